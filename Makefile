@@ -1,0 +1,33 @@
+# Thin wrapper over CMake. `make demo` runs the main example, `make test` the tests.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+
+.PHONY: all lib test demo bench install clean asan
+
+all: lib
+lib: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+
+test: lib
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: lib
+	$(BUILD)/examples/demo
+
+bench: lib
+	bash bench/run.sh $(BUILD)
+
+install: lib
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The sanitizer build CI runs: ASan + UBSan, LeakSanitizer on.
+asan:
+	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DJX_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo" test
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,202 @@
+/*
+ * jx — JAX's composable function transformations, in C.
+ *
+ * A short tour
+ * ------------
+ *   jx_t x = jx_array(JX_F32, JX_SHAPE(3), (float[]){1, 2, 3});
+ *   jx_t y = jx_add(jx_mul(x, x), jx_scalar(1.0));      // f32[3]: 2 5 10
+ *
+ * Every jx_t is an array (concrete, or a tracer while a transformation runs),
+ * a tree (tuple/list of jx_t), or an error value.
+ *
+ * Ownership. Every jx_t returned by the API belongs to the innermost pool
+ * open on the calling thread (a root pool always exists). jx_pool_pop()
+ * releases everything created since the matching jx_pool_push(). jx_retain()
+ * adds a reference the caller owns (the value then outlives its pool) and
+ * jx_release() drops it. Inside a function handed to a transformation never
+ * free anything: the transformation runs it inside a pool.
+ *
+ * Errors. Bad input never aborts: the op returns an error value whose
+ * message names the operation, the shapes and the cause. Every op given an
+ * error value returns it unchanged, so one check at the end suffices:
+ *   if (!jx_ok(y)) fprintf(stderr, "%s\n", jx_error(y));
+ *
+ * Transformations. A function is a jx_fn (a body plus user data); grad,
+ * vmap, jit, ... take a jx_fn and return a new one, which composes freely.
+ */
+#ifndef JX_H
+#define JX_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct jx_value *jx_t; /* array (concrete or traced), tree, or error */
+typedef struct jx_fn jx_fn;
+
+typedef enum { JX_BOOL, JX_I32, JX_I64, JX_U32, JX_F32, JX_F64, JX_DTYPE_COUNT } jx_dtype;
+
+#define JX_MAX_RANK 8
+#define JX_NONE INT_MIN /* vmap: this argument is not mapped */
+
+/* JX_SHAPE(2, 3) expands to `2, (const int64_t[]){2, 3}` (ndim, shape). */
+#define JX_NARGS_(...) (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
+#define JX_SHAPE(...) JX_NARGS_(__VA_ARGS__), (const int64_t[]){__VA_ARGS__}
+#define JX_SCALAR_SHAPE 0, NULL
+
+/* ---------------------------------------------------------------- arrays */
+jx_t jx_array(jx_dtype dtype, int ndim, const int64_t *shape, const void *data); /* copies */
+jx_t jx_scalar(double v);          /* weakly typed float (like a Python float): f32 */
+jx_t jx_scalar_int(int64_t v);     /* weakly typed int (like a Python int): i32 */
+jx_t jx_scalar_of(jx_dtype dtype, double v); /* strongly typed 0-d array */
+jx_t jx_zeros(jx_dtype dtype, int ndim, const int64_t *shape);
+jx_t jx_ones(jx_dtype dtype, int ndim, const int64_t *shape);
+jx_t jx_full(jx_dtype dtype, int ndim, const int64_t *shape, double v);
+jx_t jx_arange(jx_dtype dtype, double start, double stop, double step);
+jx_t jx_zeros_like(jx_t x);
+jx_t jx_ones_like(jx_t x);
+int jx_ndim(jx_t x);               /* -1 for a tree or an error */
+const int64_t *jx_shape(jx_t x);   /* NULL for a tree or an error */
+int64_t jx_size(jx_t x);           /* number of elements; -1 for a tree or an error */
+jx_dtype jx_dtype_of(jx_t x);
+bool jx_is_weak(jx_t x);
+const char *jx_dtype_name(jx_dtype dtype);
+size_t jx_dtype_size(jx_dtype dtype);
+/* Copy x, converted to `as`, into dst; nbytes is dst's capacity. 0 on success,
+ * nonzero if dst is too small or x is an error, a tree or a tracer. */
+int jx_read(jx_t x, jx_dtype as, void *dst, size_t nbytes);
+double jx_item(jx_t x);            /* size-1 array to double; NaN (+ error) otherwise */
+/* Human-readable rendering, like numpy's repr. Caller frees. */
+char *jx_to_string(jx_t x);
+void jx_print(jx_t x);
+
+/* ---------------------------------------------- ops: broadcasting, JAX promotion */
+jx_t jx_add(jx_t a, jx_t b);
+jx_t jx_sub(jx_t a, jx_t b);
+jx_t jx_mul(jx_t a, jx_t b);
+jx_t jx_div(jx_t a, jx_t b);       /* true division: ints promote to float */
+jx_t jx_pow(jx_t a, jx_t b);
+jx_t jx_maximum(jx_t a, jx_t b);
+jx_t jx_minimum(jx_t a, jx_t b);
+
+jx_t jx_neg(jx_t x);
+jx_t jx_abs(jx_t x);
+jx_t jx_exp(jx_t x);
+jx_t jx_log(jx_t x);
+jx_t jx_log1p(jx_t x);
+jx_t jx_expm1(jx_t x);
+jx_t jx_sqrt(jx_t x);
+jx_t jx_rsqrt(jx_t x);
+jx_t jx_tanh(jx_t x);
+jx_t jx_sin(jx_t x);
+jx_t jx_cos(jx_t x);
+jx_t jx_sigmoid(jx_t x);
+jx_t jx_square(jx_t x);
+jx_t jx_sign(jx_t x);
+jx_t jx_floor(jx_t x);
+jx_t jx_relu(jx_t x);
+jx_t jx_logical_not(jx_t x);
+
+jx_t jx_eq(jx_t a, jx_t b); /* comparisons give bool */
+jx_t jx_ne(jx_t a, jx_t b);
+jx_t jx_lt(jx_t a, jx_t b);
+jx_t jx_le(jx_t a, jx_t b);
+jx_t jx_gt(jx_t a, jx_t b);
+jx_t jx_ge(jx_t a, jx_t b);
+jx_t jx_where(jx_t cond, jx_t a, jx_t b);
+jx_t jx_astype(jx_t x, jx_dtype dtype);
+jx_t jx_stop_gradient(jx_t x);
+
+/* reductions over all axes */
+jx_t jx_sum(jx_t x);
+jx_t jx_mean(jx_t x);
+jx_t jx_max(jx_t x);
+jx_t jx_min(jx_t x);
+/* reductions over chosen axes (negative axes count from the end) */
+jx_t jx_sum_axes(jx_t x, int naxes, const int *axes, bool keepdims);
+jx_t jx_mean_axes(jx_t x, int naxes, const int *axes, bool keepdims);
+jx_t jx_max_axes(jx_t x, int naxes, const int *axes, bool keepdims);
+jx_t jx_min_axes(jx_t x, int naxes, const int *axes, bool keepdims);
+jx_t jx_argmax(jx_t x, int axis, bool keepdims); /* i32 indices, like jnp.argmax */
+jx_t jx_argmin(jx_t x, int axis, bool keepdims);
+
+jx_t jx_dot(jx_t a, jx_t b);    /* numpy.dot */
+jx_t jx_matmul(jx_t a, jx_t b); /* numpy.matmul (batched) */
+
+/* shapes and layout */
+jx_t jx_reshape(jx_t x, int ndim, const int64_t *shape); /* one -1 allowed */
+jx_t jx_transpose(jx_t x, const int *perm /* NULL: reverse the axes */);
+jx_t jx_broadcast_to(jx_t x, int ndim, const int64_t *shape);
+jx_t jx_expand_dims(jx_t x, int axis);
+jx_t jx_squeeze(jx_t x, int axis);
+/* start/stop/step per axis (NULL step: all 1). Python slice semantics:
+ * negative indices count from the end, out-of-range bounds clip, negative
+ * steps walk backwards. Use JX_END as a stop for "to the end" whatever the
+ * sign of the step. */
+#define JX_END INT64_MAX
+jx_t jx_slice(jx_t x, const int64_t *start, const int64_t *stop, const int64_t *step);
+jx_t jx_concatenate(int n, const jx_t *xs, int axis);
+jx_t jx_stack(int n, const jx_t *xs, int axis);
+jx_t jx_take(jx_t x, jx_t indices, int axis); /* negative indices wrap; out of range clamps (JAX) */
+jx_t jx_one_hot(jx_t labels, int n);          /* f32[..., n] */
+
+/* nn */
+jx_t jx_logsumexp(jx_t x, int axis);
+jx_t jx_softmax(jx_t x, int axis);
+jx_t jx_log_softmax(jx_t x, int axis);
+
+/* ------------------------------------------------------------ trees */
+jx_t jx_tuple(int n, const jx_t *items);
+jx_t jx_list(int n, const jx_t *items);
+int jx_len(jx_t tree); /* -1 if not a tree */
+jx_t jx_at(jx_t tree, int i);
+bool jx_is_tree(jx_t x);
+jx_t jx_tree_map(jx_t (*f)(jx_t leaf, void *u), jx_t tree, void *u);
+jx_t jx_tree_map2(jx_t (*f)(jx_t a, jx_t b, void *u), jx_t ta, jx_t tb, void *u);
+#define JX_TUPLE(...) \
+  jx_tuple((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
+#define JX_LIST(...) \
+  jx_list((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
+
+/* ---------------------------------------- functions and transformations */
+typedef jx_t (*jx_body)(const jx_t *args, void *user);
+jx_fn *jx_fn_new(jx_body body, int nargs, void *user);
+int jx_fn_nargs(jx_fn *f);
+jx_t jx_call(jx_fn *f, const jx_t *args);
+#define JX_CALL(f, ...) jx_call((f), (jx_t[]){__VA_ARGS__})
+jx_fn *jx_grad(jx_fn *f, int argnum);           /* scalar float output required */
+jx_fn *jx_value_and_grad(jx_fn *f, int argnum); /* -> (value, grad) */
+jx_fn *jx_jacfwd(jx_fn *f, int argnum);
+jx_fn *jx_jacrev(jx_fn *f, int argnum);
+jx_fn *jx_hessian(jx_fn *f, int argnum);
+jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents); /* -> (out, tangent_out) */
+jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn); /* -> out; (*vjp_fn)(ct) -> tuple */
+jx_fn *jx_jit(jx_fn *f);
+jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis);
+jx_fn *jx_partial(jx_fn *f, int nbound, const jx_t *bound); /* binds leading args */
+char *jx_make_jaxpr(jx_fn *f, const jx_t *args);            /* caller frees */
+void jx_fn_free(jx_fn *f);
+
+/* ------------------------------------------------------ memory and errors */
+void jx_pool_push(void);
+void jx_pool_pop(void);
+jx_t jx_retain(jx_t x);
+void jx_release(jx_t x);
+bool jx_ok(jx_t x);
+const char *jx_error(jx_t x); /* NULL if x is not an error */
+jx_t jx_error_new(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void jx_set_error_handler(void (*h)(const char *msg, void *u), void *u);
+
+/* ----------------------------------------------------------- runtime */
+int jx_num_threads(void);
+void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JX_H */

@@ -1,0 +1,142 @@
+/* jit: trace once per input signature, cache the jaxpr, run it.
+ *
+ * This is the interpreter path of DESIGN §3 (the optimized jaxpr evaluated
+ * with the eager kernels); the compiler to fused native code is not built
+ * yet (issue: jit compiler). Calls under other transformations evaluate the
+ * cached jaxpr under them, so grad(jit(f)) and vmap(jit(f)) work. */
+#include "api/api.h"
+#include "api/trace_fn.h"
+#include "trace/trace.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+typedef struct entry {
+  char *key;
+  jx_jaxpr *jaxpr;
+  jx_t out_like; /* retained: output tree structure */
+  struct entry *next;
+} entry;
+
+typedef struct {
+  jx_fn *f;
+  pthread_mutex_t lock;
+  entry *cache;
+  int traces; /* how many times f was traced (tests check caching) */
+} jit_closure;
+
+static void jit_free(void *u) {
+  jit_closure *c = u;
+  for (entry *e = c->cache, *n; e; e = n) {
+    n = e->next;
+    jx_free(e->key);
+    jx_jaxpr_release(e->jaxpr);
+    jx_release(e->out_like);
+    jx_free(e);
+  }
+  pthread_mutex_destroy(&c->lock);
+  jx_fn_free(c->f);
+  jx_free(c);
+}
+
+/* signature: tree structure + each leaf's dtype/shape/weakness */
+static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
+  char buf[200];
+  int k;
+  if (jx_is_tree(x)) {
+    k = snprintf(buf, sizeof buf, "%c%d", x->u.tree.tkind == JX_TREE_TUPLE ? '(' : '[', x->u.tree.n);
+  } else {
+    jx_aval_str(&x->aval, buf, sizeof buf);
+    k = (int)strlen(buf);
+  }
+  if (*n + (size_t)k + 2 > *cap) {
+    *cap = (*cap + (size_t)k + 2) * 2;
+    char *q = jx_realloc(*s, *cap);
+    if (!q) return;
+    *s = q;
+  }
+  memcpy(*s + *n, buf, (size_t)k);
+  *n += (size_t)k;
+  (*s)[(*n)++] = ';';
+  (*s)[*n] = 0;
+  if (jx_is_tree(x))
+    for (int i = 0; i < x->u.tree.n; i++) sig_rec(x->u.tree.items[i], s, n, cap);
+}
+
+static bool has_tracer_consts(const jx_jaxpr *j) {
+  for (int i = 0; i < j->nconst; i++)
+    if (jx_is_tracer(j->consts[i])) return true;
+  return false;
+}
+
+static jx_t jit_body(const jx_t *args, void *u) {
+  jit_closure *c = u;
+  jx_t all = jx_tuple(c->f->nargs, args);
+  if (!jx_ok(all)) return all;
+  size_t n = 0, cap = 0;
+  char *key = NULL;
+  sig_rec(all, &key, &n, &cap);
+  if (!key) return jx_error_new("jit: out of memory");
+  pthread_mutex_lock(&c->lock);
+  entry *e = c->cache;
+  while (e && strcmp(e->key, key)) e = e->next;
+  jx_jaxpr *j = e ? e->jaxpr : NULL;
+  jx_t out_like = e ? e->out_like : NULL;
+  if (j) jx_jaxpr_retain(j);
+  pthread_mutex_unlock(&c->lock);
+  jx_t err = NULL;
+  if (!j) {
+    j = jx_trace_to_jaxpr(c->f, args, &out_like, &err);
+    if (!j) {
+      jx_free(key);
+      return err;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->traces++;
+    /* a jaxpr that closed over an outer transformation's tracer is only
+     * valid for this call */
+    entry *ne = has_tracer_consts(j) ? NULL : jx_malloc(sizeof *ne);
+    if (ne) {
+      *ne = (entry){key, j, jx_retain(out_like), c->cache};
+      jx_jaxpr_retain(j);
+      c->cache = ne;
+      key = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+  }
+  jx_free(key);
+  int nleaves = jx_tree_flatten(all, NULL, 0);
+  jx_t *in = jx_malloc(sizeof(jx_t) * (size_t)(nleaves ? nleaves : 1));
+  jx_t *out = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
+  jx_t result;
+  if (!in || !out) {
+    result = jx_error_new("jit: out of memory");
+  } else {
+    jx_tree_flatten(all, in, nleaves);
+    err = jx_eval_jaxpr(j, in, out);
+    result = err ? err : jx_tree_unflatten(out_like, out);
+  }
+  jx_free(in);
+  jx_free(out);
+  jx_jaxpr_release(j);
+  return result;
+}
+
+jx_fn *jx_jit(jx_fn *f) {
+  if (!f) return NULL;
+  jit_closure *c = jx_calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->f = jx_fn_ref(f);
+  pthread_mutex_init(&c->lock, NULL);
+  return jx_fn_make(jit_body, f->nargs, c, jit_free, "jit");
+}
+
+/* How many times jit traced f (for tests of the cache). */
+int jx_jit_trace_count(jx_fn *jitted) {
+  if (!jitted || jitted->body != jit_body) return -1;
+  jit_closure *c = jitted->user;
+  pthread_mutex_lock(&c->lock);
+  int n = c->traces;
+  pthread_mutex_unlock(&c->lock);
+  return n;
+}

@@ -1,0 +1,68 @@
+/* Tracing a jx_fn into a jaxpr (make_jaxpr, jit): every argument leaf
+ * becomes an input variable, every op is staged. */
+#include "api/api.h"
+#include "api/trace_fn.h"
+#include "trace/trace.h"
+
+jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *err) {
+  *err = jx_fn_check_args("trace", f, args);
+  if (*err) return NULL;
+  jx_t all = jx_tuple(f->nargs, args);
+  if (!jx_ok(all)) {
+    *err = all;
+    return NULL;
+  }
+  int n = jx_tree_flatten(all, NULL, 0);
+  jx_t *leaf = jx_malloc(sizeof(jx_t) * (size_t)(n ? n : 1));
+  jx_stage *S = leaf ? jx_stage_begin(true) : NULL;
+  if (!S) {
+    jx_free(leaf);
+    *err = jx_error_new("trace: out of memory");
+    return NULL;
+  }
+  jx_tree_flatten(all, leaf, n);
+  for (int i = 0; i < n && !*err; i++) {
+    if (leaf[i]->kind == JX_VK_ERROR) *err = leaf[i];
+    else leaf[i] = jx_stage_input(S, &leaf[i]->aval);
+  }
+  jx_t tr = *err ? NULL : jx_tree_unflatten(all, leaf);
+  jx_free(leaf);
+  jx_t out = NULL;
+  if (!*err) {
+    jx_t *a = jx_malloc(sizeof(jx_t) * (size_t)(f->nargs ? f->nargs : 1));
+    if (!a) *err = jx_error_new("trace: out of memory");
+    for (int i = 0; a && i < f->nargs; i++) a[i] = jx_at(tr, i);
+    if (a) out = jx_call(f, a);
+    jx_free(a);
+    if (!*err && !jx_ok(out)) *err = out;
+  }
+  if (*err) {
+    jx_stage_abort(S);
+    return NULL;
+  }
+  int m = jx_tree_flatten(out, NULL, 0);
+  jx_t *ol = jx_malloc(sizeof(jx_t) * (size_t)(m ? m : 1));
+  if (!ol) {
+    jx_stage_abort(S);
+    *err = jx_error_new("trace: out of memory");
+    return NULL;
+  }
+  jx_tree_flatten(out, ol, m);
+  jx_jaxpr *j = jx_stage_end(S, m, ol, err);
+  jx_free(ol);
+#ifdef JX_DEBUG_CHECKS
+  if (j && !*err) *err = jx_jaxpr_typecheck(j);
+#endif
+  if (out_like) *out_like = out;
+  return j;
+}
+
+char *jx_make_jaxpr(jx_fn *f, const jx_t *args) {
+  jx_pool_push();
+  jx_t err;
+  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+  char *s = j ? jx_jaxpr_print(j) : jx_asprintf("<error: %s>", jx_error(err));
+  jx_jaxpr_release(j);
+  jx_pool_pop();
+  return s;
+}

@@ -1,0 +1,551 @@
+/* Elementwise kernels: unary, binary (broadcasting), select, convert, fill.
+ *
+ * Each family is one template: a scalar function per (op, dtype) written
+ * once per dtype *kind* (bool, signed, unsigned, float), and one loop macro
+ * that wraps it. The X-macro lists below instantiate the loops and fill the
+ * dispatch tables from the same text, so an op cannot be in one and not the
+ * other. Combinations that make no sense (exp of an int, and of a float)
+ * are NULL in the tables and trip a check.
+ *
+ * Broadcasting: the driver drops size-1 dims and merges adjacent dims that
+ * every operand walks contiguously, so "same shape", "scalar operand" and
+ * "row/column broadcast" all end in a short odometer over outer dims around
+ * an inner row whose strides are 1 or 0 -- cases the row loops special-case
+ * so that gcc vectorizes them. Integer arithmetic that may overflow is done
+ * in the unsigned type (wraps, no UB). */
+#include "backend/cpu/kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KCHECK(c)                                                                  \
+  do {                                                                             \
+    if (!(c)) {                                                                    \
+      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c); \
+      abort();                                                                     \
+    }                                                                              \
+  } while (0)
+
+enum {
+  MAXD = 16,
+  GRAIN = 16384,    /* elements per chunk for cheap ops: pool above 32K */
+  GRAIN_MATH = 2048 /* for libm calls, which cost ~10x more per element */
+};
+
+/* dtype suffix -> enum, used by the table initializers */
+#define DT_b JX_BOOL
+#define DT_i32 JX_I32
+#define DT_i64 JX_I64
+#define DT_u32 JX_U32
+#define DT_f32 JX_F32
+#define DT_f64 JX_F64
+
+/* ------------------------------------------------------ scalar ops */
+/* Signed integers: wrapping arithmetic through the unsigned type U. */
+#define DEF_SINT(S, T, U)                                                             \
+  static inline T add_##S(T a, T b) { return (T)((U)a + (U)b); }                      \
+  static inline T sub_##S(T a, T b) { return (T)((U)a - (U)b); }                      \
+  static inline T mul_##S(T a, T b) { return (T)((U)a * (U)b); }                      \
+  static inline T neg_##S(T a) { return (T)((U)0 - (U)a); }                           \
+  /* b == -1 is negation: INT_MIN / -1 would trap */                                 \
+  static inline T div_##S(T a, T b) { return b == 0 ? 0 : b == -1 ? neg_##S(a) : a / b; } \
+  static inline T pow_##S(T a, T b) {                                                 \
+    if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;                  \
+    U r = 1, x = (U)a;                                                                \
+    for (U e = (U)b; e; e >>= 1) {                                                    \
+      if (e & 1) r *= x;                                                              \
+      x *= x;                                                                         \
+    }                                                                                 \
+    return (T)r;                                                                      \
+  }                                                                                   \
+  static inline T max_##S(T a, T b) { return a > b ? a : b; }                         \
+  static inline T min_##S(T a, T b) { return a < b ? a : b; }                         \
+  static inline T and_##S(T a, T b) { return a & b; }                                 \
+  static inline T or_##S(T a, T b) { return a | b; }                                  \
+  static inline T abs_##S(T a) { return a < 0 ? neg_##S(a) : a; } /* INT_MIN wraps */ \
+  static inline T sign_##S(T a) { return (T)((a > 0) - (a < 0)); }                    \
+  static inline T not_##S(T a) { return (T)~a; }
+
+/* Unsigned integers wrap by definition. */
+#define DEF_UINT(S, T)                                                                \
+  static inline T add_##S(T a, T b) { return a + b; }                                 \
+  static inline T sub_##S(T a, T b) { return a - b; }                                 \
+  static inline T mul_##S(T a, T b) { return a * b; }                                 \
+  static inline T neg_##S(T a) { return (T)0 - a; }                                   \
+  static inline T div_##S(T a, T b) { return b == 0 ? 0 : a / b; }                    \
+  static inline T pow_##S(T a, T b) {                                                 \
+    T r = 1;                                                                          \
+    for (; b; b >>= 1) {                                                              \
+      if (b & 1) r *= a;                                                              \
+      a *= a;                                                                         \
+    }                                                                                 \
+    return r;                                                                         \
+  }                                                                                   \
+  static inline T max_##S(T a, T b) { return a > b ? a : b; }                         \
+  static inline T min_##S(T a, T b) { return a < b ? a : b; }                         \
+  static inline T and_##S(T a, T b) { return a & b; }                                 \
+  static inline T or_##S(T a, T b) { return a | b; }                                  \
+  static inline T abs_##S(T a) { return a; }                                          \
+  static inline T sign_##S(T a) { return a != 0; }                                    \
+  static inline T not_##S(T a) { return (T)~a; }
+
+/* Floats: F is the libm suffix ("f" for float, empty for double). */
+#define DEF_FLOAT(S, T, F)                                                            \
+  static inline T add_##S(T a, T b) { return a + b; }                                 \
+  static inline T sub_##S(T a, T b) { return a - b; }                                 \
+  static inline T mul_##S(T a, T b) { return a * b; }                                 \
+  static inline T div_##S(T a, T b) { return a / b; }                                 \
+  static inline T pow_##S(T a, T b) { return pow##F(a, b); }                          \
+  /* NaN in either operand wins, like jnp.maximum */                                  \
+  static inline T max_##S(T a, T b) { return (a > b || a != a) ? a : b; }             \
+  static inline T min_##S(T a, T b) { return (a < b || a != a) ? a : b; }             \
+  static inline T neg_##S(T a) { return -a; }                                         \
+  static inline T abs_##S(T a) { return fabs##F(a); }                                \
+  /* NaN stays NaN and +-0 stay themselves, as in lax.sign */                         \
+  static inline T sign_##S(T a) { return a > 0 ? (T)1 : a < 0 ? (T)-1 : a; }         \
+  static inline T floor_##S(T a) { return floor##F(a); }                              \
+  static inline T exp_##S(T a) { return exp##F(a); }                                  \
+  static inline T log_##S(T a) { return log##F(a); }                                  \
+  static inline T log1p_##S(T a) { return log1p##F(a); }                              \
+  static inline T expm1_##S(T a) { return expm1##F(a); }                              \
+  static inline T sqrt_##S(T a) { return sqrt##F(a); }                                \
+  static inline T rsqrt_##S(T a) { return (T)1 / sqrt##F(a); }                        \
+  static inline T tanh_##S(T a) { return tanh##F(a); }                                \
+  static inline T sin_##S(T a) { return sin##F(a); }                                  \
+  static inline T cos_##S(T a) { return cos##F(a); }                                  \
+  /* exp of a non-positive argument only: never overflows */                          \
+  static inline T logistic_##S(T a) {                                                 \
+    if (a >= 0) return (T)1 / ((T)1 + exp##F(-a));                                    \
+    T e = exp##F(a);                                                                  \
+    return e / ((T)1 + e);                                                            \
+  }
+
+/* bool as arithmetic mod 2 with x/0 = 0, which keeps every result in {0,1}:
+ * add/sub = xor, mul/div/min/and = and, max/or = or, pow = a | !b. */
+static inline uint8_t add_b(uint8_t a, uint8_t b) { return a ^ b; }
+static inline uint8_t sub_b(uint8_t a, uint8_t b) { return a ^ b; }
+static inline uint8_t mul_b(uint8_t a, uint8_t b) { return a & b; }
+static inline uint8_t div_b(uint8_t a, uint8_t b) { return a & b; }
+static inline uint8_t pow_b(uint8_t a, uint8_t b) { return a | !b; }
+static inline uint8_t max_b(uint8_t a, uint8_t b) { return a | b; }
+static inline uint8_t min_b(uint8_t a, uint8_t b) { return a & b; }
+static inline uint8_t and_b(uint8_t a, uint8_t b) { return a & b; }
+static inline uint8_t or_b(uint8_t a, uint8_t b) { return a | b; }
+static inline uint8_t not_b(uint8_t a) { return !a; }
+
+DEF_SINT(i32, int32_t, uint32_t)
+DEF_SINT(i64, int64_t, uint64_t)
+DEF_UINT(u32, uint32_t)
+DEF_FLOAT(f32, float, f)
+DEF_FLOAT(f64, double, )
+
+/* Comparisons: the same for every dtype. */
+#define DEF_CMP(S, T)                                                       \
+  static inline uint8_t eq_##S(T a, T b) { return a == b; }                 \
+  static inline uint8_t ne_##S(T a, T b) { return a != b; }                 \
+  static inline uint8_t lt_##S(T a, T b) { return a < b; }                  \
+  static inline uint8_t le_##S(T a, T b) { return a <= b; }                 \
+  static inline uint8_t gt_##S(T a, T b) { return a > b; }                  \
+  static inline uint8_t ge_##S(T a, T b) { return a >= b; }
+DEF_CMP(b, uint8_t)
+DEF_CMP(i32, int32_t)
+DEF_CMP(i64, int64_t)
+DEF_CMP(u32, uint32_t)
+DEF_CMP(f32, float)
+DEF_CMP(f64, double)
+
+/* ------------------------------------------------------ op lists */
+/* X(ENUM, name, S, T, OUT) */
+#define BINOPS_COMMON(X, S, T)                                                       \
+  X(ADD, add, S, T, T) X(SUB, sub, S, T, T) X(MUL, mul, S, T, T) X(DIV, div, S, T, T) \
+  X(POW, pow, S, T, T) X(MAX, max, S, T, T) X(MIN, min, S, T, T)                     \
+  X(EQ, eq, S, T, uint8_t) X(NE, ne, S, T, uint8_t) X(LT, lt, S, T, uint8_t)          \
+  X(LE, le, S, T, uint8_t) X(GT, gt, S, T, uint8_t) X(GE, ge, S, T, uint8_t)
+#define BINOPS_BITS(X, S, T) X(AND, and, S, T, T) X(OR, or, S, T, T)
+#define BINOPS_INT(X, S, T) BINOPS_COMMON(X, S, T) BINOPS_BITS(X, S, T)
+#define BINOPS_FLOAT(X, S, T) BINOPS_COMMON(X, S, T)
+
+/* X(ENUM, name, S, T, cheap): cheap ops vectorize; the rest call libm
+ * (sqrt too: without -fno-math-errno gcc keeps a scalar errno check) */
+#define UNOPS_INT(X, S, T) X(NEG, neg, S, T, 1) X(ABS, abs, S, T, 1) X(SIGN, sign, S, T, 1) X(NOT, not, S, T, 1)
+#define UNOPS_BOOL(X, S, T) X(NOT, not, S, T, 1)
+#define UNOPS_FLOAT(X, S, T)                                                             \
+  X(NEG, neg, S, T, 1) X(ABS, abs, S, T, 1) X(SIGN, sign, S, T, 1) X(FLOOR, floor, S, T, 1) \
+  X(EXP, exp, S, T, 0) X(LOG, log, S, T, 0) X(LOG1P, log1p, S, T, 0)                      \
+  X(EXPM1, expm1, S, T, 0) X(SQRT, sqrt, S, T, 0) X(RSQRT, rsqrt, S, T, 0)                \
+  X(TANH, tanh, S, T, 0) X(LOGISTIC, logistic, S, T, 0) X(SIN, sin, S, T, 0)              \
+  X(COS, cos, S, T, 0)
+
+/* X(S, T, binop list, unop list) */
+#define FOR_DTYPES(X)                                  \
+  X(b, uint8_t, BINOPS_INT, UNOPS_BOOL)                \
+  X(i32, int32_t, BINOPS_INT, UNOPS_INT)               \
+  X(i64, int64_t, BINOPS_INT, UNOPS_INT)               \
+  X(u32, uint32_t, BINOPS_INT, UNOPS_INT)              \
+  X(f32, float, BINOPS_FLOAT, UNOPS_FLOAT)             \
+  X(f64, double, BINOPS_FLOAT, UNOPS_FLOAT)
+
+/* ------------------------------------------------------ binary loops */
+/* One row: o[i] = op(a[i*sa], b[i*sb]). The three stride patterns that
+ * broadcasting produces most get their own loop so that they vectorize. */
+typedef void (*bin_fn)(int64_t n, const void *a, int64_t sa, const void *b, int64_t sb, void *o);
+
+#define DEF_BIN_LOOP(E, name, S, T, OUT)                                              \
+  static void bl_##name##_##S(int64_t n, const void *pa, int64_t sa, const void *pb,    \
+                              int64_t sb, void *po) {                                  \
+    const T *a = pa, *b = pb;                                                         \
+    OUT *o = po;                                                                      \
+    if (sa == 1 && sb == 1) {                                                         \
+      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(a[i], b[i]);                  \
+    } else if (sa == 0 && sb == 1) {                                                  \
+      const T x = a[0];                                                               \
+      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(x, b[i]);                     \
+    } else if (sa == 1 && sb == 0) {                                                  \
+      const T y = b[0];                                                               \
+      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(a[i], y);                     \
+    } else {                                                                          \
+      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(a[i * sa], b[i * sb]);        \
+    }                                                                                 \
+  }
+#define BIN_INST(S, T, BL, UL) BL(DEF_BIN_LOOP, S, T)
+FOR_DTYPES(BIN_INST)
+
+#define BIN_ENTRY(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = bl_##name##_##S,
+#define BIN_ROW(S, T, BL, UL) BL(BIN_ENTRY, S, T)
+static const bin_fn bin_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(BIN_ROW)};
+
+/* ------------------------------------------------------ unary loops */
+typedef void (*un_fn)(int64_t n, const void *x, void *y);
+
+#define DEF_UN_LOOP(E, name, S, T, cheap)                                  \
+  static void ul_##name##_##S(int64_t n, const void *px, void *py) {       \
+    const T *x = px;                                                       \
+    T *y = py;                                                             \
+    for (int64_t i = 0; i < n; i++) y[i] = name##_##S(x[i]);               \
+  }
+#define UN_INST(S, T, BL, UL) UL(DEF_UN_LOOP, S, T)
+FOR_DTYPES(UN_INST)
+
+#define UN_ENTRY(E, name, S, T, cheap) [JX_CPU_##E][DT_##S] = ul_##name##_##S,
+#define UN_ROW(S, T, BL, UL) UL(UN_ENTRY, S, T)
+static const un_fn un_table[JX_CPU_UNARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(UN_ROW)};
+
+#define UN_CHEAP(E, name, S, T, cheap) [JX_CPU_##E] = cheap,
+static const bool un_cheap[JX_CPU_UNARY_COUNT] = {UNOPS_FLOAT(UN_CHEAP, f32, float)[JX_CPU_NOT] = 1};
+
+static size_t dtype_size(jx_dtype dt) {
+  static const uint8_t sz[JX_DTYPE_COUNT] = {[JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8,
+                                             [JX_U32] = 4, [JX_F32] = 4, [JX_F64] = 8};
+  KCHECK((unsigned)dt < JX_DTYPE_COUNT);
+  return sz[dt];
+}
+
+/* ------------------------------------------------------ flat (1-D) parallel loops */
+typedef struct {
+  un_fn fn;
+  const char *x;
+  char *y;
+  size_t xs, ys;
+} flat_ctx;
+
+static void flat_range(void *p, int64_t lo, int64_t hi) {
+  const flat_ctx *c = p;
+  c->fn(hi - lo, c->x + lo * (int64_t)c->xs, c->y + lo * (int64_t)c->ys);
+}
+
+static void run_flat(un_fn fn, int64_t n, int64_t grain, const void *x, size_t xs, void *y,
+                     size_t ys) {
+  if (n < 2 * grain) {
+    fn(n, x, y);
+    return;
+  }
+  flat_ctx c = {fn, x, y, xs, ys};
+  jx_cpu_parallel_for(n, grain, flat_range, &c);
+}
+
+void jx_cpu_unary(jx_cpu_unop op, jx_dtype dt, int64_t n, const void *x, void *y) {
+  KCHECK((unsigned)op < JX_CPU_UNARY_COUNT && (unsigned)dt < JX_DTYPE_COUNT);
+  un_fn fn = un_table[op][dt];
+  KCHECK(fn != NULL);
+  size_t es = dtype_size(dt);
+  run_flat(fn, n, un_cheap[op] ? GRAIN : GRAIN_MATH, x, es, y, es);
+}
+
+/* ------------------------------------------------------ broadcasting driver */
+/* Up to three inputs, each with its element size and strides over the
+ * output shape; `row` applies the kernel to one inner row. */
+typedef struct nary nary;
+struct nary {
+  int nin, nd;
+  int64_t shape[MAXD];
+  int64_t stride[3][MAXD];
+  const char *in[3];
+  int64_t inner_s[3]; /* stride[k][nd-1], gathered for the row calls */
+  size_t isz[3], osz;
+  char *out;
+  void (*kernel)(void); /* the bin_fn or sel_fn, cast back by row() */
+  void (*row)(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out);
+};
+
+/* Drop size-1 dims and merge dim d into d-1 when every input steps through
+ * them as one dim (stride[d-1] == stride[d] * shape[d]; true for stride 0). */
+static void collapse(nary *c, int ndim, const int64_t *shape, const int64_t *const *strides) {
+  int nd = 0;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 1) continue;
+    bool merge = nd > 0;
+    for (int k = 0; k < c->nin && merge; k++)
+      merge = c->stride[k][nd - 1] == strides[k][d] * shape[d];
+    if (merge) {
+      c->shape[nd - 1] *= shape[d];
+      for (int k = 0; k < c->nin; k++) c->stride[k][nd - 1] = strides[k][d];
+    } else {
+      c->shape[nd] = shape[d];
+      for (int k = 0; k < c->nin; k++) c->stride[k][nd] = strides[k][d];
+      nd++;
+    }
+  }
+  if (nd == 0) { /* one element */
+    c->shape[0] = 1;
+    for (int k = 0; k < c->nin; k++) c->stride[k][0] = 1;
+    nd = 1;
+  }
+  c->nd = nd;
+}
+
+/* Rows [lo, hi) of the collapsed array: an odometer over the outer dims. */
+static void nary_rows(void *p, int64_t lo, int64_t hi) {
+  const nary *c = p;
+  int last = c->nd - 1;
+  int64_t inner = c->shape[last], idx[MAXD];
+  const char *in[3];
+  for (int k = 0; k < c->nin; k++) in[k] = c->in[k];
+  int64_t r = lo;
+  for (int d = last - 1; d >= 0; d--) {
+    idx[d] = r % c->shape[d];
+    r /= c->shape[d];
+    for (int k = 0; k < c->nin; k++) in[k] += idx[d] * c->stride[k][d] * (int64_t)c->isz[k];
+  }
+  char *out = c->out + lo * inner * (int64_t)c->osz;
+  for (int64_t row = lo; row < hi; row++) {
+    c->row(c, inner, in, c->inner_s, out);
+    out += inner * (int64_t)c->osz;
+    for (int d = last - 1; d >= 0; d--) { /* advance the odometer */
+      for (int k = 0; k < c->nin; k++) in[k] += c->stride[k][d] * (int64_t)c->isz[k];
+      if (++idx[d] < c->shape[d]) break;
+      for (int k = 0; k < c->nin; k++) in[k] -= c->shape[d] * c->stride[k][d] * (int64_t)c->isz[k];
+      idx[d] = 0;
+    }
+  }
+}
+
+/* A single row split by elements (the collapsed array is 1-D). */
+static void nary_flat(void *p, int64_t lo, int64_t hi) {
+  const nary *c = p;
+  const char *in[3];
+  for (int k = 0; k < c->nin; k++) in[k] = c->in[k] + lo * c->stride[k][0] * (int64_t)c->isz[k];
+  c->row(c, hi - lo, in, c->inner_s, c->out + lo * (int64_t)c->osz);
+}
+
+static void nary_run(nary *c) {
+  int last = c->nd - 1;
+  int64_t n = 1;
+  for (int d = 0; d < c->nd; d++) n *= c->shape[d];
+  for (int k = 0; k < c->nin; k++) c->inner_s[k] = c->stride[k][last];
+  if (c->nd == 1) {
+    if (n < 2 * GRAIN)
+      c->row(c, n, c->in, c->inner_s, c->out);
+    else
+      jx_cpu_parallel_for(n, GRAIN, nary_flat, c);
+    return;
+  }
+  int64_t inner = c->shape[last];
+  int64_t grain = GRAIN / inner > 0 ? GRAIN / inner : 1;
+  jx_cpu_parallel_for(n / inner, grain, nary_rows, c);
+}
+
+static void bin_row(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out) {
+  ((bin_fn)c->kernel)(n, in[0], s[0], in[1], s[1], out);
+}
+
+static int64_t shape_size(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  return n;
+}
+
+void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape, const void *a,
+                   const int64_t *astride, const void *b, const int64_t *bstride, void *out) {
+  KCHECK((unsigned)op < JX_CPU_BINARY_COUNT && (unsigned)dt < JX_DTYPE_COUNT);
+  bin_fn fn = bin_table[op][dt];
+  KCHECK(fn != NULL);
+  if (ndim == 0) { /* the eager scalar path: no setup at all */
+    fn(1, a, 1, b, 1, out);
+    return;
+  }
+  KCHECK(ndim > 0 && ndim <= MAXD);
+  if (shape_size(ndim, shape) == 0) return;
+  size_t es = dtype_size(dt);
+  nary c = {.nin = 2, .in = {a, b}, .isz = {es, es}, .out = out, .kernel = (void (*)(void))fn,
+            .row = bin_row, .osz = op >= JX_CPU_EQ ? 1 : es};
+  const int64_t *strides[2] = {astride, bstride};
+  collapse(&c, ndim, shape, strides);
+  nary_run(&c);
+}
+
+/* ------------------------------------------------------ select */
+/* Written per element size: select moves bytes, whatever the dtype. */
+typedef void (*sel_fn)(int64_t n, const uint8_t *p, int64_t sp, const void *t, int64_t st,
+                       const void *f, int64_t sf, void *o);
+
+/* Both loads are unconditional so that gcc may vectorize into a blend. */
+#define SEL_LOOP(T, PI, TI, FI)                  \
+  for (int64_t i = 0; i < n; i++) {            \
+    const T tv = t[TI], fv = f[FI];            \
+    o[i] = p[PI] ? tv : fv;                    \
+  }
+#define DEF_SEL(T)                                                                      \
+  static void sel_##T(int64_t n, const uint8_t *p, int64_t sp, const void *pt, int64_t st, \
+                      const void *pf, int64_t sf, void *po) {                           \
+    const T *t = pt, *f = pf;                                                           \
+    T *o = po;                                                                          \
+    if (sp == 0) { /* one predicate for the whole row: a copy */                        \
+      const T *src = p[0] ? t : f;                                                      \
+      int64_t s = p[0] ? st : sf;                                                       \
+      for (int64_t i = 0; i < n; i++) o[i] = src[i * s];                                \
+    } else if (sp == 1 && st == 1 && sf == 1) {                                         \
+      SEL_LOOP(T, i, i, i);                                                                \
+    } else if (sp == 1 && st == 1 && sf == 0) { /* where(m, x, 0) */                    \
+      SEL_LOOP(T, i, i, 0);                                                                \
+    } else if (sp == 1 && st == 0 && sf == 1) {                                         \
+      SEL_LOOP(T, i, 0, i);                                                                \
+    } else {                                                                            \
+      SEL_LOOP(T, i * sp, i * st, i * sf);                                                 \
+    }                                                                                   \
+  }
+DEF_SEL(uint8_t)
+DEF_SEL(uint32_t)
+DEF_SEL(uint64_t)
+
+static void sel_row(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out) {
+  ((sel_fn)c->kernel)(n, (const uint8_t *)in[0], s[0], in[1], s[1], in[2], s[2], out);
+}
+
+void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred,
+                   const int64_t *pstride, const void *t, const int64_t *tstride, const void *f,
+                   const int64_t *fstride, void *out) {
+  size_t es = dtype_size(dt);
+  sel_fn fn = es == 1 ? sel_uint8_t : es == 4 ? sel_uint32_t : sel_uint64_t;
+  if (ndim == 0) {
+    fn(1, pred, 1, t, 1, f, 1, out);
+    return;
+  }
+  KCHECK(ndim > 0 && ndim <= MAXD);
+  if (shape_size(ndim, shape) == 0) return;
+  nary c = {.nin = 3, .in = {pred, t, f}, .isz = {1, es, es}, .out = out, .osz = es,
+            .kernel = (void (*)(void))fn, .row = sel_row};
+  const int64_t *strides[3] = {pstride, tstride, fstride};
+  collapse(&c, ndim, shape, strides);
+  nary_run(&c);
+}
+
+/* ------------------------------------------------------ convert and fill */
+/* float -> int: NaN gives 0, out of range saturates. Clamping in double is
+ * exact for 32-bit targets, and the clamp-then-cast form vectorizes. */
+static inline int32_t sat_i32(double x) {
+  double c = x != x ? 0.0 : x < -2147483648.0 ? -2147483648.0 : x > 2147483647.0 ? 2147483647.0 : x;
+  return (int32_t)c;
+}
+static inline uint32_t sat_u32(double x) {
+  double c = x != x ? 0.0 : x < 0.0 ? 0.0 : x > 4294967295.0 ? 4294967295.0 : x;
+  return (uint32_t)c;
+}
+/* 2^63 - 1 is not a double, so the top end is a comparison, not a clamp. */
+static inline int64_t sat_i64(double x) {
+  if (x != x) return 0;
+  if (x >= 0x1p63) return INT64_MAX;
+  if (x <= -0x1p63) return INT64_MIN;
+  return (int64_t)x;
+}
+/* From float, stay in float so the loop keeps one vector width: clamp to
+ * the largest float below 2^31 (2^32), then patch the top end. */
+static inline int32_t satf_i32(float x) {
+  float c = x != x ? 0.f : x < -2147483648.0f ? -2147483648.0f : x > 2147483520.0f ? 2147483520.0f : x;
+  int32_t r = (int32_t)c;
+  return x >= 2147483648.0f ? INT32_MAX : r;
+}
+static inline uint32_t satf_u32(float x) {
+  float c = x != x ? 0.f : x < 0.f ? 0.f : x > 4294967040.0f ? 4294967040.0f : x;
+  uint32_t r = (uint32_t)c;
+  return x >= 4294967296.0f ? UINT32_MAX : r;
+}
+static inline int64_t satf_i64(float x) { return sat_i64(x); }
+
+/* Conversion of one value by (source kind, target kind): B bool, I int, F float. */
+#define CX_B_B(S, T, x) (T)((x) != 0)
+#define CX_I_B(S, T, x) (T)((x) != 0)
+#define CX_F_B(S, T, x) (T)((x) != 0)
+#define CX_B_I(S, T, x) (T)(x)
+#define CX_I_I(S, T, x) (T)(x) /* narrowing wraps (gcc defines it) */
+#define CX_F_I(S, T, x) _Generic((x), float: satf_##S, default: sat_##S)(x)
+#define CX_B_F(S, T, x) (T)(x)
+#define CX_I_F(S, T, x) (T)(x)
+#define CX_F_F(S, T, x) (T)(x)
+
+/* Two copies of the dtype list, so that one can expand inside the other. */
+#define CONV_TO(X, S1, T1, K1)                                               \
+  X(S1, T1, K1, b, uint8_t, B) X(S1, T1, K1, i32, int32_t, I)                \
+  X(S1, T1, K1, i64, int64_t, I) X(S1, T1, K1, u32, uint32_t, I)             \
+  X(S1, T1, K1, f32, float, F) X(S1, T1, K1, f64, double, F)
+#define CONV_FROM(X)                                                         \
+  CONV_TO(X, b, uint8_t, B) CONV_TO(X, i32, int32_t, I)                      \
+  CONV_TO(X, i64, int64_t, I) CONV_TO(X, u32, uint32_t, I)                   \
+  CONV_TO(X, f32, float, F) CONV_TO(X, f64, double, F)
+
+#define DEF_CONV(S1, T1, K1, S2, T2, K2)                                     \
+  static void cv_##S1##_##S2(int64_t n, const void *px, void *py) {          \
+    const T1 *x = px;                                                        \
+    T2 *y = py;                                                              \
+    for (int64_t i = 0; i < n; i++) y[i] = CX_##K1##_##K2(S2, T2, x[i]);     \
+  }
+CONV_FROM(DEF_CONV)
+#define CONV_ENTRY(S1, T1, K1, S2, T2, K2) [DT_##S1][DT_##S2] = cv_##S1##_##S2,
+static const un_fn conv_table[JX_DTYPE_COUNT][JX_DTYPE_COUNT] = {CONV_FROM(CONV_ENTRY)};
+
+void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y) {
+  KCHECK((unsigned)from < JX_DTYPE_COUNT && (unsigned)to < JX_DTYPE_COUNT);
+  run_flat(conv_table[from][to], n, GRAIN, x, dtype_size(from), y, dtype_size(to));
+}
+
+/* fill_S(n, &value, y): run_flat with input stride 0 hands every chunk the value. */
+#define DEF_FILL(S, T, BL, UL)                                   \
+  static void fill_##S(int64_t n, const void *pv, void *py) {    \
+    const T v = *(const T *)pv;                                  \
+    T *y = py;                                                   \
+    for (int64_t i = 0; i < n; i++) y[i] = v;                    \
+  }
+FOR_DTYPES(DEF_FILL)
+
+void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out) {
+  union {
+    uint8_t b;
+    int32_t i32;
+    int64_t i64;
+    uint32_t u32;
+    float f32;
+    double f64;
+  } u;
+  un_fn fn;
+  switch (dt) {
+  case JX_BOOL: u.b = v != 0, fn = fill_b; break;
+  case JX_I32: u.i32 = sat_i32(v), fn = fill_i32; break;
+  case JX_I64: u.i64 = sat_i64(v), fn = fill_i64; break;
+  case JX_U32: u.u32 = sat_u32(v), fn = fill_u32; break;
+  case JX_F32: u.f32 = (float)v, fn = fill_f32; break;
+  case JX_F64: u.f64 = v, fn = fill_f64; break;
+  default: KCHECK(!"bad dtype"); return;
+  }
+  run_flat(fn, n, GRAIN, &u, 0, out, dtype_size(dt));
+}

@@ -1,0 +1,475 @@
+/* GEMM: C[M,N] = op(A)[M,K] · op(B)[K,N], row-major (contract in kernels.h).
+ *
+ * f32/f64 go to CBLAS when the build has it (JX_HAVE_CBLAS), otherwise to a
+ * built-in Goto/BLIS-style kernel:
+ *
+ *   for jc in N step NC:            B block KC x NC packed once (lives in L3)
+ *     for pc in K step KC:
+ *       pack op(B)[pc.., jc..]      -> micro-panels of NR columns
+ *       for ic in M step MC:        A block MC x KC packed (lives in L2)
+ *         pack op(A)[ic.., pc..]    -> micro-panels of MR rows
+ *         for jr in NC step NR:     one B micro-panel (KC x NR) stays in L1
+ *           for ir in MC step MR:   micro-kernel: MR x NR tile in registers
+ *
+ * Transposes are absorbed by the packing routines, so ta/tb cost nothing
+ * beyond a different read pattern while packing. The micro-kernels (AVX2/FMA
+ * in gemm_avx2.c, portable C here) share the packed formats described in
+ * gemm_kernel.h, so one driver template serves both, for f32 and f64.
+ *
+ * Threads: the output is split into contiguous slabs along M or N, whichever
+ * is larger, each slab an independent sub-GEMM with its own packing buffers.
+ * Splitting the larger dimension means each thread re-packs only the smaller
+ * operand, and no barrier is needed inside the loop nest.
+ *
+ * Integer dtypes use an exact i-k-j loop with wrapping (unsigned) arithmetic;
+ * bool is "any(a & b)". */
+#include "backend/cpu/gemm_kernel.h"
+#include "backend/cpu/kernels.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(JX_HAVE_CBLAS) && JX_HAVE_CBLAS
+#include <cblas.h>
+#define GEMM_HAVE_CBLAS 1
+#else
+#define GEMM_HAVE_CBLAS 0
+#endif
+
+#define MR JX_GEMM_MR
+
+/* Cache blocking, tuned on Zen3 (32 KB L1d, 512 KB L2 per core, shared L3):
+ * KC x NR x sizeof(T) = 16 KB keeps the B micro-panel in half of L1 with
+ * room for the streamed A panel; MC x KC x sizeof(T) ~ 240 KB (half of L2)
+ * holds the A block; KC x NC is a few MB of L3 per thread. K and M are
+ * split into equal blocks (not KC + a sliver) to avoid thin tail passes. */
+#ifndef KC_F32 /* (overridable with -D for tuning runs) */
+#define KC_F32 256
+#define MC_F32 240
+#define NC_F32 4080
+#define KC_F64 256
+#define MC_F64 120
+#define NC_F64 2040
+#endif
+
+/* A thread's slab should carry at least this much M*N*K work: below it the
+ * fork/join (a few microseconds) outweighs the gain. */
+#define GEMM_MIN_TASK_WORK ((int64_t)1 << 18)
+
+static inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* ------------------------------------------------------- implementation */
+
+static int cpu_has_avx2_fma(void) {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  static atomic_int cached = -1;
+  int v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+  }
+  return v;
+#else
+  return 0;
+#endif
+}
+
+static atomic_int g_mode = JX_GEMM_AUTO; /* set by jx_cpu_gemm_set_mode */
+static atomic_int g_env_mode = -1;       /* JX_GEMM, parsed once */
+
+void jx_cpu_gemm_set_mode(jx_gemm_mode mode) {
+  atomic_store_explicit(&g_mode, (int)mode, memory_order_relaxed);
+}
+
+static int env_mode(void) {
+  int m = atomic_load_explicit(&g_env_mode, memory_order_relaxed);
+  if (m < 0) {
+    const char *s = getenv("JX_GEMM");
+    m = JX_GEMM_AUTO;
+    if (s && !strcmp(s, "cblas")) m = JX_GEMM_CBLAS;
+    else if (s && !strcmp(s, "builtin")) m = JX_GEMM_BUILTIN;
+    else if (s && !strcmp(s, "avx2")) m = JX_GEMM_AVX2;
+    else if (s && !strcmp(s, "portable")) m = JX_GEMM_PORTABLE;
+    atomic_store_explicit(&g_env_mode, m, memory_order_relaxed);
+  }
+  return m;
+}
+
+/* The implementation actually used: CBLAS, AVX2 or PORTABLE. */
+static jx_gemm_mode resolved_mode(void) {
+  int m = atomic_load_explicit(&g_mode, memory_order_relaxed);
+  if (m == JX_GEMM_AUTO) m = env_mode();
+  if (m == JX_GEMM_AUTO || m == JX_GEMM_CBLAS) m = GEMM_HAVE_CBLAS ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
+  if (m == JX_GEMM_BUILTIN || m == JX_GEMM_AVX2) m = cpu_has_avx2_fma() ? JX_GEMM_AVX2 : JX_GEMM_PORTABLE;
+  return (jx_gemm_mode)m;
+}
+
+const char *jx_cpu_gemm_backend(void) {
+  switch (resolved_mode()) {
+  case JX_GEMM_CBLAS: return "cblas";
+  case JX_GEMM_AVX2: return "builtin-avx2";
+  default: return "builtin-portable";
+  }
+}
+
+/* --------------------------------------------- float templates (f32, f64) */
+
+/* Portable micro-kernel: the tile accumulates in a small array that the
+ * compiler keeps in L1 (and vectorizes along NR). Same contract as the AVX2
+ * one; also what a CPU without AVX2/FMA runs. */
+#define DEFINE_UKR_PORTABLE(SUF, T, NR)                                                   \
+  static void ukr_portable_##SUF(int64_t kc, const T *restrict a, const T *restrict b,    \
+                                 T *restrict c, int64_t ldc, int acc, int m, int n) {     \
+    T t[MR * NR];                                                                         \
+    for (int i = 0; i < MR * NR; i++) t[i] = 0;                                           \
+    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)                                    \
+      for (int i = 0; i < MR; i++) {                                                      \
+        const T ai = a[i];                                                                \
+        for (int j = 0; j < NR; j++) t[i * NR + j] += ai * b[j];                          \
+      }                                                                                   \
+    for (int i = 0; i < m; i++)                                                           \
+      for (int j = 0; j < n; j++)                                                         \
+        c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[i * NR + j];                   \
+  }
+
+/* Packing. `a`/`b` point at element [0,0] of the op()'d block; the stored
+ * operand is transposed when ta/tb, which only changes the read pattern. */
+#define DEFINE_PACK(SUF, T, NR)                                                           \
+  static void pack_a_##SUF(bool ta, int64_t mc, int64_t kc, const T *a, int64_t lda,      \
+                           T *restrict ap) {                                              \
+    for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR * kc) {                              \
+      const int mr = (int)min64(MR, mc - i0);                                             \
+      if (ta) { /* op(A)[i,k] = a[k*lda + i]: MR contiguous values per k */               \
+        for (int64_t k = 0; k < kc; k++) {                                                \
+          const T *s = a + k * lda + i0;                                                  \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r] : (T)0;             \
+        }                                                                                 \
+      } else if (mr == MR) { /* six row streams, interleaved */                           \
+        const T *s = a + i0 * lda;                                                        \
+        for (int64_t k = 0; k < kc; k++)                                                  \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = s[r * lda + k];                   \
+      } else {                                                                            \
+        const T *s = a + i0 * lda;                                                        \
+        for (int64_t k = 0; k < kc; k++)                                                  \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r * lda + k] : (T)0;   \
+      }                                                                                   \
+    }                                                                                     \
+  }                                                                                       \
+  static void pack_b_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) { \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */ \
+      const int nr = (int)min64(NR, nc - j0);                                             \
+      for (int64_t k = 0; k < kc; k++) {                                                  \
+        const T *s = b + k * ldb + j0;                                                    \
+        if (nr == NR) {                                                                   \
+          memcpy(bp + k * NR, s, sizeof(T) * NR);                                         \
+        } else {                                                                          \
+          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;             \
+        }                                                                                 \
+      }                                                                                   \
+    }                                                                                     \
+  }                                                                                       \
+  /* tb: op(B)[k,j] = b[j*ldb + k]; reads each column's contiguous run along k */         \
+  static void pack_bt_portable_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb,     \
+                                     T *restrict bp) {                                    \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                              \
+      const int nr = (int)min64(NR, nc - j0);                                             \
+      for (int c = 0; c < NR; c++) {                                                      \
+        const T *s = b + (j0 + c) * ldb;                                                  \
+        for (int64_t k = 0; k < kc; k++) bp[k * NR + c] = c < nr ? s[k] : (T)0;           \
+      }                                                                                   \
+    }                                                                                     \
+  }
+
+/* Unpacked fallback for when the packing buffers cannot be allocated: the
+ * kernel has no way to report an error, so it stays correct, just slow. */
+#define DEFINE_NAIVE(SUF, T)                                                              \
+  static void gemm_naive_##SUF(bool ta, bool tb, int64_t M, int64_t N, int64_t K,         \
+                               const T *A, int64_t lda, const T *B, int64_t ldb, T *C,    \
+                               int64_t ldc) {                                             \
+    for (int64_t i = 0; i < M; i++)                                                       \
+      for (int64_t j = 0; j < N; j++) {                                                   \
+        T s = 0;                                                                          \
+        for (int64_t k = 0; k < K; k++)                                                   \
+          s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]); \
+        C[i * ldc + j] = s;                                                               \
+      }                                                                                   \
+  }
+
+/* Element size, kept local so the kernels depend on nothing in core/. */
+static size_t dt_size(jx_dtype dt) {
+  switch (dt) {
+  case JX_BOOL: return 1;
+  case JX_I64: case JX_F64: return 8;
+  default: return 4;
+  }
+}
+
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (size_t)round_up((int64_t)bytes, 64)); }
+
+/* The serial blocked driver over one slab; see the loop nest at the top.
+ * `impl` holds what differs between the AVX2 and the portable path. */
+#define DEFINE_DRIVER(SUF, T, NR, MC, KC, NC)                                             \
+  typedef struct {                                                                        \
+    jx_gemm_ukr_##SUF ukr;                                                                \
+    jx_gemm_pack_bt_##SUF pack_bt;                                                        \
+  } impl_##SUF;                                                                           \
+  static const impl_##SUF impl_portable_##SUF = {ukr_portable_##SUF, pack_bt_portable_##SUF}; \
+  static const impl_##SUF impl_avx2_##SUF = {jx_gemm_ukr_avx2_##SUF, jx_gemm_pack_bt_avx2_##SUF}; \
+                                                                                          \
+  static void gemm_blocked_##SUF(const impl_##SUF *im, bool ta, bool tb, int64_t M, int64_t N, \
+                                 int64_t K, const T *A, int64_t lda, const T *B,          \
+                                 int64_t ldb, T *C, int64_t ldc) {                        \
+    /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */    \
+    const int64_t kcb = cdiv(K, cdiv(K, KC));                                             \
+    const int64_t mcb = round_up(cdiv(M, cdiv(M, MC)), MR);                               \
+    const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                               \
+    T *ap = alloc64(sizeof(T) * (size_t)(mcb * kcb));                                     \
+    T *bp = alloc64(sizeof(T) * (size_t)(kcb * ncb));                                     \
+    if (!ap || !bp) {                                                                     \
+      free(ap);                                                                           \
+      free(bp);                                                                           \
+      gemm_naive_##SUF(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                          \
+      return;                                                                             \
+    }                                                                                     \
+    for (int64_t jc = 0; jc < N; jc += ncb) {                                             \
+      const int64_t nc = min64(ncb, N - jc);                                              \
+      for (int64_t pc = 0; pc < K; pc += kcb) {                                           \
+        const int64_t kc = min64(kcb, K - pc);                                            \
+        if (tb)                                                                           \
+          im->pack_bt(kc, nc, B + jc * ldb + pc, ldb, bp);                                \
+        else                                                                              \
+          pack_b_##SUF(kc, nc, B + pc * ldb + jc, ldb, bp);                               \
+        for (int64_t ic = 0; ic < M; ic += mcb) {                                         \
+          const int64_t mc = min64(mcb, M - ic);                                          \
+          pack_a_##SUF(ta, mc, kc, A + (ta ? pc * lda + ic : ic * lda + pc), lda, ap);    \
+          for (int64_t jr = 0; jr < nc; jr += NR) {                                       \
+            const int n = (int)min64(NR, nc - jr);                                        \
+            for (int64_t ir = 0; ir < mc; ir += MR)                                       \
+              im->ukr(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,     \
+                  pc > 0, (int)min64(MR, mc - ir), n);                                    \
+          }                                                                               \
+        }                                                                                 \
+      }                                                                                   \
+    }                                                                                     \
+    free(ap);                                                                             \
+    free(bp);                                                                             \
+  }                                                                                       \
+                                                                                          \
+  typedef struct {                                                                        \
+    const impl_##SUF *im;                                                                 \
+    bool ta, tb, split_m;                                                                 \
+    int64_t M, N, K, lda, ldb, ldc, ntasks;                                               \
+    const T *A, *B;                                                                       \
+    T *C;                                                                                 \
+  } job_##SUF;                                                                            \
+                                                                                          \
+  /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */        \
+  /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */          \
+  static void gemm_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                        \
+    const job_##SUF *j = ctx;                                                             \
+    const int64_t dim = j->split_m ? j->M : j->N, unit = j->split_m ? MR : NR;            \
+    const int64_t units = cdiv(dim, unit);                                                \
+    const int64_t s = units * lo / j->ntasks * unit;                                      \
+    const int64_t e = min64(dim, units * hi / j->ntasks * unit);                          \
+    if (e <= s) return;                                                                   \
+    if (j->split_m)                                                                       \
+      gemm_blocked_##SUF(j->im, j->ta, j->tb, e - s, j->N, j->K,                         \
+                         j->A + (j->ta ? s : s * j->lda), j->lda, j->B, j->ldb,           \
+                         j->C + s * j->ldc, j->ldc);                                      \
+    else                                                                                  \
+      gemm_blocked_##SUF(j->im, j->ta, j->tb, j->M, e - s, j->K, j->A, j->lda,           \
+                         j->B + (j->tb ? s * j->ldb : s), j->ldb, j->C + s, j->ldc);      \
+  }                                                                                       \
+                                                                                          \
+  static void gemm_builtin_##SUF(const impl_##SUF *im, bool threaded, bool ta, bool tb,       \
+                                 int64_t M, int64_t N, int64_t K, const T *A, int64_t lda, \
+                                 const T *B, int64_t ldb, T *C, int64_t ldc) {            \
+    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, A, B, C};              \
+    if (threaded) {                                                                       \
+      const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                        \
+      const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                             \
+      int64_t nt = jx_cpu_num_threads();                                                  \
+      nt = min64(nt, min64(units, by_work));                                              \
+      j.ntasks = nt < 1 ? 1 : nt;                                                         \
+    }                                                                                     \
+    if (j.ntasks == 1)                                                                    \
+      gemm_blocked_##SUF(im, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                   \
+    else                                                                                  \
+      jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                              \
+  }
+
+DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)
+DEFINE_UKR_PORTABLE(f64, double, JX_GEMM_NR_F64)
+DEFINE_PACK(f32, float, JX_GEMM_NR_F32)
+DEFINE_PACK(f64, double, JX_GEMM_NR_F64)
+DEFINE_NAIVE(f32, float)
+DEFINE_NAIVE(f64, double)
+DEFINE_DRIVER(f32, float, JX_GEMM_NR_F32, MC_F32, KC_F32, NC_F32)
+DEFINE_DRIVER(f64, double, JX_GEMM_NR_F64, MC_F64, KC_F64, NC_F64)
+
+/* ------------------------------------------------------------- CBLAS */
+
+#if GEMM_HAVE_CBLAS
+/* BLAS insists on ld >= the row length even where the ld is never used (a
+ * single row); normalize those, and report whether the call is expressible
+ * in CBLAS's int-sized arguments. */
+static bool fix_ld(int64_t *ld, int64_t rowlen, int64_t nrows) {
+  if (*ld < rowlen && nrows <= 1) *ld = rowlen;
+  if (*ld < 1) *ld = 1;
+  return *ld >= rowlen && *ld <= INT_MAX;
+}
+
+static bool gemm_cblas(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                       const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+                       int64_t ldc) {
+  if (M > INT_MAX || N > INT_MAX || K > INT_MAX) return false;
+  if (!fix_ld(&lda, ta ? M : K, ta ? K : M) || !fix_ld(&ldb, tb ? K : N, tb ? N : K) ||
+      !fix_ld(&ldc, N, M))
+    return false;
+  const enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
+  const enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
+  if (dt == JX_F32)
+    cblas_sgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
+                0.0f, C, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb,
+                0.0, C, (int)ldc);
+  return true;
+}
+#endif
+
+/* ------------------------------------------------------------ integers */
+
+typedef struct {
+  jx_dtype dt;
+  bool ta, tb;
+  int64_t N, K, lda, ldb, ldc;
+  const void *A, *B;
+  void *C;
+} int_job;
+
+/* i-k-j so the inner loop streams a row of B and of C. Products and sums
+ * wrap in the unsigned type UT: signed overflow would be UB, and two's
+ * complement wrapping is what XLA gives for integer dot. */
+#define DEFINE_INT_ROWS(SUF, T, UT)                                                       \
+  static void int_rows_##SUF(const int_job *j, int64_t i0, int64_t i1) {                  \
+    const T *A = j->A, *B = j->B;                                                         \
+    for (int64_t i = i0; i < i1; i++) {                                                   \
+      UT *c = (UT *)j->C + i * j->ldc;                                                    \
+      for (int64_t n = 0; n < j->N; n++) c[n] = 0;                                        \
+      for (int64_t k = 0; k < j->K; k++) {                                                \
+        const UT a = (UT)(j->ta ? A[k * j->lda + i] : A[i * j->lda + k]);                 \
+        if (!j->tb) {                                                                     \
+          const T *b = B + k * j->ldb;                                                    \
+          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)b[n];                        \
+        } else {                                                                          \
+          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)B[n * j->ldb + k];           \
+        }                                                                                 \
+      }                                                                                   \
+    }                                                                                     \
+  }
+
+DEFINE_INT_ROWS(i32, int32_t, uint32_t)
+DEFINE_INT_ROWS(i64, int64_t, uint64_t)
+DEFINE_INT_ROWS(u32, uint32_t, uint32_t)
+
+/* bool: C[i,j] = any_k (A[i,k] && B[k,j]), the semiring JAX's dot uses. */
+static void bool_rows(const int_job *j, int64_t i0, int64_t i1) {
+  const uint8_t *A = j->A, *B = j->B;
+  for (int64_t i = i0; i < i1; i++) {
+    uint8_t *c = (uint8_t *)j->C + i * j->ldc;
+    memset(c, 0, (size_t)j->N);
+    for (int64_t k = 0; k < j->K; k++) {
+      if (!(j->ta ? A[k * j->lda + i] : A[i * j->lda + k])) continue;
+      for (int64_t n = 0; n < j->N; n++) c[n] |= (j->tb ? B[n * j->ldb + k] : B[k * j->ldb + n]) != 0;
+    }
+  }
+}
+
+static void int_task(void *ctx, int64_t lo, int64_t hi) {
+  const int_job *j = ctx;
+  switch (j->dt) {
+  case JX_I32: int_rows_i32(j, lo, hi); break;
+  case JX_I64: int_rows_i64(j, lo, hi); break;
+  case JX_U32: int_rows_u32(j, lo, hi); break;
+  case JX_BOOL: bool_rows(j, lo, hi); break;
+  default: break;
+  }
+}
+
+/* ------------------------------------------------------------- entries */
+
+static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N,
+                     int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+                     int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) { /* empty sum; row by row since ldc may exceed N */
+    const size_t row = (size_t)N * dt_size(dt);
+    for (int64_t i = 0; i < M; i++) memset((char *)C + (size_t)(i * ldc) * dt_size(dt), 0, row);
+    return;
+  }
+  if (dt == JX_F32 || dt == JX_F64) {
+    const jx_gemm_mode mode = resolved_mode();
+#if GEMM_HAVE_CBLAS
+    if (mode == JX_GEMM_CBLAS && gemm_cblas(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
+#endif
+    const bool avx2 = mode == JX_GEMM_AVX2 || (mode == JX_GEMM_CBLAS && cpu_has_avx2_fma());
+    if (dt == JX_F32)
+      gemm_builtin_f32(avx2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M, N,
+                       K, A, lda, B, ldb, C, ldc);
+    else
+      gemm_builtin_f64(avx2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M, N,
+                       K, A, lda, B, ldb, C, ldc);
+    return;
+  }
+  int_job j = {dt, ta, tb, N, K, lda, ldb, ldc, A, B, C};
+  if (threaded)
+    jx_cpu_parallel_for(M, 1 + GEMM_MIN_TASK_WORK / (N * K), int_task, &j);
+  else
+    int_task(&j, 0, M);
+}
+
+void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                 int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+  gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+}
+
+typedef struct {
+  jx_dtype dt;
+  bool ta, tb;
+  int64_t M, N, K, lda, sa, ldb, sb, ldc, sc;
+  const char *A, *B;
+  char *C;
+} batch_job;
+
+static void batch_task(void *ctx, int64_t lo, int64_t hi) {
+  const batch_job *j = ctx;
+  const int64_t es = (int64_t)dt_size(j->dt);
+  for (int64_t b = lo; b < hi; b++)
+    gemm_one(j->dt, false, j->ta, j->tb, j->M, j->N, j->K, j->A + b * j->sa * es, j->lda,
+             j->B + b * j->sb * es, j->ldb, j->C + b * j->sc * es, j->ldc);
+}
+
+void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
+                         int64_t K, const void *A, int64_t lda, int64_t sa, const void *B,
+                         int64_t ldb, int64_t sb, void *C, int64_t ldc, int64_t sc) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const int64_t es = (int64_t)dt_size(dt);
+  const int64_t work = M * N * (K > 0 ? K : 1);
+  /* Big members thread internally; small ones are spread over the batch,
+   * each run serially (CBLAS is thread-safe, and runs small GEMMs on the
+   * calling thread anyway). */
+  if (batch == 1 || work >= GEMM_MIN_TASK_WORK * jx_cpu_num_threads()) {
+    for (int64_t b = 0; b < batch; b++)
+      gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda,
+               (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc);
+    return;
+  }
+  batch_job j = {dt, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, A, B, C};
+  jx_cpu_parallel_for(batch, 1 + GEMM_MIN_TASK_WORK / work, batch_task, &j);
+}

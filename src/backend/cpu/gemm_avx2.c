@@ -1,0 +1,156 @@
+/* AVX2/FMA micro-kernels of the built-in GEMM: one template, instantiated
+ * for f32 (6x16) and f64 (6x8). Compiled with a target attribute rather than
+ * -mavx2 so the library runs on any x86-64; gemm.c calls these only after
+ * __builtin_cpu_supports("avx2") and ("fma"). On other architectures this
+ * file compiles to stubs that are never called. */
+#include "backend/cpu/gemm_kernel.h"
+
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define AVX2_FN __attribute__((target("avx2,fma")))
+
+/* One k step: two B vectors, then for each of the 6 rows a broadcast of
+ * A[r,k] and two FMAs. 12 independent accumulators cover the FMA latency
+ * (4 cycles x 2 pipes on Zen3 / Haswell) with room to spare. */
+#define UKR_ROW(r, o, BCAST, FMA)                \
+  ar = BCAST(a + (o) * JX_GEMM_MR + (r));        \
+  c##r##0 = FMA(ar, b0, c##r##0);                \
+  c##r##1 = FMA(ar, b1, c##r##1);
+#define UKR_STEP(o, VT, W, LOAD, BCAST, FMA)                  \
+  do {                                                        \
+    VT b0 = LOAD(b + (o) * 2 * (W)), b1 = LOAD(b + (o) * 2 * (W) + (W)); \
+    VT ar;                                                    \
+    UKR_ROW(0, o, BCAST, FMA) UKR_ROW(1, o, BCAST, FMA)       \
+    UKR_ROW(2, o, BCAST, FMA) UKR_ROW(3, o, BCAST, FMA)       \
+    UKR_ROW(4, o, BCAST, FMA) UKR_ROW(5, o, BCAST, FMA)       \
+  } while (0)
+/* Store row r of the tile to p (row stride ld), adding what is there when
+ * acc: the first K block overwrites C, later ones accumulate into it. */
+#define UKR_STORE_ROW(r, p, ld, acc, W, LOAD, STORE, ADD)     \
+  do {                                                        \
+    if (acc) {                                                \
+      c##r##0 = ADD(c##r##0, LOAD((p) + (r) * (ld)));         \
+      c##r##1 = ADD(c##r##1, LOAD((p) + (r) * (ld) + (W)));   \
+    }                                                         \
+    STORE((p) + (r) * (ld), c##r##0);                         \
+    STORE((p) + (r) * (ld) + (W), c##r##1);                   \
+  } while (0)
+#define UKR_STORE(p, ld, acc, W, LOAD, STORE, ADD)            \
+  UKR_STORE_ROW(0, p, ld, acc, W, LOAD, STORE, ADD);          \
+  UKR_STORE_ROW(1, p, ld, acc, W, LOAD, STORE, ADD);          \
+  UKR_STORE_ROW(2, p, ld, acc, W, LOAD, STORE, ADD);          \
+  UKR_STORE_ROW(3, p, ld, acc, W, LOAD, STORE, ADD);          \
+  UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD);          \
+  UKR_STORE_ROW(5, p, ld, acc, W, LOAD, STORE, ADD)
+
+/* The micro-kernel. The k loop is unrolled by 4; the packed A panel is the
+ * stream that comes from L2 (B's panel stays in L1 across the ir loop), so
+ * it is prefetched a few steps ahead. Edge tiles (m < MR or n < NR) go
+ * through a small aligned buffer and a clipped scalar copy. */
+#define DEFINE_UKR_AVX2(SUF, T, VT, W, LOAD, STORE, BCAST, FMA, ADD, ZERO)                 \
+  AVX2_FN void jx_gemm_ukr_avx2_##SUF(int64_t kc, const T *restrict a, const T *restrict b, \
+                                      T *restrict c, int64_t ldc, int acc, int m, int n) {  \
+    VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO(); \
+    VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO(); \
+    for (int r = 0; r < m; r++) { /* C tile rows: touch both lines of each */            \
+      _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                             \
+      _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                     \
+    }                                                                                     \
+    for (int64_t k = 0; k < kc; k++) {                                                    \
+      UKR_STEP(0, VT, W, LOAD, BCAST, FMA);                                               \
+      a += JX_GEMM_MR;                                                                    \
+      b += 2 * (W);                                                                       \
+    }                                                                                     \
+    if (m == JX_GEMM_MR && n == 2 * (W)) {                                                \
+      UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                        \
+      return;                                                                             \
+    }                                                                                     \
+    _Alignas(32) T t[JX_GEMM_MR * 2 * (W)];                                               \
+    UKR_STORE(t, 2 * (W), 0, W, LOAD, STORE, ADD);                                        \
+    for (int i = 0; i < m; i++)                                                           \
+      for (int j = 0; j < n; j++)                                                         \
+        c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[i * 2 * (W) + j];              \
+  }
+
+DEFINE_UKR_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
+                _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
+DEFINE_UKR_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_broadcast_sd,
+                _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
+
+/* Packing of a transposed B (tb): op(B)[k, j] = b[j*ldb + k], so each
+ * column of a micro-panel is a contiguous run along k. W x W blocks are
+ * loaded as W such runs and transposed in registers, turning W*W scalar
+ * stores into W vector ones. Scalar code handles the k tail and a ragged
+ * (zero-padded) last panel. Same output as the portable pack_b. */
+static inline AVX2_FN void transpose8_ps(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+static inline AVX2_FN void transpose4_pd(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+#define DEFINE_PACK_BT_AVX2(SUF, T, VT, W, LOAD, STORE, TRANSPOSE)                          \
+  AVX2_FN void jx_gemm_pack_bt_avx2_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, \
+                                          T *restrict bp) {                                 \
+    enum { NR = 2 * (W) };                                                                  \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                                \
+      const int nr = nc - j0 < NR ? (int)(nc - j0) : NR;                                    \
+      int64_t k = 0;                                                                        \
+      if (nr == NR)                                                                         \
+        for (; k + (W) <= kc; k += (W))                                                     \
+          for (int h = 0; h < 2; h++) {                                                     \
+            VT r[W];                                                                        \
+            for (int c = 0; c < (W); c++) r[c] = LOAD(b + (j0 + h * (W) + c) * ldb + k);    \
+            TRANSPOSE(r);                                                                   \
+            for (int i = 0; i < (W); i++) STORE(bp + (k + i) * NR + h * (W), r[i]);         \
+          }                                                                                 \
+      for (int c = 0; c < NR; c++) {                                                        \
+        const T *col = b + (j0 + c) * ldb;                                                  \
+        for (int64_t kk = k; kk < kc; kk++) bp[kk * NR + c] = c < nr ? col[kk] : (T)0;      \
+      }                                                                                     \
+    }                                                                                       \
+  }
+
+DEFINE_PACK_BT_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, transpose8_ps)
+DEFINE_PACK_BT_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, transpose4_pd)
+
+#else /* not x86: never selected (gemm.c checks the architecture first) */
+
+void jx_gemm_ukr_avx2_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                          int acc, int m, int n) {
+  (void)kc, (void)a, (void)b, (void)c, (void)ldc, (void)acc, (void)m, (void)n;
+}
+void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                          int acc, int m, int n) {
+  (void)kc, (void)a, (void)b, (void)c, (void)ldc, (void)acc, (void)m, (void)n;
+}
+void jx_gemm_pack_bt_avx2_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp) {
+  (void)kc, (void)nc, (void)b, (void)ldb, (void)bp;
+}
+void jx_gemm_pack_bt_avx2_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp) {
+  (void)kc, (void)nc, (void)b, (void)ldb, (void)bp;
+}
+
+#endif

@@ -1,0 +1,61 @@
+/* Internals of the built-in GEMM (gemm.c, gemm_avx2.c): the packed-panel
+ * formats the micro-kernels read, their signature, and a hook that tests
+ * and benchmarks use to pick the path in-process.
+ *
+ * Packed formats (Goto/BLIS). For a block of kc steps along K:
+ *  - A is packed in micro-panels of MR rows: panel p holds, for k = 0..kc-1,
+ *    the MR values op(A)[p*MR + r, k] (r = 0..MR-1) contiguously;
+ *  - B is packed in micro-panels of NR columns: panel q holds, for each k,
+ *    the NR values op(B)[k, q*NR + c] contiguously.
+ * Rows/columns past the matrix edge are packed as zeros, so a micro-kernel
+ * always computes a full MR x NR tile and only the store is clipped.
+ * Both kernels of a dtype (AVX2 and portable) share MR/NR, hence the packing
+ * and the whole driver. */
+#ifndef JX_CPU_GEMM_KERNEL_H
+#define JX_CPU_GEMM_KERNEL_H
+
+#include <stdint.h>
+
+/* Register tile: 6 rows x 2 vectors of 8 floats / 4 doubles, i.e. 12 ymm
+ * accumulators + 2 B vectors + 1 broadcast A = 15 of the 16 ymm registers. */
+#define JX_GEMM_MR 6
+#define JX_GEMM_NR_F32 16
+#define JX_GEMM_NR_F64 8
+
+/* c[0..m) x [0..n) (row stride ldc) = (acc ? c : 0) + a_panel · b_panel over
+ * kc steps; m <= MR, n <= NR. a and b are packed panels as described above. */
+typedef void (*jx_gemm_ukr_f32)(int64_t kc, const float *a, const float *b, float *c,
+                                int64_t ldc, int acc, int m, int n);
+typedef void (*jx_gemm_ukr_f64)(int64_t kc, const double *a, const double *b, double *c,
+                                int64_t ldc, int acc, int m, int n);
+
+/* Pack op(B)[0..kc) x [0..nc) of a transposed B (op(B)[k,j] = b[j*ldb + k])
+ * into NR-column micro-panels at bp. */
+typedef void (*jx_gemm_pack_bt_f32)(int64_t kc, int64_t nc, const float *b, int64_t ldb,
+                                    float *bp);
+typedef void (*jx_gemm_pack_bt_f64)(int64_t kc, int64_t nc, const double *b, int64_t ldb,
+                                    double *bp);
+
+/* AVX2/FMA versions; only call them when the CPU supports both. */
+void jx_gemm_ukr_avx2_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                          int acc, int m, int n);
+void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                          int acc, int m, int n);
+void jx_gemm_pack_bt_avx2_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
+void jx_gemm_pack_bt_avx2_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
+
+/* Which implementation f32/f64 GEMM uses. AUTO: CBLAS when built with it,
+ * otherwise the best built-in kernel. Initialised from env JX_GEMM
+ * ("cblas", "builtin", "avx2", "portable") on first use. Forcing AVX2 on a
+ * CPU without it, or CBLAS in a build without it, falls back to the best
+ * available. */
+typedef enum {
+  JX_GEMM_AUTO,
+  JX_GEMM_CBLAS,
+  JX_GEMM_BUILTIN,  /* best built-in: AVX2 when available, else portable */
+  JX_GEMM_AVX2,
+  JX_GEMM_PORTABLE,
+} jx_gemm_mode;
+void jx_cpu_gemm_set_mode(jx_gemm_mode mode);
+
+#endif

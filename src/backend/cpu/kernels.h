@@ -1,0 +1,114 @@
+/* CPU kernels: the eager implementations behind the primitives' impl rules,
+ * plus the thread pool and GEMM. Kernels see raw buffers, dtypes and shapes
+ * only: they know nothing of values, traces or the compiler.
+ *
+ * Conventions
+ *  - Outputs are contiguous row-major; inputs are described by a base
+ *    pointer and per-dimension strides in *elements* over the output's
+ *    shape (stride 0 = broadcast along that dim, negative = walk backwards).
+ *  - bool is one byte holding 0 or 1.
+ *  - Every kernel is written once as a template (macros) and instantiated
+ *    per dtype; a portable scalar path exists for each.
+ *  - Large kernels split their range over the pool (jx_cpu_parallel_for). */
+#ifndef JX_CPU_KERNELS_H
+#define JX_CPU_KERNELS_H
+
+#include "jx.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ threads */
+/* One pool per process, sized by JX_NUM_THREADS (default: online cores).
+ * fn(ctx, lo, hi) is called on disjoint chunks covering [0, n); chunks are
+ * at least `grain` long. Runs inline when n < 2*grain or one thread. Safe to
+ * call from any thread; nested calls from inside a worker run inline. */
+typedef void (*jx_cpu_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx);
+int jx_cpu_num_threads(void);
+void jx_cpu_set_num_threads(int n);
+
+/* --------------------------------------------------------- elementwise */
+/* Unary ops; y and x have n elements of dtype dt (float ops on float
+ * dtypes; neg/abs/sign on all numeric; not on bool and ints). */
+typedef enum {
+  JX_CPU_NEG, JX_CPU_ABS, JX_CPU_SIGN, JX_CPU_FLOOR, JX_CPU_EXP, JX_CPU_LOG, JX_CPU_LOG1P,
+  JX_CPU_EXPM1, JX_CPU_SQRT, JX_CPU_RSQRT, JX_CPU_TANH, JX_CPU_LOGISTIC, JX_CPU_SIN, JX_CPU_COS,
+  JX_CPU_NOT, JX_CPU_UNARY_COUNT
+} jx_cpu_unop;
+void jx_cpu_unary(jx_cpu_unop op, jx_dtype dt, int64_t n, const void *x, void *y);
+
+/* Binary ops. a and b have dtype dt; out has dtype dt, or bool for the
+ * comparisons. Integer div truncates toward zero (x/0 gives 0, never a
+ * trap); integer pow is exponentiation by squaring (negative exponent: 0,
+ * except base 1/-1). max/min propagate NaN. */
+typedef enum {
+  JX_CPU_ADD, JX_CPU_SUB, JX_CPU_MUL, JX_CPU_DIV, JX_CPU_POW, JX_CPU_MAX, JX_CPU_MIN,
+  JX_CPU_AND, JX_CPU_OR, JX_CPU_EQ, JX_CPU_NE, JX_CPU_LT, JX_CPU_LE, JX_CPU_GT, JX_CPU_GE,
+  JX_CPU_BINARY_COUNT
+} jx_cpu_binop;
+void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape, const void *a,
+                   const int64_t *astride, const void *b, const int64_t *bstride, void *out);
+
+/* out = pred ? t : f, broadcasting like jx_cpu_binary; pred is bool. */
+void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred,
+                   const int64_t *pstride, const void *t, const int64_t *tstride, const void *f,
+                   const int64_t *fstride, void *out);
+
+/* Element conversion with C semantics, except: float->int of NaN gives 0
+ * and out-of-range values saturate (no UB); anything->bool is x != 0. */
+void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y);
+
+/* Fill n elements with v converted to dt. */
+void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out);
+
+/* ---------------------------------------------------------- reductions */
+/* Reduce x (shape[ndim], contiguous) over the dims where reduce[d] is true;
+ * y holds the kept dims in order (contiguous). sum: pairwise/blocked
+ * summation in the input dtype, so f32 sums of 1e7 elements stay within
+ * ~1e-6 relative. max/min propagate NaN; over an empty dim, sum gives 0,
+ * max -inf (or the dtype's minimum), min +inf (or the maximum). */
+typedef enum { JX_CPU_SUM, JX_CPU_MAX_R, JX_CPU_MIN_R, JX_CPU_REDUCE_COUNT } jx_cpu_redop;
+void jx_cpu_reduce(jx_cpu_redop op, jx_dtype dt, int ndim, const int64_t *shape,
+                   const bool *reduce, const void *x, void *y);
+/* Index of the first max (argmax) / min along `axis`, written as dtype
+ * out_dt (i32 or i64). NaN counts as the maximum and the minimum (the first
+ * NaN wins), like NumPy. */
+void jx_cpu_argreduce(bool is_max, jx_dtype dt, int ndim, const int64_t *shape, int axis,
+                      const void *x, jx_dtype out_dt, void *y);
+
+/* -------------------------------------------------------------- layout */
+/* out (contiguous, shape[ndim]) = in[offset + sum_d i_d * stride[d]]. One
+ * kernel serves transpose, broadcast, slice and reverse. */
+void jx_cpu_strided_copy(size_t esize, int ndim, const int64_t *shape, const void *in,
+                         int64_t offset, const int64_t *stride, void *out);
+/* Inverse direction: out[offset + sum_d i_d * stride[d]] = in[i] (in
+ * contiguous over shape). Used for pad and concatenate. */
+void jx_cpu_strided_scatter(size_t esize, int ndim, const int64_t *shape, const void *in,
+                            void *out, int64_t offset, const int64_t *stride);
+
+/* x viewed as [outer, nx, inner]; out as [outer, nidx, inner]:
+ * out[o, j, i] = x[o, idx[j], i]. Indices are already clamped to [0, nx). */
+void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const void *x,
+                   int64_t nidx, const int64_t *idx, void *out);
+/* out (zeroed by the caller) as [outer, nout, inner]: out[o, idx[j], i] += u[o, j, i]. */
+void jx_cpu_scatter_add(jx_dtype dt, int64_t outer, int64_t nout, int64_t inner, const void *u,
+                        int64_t nidx, const int64_t *idx, void *out);
+
+/* ---------------------------------------------------------------- GEMM */
+/* C[M,N] = op(A)[M,K] · op(B)[K,N], row-major with leading dims lda, ldb,
+ * ldc (in elements); op(A) = A^T when ta (A stored [K,M]). C is overwritten
+ * (K == 0 gives zeros). f32/f64 use the packed, register-blocked kernel
+ * (AVX2/FMA when the CPU has it, portable otherwise) or CBLAS when built
+ * with it; integer dtypes use a simple exact loop. Threads over the pool. */
+void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                 int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc);
+/* `batch` independent GEMMs; operand i starts at base + i*stride (elements). */
+void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
+                         int64_t K, const void *A, int64_t lda, int64_t sa, const void *B,
+                         int64_t ldb, int64_t sb, void *C, int64_t ldc, int64_t sc);
+/* "cblas" or "builtin-avx2" or "builtin-portable": what jx_cpu_gemm uses for f32. */
+const char *jx_cpu_gemm_backend(void);
+
+#endif

@@ -1,0 +1,240 @@
+/* The process-wide thread pool behind jx_cpu_parallel_for.
+ *
+ * One job at a time: a dispatcher that wins `g_dispatch` (trylock) publishes
+ * the job under `g_mu`, bumps the generation and wakes the workers; every
+ * participant (the caller included) then claims chunks with an atomic
+ * counter until none are left. Anyone who finds the pool busy -- a nested
+ * call from inside a chunk, or a second user thread -- runs its loop inline,
+ * so calls never wait on each other and never deadlock.
+ *
+ * Workers spin briefly before sleeping on a condition variable: back-to-back
+ * eager ops then reach a warm worker in well under a microsecond, while an
+ * idle pool costs nothing (the machine may be shared). Workers are created
+ * lazily on the first parallel call and joined by an atexit handler, so
+ * LeakSanitizer and ThreadSanitizer see a clean shutdown. */
+#include "backend/cpu/kernels.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+enum {
+  MAX_THREADS = 256,
+  CHUNKS_PER_THREAD = 4, /* a few chunks each, so a late worker costs little */
+  SPIN_NS = 100000,      /* how long an idle worker or a waiting caller spins */
+};
+
+typedef struct {
+  jx_cpu_range_fn fn;
+  void *ctx;
+  int64_t n, nchunks;
+  int max_workers; /* how many workers may join (the caller is extra) */
+} job_t;
+
+static pthread_mutex_t g_dispatch = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;       /* guards the fields below */
+static pthread_cond_t g_wake = PTHREAD_COND_INITIALIZER;       /* workers: new job or exit */
+static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;       /* caller: workers left */
+static job_t g_job;
+static bool g_open;       /* workers may still join g_job */
+static int g_joined;      /* workers that joined g_job */
+static int g_sleepers;    /* workers blocked in cond_wait (skip the broadcast if 0) */
+static bool g_caller_sleeps;
+static bool g_exit;       /* atexit: workers leave; later calls run inline */
+static pthread_t g_workers[MAX_THREADS];
+static int g_nworkers;
+static bool g_atexit_registered;
+
+static _Atomic uint64_t g_gen;    /* bumped per job; spinners watch it */
+static _Atomic int g_running;     /* workers inside g_job's chunk loop */
+static _Atomic int64_t g_next;    /* next unclaimed chunk */
+static _Atomic int g_nthreads;    /* 0 = not yet read from the environment */
+
+static _Thread_local bool tl_in_pool; /* running chunks: nested calls go inline */
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int default_threads(void) {
+  const char *env = getenv("JX_NUM_THREADS");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end == '\0' && v >= 1) return v > MAX_THREADS ? MAX_THREADS : (int)v;
+  }
+  int n = 0;
+#ifdef CPU_COUNT
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#endif
+  if (n < 1) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) n = 1;
+  return n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+int jx_cpu_num_threads(void) {
+  int n = atomic_load_explicit(&g_nthreads, memory_order_relaxed);
+  if (n == 0) {
+    n = default_threads();
+    int expected = 0; /* a racing jx_cpu_set_num_threads wins */
+    if (!atomic_compare_exchange_strong(&g_nthreads, &expected, n)) n = expected;
+  }
+  return n;
+}
+
+/* n < 1 restores the default (JX_NUM_THREADS, else the online cores). */
+void jx_cpu_set_num_threads(int n) {
+  if (n < 1) n = default_threads();
+  atomic_store(&g_nthreads, n > MAX_THREADS ? MAX_THREADS : n);
+}
+
+/* Claim chunks of `j` until none are left. Chunk c covers
+ * [c*n/nchunks, (c+1)*n/nchunks): equal to within one element, each at
+ * least `grain` long because nchunks <= n/grain. */
+static void run_chunks(const job_t *j) {
+  tl_in_pool = true;
+  for (;;) {
+    int64_t c = atomic_fetch_add_explicit(&g_next, 1, memory_order_relaxed);
+    if (c >= j->nchunks) break;
+    int64_t lo = (int64_t)((__int128)c * j->n / j->nchunks);
+    int64_t hi = (int64_t)((__int128)(c + 1) * j->n / j->nchunks);
+    j->fn(j->ctx, lo, hi);
+  }
+  tl_in_pool = false;
+}
+
+static void *worker_main(void *arg) {
+  (void)arg;
+  uint64_t seen = 0;
+  for (;;) {
+    /* Spin a while for the next job before paying for a sleep/wake. */
+    int64_t deadline = now_ns() + SPIN_NS;
+    for (int i = 0; atomic_load_explicit(&g_gen, memory_order_acquire) == seen; i++) {
+      CPU_RELAX();
+      if ((i & 255) == 255 && now_ns() > deadline) break;
+    }
+    pthread_mutex_lock(&g_mu);
+    while (!g_exit && atomic_load_explicit(&g_gen, memory_order_relaxed) == seen) {
+      g_sleepers++;
+      pthread_cond_wait(&g_wake, &g_mu);
+      g_sleepers--;
+    }
+    if (g_exit) {
+      pthread_mutex_unlock(&g_mu);
+      return NULL;
+    }
+    seen = atomic_load_explicit(&g_gen, memory_order_relaxed);
+    if (!g_open || g_joined >= g_job.max_workers) {
+      pthread_mutex_unlock(&g_mu); /* job finished or full: wait for the next */
+      continue;
+    }
+    g_joined++;
+    job_t job = g_job;
+    atomic_fetch_add_explicit(&g_running, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&g_mu);
+
+    run_chunks(&job);
+
+    /* The last worker out wakes a caller that gave up spinning. Taking the
+     * mutex orders the decrement with the caller's check-then-wait. */
+    pthread_mutex_lock(&g_mu);
+    if (atomic_fetch_sub_explicit(&g_running, 1, memory_order_acq_rel) == 1 && g_caller_sleeps)
+      pthread_cond_signal(&g_done);
+    pthread_mutex_unlock(&g_mu);
+  }
+}
+
+static void shutdown_pool(void) {
+  pthread_mutex_lock(&g_dispatch); /* let a running job finish first */
+  pthread_mutex_lock(&g_mu);
+  g_exit = true;
+  pthread_cond_broadcast(&g_wake);
+  pthread_mutex_unlock(&g_mu);
+  for (int i = 0; i < g_nworkers; i++) pthread_join(g_workers[i], NULL);
+  g_nworkers = 0;
+  pthread_mutex_unlock(&g_dispatch);
+}
+
+/* Called with g_dispatch held. Returns how many workers exist (maybe fewer
+ * than asked if pthread_create fails: the pool then just uses fewer). */
+static int ensure_workers(int want) {
+  if (want > MAX_THREADS - 1) want = MAX_THREADS - 1;
+  if (!g_atexit_registered) {
+    g_atexit_registered = true;
+    if (atexit(shutdown_pool) != 0) return 0; /* could not promise a join: stay inline */
+  }
+  while (g_nworkers < want) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, (size_t)4 << 20);
+    int rc = pthread_create(&g_workers[g_nworkers], &attr, worker_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) break;
+    g_nworkers++;
+  }
+  return g_nworkers;
+}
+
+void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int nt = jx_cpu_num_threads();
+  if (nt <= 1 || n < 2 * grain || tl_in_pool || pthread_mutex_trylock(&g_dispatch) != 0) {
+    fn(ctx, 0, n);
+    return;
+  }
+  int64_t nchunks = n / grain;
+  if (nchunks > (int64_t)nt * CHUNKS_PER_THREAD) nchunks = (int64_t)nt * CHUNKS_PER_THREAD;
+  int helpers = nt - 1 < nchunks - 1 ? nt - 1 : (int)(nchunks - 1);
+  /* g_exit only changes under g_dispatch, which we hold. */
+  int have = g_exit ? 0 : ensure_workers(helpers);
+  if (helpers > have) helpers = have;
+  if (helpers < 1) {
+    pthread_mutex_unlock(&g_dispatch);
+    fn(ctx, 0, n);
+    return;
+  }
+
+  pthread_mutex_lock(&g_mu);
+  g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers};
+  g_open = true;
+  g_joined = 0;
+  atomic_store_explicit(&g_next, 0, memory_order_relaxed);
+  atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
+  if (g_sleepers > 0) pthread_cond_broadcast(&g_wake);
+  pthread_mutex_unlock(&g_mu);
+
+  run_chunks(&g_job); /* g_job is stable: only this dispatcher writes it */
+
+  /* Every chunk is claimed. Close the job so late wakers skip it, then wait
+   * for the workers that joined (they may still be inside a chunk). */
+  pthread_mutex_lock(&g_mu);
+  g_open = false;
+  pthread_mutex_unlock(&g_mu);
+  int64_t deadline = now_ns() + SPIN_NS;
+  for (int i = 0; atomic_load_explicit(&g_running, memory_order_acquire) > 0; i++) {
+    CPU_RELAX();
+    if ((i & 255) == 255 && now_ns() > deadline) break;
+  }
+  pthread_mutex_lock(&g_mu);
+  while (atomic_load_explicit(&g_running, memory_order_acquire) > 0) {
+    g_caller_sleeps = true;
+    pthread_cond_wait(&g_done, &g_mu);
+  }
+  g_caller_sleeps = false;
+  pthread_mutex_unlock(&g_mu);
+  pthread_mutex_unlock(&g_dispatch);
+}

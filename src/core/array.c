@@ -1,0 +1,153 @@
+/* Concrete arrays at the API boundary: creation from user data, queries,
+ * and printing. */
+#include "core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void jx_scalar_store(jx_dtype dt, double v, void *dst) {
+  switch (dt) {
+  case JX_BOOL: *(uint8_t *)dst = v != 0; break;
+  case JX_I32: *(int32_t *)dst = isnan(v) ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : (int32_t)v; break;
+  case JX_I64: *(int64_t *)dst = isnan(v) ? 0 : v >= 9223372036854775807.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v; break;
+  case JX_U32: *(uint32_t *)dst = isnan(v) || v <= 0 ? 0 : v >= 4294967295.0 ? UINT32_MAX : (uint32_t)v; break;
+  case JX_F32: *(float *)dst = (float)v; break;
+  case JX_F64: *(double *)dst = v; break;
+  default: break;
+  }
+}
+
+double jx_scalar_load(jx_dtype dt, const void *src) {
+  switch (dt) {
+  case JX_BOOL: return *(const uint8_t *)src;
+  case JX_I32: return *(const int32_t *)src;
+  case JX_I64: return (double)*(const int64_t *)src;
+  case JX_U32: return *(const uint32_t *)src;
+  case JX_F32: return *(const float *)src;
+  case JX_F64: return *(const double *)src;
+  default: return NAN;
+  }
+}
+
+jx_t jx_array(jx_dtype dt, int ndim, const int64_t *shape, const void *data) {
+  char err[256];
+  if (jx_shape_check(ndim, shape, dt, err, sizeof err)) return jx_error_new("array: %s", err);
+  jx_t x = jx_array_new_shape(dt, ndim, shape);
+  if (!jx_ok(x)) return x;
+  size_t nbytes = (size_t)jx_size(x) * jx_dtype_size(dt);
+  if (nbytes && !data) return jx_error_new("array: data is NULL for %zu bytes", nbytes);
+  if (nbytes) memcpy(jx_data(x), data, nbytes);
+  if (dt == JX_BOOL) { /* normalise to 0/1 */
+    uint8_t *b = jx_data(x);
+    for (size_t i = 0; i < nbytes; i++) b[i] = b[i] != 0;
+  }
+  return x;
+}
+
+static jx_t scalar_new(jx_dtype dt, bool weak, double v) {
+  jx_aval a = {.dtype = dt, .weak = weak};
+  jx_t x = jx_array_new(&a);
+  if (jx_ok(x)) jx_scalar_store(dt, v, jx_data(x));
+  return x;
+}
+jx_t jx_scalar(double v) { return scalar_new(JX_F32, true, v); }
+jx_t jx_scalar_int(int64_t v) { return scalar_new(JX_I32, true, (double)v); }
+jx_t jx_scalar_of(jx_dtype dt, double v) {
+  if ((unsigned)dt >= JX_DTYPE_COUNT) return jx_error_new("scalar_of: invalid dtype %d", (int)dt);
+  return scalar_new(dt, false, v);
+}
+
+int jx_ndim(jx_t x) { return x && (x->kind == JX_VK_ARRAY || x->kind == JX_VK_TRACER) ? x->aval.ndim : -1; }
+const int64_t *jx_shape(jx_t x) {
+  return x && (x->kind == JX_VK_ARRAY || x->kind == JX_VK_TRACER) ? x->aval.shape : NULL;
+}
+int64_t jx_size(jx_t x) {
+  return x && (x->kind == JX_VK_ARRAY || x->kind == JX_VK_TRACER) ? jx_aval_size(&x->aval) : -1;
+}
+jx_dtype jx_dtype_of(jx_t x) {
+  return x && (x->kind == JX_VK_ARRAY || x->kind == JX_VK_TRACER) ? x->aval.dtype : JX_DTYPE_COUNT;
+}
+bool jx_is_weak(jx_t x) { return x && (x->kind == JX_VK_ARRAY || x->kind == JX_VK_TRACER) && x->aval.weak; }
+
+/* ------------------------------------------------------------- printing */
+typedef struct {
+  char *s;
+  size_t n, cap;
+  bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_put(sbuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char tmp[128];
+  int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (k < 0 || b->oom) return;
+  if (b->n + (size_t)k + 1 > b->cap) {
+    size_t cap = (b->cap + (size_t)k + 1) * 2;
+    char *s = jx_realloc(b->s, cap);
+    if (!s) { b->oom = true; return; }
+    b->s = s;
+    b->cap = cap;
+  }
+  memcpy(b->s + b->n, tmp, (size_t)k + 1);
+  b->n += (size_t)k;
+}
+
+static void put_elem(sbuf *b, jx_dtype dt, const void *p) {
+  double v = jx_scalar_load(dt, p);
+  switch (dt) {
+  case JX_BOOL: sb_put(b, "%s", v ? "true" : "false"); break;
+  case JX_I64: sb_put(b, "%lld", (long long)*(const int64_t *)p); break;
+  case JX_I32: case JX_U32: sb_put(b, "%.0f", v); break;
+  default: sb_put(b, "%.*g", dt == JX_F32 ? 7 : 15, v); break;
+  }
+}
+
+static void put_array(sbuf *b, const jx_aval *a, const char *data, int d, int64_t off, const int64_t *st) {
+  if (d == a->ndim) { put_elem(b, a->dtype, data + off * (int64_t)jx_dtype_size(a->dtype)); return; }
+  sb_put(b, "[");
+  int64_t n = a->shape[d];
+  for (int64_t i = 0; i < n; i++) {
+    if (n > 12 && i == 6) { sb_put(b, "..., "); i = n - 6; }
+    put_array(b, a, data, d + 1, off + i * st[d], st);
+    if (i + 1 < n) sb_put(b, d + 1 < a->ndim ? ",\n%*s" : ", ", d + 1 < a->ndim ? d + 1 : 0, "");
+  }
+  sb_put(b, "]");
+}
+
+static void put_value(sbuf *b, jx_t x) {
+  char s[256];
+  if (!x) { sb_put(b, "<null>"); return; }
+  switch ((jx_vkind)x->kind) {
+  case JX_VK_ERROR: sb_put(b, "<error: "); sb_put(b, "%.100s", x->u.err.msg); sb_put(b, ">"); return;
+  case JX_VK_TRACER: sb_put(b, "<%s tracer %s>", x->u.tr.trace->vt->name, jx_aval_str(&x->aval, s, sizeof s)); return;
+  case JX_VK_TREE:
+    sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? "(" : "[");
+    for (int i = 0; i < x->u.tree.n; i++) { if (i) sb_put(b, ", "); put_value(b, x->u.tree.items[i]); }
+    sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? ")" : "]");
+    return;
+  case JX_VK_ARRAY: {
+    int64_t st[JX_MAX_RANK];
+    jx_strides(x->aval.ndim, x->aval.shape, st);
+    put_array(b, &x->aval, jx_data(x), 0, 0, st);
+    sb_put(b, " %s", jx_aval_str(&x->aval, s, sizeof s));
+    return;
+  }
+  }
+}
+
+char *jx_to_string(jx_t x) {
+  sbuf b = {0};
+  put_value(&b, x);
+  if (b.oom) { jx_free(b.s); return NULL; }
+  return b.s ? b.s : jx_strdup("");
+}
+
+void jx_print(jx_t x) {
+  char *s = jx_to_string(x);
+  printf("%s\n", s ? s : "<out of memory>");
+  jx_free(s);
+}

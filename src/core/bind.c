@@ -1,0 +1,156 @@
+/* The trace stack and bind: the single point where every op dispatches.
+ *
+ * Each thread has its own stack of active traces (jvp, batch, stage, ...);
+ * a trace's level is its position. bind finds the innermost trace among its
+ * inputs' tracers (and the dynamic trace, which jit/make_jaxpr install so
+ * that even ops on constants are staged), raises the other inputs into it
+ * and lets it process the primitive. With no trace involved the primitive is
+ * evaluated directly: abstract_eval, allocate, impl. */
+#include "core.h"
+
+#include <stdio.h>
+
+const char *const jx_prim_names[JX_PRIM_COUNT] = {
+#define JX_PRIM(name, family) #name,
+#include "primitives.def"
+#undef JX_PRIM
+};
+
+/* ------------------------------------------------------------ trace stack */
+typedef struct {
+  jx_trace *stack[64];
+  int depth;
+  jx_trace *dynamic;
+} trace_state;
+static _Thread_local trace_state ts;
+
+jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
+  JX_CHECK(ts.depth < 64); /* transformations nested 64 deep */
+  jx_trace *t = jx_malloc(sizeof *t);
+  JX_CHECK(t);
+  t->vt = vt;
+  atomic_init(&t->refs, 1);
+  t->level = ++ts.depth;
+  t->active = true;
+  t->state = state;
+  ts.stack[t->level - 1] = t;
+  return t;
+}
+
+void jx_trace_pop(jx_trace *t) {
+  JX_CHECK(ts.depth > 0 && ts.stack[ts.depth - 1] == t);
+  ts.depth--;
+  t->active = false;
+  t->state = NULL;
+  if (atomic_fetch_sub(&t->refs, 1) == 1) jx_free(t);
+}
+
+jx_trace *jx_dynamic_trace(void) { return ts.dynamic; }
+void jx_set_dynamic_trace(jx_trace *t, jx_trace **saved) {
+  if (saved) *saved = ts.dynamic;
+  ts.dynamic = t;
+}
+
+jx_t jx_tracer_new(jx_trace *t, const jx_aval *aval) {
+  jx_t v = jx_value_new(JX_VK_TRACER);
+  if (!v) return jx_error_new("out of memory creating a tracer");
+  v->aval = *aval;
+  v->u.tr.trace = t;
+  atomic_fetch_add(&t->refs, 1);
+  return v;
+}
+
+/* ------------------------------------------------------------------ eval */
+static jx_t fill_error(jx_t e, int nout, jx_t *out) {
+  for (int k = 0; k < nout; k++) out[k] = e;
+  return e;
+}
+
+enum { SMALL = 8 };
+
+jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
+                  jx_t *out) {
+  const jx_rules *r = jx_prim_rules[p];
+  jx_aval inav_small[SMALL], outav_small[SMALL];
+  jx_aval *inav = nin <= SMALL ? inav_small : jx_malloc(sizeof(jx_aval) * (size_t)nin);
+  jx_aval *outav = nout <= SMALL ? outav_small : jx_malloc(sizeof(jx_aval) * (size_t)nout);
+  jx_t e = NULL;
+  if (!inav || !outav) {
+    e = jx_error_new("%s: out of memory", r->name);
+    goto done;
+  }
+  for (int i = 0; i < nin; i++) {
+    if (!jx_is_array(in[i])) {
+      e = jx_error_new("%s: input %d is not an array (a tree was passed where an array is "
+                       "expected)",
+                       r->name, i);
+      goto done;
+    }
+    inav[i] = in[i]->aval;
+  }
+  e = r->abstract_eval(p, inav, nin, params, outav);
+  if (e) goto done;
+  if (!r->impl) {
+    e = jx_error_new("%s: no eager implementation (impl rule) for this primitive", r->name);
+    goto done;
+  }
+  for (int k = 0; k < nout; k++) {
+    out[k] = jx_array_new(&outav[k]);
+    if (!jx_ok(out[k])) {
+      e = out[k];
+      goto done;
+    }
+  }
+  e = r->impl(p, in, nin, params, out);
+done:
+  if (inav != inav_small) jx_free(inav);
+  if (outav != outav_small) jx_free(outav);
+  return e ? fill_error(e, nout, out) : NULL;
+}
+
+/* ------------------------------------------------------------------ bind */
+jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout, jx_t *out) {
+  JX_CHECK((unsigned)p < JX_PRIM_COUNT);
+  const jx_rules *r = jx_prim_rules[p];
+  JX_CHECK(r->nout < 0 || r->nout == nout);
+  jx_t e = jx_first_error(nin, in);
+  if (e) return fill_error(e, nout, out);
+  if (r->nin >= 0 && nin != r->nin)
+    return fill_error(jx_error_new("%s: expected %d inputs, got %d", r->name, r->nin, nin), nout,
+                      out);
+
+  jx_trace *top = ts.dynamic;
+  for (int i = 0; i < nin; i++) {
+    if (in[i]->kind != JX_VK_TRACER) continue;
+    jx_trace *t = in[i]->u.tr.trace;
+    if (!t->active)
+      return fill_error(
+          jx_error_new("%s: input %d is a tracer that escaped its transformation (a value "
+                       "saved from inside grad/vmap/jit and used after it returned)",
+                       r->name, i),
+          nout, out);
+    if (!top || t->level > top->level) top = t;
+  }
+  if (!top) return jx_eval_prim(p, nin, in, params, nout, out);
+
+  jx_t small[SMALL];
+  jx_t *raised = nin <= SMALL ? small : jx_malloc(sizeof(jx_t) * (size_t)nin);
+  if (!raised) return fill_error(jx_error_new("%s: out of memory", r->name), nout, out);
+  for (int i = 0; i < nin && !e; i++) {
+    if (in[i]->kind == JX_VK_TRACER && in[i]->u.tr.trace == top) {
+      raised[i] = in[i];
+    } else {
+      raised[i] = top->vt->pure(top, in[i]);
+      if (!jx_ok(raised[i])) e = raised[i];
+    }
+  }
+  if (!e) e = top->vt->process(top, p, nin, raised, params, nout, out);
+  if (raised != small) jx_free(raised);
+  return e ? fill_error(e, nout, out) : NULL;
+}
+
+jx_t jx_bind1(jx_prim p, int nin, const jx_t *in, const jx_params *params) {
+  jx_t out;
+  jx_bind(p, nin, in, params, 1, &out);
+  return out;
+}

@@ -1,0 +1,240 @@
+/* The core: values, abstract values, params, the primitive rules struct,
+ * traces and bind. Everything else in jx is written against this header.
+ * (In JAX terms this is core.py: Primitive, Tracer, Trace, bind.) */
+#ifndef JX_CORE_H
+#define JX_CORE_H
+
+#include "jx.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* Invariants the library itself guarantees (never user input) are checked
+ * always, release builds included. */
+#define JX_CHECK(c)                                                             \
+  do {                                                                          \
+    if (!(c)) jx_internal_fail(__FILE__, __LINE__, #c);                         \
+  } while (0)
+_Noreturn void jx_internal_fail(const char *file, int line, const char *what);
+
+/* ------------------------------------------------------------- primitives */
+typedef enum {
+#define JX_PRIM(name, family) JX_P_##name,
+#include "primitives.def"
+#undef JX_PRIM
+  JX_PRIM_COUNT
+} jx_prim;
+
+extern const char *const jx_prim_names[JX_PRIM_COUNT];
+
+/* ------------------------------------------------------ abstract values */
+typedef struct jx_aval {
+  jx_dtype dtype;
+  int8_t ndim;
+  bool weak; /* weakly typed (a Python-scalar-like constant) */
+  int64_t shape[JX_MAX_RANK];
+} jx_aval;
+
+int64_t jx_aval_size(const jx_aval *a);
+bool jx_aval_eq(const jx_aval *a, const jx_aval *b); /* dtype and shape (not weak) */
+/* "f32[2,3]" into buf (always NUL-terminated); returns buf. */
+char *jx_aval_str(const jx_aval *a, char *buf, size_t n);
+/* shape into buf as "[2,3]" */
+char *jx_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+/* Validate a user shape: rank, negative dims, overflow of the element count
+ * and of the byte size. On failure writes a cause into err and returns -1. */
+int jx_shape_check(int ndim, const int64_t *shape, jx_dtype dt, char *err, size_t n);
+void jx_strides(int ndim, const int64_t *shape, int64_t *strides); /* in elements */
+
+/* dtypes and promotion (JAX's lattice, weak types included) */
+bool jx_dtype_is_float(jx_dtype d);
+bool jx_dtype_is_int(jx_dtype d); /* signed or unsigned integer, not bool */
+jx_dtype jx_promote(jx_dtype a, bool aweak, jx_dtype b, bool bweak, bool *weak_out);
+
+/* --------------------------------------------------------------- params */
+/* Plain data: zero-initialise (JX_PARAMS_INIT) so that params hash and
+ * compare bytewise (they key the jit cache). Field meaning per primitive is
+ * documented in primitives.def. */
+typedef struct jx_params {
+  jx_dtype dtype;
+  int32_t axis;
+  int8_t ndim;  /* shape[] rank */
+  int8_t naxes; /* axes[] length */
+  bool weak; /* convert: result is weakly typed */
+  int64_t shape[JX_MAX_RANK];
+  int32_t axes[JX_MAX_RANK];
+  int64_t start[JX_MAX_RANK], limit[JX_MAX_RANK], stride[JX_MAX_RANK]; /* slice; pad lo/hi/interior */
+  double value;                                                    /* pad value */
+  /* dot_general: contracting and batch dims of each side */
+  int8_t nc, nb;
+  int8_t lc[JX_MAX_RANK], rc[JX_MAX_RANK], lb[JX_MAX_RANK], rb[JX_MAX_RANK];
+  void *sub; /* higher-order primitives: an inner jaxpr (refcounted elsewhere) */
+} jx_params;
+#define JX_PARAMS_INIT {0}
+uint64_t jx_params_hash(const jx_params *p);
+
+/* ---------------------------------------------------------------- values */
+typedef enum { JX_VK_ARRAY, JX_VK_TRACER, JX_VK_TREE, JX_VK_ERROR } jx_vkind;
+typedef enum { JX_TREE_TUPLE, JX_TREE_LIST } jx_tree_kind;
+
+typedef struct jx_buffer {
+  atomic_int refs;
+  size_t nbytes;
+  void *data; /* 64-byte aligned */
+} jx_buffer;
+
+typedef struct jx_trace jx_trace;
+
+struct jx_value {
+  atomic_int refs;
+  uint8_t kind;
+  jx_aval aval; /* arrays and tracers */
+  union {
+    struct {
+      jx_buffer *buf;
+    } arr;
+    struct {
+      jx_trace *trace;
+      jx_t a, b;  /* trace-specific: jvp (primal, tangent); batch (value, -) */
+      int64_t i;  /* trace-specific: batch dim; stage var id */
+      void *p;    /* trace-specific */
+    } tr;
+    struct {
+      uint8_t tkind;
+      int n;
+      jx_t *items;
+    } tree;
+    struct {
+      char *msg;
+    } err;
+  } u;
+};
+
+static inline bool jx_is_array(jx_t x) { return x && x->kind == JX_VK_ARRAY; }
+static inline bool jx_is_tracer(jx_t x) { return x && x->kind == JX_VK_TRACER; }
+static inline bool jx_is_error(jx_t x) { return !x || x->kind == JX_VK_ERROR; }
+static inline void *jx_data(jx_t x) { return x->u.arr.buf->data; }
+static inline const jx_aval *jx_aval_of(jx_t x) { return &x->aval; }
+
+/* Creation: the new value carries one reference, owned by the current pool. */
+jx_t jx_value_new(jx_vkind kind);
+/* A fresh array of aval with an uninitialised buffer (error on OOM). */
+jx_t jx_array_new(const jx_aval *aval);
+jx_t jx_array_new_shape(jx_dtype dt, int ndim, const int64_t *shape);
+/* Errors: jx_error_new (public) formats a message and calls the error
+ * handler; jx_verror_new is its va_list form. */
+jx_t jx_verror_new(const char *fmt, va_list ap);
+/* The first error among xs (NULL counts as one), else NULL. */
+jx_t jx_first_error(int n, const jx_t *xs);
+
+/* Buffers: 64-byte aligned, size-class cached (see backend/cpu/alloc). */
+jx_buffer *jx_buffer_new(size_t nbytes);
+void jx_buffer_release(jx_buffer *b);
+
+/* Pools: a thread-local stack of owned references. */
+size_t jx_pool_mark(void);
+void jx_pool_release_to(size_t mark);
+/* The current pool takes over one reference the caller holds (typically
+ * one taken with jx_retain before a jx_pool_release_to). Returns x. */
+jx_t jx_pool_own(jx_t x);
+
+/* --------------------------------------------------------------- rules */
+/* A value seen by a rule is any jx_t; rules compute with ops (which bind),
+ * never with buffers, except impl, which runs kernels on concrete arrays. */
+typedef struct jx_rules {
+  const char *name;
+  int nin;  /* number of inputs, -1: variadic (>= 1) */
+  int nout; /* number of outputs, -1: decided by params (higher-order) */
+  /* Every rule gets the primitive it serves, so one rule function can
+   * serve a family (all binary ops share their rules). */
+  /* Shapes/dtypes of the outputs. On bad input, return an error value
+   * (naming the op, the shapes, the cause); NULL on success. */
+  jx_t (*abstract_eval)(jx_prim prim, const jx_aval *in, int nin, const jx_params *p, jx_aval *out);
+  /* Eager execution on concrete arrays; `out` arrays are allocated by bind
+   * from abstract_eval's avals. Returns NULL or an error value. */
+  jx_t (*impl)(jx_prim prim, const jx_t *in, int nin, const jx_params *p, jx_t *out);
+  /* Forward mode: tangents[i] == NULL means a symbolic zero. Fill out
+   * primals and tangents (NULL allowed for a zero tangent). */
+  jx_t (*jvp)(jx_prim prim, const jx_t *primals, const jx_t *tangents, int nin, const jx_params *p,
+              jx_t *out, jx_t *tout);
+  /* Reverse mode. in[i] == NULL marks an input the primitive is linear in
+   * whose value is unknown (only its aval is given); the others are known
+   * values. Given output cotangents (NULL = zero), fill cts_in[i] for the
+   * linear inputs (NULL = zero); leave the others NULL. */
+  jx_t (*transpose)(jx_prim prim, const jx_t *cts, const jx_t *in, const jx_aval *avals, int nin,
+                    const jx_params *p, jx_t *cts_in);
+  /* vmap: bdims[i] is the mapped axis of in[i] or JX_NONE. Fill out values
+   * and their mapped axes. */
+  jx_t (*batch)(jx_prim prim, const jx_t *in, const int *bdims, int nin, const jx_params *p, jx_t *out,
+                int *out_bdims);
+  /* Lowering to the compiler's loop IR (filled by the jit issue). */
+  const void *lower;
+} jx_rules;
+
+extern const jx_rules *const jx_prim_rules[JX_PRIM_COUNT];
+
+/* ---------------------------------------------------------------- traces */
+typedef struct jx_trace_vt {
+  const char *name;
+  /* Apply primitive p to inputs already raised to this trace. */
+  jx_t (*process)(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
+                  int nout, jx_t *out);
+  /* Lift a value from below this trace (a concrete array or a tracer of a
+   * lower level) into a tracer of this trace. */
+  jx_t (*pure)(jx_trace *t, jx_t x);
+  /* Release trace-specific parts of a tracer (its fields a, b, p). */
+  void (*free_tracer)(jx_t tracer);
+} jx_trace_vt;
+
+struct jx_trace {
+  const jx_trace_vt *vt;
+  atomic_int refs; /* the stack's + one per live tracer */
+  int level;    /* position in the thread's trace stack, >= 1 */
+  bool active;  /* false once popped: its tracers have escaped */
+  void *state;  /* the interpreter's own data */
+};
+
+/* Push a new trace at the top of this thread's stack and return it. */
+jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state);
+/* Pop it (must be the top). The struct lives on while tracers refer to it
+ * (marked inactive, so a use of an escaped tracer is a clear error). */
+void jx_trace_pop(jx_trace *t);
+/* The innermost trace that stages every op (jit/make_jaxpr), or NULL. */
+jx_trace *jx_dynamic_trace(void);
+void jx_set_dynamic_trace(jx_trace *t, jx_trace **saved);
+
+/* New tracer for trace t with aval; fields filled by the caller. */
+jx_t jx_tracer_new(jx_trace *t, const jx_aval *aval);
+
+/* bind: the single point where ops dispatch. Outputs go to out[0..nout). On
+ * any error every out[i] is the error value and it is also returned. */
+jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout, jx_t *out);
+jx_t jx_bind1(jx_prim p, int nin, const jx_t *in, const jx_params *params);
+
+/* The eval "trace": abstract_eval + allocate + impl, on concrete arrays. */
+jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
+                  jx_t *out);
+
+/* --------------------------------------------------------------- misc */
+void *jx_malloc(size_t n); /* NULL on failure; every allocation goes here */
+void *jx_calloc(size_t n, size_t sz);
+void *jx_realloc(void *p, size_t n);
+void jx_free(void *p);
+char *jx_strdup(const char *s);
+char *jx_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+
+
+/* --------------------------------------------------------------- trees */
+bool jx_tree_same_structure(jx_t a, jx_t b);
+/* Leaves depth-first; returns the count, writes at most cap. */
+int jx_tree_flatten(jx_t t, jx_t *leaves, int cap);
+/* A tree shaped like `like` holding leaves[0..) in order. */
+jx_t jx_tree_unflatten(jx_t like, const jx_t *leaves);
+void jx_buffer_cache_trim(void);
+/* one element of dtype dt from/to a double (saturating, NaN -> 0 for ints) */
+void jx_scalar_store(jx_dtype dt, double v, void *dst);
+double jx_scalar_load(jx_dtype dt, const void *src);
+#endif

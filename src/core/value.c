@@ -1,0 +1,196 @@
+/* Values, reference counts, pools and error values. */
+#include "core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---------------------------------------------------------------- pools */
+/* One thread-local vector of owned references; a pool is a mark into it. */
+typedef struct {
+  jx_t *items;
+  size_t n, cap;
+  size_t *marks;
+  size_t nmarks, capmarks;
+} pool_stack;
+
+static _Thread_local pool_stack pools;
+
+static void pool_append(jx_t x) {
+  if (pools.n == pools.cap) {
+    size_t cap = pools.cap ? pools.cap * 2 : 1024;
+    jx_t *items = jx_realloc(pools.items, cap * sizeof *items);
+    JX_CHECK(items); /* out of memory while recording ownership */
+    pools.items = items;
+    pools.cap = cap;
+  }
+  pools.items[pools.n++] = x;
+}
+
+size_t jx_pool_mark(void) { return pools.n; }
+
+void jx_pool_release_to(size_t mark) {
+  /* Release newest first: results are usually made from earlier values. */
+  while (pools.n > mark) jx_release(pools.items[--pools.n]);
+}
+
+jx_t jx_pool_own(jx_t x) {
+  if (x) pool_append(x);
+  return x;
+}
+
+void jx_pool_push(void) {
+  if (pools.nmarks == pools.capmarks) {
+    size_t cap = pools.capmarks ? pools.capmarks * 2 : 16;
+    size_t *m = jx_realloc(pools.marks, cap * sizeof *m);
+    JX_CHECK(m);
+    pools.marks = m;
+    pools.capmarks = cap;
+  }
+  pools.marks[pools.nmarks++] = pools.n;
+}
+
+void jx_pool_pop(void) {
+  if (pools.nmarks == 0) return; /* the root pool is never popped */
+  jx_pool_release_to(pools.marks[--pools.nmarks]);
+}
+
+/* At exit, drop the root pool so leak checkers report only real leaks. */
+void jx_buffer_cache_trim(void);
+static void release_root(void) {
+  jx_pool_release_to(0);
+  jx_free(pools.items);
+  jx_free(pools.marks);
+  pools = (pool_stack){0};
+  jx_buffer_cache_trim();
+}
+__attribute__((constructor)) static void install_exit_hook(void) { atexit(release_root); }
+
+/* --------------------------------------------------------------- values */
+jx_t jx_value_new(jx_vkind kind) {
+  jx_t v = jx_malloc(sizeof *v);
+  if (!v) return NULL;
+  memset(v, 0, sizeof *v);
+  atomic_init(&v->refs, 1);
+  v->kind = (uint8_t)kind;
+  pool_append(v);
+  return v;
+}
+
+static struct jx_value oom_error = {.kind = JX_VK_ERROR, .u.err.msg = "out of memory"};
+
+jx_t jx_array_new(const jx_aval *aval) {
+  int64_t n = jx_aval_size(aval);
+  size_t nbytes = (size_t)n * jx_dtype_size(aval->dtype);
+  jx_buffer *b = jx_buffer_new(nbytes);
+  if (!b) {
+    char s[128];
+    return jx_error_new("out of memory allocating %s (%zu bytes)", jx_aval_str(aval, s, sizeof s),
+                        nbytes);
+  }
+  jx_t v = jx_value_new(JX_VK_ARRAY);
+  if (!v) {
+    jx_buffer_release(b);
+    return &oom_error;
+  }
+  v->aval = *aval;
+  v->u.arr.buf = b;
+  return v;
+}
+
+jx_t jx_array_new_shape(jx_dtype dt, int ndim, const int64_t *shape) {
+  jx_aval a = {.dtype = dt, .ndim = (int8_t)ndim};
+  for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+  return jx_array_new(&a);
+}
+
+static void value_free(jx_t v) {
+  switch ((jx_vkind)v->kind) {
+  case JX_VK_ARRAY: jx_buffer_release(v->u.arr.buf); break;
+  case JX_VK_TRACER: {
+    jx_trace *t = v->u.tr.trace;
+    if (t->vt->free_tracer) t->vt->free_tracer(v);
+    jx_release(v->u.tr.a);
+    jx_release(v->u.tr.b);
+    if (atomic_fetch_sub(&t->refs, 1) == 1) jx_free(t);
+    break;
+  }
+  case JX_VK_TREE:
+    for (int i = 0; i < v->u.tree.n; i++) jx_release(v->u.tree.items[i]);
+    jx_free(v->u.tree.items);
+    break;
+  case JX_VK_ERROR: jx_free(v->u.err.msg); break;
+  }
+  jx_free(v);
+}
+
+jx_t jx_retain(jx_t x) {
+  if (x && x != &oom_error) atomic_fetch_add(&x->refs, 1);
+  return x;
+}
+
+void jx_release(jx_t x) {
+  if (!x || x == &oom_error) return;
+  if (atomic_fetch_sub(&x->refs, 1) == 1) value_free(x);
+}
+
+/* --------------------------------------------------------------- errors */
+static void (*error_handler)(const char *, void *);
+static void *error_handler_data;
+
+void jx_set_error_handler(void (*h)(const char *msg, void *u), void *u) {
+  error_handler = h;
+  error_handler_data = u;
+}
+
+jx_t jx_verror_new(const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  char *msg = n >= 0 ? jx_malloc((size_t)n + 1) : NULL;
+  if (msg) vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+  va_end(ap2);
+  jx_t v = msg ? jx_value_new(JX_VK_ERROR) : NULL;
+  if (!v) {
+    jx_free(msg);
+    v = &oom_error;
+  } else {
+    v->u.err.msg = msg;
+  }
+  if (error_handler) error_handler(v->u.err.msg, error_handler_data);
+  return v;
+}
+
+jx_t jx_error_new(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  jx_t e = jx_verror_new(fmt, ap);
+  va_end(ap);
+  return e;
+}
+
+jx_t jx_first_error(int n, const jx_t *xs) {
+  for (int i = 0; i < n; i++) {
+    if (!xs[i]) return jx_error_new("null jx_t passed as an argument (argument %d)", i);
+    if (xs[i]->kind == JX_VK_ERROR) return xs[i];
+  }
+  return NULL;
+}
+
+bool jx_ok(jx_t x) { return x && x->kind != JX_VK_ERROR; }
+const char *jx_error(jx_t x) {
+  if (!x) return "null value";
+  return x->kind == JX_VK_ERROR ? x->u.err.msg : NULL;
+}
+
+char *jx_asprintf(const char *fmt, ...) {
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = n >= 0 ? jx_malloc((size_t)n + 1) : NULL;
+  if (s) vsnprintf(s, (size_t)n + 1, fmt, ap2);
+  va_end(ap2);
+  return s;
+}

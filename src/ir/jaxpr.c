@@ -1,0 +1,374 @@
+/* jaxprs: construction, printing and type checking. */
+#include "ir/jaxpr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+jx_jaxpr *jx_jaxpr_new(void) {
+  jx_jaxpr *j = jx_calloc(1, sizeof *j);
+  if (j) atomic_init(&j->refs, 1);
+  return j;
+}
+
+void jx_jaxpr_retain(jx_jaxpr *j) {
+  if (j) atomic_fetch_add(&j->refs, 1);
+}
+
+void jx_jaxpr_release(jx_jaxpr *j) {
+  if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
+  for (int i = 0; i < j->nconst; i++) jx_release(j->consts[i]);
+  for (int i = 0; i < j->neqn; i++) {
+    jx_free(j->eqns[i].in);
+    jx_free(j->eqns[i].out);
+  }
+  jx_free(j->eqns);
+  jx_free(j->avals);
+  jx_free(j->constvars);
+  jx_free(j->consts);
+  jx_free(j->invars);
+  jx_free(j->outvars);
+  jx_free(j);
+}
+
+static int grow(void **p, int *cap, int need, size_t elem) {
+  if (need <= *cap) return 0;
+  int c = *cap ? *cap * 2 : 16;
+  while (c < need) c *= 2;
+  void *q = jx_realloc(*p, (size_t)c * elem);
+  if (!q) return -1;
+  *p = q;
+  *cap = c;
+  return 0;
+}
+
+int jx_jaxpr_add_var(jx_jaxpr *j, const jx_aval *a) {
+  if (grow((void **)&j->avals, &j->capvars, j->nvars + 1, sizeof(jx_aval))) return -1;
+  j->avals[j->nvars] = *a;
+  return j->nvars++;
+}
+
+/* append v to a plain int array of length *n (no capacity: lists are short
+ * or appended rarely) */
+static int push_int(int **arr, int *n, int v) {
+  int *q = jx_realloc(*arr, sizeof(int) * (size_t)(*n + 1));
+  if (!q) return -1;
+  q[(*n)++] = v;
+  *arr = q;
+  return 0;
+}
+
+int jx_jaxpr_add_invar(jx_jaxpr *j, const jx_aval *a) {
+  int v = jx_jaxpr_add_var(j, a);
+  if (v < 0 || push_int(&j->invars, &j->nin, v)) return -1;
+  return v;
+}
+
+int jx_jaxpr_add_const(jx_jaxpr *j, jx_t value) {
+  int v = jx_jaxpr_add_var(j, &value->aval);
+  if (v < 0) return -1;
+  jx_t *c = jx_realloc(j->consts, sizeof(jx_t) * (size_t)(j->nconst + 1));
+  if (!c) return -1;
+  j->consts = c;
+  int n = j->nconst;
+  if (push_int(&j->constvars, &n, v)) return -1;
+  j->consts[j->nconst++] = jx_retain(value);
+  return v;
+}
+
+int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, const int *in,
+                     int nout, const jx_aval *out_avals, int *out_vars) {
+  if (grow((void **)&j->eqns, &j->capeqn, j->neqn + 1, sizeof(jx_eqn))) return -1;
+  jx_eqn *e = &j->eqns[j->neqn];
+  e->prim = p;
+  e->params = *params;
+  e->nin = nin;
+  e->nout = nout;
+  e->in = jx_malloc(sizeof(int) * (size_t)(nin ? nin : 1));
+  e->out = jx_malloc(sizeof(int) * (size_t)(nout ? nout : 1));
+  if (!e->in || !e->out) {
+    jx_free(e->in);
+    jx_free(e->out);
+    return -1;
+  }
+  memcpy(e->in, in, sizeof(int) * (size_t)nin);
+  for (int k = 0; k < nout; k++) {
+    int v = jx_jaxpr_add_var(j, &out_avals[k]);
+    if (v < 0) {
+      jx_free(e->in);
+      jx_free(e->out);
+      return -1;
+    }
+    e->out[k] = out_vars[k] = v;
+  }
+  j->neqn++;
+  return 0;
+}
+
+int jx_jaxpr_set_outs(jx_jaxpr *j, int n, const int *vars) {
+  int *o = jx_malloc(sizeof(int) * (size_t)(n ? n : 1));
+  if (!o) return -1;
+  memcpy(o, vars, sizeof(int) * (size_t)n);
+  jx_free(j->outvars);
+  j->outvars = o;
+  j->nout = n;
+  return 0;
+}
+
+/* --------------------------------------------------------------- printing */
+typedef struct {
+  char *s;
+  size_t n, cap;
+  bool oom;
+} sb;
+
+static void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sb *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  va_list ap2;
+  va_copy(ap2, ap);
+  int k = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (k < 0 || b->oom) {
+    va_end(ap2);
+    return;
+  }
+  if (b->n + (size_t)k + 1 > b->cap) {
+    size_t cap = (b->n + (size_t)k + 1) * 2;
+    char *s = jx_realloc(b->s, cap);
+    if (!s) {
+      b->oom = true;
+      va_end(ap2);
+      return;
+    }
+    b->s = s;
+    b->cap = cap;
+  }
+  vsnprintf(b->s + b->n, (size_t)k + 1, fmt, ap2);
+  va_end(ap2);
+  b->n += (size_t)k;
+}
+
+/* JAX names variables a, b, ..., z, ba, bb, ... */
+static void var_name(int v, char *buf) {
+  char tmp[16];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('a' + v % 26);
+    v /= 26;
+  } while (v > 0);
+  for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+  buf[n] = 0;
+}
+
+static const char *const prim_family[JX_PRIM_COUNT] = {
+#define JX_PRIM(name, family) [JX_P_##name] = #family,
+#include "core/primitives.def"
+#undef JX_PRIM
+};
+
+static void put_ints(sb *b, const char *name, const int64_t *v, int n) {
+  put(b, " %s=(", name);
+  for (int i = 0; i < n; i++) put(b, "%s%lld", i ? ", " : "", (long long)v[i]);
+  put(b, n == 1 ? ",)" : ")");
+}
+static void put_i32s(sb *b, const char *name, const int32_t *v, int n) {
+  int64_t w[JX_MAX_RANK];
+  for (int i = 0; i < n; i++) w[i] = v[i];
+  put_ints(b, name, w, n);
+}
+static void put_i8s(sb *b, const int8_t *v, int n) {
+  put(b, "[");
+  for (int i = 0; i < n; i++) put(b, "%s%d", i ? ", " : "", v[i]);
+  put(b, "]");
+}
+
+/* Params by family (and by primitive where a family's members differ). */
+static void put_params(sb *b, const jx_jaxpr *j, const jx_eqn *e) {
+  const jx_params *p = &e->params;
+  const char *fam = prim_family[e->prim];
+  int in_rank = e->nin ? j->avals[e->in[0]].ndim : 0;
+  size_t n0 = b->n;
+  put(b, "[");
+  size_t n1 = b->n;
+  if (!strcmp(fam, "convert") && e->prim == JX_P_convert) {
+    put(b, " new_dtype=%s weak_type=%s", jx_dtype_name(p->dtype), p->weak ? "True" : "False");
+  } else if (!strcmp(fam, "reduce")) {
+    if (e->prim == JX_P_argmax || e->prim == JX_P_argmin)
+      put(b, " axes=(%d,) index_dtype=%s", p->axis, jx_dtype_name(p->dtype));
+    else
+      put_i32s(b, "axes", p->axes, p->naxes);
+  } else if (!strcmp(fam, "dot")) {
+    put(b, " dimension_numbers=((");
+    put_i8s(b, p->lc, p->nc), put(b, ", "), put_i8s(b, p->rc, p->nc), put(b, "), (");
+    put_i8s(b, p->lb, p->nb), put(b, ", "), put_i8s(b, p->rb, p->nb), put(b, "))");
+  } else if (e->prim == JX_P_reshape) {
+    put_ints(b, "new_sizes", p->shape, p->ndim);
+  } else if (e->prim == JX_P_broadcast_in_dim) {
+    put_i32s(b, "broadcast_dimensions", p->axes, p->naxes);
+    put_ints(b, "shape", p->shape, p->ndim);
+  } else if (e->prim == JX_P_transpose) {
+    put_i32s(b, "permutation", p->axes, p->naxes);
+  } else if (e->prim == JX_P_rev) {
+    put_i32s(b, "dimensions", p->axes, p->naxes);
+  } else if (e->prim == JX_P_slice) {
+    put_ints(b, "start_indices", p->start, in_rank);
+    put_ints(b, "limit_indices", p->limit, in_rank);
+    put_ints(b, "strides", p->stride, in_rank);
+  } else if (e->prim == JX_P_pad) {
+    put(b, " padding_config=(");
+    for (int i = 0; i < in_rank; i++)
+      put(b, "%s(%lld, %lld, %lld)", i ? ", " : "", (long long)p->start[i], (long long)p->limit[i],
+          (long long)p->stride[i]);
+    put(b, ")");
+  } else if (e->prim == JX_P_concatenate || e->prim == JX_P_gather) {
+    put(b, " dimension=%d", p->axis);
+  } else if (e->prim == JX_P_scatter_add) {
+    put(b, " dimension=%d", p->axis);
+    put_ints(b, "shape", p->shape, p->ndim);
+  } else if (e->prim == JX_P_iota) {
+    put(b, " dimension=%d dtype=%s", p->axis, jx_dtype_name(p->dtype));
+    put_ints(b, "shape", p->shape, p->ndim);
+  }
+  if (b->n == n1) {
+    b->n = n0; /* no params: no brackets */
+    if (b->s) b->s[b->n] = 0;
+  } else {
+    b->s[n1] = '['; /* drop the leading space */
+    memmove(b->s + n1 - 1, b->s + n1, b->n - n1 + 1);
+    b->n--;
+    put(b, "]");
+  }
+}
+
+/* index in consts of var v, or -1 */
+static int const_index(const jx_jaxpr *j, int v) {
+  for (int i = 0; i < j->nconst; i++)
+    if (j->constvars[i] == v) return i;
+  return -1;
+}
+
+static void put_atom(sb *b, const jx_jaxpr *j, int v, const int *names) {
+  int ci = const_index(j, v);
+  if (ci >= 0 && j->avals[v].ndim == 0 && jx_is_array(j->consts[ci])) {
+    jx_t c = j->consts[ci];
+    double x = jx_scalar_load(c->aval.dtype, jx_data(c));
+    if (c->aval.dtype == JX_BOOL) put(b, "%s", x ? "True" : "False");
+    else if (jx_dtype_is_float(c->aval.dtype)) put(b, "%.8g%s", x, x == (double)(int64_t)x ? ".0" : "");
+    else put(b, "%.0f", x);
+    put(b, ":%s[]", jx_dtype_name(c->aval.dtype));
+    return;
+  }
+  char nm[16];
+  var_name(names[v], nm);
+  put(b, "%s", nm);
+}
+
+static void put_binder(sb *b, const jx_jaxpr *j, int v, const int *names) {
+  char nm[16], ty[160];
+  var_name(names[v], nm);
+  put(b, "%s:%s", nm, jx_aval_str(&j->avals[v], ty, sizeof ty));
+}
+
+char *jx_jaxpr_print(const jx_jaxpr *j) {
+  sb b = {0};
+  /* names in order of appearance, skipping inline literals */
+  int *names = jx_malloc(sizeof(int) * (size_t)(j->nvars ? j->nvars : 1));
+  if (!names) return NULL;
+  int next = 0;
+  for (int i = 0; i < j->nvars; i++) names[i] = -1;
+  bool any_const = false;
+  for (int i = 0; i < j->nconst; i++) {
+    int v = j->constvars[i];
+    if (j->avals[v].ndim == 0 && jx_is_array(j->consts[i])) continue;
+    names[v] = next++;
+    any_const = true;
+  }
+  for (int i = 0; i < j->nin; i++) names[j->invars[i]] = next++;
+  for (int e = 0; e < j->neqn; e++)
+    for (int k = 0; k < j->eqns[e].nout; k++) names[j->eqns[e].out[k]] = next++;
+  put(&b, "{ lambda ");
+  for (int i = 0, first = 1; i < j->nconst; i++) {
+    int v = j->constvars[i];
+    if (j->avals[v].ndim == 0 && jx_is_array(j->consts[i])) continue;
+    put(&b, first ? "" : " ");
+    put_binder(&b, j, v, names);
+    first = 0;
+  }
+  put(&b, any_const ? "; " : "; ");
+  for (int i = 0; i < j->nin; i++) {
+    put(&b, i ? " " : "");
+    put_binder(&b, j, j->invars[i], names);
+  }
+  put(&b, ". let\n");
+  for (int e = 0; e < j->neqn; e++) {
+    const jx_eqn *q = &j->eqns[e];
+    put(&b, "    ");
+    for (int k = 0; k < q->nout; k++) {
+      put(&b, k ? " " : "");
+      put_binder(&b, j, q->out[k], names);
+    }
+    put(&b, " = %s", jx_prim_names[q->prim]);
+    put_params(&b, j, q);
+    for (int k = 0; k < q->nin; k++) {
+      put(&b, " ");
+      put_atom(&b, j, q->in[k], names);
+    }
+    put(&b, "\n");
+  }
+  put(&b, "  in (");
+  for (int i = 0; i < j->nout; i++) {
+    put(&b, i ? ", " : "");
+    put_atom(&b, j, j->outvars[i], names);
+  }
+  put(&b, j->nout == 1 ? ",) }" : ") }");
+  jx_free(names);
+  if (b.oom) {
+    jx_free(b.s);
+    return NULL;
+  }
+  return b.s;
+}
+
+/* ------------------------------------------------------------ type check */
+jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
+  char *defined = jx_calloc((size_t)(j->nvars ? j->nvars : 1), 1);
+  if (!defined) return jx_error_new("typecheck: out of memory");
+  jx_t err = NULL;
+  for (int i = 0; i < j->nconst; i++) defined[j->constvars[i]] = 1;
+  for (int i = 0; i < j->nin; i++) defined[j->invars[i]] = 1;
+  for (int e = 0; e < j->neqn && !err; e++) {
+    const jx_eqn *q = &j->eqns[e];
+    const jx_rules *r = jx_prim_rules[q->prim];
+    jx_aval in[16], out[16];
+    if (q->nin > 16 || q->nout > 16) continue; /* only small equations are re-derived */
+    for (int k = 0; k < q->nin; k++) {
+      if (!defined[q->in[k]]) {
+        err = jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e,
+                           r->name, q->in[k]);
+        break;
+      }
+      in[k] = j->avals[q->in[k]];
+    }
+    if (err) break;
+    jx_t e2 = r->abstract_eval(q->prim, in, q->nin, &q->params, out);
+    if (e2) {
+      err = jx_error_new("typecheck: equation %d: %s", e, jx_error(e2));
+      break;
+    }
+    for (int k = 0; k < q->nout; k++) {
+      if (!jx_aval_eq(&out[k], &j->avals[q->out[k]])) {
+        char s1[160], s2[160];
+        err = jx_error_new("typecheck: equation %d (%s) output %d is %s but abstract_eval gives %s", e,
+                           r->name, k, jx_aval_str(&j->avals[q->out[k]], s1, sizeof s1),
+                           jx_aval_str(&out[k], s2, sizeof s2));
+        break;
+      }
+      defined[q->out[k]] = 1;
+    }
+  }
+  for (int i = 0; i < j->nout && !err; i++)
+    if (!defined[j->outvars[i]]) err = jx_error_new("typecheck: output %d is undefined", i);
+  jx_free(defined);
+  return err;
+}

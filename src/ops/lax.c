@@ -1,0 +1,194 @@
+/* lax: thin binds, one per primitive. */
+#include "ops/lax.h"
+
+jx_t jx_lax_unary(jx_prim p, jx_t x) { return jx_bind1(p, 1, &x, &(jx_params)JX_PARAMS_INIT); }
+
+jx_t jx_lax_binary(jx_prim p, jx_t a, jx_t b) {
+  return jx_bind1(p, 2, (jx_t[]){a, b}, &(jx_params)JX_PARAMS_INIT);
+}
+
+jx_t jx_lax_select(jx_t pred, jx_t t, jx_t f) {
+  return jx_bind1(JX_P_select, 3, (jx_t[]){pred, t, f}, &(jx_params)JX_PARAMS_INIT);
+}
+
+jx_t jx_lax_convert(jx_t x, jx_dtype dt) {
+  jx_params p = JX_PARAMS_INIT;
+  p.dtype = dt;
+  return jx_bind1(JX_P_convert, 1, &x, &p);
+}
+
+jx_t jx_lax_reduce(jx_prim prim, jx_t x, int naxes, const int *axes) {
+  jx_params p = JX_PARAMS_INIT;
+  if (naxes < 0 || naxes > JX_MAX_RANK)
+    return jx_error_new("%s: %d axes given; at most %d", jx_prim_names[prim], naxes, JX_MAX_RANK);
+  p.naxes = (int8_t)naxes;
+  for (int i = 0; i < naxes; i++) p.axes[i] = axes[i];
+  return jx_bind1(prim, 1, &x, &p);
+}
+
+jx_t jx_lax_argreduce(jx_prim prim, jx_t x, int axis, jx_dtype dt) {
+  jx_params p = JX_PARAMS_INIT;
+  p.axis = axis;
+  p.dtype = dt;
+  return jx_bind1(prim, 1, &x, &p);
+}
+
+jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb,
+                        const int *lb, const int *rb) {
+  jx_params p = JX_PARAMS_INIT;
+  if (nc < 0 || nb < 0 || nc > JX_MAX_RANK || nb > JX_MAX_RANK)
+    return jx_error_new("dot_general: bad dimension counts (%d contracting, %d batch)", nc, nb);
+  p.nc = (int8_t)nc;
+  p.nb = (int8_t)nb;
+  for (int i = 0; i < nc && i < JX_MAX_RANK; i++) p.lc[i] = (int8_t)lc[i], p.rc[i] = (int8_t)rc[i];
+  for (int i = 0; i < nb && i < JX_MAX_RANK; i++) p.lb[i] = (int8_t)lb[i], p.rb[i] = (int8_t)rb[i];
+  return jx_bind1(JX_P_dot_general, 2, (jx_t[]){a, b}, &p);
+}
+
+static jx_t shape_params(const char *op, jx_params *p, int ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > JX_MAX_RANK)
+    return jx_error_new("%s: target rank %d is outside 0..%d", op, ndim, JX_MAX_RANK);
+  p->ndim = (int8_t)ndim;
+  for (int i = 0; i < ndim; i++) p->shape[i] = shape[i];
+  return NULL;
+}
+
+jx_t jx_lax_reshape(jx_t x, int ndim, const int64_t *shape) {
+  jx_params p = JX_PARAMS_INIT;
+  jx_t e = shape_params("reshape", &p, ndim, shape);
+  return e ? e : jx_bind1(JX_P_reshape, 1, &x, &p);
+}
+
+jx_t jx_lax_broadcast_in_dim(jx_t x, int ndim, const int64_t *shape, const int *dims) {
+  jx_params p = JX_PARAMS_INIT;
+  jx_t e = shape_params("broadcast_in_dim", &p, ndim, shape);
+  if (e) return e;
+  int r = jx_ndim(x);
+  if (r < 0) return jx_is_error(x) ? x : jx_error_new("broadcast_in_dim: operand is a tree");
+  p.naxes = (int8_t)r;
+  for (int i = 0; i < r; i++) p.axes[i] = dims[i];
+  return jx_bind1(JX_P_broadcast_in_dim, 1, &x, &p);
+}
+
+jx_t jx_lax_transpose(jx_t x, const int *perm) {
+  jx_params p = JX_PARAMS_INIT;
+  int r = jx_ndim(x);
+  if (r < 0) return jx_is_error(x) ? x : jx_error_new("transpose: operand is a tree");
+  p.naxes = (int8_t)r;
+  for (int i = 0; i < r; i++) p.axes[i] = perm[i];
+  return jx_bind1(JX_P_transpose, 1, &x, &p);
+}
+
+jx_t jx_lax_slice(jx_t x, const int64_t *start, const int64_t *limit, const int64_t *stride) {
+  jx_params p = JX_PARAMS_INIT;
+  int r = jx_ndim(x);
+  if (r < 0) return jx_is_error(x) ? x : jx_error_new("slice: operand is a tree");
+  for (int i = 0; i < r; i++) {
+    p.start[i] = start[i];
+    p.limit[i] = limit[i];
+    p.stride[i] = stride ? stride[i] : 1;
+  }
+  return jx_bind1(JX_P_slice, 1, &x, &p);
+}
+
+jx_t jx_lax_rev(jx_t x, int naxes, const int *axes) {
+  jx_params p = JX_PARAMS_INIT;
+  if (naxes < 0 || naxes > JX_MAX_RANK) return jx_error_new("rev: %d axes", naxes);
+  p.naxes = (int8_t)naxes;
+  for (int i = 0; i < naxes; i++) p.axes[i] = axes[i];
+  return jx_bind1(JX_P_rev, 1, &x, &p);
+}
+
+jx_t jx_lax_pad(jx_t x, jx_t padval, const int64_t *lo, const int64_t *hi, const int64_t *interior) {
+  jx_params p = JX_PARAMS_INIT;
+  int r = jx_ndim(x);
+  if (r < 0) return jx_is_error(x) ? x : jx_error_new("pad: operand is a tree");
+  for (int i = 0; i < r; i++) {
+    p.start[i] = lo[i];
+    p.limit[i] = hi[i];
+    p.stride[i] = interior ? interior[i] : 0;
+  }
+  return jx_bind1(JX_P_pad, 2, (jx_t[]){x, padval}, &p);
+}
+
+jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis) {
+  jx_params p = JX_PARAMS_INIT;
+  p.axis = axis;
+  if (n < 1) return jx_error_new("concatenate: need at least one array, got %d", n);
+  return jx_bind1(JX_P_concatenate, n, xs, &p);
+}
+
+jx_t jx_lax_gather(jx_t x, jx_t idx, int axis) {
+  jx_params p = JX_PARAMS_INIT;
+  p.axis = axis;
+  return jx_bind1(JX_P_gather, 2, (jx_t[]){x, idx}, &p);
+}
+
+jx_t jx_lax_scatter_add(jx_t u, jx_t idx, int axis, int ndim, const int64_t *shape) {
+  jx_params p = JX_PARAMS_INIT;
+  jx_t e = shape_params("scatter_add", &p, ndim, shape);
+  if (e) return e;
+  p.axis = axis;
+  return jx_bind1(JX_P_scatter_add, 2, (jx_t[]){u, idx}, &p);
+}
+
+jx_t jx_lax_iota(jx_dtype dt, int ndim, const int64_t *shape, int axis) {
+  jx_params p = JX_PARAMS_INIT;
+  jx_t e = shape_params("iota", &p, ndim, shape);
+  if (e) return e;
+  p.dtype = dt;
+  p.axis = axis;
+  return jx_bind1(JX_P_iota, 0, NULL, &p);
+}
+
+/* ------------------------------------------------------------ helpers */
+jx_t jx_lax_const(jx_dtype dt, double v) { return jx_scalar_of(dt, v); }
+
+jx_t jx_lax_broadcast_to_aval(jx_t x, const jx_aval *a) {
+  if (jx_is_error(x)) return x;
+  int r = x->aval.ndim, off = a->ndim - r;
+  if (off == 0) {
+    bool same = true;
+    for (int i = 0; i < r; i++) same &= x->aval.shape[i] == a->shape[i];
+    if (same) return x;
+  }
+  if (off < 0) return jx_error_new("broadcast: rank %d operand into rank %d", r, a->ndim);
+  int dims[JX_MAX_RANK];
+  int64_t shape[JX_MAX_RANK];
+  for (int i = 0; i < a->ndim; i++) shape[i] = a->shape[i];
+  /* size-1 dims of x broadcast: squeeze them out first */
+  int64_t sq[JX_MAX_RANK];
+  int k = 0;
+  for (int i = 0; i < r; i++) {
+    if (x->aval.shape[i] == 1 && a->shape[off + i] != 1) continue;
+    sq[k] = x->aval.shape[i];
+    dims[k++] = off + i;
+  }
+  if (k != r) x = jx_lax_reshape(x, k, sq);
+  return jx_lax_broadcast_in_dim(x, a->ndim, shape, dims);
+}
+
+jx_t jx_lax_unbroadcast(jx_t ct, const jx_aval *a) {
+  if (!ct || jx_is_error(ct)) return ct;
+  int r = ct->aval.ndim, off = r - a->ndim;
+  int axes[JX_MAX_RANK], n = 0;
+  for (int i = 0; i < r; i++)
+    if (i < off || (a->shape[i - off] == 1 && ct->aval.shape[i] != 1)) axes[n++] = i;
+  if (n == 0 && off == 0) return ct;
+  jx_t s = n ? jx_lax_reduce(JX_P_reduce_sum, ct, n, axes) : ct;
+  return jx_lax_reshape(s, a->ndim, a->shape);
+}
+
+jx_t jx_lax_zeros(const jx_aval *a) {
+  jx_t z = jx_lax_const(a->dtype, 0);
+  if (a->ndim == 0) return z;
+  return jx_lax_broadcast_in_dim(z, a->ndim, a->shape, NULL);
+}
+
+jx_t jx_lax_add_any(jx_t a, jx_t b) {
+  if (!a) return b;
+  if (!b) return a;
+  return jx_lax_binary(JX_P_add, a, b);
+}
+
+jx_t jx_lax_neg_any(jx_t a) { return a ? jx_lax_unary(JX_P_neg, a) : NULL; }

@@ -1,0 +1,17 @@
+/* Shared helpers for the NumPy-level ops. */
+#ifndef JX_OPS_H
+#define JX_OPS_H
+
+#include "ops/lax.h"
+
+/* Checks that x is an array (concrete or traced); returns an error value
+ * naming op otherwise, NULL if fine. */
+jx_t jx_op_check_array(const char *op, jx_t x);
+/* x converted to dtype dt with the given weak flag (no-op when equal). */
+jx_t jx_op_cast(jx_t x, jx_dtype dt, bool weak);
+/* Normalise a list of axes (negative from the end) into mask[ndim]. */
+jx_t jx_op_axes(const char *op, const jx_aval *a, int naxes, const int *axes, bool *mask);
+/* x made float (ints/bool -> f32), for ops that promote to inexact. */
+jx_t jx_op_to_float(jx_t x);
+
+#endif

@@ -1,0 +1,63 @@
+/* Shared helpers for primitive rules: errors, broadcasting, axes. */
+#include "prims/prims.h"
+
+#include <stdio.h>
+
+jx_t jx_rule_error(const char *op, const jx_aval *in, int nin, const char *fmt, ...) {
+  char msg[1024];
+  size_t k = (size_t)snprintf(msg, sizeof msg, "%s(", op);
+  for (int i = 0; i < nin && k < sizeof msg; i++) {
+    char s[160];
+    k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s", i ? ", " : "",
+                          jx_aval_str(&in[i], s, sizeof s));
+  }
+  if (k < sizeof msg) k += (size_t)snprintf(msg + k, sizeof msg - k, "): ");
+  if (k < sizeof msg) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + k, sizeof msg - k, fmt, ap);
+    va_end(ap);
+  }
+  return jx_error_new("%s", msg);
+}
+
+jx_t jx_broadcast_shapes(const char *op, const jx_aval *in, int nin, jx_aval *out) {
+  int r = 0;
+  for (int i = 0; i < nin; i++)
+    if (in[i].ndim > r) r = in[i].ndim;
+  out->ndim = (int8_t)r;
+  for (int d = 0; d < r; d++) {
+    int64_t n = 1;
+    for (int i = 0; i < nin; i++) {
+      int k = d - (r - in[i].ndim);
+      if (k < 0) continue;
+      int64_t m = in[i].shape[k];
+      if (m == n || m == 1) continue;
+      if (n != 1)
+        return jx_rule_error(op, in, nin, "shapes are not broadcastable (dimension %d: %lld vs %lld)",
+                             d, (long long)n, (long long)m);
+      n = m;
+    }
+    out->shape[d] = n;
+  }
+  return NULL;
+}
+
+void jx_broadcast_strides(const jx_aval *x, const jx_aval *out, int64_t *strides) {
+  int off = out->ndim - x->ndim;
+  int64_t s = 1;
+  for (int d = out->ndim - 1; d >= 0; d--) {
+    int k = d - off;
+    if (k < 0 || x->shape[k] == 1) {
+      strides[d] = 0;
+    } else {
+      strides[d] = s;
+    }
+    if (k >= 0) s *= x->shape[k];
+  }
+}
+
+int jx_norm_axis(int axis, int ndim) {
+  if (axis < -ndim || axis >= ndim) return -1;
+  return axis < 0 ? axis + ndim : axis;
+}

@@ -1,0 +1,368 @@
+/* Elementwise primitives: unary math, binary arithmetic, comparisons,
+ * select, convert, stop_gradient. Binary ops take equal dtypes and
+ * numpy-broadcastable shapes (the broadcast is done by the kernel's
+ * strides, never materialised); their transpose rules sum cotangents back
+ * down to the input's shape. */
+#include "prims/prims.h"
+
+#include <math.h>
+
+/* dtype classes */
+enum { D_BOOL = 1 << JX_BOOL, D_INT = (1 << JX_I32) | (1 << JX_I64) | (1 << JX_U32),
+       D_FLOAT = (1 << JX_F32) | (1 << JX_F64), D_NUM = D_INT | D_FLOAT, D_ALL = D_NUM | D_BOOL };
+
+static const char *class_name(unsigned mask) {
+  if (mask == D_FLOAT) return "a float dtype";
+  if (mask == D_NUM) return "a numeric (non-bool) dtype";
+  if (mask == (D_BOOL | D_INT)) return "bool or an integer dtype";
+  return "a supported dtype";
+}
+
+/* ------------------------------------------------------------ unary */
+/* jvp of y = f(x) given tangent t (never NULL here). */
+typedef jx_t (*unary_jvp_fn)(jx_t t, jx_t x, jx_t y);
+
+#define U(p) jx_lax_unary(JX_P_##p, x)
+#define MUL(a, b) jx_lax_binary(JX_P_mul, a, b)
+#define DIV(a, b) jx_lax_binary(JX_P_div, a, b)
+#define ADD(a, b) jx_lax_binary(JX_P_add, a, b)
+#define SUB(a, b) jx_lax_binary(JX_P_sub, a, b)
+#define C(v) jx_lax_const(x->aval.dtype, v)
+
+static jx_t jvp_neg(jx_t t, jx_t x, jx_t y) { (void)x, (void)y; return jx_lax_unary(JX_P_neg, t); }
+static jx_t jvp_abs(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, U(sign)); }
+static jx_t jvp_exp(jx_t t, jx_t x, jx_t y) { (void)x; return MUL(t, y); }
+static jx_t jvp_log(jx_t t, jx_t x, jx_t y) { (void)y; return DIV(t, x); }
+static jx_t jvp_log1p(jx_t t, jx_t x, jx_t y) { (void)y; return DIV(t, ADD(x, C(1))); }
+static jx_t jvp_expm1(jx_t t, jx_t x, jx_t y) { return MUL(t, ADD(y, C(1))); }
+static jx_t jvp_sqrt(jx_t t, jx_t x, jx_t y) { return DIV(t, MUL(y, C(2))); }
+static jx_t jvp_rsqrt(jx_t t, jx_t x, jx_t y) { return MUL(t, MUL(DIV(y, x), C(-0.5))); }
+static jx_t jvp_tanh(jx_t t, jx_t x, jx_t y) { return MUL(t, SUB(C(1), MUL(y, y))); }
+static jx_t jvp_logistic(jx_t t, jx_t x, jx_t y) { return MUL(t, MUL(y, SUB(C(1), y))); }
+static jx_t jvp_sin(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, U(cos)); }
+static jx_t jvp_cos(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, jx_lax_unary(JX_P_neg, U(sin))); }
+
+static const struct {
+  jx_cpu_unop kernel;
+  unsigned dtypes;
+  unary_jvp_fn jvp; /* NULL: derivative is zero */
+} unary_info[JX_PRIM_COUNT] = {
+    [JX_P_neg] = {JX_CPU_NEG, D_NUM, jvp_neg},
+    [JX_P_abs] = {JX_CPU_ABS, D_NUM, jvp_abs},
+    [JX_P_sign] = {JX_CPU_SIGN, D_NUM, NULL},
+    [JX_P_floor] = {JX_CPU_FLOOR, D_FLOAT, NULL},
+    [JX_P_exp] = {JX_CPU_EXP, D_FLOAT, jvp_exp},
+    [JX_P_log] = {JX_CPU_LOG, D_FLOAT, jvp_log},
+    [JX_P_log1p] = {JX_CPU_LOG1P, D_FLOAT, jvp_log1p},
+    [JX_P_expm1] = {JX_CPU_EXPM1, D_FLOAT, jvp_expm1},
+    [JX_P_sqrt] = {JX_CPU_SQRT, D_FLOAT, jvp_sqrt},
+    [JX_P_rsqrt] = {JX_CPU_RSQRT, D_FLOAT, jvp_rsqrt},
+    [JX_P_tanh] = {JX_CPU_TANH, D_FLOAT, jvp_tanh},
+    [JX_P_logistic] = {JX_CPU_LOGISTIC, D_FLOAT, jvp_logistic},
+    [JX_P_sin] = {JX_CPU_SIN, D_FLOAT, jvp_sin},
+    [JX_P_cos] = {JX_CPU_COS, D_FLOAT, jvp_cos},
+    [JX_P_not] = {JX_CPU_NOT, D_BOOL | D_INT, NULL},
+};
+
+static jx_t unary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  (void)pa;
+  if (!(unary_info[p].dtypes & (1u << in[0].dtype)))
+    return jx_rule_error(jx_prim_names[p], in, nin, "operand must have %s",
+                         class_name(unary_info[p].dtypes));
+  out[0] = in[0];
+  return NULL;
+}
+
+static jx_t unary_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)nin, (void)pa;
+  jx_cpu_unary(unary_info[p].kernel, in[0]->aval.dtype, jx_aval_size(&in[0]->aval), jx_data(in[0]),
+               jx_data(out[0]));
+  return NULL;
+}
+
+static jx_t unary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                      jx_t *out, jx_t *tout) {
+  (void)nin;
+  jx_bind(p, 1, x, pa, 1, out);
+  tout[0] = unary_info[p].jvp && t[0] ? unary_info[p].jvp(t[0], x[0], out[0]) : NULL;
+  return NULL;
+}
+
+static jx_t neg_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                          const jx_params *pa, jx_t *cts_in) {
+  (void)p, (void)in, (void)av, (void)nin, (void)pa;
+  cts_in[0] = jx_lax_neg_any(ct[0]);
+  return NULL;
+}
+
+/* ----------------------------------------------------------- binary */
+static const struct {
+  jx_cpu_binop kernel;
+  unsigned dtypes;
+  bool compare; /* output bool */
+} binary_info[JX_PRIM_COUNT] = {
+    [JX_P_add] = {JX_CPU_ADD, D_NUM, false}, [JX_P_sub] = {JX_CPU_SUB, D_NUM, false},
+    [JX_P_mul] = {JX_CPU_MUL, D_NUM, false}, [JX_P_div] = {JX_CPU_DIV, D_NUM, false},
+    [JX_P_pow] = {JX_CPU_POW, D_NUM, false}, [JX_P_max] = {JX_CPU_MAX, D_ALL, false},
+    [JX_P_min] = {JX_CPU_MIN, D_ALL, false}, [JX_P_and] = {JX_CPU_AND, D_BOOL | D_INT, false},
+    [JX_P_or] = {JX_CPU_OR, D_BOOL | D_INT, false}, [JX_P_eq] = {JX_CPU_EQ, D_ALL, true},
+    [JX_P_ne] = {JX_CPU_NE, D_ALL, true},    [JX_P_lt] = {JX_CPU_LT, D_ALL, true},
+    [JX_P_le] = {JX_CPU_LE, D_ALL, true},    [JX_P_gt] = {JX_CPU_GT, D_ALL, true},
+    [JX_P_ge] = {JX_CPU_GE, D_ALL, true},
+};
+
+static jx_t binary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
+                            jx_aval *out) {
+  (void)pa;
+  const char *op = jx_prim_names[p];
+  if (in[0].dtype != in[1].dtype)
+    return jx_rule_error(op, in, nin, "operands must have the same dtype (promote first)");
+  if (!(binary_info[p].dtypes & (1u << in[0].dtype)))
+    return jx_rule_error(op, in, nin, "operands must have %s", class_name(binary_info[p].dtypes));
+  jx_t e = jx_broadcast_shapes(op, in, 2, out);
+  if (e) return e;
+  out->dtype = binary_info[p].compare ? JX_BOOL : in[0].dtype;
+  out->weak = !binary_info[p].compare && in[0].weak && in[1].weak;
+  return NULL;
+}
+
+static jx_t binary_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)nin, (void)pa;
+  int64_t sa[JX_MAX_RANK], sb[JX_MAX_RANK];
+  const jx_aval *o = &out[0]->aval;
+  jx_broadcast_strides(&in[0]->aval, o, sa);
+  jx_broadcast_strides(&in[1]->aval, o, sb);
+  jx_cpu_binary(binary_info[p].kernel, in[0]->aval.dtype, o->ndim, o->shape, jx_data(in[0]), sa,
+                jx_data(in[1]), sb, jx_data(out[0]));
+  return NULL;
+}
+
+/* Tangent broadcast to the output's shape (NULL stays NULL). */
+static jx_t bcast(jx_t t, jx_t like) { return t ? jx_lax_broadcast_to_aval(t, &like->aval) : NULL; }
+
+static jx_t pow_replace_zero(jx_t x) {
+  jx_t zero = jx_lax_const(x->aval.dtype, 0), one = jx_lax_const(x->aval.dtype, 1);
+  return jx_lax_select(jx_lax_binary(JX_P_eq, x, zero), jx_lax_broadcast_to_aval(one, &x->aval), x);
+}
+
+/* d max(a,b)/da: 1 where a > b, 1/2 at ties, 0 else (JAX's balanced rule) */
+static jx_t chooser_weight(jx_prim p, jx_t a, jx_t b, jx_t out) {
+  jx_dtype dt = a->aval.dtype;
+  jx_t win = jx_lax_binary(p == JX_P_max ? JX_P_gt : JX_P_lt, a, b);
+  jx_t tie = jx_lax_binary(JX_P_eq, a, b);
+  jx_t w = jx_lax_add_any(jx_lax_convert(win, dt),
+                          MUL(jx_lax_convert(tie, dt), jx_lax_const(dt, 0.5)));
+  return jx_lax_broadcast_to_aval(w, &out->aval);
+}
+
+static jx_t binary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                       jx_t *out, jx_t *tout) {
+  (void)nin;
+  jx_t a = x[0], b = x[1], ta = t[0], tb = t[1];
+  jx_bind(p, 2, x, pa, 1, out);
+  jx_t y = out[0];
+  jx_t r = NULL;
+  switch (p) {
+  case JX_P_add: r = jx_lax_add_any(bcast(ta, y), bcast(tb, y)); break;
+  case JX_P_sub: r = jx_lax_add_any(bcast(ta, y), bcast(jx_lax_neg_any(tb), y)); break;
+  case JX_P_mul:
+    r = jx_lax_add_any(ta ? MUL(ta, b) : NULL, tb ? MUL(a, tb) : NULL);
+    r = bcast(r, y);
+    break;
+  case JX_P_div: /* (ta - tb * y) / b */
+    r = jx_lax_add_any(ta ? DIV(ta, b) : NULL, tb ? jx_lax_neg_any(DIV(MUL(tb, y), b)) : NULL);
+    r = bcast(r, y);
+    break;
+  case JX_P_pow:
+    if (!jx_dtype_is_float(a->aval.dtype)) break;
+    if (ta) { /* b * a^(b-1), and 0 where b == 0 */
+      jx_dtype dt = a->aval.dtype;
+      jx_t jac = MUL(b, jx_lax_binary(JX_P_pow, a, SUB(b, jx_lax_const(dt, 1))));
+      jx_t bz = jx_lax_binary(JX_P_eq, b, jx_lax_const(dt, 0));
+      jac = jx_lax_select(jx_lax_broadcast_to_aval(bz, &y->aval), jx_lax_zeros(&y->aval),
+                          jx_lax_broadcast_to_aval(jac, &y->aval));
+      r = MUL(ta, jac);
+    }
+    if (tb) r = jx_lax_add_any(r, MUL(tb, MUL(jx_lax_unary(JX_P_log, pow_replace_zero(a)), y)));
+    r = bcast(r, y);
+    break;
+  case JX_P_max:
+  case JX_P_min:
+    if (!jx_dtype_is_float(a->aval.dtype)) break;
+    if (ta) r = MUL(ta, chooser_weight(p, a, b, y));
+    if (tb) r = jx_lax_add_any(r, MUL(tb, chooser_weight(p, b, a, y)));
+    r = bcast(r, y);
+    break;
+  default: break; /* logical ops and comparisons: zero */
+  }
+  tout[0] = r;
+  return jx_ok(y) && r && !jx_ok(r) ? r : NULL;
+}
+
+static jx_t binary_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av,
+                             int nin, const jx_params *pa, jx_t *cts) {
+  (void)nin, (void)pa;
+  jx_t c = ct[0];
+  if (!c) return NULL;
+  switch (p) {
+  case JX_P_add:
+  case JX_P_sub:
+    if (!in[0]) cts[0] = jx_lax_unbroadcast(c, &av[0]);
+    if (!in[1]) cts[1] = jx_lax_unbroadcast(p == JX_P_sub ? jx_lax_neg_any(c) : c, &av[1]);
+    return NULL;
+  case JX_P_mul:
+    if (!in[0] && !in[1]) return jx_error_new("mul: transpose with both operands linear (not linear)");
+    if (!in[0]) cts[0] = jx_lax_unbroadcast(MUL(c, in[1]), &av[0]);
+    if (!in[1]) cts[1] = jx_lax_unbroadcast(MUL(in[0], c), &av[1]);
+    return NULL;
+  case JX_P_div:
+    if (!in[1]) return jx_error_new("div: transpose with respect to the divisor (not linear)");
+    cts[0] = jx_lax_unbroadcast(DIV(c, in[1]), &av[0]);
+    return NULL;
+  default: return jx_error_new("%s: not a linear primitive (no transpose rule)", jx_prim_names[p]);
+  }
+}
+
+/* ----------------------------------------------------------- select */
+static jx_t select_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
+                            jx_aval *out) {
+  (void)pa;
+  if (in[0].dtype != JX_BOOL)
+    return jx_rule_error(jx_prim_names[p], in, nin, "predicate must be bool");
+  if (in[1].dtype != in[2].dtype)
+    return jx_rule_error(jx_prim_names[p], in, nin, "branches must have the same dtype");
+  jx_t e = jx_broadcast_shapes(jx_prim_names[p], in, 3, out);
+  if (e) return e;
+  out->dtype = in[1].dtype;
+  out->weak = in[1].weak && in[2].weak;
+  return NULL;
+}
+
+static jx_t select_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin, (void)pa;
+  int64_t s0[JX_MAX_RANK], s1[JX_MAX_RANK], s2[JX_MAX_RANK];
+  const jx_aval *o = &out[0]->aval;
+  jx_broadcast_strides(&in[0]->aval, o, s0);
+  jx_broadcast_strides(&in[1]->aval, o, s1);
+  jx_broadcast_strides(&in[2]->aval, o, s2);
+  jx_cpu_select(o->dtype, o->ndim, o->shape, jx_data(in[0]), s0, jx_data(in[1]), s1, jx_data(in[2]),
+                s2, jx_data(out[0]));
+  return NULL;
+}
+
+static jx_t select_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                       jx_t *out, jx_t *tout) {
+  (void)nin;
+  jx_bind(p, 3, x, pa, 1, out);
+  jx_t y = out[0];
+  if (!t[1] && !t[2]) {
+    tout[0] = NULL;
+    return NULL;
+  }
+  jx_t a = t[1] ? t[1] : jx_lax_zeros(&x[1]->aval), b = t[2] ? t[2] : jx_lax_zeros(&x[2]->aval);
+  tout[0] = bcast(jx_lax_select(x[0], a, b), y);
+  return NULL;
+}
+
+static jx_t select_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av,
+                             int nin, const jx_params *pa, jx_t *cts) {
+  (void)p, (void)nin, (void)pa;
+  if (!in[0]) return jx_error_new("select: transpose with respect to the predicate");
+  if (!ct[0]) return NULL;
+  jx_t z = jx_lax_zeros(&ct[0]->aval);
+  if (!in[1]) cts[1] = jx_lax_unbroadcast(jx_lax_select(in[0], ct[0], z), &av[1]);
+  if (!in[2]) cts[2] = jx_lax_unbroadcast(jx_lax_select(in[0], z, ct[0]), &av[2]);
+  return NULL;
+}
+
+/* ---------------------------------------------------------- convert */
+static jx_t convert_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
+                             jx_aval *out) {
+  out[0] = in[0];
+  if (p == JX_P_stop_gradient) return NULL;
+  if ((unsigned)pa->dtype >= JX_DTYPE_COUNT)
+    return jx_rule_error("convert", in, nin, "invalid target dtype %d", (int)pa->dtype);
+  out[0].dtype = pa->dtype;
+  out[0].weak = pa->weak;
+  return NULL;
+}
+
+static jx_t convert_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)nin;
+  int64_t n = jx_aval_size(&in[0]->aval);
+  if (p == JX_P_stop_gradient) {
+    memcpy(jx_data(out[0]), jx_data(in[0]), (size_t)n * jx_dtype_size(in[0]->aval.dtype));
+    return NULL;
+  }
+  jx_cpu_convert(in[0]->aval.dtype, pa->dtype, n, jx_data(in[0]), jx_data(out[0]));
+  return NULL;
+}
+
+static jx_t convert_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                        jx_t *out, jx_t *tout) {
+  (void)nin;
+  jx_bind(p, 1, x, pa, 1, out);
+  bool diff = p == JX_P_convert && t[0] && jx_dtype_is_float(x[0]->aval.dtype) &&
+              jx_dtype_is_float(pa->dtype);
+  tout[0] = diff ? jx_bind1(p, 1, t, pa) : NULL;
+  return NULL;
+}
+
+static jx_t convert_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av,
+                              int nin, const jx_params *pa, jx_t *cts) {
+  (void)in, (void)nin, (void)pa;
+  if (p != JX_P_convert) return jx_error_new("stop_gradient: not linear");
+  cts[0] = ct[0] ? jx_lax_convert(ct[0], av[0].dtype) : NULL;
+  return NULL;
+}
+
+/* ------------------------------------------------------------ tables */
+#define UNARY(nm, tr)                                                                      \
+  const jx_rules jx_rules_##nm = {.name = #nm, .nin = 1, .nout = 1,                        \
+                                  .abstract_eval = unary_abstract, .impl = unary_impl,     \
+                                  .jvp = unary_jvp, .transpose = tr};
+UNARY(neg, neg_transpose)
+UNARY(abs, NULL)
+UNARY(sign, NULL)
+UNARY(floor, NULL)
+UNARY(exp, NULL)
+UNARY(log, NULL)
+UNARY(log1p, NULL)
+UNARY(expm1, NULL)
+UNARY(sqrt, NULL)
+UNARY(rsqrt, NULL)
+UNARY(tanh, NULL)
+UNARY(logistic, NULL)
+UNARY(sin, NULL)
+UNARY(cos, NULL)
+UNARY(not, NULL)
+
+#define BINARY(nm, tr)                                                                     \
+  const jx_rules jx_rules_##nm = {.name = #nm, .nin = 2, .nout = 1,                        \
+                                  .abstract_eval = binary_abstract, .impl = binary_impl,   \
+                                  .jvp = binary_jvp, .transpose = tr};
+BINARY(add, binary_transpose)
+BINARY(sub, binary_transpose)
+BINARY(mul, binary_transpose)
+BINARY(div, binary_transpose)
+BINARY(pow, NULL)
+BINARY(max, NULL)
+BINARY(min, NULL)
+BINARY(and, NULL)
+BINARY(or, NULL)
+BINARY(eq, NULL)
+BINARY(ne, NULL)
+BINARY(lt, NULL)
+BINARY(le, NULL)
+BINARY(gt, NULL)
+BINARY(ge, NULL)
+
+const jx_rules jx_rules_select = {.name = "select", .nin = 3, .nout = 1,
+                                  .abstract_eval = select_abstract, .impl = select_impl,
+                                  .jvp = select_jvp, .transpose = select_transpose};
+const jx_rules jx_rules_convert = {.name = "convert", .nin = 1, .nout = 1,
+                                   .abstract_eval = convert_abstract, .impl = convert_impl,
+                                   .jvp = convert_jvp, .transpose = convert_transpose};
+const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient", .nin = 1, .nout = 1,
+                                         .abstract_eval = convert_abstract, .impl = convert_impl,
+                                         .jvp = convert_jvp};

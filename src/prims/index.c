@@ -1,0 +1,175 @@
+/* Indexing primitives: gather (take along an axis), its transpose
+ * scatter_add, and iota. Indices wrap once when negative and are then
+ * clamped into range, so no index can read or write out of bounds. */
+#include "prims/prims.h"
+
+#define ERR(...) jx_rule_error(jx_prim_names[p], in, nin, __VA_ARGS__)
+
+/* Shape of x with dimension `axis` replaced by the index array's shape. */
+static jx_t indexed_shape(jx_prim p, const jx_aval *in, int nin, const jx_aval *x, const jx_aval *idx,
+                          int axis, jx_aval *out) {
+  if (!jx_dtype_is_int(idx->dtype)) return ERR("indices must have an integer dtype");
+  if (axis < 0 || axis >= x->ndim) return ERR("axis %d out of range for rank %d", axis, x->ndim);
+  if (x->ndim - 1 + idx->ndim > JX_MAX_RANK) return ERR("result rank exceeds %d", JX_MAX_RANK);
+  *out = (jx_aval){.dtype = x->dtype, .weak = x->weak};
+  for (int d = 0; d < axis; d++) out->shape[out->ndim++] = x->shape[d];
+  for (int d = 0; d < idx->ndim; d++) out->shape[out->ndim++] = idx->shape[d];
+  for (int d = axis + 1; d < x->ndim; d++) out->shape[out->ndim++] = x->shape[d];
+  return NULL;
+}
+
+static jx_t gather_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  jx_t e = indexed_shape(p, in, nin, &in[0], &in[1], pa->axis, out);
+  if (e) return e;
+  if (in[0].shape[pa->axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot take from an empty axis");
+  return NULL;
+}
+
+/* idx (any int dtype) -> int64, wrapped once and clamped into [0, n). */
+static int64_t *clamped_indices(jx_t idx, int64_t n) {
+  int64_t k = jx_aval_size(&idx->aval);
+  int64_t *r = jx_malloc(sizeof(int64_t) * (size_t)(k ? k : 1));
+  if (!r) return NULL;
+  jx_cpu_convert(idx->aval.dtype, JX_I64, k, jx_data(idx), r);
+  for (int64_t i = 0; i < k; i++) {
+    int64_t v = r[i] < 0 ? r[i] + n : r[i];
+    r[i] = v < 0 ? 0 : v >= n ? n - 1 : v;
+  }
+  return r;
+}
+
+static void split3(const jx_aval *a, int axis, int64_t *outer, int64_t *inner) {
+  *outer = *inner = 1;
+  for (int d = 0; d < axis; d++) *outer *= a->shape[d];
+  for (int d = axis + 1; d < a->ndim; d++) *inner *= a->shape[d];
+}
+
+static jx_t gather_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *x = &in[0]->aval;
+  int64_t n = x->shape[pa->axis], outer, inner;
+  int64_t *idx = clamped_indices(in[1], n);
+  if (!idx) return jx_error_new("gather: out of memory");
+  split3(x, pa->axis, &outer, &inner);
+  jx_cpu_gather(jx_dtype_size(x->dtype), outer, n, inner, jx_data(in[0]), jx_aval_size(&in[1]->aval), idx,
+                jx_data(out[0]));
+  jx_free(idx);
+  return NULL;
+}
+
+static jx_t gather_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                       jx_t *out, jx_t *tout) {
+  (void)nin;
+  jx_bind(p, 2, x, pa, 1, out);
+  tout[0] = t[0] ? jx_bind1(p, 2, (jx_t[]){t[0], x[1]}, pa) : NULL;
+  return NULL;
+}
+
+static jx_t gather_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                             const jx_params *pa, jx_t *cts) {
+  (void)p, (void)nin;
+  if (!in[1]) return jx_error_new("gather: transpose with respect to the indices");
+  if (ct[0]) cts[0] = jx_lax_scatter_add(ct[0], in[1], pa->axis, av[0].ndim, av[0].shape);
+  return NULL;
+}
+
+/* -------------------------------------------------------- scatter_add */
+static jx_t scatter_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  char err[256];
+  if (jx_shape_check(pa->ndim, pa->shape, in[0].dtype, err, sizeof err)) return ERR("%s", err);
+  if (in[0].dtype == JX_BOOL) return ERR("bool updates are not supported");
+  jx_aval target = {.dtype = in[0].dtype, .ndim = pa->ndim}, expect;
+  memcpy(target.shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  jx_t e = indexed_shape(p, in, nin, &target, &in[1], pa->axis, &expect);
+  if (e) return e;
+  if (!jx_aval_eq(&expect, &in[0])) {
+    char s[160];
+    return ERR("updates must have shape %s", jx_aval_str(&expect, s, sizeof s));
+  }
+  if (target.shape[pa->axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot scatter into an empty axis");
+  out[0] = target;
+  out[0].weak = in[0].weak;
+  return NULL;
+}
+
+static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *o = &out[0]->aval;
+  int64_t n = o->shape[pa->axis], outer, inner;
+  jx_cpu_fill(o->dtype, jx_aval_size(o), 0, jx_data(out[0]));
+  if (jx_aval_size(o) == 0) return NULL;
+  int64_t *idx = clamped_indices(in[1], n);
+  if (!idx) return jx_error_new("scatter_add: out of memory");
+  split3(o, pa->axis, &outer, &inner);
+  jx_cpu_scatter_add(o->dtype, outer, n, inner, jx_data(in[0]), jx_aval_size(&in[1]->aval), idx,
+                     jx_data(out[0]));
+  jx_free(idx);
+  return NULL;
+}
+
+static jx_t scatter_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                              const jx_params *pa, jx_t *cts) {
+  (void)p, (void)av, (void)nin;
+  if (!in[1]) return jx_error_new("scatter_add: transpose with respect to the indices");
+  if (ct[0]) cts[0] = jx_lax_gather(ct[0], in[1], pa->axis);
+  return NULL;
+}
+
+/* --------------------------------------------------------------- iota */
+static jx_t iota_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  char err[256];
+  if (jx_shape_check(pa->ndim, pa->shape, pa->dtype, err, sizeof err)) return ERR("%s", err);
+  if (pa->axis < 0 || pa->axis >= pa->ndim) return ERR("axis %d out of range for rank %d", pa->axis, pa->ndim);
+  if (pa->dtype == JX_BOOL) return ERR("iota of bool");
+  out[0] = (jx_aval){.dtype = pa->dtype, .ndim = pa->ndim};
+  memcpy(out[0].shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  return NULL;
+}
+
+static jx_t iota_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)in, (void)nin;
+  const jx_aval *o = &out[0]->aval;
+  int64_t n = o->shape[pa->axis], outer, inner;
+  split3(o, pa->axis, &outer, &inner);
+  /* one row 0..n-1, then broadcast it with a strided copy */
+  jx_buffer *row = jx_buffer_new(sizeof(double) * (size_t)(n ? n : 1));
+  if (!row) return jx_error_new("iota: out of memory");
+  double *r = row->data;
+  for (int64_t i = 0; i < n; i++) r[i] = (double)i;
+  size_t es = jx_dtype_size(o->dtype);
+  jx_buffer *conv = jx_buffer_new(es * (size_t)(n ? n : 1));
+  if (!conv) {
+    jx_buffer_release(row);
+    return jx_error_new("iota: out of memory");
+  }
+  jx_cpu_convert(JX_F64, o->dtype, n, r, conv->data);
+  int64_t shape[3] = {outer, n, inner}, st[3] = {0, 1, 0};
+  jx_cpu_strided_copy(es, 3, shape, conv->data, 0, st, jx_data(out[0]));
+  jx_buffer_release(row);
+  jx_buffer_release(conv);
+  return NULL;
+}
+
+static jx_t nodiff_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                       jx_t *out, jx_t *tout) {
+  (void)t;
+  jx_bind(p, nin, x, pa, 1, out);
+  tout[0] = NULL;
+  return NULL;
+}
+
+static jx_t scatter_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                        jx_t *out, jx_t *tout) {
+  (void)nin;
+  jx_bind(p, 2, x, pa, 1, out);
+  tout[0] = t[0] ? jx_bind1(p, 2, (jx_t[]){t[0], x[1]}, pa) : NULL;
+  return NULL;
+}
+
+const jx_rules jx_rules_gather = {.name = "gather", .nin = 2, .nout = 1, .abstract_eval = gather_abstract,
+                                  .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose};
+const jx_rules jx_rules_scatter_add = {.name = "scatter_add", .nin = 2, .nout = 1,
+                                       .abstract_eval = scatter_abstract, .impl = scatter_impl,
+                                       .jvp = scatter_jvp, .transpose = scatter_transpose};
+const jx_rules jx_rules_iota = {.name = "iota", .nin = 0, .nout = 1, .abstract_eval = iota_abstract,
+                                .impl = iota_impl, .jvp = nodiff_jvp};

@@ -1,0 +1,303 @@
+/* Layout primitives: reshape, broadcast_in_dim, transpose, slice, rev,
+ * pad, concatenate. Eagerly each is one strided copy; all are linear, and
+ * their transposes are each other (slice <-> pad, concatenate -> slices). */
+#include "prims/prims.h"
+
+#define ERR(...) jx_rule_error(jx_prim_names[p], in, nin, __VA_ARGS__)
+
+static size_t esize(jx_t x) { return jx_dtype_size(x->aval.dtype); }
+
+/* ------------------------------------------------------------ reshape */
+static jx_t reshape_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  char err[256];
+  if (jx_shape_check(pa->ndim, pa->shape, in->dtype, err, sizeof err)) return ERR("%s", err);
+  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = pa->ndim};
+  memcpy(out[0].shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  if (jx_aval_size(&out[0]) != jx_aval_size(in)) {
+    char s[200];
+    return ERR("cannot reshape %lld elements into shape %s", (long long)jx_aval_size(in),
+               jx_shape_str(pa->ndim, pa->shape, s, sizeof s));
+  }
+  return NULL;
+}
+static jx_t reshape_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin, (void)pa;
+  memcpy(jx_data(out[0]), jx_data(in[0]), (size_t)jx_aval_size(&in[0]->aval) * esize(in[0]));
+  return NULL;
+}
+static jx_t reshape_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                              const jx_params *pa, jx_t *cts) {
+  (void)p, (void)in, (void)nin, (void)pa;
+  cts[0] = ct[0] ? jx_lax_reshape(ct[0], av[0].ndim, av[0].shape) : NULL;
+  return NULL;
+}
+
+/* --------------------------------------------------- broadcast_in_dim */
+static jx_t bid_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  char err[256];
+  if (jx_shape_check(pa->ndim, pa->shape, in->dtype, err, sizeof err)) return ERR("%s", err);
+  if (pa->naxes != in->ndim) return ERR("%d broadcast dims given for a rank-%d operand", pa->naxes, in->ndim);
+  for (int i = 0; i < in->ndim; i++) {
+    int d = pa->axes[i];
+    if (d < 0 || d >= pa->ndim || (i > 0 && d <= pa->axes[i - 1]))
+      return ERR("broadcast dims must be increasing and within the target rank %d", pa->ndim);
+    if (in->shape[i] != 1 && in->shape[i] != pa->shape[d]) {
+      char s[200];
+      return ERR("operand dim %d (size %lld) cannot broadcast to size %lld in shape %s", i,
+                 (long long)in->shape[i], (long long)pa->shape[d],
+                 jx_shape_str(pa->ndim, pa->shape, s, sizeof s));
+    }
+  }
+  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = pa->ndim};
+  memcpy(out[0].shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  return NULL;
+}
+static jx_t bid_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *a = &in[0]->aval;
+  int64_t st[JX_MAX_RANK], ost[JX_MAX_RANK] = {0};
+  jx_strides(a->ndim, a->shape, st);
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != 1) ost[pa->axes[i]] = st[i];
+  jx_cpu_strided_copy(esize(in[0]), pa->ndim, pa->shape, jx_data(in[0]), 0, ost, jx_data(out[0]));
+  return NULL;
+}
+static jx_t bid_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                          const jx_params *pa, jx_t *cts) {
+  (void)p, (void)in, (void)nin;
+  if (!ct[0]) return NULL;
+  bool keep[JX_MAX_RANK] = {0};
+  for (int i = 0; i < av[0].ndim; i++)
+    if (av[0].shape[i] == pa->shape[pa->axes[i]]) keep[pa->axes[i]] = true;
+  int axes[JX_MAX_RANK], n = 0;
+  for (int d = 0; d < pa->ndim; d++)
+    if (!keep[d]) axes[n++] = d;
+  jx_t s = n ? jx_lax_reduce(JX_P_reduce_sum, ct[0], n, axes) : ct[0];
+  cts[0] = jx_lax_reshape(s, av[0].ndim, av[0].shape);
+  return NULL;
+}
+
+/* ---------------------------------------------------------- transpose */
+static jx_t transpose_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  bool seen[JX_MAX_RANK] = {0};
+  if (pa->naxes != in->ndim) return ERR("permutation of length %d for rank %d", pa->naxes, in->ndim);
+  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = in->ndim};
+  for (int i = 0; i < in->ndim; i++) {
+    int a = pa->axes[i];
+    if (a < 0 || a >= in->ndim || seen[a]) return ERR("axes are not a permutation of 0..%d", in->ndim - 1);
+    seen[a] = true;
+    out[0].shape[i] = in->shape[a];
+  }
+  return NULL;
+}
+static jx_t transpose_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *a = &in[0]->aval;
+  int64_t st[JX_MAX_RANK], pst[JX_MAX_RANK];
+  jx_strides(a->ndim, a->shape, st);
+  for (int i = 0; i < a->ndim; i++) pst[i] = st[pa->axes[i]];
+  jx_cpu_strided_copy(esize(in[0]), a->ndim, out[0]->aval.shape, jx_data(in[0]), 0, pst, jx_data(out[0]));
+  return NULL;
+}
+static jx_t transpose_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                                const jx_params *pa, jx_t *cts) {
+  (void)p, (void)in, (void)nin;
+  if (!ct[0]) return NULL;
+  int inv[JX_MAX_RANK];
+  for (int i = 0; i < av[0].ndim; i++) inv[pa->axes[i]] = i;
+  cts[0] = jx_lax_transpose(ct[0], inv);
+  return NULL;
+}
+
+/* -------------------------------------------------------------- slice */
+static jx_t slice_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = in->ndim};
+  for (int d = 0; d < in->ndim; d++) {
+    int64_t s = pa->start[d], l = pa->limit[d], st = pa->stride[d];
+    if (st < 1 || s < 0 || l < s || l > in->shape[d])
+      return ERR("dimension %d: need 0 <= start (%lld) <= limit (%lld) <= size (%lld) and stride (%lld) >= 1",
+                 d, (long long)s, (long long)l, (long long)in->shape[d], (long long)st);
+    out[0].shape[d] = (l - s + st - 1) / st;
+  }
+  return NULL;
+}
+static jx_t slice_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *a = &in[0]->aval;
+  int64_t st[JX_MAX_RANK], sst[JX_MAX_RANK], off = 0;
+  jx_strides(a->ndim, a->shape, st);
+  for (int d = 0; d < a->ndim; d++) off += pa->start[d] * st[d], sst[d] = st[d] * pa->stride[d];
+  jx_cpu_strided_copy(esize(in[0]), a->ndim, out[0]->aval.shape, jx_data(in[0]), off, sst, jx_data(out[0]));
+  return NULL;
+}
+static jx_t slice_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                            const jx_params *pa, jx_t *cts) {
+  (void)p, (void)in, (void)nin;
+  if (!ct[0]) return NULL;
+  int64_t lo[JX_MAX_RANK], hi[JX_MAX_RANK], interior[JX_MAX_RANK];
+  for (int d = 0; d < av[0].ndim; d++) {
+    int64_t n = ct[0]->aval.shape[d];
+    lo[d] = pa->start[d];
+    interior[d] = n > 0 ? pa->stride[d] - 1 : 0;
+    int64_t used = n > 0 ? lo[d] + (n - 1) * pa->stride[d] + 1 : lo[d];
+    hi[d] = av[0].shape[d] - used;
+  }
+  cts[0] = jx_lax_pad(ct[0], jx_lax_const(ct[0]->aval.dtype, 0), lo, hi, interior);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- rev */
+static jx_t rev_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  bool seen[JX_MAX_RANK] = {0};
+  for (int i = 0; i < pa->naxes; i++) {
+    int a = pa->axes[i];
+    if (a < 0 || a >= in->ndim || seen[a]) return ERR("bad or repeated axis %d", a);
+    seen[a] = true;
+  }
+  out[0] = in[0];
+  return NULL;
+}
+static jx_t rev_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *a = &in[0]->aval;
+  int64_t st[JX_MAX_RANK], off = 0;
+  jx_strides(a->ndim, a->shape, st);
+  for (int i = 0; i < pa->naxes; i++) {
+    int d = pa->axes[i];
+    if (a->shape[d] > 0) off += (a->shape[d] - 1) * st[d];
+    st[d] = -st[d];
+  }
+  jx_cpu_strided_copy(esize(in[0]), a->ndim, a->shape, jx_data(in[0]), off, st, jx_data(out[0]));
+  return NULL;
+}
+static jx_t rev_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                          const jx_params *pa, jx_t *cts) {
+  (void)p, (void)in, (void)av, (void)nin;
+  cts[0] = ct[0] ? jx_lax_rev(ct[0], pa->naxes, pa->axes) : NULL;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- pad */
+/* start = lo, limit = hi, stride = interior (all >= 0). */
+static jx_t pad_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  if (in[1].ndim != 0) return ERR("padding value must be a scalar");
+  if (in[0].dtype != in[1].dtype) return ERR("padding value must have the operand's dtype");
+  out[0] = in[0];
+  for (int d = 0; d < in->ndim; d++) {
+    int64_t lo = pa->start[d], hi = pa->limit[d], it = pa->stride[d], n = in->shape[d];
+    if (lo < 0 || hi < 0 || it < 0) return ERR("dimension %d: negative padding is not supported", d);
+    int64_t size = n == 0 ? lo + hi : lo + hi + n + (n - 1) * it;
+    if (size < 0 || size > ((int64_t)1 << 48)) return ERR("dimension %d: padded size overflows", d);
+    out[0].shape[d] = size;
+  }
+  return NULL;
+}
+static jx_t pad_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  const jx_aval *o = &out[0]->aval, *a = &in[0]->aval;
+  jx_cpu_fill(o->dtype, jx_aval_size(o), jx_scalar_load(o->dtype, jx_data(in[1])), jx_data(out[0]));
+  int64_t ost[JX_MAX_RANK], sst[JX_MAX_RANK], off = 0;
+  jx_strides(o->ndim, o->shape, ost);
+  for (int d = 0; d < o->ndim; d++) off += pa->start[d] * ost[d], sst[d] = ost[d] * (pa->stride[d] + 1);
+  if (jx_aval_size(a) > 0)
+    jx_cpu_strided_scatter(esize(in[0]), a->ndim, a->shape, jx_data(in[0]), jx_data(out[0]), off, sst);
+  return NULL;
+}
+static jx_t pad_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                          const jx_params *pa, jx_t *cts) {
+  (void)p, (void)nin;
+  if (!ct[0]) return NULL;
+  int64_t start[JX_MAX_RANK], limit[JX_MAX_RANK], stride[JX_MAX_RANK];
+  for (int d = 0; d < av[0].ndim; d++) {
+    start[d] = pa->start[d];
+    stride[d] = pa->stride[d] + 1;
+    limit[d] = av[0].shape[d] == 0 ? start[d] : start[d] + (av[0].shape[d] - 1) * stride[d] + 1;
+  }
+  jx_t op = jx_lax_slice(ct[0], start, limit, stride);
+  if (!in[0]) cts[0] = op;
+  if (!in[1]) { /* sum over all axes */
+    int axes[JX_MAX_RANK];
+    for (int d = 0; d < av[0].ndim; d++) axes[d] = d;
+    cts[1] = jx_lax_binary(JX_P_sub, jx_lax_reduce(JX_P_reduce_sum, ct[0], av[0].ndim, axes),
+                           jx_lax_reduce(JX_P_reduce_sum, op, av[0].ndim, axes));
+  }
+  return NULL;
+}
+
+/* -------------------------------------------------------- concatenate */
+static jx_t concat_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  int ax = pa->axis;
+  if (in[0].ndim == 0) return ERR("cannot concatenate 0-d arrays");
+  if (ax < 0 || ax >= in[0].ndim) return ERR("axis %d out of range for rank %d", ax, in[0].ndim);
+  out[0] = in[0];
+  out[0].shape[ax] = 0;
+  for (int i = 0; i < nin; i++) {
+    if (in[i].dtype != in[0].dtype) return ERR("operands must have the same dtype (promote first)");
+    if (in[i].ndim != in[0].ndim) return ERR("operands must have the same rank");
+    for (int d = 0; d < in[0].ndim; d++)
+      if (d != ax && in[i].shape[d] != in[0].shape[d])
+        return ERR("operand %d differs in dimension %d (%lld vs %lld)", i, d, (long long)in[i].shape[d],
+                   (long long)in[0].shape[d]);
+    out[0].shape[ax] += in[i].shape[ax];
+    out[0].weak &= in[i].weak;
+  }
+  return NULL;
+}
+static jx_t concat_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p;
+  const jx_aval *o = &out[0]->aval;
+  int64_t ost[JX_MAX_RANK], off = 0;
+  jx_strides(o->ndim, o->shape, ost);
+  for (int i = 0; i < nin; i++) {
+    const jx_aval *a = &in[i]->aval;
+    if (jx_aval_size(a) > 0)
+      jx_cpu_strided_scatter(esize(in[i]), a->ndim, a->shape, jx_data(in[i]), jx_data(out[0]), off, ost);
+    off += a->shape[pa->axis] * ost[pa->axis];
+  }
+  return NULL;
+}
+static jx_t concat_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                             const jx_params *pa, jx_t *cts) {
+  (void)p;
+  if (!ct[0]) return NULL;
+  int64_t start[JX_MAX_RANK] = {0}, limit[JX_MAX_RANK], pos = 0;
+  for (int d = 0; d < av[0].ndim; d++) limit[d] = ct[0]->aval.shape[d];
+  for (int i = 0; i < nin; i++) {
+    start[pa->axis] = pos;
+    limit[pa->axis] = pos + av[i].shape[pa->axis];
+    if (!in[i]) cts[i] = jx_lax_slice(ct[0], start, limit, NULL);
+    pos = limit[pa->axis];
+  }
+  return NULL;
+}
+
+/* jvp of a primitive linear in all its inputs: apply it to the tangents
+ * (zeros where a tangent is symbolic zero but another is not). */
+static jx_t linear_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
+                       jx_t *out, jx_t *tout) {
+  jx_bind(p, nin, x, pa, 1, out);
+  bool any = false;
+  for (int i = 0; i < nin; i++) any |= t[i] != NULL;
+  if (p == JX_P_pad) any = t[0] || t[1];
+  if (!any) {
+    tout[0] = NULL;
+    return NULL;
+  }
+  jx_t small[8], *ts = nin <= 8 ? small : jx_malloc(sizeof(jx_t) * (size_t)nin);
+  if (!ts) return jx_error_new("%s: out of memory", jx_prim_names[p]);
+  for (int i = 0; i < nin; i++) ts[i] = t[i] ? t[i] : jx_lax_zeros(&x[i]->aval);
+  tout[0] = jx_bind1(p, nin, ts, pa);
+  if (ts != small) jx_free(ts);
+  return NULL;
+}
+
+#define LAYOUT(nm, n, ae, im, tr)                                                          \
+  const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ae,  \
+                                  .impl = im, .jvp = linear_jvp, .transpose = tr};
+LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose)
+LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose)
+LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose)
+LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose)
+LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose)
+LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose)
+LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose)

@@ -1,0 +1,43 @@
+/* The interpreters: eval of jaxprs, jvp, stage (jaxpr building, which is
+ * also partial evaluation for linearize) and transpose (the backward pass). */
+#ifndef JX_TRACE_H
+#define JX_TRACE_H
+
+#include "core/core.h"
+#include "ir/jaxpr.h"
+
+/* ---- eval: run a jaxpr by binding each equation (so it runs under
+ * whatever traces are active: eval_jaxpr is also how a jaxpr is jvp'd,
+ * batched or re-staged). outs[i] belong to the current pool. */
+jx_t jx_eval_jaxpr(const jx_jaxpr *j, const jx_t *args, jx_t *outs);
+
+/* ---- jvp */
+jx_trace *jx_jvp_begin(void);
+void jx_jvp_end(jx_trace *t);
+/* tangent NULL = symbolic zero */
+jx_t jx_jvp_tracer(jx_trace *t, jx_t primal, jx_t tangent);
+/* Split x (a tracer of t, or anything else: then tangent is zero). */
+void jx_jvp_unpack(jx_trace *t, jx_t x, jx_t *primal, jx_t *tangent);
+
+/* ---- stage: build a jaxpr from the ops applied to its tracers. With
+ * `dynamic`, every op is staged, even on constants (jit, make_jaxpr);
+ * without, only ops that touch its tracers (linearize's partial eval:
+ * known values are computed, unknown ones recorded). */
+typedef struct jx_stage jx_stage;
+jx_stage *jx_stage_begin(bool dynamic);
+jx_t jx_stage_input(jx_stage *s, const jx_aval *a);
+/* Var id of x in the jaxpr (a constant if x is not one of its tracers). */
+int jx_stage_var(jx_stage *s, jx_t x);
+bool jx_stage_owns(jx_stage *s, jx_t x);
+/* Finish: outputs become the jaxpr's outputs; the trace is popped. On
+ * error returns NULL and *err is set. */
+jx_jaxpr *jx_stage_end(jx_stage *s, int nout, const jx_t *outs, jx_t *err);
+/* Abandon (error paths). */
+void jx_stage_abort(jx_stage *s);
+
+/* ---- transpose: the backward pass of a jaxpr linear in its inputs.
+ * cts_out[i] (NULL = zero) are cotangents of the outputs; fills
+ * cts_in[i] for each input (zeros when nothing flowed back). */
+jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in);
+
+#endif

@@ -1,0 +1,247 @@
+/* GEMM kernels (src/backend/cpu/gemm.c) against a naive reference that
+ * accumulates in double (floats) or exactly modulo 2^w (integers), over all
+ * ta/tb combinations, ragged and empty shapes, padded leading dimensions,
+ * several thread counts, batched strides, and every implementation this
+ * build and CPU offer (AVX2, portable, CBLAS). */
+#include "backend/cpu/gemm_kernel.h"
+#include "backend/cpu/kernels.h"
+#include "check.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng(void) { /* xorshift64*: deterministic across runs */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 2685821657736338717ull;
+}
+static double urand(void) { return (double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
+
+static size_t esize(jx_dtype dt) {
+  return dt == JX_BOOL ? 1 : (dt == JX_I64 || dt == JX_F64) ? 8 : 4;
+}
+
+/* Fill n elements with random values: floats in [-1, 1), integers over the
+ * whole range (so products wrap), bools 0/1. */
+static void fill(jx_dtype dt, void *p, int64_t n) {
+  for (int64_t i = 0; i < n; i++) switch (dt) {
+    case JX_F32: ((float *)p)[i] = (float)urand(); break;
+    case JX_F64: ((double *)p)[i] = urand(); break;
+    case JX_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)rng(); break;
+    case JX_U32: ((uint32_t *)p)[i] = (uint32_t)rng(); break;
+    case JX_I64: ((int64_t *)p)[i] = (int64_t)rng(); break;
+    case JX_BOOL: ((uint8_t *)p)[i] = (rng() >> 40) % 3 == 0; break;
+    default: break;
+    }
+}
+
+/* Element (i, k) of a row-major matrix, as double (floats) or as raw bits
+ * (integers; the reference does its arithmetic modulo 2^64 then truncates). */
+static double getf(jx_dtype dt, const void *p, int64_t idx) {
+  return dt == JX_F32 ? ((const float *)p)[idx] : ((const double *)p)[idx];
+}
+static uint64_t geti(jx_dtype dt, const void *p, int64_t idx) {
+  switch (dt) {
+  case JX_I32: return (uint64_t)(int64_t)((const int32_t *)p)[idx];
+  case JX_U32: return ((const uint32_t *)p)[idx];
+  case JX_I64: return (uint64_t)((const int64_t *)p)[idx];
+  default: return ((const uint8_t *)p)[idx];
+  }
+}
+
+/* Compares C (M x N, ldc) with the reference; returns the number of wrong
+ * elements. Floats: |c - ref| <= tol * sum_k |a||b| (the error bound of any
+ * summation order), plus a tiny absolute slack. */
+static int64_t compare(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                       const void *A, int64_t lda, const void *B, int64_t ldb, const void *C,
+                       int64_t ldc) {
+  int64_t bad = 0;
+  const double tol = dt == JX_F32 ? 2e-6 : 1e-14;
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      const int64_t cidx = i * ldc + j;
+      if (dt == JX_F32 || dt == JX_F64) {
+        double s = 0, sa = 0;
+        for (int64_t k = 0; k < K; k++) {
+          double p = getf(dt, A, ta ? k * lda + i : i * lda + k) *
+                     getf(dt, B, tb ? j * ldb + k : k * ldb + j);
+          s += p;
+          sa += fabs(p);
+        }
+        const double c = getf(dt, C, cidx);
+        if (!(fabs(c - s) <= tol * (sa + 1e-30) * (K + 8) / 8)) {
+          if (bad < 3) fprintf(stderr, "  [%lld,%lld] got %.9g want %.9g\n", (long long)i, (long long)j, c, s);
+          bad++;
+        }
+      } else if (dt == JX_BOOL) {
+        uint8_t s = 0;
+        for (int64_t k = 0; k < K; k++)
+          s |= geti(dt, A, ta ? k * lda + i : i * lda + k) && geti(dt, B, tb ? j * ldb + k : k * ldb + j);
+        bad += geti(dt, C, cidx) != s;
+      } else {
+        uint64_t s = 0;
+        for (int64_t k = 0; k < K; k++)
+          s += geti(dt, A, ta ? k * lda + i : i * lda + k) * geti(dt, B, tb ? j * ldb + k : k * ldb + j);
+        if (dt != JX_I64) s = (uint64_t)(int64_t)(int32_t)(uint32_t)s;
+        uint64_t c = geti(dt, C, cidx);
+        if (dt != JX_I64) c = (uint64_t)(int64_t)(int32_t)(uint32_t)c;
+        bad += c != s;
+      }
+    }
+  return bad;
+}
+
+/* Fill the whole C buffer with a byte pattern: NaN for floats, so a kernel
+ * that reads C before its first write (instead of overwriting) is caught, and
+ * the padding between rows must keep the pattern. */
+#define PAD_BYTE 0xff
+static int64_t pad_damage(const void *C, int64_t M, int64_t N, int64_t ldc, size_t es) {
+  const uint8_t *p = C;
+  int64_t bad = 0;
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = N; j < ldc; j++)
+      for (size_t b = 0; b < es; b++) bad += p[(size_t)(i * ldc + j) * es + b] != PAD_BYTE;
+  return bad;
+}
+
+/* One GEMM: random operands of the stored shapes with leading dims padded
+ * by `pad`, run, compare values and padding. */
+static void run_one(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t pad) {
+  const size_t es = esize(dt);
+  const int64_t arows = ta ? K : M, acols = ta ? M : K;
+  const int64_t brows = tb ? N : K, bcols = tb ? K : N;
+  const int64_t lda = acols + pad, ldb = bcols + pad, ldc = N + pad;
+  const int64_t na = arows * lda + 1, nb = brows * ldb + 1, nc = M * ldc + 1;
+  void *A = malloc((size_t)na * es), *B = malloc((size_t)nb * es), *C = malloc((size_t)nc * es);
+  fill(dt, A, na);
+  fill(dt, B, nb);
+  memset(C, PAD_BYTE, (size_t)nc * es);
+  jx_cpu_gemm(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  const int64_t bad = compare(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  CHECKF(bad == 0, "%s %s dt=%d ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld: %lld wrong",
+         jx_cpu_gemm_backend(), "gemm", (int)dt, ta, tb, (long long)M, (long long)N, (long long)K,
+         (long long)pad, (long long)bad);
+  CHECKF(pad_damage(C, M, N, ldc, es) == 0, "padding written: M=%lld N=%lld", (long long)M,
+         (long long)N);
+  free(A);
+  free(B);
+  free(C);
+}
+
+/* Shapes (M, N, K): unit, odd, multiples of the 6x16 / 6x8 tiles +- 1, tall,
+ * wide, several K blocks (KC = 256), several M blocks (MC = 240/120),
+ * degenerate. */
+static const int64_t shapes[][3] = {
+    {1, 1, 1},    {7, 13, 5},   {6, 16, 8},    {5, 15, 7},    {7, 17, 9},    {12, 32, 16},
+    {11, 31, 17}, {13, 33, 15}, {6, 8, 4},     {18, 24, 1},   {1, 64, 100},  {64, 1, 100},
+    {2, 3, 600},  {37, 45, 513}, {500, 20, 30}, {257, 129, 300}, {0, 5, 3},   {5, 0, 3},
+    {4, 6, 0},    {0, 0, 0},
+};
+#define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+static void run_float_suite(const char *label) {
+  printf("float suite: %s (%s)\n", label, jx_cpu_gemm_backend());
+  const jx_dtype dts[] = {JX_F32, JX_F64};
+  for (int d = 0; d < 2; d++)
+    for (int s = 0; s < NSHAPES; s++)
+      for (int t = 0; t < 4; t++)
+        run_one(dts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], (s + t) % 3 == 0 ? 0 : 3);
+  /* the N-blocking edge (NC = 4080 / 2040) and a shape big enough to thread */
+  for (int t = 0; t < 4; t++) {
+    run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
+    run_one(JX_F64, t & 1, t & 2, 3, 2050, 5, 0);
+    run_one(JX_F32, t & 1, t & 2, 130, 300, 257, 2);
+  }
+}
+
+/* Batched: strides larger than one member (gaps), B broadcast (stride 0);
+ * small members (threaded over the batch) and large ones (threaded inside). */
+static void run_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
+                        int64_t K, bool bcast_b) {
+  const size_t es = esize(dt);
+  const int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 1;
+  const int64_t sa = (ta ? K : M) * lda + 5, sb = bcast_b ? 0 : (tb ? N : K) * ldb + 3;
+  const int64_t sc = M * ldc + 7;
+  const int64_t na = batch * sa, nb = bcast_b ? sa + (tb ? N : K) * ldb : batch * sb,
+                nc = batch * sc;
+  void *A = malloc((size_t)na * es), *B = malloc((size_t)nb * es), *C = malloc((size_t)nc * es);
+  fill(dt, A, na);
+  fill(dt, B, nb);
+  memset(C, PAD_BYTE, (size_t)nc * es);
+  jx_cpu_gemm_batched(dt, ta, tb, batch, M, N, K, A, lda, sa, B, ldb, sb, C, ldc, sc);
+  int64_t bad = 0;
+  for (int64_t b = 0; b < batch; b++)
+    bad += compare(dt, ta, tb, M, N, K, (const char *)A + (size_t)(b * sa) * es, lda,
+                   (const char *)B + (size_t)(b * sb) * es, ldb, (const char *)C + (size_t)(b * sc) * es, ldc);
+  CHECKF(bad == 0, "batched dt=%d ta=%d tb=%d batch=%lld %lldx%lldx%lld: %lld wrong", (int)dt, ta,
+         tb, (long long)batch, (long long)M, (long long)N, (long long)K, (long long)bad);
+  /* bytes between members (and row padding) stay untouched */
+  int64_t gap = 0;
+  for (int64_t b = 0; b < batch; b++) {
+    const uint8_t *p = (const uint8_t *)C + (size_t)(b * sc) * es;
+    gap += pad_damage(p, M, N, ldc, es);
+    for (int64_t e = M * ldc; e < sc; e++)
+      for (size_t q = 0; q < es; q++) gap += p[(size_t)e * es + q] != PAD_BYTE;
+  }
+  CHECK(gap == 0);
+  free(A);
+  free(B);
+  free(C);
+}
+
+static void run_batched_suite(void) {
+  const jx_dtype dts[] = {JX_F32, JX_F64, JX_I32};
+  for (int d = 0; d < 3; d++)
+    for (int t = 0; t < 4; t++) {
+      run_batched(dts[d], t & 1, t & 2, 9, 5, 7, 3, false);
+      run_batched(dts[d], t & 1, t & 2, 16, 20, 18, 19, t == 1);
+      run_batched(dts[d], t & 1, t & 2, 3, 70, 90, 80, t == 2);
+    }
+  run_batched(JX_F32, false, false, 0, 5, 5, 5, false); /* empty batch */
+  run_batched(JX_F32, false, false, 4, 3, 2, 0, false); /* K = 0 members */
+}
+
+int main(void) {
+  /* integers: exact, wrapping; the same everywhere */
+  const jx_dtype idts[] = {JX_I32, JX_I64, JX_U32, JX_BOOL};
+  for (int d = 0; d < 4; d++)
+    for (int s = 0; s < NSHAPES; s++)
+      for (int t = 0; t < 4; t++)
+        run_one(idts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], t == 3 ? 0 : 2);
+  run_one(JX_I32, false, false, 200, 150, 100, 1); /* threaded over rows */
+
+  const char *avail = NULL;
+  jx_cpu_gemm_set_mode(JX_GEMM_AVX2);
+  if (!strcmp(jx_cpu_gemm_backend(), "builtin-avx2")) {
+    avail = "avx2";
+    for (int nt = 1; nt <= 3; nt++) { /* 3: uneven split across two cores */
+      jx_cpu_set_num_threads(nt);
+      run_float_suite("avx2");
+    }
+    jx_cpu_set_num_threads(2);
+    run_batched_suite();
+  } else {
+    printf("no AVX2/FMA on this CPU: skipping the AVX2 path\n");
+  }
+  jx_cpu_gemm_set_mode(JX_GEMM_BUILTIN);
+  CHECK(!strcmp(jx_cpu_gemm_backend(), avail ? "builtin-avx2" : "builtin-portable"));
+
+  jx_cpu_gemm_set_mode(JX_GEMM_PORTABLE);
+  CHECK(!strcmp(jx_cpu_gemm_backend(), "builtin-portable"));
+  run_float_suite("portable");
+  run_batched_suite();
+
+  jx_cpu_gemm_set_mode(JX_GEMM_CBLAS);
+  if (!strcmp(jx_cpu_gemm_backend(), "cblas")) {
+    run_float_suite("cblas");
+    run_batched_suite();
+  } else {
+    printf("built without CBLAS: skipping the CBLAS path\n");
+    CHECK(strcmp(jx_cpu_gemm_backend(), "cblas") != 0);
+  }
+  jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
+  printf("default backend: %s\n", jx_cpu_gemm_backend());
+  return check_report("gemm");
+}
