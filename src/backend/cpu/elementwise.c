@@ -396,7 +396,11 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
 }
 
 /* ------------------------------------------------------ select */
-/* Written per element size: select moves bytes, whatever the dtype. */
+/* Written per element size: select moves bytes, whatever the dtype (the
+ * may_alias types make moving a float as a uint32_t well defined). */
+typedef uint8_t __attribute__((may_alias)) m8;
+typedef uint32_t __attribute__((may_alias)) m32;
+typedef uint64_t __attribute__((may_alias)) m64;
 typedef void (*sel_fn)(int64_t n, const uint8_t *p, int64_t sp, const void *t, int64_t st,
                        const void *f, int64_t sf, void *o);
 
@@ -425,9 +429,9 @@ typedef void (*sel_fn)(int64_t n, const uint8_t *p, int64_t sp, const void *t, i
       SEL_LOOP(T, i * sp, i * st, i * sf);                                                 \
     }                                                                                   \
   }
-DEF_SEL(uint8_t)
-DEF_SEL(uint32_t)
-DEF_SEL(uint64_t)
+DEF_SEL(m8)
+DEF_SEL(m32)
+DEF_SEL(m64)
 
 static void sel_row(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out) {
   ((sel_fn)c->kernel)(n, (const uint8_t *)in[0], s[0], in[1], s[1], in[2], s[2], out);
@@ -437,7 +441,7 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
                    const int64_t *pstride, const void *t, const int64_t *tstride, const void *f,
                    const int64_t *fstride, void *out) {
   size_t es = dtype_size(dt);
-  sel_fn fn = es == 1 ? sel_uint8_t : es == 4 ? sel_uint32_t : sel_uint64_t;
+  sel_fn fn = es == 1 ? sel_m8 : es == 4 ? sel_m32 : sel_m64;
   if (ndim == 0) {
     fn(1, pred, 1, t, 1, f, 1, out);
     return;

@@ -207,7 +207,10 @@ static void strided(size_t esize, bool scatter, int ndim, const int64_t *shape, 
   /* A transpose: the strided side is contiguous along another dim. */
   if (st != 1 && st != -1 && st != 0 && inner >= MIN_TILE) {
     for (int d = last - 1; d >= 0; d--)
-      if ((c.stride[d] == 1 || c.stride[d] == -1) && c.shape[d] >= MIN_TILE) c.tp = d;
+      if ((c.stride[d] == 1 || c.stride[d] == -1) && c.shape[d] >= MIN_TILE) {
+        c.tp = d;
+        break;
+      }
   }
   if (c.tp >= 0) {
     int64_t tasks = n / inner / c.shape[c.tp] * ((c.shape[c.tp] + TB - 1) / TB);
@@ -233,7 +236,6 @@ void jx_cpu_strided_scatter(size_t esize, int ndim, const int64_t *shape, const 
 
 /* ------------------------------------------------------ gather */
 typedef struct {
-  const mover *mv;
   size_t es;
   int64_t nx, inner, nidx;
   const char *x;
@@ -271,7 +273,7 @@ DEF_GATHER1(m64)
 
 void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const void *x,
                    int64_t nidx, const int64_t *idx, void *out) {
-  gather_ctx c = {.mv = mover_for(esize), .es = esize, .nx = nx, .inner = inner,
+  gather_ctx c = {.es = esize, .nx = nx, .inner = inner,
                   .nidx = nidx, .x = x, .idx = idx, .out = out};
   int64_t rows = outer * nidx;
   if (rows == 0 || inner == 0) return;
