@@ -1,0 +1,438 @@
+/* The rule harness: every primitive, every rule (DESIGN §7).
+ *
+ * Each primitive has a row (a function that builds a test case for it:
+ * inputs, params, which inputs are differentiated and which it is linear
+ * in). A primitive without a row fails to link this test. For every case:
+ *   - abstract_eval: the staged aval equals the eager result's aval;
+ *   - jvp: against central finite differences in f64;
+ *   - transpose (linear inputs): the dot-product test <u, J v> = <J^T u, v>
+ *     through vjp (so it exercises the jvp rule staging the linear map and
+ *     the transpose rule reversing it). */
+#include "check.h"
+#include "core/core.h"
+#include "ops/lax.h"
+
+#include <jx.h>
+
+enum { MAXIN = 6 };
+
+typedef struct {
+  jx_prim p;
+  int nin;
+  jx_t in[MAXIN];
+  jx_params pa;
+  unsigned diff;   /* inputs to differentiate (f64) */
+  unsigned linear; /* inputs the primitive is linear in, jointly */
+  bool smooth;     /* derivative continuous at the sample point */
+} kase;
+
+/* ------------------------------------------------------------ sampling */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void) {
+  rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+  return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static jx_t randn(jx_dtype dt, int ndim, const int64_t *shape, double lo, double hi) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  double *d = malloc(sizeof(double) * (size_t)(n ? n : 1));
+  for (int64_t i = 0; i < n; i++) d[i] = lo + (hi - lo) * urand();
+  jx_t x = jx_astype(jx_array(JX_F64, ndim, shape, d), dt);
+  free(d);
+  return x;
+}
+#define R(...) randn(JX_F64, JX_SHAPE(__VA_ARGS__), -2, 2)
+#define RPOS(...) randn(JX_F64, JX_SHAPE(__VA_ARGS__), 0.5, 2)
+
+static jx_t prim_body(const jx_t *args, void *u) {
+  kase *k = u;
+  jx_t in[MAXIN];
+  int a = 0;
+  for (int i = 0; i < k->nin; i++) in[i] = (k->diff >> i & 1) ? args[a++] : k->in[i];
+  return jx_bind1(k->p, k->nin, in, &k->pa);
+}
+static jx_t prim_lin_body(const jx_t *args, void *u) {
+  kase *k = u;
+  jx_t in[MAXIN];
+  int a = 0;
+  for (int i = 0; i < k->nin; i++) in[i] = (k->linear >> i & 1) ? args[a++] : k->in[i];
+  return jx_bind1(k->p, k->nin, in, &k->pa);
+}
+
+/* A row fills case `variant` and returns false when there are no more. */
+typedef bool (*row_fn)(kase *k, int variant);
+
+static void set(kase *k, jx_prim p, int nin, unsigned diff, unsigned linear, bool smooth) {
+  k->p = p, k->nin = nin, k->diff = diff, k->linear = linear, k->smooth = smooth;
+  memset(&k->pa, 0, sizeof k->pa);
+}
+
+/* --------------------------------------------------------------- rows */
+#define UNARY_ROW(nm, gen, smooth_)                                          \
+  static bool row_##nm(kase *k, int v) {                                     \
+    if (v > 1) return false;                                                 \
+    set(k, JX_P_##nm, 1, 1, 0, smooth_);                                     \
+    k->in[0] = v == 0 ? gen(3, 4) : gen();                                   \
+    return true;                                                             \
+  }
+static bool row_neg(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_neg, 1, 1, 1, true);
+  k->in[0] = v ? R() : R(2, 3);
+  return true;
+}
+UNARY_ROW(abs, R, true)
+UNARY_ROW(sign, R, false)
+UNARY_ROW(floor, R, false)
+UNARY_ROW(exp, R, true)
+UNARY_ROW(log, RPOS, true)
+UNARY_ROW(log1p, RPOS, true)
+UNARY_ROW(expm1, R, true)
+UNARY_ROW(sqrt, RPOS, true)
+UNARY_ROW(rsqrt, RPOS, true)
+UNARY_ROW(tanh, R, true)
+UNARY_ROW(logistic, R, true)
+UNARY_ROW(sin, R, true)
+UNARY_ROW(cos, R, true)
+static bool row_not(kase *k, int v) {
+  if (v) return false;
+  set(k, JX_P_not, 1, 0, 0, false);
+  k->in[0] = jx_gt(R(3, 2), jx_scalar(0));
+  return true;
+}
+
+/* binary rows: v0 same shapes, v1 row broadcast, v2 column x row, v3 0-d
+ * with matrix; linear variants for mul (in lhs) and (in rhs) */
+static void binary_inputs(kase *k, int v, bool pos) {
+  jx_t (*g)(jx_dtype, int, const int64_t *, double, double) = randn;
+  double lo = pos ? 0.5 : -2, hi = 2;
+  switch (v % 4) {
+  case 0: k->in[0] = g(JX_F64, JX_SHAPE(3, 4), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(3, 4), lo, hi); break;
+  case 1: k->in[0] = g(JX_F64, JX_SHAPE(2, 3, 4), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(4), lo, hi); break;
+  case 2: k->in[0] = g(JX_F64, JX_SHAPE(3, 1), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(1, 4), lo, hi); break;
+  default: k->in[0] = g(JX_F64, JX_SCALAR_SHAPE, lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(2, 3), lo, hi); break;
+  }
+}
+/* linear_: inputs the op is linear in jointly (add: both at once);
+ * bilinear ops (mul) are linear in either one with the other held fixed. */
+#define BINARY_ROW(nm, linear_, bilinear, pos, smooth_)                     \
+  static bool row_##nm(kase *k, int v) {                                    \
+    if (v > 7) return false;                                                \
+    set(k, JX_P_##nm, 2, 3, 0, smooth_);                                    \
+    binary_inputs(k, v, pos);                                               \
+    if (v >= 4) k->linear = bilinear ? (v % 2 ? 2u : 1u) : (linear_);        \
+    return true;                                                            \
+  }
+BINARY_ROW(add, 3, false, false, true)
+BINARY_ROW(sub, 3, false, false, true)
+BINARY_ROW(mul, 0, true, false, true)
+BINARY_ROW(div, 1, false, true, true)
+BINARY_ROW(pow, 0, false, true, true)
+BINARY_ROW(max, 0, false, false, true)
+BINARY_ROW(min, 0, false, false, true)
+#define LOGIC_ROW(nm)                                                       \
+  static bool row_##nm(kase *k, int v) {                                    \
+    if (v) return false;                                                    \
+    set(k, JX_P_##nm, 2, 0, 0, false);                                      \
+    k->in[0] = jx_gt(R(3, 4), jx_scalar(0)), k->in[1] = jx_gt(R(4), jx_scalar(0)); \
+    return true;                                                            \
+  }
+LOGIC_ROW(and)
+LOGIC_ROW(or)
+#define COMPARE_ROW(nm)                                                     \
+  static bool row_##nm(kase *k, int v) {                                    \
+    if (v > 1) return false;                                                \
+    set(k, JX_P_##nm, 2, 3, 0, false);                                      \
+    binary_inputs(k, v, false);                                             \
+    return true;                                                            \
+  }
+COMPARE_ROW(eq)
+COMPARE_ROW(ne)
+COMPARE_ROW(lt)
+COMPARE_ROW(le)
+COMPARE_ROW(gt)
+COMPARE_ROW(ge)
+
+static bool row_select(kase *k, int v) {
+  if (v > 2) return false;
+  set(k, JX_P_select, 3, 6, 6, true);
+  k->in[0] = jx_gt(v == 1 ? R(4) : R(3, 4), jx_scalar(0));
+  k->in[1] = R(3, 4);
+  k->in[2] = v == 2 ? R() : R(3, 4);
+  return true;
+}
+static bool row_convert(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_convert, 1, 1, v == 0 ? 1 : 0, true);
+  k->pa.dtype = v == 0 ? JX_F64 : JX_I32; /* f64->f64 (linear), f64->i32 (zero tangent) */
+  k->in[0] = R(3, 4);
+  return true;
+}
+static bool row_stop_gradient(kase *k, int v) {
+  if (v) return false;
+  set(k, JX_P_stop_gradient, 1, 1, 0, false);
+  k->in[0] = R(3, 4);
+  return true;
+}
+
+#define REDUCE_ROW(nm, linear_)                                             \
+  static bool row_##nm(kase *k, int v) {                                    \
+    static const int ax[][4] = {{1, 0}, {1, 1}, {2, 0, 2}, {0}, {3, 0, 1, 2}}; \
+    if (v > 4) return false;                                                \
+    set(k, JX_P_##nm, 1, 1, linear_, true);                                 \
+    k->in[0] = R(3, 4, 5);                                                  \
+    k->pa.naxes = (int8_t)ax[v][0];                                         \
+    for (int i = 0; i < ax[v][0]; i++) k->pa.axes[i] = ax[v][i + 1];        \
+    return true;                                                            \
+  }
+REDUCE_ROW(reduce_sum, 1)
+REDUCE_ROW(reduce_max, 0)
+REDUCE_ROW(reduce_min, 0)
+#define ARG_ROW(nm)                                                         \
+  static bool row_##nm(kase *k, int v) {                                    \
+    if (v > 1) return false;                                                \
+    set(k, JX_P_##nm, 1, 1, 0, false);                                      \
+    k->in[0] = R(3, 4);                                                     \
+    k->pa.axis = v;                                                         \
+    k->pa.dtype = v ? JX_I64 : JX_I32;                                      \
+    return true;                                                            \
+  }
+ARG_ROW(argmax)
+ARG_ROW(argmin)
+
+static void dn(jx_params *p, int nc, const int *lc, const int *rc, int nb, const int *lb, const int *rb) {
+  p->nc = (int8_t)nc, p->nb = (int8_t)nb;
+  for (int i = 0; i < nc; i++) p->lc[i] = (int8_t)lc[i], p->rc[i] = (int8_t)rc[i];
+  for (int i = 0; i < nb; i++) p->lb[i] = (int8_t)lb[i], p->rb[i] = (int8_t)rb[i];
+}
+static bool row_dot_general(kase *k, int v) {
+  if (v > 9) return false;
+  set(k, JX_P_dot_general, 2, 3, 0, true);
+  switch (v / 2) {
+  case 0: /* matmul */
+    k->in[0] = R(3, 4), k->in[1] = R(4, 5);
+    dn(&k->pa, 1, (int[]){1}, (int[]){0}, 0, NULL, NULL);
+    break;
+  case 1: /* A^T B */
+    k->in[0] = R(4, 3), k->in[1] = R(4, 5);
+    dn(&k->pa, 1, (int[]){0}, (int[]){0}, 0, NULL, NULL);
+    break;
+  case 2: /* A B^T */
+    k->in[0] = R(3, 4), k->in[1] = R(5, 4);
+    dn(&k->pa, 1, (int[]){1}, (int[]){1}, 0, NULL, NULL);
+    break;
+  case 3: /* batched, batch dims not leading on the rhs */
+    k->in[0] = R(2, 3, 4), k->in[1] = R(4, 2, 5);
+    dn(&k->pa, 1, (int[]){2}, (int[]){0}, 1, (int[]){0}, (int[]){1});
+    break;
+  default: /* two contracting dims, vector result */
+    k->in[0] = R(3, 4, 2), k->in[1] = R(2, 3);
+    dn(&k->pa, 2, (int[]){0, 2}, (int[]){1, 0}, 0, NULL, NULL);
+    break;
+  }
+  k->linear = v % 2 ? 2 : 1;
+  return true;
+}
+
+static bool row_reshape(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_reshape, 1, 1, 1, true);
+  k->in[0] = v ? R() : R(3, 4);
+  k->pa.ndim = v ? 2 : 3;
+  int64_t s0[] = {2, 3, 2}, s1[] = {1, 1};
+  memcpy(k->pa.shape, v ? s1 : s0, sizeof(int64_t) * (size_t)k->pa.ndim);
+  return true;
+}
+static bool row_broadcast_in_dim(kase *k, int v) {
+  if (v > 2) return false;
+  set(k, JX_P_broadcast_in_dim, 1, 1, 1, true);
+  if (v == 0) { /* [3] -> [2,3] */
+    k->in[0] = R(3), k->pa.ndim = 2, k->pa.shape[0] = 2, k->pa.shape[1] = 3, k->pa.naxes = 1, k->pa.axes[0] = 1;
+  } else if (v == 1) { /* [3,1] -> [3,4] (size-1 dim broadcast) */
+    k->in[0] = R(3, 1), k->pa.ndim = 2, k->pa.shape[0] = 3, k->pa.shape[1] = 4, k->pa.naxes = 2;
+    k->pa.axes[0] = 0, k->pa.axes[1] = 1;
+  } else { /* 0-d -> [2,2] */
+    k->in[0] = R(), k->pa.ndim = 2, k->pa.shape[0] = 2, k->pa.shape[1] = 2;
+  }
+  return true;
+}
+static bool row_transpose(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_transpose, 1, 1, 1, true);
+  k->in[0] = v ? R(2, 3, 4) : R(3, 4);
+  k->pa.naxes = v ? 3 : 2;
+  int p0[] = {1, 0}, p1[] = {2, 0, 1};
+  for (int i = 0; i < k->pa.naxes; i++) k->pa.axes[i] = v ? p1[i] : p0[i];
+  return true;
+}
+static bool row_slice(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_slice, 1, 1, 1, true);
+  k->in[0] = R(5, 7);
+  int64_t st[2] = {1, v ? 0 : 2}, li[2] = {5, v ? 7 : 6}, sr[2] = {v ? 2 : 1, v ? 3 : 1};
+  for (int i = 0; i < 2; i++) k->pa.start[i] = st[i], k->pa.limit[i] = li[i], k->pa.stride[i] = sr[i];
+  return true;
+}
+static bool row_rev(kase *k, int v) {
+  if (v) return false;
+  set(k, JX_P_rev, 1, 1, 1, true);
+  k->in[0] = R(3, 4);
+  k->pa.naxes = 1, k->pa.axes[0] = 1;
+  return true;
+}
+static bool row_pad(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_pad, 2, 3, 3, true);
+  k->in[0] = R(3, 4), k->in[1] = R();
+  int64_t lo[2] = {1, 0}, hi[2] = {0, 2}, it[2] = {v, 1};
+  for (int i = 0; i < 2; i++) k->pa.start[i] = lo[i], k->pa.limit[i] = hi[i], k->pa.stride[i] = it[i];
+  return true;
+}
+static bool row_concatenate(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_concatenate, 3, 7, 7, true);
+  k->in[0] = R(2, 3), k->in[1] = v ? R(2, 1) : R(4, 3), k->in[2] = v ? R(2, 2) : R(1, 3);
+  k->pa.axis = v;
+  return true;
+}
+static bool row_gather(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_gather, 2, 1, 1, true);
+  k->in[0] = R(4, 3);
+  k->in[1] = jx_array(JX_I32, JX_SHAPE(5), (int32_t[]){0, 3, 3, -1, 1});
+  k->pa.axis = v;
+  return true;
+}
+static bool row_scatter_add(kase *k, int v) {
+  if (v) return false;
+  set(k, JX_P_scatter_add, 2, 1, 1, true);
+  k->in[0] = R(4, 5);
+  k->in[1] = jx_array(JX_I64, JX_SHAPE(5), (int64_t[]){0, 2, 2, 1, 0});
+  k->pa.axis = 1, k->pa.ndim = 2, k->pa.shape[0] = 4, k->pa.shape[1] = 3;
+  return true;
+}
+static bool row_iota(kase *k, int v) {
+  if (v) return false;
+  set(k, JX_P_iota, 0, 0, 0, false);
+  k->pa.dtype = JX_F64, k->pa.ndim = 2, k->pa.shape[0] = 3, k->pa.shape[1] = 4, k->pa.axis = 1;
+  return true;
+}
+
+/* One row per primitive, or this table does not compile. */
+static const row_fn rows[JX_PRIM_COUNT] = {
+#define JX_PRIM(name, family) [JX_P_##name] = row_##name,
+#include "core/primitives.def"
+#undef JX_PRIM
+};
+
+/* -------------------------------------------------------------- checks */
+static double dot_all(jx_t a, jx_t b) {
+  return jx_item(jx_sum(jx_mul(jx_astype(a, JX_F64), jx_astype(b, JX_F64))));
+}
+static double max_abs(jx_t a) { return jx_item(jx_max(jx_abs(jx_astype(a, JX_F64)))); }
+
+static void check_case(kase *k, int variant) {
+  const char *nm = jx_prim_names[k->p];
+  jx_pool_push();
+  /* abstract_eval vs impl */
+  jx_t y = jx_bind1(k->p, k->nin, k->in, &k->pa);
+  CHECKF(jx_ok(y), "%s#%d: eager failed: %s", nm, variant, jx_error(y));
+  if (!jx_ok(y)) {
+    jx_pool_pop();
+    return;
+  }
+  jx_fn *f = jx_fn_new(prim_body, __builtin_popcount(k->diff), k);
+  {
+    jx_t args[MAXIN];
+    int a = 0;
+    for (int i = 0; i < k->nin; i++)
+      if (k->diff >> i & 1) args[a++] = k->in[i];
+    char *jp = jx_make_jaxpr(f, args);
+    char want[200], got[200];
+    jx_aval_str(&y->aval, want, sizeof want);
+    /* the output binder's type in the staged jaxpr */
+    const char *eq = strstr(jp, ". let\n    ");
+    snprintf(got, sizeof got, "%s", eq ? eq + 10 : "");
+    char *colon = strchr(got, ':'), *sp = colon ? strchr(colon, ' ') : NULL;
+    if (sp) *sp = 0;
+    CHECKF(colon && !strncmp(colon + 1, want, strlen(want)) && strlen(colon + 1) >= strlen(want),
+           "%s#%d: staged type %s vs eager %s", nm, variant, colon ? colon + 1 : "?", want);
+    free(jp);
+  }
+  /* jvp vs central differences */
+  if (k->diff) {
+    jx_t args[MAXIN], tans[MAXIN], plus[MAXIN], minus[MAXIN];
+    int a = 0;
+    const double eps = 1e-6;
+    for (int i = 0; i < k->nin; i++) {
+      if (!(k->diff >> i & 1)) continue;
+      args[a] = k->in[i];
+      tans[a] = randn(JX_F64, jx_ndim(k->in[i]), jx_shape(k->in[i]), -1, 1);
+      plus[a] = jx_add(args[a], jx_mul(tans[a], jx_scalar_of(JX_F64, eps)));
+      minus[a] = jx_sub(args[a], jx_mul(tans[a], jx_scalar_of(JX_F64, eps)));
+      a++;
+    }
+    jx_t r = jx_jvp(f, args, tans);
+    CHECKF(jx_ok(r), "%s#%d: jvp failed: %s", nm, variant, jx_error(r));
+    if (jx_ok(r)) {
+      jx_t t = jx_at(r, 1);
+      if (k->smooth && jx_dtype_is_float(jx_dtype_of(y))) {
+        jx_t fd = jx_div(jx_sub(jx_call(f, plus), jx_call(f, minus)), jx_scalar_of(JX_F64, 2 * eps));
+        double err = max_abs(jx_sub(t, fd)), scale = 1 + max_abs(fd);
+        CHECKF(err <= 1e-6 * scale, "%s#%d: jvp vs finite differences: max error %g (scale %g)", nm,
+               variant, err, scale);
+      } else { /* piecewise constant or non-float: zero tangent */
+        CHECKF(max_abs(t) == 0, "%s#%d: expected a zero tangent, got max %g", nm, variant, max_abs(t));
+      }
+    }
+  }
+  /* transpose: <u, J v> == <J^T u, v> */
+  if (k->linear) {
+    CHECKF(jx_prim_rules[k->p]->transpose, "%s: marked linear but has no transpose rule", nm);
+    jx_fn *g = jx_fn_new(prim_lin_body, __builtin_popcount(k->linear), k);
+    jx_t v[MAXIN];
+    int a = 0;
+    for (int i = 0; i < k->nin; i++)
+      if (k->linear >> i & 1) v[a++] = randn(JX_F64, jx_ndim(k->in[i]), jx_shape(k->in[i]), -1, 1);
+    jx_fn *back = NULL;
+    jx_t Jv = jx_vjp(g, v, &back);
+    CHECKF(jx_ok(Jv) && back, "%s#%d: vjp failed: %s", nm, variant, jx_error(Jv));
+    if (jx_ok(Jv) && back) {
+      jx_t u = randn(JX_F64, jx_ndim(Jv), jx_shape(Jv), -1, 1);
+      jx_t JTu = JX_CALL(back, u);
+      CHECKF(jx_ok(JTu), "%s#%d: transpose failed: %s", nm, variant, jx_error(JTu));
+      if (jx_ok(JTu)) {
+        double lhs = dot_all(u, Jv), rhs = 0;
+        for (int i = 0; i < a; i++) rhs += dot_all(jx_at(JTu, i), v[i]);
+        CHECKF(fabs(lhs - rhs) <= 1e-10 * (1 + fabs(lhs)), "%s#%d: <u,Jv>=%.15g but <J^T u,v>=%.15g", nm,
+               variant, lhs, rhs);
+      }
+    }
+    jx_fn_free(back);
+    jx_fn_free(g);
+  }
+  jx_fn_free(f);
+  jx_pool_pop();
+}
+
+int main(void) {
+  int total = 0;
+  for (int p = 0; p < JX_PRIM_COUNT; p++) {
+    int n = 0;
+    for (;; n++) {
+      kase k;
+      memset(&k, 0, sizeof k);
+      jx_pool_push();
+      if (!rows[p](&k, n)) {
+        jx_pool_pop();
+        break;
+      }
+      check_case(&k, n);
+      jx_pool_pop();
+    }
+    CHECKF(n > 0, "primitive %s has a row with no cases", jx_prim_names[p]);
+    total += n;
+  }
+  printf("rules harness: %d primitives, %d cases\n", (int)JX_PRIM_COUNT, total);
+  return check_report("rules");
+}
