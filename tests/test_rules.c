@@ -7,7 +7,10 @@
  *   - jvp: against central finite differences in f64;
  *   - transpose (linear inputs): the dot-product test <u, J v> = <J^T u, v>
  *     through vjp (so it exercises the jvp rule staging the linear map and
- *     the transpose rule reversing it). */
+ *     the transpose rule reversing it);
+ *   - batch: vmap over each input's axes (all mapped at 0; only the first
+ *     mapped, at its last axis; the last mapped at axis 1) equals a loop
+ *     over the examples stacked back together. */
 #include "check.h"
 #include "core/core.h"
 #include "ops/lax.h"
@@ -415,6 +418,62 @@ static void check_case(kase *k, int variant) {
   jx_pool_pop();
 }
 
+/* ---------------------------------------------------------------- vmap */
+static jx_t prim_all_body(const jx_t *args, void *u) {
+  kase *k = u;
+  return jx_bind1(k->p, k->nin, args, &k->pa);
+}
+
+/* example b of input x: a different value of the same type and domain */
+static jx_t example(jx_t x, int b) {
+  jx_dtype dt = jx_dtype_of(x);
+  if (dt == JX_BOOL) return b % 2 ? jx_logical_not(x) : x;
+  if (dt != JX_F64 && dt != JX_F32) return jx_add(x, jx_astype(jx_scalar_int(b), dt));
+  return jx_mul(x, jx_scalar_of(dt, 1.0 + 0.25 * b));
+}
+
+enum { B = 3 };
+static void check_batch(kase *k, int variant) {
+  const char *nm = jx_prim_names[k->p];
+  if (k->nin == 0) return;
+  for (int mode = 0; mode < 3; mode++) {
+    jx_pool_push();
+    int axes[MAXIN];
+    jx_t args[MAXIN], ex[MAXIN][B];
+    for (int i = 0; i < k->nin; i++) {
+      int r = jx_ndim(k->in[i]);
+      axes[i] = mode == 0 ? 0 : mode == 1 ? (i == 0 ? r : JX_NONE) : (i == k->nin - 1 ? (r > 0 ? 1 : 0) : 0);
+      for (int b = 0; b < B; b++) ex[i][b] = axes[i] == JX_NONE ? k->in[i] : example(k->in[i], b);
+      args[i] = axes[i] == JX_NONE ? k->in[i] : jx_stack(B, ex[i], axes[i]);
+    }
+    jx_t want[B];
+    for (int b = 0; b < B; b++) {
+      jx_t in[MAXIN];
+      for (int i = 0; i < k->nin; i++) in[i] = ex[i][b];
+      want[b] = jx_bind1(k->p, k->nin, in, &k->pa);
+    }
+    jx_t expect = jx_stack(B, want, 0);
+    jx_fn *f = jx_fn_new(prim_all_body, k->nin, k);
+    jx_fn *vf = jx_vmap(f, axes, 0);
+    jx_t got = jx_call(vf, args);
+    CHECKF(jx_ok(got) && jx_ok(expect), "%s#%d mode %d: vmap failed: %s", nm, variant, mode,
+           jx_ok(got) ? jx_error(expect) : jx_error(got));
+    if (jx_ok(got) && jx_ok(expect)) {
+      bool same_shape = jx_ndim(got) == jx_ndim(expect) && jx_dtype_of(got) == jx_dtype_of(expect);
+      for (int d = 0; same_shape && d < jx_ndim(got); d++) same_shape = jx_shape(got)[d] == jx_shape(expect)[d];
+      CHECKF(same_shape, "%s#%d mode %d: vmap result shape/dtype differs from the loop's", nm, variant, mode);
+      if (same_shape && jx_size(got) > 0) {
+        double err = max_abs(jx_sub(jx_astype(got, JX_F64), jx_astype(expect, JX_F64)));
+        double scale = 1 + max_abs(expect);
+        CHECKF(err <= 1e-12 * scale, "%s#%d mode %d: vmap vs loop: max error %g", nm, variant, mode, err);
+      }
+    }
+    jx_fn_free(vf);
+    jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
 int main(void) {
   int total = 0;
   for (int p = 0; p < JX_PRIM_COUNT; p++) {
@@ -428,6 +487,7 @@ int main(void) {
         break;
       }
       check_case(&k, n);
+      check_batch(&k, n);
       jx_pool_pop();
     }
     CHECKF(n > 0, "primitive %s has a row with no cases", jx_prim_names[p]);

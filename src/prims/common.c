@@ -61,3 +61,33 @@ int jx_norm_axis(int axis, int ndim) {
   if (axis < -ndim || axis >= ndim) return -1;
   return axis < 0 ? axis + ndim : axis;
 }
+
+jx_t jx_moveaxis(jx_t x, int from, int to) {
+  if (from == to || jx_is_error(x)) return x;
+  int r = x->aval.ndim, perm[JX_MAX_RANK], k = 0;
+  for (int i = 0; i < r; i++) {
+    if (i == to) perm[i] = from;
+    else {
+      if (k == from) k++;
+      perm[i] = k++;
+    }
+  }
+  return jx_lax_transpose(x, perm);
+}
+
+jx_t jx_batch_to_front(jx_t x, int bd, int64_t n) {
+  if (bd != JX_NONE) return jx_moveaxis(x, bd, 0);
+  jx_aval a = x->aval;
+  if (a.ndim + 1 > JX_MAX_RANK) return jx_error_new("vmap: batched rank exceeds %d", JX_MAX_RANK);
+  int64_t shape[JX_MAX_RANK];
+  int dims[JX_MAX_RANK];
+  shape[0] = n;
+  for (int i = 0; i < a.ndim; i++) shape[i + 1] = a.shape[i], dims[i] = i + 1;
+  return jx_lax_broadcast_in_dim(x, a.ndim + 1, shape, dims);
+}
+
+int64_t jx_batch_size(const jx_t *in, const int *bdims, int nin) {
+  for (int i = 0; i < nin; i++)
+    if (bdims[i] != JX_NONE) return in[i]->aval.shape[bdims[i]];
+  return -1;
+}

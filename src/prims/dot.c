@@ -171,6 +171,50 @@ static jx_t dot_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
   return NULL;
 }
 
+/* batching: a batch dim on both sides becomes a new leading batch
+ * dimension of the contraction (one batched GEMM); on one side only it is
+ * a free dimension of that side (a bigger GEMM). Never a loop. */
+static jx_t dot_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                      int *obd) {
+  (void)nin;
+  jx_params q = *pa;
+  int bl = bd[0], br = bd[1];
+  for (int i = 0; i < pa->nc; i++) {
+    q.lc[i] = (int8_t)jx_bdim_shift(pa->lc[i], bl);
+    q.rc[i] = (int8_t)jx_bdim_shift(pa->rc[i], br);
+  }
+  for (int i = 0; i < pa->nb; i++) {
+    q.lb[i] = (int8_t)jx_bdim_shift(pa->lb[i], bl);
+    q.rb[i] = (int8_t)jx_bdim_shift(pa->rb[i], br);
+  }
+  if (bl != JX_NONE && br != JX_NONE) {
+    if (pa->nb + 1 > JX_MAX_RANK) return jx_error_new("dot_general: too many batch dims under vmap");
+    memmove(q.lb + 1, q.lb, (size_t)pa->nb);
+    memmove(q.rb + 1, q.rb, (size_t)pa->nb);
+    q.lb[0] = (int8_t)bl, q.rb[0] = (int8_t)br;
+    q.nb++;
+    obd[0] = 0;
+  } else {
+    /* the batch dim is a free dim of one side: its output position is
+     * after the batch dims (and the lhs free dims, for the rhs), counting
+     * the free dims before it */
+    int side = bl != JX_NONE ? 0 : 1, b = side ? br : bl, rank = in[side]->aval.ndim, before = 0;
+    const int8_t *c = side ? q.rc : q.lc, *bb = side ? q.rb : q.lb;
+    for (int d = 0; d < b; d++) {
+      bool used = false;
+      for (int i = 0; i < q.nc; i++) used |= c[i] == d;
+      for (int i = 0; i < q.nb; i++) used |= bb[i] == d;
+      before += !used;
+    }
+    int nlf = in[0]->aval.ndim - pa->nb - pa->nc;
+    (void)rank;
+    obd[0] = pa->nb + (side ? nlf : 0) + before;
+  }
+  out[0] = jx_bind1(p, 2, in, &q);
+  return NULL;
+}
+
 const jx_rules jx_rules_dot_general = {.name = "dot_general", .nin = 2, .nout = 1,
                                        .abstract_eval = dot_abstract, .impl = dot_impl,
-                                       .jvp = dot_jvp, .transpose = dot_transpose};
+                                       .jvp = dot_jvp, .transpose = dot_transpose,
+                                       .batch = dot_batch};

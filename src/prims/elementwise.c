@@ -316,11 +316,60 @@ static jx_t convert_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
   return NULL;
 }
 
+
+/* ------------------------------------------------------------ batching */
+/* Elementwise ops broadcast like numpy, aligned from the right. A batched
+ * operand gets its batch dim in front, padded with unit dims up to the
+ * full rank; unbatched operands then broadcast against it as they are.
+ * When every batched operand already has the batch dim at the same place
+ * at full rank and the rest are 0-d, nothing moves. */
+static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                     int *obd) {
+  int R = 0, common = -2;
+  bool in_place = true;
+  for (int i = 0; i < nin; i++) {
+    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
+    if (r > R) R = r;
+  }
+  for (int i = 0; i < nin; i++) {
+    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
+    if (bd[i] == JX_NONE) {
+      in_place &= r == 0;
+    } else {
+      in_place &= r == R && (common == -2 || common == bd[i]);
+      common = bd[i];
+    }
+  }
+  if (in_place) {
+    out[0] = jx_bind1(p, nin, in, pa);
+    obd[0] = common;
+    return NULL;
+  }
+  jx_t x[3];
+  for (int i = 0; i < nin; i++) {
+    x[i] = in[i];
+    if (bd[i] == JX_NONE) continue;
+    jx_t v = jx_moveaxis(in[i], bd[i], 0);
+    int r = v->aval.ndim - 1;
+    if (r < R) {
+      int64_t shape[JX_MAX_RANK];
+      shape[0] = v->aval.shape[0];
+      for (int d = 0; d < R; d++) shape[d + 1] = d < R - r ? 1 : v->aval.shape[1 + d - (R - r)];
+      v = jx_lax_reshape(v, R + 1, shape);
+    }
+    x[i] = v;
+  }
+  out[0] = jx_bind1(p, nin, x, pa);
+  obd[0] = 0;
+  return NULL;
+}
+
 /* ------------------------------------------------------------ tables */
 #define UNARY(nm, tr)                                                                      \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = 1, .nout = 1,                        \
                                   .abstract_eval = unary_abstract, .impl = unary_impl,     \
-                                  .jvp = unary_jvp, .transpose = tr};
+                                  .jvp = unary_jvp, .transpose = tr,       \
+                                  .batch = ew_batch};
 UNARY(neg, neg_transpose)
 UNARY(abs, NULL)
 UNARY(sign, NULL)
@@ -340,7 +389,8 @@ UNARY(not, NULL)
 #define BINARY(nm, tr)                                                                     \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = 2, .nout = 1,                        \
                                   .abstract_eval = binary_abstract, .impl = binary_impl,   \
-                                  .jvp = binary_jvp, .transpose = tr};
+                                  .jvp = binary_jvp, .transpose = tr,      \
+                                  .batch = ew_batch};
 BINARY(add, binary_transpose)
 BINARY(sub, binary_transpose)
 BINARY(mul, binary_transpose)
@@ -359,10 +409,12 @@ BINARY(ge, NULL)
 
 const jx_rules jx_rules_select = {.name = "select", .nin = 3, .nout = 1,
                                   .abstract_eval = select_abstract, .impl = select_impl,
-                                  .jvp = select_jvp, .transpose = select_transpose};
+                                  .jvp = select_jvp, .transpose = select_transpose,
+                                  .batch = ew_batch};
 const jx_rules jx_rules_convert = {.name = "convert", .nin = 1, .nout = 1,
                                    .abstract_eval = convert_abstract, .impl = convert_impl,
-                                   .jvp = convert_jvp, .transpose = convert_transpose};
+                                   .jvp = convert_jvp, .transpose = convert_transpose,
+                                   .batch = ew_batch};
 const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient", .nin = 1, .nout = 1,
                                          .abstract_eval = convert_abstract, .impl = convert_impl,
-                                         .jvp = convert_jvp};
+                                         .jvp = convert_jvp, .batch = ew_batch};

@@ -166,10 +166,112 @@ static jx_t scatter_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const 
   return NULL;
 }
 
+/* ------------------------------------------------------------ batching */
+/* Per-example indices as i64, wrapped once and clamped into [0, n): the
+ * same rule the kernels apply, written with ops so it batches. */
+static jx_t clamp_wrap(jx_t idx, int64_t n) {
+  idx = jx_lax_convert(idx, JX_I64);
+  jx_t nn = jx_lax_const(JX_I64, (double)n), zero = jx_lax_const(JX_I64, 0);
+  jx_t w = jx_lax_select(jx_lax_binary(JX_P_lt, idx, zero), jx_lax_binary(JX_P_add, idx, nn), idx);
+  w = jx_lax_binary(JX_P_max, w, zero);
+  return jx_lax_binary(JX_P_min, w, jx_lax_const(JX_I64, (double)(n > 0 ? n - 1 : 0)));
+}
+
+/* idx [B, ...] + b*n: indices into a [B*n, ...] flattening of batch and axis */
+static jx_t flat_indices(jx_t idx, int64_t B, int64_t n) {
+  jx_t off = jx_lax_binary(JX_P_mul, jx_lax_iota(JX_I64, 1, &B, 0), jx_lax_const(JX_I64, (double)n));
+  int r = idx->aval.ndim;
+  int64_t s[JX_MAX_RANK];
+  s[0] = B;
+  for (int d = 1; d < r; d++) s[d] = 1;
+  return jx_lax_binary(JX_P_add, idx, jx_lax_reshape(off, r, s));
+}
+
+static jx_t gather_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                         int *obd) {
+  (void)nin;
+  int bx = bd[0], bi = bd[1], ax = pa->axis;
+  jx_params q = *pa;
+  if (bi == JX_NONE) { /* only x batched: gather along the shifted axis */
+    q.axis = jx_bdim_shift(ax, bx);
+    out[0] = jx_bind1(p, 2, in, &q);
+    obd[0] = bx < q.axis ? bx : bx - 1 + in[1]->aval.ndim;
+    return NULL;
+  }
+  if (bx == JX_NONE) { /* only the indices batched: their dims land at axis */
+    out[0] = jx_bind1(p, 2, in, pa);
+    obd[0] = ax + bi;
+    return NULL;
+  }
+  /* both: merge batch and axis into one dimension and offset the indices */
+  int64_t B = jx_batch_size(in, bd, 2);
+  jx_t x = jx_moveaxis(in[0], bx, 0); /* [B, before, n, after] */
+  int rx = x->aval.ndim - 1, nid = in[1]->aval.ndim - 1;
+  int64_t n = x->aval.shape[1 + ax];
+  x = jx_moveaxis(x, 1 + ax, 1); /* [B, n, before, after] */
+  int64_t s[JX_MAX_RANK];
+  s[0] = B * n;
+  for (int d = 2; d <= rx; d++) s[d - 1] = x->aval.shape[d];
+  x = jx_lax_reshape(x, rx, s);
+  jx_t idx = flat_indices(clamp_wrap(jx_moveaxis(in[1], bi, 0), n), B, n);
+  q.axis = 0;
+  jx_t g = jx_bind1(p, 2, (jx_t[]){x, idx}, &q); /* [B, ids, before, after] */
+  int perm[JX_MAX_RANK], k = 0;
+  perm[k++] = 0;
+  for (int d = 0; d < ax; d++) perm[k++] = 1 + nid + d;
+  for (int d = 0; d < nid; d++) perm[k++] = 1 + d;
+  for (int d = ax; d < rx - 1; d++) perm[k++] = 1 + nid + d;
+  out[0] = jx_lax_transpose(g, perm);
+  obd[0] = 0;
+  return NULL;
+}
+
+static jx_t scatter_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                          int *obd) {
+  (void)nin;
+  int bu = bd[0], bi = bd[1], ax = pa->axis;
+  int64_t B = jx_batch_size(in, bd, 2);
+  jx_t u = jx_batch_to_front(in[0], bu, B); /* [B, before, ids, after] */
+  jx_params q = *pa;
+  if (pa->ndim + 1 > JX_MAX_RANK) return jx_error_new("scatter_add: batched rank exceeds %d", JX_MAX_RANK);
+  obd[0] = 0;
+  if (bi == JX_NONE) {
+    q.axis = ax + 1;
+    q.ndim = (int8_t)(pa->ndim + 1);
+    q.shape[0] = B;
+    memcpy(q.shape + 1, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+    out[0] = jx_bind1(p, 2, (jx_t[]){u, in[1]}, &q);
+    return NULL;
+  }
+  int nid = in[1]->aval.ndim - 1, rt = pa->ndim;
+  int64_t n = pa->shape[ax];
+  jx_t idx = flat_indices(clamp_wrap(jx_moveaxis(in[1], bi, 0), n), B, n);
+  int perm[JX_MAX_RANK], k = 0; /* u -> [B, ids, before, after] */
+  perm[k++] = 0;
+  for (int d = 0; d < nid; d++) perm[k++] = 1 + ax + d;
+  for (int d = 0; d < ax; d++) perm[k++] = 1 + d;
+  for (int d = ax + 1; d < rt; d++) perm[k++] = nid + d;
+  u = jx_lax_transpose(u, perm);
+  q.axis = 0;
+  q.ndim = (int8_t)rt;
+  q.shape[0] = B * n;
+  k = 1;
+  for (int d = 0; d < rt; d++)
+    if (d != ax) q.shape[k++] = pa->shape[d];
+  jx_t s = jx_bind1(p, 2, (jx_t[]){u, idx}, &q); /* [B*n, before, after] */
+  int64_t sh[JX_MAX_RANK];
+  sh[0] = B, sh[1] = n;
+  for (int d = 1; d < rt; d++) sh[d + 1] = q.shape[d];
+  out[0] = jx_moveaxis(jx_lax_reshape(s, rt + 1, sh), 1, 1 + ax);
+  return NULL;
+}
+
 const jx_rules jx_rules_gather = {.name = "gather", .nin = 2, .nout = 1, .abstract_eval = gather_abstract,
-                                  .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose};
+                                  .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose,
+                                  .batch = gather_batch};
 const jx_rules jx_rules_scatter_add = {.name = "scatter_add", .nin = 2, .nout = 1,
                                        .abstract_eval = scatter_abstract, .impl = scatter_impl,
-                                       .jvp = scatter_jvp, .transpose = scatter_transpose};
+                                       .jvp = scatter_jvp, .transpose = scatter_transpose,
+                                       .batch = scatter_batch};
 const jx_rules jx_rules_iota = {.name = "iota", .nin = 0, .nout = 1, .abstract_eval = iota_abstract,
                                 .impl = iota_impl, .jvp = nodiff_jvp};

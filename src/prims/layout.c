@@ -291,13 +291,115 @@ static jx_t linear_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const j
   return NULL;
 }
 
-#define LAYOUT(nm, n, ae, im, tr)                                                          \
+/* ------------------------------------------------------------ batching */
+static jx_t reshape_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                          int *obd) {
+  (void)p, (void)nin;
+  jx_t v = jx_moveaxis(in[0], bd[0], 0);
+  if (pa->ndim + 1 > JX_MAX_RANK) return jx_error_new("reshape: batched rank exceeds %d", JX_MAX_RANK);
+  int64_t shape[JX_MAX_RANK];
+  shape[0] = v->aval.shape[0];
+  memcpy(shape + 1, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  out[0] = jx_lax_reshape(v, pa->ndim + 1, shape);
+  obd[0] = 0;
+  return NULL;
+}
+static jx_t bid_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                      int *obd) {
+  (void)p, (void)nin;
+  jx_t v = jx_moveaxis(in[0], bd[0], 0);
+  if (pa->ndim + 1 > JX_MAX_RANK) return jx_error_new("broadcast_in_dim: batched rank exceeds %d", JX_MAX_RANK);
+  int64_t shape[JX_MAX_RANK];
+  int dims[JX_MAX_RANK];
+  shape[0] = v->aval.shape[0];
+  memcpy(shape + 1, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  dims[0] = 0;
+  for (int i = 0; i < pa->naxes; i++) dims[i + 1] = pa->axes[i] + 1;
+  out[0] = jx_lax_broadcast_in_dim(v, pa->ndim + 1, shape, dims);
+  obd[0] = 0;
+  return NULL;
+}
+static jx_t transpose_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                            int *obd) {
+  (void)p, (void)nin;
+  int perm[JX_MAX_RANK];
+  perm[0] = bd[0];
+  for (int i = 0; i < pa->naxes; i++) perm[i + 1] = jx_bdim_shift(pa->axes[i], bd[0]);
+  out[0] = jx_lax_transpose(in[0], perm);
+  obd[0] = 0;
+  return NULL;
+}
+static jx_t slice_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                        int *obd) {
+  (void)nin;
+  jx_params q = *pa;
+  int b = bd[0], r = in[0]->aval.ndim;
+  for (int d = r - 1; d > b; d--) q.start[d] = pa->start[d - 1], q.limit[d] = pa->limit[d - 1], q.stride[d] = pa->stride[d - 1];
+  q.start[b] = 0, q.limit[b] = in[0]->aval.shape[b], q.stride[b] = 1;
+  out[0] = jx_bind1(p, 1, in, &q);
+  obd[0] = b;
+  return NULL;
+}
+static jx_t rev_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                      int *obd) {
+  (void)nin;
+  jx_params q = *pa;
+  for (int i = 0; i < pa->naxes; i++) q.axes[i] = jx_bdim_shift(pa->axes[i], bd[0]);
+  out[0] = jx_bind1(p, 1, in, &q);
+  obd[0] = bd[0];
+  return NULL;
+}
+static jx_t pad_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                      int *obd) {
+  (void)nin;
+  int64_t n = jx_batch_size(in, bd, 2);
+  jx_t x = jx_batch_to_front(in[0], bd[0], n);
+  int r = x->aval.ndim;
+  jx_params q = *pa;
+  for (int d = r - 1; d > 0; d--) q.start[d] = pa->start[d - 1], q.limit[d] = pa->limit[d - 1], q.stride[d] = pa->stride[d - 1];
+  q.start[0] = q.limit[0] = q.stride[0] = 0;
+  obd[0] = 0;
+  if (bd[1] == JX_NONE) {
+    out[0] = jx_bind1(p, 2, (jx_t[]){x, in[1]}, &q);
+    return NULL;
+  }
+  /* a per-example padding value: pad with anything, then select it in
+   * where a padded mask says so */
+  jx_dtype dt = x->aval.dtype;
+  jx_t padded = jx_bind1(p, 2, (jx_t[]){x, jx_lax_const(dt, 0)}, &q);
+  jx_aval ex = x->aval; /* one example, as bool */
+  ex.dtype = JX_BOOL;
+  for (int d = 0; d < r - 1; d++) ex.shape[d] = ex.shape[d + 1];
+  ex.ndim--;
+  jx_t mask = jx_bind1(p, 2, (jx_t[]){jx_lax_zeros(&ex), jx_lax_const(JX_BOOL, 1)}, pa);
+  int64_t vs[JX_MAX_RANK];
+  vs[0] = n;
+  for (int d = 1; d < r; d++) vs[d] = 1;
+  jx_t val = jx_lax_reshape(in[1], r, vs);
+  out[0] = jx_lax_select(mask, val, padded);
+  return NULL;
+}
+static jx_t concat_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                         int *obd) {
+  int64_t n = jx_batch_size(in, bd, nin);
+  jx_t small[8], *xs = nin <= 8 ? small : jx_malloc(sizeof(jx_t) * (size_t)nin);
+  if (!xs) return jx_error_new("concatenate: out of memory");
+  for (int i = 0; i < nin; i++) xs[i] = jx_batch_to_front(in[i], bd[i], n);
+  jx_params q = *pa;
+  q.axis = pa->axis + 1;
+  out[0] = jx_bind1(p, nin, xs, &q);
+  obd[0] = 0;
+  if (xs != small) jx_free(xs);
+  return NULL;
+}
+
+#define LAYOUT(nm, n, ae, im, tr, bt)                                                          \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ae,  \
-                                  .impl = im, .jvp = linear_jvp, .transpose = tr};
-LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose)
-LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose)
-LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose)
-LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose)
-LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose)
-LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose)
-LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose)
+                                  .impl = im, .jvp = linear_jvp, .transpose = tr, .batch = bt};
+LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch)
+LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch)
+LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose, transpose_batch)
+LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch)
+LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch)
+LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch)
+LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch)

@@ -19,8 +19,15 @@ void jx_broadcast_strides(const jx_aval *x, const jx_aval *out, int64_t *strides
 /* Normalise axis (negative counts from the end) into [0, ndim); -1 if bad. */
 int jx_norm_axis(int axis, int ndim);
 
-/* Shared batching rule pieces (see trace/batch). */
-/* Move x's batch dim `bd` (or JX_NONE: broadcast) to dim 0 with size n. */
-jx_t jx_batch_move_to_front(jx_t x, int bd, int64_t n);
+/* Shared batching rule pieces (see trace/batch.c). */
+/* x with axis `from` moved to position `to` (a transpose; x if no-op). */
+jx_t jx_moveaxis(jx_t x, int from, int to);
+/* x with its batch dim bd moved to the front; bd == JX_NONE broadcasts x
+ * to a leading dim of size n. */
+jx_t jx_batch_to_front(jx_t x, int bd, int64_t n);
+/* The batch size: the mapped dim's size of the first batched input. */
+int64_t jx_batch_size(const jx_t *in, const int *bdims, int nin);
+/* Operand dim d (unbatched numbering) -> dim in the batched value. */
+static inline int jx_bdim_shift(int d, int bd) { return bd != JX_NONE && d >= bd ? d + 1 : d; }
 
 #endif

@@ -116,16 +116,40 @@ static jx_t arg_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_p
   return NULL;
 }
 
+/* batching: the reduced axes skip over the batch dim */
+static jx_t reduce_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                         int *obd) {
+  (void)nin;
+  jx_params q = *pa;
+  int before = 0;
+  for (int i = 0; i < pa->naxes; i++) {
+    q.axes[i] = jx_bdim_shift(pa->axes[i], bd[0]);
+    before += q.axes[i] < bd[0];
+  }
+  out[0] = jx_bind1(p, 1, in, &q);
+  obd[0] = bd[0] - before;
+  return NULL;
+}
+static jx_t arg_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                      int *obd) {
+  (void)nin;
+  jx_params q = *pa;
+  q.axis = jx_bdim_shift(pa->axis, bd[0]);
+  out[0] = jx_bind1(p, 1, in, &q);
+  obd[0] = bd[0] - (q.axis < bd[0]);
+  return NULL;
+}
+
 const jx_rules jx_rules_reduce_sum = {.name = "reduce_sum", .nin = 1, .nout = 1,
                                       .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .transpose = sum_transpose};
+                                      .jvp = reduce_jvp, .batch = reduce_batch, .transpose = sum_transpose};
 const jx_rules jx_rules_reduce_max = {.name = "reduce_max", .nin = 1, .nout = 1,
                                       .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp};
+                                      .jvp = reduce_jvp, .batch = reduce_batch};
 const jx_rules jx_rules_reduce_min = {.name = "reduce_min", .nin = 1, .nout = 1,
                                       .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp};
+                                      .jvp = reduce_jvp, .batch = reduce_batch};
 const jx_rules jx_rules_argmax = {.name = "argmax", .nin = 1, .nout = 1,
-                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp};
+                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch};
 const jx_rules jx_rules_argmin = {.name = "argmin", .nin = 1, .nout = 1,
-                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp};
+                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch};

@@ -35,6 +35,12 @@ jx_jaxpr *jx_stage_end(jx_stage *s, int nout, const jx_t *outs, jx_t *err);
 /* Abandon (error paths). */
 void jx_stage_abort(jx_stage *s);
 
+/* ---- batch (vmap): tracers carry (value, mapped axis or JX_NONE). */
+jx_trace *jx_batch_begin(int64_t size);
+void jx_batch_end(jx_trace *t);
+jx_t jx_batch_tracer(jx_trace *t, jx_t value, int bdim);
+void jx_batch_unpack(jx_trace *t, jx_t x, jx_t *value, int *bdim);
+
 /* ---- transpose: the backward pass of a jaxpr linear in its inputs.
  * cts_out[i] (NULL = zero) are cotangents of the outputs; fills
  * cts_in[i] for each input (zeros when nothing flowed back). */

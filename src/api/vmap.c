@@ -1,0 +1,132 @@
+/* vmap: automatic vectorization. Mapped argument leaves become batch
+ * tracers (value, mapped axis); the function runs once; each output leaf
+ * gets its batch dim moved to out_axis (unmapped outputs are broadcast). */
+#include "api/api.h"
+#include "ops/lax.h"
+#include "prims/prims.h"
+#include "trace/trace.h"
+
+#include <stdio.h>
+
+typedef struct {
+  jx_fn *f;
+  int *in_axes; /* NULL: all 0 */
+  int out_axis;
+} vmap_closure;
+
+static void vmap_free(void *u) {
+  vmap_closure *c = u;
+  jx_free(c->in_axes);
+  jx_fn_free(c->f);
+  jx_free(c);
+}
+
+typedef struct {
+  jx_trace *t;
+  int axis; /* JX_NONE: unmapped */
+  int arg;
+  int64_t size;
+  jx_t err;
+  int size_arg;
+} wrap_ctx;
+
+static jx_t wrap_leaf(jx_t leaf, void *u) {
+  wrap_ctx *w = u;
+  if (w->err) return w->err;
+  if (w->axis == JX_NONE) return leaf;
+  char s[160];
+  int r = jx_ndim(leaf);
+  if (r == 0) {
+    w->err = jx_error_new("vmap: argument %d is 0-d (%s) but in_axes asks to map its axis %d; use JX_NONE "
+                          "for unmapped arguments", w->arg, jx_aval_str(&leaf->aval, s, sizeof s), w->axis);
+    return w->err;
+  }
+  int ax = w->axis < 0 ? w->axis + r : w->axis;
+  if (ax < 0 || ax >= r) {
+    w->err = jx_error_new("vmap: in_axes %d is out of range for argument %d of shape %s", w->axis, w->arg,
+                          jx_aval_str(&leaf->aval, s, sizeof s));
+    return w->err;
+  }
+  int64_t n = leaf->aval.shape[ax];
+  if (w->size < 0) {
+    w->size = n, w->size_arg = w->arg;
+  } else if (n != w->size) {
+    w->err = jx_error_new("vmap got inconsistent sizes for the mapped axis: argument %d has size %lld along "
+                          "axis %d (shape %s), but argument %d has size %lld",
+                          w->arg, (long long)n, ax, jx_aval_str(&leaf->aval, s, sizeof s), w->size_arg,
+                          (long long)w->size);
+    return w->err;
+  }
+  return w->t ? jx_batch_tracer(w->t, leaf, ax) : leaf;
+}
+
+typedef struct {
+  jx_trace *t;
+  int out_axis;
+  int64_t size;
+  jx_t err;
+} unwrap_ctx;
+
+static jx_t unwrap_leaf(jx_t leaf, void *u) {
+  unwrap_ctx *w = u;
+  if (w->err) return w->err;
+  jx_t v;
+  int bd;
+  jx_batch_unpack(w->t, leaf, &v, &bd);
+  if (jx_is_error(v)) return w->err = v;
+  int r = v->aval.ndim + (bd == JX_NONE);
+  int ax = w->out_axis < 0 ? w->out_axis + r : w->out_axis;
+  if (ax < 0 || ax >= r) {
+    char s[160];
+    return w->err = jx_error_new("vmap: out_axis %d is out of range for an output of rank %d (%s per example)",
+                                 w->out_axis, r, jx_aval_str(&leaf->aval, s, sizeof s));
+  }
+  if (bd == JX_NONE) v = jx_batch_to_front(v, JX_NONE, w->size), bd = 0;
+  return jx_moveaxis(v, bd, ax);
+}
+
+static jx_t vmap_body(const jx_t *args, void *u) {
+  vmap_closure *c = u;
+  int n = c->f->nargs;
+  /* first pass: validate and find the size */
+  wrap_ctx w = {.size = -1};
+  for (int i = 0; i < n && !w.err; i++) {
+    w.arg = i;
+    w.axis = c->in_axes ? c->in_axes[i] : 0;
+    jx_tree_map(wrap_leaf, args[i], &w);
+  }
+  if (w.err) return w.err;
+  if (w.size < 0) return jx_error_new("vmap: no argument is mapped (every in_axes is JX_NONE)");
+  jx_t small[16] = {0}, *a = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
+  if (!a) return jx_error_new("vmap: out of memory");
+  w.t = jx_batch_begin(w.size);
+  for (int i = 0; i < n && !w.err; i++) {
+    w.arg = i;
+    w.axis = c->in_axes ? c->in_axes[i] : 0;
+    a[i] = jx_tree_map(wrap_leaf, args[i], &w);
+  }
+  jx_t out = w.err ? w.err : jx_call(c->f, a);
+  unwrap_ctx uw = {w.t, c->out_axis, w.size, NULL};
+  jx_t r = jx_ok(out) ? jx_tree_map(unwrap_leaf, out, &uw) : out;
+  if (uw.err) r = uw.err;
+  jx_batch_end(w.t);
+  if (a != small) jx_free(a);
+  return r;
+}
+
+jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis) {
+  if (!f) return NULL;
+  vmap_closure *c = jx_calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (in_axes) {
+    c->in_axes = jx_malloc(sizeof(int) * (size_t)(f->nargs ? f->nargs : 1));
+    if (!c->in_axes) {
+      jx_free(c);
+      return NULL;
+    }
+    memcpy(c->in_axes, in_axes, sizeof(int) * (size_t)f->nargs);
+  }
+  c->f = jx_fn_ref(f);
+  c->out_axis = out_axis;
+  return jx_fn_make(vmap_body, f->nargs, c, vmap_free, "vmap");
+}
