@@ -8,11 +8,13 @@
  *   - transpose (linear inputs): the dot-product test <u, J v> = <J^T u, v>
  *     through vjp (so it exercises the jvp rule staging the linear map and
  *     the transpose rule reversing it);
+ *   - lower: jit of the primitive equals eager (f64, and f32 inputs);
  *   - batch: vmap over each input's axes (all mapped at 0; only the first
  *     mapped, at its last axis; the last mapped at axis 1) equals a loop
  *     over the examples stacked back together. */
 #include "check.h"
 #include "core/core.h"
+#include "ir/jaxpr.h"
 #include "ops/lax.h"
 
 #include <jx.h>
@@ -47,19 +49,30 @@ static jx_t randn(jx_dtype dt, int ndim, const int64_t *shape, double lo, double
 #define R(...) randn(JX_F64, JX_SHAPE(__VA_ARGS__), -2, 2)
 #define RPOS(...) randn(JX_F64, JX_SHAPE(__VA_ARGS__), 0.5, 2)
 
+/* bind the case's primitive (jit_call has one output per inner output) */
+static jx_t bind_case(kase *k, const jx_t *in) {
+  if (k->p == JX_P_jit_call) {
+    jx_t out[1];
+    const struct jx_jaxpr *j = k->pa.sub;
+    (void)j;
+    jx_bind(k->p, k->nin, in, &k->pa, 1, out);
+    return out[0];
+  }
+  return jx_bind1(k->p, k->nin, in, &k->pa);
+}
 static jx_t prim_body(const jx_t *args, void *u) {
   kase *k = u;
   jx_t in[MAXIN];
   int a = 0;
   for (int i = 0; i < k->nin; i++) in[i] = (k->diff >> i & 1) ? args[a++] : k->in[i];
-  return jx_bind1(k->p, k->nin, in, &k->pa);
+  return bind_case(k, in);
 }
 static jx_t prim_lin_body(const jx_t *args, void *u) {
   kase *k = u;
   jx_t in[MAXIN];
   int a = 0;
   for (int i = 0; i < k->nin; i++) in[i] = (k->linear >> i & 1) ? args[a++] : k->in[i];
-  return jx_bind1(k->p, k->nin, in, &k->pa);
+  return bind_case(k, in);
 }
 
 /* A row fills case `variant` and returns false when there are no more. */
@@ -321,6 +334,28 @@ static bool row_iota(kase *k, int v) {
   return true;
 }
 
+/* jit_call: a jitted inner function, nonlinear (v0) and linear (v1) */
+static jx_t inner_nonlinear(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_mul(a[0], jx_sin(a[1])), jx_sum_axes(a[0], 1, (int[]){0}, true));
+}
+static jx_t inner_linear(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sub(jx_mul(a[0], jx_scalar(3.0)), jx_transpose(a[1], NULL));
+}
+jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *err);
+static bool row_jit_call(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_jit_call, 2, 3, v ? 3 : 0, true);
+  k->in[0] = R(3, 4);
+  k->in[1] = v ? R(4, 3) : R(3, 4);
+  jx_fn *f = jx_fn_new(v ? inner_linear : inner_nonlinear, 2, NULL);
+  jx_t err;
+  k->pa.sub = jx_trace_to_jaxpr(f, k->in, NULL, &err);
+  jx_fn_free(f);
+  return k->pa.sub != NULL;
+}
+
 /* One row per primitive, or this table does not compile. */
 static const row_fn rows[JX_PRIM_COUNT] = {
 #define JX_PRIM(name, family) [JX_P_##name] = row_##name,
@@ -338,7 +373,7 @@ static void check_case(kase *k, int variant) {
   const char *nm = jx_prim_names[k->p];
   jx_pool_push();
   /* abstract_eval vs impl */
-  jx_t y = jx_bind1(k->p, k->nin, k->in, &k->pa);
+  jx_t y = bind_case(k, k->in);
   CHECKF(jx_ok(y), "%s#%d: eager failed: %s", nm, variant, jx_error(y));
   if (!jx_ok(y)) {
     jx_pool_pop();
@@ -419,10 +454,7 @@ static void check_case(kase *k, int variant) {
 }
 
 /* ---------------------------------------------------------------- vmap */
-static jx_t prim_all_body(const jx_t *args, void *u) {
-  kase *k = u;
-  return jx_bind1(k->p, k->nin, args, &k->pa);
-}
+static jx_t prim_all_body(const jx_t *args, void *u) { return bind_case(u, args); }
 
 /* example b of input x: a different value of the same type and domain */
 static jx_t example(jx_t x, int b) {
@@ -450,7 +482,7 @@ static void check_batch(kase *k, int variant) {
     for (int b = 0; b < B; b++) {
       jx_t in[MAXIN];
       for (int i = 0; i < k->nin; i++) in[i] = ex[i][b];
-      want[b] = jx_bind1(k->p, k->nin, in, &k->pa);
+      want[b] = bind_case(k, in);
     }
     jx_t expect = jx_stack(B, want, 0);
     jx_fn *f = jx_fn_new(prim_all_body, k->nin, k);
@@ -474,6 +506,42 @@ static void check_batch(kase *k, int variant) {
   }
 }
 
+/* ----------------------------------------------------------------- jit */
+/* jit vs eager, on the case's inputs in f64 and (float inputs) in f32 */
+static void check_jit(kase *k, int variant) {
+  const char *nm = jx_prim_names[k->p];
+  for (int prec = 0; prec < 2; prec++) {
+    jx_pool_push();
+    kase c = *k;
+    bool any_float = false;
+    for (int i = 0; i < c.nin; i++)
+      if (jx_dtype_of(c.in[i]) == JX_F64) c.in[i] = prec ? jx_astype(c.in[i], JX_F32) : c.in[i], any_float = true;
+    if (prec && (!any_float || k->p == JX_P_jit_call || (k->p == JX_P_iota))) {
+      jx_pool_pop();
+      continue;
+    }
+    if (prec && k->p == JX_P_convert) c.pa.dtype = c.pa.dtype == JX_F64 ? JX_F32 : c.pa.dtype;
+    jx_t want = bind_case(&c, c.in);
+    jx_fn *f = jx_fn_new(prim_all_body, c.nin, &c);
+    jx_fn *jf = jx_jit(f);
+    jx_t got = jx_call(jf, c.in);
+    CHECKF(jx_ok(got) == jx_ok(want), "%s#%d: jit %s but eager %s", nm, variant, jx_error(got), jx_error(want));
+    if (jx_ok(got) && jx_ok(want)) {
+      bool same = jx_ndim(got) == jx_ndim(want) && jx_dtype_of(got) == jx_dtype_of(want);
+      for (int d = 0; same && d < jx_ndim(got); d++) same = jx_shape(got)[d] == jx_shape(want)[d];
+      CHECKF(same, "%s#%d: jit result type differs from eager", nm, variant);
+      if (same && jx_size(got) > 0) {
+        double err = max_abs(jx_sub(jx_astype(got, JX_F64), jx_astype(want, JX_F64)));
+        double tol = (prec ? 2e-6 : 1e-13) * (1 + max_abs(want));
+        CHECKF(err <= tol, "%s#%d (%s): jit vs eager: max error %g", nm, variant, prec ? "f32" : "f64", err);
+      }
+    }
+    jx_fn_free(jf);
+    jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
 int main(void) {
   int total = 0;
   for (int p = 0; p < JX_PRIM_COUNT; p++) {
@@ -488,6 +556,8 @@ int main(void) {
       }
       check_case(&k, n);
       check_batch(&k, n);
+      check_jit(&k, n);
+      if (k.p == JX_P_jit_call) jx_jaxpr_release(k.pa.sub);
       jx_pool_pop();
     }
     CHECKF(n > 0, "primitive %s has a row with no cases", jx_prim_names[p]);

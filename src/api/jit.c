@@ -1,9 +1,8 @@
-/* jit: trace once per input signature, cache the jaxpr, run it.
- *
- * This is the interpreter path of DESIGN §3 (the optimized jaxpr evaluated
- * with the eager kernels); the compiler to fused native code is not built
- * yet (issue: jit compiler). Calls under other transformations evaluate the
- * cached jaxpr under them, so grad(jit(f)) and vmap(jit(f)) work. */
+/* jit: trace once per input signature (tree structure, dtypes, shapes,
+ * weak types), cache the jaxpr, and bind the jit_call primitive on it: run
+ * eagerly that compiles and runs native code (control/jit_call.c); under
+ * grad/vmap/another jit its rules transform the jaxpr, which stays
+ * compiled. */
 #include "api/api.h"
 #include "api/trace_fn.h"
 #include "trace/trace.h"
@@ -113,7 +112,13 @@ static jx_t jit_body(const jx_t *args, void *u) {
     result = jx_error_new("jit: out of memory");
   } else {
     jx_tree_flatten(all, in, nleaves);
-    err = jx_eval_jaxpr(j, in, out);
+    if (has_tracer_consts(j)) { /* closed over an outer tracer: run it inline */
+      err = jx_eval_jaxpr(j, in, out);
+    } else {
+      jx_params q = JX_PARAMS_INIT;
+      q.sub = j;
+      err = jx_bind(JX_P_jit_call, nleaves, in, &q, j->nout, out);
+    }
     result = err ? err : jx_tree_unflatten(out_like, out);
   }
   jx_free(in);

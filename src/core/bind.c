@@ -94,7 +94,7 @@ jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, i
     e = jx_error_new("%s: no eager implementation (impl rule) for this primitive", r->name);
     goto done;
   }
-  for (int k = 0; k < nout; k++) {
+  for (int k = 0; k < nout && !r->impl_allocates; k++) {
     out[k] = jx_array_new(&outav[k]);
     if (!jx_ok(out[k])) {
       e = out[k];

@@ -169,8 +169,9 @@ typedef struct jx_rules {
    * and their mapped axes. */
   jx_t (*batch)(jx_prim prim, const jx_t *in, const int *bdims, int nin, const jx_params *p, jx_t *out,
                 int *out_bdims);
-  /* Lowering to the compiler's loop IR (filled by the jit issue). */
-  const void *lower;
+  /* impl makes its own outputs (bind does not preallocate them): for
+   * primitives whose outputs may alias inputs or come from elsewhere. */
+  bool impl_allocates;
 } jx_rules;
 
 extern const jx_rules *const jx_prim_rules[JX_PRIM_COUNT];
@@ -224,6 +225,9 @@ void *jx_realloc(void *p, size_t n);
 void jx_free(void *p);
 char *jx_strdup(const char *s);
 char *jx_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* JX_LOG=compile (or all): diagnostics on stderr. */
+bool jx_diag_enabled(const char *what);
+void jx_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 
 

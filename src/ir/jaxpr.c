@@ -16,8 +16,10 @@ void jx_jaxpr_retain(jx_jaxpr *j) {
 
 void jx_jaxpr_release(jx_jaxpr *j) {
   if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
+  if (j->free_compiled) j->free_compiled(j->compiled);
   for (int i = 0; i < j->nconst; i++) jx_release(j->consts[i]);
   for (int i = 0; i < j->neqn; i++) {
+    jx_jaxpr_release(j->eqns[i].params.sub); /* an inner jaxpr (jit_call) */
     jx_free(j->eqns[i].in);
     jx_free(j->eqns[i].out);
   }
@@ -81,6 +83,7 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
   jx_eqn *e = &j->eqns[j->neqn];
   e->prim = p;
   e->params = *params;
+  jx_jaxpr_retain(params->sub); /* params.sub is always a jaxpr */
   e->nin = nin;
   e->nout = nout;
   e->in = jx_malloc(sizeof(int) * (size_t)(nin ? nin : 1));

@@ -32,6 +32,9 @@ typedef struct jx_jaxpr {
   jx_eqn *eqns;
   int nout;
   int *outvars; /* var ids; an output may be an input or a constant */
+  /* what jit compiled from this jaxpr (owned; freed with it) */
+  void *compiled;
+  void (*free_compiled)(void *);
 } jx_jaxpr;
 
 jx_jaxpr *jx_jaxpr_new(void);

@@ -45,5 +45,8 @@ void jx_batch_unpack(jx_trace *t, jx_t x, jx_t *value, int *bdim);
  * cts_out[i] (NULL = zero) are cotangents of the outputs; fills
  * cts_in[i] for each input (zeros when nothing flowed back). */
 jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in);
+/* The same for a jaxpr linear only in the inputs whose known[i] is NULL;
+ * the others are given. cts_in[i] is NULL for the known inputs. */
+jx_t jx_backward_pass_known(const jx_jaxpr *j, const jx_t *known, const jx_t *cts_out, jx_t *cts_in);
 
 #endif

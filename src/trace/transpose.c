@@ -10,6 +10,10 @@
 #include "trace/trace.h"
 
 jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in) {
+  return jx_backward_pass_known(j, NULL, cts_out, cts_in);
+}
+
+jx_t jx_backward_pass_known(const jx_jaxpr *j, const jx_t *known, const jx_t *cts_out, jx_t *cts_in) {
   size_t nv = (size_t)(j->nvars ? j->nvars : 1);
   bool *lin = jx_calloc(nv, sizeof(bool));
   jx_t *val = jx_calloc(nv, sizeof(jx_t));
@@ -20,7 +24,10 @@ jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in) {
     goto done;
   }
   for (int i = 0; i < j->nconst; i++) val[j->constvars[i]] = j->consts[i];
-  for (int i = 0; i < j->nin; i++) lin[j->invars[i]] = true;
+  for (int i = 0; i < j->nin; i++) {
+    if (known && known[i]) val[j->invars[i]] = known[i];
+    else lin[j->invars[i]] = true;
+  }
 
   /* forward: mark linear vars, evaluate the known equations */
   for (int e = 0; e < j->neqn && !err; e++) {
@@ -92,7 +99,7 @@ jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in) {
 
   for (int i = 0; i < j->nin && !err; i++) {
     int v = j->invars[i];
-    cts_in[i] = ct[v] ? ct[v] : jx_lax_zeros(&j->avals[v]);
+    cts_in[i] = !lin[v] ? NULL : ct[v] ? ct[v] : jx_lax_zeros(&j->avals[v]);
   }
 done:
   if (err)

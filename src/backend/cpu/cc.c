@@ -1,0 +1,318 @@
+/* The compiler driver and the persistent cache of built objects.
+ *
+ * Source is built with the system C compiler (`cc`, or $JX_CC) into a
+ * shared object and loaded with dlopen. Objects are cached in memory and on
+ * disk ($JX_CACHE_DIR, else $XDG_CACHE_HOME/jx, else ~/.cache/jx), keyed by
+ * a hash of the source, the compiler's version line and the flags.
+ *
+ * Cache safety: the directory is created 0700 and used only if it is a
+ * real directory (not a symlink) owned by us and not accessible to group or
+ * others. Objects are written to a temporary name and renamed into place
+ * (atomic), with a sidecar recording a hash of their bytes; before loading,
+ * the object must be a regular file owned by us, not writable by others,
+ * and hash to the recorded value — anything else is rebuilt, never loaded.
+ * With an unsafe directory jx builds in a private temporary directory. */
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Fixed flags: optimize for this CPU; ISO C keeps floating point exact
+ * (no contraction into FMA), as in the eager kernels; -fno-math-errno lets
+ * sqrt inline (results are unchanged). */
+static const char *const cflags[] = {"-std=c17", "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno",
+                                     "-fPIC", "-shared", "-w"};
+enum { NFLAGS = sizeof cflags / sizeof cflags[0] };
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+static const char *compiler(void) {
+  const char *cc = getenv("JX_CC");
+  return cc && *cc ? cc : "cc";
+}
+
+/* ------------------------------------------------------ process spawning */
+static int run(char *const argv[], char *out, size_t outn) {
+  int pipefd[2] = {-1, -1};
+  if (out && pipe(pipefd)) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (out) {
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+  }
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (out) {
+    close(pipefd[1]);
+    size_t n = 0;
+    ssize_t k;
+    while (rc == 0 && (k = read(pipefd[0], out + n, outn - 1 - n)) > 0) n += (size_t)k;
+    out[n] = 0;
+    close(pipefd[0]);
+  }
+  if (rc) return -1;
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char cc_version[256];
+static int cc_state; /* 0 unknown, 1 works, -1 missing */
+
+static bool compiler_works(void) {
+  if (cc_state) return cc_state > 0;
+  char *argv[] = {(char *)compiler(), "--version", NULL};
+  char out[1024];
+  cc_state = run(argv, out, sizeof out) == 0 ? 1 : -1;
+  if (cc_state > 0) {
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+    snprintf(cc_version, sizeof cc_version, "%.200s", out);
+  } else if (jx_diag_enabled("compile")) {
+    jx_diag("jit: no working C compiler (%s); jit runs by interpreting the optimized jaxpr", compiler());
+  }
+  return cc_state > 0;
+}
+
+/* ------------------------------------------------------------- cache dir */
+static bool dir_safe(const char *d) {
+  struct stat st;
+  return lstat(d, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
+static int mkdirs(const char *path) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    mkdir(tmp, 0700);
+    *p = '/';
+  }
+  return mkdir(tmp, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* The cache directory if it is safe to use, else NULL (logged once). */
+static const char *cache_dir(void) {
+  static char dir[4096];
+  static int state; /* 0 unknown, 1 ok, -1 unusable */
+  if (state) return state > 0 ? dir : NULL;
+  const char *env = getenv("JX_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  if (env && *env) snprintf(dir, sizeof dir, "%s", env);
+  else if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/jx", xdg);
+  else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache/jx", home);
+  else dir[0] = 0;
+  state = dir[0] && mkdirs(dir) == 0 && dir_safe(dir) ? 1 : -1;
+  if (state < 0 && jx_diag_enabled("compile"))
+    jx_diag("jit: cache directory '%s' is missing, not ours, a symlink or accessible to others: not using it", dir);
+  return state > 0 ? dir : NULL;
+}
+
+/* Hash of a file's bytes; 0 on error or if it is not a regular file owned
+ * by us and unwritable by others. */
+static uint64_t file_hash(const char *path) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st;
+  uint64_t h = 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022)) {
+    h = 1469598103934665603ull;
+    char buf[65536];
+    ssize_t k;
+    while ((k = read(fd, buf, sizeof buf)) > 0) h = fnv(buf, (size_t)k, h);
+    if (k < 0) h = 0;
+  }
+  close(fd);
+  return h;
+}
+
+static bool write_file(const char *path, const void *data, size_t n) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const char *p = data;
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k <= 0) {
+      close(fd);
+      return false;
+    }
+    p += k, n -= (size_t)k;
+  }
+  return close(fd) == 0;
+}
+
+static bool read_sum(const char *path, uint64_t *sum) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  char buf[64] = {0};
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022) &&
+            read(fd, buf, sizeof buf - 1) > 0;
+  close(fd);
+  return ok && sscanf(buf, "%16llx", (unsigned long long *)sum) == 1;
+}
+
+/* --------------------------------------------------------------- modules */
+typedef struct loaded {
+  uint64_t key;
+  jx_module m;
+  struct loaded *next;
+} loaded;
+static loaded *modules;
+
+static jx_module *open_module(const char *path, uint64_t key, int nkernel, jx_t *err) {
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    *err = jx_error_new("jit: dlopen of %s failed: %s", path, dlerror());
+    return NULL;
+  }
+  jx_kernel_fn *table = (jx_kernel_fn *)dlsym(h, "jx_kernel_table");
+  loaded *l = table ? jx_calloc(1, sizeof *l) : NULL;
+  if (!l) {
+    dlclose(h);
+    *err = jx_error_new("jit: %s has no kernel table", path);
+    return NULL;
+  }
+  l->key = key;
+  l->m = (jx_module){h, nkernel, table};
+  l->next = modules;
+  modules = l;
+  return &l->m;
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static jx_module *build_locked(const char *src, int nkernel, jx_t *err) {
+  *err = NULL;
+  if (!compiler_works()) {
+    *err = jx_error_new("jit: no working C compiler ('%s')", compiler());
+    return NULL;
+  }
+  uint64_t key = fnv(src, strlen(src), 1469598103934665603ull);
+  key = fnv(cc_version, strlen(cc_version), key);
+  for (int i = 0; i < NFLAGS; i++) key = fnv(cflags[i], strlen(cflags[i]) + 1, key);
+  for (loaded *l = modules; l; l = l->next)
+    if (l->key == key) return &l->m;
+
+  double t0 = now_ms();
+  const char *dir = cache_dir();
+  char tmpdir[64] = "";
+  if (!dir) { /* unsafe or missing cache: a private directory for this build */
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/jx-build-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+      *err = jx_error_new("jit: cannot create a build directory");
+      return NULL;
+    }
+    dir = tmpdir;
+  }
+  char so[4200], sum[4200], csrc[4200], tmpso[4200];
+  snprintf(so, sizeof so, "%s/jx-%016llx.so", dir, (unsigned long long)key);
+  snprintf(sum, sizeof sum, "%s/jx-%016llx.sum", dir, (unsigned long long)key);
+  uint64_t want;
+  if (!tmpdir[0] && read_sum(sum, &want) && file_hash(so) == want) {
+    jx_module *m = open_module(so, key, nkernel, err);
+    if (m && jx_diag_enabled("compile")) jx_diag("jit: disk cache hit %s (%.1f ms)", so, now_ms() - t0);
+    if (m) return m;
+  } else if (!tmpdir[0] && access(so, F_OK) == 0 && jx_diag_enabled("compile")) {
+    jx_diag("jit: rejecting cached object %s (hash mismatch, wrong owner or permissions): rebuilding", so);
+  }
+  /* build under unique temporary names, then rename into place */
+  snprintf(csrc, sizeof csrc, "%s/tmp-%016llx-%d.c", dir, (unsigned long long)key, (int)getpid());
+  snprintf(tmpso, sizeof tmpso, "%s/tmp-%016llx-%d.so", dir, (unsigned long long)key, (int)getpid());
+  unlink(csrc);
+  unlink(tmpso);
+  if (!write_file(csrc, src, strlen(src))) {
+    *err = jx_error_new("jit: cannot write %s", csrc);
+    return NULL;
+  }
+  char *argv[NFLAGS + 6];
+  int a = 0;
+  argv[a++] = (char *)compiler();
+  for (int i = 0; i < NFLAGS; i++) argv[a++] = (char *)cflags[i];
+  argv[a++] = "-o";
+  argv[a++] = tmpso;
+  argv[a++] = csrc;
+  argv[a++] = "-lm";
+  argv[a] = NULL;
+  char out[8192];
+  int rc = run(argv, out, sizeof out);
+  unlink(csrc);
+  if (rc != 0) {
+    unlink(tmpso);
+    if (tmpdir[0]) rmdir(tmpdir);
+    *err = jx_error_new("jit: the C compiler failed (exit %d): %.2000s", rc, out);
+    return NULL;
+  }
+  uint64_t h = file_hash(tmpso);
+  char line[32];
+  int n = snprintf(line, sizeof line, "%016llx\n", (unsigned long long)h);
+  char tmpsum[4300];
+  snprintf(tmpsum, sizeof tmpsum, "%s.sum", tmpso);
+  unlink(tmpsum);
+  jx_module *m = NULL;
+  if (h && write_file(tmpsum, line, (size_t)n) && rename(tmpso, so) == 0 && rename(tmpsum, sum) == 0 &&
+      file_hash(so) == h) {
+    m = open_module(so, key, nkernel, err);
+  } else {
+    *err = jx_error_new("jit: could not install the built object in %s", dir);
+  }
+  unlink(tmpso);
+  unlink(tmpsum);
+  if (tmpdir[0]) { /* a private build: the loaded object needs no file */
+    unlink(so);
+    unlink(sum);
+    rmdir(tmpdir);
+  }
+  if (m && jx_diag_enabled("compile")) jx_diag("jit: compiled %s in %.1f ms", so, now_ms() - t0);
+  return m;
+}
+
+static jx_module *cpu_build(const char *src, int nkernel, jx_t *err) {
+  pthread_mutex_lock(&lock);
+  jx_module *m = build_locked(src, nkernel, err);
+  pthread_mutex_unlock(&lock);
+  return m;
+}
+
+/* Modules stay loaded for the life of the process (they are shared by
+ * every executable built from the same source). */
+static void cpu_module_free(jx_module *m) { (void)m; }
+
+__attribute__((destructor)) static void unload_all(void) {
+  while (modules) {
+    loaded *l = modules;
+    modules = l->next;
+    dlclose(l->m.handle);
+    jx_free(l);
+  }
+}
+
+char *jx_cpu_render(const jx_program *p);
+static const jx_rt cpu_rt = {.parallel_for = jx_cpu_parallel_for};
+const jx_backend jx_cpu_backend = {
+    .name = "cpu", .render = jx_cpu_render, .build = cpu_build, .module_free = cpu_module_free, .rt = &cpu_rt};

@@ -1,0 +1,183 @@
+/* The C renderer: loop IR -> one C translation unit.
+ *
+ * The unit starts with scalar_ops.h (pasted in: the same scalar functions
+ * the eager kernels use, so compiled and eager results agree), then one
+ * range function per kernel (the loop nest over a slice of the flattened
+ * iteration space, split across the pool) and a table of entry points.
+ * Every operation renders as a call `<prim>_<dtype>(...)`, so the renderer
+ * is a table of names rather than a table of code. */
+#include "backend/backend.h"
+#include "gen/scalar_ops_text.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
+static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t", "int32_t", "int64_t", "uint32_t", "float", "double"};
+
+typedef struct {
+  char *s;
+  size_t n, cap;
+  bool oom;
+} sb;
+
+static void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sb *b, const char *fmt, ...) {
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  int k = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (k >= 0 && !b->oom && b->n + (size_t)k + 1 > b->cap) {
+    size_t cap = (b->n + (size_t)k + 1) * 2;
+    char *q = jx_realloc(b->s, cap);
+    if (!q) b->oom = true;
+    else b->s = q, b->cap = cap;
+  }
+  if (k >= 0 && !b->oom) {
+    vsnprintf(b->s + b->n, (size_t)k + 1, fmt, ap2);
+    b->n += (size_t)k;
+  }
+  va_end(ap2);
+}
+
+static void put_const(sb *b, jx_dtype dt, double v) {
+  if (isnan(v)) put(b, "(%s)NAN", ctype[dt]);
+  else if (isinf(v)) put(b, "(%s)(%sINFINITY)", ctype[dt], v < 0 ? "-" : "");
+  else if (jx_dtype_is_float(dt)) put(b, "(%s)%a", ctype[dt], v);
+  else if (dt == JX_I64) put(b, "(int64_t)%lldLL", (long long)v);
+  else put(b, "(%s)%.0f", ctype[dt], v);
+}
+
+/* off + sum coef[d] * i<d> (the last dim's index is `iL`) */
+static void put_affine(sb *b, const jx_affine *a, int nd) {
+  put(b, "(int64_t)%lldLL", (long long)a->off);
+  for (int d = 0; d < nd; d++)
+    if (a->coef[d]) put(b, " + (int64_t)%lldLL * i%d", (long long)a->coef[d], d);
+}
+
+/* the body: every expression as a local, in order */
+static void put_body(sb *b, const jx_kernel *k, const char *indent) {
+  for (int x = 0; x < k->nexpr; x++) {
+    const jx_lexpr *e = &k->exprs[x];
+    put(b, "%s%s v%d = ", indent, ctype[e->dtype], x);
+    switch ((jx_lx_kind)e->kind) {
+    case JX_LX_LOAD:
+      put(b, "((const %s *)b[%d])[", ctype[e->dtype], e->buf);
+      put_affine(b, &e->at, k->ndim);
+      put(b, "]");
+      break;
+    case JX_LX_CONST: put_const(b, e->dtype, e->value); break;
+    case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
+    case JX_LX_OP: {
+      jx_dtype at = k->exprs[e->args[0]].dtype;
+      if (e->prim == JX_P_convert) put(b, "cvt_%s_%s(", sfx[at], sfx[e->dtype]);
+      else if (e->prim == JX_P_select) put(b, "select_%s(", sfx[e->dtype]);
+      else put(b, "%s_%s(", jx_prim_names[e->prim], sfx[at]);
+      for (int a = 0; a < e->nargs; a++) put(b, "%sv%d", a ? ", " : "", e->args[a]);
+      put(b, ")");
+      break;
+    }
+    }
+    put(b, ";\n");
+  }
+}
+
+/* decompose flat index `f` over dims [d0, d1) of shape into i<d> */
+static void put_decompose(sb *b, const char *f, const int *dims, int n, const int64_t *shape, const char *indent) {
+  int64_t stride = 1;
+  for (int t = n - 1; t >= 0; t--) {
+    put(b, "%sconst int64_t i%d = (%s / %lldLL) %% %lldLL;\n", indent, dims[t], f, (long long)stride,
+        (long long)shape[dims[t]]);
+    stride *= shape[dims[t]];
+  }
+}
+
+static void render_map(sb *b, const jx_kernel *k, int id) {
+  int nd = k->ndim;
+  int64_t total = 1, last = nd ? k->shape[nd - 1] : 1;
+  for (int d = 0; d < nd; d++) total *= k->shape[d];
+  jx_dtype ot = k->exprs[k->root].dtype;
+  put(b, "static void k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", id);
+  put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[ot], ctype[ot], k->out);
+  put(b, "  for (int64_t f = lo; f < hi;) {\n");
+  int dims[JX_MAX_RANK];
+  for (int d = 0; d + 1 < nd; d++) dims[d] = d;
+  put(b, "    const int64_t fo = f / %lldLL;\n", (long long)last);
+  put_decompose(b, "fo", dims, nd > 0 ? nd - 1 : 0, k->shape, "    ");
+  if (nd > 0) put(b, "    const int64_t row = f / %lldLL * %lldLL;\n", (long long)last, (long long)last);
+  else put(b, "    const int64_t row = 0;\n");
+  put(b, "    const int64_t start = f - row, stop = hi - row < %lldLL ? hi - row : %lldLL;\n", (long long)last,
+      (long long)last);
+  put(b, "    for (int64_t i%d = start; i%d < stop; i%d++) {\n", nd ? nd - 1 : 0, nd ? nd - 1 : 0, nd ? nd - 1 : 0);
+  put_body(b, k, "      ");
+  put(b, "      out[row + i%d] = v%d;\n    }\n    f = row + stop;\n  }\n}\n", nd ? nd - 1 : 0, k->root);
+  put(b, "static void k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %d, k%d_range, b); }\n\n", id,
+      (long long)total, 16384, id);
+}
+
+static void render_reduce(sb *b, const jx_kernel *k, int id) {
+  int kept[JX_MAX_RANK], nk = 0, red[JX_MAX_RANK], nr = 0;
+  int64_t nout = 1, nred = 1;
+  for (int d = 0; d < k->ndim; d++) {
+    if (k->reduced[d]) red[nr++] = d, nred *= k->shape[d];
+    else kept[nk++] = d, nout *= k->shape[d];
+  }
+  jx_dtype vt = k->exprs[k->root].dtype;
+  bool fl = jx_dtype_is_float(vt);
+  const char *acct = fl ? "double" : ctype[vt];
+  const char *init;
+  char initbuf[64];
+  if (k->reduce_op == JX_P_reduce_sum) init = "0";
+  else if (fl) init = k->reduce_op == JX_P_reduce_max ? "-INFINITY" : "INFINITY";
+  else {
+    static const char *const mn[JX_DTYPE_COUNT] = {"0", "INT32_MIN", "INT64_MIN", "0", "", ""};
+    static const char *const mx[JX_DTYPE_COUNT] = {"1", "INT32_MAX", "INT64_MAX", "UINT32_MAX", "", ""};
+    snprintf(initbuf, sizeof initbuf, "%s", k->reduce_op == JX_P_reduce_max ? mn[vt] : mx[vt]);
+    init = initbuf;
+  }
+  const char *op = k->reduce_op == JX_P_reduce_sum ? "add" : k->reduce_op == JX_P_reduce_max ? "max" : "min";
+  put(b, "static void k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", id);
+  put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[vt], ctype[vt], k->out);
+  put(b, "  for (int64_t o = lo; o < hi; o++) {\n");
+  put_decompose(b, "o", kept, nk, k->shape, "    ");
+  put(b, "    %s acc = %s;\n", acct, init);
+  for (int r = 0; r < nr; r++)
+    put(b, "%*sfor (int64_t i%d = 0; i%d < %lldLL; i%d++) {\n", 4 + 2 * r, "", red[r], red[r],
+        (long long)k->shape[red[r]], red[r]);
+  char ind[64];
+  snprintf(ind, sizeof ind, "%*s", 4 + 2 * nr, "");
+  put_body(b, k, ind);
+  put(b, "%sacc = %s_%s(acc, (%s)v%d);\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root);
+  for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
+  put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
+  int64_t grain = nred > 0 ? 16384 / nred : 16384;
+  put(b, "static void k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, k%d_range, b); }\n\n", id,
+      (long long)nout, (long long)(grain > 0 ? grain : 1), id);
+}
+
+char *jx_cpu_render(const jx_program *p) {
+  sb b = {0};
+  put(&b, "/* generated by jx: %d kernels, %d buffers */\n", p->nkernel, p->nbuf);
+  put(&b, "%s\n", jx_scalar_ops_text);
+  put(&b, "typedef struct jx_rt {\n  void (*parallel_for)(int64_t, int64_t, void (*)(void *, int64_t, int64_t), void *);\n} jx_rt;\n\n");
+  for (int i = 0; i < p->nkernel; i++) {
+    const jx_kernel *k = &p->kernels[i];
+    if (k->kind == JX_LK_MAP) render_map(&b, k, i);
+    else if (k->kind == JX_LK_REDUCE) render_reduce(&b, k, i);
+  }
+  put(&b, "void (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind == JX_LK_CALL) put(&b, "%s0", i ? ", " : "");
+    else put(&b, "%sk%d", i ? ", " : "", i);
+  }
+  if (!p->nkernel) put(&b, "0");
+  put(&b, "};\n");
+  if (b.oom) {
+    jx_free(b.s);
+    return NULL;
+  }
+  return b.s;
+}

@@ -1,0 +1,207 @@
+/* Compiling a jaxpr and running the result.
+ *
+ * Running a program: buffers for arguments and constants are the arrays'
+ * own; outputs are allocated as arrays when their kernel runs; temporaries
+ * come from the caching allocator at their defining kernel and go back
+ * after their last reader, so peak memory follows liveness. MAP/REDUCE
+ * kernels are the generated functions; CALL kernels run the primitive's
+ * eager impl on the buffers. Without a working C compiler the optimized
+ * jaxpr is interpreted with the eager kernels instead. */
+#include "compile/compile.h"
+#include "compile/passes.h"
+#include "trace/trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct jx_executable {
+  jx_jaxpr *opt;
+  jx_program *prog;
+  jx_module *mod; /* NULL: interpret opt */
+  const jx_backend *be;
+};
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* ---------------------------------------------------------- logging, dumps */
+bool jx_diag_enabled(const char *what) {
+  const char *s = getenv("JX_LOG");
+  return s && (strstr(s, what) || !strcmp(s, "all"));
+}
+
+void jx_diag(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "[jx] ");
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+void jx_dump(const char *name, const char *text) {
+  const char *dir = getenv("JX_DUMP");
+  if (!dir || !*dir || !text) return;
+  static atomic_int counter;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%04d-%s", dir, atomic_fetch_add(&counter, 1), name);
+  FILE *f = fopen(path, "w");
+  if (!f) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+static void dump_jaxpr(const char *name, const jx_jaxpr *j) {
+  if (!getenv("JX_DUMP")) return;
+  char *s = jx_jaxpr_print(j);
+  jx_dump(name, s);
+  jx_free(s);
+}
+
+/* ------------------------------------------------------------- compiling */
+static bool all_consts_concrete(const jx_jaxpr *j) {
+  for (int i = 0; i < j->nconst; i++)
+    if (!jx_is_array(j->consts[i])) return false;
+  return true;
+}
+
+jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
+  *err = NULL;
+  double t0 = now_ms();
+  jx_executable *x = jx_calloc(1, sizeof *x);
+  if (!x) {
+    *err = jx_error_new("jit: out of memory");
+    return NULL;
+  }
+  x->be = be;
+  dump_jaxpr("jaxpr-before.txt", j);
+  x->opt = jx_optimize(j, err);
+  if (!x->opt) {
+    jx_free(x);
+    return NULL;
+  }
+  dump_jaxpr("jaxpr-after.txt", x->opt);
+  double t1 = now_ms();
+  if (all_consts_concrete(x->opt)) {
+    jx_t ferr;
+    x->prog = jx_fuse(x->opt, &ferr);
+    if (x->prog) {
+      char *src = be->render(x->prog);
+      jx_dump("program.c", src);
+      jx_t berr = NULL;
+      x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
+      if (!x->mod && jx_diag_enabled("compile"))
+        jx_diag("jit: falling back to the interpreter: %s", berr ? jx_error(berr) : "render failed");
+      jx_free(src);
+    } else if (jx_diag_enabled("compile")) {
+      jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));
+    }
+  }
+  if (jx_diag_enabled("compile"))
+    jx_diag("jit: %d equations -> %d after passes, %d kernels; passes %.2f ms, total %.1f ms", j->neqn, x->opt->neqn,
+           x->prog ? x->prog->nkernel : 0, t1 - t0, now_ms() - t0);
+  return x;
+}
+
+void jx_executable_free(jx_executable *x) {
+  if (!x) return;
+  if (x->mod) x->be->module_free(x->mod);
+  jx_program_free(x->prog);
+  jx_jaxpr_release(x->opt);
+  jx_free(x);
+}
+
+/* --------------------------------------------------------------- running */
+/* A stack array value over a buffer, for CALL kernels' impl rules. */
+static struct jx_value view(const jx_aval *a, jx_buffer *b) {
+  struct jx_value v;
+  memset(&v, 0, sizeof v);
+  v.kind = JX_VK_ARRAY;
+  v.aval = *a;
+  v.u.arr.buf = b;
+  return v;
+}
+
+jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
+  if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
+  const jx_program *p = x->prog;
+  enum { S = 64 };
+  jx_buffer *sb[S];
+  char *sd[S];
+  jx_t sv[S];
+  int nb = p->nbuf;
+  jx_buffer **buf = nb <= S ? sb : jx_calloc((size_t)nb, sizeof *buf);
+  char **data = nb <= S ? sd : jx_calloc((size_t)nb, sizeof *data);
+  jx_t *val = nb <= S ? sv : jx_calloc((size_t)nb, sizeof *val); /* OUT buffers' arrays */
+  jx_t err = NULL;
+  if (!buf || !data || !val) {
+    err = jx_error_new("jit: out of memory");
+    goto done;
+  }
+  for (int b = 0; b < nb; b++) {
+    const jx_lbuf *lb = &p->bufs[b];
+    buf[b] = NULL, data[b] = NULL, val[b] = NULL;
+    if (lb->kind == JX_LB_ARG) buf[b] = args[lb->index]->u.arr.buf;
+    else if (lb->kind == JX_LB_CONST) buf[b] = p->consts[lb->index]->u.arr.buf;
+    if (buf[b]) data[b] = buf[b]->data;
+  }
+  for (int k = 0; k < p->nkernel && !err; k++) {
+    const jx_kernel *kn = &p->kernels[k];
+    /* allocate what this kernel defines */
+    for (int b = 0; b < nb && !err; b++) {
+      const jx_lbuf *lb = &p->bufs[b];
+      if (lb->def != k) continue;
+      if (lb->kind == JX_LB_OUT) {
+        val[b] = jx_array_new(&lb->aval);
+        if (!jx_ok(val[b])) err = val[b];
+        else buf[b] = val[b]->u.arr.buf;
+      } else {
+        buf[b] = jx_buffer_new((size_t)jx_aval_size(&lb->aval) * jx_dtype_size(lb->aval.dtype));
+        if (!buf[b]) err = jx_error_new("jit: out of memory for a temporary %s", jx_dtype_name(lb->aval.dtype));
+      }
+      if (buf[b]) data[b] = buf[b]->data;
+    }
+    if (err) break;
+    if (kn->kind == JX_LK_CALL) {
+      struct jx_value iv[16], ov[16];
+      jx_t in[16], out[16];
+      if (kn->nin > 16 || kn->nout > 16) {
+        err = jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]);
+        break;
+      }
+      for (int a = 0; a < kn->nin; a++) iv[a] = view(&p->bufs[kn->ins[a]].aval, buf[kn->ins[a]]), in[a] = &iv[a];
+      for (int o = 0; o < kn->nout; o++) ov[o] = view(&p->bufs[kn->outs[o]].aval, buf[kn->outs[o]]), out[o] = &ov[o];
+      err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+    } else {
+      x->mod->kernels[k](data, x->be->rt);
+    }
+    /* temporaries whose last reader was this kernel go back to the cache */
+    for (int b = 0; b < nb; b++)
+      if (p->bufs[b].kind == JX_LB_TEMP && p->bufs[b].last <= k && buf[b]) {
+        jx_buffer_release(buf[b]);
+        buf[b] = NULL;
+      }
+  }
+  for (int i = 0; i < p->nout; i++) {
+    int b = p->outs[i];
+    const jx_lbuf *lb = &p->bufs[b];
+    if (err) outs[i] = err;
+    else if (lb->kind == JX_LB_ARG) outs[i] = args[lb->index];
+    else if (lb->kind == JX_LB_CONST) outs[i] = p->consts[lb->index];
+    else outs[i] = val[b];
+  }
+  /* on error, temporaries still held are released */
+  for (int b = 0; err && b < nb; b++)
+    if (p->bufs[b].kind == JX_LB_TEMP && buf[b]) jx_buffer_release(buf[b]);
+done:
+  if (buf && buf != sb) jx_free(buf);
+  if (data && data != sd) jx_free(data);
+  if (val && val != sv) jx_free(val);
+  if (err)
+    for (int i = 0; i < (x->opt ? x->opt->nout : 0); i++) outs[i] = err;
+  return err;
+}

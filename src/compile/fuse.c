@@ -1,0 +1,360 @@
+/* Fusion: a jaxpr becomes a loop-IR program.
+ *
+ * Every variable is either materialized (it gets a buffer) or inlined
+ * (recomputed, as a scalar expression, wherever it is read). Layout ops
+ * are always inlined as index arithmetic; an elementwise op is inlined into
+ * its single consumer when that consumer does not broadcast it (no
+ * recomputation); reductions, library calls and outputs are materialized.
+ * Each materialized variable computed by elementwise/layout ops is one MAP
+ * kernel, each reduction one REDUCE kernel (with its operand's expression
+ * fused into the loop), and everything else a CALL. */
+#include "compile/compile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef enum { F_EW, F_LAYOUT, F_RESHAPE, F_IOTA, F_REDUCE, F_CALL } fkind;
+
+static fkind kind_of(jx_prim p) {
+  static const char *const fam[JX_PRIM_COUNT] = {
+#define JX_PRIM(name, family) [JX_P_##name] = #family,
+#include "core/primitives.def"
+#undef JX_PRIM
+  };
+  const char *f = fam[p];
+  if (!strcmp(f, "unary") || !strcmp(f, "binary") || !strcmp(f, "compare") || !strcmp(f, "select") ||
+      !strcmp(f, "convert"))
+    return F_EW;
+  if (p == JX_P_reshape) return F_RESHAPE;
+  if (p == JX_P_broadcast_in_dim || p == JX_P_transpose || p == JX_P_slice || p == JX_P_rev) return F_LAYOUT;
+  if (p == JX_P_iota) return F_IOTA;
+  if (p == JX_P_reduce_sum || p == JX_P_reduce_max || p == JX_P_reduce_min) return F_REDUCE;
+  return F_CALL;
+}
+
+typedef struct {
+  const jx_jaxpr *j;
+  int *def;     /* var -> eqn index, -1 for inputs/consts */
+  int *uses;    /* var -> number of uses (eqn inputs + outputs) */
+  bool *mat;    /* var -> materialized */
+  int *buf;     /* var -> buffer id, -1 */
+  int *cidx;    /* var -> const index, -1 */
+  jx_program *prog;
+  jx_kernel *k; /* kernel being built */
+  int capexpr;
+  jx_t err;
+} fctx;
+
+typedef struct {
+  int nd;
+  jx_affine d[JX_MAX_RANK];
+} imap;
+
+static int64_t aval_size(const jx_aval *a) { return jx_aval_size(a); }
+
+/* --------------------------------------------------------- expressions */
+static int add_expr(fctx *c, const jx_lexpr *e) {
+  jx_kernel *k = c->k;
+  for (int i = 0; i < k->nexpr; i++) /* structural dedupe: CSE inside the kernel */
+    if (!memcmp(&k->exprs[i], e, sizeof *e)) return i;
+  if (k->nexpr == c->capexpr) {
+    int cap = c->capexpr ? c->capexpr * 2 : 16;
+    jx_lexpr *q = jx_realloc(k->exprs, sizeof *q * (size_t)cap);
+    if (!q) {
+      c->err = jx_error_new("jit: out of memory while fusing");
+      return 0;
+    }
+    k->exprs = q;
+    c->capexpr = cap;
+  }
+  k->exprs[k->nexpr] = *e;
+  return k->nexpr++;
+}
+
+static jx_lexpr blank(uint8_t kind, jx_dtype dt) {
+  jx_lexpr e;
+  memset(&e, 0, sizeof e);
+  e.kind = kind;
+  e.dtype = dt;
+  return e;
+}
+
+static int build(fctx *c, int v, const imap *m);
+
+/* load of buffer b (holding var-shape `a`) at index map m over that shape */
+static int load(fctx *c, int b, const jx_aval *a, const imap *m) {
+  int64_t rs[JX_MAX_RANK];
+  jx_strides(a->ndim, a->shape, rs);
+  jx_lexpr e = blank(JX_LX_LOAD, a->dtype);
+  e.buf = b;
+  for (int d = 0; d < a->ndim; d++) {
+    e.at.off += rs[d] * m->d[d].off;
+    for (int k = 0; k < c->k->ndim; k++) e.at.coef[k] += rs[d] * m->d[d].coef[k];
+  }
+  return add_expr(c, &e);
+}
+
+static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
+  const jx_jaxpr *j = c->j;
+  const jx_aval *va = &j->avals[q->out[0]];
+  imap mu;
+  memset(&mu, 0, sizeof mu);
+  switch (kind_of(q->prim)) {
+  case F_EW: {
+    if (q->prim == JX_P_stop_gradient) return build(c, q->in[0], m);
+    jx_lexpr e = blank(JX_LX_OP, va->dtype);
+    e.prim = q->prim;
+    e.nargs = q->nin;
+    for (int a = 0; a < q->nin; a++) {
+      const jx_aval *ua = &j->avals[q->in[a]];
+      memset(&mu, 0, sizeof mu);
+      mu.nd = ua->ndim;
+      int off = va->ndim - ua->ndim;
+      for (int d = 0; d < ua->ndim; d++)
+        if (!(ua->shape[d] == 1)) mu.d[d] = m->d[d + off];
+      e.args[a] = build(c, q->in[a], &mu);
+    }
+    return add_expr(c, &e);
+  }
+  case F_LAYOUT: {
+    const jx_aval *ua = &j->avals[q->in[0]];
+    const jx_params *p = &q->params;
+    mu.nd = ua->ndim;
+    for (int d = 0; d < ua->ndim; d++) {
+      if (q->prim == JX_P_transpose) {
+        mu.d[p->axes[d]] = m->d[d];
+      } else if (q->prim == JX_P_broadcast_in_dim) {
+        if (ua->shape[d] != 1) mu.d[d] = m->d[p->axes[d]];
+      } else if (q->prim == JX_P_slice) {
+        mu.d[d].off = p->start[d] + p->stride[d] * m->d[d].off;
+        for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = p->stride[d] * m->d[d].coef[k];
+      } else { /* rev */
+        mu.d[d] = m->d[d];
+        for (int i = 0; i < p->naxes; i++)
+          if (p->axes[i] == d) {
+            mu.d[d].off = ua->shape[d] - 1 - m->d[d].off;
+            for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = -m->d[d].coef[k];
+          }
+      }
+    }
+    return build(c, q->in[0], &mu);
+  }
+  case F_RESHAPE: /* the operand is materialized: same linear order */
+    return load(c, c->buf[q->in[0]], va, m);
+  case F_IOTA: {
+    jx_lexpr e = blank(JX_LX_INDEX, JX_I64);
+    e.at = m->d[q->params.axis];
+    int idx = add_expr(c, &e);
+    jx_lexpr cv = blank(JX_LX_OP, va->dtype);
+    cv.prim = JX_P_convert, cv.nargs = 1, cv.args[0] = idx;
+    return add_expr(c, &cv);
+  }
+  default:
+    c->err = jx_error_new("jit: internal: %s reached expression building", jx_prim_names[q->prim]);
+    return 0;
+  }
+}
+
+static int build(fctx *c, int v, const imap *m) {
+  const jx_jaxpr *j = c->j;
+  if (c->cidx[v] >= 0 && j->avals[v].ndim == 0 && jx_is_array(j->consts[c->cidx[v]])) {
+    jx_t x = j->consts[c->cidx[v]];
+    jx_lexpr e = blank(JX_LX_CONST, x->aval.dtype);
+    e.value = jx_scalar_load(x->aval.dtype, jx_data(x));
+    return add_expr(c, &e);
+  }
+  if (c->buf[v] >= 0) return load(c, c->buf[v], &j->avals[v], m);
+  return build_eqn(c, &j->eqns[c->def[v]], m);
+}
+
+/* ------------------------------------------------------- materializing */
+static void decide(fctx *c) {
+  const jx_jaxpr *j = c->j;
+  for (int i = 0; i < j->nout; i++) c->mat[j->outvars[i]] = true;
+  for (int e = 0; e < j->neqn; e++) {
+    const jx_eqn *q = &j->eqns[e];
+    fkind k = kind_of(q->prim);
+    if (k == F_CALL || k == F_REDUCE)
+      for (int o = 0; o < q->nout; o++) c->mat[q->out[o]] = true;
+    for (int a = 0; a < q->nin; a++) {
+      int u = q->in[a];
+      if (k == F_CALL || k == F_RESHAPE) c->mat[u] = true;
+      if (c->def[u] < 0) continue;
+      const jx_eqn *pq = &j->eqns[c->def[u]];
+      if (kind_of(pq->prim) != F_EW || pq->prim == JX_P_stop_gradient) continue;
+      /* compute ops: inline only into one consumer that does not broadcast */
+      bool bcast = k != F_REDUCE && aval_size(&j->avals[q->out[0]]) > aval_size(&j->avals[u]);
+      if (c->uses[u] > 1 || bcast) c->mat[u] = true;
+    }
+  }
+  /* inputs and consts are buffers already; 0-d consts inline unless a call needs them */
+}
+
+static int new_buf(fctx *c, const jx_aval *a, jx_lbkind kind, int index) {
+  jx_program *p = c->prog;
+  jx_lbuf *b = jx_realloc(p->bufs, sizeof *b * (size_t)(p->nbuf + 1));
+  if (!b) {
+    c->err = jx_error_new("jit: out of memory");
+    return -1;
+  }
+  p->bufs = b;
+  b[p->nbuf] = (jx_lbuf){.aval = *a, .kind = kind, .index = index, .def = -1, .last = -1};
+  return p->nbuf++;
+}
+
+static jx_kernel *new_kernel(fctx *c) {
+  jx_program *p = c->prog;
+  jx_kernel *k = jx_realloc(p->kernels, sizeof *k * (size_t)(p->nkernel + 1));
+  if (!k) {
+    c->err = jx_error_new("jit: out of memory");
+    return NULL;
+  }
+  p->kernels = k;
+  memset(&k[p->nkernel], 0, sizeof *k);
+  c->capexpr = 0;
+  return &k[p->nkernel++];
+}
+
+static void touch(jx_program *p, int b, int kernel) {
+  if (b >= 0 && p->bufs[b].last < kernel) p->bufs[b].last = kernel;
+}
+
+jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
+  *err = NULL;
+  size_t nv = (size_t)(j->nvars ? j->nvars : 1);
+  fctx c = {.j = j};
+  c.def = jx_malloc(sizeof(int) * nv);
+  c.uses = jx_calloc(nv, sizeof(int));
+  c.mat = jx_calloc(nv, sizeof(bool));
+  c.buf = jx_malloc(sizeof(int) * nv);
+  c.cidx = jx_malloc(sizeof(int) * nv);
+  c.prog = jx_calloc(1, sizeof(jx_program));
+  if (!c.def || !c.uses || !c.mat || !c.buf || !c.cidx || !c.prog) {
+    c.err = jx_error_new("jit: out of memory");
+    goto done;
+  }
+  for (size_t v = 0; v < nv; v++) c.def[v] = -1, c.buf[v] = -1, c.cidx[v] = -1;
+  for (int e = 0; e < j->neqn; e++) {
+    for (int o = 0; o < j->eqns[e].nout; o++) c.def[j->eqns[e].out[o]] = e;
+    for (int a = 0; a < j->eqns[e].nin; a++) c.uses[j->eqns[e].in[a]]++;
+  }
+  for (int i = 0; i < j->nout; i++) c.uses[j->outvars[i]]++;
+  for (int i = 0; i < j->nconst; i++) c.cidx[j->constvars[i]] = i;
+  decide(&c);
+
+  /* buffers: arguments, constants (not inlined scalars), then outputs */
+  for (int i = 0; i < j->nin && !c.err; i++) c.buf[j->invars[i]] = new_buf(&c, &j->avals[j->invars[i]], JX_LB_ARG, i);
+  for (int i = 0; i < j->nconst && !c.err; i++) {
+    int v = j->constvars[i];
+    bool scalar = j->avals[v].ndim == 0 && jx_is_array(j->consts[i]);
+    bool needed = !scalar || c.mat[v];
+    if (needed && c.buf[v] < 0) c.buf[v] = new_buf(&c, &j->avals[v], JX_LB_CONST, i);
+  }
+  c.prog->nconst = j->nconst;
+  c.prog->consts = jx_malloc(sizeof(jx_t) * (size_t)(j->nconst ? j->nconst : 1));
+  if (!c.prog->consts) c.err = jx_error_new("jit: out of memory");
+  for (int i = 0; i < j->nconst && !c.err; i++) c.prog->consts[i] = jx_retain(j->consts[i]);
+  for (int i = 0; i < j->nout && !c.err; i++) {
+    int v = j->outvars[i];
+    if (c.buf[v] < 0) c.buf[v] = new_buf(&c, &j->avals[v], JX_LB_OUT, i);
+  }
+  c.prog->nout = j->nout;
+  c.prog->outs = jx_malloc(sizeof(int) * (size_t)(j->nout ? j->nout : 1));
+  if (!c.prog->outs && !c.err) c.err = jx_error_new("jit: out of memory");
+
+  /* kernels, in equation order */
+  for (int e = 0; e < j->neqn && !c.err; e++) {
+    const jx_eqn *q = &j->eqns[e];
+    fkind fk = kind_of(q->prim);
+    if (fk != F_CALL && !c.mat[q->out[0]]) continue;
+    for (int o = 0; o < q->nout && !c.err; o++)
+      if (c.buf[q->out[o]] < 0) c.buf[q->out[o]] = new_buf(&c, &j->avals[q->out[o]], JX_LB_TEMP, -1);
+    jx_kernel *k = new_kernel(&c);
+    if (!k) break;
+    int kid = c.prog->nkernel - 1;
+    c.k = k;
+    if (fk == F_CALL) {
+      k->kind = JX_LK_CALL;
+      k->prim = q->prim;
+      k->params = q->params;
+      k->nin = q->nin, k->nout = q->nout;
+      k->ins = jx_malloc(sizeof(int) * (size_t)(q->nin ? q->nin : 1));
+      k->outs = jx_malloc(sizeof(int) * (size_t)(q->nout ? q->nout : 1));
+      if (!k->ins || !k->outs) {
+        c.err = jx_error_new("jit: out of memory");
+        break;
+      }
+      for (int a = 0; a < q->nin; a++) {
+        if (c.buf[q->in[a]] < 0) /* an inlined scalar constant read by a call */
+          c.buf[q->in[a]] = new_buf(&c, &j->avals[q->in[a]], JX_LB_CONST, c.cidx[q->in[a]]);
+        k->ins[a] = c.buf[q->in[a]];
+      }
+      for (int o = 0; o < q->nout; o++) k->outs[o] = c.buf[q->out[o]];
+    } else if (fk == F_REDUCE) {
+      const jx_aval *ua = &j->avals[q->in[0]];
+      k->kind = JX_LK_REDUCE;
+      k->reduce_op = q->prim;
+      k->ndim = ua->ndim;
+      memcpy(k->shape, ua->shape, sizeof(int64_t) * (size_t)ua->ndim);
+      for (int i = 0; i < q->params.naxes; i++) k->reduced[q->params.axes[i]] = true;
+      imap m;
+      memset(&m, 0, sizeof m);
+      m.nd = ua->ndim;
+      for (int d = 0; d < ua->ndim; d++) m.d[d].coef[d] = 1;
+      k->root = build(&c, q->in[0], &m);
+      k->out = c.buf[q->out[0]];
+    } else {
+      const jx_aval *va = &j->avals[q->out[0]];
+      k->kind = JX_LK_MAP;
+      k->ndim = va->ndim;
+      memcpy(k->shape, va->shape, sizeof(int64_t) * (size_t)va->ndim);
+      imap m;
+      memset(&m, 0, sizeof m);
+      m.nd = va->ndim;
+      for (int d = 0; d < va->ndim; d++) m.d[d].coef[d] = 1;
+      k->root = build_eqn(&c, q, &m);
+      k->out = c.buf[q->out[0]];
+    }
+    /* liveness */
+    if (k->kind == JX_LK_CALL) {
+      for (int a = 0; a < k->nin; a++) touch(c.prog, k->ins[a], kid);
+      for (int o = 0; o < k->nout; o++) c.prog->bufs[k->outs[o]].def = kid;
+    } else {
+      for (int x = 0; x < k->nexpr; x++)
+        if (k->exprs[x].kind == JX_LX_LOAD) touch(c.prog, k->exprs[x].buf, kid);
+      c.prog->bufs[k->out].def = kid;
+    }
+  }
+  /* outputs that are copies of inputs/consts/other outputs need no kernel;
+   * an output var materialized by no kernel (an input passed through) keeps
+   * its ARG/CONST buffer */
+  for (int i = 0; i < j->nout && !c.err; i++) c.prog->outs[i] = c.buf[j->outvars[i]];
+  for (int i = 0; i < j->nout && !c.err; i++) touch(c.prog, c.prog->outs[i], c.prog->nkernel);
+done:
+  jx_free(c.def);
+  jx_free(c.uses);
+  jx_free(c.mat);
+  jx_free(c.buf);
+  jx_free(c.cidx);
+  if (c.err) {
+    jx_program_free(c.prog);
+    *err = c.err;
+    return NULL;
+  }
+  return c.prog;
+}
+
+void jx_program_free(jx_program *p) {
+  if (!p) return;
+  for (int k = 0; k < p->nkernel; k++) {
+    jx_free(p->kernels[k].exprs);
+    jx_free(p->kernels[k].ins);
+    jx_free(p->kernels[k].outs);
+  }
+  for (int i = 0; p->consts && i < p->nconst; i++) jx_release(p->consts[i]);
+  jx_free(p->consts);
+  jx_free(p->kernels);
+  jx_free(p->bufs);
+  jx_free(p->outs);
+  jx_free(p);
+}

@@ -1,0 +1,81 @@
+/* The loop IR: what the compiler hands a backend.
+ *
+ * A program is a list of kernels over numbered buffers. A kernel is either
+ *   - MAP: a loop nest over an iteration space whose body is a small scalar
+ *     expression DAG (loads through affine index maps, constants, and
+ *     elementwise primitives), storing one value per point; or
+ *   - REDUCE: the same, but the loop also runs over reduced dims and the
+ *     body's value is accumulated (sum/max/min) into the output; or
+ *   - CALL: a primitive run as a library call (GEMM, gather, ...) on whole
+ *     buffers, by the runtime.
+ * Layout ops (transpose, broadcast, slice, reverse, reshape) never appear:
+ * fusion turned them into the affine maps of loads. */
+#ifndef JX_LOOP_H
+#define JX_LOOP_H
+
+#include "core/core.h"
+
+typedef enum { JX_LX_LOAD, JX_LX_CONST, JX_LX_INDEX, JX_LX_OP } jx_lx_kind;
+
+/* An affine function of the loop indices: off + sum_d coef[d] * i[d]. */
+typedef struct {
+  int64_t off;
+  int64_t coef[JX_MAX_RANK];
+} jx_affine;
+
+typedef struct {
+  uint8_t kind;
+  jx_dtype dtype; /* the value's dtype */
+  int buf;        /* LOAD: buffer id */
+  jx_affine at;   /* LOAD: element offset; INDEX: the value itself */
+  double value;   /* CONST */
+  jx_prim prim;   /* OP: an elementwise primitive (convert: to dtype) */
+  int nargs;
+  int args[3];    /* OP: expression ids (earlier in the kernel) */
+} jx_lexpr;
+
+typedef enum { JX_LK_MAP, JX_LK_REDUCE, JX_LK_CALL } jx_lkind;
+
+typedef struct {
+  jx_lkind kind;
+  /* MAP/REDUCE */
+  int ndim;
+  int64_t shape[JX_MAX_RANK]; /* iteration space */
+  bool reduced[JX_MAX_RANK];  /* REDUCE: the dims summed over */
+  jx_prim reduce_op;          /* REDUCE: reduce_sum / reduce_max / reduce_min */
+  int nexpr;
+  jx_lexpr *exprs;
+  int root;                   /* the expression stored (MAP) or accumulated (REDUCE) */
+  int out;                    /* output buffer: contiguous over the kept dims */
+  /* CALL */
+  jx_prim prim;
+  jx_params params;
+  int nin, nout;
+  int *ins, *outs; /* buffer ids */
+} jx_kernel;
+
+typedef enum { JX_LB_ARG, JX_LB_CONST, JX_LB_TEMP, JX_LB_OUT } jx_lbkind;
+
+typedef struct {
+  jx_aval aval;
+  jx_lbkind kind;
+  int index;     /* ARG: argument position; CONST: const position */
+  int def, last; /* kernel that writes it, last kernel that reads it */
+} jx_lbuf;
+
+typedef struct {
+  int nbuf;
+  jx_lbuf *bufs;
+  int nkernel;
+  jx_kernel *kernels;
+  int nout;
+  int *outs;      /* per program output: buffer id */
+  int nconst;
+  jx_t *consts;   /* retained */
+} jx_program;
+
+void jx_program_free(jx_program *p);
+/* Text dump for JX_DUMP and tests. Caller frees. */
+char *jx_program_print(const jx_program *p);
+
+#endif
