@@ -4,15 +4,17 @@
 
 #include <math.h>
 
-jx_t jx_full(jx_dtype dt, int ndim, const int64_t *shape, double v) {
+/* op names the public function in error messages */
+static jx_t full(const char *op, jx_dtype dt, int ndim, const int64_t *shape, double v) {
   char err[200];
-  if (jx_shape_check(ndim, shape, dt, err, sizeof err)) return jx_error_new("full: %s", err);
+  if (jx_shape_check(ndim, shape, dt, err, sizeof err)) return jx_error_new("%s: %s", op, err);
   jx_t s = jx_scalar_of(dt, v);
   if (ndim == 0) return s;
   return jx_lax_broadcast_in_dim(s, ndim, shape, NULL);
 }
-jx_t jx_zeros(jx_dtype dt, int ndim, const int64_t *shape) { return jx_full(dt, ndim, shape, 0); }
-jx_t jx_ones(jx_dtype dt, int ndim, const int64_t *shape) { return jx_full(dt, ndim, shape, 1); }
+jx_t jx_full(jx_dtype dt, int ndim, const int64_t *shape, double v) { return full("full", dt, ndim, shape, v); }
+jx_t jx_zeros(jx_dtype dt, int ndim, const int64_t *shape) { return full("zeros", dt, ndim, shape, 0); }
+jx_t jx_ones(jx_dtype dt, int ndim, const int64_t *shape) { return full("ones", dt, ndim, shape, 1); }
 
 jx_t jx_zeros_like(jx_t x) {
   jx_t e = jx_op_check_array("zeros_like", x);

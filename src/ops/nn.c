@@ -5,6 +5,13 @@
 #include <math.h>
 
 static jx_t stable_max(jx_t x, int axis) {
+  int r = jx_ndim(x), ax = axis < 0 ? axis + r : axis;
+  if (jx_shape(x)[ax] == 0) { /* empty axis: max has no identity; shift by 0 (JAX: initial=-inf) */
+    int64_t s[JX_MAX_RANK];
+    memcpy(s, jx_shape(x), sizeof(int64_t) * (size_t)r);
+    s[ax] = 1;
+    return jx_zeros(jx_dtype_of(x), r, s);
+  }
   jx_t m = jx_stop_gradient(jx_max_axes(x, 1, &axis, true));
   /* an all -inf row would give -inf - -inf = NaN; use 0 there */
   jx_t finite = jx_lt(jx_abs(m), jx_scalar(INFINITY));

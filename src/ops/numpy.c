@@ -25,11 +25,14 @@ static jx_t promote2(const char *op, jx_t *a, jx_t *b) {
   jx_t e = jx_op_check_array(op, *a);
   if (!e) e = jx_op_check_array(op, *b);
   if (e) return e;
-  /* Only the dtype is converted; weakness is kept per operand, and the
-   * primitive's result is weak only when both operands are. */
-  jx_dtype dt = jx_promote((*a)->aval.dtype, (*a)->aval.weak, (*b)->aval.dtype, (*b)->aval.weak, NULL);
-  *a = jx_op_cast(*a, dt, (*a)->aval.weak);
-  *b = jx_op_cast(*b, dt, (*b)->aval.weak);
+  /* An operand whose dtype changes is converted to the joined type,
+   * weakness included; one already of the joined dtype is left alone (no
+   * convert is staged for `x * 2.0`). The primitive's result is weak when
+   * both operands are, which then equals the join's weakness. */
+  bool weak;
+  jx_dtype dt = jx_promote((*a)->aval.dtype, (*a)->aval.weak, (*b)->aval.dtype, (*b)->aval.weak, &weak);
+  *a = jx_op_cast(*a, dt, (*a)->aval.dtype == dt ? (*a)->aval.weak : weak);
+  *b = jx_op_cast(*b, dt, (*b)->aval.dtype == dt ? (*b)->aval.weak : weak);
   return NULL;
 }
 
@@ -38,9 +41,16 @@ static jx_t binop(jx_prim p, const char *op, jx_t a, jx_t b) {
   return e ? e : jx_lax_binary(p, a, b);
 }
 
-jx_t jx_add(jx_t a, jx_t b) { return binop(JX_P_add, "add", a, b); }
+/* add/mul of two bools are logical or/and, as jnp.add/jnp.multiply */
+static jx_t bool_binop(jx_prim p, jx_prim pbool, const char *op, jx_t a, jx_t b) {
+  jx_t e = promote2(op, &a, &b);
+  if (e) return e;
+  return jx_lax_binary(a->aval.dtype == JX_BOOL ? pbool : p, a, b);
+}
+
+jx_t jx_add(jx_t a, jx_t b) { return bool_binop(JX_P_add, JX_P_or, "add", a, b); }
 jx_t jx_sub(jx_t a, jx_t b) { return binop(JX_P_sub, "sub", a, b); }
-jx_t jx_mul(jx_t a, jx_t b) { return binop(JX_P_mul, "mul", a, b); }
+jx_t jx_mul(jx_t a, jx_t b) { return bool_binop(JX_P_mul, JX_P_and, "mul", a, b); }
 jx_t jx_pow(jx_t a, jx_t b) { return binop(JX_P_pow, "pow", a, b); }
 jx_t jx_maximum(jx_t a, jx_t b) { return binop(JX_P_max, "maximum", a, b); }
 jx_t jx_minimum(jx_t a, jx_t b) { return binop(JX_P_min, "minimum", a, b); }
@@ -90,12 +100,13 @@ jx_t jx_square(jx_t x) {
   return e ? e : jx_lax_binary(JX_P_mul, x, x);
 }
 
-/* relu = x where x > 0 else 0; its derivative at 0 is 0, as jax.nn.relu */
+/* relu = 0 where x <= 0 else x; its derivative at 0 is 0, as jax.nn.relu,
+ * and NaN propagates (NaN <= 0 is false), as jnp.maximum(x, 0). */
 jx_t jx_relu(jx_t x) {
   jx_t e = jx_op_check_array("relu", x);
   if (e) return e;
   jx_t zero = jx_op_cast(jx_scalar_of(x->aval.dtype, 0), x->aval.dtype, x->aval.weak);
-  return jx_lax_select(jx_lax_binary(JX_P_gt, x, zero), x, zero);
+  return jx_lax_select(jx_lax_binary(JX_P_le, x, zero), zero, x);
 }
 
 jx_t jx_logical_not(jx_t x) {

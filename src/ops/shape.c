@@ -181,6 +181,7 @@ jx_t jx_stack(int n, const jx_t *xs, int axis) {
       }
   }
   int r = xs[0]->aval.ndim, ax = axis < 0 ? axis + r + 1 : axis;
+  if (r + 1 > JX_MAX_RANK) return jx_error_new("stack: result rank %d exceeds %d", r + 1, JX_MAX_RANK);
   if (ax < 0 || ax > r) return jx_error_new("stack: axis %d is out of bounds for a result of rank %d", axis, r + 1);
   jx_t small[16] = {0}, *es = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!es) return jx_error_new("stack: out of memory");
