@@ -182,6 +182,21 @@ jx_fn *jx_partial(jx_fn *f, int nbound, const jx_t *bound); /* binds leading arg
 char *jx_make_jaxpr(jx_fn *f, const jx_t *args);            /* caller frees */
 void jx_fn_free(jx_fn *f);
 
+/* ---------------------------------------------------------- control flow */
+/* Traceable, differentiable, batchable; compiled under jit (bodies traced
+ * once, loops never unrolled). Operands and carries are trees. */
+/* on_true/on_false take n arguments (the operands) and return the same types */
+jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *operands);
+/* branches[clamp(index)](operands...) */
+jx_t jx_switch(jx_t index, int nbranches, jx_fn **branches, int n, const jx_t *operands);
+/* while cond(carry): carry = body(carry). Forward-mode only (use scan or
+ * fori_loop for reverse mode). */
+jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init);
+/* carry = body(i, carry) for i in [lo, hi): a scan, so reverse mode works */
+jx_t jx_fori_loop(int64_t lo, int64_t hi, jx_fn *body, jx_t init);
+/* f(carry, x) -> (carry, y) over the leading axis of xs -> (carry, ys) */
+jx_t jx_scan(jx_fn *f, jx_t init, jx_t xs);
+
 /* ------------------------------------------------------ memory and errors */
 void jx_pool_push(void);
 void jx_pool_pop(void);

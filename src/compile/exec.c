@@ -126,6 +126,42 @@ static struct jx_value view(const jx_aval *a, jx_buffer *b) {
   return v;
 }
 
+/* A call whose impl makes its own outputs (control flow, nested jit): it
+ * gets real values (sharing the buffers) and its results' buffers become
+ * the program's. */
+static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer **buf, char **data, jx_t *val) {
+  jx_t small_in[16], small_out[16];
+  jx_t *in = kn->nin <= 16 ? small_in : jx_malloc(sizeof(jx_t) * (size_t)kn->nin);
+  jx_t *out = kn->nout <= 16 ? small_out : jx_malloc(sizeof(jx_t) * (size_t)kn->nout);
+  jx_t err = in && out ? NULL : jx_error_new("jit: out of memory");
+  for (int a = 0; !err && a < kn->nin; a++) {
+    jx_buffer *b = buf[kn->ins[a]];
+    in[a] = jx_value_new(JX_VK_ARRAY);
+    if (!in[a]) {
+      err = jx_error_new("jit: out of memory");
+      break;
+    }
+    in[a]->aval = p->bufs[kn->ins[a]].aval;
+    in[a]->u.arr.buf = b;
+    atomic_fetch_add(&b->refs, 1);
+  }
+  if (!err) err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+  for (int o = 0; !err && o < kn->nout; o++) {
+    int b = kn->outs[o];
+    jx_buffer *ob = out[o]->u.arr.buf;
+    if (p->bufs[b].kind == JX_LB_OUT) {
+      val[b] = out[o];
+    } else {
+      atomic_fetch_add(&ob->refs, 1);
+    }
+    buf[b] = ob;
+    data[b] = ob->data;
+  }
+  if (in != small_in) jx_free(in);
+  if (out != small_out) jx_free(out);
+  return err;
+}
+
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
   const jx_program *p = x->prog;
@@ -151,8 +187,9 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   }
   for (int k = 0; k < p->nkernel && !err; k++) {
     const jx_kernel *kn = &p->kernels[k];
+    bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->prim]->impl_allocates;
     /* allocate what this kernel defines */
-    for (int b = 0; b < nb && !err; b++) {
+    for (int b = 0; b < nb && !err && !own_outputs; b++) {
       const jx_lbuf *lb = &p->bufs[b];
       if (lb->def != k) continue;
       if (lb->kind == JX_LB_OUT) {
@@ -166,7 +203,9 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       if (buf[b]) data[b] = buf[b]->data;
     }
     if (err) break;
-    if (kn->kind == JX_LK_CALL) {
+    if (own_outputs) {
+      err = run_owning_call(kn, p, buf, data, val);
+    } else if (kn->kind == JX_LK_CALL) {
       struct jx_value iv[16], ov[16];
       jx_t in[16], out[16];
       if (kn->nin > 16 || kn->nout > 16) {

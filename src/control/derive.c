@@ -125,7 +125,7 @@ static jx_aval *avals_buf(int n, jx_aval *small, int nsmall) {
 /* ------------------------------------------------------------------- jvp */
 typedef struct {
   jx_jaxpr *j;
-  const bool *nz;
+  const bool *nz, *nz_out;
   bool with_primal;
 } jvp_arg;
 
@@ -139,15 +139,14 @@ static jx_t jvp_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
   int t = j->nin;
   for (int i = 0; i < j->nin && !err; i++) tr[i] = jx_jvp_tracer(J, ins[i], a->nz[i] ? ins[t++] : NULL);
   if (!err) err = jx_eval_jaxpr(j, tr, o);
-  int n = 0;
+  int n = a->with_primal ? j->nout : 0;
   for (int k = 0; k < j->nout && !err; k++) {
     jx_t prim, tan;
     jx_jvp_unpack(J, o[k], &prim, &tan);
     if (a->with_primal) outs[k] = prim;
-    outs[(a->with_primal ? j->nout : 0) + k] = tan ? tan : jx_lax_zeros(&prim->aval);
-    n++;
+    if (!a->nz_out || a->nz_out[k]) outs[n++] = tan ? tan : jx_lax_zeros(&prim->aval);
   }
-  *nout = a->with_primal ? 2 * n : n;
+  *nout = n;
   jx_jvp_end(J);
   jx_free(tr);
   jx_free(o);
@@ -167,10 +166,14 @@ static jx_jaxpr *make_jvp(jx_jaxpr *j, const void *arg, jx_t *err) {
   return r;
 }
 
-jx_jaxpr *jx_derive_jvp(jx_jaxpr *j, const bool *nz, bool with_primal, jx_t *err) {
-  char key[128];
+jx_jaxpr *jx_derive_jvp(jx_jaxpr *j, const bool *nz, const bool *nz_out, bool with_primal, jx_t *err) {
+  char key[128], ko[64];
   jx_mask_key(key, sizeof key, with_primal ? "jvp+" : "jvp", nz, j->nin);
-  jvp_arg a = {j, nz, with_primal};
+  if (nz_out) {
+    jx_mask_key(ko, sizeof ko, "", nz_out, j->nout);
+    strncat(key, ko, sizeof key - strlen(key) - 1);
+  }
+  jvp_arg a = {j, nz, nz_out, with_primal};
   return jx_derive_cached(j, key, make_jvp, &a, err);
 }
 

@@ -9,9 +9,10 @@
 #include "compile/compile.h"
 
 /* Tangents of j's outputs given primals (all inputs) and tangents of the
- * inputs marked nz (in order). with_primal: the primal outputs first. Zero
- * output tangents are materialized. */
-jx_jaxpr *jx_derive_jvp(jx_jaxpr *j, const bool *nz, bool with_primal, jx_t *err);
+ * inputs marked nz (in order). with_primal: the primal outputs first.
+ * nz_out (NULL: all) selects which outputs' tangents are returned; zero
+ * tangents are materialized. */
+jx_jaxpr *jx_derive_jvp(jx_jaxpr *j, const bool *nz, const bool *nz_out, bool with_primal, jx_t *err);
 /* Cotangents of the inputs marked lin, given the other (known) inputs and
  * cotangents of all outputs. j must be linear in the lin inputs. */
 jx_jaxpr *jx_derive_transpose(jx_jaxpr *j, const bool *lin, jx_t *err);

@@ -53,7 +53,7 @@ static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   for (int i = 0; !err && i < nin; i++) ins[n++] = x[i], nz[i] = t[i] != NULL;
   for (int i = 0; !err && i < nin; i++)
     if (nz[i]) ins[n++] = t[i];
-  jx_jaxpr *d = err ? NULL : jx_derive_jvp(j, nz, false, &err);
+  jx_jaxpr *d = err ? NULL : jx_derive_jvp(j, nz, NULL, false, &err);
   if (d) err = jx_call_jaxpr(d, ins, tout);
   jx_jaxpr_release(d);
   TMP_FREE(nz);

@@ -70,7 +70,7 @@ typedef struct jx_params {
   /* dot_general: contracting and batch dims of each side */
   int8_t nc, nb;
   int8_t lc[JX_MAX_RANK], rc[JX_MAX_RANK], lb[JX_MAX_RANK], rb[JX_MAX_RANK];
-  void *sub; /* higher-order primitives: an inner jaxpr (refcounted elsewhere) */
+  void *sub, *sub2; /* higher-order primitives: inner jaxprs (each eqn holds a reference) */
 } jx_params;
 #define JX_PARAMS_INIT {0}
 uint64_t jx_params_hash(const jx_params *p);

@@ -19,7 +19,8 @@ void jx_jaxpr_release(jx_jaxpr *j) {
   if (j->free_compiled) j->free_compiled(j->compiled);
   for (int i = 0; i < j->nconst; i++) jx_release(j->consts[i]);
   for (int i = 0; i < j->neqn; i++) {
-    jx_jaxpr_release(j->eqns[i].params.sub); /* an inner jaxpr (jit_call) */
+    jx_jaxpr_release(j->eqns[i].params.sub); /* inner jaxprs (jit_call, cond, ...) */
+    jx_jaxpr_release(j->eqns[i].params.sub2);
     jx_free(j->eqns[i].in);
     jx_free(j->eqns[i].out);
   }
@@ -83,7 +84,8 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
   jx_eqn *e = &j->eqns[j->neqn];
   e->prim = p;
   e->params = *params;
-  jx_jaxpr_retain(params->sub); /* params.sub is always a jaxpr */
+  jx_jaxpr_retain(params->sub); /* params.sub/sub2 are always jaxprs */
+  jx_jaxpr_retain(params->sub2);
   e->nin = nin;
   e->nout = nout;
   e->in = jx_malloc(sizeof(int) * (size_t)(nin ? nin : 1));
@@ -374,4 +376,69 @@ jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
     if (!defined[j->outvars[i]]) err = jx_error_new("typecheck: output %d is undefined", i);
   jx_free(defined);
   return err;
+}
+
+/* ------------------------------------------------------------- reshaping */
+jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_aval *extra) {
+  jx_jaxpr *r = jx_jaxpr_new();
+  if (!r) return NULL;
+  int *map = jx_malloc(sizeof(int) * (size_t)(j->nvars ? j->nvars : 1));
+  bool ok = map != NULL;
+  for (int v = 0; ok && v < j->nvars; v++) map[v] = -1;
+  for (int i = 0; ok && i < j->nconst; i++) {
+    int v = jx_jaxpr_add_const(r, j->consts[i]);
+    ok = v >= 0;
+    if (ok) map[j->constvars[i]] = v;
+  }
+  for (int i = 0; ok && i < n; i++) {
+    int v = jx_jaxpr_add_invar(r, order[i] >= 0 ? &j->avals[j->invars[order[i]]] : &extra[-order[i] - 1]);
+    ok = v >= 0;
+    if (ok && order[i] >= 0) map[j->invars[order[i]]] = v;
+  }
+  /* inputs that are dropped are not allowed to be used: give them fresh
+   * vars so the jaxpr stays well formed if they are (they are not) */
+  for (int i = 0; ok && i < j->nin; i++)
+    if (map[j->invars[i]] < 0) {
+      int v = jx_jaxpr_add_var(r, &j->avals[j->invars[i]]);
+      ok = v >= 0;
+      map[j->invars[i]] = v;
+    }
+  for (int e = 0; ok && e < j->neqn; e++) {
+    const jx_eqn *q = &j->eqns[e];
+    int in[64], out[64];
+    jx_aval oav[64];
+    if (q->nin > 64 || q->nout > 64) { ok = false; break; }
+    for (int k = 0; k < q->nin; k++) in[k] = map[q->in[k]];
+    for (int k = 0; k < q->nout; k++) oav[k] = j->avals[q->out[k]];
+    ok = jx_jaxpr_add_eqn(r, q->prim, &q->params, q->nin, in, q->nout, oav, out) == 0;
+    for (int k = 0; ok && k < q->nout; k++) map[q->out[k]] = out[k];
+  }
+  int *outs = ok ? jx_malloc(sizeof(int) * (size_t)(j->nout ? j->nout : 1)) : NULL;
+  ok = ok && outs;
+  for (int k = 0; ok && k < j->nout; k++) outs[k] = map[j->outvars[k]];
+  ok = ok && jx_jaxpr_set_outs(r, j->nout, outs) == 0;
+  jx_free(outs);
+  jx_free(map);
+  if (!ok) {
+    jx_jaxpr_release(r);
+    return NULL;
+  }
+  return r;
+}
+
+int jx_jaxpr_hoist_consts(jx_jaxpr *j, jx_t **consts) {
+  int n = j->nconst;
+  *consts = j->consts;
+  int *inv = jx_malloc(sizeof(int) * (size_t)(n + j->nin ? n + j->nin : 1));
+  if (!inv) return -1;
+  memcpy(inv, j->constvars, sizeof(int) * (size_t)n);
+  memcpy(inv + n, j->invars, sizeof(int) * (size_t)j->nin);
+  jx_free(j->invars);
+  jx_free(j->constvars);
+  j->invars = inv;
+  j->nin += n;
+  j->constvars = NULL;
+  j->consts = NULL;
+  j->nconst = 0;
+  return n;
 }

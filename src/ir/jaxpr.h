@@ -49,6 +49,15 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
                      int nout, const jx_aval *out_avals, int *out_vars);
 int jx_jaxpr_set_outs(jx_jaxpr *j, int n, const int *vars);
 
+/* A copy whose inputs are, in order, j's input order[i] (order[i] >= 0)
+ * or a new unused input of aval extra[-order[i]-1] (order[i] < 0). Inputs
+ * of j not listed must be unused. NULL on out of memory. */
+jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_aval *extra);
+/* Turn j's constants into leading inputs (in place; j must not be shared).
+ * *consts receives the values (ownership moves to the caller: release each
+ * and free the array). Returns their count, -1 on out of memory. */
+int jx_jaxpr_hoist_consts(jx_jaxpr *j, jx_t **consts);
+
 /* Text in JAX's form. Caller frees. */
 char *jx_jaxpr_print(const jx_jaxpr *j);
 /* Re-derive every equation's output types with abstract_eval and compare;

@@ -10,9 +10,9 @@
  * Broadcasting: the driver drops size-1 dims and merges adjacent dims that
  * every operand walks contiguously, so "same shape", "scalar operand" and
  * "row/column broadcast" all end in a short odometer over outer dims around
- * an inner row whose strides are 1 or 0 -- cases the row loops special-case
- * so that gcc vectorizes them. Integer arithmetic that may overflow is done
- * in the unsigned type (wraps, no UB). */
+ * blocks of rows whose inner strides are 1 or 0 -- cases the loops
+ * special-case so that gcc vectorizes them. Integer arithmetic that may
+ * overflow is done in the unsigned type (wraps, no UB). */
 #include "backend/cpu/kernels.h"
 
 #include <math.h>
@@ -188,33 +188,55 @@ DEF_CMP(f64, double)
   X(f64, double, BINOPS_FLOAT, UNOPS_FLOAT)
 
 /* ------------------------------------------------------ binary loops */
-/* One row: o[i] = op(a[i*sa], b[i*sb]). The three stride patterns that
- * broadcasting produces most get their own loop so that they vectorize. */
-typedef void (*bin_fn)(int64_t n, const void *a, int64_t sa, const void *b, int64_t sb, void *o);
+/* A block of n0 rows of n1: o[r*n1 + i] = op(a[r*sa0 + i*sa1], b[r*sb0 + i*sb1]).
+ * Each row takes one of four loops picked by the inner strides; the three
+ * that broadcasting produces most (1/1, 0/1, 1/0) vectorize. Rows shorter
+ * than a vector are walked column by column instead, so that [N,3] + [3]
+ * runs one long loop per column rather than N tiny ones. */
+typedef void (*bin_fn)(int64_t n0, int64_t n1, const void *a, int64_t sa0, int64_t sa1,
+                       const void *b, int64_t sb0, int64_t sb1, void *o);
+typedef void (*bin0_fn)(const void *a, const void *b, void *o); /* one element */
 
-#define DEF_BIN_LOOP(E, name, S, T, OUT)                                              \
-  static void bl_##name##_##S(int64_t n, const void *pa, int64_t sa, const void *pb,    \
-                              int64_t sb, void *po) {                                  \
-    const T *a = pa, *b = pb;                                                         \
-    OUT *o = po;                                                                      \
-    if (sa == 1 && sb == 1) {                                                         \
-      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(a[i], b[i]);                  \
-    } else if (sa == 0 && sb == 1) {                                                  \
-      const T x = a[0];                                                               \
-      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(x, b[i]);                     \
-    } else if (sa == 1 && sb == 0) {                                                  \
-      const T y = b[0];                                                               \
-      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(a[i], y);                     \
-    } else {                                                                          \
-      for (int64_t i = 0; i < n; i++) o[i] = name##_##S(a[i * sa], b[i * sb]);        \
-    }                                                                                 \
+enum { SHORT_ROW = 8 };
+
+#define DEF_BIN_LOOP(E, name, S, T, OUT)                                                 \
+  static void b0_##name##_##S(const void *a, const void *b, void *o) {                   \
+    *(OUT *)o = name##_##S(*(const T *)a, *(const T *)b);                                \
+  }                                                                                      \
+  static void bl_##name##_##S(int64_t n0, int64_t n1, const void *pa, int64_t sa0,         \
+                              int64_t sa1, const void *pb, int64_t sb0, int64_t sb1,       \
+                              void *po) {                                                \
+    const T *a = pa, *b = pb;                                                            \
+    OUT *o = po;                                                                         \
+    if (n1 < SHORT_ROW && n0 > n1) {                                                     \
+      for (int64_t i = 0; i < n1; i++)                                                   \
+        for (int64_t r = 0; r < n0; r++)                                                 \
+          o[r * n1 + i] = name##_##S(a[r * sa0 + i * sa1], b[r * sb0 + i * sb1]);        \
+      return;                                                                            \
+    }                                                                                    \
+    for (int64_t r = 0; r < n0; r++, a += sa0, b += sb0, o += n1) {                      \
+      if (sa1 == 1 && sb1 == 1) {                                                        \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i], b[i]);                  \
+      } else if (sa1 == 0 && sb1 == 1) {                                                 \
+        const T x = a[0];                                                                \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(x, b[i]);                     \
+      } else if (sa1 == 1 && sb1 == 0) {                                                 \
+        const T y = b[0];                                                                \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i], y);                     \
+      } else {                                                                           \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i * sa1], b[i * sb1]);      \
+      }                                                                                  \
+    }                                                                                    \
   }
 #define BIN_INST(S, T, BL, UL) BL(DEF_BIN_LOOP, S, T)
 FOR_DTYPES(BIN_INST)
 
 #define BIN_ENTRY(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = bl_##name##_##S,
+#define BIN0_ENTRY(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = b0_##name##_##S,
 #define BIN_ROW(S, T, BL, UL) BL(BIN_ENTRY, S, T)
+#define BIN0_ROW(S, T, BL, UL) BL(BIN0_ENTRY, S, T)
 static const bin_fn bin_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(BIN_ROW)};
+static const bin0_fn bin0_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(BIN0_ROW)};
 
 /* ------------------------------------------------------ unary loops */
 typedef void (*un_fn)(int64_t n, const void *x, void *y);
@@ -232,8 +254,10 @@ FOR_DTYPES(UN_INST)
 #define UN_ROW(S, T, BL, UL) UL(UN_ENTRY, S, T)
 static const un_fn un_table[JX_CPU_UNARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(UN_ROW)};
 
+/* per op, from the float list (a superset of the others) plus NOT */
 #define UN_CHEAP(E, name, S, T, cheap) [JX_CPU_##E] = cheap,
-static const bool un_cheap[JX_CPU_UNARY_COUNT] = {UNOPS_FLOAT(UN_CHEAP, f32, float)[JX_CPU_NOT] = 1};
+static const bool un_cheap[JX_CPU_UNARY_COUNT] = {UNOPS_FLOAT(UN_CHEAP, f32, float)
+                                                      UNOPS_BOOL(UN_CHEAP, b, uint8_t)};
 
 static size_t dtype_size(jx_dtype dt) {
   static const uint8_t sz[JX_DTYPE_COUNT] = {[JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8,
@@ -275,18 +299,19 @@ void jx_cpu_unary(jx_cpu_unop op, jx_dtype dt, int64_t n, const void *x, void *y
 
 /* ------------------------------------------------------ broadcasting driver */
 /* Up to three inputs, each with its element size and strides over the
- * output shape; `row` applies the kernel to one inner row. */
+ * output shape; `block` applies the kernel to n0 rows of n1 (the last two
+ * collapsed dims), given the per-input strides of both. */
 typedef struct nary nary;
 struct nary {
   int nin, nd;
   int64_t shape[MAXD];
   int64_t stride[3][MAXD];
   const char *in[3];
-  int64_t inner_s[3]; /* stride[k][nd-1], gathered for the row calls */
   size_t isz[3], osz;
   char *out;
-  void (*kernel)(void); /* the bin_fn or sel_fn, cast back by row() */
-  void (*row)(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out);
+  void (*kernel)(void); /* the bin_fn or sel_fn, cast back by block() */
+  void (*block)(const nary *c, int64_t n0, int64_t n1, const char *const *in,
+                const int64_t *s0, const int64_t *s1, char *out);
 };
 
 /* Drop size-1 dims and merge dim d into d-1 when every input steps through
@@ -312,62 +337,80 @@ static void collapse(nary *c, int ndim, const int64_t *shape, const int64_t *con
     for (int k = 0; k < c->nin; k++) c->stride[k][0] = 1;
     nd = 1;
   }
+  if (nd == 1) { /* a 1-row block: give it a dummy outer dim */
+    c->shape[1] = c->shape[0];
+    c->shape[0] = 1;
+    for (int k = 0; k < c->nin; k++) c->stride[k][1] = c->stride[k][0], c->stride[k][0] = 0;
+    nd = 2;
+  }
   c->nd = nd;
 }
 
-/* Rows [lo, hi) of the collapsed array: an odometer over the outer dims. */
+/* Rows [lo, hi) of the collapsed array seen as [rows, inner]: runs of rows
+ * along dim nd-2 go to the kernel as one block (capped so that short-row
+ * blocks stay in L1); an odometer steps over the dims further out. */
 static void nary_rows(void *p, int64_t lo, int64_t hi) {
   const nary *c = p;
-  int last = c->nd - 1;
-  int64_t inner = c->shape[last], idx[MAXD];
+  int nd = c->nd, mid = nd - 2;
+  int64_t inner = c->shape[nd - 1], idx[MAXD], s0[3], s1[3];
+  int64_t maxrun = inner >= 4096 ? 1 : 4096 / inner;
   const char *in[3];
-  for (int k = 0; k < c->nin; k++) in[k] = c->in[k];
+  for (int k = 0; k < c->nin; k++) {
+    in[k] = c->in[k];
+    s0[k] = c->stride[k][mid];
+    s1[k] = c->stride[k][nd - 1];
+  }
   int64_t r = lo;
-  for (int d = last - 1; d >= 0; d--) {
+  for (int d = mid; d >= 0; d--) {
     idx[d] = r % c->shape[d];
     r /= c->shape[d];
     for (int k = 0; k < c->nin; k++) in[k] += idx[d] * c->stride[k][d] * (int64_t)c->isz[k];
   }
   char *out = c->out + lo * inner * (int64_t)c->osz;
-  for (int64_t row = lo; row < hi; row++) {
-    c->row(c, inner, in, c->inner_s, out);
-    out += inner * (int64_t)c->osz;
-    for (int d = last - 1; d >= 0; d--) { /* advance the odometer */
-      for (int k = 0; k < c->nin; k++) in[k] += c->stride[k][d] * (int64_t)c->isz[k];
-      if (++idx[d] < c->shape[d]) break;
-      for (int k = 0; k < c->nin; k++) in[k] -= c->shape[d] * c->stride[k][d] * (int64_t)c->isz[k];
+  for (int64_t row = lo; row < hi;) {
+    int64_t run = c->shape[mid] - idx[mid];
+    if (run > hi - row) run = hi - row;
+    if (run > maxrun) run = maxrun;
+    c->block(c, run, inner, in, s0, s1, out);
+    row += run;
+    out += run * inner * (int64_t)c->osz;
+    for (int k = 0; k < c->nin; k++) in[k] += run * s0[k] * (int64_t)c->isz[k];
+    idx[mid] += run;
+    for (int d = mid; d > 0 && idx[d] == c->shape[d]; d--) { /* carry */
+      for (int k = 0; k < c->nin; k++) {
+        in[k] -= c->shape[d] * c->stride[k][d] * (int64_t)c->isz[k];
+        in[k] += c->stride[k][d - 1] * (int64_t)c->isz[k];
+      }
       idx[d] = 0;
+      idx[d - 1]++;
     }
   }
 }
 
-/* A single row split by elements (the collapsed array is 1-D). */
+/* A single row (nothing to broadcast across rows), split by elements. */
 static void nary_flat(void *p, int64_t lo, int64_t hi) {
   const nary *c = p;
   const char *in[3];
-  for (int k = 0; k < c->nin; k++) in[k] = c->in[k] + lo * c->stride[k][0] * (int64_t)c->isz[k];
-  c->row(c, hi - lo, in, c->inner_s, c->out + lo * (int64_t)c->osz);
+  int64_t s0[3] = {0, 0, 0}, s1[3];
+  for (int k = 0; k < c->nin; k++) {
+    s1[k] = c->stride[k][1];
+    in[k] = c->in[k] + lo * s1[k] * (int64_t)c->isz[k];
+  }
+  c->block(c, 1, hi - lo, in, s0, s1, c->out + lo * (int64_t)c->osz);
 }
 
 static void nary_run(nary *c) {
-  int last = c->nd - 1;
-  int64_t n = 1;
-  for (int d = 0; d < c->nd; d++) n *= c->shape[d];
-  for (int k = 0; k < c->nin; k++) c->inner_s[k] = c->stride[k][last];
-  if (c->nd == 1) {
-    if (n < 2 * GRAIN)
-      c->row(c, n, c->in, c->inner_s, c->out);
-    else
-      jx_cpu_parallel_for(n, GRAIN, nary_flat, c);
-    return;
-  }
-  int64_t inner = c->shape[last];
-  int64_t grain = GRAIN / inner > 0 ? GRAIN / inner : 1;
-  jx_cpu_parallel_for(n / inner, grain, nary_rows, c);
+  int64_t inner = c->shape[c->nd - 1], rows = 1;
+  for (int d = 0; d < c->nd - 1; d++) rows *= c->shape[d];
+  if (rows == 1)
+    jx_cpu_parallel_for(inner, GRAIN, nary_flat, c);
+  else
+    jx_cpu_parallel_for(rows, inner >= GRAIN ? 1 : GRAIN / inner, nary_rows, c);
 }
 
-static void bin_row(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out) {
-  ((bin_fn)c->kernel)(n, in[0], s[0], in[1], s[1], out);
+static void bin_block(const nary *c, int64_t n0, int64_t n1, const char *const *in,
+                      const int64_t *s0, const int64_t *s1, char *out) {
+  ((bin_fn)c->kernel)(n0, n1, in[0], s0[0], s1[0], in[1], s0[1], s1[1], out);
 }
 
 static int64_t shape_size(int ndim, const int64_t *shape) {
@@ -381,15 +424,30 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
   KCHECK((unsigned)op < JX_CPU_BINARY_COUNT && (unsigned)dt < JX_DTYPE_COUNT);
   bin_fn fn = bin_table[op][dt];
   KCHECK(fn != NULL);
-  if (ndim == 0) { /* the eager scalar path: no setup at all */
-    fn(1, a, 1, b, 1, out);
+  if (ndim == 0) { /* the eager scalar path: one call, no setup */
+    bin0_table[op][dt](a, b, out);
     return;
   }
   KCHECK(ndim > 0 && ndim <= MAXD);
-  if (shape_size(ndim, shape) == 0) return;
+  /* Small arrays whose operands are each contiguous or a scalar (the common
+   * eager case) skip the collapsing driver. */
+  int64_t n = 1;
+  bool ac = true, az = true, bc = true, bz = true;
+  for (int d = ndim - 1; d >= 0; d--) {
+    if (shape[d] != 1) {
+      ac &= astride[d] == n, az &= astride[d] == 0;
+      bc &= bstride[d] == n, bz &= bstride[d] == 0;
+    }
+    n *= shape[d];
+  }
+  if (n == 0) return;
+  if (n < 2 * GRAIN && (ac || az) && (bc || bz)) {
+    fn(1, n, a, 0, ac, b, 0, bc, out);
+    return;
+  }
   size_t es = dtype_size(dt);
   nary c = {.nin = 2, .in = {a, b}, .isz = {es, es}, .out = out, .kernel = (void (*)(void))fn,
-            .row = bin_row, .osz = op >= JX_CPU_EQ ? 1 : es};
+            .block = bin_block, .osz = op >= JX_CPU_EQ ? 1 : es};
   const int64_t *strides[2] = {astride, bstride};
   collapse(&c, ndim, shape, strides);
   nary_run(&c);
@@ -397,59 +455,72 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
 
 /* ------------------------------------------------------ select */
 /* Written per element size: select moves bytes, whatever the dtype (the
- * may_alias types make moving a float as a uint32_t well defined). */
+ * may_alias types make moving a float as a uint32_t well defined). Same
+ * block shape as the binary loops; pred is bool. */
 typedef uint8_t __attribute__((may_alias)) m8;
 typedef uint32_t __attribute__((may_alias)) m32;
 typedef uint64_t __attribute__((may_alias)) m64;
-typedef void (*sel_fn)(int64_t n, const uint8_t *p, int64_t sp, const void *t, int64_t st,
-                       const void *f, int64_t sf, void *o);
+typedef void (*sel_fn)(int64_t n0, int64_t n1, const uint8_t *p, const void *t, const void *f,
+                       const int64_t *s0, const int64_t *s1, void *o);
 
 /* Both loads are unconditional so that gcc may vectorize into a blend. */
-#define SEL_LOOP(T, PI, TI, FI)                  \
-  for (int64_t i = 0; i < n; i++) {            \
-    const T tv = t[TI], fv = f[FI];            \
-    o[i] = p[PI] ? tv : fv;                    \
+#define SEL_ROW(T, PI, TI, FI)                       \
+  for (int64_t i = 0; i < n1; i++) {                 \
+    const T tv = t[TI], fv = f[FI];                  \
+    o[i] = p[PI] ? tv : fv;                          \
   }
-#define DEF_SEL(T)                                                                      \
-  static void sel_##T(int64_t n, const uint8_t *p, int64_t sp, const void *pt, int64_t st, \
-                      const void *pf, int64_t sf, void *po) {                           \
-    const T *t = pt, *f = pf;                                                           \
-    T *o = po;                                                                          \
-    if (sp == 0) { /* one predicate for the whole row: a copy */                        \
-      const T *src = p[0] ? t : f;                                                      \
-      int64_t s = p[0] ? st : sf;                                                       \
-      for (int64_t i = 0; i < n; i++) o[i] = src[i * s];                                \
-    } else if (sp == 1 && st == 1 && sf == 1) {                                         \
-      SEL_LOOP(T, i, i, i);                                                                \
-    } else if (sp == 1 && st == 1 && sf == 0) { /* where(m, x, 0) */                    \
-      SEL_LOOP(T, i, i, 0);                                                                \
-    } else if (sp == 1 && st == 0 && sf == 1) {                                         \
-      SEL_LOOP(T, i, 0, i);                                                                \
-    } else {                                                                            \
-      SEL_LOOP(T, i * sp, i * st, i * sf);                                                 \
-    }                                                                                   \
+#define DEF_SEL(T)                                                                        \
+  static void sel_##T(int64_t n0, int64_t n1, const uint8_t *p, const void *pt,            \
+                      const void *pf, const int64_t *s0, const int64_t *s1, void *po) {   \
+    const T *t = pt, *f = pf;                                                             \
+    T *o = po;                                                                            \
+    int64_t sp = s1[0], st = s1[1], sf = s1[2];                                           \
+    if (n1 < SHORT_ROW && n0 > n1) { /* short rows: down the columns */                   \
+      for (int64_t i = 0; i < n1; i++)                                                    \
+        for (int64_t r = 0; r < n0; r++) {                                                \
+          const T tv = t[r * s0[1] + i * st], fv = f[r * s0[2] + i * sf];                 \
+          o[r * n1 + i] = p[r * s0[0] + i * sp] ? tv : fv;                                \
+        }                                                                                 \
+      return;                                                                             \
+    }                                                                                     \
+    for (int64_t r = 0; r < n0; r++, p += s0[0], t += s0[1], f += s0[2], o += n1) {       \
+      if (sp == 0) { /* one predicate for the whole row: a copy */                        \
+        const T *src = p[0] ? t : f;                                                      \
+        int64_t s = p[0] ? st : sf;                                                       \
+        for (int64_t i = 0; i < n1; i++) o[i] = src[i * s];                               \
+      } else if (sp == 1 && st == 1 && sf == 1) {                                         \
+        SEL_ROW(T, i, i, i)                                                               \
+      } else if (sp == 1 && st == 1 && sf == 0) { /* where(m, x, 0) */                    \
+        SEL_ROW(T, i, i, 0)                                                               \
+      } else if (sp == 1 && st == 0 && sf == 1) {                                         \
+        SEL_ROW(T, i, 0, i)                                                               \
+      } else {                                                                            \
+        SEL_ROW(T, i * sp, i * st, i * sf)                                                \
+      }                                                                                   \
+    }                                                                                     \
   }
 DEF_SEL(m8)
 DEF_SEL(m32)
 DEF_SEL(m64)
 
-static void sel_row(const nary *c, int64_t n, const char *const *in, const int64_t *s, char *out) {
-  ((sel_fn)c->kernel)(n, (const uint8_t *)in[0], s[0], in[1], s[1], in[2], s[2], out);
+static void sel_block(const nary *c, int64_t n0, int64_t n1, const char *const *in,
+                      const int64_t *s0, const int64_t *s1, char *out) {
+  ((sel_fn)c->kernel)(n0, n1, (const uint8_t *)in[0], in[1], in[2], s0, s1, out);
 }
 
 void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred,
                    const int64_t *pstride, const void *t, const int64_t *tstride, const void *f,
                    const int64_t *fstride, void *out) {
   size_t es = dtype_size(dt);
-  sel_fn fn = es == 1 ? sel_m8 : es == 4 ? sel_m32 : sel_m64;
   if (ndim == 0) {
-    fn(1, pred, 1, t, 1, f, 1, out);
+    memcpy(out, *(const uint8_t *)pred ? t : f, es);
     return;
   }
   KCHECK(ndim > 0 && ndim <= MAXD);
   if (shape_size(ndim, shape) == 0) return;
+  sel_fn fn = es == 1 ? sel_m8 : es == 4 ? sel_m32 : sel_m64;
   nary c = {.nin = 3, .in = {pred, t, f}, .isz = {1, es, es}, .out = out, .osz = es,
-            .kernel = (void (*)(void))fn, .row = sel_row};
+            .kernel = (void (*)(void))fn, .block = sel_block};
   const int64_t *strides[3] = {pstride, tstride, fstride};
   collapse(&c, ndim, shape, strides);
   nary_run(&c);

@@ -45,14 +45,12 @@
  * room for the streamed A panel; MC x KC x sizeof(T) ~ 240 KB (half of L2)
  * holds the A block; KC x NC is a few MB of L3 per thread. K and M are
  * split into equal blocks (not KC + a sliver) to avoid thin tail passes. */
-#ifndef KC_F32 /* (overridable with -D for tuning runs) */
 #define KC_F32 256
 #define MC_F32 240
 #define NC_F32 4080
 #define KC_F64 256
 #define MC_F64 120
 #define NC_F64 2040
-#endif
 
 /* A thread's slab should carry at least this much M*N*K work: below it the
  * fork/join (a few microseconds) outweighs the gain. */
@@ -91,10 +89,14 @@ static int env_mode(void) {
   if (m < 0) {
     const char *s = getenv("JX_GEMM");
     m = JX_GEMM_AUTO;
-    if (s && !strcmp(s, "cblas")) m = JX_GEMM_CBLAS;
-    else if (s && !strcmp(s, "builtin")) m = JX_GEMM_BUILTIN;
-    else if (s && !strcmp(s, "avx2")) m = JX_GEMM_AVX2;
-    else if (s && !strcmp(s, "portable")) m = JX_GEMM_PORTABLE;
+    if (s && !strcmp(s, "cblas"))
+      m = JX_GEMM_CBLAS;
+    else if (s && !strcmp(s, "builtin"))
+      m = JX_GEMM_BUILTIN;
+    else if (s && !strcmp(s, "avx2"))
+      m = JX_GEMM_AVX2;
+    else if (s && !strcmp(s, "portable"))
+      m = JX_GEMM_PORTABLE;
     atomic_store_explicit(&g_env_mode, m, memory_order_relaxed);
   }
   return m;
@@ -104,8 +106,10 @@ static int env_mode(void) {
 static jx_gemm_mode resolved_mode(void) {
   int m = atomic_load_explicit(&g_mode, memory_order_relaxed);
   if (m == JX_GEMM_AUTO) m = env_mode();
-  if (m == JX_GEMM_AUTO || m == JX_GEMM_CBLAS) m = GEMM_HAVE_CBLAS ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
-  if (m == JX_GEMM_BUILTIN || m == JX_GEMM_AVX2) m = cpu_has_avx2_fma() ? JX_GEMM_AVX2 : JX_GEMM_PORTABLE;
+  if (m == JX_GEMM_AUTO || m == JX_GEMM_CBLAS)
+    m = GEMM_HAVE_CBLAS ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
+  if (m == JX_GEMM_BUILTIN || m == JX_GEMM_AVX2)
+    m = cpu_has_avx2_fma() ? JX_GEMM_AVX2 : JX_GEMM_PORTABLE;
   return (jx_gemm_mode)m;
 }
 
@@ -119,188 +123,190 @@ const char *jx_cpu_gemm_backend(void) {
 
 /* --------------------------------------------- float templates (f32, f64) */
 
-/* Portable micro-kernel: the tile accumulates in a small array that the
- * compiler keeps in L1 (and vectorizes along NR). Same contract as the AVX2
- * one; also what a CPU without AVX2/FMA runs. */
-#define DEFINE_UKR_PORTABLE(SUF, T, NR)                                                   \
-  static void ukr_portable_##SUF(int64_t kc, const T *restrict a, const T *restrict b,    \
-                                 T *restrict c, int64_t ldc, int acc, int m, int n) {     \
-    T t[MR * NR];                                                                         \
-    for (int i = 0; i < MR * NR; i++) t[i] = 0;                                           \
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)                                    \
-      for (int i = 0; i < MR; i++) {                                                      \
-        const T ai = a[i];                                                                \
-        for (int j = 0; j < NR; j++) t[i * NR + j] += ai * b[j];                          \
-      }                                                                                   \
-    for (int i = 0; i < m; i++)                                                           \
-      for (int j = 0; j < n; j++)                                                         \
-        c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[i * NR + j];                   \
+/* Portable micro-kernel: one row of the tile at a time, its NR accumulators
+ * in a small local array that the compiler keeps in vector registers (the
+ * row-at-a-time order keeps GCC from spilling a 6 x NR tile); B's panel is
+ * re-read from L1 per row. Same contract as the AVX2 kernel; also what a CPU
+ * without AVX2/FMA runs. */
+#define DEFINE_UKR_PORTABLE(SUF, T, NR)                                                  \
+  static void ukr_portable_##SUF(int64_t kc, const T *restrict a, const T *restrict b,   \
+                                 T *restrict c, int64_t ldc, int acc, int m, int n) {    \
+    for (int i = 0; i < m; i++) {                                                        \
+      T t[NR];                                                                           \
+      for (int j = 0; j < NR; j++) t[j] = 0;                                             \
+      for (int64_t k = 0; k < kc; k++) {                                                 \
+        const T ai = a[k * MR + i];                                                      \
+        for (int j = 0; j < NR; j++) t[j] += ai * b[k * NR + j];                         \
+      }                                                                                  \
+      for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[j]; \
+    }                                                                                    \
   }
 
 /* Packing. `a`/`b` point at element [0,0] of the op()'d block; the stored
  * operand is transposed when ta/tb, which only changes the read pattern. */
-#define DEFINE_PACK(SUF, T, NR)                                                           \
-  static void pack_a_##SUF(bool ta, int64_t mc, int64_t kc, const T *a, int64_t lda,      \
-                           T *restrict ap) {                                              \
-    for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR * kc) {                              \
-      const int mr = (int)min64(MR, mc - i0);                                             \
-      if (ta) { /* op(A)[i,k] = a[k*lda + i]: MR contiguous values per k */               \
-        for (int64_t k = 0; k < kc; k++) {                                                \
-          const T *s = a + k * lda + i0;                                                  \
-          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r] : (T)0;             \
-        }                                                                                 \
-      } else if (mr == MR) { /* six row streams, interleaved */                           \
-        const T *s = a + i0 * lda;                                                        \
-        for (int64_t k = 0; k < kc; k++)                                                  \
-          for (int r = 0; r < MR; r++) ap[k * MR + r] = s[r * lda + k];                   \
-      } else {                                                                            \
-        const T *s = a + i0 * lda;                                                        \
-        for (int64_t k = 0; k < kc; k++)                                                  \
-          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r * lda + k] : (T)0;   \
-      }                                                                                   \
-    }                                                                                     \
-  }                                                                                       \
+#define DEFINE_PACK(SUF, T, NR)                                                               \
+  static void pack_a_##SUF(bool ta, int64_t mc, int64_t kc, const T *a, int64_t lda,          \
+                           T *restrict ap) {                                                  \
+    for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR * kc) {                                  \
+      const int mr = (int)min64(MR, mc - i0);                                                 \
+      if (ta) { /* op(A)[i,k] = a[k*lda + i]: MR contiguous values per k */                   \
+        for (int64_t k = 0; k < kc; k++) {                                                    \
+          const T *s = a + k * lda + i0;                                                      \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r] : (T)0;                 \
+        }                                                                                     \
+      } else if (mr == MR) { /* six row streams, interleaved */                               \
+        const T *s = a + i0 * lda;                                                            \
+        for (int64_t k = 0; k < kc; k++)                                                      \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = s[r * lda + k];                       \
+      } else {                                                                                \
+        const T *s = a + i0 * lda;                                                            \
+        for (int64_t k = 0; k < kc; k++)                                                      \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r * lda + k] : (T)0;       \
+      }                                                                                       \
+    }                                                                                         \
+  }                                                                                           \
   static void pack_b_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) { \
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */ \
-      const int nr = (int)min64(NR, nc - j0);                                             \
-      for (int64_t k = 0; k < kc; k++) {                                                  \
-        const T *s = b + k * ldb + j0;                                                    \
-        if (nr == NR) {                                                                   \
-          memcpy(bp + k * NR, s, sizeof(T) * NR);                                         \
-        } else {                                                                          \
-          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;             \
-        }                                                                                 \
-      }                                                                                   \
-    }                                                                                     \
-  }                                                                                       \
-  /* tb: op(B)[k,j] = b[j*ldb + k]; reads each column's contiguous run along k */         \
-  static void pack_bt_portable_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb,     \
-                                     T *restrict bp) {                                    \
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                              \
-      const int nr = (int)min64(NR, nc - j0);                                             \
-      for (int c = 0; c < NR; c++) {                                                      \
-        const T *s = b + (j0 + c) * ldb;                                                  \
-        for (int64_t k = 0; k < kc; k++) bp[k * NR + c] = c < nr ? s[k] : (T)0;           \
-      }                                                                                   \
-    }                                                                                     \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */  \
+      const int nr = (int)min64(NR, nc - j0);                                                 \
+      for (int64_t k = 0; k < kc; k++) {                                                      \
+        const T *s = b + k * ldb + j0;                                                        \
+        if (nr == NR) {                                                                       \
+          memcpy(bp + k * NR, s, sizeof(T) * NR);                                             \
+        } else {                                                                              \
+          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;                 \
+        }                                                                                     \
+      }                                                                                       \
+    }                                                                                         \
+  }                                                                                           \
+  /* tb: op(B)[k,j] = b[j*ldb + k]; reads each column's contiguous run along k */             \
+  static void pack_bt_portable_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb,         \
+                                     T *restrict bp) {                                        \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                                  \
+      const int nr = (int)min64(NR, nc - j0);                                                 \
+      for (int c = 0; c < NR; c++) {                                                          \
+        const T *s = b + (j0 + c) * ldb;                                                      \
+        for (int64_t k = 0; k < kc; k++) bp[k * NR + c] = c < nr ? s[k] : (T)0;               \
+      }                                                                                       \
+    }                                                                                         \
   }
 
 /* Unpacked fallback for when the packing buffers cannot be allocated: the
  * kernel has no way to report an error, so it stays correct, just slow. */
-#define DEFINE_NAIVE(SUF, T)                                                              \
-  static void gemm_naive_##SUF(bool ta, bool tb, int64_t M, int64_t N, int64_t K,         \
-                               const T *A, int64_t lda, const T *B, int64_t ldb, T *C,    \
-                               int64_t ldc) {                                             \
-    for (int64_t i = 0; i < M; i++)                                                       \
-      for (int64_t j = 0; j < N; j++) {                                                   \
-        T s = 0;                                                                          \
-        for (int64_t k = 0; k < K; k++)                                                   \
+#define DEFINE_NAIVE(SUF, T)                                                                    \
+  static void gemm_naive_##SUF(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T *A,   \
+                               int64_t lda, const T *B, int64_t ldb, T *C, int64_t ldc) {       \
+    for (int64_t i = 0; i < M; i++)                                                             \
+      for (int64_t j = 0; j < N; j++) {                                                         \
+        T s = 0;                                                                                \
+        for (int64_t k = 0; k < K; k++)                                                         \
           s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]); \
-        C[i * ldc + j] = s;                                                               \
-      }                                                                                   \
+        C[i * ldc + j] = s;                                                                     \
+      }                                                                                         \
   }
 
 /* Element size, kept local so the kernels depend on nothing in core/. */
 static size_t dt_size(jx_dtype dt) {
   switch (dt) {
   case JX_BOOL: return 1;
-  case JX_I64: case JX_F64: return 8;
+  case JX_I64:
+  case JX_F64: return 8;
   default: return 4;
   }
 }
 
-static void *alloc64(size_t bytes) { return aligned_alloc(64, (size_t)round_up((int64_t)bytes, 64)); }
+static void *alloc64(size_t bytes) {
+  return aligned_alloc(64, (size_t)round_up((int64_t)bytes, 64));
+}
 
 /* The serial blocked driver over one slab; see the loop nest at the top.
  * `impl` holds what differs between the AVX2 and the portable path. */
-#define DEFINE_DRIVER(SUF, T, NR, MC, KC, NC)                                             \
-  typedef struct {                                                                        \
-    jx_gemm_ukr_##SUF ukr;                                                                \
-    jx_gemm_pack_bt_##SUF pack_bt;                                                        \
-  } impl_##SUF;                                                                           \
-  static const impl_##SUF impl_portable_##SUF = {ukr_portable_##SUF, pack_bt_portable_##SUF}; \
-  static const impl_##SUF impl_avx2_##SUF = {jx_gemm_ukr_avx2_##SUF, jx_gemm_pack_bt_avx2_##SUF}; \
-                                                                                          \
-  static void gemm_blocked_##SUF(const impl_##SUF *im, bool ta, bool tb, int64_t M, int64_t N, \
-                                 int64_t K, const T *A, int64_t lda, const T *B,          \
-                                 int64_t ldb, T *C, int64_t ldc) {                        \
-    /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */    \
-    const int64_t kcb = cdiv(K, cdiv(K, KC));                                             \
-    const int64_t mcb = round_up(cdiv(M, cdiv(M, MC)), MR);                               \
-    const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                               \
-    T *ap = alloc64(sizeof(T) * (size_t)(mcb * kcb));                                     \
-    T *bp = alloc64(sizeof(T) * (size_t)(kcb * ncb));                                     \
-    if (!ap || !bp) {                                                                     \
-      free(ap);                                                                           \
-      free(bp);                                                                           \
-      gemm_naive_##SUF(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                          \
-      return;                                                                             \
-    }                                                                                     \
-    for (int64_t jc = 0; jc < N; jc += ncb) {                                             \
-      const int64_t nc = min64(ncb, N - jc);                                              \
-      for (int64_t pc = 0; pc < K; pc += kcb) {                                           \
-        const int64_t kc = min64(kcb, K - pc);                                            \
-        if (tb)                                                                           \
-          im->pack_bt(kc, nc, B + jc * ldb + pc, ldb, bp);                                \
-        else                                                                              \
-          pack_b_##SUF(kc, nc, B + pc * ldb + jc, ldb, bp);                               \
-        for (int64_t ic = 0; ic < M; ic += mcb) {                                         \
-          const int64_t mc = min64(mcb, M - ic);                                          \
-          pack_a_##SUF(ta, mc, kc, A + (ta ? pc * lda + ic : ic * lda + pc), lda, ap);    \
-          for (int64_t jr = 0; jr < nc; jr += NR) {                                       \
-            const int n = (int)min64(NR, nc - jr);                                        \
-            for (int64_t ir = 0; ir < mc; ir += MR)                                       \
-              im->ukr(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,     \
-                  pc > 0, (int)min64(MR, mc - ir), n);                                    \
-          }                                                                               \
-        }                                                                                 \
-      }                                                                                   \
-    }                                                                                     \
-    free(ap);                                                                             \
-    free(bp);                                                                             \
-  }                                                                                       \
-                                                                                          \
-  typedef struct {                                                                        \
-    const impl_##SUF *im;                                                                 \
-    bool ta, tb, split_m;                                                                 \
-    int64_t M, N, K, lda, ldb, ldc, ntasks;                                               \
-    const T *A, *B;                                                                       \
-    T *C;                                                                                 \
-  } job_##SUF;                                                                            \
-                                                                                          \
-  /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */        \
-  /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */          \
-  static void gemm_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                        \
-    const job_##SUF *j = ctx;                                                             \
-    const int64_t dim = j->split_m ? j->M : j->N, unit = j->split_m ? MR : NR;            \
-    const int64_t units = cdiv(dim, unit);                                                \
-    const int64_t s = units * lo / j->ntasks * unit;                                      \
-    const int64_t e = min64(dim, units * hi / j->ntasks * unit);                          \
-    if (e <= s) return;                                                                   \
-    if (j->split_m)                                                                       \
-      gemm_blocked_##SUF(j->im, j->ta, j->tb, e - s, j->N, j->K,                         \
-                         j->A + (j->ta ? s : s * j->lda), j->lda, j->B, j->ldb,           \
-                         j->C + s * j->ldc, j->ldc);                                      \
-    else                                                                                  \
-      gemm_blocked_##SUF(j->im, j->ta, j->tb, j->M, e - s, j->K, j->A, j->lda,           \
-                         j->B + (j->tb ? s * j->ldb : s), j->ldb, j->C + s, j->ldc);      \
-  }                                                                                       \
-                                                                                          \
-  static void gemm_builtin_##SUF(const impl_##SUF *im, bool threaded, bool ta, bool tb,       \
-                                 int64_t M, int64_t N, int64_t K, const T *A, int64_t lda, \
-                                 const T *B, int64_t ldb, T *C, int64_t ldc) {            \
-    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, A, B, C};              \
-    if (threaded) {                                                                       \
-      const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                        \
-      const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                             \
-      int64_t nt = jx_cpu_num_threads();                                                  \
-      nt = min64(nt, min64(units, by_work));                                              \
-      j.ntasks = nt < 1 ? 1 : nt;                                                         \
-    }                                                                                     \
-    if (j.ntasks == 1)                                                                    \
-      gemm_blocked_##SUF(im, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                   \
-    else                                                                                  \
-      jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                              \
+#define DEFINE_DRIVER(SUF, T, NR, MC, KC, NC)                                                      \
+  typedef struct {                                                                                 \
+    jx_gemm_ukr_##SUF ukr;                                                                         \
+    jx_gemm_pack_bt_##SUF pack_bt;                                                                 \
+  } impl_##SUF;                                                                                    \
+  static const impl_##SUF impl_portable_##SUF = {ukr_portable_##SUF, pack_bt_portable_##SUF};      \
+  static const impl_##SUF impl_avx2_##SUF = {jx_gemm_ukr_avx2_##SUF, jx_gemm_pack_bt_avx2_##SUF};  \
+                                                                                                   \
+  static void gemm_blocked_##SUF(const impl_##SUF *im, bool ta, bool tb, int64_t M, int64_t N,     \
+                                 int64_t K, const T *A, int64_t lda, const T *B, int64_t ldb,      \
+                                 T *C, int64_t ldc) {                                              \
+    /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */             \
+    const int64_t kcb = cdiv(K, cdiv(K, KC));                                                      \
+    const int64_t mcb = round_up(cdiv(M, cdiv(M, MC)), MR);                                        \
+    const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                                        \
+    T *ap = alloc64(sizeof(T) * (size_t)(mcb * kcb));                                              \
+    T *bp = alloc64(sizeof(T) * (size_t)(kcb * ncb));                                              \
+    if (!ap || !bp) {                                                                              \
+      free(ap);                                                                                    \
+      free(bp);                                                                                    \
+      gemm_naive_##SUF(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                                   \
+      return;                                                                                      \
+    }                                                                                              \
+    for (int64_t jc = 0; jc < N; jc += ncb) {                                                      \
+      const int64_t nc = min64(ncb, N - jc);                                                       \
+      for (int64_t pc = 0; pc < K; pc += kcb) {                                                    \
+        const int64_t kc = min64(kcb, K - pc);                                                     \
+        if (tb)                                                                                    \
+          im->pack_bt(kc, nc, B + jc * ldb + pc, ldb, bp);                                         \
+        else                                                                                       \
+          pack_b_##SUF(kc, nc, B + pc * ldb + jc, ldb, bp);                                        \
+        for (int64_t ic = 0; ic < M; ic += mcb) {                                                  \
+          const int64_t mc = min64(mcb, M - ic);                                                   \
+          pack_a_##SUF(ta, mc, kc, A + (ta ? pc * lda + ic : ic * lda + pc), lda, ap);             \
+          for (int64_t jr = 0; jr < nc; jr += NR) {                                                \
+            const int n = (int)min64(NR, nc - jr);                                                 \
+            for (int64_t ir = 0; ir < mc; ir += MR)                                                \
+              im->ukr(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, pc > 0,  \
+                      (int)min64(MR, mc - ir), n);                                                 \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+    free(ap);                                                                                      \
+    free(bp);                                                                                      \
+  }                                                                                                \
+                                                                                                   \
+  typedef struct {                                                                                 \
+    const impl_##SUF *im;                                                                          \
+    bool ta, tb, split_m;                                                                          \
+    int64_t M, N, K, lda, ldb, ldc, ntasks;                                                        \
+    const T *A, *B;                                                                                \
+    T *C;                                                                                          \
+  } job_##SUF;                                                                                     \
+                                                                                                   \
+  /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */                 \
+  /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */                   \
+  static void gemm_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                 \
+    const job_##SUF *j = ctx;                                                                      \
+    const int64_t dim = j->split_m ? j->M : j->N, unit = j->split_m ? MR : NR;                     \
+    const int64_t units = cdiv(dim, unit);                                                         \
+    const int64_t s = units * lo / j->ntasks * unit;                                               \
+    const int64_t e = min64(dim, units * hi / j->ntasks * unit);                                   \
+    if (e <= s) return;                                                                            \
+    if (j->split_m)                                                                                \
+      gemm_blocked_##SUF(j->im, j->ta, j->tb, e - s, j->N, j->K, j->A + (j->ta ? s : s * j->lda),  \
+                         j->lda, j->B, j->ldb, j->C + s * j->ldc, j->ldc);                         \
+    else                                                                                           \
+      gemm_blocked_##SUF(j->im, j->ta, j->tb, j->M, e - s, j->K, j->A, j->lda,                     \
+                         j->B + (j->tb ? s * j->ldb : s), j->ldb, j->C + s, j->ldc);               \
+  }                                                                                                \
+                                                                                                   \
+  static void gemm_builtin_##SUF(const impl_##SUF *im, bool threaded, bool ta, bool tb, int64_t M, \
+                                 int64_t N, int64_t K, const T *A, int64_t lda, const T *B,        \
+                                 int64_t ldb, T *C, int64_t ldc) {                                 \
+    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, A, B, C};                        \
+    if (threaded) {                                                                                \
+      const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                 \
+      const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                                      \
+      int64_t nt = jx_cpu_num_threads();                                                           \
+      nt = min64(nt, min64(units, by_work));                                                       \
+      j.ntasks = nt < 1 ? 1 : nt;                                                                  \
+    }                                                                                              \
+    if (j.ntasks == 1)                                                                             \
+      gemm_blocked_##SUF(im, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                             \
+    else                                                                                           \
+      jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                                       \
   }
 
 DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)
@@ -337,8 +343,8 @@ static bool gemm_cblas(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int6
     cblas_sgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
                 0.0f, C, (int)ldc);
   else
-    cblas_dgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb,
-                0.0, C, (int)ldc);
+    cblas_dgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb, 0.0,
+                C, (int)ldc);
   return true;
 }
 #endif
@@ -356,22 +362,22 @@ typedef struct {
 /* i-k-j so the inner loop streams a row of B and of C. Products and sums
  * wrap in the unsigned type UT: signed overflow would be UB, and two's
  * complement wrapping is what XLA gives for integer dot. */
-#define DEFINE_INT_ROWS(SUF, T, UT)                                                       \
-  static void int_rows_##SUF(const int_job *j, int64_t i0, int64_t i1) {                  \
-    const T *A = j->A, *B = j->B;                                                         \
-    for (int64_t i = i0; i < i1; i++) {                                                   \
-      UT *c = (UT *)j->C + i * j->ldc;                                                    \
-      for (int64_t n = 0; n < j->N; n++) c[n] = 0;                                        \
-      for (int64_t k = 0; k < j->K; k++) {                                                \
-        const UT a = (UT)(j->ta ? A[k * j->lda + i] : A[i * j->lda + k]);                 \
-        if (!j->tb) {                                                                     \
-          const T *b = B + k * j->ldb;                                                    \
-          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)b[n];                        \
-        } else {                                                                          \
-          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)B[n * j->ldb + k];           \
-        }                                                                                 \
-      }                                                                                   \
-    }                                                                                     \
+#define DEFINE_INT_ROWS(SUF, T, UT)                                             \
+  static void int_rows_##SUF(const int_job *j, int64_t i0, int64_t i1) {        \
+    const T *A = j->A, *B = j->B;                                               \
+    for (int64_t i = i0; i < i1; i++) {                                         \
+      UT *c = (UT *)j->C + i * j->ldc;                                          \
+      for (int64_t n = 0; n < j->N; n++) c[n] = 0;                              \
+      for (int64_t k = 0; k < j->K; k++) {                                      \
+        const UT a = (UT)(j->ta ? A[k * j->lda + i] : A[i * j->lda + k]);       \
+        if (!j->tb) {                                                           \
+          const T *b = B + k * j->ldb;                                          \
+          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)b[n];              \
+        } else {                                                                \
+          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)B[n * j->ldb + k]; \
+        }                                                                       \
+      }                                                                         \
+    }                                                                           \
   }
 
 DEFINE_INT_ROWS(i32, int32_t, uint32_t)
@@ -386,7 +392,8 @@ static void bool_rows(const int_job *j, int64_t i0, int64_t i1) {
     memset(c, 0, (size_t)j->N);
     for (int64_t k = 0; k < j->K; k++) {
       if (!(j->ta ? A[k * j->lda + i] : A[i * j->lda + k])) continue;
-      for (int64_t n = 0; n < j->N; n++) c[n] |= (j->tb ? B[n * j->ldb + k] : B[k * j->ldb + n]) != 0;
+      for (int64_t n = 0; n < j->N; n++)
+        c[n] |= (j->tb ? B[n * j->ldb + k] : B[k * j->ldb + n]) != 0;
     }
   }
 }
@@ -404,9 +411,8 @@ static void int_task(void *ctx, int64_t lo, int64_t hi) {
 
 /* ------------------------------------------------------------- entries */
 
-static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N,
-                     int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
-                     int64_t ldc) {
+static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                     const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) { /* empty sum; row by row since ldc may exceed N */
     const size_t row = (size_t)N * dt_size(dt);
@@ -420,11 +426,11 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
 #endif
     const bool avx2 = mode == JX_GEMM_AVX2 || (mode == JX_GEMM_CBLAS && cpu_has_avx2_fma());
     if (dt == JX_F32)
-      gemm_builtin_f32(avx2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M, N,
-                       K, A, lda, B, ldb, C, ldc);
+      gemm_builtin_f32(avx2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M, N, K, A,
+                       lda, B, ldb, C, ldc);
     else
-      gemm_builtin_f64(avx2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M, N,
-                       K, A, lda, B, ldb, C, ldc);
+      gemm_builtin_f64(avx2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M, N, K, A,
+                       lda, B, ldb, C, ldc);
     return;
   }
   int_job j = {dt, ta, tb, N, K, lda, ldb, ldc, A, B, C};
@@ -461,10 +467,17 @@ void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M
   if (batch <= 0 || M <= 0 || N <= 0) return;
   const int64_t es = (int64_t)dt_size(dt);
   const int64_t work = M * N * (K > 0 ? K : 1);
-  /* Big members thread internally; small ones are spread over the batch,
-   * each run serially (CBLAS is thread-safe, and runs small GEMMs on the
-   * calling thread anyway). */
-  if (batch == 1 || work >= GEMM_MIN_TASK_WORK * jx_cpu_num_threads()) {
+  /* Threading over the batch needs no duplicated packing, so it is the
+   * first choice when there are enough members to balance, or when members
+   * are too small to split. Big members of a short batch thread internally
+   * instead. With CBLAS, only members small enough that OpenBLAS runs them
+   * on the calling thread (m*n*k below about 2^18) are spread over
+   * the pool: larger ones use OpenBLAS's threads. (CBLAS is thread-safe.) */
+  const int nt = jx_cpu_num_threads();
+  const bool cblas = (dt == JX_F32 || dt == JX_F64) && resolved_mode() == JX_GEMM_CBLAS;
+  const bool small = work < GEMM_MIN_TASK_WORK * (cblas ? 1 : nt);
+  const bool many = !cblas && batch >= 4 * (int64_t)nt;
+  if (batch == 1 || nt == 1 || !(small || many)) {
     for (int64_t b = 0; b < batch; b++)
       gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda,
                (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc);

@@ -24,15 +24,14 @@
 
 /* c[0..m) x [0..n) (row stride ldc) = (acc ? c : 0) + a_panel · b_panel over
  * kc steps; m <= MR, n <= NR. a and b are packed panels as described above. */
-typedef void (*jx_gemm_ukr_f32)(int64_t kc, const float *a, const float *b, float *c,
-                                int64_t ldc, int acc, int m, int n);
+typedef void (*jx_gemm_ukr_f32)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                int acc, int m, int n);
 typedef void (*jx_gemm_ukr_f64)(int64_t kc, const double *a, const double *b, double *c,
                                 int64_t ldc, int acc, int m, int n);
 
 /* Pack op(B)[0..kc) x [0..nc) of a transposed B (op(B)[k,j] = b[j*ldb + k])
  * into NR-column micro-panels at bp. */
-typedef void (*jx_gemm_pack_bt_f32)(int64_t kc, int64_t nc, const float *b, int64_t ldb,
-                                    float *bp);
+typedef void (*jx_gemm_pack_bt_f32)(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
 typedef void (*jx_gemm_pack_bt_f64)(int64_t kc, int64_t nc, const double *b, int64_t ldb,
                                     double *bp);
 
@@ -52,7 +51,7 @@ void jx_gemm_pack_bt_avx2_f64(int64_t kc, int64_t nc, const double *b, int64_t l
 typedef enum {
   JX_GEMM_AUTO,
   JX_GEMM_CBLAS,
-  JX_GEMM_BUILTIN,  /* best built-in: AVX2 when available, else portable */
+  JX_GEMM_BUILTIN, /* best built-in: AVX2 when available, else portable */
   JX_GEMM_AVX2,
   JX_GEMM_PORTABLE,
 } jx_gemm_mode;

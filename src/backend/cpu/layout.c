@@ -6,8 +6,8 @@
  * uint32_t; any other size goes through memcpy). The dims are first
  * collapsed; then either each inner row is one loop with a fixed stride
  * (memcpy when it is 1), or -- when the strided side is contiguous along
- * some other dim, as in a transpose -- the pair of dims is copied in 32x32
- * tiles so that both sides stay within L1. */
+ * some other dim, as in a transpose -- the pair of dims is copied in square
+ * tiles through a buffer in L1, so that both sides are walked contiguously. */
 #include "backend/cpu/kernels.h"
 
 #include <stdio.h>
@@ -25,9 +25,13 @@
 enum {
   MAXD = 16,
   GRAIN = 16384, /* elements per parallel chunk: the pool above 32K */
-  TB = 32,       /* transpose tile edge */
+  TB = 32,       /* blocking of the unbuffered (odd element size) tile loop */
   MIN_TILE = 8,  /* both tiled dims at least this long, else rows are fine */
 };
+
+/* Transpose tile edge: 256 bytes of each row of the strided side (long
+ * enough runs for the prefetcher), and a buffer of at most 16 KB. */
+#define TILE_EDGE(es) ((es) >= 8 ? 32 : 64)
 
 typedef uint8_t __attribute__((may_alias)) m8;
 typedef uint16_t __attribute__((may_alias)) m16;
@@ -77,14 +81,27 @@ typedef struct {
     else                                                                                 \
       for (int64_t i = 0; i < n; i++) s[i * st] = c[i];                                  \
   }                                                                                      \
+  /* Through an L1 buffer, so each side is walked along its contiguous    \
+   * dim: with a power-of-two stride, touching many lines at once would     \
+   * thrash one cache set. P <= TE; s is contiguous along i (sp = +-1). */   \
   static void tile_##T(size_t es, bool scatter, int64_t P, int64_t Q, char *ps, int64_t sp, \
                        int64_t sl, char *pc, int64_t cp) {                               \
     (void)es;                                                                            \
-    T *s = (T *)ps, *c = (T *)pc;                                                        \
-    if (scatter) {                                                                       \
-      TILE_LOOP(s[i * sp + j * sl] = c[i * cp + j])                                      \
-    } else {                                                                             \
-      TILE_LOOP(c[i * cp + j] = s[i * sp + j * sl])                                      \
+    enum { TE = TILE_EDGE(sizeof(T)) };                                                  \
+    T *s = (T *)ps, *c = (T *)pc, buf[TE * TE];                                          \
+    for (int64_t j0 = 0; j0 < Q; j0 += TE) {                                             \
+      int64_t q = Q - j0 < TE ? Q - j0 : TE;                                             \
+      if (scatter) {                                                                     \
+        for (int64_t i = 0; i < P; i++)                                                  \
+          for (int64_t j = 0; j < q; j++) buf[j * TE + i] = c[i * cp + j0 + j];          \
+        for (int64_t j = 0; j < q; j++)                                                  \
+          for (int64_t i = 0; i < P; i++) s[i * sp + (j0 + j) * sl] = buf[j * TE + i];   \
+      } else {                                                                           \
+        for (int64_t j = 0; j < q; j++)                                                  \
+          for (int64_t i = 0; i < P; i++) buf[j * TE + i] = s[i * sp + (j0 + j) * sl];   \
+        for (int64_t i = 0; i < P; i++)                                                  \
+          for (int64_t j = 0; j < q; j++) c[i * cp + j0 + j] = buf[j * TE + i];          \
+      }                                                                                  \
     }                                                                                    \
   }
 DEF_MOVER(m8)
@@ -156,20 +173,33 @@ static void strided_rows(void *p, int64_t lo, int64_t hi) {
   }
 }
 
-/* tasks [lo, hi): (position over the other dims, block of TB along tp) */
+/* tasks [lo, hi): (position over the other dims, block of a tile edge along
+ * tp). A task walks the whole last dim, so each run of the strided side it
+ * reads is used whole and never needed again: with a power-of-two stride,
+ * lines kept for a later task would be evicted anyway. */
 static void strided_tiles(void *p, int64_t lo, int64_t hi) {
   const strided_ctx *c = p;
   int last = c->nd - 1, tp = c->tp;
-  int64_t nb = (c->shape[tp] + TB - 1) / TB, e = (int64_t)c->es;
+  int64_t te = TILE_EDGE(c->es), nb = (c->shape[tp] + te - 1) / te, e = (int64_t)c->es;
   for (int64_t t = lo; t < hi; t++) {
-    int64_t so, co, i0 = (t % nb) * TB;
+    int64_t so, co, i0 = (t % nb) * te;
     locate(c, t / nb, tp, last, &so, &co);
     so += i0 * c->stride[tp];
     co += i0 * c->cstride[tp];
-    int64_t P = c->shape[tp] - i0 < TB ? c->shape[tp] - i0 : TB;
+    int64_t P = c->shape[tp] - i0 < te ? c->shape[tp] - i0 : te;
     c->mv->tile(c->es, c->scatter, P, c->shape[last], c->s + so * e, c->stride[tp],
                 c->stride[last], c->c + co * e, c->cstride[tp]);
   }
+}
+
+/* one row (the collapsed array is 1-D), split by elements */
+static void strided_flat(void *p, int64_t lo, int64_t hi) {
+  const strided_ctx *c = p;
+  int64_t st = c->stride[0], e = (int64_t)c->es;
+  if (c->scatter)
+    c->mv->put(c->es, hi - lo, c->s + lo * st * e, st, c->c + lo * e);
+  else
+    c->mv->get(c->es, hi - lo, c->s + lo * st * e, st, c->c + lo * e);
 }
 
 static void strided(size_t esize, bool scatter, int ndim, const int64_t *shape, char *s,
@@ -213,9 +243,12 @@ static void strided(size_t esize, bool scatter, int ndim, const int64_t *shape, 
       }
   }
   if (c.tp >= 0) {
-    int64_t tasks = n / inner / c.shape[c.tp] * ((c.shape[c.tp] + TB - 1) / TB);
-    int64_t work = TB * inner;
+    int64_t te = TILE_EDGE(esize);
+    int64_t tasks = n / inner / c.shape[c.tp] * ((c.shape[c.tp] + te - 1) / te);
+    int64_t work = te * inner;
     jx_cpu_parallel_for(tasks, work >= GRAIN ? 1 : GRAIN / work, strided_tiles, &c);
+  } else if (nd == 1) {
+    jx_cpu_parallel_for(n, GRAIN, strided_flat, &c);
   } else {
     jx_cpu_parallel_for(n / inner, inner >= GRAIN ? 1 : GRAIN / inner, strided_rows, &c);
   }
@@ -289,7 +322,7 @@ void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const
 /* Duplicate indices accumulate in index order. Tasks own disjoint
  * (outer, column-tile) parts of `out`, so there are no races and the sum
  * order does not depend on the thread count. */
-enum { SA_TILE = 1024 };
+enum { SA_TILE = 256 };
 
 typedef struct {
   int64_t nout, inner, nidx, nt;

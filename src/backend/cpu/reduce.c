@@ -89,9 +89,16 @@ typedef struct {
   static inline T c_##OP##_##S(T a, T b) { return COMB; }                                 \
   static inline A ac_##OP##_##S(A a, A b) { return COMB; }                                \
                                                                                           \
-  /* n <= 16 L: L lanes, then a pairwise fold of the lanes */                             \
+  /* n <= 16 L: L lanes, then a pairwise fold of the lanes; rows shorter                \
+   * than the lanes (sum over a last dim of 10) just run in sequence */                   \
   static T blk_##OP##_##S(const T *x, int64_t n) {                                        \
     enum { L = L_##OP##_##S };                                                            \
+    if (n < L) {                                                                          \
+      if (n == 0) return (T)(IDENT);                                                      \
+      T r = x[0];                                                                         \
+      for (int64_t i = 1; i < n; i++) r = c_##OP##_##S(r, x[i]);                          \
+      return r;                                                                           \
+    }                                                                                     \
     T acc[L];                                                                             \
     for (int j = 0; j < L; j++) acc[j] = (T)(IDENT);                                      \
     int64_t i = 0;                                                                        \
@@ -126,10 +133,22 @@ typedef struct {
     chunks_##OP##_##S(x, n, 0, nch, part);                                                \
     return pw_##OP##_##S(part, nch);                                                      \
   }                                                                                       \
+  /* y[k] = reduce of row k. Rows shorter than the lanes are reduced 256 at a           \
+   * time, element r of every row in turn: independent chains across rows                \
+   * instead of one short dependent chain per row (the same order, r = 0..R-1). */        \
   static void rows_##OP##_##S(const void *px, int64_t K, int64_t R, void *py) {           \
     const T *x = px;                                                                      \
     T *y = py;                                                                            \
-    for (int64_t k = 0; k < K; k++) y[k] = row_##OP##_##S(x + k * R, R);                  \
+    if (R >= L_##OP##_##S || K == 1) {                                                    \
+      for (int64_t k = 0; k < K; k++) y[k] = row_##OP##_##S(x + k * R, R);                \
+      return;                                                                             \
+    }                                                                                     \
+    for (int64_t k0 = 0; k0 < K; k0 += 256, x += 256 * R, y += 256) {                    \
+      int64_t nb = K - k0 < 256 ? K - k0 : 256;                                           \
+      for (int64_t k = 0; k < nb; k++) y[k] = x[k * R];                                   \
+      for (int64_t r = 1; r < R; r++)                                                     \
+        for (int64_t k = 0; k < nb; k++) y[k] = c_##OP##_##S(y[k], x[k * R + r]);         \
+    }                                                                                     \
   }                                                                                       \
                                                                                           \
   /* y[0,w) over R >= 1 rows of stride ld, w <= KT: RB rows in sequence, then            \
@@ -388,14 +407,6 @@ enum { ATILE = 256 };
   X(f32, float, 1) X(f64, double, 1)
 
 #define ARG_SCAN(S, T, BETTER)                                                           \
-  if (inner == 1) {                                                                      \
-    T best = x[0];                                                                       \
-    int64_t bi = 0;                                                                      \
-    for (int64_t i = 1; i < n; i++)                                                      \
-      if (BETTER(x[i], best)) best = x[i], bi = i;                                       \
-    out[0] = bi;                                                                         \
-    return;                                                                              \
-  }                                                                                      \
   T best[ATILE];                                                                         \
   for (int64_t j = 0; j < w; j++) best[j] = x[j], out[j] = 0;                           \
   for (int64_t i = 1; i < n; i++) {                                                      \
@@ -412,6 +423,18 @@ enum { ATILE = 256 };
   static void arg_##S(bool is_max, const void *px, int64_t n, int64_t inner, int64_t w,   \
                       int64_t *out) {                                                    \
     const T *x = px;                                                                     \
+    if (inner == 1) {                                                                    \
+      /* A compare-and-update scan is one long dependency chain; instead find            \
+       * the extreme with the vectorized reduction, then its first position. */          \
+      T m = is_max ? pw_max_##S(x, n) : pw_min_##S(x, n);                                \
+      int64_t i = 0;                                                                     \
+      if (isnan_##S(m))                                                                  \
+        while (!isnan_##S(x[i])) i++;                                                    \
+      else                                                                               \
+        while (x[i] != m) i++;                                                           \
+      out[0] = i;                                                                        \
+      return;                                                                            \
+    }                                                                                    \
     if (is_max) {                                                                        \
       ARG_SCAN(S, T, amax_##S)                                                           \
     } else {                                                                             \

@@ -53,7 +53,7 @@ static bool g_caller_sleeps;
 static bool g_exit;       /* atexit: workers leave; later calls run inline */
 static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;
-static bool g_atexit_registered;
+static int g_atexit_state; /* 0 not yet, 1 registered, -1 atexit failed */
 
 static _Atomic uint64_t g_gen;    /* bumped per job; spinners watch it */
 static _Atomic int g_running;     /* workers inside g_job's chunk loop */
@@ -101,17 +101,20 @@ void jx_cpu_set_num_threads(int n) {
   atomic_store(&g_nthreads, n > MAX_THREADS ? MAX_THREADS : n);
 }
 
-/* Claim chunks of `j` until none are left. Chunk c covers
- * [c*n/nchunks, (c+1)*n/nchunks): equal to within one element, each at
- * least `grain` long because nchunks <= n/grain. */
+/* Start of chunk c: the first n % nchunks chunks are one longer, so sizes
+ * differ by at most one and each is at least `grain` (nchunks <= n/grain). */
+static int64_t chunk_start(const job_t *j, int64_t c) {
+  int64_t q = j->n / j->nchunks, r = j->n % j->nchunks;
+  return c * q + (c < r ? c : r);
+}
+
+/* Claim chunks of `j` until none are left. */
 static void run_chunks(const job_t *j) {
   tl_in_pool = true;
   for (;;) {
     int64_t c = atomic_fetch_add_explicit(&g_next, 1, memory_order_relaxed);
     if (c >= j->nchunks) break;
-    int64_t lo = (int64_t)((__int128)c * j->n / j->nchunks);
-    int64_t hi = (int64_t)((__int128)(c + 1) * j->n / j->nchunks);
-    j->fn(j->ctx, lo, hi);
+    j->fn(j->ctx, chunk_start(j, c), chunk_start(j, c + 1));
   }
   tl_in_pool = false;
 }
@@ -158,6 +161,9 @@ static void *worker_main(void *arg) {
 }
 
 static void shutdown_pool(void) {
+  /* exit() from inside a chunk: this thread holds the pool (or is one of
+   * its workers), so joining would deadlock; the process ends regardless. */
+  if (tl_in_pool) return;
   pthread_mutex_lock(&g_dispatch); /* let a running job finish first */
   pthread_mutex_lock(&g_mu);
   g_exit = true;
@@ -172,10 +178,8 @@ static void shutdown_pool(void) {
  * than asked if pthread_create fails: the pool then just uses fewer). */
 static int ensure_workers(int want) {
   if (want > MAX_THREADS - 1) want = MAX_THREADS - 1;
-  if (!g_atexit_registered) {
-    g_atexit_registered = true;
-    if (atexit(shutdown_pool) != 0) return 0; /* could not promise a join: stay inline */
-  }
+  if (g_atexit_state == 0) g_atexit_state = atexit(shutdown_pool) == 0 ? 1 : -1;
+  if (g_atexit_state < 0) return 0; /* no promise of a join at exit: stay inline */
   while (g_nworkers < want) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -1,0 +1,342 @@
+/* scan: scan(consts, carries, xs) runs the body jaxpr (sub) over the
+ * leading axis of the xs: (consts, carries, x_i) -> (carries, y_i), and
+ * returns (final carries, stacked ys). params: limit[0] = #consts,
+ * limit[1] = #carries, limit[2] = length, axis = 1 for reverse order.
+ *
+ * Reverse mode follows JAX: jvp splits into a primal scan that also
+ * emits each step's incoming carries (the residuals) and a tangent scan
+ * that reads them as xs and is linear in its tangent carries; the
+ * transpose of a linear scan is a scan in the other direction whose body
+ * is the transposed step, accumulating cotangents of linear constants in
+ * extra carries. The loop is never unrolled: the body is compiled once. */
+#include "control/derive.h"
+#include "prims/prims.h"
+#include "trace/trace.h"
+
+#include <stdio.h>
+
+#define NC(p) ((int)(p)->limit[0])
+#define NCAR(p) ((int)(p)->limit[1])
+#define LEN(p) ((p)->limit[2])
+#define REV(p) ((p)->axis != 0)
+
+static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  const jx_jaxpr *b = pa->sub;
+  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar;
+  if (!b || nx < 0 || b->nin != nin || b->nout < ncar || LEN(pa) < 0)
+    return jx_rule_error(jx_prim_names[p], in, nin, "the body does not match the operands");
+  for (int i = 0; i < nx; i++) {
+    const jx_aval *x = &in[nc + ncar + i];
+    if (x->ndim < 1 || x->shape[0] != LEN(pa))
+      return jx_rule_error(jx_prim_names[p], in, nin, "xs %d must have leading dimension %lld", i, (long long)LEN(pa));
+  }
+  for (int k = 0; k < ncar; k++) {
+    if (!jx_aval_eq(&in[nc + k], &b->avals[b->outvars[k]]))
+      return jx_rule_error(jx_prim_names[p], in, nin, "the body changes the type of carry %d", k);
+    out[k] = in[nc + k];
+  }
+  for (int k = ncar; k < b->nout; k++) {
+    jx_aval y = b->avals[b->outvars[k]];
+    if (y.ndim + 1 > JX_MAX_RANK) return jx_rule_error(jx_prim_names[p], in, nin, "stacked ys rank exceeds %d", JX_MAX_RANK);
+    memmove(y.shape + 1, y.shape, sizeof(int64_t) * (size_t)y.ndim);
+    y.shape[0] = LEN(pa);
+    y.ndim++;
+    out[k] = y;
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ impl */
+static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p;
+  jx_jaxpr *b = pa->sub;
+  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
+  int64_t L = LEN(pa);
+  jx_t *args = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
+  jx_t *res = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + 1));
+  jx_t *carry = jx_calloc((size_t)(ncar + 1), sizeof(jx_t));
+  struct jx_value *xv = jx_calloc((size_t)(nx + 1), sizeof(struct jx_value));
+  jx_buffer *xb = jx_calloc((size_t)(nx + 1), sizeof(jx_buffer));
+  jx_t err = args && res && carry && xv && xb ? NULL : jx_error_new("scan: out of memory");
+  /* the stacked ys are written in place, step by step */
+  for (int k = 0; !err && k < ny; k++) {
+    jx_aval y = b->avals[b->outvars[ncar + k]];
+    memmove(y.shape + 1, y.shape, sizeof(int64_t) * (size_t)y.ndim);
+    y.shape[0] = L;
+    y.ndim++;
+    out[ncar + k] = jx_array_new(&y);
+    if (!jx_ok(out[ncar + k])) err = out[ncar + k];
+  }
+  for (int i = 0; !err && i < ncar; i++) carry[i] = jx_retain(in[nc + i]);
+  for (int i = 0; !err && i < nc; i++) args[i] = in[i];
+  for (int i = 0; !err && i < nx; i++) { /* x_i: views into the xs */
+    xv[i].kind = JX_VK_ARRAY;
+    xv[i].aval = b->avals[b->invars[nc + ncar + i]];
+    xv[i].u.arr.buf = &xb[i];
+    atomic_init(&xv[i].refs, 1 << 30);
+    args[nc + ncar + i] = &xv[i];
+  }
+  size_t mark = jx_pool_mark();
+  for (int64_t s = 0; !err && s < L; s++) {
+    int64_t step = REV(pa) ? L - 1 - s : s;
+    for (int i = 0; i < nx; i++) {
+      size_t sz = (size_t)jx_aval_size(&xv[i].aval) * jx_dtype_size(xv[i].aval.dtype);
+      xb[i].data = (char *)jx_data(in[nc + ncar + i]) + (size_t)step * sz;
+    }
+    memcpy(args + nc, carry, sizeof(jx_t) * (size_t)ncar);
+    err = jx_call_jaxpr(b, args, res);
+    for (int k = 0; !err && k < ny; k++) {
+      size_t sz = (size_t)jx_aval_size(&res[ncar + k]->aval) * jx_dtype_size(res[ncar + k]->aval.dtype);
+      memcpy((char *)jx_data(out[ncar + k]) + (size_t)step * sz, jx_data(res[ncar + k]), sz);
+    }
+    for (int k = 0; !err && k < ncar; k++) {
+      jx_t next = res[k];
+      bool is_view = next >= xv && next < xv + nx; /* a carry that is an x slice: copy it out */
+      if (is_view) {
+        jx_t c = jx_array_new(&next->aval);
+        if (!jx_ok(c)) {
+          err = c;
+          break;
+        }
+        memcpy(jx_data(c), jx_data(next), (size_t)jx_aval_size(&next->aval) * jx_dtype_size(next->aval.dtype));
+        next = c;
+      }
+      jx_retain(next);
+      jx_release(carry[k]);
+      carry[k] = next;
+    }
+    if (err) jx_retain(err);
+    jx_pool_release_to(mark);
+    if (err) jx_pool_own(err);
+  }
+  for (int k = 0; carry && k < ncar; k++) {
+    if (err) jx_release(carry[k]);
+    else out[k] = jx_pool_own(carry[k]);
+  }
+  if (err)
+    for (int k = 0; k < b->nout; k++) out[k] = err;
+  jx_free(args), jx_free(res), jx_free(carry), jx_free(xv), jx_free(xb);
+  return err;
+}
+
+static jx_t bind_scan(jx_jaxpr *b, int nc, int ncar, int64_t len, bool rev, int nin, const jx_t *ins, jx_t *out) {
+  jx_params q = JX_PARAMS_INIT;
+  q.sub = b;
+  q.limit[0] = nc, q.limit[1] = ncar, q.limit[2] = len;
+  q.axis = rev;
+  return jx_bind(JX_P_scan, nin, ins, &q, b->nout, out);
+}
+
+/* ------------------------------------------------------------------- jvp */
+/* the body, also emitting its incoming carries as extra ys (residuals) */
+typedef struct {
+  jx_jaxpr *b;
+  int nc, ncar;
+} res_arg;
+static jx_t res_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
+  const res_arg *a = arg;
+  jx_t err = jx_call_jaxpr(a->b, ins, outs);
+  for (int k = 0; k < a->ncar; k++) outs[a->b->nout + k] = ins[a->nc + k];
+  *nout = a->b->nout + a->ncar;
+  return err;
+}
+static jx_jaxpr *make_res(jx_jaxpr *b, const void *arg, jx_t *err) {
+  jx_aval *av = jx_malloc(sizeof(jx_aval) * (size_t)(b->nin + 1));
+  if (!av) return *err = jx_error_new("scan: out of memory"), NULL;
+  for (int i = 0; i < b->nin; i++) av[i] = b->avals[b->invars[i]];
+  jx_jaxpr *r = jx_trace_jaxpr(b->nin, av, b->nout + ((const res_arg *)arg)->ncar, res_trace, arg, err);
+  jx_free(av);
+  return r;
+}
+
+static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                     jx_t *tout) {
+  (void)p;
+  jx_jaxpr *b = pa->sub;
+  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
+  bool *nz = jx_calloc((size_t)(nin + 1), sizeof(bool)), *nzo = jx_calloc((size_t)(b->nout + 1), sizeof(bool));
+  int *order = jx_malloc(sizeof(int) * (size_t)(2 * nin + 1));
+  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(3 * nin + 1));
+  jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + ncar + 1));
+  jx_t err = nz && nzo && order && ins && o ? NULL : jx_error_new("scan: out of memory");
+  jx_jaxpr *rb = NULL, *bd = NULL, *bt = NULL;
+  /* 1. primal scan, with the residual carries */
+  char key[64];
+  snprintf(key, sizeof key, "scan-res:%d:%d", nc, ncar);
+  res_arg ra = {b, nc, ncar};
+  if (!err) rb = jx_derive_cached(b, key, make_res, &ra, &err);
+  if (rb) err = bind_scan(rb, nc, ncar, LEN(pa), REV(pa), nin, x, o);
+  for (int k = 0; !err && k < b->nout; k++) out[k] = o[k];
+  /* 2. tangent scan: consts (consts, tconsts), carries (tcarries),
+   *    xs (residual carries, xs, txs) */
+  int ntc = 0, ntcar = 0, ntx = 0;
+  for (int i = 0; !err && i < nc; i++) ntc += nz[i] = t[i] != NULL;
+  for (int i = 0; !err && i < ncar; i++) ntcar += nz[nc + i] = nzo[i] = jx_dtype_is_float(x[nc + i]->aval.dtype);
+  for (int i = 0; !err && i < nx; i++) ntx += nz[nc + ncar + i] = t[nc + ncar + i] != NULL;
+  for (int k = 0; !err && k < ny; k++) nzo[ncar + k] = true;
+  if (!err) bd = jx_derive_jvp(b, nz, nzo, false, &err); /* (consts, carries, xs, tc, tcar, tx) */
+  if (bd) {
+    int m = 0;
+    for (int i = 0; i < nc; i++) order[m++] = i;
+    for (int i = 0; i < ntc; i++) order[m++] = nin + i;
+    for (int i = 0; i < ntcar; i++) order[m++] = nin + ntc + i;
+    for (int i = 0; i < ncar; i++) order[m++] = nc + i;
+    for (int i = 0; i < nx; i++) order[m++] = nc + ncar + i;
+    for (int i = 0; i < ntx; i++) order[m++] = nin + ntc + ntcar + i;
+    bt = jx_jaxpr_rebind(bd, m, order, NULL);
+    if (!bt) err = jx_error_new("scan: out of memory");
+  }
+  if (bt) {
+    int m = 0;
+    for (int i = 0; i < nc; i++) ins[m++] = x[i];
+    for (int i = 0; i < nc; i++)
+      if (nz[i]) ins[m++] = t[i];
+    for (int i = 0; i < ncar; i++)
+      if (nzo[i]) ins[m++] = t[nc + i] ? t[nc + i] : jx_lax_zeros(&x[nc + i]->aval);
+    for (int i = 0; i < ncar; i++) ins[m++] = o[b->nout + i]; /* residual carries */
+    for (int i = 0; i < nx; i++) ins[m++] = x[nc + ncar + i];
+    for (int i = 0; i < nx; i++)
+      if (nz[nc + ncar + i]) ins[m++] = t[nc + ncar + i];
+    jx_t *to = o; /* reuse: tangent outputs (tcarries, tys) */
+    err = bind_scan(bt, nc + ntc, ntcar, LEN(pa), REV(pa), m, ins, to);
+    for (int k = 0, j = 0; !err && k < ncar; k++) tout[k] = nzo[k] ? to[j++] : NULL;
+    for (int k = 0; !err && k < ny; k++) tout[ncar + k] = to[ntcar + k];
+  }
+  jx_jaxpr_release(rb), jx_jaxpr_release(bd), jx_jaxpr_release(bt);
+  jx_free(nz), jx_free(nzo), jx_free(order), jx_free(ins), jx_free(o);
+  return err;
+}
+
+/* ------------------------------------------------------------- transpose */
+typedef struct {
+  jx_jaxpr *b;
+  int nc, ncar, nx;
+  const bool *lin; /* over the body's inputs (consts, carries, xs) */
+} tr_arg;
+
+/* body_T(kconsts, ct_carries, acc, kx_i, ct_y_i) -> (ct_carries_in, acc', ct_lx_i) */
+static jx_t tr_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
+  const tr_arg *a = arg;
+  jx_jaxpr *b = a->b;
+  int n = b->nin, ny = b->nout - a->ncar;
+  jx_t *known = jx_calloc((size_t)(n + 1), sizeof(jx_t)), *cin = jx_calloc((size_t)(n + 1), sizeof(jx_t));
+  jx_t *cto = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + 1));
+  jx_t err = known && cin && cto ? NULL : jx_error_new("scan: out of memory");
+  int m = 0, nlc = 0;
+  for (int i = 0; i < a->nc; i++)
+    if (!a->lin[i]) known[i] = ins[m++];
+    else nlc++;
+  const jx_t *ctc = ins + m, *acc = ins + m + a->ncar;
+  m += a->ncar + nlc;
+  for (int i = 0; i < a->nx; i++)
+    if (!a->lin[a->nc + a->ncar + i]) known[a->nc + a->ncar + i] = ins[m++];
+  const jx_t *cty = ins + m;
+  for (int k = 0; !err && k < a->ncar; k++) cto[k] = ctc[k];
+  for (int k = 0; !err && k < ny; k++) cto[a->ncar + k] = cty[k];
+  if (!err) err = jx_backward_pass_known(b, known, cto, cin);
+  int o = 0;
+  for (int k = 0; !err && k < a->ncar; k++) outs[o++] = cin[a->nc + k];
+  for (int i = 0, j = 0; !err && i < a->nc; i++)
+    if (a->lin[i]) outs[o++] = jx_lax_binary(JX_P_add, acc[j++], cin[i]);
+  for (int i = 0; !err && i < a->nx; i++)
+    if (a->lin[a->nc + a->ncar + i]) outs[o++] = cin[a->nc + a->ncar + i];
+  *nout = o;
+  jx_free(known), jx_free(cin), jx_free(cto);
+  return err;
+}
+
+static jx_jaxpr *make_tr(jx_jaxpr *b, const void *arg, jx_t *err) {
+  const tr_arg *a = arg;
+  int ny = b->nout - a->ncar;
+  jx_aval *av = jx_malloc(sizeof(jx_aval) * (size_t)(b->nin + a->ncar + a->nc + ny + 1));
+  if (!av) return *err = jx_error_new("scan: out of memory"), NULL;
+  int m = 0;
+  for (int i = 0; i < a->nc; i++)
+    if (!a->lin[i]) av[m++] = b->avals[b->invars[i]];
+  for (int k = 0; k < a->ncar; k++) av[m++] = b->avals[b->invars[a->nc + k]];
+  for (int i = 0; i < a->nc; i++)
+    if (a->lin[i]) av[m++] = b->avals[b->invars[i]];
+  for (int i = 0; i < a->nx; i++)
+    if (!a->lin[a->nc + a->ncar + i]) av[m++] = b->avals[b->invars[a->nc + a->ncar + i]];
+  for (int k = 0; k < ny; k++) av[m++] = b->avals[b->outvars[a->ncar + k]];
+  jx_jaxpr *r = jx_trace_jaxpr(m, av, b->nin, tr_trace, a, err);
+  jx_free(av);
+  return r;
+}
+
+static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                           const jx_params *pa, jx_t *cts) {
+  (void)p;
+  jx_jaxpr *b = pa->sub;
+  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
+  for (int k = 0; k < ncar; k++)
+    if (in[nc + k]) return jx_error_new("scan: transpose needs every carry to be linear");
+  bool *lin = jx_malloc(sizeof(bool) * (size_t)(nin + 1));
+  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + ncar + nc + ny + 1));
+  jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
+  jx_t err = lin && ins && o ? NULL : jx_error_new("scan: out of memory");
+  int nlc = 0, nkc = 0, nkx = 0;
+  for (int i = 0; !err && i < nin; i++) lin[i] = in[i] == NULL;
+  for (int i = 0; !err && i < nc; i++) nlc += lin[i], nkc += !lin[i];
+  for (int i = 0; !err && i < nx; i++) nkx += !lin[nc + ncar + i];
+  char key[128];
+  if (!err) jx_mask_key(key, sizeof key, "scanT", lin, nin);
+  tr_arg a = {b, nc, ncar, nx, lin};
+  jx_jaxpr *bt = err ? NULL : jx_derive_cached(b, key, make_tr, &a, &err);
+  if (bt) {
+    int m = 0;
+    for (int i = 0; i < nc; i++)
+      if (!lin[i]) ins[m++] = in[i];
+    for (int k = 0; k < ncar; k++) ins[m++] = ct[k] ? ct[k] : jx_lax_zeros(&av[nc + k]);
+    for (int i = 0; i < nc; i++)
+      if (lin[i]) ins[m++] = jx_lax_zeros(&av[i]);
+    for (int i = 0; i < nx; i++)
+      if (!lin[nc + ncar + i]) ins[m++] = in[nc + ncar + i];
+    for (int k = 0; k < ny; k++) { /* cotangents of the stacked ys */
+      jx_aval ys = b->avals[b->outvars[ncar + k]];
+      memmove(ys.shape + 1, ys.shape, sizeof(int64_t) * (size_t)ys.ndim);
+      ys.shape[0] = LEN(pa), ys.ndim++;
+      ins[m++] = ct[ncar + k] ? ct[ncar + k] : jx_lax_zeros(&ys);
+    }
+    err = bind_scan(bt, nkc, ncar + nlc, LEN(pa), !REV(pa), m, ins, o);
+    int r = 0;
+    for (int k = 0; !err && k < ncar; k++) cts[nc + k] = o[r++];
+    for (int i = 0; !err && i < nc; i++)
+      if (lin[i]) cts[i] = o[r++];
+    for (int i = 0; !err && i < nx; i++)
+      if (lin[nc + ncar + i]) cts[nc + ncar + i] = o[r++];
+  }
+  (void)nkx;
+  jx_jaxpr_release(bt);
+  jx_free(lin), jx_free(ins), jx_free(o);
+  return err;
+}
+
+/* ----------------------------------------------------------------- batch */
+static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                       int *obd) {
+  (void)p;
+  jx_jaxpr *b = pa->sub;
+  int nc = NC(pa), ncar = NCAR(pa);
+  int64_t size = jx_batch_size(in, bd, nin);
+  bool *batched = jx_malloc(sizeof(bool) * (size_t)(nin + 1));
+  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
+  jx_t err = batched && ins ? NULL : jx_error_new("scan: out of memory");
+  for (int i = 0; !err && i < nin; i++) {
+    bool carry = i >= nc && i < nc + ncar, x = i >= nc + ncar;
+    batched[i] = carry || bd[i] != JX_NONE; /* every carry is batched */
+    if (carry) ins[i] = jx_batch_to_front(in[i], bd[i], size);
+    else if (bd[i] == JX_NONE) ins[i] = in[i];
+    else ins[i] = jx_moveaxis(in[i], bd[i], x ? 1 : 0); /* xs: the scanned axis stays first */
+  }
+  jx_jaxpr *bb = err ? NULL : jx_derive_batch(b, batched, size, &err);
+  if (bb) err = bind_scan(bb, nc, ncar, LEN(pa), REV(pa), nin, ins, out);
+  for (int k = 0; k < b->nout; k++) obd[k] = k < ncar ? 0 : 1;
+  jx_jaxpr_release(bb);
+  jx_free(batched), jx_free(ins);
+  return err;
+}
+
+const jx_rules jx_rules_scan = {.name = "scan", .nin = -1, .nout = -1, .abstract_eval = scan_abstract,
+                                .impl = scan_impl, .jvp = scan_jvp, .transpose = scan_transpose,
+                                .batch = scan_batch, .impl_allocates = true};
