@@ -227,15 +227,16 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
   for (int i = 0; i < nx; i++) {
     char s[160];
     if (xl[i]->aval.ndim < 1) {
+      jx_aval_str(&xl[i]->aval, s, sizeof s);
       jx_free(xl);
-      return jx_error_new("%s: xs leaf %d is 0-d (%s); xs need a leading axis to scan over", op, i,
-                          jx_aval_str(&xl[i]->aval, s, sizeof s));
+      return jx_error_new("%s: xs leaf %d is 0-d (%s); xs need a leading axis to scan over", op, i, s);
     }
     if (length < 0) length = xl[i]->aval.shape[0];
     if (xl[i]->aval.shape[0] != length) {
+      int64_t other = xl[i]->aval.shape[0];
       jx_free(xl);
       return jx_error_new("%s: xs leaves have different lengths (%lld and %lld)", op, (long long)length,
-                          (long long)xl[i]->aval.shape[0]);
+                          (long long)other);
     }
   }
   if (length < 0) length = 0;

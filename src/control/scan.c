@@ -135,7 +135,9 @@ typedef struct {
 } res_arg;
 static jx_t res_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
   const res_arg *a = arg;
-  jx_t err = jx_call_jaxpr(a->b, ins, outs);
+  /* inlined, not a jit_call of b: the result is cached on b, and a
+   * reference back to b would be a cycle */
+  jx_t err = jx_eval_jaxpr(a->b, ins, outs);
   for (int k = 0; k < a->ncar; k++) outs[a->b->nout + k] = ins[a->nc + k];
   *nout = a->b->nout + a->ncar;
   return err;
@@ -269,14 +271,15 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
   (void)p;
   jx_jaxpr *b = pa->sub;
   int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
-  for (int k = 0; k < ncar; k++)
-    if (in[nc + k]) return jx_error_new("scan: transpose needs every carry to be linear");
+  /* Every carry is transposed as linear: a carry given as a known value
+   * here is a tangent that happens to be a constant (a materialized zero),
+   * whose cotangent is simply not returned. */
   bool *lin = jx_malloc(sizeof(bool) * (size_t)(nin + 1));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + ncar + nc + ny + 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
   jx_t err = lin && ins && o ? NULL : jx_error_new("scan: out of memory");
   int nlc = 0, nkc = 0, nkx = 0;
-  for (int i = 0; !err && i < nin; i++) lin[i] = in[i] == NULL;
+  for (int i = 0; !err && i < nin; i++) lin[i] = in[i] == NULL || (i >= nc && i < nc + ncar);
   for (int i = 0; !err && i < nc; i++) nlc += lin[i], nkc += !lin[i];
   for (int i = 0; !err && i < nx; i++) nkx += !lin[nc + ncar + i];
   char key[128];
@@ -300,7 +303,8 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
     }
     err = bind_scan(bt, nkc, ncar + nlc, LEN(pa), !REV(pa), m, ins, o);
     int r = 0;
-    for (int k = 0; !err && k < ncar; k++) cts[nc + k] = o[r++];
+    for (int k = 0; !err && k < ncar; k++, r++)
+      if (!in[nc + k]) cts[nc + k] = o[r];
     for (int i = 0; !err && i < nc; i++)
       if (lin[i]) cts[i] = o[r++];
     for (int i = 0; !err && i < nx; i++)

@@ -191,8 +191,9 @@ DEF_CMP(f64, double)
 /* A block of n0 rows of n1: o[r*n1 + i] = op(a[r*sa0 + i*sa1], b[r*sb0 + i*sb1]).
  * Each row takes one of four loops picked by the inner strides; the three
  * that broadcasting produces most (1/1, 0/1, 1/0) vectorize. Rows shorter
- * than a vector are walked column by column instead, so that [N,3] + [3]
- * runs one long loop per column rather than N tiny ones. */
+ * than a vector skip the vector loop's setup: alone (a small eager op) they
+ * take one plain loop; many of them are walked column by column, so that
+ * [N,3] + [3] runs one long loop per column rather than N tiny ones. */
 typedef void (*bin_fn)(int64_t n0, int64_t n1, const void *a, int64_t sa0, int64_t sa1,
                        const void *b, int64_t sb0, int64_t sb1, void *o);
 typedef void (*bin0_fn)(const void *a, const void *b, void *o); /* one element */
@@ -208,6 +209,10 @@ enum { SHORT_ROW = 8 };
                               void *po) {                                                \
     const T *a = pa, *b = pb;                                                            \
     OUT *o = po;                                                                         \
+    if (n1 < SHORT_ROW && n0 == 1) {                                                     \
+      for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i * sa1], b[i * sb1]);        \
+      return;                                                                            \
+    }                                                                                    \
     if (n1 < SHORT_ROW && n0 > n1) {                                                     \
       for (int64_t i = 0; i < n1; i++)                                                   \
         for (int64_t r = 0; r < n0; r++)                                                 \

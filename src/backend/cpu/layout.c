@@ -158,18 +158,29 @@ static void locate(const strided_ctx *c, int64_t r, int skip1, int skip2, int64_
   }
 }
 
-/* rows [lo, hi) of the array seen as [rows, shape[nd-1]] */
+/* rows [lo, hi) of the array seen as [rows, shape[nd-1]]: rows are
+ * contiguous on the contiguous side; an odometer walks the strided side */
 static void strided_rows(void *p, int64_t lo, int64_t hi) {
   const strided_ctx *c = p;
   int last = c->nd - 1;
-  int64_t n = c->shape[last], st = c->stride[last], e = (int64_t)c->es;
-  for (int64_t r = lo; r < hi; r++) {
-    int64_t so, co;
-    locate(c, r, last, last, &so, &co);
+  int64_t n = c->shape[last], st = c->stride[last], e = (int64_t)c->es, idx[MAXD], so = 0;
+  for (int64_t d = last - 1, r = lo; d >= 0; d--) {
+    idx[d] = r % c->shape[d];
+    r /= c->shape[d];
+    so += idx[d] * c->stride[d];
+  }
+  char *cp = c->c + lo * n * e;
+  for (int64_t r = lo; r < hi; r++, cp += n * e) {
     if (c->scatter)
-      c->mv->put(c->es, n, c->s + so * e, st, c->c + co * e);
+      c->mv->put(c->es, n, c->s + so * e, st, cp);
     else
-      c->mv->get(c->es, n, c->s + so * e, st, c->c + co * e);
+      c->mv->get(c->es, n, c->s + so * e, st, cp);
+    for (int d = last - 1; d >= 0; d--) {
+      so += c->stride[d];
+      if (++idx[d] < c->shape[d]) break;
+      so -= c->shape[d] * c->stride[d];
+      idx[d] = 0;
+    }
   }
 }
 

@@ -4,7 +4,8 @@
  * reduction is one of a few shapes (K kept, R reduced, x contiguous):
  *   [K,R]     each output reduces a contiguous run: blocked lanes (L
  *             independent accumulators that gcc turns into vector registers)
- *             inside a pairwise split, so f32 error grows like log n;
+ *             inside a pairwise split, so f32 error grows like log n; rows
+ *             shorter than the lanes are reduced side by side instead;
  *   [K1,R,K2] (and [R,K] = [1,R,K]) rows are added into an output row,
  *             pairwise over rows, in column tiles that stay in L1;
  *   anything else: an odometer per output over runs of the innermost
@@ -12,7 +13,11 @@
  *
  * Parallel splits never change results: where a long reduction is cut into
  * chunks, the cut depends on the shape only (never on the thread count), and
- * the serial path combines the same chunks in the same order. */
+ * the serial path combines the same chunks in the same order.
+ *
+ * argmax/argmin scan [outer, n, inner] a tile of columns at a time; a long
+ * contiguous row instead takes the vectorized max/min, then the first
+ * position holding it. */
 #include "backend/cpu/kernels.h"
 
 #include <math.h>
@@ -408,22 +413,22 @@ enum { ATILE = 256 };
 
 #define ARG_SCAN(S, T, BETTER)                                                           \
   T best[ATILE];                                                                         \
-  for (int64_t j = 0; j < w; j++) best[j] = x[j], out[j] = 0;                           \
+  for (int64_t j = 0; j < w; j++) best[j] = x[j * wstep], out[j] = 0;                   \
   for (int64_t i = 1; i < n; i++) {                                                      \
-    const T *row = x + i * inner;                                                        \
+    const T *row = x + i * step;                                                         \
     for (int64_t j = 0; j < w; j++)                                                      \
-      if (BETTER(row[j], best[j])) best[j] = row[j], out[j] = i;                         \
+      if (BETTER(row[j * wstep], best[j])) best[j] = row[j * wstep], out[j] = i;         \
   }
 
 #define DEF_ARG(S, T, FLT)                                                               \
   static inline bool isnan_##S(T v) { return FLT && v != v; }                            \
   static inline bool amax_##S(T v, T b) { return v > b || (isnan_##S(v) && !isnan_##S(b)); } \
   static inline bool amin_##S(T v, T b) { return v < b || (isnan_##S(v) && !isnan_##S(b)); } \
-  /* out[0,w) for columns [0,w) of n >= 1 rows of stride inner */                        \
-  static void arg_##S(bool is_max, const void *px, int64_t n, int64_t inner, int64_t w,   \
-                      int64_t *out) {                                                    \
+  /* out[j] for j < w <= ATILE: the winner among x[i*step + j*wstep], i < n */           \
+  static void arg_##S(bool is_max, const void *px, int64_t n, int64_t step, int64_t w,    \
+                      int64_t wstep, int64_t *out) {                                     \
     const T *x = px;                                                                     \
-    if (inner == 1) {                                                                    \
+    if (w == 1 && step == 1) {                                                           \
       /* A compare-and-update scan is one long dependency chain; instead find            \
        * the extreme with the vectorized reduction, then its first position. */          \
       T m = is_max ? pw_max_##S(x, n) : pw_min_##S(x, n);                                \
@@ -443,29 +448,31 @@ enum { ATILE = 256 };
   }
 ARG_DTYPES(DEF_ARG)
 
-typedef void (*arg_fn)(bool is_max, const void *x, int64_t n, int64_t inner, int64_t w,
-                       int64_t *out);
+typedef void (*arg_fn)(bool is_max, const void *x, int64_t n, int64_t step, int64_t w,
+                       int64_t wstep, int64_t *out);
 #define ARG_ENTRY(S, T, FLT) [DT_##S] = arg_##S,
 static const arg_fn arg_table[JX_DTYPE_COUNT] = {ARG_DTYPES(ARG_ENTRY)};
 
+/* Element (o, i, j) is x[o*ostride + i*step + j*wstep] (i reduced), its
+ * answer goes to y[o*W + j]. */
 typedef struct {
   arg_fn fn;
   bool is_max, out64;
   const char *x;
   void *y;
-  size_t es;
-  int64_t n, inner, nt;
+  int64_t es, n, W, ostride, step, wstep, nt;
 } arg_ctx;
 
-/* task t = (outer index, column tile) */
+/* task t = (o, tile of ATILE along j) */
 static void arg_task(void *p, int64_t lo, int64_t hi) {
   const arg_ctx *c = p;
   int64_t idx[ATILE];
   for (int64_t t = lo; t < hi; t++) {
     int64_t o = t / c->nt, j0 = (t % c->nt) * ATILE;
-    int64_t w = c->inner - j0 < ATILE ? c->inner - j0 : ATILE;
-    c->fn(c->is_max, c->x + (o * c->n * c->inner + j0) * (int64_t)c->es, c->n, c->inner, w, idx);
-    int64_t at = o * c->inner + j0;
+    int64_t w = c->W - j0 < ATILE ? c->W - j0 : ATILE;
+    c->fn(c->is_max, c->x + (o * c->ostride + j0 * c->wstep) * c->es, c->n, c->step, w,
+          c->wstep, idx);
+    int64_t at = o * c->W + j0;
     for (int64_t j = 0; j < w; j++) {
       if (c->out64)
         ((int64_t *)c->y)[at + j] = idx[j];
@@ -490,8 +497,15 @@ void jx_cpu_argreduce(bool is_max, jx_dtype dt, int ndim, const int64_t *shape, 
   static const uint8_t sz[JX_DTYPE_COUNT] = {[JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8,
                                              [JX_U32] = 4, [JX_F32] = 4, [JX_F64] = 8};
   arg_ctx c = {.fn = arg_table[dt], .is_max = is_max, .out64 = out_dt == JX_I64, .x = x,
-               .y = y, .es = sz[dt], .n = n, .inner = inner,
-               .nt = (inner + ATILE - 1) / ATILE};
-  int64_t work = n * (inner < ATILE ? inner : ATILE);
+               .y = y, .es = sz[dt], .n = n};
+  if (inner > 1) { /* [outer, n, inner]: scan rows, ATILE columns at a time */
+    c.W = inner, c.ostride = n * inner, c.step = inner, c.wstep = 1;
+  } else if (n < 32 && outer > 1) { /* many short rows: ATILE rows side by side */
+    c.W = outer, c.ostride = 0, c.step = 1, c.wstep = n, outer = 1;
+  } else { /* long rows, one at a time */
+    c.W = 1, c.ostride = n, c.step = 1, c.wstep = 1;
+  }
+  c.nt = (c.W + ATILE - 1) / ATILE;
+  int64_t work = n * (c.W < ATILE ? c.W : ATILE);
   jx_cpu_parallel_for(outer * c.nt, work >= RED_GRAIN ? 1 : RED_GRAIN / work, arg_task, &c);
 }

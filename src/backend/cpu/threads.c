@@ -42,23 +42,31 @@ typedef struct {
 } job_t;
 
 static pthread_mutex_t g_dispatch = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;       /* guards the fields below */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;       /* the job and its crew */
 static pthread_cond_t g_wake = PTHREAD_COND_INITIALIZER;       /* workers: new job or exit */
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;       /* caller: workers left */
+
+/* under g_mu (g_job and g_exit are written with g_dispatch held too) */
 static job_t g_job;
 static bool g_open;       /* workers may still join g_job */
 static int g_joined;      /* workers that joined g_job */
 static int g_sleepers;    /* workers blocked in cond_wait (skip the broadcast if 0) */
 static bool g_caller_sleeps;
 static bool g_exit;       /* atexit: workers leave; later calls run inline */
+
+/* under g_dispatch */
 static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;
+static int g_ncpu;         /* online CPUs, read when the first workers start */
 static int g_atexit_state; /* 0 not yet, 1 registered, -1 atexit failed */
 
 static _Atomic uint64_t g_gen;    /* bumped per job; spinners watch it */
 static _Atomic int g_running;     /* workers inside g_job's chunk loop */
 static _Atomic int64_t g_next;    /* next unclaimed chunk */
 static _Atomic int g_nthreads;    /* 0 = not yet read from the environment */
+/* Spinning only pays when every pool thread has a core; oversubscribed,
+ * a spinner would steal the time of the thread it waits for. */
+static _Atomic int64_t g_spin_ns;
 
 static _Thread_local bool tl_in_pool; /* running chunks: nested calls go inline */
 
@@ -68,13 +76,8 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int default_threads(void) {
-  const char *env = getenv("JX_NUM_THREADS");
-  if (env && *env) {
-    char *end;
-    long v = strtol(env, &end, 10);
-    if (*end == '\0' && v >= 1) return v > MAX_THREADS ? MAX_THREADS : (int)v;
-  }
+/* the CPUs this process may run on */
+static int online_cpus(void) {
   int n = 0;
 #ifdef CPU_COUNT
   cpu_set_t set;
@@ -83,6 +86,16 @@ static int default_threads(void) {
   if (n < 1) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
   if (n < 1) n = 1;
   return n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+static int default_threads(void) {
+  const char *env = getenv("JX_NUM_THREADS");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end == '\0' && v >= 1) return v > MAX_THREADS ? MAX_THREADS : (int)v;
+  }
+  return online_cpus();
 }
 
 int jx_cpu_num_threads(void) {
@@ -124,7 +137,7 @@ static void *worker_main(void *arg) {
   uint64_t seen = 0;
   for (;;) {
     /* Spin a while for the next job before paying for a sleep/wake. */
-    int64_t deadline = now_ns() + SPIN_NS;
+    int64_t deadline = now_ns() + atomic_load_explicit(&g_spin_ns, memory_order_relaxed);
     for (int i = 0; atomic_load_explicit(&g_gen, memory_order_acquire) == seen; i++) {
       CPU_RELAX();
       if ((i & 255) == 255 && now_ns() > deadline) break;
@@ -180,6 +193,7 @@ static int ensure_workers(int want) {
   if (want > MAX_THREADS - 1) want = MAX_THREADS - 1;
   if (g_atexit_state == 0) g_atexit_state = atexit(shutdown_pool) == 0 ? 1 : -1;
   if (g_atexit_state < 0) return 0; /* no promise of a join at exit: stay inline */
+  if (g_ncpu == 0) g_ncpu = online_cpus();
   while (g_nworkers < want) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -211,6 +225,8 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
     fn(ctx, 0, n);
     return;
   }
+  int64_t spin = nt <= g_ncpu ? SPIN_NS : 0;
+  atomic_store_explicit(&g_spin_ns, spin, memory_order_relaxed);
 
   pthread_mutex_lock(&g_mu);
   g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers};
@@ -228,7 +244,7 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
   pthread_mutex_lock(&g_mu);
   g_open = false;
   pthread_mutex_unlock(&g_mu);
-  int64_t deadline = now_ns() + SPIN_NS;
+  int64_t deadline = now_ns() + spin;
   for (int i = 0; atomic_load_explicit(&g_running, memory_order_acquire) > 0; i++) {
     CPU_RELAX();
     if ((i & 255) == 255 && now_ns() > deadline) break;
