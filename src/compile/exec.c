@@ -93,8 +93,12 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
       char *src = be->render(x->prog);
       jx_dump("program.c", src);
       jx_t berr = NULL;
+      /* a failed build is recovered from (interpretation): not a user error */
+      bool quiet = jx_errors_quiet(true);
       x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
-      if (!x->mod && jx_diag_enabled("compile"))
+      jx_errors_quiet(quiet);
+      static atomic_int told; /* say it once per process */
+      if (!x->mod && jx_diag_enabled("compile") && !atomic_exchange(&told, 1))
         jx_diag("jit: falling back to the interpreter: %s", berr ? jx_error(berr) : "render failed");
       jx_free(src);
     } else if (jx_diag_enabled("compile")) {

@@ -126,6 +126,9 @@ jx_t jx_array_new_shape(jx_dtype dt, int ndim, const int64_t *shape);
 /* Errors: jx_error_new (public) formats a message and calls the error
  * handler; jx_verror_new is its va_list form. */
 jx_t jx_verror_new(const char *fmt, va_list ap);
+/* While on (this thread), new error values skip the user's handler: for
+ * failures the library recovers from. Returns the previous setting. */
+bool jx_errors_quiet(bool on);
 /* The first error among xs (NULL counts as one), else NULL. */
 jx_t jx_first_error(int n, const jx_t *xs);
 

@@ -2,6 +2,7 @@
 #include "core.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,8 +17,24 @@ typedef struct {
 
 static _Thread_local pool_stack pools;
 
+/* Threads other than the main one drop their pools when they exit. */
+static pthread_key_t pool_key;
+static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
+static void release_thread_pools(void *unused) {
+  (void)unused;
+  jx_pool_release_to(0);
+  jx_free(pools.items);
+  jx_free(pools.marks);
+  pools = (pool_stack){0};
+}
+static void make_pool_key(void) { pthread_key_create(&pool_key, release_thread_pools); }
+
 static void pool_append(jx_t x) {
   if (pools.n == pools.cap) {
+    if (!pools.cap) { /* first use on this thread: arrange the cleanup */
+      pthread_once(&pool_key_once, make_pool_key);
+      pthread_setspecific(pool_key, &pools);
+    }
     size_t cap = pools.cap ? pools.cap * 2 : 1024;
     jx_t *items = jx_realloc(pools.items, cap * sizeof *items);
     JX_CHECK(items); /* out of memory while recording ownership */
@@ -137,6 +154,13 @@ void jx_release(jx_t x) {
 /* --------------------------------------------------------------- errors */
 static void (*error_handler)(const char *, void *);
 static void *error_handler_data;
+static _Thread_local bool quiet_errors;
+
+bool jx_errors_quiet(bool on) {
+  bool was = quiet_errors;
+  quiet_errors = on;
+  return was;
+}
 
 void jx_set_error_handler(void (*h)(const char *msg, void *u), void *u) {
   error_handler = h;
@@ -157,7 +181,7 @@ jx_t jx_verror_new(const char *fmt, va_list ap) {
   } else {
     v->u.err.msg = msg;
   }
-  if (error_handler) error_handler(v->u.err.msg, error_handler_data);
+  if (error_handler && !quiet_errors) error_handler(v->u.err.msg, error_handler_data);
   return v;
 }
 

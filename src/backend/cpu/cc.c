@@ -142,6 +142,7 @@ static uint64_t file_hash(const char *path) {
     ssize_t k;
     while ((k = read(fd, buf, sizeof buf)) > 0) h = fnv(buf, (size_t)k, h);
     if (k < 0) h = 0;
+    else if (h == 0) h = 1; /* 0 means "unreadable", never a hash */
   }
   close(fd);
   return h;
@@ -170,7 +171,7 @@ static bool read_sum(const char *path, uint64_t *sum) {
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022) &&
             read(fd, buf, sizeof buf - 1) > 0;
   close(fd);
-  return ok && sscanf(buf, "%16llx", (unsigned long long *)sum) == 1;
+  return ok && sscanf(buf, "%16llx", (unsigned long long *)sum) == 1 && *sum != 0;
 }
 
 /* --------------------------------------------------------------- modules */
