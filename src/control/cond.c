@@ -39,7 +39,7 @@ static jx_t bind_cond(jx_t pred, jx_jaxpr *t, jx_jaxpr *f, int n, const jx_t *op
   TMP(jx_t, ins, n + 1, 32);
   if (!ins) return jx_error_new("cond: out of memory");
   ins[0] = pred;
-  memcpy(ins + 1, ops, sizeof(jx_t) * (size_t)n);
+  if (n) memcpy(ins + 1, ops, sizeof(jx_t) * (size_t)n);
   jx_params q = JX_PARAMS_INIT;
   q.sub = t, q.sub2 = f;
   jx_t err = jx_bind(JX_P_cond, n + 1, ins, &q, t->nout, out);

@@ -431,8 +431,8 @@ int jx_jaxpr_hoist_consts(jx_jaxpr *j, jx_t **consts) {
   *consts = j->consts;
   int *inv = jx_malloc(sizeof(int) * (size_t)(n + j->nin ? n + j->nin : 1));
   if (!inv) return -1;
-  memcpy(inv, j->constvars, sizeof(int) * (size_t)n);
-  memcpy(inv + n, j->invars, sizeof(int) * (size_t)j->nin);
+  if (n) memcpy(inv, j->constvars, sizeof(int) * (size_t)n);
+  if (j->nin) memcpy(inv + n, j->invars, sizeof(int) * (size_t)j->nin);
   jx_free(j->invars);
   jx_free(j->constvars);
   j->invars = inv;
