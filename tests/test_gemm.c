@@ -72,18 +72,21 @@ static int64_t compare(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int6
         }
         const double c = getf(dt, C, cidx);
         if (!(fabs(c - s) <= tol * (sa + 1e-30) * (K + 8) / 8)) {
-          if (bad < 3) fprintf(stderr, "  [%lld,%lld] got %.9g want %.9g\n", (long long)i, (long long)j, c, s);
+          if (bad < 3)
+            fprintf(stderr, "  [%lld,%lld] got %.9g want %.9g\n", (long long)i, (long long)j, c, s);
           bad++;
         }
       } else if (dt == JX_BOOL) {
         uint8_t s = 0;
         for (int64_t k = 0; k < K; k++)
-          s |= geti(dt, A, ta ? k * lda + i : i * lda + k) && geti(dt, B, tb ? j * ldb + k : k * ldb + j);
+          s |= geti(dt, A, ta ? k * lda + i : i * lda + k) &&
+               geti(dt, B, tb ? j * ldb + k : k * ldb + j);
         bad += geti(dt, C, cidx) != s;
       } else {
         uint64_t s = 0;
         for (int64_t k = 0; k < K; k++)
-          s += geti(dt, A, ta ? k * lda + i : i * lda + k) * geti(dt, B, tb ? j * ldb + k : k * ldb + j);
+          s += geti(dt, A, ta ? k * lda + i : i * lda + k) *
+               geti(dt, B, tb ? j * ldb + k : k * ldb + j);
         if (dt != JX_I64) s = (uint64_t)(int64_t)(int32_t)(uint32_t)s;
         uint64_t c = geti(dt, C, cidx);
         if (dt != JX_I64) c = (uint64_t)(int64_t)(int32_t)(uint32_t)c;
@@ -120,8 +123,8 @@ static void run_one(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t
   memset(C, PAD_BYTE, (size_t)nc * es);
   jx_cpu_gemm(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   const int64_t bad = compare(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-  CHECKF(bad == 0, "%s %s dt=%d ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld: %lld wrong",
-         jx_cpu_gemm_backend(), "gemm", (int)dt, ta, tb, (long long)M, (long long)N, (long long)K,
+  CHECKF(bad == 0, "%s dt=%d ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld: %lld wrong",
+         jx_cpu_gemm_backend(), (int)dt, ta, tb, (long long)M, (long long)N, (long long)K,
          (long long)pad, (long long)bad);
   CHECKF(pad_damage(C, M, N, ldc, es) == 0, "padding written: M=%lld N=%lld", (long long)M,
          (long long)N);
@@ -134,10 +137,10 @@ static void run_one(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t
  * wide, several K blocks (KC = 256), several M blocks (MC = 240/120),
  * degenerate. */
 static const int64_t shapes[][3] = {
-    {1, 1, 1},    {7, 13, 5},   {6, 16, 8},    {5, 15, 7},    {7, 17, 9},    {12, 32, 16},
-    {11, 31, 17}, {13, 33, 15}, {6, 8, 4},     {18, 24, 1},   {1, 64, 100},  {64, 1, 100},
-    {2, 3, 600},  {37, 45, 513}, {500, 20, 30}, {257, 129, 300}, {0, 5, 3},   {5, 0, 3},
-    {4, 6, 0},    {0, 0, 0},
+    {1, 1, 1},       {7, 13, 5},   {6, 16, 8},   {5, 15, 7},    {7, 17, 9},
+    {12, 32, 16},    {11, 31, 17}, {13, 33, 15}, {6, 8, 4},     {18, 24, 1},
+    {1, 64, 100},    {64, 1, 100}, {2, 3, 600},  {37, 45, 513}, {500, 20, 30},
+    {257, 129, 300}, {0, 5, 3},    {5, 0, 3},    {4, 6, 0},     {0, 0, 0},
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -147,7 +150,8 @@ static void run_float_suite(const char *label) {
   for (int d = 0; d < 2; d++)
     for (int s = 0; s < NSHAPES; s++)
       for (int t = 0; t < 4; t++)
-        run_one(dts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], (s + t) % 3 == 0 ? 0 : 3);
+        run_one(dts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2],
+                (s + t) % 3 == 0 ? 0 : 3);
   /* the N-blocking edge (NC = 4080 / 2040) and a shape big enough to thread */
   for (int t = 0; t < 4; t++) {
     run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
@@ -174,7 +178,8 @@ static void run_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M,
   int64_t bad = 0;
   for (int64_t b = 0; b < batch; b++)
     bad += compare(dt, ta, tb, M, N, K, (const char *)A + (size_t)(b * sa) * es, lda,
-                   (const char *)B + (size_t)(b * sb) * es, ldb, (const char *)C + (size_t)(b * sc) * es, ldc);
+                   (const char *)B + (size_t)(b * sb) * es, ldb,
+                   (const char *)C + (size_t)(b * sc) * es, ldc);
   CHECKF(bad == 0, "batched dt=%d ta=%d tb=%d batch=%lld %lldx%lldx%lld: %lld wrong", (int)dt, ta,
          tb, (long long)batch, (long long)M, (long long)N, (long long)K, (long long)bad);
   /* bytes between members (and row padding) stay untouched */

@@ -75,8 +75,9 @@ jx_t jx_lax_transpose(jx_t x, const int *perm) {
   int r = jx_ndim(x);
   if (r < 0) return jx_is_error(x) ? x : jx_error_new("transpose: operand is a tree");
   p.naxes = (int8_t)r;
-  for (int i = 0; i < r; i++) p.axes[i] = perm[i];
-  return jx_bind1(JX_P_transpose, 1, &x, &p);
+  bool identity = true;
+  for (int i = 0; i < r; i++) p.axes[i] = perm[i], identity &= perm[i] == i;
+  return identity ? x : jx_bind1(JX_P_transpose, 1, &x, &p);
 }
 
 jx_t jx_lax_slice(jx_t x, const int64_t *start, const int64_t *limit, const int64_t *stride) {

@@ -160,12 +160,15 @@ static jx_t dot_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
     for (int k = 0; k < d.nc; k++) perm[d.lc[k]] = d.nb + d.nlf + rank_in(d.rc, d.nc, d.rc[k]);
     cts[0] = jx_lax_transpose(r, perm);
   }
-  if (!in[1]) { /* ct_rhs = ct . lhs over lhs's free dims */
+  if (!in[1]) { /* ct_rhs = lhs . ct over lhs's free dims: the result comes out as
+                  [batch, lhs contracting dims, rhs free dims], which is the rhs's own
+                  layout in the usual case (no transpose; under vmap a per-example
+                  outer product is written straight into place) */
     for (int j = 0; j < d.nlf; j++) cdims[j] = d.nb + j;
-    jx_t r = jx_lax_dot_general(ct[0], in[0], d.nlf, cdims, d.lf, d.nb, cb, d.lb);
+    jx_t r = jx_lax_dot_general(in[0], ct[0], d.nlf, d.lf, cdims, d.nb, d.lb, cb);
     for (int i = 0; i < d.nb; i++) perm[d.rb[i]] = i;
-    for (int j = 0; j < d.nrf; j++) perm[d.rf[j]] = d.nb + j;
-    for (int k = 0; k < d.nc; k++) perm[d.rc[k]] = d.nb + d.nrf + rank_in(d.lc, d.nc, d.lc[k]);
+    for (int k = 0; k < d.nc; k++) perm[d.rc[k]] = d.nb + rank_in(d.lc, d.nc, d.lc[k]);
+    for (int j = 0; j < d.nrf; j++) perm[d.rf[j]] = d.nb + d.nc + j;
     cts[1] = jx_lax_transpose(r, perm);
   }
   return NULL;
