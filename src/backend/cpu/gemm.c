@@ -33,6 +33,7 @@
 
 #if defined(JX_HAVE_CBLAS) && JX_HAVE_CBLAS
 #include <cblas.h>
+#include <pthread.h>
 #define GEMM_HAVE_CBLAS 1
 #else
 #define GEMM_HAVE_CBLAS 0
@@ -330,9 +331,9 @@ static bool fix_ld(int64_t *ld, int64_t rowlen, int64_t nrows) {
   return *ld >= rowlen && *ld <= INT_MAX;
 }
 
-static bool gemm_cblas(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                       const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
-                       int64_t ldc) {
+static bool gemm_cblas1(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                        const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+                        int64_t ldc) {
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX) return false;
   if (!fix_ld(&lda, ta ? M : K, ta ? K : M) || !fix_ld(&ldb, tb ? K : N, tb ? N : K) ||
       !fix_ld(&ldc, N, M))
@@ -347,7 +348,93 @@ static bool gemm_cblas(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int6
                 C, (int)ldc);
   return true;
 }
+
+/* jx keeps one thread pool per process: OpenBLAS runs single-threaded (its
+ * own pool's idle threads spin for ~0.1 s after each call and would fight
+ * jx's) and large products are split into slabs over jx's pool. */
+void openblas_set_num_threads(int n) __attribute__((weak));
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) {
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
+}
+
+typedef struct {
+  jx_dtype dt;
+  bool ta, tb, by_rows;
+  int64_t M, N, K, lda, ldb, ldc, step;
+  const char *A, *B;
+  char *C;
+  atomic_bool failed;
+} slab_job;
+
+static void slab_task(void *ctx, int64_t lo, int64_t hi) {
+  slab_job *j = ctx;
+  const int64_t es = (int64_t)dt_size(j->dt);
+  for (int64_t s = lo; s < hi; s++) {
+    int64_t a = s * j->step, n = min64(j->step, (j->by_rows ? j->M : j->N) - a);
+    bool ok;
+    if (j->by_rows)
+      ok = gemm_cblas1(j->dt, j->ta, j->tb, n, j->N, j->K, j->A + (j->ta ? a : a * j->lda) * es, j->lda, j->B,
+                       j->ldb, j->C + a * j->ldc * es, j->ldc);
+    else
+      ok = gemm_cblas1(j->dt, j->ta, j->tb, j->M, n, j->K, j->A, j->lda, j->B + (j->tb ? a * j->ldb : a) * es,
+                       j->ldb, j->C + a * es, j->ldc);
+    if (!ok) atomic_store(&j->failed, true);
+  }
+}
+
+static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                       const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+  pthread_once(&blas_once, blas_single_thread);
+  const int nt = threaded ? jx_cpu_num_threads() : 1;
+  if (nt == 1 || M * N * K < GEMM_MIN_TASK_WORK * nt)
+    return gemm_cblas1(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  bool by_rows = M >= N;
+  int64_t len = by_rows ? M : N, step = round_up(cdiv(len, nt), 16);
+  slab_job j = {dt, ta, tb, by_rows, M, N, K, lda, ldb, ldc, step, A, B, C, false};
+  jx_cpu_parallel_for(cdiv(len, step), 1, slab_task, &j);
+  return !atomic_load(&j.failed);
+}
 #endif
+
+/* ------------------------------------------------------- outer products */
+/* K == 1: C[i, j] = A[i] * B[j]. Per-example weight gradients under vmap
+ * are exactly this; a direct loop writes C once (no packing, no beta pass). */
+#define DEF_OUTER(SUF, T)                                                                       \
+  typedef struct {                                                                              \
+    bool ta, tb;                                                                                \
+    int64_t N, lda, ldb, ldc;                                                                   \
+    const T *A, *B;                                                                             \
+    T *C;                                                                                       \
+  } outer_job_##SUF;                                                                            \
+  static void outer_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                             \
+    const outer_job_##SUF *j = ctx;                                                             \
+    for (int64_t i = lo; i < hi; i++) {                                                         \
+      const T a = j->A[j->ta ? i : i * j->lda];                                                 \
+      T *c = j->C + i * j->ldc;                                                                 \
+      if (!j->tb) {                                                                             \
+        for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n];                                  \
+      } else {                                                                                  \
+        for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n * j->ldb];                         \
+      }                                                                                         \
+    }                                                                                           \
+  }
+DEF_OUTER(f32, float)
+DEF_OUTER(f64, double)
+
+static void gemm_outer(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, const void *A,
+                       int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+  int64_t grain = 1 + GEMM_MIN_TASK_WORK / N;
+  if (dt == JX_F32) {
+    outer_job_f32 j = {ta, tb, N, lda, ldb, ldc, A, B, C};
+    if (threaded) jx_cpu_parallel_for(M, grain, outer_task_f32, &j);
+    else outer_task_f32(&j, 0, M);
+  } else {
+    outer_job_f64 j = {ta, tb, N, lda, ldb, ldc, A, B, C};
+    if (threaded) jx_cpu_parallel_for(M, grain, outer_task_f64, &j);
+    else outer_task_f64(&j, 0, M);
+  }
+}
 
 /* ------------------------------------------------------------ integers */
 
@@ -421,8 +508,12 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
   }
   if (dt == JX_F32 || dt == JX_F64) {
     const jx_gemm_mode mode = resolved_mode();
+    if (K == 1) {
+      gemm_outer(dt, threaded, ta, tb, M, N, A, lda, B, ldb, C, ldc);
+      return;
+    }
 #if GEMM_HAVE_CBLAS
-    if (mode == JX_GEMM_CBLAS && gemm_cblas(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
+    if (mode == JX_GEMM_CBLAS && gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
 #endif
     const bool avx2 = mode == JX_GEMM_AVX2 || (mode == JX_GEMM_CBLAS && cpu_has_avx2_fma());
     if (dt == JX_F32)
@@ -470,13 +561,10 @@ void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M
   /* Threading over the batch needs no duplicated packing, so it is the
    * first choice when there are enough members to balance, or when members
    * are too small to split. Big members of a short batch thread internally
-   * instead. With CBLAS, only members small enough that OpenBLAS runs them
-   * on the calling thread (m*n*k below about 2^18) are spread over
-   * the pool: larger ones use OpenBLAS's threads. (CBLAS is thread-safe.) */
+   * instead. (CBLAS runs single-threaded on jx's pool, so it is the same.) */
   const int nt = jx_cpu_num_threads();
-  const bool cblas = (dt == JX_F32 || dt == JX_F64) && resolved_mode() == JX_GEMM_CBLAS;
-  const bool small = work < GEMM_MIN_TASK_WORK * (cblas ? 1 : nt);
-  const bool many = !cblas && batch >= 4 * (int64_t)nt;
+  const bool small = work < GEMM_MIN_TASK_WORK * nt;
+  const bool many = batch >= 4 * (int64_t)nt;
   if (batch == 1 || nt == 1 || !(small || many)) {
     for (int64_t b = 0; b < batch; b++)
       gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda,
