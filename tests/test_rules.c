@@ -420,6 +420,87 @@ static bool row_scan(kase *k, int v) {
   return k->pa.sub != NULL;
 }
 
+/* bits, special, random, sort (src/prims/bits.c) */
+static jx_t ru32(int ndim, const int64_t *shape, double hi) { /* u32 in [0, hi) */
+  return jx_astype(jx_floor(randn(JX_F64, ndim, shape, 0, hi)), JX_U32);
+}
+static jx_t ri32(int ndim, const int64_t *shape, double lo, double hi) {
+  return jx_astype(jx_floor(randn(JX_F64, ndim, shape, lo, hi)), JX_I32);
+}
+#define SHIFT_ROW(nm)                                                                 \
+  static bool row_##nm(kase *k, int v) {                                              \
+    if (v > 2) return false;                                                          \
+    set(k, JX_P_##nm, 2, 0, 0, false);                                                \
+    if (v == 0) k->in[0] = ru32(JX_SHAPE(3, 4), 4294967296.0), k->in[1] = ru32(JX_SHAPE(3, 4), 40);   \
+    else if (v == 1) k->in[0] = ri32(JX_SHAPE(3, 4), -1e9, 1e9), k->in[1] = jx_scalar_of(JX_I32, 7); \
+    else k->in[0] = jx_scalar_of(JX_I32, -12345), k->in[1] = ri32(JX_SHAPE(5), -3, 35);              \
+    return true;                                                                      \
+  }
+SHIFT_ROW(shift_left)
+SHIFT_ROW(shift_right_logical)
+static bool row_xor(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_xor, 2, 0, 0, false);
+  if (v == 0) k->in[0] = ru32(JX_SHAPE(3, 4), 4294967296.0), k->in[1] = ru32(JX_SHAPE(3, 4), 4294967296.0);
+  else k->in[0] = jx_gt(R(3, 4), jx_scalar(0)), k->in[1] = jx_gt(R(), jx_scalar(0));
+  return true;
+}
+static bool row_rem(kase *k, int v) {
+  if (v > 2) return false;
+  if (v < 2) { /* a/b stays in (3, 4): away from the jumps */
+    set(k, JX_P_rem, 2, 3, 0, true);
+    k->in[0] = randn(JX_F64, JX_SHAPE(3, 4), 3.2, 3.8);
+    k->in[1] = v ? randn(JX_F64, JX_SCALAR_SHAPE, 1.0, 1.05) : randn(JX_F64, JX_SHAPE(3, 4), 1.0, 1.05);
+  } else { /* ints: negative dividends, zero and -1 divisors */
+    set(k, JX_P_rem, 2, 0, 0, false);
+    k->in[0] = jx_array(JX_I32, JX_SHAPE(6), (int32_t[]){7, -7, 9, INT32_MIN, 5, -8});
+    k->in[1] = jx_array(JX_I32, JX_SHAPE(6), (int32_t[]){3, 3, -4, -1, 0, 5});
+  }
+  return true;
+}
+static bool row_fma(kase *k, int v) {
+  if (v > 2) return false;
+  set(k, JX_P_fma, 3, 7, v == 1 ? 6 : 5, true); /* linear in (a, c) or (b, c) */
+  k->in[0] = v == 2 ? R() : R(3, 4);
+  k->in[1] = v == 1 ? R() : R(3, 4);
+  k->in[2] = v == 2 ? R() : R(3, 4);
+  return true;
+}
+static bool row_erf(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_erf, 1, 1, 0, true);
+  k->in[0] = v ? R() : R(3, 4);
+  return true;
+}
+static bool row_erf_inv(kase *k, int v) {
+  if (v > 1) return false;
+  set(k, JX_P_erf_inv, 1, 1, 0, true);
+  k->in[0] = randn(JX_F64, v ? 0 : 2, (const int64_t[]){3, 4}, -0.6, 0.6); /* vmap's examples scale by 1.5 */
+  return true;
+}
+static bool row_threefry2x32(kase *k, int v) {
+  if (v > 2) return false;
+  set(k, JX_P_threefry2x32, 4, 0, 0, false);
+  if (v == 0) { /* one key, counters in the last word: how random.c calls it */
+    k->in[0] = jx_scalar_of(JX_U32, 0x13198a2e), k->in[1] = jx_scalar_of(JX_U32, 0x03707344);
+    k->in[2] = jx_scalar_of(JX_U32, 0), k->in[3] = ru32(JX_SHAPE(5), 4294967296.0);
+  } else if (v == 1) {
+    for (int i = 0; i < 4; i++) k->in[i] = ru32(JX_SHAPE(2, 3), 4294967296.0);
+  } else { /* numpy broadcasting */
+    k->in[0] = ru32(JX_SHAPE(3, 1), 4294967296.0), k->in[1] = jx_scalar_of(JX_U32, 7);
+    k->in[2] = ru32(JX_SHAPE(4), 4294967296.0), k->in[3] = ru32(JX_SHAPE(3, 4), 4294967296.0);
+  }
+  return true;
+}
+static bool row_argsort(kase *k, int v) {
+  if (v > 2) return false;
+  set(k, JX_P_argsort, 1, v == 0 ? 1 : 0, 0, false);
+  if (v == 0) k->in[0] = R(3, 5), k->pa.axis = 1, k->pa.dtype = JX_I32;
+  else if (v == 1) k->in[0] = ru32(JX_SHAPE(40, 3), 5), k->pa.axis = 0, k->pa.dtype = JX_I64; /* ties: stable */
+  else k->in[0] = ri32(JX_SHAPE(2, 70), -50, 50), k->pa.axis = 1, k->pa.dtype = JX_I32;       /* radix path */
+  return true;
+}
+
 /* One row per primitive, or this table does not compile. */
 static const row_fn rows[JX_PRIM_COUNT] = {
 #define JX_PRIM(name, family) [JX_P_##name] = row_##name,

@@ -23,7 +23,7 @@ static fkind kind_of(jx_prim p) {
   };
   const char *f = fam[p];
   if (!strcmp(f, "unary") || !strcmp(f, "binary") || !strcmp(f, "compare") || !strcmp(f, "select") ||
-      !strcmp(f, "convert"))
+      !strcmp(f, "convert") || !strcmp(f, "bits") || !strcmp(f, "special"))
     return F_EW;
   if (p == JX_P_reshape) return F_RESHAPE;
   if (p == JX_P_broadcast_in_dim || p == JX_P_transpose || p == JX_P_slice || p == JX_P_rev) return F_LAYOUT;

@@ -111,4 +111,28 @@ void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M
 /* "cblas" or "builtin-avx2" or "builtin-portable": what jx_cpu_gemm uses for f32. */
 const char *jx_cpu_gemm_backend(void);
 
+/* ------------------------------------------ bits, special, random, sort */
+/* (src/backend/cpu/bits.c) Elementwise kernels over n elements whose
+ * operands are either full arrays or scalars (the `*_scalar` flags: one
+ * element read for every output). Scalar semantics live in scalar_ops.h. */
+typedef enum { JX_CPU_SHL, JX_CPU_SHR_LOGICAL, JX_CPU_XOR, JX_CPU_REM, JX_CPU_BITS_COUNT } jx_cpu_bitsop;
+/* shifts: i32/i64/u32; xor: bool and ints; rem: ints and floats */
+void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar,
+                        const void *b, bool b_scalar, void *out);
+/* out = fma(a, b, c) (f32/f64), one rounding */
+void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void *b, bool b_scalar,
+                const void *c, bool c_scalar, void *out);
+typedef enum { JX_CPU_ERF, JX_CPU_ERF_INV, JX_CPU_SPECIAL_COUNT } jx_cpu_specialop;
+void jx_cpu_special(jx_cpu_specialop op, jx_dtype dt, int64_t n, const void *x, void *y);
+/* Threefry-2x32 over n counters: (y0[i], y1[i]) = threefry((k0, k1), (x0, x1))
+ * with each u32 operand a full array or a scalar. */
+void jx_cpu_threefry2x32(int64_t n, const uint32_t *k0, bool k0_scalar, const uint32_t *k1,
+                         bool k1_scalar, const uint32_t *x0, bool x0_scalar, const uint32_t *x1,
+                         bool x1_scalar, uint32_t *y0, uint32_t *y1);
+/* Stable ascending argsort of x viewed as [outer, n, inner] along the middle
+ * dim, indices written as idx_dt (i32 or i64). Floats: NaNs last, -0 == 0.
+ * Returns 0, or -1 when scratch memory cannot be allocated. */
+int jx_cpu_argsort(jx_dtype dt, int64_t outer, int64_t n, int64_t inner, const void *x, jx_dtype idx_dt,
+                   void *out);
+
 #endif

@@ -191,4 +191,121 @@ JX_DEF_SEL(u32, uint32_t)
 JX_DEF_SEL(f32, float)
 JX_DEF_SEL(f64, double)
 
+/* ------------------------------------------- bits, rem, fma, erf, erf_inv */
+/* Appended for src/prims/bits.c (random numbers). XLA semantics: a shift
+ * by >= the bit width (or by a negative amount) gives 0; integer rem takes
+ * the sign of the dividend, x % 0 = x and INT_MIN % -1 = 0. */
+#define JX_DEF_BITS(S, T, U, NB)                                                               \
+  static inline T shift_left_##S(T a, T b) { return (U)b >= NB ? (T)0 : (T)((U)a << (U)b); }    \
+  static inline T shift_right_logical_##S(T a, T b) { return (U)b >= NB ? (T)0 : (T)((U)a >> (U)b); } \
+  static inline T xor_##S(T a, T b) { return (T)(a ^ b); }
+JX_DEF_BITS(i32, int32_t, uint32_t, 32u)
+JX_DEF_BITS(i64, int64_t, uint64_t, 64u)
+JX_DEF_BITS(u32, uint32_t, uint32_t, 32u)
+static inline uint8_t xor_b(uint8_t a, uint8_t b) { return a ^ b; }
+static inline int32_t rem_i32(int32_t a, int32_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
+static inline int64_t rem_i64(int64_t a, int64_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
+static inline uint32_t rem_u32(uint32_t a, uint32_t b) { return b == 0 ? a : a % b; }
+static inline float rem_f32(float a, float b) { return fmodf(a, b); }
+static inline double rem_f64(double a, double b) { return fmod(a, b); }
+/* one rounding, whatever the C compiler's contraction setting */
+static inline float fma_f32(float a, float b, float c) { return fmaf(a, b, c); }
+static inline double fma_f64(double a, double b, double c) { return fma(a, b, c); }
+
+/* erf, f32: XLA:CPU's EmitErfF32 (Eigen's rational, evaluated with FMAs,
+ * +-1 from |x| >= 3.8325...). f64: libm's erf, as XLA:CPU calls. */
+static inline float erf_f32(float x) {
+  float x2 = x * x;
+  float p = fmaf(x2, 0.00022905065861350646f, 0.0034082910107109506f);
+  p = fmaf(x2, p, 0.050955695062380861f);
+  p = fmaf(x2, p, 0.18520832239976145f);
+  p = fmaf(x2, p, 1.128379143519084f);
+  p = x * p;
+  float q = fmaf(x2, -1.1791602954361697e-7f, 0.000023547966471313185f);
+  q = fmaf(x2, q, 0.0010179625278914885f);
+  q = fmaf(x2, q, 0.014070470171167667f);
+  q = fmaf(x2, q, 0.11098505178285362f);
+  q = fmaf(x2, q, 0.49746925110067538f);
+  q = fmaf(x2, q, 1.0f);
+  return 3.832506856900711f <= fabsf(x) ? copysignf(1.0f, x) : p / q;
+}
+static inline double erf_f64(double x) { return erf(x); }
+
+/* erf_inv: the CHLO decomposition JAX's lax.erf_inv lowers to (M. Giles,
+ * "Approximating the erfinv function"): w = -log1p(-x*x), a polynomial in
+ * w - 2.5 or sqrt(w) - 3 (f32) / three ranges (f64), times x; +-1 -> +-inf.
+ * Horner steps are FMAs, as XLA's CPU and GPU backends contract them. */
+static inline float erf_inv_f32(float x) {
+  static const float lt[9] = {2.81022636e-08f,  3.43273939e-07f, -3.5233877e-06f,
+                              -4.39150654e-06f, 0.00021858087f,  -0.00125372503f,
+                              -0.00417768164f,  0.246640727f,    1.50140941f};
+  static const float ge[9] = {-0.000200214257f, 0.000100950558f, 0.00134934322f,
+                              -0.00367342844f,  0.00573950773f,  -0.0076224613f,
+                              0.00943887047f,   1.00167406f,     2.83297682f};
+  float w = -log1pf(x * -x);
+  int small = w < 5.0f;
+  const float *c = small ? lt : ge;
+  w = small ? w - 2.5f : sqrtf(w) - 3.0f;
+  float p = c[0];
+  for (int i = 1; i < 9; i++) p = fmaf(p, w, c[i]);
+  return fabsf(x) == 1.0f ? x * (float)INFINITY : p * x;
+}
+static inline double erf_inv_f64(double x) {
+  static const double c625[23] = {
+      -3.6444120640178196996e-21, -1.685059138182016589e-19,  1.2858480715256400167e-18,
+      1.115787767802518096e-17,   -1.333171662854620906e-16,  2.0972767875968561637e-17,
+      6.6376381343583238325e-15,  -4.0545662729752068639e-14, -8.1519341976054721522e-14,
+      2.6335093153082322977e-12,  -1.2975133253453532498e-11, -5.4154120542946279317e-11,
+      1.051212273321532285e-09,   -4.1126339803469836976e-09, -2.9070369957882005086e-08,
+      4.2347877827932403518e-07,  -1.3654692000834678645e-06, -1.3882523362786468719e-05,
+      0.0001867342080340571352,   -0.00074070253416626697512, -0.0060336708714301490533,
+      0.24015818242558961693,     1.6536545626831027356};
+  static const double c16[19] = {
+      2.2137376921775787049e-09,  9.0756561938885390979e-08,  -2.7517406297064545428e-07,
+      1.8239629214389227755e-08,  1.5027403968909827627e-06,  -4.013867526981545969e-06,
+      2.9234449089955446044e-06,  1.2475304481671778723e-05,  -4.7318229009055733981e-05,
+      6.8284851459573175448e-05,  2.4031110387097893999e-05,  -0.0003550375203628474796,
+      0.00095328937973738049703,  -0.0016882755560235047313, 0.0024914420961078508066,
+      -0.0037512085075692412107,  0.005370914553590063617,    1.0052589676941592334,
+      3.0838856104922207635};
+  static const double cbig[17] = {
+      -2.7109920616438573243e-11, -2.5556418169965252055e-10, 1.5076572693500548083e-09,
+      -3.7894654401267369937e-09, 7.6157012080783393804e-09,  -1.4960026627149240478e-08,
+      2.9147953450901080826e-08,  -6.7711997758452339498e-08, 2.2900482228026654717e-07,
+      -9.9298272942317002539e-07, 4.5260625972231537039e-06,  -1.9681778105531670567e-05,
+      7.5995277030017761139e-05,  -0.00021503011930044477347, -0.00013871931833623122026,
+      1.0103004648645343977,      4.8499064014085844221};
+  double w = -log1p(x * -x);
+  const double *c;
+  int n;
+  if (w < 6.25) c = c625, n = 23, w = w - 3.125;
+  else if (w < 16.0) c = c16, n = 19, w = sqrt(w) - 3.25;
+  else c = cbig, n = 17, w = sqrt(w) - 5.0;
+  double p = c[0];
+  for (int i = 1; i < n; i++) p = fma(p, w, c[i]);
+  return fabs(x) == 1.0 ? x * (double)INFINITY : p * x;
+}
+
+/* The Threefry-2x32 block cipher, 20 rounds (Salmon et al. 2011), as in
+ * jax._src.prng._threefry2x32_lowering: key (k0, k1), counter (x0, x1). */
+static inline void jx_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t *y0,
+                                   uint32_t *y1) {
+  const uint32_t ks[3] = {k0, k1, k0 ^ k1 ^ 0x1BD11BDAu};
+  static const unsigned rot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
+  x0 += ks[0];
+  x1 += ks[1];
+  for (unsigned i = 0; i < 5; i++) {
+    for (int r = 0; r < 4; r++) {
+      unsigned s = rot[i & 1][r];
+      x0 += x1;
+      x1 = (x1 << s) | (x1 >> (32 - s));
+      x1 ^= x0;
+    }
+    x0 += ks[(i + 1) % 3];
+    x1 += ks[(i + 2) % 3] + i + 1;
+  }
+  *y0 = x0;
+  *y1 = x1;
+}
+
 #endif
