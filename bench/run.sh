@@ -1,0 +1,168 @@
+#!/bin/bash
+# run.sh - jx's benchmarks side by side with the peers, and a summary table of ratios.
+#
+#   bash bench/run.sh [jx-build-dir]      (`make bench` runs `bash bench/run.sh build`)
+#   bash bench/run.sh --summary OUTDIR    (reprint the summary table of an earlier run)
+#
+# Builds bench_eager and bench_gemm if needed, builds the C peers into $BUILD (default
+# /tmp/peers-build), then runs, alternating jx and peer processes so that slow drift on the shared
+# box hits both sides:
+#   peers dispatch+fusion -> jx bench_eager -> peers mlp -> jx bench_gemm -> peers sgemm
+# (~5 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
+# run.txt (all output), eager.tsv, gemm.txt and the peers' <section>.txt.
+# Environment: JX_BENCH_REPS (bench_eager --reps, default 21), JX_GEMM_SCALE (bench_gemm scale,
+# default 0.5), JX_BENCH_QUICK=1 (bench_eager --quick, peers unchanged), PEERS (peer scripts dir).
+# A peer that cannot run (numpy/torch/numba or OpenBLAS missing) is skipped with a message and its
+# ratios show as n/a. Ratios are jx time / peer time of medians: below 1 means jx is faster.
+set -u
+cd "$(dirname "$0")/.."
+SUMMARY_ONLY=0
+if [ "${1:-}" = --summary ]; then   # bash bench/run.sh --summary /tmp/jx-bench-...: reprint a run's table
+  SUMMARY_ONLY=1; OUT=${2:?usage: run.sh --summary OUTDIR}
+else
+JXB=${1:-build}
+export BUILD=${BUILD:-/tmp/peers-build}
+OUT=${OUT:-/tmp/jx-bench-$(date -u +%Y%m%dT%H%M%SZ)}
+export RESULTS=$OUT
+mkdir -p "$OUT"
+exec > >(tee "$OUT/run.txt") 2>&1
+
+echo "=== jx bench/run.sh  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "machine: nproc=$(nproc)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "jx: $(git log -1 --format='%h %s' 2>/dev/null | cut -c1-80)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+echo "output: $OUT"
+
+# ---------------------------------------------------------------- build
+if [ ! -f "$JXB/Makefile" ] && [ ! -f "$JXB/build.ninja" ]; then
+  cmake -S . -B "$JXB" >/dev/null || { echo "run.sh: cmake configure failed"; exit 1; }
+fi
+if ! cmake --build "$JXB" --target bench_eager bench_gemm -j "$(nproc)" >"$OUT/build.log" 2>&1; then
+  tail -20 "$OUT/build.log"
+  echo "run.sh: building bench_eager/bench_gemm failed (log: $OUT/build.log)"
+  exit 1
+fi
+bash bench/peers.sh build
+
+EAGER_ARGS=(--tsv "$OUT/eager.tsv")
+[ -n "${JX_BENCH_REPS:-}" ] && EAGER_ARGS+=(--reps "$JX_BENCH_REPS")
+[ "${JX_BENCH_QUICK:-0}" = 1 ] && EAGER_ARGS+=(--quick)
+
+# ---------------------------------------------------------------- run, alternating
+bash bench/peers.sh dispatch fusion
+echo; echo "=== jx: bench_eager ${EAGER_ARGS[*]} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
+# a fresh compile cache: the "first call" rows then include a cold C compile
+JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" "${EAGER_ARGS[@]}" 2>"$OUT/eager.progress" || { cat "$OUT/eager.progress"; echo "bench_eager FAILED"; }
+grep -E "WARNING|note:" "$OUT/eager.progress"
+bash bench/peers.sh mlp
+echo; echo "=== jx: bench_gemm ${JX_GEMM_SCALE:-0.5} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
+"$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm.txt" || echo "bench_gemm FAILED"
+bash bench/peers.sh sgemm
+echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
+fi
+
+# ---------------------------------------------------------------- summary
+PYS=/usr/bin/python3
+command -v $PYS >/dev/null || PYS=python3
+echo
+$PYS - "$OUT" <<'EOF'
+import os, re, sys
+out = sys.argv[1]
+def read(name):
+    try:
+        with open(os.path.join(out, name), encoding="utf-8", errors="replace") as f: return f.read()
+    except OSError: return ""
+jx = {}
+for line in read("eager.tsv").splitlines():
+    p = line.split("\t")
+    if len(p) >= 2:
+        try: jx[p[0]] = float(p[1])
+        except ValueError: pass
+def grab(text, pat, group=1):
+    m = re.search(pat, text, re.M)
+    return float(m.group(group)) if m else None
+disp, fus, mlp, sg, gemm = read("dispatch.txt"), read("fusion.txt"), read("mlp.txt"), read("sgemm.txt"), read("gemm.txt")
+np_add0 = grab(disp, r"^numpy  add 0-d float32 arrays\s+median\s+([\d.]+)")
+np_add1k = grab(disp, r"^numpy  add 1000-elem float32 arrays\s+median\s+([\d.]+)")
+th_add0 = grab(disp, r"^torch  add 0-d float32 tensors\s+median\s+([\d.]+)")
+th_bwd = grab(disp, r"^torch  tanh\(x\); y\.backward\(\)\s+\(0-d\)\s+median\s+([\d.]+)")
+th_agrad = grab(disp, r"^torch  autograd\.grad\(tanh\(x\), x\)\s+\(0-d\)\s+median\s+([\d.]+)")
+def fz(name): return grab(fus, r"^" + re.escape(name) + r"\s+([\d.]+)")
+np_slow, c_malloc, c_copy = fz("numpy eager"), fz("C 2 threads malloc/free"), fz("LB: C copy 16MB->16MB 2 threads")
+th_slow2 = fz("torch eager 2 threads")
+steps, fwds, pev, pel = {}, {}, {}, {}
+for m in re.finditer(r"^train step \(fwd\+bwd\+SGD\) \[torch_threads=(\d+) blas_threads=(\d+) OMP_WAIT_POLICY=(\S+)\]: median ([\d.]+)", mlp, re.M):
+    steps[(m.group(1), m.group(2), m.group(3))] = float(m.group(4))
+for m in re.finditer(r"^forward only \(no_grad\)\s+\[torch_threads=(\d+) blas_threads=(\d+) OMP_WAIT_POLICY=(\S+)\]: median ([\d.]+)", mlp, re.M):
+    fwds[(m.group(1), m.group(2), m.group(3))] = float(m.group(4))
+for m in re.finditer(r"^per-example grads functorch\.vmap\(grad\) B=128 \[torch_threads=(\d+) blas_threads=(\d+) OMP_WAIT_POLICY=(\S+)\]: median ([\d.]+)", mlp, re.M):
+    pev[(m.group(1), m.group(2), m.group(3))] = float(m.group(4))
+for m in re.finditer(r"^per-example grads naive loop of 128 backward passes \[torch_threads=(\d+) blas_threads=(\d+) OMP_WAIT_POLICY=(\S+)\]: median ([\d.]+)", mlp, re.M):
+    pel[(m.group(1), m.group(2), m.group(3))] = float(m.group(4))
+def cfgname(k): return f"{k[0]} thr + BLAS {k[1]}" + ("" if k[2] == "(unset)" else f", OMP_WAIT_POLICY={k[2]}")
+def best(d):
+    if not d: return None, None
+    k = min(d, key=d.get); return d[k], cfgname(k)
+blas = {}
+for m in re.finditer(r"^openblas sgemm (\d+)x(\d+) @ (\d+)x(\d+) threads=(\d+)\s+median ([\d.]+) ms", sg, re.M):
+    blas[(m.group(1), m.group(2), m.group(4), m.group(5))] = float(m.group(6))
+gemm_rows = []
+for line in gemm.splitlines():
+    m = re.match(r"^(\S.{0,17}?)\s+(\d+)\s+([\d.]+)\s+[\d.]+\s+([\d.]+)\s+[\d.]+\s+(\d+)%", line)
+    if m: gemm_rows.append((m.group(1).strip(), int(m.group(2)), float(m.group(3)), float(m.group(4))))
+
+T = jx.get("threads")
+m = re.search(r"jx_matmul f32 \(GEMM backend: ([^)]*)\)", read("eager.progress"))
+jx_gemm = m.group(1) if m else None
+rows = []
+def add(what, jv, pv, unit, peer, note=""):
+    rows.append((what, jv, pv, unit, peer, note))
+add("0-d f32 add, per op", jx.get("add0d"), np_add0, "us", "NumPy 0-d float32 add")
+add("1000-elem f32 add, per op", jx.get("add1k"), np_add1k, "us", "NumPy 1000-elem add")
+add("0-d f32 add, per op", jx.get("add0d"), th_add0, "us", "torch 0-d add")
+add("slow_f eager (2000x2000 f32)", jx.get("slowf_eager"), np_slow, "ms", "NumPy eager slow_f")
+add("slow_f eager (2000x2000 f32)", jx.get("slowf_eager"), th_slow2, "ms", "torch eager, 2 threads")
+add("jit(slow_f)", jx.get("slowf_jit"), jx.get("c_fused_malloc2"), "ms", "fused.c malloc/free 2 thr", "same process")
+add("jit(slow_f)", jx.get("slowf_jit"), c_malloc, "ms", "fused.c malloc/free 2 thr", "fusion_bench.py run")
+add("jit(slow_f)", jx.get("slowf_jit"), jx.get("c_copy16mb2"), "ms", "16 MB->16 MB copy 2 thr", "same process")
+add("jit(slow_f)", jx.get("slowf_jit"), c_copy, "ms", "16 MB->16 MB copy 2 thr", "fusion_bench.py run")
+add("grad(tanh) 0-d, per call", jx.get("grad_tanh"), th_bwd, "us", "torch tanh(x).backward()")
+add("jit(grad(tanh)) 0-d, per call", jx.get("jit_grad_tanh"), th_bwd, "us", "torch tanh(x).backward()")
+add("grad(tanh) 0-d, per call", jx.get("grad_tanh"), th_agrad, "us", "torch autograd.grad")
+for key, what in (("mlp_eager", "MLP step, eager"), ("mlp_jit", "MLP step, jit(value_and_grad)+eager SGD"),
+                  ("mlp_jitstep", "MLP step, jit(whole step)")):
+    v, c = best(steps); add(what, jx.get(key), v, "ms", "torch eager step, best: " + (c or "n/a"))
+for key, what in (("mlp_fwd", "MLP forward+loss, eager"), ("mlp_jitfwd", "MLP forward+loss, jit")):
+    v, c = best(fwds); add(what, jx.get(key), v, "ms", "torch no_grad fwd, best: " + (c or "n/a"))
+v, c = best(pev); add("per-example grads jit(vmap(grad))", jx.get("pe_vmap"), v, "ms", "functorch vmap(grad), best: " + (c or "n/a"))
+v, c = best(pel); add("per-example grads, 128-grad loop", jx.get("pe_loop"), v, "ms", "torch naive loop, best: " + (c or "n/a"))
+for r in gemm_rows:
+    if r[0] in ("2000x2000x2000", "128x1296x512"):
+        add(f"GEMM builtin {r[0]}, {r[1]} thr", r[2], r[3], "ms", "OpenBLAS sgemm", "bench_gemm, same process")
+for shp, key in (("2000", "mm2000"), ("128", "mm_mlp")):
+    for k, v in sorted(blas.items()):
+        if k[0] == shp and k[3] == str(int(T or 2)):
+            add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", jx.get(key), v, "ms",
+                f"OpenBLAS sgemm C, {k[3]} thr", "sgemm.c run")
+    add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", jx.get(key),
+        jx.get("blas2000" if shp == "2000" else "blas_mlp"), "ms", f"cblas_sgemm direct, {int(T or 2)} thr", "same process")
+
+def f(x): return "n/a" if x is None else (f"{x:.3f}" if x < 100 else f"{x:.1f}")
+print(f"=== summary: medians; ratio = jx / peer (< 1: jx faster); jx threads = {int(T) if T else '?'}; "
+      f"jx_matmul uses jx's default GEMM path ({jx_gemm or '?'})")
+hdr = f"{'measurement':42s} {'jx':>9s} {'peer':>9s} {'unit':4s} {'ratio':>7s}  peer (note)"
+print(hdr); print("-" * len(hdr))
+for what, jv, pv, unit, peer, note in rows:
+    ratio = f"{jv / pv:.2f}" if jv and pv else "n/a"
+    print(f"{what:42s} {f(jv):>9s} {f(pv):>9s} {unit:4s} {ratio:>7s}  {peer}{'  (' + note + ')' if note else ''}")
+extra = []
+if "pe_loop_over_vmap" in jx: extra.append(f"jx per-example: loop/vmap = {jx['pe_loop_over_vmap']:.2f}x")
+if pev and pel:
+    k = min(pev, key=pev.get)
+    if k in pel: extra.append(f"torch per-example: loop/vmap = {pel[k] / pev[k]:.2f}x ({cfgname(k)})")
+if "pe_bytes" in jx: extra.append(f"per-example gradients: {jx['pe_bytes']:.1f} MB")
+for k, lbl in (("slowf_jit_first", "jit(slow_f) first call"), ("mlp_jit_first", "jit(value_and_grad) first call"),
+               ("pe_first", "jit(vmap(grad)) first call")):
+    if k in jx: extra.append(f"{lbl} (trace + cold compile + run): {jx[k]:.1f} ms")
+for e in extra: print("  " + e)
+EOF
+[ $SUMMARY_ONLY = 1 ] || { echo; echo "full log: $OUT/run.txt"; }
