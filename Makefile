@@ -16,10 +16,14 @@ $(BUILD)/Makefile: CMakeLists.txt
 test: lib
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: lib
-	$(BUILD)/examples/demo
+# The letter classifier (data rendered from the installed fonts, cached in
+# $(BUILD)/letters/data), then the fusion showcase and grad(tanh). Builds only
+# what the demo needs.
+demo: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS) --target demo
+	$(BUILD)/examples/demo --out $(BUILD)/letters
 
-bench: lib
+bench: $(BUILD)/Makefile
 	bash bench/run.sh $(BUILD)
 
 install: lib
