@@ -11,11 +11,6 @@
 #include "prims/prims.h"
 #include "trace/trace.h"
 
-#define TMP(type, name, n, small)                                                  \
-  type name##_s[small], *name = (n) <= (small) ? name##_s : jx_malloc(sizeof(type) * (size_t)(n))
-#define TMP_FREE(name)                                                             \
-  if (name != name##_s) jx_free(name)
-
 static jx_t cond_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   const jx_jaxpr *t = pa->sub, *f = pa->sub2;
   if (in[0].dtype != JX_BOOL || in[0].ndim != 0)

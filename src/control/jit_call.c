@@ -35,12 +35,6 @@ static jx_t call_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   return x ? jx_executable_run(x, in, out) : err;
 }
 
-/* small arrays on the stack, larger ones on the heap */
-#define TMP(type, name, n, small)                                                  \
-  type name##_s[small], *name = (n) <= (small) ? name##_s : jx_malloc(sizeof(type) * (size_t)(n))
-#define TMP_FREE(name)                                                             \
-  if (name != name##_s) jx_free(name)
-
 static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
                      jx_t *tout) {
   jx_jaxpr *j = pa->sub;
