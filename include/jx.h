@@ -241,6 +241,21 @@ const char *jx_error(jx_t x); /* NULL if x is not an error */
 jx_t jx_error_new(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void jx_set_error_handler(void (*h)(const char *msg, void *u), void *u);
 
+/* Every allocation jx makes goes through one function, like Lua's lua_Alloc
+ * (without the old size): alloc(ud, NULL, n) returns n bytes, alloc(ud, p, n)
+ * resizes p (keeping it on failure), both NULL on failure with malloc's
+ * alignment; alloc(ud, p, 0) frees p. n > 0 otherwise. Set it before any
+ * other jx call and before starting threads: blocks made earlier (and the
+ * strings jx returns for the caller to free) are later freed through the
+ * allocator current then, so a later switch must keep accepting them (a
+ * wrapper around jx_get_allocator's function does). NULL restores malloc.
+ * A failed allocation gives an error value ("out of memory"), never an
+ * abort. (Memory inside OpenBLAS, the C library and the C compiler is
+ * theirs.) */
+typedef void *(*jx_alloc_fn)(void *ud, void *ptr, size_t n);
+void jx_set_allocator(jx_alloc_fn alloc, void *ud);
+jx_alloc_fn jx_get_allocator(void **ud); /* the current one (never NULL) */
+
 /* ----------------------------------------------------------- runtime */
 int jx_num_threads(void);
 void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */

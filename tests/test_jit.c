@@ -10,7 +10,9 @@
  *   - the compiled-object cache, in child processes (the cache directory and
  *     JX_CC are read once per process): a disk hit in a second process,
  *     corrupted/truncated objects rebuilt, a world-writable directory not
- *     used, a symlinked object rejected;
+ *     used, a symlinked object rejected, a directory owned by another user
+ *     not used, objects and checksums planted by another user rejected, two
+ *     processes compiling the same functions at once both succeeding;
  *   - no C compiler (JX_CC=/nonexistent): jit interprets, results correct;
  *   - slow_f fuses to a single kernel (no temporaries);
  *   - outputs that are inputs or constants, a 0-argument function, and
@@ -31,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -1277,10 +1280,17 @@ static int child_passed(const char *out, const char *mode) {
 /* ------------------------------------------ spawning this binary as a child */
 static char self_exe[4096];
 
-/* Run `self --child mode` with the JX_* environment replaced by `set`
- * (NULL-terminated "K=V" strings); stdout+stderr go to *out (caller frees).
- * Returns the exit status, or 128+signal. */
-static int spawn_child(const char *mode, const char *const *set, char **out) {
+/* A child started and not yet collected. */
+typedef struct {
+  pid_t pid;
+  int fd, rc;
+  const char *mode;
+} child;
+
+/* Start `self --child mode` with the JX_* environment replaced by `set`
+ * (NULL-terminated "K=V" strings); its stdout+stderr go to a pipe. */
+static child start_child(const char *mode, const char *const *set) {
+  child c = {.pid = -1, .fd = -1, .rc = -1, .mode = mode};
   int nenv = 0, nset = 0;
   while (environ[nenv]) nenv++;
   while (set[nset]) nset++;
@@ -1295,7 +1305,7 @@ static int spawn_child(const char *mode, const char *const *set, char **out) {
   int fd[2];
   if (pipe(fd)) {
     free(env);
-    return -1;
+    return c;
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -1303,14 +1313,22 @@ static int spawn_child(const char *mode, const char *const *set, char **out) {
   posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
   posix_spawn_file_actions_addclose(&fa, fd[0]);
   char *argv[] = {self_exe, "--child", (char *)mode, NULL};
-  pid_t pid;
-  int rc = posix_spawn(&pid, self_exe, &fa, NULL, argv, env);
+  c.rc = posix_spawn(&c.pid, self_exe, &fa, NULL, argv, env);
   posix_spawn_file_actions_destroy(&fa);
   close(fd[1]);
+  free(env);
+  c.fd = fd[0];
+  return c;
+}
+
+/* Read a started child's output into *out (caller frees) and wait for it.
+ * Returns the exit status, or 128+signal. */
+static int finish_child(child c, char **out) {
   size_t n = 0, cap = 4096;
   char *buf = malloc(cap);
   ssize_t r;
-  while (rc == 0 && (r = read(fd[0], buf + n, cap - n - 1)) != 0) {
+  int rc = c.rc;
+  while (rc == 0 && (r = read(c.fd, buf + n, cap - n - 1)) != 0) {
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -1319,15 +1337,18 @@ static int spawn_child(const char *mode, const char *const *set, char **out) {
     if (cap - n < 1024) buf = realloc(buf, cap *= 2);
   }
   buf[n] = 0;
-  close(fd[0]);
-  free(env);
+  if (c.fd >= 0) close(c.fd);
   *out = buf;
   if (rc) return -1;
   int st;
-  while (waitpid(pid, &st, 0) < 0)
+  while (waitpid(c.pid, &st, 0) < 0)
     if (errno != EINTR) return -1;
   rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-  return rc == 0 && child_passed(buf, mode) <= 0 ? 250 : rc; /* 250: no clean check report */
+  return rc == 0 && child_passed(buf, c.mode) <= 0 ? 250 : rc; /* 250: no clean check report */
+}
+
+static int spawn_child(const char *mode, const char *const *set, char **out) {
+  return finish_child(start_child(mode, set), out);
 }
 
 static void rm_tree(const char *path) {
@@ -1396,6 +1417,79 @@ static bool copy_file(const char *from, const char *to) {
   if (a) fclose(a);
   if (b) ok = fclose(b) == 0 && ok;
   return ok;
+}
+
+/* (e) a cache directory owned by another user is not used; (f) objects and
+ * checksum files planted by another user (valid bytes, valid checksum) are
+ * rejected and rebuilt. Needs root, to give files away. */
+static void test_cache_owners(void) {
+  struct passwd *pw = getpwnam("nobody");
+  if (geteuid() != 0 || !pw) {
+    printf("not root or no user 'nobody': skipping the other-owner cache scenarios\n");
+    return;
+  }
+  char dir[64], *out = NULL, so[8][512];
+  make_tmpdir(dir, sizeof dir);
+  CHECK(chown(dir, pw->pw_uid, pw->pw_gid) == 0);
+  int rc = run_cache_child("cache", dir, NULL, &out);
+  CHECK_CHILD(rc == 0 && count_substr(out, "not using it") == 1 && count_substr(out, "jit: compiled ") >= 2, out,
+              "directory owned by nobody: rc %d", rc);
+  CHECK(list_files(dir, "", "", so, 8) == 2); /* only . and .. */
+  free(out);
+  rm_tree(dir);
+
+  make_tmpdir(dir, sizeof dir);
+  rc = run_cache_child("cache", dir, NULL, &out);
+  free(out);
+  int nso = list_files(dir, "jx-", ".so", so, 8);
+  CHECK(rc == 0 && nso >= 2);
+  if (nso >= 2) {
+    char sum[520];
+    snprintf(sum, sizeof sum, "%.*s.sum", (int)(strlen(so[1]) - 3), so[1]);
+    CHECK(chown(so[0], pw->pw_uid, pw->pw_gid) == 0 && chown(sum, pw->pw_uid, pw->pw_gid) == 0);
+    rc = run_cache_child("cache", dir, NULL, &out);
+    CHECK_CHILD(rc == 0 && count_substr(out, "rejecting cached object") == 2 &&
+                    count_substr(out, "jit: compiled ") == 2 && count_substr(out, "disk cache hit") == nso - 2,
+                out, "objects planted by nobody: rc %d", rc);
+    free(out);
+    struct stat st;
+    CHECK(stat(so[0], &st) == 0 && st.st_uid == geteuid() && stat(sum, &st) == 0 && st.st_uid == geteuid());
+  }
+  rm_tree(dir);
+}
+
+/* (g) two processes compiling the same functions into one cache at once:
+ * both succeed, and what they leave is a valid cache (a third process
+ * loads every object from it). */
+static void test_cache_concurrent(void) {
+  char dir[64], cache[600], *out[2] = {NULL, NULL}, so[8][512];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(cache, sizeof cache, "JX_CACHE_DIR=%s", dir);
+  const char *set[] = {"JX_LOG=compile", cache, NULL};
+  int ok = 0;
+  for (int round = 0; round < 3; round++) { /* a few times: the interleavings differ */
+    rm_tree(dir);
+    mkdir(dir, 0700);
+    child c[2] = {start_child("cache", set), start_child("cache", set)};
+    int rc[2];
+    for (int i = 0; i < 2; i++) rc[i] = finish_child(c[i], &out[i]);
+    for (int i = 0; i < 2; i++) {
+      int got = count_substr(out[i], "jit: compiled ") + count_substr(out[i], "disk cache hit");
+      CHECK_CHILD(rc[i] == 0 && got >= 2 && !count_substr(out[i], "could not install"), out[i],
+                  "concurrent process %d: rc %d", i, rc[i]);
+      ok += rc[i] == 0;
+      free(out[i]);
+    }
+    int nso = list_files(dir, "jx-", ".so", so, 8);
+    int rc3 = run_cache_child("cache", dir, NULL, &out[0]);
+    CHECK_CHILD(rc3 == 0 && nso >= 2 && count_substr(out[0], "disk cache hit") == nso &&
+                    !count_substr(out[0], "jit: compiled ") && !count_substr(out[0], "rejecting"),
+                out[0], "after two concurrent processes: rc %d, %d objects", rc3, nso);
+    free(out[0]);
+    CHECK(list_files(dir, "tmp-", "", so, 8) == 0); /* no temporaries left */
+  }
+  printf("concurrent compiles: %d of 6 processes succeeded\n", ok);
+  rm_tree(dir);
 }
 
 static void test_cache_processes(void) {
@@ -1520,6 +1614,9 @@ static void test_cache_processes(void) {
   }
   rm_tree(dir);
   rm_tree(other);
+
+  test_cache_owners();
+  test_cache_concurrent();
   printf("cache scenarios: %.1f s\n", now_s() - t0);
 }
 

@@ -89,6 +89,11 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
     return jx_error_new("%s: out of memory", op);
   }
   jx_trace *J = jx_jvp_begin();
+  if (!J) {
+    jx_stage_abort(S);
+    leaves_free(&in);
+    return jx_error_new("%s: out of memory", op);
+  }
   for (int i = 0; i < in.n && !err; i++) {
     jx_t t = jx_stage_input(S, &in.v[i]->aval);
     in.v[i] = jx_jvp_tracer(J, in.v[i], t);
@@ -206,7 +211,8 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
                          jx_aval_str(&tl.v[i]->aval, s1, sizeof s1), jx_aval_str(&pl.v[i]->aval, s2, sizeof s2));
     }
   }
-  jx_trace *J = jx_jvp_begin();
+  jx_trace *J = err ? NULL : jx_jvp_begin();
+  if (!J && !err) err = jx_error_new("jvp: out of memory");
   for (int i = 0; i < pl.n && !err; i++) {
     bool diff = jx_dtype_is_float(pl.v[i]->aval.dtype);
     pl.v[i] = jx_jvp_tracer(J, pl.v[i], diff ? tl.v[i] : NULL);
@@ -233,7 +239,7 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
     }
     leaves_free(&ol);
   }
-  jx_jvp_end(J);
+  if (J) jx_jvp_end(J);
   return result;
 }
 

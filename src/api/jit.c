@@ -38,10 +38,13 @@ static void jit_free(void *u) {
   jx_free(c);
 }
 
-/* signature: tree structure + each leaf's dtype/shape/weakness */
+/* signature: tree structure + each leaf's dtype/shape/weakness. Out of
+ * memory frees *s and leaves it NULL (a truncated key could match another
+ * signature). */
 static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
   char buf[200];
   int k;
+  if (*n && !*s) return;
   if (jx_is_tree(x)) {
     k = snprintf(buf, sizeof buf, "%c%d", x->u.tree.tkind == JX_TREE_TUPLE ? '(' : '[', x->u.tree.n);
   } else {
@@ -49,10 +52,16 @@ static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
     k = (int)strlen(buf);
   }
   if (*n + (size_t)k + 2 > *cap) {
-    *cap = (*cap + (size_t)k + 2) * 2;
-    char *q = jx_realloc(*s, *cap);
-    if (!q) return;
+    size_t cap2 = (*cap + (size_t)k + 2) * 2;
+    char *q = jx_realloc(*s, cap2);
+    if (!q) {
+      jx_free(*s);
+      *s = NULL;
+      *n = 1; /* marks the failure for the recursion */
+      return;
+    }
     *s = q;
+    *cap = cap2;
   }
   memcpy(*s + *n, buf, (size_t)k);
   *n += (size_t)k;

@@ -100,6 +100,10 @@ static jx_t vmap_body(const jx_t *args, void *u) {
   jx_t small[16] = {0}, *a = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!a) return jx_error_new("vmap: out of memory");
   w.t = jx_batch_begin(w.size);
+  if (!w.t) {
+    if (a != small) jx_free(a);
+    return jx_error_new("vmap: out of memory");
+  }
   for (int i = 0; i < n && !w.err; i++) {
     w.arg = i;
     w.axis = c->in_axes ? c->in_axes[i] : 0;

@@ -251,7 +251,8 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
     if (needed && c.buf[v] < 0) c.buf[v] = new_buf(&c, &j->avals[v], JX_LB_CONST, i);
   }
   c.prog->nconst = j->nconst;
-  c.prog->consts = jx_malloc(sizeof(jx_t) * (size_t)(j->nconst ? j->nconst : 1));
+  /* zeroed: on an earlier error none is retained, and freeing skips NULLs */
+  c.prog->consts = jx_calloc((size_t)(j->nconst ? j->nconst : 1), sizeof(jx_t));
   if (!c.prog->consts) c.err = jx_error_new("jit: out of memory");
   for (int i = 0; i < j->nconst && !c.err; i++) c.prog->consts[i] = jx_retain(j->consts[i]);
   for (int i = 0; i < j->nout && !c.err; i++) {
@@ -315,6 +316,7 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
       k->root = build_eqn(&c, q, &m);
       k->out = c.buf[q->out[0]];
     }
+    if (c.err) break; /* a buffer or an expression is missing */
     /* liveness */
     if (k->kind == JX_LK_CALL) {
       for (int a = 0; a < k->nin; a++) touch(c.prog, k->ins[a], kid);

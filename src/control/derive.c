@@ -135,7 +135,7 @@ static jx_t jvp_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
   jx_trace *J = jx_jvp_begin();
   jx_t *tr = jx_malloc(sizeof(jx_t) * (size_t)(j->nin ? j->nin : 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
-  jx_t err = tr && o ? NULL : jx_error_new("jvp: out of memory");
+  jx_t err = J && tr && o ? NULL : jx_error_new("jvp: out of memory");
   int t = j->nin;
   for (int i = 0; i < j->nin && !err; i++) tr[i] = jx_jvp_tracer(J, ins[i], a->nz[i] ? ins[t++] : NULL);
   if (!err) err = jx_eval_jaxpr(j, tr, o);
@@ -147,7 +147,7 @@ static jx_t jvp_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
     if (!a->nz_out || a->nz_out[k]) outs[n++] = tan ? tan : jx_lax_zeros(&prim->aval);
   }
   *nout = n;
-  jx_jvp_end(J);
+  if (J) jx_jvp_end(J);
   jx_free(tr);
   jx_free(o);
   return err;
@@ -233,7 +233,7 @@ static jx_t batch_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) 
   jx_trace *T = jx_batch_begin(a->size);
   jx_t *tr = jx_malloc(sizeof(jx_t) * (size_t)(j->nin ? j->nin : 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
-  jx_t err = tr && o ? NULL : jx_error_new("vmap: out of memory");
+  jx_t err = T && tr && o ? NULL : jx_error_new("vmap: out of memory");
   for (int i = 0; i < j->nin && !err; i++) tr[i] = a->batched[i] ? jx_batch_tracer(T, ins[i], 0) : ins[i];
   if (!err) err = jx_eval_jaxpr(j, tr, o);
   for (int k = 0; k < j->nout && !err; k++) {
@@ -243,7 +243,7 @@ static jx_t batch_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) 
     outs[k] = jx_batch_to_front(v, bd, a->size);
   }
   *nout = j->nout;
-  jx_batch_end(T);
+  if (T) jx_batch_end(T);
   jx_free(tr);
   jx_free(o);
   return err;

@@ -107,11 +107,15 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     }
     if (err) jx_retain(err);
     jx_pool_release_to(mark);
-    if (err) jx_pool_own(err);
+    if (err) err = jx_pool_own(err);
   }
-  for (int k = 0; carry && k < ncar; k++) {
-    if (err) jx_release(carry[k]);
-    else out[k] = jx_pool_own(carry[k]);
+  for (int k = 0; carry && k < ncar; k++) { /* the carries go to the pool, or are dropped on error */
+    if (err) {
+      jx_release(carry[k]);
+      continue;
+    }
+    out[k] = jx_pool_own(carry[k]);
+    if (!jx_ok(out[k])) err = out[k]; /* the pool could not take it (it was freed) */
   }
   if (err)
     for (int k = 0; k < b->nout; k++) out[k] = err;
@@ -226,11 +230,12 @@ static jx_t tr_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
   jx_t err = known && cin && cto ? NULL : jx_error_new("scan: out of memory");
   int m = 0, nlc = 0;
   for (int i = 0; i < a->nc; i++)
-    if (!a->lin[i]) known[i] = ins[m++];
-    else nlc++;
+    if (a->lin[i]) nlc++;
+    else if (!err) known[i] = ins[m++];
+    else m++;
   const jx_t *ctc = ins + m, *acc = ins + m + a->ncar;
   m += a->ncar + nlc;
-  for (int i = 0; i < a->nx; i++)
+  for (int i = 0; !err && i < a->nx; i++)
     if (!a->lin[a->nc + a->ncar + i]) known[a->nc + a->ncar + i] = ins[m++];
   const jx_t *cty = ins + m;
   for (int k = 0; !err && k < a->ncar; k++) cto[k] = ctc[k];

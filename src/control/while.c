@@ -31,7 +31,7 @@ static jx_t while_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
   int ncc = NCC(pa), nbc = NBC(pa), n = nin - ncc - nbc;
   jx_t *ca = jx_malloc(sizeof(jx_t) * (size_t)(ncc + n + 1));
   jx_t *ba = jx_malloc(sizeof(jx_t) * (size_t)(nbc + n + 1));
-  jx_t *carry = jx_malloc(sizeof(jx_t) * (size_t)(n + 1));
+  jx_t *carry = jx_calloc((size_t)(n + 1), sizeof(jx_t)); /* zeroed: released on error */
   jx_t err = ca && ba && carry ? NULL : jx_error_new("while: out of memory");
   for (int i = 0; !err && i < n; i++) carry[i] = jx_retain(in[ncc + nbc + i]);
   if (!err) memcpy(ca, in, sizeof(jx_t) * (size_t)ncc), memcpy(ba, in + ncc, sizeof(jx_t) * (size_t)nbc);
@@ -56,10 +56,16 @@ static jx_t while_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
   }
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
-  if (err) jx_pool_own(err);
-  for (int i = 0; carry && i < n; i++) out[i] = err ? err : jx_pool_own(carry[i]);
-  if (err)
-    for (int i = 0; carry && i < n; i++) jx_release(carry[i]);
+  if (err) err = jx_pool_own(err);
+  for (int i = 0; carry && i < n; i++) { /* the carries go to the pool, or are dropped on error */
+    if (err) {
+      jx_release(carry[i]);
+      continue;
+    }
+    out[i] = jx_pool_own(carry[i]);
+    if (!jx_ok(out[i])) err = out[i]; /* the pool could not take it (it was freed) */
+  }
+  for (int i = 0; err && i < n; i++) out[i] = err;
   jx_free(ca);
   jx_free(ba);
   jx_free(carry);

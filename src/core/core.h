@@ -5,6 +5,7 @@
 #define JX_CORE_H
 
 #include "jx.h"
+#include "core/alloc.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -200,7 +201,8 @@ struct jx_trace {
   void *state;  /* the interpreter's own data */
 };
 
-/* Push a new trace at the top of this thread's stack and return it. */
+/* Push a new trace at the top of this thread's stack and return it (NULL
+ * when out of memory). */
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state);
 /* Pop it (must be the top). The struct lives on while tracers refer to it
  * (marked inactive, so a use of an escaped tracer is a clear error). */
@@ -222,10 +224,6 @@ jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, i
                   jx_t *out);
 
 /* --------------------------------------------------------------- misc */
-void *jx_malloc(size_t n); /* NULL on failure; every allocation goes here */
-void *jx_calloc(size_t n, size_t sz);
-void *jx_realloc(void *p, size_t n);
-void jx_free(void *p);
 char *jx_strdup(const char *s);
 char *jx_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* JX_LOG=compile (or all): diagnostics on stderr. */

@@ -13,6 +13,10 @@ typedef struct {
   size_t n, cap;
   size_t *marks;
   size_t nmarks, capmarks;
+  /* Pushes whose mark could not be stored (out of memory): each is merged
+   * into the pool below it, and its pop releases nothing. Once one fails,
+   * deeper pushes are counted here too, so pops stay in LIFO order. */
+  size_t merged;
 } pool_stack;
 
 static _Thread_local pool_stack pools;
@@ -29,7 +33,8 @@ static void release_thread_pools(void *unused) {
 }
 static void make_pool_key(void) { pthread_key_create(&pool_key, release_thread_pools); }
 
-static void pool_append(jx_t x) {
+/* false when out of memory: the caller still owns x */
+static bool pool_append(jx_t x) {
   if (pools.n == pools.cap) {
     if (!pools.cap) { /* first use on this thread: arrange the cleanup */
       pthread_once(&pool_key_once, make_pool_key);
@@ -37,11 +42,12 @@ static void pool_append(jx_t x) {
     }
     size_t cap = pools.cap ? pools.cap * 2 : 1024;
     jx_t *items = jx_realloc(pools.items, cap * sizeof *items);
-    JX_CHECK(items); /* out of memory while recording ownership */
+    if (!items) return false;
     pools.items = items;
     pools.cap = cap;
   }
   pools.items[pools.n++] = x;
+  return true;
 }
 
 size_t jx_pool_mark(void) { return pools.n; }
@@ -51,23 +57,32 @@ void jx_pool_release_to(size_t mark) {
   while (pools.n > mark) jx_release(pools.items[--pools.n]);
 }
 
+static struct jx_value oom_error;
+
 jx_t jx_pool_own(jx_t x) {
-  if (x) pool_append(x);
-  return x;
+  if (!x || pool_append(x)) return x;
+  jx_release(x); /* nobody could free it later */
+  return &oom_error;
 }
 
 void jx_pool_push(void) {
-  if (pools.nmarks == pools.capmarks) {
+  if (!pools.merged && pools.nmarks == pools.capmarks) {
     size_t cap = pools.capmarks ? pools.capmarks * 2 : 16;
     size_t *m = jx_realloc(pools.marks, cap * sizeof *m);
-    JX_CHECK(m);
-    pools.marks = m;
-    pools.capmarks = cap;
+    if (m) {
+      pools.marks = m;
+      pools.capmarks = cap;
+    }
   }
-  pools.marks[pools.nmarks++] = pools.n;
+  if (pools.merged || pools.nmarks == pools.capmarks) pools.merged++;
+  else pools.marks[pools.nmarks++] = pools.n;
 }
 
 void jx_pool_pop(void) {
+  if (pools.merged) {
+    pools.merged--; /* its values go with the enclosing pool */
+    return;
+  }
   if (pools.nmarks == 0) return; /* the root pool is never popped */
   jx_pool_release_to(pools.marks[--pools.nmarks]);
 }
@@ -90,10 +105,15 @@ jx_t jx_value_new(jx_vkind kind) {
   memset(v, 0, sizeof *v);
   atomic_init(&v->refs, 1);
   v->kind = (uint8_t)kind;
-  pool_append(v);
+  if (!pool_append(v)) {
+    jx_free(v);
+    return NULL;
+  }
   return v;
 }
 
+/* What an allocation failure gives when even an error value cannot be
+ * made: static, so reference counting skips it. */
 static struct jx_value oom_error = {.kind = JX_VK_ERROR, .u.err.msg = "out of memory"};
 
 jx_t jx_array_new(const jx_aval *aval) {

@@ -69,11 +69,17 @@ int jx_jaxpr_add_invar(jx_jaxpr *j, const jx_aval *a) {
 int jx_jaxpr_add_const(jx_jaxpr *j, jx_t value) {
   int v = jx_jaxpr_add_var(j, &value->aval);
   if (v < 0) return -1;
-  jx_t *c = jx_realloc(j->consts, sizeof(jx_t) * (size_t)(j->nconst + 1));
-  if (!c) return -1;
-  j->consts = c;
-  int n = j->nconst;
-  if (push_int(&j->constvars, &n, v)) return -1;
+  if (j->nconst == j->capconst) { /* doubling: folding can add thousands */
+    int cap = j->capconst ? 2 * j->capconst : 8;
+    jx_t *c = jx_realloc(j->consts, sizeof(jx_t) * (size_t)cap);
+    if (!c) return -1;
+    j->consts = c;
+    int *cv = jx_realloc(j->constvars, sizeof(int) * (size_t)cap);
+    if (!cv) return -1;
+    j->constvars = cv;
+    j->capconst = cap;
+  }
+  j->constvars[j->nconst] = v;
   j->consts[j->nconst++] = jx_retain(value);
   return v;
 }
@@ -84,8 +90,6 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
   jx_eqn *e = &j->eqns[j->neqn];
   e->prim = p;
   e->params = *params;
-  jx_jaxpr_retain(params->sub); /* params.sub/sub2 are always jaxprs */
-  jx_jaxpr_retain(params->sub2);
   e->nin = nin;
   e->nout = nout;
   e->in = jx_malloc(sizeof(int) * (size_t)(nin ? nin : 1));
@@ -105,6 +109,8 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
     }
     e->out[k] = out_vars[k] = v;
   }
+  jx_jaxpr_retain(params->sub); /* params.sub/sub2 are always jaxprs */
+  jx_jaxpr_retain(params->sub2);
   j->neqn++;
   return 0;
 }
@@ -428,9 +434,10 @@ jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_a
 
 int jx_jaxpr_hoist_consts(jx_jaxpr *j, jx_t **consts) {
   int n = j->nconst;
-  *consts = j->consts;
   int *inv = jx_malloc(sizeof(int) * (size_t)(n + j->nin ? n + j->nin : 1));
+  *consts = NULL; /* on failure the jaxpr keeps its constants */
   if (!inv) return -1;
+  *consts = j->consts;
   if (n) memcpy(inv, j->constvars, sizeof(int) * (size_t)n);
   if (j->nin) memcpy(inv + n, j->invars, sizeof(int) * (size_t)j->nin);
   jx_free(j->invars);
@@ -439,6 +446,6 @@ int jx_jaxpr_hoist_consts(jx_jaxpr *j, jx_t **consts) {
   j->nin += n;
   j->constvars = NULL;
   j->consts = NULL;
-  j->nconst = 0;
+  j->nconst = j->capconst = 0;
   return n;
 }

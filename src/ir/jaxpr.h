@@ -23,7 +23,7 @@ typedef struct jx_jaxpr {
   atomic_int refs;
   int nvars, capvars;
   jx_aval *avals; /* per var */
-  int nconst;
+  int nconst, capconst; /* capconst: of constvars and consts both */
   int *constvars;
   jx_t *consts; /* retained values (concrete arrays, or tracers of outer traces) */
   int nin;

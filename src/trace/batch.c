@@ -58,9 +58,11 @@ static const jx_trace_vt batch_vt = {.name = "batch", .process = batch_process, 
 
 jx_trace *jx_batch_begin(int64_t size) {
   batch_state *s = jx_malloc(sizeof *s);
-  JX_CHECK(s);
+  if (!s) return NULL;
   s->size = size;
-  return jx_trace_push(&batch_vt, s);
+  jx_trace *t = jx_trace_push(&batch_vt, s);
+  if (!t) jx_free(s);
+  return t;
 }
 
 void jx_batch_end(jx_trace *t) {

@@ -133,6 +133,11 @@ jx_stage *jx_stage_begin(bool dynamic) {
     return NULL;
   }
   s->trace = jx_trace_push(&stage_vt, s);
+  if (!s->trace) {
+    jx_jaxpr_release(s->jaxpr);
+    jx_free(s);
+    return NULL;
+  }
   s->dynamic = dynamic;
   if (dynamic) jx_set_dynamic_trace(s->trace, &s->saved_dynamic);
   return s;

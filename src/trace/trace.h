@@ -11,7 +11,7 @@
  * batched or re-staged). outs[i] belong to the current pool. */
 jx_t jx_eval_jaxpr(const jx_jaxpr *j, const jx_t *args, jx_t *outs);
 
-/* ---- jvp */
+/* ---- jvp (the begin functions give NULL when out of memory) */
 jx_trace *jx_jvp_begin(void);
 void jx_jvp_end(jx_trace *t);
 /* tangent NULL = symbolic zero */

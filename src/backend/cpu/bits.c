@@ -242,7 +242,7 @@ static void sort_range(void *ctx, int64_t lo, int64_t hi) {
   bool narrow = c->dt == JX_BOOL || c->dt == JX_I32 || c->dt == JX_U32 || c->dt == JX_F32;
   narrow &= c->n <= INT32_MAX;
   size_t n = (size_t)(c->n ? c->n : 1), ks = narrow ? 4 : 8;
-  void *k = malloc(n * 2 * ks), *ix = malloc(n * 2 * ks);
+  void *k = jx_malloc(n * 2 * ks), *ix = jx_malloc(n * 2 * ks);
   if (!k || !ix) {
     atomic_store(&c->failed, 1);
     lo = hi;
@@ -265,8 +265,8 @@ static void sort_range(void *ctx, int64_t lo, int64_t hi) {
       }
     }
   }
-  free(k);
-  free(ix);
+  jx_free(k);
+  jx_free(ix);
 }
 
 int jx_cpu_argsort(jx_dtype dt, int64_t outer, int64_t n, int64_t inner, const void *x, jx_dtype idx_dt,

@@ -216,7 +216,7 @@ static size_t dt_size(jx_dtype dt) {
 }
 
 static void *alloc64(size_t bytes) {
-  return aligned_alloc(64, (size_t)round_up((int64_t)bytes, 64));
+  return jx_malloc_aligned64(bytes);
 }
 
 /* The serial blocked driver over one slab; see the loop nest at the top.
@@ -239,8 +239,8 @@ static void *alloc64(size_t bytes) {
     T *ap = alloc64(sizeof(T) * (size_t)(mcb * kcb));                                              \
     T *bp = alloc64(sizeof(T) * (size_t)(kcb * ncb));                                              \
     if (!ap || !bp) {                                                                              \
-      free(ap);                                                                                    \
-      free(bp);                                                                                    \
+      jx_free_aligned64(ap);                                                                       \
+      jx_free_aligned64(bp);                                                                       \
       gemm_naive_##SUF(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                                   \
       return;                                                                                      \
     }                                                                                              \
@@ -264,8 +264,8 @@ static void *alloc64(size_t bytes) {
         }                                                                                          \
       }                                                                                            \
     }                                                                                              \
-    free(ap);                                                                                      \
-    free(bp);                                                                                      \
+    jx_free_aligned64(ap);                                                                         \
+    jx_free_aligned64(bp);                                                                         \
   }                                                                                                \
                                                                                                    \
   typedef struct {                                                                                 \

@@ -13,6 +13,7 @@
 #ifndef JX_CPU_KERNELS_H
 #define JX_CPU_KERNELS_H
 
+#include "core/alloc.h" /* scratch memory goes through jx's allocator too */
 #include "jx.h"
 
 #include <stdbool.h>
