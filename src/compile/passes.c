@@ -13,6 +13,14 @@
 #include <stdlib.h>
 
 /* --------------------------------------------------------------- builder */
+/* The new jaxpr's constants, found by pointer (and, for cse, by contents)
+ * in O(1): folding can make thousands of them. Open addressing; a slot
+ * holds var + 1 (0: empty), the key is the var's constant. */
+typedef struct {
+  int *slot;
+  int cap, count;
+} ctab;
+
 typedef struct {
   jx_jaxpr *j;
   jx_t *cval; /* new var -> its constant (borrowed from j->consts) or NULL */
@@ -21,6 +29,7 @@ typedef struct {
   bool merge_consts; /* merge constants by contents (cse) */
   bool changed;
   jx_t err;
+  ctab byptr, bycontents;
 } bld;
 
 /* how one source jaxpr's variables map into the builder's */
@@ -81,24 +90,66 @@ static bool same_contents(jx_t a, jx_t b) {
   return n == 0 || !memcmp(jx_data(a), jx_data(b), n);
 }
 
+static uint64_t const_hash(jx_t x, bool contents) {
+  uint64_t h = (uint64_t)(uintptr_t)x * 0x9E3779B97F4A7C15ull;
+  if (!contents) return h ^ (h >> 31);
+  const jx_aval *a = &x->aval; /* what same_contents compares: the fields, then the bytes */
+  h = ((uint64_t)a->dtype * 31 + (uint64_t)a->ndim) * 2 + a->weak;
+  for (int d = 0; d < a->ndim; d++) h = (h ^ (uint64_t)a->shape[d]) * 1099511628211ull;
+  size_t n = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
+  const unsigned char *p = n ? jx_data(x) : NULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+/* the var of a constant equal to x (same pointer, or same contents), or -1 */
+static int ctab_find(const bld *b, const ctab *t, jx_t x, bool contents) {
+  if (!t->cap) return -1;
+  for (size_t k = const_hash(x, contents) & (size_t)(t->cap - 1);; k = (k + 1) & (size_t)(t->cap - 1)) {
+    int v = t->slot[k] - 1;
+    if (v < 0) return -1;
+    jx_t c = b->cval[v];
+    if (contents ? same_contents(c, x) : c == x) return v;
+  }
+}
+
+static bool ctab_add(bld *b, ctab *t, int v, bool contents) {
+  if (2 * (t->count + 1) > t->cap) { /* grow and re-insert */
+    int cap = t->cap ? 2 * t->cap : 64;
+    int *s = jx_calloc((size_t)cap, sizeof(int));
+    if (!s) return false;
+    ctab old = *t;
+    *t = (ctab){s, cap, 0};
+    for (int i = 0; i < old.cap; i++)
+      if (old.slot[i]) ctab_add(b, t, old.slot[i] - 1, contents);
+    jx_free(old.slot);
+  }
+  size_t k = const_hash(b->cval[v], contents) & (size_t)(t->cap - 1);
+  while (t->slot[k]) k = (k + 1) & (size_t)(t->cap - 1);
+  t->slot[k] = v + 1;
+  t->count++;
+  return true;
+}
+
 /* The var holding constant x in the new jaxpr (added on first use). */
 static int b_const(bld *b, jx_t x) {
-  jx_jaxpr *j = b->j;
-  for (int i = 0; i < j->nconst; i++)
-    if (j->consts[i] == x) return j->constvars[i];
-  if (b->merge_consts && small_array(x)) {
-    for (int i = 0; i < j->nconst; i++)
-      if (small_array(j->consts[i]) && same_contents(j->consts[i], x)) {
-        b->changed = true;
-        return j->constvars[i];
-      }
+  int v = ctab_find(b, &b->byptr, x, false);
+  if (v >= 0) return v;
+  bool merge = b->merge_consts && small_array(x);
+  if (merge && (v = ctab_find(b, &b->bycontents, x, true)) >= 0) {
+    b->changed = true;
+    return v;
   }
-  int v = jx_jaxpr_add_const(j, x);
+  v = jx_jaxpr_add_const(b->j, x);
   if (v < 0 || !b_sync(b)) {
     b_oom(b);
     return -1;
   }
   b->cval[v] = x;
+  if (!ctab_add(b, &b->byptr, v, false) || (merge && !ctab_add(b, &b->bycontents, v, true))) {
+    b_oom(b);
+    return -1;
+  }
   return v;
 }
 
@@ -222,6 +273,8 @@ done:
   sm_free(&s);
   jx_free(b.cval);
   jx_free(b.def);
+  jx_free(b.byptr.slot);
+  jx_free(b.bycontents.slot);
   if (b.err) {
     jx_jaxpr_release(b.j);
     b.j = NULL;

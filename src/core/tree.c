@@ -77,8 +77,8 @@ int jx_tree_flatten(jx_t t, jx_t *leaves, int cap) {
     return 1;
   }
   int n = 0;
-  for (int i = 0; i < t->u.tree.n; i++)
-    n += jx_tree_flatten(t->u.tree.items[i], leaves + (n < cap ? n : cap), n < cap ? cap - n : 0);
+  for (int i = 0; i < t->u.tree.n; i++) /* leaves may be NULL (cap 0): only count */
+    n += jx_tree_flatten(t->u.tree.items[i], n < cap ? leaves + n : NULL, n < cap ? cap - n : 0);
   return n;
 }
 

@@ -204,6 +204,8 @@ static jx_t gather_batch(jx_prim p, const jx_t *in, const int *bd, int nin, cons
     return NULL;
   }
   /* both: merge batch and axis into one dimension and offset the indices */
+  if (in[0]->aval.ndim + in[1]->aval.ndim - 2 > JX_MAX_RANK) /* the result's (perm's) rank */
+    return jx_error_new("gather: batched result rank exceeds %d", JX_MAX_RANK);
   int64_t B = jx_batch_size(in, bd, 2);
   jx_t x = jx_moveaxis(in[0], bx, 0); /* [B, before, n, after] */
   int rx = x->aval.ndim - 1, nid = in[1]->aval.ndim - 1;

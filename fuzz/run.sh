@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build the libFuzzer target with clang (ASan + UBSan + LSan, coverage) in
+# build-fuzz/ and run it.
+#   fuzz/run.sh SECONDS [libFuzzer options...]   fuzz for SECONDS (default 60)
+#   fuzz/run.sh build                            only build
+#   fuzz/run.sh merge                            minimize build-fuzz/corpus into fuzz/corpus
+# New inputs go to build-fuzz/corpus (fuzz/corpus, the committed seeds, is
+# read only); crashes to build-fuzz/crash-*. See docs/RELIABILITY.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=build-fuzz
+CC=${CLANG:-clang}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+JOBS=${JOBS:-2}
+
+# The library with coverage for the fuzzer; the built-in GEMM (no BLAS) so
+# that the fuzzer also covers jx's own kernel.
+cmake -S . -B $B -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJX_BUILD_TESTS=OFF -DJX_BLAS=OFF \
+  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link $SAN" >/dev/null
+cmake --build $B --target jx_static -j "$JOBS" >/dev/null
+"$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_programs.c $B/libjx.a -lm -lpthread -ldl -o $B/fuzz_programs
+
+mkdir -p $B/corpus fuzz/corpus
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+case "${1:-60}" in
+build) exit 0 ;;
+merge)
+  mkdir -p $B/merged
+  # -timeout: inputs slower than that (third derivatives) are left out, so
+  # that CI's short run spends its time fuzzing, not replaying seeds
+  $B/fuzz_programs -merge=1 -max_len=512 -timeout=1 $B/merged fuzz/corpus $B/corpus
+  rm -rf fuzz/corpus && mv $B/merged fuzz/corpus
+  echo "fuzz/corpus: $(ls fuzz/corpus | wc -l) inputs, $(du -sh fuzz/corpus | cut -f1)" ;;
+*)
+  secs=${1:-60}
+  shift || true
+  # -len_control=0: programs need most of max_len from the start; -timeout=60:
+  # a third derivative (jacfwd^3) of a 16-element input takes seconds under
+  # the sanitizers (about 1 s in a release build), which is not a hang
+  $B/fuzz_programs -max_total_time="$secs" -max_len=512 -len_control=0 -timeout=60 -rss_limit_mb=3000 -print_final_stats=1 \
+    -artifact_prefix=$B/ "$@" $B/corpus fuzz/corpus ;;
+esac
