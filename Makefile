@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all lib test demo bench install clean asan
+.PHONY: all lib test demo bench install clean asan tsan fuzz
 
 all: lib
 lib: $(BUILD)/Makefile
@@ -33,5 +33,16 @@ install: lib
 asan:
 	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DJX_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo" test
 
+# ThreadSanitizer over the threads test (CI runs it).
+tsan:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=thread $(CMAKE_FLAGS)
+	cmake --build build-tsan --target test_threads -j $(JOBS)
+	cd tests && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ../build-tsan/tests/test_threads
+
+# The libFuzzer target (needs clang) for FUZZ_SECONDS; see docs/RELIABILITY.md.
+FUZZ_SECONDS ?= 60
+fuzz:
+	JOBS=$(JOBS) bash fuzz/run.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-fuzz
