@@ -2,6 +2,7 @@
  * Hessians, jacfwd == jacrev, trees, perturbation confusion, make_jaxpr,
  * the seed's MLP against finite differences, and error values. */
 #include "check.h"
+#include "seed_mlp.h"
 
 #include <jx.h>
 
@@ -110,22 +111,7 @@ static void test_perturbation_confusion(void) {
   jx_fn_free(g), jx_fn_free(f);
 }
 
-/* the seed's MLP */
-static jx_t predict(jx_t params, jx_t inputs) {
-  jx_t outputs = NULL;
-  for (int i = 0; i < jx_len(params); i++) {
-    jx_t W = jx_at(jx_at(params, i), 0), b = jx_at(jx_at(params, i), 1);
-    outputs = jx_add(jx_dot(inputs, W), b);
-    inputs = jx_tanh(outputs);
-  }
-  return outputs;
-}
-static jx_t loss(const jx_t *a, void *u) {
-  (void)u;
-  jx_t d = jx_sub(predict(a[0], a[1]), a[2]);
-  return jx_sum(jx_mul(d, d));
-}
-
+/* the seed's MLP: tests/seed_mlp.h */
 static uint64_t seed = 88172645463325252ull;
 static double urand(void) {
   seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
@@ -144,7 +130,7 @@ static void test_mlp_grad(void) {
   jx_pool_push();
   jx_t params = JX_LIST(JX_TUPLE(rnd(4, 5), rndv(5)), JX_TUPLE(rnd(5, 3), rndv(3)));
   jx_t x = rnd(6, 4), y = rnd(6, 3);
-  jx_fn *f = jx_fn_new(loss, 3, NULL);
+  jx_fn *f = jx_fn_new(seed_loss, 3, NULL);
   jx_fn *vg = jx_value_and_grad(f, 0);
   jx_t r = JX_CALL(vg, params, x, y);
   CHECKF(jx_ok(r), "%s", jx_error(r));

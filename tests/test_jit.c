@@ -25,6 +25,7 @@
  * one random program, `test_jit --random N FIRST` runs N from seed FIRST. */
 #include "api/trace_fn.h"
 #include "check.h"
+#include "seed_mlp.h"
 #include "compile/compile.h"
 #include "compile/passes.h"
 #include "trace/trace.h"
@@ -844,20 +845,6 @@ static jx_t per_example(const jx_t *a, void *u) { /* x[3], w[3,2] -> [2] */
 }
 
 /* the seed's MLP */
-static jx_t predict(jx_t params, jx_t inputs) {
-  jx_t outputs = NULL;
-  for (int i = 0; i < jx_len(params); i++) {
-    jx_t W = jx_at(jx_at(params, i), 0), b = jx_at(jx_at(params, i), 1);
-    outputs = jx_add(jx_dot(inputs, W), b);
-    inputs = jx_tanh(outputs);
-  }
-  return outputs;
-}
-static jx_t mlp_loss(const jx_t *a, void *u) {
-  (void)u;
-  jx_t d = jx_sub(predict(a[0], a[1]), a[2]);
-  return jx_sum(jx_mul(d, d));
-}
 static jx_t mlp_params(void) {
   jx_t w1 = rand_array(JX_F64, JX_SHAPE(3, 5), -1, 1), b1 = rand_array(JX_F64, JX_SHAPE(5), -1, 1);
   jx_t w2 = rand_array(JX_F64, JX_SHAPE(5, 2), -1, 1), b2 = rand_array(JX_F64, JX_SHAPE(2), -1, 1);
@@ -954,7 +941,7 @@ static void test_compositions(void) {
   jx_fn_free(v1e), jx_fn_free(v1), jx_fn_free(jv), jx_fn_free(vj), jx_fn_free(v), jx_fn_free(jpe), jx_fn_free(pe);
 
   /* the seed's per-example gradients: jit(vmap(grad(loss), (None, 0, 0))) */
-  jx_fn *loss = jx_fn_new(mlp_loss, 3, NULL), *gl = jx_grad(loss, 0), *jgl = jx_jit(gl);
+  jx_fn *loss = jx_fn_new(seed_loss, 3, NULL), *gl = jx_grad(loss, 0), *jgl = jx_jit(gl);
   jx_fn *vgl = jx_vmap(jgl, (int[]){JX_NONE, 0, 0}, 0), *perex = jx_jit(vgl);
   jx_t params = mlp_params();
   jx_t inputs = rand_array(JX_F64, JX_SHAPE(6, 3), -1, 1), targets = rand_array(JX_F64, JX_SHAPE(6, 2), -1, 1);
@@ -1223,7 +1210,7 @@ static void cache_workload(void) {
   jx_fn *f = jx_fn_new(slow_f, 1, NULL), *jf = jx_jit(f);
   jx_t x = rand_array(JX_F32, JX_SHAPE(8), -1, 1);
   CHECK(same_value(JX_CALL(jf, x), JX_CALL(f, x), 1e-6, 1e-6, "slow_f"));
-  jx_fn *loss = jx_fn_new(mlp_loss, 3, NULL), *gl = jx_grad(loss, 0), *jgl = jx_jit(gl);
+  jx_fn *loss = jx_fn_new(seed_loss, 3, NULL), *gl = jx_grad(loss, 0), *jgl = jx_jit(gl);
   jx_t params = mlp_params();
   jx_t in = rand_array(JX_F64, JX_SHAPE(4, 3), -1, 1), tg = rand_array(JX_F64, JX_SHAPE(4, 2), -1, 1);
   CHECK(same_value(JX_CALL(jgl, params, in, tg), JX_CALL(gl, params, in, tg), 1e-12, 1e-12, "mlp grad"));

@@ -4,6 +4,7 @@
  * vmap of jacfwd/jacrev/hessian, and error values. Every batched result is
  * compared against a C loop over single examples. */
 #include "check.h"
+#include "seed_mlp.h"
 
 #include <jx.h>
 
@@ -104,21 +105,7 @@ static void tree_matches_example(jx_t batched, jx_t single, int64_t i, int64_t n
 
 /* ------------------------------------------- the seed's per-example grads */
 
-static jx_t predict(jx_t params, jx_t inputs) {
-  jx_t outputs = NULL;
-  for (int i = 0; i < jx_len(params); i++) {
-    jx_t W = jx_at(jx_at(params, i), 0), b = jx_at(jx_at(params, i), 1);
-    outputs = jx_add(jx_dot(inputs, W), b);
-    inputs = jx_tanh(outputs);
-  }
-  return outputs;
-}
-static jx_t loss(const jx_t *a, void *u) {
-  (void)u;
-  jx_t d = jx_sub(predict(a[0], a[1]), a[2]);
-  return jx_sum(jx_mul(d, d));
-}
-static jx_t predict_fn(const jx_t *a, void *u) { (void)u; return predict(a[0], a[1]); }
+static jx_t predict_fn(const jx_t *a, void *u) { (void)u; return seed_predict(a[0], a[1]); }
 
 static void test_per_example_grads(void) {
   jx_pool_push();
@@ -126,7 +113,7 @@ static void test_per_example_grads(void) {
   jx_t params = JX_LIST(JX_TUPLE(RND(IN, HID), RND(HID)), JX_TUPLE(RND(HID, OUT), RND(OUT)));
   jx_t x = RND(B, IN), y = RND(B, OUT);
 
-  jx_fn *loss_fn = jx_fn_new(loss, 3, NULL);
+  jx_fn *loss_fn = jx_fn_new(seed_loss, 3, NULL);
   jx_fn *g = jx_grad(loss_fn, 0);
   jx_fn *perex = jx_vmap(g, (int[]){JX_NONE, 0, 0}, 0);
   jx_fn *jit_perex = jx_jit(perex);
@@ -171,8 +158,8 @@ static void test_per_example_grads(void) {
   jx_fn *pf = jx_fn_new(predict_fn, 2, NULL);
   jx_fn *bp = jx_vmap(pf, (int[]){JX_NONE, 0}, 0);
   jx_t p = JX_CALL(bp, params, x);
-  ARRAYS_CLOSE(p, predict(params, x), 1e-12, "vmap(predict) vs predict on the batch");
-  for (int i = 0; i < B; i++) ARRAYS_CLOSE(row(p, i), predict(params, row(x, i)), 1e-12, "vmap(predict) row");
+  ARRAYS_CLOSE(p, seed_predict(params, x), 1e-12, "vmap(predict) vs predict on the batch");
+  for (int i = 0; i < B; i++) ARRAYS_CLOSE(row(p, i), seed_predict(params, row(x, i)), 1e-12, "vmap(predict) row");
 
   jx_fn_free(bp), jx_fn_free(pf);
   jx_fn_free(perex_jit), jx_fn_free(jg), jx_fn_free(jit_perex), jx_fn_free(perex), jx_fn_free(g);

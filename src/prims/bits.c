@@ -242,39 +242,13 @@ static jx_t nodiff_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const j
  * dim is then 1 (after the word axis). */
 static jx_t fry_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                       int *obd) {
-  int R = 0, common = -2;
-  bool in_place = true;
-  for (int i = 0; i < nin; i++) {
-    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
-    if (r > R) R = r;
-  }
-  for (int i = 0; i < nin; i++) {
-    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
-    if (bd[i] == JX_NONE) in_place &= r == 0;
-    else in_place &= r == R && (common == -2 || common == bd[i]), common = bd[i];
-  }
-  if (in_place) {
-    out[0] = jx_bind1(p, nin, in, pa);
-    obd[0] = common + 1;
-    return NULL;
-  }
-  if (R + 2 > JX_MAX_RANK) return jx_error_new("threefry2x32: batched rank exceeds %d", JX_MAX_RANK);
   jx_t x[4];
-  for (int i = 0; i < nin; i++) {
-    x[i] = in[i];
-    if (bd[i] == JX_NONE) continue;
-    jx_t v = jx_moveaxis(in[i], bd[i], 0);
-    int r = v->aval.ndim - 1;
-    if (r < R) {
-      int64_t shape[JX_MAX_RANK];
-      shape[0] = v->aval.shape[0];
-      for (int d = 0; d < R; d++) shape[d + 1] = d < R - r ? 1 : v->aval.shape[1 + d - (R - r)];
-      v = jx_lax_reshape(v, R + 1, shape);
-    }
-    x[i] = v;
-  }
-  out[0] = jx_bind1(p, nin, x, pa);
-  obd[0] = 1;
+  int common = jx_batch_align_right(in, bd, nin, x);
+  const jx_t *args = common >= 0 ? in : x;
+  for (int i = 0; i < nin; i++) /* the result has a word axis more */
+    if (args[i]->aval.ndim + 1 > JX_MAX_RANK) return jx_error_new("threefry2x32: batched rank exceeds %d", JX_MAX_RANK);
+  out[0] = jx_bind1(p, nin, args, pa);
+  obd[0] = common >= 0 ? common + 1 : 1;
   return NULL;
 }
 

@@ -91,3 +91,36 @@ int64_t jx_batch_size(const jx_t *in, const int *bdims, int nin) {
     if (bdims[i] != JX_NONE) return in[i]->aval.shape[bdims[i]];
   return -1;
 }
+
+int jx_batch_align_right(const jx_t *in, const int *bd, int nin, jx_t *x) {
+  int R = 0, common = -2;
+  bool in_place = true;
+  for (int i = 0; i < nin; i++) {
+    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
+    if (r > R) R = r;
+  }
+  for (int i = 0; i < nin; i++) {
+    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
+    if (bd[i] == JX_NONE) {
+      in_place &= r == 0;
+    } else {
+      in_place &= r == R && (common == -2 || common == bd[i]);
+      common = bd[i];
+    }
+  }
+  if (in_place) return common;
+  for (int i = 0; i < nin; i++) {
+    x[i] = in[i];
+    if (bd[i] == JX_NONE) continue;
+    jx_t v = jx_moveaxis(in[i], bd[i], 0);
+    int r = v->aval.ndim - 1;
+    if (r < R) {
+      int64_t shape[JX_MAX_RANK];
+      shape[0] = v->aval.shape[0];
+      for (int d = 0; d < R; d++) shape[d + 1] = d < R - r ? 1 : v->aval.shape[1 + d - (R - r)];
+      v = jx_lax_reshape(v, R + 1, shape);
+    }
+    x[i] = v;
+  }
+  return -1;
+}

@@ -325,42 +325,10 @@ static jx_t convert_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
  * at full rank and the rest are 0-d, nothing moves. */
 static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                      int *obd) {
-  int R = 0, common = -2;
-  bool in_place = true;
-  for (int i = 0; i < nin; i++) {
-    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
-    if (r > R) R = r;
-  }
-  for (int i = 0; i < nin; i++) {
-    int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
-    if (bd[i] == JX_NONE) {
-      in_place &= r == 0;
-    } else {
-      in_place &= r == R && (common == -2 || common == bd[i]);
-      common = bd[i];
-    }
-  }
-  if (in_place) {
-    out[0] = jx_bind1(p, nin, in, pa);
-    obd[0] = common;
-    return NULL;
-  }
   jx_t x[3];
-  for (int i = 0; i < nin; i++) {
-    x[i] = in[i];
-    if (bd[i] == JX_NONE) continue;
-    jx_t v = jx_moveaxis(in[i], bd[i], 0);
-    int r = v->aval.ndim - 1;
-    if (r < R) {
-      int64_t shape[JX_MAX_RANK];
-      shape[0] = v->aval.shape[0];
-      for (int d = 0; d < R; d++) shape[d + 1] = d < R - r ? 1 : v->aval.shape[1 + d - (R - r)];
-      v = jx_lax_reshape(v, R + 1, shape);
-    }
-    x[i] = v;
-  }
-  out[0] = jx_bind1(p, nin, x, pa);
-  obd[0] = 0;
+  int common = jx_batch_align_right(in, bd, nin, x);
+  out[0] = jx_bind1(p, nin, common >= 0 ? in : x, pa);
+  obd[0] = common >= 0 ? common : 0;
   return NULL;
 }
 

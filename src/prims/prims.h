@@ -27,6 +27,14 @@ jx_t jx_moveaxis(jx_t x, int from, int to);
 jx_t jx_batch_to_front(jx_t x, int bd, int64_t n);
 /* The batch size: the mapped dim's size of the first batched input. */
 int64_t jx_batch_size(const jx_t *in, const int *bdims, int nin);
+/* Batching for ops that broadcast like numpy, aligned from the right
+ * (elementwise ops, threefry): returns the batch dim shared by every
+ * batched operand when nothing needs to move (each batched operand at the
+ * full per-example rank R with its batch dim at that same place, the
+ * unbatched ones 0-d), else -1 after writing to x[] the operands with their
+ * batch dim in front, padded with unit dims up to rank R (unbatched ones as
+ * they are), so that their batch dim is 0 and they broadcast. */
+int jx_batch_align_right(const jx_t *in, const int *bd, int nin, jx_t *x);
 /* Operand dim d (unbatched numbering) -> dim in the batched value. */
 static inline int jx_bdim_shift(int d, int bd) { return bd != JX_NONE && d >= bd ? d + 1 : d; }
 
