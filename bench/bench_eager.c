@@ -21,10 +21,15 @@
  *
  *   bench_eager [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE]
  *               [--only dispatch,slowf,tanh,mlp,pe,matmul]    (a subset, e.g. for perf record)
+ *               [--memory]
  *
  * --reps N: timed repetitions per measurement (default 21; medians reported; ~1 min in all).
  * --quick:  fewer operations per repetition (a ~20 s smoke run).
  * --tsv:    also write "key<TAB>median<TAB>unit" lines (bench/run.sh reads them).
+ * --memory: count the bytes jx allocates (jx_set_allocator with a size header)
+ *           and report the peak of the per-example call against the size of
+ *           its result. The counting costs an indirect call per allocation,
+ *           so bench/run.sh runs it as a separate `--only pe --memory` pass.
  * Every measurement is a median over repetitions; variants compared with each
  * other are interleaved round by round (the machine is shared and noisy). */
 #ifndef _GNU_SOURCE
@@ -85,6 +90,42 @@ static int reps = 21;
 static double quick = 1.0; /* scales the work per repetition */
 static int do_pe = 1, do_peer = 1, do_mm = 1;
 static const char *peer_lib, *tsv_path, *only;
+static int memory; /* --memory */
+
+/* ------------------------------------------- counting allocator (--memory) */
+/* Each block carries its size in a 16-byte header (keeping malloc's 16-byte
+ * alignment); live and peak byte counts are atomic because kernels allocate
+ * scratch on pool threads. */
+#include <stdatomic.h>
+static atomic_size_t mem_live, mem_peak;
+static void mem_note(size_t live) {
+  size_t p = atomic_load(&mem_peak);
+  while (live > p && !atomic_compare_exchange_weak(&mem_peak, &p, live)) {
+  }
+}
+static void *counting_alloc(void *ud, void *ptr, size_t n) {
+  (void)ud;
+  char *old = ptr ? (char *)ptr - 16 : NULL;
+  const size_t was = old ? *(size_t *)old : 0;
+  if (n == 0) {
+    atomic_fetch_sub(&mem_live, was);
+    free(old);
+    return NULL;
+  }
+  if (n > (size_t)-1 - 16) return NULL;
+  char *q = realloc(old, n + 16);
+  if (!q) return NULL;
+  *(size_t *)q = n;
+  if (n >= was) mem_note(atomic_fetch_add(&mem_live, n - was) + (n - was));
+  else atomic_fetch_sub(&mem_live, was - n);
+  return q + 16;
+}
+/* start a peak measurement at the current live count */
+static size_t mem_reset_peak(void) {
+  const size_t live = atomic_load(&mem_live);
+  atomic_store(&mem_peak, live);
+  return live;
+}
 /* --only a,b: run just these sections (dispatch slowf tanh mlp pe matmul) */
 static int want(const char *sec) {
   if (!only) return 1;
@@ -476,6 +517,17 @@ static void bench_mlp(int train) {
       jx_pool_pop();
       if (r >= 0) tv[r] = 1e3 * a, tl[r] = 1e3 * b;
     }
+    if (memory) { /* a warm call: the peak of what jx holds during it, over what it held before */
+      jx_pool_push();
+      const size_t base = mem_reset_peak();
+      jx_t Gm = JX_CALL(pe, params0, x, y);
+      die_if_error(Gm, "per-example grads");
+      const size_t peak = atomic_load(&mem_peak) - base, kept = atomic_load(&mem_live) - base;
+      jx_pool_pop();
+      record1("pe_peak_mb", "per-example call: peak bytes jx allocated", "MB", peak / 1e6);
+      record1("pe_kept_mb", "per-example call: bytes alive after it (its result)", "MB", kept / 1e6);
+      record1("pe_peak_over_grads", "peak / size of the per-example gradients", "x", (double)peak / (double)bytes);
+    }
     const double mv = record("pe_vmap", "per-example grads jit(vmap(grad(loss)))", "ms", tv, pe_reps);
     const double ml = record("pe_loop", "per-example grads: loop of 128 eager grad(loss)", "ms", tl, pe_reps);
     record1("pe_loop_over_vmap", "loop / vmap (higher = vmap wins)", "x", ml / mv);
@@ -574,10 +626,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--peer-lib") && i + 1 < argc) peer_lib = argv[++i];
     else if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv_path = argv[++i];
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!strcmp(argv[i], "--memory")) memory = 1;
     else {
-      fprintf(stderr, "usage: %s [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE] [--only dispatch,slowf,tanh,mlp,pe,matmul]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE] [--only dispatch,slowf,tanh,mlp,pe,matmul] [--memory]\n", argv[0]);
       return 2;
     }
+  }
+  if (memory) { /* before any other jx call; no buffer cache, so every array is counted when made */
+    setenv("JX_CACHE_BYTES", "0", 1);
+    jx_set_allocator(counting_alloc, NULL);
   }
   if (reps < 1) reps = 1;
   if (reps > MAX_REPS) reps = MAX_REPS;

@@ -53,6 +53,8 @@ echo; echo "=== jx: bench_eager ${EAGER_ARGS[*]} ($(date -u +%H:%M:%S), load $(c
 # a fresh compile cache: the "first call" rows then include a cold C compile
 JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" "${EAGER_ARGS[@]}" 2>"$OUT/eager.progress" || { cat "$OUT/eager.progress"; echo "bench_eager FAILED"; }
 grep -E "WARNING|note:" "$OUT/eager.progress"
+echo; echo "=== jx: bench_eager --only pe --memory (peak bytes of the per-example call; counting allocator, no buffer cache)"
+JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" --only pe --memory --reps 1 --tsv "$OUT/memory.tsv" 2>/dev/null | grep -E "^pe_(bytes|peak|kept)" || echo "bench_eager --memory FAILED"
 bash bench/peers.sh mlp
 echo; echo "=== jx: bench_gemm ${JX_GEMM_SCALE:-0.5} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
 "$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm.txt" || echo "bench_gemm FAILED"
@@ -72,11 +74,12 @@ def read(name):
         with open(os.path.join(out, name), encoding="utf-8", errors="replace") as f: return f.read()
     except OSError: return ""
 jx = {}
-for line in read("eager.tsv").splitlines():
-    p = line.split("\t")
-    if len(p) >= 2:
-        try: jx[p[0]] = float(p[1])
-        except ValueError: pass
+for name, keys in (("eager.tsv", None), ("memory.tsv", ("pe_peak_mb", "pe_kept_mb"))):
+    for line in read(name).splitlines():  # memory.tsv: only its memory rows (its timings ran without the buffer cache)
+        p = line.split("\t")
+        if len(p) >= 2 and (keys is None or p[0] in keys):
+            try: jx[p[0]] = float(p[1])
+            except ValueError: pass
 def grab(text, pat, group=1):
     m = re.search(pat, text, re.M)
     return float(m.group(group)) if m else None
@@ -160,6 +163,9 @@ if pev and pel:
     k = min(pev, key=pev.get)
     if k in pel: extra.append(f"torch per-example: loop/vmap = {pel[k] / pev[k]:.2f}x ({cfgname(k)})")
 if "pe_bytes" in jx: extra.append(f"per-example gradients: {jx['pe_bytes']:.1f} MB")
+if "pe_peak_mb" in jx and "pe_bytes" in jx:
+    extra.append(f"per-example call peak allocation: {jx['pe_peak_mb']:.1f} MB = {jx['pe_peak_mb'] / jx['pe_bytes']:.2f}x the gradients "
+                 f"({jx.get('pe_kept_mb', 0):.1f} MB still held as the result)")
 for k, lbl in (("slowf_jit_first", "jit(slow_f) first call"), ("mlp_jit_first", "jit(value_and_grad) first call"),
                ("pe_first", "jit(vmap(grad)) first call")):
     if k in jx: extra.append(f"{lbl} (trace + cold compile + run): {jx[k]:.1f} ms")
