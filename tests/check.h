@@ -41,6 +41,30 @@ static inline int check_close(double a, double b, double rtol, double atol) {
 #define CHECK_CLOSE(a, b, rtol, atol)                                               \
   CHECKF(check_close((a), (b), (rtol), (atol)), "%.9g vs %.9g", (double)(a), (double)(b))
 
+/* A private, empty jit cache directory for this test process (JX_CACHE_DIR,
+ * read once per process, so call before any jit), removed by
+ * check_private_cache_remove. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+static char check_cache_dir[64];
+static inline int check_private_cache(const char *name) {
+  snprintf(check_cache_dir, sizeof check_cache_dir, "/tmp/jx-%s-XXXXXX", name);
+  if (!mkdtemp(check_cache_dir)) return perror("mkdtemp"), -1;
+  return setenv("JX_CACHE_DIR", check_cache_dir, 1);
+}
+static inline void check_private_cache_remove(void) {
+  DIR *d = opendir(check_cache_dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", check_cache_dir, e->d_name);
+    if (e->d_name[0] != '.') unlink(p);
+  }
+  if (d) closedir(d);
+  rmdir(check_cache_dir);
+}
+
 static inline int check_report(const char *name) {
   printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
   return check_failed ? 1 : 0;

@@ -139,26 +139,12 @@ static void test_softmax_grads(void) {
   }
 }
 
-static char cache_dir[64];
-static void rm_cache(void) {
-  DIR *d = opendir(cache_dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s", cache_dir, e->d_name);
-    if (e->d_name[0] != '.') unlink(p);
-  }
-  if (d) closedir(d);
-  rmdir(cache_dir);
-}
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  snprintf(cache_dir, sizeof cache_dir, "/tmp/jx-test-numerics-XXXXXX");
-  if (!mkdtemp(cache_dir)) return perror("mkdtemp"), 1;
-  setenv("JX_CACHE_DIR", cache_dir, 1);
+  if (check_private_cache("test-numerics")) return 1;
   test_large_sums();
   test_softmax_grads();
-  rm_cache();
+  check_private_cache_remove();
   return check_report("test_numerics");
 }

@@ -395,18 +395,6 @@ static long settled_live(void) {
   return live - jx_cpu_module_count();
 }
 
-static char cache_dir[64];
-static void rm_cache(void) {
-  DIR *d = opendir(cache_dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s", cache_dir, e->d_name);
-    if (e->d_name[0] != '.') unlink(p);
-  }
-  if (d) closedir(d);
-  rmdir(cache_dir);
-}
 
 static double now_s(void) {
   struct timespec t;
@@ -537,9 +525,7 @@ int main(int argc, char **argv) {
    * the built-in GEMM (its packing buffers are jx allocations) */
   jx_set_num_threads(1);
   setenv("JX_GEMM", "builtin", 1);
-  snprintf(cache_dir, sizeof cache_dir, "/tmp/jx-test-oom-XXXXXX");
-  if (!mkdtemp(cache_dir)) return perror("mkdtemp"), 1;
-  setenv("JX_CACHE_DIR", cache_dir, 1);
+  if (check_private_cache("test-oom")) return 1;
 
   /* reference results, then warm runs: the jit's compiled objects and the
    * pool vectors reach their steady state */
@@ -580,6 +566,6 @@ int main(int argc, char **argv) {
     persist = true;
     sweep(1 + DEFAULT_STRIDE / 2, 2 * DEFAULT_STRIDE, total, &base_live);
   }
-  rm_cache();
+  check_private_cache_remove();
   return check_report("test_oom");
 }

@@ -191,26 +191,12 @@ static jx_t shared_body(const jx_t *a, void *u) {
   return jx_sum(jx_mul(jx_exp(jx_mul(a[0], a[1])), jx_sin(a[0])));
 }
 
-static char cache_dir[64];
-static void rm_cache(void) {
-  DIR *d = opendir(cache_dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s", cache_dir, e->d_name);
-    if (e->d_name[0] != '.') unlink(p);
-  }
-  if (d) closedir(d);
-  rmdir(cache_dir);
-}
 
 int jx_jit_trace_count(jx_fn *jitted);
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  snprintf(cache_dir, sizeof cache_dir, "/tmp/jx-test-threads-XXXXXX");
-  if (!mkdtemp(cache_dir)) return perror("mkdtemp"), 1;
-  setenv("JX_CACHE_DIR", cache_dir, 1);
+  if (check_private_cache("test-threads")) return 1;
   if (!getenv("JX_NUM_THREADS")) jx_set_num_threads(4); /* a pool even on a small machine */
 
   jx_fn *sf = jx_fn_new(shared_body, 2, NULL), *shared = jx_jit(sf), *sg = jx_grad(sf, 0), *jsg = jx_jit(sg);
@@ -231,6 +217,6 @@ int main(void) {
     jx_release(t[i].handoff);
   }
   jx_fn_free(jsg), jx_fn_free(sg), jx_fn_free(shared), jx_fn_free(sf);
-  rm_cache();
+  check_private_cache_remove();
   return check_report("test_threads");
 }

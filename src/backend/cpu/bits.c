@@ -15,14 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KCHECK(c)                                                                          \
-  do {                                                                                     \
-    if (!(c)) {                                                                            \
-      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c); \
-      abort();                                                                             \
-    }                                                                                      \
-  } while (0)
-
 enum {
   GRAIN = 16384,     /* cheap integer ops */
   GRAIN_MATH = 2048, /* libm calls and polynomials */

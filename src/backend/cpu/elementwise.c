@@ -20,14 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KCHECK(c)                                                                  \
-  do {                                                                             \
-    if (!(c)) {                                                                    \
-      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c); \
-      abort();                                                                     \
-    }                                                                              \
-  } while (0)
-
 enum {
   MAXD = 16,
   GRAIN = 16384,    /* elements per chunk for cheap ops: pool above 32K */

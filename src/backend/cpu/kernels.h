@@ -19,6 +19,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* An internal invariant of a kernel (a dtype or op index the table must
+ * have): the ops above check user input and return error values, so a
+ * failure here is a bug in jx, reported with its place. */
+#define KCHECK(c)                                                                          \
+  do {                                                                                     \
+    if (!(c)) {                                                                            \
+      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c); \
+      abort();                                                                             \
+    }                                                                                      \
+  } while (0)
 
 /* ------------------------------------------------------------ threads */
 /* One pool per process, sized by JX_NUM_THREADS (default: online cores).

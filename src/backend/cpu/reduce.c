@@ -25,14 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KCHECK(c)                                                                  \
-  do {                                                                             \
-    if (!(c)) {                                                                    \
-      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c); \
-      abort();                                                                     \
-    }                                                                              \
-  } while (0)
-
 enum {
   MAXD = 16,
   CHUNK = 1 << 16,   /* rows longer than this are cut into chunks ...   */
