@@ -246,7 +246,14 @@ int main(void) {
     printf("built without CBLAS: skipping the CBLAS path\n");
     CHECK(strcmp(jx_cpu_gemm_backend(), "cblas") != 0);
   }
+  /* K = 1 products over 32 MB (a batch of per-example weight gradients):
+   * rows are written with streaming stores; padded rows start unaligned */
   jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
+  for (int t = 0; t < 4; t++) {
+    run_batched(JX_F32, t & 1, t & 2, 16, 700, 750, 1, t == 1);
+    run_batched(JX_F64, t & 1, t & 2, 8, 600, 900, 1, false);
+  }
+  run_one(JX_F32, false, false, 3000, 2900, 1, 2); /* one product of 35 MB, threaded */
   printf("default backend: %s\n", jx_cpu_gemm_backend());
   return check_report("gemm");
 }

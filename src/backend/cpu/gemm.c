@@ -399,10 +399,54 @@ static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, 
 
 /* ------------------------------------------------------- outer products */
 /* K == 1: C[i, j] = A[i] * B[j]. Per-example weight gradients under vmap
- * are exactly this; a direct loop writes C once (no packing, no beta pass). */
+ * are exactly this; a direct loop writes C once (no packing, no beta pass).
+ * When the output is far bigger than the caches (hundreds of MB for a
+ * batch of per-example gradients) nobody reads it back soon: rows are then
+ * written with streaming stores, which skip the read-for-ownership a normal
+ * store pays, so the loop moves half the bytes. */
+enum { STREAM_MIN_BYTES = 32 << 20 };
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_STREAM 1
+static int cpu_has_avx(void) {
+  static atomic_int cached = -1;
+  int v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx");
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+  }
+  return v;
+}
+/* c[n] = a * b[n] (b contiguous), streamed once c is 32-byte aligned */
+__attribute__((target("avx"))) static void stream_row_f32(float *c, float a, const float *b, int64_t N) {
+  int64_t n = 0;
+  for (; n < N && ((uintptr_t)(c + n) & 31); n++) c[n] = a * b[n];
+  const __m256 va = _mm256_set1_ps(a);
+  for (; n + 8 <= N; n += 8) _mm256_stream_ps(c + n, _mm256_mul_ps(va, _mm256_loadu_ps(b + n)));
+  for (; n < N; n++) c[n] = a * b[n];
+}
+__attribute__((target("avx"))) static void stream_row_f64(double *c, double a, const double *b, int64_t N) {
+  int64_t n = 0;
+  for (; n < N && ((uintptr_t)(c + n) & 31); n++) c[n] = a * b[n];
+  const __m256d va = _mm256_set1_pd(a);
+  for (; n + 4 <= N; n += 4) _mm256_stream_pd(c + n, _mm256_mul_pd(va, _mm256_loadu_pd(b + n)));
+  for (; n < N; n++) c[n] = a * b[n];
+}
+/* streamed stores are weakly ordered: fence before the pool reports done */
+static void stream_fence(void) { _mm_sfence(); }
+#else
+#define HAVE_STREAM 0
+static int cpu_has_avx(void) { return 0; }
+static void stream_row_f32(float *c, float a, const float *b, int64_t N) { (void)c, (void)a, (void)b, (void)N; }
+static void stream_row_f64(double *c, double a, const double *b, int64_t N) { (void)c, (void)a, (void)b, (void)N; }
+static void stream_fence(void) {}
+#endif
+
 #define DEF_OUTER(SUF, T)                                                                       \
   typedef struct {                                                                              \
-    bool ta, tb;                                                                                \
+    bool ta, tb, stream;                                                                        \
     int64_t N, lda, ldb, ldc;                                                                   \
     const T *A, *B;                                                                             \
     T *C;                                                                                       \
@@ -412,25 +456,31 @@ static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, 
     for (int64_t i = lo; i < hi; i++) {                                                         \
       const T a = j->A[j->ta ? i : i * j->lda];                                                 \
       T *c = j->C + i * j->ldc;                                                                 \
-      if (!j->tb) {                                                                             \
+      if (j->stream) {                                                                          \
+        stream_row_##SUF(c, a, j->B, j->N);                                                     \
+      } else if (!j->tb) {                                                                      \
         for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n];                                  \
       } else {                                                                                  \
         for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n * j->ldb];                         \
       }                                                                                         \
     }                                                                                           \
+    if (j->stream) stream_fence();                                                              \
   }
 DEF_OUTER(f32, float)
 DEF_OUTER(f64, double)
 
+/* out_bytes: the size of the whole result this product is part of (a
+ * batched call's members stream when the batch is big) */
 static void gemm_outer(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, const void *A,
-                       int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+                       int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc, int64_t out_bytes) {
   int64_t grain = 1 + GEMM_MIN_TASK_WORK / N;
+  const bool stream = HAVE_STREAM && !tb && out_bytes >= STREAM_MIN_BYTES && cpu_has_avx();
   if (dt == JX_F32) {
-    outer_job_f32 j = {ta, tb, N, lda, ldb, ldc, A, B, C};
+    outer_job_f32 j = {ta, tb, stream, N, lda, ldb, ldc, A, B, C};
     if (threaded) jx_cpu_parallel_for(M, grain, outer_task_f32, &j);
     else outer_task_f32(&j, 0, M);
   } else {
-    outer_job_f64 j = {ta, tb, N, lda, ldb, ldc, A, B, C};
+    outer_job_f64 j = {ta, tb, stream, N, lda, ldb, ldc, A, B, C};
     if (threaded) jx_cpu_parallel_for(M, grain, outer_task_f64, &j);
     else outer_task_f64(&j, 0, M);
   }
@@ -499,7 +549,8 @@ static void int_task(void *ctx, int64_t lo, int64_t hi) {
 /* ------------------------------------------------------------- entries */
 
 static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                     const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+                     const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc,
+                     int64_t out_bytes) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) { /* empty sum; row by row since ldc may exceed N */
     const size_t row = (size_t)N * dt_size(dt);
@@ -509,7 +560,7 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
   if (dt == JX_F32 || dt == JX_F64) {
     const jx_gemm_mode mode = resolved_mode();
     if (K == 1) {
-      gemm_outer(dt, threaded, ta, tb, M, N, A, lda, B, ldb, C, ldc);
+      gemm_outer(dt, threaded, ta, tb, M, N, A, lda, B, ldb, C, ldc, out_bytes);
       return;
     }
 #if GEMM_HAVE_CBLAS
@@ -533,7 +584,7 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
 
 void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
                  int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
-  gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, M * N * (int64_t)dt_size(dt));
 }
 
 typedef struct {
@@ -542,6 +593,7 @@ typedef struct {
   int64_t M, N, K, lda, sa, ldb, sb, ldc, sc;
   const char *A, *B;
   char *C;
+  int64_t out_bytes;
 } batch_job;
 
 static void batch_task(void *ctx, int64_t lo, int64_t hi) {
@@ -549,7 +601,7 @@ static void batch_task(void *ctx, int64_t lo, int64_t hi) {
   const int64_t es = (int64_t)dt_size(j->dt);
   for (int64_t b = lo; b < hi; b++)
     gemm_one(j->dt, false, j->ta, j->tb, j->M, j->N, j->K, j->A + b * j->sa * es, j->lda,
-             j->B + b * j->sb * es, j->ldb, j->C + b * j->sc * es, j->ldc);
+             j->B + b * j->sb * es, j->ldb, j->C + b * j->sc * es, j->ldc, j->out_bytes);
 }
 
 void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
@@ -568,9 +620,9 @@ void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M
   if (batch == 1 || nt == 1 || !(small || many)) {
     for (int64_t b = 0; b < batch; b++)
       gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda,
-               (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc);
+               (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc, batch * M * N * es);
     return;
   }
-  batch_job j = {dt, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, A, B, C};
+  batch_job j = {dt, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, A, B, C, batch * M * N * es};
   jx_cpu_parallel_for(batch, 1 + GEMM_MIN_TASK_WORK / work, batch_task, &j);
 }
