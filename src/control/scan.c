@@ -73,7 +73,11 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     xv[i].kind = JX_VK_ARRAY;
     xv[i].aval = b->avals[b->invars[nc + ncar + i]];
     xv[i].u.arr.buf = &xb[i];
+    /* neither the views nor their buffers are ever freed by a release:
+     * whoever shares a buffer (a compiled body's call) retains and
+     * releases it around its use */
     atomic_init(&xv[i].refs, 1 << 30);
+    atomic_init(&xb[i].refs, 1 << 30);
     args[nc + ncar + i] = &xv[i];
   }
   size_t mark = jx_pool_mark();
@@ -91,7 +95,8 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     }
     for (int k = 0; !err && k < ncar; k++) {
       jx_t next = res[k];
-      bool is_view = next >= xv && next < xv + nx; /* a carry that is an x slice: copy it out */
+      /* a carry that is an x slice (the view, or a value sharing its buffer): copy it out */
+      bool is_view = jx_is_array(next) && next->u.arr.buf >= xb && next->u.arr.buf < xb + nx;
       if (is_view) {
         jx_t c = jx_array_new(&next->aval);
         if (!jx_ok(c)) {
