@@ -196,6 +196,10 @@ jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init);
 jx_t jx_fori_loop(int64_t lo, int64_t hi, jx_fn *body, jx_t init);
 /* f(carry, x) -> (carry, y) over the leading axis of xs -> (carry, ys) */
 jx_t jx_scan(jx_fn *f, jx_t init, jx_t xs);
+/* lax.scan's keywords: `length` steps (-1: the xs' leading dimension; xs
+ * may be NULL with a length, the body's x is then an empty tuple),
+ * `reverse` walks the xs from the end (ys stay in xs order) */
+jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse);
 
 /* ---------------------------------------------------------------- random */
 /* jax.random, bit for bit: the threefry2x32 PRNG with JAX's default layout

@@ -293,6 +293,9 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
 }
 
 jx_t jx_scan(jx_fn *f, jx_t init, jx_t xs) { return scan_general("scan", f, init, xs, -1, false); }
+jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse) {
+  return scan_general("scan", f, init, xs, length, reverse);
+}
 
 /* fori_loop(lo, hi, body, init) = scan over hi - lo steps carrying (i, x) */
 typedef struct {

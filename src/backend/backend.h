@@ -5,14 +5,26 @@
 
 #include "ir/loop.h"
 
-/* The runtime table generated code receives: the library's one thread pool. */
+/* The runtime table generated code receives: the library's one thread
+ * pool, and for loops (LOOP kernels) a way to run a body's CALL kernels and
+ * to allocate a body's buffers. The renderer writes the same struct into
+ * the generated source; the two must stay in step. */
 typedef struct jx_rt {
   void (*parallel_for)(int64_t n, int64_t grain, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+  void *ctx; /* the running program's state (compile/exec.c) */
+  /* run CALL kernel `kernel` of program all[prog] on these data pointers;
+   * nonzero on failure (the error is kept in ctx) */
+  int (*call)(const struct jx_rt *rt, int prog, int kernel, char **data);
+  /* a buffer of `bytes` (its data in *data): a handle for release, NULL
+   * when out of memory (the error is kept in ctx) */
+  void *(*alloc)(const struct jx_rt *rt, int64_t bytes, char **data);
+  void (*release)(void *handle);
 } jx_rt;
 
-/* A generated kernel: runs MAP/REDUCE kernel `k` of its program over the
- * buffers' data pointers. CALL kernels have no entry (the runtime runs them). */
-typedef void (*jx_kernel_fn)(char **bufs, const jx_rt *rt);
+/* A generated kernel: runs MAP/REDUCE/LOOP kernel `k` of its program over
+ * the buffers' data pointers; nonzero when a LOOP failed (see jx_rt).
+ * CALL kernels have no entry (the runtime runs them). */
+typedef int (*jx_kernel_fn)(char **bufs, const jx_rt *rt);
 
 typedef struct jx_module {
   void *handle;

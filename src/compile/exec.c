@@ -4,8 +4,9 @@
  * own; outputs are allocated as arrays when their kernel runs; temporaries
  * come from the caching allocator at their defining kernel and go back
  * after their last reader, so peak memory follows liveness. MAP/REDUCE
- * kernels are the generated functions; CALL kernels run the primitive's
- * eager impl on the buffers. Without a working C compiler the optimized
+ * and LOOP kernels are the generated functions; CALL kernels run the
+ * primitive's eager impl on the buffers (also when a generated loop calls
+ * back for one, rt_call). Without a working C compiler the optimized
  * jaxpr is interpreted with the eager kernels instead. */
 #include "compile/compile.h"
 #include "compile/passes.h"
@@ -166,8 +167,63 @@ static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer 
   return err;
 }
 
+/* ------------------------------------------- the runtime of generated loops */
+typedef struct {
+  const jx_program *root;
+  jx_t err; /* the first failure inside a generated loop */
+} run_state;
+
+static void run_fail(run_state *rs, jx_t err) {
+  if (!rs->err) rs->err = err;
+}
+
+/* A body's CALL kernel, on the loop's data pointers. Values the impl makes
+ * are released every call (a loop may run it millions of times). */
+static int rt_call(const jx_rt *rt, int prog, int kernel, char **data) {
+  run_state *rs = rt->ctx;
+  const jx_program *p = rs->root->all[prog];
+  const jx_kernel *kn = &p->kernels[kernel];
+  if (kn->nin > 16 || kn->nout > 16) {
+    run_fail(rs, jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]));
+    return 1;
+  }
+  jx_buffer hb[32];
+  struct jx_value iv[16], ov[16];
+  jx_t in[16], out[16];
+  for (int a = 0; a < kn->nin; a++) {
+    hb[a] = (jx_buffer){.data = data[kn->ins[a]]};
+    iv[a] = view(&p->bufs[kn->ins[a]].aval, &hb[a]), in[a] = &iv[a];
+  }
+  for (int o = 0; o < kn->nout; o++) {
+    hb[16 + o] = (jx_buffer){.data = data[kn->outs[o]]};
+    ov[o] = view(&p->bufs[kn->outs[o]].aval, &hb[16 + o]), out[o] = &ov[o];
+  }
+  size_t mark = jx_pool_mark();
+  jx_t err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+  if (err) jx_retain(err);
+  jx_pool_release_to(mark);
+  if (!err) return 0;
+  run_fail(rs, jx_pool_own(err));
+  return 1;
+}
+
+static void *rt_alloc(const jx_rt *rt, int64_t bytes, char **data) {
+  jx_buffer *b = jx_buffer_new((size_t)bytes);
+  if (!b) {
+    run_fail(rt->ctx, jx_error_new("jit: out of memory for a loop's buffers"));
+    return NULL;
+  }
+  *data = b->data;
+  return b;
+}
+
+static void rt_release(void *h) { jx_buffer_release(h); }
+
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
+  run_state rs = {x->prog, NULL};
+  jx_rt rt = *x->be->rt;
+  rt.ctx = &rs, rt.call = rt_call, rt.alloc = rt_alloc, rt.release = rt_release;
   const jx_program *p = x->prog;
   enum { S = 64 };
   jx_buffer *sb[S];
@@ -219,8 +275,8 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       for (int a = 0; a < kn->nin; a++) iv[a] = view(&p->bufs[kn->ins[a]].aval, buf[kn->ins[a]]), in[a] = &iv[a];
       for (int o = 0; o < kn->nout; o++) ov[o] = view(&p->bufs[kn->outs[o]].aval, buf[kn->outs[o]]), out[o] = &ov[o];
       err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
-    } else {
-      x->mod->kernels[k](data, x->be->rt);
+    } else if (x->mod->kernels[k](data, &rt)) {
+      err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }
     /* temporaries whose last reader was this kernel go back to the cache */
     for (int b = 0; b < nb; b++)

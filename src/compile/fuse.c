@@ -7,8 +7,11 @@
  * recomputation); reductions, library calls and outputs are materialized.
  * Each materialized variable computed by elementwise/layout ops is one MAP
  * kernel, each reduction one REDUCE kernel (with its operand's expression
- * fused into the loop), and everything else a CALL. */
+ * fused into the loop), and everything else a CALL -- except scan, while
+ * and cond, whose bodies become programs of their own inside a LOOP
+ * kernel (see ir/loop.h) when every body can run inside generated code. */
 #include "compile/compile.h"
+#include "compile/passes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,7 +222,111 @@ static void touch(jx_program *p, int b, int kernel) {
   if (b >= 0 && p->bufs[b].last < kernel) p->bufs[b].last = kernel;
 }
 
+/* ------------------------------------------------------------- loops */
+static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err);
+
+/* Whether a program runs entirely inside generated code: no CALL whose
+ * impl makes its own outputs (control flow that did not become a LOOP). */
+static bool self_contained(const jx_program *p) {
+  for (int k = 0; k < p->nkernel; k++)
+    if (p->kernels[k].kind == JX_LK_CALL && jx_prim_rules[p->kernels[k].prim]->impl_allocates) return false;
+  return true;
+}
+
+/* A body jaxpr as a program of its own (optimized first: passes do not
+ * look inside bodies); NULL when it cannot be one, and the loop then stays
+ * a CALL that runs the body through the interpreter's path. */
+static jx_program *sub_program(const jx_jaxpr *sub) {
+  jx_t err = NULL;
+  jx_jaxpr *o = sub ? jx_optimize(sub, &err) : NULL;
+  if (!o) return NULL;
+  bool ok = o->nin == sub->nin && o->nout == sub->nout;
+  for (int i = 0; ok && i < o->nconst; i++) ok = jx_is_array(o->consts[i]);
+  jx_program *p = ok ? fuse_program(o, &err) : NULL;
+  if (p && !self_contained(p)) {
+    jx_program_free(p);
+    p = NULL;
+  }
+  if (!p) {
+    jx_jaxpr_release(o);
+    return NULL;
+  }
+  p->owner = o;
+  return p;
+}
+
+/* a constant of the program being built, appended; its buffer id */
+static int add_const_buf(fctx *c, jx_t x) {
+  jx_program *p = c->prog;
+  jx_t *q = jx_realloc(p->consts, sizeof(jx_t) * (size_t)(p->nconst + 1));
+  if (!q) {
+    c->err = jx_error_new("jit: out of memory");
+    return -1;
+  }
+  p->consts = q;
+  p->consts[p->nconst] = jx_retain(x);
+  return new_buf(c, &x->aval, JX_LB_CONST, p->nconst++);
+}
+
+/* Make kernel k (a CALL of scan/while/cond, ins and outs set) a LOOP if
+ * every body can be a program; false leaves it a CALL. */
+static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
+  if (q->prim != JX_P_scan && q->prim != JX_P_while && q->prim != JX_P_cond) return false;
+  /* JX_JIT_LOOPS=0: keep control flow as calls into the runtime (for
+   * comparison; results are the same) */
+  const char *env = getenv("JX_JIT_LOOPS");
+  if (env && !strcmp(env, "0")) return false;
+  const jx_jaxpr *subs[2] = {q->params.sub, q->params.sub2};
+  int n = q->prim == JX_P_scan ? 1 : 2;
+  jx_program *sp[2] = {NULL, NULL};
+  for (int i = 0; i < n; i++)
+    if (!(sp[i] = sub_program(subs[i]))) {
+      if (i) jx_program_free(sp[0]);
+      return false;
+    }
+  k->kind = JX_LK_LOOP;
+  k->nsub = n;
+  for (int i = 0; i < n; i++) k->sub[i] = sp[i]; /* owned by the kernel from here on */
+  for (int i = 0; i < n; i++) {
+    k->bmap[i] = jx_malloc(sizeof(int) * (size_t)(sp[i]->nbuf ? sp[i]->nbuf : 1));
+    if (!k->bmap[i]) {
+      c->err = jx_error_new("jit: out of memory");
+      return true; /* freed with the program */
+    }
+    for (int b = 0; b < sp[i]->nbuf && !c->err; b++)
+      k->bmap[i][b] = sp[i]->bufs[b].kind == JX_LB_CONST ? add_const_buf(c, sp[i]->consts[sp[i]->bufs[b].index]) : -1;
+  }
+  return true;
+}
+
+/* number the programs depth first into root->all */
+static int count_programs(const jx_program *p) {
+  int n = 1;
+  for (int k = 0; k < p->nkernel; k++)
+    for (int i = 0; i < p->kernels[k].nsub; i++) n += count_programs(p->kernels[k].sub[i]);
+  return n;
+}
+static void number_programs(jx_program *root, jx_program *p) {
+  p->id = root->nall;
+  root->all[root->nall++] = p;
+  for (int k = 0; k < p->nkernel; k++)
+    for (int i = 0; i < p->kernels[k].nsub; i++) number_programs(root, p->kernels[k].sub[i]);
+}
+
 jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
+  jx_program *p = fuse_program(j, err);
+  if (!p) return NULL;
+  p->all = jx_malloc(sizeof(jx_program *) * (size_t)count_programs(p));
+  if (!p->all) {
+    jx_program_free(p);
+    *err = jx_error_new("jit: out of memory");
+    return NULL;
+  }
+  number_programs(p, p);
+  return p;
+}
+
+static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   *err = NULL;
   size_t nv = (size_t)(j->nvars ? j->nvars : 1);
   fctx c = {.j = j};
@@ -291,6 +398,7 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
         k->ins[a] = c.buf[q->in[a]];
       }
       for (int o = 0; o < q->nout; o++) k->outs[o] = c.buf[q->out[o]];
+      make_loop(&c, k, q);
     } else if (fk == F_REDUCE) {
       const jx_aval *ua = &j->avals[q->in[0]];
       k->kind = JX_LK_REDUCE;
@@ -318,7 +426,7 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
     }
     if (c.err) break; /* a buffer or an expression is missing */
     /* liveness */
-    if (k->kind == JX_LK_CALL) {
+    if (k->kind == JX_LK_CALL || k->kind == JX_LK_LOOP) {
       for (int a = 0; a < k->nin; a++) touch(c.prog, k->ins[a], kid);
       for (int o = 0; o < k->nout; o++) c.prog->bufs[k->outs[o]].def = kid;
     } else {
@@ -352,7 +460,13 @@ void jx_program_free(jx_program *p) {
     jx_free(p->kernels[k].exprs);
     jx_free(p->kernels[k].ins);
     jx_free(p->kernels[k].outs);
+    for (int i = 0; i < p->kernels[k].nsub; i++) {
+      jx_program_free(p->kernels[k].sub[i]);
+      jx_free(p->kernels[k].bmap[i]);
+    }
   }
+  jx_free(p->all);
+  jx_jaxpr_release(p->owner);
   for (int i = 0; p->consts && i < p->nconst; i++) jx_release(p->consts[i]);
   jx_free(p->consts);
   jx_free(p->kernels);

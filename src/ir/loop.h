@@ -7,7 +7,14 @@
  *   - REDUCE: the same, but the loop also runs over reduced dims and the
  *     body's value is accumulated (sum/max/min) into the output; or
  *   - CALL: a primitive run as a library call (GEMM, gather, ...) on whole
- *     buffers, by the runtime.
+ *     buffers, by the runtime;
+ *   - LOOP: structured control flow (scan, while, cond) whose bodies are
+ *     programs of their own (`sub`), rendered as real loops and branches
+ *     around calls of the bodies' kernels. A body's temporaries are
+ *     allocated once per loop, its carries ping-pong between two buffers
+ *     (the last step writes the loop's output buffer), its stacked outputs
+ *     are written in place, and its constants become constants of the
+ *     enclosing program (`bmap`).
  * Layout ops (transpose, broadcast, slice, reverse, reshape) never appear:
  * fusion turned them into the affine maps of loads. */
 #ifndef JX_LOOP_H
@@ -34,7 +41,9 @@ typedef struct {
   int args[3];    /* OP: expression ids (earlier in the kernel) */
 } jx_lexpr;
 
-typedef enum { JX_LK_MAP, JX_LK_REDUCE, JX_LK_CALL } jx_lkind;
+typedef enum { JX_LK_MAP, JX_LK_REDUCE, JX_LK_CALL, JX_LK_LOOP } jx_lkind;
+
+struct jx_program;
 
 typedef struct {
   jx_lkind kind;
@@ -47,11 +56,17 @@ typedef struct {
   jx_lexpr *exprs;
   int root;                   /* the expression stored (MAP) or accumulated (REDUCE) */
   int out;                    /* output buffer: contiguous over the kept dims */
-  /* CALL */
+  /* CALL and LOOP */
   jx_prim prim;
   jx_params params;
   int nin, nout;
   int *ins, *outs; /* buffer ids */
+  /* LOOP: scan: sub[0] = body; while: sub[0] = cond, sub[1] = body; cond:
+   * sub[0] = true branch, sub[1] = false. bmap[s][b]: for each CONST buffer
+   * b of sub[s], the enclosing program's buffer holding it (-1 otherwise). */
+  int nsub;
+  struct jx_program *sub[2];
+  int *bmap[2];
 } jx_kernel;
 
 typedef enum { JX_LB_ARG, JX_LB_CONST, JX_LB_TEMP, JX_LB_OUT } jx_lbkind;
@@ -63,7 +78,7 @@ typedef struct {
   int def, last; /* kernel that writes it, last kernel that reads it */
 } jx_lbuf;
 
-typedef struct {
+typedef struct jx_program {
   int nbuf;
   jx_lbuf *bufs;
   int nkernel;
@@ -72,6 +87,12 @@ typedef struct {
   int *outs;      /* per program output: buffer id */
   int nconst;
   jx_t *consts;   /* retained */
+  /* The program and every loop body in it, depth first: `all[id]` (the
+   * root is 0; set in the root only). Generated code names a body's
+   * kernels by (id, kernel). */
+  int id, nall;
+  struct jx_program **all;
+  struct jx_jaxpr *owner; /* a body's optimized jaxpr, kept for its params */
 } jx_program;
 
 void jx_program_free(jx_program *p);
