@@ -45,6 +45,7 @@ typedef struct {
   jx_program *prog;
   jx_kernel *k; /* kernel being built */
   int capexpr;
+  int capbuf, capkernel, capconst; /* of prog->bufs, kernels, consts (doubling: programs can be large) */
   jx_t err;
 } fctx;
 
@@ -195,24 +196,34 @@ static void decide(fctx *c) {
 
 static int new_buf(fctx *c, const jx_aval *a, jx_lbkind kind, int index) {
   jx_program *p = c->prog;
-  jx_lbuf *b = jx_realloc(p->bufs, sizeof *b * (size_t)(p->nbuf + 1));
-  if (!b) {
-    c->err = jx_error_new("jit: out of memory");
-    return -1;
+  if (p->nbuf == c->capbuf) {
+    int cap = c->capbuf ? 2 * c->capbuf : 16;
+    jx_lbuf *nb = jx_realloc(p->bufs, sizeof *nb * (size_t)cap);
+    if (!nb) {
+      c->err = jx_error_new("jit: out of memory");
+      return -1;
+    }
+    p->bufs = nb;
+    c->capbuf = cap;
   }
-  p->bufs = b;
+  jx_lbuf *b = p->bufs;
   b[p->nbuf] = (jx_lbuf){.aval = *a, .kind = kind, .index = index, .def = -1, .last = -1};
   return p->nbuf++;
 }
 
 static jx_kernel *new_kernel(fctx *c) {
   jx_program *p = c->prog;
-  jx_kernel *k = jx_realloc(p->kernels, sizeof *k * (size_t)(p->nkernel + 1));
-  if (!k) {
-    c->err = jx_error_new("jit: out of memory");
-    return NULL;
+  if (p->nkernel == c->capkernel) {
+    int cap = c->capkernel ? 2 * c->capkernel : 16;
+    jx_kernel *nk = jx_realloc(p->kernels, sizeof *nk * (size_t)cap);
+    if (!nk) {
+      c->err = jx_error_new("jit: out of memory");
+      return NULL;
+    }
+    p->kernels = nk;
+    c->capkernel = cap;
   }
-  p->kernels = k;
+  jx_kernel *k = p->kernels;
   memset(&k[p->nkernel], 0, sizeof *k);
   c->capexpr = 0;
   return &k[p->nkernel++];
@@ -258,12 +269,16 @@ static jx_program *sub_program(const jx_jaxpr *sub) {
 /* a constant of the program being built, appended; its buffer id */
 static int add_const_buf(fctx *c, jx_t x) {
   jx_program *p = c->prog;
-  jx_t *q = jx_realloc(p->consts, sizeof(jx_t) * (size_t)(p->nconst + 1));
-  if (!q) {
-    c->err = jx_error_new("jit: out of memory");
-    return -1;
+  if (p->nconst == c->capconst) {
+    int cap = 2 * c->capconst + 8;
+    jx_t *q = jx_realloc(p->consts, sizeof(jx_t) * (size_t)cap);
+    if (!q) {
+      c->err = jx_error_new("jit: out of memory");
+      return -1;
+    }
+    p->consts = q;
+    c->capconst = cap;
   }
-  p->consts = q;
   p->consts[p->nconst] = jx_retain(x);
   return new_buf(c, &x->aval, JX_LB_CONST, p->nconst++);
 }
@@ -360,6 +375,7 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   c.prog->nconst = j->nconst;
   /* zeroed: on an earlier error none is retained, and freeing skips NULLs */
   c.prog->consts = jx_calloc((size_t)(j->nconst ? j->nconst : 1), sizeof(jx_t));
+  c.capconst = j->nconst ? j->nconst : 1;
   if (!c.prog->consts) c.err = jx_error_new("jit: out of memory");
   for (int i = 0; i < j->nconst && !c.err; i++) c.prog->consts[i] = jx_retain(j->consts[i]);
   for (int i = 0; i < j->nout && !c.err; i++) {

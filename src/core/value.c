@@ -33,13 +33,18 @@ static void release_thread_pools(void *unused) {
 }
 static void make_pool_key(void) { pthread_key_create(&pool_key, release_thread_pools); }
 
+/* Before the first allocation of either vector on this thread: arrange
+ * their release when the thread exits. */
+static void arm_thread_cleanup(void) {
+  if (pools.cap || pools.capmarks) return;
+  pthread_once(&pool_key_once, make_pool_key);
+  pthread_setspecific(pool_key, &pools);
+}
+
 /* false when out of memory: the caller still owns x */
 static bool pool_append(jx_t x) {
   if (pools.n == pools.cap) {
-    if (!pools.cap) { /* first use on this thread: arrange the cleanup */
-      pthread_once(&pool_key_once, make_pool_key);
-      pthread_setspecific(pool_key, &pools);
-    }
+    arm_thread_cleanup();
     size_t cap = pools.cap ? pools.cap * 2 : 1024;
     jx_t *items = jx_realloc(pools.items, cap * sizeof *items);
     if (!items) return false;
@@ -67,6 +72,7 @@ jx_t jx_pool_own(jx_t x) {
 
 void jx_pool_push(void) {
   if (!pools.merged && pools.nmarks == pools.capmarks) {
+    arm_thread_cleanup();
     size_t cap = pools.capmarks ? pools.capmarks * 2 : 16;
     size_t *m = jx_realloc(pools.marks, cap * sizeof *m);
     if (m) {
