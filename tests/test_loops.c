@@ -259,6 +259,30 @@ static char *render(jx_fn *f, const jx_t *args, jx_program **prog) {
   return src;
 }
 
+/* a carry returned unchanged becomes a constant of the scan (JAX's
+ * loop-invariant residuals): scan_pass carries (a, k, z) with k invariant */
+static void test_invariant_carries(void) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(scan_pass, 3, NULL);
+  jx_t args[3] = {arange(3, 1), F64(7), jx_reshape(arange(6, 2), JX_SHAPE(2, 3))};
+  jx_t err = NULL;
+  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+  CHECKF(j != NULL, "%s", jx_error(err));
+  int found = 0;
+  for (int e = 0; j && e < j->neqn; e++)
+    if (j->eqns[e].prim == JX_P_scan) {
+      found++;
+      const jx_params *pa = &j->eqns[e].params;
+      CHECKF(pa->limit[0] == 2 && pa->limit[1] == 2 && j->eqns[e].nout == 3, /* consts: 1.5 and k */
+             "scan with %lld consts, %lld carries, %d outputs (want 2, 2, 3)", (long long)pa->limit[0],
+             (long long)pa->limit[1], j->eqns[e].nout);
+    }
+  CHECK(found == 1);
+  if (j) jx_jaxpr_release(j);
+  jx_fn_free(f);
+  jx_pool_pop();
+}
+
 static void test_structure(void) {
   jx_pool_push();
   jx_fn *f = jx_fn_new(cumsum, 1, NULL);
@@ -301,6 +325,7 @@ static void test_structure(void) {
 int main(void) {
   if (check_private_cache("test-loops")) return 1;
   test_structure();
+  test_invariant_carries();
   test_values();
   /* the same values with control flow left as calls into the runtime
    * (what runs when a body cannot be compiled); this path once freed a

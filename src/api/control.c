@@ -268,27 +268,53 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
   jx_t *il = NULL;
   int ncar = r ? 0 : leaves(init, &il);
   int nin = b.nconst + ncar + nx;
-  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1)), *outs = jx_malloc(sizeof(jx_t) * (size_t)(b.j->nout + 1));
-  if (!r && (ncar < 0 || !ins || !outs)) r = jx_error_new("%s: out of memory", op);
+  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1)), *outs = jx_malloc(sizeof(jx_t) * (size_t)(2 * b.j->nout + 1));
+  int *order = jx_malloc(sizeof(int) * (size_t)(nin + b.j->nout + 1)), *keep = order ? order + nin : NULL;
+  if (!r && (ncar < 0 || !ins || !outs || !order)) r = jx_error_new("%s: out of memory", op);
+  /* Loop invariants: a carry the body returns unchanged (parameters carried
+   * along, say) becomes a constant of the scan. Otherwise reverse mode
+   * would save it as a residual at every step (a copy per step) and the
+   * loop would copy it around. Its final value is its initial one. */
+  int ninv = 0;
+  for (int k = 0; !r && k < ncar; k++) ninv += b.j->outvars[k] == b.j->invars[b.nconst + k];
+  jx_jaxpr *body = b.j;
+  if (!r && ninv) {
+    int m = 0, nk = 0;
+    for (int i = 0; i < b.nconst; i++) order[m++] = i;
+    for (int pass = 0; pass < 2; pass++) /* invariant carries, then the others */
+      for (int k = 0; k < ncar; k++)
+        if ((b.j->outvars[k] == b.j->invars[b.nconst + k]) == (pass == 0)) order[m++] = b.nconst + k;
+    for (int i = 0; i < nx; i++) order[m++] = b.nconst + ncar + i;
+    body = jx_jaxpr_rebind(b.j, nin, order, NULL);
+    for (int k = 0; body && k < body->nout; k++)
+      if (k >= ncar || b.j->outvars[k] != b.j->invars[b.nconst + k]) keep[nk++] = body->outvars[k];
+    if (!body || jx_jaxpr_set_outs(body, nk, keep)) r = jx_error_new("%s: out of memory", op);
+  }
   if (!r) {
     int m = 0;
-    for (int i = 0; i < b.nconst; i++) ins[m++] = b.consts[i];
-    for (int i = 0; i < ncar; i++) ins[m++] = il[i];
-    for (int i = 0; i < nx; i++) ins[m++] = xl[i];
+    for (int i = 0; i < nin; i++) {
+      int src = ninv ? order[i] : i;
+      ins[m++] = src < b.nconst ? b.consts[src] : src < b.nconst + ncar ? il[src - b.nconst] : xl[src - b.nconst - ncar];
+    }
     jx_params q = JX_PARAMS_INIT;
-    q.sub = b.j;
-    q.limit[0] = b.nconst, q.limit[1] = ncar, q.limit[2] = length;
+    q.sub = body;
+    q.limit[0] = b.nconst + ninv, q.limit[1] = ncar - ninv, q.limit[2] = length;
     q.axis = reverse;
-    r = jx_bind(JX_P_scan, nin, ins, &q, b.j->nout, outs);
-    if (!r) {
+    jx_t *res = outs + b.j->nout; /* the scan's: the other carries, then ys */
+    r = jx_bind(JX_P_scan, nin, ins, &q, body->nout, res);
+    if (!r) { /* the carries back in their places: invariants are their init */
+      int t = 0;
+      for (int k = 0; k < ncar; k++) outs[k] = b.j->outvars[k] == b.j->invars[b.nconst + k] ? il[k] : res[t++];
+      for (int k = ncar; k < b.j->nout; k++) outs[k] = res[t++];
       jx_t carry = jx_tree_unflatten(init, outs);
       /* ys: the body's y tree, each leaf stacked */
       jx_t ys = jx_tree_unflatten(jx_at(b.out_like, 1), outs + ncar);
       r = JX_TUPLE(carry, ys);
     }
   }
+  if (body && body != b.j) jx_jaxpr_release(body);
   closed_free(&b);
-  jx_free(il), jx_free(xl), jx_free(ins), jx_free(outs);
+  jx_free(il), jx_free(xl), jx_free(ins), jx_free(outs), jx_free(order);
   return r;
 }
 
