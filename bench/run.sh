@@ -4,12 +4,14 @@
 #   bash bench/run.sh [jx-build-dir]      (`make bench` runs `bash bench/run.sh build`)
 #   bash bench/run.sh --summary OUTDIR    (reprint the summary table of an earlier run)
 #
-# Builds bench_eager and bench_gemm if needed, builds the C peers into $BUILD (default
-# /tmp/peers-build), then runs, alternating jx and peer processes so that slow drift on the shared
-# box hits both sides:
-#   peers dispatch+fusion -> jx bench_eager -> peers mlp -> jx bench_gemm -> peers sgemm
-# (~5 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
-# run.txt (all output), eager.tsv, gemm.txt and the peers' <section>.txt.
+# Builds the benchmarks if needed, builds the C peers into $BUILD (default /tmp/peers-build), then
+# runs, alternating jx and peer processes so that slow drift on the shared box hits both sides:
+#   peers dispatch+fusion -> jx bench_eager (+ a --memory pass) -> peers mlp -> jx bench_gemm
+#   -> peers sgemm -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and
+#   compile time at 100 and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds)
+# (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
+# run.txt (all output), eager.tsv, memory.tsv, gemm.txt, scan.txt, train.txt and the peers'
+# <section>.txt. JX_BENCH_QUICK=1 skips the scan and training parts.
 # Environment: JX_BENCH_REPS (bench_eager --reps, default 21), JX_GEMM_SCALE (bench_gemm scale,
 # default 0.5), JX_BENCH_QUICK=1 (bench_eager --quick, peers unchanged), PEERS (peer scripts dir).
 # A peer that cannot run (numpy/torch/numba or OpenBLAS missing) is skipped with a message and its
@@ -36,7 +38,7 @@ echo "output: $OUT"
 if [ ! -f "$JXB/Makefile" ] && [ ! -f "$JXB/build.ninja" ]; then
   cmake -S . -B "$JXB" >/dev/null || { echo "run.sh: cmake configure failed"; exit 1; }
 fi
-if ! cmake --build "$JXB" --target bench_eager bench_gemm -j "$(nproc)" >"$OUT/build.log" 2>&1; then
+if ! cmake --build "$JXB" --target bench_eager bench_gemm bench_scan bench_train -j "$(nproc)" >"$OUT/build.log" 2>&1; then
   tail -20 "$OUT/build.log"
   echo "run.sh: building bench_eager/bench_gemm failed (log: $OUT/build.log)"
   exit 1
@@ -59,6 +61,20 @@ bash bench/peers.sh mlp
 echo; echo "=== jx: bench_gemm ${JX_GEMM_SCALE:-0.5} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
 "$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm.txt" || echo "bench_gemm FAILED"
 bash bench/peers.sh sgemm
+if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
+  # the scan RNN (issue 6): compiled loops, the runtime loop (JX_JIT_LOOPS=0) and PyTorch's
+  # Python loop, interleaved; then compile time at 100 and 1000 steps
+  echo; echo "=== scan RNN: jx (loops in generated C), jx JX_JIT_LOOPS=0, PyTorch eager loop ($(date -u +%H:%M:%S))"
+  for r in 1 2 3; do
+    "$JXB/bench/bench_scan" 9 | grep median | sed 's/^/loops  /' | tee -a "$OUT/scan.txt"
+    JX_JIT_LOOPS=0 "$JXB/bench/bench_scan" 9 | grep median | sed 's/^/calls  /' | tee -a "$OUT/scan.txt"
+    ${PY:-/usr/bin/python3} bench/rnn_torch.py 9 "$(nproc)" 2>&1 | grep -i median | sed 's/^/torch  /' | tee -a "$OUT/scan.txt"
+  done
+  for n in 100 1000; do "$JXB/bench/bench_scan" 3 $n | grep "compile" | tee -a "$OUT/scan.txt"; done
+  # one training epoch of the demo network against PyTorch eager (issue 7)
+  echo; echo "=== jx: bench_train vs PyTorch ($(date -u +%H:%M:%S))"
+  "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
+fi
 echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
 fi
 
@@ -149,6 +165,15 @@ for shp, key in (("2000", "mm2000"), ("128", "mm_mlp")):
     add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", jx.get(key),
         jx.get("blas2000" if shp == "2000" else "blas_mlp"), "ms", f"cblas_sgemm direct, {int(T or 2)} thr", "same process")
 
+scan = read("scan.txt")
+def med(tag):
+    v = sorted(float(m.group(1)) for m in re.finditer(r"^" + tag + r"\s.*?median\s+([\d.]+)", scan, re.M))
+    return v[len(v) // 2] if v else None
+add("scan RNN fwd+bwd, jit, loops in C", med("loops"), med("torch"), "ms", "PyTorch eager Python loop", "bench_scan / rnn_torch.py")
+add("scan RNN fwd+bwd, jit, JX_JIT_LOOPS=0", med("calls"), med("loops"), "ms", "jx loops in C", "same run")
+tr = read("train.txt")
+m = re.search(r"ratio jx SGD epoch / torch SGD epoch.*?median ([\d.]+)", tr)
+train_ratio = float(m.group(1)) if m else None
 def f(x): return "n/a" if x is None else (f"{x:.3f}" if x < 100 else f"{x:.1f}")
 print(f"=== summary: medians; ratio = jx / peer (< 1: jx faster); jx threads = {int(T) if T else '?'}; "
       f"jx_matmul uses jx's default GEMM path ({jx_gemm or '?'})")
@@ -169,6 +194,9 @@ if "pe_peak_mb" in jx and "pe_bytes" in jx:
 for k, lbl in (("slowf_jit_first", "jit(slow_f) first call"), ("mlp_jit_first", "jit(value_and_grad) first call"),
                ("pe_first", "jit(vmap(grad)) first call")):
     if k in jx: extra.append(f"{lbl} (trace + cold compile + run): {jx[k]:.1f} ms")
+for m in re.finditer(r"^jx trace \+ compile,\s+(\d+) steps:\s+([\d.]+) ms", scan, re.M):
+    extra.append(f"scan RNN trace + compile at {m.group(1)} steps: {float(m.group(2)):.1f} ms")
+if train_ratio is not None: extra.append(f"one training epoch, jx SGD / torch SGD (median of rounds): {train_ratio:.2f}")
 for e in extra: print("  " + e)
 EOF
 [ $SUMMARY_ONLY = 1 ] || { echo; echo "full log: $OUT/run.txt"; }
