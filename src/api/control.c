@@ -246,7 +246,9 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
     jx_aval a = xl[i]->aval;
     memmove(a.shape, a.shape + 1, sizeof(int64_t) * (size_t)(a.ndim - 1));
     a.ndim--;
-    sl[i] = jx_zeros(a.dtype, a.ndim, a.shape);
+    /* only its aval is traced: an array made without an op (jx_zeros would
+     * leave an equation in an enclosing trace) */
+    sl[i] = jx_array_new(&a);
   }
   jx_t xslice = sl && xs ? jx_tree_unflatten(xs, sl) : jx_tuple(0, NULL);
   jx_t args[2] = {init, xslice};
