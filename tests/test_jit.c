@@ -1183,6 +1183,44 @@ static jx_t slow_f(const jx_t *a, void *u) {
   return jx_add(jx_add(jx_mul(jx_mul(x, x), x), jx_mul(jx_mul(x, jx_scalar(2.0)), x)), x);
 }
 
+/* Large outputs are streamed out of a stack tile (render_c.c, streams()):
+ * rows of odd lengths (not a multiple of the tile or the vector), inputs
+ * read through transposes and broadcasts, f32 and f64 -- against eager, and
+ * the generated C does stream. */
+static jx_t stream_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_mul(jx_tanh(a[0]), jx_transpose(a[1], NULL)), jx_mul(a[2], jx_scalar(0.5)));
+}
+
+static void test_streamed_outputs(void) {
+  jx_pool_push();
+  const jx_dtype dts[2] = {JX_F32, JX_F64};
+  const int64_t shapes[2][2] = {{1031, 1029}, {517, 1283}};
+  for (int t = 0; t < 2; t++) {
+    const int64_t *sh = shapes[t];
+    jx_t x = rand_array(dts[t], 2, sh, -2, 2), y = rand_array(dts[t], 2, (int64_t[]){sh[1], sh[0]}, -1, 1);
+    jx_t row = rand_array(dts[t], 1, (int64_t[]){sh[1]}, -1, 1); /* broadcast along the rows */
+    jx_fn *f = jx_fn_new(stream_body, 3, NULL), *jf = jx_jit(f);
+    jx_t args[3] = {x, y, row};
+    jx_t want = jx_call(f, args), got = jx_call(jf, args);
+    CHECKF(jx_ok(got), "%s", jx_error(got));
+    double d = jx_item(jx_max(jx_abs(jx_sub(want, got))));
+    CHECKF(d <= (t ? 1e-15 : 1e-6), "streamed %s output differs by %g", t ? "f64" : "f32", d);
+    jx_t err = NULL;
+    jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+    jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
+    jx_program *p = o ? jx_fuse(o, &err) : NULL;
+    char *src = p ? jx_cpu_backend.render(p) : NULL;
+    CHECKF(src && strstr(src, "jx_stream(out + row + t0"), "the output is not streamed");
+    jx_free(src);
+    jx_program_free(p);
+    if (o) jx_jaxpr_release(o);
+    if (j) jx_jaxpr_release(j);
+    jx_fn_free(jf), jx_fn_free(f);
+  }
+  jx_pool_pop();
+}
+
 static void test_slow_f_fusion(void) {
   jx_pool_push();
   jx_fn *f = jx_fn_new(slow_f, 1, NULL);
@@ -1700,6 +1738,7 @@ int main(int argc, char **argv) {
   test_output_ownership();
   test_threads();
   test_slow_f_fusion();
+  test_streamed_outputs();
   test_random_programs(100, 1);
   if (compiler_runs()) {
     test_slow_f_log();
