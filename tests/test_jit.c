@@ -1221,6 +1221,48 @@ static void test_streamed_outputs(void) {
   jx_pool_pop();
 }
 
+/* GEMM epilogues (fuse.c, mark_epilogues): bias + tanh after a matmul run
+ * inside the GEMM on each slab of rows. Sizes from tiny (no threading) to
+ * large enough for the row slabs, f32 and f64, a transposed operand;
+ * against eager, and the program marks the epilogue. */
+static jx_t dense_tanh(const jx_t *a, void *u) {
+  bool tr = u != NULL;
+  jx_t W = tr ? jx_transpose(a[1], NULL) : a[1];
+  return jx_tanh(jx_add(jx_matmul(a[0], W), a[2]));
+}
+
+static void test_gemm_epilogue(void) {
+  jx_pool_push();
+  const int64_t sizes[4][3] = {{3, 5, 4}, {64, 96, 80}, {128, 300, 512}, {257, 131, 129}};
+  for (int t = 0; t < 8; t++) {
+    const int64_t *z = sizes[t % 4];
+    jx_dtype dt = t < 4 ? JX_F32 : JX_F64;
+    bool tr = t % 2;
+    jx_t x = rand_array(dt, 2, (int64_t[]){z[0], z[1]}, -1, 1);
+    jx_t W = tr ? rand_array(dt, 2, (int64_t[]){z[2], z[1]}, -0.2, 0.2) : rand_array(dt, 2, (int64_t[]){z[1], z[2]}, -0.2, 0.2);
+    jx_t b = rand_array(dt, 1, (int64_t[]){z[2]}, -1, 1);
+    jx_fn *f = jx_fn_new(dense_tanh, 3, tr ? (void *)1 : NULL), *jf = jx_jit(f);
+    jx_t args[3] = {x, W, b};
+    jx_t want = jx_call(f, args), got = jx_call(jf, args);
+    CHECKF(jx_ok(got), "%s", jx_error(got));
+    double d = jx_item(jx_max(jx_abs(jx_sub(want, got))));
+    CHECKF(d <= (dt == JX_F64 ? 1e-13 : 1e-5), "epilogue %lldx%lldx%lld: differs by %g", (long long)z[0],
+           (long long)z[1], (long long)z[2], d);
+    jx_t err = NULL;
+    jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+    jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
+    jx_program *p = o ? jx_fuse(o, &err) : NULL;
+    int marked = 0;
+    for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
+    CHECKF(marked == 1, "%d epilogues marked", marked);
+    jx_program_free(p);
+    if (o) jx_jaxpr_release(o);
+    if (j) jx_jaxpr_release(j);
+    jx_fn_free(jf), jx_fn_free(f);
+  }
+  jx_pool_pop();
+}
+
 static void test_slow_f_fusion(void) {
   jx_pool_push();
   jx_fn *f = jx_fn_new(slow_f, 1, NULL);
@@ -1738,6 +1780,7 @@ int main(int argc, char **argv) {
   test_output_ownership();
   test_threads();
   test_slow_f_fusion();
+  test_gemm_epilogue();
   test_streamed_outputs();
   test_random_programs(100, 1);
   if (compiler_runs()) {

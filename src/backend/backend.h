@@ -26,10 +26,15 @@ typedef struct jx_rt {
  * CALL kernels have no entry (the runtime runs them). */
 typedef int (*jx_kernel_fn)(char **bufs, const jx_rt *rt);
 
+/* A MAP kernel's loop over part [lo, hi) of its flattened iteration space:
+ * what a GEMM calls as the epilogue fused into it. */
+typedef void (*jx_range_fn)(void *bufs, int64_t lo, int64_t hi);
+
 typedef struct jx_module {
   void *handle;
   int nkernel;
   jx_kernel_fn *kernels; /* per program kernel; NULL for CALL kernels */
+  jx_range_fn *ranges;   /* per program kernel: MAP kernels' loops, NULL otherwise */
 } jx_module;
 
 typedef struct jx_backend {

@@ -10,6 +10,7 @@
  * jaxpr is interpreted with the eager kernels instead. */
 #include "compile/compile.h"
 #include "compile/passes.h"
+#include "prims/prims.h"
 #include "trace/trace.h"
 
 #include <stdio.h>
@@ -219,6 +220,16 @@ static void *rt_alloc(const jx_rt *rt, int64_t bytes, char **data) {
 
 static void rt_release(void *h) { jx_buffer_release(h); }
 
+/* a fused GEMM epilogue: the MAP kernel's loop over the finished elements */
+typedef struct {
+  jx_range_fn fn;
+  char **data;
+} epi_ctx;
+static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
+  const epi_ctx *e = ctx;
+  e->fn(e->data, lo, hi);
+}
+
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
   run_state rs = {x->prog, NULL};
@@ -245,13 +256,15 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
     else if (lb->kind == JX_LB_CONST) buf[b] = p->consts[lb->index]->u.arr.buf;
     if (buf[b]) data[b] = buf[b]->data;
   }
+  int epi_ran = -1; /* the MAP kernel a GEMM just ran as its epilogue */
   for (int k = 0; k < p->nkernel && !err; k++) {
     const jx_kernel *kn = &p->kernels[k];
     bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->prim]->impl_allocates;
-    /* allocate what this kernel defines */
-    for (int b = 0; b < nb && !err && !own_outputs; b++) {
+    int epi = kn->epilogue && x->mod->ranges[kn->epilogue - 1] ? kn->epilogue - 1 : -1;
+    /* allocate what this kernel defines (and its epilogue) */
+    for (int b = 0; b < nb && !err && !own_outputs && epi_ran != k; b++) {
       const jx_lbuf *lb = &p->bufs[b];
-      if (lb->def != k) continue;
+      if (lb->def != k && (epi < 0 || lb->def != epi)) continue;
       if (lb->kind == JX_LB_OUT) {
         val[b] = jx_array_new(&lb->aval);
         if (!jx_ok(val[b])) err = val[b];
@@ -263,7 +276,9 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       if (buf[b]) data[b] = buf[b]->data;
     }
     if (err) break;
-    if (own_outputs) {
+    if (epi_ran == k) {
+      /* done inside the GEMM before it */
+    } else if (own_outputs) {
       err = run_owning_call(kn, p, buf, data, val);
     } else if (kn->kind == JX_LK_CALL) {
       struct jx_value iv[16], ov[16];
@@ -274,7 +289,13 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       }
       for (int a = 0; a < kn->nin; a++) iv[a] = view(&p->bufs[kn->ins[a]].aval, buf[kn->ins[a]]), in[a] = &iv[a];
       for (int o = 0; o < kn->nout; o++) ov[o] = view(&p->bufs[kn->outs[o]].aval, buf[kn->outs[o]]), out[o] = &ov[o];
-      err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+      if (epi >= 0) {
+        epi_ctx ec = {x->mod->ranges[epi], data};
+        err = jx_dot_general_epilogue(in, &kn->params, out[0], run_epilogue, &ec);
+        epi_ran = epi;
+      } else {
+        err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+      }
     } else if (x->mod->kernels[k](data, &rt)) {
       err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }

@@ -328,9 +328,42 @@ static void number_programs(jx_program *root, jx_program *p) {
     for (int i = 0; i < p->kernels[k].nsub; i++) number_programs(root, p->kernels[k].sub[i]);
 }
 
+/* GEMM epilogues (see ir/loop.h): kernel k a dot_general without batch
+ * dimensions into a temporary that only kernel k + 1 reads, a MAP over the
+ * same shape that loads it at the point it writes. Only in the root
+ * program (bodies' calls go through rt->call, which runs them plainly). */
+static bool reads_pointwise(const jx_kernel *m, int buf, const jx_aval *a) {
+  int64_t st[JX_MAX_RANK];
+  jx_strides(a->ndim, a->shape, st);
+  for (int x = 0; x < m->nexpr; x++) {
+    const jx_lexpr *e = &m->exprs[x];
+    if (e->kind != JX_LX_LOAD || e->buf != buf) continue;
+    if (e->at.off) return false;
+    for (int d = 0; d < JX_MAX_RANK; d++)
+      if (e->at.coef[d] != (d < a->ndim ? st[d] : 0)) return false;
+  }
+  return true;
+}
+
+static void mark_epilogues(jx_program *p) {
+  for (int k = 0; k + 1 < p->nkernel; k++) {
+    jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
+    if (g->kind != JX_LK_CALL || g->prim != JX_P_dot_general || g->params.nb || g->nout != 1) continue;
+    const jx_lbuf *c = &p->bufs[g->outs[0]];
+    if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim) continue;
+    if (memcmp(m->shape, c->aval.shape, sizeof(int64_t) * (size_t)m->ndim)) continue;
+    if (!reads_pointwise(m, g->outs[0], &c->aval)) continue;
+    g->epilogue = k + 2;
+    m->fused = true;
+  }
+}
+
 jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
   jx_program *p = fuse_program(j, err);
   if (!p) return NULL;
+  /* JX_JIT_EPILOGUE=0: run GEMM epilogues as kernels of their own (for comparison) */
+  const char *env = getenv("JX_JIT_EPILOGUE");
+  if (!env || strcmp(env, "0")) mark_epilogues(p);
   p->all = jx_malloc(sizeof(jx_program *) * (size_t)count_programs(p));
   if (!p->all) {
     jx_program_free(p);

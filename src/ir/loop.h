@@ -67,6 +67,12 @@ typedef struct {
   int nsub;
   struct jx_program *sub[2];
   int *bmap[2];
+  /* GEMM epilogues: a dot_general CALL whose result only the next MAP
+   * kernel reads, point for point, runs that kernel on each slab of rows as
+   * soon as the slab is done (epilogue = its index + 1; 0: none); the MAP
+   * kernel is then `fused` and not run on its own. */
+  int epilogue;
+  bool fused;
 } jx_kernel;
 
 typedef enum { JX_LB_ARG, JX_LB_CONST, JX_LB_TEMP, JX_LB_OUT } jx_lbkind;

@@ -96,8 +96,36 @@ static int64_t prod(const jx_aval *a, const int *dims, int n) {
   return s;
 }
 
+static jx_t dot_run(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_rows_fn epi, void *epi_ctx);
+
 static jx_t dot_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
+  return dot_run(in, pa, out, NULL, NULL);
+}
+
+/* GEMM rows -> the result's elements: without batch dimensions the result
+ * is [M, N] row-major, whatever its free dimensions */
+typedef struct {
+  void (*epi)(void *ctx, int64_t lo, int64_t hi);
+  void *ctx;
+  int64_t N;
+} rows_to_elems;
+static void epi_rows(void *ctx, int64_t lo, int64_t hi) {
+  const rows_to_elems *r = ctx;
+  r->epi(r->ctx, lo * r->N, hi * r->N);
+}
+
+jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
+                             void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
+  if (pa->nb) return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
+  const jx_aval av[2] = {in[0]->aval, in[1]->aval};
+  dims_t d;
+  get_dims(av, pa, &d);
+  rows_to_elems r = {epi, ctx, prod(&av[1], d.rf, d.nrf)};
+  return dot_run(in, pa, &out, epi_rows, &r);
+}
+
+static jx_t dot_run(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_rows_fn epi, void *epi_ctx) {
   const jx_aval av[2] = {in[0]->aval, in[1]->aval};
   dims_t d;
   get_dims(av, pa, &d);
@@ -116,6 +144,8 @@ static jx_t dot_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   jx_t e = NULL;
   if (!A || !Bm) {
     e = jx_error_new("dot_general: out of memory for a layout copy");
+  } else if (epi) {
+    jx_cpu_gemm_epilogue(av[0].dtype, ta, tb, M, N, K, A, ta ? M : K, Bm, tb ? K : N, jx_data(out[0]), epi, epi_ctx);
   } else {
     jx_cpu_gemm_batched(av[0].dtype, ta, tb, B, M, N, K, A, ta ? M : K, M * K, Bm, tb ? K : N,
                         K * N, jx_data(out[0]), N, M * N);

@@ -19,6 +19,13 @@ void jx_broadcast_strides(const jx_aval *x, const jx_aval *out, int64_t *strides
 /* Normalise axis (negative counts from the end) into [0, ndim); -1 if bad. */
 int jx_norm_axis(int axis, int ndim);
 
+/* dot_general (no batch dimensions) into out, calling epi on ranges
+ * [lo, hi) of the result's elements as soon as they are final (whole rows
+ * of the GEMM, each on the thread that made it): how jit runs a GEMM with
+ * its fused epilogue (compile/exec.c). */
+jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
+                             void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+
 /* Shared batching rule pieces (see trace/batch.c). */
 /* x with axis `from` moved to position `to` (a transpose; x if no-op). */
 jx_t jx_moveaxis(jx_t x, int from, int to);

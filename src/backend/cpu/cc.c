@@ -201,14 +201,15 @@ static jx_module *open_module(const char *path, uint64_t key, int nkernel, jx_t 
     return NULL;
   }
   jx_kernel_fn *table = (jx_kernel_fn *)dlsym(h, "jx_kernel_table");
-  loaded *l = table ? jx_calloc(1, sizeof *l) : NULL;
+  jx_range_fn *ranges = (jx_range_fn *)dlsym(h, "jx_range_table");
+  loaded *l = table && ranges ? jx_calloc(1, sizeof *l) : NULL;
   if (!l) {
     dlclose(h);
     *err = jx_error_new("jit: %s has no kernel table", path);
     return NULL;
   }
   l->key = key;
-  l->m = (jx_module){h, nkernel, table};
+  l->m = (jx_module){h, nkernel, table, ranges};
   l->next = modules;
   modules = l;
   nmodules++;

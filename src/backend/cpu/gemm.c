@@ -365,6 +365,8 @@ typedef struct {
   const char *A, *B;
   char *C;
   atomic_bool failed;
+  jx_cpu_rows_fn epi; /* by_rows only: finish each slab's rows */
+  void *epi_ctx;
 } slab_job;
 
 static void slab_task(void *ctx, int64_t lo, int64_t hi) {
@@ -373,9 +375,11 @@ static void slab_task(void *ctx, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     int64_t a = s * j->step, n = min64(j->step, (j->by_rows ? j->M : j->N) - a);
     bool ok;
-    if (j->by_rows)
+    if (j->by_rows) {
       ok = gemm_cblas1(j->dt, j->ta, j->tb, n, j->N, j->K, j->A + (j->ta ? a : a * j->lda) * es, j->lda, j->B,
                        j->ldb, j->C + a * j->ldc * es, j->ldc);
+      if (ok && j->epi) j->epi(j->epi_ctx, a, a + n);
+    }
     else
       ok = gemm_cblas1(j->dt, j->ta, j->tb, j->M, n, j->K, j->A, j->lda, j->B + (j->tb ? a * j->ldb : a) * es,
                        j->ldb, j->C + a * es, j->ldc);
@@ -383,17 +387,23 @@ static void slab_task(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+/* With an epilogue, slabs are always rows (when there are enough for two)
+ * so that each thread finishes the rows it just made; the epilogue then
+ * runs here (true) or is left to the caller (false: *epi_done says). */
 static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                       const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+                       const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc,
+                       jx_cpu_rows_fn epi, void *epi_ctx, bool *epi_done) {
   pthread_once(&blas_once, blas_single_thread);
   const int nt = threaded ? jx_cpu_num_threads() : 1;
-  if (nt == 1 || M * N * K < GEMM_MIN_TASK_WORK * nt)
+  if (nt == 1 || M * N * K < GEMM_MIN_TASK_WORK * nt || (epi && M < 32))
     return gemm_cblas1(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-  bool by_rows = M >= N;
+  bool by_rows = M >= N || epi;
   int64_t len = by_rows ? M : N, step = round_up(cdiv(len, nt), 16);
-  slab_job j = {dt, ta, tb, by_rows, M, N, K, lda, ldb, ldc, step, A, B, C, false};
+  slab_job j = {dt, ta, tb, by_rows, M, N, K, lda, ldb, ldc, step, A, B, C, false, epi, epi_ctx};
   jx_cpu_parallel_for(cdiv(len, step), 1, slab_task, &j);
-  return !atomic_load(&j.failed);
+  const bool ok = !atomic_load(&j.failed); /* on failure the caller recomputes C, then finishes it */
+  if (epi_done) *epi_done = ok && epi;
+  return ok;
 }
 #endif
 
@@ -550,7 +560,7 @@ static void int_task(void *ctx, int64_t lo, int64_t hi) {
 
 static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                      const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc,
-                     int64_t out_bytes) {
+                     int64_t out_bytes, jx_cpu_rows_fn epi, void *epi_ctx, bool *epi_done) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) { /* empty sum; row by row since ldc may exceed N */
     const size_t row = (size_t)N * dt_size(dt);
@@ -564,7 +574,9 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
       return;
     }
 #if GEMM_HAVE_CBLAS
-    if (mode == JX_GEMM_CBLAS && gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
+    if (mode == JX_GEMM_CBLAS &&
+        gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, epi, epi_ctx, epi_done))
+      return;
 #endif
     const bool avx2 = mode == JX_GEMM_AVX2 || (mode == JX_GEMM_CBLAS && cpu_has_avx2_fma());
     if (dt == JX_F32)
@@ -584,7 +596,7 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
 
 void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
                  int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
-  gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, M * N * (int64_t)dt_size(dt));
+  gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, M * N * (int64_t)dt_size(dt), NULL, NULL, NULL);
 }
 
 typedef struct {
@@ -601,7 +613,7 @@ static void batch_task(void *ctx, int64_t lo, int64_t hi) {
   const int64_t es = (int64_t)dt_size(j->dt);
   for (int64_t b = lo; b < hi; b++)
     gemm_one(j->dt, false, j->ta, j->tb, j->M, j->N, j->K, j->A + b * j->sa * es, j->lda,
-             j->B + b * j->sb * es, j->ldb, j->C + b * j->sc * es, j->ldc, j->out_bytes);
+             j->B + b * j->sb * es, j->ldb, j->C + b * j->sc * es, j->ldc, j->out_bytes, NULL, NULL, NULL);
 }
 
 void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
@@ -620,9 +632,30 @@ void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M
   if (batch == 1 || nt == 1 || !(small || many)) {
     for (int64_t b = 0; b < batch; b++)
       gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda,
-               (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc, batch * M * N * es);
+               (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc, batch * M * N * es, NULL, NULL,
+               NULL);
     return;
   }
   batch_job j = {dt, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, A, B, C, batch * M * N * es};
   jx_cpu_parallel_for(batch, 1 + GEMM_MIN_TASK_WORK / work, batch_task, &j);
+}
+
+/* ------------------------------------------------------------- epilogue */
+typedef struct {
+  jx_cpu_rows_fn epi;
+  void *ctx;
+} epi_job;
+static void epi_task(void *ctx, int64_t lo, int64_t hi) {
+  const epi_job *j = ctx;
+  j->epi(j->ctx, lo, hi);
+}
+
+void jx_cpu_gemm_epilogue(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                          int64_t lda, const void *B, int64_t ldb, void *C, jx_cpu_rows_fn epi, void *ctx) {
+  if (M <= 0 || N <= 0) return;
+  bool done = false;
+  gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, N, M * N * (int64_t)dt_size(dt), epi, ctx, &done);
+  if (done) return;
+  epi_job j = {epi, ctx}; /* the product ran without it: finish the rows over the pool */
+  jx_cpu_parallel_for(M, 1 + 16384 / N, epi_task, &j);
 }

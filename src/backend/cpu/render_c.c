@@ -439,6 +439,13 @@ char *jx_cpu_render(const jx_program *p) {
   }
   if (!p->nkernel) put(&b, "0");
   put(&b, "};\n");
+  put(&b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind == JX_LK_MAP) put(&b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
+    else put(&b, "%s0", i ? ", " : "");
+  }
+  if (!p->nkernel) put(&b, "0");
+  put(&b, "};\n");
   if (b.oom) {
     jx_free(b.s);
     return NULL;
