@@ -150,6 +150,7 @@ add("grad(tanh) 0-d, per call", jx.get("grad_tanh"), th_agrad, "us", "torch auto
 for key, what in (("mlp_eager", "MLP step, eager"), ("mlp_jit", "MLP step, jit(value_and_grad)+eager SGD"),
                   ("mlp_jitstep", "MLP step, jit(whole step)")):
     v, c = best(steps); add(what, jx.get(key), v, "ms", "torch eager step, best: " + (c or "n/a"))
+add("MLP step, jit(whole step)", jx.get("mlp_jitstep"), jx.get("mlp_gemm_floor"), "ms", "its 8 GEMMs alone, cblas direct", "same process")
 for key, what in (("mlp_fwd", "MLP forward+loss, eager"), ("mlp_jitfwd", "MLP forward+loss, jit")):
     v, c = best(fwds); add(what, jx.get(key), v, "ms", "torch no_grad fwd, best: " + (c or "n/a"))
 v, c = best(pev); add("per-example grads jit(vmap(grad))", jx.get("pe_vmap"), v, "ms", "functorch vmap(grad), best: " + (c or "n/a"))
