@@ -1,0 +1,47 @@
+/* Internal to the C renderer (render_c.c: kernels and the unit;
+ * render_loop.c: LOOP kernels' drivers): the growing source text. */
+#ifndef JX_CPU_RENDER_H
+#define JX_CPU_RENDER_H
+
+#include "backend/backend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Out of memory sets oom; the renderer then returns NULL. */
+typedef struct {
+  char *s;
+  size_t n, cap;
+  bool oom;
+} sb;
+
+static inline void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void put(sb *b, const char *fmt, ...) {
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  int k = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (k >= 0 && !b->oom && b->n + (size_t)k + 1 > b->cap) {
+    size_t cap = (b->n + (size_t)k + 1) * 2;
+    char *q = jx_realloc(b->s, cap);
+    if (!q) b->oom = true;
+    else b->s = q, b->cap = cap;
+  }
+  if (k >= 0 && !b->oom) {
+    vsnprintf(b->s + b->n, (size_t)k + 1, fmt, ap2);
+    b->n += (size_t)k;
+  }
+  va_end(ap2);
+}
+
+/* bytes of buffer b of program p */
+static inline long long buf_bytes(const jx_program *p, int b) {
+  return (long long)(jx_aval_size(&p->bufs[b].aval) * (int64_t)jx_dtype_size(p->bufs[b].aval.dtype));
+}
+
+/* The C function p<outer>_k<id> running LOOP kernel k (scan, while, cond)
+ * of program outer; its bodies' p<id>_run are rendered before it. */
+void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id);
+
+#endif

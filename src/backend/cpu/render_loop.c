@@ -1,0 +1,202 @@
+/* LOOP kernels rendered as C (see ir/loop.h): scan and while as real
+ * loops, cond as a branch, each around its bodies' p<id>_run.
+ *
+ * The driver's conventions: s<i>[] are body i's data pointers (its
+ * constants are the enclosing program's buffers, bmap), h<i>[] the handles
+ * of what the driver allocates for it (temporaries, once per loop), d<i>[]
+ * the destinations of its outputs this step (written in place when the
+ * body's kernels define them, copied or passed on otherwise); cur[]/q[]
+ * hold the carries: the loop's output buffer and one more, alternating. */
+#include "backend/cpu/render.h"
+
+
+/* the buffer of a body's input i (-1: none) */
+static int arg_buf(const jx_program *p, int i) {
+  for (int b = 0; b < p->nbuf; b++)
+    if (p->bufs[b].kind == JX_LB_ARG && p->bufs[b].index == i) return b;
+  return -1;
+}
+
+/* Output o of a body is written in place at its destination when its
+ * buffer is one the body's kernels define and o is that buffer's first
+ * output; otherwise (an input or constant passed through, or a repeated
+ * output) it is copied there after the body runs. */
+static bool redirected(const jx_program *p, int o) {
+  int bo = p->outs[o];
+  if (p->bufs[bo].kind != JX_LB_OUT) return false;
+  for (int i = 0; i < o; i++)
+    if (p->outs[i] == bo) return false;
+  return true;
+}
+
+/* sub si's data pointers s<si>[], handles h<si>[] and destinations d<si>[];
+ * its constants are the enclosing program's buffers */
+static void put_sub_decl(sb *b, const jx_kernel *k, int si) {
+  const jx_program *p = k->sub[si];
+  int nb = p->nbuf ? p->nbuf : 1, no = p->nout ? p->nout : 1;
+  put(b, "  char *s%d[%d] = {0}, *d%d[%d] = {0};\n  void *h%d[%d] = {0};\n  (void)d%d;\n", si, nb, si, no, si, nb, si);
+  for (int i = 0; i < p->nbuf; i++)
+    if (p->bufs[i].kind == JX_LB_CONST) put(b, "  s%d[%d] = b[%d];\n", si, i, k->bmap[si][i]);
+}
+
+/* allocate sub si's temporaries (and outputs not written in place) once */
+static void put_sub_alloc(sb *b, const jx_kernel *k, int si, bool redirect, const char *ind) {
+  const jx_program *p = k->sub[si];
+  for (int i = 0; i < p->nbuf; i++) {
+    /* an OUT buffer is the first output that has it, so written in place when redirecting */
+    jx_lbkind kd = p->bufs[i].kind;
+    bool own = kd == JX_LB_TEMP || (kd == JX_LB_OUT && !redirect);
+    if (own) put(b, "%sif (!(h%d[%d] = rt->alloc(rt, %lldLL, &s%d[%d]))) goto done;\n", ind, si, i, buf_bytes(p, i), si, i);
+  }
+}
+
+static void put_sub_release(sb *b, const jx_kernel *k, int si) {
+  int nb = k->sub[si]->nbuf ? k->sub[si]->nbuf : 1;
+  put(b, "  for (int i = 0; i < %d; i++)\n    if (h%d[i]) rt->release(h%d[i]);\n", nb, si, si);
+}
+
+/* Whether carry output o of a loop body that is not written in place can
+ * pass its source pointer on instead of copying it: the source must stay
+ * valid and unwritten for the rest of the loop -- a constant, a loop
+ * constant, an x slice (consts: the body's first `nconst` inputs; carries
+ * the next `ncarry`; xs after them), or the carry itself passed through
+ * unchanged. Another carry's buffer is rewritten by later steps. */
+static bool forwardable(const jx_program *p, int o, int nconst, int ncarry) {
+  const jx_lbuf *lb = &p->bufs[p->outs[o]];
+  if (lb->kind == JX_LB_CONST) return true;
+  if (lb->kind != JX_LB_ARG) return false;
+  return lb->index < nconst || lb->index == nconst + o || lb->index >= nconst + ncarry;
+}
+
+/* run sub si once: destinations d<si>[] set; outputs land there, except
+ * forwarded carries (the first `ncarry` outputs; see forwardable), whose
+ * d<si>[] becomes the source */
+static void put_sub_run(sb *b, const jx_kernel *k, int si, const char *ind, int nconst, int ncarry) {
+  const jx_program *p = k->sub[si];
+  for (int o = 0; o < p->nout; o++)
+    if (redirected(p, o)) put(b, "%ss%d[%d] = d%d[%d];\n", ind, si, p->outs[o], si, o);
+  put(b, "%sif (p%d_run(s%d, rt)) goto done;\n", ind, p->id, si);
+  for (int o = 0; o < p->nout; o++) {
+    if (redirected(p, o)) continue;
+    if (o < ncarry && forwardable(p, o, nconst, ncarry)) put(b, "%sd%d[%d] = s%d[%d];\n", ind, si, o, si, p->outs[o]);
+    else put(b, "%smemcpy(d%d[%d], s%d[%d], %lld);\n", ind, si, o, si, p->outs[o], buf_bytes(p, p->outs[o]));
+  }
+}
+
+/* after the loop: each carry's final value into the loop's output buffer
+ * (already there when the last step wrote it in place) */
+static void put_carry_out(sb *b, const jx_program *outer, const jx_kernel *k, int n) {
+  for (int c = 0; c < n; c++)
+    put(b, "  if (cur[%d] != b[%d]) memcpy(b[%d], cur[%d], %lld);\n", c, k->outs[c], k->outs[c], c,
+        buf_bytes(outer, k->outs[c]));
+}
+
+static void put_set_arg(sb *b, const jx_program *p, int si, int i, const char *ind, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void put_set_arg(sb *b, const jx_program *p, int si, int i, const char *ind, const char *fmt, ...) {
+  int ab = arg_buf(p, i);
+  if (ab < 0) return;
+  char val[160];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(val, sizeof val, fmt, ap);
+  va_end(ap);
+  put(b, "%ss%d[%d] = %s;\n", ind, si, ab, val);
+}
+
+/* the carries: cur[] (what the body reads), q[] (the second buffer of each
+ * pair; the loop's output buffer is the first) */
+static void put_carries(sb *b, const jx_program *outer, const jx_kernel *k, int first_in, int n) {
+  int n1 = n ? n : 1;
+  put(b, "  char *cur[%d] = {0}, *q[%d] = {0};\n  void *hq[%d] = {0};\n  (void)cur, (void)q;\n", n1, n1, n1);
+  for (int c = 0; c < n; c++) {
+    put(b, "  cur[%d] = b[%d];\n", c, k->ins[first_in + c]);
+    put(b, "  if (!(hq[%d] = rt->alloc(rt, %lldLL, &q[%d]))) goto done;\n", c, buf_bytes(outer, k->outs[c]), c);
+  }
+}
+
+static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
+  const jx_program *body = k->sub[0];
+  const jx_params *pa = &k->params;
+  int nc = (int)pa->limit[0], ncar = (int)pa->limit[1], nx = k->nin - nc - ncar, ny = k->nout - ncar;
+  long long L = (long long)pa->limit[2];
+  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", outer->id, id, L);
+  put_sub_decl(b, k, 0);
+  put_carries(b, outer, k, nc, ncar);
+  put_sub_alloc(b, k, 0, true, "  ");
+  for (int i = 0; i < nc; i++) put_set_arg(b, body, 0, i, "  ", "b[%d]", k->ins[i]);
+  put(b, "  for (int64_t it = 0; it < %lldLL; it++) {\n", L);
+  if (pa->axis) put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
+  else put(b, "    const int64_t st = it;\n");
+  put(b, "    const int to_out = ((%lldLL - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n", L);
+  put(b, "    (void)st, (void)to_out;\n");
+  for (int c = 0; c < ncar; c++) {
+    put_set_arg(b, body, 0, nc + c, "    ", "cur[%d]", c);
+    put(b, "    d0[%d] = to_out ? b[%d] : q[%d];\n", c, k->outs[c], c);
+  }
+  for (int i = 0; i < nx; i++) {
+    int xb = k->ins[nc + ncar + i], ab = arg_buf(body, nc + ncar + i);
+    if (ab >= 0) put_set_arg(b, body, 0, nc + ncar + i, "    ", "b[%d] + st * %lldLL", xb, buf_bytes(body, ab));
+  }
+  for (int j = 0; j < ny; j++) put(b, "    d0[%d] = b[%d] + st * %lldLL;\n", ncar + j, k->outs[ncar + j], buf_bytes(body, body->outs[ncar + j]));
+  put_sub_run(b, k, 0, "    ", nc, ncar);
+  for (int c = 0; c < ncar; c++) put(b, "    cur[%d] = d0[%d];\n", c, c);
+  put(b, "  }\n");
+  put_carry_out(b, outer, k, ncar);
+  put(b, "  rc = 0;\ndone:\n");
+  put_sub_release(b, k, 0);
+  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", ncar ? ncar : 1);
+}
+
+static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
+  const jx_program *cp = k->sub[0], *bp = k->sub[1];
+  int ncc = (int)k->params.limit[0], nbc = (int)k->params.limit[1], n = k->nin - ncc - nbc;
+  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", outer->id, id);
+  put_sub_decl(b, k, 0);
+  put_sub_decl(b, k, 1);
+  put_carries(b, outer, k, ncc + nbc, n);
+  put_sub_alloc(b, k, 0, false, "  ");
+  put_sub_alloc(b, k, 1, true, "  ");
+  for (int i = 0; i < ncc; i++) put_set_arg(b, cp, 0, i, "  ", "b[%d]", k->ins[i]);
+  for (int i = 0; i < nbc; i++) put_set_arg(b, bp, 1, i, "  ", "b[%d]", k->ins[ncc + i]);
+  put(b, "  for (;;) {\n");
+  for (int c = 0; c < n; c++) put_set_arg(b, cp, 0, ncc + c, "    ", "cur[%d]", c);
+  put(b, "    if (p%d_run(s0, rt)) goto done;\n", cp->id);
+  put(b, "    if (!*(const uint8_t *)s0[%d]) break;\n", cp->outs[0]);
+  for (int c = 0; c < n; c++) {
+    put_set_arg(b, bp, 1, nbc + c, "    ", "cur[%d]", c);
+    put(b, "    d1[%d] = cur[%d] == b[%d] ? q[%d] : b[%d];\n", c, c, k->outs[c], c, k->outs[c]);
+  }
+  put_sub_run(b, k, 1, "    ", nbc, n);
+  for (int c = 0; c < n; c++) put(b, "    cur[%d] = d1[%d];\n", c, c);
+  put(b, "  }\n");
+  put_carry_out(b, outer, k, n);
+  put(b, "  rc = 0;\ndone:\n");
+  put_sub_release(b, k, 0);
+  put_sub_release(b, k, 1);
+  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", n ? n : 1);
+}
+
+static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
+  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { /* cond */\n  int rc = 1;\n", outer->id, id);
+  put_sub_decl(b, k, 0);
+  put_sub_decl(b, k, 1);
+  for (int si = 0; si < 2; si++) {
+    const jx_program *p = k->sub[si];
+    put(b, si == 0 ? "  if (*(const uint8_t *)b[%d]) {\n" : "  } else {\n", k->ins[0]);
+    put_sub_alloc(b, k, si, true, "    ");
+    for (int i = 0; i + 1 < k->nin; i++) put_set_arg(b, p, si, i, "    ", "b[%d]", k->ins[1 + i]);
+    for (int o = 0; o < k->nout; o++) put(b, "    d%d[%d] = b[%d];\n", si, o, k->outs[o]);
+    put_sub_run(b, k, si, "    ", 0, 0);
+  }
+  put(b, "  }\n  rc = 0;\ndone:\n");
+  put_sub_release(b, k, 0);
+  put_sub_release(b, k, 1);
+  put(b, "  return rc;\n}\n\n");
+}
+
+void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
+  if (k->prim == JX_P_scan) render_scan(b, outer, k, id);
+  else if (k->prim == JX_P_while) render_while(b, outer, k, id);
+  else render_cond(b, outer, k, id);
+}
