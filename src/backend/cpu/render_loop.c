@@ -115,6 +115,17 @@ static void put_carries(sb *b, const jx_program *outer, const jx_kernel *k, int 
   }
 }
 
+/* the end of a step of body si (its outputs become the carries), the end
+ * of the loop, the final carries, and the release of everything */
+static void put_loop_end(sb *b, const jx_program *outer, const jx_kernel *k, int si, int n) {
+  for (int c = 0; c < n; c++) put(b, "    cur[%d] = d%d[%d];\n", c, si, c);
+  put(b, "  }\n");
+  put_carry_out(b, outer, k, n);
+  put(b, "  rc = 0;\ndone:\n");
+  for (int i = 0; i < k->nsub; i++) put_sub_release(b, k, i);
+  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", n ? n : 1);
+}
+
 static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *body = k->sub[0];
   const jx_params *pa = &k->params;
@@ -140,12 +151,7 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
   }
   for (int j = 0; j < ny; j++) put(b, "    d0[%d] = b[%d] + st * %lldLL;\n", ncar + j, k->outs[ncar + j], buf_bytes(body, body->outs[ncar + j]));
   put_sub_run(b, k, 0, "    ", nc, ncar);
-  for (int c = 0; c < ncar; c++) put(b, "    cur[%d] = d0[%d];\n", c, c);
-  put(b, "  }\n");
-  put_carry_out(b, outer, k, ncar);
-  put(b, "  rc = 0;\ndone:\n");
-  put_sub_release(b, k, 0);
-  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", ncar ? ncar : 1);
+  put_loop_end(b, outer, k, 0, ncar);
 }
 
 static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
@@ -168,13 +174,7 @@ static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int
     put(b, "    d1[%d] = cur[%d] == b[%d] ? q[%d] : b[%d];\n", c, c, k->outs[c], c, k->outs[c]);
   }
   put_sub_run(b, k, 1, "    ", nbc, n);
-  for (int c = 0; c < n; c++) put(b, "    cur[%d] = d1[%d];\n", c, c);
-  put(b, "  }\n");
-  put_carry_out(b, outer, k, n);
-  put(b, "  rc = 0;\ndone:\n");
-  put_sub_release(b, k, 0);
-  put_sub_release(b, k, 1);
-  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", n ? n : 1);
+  put_loop_end(b, outer, k, 1, n);
 }
 
 static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
