@@ -12,9 +12,10 @@
 typedef struct jx_rt {
   void (*parallel_for)(int64_t n, int64_t grain, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
   void *ctx; /* the running program's state (compile/exec.c) */
-  /* run CALL kernel `kernel` of program all[prog] on these data pointers;
-   * nonzero on failure (the error is kept in ctx) */
-  int (*call)(const struct jx_rt *rt, int prog, int kernel, char **data);
+  /* run CALL kernel `kernel` of program all[prog] on these data pointers,
+   * with `epi` (the range function of its fused epilogue kernel, see
+   * ir/loop.h) or NULL; nonzero on failure (the error is kept in ctx) */
+  int (*call)(const struct jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t));
   /* a buffer of `bytes` (its data in *data): a handle for release, NULL
    * when out of memory (the error is kept in ctx) */
   void *(*alloc)(const struct jx_rt *rt, int64_t bytes, char **data);

@@ -180,7 +180,16 @@ static void run_fail(run_state *rs, jx_t err) {
 
 /* A body's CALL kernel, on the loop's data pointers. Values the impl makes
  * are released every call (a loop may run it millions of times). */
-static int rt_call(const jx_rt *rt, int prog, int kernel, char **data) {
+typedef struct {
+  jx_range_fn fn;
+  char **data;
+} epi_ctx;
+static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
+  const epi_ctx *e = ctx;
+  e->fn(e->data, lo, hi);
+}
+
+static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
   const jx_kernel *kn = &p->kernels[kernel];
@@ -200,7 +209,9 @@ static int rt_call(const jx_rt *rt, int prog, int kernel, char **data) {
     ov[o] = view(&p->bufs[kn->outs[o]].aval, &hb[16 + o]), out[o] = &ov[o];
   }
   size_t mark = jx_pool_mark();
-  jx_t err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+  epi_ctx ec = {epi, data};
+  jx_t err = epi ? jx_dot_general_epilogue(in, &kn->params, out[0], run_epilogue, &ec)
+                 : jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
   if (!err) return 0;
@@ -219,16 +230,6 @@ static void *rt_alloc(const jx_rt *rt, int64_t bytes, char **data) {
 }
 
 static void rt_release(void *h) { jx_buffer_release(h); }
-
-/* a fused GEMM epilogue: the MAP kernel's loop over the finished elements */
-typedef struct {
-  jx_range_fn fn;
-  char **data;
-} epi_ctx;
-static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
-  const epi_ctx *e = ctx;
-  e->fn(e->data, lo, hi);
-}
 
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);

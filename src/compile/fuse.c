@@ -330,8 +330,8 @@ static void number_programs(jx_program *root, jx_program *p) {
 
 /* GEMM epilogues (see ir/loop.h): kernel k a dot_general without batch
  * dimensions into a temporary that only kernel k + 1 reads, a MAP over the
- * same shape that loads it at the point it writes. Only in the root
- * program (bodies' calls go through rt->call, which runs them plainly). */
+ * same shape that loads it at the point it writes. In every program: a
+ * loop body's GEMM gets its epilogue's loop through rt->call. */
 static bool reads_pointwise(const jx_kernel *m, int buf, const jx_aval *a) {
   int64_t st[JX_MAX_RANK];
   jx_strides(a->ndim, a->shape, st);
@@ -361,9 +361,7 @@ static void mark_epilogues(jx_program *p) {
 jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
   jx_program *p = fuse_program(j, err);
   if (!p) return NULL;
-  /* JX_JIT_EPILOGUE=0: run GEMM epilogues as kernels of their own (for comparison) */
-  const char *env = getenv("JX_JIT_EPILOGUE");
-  if (!env || strcmp(env, "0")) mark_epilogues(p);
+
   p->all = jx_malloc(sizeof(jx_program *) * (size_t)count_programs(p));
   if (!p->all) {
     jx_program_free(p);
@@ -371,6 +369,9 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
     return NULL;
   }
   number_programs(p, p);
+  /* JX_JIT_EPILOGUE=0: run GEMM epilogues as kernels of their own (for comparison) */
+  const char *env = getenv("JX_JIT_EPILOGUE");
+  for (int i = 0; i < p->nall && (!env || strcmp(env, "0")); i++) mark_epilogues(p->all[i]);
   return p;
 }
 
