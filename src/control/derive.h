@@ -43,4 +43,20 @@ jx_t jx_call_jaxpr(jx_jaxpr *j, const jx_t *ins, jx_t *outs);
 #define TMP_FREE(name)                                                             \
   if (name != name##_s) jx_free(name)
 
+/* The end of a loop's impl: the final carries (owned references, freed
+ * here on error) go to the current pool as out[0..n); returns err, or the
+ * error of a pool that could not take one. On error the caller fills its
+ * outputs with it. */
+static inline jx_t jx_loop_give_carries(jx_t err, jx_t *carry, int n, jx_t *out) {
+  for (int k = 0; carry && k < n; k++) {
+    if (err) {
+      jx_release(carry[k]);
+      continue;
+    }
+    out[k] = jx_pool_own(carry[k]);
+    if (!jx_ok(out[k])) err = out[k]; /* the pool could not take it (it was freed) */
+  }
+  return err;
+}
+
 #endif

@@ -114,14 +114,7 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     jx_pool_release_to(mark);
     if (err) err = jx_pool_own(err);
   }
-  for (int k = 0; carry && k < ncar; k++) { /* the carries go to the pool, or are dropped on error */
-    if (err) {
-      jx_release(carry[k]);
-      continue;
-    }
-    out[k] = jx_pool_own(carry[k]);
-    if (!jx_ok(out[k])) err = out[k]; /* the pool could not take it (it was freed) */
-  }
+  err = jx_loop_give_carries(err, carry, ncar, out);
   if (err)
     for (int k = 0; k < b->nout; k++) out[k] = err;
   jx_free(args), jx_free(res), jx_free(carry), jx_free(xv), jx_free(xb);

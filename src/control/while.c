@@ -57,14 +57,7 @@ static jx_t while_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
   if (err) err = jx_pool_own(err);
-  for (int i = 0; carry && i < n; i++) { /* the carries go to the pool, or are dropped on error */
-    if (err) {
-      jx_release(carry[i]);
-      continue;
-    }
-    out[i] = jx_pool_own(carry[i]);
-    if (!jx_ok(out[i])) err = out[i]; /* the pool could not take it (it was freed) */
-  }
+  err = jx_loop_give_carries(err, carry, n, out);
   for (int i = 0; err && i < n; i++) out[i] = err;
   jx_free(ca);
   jx_free(ba);
