@@ -22,26 +22,33 @@
 
 static const char *CLASSES = "T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot";
 
-/* the README's benchmark rows that mention an MLP */
-static void readme_baselines(const char *doc) {
+/* doc/name (or doc/name.gz when gz) as a NUL-terminated string; NULL with
+ * e set when it cannot be read */
+static char *read_text(const char *doc, const char *name, bool gz, lt_err *e) {
   char p[4096];
   uint8_t *text = NULL;
   size_t n = 0;
-  lt_err e;
-  snprintf(p, sizeof p, "%s/README.md.gz", doc);
-  if (lt_read_file(p, &text, &n, &e) != 0) {
-    snprintf(p, sizeof p, "%s/README.md", doc);
-    if (lt_read_file(p, &text, &n, &e) != 0) {
-      printf("  README table: not found (%s)\n", e.msg);
-      return;
-    }
-  }
+  snprintf(p, sizeof p, "%s/%s%s", doc, name, gz ? ".gz" : "");
+  if (lt_read_file(p, &text, &n, e) != 0) return NULL;
   char *s = realloc(text, n + 1);
   if (!s) {
     free(text);
-    return;
+    snprintf(e->msg, sizeof e->msg, "out of memory");
+    return NULL;
   }
   s[n] = 0;
+  return s;
+}
+
+/* the README's benchmark rows that mention an MLP */
+static void readme_baselines(const char *doc) {
+  lt_err e;
+  char *s = read_text(doc, "README.md", true, &e);
+  if (!s) s = read_text(doc, "README.md", false, &e);
+  if (!s) {
+    printf("  README table: not found (%s)\n", e.msg);
+    return;
+  }
   int rows = 0;
   for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
     if (line[0] != '|' || !strstr(line, "MLP")) continue;
@@ -75,21 +82,12 @@ static void readme_baselines(const char *doc) {
 
 /* the MLPClassifier entry of baselines.json (the grid scikit-learn searched) */
 static void json_baselines(const char *doc) {
-  char p[4096];
-  uint8_t *text = NULL;
-  size_t n = 0;
   lt_err e;
-  snprintf(p, sizeof p, "%s/benchmark/baselines.json", doc);
-  if (lt_read_file(p, &text, &n, &e) != 0) {
+  char *s = read_text(doc, "benchmark/baselines.json", false, &e);
+  if (!s) {
     printf("  baselines.json: not found (%s)\n", e.msg);
     return;
   }
-  char *s = realloc(text, n + 1);
-  if (!s) {
-    free(text);
-    return;
-  }
-  s[n] = 0;
   char *m = strstr(s, "\"MLPClassifier\"");
   if (!m) {
     printf("  baselines.json: no MLPClassifier entry\n");

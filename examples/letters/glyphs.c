@@ -374,6 +374,21 @@ typedef struct {
   float maxin;  /* largest inside distance: half the thickest stroke */
 } glyph_t;
 
+/* Ink where the glyph's coverage reaches `threshold`, placed MARGIN pixels
+ * in; box (x0, y0, x1, y1) grows to contain it. */
+static void mark_ink(const FT_Bitmap *bm, int threshold, uint8_t *ink, int w, int box[4]) {
+  for (unsigned y = 0; y < bm->rows; y++)
+    for (unsigned x = 0; x < bm->width; x++)
+      if (bm->buffer[(long)y * bm->pitch + x] >= threshold) {
+        int X = (int)x + MARGIN, Y = (int)y + MARGIN;
+        ink[Y * w + X] = 1;
+        if (X < box[0]) box[0] = X;
+        if (Y < box[1]) box[1] = Y;
+        if (X > box[2]) box[2] = X;
+        if (Y > box[3]) box[3] = Y;
+      }
+}
+
 static int render_glyph(FT_Face face, int c, glyph_t *g) {
   memset(g, 0, sizeof *g);
   if (FT_Load_Char(face, (FT_ULong)('a' + c), FT_LOAD_RENDER | FT_LOAD_NO_HINTING | FT_LOAD_NO_BITMAP)) return -1;
@@ -383,29 +398,10 @@ static int render_glyph(FT_Face face, int c, glyph_t *g) {
   uint8_t *ink = calloc((size_t)w * h, 1), *bg = malloc((size_t)w * h);
   float *din = malloc(sizeof(float) * (size_t)w * h);
   g->sdf = malloc(sizeof(float) * (size_t)w * h);
-  int x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (unsigned y = 0; y < bm->rows; y++)
-    for (unsigned x = 0; x < bm->width; x++)
-      if (bm->buffer[(long)y * bm->pitch + x] >= 128) {
-        int X = (int)x + MARGIN, Y = (int)y + MARGIN;
-        ink[Y * w + X] = 1;
-        if (X < x0) x0 = X;
-        if (X > x1) x1 = X;
-        if (Y < y0) y0 = Y;
-        if (Y > y1) y1 = Y;
-      }
-  if (x1 < 0) { /* nothing above half coverage (a hairline at this size): take any ink */
-    for (unsigned y = 0; y < bm->rows; y++)
-      for (unsigned x = 0; x < bm->width; x++)
-        if (bm->buffer[(long)y * bm->pitch + x] >= 32) {
-          int X = (int)x + MARGIN, Y = (int)y + MARGIN;
-          ink[Y * w + X] = 1;
-          if (X < x0) x0 = X;
-          if (X > x1) x1 = X;
-          if (Y < y0) y0 = Y;
-          if (Y > y1) y1 = Y;
-        }
-  }
+  int box[4] = {w, h, -1, -1}; /* x0 y0 x1 y1 */
+  mark_ink(bm, 128, ink, w, box);
+  if (box[2] < 0) mark_ink(bm, 32, ink, w, box); /* nothing above half coverage (a hairline at this size): take any ink */
+  int x0 = box[0], y0 = box[1], x1 = box[2], y1 = box[3];
   if (x1 < 0) {
     free(ink), free(bg), free(din), free(g->sdf);
     g->sdf = NULL;
