@@ -222,6 +222,11 @@ static void test_scan_errors(void) {
   CHECKF(!jx_ok(r) && strstr(jx_error(r), "f64[]") && strstr(jx_error(r), "f32[]"), "%s", jx_error(r));
   r = jx_scan(f, F64(0), JX_TUPLE(jx_ones(JX_F64, JX_SHAPE(3)), jx_ones(JX_F64, JX_SHAPE(4))));
   CHECK(!jx_ok(r) && strstr(jx_error(r), "lengths"));
+  /* jx_scan_ex: an explicit length that the xs do not have, a negative one */
+  r = jx_scan_ex(f, F64(0), jx_ones(JX_F64, JX_SHAPE(3)), 4, false);
+  CHECKF(!jx_ok(r) && strstr(jx_error(r), "4") && strstr(jx_error(r), "3"), "%s", jx_error(r));
+  r = jx_scan_ex(f, F64(0), NULL, -2, false);
+  CHECKF(!jx_ok(r) && strstr(jx_error(r), "length") && strstr(jx_error(r), "-2"), "%s", jx_error(r));
   jx_fn_free(f);
 }
 

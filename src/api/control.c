@@ -322,6 +322,7 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
 
 jx_t jx_scan(jx_fn *f, jx_t init, jx_t xs) { return scan_general("scan", f, init, xs, -1, false); }
 jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse) {
+  if (length < -1) return jx_error_new("scan: length must be -1 (the xs' leading dimension) or >= 0, got %lld", (long long)length);
   return scan_general("scan", f, init, xs, length, reverse);
 }
 
