@@ -178,8 +178,7 @@ static void run_fail(run_state *rs, jx_t err) {
   if (!rs->err) rs->err = err;
 }
 
-/* A body's CALL kernel, on the loop's data pointers. Values the impl makes
- * are released every call (a loop may run it millions of times). */
+/* a fused GEMM epilogue: the MAP kernel's loop over the finished elements */
 typedef struct {
   jx_range_fn fn;
   char **data;
@@ -189,24 +188,25 @@ static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
   e->fn(e->data, lo, hi);
 }
 
-static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
-  run_state *rs = rt->ctx;
-  const jx_program *p = rs->root->all[prog];
-  const jx_kernel *kn = &p->kernels[kernel];
-  if (kn->nin > 16 || kn->nout > 16) {
-    run_fail(rs, jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]));
-    return 1;
-  }
+/* A CALL kernel of program p on the data pointers (views over them), with
+ * its fused epilogue's loop `epi` or NULL. Values the impl makes are
+ * released at once (a loop may run it millions of times). */
+static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi) {
+  if (kn->nin > 16 || kn->nout > 16) return jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]);
+  /* buffer headers on the stack: a reference count that never reaches 0,
+   * so an impl that retains and releases one (a value sharing it) cannot
+   * free it */
   jx_buffer hb[32];
   struct jx_value iv[16], ov[16];
   jx_t in[16], out[16];
-  for (int a = 0; a < kn->nin; a++) {
-    hb[a] = (jx_buffer){.data = data[kn->ins[a]]};
-    iv[a] = view(&p->bufs[kn->ins[a]].aval, &hb[a]), in[a] = &iv[a];
-  }
-  for (int o = 0; o < kn->nout; o++) {
-    hb[16 + o] = (jx_buffer){.data = data[kn->outs[o]]};
-    ov[o] = view(&p->bufs[kn->outs[o]].aval, &hb[16 + o]), out[o] = &ov[o];
+  for (int i = 0; i < kn->nin + kn->nout; i++) {
+    int b = i < kn->nin ? kn->ins[i] : kn->outs[i - kn->nin];
+    jx_buffer *h = &hb[i < kn->nin ? i : 16 + i - kn->nin];
+    *h = (jx_buffer){.nbytes = (size_t)jx_aval_size(&p->bufs[b].aval) * jx_dtype_size(p->bufs[b].aval.dtype),
+                     .data = data[b]};
+    atomic_init(&h->refs, 1 << 30);
+    if (i < kn->nin) iv[i] = view(&p->bufs[b].aval, h), in[i] = &iv[i];
+    else ov[i - kn->nin] = view(&p->bufs[b].aval, h), out[i - kn->nin] = &ov[i - kn->nin];
   }
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, data};
@@ -214,8 +214,16 @@ static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*ep
                  : jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
+  return err ? jx_pool_own(err) : NULL;
+}
+
+/* a loop body's CALL kernel (rt->call) */
+static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
+  run_state *rs = rt->ctx;
+  const jx_program *p = rs->root->all[prog];
+  jx_t err = run_call(p, &p->kernels[kernel], data, epi);
   if (!err) return 0;
-  run_fail(rs, jx_pool_own(err));
+  run_fail(rs, err);
   return 1;
 }
 
@@ -282,21 +290,8 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
     } else if (own_outputs) {
       err = run_owning_call(kn, p, buf, data, val);
     } else if (kn->kind == JX_LK_CALL) {
-      struct jx_value iv[16], ov[16];
-      jx_t in[16], out[16];
-      if (kn->nin > 16 || kn->nout > 16) {
-        err = jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]);
-        break;
-      }
-      for (int a = 0; a < kn->nin; a++) iv[a] = view(&p->bufs[kn->ins[a]].aval, buf[kn->ins[a]]), in[a] = &iv[a];
-      for (int o = 0; o < kn->nout; o++) ov[o] = view(&p->bufs[kn->outs[o]].aval, buf[kn->outs[o]]), out[o] = &ov[o];
-      if (epi >= 0) {
-        epi_ctx ec = {x->mod->ranges[epi], data};
-        err = jx_dot_general_epilogue(in, &kn->params, out[0], run_epilogue, &ec);
-        epi_ran = epi;
-      } else {
-        err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
-      }
+      err = run_call(p, kn, data, epi >= 0 ? x->mod->ranges[epi] : NULL);
+      if (epi >= 0) epi_ran = epi;
     } else if (x->mod->kernels[k](data, &rt)) {
       err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }
