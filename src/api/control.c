@@ -217,6 +217,9 @@ jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) {
 }
 
 /* ----------------------------------------------------------------- scan */
+/* carry k of a traced scan body is returned unchanged (a loop invariant) */
+static bool invariant_carry(const closed *b, int k) { return b->j->outvars[k] == b->j->invars[b->nconst + k]; }
+
 static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse) {
   if (jx_is_error(init)) return init ? init : jx_error_new("%s: init is NULL", op);
   if (xs && jx_is_error(xs)) return xs;
@@ -278,18 +281,18 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
    * would save it as a residual at every step (a copy per step) and the
    * loop would copy it around. Its final value is its initial one. */
   int ninv = 0;
-  for (int k = 0; !r && k < ncar; k++) ninv += b.j->outvars[k] == b.j->invars[b.nconst + k];
+  for (int k = 0; !r && k < ncar; k++) ninv += invariant_carry(&b, k);
   jx_jaxpr *body = b.j;
   if (!r && ninv) {
     int m = 0, nk = 0;
     for (int i = 0; i < b.nconst; i++) order[m++] = i;
     for (int pass = 0; pass < 2; pass++) /* invariant carries, then the others */
       for (int k = 0; k < ncar; k++)
-        if ((b.j->outvars[k] == b.j->invars[b.nconst + k]) == (pass == 0)) order[m++] = b.nconst + k;
+        if (invariant_carry(&b, k) == (pass == 0)) order[m++] = b.nconst + k;
     for (int i = 0; i < nx; i++) order[m++] = b.nconst + ncar + i;
     body = jx_jaxpr_rebind(b.j, nin, order, NULL);
     for (int k = 0; body && k < body->nout; k++)
-      if (k >= ncar || b.j->outvars[k] != b.j->invars[b.nconst + k]) keep[nk++] = body->outvars[k];
+      if (k >= ncar || !invariant_carry(&b, k)) keep[nk++] = body->outvars[k];
     if (!body || jx_jaxpr_set_outs(body, nk, keep)) r = jx_error_new("%s: out of memory", op);
   }
   if (!r) {
@@ -306,7 +309,7 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
     r = jx_bind(JX_P_scan, nin, ins, &q, body->nout, res);
     if (!r) { /* the carries back in their places: invariants are their init */
       int t = 0;
-      for (int k = 0; k < ncar; k++) outs[k] = b.j->outvars[k] == b.j->invars[b.nconst + k] ? il[k] : res[t++];
+      for (int k = 0; k < ncar; k++) outs[k] = invariant_carry(&b, k) ? il[k] : res[t++];
       for (int k = ncar; k < b.j->nout; k++) outs[k] = res[t++];
       jx_t carry = jx_tree_unflatten(init, outs);
       /* ys: the body's y tree, each leaf stacked */
