@@ -1286,6 +1286,15 @@ static void test_slow_f_fusion(void) {
 }
 
 /* =================================================== child-process modes */
+/* many kernels: a source the compiler driver builds in parallel units */
+static jx_t wide_f(const jx_t *a, void *u) {
+  (void)u;
+  jx_t acc = jx_sum(a[0]);
+  for (int i = 1; i < 24; i++)
+    acc = jx_add(acc, jx_mul(jx_scalar(1.0 / i), jx_sum(jx_tanh(jx_mul(a[0], jx_scalar(i))))));
+  return acc;
+}
+
 static void cache_workload(void) {
   jx_fn *f = jx_fn_new(slow_f, 1, NULL), *jf = jx_jit(f);
   jx_t x = rand_array(JX_F32, JX_SHAPE(8), -1, 1);
@@ -1294,6 +1303,10 @@ static void cache_workload(void) {
   jx_t params = mlp_params();
   jx_t in = rand_array(JX_F64, JX_SHAPE(4, 3), -1, 1), tg = rand_array(JX_F64, JX_SHAPE(4, 2), -1, 1);
   CHECK(same_value(JX_CALL(jgl, params, in, tg), JX_CALL(gl, params, in, tg), 1e-12, 1e-12, "mlp grad"));
+  jx_fn *w = jx_fn_new(wide_f, 1, NULL), *jw = jx_jit(w);
+  x = rand_array(JX_F32, JX_SHAPE(3, 50), -1, 1);
+  CHECK(same_value(JX_CALL(jw, x), JX_CALL(w, x), 1e-6, 1e-6, "wide_f"));
+  jx_fn_free(jw), jx_fn_free(w);
   jx_fn_free(jgl), jx_fn_free(gl), jx_fn_free(loss), jx_fn_free(jf), jx_fn_free(f);
 }
 
@@ -1301,6 +1314,7 @@ static int child_main(const char *mode) {
   rng_state = 42;
   double t0 = now_s();
   if (!strcmp(mode, "cache")) {
+    jx_set_num_threads(2); /* so that the wide program is built in parallel units */
     cache_workload();
   } else if (!strcmp(mode, "fallback")) {
     cache_workload();
@@ -1568,10 +1582,11 @@ static void test_cache_processes(void) {
   make_tmpdir(dir, sizeof dir);
   int rc = run_cache_child("cache", dir, NULL, &out);
   int compiled = count_substr(out, "jit: compiled ");
-  CHECK_CHILD(rc == 0 && compiled >= 2 && !count_substr(out, "disk cache hit"), out,
-              "first process: rc %d, %d compiled", rc, compiled);
+  CHECK_CHILD(rc == 0 && compiled >= 3 && !count_substr(out, "disk cache hit") && count_substr(out, "(2 units)") == 1,
+              out, "first process: rc %d, %d compiled, one in 2 units", rc, compiled);
   int nso = list_files(dir, "jx-", ".so", so, 8);
   CHECKF(nso == compiled, "%d objects in the cache, %d compiles", nso, compiled);
+  CHECKF(list_files(dir, "tmp-", "", so, 8) == 0, "temporary build files left in %s", dir);
   struct stat st;
   CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
   free(out);

@@ -50,6 +50,30 @@ static const char *compiler(void) {
 }
 
 /* ------------------------------------------------------ process spawning */
+/* Start argv[0] with stdout and stderr into the file `log` (NULL: keep
+ * ours); returns the pid, or -1. */
+static pid_t spawn_logged(char *const argv[], const char *log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (log) {
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  }
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc ? -1 : pid;
+}
+
+/* exit status of a spawned child, -1 if it did not exit normally */
+static int wait_child(pid_t pid) {
+  int st;
+  if (pid < 0) return -1;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static int run(char *const argv[], char *out, size_t outn) {
   int pipefd[2] = {-1, -1};
   if (out && pipe(pipefd)) return -1;
@@ -71,11 +95,7 @@ static int run(char *const argv[], char *out, size_t outn) {
     out[n] = 0;
     close(pipefd[0]);
   }
-  if (rc) return -1;
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return rc ? -1 : wait_child(pid);
 }
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -176,6 +196,110 @@ static bool read_sum(const char *path, uint64_t *sum) {
   return ok && sscanf(buf, "%16llx", (unsigned long long *)sum) == 1 && *sum != 0;
 }
 
+/* ------------------------------------------------------------- building */
+/* A large source is split at the renderer's markers (render.h) into one
+ * unit per thread of jx's pool (at most MAX_PARTS), compiled at once and
+ * linked: the C compiler is most of a first jit call (a training step of
+ * 30 kernels: ~0.55 s whole, ~0.37 s in two halves on 2 cores). Each unit
+ * repeats the prelude (the scalar ops, ~50 ms to parse), so small sources
+ * are built whole. The object's cache key is the whole source's: the split
+ * changes how it is built, not what it computes. */
+enum { SPLIT_MIN_BYTES = 12288, MAX_PARTS = 8 };
+static const char split_mark[] = "/*@jx-split*/\n", tables_mark[] = "/*@jx-tables*/\n";
+
+static void read_log(const char *path, char *out, size_t outn) {
+  out[0] = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t k = read(fd, out, outn - 1);
+  out[k > 0 ? k : 0] = 0;
+  close(fd);
+}
+
+/* the unit prelude + [a, b) (+ the rest of the source when last) */
+static bool write_unit(const char *path, const char *src, const char *first, const char *a, const char *b) {
+  unlink(path);
+  size_t np = (size_t)(first - src), nb = (size_t)(b - a);
+  char *t = jx_malloc(np + nb + 1);
+  if (!t) return false;
+  memcpy(t, src, np);
+  memcpy(t + np, a, nb);
+  bool ok = write_file(path, t, np + nb);
+  jx_free(t);
+  return ok;
+}
+
+/* Build src into the shared object `so` (files stem*); 0 on success, the
+ * compiler's exit status with its output in out, or -2 if a file could
+ * not be written. */
+static int build_object(const char *src, const char *stem, const char *so, char *out, size_t outn, int *units) {
+  const char *first = strstr(src, split_mark), *tables = first ? strstr(first, tables_mark) : NULL;
+  int nparts = jx_cpu_num_threads();
+  if (nparts > MAX_PARTS) nparts = MAX_PARTS;
+  if (!tables || tables - first < SPLIT_MIN_BYTES) nparts = 1;
+  const char *cut[MAX_PARTS + 1];
+  if (nparts == 1) first = src; /* one unit: the whole text */
+  cut[0] = first;
+  for (int i = 1; i < nparts; i++) { /* at the first marker past an equal share */
+    const char *m = strstr(first + (size_t)(tables - first) * (size_t)i / (size_t)nparts, split_mark);
+    cut[i] = !m || m > tables ? tables : m;
+    if (cut[i] < cut[i - 1]) cut[i] = cut[i - 1];
+  }
+  cut[nparts] = src + strlen(src);
+  char path[MAX_PARTS][4300], obj[MAX_PARTS][4300], log[MAX_PARTS][4300];
+  pid_t pid[MAX_PARTS];
+  int n = 0, rc = 0;
+  for (int i = 0; i < nparts; i++) {
+    if (cut[i] == cut[i + 1]) continue;
+    snprintf(path[n], sizeof path[n], "%s-%d.c", stem, i);
+    snprintf(obj[n], sizeof obj[n], "%s-%d.o", stem, i);
+    snprintf(log[n], sizeof log[n], "%s-%d.log", stem, i);
+    if (!write_unit(path[n], src, first, cut[i], cut[i + 1])) {
+      unlink(path[n]);
+      rc = -2;
+      break;
+    }
+    char *argv[NFLAGS + 6];
+    int a = 0;
+    argv[a++] = (char *)compiler();
+    for (int f = 0; f < NFLAGS; f++)
+      if (nparts == 1 || strcmp(cflags[f], "-shared")) argv[a++] = (char *)cflags[f];
+    argv[a++] = nparts == 1 ? "-o" : "-c";
+    if (nparts == 1) argv[a++] = (char *)so;
+    else argv[a++] = "-o", argv[a++] = obj[n];
+    argv[a++] = path[n];
+    if (nparts == 1) argv[a++] = "-lm";
+    argv[a] = NULL;
+    pid[n] = spawn_logged(argv, log[n]);
+    n++;
+  }
+  *units = n;
+  for (int i = 0; i < n; i++) { /* wait for every child, keep the first failure's output */
+    int r = wait_child(pid[i]);
+    if (r && !rc) {
+      rc = r;
+      read_log(log[i], out, outn);
+    }
+    unlink(path[i]);
+    unlink(log[i]);
+  }
+  if (!rc && nparts > 1) { /* link */
+    char *argv[MAX_PARTS + 8];
+    int a = 0;
+    argv[a++] = (char *)compiler();
+    argv[a++] = "-shared";
+    argv[a++] = "-o";
+    argv[a++] = (char *)so;
+    for (int i = 0; i < n; i++) argv[a++] = obj[i];
+    argv[a++] = "-lm";
+    argv[a] = NULL;
+    rc = run(argv, out, outn);
+  }
+  if (nparts > 1)
+    for (int i = 0; i < n; i++) unlink(obj[i]);
+  return rc;
+}
+
 /* --------------------------------------------------------------- modules */
 typedef struct loaded {
   uint64_t key;
@@ -245,7 +369,7 @@ static jx_module *build_locked(const char *src, int nkernel, jx_t *err) {
     }
     dir = tmpdir;
   }
-  char so[4200], sum[4200], csrc[4200], tmpso[4200];
+  char so[4200], sum[4200], tmpso[4300];
   snprintf(so, sizeof so, "%s/jx-%016llx.so", dir, (unsigned long long)key);
   snprintf(sum, sizeof sum, "%s/jx-%016llx.sum", dir, (unsigned long long)key);
   uint64_t want;
@@ -257,30 +381,18 @@ static jx_module *build_locked(const char *src, int nkernel, jx_t *err) {
     jx_diag("jit: rejecting cached object %s (hash mismatch, wrong owner or permissions): rebuilding", so);
   }
   /* build under unique temporary names, then rename into place */
-  snprintf(csrc, sizeof csrc, "%s/tmp-%016llx-%d.c", dir, (unsigned long long)key, (int)getpid());
-  snprintf(tmpso, sizeof tmpso, "%s/tmp-%016llx-%d.so", dir, (unsigned long long)key, (int)getpid());
-  unlink(csrc);
+  char stem[4200];
+  snprintf(stem, sizeof stem, "%s/tmp-%016llx-%d", dir, (unsigned long long)key, (int)getpid());
+  snprintf(tmpso, sizeof tmpso, "%s.so", stem);
   unlink(tmpso);
-  if (!write_file(csrc, src, strlen(src))) {
-    *err = jx_error_new("jit: cannot write %s", csrc);
-    return NULL;
-  }
-  char *argv[NFLAGS + 6];
-  int a = 0;
-  argv[a++] = (char *)compiler();
-  for (int i = 0; i < NFLAGS; i++) argv[a++] = (char *)cflags[i];
-  argv[a++] = "-o";
-  argv[a++] = tmpso;
-  argv[a++] = csrc;
-  argv[a++] = "-lm";
-  argv[a] = NULL;
   char out[8192];
-  int rc = run(argv, out, sizeof out);
-  unlink(csrc);
+  int units = 0;
+  int rc = build_object(src, stem, tmpso, out, sizeof out, &units);
   if (rc != 0) {
     unlink(tmpso);
     if (tmpdir[0]) rmdir(tmpdir);
-    *err = jx_error_new("jit: the C compiler failed (exit %d): %.2000s", rc, out);
+    *err = rc == -2 ? jx_error_new("jit: cannot write the source files under %s", dir)
+                    : jx_error_new("jit: the C compiler failed (exit %d): %.2000s", rc, out);
     return NULL;
   }
   /* Load what this process built, under its private name, before installing
@@ -291,7 +403,7 @@ static jx_module *build_locked(const char *src, int nkernel, jx_t *err) {
   if (!h) *err = jx_error_new("jit: cannot read the built object %s", tmpso);
   char line[32];
   int n = snprintf(line, sizeof line, "%016llx\n", (unsigned long long)h);
-  char tmpsum[4300];
+  char tmpsum[4400];
   snprintf(tmpsum, sizeof tmpsum, "%s.sum", tmpso);
   unlink(tmpsum);
   bool installed = m && write_file(tmpsum, line, (size_t)n) && rename(tmpso, so) == 0 && rename(tmpsum, sum) == 0;
@@ -304,7 +416,7 @@ static jx_module *build_locked(const char *src, int nkernel, jx_t *err) {
     unlink(sum);
     rmdir(tmpdir);
   }
-  if (m && jx_diag_enabled("compile")) jx_diag("jit: compiled %s in %.1f ms", so, now_ms() - t0);
+  if (m && jx_diag_enabled("compile")) jx_diag("jit: compiled %s in %.1f ms (%d unit%s)", so, now_ms() - t0, units, units == 1 ? "" : "s");
   return m;
 }
 

@@ -40,6 +40,17 @@ static inline long long buf_bytes(const jx_program *p, int b) {
   return (long long)(jx_aval_size(&p->bufs[b].aval) * (int64_t)jx_dtype_size(p->bufs[b].aval.dtype));
 }
 
+/* The root program's kernels are the module's entry points (named by its
+ * tables) and may be compiled in a different unit from the tables when cc.c
+ * splits a large source for a parallel build: they get external, hidden
+ * linkage. Everything else stays static. */
+static inline const char *linkage(const jx_program *p) { return p->id == 0 ? "JX_ENTRY " : "static "; }
+
+/* Markers cc.c splits a source at (comments: the text compiles whole):
+ * before each root kernel, and before the prototypes and tables. */
+#define JX_SPLIT_MARK "/*@jx-split*/\n"
+#define JX_TABLES_MARK "/*@jx-tables*/\n"
+
 /* The C function p<outer>_k<id> running LOOP kernel k (scan, while, cond)
  * of program outer; its bodies' p<id>_run are rendered before it. */
 void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id);

@@ -94,7 +94,7 @@ static void render_map(sb *b, const jx_program *prog, const jx_kernel *k, int pi
   for (int d = 0; d < nd; d++) total *= k->shape[d];
   jx_dtype ot = k->exprs[k->root].dtype;
   bool stream = streams(prog, k);
-  put(b, "static void p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", pid, id);
+  put(b, "%svoid p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", linkage(prog), pid, id);
   put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[ot], ctype[ot], k->out);
   put(b, "  for (int64_t f = lo; f < hi;) {\n");
   int dims[JX_MAX_RANK];
@@ -120,11 +120,11 @@ static void render_map(sb *b, const jx_program *prog, const jx_kernel *k, int pi
     put_body(b, k, "      ");
     put(b, "      out[row + i%d] = v%d;\n    }\n    f = row + stop;\n  }\n}\n", il, k->root);
   }
-  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %d, p%d_k%d_range, b); return 0; }\n\n",
-      pid, id, (long long)total, 16384, pid, id);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %d, p%d_k%d_range, b); return 0; }\n\n",
+      linkage(prog), pid, id, (long long)total, 16384, pid, id);
 }
 
-static void render_reduce(sb *b, const jx_kernel *k, int pid, int id) {
+static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int pid, int id) {
   int kept[JX_MAX_RANK], nk = 0, red[JX_MAX_RANK], nr = 0;
   int64_t nout = 1, nred = 1;
   for (int d = 0; d < k->ndim; d++) {
@@ -145,7 +145,7 @@ static void render_reduce(sb *b, const jx_kernel *k, int pid, int id) {
     init = initbuf;
   }
   const char *op = k->reduce_op == JX_P_reduce_sum ? "add" : k->reduce_op == JX_P_reduce_max ? "max" : "min";
-  put(b, "static void p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", pid, id);
+  put(b, "%svoid p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", linkage(prog), pid, id);
   put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[vt], ctype[vt], k->out);
   put(b, "  for (int64_t o = lo; o < hi; o++) {\n");
   put_decompose(b, "o", kept, nk, k->shape, "    ");
@@ -160,8 +160,8 @@ static void render_reduce(sb *b, const jx_kernel *k, int pid, int id) {
   for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
   put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
   int64_t grain = nred > 0 ? 16384 / nred : 16384;
-  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
-      pid, id, (long long)nout, (long long)(grain > 0 ? grain : 1), pid, id);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
+      linkage(prog), pid, id, (long long)nout, (long long)(grain > 0 ? grain : 1), pid, id);
 }
 
 /* a program's kernels (bodies first, depth first); for a body also
@@ -169,8 +169,9 @@ static void render_reduce(sb *b, const jx_kernel *k, int pid, int id) {
 static void render_program(sb *b, const jx_program *p, bool root) {
   for (int i = 0; i < p->nkernel; i++) {
     const jx_kernel *k = &p->kernels[i];
+    if (root && k->kind != JX_LK_CALL) put(b, JX_SPLIT_MARK);
     if (k->kind == JX_LK_MAP) render_map(b, p, k, p->id, i);
-    else if (k->kind == JX_LK_REDUCE) render_reduce(b, k, p->id, i);
+    else if (k->kind == JX_LK_REDUCE) render_reduce(b, p, k, p->id, i);
     else if (k->kind == JX_LK_LOOP) {
       for (int si = 0; si < k->nsub; si++) render_program(b, k->sub[si], false);
       jx_cpu_render_loop(b, p, k, i);
@@ -217,8 +218,14 @@ char *jx_cpu_render(const jx_program *p) {
           "  int (*call)(const struct jx_rt *, int, int, char **, void (*)(void *, int64_t, int64_t));\n"
           "  void *(*alloc)(const struct jx_rt *, int64_t, char **);\n"
           "  void (*release)(void *);\n"
-          "} jx_rt;\n\n");
+          "} jx_rt;\n"
+          "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n\n");
   render_program(&b, p, true);
+  put(&b, JX_TABLES_MARK);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind != JX_LK_CALL) put(&b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
+    if (p->kernels[i].kind == JX_LK_MAP) put(&b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
+  }
   put(&b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
   for (int i = 0; i < p->nkernel; i++) {
     if (p->kernels[i].kind == JX_LK_CALL) put(&b, "%s0", i ? ", " : "");

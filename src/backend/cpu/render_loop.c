@@ -131,7 +131,7 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
   const jx_params *pa = &k->params;
   int nc = (int)pa->limit[0], ncar = (int)pa->limit[1], nx = k->nin - nc - ncar, ny = k->nout - ncar;
   long long L = (long long)pa->limit[2];
-  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", outer->id, id, L);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", linkage(outer), outer->id, id, L);
   put_sub_decl(b, k, 0);
   put_carries(b, outer, k, nc, ncar);
   put_sub_alloc(b, k, 0, true, "  ");
@@ -157,7 +157,7 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
 static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *cp = k->sub[0], *bp = k->sub[1];
   int ncc = (int)k->params.limit[0], nbc = (int)k->params.limit[1], n = k->nin - ncc - nbc;
-  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", outer->id, id);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", linkage(outer), outer->id, id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
   put_carries(b, outer, k, ncc + nbc, n);
@@ -178,7 +178,7 @@ static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int
 }
 
 static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  put(b, "static int p%d_k%d(char **b, const jx_rt *rt) { /* cond */\n  int rc = 1;\n", outer->id, id);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* cond */\n  int rc = 1;\n", linkage(outer), outer->id, id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
   for (int si = 0; si < 2; si++) {
