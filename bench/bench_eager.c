@@ -21,7 +21,7 @@
  *
  *   bench_eager [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE]
  *               [--only dispatch,slowf,tanh,mlp,pe,matmul]    (a subset, e.g. for perf record)
- *               [--memory]
+ *               [--memory] [--compile-only]
  *
  * --reps N: timed repetitions per measurement (default 21; medians reported; ~1 min in all).
  * --quick:  fewer operations per repetition (a ~20 s smoke run).
@@ -30,6 +30,9 @@
  *           and report the peak of the per-example call against the size of
  *           its result. The counting costs an indirect call per allocation,
  *           so bench/run.sh runs it as a separate `--only pe --memory` pass.
+ * --compile-only: only mlp_compile, jx_jit_compile of the jitted training
+ *           step; run.sh runs it in a second process on the first's cache
+ *           directory, where it measures the reload from disk.
  * Every measurement is a median over repetitions; variants compared with each
  * other are interleaved round by round (the machine is shared and noisy). */
 #ifndef _GNU_SOURCE
@@ -90,6 +93,9 @@ static int reps = 21;
 static double quick = 1.0; /* scales the work per repetition */
 static int do_pe = 1, do_peer = 1, do_mm = 1;
 static const char *peer_lib, *tsv_path, *only;
+/* --compile-only: just the MLP step's jx_jit_compile (run.sh's second
+ * process, which finds the first's objects in the disk cache) */
+static int compile_only;
 static int memory; /* --memory */
 
 /* ------------------------------------------- counting allocator (--memory) */
@@ -426,6 +432,14 @@ static void bench_mlp(int train) {
   jx_fn *step = jx_fn_new(step_fn, 3, &sc), *jstep = jx_jit(step);
 
   if (train) {
+    /* ahead of time (jx_jit_compile): trace, passes, fusion and the C
+     * build, or the load from the disk cache in a later process */
+    double tc = now_s();
+    jx_t ce = jx_jit_compile(jstep, (jx_t[]){params0, x, y});
+    tc = now_s() - tc;
+    if (ce) die_if_error(ce, "jit_compile(step)");
+    record1("mlp_compile", "jx_jit_compile(jit(step)): trace + passes + build (or disk load)", "ms", 1e3 * tc);
+    if (compile_only) goto done;
     /* three independent copies of the parameters, one per variant */
     jx_t p_e = jx_retain(params0), p_j = jx_retain(params0), p_s = jx_retain(params0);
     const double l0 = train_step(&p_e, vg, NULL, x, y);
@@ -436,7 +450,7 @@ static void bench_mlp(int train) {
     train_step(&p_s, NULL, jstep, x, y);
     const double t_step1 = now_s() - t0;
     record1("mlp_jit_first", "jit(value_and_grad(loss)) first call (trace+compile+run)", "ms", 1e3 * t_jit1);
-    record1("mlp_jitstep_first", "jit(step) first call", "ms", 1e3 * t_step1);
+    record1("mlp_jitstep_first", "jit(step) first call (compiled ahead)", "ms", 1e3 * t_step1);
     if (fabs(l0 - l0j) > 1e-4) fprintf(stderr, "WARNING: initial loss eager %g vs jit %g\n", l0, l0j);
     {
       const double dp = max_abs_diff(jx_at(jx_at(p_e, 0), 0), jx_at(jx_at(p_s, 0), 0));
@@ -535,6 +549,7 @@ static void bench_mlp(int train) {
     jx_fn_free(pe);
     jx_fn_free(g);
   }
+done:
   jx_release(params0), jx_release(x), jx_release(y);
   jx_fn_free(jstep);
   jx_fn_free(step);
@@ -659,8 +674,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv_path = argv[++i];
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--memory")) memory = 1;
+    else if (!strcmp(argv[i], "--compile-only")) compile_only = 1, only = "mlp", do_pe = 0;
     else {
-      fprintf(stderr, "usage: %s [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE] [--only dispatch,slowf,tanh,mlp,pe,matmul] [--memory]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE] [--only dispatch,slowf,tanh,mlp,pe,matmul] [--memory] [--compile-only]\n", argv[0]);
       return 2;
     }
   }
@@ -678,7 +694,7 @@ int main(int argc, char **argv) {
   if (want("tanh")) bench_grad_tanh();
   if (!want("pe")) do_pe = 0;
   if (want("mlp") || do_pe) bench_mlp(want("mlp"));
-  if (want("mlp")) bench_mlp_gemm_floor();
+  if (want("mlp") && !compile_only) bench_mlp_gemm_floor();
   if (do_mm && want("matmul")) bench_matmul();
 
   const char *cache = getenv("JX_CACHE_DIR");

@@ -55,6 +55,10 @@ echo; echo "=== jx: bench_eager ${EAGER_ARGS[*]} ($(date -u +%H:%M:%S), load $(c
 # a fresh compile cache: the "first call" rows then include a cold C compile
 JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" "${EAGER_ARGS[@]}" 2>"$OUT/eager.progress" || { cat "$OUT/eager.progress"; echo "bench_eager FAILED"; }
 grep -E "WARNING|note:" "$OUT/eager.progress"
+echo; echo "=== jx: bench_eager --compile-only x3 (new processes on that cache: jx_jit_compile of the MLP step loads it from disk)"
+for r in 1 2 3; do
+  JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" --compile-only --reps 1 --tsv "$OUT/reload$r.tsv" 2>/dev/null | grep -E "^mlp_compile"
+done
 echo; echo "=== jx: bench_eager --only pe --memory (peak bytes of the per-example call; counting allocator, no buffer cache)"
 JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" --only pe --memory --reps 1 --tsv "$OUT/memory.tsv" 2>/dev/null | grep -E "^pe_(bytes|peak|kept)" || echo "bench_eager --memory FAILED"
 bash bench/peers.sh mlp
@@ -189,6 +193,9 @@ if pev and pel:
     k = min(pev, key=pev.get)
     if k in pel: extra.append(f"torch per-example: loop/vmap = {pel[k] / pev[k]:.2f}x ({cfgname(k)})")
 if "pe_bytes" in jx: extra.append(f"per-example gradients: {jx['pe_bytes']:.1f} MB")
+if "mlp_compile" in jx: extra.append(f"jx_jit_compile(jit(step)), cold cache (trace + passes + C build): {jx['mlp_compile']:.1f} ms")
+reload = sorted(float(l.split("\t")[1]) for r in (1, 2, 3) for l in read(f"reload{r}.tsv").splitlines() if l.startswith("mlp_compile\t"))
+if reload: extra.append(f"jx_jit_compile(jit(step)) in a new process, from the disk cache: median {reload[len(reload) // 2]:.1f} ms of {len(reload)} processes")
 if "pe_peak_mb" in jx and "pe_bytes" in jx:
     extra.append(f"per-example call peak allocation: {jx['pe_peak_mb']:.1f} MB = {jx['pe_peak_mb'] / jx['pe_bytes']:.2f}x the gradients "
                  f"({jx.get('pe_kept_mb', 0):.1f} MB still held as the result)")

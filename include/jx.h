@@ -177,6 +177,11 @@ jx_fn *jx_hessian(jx_fn *f, int argnum);
 jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents); /* -> (out, tangent_out) */
 jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn); /* -> out; (*vjp_fn)(ct) -> tuple */
 jx_fn *jx_jit(jx_fn *f);
+/* jax.jit(f).lower(*args).compile(): trace the jitted function for the
+ * signature of args and compile it (or load it from the disk cache)
+ * without running it; later calls with that signature run it at once.
+ * NULL on success, else an error value. */
+jx_t jx_jit_compile(jx_fn *jitted, const jx_t *args);
 jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis);
 jx_fn *jx_partial(jx_fn *f, int nbound, const jx_t *bound); /* binds leading args */
 char *jx_make_jaxpr(jx_fn *f, const jx_t *args);            /* caller frees */

@@ -1285,6 +1285,37 @@ static void test_slow_f_fusion(void) {
   jx_pool_pop();
 }
 
+/* jx_jit_compile: ahead of time, then the call neither traces nor builds */
+int jx_cpu_module_count(void);
+
+static void test_aot_compile(void) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(slow_f, 1, NULL), *jf = jx_jit(f);
+  jx_t x = rand_array(JX_F32, JX_SHAPE(37, 5), -1, 1);
+  const int mods = jx_cpu_module_count();
+  jx_t e = jx_jit_compile(jf, &x);
+  CHECKF(e == NULL, "jit_compile: %s", e ? jx_error(e) : "");
+  CHECK(jx_jit_trace_count(jf) == 1);
+  const int built = jx_cpu_module_count();
+  CHECK(built >= mods); /* == mods when compiled by an earlier test or without a compiler */
+  CHECK(same_value(JX_CALL(jf, x), JX_CALL(f, x), 0, 0, "slow_f after jit_compile"));
+  CHECK(jx_jit_trace_count(jf) == 1 && jx_cpu_module_count() == built);
+  /* compiling again is a lookup */
+  CHECK(jx_jit_compile(jf, &x) == NULL && jx_jit_trace_count(jf) == 1);
+  /* errors are values naming the cause */
+  e = jx_jit_compile(f, &x);
+  CHECKF(e && !jx_ok(e) && strstr(jx_error(e), "jit_compile"), "%s", e ? jx_error(e) : "no error");
+  jx_fn *g = jx_fn_new(bad_shapes, 1, NULL), *jg = jx_jit(g);
+  e = jx_jit_compile(jg, &x);
+  CHECKF(e && !jx_ok(e) && strstr(jx_error(e), "add") && strstr(jx_error(e), "[37,5]"), "%s",
+         e ? jx_error(e) : "no error");
+  jx_t bad = jx_error_new("upstream");
+  e = jx_jit_compile(jf, &bad);
+  CHECKF(e && !jx_ok(e) && strstr(jx_error(e), "upstream"), "%s", e ? jx_error(e) : "no error");
+  jx_fn_free(jg), jx_fn_free(g), jx_fn_free(jf), jx_fn_free(f);
+  jx_pool_pop();
+}
+
 /* =================================================== child-process modes */
 /* many kernels: a source the compiler driver builds in parallel units */
 static jx_t wide_f(const jx_t *a, void *u) {
@@ -1795,6 +1826,7 @@ int main(int argc, char **argv) {
   test_output_ownership();
   test_threads();
   test_slow_f_fusion();
+  test_aot_compile();
   test_gemm_epilogue();
   test_streamed_outputs();
   test_random_programs(100, 1);

@@ -5,6 +5,7 @@
  * compiled. */
 #include "api/api.h"
 #include "api/trace_fn.h"
+#include "control/derive.h"
 #include "trace/trace.h"
 
 #include <pthread.h>
@@ -77,27 +78,30 @@ static bool has_tracer_consts(const jx_jaxpr *j) {
   return false;
 }
 
-static jx_t jit_body(const jx_t *args, void *u) {
-  jit_closure *c = u;
-  jx_t all = jx_tuple(c->f->nargs, args);
-  if (!jx_ok(all)) return all;
+/* The jaxpr for the signature of `all` (the arguments as one tuple):
+ * cached, else traced and cached. Returns it retained with its output
+ * structure (borrowed from the cache entry or owned by the caller when
+ * *fresh), or NULL with *err. */
+static jx_jaxpr *signature_jaxpr(jit_closure *c, jx_t all, const jx_t *args, jx_t *out_like, jx_t *err) {
   size_t n = 0, cap = 0;
   char *key = NULL;
   sig_rec(all, &key, &n, &cap);
-  if (!key) return jx_error_new("jit: out of memory");
+  if (!key) {
+    *err = jx_error_new("jit: out of memory");
+    return NULL;
+  }
   pthread_mutex_lock(&c->lock);
   entry *e = c->cache;
   while (e && strcmp(e->key, key)) e = e->next;
   jx_jaxpr *j = e ? e->jaxpr : NULL;
-  jx_t out_like = e ? e->out_like : NULL;
+  *out_like = e ? e->out_like : NULL;
   if (j) jx_jaxpr_retain(j);
   pthread_mutex_unlock(&c->lock);
-  jx_t err = NULL;
   if (!j) {
-    j = jx_trace_to_jaxpr(c->f, args, &out_like, &err);
+    j = jx_trace_to_jaxpr(c->f, args, out_like, err);
     if (!j) {
       jx_free(key);
-      return err;
+      return NULL;
     }
     pthread_mutex_lock(&c->lock);
     c->traces++;
@@ -105,7 +109,7 @@ static jx_t jit_body(const jx_t *args, void *u) {
      * valid for this call */
     entry *ne = has_tracer_consts(j) ? NULL : jx_malloc(sizeof *ne);
     if (ne) {
-      *ne = (entry){key, j, jx_retain(out_like), c->cache};
+      *ne = (entry){key, j, jx_retain(*out_like), c->cache};
       jx_jaxpr_retain(j);
       c->cache = ne;
       key = NULL;
@@ -113,6 +117,16 @@ static jx_t jit_body(const jx_t *args, void *u) {
     pthread_mutex_unlock(&c->lock);
   }
   jx_free(key);
+  return j;
+}
+
+static jx_t jit_body(const jx_t *args, void *u) {
+  jit_closure *c = u;
+  jx_t all = jx_tuple(c->f->nargs, args);
+  if (!jx_ok(all)) return all;
+  jx_t err = NULL, out_like = NULL;
+  jx_jaxpr *j = signature_jaxpr(c, all, args, &out_like, &err);
+  if (!j) return err;
   int nleaves = jx_tree_flatten(all, NULL, 0);
   jx_t *in = jx_malloc(sizeof(jx_t) * (size_t)(nleaves ? nleaves : 1));
   jx_t *out = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
@@ -143,6 +157,24 @@ jx_fn *jx_jit(jx_fn *f) {
   c->f = jx_fn_ref(f);
   pthread_mutex_init(&c->lock, NULL);
   return jx_fn_make(jit_body, f->nargs, c, jit_free, "jit");
+}
+
+/* Ahead of time: trace (or find) and compile (or load) without running.
+ * Under another transformation there is nothing to compile yet: the
+ * program that runs is the transformed one. */
+jx_t jx_jit_compile(jx_fn *jitted, const jx_t *args) {
+  if (!jitted || jitted->body != jit_body) return jx_error_new("jit_compile: not a function made by jx_jit");
+  jit_closure *c = jitted->user;
+  jx_pool_push();
+  jx_t all = jx_tuple(c->f->nargs, args), err = NULL, out_like = NULL;
+  jx_jaxpr *j = jx_ok(all) ? signature_jaxpr(c, all, args, &out_like, &err) : NULL;
+  if (!jx_ok(all)) err = all;
+  else if (j && has_tracer_consts(j)) err = jx_error_new("jit_compile: f closes over a value traced by an outer transformation; compile the outer function instead");
+  else if (j) jx_jaxpr_executable(j, &err);
+  if (j) jx_jaxpr_release(j);
+  jx_retain(err);
+  jx_pool_pop();
+  return err ? jx_pool_own(err) : NULL;
 }
 
 /* How many times jit traced f (for tests of the cache). */
