@@ -33,9 +33,11 @@ extern char **environ;
 
 /* Fixed flags: optimize for this CPU; ISO C keeps floating point exact
  * (no contraction into FMA), as in the eager kernels; -fno-math-errno lets
- * sqrt inline (results are unchanged). */
-static const char *const cflags[] = {"-std=c17", "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno",
-                                     "-fPIC", "-shared", "-w"};
+ * sqrt inline and -fno-trapping-math lets selects with a division or a
+ * comparison on one side (tanh, NaN-aware max) vectorize, as in the eager
+ * kernels (results are unchanged: jx never reads the exception flags). */
+static const char *const cflags[] = {"-std=c17",        "-O3",    "-march=native", "-ffp-contract=off",
+                                     "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-w"};
 enum { NFLAGS = sizeof cflags / sizeof cflags[0] };
 
 static uint64_t fnv(const void *p, size_t n, uint64_t h) {
