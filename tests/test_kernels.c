@@ -234,8 +234,9 @@ static void test_binary(void) {
       for (int t = 0; t < 6; t++)
         if (binop_valid(op, ALL_DT[t])) test_binary_pattern(&pats[p], op, ALL_DT[t]);
   /* long vectors (tails, the pool) for a few ops */
-  bpattern big = {"n=1000003", 1, {1000003}, {1}, {1}, 1000003, 1000003, 0, 0};
-  bpattern bigs = {"n=1000003 scalar b", 1, {1000003}, {1}, {0}, 1000003, 1, 0, 0};
+  /* (outputs of 4 MiB and more are streamed out tile by tile: f32 here) */
+  bpattern big = {"n=1100003", 1, {1100003}, {1}, {1}, 1100003, 1100003, 0, 0};
+  bpattern bigs = {"n=1100003 scalar b", 1, {1100003}, {1}, {0}, 1100003, 1, 0, 0};
   bpattern bigc = {"[1000,1003] column", 2, {1000, 1003}, {1003, 1}, {1, 0}, 1003000, 1000, 0, 0};
   const jx_cpu_binop bops[] = {JX_CPU_ADD, JX_CPU_MAX, JX_CPU_LT, JX_CPU_DIV};
   for (int k = 0; k < 4; k++) {
@@ -243,6 +244,9 @@ static void test_binary(void) {
     test_binary_pattern(&bigs, bops[k], JX_I32);
     test_binary_pattern(&bigc, bops[k], JX_F64);
   }
+  bpattern bigb = {"n=4194319 bool out", 1, {4194319}, {1}, {0}, 4194319, 1, 0, 0}; /* a streamed bool output */
+  test_binary_pattern(&bigb, JX_CPU_LT, JX_F32);
+  test_binary_pattern(&bigs, JX_CPU_MUL, JX_F32);
 
   /* integer edge cases spelled out */
   int32_t a32[] = {INT32_MIN, INT32_MIN, 7, -7, 7, INT32_MAX, 5};
@@ -300,13 +304,15 @@ static double ref_unary_f(jx_cpu_unop op, double x, bool f32) {
 }
 
 static void test_unary(void) {
-  const int64_t sizes[] = {1, 3, 17, 100003};
+  /* the last size: a streamed output for f32 and f64, checked for a few ops */
+  const int64_t sizes[] = {1, 3, 17, 100003, 1100003};
   for (int op = 0; op < JX_CPU_UNARY_COUNT; op++)
     for (int t = 0; t < 6; t++) {
       jx_dtype dt = ALL_DT[t];
       if (!unop_valid(op, dt)) continue;
-      for (int s = 0; s < 4; s++) {
+      for (int s = 0; s < 5; s++) {
         int64_t n = sizes[s];
+        if (s == 4 && op != JX_CPU_NEG && op != JX_CPU_EXP && op != JX_CPU_TANH) continue;
         void *x = rand_array(dt, n, false), *y = malloc((size_t)n * DT_SIZE[dt]);
         jx_cpu_unary(op, dt, n, x, y);
         int bad = 0;
