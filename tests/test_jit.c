@@ -1763,9 +1763,13 @@ static void test_slow_f_log(void) {
   make_tmpdir(dump, sizeof dump);
   snprintf(cache, sizeof cache, "JX_CACHE_DIR=%s", dir);
   snprintf(dumpv, sizeof dumpv, "JX_DUMP=%s", dump);
-  const char *set[] = {"JX_LOG=compile", cache, dumpv, NULL};
+  const char *set[] = {"JX_LOG=compile,profile", cache, dumpv, NULL};
   int rc = spawn_child("slow_f", set, &out);
   CHECK_CHILD(rc == 0 && count_substr(out, ", 1 kernels;") == 1, out, "slow_f: rc %d", rc);
+  /* JX_LOG=profile: the program's one kernel, timed over its one run */
+  CHECK_CHILD(count_substr(out, "[jx] profile: program of 1 kernels, 2 buffers; 1 runs") == 1 &&
+                  count_substr(out, "k0   map") == 1 && count_substr(out, "[1000,1000]") == 1,
+              out, "profile of slow_f");
   char names[4][512];
   int n = list_files(dump, "", "program.c", names, 4);
   CHECK(n == 1);

@@ -21,6 +21,15 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err);
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs);
 void jx_executable_free(jx_executable *x);
 
+/* JX_LOG=profile (compile/profile.c): time per kernel of each program,
+ * printed when its executable is freed or at exit. jx_profile_new returns
+ * NULL when profiling is off. */
+typedef struct jx_profile jx_profile;
+jx_profile *jx_profile_new(const jx_program *p);
+void jx_profile_add(jx_profile *pr, int kernel, int64_t ns);
+void jx_profile_run(jx_profile *pr);
+void jx_profile_free(jx_profile *pr);
+
 /* JX_DUMP=dir: write text there (name gets a counter). */
 void jx_dump(const char *name, const char *text);
 

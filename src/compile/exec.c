@@ -22,6 +22,7 @@ struct jx_executable {
   jx_program *prog;
   jx_module *mod; /* NULL: interpret opt */
   const jx_backend *be;
+  jx_profile *prof; /* JX_LOG=profile */
 };
 
 static double now_ms(void) {
@@ -99,6 +100,7 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
       bool quiet = jx_errors_quiet(true);
       x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
       jx_errors_quiet(quiet);
+      if (x->mod) x->prof = jx_profile_new(x->prog);
       static atomic_int told; /* say it once per process */
       if (!x->mod && jx_diag_enabled("compile") && !atomic_exchange(&told, 1))
         jx_diag("jit: falling back to the interpreter: %s", berr ? jx_error(berr) : "render failed");
@@ -115,6 +117,7 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
 
 void jx_executable_free(jx_executable *x) {
   if (!x) return;
+  jx_profile_free(x->prof);
   if (x->mod) x->be->module_free(x->mod);
   jx_program_free(x->prog);
   jx_jaxpr_release(x->opt);
@@ -285,6 +288,7 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       if (buf[b]) data[b] = buf[b]->data;
     }
     if (err) break;
+    const double tk = x->prof ? now_ms() : 0;
     if (epi_ran == k) {
       /* done inside the GEMM before it */
     } else if (own_outputs) {
@@ -295,6 +299,7 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
     } else if (x->mod->kernels[k](data, &rt)) {
       err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }
+    if (x->prof && epi_ran != k) jx_profile_add(x->prof, k, (int64_t)((now_ms() - tk) * 1e6));
     /* temporaries whose last reader was this kernel go back to the cache */
     for (int b = 0; b < nb; b++)
       if (p->bufs[b].kind == JX_LB_TEMP && p->bufs[b].last <= k && buf[b]) {
@@ -302,6 +307,7 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
         buf[b] = NULL;
       }
   }
+  if (x->prof && !err) jx_profile_run(x->prof);
   for (int i = 0; i < p->nout; i++) {
     int b = p->outs[i];
     const jx_lbuf *lb = &p->bufs[b];

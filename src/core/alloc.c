@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 /* ----------------------------------------------------------- allocator */
 /* NULL stands for the C library's: the path every eager op takes stays a
@@ -120,12 +121,31 @@ static size_t read_cache_limit(void) {
   return cache_limit;
 }
 
+/* Blocks of HUGE_MIN bytes and more (from the C library's allocator, not a
+ * user's) start on a 2 MiB boundary and are marked for transparent huge
+ * pages (Linux, where THP is in "madvise" mode as on this machine; NumPy
+ * does the same for its large arrays): one page-table entry per 2 MiB
+ * instead of 512 -- fewer TLB misses when ops stream through big arrays,
+ * and a first touch that faults once per 2 MiB rather than every 4 KiB. */
+enum { HUGE_MIN = 4 << 20, HUGE_PAGE = 2 << 20 };
+
+static void advise_huge(uintptr_t d, size_t n) {
+#ifdef MADV_HUGEPAGE
+  if (n >= HUGE_PAGE) madvise((void *)d, n / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#else
+  (void)d, (void)n;
+#endif
+}
+
 static block *block_alloc(size_t data_bytes, int cls) {
   size_t hdr = (sizeof(block) + ALIGN - 1) / ALIGN * ALIGN;
-  if (data_bytes > SIZE_MAX - hdr - ALIGN) return NULL;
-  void *base = jx_malloc(hdr + data_bytes + ALIGN);
+  const bool huge = data_bytes >= HUGE_MIN && !alloc_fn;
+  const size_t align = huge ? HUGE_PAGE : ALIGN;
+  if (data_bytes > SIZE_MAX - hdr - align) return NULL;
+  void *base = jx_malloc(hdr + data_bytes + align);
   if (!base) return NULL;
-  uintptr_t d = ((uintptr_t)base + sizeof(block) + ALIGN - 1) / ALIGN * ALIGN;
+  uintptr_t d = ((uintptr_t)base + sizeof(block) + align - 1) / align * align;
+  if (huge) advise_huge(d, data_bytes);
   block *b = (block *)(d - sizeof(block));
   b->base = base;
   b->cls = cls;

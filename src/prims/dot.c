@@ -103,26 +103,12 @@ static jx_t dot_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   return dot_run(in, pa, out, NULL, NULL);
 }
 
-/* GEMM rows -> the result's elements: without batch dimensions the result
- * is [M, N] row-major, whatever its free dimensions */
-typedef struct {
-  void (*epi)(void *ctx, int64_t lo, int64_t hi);
-  void *ctx;
-  int64_t N;
-} rows_to_elems;
-static void epi_rows(void *ctx, int64_t lo, int64_t hi) {
-  const rows_to_elems *r = ctx;
-  r->epi(r->ctx, lo * r->N, hi * r->N);
-}
-
 jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
                              void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
   if (pa->nb) return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
-  const jx_aval av[2] = {in[0]->aval, in[1]->aval};
-  dims_t d;
-  get_dims(av, pa, &d);
-  rows_to_elems r = {epi, ctx, prod(&av[1], d.rf, d.nrf)};
-  return dot_run(in, pa, &out, epi_rows, &r);
+  /* without batch dimensions the result is [M, N] row-major, whatever its
+   * free dimensions: the GEMM's element ranges are the result's */
+  return dot_run(in, pa, &out, epi, ctx);
 }
 
 static jx_t dot_run(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_rows_fn epi, void *epi_ctx) {

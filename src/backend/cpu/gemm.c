@@ -378,26 +378,29 @@ static void slab_task(void *ctx, int64_t lo, int64_t hi) {
     if (j->by_rows) {
       ok = gemm_cblas1(j->dt, j->ta, j->tb, n, j->N, j->K, j->A + (j->ta ? a : a * j->lda) * es, j->lda, j->B,
                        j->ldb, j->C + a * j->ldc * es, j->ldc);
-      if (ok && j->epi) j->epi(j->epi_ctx, a, a + n);
-    }
-    else
+      if (ok && j->epi) j->epi(j->epi_ctx, a * j->N, (a + n) * j->N);
+    } else {
       ok = gemm_cblas1(j->dt, j->ta, j->tb, j->M, n, j->K, j->A, j->lda, j->B + (j->tb ? a * j->ldb : a) * es,
                        j->ldb, j->C + a * es, j->ldc);
+      for (int64_t r = 0; ok && j->epi && r < j->M; r++) j->epi(j->epi_ctx, r * j->N + a, r * j->N + a + n);
+    }
     if (!ok) atomic_store(&j->failed, true);
   }
 }
 
-/* With an epilogue, slabs are always rows (when there are enough for two)
- * so that each thread finishes the rows it just made; the epilogue then
- * runs here (true) or is left to the caller (false: *epi_done says). */
+/* Slabs along the longer of M and N: each thread packs only its share of
+ * the operand that is split (a row split of 128 x 512 x 1296 would have both
+ * threads pack all of B). An epilogue runs on each slab as soon as it is
+ * made (columns: row by row); then here (true) or is left to the caller
+ * (false: *epi_done says). */
 static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                        const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc,
                        jx_cpu_rows_fn epi, void *epi_ctx, bool *epi_done) {
   pthread_once(&blas_once, blas_single_thread);
   const int nt = threaded ? jx_cpu_num_threads() : 1;
-  if (nt == 1 || M * N * K < GEMM_MIN_TASK_WORK * nt || (epi && M < 32))
+  if (nt == 1 || M * N * K < GEMM_MIN_TASK_WORK * nt || (M < 32 && N < 32))
     return gemm_cblas1(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-  bool by_rows = M >= N || epi;
+  bool by_rows = M >= N;
   int64_t len = by_rows ? M : N, step = round_up(cdiv(len, nt), 16);
   slab_job j = {dt, ta, tb, by_rows, M, N, K, lda, ldb, ldc, step, A, B, C, false, epi, epi_ctx};
   jx_cpu_parallel_for(cdiv(len, step), 1, slab_task, &j);
@@ -657,6 +660,6 @@ void jx_cpu_gemm_epilogue(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, i
   bool done = false;
   gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, N, M * N * (int64_t)dt_size(dt), epi, ctx, &done);
   if (done) return;
-  epi_job j = {epi, ctx}; /* the product ran without it: finish the rows over the pool */
-  jx_cpu_parallel_for(M, 1 + 16384 / N, epi_task, &j);
+  epi_job j = {epi, ctx}; /* the product ran without it: finish C over the pool */
+  jx_cpu_parallel_for(M * N, 16384, epi_task, &j);
 }

@@ -122,12 +122,14 @@ void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
                          int64_t K, const void *A, int64_t lda, int64_t sa, const void *B,
                          int64_t ldb, int64_t sb, void *C, int64_t ldc, int64_t sc);
-/* An epilogue: called once rows [lo, hi) of C are final, to finish them
- * while they are still in cache (jit fuses bias + activation this way). */
+/* An epilogue: called once elements [lo, hi) of C (flat, row-major) are
+ * final, to finish them while they are still in cache (jit fuses bias +
+ * activation this way). */
 typedef void (*jx_cpu_rows_fn)(void *ctx, int64_t lo, int64_t hi);
-/* jx_cpu_gemm, then epi over every row of C (C contiguous, ldc == N). With
- * CBLAS, each thread's slab of rows gets its epilogue right after its
- * product; the other paths run it over the pool after the product. */
+/* jx_cpu_gemm, then epi over every element of C (C contiguous, ldc == N).
+ * With CBLAS, each thread's slab (rows, or columns: then row by row) gets
+ * its epilogue right after its product; the other paths run it over the
+ * pool after the product. */
 void jx_cpu_gemm_epilogue(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
                           int64_t lda, const void *B, int64_t ldb, void *C, jx_cpu_rows_fn epi, void *ctx);
 /* "cblas" or "builtin-avx2" or "builtin-portable": what jx_cpu_gemm uses for f32. */
