@@ -1285,6 +1285,46 @@ static void test_slow_f_fusion(void) {
   jx_pool_pop();
 }
 
+/* Reductions that keep the innermost dim (a bias gradient): the generated
+ * loop accumulates a tile of outputs along it at once; tiles of 256 and
+ * partial tiles, several kept and reduced dims, every reduce op. */
+typedef struct {
+  int op, naxes, axes[3];
+  bool keep;
+} red_case;
+static jx_t reduce_expr(const jx_t *a, void *u) {
+  const red_case *c = u;
+  jx_t v = jx_add(jx_mul(a[0], jx_scalar(1.5)), jx_scalar(0.25)); /* an expression the reduction absorbs */
+  return c->op == 0 ? jx_sum_axes(v, c->naxes, c->axes, c->keep)
+         : c->op == 1 ? jx_max_axes(v, c->naxes, c->axes, c->keep)
+                      : jx_min_axes(v, c->naxes, c->axes, c->keep);
+}
+
+static void test_inner_kept_reductions(void) {
+  jx_pool_push();
+  static const struct {
+    int nd;
+    int64_t shape[4];
+    jx_dtype dt;
+    red_case c;
+  } cases[] = {
+      {2, {128, 512}, JX_F32, {0, 1, {0}, false}},      {2, {128, 512}, JX_F32, {1, 1, {0}, false}},
+      {3, {3, 5, 700}, JX_F32, {0, 1, {1}, false}},     {3, {3, 5, 700}, JX_I32, {2, 1, {1}, true}},
+      {2, {4, 300}, JX_F64, {0, 1, {0}, true}},         {4, {2, 3, 4, 5}, JX_F32, {0, 2, {0, 2}, false}},
+      {4, {2, 3, 4, 257}, JX_I32, {0, 2, {1, 2}, false}}, {2, {9, 1}, JX_F64, {1, 1, {0}, false}},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    jx_fn *f = jx_fn_new(reduce_expr, 1, (void *)&cases[i].c), *jf = jx_jit(f);
+    jx_t x = rand_array(cases[i].dt, cases[i].nd, cases[i].shape, -2, 2);
+    char what[64];
+    snprintf(what, sizeof what, "inner-kept reduction case %zu", i);
+    const double tol = cases[i].dt == JX_F32 ? 1e-5 : cases[i].dt == JX_F64 ? 1e-12 : 0;
+    CHECK(same_value(JX_CALL(jf, x), JX_CALL(f, x), tol, tol, what));
+    jx_fn_free(jf), jx_fn_free(f);
+  }
+  jx_pool_pop();
+}
+
 /* jx_jit_compile: ahead of time, then the call neither traces nor builds */
 int jx_cpu_module_count(void);
 
@@ -1844,6 +1884,7 @@ int main(int argc, char **argv) {
   test_threads();
   test_slow_f_fusion();
   test_aot_compile();
+  test_inner_kept_reductions();
   test_gemm_epilogue();
   test_streamed_outputs();
   test_random_programs(100, 1);

@@ -124,6 +124,8 @@ static void render_map(sb *b, const jx_program *prog, const jx_kernel *k, int pi
       linkage(prog), pid, id, (long long)total, 16384, pid, id);
 }
 
+enum { REDUCE_TILE = 256 }; /* outputs accumulated at once when the inner dim is kept */
+
 static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int pid, int id) {
   int kept[JX_MAX_RANK], nk = 0, red[JX_MAX_RANK], nr = 0;
   int64_t nout = 1, nred = 1;
@@ -147,18 +149,44 @@ static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int
   const char *op = k->reduce_op == JX_P_reduce_sum ? "add" : k->reduce_op == JX_P_reduce_max ? "max" : "min";
   put(b, "%svoid p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", linkage(prog), pid, id);
   put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[vt], ctype[vt], k->out);
-  put(b, "  for (int64_t o = lo; o < hi; o++) {\n");
-  put_decompose(b, "o", kept, nk, k->shape, "    ");
-  put(b, "    %s acc = %s;\n", acct, init);
-  for (int r = 0; r < nr; r++)
-    put(b, "%*sfor (int64_t i%d = 0; i%d < %lldLL; i%d++) {\n", 4 + 2 * r, "", red[r], red[r],
-        (long long)k->shape[red[r]], red[r]);
-  char ind[64];
-  snprintf(ind, sizeof ind, "%*s", 4 + 2 * nr, "");
-  put_body(b, k, ind);
-  put(b, "%sacc = %s_%s(acc, (%s)v%d);\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root);
-  for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
-  put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
+  const int L = k->ndim - 1;
+  if (nk > 0 && nr > 0 && !k->reduced[L]) {
+    /* The innermost dim is kept (a sum over the batch axis, a bias
+     * gradient): a tile of outputs along it is accumulated at once, so the
+     * loads walk rows contiguously (vectorized) instead of one output at a
+     * time down a column. Each output still adds its terms in the same
+     * order. */
+    const long long last = (long long)k->shape[L];
+    put(b, "  for (int64_t o = lo; o < hi;) {\n");
+    put(b, "    const int64_t fo = o / %lldLL, s0 = o - fo * %lldLL;\n", last, last);
+    put_decompose(b, "fo", kept, nk - 1, k->shape, "    ");
+    put(b, "    int64_t m = %lldLL - s0 < hi - o ? %lldLL - s0 : hi - o;\n", last, last);
+    put(b, "    if (m > %d) m = %d;\n", REDUCE_TILE, REDUCE_TILE);
+    put(b, "    %s acc[%d];\n    for (int64_t t = 0; t < m; t++) acc[t] = %s;\n", acct, REDUCE_TILE, init);
+    for (int r = 0; r < nr; r++)
+      put(b, "%*sfor (int64_t i%d = 0; i%d < %lldLL; i%d++) {\n", 4 + 2 * r, "", red[r], red[r],
+          (long long)k->shape[red[r]], red[r]);
+    char ind[80];
+    snprintf(ind, sizeof ind, "%*s", 6 + 2 * nr, "");
+    put(b, "%*sfor (int64_t t = 0; t < m; t++) {\n%sconst int64_t i%d = s0 + t;\n", 4 + 2 * nr, "", ind, L);
+    put_body(b, k, ind);
+    put(b, "%sacc[t] = %s_%s(acc[t], (%s)v%d);\n%*s}\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root, 4 + 2 * nr, "");
+    for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
+    put(b, "    for (int64_t t = 0; t < m; t++) out[o + t] = (%s)acc[t];\n    o += m;\n  }\n}\n", ctype[vt]);
+  } else {
+    put(b, "  for (int64_t o = lo; o < hi; o++) {\n");
+    put_decompose(b, "o", kept, nk, k->shape, "    ");
+    put(b, "    %s acc = %s;\n", acct, init);
+    for (int r = 0; r < nr; r++)
+      put(b, "%*sfor (int64_t i%d = 0; i%d < %lldLL; i%d++) {\n", 4 + 2 * r, "", red[r], red[r],
+          (long long)k->shape[red[r]], red[r]);
+    char ind[64];
+    snprintf(ind, sizeof ind, "%*s", 4 + 2 * nr, "");
+    put_body(b, k, ind);
+    put(b, "%sacc = %s_%s(acc, (%s)v%d);\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root);
+    for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
+    put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
+  }
   int64_t grain = nred > 0 ? 16384 / nred : 16384;
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
       linkage(prog), pid, id, (long long)nout, (long long)(grain > 0 ? grain : 1), pid, id);
