@@ -1263,6 +1263,41 @@ static void test_gemm_epilogue(void) {
   jx_pool_pop();
 }
 
+/* An SGD-like update of a GEMM's result written after unrelated work (as
+ * a backward pass computes a gradient long before the update): the update
+ * is scheduled right after the GEMM and becomes its epilogue. With
+ * `late` it also reads a value made after the GEMM, so it must stay put. */
+static jx_t late_update(const jx_t *a, void *u) {
+  const bool late = u != NULL;
+  jx_t g = jx_matmul(jx_transpose(a[1], NULL), a[2]); /* [n, m] */
+  jx_t other = jx_sum(jx_tanh(a[2]));                 /* unrelated kernels in between */
+  jx_t lr = late ? jx_mul(other, jx_scalar(1e-3)) : jx_scalar(0.01);
+  return JX_TUPLE(jx_sub(a[0], jx_mul(g, lr)), other);
+}
+
+static void test_epilogue_schedule(void) {
+  jx_pool_push();
+  for (int late = 0; late < 2; late++) {
+    jx_t w = rand_array(JX_F32, 2, (int64_t[]){48, 40}, -1, 1);
+    jx_t x = rand_array(JX_F32, 2, (int64_t[]){32, 48}, -1, 1), y = rand_array(JX_F32, 2, (int64_t[]){32, 40}, -1, 1);
+    jx_fn *f = jx_fn_new(late_update, 3, late ? (void *)1 : NULL), *jf = jx_jit(f);
+    jx_t args[3] = {w, x, y};
+    CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-5, 1e-5, late ? "late update" : "update"));
+    jx_t err = NULL;
+    jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+    jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
+    jx_program *p = o ? jx_fuse(o, &err) : NULL;
+    int marked = 0;
+    for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
+    CHECKF(p && marked == (late ? 0 : 1), "%s: %d epilogues", late ? "late update" : "update", marked);
+    jx_program_free(p);
+    if (o) jx_jaxpr_release(o);
+    if (j) jx_jaxpr_release(j);
+    jx_fn_free(jf), jx_fn_free(f);
+  }
+  jx_pool_pop();
+}
+
 static void test_slow_f_fusion(void) {
   jx_pool_push();
   jx_fn *f = jx_fn_new(slow_f, 1, NULL);
@@ -1886,6 +1921,7 @@ int main(int argc, char **argv) {
   test_aot_compile();
   test_inner_kept_reductions();
   test_gemm_epilogue();
+  test_epilogue_schedule();
   test_streamed_outputs();
   test_random_programs(100, 1);
   if (compiler_runs()) {

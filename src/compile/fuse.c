@@ -35,6 +35,13 @@ static fkind kind_of(jx_prim p) {
   return F_CALL;
 }
 
+/* JX_JIT_EPILOGUE=0: run GEMM epilogues as kernels of their own, in
+ * equation order (for comparison) */
+static bool epilogues_enabled(void) {
+  const char *env = getenv("JX_JIT_EPILOGUE");
+  return !env || strcmp(env, "0");
+}
+
 typedef struct {
   const jx_jaxpr *j;
   int *def;     /* var -> eqn index, -1 for inputs/consts */
@@ -369,16 +376,63 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
     return NULL;
   }
   number_programs(p, p);
-  /* JX_JIT_EPILOGUE=0: run GEMM epilogues as kernels of their own (for comparison) */
-  const char *env = getenv("JX_JIT_EPILOGUE");
-  for (int i = 0; i < p->nall && (!env || strcmp(env, "0")); i++) mark_epilogues(p->all[i]);
+  for (int i = 0; i < p->nall && epilogues_enabled(); i++) mark_epilogues(p->all[i]);
   return p;
+}
+
+/* ------------------------------------------------------------ schedule */
+/* Whether everything materialized equation f reads (through the
+ * expressions inlined into it) is an input, a constant, the output of dot
+ * equation d, or defined before d -- so that f may run right after d; and
+ * whether it reads d's output at all. */
+static bool ready_after(const fctx *c, int v, int d, bool *reads_d, int depth) {
+  if (c->def[v] < 0) return true; /* an input or a constant */
+  if (c->def[v] == d) return *reads_d = true;
+  if (c->mat[v]) return c->def[v] < d;
+  if (depth > 64) return false; /* (deep inlined chains: leave them where they are) */
+  const jx_eqn *q = &c->j->eqns[c->def[v]];
+  for (int a = 0; a < q->nin; a++)
+    if (!ready_after(c, q->in[a], d, reads_d, depth + 1)) return false;
+  return true;
+}
+
+/* The order kernels are made in: the equations' own, except that the
+ * pointwise consumer of a GEMM's only use moves up to right after it when
+ * all else it reads is ready there, so that it can become the GEMM's
+ * epilogue. A backward pass computes a weight's gradient long before the
+ * SGD update that consumes it (the update comes after the whole backward
+ * pass), which then ran as a kernel of its own over the gradient. */
+static void schedule(const fctx *c, int *order, bool *moved, bool pull) {
+  const jx_jaxpr *j = c->j;
+  int n = 0;
+  for (int e = 0; e < j->neqn; e++) {
+    if (moved[e]) continue;
+    order[n++] = e;
+    const jx_eqn *q = &j->eqns[e];
+    if (!pull || q->prim != JX_P_dot_general || q->params.nb || q->nout != 1 || c->uses[q->out[0]] != 1) continue;
+    const jx_aval *ga = &j->avals[q->out[0]];
+    for (int f = e + 1; f < j->neqn; f++) {
+      const jx_eqn *m = &j->eqns[f];
+      if (moved[f] || kind_of(m->prim) != F_EW || m->nout != 1 || !c->mat[m->out[0]]) continue;
+      const jx_aval *ma = &j->avals[m->out[0]];
+      if (ma->ndim != ga->ndim || memcmp(ma->shape, ga->shape, sizeof(int64_t) * (size_t)ga->ndim)) continue;
+      bool reads_d = false, ok = true;
+      for (int a = 0; a < m->nin && ok; a++) ok = ready_after(c, m->in[a], e, &reads_d, 0);
+      if (ok && reads_d) {
+        order[n++] = f;
+        moved[f] = true;
+        break;
+      }
+    }
+  }
 }
 
 static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   *err = NULL;
   size_t nv = (size_t)(j->nvars ? j->nvars : 1);
   fctx c = {.j = j};
+  int *order = NULL;
+  bool *moved = NULL;
   c.def = jx_malloc(sizeof(int) * nv);
   c.uses = jx_calloc(nv, sizeof(int));
   c.mat = jx_calloc(nv, sizeof(bool));
@@ -420,8 +474,13 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   c.prog->outs = jx_malloc(sizeof(int) * (size_t)(j->nout ? j->nout : 1));
   if (!c.prog->outs && !c.err) c.err = jx_error_new("jit: out of memory");
 
-  /* kernels, in equation order */
-  for (int e = 0; e < j->neqn && !c.err; e++) {
+  /* kernels, in equation order but for GEMM epilogues (see schedule) */
+  order = jx_malloc(sizeof(int) * (size_t)(j->neqn ? j->neqn : 1));
+  moved = jx_calloc((size_t)(j->neqn ? j->neqn : 1), sizeof(bool));
+  if ((!order || !moved) && !c.err) c.err = jx_error_new("jit: out of memory");
+  if (!c.err) schedule(&c, order, moved, epilogues_enabled());
+  for (int oe = 0; oe < j->neqn && !c.err; oe++) {
+    const int e = order[oe];
     const jx_eqn *q = &j->eqns[e];
     fkind fk = kind_of(q->prim);
     if (fk != F_CALL && !c.mat[q->out[0]]) continue;
@@ -491,6 +550,8 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   for (int i = 0; i < j->nout && !c.err; i++) c.prog->outs[i] = c.buf[j->outvars[i]];
   for (int i = 0; i < j->nout && !c.err; i++) touch(c.prog, c.prog->outs[i], c.prog->nkernel);
 done:
+  jx_free(order);
+  jx_free(moved);
   jx_free(c.def);
   jx_free(c.uses);
   jx_free(c.mat);
