@@ -1845,6 +1845,38 @@ static void test_no_compiler(void) {
   printf("no-compiler fallback: %.1f s\n", now_s() - t0);
 }
 
+/* A compiler that runs but fails every build (split builds included): jit
+ * says why once, interprets, and leaves nothing behind in the cache. */
+static void test_failing_compiler(void) {
+  char dir[64], bin[64], cc[600], ccv[700], cache[600], *out = NULL;
+  make_tmpdir(dir, sizeof dir);
+  make_tmpdir(bin, sizeof bin);
+  snprintf(cc, sizeof cc, "%s/fakecc", bin);
+  FILE *f = fopen(cc, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  fputs("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'fakecc 1.0'; exit 0; fi\n"
+        "echo 'fakecc: refusing to compile' >&2\nexit 3\n",
+        f);
+  fclose(f);
+  chmod(cc, 0700);
+  snprintf(ccv, sizeof ccv, "JX_CC=%s", cc);
+  snprintf(cache, sizeof cache, "JX_CACHE_DIR=%s", dir);
+  const char *set[] = {"JX_LOG=compile", ccv, cache, NULL};
+  int rc = spawn_child("cache", set, &out);
+  CHECK_CHILD(rc == 0 && count_substr(out, "falling back to the interpreter") == 1 &&
+                  count_substr(out, "the C compiler failed (exit 3): fakecc: refusing to compile") == 1 &&
+                  !count_substr(out, "jit: compiled "),
+              out, "failing compiler: rc %d", rc);
+  char names[1][512];
+  CHECKF(list_files(dir, "", ".c", names, 1) == 0 && list_files(dir, "", ".o", names, 1) == 0 &&
+             list_files(dir, "", ".log", names, 1) == 0 && list_files(dir, "jx-", "", names, 1) == 0,
+         "files left in %s after failed builds", dir);
+  free(out);
+  rm_tree(dir);
+  rm_tree(bin);
+}
+
 static void test_slow_f_log(void) {
   char dir[64], dump[64], cache[600], dumpv[600], *out = NULL;
   make_tmpdir(dir, sizeof dir);
@@ -1927,6 +1959,7 @@ int main(int argc, char **argv) {
   if (compiler_runs()) {
     test_slow_f_log();
     test_cache_processes();
+    test_failing_compiler();
   } else {
     printf("no working C compiler: skipping the compiled-object cache scenarios\n");
   }

@@ -58,7 +58,7 @@ static pid_t spawn_logged(char *const argv[], const char *log) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (log) {
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
   }
   pid_t pid;
@@ -211,7 +211,7 @@ static const char split_mark[] = "/*@jx-split*/\n", tables_mark[] = "/*@jx-table
 
 static void read_log(const char *path, char *out, size_t outn) {
   out[0] = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return;
   ssize_t k = read(fd, out, outn - 1);
   out[k > 0 ? k : 0] = 0;
@@ -272,6 +272,7 @@ static int build_object(const char *src, const char *stem, const char *so, char 
     argv[a++] = path[n];
     if (nparts == 1) argv[a++] = "-lm";
     argv[a] = NULL;
+    unlink(log[n]);
     pid[n] = spawn_logged(argv, log[n]);
     n++;
   }
