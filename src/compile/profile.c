@@ -66,7 +66,10 @@ static void print(jx_profile *pr) {
 
 static void print_all_at_exit(void) {
   pthread_mutex_lock(&reg_lock);
-  for (jx_profile *pr = registry; pr; pr = pr->next) print(pr);
+  for (jx_profile *pr = registry; pr; pr = pr->next) {
+    print(pr);
+    atomic_store(&pr->runs, 0); /* an executable freed later (a destructor) prints nothing again */
+  }
   pthread_mutex_unlock(&reg_lock);
 }
 
