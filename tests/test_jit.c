@@ -1231,6 +1231,21 @@ static jx_t dense_tanh(const jx_t *a, void *u) {
   return jx_tanh(jx_add(jx_matmul(a[0], W), a[2]));
 }
 
+/* GEMM epilogues marked in the program jit builds for f at args (each a
+ * GEMM kernel k whose MAP kernel k + 1 it runs); -1 if fusion failed */
+static int count_epilogues(jx_fn *f, const jx_t *args) {
+  jx_t err = NULL;
+  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+  jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
+  jx_program *p = o ? jx_fuse(o, &err) : NULL;
+  int marked = p ? 0 : -1;
+  for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
+  jx_program_free(p);
+  if (o) jx_jaxpr_release(o);
+  if (j) jx_jaxpr_release(j);
+  return marked;
+}
+
 static void test_gemm_epilogue(void) {
   jx_pool_push();
   const int64_t sizes[4][3] = {{3, 5, 4}, {64, 96, 80}, {128, 300, 512}, {257, 131, 129}};
@@ -1248,16 +1263,8 @@ static void test_gemm_epilogue(void) {
     double d = jx_item(jx_max(jx_abs(jx_sub(want, got))));
     CHECKF(d <= (dt == JX_F64 ? 1e-13 : 1e-5), "epilogue %lldx%lldx%lld: differs by %g", (long long)z[0],
            (long long)z[1], (long long)z[2], d);
-    jx_t err = NULL;
-    jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-    jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-    jx_program *p = o ? jx_fuse(o, &err) : NULL;
-    int marked = 0;
-    for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
+    const int marked = count_epilogues(f, args);
     CHECKF(marked == 1, "%d epilogues marked", marked);
-    jx_program_free(p);
-    if (o) jx_jaxpr_release(o);
-    if (j) jx_jaxpr_release(j);
     jx_fn_free(jf), jx_fn_free(f);
   }
   jx_pool_pop();
@@ -1283,16 +1290,8 @@ static void test_epilogue_schedule(void) {
     jx_fn *f = jx_fn_new(late_update, 3, late ? (void *)1 : NULL), *jf = jx_jit(f);
     jx_t args[3] = {w, x, y};
     CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-5, 1e-5, late ? "late update" : "update"));
-    jx_t err = NULL;
-    jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-    jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-    jx_program *p = o ? jx_fuse(o, &err) : NULL;
-    int marked = 0;
-    for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
-    CHECKF(p && marked == (late ? 0 : 1), "%s: %d epilogues", late ? "late update" : "update", marked);
-    jx_program_free(p);
-    if (o) jx_jaxpr_release(o);
-    if (j) jx_jaxpr_release(j);
+    const int marked = count_epilogues(f, args);
+    CHECKF(marked == (late ? 0 : 1), "%s: %d epilogues", late ? "late update" : "update", marked);
     jx_fn_free(jf), jx_fn_free(f);
   }
   jx_pool_pop();

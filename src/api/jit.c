@@ -79,9 +79,9 @@ static bool has_tracer_consts(const jx_jaxpr *j) {
 }
 
 /* The jaxpr for the signature of `all` (the arguments as one tuple):
- * cached, else traced and cached. Returns it retained with its output
- * structure (borrowed from the cache entry or owned by the caller when
- * *fresh), or NULL with *err. */
+ * cached, else traced and cached. Returns it retained, with its output
+ * structure in *out_like (the cache entry's, or the trace's in the
+ * caller's pool), or NULL with *err. */
 static jx_jaxpr *signature_jaxpr(jit_closure *c, jx_t all, const jx_t *args, jx_t *out_like, jx_t *err) {
   size_t n = 0, cap = 0;
   char *key = NULL;

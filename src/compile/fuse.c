@@ -376,7 +376,8 @@ jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err) {
     return NULL;
   }
   number_programs(p, p);
-  for (int i = 0; i < p->nall && epilogues_enabled(); i++) mark_epilogues(p->all[i]);
+  if (epilogues_enabled())
+    for (int i = 0; i < p->nall; i++) mark_epilogues(p->all[i]);
   return p;
 }
 

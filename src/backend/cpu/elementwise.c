@@ -159,23 +159,8 @@ static size_t dtype_size(jx_dtype dt) {
  * read again, so writing it the normal way costs a read of every line
  * first (read-for-ownership): a third of a binary op's traffic. Such
  * outputs are computed a tile at a time into an L1-resident buffer and
- * copied out with non-temporal stores. */
+ * copied out with jx_stream (scalar_ops.h, shared with the jit's code). */
 enum { STREAM_MIN_BYTES = 4 << 20, TILE_BYTES = 4096 };
-#ifdef __SSE2__
-#include <emmintrin.h>
-static void stream_out(char *d, const char *s, size_t n) {
-  size_t head = (size_t)(-(uintptr_t)d & 15);
-  if (head > n) head = n;
-  memcpy(d, s, head);
-  d += head, s += head, n -= head;
-  for (; n >= 16; d += 16, s += 16, n -= 16) _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
-  memcpy(d, s, n);
-}
-static void stream_fence(void) { _mm_sfence(); }
-#else
-static void stream_out(char *d, const char *s, size_t n) { memcpy(d, s, n); }
-static void stream_fence(void) {}
-#endif
 
 /* ------------------------------------------------------ flat (1-D) parallel loops */
 typedef struct {
@@ -197,9 +182,9 @@ static void flat_range(void *p, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; i += t) {
     const int64_t m = hi - i < t ? hi - i : t;
     c->fn(m, c->x + i * (int64_t)c->xs, tile);
-    stream_out(c->y + i * (int64_t)c->ys, tile, (size_t)m * c->ys);
+    jx_stream(c->y + i * (int64_t)c->ys, tile, (size_t)m * c->ys);
   }
-  stream_fence();
+  jx_stream_fence();
 }
 
 static void run_flat(un_fn fn, int64_t n, int64_t grain, const void *x, size_t xs, void *y,
@@ -329,10 +314,10 @@ static void nary_flat(void *p, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; i += t) {
     const int64_t m = hi - i < t ? hi - i : t;
     c->block(c, 1, m, in, s0, s1, tile);
-    stream_out(c->out + i * (int64_t)c->osz, tile, (size_t)m * c->osz);
+    jx_stream(c->out + i * (int64_t)c->osz, tile, (size_t)m * c->osz);
     for (int k = 0; k < c->nin; k++) in[k] += m * s1[k] * (int64_t)c->isz[k];
   }
-  stream_fence();
+  jx_stream_fence();
 }
 
 static void nary_run(nary *c) {

@@ -5,13 +5,16 @@
  * The eager kernels include it, and the jit's C renderer pastes its text
  * in front of every generated program, so compiled and eager code agree
  * bit for bit (up to the C compiler's own floating-point contraction,
- * which the jit disables with -ffp-contract=off). Self-contained: only
- * <math.h> and <stdint.h>. */
+ * which the jit disables with -ffp-contract=off). It also holds the one
+ * streaming store both use for large outputs (jx_stream, at the end).
+ * Self-contained: <math.h>, <stdint.h>, <string.h> and, with SSE2,
+ * <emmintrin.h>. */
 #ifndef JX_SCALAR_OPS_H
 #define JX_SCALAR_OPS_H
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Signed integers: wrapping arithmetic through the unsigned type U. */
 #define DEF_SINT(S, T, U)                                                             \
@@ -330,5 +333,29 @@ static inline void jx_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32
   *y0 = x0;
   *y1 = x1;
 }
+
+/* A non-temporal copy of a computed tile to its place in a large output
+ * (one that outgrows the caches before it is read again): the stores skip
+ * the read-for-ownership a normal store pays. SSE2's 16-byte stores (the
+ * line is write-combined all the same; emmintrin.h parses in ~20 ms where
+ * immintrin.h takes ~350 ms of every jit build). Fence once after a range:
+ * streamed stores are weakly ordered. Plain memcpy without SSE2. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+static inline void jx_stream(void *dst, const void *src, size_t n) {
+  char *d = dst;
+  const char *s = src;
+  size_t head = (size_t)(-(uintptr_t)d & 15);
+  if (head > n) head = n;
+  memcpy(d, s, head);
+  d += head, s += head, n -= head;
+  for (; n >= 16; d += 16, s += 16, n -= 16) _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
+  memcpy(d, s, n);
+}
+static inline void jx_stream_fence(void) { _mm_sfence(); }
+#else
+static inline void jx_stream(void *dst, const void *src, size_t n) { memcpy(dst, src, n); }
+static inline void jx_stream_fence(void) {}
+#endif
 
 #endif
