@@ -7,7 +7,8 @@
  *   grad_tanh            dispatch_bench.py   "torch tanh(x); y.backward() (0-d)"
  *   mlp_*                mlp_bench.py        "train step (fwd+bwd+SGD)", "forward only"
  *   pe_*                 mlp_bench.py        "per-example grads functorch.vmap(grad)" / naive loop
- *   mm_* / blas_*        sgemm.c             jx_matmul (default GEMM path) vs cblas_sgemm, in-process
+ *   mm_*                 sgemm.c             jx_matmul (default GEMM path), timed as sgemm.c times
+ *                                            cblas_sgemm (run.sh alternates the two processes)
  *
  * The MLP mirrors mlp_bench.py exactly: 1296 -> 512 tanh -> 512 tanh -> 26,
  * batch 128, f32, mean softmax cross-entropy over integer labels
@@ -568,65 +569,46 @@ done:
 #endif
 const char *jx_cpu_gemm_backend(void); /* backend/cpu: which GEMM jx_matmul uses */
 
+/* jx_matmul timed the way the peer sgemm.c times cblas_sgemm: three untimed
+ * calls, then back-to-back repetitions (51 and 7, its defaults). The peer
+ * runs in its own process, and bench/run.sh alternates the two processes
+ * round by round. Why not the direct call in this process: after a block of
+ * threaded OpenBLAS calls (whose workers then spin ~0.1 s), jx_matmul ran at
+ * one core's speed for ~20 calls (~50 ms) on this VM, even after sleeps of
+ * 150-400 ms (the pool's two threads found on one core), so a same-process
+ * comparison measured that interference, not either GEMM. jx itself only
+ * ever runs OpenBLAS single-threaded. */
 static void bench_matmul(void) {
-  fprintf(stderr, "[6/6] jx_matmul f32 (GEMM backend: %s) vs %s\n", jx_cpu_gemm_backend(),
-          HAVE_CBLAS ? "cblas_sgemm direct" : "(no CBLAS in this build)");
+  fprintf(stderr, "[6/6] jx_matmul f32 (GEMM backend: %s), back to back like sgemm.c\n",
+          jx_cpu_gemm_backend());
   static const struct {
-    const char *kj, *kb, *dj, *db;
+    const char *key, *desc;
     int M, K, N, reps;
   } sh[] = {
-      {"mm2000", "blas2000", "jx_matmul 2000x2000 @ 2000x2000 (incl. result alloc)", "cblas_sgemm 2000^3 direct, OpenBLAS at jx's thread count", 2000, 2000, 2000, 5},
-      {"mm_mlp", "blas_mlp", "jx_matmul 128x1296 @ 1296x512", "cblas_sgemm 128x1296x512 direct, same", 128, 1296, 512, 31},
+      {"mm2000", "jx_matmul 2000x2000 @ 2000x2000 (incl. result alloc)", 2000, 2000, 2000, 7},
+      {"mm_mlp", "jx_matmul 128x1296 @ 1296x512 (incl. result alloc)", 128, 1296, 512, 51},
   };
   for (size_t si = 0; si < sizeof sh / sizeof sh[0]; si++) {
     const int M = sh[si].M, K = sh[si].K, N = sh[si].N;
     int nr = (int)(sh[si].reps * (quick < 1 ? 0.6 : 1.0));
     nr = nr < 3 ? 3 : nr > MAX_REPS ? MAX_REPS : nr;
-    float *A = malloc(sizeof(float) * (size_t)M * K), *Bm = malloc(sizeof(float) * (size_t)K * N),
-          *Cm = malloc(sizeof(float) * (size_t)M * N);
-    for (long i = 0; i < (long)M * K; i++) A[i] = (float)((i % 13) - 6) * 0.01f;
+    float *A = malloc(sizeof(float) * (size_t)M * K), *Bm = malloc(sizeof(float) * (size_t)K * N);
+    for (long i = 0; i < (long)M * K; i++) A[i] = (float)((i % 13) - 6) * 0.01f; /* sgemm.c's data */
     for (long i = 0; i < (long)K * N; i++) Bm[i] = (float)((i % 7) - 3) * 0.01f;
     jx_t a = jx_retain(jx_array(JX_F32, JX_SHAPE(M, K), A)), b = jx_retain(jx_array(JX_F32, JX_SHAPE(K, N), Bm));
-    double tj[MAX_REPS], tb[MAX_REPS];
-    (void)tb; /* unused without CBLAS */
-    const int block = M * N * (double)K > 1e9 ? 1 : 8; /* interleave by blocks (OpenBLAS threads spin ~0.1 s) */
-    const int nrounds = (nr + block - 1) / block;
-    int done = 0;
-    for (int r = -1; r < nrounds; r++) {
-      usleep(150000);
+    double t[MAX_REPS];
+    for (int r = -3; r < nr; r++) {
       jx_pool_push();
-      die_if_error(jx_matmul(a, b), "matmul"); /* untimed: wakes the threads */
+      const double t0 = now_s();
+      jx_t c = jx_matmul(a, b);
+      const double dt = now_s() - t0;
+      die_if_error(c, "matmul");
       jx_pool_pop();
-      for (int k = 0; k < block; k++) {
-        jx_pool_push();
-        const double t0 = now_s();
-        jx_t c = jx_matmul(a, b);
-        const double dt = now_s() - t0;
-        die_if_error(c, "matmul");
-        jx_pool_pop();
-        if (r >= 0 && done + k < nr) tj[done + k] = 1e3 * dt;
-      }
-#if HAVE_CBLAS
-      /* jx runs OpenBLAS single-threaded (and splits big products over its own
-       * pool); the direct call gets as many OpenBLAS threads as jx has */
-      openblas_set_num_threads(jx_num_threads());
-      usleep(150000); /* let jx's workers park */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, Bm, N, 0.0f, Cm, N);
-      for (int k = 0; k < block; k++) {
-        const double t0 = now_s();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, Bm, N, 0.0f, Cm, N);
-        if (r >= 0 && done + k < nr) tb[done + k] = 1e3 * (now_s() - t0);
-      }
-      openblas_set_num_threads(1); /* back to what jx set */
-#endif
-      if (r >= 0) done = done + block < nr ? done + block : nr;
+      if (r >= 0) t[r] = 1e3 * dt;
     }
-    record(sh[si].kj, sh[si].dj, "ms", tj, nr);
-#if HAVE_CBLAS
-    record(sh[si].kb, sh[si].db, "ms", tb, nr);
-#endif
+    record(sh[si].key, sh[si].desc, "ms", t, nr);
     jx_release(a), jx_release(b);
-    free(A), free(Bm), free(Cm);
+    free(A), free(Bm);
   }
 }
 
@@ -694,8 +676,9 @@ int main(int argc, char **argv) {
   if (want("tanh")) bench_grad_tanh();
   if (!want("pe")) do_pe = 0;
   if (want("mlp") || do_pe) bench_mlp(want("mlp"));
-  if (want("mlp") && !compile_only) bench_mlp_gemm_floor();
   if (do_mm && want("matmul")) bench_matmul();
+  /* last: its threaded OpenBLAS calls leave OpenBLAS's workers spinning */
+  if (want("mlp") && !compile_only) bench_mlp_gemm_floor();
 
   const char *cache = getenv("JX_CACHE_DIR");
   printf("# bench_eager: jx, %d threads (jx_num_threads), %d reps%s; medians (min..max) over reps; JX_CACHE_DIR=%s\n",

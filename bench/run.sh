@@ -7,11 +7,12 @@
 # Builds the benchmarks if needed, builds the C peers into $BUILD (default /tmp/peers-build), then
 # runs, alternating jx and peer processes so that slow drift on the shared box hits both sides:
 #   peers dispatch+fusion -> jx bench_eager (+ a --memory pass) -> peers mlp -> jx bench_gemm
-#   -> peers sgemm -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and
-#   compile time at 100 and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds)
+#   -> peers sgemm -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
+#   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
+#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
-# run.txt (all output), eager.tsv, memory.tsv, gemm.txt, scan.txt, train.txt and the peers'
-# <section>.txt. JX_BENCH_QUICK=1 skips the scan and training parts.
+# run.txt (all output), eager.tsv, memory.tsv, gemm.txt, mm<r>.tsv and sgemm_t<r>.txt (the
+# alternating rounds), scan.txt, train.txt and the peers' <section>.txt. JX_BENCH_QUICK=1 skips the scan and training parts.
 # Environment: JX_BENCH_REPS (bench_eager --reps, default 21), JX_GEMM_SCALE (bench_gemm scale,
 # default 0.5), JX_BENCH_QUICK=1 (bench_eager --quick, peers unchanged), PEERS (peer scripts dir).
 # A peer that cannot run (numpy/torch/numba or OpenBLAS missing) is skipped with a message and its
@@ -45,7 +46,7 @@ if ! cmake --build "$JXB" --target bench_eager bench_gemm bench_scan bench_train
 fi
 bash bench/peers.sh build
 
-EAGER_ARGS=(--tsv "$OUT/eager.tsv")
+EAGER_ARGS=(--tsv "$OUT/eager.tsv" --no-matmul)   # jx_matmul: its own section below
 [ -n "${JX_BENCH_REPS:-}" ] && EAGER_ARGS+=(--reps "$JX_BENCH_REPS")
 [ "${JX_BENCH_QUICK:-0}" = 1 ] && EAGER_ARGS+=(--quick)
 
@@ -65,6 +66,17 @@ bash bench/peers.sh mlp
 echo; echo "=== jx: bench_gemm ${JX_GEMM_SCALE:-0.5} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
 "$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm.txt" || echo "bench_gemm FAILED"
 bash bench/peers.sh sgemm
+# jx_matmul (jx's default GEMM path) against cblas_sgemm at jx's thread count: the two in separate
+# processes, alternated round by round (OpenBLAS's threaded calls disturb jx's pool when they share
+# a process; see bench_eager.c's bench_matmul), both timed back to back after 3 untimed calls
+T=${JX_NUM_THREADS:-$(nproc)}
+echo; echo "=== jx_matmul vs OpenBLAS sgemm.c at $T threads, alternating processes, 5 rounds ($(date -u +%H:%M:%S))"
+for r in 1 2 3 4 5; do
+  "$JXB/bench/bench_eager" --only matmul --tsv "$OUT/mm$r.tsv" 2>/dev/null | grep -E "^mm" | sed "s/^/round $r  /"
+  if [ -x "$BUILD/sgemm" ]; then
+    OPENBLAS_NUM_THREADS=$T "$BUILD/sgemm" 7 51 2>&1 | grep -E "^openblas" | tee "$OUT/sgemm_t$r.txt" | sed "s/^/round $r  /"
+  fi
+done
 if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   # the scan RNN (issue 6): compiled loops, the runtime loop (JX_JIT_LOOPS=0) and PyTorch's
   # Python loop, interleaved; then compile time at 100 and 1000 steps
@@ -103,7 +115,7 @@ for name, keys in (("eager.tsv", None), ("memory.tsv", ("pe_peak_mb", "pe_kept_m
 def grab(text, pat, group=1):
     m = re.search(pat, text, re.M)
     return float(m.group(group)) if m else None
-disp, fus, mlp, sg, gemm = read("dispatch.txt"), read("fusion.txt"), read("mlp.txt"), read("sgemm.txt"), read("gemm.txt")
+disp, fus, mlp, gemm = read("dispatch.txt"), read("fusion.txt"), read("mlp.txt"), read("gemm.txt")
 np_add0 = grab(disp, r"^numpy  add 0-d float32 arrays\s+median\s+([\d.]+)")
 np_add1k = grab(disp, r"^numpy  add 1000-elem float32 arrays\s+median\s+([\d.]+)")
 th_add0 = grab(disp, r"^torch  add 0-d float32 tensors\s+median\s+([\d.]+)")
@@ -125,9 +137,6 @@ def cfgname(k): return f"{k[0]} thr + BLAS {k[1]}" + ("" if k[2] == "(unset)" el
 def best(d):
     if not d: return None, None
     k = min(d, key=d.get); return d[k], cfgname(k)
-blas = {}
-for m in re.finditer(r"^openblas sgemm (\d+)x(\d+) @ (\d+)x(\d+) threads=(\d+)\s+median ([\d.]+) ms", sg, re.M):
-    blas[(m.group(1), m.group(2), m.group(4), m.group(5))] = float(m.group(6))
 gemm_rows = []
 for line in gemm.splitlines():
     m = re.match(r"^(\S.{0,17}?)\s+(\d+)\s+([\d.]+)\s+[\d.]+\s+([\d.]+)\s+[\d.]+\s+(\d+)%", line)
@@ -162,13 +171,21 @@ v, c = best(pel); add("per-example grads, 128-grad loop", jx.get("pe_loop"), v, 
 for r in gemm_rows:
     if r[0] in ("2000x2000x2000", "128x1296x512"):
         add(f"GEMM builtin {r[0]}, {r[1]} thr", r[2], r[3], "ms", "OpenBLAS sgemm", "bench_gemm, same process")
+def median(v):
+    v = sorted(v); n = len(v)
+    return None if not n else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
+mm_rounds, sg_rounds = {}, {}
+for r in range(1, 6):
+    for line in read(f"mm{r}.tsv").splitlines():
+        p = line.split("\t")
+        if len(p) >= 2 and p[0] in ("mm2000", "mm_mlp"): mm_rounds.setdefault(p[0], []).append(float(p[1]))
+    for m in re.finditer(r"^openblas sgemm (\d+)x\d+ @ \d+x\d+ threads=(\d+)\s+median ([\d.]+) ms", read(f"sgemm_t{r}.txt"), re.M):
+        sg_rounds.setdefault(m.group(1), []).append(float(m.group(3)))
 for shp, key in (("2000", "mm2000"), ("128", "mm_mlp")):
-    for k, v in sorted(blas.items()):
-        if k[0] == shp and k[3] == str(int(T or 2)):
-            add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", jx.get(key), v, "ms",
-                f"OpenBLAS sgemm C, {k[3]} thr", "sgemm.c run")
-    add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", jx.get(key),
-        jx.get("blas2000" if shp == "2000" else "blas_mlp"), "ms", f"cblas_sgemm direct, {int(T or 2)} thr", "same process")
+    n = len(mm_rounds.get(key, []))
+    add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", median(mm_rounds.get(key, [])),
+        median(sg_rounds.get(shp, [])), "ms", f"OpenBLAS sgemm.c, {int(T or 2)} thr",
+        f"alternating processes, median of {n} rounds")
 
 scan = read("scan.txt")
 def med(tag):

@@ -247,6 +247,11 @@ static void test_binary(void) {
   bpattern bigb = {"n=4194319 bool out", 1, {4194319}, {1}, {0}, 4194319, 1, 0, 0}; /* a streamed bool output */
   test_binary_pattern(&bigb, JX_CPU_LT, JX_F32);
   test_binary_pattern(&bigs, JX_CPU_MUL, JX_F32);
+  /* streamed with the scalar on the left (sub and div: operand order shows) */
+  bpattern biga = {"n=1100003 scalar a", 1, {1100003}, {0}, {1}, 1, 1100003, 0, 0};
+  test_binary_pattern(&biga, JX_CPU_SUB, JX_F32);
+  test_binary_pattern(&biga, JX_CPU_DIV, JX_F64);
+  test_binary_pattern(&biga, JX_CPU_GE, JX_I32);
 
   /* integer edge cases spelled out */
   int32_t a32[] = {INT32_MIN, INT32_MIN, 7, -7, 7, INT32_MAX, 5};
