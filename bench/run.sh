@@ -72,7 +72,7 @@ bash bench/peers.sh sgemm
 T=${JX_NUM_THREADS:-$(nproc)}
 echo; echo "=== jx_matmul vs OpenBLAS sgemm.c at $T threads, alternating processes, 5 rounds ($(date -u +%H:%M:%S))"
 for r in 1 2 3 4 5; do
-  "$JXB/bench/bench_eager" --only matmul --tsv "$OUT/mm$r.tsv" 2>/dev/null | grep -E "^mm" | sed "s/^/round $r  /"
+  "$JXB/bench/bench_eager" --only matmul --tsv "$OUT/mm$r.tsv" 2>"$OUT/mm.progress" | grep -E "^mm" | sed "s/^/round $r  /"
   if [ -x "$BUILD/sgemm" ]; then
     OPENBLAS_NUM_THREADS=$T "$BUILD/sgemm" 7 51 2>&1 | grep -E "^openblas" | tee "$OUT/sgemm_t$r.txt" | sed "s/^/round $r  /"
   fi
@@ -143,7 +143,7 @@ for line in gemm.splitlines():
     if m: gemm_rows.append((m.group(1).strip(), int(m.group(2)), float(m.group(3)), float(m.group(4))))
 
 T = jx.get("threads")
-m = re.search(r"jx_matmul f32 \(GEMM backend: ([^)]*)\)", read("eager.progress"))
+m = re.search(r"jx_matmul f32 \(GEMM backend: ([^)]*)\)", read("mm.progress"))
 jx_gemm = m.group(1) if m else None
 rows = []
 def add(what, jv, pv, unit, peer, note=""):
