@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
 static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t", "int32_t", "int64_t", "uint32_t", "float", "double"};
@@ -36,14 +37,44 @@ static void put_affine(sb *b, const jx_affine *a, int nd) {
     if (a->coef[d]) put(b, " + (int64_t)%lldLL * i%d", (long long)a->coef[d], d);
 }
 
+/* How a range function names its buffers: b[<buffer id>] (NULL slots), or
+ * b[<slot>] where the slot list names the kernel's buffers (its output
+ * first, then its loads in order of first use). Root kernels are rendered
+ * the second way so that kernels differing only in which buffers they
+ * touch (the same layer twice) share one compiled function. */
+enum { MAX_SLOTS = 64 };
+typedef struct {
+  int buf[MAX_SLOTS];
+  int n;
+} slots;
+
+static int bref(const slots *s, int buf) {
+  if (!s) return buf;
+  for (int i = 0; i < s->n; i++)
+    if (s->buf[i] == buf) return i;
+  return -1; /* not reached: make_slots listed every buffer */
+}
+
+/* false: more buffers than MAX_SLOTS (the kernel is then rendered direct) */
+static bool make_slots(const jx_kernel *k, slots *s) {
+  s->n = 0;
+  s->buf[s->n++] = k->out;
+  for (int x = 0; x < k->nexpr; x++) {
+    if (k->exprs[x].kind != JX_LX_LOAD || bref(s, k->exprs[x].buf) >= 0) continue;
+    if (s->n == MAX_SLOTS) return false;
+    s->buf[s->n++] = k->exprs[x].buf;
+  }
+  return true;
+}
+
 /* the body: every expression as a local, in order */
-static void put_body(sb *b, const jx_kernel *k, const char *indent) {
+static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *indent) {
   for (int x = 0; x < k->nexpr; x++) {
     const jx_lexpr *e = &k->exprs[x];
     put(b, "%s%s v%d = ", indent, ctype[e->dtype], x);
     switch ((jx_lx_kind)e->kind) {
     case JX_LX_LOAD:
-      put(b, "((const %s *)b[%d])[", ctype[e->dtype], e->buf);
+      put(b, "((const %s *)b[%d])[", ctype[e->dtype], bref(sl, e->buf));
       put_affine(b, &e->at, k->ndim);
       put(b, "]");
       break;
@@ -91,14 +122,15 @@ static bool streams(const jx_program *p, const jx_kernel *k) {
   return total * (int64_t)jx_dtype_size(k->exprs[k->root].dtype) >= STREAM_MIN_BYTES;
 }
 
-static void render_map(sb *b, const jx_program *prog, const jx_kernel *k, int pid, int id) {
+/* A MAP kernel's range function, after its name: the loop nest over a
+ * slice [lo, hi) of the flattened output. */
+static void map_range(sb *b, const jx_program *prog, const jx_kernel *k, const slots *sl) {
   int nd = k->ndim;
-  int64_t total = 1, last = nd ? k->shape[nd - 1] : 1;
-  for (int d = 0; d < nd; d++) total *= k->shape[d];
+  int64_t last = nd ? k->shape[nd - 1] : 1;
   jx_dtype ot = k->exprs[k->root].dtype;
   bool stream = streams(prog, k);
-  put(b, "%svoid p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", linkage(prog), pid, id);
-  put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[ot], ctype[ot], k->out);
+  put(b, "(void *ctx, int64_t lo, int64_t hi) {\n");
+  put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[ot], ctype[ot], bref(sl, k->out));
   put(b, "  for (int64_t f = lo; f < hi;) {\n");
   int dims[JX_MAX_RANK];
   for (int d = 0; d + 1 < nd; d++) dims[d] = d;
@@ -114,27 +146,25 @@ static void render_map(sb *b, const jx_program *prog, const jx_kernel *k, int pi
     put(b, "      const int64_t t1 = t0 + %d < stop ? t0 + %d : stop;\n", STREAM_TILE, STREAM_TILE);
     put(b, "      %s tile[%d] __attribute__((aligned(64)));\n", ctype[ot], STREAM_TILE);
     put(b, "      for (int64_t i%d = t0; i%d < t1; i%d++) {\n", il, il, il);
-    put_body(b, k, "        ");
+    put_body(b, k, sl, "        ");
     put(b, "        tile[i%d - t0] = v%d;\n      }\n", il, k->root);
     put(b, "      jx_stream(out + row + t0, tile, (size_t)(t1 - t0) * sizeof *out);\n    }\n");
     put(b, "    f = row + stop;\n  }\n  jx_stream_fence();\n}\n");
   } else {
     put(b, "    for (int64_t i%d = start; i%d < stop; i%d++) {\n", il, il, il);
-    put_body(b, k, "      ");
+    put_body(b, k, sl, "      ");
     put(b, "      out[row + i%d] = v%d;\n    }\n    f = row + stop;\n  }\n}\n", il, k->root);
   }
-  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %d, p%d_k%d_range, b); return 0; }\n\n",
-      linkage(prog), pid, id, (long long)total, 16384, pid, id);
 }
 
 enum { REDUCE_TILE = 256 }; /* outputs accumulated at once when the inner dim is kept */
 
-static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int pid, int id) {
+/* A REDUCE kernel's range function, after its name: outputs [lo, hi). */
+static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
   int kept[JX_MAX_RANK], nk = 0, red[JX_MAX_RANK], nr = 0;
-  int64_t nout = 1, nred = 1;
   for (int d = 0; d < k->ndim; d++) {
-    if (k->reduced[d]) red[nr++] = d, nred *= k->shape[d];
-    else kept[nk++] = d, nout *= k->shape[d];
+    if (k->reduced[d]) red[nr++] = d;
+    else kept[nk++] = d;
   }
   jx_dtype vt = k->exprs[k->root].dtype;
   bool fl = jx_dtype_is_float(vt);
@@ -150,8 +180,8 @@ static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int
     init = initbuf;
   }
   const char *op = k->reduce_op == JX_P_reduce_sum ? "add" : k->reduce_op == JX_P_reduce_max ? "max" : "min";
-  put(b, "%svoid p%d_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n", linkage(prog), pid, id);
-  put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[vt], ctype[vt], k->out);
+  put(b, "(void *ctx, int64_t lo, int64_t hi) {\n");
+  put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[vt], ctype[vt], bref(sl, k->out));
   const int L = k->ndim - 1;
   if (nk > 0 && nr > 0 && !k->reduced[L]) {
     /* The innermost dim is kept (a sum over the batch axis, a bias
@@ -172,7 +202,7 @@ static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int
     char ind[80];
     snprintf(ind, sizeof ind, "%*s", 6 + 2 * nr, "");
     put(b, "%*sfor (int64_t t = 0; t < m; t++) {\n%sconst int64_t i%d = s0 + t;\n", 4 + 2 * nr, "", ind, L);
-    put_body(b, k, ind);
+    put_body(b, k, sl, ind);
     put(b, "%sacc[t] = %s_%s(acc[t], (%s)v%d);\n%*s}\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root, 4 + 2 * nr, "");
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
     put(b, "    for (int64_t t = 0; t < m; t++) out[o + t] = (%s)acc[t];\n    o += m;\n  }\n}\n", ctype[vt]);
@@ -185,26 +215,81 @@ static void render_reduce(sb *b, const jx_program *prog, const jx_kernel *k, int
           (long long)k->shape[red[r]], red[r]);
     char ind[64];
     snprintf(ind, sizeof ind, "%*s", 4 + 2 * nr, "");
-    put_body(b, k, ind);
+    put_body(b, k, sl, ind);
     put(b, "%sacc = %s_%s(acc, (%s)v%d);\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root);
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
     put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
   }
-  int64_t grain = nred > 0 ? 16384 / nred : 16384;
+}
+
+/* The entry's parallel_for: how many items (elements of a MAP's output,
+ * outputs of a REDUCE) and the grain (a REDUCE output costs its terms). */
+static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
+  int64_t nout = 1, nred = 1;
+  for (int d = 0; d < k->ndim; d++) {
+    if (k->kind == JX_LK_REDUCE && k->reduced[d]) nred *= k->shape[d];
+    else nout *= k->shape[d];
+  }
+  *n = nout;
+  *grain = nred <= 0 ? 16384 : 16384 / nred > 0 ? 16384 / nred : 1;
+}
+
+/* Functions shared by root kernels: the range bodies rendered so far (in
+ * slot form) and the kernel that first rendered each. */
+typedef struct {
+  char **text;
+  int *first;
+  int n;
+} shared;
+
+/* Kernel `id` of program p, MAP or REDUCE: p<id>_k<id>_range and the entry
+ * p<id>_k<id>. A root kernel whose range body (in slot form) was rendered
+ * before calls that function, p0_s<first>, with its own buffers in slot
+ * order; the first time, the body is rendered under that name. */
+static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
+  slots sl;
+  const bool share = p->id == 0 && sh && make_slots(k, &sl);
+  if (!share) {
+    put(b, "%svoid p%d_k%d_range", linkage(p), p->id, id);
+    if (k->kind == JX_LK_MAP) map_range(b, p, k, NULL);
+    else reduce_range(b, k, NULL);
+  } else {
+    sb body = {0};
+    if (k->kind == JX_LK_MAP) map_range(&body, p, k, &sl);
+    else reduce_range(&body, k, &sl);
+    if (body.oom) b->oom = true;
+    int first = -1;
+    for (int i = 0; i < sh->n && body.s; i++)
+      if (!strcmp(sh->text[i], body.s)) first = sh->first[i];
+    if (first >= 0) { /* possibly defined in another unit of a split build */
+      put(b, "JX_ENTRY void p0_s%d(void *, int64_t, int64_t);\n", first);
+      jx_free(body.s);
+    } else {
+      first = id;
+      /* noinline: one compiled copy, not one per caller */
+      put(b, "JX_ENTRY __attribute__((noinline)) void p0_s%d%s", id, body.s ? body.s : "");
+      if (body.s) sh->text[sh->n] = body.s, sh->first[sh->n++] = id;
+    }
+    put(b, "JX_ENTRY void p0_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n  char **b = (char **)ctx;\n", id);
+    put(b, "  char *r[%d] = {", sl.n);
+    for (int i = 0; i < sl.n; i++) put(b, "%sb[%d]", i ? ", " : "", sl.buf[i]);
+    put(b, "};\n  p0_s%d(r, lo, hi);\n}\n", first);
+  }
+  int64_t n, grain;
+  kernel_work(k, &n, &grain);
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
-      linkage(prog), pid, id, (long long)nout, (long long)(grain > 0 ? grain : 1), pid, id);
+      linkage(p), p->id, id, (long long)n, (long long)grain, p->id, id);
 }
 
 /* a program's kernels (bodies first, depth first); for a body also
  * p<id>_run, which runs its kernels in order */
-static void render_program(sb *b, const jx_program *p, bool root) {
+static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   for (int i = 0; i < p->nkernel; i++) {
     const jx_kernel *k = &p->kernels[i];
     if (root && k->kind != JX_LK_CALL) put(b, JX_SPLIT_MARK);
-    if (k->kind == JX_LK_MAP) render_map(b, p, k, p->id, i);
-    else if (k->kind == JX_LK_REDUCE) render_reduce(b, p, k, p->id, i);
+    if (k->kind == JX_LK_MAP || k->kind == JX_LK_REDUCE) render_kernel(b, root ? sh : NULL, p, k, i);
     else if (k->kind == JX_LK_LOOP) {
-      for (int si = 0; si < k->nsub; si++) render_program(b, k->sub[si], false);
+      for (int si = 0; si < k->nsub; si++) render_program(b, NULL, k->sub[si], false);
       jx_cpu_render_loop(b, p, k, i);
     }
   }
@@ -233,7 +318,12 @@ char *jx_cpu_render(const jx_program *p) {
           "  void (*release)(void *);\n"
           "} jx_rt;\n"
           "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n\n");
-  render_program(&b, p, true);
+  shared sh = {jx_malloc(sizeof(char *) * (size_t)(p->nkernel + 1)), jx_malloc(sizeof(int) * (size_t)(p->nkernel + 1)), 0};
+  if (!sh.text || !sh.first) b.oom = true;
+  else render_program(&b, &sh, p, true);
+  for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
+  jx_free(sh.text);
+  jx_free(sh.first);
   put(&b, JX_TABLES_MARK);
   for (int i = 0; i < p->nkernel; i++) {
     if (p->kernels[i].kind != JX_LK_CALL) put(&b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
