@@ -25,6 +25,7 @@
  * one random program, `test_jit --random N FIRST` runs N from seed FIRST. */
 #include "api/trace_fn.h"
 #include "check.h"
+#include "jit_build.h"
 #include "seed_mlp.h"
 #include "compile/compile.h"
 #include "compile/passes.h"
@@ -1206,16 +1207,11 @@ static void test_streamed_outputs(void) {
     CHECKF(jx_ok(got), "%s", jx_error(got));
     double d = jx_item(jx_max(jx_abs(jx_sub(want, got))));
     CHECKF(d <= (t ? 1e-15 : 1e-6), "streamed %s output differs by %g", t ? "f64" : "f32", d);
-    jx_t err = NULL;
-    jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-    jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-    jx_program *p = o ? jx_fuse(o, &err) : NULL;
-    char *src = p ? jx_cpu_backend.render(p) : NULL;
+    built bp = build(f, args);
+    char *src = bp.p ? jx_cpu_backend.render(bp.p) : NULL;
     CHECKF(src && strstr(src, "jx_stream(out + row + t0"), "the output is not streamed");
     jx_free(src);
-    jx_program_free(p);
-    if (o) jx_jaxpr_release(o);
-    if (j) jx_jaxpr_release(j);
+    built_free(&bp);
     jx_fn_free(jf), jx_fn_free(f);
   }
   jx_pool_pop();
@@ -1245,10 +1241,8 @@ static void test_shared_kernels(void) {
   jx_fn *f = jx_fn_new(shared_layers, 2, NULL), *jf = jx_jit(f);
   jx_t args[2] = {x, ws};
   CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-4, 1e-5, "shared layers"));
-  jx_t err = NULL;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-  jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-  jx_program *p = o ? jx_fuse(o, &err) : NULL;
+  built bp = build(f, args);
+  const jx_program *p = bp.p;
   char *src = p ? jx_cpu_backend.render(p) : NULL;
   int kernels = 0;
   for (int k = 0; p && k < p->nkernel; k++) kernels += p->kernels[k].kind != JX_LK_CALL;
@@ -1259,9 +1253,7 @@ static void test_shared_kernels(void) {
   CHECKF(src && kernels > SHARED_LAYERS && defs >= 1 && defs <= 3 && wrappers == kernels,
          "%d kernels, %d shared definitions, %d wrappers", kernels, defs, wrappers);
   jx_free(src);
-  jx_program_free(p);
-  if (o) jx_jaxpr_release(o);
-  if (j) jx_jaxpr_release(j);
+  built_free(&bp);
   jx_fn_free(jf), jx_fn_free(f);
   jx_pool_pop();
 }
@@ -1279,15 +1271,11 @@ static jx_t dense_tanh(const jx_t *a, void *u) {
 /* GEMM epilogues marked in the program jit builds for f at args (each a
  * GEMM kernel k whose MAP kernel k + 1 it runs); -1 if fusion failed */
 static int count_epilogues(jx_fn *f, const jx_t *args) {
-  jx_t err = NULL;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-  jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-  jx_program *p = o ? jx_fuse(o, &err) : NULL;
+  built bp = build(f, args);
+  const jx_program *p = bp.p;
   int marked = p ? 0 : -1;
   for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
-  jx_program_free(p);
-  if (o) jx_jaxpr_release(o);
-  if (j) jx_jaxpr_release(j);
+  built_free(&bp);
   return marked;
 }
 
@@ -1346,20 +1334,16 @@ static void test_slow_f_fusion(void) {
   jx_pool_push();
   jx_fn *f = jx_fn_new(slow_f, 1, NULL);
   jx_t x = rand_array(JX_F32, JX_SHAPE(1000, 1000), -1, 1);
-  jx_t err = NULL;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, &x, NULL, &err);
-  jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-  jx_program *p = o ? jx_fuse(o, &err) : NULL;
-  CHECKF(p != NULL, "%s", err ? jx_error(err) : "?");
+  built bp = build(f, &x);
+  const jx_program *p = bp.p;
+  CHECKF(p != NULL, "%s", bp.err ? jx_error(bp.err) : "?");
   if (p) {
     int temps = 0;
     for (int b = 0; b < p->nbuf; b++) temps += p->bufs[b].kind == JX_LB_TEMP;
     CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_MAP, "%d kernels", p->nkernel);
     CHECKF(temps == 0 && p->nbuf == 2, "%d buffers, %d temporaries", p->nbuf, temps);
   }
-  jx_program_free(p);
-  if (o) jx_jaxpr_release(o);
-  if (j) jx_jaxpr_release(j);
+  built_free(&bp);
   jx_fn_free(f);
   jx_pool_pop();
 }

@@ -13,6 +13,7 @@
  * eagerly, with loops compiled and with JX_JIT_LOOPS=0. */
 #include "api/trace_fn.h"
 #include "check.h"
+#include "jit_build.h"
 #include "compile/compile.h"
 #include "compile/passes.h"
 
@@ -247,15 +248,12 @@ static jx_t cumsum(const jx_t *a, void *u) {
 
 /* the rendered C of f at args, or NULL */
 static char *render(jx_fn *f, const jx_t *args, jx_program **prog) {
-  jx_t err = NULL;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-  jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-  jx_program *p = o ? jx_fuse(o, &err) : NULL;
-  char *src = p ? jx_cpu_backend.render(p) : NULL;
-  CHECKF(src != NULL, "render: %s", err ? jx_error(err) : "failed");
-  if (o) jx_jaxpr_release(o);
-  if (j) jx_jaxpr_release(j);
-  *prog = p;
+  built b = build(f, args);
+  char *src = b.p ? jx_cpu_backend.render(b.p) : NULL;
+  CHECKF(src != NULL, "render: %s", b.err ? jx_error(b.err) : "failed");
+  *prog = b.p; /* the caller frees the program */
+  b.p = NULL;
+  built_free(&b);
   return src;
 }
 
