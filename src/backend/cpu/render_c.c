@@ -235,17 +235,25 @@ static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
 }
 
 /* Functions shared by root kernels: the range bodies rendered so far (in
- * slot form) and the kernel that first rendered each. */
+ * slot form), their hashes (so that a program of many kernels compares
+ * texts only on a hash match) and the kernel that first rendered each. */
 typedef struct {
   char **text;
+  uint64_t *hash;
   int *first;
   int n;
 } shared;
 
-/* Kernel `id` of program p, MAP or REDUCE: p<id>_k<id>_range and the entry
- * p<id>_k<id>. A root kernel whose range body (in slot form) was rendered
- * before calls that function, p0_s<first>, with its own buffers in slot
- * order; the first time, the body is rendered under that name. */
+static uint64_t text_hash(const char *s) { /* FNV-1a */
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Kernel `id` of program p, MAP or REDUCE: p<pid>_k<id>_range and the
+ * entry p<pid>_k<id>. A root kernel whose range body (in slot form) was
+ * rendered before calls that function, p0_s<first>, with its own buffers
+ * in slot order; the first time, the body is rendered under that name. */
 static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
   slots sl;
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
@@ -259,8 +267,9 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
     else reduce_range(&body, k, &sl);
     if (body.oom) b->oom = true;
     int first = -1;
-    for (int i = 0; i < sh->n && body.s; i++)
-      if (!strcmp(sh->text[i], body.s)) first = sh->first[i];
+    const uint64_t h = body.s ? text_hash(body.s) : 0;
+    for (int i = 0; i < sh->n && body.s && first < 0; i++)
+      if (sh->hash[i] == h && !strcmp(sh->text[i], body.s)) first = sh->first[i];
     if (first >= 0) { /* possibly defined in another unit of a split build */
       put(b, "JX_ENTRY void p0_s%d(void *, int64_t, int64_t);\n", first);
       jx_free(body.s);
@@ -268,7 +277,7 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
       first = id;
       /* noinline: one compiled copy, not one per caller */
       put(b, "JX_ENTRY __attribute__((noinline)) void p0_s%d%s", id, body.s ? body.s : "");
-      if (body.s) sh->text[sh->n] = body.s, sh->first[sh->n++] = id;
+      if (body.s) sh->text[sh->n] = body.s, sh->hash[sh->n] = h, sh->first[sh->n++] = id;
     }
     put(b, "JX_ENTRY void p0_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n  char **b = (char **)ctx;\n", id);
     put(b, "  char *r[%d] = {", sl.n);
@@ -318,11 +327,13 @@ char *jx_cpu_render(const jx_program *p) {
           "  void (*release)(void *);\n"
           "} jx_rt;\n"
           "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n\n");
-  shared sh = {jx_malloc(sizeof(char *) * (size_t)(p->nkernel + 1)), jx_malloc(sizeof(int) * (size_t)(p->nkernel + 1)), 0};
-  if (!sh.text || !sh.first) b.oom = true;
+  const size_t nk = (size_t)p->nkernel + 1;
+  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0};
+  if (!sh.text || !sh.hash || !sh.first) b.oom = true;
   else render_program(&b, &sh, p, true);
   for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
   jx_free(sh.text);
+  jx_free(sh.hash);
   jx_free(sh.first);
   put(&b, JX_TABLES_MARK);
   for (int i = 0; i < p->nkernel; i++) {
