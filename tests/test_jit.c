@@ -1235,6 +1235,32 @@ static jx_t shared_weights(void) {
   return jx_list(SHARED_LAYERS, w);
 }
 
+/* One kernel reading more buffers than the slot list holds (70 inputs
+ * fused into one sum): rendered the direct way, b[<buffer>]. */
+static jx_t many_inputs(const jx_t *a, void *u) {
+  (void)u;
+  jx_t acc = jx_at(a[0], 0);
+  for (int i = 1; i < jx_len(a[0]); i++) acc = jx_add(acc, jx_mul(jx_at(a[0], i), jx_scalar(i + 1.0)));
+  return acc;
+}
+
+static void test_many_buffer_kernel(void) {
+  jx_pool_push();
+  jx_t xs[70];
+  for (int i = 0; i < 70; i++) xs[i] = rand_array(JX_F32, JX_SHAPE(33), -1, 1);
+  jx_t args[1] = {jx_list(70, xs)};
+  jx_fn *f = jx_fn_new(many_inputs, 1, NULL), *jf = jx_jit(f);
+  CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-4, 1e-5, "70 inputs"));
+  built bp = build(f, args);
+  char *src = bp.p ? jx_cpu_backend.render(bp.p) : NULL;
+  CHECKF(src && bp.p->nkernel == 1 && !strstr(src, "char *r[") && strstr(src, "b[70]"),
+         "%d kernels; the 70-input kernel should be rendered direct", bp.p ? bp.p->nkernel : -1);
+  jx_free(src);
+  built_free(&bp);
+  jx_fn_free(jf), jx_fn_free(f);
+  jx_pool_pop();
+}
+
 static void test_shared_kernels(void) {
   jx_pool_push();
   jx_t x = rand_array(JX_F32, JX_SHAPE(20, 24), -1, 1), ws = shared_weights();
@@ -1991,6 +2017,7 @@ int main(int argc, char **argv) {
   test_epilogue_schedule();
   test_streamed_outputs();
   test_shared_kernels();
+  test_many_buffer_kernel();
   test_random_programs(100, 1);
   if (compiler_runs()) {
     test_slow_f_log();
