@@ -199,14 +199,17 @@ static bool read_sum(const char *path, uint64_t *sum) {
 }
 
 /* ------------------------------------------------------------- building */
-/* A large source is split at the renderer's markers (render.h) into one
- * unit per thread of jx's pool (at most MAX_PARTS), compiled at once and
- * linked: the C compiler is most of a first jit call (a training step of
- * 30 kernels: ~0.55 s whole, ~0.37 s in two halves on 2 cores). Each unit
- * repeats the prelude (the scalar ops, ~50 ms to parse), so small sources
- * are built whole. The object's cache key is the whole source's: the split
+/* A large source is split at the renderer's markers (render.h) into units
+ * compiled at once and linked: the C compiler is most of a first jit call
+ * (a training step of 30 kernels: ~0.55 s whole, ~0.37 s in two halves on
+ * 2 cores). One unit per thread of jx's pool (at most MAX_PARTS), and at
+ * least PART_MIN_BYTES of kernels each: every unit repeats the prelude (the
+ * scalar ops, ~50 ms to parse) and the link costs ~35 ms, while gcc -O3
+ * takes ~40 ms per KB of these kernels. (The per-example gradients' 10.5 KB
+ * program, whole vs in two units, alternated 3 times: 391-430 ms vs
+ * 248-399.) The object's cache key is the whole source's: the split
  * changes how it is built, not what it computes. */
-enum { SPLIT_MIN_BYTES = 12288, MAX_PARTS = 8 };
+enum { PART_MIN_BYTES = 4096, MAX_PARTS = 8 };
 static const char split_mark[] = "/*@jx-split*/\n", tables_mark[] = "/*@jx-tables*/\n";
 
 static void read_log(const char *path, char *out, size_t outn) {
@@ -238,7 +241,8 @@ static int build_object(const char *src, const char *stem, const char *so, char 
   const char *first = strstr(src, split_mark), *tables = first ? strstr(first, tables_mark) : NULL;
   int nparts = jx_cpu_num_threads();
   if (nparts > MAX_PARTS) nparts = MAX_PARTS;
-  if (!tables || tables - first < SPLIT_MIN_BYTES) nparts = 1;
+  const long by_size = tables ? (long)(tables - first) / PART_MIN_BYTES : 0;
+  if (nparts > by_size) nparts = by_size < 1 ? 1 : (int)by_size;
   const char *cut[MAX_PARTS + 1];
   if (nparts == 1) first = src; /* one unit: the whole text */
   cut[0] = first;
