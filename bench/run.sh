@@ -12,7 +12,8 @@
 #   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, mm<r>.tsv and sgemm_t<r>.txt (the
-# alternating rounds), scan.txt, train.txt and the peers' <section>.txt. JX_BENCH_QUICK=1 skips the scan and training parts.
+# alternating rounds), scan.txt, train.txt and the peers' <section>.txt. JX_BENCH_QUICK=1 skips
+# the scan and training parts.
 # Environment: JX_BENCH_REPS (bench_eager --reps, default 21), JX_GEMM_SCALE (bench_gemm scale,
 # default 0.5), JX_BENCH_QUICK=1 (bench_eager --quick, peers unchanged), PEERS (peer scripts dir).
 # A peer that cannot run (numpy/torch/numba or OpenBLAS missing) is skipped with a message and its

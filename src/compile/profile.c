@@ -43,7 +43,7 @@ static void describe(const jx_program *p, int k, char *s, size_t n) {
 static void print(jx_profile *pr) {
   const int64_t runs = atomic_load(&pr->runs);
   if (runs == 0) return;
-  int *order = malloc(sizeof(int) * (size_t)pr->nkernel);
+  int *order = jx_malloc(sizeof(int) * (size_t)(pr->nkernel ? pr->nkernel : 1));
   if (!order) return;
   int64_t total = 0;
   for (int k = 0; k < pr->nkernel; k++) order[k] = k, total += atomic_load(&pr->ns[k]);
@@ -61,7 +61,7 @@ static void print(jx_profile *pr) {
     fprintf(stderr, "[jx]   k%-3d %-48s %8.3f ms/run %5.1f%%\n", k, pr->what[k], ns / 1e6 / (double)runs,
             total ? 100.0 * (double)ns / (double)total : 0.0);
   }
-  free(order);
+  jx_free(order);
 }
 
 static void print_all_at_exit(void) {

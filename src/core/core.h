@@ -76,6 +76,15 @@ typedef struct jx_params {
 #define JX_PARAMS_INIT {0}
 uint64_t jx_params_hash(const jx_params *p);
 
+/* FNV-1a over n bytes, continuing from h (start from JX_FNV_BASIS): params
+ * hashes, jit cache keys and object checksums, shared kernel bodies. */
+#define JX_FNV_BASIS 1469598103934665603ull
+static inline uint64_t jx_fnv1a(const void *p, size_t n, uint64_t h) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
 /* ---------------------------------------------------------------- values */
 typedef enum { JX_VK_ARRAY, JX_VK_TRACER, JX_VK_TREE, JX_VK_ERROR } jx_vkind;
 typedef enum { JX_TREE_TUPLE, JX_TREE_LIST } jx_tree_kind;

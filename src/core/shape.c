@@ -77,9 +77,4 @@ void jx_strides(int ndim, const int64_t *shape, int64_t *strides) {
 }
 
 /* FNV-1a over the bytes: params are zero-initialised plain data. */
-uint64_t jx_params_hash(const jx_params *p) {
-  const unsigned char *b = (const unsigned char *)p;
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < sizeof *p; i++) h = (h ^ b[i]) * 1099511628211ull;
-  return h;
-}
+uint64_t jx_params_hash(const jx_params *p) { return jx_fnv1a(p, sizeof *p, JX_FNV_BASIS); }

@@ -40,12 +40,6 @@ static const char *const cflags[] = {"-std=c17",        "-O3",    "-march=native
                                      "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-w"};
 enum { NFLAGS = sizeof cflags / sizeof cflags[0] };
 
-static uint64_t fnv(const void *p, size_t n, uint64_t h) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-  return h;
-}
-
 static const char *compiler(void) {
   const char *cc = getenv("JX_CC");
   return cc && *cc ? cc : "cc";
@@ -161,10 +155,10 @@ static uint64_t file_hash(const char *path) {
   struct stat st;
   uint64_t h = 0;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022)) {
-    h = 1469598103934665603ull;
+    h = JX_FNV_BASIS;
     char buf[65536];
     ssize_t k;
-    while ((k = read(fd, buf, sizeof buf)) > 0) h = fnv(buf, (size_t)k, h);
+    while ((k = read(fd, buf, sizeof buf)) > 0) h = jx_fnv1a(buf, (size_t)k, h);
     if (k < 0) h = 0;
     else if (h == 0) h = 1; /* 0 means "unreadable", never a hash */
   }
@@ -359,9 +353,9 @@ static jx_module *build_locked(const char *src, int nkernel, jx_t *err) {
     *err = jx_error_new("jit: no working C compiler ('%s')", compiler());
     return NULL;
   }
-  uint64_t key = fnv(src, strlen(src), 1469598103934665603ull);
-  key = fnv(cc_version, strlen(cc_version), key);
-  for (int i = 0; i < NFLAGS; i++) key = fnv(cflags[i], strlen(cflags[i]) + 1, key);
+  uint64_t key = jx_fnv1a(src, strlen(src), JX_FNV_BASIS);
+  key = jx_fnv1a(cc_version, strlen(cc_version), key);
+  for (int i = 0; i < NFLAGS; i++) key = jx_fnv1a(cflags[i], strlen(cflags[i]) + 1, key);
   for (loaded *l = modules; l; l = l->next)
     if (l->key == key) return &l->m;
 

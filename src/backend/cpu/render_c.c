@@ -244,12 +244,6 @@ typedef struct {
   int n;
 } shared;
 
-static uint64_t text_hash(const char *s) { /* FNV-1a */
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 /* Kernel `id` of program p, MAP or REDUCE: p<pid>_k<id>_range and the
  * entry p<pid>_k<id>. A root kernel whose range body (in slot form) was
  * rendered before calls that function, p0_s<first>, with its own buffers
@@ -267,7 +261,7 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
     else reduce_range(&body, k, &sl);
     if (body.oom) b->oom = true;
     int first = -1;
-    const uint64_t h = body.s ? text_hash(body.s) : 0;
+    const uint64_t h = body.s ? jx_fnv1a(body.s, strlen(body.s), JX_FNV_BASIS) : 0;
     for (int i = 0; i < sh->n && body.s && first < 0; i++)
       if (sh->hash[i] == h && !strcmp(sh->text[i], body.s)) first = sh->first[i];
     if (first >= 0) { /* possibly defined in another unit of a split build */
