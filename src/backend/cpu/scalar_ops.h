@@ -336,19 +336,39 @@ static inline void jx_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32
 
 /* A non-temporal copy of a computed tile to its place in a large output
  * (one that outgrows the caches before it is read again): the stores skip
- * the read-for-ownership a normal store pays. SSE2's 16-byte stores (the
- * line is write-combined all the same; emmintrin.h parses in ~20 ms where
- * immintrin.h takes ~350 ms of every jit build). Fence once after a range:
- * streamed stores are weakly ordered. Plain memcpy without SSE2. */
+ * the read-for-ownership a normal store pays. 32-byte stores where the
+ * target has AVX (on a Zen 5 box, a 16 MB map streamed from 128-element
+ * tiles ran ~25% faster than with 16-byte stores, and as fast as 64-byte
+ * ones), SSE2's 16-byte stores otherwise. Compiler builtins rather than
+ * immintrin.h, which takes ~350 ms of every jit build (emmintrin.h ~20 ms).
+ * Fence once after a range: streamed stores are weakly ordered. Plain
+ * memcpy without SSE2. */
 #ifdef __SSE2__
 #include <emmintrin.h>
+#ifdef __AVX__
+typedef float jx_v8sf __attribute__((vector_size(32)));
+typedef float jx_v8sf_u __attribute__((vector_size(32), aligned(1), may_alias));
+static inline void jx_stream32(char *d, const char *s) {
+#ifdef __clang__
+  __builtin_nontemporal_store(*(const jx_v8sf_u *)s, (jx_v8sf *)d);
+#else
+  __builtin_ia32_movntps256((float *)d, *(const jx_v8sf_u *)s);
+#endif
+}
+enum { JX_STREAM_ALIGN = 32 };
+#else
+enum { JX_STREAM_ALIGN = 16 };
+#endif
 static inline void jx_stream(void *dst, const void *src, size_t n) {
   char *d = dst;
   const char *s = src;
-  size_t head = (size_t)(-(uintptr_t)d & 15);
+  size_t head = (size_t)(-(uintptr_t)d & (JX_STREAM_ALIGN - 1));
   if (head > n) head = n;
   memcpy(d, s, head);
   d += head, s += head, n -= head;
+#ifdef __AVX__
+  for (; n >= 32; d += 32, s += 32, n -= 32) jx_stream32(d, s);
+#endif
   for (; n >= 16; d += 16, s += 16, n -= 16) _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
   memcpy(d, s, n);
 }
