@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 
 static const jx_dtype ALL_DT[] = {JX_BOOL, JX_I32, JX_I64, JX_U32, JX_F32, JX_F64};
 static const char *const DT_NAME[] = {"bool", "i32", "i64", "u32", "f32", "f64"};
@@ -849,6 +850,46 @@ static void *user_thread(void *arg) {
   return NULL;
 }
 
+/* Segments: with two threads and 32 chunks, the caller starts at chunk 0
+ * and the worker at chunk 16 (the start of its own contiguous segment),
+ * not at the next chunk in turn. Each first chunk waits until the other
+ * thread has started one, so neither can run ahead and steal; if the
+ * worker never joins (2 s), the caller runs everything and there is
+ * nothing to check but coverage. */
+typedef struct {
+  int64_t grain;
+  _Atomic int started, hits[32];
+  _Atomic int64_t first_lo[2]; /* [0] the caller's first chunk, [1] the worker's */
+  pthread_t caller;
+} seg_ctx;
+
+static void seg_fn(void *p, int64_t lo, int64_t hi) {
+  seg_ctx *c = p;
+  const int who = !pthread_equal(pthread_self(), c->caller);
+  int64_t none = -1;
+  if (atomic_compare_exchange_strong(&c->first_lo[who], &none, lo)) {
+    atomic_fetch_add(&c->started, 1);
+    for (int i = 0; i < 2000 && atomic_load(&c->started) < 2; i++) usleep(1000);
+  }
+  for (int64_t i = lo; i < hi; i += c->grain) atomic_fetch_add(&c->hits[i / c->grain], 1);
+}
+
+static void test_pool_segments(void) {
+  jx_cpu_set_num_threads(2);
+  for (int round = 0; round < 3; round++) {
+    seg_ctx c = {.grain = 64, .first_lo = {-1, -1}, .caller = pthread_self()};
+    jx_cpu_parallel_for(32 * 64, 64, seg_fn, &c);
+    int bad = 0;
+    for (int i = 0; i < 32; i++) bad += atomic_load(&c.hits[i]) != 1;
+    CHECKF(bad == 0, "segments round %d: %d chunks not run exactly once", round, bad);
+    CHECKF(atomic_load(&c.first_lo[0]) == 0, "the caller began at element %lld", (long long)atomic_load(&c.first_lo[0]));
+    if (atomic_load(&c.first_lo[1]) >= 0)
+      CHECKF(atomic_load(&c.first_lo[1]) == 16 * 64, "the worker began at element %lld, not its segment's start %d",
+             (long long)atomic_load(&c.first_lo[1]), 16 * 64);
+  }
+  jx_cpu_set_num_threads(0);
+}
+
 static void test_pool(void) {
   CHECK(jx_cpu_num_threads() >= 1);
   const int64_t ns[] = {0, 1, 99, 100, 199, 200, 1000, 100003};
@@ -883,6 +924,7 @@ static void test_pool(void) {
 
 int main(void) {
   test_pool();
+  test_pool_segments();
   test_binary();
   test_unary();
   test_select();

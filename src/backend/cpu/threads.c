@@ -2,8 +2,14 @@
  *
  * One job at a time: a dispatcher that wins `g_dispatch` (trylock) publishes
  * the job under `g_mu`, bumps the generation and wakes the workers; every
- * participant (the caller included) then claims chunks with an atomic
- * counter until none are left. Anyone who finds the pool busy -- a nested
+ * participant (the caller included) then claims chunks until none are left.
+ * The chunks are dealt out in contiguous segments, one per participant:
+ * each claims its own segment's chunks in order, then steals from the
+ * others' (an atomic counter per segment). A thread streaming through one
+ * contiguous range ran a memory-bound map ~30% faster than the same chunks
+ * handed out round-robin (a 16 MB map on 2 cores, side by side: 0.35 vs
+ * 0.51 ms), and stealing keeps a late or descheduled worker from holding
+ * up the job. Anyone who finds the pool busy -- a nested
  * call from inside a chunk, or a second user thread -- runs its loop inline,
  * so calls never wait on each other and never deadlock.
  *
@@ -43,7 +49,14 @@ typedef struct {
   void *ctx;
   int64_t n, nchunks;
   int max_workers; /* how many workers may join (the caller is extra) */
+  int nseg;        /* segments: max_workers + 1 */
 } job_t;
+
+/* A segment's next unclaimed chunk, one cache line each (no false sharing
+ * between the participants' claims). */
+typedef struct {
+  _Alignas(64) _Atomic int64_t next;
+} segment_t;
 
 static pthread_mutex_t g_dispatch = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;       /* the job and its crew */
@@ -66,11 +79,12 @@ static int g_atexit_state; /* 0 not yet, 1 registered, -1 atexit failed */
 
 static _Atomic uint64_t g_gen;    /* bumped per job; spinners watch it */
 static _Atomic int g_running;     /* workers inside g_job's chunk loop */
-static _Atomic int64_t g_next;    /* next unclaimed chunk */
+static segment_t g_seg[MAX_THREADS]; /* the job's segments of chunks */
 static _Atomic int g_nthreads;    /* 0 = not yet read from the environment */
 /* Spinning only pays when every pool thread has a core; oversubscribed,
  * a spinner would steal the time of the thread it waits for. */
 static _Atomic int64_t g_spin_ns;
+static _Atomic bool g_active; /* a job is out (its caller has not returned) */
 
 static _Thread_local bool tl_in_pool; /* running chunks: nested calls go inline */
 
@@ -125,13 +139,21 @@ static int64_t chunk_start(const job_t *j, int64_t c) {
   return c * q + (c < r ? c : r);
 }
 
-/* Claim chunks of `j` until none are left. */
-static void run_chunks(const job_t *j) {
+/* First chunk of segment s (segment nseg ends the last one). */
+static int64_t seg_start(const job_t *j, int s) { return (int64_t)s * j->nchunks / j->nseg; }
+
+/* Claim chunks of `j` until none are left: participant `self`'s own
+ * segment first, then the others', in turn. */
+static void run_chunks(const job_t *j, int self) {
   tl_in_pool = true;
-  for (;;) {
-    int64_t c = atomic_fetch_add_explicit(&g_next, 1, memory_order_relaxed);
-    if (c >= j->nchunks) break;
-    j->fn(j->ctx, chunk_start(j, c), chunk_start(j, c + 1));
+  for (int k = 0; k < j->nseg; k++) {
+    const int s = (self + k) % j->nseg;
+    const int64_t end = seg_start(j, s + 1);
+    for (;;) {
+      int64_t c = atomic_fetch_add_explicit(&g_seg[s].next, 1, memory_order_relaxed);
+      if (c >= end) break;
+      j->fn(j->ctx, chunk_start(j, c), chunk_start(j, c + 1));
+    }
   }
   tl_in_pool = false;
 }
@@ -140,11 +162,19 @@ static void *worker_main(void *arg) {
   (void)arg;
   uint64_t seen = 0;
   for (;;) {
-    /* Spin a while for the next job before paying for a sleep/wake. */
-    int64_t deadline = now_ns() + atomic_load_explicit(&g_spin_ns, memory_order_relaxed);
+    /* Spin a while for the next job before paying for a sleep/wake: until
+     * SPIN_NS after the last job *ended* (the caller may still be finishing
+     * it; a worker that parked meanwhile would cost the next job a wake,
+     * ~50 us on a VM). */
+    const int64_t spin = atomic_load_explicit(&g_spin_ns, memory_order_relaxed);
+    int64_t deadline = now_ns() + spin;
     for (int i = 0; atomic_load_explicit(&g_gen, memory_order_acquire) == seen; i++) {
       CPU_RELAX();
-      if ((i & 255) == 255 && now_ns() > deadline) break;
+      if ((i & 255) == 255) {
+        const int64_t t = now_ns();
+        if (spin && atomic_load_explicit(&g_active, memory_order_relaxed)) deadline = t + spin;
+        else if (t > deadline) break;
+      }
     }
     pthread_mutex_lock(&g_mu);
     while (!g_exit && atomic_load_explicit(&g_gen, memory_order_relaxed) == seen) {
@@ -161,12 +191,12 @@ static void *worker_main(void *arg) {
       pthread_mutex_unlock(&g_mu); /* job finished or full: wait for the next */
       continue;
     }
-    g_joined++;
+    const int self = ++g_joined; /* the caller is participant 0 */
     job_t job = g_job;
     atomic_fetch_add_explicit(&g_running, 1, memory_order_relaxed);
     pthread_mutex_unlock(&g_mu);
 
-    run_chunks(&job);
+    run_chunks(&job, self);
 
     /* The last worker out wakes a caller that gave up spinning. Taking the
      * mutex orders the decrement with the caller's check-then-wait. */
@@ -231,17 +261,18 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
   }
   int64_t spin = nt <= g_ncpu ? SPIN_NS : 0;
   atomic_store_explicit(&g_spin_ns, spin, memory_order_relaxed);
+  atomic_store_explicit(&g_active, true, memory_order_relaxed);
 
   pthread_mutex_lock(&g_mu);
-  g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers};
+  g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers, .nseg = helpers + 1};
   g_open = true;
   g_joined = 0;
-  atomic_store_explicit(&g_next, 0, memory_order_relaxed);
+  for (int s = 0; s < g_job.nseg; s++) atomic_store_explicit(&g_seg[s].next, seg_start(&g_job, s), memory_order_relaxed);
   atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
   if (g_sleepers > 0) pthread_cond_broadcast(&g_wake);
   pthread_mutex_unlock(&g_mu);
 
-  run_chunks(&g_job); /* g_job is stable: only this dispatcher writes it */
+  run_chunks(&g_job, 0); /* g_job is stable: only this dispatcher writes it */
 
   /* Every chunk is claimed. Close the job so late wakers skip it, then wait
    * for the workers that joined (they may still be inside a chunk). */
@@ -260,5 +291,6 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
   }
   g_caller_sleeps = false;
   pthread_mutex_unlock(&g_mu);
+  atomic_store_explicit(&g_active, false, memory_order_relaxed);
   pthread_mutex_unlock(&g_dispatch);
 }
