@@ -22,6 +22,14 @@ have_py() { "$PY" -c "import $1" >/dev/null 2>&1; }
 banner() { echo; echo "=== peers: $* ($(date -u +%H:%M:%S), load $(cut -d" " -f1 /proc/loadavg))"; }
 
 sec_build() {
+  # The peers' Debian packages (their README's setup line), installed when this runs as root with
+  # apt-get and one is missing; JX_BENCH_NO_INSTALL=1 skips it. Without them the peers are skipped.
+  if [ "${JX_BENCH_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
+     ! { have_py numpy && have_py torch && have_py numba && pkg-config --exists openblas 2>/dev/null; }; then
+    echo "installing the peers' packages (python3-numpy python3-torch python3-numba libopenblas-dev; a few minutes)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy python3-torch python3-numba \
+        libopenblas-dev; } >/dev/null 2>&1 || echo "peers.sh: apt-get install failed; peers that need them are skipped"
+  fi
   if [ -x "$BUILD/sgemm" ] && [ -f "$BUILD/libfused.so" ] && [ -x "$BUILD/fused" ]; then
     echo "peers already built in $BUILD"
   else

@@ -7,13 +7,14 @@
 # Builds the benchmarks if needed, builds the C peers into $BUILD (default /tmp/peers-build), then
 # runs, alternating jx and peer processes so that slow drift on the shared box hits both sides:
 #   peers dispatch+fusion -> jx bench_eager (+ a --memory pass) -> peers mlp -> jx bench_gemm
-#   -> peers sgemm -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
+#   -> peers sgemm -> eager slow_f: bench_eager and slowf_numpy.py, 5 alternating rounds
+#   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
 #   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
-# run.txt (all output), eager.tsv, memory.tsv, gemm.txt, mm<r>.tsv and sgemm_t<r>.txt (the
-# alternating rounds), scan.txt, train.txt and the peers' <section>.txt. JX_BENCH_QUICK=1 skips
-# the scan and training parts.
+# run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
+# sgemm_t<r>.txt (the alternating rounds), scan.txt, train.txt and the peers' <section>.txt.
+# JX_BENCH_QUICK=1 skips the scan and training parts.
 # Environment: JX_BENCH_REPS (bench_eager --reps, default 21), JX_GEMM_SCALE (bench_gemm scale,
 # default 0.5), JX_BENCH_QUICK=1 (bench_eager --quick, peers unchanged), PEERS (peer scripts dir).
 # A peer that cannot run (numpy/torch/numba or OpenBLAS missing) is skipped with a message and its
@@ -70,6 +71,18 @@ bash bench/peers.sh sgemm
 # jx_matmul (jx's default GEMM path) against cblas_sgemm at jx's thread count: the two in separate
 # processes, alternated round by round (OpenBLAS's threaded calls disturb jx's pool when they share
 # a process; see bench_eager.c's bench_matmul), both timed back to back after 3 untimed calls
+# eager slow_f against NumPy the same way: bench_eager's slow_f section and bench/slowf_numpy.py (the
+# same timing protocol; glibc keeps NumPy's 16 MB blocks, so NumPy runs without page faults, at its
+# best), alternated process by process
+PYB=${PY:-/usr/bin/python3}
+if "$PYB" -c "import numpy" >/dev/null 2>&1; then
+  echo; echo "=== eager slow_f: jx bench_eager vs NumPy, alternating processes, 5 rounds ($(date -u +%H:%M:%S))"
+  for r in 1 2 3 4 5; do
+    "$JXB/bench/bench_eager" --only slowf --no-peer --reps 7 --tsv "$OUT/sf$r.tsv" 2>/dev/null | grep -E "^slowf_eager" | sed "s/^/round $r  /"
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=1073741824 \
+      "$PYB" bench/slowf_numpy.py 7 | tee "$OUT/np_sf$r.txt" | sed "s/^/round $r  /"
+  done
+fi
 T=${JX_NUM_THREADS:-$(nproc)}
 echo; echo "=== jx_matmul vs OpenBLAS sgemm.c at $T threads, alternating processes, 5 rounds ($(date -u +%H:%M:%S))"
 for r in 1 2 3 4 5; do
@@ -182,6 +195,11 @@ for r in range(1, 6):
         if len(p) >= 2 and p[0] in ("mm2000", "mm_mlp"): mm_rounds.setdefault(p[0], []).append(float(p[1]))
     for m in re.finditer(r"^openblas sgemm (\d+)x\d+ @ \d+x\d+ threads=(\d+)\s+median ([\d.]+) ms", read(f"sgemm_t{r}.txt"), re.M):
         sg_rounds.setdefault(m.group(1), []).append(float(m.group(3)))
+sf_jx = [float(l.split("\t")[1]) for r in range(1, 6) for l in read(f"sf{r}.tsv").splitlines() if l.startswith("slowf_eager\t")]
+sf_np = [float(m.group(1)) for r in range(1, 6) for m in re.finditer(r"^numpy slow_f eager \S+\s+median ([\d.]+)", read(f"np_sf{r}.txt"), re.M)]
+if sf_jx or sf_np:
+    add("slow_f eager (2000x2000 f32)", median(sf_jx), median(sf_np), "ms", "NumPy eager, no page faults",
+        f"alternating processes, median of {len(sf_jx)} rounds")
 for shp, key in (("2000", "mm2000"), ("128", "mm_mlp")):
     n = len(mm_rounds.get(key, []))
     add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", median(mm_rounds.get(key, [])),
