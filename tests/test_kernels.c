@@ -5,6 +5,7 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -890,6 +891,24 @@ static void test_pool_segments(void) {
   jx_cpu_set_num_threads(0);
 }
 
+/* A thread on CPU c that leaves c runs elsewhere afterwards, with the
+ * affinity mask it had. */
+static void test_leave_cpu(void) {
+  cpu_set_t before, after;
+  CHECK(sched_getaffinity(0, sizeof before, &before) == 0);
+  if (CPU_COUNT(&before) < 2) return; /* nowhere else to go */
+  for (int round = 0; round < 3; round++) {
+    const int c = sched_getcpu();
+    jx_cpu_leave_cpu(c);
+    const int now = sched_getcpu();
+    CHECKF(now != c && CPU_ISSET(now, &before), "left CPU %d for CPU %d", c, now);
+    CHECK(sched_getaffinity(0, sizeof after, &after) == 0);
+    CHECK(CPU_EQUAL(&before, &after));
+  }
+  jx_cpu_leave_cpu(-1); /* no CPU: nothing to do */
+  CHECK(sched_getaffinity(0, sizeof after, &after) == 0 && CPU_EQUAL(&before, &after));
+}
+
 static void test_pool(void) {
   CHECK(jx_cpu_num_threads() >= 1);
   const int64_t ns[] = {0, 1, 99, 100, 199, 200, 1000, 100003};
@@ -925,6 +944,7 @@ static void test_pool(void) {
 int main(void) {
   test_pool();
   test_pool_segments();
+  test_leave_cpu();
   test_binary();
   test_unary();
   test_select();

@@ -42,6 +42,10 @@ typedef void (*jx_cpu_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx);
 int jx_cpu_num_threads(void);
 void jx_cpu_set_num_threads(int n);
+/* If this thread runs on `cpu`, move it to another CPU it may run on (its
+ * affinity mask is left as it was). A woken worker calls it with the
+ * dispatcher's CPU (threads.c says why). */
+void jx_cpu_leave_cpu(int cpu);
 
 /* --------------------------------------------------------- elementwise */
 /* Unary ops; y and x have n elements of dtype dt (float ops on float

@@ -50,6 +50,7 @@ typedef struct {
   int64_t n, nchunks;
   int max_workers; /* how many workers may join (the caller is extra) */
   int nseg;        /* segments: max_workers + 1 */
+  int caller_cpu;  /* where the dispatcher ran when it published the job, or -1 */
 } job_t;
 
 /* A segment's next unclaimed chunk, one cache line each (no false sharing
@@ -92,6 +93,15 @@ static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The CPU this thread is on, or -1 where that cannot be asked. */
+static int caller_cpu(void) {
+#ifdef CPU_COUNT
+  return sched_getcpu();
+#else
+  return -1;
+#endif
 }
 
 /* the CPUs this process may run on */
@@ -158,6 +168,29 @@ static void run_chunks(const job_t *j, int self) {
   tl_in_pool = false;
 }
 
+/* The kernel may wake a sleeping worker on the CPU of the thread that woke
+ * it (wake-affine placement) even when another CPU is idle. There the two
+ * share one core: the caller's chunks stall while the worker runs and the
+ * worker rarely runs at all, until the load balancer separates them
+ * (milliseconds; on this VM the worker then sat out whole calls: by-hand
+ * traces of a 16 MB map after 20 ms pauses showed the worker on the
+ * caller's CPU in ~1 of 3 rounds, running 0 of 32 chunks in most of their
+ * calls). A worker woken there moves itself: it drops that CPU from its
+ * mask, which migrates it at once, and restores the mask. */
+void jx_cpu_leave_cpu(int caller_cpu) {
+#ifdef CPU_COUNT
+  if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || sched_getcpu() != caller_cpu) return;
+  cpu_set_t all, others;
+  if (sched_getaffinity(0, sizeof all, &all) != 0) return;
+  others = all;
+  CPU_CLR(caller_cpu, &others);
+  if (CPU_COUNT(&others) == 0 || sched_setaffinity(0, sizeof others, &others) != 0) return;
+  sched_setaffinity(0, sizeof all, &all);
+#else
+  (void)caller_cpu;
+#endif
+}
+
 static void *worker_main(void *arg) {
   (void)arg;
   uint64_t seen = 0;
@@ -177,10 +210,12 @@ static void *worker_main(void *arg) {
       }
     }
     pthread_mutex_lock(&g_mu);
+    bool slept = false;
     while (!g_exit && atomic_load_explicit(&g_gen, memory_order_relaxed) == seen) {
       g_sleepers++;
       pthread_cond_wait(&g_wake, &g_mu);
       g_sleepers--;
+      slept = true;
     }
     if (g_exit) {
       pthread_mutex_unlock(&g_mu);
@@ -195,6 +230,7 @@ static void *worker_main(void *arg) {
     job_t job = g_job;
     atomic_fetch_add_explicit(&g_running, 1, memory_order_relaxed);
     pthread_mutex_unlock(&g_mu);
+    if (slept) jx_cpu_leave_cpu(job.caller_cpu);
 
     run_chunks(&job, self);
 
@@ -264,7 +300,8 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
   atomic_store_explicit(&g_active, true, memory_order_relaxed);
 
   pthread_mutex_lock(&g_mu);
-  g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers, .nseg = helpers + 1};
+  g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers, .nseg = helpers + 1,
+                  .caller_cpu = g_sleepers > 0 ? caller_cpu() : -1};
   g_open = true;
   g_joined = 0;
   for (int s = 0; s < g_job.nseg; s++) atomic_store_explicit(&g_seg[s].next, seg_start(&g_job, s), memory_order_relaxed);
