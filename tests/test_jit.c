@@ -13,6 +13,8 @@
  *     used, a symlinked object rejected, a directory owned by another user
  *     not used, objects and checksums planted by another user rejected, two
  *     processes compiling the same functions at once both succeeding;
+ *   - the compiler's identity in the cache key: a compiler changed on disk,
+ *     or another one named, gets no objects built by the first;
  *   - no C compiler (JX_CC=/nonexistent): jit interprets, results correct;
  *   - slow_f fuses to a single kernel (no temporaries);
  *   - outputs that are inputs or constants, a 0-argument function, and
@@ -1938,6 +1940,49 @@ static void test_failing_compiler(void) {
   rm_tree(bin);
 }
 
+/* The compiler's identity is part of the cache key: objects built through
+ * one compiler are not served once that compiler has changed on disk (its
+ * modification time here) or when another compiler is named. */
+static void test_compiler_identity(void) {
+  char dir[64], bin[64], cc[600], ccv[700], cache[600], *out = NULL;
+  make_tmpdir(dir, sizeof dir);
+  make_tmpdir(bin, sizeof bin);
+  snprintf(cc, sizeof cc, "%s/wrapcc", bin);
+  const char *real = getenv("JX_CC");
+  FILE *f = fopen(cc, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  fprintf(f, "#!/bin/sh\nexec %s \"$@\"\n", real && *real ? real : "cc");
+  fclose(f);
+  chmod(cc, 0700);
+  snprintf(ccv, sizeof ccv, "JX_CC=%s", cc);
+  snprintf(cache, sizeof cache, "JX_CACHE_DIR=%s", dir);
+  const char *set[] = {"JX_LOG=compile", ccv, cache, NULL};
+  const char *what[] = {"first build", "same compiler", "compiler changed on disk"};
+  for (int round = 0; round < 3; round++) {
+    if (round == 2) { /* the wrapper "upgraded": a new modification time */
+      struct stat st;
+      CHECK(stat(cc, &st) == 0);
+      struct timespec ts[2] = {st.st_atim, st.st_mtim};
+      ts[1].tv_sec += 10;
+      CHECK(utimensat(AT_FDCWD, cc, ts, 0) == 0);
+    }
+    int rc = spawn_child("slow_f", set, &out);
+    const int hit = round == 1;
+    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == hit && count_substr(out, "jit: compiled ") == !hit, out,
+                "%s: rc %d", what[round], rc);
+    free(out);
+  }
+  /* another compiler (the one the wrapper runs) on the same cache: built anew */
+  const char *set2[] = {"JX_LOG=compile", cache, NULL};
+  int rc = spawn_child("slow_f", set2, &out);
+  CHECK_CHILD(rc == 0 && !count_substr(out, "disk cache hit") && count_substr(out, "jit: compiled ") == 1, out,
+              "another compiler: rc %d", rc);
+  free(out);
+  rm_tree(dir);
+  rm_tree(bin);
+}
+
 static void test_slow_f_log(void) {
   char dir[64], dump[64], cache[600], dumpv[600], *out = NULL;
   make_tmpdir(dir, sizeof dir);
@@ -2023,6 +2068,7 @@ int main(int argc, char **argv) {
     test_slow_f_log();
     test_cache_processes();
     test_failing_compiler();
+    test_compiler_identity();
   } else {
     printf("no working C compiler: skipping the compiled-object cache scenarios\n");
   }
