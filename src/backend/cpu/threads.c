@@ -13,9 +13,11 @@
  * call from inside a chunk, or a second user thread -- runs its loop inline,
  * so calls never wait on each other and never deadlock.
  *
- * Workers spin briefly before sleeping on a condition variable: back-to-back
- * eager ops then reach a warm worker in well under a microsecond, while an
- * idle pool costs nothing (the machine may be shared). Workers are created
+ * Workers spin briefly (until SPIN_NS after a job ends) before sleeping on a
+ * condition variable: back-to-back eager ops then reach a warm worker in
+ * well under a microsecond, while an idle pool costs nothing (the machine
+ * may be shared). A worker woken on the dispatcher's CPU moves off it
+ * (jx_cpu_leave_cpu, below). Workers are created
  * lazily on the first parallel call and joined by an atexit handler, so
  * LeakSanitizer and ThreadSanitizer see a clean shutdown. */
 #include "backend/cpu/kernels.h"
@@ -222,15 +224,19 @@ static void *worker_main(void *arg) {
       return NULL;
     }
     seen = atomic_load_explicit(&g_gen, memory_order_relaxed);
+    /* woken on the dispatcher's CPU: move, even if this job is already
+     * over (spinning there for the next one would slow the caller) */
+    const int wake_cpu = slept ? g_job.caller_cpu : -1;
     if (!g_open || g_joined >= g_job.max_workers) {
       pthread_mutex_unlock(&g_mu); /* job finished or full: wait for the next */
+      jx_cpu_leave_cpu(wake_cpu);
       continue;
     }
     const int self = ++g_joined; /* the caller is participant 0 */
     job_t job = g_job;
     atomic_fetch_add_explicit(&g_running, 1, memory_order_relaxed);
     pthread_mutex_unlock(&g_mu);
-    if (slept) jx_cpu_leave_cpu(job.caller_cpu);
+    jx_cpu_leave_cpu(wake_cpu);
 
     run_chunks(&job, self);
 
