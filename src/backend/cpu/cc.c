@@ -160,7 +160,9 @@ static void read_cpu_ident(void) {
  * reload from the disk cache cost). Installing or upgrading a compiler
  * rewrites the file, so objects built by another compiler are not served;
  * one that is present but does not work fails its first build, and jit
- * interprets (with the compiler's message under JX_LOG=compile). */
+ * interprets (with the compiler's message under JX_LOG=compile). The CPU's
+ * identity, the key's other part that is fixed for the process, is read
+ * here too. */
 static bool compiler_works(void) {
   if (cc_state) return cc_state > 0;
   char path[PATH_MAX], real[PATH_MAX];

@@ -98,7 +98,7 @@ static int64_t now_ns(void) {
 }
 
 /* The CPU this thread is on, or -1 where that cannot be asked. */
-static int caller_cpu(void) {
+static int this_cpu(void) {
 #ifdef CPU_COUNT
   return sched_getcpu();
 #else
@@ -179,17 +179,17 @@ static void run_chunks(const job_t *j, int self) {
  * caller's CPU in ~1 of 3 rounds, running 0 of 32 chunks in most of their
  * calls). A worker woken there moves itself: it drops that CPU from its
  * mask, which migrates it at once, and restores the mask. */
-void jx_cpu_leave_cpu(int caller_cpu) {
+void jx_cpu_leave_cpu(int cpu) {
 #ifdef CPU_COUNT
-  if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || sched_getcpu() != caller_cpu) return;
+  if (cpu < 0 || cpu >= CPU_SETSIZE || this_cpu() != cpu) return;
   cpu_set_t all, others;
   if (sched_getaffinity(0, sizeof all, &all) != 0) return;
   others = all;
-  CPU_CLR(caller_cpu, &others);
+  CPU_CLR(cpu, &others);
   if (CPU_COUNT(&others) == 0 || sched_setaffinity(0, sizeof others, &others) != 0) return;
   sched_setaffinity(0, sizeof all, &all);
 #else
-  (void)caller_cpu;
+  (void)cpu;
 #endif
 }
 
@@ -307,7 +307,7 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
 
   pthread_mutex_lock(&g_mu);
   g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers, .nseg = helpers + 1,
-                  .caller_cpu = g_sleepers > 0 ? caller_cpu() : -1};
+                  .caller_cpu = g_sleepers > 0 ? this_cpu() : -1};
   g_open = true;
   g_joined = 0;
   for (int s = 0; s < g_job.nseg; s++) atomic_store_explicit(&g_seg[s].next, seg_start(&g_job, s), memory_order_relaxed);
