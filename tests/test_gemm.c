@@ -208,7 +208,39 @@ static void run_batched_suite(void) {
   run_batched(JX_F32, false, false, 4, 3, 2, 0, false); /* K = 0 members */
 }
 
-int main(void) {
+/* AUTO's choice in a fresh process whose OpenBLAS is told its core by
+ * OPENBLAS_CORETYPE (read when the library loads): a generic core on an
+ * AVX2/FMA CPU must not be chosen over jx's own kernel (Debian's OpenBLAS
+ * 0.3.21 runs "Prescott" kernels on AVX-512 Xeons, ~4x slower). */
+static void check_auto_choice(const char *self, const char *core, const char *want) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=%s JX_GEMM= '%s' --print-backend", core, self);
+  FILE *p = popen(cmd, "r");
+  char got[64] = "";
+  if (p && !fgets(got, sizeof got, p)) got[0] = 0;
+  if (p) pclose(p);
+  got[strcspn(got, "\n")] = 0;
+  if (strcmp(got, want)) fprintf(stderr, "AUTO with OpenBLAS core %s: %s, want %s\n", core, got, want);
+  CHECK(!strcmp(got, want));
+}
+
+static void check_auto_choices(const char *self, const char *avail) {
+  jx_cpu_gemm_set_mode(JX_GEMM_CBLAS);
+  bool cblas = !strcmp(jx_cpu_gemm_backend(), "cblas");
+  jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
+  if (!cblas) {
+    check_auto_choice(self, "Prescott", avail ? "builtin-avx2" : "builtin-portable");
+    return;
+  }
+  check_auto_choice(self, "Prescott", avail ? "builtin-avx2" : "cblas");
+  check_auto_choice(self, "Haswell", "cblas");
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--print-backend")) {
+    puts(jx_cpu_gemm_backend());
+    return 0;
+  }
   /* integers: exact, wrapping; the same everywhere */
   const jx_dtype idts[] = {JX_I32, JX_I64, JX_U32, JX_BOOL};
   for (int d = 0; d < 4; d++)
@@ -232,6 +264,8 @@ int main(void) {
   }
   jx_cpu_gemm_set_mode(JX_GEMM_BUILTIN);
   CHECK(!strcmp(jx_cpu_gemm_backend(), avail ? "builtin-avx2" : "builtin-portable"));
+
+  check_auto_choices(argv[0], avail);
 
   jx_cpu_gemm_set_mode(JX_GEMM_PORTABLE);
   CHECK(!strcmp(jx_cpu_gemm_backend(), "builtin-portable"));

@@ -31,21 +31,7 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-/* ---------------------------------------------------------- logging, dumps */
-bool jx_diag_enabled(const char *what) {
-  const char *s = getenv("JX_LOG");
-  return s && (strstr(s, what) || !strcmp(s, "all"));
-}
-
-void jx_diag(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "[jx] ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-}
-
+/* ---------------------------------------------------------- dumps */
 void jx_dump(const char *name, const char *text) {
   const char *dir = getenv("JX_DUMP");
   if (!dir || !*dir || !text) return;

@@ -25,11 +25,13 @@
  * bool is "any(a & b)". */
 #include "backend/cpu/gemm_kernel.h"
 #include "backend/cpu/kernels.h"
+#include "core/core.h"
 
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #if defined(JX_HAVE_CBLAS) && JX_HAVE_CBLAS
 #include <cblas.h>
@@ -103,12 +105,49 @@ static int env_mode(void) {
   return m;
 }
 
+#if GEMM_HAVE_CBLAS
+/* OpenBLAS picks its kernels by CPU model, and one that does not know the
+ * CPU runs generic SSE code: Debian's 0.3.21 calls an AVX-512/AMX Xeon
+ * "Prescott" and reaches ~30 GFLOP/s at 2000^3 where jx's AVX2 kernel
+ * reaches ~117. So AUTO takes CBLAS only when OpenBLAS runs kernels at
+ * least as wide as jx's own: on an AVX2/FMA CPU, one of these cores (set
+ * by OPENBLAS_CORETYPE too, which openblas_get_corename reports). */
+static const char *const k_avx2_cores[] = {"haswell", "zen", "skylakex", "cooperlake",
+                                           "sapphirerapids"};
+
+static bool cblas_core_is_wide(const char *core) {
+  for (size_t i = 0; i < sizeof k_avx2_cores / sizeof *k_avx2_cores; i++)
+    if (core && !strcasecmp(core, k_avx2_cores[i])) return true;
+  return false;
+}
+#endif
+
+/* AUTO's choice, made once per process and reported under JX_LOG=gemm. */
+static int auto_mode(void) {
+  static atomic_int cached = -1;
+  int m = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (m >= 0) return m;
+#if GEMM_HAVE_CBLAS
+  const char *core = openblas_get_corename();
+  bool wide = !cpu_has_avx2_fma() || cblas_core_is_wide(core);
+  m = wide ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
+  if (jx_diag_enabled("gemm"))
+    jx_diag("gemm: OpenBLAS core %s: %s", core ? core : "?",
+            wide ? "using CBLAS" : "generic kernels on an AVX2/FMA CPU, using jx's own GEMM");
+#else
+  m = JX_GEMM_BUILTIN;
+  if (jx_diag_enabled("gemm")) jx_diag("gemm: no CBLAS in this build, using jx's own GEMM");
+#endif
+  atomic_store_explicit(&cached, m, memory_order_relaxed);
+  return m;
+}
+
 /* The implementation actually used: CBLAS, AVX2 or PORTABLE. */
 static jx_gemm_mode resolved_mode(void) {
   int m = atomic_load_explicit(&g_mode, memory_order_relaxed);
   if (m == JX_GEMM_AUTO) m = env_mode();
-  if (m == JX_GEMM_AUTO || m == JX_GEMM_CBLAS)
-    m = GEMM_HAVE_CBLAS ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
+  if (m == JX_GEMM_AUTO) m = auto_mode();
+  if (m == JX_GEMM_CBLAS) m = GEMM_HAVE_CBLAS ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
   if (m == JX_GEMM_BUILTIN || m == JX_GEMM_AVX2)
     m = cpu_has_avx2_fma() ? JX_GEMM_AVX2 : JX_GEMM_PORTABLE;
   return (jx_gemm_mode)m;
