@@ -19,7 +19,13 @@ test: lib
 # The letter classifier (data rendered from the installed fonts, cached in
 # $(BUILD)/letters/data), then the fusion showcase and grad(tanh). Builds only
 # what the demo needs.
+# tools/demo_deps.sh installs FreeType, zlib and the fonts when missing (as
+# root with apt-get; otherwise it prints the install line and make stops);
+# after an install the library checks are run again.
 demo: $(BUILD)/Makefile
+	@bash tools/demo_deps.sh; rc=$$?; \
+	if [ $$rc = 10 ]; then cmake -S . -B $(BUILD) -U 'JX_FREETYPE*' -U 'JX_ZLIB*' \
+	  -U '__pkg_config_checked_JX_*' -U 'pkgcfg_lib_JX_*' >/dev/null; elif [ $$rc != 0 ]; then exit $$rc; fi
 	cmake --build $(BUILD) -j $(JOBS) --target demo
 	$(BUILD)/examples/demo --out $(BUILD)/letters
 
