@@ -488,8 +488,12 @@ static void test_convert_fill(void) {
       CHECKF(badf == 0 && (unsigned char)y[m * DT_SIZE[dt]] == 0x5A, "fill %s %g", DT_NAME[dt], v);
       free(y);
     }
-  jx_cpu_fill(JX_F32, 0, 1.0, NULL); /* n = 0 touches nothing */
-  CHECK(1);
+  /* n = 0 touches nothing: a NULL destination would fault, and a guard
+     byte just before a real one must survive */
+  jx_cpu_fill(JX_F32, 0, 1.0, NULL);
+  unsigned char guard[8] = {0x5A, 0x5A, 0x5A, 0x5A, 0x5A, 0x5A, 0x5A, 0x5A};
+  jx_cpu_fill(JX_F64, 0, 7.0, guard);
+  CHECK(guard[0] == 0x5A && guard[7] == 0x5A);
 }
 
 /* ------------------------------------------------------ reductions */
