@@ -36,6 +36,12 @@
 extern "C" {
 #endif
 
+/* Everything this header declares is libjx.so's exported API; the library
+ * is built with -fvisibility=hidden, so nothing else is exported. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility push(default)
+#endif
+
 typedef struct jx_value *jx_t; /* array (concrete or traced), tree, or error */
 typedef struct jx_fn jx_fn;
 
@@ -268,6 +274,10 @@ jx_alloc_fn jx_get_allocator(void **ud); /* the current one (never NULL) */
 /* ----------------------------------------------------------- runtime */
 int jx_num_threads(void);
 void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
