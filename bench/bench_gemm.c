@@ -3,7 +3,7 @@
  * count (1 and 2), f32. Each cell is the median over interleaved runs.
  *
  *   bench_gemm [reps-scale] [--strict]   (scale 1 by default; 0.3 for a quick look)
- *   JX_GEMM=portable bench_gemm          (time the portable kernel instead of AVX2)
+ *   JX_GEMM=portable|avx2|avx512 bench_gemm   (time that built-in kernel; default: the best)
  *
  * Interleaving is by blocks: a block of jx calls, then a block of OpenBLAS
  * calls, repeated; each block starts with an untimed call, and before a jx
@@ -114,7 +114,11 @@ int main(int argc, char **argv) {
       scale = atof(argv[i]) > 0 ? atof(argv[i]) : 1.0;
   }
   const char *env = getenv("JX_GEMM");
-  jx_cpu_gemm_set_mode(env && !strcmp(env, "portable") ? JX_GEMM_PORTABLE : JX_GEMM_BUILTIN);
+  jx_cpu_gemm_set_mode(!env                    ? JX_GEMM_BUILTIN
+                       : !strcmp(env, "portable") ? JX_GEMM_PORTABLE
+                       : !strcmp(env, "avx2")     ? JX_GEMM_AVX2
+                       : !strcmp(env, "avx512")   ? JX_GEMM_AVX512
+                                                  : JX_GEMM_BUILTIN);
   printf("jx built-in GEMM (%s) vs %s, f32, medians of %s-interleaved runs\n",
          jx_cpu_gemm_backend(), HAVE_CBLAS ? "OpenBLAS cblas_sgemm" : "(no CBLAS in this build)",
          strict ? "call" : "block");

@@ -141,6 +141,9 @@ static const int64_t shapes[][3] = {
     {12, 32, 16},    {11, 31, 17}, {13, 33, 15}, {6, 8, 4},     {18, 24, 1},
     {1, 64, 100},    {64, 1, 100}, {2, 3, 600},  {37, 45, 513}, {500, 20, 30},
     {257, 129, 300}, {0, 5, 3},    {5, 0, 3},    {4, 6, 0},     {0, 0, 0},
+    /* the AVX-512 tiles (6x32 / 6x16) +- 1, K past its 192-step blocks */
+    {6, 32, 8},      {5, 31, 7},   {7, 33, 9},   {12, 64, 193}, {13, 65, 385},
+    {1, 47, 17},     {2, 17, 1},
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -224,16 +227,18 @@ static void check_auto_choice(const char *self, const char *core, const char *wa
   CHECK(!strcmp(got, want));
 }
 
-static void check_auto_choices(const char *self, const char *avail) {
+static void check_auto_choices(const char *self, const char *best) {
   jx_cpu_gemm_set_mode(JX_GEMM_CBLAS);
   bool cblas = !strcmp(jx_cpu_gemm_backend(), "cblas");
   jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
   if (!cblas) {
-    check_auto_choice(self, "Prescott", avail ? "builtin-avx2" : "builtin-portable");
+    check_auto_choice(self, "Prescott", best);
     return;
   }
-  check_auto_choice(self, "Prescott", avail ? "builtin-avx2" : "cblas");
-  check_auto_choice(self, "Haswell", "cblas");
+  const bool portable = !strcmp(best, "builtin-portable");
+  check_auto_choice(self, "Prescott", portable ? "cblas" : best);
+  check_auto_choice(self, "Haswell", strcmp(best, "builtin-avx512") ? "cblas" : best);
+  check_auto_choice(self, "SkylakeX", "cblas");
 }
 
 int main(int argc, char **argv) {
@@ -262,10 +267,24 @@ int main(int argc, char **argv) {
   } else {
     printf("no AVX2/FMA on this CPU: skipping the AVX2 path\n");
   }
+  const char *avail512 = NULL;
+  jx_cpu_gemm_set_mode(JX_GEMM_AVX512);
+  if (!strcmp(jx_cpu_gemm_backend(), "builtin-avx512")) {
+    avail512 = "avx512";
+    for (int nt = 1; nt <= 3; nt++) {
+      jx_cpu_set_num_threads(nt);
+      run_float_suite("avx512");
+    }
+    jx_cpu_set_num_threads(2);
+    run_batched_suite();
+  } else {
+    printf("no AVX-512F on this CPU: skipping the AVX-512 path\n");
+  }
   jx_cpu_gemm_set_mode(JX_GEMM_BUILTIN);
-  CHECK(!strcmp(jx_cpu_gemm_backend(), avail ? "builtin-avx2" : "builtin-portable"));
+  const char *best = avail512 ? "builtin-avx512" : avail ? "builtin-avx2" : "builtin-portable";
+  CHECK(!strcmp(jx_cpu_gemm_backend(), best));
 
-  check_auto_choices(argv[0], avail);
+  check_auto_choices(argv[0], best);
 
   jx_cpu_gemm_set_mode(JX_GEMM_PORTABLE);
   CHECK(!strcmp(jx_cpu_gemm_backend(), "builtin-portable"));

@@ -54,6 +54,10 @@
 #define KC_F64 256
 #define MC_F64 120
 #define NC_F64 2040
+/* The AVX-512 kernels' B micro-panel is twice as wide: KC x 32 x 4 B = 24 KB
+ * at KC = 192, half of a 48 KB L1d (Golden Cove, Zen 5) with room for A. */
+#define KC_F32W 192
+#define KC_F64W 192
 
 /* A thread's slab should carry at least this much M*N*K work: below it the
  * fork/join (a few microseconds) outweighs the gain. */
@@ -65,19 +69,45 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* ------------------------------------------------------- implementation */
 
-static int cpu_has_avx2_fma(void) {
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-  static atomic_int cached = -1;
-  int v = atomic_load_explicit(&cached, memory_order_relaxed);
+/* CPU features, read once (__builtin_cpu_supports also checks that the OS
+ * saves the vector state). */
+static int cpu_feature(atomic_int *cached, int (*probe)(void)) {
+  int v = atomic_load_explicit(cached, memory_order_relaxed);
   if (v < 0) {
-    __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    v = probe();
+    atomic_store_explicit(cached, v, memory_order_relaxed);
   }
   return v;
+}
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+static int probe_avx2_fma(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int probe_avx512(void) {
+  __builtin_cpu_init();
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f") && probe_avx2_fma();
 #else
   return 0;
 #endif
+}
+#else
+static int probe_avx2_fma(void) { return 0; }
+static int probe_avx512(void) { return 0; }
+#endif
+static int cpu_has_avx2_fma(void) {
+  static atomic_int c = -1;
+  return cpu_feature(&c, probe_avx2_fma);
+}
+static int cpu_has_avx512(void) {
+  static atomic_int c = -1;
+  return cpu_feature(&c, probe_avx512);
+}
+
+/* The best built-in kernel this CPU runs. */
+static jx_gemm_mode best_builtin(void) {
+  return cpu_has_avx512() ? JX_GEMM_AVX512 : cpu_has_avx2_fma() ? JX_GEMM_AVX2 : JX_GEMM_PORTABLE;
 }
 
 static atomic_int g_mode = JX_GEMM_AUTO; /* set by jx_cpu_gemm_set_mode */
@@ -98,6 +128,8 @@ static int env_mode(void) {
       m = JX_GEMM_BUILTIN;
     else if (s && !strcmp(s, "avx2"))
       m = JX_GEMM_AVX2;
+    else if (s && !strcmp(s, "avx512"))
+      m = JX_GEMM_AVX512;
     else if (s && !strcmp(s, "portable"))
       m = JX_GEMM_PORTABLE;
     atomic_store_explicit(&g_env_mode, m, memory_order_relaxed);
@@ -110,15 +142,26 @@ static int env_mode(void) {
  * CPU runs generic SSE code: Debian's 0.3.21 calls an AVX-512/AMX Xeon
  * "Prescott" and reaches ~30 GFLOP/s at 2000^3 where jx's AVX2 kernel
  * reaches ~117. So AUTO takes CBLAS only when OpenBLAS runs kernels at
- * least as wide as jx's own: on an AVX2/FMA CPU, one of these cores (set
- * by OPENBLAS_CORETYPE too, which openblas_get_corename reports). */
-static const char *const k_avx2_cores[] = {"haswell", "zen", "skylakex", "cooperlake",
-                                           "sapphirerapids"};
+ * least as wide as jx's best built-in one: AVX-512 cores on an AVX-512
+ * CPU, AVX2 or AVX-512 cores on an AVX2/FMA CPU (the core is the one
+ * OPENBLAS_CORETYPE names when set; openblas_get_corename reports it). */
+static const char *const k_avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
+static const char *const k_avx2_cores[] = {"haswell", "zen"};
+
+static bool name_in(const char *core, const char *const *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (core && !strcasecmp(core, list[i])) return true;
+  return false;
+}
 
 static bool cblas_core_is_wide(const char *core) {
-  for (size_t i = 0; i < sizeof k_avx2_cores / sizeof *k_avx2_cores; i++)
-    if (core && !strcasecmp(core, k_avx2_cores[i])) return true;
-  return false;
+  const bool v512 = name_in(core, k_avx512_cores, sizeof k_avx512_cores / sizeof *k_avx512_cores);
+  const bool v256 = v512 || name_in(core, k_avx2_cores, sizeof k_avx2_cores / sizeof *k_avx2_cores);
+  switch (best_builtin()) {
+  case JX_GEMM_AVX512: return v512;
+  case JX_GEMM_AVX2: return v256;
+  default: return true;
+  }
 }
 #endif
 
@@ -129,11 +172,11 @@ static int auto_mode(void) {
   if (m >= 0) return m;
 #if GEMM_HAVE_CBLAS
   const char *core = openblas_get_corename();
-  bool wide = !cpu_has_avx2_fma() || cblas_core_is_wide(core);
+  bool wide = cblas_core_is_wide(core);
   m = wide ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
   if (jx_diag_enabled("gemm"))
     jx_diag("gemm: OpenBLAS core %s: %s", core ? core : "?",
-            wide ? "using CBLAS" : "generic kernels on an AVX2/FMA CPU, using jx's own GEMM");
+            wide ? "using CBLAS" : "narrower than jx's own kernel on this CPU, using jx's own GEMM");
 #else
   m = JX_GEMM_BUILTIN;
   if (jx_diag_enabled("gemm")) jx_diag("gemm: no CBLAS in this build, using jx's own GEMM");
@@ -148,14 +191,16 @@ static jx_gemm_mode resolved_mode(void) {
   if (m == JX_GEMM_AUTO) m = env_mode();
   if (m == JX_GEMM_AUTO) m = auto_mode();
   if (m == JX_GEMM_CBLAS) m = GEMM_HAVE_CBLAS ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
-  if (m == JX_GEMM_BUILTIN || m == JX_GEMM_AVX2)
-    m = cpu_has_avx2_fma() ? JX_GEMM_AVX2 : JX_GEMM_PORTABLE;
+  if (m == JX_GEMM_AVX512 && !cpu_has_avx512()) m = JX_GEMM_BUILTIN;
+  if (m == JX_GEMM_AVX2 && !cpu_has_avx2_fma()) m = JX_GEMM_BUILTIN;
+  if (m == JX_GEMM_BUILTIN) m = best_builtin();
   return (jx_gemm_mode)m;
 }
 
 const char *jx_cpu_gemm_backend(void) {
   switch (resolved_mode()) {
   case JX_GEMM_CBLAS: return "cblas";
+  case JX_GEMM_AVX512: return "builtin-avx512";
   case JX_GEMM_AVX2: return "builtin-avx2";
   default: return "builtin-portable";
   }
@@ -182,6 +227,22 @@ const char *jx_cpu_gemm_backend(void) {
     }                                                                                    \
   }
 
+/* Packing of B (not transposed) into NR-column micro-panels. */
+#define DEFINE_PACK_B(SUF, T, NR) \
+  static void pack_b_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) { \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */  \
+      const int nr = (int)min64(NR, nc - j0);                                                 \
+      for (int64_t k = 0; k < kc; k++) {                                                      \
+        const T *s = b + k * ldb + j0;                                                        \
+        if (nr == NR) {                                                                       \
+          memcpy(bp + k * NR, s, sizeof(T) * NR);                                             \
+        } else {                                                                              \
+          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;                 \
+        }                                                                                     \
+      }                                                                                       \
+    }                                                                                         \
+  }
+
 /* Packing. `a`/`b` point at element [0,0] of the op()'d block; the stored
  * operand is transposed when ta/tb, which only changes the read pattern. */
 #define DEFINE_PACK(SUF, T, NR)                                                               \
@@ -205,19 +266,7 @@ const char *jx_cpu_gemm_backend(void) {
       }                                                                                       \
     }                                                                                         \
   }                                                                                           \
-  static void pack_b_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) { \
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */  \
-      const int nr = (int)min64(NR, nc - j0);                                                 \
-      for (int64_t k = 0; k < kc; k++) {                                                      \
-        const T *s = b + k * ldb + j0;                                                        \
-        if (nr == NR) {                                                                       \
-          memcpy(bp + k * NR, s, sizeof(T) * NR);                                             \
-        } else {                                                                              \
-          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;                 \
-        }                                                                                     \
-      }                                                                                       \
-    }                                                                                         \
-  }                                                                                           \
+  DEFINE_PACK_B(SUF, T, NR)                                                                   \
   /* tb: op(B)[k,j] = b[j*ldb + k]; reads each column's contiguous run along k */             \
   static void pack_bt_portable_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb,         \
                                      T *restrict bp) {                                        \
@@ -258,17 +307,23 @@ static void *alloc64(size_t bytes) {
   return jx_malloc_aligned64(bytes);
 }
 
+/* What differs between the kernels that share a driver: the micro-kernel
+ * and the packing of a transposed B (the other packings are plain C). */
+typedef struct {
+  jx_gemm_ukr_f32 ukr;
+  jx_gemm_pack_bt_f32 pack_bt;
+} impl_f32;
+typedef struct {
+  jx_gemm_ukr_f64 ukr;
+  jx_gemm_pack_bt_f64 pack_bt;
+} impl_f64;
+
 /* The serial blocked driver over one slab; see the loop nest at the top.
- * `impl` holds what differs between the AVX2 and the portable path. */
-#define DEFINE_DRIVER(SUF, T, NR, MC, KC, NC)                                                      \
-  typedef struct {                                                                                 \
-    jx_gemm_ukr_##SUF ukr;                                                                         \
-    jx_gemm_pack_bt_##SUF pack_bt;                                                                 \
-  } impl_##SUF;                                                                                    \
-  static const impl_##SUF impl_portable_##SUF = {ukr_portable_##SUF, pack_bt_portable_##SUF};      \
-  static const impl_##SUF impl_avx2_##SUF = {jx_gemm_ukr_avx2_##SUF, jx_gemm_pack_bt_avx2_##SUF};  \
-                                                                                                   \
-  static void gemm_blocked_##SUF(const impl_##SUF *im, bool ta, bool tb, int64_t M, int64_t N,     \
+ * IMPL is the impl type of the dtype; NR the panel width of its kernels:
+ * the AVX2 and portable kernels share one instantiation, the AVX-512 ones
+ * (twice as wide) another. */
+#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, MC, KC, NC)                                                    \
+  static void gemm_blocked_##SUF(const IMPL *im, bool ta, bool tb, int64_t M, int64_t N,     \
                                  int64_t K, const T *A, int64_t lda, const T *B, int64_t ldb,      \
                                  T *C, int64_t ldc) {                                              \
     /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */             \
@@ -280,7 +335,7 @@ static void *alloc64(size_t bytes) {
     if (!ap || !bp) {                                                                              \
       jx_free_aligned64(ap);                                                                       \
       jx_free_aligned64(bp);                                                                       \
-      gemm_naive_##SUF(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                                   \
+      gemm_naive_##BASE(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                                   \
       return;                                                                                      \
     }                                                                                              \
     for (int64_t jc = 0; jc < N; jc += ncb) {                                                      \
@@ -293,7 +348,7 @@ static void *alloc64(size_t bytes) {
           pack_b_##SUF(kc, nc, B + pc * ldb + jc, ldb, bp);                                        \
         for (int64_t ic = 0; ic < M; ic += mcb) {                                                  \
           const int64_t mc = min64(mcb, M - ic);                                                   \
-          pack_a_##SUF(ta, mc, kc, A + (ta ? pc * lda + ic : ic * lda + pc), lda, ap);             \
+          pack_a_##BASE(ta, mc, kc, A + (ta ? pc * lda + ic : ic * lda + pc), lda, ap);             \
           for (int64_t jr = 0; jr < nc; jr += NR) {                                                \
             const int n = (int)min64(NR, nc - jr);                                                 \
             for (int64_t ir = 0; ir < mc; ir += MR)                                                \
@@ -308,7 +363,7 @@ static void *alloc64(size_t bytes) {
   }                                                                                                \
                                                                                                    \
   typedef struct {                                                                                 \
-    const impl_##SUF *im;                                                                          \
+    const IMPL *im;                                                                          \
     bool ta, tb, split_m;                                                                          \
     int64_t M, N, K, lda, ldb, ldc, ntasks;                                                        \
     const T *A, *B;                                                                                \
@@ -332,7 +387,7 @@ static void *alloc64(size_t bytes) {
                          j->B + (j->tb ? s * j->ldb : s), j->ldb, j->C + s, j->ldc);               \
   }                                                                                                \
                                                                                                    \
-  static void gemm_builtin_##SUF(const impl_##SUF *im, bool threaded, bool ta, bool tb, int64_t M, \
+  static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M, \
                                  int64_t N, int64_t K, const T *A, int64_t lda, const T *B,        \
                                  int64_t ldb, T *C, int64_t ldc) {                                 \
     job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, A, B, C};                        \
@@ -353,10 +408,37 @@ DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)
 DEFINE_UKR_PORTABLE(f64, double, JX_GEMM_NR_F64)
 DEFINE_PACK(f32, float, JX_GEMM_NR_F32)
 DEFINE_PACK(f64, double, JX_GEMM_NR_F64)
+DEFINE_PACK_B(f32w, float, JX_GEMM_NRW_F32)
+DEFINE_PACK_B(f64w, double, JX_GEMM_NRW_F64)
 DEFINE_NAIVE(f32, float)
 DEFINE_NAIVE(f64, double)
-DEFINE_DRIVER(f32, float, JX_GEMM_NR_F32, MC_F32, KC_F32, NC_F32)
-DEFINE_DRIVER(f64, double, JX_GEMM_NR_F64, MC_F64, KC_F64, NC_F64)
+DEFINE_DRIVER(f32, f32, float, impl_f32, JX_GEMM_NR_F32, MC_F32, KC_F32, NC_F32)
+DEFINE_DRIVER(f64, f64, double, impl_f64, JX_GEMM_NR_F64, MC_F64, KC_F64, NC_F64)
+DEFINE_DRIVER(f32w, f32, float, impl_f32, JX_GEMM_NRW_F32, MC_F32, KC_F32W, NC_F32)
+DEFINE_DRIVER(f64w, f64, double, impl_f64, JX_GEMM_NRW_F64, MC_F64, KC_F64W, NC_F64)
+
+static const impl_f32 impl_portable_f32 = {ukr_portable_f32, pack_bt_portable_f32};
+static const impl_f64 impl_portable_f64 = {ukr_portable_f64, pack_bt_portable_f64};
+static const impl_f32 impl_avx2_f32 = {jx_gemm_ukr_avx2_f32, jx_gemm_pack_bt_avx2_f32};
+static const impl_f64 impl_avx2_f64 = {jx_gemm_ukr_avx2_f64, jx_gemm_pack_bt_avx2_f64};
+static const impl_f32 impl_avx512_f32 = {jx_gemm_ukr_avx512_f32, jx_gemm_pack_bt_avx512_f32};
+static const impl_f64 impl_avx512_f64 = {jx_gemm_ukr_avx512_f64, jx_gemm_pack_bt_avx512_f64};
+
+/* One product on the built-in kernel `k` (AVX512, AVX2 or PORTABLE). */
+static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M,
+                         int64_t N, int64_t K, const void *A, int64_t lda, const void *B,
+                         int64_t ldb, void *C, int64_t ldc) {
+  if (dt == JX_F32 && k == JX_GEMM_AVX512)
+    gemm_builtin_f32w(&impl_avx512_f32, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  else if (dt == JX_F32)
+    gemm_builtin_f32(k == JX_GEMM_AVX2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M,
+                     N, K, A, lda, B, ldb, C, ldc);
+  else if (k == JX_GEMM_AVX512)
+    gemm_builtin_f64w(&impl_avx512_f64, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  else
+    gemm_builtin_f64(k == JX_GEMM_AVX2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M,
+                     N, K, A, lda, B, ldb, C, ldc);
+}
 
 /* ------------------------------------------------------------- CBLAS */
 
@@ -621,13 +703,9 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
         gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, epi, epi_ctx, epi_done))
       return;
 #endif
-    const bool avx2 = mode == JX_GEMM_AVX2 || (mode == JX_GEMM_CBLAS && cpu_has_avx2_fma());
-    if (dt == JX_F32)
-      gemm_builtin_f32(avx2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M, N, K, A,
-                       lda, B, ldb, C, ldc);
-    else
-      gemm_builtin_f64(avx2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M, N, K, A,
-                       lda, B, ldb, C, ldc);
+    /* CBLAS could not take it (int-sized arguments): the best built-in */
+    gemm_builtin(mode == JX_GEMM_CBLAS ? best_builtin() : mode, dt, threaded, ta, tb, M, N, K, A, lda,
+                 B, ldb, C, ldc);
     return;
   }
   int_job j = {dt, ta, tb, N, K, lda, ldb, ldc, A, B, C};

@@ -4,6 +4,7 @@
  * __builtin_cpu_supports("avx2") and ("fma"). On other architectures this
  * file compiles to stubs that are never called. */
 #include "backend/cpu/gemm_kernel.h"
+#include "backend/cpu/gemm_ukr.h"
 
 #include <stdint.h>
 
@@ -11,44 +12,6 @@
 #include <immintrin.h>
 
 #define AVX2_FN __attribute__((target("avx2,fma")))
-
-/* One k step: two B vectors, then for each of the 6 rows a broadcast of
- * A[r,k] and two FMAs. 12 independent accumulators cover the FMA latency
- * (4 cycles x 2 pipes on Zen3 / Haswell) with room to spare. */
-#define UKR_ROW(r, VT, BCAST, FMA)              \
-  do {                                          \
-    const VT ar = BCAST(a + (r));               \
-    c##r##0 = FMA(ar, b0, c##r##0);             \
-    c##r##1 = FMA(ar, b1, c##r##1);             \
-  } while (0)
-#define UKR_STEP(VT, W, LOAD, BCAST, FMA)       \
-  do {                                          \
-    const VT b0 = LOAD(b), b1 = LOAD(b + (W));  \
-    UKR_ROW(0, VT, BCAST, FMA);                 \
-    UKR_ROW(1, VT, BCAST, FMA);                 \
-    UKR_ROW(2, VT, BCAST, FMA);                 \
-    UKR_ROW(3, VT, BCAST, FMA);                 \
-    UKR_ROW(4, VT, BCAST, FMA);                 \
-    UKR_ROW(5, VT, BCAST, FMA);                 \
-  } while (0)
-/* Store row r of the tile to p (row stride ld), adding what is there when
- * acc: the first K block overwrites C, later ones accumulate into it. */
-#define UKR_STORE_ROW(r, p, ld, acc, W, LOAD, STORE, ADD)   \
-  do {                                                      \
-    if (acc) {                                              \
-      c##r##0 = ADD(c##r##0, LOAD((p) + (r) * (ld)));       \
-      c##r##1 = ADD(c##r##1, LOAD((p) + (r) * (ld) + (W))); \
-    }                                                       \
-    STORE((p) + (r) * (ld), c##r##0);                       \
-    STORE((p) + (r) * (ld) + (W), c##r##1);                 \
-  } while (0)
-#define UKR_STORE(p, ld, acc, W, LOAD, STORE, ADD)   \
-  UKR_STORE_ROW(0, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(1, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(2, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(3, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(5, p, ld, acc, W, LOAD, STORE, ADD)
 
 /* The micro-kernel. The k loop is deliberately not unrolled: unrolled by 4,
  * GCC 12 interleaves the steps and spills accumulators (measured ~8% slower);
@@ -118,16 +81,16 @@ static inline AVX2_FN void transpose4_pd(__m256d r[4]) {
   r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-#define DEFINE_PACK_BT_AVX2(SUF, T, VT, W, LOAD, STORE, TRANSPOSE)                         \
-  AVX2_FN void jx_gemm_pack_bt_avx2_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, \
+#define DEFINE_PACK_BT(NAME, SUF, T, VT, W, NH, LOAD, STORE, TRANSPOSE)                     \
+  AVX2_FN void jx_gemm_pack_bt_##NAME##_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, \
                                           T *restrict bp) {                                \
-    enum { NR = 2 * (W) };                                                                 \
+    enum { NR = (NH) * (W) };                                                              \
     for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                               \
       const int nr = nc - j0 < NR ? (int)(nc - j0) : NR;                                   \
       int64_t k = 0;                                                                       \
       if (nr == NR)                                                                        \
         for (; k + (W) <= kc; k += (W))                                                    \
-          for (int h = 0; h < 2; h++) {                                                    \
+          for (int h = 0; h < (NH); h++) {                                                 \
             VT r[W];                                                                       \
             for (int c = 0; c < (W); c++) r[c] = LOAD(b + (j0 + h * (W) + c) * ldb + k);   \
             TRANSPOSE(r);                                                                  \
@@ -140,8 +103,12 @@ static inline AVX2_FN void transpose4_pd(__m256d r[4]) {
     }                                                                                      \
   }
 
-DEFINE_PACK_BT_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, transpose8_ps)
-DEFINE_PACK_BT_AVX2(f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, transpose4_pd)
+DEFINE_PACK_BT(avx2, f32, float, __m256, 8, 2, _mm256_loadu_ps, _mm256_storeu_ps, transpose8_ps)
+DEFINE_PACK_BT(avx2, f64, double, __m256d, 4, 2, _mm256_loadu_pd, _mm256_storeu_pd, transpose4_pd)
+/* the AVX-512 kernels' wider panels (NR = 32 / 16), transposed in the same
+   8x8 / 4x4 blocks: AVX2 instructions suffice for a copy this short */
+DEFINE_PACK_BT(avx512, f32, float, __m256, 8, 4, _mm256_loadu_ps, _mm256_storeu_ps, transpose8_ps)
+DEFINE_PACK_BT(avx512, f64, double, __m256d, 4, 4, _mm256_loadu_pd, _mm256_storeu_pd, transpose4_pd)
 
 #else /* not x86: never selected (gemm.c checks the architecture first) */
 
@@ -157,6 +124,12 @@ void jx_gemm_pack_bt_avx2_f32(int64_t kc, int64_t nc, const float *b, int64_t ld
   (void)kc, (void)nc, (void)b, (void)ldb, (void)bp;
 }
 void jx_gemm_pack_bt_avx2_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp) {
+  (void)kc, (void)nc, (void)b, (void)ldb, (void)bp;
+}
+void jx_gemm_pack_bt_avx512_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp) {
+  (void)kc, (void)nc, (void)b, (void)ldb, (void)bp;
+}
+void jx_gemm_pack_bt_avx512_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp) {
   (void)kc, (void)nc, (void)b, (void)ldb, (void)bp;
 }
 

@@ -21,6 +21,10 @@
 #define JX_GEMM_MR 6
 #define JX_GEMM_NR_F32 16
 #define JX_GEMM_NR_F64 8
+/* The AVX-512 kernels' tile: the same 6 rows, 2 zmm per row. Their panels
+ * are packed at this NR by a second instantiation of the same driver. */
+#define JX_GEMM_NRW_F32 32
+#define JX_GEMM_NRW_F64 16
 
 /* c[0..m) x [0..n) (row stride ldc) = (acc ? c : 0) + a_panel · b_panel over
  * kc steps; m <= MR, n <= NR. a and b are packed panels as described above. */
@@ -43,17 +47,27 @@ void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *
 void jx_gemm_pack_bt_avx2_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
 void jx_gemm_pack_bt_avx2_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
 
-/* Which implementation f32/f64 GEMM uses. AUTO: CBLAS when built with it,
- * otherwise the best built-in kernel. Initialised from env JX_GEMM
- * ("cblas", "builtin", "avx2", "portable") on first use. Forcing AVX2 on a
- * CPU without it, or CBLAS in a build without it, falls back to the best
- * available. */
+/* AVX-512F versions (NR = JX_GEMM_NRW_*); only call them when the CPU and
+ * the OS support AVX-512F. */
+void jx_gemm_ukr_avx512_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                            int acc, int m, int n);
+void jx_gemm_ukr_avx512_f64(int64_t kc, const double *a, const double *b, double *c,
+                            int64_t ldc, int acc, int m, int n);
+void jx_gemm_pack_bt_avx512_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
+void jx_gemm_pack_bt_avx512_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
+
+/* Which implementation f32/f64 GEMM uses. AUTO: CBLAS when built with it
+ * and it runs kernels for this CPU, otherwise the best built-in kernel.
+ * Initialised from env JX_GEMM ("cblas", "builtin", "avx512", "avx2",
+ * "portable") on first use. Forcing a kernel the CPU lacks, or CBLAS in a
+ * build without it, falls back to the best available. */
 typedef enum {
   JX_GEMM_AUTO,
   JX_GEMM_CBLAS,
-  JX_GEMM_BUILTIN, /* best built-in: AVX2 when available, else portable */
+  JX_GEMM_BUILTIN, /* best built-in: AVX-512, else AVX2, else portable */
   JX_GEMM_AVX2,
   JX_GEMM_PORTABLE,
+  JX_GEMM_AVX512,
 } jx_gemm_mode;
 void jx_cpu_gemm_set_mode(jx_gemm_mode mode);
 

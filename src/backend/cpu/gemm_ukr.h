@@ -1,0 +1,46 @@
+/* The register-tile macros the x86 micro-kernels share (gemm_avx2.c,
+ * gemm_avx512.c): a 6-row tile of two vectors per row, named c<r><h>, over
+ * a packed A panel `a` and B panel `b`. VT, W (lanes), LOAD, BCAST, FMA,
+ * STORE and ADD are the vector width's type and intrinsics. */
+#ifndef JX_CPU_GEMM_UKR_H
+#define JX_CPU_GEMM_UKR_H
+
+/* One k step: two B vectors, then for each of the 6 rows a broadcast of
+ * A[r,k] and two FMAs. 12 independent accumulators cover the FMA latency
+ * (4 cycles x 2 pipes on Zen3 / Haswell) with room to spare. */
+#define UKR_ROW(r, VT, BCAST, FMA)              \
+  do {                                          \
+    const VT ar = BCAST(a + (r));               \
+    c##r##0 = FMA(ar, b0, c##r##0);             \
+    c##r##1 = FMA(ar, b1, c##r##1);             \
+  } while (0)
+#define UKR_STEP(VT, W, LOAD, BCAST, FMA)       \
+  do {                                          \
+    const VT b0 = LOAD(b), b1 = LOAD(b + (W));  \
+    UKR_ROW(0, VT, BCAST, FMA);                 \
+    UKR_ROW(1, VT, BCAST, FMA);                 \
+    UKR_ROW(2, VT, BCAST, FMA);                 \
+    UKR_ROW(3, VT, BCAST, FMA);                 \
+    UKR_ROW(4, VT, BCAST, FMA);                 \
+    UKR_ROW(5, VT, BCAST, FMA);                 \
+  } while (0)
+/* Store row r of the tile to p (row stride ld), adding what is there when
+ * acc: the first K block overwrites C, later ones accumulate into it. */
+#define UKR_STORE_ROW(r, p, ld, acc, W, LOAD, STORE, ADD)   \
+  do {                                                      \
+    if (acc) {                                              \
+      c##r##0 = ADD(c##r##0, LOAD((p) + (r) * (ld)));       \
+      c##r##1 = ADD(c##r##1, LOAD((p) + (r) * (ld) + (W))); \
+    }                                                       \
+    STORE((p) + (r) * (ld), c##r##0);                       \
+    STORE((p) + (r) * (ld) + (W), c##r##1);                 \
+  } while (0)
+#define UKR_STORE(p, ld, acc, W, LOAD, STORE, ADD)   \
+  UKR_STORE_ROW(0, p, ld, acc, W, LOAD, STORE, ADD); \
+  UKR_STORE_ROW(1, p, ld, acc, W, LOAD, STORE, ADD); \
+  UKR_STORE_ROW(2, p, ld, acc, W, LOAD, STORE, ADD); \
+  UKR_STORE_ROW(3, p, ld, acc, W, LOAD, STORE, ADD); \
+  UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD); \
+  UKR_STORE_ROW(5, p, ld, acc, W, LOAD, STORE, ADD)
+
+#endif
