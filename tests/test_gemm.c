@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels.h"
 #include "check.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -147,6 +148,37 @@ static const int64_t shapes[][3] = {
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
+/* NaN and Inf propagate as in a plain sum of products: a NaN in A[i,:]
+ * makes row i NaN, an Inf in B[:,j] makes column j +-Inf or NaN (Inf*0),
+ * for every kernel, including the zero-padded edge tiles. */
+static void run_nonfinite(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+  const size_t es = esize(dt);
+  void *A = malloc((size_t)(M * K) * es), *B = malloc((size_t)(K * N) * es);
+  void *C = malloc((size_t)(M * N) * es);
+  fill(dt, A, M * K);
+  fill(dt, B, K * N);
+  const int64_t ia = M / 2, ka = K / 3, jb = N - 1, kb = K - 1; /* NaN at A[ia,ka], Inf at B[kb,jb] */
+  const int64_t pa = ta ? ka * M + ia : ia * K + ka, pb = tb ? jb * K + kb : kb * N + jb;
+  if (dt == JX_F32) ((float *)A)[pa] = NAN, ((float *)B)[pb] = INFINITY;
+  else ((double *)A)[pa] = NAN, ((double *)B)[pb] = INFINITY;
+  jx_cpu_gemm(dt, ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, C, N);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = 0;
+      for (int64_t k = 0; k < K; k++)
+        s += getf(dt, A, ta ? k * M + i : i * K + k) * getf(dt, B, tb ? j * K + k : k * N + j);
+      const double c = getf(dt, C, i * N + j);
+      if (isnan(s) || isinf(s)) bad += isnan(s) ? !isnan(c) : !(c == s);
+      else bad += !(fabs(c - s) <= 1e-4 * K);
+    }
+  CHECKF(bad == 0, "%s non-finite dt=%d ta=%d tb=%d %lldx%lldx%lld: %lld wrong", jx_cpu_gemm_backend(),
+         (int)dt, ta, tb, (long long)M, (long long)N, (long long)K, (long long)bad);
+  free(A);
+  free(B);
+  free(C);
+}
+
 static void run_float_suite(const char *label) {
   printf("float suite: %s (%s)\n", label, jx_cpu_gemm_backend());
   const jx_dtype dts[] = {JX_F32, JX_F64};
@@ -160,6 +192,8 @@ static void run_float_suite(const char *label) {
     run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
     run_one(JX_F64, t & 1, t & 2, 3, 2050, 5, 0);
     run_one(JX_F32, t & 1, t & 2, 130, 300, 257, 2);
+    run_nonfinite(JX_F32, t & 1, t & 2, 13, 35, 21);
+    run_nonfinite(JX_F64, t & 1, t & 2, 7, 17, 300);
   }
 }
 
