@@ -119,9 +119,14 @@ int main(int argc, char **argv) {
                        : !strcmp(env, "avx2")     ? JX_GEMM_AVX2
                        : !strcmp(env, "avx512")   ? JX_GEMM_AVX512
                                                   : JX_GEMM_BUILTIN);
-  printf("jx built-in GEMM (%s) vs %s, f32, medians of %s-interleaved runs\n",
+#if HAVE_CBLAS
+  const char *core = openblas_get_corename();
+#else
+  const char *core = "-";
+#endif
+  printf("jx built-in GEMM (%s) vs %s (core %s), f32, medians of %s-interleaved runs\n",
          jx_cpu_gemm_backend(), HAVE_CBLAS ? "OpenBLAS cblas_sgemm" : "(no CBLAS in this build)",
-         strict ? "call" : "block");
+         core, strict ? "call" : "block");
   printf("(ratio = jx GFLOP/s / OpenBLAS GFLOP/s; best = the same from the fastest runs;\n"
          " other = CPU cores used by other processes meanwhile: above ~0.1, distrust thr=2)\n");
   printf("%-18s %3s %9s %8s %9s %8s %6s %6s %6s\n", "shape MxKxN", "thr", "jx ms", "GFLOP/s",

@@ -34,6 +34,9 @@ exec > >(tee "$OUT/run.txt") 2>&1
 
 echo "=== jx bench/run.sh  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine: nproc=$(nproc)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cpu: $(bash bench/cpu_info.sh)"
+# OpenBLAS's best kernel for this CPU, for the GEMM peers (it may not recognize the CPU itself)
+BLAS_BEST=$(bash bench/cpu_info.sh --openblas-core)
 echo "jx: $(git log -1 --format='%h %s' 2>/dev/null | cut -c1-80)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
 echo "output: $OUT"
 
@@ -66,7 +69,12 @@ echo; echo "=== jx: bench_eager --only pe --memory (peak bytes of the per-exampl
 JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" --only pe --memory --reps 1 --tsv "$OUT/memory.tsv" 2>/dev/null | grep -E "^pe_(bytes|peak|kept)" || echo "bench_eager --memory FAILED"
 bash bench/peers.sh mlp
 echo; echo "=== jx: bench_gemm ${JX_GEMM_SCALE:-0.5} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
-"$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm.txt" || echo "bench_gemm FAILED"
+# twice: OpenBLAS on its best kernel for this CPU (gemm.txt, what the summary reads), then as it
+# detects the CPU by itself (gemm_detected.txt)
+echo "OpenBLAS with OPENBLAS_CORETYPE=$BLAS_BEST:"
+OPENBLAS_CORETYPE=$BLAS_BEST "$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm.txt" || echo "bench_gemm FAILED"
+echo "OpenBLAS as it detects the CPU (OPENBLAS_CORETYPE unset):"
+env -u OPENBLAS_CORETYPE "$JXB/bench/bench_gemm" "${JX_GEMM_SCALE:-0.5}" | tee "$OUT/gemm_detected.txt" || echo "bench_gemm FAILED"
 bash bench/peers.sh sgemm
 # jx_matmul (jx's default GEMM path) against cblas_sgemm at jx's thread count: the two in separate
 # processes, alternated round by round (OpenBLAS's threaded calls disturb jx's pool when they share
@@ -84,11 +92,11 @@ if "$PYB" -c "import numpy" >/dev/null 2>&1; then
   done
 fi
 T=${JX_NUM_THREADS:-$(nproc)}
-echo; echo "=== jx_matmul vs OpenBLAS sgemm.c at $T threads, alternating processes, 5 rounds ($(date -u +%H:%M:%S))"
+echo; echo "=== jx_matmul vs OpenBLAS sgemm.c (OPENBLAS_CORETYPE=$BLAS_BEST) at $T threads, alternating processes, 5 rounds ($(date -u +%H:%M:%S))"
 for r in 1 2 3 4 5; do
   "$JXB/bench/bench_eager" --only matmul --tsv "$OUT/mm$r.tsv" 2>"$OUT/mm.progress" | grep -E "^mm" | sed "s/^/round $r  /"
   if [ -x "$BUILD/sgemm" ]; then
-    OPENBLAS_NUM_THREADS=$T "$BUILD/sgemm" 7 51 2>&1 | grep -E "^openblas" | tee "$OUT/sgemm_t$r.txt" | sed "s/^/round $r  /"
+    OPENBLAS_CORETYPE=$BLAS_BEST OPENBLAS_NUM_THREADS=$T "$BUILD/sgemm" 7 51 2>&1 | grep -E "^openblas" | tee "$OUT/sgemm_t$r.txt" | sed "s/^/round $r  /"
   fi
 done
 if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
