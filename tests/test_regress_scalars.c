@@ -68,6 +68,16 @@ static jx_t sum_1e300(const jx_t *a, void *u) { (void)u; return jx_sum(jx_mul(a[
 /* s is a weak scalar argument (a jvp tracer over one); c an f64 constant */
 static jx_t f64_plus_arg(const jx_t *a, void *u) { (void)u; return jx_add(jx_scalar_of(JX_F64, 1.0), a[0]); }
 
+/* two weak scalars that round to the same f32, each promoted through a
+ * jvp tracer (under jit: a convert staged on the weak constant, which
+ * jit folds from the exact value) stay two values */
+static jx_t two_close(const jx_t *a, void *u) {
+  jx_fn *p = u;
+  jx_t r1 = jx_jvp(p, (jx_t[]){jx_scalar(0.1)}, (jx_t[]){jx_scalar(1.0)});
+  jx_t r2 = jx_jvp(p, (jx_t[]){jx_scalar(0.1 + 1e-12)}, (jx_t[]){jx_scalar(1.0)});
+  return jx_add(jx_sub(jx_at(r2, 0), jx_at(r1, 0)), a[0]);
+}
+
 static jx_t x64(double v) { return jx_array(JX_F64, 1, (int64_t[]){1}, &v); }
 static jx_t xi64(int64_t v) { return jx_array(JX_I64, 1, (int64_t[]){1}, &v); }
 static jx_t xf32(float v) { return jx_array(JX_F32, 1, (int64_t[]){1}, &v); }
@@ -164,6 +174,11 @@ static void test_autodiff(void) {
   jx_t r = jx_jvp(p, (jx_t[]){jx_scalar(0.1)}, (jx_t[]){jx_scalar(1.0)});
   double prim = jx_ok(r) ? jx_item(jx_at(r, 0)) : NAN;
   CHECKF(prim == 1.0 + 0.1, "jvp primal %.17g", prim);
+  jx_fn *tc = jx_fn_new(two_close, 1, p), *jtc = jx_jit(tc);
+  double want = ((1.0 + (0.1 + 1e-12)) - (1.0 + 0.1)) + 0.0;
+  double d1 = f64_at(JX_CALL(tc, x64(0.0)), 0), d2 = f64_at(JX_CALL(jtc, x64(0.0)), 0);
+  CHECKF(d1 == want && d2 == want, "two close weak scalars: eager %.17g jit %.17g want %.17g", d1, d2, want);
+  jx_fn_free(tc), jx_fn_free(jtc);
   jx_fn_free(s1), jx_fn_free(s2), jx_fn_free(g1), jx_fn_free(g2), jx_fn_free(jg1), jx_fn_free(jg2), jx_fn_free(p);
   jx_pool_pop();
 }
