@@ -1058,14 +1058,6 @@ static jx_t bad_shapes(const jx_t *a, void *u) {
   return jx_add(a[0], jx_ones(JX_F32, JX_SHAPE(3)));
 }
 
-static bool all_nan(jx_t x) {
-  int64_t n;
-  double *d = values(x, &n);
-  bool ok = d != NULL;
-  for (int64_t i = 0; ok && i < n; i++) ok = isnan(d[i]);
-  free(d);
-  return ok;
-}
 
 static void test_tracer_read(void) {
   jx_pool_push();
@@ -1081,7 +1073,7 @@ static void test_tracer_read(void) {
   jx_set_error_handler(NULL, NULL);
   CHECK(isnan(seen.item));
   CHECK(seen.read_rc != 0);
-  CHECKF(!jx_ok(r) || all_nan(r), "jit of a function reading a tracer: %s", jx_ok(r) ? "finite values" : "-");
+  CHECKF(!jx_ok(r), "jit of a function reading a tracer: a result instead of the read's error");
   CHECK(handler_calls >= 1);
   CHECKF(strstr(handler_msg, "item") && strstr(handler_msg, "trace") &&
              (strstr(handler_msg, "jx_where") || strstr(handler_msg, "outside")),
@@ -1094,14 +1086,16 @@ static void test_tracer_read(void) {
   jx_t gr = JX_CALL(gf, jx_scalar_of(JX_F64, 2.0));
   jx_set_error_handler(NULL, NULL);
   CHECK(isnan(seen.item) && handler_calls >= 1);
-  CHECK(!jx_ok(gr) || all_nan(gr));
+  CHECK(!jx_ok(gr));
   jx_fn_free(gf), jx_fn_free(f2);
-  /* control flow on a traced value takes the NaN branch: no crash, and
-   * jit still agrees with itself on a second call */
+  /* control flow on a traced value: no crash, and no result computed from
+   * the NaN branch; the read's error, on a second call too (issue #14;
+   * more in test_regress_scalars) */
   jx_fn *b = jx_fn_new(branches_on_value, 1, NULL), *jb = jx_jit(b);
   jx_t rb = JX_CALL(jb, x);
-  CHECK(jx_ok(rb) && same_value(rb, jx_neg(x), 0, 0, "branch on NaN"));
-  CHECK(same_value(JX_CALL(jb, x), rb, 0, 0, "branch on NaN again"));
+  CHECKF(!jx_ok(rb) && strstr(jx_error(rb), "jx_item") && strstr(jx_error(rb), "jit"), "branch on NaN: %s",
+         jx_ok(rb) ? "a result" : jx_error(rb));
+  CHECK(!jx_ok(JX_CALL(jb, x)));
   /* an error inside the traced function comes back as an error value */
   jx_fn *bs = jx_fn_new(bad_shapes, 1, NULL), *jbs = jx_jit(bs);
   jx_t er = JX_CALL(jbs, jx_ones(JX_F32, JX_SHAPE(4)));

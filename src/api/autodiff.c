@@ -94,6 +94,7 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
     leaves_free(&in);
     return jx_error_new("%s: out of memory", op);
   }
+  J->label = jx_stage_trace(S)->label = op;
   for (int i = 0; i < in.n && !err; i++) {
     jx_t t = jx_stage_input(S, &in.v[i]->aval);
     in.v[i] = jx_jvp_tracer(J, in.v[i], t);
@@ -102,6 +103,9 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
   jx_t out = err ? err : call_with(f, args, argnum, jx_tree_unflatten(target, in.v));
   leaves_free(&in);
   leaves ol = {0};
+  /* a read of a traced value (jx_item, ...) inside f poisoned a trace */
+  if (!err) err = jx_trace_poisoned(J);
+  if (!err) err = jx_trace_poisoned(jx_stage_trace(S));
   if (!err && !jx_ok(out)) err = out;
   if (!err) err = leaves_of(out, &ol);
   jx_t tsmall[MAX_LEAVES_STACK], *tan = NULL;
@@ -218,10 +222,12 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
     pl.v[i] = jx_jvp_tracer(J, pl.v[i], diff ? tl.v[i] : NULL);
     if (!jx_ok(pl.v[i])) err = pl.v[i];
   }
+  if (J) J->label = "jvp";
   jx_t out = err ? err : call_with(f, NULL, -1, jx_tree_unflatten(P, pl.v));
   leaves_free(&pl);
   leaves_free(&tl);
   leaves ol;
+  if (!err) err = jx_trace_poisoned(J); /* a read of a traced value inside f */
   if (!err && !jx_ok(out)) err = out;
   if (!err) err = leaves_of(out, &ol);
   jx_t result = err;

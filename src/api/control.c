@@ -29,7 +29,7 @@ static jx_t trace_closed(const char *op, jx_fn *f, int nargs, const jx_t *args, 
   if (!f) return jx_error_new("%s: function is NULL", op);
   if (f->nargs != nargs) return jx_error_new("%s: the function takes %d arguments, expected %d", op, f->nargs, nargs);
   jx_t err;
-  c->j = jx_trace_to_jaxpr(f, args, &c->out_like, &err);
+  c->j = jx_trace_to_jaxpr_for(op, f, args, &c->out_like, &err);
   if (!c->j) return err;
   c->nconst = jx_jaxpr_hoist_consts(c->j, &c->consts);
   if (c->nconst < 0) {

@@ -4,8 +4,8 @@
 #include "api/trace_fn.h"
 #include "trace/trace.h"
 
-jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *err) {
-  *err = jx_fn_check_args("trace", f, args);
+jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *err) {
+  *err = jx_fn_check_args(op, f, args);
   if (*err) return NULL;
   jx_t all = jx_tuple(f->nargs, args);
   if (!jx_ok(all)) {
@@ -20,6 +20,7 @@ jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *er
     *err = jx_error_new("trace: out of memory");
     return NULL;
   }
+  jx_stage_trace(S)->label = op;
   jx_tree_flatten(all, leaf, n);
   for (int i = 0; i < n && !*err; i++) {
     if (leaf[i]->kind == JX_VK_ERROR) *err = leaf[i];
@@ -34,6 +35,9 @@ jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *er
     for (int i = 0; a && i < f->nargs; i++) a[i] = jx_at(tr, i);
     if (a) out = jx_call(f, a);
     jx_free(a);
+    /* a read of a traced value poisoned the trace: its error, not the
+     * result computed from the NaN the read gave */
+    if (!*err) *err = jx_trace_poisoned(jx_stage_trace(S));
     if (!*err && !jx_ok(out)) *err = out;
   }
   if (*err) {
@@ -57,10 +61,14 @@ jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *er
   return j;
 }
 
+jx_jaxpr *jx_trace_to_jaxpr(jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *err) {
+  return jx_trace_to_jaxpr_for("jit", f, args, out_like, err);
+}
+
 char *jx_make_jaxpr(jx_fn *f, const jx_t *args) {
   jx_pool_push();
   jx_t err;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+  jx_jaxpr *j = jx_trace_to_jaxpr_for("make_jaxpr", f, args, NULL, &err);
   char *s = j ? jx_jaxpr_print(j) : jx_asprintf("<error: %s>", jx_error(err));
   jx_jaxpr_release(j);
   jx_pool_pop();

@@ -109,10 +109,13 @@ static jx_t vmap_body(const jx_t *args, void *u) {
     w.axis = c->in_axes ? c->in_axes[i] : 0;
     a[i] = jx_tree_map(wrap_leaf, args[i], &w);
   }
+  w.t->label = "vmap";
   jx_t out = w.err ? w.err : jx_call(c->f, a);
   unwrap_ctx uw = {w.t, c->out_axis, w.size, NULL};
   jx_t r = jx_ok(out) ? jx_tree_map(unwrap_leaf, out, &uw) : out;
   if (uw.err) r = uw.err;
+  jx_t poison = jx_trace_poisoned(w.t); /* a read of a traced value inside f */
+  if (poison) r = poison;
   jx_batch_end(w.t);
   if (a != small) jx_free(a);
   return r;

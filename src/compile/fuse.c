@@ -171,7 +171,8 @@ static int build(fctx *c, int v, const imap *m) {
   if (c->cidx[v] >= 0 && j->avals[v].ndim == 0 && jx_is_array(j->consts[c->cidx[v]])) {
     jx_t x = j->consts[c->cidx[v]];
     jx_lexpr e = blank(JX_LX_CONST, x->aval.dtype);
-    e.value = jx_scalar_load(x->aval.dtype, jx_data(x));
+    if (jx_dtype_is_float(x->aval.dtype)) e.value = jx_scalar_load(x->aval.dtype, jx_data(x));
+    else e.ivalue = x->aval.dtype == JX_I64 ? *(const int64_t *)jx_data(x) : (int64_t)jx_scalar_load(x->aval.dtype, jx_data(x));
     return add_expr(c, &e);
   }
   if (c->buf[v] >= 0) return load(c, c->buf[v], &j->avals[v], m);

@@ -83,9 +83,12 @@ static bool same_aval(const jx_aval *a, const jx_aval *b) {
   return jx_aval_eq(a, b) && a->weak == b->weak;
 }
 
-/* same dtype, weak flag, shape and bytes */
+/* same dtype, weak flag, shape and bytes (and exact value: two weak
+ * scalars that round to the same f32 may still promote differently) */
 static bool same_contents(jx_t a, jx_t b) {
   if (!same_aval(&a->aval, &b->aval)) return false;
+  if (a->u.arr.exact != b->u.arr.exact || a->u.arr.exact_f != b->u.arr.exact_f || a->u.arr.exact_i != b->u.arr.exact_i)
+    return false;
   size_t n = (size_t)jx_aval_size(&a->aval) * jx_dtype_size(a->aval.dtype);
   return n == 0 || !memcmp(jx_data(a), jx_data(b), n);
 }

@@ -51,8 +51,66 @@ static jx_t scalar_new(jx_dtype dt, bool weak, double v) {
   if (jx_ok(x)) jx_scalar_store(dt, v, jx_data(x));
   return x;
 }
-jx_t jx_scalar(double v) { return scalar_new(JX_F32, true, v); }
-jx_t jx_scalar_int(int64_t v) { return scalar_new(JX_I32, true, (double)v); }
+jx_t jx_scalar(double v) {
+  jx_t x = scalar_new(JX_F32, true, v);
+  if (jx_ok(x)) x->u.arr.exact = JX_EXACT_FLOAT, x->u.arr.exact_f = v;
+  return x;
+}
+jx_t jx_scalar_int(int64_t v) {
+  jx_t x = scalar_new(JX_I32, true, (double)v);
+  if (jx_ok(x)) x->u.arr.exact = JX_EXACT_INT, x->u.arr.exact_i = v;
+  return x;
+}
+
+/* ------------------------------------------- weak scalars' exact values */
+static bool int_fits(int64_t v, jx_dtype dt) {
+  switch (dt) {
+  case JX_I32: return v >= INT32_MIN && v <= INT32_MAX;
+  case JX_U32: return v >= 0 && v <= (int64_t)UINT32_MAX;
+  default: return true; /* i64 holds it, floats round it, bool tests it */
+  }
+}
+
+void jx_exact_store(jx_t x, jx_dtype dt, void *dst) {
+  if (x->u.arr.exact != JX_EXACT_INT) {
+    jx_scalar_store(dt, x->u.arr.exact_f, dst);
+    return;
+  }
+  int64_t v = x->u.arr.exact_i;
+  switch (dt) {
+  /* int64 -> float directly: rounded once (through double could round twice) */
+  case JX_F32: *(float *)dst = (float)v; break;
+  case JX_F64: *(double *)dst = (double)v; break;
+  case JX_I64: *(int64_t *)dst = v; break;
+  case JX_BOOL: *(uint8_t *)dst = v != 0; break;
+  default: jx_scalar_store(dt, (double)v, dst); break; /* i32/u32: exact when it fits */
+  }
+}
+
+jx_t jx_exact_check(const char *op, jx_t x) {
+  if (!jx_has_exact(x) || x->u.arr.exact != JX_EXACT_INT) return NULL;
+  return jx_exact_fits(op, x, x->aval.dtype);
+}
+
+jx_t jx_exact_fits(const char *op, jx_t x, jx_dtype dt) {
+  if (x->u.arr.exact != JX_EXACT_INT || !jx_dtype_is_int(dt) || int_fits(x->u.arr.exact_i, dt)) return NULL;
+  return jx_error_new("%s: the Python int %lld (jx_scalar_int) is too large for %s; combine it with an i64 value "
+                      "or make it with jx_scalar_of(JX_I64, ...)",
+                      op, (long long)x->u.arr.exact_i, jx_dtype_name(dt));
+}
+
+jx_t jx_exact_cast(const char *op, jx_t x, jx_dtype dt, bool weak) {
+  jx_t e = jx_exact_fits(op, x, dt);
+  if (e) return e;
+  if (x->aval.dtype == dt && x->aval.weak == weak) return x;
+  jx_aval a = {.dtype = dt, .weak = weak};
+  jx_t y = jx_array_new(&a);
+  if (!jx_ok(y)) return y;
+  jx_exact_store(x, dt, jx_data(y));
+  /* still weak: still a Python number, which a later promotion converts */
+  if (weak) y->u.arr.exact = x->u.arr.exact, y->u.arr.exact_f = x->u.arr.exact_f, y->u.arr.exact_i = x->u.arr.exact_i;
+  return y;
+}
 jx_t jx_scalar_of(jx_dtype dt, double v) {
   if ((unsigned)dt >= JX_DTYPE_COUNT) return jx_error_new("scalar_of: invalid dtype %d", (int)dt);
   return scalar_new(dt, false, v);
@@ -123,7 +181,9 @@ static void put_value(sbuf *b, jx_t x) {
   if (!x) { sb_put(b, "<null>"); return; }
   switch ((jx_vkind)x->kind) {
   case JX_VK_ERROR: sb_put(b, "<error: "); sb_put(b, "%.100s", x->u.err.msg); sb_put(b, ">"); return;
-  case JX_VK_TRACER: sb_put(b, "<%s tracer %s>", x->u.tr.trace->vt->name, jx_aval_str(&x->aval, s, sizeof s)); return;
+  /* A description, not the value (which is not known), as JAX's repr of a
+   * tracer: printing while debugging a transformed function is allowed. */
+  case JX_VK_TRACER: sb_put(b, "<%s tracer %s>", x->u.tr.trace->label, jx_aval_str(&x->aval, s, sizeof s)); return;
   case JX_VK_TREE:
     sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? "(" : "[");
     for (int i = 0; i < x->u.tree.n; i++) { if (i) sb_put(b, ", "); put_value(b, x->u.tree.items[i]); }

@@ -33,8 +33,16 @@ jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
   t->level = ++ts.depth;
   t->active = true;
   t->state = state;
+  t->label = vt->name;
+  t->poison = NULL;
   ts.stack[t->level - 1] = t;
   return t;
+}
+
+void jx_trace_unref(jx_trace *t) {
+  if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+  jx_release(t->poison);
+  jx_free(t);
 }
 
 void jx_trace_pop(jx_trace *t) {
@@ -42,7 +50,28 @@ void jx_trace_pop(jx_trace *t) {
   ts.depth--;
   t->active = false;
   t->state = NULL;
-  if (atomic_fetch_sub(&t->refs, 1) == 1) jx_free(t);
+  jx_trace_unref(t);
+}
+
+jx_t jx_trace_read_error(const char *read, jx_t x) {
+  jx_trace *t = x->u.tr.trace;
+  char s[160];
+  jx_aval_str(&x->aval, s, sizeof s);
+  if (!t->active)
+    return jx_error_new("%s: cannot read a traced %s that escaped its transformation (%s); return values from "
+                        "the function instead of saving them",
+                        read, s, t->label);
+  jx_t e = jx_error_new("%s: cannot read the value of a traced %s inside %s: it is not known while %s "
+                        "transforms the function (a concretization error); compute with jx ops instead (e.g. "
+                        "jx_where or jx_cond rather than a C branch on the value), or return it and read it "
+                        "outside",
+                        read, s, t->label, t->label);
+  if (!t->poison) t->poison = jx_retain(e);
+  return e;
+}
+
+jx_t jx_trace_poisoned(const jx_trace *t) {
+  return t && t->poison ? jx_pool_own(jx_retain(t->poison)) : NULL;
 }
 
 jx_trace *jx_dynamic_trace(void) { return ts.dynamic; }
@@ -115,6 +144,10 @@ jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int no
   JX_CHECK(r->nout < 0 || r->nout == nout);
   jx_t e = jx_first_error(nin, in);
   if (e) return fill_error(e, nout, out);
+  /* A weak int scalar too large for its i32 is only usable through a
+   * promotion that widens it (convert reads the exact value). */
+  for (int i = 0; i < nin && p != JX_P_convert; i++)
+    if (jx_has_exact(in[i]) && (e = jx_exact_check(r->name, in[i]))) return fill_error(e, nout, out);
   if (r->nin >= 0 && nin != r->nin)
     return fill_error(jx_error_new("%s: expected %d inputs, got %d", r->name, r->nin, nin), nout,
                       out);

@@ -86,6 +86,7 @@ static inline uint64_t jx_fnv1a(const void *p, size_t n, uint64_t h) {
 }
 
 /* ---------------------------------------------------------------- values */
+enum { JX_EXACT_NONE, JX_EXACT_FLOAT, JX_EXACT_INT };
 typedef enum { JX_VK_ARRAY, JX_VK_TRACER, JX_VK_TREE, JX_VK_ERROR } jx_vkind;
 typedef enum { JX_TREE_TUPLE, JX_TREE_LIST } jx_tree_kind;
 
@@ -104,6 +105,14 @@ struct jx_value {
   union {
     struct {
       jx_buffer *buf;
+      /* A weak scalar from jx_scalar/jx_scalar_int keeps the Python-number
+       * value it was given (JX_EXACT_*): its buffer holds that value
+       * rounded to the weak default dtype, and promotion converts from the
+       * exact value once (as JAX converts a Python scalar), so that
+       * f64 + jx_scalar(0.1) adds 0.1, not (float)0.1. */
+      uint8_t exact;
+      double exact_f;
+      int64_t exact_i;
     } arr;
     struct {
       jx_trace *trace;
@@ -208,6 +217,12 @@ struct jx_trace {
   int level;    /* position in the thread's trace stack, >= 1 */
   bool active;  /* false once popped: its tracers have escaped */
   void *state;  /* the interpreter's own data */
+  /* For messages: the transformation that runs this trace ("jit", "grad",
+   * "vmap", ...; the interpreter's name until the transformation says). */
+  const char *label;
+  /* The error of a read of one of its tracers' values (jx_item, jx_read):
+   * the transformation returns it instead of its result (retained). */
+  jx_t poison;
 };
 
 /* Push a new trace at the top of this thread's stack and return it (NULL
@@ -216,6 +231,16 @@ jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state);
 /* Pop it (must be the top). The struct lives on while tracers refer to it
  * (marked inactive, so a use of an escaped tracer is a clear error). */
 void jx_trace_pop(jx_trace *t);
+/* Drop one reference to t (the stack's or a tracer's); frees it at zero. */
+void jx_trace_unref(jx_trace *t);
+/* A read of tracer x's value by `read` (jx_item, jx_read): JAX's
+ * concretization error. Returns an error value naming the read, x's type
+ * and the transformation, and poisons x's trace with it (first read wins)
+ * so that the transformation fails even when the caller drops it. */
+jx_t jx_trace_read_error(const char *read, jx_t x);
+/* The poison error of t (owned by the current pool), or NULL. Every
+ * transformation that runs user code checks it before returning. */
+jx_t jx_trace_poisoned(const jx_trace *t);
 /* The innermost trace that stages every op (jit/make_jaxpr), or NULL. */
 jx_trace *jx_dynamic_trace(void);
 void jx_set_dynamic_trace(jx_trace *t, jx_trace **saved);
@@ -248,6 +273,19 @@ int jx_tree_flatten(jx_t t, jx_t *leaves, int cap);
 /* A tree shaped like `like` holding leaves[0..) in order. */
 jx_t jx_tree_unflatten(jx_t like, const jx_t *leaves);
 void jx_buffer_cache_trim(void);
+/* Weak scalars' exact values (see jx_value.u.arr.exact). */
+static inline bool jx_has_exact(jx_t x) { return jx_is_array(x) && x->u.arr.exact != JX_EXACT_NONE; }
+/* x (a value with jx_has_exact) as a 0-d array of dt converted from its
+ * exact value, weak as asked; x itself when that is what it already is.
+ * An integer that dt cannot hold is an error naming op (JAX's
+ * OverflowError for a Python int too large for the dtype). */
+jx_t jx_exact_cast(const char *op, jx_t x, jx_dtype dt, bool weak);
+/* NULL, or the error for an exact integer its own dtype cannot hold
+ * (jx_exact_check) or dt cannot hold (jx_exact_fits). */
+jx_t jx_exact_check(const char *op, jx_t x);
+jx_t jx_exact_fits(const char *op, jx_t x, jx_dtype dt);
+/* Store x's exact value into one element of dt at dst (x has one). */
+void jx_exact_store(jx_t x, jx_dtype dt, void *dst);
 /* one element of dtype dt from/to a double (saturating, NaN -> 0 for ints) */
 void jx_scalar_store(jx_dtype dt, double v, void *dst);
 double jx_scalar_load(jx_dtype dt, const void *src);

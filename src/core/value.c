@@ -155,7 +155,7 @@ static void value_free(jx_t v) {
     if (t->vt->free_tracer) t->vt->free_tracer(v);
     jx_release(v->u.tr.a);
     jx_release(v->u.tr.b);
-    if (atomic_fetch_sub(&t->refs, 1) == 1) jx_free(t);
+    jx_trace_unref(t);
     break;
   }
   case JX_VK_TREE:

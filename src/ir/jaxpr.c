@@ -2,6 +2,7 @@
 #include "ir/jaxpr.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 jx_jaxpr *jx_jaxpr_new(void) {
@@ -259,15 +260,35 @@ static int const_index(const jx_jaxpr *j, int v) {
   return -1;
 }
 
+/* A float as Python's repr writes it: the fewest digits that read back
+ * to the same value at its precision (f32 or f64). */
+static void put_float(sb *b, double x, bool f32) {
+  char s[48];
+  for (int p = 1; p <= 17; p++) {
+    snprintf(s, sizeof s, "%.*g", p, x);
+    double r = strtod(s, NULL);
+    if (f32 ? (float)r == (float)x : r == x) break;
+  }
+  put(b, "%s%s", s, strpbrk(s, ".eni") ? "" : ".0");
+}
+
+/* A 0-d constant's value; a weak scalar's exact value (the one promotion
+ * converts from) rather than its rounded storage. */
+static void put_literal(sb *b, jx_t c) {
+  jx_dtype dt = c->aval.dtype;
+  if (c->u.arr.exact == JX_EXACT_INT) put(b, "%lld", (long long)c->u.arr.exact_i);
+  else if (c->u.arr.exact == JX_EXACT_FLOAT) put_float(b, c->u.arr.exact_f, false);
+  else if (dt == JX_BOOL) put(b, "%s", *(const uint8_t *)jx_data(c) ? "True" : "False");
+  else if (dt == JX_I64) put(b, "%lld", (long long)*(const int64_t *)jx_data(c));
+  else if (jx_dtype_is_float(dt)) put_float(b, jx_scalar_load(dt, jx_data(c)), dt == JX_F32);
+  else put(b, "%.0f", jx_scalar_load(dt, jx_data(c)));
+  put(b, ":%s[]", jx_dtype_name(dt));
+}
+
 static void put_atom(sb *b, const jx_jaxpr *j, int v, const int *names) {
   int ci = const_index(j, v);
   if (ci >= 0 && j->avals[v].ndim == 0 && jx_is_array(j->consts[ci])) {
-    jx_t c = j->consts[ci];
-    double x = jx_scalar_load(c->aval.dtype, jx_data(c));
-    if (c->aval.dtype == JX_BOOL) put(b, "%s", x ? "True" : "False");
-    else if (jx_dtype_is_float(c->aval.dtype)) put(b, "%.8g%s", x, x == (double)(int64_t)x ? ".0" : "");
-    else put(b, "%.0f", x);
-    put(b, ":%s[]", jx_dtype_name(c->aval.dtype));
+    put_literal(b, j->consts[ci]);
     return;
   }
   char nm[16];

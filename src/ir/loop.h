@@ -35,7 +35,8 @@ typedef struct {
   jx_dtype dtype; /* the value's dtype */
   int buf;        /* LOAD: buffer id */
   jx_affine at;   /* LOAD: element offset; INDEX: the value itself */
-  double value;   /* CONST */
+  double value;   /* CONST of a float dtype */
+  int64_t ivalue; /* CONST of bool or an integer dtype: exact (i64 beyond 2^53) */
   jx_prim prim;   /* OP: an elementwise primitive (convert: to dtype) */
   int nargs;
   int args[3];    /* OP: expression ids (earlier in the kernel) */

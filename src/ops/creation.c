@@ -39,7 +39,12 @@ jx_t jx_arange(jx_dtype dt, double start, double stop, double step) {
 }
 
 int jx_read(jx_t x, jx_dtype as, void *dst, size_t nbytes) {
+  if (jx_is_tracer(x)) {
+    jx_trace_read_error("jx_read", x);
+    return -1;
+  }
   if (!jx_is_array(x) || (unsigned)as >= JX_DTYPE_COUNT) return -1;
+  if (jx_has_exact(x) && jx_exact_check("jx_read", x)) return -1;
   int64_t n = jx_aval_size(&x->aval);
   size_t need = (size_t)n * jx_dtype_size(as);
   if (need > nbytes || (need && !dst)) return -1;
@@ -64,14 +69,13 @@ int jx_read(jx_t x, jx_dtype as, void *dst, size_t nbytes) {
 double jx_item(jx_t x) {
   if (jx_is_error(x)) return NAN;
   if (x->kind == JX_VK_TRACER) {
-    jx_error_new("item: cannot read the value of a traced array %s inside a transformation (grad/vmap/jit); "
-                 "use jx ops (e.g. jx_where instead of an if on the value) or return the value and read it outside",
-                 x->u.tr.trace->vt->name);
+    jx_trace_read_error("jx_item", x);
     return NAN;
   }
   if (!jx_is_array(x) || jx_aval_size(&x->aval) != 1) {
-    jx_error_new("item: need an array of exactly one element");
+    jx_error_new("jx_item: need an array of exactly one element");
     return NAN;
   }
+  if (jx_has_exact(x) && jx_exact_check("jx_item", x)) return NAN;
   return jx_scalar_load(x->aval.dtype, jx_data(x));
 }

@@ -7,8 +7,8 @@ static jx_t promote_pair(const char *op, jx_t *a, jx_t *b) {
   if (e) return e;
   jx_dtype dt = jx_promote((*a)->aval.dtype, (*a)->aval.weak, (*b)->aval.dtype, (*b)->aval.weak, NULL);
   if (dt == JX_BOOL) dt = JX_I32; /* bool matrix products count, as integers */
-  *a = jx_op_cast(*a, dt, (*a)->aval.weak);
-  *b = jx_op_cast(*b, dt, (*b)->aval.weak);
+  *a = jx_op_cast_for(op, *a, dt, (*a)->aval.weak);
+  *b = jx_op_cast_for(op, *b, dt, (*b)->aval.weak);
   return NULL;
 }
 

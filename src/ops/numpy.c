@@ -8,13 +8,19 @@ jx_t jx_op_check_array(const char *op, jx_t x) {
   return NULL;
 }
 
-jx_t jx_op_cast(jx_t x, jx_dtype dt, bool weak) {
+jx_t jx_op_cast_for(const char *op, jx_t x, jx_dtype dt, bool weak) {
+  /* A weak scalar is converted from its exact value, here and not by a
+   * staged convert (JAX converts a Python scalar before it becomes a
+   * literal): f64 + jx_scalar(0.1) adds the f64 0.1. */
+  if (jx_has_exact(x)) return jx_exact_cast(op, x, dt, weak);
   if (x->aval.dtype == dt && x->aval.weak == weak) return x;
   jx_params p = JX_PARAMS_INIT;
   p.dtype = dt;
   p.weak = weak;
   return jx_bind1(JX_P_convert, 1, &x, &p);
 }
+
+jx_t jx_op_cast(jx_t x, jx_dtype dt, bool weak) { return jx_op_cast_for("convert", x, dt, weak); }
 
 jx_t jx_op_to_float(jx_t x) {
   return jx_dtype_is_float(x->aval.dtype) ? x : jx_op_cast(x, JX_F32, x->aval.weak);
@@ -31,8 +37,8 @@ static jx_t promote2(const char *op, jx_t *a, jx_t *b) {
    * both operands are, which then equals the join's weakness. */
   bool weak;
   jx_dtype dt = jx_promote((*a)->aval.dtype, (*a)->aval.weak, (*b)->aval.dtype, (*b)->aval.weak, &weak);
-  *a = jx_op_cast(*a, dt, (*a)->aval.dtype == dt ? (*a)->aval.weak : weak);
-  *b = jx_op_cast(*b, dt, (*b)->aval.dtype == dt ? (*b)->aval.weak : weak);
+  *a = jx_op_cast_for(op, *a, dt, (*a)->aval.dtype == dt ? (*a)->aval.weak : weak);
+  *b = jx_op_cast_for(op, *b, dt, (*b)->aval.dtype == dt ? (*b)->aval.weak : weak);
   return NULL;
 }
 
@@ -126,7 +132,7 @@ jx_t jx_astype(jx_t x, jx_dtype dt) {
   jx_t e = jx_op_check_array("astype", x);
   if (e) return e;
   if ((unsigned)dt >= JX_DTYPE_COUNT) return jx_error_new("astype: invalid dtype %d", (int)dt);
-  return jx_op_cast(x, dt, false);
+  return jx_op_cast_for("astype", x, dt, false);
 }
 
 jx_t jx_stop_gradient(jx_t x) {

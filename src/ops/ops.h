@@ -9,6 +9,8 @@
 jx_t jx_op_check_array(const char *op, jx_t x);
 /* x converted to dtype dt with the given weak flag (no-op when equal). */
 jx_t jx_op_cast(jx_t x, jx_dtype dt, bool weak);
+/* The same, naming op in errors (a weak int scalar too large for dt). */
+jx_t jx_op_cast_for(const char *op, jx_t x, jx_dtype dt, bool weak);
 /* Normalise a list of axes (negative from the end) into mask[ndim]. */
 jx_t jx_op_axes(const char *op, const jx_aval *a, int naxes, const int *axes, bool *mask);
 /* x made float (ints/bool -> f32), for ops that promote to inexact. */

@@ -159,7 +159,7 @@ jx_t jx_concatenate(int n, const jx_t *xs, int axis) {
   if (ax < 0 || ax >= r) return jx_error_new("concatenate: axis %d is out of bounds for rank %d", axis, r);
   jx_t small[16] = {0}, *cs = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!cs) return jx_error_new("concatenate: out of memory");
-  for (int i = 0; i < n; i++) cs[i] = jx_op_cast(xs[i], dt, xs[i]->aval.weak);
+  for (int i = 0; i < n; i++) cs[i] = jx_op_cast_for("concatenate", xs[i], dt, xs[i]->aval.weak);
   jx_t r1 = jx_lax_concatenate(n, cs, ax);
   if (cs != small) jx_free(cs);
   return r1;

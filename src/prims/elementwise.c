@@ -294,6 +294,17 @@ static jx_t convert_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
     memcpy(jx_data(out[0]), jx_data(in[0]), (size_t)n * jx_dtype_size(in[0]->aval.dtype));
     return NULL;
   }
+  if (jx_has_exact(in[0])) { /* a weak scalar: from its exact value */
+    jx_t e = jx_exact_fits("convert", in[0], pa->dtype);
+    if (e) return e;
+    jx_exact_store(in[0], pa->dtype, jx_data(out[0]));
+    if (pa->weak) { /* still a Python number */
+      out[0]->u.arr.exact = in[0]->u.arr.exact;
+      out[0]->u.arr.exact_f = in[0]->u.arr.exact_f;
+      out[0]->u.arr.exact_i = in[0]->u.arr.exact_i;
+    }
+    return NULL;
+  }
   jx_cpu_convert(in[0]->aval.dtype, pa->dtype, n, jx_data(in[0]), jx_data(out[0]));
   return NULL;
 }

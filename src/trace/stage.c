@@ -75,6 +75,7 @@ int jx_stage_var(jx_stage *s, jx_t x) {
 }
 
 bool jx_stage_owns(jx_stage *s, jx_t x) { return jx_is_tracer(x) && x->u.tr.trace == s->trace; }
+jx_trace *jx_stage_trace(jx_stage *s) { return s->trace; }
 
 static jx_t stage_pure(jx_trace *t, jx_t x) {
   jx_stage *s = t->state;
@@ -167,6 +168,8 @@ jx_jaxpr *jx_stage_end(jx_stage *s, int nout, const jx_t *outs, jx_t *err) {
       *err = outs[i] ? outs[i] : jx_error_new("stage: output %d is NULL", i);
     } else if (outs[i]->kind == JX_VK_TREE) {
       *err = jx_error_new("stage: output %d is a tree (flatten first)", i);
+    } else if (jx_has_exact(outs[i]) && (*err = jx_exact_check(s->trace->label, outs[i]))) {
+      /* a weak int scalar output too large for its i32 */
     } else if ((vars[i] = jx_stage_var(s, outs[i])) < 0) {
       *err = jx_error_new("stage: out of memory");
     }

@@ -29,6 +29,7 @@ jx_t jx_stage_input(jx_stage *s, const jx_aval *a);
 /* Var id of x in the jaxpr (a constant if x is not one of its tracers). */
 int jx_stage_var(jx_stage *s, jx_t x);
 bool jx_stage_owns(jx_stage *s, jx_t x);
+jx_trace *jx_stage_trace(jx_stage *s);
 /* Finish: outputs become the jaxpr's outputs; the trace is popped. On
  * error returns NULL and *err is set. */
 jx_jaxpr *jx_stage_end(jx_stage *s, int nout, const jx_t *outs, jx_t *err);

@@ -22,12 +22,15 @@
 static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
 static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t", "int32_t", "int64_t", "uint32_t", "float", "double"};
 
-static void put_const(sb *b, jx_dtype dt, double v) {
-  if (isnan(v)) put(b, "(%s)NAN", ctype[dt]);
+/* a literal: floats exactly (hex), integers from their exact int64 */
+static void put_const(sb *b, const jx_lexpr *e) {
+  jx_dtype dt = e->dtype;
+  double v = e->value;
+  if (!jx_dtype_is_float(dt) && e->ivalue == INT64_MIN) put(b, "(%s)(-9223372036854775807LL - 1)", ctype[dt]);
+  else if (!jx_dtype_is_float(dt)) put(b, "(%s)%lldLL", ctype[dt], (long long)e->ivalue);
+  else if (isnan(v)) put(b, "(%s)NAN", ctype[dt]);
   else if (isinf(v)) put(b, "(%s)(%sINFINITY)", ctype[dt], v < 0 ? "-" : "");
-  else if (jx_dtype_is_float(dt)) put(b, "(%s)%a", ctype[dt], v);
-  else if (dt == JX_I64) put(b, "(int64_t)%lldLL", (long long)v);
-  else put(b, "(%s)%.0f", ctype[dt], v);
+  else put(b, "(%s)%a", ctype[dt], v);
 }
 
 /* off + sum coef[d] * i<d> (the last dim's index is `iL`) */
@@ -78,7 +81,7 @@ static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *ind
       put_affine(b, &e->at, k->ndim);
       put(b, "]");
       break;
-    case JX_LX_CONST: put_const(b, e->dtype, e->value); break;
+    case JX_LX_CONST: put_const(b, e); break;
     case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
     case JX_LX_OP: {
       jx_dtype at = k->exprs[e->args[0]].dtype;
