@@ -66,6 +66,7 @@
 static inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* ------------------------------------------------------- implementation */
 
@@ -318,43 +319,70 @@ typedef struct {
   jx_gemm_pack_bt_f64 pack_bt;
 } impl_f64;
 
-/* The serial blocked driver over one slab; see the loop nest at the top.
- * IMPL is the impl type of the dtype; NR the panel width of its kernels:
- * the AVX2 and portable kernels share one instantiation, the AVX-512 ones
- * (twice as wide) another. */
-#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, MC, KC, NC)                                                    \
-  static void gemm_blocked_##SUF(const IMPL *im, bool ta, bool tb, int64_t M, int64_t N,     \
-                                 int64_t K, const T *A, int64_t lda, const T *B, int64_t ldb,      \
-                                 T *C, int64_t ldc) {                                              \
+/* The blocked driver, instantiated per (dtype, panel width): the AVX2 and
+ * portable kernels share one instantiation, the AVX-512 ones (twice as
+ * wide) another; IMPL is the dtype's impl type.
+ *
+ * Threads split the output into slabs along the larger of M and N. The
+ * operand every slab reads whole (B when M is split, A when N is) is packed
+ * once, by all threads together, into `shared` before the slabs start:
+ * block (pc, x) of it lies at shared + rows * pc + x * kc, rows being its
+ * panel-padded length, so a slab's driver finds each packed block where
+ * it would have packed it. The other operand is packed by its slab. */
+#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, MC, KC, NC)                                          \
+  typedef struct {                                                                                 \
+    const IMPL *im;                                                                                \
+    bool ta, tb, split_m;                                                                          \
+    int64_t M, N, K, lda, ldb, ldc, ntasks, kcb;                                                   \
+    const T *A, *B;                                                                                \
+    T *C, *shared; /* the pre-packed A (split along N) or B (split along M), or NULL */           \
+  } job_##SUF;                                                                                     \
+                                                                                                   \
+  /* Pack op(A)[.., pc..] (rows [i0, i0 + mc)) or op(B)[pc.., ..] (cols [j0, j0 + nc)) */          \
+  static void pack_blk_a_##SUF(const job_##SUF *j, int64_t pc, int64_t kc, int64_t i0, int64_t mc, \
+                               T *ap) {                                                            \
+    pack_a_##BASE(j->ta, mc, kc, j->A + (j->ta ? pc * j->lda + i0 : i0 * j->lda + pc), j->lda, ap);  \
+  }                                                                                                \
+  static void pack_blk_b_##SUF(const job_##SUF *j, int64_t pc, int64_t kc, int64_t j0, int64_t nc, \
+                               T *bp) {                                                            \
+    if (j->tb)                                                                                     \
+      j->im->pack_bt(kc, nc, j->B + j0 * j->ldb + pc, j->ldb, bp);                                 \
+    else                                                                                           \
+      pack_b_##SUF(kc, nc, j->B + pc * j->ldb + j0, j->ldb, bp);                                   \
+  }                                                                                                \
+                                                                                                   \
+  /* The serial loop nest (see the top of the file) over rows [m0, m0 + M) */                      \
+  /* and columns [n0, n0 + N) of the job's product. */                                             \
+  static void gemm_blocked_##SUF(const job_##SUF *j, int64_t m0, int64_t M, int64_t n0, int64_t N) { \
+    const int64_t K = j->K, kcb = j->kcb, ldc = j->ldc;                                            \
     /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */             \
-    const int64_t kcb = cdiv(K, cdiv(K, KC));                                                      \
     const int64_t mcb = round_up(cdiv(M, cdiv(M, MC)), MR);                                        \
     const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                                        \
-    T *ap = alloc64(sizeof(T) * (size_t)(mcb * kcb));                                              \
-    T *bp = alloc64(sizeof(T) * (size_t)(kcb * ncb));                                              \
-    if (!ap || !bp) {                                                                              \
+    const bool sa = j->shared && !j->split_m, sb = j->shared && j->split_m;                        \
+    T *ap = sa ? NULL : alloc64(sizeof(T) * (size_t)(mcb * kcb));                                  \
+    T *bp = sb ? NULL : alloc64(sizeof(T) * (size_t)(kcb * ncb));                                  \
+    if ((!sa && !ap) || (!sb && !bp)) {                                                            \
       jx_free_aligned64(ap);                                                                       \
       jx_free_aligned64(bp);                                                                       \
-      gemm_naive_##BASE(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                                   \
+      const T *A = j->A + (j->ta ? m0 : m0 * j->lda), *B = j->B + (j->tb ? n0 * j->ldb : n0);      \
+      gemm_naive_##BASE(j->ta, j->tb, M, N, K, A, j->lda, B, j->ldb, j->C + m0 * ldc + n0, ldc);   \
       return;                                                                                      \
     }                                                                                              \
     for (int64_t jc = 0; jc < N; jc += ncb) {                                                      \
       const int64_t nc = min64(ncb, N - jc);                                                       \
       for (int64_t pc = 0; pc < K; pc += kcb) {                                                    \
         const int64_t kc = min64(kcb, K - pc);                                                     \
-        if (tb)                                                                                    \
-          im->pack_bt(kc, nc, B + jc * ldb + pc, ldb, bp);                                         \
-        else                                                                                       \
-          pack_b_##SUF(kc, nc, B + pc * ldb + jc, ldb, bp);                                        \
+        const T *b = sb ? j->shared + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;               \
+        if (!sb) pack_blk_b_##SUF(j, pc, kc, n0 + jc, nc, bp);                                     \
         for (int64_t ic = 0; ic < M; ic += mcb) {                                                  \
           const int64_t mc = min64(mcb, M - ic);                                                   \
-          pack_a_##BASE(ta, mc, kc, A + (ta ? pc * lda + ic : ic * lda + pc), lda, ap);             \
-          for (int64_t jr = 0; jr < nc; jr += NR) {                                                \
-            const int n = (int)min64(NR, nc - jr);                                                 \
+          const T *a = sa ? j->shared + round_up(j->M, MR) * pc + (m0 + ic) * kc : ap;             \
+          if (!sa) pack_blk_a_##SUF(j, pc, kc, m0 + ic, mc, ap);                                   \
+          T *c = j->C + (m0 + ic) * ldc + n0 + jc;                                                 \
+          for (int64_t jr = 0; jr < nc; jr += NR)                                                  \
             for (int64_t ir = 0; ir < mc; ir += MR)                                                \
-              im->ukr(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, pc > 0,  \
-                      (int)min64(MR, mc - ir), n);                                                 \
-          }                                                                                        \
+              j->im->ukr(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, pc > 0,             \
+                         (int)min64(MR, mc - ir), (int)min64(NR, nc - jr));                        \
         }                                                                                          \
       }                                                                                            \
     }                                                                                              \
@@ -362,13 +390,23 @@ typedef struct {
     jx_free_aligned64(bp);                                                                         \
   }                                                                                                \
                                                                                                    \
-  typedef struct {                                                                                 \
-    const IMPL *im;                                                                          \
-    bool ta, tb, split_m;                                                                          \
-    int64_t M, N, K, lda, ldb, ldc, ntasks;                                                        \
-    const T *A, *B;                                                                                \
-    T *C;                                                                                          \
-  } job_##SUF;                                                                                     \
+  /* Task t of ntasks * kblocks packs a 1/ntasks share of K block t / ntasks */                    \
+  /* of the shared operand (a range of whole panels). */                                           \
+  static void pack_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                 \
+    const job_##SUF *j = ctx;                                                                      \
+    const int64_t unit = j->split_m ? NR : MR, dim = j->split_m ? j->N : j->M;                     \
+    const int64_t units = cdiv(dim, unit);                                                         \
+    for (int64_t t = lo; t < hi; t++) {                                                            \
+      const int64_t pc = t / j->ntasks * j->kcb, kc = min64(j->kcb, j->K - pc), g = t % j->ntasks; \
+      const int64_t s = units * g / j->ntasks * unit, e = min64(dim, units * (g + 1) / j->ntasks * unit); \
+      if (e <= s) continue;                                                                        \
+      T *dst = j->shared + round_up(dim, unit) * pc + s * kc;                                      \
+      if (j->split_m)                                                                              \
+        pack_blk_b_##SUF(j, pc, kc, s, e - s, dst);                                                \
+      else                                                                                         \
+        pack_blk_a_##SUF(j, pc, kc, s, e - s, dst);                                                \
+    }                                                                                              \
+  }                                                                                                \
                                                                                                    \
   /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */                 \
   /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */                   \
@@ -380,28 +418,31 @@ typedef struct {
     const int64_t e = min64(dim, units * hi / j->ntasks * unit);                                   \
     if (e <= s) return;                                                                            \
     if (j->split_m)                                                                                \
-      gemm_blocked_##SUF(j->im, j->ta, j->tb, e - s, j->N, j->K, j->A + (j->ta ? s : s * j->lda),  \
-                         j->lda, j->B, j->ldb, j->C + s * j->ldc, j->ldc);                         \
+      gemm_blocked_##SUF(j, s, e - s, 0, j->N);                                                    \
     else                                                                                           \
-      gemm_blocked_##SUF(j->im, j->ta, j->tb, j->M, e - s, j->K, j->A, j->lda,                     \
-                         j->B + (j->tb ? s * j->ldb : s), j->ldb, j->C + s, j->ldc);               \
+      gemm_blocked_##SUF(j, 0, j->M, s, e - s);                                                    \
   }                                                                                                \
                                                                                                    \
-  static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M, \
+  static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M,       \
                                  int64_t N, int64_t K, const T *A, int64_t lda, const T *B,        \
                                  int64_t ldb, T *C, int64_t ldc) {                                 \
-    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, A, B, C};                        \
+    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, KC)), A, B, C,   \
+                   NULL};                                                                          \
     if (threaded) {                                                                                \
       const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                 \
       const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                                      \
-      int64_t nt = jx_cpu_num_threads();                                                           \
-      nt = min64(nt, min64(units, by_work));                                                       \
-      j.ntasks = nt < 1 ? 1 : nt;                                                                  \
+      j.ntasks = max64(1, min64(jx_cpu_num_threads(), min64(units, by_work)));                     \
     }                                                                                              \
-    if (j.ntasks == 1)                                                                             \
-      gemm_blocked_##SUF(im, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);                             \
-    else                                                                                           \
-      jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                                       \
+    if (j.ntasks == 1) {                                                                           \
+      gemm_blocked_##SUF(&j, 0, M, 0, N);                                                          \
+      return;                                                                                      \
+    }                                                                                              \
+    /* the shared operand, packed once; without memory for it each slab packs its own */           \
+    const int64_t rows = j.split_m ? round_up(N, NR) : round_up(M, MR);                            \
+    j.shared = alloc64(sizeof(T) * (size_t)(rows * K));                                            \
+    if (j.shared) jx_cpu_parallel_for(j.ntasks * cdiv(K, j.kcb), 1, pack_task_##SUF, &j);          \
+    jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                                         \
+    jx_free_aligned64(j.shared);                                                                   \
   }
 
 DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)
