@@ -2028,6 +2028,10 @@ static bool compiler_runs(void) {
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0); /* keep lines if a sanitizer aborts at exit */
+  /* outputs from 4 MiB on are streamed, as on a machine with a small L3,
+     so that the streamed kernels are rendered and checked on every machine
+     (inherited by the child processes, whose sources must match) */
+  setenv("JX_STREAM_MIN_BYTES", "4194304", 1);
   if (argc >= 3 && !strcmp(argv[1], "--child")) return child_main(argv[2]);
   ssize_t k = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
   if (k <= 0) snprintf(self_exe, sizeof self_exe, "%s", argv[0]);

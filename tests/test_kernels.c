@@ -945,7 +945,21 @@ static void test_pool(void) {
   CHECK(jx_cpu_num_threads() >= 1);
 }
 
+/* The cache sizes read from sysfs are plausible, and the streaming
+ * threshold follows from them (cache_info.c) unless JX_STREAM_MIN_BYTES
+ * says otherwise (set below, before the first kernel reads it). */
+static void test_cache_info(void) {
+  const jx_cpu_cache_sizes *c = jx_cpu_caches();
+  CHECKF(c->l1d >= 8 << 10 && c->l2 >= c->l1d && c->l3 >= c->l2 && c->l3_cpus >= 1,
+         "caches l1d %lld l2 %lld l3 %lld shared by %d", (long long)c->l1d, (long long)c->l2,
+         (long long)c->l3, c->l3_cpus);
+  CHECK(jx_cpu_stream_min_bytes() == 4 << 20);
+}
+
 int main(void) {
+  /* the streamed loops run from 4 MiB on, whatever this machine's L3 */
+  setenv("JX_STREAM_MIN_BYTES", "4194304", 1);
+  test_cache_info();
   test_pool();
   test_pool_segments();
   test_leave_cpu();

@@ -26,8 +26,9 @@ enum {
   GRAIN_MATH = 2048 /* for libm calls, which cost ~10x more per element */
 };
 
-/* Streamed outputs. An output of STREAM_MIN_BYTES or more outgrows the
- * caches before it is read again, so writing it the normal way costs a read
+/* Streamed outputs. An output of jx_cpu_stream_min_bytes() or more (set by
+ * the size of the last-level cache: cache_info.c) outgrows the caches
+ * before it is read again, so writing it the normal way costs a read
  * of every line first (read-for-ownership): a third of a binary op's
  * traffic. Such outputs are computed into a small L1-resident tile and
  * copied out with jx_stream (scalar_ops.h, shared with the jit's code).
@@ -40,7 +41,7 @@ enum {
  * 512 B tiles). Other kernels (select, convert, fill) go through a generic
  * loop of TILE_BYTES, one call per tile (for the binary ops through it,
  * 1 KB tiles had measured ~4% faster than 4 KB, 256 B slower). */
-enum { STREAM_MIN_BYTES = 4 << 20, STREAM_TILE = 512, TILE_BYTES = 1024 };
+enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
 
 /* dtype suffix -> enum, used by the table initializers */
 #define DT_b JX_BOOL
@@ -242,7 +243,7 @@ static void run_flat(un_fn fn, un_fn sfn, int64_t n, int64_t grain, const void *
     fn(n, x, y);
     return;
   }
-  flat_ctx c = {fn, sfn, x, y, xs, ys, (size_t)n * ys >= STREAM_MIN_BYTES};
+  flat_ctx c = {fn, sfn, x, y, xs, ys, (int64_t)((size_t)n * ys) >= jx_cpu_stream_min_bytes()};
   jx_cpu_parallel_for(n, grain, flat_range, &c);
 }
 
@@ -266,7 +267,7 @@ struct nary {
   const char *in[3];
   size_t isz[3], osz;
   char *out;
-  bool stream;          /* a single row of STREAM_MIN_BYTES or more: streamed */
+  bool stream;          /* a single row of jx_cpu_stream_min_bytes() or more: streamed */
   void (*kernel)(void); /* the bin_fn or sel_fn, cast back by block() */
   bin_stream_fn bin_stream; /* binary ops: the kernel's streamed twin */
   void (*block)(const nary *c, int64_t n0, int64_t n1, const char *const *in,
@@ -379,7 +380,7 @@ static void nary_flat(void *p, int64_t lo, int64_t hi) {
 static void nary_run(nary *c) {
   int64_t inner = c->shape[c->nd - 1], rows = 1;
   for (int d = 0; d < c->nd - 1; d++) rows *= c->shape[d];
-  c->stream = rows == 1 && (size_t)inner * c->osz >= STREAM_MIN_BYTES;
+  c->stream = rows == 1 && (int64_t)((size_t)inner * c->osz) >= jx_cpu_stream_min_bytes();
   if (rows == 1)
     jx_cpu_parallel_for(inner, GRAIN, nary_flat, c);
   else

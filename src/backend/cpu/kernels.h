@@ -41,6 +41,18 @@
 typedef void (*jx_cpu_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx);
 int jx_cpu_num_threads(void);
+
+/* The cache hierarchy (sysfs, read once; typical sizes where unreadable):
+ * bytes of L1d, L2 and L3, and the CPUs that share the L3. */
+typedef struct {
+  int64_t l1d, l2, l3;
+  int l3_cpus;
+} jx_cpu_cache_sizes;
+const jx_cpu_cache_sizes *jx_cpu_caches(void);
+/* Outputs of at least this many bytes are written with non-temporal
+ * stores (cache_info.c: glibc memcpy's rule, 3/4 of the L3's share per CPU,
+ * at least 4 MiB; JX_STREAM_MIN_BYTES overrides). */
+int64_t jx_cpu_stream_min_bytes(void);
 void jx_cpu_set_num_threads(int n);
 /* If this thread runs on `cpu`, move it to another CPU it may run on (its
  * affinity mask is left as it was). A woken worker calls it with the

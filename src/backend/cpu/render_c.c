@@ -10,6 +10,7 @@
  * order; a body's CALL kernels go back to the runtime through rt->call).
  * Every operation renders as a call `<prim>_<dtype>(...)`, so the renderer
  * is a table of names rather than a table of code. */
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/render.h"
 #include "gen/scalar_ops_text.h"
 
@@ -107,22 +108,22 @@ static void put_decompose(sb *b, const char *f, const int *dims, int n, const in
   }
 }
 
-/* A program output this big is not read back soon (it goes to the caller,
- * and it outgrows the caches): its rows are computed into a tile on the
- * stack and streamed out (jx_stream, non-temporal stores), which saves the
+/* A program output of jx_cpu_stream_min_bytes() or more (cache_info.c: it
+ * outgrows the last-level cache) is not read back soon: its rows are
+ * computed into a tile on the stack and streamed out (jx_stream, non-temporal stores), which saves the
  * read-for-ownership of every output line -- a third of the traffic of a
  * unary or binary map. Rows must be long enough to amortize the tiles.
  * Small tiles (128 elements) keep loads and streamed stores overlapping:
  * jit(slow_f) ran ~10% faster than with 512 (same as the eager loops'
  * STREAM_TILE in elementwise.c). */
-enum { STREAM_MIN_BYTES = 4 << 20, STREAM_MIN_ROW = 1024, STREAM_TILE = 128 };
+enum { STREAM_MIN_ROW = 1024, STREAM_TILE = 128 };
 
 static bool streams(const jx_program *p, const jx_kernel *k) {
   int nd = k->ndim;
   if (!nd || k->shape[nd - 1] < STREAM_MIN_ROW || p->bufs[k->out].kind != JX_LB_OUT) return false;
   int64_t total = 1;
   for (int d = 0; d < nd; d++) total *= k->shape[d];
-  return total * (int64_t)jx_dtype_size(k->exprs[k->root].dtype) >= STREAM_MIN_BYTES;
+  return total * (int64_t)jx_dtype_size(k->exprs[k->root].dtype) >= jx_cpu_stream_min_bytes();
 }
 
 /* A MAP kernel's range function, after its name: the loop nest over a
