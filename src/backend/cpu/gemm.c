@@ -43,21 +43,26 @@
 
 #define MR JX_GEMM_MR
 
-/* Cache blocking, tuned on Zen3 (32 KB L1d, 512 KB L2 per core, shared L3):
- * KC x NR x sizeof(T) = 16 KB keeps the B micro-panel in half of L1 with
- * room for the streamed A panel; MC x KC x sizeof(T) ~ 240 KB (half of L2)
- * holds the A block; KC x NC is a few MB of L3 per thread. K and M are
- * split into equal blocks (not KC + a sliver) to avoid thin tail passes. */
-#define KC_F32 256
-#define MC_F32 240
+/* Cache blocking from the cache sizes read at run time (cache_info.c), by
+ * the analytical rule BLIS uses: KC x NR x sizeof(T) fills half of L1d (the
+ * B micro-panel stays there, with room for the streamed A panel); MC x KC
+ * x sizeof(T) fills half of L2 (the packed A block); KC x NC is a few MB
+ * of L3 per thread. On Zen 3 (32 KB L1d, 512 KB L2) this gives the
+ * constants tuned there by hand (f32 KC 256, MC 252 vs 240 tuned). K and M
+ * are split into equal blocks (not KC + a sliver) to avoid thin tail
+ * passes. */
 #define NC_F32 4080
-#define KC_F64 256
-#define MC_F64 120
 #define NC_F64 2040
-/* The AVX-512 kernels' B micro-panel is twice as wide: KC x 32 x 4 B = 24 KB
- * at KC = 192, half of a 48 KB L1d (Golden Cove, Zen 5) with room for A. */
-#define KC_F32W 192
-#define KC_F64W 192
+
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* KC for panels of nr elements of es bytes; MC for that KC */
+static int64_t block_kc(int64_t nr, int64_t es) {
+  return clamp64(jx_cpu_caches()->l1d / 2 / (nr * es), 64, 1024);
+}
+static int64_t block_mc(int64_t kc, int64_t es) {
+  return clamp64(jx_cpu_caches()->l2 / 2 / (kc * es) / MR * MR, 4 * MR, 4096);
+}
 
 /* A thread's slab should carry at least this much M*N*K work: below it the
  * fork/join (a few microseconds) outweighs the gain. */
@@ -329,7 +334,7 @@ typedef struct {
  * block (pc, x) of it lies at shared + rows * pc + x * kc, rows being its
  * panel-padded length, so a slab's driver finds each packed block where
  * it would have packed it. The other operand is packed by its slab. */
-#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, MC, KC, NC)                                          \
+#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, NC)                                          \
   typedef struct {                                                                                 \
     const IMPL *im;                                                                                \
     bool ta, tb, split_m;                                                                          \
@@ -356,7 +361,7 @@ typedef struct {
   static void gemm_blocked_##SUF(const job_##SUF *j, int64_t m0, int64_t M, int64_t n0, int64_t N) { \
     const int64_t K = j->K, kcb = j->kcb, ldc = j->ldc;                                            \
     /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */             \
-    const int64_t mcb = round_up(cdiv(M, cdiv(M, MC)), MR);                                        \
+    const int64_t mcb = round_up(cdiv(M, cdiv(M, block_mc(kcb, sizeof(T)))), MR);                  \
     const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                                        \
     const bool sa = j->shared && !j->split_m, sb = j->shared && j->split_m;                        \
     T *ap = sa ? NULL : alloc64(sizeof(T) * (size_t)(mcb * kcb));                                  \
@@ -426,7 +431,8 @@ typedef struct {
   static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M,       \
                                  int64_t N, int64_t K, const T *A, int64_t lda, const T *B,        \
                                  int64_t ldb, T *C, int64_t ldc) {                                 \
-    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, KC)), A, B, C,   \
+    const int64_t kc0 = block_kc(NR, sizeof(T));                                                   \
+    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, kc0)), A, B, C,  \
                    NULL};                                                                          \
     if (threaded) {                                                                                \
       const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                 \
@@ -453,10 +459,10 @@ DEFINE_PACK_B(f32w, float, JX_GEMM_NRW_F32)
 DEFINE_PACK_B(f64w, double, JX_GEMM_NRW_F64)
 DEFINE_NAIVE(f32, float)
 DEFINE_NAIVE(f64, double)
-DEFINE_DRIVER(f32, f32, float, impl_f32, JX_GEMM_NR_F32, MC_F32, KC_F32, NC_F32)
-DEFINE_DRIVER(f64, f64, double, impl_f64, JX_GEMM_NR_F64, MC_F64, KC_F64, NC_F64)
-DEFINE_DRIVER(f32w, f32, float, impl_f32, JX_GEMM_NRW_F32, MC_F32, KC_F32W, NC_F32)
-DEFINE_DRIVER(f64w, f64, double, impl_f64, JX_GEMM_NRW_F64, MC_F64, KC_F64W, NC_F64)
+DEFINE_DRIVER(f32, f32, float, impl_f32, JX_GEMM_NR_F32, NC_F32)
+DEFINE_DRIVER(f64, f64, double, impl_f64, JX_GEMM_NR_F64, NC_F64)
+DEFINE_DRIVER(f32w, f32, float, impl_f32, JX_GEMM_NRW_F32, NC_F32)
+DEFINE_DRIVER(f64w, f64, double, impl_f64, JX_GEMM_NRW_F64, NC_F64)
 
 static const impl_f32 impl_portable_f32 = {ukr_portable_f32, pack_bt_portable_f32};
 static const impl_f64 impl_portable_f64 = {ukr_portable_f64, pack_bt_portable_f64};
