@@ -15,18 +15,24 @@
 #include "backend/cpu/kernels.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The first line of a sysfs file into buf; false when unreadable */
+static bool read_line(const char *path, char *buf, int cap) {
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  const bool ok = fgets(buf, cap, f) != NULL;
+  fclose(f);
+  return ok;
+}
+
 /* "48K", "2048K", "300M" -> bytes; 0 when unreadable */
 static int64_t read_size(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  char buf[64] = "";
-  char *ok = fgets(buf, sizeof buf, f);
-  fclose(f);
-  if (!ok) return 0;
+  char buf[64];
+  if (!read_line(path, buf, sizeof buf)) return 0;
   char *end;
   long long v = strtoll(buf, &end, 10);
   if (v <= 0) return 0;
@@ -38,12 +44,8 @@ static int64_t read_size(const char *path) {
 
 /* CPUs in a sysfs list such as "0-1,4,6-7" */
 static int count_cpus(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  char buf[4096] = "";
-  char *ok = fgets(buf, sizeof buf, f);
-  fclose(f);
-  if (!ok) return 0;
+  char buf[4096];
+  if (!read_line(path, buf, sizeof buf)) return 0;
   int n = 0;
   for (char *p = buf; *p && *p != '\n';) {
     char *end;
@@ -58,13 +60,10 @@ static int count_cpus(const char *path) {
 
 static void read_caches(jx_cpu_cache_sizes *c) {
   for (int i = 0; i < 8; i++) {
-    char path[128], type[32] = "";
+    char path[128], type[32];
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
-    FILE *f = fopen(path, "r");
-    if (!f) break;
-    char *ok = fgets(type, sizeof type, f);
-    fclose(f);
-    if (!ok || !strncmp(type, "Instruction", 11)) continue;
+    if (!read_line(path, type, sizeof type)) break;
+    if (!strncmp(type, "Instruction", 11)) continue;
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
     const int64_t level = read_size(path);
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);

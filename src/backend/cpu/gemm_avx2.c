@@ -23,17 +23,7 @@
 #define DEFINE_UKR_AVX2(SUF, T, VT, W, LOAD, STORE, BCAST, FMA, ADD, ZERO)                  \
   AVX2_FN void jx_gemm_ukr_avx2_##SUF(int64_t kc, const T *restrict a, const T *restrict b, \
                                       T *restrict c, int64_t ldc, int acc, int m, int n) {  \
-    VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();  \
-    VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();  \
-    for (int r = 0; r < m; r++) { /* C tile rows: touch both lines of each */               \
-      _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                               \
-      _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                       \
-    }                                                                                       \
-    for (int64_t k = 0; k < kc; k++) {                                                      \
-      UKR_STEP(VT, W, LOAD, BCAST, FMA);                                                    \
-      a += JX_GEMM_MR;                                                                      \
-      b += 2 * (W);                                                                         \
-    }                                                                                       \
+    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                           \
     if (m == JX_GEMM_MR && n == 2 * (W)) {                                                  \
       UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                          \
       return;                                                                               \

@@ -35,17 +35,7 @@
                                           T_ *restrict c, int64_t ldc, int acc, int m, int n) {    \
     typedef T_ T;                                                                                  \
     enum { W = W_ };                                                                               \
-    VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();         \
-    VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();         \
-    for (int r = 0; r < m; r++) { /* C tile rows: touch both lines of each */                      \
-      _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                                      \
-      _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                              \
-    }                                                                                              \
-    for (int64_t k = 0; k < kc; k++) {                                                             \
-      UKR_STEP(VT, W, LOAD, BCAST, FMA);                                                           \
-      a += JX_GEMM_MR;                                                                             \
-      b += 2 * W;                                                                                  \
-    }                                                                                              \
+    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                                  \
     if (m == JX_GEMM_MR && n == 2 * W) {                                                           \
       UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                                 \
       return;                                                                                      \

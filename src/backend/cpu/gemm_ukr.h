@@ -43,4 +43,20 @@
   UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD); \
   UKR_STORE_ROW(5, p, ld, acc, W, LOAD, STORE, ADD)
 
+/* The tile's body up to the store: 12 zeroed accumulators, C's rows
+ * prefetched (both lines of each), then kc steps over the packed panels.
+ * Leaves the accumulators c00..c51 in scope for UKR_STORE. */
+#define UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                     \
+  VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();  \
+  VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();  \
+  for (int r = 0; r < m; r++) {                                                           \
+    _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                               \
+    _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                       \
+  }                                                                                       \
+  for (int64_t k = 0; k < kc; k++) {                                                      \
+    UKR_STEP(VT, W, LOAD, BCAST, FMA);                                                    \
+    a += JX_GEMM_MR;                                                                      \
+    b += 2 * (W);                                                                         \
+  }
+
 #endif
