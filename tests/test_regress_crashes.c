@@ -104,6 +104,74 @@ static void test_long_chain_interpreted(const char *self) {
   CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "interpreted child: status %d", st);
 }
 
+/* ------------------------------------------------ 2. deep trees */
+static jx_t nest(int depth, jx_t leaf) {
+  jx_t t = leaf;
+  for (int i = 0; i < depth; i++) t = (i & 1) ? jx_tuple(1, &t) : jx_list(1, &t);
+  return t;
+}
+static jx_t dbl(jx_t x, void *u) { (void)u; return jx_mul(x, jx_scalar(2)); }
+static jx_t add2(jx_t a, jx_t b, void *u) { (void)u; return jx_add(a, b); }
+static jx_t innermost(jx_t t) {
+  while (jx_is_tree(t) && jx_len(t) > 0) t = jx_at(t, 0);
+  return t;
+}
+/* f(tree) = 3 * (innermost leaf)^2 */
+static jx_t deep_fn(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(jx_scalar(3), jx_square(innermost(a[0])));
+}
+static jx_t deep_same(const jx_t *a, void *u) { (void)u; return jx_tree_map(dbl, a[0], NULL); }
+
+static void test_deep_trees(void) {
+  jx_t leaf = jx_scalar_of(JX_F32, 1.5);
+  /* past the limit: an error value, which every walker passes through */
+  const int deep[] = {30000, 1000000};
+  jx_fn *f = jx_fn_new(deep_same, 1, NULL), *jf = jx_jit(f);
+  for (int i = 0; i < 2; i++) {
+    jx_pool_push();
+    jx_t t = nest(deep[i], leaf);
+    EXPECT_ERROR(t, "JX_MAX_TREE_DEPTH");
+    char *s = jx_to_string(t);
+    CHECK(s && strstr(s, "error"));
+    free(s);
+    EXPECT_ERROR(jx_tree_map(dbl, t, NULL), "JX_MAX_TREE_DEPTH");
+    EXPECT_ERROR(jx_tree_map2(add2, t, t, NULL), "JX_MAX_TREE_DEPTH");
+    EXPECT_ERROR(JX_CALL(jf, t), "JX_MAX_TREE_DEPTH");
+    jx_pool_pop();
+  }
+  /* at the limit every walker works (recursion bounded by the limit) */
+  jx_t t = nest(JX_MAX_TREE_DEPTH, leaf);
+  CHECKF(jx_ok(t), "%s", jx_error(t));
+  EXPECT_ERROR(jx_tuple(1, &t), "JX_MAX_TREE_DEPTH");
+  char *s = jx_to_string(t);
+  CHECK(s && strlen(s) > 2 * JX_MAX_TREE_DEPTH);
+  free(s);
+  jx_t m = jx_tree_map(dbl, t, NULL), m2 = jx_tree_map2(add2, t, m, NULL);
+  CHECK(jx_ok(m) && jx_item(innermost(m)) == 3.0);
+  CHECK(jx_ok(m2) && jx_item(innermost(m2)) == 4.5);
+  /* a retained deep tree released on its own (recursive free, bounded) */
+  jx_t r = jx_retain(nest(JX_MAX_TREE_DEPTH, leaf));
+  jx_release(r);
+  /* jit, grad and vmap flatten, key and rebuild their arguments */
+  jx_t t2 = nest(JX_MAX_TREE_DEPTH - 8, leaf);
+  jx_t y = JX_CALL(jf, t2);
+  CHECKF(jx_ok(y), "%s", jx_error(y));
+  CHECK(jx_ok(y) && jx_item(innermost(y)) == 3.0);
+  jx_fn *h = jx_fn_new(deep_fn, 1, NULL), *gh = jx_grad(h, 0);
+  jx_t gy = JX_CALL(gh, t2);
+  CHECKF(jx_ok(gy), "%s", jx_error(gy));
+  CHECK(jx_ok(gy) && jx_item(innermost(gy)) == 9.0); /* 6 x */
+  /* shared subtrees: 2^30 leaves from 30 tuples */
+  jx_t w = leaf;
+  for (int i = 0; i < 30; i++) w = JX_TUPLE(w, w);
+  EXPECT_ERROR(w, "JX_MAX_TREE_LEAVES");
+  jx_fn_free(gh);
+  jx_fn_free(h);
+  jx_fn_free(jf);
+  jx_fn_free(f);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--interpreted")) {
     test_long_chain(true);
@@ -112,6 +180,7 @@ int main(int argc, char **argv) {
   if (check_private_cache("crashes")) return 1;
   test_long_chain(false);
   test_long_chain_interpreted(argv[0]);
+  test_deep_trees();
   check_private_cache_remove();
   return check_report("test_regress_crashes");
 }

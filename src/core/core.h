@@ -114,6 +114,8 @@ struct jx_value {
     struct {
       uint8_t tkind;
       int n;
+      int depth;   /* nesting: 1 + the deepest item's (a leaf's is 0) */
+      int nleaves; /* leaves counted with repetition (shared subtrees each time) */
       jx_t *items;
     } tree;
     struct {
