@@ -172,6 +172,98 @@ static void test_deep_trees(void) {
   jx_fn_free(f);
 }
 
+/* ------------------------------------------- 3. sizes with zero dims */
+#define P(k) ((int64_t)1 << (k))
+
+static jx_t step_y(const jx_t *a, void *u) { /* (carry, x) -> (carry, f32 y) */
+  (void)u;
+  return JX_TUPLE(a[0], jx_scalar_of(JX_F32, 1));
+}
+static jx_t matmul2(const jx_t *a, void *u) { (void)u; return jx_matmul(a[0], a[1]); }
+
+static void test_zero_size_overflow(void) {
+  jx_t a = jx_zeros(JX_F32, JX_SHAPE(P(40), 0)), b = jx_zeros(JX_F32, JX_SHAPE(0, P(40)));
+  CHECKF(jx_ok(a) && jx_ok(b) && jx_size(a) == 0, "%s", jx_error(a));
+  /* GEMM: the result [2^40, 2^40] f32 overflows (it wrote past a block) */
+  EXPECT_ERROR(jx_matmul(a, b), "overflows");
+  EXPECT_ERROR(jx_dot(a, b), "overflows");
+  jx_fn *mm = jx_fn_new(matmul2, 2, NULL), *jmm = jx_jit(mm);
+  EXPECT_ERROR(JX_CALL(jmm, a, b), "overflows"); /* staged: the same check */
+  jx_fn_free(jmm);
+  jx_fn_free(mm);
+  /* creation: the non-zero dims' product must fit, zeros or not */
+  const int64_t big[] = {0, P(62), P(62)};
+  EXPECT_ERROR(jx_zeros(JX_F32, 3, big), "overflows");
+  EXPECT_ERROR(jx_full(JX_I32, 3, big, 1), "overflows");
+  EXPECT_ERROR(jx_array(JX_F32, 3, big, NULL), "overflows");
+  EXPECT_ERROR(jx_broadcast_to(jx_scalar(1), 3, big), "overflows");
+  EXPECT_ERROR(jx_random_uniform(jx_random_key(0), JX_F32, 3, big, 0, 1), "overflows");
+  EXPECT_ERROR(jx_random_bits(jx_random_key(0), 3, big), "overflows");
+  /* byte count: [0, 2^31, 2^31] elements fit, f64 bytes 2^65 do not */
+  EXPECT_ERROR(jx_zeros(JX_F64, JX_SHAPE(0, P(31), P(31))), "overflows");
+  /* reductions drop the zero: [0, 2^30, 2^30] f32 is valid and empty, its
+   * sum over axis 0 is 2^60 floats (out of memory, not garbage) */
+  jx_t z = jx_zeros(JX_F32, JX_SHAPE(0, P(30), P(30)));
+  CHECKF(jx_ok(z), "%s", jx_error(z));
+  jx_t zs = jx_sum_axes(z, 1, (int[]){0}, false);
+  CHECK(!jx_ok(zs));
+  jx_t z62 = jx_zeros(JX_BOOL, JX_SHAPE(0, P(62)));
+  CHECKF(jx_ok(z62), "%s", jx_error(z62));
+  EXPECT_ERROR(jx_sum_axes(jx_zeros(JX_BOOL, 3, big), 1, (int[]){0}, false), "overflows");
+  /* reshape, one_hot, stack, concatenate derive dims from zero-size input */
+  jx_t e0 = jx_zeros(JX_BOOL, JX_SHAPE(0));
+  EXPECT_ERROR(jx_reshape(e0, 3, big), "overflows");
+  EXPECT_ERROR(jx_reshape(e0, JX_SHAPE(P(62), P(62), 0)), "overflows");
+  EXPECT_ERROR(jx_one_hot(jx_zeros(JX_I32, JX_SHAPE(P(40), 0)), 1 << 30), "overflows");
+  jx_t q = jx_zeros(JX_BOOL, JX_SHAPE(P(61), 0));
+  CHECKF(jx_ok(q), "%s", jx_error(q));
+  EXPECT_ERROR(jx_concatenate(4, (jx_t[]){q, q, q, q}, 0), "overflow");
+  EXPECT_ERROR(jx_stack(4, (jx_t[]){z62, z62, z62, z62}, 1), "overflows");
+  jx_t c2 = jx_concatenate(2, (jx_t[]){q, q}, 0); /* 2^62: fits */
+  CHECK(jx_ok(c2) && jx_shape(c2)[0] == P(62));
+  /* scan: 2^62 steps, an f32 per step: ys [2^62] f32 overflows (it
+   * overran a buffer in scan_impl) */
+  jx_fn *f = jx_fn_new(step_y, 2, NULL);
+  EXPECT_ERROR(jx_scan_ex(f, jx_scalar_of(JX_F32, 0), NULL, P(62), false), "overflows");
+  jx_fn_free(f);
+}
+
+/* ------------------------------------------- 5. slice arithmetic */
+static void check_slice(int64_t start, int64_t stop, int64_t step, int n_want, const float *want) {
+  jx_t x = jx_array(JX_F32, JX_SHAPE(4), (float[]){1, 2, 3, 4});
+  jx_t y = jx_slice(x, &start, &stop, &step);
+  CHECKF(jx_ok(y) && jx_ndim(y) == 1 && jx_shape(y)[0] == n_want, "slice %lld:%lld:%lld: %s (%lld)", (long long)start,
+         (long long)stop, (long long)step, jx_error(y), jx_ok(y) ? (long long)jx_shape(y)[0] : -1LL);
+  float got[4] = {0};
+  if (jx_ok(y) && jx_shape(y)[0] == n_want && !jx_read(y, JX_F32, got, sizeof got))
+    CHECKF(!memcmp(got, want, sizeof(float) * (size_t)n_want), "slice %lld:%lld:%lld values", (long long)start,
+           (long long)stop, (long long)step);
+}
+
+static void test_slice_limits(void) {
+  /* expected values from Python: [1, 2, 3, 4][start:stop:step] */
+  check_slice(0, 3, INT64_MAX, 1, (float[]){1});
+  check_slice(0, 3, INT64_MAX - 1, 1, (float[]){1});
+  check_slice(1, JX_END, INT64_MAX, 1, (float[]){2});
+  check_slice(3, JX_END, INT64_MIN, 1, (float[]){4});  /* x[3::-2**63] */
+  check_slice(JX_END, JX_END, -INT64_MAX, 1, (float[]){4});
+  check_slice(-1, INT64_MIN, -1, 4, (float[]){4, 3, 2, 1}); /* x[-1:-2**63:-1] */
+  check_slice(INT64_MIN, INT64_MAX - 1, 1, 4, (float[]){1, 2, 3, 4});
+  check_slice(INT64_MIN, INT64_MIN, 1, 0, NULL);
+  check_slice(INT64_MAX - 1, INT64_MIN, -1, 4, (float[]){4, 3, 2, 1});
+  check_slice(INT64_MAX - 1, INT64_MIN, INT64_MIN, 1, (float[]){4});
+  check_slice(INT64_MIN, INT64_MAX - 1, 3, 2, (float[]){1, 4});
+  check_slice(-3, INT64_MAX - 1, 2, 2, (float[]){2, 4});
+  check_slice(2, -INT64_MAX, -2, 2, (float[]){3, 1});
+  check_slice(0, 0, INT64_MIN, 0, NULL);
+  /* empty axis */
+  jx_t e = jx_zeros(JX_F32, JX_SHAPE(0));
+  int64_t lo = INT64_MIN, hi = INT64_MAX - 1, st = INT64_MIN;
+  jx_t y = jx_slice(e, &lo, &hi, &st);
+  CHECK(jx_ok(y) && jx_shape(y)[0] == 0);
+  /* grad through a huge-step slice (its transpose is a pad) */
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--interpreted")) {
     test_long_chain(true);
@@ -181,6 +273,8 @@ int main(int argc, char **argv) {
   test_long_chain(false);
   test_long_chain_interpreted(argv[0]);
   test_deep_trees();
+  test_zero_size_overflow();
+  test_slice_limits();
   check_private_cache_remove();
   return check_report("test_regress_crashes");
 }

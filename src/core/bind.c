@@ -68,6 +68,17 @@ static jx_t fill_error(jx_t e, int nout, jx_t *out) {
 
 enum { SMALL = 8 };
 
+jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
+                      jx_aval *out) {
+  const jx_rules *r = jx_prim_rules[p];
+  jx_t e = r->abstract_eval(p, in, nin, params, out);
+  for (int k = 0; k < nout && !e; k++) {
+    char err[300];
+    if (jx_aval_check(&out[k], err, sizeof err)) e = jx_error_new("%s: result %d: %s", r->name, k, err);
+  }
+  return e;
+}
+
 jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
                   jx_t *out) {
   const jx_rules *r = jx_prim_rules[p];
@@ -88,7 +99,7 @@ jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, i
     }
     inav[i] = in[i]->aval;
   }
-  e = r->abstract_eval(p, inav, nin, params, outav);
+  e = jx_abstract_eval(p, inav, nin, params, nout, outav);
   if (e) goto done;
   if (!r->impl) {
     e = jx_error_new("%s: no eager implementation (impl rule) for this primitive", r->name);

@@ -47,6 +47,8 @@ char *jx_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
 /* Validate a user shape: rank, negative dims, overflow of the element count
  * and of the byte size. On failure writes a cause into err and returns -1. */
 int jx_shape_check(int ndim, const int64_t *shape, jx_dtype dt, char *err, size_t n);
+/* The same checks on an aval (every result aval passes them: bind). */
+int jx_aval_check(const jx_aval *a, char *err, size_t n);
 void jx_strides(int ndim, const int64_t *shape, int64_t *strides); /* in elements */
 
 /* dtypes and promotion (JAX's lattice, weak types included) */
@@ -233,6 +235,11 @@ jx_t jx_bind1(jx_prim p, int nin, const jx_t *in, const jx_params *params);
 /* The eval "trace": abstract_eval + allocate + impl, on concrete arrays. */
 jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
                   jx_t *out);
+/* A primitive's abstract_eval, then every result aval checked (rank,
+ * element and byte counts in range: jx_aval_check). Traces call this,
+ * not the rule, so that no result shape can overflow a size computation. */
+jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
+                      jx_aval *out);
 
 /* --------------------------------------------------------------- misc */
 char *jx_strdup(const char *s);
