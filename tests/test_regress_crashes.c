@@ -240,6 +240,12 @@ static void check_slice(int64_t start, int64_t stop, int64_t step, int n_want, c
            (long long)stop, (long long)step);
 }
 
+static jx_t sliced_sum(const jx_t *a, void *u) {
+  (void)u;
+  int64_t s0 = 0, e0 = 3, st0 = INT64_MAX, s1 = 3, e1 = JX_END, st1 = INT64_MIN;
+  return jx_add(jx_sum(jx_slice(a[0], &s0, &e0, &st0)), jx_sum(jx_slice(a[0], &s1, &e1, &st1)));
+}
+
 static void test_slice_limits(void) {
   /* expected values from Python: [1, 2, 3, 4][start:stop:step] */
   check_slice(0, 3, INT64_MAX, 1, (float[]){1});
@@ -261,7 +267,217 @@ static void test_slice_limits(void) {
   int64_t lo = INT64_MIN, hi = INT64_MAX - 1, st = INT64_MIN;
   jx_t y = jx_slice(e, &lo, &hi, &st);
   CHECK(jx_ok(y) && jx_shape(y)[0] == 0);
-  /* grad through a huge-step slice (its transpose is a pad) */
+  /* grad through huge-step slices (their transpose is a pad) */
+  jx_fn *sf = jx_fn_new(sliced_sum, 1, NULL), *g = jx_grad(sf, 0);
+  jx_t gx = JX_CALL(g, jx_array(JX_F32, JX_SHAPE(4), (float[]){1, 2, 3, 4}));
+  float gv[4] = {0};
+  CHECKF(jx_ok(gx) && !jx_read(gx, JX_F32, gv, sizeof gv), "%s", jx_error(gx));
+  CHECK(gv[0] == 1 && gv[1] == 0 && gv[2] == 0 && gv[3] == 1); /* x[0:3:MAX] + x[3::MIN] */
+  jx_fn_free(g);
+  jx_fn_free(sf);
+}
+
+/* ------------------------------------------- 4. NULL arguments */
+/* Every public function given a NULL jx_t, array, shape, function or
+ * output pointer: an error value (or the documented sentinel, turned into
+ * an error value here), never a crash. Each case returns what it got. */
+static jx_t X(void) { return jx_array(JX_F32, JX_SHAPE(2), (float[]){1, 2}); }
+static jx_t K(void) { return jx_random_key(1); }
+static jx_t ident1(const jx_t *a, void *u) { (void)u; return a[0]; }
+static jx_t pred1(const jx_t *a, void *u) { (void)u; return jx_lt(jx_sum(a[0]), jx_scalar(0)); }
+static jx_t leaf_id(jx_t x, void *u) { (void)u; return x; }
+static jx_fn *F1(void) { static jx_fn *f; if (!f) f = jx_fn_new(ident1, 1, NULL); return f; }
+static jx_t sentinel(bool is_sentinel) { return is_sentinel ? jx_error_new("sentinel") : jx_scalar(0); }
+static jx_t fn_sentinel(jx_fn *f) {
+  bool null = !f;
+  jx_fn_free(f);
+  return sentinel(null);
+}
+
+#define NULL_CASES(C)                                                                          \
+  C(array_shape, jx_array(JX_F32, 1, NULL, (float[]){1}))                                      \
+  C(array_data, jx_array(JX_F32, JX_SHAPE(2), NULL))                                           \
+  C(zeros_shape, jx_zeros(JX_F32, 2, NULL))                                                    \
+  C(ones_shape, jx_ones(JX_F32, 2, NULL))                                                      \
+  C(full_shape, jx_full(JX_F32, 2, NULL, 1))                                                   \
+  C(zeros_like, jx_zeros_like(NULL))                                                           \
+  C(ones_like, jx_ones_like(NULL))                                                             \
+  C(ndim, sentinel(jx_ndim(NULL) == -1))                                                       \
+  C(shape, sentinel(jx_shape(NULL) == NULL))                                                   \
+  C(size, sentinel(jx_size(NULL) == -1))                                                       \
+  C(dtype_of, sentinel(jx_dtype_of(NULL) == JX_DTYPE_COUNT))                                   \
+  C(is_weak, sentinel(!jx_is_weak(NULL)))                                                      \
+  C(dtype_name, sentinel(jx_dtype_name((jx_dtype)99) != NULL))                                 \
+  C(dtype_size, sentinel(jx_dtype_size((jx_dtype)99) == 0))                                    \
+  C(read_x, sentinel(jx_read(NULL, JX_F32, (float[2]){0}, 8) != 0))                            \
+  C(read_dst, sentinel(jx_read(X(), JX_F32, NULL, 8) != 0))                                    \
+  C(item, sentinel(isnan(jx_item(NULL))))                                                      \
+  C(to_string, sentinel(to_string_null()))                                                     \
+  C(add_a, jx_add(NULL, X()))                                                                  \
+  C(add_b, jx_add(X(), NULL))                                                                  \
+  C(pow, jx_pow(NULL, NULL))                                                                   \
+  C(exp, jx_exp(NULL))                                                                         \
+  C(relu, jx_relu(NULL))                                                                       \
+  C(eq, jx_eq(NULL, X()))                                                                      \
+  C(where, jx_where(NULL, X(), X()))                                                           \
+  C(where_b, jx_where(jx_gt(X(), jx_scalar(1)), X(), NULL))                                    \
+  C(astype, jx_astype(NULL, JX_F64))                                                           \
+  C(stop_gradient, jx_stop_gradient(NULL))                                                     \
+  C(sum, jx_sum(NULL))                                                                         \
+  C(mean, jx_mean(NULL))                                                                       \
+  C(max, jx_max(NULL))                                                                         \
+  C(sum_axes_x, jx_sum_axes(NULL, 1, (int[]){0}, false))                                       \
+  C(sum_axes_axes, jx_sum_axes(X(), 1, NULL, false))                                           \
+  C(mean_axes_axes, jx_mean_axes(X(), 1, NULL, true))                                          \
+  C(max_axes_axes, jx_max_axes(X(), 1, NULL, false))                                           \
+  C(min_axes_axes, jx_min_axes(X(), 1, NULL, false))                                           \
+  C(argmax, jx_argmax(NULL, 0, false))                                                         \
+  C(argmin, jx_argmin(NULL, 0, false))                                                         \
+  C(dot, jx_dot(NULL, X()))                                                                    \
+  C(matmul, jx_matmul(X(), NULL))                                                              \
+  C(reshape_x, jx_reshape(NULL, JX_SHAPE(2)))                                                  \
+  C(reshape_shape, jx_reshape(X(), 1, NULL))                                                   \
+  C(transpose, jx_transpose(NULL, NULL))                                                       \
+  C(broadcast_to_x, jx_broadcast_to(NULL, JX_SHAPE(2)))                                        \
+  C(broadcast_to_shape, jx_broadcast_to(X(), 2, NULL))                                         \
+  C(expand_dims, jx_expand_dims(NULL, 0))                                                      \
+  C(squeeze, jx_squeeze(NULL, 0))                                                              \
+  C(slice_x, jx_slice(NULL, (int64_t[]){0}, (int64_t[]){1}, NULL))                             \
+  C(slice_start, jx_slice(X(), NULL, (int64_t[]){1}, NULL))                                    \
+  C(slice_stop, jx_slice(X(), (int64_t[]){0}, NULL, NULL))                                     \
+  C(concatenate_xs, jx_concatenate(2, NULL, 0))                                                \
+  C(concatenate_item, jx_concatenate(2, (jx_t[]){X(), NULL}, 0))                               \
+  C(stack_xs, jx_stack(2, NULL, 0))                                                            \
+  C(stack_item, jx_stack(2, (jx_t[]){NULL, X()}, 0))                                           \
+  C(take_x, jx_take(NULL, jx_scalar_int(0), 0))                                                \
+  C(take_idx, jx_take(X(), NULL, 0))                                                           \
+  C(one_hot, jx_one_hot(NULL, 3))                                                              \
+  C(logsumexp, jx_logsumexp(NULL, 0))                                                          \
+  C(softmax, jx_softmax(NULL, 0))                                                              \
+  C(log_softmax, jx_log_softmax(NULL, 0))                                                      \
+  C(tuple_items, jx_tuple(2, NULL))                                                            \
+  C(tuple_item, jx_tuple(2, (jx_t[]){X(), NULL}))                                              \
+  C(list_items, jx_list(1, NULL))                                                              \
+  C(len, sentinel(jx_len(NULL) == -1))                                                         \
+  C(at, jx_at(NULL, 0))                                                                        \
+  C(is_tree, sentinel(!jx_is_tree(NULL)))                                                      \
+  C(tree_map_f, jx_tree_map(NULL, JX_TUPLE(X()), NULL))                                        \
+  C(tree_map_leaf_f, jx_tree_map(NULL, X(), NULL))                                             \
+  C(tree_map_tree, jx_tree_map(leaf_id, NULL, NULL))                                           \
+  C(tree_map2_f, jx_tree_map2(NULL, X(), X(), NULL))                                           \
+  C(tree_map2_a, jx_tree_map2(add2, NULL, X(), NULL))                                          \
+  C(tree_map2_b, jx_tree_map2(add2, X(), NULL, NULL))                                          \
+  C(fn_new, fn_sentinel(jx_fn_new(NULL, 1, NULL)))                                             \
+  C(fn_nargs, sentinel(jx_fn_nargs(NULL) == -1))                                               \
+  C(call_f, jx_call(NULL, (jx_t[]){X()}))                                                      \
+  C(call_args, jx_call(F1(), NULL))                                                            \
+  C(call_arg, jx_call(F1(), (jx_t[]){NULL}))                                                   \
+  C(grad, fn_sentinel(jx_grad(NULL, 0)))                                                       \
+  C(value_and_grad, fn_sentinel(jx_value_and_grad(NULL, 0)))                                   \
+  C(jacfwd, fn_sentinel(jx_jacfwd(NULL, 0)))                                                   \
+  C(jacrev, fn_sentinel(jx_jacrev(NULL, 0)))                                                   \
+  C(hessian, fn_sentinel(jx_hessian(NULL, 0)))                                                 \
+  C(jit, fn_sentinel(jx_jit(NULL)))                                                            \
+  C(vmap, fn_sentinel(jx_vmap(NULL, NULL, 0)))                                                 \
+  C(partial_f, fn_sentinel(jx_partial(NULL, 0, NULL)))                                         \
+  C(partial_bound, fn_sentinel(jx_partial(F1(), 1, NULL)))                                     \
+  C(grad_call, jx_call(jx_grad(NULL, 0), (jx_t[]){X()}))                                       \
+  C(jvp_f, jx_jvp(NULL, (jx_t[]){X()}, (jx_t[]){X()}))                                         \
+  C(jvp_primals, jx_jvp(F1(), NULL, (jx_t[]){X()}))                                            \
+  C(jvp_tangents, jx_jvp(F1(), (jx_t[]){X()}, NULL))                                           \
+  C(jvp_tangent, jx_jvp(F1(), (jx_t[]){X()}, (jx_t[]){NULL}))                                  \
+  C(vjp_f, jx_vjp(NULL, (jx_t[]){X()}, NULL))                                                  \
+  C(vjp_primals, jx_vjp(F1(), NULL, NULL))                                                     \
+  C(vjp_out, vjp_null_out())                                                                   \
+  C(jit_compile_f, jx_jit_compile(NULL, (jx_t[]){X()}))                                        \
+  C(jit_compile_args, jit_compile_null_args())                                                 \
+  C(make_jaxpr_f, sentinel(make_jaxpr_null(NULL, (jx_t[]){X()})))                              \
+  C(make_jaxpr_args, sentinel(make_jaxpr_null(F1(), NULL)))                                    \
+  C(fn_free, (jx_fn_free(NULL), jx_error_new("sentinel")))                                     \
+  C(cond_pred, jx_cond(NULL, F1(), F1(), 1, (jx_t[]){X()}))                                    \
+  C(cond_true, jx_cond(jx_scalar_of(JX_BOOL, 1), NULL, F1(), 1, (jx_t[]){X()}))                \
+  C(cond_false, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), NULL, 1, (jx_t[]){X()}))               \
+  C(cond_operands, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), F1(), 1, NULL))                     \
+  C(cond_operand, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), F1(), 1, (jx_t[]){NULL}))            \
+  C(switch_index, jx_switch(NULL, 1, (jx_fn *[]){F1()}, 1, (jx_t[]){X()}))                     \
+  C(switch_branches, jx_switch(jx_scalar_int(0), 2, NULL, 1, (jx_t[]){X()}))                   \
+  C(switch_branch, jx_switch(jx_scalar_int(0), 2, (jx_fn *[]){F1(), NULL}, 1, (jx_t[]){X()}))  \
+  C(switch_operands, jx_switch(jx_scalar_int(0), 1, (jx_fn *[]){F1()}, 1, NULL))               \
+  C(while_cond, jx_while_loop(NULL, F1(), X()))                                                \
+  C(while_body, jx_while_loop(pred_fn(), NULL, X()))                                           \
+  C(while_init, jx_while_loop(pred_fn(), F1(), NULL))                                          \
+  C(fori_body, jx_fori_loop(0, 2, NULL, X()))                                                  \
+  C(fori_init, jx_fori_loop(0, 2, F1(), NULL))                                                 \
+  C(scan_f, jx_scan(NULL, X(), X()))                                                           \
+  C(scan_init, jx_scan(F1(), NULL, X()))                                                       \
+  C(scan_xs, jx_scan(F1(), X(), NULL))                                                         \
+  C(scan_ex_f, jx_scan_ex(NULL, X(), NULL, 3, false))                                          \
+  C(scan_ex_init, jx_scan_ex(F1(), NULL, NULL, 3, false))                                      \
+  C(random_key_split, jx_random_split(NULL, 2))                                                \
+  C(random_fold_in, jx_random_fold_in(NULL, 1))                                                \
+  C(random_bits_key, jx_random_bits(NULL, JX_SHAPE(2)))                                        \
+  C(random_bits_shape, jx_random_bits(K(), 2, NULL))                                           \
+  C(random_uniform_key, jx_random_uniform(NULL, JX_F32, JX_SHAPE(2), 0, 1))                    \
+  C(random_uniform_shape, jx_random_uniform(K(), JX_F32, 1, NULL, 0, 1))                       \
+  C(random_normal_shape, jx_random_normal(K(), JX_F32, 1, NULL))                               \
+  C(random_normal_key, jx_random_normal(NULL, JX_F32, JX_SHAPE(2)))                            \
+  C(random_truncated_shape, jx_random_truncated_normal(K(), -1, 1, JX_F32, 1, NULL))           \
+  C(random_gumbel_shape, jx_random_gumbel(K(), JX_F32, 1, NULL))                               \
+  C(random_bernoulli_p, jx_random_bernoulli(K(), NULL, JX_SHAPE(2)))                           \
+  C(random_bernoulli_shape, jx_random_bernoulli(K(), jx_scalar(0.5), 1, NULL))                 \
+  C(random_categorical_key, jx_random_categorical(NULL, X(), 0))                               \
+  C(random_categorical_logits, jx_random_categorical(K(), NULL, 0))                            \
+  C(random_randint_shape, jx_random_randint(K(), 1, NULL, 0, 5, JX_I32))                       \
+  C(random_permutation_key, jx_random_permutation(NULL, 3))                                    \
+  C(random_permute_x, jx_random_permute(K(), NULL, 0))                                         \
+  C(random_permute_key, jx_random_permute(NULL, X(), 0))                                       \
+  C(retain, sentinel(jx_retain(NULL) == NULL))                                                 \
+  C(release, (jx_release(NULL), jx_error_new("sentinel")))                                     \
+  C(ok, sentinel(!jx_ok(NULL)))                                                                \
+  C(error, sentinel(jx_error(NULL) != NULL))                                                   \
+  C(error_new, jx_error_new(NULL))                                                             \
+  C(get_allocator, sentinel(jx_get_allocator(NULL) != NULL))
+
+static bool to_string_null(void) {
+  char *s = jx_to_string(NULL);
+  bool ok = s != NULL;
+  free(s);
+  jx_print(NULL);
+  return ok;
+}
+static jx_t vjp_null_out(void) { return jx_vjp(F1(), (jx_t[]){X()}, NULL); }
+static jx_t jit_compile_null_args(void) {
+  jx_fn *j = jx_jit(F1());
+  jx_t r = jx_jit_compile(j, NULL);
+  jx_fn_free(j);
+  return r;
+}
+static bool make_jaxpr_null(jx_fn *f, const jx_t *args) {
+  char *s = jx_make_jaxpr(f, args);
+  bool ok = !s || strstr(s, "error");
+  free(s);
+  return ok;
+}
+static jx_fn *pred_fn(void) { static jx_fn *f; if (!f) f = jx_fn_new(pred1, 1, NULL); return f; }
+
+#define NULL_CASE_FN(name, expr) \
+  static jx_t nc_##name(void) { return (expr); }
+NULL_CASES(NULL_CASE_FN)
+#define NULL_CASE_ROW(name, expr) {#name, nc_##name},
+static const struct {
+  const char *name;
+  jx_t (*run)(void);
+} NULL_TABLE[] = {NULL_CASES(NULL_CASE_ROW)};
+
+static void test_null_arguments(void) {
+  for (size_t i = 0; i < sizeof NULL_TABLE / sizeof NULL_TABLE[0]; i++) {
+    jx_pool_push();
+    jx_t r = NULL_TABLE[i].run();
+    CHECKF(r && !jx_ok(r) && jx_error(r), "%s: %s", NULL_TABLE[i].name, r ? "not an error value" : "NULL");
+    jx_pool_pop();
+  }
+  jx_fn_free(F1());
+  jx_fn_free(pred_fn());
 }
 
 int main(int argc, char **argv) {
@@ -275,6 +491,7 @@ int main(int argc, char **argv) {
   test_deep_trees();
   test_zero_size_overflow();
   test_slice_limits();
+  test_null_arguments();
   check_private_cache_remove();
   return check_report("test_regress_crashes");
 }

@@ -289,7 +289,8 @@ static jx_t vjp_body(const jx_t *args, void *u) {
 }
 
 jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn) {
-  if (vjp_fn) *vjp_fn = NULL;
+  if (!vjp_fn) return jx_error_new("vjp: vjp_fn (where the pullback is stored) is NULL");
+  *vjp_fn = NULL;
   jx_t err = jx_fn_check_args("vjp", f, primals);
   if (err) return err;
   linearized L;

@@ -214,6 +214,7 @@ jx_t jx_verror_new(const char *fmt, va_list ap) {
 }
 
 jx_t jx_error_new(const char *fmt, ...) {
+  if (!fmt) return jx_error_new("error (jx_error_new was given a NULL format)");
   va_list ap;
   va_start(ap, fmt);
   jx_t e = jx_verror_new(fmt, ap);
