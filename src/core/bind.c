@@ -18,14 +18,18 @@ const char *const jx_prim_names[JX_PRIM_COUNT] = {
 
 /* ------------------------------------------------------------ trace stack */
 typedef struct {
-  jx_trace *stack[64];
+  jx_trace *stack[JX_MAX_TRACE_DEPTH];
   int depth;
   jx_trace *dynamic;
 } trace_state;
 static _Thread_local trace_state ts;
 
+/* Transformations nest at most JX_MAX_TRACE_DEPTH deep (grad of grad,
+ * a cond inside a scan body, ...): past it a push fails like an
+ * allocation (NULL), and the caller's error names the cause through
+ * jx_trace_push_failure. It was an abort, which user input must not reach. */
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
-  JX_CHECK(ts.depth < 64); /* transformations nested 64 deep */
+  if (ts.depth >= JX_MAX_TRACE_DEPTH) return NULL;
   jx_trace *t = jx_malloc(sizeof *t);
   if (!t) return NULL;
   t->vt = vt;
@@ -35,6 +39,14 @@ jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
   t->state = state;
   ts.stack[t->level - 1] = t;
   return t;
+}
+
+const char *jx_trace_push_failure(void) {
+#define JX_STR_(x) #x
+#define JX_STR(x) JX_STR_(x)
+  return ts.depth >= JX_MAX_TRACE_DEPTH
+             ? "transformations (grad, vmap, jit, control flow bodies) nested more than " JX_STR(JX_MAX_TRACE_DEPTH) " deep"
+             : "out of memory";
 }
 
 void jx_trace_pop(jx_trace *t) {
