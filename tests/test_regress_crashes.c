@@ -204,6 +204,14 @@ static jx_t step_y(const jx_t *a, void *u) { /* (carry, x) -> (carry, f32 y) */
   return JX_TUPLE(a[0], jx_scalar_of(JX_F32, 1));
 }
 static jx_t matmul2(const jx_t *a, void *u) { (void)u; return jx_matmul(a[0], a[1]); }
+static jx_t outer(const jx_t *a, void *u) { /* row [n] -> [n, n] */
+  (void)u;
+  return jx_mul(jx_expand_dims(a[0], 1), jx_expand_dims(a[0], 0));
+}
+static jx_t long_scan(const jx_t *a, void *u) {
+  jx_fn *f = u;
+  return jx_scan_ex(f, a[0], NULL, P(62), false);
+}
 
 static void test_zero_size_overflow(void) {
   jx_t a = jx_zeros(JX_F32, JX_SHAPE(P(40), 0)), b = jx_zeros(JX_F32, JX_SHAPE(0, P(40)));
@@ -249,7 +257,19 @@ static void test_zero_size_overflow(void) {
    * overran a buffer in scan_impl) */
   jx_fn *f = jx_fn_new(step_y, 2, NULL);
   EXPECT_ERROR(jx_scan_ex(f, jx_scalar_of(JX_F32, 0), NULL, P(62), false), "overflows");
+  jx_fn *ls = jx_fn_new(long_scan, 1, f), *jls = jx_jit(ls);
+  EXPECT_ERROR(JX_CALL(jls, jx_scalar_of(JX_F32, 0)), "overflows");
+  jx_fn_free(jls);
+  jx_fn_free(ls);
   jx_fn_free(f);
+  /* vmap over an empty axis: each row's [2^40, 2^40] result, batched
+   * [0, 2^40, 2^40], is empty but its dims overflow */
+  jx_fn *o = jx_fn_new(outer, 1, NULL), *vo = jx_vmap(o, NULL, 0);
+  EXPECT_ERROR(JX_CALL(vo, jx_zeros(JX_F32, JX_SHAPE(0, P(40)))), "overflows");
+  jx_t small = JX_CALL(vo, jx_ones(JX_F32, JX_SHAPE(0, 3)));
+  CHECK(jx_ok(small) && jx_ndim(small) == 3 && jx_size(small) == 0);
+  jx_fn_free(vo);
+  jx_fn_free(o);
 }
 
 /* ------------------------------------------- 5. slice arithmetic */
