@@ -60,8 +60,8 @@ jx_t jx_at(jx_t t, int i) {
 /* The walkers below recurse: trees are at most JX_MAX_TREE_DEPTH deep
  * (checked when they are made), which bounds the stack they use. */
 jx_t jx_tree_map(jx_t (*f)(jx_t, void *), jx_t t, void *u) {
-  if (!f) return jx_error_new("tree_map: the function is NULL");
   if (jx_is_error(t)) return t ? t : jx_error_new("tree_map: tree is NULL");
+  if (!f) return jx_error_new("tree_map: the function is NULL");
   if (!jx_is_tree(t)) return f(t, u);
   int n = t->u.tree.n;
   jx_t small[16] = {0}, *out = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
@@ -83,12 +83,13 @@ bool jx_tree_same_structure(jx_t a, jx_t b) {
 }
 
 jx_t jx_tree_map2(jx_t (*f)(jx_t, jx_t, void *), jx_t a, jx_t b, void *u) {
-  if (!f) return jx_error_new("tree_map2: the function is NULL");
   if (jx_is_error(a)) return a ? a : jx_error_new("tree_map2: tree is NULL");
   if (jx_is_error(b)) return b ? b : jx_error_new("tree_map2: tree is NULL");
-  if (!jx_is_tree(a) && !jx_is_tree(b)) return f(a, b, u);
-  if (!jx_tree_same_structure(a, b))
+  bool leaves = !jx_is_tree(a) && !jx_is_tree(b);
+  if (!leaves && !jx_tree_same_structure(a, b))
     return jx_error_new("tree_map2: the two trees have different structures");
+  if (!f) return jx_error_new("tree_map2: the function is NULL");
+  if (leaves) return f(a, b, u);
   int n = a->u.tree.n;
   jx_t small[16] = {0}, *out = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!out) return jx_error_new("tree_map2: out of memory");
