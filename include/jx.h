@@ -157,6 +157,15 @@ jx_t jx_softmax(jx_t x, int axis);
 jx_t jx_log_softmax(jx_t x, int axis);
 
 /* ------------------------------------------------------------ trees */
+/* Limits that keep every tree walker (tree_map, flattening, printing, the
+ * transformations' argument handling) bounded: jx_tuple/jx_list give an
+ * error value for a tree nested deeper than JX_MAX_TREE_DEPTH levels (a
+ * tuple of arrays has depth 1) or with more than JX_MAX_TREE_LEAVES leaves
+ * (a subtree that appears k times counts k times). Transformations wrap
+ * their arguments in a tuple or two, so pass them trees a few levels
+ * shallower than the limit. */
+#define JX_MAX_TREE_DEPTH 1000
+#define JX_MAX_TREE_LEAVES (1 << 24)
 jx_t jx_tuple(int n, const jx_t *items);
 jx_t jx_list(int n, const jx_t *items);
 int jx_len(jx_t tree); /* -1 if not a tree */

@@ -86,13 +86,13 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
   jx_stage *S = jx_stage_begin(false);
   if (!S) {
     leaves_free(&in);
-    return jx_error_new("%s: out of memory", op);
+    return jx_error_new("%s: %s", op, jx_trace_push_failure());
   }
   jx_trace *J = jx_jvp_begin();
   if (!J) {
     jx_stage_abort(S);
     leaves_free(&in);
-    return jx_error_new("%s: out of memory", op);
+    return jx_error_new("%s: %s", op, jx_trace_push_failure());
   }
   J->label = jx_stage_trace(S)->label = op;
   for (int i = 0; i < in.n && !err; i++) {
@@ -216,7 +216,7 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
     }
   }
   jx_trace *J = err ? NULL : jx_jvp_begin();
-  if (!J && !err) err = jx_error_new("jvp: out of memory");
+  if (!J && !err) err = jx_error_new("jvp: %s", jx_trace_push_failure());
   for (int i = 0; i < pl.n && !err; i++) {
     bool diff = jx_dtype_is_float(pl.v[i]->aval.dtype);
     pl.v[i] = jx_jvp_tracer(J, pl.v[i], diff ? tl.v[i] : NULL);
@@ -295,7 +295,8 @@ static jx_t vjp_body(const jx_t *args, void *u) {
 }
 
 jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn) {
-  if (vjp_fn) *vjp_fn = NULL;
+  if (!vjp_fn) return jx_error_new("vjp: vjp_fn (where the pullback is stored) is NULL");
+  *vjp_fn = NULL;
   jx_t err = jx_fn_check_args("vjp", f, primals);
   if (err) return err;
   linearized L;

@@ -17,7 +17,7 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
   jx_stage *S = leaf ? jx_stage_begin(true) : NULL;
   if (!S) {
     jx_free(leaf);
-    *err = jx_error_new("trace: out of memory");
+    *err = jx_error_new("trace: %s", leaf ? jx_trace_push_failure() : "out of memory");
     return NULL;
   }
   jx_stage_trace(S)->label = op;
@@ -48,7 +48,7 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
   jx_t *ol = jx_malloc(sizeof(jx_t) * (size_t)(m ? m : 1));
   if (!ol) {
     jx_stage_abort(S);
-    *err = jx_error_new("trace: out of memory");
+    *err = jx_error_new("trace: %s", leaf ? jx_trace_push_failure() : "out of memory");
     return NULL;
   }
   jx_tree_flatten(out, ol, m);

@@ -102,7 +102,7 @@ static jx_t vmap_body(const jx_t *args, void *u) {
   w.t = jx_batch_begin(w.size);
   if (!w.t) {
     if (a != small) jx_free(a);
-    return jx_error_new("vmap: out of memory");
+    return jx_error_new("vmap: %s", jx_trace_push_failure());
   }
   for (int i = 0; i < n && !w.err; i++) {
     w.arg = i;

@@ -202,6 +202,41 @@ static void decide(fctx *c) {
   /* inputs and consts are buffers already; 0-d consts inline unless a call needs them */
 }
 
+/* Inlined expressions are bounded: where the operations inlined into one
+ * expression would exceed MAX_INLINE_OPS, the costliest inlined operands
+ * are materialized instead. Unbounded, a chain of n elementwise ops was one
+ * kernel built by n nested calls (a stack overflow past ~7,000 ops), with
+ * an O(n^2) expression dedupe and one C function of n statements; bounded,
+ * it is n / MAX_INLINE_OPS kernels, each reading the last one's buffer (one
+ * store and load per MAX_INLINE_OPS ops: noise). This also bounds the
+ * recursion of build() and the size of every generated function. */
+enum { MAX_INLINE_OPS = 256 };
+
+static int64_t inlined_cost(const fctx *c, const int64_t *cost, int u) {
+  return c->def[u] >= 0 && !c->mat[u] ? cost[u] : 0;
+}
+
+static void bound_inlining(fctx *c, int64_t *cost) {
+  const jx_jaxpr *j = c->j;
+  for (int e = 0; e < j->neqn; e++) {
+    const jx_eqn *q = &j->eqns[e];
+    fkind k = kind_of(q->prim);
+    for (;;) {
+      int64_t total = 1, worst = -1;
+      for (int a = 0; a < q->nin; a++) {
+        int64_t ca = inlined_cost(c, cost, q->in[a]);
+        total += ca;
+        if (ca > 0 && (worst < 0 || ca > inlined_cost(c, cost, q->in[worst]))) worst = a;
+      }
+      if (total <= MAX_INLINE_OPS || worst < 0) {
+        for (int o = 0; o < q->nout; o++) cost[q->out[o]] = k == F_CALL || k == F_REDUCE ? 0 : total;
+        break;
+      }
+      c->mat[q->in[worst]] = true; /* operands' costs are <= MAX: this ends */
+    }
+  }
+}
+
 static int new_buf(fctx *c, const jx_aval *a, jx_lbkind kind, int index) {
   jx_program *p = c->prog;
   if (p->nbuf == c->capbuf) {
@@ -453,6 +488,13 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   for (int i = 0; i < j->nout; i++) c.uses[j->outvars[i]]++;
   for (int i = 0; i < j->nconst; i++) c.cidx[j->constvars[i]] = i;
   decide(&c);
+  int64_t *cost = jx_calloc(nv, sizeof(int64_t));
+  if (!cost) {
+    c.err = jx_error_new("jit: out of memory");
+    goto done;
+  }
+  bound_inlining(&c, cost);
+  jx_free(cost);
 
   /* buffers: arguments, constants (not inlined scalars), then outputs */
   for (int i = 0; i < j->nin && !c.err; i++) c.buf[j->invars[i]] = new_buf(&c, &j->avals[j->invars[i]], JX_LB_ARG, i);

@@ -102,7 +102,7 @@ jx_jaxpr *jx_trace_jaxpr(int nin, const jx_aval *avals, int maxout, jx_trace_bod
   jx_t *outs = jx_malloc(sizeof(jx_t) * (size_t)(maxout ? maxout : 1));
   jx_jaxpr *r = NULL;
   int nout = 0;
-  *err = S && ins && outs ? NULL : jx_error_new("jit: out of memory");
+  *err = S && ins && outs ? NULL : jx_error_new("jit: %s", S ? "out of memory" : jx_trace_push_failure());
   for (int i = 0; i < nin && !*err; i++) ins[i] = jx_stage_input(S, &avals[i]);
   if (!*err) *err = body(arg, ins, outs, &nout);
   if (*err) {
@@ -135,7 +135,7 @@ static jx_t jvp_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
   jx_trace *J = jx_jvp_begin();
   jx_t *tr = jx_malloc(sizeof(jx_t) * (size_t)(j->nin ? j->nin : 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
-  jx_t err = J && tr && o ? NULL : jx_error_new("jvp: out of memory");
+  jx_t err = J && tr && o ? NULL : jx_error_new("jvp: %s", J ? "out of memory" : jx_trace_push_failure());
   int t = j->nin;
   for (int i = 0; i < j->nin && !err; i++) tr[i] = jx_jvp_tracer(J, ins[i], a->nz[i] ? ins[t++] : NULL);
   if (!err) err = jx_eval_jaxpr(j, tr, o);
@@ -233,7 +233,7 @@ static jx_t batch_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) 
   jx_trace *T = jx_batch_begin(a->size);
   jx_t *tr = jx_malloc(sizeof(jx_t) * (size_t)(j->nin ? j->nin : 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
-  jx_t err = T && tr && o ? NULL : jx_error_new("vmap: out of memory");
+  jx_t err = T && tr && o ? NULL : jx_error_new("vmap: %s", T ? "out of memory" : jx_trace_push_failure());
   for (int i = 0; i < j->nin && !err; i++) tr[i] = a->batched[i] ? jx_batch_tracer(T, ins[i], 0) : ins[i];
   if (!err) err = jx_eval_jaxpr(j, tr, o);
   for (int k = 0; k < j->nout && !err; k++) {

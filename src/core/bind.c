@@ -18,14 +18,18 @@ const char *const jx_prim_names[JX_PRIM_COUNT] = {
 
 /* ------------------------------------------------------------ trace stack */
 typedef struct {
-  jx_trace *stack[64];
+  jx_trace *stack[JX_MAX_TRACE_DEPTH];
   int depth;
   jx_trace *dynamic;
 } trace_state;
 static _Thread_local trace_state ts;
 
+/* Transformations nest at most JX_MAX_TRACE_DEPTH deep (grad of grad,
+ * a cond inside a scan body, ...): past it a push fails like an
+ * allocation (NULL), and the caller's error names the cause through
+ * jx_trace_push_failure. It was an abort, which user input must not reach. */
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
-  JX_CHECK(ts.depth < 64); /* transformations nested 64 deep */
+  if (ts.depth >= JX_MAX_TRACE_DEPTH) return NULL;
   jx_trace *t = jx_malloc(sizeof *t);
   if (!t) return NULL;
   t->vt = vt;
@@ -43,6 +47,14 @@ void jx_trace_unref(jx_trace *t) {
   if (atomic_fetch_sub(&t->refs, 1) != 1) return;
   jx_release(t->poison);
   jx_free(t);
+}
+
+const char *jx_trace_push_failure(void) {
+#define JX_STR_(x) #x
+#define JX_STR(x) JX_STR_(x)
+  return ts.depth >= JX_MAX_TRACE_DEPTH
+             ? "transformations (grad, vmap, jit, control flow bodies) nested more than " JX_STR(JX_MAX_TRACE_DEPTH) " deep"
+             : "out of memory";
 }
 
 void jx_trace_pop(jx_trace *t) {
@@ -97,6 +109,17 @@ static jx_t fill_error(jx_t e, int nout, jx_t *out) {
 
 enum { SMALL = 8 };
 
+jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
+                      jx_aval *out) {
+  const jx_rules *r = jx_prim_rules[p];
+  jx_t e = r->abstract_eval(p, in, nin, params, out);
+  for (int k = 0; k < nout && !e; k++) {
+    char err[300];
+    if (jx_aval_check(&out[k], err, sizeof err)) e = jx_error_new("%s: result %d: %s", r->name, k, err);
+  }
+  return e;
+}
+
 jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
                   jx_t *out) {
   const jx_rules *r = jx_prim_rules[p];
@@ -117,7 +140,7 @@ jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, i
     }
     inav[i] = in[i]->aval;
   }
-  e = r->abstract_eval(p, inav, nin, params, outav);
+  e = jx_abstract_eval(p, inav, nin, params, nout, outav);
   if (e) goto done;
   if (!r->impl) {
     e = jx_error_new("%s: no eager implementation (impl rule) for this primitive", r->name);

@@ -47,6 +47,8 @@ char *jx_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
 /* Validate a user shape: rank, negative dims, overflow of the element count
  * and of the byte size. On failure writes a cause into err and returns -1. */
 int jx_shape_check(int ndim, const int64_t *shape, jx_dtype dt, char *err, size_t n);
+/* The same checks on an aval (every result aval passes them: bind). */
+int jx_aval_check(const jx_aval *a, char *err, size_t n);
 void jx_strides(int ndim, const int64_t *shape, int64_t *strides); /* in elements */
 
 /* dtypes and promotion (JAX's lattice, weak types included) */
@@ -123,6 +125,8 @@ struct jx_value {
     struct {
       uint8_t tkind;
       int n;
+      int depth;   /* nesting: 1 + the deepest item's (a leaf's is 0) */
+      int nleaves; /* leaves counted with repetition (shared subtrees each time) */
       jx_t *items;
     } tree;
     struct {
@@ -226,8 +230,11 @@ struct jx_trace {
 };
 
 /* Push a new trace at the top of this thread's stack and return it (NULL
- * when out of memory). */
+ * when out of memory or nested JX_MAX_TRACE_DEPTH deep already; then
+ * jx_trace_push_failure() says which, for the caller's error). */
+#define JX_MAX_TRACE_DEPTH 64
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state);
+const char *jx_trace_push_failure(void);
 /* Pop it (must be the top). The struct lives on while tracers refer to it
  * (marked inactive, so a use of an escaped tracer is a clear error). */
 void jx_trace_pop(jx_trace *t);
@@ -256,6 +263,11 @@ jx_t jx_bind1(jx_prim p, int nin, const jx_t *in, const jx_params *params);
 /* The eval "trace": abstract_eval + allocate + impl, on concrete arrays. */
 jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
                   jx_t *out);
+/* A primitive's abstract_eval, then every result aval checked (rank,
+ * element and byte counts in range: jx_aval_check). Traces call this,
+ * not the rule, so that no result shape can overflow a size computation. */
+jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
+                      jx_aval *out);
 
 /* --------------------------------------------------------------- misc */
 char *jx_strdup(const char *s);

@@ -45,27 +45,30 @@ int jx_shape_check(int ndim, const int64_t *shape, jx_dtype dt, char *err, size_
     snprintf(err, n, "invalid dtype %d", (int)dt);
     return -1;
   }
-  /* Element count and byte size must fit in int64 / size_t. */
-  int64_t size = 1;
-  bool zero = false;
+  /* The element count and byte size must fit in int64 whatever the zeros:
+   * a zero-size [2^40, 0] is fine, but ops derive shapes from dimensions
+   * (matmul of it with [0, 2^40] is [2^40, 2^40]; a reduction over the 0
+   * axis of [0, 2^62, 2^62] drops the zero), so the product of the
+   * non-zero dimensions must fit too. */
+  int64_t size = (int64_t)jx_dtype_size(dt);
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) {
       snprintf(err, n, "dimension %d is negative (%lld)", i, (long long)shape[i]);
       return -1;
     }
-    if (shape[i] == 0) zero = true;
   }
-  if (zero) return 0;
   for (int i = 0; i < ndim; i++) {
-    if (__builtin_mul_overflow(size, shape[i], &size) ||
-        size > INT64_MAX / (int64_t)jx_dtype_size(dt)) {
+    if (shape[i] != 0 && __builtin_mul_overflow(size, shape[i], &size)) {
       char s[200];
-      snprintf(err, n, "shape %s overflows the addressable size",
-               jx_shape_str(ndim, shape, s, sizeof s));
+      snprintf(err, n, "shape %s overflows the addressable size", jx_shape_str(ndim, shape, s, sizeof s));
       return -1;
     }
   }
   return 0;
+}
+
+int jx_aval_check(const jx_aval *a, char *err, size_t n) {
+  return jx_shape_check(a->ndim, a->shape, a->dtype, err, n);
 }
 
 void jx_strides(int ndim, const int64_t *shape, int64_t *strides) {

@@ -1,11 +1,34 @@
 /* Trees (pytrees): tuples and lists of values, nested freely. */
 #include "core.h"
 
+/* The depth and leaf count of a tree of these items, checked against the
+ * documented limits (which bound the recursion of every tree walker). */
+static jx_t tree_measure(const char *what, int n, const jx_t *items, int *depth, int *nleaves) {
+  int64_t d = 0, leaves = 0;
+  for (int i = 0; i < n; i++) {
+    bool t = jx_is_tree(items[i]);
+    if (t && items[i]->u.tree.depth > d) d = items[i]->u.tree.depth;
+    leaves += t ? items[i]->u.tree.nleaves : 1;
+    if (leaves > JX_MAX_TREE_LEAVES)
+      return jx_error_new("%s: the tree would have more than %d leaves (JX_MAX_TREE_LEAVES)", what,
+                          JX_MAX_TREE_LEAVES);
+  }
+  if (d + 1 > JX_MAX_TREE_DEPTH)
+    return jx_error_new("%s: the tree would nest deeper than %d levels (JX_MAX_TREE_DEPTH)", what,
+                        JX_MAX_TREE_DEPTH);
+  *depth = (int)d + 1;
+  *nleaves = (int)leaves;
+  return NULL;
+}
+
 static jx_t tree_new(jx_tree_kind k, int n, const jx_t *items) {
-  if (n < 0) return jx_error_new("%s: negative length %d", k == JX_TREE_TUPLE ? "tuple" : "list", n);
-  if (n > 0 && !items) return jx_error_new("%s: items is NULL", k == JX_TREE_TUPLE ? "tuple" : "list");
+  const char *what = k == JX_TREE_TUPLE ? "tuple" : "list";
+  if (n < 0) return jx_error_new("%s: negative length %d", what, n);
+  if (n > 0 && !items) return jx_error_new("%s: items is NULL", what);
   jx_t e = jx_first_error(n, items);
   if (e) return e;
+  int depth = 0, nleaves = 0;
+  if ((e = tree_measure(what, n, items, &depth, &nleaves))) return e;
   jx_t *copy = jx_malloc(sizeof(jx_t) * (size_t)(n ? n : 1));
   jx_t v = copy ? jx_value_new(JX_VK_TREE) : NULL;
   if (!v) {
@@ -15,6 +38,8 @@ static jx_t tree_new(jx_tree_kind k, int n, const jx_t *items) {
   for (int i = 0; i < n; i++) copy[i] = jx_retain(items[i]);
   v->u.tree.tkind = (uint8_t)k;
   v->u.tree.n = n;
+  v->u.tree.depth = depth;
+  v->u.tree.nleaves = nleaves;
   v->u.tree.items = copy;
   return v;
 }
@@ -32,8 +57,11 @@ jx_t jx_at(jx_t t, int i) {
   return t->u.tree.items[i];
 }
 
+/* The walkers below recurse: trees are at most JX_MAX_TREE_DEPTH deep
+ * (checked when they are made), which bounds the stack they use. */
 jx_t jx_tree_map(jx_t (*f)(jx_t, void *), jx_t t, void *u) {
   if (jx_is_error(t)) return t ? t : jx_error_new("tree_map: tree is NULL");
+  if (!f) return jx_error_new("tree_map: the function is NULL");
   if (!jx_is_tree(t)) return f(t, u);
   int n = t->u.tree.n;
   jx_t small[16] = {0}, *out = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
@@ -57,9 +85,11 @@ bool jx_tree_same_structure(jx_t a, jx_t b) {
 jx_t jx_tree_map2(jx_t (*f)(jx_t, jx_t, void *), jx_t a, jx_t b, void *u) {
   if (jx_is_error(a)) return a ? a : jx_error_new("tree_map2: tree is NULL");
   if (jx_is_error(b)) return b ? b : jx_error_new("tree_map2: tree is NULL");
-  if (!jx_is_tree(a) && !jx_is_tree(b)) return f(a, b, u);
-  if (!jx_tree_same_structure(a, b))
+  bool leaves = !jx_is_tree(a) && !jx_is_tree(b);
+  if (!leaves && !jx_tree_same_structure(a, b))
     return jx_error_new("tree_map2: the two trees have different structures");
+  if (!f) return jx_error_new("tree_map2: the function is NULL");
+  if (leaves) return f(a, b, u);
   int n = a->u.tree.n;
   jx_t small[16] = {0}, *out = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!out) return jx_error_new("tree_map2: out of memory");

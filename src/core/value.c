@@ -123,6 +123,8 @@ jx_t jx_value_new(jx_vkind kind) {
 static struct jx_value oom_error = {.kind = JX_VK_ERROR, .u.err.msg = "out of memory"};
 
 jx_t jx_array_new(const jx_aval *aval) {
+  char err[300];
+  if (jx_aval_check(aval, err, sizeof err)) return jx_error_new("array: %s", err);
   int64_t n = jx_aval_size(aval);
   size_t nbytes = (size_t)n * jx_dtype_size(aval->dtype);
   jx_buffer *b = jx_buffer_new(nbytes);
@@ -212,6 +214,7 @@ jx_t jx_verror_new(const char *fmt, va_list ap) {
 }
 
 jx_t jx_error_new(const char *fmt, ...) {
+  if (!fmt) return jx_error_new("error (jx_error_new was given a NULL format)");
   va_list ap;
   va_start(ap, fmt);
   jx_t e = jx_verror_new(fmt, ap);

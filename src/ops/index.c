@@ -26,6 +26,7 @@ jx_t jx_one_hot(jx_t labels, int n) {
   memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
   shape[a->ndim] = n;
   jx_t iota = jx_lax_iota(a->dtype, a->ndim + 1, shape, a->ndim);
+  if (!jx_ok(iota)) return iota; /* (its aval is not a shape to broadcast to) */
   jx_t lab = jx_expand_dims(labels, -1);
   return jx_op_cast(jx_lax_binary(JX_P_eq, jx_lax_broadcast_to_aval(lab, &iota->aval), iota), JX_F32, false);
 }

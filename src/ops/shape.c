@@ -101,18 +101,27 @@ jx_t jx_squeeze(jx_t x, int axis) {
 }
 
 /* Python's slice.indices(): clip start/stop into range for the step's
- * direction; returns the number of elements. */
+ * direction; returns the number of elements. Any int64 start, stop and
+ * step != 0 (INT64_MIN included) is in range: adding n (>= 0) to a
+ * negative bound cannot overflow, and the count is computed from the
+ * distance, in unsigned arithmetic for |step|. */
+static int64_t clip_bound(int64_t v, int64_t n, int64_t lo, int64_t hi) {
+  if (v < 0) v += n;
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
 static int64_t slice_indices(int64_t n, int64_t start, int64_t stop, int64_t step, int64_t *first) {
+  uint64_t ustep = step > 0 ? (uint64_t)step : 0 - (uint64_t)step;
   if (step > 0) {
-    start = start < 0 ? (start + n < 0 ? 0 : start + n) : (start > n ? n : start);
-    stop = stop == JX_END ? n : stop < 0 ? (stop + n < 0 ? 0 : stop + n) : (stop > n ? n : stop);
+    start = clip_bound(start, n, 0, n);
+    stop = stop == JX_END ? n : clip_bound(stop, n, 0, n);
     *first = start;
-    return stop > start ? (stop - start + step - 1) / step : 0;
+    return stop > start ? (int64_t)((uint64_t)(stop - start - 1) / ustep) + 1 : 0;
   }
-  start = start == JX_END ? n - 1 : start < 0 ? (start + n < 0 ? -1 : start + n) : (start >= n ? n - 1 : start);
-  stop = stop == JX_END ? -1 : stop < 0 ? (stop + n < 0 ? -1 : stop + n) : (stop >= n ? n - 1 : stop);
+  start = start == JX_END ? n - 1 : clip_bound(start, n, -1, n - 1);
+  stop = stop == JX_END ? -1 : clip_bound(stop, n, -1, n - 1);
   *first = start;
-  return start > stop ? (start - stop - step - 1) / (-step) : 0;
+  return start > stop ? (int64_t)((uint64_t)(start - stop - 1) / ustep) + 1 : 0;
 }
 
 jx_t jx_slice(jx_t x, const int64_t *start, const int64_t *stop, const int64_t *step) {
@@ -129,16 +138,16 @@ jx_t jx_slice(jx_t x, const int64_t *start, const int64_t *stop, const int64_t *
       char b[160];
       return jx_error_new("slice: step is zero in dimension %d of %s", d, jx_aval_str(a, b, sizeof b));
     }
-    if (s == INT64_MIN) return jx_error_new("slice: step out of range in dimension %d", d);
     int64_t n = slice_indices(a->shape[d], start[d], stop[d], s, &first);
     if (s > 0) {
       lo[d] = first;
-      st[d] = s;
     } else { /* walk backwards: reverse the axis, then slice forwards */
       rev_axes[nrev++] = d;
       lo[d] = n ? a->shape[d] - 1 - first : 0;
-      st[d] = -s;
     }
+    /* with n >= 2 elements |step| < size; with fewer it does not matter
+     * (and must not reach the arithmetic below: |INT64_MIN|) */
+    st[d] = n >= 2 ? (s > 0 ? s : -s) : 1;
     hi[d] = n ? lo[d] + (n - 1) * st[d] + 1 : lo[d];
   }
   if (nrev) x = jx_lax_rev(x, nrev, rev_axes);

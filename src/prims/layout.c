@@ -117,7 +117,7 @@ static jx_t slice_abstract(jx_prim p, const jx_aval *in, int nin, const jx_param
     if (st < 1 || s < 0 || l < s || l > in->shape[d])
       return ERR("dimension %d: need 0 <= start (%lld) <= limit (%lld) <= size (%lld) and stride (%lld) >= 1",
                  d, (long long)s, (long long)l, (long long)in->shape[d], (long long)st);
-    out[0].shape[d] = (l - s + st - 1) / st;
+    out[0].shape[d] = l > s ? (l - s - 1) / st + 1 : 0; /* (l - s + st - 1) / st could overflow */
   }
   return NULL;
 }
@@ -186,8 +186,11 @@ static jx_t pad_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params 
   for (int d = 0; d < in->ndim; d++) {
     int64_t lo = pa->start[d], hi = pa->limit[d], it = pa->stride[d], n = in->shape[d];
     if (lo < 0 || hi < 0 || it < 0) return ERR("dimension %d: negative padding is not supported", d);
-    int64_t size = n == 0 ? lo + hi : lo + hi + n + (n - 1) * it;
-    if (size < 0 || size > ((int64_t)1 << 48)) return ERR("dimension %d: padded size overflows", d);
+    int64_t size = 0, body = 0; /* lo + hi + n + (n - 1) * it, checked */
+    if (n > 0 && (__builtin_mul_overflow(n - 1, it, &body) || __builtin_add_overflow(body, n, &body)))
+      return ERR("dimension %d: padded size overflows", d);
+    if (__builtin_add_overflow(lo, hi, &size) || __builtin_add_overflow(size, body, &size))
+      return ERR("dimension %d: padded size overflows", d);
     out[0].shape[d] = size;
   }
   return NULL;
@@ -238,7 +241,8 @@ static jx_t concat_abstract(jx_prim p, const jx_aval *in, int nin, const jx_para
       if (d != ax && in[i].shape[d] != in[0].shape[d])
         return ERR("operand %d differs in dimension %d (%lld vs %lld)", i, d, (long long)in[i].shape[d],
                    (long long)in[0].shape[d]);
-    out[0].shape[ax] += in[i].shape[ax];
+    if (__builtin_add_overflow(out[0].shape[ax], in[i].shape[ax], &out[0].shape[ax]))
+      return ERR("the concatenated dimension %d overflows int64", ax);
     out[0].weak &= in[i].weak;
   }
   return NULL;

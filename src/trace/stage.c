@@ -105,7 +105,7 @@ static jx_t stage_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const
     av[i] = in[i]->aval;
     ins[i] = (int)in[i]->u.tr.i;
   }
-  err = r->abstract_eval(p, av, nin, params, oav);
+  err = jx_abstract_eval(p, av, nin, params, nout, oav);
   if (err) goto done;
   if (jx_jaxpr_add_eqn(s->jaxpr, p, params, nin, ins, nout, oav, outs)) {
     err = jx_error_new("%s: out of memory while staging", r->name);
