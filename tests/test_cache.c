@@ -249,6 +249,9 @@ static int child_main(const char *mode) {
     struct rlimit r = {0, 0};
     CHECK(setrlimit(RLIMIT_FSIZE, &r) == 0);
     run_prog(1), run_prog(2);
+  } else if (!strcmp(mode, "sigign")) {
+    signal(SIGCHLD, SIG_IGN); /* children reap themselves: waiting for one fails */
+    run_prog(1);
   } else if (!strcmp(mode, "threads")) {
     child_threads();
   } else if (!strcmp(mode, "unload")) {
@@ -616,6 +619,19 @@ static void test_eviction(void) {
   rm_tree(dir);
 }
 
+/* A program that ignores SIGCHLD (its children are reaped by the kernel):
+ * jit neither hangs nor waits out the deadline; results stay right. */
+static void test_sigchld_ignored(void) {
+  char dir[64], cache[600], *out = NULL;
+  make_tmpdir(dir, sizeof dir);
+  snprintf(cache, sizeof cache, "JX_CACHE_DIR=%s", dir);
+  double secs;
+  int rc = spawn_child("sigign", (const char *[]){cache, NULL}, &out, 60, &secs);
+  CHECK_CHILD(rc == 0 && secs < 30, out, "SIGCHLD ignored: rc %d after %.1f s", rc, secs);
+  free(out);
+  rm_tree(dir);
+}
+
 static void test_unload(void) {
   char dir[64], *out = NULL;
   make_tmpdir(dir, sizeof dir);
@@ -649,6 +665,7 @@ int main(int argc, char **argv) {
     test_dir_swapped();
     test_load_by_fd();
     test_timeout();
+    test_sigchld_ignored();
     test_eviction();
     test_unload();
     test_threads_compile();

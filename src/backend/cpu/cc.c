@@ -233,22 +233,29 @@ static void drain(proc *p) {
 }
 
 /* Whether the process exited (not reaped: its pid, and so its group's id,
- * stays ours until reap). */
+ * stays ours until reap). ECHILD (the program ignores SIGCHLD, so children
+ * reap themselves) counts as exited: reap then reports a failure. */
 static bool exited(pid_t pid) {
   siginfo_t si;
   si.si_pid = 0;
-  return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+  if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) return errno == ECHILD;
+  return si.si_pid == pid;
 }
 
 /* Kill what is left of the process's group, then collect it: its exit
  * status, -1 if it did not exit normally. */
 static int reap(proc *p) {
   int st;
-  kill(-p->pid, SIGKILL);
+  siginfo_t si;
+  si.si_pid = 0; /* a pid already reaped may be reused: signal only one still ours */
+  if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) kill(-p->pid, SIGKILL);
   pid_t pid = p->pid;
   p->pid = -1;
   while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR) return -1;
+    if (errno != EINTR) {
+      if (errno == ECHILD && !p->n) snprintf(p->buf, sizeof p->buf, "its exit status is lost (SIGCHLD ignored?)");
+      return -1;
+    }
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
