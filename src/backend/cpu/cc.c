@@ -792,11 +792,15 @@ static uint64_t source_key(const char *src) {
 /* Wait (under lock) for another thread's build of l; its module, or NULL
  * with its error. */
 static jx_module *wait_for(loaded *l, jx_t *err) {
+  if (l->state > 0) {
+    l->refs++;
+    pthread_mutex_unlock(&lock);
+    return &l->m;
+  }
   l->waiters++;
   while (l->state == 0) pthread_cond_wait(&built_cond, &lock);
   l->waiters--;
-  if (l->state > 0) {
-    l->refs++;
+  if (l->state > 0) { /* the builder counted us in (the object cannot go before we wake) */
     pthread_mutex_unlock(&lock);
     return &l->m;
   }
@@ -834,7 +838,7 @@ static jx_module *cpu_build(const char *src, int nkernel, jx_t *err) {
   const bool ok = build_key(src, key, nkernel, dfd, l, err);
   pthread_mutex_lock(&lock);
   l->state = ok ? 1 : -1;
-  l->refs = ok;
+  l->refs = ok ? 1 + l->waiters : 0; /* ours and each waiter's */
   if (!ok) snprintf(l->msg, sizeof l->msg, "%s", *err ? jx_error(*err) : "jit: build failed");
   if (!ok && !l->waiters) unlink_module(l), jx_free(l);
   pthread_cond_broadcast(&built_cond);
