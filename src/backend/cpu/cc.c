@@ -191,7 +191,10 @@ typedef struct {
 static int spawn_proc(char *const argv[], int dfd, proc *p) {
   int pfd[2];
   p->pid = -1, p->fd = -1, p->status = -1, p->n = 0, p->buf[0] = 0;
-  if (pipe2(pfd, O_CLOEXEC)) return -1; /* CLOEXEC: no other child holds our pipe open */
+  if (pipe2(pfd, O_CLOEXEC)) { /* CLOEXEC: no other child holds our pipe open */
+    snprintf(p->buf, sizeof p->buf, "cannot make a pipe: %s", strerror(errno));
+    return -1;
+  }
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
