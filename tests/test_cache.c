@@ -483,14 +483,20 @@ static bool write_script(const char *path, const char *text) {
   return chmod(path, 0700) == 0;
 }
 
-static bool process_gone(pid_t pid) {
+static bool process_dead(pid_t pid) {
   char p[64], s[512] = "";
   snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(p, "r");
   if (!f) return true;
-  bool zombie = fgets(s, sizeof s, f) && strstr(s, ") Z ");
+  bool zombie = fgets(s, sizeof s, f) && (strstr(s, ") Z ") || strstr(s, ") X "));
   fclose(f);
   return zombie;
+}
+
+/* dead within 5 s (a killed process finishes dying asynchronously) */
+static bool process_gone(pid_t pid) {
+  for (int i = 0; i < 500 && !process_dead(pid); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+  return process_dead(pid);
 }
 
 /* A compiler that never finishes (and starts another process that does
@@ -519,7 +525,7 @@ static void test_timeout(void) {
   if (f) fclose(f);
   if (pid > 0) {
     CHECKF(process_gone(pid), "the compiler's process %d was left running", pid);
-    if (!process_gone(pid)) kill(pid, SIGKILL);
+    if (!process_dead(pid)) kill(pid, SIGKILL);
   }
   DIR *d = opendir(dir);
   struct dirent *e;
