@@ -16,7 +16,7 @@
  *   - falling back to the interpreter is said once on stderr, unless
  *     JX_LOG=quiet, with the cause (test_fallback_said);
  *   - the cache is capped by JX_JIT_CACHE_BYTES, least recently used
- *     first (test_eviction), and freed jitted functions unload their
+ *     first, and day-old temporaries of dead builds go (test_eviction); freed jitted functions unload their
  *     object, shared ones when the last goes (test_unload). */
 #include "check.h"
 
@@ -631,9 +631,19 @@ static void test_eviction(void) {
 
   make_tmpdir(dir, sizeof dir);
   snprintf(capv, sizeof capv, "JX_JIT_CACHE_BYTES=%lld", one * 5 / 2);
+  /* with the temporaries of a build that died two days ago, and of one
+   * under way */
+  char old[600], fresh[600];
+  snprintf(old, sizeof old, "%s/tmp-0123456789abcdef-1-0-0.c", dir);
+  snprintf(fresh, sizeof fresh, "%s/tmp-0123456789abcdef-2-0-0.c", dir);
+  CHECK(copy_file("/proc/self/comm", old) && copy_file("/proc/self/comm", fresh));
+  struct timespec ago[2] = {{time(NULL) - 2 * 86400, 0}, {time(NULL) - 2 * 86400, 0}};
+  CHECK(utimensat(AT_FDCWD, old, ago, 0) == 0);
   rc = cache_child("many", dir, extra, &out);
   CHECK_CHILD(rc == 0 && count_substr(out, "evicted") >= 3, out, "six programs under a cap of about two: rc %d", rc);
   free(out);
+  CHECKF(!exists(old, "") && exists(fresh, ""), "stale temporaries %s, fresh ones %s", exists(old, "") ? "kept" : "deleted",
+         exists(fresh, "") ? "kept" : "deleted");
   rm_tree(dir);
 }
 

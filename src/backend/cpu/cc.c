@@ -30,7 +30,7 @@
  *
  * The disk cache is capped at $JX_JIT_CACHE_BYTES (default 1 GiB): after
  * each install the least recently used objects (access time, set on each
- * load) are deleted. Another process that already opened one still loads
+ * load) are deleted, and the temporaries of builds that died a day ago. Another process that already opened one still loads
  * it through its descriptor; one that has not sees a miss and rebuilds.
  * Loaded objects are shared by the executables built from the same source
  * (reference counted) and unloaded when the last one is freed. */
@@ -650,7 +650,7 @@ static unsigned long long cache_cap(void) {
 }
 
 /* The cached objects (jx-*.so) with their sizes and access times; *total
- * is their bytes. Caller frees. */
+ * is their bytes. Caller frees. Deletes stale temporaries on the way. */
 static cached *list_cached(int dfd, int *n, unsigned long long *total) {
   *n = 0, *total = 0;
   int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -662,9 +662,14 @@ static cached *list_cached(int dfd, int *n, unsigned long long *total) {
   cached *v = NULL;
   int cap = 0;
   struct dirent *e;
+  const time_t stale = time(NULL) - 86400;
   while ((e = readdir(d))) {
     size_t len = strlen(e->d_name);
     struct stat st, ss;
+    /* a build's temporaries a day old were left by a process that died */
+    if (!strncmp(e->d_name, "tmp-", 4) && !fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+        st.st_mtime < stale)
+      unlinkat(dfd, e->d_name, 0);
     if (strncmp(e->d_name, "jx-", 3) || len < 6 || len >= 60 || strcmp(e->d_name + len - 3, ".so") ||
         fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW))
       continue;
