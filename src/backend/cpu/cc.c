@@ -662,11 +662,13 @@ static cached *list_cached(int dfd, int *n, unsigned long long *total) {
   cached *v = NULL;
   int cap = 0;
   struct dirent *e;
-  const time_t stale = time(NULL) - 86400;
+  const double day = 86400, limit = cc_timeout_s() > day ? cc_timeout_s() : day;
+  const time_t stale = time(NULL) - (time_t)limit;
   while ((e = readdir(d))) {
     size_t len = strlen(e->d_name);
     struct stat st, ss;
-    /* a build's temporaries a day old were left by a process that died */
+    /* a build's temporaries a day old (or JX_CC_TIMEOUT, if longer) were
+     * left by a process that died */
     if (!strncmp(e->d_name, "tmp-", 4) && !fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
         st.st_mtime < stale)
       unlinkat(dfd, e->d_name, 0);
