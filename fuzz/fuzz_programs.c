@@ -473,7 +473,10 @@ static void remove_cache_dir(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
-  if (!getenv("FUZZ_CC")) setenv("JX_CC", "/nonexistent", 1);
+  if (!getenv("FUZZ_CC")) { /* interpreting is intended: not worth the once-per-process notice */
+    setenv("JX_CC", "/nonexistent", 1);
+    setenv("JX_LOG", "quiet", 0);
+  }
   /* freed buffers of every size the programs make would pile up to the
    * default 1 GiB cache: keep the process small */
   setenv("JX_CACHE_BYTES", "16777216", 0);

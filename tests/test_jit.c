@@ -1674,6 +1674,8 @@ static bool copy_file(const char *from, const char *to) {
   return ok;
 }
 
+static int workload_reloads; /* disk hits of the cache workload in a process that built it all */
+
 /* (e) a cache directory owned by another user is not used; (f) objects and
  * checksum files planted by another user (valid bytes, valid checksum) are
  * rejected and rebuilt. Needs root, to give files away. */
@@ -1704,7 +1706,8 @@ static void test_cache_owners(void) {
     CHECK(chown(so[0], pw->pw_uid, pw->pw_gid) == 0 && chown(sum, pw->pw_uid, pw->pw_gid) == 0);
     rc = run_cache_child("cache", dir, NULL, &out);
     CHECK_CHILD(rc == 0 && count_substr(out, "rejecting cached object") == 2 &&
-                    count_substr(out, "jit: compiled ") == 2 && count_substr(out, "disk cache hit") == nso - 2,
+                    count_substr(out, "jit: compiled ") == 2 &&
+                    count_substr(out, "disk cache hit") == nso - 2 + workload_reloads,
                 out, "objects planted by nobody: rc %d", rc);
     free(out);
     struct stat st;
@@ -1737,7 +1740,7 @@ static void test_cache_concurrent(void) {
     }
     int nso = list_files(dir, "jx-", ".so", so, 8);
     int rc3 = run_cache_child("cache", dir, NULL, &out[0]);
-    CHECK_CHILD(rc3 == 0 && nso >= 2 && count_substr(out[0], "disk cache hit") == nso &&
+    CHECK_CHILD(rc3 == 0 && nso >= 2 && count_substr(out[0], "disk cache hit") == nso + workload_reloads &&
                     !count_substr(out[0], "jit: compiled ") && !count_substr(out[0], "rejecting"),
                 out[0], "after two concurrent processes: rc %d, %d objects", rc3, nso);
     free(out[0]);
@@ -1756,9 +1759,13 @@ static void test_cache_processes(void) {
   make_tmpdir(dir, sizeof dir);
   int rc = run_cache_child("cache", dir, NULL, &out);
   int compiled = count_substr(out, "jit: compiled ");
+  /* objects freed and needed again are loaded again (they are unloaded
+   * when the last function using them is freed): each later run of the
+   * workload loads that many more than it has objects */
+  workload_reloads = count_substr(out, "disk cache hit");
   /* two built in 2 units: wide_f, and the shared layers (whose shared bodies
    * are then defined in one unit and called from the other) */
-  CHECK_CHILD(rc == 0 && compiled >= 3 && !count_substr(out, "disk cache hit") && count_substr(out, "(2 units)") == 2,
+  CHECK_CHILD(rc == 0 && compiled >= 3 && workload_reloads <= 2 && count_substr(out, "(2 units)") == 2,
               out, "first process: rc %d, %d compiled, two in 2 units", rc, compiled);
   int nso = list_files(dir, "jx-", ".so", so, 8);
   CHECKF(nso == compiled, "%d objects in the cache, %d compiles", nso, compiled);
@@ -1767,7 +1774,9 @@ static void test_cache_processes(void) {
   CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
   free(out);
   rc = run_cache_child("cache", dir, NULL, &out);
-  CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == compiled && !count_substr(out, "jit: compiled "), out,
+  CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == compiled + workload_reloads &&
+                  !count_substr(out, "jit: compiled "),
+              out,
               "second process: rc %d, %d disk hits", rc, count_substr(out, "disk cache hit"));
   free(out);
   rm_tree(dir);
@@ -1786,12 +1795,13 @@ static void test_cache_processes(void) {
     rc = run_cache_child("cache", dir, NULL, &out);
     int rej = count_substr(out, "rejecting cached object");
     CHECK_CHILD(rc == 0 && rej == 2 && count_substr(out, "jit: compiled ") == 2 &&
-                    count_substr(out, "disk cache hit") == nso - 2,
+                    count_substr(out, "disk cache hit") == nso - 2 + workload_reloads,
                 out, "corrupted objects: rc %d, %d rejected", rc, rej);
     free(out);
     /* rebuilt in place: a third process hits them all */
     rc = run_cache_child("cache", dir, NULL, &out);
-    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == nso, out, "after rebuild: rc %d", rc);
+    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == nso + workload_reloads, out, "after rebuild: rc %d",
+                rc);
     free(out);
     /* a garbage object with a garbage checksum is rejected too */
     char sum[520];
@@ -1865,7 +1875,7 @@ static void test_cache_processes(void) {
     if (fd >= 0) close(fd);
     rc = run_cache_child("cache", dir, NULL, &out);
     CHECK_CHILD(rc == 0 && count_substr(out, "rejecting cached object") == 1 &&
-                    count_substr(out, "disk cache hit") == nso - 1,
+                    count_substr(out, "disk cache hit") == nso - 1 + workload_reloads,
                 out, "symlinked object with a zero checksum must be rejected, not loaded: rc %d", rc);
     free(out);
     CHECK(lstat(so[1], &st) == 0 && S_ISREG(st.st_mode));

@@ -87,9 +87,12 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
       x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
       jx_errors_quiet(quiet);
       if (x->mod) x->prof = jx_profile_new(x->prog);
-      static atomic_int told; /* say it once per process */
-      if (!x->mod && jx_diag_enabled("compile") && !atomic_exchange(&told, 1))
-        jx_diag("jit: falling back to the interpreter: %s", berr ? jx_error(berr) : "render failed");
+      /* Said once per process, whatever JX_LOG asks (but quiet): running
+       * interpreted is many times slower, which should never be silent. */
+      static atomic_int told;
+      const char *jlog = getenv("JX_LOG");
+      if (!x->mod && !(jlog && strstr(jlog, "quiet")) && !atomic_exchange(&told, 1))
+        jx_diag("jit: falling back to the interpreter (much slower): %s", berr ? jx_error(berr) : "render failed");
       jx_free(src);
     } else if (jx_diag_enabled("compile")) {
       jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));

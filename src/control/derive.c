@@ -15,10 +15,12 @@ typedef struct derived {
 
 typedef struct {
   jx_executable *exec;
+  bool compiling; /* a thread is compiling exec (others wait on info_done) */
   derived *list;
 } jaxpr_info;
 
 static pthread_mutex_t info_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t info_done = PTHREAD_COND_INITIALIZER;
 
 static void info_free(void *u) {
   jaxpr_info *in = u;
@@ -41,11 +43,23 @@ static jaxpr_info *info_of(jx_jaxpr *j) {
   return j->compiled;
 }
 
+/* Compiled once per jaxpr. The lock is not held while compiling (a C
+ * compiler may take seconds; other jaxprs, cached or not, must not wait):
+ * a thread wanting a jaxpr another thread is compiling waits for it. */
 jx_executable *jx_jaxpr_executable(jx_jaxpr *j, jx_t *err) {
   *err = NULL;
   pthread_mutex_lock(&info_lock);
   jaxpr_info *info = info_of(j);
-  if (info && !info->exec) info->exec = jx_compile(j, &jx_cpu_backend, err);
+  while (info && !info->exec && info->compiling) pthread_cond_wait(&info_done, &info_lock);
+  if (info && !info->exec) {
+    info->compiling = true;
+    pthread_mutex_unlock(&info_lock);
+    jx_executable *x = jx_compile(j, &jx_cpu_backend, err);
+    pthread_mutex_lock(&info_lock);
+    info->exec = x;
+    info->compiling = false;
+    pthread_cond_broadcast(&info_done);
+  }
   jx_executable *x = info ? info->exec : NULL;
   pthread_mutex_unlock(&info_lock);
   if (!x && !*err) *err = jx_error_new("jit: out of memory");
