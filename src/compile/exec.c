@@ -313,8 +313,10 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
     const jx_lbuf *lb = &p->bufs[b];
     if (err) outs[i] = err;
     else if (lb->kind == JX_LB_ARG) outs[i] = args[lb->index];
-    else if (lb->kind == JX_LB_CONST) outs[i] = p->consts[lb->index];
-    else outs[i] = val[b];
+    else if (lb->kind == JX_LB_CONST) { /* the program's: a reference of the caller's own */
+      outs[i] = jx_pool_own(jx_retain(p->consts[lb->index]));
+      if (!jx_ok(outs[i])) err = outs[i];
+    } else outs[i] = val[b];
   }
   /* on error, temporaries still held are released */
   for (int b = 0; err && b < nb; b++)
