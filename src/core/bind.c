@@ -8,6 +8,7 @@
  * evaluated directly: abstract_eval, allocate, impl. */
 #include "core.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 const char *const jx_prim_names[JX_PRIM_COUNT] = {
@@ -17,15 +18,18 @@ const char *const jx_prim_names[JX_PRIM_COUNT] = {
 };
 
 /* ------------------------------------------------------------ trace stack */
+/* Only the depth is kept: a trace's level is its position, so the top of
+ * the stack is the active trace whose level is the depth. No fixed size:
+ * nesting is as deep as the program's (a switch of 100 branches is 100
+ * nested conds, each tracing the next). */
 typedef struct {
-  jx_trace *stack[64];
   int depth;
   jx_trace *dynamic;
 } trace_state;
 static _Thread_local trace_state ts;
 
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
-  JX_CHECK(ts.depth < 64); /* transformations nested 64 deep */
+  if (ts.depth == INT_MAX) return NULL;
   jx_trace *t = jx_malloc(sizeof *t);
   if (!t) return NULL;
   t->vt = vt;
@@ -33,12 +37,11 @@ jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
   t->level = ++ts.depth;
   t->active = true;
   t->state = state;
-  ts.stack[t->level - 1] = t;
   return t;
 }
 
 void jx_trace_pop(jx_trace *t) {
-  JX_CHECK(ts.depth > 0 && ts.stack[ts.depth - 1] == t);
+  JX_CHECK(ts.depth > 0 && t->active && t->level == ts.depth);
   ts.depth--;
   t->active = false;
   t->state = NULL;
