@@ -141,24 +141,29 @@ jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *oper
   return r;
 }
 
-/* switch(i, b0..bn-1) = cond(i <= 0, b0, switch(i, b1..)) on a clamped i */
+/* switch(i, b_lo..b_hi) on a clamped i: a balanced tree of conds,
+ * cond(i <= mid, switch(b_lo..b_mid), switch(b_mid+1..b_hi)), so that n
+ * branches nest only log2(n) conds deep (a chain would trace, and compile,
+ * one nested cond per branch) */
 typedef struct {
   jx_t index;
   jx_fn **branches;
-  int nbranches, from, nops;
+  int lo, hi, nops;
 } switch_closure;
 
-static jx_t switch_tail(const jx_t *args, void *u);
-static jx_t switch_from(const switch_closure *c, const jx_t *ops) {
-  if (c->from == c->nbranches - 1) return jx_call(c->branches[c->from], ops);
-  switch_closure rest = *c;
-  rest.from++;
-  jx_fn *tail = jx_fn_new(switch_tail, c->nops, &rest);
-  jx_t out = jx_cond(jx_le(c->index, jx_scalar_int(c->from)), c->branches[c->from], tail, c->nops, ops);
-  jx_fn_free(tail);
+static jx_t switch_part(const jx_t *args, void *u);
+static jx_t switch_range(const switch_closure *c, const jx_t *ops) {
+  if (c->lo == c->hi) return jx_call(c->branches[c->lo], ops);
+  int mid = c->lo + (c->hi - c->lo) / 2;
+  switch_closure low = *c, high = *c;
+  low.hi = mid, high.lo = mid + 1;
+  jx_fn *a = jx_fn_new(switch_part, c->nops, &low), *b = jx_fn_new(switch_part, c->nops, &high);
+  jx_t out = a && b ? jx_cond(jx_le(c->index, jx_scalar_int(mid)), a, b, c->nops, ops)
+                    : jx_error_new("switch: out of memory");
+  jx_fn_free(a), jx_fn_free(b);
   return out;
 }
-static jx_t switch_tail(const jx_t *args, void *u) { return switch_from(u, args); }
+static jx_t switch_part(const jx_t *args, void *u) { return switch_range(u, args); }
 
 jx_t jx_switch(jx_t index, int nbranches, jx_fn **branches, int n, const jx_t *operands) {
   jx_t err = jx_op_check_array("switch", index);
@@ -171,8 +176,8 @@ jx_t jx_switch(jx_t index, int nbranches, jx_fn **branches, int n, const jx_t *o
     return jx_error_new("switch: the index must be an integer scalar, got %s", jx_aval_str(&index->aval, s, sizeof s));
   /* clamp into range, as lax.switch does */
   jx_t i = jx_minimum(jx_maximum(jx_astype(index, JX_I32), jx_scalar_int(0)), jx_scalar_int(nbranches - 1));
-  switch_closure c = {i, branches, nbranches, 0, n};
-  return switch_from(&c, operands);
+  switch_closure c = {i, branches, 0, nbranches - 1, n};
+  return switch_range(&c, operands);
 }
 
 /* ----------------------------------------------------------- while_loop */

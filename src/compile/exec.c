@@ -180,32 +180,65 @@ static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
   e->fn(e->data, lo, hi);
 }
 
+/* Scratch for one CALL kernel's views: a buffer header and a value per
+ * input and output, and the impl's argument arrays. On the stack for the
+ * usual few operands (a loop may run the call millions of times), on the
+ * heap for wide calls (a concatenate of 1,000 arrays). */
+enum { CALL_SMALL = 16 };
+typedef struct {
+  jx_buffer *hb;
+  struct jx_value *v;
+  jx_t *in, *out;
+} call_views;
+
+static bool call_views_init(call_views *cv, int n, jx_buffer *hb, struct jx_value *v, jx_t *ptrs) {
+  if (n > CALL_SMALL) {
+    hb = jx_malloc(sizeof(jx_buffer) * (size_t)n);
+    v = jx_malloc(sizeof(struct jx_value) * (size_t)n);
+    ptrs = jx_malloc(sizeof(jx_t) * (size_t)n);
+  }
+  *cv = (call_views){hb, v, ptrs, ptrs};
+  return hb && v && ptrs;
+}
+
+static void call_views_free(call_views *cv, int n) {
+  if (n <= CALL_SMALL) return;
+  jx_free(cv->hb), jx_free(cv->v), jx_free(cv->in);
+}
+
 /* A CALL kernel of program p on the data pointers (views over them), with
  * its fused epilogue's loop `epi` or NULL. Values the impl makes are
  * released at once (a loop may run it millions of times). */
 static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi) {
-  if (kn->nin > 16 || kn->nout > 16) return jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]);
-  /* buffer headers on the stack: a reference count that never reaches 0,
-   * so an impl that retains and releases one (a value sharing it) cannot
-   * free it */
-  jx_buffer hb[32];
-  struct jx_value iv[16], ov[16];
-  jx_t in[16], out[16];
-  for (int i = 0; i < kn->nin + kn->nout; i++) {
+  int n = kn->nin + kn->nout;
+  jx_buffer shb[CALL_SMALL];
+  struct jx_value sv[CALL_SMALL];
+  jx_t sp[CALL_SMALL];
+  call_views cv;
+  if (!call_views_init(&cv, n, shb, sv, sp)) {
+    call_views_free(&cv, n);
+    return jx_error_new("jit: out of memory for a %s call with %d operands", jx_prim_names[kn->prim], n);
+  }
+  cv.out = cv.in + kn->nin;
+  /* buffer headers in scratch memory: a reference count that never reaches
+   * 0, so an impl that retains and releases one (a value sharing it)
+   * cannot free it */
+  for (int i = 0; i < n; i++) {
     int b = i < kn->nin ? kn->ins[i] : kn->outs[i - kn->nin];
-    jx_buffer *h = &hb[i < kn->nin ? i : 16 + i - kn->nin];
+    jx_buffer *h = &cv.hb[i];
     *h = (jx_buffer){.nbytes = (size_t)jx_aval_size(&p->bufs[b].aval) * jx_dtype_size(p->bufs[b].aval.dtype),
                      .data = data[b]};
     atomic_init(&h->refs, 1 << 30);
-    if (i < kn->nin) iv[i] = view(&p->bufs[b].aval, h), in[i] = &iv[i];
-    else ov[i - kn->nin] = view(&p->bufs[b].aval, h), out[i - kn->nin] = &ov[i - kn->nin];
+    cv.v[i] = view(&p->bufs[b].aval, h);
+    cv.in[i] = &cv.v[i];
   }
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, data};
-  jx_t err = epi ? jx_dot_general_epilogue(in, &kn->params, out[0], run_epilogue, &ec)
-                 : jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+  jx_t err = epi ? jx_dot_general_epilogue(cv.in, &kn->params, cv.out[0], run_epilogue, &ec)
+                 : jx_prim_rules[kn->prim]->impl(kn->prim, cv.in, kn->nin, &kn->params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
+  call_views_free(&cv, n);
   return err ? jx_pool_own(err) : NULL;
 }
 
@@ -302,8 +335,10 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
     const jx_lbuf *lb = &p->bufs[b];
     if (err) outs[i] = err;
     else if (lb->kind == JX_LB_ARG) outs[i] = args[lb->index];
-    else if (lb->kind == JX_LB_CONST) outs[i] = p->consts[lb->index];
-    else outs[i] = val[b];
+    else if (lb->kind == JX_LB_CONST) { /* the program's: a reference of the caller's own */
+      outs[i] = jx_pool_own(jx_retain(p->consts[lb->index]));
+      if (!jx_ok(outs[i])) err = outs[i];
+    } else outs[i] = val[b];
   }
   /* on error, temporaries still held are released */
   for (int b = 0; err && b < nb; b++)

@@ -6,7 +6,8 @@
  * jvp splits like jit_call: the primal is cond itself, the tangents a cond
  * of the branches' tangent jaxprs (linear in the tangents, so linearize
  * keeps the primal known); transpose is a cond of the transposed branches;
- * with a batched predicate both branches run and a select picks per lane. */
+ * with a batched predicate both branches run and a select picks per lane
+ * (their operands guarded so that gradients follow only the lane's branch). */
 #include "control/derive.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
@@ -94,6 +95,63 @@ static jx_t cond_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
   return err;
 }
 
+/* pred (bool[size]) reshaped to broadcast against a rank-r batched value */
+static jx_t lane_pred(jx_t pred, int r, int64_t size) {
+  int64_t s[JX_MAX_RANK];
+  s[0] = size;
+  for (int d = 1; d < r; d++) s[d] = 1;
+  return jx_lax_reshape(pred, r, s);
+}
+
+/* With a predicate per lane both branches run on every lane, and the
+ * select of their outputs sends a zero cotangent to the branch a lane did
+ * not take; transposed, that branch can still turn the zero into NaN
+ * (sqrt's 0 * inf at x < 0). As JAX does (jax #1052), each branch gets
+ * its operands through select(pred, x, stop_gradient(x)) (the false branch
+ * the other way round), so no gradient reaches an operand through the
+ * branch its lane did not take. Only differentiable operands need it:
+ * floats that are tracers (a concrete array has no tangent). Unbatched
+ * ones become batched to carry a per-lane choice. */
+static bool needs_guard(jx_t x) { return jx_dtype_is_float(x->aval.dtype) && x->kind == JX_VK_TRACER; }
+
+static jx_t guard_operand(jx_t pred, jx_t x, int64_t size, bool on_true) {
+  jx_t sg = jx_lax_unary(JX_P_stop_gradient, x);
+  jx_t p = lane_pred(pred, x->aval.ndim, size);
+  return on_true ? jx_lax_select(p, x, sg) : jx_lax_select(p, sg, x);
+}
+
+/* both branches over all lanes, each output picked per lane by pred */
+static jx_t cond_batch_select(jx_jaxpr *tj, jx_jaxpr *fj, jx_t pred, const jx_t *ops, const bool *batched,
+                              int n, int64_t size, jx_t *out) {
+  TMP(bool, guarded, n, 32);
+  TMP(jx_t, top, 2 * n, 64);
+  TMP(jx_t, a, 2 * tj->nout, 64);
+  jx_t *fop = top ? top + n : NULL, *b = a ? a + tj->nout : NULL;
+  jx_t err = guarded && top && a ? NULL : jx_error_new("cond: out of memory (%d operands)", n);
+  for (int i = 0; !err && i < n; i++) {
+    bool g = needs_guard(ops[i]);
+    guarded[i] = batched[i] || g; /* batched on entry to the branches */
+    jx_t x = batched[i] || !g ? ops[i] : jx_batch_to_front(ops[i], JX_NONE, size);
+    top[i] = g ? guard_operand(pred, x, size, true) : x;
+    fop[i] = g ? guard_operand(pred, x, size, false) : x;
+    if (!jx_ok(top[i]) || !jx_ok(fop[i])) err = jx_ok(top[i]) ? fop[i] : top[i];
+  }
+  jx_jaxpr *td = err ? NULL : jx_derive_batch(tj, guarded, size, &err);
+  jx_jaxpr *fd = td ? jx_derive_batch(fj, guarded, size, &err) : NULL;
+  if (fd) err = jx_call_jaxpr(td, top, a);
+  if (fd && !err) err = jx_call_jaxpr(fd, fop, b);
+  for (int k = 0; fd && !err && k < tj->nout; k++) {
+    out[k] = jx_lax_select(lane_pred(pred, a[k]->aval.ndim, size), a[k], b[k]);
+    if (!jx_ok(out[k])) err = out[k];
+  }
+  jx_jaxpr_release(td);
+  jx_jaxpr_release(fd);
+  TMP_FREE(guarded);
+  TMP_FREE(top);
+  TMP_FREE(a);
+  return err;
+}
+
 static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                        int *obd) {
   (void)p;
@@ -102,37 +160,23 @@ static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   int64_t size = jx_batch_size(in, bd, nin);
   TMP(bool, batched, n, 32);
   TMP(jx_t, ops, n, 32);
-  TMP(jx_t, a, tj->nout, 32);
-  TMP(jx_t, b, tj->nout, 32);
-  jx_t err = batched && ops && a && b ? NULL : jx_error_new("cond: out of memory");
+  jx_t err = batched && ops ? NULL : jx_error_new("cond: out of memory (%d operands)", n);
   for (int i = 0; !err && i < n; i++) {
     batched[i] = bd[i + 1] != JX_NONE;
     ops[i] = batched[i] ? jx_moveaxis(in[i + 1], bd[i + 1], 0) : in[i + 1];
   }
-  jx_jaxpr *td = err ? NULL : jx_derive_batch(tj, batched, size, &err);
-  jx_jaxpr *fd = td ? jx_derive_batch(fj, batched, size, &err) : NULL;
-  if (fd && bd[0] == JX_NONE) {
-    err = bind_cond(in[0], td, fd, n, ops, out);
-  } else if (fd) { /* a predicate per lane: both branches, then select */
-    err = jx_call_jaxpr(td, ops, a);
-    if (!err) err = jx_call_jaxpr(fd, ops, b);
-    jx_t pred = jx_moveaxis(in[0], bd[0], 0);
-    for (int k = 0; !err && k < tj->nout; k++) {
-      int r = a[k]->aval.ndim;
-      int64_t s[JX_MAX_RANK];
-      s[0] = size;
-      for (int d = 1; d < r; d++) s[d] = 1;
-      out[k] = jx_lax_select(jx_lax_reshape(pred, r, s), a[k], b[k]);
-      if (!jx_ok(out[k])) err = out[k];
-    }
+  if (!err && bd[0] != JX_NONE) {
+    err = cond_batch_select(tj, fj, jx_moveaxis(in[0], bd[0], 0), ops, batched, n, size, out);
+  } else if (!err) {
+    jx_jaxpr *td = jx_derive_batch(tj, batched, size, &err);
+    jx_jaxpr *fd = td ? jx_derive_batch(fj, batched, size, &err) : NULL;
+    if (fd) err = bind_cond(in[0], td, fd, n, ops, out);
+    jx_jaxpr_release(td);
+    jx_jaxpr_release(fd);
   }
   for (int k = 0; k < tj->nout; k++) obd[k] = 0;
-  jx_jaxpr_release(td);
-  jx_jaxpr_release(fd);
   TMP_FREE(batched);
   TMP_FREE(ops);
-  TMP_FREE(a);
-  TMP_FREE(b);
   return err;
 }
 

@@ -8,6 +8,7 @@
  * evaluated directly: abstract_eval, allocate, impl. */
 #include "core.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 const char *const jx_prim_names[JX_PRIM_COUNT] = {
@@ -17,19 +18,21 @@ const char *const jx_prim_names[JX_PRIM_COUNT] = {
 };
 
 /* ------------------------------------------------------------ trace stack */
+/* Only the depth is kept: a trace's level is its position, so the top of
+ * the stack is the active trace whose level is the depth. No fixed size:
+ * nesting is as deep as the program's (a switch of 100 branches is 100
+ * nested conds, each tracing the next). */
 typedef struct {
-  jx_trace *stack[JX_MAX_TRACE_DEPTH];
   int depth;
   jx_trace *dynamic;
 } trace_state;
 static _Thread_local trace_state ts;
 
-/* Transformations nest at most JX_MAX_TRACE_DEPTH deep (grad of grad,
- * a cond inside a scan body, ...): past it a push fails like an
- * allocation (NULL), and the caller's error names the cause through
- * jx_trace_push_failure. It was an abort, which user input must not reach. */
+/* A push fails like an allocation (NULL), and the caller's error names
+ * the cause through jx_trace_push_failure. (With a fixed stack of 64 it
+ * was an abort, which user input must not reach.) */
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
-  if (ts.depth >= JX_MAX_TRACE_DEPTH) return NULL;
+  if (ts.depth == INT_MAX) return NULL;
   jx_trace *t = jx_malloc(sizeof *t);
   if (!t) return NULL;
   t->vt = vt;
@@ -39,7 +42,6 @@ jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
   t->state = state;
   t->label = vt->name;
   t->poison = NULL;
-  ts.stack[t->level - 1] = t;
   return t;
 }
 
@@ -50,15 +52,12 @@ void jx_trace_unref(jx_trace *t) {
 }
 
 const char *jx_trace_push_failure(void) {
-#define JX_STR_(x) #x
-#define JX_STR(x) JX_STR_(x)
-  return ts.depth >= JX_MAX_TRACE_DEPTH
-             ? "transformations (grad, vmap, jit, control flow bodies) nested more than " JX_STR(JX_MAX_TRACE_DEPTH) " deep"
-             : "out of memory";
+  return ts.depth == INT_MAX ? "transformations (grad, vmap, jit, control flow bodies) nested too deep"
+                             : "out of memory";
 }
 
 void jx_trace_pop(jx_trace *t) {
-  JX_CHECK(ts.depth > 0 && ts.stack[ts.depth - 1] == t);
+  JX_CHECK(ts.depth > 0 && t->active && t->level == ts.depth);
   ts.depth--;
   t->active = false;
   t->state = NULL;

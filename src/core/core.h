@@ -230,9 +230,8 @@ struct jx_trace {
 };
 
 /* Push a new trace at the top of this thread's stack and return it (NULL
- * when out of memory or nested JX_MAX_TRACE_DEPTH deep already; then
- * jx_trace_push_failure() says which, for the caller's error). */
-#define JX_MAX_TRACE_DEPTH 64
+ * when out of memory; jx_trace_push_failure() then says why, for the
+ * caller's error). Nesting has no fixed limit. */
 jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state);
 const char *jx_trace_push_failure(void);
 /* Pop it (must be the top). The struct lives on while tracers refer to it

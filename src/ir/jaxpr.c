@@ -362,18 +362,31 @@ char *jx_jaxpr_print(const jx_jaxpr *j) {
   return b.s;
 }
 
+/* The most inputs or outputs of any one equation of j (at least 1):
+ * scratch arrays sized by it hold any equation, however wide. */
+static int widest_eqn(const jx_jaxpr *j) {
+  int w = 1;
+  for (int e = 0; e < j->neqn; e++) {
+    if (j->eqns[e].nin > w) w = j->eqns[e].nin;
+    if (j->eqns[e].nout > w) w = j->eqns[e].nout;
+  }
+  return w;
+}
+
 /* ------------------------------------------------------------ type check */
 jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
   char *defined = jx_calloc((size_t)(j->nvars ? j->nvars : 1), 1);
-  if (!defined) return jx_error_new("typecheck: out of memory");
+  jx_aval *in = jx_malloc(sizeof(jx_aval) * 2 * (size_t)widest_eqn(j)), *out = in ? in + widest_eqn(j) : NULL;
+  if (!defined || !in) {
+    jx_free(defined), jx_free(in);
+    return jx_error_new("typecheck: out of memory");
+  }
   jx_t err = NULL;
   for (int i = 0; i < j->nconst; i++) defined[j->constvars[i]] = 1;
   for (int i = 0; i < j->nin; i++) defined[j->invars[i]] = 1;
   for (int e = 0; e < j->neqn && !err; e++) {
     const jx_eqn *q = &j->eqns[e];
     const jx_rules *r = jx_prim_rules[q->prim];
-    jx_aval in[16], out[16];
-    if (q->nin > 16 || q->nout > 16) continue; /* only small equations are re-derived */
     for (int k = 0; k < q->nin; k++) {
       if (!defined[q->in[k]]) {
         err = jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e,
@@ -402,6 +415,7 @@ jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
   for (int i = 0; i < j->nout && !err; i++)
     if (!defined[j->outvars[i]]) err = jx_error_new("typecheck: output %d is undefined", i);
   jx_free(defined);
+  jx_free(in);
   return err;
 }
 
@@ -410,7 +424,10 @@ jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_a
   jx_jaxpr *r = jx_jaxpr_new();
   if (!r) return NULL;
   int *map = jx_malloc(sizeof(int) * (size_t)(j->nvars ? j->nvars : 1));
-  bool ok = map != NULL;
+  int w = widest_eqn(j);
+  int *in = jx_malloc(sizeof(int) * 2 * (size_t)w), *out = in ? in + w : NULL;
+  jx_aval *oav = jx_malloc(sizeof(jx_aval) * (size_t)w);
+  bool ok = map && in && oav;
   for (int v = 0; ok && v < j->nvars; v++) map[v] = -1;
   for (int i = 0; ok && i < j->nconst; i++) {
     int v = jx_jaxpr_add_const(r, j->consts[i]);
@@ -432,9 +449,6 @@ jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_a
     }
   for (int e = 0; ok && e < j->neqn; e++) {
     const jx_eqn *q = &j->eqns[e];
-    int in[64], out[64];
-    jx_aval oav[64];
-    if (q->nin > 64 || q->nout > 64) { ok = false; break; }
     for (int k = 0; k < q->nin; k++) in[k] = map[q->in[k]];
     for (int k = 0; k < q->nout; k++) oav[k] = j->avals[q->out[k]];
     ok = jx_jaxpr_add_eqn(r, q->prim, &q->params, q->nin, in, q->nout, oav, out) == 0;
@@ -446,6 +460,8 @@ jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_a
   ok = ok && jx_jaxpr_set_outs(r, j->nout, outs) == 0;
   jx_free(outs);
   jx_free(map);
+  jx_free(in);
+  jx_free(oav);
   if (!ok) {
     jx_jaxpr_release(r);
     return NULL;

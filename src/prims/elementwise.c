@@ -30,7 +30,11 @@ typedef jx_t (*unary_jvp_fn)(jx_t t, jx_t x, jx_t y);
 #define C(v) jx_lax_const(x->aval.dtype, v)
 
 static jx_t jvp_neg(jx_t t, jx_t x, jx_t y) { (void)x, (void)y; return jx_lax_unary(JX_P_neg, t); }
-static jx_t jvp_abs(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, U(sign)); }
+/* JAX's rule, select(x >= 0, t, -t): the slope at 0 (and -0) is 1, not sign's 0 */
+static jx_t jvp_abs(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return jx_lax_select(jx_lax_binary(JX_P_ge, x, C(0)), t, jx_lax_unary(JX_P_neg, t));
+}
 static jx_t jvp_exp(jx_t t, jx_t x, jx_t y) { (void)x; return MUL(t, y); }
 static jx_t jvp_log(jx_t t, jx_t x, jx_t y) { (void)y; return DIV(t, x); }
 static jx_t jvp_log1p(jx_t t, jx_t x, jx_t y) { (void)y; return DIV(t, ADD(x, C(1))); }

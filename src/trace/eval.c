@@ -26,5 +26,36 @@ jx_t jx_eval_jaxpr(const jx_jaxpr *j, const jx_t *args, jx_t *outs) {
   }
   for (int i = 0; i < j->nout; i++) outs[i] = err ? err : env[j->outvars[i]];
   jx_free(env);
+  if (!err) err = jx_own_const_outputs(j, outs);
+  return err;
+}
+
+static bool is_constvar(const jx_jaxpr *j, int v) {
+  for (int i = 0; i < j->nconst; i++)
+    if (j->constvars[i] == v) return true;
+  return false;
+}
+
+/* Outputs that are j's constants belong to j, which its caller may release
+ * before it is done with them (a transposed branch returning constant
+ * zeros, released with the grad that derived it): each gets a reference
+ * of its own in the current pool, like any other result. A table of the
+ * constants' vars only when searching them per output would be long (this
+ * runs at every step of an interpreted loop). */
+jx_t jx_own_const_outputs(const jx_jaxpr *j, jx_t *outs) {
+  if (!j->nconst || !j->nout) return NULL;
+  bool big = (int64_t)j->nconst * j->nout > 4096;
+  bool *is_const = big ? jx_calloc((size_t)j->nvars, sizeof(bool)) : NULL;
+  if (big && !is_const) return jx_error_new("eval_jaxpr: out of memory");
+  for (int i = 0; big && i < j->nconst; i++) is_const[j->constvars[i]] = true;
+  jx_t err = NULL;
+  for (int i = 0; i < j->nout && !err; i++) {
+    int v = j->outvars[i];
+    if (big ? !is_const[v] : !is_constvar(j, v)) continue;
+    outs[i] = jx_pool_own(jx_retain(outs[i]));
+    if (!jx_ok(outs[i])) err = outs[i];
+  }
+  jx_free(is_const);
+  for (int i = 0; err && i < j->nout; i++) outs[i] = err;
   return err;
 }

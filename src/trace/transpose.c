@@ -13,6 +13,27 @@ jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in) {
   return jx_backward_pass_known(j, NULL, cts_out, cts_in);
 }
 
+/* A known equation, evaluated forward: its inputs' values in val, its
+ * outputs' stored there. Any width (a cond over 100 captured constants). */
+static jx_t eval_known(const jx_eqn *q, jx_t *val) {
+  enum { S = 16 };
+  jx_t sin[S], sout[S];
+  jx_t *in = q->nin <= S ? sin : jx_malloc(sizeof(jx_t) * (size_t)q->nin);
+  jx_t *out = q->nout <= S ? sout : jx_malloc(sizeof(jx_t) * (size_t)q->nout);
+  jx_t err = NULL;
+  if (!in || !out) {
+    err = jx_error_new("backward pass: out of memory for a %s with %d inputs and %d outputs", jx_prim_names[q->prim],
+                       q->nin, q->nout);
+  } else {
+    for (int k = 0; k < q->nin; k++) in[k] = val[q->in[k]];
+    err = jx_bind(q->prim, q->nin, in, &q->params, q->nout, out);
+    for (int k = 0; k < q->nout && !err; k++) val[q->out[k]] = out[k];
+  }
+  if (in && in != sin) jx_free(in);
+  if (out && out != sout) jx_free(out);
+  return err;
+}
+
 jx_t jx_backward_pass_known(const jx_jaxpr *j, const jx_t *known, const jx_t *cts_out, jx_t *cts_in) {
   size_t nv = (size_t)(j->nvars ? j->nvars : 1);
   bool *lin = jx_calloc(nv, sizeof(bool));
@@ -38,14 +59,7 @@ jx_t jx_backward_pass_known(const jx_jaxpr *j, const jx_t *known, const jx_t *ct
       for (int k = 0; k < q->nout; k++) lin[q->out[k]] = true;
       continue;
     }
-    jx_t in[16], out[16];
-    if (q->nin > 16 || q->nout > 16) {
-      err = jx_error_new("backward pass: equation %s too wide", jx_prim_names[q->prim]);
-      break;
-    }
-    for (int k = 0; k < q->nin; k++) in[k] = val[q->in[k]];
-    err = jx_bind(q->prim, q->nin, in, &q->params, q->nout, out);
-    for (int k = 0; k < q->nout && !err; k++) val[q->out[k]] = out[k];
+    err = eval_known(q, val);
   }
 
   for (int i = 0; i < j->nout && !err; i++) {
