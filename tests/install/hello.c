@@ -14,11 +14,15 @@ static jx_t g(const jx_t *a, void *u) {
 }
 
 int main(void) {
-  jx_fn *df = jx_grad(jx_fn_new(f, 1, NULL), 0);
+  jx_fn *fn = jx_fn_new(f, 1, NULL), *df = jx_grad(fn, 0);
   double d = jx_item(JX_CALL(df, jx_scalar(0.5)));
   double want = 1 - tanh(0.5) * tanh(0.5);
-  jx_fn *jg = jx_jit(jx_fn_new(g, 1, NULL));
+  jx_fn *gn = jx_fn_new(g, 1, NULL), *jg = jx_jit(gn);
   double s = jx_item(JX_CALL(jg, jx_arange(JX_F32, 0, 4, 1)));
   printf("grad(tanh)(0.5) = %.6f, sum of squares = %g\n", d, s);
+  jx_fn_free(jg);
+  jx_fn_free(gn);
+  jx_fn_free(df);
+  jx_fn_free(fn);
   return fabs(d - want) < 1e-6 && s == 14 ? 0 : 1;
 }
