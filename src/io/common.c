@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -152,20 +153,20 @@ uint32_t jx_io_crc32(uint32_t crc, const void *p, size_t n) {
   return crc;
 }
 #else
-uint32_t jx_io_crc32(uint32_t crc, const void *p, size_t n) {
-  static uint32_t table[256];
-  static atomic_bool ready;
-  if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-    for (uint32_t i = 0; i < 256; i++) { /* the same values from every thread */
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-    atomic_store_explicit(&ready, true, memory_order_release);
+static uint32_t crc_table[256];
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
   }
+}
+uint32_t jx_io_crc32(uint32_t crc, const void *p, size_t n) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, crc_init);
   const uint8_t *b = p;
   crc = ~crc;
-  for (size_t i = 0; i < n; i++) crc = table[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
+  for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
 #endif

@@ -119,7 +119,7 @@ jx_t jx_zip_add(jx_zip_writer *z, const char *name, int nparts, const void *cons
     e->method = 8;
     if ((err = deflate_parts(z, nparts, parts, sizes, e->usize, &packed, &e->csize))) return err;
 #else
-    return jx_error_new("%s: %s: compressed members need zlib, which this jx was built without", z->w.op,
+    return jx_error_new("%s: %s: compressed members need zlib and this jx was built without zlib", z->w.op,
                         z->w.path);
 #endif
   }
