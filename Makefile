@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all lib test demo bench install clean asan tsan fuzz
+.PHONY: all lib test demo bench install clean asan tsan fuzz fuzz-loaders
 
 all: lib
 lib: $(BUILD)/Makefile
@@ -49,6 +49,11 @@ tsan:
 FUZZ_SECONDS ?= 60
 fuzz:
 	JOBS=$(JOBS) bash fuzz/run.sh $(FUZZ_SECONDS)
+
+# The file loaders' libFuzzer target (fuzz/fuzz_loaders.c), built by the same script.
+fuzz-loaders:
+	JOBS=$(JOBS) bash fuzz/run.sh build
+	bash fuzz/run.sh loaders $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

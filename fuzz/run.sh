@@ -4,6 +4,9 @@
 #   fuzz/run.sh SECONDS [libFuzzer options...]   fuzz for SECONDS (default 60)
 #   fuzz/run.sh build                            only build
 #   fuzz/run.sh merge                            minimize build-fuzz/corpus into fuzz/corpus
+#   fuzz/run.sh loaders SECONDS                  fuzz the file loaders (fuzz/fuzz_loaders.c;
+#                                                seeds fuzz/corpus_loaders, new inputs
+#                                                build-fuzz/corpus_loaders)
 # New inputs go to build-fuzz/corpus (fuzz/corpus, the committed seeds, is
 # read only); crashes to build-fuzz/crash-*. See docs/RELIABILITY.md.
 set -euo pipefail
@@ -18,13 +21,19 @@ JOBS=${JOBS:-2}
 cmake -S . -B $B -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJX_BUILD_TESTS=OFF -DJX_BLAS=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link $SAN" >/dev/null
 cmake --build $B --target jx_static -j "$JOBS" >/dev/null
-"$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_programs.c $B/libjx.a -lm -lpthread -ldl -o $B/fuzz_programs
+LIBS="-lm -lpthread -ldl $(pkg-config --libs zlib 2>/dev/null || true)"
+"$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_programs.c $B/libjx.a $LIBS -o $B/fuzz_programs
+"$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_loaders.c $B/libjx.a $LIBS -o $B/fuzz_loaders
 
 mkdir -p $B/corpus fuzz/corpus
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 case "${1:-60}" in
 build) exit 0 ;;
+loaders)
+  mkdir -p $B/corpus_loaders
+  $B/fuzz_loaders -max_total_time="${2:-60}" -max_len=12000 -timeout=10 -rss_limit_mb=3000 -print_final_stats=1 \
+    -artifact_prefix=$B/loaders- $B/corpus_loaders fuzz/corpus_loaders ;;
 merge)
   mkdir -p $B/merged
   # -timeout: inputs slower than that (third derivatives) are left out, so

@@ -255,6 +255,37 @@ jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval,
 jx_t jx_random_permutation(jx_t key, int64_t n);  /* a shuffled arange(n), i32 (i64 past 2^31) */
 jx_t jx_random_permute(jx_t key, jx_t x, int axis); /* x shuffled along axis: permutation(key, x, axis) */
 
+/* ---------------------------------------------------- saving and loading */
+/* NumPy's .npy/.npz and Hugging Face's .safetensors, readable by numpy.load,
+ * numpy.savez/savez_compressed's files read back, and tree checkpoints.
+ * dtypes: bool, i32, i64, u32, f32, f64 (NumPy '|b1' '<i4' '<i8' '<u4' '<f4'
+ * '<f8'; safetensors BOOL I32 I64 U32 F32 F64). Saves are atomic (a
+ * temporary file beside path, fsync, rename): NULL on success, else an error
+ * value, and a failed save leaves an existing file as it was. Loads check
+ * everything (a truncated or hostile file is an error value naming the
+ * file and the cause). Loaders that return names hand back one block: n
+ * pointers then the strings, freed with one free() (through the allocator
+ * when one is set, as for jx_to_string). */
+jx_t jx_npy_save(const char *path, jx_t x);      /* numpy.save */
+jx_t jx_npy_load(const char *path);              /* numpy.load of a .npy: the array */
+/* numpy.savez(path, **{names[i]: arrays[i]}): members "<name>.npy", stored */
+jx_t jx_npz_save(const char *path, int n, const char *const *names, const jx_t *arrays);
+/* numpy.savez_compressed: deflated members (an error value without zlib) */
+jx_t jx_npz_save_compressed(const char *path, int n, const char *const *names, const jx_t *arrays);
+/* numpy.load of a .npz: a tuple of its arrays in archive order; *names
+ * (optional, NULL on error) their names without ".npy" */
+jx_t jx_npz_load(const char *path, char ***names);
+/* safetensors.numpy.save_file / load_file, with the same conventions */
+jx_t jx_safetensors_save(const char *path, int n, const char *const *names, const jx_t *arrays);
+jx_t jx_safetensors_load(const char *path, char ***names);
+/* Checkpoints of a tree, by the suffix of path (.npz or .safetensors):
+ * each leaf is named by its key path as jax.tree_util.keystr writes it,
+ * "[0][1]" for item 1 of item 0 (a bare array: ""). jx_load returns a
+ * tree shaped like `like` and checks every leaf's name, dtype and shape
+ * against it (and that the file holds nothing else). */
+jx_t jx_save(const char *path, jx_t tree);       /* NULL on success */
+jx_t jx_load(const char *path, jx_t like);
+
 /* ------------------------------------------------------ memory and errors */
 void jx_pool_push(void);
 void jx_pool_pop(void);
