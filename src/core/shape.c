@@ -50,6 +50,7 @@ int jx_shape_check(int ndim, const int64_t *shape, jx_dtype dt, char *err, size_
    * (matmul of it with [0, 2^40] is [2^40, 2^40]; a reduction over the 0
    * axis of [0, 2^62, 2^62] drops the zero), so the product of the
    * non-zero dimensions must fit too. */
+  if (ndim == 0) return 0; /* the common scalar: nothing to multiply (eager dispatch) */
   int64_t size = (int64_t)jx_dtype_size(dt);
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) {
