@@ -1204,7 +1204,8 @@ static void test_streamed_outputs(void) {
     double d = jx_item(jx_max(jx_abs(jx_sub(want, got))));
     CHECKF(d <= (t ? 1e-15 : 1e-6), "streamed %s output differs by %g", t ? "f64" : "f32", d);
     built bp = build(f, args);
-    char *src = bp.p ? jx_cpu_backend.render(bp.p) : NULL;
+    jx_t rerr;
+    char *src = bp.p ? jx_cpu_backend.render(bp.p, &rerr) : NULL;
     CHECKF(src && strstr(src, "jx_stream(out + row + t0"), "the output is not streamed");
     jx_free(src);
     built_free(&bp);
@@ -1248,8 +1249,9 @@ static void test_many_buffer_kernel(void) {
   jx_fn *f = jx_fn_new(many_inputs, 1, NULL), *jf = jx_jit(f);
   CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-4, 1e-5, "70 inputs"));
   built bp = build(f, args);
-  char *src = bp.p ? jx_cpu_backend.render(bp.p) : NULL;
-  CHECKF(src && bp.p->nkernel == 1 && !strstr(src, "char *r[") && strstr(src, "b[70]"),
+  jx_t rerr;
+  char *src = bp.p ? jx_cpu_backend.render(bp.p, &rerr) : NULL;
+  CHECKF(src && bp.p->nkernel == 1 && !strstr(src, "p0_k0_sl") && strstr(src, "b[70]"),
          "%d kernels; the 70-input kernel should be rendered direct", bp.p ? bp.p->nkernel : -1);
   jx_free(src);
   built_free(&bp);
@@ -1265,15 +1267,19 @@ static void test_shared_kernels(void) {
   CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-4, 1e-5, "shared layers"));
   built bp = build(f, args);
   const jx_program *p = bp.p;
-  char *src = p ? jx_cpu_backend.render(p) : NULL;
-  int kernels = 0;
-  for (int k = 0; p && k < p->nkernel; k++) kernels += p->kernels[k].kind != JX_LK_CALL;
+  jx_t rerr;
+  char *src = p ? jx_cpu_backend.render(p, &rerr) : NULL;
+  int kernels = 0, fused = 0;
+  for (int k = 0; p && k < p->nkernel; k++) kernels += p->kernels[k].kind != JX_LK_CALL, fused += p->kernels[k].fused;
   /* one definition per distinct body (a layer's fused tanh + sum, the
-   * final sum), one wrapper per kernel */
+   * final sum); per kernel a slot list and a one-call entry, and a range
+   * function only for a GEMM epilogue (render_c.c, put_slot_entry) */
   const int defs = src ? count_substr(src, "__attribute__((noinline)) void p0_s") : -1;
-  const int wrappers = src ? count_substr(src, "char *r[") : -1;
-  CHECKF(src && kernels > SHARED_LAYERS && defs >= 1 && defs <= 3 && wrappers == kernels,
-         "%d kernels, %d shared definitions, %d wrappers", kernels, defs, wrappers);
+  const int entries = src ? count_substr(src, "return jx_slots(b, rt, p0_k") : -1;
+  const int ranges = src ? count_substr(src, "_range(void *ctx") : -1;
+  CHECKF(src && kernels > SHARED_LAYERS && defs >= 1 && defs <= 3 && entries == kernels && ranges == fused,
+         "%d kernels (%d fused), %d shared definitions, %d entries, %d range functions", kernels, fused, defs, entries,
+         ranges);
   jx_free(src);
   built_free(&bp);
   jx_fn_free(jf), jx_fn_free(f);

@@ -40,8 +40,9 @@ typedef struct jx_module {
 
 typedef struct jx_backend {
   const char *name;
-  /* Render the program as source text. Caller frees. */
-  char *(*render)(const jx_program *p);
+  /* Render the program as source text (caller frees); NULL and *err when
+   * it cannot (a scalar function without a C rendering, out of memory). */
+  char *(*render)(const jx_program *p, jx_t *err);
   /* Build (or fetch from the cache) and load. NULL + *err on failure. */
   jx_module *(*build)(const char *source, int nkernel, jx_t *err);
   void (*module_free)(jx_module *m);

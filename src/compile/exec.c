@@ -79,11 +79,11 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
     jx_t ferr;
     x->prog = jx_fuse(x->opt, &ferr);
     if (x->prog) {
-      char *src = be->render(x->prog);
-      jx_dump("program.c", src);
       jx_t berr = NULL;
-      /* a failed build is recovered from (interpretation): not a user error */
+      /* a failed render or build is recovered from (interpretation): not a user error */
       bool quiet = jx_errors_quiet(true);
+      char *src = be->render(x->prog, &berr);
+      jx_dump("program.c", src);
       x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
       jx_errors_quiet(quiet);
       if (x->mod) x->prof = jx_profile_new(x->prog);

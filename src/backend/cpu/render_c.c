@@ -1,9 +1,10 @@
 /* The C renderer: loop IR -> one C translation unit.
  *
- * The unit starts with scalar_ops.h (pasted in: the same scalar functions
- * the eager kernels use, so compiled and eager results agree), then one
- * range function per kernel (the loop nest over a slice of the flattened
- * iteration space, split across the pool) and a table of entry points.
+ * The unit starts with the parts of scalar_ops.h it calls (render_prelude.c:
+ * the same scalar functions the eager kernels use, so compiled and eager
+ * results agree), then one range function per kernel (the loop nest over
+ * a slice of the flattened iteration space, split across the pool) and a
+ * table of entry points.
  * Kernels are named p<program>_k<kernel>: a LOOP kernel (scan, while,
  * cond) is a C function with the real loop or branch, whose bodies are
  * programs rendered the same way (p<body>_run runs one body's kernels in
@@ -12,7 +13,6 @@
  * is a table of names rather than a table of code. */
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/render.h"
-#include "gen/scalar_ops_text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -86,9 +86,9 @@ static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *ind
     case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
     case JX_LX_OP: {
       jx_dtype at = k->exprs[e->args[0]].dtype;
-      if (e->prim == JX_P_convert) put(b, "cvt_%s_%s(", sfx[at], sfx[e->dtype]);
-      else if (e->prim == JX_P_select) put(b, "select_%s(", sfx[e->dtype]);
-      else put(b, "%s_%s(", jx_prim_names[e->prim], sfx[at]);
+      if (e->prim == JX_P_convert) jx_cpu_put_call(b, "cvt_%s_%s", sfx[at], sfx[e->dtype]);
+      else if (e->prim == JX_P_select) jx_cpu_put_call(b, "select_%s", sfx[e->dtype]);
+      else jx_cpu_put_call(b, "%s_%s", jx_prim_names[e->prim], sfx[at]);
       for (int a = 0; a < e->nargs; a++) put(b, "%sv%d", a ? ", " : "", e->args[a]);
       put(b, ")");
       break;
@@ -152,8 +152,12 @@ static void map_range(sb *b, const jx_program *prog, const jx_kernel *k, const s
     put(b, "      for (int64_t i%d = t0; i%d < t1; i%d++) {\n", il, il, il);
     put_body(b, k, sl, "        ");
     put(b, "        tile[i%d - t0] = v%d;\n      }\n", il, k->root);
-    put(b, "      jx_stream(out + row + t0, tile, (size_t)(t1 - t0) * sizeof *out);\n    }\n");
-    put(b, "    f = row + stop;\n  }\n  jx_stream_fence();\n}\n");
+    put(b, "      ");
+    jx_cpu_put_call(b, "jx_stream");
+    put(b, "out + row + t0, tile, (size_t)(t1 - t0) * sizeof *out);\n    }\n");
+    put(b, "    f = row + stop;\n  }\n  ");
+    jx_cpu_put_call(b, "jx_stream_fence");
+    put(b, ");\n}\n");
   } else {
     put(b, "    for (int64_t i%d = start; i%d < stop; i%d++) {\n", il, il, il);
     put_body(b, k, sl, "      ");
@@ -207,7 +211,9 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
     snprintf(ind, sizeof ind, "%*s", 6 + 2 * nr, "");
     put(b, "%*sfor (int64_t t = 0; t < m; t++) {\n%sconst int64_t i%d = s0 + t;\n", 4 + 2 * nr, "", ind, L);
     put_body(b, k, sl, ind);
-    put(b, "%sacc[t] = %s_%s(acc[t], (%s)v%d);\n%*s}\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root, 4 + 2 * nr, "");
+    put(b, "%sacc[t] = ", ind);
+    jx_cpu_put_call(b, "%s_%s", op, fl ? "f64" : sfx[vt]);
+    put(b, "acc[t], (%s)v%d);\n%*s}\n", acct, k->root, 4 + 2 * nr, "");
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
     put(b, "    for (int64_t t = 0; t < m; t++) out[o + t] = (%s)acc[t];\n    o += m;\n  }\n}\n", ctype[vt]);
   } else {
@@ -220,7 +226,9 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
     char ind[64];
     snprintf(ind, sizeof ind, "%*s", 4 + 2 * nr, "");
     put_body(b, k, sl, ind);
-    put(b, "%sacc = %s_%s(acc, (%s)v%d);\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root);
+    put(b, "%sacc = ", ind);
+    jx_cpu_put_call(b, "%s_%s", op, fl ? "f64" : sfx[vt]);
+    put(b, "acc, (%s)v%d);\n", acct, k->root);
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
     put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
   }
@@ -240,18 +248,50 @@ static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
 
 /* Functions shared by root kernels: the range bodies rendered so far (in
  * slot form), their hashes (so that a program of many kernels compares
- * texts only on a hash match) and the kernel that first rendered each. */
+ * texts only on a hash match) and the kernel that first rendered each;
+ * per root kernel, whether it has a range function p0_k<id>_range. */
 typedef struct {
   char **text;
   uint64_t *hash;
   int *first;
   int n;
+  bool *ranged;
 } shared;
+
+/* The root kernels' entries in slot form: the slot list is data and the
+ * entry one call to this (once per unit), which runs the shared body over
+ * the kernel's buffers. Two C wrappers per kernel (a range function that
+ * gathers the slots, an entry that runs it) cost gcc -O3 ~5 ms of CPU per
+ * kernel: ~120 ms of the MLP step's ~770. */
+static const char slots_runner[] =
+    "static __attribute__((noinline, unused)) int jx_slots(char **b, const jx_rt *rt, const int *sl, int n,\n"
+    "    void (*fn)(void *, int64_t, int64_t), int64_t items, int64_t grain) {\n"
+    "  char *r[%d];\n  for (int i = 0; i < n; i++) r[i] = b[sl[i]];\n"
+    "  rt->parallel_for(items, grain, fn, r);\n  return 0;\n}\n\n";
+
+/* root kernel `id`'s slot list, its range function when it is a GEMM
+ * epilogue, and its entry, all running p0_s<first> */
+static void put_slot_entry(sb *b, const jx_kernel *k, const slots *sl, int id, int first) {
+  put(b, "static const int p0_k%d_sl[%d] = {", id, sl->n);
+  for (int i = 0; i < sl->n; i++) put(b, "%s%d", i ? ", " : "", sl->buf[i]);
+  put(b, "};\n");
+  if (k->fused) {
+    put(b, "JX_ENTRY void p0_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n  char **b = (char **)ctx;\n", id);
+    put(b, "  char *r[%d];\n  for (int i = 0; i < %d; i++) r[i] = b[p0_k%d_sl[i]];\n", sl->n, sl->n, id);
+    put(b, "  p0_s%d(r, lo, hi);\n}\n", first);
+  }
+  int64_t n, grain;
+  kernel_work(k, &n, &grain);
+  put(b, "JX_ENTRY int p0_k%d(char **b, const jx_rt *rt) { return jx_slots(b, rt, p0_k%d_sl, %d, p0_s%d, %lldLL, %lld); }\n\n",
+      id, id, sl->n, first, (long long)n, (long long)grain);
+}
 
 /* Kernel `id` of program p, MAP or REDUCE: p<pid>_k<id>_range and the
  * entry p<pid>_k<id>. A root kernel whose range body (in slot form) was
- * rendered before calls that function, p0_s<first>, with its own buffers
- * in slot order; the first time, the body is rendered under that name. */
+ * rendered before uses that function, p0_s<first>, with its own buffers
+ * in slot order (the first time, the body is rendered under that name);
+ * its entry runs it through jx_slots, and only a GEMM epilogue (`fused`:
+ * the runtime calls its range function) gets p0_k<id>_range. */
 static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
   slots sl;
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
@@ -260,7 +300,7 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
     if (k->kind == JX_LK_MAP) map_range(b, p, k, NULL);
     else reduce_range(b, k, NULL);
   } else {
-    sb body = {0};
+    sb body = {.need = b->need};
     if (k->kind == JX_LK_MAP) map_range(&body, p, k, &sl);
     else reduce_range(&body, k, &sl);
     if (body.oom) b->oom = true;
@@ -277,15 +317,15 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
       put(b, "JX_ENTRY __attribute__((noinline)) void p0_s%d%s", id, body.s ? body.s : "");
       if (body.s) sh->text[sh->n] = body.s, sh->hash[sh->n] = h, sh->first[sh->n++] = id;
     }
-    put(b, "JX_ENTRY void p0_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n  char **b = (char **)ctx;\n", id);
-    put(b, "  char *r[%d] = {", sl.n);
-    for (int i = 0; i < sl.n; i++) put(b, "%sb[%d]", i ? ", " : "", sl.buf[i]);
-    put(b, "};\n  p0_s%d(r, lo, hi);\n}\n", first);
+    put_slot_entry(b, k, &sl, id, first);
+    sh->ranged[id] = k->fused;
+    return;
   }
   int64_t n, grain;
   kernel_work(k, &n, &grain);
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
       linkage(p), p->id, id, (long long)n, (long long)grain, p->id, id);
+  if (sh) sh->ranged[id] = true;
 }
 
 /* a program's kernels (bodies first, depth first); for a body also
@@ -312,10 +352,61 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   put(b, "  return 0;\n}\n\n");
 }
 
-char *jx_cpu_render(const jx_program *p) {
+/* the tables the runtime reads (cc.c): entries, and range functions of
+ * MAP kernels (those a GEMM may run as its epilogue) */
+static void put_tables(sb *b, const jx_program *p, const bool *ranged) {
+  put(b, JX_TABLES_MARK);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind != JX_LK_CALL) put(b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
+    if (ranged[i]) put(b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
+  }
+  put(b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind == JX_LK_CALL) put(b, "%s0", i ? ", " : "");
+    else put(b, "%sp%d_k%d", i ? ", " : "", p->id, i);
+  }
+  if (!p->nkernel) put(b, "0");
+  put(b, "};\n");
+  put(b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (ranged[i]) put(b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
+    else put(b, "%s0", i ? ", " : "");
+  }
+  if (!p->nkernel) put(b, "0");
+  put(b, "};\n");
+}
+
+/* the kernels and tables of root program p into b */
+static void render_root(sb *b, const jx_program *p) {
+  const size_t nk = (size_t)p->nkernel + 1;
+  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0,
+               jx_calloc(nk, sizeof(bool))};
+  if (!sh.text || !sh.hash || !sh.first || !sh.ranged) b->oom = true;
+  else {
+    render_program(b, &sh, p, true);
+    put_tables(b, p, sh.ranged);
+  }
+  for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
+  jx_free(sh.text);
+  jx_free(sh.hash);
+  jx_free(sh.first);
+  jx_free(sh.ranged);
+}
+
+/* The unit: the prelude (the parts of scalar_ops.h the kernels call), the
+ * runtime's struct, the kernels, the tables. NULL and *err if a kernel
+ * calls a scalar function no part defines, or out of memory. */
+char *jx_cpu_render(const jx_program *p, jx_t *err) {
+  *err = NULL;
+  jx_needs need = {0};
+  sb body = {.need = &need};
+  render_root(&body, p);
+  char *pre = body.oom ? NULL : jx_cpu_prelude((const char *const *)need.name, need.n, err);
+  for (int i = 0; i < need.n; i++) jx_free(need.name[i]);
+  jx_free(need.name);
   sb b = {0};
   put(&b, "/* generated by jx: %d kernels, %d buffers */\n", p->nkernel, p->nbuf);
-  put(&b, "%s\n", jx_scalar_ops_text);
+  put(&b, "%s\n", pre ? pre : "");
   /* the same layout as jx_rt in backend/backend.h */
   put(&b, "typedef struct jx_rt {\n"
           "  void (*parallel_for)(int64_t, int64_t, void (*)(void *, int64_t, int64_t), void *);\n"
@@ -325,35 +416,14 @@ char *jx_cpu_render(const jx_program *p) {
           "  void (*release)(void *);\n"
           "} jx_rt;\n"
           "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n\n");
-  const size_t nk = (size_t)p->nkernel + 1;
-  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0};
-  if (!sh.text || !sh.hash || !sh.first) b.oom = true;
-  else render_program(&b, &sh, p, true);
-  for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
-  jx_free(sh.text);
-  jx_free(sh.hash);
-  jx_free(sh.first);
-  put(&b, JX_TABLES_MARK);
-  for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind != JX_LK_CALL) put(&b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
-    if (p->kernels[i].kind == JX_LK_MAP) put(&b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
-  }
-  put(&b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
-  for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_CALL) put(&b, "%s0", i ? ", " : "");
-    else put(&b, "%sp%d_k%d", i ? ", " : "", p->id, i);
-  }
-  if (!p->nkernel) put(&b, "0");
-  put(&b, "};\n");
-  put(&b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
-  for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_MAP) put(&b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
-    else put(&b, "%s0", i ? ", " : "");
-  }
-  if (!p->nkernel) put(&b, "0");
-  put(&b, "};\n");
-  if (b.oom) {
+  put(&b, slots_runner, MAX_SLOTS);
+  put(&b, "%s", body.s ? body.s : "");
+  const bool ok = pre && !body.oom && !b.oom;
+  jx_free(pre);
+  jx_free(body.s);
+  if (!ok) {
     jx_free(b.s);
+    if (!*err) *err = jx_error_new("jit: out of memory rendering C");
     return NULL;
   }
   return b.s;
