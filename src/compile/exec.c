@@ -178,9 +178,10 @@ static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* A CALL kernel of program p on the data pointers (views over them), with
- * its fused epilogue's loop `epi` or NULL. Values the impl makes are
- * released at once (a loop may run it millions of times). */
-static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi) {
+ * its fused epilogue's loop `epi` (over the pointers epi_data) or NULL.
+ * Values the impl makes are released at once (a loop may run it millions
+ * of times). */
+static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi, char **epi_data) {
   if (kn->nin > 16 || kn->nout > 16) return jx_error_new("jit: %s call too wide", jx_prim_names[kn->prim]);
   /* buffer headers on the stack: a reference count that never reaches 0,
    * so an impl that retains and releases one (a value sharing it) cannot
@@ -198,7 +199,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
     else ov[i - kn->nin] = view(&p->bufs[b].aval, h), out[i - kn->nin] = &ov[i - kn->nin];
   }
   size_t mark = jx_pool_mark();
-  epi_ctx ec = {epi, data};
+  epi_ctx ec = {epi, epi_data};
   jx_t err = epi ? jx_dot_general_epilogue(in, &kn->params, out[0], run_epilogue, &ec)
                  : jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
   if (err) jx_retain(err);
@@ -210,7 +211,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
 static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
-  jx_t err = run_call(p, &p->kernels[kernel], data, epi);
+  jx_t err = run_call(p, &p->kernels[kernel], data, epi, data);
   if (!err) return 0;
   run_fail(rs, err);
   return 1;
@@ -227,6 +228,16 @@ static void *rt_alloc(const jx_rt *rt, int64_t bytes, char **data) {
 }
 
 static void rt_release(void *h) { jx_buffer_release(h); }
+
+/* root kernel k in slot form (jx_slot_kernel), or NULL */
+static const jx_slot_kernel *slot_kernel(const jx_module *m, int k) {
+  return m->slots && m->slots[k].fn && m->slots[k].nslot <= JX_MAX_SLOTS ? &m->slots[k] : NULL;
+}
+
+/* its buffers, in slot order */
+static void gather_slots(const jx_slot_kernel *s, char **data, char **r) {
+  for (int64_t i = 0; i < s->nslot; i++) r[i] = data[s->slots[i]];
+}
 
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
@@ -258,7 +269,9 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   for (int k = 0; k < p->nkernel && !err; k++) {
     const jx_kernel *kn = &p->kernels[k];
     bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->prim]->impl_allocates;
-    int epi = kn->epilogue && x->mod->ranges[kn->epilogue - 1] ? kn->epilogue - 1 : -1;
+    const jx_slot_kernel *es = kn->epilogue ? slot_kernel(x->mod, kn->epilogue - 1) : NULL;
+    int epi = kn->epilogue && (es || x->mod->ranges[kn->epilogue - 1]) ? kn->epilogue - 1 : -1;
+    const jx_slot_kernel *sk = kn->kind != JX_LK_CALL ? slot_kernel(x->mod, k) : NULL;
     /* allocate what this kernel defines (and its epilogue) */
     for (int b = 0; b < nb && !err && !own_outputs && epi_ran != k; b++) {
       const jx_lbuf *lb = &p->bufs[b];
@@ -280,8 +293,14 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
     } else if (own_outputs) {
       err = run_owning_call(kn, p, buf, data, val);
     } else if (kn->kind == JX_LK_CALL) {
-      err = run_call(p, kn, data, epi >= 0 ? x->mod->ranges[epi] : NULL);
+      char *r[JX_MAX_SLOTS];
+      if (es) gather_slots(es, data, r);
+      err = run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
       if (epi >= 0) epi_ran = epi;
+    } else if (sk) {
+      char *r[JX_MAX_SLOTS];
+      gather_slots(sk, data, r);
+      rt.parallel_for(sk->items, sk->grain, sk->fn, r);
     } else if (x->mod->kernels[k](data, &rt)) {
       err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }

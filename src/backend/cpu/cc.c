@@ -394,6 +394,7 @@ static jx_module *open_module(const char *path, uint64_t key, int nkernel, jx_t 
   }
   jx_kernel_fn *table = (jx_kernel_fn *)dlsym(h, "jx_kernel_table");
   jx_range_fn *ranges = (jx_range_fn *)dlsym(h, "jx_range_table");
+  const jx_slot_kernel *slots = (const jx_slot_kernel *)dlsym(h, "jx_slot_table");
   loaded *l = table && ranges ? jx_calloc(1, sizeof *l) : NULL;
   if (!l) {
     dlclose(h);
@@ -401,7 +402,7 @@ static jx_module *open_module(const char *path, uint64_t key, int nkernel, jx_t 
     return NULL;
   }
   l->key = key;
-  l->m = (jx_module){h, nkernel, table, ranges};
+  l->m = (jx_module){h, nkernel, table, ranges, slots};
   l->next = modules;
   modules = l;
   nmodules++;

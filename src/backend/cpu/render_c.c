@@ -46,7 +46,7 @@ static void put_affine(sb *b, const jx_affine *a, int nd) {
  * first, then its loads in order of first use). Root kernels are rendered
  * the second way so that kernels differing only in which buffers they
  * touch (the same layer twice) share one compiled function. */
-enum { MAX_SLOTS = 64 };
+enum { MAX_SLOTS = JX_MAX_SLOTS };
 typedef struct {
   int buf[MAX_SLOTS];
   int n;
@@ -249,49 +249,23 @@ static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
 /* Functions shared by root kernels: the range bodies rendered so far (in
  * slot form), their hashes (so that a program of many kernels compares
  * texts only on a hash match) and the kernel that first rendered each;
- * per root kernel, whether it has a range function p0_k<id>_range. */
+ * per root kernel, the body it runs in slot form (p0_s<body>), -1 if
+ * it has functions of its own. */
 typedef struct {
   char **text;
   uint64_t *hash;
   int *first;
   int n;
-  bool *ranged;
+  int *body;
 } shared;
 
-/* The root kernels' entries in slot form: the slot list is data and the
- * entry one call to this (once per unit), which runs the shared body over
- * the kernel's buffers. Two C wrappers per kernel (a range function that
- * gathers the slots, an entry that runs it) cost gcc -O3 ~5 ms of CPU per
- * kernel: ~120 ms of the MLP step's ~770. */
-static const char slots_runner[] =
-    "static __attribute__((noinline, unused)) int jx_slots(char **b, const jx_rt *rt, const int *sl, int n,\n"
-    "    void (*fn)(void *, int64_t, int64_t), int64_t items, int64_t grain) {\n"
-    "  char *r[%d];\n  for (int i = 0; i < n; i++) r[i] = b[sl[i]];\n"
-    "  rt->parallel_for(items, grain, fn, r);\n  return 0;\n}\n\n";
-
-/* root kernel `id`'s slot list, its range function when it is a GEMM
- * epilogue, and its entry, all running p0_s<first> */
-static void put_slot_entry(sb *b, const jx_kernel *k, const slots *sl, int id, int first) {
-  put(b, "static const int p0_k%d_sl[%d] = {", id, sl->n);
-  for (int i = 0; i < sl->n; i++) put(b, "%s%d", i ? ", " : "", sl->buf[i]);
-  put(b, "};\n");
-  if (k->fused) {
-    put(b, "JX_ENTRY void p0_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n  char **b = (char **)ctx;\n", id);
-    put(b, "  char *r[%d];\n  for (int i = 0; i < %d; i++) r[i] = b[p0_k%d_sl[i]];\n", sl->n, sl->n, id);
-    put(b, "  p0_s%d(r, lo, hi);\n}\n", first);
-  }
-  int64_t n, grain;
-  kernel_work(k, &n, &grain);
-  put(b, "JX_ENTRY int p0_k%d(char **b, const jx_rt *rt) { return jx_slots(b, rt, p0_k%d_sl, %d, p0_s%d, %lldLL, %lld); }\n\n",
-      id, id, sl->n, first, (long long)n, (long long)grain);
-}
-
 /* Kernel `id` of program p, MAP or REDUCE: p<pid>_k<id>_range and the
- * entry p<pid>_k<id>. A root kernel whose range body (in slot form) was
- * rendered before uses that function, p0_s<first>, with its own buffers
- * in slot order (the first time, the body is rendered under that name);
- * its entry runs it through jx_slots, and only a GEMM epilogue (`fused`:
- * the runtime calls its range function) gets p0_k<id>_range. */
+ * entry p<pid>_k<id>. A root kernel in slot form has no function of its
+ * own: it is a row of jx_slot_table (put_tables) that runs its body,
+ * p0_s<first>, on its buffers in slot order; the body is rendered here
+ * the first time. gcc -O3 spends ~5 M instructions on even a one-line
+ * function: a range function and an entry per kernel were ~15% of the
+ * MLP step's build. */
 static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
   slots sl;
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
@@ -308,8 +282,7 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
     const uint64_t h = body.s ? jx_fnv1a(body.s, strlen(body.s), JX_FNV_BASIS) : 0;
     for (int i = 0; i < sh->n && body.s && first < 0; i++)
       if (sh->hash[i] == h && !strcmp(sh->text[i], body.s)) first = sh->first[i];
-    if (first >= 0) { /* possibly defined in another unit of a split build */
-      put(b, "JX_ENTRY void p0_s%d(void *, int64_t, int64_t);\n", first);
+    if (first >= 0) {
       jx_free(body.s);
     } else {
       first = id;
@@ -317,15 +290,13 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
       put(b, "JX_ENTRY __attribute__((noinline)) void p0_s%d%s", id, body.s ? body.s : "");
       if (body.s) sh->text[sh->n] = body.s, sh->hash[sh->n] = h, sh->first[sh->n++] = id;
     }
-    put_slot_entry(b, k, &sl, id, first);
-    sh->ranged[id] = k->fused;
+    sh->body[id] = first;
     return;
   }
   int64_t n, grain;
   kernel_work(k, &n, &grain);
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
       linkage(p), p->id, id, (long long)n, (long long)grain, p->id, id);
-  if (sh) sh->ranged[id] = true;
 }
 
 /* a program's kernels (bodies first, depth first); for a body also
@@ -352,45 +323,73 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   put(b, "  return 0;\n}\n\n");
 }
 
-/* the tables the runtime reads (cc.c): entries, and range functions of
- * MAP kernels (those a GEMM may run as its epilogue) */
-static void put_tables(sb *b, const jx_program *p, const bool *ranged) {
+/* the slot kernels' rows of jx_slot_table: body, slot list, work */
+static void put_slot_table(sb *b, const jx_program *p, const int *body) {
+  for (int i = 0; i < p->nkernel; i++) {
+    slots sl;
+    if (body[i] < 0 || !make_slots(&p->kernels[i], &sl)) continue;
+    if (body[i] == i) put(b, "JX_ENTRY void p0_s%d(void *, int64_t, int64_t);\n", i);
+    put(b, "static const int p0_k%d_sl[%d] = {", i, sl.n);
+    for (int s = 0; s < sl.n; s++) put(b, "%s%d", s ? ", " : "", sl.buf[s]);
+    put(b, "};\n");
+  }
+  put(b, "const jx_slot_kernel jx_slot_table[%d] = {\n", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    slots sl;
+    int64_t n, grain;
+    if (body[i] < 0 || !make_slots(&p->kernels[i], &sl)) {
+      put(b, "  {0},\n");
+      continue;
+    }
+    kernel_work(&p->kernels[i], &n, &grain);
+    put(b, "  {p0_s%d, p0_k%d_sl, %d, %lldLL, %lldLL},\n", body[i], i, sl.n, (long long)n, (long long)grain);
+  }
+  if (!p->nkernel) put(b, "  {0},\n");
+  put(b, "};\n");
+}
+
+/* the tables the runtime reads (cc.c): entries, range functions of MAP
+ * kernels (those a GEMM may run as its epilogue), slot kernels */
+static void put_tables(sb *b, const jx_program *p, const int *body) {
   put(b, JX_TABLES_MARK);
   for (int i = 0; i < p->nkernel; i++) {
+    if (body[i] >= 0) continue;
     if (p->kernels[i].kind != JX_LK_CALL) put(b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
-    if (ranged[i]) put(b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
+    if (p->kernels[i].kind == JX_LK_MAP) put(b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
   }
   put(b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
   for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_CALL) put(b, "%s0", i ? ", " : "");
+    if (p->kernels[i].kind == JX_LK_CALL || body[i] >= 0) put(b, "%s0", i ? ", " : "");
     else put(b, "%sp%d_k%d", i ? ", " : "", p->id, i);
   }
   if (!p->nkernel) put(b, "0");
   put(b, "};\n");
   put(b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
   for (int i = 0; i < p->nkernel; i++) {
-    if (ranged[i]) put(b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
+    if (p->kernels[i].kind == JX_LK_MAP && body[i] < 0) put(b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
     else put(b, "%s0", i ? ", " : "");
   }
   if (!p->nkernel) put(b, "0");
   put(b, "};\n");
+  put_slot_table(b, p, body);
 }
 
 /* the kernels and tables of root program p into b */
 static void render_root(sb *b, const jx_program *p) {
   const size_t nk = (size_t)p->nkernel + 1;
   shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0,
-               jx_calloc(nk, sizeof(bool))};
-  if (!sh.text || !sh.hash || !sh.first || !sh.ranged) b->oom = true;
+               jx_malloc(sizeof(int) * nk)};
+  if (!sh.text || !sh.hash || !sh.first || !sh.body) b->oom = true;
   else {
+    for (size_t i = 0; i < nk; i++) sh.body[i] = -1;
     render_program(b, &sh, p, true);
-    put_tables(b, p, sh.ranged);
+    put_tables(b, p, sh.body);
   }
   for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
   jx_free(sh.text);
   jx_free(sh.hash);
   jx_free(sh.first);
-  jx_free(sh.ranged);
+  jx_free(sh.body);
 }
 
 /* The unit: the prelude (the parts of scalar_ops.h the kernels call), the
@@ -415,8 +414,12 @@ char *jx_cpu_render(const jx_program *p, jx_t *err) {
           "  void *(*alloc)(const struct jx_rt *, int64_t, char **);\n"
           "  void (*release)(void *);\n"
           "} jx_rt;\n"
-          "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n\n");
-  put(&b, slots_runner, MAX_SLOTS);
+          "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n"
+          "typedef struct jx_slot_kernel {\n" /* as in backend/backend.h */
+          "  void (*fn)(void *, int64_t, int64_t);\n"
+          "  const int *slots;\n"
+          "  int64_t nslot, items, grain;\n"
+          "} jx_slot_kernel;\n\n");
   put(&b, "%s", body.s ? body.s : "");
   const bool ok = pre && !body.oom && !b.oom;
   jx_free(pre);
