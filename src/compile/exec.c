@@ -239,6 +239,29 @@ static void gather_slots(const jx_slot_kernel *s, char **data, char **r) {
   for (int64_t i = 0; i < s->nslot; i++) r[i] = data[s->slots[i]];
 }
 
+/* Kernel k of the compiled root program (not a CALL that allocates its
+ * outputs): a CALL with its epilogue kernel `epi` (-1: none), a kernel in
+ * slot form, or one with a generated entry. */
+static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, const jx_rt *rt) {
+  const jx_program *p = x->prog;
+  const jx_kernel *kn = &p->kernels[k];
+  char *r[JX_MAX_SLOTS];
+  if (kn->kind == JX_LK_CALL) {
+    const jx_slot_kernel *es = epi >= 0 ? slot_kernel(x->mod, epi) : NULL;
+    if (es) gather_slots(es, data, r);
+    return run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
+  }
+  const jx_slot_kernel *sk = slot_kernel(x->mod, k);
+  if (sk) {
+    gather_slots(sk, data, r);
+    rt->parallel_for(sk->items, sk->grain, sk->fn, r);
+    return NULL;
+  }
+  if (!x->mod->kernels[k](data, rt)) return NULL;
+  const run_state *rs = rt->ctx;
+  return rs->err ? rs->err : jx_error_new("jit: a compiled loop failed");
+}
+
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
   run_state rs = {x->prog, NULL};
@@ -269,9 +292,8 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   for (int k = 0; k < p->nkernel && !err; k++) {
     const jx_kernel *kn = &p->kernels[k];
     bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->prim]->impl_allocates;
-    const jx_slot_kernel *es = kn->epilogue ? slot_kernel(x->mod, kn->epilogue - 1) : NULL;
-    int epi = kn->epilogue && (es || x->mod->ranges[kn->epilogue - 1]) ? kn->epilogue - 1 : -1;
-    const jx_slot_kernel *sk = kn->kind != JX_LK_CALL ? slot_kernel(x->mod, k) : NULL;
+    const int e = kn->epilogue - 1;
+    int epi = kn->epilogue && (slot_kernel(x->mod, e) || x->mod->ranges[e]) ? e : -1;
     /* allocate what this kernel defines (and its epilogue) */
     for (int b = 0; b < nb && !err && !own_outputs && epi_ran != k; b++) {
       const jx_lbuf *lb = &p->bufs[b];
@@ -292,17 +314,9 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       /* done inside the GEMM before it */
     } else if (own_outputs) {
       err = run_owning_call(kn, p, buf, data, val);
-    } else if (kn->kind == JX_LK_CALL) {
-      char *r[JX_MAX_SLOTS];
-      if (es) gather_slots(es, data, r);
-      err = run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
+    } else {
+      err = run_kernel(x, k, epi, data, &rt);
       if (epi >= 0) epi_ran = epi;
-    } else if (sk) {
-      char *r[JX_MAX_SLOTS];
-      gather_slots(sk, data, r);
-      rt.parallel_for(sk->items, sk->grain, sk->fn, r);
-    } else if (x->mod->kernels[k](data, &rt)) {
-      err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }
     if (x->prof && epi_ran != k) jx_profile_add(x->prof, k, (int64_t)((now_ms() - tk) * 1e6));
     /* temporaries whose last reader was this kernel go back to the cache */
