@@ -249,8 +249,9 @@ static jx_t cumsum(const jx_t *a, void *u) {
 /* the rendered C of f at args, or NULL */
 static char *render(jx_fn *f, const jx_t *args, jx_program **prog) {
   built b = build(f, args);
-  char *src = b.p ? jx_cpu_backend.render(b.p) : NULL;
-  CHECKF(src != NULL, "render: %s", b.err ? jx_error(b.err) : "failed");
+  jx_t rerr = NULL;
+  char *src = b.p ? jx_cpu_backend.render(b.p, &rerr) : NULL;
+  CHECKF(src != NULL, "render: %s", b.err ? jx_error(b.err) : rerr ? jx_error(rerr) : "failed");
   *prog = b.p; /* the caller frees the program */
   b.p = NULL;
   built_free(&b);

@@ -31,17 +31,32 @@ typedef int (*jx_kernel_fn)(char **bufs, const jx_rt *rt);
  * what a GEMM calls as the epilogue fused into it. */
 typedef void (*jx_range_fn)(void *bufs, int64_t lo, int64_t hi);
 
+/* A root MAP or REDUCE kernel rendered as data (backend/cpu/render_c.c):
+ * the runtime runs its body `fn` over [0, items) in chunks of `grain` on
+ * the buffers data[slots[0..nslot)], in that order (fn's ctx). Kernels
+ * that only differ in their buffers share one compiled body, and a kernel
+ * costs the C compiler no function of its own. fn NULL: not in this form.
+ * The generated source writes the same struct. */
+typedef struct jx_slot_kernel {
+  jx_range_fn fn;
+  const int *slots;
+  int64_t nslot, items, grain;
+} jx_slot_kernel;
+enum { JX_MAX_SLOTS = 64 };
+
 typedef struct jx_module {
   void *handle;
   int nkernel;
-  jx_kernel_fn *kernels; /* per program kernel; NULL for CALL kernels */
-  jx_range_fn *ranges;   /* per program kernel: MAP kernels' loops, NULL otherwise */
+  jx_kernel_fn *kernels; /* per program kernel; NULL for CALL kernels and slot kernels */
+  jx_range_fn *ranges;   /* per program kernel: MAP kernels' loops, NULL otherwise (and for slot kernels) */
+  const jx_slot_kernel *slots; /* per program kernel (fn NULL if not one), or NULL */
 } jx_module;
 
 typedef struct jx_backend {
   const char *name;
-  /* Render the program as source text. Caller frees. */
-  char *(*render)(const jx_program *p);
+  /* Render the program as source text (caller frees); NULL and *err when
+   * it cannot (a scalar function without a C rendering, out of memory). */
+  char *(*render)(const jx_program *p, jx_t *err);
   /* Build (or fetch from the cache) and load. NULL + *err on failure. */
   jx_module *(*build)(const char *source, int nkernel, jx_t *err);
   void (*module_free)(jx_module *m);

@@ -79,11 +79,11 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
     jx_t ferr;
     x->prog = jx_fuse(x->opt, &ferr);
     if (x->prog) {
-      char *src = be->render(x->prog);
-      jx_dump("program.c", src);
       jx_t berr = NULL;
-      /* a failed build is recovered from (interpretation): not a user error */
+      /* a failed render or build is recovered from (interpretation): not a user error */
       bool quiet = jx_errors_quiet(true);
+      char *src = be->render(x->prog, &berr);
+      jx_dump("program.c", src);
       x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
       jx_errors_quiet(quiet);
       if (x->mod) x->prof = jx_profile_new(x->prog);
@@ -207,9 +207,10 @@ static void call_views_free(call_views *cv, int n) {
 }
 
 /* A CALL kernel of program p on the data pointers (views over them), with
- * its fused epilogue's loop `epi` or NULL. Values the impl makes are
- * released at once (a loop may run it millions of times). */
-static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi) {
+ * its fused epilogue's loop `epi` (over the pointers epi_data) or NULL.
+ * Values the impl makes are released at once (a loop may run it millions
+ * of times). */
+static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi, char **epi_data) {
   int n = kn->nin + kn->nout;
   jx_buffer shb[CALL_SMALL];
   struct jx_value sv[CALL_SMALL];
@@ -233,7 +234,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
     cv.in[i] = &cv.v[i];
   }
   size_t mark = jx_pool_mark();
-  epi_ctx ec = {epi, data};
+  epi_ctx ec = {epi, epi_data};
   jx_t err = epi ? jx_dot_general_epilogue(cv.in, &kn->params, cv.out[0], run_epilogue, &ec)
                  : jx_prim_rules[kn->prim]->impl(kn->prim, cv.in, kn->nin, &kn->params, cv.out);
   if (err) jx_retain(err);
@@ -246,7 +247,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
 static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
-  jx_t err = run_call(p, &p->kernels[kernel], data, epi);
+  jx_t err = run_call(p, &p->kernels[kernel], data, epi, data);
   if (!err) return 0;
   run_fail(rs, err);
   return 1;
@@ -263,6 +264,39 @@ static void *rt_alloc(const jx_rt *rt, int64_t bytes, char **data) {
 }
 
 static void rt_release(void *h) { jx_buffer_release(h); }
+
+/* root kernel k in slot form (jx_slot_kernel), or NULL */
+static const jx_slot_kernel *slot_kernel(const jx_module *m, int k) {
+  return m->slots && m->slots[k].fn && m->slots[k].nslot <= JX_MAX_SLOTS ? &m->slots[k] : NULL;
+}
+
+/* its buffers, in slot order */
+static void gather_slots(const jx_slot_kernel *s, char **data, char **r) {
+  for (int64_t i = 0; i < s->nslot; i++) r[i] = data[s->slots[i]];
+}
+
+/* Kernel k of the compiled root program (not a CALL that allocates its
+ * outputs): a CALL with its epilogue kernel `epi` (-1: none), a kernel in
+ * slot form, or one with a generated entry. */
+static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, const jx_rt *rt) {
+  const jx_program *p = x->prog;
+  const jx_kernel *kn = &p->kernels[k];
+  char *r[JX_MAX_SLOTS];
+  if (kn->kind == JX_LK_CALL) {
+    const jx_slot_kernel *es = epi >= 0 ? slot_kernel(x->mod, epi) : NULL;
+    if (es) gather_slots(es, data, r);
+    return run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
+  }
+  const jx_slot_kernel *sk = slot_kernel(x->mod, k);
+  if (sk) {
+    gather_slots(sk, data, r);
+    rt->parallel_for(sk->items, sk->grain, sk->fn, r);
+    return NULL;
+  }
+  if (!x->mod->kernels[k](data, rt)) return NULL;
+  const run_state *rs = rt->ctx;
+  return rs->err ? rs->err : jx_error_new("jit: a compiled loop failed");
+}
 
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
@@ -294,7 +328,8 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   for (int k = 0; k < p->nkernel && !err; k++) {
     const jx_kernel *kn = &p->kernels[k];
     bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->prim]->impl_allocates;
-    int epi = kn->epilogue && x->mod->ranges[kn->epilogue - 1] ? kn->epilogue - 1 : -1;
+    const int e = kn->epilogue - 1;
+    int epi = kn->epilogue && (slot_kernel(x->mod, e) || x->mod->ranges[e]) ? e : -1;
     /* allocate what this kernel defines (and its epilogue) */
     for (int b = 0; b < nb && !err && !own_outputs && epi_ran != k; b++) {
       const jx_lbuf *lb = &p->bufs[b];
@@ -315,11 +350,9 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
       /* done inside the GEMM before it */
     } else if (own_outputs) {
       err = run_owning_call(kn, p, buf, data, val);
-    } else if (kn->kind == JX_LK_CALL) {
-      err = run_call(p, kn, data, epi >= 0 ? x->mod->ranges[epi] : NULL);
+    } else {
+      err = run_kernel(x, k, epi, data, &rt);
       if (epi >= 0) epi_ran = epi;
-    } else if (x->mod->kernels[k](data, &rt)) {
-      err = rs.err ? rs.err : jx_error_new("jit: a compiled loop failed");
     }
     if (x->prof && epi_ran != k) jx_profile_add(x->prof, k, (int64_t)((now_ms() - tk) * 1e6));
     /* temporaries whose last reader was this kernel go back to the cache */

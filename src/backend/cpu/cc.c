@@ -589,6 +589,7 @@ static bool load_fd(int fd, const char *what, int nkernel, loaded *l, jx_t *err)
   if (name >= 0 && name != fd) close(name);
   jx_kernel_fn *table = h ? (jx_kernel_fn *)dlsym(h, "jx_kernel_table") : NULL;
   jx_range_fn *ranges = h ? (jx_range_fn *)dlsym(h, "jx_range_table") : NULL;
+  const jx_slot_kernel *slots = h ? (const jx_slot_kernel *)dlsym(h, "jx_slot_table") : NULL;
   if (!table || !ranges) {
     if (h) dlclose(h);
     pthread_mutex_lock(&lock);
@@ -598,7 +599,7 @@ static bool load_fd(int fd, const char *what, int nkernel, loaded *l, jx_t *err)
              : jx_error_new("jit: dlopen of %s failed: %s", what, why);
     return false;
   }
-  l->m = (jx_module){h, nkernel, table, ranges};
+  l->m = (jx_module){h, nkernel, table, ranges, slots};
   return true;
 }
 
@@ -879,7 +880,7 @@ __attribute__((destructor)) static void unload_all(void) {
   }
 }
 
-char *jx_cpu_render(const jx_program *p);
+char *jx_cpu_render(const jx_program *p, jx_t *err);
 static const jx_rt cpu_rt = {.parallel_for = jx_cpu_parallel_for};
 const jx_backend jx_cpu_backend = {
     .name = "cpu", .render = jx_cpu_render, .build = cpu_build, .module_free = cpu_module_free, .rt = &cpu_rt};

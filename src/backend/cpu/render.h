@@ -8,11 +8,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* Out of memory sets oom; the renderer then returns NULL. */
+/* The scalar functions (scalar_ops.h) a program calls, by name: the
+ * prelude pastes only the parts that define them. */
+typedef struct {
+  char **name;
+  int n, cap;
+} jx_needs;
+
+/* Out of memory sets oom; the renderer then returns NULL. Helper calls
+ * (put_call) are recorded in *need, which nested buffers share. */
 typedef struct {
   char *s;
   size_t n, cap;
   bool oom;
+  jx_needs *need;
 } sb;
 
 static inline void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -34,6 +43,28 @@ static inline void put(sb *b, const char *fmt, ...) {
   }
   va_end(ap2);
 }
+
+/* `<helper>(`: the name (formatted) is written and recorded in b->need */
+void jx_cpu_put_call(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The text pasted before a program calling names[0..n): scalar_ops.h's
+ * includes and macros and only the parts defining those functions (with
+ * the parts they need). NULL and *err (naming the function) when a name
+ * is defined by no part: that is a renderer defect, reported here rather
+ * than as a C compiler failure. Caller frees. */
+char *jx_cpu_prelude(const char *const *names, int n, jx_t *err);
+
+/* A part of scalar_ops.h (see there): its name, the parts it needs and
+ * the functions it defines (lists separated by blanks or '*'), its text. */
+typedef struct {
+  const char *name, *deps, *fns, *text;
+  size_t nlen, dlen, flen, tlen;
+} jx_scalar_part;
+enum { JX_MAX_SCALAR_PARTS = 64 };
+
+/* scalar_ops.h's parts in order (at most `max`): their count, -1 if a
+ * marker is malformed. *base: the length of the text before the first. */
+int jx_cpu_scalar_parts(jx_scalar_part *out, int max, size_t *base);
 
 /* bytes of buffer b of program p */
 static inline long long buf_bytes(const jx_program *p, int b) {

@@ -1,9 +1,10 @@
 /* The C renderer: loop IR -> one C translation unit.
  *
- * The unit starts with scalar_ops.h (pasted in: the same scalar functions
- * the eager kernels use, so compiled and eager results agree), then one
- * range function per kernel (the loop nest over a slice of the flattened
- * iteration space, split across the pool) and a table of entry points.
+ * The unit starts with the parts of scalar_ops.h it calls (render_prelude.c:
+ * the same scalar functions the eager kernels use, so compiled and eager
+ * results agree), then one range function per kernel (the loop nest over
+ * a slice of the flattened iteration space, split across the pool) and a
+ * table of entry points.
  * Kernels are named p<program>_k<kernel>: a LOOP kernel (scan, while,
  * cond) is a C function with the real loop or branch, whose bodies are
  * programs rendered the same way (p<body>_run runs one body's kernels in
@@ -12,7 +13,6 @@
  * is a table of names rather than a table of code. */
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/render.h"
-#include "gen/scalar_ops_text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -46,7 +46,7 @@ static void put_affine(sb *b, const jx_affine *a, int nd) {
  * first, then its loads in order of first use). Root kernels are rendered
  * the second way so that kernels differing only in which buffers they
  * touch (the same layer twice) share one compiled function. */
-enum { MAX_SLOTS = 64 };
+enum { MAX_SLOTS = JX_MAX_SLOTS };
 typedef struct {
   int buf[MAX_SLOTS];
   int n;
@@ -86,9 +86,9 @@ static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *ind
     case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
     case JX_LX_OP: {
       jx_dtype at = k->exprs[e->args[0]].dtype;
-      if (e->prim == JX_P_convert) put(b, "cvt_%s_%s(", sfx[at], sfx[e->dtype]);
-      else if (e->prim == JX_P_select) put(b, "select_%s(", sfx[e->dtype]);
-      else put(b, "%s_%s(", jx_prim_names[e->prim], sfx[at]);
+      if (e->prim == JX_P_convert) jx_cpu_put_call(b, "cvt_%s_%s", sfx[at], sfx[e->dtype]);
+      else if (e->prim == JX_P_select) jx_cpu_put_call(b, "select_%s", sfx[e->dtype]);
+      else jx_cpu_put_call(b, "%s_%s", jx_prim_names[e->prim], sfx[at]);
       for (int a = 0; a < e->nargs; a++) put(b, "%sv%d", a ? ", " : "", e->args[a]);
       put(b, ")");
       break;
@@ -152,8 +152,12 @@ static void map_range(sb *b, const jx_program *prog, const jx_kernel *k, const s
     put(b, "      for (int64_t i%d = t0; i%d < t1; i%d++) {\n", il, il, il);
     put_body(b, k, sl, "        ");
     put(b, "        tile[i%d - t0] = v%d;\n      }\n", il, k->root);
-    put(b, "      jx_stream(out + row + t0, tile, (size_t)(t1 - t0) * sizeof *out);\n    }\n");
-    put(b, "    f = row + stop;\n  }\n  jx_stream_fence();\n}\n");
+    put(b, "      ");
+    jx_cpu_put_call(b, "jx_stream");
+    put(b, "out + row + t0, tile, (size_t)(t1 - t0) * sizeof *out);\n    }\n");
+    put(b, "    f = row + stop;\n  }\n  ");
+    jx_cpu_put_call(b, "jx_stream_fence");
+    put(b, ");\n}\n");
   } else {
     put(b, "    for (int64_t i%d = start; i%d < stop; i%d++) {\n", il, il, il);
     put_body(b, k, sl, "      ");
@@ -207,7 +211,9 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
     snprintf(ind, sizeof ind, "%*s", 6 + 2 * nr, "");
     put(b, "%*sfor (int64_t t = 0; t < m; t++) {\n%sconst int64_t i%d = s0 + t;\n", 4 + 2 * nr, "", ind, L);
     put_body(b, k, sl, ind);
-    put(b, "%sacc[t] = %s_%s(acc[t], (%s)v%d);\n%*s}\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root, 4 + 2 * nr, "");
+    put(b, "%sacc[t] = ", ind);
+    jx_cpu_put_call(b, "%s_%s", op, fl ? "f64" : sfx[vt]);
+    put(b, "acc[t], (%s)v%d);\n%*s}\n", acct, k->root, 4 + 2 * nr, "");
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
     put(b, "    for (int64_t t = 0; t < m; t++) out[o + t] = (%s)acc[t];\n    o += m;\n  }\n}\n", ctype[vt]);
   } else {
@@ -220,7 +226,9 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
     char ind[64];
     snprintf(ind, sizeof ind, "%*s", 4 + 2 * nr, "");
     put_body(b, k, sl, ind);
-    put(b, "%sacc = %s_%s(acc, (%s)v%d);\n", ind, op, fl ? "f64" : sfx[vt], acct, k->root);
+    put(b, "%sacc = ", ind);
+    jx_cpu_put_call(b, "%s_%s", op, fl ? "f64" : sfx[vt]);
+    put(b, "acc, (%s)v%d);\n", acct, k->root);
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
     put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
   }
@@ -240,18 +248,24 @@ static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
 
 /* Functions shared by root kernels: the range bodies rendered so far (in
  * slot form), their hashes (so that a program of many kernels compares
- * texts only on a hash match) and the kernel that first rendered each. */
+ * texts only on a hash match) and the kernel that first rendered each;
+ * per root kernel, the body it runs in slot form (p0_s<body>), -1 if
+ * it has functions of its own. */
 typedef struct {
   char **text;
   uint64_t *hash;
   int *first;
   int n;
+  int *body;
 } shared;
 
 /* Kernel `id` of program p, MAP or REDUCE: p<pid>_k<id>_range and the
- * entry p<pid>_k<id>. A root kernel whose range body (in slot form) was
- * rendered before calls that function, p0_s<first>, with its own buffers
- * in slot order; the first time, the body is rendered under that name. */
+ * entry p<pid>_k<id>. A root kernel in slot form has no function of its
+ * own: it is a row of jx_slot_table (put_tables) that runs its body,
+ * p0_s<first>, on its buffers in slot order; the body is rendered here
+ * the first time. gcc -O3 spends ~5 M instructions on even a one-line
+ * function: a range function and an entry per kernel were ~15% of the
+ * MLP step's build. */
 static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
   slots sl;
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
@@ -260,7 +274,7 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
     if (k->kind == JX_LK_MAP) map_range(b, p, k, NULL);
     else reduce_range(b, k, NULL);
   } else {
-    sb body = {0};
+    sb body = {.need = b->need};
     if (k->kind == JX_LK_MAP) map_range(&body, p, k, &sl);
     else reduce_range(&body, k, &sl);
     if (body.oom) b->oom = true;
@@ -268,8 +282,7 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
     const uint64_t h = body.s ? jx_fnv1a(body.s, strlen(body.s), JX_FNV_BASIS) : 0;
     for (int i = 0; i < sh->n && body.s && first < 0; i++)
       if (sh->hash[i] == h && !strcmp(sh->text[i], body.s)) first = sh->first[i];
-    if (first >= 0) { /* possibly defined in another unit of a split build */
-      put(b, "JX_ENTRY void p0_s%d(void *, int64_t, int64_t);\n", first);
+    if (first >= 0) {
       jx_free(body.s);
     } else {
       first = id;
@@ -277,10 +290,8 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
       put(b, "JX_ENTRY __attribute__((noinline)) void p0_s%d%s", id, body.s ? body.s : "");
       if (body.s) sh->text[sh->n] = body.s, sh->hash[sh->n] = h, sh->first[sh->n++] = id;
     }
-    put(b, "JX_ENTRY void p0_k%d_range(void *ctx, int64_t lo, int64_t hi) {\n  char **b = (char **)ctx;\n", id);
-    put(b, "  char *r[%d] = {", sl.n);
-    for (int i = 0; i < sl.n; i++) put(b, "%sb[%d]", i ? ", " : "", sl.buf[i]);
-    put(b, "};\n  p0_s%d(r, lo, hi);\n}\n", first);
+    sh->body[id] = first;
+    return;
   }
   int64_t n, grain;
   kernel_work(k, &n, &grain);
@@ -312,10 +323,89 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   put(b, "  return 0;\n}\n\n");
 }
 
-char *jx_cpu_render(const jx_program *p) {
+/* the slot kernels' rows of jx_slot_table: body, slot list, work */
+static void put_slot_table(sb *b, const jx_program *p, const int *body) {
+  for (int i = 0; i < p->nkernel; i++) {
+    slots sl;
+    if (body[i] < 0 || !make_slots(&p->kernels[i], &sl)) continue;
+    if (body[i] == i) put(b, "JX_ENTRY void p0_s%d(void *, int64_t, int64_t);\n", i);
+    put(b, "static const int p0_k%d_sl[%d] = {", i, sl.n);
+    for (int s = 0; s < sl.n; s++) put(b, "%s%d", s ? ", " : "", sl.buf[s]);
+    put(b, "};\n");
+  }
+  put(b, "const jx_slot_kernel jx_slot_table[%d] = {\n", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    slots sl;
+    int64_t n, grain;
+    if (body[i] < 0 || !make_slots(&p->kernels[i], &sl)) {
+      put(b, "  {0},\n");
+      continue;
+    }
+    kernel_work(&p->kernels[i], &n, &grain);
+    put(b, "  {p0_s%d, p0_k%d_sl, %d, %lldLL, %lldLL},\n", body[i], i, sl.n, (long long)n, (long long)grain);
+  }
+  if (!p->nkernel) put(b, "  {0},\n");
+  put(b, "};\n");
+}
+
+/* the tables the runtime reads (cc.c): entries, range functions of MAP
+ * kernels (those a GEMM may run as its epilogue), slot kernels */
+static void put_tables(sb *b, const jx_program *p, const int *body) {
+  put(b, JX_TABLES_MARK);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (body[i] >= 0) continue;
+    if (p->kernels[i].kind != JX_LK_CALL) put(b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
+    if (p->kernels[i].kind == JX_LK_MAP) put(b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
+  }
+  put(b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind == JX_LK_CALL || body[i] >= 0) put(b, "%s0", i ? ", " : "");
+    else put(b, "%sp%d_k%d", i ? ", " : "", p->id, i);
+  }
+  if (!p->nkernel) put(b, "0");
+  put(b, "};\n");
+  put(b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
+  for (int i = 0; i < p->nkernel; i++) {
+    if (p->kernels[i].kind == JX_LK_MAP && body[i] < 0) put(b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
+    else put(b, "%s0", i ? ", " : "");
+  }
+  if (!p->nkernel) put(b, "0");
+  put(b, "};\n");
+  put_slot_table(b, p, body);
+}
+
+/* the kernels and tables of root program p into b */
+static void render_root(sb *b, const jx_program *p) {
+  const size_t nk = (size_t)p->nkernel + 1;
+  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0,
+               jx_malloc(sizeof(int) * nk)};
+  if (!sh.text || !sh.hash || !sh.first || !sh.body) b->oom = true;
+  else {
+    for (size_t i = 0; i < nk; i++) sh.body[i] = -1;
+    render_program(b, &sh, p, true);
+    put_tables(b, p, sh.body);
+  }
+  for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
+  jx_free(sh.text);
+  jx_free(sh.hash);
+  jx_free(sh.first);
+  jx_free(sh.body);
+}
+
+/* The unit: the prelude (the parts of scalar_ops.h the kernels call), the
+ * runtime's struct, the kernels, the tables. NULL and *err if a kernel
+ * calls a scalar function no part defines, or out of memory. */
+char *jx_cpu_render(const jx_program *p, jx_t *err) {
+  *err = NULL;
+  jx_needs need = {0};
+  sb body = {.need = &need};
+  render_root(&body, p);
+  char *pre = body.oom ? NULL : jx_cpu_prelude((const char *const *)need.name, need.n, err);
+  for (int i = 0; i < need.n; i++) jx_free(need.name[i]);
+  jx_free(need.name);
   sb b = {0};
   put(&b, "/* generated by jx: %d kernels, %d buffers */\n", p->nkernel, p->nbuf);
-  put(&b, "%s\n", jx_scalar_ops_text);
+  put(&b, "%s\n", pre ? pre : "");
   /* the same layout as jx_rt in backend/backend.h */
   put(&b, "typedef struct jx_rt {\n"
           "  void (*parallel_for)(int64_t, int64_t, void (*)(void *, int64_t, int64_t), void *);\n"
@@ -324,36 +414,19 @@ char *jx_cpu_render(const jx_program *p) {
           "  void *(*alloc)(const struct jx_rt *, int64_t, char **);\n"
           "  void (*release)(void *);\n"
           "} jx_rt;\n"
-          "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n\n");
-  const size_t nk = (size_t)p->nkernel + 1;
-  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0};
-  if (!sh.text || !sh.hash || !sh.first) b.oom = true;
-  else render_program(&b, &sh, p, true);
-  for (int i = 0; i < sh.n; i++) jx_free(sh.text[i]);
-  jx_free(sh.text);
-  jx_free(sh.hash);
-  jx_free(sh.first);
-  put(&b, JX_TABLES_MARK);
-  for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind != JX_LK_CALL) put(&b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
-    if (p->kernels[i].kind == JX_LK_MAP) put(&b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
-  }
-  put(&b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
-  for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_CALL) put(&b, "%s0", i ? ", " : "");
-    else put(&b, "%sp%d_k%d", i ? ", " : "", p->id, i);
-  }
-  if (!p->nkernel) put(&b, "0");
-  put(&b, "};\n");
-  put(&b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
-  for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_MAP) put(&b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
-    else put(&b, "%s0", i ? ", " : "");
-  }
-  if (!p->nkernel) put(&b, "0");
-  put(&b, "};\n");
-  if (b.oom) {
+          "#define JX_ENTRY __attribute__((visibility(\"hidden\")))\n"
+          "typedef struct jx_slot_kernel {\n" /* as in backend/backend.h */
+          "  void (*fn)(void *, int64_t, int64_t);\n"
+          "  const int *slots;\n"
+          "  int64_t nslot, items, grain;\n"
+          "} jx_slot_kernel;\n\n");
+  put(&b, "%s", body.s ? body.s : "");
+  const bool ok = pre && !body.oom && !b.oom;
+  jx_free(pre);
+  jx_free(body.s);
+  if (!ok) {
     jx_free(b.s);
+    if (!*err) *err = jx_error_new("jit: out of memory rendering C");
     return NULL;
   }
   return b.s;

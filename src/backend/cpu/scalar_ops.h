@@ -8,7 +8,16 @@
  * which the jit disables with -ffp-contract=off). It also holds the one
  * streaming store both use for large outputs (jx_stream, at the end).
  * Self-contained: <math.h>, <stdint.h>, <string.h> and, with SSE2,
- * <emmintrin.h>. */
+ * <emmintrin.h>.
+ *
+ * Parts: the jit pastes only the parts a program calls (a program that
+ * streams no output skips emmintrin.h, ~15 ms of each build). A comment
+ * "@jx-part NAME [+DEP...]: FUNCTION..." (opening a C comment) starts a
+ * part, which runs to the next such comment or to the "@jx-end" one. It
+ * defines the functions it lists, using the text before the first part
+ * (includes, macros), the parts named +DEP (earlier in the file) and the
+ * parts that list no function (always pasted). test_render compiles every
+ * part alone against its list. */
 #ifndef JX_SCALAR_OPS_H
 #define JX_SCALAR_OPS_H
 
@@ -94,6 +103,7 @@
     return e / ((T)1 + e);                                                            \
   }
 
+/*@jx-part b: add_b sub_b mul_b div_b pow_b max_b min_b and_b or_b not_b*/
 /* bool as arithmetic mod 2 with x/0 = 0, which keeps every result in {0,1}:
  * add/sub = xor, mul/div/min/and = and, max/or = or, pow = a | !b. */
 static inline uint8_t add_b(uint8_t a, uint8_t b) { return a ^ b; }
@@ -107,12 +117,18 @@ static inline uint8_t and_b(uint8_t a, uint8_t b) { return a & b; }
 static inline uint8_t or_b(uint8_t a, uint8_t b) { return a | b; }
 static inline uint8_t not_b(uint8_t a) { return !a; }
 
+/*@jx-part i32: add_i32 sub_i32 mul_i32 neg_i32 div_i32 pow_i32 max_i32 min_i32 and_i32 or_i32 abs_i32 sign_i32 not_i32*/
 DEF_SINT(i32, int32_t, uint32_t)
+/*@jx-part i64: add_i64 sub_i64 mul_i64 neg_i64 div_i64 pow_i64 max_i64 min_i64 and_i64 or_i64 abs_i64 sign_i64 not_i64*/
 DEF_SINT(i64, int64_t, uint64_t)
+/*@jx-part u32: add_u32 sub_u32 mul_u32 neg_u32 div_u32 pow_u32 max_u32 min_u32 and_u32 or_u32 abs_u32 sign_u32 not_u32*/
 DEF_UINT(u32, uint32_t)
+/*@jx-part f32: add_f32 sub_f32 mul_f32 div_f32 pow_f32 max_f32 min_f32 neg_f32 abs_f32 sign_f32 floor_f32 exp_f32 log_f32 log1p_f32 expm1_f32 sqrt_f32 rsqrt_f32 sin_f32 cos_f32 logistic_f32*/
 DEF_FLOAT(f32, float, f)
+/*@jx-part f64: add_f64 sub_f64 mul_f64 div_f64 pow_f64 max_f64 min_f64 neg_f64 abs_f64 sign_f64 floor_f64 exp_f64 log_f64 log1p_f64 expm1_f64 sqrt_f64 rsqrt_f64 sin_f64 cos_f64 logistic_f64*/
 DEF_FLOAT(f64, double, )
 
+/*@jx-part tanh_f32: tanh_f32*/
 /* tanh f32: the rational approximation XLA:CPU uses (Eigen's fast tanh:
  * odd degree-13 numerator over even degree-6 denominator, on [-7.9, 7.9]
  * where f32 tanh is not yet +-1). It is what jax computes on CPU, within
@@ -135,8 +151,10 @@ static inline float tanh_f32(float x) {
   q = y2 * q + 4.89352518554385e-03f;
   return (y < 0.0004f && y > -0.0004f) ? y : p / q;
 }
+/*@jx-part tanh_f64: tanh_f64*/
 static inline double tanh_f64(double x) { return tanh(x); }
 
+/*@jx-part cmp-macros:*/
 /* Comparisons: the same for every dtype. */
 #define DEF_CMP(S, T)                                                       \
   static inline uint8_t eq_##S(T a, T b) { return a == b; }                 \
@@ -145,14 +163,21 @@ static inline double tanh_f64(double x) { return tanh(x); }
   static inline uint8_t le_##S(T a, T b) { return a <= b; }                 \
   static inline uint8_t gt_##S(T a, T b) { return a > b; }                  \
   static inline uint8_t ge_##S(T a, T b) { return a >= b; }
+/*@jx-part cmp_b: eq_b ne_b lt_b le_b gt_b ge_b*/
 DEF_CMP(b, uint8_t)
+/*@jx-part cmp_i32: eq_i32 ne_i32 lt_i32 le_i32 gt_i32 ge_i32*/
 DEF_CMP(i32, int32_t)
+/*@jx-part cmp_i64: eq_i64 ne_i64 lt_i64 le_i64 gt_i64 ge_i64*/
 DEF_CMP(i64, int64_t)
+/*@jx-part cmp_u32: eq_u32 ne_u32 lt_u32 le_u32 gt_u32 ge_u32*/
 DEF_CMP(u32, uint32_t)
+/*@jx-part cmp_f32: eq_f32 ne_f32 lt_f32 le_f32 gt_f32 ge_f32*/
 DEF_CMP(f32, float)
+/*@jx-part cmp_f64: eq_f64 ne_f64 lt_f64 le_f64 gt_f64 ge_f64*/
 DEF_CMP(f64, double)
 
 /* ------------------------------------------------------ conversions */
+/*@jx-part sat: sat_i32 sat_u32 sat_i64 satf_i32 satf_u32 satf_i64*/
 /* float -> int: NaN gives 0, out of range saturates. Clamping in double is
  * exact for 32-bit targets, and the clamp-then-cast form vectorizes. */
 static inline int32_t sat_i32(double x) {
@@ -184,6 +209,7 @@ static inline uint32_t satf_u32(float x) {
 }
 static inline int64_t satf_i64(float x) { return sat_i64(x); }
 
+/*@jx-part cvt-macros:*/
 /* Conversion of one value by (source kind, target kind): B bool, I int, F float. */
 #define CX_B_B(S, T, x) (T)((x) != 0)
 #define CX_I_B(S, T, x) (T)((x) != 0)
@@ -206,8 +232,20 @@ static inline int64_t satf_i64(float x) { return sat_i64(x); }
   JX_CVT_TO(X, b, uint8_t, B) JX_CVT_TO(X, i32, int32_t, I)                  \
   JX_CVT_TO(X, i64, int64_t, I) JX_CVT_TO(X, u32, uint32_t, I)               \
   JX_CVT_TO(X, f32, float, F) JX_CVT_TO(X, f64, double, F)
-JX_CVT_FROM(JX_DEF_CVT)
+/*@jx-part cvt_b: cvt_b_b cvt_b_i32 cvt_b_i64 cvt_b_u32 cvt_b_f32 cvt_b_f64*/
+JX_CVT_TO(JX_DEF_CVT, b, uint8_t, B)
+/*@jx-part cvt_i32: cvt_i32_b cvt_i32_i32 cvt_i32_i64 cvt_i32_u32 cvt_i32_f32 cvt_i32_f64*/
+JX_CVT_TO(JX_DEF_CVT, i32, int32_t, I)
+/*@jx-part cvt_i64: cvt_i64_b cvt_i64_i32 cvt_i64_i64 cvt_i64_u32 cvt_i64_f32 cvt_i64_f64*/
+JX_CVT_TO(JX_DEF_CVT, i64, int64_t, I)
+/*@jx-part cvt_u32: cvt_u32_b cvt_u32_i32 cvt_u32_i64 cvt_u32_u32 cvt_u32_f32 cvt_u32_f64*/
+JX_CVT_TO(JX_DEF_CVT, u32, uint32_t, I)
+/*@jx-part cvt_f32 +sat: cvt_f32_b cvt_f32_i32 cvt_f32_i64 cvt_f32_u32 cvt_f32_f32 cvt_f32_f64*/
+JX_CVT_TO(JX_DEF_CVT, f32, float, F)
+/*@jx-part cvt_f64 +sat: cvt_f64_b cvt_f64_i32 cvt_f64_i64 cvt_f64_u32 cvt_f64_f32 cvt_f64_f64*/
+JX_CVT_TO(JX_DEF_CVT, f64, double, F)
 
+/*@jx-part select: select_b select_i32 select_i64 select_u32 select_f32 select_f64*/
 /* select */
 #define JX_DEF_SEL(S, T) static inline T select_##S(uint8_t p, T a, T b) { return p ? a : b; }
 JX_DEF_SEL(b, uint8_t)
@@ -217,6 +255,8 @@ JX_DEF_SEL(u32, uint32_t)
 JX_DEF_SEL(f32, float)
 JX_DEF_SEL(f64, double)
 
+/*@jx-part bits: shift_left_i32 shift_right_logical_i32 xor_i32 shift_left_i64 shift_right_logical_i64 xor_i64
+ * shift_left_u32 shift_right_logical_u32 xor_u32 xor_b*/
 /* ------------------------------------------- bits, rem, fma, erf, erf_inv */
 /* Appended for src/prims/bits.c (random numbers). XLA semantics: a shift
  * by >= the bit width (or by a negative amount) gives 0; integer rem takes
@@ -229,15 +269,18 @@ JX_DEF_BITS(i32, int32_t, uint32_t, 32u)
 JX_DEF_BITS(i64, int64_t, uint64_t, 64u)
 JX_DEF_BITS(u32, uint32_t, uint32_t, 32u)
 static inline uint8_t xor_b(uint8_t a, uint8_t b) { return a ^ b; }
+/*@jx-part rem: rem_i32 rem_i64 rem_u32 rem_f32 rem_f64*/
 static inline int32_t rem_i32(int32_t a, int32_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
 static inline int64_t rem_i64(int64_t a, int64_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
 static inline uint32_t rem_u32(uint32_t a, uint32_t b) { return b == 0 ? a : a % b; }
 static inline float rem_f32(float a, float b) { return fmodf(a, b); }
 static inline double rem_f64(double a, double b) { return fmod(a, b); }
+/*@jx-part fma: fma_f32 fma_f64*/
 /* one rounding, whatever the C compiler's contraction setting */
 static inline float fma_f32(float a, float b, float c) { return fmaf(a, b, c); }
 static inline double fma_f64(double a, double b, double c) { return fma(a, b, c); }
 
+/*@jx-part erf: erf_f32 erf_f64*/
 /* erf, f32: XLA:CPU's EmitErfF32 (Eigen's rational, evaluated with FMAs,
  * +-1 from |x| >= 3.8325...). f64: libm's erf, as XLA:CPU calls. */
 static inline float erf_f32(float x) {
@@ -257,6 +300,7 @@ static inline float erf_f32(float x) {
 }
 static inline double erf_f64(double x) { return erf(x); }
 
+/*@jx-part erf_inv: erf_inv_f32 erf_inv_f64*/
 /* erf_inv: the CHLO decomposition JAX's lax.erf_inv lowers to (M. Giles,
  * "Approximating the erfinv function"): w = -log1p(-x*x), a polynomial in
  * w - 2.5 or sqrt(w) - 3 (f32) / three ranges (f64), times x; +-1 -> +-inf.
@@ -312,6 +356,7 @@ static inline double erf_inv_f64(double x) {
   return fabs(x) == 1.0 ? x * (double)INFINITY : p * x;
 }
 
+/*@jx-part threefry: jx_threefry2x32*/
 /* The Threefry-2x32 block cipher, 20 rounds (Salmon et al. 2011), as in
  * jax._src.prng._threefry2x32_lowering: key (k0, k1), counter (x0, x1). */
 static inline void jx_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t *y0,
@@ -334,6 +379,7 @@ static inline void jx_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32
   *y1 = x1;
 }
 
+/*@jx-part stream: jx_stream jx_stream_fence*/
 /* A non-temporal copy of a computed tile to its place in a large output
  * (one that outgrows the caches before it is read again): the stores skip
  * the read-for-ownership a normal store pays. 32-byte stores where the
@@ -378,4 +424,5 @@ static inline void jx_stream(void *dst, const void *src, size_t n) { memcpy(dst,
 static inline void jx_stream_fence(void) {}
 #endif
 
+/*@jx-end*/
 #endif
