@@ -412,7 +412,9 @@ static bool read_sum(int dfd, const char *name, uint64_t key, uint64_t *sum) {
  * (a training step of 30 kernels: ~0.55 s whole, ~0.37 s in two halves on
  * 2 cores). One unit per thread of jx's pool (at most MAX_PARTS), and at
  * least PART_MIN_BYTES of kernels each: every unit repeats the prelude (the
- * scalar ops, ~50 ms to parse) and the link costs ~35 ms, while gcc -O3
+ * scalar ops the program calls: render_prelude.c; ~70 M instructions of
+ * cc1 for the MLP step's, ~130 M when all were pasted) and the link costs
+ * ~35 ms, while gcc -O3
  * takes ~40 ms per KB of these kernels. (The per-example gradients' 10.5 KB
  * program, whole vs in two units, alternated 3 times: 391-430 ms vs
  * 248-399.) The object's cache key is the whole source's: the split
