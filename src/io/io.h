@@ -12,62 +12,6 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "jx's file formats are little-endian and so is the in-memory layout they assume"
-/* ------------------------------------------------------------ zip */
-/* A zip archive as .npz uses it: members stored (method 0) or deflated
- * (8, with zlib), zip64 records where sizes or offsets pass 4 GiB. */
-typedef struct {
-  char *name;
-  uint32_t crc;
-  uint64_t csize, usize, off;
-  uint16_t method;
-} jx_zip_wentry;
-typedef struct {
-  jx_io_writer w;
-  jx_zip_wentry *ents;
-  int n, cap;
-} jx_zip_writer;
-jx_t jx_zip_begin(jx_zip_writer *z, const char *op, const char *path);
-/* One member made of nparts byte ranges, deflated when asked (an error
- * when zlib was not built in). */
-jx_t jx_zip_add(jx_zip_writer *z, const char *name, int nparts, const void *const *parts, const size_t *sizes,
-                bool deflate);
-/* The central directory and end records, then the atomic commit; frees z.
- * With e (an earlier failure) it only cleans up and returns e. */
-jx_t jx_zip_end(jx_zip_writer *z, jx_t e);
-
-typedef struct {
-  const char *name; /* into the archive, not NUL-terminated */
-  size_t nlen;
-  uint16_t method, flags;
-  uint32_t crc;
-  uint64_t csize, usize, loff;
-} jx_zip_entry;
-typedef struct {
-  const char *op, *path;
-  const uint8_t *p;
-  size_t n;
-  jx_zip_entry *ents;
-  int count;
-} jx_zip;
-/* Parses the central directory of the archive p[0..n): NULL or the error. */
-jx_t jx_zip_open(jx_zip *z, const char *op, const char *path, const uint8_t *p, size_t n);
-/* Member i's bytes, CRC-checked: *data points into the archive (stored) or
- * at *owned (inflated; jx_free it). NULL or the error. */
-jx_t jx_zip_read(const jx_zip *z, int i, const uint8_t **data, uint8_t **owned);
-void jx_zip_close(jx_zip *z);
-/* name made printable for messages (at most cap-1 bytes) */
-void jx_io_shown(const char *s, size_t n, char *out, size_t cap);
-
-/* The formats with the operation's name for messages (jx_save and jx_load
- * go through them): NULL or the error on writing; a tuple of the arrays in
- * file order (names in *names, optional: jx_io_names_pack) on reading. */
-jx_t jx_npz_write(const char *op, const char *path, int n, const char *const *names, const jx_t *arrays,
-                  bool deflate);
-jx_t jx_npz_read(const char *op, const char *path, char ***names);
-jx_t jx_safetensors_write(const char *op, const char *path, int n, const char *const *names,
-                          const jx_t *arrays);
-jx_t jx_safetensors_read(const char *op, const char *path, char ***names);
-
 #endif
 
 /* ------------------------------------------------------------ writing */
