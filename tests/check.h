@@ -3,6 +3,8 @@
 #ifndef JX_TEST_CHECK_H
 #define JX_TEST_CHECK_H
 
+#include "jx.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,28 @@ static int check_passed, check_failed;
       fputc('\n', stderr);                                                         \
     }                                                                              \
   } while (0)
+
+/* EXPECT_ERROR(r, "sub", ...): r must be an error value whose message
+ * contains every substring given; check_verbose prints each message. */
+__attribute__((unused)) static int check_verbose;
+__attribute__((unused)) static void expect_error_(int line, const char *expr, jx_t r, const char *const *subs) {
+  const char *msg = jx_error(r);
+  if (jx_ok(r) || !msg) {
+    check_failed++;
+    fprintf(stderr, "%s:%d: expected an error value from %s\n", __FILE__, line, expr);
+    return;
+  }
+  if (check_verbose) printf("  %-60.60s -> %s\n", expr, msg);
+  for (; *subs; subs++) {
+    if (strstr(msg, *subs)) {
+      check_passed++;
+    } else {
+      check_failed++;
+      fprintf(stderr, "%s:%d: %s: message \"%s\" lacks \"%s\"\n", __FILE__, line, expr, msg, *subs);
+    }
+  }
+}
+#define EXPECT_ERROR(r, ...) expect_error_(__LINE__, #r, (r), (const char *const[]){__VA_ARGS__, NULL})
 
 /* |a - b| <= atol + rtol * |b|, NaN == NaN */
 static inline int check_close(double a, double b, double rtol, double atol) {

@@ -15,27 +15,7 @@
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-static int verbose;
 
-/* r must be an error value whose message contains every substring given. */
-static void expect_error_(int line, const char *expr, jx_t r, const char *const *subs) {
-  const char *msg = jx_error(r);
-  if (jx_ok(r) || !msg) {
-    check_failed++;
-    fprintf(stderr, "%s:%d: expected an error value from %s\n", __FILE__, line, expr);
-    return;
-  }
-  if (verbose) printf("  %-60.60s -> %s\n", expr, msg);
-  for (; *subs; subs++) {
-    if (strstr(msg, *subs)) {
-      check_passed++;
-    } else {
-      check_failed++;
-      fprintf(stderr, "%s:%d: %s: message \"%s\" lacks \"%s\"\n", __FILE__, line, expr, msg, *subs);
-    }
-  }
-}
-#define EXPECT_ERROR(r, ...) expect_error_(__LINE__, #r, (r), (const char *const[]){__VA_ARGS__, NULL})
 
 /* ---------------------------------------------------------------- data */
 static const float D24[24] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
@@ -536,7 +516,7 @@ static void test_retain_release(void) {
 
 int main(void) {
   const char *v = getenv("JX_VERBOSE");
-  verbose = v && *v && strcmp(v, "0") != 0;
+  check_verbose = v && *v && strcmp(v, "0") != 0;
   test_binary_shapes();
   test_axes();
   test_layout();

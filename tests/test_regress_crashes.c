@@ -19,19 +19,6 @@
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-__attribute__((unused)) static void expect_error_(int line, const char *expr, jx_t r, const char *sub) {
-  const char *msg = jx_error(r);
-  if (jx_ok(r) || !msg) {
-    check_failed++;
-    fprintf(stderr, "%s:%d: expected an error value from %s\n", __FILE__, line, expr);
-  } else if (sub && !strstr(msg, sub)) {
-    check_failed++;
-    fprintf(stderr, "%s:%d: %s: message \"%s\" lacks \"%s\"\n", __FILE__, line, expr, msg, sub);
-  } else {
-    check_passed++;
-  }
-}
-#define EXPECT_ERROR(r, sub) expect_error_(__LINE__, #r, (r), (sub))
 
 static bool same_values(jx_t a, jx_t b, double rtol) {
   if (!jx_ok(a) || !jx_ok(b) || jx_size(a) != jx_size(b)) return false;

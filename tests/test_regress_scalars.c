@@ -26,24 +26,6 @@
 static const int64_t TWO40 = (int64_t)1 << 40;
 static const int64_t TWO53P1 = ((int64_t)1 << 53) + 1; /* not a double */
 
-/* r must be an error value whose message contains every substring given */
-static void expect_error_(int line, const char *expr, jx_t r, const char *const *subs) {
-  const char *msg = jx_error(r);
-  if (jx_ok(r) || !msg) {
-    check_failed++;
-    fprintf(stderr, "%s:%d: expected an error value from %s\n", __FILE__, line, expr);
-    return;
-  }
-  for (; *subs; subs++) {
-    if (strstr(msg, *subs)) {
-      check_passed++;
-    } else {
-      check_failed++;
-      fprintf(stderr, "%s:%d: %s: message \"%s\" lacks \"%s\"\n", __FILE__, line, expr, msg, *subs);
-    }
-  }
-}
-#define EXPECT_ERROR(r, ...) expect_error_(__LINE__, #r, (r), (const char *const[]){__VA_ARGS__, NULL})
 
 static double f64_at(jx_t x, int i) {
   double v[8];
