@@ -19,6 +19,7 @@
  *     first, and day-old temporaries of dead builds go (test_eviction); freed jitted functions unload their
  *     object, shared ones when the last goes (test_unload). */
 #include "check.h"
+#include "child.h"
 
 #include "jx.h"
 
@@ -48,11 +49,6 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static int count_substr(const char *s, const char *pat) {
-  int n = 0;
-  for (const char *p = s; (p = strstr(p, pat)); p += strlen(pat)) n++;
-  return n;
-}
 
 /* ============================================================ the programs */
 /* Program k: one function at the argument shape [16 + k] (the shape is in
@@ -339,35 +335,8 @@ static int spawn_child(const char *mode, const char *const *set, char **out, dou
   return rc == 0 && !clean ? 250 : rc;
 }
 
-#define CHECK_CHILD(cond, out, ...)                                                  \
-  do {                                                                               \
-    CHECKF(cond, __VA_ARGS__);                                                       \
-    if (!(cond)) fprintf(stderr, "---- child output ----\n%s---- end ----\n", out);  \
-  } while (0)
 
-static void rm_tree(const char *path) {
-  struct stat st;
-  if (lstat(path, &st)) return;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char sub[4096];
-      snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-      rm_tree(sub);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
 
-static void make_tmpdir(char *dir, size_t n) {
-  snprintf(dir, n, "/tmp/jx-test-cache-XXXXXX");
-  if (!mkdtemp(dir)) perror("mkdtemp"), dir[0] = 0;
-}
 
 /* A child with JX_CACHE_DIR=dir, JX_LOG=compile and `extra` ("K=V"s) */
 static int cache_child(const char *mode, const char *dir, const char *const *extra, char **out) {

@@ -27,6 +27,7 @@
  * one random program, `test_jit --random N FIRST` runs N from seed FIRST. */
 #include "api/trace_fn.h"
 #include "check.h"
+#include "child.h"
 #include "jit_build.h"
 #include "seed_mlp.h"
 #include "compile/compile.h"
@@ -145,11 +146,6 @@ static int same_value(jx_t a, jx_t b, double rtol, double atol, const char *what
   return ok;
 }
 
-static int count_substr(const char *s, const char *pat) {
-  int n = 0;
-  for (const char *p = s; (p = strstr(p, pat)); p += strlen(pat)) n++;
-  return n;
-}
 
 /* ======================================================= random programs */
 enum { MAXSLOT = 32, MAXARGS = 6, MAXELEMS = 2048 };
@@ -1613,33 +1609,7 @@ static int spawn_child(const char *mode, const char *const *set, char **out) {
   return finish_child(start_child(mode, set), out);
 }
 
-static void rm_tree(const char *path) {
-  struct stat st;
-  if (lstat(path, &st)) return;
-  if (S_ISDIR(st.st_mode)) {
-    chmod(path, 0700);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char sub[4096];
-      snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-      rm_tree(sub);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
 
-static void make_tmpdir(char *dir, size_t n) {
-  snprintf(dir, n, "/tmp/jx-test-jit-XXXXXX");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    dir[0] = 0;
-  }
-}
 
 /* names of files in dir matching prefix/suffix (up to max) */
 static int list_files(const char *dir, const char *prefix, const char *suffix, char names[][512], int max) {
@@ -1664,11 +1634,6 @@ static int run_cache_child(const char *mode, const char *dir, const char *extra,
   return rc;
 }
 
-#define CHECK_CHILD(cond, out, ...)                                                  \
-  do {                                                                               \
-    CHECKF(cond, __VA_ARGS__);                                                       \
-    if (!(cond)) fprintf(stderr, "---- child output ----\n%s---- end ----\n", out);  \
-  } while (0)
 
 static bool copy_file(const char *from, const char *to) {
   FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
