@@ -89,6 +89,10 @@ if "$PYB" -c "import numpy" >/dev/null 2>&1; then
     "$JXB/bench/bench_eager" --only slowf --no-peer --reps 7 --tsv "$OUT/sf$r.tsv" 2>/dev/null | grep -E "^slowf_eager" | sed "s/^/round $r  /"
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=1073741824 \
       "$PYB" bench/slowf_numpy.py 7 | tee "$OUT/np_sf$r.txt" | sed "s/^/round $r  /"
+    if "$PYB" -c "import torch" >/dev/null 2>&1; then
+      GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=1073741824 \
+        "$PYB" bench/slowf_numpy.py 7 torch | tee "$OUT/torch_sf$r.txt" | sed "s/^/round $r  /"
+    fi
   done
 fi
 T=${JX_NUM_THREADS:-$(nproc)}
@@ -205,9 +209,13 @@ for r in range(1, 6):
         sg_rounds.setdefault(m.group(1), []).append(float(m.group(3)))
 sf_jx = [float(l.split("\t")[1]) for r in range(1, 6) for l in read(f"sf{r}.tsv").splitlines() if l.startswith("slowf_eager\t")]
 sf_np = [float(m.group(1)) for r in range(1, 6) for m in re.finditer(r"^numpy slow_f eager \S+\s+median ([\d.]+)", read(f"np_sf{r}.txt"), re.M)]
+sf_tc = [float(m.group(1)) for r in range(1, 6) for m in re.finditer(r"^torch slow_f eager \S+\s+median ([\d.]+)", read(f"torch_sf{r}.txt"), re.M)]
 if sf_jx or sf_np:
     add("slow_f eager (2000x2000 f32)", median(sf_jx), median(sf_np), "ms", "NumPy eager, no page faults",
         f"alternating processes, median of {len(sf_jx)} rounds")
+if sf_jx and sf_tc:
+    add("slow_f eager (2000x2000 f32)", median(sf_jx), median(sf_tc), "ms", "torch eager 2 thr, no page faults",
+        f"alternating processes, median of {len(sf_tc)} rounds")
 for shp, key in (("2000", "mm2000"), ("128", "mm_mlp")):
     n = len(mm_rounds.get(key, []))
     add(f"jx_matmul {'2000^3' if shp == '2000' else '128x1296x512'}", median(mm_rounds.get(key, [])),
