@@ -4,6 +4,8 @@
 #   fuzz/run.sh SECONDS [libFuzzer options...]   fuzz for SECONDS (default 60)
 #   fuzz/run.sh build                            only build
 #   fuzz/run.sh merge                            minimize build-fuzz/corpus into fuzz/corpus
+#   fuzz/run.sh save | restore                   build-fuzz/corpus to / from fuzz/corpus_grown.tar.xz
+#                                                (the campaigns' corpus, kept across sessions)
 #   fuzz/run.sh loaders SECONDS                  fuzz the file loaders (fuzz/fuzz_loaders.c;
 #                                                seeds fuzz/corpus_loaders, new inputs
 #                                                build-fuzz/corpus_loaders)
@@ -15,6 +17,20 @@ B=build-fuzz
 CC=${CLANG:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 JOBS=${JOBS:-2}
+
+# The grown corpus, kept across machines in fuzz/corpus_grown.tar.xz (CI fuzzes from the 1,000
+# small seeds in fuzz/corpus instead: replaying the whole corpus would take its minute).
+case "${1:-}" in
+save)
+  tar -C $B -cJf fuzz/corpus_grown.tar.xz corpus
+  echo "fuzz/corpus_grown.tar.xz: $(ls $B/corpus | wc -l) inputs, $(du -h fuzz/corpus_grown.tar.xz | cut -f1)"
+  exit 0 ;;
+restore)
+  mkdir -p $B
+  tar -C $B -xJf fuzz/corpus_grown.tar.xz
+  echo "$B/corpus: $(ls $B/corpus | wc -l) inputs"
+  exit 0 ;;
+esac
 
 # The library with coverage for the fuzzer; the built-in GEMM (no BLAS) so
 # that the fuzzer also covers jx's own kernel.
