@@ -590,15 +590,13 @@ enum { OUTER_STREAM_MIN_BYTES = 32 << 20 }; /* and at least jx_cpu_stream_min_by
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_STREAM 1
+static int probe_avx(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx");
+}
 static int cpu_has_avx(void) {
-  static atomic_int cached = -1;
-  int v = atomic_load_explicit(&cached, memory_order_relaxed);
-  if (v < 0) {
-    __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx");
-    atomic_store_explicit(&cached, v, memory_order_relaxed);
-  }
-  return v;
+  static atomic_int c = -1;
+  return cpu_feature(&c, probe_avx);
 }
 /* c[n] = a * b[n] (b contiguous), streamed once c is 32-byte aligned */
 __attribute__((target("avx"))) static void stream_row_f32(float *c, float a, const float *b, int64_t N) {
