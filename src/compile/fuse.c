@@ -133,16 +133,16 @@ static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
     mu.nd = ua->ndim;
     for (int d = 0; d < ua->ndim; d++) {
       if (q->prim == JX_P_transpose) {
-        mu.d[p->axes[d]] = m->d[d];
+        mu.d[p->perm.axes[d]] = m->d[d];
       } else if (q->prim == JX_P_broadcast_in_dim) {
-        if (ua->shape[d] != 1) mu.d[d] = m->d[p->axes[d]];
+        if (ua->shape[d] != 1) mu.d[d] = m->d[p->bcast.axes[d]];
       } else if (q->prim == JX_P_slice) {
-        mu.d[d].off = p->start[d] + p->stride[d] * m->d[d].off;
-        for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = p->stride[d] * m->d[d].coef[k];
+        mu.d[d].off = p->slice.start[d] + p->slice.stride[d] * m->d[d].off;
+        for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = p->slice.stride[d] * m->d[d].coef[k];
       } else { /* rev */
         mu.d[d] = m->d[d];
-        for (int i = 0; i < p->naxes; i++)
-          if (p->axes[i] == d) {
+        for (int i = 0; i < p->rev.naxes; i++)
+          if (p->rev.axes[i] == d) {
             mu.d[d].off = ua->shape[d] - 1 - m->d[d].off;
             for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = -m->d[d].coef[k];
           }
@@ -154,7 +154,7 @@ static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
     return load(c, c->buf[q->in[0]], va, m);
   case F_IOTA: {
     jx_lexpr e = blank(JX_LX_INDEX, JX_I64);
-    e.at = m->d[q->params.axis];
+    e.at = m->d[q->params.iota.axis];
     int idx = add_expr(c, &e);
     jx_lexpr cv = blank(JX_LX_OP, va->dtype);
     cv.prim = JX_P_convert, cv.nargs = 1, cv.args[0] = idx;
@@ -334,8 +334,8 @@ static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
    * comparison; results are the same) */
   const char *env = getenv("JX_JIT_LOOPS");
   if (env && !strcmp(env, "0")) return false;
-  const jx_jaxpr *subs[2] = {q->params.sub, q->params.sub2};
-  int n = q->prim == JX_P_scan ? 1 : 2;
+  jx_jaxpr *subs[2];
+  int n = jx_params_jaxprs(&q->params, subs);
   jx_program *sp[2] = {NULL, NULL};
   for (int i = 0; i < n; i++)
     if (!(sp[i] = sub_program(subs[i]))) {
@@ -391,7 +391,7 @@ static bool reads_pointwise(const jx_kernel *m, int buf, const jx_aval *a) {
 static void mark_epilogues(jx_program *p) {
   for (int k = 0; k + 1 < p->nkernel; k++) {
     jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
-    if (g->kind != JX_LK_CALL || g->prim != JX_P_dot_general || g->params.nb || g->nout != 1) continue;
+    if (g->kind != JX_LK_CALL || g->prim != JX_P_dot_general || g->params.dot.nb || g->nout != 1) continue;
     const jx_lbuf *c = &p->bufs[g->outs[0]];
     if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim) continue;
     if (memcmp(m->shape, c->aval.shape, sizeof(int64_t) * (size_t)m->ndim)) continue;
@@ -446,7 +446,7 @@ static void schedule(const fctx *c, int *order, bool *moved, bool pull) {
     if (moved[e]) continue;
     order[n++] = e;
     const jx_eqn *q = &j->eqns[e];
-    if (!pull || q->prim != JX_P_dot_general || q->params.nb || q->nout != 1 || c->uses[q->out[0]] != 1) continue;
+    if (!pull || q->prim != JX_P_dot_general || q->params.dot.nb || q->nout != 1 || c->uses[q->out[0]] != 1) continue;
     const jx_aval *ga = &j->avals[q->out[0]];
     for (int f = e + 1; f < j->neqn; f++) {
       const jx_eqn *m = &j->eqns[f];
@@ -558,7 +558,7 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
       k->reduce_op = q->prim;
       k->ndim = ua->ndim;
       memcpy(k->shape, ua->shape, sizeof(int64_t) * (size_t)ua->ndim);
-      for (int i = 0; i < q->params.naxes; i++) k->reduced[q->params.axes[i]] = true;
+      for (int i = 0; i < q->params.reduce.naxes; i++) k->reduced[q->params.reduce.axes[i]] = true;
       imap m;
       memset(&m, 0, sizeof m);
       m.nd = ua->ndim;

@@ -129,15 +129,15 @@ static void put_loop_end(sb *b, const jx_program *outer, const jx_kernel *k, int
 static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *body = k->sub[0];
   const jx_params *pa = &k->params;
-  int nc = (int)pa->limit[0], ncar = (int)pa->limit[1], nx = k->nin - nc - ncar, ny = k->nout - ncar;
-  long long L = (long long)pa->limit[2];
+  int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = k->nin - nc - ncar, ny = k->nout - ncar;
+  long long L = (long long)pa->scan.length;
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", linkage(outer), outer->id, id, L);
   put_sub_decl(b, k, 0);
   put_carries(b, outer, k, nc, ncar);
   put_sub_alloc(b, k, 0, true, "  ");
   for (int i = 0; i < nc; i++) put_set_arg(b, body, 0, i, "  ", "b[%d]", k->ins[i]);
   put(b, "  for (int64_t it = 0; it < %lldLL; it++) {\n", L);
-  if (pa->axis) put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
+  if (pa->scan.reverse) put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
   else put(b, "    const int64_t st = it;\n");
   put(b, "    const int to_out = ((%lldLL - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n", L);
   put(b, "    (void)st, (void)to_out;\n");
@@ -156,7 +156,7 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
 
 static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *cp = k->sub[0], *bp = k->sub[1];
-  int ncc = (int)k->params.limit[0], nbc = (int)k->params.limit[1], n = k->nin - ncc - nbc;
+  int ncc = k->params.while_.ncconst, nbc = k->params.while_.nbconst, n = k->nin - ncc - nbc;
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", linkage(outer), outer->id, id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
