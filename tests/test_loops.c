@@ -292,7 +292,7 @@ static void test_structure(void) {
     jx_program *p;
     char *src = render(f, &x, &p);
     if (!src) continue;
-    CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_LOOP && p->kernels[0].nsub == 1 && p->nall == 2,
+    CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_LOOP && p->kernels[0].loop.nsub == 1 && p->nall == 2,
            "%d kernels, first of kind %d, %d programs", p->nkernel, p->nkernel ? (int)p->kernels[0].kind : -1, p->nall);
     char want[64];
     snprintf(want, sizeof want, "for (int64_t it = 0; it < %dLL; it++)", n);
