@@ -272,9 +272,9 @@ static void test_invariant_carries(void) {
     if (j->eqns[e].prim == JX_P_scan) {
       found++;
       const jx_params *pa = &j->eqns[e].params;
-      CHECKF(pa->limit[0] == 2 && pa->limit[1] == 2 && j->eqns[e].nout == 3, /* consts: 1.5 and k */
-             "scan with %lld consts, %lld carries, %d outputs (want 2, 2, 3)", (long long)pa->limit[0],
-             (long long)pa->limit[1], j->eqns[e].nout);
+      CHECKF(pa->scan.nconst == 2 && pa->scan.ncarry == 2 && j->eqns[e].nout == 3, /* consts: 1.5 and k */
+             "scan with %d consts, %d carries, %d outputs (want 2, 2, 3)", pa->scan.nconst,
+             pa->scan.ncarry, j->eqns[e].nout);
     }
   CHECK(found == 1);
   if (j) jx_jaxpr_release(j);
@@ -292,7 +292,7 @@ static void test_structure(void) {
     jx_program *p;
     char *src = render(f, &x, &p);
     if (!src) continue;
-    CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_LOOP && p->kernels[0].nsub == 1 && p->nall == 2,
+    CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_LOOP && p->kernels[0].loop.nsub == 1 && p->nall == 2,
            "%d kernels, first of kind %d, %d programs", p->nkernel, p->nkernel ? (int)p->kernels[0].kind : -1, p->nall);
     char want[64];
     snprintf(want, sizeof want, "for (int64_t it = 0; it < %dLL; it++)", n);

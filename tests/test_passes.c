@@ -50,7 +50,7 @@ static int count_prim(const jx_jaxpr *j, jx_prim p) {
 static int count_calls_deep(const jx_jaxpr *j) {
   int n = 0;
   for (int e = 0; e < j->neqn; e++)
-    if (j->eqns[e].prim == JX_P_jit_call) n += 1 + count_calls_deep(j->eqns[e].params.sub);
+    if (j->eqns[e].prim == JX_P_jit_call) n += 1 + count_calls_deep(j->eqns[e].params.call.jaxpr);
   return n;
 }
 
@@ -475,8 +475,9 @@ static jx_t g_inner_eager(jx_t a, jx_t b, jx_t c) { return jx_tanh(jx_add(jx_mul
 
 /* a jit_call equation calling `sub` on vars ins */
 static void add_call(jx_jaxpr *j, jx_jaxpr *sub, const int *ins, int *outs) {
-  jx_params p = JX_PARAMS_INIT;
-  p.sub = sub;
+  jx_params p;
+  jx_params_init(&p, JX_PK_CALL);
+  p.call.jaxpr = sub;
   jx_aval av[8];
   for (int k = 0; k < sub->nout; k++) av[k] = sub->avals[sub->outvars[k]];
   CHECK(!jx_jaxpr_add_eqn(j, JX_P_jit_call, &p, sub->nin, ins, sub->nout, av, outs));
@@ -504,7 +505,7 @@ static void test_inline_by_hand(void) {
   jx_jaxpr *J2 = jx_jaxpr_new();
   int p = jx_jaxpr_add_invar(J2, &a23), q = jx_jaxpr_add_invar(J2, &a23), r, s;
   add_call(J2, J1, (int[]){p, q}, &r);
-  CHECK(!jx_jaxpr_add_eqn(J2, JX_P_add, &(jx_params)JX_PARAMS_INIT, 2, (int[]){r, p}, 1, &a23, &s));
+  CHECK(!jx_jaxpr_add_eqn(J2, JX_P_add, &jx_params_none, 2, (int[]){r, p}, 1, &a23, &s));
   jx_jaxpr_set_outs(J2, 1, &s);
   /* J3(x, y) = (J1(J2(x, y), y), J2(x, y), y) */
   jx_jaxpr *J3 = jx_jaxpr_new();
@@ -541,8 +542,9 @@ static void test_inline_by_hand(void) {
   jx_jaxpr *bad = jx_jaxpr_new();
   int bx = jx_jaxpr_add_invar(bad, &a23), bo;
   {
-    jx_params pp = JX_PARAMS_INIT;
-    pp.sub = J1;
+    jx_params pp;
+    jx_params_init(&pp, JX_PK_CALL);
+    pp.call.jaxpr = J1;
     CHECK(!jx_jaxpr_add_eqn(bad, JX_P_jit_call, &pp, 1, &bx, 1, &a23, &bo)); /* J1 takes 2 */
   }
   jx_jaxpr_set_outs(bad, 1, &bo);

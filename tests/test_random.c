@@ -64,7 +64,7 @@ static jx_t u32s(int n, const uint32_t *v) { return jx_array(JX_U32, 1, (int64_t
 /* threefry2x32 primitive on four u32 arrays: u32[2, ...] */
 static jx_t fry(jx_t k0, jx_t k1, jx_t x0, jx_t x1) {
   jx_t in[4] = {k0, k1, x0, x1};
-  return jx_bind1(JX_P_threefry2x32, 4, in, &(jx_params)JX_PARAMS_INIT);
+  return jx_bind1(JX_P_threefry2x32, 4, in, &jx_params_none);
 }
 static jx_t u32c(uint32_t v) { return jx_scalar_of(JX_U32, v); }
 
@@ -141,13 +141,13 @@ static jx_t old_bits(jx_t key, int64_t n) { /* 32-bit draws, n of them */
 }
 /* JAX's float transforms on given bits, with the same primitives random.c uses */
 static jx_t uniform_of_bits(jx_t bits, jx_t lo, jx_t hi) {
-  jx_t m = jx_bind1(JX_P_shift_right_logical, 2, (jx_t[]){bits, u32c(9)}, &(jx_params)JX_PARAMS_INIT);
+  jx_t m = jx_bind1(JX_P_shift_right_logical, 2, (jx_t[]){bits, u32c(9)}, &jx_params_none);
   jx_t f = jx_mul(jx_astype(m, JX_F32), jx_scalar_of(JX_F32, 0x1p-23));
-  jx_t r = jx_bind1(JX_P_fma, 3, (jx_t[]){f, jx_sub(hi, lo), lo}, &(jx_params)JX_PARAMS_INIT);
+  jx_t r = jx_bind1(JX_P_fma, 3, (jx_t[]){f, jx_sub(hi, lo), lo}, &jx_params_none);
   return jx_maximum(lo, r);
 }
-static jx_t erf_inv(jx_t x) { return jx_bind1(JX_P_erf_inv, 1, &x, &(jx_params)JX_PARAMS_INIT); }
-static jx_t jerf(jx_t x) { return jx_bind1(JX_P_erf, 1, &x, &(jx_params)JX_PARAMS_INIT); }
+static jx_t erf_inv(jx_t x) { return jx_bind1(JX_P_erf_inv, 1, &x, &jx_params_none); }
+static jx_t jerf(jx_t x) { return jx_bind1(JX_P_erf, 1, &x, &jx_params_none); }
 static jx_t normal_of_bits(jx_t bits) {
   jx_t u = uniform_of_bits(bits, jx_scalar_of(JX_F32, nextafterf(-1.0f, 0.0f)), jx_scalar_of(JX_F32, 1));
   return jx_mul(jx_scalar_of(JX_F32, M_SQRT2), erf_inv(u));
@@ -201,8 +201,8 @@ static void test_jax_transforms_old_layout(void) {
 }
 
 /* ---------------------------------------------- the primitives' semantics */
-static jx_t bind2(jx_prim p, jx_t a, jx_t b) { return jx_bind1(p, 2, (jx_t[]){a, b}, &(jx_params)JX_PARAMS_INIT); }
-static jx_t fma3(const jx_t *a, void *u) { (void)u; return jx_bind1(JX_P_fma, 3, a, &(jx_params)JX_PARAMS_INIT); }
+static jx_t bind2(jx_prim p, jx_t a, jx_t b) { return jx_bind1(p, 2, (jx_t[]){a, b}, &jx_params_none); }
+static jx_t fma3(const jx_t *a, void *u) { (void)u; return jx_bind1(JX_P_fma, 3, a, &jx_params_none); }
 
 static void test_primitive_values(void) {
   jx_pool_push();
@@ -250,8 +250,9 @@ static void test_primitive_values(void) {
     CHECK(isnan(jx_item(erf_inv(jx_scalar_of(t, 1.5)))));
   }
   /* argsort: stable, NaN last, -0 == 0 */
-  jx_params pa = JX_PARAMS_INIT;
-  pa.dtype = JX_I32;
+  jx_params pa;
+  jx_params_init(&pa, JX_PK_ARG);
+  pa.arg.dtype = JX_I32;
   jx_t ties = jx_array(JX_I32, JX_SHAPE(5), (int32_t[]){3, 1, 3, 1, -2});
   CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &ties, &pa), JX_I32, v, 5 * 4) && v[0] == 4 && v[1] == 1 && v[2] == 3 &&
         v[3] == 0 && v[4] == 2);
@@ -626,10 +627,10 @@ static void test_errors(void) {
   /* the primitives' own checks */
   expect_error(fry(u32c(1), jx_scalar_of(JX_I32, 1), u32c(0), u32c(0)), "threefry2x32", "i32 operand");
   expect_error(jx_bind1(JX_P_xor, 2, (jx_t[]){jx_zeros(JX_U32, JX_SHAPE(2)), jx_zeros(JX_U32, JX_SHAPE(3))},
-                        &(jx_params)JX_PARAMS_INIT),
+                        &jx_params_none),
                "xor", "shape mismatch");
   expect_error(jx_bind1(JX_P_shift_left, 2, (jx_t[]){jx_zeros(JX_F32, JX_SHAPE(2)), jx_zeros(JX_F32, JX_SHAPE(2))},
-                        &(jx_params)JX_PARAMS_INIT),
+                        &jx_params_none),
                "shift_left", "float shift");
   jx_set_error_handler(NULL, NULL);
   jx_pool_pop();

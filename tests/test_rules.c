@@ -53,7 +53,8 @@ static jx_t randn(jx_dtype dt, int ndim, const int64_t *shape, double lo, double
  * of their jaxpr (the body's, for while): the case checks the last */
 static jx_t bind_case(kase *k, const jx_t *in) {
   if (jx_prim_rules[k->p]->nout < 0) {
-    const jx_jaxpr *j = k->p == JX_P_while ? k->pa.sub2 : k->pa.sub;
+    jx_jaxpr *js[2]; /* the last: while's body, cond's false branch */
+    const jx_jaxpr *j = js[jx_params_jaxprs(&k->pa, js) - 1];
     jx_t out[8];
     jx_bind(k->p, k->nin, in, &k->pa, j->nout, out);
     return out[j->nout - 1];
@@ -80,7 +81,7 @@ typedef bool (*row_fn)(kase *k, int variant);
 
 static void set(kase *k, jx_prim p, int nin, unsigned diff, unsigned linear, bool smooth) {
   k->p = p, k->nin = nin, k->diff = diff, k->linear = linear, k->smooth = smooth;
-  memset(&k->pa, 0, sizeof k->pa);
+  jx_params_init(&k->pa, jx_prim_rules[p]->params_kind);
 }
 
 /* --------------------------------------------------------------- rows */
@@ -180,7 +181,7 @@ static bool row_select(kase *k, int v) {
 static bool row_convert(kase *k, int v) {
   if (v > 1) return false;
   set(k, JX_P_convert, 1, 1, v == 0 ? 1 : 0, true);
-  k->pa.dtype = v == 0 ? JX_F64 : JX_I32; /* f64->f64 (linear), f64->i32 (zero tangent) */
+  k->pa.convert.dtype = v == 0 ? JX_F64 : JX_I32; /* f64->f64 (linear), f64->i32 (zero tangent) */
   k->in[0] = R(3, 4);
   return true;
 }
@@ -197,8 +198,8 @@ static bool row_stop_gradient(kase *k, int v) {
     if (v > 4) return false;                                                \
     set(k, JX_P_##nm, 1, 1, linear_, true);                                 \
     k->in[0] = R(3, 4, 5);                                                  \
-    k->pa.naxes = (int8_t)ax[v][0];                                         \
-    for (int i = 0; i < ax[v][0]; i++) k->pa.axes[i] = ax[v][i + 1];        \
+    k->pa.reduce.naxes = (int8_t)ax[v][0];                                         \
+    for (int i = 0; i < ax[v][0]; i++) k->pa.reduce.axes[i] = ax[v][i + 1];        \
     return true;                                                            \
   }
 REDUCE_ROW(reduce_sum, 1)
@@ -209,17 +210,17 @@ REDUCE_ROW(reduce_min, 0)
     if (v > 1) return false;                                                \
     set(k, JX_P_##nm, 1, 1, 0, false);                                      \
     k->in[0] = R(3, 4);                                                     \
-    k->pa.axis = v;                                                         \
-    k->pa.dtype = v ? JX_I64 : JX_I32;                                      \
+    k->pa.arg.axis = v;                                                         \
+    k->pa.arg.dtype = v ? JX_I64 : JX_I32;                                      \
     return true;                                                            \
   }
 ARG_ROW(argmax)
 ARG_ROW(argmin)
 
 static void dn(jx_params *p, int nc, const int *lc, const int *rc, int nb, const int *lb, const int *rb) {
-  p->nc = (int8_t)nc, p->nb = (int8_t)nb;
-  for (int i = 0; i < nc; i++) p->lc[i] = (int8_t)lc[i], p->rc[i] = (int8_t)rc[i];
-  for (int i = 0; i < nb; i++) p->lb[i] = (int8_t)lb[i], p->rb[i] = (int8_t)rb[i];
+  p->dot.nc = (int8_t)nc, p->dot.nb = (int8_t)nb;
+  for (int i = 0; i < nc; i++) p->dot.lc[i] = (int8_t)lc[i], p->dot.rc[i] = (int8_t)rc[i];
+  for (int i = 0; i < nb; i++) p->dot.lb[i] = (int8_t)lb[i], p->dot.rb[i] = (int8_t)rb[i];
 }
 static bool row_dot_general(kase *k, int v) {
   if (v > 9) return false;
@@ -254,21 +255,21 @@ static bool row_reshape(kase *k, int v) {
   if (v > 1) return false;
   set(k, JX_P_reshape, 1, 1, 1, true);
   k->in[0] = v ? R() : R(3, 4);
-  k->pa.ndim = v ? 2 : 3;
+  k->pa.reshape.ndim = v ? 2 : 3;
   int64_t s0[] = {2, 3, 2}, s1[] = {1, 1};
-  memcpy(k->pa.shape, v ? s1 : s0, sizeof(int64_t) * (size_t)k->pa.ndim);
+  memcpy(k->pa.reshape.shape, v ? s1 : s0, sizeof(int64_t) * (size_t)k->pa.reshape.ndim);
   return true;
 }
 static bool row_broadcast_in_dim(kase *k, int v) {
   if (v > 2) return false;
   set(k, JX_P_broadcast_in_dim, 1, 1, 1, true);
   if (v == 0) { /* [3] -> [2,3] */
-    k->in[0] = R(3), k->pa.ndim = 2, k->pa.shape[0] = 2, k->pa.shape[1] = 3, k->pa.naxes = 1, k->pa.axes[0] = 1;
+    k->in[0] = R(3), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 2, k->pa.bcast.shape[1] = 3, k->pa.bcast.naxes = 1, k->pa.bcast.axes[0] = 1;
   } else if (v == 1) { /* [3,1] -> [3,4] (size-1 dim broadcast) */
-    k->in[0] = R(3, 1), k->pa.ndim = 2, k->pa.shape[0] = 3, k->pa.shape[1] = 4, k->pa.naxes = 2;
-    k->pa.axes[0] = 0, k->pa.axes[1] = 1;
+    k->in[0] = R(3, 1), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 3, k->pa.bcast.shape[1] = 4, k->pa.bcast.naxes = 2;
+    k->pa.bcast.axes[0] = 0, k->pa.bcast.axes[1] = 1;
   } else { /* 0-d -> [2,2] */
-    k->in[0] = R(), k->pa.ndim = 2, k->pa.shape[0] = 2, k->pa.shape[1] = 2;
+    k->in[0] = R(), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 2, k->pa.bcast.shape[1] = 2;
   }
   return true;
 }
@@ -276,9 +277,9 @@ static bool row_transpose(kase *k, int v) {
   if (v > 1) return false;
   set(k, JX_P_transpose, 1, 1, 1, true);
   k->in[0] = v ? R(2, 3, 4) : R(3, 4);
-  k->pa.naxes = v ? 3 : 2;
+  k->pa.perm.naxes = v ? 3 : 2;
   int p0[] = {1, 0}, p1[] = {2, 0, 1};
-  for (int i = 0; i < k->pa.naxes; i++) k->pa.axes[i] = v ? p1[i] : p0[i];
+  for (int i = 0; i < k->pa.perm.naxes; i++) k->pa.perm.axes[i] = v ? p1[i] : p0[i];
   return true;
 }
 static bool row_slice(kase *k, int v) {
@@ -286,14 +287,14 @@ static bool row_slice(kase *k, int v) {
   set(k, JX_P_slice, 1, 1, 1, true);
   k->in[0] = R(5, 7);
   int64_t st[2] = {1, v ? 0 : 2}, li[2] = {5, v ? 7 : 6}, sr[2] = {v ? 2 : 1, v ? 3 : 1};
-  for (int i = 0; i < 2; i++) k->pa.start[i] = st[i], k->pa.limit[i] = li[i], k->pa.stride[i] = sr[i];
+  for (int i = 0; i < 2; i++) k->pa.slice.start[i] = st[i], k->pa.slice.limit[i] = li[i], k->pa.slice.stride[i] = sr[i];
   return true;
 }
 static bool row_rev(kase *k, int v) {
   if (v) return false;
   set(k, JX_P_rev, 1, 1, 1, true);
   k->in[0] = R(3, 4);
-  k->pa.naxes = 1, k->pa.axes[0] = 1;
+  k->pa.rev.naxes = 1, k->pa.rev.axes[0] = 1;
   return true;
 }
 static bool row_pad(kase *k, int v) {
@@ -301,14 +302,14 @@ static bool row_pad(kase *k, int v) {
   set(k, JX_P_pad, 2, 3, 3, true);
   k->in[0] = R(3, 4), k->in[1] = R();
   int64_t lo[2] = {1, 0}, hi[2] = {0, 2}, it[2] = {v, 1};
-  for (int i = 0; i < 2; i++) k->pa.start[i] = lo[i], k->pa.limit[i] = hi[i], k->pa.stride[i] = it[i];
+  for (int i = 0; i < 2; i++) k->pa.pad.lo[i] = lo[i], k->pa.pad.hi[i] = hi[i], k->pa.pad.interior[i] = it[i];
   return true;
 }
 static bool row_concatenate(kase *k, int v) {
   if (v > 1) return false;
   set(k, JX_P_concatenate, 3, 7, 7, true);
   k->in[0] = R(2, 3), k->in[1] = v ? R(2, 1) : R(4, 3), k->in[2] = v ? R(2, 2) : R(1, 3);
-  k->pa.axis = v;
+  k->pa.concat.axis = v;
   return true;
 }
 static bool row_gather(kase *k, int v) {
@@ -316,7 +317,7 @@ static bool row_gather(kase *k, int v) {
   set(k, JX_P_gather, 2, 1, 1, true);
   k->in[0] = R(4, 3);
   k->in[1] = jx_array(JX_I32, JX_SHAPE(5), (int32_t[]){0, 3, 3, -1, 1});
-  k->pa.axis = v;
+  k->pa.gather.axis = v;
   return true;
 }
 static bool row_scatter_add(kase *k, int v) {
@@ -324,13 +325,13 @@ static bool row_scatter_add(kase *k, int v) {
   set(k, JX_P_scatter_add, 2, 1, 1, true);
   k->in[0] = R(4, 5);
   k->in[1] = jx_array(JX_I64, JX_SHAPE(5), (int64_t[]){0, 2, 2, 1, 0});
-  k->pa.axis = 1, k->pa.ndim = 2, k->pa.shape[0] = 4, k->pa.shape[1] = 3;
+  k->pa.scatter.axis = 1, k->pa.scatter.ndim = 2, k->pa.scatter.shape[0] = 4, k->pa.scatter.shape[1] = 3;
   return true;
 }
 static bool row_iota(kase *k, int v) {
   if (v) return false;
   set(k, JX_P_iota, 0, 0, 0, false);
-  k->pa.dtype = JX_F64, k->pa.ndim = 2, k->pa.shape[0] = 3, k->pa.shape[1] = 4, k->pa.axis = 1;
+  k->pa.iota.dtype = JX_F64, k->pa.iota.ndim = 2, k->pa.iota.shape[0] = 3, k->pa.iota.shape[1] = 4, k->pa.iota.axis = 1;
   return true;
 }
 
@@ -351,9 +352,9 @@ static bool row_jit_call(kase *k, int v) {
   k->in[1] = v ? R(4, 3) : R(3, 4);
   jx_fn *f = jx_fn_new(v ? inner_linear : inner_nonlinear, 2, NULL);
   jx_t err;
-  k->pa.sub = jx_trace_to_jaxpr(f, k->in, NULL, &err);
+  k->pa.call.jaxpr = jx_trace_to_jaxpr(f, k->in, NULL, &err);
   jx_fn_free(f);
-  return k->pa.sub != NULL;
+  return k->pa.call.jaxpr != NULL;
 }
 
 /* control flow: jaxprs traced from small functions */
@@ -374,9 +375,9 @@ static bool row_cond(kase *k, int v) {
   set(k, JX_P_cond, 3, 6, linear ? 6 : 0, true);
   k->in[0] = jx_scalar_of(JX_BOOL, v % 2);
   k->in[1] = R(3, 4), k->in[2] = R(3, 4);
-  k->pa.sub = trace2(linear ? br_tl : br_t, 2, k->in + 1);
-  k->pa.sub2 = trace2(linear ? br_fl : br_f, 2, k->in + 1);
-  return k->pa.sub && k->pa.sub2;
+  k->pa.cond.on_true = trace2(linear ? br_tl : br_t, 2, k->in + 1);
+  k->pa.cond.on_false = trace2(linear ? br_fl : br_f, 2, k->in + 1);
+  return k->pa.cond.on_true && k->pa.cond.on_false;
 }
 static jx_t wh_c(const jx_t *a, void *u) { (void)u; return jx_lt(a[0], jx_scalar_int(3)); }
 static jx_t wh_b(const jx_t *a, void *u) {
@@ -388,14 +389,14 @@ static bool row_while(kase *k, int v) {
   if (v) return false;
   set(k, JX_P_while, 2, 2, 0, true);
   k->in[0] = jx_scalar_of(JX_I32, 0), k->in[1] = R(3, 4);
-  k->pa.sub = trace2(wh_c, 2, k->in);
+  k->pa.while_.cond = trace2(wh_c, 2, k->in);
   /* the body returns a tuple: trace it and keep the flat outputs */
   jx_fn *f = jx_fn_new(wh_b, 2, NULL);
   jx_t err;
-  k->pa.sub2 = jx_trace_to_jaxpr(f, k->in, NULL, &err);
+  k->pa.while_.body = jx_trace_to_jaxpr(f, k->in, NULL, &err);
   jx_fn_free(f);
   (void)first_of;
-  return k->pa.sub && k->pa.sub2;
+  return k->pa.while_.cond && k->pa.while_.body;
 }
 static jx_t sc_b(const jx_t *a, void *u) { /* (c, h, x) -> (h', y) */
   (void)u;
@@ -414,10 +415,10 @@ static bool row_scan(kase *k, int v) {
   jx_t slice[3] = {k->in[0], k->in[1], R(4)};
   jx_fn *f = jx_fn_new(linear ? sc_bl : sc_b, 3, NULL);
   jx_t err;
-  k->pa.sub = jx_trace_to_jaxpr(f, slice, NULL, &err);
+  k->pa.scan.body = jx_trace_to_jaxpr(f, slice, NULL, &err);
   jx_fn_free(f);
-  k->pa.limit[0] = 1, k->pa.limit[1] = 1, k->pa.limit[2] = 5, k->pa.axis = v == 1;
-  return k->pa.sub != NULL;
+  k->pa.scan.nconst = 1, k->pa.scan.ncarry = 1, k->pa.scan.length = 5, k->pa.scan.reverse = v == 1;
+  return k->pa.scan.body != NULL;
 }
 
 /* bits, special, random, sort (src/prims/bits.c) */
@@ -495,9 +496,9 @@ static bool row_threefry2x32(kase *k, int v) {
 static bool row_argsort(kase *k, int v) {
   if (v > 2) return false;
   set(k, JX_P_argsort, 1, v == 0 ? 1 : 0, 0, false);
-  if (v == 0) k->in[0] = R(3, 5), k->pa.axis = 1, k->pa.dtype = JX_I32;
-  else if (v == 1) k->in[0] = ru32(JX_SHAPE(40, 3), 5), k->pa.axis = 0, k->pa.dtype = JX_I64; /* ties: stable */
-  else k->in[0] = ri32(JX_SHAPE(2, 70), -50, 50), k->pa.axis = 1, k->pa.dtype = JX_I32;       /* radix path */
+  if (v == 0) k->in[0] = R(3, 5), k->pa.arg.axis = 1, k->pa.arg.dtype = JX_I32;
+  else if (v == 1) k->in[0] = ru32(JX_SHAPE(40, 3), 5), k->pa.arg.axis = 0, k->pa.arg.dtype = JX_I64; /* ties: stable */
+  else k->in[0] = ri32(JX_SHAPE(2, 70), -50, 50), k->pa.arg.axis = 1, k->pa.arg.dtype = JX_I32;       /* radix path */
   return true;
 }
 
@@ -667,7 +668,7 @@ static void check_jit(kase *k, int variant) {
       jx_pool_pop();
       continue;
     }
-    if (prec && k->p == JX_P_convert) c.pa.dtype = c.pa.dtype == JX_F64 ? JX_F32 : c.pa.dtype;
+    if (prec && k->p == JX_P_convert) c.pa.convert.dtype = c.pa.convert.dtype == JX_F64 ? JX_F32 : c.pa.convert.dtype;
     jx_t want = bind_case(&c, c.in);
     jx_fn *f = jx_fn_new(prim_all_body, c.nin, &c);
     jx_fn *jf = jx_jit(f);
@@ -704,8 +705,8 @@ int main(void) {
       check_case(&k, n);
       check_batch(&k, n);
       check_jit(&k, n);
-      jx_jaxpr_release(k.pa.sub);
-      jx_jaxpr_release(k.pa.sub2);
+      jx_jaxpr *js[2];
+      for (int i = jx_params_jaxprs(&k.pa, js); i-- > 0;) jx_jaxpr_release(js[i]);
       jx_pool_pop();
     }
     CHECKF(n > 0, "primitive %s has a row with no cases", jx_prim_names[p]);

@@ -128,8 +128,9 @@ jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *oper
     else {
       bi[0] = pred;
       memcpy(bi + 1, ins, sizeof(jx_t) * (size_t)nin);
-      jx_params q = JX_PARAMS_INIT;
-      q.sub = tw, q.sub2 = fw;
+      jx_params q;
+      jx_params_init(&q, JX_PK_COND);
+      q.cond.on_true = tw, q.cond.on_false = fw;
       r = jx_bind(JX_P_cond, nin + 1, bi, &q, tw->nout, outs);
       if (!r) r = unflatten_outs(t.out_like, outs);
       jx_free(bi);
@@ -210,9 +211,10 @@ jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) {
     for (int i = 0; i < c.nconst; i++) ins[m++] = c.consts[i];
     for (int i = 0; i < b.nconst; i++) ins[m++] = b.consts[i];
     for (int i = 0; i < n; i++) ins[m++] = il[i];
-    jx_params q = JX_PARAMS_INIT;
-    q.sub = c.j, q.sub2 = b.j;
-    q.limit[0] = c.nconst, q.limit[1] = b.nconst;
+    jx_params q;
+    jx_params_init(&q, JX_PK_WHILE);
+    q.while_.cond = c.j, q.while_.body = b.j;
+    q.while_.ncconst = c.nconst, q.while_.nbconst = b.nconst;
     r = jx_bind(JX_P_while, nin, ins, &q, n, outs);
     if (!r) r = unflatten_outs(init, outs);
   }
@@ -306,10 +308,11 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
       int src = ninv ? order[i] : i;
       ins[m++] = src < b.nconst ? b.consts[src] : src < b.nconst + ncar ? il[src - b.nconst] : xl[src - b.nconst - ncar];
     }
-    jx_params q = JX_PARAMS_INIT;
-    q.sub = body;
-    q.limit[0] = b.nconst + ninv, q.limit[1] = ncar - ninv, q.limit[2] = length;
-    q.axis = reverse;
+    jx_params q;
+    jx_params_init(&q, JX_PK_SCAN);
+    q.scan.body = body;
+    q.scan.nconst = b.nconst + ninv, q.scan.ncarry = ncar - ninv, q.scan.length = length;
+    q.scan.reverse = reverse;
     jx_t *res = outs + b.j->nout; /* the scan's: the other carries, then ys */
     r = jx_bind(JX_P_scan, nin, ins, &q, body->nout, res);
     if (!r) { /* the carries back in their places: invariants are their init */

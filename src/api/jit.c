@@ -138,8 +138,9 @@ static jx_t jit_body(const jx_t *args, void *u) {
     if (has_tracer_consts(j)) { /* closed over an outer tracer: run it inline */
       err = jx_eval_jaxpr(j, in, out);
     } else {
-      jx_params q = JX_PARAMS_INIT;
-      q.sub = j;
+      jx_params q;
+      jx_params_init(&q, JX_PK_CALL);
+      q.call.jaxpr = j;
       err = jx_bind(JX_P_jit_call, nleaves, in, &q, j->nout, out);
     }
     result = err ? err : jx_tree_unflatten(out_like, out);

@@ -143,7 +143,7 @@ static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer 
     in[a]->u.arr.buf = b;
     atomic_fetch_add(&b->refs, 1);
   }
-  if (!err) err = jx_prim_rules[kn->prim]->impl(kn->prim, in, kn->nin, &kn->params, out);
+  if (!err) err = jx_prim_rules[kn->call.prim]->impl(kn->call.prim, in, kn->nin, &kn->call.params, out);
   for (int o = 0; !err && o < kn->nout; o++) {
     int b = kn->outs[o];
     jx_buffer *ob = out[o]->u.arr.buf;
@@ -218,7 +218,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
   call_views cv;
   if (!call_views_init(&cv, n, shb, sv, sp)) {
     call_views_free(&cv, n);
-    return jx_error_new("jit: out of memory for a %s call with %d operands", jx_prim_names[kn->prim], n);
+    return jx_error_new("jit: out of memory for a %s call with %d operands", jx_prim_names[kn->call.prim], n);
   }
   cv.out = cv.in + kn->nin;
   /* buffer headers in scratch memory: a reference count that never reaches
@@ -235,8 +235,8 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
   }
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, epi_data};
-  jx_t err = epi ? jx_dot_general_epilogue(cv.in, &kn->params, cv.out[0], run_epilogue, &ec)
-                 : jx_prim_rules[kn->prim]->impl(kn->prim, cv.in, kn->nin, &kn->params, cv.out);
+  jx_t err = epi ? jx_dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
+                 : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
   call_views_free(&cv, n);
@@ -327,7 +327,7 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   int epi_ran = -1; /* the MAP kernel a GEMM just ran as its epilogue */
   for (int k = 0; k < p->nkernel && !err; k++) {
     const jx_kernel *kn = &p->kernels[k];
-    bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->prim]->impl_allocates;
+    bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->call.prim]->impl_allocates;
     const int e = kn->epilogue - 1;
     int epi = kn->epilogue && (slot_kernel(x->mod, e) || x->mod->ranges[e]) ? e : -1;
     /* allocate what this kernel defines (and its epilogue) */

@@ -133,16 +133,16 @@ static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
     mu.nd = ua->ndim;
     for (int d = 0; d < ua->ndim; d++) {
       if (q->prim == JX_P_transpose) {
-        mu.d[p->axes[d]] = m->d[d];
+        mu.d[p->perm.axes[d]] = m->d[d];
       } else if (q->prim == JX_P_broadcast_in_dim) {
-        if (ua->shape[d] != 1) mu.d[d] = m->d[p->axes[d]];
+        if (ua->shape[d] != 1) mu.d[d] = m->d[p->bcast.axes[d]];
       } else if (q->prim == JX_P_slice) {
-        mu.d[d].off = p->start[d] + p->stride[d] * m->d[d].off;
-        for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = p->stride[d] * m->d[d].coef[k];
+        mu.d[d].off = p->slice.start[d] + p->slice.stride[d] * m->d[d].off;
+        for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = p->slice.stride[d] * m->d[d].coef[k];
       } else { /* rev */
         mu.d[d] = m->d[d];
-        for (int i = 0; i < p->naxes; i++)
-          if (p->axes[i] == d) {
+        for (int i = 0; i < p->rev.naxes; i++)
+          if (p->rev.axes[i] == d) {
             mu.d[d].off = ua->shape[d] - 1 - m->d[d].off;
             for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = -m->d[d].coef[k];
           }
@@ -154,7 +154,7 @@ static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
     return load(c, c->buf[q->in[0]], va, m);
   case F_IOTA: {
     jx_lexpr e = blank(JX_LX_INDEX, JX_I64);
-    e.at = m->d[q->params.axis];
+    e.at = m->d[q->params.iota.axis];
     int idx = add_expr(c, &e);
     jx_lexpr cv = blank(JX_LX_OP, va->dtype);
     cv.prim = JX_P_convert, cv.nargs = 1, cv.args[0] = idx;
@@ -283,7 +283,7 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err);
  * impl makes its own outputs (control flow that did not become a LOOP). */
 static bool self_contained(const jx_program *p) {
   for (int k = 0; k < p->nkernel; k++)
-    if (p->kernels[k].kind == JX_LK_CALL && jx_prim_rules[p->kernels[k].prim]->impl_allocates) return false;
+    if (p->kernels[k].kind == JX_LK_CALL && jx_prim_rules[p->kernels[k].call.prim]->impl_allocates) return false;
   return true;
 }
 
@@ -326,6 +326,22 @@ static int add_const_buf(fctx *c, jx_t x) {
   return new_buf(c, &x->aval, JX_LB_CONST, p->nconst++);
 }
 
+/* A LOOP kernel's kind and counts, from its primitive's params. */
+static void loop_counts(jx_lloop *l, const jx_params *pa) {
+  switch (pa->kind) {
+  case JX_PK_SCAN:
+    l->kind = JX_LOOP_SCAN;
+    l->nconst = pa->scan.nconst, l->ncarry = pa->scan.ncarry;
+    l->length = pa->scan.length, l->reverse = pa->scan.reverse;
+    break;
+  case JX_PK_WHILE:
+    l->kind = JX_LOOP_WHILE;
+    l->ncconst = pa->while_.ncconst, l->nbconst = pa->while_.nbconst;
+    break;
+  default: l->kind = JX_LOOP_COND; break;
+  }
+}
+
 /* Make kernel k (a CALL of scan/while/cond, ins and outs set) a LOOP if
  * every body can be a program; false leaves it a CALL. */
 static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
@@ -334,8 +350,8 @@ static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
    * comparison; results are the same) */
   const char *env = getenv("JX_JIT_LOOPS");
   if (env && !strcmp(env, "0")) return false;
-  const jx_jaxpr *subs[2] = {q->params.sub, q->params.sub2};
-  int n = q->prim == JX_P_scan ? 1 : 2;
+  jx_jaxpr *subs[2];
+  int n = jx_params_jaxprs(&q->params, subs);
   jx_program *sp[2] = {NULL, NULL};
   for (int i = 0; i < n; i++)
     if (!(sp[i] = sub_program(subs[i]))) {
@@ -343,16 +359,17 @@ static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
       return false;
     }
   k->kind = JX_LK_LOOP;
-  k->nsub = n;
-  for (int i = 0; i < n; i++) k->sub[i] = sp[i]; /* owned by the kernel from here on */
+  loop_counts(&k->loop, &q->params);
+  k->loop.nsub = n;
+  for (int i = 0; i < n; i++) k->loop.sub[i] = sp[i]; /* owned by the kernel from here on */
   for (int i = 0; i < n; i++) {
-    k->bmap[i] = jx_malloc(sizeof(int) * (size_t)(sp[i]->nbuf ? sp[i]->nbuf : 1));
-    if (!k->bmap[i]) {
+    k->loop.bmap[i] = jx_malloc(sizeof(int) * (size_t)(sp[i]->nbuf ? sp[i]->nbuf : 1));
+    if (!k->loop.bmap[i]) {
       c->err = jx_error_new("jit: out of memory");
       return true; /* freed with the program */
     }
     for (int b = 0; b < sp[i]->nbuf && !c->err; b++)
-      k->bmap[i][b] = sp[i]->bufs[b].kind == JX_LB_CONST ? add_const_buf(c, sp[i]->consts[sp[i]->bufs[b].index]) : -1;
+      k->loop.bmap[i][b] = sp[i]->bufs[b].kind == JX_LB_CONST ? add_const_buf(c, sp[i]->consts[sp[i]->bufs[b].index]) : -1;
   }
   return true;
 }
@@ -361,14 +378,14 @@ static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
 static int count_programs(const jx_program *p) {
   int n = 1;
   for (int k = 0; k < p->nkernel; k++)
-    for (int i = 0; i < p->kernels[k].nsub; i++) n += count_programs(p->kernels[k].sub[i]);
+    for (int i = 0; i < p->kernels[k].loop.nsub; i++) n += count_programs(p->kernels[k].loop.sub[i]);
   return n;
 }
 static void number_programs(jx_program *root, jx_program *p) {
   p->id = root->nall;
   root->all[root->nall++] = p;
   for (int k = 0; k < p->nkernel; k++)
-    for (int i = 0; i < p->kernels[k].nsub; i++) number_programs(root, p->kernels[k].sub[i]);
+    for (int i = 0; i < p->kernels[k].loop.nsub; i++) number_programs(root, p->kernels[k].loop.sub[i]);
 }
 
 /* GEMM epilogues (see ir/loop.h): kernel k a dot_general without batch
@@ -391,7 +408,7 @@ static bool reads_pointwise(const jx_kernel *m, int buf, const jx_aval *a) {
 static void mark_epilogues(jx_program *p) {
   for (int k = 0; k + 1 < p->nkernel; k++) {
     jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
-    if (g->kind != JX_LK_CALL || g->prim != JX_P_dot_general || g->params.nb || g->nout != 1) continue;
+    if (g->kind != JX_LK_CALL || g->call.prim != JX_P_dot_general || g->call.params.dot.nb || g->nout != 1) continue;
     const jx_lbuf *c = &p->bufs[g->outs[0]];
     if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim) continue;
     if (memcmp(m->shape, c->aval.shape, sizeof(int64_t) * (size_t)m->ndim)) continue;
@@ -446,7 +463,7 @@ static void schedule(const fctx *c, int *order, bool *moved, bool pull) {
     if (moved[e]) continue;
     order[n++] = e;
     const jx_eqn *q = &j->eqns[e];
-    if (!pull || q->prim != JX_P_dot_general || q->params.nb || q->nout != 1 || c->uses[q->out[0]] != 1) continue;
+    if (!pull || q->prim != JX_P_dot_general || q->params.dot.nb || q->nout != 1 || c->uses[q->out[0]] != 1) continue;
     const jx_aval *ga = &j->avals[q->out[0]];
     for (int f = e + 1; f < j->neqn; f++) {
       const jx_eqn *m = &j->eqns[f];
@@ -536,8 +553,8 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
     c.k = k;
     if (fk == F_CALL) {
       k->kind = JX_LK_CALL;
-      k->prim = q->prim;
-      k->params = q->params;
+      k->call.prim = q->prim;
+      k->call.params = q->params;
       k->nin = q->nin, k->nout = q->nout;
       k->ins = jx_malloc(sizeof(int) * (size_t)(q->nin ? q->nin : 1));
       k->outs = jx_malloc(sizeof(int) * (size_t)(q->nout ? q->nout : 1));
@@ -558,7 +575,7 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
       k->reduce_op = q->prim;
       k->ndim = ua->ndim;
       memcpy(k->shape, ua->shape, sizeof(int64_t) * (size_t)ua->ndim);
-      for (int i = 0; i < q->params.naxes; i++) k->reduced[q->params.axes[i]] = true;
+      for (int i = 0; i < q->params.reduce.naxes; i++) k->reduced[q->params.reduce.axes[i]] = true;
       imap m;
       memset(&m, 0, sizeof m);
       m.nd = ua->ndim;
@@ -615,9 +632,9 @@ void jx_program_free(jx_program *p) {
     jx_free(p->kernels[k].exprs);
     jx_free(p->kernels[k].ins);
     jx_free(p->kernels[k].outs);
-    for (int i = 0; i < p->kernels[k].nsub; i++) {
-      jx_program_free(p->kernels[k].sub[i]);
-      jx_free(p->kernels[k].bmap[i]);
+    for (int i = 0; i < p->kernels[k].loop.nsub; i++) {
+      jx_program_free(p->kernels[k].loop.sub[i]);
+      jx_free(p->kernels[k].loop.bmap[i]);
     }
   }
   jx_free(p->all);

@@ -303,7 +303,7 @@ static void inline_rec(bld *b, srcmap *s, int depth) {
       emit_copy(b, s, q, ins);
       continue;
     }
-    const jx_jaxpr *sub = q->params.sub;
+    const jx_jaxpr *sub = q->params.call.jaxpr;
     if (!sub || sub->nin != q->nin || sub->nout != q->nout) {
       b->err = jx_error_new("optimize: jit_call equation %d: callee takes %d inputs and gives %d "
                             "outputs, the call has %d and %d",
@@ -586,7 +586,7 @@ static bool fold_broadcast_operands(bld *b, srcmap *s, const jx_eqn *q, int *ins
     int x = d->in[0];
     const jx_aval *xa = &b->j->avals[x], *ya = &b->j->avals[ins[k]];
     bool aligned = xa->ndim <= ya->ndim && xa->dtype == ya->dtype && xa->weak == ya->weak;
-    for (int i = 0; aligned && i < xa->ndim; i++) aligned = d->params.axes[i] == ya->ndim - xa->ndim + i;
+    for (int i = 0; aligned && i < xa->ndim; i++) aligned = d->params.bcast.axes[i] == ya->ndim - xa->ndim + i;
     if (!aligned) continue;
     jx_aval av[S], out;
     for (int i = 0; i < q->nin; i++) av[i] = b->j->avals[i == k ? x : ins[i]];
@@ -632,16 +632,16 @@ static bool simplify_eqn(bld *b, srcmap *s, const jx_eqn *q, int *ins) {
     return d && alias(b, s, q, d->in[0]);
   }
   case JX_P_convert:
-    return pa->dtype == xa->dtype && pa->weak == xa->weak && alias(b, s, q, ins[0]);
+    return pa->convert.dtype == xa->dtype && pa->convert.weak == xa->weak && alias(b, s, q, ins[0]);
   case JX_P_transpose: {
-    if (pa->naxes != xa->ndim) return false;
-    if (is_identity_perm(pa->axes, pa->naxes)) return alias(b, s, q, ins[0]);
+    if (pa->perm.naxes != xa->ndim) return false;
+    if (is_identity_perm(pa->perm.axes, pa->perm.naxes)) return alias(b, s, q, ins[0]);
     const jx_eqn *d = def_of(b, ins[0], JX_P_transpose);
-    if (!d || d->params.naxes != pa->naxes) return false;
+    if (!d || d->params.perm.naxes != pa->perm.naxes) return false;
     /* out dim i = mid dim p2[i] = in dim p1[p2[i]] */
     jx_params np = *pa;
-    for (int i = 0; i < pa->naxes; i++) np.axes[i] = d->params.axes[pa->axes[i]];
-    if (is_identity_perm(np.axes, np.naxes)) return alias(b, s, q, d->in[0]);
+    for (int i = 0; i < pa->perm.naxes; i++) np.perm.axes[i] = d->params.perm.axes[pa->perm.axes[i]];
+    if (is_identity_perm(np.perm.axes, np.perm.naxes)) return alias(b, s, q, d->in[0]);
     return emit_checked(b, s, q, JX_P_transpose, &np, &d->in[0]);
   }
   case JX_P_reshape: {
@@ -652,18 +652,18 @@ static bool simplify_eqn(bld *b, srcmap *s, const jx_eqn *q, int *ins) {
     return emit_checked(b, s, q, JX_P_reshape, pa, &d->in[0]);
   }
   case JX_P_broadcast_in_dim: {
-    if (pa->ndim == xa->ndim && pa->naxes == xa->ndim && is_identity_perm(pa->axes, pa->naxes) &&
+    if (pa->bcast.ndim == xa->ndim && pa->bcast.naxes == xa->ndim && is_identity_perm(pa->bcast.axes, pa->bcast.naxes) &&
         alias(b, s, q, ins[0]))
       return true;
     /* bid(bid(x)): x dim i -> mid dim a1[i] -> out dim a2[a1[i]] */
     const jx_eqn *d = def_of(b, ins[0], JX_P_broadcast_in_dim);
-    if (!d || pa->naxes != xa->ndim) return false;
+    if (!d || pa->bcast.naxes != xa->ndim) return false;
     const jx_aval *x0 = &b->j->avals[d->in[0]];
     jx_params np = *pa;
-    np.naxes = d->params.naxes;
-    memset(np.axes, 0, sizeof np.axes);
-    for (int i = 0; i < np.naxes; i++) np.axes[i] = pa->axes[d->params.axes[i]];
-    if (np.naxes != x0->ndim) return false;
+    np.bcast.naxes = d->params.bcast.naxes;
+    memset(np.bcast.axes, 0, sizeof np.bcast.axes);
+    for (int i = 0; i < np.bcast.naxes; i++) np.bcast.axes[i] = pa->bcast.axes[d->params.bcast.axes[i]];
+    if (np.bcast.naxes != x0->ndim) return false;
     return emit_checked(b, s, q, JX_P_broadcast_in_dim, &np, &d->in[0]);
   }
   default: return false;

@@ -11,7 +11,7 @@
  * sets *err to an error value owned by the current pool.
  *
  * Equations of higher-order primitives keep their params (and so their
- * params.sub pointer) verbatim; the passes never take or drop references
+ * inner jaxpr pointers) verbatim; the passes never take or drop references
  * to inner jaxprs. */
 #ifndef JX_PASSES_H
 #define JX_PASSES_H

@@ -30,7 +30,7 @@ static void describe(const jx_program *p, int k, char *s, size_t n) {
   static const char *const kind[] = {"map", "reduce", "call", "loop"};
   int w = snprintf(s, n, "%-6s %-12s [", kind[kn->kind],
                    kn->kind == JX_LK_MAP ? "" : kn->kind == JX_LK_REDUCE ? jx_prim_names[kn->reduce_op]
-                                                                          : jx_prim_names[kn->prim]);
+                                                                          : jx_prim_names[kn->call.prim]);
   const jx_aval *a = kn->kind == JX_LK_CALL || kn->kind == JX_LK_LOOP ? (kn->nout ? &p->bufs[kn->outs[0]].aval : NULL)
                                                                         : NULL;
   const int nd = a ? a->ndim : kn->ndim;

@@ -1,4 +1,4 @@
-/* cond: cond(pred, ops...) runs jaxpr sub (pred true) or sub2 (false).
+/* cond: cond(pred, ops...) runs jaxpr on_true or on_false (p->cond).
  * Both branches take every operand (the API hoists each branch's
  * constants into operands and widens both to the same inputs) and return
  * the same types.
@@ -13,7 +13,7 @@
 #include "trace/trace.h"
 
 static jx_t cond_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  const jx_jaxpr *t = pa->sub, *f = pa->sub2;
+  const jx_jaxpr *t = pa->cond.on_true, *f = pa->cond.on_false;
   if (in[0].dtype != JX_BOOL || in[0].ndim != 0)
     return jx_rule_error(jx_prim_names[p], in, 1, "the predicate must be a bool scalar");
   if (!t || !f || t->nin != nin - 1 || f->nin != nin - 1 || t->nout != f->nout)
@@ -28,7 +28,7 @@ static jx_t cond_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
 static jx_t cond_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
   bool pred = *(const uint8_t *)jx_data(in[0]) != 0;
-  return jx_call_jaxpr(pred ? pa->sub : pa->sub2, in + 1, out);
+  return jx_call_jaxpr(pred ? pa->cond.on_true : pa->cond.on_false, in + 1, out);
 }
 
 static jx_t bind_cond(jx_t pred, jx_jaxpr *t, jx_jaxpr *f, int n, const jx_t *ops, jx_t *out) {
@@ -36,8 +36,9 @@ static jx_t bind_cond(jx_t pred, jx_jaxpr *t, jx_jaxpr *f, int n, const jx_t *op
   if (!ins) return jx_error_new("cond: out of memory");
   ins[0] = pred;
   if (n) memcpy(ins + 1, ops, sizeof(jx_t) * (size_t)n);
-  jx_params q = JX_PARAMS_INIT;
-  q.sub = t, q.sub2 = f;
+  jx_params q;
+  jx_params_init(&q, JX_PK_COND);
+  q.cond.on_true = t, q.cond.on_false = f;
   jx_t err = jx_bind(JX_P_cond, n + 1, ins, &q, t->nout, out);
   TMP_FREE(ins);
   return err;
@@ -45,7 +46,7 @@ static jx_t bind_cond(jx_t pred, jx_jaxpr *t, jx_jaxpr *f, int n, const jx_t *op
 
 static jx_t cond_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
                      jx_t *tout) {
-  jx_jaxpr *tj = pa->sub, *fj = pa->sub2;
+  jx_jaxpr *tj = pa->cond.on_true, *fj = pa->cond.on_false;
   jx_t err = jx_bind(p, nin, x, pa, tj->nout, out);
   if (err) return err;
   int n = nin - 1;
@@ -70,7 +71,7 @@ static jx_t cond_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
                            const jx_params *pa, jx_t *cts) {
   (void)p, (void)av;
   if (!in[0]) return jx_error_new("cond: transpose with respect to the predicate");
-  jx_jaxpr *tj = pa->sub, *fj = pa->sub2;
+  jx_jaxpr *tj = pa->cond.on_true, *fj = pa->cond.on_false;
   int n = nin - 1;
   TMP(bool, lin, n, 32);
   TMP(jx_t, ops, n + tj->nout, 64);
@@ -155,7 +156,7 @@ static jx_t cond_batch_select(jx_jaxpr *tj, jx_jaxpr *fj, jx_t pred, const jx_t 
 static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                        int *obd) {
   (void)p;
-  jx_jaxpr *tj = pa->sub, *fj = pa->sub2;
+  jx_jaxpr *tj = pa->cond.on_true, *fj = pa->cond.on_false;
   int n = nin - 1;
   int64_t size = jx_batch_size(in, bd, nin);
   TMP(bool, batched, n, 32);
@@ -182,4 +183,4 @@ static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 
 const jx_rules jx_rules_cond = {.name = "cond", .nin = -1, .nout = -1, .abstract_eval = cond_abstract,
                                 .impl = cond_impl, .jvp = cond_jvp, .transpose = cond_transpose,
-                                .batch = cond_batch, .impl_allocates = true};
+                                .batch = cond_batch, .impl_allocates = true, .params_kind = JX_PK_COND};

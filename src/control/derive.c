@@ -103,8 +103,9 @@ void jx_mask_key(char *key, size_t n, const char *kind, const bool *mask, int co
 }
 
 jx_t jx_call_jaxpr(jx_jaxpr *d, const jx_t *ins, jx_t *outs) {
-  jx_params q = JX_PARAMS_INIT;
-  q.sub = d;
+  jx_params q;
+  jx_params_init(&q, JX_PK_CALL);
+  q.call.jaxpr = d;
   return jx_bind(JX_P_jit_call, d->nin, ins, &q, d->nout, outs);
 }
 

@@ -1,6 +1,6 @@
 /* jit_call: a jitted function as a primitive.
  *
- * params.sub is the traced jaxpr. Eagerly it runs the compiled program.
+ * params.call.jaxpr is the traced jaxpr. Eagerly it runs the compiled program.
  * Under other transformations its rules transform the jaxpr itself and
  * bind jit_call again on the result, so the transformed function is
  * compiled too:
@@ -15,7 +15,7 @@
 #include "trace/trace.h"
 
 static jx_t call_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  const jx_jaxpr *j = pa->sub;
+  const jx_jaxpr *j = pa->call.jaxpr;
   if (!j) return jx_rule_error(jx_prim_names[p], in, nin, "no jaxpr");
   if (nin != j->nin) return jx_rule_error(jx_prim_names[p], in, nin, "expected %d inputs", j->nin);
   for (int i = 0; i < nin; i++)
@@ -31,13 +31,13 @@ static jx_t call_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
 static jx_t call_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
   jx_t err;
-  jx_executable *x = jx_jaxpr_executable(pa->sub, &err);
+  jx_executable *x = jx_jaxpr_executable(pa->call.jaxpr, &err);
   return x ? jx_executable_run(x, in, out) : err;
 }
 
 static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
                      jx_t *tout) {
-  jx_jaxpr *j = pa->sub;
+  jx_jaxpr *j = pa->call.jaxpr;
   jx_t err = jx_bind(p, nin, x, pa, j->nout, out);
   if (err) return err;
   TMP(bool, nz, nin, 32);
@@ -58,7 +58,7 @@ static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
 static jx_t call_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
                            const jx_params *pa, jx_t *cts) {
   (void)p, (void)av;
-  jx_jaxpr *j = pa->sub;
+  jx_jaxpr *j = pa->call.jaxpr;
   TMP(bool, lin, nin, 32);
   TMP(jx_t, ins, nin + j->nout, 64);
   TMP(jx_t, outs, nin, 32);
@@ -83,7 +83,7 @@ static jx_t call_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
 static jx_t call_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                        int *obd) {
   (void)p;
-  jx_jaxpr *j = pa->sub;
+  jx_jaxpr *j = pa->call.jaxpr;
   TMP(bool, batched, nin, 32);
   TMP(jx_t, ins, nin, 32);
   jx_t err = batched && ins ? NULL : jx_error_new("jit_call: out of memory");
@@ -103,4 +103,4 @@ static jx_t call_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 
 const jx_rules jx_rules_jit_call = {.name = "jit_call", .nin = -1, .nout = -1, .abstract_eval = call_abstract,
                                     .impl = call_impl, .jvp = call_jvp, .transpose = call_transpose,
-                                    .batch = call_batch, .impl_allocates = true};
+                                    .batch = call_batch, .impl_allocates = true, .params_kind = JX_PK_CALL};

@@ -1,7 +1,8 @@
 /* scan: scan(consts, carries, xs) runs the body jaxpr (sub) over the
  * leading axis of the xs: (consts, carries, x_i) -> (carries, y_i), and
- * returns (final carries, stacked ys). params: limit[0] = #consts,
- * limit[1] = #carries, limit[2] = length, axis = 1 for reverse order.
+ * returns (final carries, stacked ys). params (p->scan): the body, the
+ * counts of consts and carries, the length, and whether it runs in
+ * reverse order.
  *
  * Reverse mode follows JAX: jvp splits into a primal scan that also
  * emits each step's incoming carries (the residuals) and a tangent scan
@@ -15,20 +16,16 @@
 
 #include <stdio.h>
 
-#define NC(p) ((int)(p)->limit[0])
-#define NCAR(p) ((int)(p)->limit[1])
-#define LEN(p) ((p)->limit[2])
-#define REV(p) ((p)->axis != 0)
 
 static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  const jx_jaxpr *b = pa->sub;
-  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar;
-  if (!b || nx < 0 || b->nin != nin || b->nout < ncar || LEN(pa) < 0)
+  const jx_jaxpr *b = pa->scan.body;
+  int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar;
+  if (!b || nx < 0 || b->nin != nin || b->nout < ncar || pa->scan.length < 0)
     return jx_rule_error(jx_prim_names[p], in, nin, "the body does not match the operands");
   for (int i = 0; i < nx; i++) {
     const jx_aval *x = &in[nc + ncar + i];
-    if (x->ndim < 1 || x->shape[0] != LEN(pa))
-      return jx_rule_error(jx_prim_names[p], in, nin, "xs %d must have leading dimension %lld", i, (long long)LEN(pa));
+    if (x->ndim < 1 || x->shape[0] != pa->scan.length)
+      return jx_rule_error(jx_prim_names[p], in, nin, "xs %d must have leading dimension %lld", i, (long long)pa->scan.length);
   }
   for (int k = 0; k < ncar; k++) {
     if (!jx_aval_eq(&in[nc + k], &b->avals[b->outvars[k]]))
@@ -39,7 +36,7 @@ static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
     jx_aval y = b->avals[b->outvars[k]];
     if (y.ndim + 1 > JX_MAX_RANK) return jx_rule_error(jx_prim_names[p], in, nin, "stacked ys rank exceeds %d", JX_MAX_RANK);
     memmove(y.shape + 1, y.shape, sizeof(int64_t) * (size_t)y.ndim);
-    y.shape[0] = LEN(pa);
+    y.shape[0] = pa->scan.length;
     y.ndim++;
     out[k] = y;
   }
@@ -49,9 +46,9 @@ static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
 /* ------------------------------------------------------------------ impl */
 static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p;
-  jx_jaxpr *b = pa->sub;
-  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
-  int64_t L = LEN(pa);
+  jx_jaxpr *b = pa->scan.body;
+  int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar, ny = b->nout - ncar;
+  int64_t L = pa->scan.length;
   jx_t *args = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
   jx_t *res = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + 1));
   jx_t *carry = jx_calloc((size_t)(ncar + 1), sizeof(jx_t));
@@ -82,7 +79,7 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   }
   size_t mark = jx_pool_mark();
   for (int64_t s = 0; !err && s < L; s++) {
-    int64_t step = REV(pa) ? L - 1 - s : s;
+    int64_t step = pa->scan.reverse ? L - 1 - s : s;
     for (int i = 0; i < nx; i++) {
       size_t sz = (size_t)jx_aval_size(&xv[i].aval) * jx_dtype_size(xv[i].aval.dtype);
       xb[i].data = (char *)jx_data(in[nc + ncar + i]) + (size_t)step * sz;
@@ -122,10 +119,11 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
 }
 
 static jx_t bind_scan(jx_jaxpr *b, int nc, int ncar, int64_t len, bool rev, int nin, const jx_t *ins, jx_t *out) {
-  jx_params q = JX_PARAMS_INIT;
-  q.sub = b;
-  q.limit[0] = nc, q.limit[1] = ncar, q.limit[2] = len;
-  q.axis = rev;
+  jx_params q;
+  jx_params_init(&q, JX_PK_SCAN);
+  q.scan.body = b;
+  q.scan.nconst = nc, q.scan.ncarry = ncar, q.scan.length = len;
+  q.scan.reverse = rev;
   return jx_bind(JX_P_scan, nin, ins, &q, b->nout, out);
 }
 
@@ -156,8 +154,8 @@ static jx_jaxpr *make_res(jx_jaxpr *b, const void *arg, jx_t *err) {
 static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
                      jx_t *tout) {
   (void)p;
-  jx_jaxpr *b = pa->sub;
-  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
+  jx_jaxpr *b = pa->scan.body;
+  int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar, ny = b->nout - ncar;
   bool *nz = jx_calloc((size_t)(nin + 1), sizeof(bool)), *nzo = jx_calloc((size_t)(b->nout + 1), sizeof(bool));
   int *order = jx_malloc(sizeof(int) * (size_t)(2 * nin + 1));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(3 * nin + 1));
@@ -169,7 +167,7 @@ static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   snprintf(key, sizeof key, "scan-res:%d:%d", nc, ncar);
   res_arg ra = {b, nc, ncar};
   if (!err) rb = jx_derive_cached(b, key, make_res, &ra, &err);
-  if (rb) err = bind_scan(rb, nc, ncar, LEN(pa), REV(pa), nin, x, o);
+  if (rb) err = bind_scan(rb, nc, ncar, pa->scan.length, pa->scan.reverse, nin, x, o);
   for (int k = 0; !err && k < b->nout; k++) out[k] = o[k];
   /* 2. tangent scan: consts (consts, tconsts), carries (tcarries),
    *    xs (residual carries, xs, txs) */
@@ -202,7 +200,7 @@ static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
     for (int i = 0; i < nx; i++)
       if (nz[nc + ncar + i]) ins[m++] = t[nc + ncar + i];
     jx_t *to = o; /* reuse: tangent outputs (tcarries, tys) */
-    err = bind_scan(bt, nc + ntc, ntcar, LEN(pa), REV(pa), m, ins, to);
+    err = bind_scan(bt, nc + ntc, ntcar, pa->scan.length, pa->scan.reverse, m, ins, to);
     for (int k = 0, j = 0; !err && k < ncar; k++) tout[k] = nzo[k] ? to[j++] : NULL;
     for (int k = 0; !err && k < ny; k++) tout[ncar + k] = to[ntcar + k];
   }
@@ -272,8 +270,8 @@ static jx_jaxpr *make_tr(jx_jaxpr *b, const void *arg, jx_t *err) {
 static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
                            const jx_params *pa, jx_t *cts) {
   (void)p;
-  jx_jaxpr *b = pa->sub;
-  int nc = NC(pa), ncar = NCAR(pa), nx = nin - nc - ncar, ny = b->nout - ncar;
+  jx_jaxpr *b = pa->scan.body;
+  int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar, ny = b->nout - ncar;
   /* Every carry is transposed as linear: a carry given as a known value
    * here is a tangent that happens to be a constant (a materialized zero),
    * whose cotangent is simply not returned. */
@@ -301,10 +299,10 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
     for (int k = 0; k < ny; k++) { /* cotangents of the stacked ys */
       jx_aval ys = b->avals[b->outvars[ncar + k]];
       memmove(ys.shape + 1, ys.shape, sizeof(int64_t) * (size_t)ys.ndim);
-      ys.shape[0] = LEN(pa), ys.ndim++;
+      ys.shape[0] = pa->scan.length, ys.ndim++;
       ins[m++] = ct[ncar + k] ? ct[ncar + k] : jx_lax_zeros(&ys);
     }
-    err = bind_scan(bt, nkc, ncar + nlc, LEN(pa), !REV(pa), m, ins, o);
+    err = bind_scan(bt, nkc, ncar + nlc, pa->scan.length, !pa->scan.reverse, m, ins, o);
     int r = 0;
     for (int k = 0; !err && k < ncar; k++, r++)
       if (!in[nc + k]) cts[nc + k] = o[r];
@@ -323,8 +321,8 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
 static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                        int *obd) {
   (void)p;
-  jx_jaxpr *b = pa->sub;
-  int nc = NC(pa), ncar = NCAR(pa);
+  jx_jaxpr *b = pa->scan.body;
+  int nc = pa->scan.nconst, ncar = pa->scan.ncarry;
   int64_t size = jx_batch_size(in, bd, nin);
   bool *batched = jx_malloc(sizeof(bool) * (size_t)(nin + 1));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
@@ -337,7 +335,7 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
     else ins[i] = jx_moveaxis(in[i], bd[i], x ? 1 : 0); /* xs: the scanned axis stays first */
   }
   jx_jaxpr *bb = err ? NULL : jx_derive_batch(b, batched, size, &err);
-  if (bb) err = bind_scan(bb, nc, ncar, LEN(pa), REV(pa), nin, ins, out);
+  if (bb) err = bind_scan(bb, nc, ncar, pa->scan.length, pa->scan.reverse, nin, ins, out);
   for (int k = 0; k < b->nout; k++) obd[k] = k < ncar ? 0 : 1;
   jx_jaxpr_release(bb);
   jx_free(batched), jx_free(ins);
@@ -346,4 +344,4 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 
 const jx_rules jx_rules_scan = {.name = "scan", .nin = -1, .nout = -1, .abstract_eval = scan_abstract,
                                 .impl = scan_impl, .jvp = scan_jvp, .transpose = scan_transpose,
-                                .batch = scan_batch, .impl_allocates = true};
+                                .batch = scan_batch, .impl_allocates = true, .params_kind = JX_PK_SCAN};

@@ -1,6 +1,6 @@
-/* while: while(cconsts, bconsts, carries) repeats carries = sub2(bconsts,
- * carries) while sub(cconsts, carries) is true. params.limit[0] and
- * limit[1] count the cond and body constants.
+/* while: while(cconsts, bconsts, carries) repeats carries = body(bconsts,
+ * carries) while cond(cconsts, carries) is true. params (p->while_): the
+ * two jaxprs and the counts of their constants.
  *
  * jvp carries (primal, tangent) through a jvp'd body (tangents for the
  * float carries); reverse mode is refused, as in JAX: the number of
@@ -11,12 +11,9 @@
 #include "prims/prims.h"
 #include "trace/trace.h"
 
-#define NCC(p) ((int)(p)->limit[0])
-#define NBC(p) ((int)(p)->limit[1])
-
 static jx_t while_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  const jx_jaxpr *c = pa->sub, *b = pa->sub2;
-  int ncc = NCC(pa), nbc = NBC(pa), n = nin - ncc - nbc;
+  const jx_jaxpr *c = pa->while_.cond, *b = pa->while_.body;
+  int ncc = pa->while_.ncconst, nbc = pa->while_.nbconst, n = nin - ncc - nbc;
   if (!c || !b || n < 0 || c->nin != ncc + n || b->nin != nbc + n || b->nout != n || c->nout != 1)
     return jx_rule_error(jx_prim_names[p], in, nin, "cond/body do not match the operands");
   for (int i = 0; i < n; i++)
@@ -28,7 +25,7 @@ static jx_t while_abstract(jx_prim p, const jx_aval *in, int nin, const jx_param
 
 static jx_t while_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p;
-  int ncc = NCC(pa), nbc = NBC(pa), n = nin - ncc - nbc;
+  int ncc = pa->while_.ncconst, nbc = pa->while_.nbconst, n = nin - ncc - nbc;
   jx_t *ca = jx_malloc(sizeof(jx_t) * (size_t)(ncc + n + 1));
   jx_t *ba = jx_malloc(sizeof(jx_t) * (size_t)(nbc + n + 1));
   jx_t *carry = jx_calloc((size_t)(n + 1), sizeof(jx_t)); /* zeroed: released on error */
@@ -41,10 +38,10 @@ static jx_t while_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
   while (!err) {
     memcpy(ca + ncc, carry, sizeof(jx_t) * (size_t)n);
     jx_t pred;
-    err = jx_call_jaxpr(pa->sub, ca, &pred);
+    err = jx_call_jaxpr(pa->while_.cond, ca, &pred);
     if (err || !*(const uint8_t *)jx_data(pred)) break;
     memcpy(ba + nbc, carry, sizeof(jx_t) * (size_t)n);
-    err = jx_call_jaxpr(pa->sub2, ba, out);
+    err = jx_call_jaxpr(pa->while_.body, ba, out);
     for (int i = 0; !err && i < n; i++) {
       jx_t next = jx_retain(out[i]);
       jx_release(carry[i]);
@@ -66,9 +63,10 @@ static jx_t while_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
 }
 
 static jx_t bind_while(jx_jaxpr *c, jx_jaxpr *b, int ncc, int nbc, int n, const jx_t *ins, jx_t *out) {
-  jx_params q = JX_PARAMS_INIT;
-  q.sub = c, q.sub2 = b;
-  q.limit[0] = ncc, q.limit[1] = nbc;
+  jx_params q;
+  jx_params_init(&q, JX_PK_WHILE);
+  q.while_.cond = c, q.while_.body = b;
+  q.while_.ncconst = ncc, q.while_.nbconst = nbc;
   return jx_bind(JX_P_while, ncc + nbc + n, ins, &q, n, out);
 }
 
@@ -76,8 +74,8 @@ static jx_t bind_while(jx_jaxpr *c, jx_jaxpr *b, int ncc, int nbc, int n, const 
 static jx_t while_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
                       jx_t *tout) {
   (void)p;
-  jx_jaxpr *cj = pa->sub, *bj = pa->sub2;
-  int ncc = NCC(pa), nbc = NBC(pa), n = nin - ncc - nbc;
+  jx_jaxpr *cj = pa->while_.cond, *bj = pa->while_.body;
+  int ncc = pa->while_.ncconst, nbc = pa->while_.nbconst, n = nin - ncc - nbc;
   int nb = nbc + n; /* body inputs */
   bool *nz = jx_calloc((size_t)(nb + 1), sizeof(bool)), *nzo = jx_calloc((size_t)(n + 1), sizeof(bool));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(2 * nin + 1));
@@ -184,7 +182,7 @@ static jx_t wb_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
 static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                         int *obd) {
   (void)p;
-  int ncc = NCC(pa), nbc = NBC(pa), n = nin - ncc - nbc;
+  int ncc = pa->while_.ncconst, nbc = pa->while_.nbconst, n = nin - ncc - nbc;
   int64_t size = jx_batch_size(in, bd, nin);
   bool *cm = jx_malloc(sizeof(bool) * (size_t)(ncc + n + 1)), *bm = jx_malloc(sizeof(bool) * (size_t)(nbc + n + 1));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(2 * ncc + nbc + n + 1));
@@ -197,8 +195,8 @@ static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
   for (int i = 0; !err && i < nbc; i++)
     bm[i] = bd[ncc + i] != JX_NONE, ins[m++] = bm[i] ? jx_moveaxis(in[ncc + i], bd[ncc + i], 0) : in[ncc + i];
   for (int i = 0; !err && i < n; i++) cm[ncc + i] = bm[nbc + i] = true, ins[m++] = jx_batch_to_front(in[ncc + nbc + i], bd[ncc + nbc + i], size);
-  if (!err) cb = jx_derive_batch(pa->sub, cm, size, &err);
-  if (cb) bb = jx_derive_batch(pa->sub2, bm, size, &err);
+  if (!err) cb = jx_derive_batch(pa->while_.cond, cm, size, &err);
+  if (cb) bb = jx_derive_batch(pa->while_.body, bm, size, &err);
   if (bb) {
     for (int i = 0; i < m; i++) av[i] = ins[i]->aval;
     wb_arg a = {cb, bb, ncc, nbc, n, false};
@@ -233,4 +231,4 @@ static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
 
 const jx_rules jx_rules_while = {.name = "while", .nin = -1, .nout = -1, .abstract_eval = while_abstract,
                                  .impl = while_impl, .jvp = while_jvp, .transpose = while_transpose,
-                                 .batch = while_batch, .impl_allocates = true};
+                                 .batch = while_batch, .impl_allocates = true, .params_kind = JX_PK_WHILE};

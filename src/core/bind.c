@@ -173,6 +173,11 @@ jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int no
   if (r->nin >= 0 && nin != r->nin)
     return fill_error(jx_error_new("%s: expected %d inputs, got %d", r->name, r->nin, nin), nout,
                       out);
+  if (params->kind != r->params_kind)
+    return fill_error(jx_error_new("%s: given %s params, but %s takes %s params", r->name,
+                                   (unsigned)params->kind < JX_PK_COUNT ? jx_params_kind_names[params->kind] : "invalid",
+                                   r->name, jx_params_kind_names[r->params_kind]),
+                      nout, out);
 
   jx_trace *top = ts.dynamic;
   for (int i = 0; i < nin; i++) {

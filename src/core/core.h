@@ -57,26 +57,131 @@ bool jx_dtype_is_int(jx_dtype d); /* signed or unsigned integer, not bool */
 jx_dtype jx_promote(jx_dtype a, bool aweak, jx_dtype b, bool bweak, bool *weak_out);
 
 /* --------------------------------------------------------------- params */
-/* Plain data: zero-initialise (JX_PARAMS_INIT) so that params hash and
- * compare bytewise (they key the jit cache). Field meaning per primitive is
- * documented in primitives.def. */
-typedef struct jx_params {
-  jx_dtype dtype;
-  int32_t axis;
-  int8_t ndim;  /* shape[] rank */
-  int8_t naxes; /* axes[] length */
-  bool weak; /* convert: result is weakly typed */
-  int64_t shape[JX_MAX_RANK];
+/* A primitive's static parameters: a tagged union, one small struct per
+ * primitive family. Each rule declares the kind it takes (jx_rules
+ * .params_kind) and bind rejects any other. Plain data, initialised by
+ * jx_params_init (every byte zeroed, padding included) so that params hash
+ * and compare bytewise (they key CSE and the jit cache). */
+typedef enum {
+  JX_PK_NONE,    /* elementwise, select, stop_gradient, threefry2x32 */
+  JX_PK_CONVERT, /* convert */
+  JX_PK_REDUCE,  /* reduce_sum/max/min */
+  JX_PK_ARG,     /* argmax, argmin, argsort */
+  JX_PK_DOT,     /* dot_general */
+  JX_PK_RESHAPE,
+  JX_PK_BCAST,   /* broadcast_in_dim */
+  JX_PK_PERM,    /* transpose */
+  JX_PK_REV,
+  JX_PK_SLICE,
+  JX_PK_PAD,
+  JX_PK_CONCAT,  /* concatenate */
+  JX_PK_GATHER,
+  JX_PK_SCATTER, /* scatter_add */
+  JX_PK_IOTA,
+  JX_PK_CALL,    /* jit_call */
+  JX_PK_COND,
+  JX_PK_WHILE,
+  JX_PK_SCAN,
+  JX_PK_COUNT
+} jx_params_kind;
+
+extern const char *const jx_params_kind_names[JX_PK_COUNT];
+
+struct jx_jaxpr;
+
+/* A list of axes: reductions, transpose's permutation, rev's dimensions. */
+typedef struct {
+  int8_t naxes;
   int32_t axes[JX_MAX_RANK];
-  int64_t start[JX_MAX_RANK], limit[JX_MAX_RANK], stride[JX_MAX_RANK]; /* slice; pad lo/hi/interior */
-  double value;                                                    /* pad value */
-  /* dot_general: contracting and batch dims of each side */
-  int8_t nc, nb;
-  int8_t lc[JX_MAX_RANK], rc[JX_MAX_RANK], lb[JX_MAX_RANK], rb[JX_MAX_RANK];
-  void *sub, *sub2; /* higher-order primitives: inner jaxprs (each eqn holds a reference) */
+} jx_axes_params;
+
+typedef struct jx_params {
+  jx_params_kind kind;
+  union {
+    struct {
+      jx_dtype dtype;
+      bool weak; /* the result is weakly typed */
+    } convert;
+    jx_axes_params reduce; /* the axes reduced */
+    struct {
+      int32_t axis;   /* the axis searched or sorted */
+      jx_dtype dtype; /* of the indices */
+    } arg;
+    struct { /* contracting (c) and batch (b) dims of the left and right side */
+      int8_t nc, nb;
+      int8_t lc[JX_MAX_RANK], rc[JX_MAX_RANK], lb[JX_MAX_RANK], rb[JX_MAX_RANK];
+    } dot;
+    struct {
+      int8_t ndim;
+      int64_t shape[JX_MAX_RANK];
+    } reshape;
+    struct { /* operand dim i -> result dim axes[i] of shape */
+      int8_t ndim, naxes;
+      int64_t shape[JX_MAX_RANK];
+      int32_t axes[JX_MAX_RANK];
+    } bcast;
+    jx_axes_params perm; /* result dim i = operand dim axes[i] */
+    jx_axes_params rev;  /* the dims reversed */
+    struct { /* per operand dim (its rank) */
+      int64_t start[JX_MAX_RANK], limit[JX_MAX_RANK], stride[JX_MAX_RANK];
+    } slice;
+    struct { /* per operand dim: padding before, after and between elements */
+      int64_t lo[JX_MAX_RANK], hi[JX_MAX_RANK], interior[JX_MAX_RANK];
+    } pad;
+    struct {
+      int32_t axis;
+    } concat, gather;
+    struct { /* into zeros(shape) along axis */
+      int32_t axis;
+      int8_t ndim;
+      int64_t shape[JX_MAX_RANK];
+    } scatter;
+    struct { /* 0, 1, ... along axis of shape */
+      int32_t axis;
+      jx_dtype dtype;
+      int8_t ndim;
+      int64_t shape[JX_MAX_RANK];
+    } iota;
+    /* Higher-order primitives: each equation holds a reference to each of
+     * its inner jaxprs (jx_params_jaxprs lists them). */
+    struct {
+      struct jx_jaxpr *jaxpr;
+    } call;
+    struct { /* cond(pred, ops...) */
+      struct jx_jaxpr *on_true, *on_false;
+    } cond;
+    struct { /* while(cconsts, bconsts, carries) */
+      struct jx_jaxpr *cond, *body;
+      int32_t ncconst, nbconst; /* the constants of cond and of body */
+    } while_;
+    struct { /* scan(consts, carries, xs) */
+      struct jx_jaxpr *body;
+      int32_t nconst, ncarry;
+      int64_t length;
+      bool reverse;
+    } scan;
+  };
 } jx_params;
-#define JX_PARAMS_INIT {0}
+
+/* Zero every byte of *p and set its kind. */
+static inline void jx_params_init(jx_params *p, jx_params_kind kind) {
+  memset(p, 0, sizeof *p);
+  p->kind = kind;
+}
+/* The params of the primitives that take none. */
+extern const jx_params jx_params_none;
 uint64_t jx_params_hash(const jx_params *p);
+/* The inner jaxprs of p (at most 2) into js; returns their count. */
+int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js);
+
+/* A growing string (params printing, jaxpr text). oom latches. */
+typedef struct {
+  char *s;
+  size_t n, cap;
+  bool oom;
+} jx_strbuf;
+void jx_strbuf_put(jx_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void jx_strbuf_vput(jx_strbuf *b, const char *fmt, va_list ap);
 
 /* FNV-1a over n bytes, continuing from h (start from JX_FNV_BASIS): params
  * hashes, jit cache keys and object checksums, shared kernel bodies. */
@@ -195,6 +300,11 @@ typedef struct jx_rules {
    * and their mapped axes. */
   jx_t (*batch)(jx_prim prim, const jx_t *in, const int *bdims, int nin, const jx_params *p, jx_t *out,
                 int *out_bdims);
+  /* The kind of params it takes (bind and the jaxpr typecheck reject any
+   * other) and how they print in jaxpr text: " name=value" items (NULL:
+   * none, and no brackets). in: the input avals. */
+  jx_params_kind params_kind;
+  void (*print_params)(jx_strbuf *b, const jx_params *p, const jx_aval *in, int nin);
   /* impl makes its own outputs (bind does not preallocate them): for
    * primitives whose outputs may alias inputs or come from elsewhere. */
   bool impl_allocates;

@@ -79,6 +79,3 @@ void jx_strides(int ndim, const int64_t *shape, int64_t *strides) {
     s *= shape[i];
   }
 }
-
-/* FNV-1a over the bytes: params are zero-initialised plain data. */
-uint64_t jx_params_hash(const jx_params *p) { return jx_fnv1a(p, sizeof *p, JX_FNV_BASIS); }

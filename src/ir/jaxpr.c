@@ -20,8 +20,8 @@ void jx_jaxpr_release(jx_jaxpr *j) {
   if (j->free_compiled) j->free_compiled(j->compiled);
   for (int i = 0; i < j->nconst; i++) jx_release(j->consts[i]);
   for (int i = 0; i < j->neqn; i++) {
-    jx_jaxpr_release(j->eqns[i].params.sub); /* inner jaxprs (jit_call, cond, ...) */
-    jx_jaxpr_release(j->eqns[i].params.sub2);
+    jx_jaxpr *js[2]; /* inner jaxprs (jit_call, cond, ...) */
+    for (int k = jx_params_jaxprs(&j->eqns[i].params, js); k-- > 0;) jx_jaxpr_release(js[k]);
     jx_free(j->eqns[i].in);
     jx_free(j->eqns[i].out);
   }
@@ -90,7 +90,7 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
   if (grow((void **)&j->eqns, &j->capeqn, j->neqn + 1, sizeof(jx_eqn))) return -1;
   jx_eqn *e = &j->eqns[j->neqn];
   e->prim = p;
-  e->params = *params;
+  memcpy(&e->params, params, sizeof *params); /* every byte: CSE compares them */
   e->nin = nin;
   e->nout = nout;
   e->in = jx_malloc(sizeof(int) * (size_t)(nin ? nin : 1));
@@ -110,8 +110,8 @@ int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, c
     }
     e->out[k] = out_vars[k] = v;
   }
-  jx_jaxpr_retain(params->sub); /* params.sub/sub2 are always jaxprs */
-  jx_jaxpr_retain(params->sub2);
+  jx_jaxpr *js[2];
+  for (int k = jx_params_jaxprs(params, js); k-- > 0;) jx_jaxpr_retain(js[k]);
   j->neqn++;
   return 0;
 }
@@ -127,38 +127,14 @@ int jx_jaxpr_set_outs(jx_jaxpr *j, int n, const int *vars) {
 }
 
 /* --------------------------------------------------------------- printing */
-typedef struct {
-  char *s;
-  size_t n, cap;
-  bool oom;
-} sb;
+typedef jx_strbuf sb;
 
 static void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(sb *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int k = vsnprintf(NULL, 0, fmt, ap);
+  jx_strbuf_vput(b, fmt, ap);
   va_end(ap);
-  if (k < 0 || b->oom) {
-    va_end(ap2);
-    return;
-  }
-  if (b->n + (size_t)k + 1 > b->cap) {
-    size_t cap = (b->n + (size_t)k + 1) * 2;
-    char *s = jx_realloc(b->s, cap);
-    if (!s) {
-      b->oom = true;
-      va_end(ap2);
-      return;
-    }
-    b->s = s;
-    b->cap = cap;
-  }
-  vsnprintf(b->s + b->n, (size_t)k + 1, fmt, ap2);
-  va_end(ap2);
-  b->n += (size_t)k;
 }
 
 /* JAX names variables a, b, ..., z, ba, bb, ... */
@@ -173,75 +149,17 @@ static void var_name(int v, char *buf) {
   buf[n] = 0;
 }
 
-static const char *const prim_family[JX_PRIM_COUNT] = {
-#define JX_PRIM(name, family) [JX_P_##name] = #family,
-#include "core/primitives.def"
-#undef JX_PRIM
-};
-
-static void put_ints(sb *b, const char *name, const int64_t *v, int n) {
-  put(b, " %s=(", name);
-  for (int i = 0; i < n; i++) put(b, "%s%lld", i ? ", " : "", (long long)v[i]);
-  put(b, n == 1 ? ",)" : ")");
-}
-static void put_i32s(sb *b, const char *name, const int32_t *v, int n) {
-  int64_t w[JX_MAX_RANK];
-  for (int i = 0; i < n; i++) w[i] = v[i];
-  put_ints(b, name, w, n);
-}
-static void put_i8s(sb *b, const int8_t *v, int n) {
-  put(b, "[");
-  for (int i = 0; i < n; i++) put(b, "%s%d", i ? ", " : "", v[i]);
-  put(b, "]");
-}
-
-/* Params by family (and by primitive where a family's members differ). */
+/* Params as their rule prints them: " name=value" items, bracketed. */
 static void put_params(sb *b, const jx_jaxpr *j, const jx_eqn *e) {
-  const jx_params *p = &e->params;
-  const char *fam = prim_family[e->prim];
-  int in_rank = e->nin ? j->avals[e->in[0]].ndim : 0;
+  const jx_rules *r = jx_prim_rules[e->prim];
+  if (!r->print_params) return;
+  jx_aval in[1]; /* the printers read at most the first input's aval */
+  int nin = e->nin < 1 ? e->nin : 1;
+  for (int i = 0; i < nin; i++) in[i] = j->avals[e->in[i]];
   size_t n0 = b->n;
   put(b, "[");
   size_t n1 = b->n;
-  if (!strcmp(fam, "convert") && e->prim == JX_P_convert) {
-    put(b, " new_dtype=%s weak_type=%s", jx_dtype_name(p->dtype), p->weak ? "True" : "False");
-  } else if (!strcmp(fam, "reduce")) {
-    if (e->prim == JX_P_argmax || e->prim == JX_P_argmin)
-      put(b, " axes=(%d,) index_dtype=%s", p->axis, jx_dtype_name(p->dtype));
-    else
-      put_i32s(b, "axes", p->axes, p->naxes);
-  } else if (!strcmp(fam, "dot")) {
-    put(b, " dimension_numbers=((");
-    put_i8s(b, p->lc, p->nc), put(b, ", "), put_i8s(b, p->rc, p->nc), put(b, "), (");
-    put_i8s(b, p->lb, p->nb), put(b, ", "), put_i8s(b, p->rb, p->nb), put(b, "))");
-  } else if (e->prim == JX_P_reshape) {
-    put_ints(b, "new_sizes", p->shape, p->ndim);
-  } else if (e->prim == JX_P_broadcast_in_dim) {
-    put_i32s(b, "broadcast_dimensions", p->axes, p->naxes);
-    put_ints(b, "shape", p->shape, p->ndim);
-  } else if (e->prim == JX_P_transpose) {
-    put_i32s(b, "permutation", p->axes, p->naxes);
-  } else if (e->prim == JX_P_rev) {
-    put_i32s(b, "dimensions", p->axes, p->naxes);
-  } else if (e->prim == JX_P_slice) {
-    put_ints(b, "start_indices", p->start, in_rank);
-    put_ints(b, "limit_indices", p->limit, in_rank);
-    put_ints(b, "strides", p->stride, in_rank);
-  } else if (e->prim == JX_P_pad) {
-    put(b, " padding_config=(");
-    for (int i = 0; i < in_rank; i++)
-      put(b, "%s(%lld, %lld, %lld)", i ? ", " : "", (long long)p->start[i], (long long)p->limit[i],
-          (long long)p->stride[i]);
-    put(b, ")");
-  } else if (e->prim == JX_P_concatenate || e->prim == JX_P_gather) {
-    put(b, " dimension=%d", p->axis);
-  } else if (e->prim == JX_P_scatter_add) {
-    put(b, " dimension=%d", p->axis);
-    put_ints(b, "shape", p->shape, p->ndim);
-  } else if (e->prim == JX_P_iota) {
-    put(b, " dimension=%d dtype=%s", p->axis, jx_dtype_name(p->dtype));
-    put_ints(b, "shape", p->shape, p->ndim);
-  }
+  r->print_params(b, &e->params, in, nin);
   if (b->n == n1) {
     b->n = n0; /* no params: no brackets */
     if (b->s) b->s[b->n] = 0;
@@ -387,6 +305,11 @@ jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
   for (int e = 0; e < j->neqn && !err; e++) {
     const jx_eqn *q = &j->eqns[e];
     const jx_rules *r = jx_prim_rules[q->prim];
+    if (q->params.kind != r->params_kind) {
+      err = jx_error_new("typecheck: equation %d (%s) has %s params, expected %s", e, r->name,
+                         jx_params_kind_names[q->params.kind], jx_params_kind_names[r->params_kind]);
+      break;
+    }
     for (int k = 0; k < q->nin; k++) {
       if (!defined[q->in[k]]) {
         err = jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e,

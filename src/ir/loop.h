@@ -9,7 +9,7 @@
  *   - CALL: a primitive run as a library call (GEMM, gather, ...) on whole
  *     buffers, by the runtime;
  *   - LOOP: structured control flow (scan, while, cond) whose bodies are
- *     programs of their own (`sub`), rendered as real loops and branches
+ *     programs of their own (`loop.sub`), rendered as real loops and branches
  *     around calls of the bodies' kernels. A body's temporaries are
  *     allocated once per loop, its carries ping-pong between two buffers
  *     (the last step writes the loop's output buffer), its stacked outputs
@@ -43,31 +43,50 @@ typedef struct {
 } jx_lexpr;
 
 typedef enum { JX_LK_MAP, JX_LK_REDUCE, JX_LK_CALL, JX_LK_LOOP } jx_lkind;
+typedef enum { JX_LOOP_SCAN, JX_LOOP_WHILE, JX_LOOP_COND } jx_loop_kind;
 
 struct jx_program;
 
+/* A LOOP kernel: its kind, its operands' counts, and its bodies. The
+ * operands (ins) are, by kind:
+ *   SCAN:  nconst consts, ncarry carries, then the xs; `length` steps,
+ *          last to first if `reverse`; outs: the carries, then the ys;
+ *   WHILE: ncconst cond consts, nbconst body consts, then the carries;
+ *   COND:  the predicate, then the operands of either branch.
+ * sub: SCAN: sub[0] = body; WHILE: sub[0] = cond, sub[1] = body; COND:
+ * sub[0] = true branch, sub[1] = false. bmap[s][b]: for each CONST buffer
+ * b of sub[s], the enclosing program's buffer holding it (-1 otherwise). */
 typedef struct {
-  jx_lkind kind;
-  /* MAP/REDUCE */
-  int ndim;
-  int64_t shape[JX_MAX_RANK]; /* iteration space */
-  bool reduced[JX_MAX_RANK];  /* REDUCE: the dims summed over */
-  jx_prim reduce_op;          /* REDUCE: reduce_sum / reduce_max / reduce_min */
-  int nexpr;
-  jx_lexpr *exprs;
-  int root;                   /* the expression stored (MAP) or accumulated (REDUCE) */
-  int out;                    /* output buffer: contiguous over the kept dims */
-  /* CALL and LOOP */
-  jx_prim prim;
-  jx_params params;
-  int nin, nout;
-  int *ins, *outs; /* buffer ids */
-  /* LOOP: scan: sub[0] = body; while: sub[0] = cond, sub[1] = body; cond:
-   * sub[0] = true branch, sub[1] = false. bmap[s][b]: for each CONST buffer
-   * b of sub[s], the enclosing program's buffer holding it (-1 otherwise). */
+  jx_loop_kind kind;
+  int nconst, ncarry; /* SCAN */
+  int64_t length;     /* SCAN */
+  bool reverse;       /* SCAN */
+  int ncconst, nbconst; /* WHILE */
   int nsub;
   struct jx_program *sub[2];
   int *bmap[2];
+} jx_lloop;
+
+typedef struct {
+  jx_lkind kind;
+  struct { /* MAP/REDUCE: the loop nest */
+    int ndim;
+    int64_t shape[JX_MAX_RANK]; /* iteration space */
+    bool reduced[JX_MAX_RANK];  /* REDUCE: the dims summed over */
+    jx_prim reduce_op;          /* REDUCE: reduce_sum / reduce_max / reduce_min */
+    int nexpr;
+    jx_lexpr *exprs;
+    int root;                   /* the expression stored (MAP) or accumulated (REDUCE) */
+    int out;                    /* output buffer: contiguous over the kept dims */
+  };
+  /* CALL and LOOP: operand and result buffer ids */
+  int nin, nout;
+  int *ins, *outs;
+  struct { /* CALL: the primitive run (LOOP: the one it was made from) */
+    jx_prim prim;
+    jx_params params;
+  } call;
+  jx_lloop loop; /* LOOP */
   /* GEMM epilogues: a dot_general CALL whose result only the next MAP
    * kernel reads, point for point, runs that kernel on each slab of rows as
    * soon as the slab is done (epilogue = its index + 1; 0: none); the MAP

@@ -54,8 +54,9 @@ int jx_read(jx_t x, jx_dtype as, void *dst, size_t nbytes) {
     return 0;
   }
   jx_pool_push();
-  jx_params p = JX_PARAMS_INIT;
-  p.dtype = as;
+  jx_params p;
+  jx_params_init(&p, JX_PK_CONVERT);
+  p.convert.dtype = as;
   jx_t c;
   int rc = -1;
   if (!jx_eval_prim(JX_P_convert, 1, &x, &p, 1, &c)) {

@@ -1,144 +1,159 @@
 /* lax: thin binds, one per primitive. */
 #include "ops/lax.h"
 
-jx_t jx_lax_unary(jx_prim p, jx_t x) { return jx_bind1(p, 1, &x, &(jx_params)JX_PARAMS_INIT); }
+jx_t jx_lax_unary(jx_prim p, jx_t x) { return jx_bind1(p, 1, &x, &jx_params_none); }
 
 jx_t jx_lax_binary(jx_prim p, jx_t a, jx_t b) {
-  return jx_bind1(p, 2, (jx_t[]){a, b}, &(jx_params)JX_PARAMS_INIT);
+  return jx_bind1(p, 2, (jx_t[]){a, b}, &jx_params_none);
 }
 
 jx_t jx_lax_select(jx_t pred, jx_t t, jx_t f) {
-  return jx_bind1(JX_P_select, 3, (jx_t[]){pred, t, f}, &(jx_params)JX_PARAMS_INIT);
+  return jx_bind1(JX_P_select, 3, (jx_t[]){pred, t, f}, &jx_params_none);
 }
 
 jx_t jx_lax_convert(jx_t x, jx_dtype dt) {
-  jx_params p = JX_PARAMS_INIT;
-  p.dtype = dt;
+  jx_params p;
+  jx_params_init(&p, JX_PK_CONVERT);
+  p.convert.dtype = dt;
   return jx_bind1(JX_P_convert, 1, &x, &p);
 }
 
 jx_t jx_lax_reduce(jx_prim prim, jx_t x, int naxes, const int *axes) {
-  jx_params p = JX_PARAMS_INIT;
+  jx_params p;
+  jx_params_init(&p, JX_PK_REDUCE);
   if (naxes < 0 || naxes > JX_MAX_RANK)
     return jx_error_new("%s: %d axes given; at most %d", jx_prim_names[prim], naxes, JX_MAX_RANK);
-  p.naxes = (int8_t)naxes;
-  for (int i = 0; i < naxes; i++) p.axes[i] = axes[i];
+  p.reduce.naxes = (int8_t)naxes;
+  for (int i = 0; i < naxes; i++) p.reduce.axes[i] = axes[i];
   return jx_bind1(prim, 1, &x, &p);
 }
 
 jx_t jx_lax_argreduce(jx_prim prim, jx_t x, int axis, jx_dtype dt) {
-  jx_params p = JX_PARAMS_INIT;
-  p.axis = axis;
-  p.dtype = dt;
+  jx_params p;
+  jx_params_init(&p, JX_PK_ARG);
+  p.arg.axis = axis;
+  p.arg.dtype = dt;
   return jx_bind1(prim, 1, &x, &p);
 }
 
 jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb,
                         const int *lb, const int *rb) {
-  jx_params p = JX_PARAMS_INIT;
+  jx_params p;
+  jx_params_init(&p, JX_PK_DOT);
   if (nc < 0 || nb < 0 || nc > JX_MAX_RANK || nb > JX_MAX_RANK)
     return jx_error_new("dot_general: bad dimension counts (%d contracting, %d batch)", nc, nb);
-  p.nc = (int8_t)nc;
-  p.nb = (int8_t)nb;
-  for (int i = 0; i < nc && i < JX_MAX_RANK; i++) p.lc[i] = (int8_t)lc[i], p.rc[i] = (int8_t)rc[i];
-  for (int i = 0; i < nb && i < JX_MAX_RANK; i++) p.lb[i] = (int8_t)lb[i], p.rb[i] = (int8_t)rb[i];
+  p.dot.nc = (int8_t)nc;
+  p.dot.nb = (int8_t)nb;
+  for (int i = 0; i < nc && i < JX_MAX_RANK; i++) p.dot.lc[i] = (int8_t)lc[i], p.dot.rc[i] = (int8_t)rc[i];
+  for (int i = 0; i < nb && i < JX_MAX_RANK; i++) p.dot.lb[i] = (int8_t)lb[i], p.dot.rb[i] = (int8_t)rb[i];
   return jx_bind1(JX_P_dot_general, 2, (jx_t[]){a, b}, &p);
 }
 
-static jx_t shape_params(const char *op, jx_params *p, int ndim, const int64_t *shape) {
+/* A shape into params' (pndim, pshape). */
+static jx_t shape_params(const char *op, int8_t *pndim, int64_t *pshape, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > JX_MAX_RANK)
     return jx_error_new("%s: target rank %d is outside 0..%d", op, ndim, JX_MAX_RANK);
-  p->ndim = (int8_t)ndim;
-  for (int i = 0; i < ndim; i++) p->shape[i] = shape[i];
+  *pndim = (int8_t)ndim;
+  for (int i = 0; i < ndim; i++) pshape[i] = shape[i];
   return NULL;
 }
 
 jx_t jx_lax_reshape(jx_t x, int ndim, const int64_t *shape) {
-  jx_params p = JX_PARAMS_INIT;
-  jx_t e = shape_params("reshape", &p, ndim, shape);
+  jx_params p;
+  jx_params_init(&p, JX_PK_RESHAPE);
+  jx_t e = shape_params("reshape", &p.reshape.ndim, p.reshape.shape, ndim, shape);
   return e ? e : jx_bind1(JX_P_reshape, 1, &x, &p);
 }
 
 jx_t jx_lax_broadcast_in_dim(jx_t x, int ndim, const int64_t *shape, const int *dims) {
-  jx_params p = JX_PARAMS_INIT;
-  jx_t e = shape_params("broadcast_in_dim", &p, ndim, shape);
+  jx_params p;
+  jx_params_init(&p, JX_PK_BCAST);
+  jx_t e = shape_params("broadcast_in_dim", &p.bcast.ndim, p.bcast.shape, ndim, shape);
   if (e) return e;
   int r = jx_ndim(x);
   if (r < 0) return jx_is_error(x) ? x : jx_error_new("broadcast_in_dim: operand is a tree");
-  p.naxes = (int8_t)r;
-  for (int i = 0; i < r; i++) p.axes[i] = dims[i];
+  p.bcast.naxes = (int8_t)r;
+  for (int i = 0; i < r; i++) p.bcast.axes[i] = dims[i];
   return jx_bind1(JX_P_broadcast_in_dim, 1, &x, &p);
 }
 
 jx_t jx_lax_transpose(jx_t x, const int *perm) {
-  jx_params p = JX_PARAMS_INIT;
+  jx_params p;
+  jx_params_init(&p, JX_PK_PERM);
   int r = jx_ndim(x);
   if (r < 0) return jx_is_error(x) ? x : jx_error_new("transpose: operand is a tree");
-  p.naxes = (int8_t)r;
+  p.perm.naxes = (int8_t)r;
   bool identity = true;
-  for (int i = 0; i < r; i++) p.axes[i] = perm[i], identity &= perm[i] == i;
+  for (int i = 0; i < r; i++) p.perm.axes[i] = perm[i], identity &= perm[i] == i;
   return identity ? x : jx_bind1(JX_P_transpose, 1, &x, &p);
 }
 
 jx_t jx_lax_slice(jx_t x, const int64_t *start, const int64_t *limit, const int64_t *stride) {
-  jx_params p = JX_PARAMS_INIT;
+  jx_params p;
+  jx_params_init(&p, JX_PK_SLICE);
   int r = jx_ndim(x);
   if (r < 0) return jx_is_error(x) ? x : jx_error_new("slice: operand is a tree");
   for (int i = 0; i < r; i++) {
-    p.start[i] = start[i];
-    p.limit[i] = limit[i];
-    p.stride[i] = stride ? stride[i] : 1;
+    p.slice.start[i] = start[i];
+    p.slice.limit[i] = limit[i];
+    p.slice.stride[i] = stride ? stride[i] : 1;
   }
   return jx_bind1(JX_P_slice, 1, &x, &p);
 }
 
 jx_t jx_lax_rev(jx_t x, int naxes, const int *axes) {
-  jx_params p = JX_PARAMS_INIT;
+  jx_params p;
+  jx_params_init(&p, JX_PK_REV);
   if (naxes < 0 || naxes > JX_MAX_RANK) return jx_error_new("rev: %d axes", naxes);
-  p.naxes = (int8_t)naxes;
-  for (int i = 0; i < naxes; i++) p.axes[i] = axes[i];
+  p.rev.naxes = (int8_t)naxes;
+  for (int i = 0; i < naxes; i++) p.rev.axes[i] = axes[i];
   return jx_bind1(JX_P_rev, 1, &x, &p);
 }
 
 jx_t jx_lax_pad(jx_t x, jx_t padval, const int64_t *lo, const int64_t *hi, const int64_t *interior) {
-  jx_params p = JX_PARAMS_INIT;
+  jx_params p;
+  jx_params_init(&p, JX_PK_PAD);
   int r = jx_ndim(x);
   if (r < 0) return jx_is_error(x) ? x : jx_error_new("pad: operand is a tree");
   for (int i = 0; i < r; i++) {
-    p.start[i] = lo[i];
-    p.limit[i] = hi[i];
-    p.stride[i] = interior ? interior[i] : 0;
+    p.pad.lo[i] = lo[i];
+    p.pad.hi[i] = hi[i];
+    p.pad.interior[i] = interior ? interior[i] : 0;
   }
   return jx_bind1(JX_P_pad, 2, (jx_t[]){x, padval}, &p);
 }
 
 jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis) {
-  jx_params p = JX_PARAMS_INIT;
-  p.axis = axis;
+  jx_params p;
+  jx_params_init(&p, JX_PK_CONCAT);
+  p.concat.axis = axis;
   if (n < 1) return jx_error_new("concatenate: need at least one array, got %d", n);
   return jx_bind1(JX_P_concatenate, n, xs, &p);
 }
 
 jx_t jx_lax_gather(jx_t x, jx_t idx, int axis) {
-  jx_params p = JX_PARAMS_INIT;
-  p.axis = axis;
+  jx_params p;
+  jx_params_init(&p, JX_PK_GATHER);
+  p.gather.axis = axis;
   return jx_bind1(JX_P_gather, 2, (jx_t[]){x, idx}, &p);
 }
 
 jx_t jx_lax_scatter_add(jx_t u, jx_t idx, int axis, int ndim, const int64_t *shape) {
-  jx_params p = JX_PARAMS_INIT;
-  jx_t e = shape_params("scatter_add", &p, ndim, shape);
+  jx_params p;
+  jx_params_init(&p, JX_PK_SCATTER);
+  jx_t e = shape_params("scatter_add", &p.scatter.ndim, p.scatter.shape, ndim, shape);
   if (e) return e;
-  p.axis = axis;
+  p.scatter.axis = axis;
   return jx_bind1(JX_P_scatter_add, 2, (jx_t[]){u, idx}, &p);
 }
 
 jx_t jx_lax_iota(jx_dtype dt, int ndim, const int64_t *shape, int axis) {
-  jx_params p = JX_PARAMS_INIT;
-  jx_t e = shape_params("iota", &p, ndim, shape);
+  jx_params p;
+  jx_params_init(&p, JX_PK_IOTA);
+  jx_t e = shape_params("iota", &p.iota.ndim, p.iota.shape, ndim, shape);
   if (e) return e;
-  p.dtype = dt;
-  p.axis = axis;
+  p.iota.dtype = dt;
+  p.iota.axis = axis;
   return jx_bind1(JX_P_iota, 0, NULL, &p);
 }
 

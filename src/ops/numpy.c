@@ -14,9 +14,10 @@ jx_t jx_op_cast_for(const char *op, jx_t x, jx_dtype dt, bool weak) {
    * literal): f64 + jx_scalar(0.1) adds the f64 0.1. */
   if (jx_has_exact(x)) return jx_exact_cast(op, x, dt, weak);
   if (x->aval.dtype == dt && x->aval.weak == weak) return x;
-  jx_params p = JX_PARAMS_INIT;
-  p.dtype = dt;
-  p.weak = weak;
+  jx_params p;
+  jx_params_init(&p, JX_PK_CONVERT);
+  p.convert.dtype = dt;
+  p.convert.weak = weak;
   return jx_bind1(JX_P_convert, 1, &x, &p);
 }
 

@@ -70,7 +70,7 @@ static jx_t key_word(jx_t key, int i) {
 /* threefry2x32 of the key over counters (x0, x1): u32[2, ...] */
 static jx_t fry(jx_t key, jx_t x0, jx_t x1) {
   jx_t in[4] = {key_word(key, 0), key_word(key, 1), x0, x1};
-  return jx_bind1(JX_P_threefry2x32, 4, in, &(jx_params)JX_PARAMS_INIT);
+  return jx_bind1(JX_P_threefry2x32, 4, in, &jx_params_none);
 }
 
 /* word w of a threefry result y (u32[2, S...]), as u32[S...] */
@@ -166,7 +166,7 @@ static jx_t uniform(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, jx_t 
     f = bin(JX_P_add, hi, bin(JX_P_mul, lo, jx_lax_const(JX_F64, 0x1p-52)));
   }
   jx_t span = bin(JX_P_sub, maxval, minval);
-  jx_t r = jx_bind1(JX_P_fma, 3, (jx_t[]){f, span, minval}, &(jx_params)JX_PARAMS_INIT);
+  jx_t r = jx_bind1(JX_P_fma, 3, (jx_t[]){f, span, minval}, &jx_params_none);
   return bin(JX_P_max, minval, r);
 }
 
@@ -299,9 +299,10 @@ static jx_t shuffled_indices(jx_t key, int64_t n) {
   jx_dtype it = n > INT32_MAX ? JX_I64 : JX_I32;
   int rounds = (int)ceil(3.0 * log((double)(n > 1 ? n : 1)) / log(4294967295.0));
   jx_t x = jx_lax_iota(it, 1, &n, 0);
-  jx_params pa = JX_PARAMS_INIT;
-  pa.axis = 0;
-  pa.dtype = it;
+  jx_params pa;
+  jx_params_init(&pa, JX_PK_ARG);
+  pa.arg.axis = 0;
+  pa.arg.dtype = it;
   for (int r = 0; r < rounds; r++) {
     jx_t ks = jx_random_split(key, 2);
     key = key_row(ks, 0);

@@ -254,11 +254,11 @@ static jx_t fry_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
 
 /* ----------------------------------------------------------- argsort */
 static jx_t argsort_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  if (pa->axis < 0 || pa->axis >= in[0].ndim) return ERR("axis %d out of range for rank %d", pa->axis, in[0].ndim);
-  if (pa->dtype != JX_I32 && pa->dtype != JX_I64) return ERR("index dtype must be i32 or i64");
-  if (pa->dtype == JX_I32 && in[0].shape[pa->axis] > INT32_MAX) return ERR("axis too long for i32 indices");
+  if (pa->arg.axis < 0 || pa->arg.axis >= in[0].ndim) return ERR("axis %d out of range for rank %d", pa->arg.axis, in[0].ndim);
+  if (pa->arg.dtype != JX_I32 && pa->arg.dtype != JX_I64) return ERR("index dtype must be i32 or i64");
+  if (pa->arg.dtype == JX_I32 && in[0].shape[pa->arg.axis] > INT32_MAX) return ERR("axis too long for i32 indices");
   out[0] = in[0];
-  out[0].dtype = pa->dtype;
+  out[0].dtype = pa->arg.dtype;
   out[0].weak = false;
   return NULL;
 }
@@ -267,9 +267,9 @@ static jx_t argsort_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
   (void)p, (void)nin;
   const jx_aval *a = &in[0]->aval;
   int64_t outer = 1, inner = 1;
-  for (int d = 0; d < pa->axis; d++) outer *= a->shape[d];
-  for (int d = pa->axis + 1; d < a->ndim; d++) inner *= a->shape[d];
-  if (jx_cpu_argsort(a->dtype, outer, a->shape[pa->axis], inner, jx_data(in[0]), pa->dtype, jx_data(out[0])))
+  for (int d = 0; d < pa->arg.axis; d++) outer *= a->shape[d];
+  for (int d = pa->arg.axis + 1; d < a->ndim; d++) inner *= a->shape[d];
+  if (jx_cpu_argsort(a->dtype, outer, a->shape[pa->arg.axis], inner, jx_data(in[0]), pa->arg.dtype, jx_data(out[0])))
     return jx_error_new("argsort: out of memory");
   return NULL;
 }
@@ -278,7 +278,7 @@ static jx_t argsort_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
                           int *obd) {
   (void)nin;
   jx_params q = *pa;
-  q.axis = jx_bdim_shift(pa->axis, bd[0]);
+  q.arg.axis = jx_bdim_shift(pa->arg.axis, bd[0]);
   out[0] = jx_bind1(p, 1, in, &q);
   obd[0] = bd[0];
   return NULL;
@@ -300,4 +300,5 @@ const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32", .nin = 4, .nout 
                                         .abstract_eval = fry_abstract, .impl = fry_impl,
                                         .jvp = nodiff_jvp, .batch = fry_batch};
 const jx_rules jx_rules_argsort = {.name = "argsort", .nin = 1, .nout = 1, .abstract_eval = argsort_abstract,
-                                   .impl = argsort_impl, .jvp = nodiff_jvp, .batch = argsort_batch};
+                                   .impl = argsort_impl, .jvp = nodiff_jvp, .batch = argsort_batch,
+                                   .params_kind = JX_PK_ARG}; /* no params in its jaxpr text */

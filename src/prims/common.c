@@ -124,3 +124,22 @@ int jx_batch_align_right(const jx_t *in, const int *bd, int nin, jx_t *x) {
   }
   return -1;
 }
+
+/* ------------------------------------------------------- params printing */
+void jx_put_ints(jx_strbuf *b, const char *name, const int64_t *v, int n) {
+  jx_strbuf_put(b, " %s=(", name);
+  for (int i = 0; i < n; i++) jx_strbuf_put(b, "%s%lld", i ? ", " : "", (long long)v[i]);
+  jx_strbuf_put(b, n == 1 ? ",)" : ")");
+}
+
+void jx_put_i32s(jx_strbuf *b, const char *name, const int32_t *v, int n) {
+  int64_t w[JX_MAX_RANK];
+  for (int i = 0; i < n; i++) w[i] = v[i];
+  jx_put_ints(b, name, w, n);
+}
+
+void jx_put_i8s(jx_strbuf *b, const int8_t *v, int n) {
+  jx_strbuf_put(b, "[");
+  for (int i = 0; i < n; i++) jx_strbuf_put(b, "%s%d", i ? ", " : "", v[i]);
+  jx_strbuf_put(b, "]");
+}

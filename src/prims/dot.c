@@ -22,12 +22,12 @@ static void free_dims(int ndim, const int *a, int na, const int *b, int nbb, int
 }
 
 static jx_t get_dims(const jx_aval *in, const jx_params *pa, dims_t *d) {
-  d->nb = pa->nb;
-  d->nc = pa->nc;
+  d->nb = pa->dot.nb;
+  d->nc = pa->dot.nc;
   bool usedl[JX_MAX_RANK] = {0}, usedr[JX_MAX_RANK] = {0};
   for (int i = 0; i < d->nb + d->nc; i++) {
-    int l = i < d->nb ? pa->lb[i] : pa->lc[i - d->nb];
-    int r = i < d->nb ? pa->rb[i] : pa->rc[i - d->nb];
+    int l = i < d->nb ? pa->dot.lb[i] : pa->dot.lc[i - d->nb];
+    int r = i < d->nb ? pa->dot.rb[i] : pa->dot.rc[i - d->nb];
     if (l < 0 || l >= in[0].ndim || r < 0 || r >= in[1].ndim)
       return jx_rule_error("dot_general", in, 2, "dimension number out of range (%d, %d)", l, r);
     if (usedl[l] || usedr[r])
@@ -105,7 +105,7 @@ static jx_t dot_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
 
 jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
                              void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
-  if (pa->nb) return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
+  if (pa->dot.nb) return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
   /* without batch dimensions the result is [M, N] row-major, whatever its
    * free dimensions: the GEMM's element ranges are the result's */
   return dot_run(in, pa, &out, epi, ctx);
@@ -198,42 +198,52 @@ static jx_t dot_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
   (void)nin;
   jx_params q = *pa;
   int bl = bd[0], br = bd[1];
-  for (int i = 0; i < pa->nc; i++) {
-    q.lc[i] = (int8_t)jx_bdim_shift(pa->lc[i], bl);
-    q.rc[i] = (int8_t)jx_bdim_shift(pa->rc[i], br);
+  for (int i = 0; i < pa->dot.nc; i++) {
+    q.dot.lc[i] = (int8_t)jx_bdim_shift(pa->dot.lc[i], bl);
+    q.dot.rc[i] = (int8_t)jx_bdim_shift(pa->dot.rc[i], br);
   }
-  for (int i = 0; i < pa->nb; i++) {
-    q.lb[i] = (int8_t)jx_bdim_shift(pa->lb[i], bl);
-    q.rb[i] = (int8_t)jx_bdim_shift(pa->rb[i], br);
+  for (int i = 0; i < pa->dot.nb; i++) {
+    q.dot.lb[i] = (int8_t)jx_bdim_shift(pa->dot.lb[i], bl);
+    q.dot.rb[i] = (int8_t)jx_bdim_shift(pa->dot.rb[i], br);
   }
   if (bl != JX_NONE && br != JX_NONE) {
-    if (pa->nb + 1 > JX_MAX_RANK) return jx_error_new("dot_general: too many batch dims under vmap");
-    memmove(q.lb + 1, q.lb, (size_t)pa->nb);
-    memmove(q.rb + 1, q.rb, (size_t)pa->nb);
-    q.lb[0] = (int8_t)bl, q.rb[0] = (int8_t)br;
-    q.nb++;
+    if (pa->dot.nb + 1 > JX_MAX_RANK) return jx_error_new("dot_general: too many batch dims under vmap");
+    memmove(q.dot.lb + 1, q.dot.lb, (size_t)pa->dot.nb);
+    memmove(q.dot.rb + 1, q.dot.rb, (size_t)pa->dot.nb);
+    q.dot.lb[0] = (int8_t)bl, q.dot.rb[0] = (int8_t)br;
+    q.dot.nb++;
     obd[0] = 0;
   } else {
     /* the batch dim is a free dim of one side: its output position is
      * after the batch dims (and the lhs free dims, for the rhs), counting
      * the free dims before it */
     int side = bl != JX_NONE ? 0 : 1, b = side ? br : bl, rank = in[side]->aval.ndim, before = 0;
-    const int8_t *c = side ? q.rc : q.lc, *bb = side ? q.rb : q.lb;
+    const int8_t *c = side ? q.dot.rc : q.dot.lc, *bb = side ? q.dot.rb : q.dot.lb;
     for (int d = 0; d < b; d++) {
       bool used = false;
-      for (int i = 0; i < q.nc; i++) used |= c[i] == d;
-      for (int i = 0; i < q.nb; i++) used |= bb[i] == d;
+      for (int i = 0; i < q.dot.nc; i++) used |= c[i] == d;
+      for (int i = 0; i < q.dot.nb; i++) used |= bb[i] == d;
       before += !used;
     }
-    int nlf = in[0]->aval.ndim - pa->nb - pa->nc;
+    int nlf = in[0]->aval.ndim - pa->dot.nb - pa->dot.nc;
     (void)rank;
-    obd[0] = pa->nb + (side ? nlf : 0) + before;
+    obd[0] = pa->dot.nb + (side ? nlf : 0) + before;
   }
   out[0] = jx_bind1(p, 2, in, &q);
   return NULL;
 }
 
+static void dot_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " dimension_numbers=((");
+  jx_put_i8s(b, pa->dot.lc, pa->dot.nc), jx_strbuf_put(b, ", "), jx_put_i8s(b, pa->dot.rc, pa->dot.nc);
+  jx_strbuf_put(b, "), (");
+  jx_put_i8s(b, pa->dot.lb, pa->dot.nb), jx_strbuf_put(b, ", "), jx_put_i8s(b, pa->dot.rb, pa->dot.nb);
+  jx_strbuf_put(b, "))");
+}
+
 const jx_rules jx_rules_dot_general = {.name = "dot_general", .nin = 2, .nout = 1,
                                        .abstract_eval = dot_abstract, .impl = dot_impl,
                                        .jvp = dot_jvp, .transpose = dot_transpose,
-                                       .batch = dot_batch};
+                                       .batch = dot_batch, .params_kind = JX_PK_DOT,
+                                       .print_params = dot_print};

@@ -284,10 +284,10 @@ static jx_t convert_abstract(jx_prim p, const jx_aval *in, int nin, const jx_par
                              jx_aval *out) {
   out[0] = in[0];
   if (p == JX_P_stop_gradient) return NULL;
-  if ((unsigned)pa->dtype >= JX_DTYPE_COUNT)
-    return jx_rule_error("convert", in, nin, "invalid target dtype %d", (int)pa->dtype);
-  out[0].dtype = pa->dtype;
-  out[0].weak = pa->weak;
+  if ((unsigned)pa->convert.dtype >= JX_DTYPE_COUNT)
+    return jx_rule_error("convert", in, nin, "invalid target dtype %d", (int)pa->convert.dtype);
+  out[0].dtype = pa->convert.dtype;
+  out[0].weak = pa->convert.weak;
   return NULL;
 }
 
@@ -299,17 +299,17 @@ static jx_t convert_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
     return NULL;
   }
   if (jx_has_exact(in[0])) { /* a weak scalar: from its exact value */
-    jx_t e = jx_exact_fits("convert", in[0], pa->dtype);
+    jx_t e = jx_exact_fits("convert", in[0], pa->convert.dtype);
     if (e) return e;
-    jx_exact_store(in[0], pa->dtype, jx_data(out[0]));
-    if (pa->weak) { /* still a Python number */
+    jx_exact_store(in[0], pa->convert.dtype, jx_data(out[0]));
+    if (pa->convert.weak) { /* still a Python number */
       out[0]->u.arr.exact = in[0]->u.arr.exact;
       out[0]->u.arr.exact_f = in[0]->u.arr.exact_f;
       out[0]->u.arr.exact_i = in[0]->u.arr.exact_i;
     }
     return NULL;
   }
-  jx_cpu_convert(in[0]->aval.dtype, pa->dtype, n, jx_data(in[0]), jx_data(out[0]));
+  jx_cpu_convert(in[0]->aval.dtype, pa->convert.dtype, n, jx_data(in[0]), jx_data(out[0]));
   return NULL;
 }
 
@@ -318,7 +318,7 @@ static jx_t convert_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const 
   (void)nin;
   jx_bind(p, 1, x, pa, 1, out);
   bool diff = p == JX_P_convert && t[0] && jx_dtype_is_float(x[0]->aval.dtype) &&
-              jx_dtype_is_float(pa->dtype);
+              jx_dtype_is_float(pa->convert.dtype);
   tout[0] = diff ? jx_bind1(p, 1, t, pa) : NULL;
   return NULL;
 }
@@ -331,6 +331,12 @@ static jx_t convert_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
   return NULL;
 }
 
+
+static void convert_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " new_dtype=%s weak_type=%s", jx_dtype_name(pa->convert.dtype),
+                pa->convert.weak ? "True" : "False");
+}
 
 /* ------------------------------------------------------------ batching */
 /* Elementwise ops broadcast like numpy, aligned from the right. A batched
@@ -397,7 +403,8 @@ const jx_rules jx_rules_select = {.name = "select", .nin = 3, .nout = 1,
 const jx_rules jx_rules_convert = {.name = "convert", .nin = 1, .nout = 1,
                                    .abstract_eval = convert_abstract, .impl = convert_impl,
                                    .jvp = convert_jvp, .transpose = convert_transpose,
-                                   .batch = ew_batch};
+                                   .batch = ew_batch, .params_kind = JX_PK_CONVERT,
+                                   .print_params = convert_print};
 const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient", .nin = 1, .nout = 1,
                                          .abstract_eval = convert_abstract, .impl = convert_impl,
                                          .jvp = convert_jvp, .batch = ew_batch};

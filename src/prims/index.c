@@ -19,9 +19,9 @@ static jx_t indexed_shape(jx_prim p, const jx_aval *in, int nin, const jx_aval *
 }
 
 static jx_t gather_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  jx_t e = indexed_shape(p, in, nin, &in[0], &in[1], pa->axis, out);
+  jx_t e = indexed_shape(p, in, nin, &in[0], &in[1], pa->gather.axis, out);
   if (e) return e;
-  if (in[0].shape[pa->axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot take from an empty axis");
+  if (in[0].shape[pa->gather.axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot take from an empty axis");
   return NULL;
 }
 
@@ -47,10 +47,10 @@ static void split3(const jx_aval *a, int axis, int64_t *outer, int64_t *inner) {
 static jx_t gather_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
   const jx_aval *x = &in[0]->aval;
-  int64_t n = x->shape[pa->axis], outer, inner;
+  int64_t n = x->shape[pa->gather.axis], outer, inner;
   int64_t *idx = clamped_indices(in[1], n);
   if (!idx) return jx_error_new("gather: out of memory");
-  split3(x, pa->axis, &outer, &inner);
+  split3(x, pa->gather.axis, &outer, &inner);
   jx_cpu_gather(jx_dtype_size(x->dtype), outer, n, inner, jx_data(in[0]), jx_aval_size(&in[1]->aval), idx,
                 jx_data(out[0]));
   jx_free(idx);
@@ -69,24 +69,24 @@ static jx_t gather_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx
                              const jx_params *pa, jx_t *cts) {
   (void)p, (void)nin;
   if (!in[1]) return jx_error_new("gather: transpose with respect to the indices");
-  if (ct[0]) cts[0] = jx_lax_scatter_add(ct[0], in[1], pa->axis, av[0].ndim, av[0].shape);
+  if (ct[0]) cts[0] = jx_lax_scatter_add(ct[0], in[1], pa->gather.axis, av[0].ndim, av[0].shape);
   return NULL;
 }
 
 /* -------------------------------------------------------- scatter_add */
 static jx_t scatter_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
-  if (jx_shape_check(pa->ndim, pa->shape, in[0].dtype, err, sizeof err)) return ERR("%s", err);
+  if (jx_shape_check(pa->scatter.ndim, pa->scatter.shape, in[0].dtype, err, sizeof err)) return ERR("%s", err);
   if (in[0].dtype == JX_BOOL) return ERR("bool updates are not supported");
-  jx_aval target = {.dtype = in[0].dtype, .ndim = pa->ndim}, expect;
-  memcpy(target.shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
-  jx_t e = indexed_shape(p, in, nin, &target, &in[1], pa->axis, &expect);
+  jx_aval target = {.dtype = in[0].dtype, .ndim = pa->scatter.ndim}, expect;
+  memcpy(target.shape, pa->scatter.shape, sizeof(int64_t) * (size_t)pa->scatter.ndim);
+  jx_t e = indexed_shape(p, in, nin, &target, &in[1], pa->scatter.axis, &expect);
   if (e) return e;
   if (!jx_aval_eq(&expect, &in[0])) {
     char s[160];
     return ERR("updates must have shape %s", jx_aval_str(&expect, s, sizeof s));
   }
-  if (target.shape[pa->axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot scatter into an empty axis");
+  if (target.shape[pa->scatter.axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot scatter into an empty axis");
   out[0] = target;
   out[0].weak = in[0].weak;
   return NULL;
@@ -95,12 +95,12 @@ static jx_t scatter_abstract(jx_prim p, const jx_aval *in, int nin, const jx_par
 static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
   const jx_aval *o = &out[0]->aval;
-  int64_t n = o->shape[pa->axis], outer, inner;
+  int64_t n = o->shape[pa->scatter.axis], outer, inner;
   jx_cpu_fill(o->dtype, jx_aval_size(o), 0, jx_data(out[0]));
   if (jx_aval_size(o) == 0) return NULL;
   int64_t *idx = clamped_indices(in[1], n);
   if (!idx) return jx_error_new("scatter_add: out of memory");
-  split3(o, pa->axis, &outer, &inner);
+  split3(o, pa->scatter.axis, &outer, &inner);
   jx_cpu_scatter_add(o->dtype, outer, n, inner, jx_data(in[0]), jx_aval_size(&in[1]->aval), idx,
                      jx_data(out[0]));
   jx_free(idx);
@@ -111,26 +111,26 @@ static jx_t scatter_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
                               const jx_params *pa, jx_t *cts) {
   (void)p, (void)av, (void)nin;
   if (!in[1]) return jx_error_new("scatter_add: transpose with respect to the indices");
-  if (ct[0]) cts[0] = jx_lax_gather(ct[0], in[1], pa->axis);
+  if (ct[0]) cts[0] = jx_lax_gather(ct[0], in[1], pa->scatter.axis);
   return NULL;
 }
 
 /* --------------------------------------------------------------- iota */
 static jx_t iota_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
-  if (jx_shape_check(pa->ndim, pa->shape, pa->dtype, err, sizeof err)) return ERR("%s", err);
-  if (pa->axis < 0 || pa->axis >= pa->ndim) return ERR("axis %d out of range for rank %d", pa->axis, pa->ndim);
-  if (pa->dtype == JX_BOOL) return ERR("iota of bool");
-  out[0] = (jx_aval){.dtype = pa->dtype, .ndim = pa->ndim};
-  memcpy(out[0].shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  if (jx_shape_check(pa->iota.ndim, pa->iota.shape, pa->iota.dtype, err, sizeof err)) return ERR("%s", err);
+  if (pa->iota.axis < 0 || pa->iota.axis >= pa->iota.ndim) return ERR("axis %d out of range for rank %d", pa->iota.axis, pa->iota.ndim);
+  if (pa->iota.dtype == JX_BOOL) return ERR("iota of bool");
+  out[0] = (jx_aval){.dtype = pa->iota.dtype, .ndim = pa->iota.ndim};
+  memcpy(out[0].shape, pa->iota.shape, sizeof(int64_t) * (size_t)pa->iota.ndim);
   return NULL;
 }
 
 static jx_t iota_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)in, (void)nin;
   const jx_aval *o = &out[0]->aval;
-  int64_t n = o->shape[pa->axis], outer, inner;
-  split3(o, pa->axis, &outer, &inner);
+  int64_t n = o->shape[pa->iota.axis], outer, inner;
+  split3(o, pa->iota.axis, &outer, &inner);
   /* one row 0..n-1, then broadcast it with a strided copy */
   jx_buffer *row = jx_buffer_new(sizeof(double) * (size_t)(n ? n : 1));
   if (!row) return jx_error_new("iota: out of memory");
@@ -190,12 +190,12 @@ static jx_t flat_indices(jx_t idx, int64_t B, int64_t n) {
 static jx_t gather_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                          int *obd) {
   (void)nin;
-  int bx = bd[0], bi = bd[1], ax = pa->axis;
+  int bx = bd[0], bi = bd[1], ax = pa->gather.axis;
   jx_params q = *pa;
   if (bi == JX_NONE) { /* only x batched: gather along the shifted axis */
-    q.axis = jx_bdim_shift(ax, bx);
+    q.gather.axis = jx_bdim_shift(ax, bx);
     out[0] = jx_bind1(p, 2, in, &q);
-    obd[0] = bx < q.axis ? bx : bx - 1 + in[1]->aval.ndim;
+    obd[0] = bx < q.gather.axis ? bx : bx - 1 + in[1]->aval.ndim;
     return NULL;
   }
   if (bx == JX_NONE) { /* only the indices batched: their dims land at axis */
@@ -216,7 +216,7 @@ static jx_t gather_batch(jx_prim p, const jx_t *in, const int *bd, int nin, cons
   for (int d = 2; d <= rx; d++) s[d - 1] = x->aval.shape[d];
   x = jx_lax_reshape(x, rx, s);
   jx_t idx = flat_indices(clamp_wrap(jx_moveaxis(in[1], bi, 0), n), B, n);
-  q.axis = 0;
+  q.gather.axis = 0;
   jx_t g = jx_bind1(p, 2, (jx_t[]){x, idx}, &q); /* [B, ids, before, after] */
   int perm[JX_MAX_RANK], k = 0;
   perm[k++] = 0;
@@ -231,22 +231,22 @@ static jx_t gather_batch(jx_prim p, const jx_t *in, const int *bd, int nin, cons
 static jx_t scatter_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                           int *obd) {
   (void)nin;
-  int bu = bd[0], bi = bd[1], ax = pa->axis;
+  int bu = bd[0], bi = bd[1], ax = pa->scatter.axis;
   int64_t B = jx_batch_size(in, bd, 2);
   jx_t u = jx_batch_to_front(in[0], bu, B); /* [B, before, ids, after] */
   jx_params q = *pa;
-  if (pa->ndim + 1 > JX_MAX_RANK) return jx_error_new("scatter_add: batched rank exceeds %d", JX_MAX_RANK);
+  if (pa->scatter.ndim + 1 > JX_MAX_RANK) return jx_error_new("scatter_add: batched rank exceeds %d", JX_MAX_RANK);
   obd[0] = 0;
   if (bi == JX_NONE) {
-    q.axis = ax + 1;
-    q.ndim = (int8_t)(pa->ndim + 1);
-    q.shape[0] = B;
-    memcpy(q.shape + 1, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+    q.scatter.axis = ax + 1;
+    q.scatter.ndim = (int8_t)(pa->scatter.ndim + 1);
+    q.scatter.shape[0] = B;
+    memcpy(q.scatter.shape + 1, pa->scatter.shape, sizeof(int64_t) * (size_t)pa->scatter.ndim);
     out[0] = jx_bind1(p, 2, (jx_t[]){u, in[1]}, &q);
     return NULL;
   }
-  int nid = in[1]->aval.ndim - 1, rt = pa->ndim;
-  int64_t n = pa->shape[ax];
+  int nid = in[1]->aval.ndim - 1, rt = pa->scatter.ndim;
+  int64_t n = pa->scatter.shape[ax];
   jx_t idx = flat_indices(clamp_wrap(jx_moveaxis(in[1], bi, 0), n), B, n);
   int perm[JX_MAX_RANK], k = 0; /* u -> [B, ids, before, after] */
   perm[k++] = 0;
@@ -254,26 +254,46 @@ static jx_t scatter_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
   for (int d = 0; d < ax; d++) perm[k++] = 1 + d;
   for (int d = ax + 1; d < rt; d++) perm[k++] = nid + d;
   u = jx_lax_transpose(u, perm);
-  q.axis = 0;
-  q.ndim = (int8_t)rt;
-  q.shape[0] = B * n;
+  q.scatter.axis = 0;
+  q.scatter.ndim = (int8_t)rt;
+  q.scatter.shape[0] = B * n;
   k = 1;
   for (int d = 0; d < rt; d++)
-    if (d != ax) q.shape[k++] = pa->shape[d];
+    if (d != ax) q.scatter.shape[k++] = pa->scatter.shape[d];
   jx_t s = jx_bind1(p, 2, (jx_t[]){u, idx}, &q); /* [B*n, before, after] */
   int64_t sh[JX_MAX_RANK];
   sh[0] = B, sh[1] = n;
-  for (int d = 1; d < rt; d++) sh[d + 1] = q.shape[d];
+  for (int d = 1; d < rt; d++) sh[d + 1] = q.scatter.shape[d];
   out[0] = jx_moveaxis(jx_lax_reshape(s, rt + 1, sh), 1, 1 + ax);
   return NULL;
 }
 
+static void gather_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " dimension=%d", pa->gather.axis);
+}
+
+static void scatter_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " dimension=%d", pa->scatter.axis);
+  jx_put_ints(b, "shape", pa->scatter.shape, pa->scatter.ndim);
+}
+
+static void iota_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " dimension=%d dtype=%s", pa->iota.axis, jx_dtype_name(pa->iota.dtype));
+  jx_put_ints(b, "shape", pa->iota.shape, pa->iota.ndim);
+}
+
 const jx_rules jx_rules_gather = {.name = "gather", .nin = 2, .nout = 1, .abstract_eval = gather_abstract,
                                   .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose,
-                                  .batch = gather_batch};
+                                  .batch = gather_batch, .params_kind = JX_PK_GATHER,
+                                  .print_params = gather_print};
 const jx_rules jx_rules_scatter_add = {.name = "scatter_add", .nin = 2, .nout = 1,
                                        .abstract_eval = scatter_abstract, .impl = scatter_impl,
                                        .jvp = scatter_jvp, .transpose = scatter_transpose,
-                                       .batch = scatter_batch};
+                                       .batch = scatter_batch, .params_kind = JX_PK_SCATTER,
+                                       .print_params = scatter_print};
 const jx_rules jx_rules_iota = {.name = "iota", .nin = 0, .nout = 1, .abstract_eval = iota_abstract,
-                                .impl = iota_impl, .jvp = nodiff_jvp};
+                                .impl = iota_impl, .jvp = nodiff_jvp, .params_kind = JX_PK_IOTA,
+                                .print_params = iota_print};

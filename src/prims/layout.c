@@ -10,13 +10,13 @@ static size_t esize(jx_t x) { return jx_dtype_size(x->aval.dtype); }
 /* ------------------------------------------------------------ reshape */
 static jx_t reshape_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
-  if (jx_shape_check(pa->ndim, pa->shape, in->dtype, err, sizeof err)) return ERR("%s", err);
-  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = pa->ndim};
-  memcpy(out[0].shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  if (jx_shape_check(pa->reshape.ndim, pa->reshape.shape, in->dtype, err, sizeof err)) return ERR("%s", err);
+  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = pa->reshape.ndim};
+  memcpy(out[0].shape, pa->reshape.shape, sizeof(int64_t) * (size_t)pa->reshape.ndim);
   if (jx_aval_size(&out[0]) != jx_aval_size(in)) {
     char s[200];
     return ERR("cannot reshape %lld elements into shape %s", (long long)jx_aval_size(in),
-               jx_shape_str(pa->ndim, pa->shape, s, sizeof s));
+               jx_shape_str(pa->reshape.ndim, pa->reshape.shape, s, sizeof s));
   }
   return NULL;
 }
@@ -35,21 +35,21 @@ static jx_t reshape_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
 /* --------------------------------------------------- broadcast_in_dim */
 static jx_t bid_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
-  if (jx_shape_check(pa->ndim, pa->shape, in->dtype, err, sizeof err)) return ERR("%s", err);
-  if (pa->naxes != in->ndim) return ERR("%d broadcast dims given for a rank-%d operand", pa->naxes, in->ndim);
+  if (jx_shape_check(pa->bcast.ndim, pa->bcast.shape, in->dtype, err, sizeof err)) return ERR("%s", err);
+  if (pa->bcast.naxes != in->ndim) return ERR("%d broadcast dims given for a rank-%d operand", pa->bcast.naxes, in->ndim);
   for (int i = 0; i < in->ndim; i++) {
-    int d = pa->axes[i];
-    if (d < 0 || d >= pa->ndim || (i > 0 && d <= pa->axes[i - 1]))
-      return ERR("broadcast dims must be increasing and within the target rank %d", pa->ndim);
-    if (in->shape[i] != 1 && in->shape[i] != pa->shape[d]) {
+    int d = pa->bcast.axes[i];
+    if (d < 0 || d >= pa->bcast.ndim || (i > 0 && d <= pa->bcast.axes[i - 1]))
+      return ERR("broadcast dims must be increasing and within the target rank %d", pa->bcast.ndim);
+    if (in->shape[i] != 1 && in->shape[i] != pa->bcast.shape[d]) {
       char s[200];
       return ERR("operand dim %d (size %lld) cannot broadcast to size %lld in shape %s", i,
-                 (long long)in->shape[i], (long long)pa->shape[d],
-                 jx_shape_str(pa->ndim, pa->shape, s, sizeof s));
+                 (long long)in->shape[i], (long long)pa->bcast.shape[d],
+                 jx_shape_str(pa->bcast.ndim, pa->bcast.shape, s, sizeof s));
     }
   }
-  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = pa->ndim};
-  memcpy(out[0].shape, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = pa->bcast.ndim};
+  memcpy(out[0].shape, pa->bcast.shape, sizeof(int64_t) * (size_t)pa->bcast.ndim);
   return NULL;
 }
 static jx_t bid_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
@@ -58,8 +58,8 @@ static jx_t bid_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   int64_t st[JX_MAX_RANK], ost[JX_MAX_RANK] = {0};
   jx_strides(a->ndim, a->shape, st);
   for (int i = 0; i < a->ndim; i++)
-    if (a->shape[i] != 1) ost[pa->axes[i]] = st[i];
-  jx_cpu_strided_copy(esize(in[0]), pa->ndim, pa->shape, jx_data(in[0]), 0, ost, jx_data(out[0]));
+    if (a->shape[i] != 1) ost[pa->bcast.axes[i]] = st[i];
+  jx_cpu_strided_copy(esize(in[0]), pa->bcast.ndim, pa->bcast.shape, jx_data(in[0]), 0, ost, jx_data(out[0]));
   return NULL;
 }
 static jx_t bid_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
@@ -68,9 +68,9 @@ static jx_t bid_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
   if (!ct[0]) return NULL;
   bool keep[JX_MAX_RANK] = {0};
   for (int i = 0; i < av[0].ndim; i++)
-    if (av[0].shape[i] == pa->shape[pa->axes[i]]) keep[pa->axes[i]] = true;
+    if (av[0].shape[i] == pa->bcast.shape[pa->bcast.axes[i]]) keep[pa->bcast.axes[i]] = true;
   int axes[JX_MAX_RANK], n = 0;
-  for (int d = 0; d < pa->ndim; d++)
+  for (int d = 0; d < pa->bcast.ndim; d++)
     if (!keep[d]) axes[n++] = d;
   jx_t s = n ? jx_lax_reduce(JX_P_reduce_sum, ct[0], n, axes) : ct[0];
   cts[0] = jx_lax_reshape(s, av[0].ndim, av[0].shape);
@@ -80,10 +80,10 @@ static jx_t bid_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
 /* ---------------------------------------------------------- transpose */
 static jx_t transpose_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   bool seen[JX_MAX_RANK] = {0};
-  if (pa->naxes != in->ndim) return ERR("permutation of length %d for rank %d", pa->naxes, in->ndim);
+  if (pa->perm.naxes != in->ndim) return ERR("permutation of length %d for rank %d", pa->perm.naxes, in->ndim);
   out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = in->ndim};
   for (int i = 0; i < in->ndim; i++) {
-    int a = pa->axes[i];
+    int a = pa->perm.axes[i];
     if (a < 0 || a >= in->ndim || seen[a]) return ERR("axes are not a permutation of 0..%d", in->ndim - 1);
     seen[a] = true;
     out[0].shape[i] = in->shape[a];
@@ -95,7 +95,7 @@ static jx_t transpose_impl(jx_prim p, const jx_t *in, int nin, const jx_params *
   const jx_aval *a = &in[0]->aval;
   int64_t st[JX_MAX_RANK], pst[JX_MAX_RANK];
   jx_strides(a->ndim, a->shape, st);
-  for (int i = 0; i < a->ndim; i++) pst[i] = st[pa->axes[i]];
+  for (int i = 0; i < a->ndim; i++) pst[i] = st[pa->perm.axes[i]];
   jx_cpu_strided_copy(esize(in[0]), a->ndim, out[0]->aval.shape, jx_data(in[0]), 0, pst, jx_data(out[0]));
   return NULL;
 }
@@ -104,7 +104,7 @@ static jx_t transpose_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const
   (void)p, (void)in, (void)nin;
   if (!ct[0]) return NULL;
   int inv[JX_MAX_RANK];
-  for (int i = 0; i < av[0].ndim; i++) inv[pa->axes[i]] = i;
+  for (int i = 0; i < av[0].ndim; i++) inv[pa->perm.axes[i]] = i;
   cts[0] = jx_lax_transpose(ct[0], inv);
   return NULL;
 }
@@ -113,7 +113,7 @@ static jx_t transpose_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const
 static jx_t slice_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = in->ndim};
   for (int d = 0; d < in->ndim; d++) {
-    int64_t s = pa->start[d], l = pa->limit[d], st = pa->stride[d];
+    int64_t s = pa->slice.start[d], l = pa->slice.limit[d], st = pa->slice.stride[d];
     if (st < 1 || s < 0 || l < s || l > in->shape[d])
       return ERR("dimension %d: need 0 <= start (%lld) <= limit (%lld) <= size (%lld) and stride (%lld) >= 1",
                  d, (long long)s, (long long)l, (long long)in->shape[d], (long long)st);
@@ -126,7 +126,7 @@ static jx_t slice_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
   const jx_aval *a = &in[0]->aval;
   int64_t st[JX_MAX_RANK], sst[JX_MAX_RANK], off = 0;
   jx_strides(a->ndim, a->shape, st);
-  for (int d = 0; d < a->ndim; d++) off += pa->start[d] * st[d], sst[d] = st[d] * pa->stride[d];
+  for (int d = 0; d < a->ndim; d++) off += pa->slice.start[d] * st[d], sst[d] = st[d] * pa->slice.stride[d];
   jx_cpu_strided_copy(esize(in[0]), a->ndim, out[0]->aval.shape, jx_data(in[0]), off, sst, jx_data(out[0]));
   return NULL;
 }
@@ -137,9 +137,9 @@ static jx_t slice_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_
   int64_t lo[JX_MAX_RANK], hi[JX_MAX_RANK], interior[JX_MAX_RANK];
   for (int d = 0; d < av[0].ndim; d++) {
     int64_t n = ct[0]->aval.shape[d];
-    lo[d] = pa->start[d];
-    interior[d] = n > 0 ? pa->stride[d] - 1 : 0;
-    int64_t used = n > 0 ? lo[d] + (n - 1) * pa->stride[d] + 1 : lo[d];
+    lo[d] = pa->slice.start[d];
+    interior[d] = n > 0 ? pa->slice.stride[d] - 1 : 0;
+    int64_t used = n > 0 ? lo[d] + (n - 1) * pa->slice.stride[d] + 1 : lo[d];
     hi[d] = av[0].shape[d] - used;
   }
   cts[0] = jx_lax_pad(ct[0], jx_lax_const(ct[0]->aval.dtype, 0), lo, hi, interior);
@@ -149,8 +149,8 @@ static jx_t slice_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_
 /* ---------------------------------------------------------------- rev */
 static jx_t rev_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   bool seen[JX_MAX_RANK] = {0};
-  for (int i = 0; i < pa->naxes; i++) {
-    int a = pa->axes[i];
+  for (int i = 0; i < pa->rev.naxes; i++) {
+    int a = pa->rev.axes[i];
     if (a < 0 || a >= in->ndim || seen[a]) return ERR("bad or repeated axis %d", a);
     seen[a] = true;
   }
@@ -162,8 +162,8 @@ static jx_t rev_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   const jx_aval *a = &in[0]->aval;
   int64_t st[JX_MAX_RANK], off = 0;
   jx_strides(a->ndim, a->shape, st);
-  for (int i = 0; i < pa->naxes; i++) {
-    int d = pa->axes[i];
+  for (int i = 0; i < pa->rev.naxes; i++) {
+    int d = pa->rev.axes[i];
     if (a->shape[d] > 0) off += (a->shape[d] - 1) * st[d];
     st[d] = -st[d];
   }
@@ -173,18 +173,18 @@ static jx_t rev_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
 static jx_t rev_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
                           const jx_params *pa, jx_t *cts) {
   (void)p, (void)in, (void)av, (void)nin;
-  cts[0] = ct[0] ? jx_lax_rev(ct[0], pa->naxes, pa->axes) : NULL;
+  cts[0] = ct[0] ? jx_lax_rev(ct[0], pa->rev.naxes, pa->rev.axes) : NULL;
   return NULL;
 }
 
 /* ---------------------------------------------------------------- pad */
-/* start = lo, limit = hi, stride = interior (all >= 0). */
+/* lo, hi and interior padding (all >= 0). */
 static jx_t pad_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   if (in[1].ndim != 0) return ERR("padding value must be a scalar");
   if (in[0].dtype != in[1].dtype) return ERR("padding value must have the operand's dtype");
   out[0] = in[0];
   for (int d = 0; d < in->ndim; d++) {
-    int64_t lo = pa->start[d], hi = pa->limit[d], it = pa->stride[d], n = in->shape[d];
+    int64_t lo = pa->pad.lo[d], hi = pa->pad.hi[d], it = pa->pad.interior[d], n = in->shape[d];
     if (lo < 0 || hi < 0 || it < 0) return ERR("dimension %d: negative padding is not supported", d);
     int64_t size = 0, body = 0; /* lo + hi + n + (n - 1) * it, checked */
     if (n > 0 && (__builtin_mul_overflow(n - 1, it, &body) || __builtin_add_overflow(body, n, &body)))
@@ -201,7 +201,7 @@ static jx_t pad_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   jx_cpu_fill(o->dtype, jx_aval_size(o), jx_scalar_load(o->dtype, jx_data(in[1])), jx_data(out[0]));
   int64_t ost[JX_MAX_RANK], sst[JX_MAX_RANK], off = 0;
   jx_strides(o->ndim, o->shape, ost);
-  for (int d = 0; d < o->ndim; d++) off += pa->start[d] * ost[d], sst[d] = ost[d] * (pa->stride[d] + 1);
+  for (int d = 0; d < o->ndim; d++) off += pa->pad.lo[d] * ost[d], sst[d] = ost[d] * (pa->pad.interior[d] + 1);
   if (jx_aval_size(a) > 0)
     jx_cpu_strided_scatter(esize(in[0]), a->ndim, a->shape, jx_data(in[0]), jx_data(out[0]), off, sst);
   return NULL;
@@ -212,8 +212,8 @@ static jx_t pad_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
   if (!ct[0]) return NULL;
   int64_t start[JX_MAX_RANK], limit[JX_MAX_RANK], stride[JX_MAX_RANK];
   for (int d = 0; d < av[0].ndim; d++) {
-    start[d] = pa->start[d];
-    stride[d] = pa->stride[d] + 1;
+    start[d] = pa->pad.lo[d];
+    stride[d] = pa->pad.interior[d] + 1;
     limit[d] = av[0].shape[d] == 0 ? start[d] : start[d] + (av[0].shape[d] - 1) * stride[d] + 1;
   }
   jx_t op = jx_lax_slice(ct[0], start, limit, stride);
@@ -229,7 +229,7 @@ static jx_t pad_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
 
 /* -------------------------------------------------------- concatenate */
 static jx_t concat_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  int ax = pa->axis;
+  int ax = pa->concat.axis;
   if (in[0].ndim == 0) return ERR("cannot concatenate 0-d arrays");
   if (ax < 0 || ax >= in[0].ndim) return ERR("axis %d out of range for rank %d", ax, in[0].ndim);
   out[0] = in[0];
@@ -256,7 +256,7 @@ static jx_t concat_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
     const jx_aval *a = &in[i]->aval;
     if (jx_aval_size(a) > 0)
       jx_cpu_strided_scatter(esize(in[i]), a->ndim, a->shape, jx_data(in[i]), jx_data(out[0]), off, ost);
-    off += a->shape[pa->axis] * ost[pa->axis];
+    off += a->shape[pa->concat.axis] * ost[pa->concat.axis];
   }
   return NULL;
 }
@@ -267,10 +267,10 @@ static jx_t concat_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx
   int64_t start[JX_MAX_RANK] = {0}, limit[JX_MAX_RANK], pos = 0;
   for (int d = 0; d < av[0].ndim; d++) limit[d] = ct[0]->aval.shape[d];
   for (int i = 0; i < nin; i++) {
-    start[pa->axis] = pos;
-    limit[pa->axis] = pos + av[i].shape[pa->axis];
+    start[pa->concat.axis] = pos;
+    limit[pa->concat.axis] = pos + av[i].shape[pa->concat.axis];
     if (!in[i]) cts[i] = jx_lax_slice(ct[0], start, limit, NULL);
-    pos = limit[pa->axis];
+    pos = limit[pa->concat.axis];
   }
   return NULL;
 }
@@ -300,11 +300,11 @@ static jx_t reshape_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
                           int *obd) {
   (void)p, (void)nin;
   jx_t v = jx_moveaxis(in[0], bd[0], 0);
-  if (pa->ndim + 1 > JX_MAX_RANK) return jx_error_new("reshape: batched rank exceeds %d", JX_MAX_RANK);
+  if (pa->reshape.ndim + 1 > JX_MAX_RANK) return jx_error_new("reshape: batched rank exceeds %d", JX_MAX_RANK);
   int64_t shape[JX_MAX_RANK];
   shape[0] = v->aval.shape[0];
-  memcpy(shape + 1, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
-  out[0] = jx_lax_reshape(v, pa->ndim + 1, shape);
+  memcpy(shape + 1, pa->reshape.shape, sizeof(int64_t) * (size_t)pa->reshape.ndim);
+  out[0] = jx_lax_reshape(v, pa->reshape.ndim + 1, shape);
   obd[0] = 0;
   return NULL;
 }
@@ -312,14 +312,14 @@ static jx_t bid_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
                       int *obd) {
   (void)p, (void)nin;
   jx_t v = jx_moveaxis(in[0], bd[0], 0);
-  if (pa->ndim + 1 > JX_MAX_RANK) return jx_error_new("broadcast_in_dim: batched rank exceeds %d", JX_MAX_RANK);
+  if (pa->bcast.ndim + 1 > JX_MAX_RANK) return jx_error_new("broadcast_in_dim: batched rank exceeds %d", JX_MAX_RANK);
   int64_t shape[JX_MAX_RANK];
   int dims[JX_MAX_RANK];
   shape[0] = v->aval.shape[0];
-  memcpy(shape + 1, pa->shape, sizeof(int64_t) * (size_t)pa->ndim);
+  memcpy(shape + 1, pa->bcast.shape, sizeof(int64_t) * (size_t)pa->bcast.ndim);
   dims[0] = 0;
-  for (int i = 0; i < pa->naxes; i++) dims[i + 1] = pa->axes[i] + 1;
-  out[0] = jx_lax_broadcast_in_dim(v, pa->ndim + 1, shape, dims);
+  for (int i = 0; i < pa->bcast.naxes; i++) dims[i + 1] = pa->bcast.axes[i] + 1;
+  out[0] = jx_lax_broadcast_in_dim(v, pa->bcast.ndim + 1, shape, dims);
   obd[0] = 0;
   return NULL;
 }
@@ -328,7 +328,7 @@ static jx_t transpose_batch(jx_prim p, const jx_t *in, const int *bd, int nin, c
   (void)p, (void)nin;
   int perm[JX_MAX_RANK];
   perm[0] = bd[0];
-  for (int i = 0; i < pa->naxes; i++) perm[i + 1] = jx_bdim_shift(pa->axes[i], bd[0]);
+  for (int i = 0; i < pa->perm.naxes; i++) perm[i + 1] = jx_bdim_shift(pa->perm.axes[i], bd[0]);
   out[0] = jx_lax_transpose(in[0], perm);
   obd[0] = 0;
   return NULL;
@@ -338,8 +338,8 @@ static jx_t slice_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
   (void)nin;
   jx_params q = *pa;
   int b = bd[0], r = in[0]->aval.ndim;
-  for (int d = r - 1; d > b; d--) q.start[d] = pa->start[d - 1], q.limit[d] = pa->limit[d - 1], q.stride[d] = pa->stride[d - 1];
-  q.start[b] = 0, q.limit[b] = in[0]->aval.shape[b], q.stride[b] = 1;
+  for (int d = r - 1; d > b; d--) q.slice.start[d] = pa->slice.start[d - 1], q.slice.limit[d] = pa->slice.limit[d - 1], q.slice.stride[d] = pa->slice.stride[d - 1];
+  q.slice.start[b] = 0, q.slice.limit[b] = in[0]->aval.shape[b], q.slice.stride[b] = 1;
   out[0] = jx_bind1(p, 1, in, &q);
   obd[0] = b;
   return NULL;
@@ -348,7 +348,7 @@ static jx_t rev_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
                       int *obd) {
   (void)nin;
   jx_params q = *pa;
-  for (int i = 0; i < pa->naxes; i++) q.axes[i] = jx_bdim_shift(pa->axes[i], bd[0]);
+  for (int i = 0; i < pa->rev.naxes; i++) q.rev.axes[i] = jx_bdim_shift(pa->rev.axes[i], bd[0]);
   out[0] = jx_bind1(p, 1, in, &q);
   obd[0] = bd[0];
   return NULL;
@@ -360,8 +360,8 @@ static jx_t pad_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
   jx_t x = jx_batch_to_front(in[0], bd[0], n);
   int r = x->aval.ndim;
   jx_params q = *pa;
-  for (int d = r - 1; d > 0; d--) q.start[d] = pa->start[d - 1], q.limit[d] = pa->limit[d - 1], q.stride[d] = pa->stride[d - 1];
-  q.start[0] = q.limit[0] = q.stride[0] = 0;
+  for (int d = r - 1; d > 0; d--) q.pad.lo[d] = pa->pad.lo[d - 1], q.pad.hi[d] = pa->pad.hi[d - 1], q.pad.interior[d] = pa->pad.interior[d - 1];
+  q.pad.lo[0] = q.pad.hi[0] = q.pad.interior[0] = 0;
   obd[0] = 0;
   if (bd[1] == JX_NONE) {
     out[0] = jx_bind1(p, 2, (jx_t[]){x, in[1]}, &q);
@@ -390,20 +390,60 @@ static jx_t concat_batch(jx_prim p, const jx_t *in, const int *bd, int nin, cons
   if (!xs) return jx_error_new("concatenate: out of memory");
   for (int i = 0; i < nin; i++) xs[i] = jx_batch_to_front(in[i], bd[i], n);
   jx_params q = *pa;
-  q.axis = pa->axis + 1;
+  q.concat.axis = pa->concat.axis + 1;
   out[0] = jx_bind1(p, nin, xs, &q);
   obd[0] = 0;
   if (xs != small) jx_free(xs);
   return NULL;
 }
 
-#define LAYOUT(nm, n, ae, im, tr, bt)                                                          \
+/* ------------------------------------------------------------ printing */
+static void reshape_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_put_ints(b, "new_sizes", pa->reshape.shape, pa->reshape.ndim);
+}
+static void bid_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_put_i32s(b, "broadcast_dimensions", pa->bcast.axes, pa->bcast.naxes);
+  jx_put_ints(b, "shape", pa->bcast.shape, pa->bcast.ndim);
+}
+static void transpose_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_put_i32s(b, "permutation", pa->perm.axes, pa->perm.naxes);
+}
+static void rev_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_put_i32s(b, "dimensions", pa->rev.axes, pa->rev.naxes);
+}
+/* slice and pad params run over the operand's rank */
+static void slice_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  int rank = nin ? in[0].ndim : 0;
+  jx_put_ints(b, "start_indices", pa->slice.start, rank);
+  jx_put_ints(b, "limit_indices", pa->slice.limit, rank);
+  jx_put_ints(b, "strides", pa->slice.stride, rank);
+}
+static void pad_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  int rank = nin ? in[0].ndim : 0;
+  jx_strbuf_put(b, " padding_config=(");
+  for (int i = 0; i < rank; i++)
+    jx_strbuf_put(b, "%s(%lld, %lld, %lld)", i ? ", " : "", (long long)pa->pad.lo[i], (long long)pa->pad.hi[i],
+                  (long long)pa->pad.interior[i]);
+  jx_strbuf_put(b, ")");
+}
+static void concat_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " dimension=%d", pa->concat.axis);
+}
+
+#define LAYOUT(nm, n, ae, im, tr, bt, kind, pr)                                                \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ae,  \
-                                  .impl = im, .jvp = linear_jvp, .transpose = tr, .batch = bt};
-LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch)
-LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch)
-LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose, transpose_batch)
-LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch)
-LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch)
-LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch)
-LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch)
+                                  .impl = im, .jvp = linear_jvp, .transpose = tr, .batch = bt, \
+                                  .params_kind = kind, .print_params = pr};
+LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE, reshape_print)
+LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print)
+LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose, transpose_batch, JX_PK_PERM,
+       transpose_print)
+LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print)
+LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch, JX_PK_REV, rev_print)
+LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch, JX_PK_PAD, pad_print)
+LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch, JX_PK_CONCAT, concat_print)

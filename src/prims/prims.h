@@ -26,6 +26,12 @@ int jx_norm_axis(int axis, int ndim);
 jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
                              void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
 
+/* Params printers' pieces (jaxpr text, as JAX writes it): " name=(1, 2)"
+ * (a 1-tuple as "(1,)"), and int8 lists as "[1, 2]". */
+void jx_put_ints(jx_strbuf *b, const char *name, const int64_t *v, int n);
+void jx_put_i32s(jx_strbuf *b, const char *name, const int32_t *v, int n);
+void jx_put_i8s(jx_strbuf *b, const int8_t *v, int n);
+
 /* Shared batching rule pieces (see trace/batch.c). */
 /* x with axis `from` moved to position `to` (a transpose; x if no-op). */
 jx_t jx_moveaxis(jx_t x, int from, int to);

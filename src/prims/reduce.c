@@ -6,8 +6,8 @@
  * distinct) and build the reduce mask. */
 static jx_t check_axes(jx_prim p, const jx_aval *in, const jx_params *pa, bool *mask) {
   memset(mask, 0, sizeof(bool) * JX_MAX_RANK);
-  for (int i = 0; i < pa->naxes; i++) {
-    int a = pa->axes[i];
+  for (int i = 0; i < pa->reduce.naxes; i++) {
+    int a = pa->reduce.axes[i];
     if (a < 0 || a >= in->ndim)
       return jx_rule_error(jx_prim_names[p], in, 1, "axis %d out of range for rank %d", a, in->ndim);
     if (mask[a]) return jx_rule_error(jx_prim_names[p], in, 1, "axis %d repeated", a);
@@ -44,7 +44,7 @@ static jx_t reduce_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
  * the reduced value back. */
 static void kept_dims(const jx_aval *in, const jx_params *pa, int *dims) {
   bool mask[JX_MAX_RANK] = {0};
-  for (int i = 0; i < pa->naxes; i++) mask[pa->axes[i]] = true;
+  for (int i = 0; i < pa->reduce.naxes; i++) mask[pa->reduce.axes[i]] = true;
   int k = 0;
   for (int d = 0; d < in->ndim; d++)
     if (!mask[d]) dims[k++] = d;
@@ -68,8 +68,8 @@ static jx_t reduce_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const j
   kept_dims(a, pa, dims);
   jx_t yb = jx_lax_broadcast_in_dim(out[0], a->ndim, a->shape, dims);
   jx_t loc = jx_lax_convert(jx_lax_binary(JX_P_eq, x[0], yb), a->dtype);
-  jx_t cnt = jx_lax_reduce(JX_P_reduce_sum, loc, pa->naxes, pa->axes);
-  jx_t num = jx_lax_reduce(JX_P_reduce_sum, jx_lax_binary(JX_P_mul, t[0], loc), pa->naxes, pa->axes);
+  jx_t cnt = jx_lax_reduce(JX_P_reduce_sum, loc, pa->reduce.naxes, pa->reduce.axes);
+  jx_t num = jx_lax_reduce(JX_P_reduce_sum, jx_lax_binary(JX_P_mul, t[0], loc), pa->reduce.naxes, pa->reduce.axes);
   tout[0] = jx_lax_binary(JX_P_div, num, cnt);
   return NULL;
 }
@@ -87,24 +87,24 @@ static jx_t sum_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
 /* -------------------------------------------------------- argmax/min */
 static jx_t arg_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   (void)nin;
-  if (pa->axis < 0 || pa->axis >= in->ndim)
-    return jx_rule_error(jx_prim_names[p], in, 1, "axis %d out of range for rank %d", pa->axis, in->ndim);
-  if (in->shape[pa->axis] == 0)
+  if (pa->arg.axis < 0 || pa->arg.axis >= in->ndim)
+    return jx_rule_error(jx_prim_names[p], in, 1, "axis %d out of range for rank %d", pa->arg.axis, in->ndim);
+  if (in->shape[pa->arg.axis] == 0)
     return jx_rule_error(jx_prim_names[p], in, 1, "attempt to get %s of an empty axis",
                          jx_prim_names[p]);
-  if (pa->dtype != JX_I32 && pa->dtype != JX_I64)
+  if (pa->arg.dtype != JX_I32 && pa->arg.dtype != JX_I64)
     return jx_rule_error(jx_prim_names[p], in, 1, "index dtype must be i32 or i64");
-  out[0] = (jx_aval){.dtype = pa->dtype};
+  out[0] = (jx_aval){.dtype = pa->arg.dtype};
   for (int d = 0; d < in->ndim; d++)
-    if (d != pa->axis) out[0].shape[out[0].ndim++] = in->shape[d];
+    if (d != pa->arg.axis) out[0].shape[out[0].ndim++] = in->shape[d];
   return NULL;
 }
 
 static jx_t arg_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)nin;
   const jx_aval *a = &in[0]->aval;
-  jx_cpu_argreduce(p == JX_P_argmax, a->dtype, a->ndim, a->shape, pa->axis, jx_data(in[0]),
-                   pa->dtype, jx_data(out[0]));
+  jx_cpu_argreduce(p == JX_P_argmax, a->dtype, a->ndim, a->shape, pa->arg.axis, jx_data(in[0]),
+                   pa->arg.dtype, jx_data(out[0]));
   return NULL;
 }
 
@@ -122,9 +122,9 @@ static jx_t reduce_batch(jx_prim p, const jx_t *in, const int *bd, int nin, cons
   (void)nin;
   jx_params q = *pa;
   int before = 0;
-  for (int i = 0; i < pa->naxes; i++) {
-    q.axes[i] = jx_bdim_shift(pa->axes[i], bd[0]);
-    before += q.axes[i] < bd[0];
+  for (int i = 0; i < pa->reduce.naxes; i++) {
+    q.reduce.axes[i] = jx_bdim_shift(pa->reduce.axes[i], bd[0]);
+    before += q.reduce.axes[i] < bd[0];
   }
   out[0] = jx_bind1(p, 1, in, &q);
   obd[0] = bd[0] - before;
@@ -134,22 +134,37 @@ static jx_t arg_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
                       int *obd) {
   (void)nin;
   jx_params q = *pa;
-  q.axis = jx_bdim_shift(pa->axis, bd[0]);
+  q.arg.axis = jx_bdim_shift(pa->arg.axis, bd[0]);
   out[0] = jx_bind1(p, 1, in, &q);
-  obd[0] = bd[0] - (q.axis < bd[0]);
+  obd[0] = bd[0] - (q.arg.axis < bd[0]);
   return NULL;
+}
+
+static void reduce_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_put_i32s(b, "axes", pa->reduce.axes, pa->reduce.naxes);
+}
+
+static void arg_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+  (void)in, (void)nin;
+  jx_strbuf_put(b, " axes=(%d,) index_dtype=%s", pa->arg.axis, jx_dtype_name(pa->arg.dtype));
 }
 
 const jx_rules jx_rules_reduce_sum = {.name = "reduce_sum", .nin = 1, .nout = 1,
                                       .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .batch = reduce_batch, .transpose = sum_transpose};
+                                      .jvp = reduce_jvp, .batch = reduce_batch, .transpose = sum_transpose,
+                                      .params_kind = JX_PK_REDUCE, .print_params = reduce_print};
 const jx_rules jx_rules_reduce_max = {.name = "reduce_max", .nin = 1, .nout = 1,
                                       .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .batch = reduce_batch};
+                                      .jvp = reduce_jvp, .batch = reduce_batch,
+                                      .params_kind = JX_PK_REDUCE, .print_params = reduce_print};
 const jx_rules jx_rules_reduce_min = {.name = "reduce_min", .nin = 1, .nout = 1,
                                       .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .batch = reduce_batch};
+                                      .jvp = reduce_jvp, .batch = reduce_batch,
+                                      .params_kind = JX_PK_REDUCE, .print_params = reduce_print};
 const jx_rules jx_rules_argmax = {.name = "argmax", .nin = 1, .nout = 1,
-                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch};
+                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch,
+                                  .params_kind = JX_PK_ARG, .print_params = arg_print};
 const jx_rules jx_rules_argmin = {.name = "argmin", .nin = 1, .nout = 1,
-                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch};
+                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch,
+                                  .params_kind = JX_PK_ARG, .print_params = arg_print};

@@ -307,7 +307,7 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
     if (root && k->kind != JX_LK_CALL) put(b, JX_SPLIT_MARK);
     if (k->kind == JX_LK_MAP || k->kind == JX_LK_REDUCE) render_kernel(b, root ? sh : NULL, p, k, i);
     else if (k->kind == JX_LK_LOOP) {
-      for (int si = 0; si < k->nsub; si++) render_program(b, NULL, k->sub[si], false);
+      for (int si = 0; si < k->loop.nsub; si++) render_program(b, NULL, k->loop.sub[si], false);
       jx_cpu_render_loop(b, p, k, i);
     }
   }

@@ -32,16 +32,16 @@ static bool redirected(const jx_program *p, int o) {
 /* sub si's data pointers s<si>[], handles h<si>[] and destinations d<si>[];
  * its constants are the enclosing program's buffers */
 static void put_sub_decl(sb *b, const jx_kernel *k, int si) {
-  const jx_program *p = k->sub[si];
+  const jx_program *p = k->loop.sub[si];
   int nb = p->nbuf ? p->nbuf : 1, no = p->nout ? p->nout : 1;
   put(b, "  char *s%d[%d] = {0}, *d%d[%d] = {0};\n  void *h%d[%d] = {0};\n  (void)d%d;\n", si, nb, si, no, si, nb, si);
   for (int i = 0; i < p->nbuf; i++)
-    if (p->bufs[i].kind == JX_LB_CONST) put(b, "  s%d[%d] = b[%d];\n", si, i, k->bmap[si][i]);
+    if (p->bufs[i].kind == JX_LB_CONST) put(b, "  s%d[%d] = b[%d];\n", si, i, k->loop.bmap[si][i]);
 }
 
 /* allocate sub si's temporaries (and outputs not written in place) once */
 static void put_sub_alloc(sb *b, const jx_kernel *k, int si, bool redirect, const char *ind) {
-  const jx_program *p = k->sub[si];
+  const jx_program *p = k->loop.sub[si];
   for (int i = 0; i < p->nbuf; i++) {
     /* an OUT buffer is the first output that has it, so written in place when redirecting */
     jx_lbkind kd = p->bufs[i].kind;
@@ -51,7 +51,7 @@ static void put_sub_alloc(sb *b, const jx_kernel *k, int si, bool redirect, cons
 }
 
 static void put_sub_release(sb *b, const jx_kernel *k, int si) {
-  int nb = k->sub[si]->nbuf ? k->sub[si]->nbuf : 1;
+  int nb = k->loop.sub[si]->nbuf ? k->loop.sub[si]->nbuf : 1;
   put(b, "  for (int i = 0; i < %d; i++)\n    if (h%d[i]) rt->release(h%d[i]);\n", nb, si, si);
 }
 
@@ -72,7 +72,7 @@ static bool forwardable(const jx_program *p, int o, int nconst, int ncarry) {
  * forwarded carries (the first `ncarry` outputs; see forwardable), whose
  * d<si>[] becomes the source */
 static void put_sub_run(sb *b, const jx_kernel *k, int si, const char *ind, int nconst, int ncarry) {
-  const jx_program *p = k->sub[si];
+  const jx_program *p = k->loop.sub[si];
   for (int o = 0; o < p->nout; o++)
     if (redirected(p, o)) put(b, "%ss%d[%d] = d%d[%d];\n", ind, si, p->outs[o], si, o);
   put(b, "%sif (p%d_run(s%d, rt)) goto done;\n", ind, p->id, si);
@@ -122,22 +122,21 @@ static void put_loop_end(sb *b, const jx_program *outer, const jx_kernel *k, int
   put(b, "  }\n");
   put_carry_out(b, outer, k, n);
   put(b, "  rc = 0;\ndone:\n");
-  for (int i = 0; i < k->nsub; i++) put_sub_release(b, k, i);
+  for (int i = 0; i < k->loop.nsub; i++) put_sub_release(b, k, i);
   put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", n ? n : 1);
 }
 
 static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  const jx_program *body = k->sub[0];
-  const jx_params *pa = &k->params;
-  int nc = (int)pa->limit[0], ncar = (int)pa->limit[1], nx = k->nin - nc - ncar, ny = k->nout - ncar;
-  long long L = (long long)pa->limit[2];
+  const jx_program *body = k->loop.sub[0];
+  int nc = k->loop.nconst, ncar = k->loop.ncarry, nx = k->nin - nc - ncar, ny = k->nout - ncar;
+  long long L = (long long)k->loop.length;
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", linkage(outer), outer->id, id, L);
   put_sub_decl(b, k, 0);
   put_carries(b, outer, k, nc, ncar);
   put_sub_alloc(b, k, 0, true, "  ");
   for (int i = 0; i < nc; i++) put_set_arg(b, body, 0, i, "  ", "b[%d]", k->ins[i]);
   put(b, "  for (int64_t it = 0; it < %lldLL; it++) {\n", L);
-  if (pa->axis) put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
+  if (k->loop.reverse) put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
   else put(b, "    const int64_t st = it;\n");
   put(b, "    const int to_out = ((%lldLL - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n", L);
   put(b, "    (void)st, (void)to_out;\n");
@@ -155,8 +154,8 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
 }
 
 static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  const jx_program *cp = k->sub[0], *bp = k->sub[1];
-  int ncc = (int)k->params.limit[0], nbc = (int)k->params.limit[1], n = k->nin - ncc - nbc;
+  const jx_program *cp = k->loop.sub[0], *bp = k->loop.sub[1];
+  int ncc = k->loop.ncconst, nbc = k->loop.nbconst, n = k->nin - ncc - nbc;
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", linkage(outer), outer->id, id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
@@ -182,7 +181,7 @@ static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int 
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
   for (int si = 0; si < 2; si++) {
-    const jx_program *p = k->sub[si];
+    const jx_program *p = k->loop.sub[si];
     put(b, si == 0 ? "  if (*(const uint8_t *)b[%d]) {\n" : "  } else {\n", k->ins[0]);
     put_sub_alloc(b, k, si, true, "    ");
     for (int i = 0; i + 1 < k->nin; i++) put_set_arg(b, p, si, i, "    ", "b[%d]", k->ins[1 + i]);
@@ -196,7 +195,7 @@ static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int 
 }
 
 void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  if (k->prim == JX_P_scan) render_scan(b, outer, k, id);
-  else if (k->prim == JX_P_while) render_while(b, outer, k, id);
+  if (k->loop.kind == JX_LOOP_SCAN) render_scan(b, outer, k, id);
+  else if (k->loop.kind == JX_LOOP_WHILE) render_while(b, outer, k, id);
   else render_cond(b, outer, k, id);
 }
