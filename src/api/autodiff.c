@@ -7,7 +7,7 @@
  * results are the residuals); every op on a tangent is recorded, giving a
  * jaxpr linear in the input tangents. The backward pass transposes it. */
 #include "api/api.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 #include "trace/trace.h"
 
 #include <stdio.h>
