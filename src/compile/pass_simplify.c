@@ -31,21 +31,23 @@ static bool is_identity_perm(const int32_t *perm, int n) {
 /* Emit q as prim p with params and inputs ins when abstract_eval gives
  * exactly q's output avals; false (nothing emitted) otherwise. The
  * callers only build params that are valid for the inputs, so
- * abstract_eval does not fail here. */
+ * abstract_eval does not fail here. Scratch sized by the equation: any
+ * width is rewritten as a narrow one would be. */
 static bool emit_checked(bld *b, srcmap *s, const jx_eqn *q, jx_prim p, const jx_params *params,
                          const int *ins) {
-  enum { S = 16 };
-  if (q->nin > S || q->nout > S) return false;
-  jx_aval in[S], out[S];
-  int outs[S];
-  for (int k = 0; k < q->nin; k++) in[k] = b->j->avals[ins[k]];
-  if (jx_prim_rules[p]->abstract_eval(p, in, q->nin, params, out)) return false;
-  for (int k = 0; k < q->nout; k++)
-    if (!same_aval(&out[k], &s->src->avals[q->out[k]])) return false;
-  if (!b_eqn(b, p, params, q->nin, ins, q->nout, out, outs)) return false;
-  for (int k = 0; k < q->nout; k++) s->map[q->out[k]] = outs[k];
-  b->changed = true;
-  return true;
+  jx_aval *in = jx_malloc(sizeof(jx_aval) * (size_t)(q->nin + q->nout + 1)), *out = in ? in + q->nin : NULL;
+  int *outs = jx_malloc(sizeof(int) * (size_t)(q->nout + 1));
+  bool ok = in && outs;
+  if (!ok) b_oom(b);
+  for (int k = 0; ok && k < q->nin; k++) in[k] = b->j->avals[ins[k]];
+  ok = ok && !jx_prim_rules[p]->abstract_eval(p, in, q->nin, params, out);
+  for (int k = 0; ok && k < q->nout; k++) ok = same_aval(&out[k], &s->src->avals[q->out[k]]);
+  ok = ok && b_eqn(b, p, params, q->nin, ins, q->nout, out, outs);
+  for (int k = 0; ok && k < q->nout; k++) s->map[q->out[k]] = outs[k];
+  if (ok) b->changed = true;
+  jx_free(in);
+  jx_free(outs);
+  return ok;
 }
 
 /* map q's (single) output to new var v */
@@ -91,8 +93,13 @@ static bool is_elementwise_nary(jx_prim p) {
  * numpy broadcasting inside the op still gives the same output. Rewrites
  * ins in place; true if any operand changed. */
 static bool fold_broadcast_operands(bld *b, srcmap *s, const jx_eqn *q, int *ins) {
-  enum { S = 4 };
-  if (!is_elementwise_nary(q->prim) || q->nin > S || q->nout != 1) return false;
+  enum { S = 4 }; /* operands on the stack; wider ones on the heap */
+  if (!is_elementwise_nary(q->prim) || q->nout != 1) return false;
+  jx_aval sav[S], *av = q->nin <= S ? sav : jx_malloc(sizeof(jx_aval) * (size_t)q->nin), out;
+  if (!av) {
+    b_oom(b);
+    return false;
+  }
   const jx_aval *want = &s->src->avals[q->out[0]];
   bool any = false;
   for (int k = 0; k < q->nin; k++) {
@@ -103,7 +110,6 @@ static bool fold_broadcast_operands(bld *b, srcmap *s, const jx_eqn *q, int *ins
     bool aligned = xa->ndim <= ya->ndim && xa->dtype == ya->dtype && xa->weak == ya->weak;
     for (int i = 0; aligned && i < xa->ndim; i++) aligned = d->params.axes[i] == ya->ndim - xa->ndim + i;
     if (!aligned) continue;
-    jx_aval av[S], out;
     for (int i = 0; i < q->nin; i++) av[i] = b->j->avals[i == k ? x : ins[i]];
     if (!bcast_gives(av, q->nin, want)) continue;
     /* confirm with the primitive's own rule */
@@ -113,6 +119,7 @@ static bool fold_broadcast_operands(bld *b, srcmap *s, const jx_eqn *q, int *ins
     ins[k] = x;
     any = true;
   }
+  if (av != sav) jx_free(av);
   if (any) b->changed = true;
   return any;
 }
