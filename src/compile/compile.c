@@ -58,34 +58,25 @@ static bool all_consts_concrete(const jx_jaxpr *j) {
   return true;
 }
 
-/* the optimized jaxpr, type-checked where the checks are on */
-static jx_jaxpr *optimize(const jx_jaxpr *j, jx_t *err) {
-  dump_jaxpr("jaxpr-before.txt", j);
-  jx_jaxpr *opt = jx_optimize(j, err);
-  if (opt && CHECKS && (*err = jx_jaxpr_typecheck(opt))) {
-    *err = jx_error_new("jit: the optimized jaxpr is ill-typed: %s", jx_error(*err));
-    jx_jaxpr_release(opt);
-    return NULL;
-  }
-  if (opt) dump_jaxpr("jaxpr-after.txt", opt);
-  return opt;
+/* The checks between the steps: a failed one is a compiler bug, so an
+ * error (not a fallback to the interpreter) naming the step. */
+static bool typecheck(const jx_jaxpr *opt, jx_t *err) {
+  jx_t e = CHECKS ? jx_jaxpr_typecheck(opt) : NULL;
+  if (e) *err = jx_error_new("jit: the optimized jaxpr is ill-typed: %s", jx_error(e));
+  return !e;
 }
 
-/* The program, verified where the checks are on (a program the verifier
- * rejects is a compiler bug: an error, not a fallback). NULL with *err
- * NULL: fusion failed, and the jaxpr is interpreted. */
-static jx_program *fuse(const jx_jaxpr *opt, jx_t *err) {
+static bool verify(jx_program *p, jx_t *err) {
+  jx_t e = CHECKS ? jx_program_verify(p) : NULL;
+  if (e) *err = jx_error_new("jit: fusion made a malformed program: %s", jx_error(e));
+  return !e;
+}
+
+/* NULL: fusion failed, and the jaxpr is interpreted */
+static jx_program *fuse(const jx_jaxpr *opt) {
   jx_t ferr = NULL;
   jx_program *p = jx_fuse(opt, &ferr);
-  if (!p) {
-    if (jx_diag_enabled("compile")) jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));
-    return NULL;
-  }
-  if (CHECKS && (*err = jx_program_verify(p))) {
-    *err = jx_error_new("jit: fusion made a malformed program: %s", jx_error(*err));
-    jx_program_free(p);
-    return NULL;
-  }
+  if (!p && jx_diag_enabled("compile")) jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));
   return p;
 }
 
@@ -117,15 +108,18 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, const jx_compile_ho
     return NULL;
   }
   x->be = be, x->host = host;
-  x->opt = optimize(j, err);
+  dump_jaxpr("jaxpr-before.txt", j);
+  bool ok = (x->opt = jx_optimize(j, err)) && typecheck(x->opt, err);
   double t1 = jx_now_ms();
-  if (x->opt && all_consts_concrete(x->opt)) x->prog = fuse(x->opt, err);
-  if (x->prog) x->mod = render_and_build(be, x->prog);
-  if (x->mod) x->prof = jx_profile_new(x->prog);
-  if (*err) {
+  if (ok) dump_jaxpr("jaxpr-after.txt", x->opt);
+  if (ok && all_consts_concrete(x->opt)) x->prog = fuse(x->opt);
+  ok = ok && (!x->prog || verify(x->prog, err));
+  if (ok && x->prog) x->mod = render_and_build(be, x->prog);
+  if (!ok) {
     jx_executable_free(x);
     return NULL;
   }
+  if (x->mod) x->prof = jx_profile_new(x->prog);
   if (jx_diag_enabled("compile"))
     jx_diag("jit: %d equations -> %d after passes, %d kernels; passes %.2f ms, total %.1f ms", j->neqn, x->opt->neqn,
             x->prog ? x->prog->nkernel : 0, t1 - t0, jx_now_ms() - t0);
