@@ -5,7 +5,7 @@
 #include "check.h"
 #include "compile/passes.h"
 #include "ir/jaxpr.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 
 /* --------------------------------------------------------------- hashing */
 /* Params built in different orders, over stack memory dirtied first (so

@@ -6,7 +6,7 @@
 #include "api/trace_fn.h"
 #include "check.h"
 #include "compile/passes.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 #include "trace/trace.h"
 
 #include <stdint.h>

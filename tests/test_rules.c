@@ -15,7 +15,7 @@
 #include "check.h"
 #include "core/core.h"
 #include "ir/jaxpr.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 
 #include <jx.h>
 

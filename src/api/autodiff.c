@@ -7,7 +7,7 @@
  * results are the residuals); every op on a tangent is recorded, giving a
  * jaxpr linear in the input tangents. The backward pass transposes it. */
 #include "api/api.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 #include "trace/trace.h"
 
 #include <stdio.h>
@@ -129,7 +129,11 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
   L->out = jx_tree_unflatten(out, ol.v);
   L->lin = jx_stage_end(S, ol.n, tan, &err);
 #ifdef JX_DEBUG_CHECKS
-  if (L->lin && !err) err = jx_jaxpr_typecheck(L->lin);
+  /* callers release L->lin only on success */
+  if (L->lin && !err && (err = jx_jaxpr_typecheck(L->lin))) {
+    jx_jaxpr_release(L->lin);
+    L->lin = NULL;
+  }
 #endif
   leaves_free(&ol);
   if (tan != tsmall) jx_free(tan);

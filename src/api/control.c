@@ -4,7 +4,7 @@
  * primitive's rules), checks the types, and binds the primitive. */
 #include "api/api.h"
 #include "api/trace_fn.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 #include "ops/ops.h"
 
 #include <stdio.h>

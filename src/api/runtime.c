@@ -1,6 +1,6 @@
 /* Runtime settings exposed in the public API. */
-#include "backend/cpu/kernels.h"
-#include "core/core.h"
+#include "backend/backend.h"
 
-int jx_num_threads(void) { return jx_cpu_num_threads(); }
-void jx_set_num_threads(int n) { jx_cpu_set_num_threads(n); }
+/* the host backend's thread pool: the eager kernels' and jit's */
+int jx_num_threads(void) { return jx_backend_host()->num_threads(); }
+void jx_set_num_threads(int n) { jx_backend_host()->set_num_threads(n); }

@@ -55,7 +55,11 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
   jx_jaxpr *j = jx_stage_end(S, m, ol, err);
   jx_free(ol);
 #ifdef JX_DEBUG_CHECKS
-  if (j && !*err) *err = jx_jaxpr_typecheck(j);
+  /* an ill-typed trace is an error (callers only look at *err without j) */
+  if (j && !*err && (*err = jx_jaxpr_typecheck(j))) {
+    jx_jaxpr_release(j);
+    return NULL;
+  }
 #endif
   if (out_like) *out_like = out;
   return j;

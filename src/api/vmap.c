@@ -2,7 +2,7 @@
  * tracers (value, mapped axis); the function runs once; each output leaf
  * gets its batch dim moved to out_axis (unmapped outputs are broadcast). */
 #include "api/api.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
 

@@ -61,8 +61,19 @@ typedef struct jx_backend {
   jx_module *(*build)(const char *source, int nkernel, jx_t *err);
   void (*module_free)(jx_module *m);
   const jx_rt *rt;
+  /* the thread pool its kernels (and the eager kernels) run on */
+  int (*num_threads)(void);
+  void (*set_num_threads)(int n);
 } jx_backend;
 
 extern const jx_backend jx_cpu_backend;
+
+/* The backends (backend/backend.c), chosen by name: the first is the
+ * default and the host's (the eager kernels run on its thread pool). */
+/* The backend jit compiles for: JX_BACKEND's (by name) when set, else the
+ * default; NULL and *err (naming the ones there are) for an unknown name. */
+const jx_backend *jx_backend_get(jx_t *err);
+/* The host backend (the default). */
+const jx_backend *jx_backend_host(void);
 
 #endif

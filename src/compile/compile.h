@@ -1,5 +1,8 @@
-/* The jit pipeline (DESIGN §3): passes -> fusion -> buffer planning ->
- * rendering and building through a backend -> running. */
+/* The jit pipeline (DESIGN §3), compile/compile.c: optimize (the passes,
+ * compile/pass_*.c) -> typecheck -> fuse (fusion and buffer planning) ->
+ * verify the program (compile/verify.c) -> render and build through a
+ * backend; compile/exec.c runs the result. The checks between the steps
+ * run in debug and sanitizer builds (JX_DEBUG_CHECKS). */
 #ifndef JX_COMPILE_H
 #define JX_COMPILE_H
 
@@ -11,12 +14,34 @@
  * kernel that defines them to the last that reads them). */
 jx_program *jx_fuse(const jx_jaxpr *j, jx_t *err);
 
+/* The loop-IR verifier: NULL when p (and every loop body in it) is well
+ * formed (buffer ids in range, every buffer written before it is read and
+ * still live, kernels' shapes and dtypes consistent with their buffers,
+ * expressions reading earlier expressions, CALL/LOOP counts matching their
+ * primitive and bodies, loads inside their buffers); else an error value
+ * naming the program, the kernel and what is wrong. */
+jx_t jx_program_verify(const jx_program *p);
+/* Whether jx_compile runs the checks between its steps in this build. */
+bool jx_compile_checks_enabled(void);
+
+/* What the compiler needs from the layers above it, handed in by its
+ * caller (control/derive.c), so that compile/ never includes trace/ or
+ * prims/: the interpreter (a jaxpr run without a working C compiler) and
+ * the GEMM with a fused epilogue (a CALL kernel of dot_general whose
+ * epilogue epi runs on ranges [lo, hi) of finished result elements). */
+typedef struct jx_compile_host {
+  jx_t (*eval_jaxpr)(const jx_jaxpr *j, const jx_t *args, jx_t *outs);
+  jx_t (*dot_general_epilogue)(const jx_t *in, const jx_params *pa, jx_t out,
+                               void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+} jx_compile_host;
+
 /* A compiled jaxpr: the optimized jaxpr, its program and loaded module
  * (module NULL: no working compiler, run by interpretation). */
 typedef struct jx_executable jx_executable;
 /* Compile (once per jaxpr; cached on it) with the given backend. Never
- * fails for lack of a C compiler: falls back to interpretation. */
-jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err);
+ * fails for lack of a C compiler: falls back to interpretation. host must
+ * outlive the executable. */
+jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, const jx_compile_host *host, jx_t *err);
 /* Run on concrete arrays (one per jaxpr input); fills outs. */
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs);
 void jx_executable_free(jx_executable *x);

@@ -1,4 +1,4 @@
-/* Compiling a jaxpr and running the result.
+/* Running a compiled jaxpr (compile/compile.c makes it).
  *
  * Running a program: buffers for arguments and constants are the arrays'
  * own; outputs are allocated as arrays when their kernel runs; temporaries
@@ -8,110 +8,9 @@
  * primitive's eager impl on the buffers (also when a generated loop calls
  * back for one, rt_call). Without a working C compiler the optimized
  * jaxpr is interpreted with the eager kernels instead. */
-#include "compile/compile.h"
-#include "compile/passes.h"
-#include "prims/prims.h"
-#include "trace/trace.h"
+#include "compile/executable.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
-struct jx_executable {
-  jx_jaxpr *opt;
-  jx_program *prog;
-  jx_module *mod; /* NULL: interpret opt */
-  const jx_backend *be;
-  jx_profile *prof; /* JX_LOG=profile */
-};
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-/* ---------------------------------------------------------- dumps */
-void jx_dump(const char *name, const char *text) {
-  const char *dir = getenv("JX_DUMP");
-  if (!dir || !*dir || !text) return;
-  static atomic_int counter;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%04d-%s", dir, atomic_fetch_add(&counter, 1), name);
-  FILE *f = fopen(path, "w");
-  if (!f) return;
-  fputs(text, f);
-  fclose(f);
-}
-
-static void dump_jaxpr(const char *name, const jx_jaxpr *j) {
-  if (!getenv("JX_DUMP")) return;
-  char *s = jx_jaxpr_print(j);
-  jx_dump(name, s);
-  jx_free(s);
-}
-
-/* ------------------------------------------------------------- compiling */
-static bool all_consts_concrete(const jx_jaxpr *j) {
-  for (int i = 0; i < j->nconst; i++)
-    if (!jx_is_array(j->consts[i])) return false;
-  return true;
-}
-
-jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
-  *err = NULL;
-  double t0 = now_ms();
-  jx_executable *x = jx_calloc(1, sizeof *x);
-  if (!x) {
-    *err = jx_error_new("jit: out of memory");
-    return NULL;
-  }
-  x->be = be;
-  dump_jaxpr("jaxpr-before.txt", j);
-  x->opt = jx_optimize(j, err);
-  if (!x->opt) {
-    jx_free(x);
-    return NULL;
-  }
-  dump_jaxpr("jaxpr-after.txt", x->opt);
-  double t1 = now_ms();
-  if (all_consts_concrete(x->opt)) {
-    jx_t ferr;
-    x->prog = jx_fuse(x->opt, &ferr);
-    if (x->prog) {
-      jx_t berr = NULL;
-      /* a failed render or build is recovered from (interpretation): not a user error */
-      bool quiet = jx_errors_quiet(true);
-      char *src = be->render(x->prog, &berr);
-      jx_dump("program.c", src);
-      x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
-      jx_errors_quiet(quiet);
-      if (x->mod) x->prof = jx_profile_new(x->prog);
-      /* Said once per process, whatever JX_LOG asks (but quiet): running
-       * interpreted is many times slower, which should never be silent. */
-      static atomic_int told;
-      const char *jlog = getenv("JX_LOG");
-      if (!x->mod && !(jlog && strstr(jlog, "quiet")) && !atomic_exchange(&told, 1))
-        jx_diag("jit: falling back to the interpreter (much slower): %s", berr ? jx_error(berr) : "render failed");
-      jx_free(src);
-    } else if (jx_diag_enabled("compile")) {
-      jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));
-    }
-  }
-  if (jx_diag_enabled("compile"))
-    jx_diag("jit: %d equations -> %d after passes, %d kernels; passes %.2f ms, total %.1f ms", j->neqn, x->opt->neqn,
-           x->prog ? x->prog->nkernel : 0, t1 - t0, now_ms() - t0);
-  return x;
-}
-
-void jx_executable_free(jx_executable *x) {
-  if (!x) return;
-  jx_profile_free(x->prof);
-  if (x->mod) x->be->module_free(x->mod);
-  jx_program_free(x->prog);
-  jx_jaxpr_release(x->opt);
-  jx_free(x);
-}
+#include <limits.h>
 
 /* --------------------------------------------------------------- running */
 /* A stack array value over a buffer, for CALL kernels' impl rules. */
@@ -163,6 +62,7 @@ static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer 
 /* ------------------------------------------- the runtime of generated loops */
 typedef struct {
   const jx_program *root;
+  const jx_compile_host *host;
   jx_t err; /* the first failure inside a generated loop */
 } run_state;
 
@@ -210,7 +110,8 @@ static void call_views_free(call_views *cv, int n) {
  * its fused epilogue's loop `epi` (over the pointers epi_data) or NULL.
  * Values the impl makes are released at once (a loop may run it millions
  * of times). */
-static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi, char **epi_data) {
+static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_kernel *kn, char **data,
+                     jx_range_fn epi, char **epi_data) {
   int n = kn->nin + kn->nout;
   jx_buffer shb[CALL_SMALL];
   struct jx_value sv[CALL_SMALL];
@@ -235,7 +136,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
   }
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, epi_data};
-  jx_t err = epi ? jx_dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
+  jx_t err = epi ? host->dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
                  : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
@@ -247,7 +148,7 @@ static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_r
 static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
-  jx_t err = run_call(p, &p->kernels[kernel], data, epi, data);
+  jx_t err = run_call(rs->host, p, &p->kernels[kernel], data, epi, data);
   if (!err) return 0;
   run_fail(rs, err);
   return 1;
@@ -285,7 +186,7 @@ static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, cons
   if (kn->kind == JX_LK_CALL) {
     const jx_slot_kernel *es = epi >= 0 ? slot_kernel(x->mod, epi) : NULL;
     if (es) gather_slots(es, data, r);
-    return run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
+    return run_call(x->host, p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
   }
   const jx_slot_kernel *sk = slot_kernel(x->mod, k);
   if (sk) {
@@ -298,9 +199,100 @@ static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, cons
   return rs->err ? rs->err : jx_error_new("jit: a compiled loop failed");
 }
 
+/* The running program's buffers, by buffer id: their handles, data
+ * pointers, and the OUT buffers' arrays. */
+typedef struct {
+  jx_buffer **buf;
+  char **data;
+  jx_t *val;
+} run_bufs;
+
+/* arguments' and constants' buffers are the arrays' own */
+static void bind_inputs(const jx_program *p, const jx_t *args, run_bufs *rb) {
+  for (int b = 0; b < p->nbuf; b++) {
+    const jx_lbuf *lb = &p->bufs[b];
+    rb->buf[b] = NULL, rb->data[b] = NULL, rb->val[b] = NULL;
+    if (lb->kind == JX_LB_ARG) rb->buf[b] = args[lb->index]->u.arr.buf;
+    else if (lb->kind == JX_LB_CONST) rb->buf[b] = p->consts[lb->index]->u.arr.buf;
+    if (rb->buf[b]) rb->data[b] = rb->buf[b]->data;
+  }
+}
+
+/* allocate what kernel k defines (and its epilogue kernel epi, -1: none):
+ * outputs as arrays, temporaries from the caching allocator */
+static jx_t alloc_defined(const jx_program *p, int k, int epi, run_bufs *rb) {
+  jx_t err = NULL;
+  for (int b = 0; b < p->nbuf && !err; b++) {
+    const jx_lbuf *lb = &p->bufs[b];
+    if (lb->def != k && (epi < 0 || lb->def != epi)) continue;
+    if (lb->kind == JX_LB_OUT) {
+      rb->val[b] = jx_array_new(&lb->aval);
+      if (!jx_ok(rb->val[b])) err = rb->val[b];
+      else rb->buf[b] = rb->val[b]->u.arr.buf;
+    } else {
+      rb->buf[b] = jx_buffer_new((size_t)jx_aval_size(&lb->aval) * jx_dtype_size(lb->aval.dtype));
+      if (!rb->buf[b]) err = jx_error_new("jit: out of memory for a temporary %s", jx_dtype_name(lb->aval.dtype));
+    }
+    if (rb->buf[b]) rb->data[b] = rb->buf[b]->data;
+  }
+  return err;
+}
+
+/* temporaries whose last reader was kernel k (every one, k = INT_MAX) go
+ * back to the cache */
+static void release_temps(const jx_program *p, int k, run_bufs *rb) {
+  for (int b = 0; b < p->nbuf; b++)
+    if (p->bufs[b].kind == JX_LB_TEMP && p->bufs[b].last <= k && rb->buf[b]) {
+      jx_buffer_release(rb->buf[b]);
+      rb->buf[b] = NULL;
+    }
+}
+
+/* the root program's kernels in order */
+static jx_t run_kernels(const jx_executable *x, const jx_rt *rt, run_bufs *rb) {
+  const jx_program *p = x->prog;
+  jx_t err = NULL;
+  int epi_ran = -1; /* the MAP kernel a GEMM just ran as its epilogue */
+  for (int k = 0; k < p->nkernel && !err; k++) {
+    const jx_kernel *kn = &p->kernels[k];
+    bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->call.prim]->impl_allocates;
+    const int e = kn->epilogue - 1;
+    int epi = kn->epilogue && (slot_kernel(x->mod, e) || x->mod->ranges[e]) ? e : -1;
+    if (!own_outputs && epi_ran != k) err = alloc_defined(p, k, epi, rb);
+    if (err) break;
+    const double tk = x->prof ? jx_now_ms() : 0;
+    if (epi_ran == k) {
+      /* done inside the GEMM before it */
+    } else if (own_outputs) {
+      err = run_owning_call(kn, p, rb->buf, rb->data, rb->val);
+    } else {
+      err = run_kernel(x, k, epi, rb->data, rt);
+      if (epi >= 0) epi_ran = epi;
+    }
+    if (x->prof && epi_ran != k) jx_profile_add(x->prof, k, (int64_t)((jx_now_ms() - tk) * 1e6));
+    release_temps(p, k, rb);
+  }
+  return err;
+}
+
+/* the program's outputs (err: each is err); returns the error */
+static jx_t give_outputs(const jx_program *p, const jx_t *args, jx_t err, const run_bufs *rb, jx_t *outs) {
+  for (int i = 0; i < p->nout; i++) {
+    int b = p->outs[i];
+    const jx_lbuf *lb = &p->bufs[b];
+    if (err) outs[i] = err;
+    else if (lb->kind == JX_LB_ARG) outs[i] = args[lb->index];
+    else if (lb->kind == JX_LB_CONST) { /* the program's: a reference of the caller's own */
+      outs[i] = jx_pool_own(jx_retain(p->consts[lb->index]));
+      if (!jx_ok(outs[i])) err = outs[i];
+    } else outs[i] = rb->val[b];
+  }
+  return err;
+}
+
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
-  if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
-  run_state rs = {x->prog, NULL};
+  if (!x->mod) return x->host->eval_jaxpr(x->opt, args, outs);
+  run_state rs = {x->prog, x->host, NULL};
   jx_rt rt = *x->be->rt;
   rt.ctx = &rs, rt.call = rt_call, rt.alloc = rt_alloc, rt.release = rt_release;
   const jx_program *p = x->prog;
@@ -312,70 +304,17 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   jx_buffer **buf = nb <= S ? sb : jx_calloc((size_t)nb, sizeof *buf);
   char **data = nb <= S ? sd : jx_calloc((size_t)nb, sizeof *data);
   jx_t *val = nb <= S ? sv : jx_calloc((size_t)nb, sizeof *val); /* OUT buffers' arrays */
+  run_bufs rb = {buf, data, val};
   jx_t err = NULL;
   if (!buf || !data || !val) {
     err = jx_error_new("jit: out of memory");
     goto done;
   }
-  for (int b = 0; b < nb; b++) {
-    const jx_lbuf *lb = &p->bufs[b];
-    buf[b] = NULL, data[b] = NULL, val[b] = NULL;
-    if (lb->kind == JX_LB_ARG) buf[b] = args[lb->index]->u.arr.buf;
-    else if (lb->kind == JX_LB_CONST) buf[b] = p->consts[lb->index]->u.arr.buf;
-    if (buf[b]) data[b] = buf[b]->data;
-  }
-  int epi_ran = -1; /* the MAP kernel a GEMM just ran as its epilogue */
-  for (int k = 0; k < p->nkernel && !err; k++) {
-    const jx_kernel *kn = &p->kernels[k];
-    bool own_outputs = kn->kind == JX_LK_CALL && jx_prim_rules[kn->call.prim]->impl_allocates;
-    const int e = kn->epilogue - 1;
-    int epi = kn->epilogue && (slot_kernel(x->mod, e) || x->mod->ranges[e]) ? e : -1;
-    /* allocate what this kernel defines (and its epilogue) */
-    for (int b = 0; b < nb && !err && !own_outputs && epi_ran != k; b++) {
-      const jx_lbuf *lb = &p->bufs[b];
-      if (lb->def != k && (epi < 0 || lb->def != epi)) continue;
-      if (lb->kind == JX_LB_OUT) {
-        val[b] = jx_array_new(&lb->aval);
-        if (!jx_ok(val[b])) err = val[b];
-        else buf[b] = val[b]->u.arr.buf;
-      } else {
-        buf[b] = jx_buffer_new((size_t)jx_aval_size(&lb->aval) * jx_dtype_size(lb->aval.dtype));
-        if (!buf[b]) err = jx_error_new("jit: out of memory for a temporary %s", jx_dtype_name(lb->aval.dtype));
-      }
-      if (buf[b]) data[b] = buf[b]->data;
-    }
-    if (err) break;
-    const double tk = x->prof ? now_ms() : 0;
-    if (epi_ran == k) {
-      /* done inside the GEMM before it */
-    } else if (own_outputs) {
-      err = run_owning_call(kn, p, buf, data, val);
-    } else {
-      err = run_kernel(x, k, epi, data, &rt);
-      if (epi >= 0) epi_ran = epi;
-    }
-    if (x->prof && epi_ran != k) jx_profile_add(x->prof, k, (int64_t)((now_ms() - tk) * 1e6));
-    /* temporaries whose last reader was this kernel go back to the cache */
-    for (int b = 0; b < nb; b++)
-      if (p->bufs[b].kind == JX_LB_TEMP && p->bufs[b].last <= k && buf[b]) {
-        jx_buffer_release(buf[b]);
-        buf[b] = NULL;
-      }
-  }
+  bind_inputs(p, args, &rb);
+  err = run_kernels(x, &rt, &rb);
   if (x->prof && !err) jx_profile_run(x->prof);
-  for (int i = 0; i < p->nout; i++) {
-    int b = p->outs[i];
-    const jx_lbuf *lb = &p->bufs[b];
-    if (err) outs[i] = err;
-    else if (lb->kind == JX_LB_ARG) outs[i] = args[lb->index];
-    else if (lb->kind == JX_LB_CONST) { /* the program's: a reference of the caller's own */
-      outs[i] = jx_pool_own(jx_retain(p->consts[lb->index]));
-      if (!jx_ok(outs[i])) err = outs[i];
-    } else outs[i] = val[b];
-  }
-  /* on error, temporaries still held are released */
-  for (int b = 0; err && b < nb; b++)
-    if (p->bufs[b].kind == JX_LB_TEMP && buf[b]) jx_buffer_release(buf[b]);
+  err = give_outputs(p, args, err, &rb, outs);
+  if (err) release_temps(p, INT_MAX, &rb); /* on error, temporaries still held */
 done:
   if (buf && buf != sb) jx_free(buf);
   if (data && data != sd) jx_free(data);

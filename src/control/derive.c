@@ -43,6 +43,13 @@ static jaxpr_info *info_of(jx_jaxpr *j) {
   return j->compiled;
 }
 
+/* What the compiler reaches above it through (compile/compile.h): the
+ * interpreter and the GEMM with a fused epilogue. */
+static const jx_compile_host compile_host = {
+    .eval_jaxpr = jx_eval_jaxpr,
+    .dot_general_epilogue = jx_dot_general_epilogue,
+};
+
 /* Compiled once per jaxpr. The lock is not held while compiling (a C
  * compiler may take seconds; other jaxprs, cached or not, must not wait):
  * a thread wanting a jaxpr another thread is compiling waits for it. */
@@ -54,7 +61,8 @@ jx_executable *jx_jaxpr_executable(jx_jaxpr *j, jx_t *err) {
   if (info && !info->exec) {
     info->compiling = true;
     pthread_mutex_unlock(&info_lock);
-    jx_executable *x = jx_compile(j, &jx_cpu_backend, err);
+    const jx_backend *be = jx_backend_get(err); /* the default, or JX_BACKEND's */
+    jx_executable *x = be ? jx_compile(j, be, &compile_host, err) : NULL;
     pthread_mutex_lock(&info_lock);
     info->exec = x;
     info->compiling = false;

@@ -292,6 +292,58 @@ static int widest_eqn(const jx_jaxpr *j) {
 }
 
 /* ------------------------------------------------------------ type check */
+/* the jaxpr's own lists: counts, variable ids in range, inputs and
+ * constants defined once (marked in `defined`) */
+static jx_t typecheck_vars(const jx_jaxpr *j, char *defined) {
+  if (j->nin < 0 || j->nconst < 0 || j->nout < 0 || j->neqn < 0)
+    return jx_error_new("typecheck: %d inputs, %d constants, %d outputs, %d equations", j->nin, j->nconst, j->nout,
+                        j->neqn);
+  for (int i = 0; i < j->nconst + j->nin; i++) {
+    bool c = i < j->nconst;
+    int v = c ? j->constvars[i] : j->invars[i - j->nconst];
+    if (v < 0 || v >= j->nvars)
+      return jx_error_new("typecheck: %s %d is variable %d, out of range [0, %d)", c ? "constant" : "input",
+                          c ? i : i - j->nconst, v, j->nvars);
+    if (defined[v]) return jx_error_new("typecheck: variable %d is bound twice", v);
+    defined[v] = 1;
+  }
+  for (int i = 0; i < j->nout; i++)
+    if (j->outvars[i] < 0 || j->outvars[i] >= j->nvars)
+      return jx_error_new("typecheck: output %d is variable %d, out of range [0, %d)", i, j->outvars[i], j->nvars);
+  return NULL;
+}
+
+/* equation e's primitive, counts and variables; its input avals to in */
+static jx_t typecheck_operands(const jx_jaxpr *j, int e, const char *defined, jx_aval *in) {
+  const jx_eqn *q = &j->eqns[e];
+  if ((unsigned)q->prim >= JX_PRIM_COUNT) return jx_error_new("typecheck: equation %d has primitive %d", e, (int)q->prim);
+  const jx_rules *r = jx_prim_rules[q->prim];
+  if (q->nin < 0 || q->nout < 0 || (r->nin >= 0 && q->nin != r->nin) || (r->nout >= 0 && q->nout != r->nout))
+    return jx_error_new("typecheck: equation %d (%s) has %d inputs and %d outputs; %s takes %d and gives %d (-1: any)",
+                        e, r->name, q->nin, q->nout, r->name, r->nin, r->nout);
+  if (q->params.kind != r->params_kind)
+    return jx_error_new("typecheck: equation %d (%s) has %s params, expected %s", e, r->name,
+                        q->params.kind < JX_PK_COUNT ? jx_params_kind_names[q->params.kind] : "corrupt",
+                        jx_params_kind_names[r->params_kind]);
+  for (int k = 0; k < q->nin; k++) {
+    int v = q->in[k];
+    if (v < 0 || v >= j->nvars)
+      return jx_error_new("typecheck: equation %d (%s) input %d is variable %d, out of range [0, %d)", e, r->name, k, v,
+                          j->nvars);
+    if (!defined[v])
+      return jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e, r->name, v);
+    in[k] = j->avals[v];
+  }
+  for (int k = 0; k < q->nout; k++) {
+    int v = q->out[k];
+    if (v < 0 || v >= j->nvars)
+      return jx_error_new("typecheck: equation %d (%s) output %d is variable %d, out of range [0, %d)", e, r->name, k,
+                          v, j->nvars);
+    if (defined[v]) return jx_error_new("typecheck: equation %d (%s) binds variable %d again", e, r->name, v);
+  }
+  return NULL;
+}
+
 jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
   char *defined = jx_calloc((size_t)(j->nvars ? j->nvars : 1), 1);
   jx_aval *in = jx_malloc(sizeof(jx_aval) * 2 * (size_t)widest_eqn(j)), *out = in ? in + widest_eqn(j) : NULL;
@@ -299,26 +351,11 @@ jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
     jx_free(defined), jx_free(in);
     return jx_error_new("typecheck: out of memory");
   }
-  jx_t err = NULL;
-  for (int i = 0; i < j->nconst; i++) defined[j->constvars[i]] = 1;
-  for (int i = 0; i < j->nin; i++) defined[j->invars[i]] = 1;
+  jx_t err = typecheck_vars(j, defined);
   for (int e = 0; e < j->neqn && !err; e++) {
     const jx_eqn *q = &j->eqns[e];
-    const jx_rules *r = jx_prim_rules[q->prim];
-    if (q->params.kind != r->params_kind) {
-      err = jx_error_new("typecheck: equation %d (%s) has %s params, expected %s", e, r->name,
-                         jx_params_kind_names[q->params.kind], jx_params_kind_names[r->params_kind]);
-      break;
-    }
-    for (int k = 0; k < q->nin; k++) {
-      if (!defined[q->in[k]]) {
-        err = jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e,
-                           r->name, q->in[k]);
-        break;
-      }
-      in[k] = j->avals[q->in[k]];
-    }
-    if (err) break;
+    if ((err = typecheck_operands(j, e, defined, in))) break;
+    const jx_rules *r = jx_prim_rules[q->prim]; /* q->prim checked above */
     jx_t e2 = r->abstract_eval(q->prim, in, q->nin, &q->params, out);
     if (e2) {
       err = jx_error_new("typecheck: equation %d: %s", e, jx_error(e2));

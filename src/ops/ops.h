@@ -2,7 +2,7 @@
 #ifndef JX_OPS_H
 #define JX_OPS_H
 
-#include "ops/lax.h"
+#include "prims/lax.h"
 
 /* Checks that x is an array (concrete or traced); returns an error value
  * naming op otherwise, NULL if fine. */

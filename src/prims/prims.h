@@ -4,7 +4,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "core/core.h"
-#include "ops/lax.h"
+#include "prims/lax.h"
 
 /* "op(f32[2,3], f32[4]): <cause>" — every shape error names the op and
  * the input types. */

@@ -6,7 +6,7 @@
  * walked in reverse, each linear one applying its primitive's transpose
  * rule to the cotangents of its outputs and accumulating cotangents into
  * its linear inputs. */
-#include "ops/lax.h"
+#include "prims/lax.h"
 #include "trace/trace.h"
 
 jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in) {

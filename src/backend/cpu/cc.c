@@ -885,4 +885,5 @@ __attribute__((destructor)) static void unload_all(void) {
 char *jx_cpu_render(const jx_program *p, jx_t *err);
 static const jx_rt cpu_rt = {.parallel_for = jx_cpu_parallel_for};
 const jx_backend jx_cpu_backend = {
-    .name = "cpu", .render = jx_cpu_render, .build = cpu_build, .module_free = cpu_module_free, .rt = &cpu_rt};
+    .name = "cpu", .render = jx_cpu_render, .build = cpu_build, .module_free = cpu_module_free, .rt = &cpu_rt,
+    .num_threads = jx_cpu_num_threads, .set_num_threads = jx_cpu_set_num_threads};

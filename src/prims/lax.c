@@ -1,5 +1,5 @@
 /* lax: thin binds, one per primitive. */
-#include "ops/lax.h"
+#include "prims/lax.h"
 
 jx_t jx_lax_unary(jx_prim p, jx_t x) { return jx_bind1(p, 1, &x, &jx_params_none); }
 

@@ -1,0 +1,43 @@
+/* Inlining: jit_call callees spliced into the caller (compile/passes.h). */
+#include "compile/builder.h"
+
+enum { MAX_INLINE_DEPTH = 256 };
+
+static void inline_rec(bld *b, srcmap *s, int depth) {
+  const jx_jaxpr *src = s->src;
+  ibuf buf = {0};
+  for (int e = 0; e < src->neqn && !b->err; e++) {
+    const jx_eqn *q = &src->eqns[e];
+    int *ins = map_ins(b, s, q, &buf);
+    if (!ins) break;
+    if (q->prim != JX_P_jit_call) {
+      emit_copy(b, s, q, ins);
+      continue;
+    }
+    const jx_jaxpr *sub = q->params.call.jaxpr;
+    if (!sub || sub->nin != q->nin || sub->nout != q->nout) {
+      b->err = jx_error_new("optimize: jit_call equation %d: callee takes %d inputs and gives %d "
+                            "outputs, the call has %d and %d",
+                            e, sub ? sub->nin : -1, sub ? sub->nout : -1, q->nin, q->nout);
+      break;
+    }
+    if (depth >= MAX_INLINE_DEPTH) {
+      b->err = jx_error_new("optimize: jit_call nested more than %d deep", MAX_INLINE_DEPTH);
+      break;
+    }
+    srcmap s2;
+    if (!sm_init(b, &s2, sub)) break;
+    for (int i = 0; i < sub->nin; i++) s2.map[sub->invars[i]] = ins[i];
+    inline_rec(b, &s2, depth + 1);
+    for (int k = 0; k < q->nout && !b->err; k++) s->map[q->out[k]] = sm_get(b, &s2, sub->outvars[k]);
+    sm_free(&s2);
+    b->changed = true;
+  }
+  jx_free(buf.v);
+}
+
+static void inline_body(bld *b, srcmap *s) { inline_rec(b, s, 0); }
+
+jx_jaxpr *jx_pass_inline(const jx_jaxpr *in, bool *changed, jx_t *err) {
+  return run_pass(in, inline_body, false, changed, err);
+}
