@@ -39,11 +39,13 @@ install: lib
 asan:
 	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DJX_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo" test
 
-# ThreadSanitizer over the threads test (CI runs it).
+# ThreadSanitizer over the threads test and two compiles in two threads
+# (test_cache's threads scenario) (CI runs it).
 tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=thread $(CMAKE_FLAGS)
-	cmake --build build-tsan --target test_threads -j $(JOBS)
+	cmake --build build-tsan --target test_threads test_cache -j $(JOBS)
 	cd tests && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ../build-tsan/tests/test_threads
+	cd tests && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ../build-tsan/tests/test_cache threads
 
 # The libFuzzer target (needs clang) for FUZZ_SECONDS; see docs/RELIABILITY.md.
 FUZZ_SECONDS ?= 60

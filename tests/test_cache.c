@@ -655,6 +655,11 @@ int main(int argc, char **argv) {
   ssize_t k = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
   if (k <= 0) snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
   else self_exe[k] = 0;
+  if (argc >= 2 && !strcmp(argv[1], "threads")) { /* only the threads' scenario (make tsan) */
+    if (have_compiler()) test_threads_compile();
+    else printf("no working C compiler: skipping the threads' compiles\n");
+    return check_report("cache (threads)");
+  }
   double t0 = now_s();
   test_fallback_said();
   if (have_compiler()) {

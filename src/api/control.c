@@ -227,33 +227,42 @@ jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) {
 /* carry k of a traced scan body is returned unchanged (a loop invariant) */
 static bool invariant_carry(const closed *b, int k) { return b->j->outvars[k] == b->j->invars[b->nconst + k]; }
 
-static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse) {
-  if (jx_is_error(init)) return init ? init : jx_error_new("%s: init is NULL", op);
-  if (xs && jx_is_error(xs)) return xs;
-  jx_t *xl = NULL;
-  int nx = xs ? leaves(xs, &xl) : 0;
-  if (nx < 0) return jx_error_new("%s: out of memory", op);
-  /* the length: every xs leaf's leading dimension */
-  for (int i = 0; i < nx; i++) {
-    char s[160];
-    if (xl[i]->aval.ndim < 1) {
-      jx_aval_str(&xl[i]->aval, s, sizeof s);
-      jx_free(xl);
-      return jx_error_new("%s: xs leaf %d is 0-d (%s); xs need a leading axis to scan over", op, i, s);
-    }
-    if (length < 0) length = xl[i]->aval.shape[0];
-    if (xl[i]->aval.shape[0] != length) {
-      int64_t other = xl[i]->aval.shape[0];
-      jx_free(xl);
-      return jx_error_new("%s: xs leaves have different lengths (%lld and %lld)", op, (long long)length,
-                          (long long)other);
-    }
+/* A scan being built: the traced body, the leaves of its operands, and
+ * the body the primitive runs. */
+typedef struct {
+  closed b;
+  jx_t *xl, *il;      /* the xs' and the init's leaves */
+  int nx, ncar, ninv; /* how many xs, carries, and invariant carries */
+  int *order;         /* input i of body is input order[i] of b.j */
+  jx_jaxpr *body;     /* b.j, or b.j with the invariant carries made constants */
+} scan_build;
+
+/* The xs' leaves, and the length: every leaf's leading dimension (all
+ * alike, and *length's when it is given, >= 0). */
+static jx_t scan_xs(const char *op, jx_t xs, scan_build *s, int64_t *length) {
+  s->nx = xs ? leaves(xs, &s->xl) : 0;
+  if (s->nx < 0) return jx_error_new("%s: out of memory", op);
+  for (int i = 0; i < s->nx; i++) {
+    const jx_aval *a = &s->xl[i]->aval;
+    char str[160];
+    if (a->ndim < 1)
+      return jx_error_new("%s: xs leaf %d is 0-d (%s); xs need a leading axis to scan over", op, i,
+                          jx_aval_str(a, str, sizeof str));
+    if (*length < 0) *length = a->shape[0];
+    if (a->shape[0] != *length)
+      return jx_error_new("%s: xs leaves have different lengths (%lld and %lld)", op, (long long)*length,
+                          (long long)a->shape[0]);
   }
-  if (length < 0) length = 0;
-  /* one slice of the xs, for tracing */
-  jx_t *sl = jx_malloc(sizeof(jx_t) * (size_t)(nx + 1));
-  for (int i = 0; sl && i < nx; i++) {
-    jx_aval a = xl[i]->aval;
+  if (*length < 0) *length = 0;
+  return NULL;
+}
+
+/* Trace f on (init, one slice of the xs); it must return a (carry, y)
+ * tuple whose carry has the init's type. */
+static jx_t scan_trace(const char *op, jx_fn *f, jx_t init, jx_t xs, scan_build *s) {
+  jx_t *sl = jx_malloc(sizeof(jx_t) * (size_t)(s->nx + 1));
+  for (int i = 0; sl && i < s->nx; i++) {
+    jx_aval a = s->xl[i]->aval;
     memmove(a.shape, a.shape + 1, sizeof(int64_t) * (size_t)(a.ndim - 1));
     a.ndim--;
     /* only its aval is traced: an array made without an op (jx_zeros would
@@ -262,72 +271,88 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
   }
   jx_t xslice = sl && xs ? jx_tree_unflatten(xs, sl) : jx_tuple(0, NULL);
   jx_t args[2] = {init, xslice};
-  closed b;
-  jx_t r = sl ? trace_closed(op, f, 2, args, &b) : jx_error_new("%s: out of memory", op);
+  jx_t r = sl ? trace_closed(op, f, 2, args, &s->b) : jx_error_new("%s: out of memory", op);
   jx_free(sl);
-  if (r) {
-    jx_free(xl);
-    return r;
-  }
-  if (jx_len(b.out_like) != 2) {
-    r = jx_error_new("%s: the function must return a (carry, y) tuple", op);
-  } else if (!same_types(jx_at(b.out_like, 0), init)) {
+  if (r) return r;
+  if (jx_len(s->b.out_like) != 2) return jx_error_new("%s: the function must return a (carry, y) tuple", op);
+  if (!same_types(jx_at(s->b.out_like, 0), init)) {
     char s1[512], s2[512];
     tree_types(init, s1, sizeof s1);
-    tree_types(jx_at(b.out_like, 0), s2, sizeof s2);
-    r = jx_error_new("%s: the function must return a carry of the init's type %s, but returns %s", op, s1, s2);
+    tree_types(jx_at(s->b.out_like, 0), s2, sizeof s2);
+    return jx_error_new("%s: the function must return a carry of the init's type %s, but returns %s", op, s1, s2);
   }
-  jx_t *il = NULL;
-  int ncar = r ? 0 : leaves(init, &il);
-  int nin = b.nconst + ncar + nx;
-  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1)), *outs = jx_malloc(sizeof(jx_t) * (size_t)(2 * b.j->nout + 1));
-  int *order = jx_malloc(sizeof(int) * (size_t)(nin + b.j->nout + 1)), *keep = order ? order + nin : NULL;
-  if (!r && (ncar < 0 || !ins || !outs || !order)) r = jx_error_new("%s: out of memory", op);
-  /* Loop invariants: a carry the body returns unchanged (parameters carried
-   * along, say) becomes a constant of the scan. Otherwise reverse mode
-   * would save it as a residual at every step (a copy per step) and the
-   * loop would copy it around. Its final value is its initial one. */
-  int ninv = 0;
-  for (int k = 0; !r && k < ncar; k++) ninv += invariant_carry(&b, k);
-  jx_jaxpr *body = b.j;
-  if (!r && ninv) {
-    int m = 0, nk = 0;
-    for (int i = 0; i < b.nconst; i++) order[m++] = i;
-    for (int pass = 0; pass < 2; pass++) /* invariant carries, then the others */
-      for (int k = 0; k < ncar; k++)
-        if (invariant_carry(&b, k) == (pass == 0)) order[m++] = b.nconst + k;
-    for (int i = 0; i < nx; i++) order[m++] = b.nconst + ncar + i;
-    body = jx_jaxpr_rebind(b.j, nin, order, NULL);
-    for (int k = 0; body && k < body->nout; k++)
-      if (k >= ncar || !invariant_carry(&b, k)) keep[nk++] = body->outvars[k];
-    if (!body || jx_jaxpr_set_outs(body, nk, keep)) r = jx_error_new("%s: out of memory", op);
+  return NULL;
+}
+
+/* Loop invariants: a carry the body returns unchanged (parameters carried
+ * along, say) becomes a constant of the scan. Otherwise reverse mode
+ * would save it as a residual at every step (a copy per step) and the
+ * loop would copy it around. Its final value is its initial one. The
+ * body's inputs: b's constants, the invariant carries, the other
+ * carries, the xs; its outputs: the other carries, the ys. */
+static jx_t scan_body(const char *op, jx_t init, scan_build *s) {
+  const closed *b = &s->b;
+  s->ncar = leaves(init, &s->il);
+  int nin = b->nconst + s->ncar + s->nx, m = 0, nk = 0;
+  s->order = s->ncar < 0 ? NULL : jx_malloc(sizeof(int) * (size_t)(nin + b->j->nout + 1));
+  if (!s->order) return jx_error_new("%s: out of memory", op);
+  int *keep = s->order + nin;
+  for (int k = 0; k < s->ncar; k++) s->ninv += invariant_carry(b, k);
+  for (int i = 0; i < b->nconst; i++) s->order[m++] = i;
+  for (int pass = 0; pass < 2; pass++) /* invariant carries, then the others */
+    for (int k = 0; k < s->ncar; k++)
+      if (invariant_carry(b, k) == (pass == 0)) s->order[m++] = b->nconst + k;
+  for (int i = 0; i < s->nx; i++) s->order[m++] = b->nconst + s->ncar + i;
+  if (!s->ninv) return s->body = b->j, NULL;
+  s->body = jx_jaxpr_rebind(b->j, nin, s->order, NULL);
+  for (int k = 0; s->body && k < s->body->nout; k++)
+    if (k >= s->ncar || !invariant_carry(b, k)) keep[nk++] = s->body->outvars[k];
+  return s->body && !jx_jaxpr_set_outs(s->body, nk, keep) ? NULL : jx_error_new("%s: out of memory", op);
+}
+
+/* Bind scan on its operands (in the body's order) and rebuild the
+ * (carry, ys) tree. */
+static jx_t scan_bind(const char *op, jx_t init, int64_t length, bool reverse, const scan_build *s) {
+  const closed *b = &s->b;
+  int nin = b->nconst + s->ncar + s->nx;
+  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
+  jx_t *outs = jx_malloc(sizeof(jx_t) * (size_t)(2 * b->j->nout + 1));
+  jx_t r = ins && outs ? NULL : jx_error_new("%s: out of memory", op);
+  for (int i = 0; i < nin && !r; i++) {
+    int src = s->order[i], c = src - b->nconst, x = c - s->ncar;
+    ins[i] = c < 0 ? b->consts[src] : x < 0 ? s->il[c] : s->xl[x];
   }
-  if (!r) {
-    int m = 0;
-    for (int i = 0; i < nin; i++) {
-      int src = ninv ? order[i] : i;
-      ins[m++] = src < b.nconst ? b.consts[src] : src < b.nconst + ncar ? il[src - b.nconst] : xl[src - b.nconst - ncar];
-    }
-    jx_params q;
-    jx_params_init(&q, JX_PK_SCAN);
-    q.scan.body = body;
-    q.scan.nconst = b.nconst + ninv, q.scan.ncarry = ncar - ninv, q.scan.length = length;
-    q.scan.reverse = reverse;
-    jx_t *res = outs + b.j->nout; /* the scan's: the other carries, then ys */
-    r = jx_bind(JX_P_scan, nin, ins, &q, body->nout, res);
-    if (!r) { /* the carries back in their places: invariants are their init */
-      int t = 0;
-      for (int k = 0; k < ncar; k++) outs[k] = invariant_carry(&b, k) ? il[k] : res[t++];
-      for (int k = ncar; k < b.j->nout; k++) outs[k] = res[t++];
-      jx_t carry = jx_tree_unflatten(init, outs);
-      /* ys: the body's y tree, each leaf stacked */
-      jx_t ys = jx_tree_unflatten(jx_at(b.out_like, 1), outs + ncar);
-      r = JX_TUPLE(carry, ys);
-    }
+  jx_params q;
+  jx_params_init(&q, JX_PK_SCAN);
+  q.scan.body = s->body;
+  q.scan.nconst = b->nconst + s->ninv, q.scan.ncarry = s->ncar - s->ninv, q.scan.length = length;
+  q.scan.reverse = reverse;
+  jx_t *res = outs + b->j->nout; /* the scan's: the other carries, then ys */
+  if (!r) r = jx_bind(JX_P_scan, nin, ins, &q, s->body->nout, res);
+  if (!r) { /* the carries back in their places: invariants are their init */
+    int t = 0;
+    for (int k = 0; k < s->ncar; k++) outs[k] = invariant_carry(b, k) ? s->il[k] : res[t++];
+    for (int k = s->ncar; k < b->j->nout; k++) outs[k] = res[t++];
+    jx_t carry = jx_tree_unflatten(init, outs);
+    /* ys: the body's y tree, each leaf stacked */
+    jx_t ys = jx_tree_unflatten(jx_at(b->out_like, 1), outs + s->ncar);
+    r = JX_TUPLE(carry, ys);
   }
-  if (body && body != b.j) jx_jaxpr_release(body);
-  closed_free(&b);
-  jx_free(il), jx_free(xl), jx_free(ins), jx_free(outs), jx_free(order);
+  jx_free(ins), jx_free(outs);
+  return r;
+}
+
+static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse) {
+  if (jx_is_error(init)) return init ? init : jx_error_new("%s: init is NULL", op);
+  if (xs && jx_is_error(xs)) return xs;
+  scan_build s = {0};
+  jx_t r = scan_xs(op, xs, &s, &length);
+  if (!r) r = scan_trace(op, f, init, xs, &s);
+  if (!r) r = scan_body(op, init, &s);
+  if (!r) r = scan_bind(op, init, length, reverse, &s);
+  if (s.body && s.body != s.b.j) jx_jaxpr_release(s.body);
+  closed_free(&s.b);
+  jx_free(s.xl), jx_free(s.il), jx_free(s.order);
   return r;
 }
 

@@ -27,10 +27,10 @@ static struct jx_value view(const jx_aval *a, jx_buffer *b) {
  * gets real values (sharing the buffers) and its results' buffers become
  * the program's. */
 static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer **buf, char **data, jx_t *val) {
-  jx_t small_in[16], small_out[16];
-  jx_t *in = kn->nin <= 16 ? small_in : jx_malloc(sizeof(jx_t) * (size_t)kn->nin);
-  jx_t *out = kn->nout <= 16 ? small_out : jx_malloc(sizeof(jx_t) * (size_t)kn->nout);
-  jx_t err = in && out ? NULL : jx_error_new("jit: out of memory");
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark m = jx_scratch_save(s);
+  jx_t *in = JX_SCRATCH(s, jx_t, (size_t)kn->nin + (size_t)kn->nout), *out = in ? in + kn->nin : NULL;
+  jx_t err = in ? NULL : jx_error_new("jit: out of memory");
   for (int a = 0; !err && a < kn->nin; a++) {
     jx_buffer *b = buf[kn->ins[a]];
     in[a] = jx_value_new(JX_VK_ARRAY);
@@ -54,8 +54,7 @@ static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer 
     buf[b] = ob;
     data[b] = ob->data;
   }
-  if (in != small_in) jx_free(in);
-  if (out != small_out) jx_free(out);
+  jx_scratch_release(s, m);
   return err;
 }
 
@@ -81,29 +80,21 @@ static void run_epilogue(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* Scratch for one CALL kernel's views: a buffer header and a value per
- * input and output, and the impl's argument arrays. On the stack for the
- * usual few operands (a loop may run the call millions of times), on the
- * heap for wide calls (a concatenate of 1,000 arrays). */
-enum { CALL_SMALL = 16 };
+ * input and output, and the impl's argument arrays. In the thread's
+ * scratch arena (a loop may run the call millions of times; a wide call,
+ * a concatenate of 1,000 arrays, takes a chunk). */
 typedef struct {
   jx_buffer *hb;
   struct jx_value *v;
   jx_t *in, *out;
 } call_views;
 
-static bool call_views_init(call_views *cv, int n, jx_buffer *hb, struct jx_value *v, jx_t *ptrs) {
-  if (n > CALL_SMALL) {
-    hb = jx_malloc(sizeof(jx_buffer) * (size_t)n);
-    v = jx_malloc(sizeof(struct jx_value) * (size_t)n);
-    ptrs = jx_malloc(sizeof(jx_t) * (size_t)n);
-  }
+static bool call_views_init(call_views *cv, int n, jx_scratch *s) {
+  jx_buffer *hb = JX_SCRATCH(s, jx_buffer, n);
+  struct jx_value *v = hb ? JX_SCRATCH(s, struct jx_value, n) : NULL;
+  jx_t *ptrs = v ? JX_SCRATCH(s, jx_t, n) : NULL;
   *cv = (call_views){hb, v, ptrs, ptrs};
-  return hb && v && ptrs;
-}
-
-static void call_views_free(call_views *cv, int n) {
-  if (n <= CALL_SMALL) return;
-  jx_free(cv->hb), jx_free(cv->v), jx_free(cv->in);
+  return ptrs != NULL;
 }
 
 /* A CALL kernel of program p on the data pointers (views over them), with
@@ -113,12 +104,11 @@ static void call_views_free(call_views *cv, int n) {
 static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_kernel *kn, char **data,
                      jx_range_fn epi, char **epi_data) {
   int n = kn->nin + kn->nout;
-  jx_buffer shb[CALL_SMALL];
-  struct jx_value sv[CALL_SMALL];
-  jx_t sp[CALL_SMALL];
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(s);
   call_views cv;
-  if (!call_views_init(&cv, n, shb, sv, sp)) {
-    call_views_free(&cv, n);
+  if (!call_views_init(&cv, n, s)) {
+    jx_scratch_release(s, sm);
     return jx_error_new("jit: out of memory for a %s call with %d operands", jx_prim_names[kn->call.prim], n);
   }
   cv.out = cv.in + kn->nin;
@@ -140,7 +130,7 @@ static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_
                  : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
-  call_views_free(&cv, n);
+  jx_scratch_release(s, sm);
   return err ? jx_pool_own(err) : NULL;
 }
 

@@ -32,7 +32,9 @@ static jx_t cond_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
 }
 
 static jx_t bind_cond(jx_t pred, jx_jaxpr *t, jx_jaxpr *f, int n, const jx_t *ops, jx_t *out) {
-  TMP(jx_t, ins, n + 1, 32);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  jx_t *ins = JX_SCRATCH(sc, jx_t, n + 1);
   if (!ins) return jx_error_new("cond: out of memory");
   ins[0] = pred;
   if (n) memcpy(ins + 1, ops, sizeof(jx_t) * (size_t)n);
@@ -40,7 +42,7 @@ static jx_t bind_cond(jx_t pred, jx_jaxpr *t, jx_jaxpr *f, int n, const jx_t *op
   jx_params_init(&q, JX_PK_COND);
   q.cond.on_true = t, q.cond.on_false = f;
   jx_t err = jx_bind(JX_P_cond, n + 1, ins, &q, t->nout, out);
-  TMP_FREE(ins);
+  jx_scratch_release(sc, sm);
   return err;
 }
 
@@ -50,9 +52,14 @@ static jx_t cond_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   jx_t err = jx_bind(p, nin, x, pa, tj->nout, out);
   if (err) return err;
   int n = nin - 1;
-  TMP(bool, nz, n, 32);
-  TMP(jx_t, ops, 2 * n, 64);
-  if (!nz || !ops) return jx_error_new("cond: out of memory");
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *nz = JX_SCRATCH(sc, bool, n);
+  jx_t *ops = JX_SCRATCH(sc, jx_t, 2 * n);
+  if (!nz || !ops) {
+    jx_scratch_release(sc, sm);
+    return jx_error_new("cond: out of memory");
+  }
   int m = 0;
   for (int i = 0; i < n; i++) ops[m++] = x[i + 1], nz[i] = t[i + 1] != NULL;
   for (int i = 0; i < n; i++)
@@ -62,8 +69,7 @@ static jx_t cond_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   if (fd) err = bind_cond(x[0], td, fd, m, ops, tout);
   jx_jaxpr_release(td);
   jx_jaxpr_release(fd);
-  TMP_FREE(nz);
-  TMP_FREE(ops);
+  jx_scratch_release(sc, sm);
   return err;
 }
 
@@ -73,9 +79,11 @@ static jx_t cond_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
   if (!in[0]) return jx_error_new("cond: transpose with respect to the predicate");
   jx_jaxpr *tj = pa->cond.on_true, *fj = pa->cond.on_false;
   int n = nin - 1;
-  TMP(bool, lin, n, 32);
-  TMP(jx_t, ops, n + tj->nout, 64);
-  TMP(jx_t, outs, n, 32);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *lin = JX_SCRATCH(sc, bool, n);
+  jx_t *ops = JX_SCRATCH(sc, jx_t, n + tj->nout);
+  jx_t *outs = JX_SCRATCH(sc, jx_t, n);
   jx_t err = lin && ops && outs ? NULL : jx_error_new("cond: out of memory");
   int m = 0;
   for (int i = 0; !err && i < n; i++) {
@@ -90,9 +98,7 @@ static jx_t cond_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
     if (lin[i]) cts[i + 1] = outs[k++];
   jx_jaxpr_release(td);
   jx_jaxpr_release(fd);
-  TMP_FREE(lin);
-  TMP_FREE(ops);
-  TMP_FREE(outs);
+  jx_scratch_release(sc, sm);
   return err;
 }
 
@@ -124,9 +130,11 @@ static jx_t guard_operand(jx_t pred, jx_t x, int64_t size, bool on_true) {
 /* both branches over all lanes, each output picked per lane by pred */
 static jx_t cond_batch_select(jx_jaxpr *tj, jx_jaxpr *fj, jx_t pred, const jx_t *ops, const bool *batched,
                               int n, int64_t size, jx_t *out) {
-  TMP(bool, guarded, n, 32);
-  TMP(jx_t, top, 2 * n, 64);
-  TMP(jx_t, a, 2 * tj->nout, 64);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *guarded = JX_SCRATCH(sc, bool, n);
+  jx_t *top = JX_SCRATCH(sc, jx_t, 2 * n);
+  jx_t *a = JX_SCRATCH(sc, jx_t, 2 * tj->nout);
   jx_t *fop = top ? top + n : NULL, *b = a ? a + tj->nout : NULL;
   jx_t err = guarded && top && a ? NULL : jx_error_new("cond: out of memory (%d operands)", n);
   for (int i = 0; !err && i < n; i++) {
@@ -147,9 +155,7 @@ static jx_t cond_batch_select(jx_jaxpr *tj, jx_jaxpr *fj, jx_t pred, const jx_t 
   }
   jx_jaxpr_release(td);
   jx_jaxpr_release(fd);
-  TMP_FREE(guarded);
-  TMP_FREE(top);
-  TMP_FREE(a);
+  jx_scratch_release(sc, sm);
   return err;
 }
 
@@ -159,8 +165,10 @@ static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   jx_jaxpr *tj = pa->cond.on_true, *fj = pa->cond.on_false;
   int n = nin - 1;
   int64_t size = jx_batch_size(in, bd, nin);
-  TMP(bool, batched, n, 32);
-  TMP(jx_t, ops, n, 32);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *batched = JX_SCRATCH(sc, bool, n);
+  jx_t *ops = JX_SCRATCH(sc, jx_t, n);
   jx_t err = batched && ops ? NULL : jx_error_new("cond: out of memory (%d operands)", n);
   for (int i = 0; !err && i < n; i++) {
     batched[i] = bd[i + 1] != JX_NONE;
@@ -176,8 +184,7 @@ static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
     jx_jaxpr_release(fd);
   }
   for (int k = 0; k < tj->nout; k++) obd[k] = 0;
-  TMP_FREE(batched);
-  TMP_FREE(ops);
+  jx_scratch_release(sc, sm);
   return err;
 }
 

@@ -36,13 +36,6 @@ jx_executable *jx_jaxpr_executable(jx_jaxpr *j, jx_t *err);
 /* Bind jit_call of j on ins (j->nin of them); outs gets j->nout values. */
 jx_t jx_call_jaxpr(jx_jaxpr *j, const jx_t *ins, jx_t *outs);
 
-/* Rules need short scratch arrays: on the stack when small, else heap.
- * TMP(jx_t, ins, n, 32) declares `ins`; TMP_FREE(ins) releases it. */
-#define TMP(type, name, n, small)                                                  \
-  type name##_s[small], *name = (n) <= (small) ? name##_s : jx_malloc(sizeof(type) * (size_t)(n))
-#define TMP_FREE(name)                                                             \
-  if (name != name##_s) jx_free(name)
-
 /* The end of a loop's impl: the final carries (owned references, freed
  * here on error) go to the current pool as out[0..n); returns err, or the
  * error of a pool that could not take one. On error the caller fills its

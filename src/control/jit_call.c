@@ -40,8 +40,10 @@ static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   jx_jaxpr *j = pa->call.jaxpr;
   jx_t err = jx_bind(p, nin, x, pa, j->nout, out);
   if (err) return err;
-  TMP(bool, nz, nin, 32);
-  TMP(jx_t, ins, 2 * nin, 64);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *nz = JX_SCRATCH(sc, bool, nin);
+  jx_t *ins = JX_SCRATCH(sc, jx_t, 2 * nin);
   if (!nz || !ins) err = jx_error_new("jit_call: out of memory");
   int n = 0;
   for (int i = 0; !err && i < nin; i++) ins[n++] = x[i], nz[i] = t[i] != NULL;
@@ -50,8 +52,7 @@ static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   jx_jaxpr *d = err ? NULL : jx_derive_jvp(j, nz, NULL, false, &err);
   if (d) err = jx_call_jaxpr(d, ins, tout);
   jx_jaxpr_release(d);
-  TMP_FREE(nz);
-  TMP_FREE(ins);
+  jx_scratch_release(sc, sm);
   return err;
 }
 
@@ -59,9 +60,11 @@ static jx_t call_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
                            const jx_params *pa, jx_t *cts) {
   (void)p, (void)av;
   jx_jaxpr *j = pa->call.jaxpr;
-  TMP(bool, lin, nin, 32);
-  TMP(jx_t, ins, nin + j->nout, 64);
-  TMP(jx_t, outs, nin, 32);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *lin = JX_SCRATCH(sc, bool, nin);
+  jx_t *ins = JX_SCRATCH(sc, jx_t, nin + j->nout);
+  jx_t *outs = JX_SCRATCH(sc, jx_t, nin);
   jx_t err = lin && ins && outs ? NULL : jx_error_new("jit_call: out of memory");
   int n = 0;
   for (int i = 0; !err && i < nin; i++) {
@@ -74,9 +77,7 @@ static jx_t call_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
   for (int i = 0, k = 0; d && i < nin && !err; i++)
     if (lin[i]) cts[i] = outs[k++];
   jx_jaxpr_release(d);
-  TMP_FREE(lin);
-  TMP_FREE(ins);
-  TMP_FREE(outs);
+  jx_scratch_release(sc, sm);
   return err;
 }
 
@@ -84,8 +85,10 @@ static jx_t call_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
                        int *obd) {
   (void)p;
   jx_jaxpr *j = pa->call.jaxpr;
-  TMP(bool, batched, nin, 32);
-  TMP(jx_t, ins, nin, 32);
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  bool *batched = JX_SCRATCH(sc, bool, nin);
+  jx_t *ins = JX_SCRATCH(sc, jx_t, nin);
   jx_t err = batched && ins ? NULL : jx_error_new("jit_call: out of memory");
   int64_t size = jx_batch_size(in, bd, nin);
   for (int i = 0; !err && i < nin; i++) {
@@ -96,8 +99,7 @@ static jx_t call_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   if (d) err = jx_call_jaxpr(d, ins, out);
   for (int i = 0; i < j->nout; i++) obd[i] = 0;
   jx_jaxpr_release(d);
-  TMP_FREE(batched);
-  TMP_FREE(ins);
+  jx_scratch_release(sc, sm);
   return err;
 }
 

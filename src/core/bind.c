@@ -42,6 +42,7 @@ jx_trace *jx_trace_push(const jx_trace_vt *vt, void *state) {
   t->state = state;
   t->label = vt->name;
   t->poison = NULL;
+  jx_scratch_init(&t->scratch);
   return t;
 }
 
@@ -61,6 +62,7 @@ void jx_trace_pop(jx_trace *t) {
   ts.depth--;
   t->active = false;
   t->state = NULL;
+  jx_scratch_clear(&t->scratch);
   jx_trace_unref(t);
 }
 
@@ -106,8 +108,6 @@ static jx_t fill_error(jx_t e, int nout, jx_t *out) {
   return e;
 }
 
-enum { SMALL = 8 };
-
 jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
                       jx_aval *out) {
   const jx_rules *r = jx_prim_rules[p];
@@ -122,9 +122,9 @@ jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *pa
 jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
                   jx_t *out) {
   const jx_rules *r = jx_prim_rules[p];
-  jx_aval inav_small[SMALL], outav_small[SMALL];
-  jx_aval *inav = nin <= SMALL ? inav_small : jx_malloc(sizeof(jx_aval) * (size_t)nin);
-  jx_aval *outav = nout <= SMALL ? outav_small : jx_malloc(sizeof(jx_aval) * (size_t)nout);
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark m = jx_scratch_save(s);
+  jx_aval *inav = JX_SCRATCH(s, jx_aval, nin), *outav = JX_SCRATCH(s, jx_aval, nout);
   jx_t e = NULL;
   if (!inav || !outav) {
     e = jx_error_new("%s: out of memory", r->name);
@@ -154,8 +154,7 @@ jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, i
   }
   e = r->impl(p, in, nin, params, out);
 done:
-  if (inav != inav_small) jx_free(inav);
-  if (outav != outav_small) jx_free(outav);
+  jx_scratch_release(s, m);
   return e ? fill_error(e, nout, out) : NULL;
 }
 
@@ -193,8 +192,8 @@ jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int no
   }
   if (!top) return jx_eval_prim(p, nin, in, params, nout, out);
 
-  jx_t small[SMALL];
-  jx_t *raised = nin <= SMALL ? small : jx_malloc(sizeof(jx_t) * (size_t)nin);
+  jx_scratch_mark m = jx_scratch_save(&top->scratch);
+  jx_t *raised = JX_SCRATCH(&top->scratch, jx_t, nin);
   if (!raised) return fill_error(jx_error_new("%s: out of memory", r->name), nout, out);
   for (int i = 0; i < nin && !e; i++) {
     if (in[i]->kind == JX_VK_TRACER && in[i]->u.tr.trace == top) {
@@ -205,7 +204,7 @@ jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int no
     }
   }
   if (!e) e = top->vt->process(top, p, nin, raised, params, nout, out);
-  if (raised != small) jx_free(raised);
+  jx_scratch_release(&top->scratch, m);
   return e ? fill_error(e, nout, out) : NULL;
 }
 

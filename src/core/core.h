@@ -337,6 +337,9 @@ struct jx_trace {
   /* The error of a read of one of its tracers' values (jx_item, jx_read):
    * the transformation returns it instead of its result (retained). */
   jx_t poison;
+  /* The temporaries of its process steps (and of bind raising inputs into
+   * it): see core/alloc.h. Emptied when the trace is popped. */
+  jx_scratch scratch;
 };
 
 /* Push a new trace at the top of this thread's stack and return it (NULL

@@ -10,47 +10,46 @@ typedef struct {
 
 static jx_t batch_pure(jx_trace *t, jx_t x) { return jx_batch_tracer(t, x, JX_NONE); }
 
+/* The outputs o with their batch dims ob of p at values v mapped along
+ * bd (any: whether one is mapped). */
+static jx_t batch_rule(jx_prim p, bool any, int nin, const jx_t *v, const int *bd, const jx_params *params,
+                       int nout, jx_t *o, int *ob) {
+  const jx_rules *r = jx_prim_rules[p];
+  for (int k = 0; k < nout; k++) o[k] = NULL, ob[k] = JX_NONE;
+  if (!any) return jx_bind(p, nin, v, params, nout, o); /* nothing mapped */
+  if (!r->batch) return jx_error_new("%s: no batching rule: this primitive cannot be used under vmap", r->name);
+  jx_t err = r->batch(p, v, bd, nin, params, o, ob);
+  for (int k = 0; k < nout && !err; k++)
+    if (!o[k] || !jx_ok(o[k])) err = o[k] ? o[k] : jx_error_new("%s: batch rule gave no output", r->name);
+  return err;
+}
+
+/* Autodidax's BatchTrace.process_primitive: unzip the inputs into values
+ * and batch dims, apply the batching rule, zip the outputs into tracers. */
 static jx_t batch_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
                           int nout, jx_t *out) {
-  const jx_rules *r = jx_prim_rules[p];
-  enum { S = 8 };
-  jx_t sv[S], so[S];
-  int sb[S], sob[S];
-  jx_t *v = nin <= S ? sv : jx_malloc(sizeof(jx_t) * (size_t)nin);
-  int *bd = nin <= S ? sb : jx_malloc(sizeof(int) * (size_t)nin);
-  jx_t *o = nout <= S ? so : jx_malloc(sizeof(jx_t) * (size_t)nout);
-  int *ob = nout <= S ? sob : jx_malloc(sizeof(int) * (size_t)nout);
-  jx_t err = NULL;
-  if (!v || !bd || !o || !ob) {
-    err = jx_error_new("%s: out of memory in vmap", r->name);
-    goto done;
+  jx_scratch *s = &t->scratch;
+  jx_scratch_mark m = jx_scratch_save(s);
+  jx_t *v = JX_SCRATCH(s, jx_t, (size_t)nin + (size_t)nout);
+  int *bd = v ? JX_SCRATCH(s, int, (size_t)nin + (size_t)nout) : NULL;
+  if (!bd) {
+    jx_scratch_release(s, m);
+    return jx_error_new("%s: out of memory in vmap", jx_prim_names[p]);
   }
+  jx_t *o = v + nin;
+  int *ob = bd + nin;
   bool any = false;
   for (int i = 0; i < nin; i++) {
     v[i] = in[i]->u.tr.a;
     bd[i] = (int)in[i]->u.tr.i;
     any |= bd[i] != JX_NONE;
   }
-  if (!any) {
-    err = jx_bind(p, nin, v, params, nout, o);
-    for (int k = 0; k < nout; k++) ob[k] = JX_NONE;
-  } else if (!r->batch) {
-    err = jx_error_new("%s: no batching rule: this primitive cannot be used under vmap", r->name);
-  } else {
-    for (int k = 0; k < nout; k++) o[k] = NULL, ob[k] = JX_NONE;
-    err = r->batch(p, v, bd, nin, params, o, ob);
-    for (int k = 0; k < nout && !err; k++)
-      if (!o[k] || !jx_ok(o[k])) err = o[k] ? o[k] : jx_error_new("%s: batch rule gave no output", r->name);
-  }
+  jx_t err = batch_rule(p, any, nin, v, bd, params, nout, o, ob);
   for (int k = 0; k < nout && !err; k++) {
     out[k] = jx_batch_tracer(t, o[k], ob[k]);
     if (!jx_ok(out[k])) err = out[k];
   }
-done:
-  if (v && v != sv) jx_free(v);
-  if (bd && bd != sb) jx_free(bd);
-  if (o && o != so) jx_free(o);
-  if (ob && ob != sob) jx_free(ob);
+  jx_scratch_release(s, m);
   return err;
 }
 

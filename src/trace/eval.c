@@ -3,29 +3,31 @@
  * re-stages a jaxpr depending on what is active. */
 #include "trace/trace.h"
 
+jx_t jx_eval_eqn(const jx_eqn *q, jx_t *env) {
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark m = jx_scratch_save(s);
+  jx_t *in = JX_SCRATCH(s, jx_t, (size_t)q->nin + (size_t)q->nout), err;
+  if (!in)
+    return jx_error_new("eval: out of memory for a %s with %d inputs and %d outputs", jx_prim_names[q->prim], q->nin,
+                        q->nout);
+  jx_t *out = in + q->nin;
+  for (int k = 0; k < q->nin; k++) in[k] = env[q->in[k]];
+  err = jx_bind(q->prim, q->nin, in, &q->params, q->nout, out);
+  for (int k = 0; k < q->nout && !err; k++) env[q->out[k]] = out[k];
+  jx_scratch_release(s, m);
+  return err;
+}
+
 jx_t jx_eval_jaxpr(const jx_jaxpr *j, const jx_t *args, jx_t *outs) {
-  jx_t *env = jx_calloc((size_t)(j->nvars ? j->nvars : 1), sizeof(jx_t));
-  if (!env) return jx_error_new("eval_jaxpr: out of memory");
-  for (int i = 0; i < j->nconst; i++) env[j->constvars[i]] = j->consts[i];
-  for (int i = 0; i < j->nin; i++) env[j->invars[i]] = args[i];
-  jx_t err = NULL;
-  jx_t small_in[16], small_out[16];
-  for (int e = 0; e < j->neqn && !err; e++) {
-    const jx_eqn *q = &j->eqns[e];
-    jx_t *in = q->nin <= 16 ? small_in : jx_malloc(sizeof(jx_t) * (size_t)q->nin);
-    jx_t *out = q->nout <= 16 ? small_out : jx_malloc(sizeof(jx_t) * (size_t)q->nout);
-    if (!in || !out) {
-      err = jx_error_new("eval_jaxpr: out of memory");
-    } else {
-      for (int k = 0; k < q->nin; k++) in[k] = env[q->in[k]];
-      err = jx_bind(q->prim, q->nin, in, &q->params, q->nout, out);
-      for (int k = 0; k < q->nout && !err; k++) env[q->out[k]] = out[k];
-    }
-    if (in && in != small_in) jx_free(in);
-    if (out && out != small_out) jx_free(out);
-  }
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark m = jx_scratch_save(s);
+  jx_t *env = jx_scratch_zeros(s, (size_t)j->nvars, sizeof(jx_t)), err = NULL;
+  if (!env) err = jx_error_new("eval_jaxpr: out of memory");
+  for (int i = 0; i < j->nconst && !err; i++) env[j->constvars[i]] = j->consts[i];
+  for (int i = 0; i < j->nin && !err; i++) env[j->invars[i]] = args[i];
+  for (int e = 0; e < j->neqn && !err; e++) err = jx_eval_eqn(&j->eqns[e], env);
   for (int i = 0; i < j->nout; i++) outs[i] = err ? err : env[j->outvars[i]];
-  jx_free(env);
+  jx_scratch_release(s, m);
   if (!err) err = jx_own_const_outputs(j, outs);
   return err;
 }

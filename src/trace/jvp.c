@@ -5,48 +5,42 @@
 
 static jx_t jvp_pure(jx_trace *t, jx_t x) { return jx_jvp_tracer(t, x, NULL); }
 
+/* The outputs' primals op and tangents ot (NULL: zero) of p at primals
+ * prim with tangents tan (any: whether one is nonzero). */
+static jx_t jvp_rule(jx_prim p, bool any, int nin, const jx_t *prim, const jx_t *tan, const jx_params *params,
+                     int nout, jx_t *op, jx_t *ot) {
+  const jx_rules *r = jx_prim_rules[p];
+  for (int k = 0; k < nout; k++) ot[k] = NULL;
+  if (!any) return jx_bind(p, nin, prim, params, nout, op); /* nothing to differentiate */
+  if (!r->jvp) return jx_error_new("%s: no jvp rule: this primitive cannot be differentiated", r->name);
+  jx_t err = r->jvp(p, prim, tan, nin, params, op, ot);
+  for (int k = 0; k < nout && !err; k++) {
+    if (!jx_ok(op[k])) err = op[k];
+    else if (ot[k] && !jx_ok(ot[k])) err = ot[k];
+  }
+  return err;
+}
+
+/* Autodidax's JVPTrace.process_primitive: unzip the inputs into primals
+ * and tangents, apply the jvp rule, zip the outputs into tracers. */
 static jx_t jvp_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
                         int nout, jx_t *out) {
-  const jx_rules *r = jx_prim_rules[p];
-  enum { S = 8 };
-  jx_t sp[S], st[S], so[S], sto[S];
-  jx_t *prim = nin <= S ? sp : jx_malloc(sizeof(jx_t) * (size_t)nin);
-  jx_t *tan = nin <= S ? st : jx_malloc(sizeof(jx_t) * (size_t)nin);
-  jx_t *op = nout <= S ? so : jx_malloc(sizeof(jx_t) * (size_t)nout);
-  jx_t *ot = nout <= S ? sto : jx_malloc(sizeof(jx_t) * (size_t)nout);
-  jx_t err = NULL;
-  if (!prim || !tan || !op || !ot) {
-    err = jx_error_new("%s: out of memory in jvp", r->name);
-    goto done;
-  }
+  jx_scratch_mark m = jx_scratch_save(&t->scratch);
+  jx_t *prim = JX_SCRATCH(&t->scratch, jx_t, 2 * ((size_t)nin + (size_t)nout));
+  if (!prim) return jx_error_new("%s: out of memory in jvp", jx_prim_names[p]);
+  jx_t *tan = prim + nin, *op = tan + nin, *ot = op + nout;
   bool any = false;
   for (int i = 0; i < nin; i++) {
     prim[i] = in[i]->u.tr.a;
     tan[i] = in[i]->u.tr.b;
     any |= tan[i] != NULL;
   }
-  if (!any) { /* nothing to differentiate: just the primal */
-    err = jx_bind(p, nin, prim, params, nout, op);
-    for (int k = 0; k < nout; k++) ot[k] = NULL;
-  } else if (!r->jvp) {
-    err = jx_error_new("%s: no jvp rule: this primitive cannot be differentiated", r->name);
-  } else {
-    for (int k = 0; k < nout; k++) ot[k] = NULL;
-    err = r->jvp(p, prim, tan, nin, params, op, ot);
-    for (int k = 0; k < nout && !err; k++) {
-      if (!jx_ok(op[k])) err = op[k];
-      else if (ot[k] && !jx_ok(ot[k])) err = ot[k];
-    }
-  }
+  jx_t err = jvp_rule(p, any, nin, prim, tan, params, nout, op, ot);
   for (int k = 0; k < nout && !err; k++) {
     out[k] = jx_jvp_tracer(t, op[k], ot[k]);
     if (!jx_ok(out[k])) err = out[k];
   }
-done:
-  if (prim && prim != sp) jx_free(prim);
-  if (tan && tan != st) jx_free(tan);
-  if (op && op != so) jx_free(op);
-  if (ot && ot != sto) jx_free(ot);
+  jx_scratch_release(&t->scratch, m);
   return err;
 }
 

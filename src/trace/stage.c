@@ -85,41 +85,33 @@ static jx_t stage_pure(jx_trace *t, jx_t x) {
   return new_tracer(s, v);
 }
 
+/* Autodidax's JaxprTrace.process_primitive: the outputs' avals by
+ * abstract evaluation, an equation from the inputs' vars to new ones, a
+ * tracer for each. */
 static jx_t stage_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
                           int nout, jx_t *out) {
   jx_stage *s = t->state;
-  const jx_rules *r = jx_prim_rules[p];
-  enum { S = 16 };
-  jx_aval sa[S], so[S];
-  int si[S], sv[S];
-  jx_aval *av = nin <= S ? sa : jx_malloc(sizeof(jx_aval) * (size_t)nin);
-  jx_aval *oav = nout <= S ? so : jx_malloc(sizeof(jx_aval) * (size_t)nout);
-  int *ins = nin <= S ? si : jx_malloc(sizeof(int) * (size_t)nin);
-  int *outs = nout <= S ? sv : jx_malloc(sizeof(int) * (size_t)nout);
-  jx_t err = NULL;
-  if (!av || !oav || !ins || !outs) {
-    err = jx_error_new("%s: out of memory while staging", r->name);
-    goto done;
+  jx_scratch_mark m = jx_scratch_save(&t->scratch);
+  jx_aval *av = JX_SCRATCH(&t->scratch, jx_aval, (size_t)nin + (size_t)nout);
+  int *ins = av ? JX_SCRATCH(&t->scratch, int, (size_t)nin + (size_t)nout) : NULL;
+  if (!ins) {
+    jx_scratch_release(&t->scratch, m);
+    return jx_error_new("%s: out of memory while staging", jx_prim_names[p]);
   }
+  jx_aval *oav = av + nin;
+  int *outs = ins + nin;
   for (int i = 0; i < nin; i++) {
     av[i] = in[i]->aval;
     ins[i] = (int)in[i]->u.tr.i;
   }
-  err = jx_abstract_eval(p, av, nin, params, nout, oav);
-  if (err) goto done;
-  if (jx_jaxpr_add_eqn(s->jaxpr, p, params, nin, ins, nout, oav, outs)) {
-    err = jx_error_new("%s: out of memory while staging", r->name);
-    goto done;
-  }
+  jx_t err = jx_abstract_eval(p, av, nin, params, nout, oav);
+  if (!err && jx_jaxpr_add_eqn(s->jaxpr, p, params, nin, ins, nout, oav, outs))
+    err = jx_error_new("%s: out of memory while staging", jx_prim_names[p]);
   for (int k = 0; k < nout && !err; k++) {
     out[k] = new_tracer(s, outs[k]);
     if (!jx_ok(out[k])) err = out[k];
   }
-done:
-  if (av && av != sa) jx_free(av);
-  if (oav && oav != so) jx_free(oav);
-  if (ins && ins != si) jx_free(ins);
-  if (outs && outs != sv) jx_free(outs);
+  jx_scratch_release(&t->scratch, m);
   return err;
 }
 
@@ -160,7 +152,8 @@ static void stage_free(jx_stage *s) {
 
 jx_jaxpr *jx_stage_end(jx_stage *s, int nout, const jx_t *outs, jx_t *err) {
   *err = NULL;
-  int small[16], *vars = nout <= 16 ? small : jx_malloc(sizeof(int) * (size_t)nout);
+  jx_scratch_mark m = jx_scratch_save(&s->trace->scratch);
+  int *vars = JX_SCRATCH(&s->trace->scratch, int, nout);
   jx_jaxpr *j = s->jaxpr;
   if (!vars) *err = jx_error_new("stage: out of memory");
   for (int i = 0; i < nout && !*err; i++) {
@@ -175,7 +168,7 @@ jx_jaxpr *jx_stage_end(jx_stage *s, int nout, const jx_t *outs, jx_t *err) {
     }
   }
   if (!*err && jx_jaxpr_set_outs(j, nout, vars)) *err = jx_error_new("stage: out of memory");
-  if (vars && vars != small) jx_free(vars);
+  jx_scratch_release(&s->trace->scratch, m);
   stage_free(s);
   if (*err) {
     jx_jaxpr_release(j);

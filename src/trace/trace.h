@@ -10,6 +10,8 @@
  * whatever traces are active: eval_jaxpr is also how a jaxpr is jvp'd,
  * batched or re-staged). outs[i] belong to the current pool. */
 jx_t jx_eval_jaxpr(const jx_jaxpr *j, const jx_t *args, jx_t *outs);
+/* One equation of it: inputs read from env[var], outputs written there. */
+jx_t jx_eval_eqn(const jx_eqn *q, jx_t *env);
 /* Give each output of j that is one of its constants a reference in the
  * current pool (on error every output is the error). */
 jx_t jx_own_const_outputs(const jx_jaxpr *j, jx_t *outs);

@@ -13,113 +13,95 @@ jx_t jx_backward_pass(const jx_jaxpr *j, const jx_t *cts_out, jx_t *cts_in) {
   return jx_backward_pass_known(j, NULL, cts_out, cts_in);
 }
 
-/* A known equation, evaluated forward: its inputs' values in val, its
- * outputs' stored there. Any width (a cond over 100 captured constants). */
-static jx_t eval_known(const jx_eqn *q, jx_t *val) {
-  enum { S = 16 };
-  jx_t sin[S], sout[S];
-  jx_t *in = q->nin <= S ? sin : jx_malloc(sizeof(jx_t) * (size_t)q->nin);
-  jx_t *out = q->nout <= S ? sout : jx_malloc(sizeof(jx_t) * (size_t)q->nout);
+/* One backward pass: per var of j, whether it is linear, its value (the
+ * known ones) and its cotangent so far (the linear ones; NULL: zero). */
+typedef struct {
+  const jx_jaxpr *j;
+  bool *lin;
+  jx_t *val, *ct;
+} pass;
+
+/* Forward: mark the vars that depend on a linear input, evaluate the
+ * equations that do not (any width: a cond over 100 captured constants). */
+static jx_t forward(pass *b) {
   jx_t err = NULL;
-  if (!in || !out) {
-    err = jx_error_new("backward pass: out of memory for a %s with %d inputs and %d outputs", jx_prim_names[q->prim],
-                       q->nin, q->nout);
-  } else {
-    for (int k = 0; k < q->nin; k++) in[k] = val[q->in[k]];
-    err = jx_bind(q->prim, q->nin, in, &q->params, q->nout, out);
-    for (int k = 0; k < q->nout && !err; k++) val[q->out[k]] = out[k];
+  for (int e = 0; e < b->j->neqn && !err; e++) {
+    const jx_eqn *q = &b->j->eqns[e];
+    bool any = false;
+    for (int k = 0; k < q->nin; k++) any |= b->lin[q->in[k]];
+    for (int k = 0; k < q->nout && any; k++) b->lin[q->out[k]] = true;
+    if (!any) err = jx_eval_eqn(q, b->val);
   }
-  if (in && in != sin) jx_free(in);
-  if (out && out != sout) jx_free(out);
+  return err;
+}
+
+/* Apply q's transpose rule to its outputs' cotangents cto; add what it
+ * gives its linear inputs to theirs. in[k] is NULL for a linear input,
+ * the value of a known one. */
+static jx_t transpose_rule(pass *b, const jx_eqn *q, const jx_t *cto, jx_t *in, jx_aval *av, jx_t *cin) {
+  const jx_rules *r = jx_prim_rules[q->prim];
+  for (int k = 0; k < q->nin; k++) {
+    in[k] = b->lin[q->in[k]] ? NULL : b->val[q->in[k]];
+    av[k] = b->j->avals[q->in[k]];
+    cin[k] = NULL;
+  }
+  if (!r->transpose) return jx_error_new("%s: no transpose rule (is the function linear in this input?)", r->name);
+  jx_t err = r->transpose(q->prim, cto, in, av, q->nin, &q->params, cin);
+  for (int k = 0; k < q->nin && !err; k++) {
+    jx_t *ct = &b->ct[q->in[k]];
+    if (!b->lin[q->in[k]] || !cin[k]) continue;
+    if (!jx_ok(cin[k])) return cin[k];
+    *ct = jx_lax_add_any(*ct, cin[k]);
+    if (!jx_ok(*ct)) err = *ct;
+  }
+  return err;
+}
+
+/* A linear equation, backward (nothing to do when no cotangent reached
+ * its outputs). */
+static jx_t transpose_eqn(pass *b, const jx_eqn *q) {
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark m = jx_scratch_save(s);
+  jx_t *cto = JX_SCRATCH(s, jx_t, (size_t)q->nout + 2 * (size_t)q->nin);
+  jx_aval *av = cto ? JX_SCRATCH(s, jx_aval, q->nin) : NULL;
+  jx_t err = av ? NULL : jx_error_new("backward pass: out of memory for a %s with %d inputs", jx_prim_names[q->prim], q->nin);
+  bool any = false;
+  for (int k = 0; k < q->nout && !err; k++) any |= (cto[k] = b->ct[q->out[k]]) != NULL;
+  if (any) err = transpose_rule(b, q, cto, cto + q->nout, av, cto + q->nout + q->nin);
+  jx_scratch_release(s, m);
+  return err;
+}
+
+static jx_t backward(pass *b, const jx_t *cts_out) {
+  const jx_jaxpr *j = b->j;
+  jx_t err = NULL;
+  for (int i = 0; i < j->nout && !err; i++) {
+    int v = j->outvars[i];
+    if (b->lin[v] && cts_out[i]) b->ct[v] = jx_lax_add_any(b->ct[v], cts_out[i]);
+  }
+  for (int e = j->neqn - 1; e >= 0 && !err; e--)
+    if (b->lin[j->eqns[e].out[0]]) err = transpose_eqn(b, &j->eqns[e]);
   return err;
 }
 
 jx_t jx_backward_pass_known(const jx_jaxpr *j, const jx_t *known, const jx_t *cts_out, jx_t *cts_in) {
-  size_t nv = (size_t)(j->nvars ? j->nvars : 1);
-  bool *lin = jx_calloc(nv, sizeof(bool));
-  jx_t *val = jx_calloc(nv, sizeof(jx_t));
-  jx_t *ct = jx_calloc(nv, sizeof(jx_t));
-  jx_t err = NULL;
-  if (!lin || !val || !ct) {
-    err = jx_error_new("backward pass: out of memory");
-    goto done;
+  jx_scratch *s = jx_scratch_here();
+  jx_scratch_mark m = jx_scratch_save(s);
+  pass b = {j, jx_scratch_zeros(s, (size_t)j->nvars, sizeof(bool)), jx_scratch_zeros(s, (size_t)j->nvars, sizeof(jx_t)),
+            jx_scratch_zeros(s, (size_t)j->nvars, sizeof(jx_t))};
+  jx_t err = b.lin && b.val && b.ct ? NULL : jx_error_new("backward pass: out of memory");
+  for (int i = 0; i < j->nconst && !err; i++) b.val[j->constvars[i]] = j->consts[i];
+  for (int i = 0; i < j->nin && !err; i++) {
+    if (known && known[i]) b.val[j->invars[i]] = known[i];
+    else b.lin[j->invars[i]] = true;
   }
-  for (int i = 0; i < j->nconst; i++) val[j->constvars[i]] = j->consts[i];
-  for (int i = 0; i < j->nin; i++) {
-    if (known && known[i]) val[j->invars[i]] = known[i];
-    else lin[j->invars[i]] = true;
-  }
-
-  /* forward: mark linear vars, evaluate the known equations */
-  for (int e = 0; e < j->neqn && !err; e++) {
-    const jx_eqn *q = &j->eqns[e];
-    bool any = false;
-    for (int k = 0; k < q->nin; k++) any |= lin[q->in[k]];
-    if (any) {
-      for (int k = 0; k < q->nout; k++) lin[q->out[k]] = true;
-      continue;
-    }
-    err = eval_known(q, val);
-  }
-
-  for (int i = 0; i < j->nout && !err; i++) {
-    int v = j->outvars[i];
-    if (lin[v] && cts_out[i]) ct[v] = jx_lax_add_any(ct[v], cts_out[i]);
-  }
-
-  /* backward */
-  for (int e = j->neqn - 1; e >= 0 && !err; e--) {
-    const jx_eqn *q = &j->eqns[e];
-    if (!lin[q->out[0]]) continue;
-    const jx_rules *r = jx_prim_rules[q->prim];
-    enum { S = 16 };
-    jx_t sct[S], sin[S], scin[S];
-    jx_aval sav[S];
-    jx_t *cto = q->nout <= S ? sct : jx_malloc(sizeof(jx_t) * (size_t)q->nout);
-    jx_t *in = q->nin <= S ? sin : jx_malloc(sizeof(jx_t) * (size_t)q->nin);
-    jx_t *cin = q->nin <= S ? scin : jx_calloc((size_t)q->nin, sizeof(jx_t));
-    jx_aval *av = q->nin <= S ? sav : jx_malloc(sizeof(jx_aval) * (size_t)q->nin);
-    if (!cto || !in || !cin || !av) {
-      err = jx_error_new("backward pass: out of memory");
-    } else {
-      bool any = false;
-      for (int k = 0; k < q->nout; k++) any |= (cto[k] = ct[q->out[k]]) != NULL;
-      if (any) {
-        for (int k = 0; k < q->nin; k++) {
-          in[k] = lin[q->in[k]] ? NULL : val[q->in[k]];
-          av[k] = j->avals[q->in[k]];
-          cin[k] = NULL;
-        }
-        if (!r->transpose)
-          err = jx_error_new("%s: no transpose rule (is the function linear in this input?)", r->name);
-        else
-          err = r->transpose(q->prim, cto, in, av, q->nin, &q->params, cin);
-        for (int k = 0; k < q->nin && !err; k++) {
-          if (!lin[q->in[k]] || !cin[k]) continue;
-          if (!jx_ok(cin[k])) {
-            err = cin[k];
-            break;
-          }
-          ct[q->in[k]] = jx_lax_add_any(ct[q->in[k]], cin[k]);
-          if (!jx_ok(ct[q->in[k]])) err = ct[q->in[k]];
-        }
-      }
-    }
-    if (cto && cto != sct) jx_free(cto);
-    if (in && in != sin) jx_free(in);
-    if (cin && cin != scin) jx_free(cin);
-    if (av && av != sav) jx_free(av);
-  }
-
+  if (!err) err = forward(&b);
+  if (!err) err = backward(&b, cts_out);
   for (int i = 0; i < j->nin && !err; i++) {
     int v = j->invars[i];
-    cts_in[i] = !lin[v] ? NULL : ct[v] ? ct[v] : jx_lax_zeros(&j->avals[v]);
+    cts_in[i] = !b.lin[v] ? NULL : b.ct[v] ? b.ct[v] : jx_lax_zeros(&j->avals[v]);
   }
-done:
-  if (err)
-    for (int i = 0; i < j->nin; i++) cts_in[i] = err;
-  jx_free(lin);
-  jx_free(val);
-  jx_free(ct);
+  for (int i = 0; i < j->nin && err; i++) cts_in[i] = err;
+  jx_scratch_release(s, m);
   return err;
 }
