@@ -287,7 +287,8 @@ static jx_t argsort_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
 /* ------------------------------------------------------------ tables */
 #define EW(nm, n, tr)                                                                          \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ew_abstract, \
-                                  .impl = ew_impl, .jvp = ew_jvp, .transpose = tr, .batch = ew_batch};
+                                  .impl = ew_impl, .jvp = ew_jvp, .transpose = tr, .batch = ew_batch,       \
+                                  .lower = {JX_LOWER_EW, .stem = #nm}};
 EW(shift_left, 2, NULL)
 EW(shift_right_logical, 2, NULL)
 EW(xor, 2, NULL)
@@ -298,6 +299,7 @@ EW(erf_inv, 1, NULL)
 
 const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32", .nin = 4, .nout = 1,
                                         .abstract_eval = fry_abstract, .impl = fry_impl,
-                                        .jvp = nodiff_jvp, .batch = fry_batch};
+                                        .jvp = nodiff_jvp, .batch = fry_batch, .lower = {JX_LOWER_CALL}};
 const jx_rules jx_rules_argsort = {.name = "argsort", .nin = 1, .nout = 1, .abstract_eval = argsort_abstract,
-                                   .impl = argsort_impl, .jvp = nodiff_jvp, .batch = argsort_batch};
+                                   .impl = argsort_impl, .jvp = nodiff_jvp, .batch = argsort_batch,
+                                   .lower = {JX_LOWER_CALL}};

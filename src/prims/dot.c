@@ -233,7 +233,12 @@ static jx_t dot_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
   return NULL;
 }
 
+/* A GEMM (no batch dimensions) can finish its output slab by slab with a
+ * pointwise epilogue (jx_dot_general_epilogue). */
+static bool dot_takes_epilogue(const jx_params *pa) { return pa->nb == 0; }
+
 const jx_rules jx_rules_dot_general = {.name = "dot_general", .nin = 2, .nout = 1,
                                        .abstract_eval = dot_abstract, .impl = dot_impl,
                                        .jvp = dot_jvp, .transpose = dot_transpose,
-                                       .batch = dot_batch};
+                                       .batch = dot_batch,
+                                       .lower = {JX_LOWER_CALL, .epilogue = dot_takes_epilogue}};

@@ -352,7 +352,7 @@ static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = 1, .nout = 1,                        \
                                   .abstract_eval = unary_abstract, .impl = unary_impl,     \
                                   .jvp = unary_jvp, .transpose = tr,       \
-                                  .batch = ew_batch};
+                                  .batch = ew_batch, .lower = {JX_LOWER_EW, .stem = #nm}};
 UNARY(neg, neg_transpose)
 UNARY(abs, NULL)
 UNARY(sign, NULL)
@@ -373,7 +373,7 @@ UNARY(not, NULL)
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = 2, .nout = 1,                        \
                                   .abstract_eval = binary_abstract, .impl = binary_impl,   \
                                   .jvp = binary_jvp, .transpose = tr,      \
-                                  .batch = ew_batch};
+                                  .batch = ew_batch, .lower = {JX_LOWER_EW, .stem = #nm}};
 BINARY(add, binary_transpose)
 BINARY(sub, binary_transpose)
 BINARY(mul, binary_transpose)
@@ -393,11 +393,14 @@ BINARY(ge, NULL)
 const jx_rules jx_rules_select = {.name = "select", .nin = 3, .nout = 1,
                                   .abstract_eval = select_abstract, .impl = select_impl,
                                   .jvp = select_jvp, .transpose = select_transpose,
-                                  .batch = ew_batch};
+                                  .batch = ew_batch,
+                                  .lower = {JX_LOWER_EW, .stem = "select", .form = JX_NAME_RESULT}};
 const jx_rules jx_rules_convert = {.name = "convert", .nin = 1, .nout = 1,
                                    .abstract_eval = convert_abstract, .impl = convert_impl,
                                    .jvp = convert_jvp, .transpose = convert_transpose,
-                                   .batch = ew_batch};
+                                   .batch = ew_batch,
+                                   .lower = {JX_LOWER_EW, .stem = "cvt", .form = JX_NAME_CVT}};
 const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient", .nin = 1, .nout = 1,
                                          .abstract_eval = convert_abstract, .impl = convert_impl,
-                                         .jvp = convert_jvp, .batch = ew_batch};
+                                         .jvp = convert_jvp, .batch = ew_batch,
+                                         .lower = {JX_LOWER_FORWARD}};

@@ -270,10 +270,10 @@ static jx_t scatter_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
 
 const jx_rules jx_rules_gather = {.name = "gather", .nin = 2, .nout = 1, .abstract_eval = gather_abstract,
                                   .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose,
-                                  .batch = gather_batch};
+                                  .batch = gather_batch, .lower = {JX_LOWER_CALL}};
 const jx_rules jx_rules_scatter_add = {.name = "scatter_add", .nin = 2, .nout = 1,
                                        .abstract_eval = scatter_abstract, .impl = scatter_impl,
                                        .jvp = scatter_jvp, .transpose = scatter_transpose,
-                                       .batch = scatter_batch};
+                                       .batch = scatter_batch, .lower = {JX_LOWER_CALL}};
 const jx_rules jx_rules_iota = {.name = "iota", .nin = 0, .nout = 1, .abstract_eval = iota_abstract,
-                                .impl = iota_impl, .jvp = nodiff_jvp};
+                                .impl = iota_impl, .jvp = nodiff_jvp, .lower = {JX_LOWER_IOTA}};

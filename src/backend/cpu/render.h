@@ -13,7 +13,15 @@
 typedef struct {
   char **name;
   int n, cap;
+  /* the first primitive found without a C rendering (its rules' lowering
+   * lacks what the renderer needs): jx_cpu_render then fails naming it */
+  const char *missing;
 } jx_needs;
+
+/* Record that primitive p has no C rendering (the first one wins). */
+static inline void jx_cpu_no_rendering(jx_needs *need, jx_prim p) {
+  if (need && !need->missing) need->missing = jx_prim_names[p];
+}
 
 /* Out of memory sets oom; the renderer then returns NULL. Helper calls
  * (put_call) are recorded in *need, which nested buffers share. */

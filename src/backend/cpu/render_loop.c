@@ -195,8 +195,18 @@ static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int 
   put(b, "  return rc;\n}\n\n");
 }
 
+/* by the primitive's lowering rule (jx_lowering.loop); a loop kind with no
+ * driver here fails the render, naming the primitive */
 void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  if (k->prim == JX_P_scan) render_scan(b, outer, k, id);
-  else if (k->prim == JX_P_while) render_while(b, outer, k, id);
-  else render_cond(b, outer, k, id);
+  typedef void (*driver)(sb *, const jx_program *, const jx_kernel *, int);
+  static const driver drivers[] = {[JX_LOOP_SCAN] = render_scan, [JX_LOOP_WHILE] = render_while,
+                                   [JX_LOOP_COND] = render_cond};
+  const jx_lowering *lw = &jx_prim_rules[k->prim]->lower;
+  unsigned kind = (unsigned)lw->loop;
+  if (lw->kind != JX_LOWER_LOOP || kind >= sizeof drivers / sizeof *drivers || !drivers[kind] ||
+      lw->nbody != k->nsub) {
+    jx_cpu_no_rendering(b->need, k->prim);
+    return;
+  }
+  drivers[kind](b, outer, k, id);
 }
