@@ -52,6 +52,30 @@ static void dump_jaxpr(const char *name, const jx_jaxpr *j) {
 }
 
 /* ------------------------------------------------------------- compiling */
+/* Runs of executables, process-wide: generated code or interpreted. */
+static atomic_long runs_compiled, runs_interpreted;
+jx_exec_counts jx_exec_run_counts(void) {
+  return (jx_exec_counts){atomic_load(&runs_compiled), atomic_load(&runs_interpreted)};
+}
+
+/* Interpreting instead of running generated code is many times slower,
+ * which should never be silent: said once per process whatever JX_LOG
+ * asks (but quiet); the message names the function by its signature and
+ * gives the cause (a missing rendering names the primitive). */
+static void say_fallback(const jx_jaxpr *j, jx_t cause) {
+  static atomic_int told;
+  const char *jlog = getenv("JX_LOG");
+  if ((jlog && strstr(jlog, "quiet")) || atomic_exchange(&told, 1)) return;
+  char sig[256] = "", a[64];
+  size_t n = 0;
+  for (int i = 0; i < j->nin && n + 8 < sizeof sig; i++) {
+    jx_aval_str(&j->avals[j->invars[i]], a, sizeof a);
+    n += (size_t)snprintf(sig + n, sizeof sig - n, "%s%s", i ? ", " : "", a);
+  }
+  jx_diag("jit: falling back to the interpreter (much slower) for the function of (%s), %d equation%s: %s", sig,
+          j->neqn, j->neqn == 1 ? "" : "s", cause ? jx_error(cause) : "render failed");
+}
+
 static bool all_consts_concrete(const jx_jaxpr *j) {
   for (int i = 0; i < j->nconst; i++)
     if (!jx_is_array(j->consts[i])) return false;
@@ -87,15 +111,10 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, jx_t *err) {
       x->mod = src ? be->build(src, x->prog->nkernel, &berr) : NULL;
       jx_errors_quiet(quiet);
       if (x->mod) x->prof = jx_profile_new(x->prog);
-      /* Said once per process, whatever JX_LOG asks (but quiet): running
-       * interpreted is many times slower, which should never be silent. */
-      static atomic_int told;
-      const char *jlog = getenv("JX_LOG");
-      if (!x->mod && !(jlog && strstr(jlog, "quiet")) && !atomic_exchange(&told, 1))
-        jx_diag("jit: falling back to the interpreter (much slower): %s", berr ? jx_error(berr) : "render failed");
+      else say_fallback(x->opt, berr);
       jx_free(src);
-    } else if (jx_diag_enabled("compile")) {
-      jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));
+    } else {
+      say_fallback(x->opt, ferr);
     }
   }
   if (jx_diag_enabled("compile"))
@@ -299,7 +318,11 @@ static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, cons
 }
 
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
-  if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
+  if (!x->mod) {
+    atomic_fetch_add(&runs_interpreted, 1);
+    return jx_eval_jaxpr(x->opt, args, outs);
+  }
+  atomic_fetch_add(&runs_compiled, 1);
   run_state rs = {x->prog, NULL};
   jx_rt rt = *x->be->rt;
   rt.ctx = &rs, rt.call = rt_call, rt.alloc = rt_alloc, rt.release = rt_release;
