@@ -1,5 +1,7 @@
 /* The lowering rules (core.h jx_lowering), walked over the whole table:
  *
+ * - every scalar function of the op list (core/elementwise.def) is in
+ *   scalar_ops.h's parts;
  * - every primitive has a lowering: EW ones name a scalar function, LAYOUT
  *   ones an index map, REDUCE ones a combining function and identity, LOOP
  *   ones a loop kind and body count; the rest are calls;
@@ -27,6 +29,20 @@ static bool have_compiler(void) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "%s --version >/dev/null 2>&1", cc && *cc ? cc : "cc");
   return system(cmd) == 0;
+}
+
+/* every scalar function of the op list is defined by a part of scalar_ops.h */
+static void test_scalar_functions(void) {
+  int n = 0;
+  for (const char *const *f = jx_cpu_ew_functions; *f; f++, n++) {
+    jx_t err = NULL;
+    bool quiet = jx_errors_quiet(true);
+    char *pre = jx_cpu_prelude(f, 1, &err);
+    jx_errors_quiet(quiet);
+    CHECKF(pre && !err, "%s: %s", *f, err ? jx_error(err) : "no prelude");
+    jx_free(pre);
+  }
+  CHECK(n > 100);
 }
 
 static void test_table(void) {
@@ -197,6 +213,7 @@ int main(void) {
   const bool cc = have_compiler();
   if (!cc) printf("test_lowering: no C compiler: results are checked, not that code was generated\n");
   test_table();
+  test_scalar_functions();
   test_elementwise(cc);
   test_no_rendering();
   check_private_cache_remove();

@@ -62,6 +62,9 @@ void jx_cpu_put_call(sb *b, const char *fmt, ...) __attribute__((format(printf, 
  * than as a C compiler failure. Caller frees. */
 char *jx_cpu_prelude(const char *const *names, int n, jx_t *err);
 
+/* The op list's scalar functions, NULL-terminated (render_prelude.c). */
+extern const char *const jx_cpu_ew_functions[];
+
 /* A part of scalar_ops.h (see there): its name, the parts it needs and
  * the functions it defines (lists separated by blanks or '*'), its text. */
 typedef struct {
