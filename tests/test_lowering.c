@@ -54,7 +54,7 @@ static void test_table(void) {
     if (lw->kind == JX_LOWER_LAYOUT) CHECKF(lw->index_map, "%s: layout without an index map", nm);
     if (lw->kind == JX_LOWER_REDUCE) CHECKF(lw->combine, "%s: reduction without a combining function", nm);
     if (lw->kind == JX_LOWER_LOOP)
-      CHECKF(lw->loop != JX_LOOP_NONE && lw->nbody >= 1 && lw->nbody <= 2, "%s: loop without a kind", nm);
+      CHECKF(lw->loop && lw->nbody >= 1 && lw->nbody <= 2, "%s: loop without a driver", nm);
     if (lw->kind == JX_LOWER_LOOP || lw->kind == JX_LOWER_CALL)
       CHECKF(jx_prim_rules[p]->impl, "%s: a call without an impl", nm);
   }

@@ -318,11 +318,8 @@ static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, cons
 }
 
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
-  if (!x->mod) {
-    atomic_fetch_add(&runs_interpreted, 1);
-    return jx_eval_jaxpr(x->opt, args, outs);
-  }
-  atomic_fetch_add(&runs_compiled, 1);
+  atomic_fetch_add(x->mod ? &runs_compiled : &runs_interpreted, 1);
+  if (!x->mod) return jx_eval_jaxpr(x->opt, args, outs);
   run_state rs = {x->prog, NULL};
   jx_rt rt = *x->be->rt;
   rt.ctx = &rs, rt.call = rt_call, rt.alloc = rt_alloc, rt.release = rt_release;

@@ -234,4 +234,4 @@ static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
 const jx_rules jx_rules_while = {.name = "while", .nin = -1, .nout = -1, .abstract_eval = while_abstract,
                                  .impl = while_impl, .jvp = while_jvp, .transpose = while_transpose,
                                  .batch = while_batch, .impl_allocates = true,
-                                 .lower = {JX_LOWER_LOOP, .loop = JX_LOOP_WHILE, .nbody = 2}};
+                                 .lower = {JX_LOWER_LOOP, .loop = "while", .nbody = 2}};

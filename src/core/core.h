@@ -188,7 +188,6 @@ typedef enum { JX_NAME_ARG, JX_NAME_CVT, JX_NAME_RESULT } jx_name_form;
 /* A reduction's identity: 0, or the dtype's lowest / highest value
  * (-inf / +inf for floats). */
 typedef enum { JX_ID_ZERO, JX_ID_LOWEST, JX_ID_HIGHEST } jx_identity;
-typedef enum { JX_LOOP_NONE, JX_LOOP_SCAN, JX_LOOP_WHILE, JX_LOOP_COND } jx_loop_kind;
 
 typedef struct jx_affine jx_affine; /* ir/loop.h */
 
@@ -204,9 +203,10 @@ typedef struct jx_lowering {
    * stem, e.g. "add" renders add_f64(acc, v)) and its identity */
   const char *combine;
   jx_identity identity;
-  /* LOOP: which loop its LOOP kernel renders, and how many bodies
-   * (params.sub, params.sub2) */
-  jx_loop_kind loop;
+  /* LOOP: the name of the loop driver its LOOP kernel renders with (a
+   * backend's table of drivers, like the scalar functions: "scan"), and
+   * how many bodies it has (params.sub, params.sub2) */
+  const char *loop;
   int nbody;
   /* CALL: whether a pointwise consumer of its one output may run as its
    * epilogue (GEMM epilogues, ir/loop.h); NULL: never */

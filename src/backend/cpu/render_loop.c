@@ -195,18 +195,21 @@ static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int 
   put(b, "  return rc;\n}\n\n");
 }
 
-/* by the primitive's lowering rule (jx_lowering.loop); a loop kind with no
- * driver here fails the render, naming the primitive */
+/* The loop drivers, by the name a primitive's lowering rule gives
+ * (jx_lowering.loop). A loop with no driver here fails the render, naming
+ * the primitive. */
+static const struct {
+  const char *name;
+  void (*render)(sb *, const jx_program *, const jx_kernel *, int);
+} drivers[] = {{"scan", render_scan}, {"while", render_while}, {"cond", render_cond}};
+
 void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  typedef void (*driver)(sb *, const jx_program *, const jx_kernel *, int);
-  static const driver drivers[] = {[JX_LOOP_SCAN] = render_scan, [JX_LOOP_WHILE] = render_while,
-                                   [JX_LOOP_COND] = render_cond};
   const jx_lowering *lw = &jx_prim_rules[k->prim]->lower;
-  unsigned kind = (unsigned)lw->loop;
-  if (lw->kind != JX_LOWER_LOOP || kind >= sizeof drivers / sizeof *drivers || !drivers[kind] ||
-      lw->nbody != k->nsub) {
-    jx_cpu_no_rendering(b->need, k->prim);
-    return;
-  }
-  drivers[kind](b, outer, k, id);
+  for (size_t i = 0; lw->kind == JX_LOWER_LOOP && lw->loop && lw->nbody == k->nsub && i < sizeof drivers / sizeof *drivers;
+       i++)
+    if (!strcmp(drivers[i].name, lw->loop)) {
+      drivers[i].render(b, outer, k, id);
+      return;
+    }
+  jx_cpu_no_rendering(b->need, k->prim);
 }
