@@ -2,10 +2,11 @@
  *
  * Each family is one template: a scalar function per (op, dtype) written
  * once per dtype *kind* (bool, signed, unsigned, float), and one loop macro
- * that wraps it. The X-macro lists below instantiate the loops and fill the
- * dispatch tables from the same text, so an op cannot be in one and not the
- * other. Combinations that make no sense (exp of an int, and of a float)
- * are NULL in the tables and trip a check.
+ * that wraps it. The op list (core/elementwise.def) instantiates the loops
+ * at each op's dtypes and fills the dispatch tables from the same rows, so
+ * an op cannot be in one and not the other. Combinations the op list does
+ * not name (exp of an int, not of a float) are NULL in the tables and trip
+ * a check.
  *
  * Broadcasting: the driver drops size-1 dims and merges adjacent dims that
  * every operand walks contiguously, so "same shape", "scalar operand" and
