@@ -97,8 +97,15 @@ static void *rand_array(jx_dtype dt, int64_t n, bool small) {
 
 /* ------------------------------------------------------ binary reference */
 static bool is_cmp(jx_cpu_binop op) { return op >= JX_CPU_EQ; }
+/* the dtypes the op list (core/elementwise.def) instantiates the op at:
+ * what the primitives accept (bool arithmetic is not: add/sub/mul/div/pow
+ * of bools is rejected by abstract_eval and has no kernel) */
 static bool binop_valid(jx_cpu_binop op, jx_dtype dt) {
-  return !(is_float(dt) && (op == JX_CPU_AND || op == JX_CPU_OR));
+  bool arith = op == JX_CPU_ADD || op == JX_CPU_SUB || op == JX_CPU_MUL || op == JX_CPU_DIV || op == JX_CPU_POW;
+  bool want = !(is_float(dt) && (op == JX_CPU_AND || op == JX_CPU_OR)) && !(dt == JX_BOOL && arith);
+  CHECKF(jx_cpu_binary_has(op, dt) == want, "binary op %d at dtype %d: kernel %s", (int)op, (int)dt,
+         want ? "missing" : "unexpected");
+  return want;
 }
 
 static void ref_binary(jx_cpu_binop op, jx_dtype dt, const void *a, int64_t ia, const void *b,

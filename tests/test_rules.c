@@ -8,11 +8,13 @@
  *   - transpose (linear inputs): the dot-product test <u, J v> = <J^T u, v>
  *     through vjp (so it exercises the jvp rule staging the linear map and
  *     the transpose rule reversing it);
- *   - lower: jit of the primitive equals eager (f64, and f32 inputs);
+ *   - lower: jit of the primitive equals eager (f64, and f32 inputs), and
+ *     ran generated code, not the interpreter (with a C compiler);
  *   - batch: vmap over each input's axes (all mapped at 0; only the first
  *     mapped, at its last axis; the last mapped at axis 1) equals a loop
  *     over the examples stacked back together. */
 #include "check.h"
+#include "compile/compile.h"
 #include "core/core.h"
 #include "ir/jaxpr.h"
 #include "prims/lax.h"
@@ -655,6 +657,14 @@ static void check_batch(kase *k, int variant) {
 }
 
 /* ----------------------------------------------------------------- jit */
+static bool have_cc;
+static bool have_compiler(void) {
+  const char *cc = getenv("JX_CC");
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s --version >/dev/null 2>&1", cc && *cc ? cc : "cc");
+  return system(cmd) == 0;
+}
+
 /* jit vs eager, on the case's inputs in f64 and (float inputs) in f32 */
 static void check_jit(kase *k, int variant) {
   const char *nm = jx_prim_names[k->p];
@@ -672,8 +682,14 @@ static void check_jit(kase *k, int variant) {
     jx_t want = bind_case(&c, c.in);
     jx_fn *f = jx_fn_new(prim_all_body, c.nin, &c);
     jx_fn *jf = jx_jit(f);
+    jx_exec_counts c0 = jx_exec_run_counts();
     jx_t got = jx_call(jf, c.in);
+    jx_exec_counts c1 = jx_exec_run_counts();
     CHECKF(jx_ok(got) == jx_ok(want), "%s#%d: jit %s but eager %s", nm, variant, jx_error(got), jx_error(want));
+    if (have_cc && jx_ok(got))
+      CHECKF(c1.interpreted == c0.interpreted && c1.compiled > c0.compiled,
+             "%s#%d: jit ran the interpreter (%ld runs), not generated code", nm, variant,
+             c1.interpreted - c0.interpreted);
     if (jx_ok(got) && jx_ok(want)) {
       bool same = jx_ndim(got) == jx_ndim(want) && jx_dtype_of(got) == jx_dtype_of(want);
       for (int d = 0; same && d < jx_ndim(got); d++) same = jx_shape(got)[d] == jx_shape(want)[d];
@@ -692,6 +708,7 @@ static void check_jit(kase *k, int variant) {
 
 int main(void) {
   int total = 0;
+  have_cc = have_compiler();
   for (int p = 0; p < JX_PRIM_COUNT; p++) {
     int n = 0;
     for (;; n++) {

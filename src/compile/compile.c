@@ -72,29 +72,42 @@ static bool verify(jx_program *p, jx_t *err) {
   return !e;
 }
 
+/* A failed fusion, render or build is recovered from (the executable
+ * interprets), so it is not a user error. But interpreting is many times
+ * slower, which should never be silent: said once per process whatever
+ * JX_LOG asks (but quiet), naming the function by its signature and the
+ * cause (a missing rendering names the primitive). */
+static void say_fallback(const jx_jaxpr *j, jx_t cause) {
+  static atomic_int told;
+  const char *jlog = getenv("JX_LOG");
+  if ((jlog && strstr(jlog, "quiet")) || atomic_exchange(&told, 1)) return;
+  char sig[256] = "", a[64];
+  size_t n = 0;
+  for (int i = 0; i < j->nin && n + 8 < sizeof sig; i++) {
+    jx_aval_str(&j->avals[j->invars[i]], a, sizeof a);
+    n += (size_t)snprintf(sig + n, sizeof sig - n, "%s%s", i ? ", " : "", a);
+  }
+  jx_diag("jit: falling back to the interpreter (much slower) for the function of (%s), %d equation%s: %s", sig,
+          j->neqn, j->neqn == 1 ? "" : "s", cause ? jx_error(cause) : "render failed");
+}
+
 /* NULL: fusion failed, and the jaxpr is interpreted */
 static jx_program *fuse(const jx_jaxpr *opt) {
   jx_t ferr = NULL;
   jx_program *p = jx_fuse(opt, &ferr);
-  if (!p && jx_diag_enabled("compile")) jx_diag("jit: fusion failed (%s); interpreting", jx_error(ferr));
+  if (!p) say_fallback(opt, ferr);
   return p;
 }
 
-/* Render and build (NULL: interpret). A failure is recovered from, so it
- * is not a user error; it is said once per process, whatever JX_LOG asks
- * (but quiet): running interpreted is many times slower, which should
- * never be silent. */
-static jx_module *render_and_build(const jx_backend *be, const jx_program *p) {
+/* Render and build (NULL: interpret). */
+static jx_module *render_and_build(const jx_backend *be, const jx_jaxpr *opt, const jx_program *p) {
   jx_t berr = NULL;
   bool quiet = jx_errors_quiet(true);
   char *src = be->render(p, &berr);
   jx_dump("program.c", src);
   jx_module *m = src ? be->build(src, p->nkernel, &berr) : NULL;
   jx_errors_quiet(quiet);
-  static atomic_int told;
-  const char *jlog = getenv("JX_LOG");
-  if (!m && !(jlog && strstr(jlog, "quiet")) && !atomic_exchange(&told, 1))
-    jx_diag("jit: falling back to the interpreter (much slower): %s", berr ? jx_error(berr) : "render failed");
+  if (!m) say_fallback(opt, berr);
   jx_free(src);
   return m;
 }
@@ -114,7 +127,7 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, const jx_compile_ho
   if (ok) dump_jaxpr("jaxpr-after.txt", x->opt);
   if (ok && all_consts_concrete(x->opt)) x->prog = fuse(x->opt);
   ok = ok && (!x->prog || verify(x->prog, err));
-  if (ok && x->prog) x->mod = render_and_build(be, x->prog);
+  if (ok && x->prog) x->mod = render_and_build(be, x->opt, x->prog);
   if (!ok) {
     jx_executable_free(x);
     return NULL;

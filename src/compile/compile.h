@@ -45,6 +45,14 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, const jx_compile_ho
 /* Run on concrete arrays (one per jaxpr input); fills outs. */
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs);
 void jx_executable_free(jx_executable *x);
+/* How many executable runs so far (process-wide) ran generated code and
+ * how many interpreted the optimized jaxpr (no module: the render, the
+ * build or fusion failed). Internal, for tests: the rule harness fails a
+ * jit it expected compiled that was interpreted. */
+typedef struct {
+  long compiled, interpreted;
+} jx_exec_counts;
+jx_exec_counts jx_exec_run_counts(void);
 
 /* JX_LOG=profile (compile/profile.c): time per kernel of each program,
  * printed when its executable is freed or at exit. jx_profile_new returns

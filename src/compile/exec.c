@@ -12,6 +12,12 @@
 
 #include <limits.h>
 
+/* Runs of executables, process-wide: generated code or interpreted. */
+static atomic_long runs_compiled, runs_interpreted;
+jx_exec_counts jx_exec_run_counts(void) {
+  return (jx_exec_counts){atomic_load(&runs_compiled), atomic_load(&runs_interpreted)};
+}
+
 /* --------------------------------------------------------------- running */
 /* A stack array value over a buffer, for CALL kernels' impl rules. */
 static struct jx_value view(const jx_aval *a, jx_buffer *b) {
@@ -281,6 +287,7 @@ static jx_t give_outputs(const jx_program *p, const jx_t *args, jx_t err, const 
 }
 
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
+  atomic_fetch_add(x->mod ? &runs_compiled : &runs_interpreted, 1);
   if (!x->mod) return x->host->eval_jaxpr(x->opt, args, outs);
   run_state rs = {x->prog, x->host, NULL};
   jx_rt rt = *x->be->rt;

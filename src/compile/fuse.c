@@ -16,23 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef enum { F_EW, F_LAYOUT, F_RESHAPE, F_IOTA, F_REDUCE, F_CALL } fkind;
-
-static fkind kind_of(jx_prim p) {
-  static const char *const fam[JX_PRIM_COUNT] = {
-#define JX_PRIM(name, family) [JX_P_##name] = #family,
-#include "core/primitives.def"
-#undef JX_PRIM
-  };
-  const char *f = fam[p];
-  if (!strcmp(f, "unary") || !strcmp(f, "binary") || !strcmp(f, "compare") || !strcmp(f, "select") ||
-      !strcmp(f, "convert") || !strcmp(f, "bits") || !strcmp(f, "special"))
-    return F_EW;
-  if (p == JX_P_reshape) return F_RESHAPE;
-  if (p == JX_P_broadcast_in_dim || p == JX_P_transpose || p == JX_P_slice || p == JX_P_rev) return F_LAYOUT;
-  if (p == JX_P_iota) return F_IOTA;
-  if (p == JX_P_reduce_sum || p == JX_P_reduce_max || p == JX_P_reduce_min) return F_REDUCE;
-  return F_CALL;
+/* How each primitive fuses: its rules' lowering (core.h), nothing else. */
+static jx_lower_kind kind_of(jx_prim p) { return jx_prim_rules[p]->lower.kind; }
+static const jx_lowering *lowering(jx_prim p) { return &jx_prim_rules[p]->lower; }
+/* whole-buffer kernels: their operands and results are materialized */
+static bool is_call(jx_lower_kind k) { return k == JX_LOWER_CALL || k == JX_LOWER_LOOP; }
+/* computed point by point (a GEMM's epilogue candidate) */
+static bool pointwise(jx_lower_kind k) { return k == JX_LOWER_EW || k == JX_LOWER_FORWARD; }
+/* a CALL kernel of g that may run a pointwise consumer as its epilogue */
+static bool takes_epilogue(jx_prim p, const jx_params *pa, int nout) {
+  return nout == 1 && lowering(p)->epilogue && lowering(p)->epilogue(pa);
 }
 
 /* JX_JIT_EPILOGUE=0: run GEMM epilogues as kernels of their own, in
@@ -105,54 +98,43 @@ static int load(fctx *c, int b, const jx_aval *a, const imap *m) {
   return add_expr(c, &e);
 }
 
+/* an elementwise op at index map m: its operands at m, less the dims
+ * they broadcast along (numpy rules, aligned right) */
+static int build_ew(fctx *c, const jx_eqn *q, const imap *m) {
+  const jx_jaxpr *j = c->j;
+  const jx_aval *va = &j->avals[q->out[0]];
+  jx_lexpr e = blank(JX_LX_OP, va->dtype);
+  e.prim = q->prim;
+  e.nargs = q->nin;
+  for (int a = 0; a < q->nin; a++) {
+    const jx_aval *ua = &j->avals[q->in[a]];
+    imap mu;
+    memset(&mu, 0, sizeof mu);
+    mu.nd = ua->ndim;
+    int off = va->ndim - ua->ndim;
+    for (int d = 0; d < ua->ndim; d++)
+      if (!(ua->shape[d] == 1)) mu.d[d] = m->d[d + off];
+    e.args[a] = build(c, q->in[a], &mu);
+  }
+  return add_expr(c, &e);
+}
+
 static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
   const jx_jaxpr *j = c->j;
   const jx_aval *va = &j->avals[q->out[0]];
+  const jx_lowering *lw = lowering(q->prim);
   imap mu;
   memset(&mu, 0, sizeof mu);
-  switch (kind_of(q->prim)) {
-  case F_EW: {
-    if (q->prim == JX_P_stop_gradient) return build(c, q->in[0], m);
-    jx_lexpr e = blank(JX_LX_OP, va->dtype);
-    e.prim = q->prim;
-    e.nargs = q->nin;
-    for (int a = 0; a < q->nin; a++) {
-      const jx_aval *ua = &j->avals[q->in[a]];
-      memset(&mu, 0, sizeof mu);
-      mu.nd = ua->ndim;
-      int off = va->ndim - ua->ndim;
-      for (int d = 0; d < ua->ndim; d++)
-        if (!(ua->shape[d] == 1)) mu.d[d] = m->d[d + off];
-      e.args[a] = build(c, q->in[a], &mu);
-    }
-    return add_expr(c, &e);
-  }
-  case F_LAYOUT: {
-    const jx_aval *ua = &j->avals[q->in[0]];
-    const jx_params *p = &q->params;
-    mu.nd = ua->ndim;
-    for (int d = 0; d < ua->ndim; d++) {
-      if (q->prim == JX_P_transpose) {
-        mu.d[p->perm.axes[d]] = m->d[d];
-      } else if (q->prim == JX_P_broadcast_in_dim) {
-        if (ua->shape[d] != 1) mu.d[d] = m->d[p->bcast.axes[d]];
-      } else if (q->prim == JX_P_slice) {
-        mu.d[d].off = p->slice.start[d] + p->slice.stride[d] * m->d[d].off;
-        for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = p->slice.stride[d] * m->d[d].coef[k];
-      } else { /* rev */
-        mu.d[d] = m->d[d];
-        for (int i = 0; i < p->rev.naxes; i++)
-          if (p->rev.axes[i] == d) {
-            mu.d[d].off = ua->shape[d] - 1 - m->d[d].off;
-            for (int k = 0; k < JX_MAX_RANK; k++) mu.d[d].coef[k] = -m->d[d].coef[k];
-          }
-      }
-    }
+  switch (lw->kind) {
+  case JX_LOWER_EW: return build_ew(c, q, m);
+  case JX_LOWER_FORWARD: return build(c, q->in[0], m);
+  case JX_LOWER_LAYOUT:
+    mu.nd = j->avals[q->in[0]].ndim;
+    lw->index_map(&q->params, &j->avals[q->in[0]], m->d, mu.d);
     return build(c, q->in[0], &mu);
-  }
-  case F_RESHAPE: /* the operand is materialized: same linear order */
+  case JX_LOWER_RESHAPE: /* the operand is materialized: same linear order */
     return load(c, c->buf[q->in[0]], va, m);
-  case F_IOTA: {
+  case JX_LOWER_IOTA: {
     jx_lexpr e = blank(JX_LX_INDEX, JX_I64);
     e.at = m->d[q->params.iota.axis];
     int idx = add_expr(c, &e);
@@ -185,17 +167,17 @@ static void decide(fctx *c) {
   for (int i = 0; i < j->nout; i++) c->mat[j->outvars[i]] = true;
   for (int e = 0; e < j->neqn; e++) {
     const jx_eqn *q = &j->eqns[e];
-    fkind k = kind_of(q->prim);
-    if (k == F_CALL || k == F_REDUCE)
+    jx_lower_kind k = kind_of(q->prim);
+    if (is_call(k) || k == JX_LOWER_REDUCE)
       for (int o = 0; o < q->nout; o++) c->mat[q->out[o]] = true;
     for (int a = 0; a < q->nin; a++) {
       int u = q->in[a];
-      if (k == F_CALL || k == F_RESHAPE) c->mat[u] = true;
+      if (is_call(k) || k == JX_LOWER_RESHAPE) c->mat[u] = true;
       if (c->def[u] < 0) continue;
       const jx_eqn *pq = &j->eqns[c->def[u]];
-      if (kind_of(pq->prim) != F_EW || pq->prim == JX_P_stop_gradient) continue;
+      if (kind_of(pq->prim) != JX_LOWER_EW) continue;
       /* compute ops: inline only into one consumer that does not broadcast */
-      bool bcast = k != F_REDUCE && aval_size(&j->avals[q->out[0]]) > aval_size(&j->avals[u]);
+      bool bcast = k != JX_LOWER_REDUCE && aval_size(&j->avals[q->out[0]]) > aval_size(&j->avals[u]);
       if (c->uses[u] > 1 || bcast) c->mat[u] = true;
     }
   }
@@ -220,7 +202,7 @@ static void bound_inlining(fctx *c, int64_t *cost) {
   const jx_jaxpr *j = c->j;
   for (int e = 0; e < j->neqn; e++) {
     const jx_eqn *q = &j->eqns[e];
-    fkind k = kind_of(q->prim);
+    jx_lower_kind k = kind_of(q->prim);
     for (;;) {
       int64_t total = 1, worst = -1;
       for (int a = 0; a < q->nin; a++) {
@@ -229,7 +211,7 @@ static void bound_inlining(fctx *c, int64_t *cost) {
         if (ca > 0 && (worst < 0 || ca > inlined_cost(c, cost, q->in[worst]))) worst = a;
       }
       if (total <= MAX_INLINE_OPS || worst < 0) {
-        for (int o = 0; o < q->nout; o++) cost[q->out[o]] = k == F_CALL || k == F_REDUCE ? 0 : total;
+        for (int o = 0; o < q->nout; o++) cost[q->out[o]] = is_call(k) || k == JX_LOWER_REDUCE ? 0 : total;
         break;
       }
       c->mat[q->in[worst]] = true; /* operands' costs are <= MAX: this ends */
@@ -345,13 +327,14 @@ static void loop_counts(jx_lloop *l, const jx_params *pa) {
 /* Make kernel k (a CALL of scan/while/cond, ins and outs set) a LOOP if
  * every body can be a program; false leaves it a CALL. */
 static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
-  if (q->prim != JX_P_scan && q->prim != JX_P_while && q->prim != JX_P_cond) return false;
+  if (kind_of(q->prim) != JX_LOWER_LOOP) return false;
   /* JX_JIT_LOOPS=0: keep control flow as calls into the runtime (for
    * comparison; results are the same) */
   const char *env = getenv("JX_JIT_LOOPS");
   if (env && !strcmp(env, "0")) return false;
   jx_jaxpr *subs[2];
   int n = jx_params_jaxprs(&q->params, subs);
+  if (n != lowering(q->prim)->nbody) return false; /* malformed: stays a call, whose impl says why */
   jx_program *sp[2] = {NULL, NULL};
   for (int i = 0; i < n; i++)
     if (!(sp[i] = sub_program(subs[i]))) {
@@ -408,7 +391,7 @@ static bool reads_pointwise(const jx_kernel *m, int buf, const jx_aval *a) {
 static void mark_epilogues(jx_program *p) {
   for (int k = 0; k + 1 < p->nkernel; k++) {
     jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
-    if (g->kind != JX_LK_CALL || g->call.prim != JX_P_dot_general || g->call.params.dot.nb || g->nout != 1) continue;
+    if (g->kind != JX_LK_CALL || !takes_epilogue(g->call.prim, &g->call.params, g->nout)) continue;
     const jx_lbuf *c = &p->bufs[g->outs[0]];
     if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim) continue;
     if (memcmp(m->shape, c->aval.shape, sizeof(int64_t) * (size_t)m->ndim)) continue;
@@ -463,11 +446,11 @@ static void schedule(const fctx *c, int *order, bool *moved, bool pull) {
     if (moved[e]) continue;
     order[n++] = e;
     const jx_eqn *q = &j->eqns[e];
-    if (!pull || q->prim != JX_P_dot_general || q->params.dot.nb || q->nout != 1 || c->uses[q->out[0]] != 1) continue;
+    if (!pull || !takes_epilogue(q->prim, &q->params, q->nout) || c->uses[q->out[0]] != 1) continue;
     const jx_aval *ga = &j->avals[q->out[0]];
     for (int f = e + 1; f < j->neqn; f++) {
       const jx_eqn *m = &j->eqns[f];
-      if (moved[f] || kind_of(m->prim) != F_EW || m->nout != 1 || !c->mat[m->out[0]]) continue;
+      if (moved[f] || !pointwise(kind_of(m->prim)) || m->nout != 1 || !c->mat[m->out[0]]) continue;
       const jx_aval *ma = &j->avals[m->out[0]];
       if (ma->ndim != ga->ndim || memcmp(ma->shape, ga->shape, sizeof(int64_t) * (size_t)ga->ndim)) continue;
       bool reads_d = false, ok = true;
@@ -481,143 +464,179 @@ static void schedule(const fctx *c, int *order, bool *moved, bool pull) {
   }
 }
 
-static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
-  *err = NULL;
-  size_t nv = (size_t)(j->nvars ? j->nvars : 1);
-  fctx c = {.j = j};
-  int *order = NULL;
-  bool *moved = NULL;
-  c.def = jx_malloc(sizeof(int) * nv);
-  c.uses = jx_calloc(nv, sizeof(int));
-  c.mat = jx_calloc(nv, sizeof(bool));
-  c.buf = jx_malloc(sizeof(int) * nv);
-  c.cidx = jx_malloc(sizeof(int) * nv);
-  c.prog = jx_calloc(1, sizeof(jx_program));
-  if (!c.def || !c.uses || !c.mat || !c.buf || !c.cidx || !c.prog) {
-    c.err = jx_error_new("jit: out of memory");
-    goto done;
-  }
-  for (size_t v = 0; v < nv; v++) c.def[v] = -1, c.buf[v] = -1, c.cidx[v] = -1;
-  for (int e = 0; e < j->neqn; e++) {
-    for (int o = 0; o < j->eqns[e].nout; o++) c.def[j->eqns[e].out[o]] = e;
-    for (int a = 0; a < j->eqns[e].nin; a++) c.uses[j->eqns[e].in[a]]++;
-  }
-  for (int i = 0; i < j->nout; i++) c.uses[j->outvars[i]]++;
-  for (int i = 0; i < j->nconst; i++) c.cidx[j->constvars[i]] = i;
-  decide(&c);
-  int64_t *cost = jx_calloc(nv, sizeof(int64_t));
-  if (!cost) {
-    c.err = jx_error_new("jit: out of memory");
-    goto done;
-  }
-  bound_inlining(&c, cost);
-  jx_free(cost);
+/* ------------------------------------------------------------ kernels */
+static void oom(fctx *c) {
+  if (!c->err) c->err = jx_error_new("jit: out of memory");
+}
 
-  /* buffers: arguments, constants (not inlined scalars), then outputs */
-  for (int i = 0; i < j->nin && !c.err; i++) c.buf[j->invars[i]] = new_buf(&c, &j->avals[j->invars[i]], JX_LB_ARG, i);
-  for (int i = 0; i < j->nconst && !c.err; i++) {
+/* the context's per-variable tables: definitions, uses, constants */
+static bool fctx_init(fctx *c, const jx_jaxpr *j) {
+  size_t nv = (size_t)(j->nvars ? j->nvars : 1);
+  c->j = j;
+  c->def = jx_malloc(sizeof(int) * nv);
+  c->uses = jx_calloc(nv, sizeof(int));
+  c->mat = jx_calloc(nv, sizeof(bool));
+  c->buf = jx_malloc(sizeof(int) * nv);
+  c->cidx = jx_malloc(sizeof(int) * nv);
+  c->prog = jx_calloc(1, sizeof(jx_program));
+  if (!c->def || !c->uses || !c->mat || !c->buf || !c->cidx || !c->prog) return false;
+  for (size_t v = 0; v < nv; v++) c->def[v] = -1, c->buf[v] = -1, c->cidx[v] = -1;
+  for (int e = 0; e < j->neqn; e++) {
+    for (int o = 0; o < j->eqns[e].nout; o++) c->def[j->eqns[e].out[o]] = e;
+    for (int a = 0; a < j->eqns[e].nin; a++) c->uses[j->eqns[e].in[a]]++;
+  }
+  for (int i = 0; i < j->nout; i++) c->uses[j->outvars[i]]++;
+  for (int i = 0; i < j->nconst; i++) c->cidx[j->constvars[i]] = i;
+  return true;
+}
+
+/* Every primitive of j has a lowering rule (else an error naming it). */
+static bool check_lowerings(fctx *c) {
+  for (int e = 0; e < c->j->neqn; e++) {
+    jx_prim p = c->j->eqns[e].prim;
+    if (kind_of(p) != JX_LOWER_NONE) continue;
+    c->err = jx_error_new("jit: no C rendering for %s (its rules have no lowering)", jx_prim_names[p]);
+    return false;
+  }
+  return true;
+}
+
+/* buffers: arguments, constants (not inlined scalars), then outputs */
+static void plan_buffers(fctx *c) {
+  const jx_jaxpr *j = c->j;
+  for (int i = 0; i < j->nin && !c->err; i++) c->buf[j->invars[i]] = new_buf(c, &j->avals[j->invars[i]], JX_LB_ARG, i);
+  for (int i = 0; i < j->nconst && !c->err; i++) {
     int v = j->constvars[i];
     bool scalar = j->avals[v].ndim == 0 && jx_is_array(j->consts[i]);
-    bool needed = !scalar || c.mat[v];
-    if (needed && c.buf[v] < 0) c.buf[v] = new_buf(&c, &j->avals[v], JX_LB_CONST, i);
+    bool needed = !scalar || c->mat[v];
+    if (needed && c->buf[v] < 0) c->buf[v] = new_buf(c, &j->avals[v], JX_LB_CONST, i);
   }
-  c.prog->nconst = j->nconst;
+  c->prog->nconst = j->nconst;
   /* zeroed: on an earlier error none is retained, and freeing skips NULLs */
-  c.prog->consts = jx_calloc((size_t)(j->nconst ? j->nconst : 1), sizeof(jx_t));
-  c.capconst = j->nconst ? j->nconst : 1;
-  if (!c.prog->consts) c.err = jx_error_new("jit: out of memory");
-  for (int i = 0; i < j->nconst && !c.err; i++) c.prog->consts[i] = jx_retain(j->consts[i]);
-  for (int i = 0; i < j->nout && !c.err; i++) {
+  c->prog->consts = jx_calloc((size_t)(j->nconst ? j->nconst : 1), sizeof(jx_t));
+  c->capconst = j->nconst ? j->nconst : 1;
+  if (!c->prog->consts) oom(c);
+  for (int i = 0; i < j->nconst && !c->err; i++) c->prog->consts[i] = jx_retain(j->consts[i]);
+  for (int i = 0; i < j->nout && !c->err; i++) {
     int v = j->outvars[i];
-    if (c.buf[v] < 0) c.buf[v] = new_buf(&c, &j->avals[v], JX_LB_OUT, i);
+    if (c->buf[v] < 0) c->buf[v] = new_buf(c, &j->avals[v], JX_LB_OUT, i);
   }
-  c.prog->nout = j->nout;
-  c.prog->outs = jx_malloc(sizeof(int) * (size_t)(j->nout ? j->nout : 1));
-  if (!c.prog->outs && !c.err) c.err = jx_error_new("jit: out of memory");
+  c->prog->nout = j->nout;
+  c->prog->outs = jx_malloc(sizeof(int) * (size_t)(j->nout ? j->nout : 1));
+  if (!c->prog->outs) oom(c);
+}
 
-  /* kernels, in equation order but for GEMM epilogues (see schedule) */
-  order = jx_malloc(sizeof(int) * (size_t)(j->neqn ? j->neqn : 1));
-  moved = jx_calloc((size_t)(j->neqn ? j->neqn : 1), sizeof(bool));
-  if ((!order || !moved) && !c.err) c.err = jx_error_new("jit: out of memory");
-  if (!c.err) schedule(&c, order, moved, epilogues_enabled());
-  for (int oe = 0; oe < j->neqn && !c.err; oe++) {
-    const int e = order[oe];
-    const jx_eqn *q = &j->eqns[e];
-    fkind fk = kind_of(q->prim);
-    if (fk != F_CALL && !c.mat[q->out[0]]) continue;
-    for (int o = 0; o < q->nout && !c.err; o++)
-      if (c.buf[q->out[o]] < 0) c.buf[q->out[o]] = new_buf(&c, &j->avals[q->out[o]], JX_LB_TEMP, -1);
-    jx_kernel *k = new_kernel(&c);
-    if (!k) break;
-    int kid = c.prog->nkernel - 1;
-    c.k = k;
-    if (fk == F_CALL) {
-      k->kind = JX_LK_CALL;
-      k->call.prim = q->prim;
-      k->call.params = q->params;
-      k->nin = q->nin, k->nout = q->nout;
-      k->ins = jx_malloc(sizeof(int) * (size_t)(q->nin ? q->nin : 1));
-      k->outs = jx_malloc(sizeof(int) * (size_t)(q->nout ? q->nout : 1));
-      if (!k->ins || !k->outs) {
-        c.err = jx_error_new("jit: out of memory");
-        break;
-      }
-      for (int a = 0; a < q->nin; a++) {
-        if (c.buf[q->in[a]] < 0) /* an inlined scalar constant read by a call */
-          c.buf[q->in[a]] = new_buf(&c, &j->avals[q->in[a]], JX_LB_CONST, c.cidx[q->in[a]]);
-        k->ins[a] = c.buf[q->in[a]];
-      }
-      for (int o = 0; o < q->nout; o++) k->outs[o] = c.buf[q->out[o]];
-      make_loop(&c, k, q);
-    } else if (fk == F_REDUCE) {
-      const jx_aval *ua = &j->avals[q->in[0]];
-      k->kind = JX_LK_REDUCE;
-      k->reduce_op = q->prim;
-      k->ndim = ua->ndim;
-      memcpy(k->shape, ua->shape, sizeof(int64_t) * (size_t)ua->ndim);
-      for (int i = 0; i < q->params.reduce.naxes; i++) k->reduced[q->params.reduce.axes[i]] = true;
-      imap m;
-      memset(&m, 0, sizeof m);
-      m.nd = ua->ndim;
-      for (int d = 0; d < ua->ndim; d++) m.d[d].coef[d] = 1;
-      k->root = build(&c, q->in[0], &m);
-      k->out = c.buf[q->out[0]];
-    } else {
-      const jx_aval *va = &j->avals[q->out[0]];
-      k->kind = JX_LK_MAP;
-      k->ndim = va->ndim;
-      memcpy(k->shape, va->shape, sizeof(int64_t) * (size_t)va->ndim);
-      imap m;
-      memset(&m, 0, sizeof m);
-      m.nd = va->ndim;
-      for (int d = 0; d < va->ndim; d++) m.d[d].coef[d] = 1;
-      k->root = build_eqn(&c, q, &m);
-      k->out = c.buf[q->out[0]];
-    }
-    if (c.err) break; /* a buffer or an expression is missing */
-    /* liveness */
-    if (k->kind == JX_LK_CALL || k->kind == JX_LK_LOOP) {
-      for (int a = 0; a < k->nin; a++) touch(c.prog, k->ins[a], kid);
-      for (int o = 0; o < k->nout; o++) c.prog->bufs[k->outs[o]].def = kid;
-    } else {
-      for (int x = 0; x < k->nexpr; x++)
-        if (k->exprs[x].kind == JX_LX_LOAD) touch(c.prog, k->exprs[x].buf, kid);
-      c.prog->bufs[k->out].def = kid;
-    }
+/* kernel k runs equation q as a library call (or a LOOP, make_loop) */
+static void call_kernel(fctx *c, jx_kernel *k, const jx_eqn *q) {
+  const jx_jaxpr *j = c->j;
+  k->kind = JX_LK_CALL;
+  k->call.prim = q->prim;
+  k->call.params = q->params;
+  k->nin = q->nin, k->nout = q->nout;
+  k->ins = jx_malloc(sizeof(int) * (size_t)(q->nin ? q->nin : 1));
+  k->outs = jx_malloc(sizeof(int) * (size_t)(q->nout ? q->nout : 1));
+  if (!k->ins || !k->outs) {
+    oom(c);
+    return;
   }
+  for (int a = 0; a < q->nin; a++) {
+    if (c->buf[q->in[a]] < 0) /* an inlined scalar constant read by a call */
+      c->buf[q->in[a]] = new_buf(c, &j->avals[q->in[a]], JX_LB_CONST, c->cidx[q->in[a]]);
+    k->ins[a] = c->buf[q->in[a]];
+  }
+  for (int o = 0; o < q->nout; o++) k->outs[o] = c->buf[q->out[o]];
+  make_loop(c, k, q);
+}
+
+/* kernel k a MAP (over the output) or a REDUCE (over the operand) of q */
+static void loop_kernel(fctx *c, jx_kernel *k, const jx_eqn *q, bool reduce) {
+  const jx_aval *a = &c->j->avals[reduce ? q->in[0] : q->out[0]];
+  k->kind = reduce ? JX_LK_REDUCE : JX_LK_MAP;
+  k->ndim = a->ndim;
+  memcpy(k->shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  imap m;
+  memset(&m, 0, sizeof m);
+  m.nd = a->ndim;
+  for (int d = 0; d < a->ndim; d++) m.d[d].coef[d] = 1;
+  if (reduce) {
+    k->reduce_op = q->prim;
+    for (int i = 0; i < q->params.reduce.naxes; i++) k->reduced[q->params.reduce.axes[i]] = true;
+    k->root = build(c, q->in[0], &m);
+  } else {
+    k->root = build_eqn(c, q, &m);
+  }
+  k->out = c->buf[q->out[0]];
+}
+
+/* liveness: kernel kid defines its outputs and reads its inputs */
+static void note_liveness(jx_program *p, const jx_kernel *k, int kid) {
+  if (k->kind == JX_LK_CALL || k->kind == JX_LK_LOOP) {
+    for (int a = 0; a < k->nin; a++) touch(p, k->ins[a], kid);
+    for (int o = 0; o < k->nout; o++) p->bufs[k->outs[o]].def = kid;
+  } else {
+    for (int x = 0; x < k->nexpr; x++)
+      if (k->exprs[x].kind == JX_LX_LOAD) touch(p, k->exprs[x].buf, kid);
+    p->bufs[k->out].def = kid;
+  }
+}
+
+/* one kernel per materialized equation, in `order` */
+static void make_kernels(fctx *c, const int *order) {
+  const jx_jaxpr *j = c->j;
+  for (int oe = 0; oe < j->neqn && !c->err; oe++) {
+    const jx_eqn *q = &j->eqns[order[oe]];
+    jx_lower_kind fk = kind_of(q->prim);
+    if (!is_call(fk) && !c->mat[q->out[0]]) continue;
+    for (int o = 0; o < q->nout && !c->err; o++)
+      if (c->buf[q->out[o]] < 0) c->buf[q->out[o]] = new_buf(c, &j->avals[q->out[o]], JX_LB_TEMP, -1);
+    jx_kernel *k = new_kernel(c);
+    if (!k) break;
+    c->k = k;
+    if (is_call(fk)) call_kernel(c, k, q);
+    else loop_kernel(c, k, q, fk == JX_LOWER_REDUCE);
+    if (c->err) break; /* a buffer or an expression is missing */
+    note_liveness(c->prog, k, c->prog->nkernel - 1);
+  }
+}
+
+static void fctx_free(fctx *c) {
+  jx_free(c->def);
+  jx_free(c->uses);
+  jx_free(c->mat);
+  jx_free(c->buf);
+  jx_free(c->cidx);
+}
+
+static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
+  *err = NULL;
+  fctx c = {.j = j};
+  size_t ne = (size_t)(j->neqn ? j->neqn : 1);
+  int *order = NULL;
+  bool *moved = NULL;
+  int64_t *cost = NULL;
+  if (!fctx_init(&c, j)) oom(&c);
+  else if (check_lowerings(&c)) {
+    decide(&c);
+    cost = jx_calloc((size_t)(j->nvars ? j->nvars : 1), sizeof(int64_t));
+    if (cost) bound_inlining(&c, cost);
+    else oom(&c);
+  }
+  if (!c.err) plan_buffers(&c);
+  /* kernels, in equation order but for GEMM epilogues (see schedule) */
+  order = jx_malloc(sizeof(int) * ne);
+  moved = jx_calloc(ne, sizeof(bool));
+  if (!order || !moved) oom(&c);
+  if (!c.err) schedule(&c, order, moved, epilogues_enabled());
+  if (!c.err) make_kernels(&c, order);
   /* outputs that are copies of inputs/consts/other outputs need no kernel;
    * an output var materialized by no kernel (an input passed through) keeps
    * its ARG/CONST buffer */
   for (int i = 0; i < j->nout && !c.err; i++) c.prog->outs[i] = c.buf[j->outvars[i]];
   for (int i = 0; i < j->nout && !c.err; i++) touch(c.prog, c.prog->outs[i], c.prog->nkernel);
-done:
+  jx_free(cost);
   jx_free(order);
   jx_free(moved);
-  jx_free(c.def);
-  jx_free(c.uses);
-  jx_free(c.mat);
-  jx_free(c.buf);
-  jx_free(c.cidx);
+  fctx_free(&c);
   if (c.err) {
     jx_program_free(c.prog);
     *err = c.err;

@@ -190,4 +190,5 @@ static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 
 const jx_rules jx_rules_cond = {.name = "cond", .nin = -1, .nout = -1, .abstract_eval = cond_abstract,
                                 .impl = cond_impl, .jvp = cond_jvp, .transpose = cond_transpose,
-                                .batch = cond_batch, .impl_allocates = true, .params_kind = JX_PK_COND};
+                                .batch = cond_batch, .impl_allocates = true, .params_kind = JX_PK_COND,
+                                .lower = {JX_LOWER_LOOP, .loop = "cond", .nbody = 2}};

@@ -105,4 +105,5 @@ static jx_t call_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 
 const jx_rules jx_rules_jit_call = {.name = "jit_call", .nin = -1, .nout = -1, .abstract_eval = call_abstract,
                                     .impl = call_impl, .jvp = call_jvp, .transpose = call_transpose,
-                                    .batch = call_batch, .impl_allocates = true, .params_kind = JX_PK_CALL};
+                                    .batch = call_batch, .impl_allocates = true, .params_kind = JX_PK_CALL,
+                                    .lower = {JX_LOWER_CALL}};

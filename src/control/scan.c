@@ -344,4 +344,5 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 
 const jx_rules jx_rules_scan = {.name = "scan", .nin = -1, .nout = -1, .abstract_eval = scan_abstract,
                                 .impl = scan_impl, .jvp = scan_jvp, .transpose = scan_transpose,
-                                .batch = scan_batch, .impl_allocates = true, .params_kind = JX_PK_SCAN};
+                                .batch = scan_batch, .impl_allocates = true, .params_kind = JX_PK_SCAN,
+                                .lower = {JX_LOWER_LOOP, .loop = "scan", .nbody = 1}};

@@ -231,4 +231,5 @@ static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
 
 const jx_rules jx_rules_while = {.name = "while", .nin = -1, .nout = -1, .abstract_eval = while_abstract,
                                  .impl = while_impl, .jvp = while_jvp, .transpose = while_transpose,
-                                 .batch = while_batch, .impl_allocates = true, .params_kind = JX_PK_WHILE};
+                                 .batch = while_batch, .impl_allocates = true, .params_kind = JX_PK_WHILE,
+                                 .lower = {JX_LOWER_LOOP, .loop = "while", .nbody = 2}};

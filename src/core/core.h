@@ -271,6 +271,53 @@ void jx_pool_release_to(size_t mark);
  * one taken with jx_retain before a jx_pool_release_to). Returns x. */
 jx_t jx_pool_own(jx_t x);
 
+/* ------------------------------------------------------------ lowering */
+/* How the jit lowers a primitive: compile/fuse.c and the renderers read
+ * only this part of its rules (a test walks the table: every primitive has
+ * a kind, every EW one a scalar function per accepted dtype). */
+typedef enum {
+  JX_LOWER_NONE,    /* no lowering: jit reports "no C rendering for X" */
+  JX_LOWER_EW,      /* elementwise: a scalar function (stem), fused into loop bodies */
+  JX_LOWER_FORWARD, /* its first operand, unchanged (stop_gradient) */
+  JX_LOWER_LAYOUT,  /* fused as index arithmetic (index_map) */
+  JX_LOWER_RESHAPE, /* reads its materialized operand in the same linear order */
+  JX_LOWER_IOTA,    /* the loop index along params.axis, converted */
+  JX_LOWER_REDUCE,  /* a REDUCE kernel over params.axes (combine, identity) */
+  JX_LOWER_CALL,    /* a library call on whole buffers: its impl */
+  JX_LOWER_LOOP,    /* control flow: a LOOP kernel when its bodies compile, else a CALL */
+} jx_lower_kind;
+
+/* The scalar function of an EW op: <stem>_<operand dtype> (most),
+ * <stem>_<from>_<to> (convert), <stem>_<result dtype> (select). */
+typedef enum { JX_NAME_ARG, JX_NAME_CVT, JX_NAME_RESULT } jx_name_form;
+/* A reduction's identity: 0, or the dtype's lowest / highest value
+ * (-inf / +inf for floats). */
+typedef enum { JX_ID_ZERO, JX_ID_LOWEST, JX_ID_HIGHEST } jx_identity;
+
+typedef struct jx_affine jx_affine; /* ir/loop.h */
+
+typedef struct jx_lowering {
+  jx_lower_kind kind;
+  /* EW: the scalar function's name (scalar_ops.h) */
+  const char *stem;
+  jx_name_form form;
+  /* LAYOUT: the operand's index (affine in the loop indices) at output
+   * index out[0..out ndim); in[0..operand ndim) comes zeroed. */
+  void (*index_map)(const jx_params *p, const jx_aval *operand, const jx_affine *out, jx_affine *in);
+  /* REDUCE: the monoid, as the scalar function combining two values (its
+   * stem, e.g. "add" renders add_f64(acc, v)) and its identity */
+  const char *combine;
+  jx_identity identity;
+  /* LOOP: the name of the loop driver its LOOP kernel renders with (a
+   * backend's table of drivers, like the scalar functions: "scan"), and
+   * how many bodies it has (the jaxprs jx_params_jaxprs lists) */
+  const char *loop;
+  int nbody;
+  /* CALL: whether a pointwise consumer of its one output may run as its
+   * epilogue (GEMM epilogues, ir/loop.h); NULL: never */
+  bool (*epilogue)(const jx_params *p);
+} jx_lowering;
+
 /* --------------------------------------------------------------- rules */
 /* A value seen by a rule is any jx_t; rules compute with ops (which bind),
  * never with buffers, except impl, which runs kernels on concrete arrays. */
@@ -308,6 +355,8 @@ typedef struct jx_rules {
   /* impl makes its own outputs (bind does not preallocate them): for
    * primitives whose outputs may alias inputs or come from elsewhere. */
   bool impl_allocates;
+  /* how jit lowers it (see jx_lowering) */
+  jx_lowering lower;
 } jx_rules;
 
 extern const jx_rules *const jx_prim_rules[JX_PRIM_COUNT];

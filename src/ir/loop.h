@@ -25,7 +25,7 @@
 typedef enum { JX_LX_LOAD, JX_LX_CONST, JX_LX_INDEX, JX_LX_OP } jx_lx_kind;
 
 /* An affine function of the loop indices: off + sum_d coef[d] * i[d]. */
-typedef struct {
+typedef struct jx_affine { /* (tagged: core.h's lowering rules name it) */
   int64_t off;
   int64_t coef[JX_MAX_RANK];
 } jx_affine;

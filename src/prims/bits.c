@@ -21,22 +21,24 @@
 
 #define ERR(...) jx_rule_error(jx_prim_names[p], in, nin, __VA_ARGS__)
 
-enum { D_BOOL = 1 << JX_BOOL, D_INT = (1 << JX_I32) | (1 << JX_I64) | (1 << JX_U32),
-       D_FLOAT = (1 << JX_F32) | (1 << JX_F64), D_NUM = D_INT | D_FLOAT };
-
-static unsigned dtypes_of(jx_prim p) {
-  switch (p) {
-  case JX_P_shift_left:
-  case JX_P_shift_right_logical: return D_INT;
-  case JX_P_xor: return D_BOOL | D_INT;
-  case JX_P_rem: return D_NUM;
-  default: return D_FLOAT; /* fma, erf, erf_inv */
-  }
-}
+/* the kernel op (bits or special) and accepted dtypes of each row of the
+ * op list (core/elementwise.def); fma (its own kernel) takes floats */
+static const struct {
+  int kernel;
+  unsigned dtypes;
+} ew_info[JX_PRIM_COUNT] = {
+#define JX_BITS(name, K, dtypes, cheap) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes},
+#define JX_SPECIAL(name, K, dtypes) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes},
+#include "core/elementwise.def"
+#undef JX_BITS
+#undef JX_SPECIAL
+    [JX_P_fma] = {0, JX_DTS_FLOAT},
+};
+static unsigned dtypes_of(jx_prim p) { return ew_info[p].dtypes; }
 
 static const char *class_name(unsigned m) {
-  return m == D_INT ? "an integer dtype" : m == (D_BOOL | D_INT) ? "bool or an integer dtype"
-         : m == D_NUM ? "a numeric (non-bool) dtype" : "a float dtype";
+  return m == JX_DTS_INT ? "an integer dtype" : m == JX_DTS_BOOL_INT ? "bool or an integer dtype"
+         : m == JX_DTS_NUM ? "a numeric (non-bool) dtype" : "a float dtype";
 }
 
 /* ------------------------------------------------------ elementwise */
@@ -60,23 +62,18 @@ static jx_t ew_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *
 }
 
 static jx_t ew_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
-  (void)nin, (void)pa;
+  (void)pa;
   const jx_aval *o = &out[0]->aval;
   int64_t n = jx_aval_size(o);
   jx_dtype dt = o->dtype;
 #define S(i) (in[i]->aval.ndim == 0)
-  switch (p) {
-  case JX_P_erf: jx_cpu_special(JX_CPU_ERF, dt, n, jx_data(in[0]), jx_data(out[0])); break;
-  case JX_P_erf_inv: jx_cpu_special(JX_CPU_ERF_INV, dt, n, jx_data(in[0]), jx_data(out[0])); break;
-  case JX_P_fma:
+  if (p == JX_P_fma)
     jx_cpu_fma(dt, n, jx_data(in[0]), S(0), jx_data(in[1]), S(1), jx_data(in[2]), S(2), jx_data(out[0]));
-    break;
-  default: {
-    jx_cpu_bitsop op = p == JX_P_shift_left ? JX_CPU_SHL : p == JX_P_shift_right_logical ? JX_CPU_SHR_LOGICAL
-                       : p == JX_P_xor ? JX_CPU_XOR : JX_CPU_REM;
-    jx_cpu_bits_binary(op, dt, n, jx_data(in[0]), S(0), jx_data(in[1]), S(1), jx_data(out[0]));
-  }
-  }
+  else if (nin == 1) /* a JX_SPECIAL row */
+    jx_cpu_special((jx_cpu_specialop)ew_info[p].kernel, dt, n, jx_data(in[0]), jx_data(out[0]));
+  else /* a JX_BITS row */
+    jx_cpu_bits_binary((jx_cpu_bitsop)ew_info[p].kernel, dt, n, jx_data(in[0]), S(0), jx_data(in[1]), S(1),
+                       jx_data(out[0]));
 #undef S
   return NULL;
 }
@@ -287,7 +284,8 @@ static jx_t argsort_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
 /* ------------------------------------------------------------ tables */
 #define EW(nm, n, tr)                                                                          \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ew_abstract, \
-                                  .impl = ew_impl, .jvp = ew_jvp, .transpose = tr, .batch = ew_batch};
+                                  .impl = ew_impl, .jvp = ew_jvp, .transpose = tr, .batch = ew_batch,       \
+                                  .lower = {JX_LOWER_EW, .stem = #nm}};
 EW(shift_left, 2, NULL)
 EW(shift_right_logical, 2, NULL)
 EW(xor, 2, NULL)
@@ -298,7 +296,8 @@ EW(erf_inv, 1, NULL)
 
 const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32", .nin = 4, .nout = 1,
                                         .abstract_eval = fry_abstract, .impl = fry_impl,
-                                        .jvp = nodiff_jvp, .batch = fry_batch};
+                                        .jvp = nodiff_jvp, .batch = fry_batch, .lower = {JX_LOWER_CALL}};
 const jx_rules jx_rules_argsort = {.name = "argsort", .nin = 1, .nout = 1, .abstract_eval = argsort_abstract,
                                    .impl = argsort_impl, .jvp = nodiff_jvp, .batch = argsort_batch,
-                                   .params_kind = JX_PK_ARG}; /* no params in its jaxpr text */
+                                   .params_kind = JX_PK_ARG,
+                                   .lower = {JX_LOWER_CALL}}; /* no params in its jaxpr text */

@@ -242,8 +242,13 @@ static void dot_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
   jx_strbuf_put(b, "))");
 }
 
+/* A GEMM (no batch dimensions) can finish its output slab by slab with a
+ * pointwise epilogue (jx_dot_general_epilogue). */
+static bool dot_takes_epilogue(const jx_params *pa) { return pa->dot.nb == 0; }
+
 const jx_rules jx_rules_dot_general = {.name = "dot_general", .nin = 2, .nout = 1,
                                        .abstract_eval = dot_abstract, .impl = dot_impl,
                                        .jvp = dot_jvp, .transpose = dot_transpose,
                                        .batch = dot_batch, .params_kind = JX_PK_DOT,
-                                       .print_params = dot_print};
+                                       .print_params = dot_print,
+                                       .lower = {JX_LOWER_CALL, .epilogue = dot_takes_epilogue}};

@@ -7,14 +7,11 @@
 
 #include <math.h>
 
-/* dtype classes */
-enum { D_BOOL = 1 << JX_BOOL, D_INT = (1 << JX_I32) | (1 << JX_I64) | (1 << JX_U32),
-       D_FLOAT = (1 << JX_F32) | (1 << JX_F64), D_NUM = D_INT | D_FLOAT, D_ALL = D_NUM | D_BOOL };
-
+/* dtype classes (of the op list's rows, core/elementwise.def) */
 static const char *class_name(unsigned mask) {
-  if (mask == D_FLOAT) return "a float dtype";
-  if (mask == D_NUM) return "a numeric (non-bool) dtype";
-  if (mask == (D_BOOL | D_INT)) return "bool or an integer dtype";
+  if (mask == JX_DTS_FLOAT) return "a float dtype";
+  if (mask == JX_DTS_NUM) return "a numeric (non-bool) dtype";
+  if (mask == JX_DTS_BOOL_INT) return "bool or an integer dtype";
   return "a supported dtype";
 }
 
@@ -46,26 +43,22 @@ static jx_t jvp_logistic(jx_t t, jx_t x, jx_t y) { return MUL(t, MUL(y, SUB(C(1)
 static jx_t jvp_sin(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, U(cos)); }
 static jx_t jvp_cos(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, jx_lax_unary(JX_P_neg, U(sin))); }
 
+/* the kernel op and accepted dtypes of each unary row of the op list */
 static const struct {
   jx_cpu_unop kernel;
   unsigned dtypes;
-  unary_jvp_fn jvp; /* NULL: derivative is zero */
 } unary_info[JX_PRIM_COUNT] = {
-    [JX_P_neg] = {JX_CPU_NEG, D_NUM, jvp_neg},
-    [JX_P_abs] = {JX_CPU_ABS, D_NUM, jvp_abs},
-    [JX_P_sign] = {JX_CPU_SIGN, D_NUM, NULL},
-    [JX_P_floor] = {JX_CPU_FLOOR, D_FLOAT, NULL},
-    [JX_P_exp] = {JX_CPU_EXP, D_FLOAT, jvp_exp},
-    [JX_P_log] = {JX_CPU_LOG, D_FLOAT, jvp_log},
-    [JX_P_log1p] = {JX_CPU_LOG1P, D_FLOAT, jvp_log1p},
-    [JX_P_expm1] = {JX_CPU_EXPM1, D_FLOAT, jvp_expm1},
-    [JX_P_sqrt] = {JX_CPU_SQRT, D_FLOAT, jvp_sqrt},
-    [JX_P_rsqrt] = {JX_CPU_RSQRT, D_FLOAT, jvp_rsqrt},
-    [JX_P_tanh] = {JX_CPU_TANH, D_FLOAT, jvp_tanh},
-    [JX_P_logistic] = {JX_CPU_LOGISTIC, D_FLOAT, jvp_logistic},
-    [JX_P_sin] = {JX_CPU_SIN, D_FLOAT, jvp_sin},
-    [JX_P_cos] = {JX_CPU_COS, D_FLOAT, jvp_cos},
-    [JX_P_not] = {JX_CPU_NOT, D_BOOL | D_INT, NULL},
+#define JX_UNARY(name, K, dtypes, cheap) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes},
+#include "core/elementwise.def"
+#undef JX_UNARY
+};
+
+/* NULL: the derivative is zero */
+static const unary_jvp_fn unary_jvps[JX_PRIM_COUNT] = {
+    [JX_P_neg] = jvp_neg,     [JX_P_abs] = jvp_abs,     [JX_P_exp] = jvp_exp,
+    [JX_P_log] = jvp_log,     [JX_P_log1p] = jvp_log1p, [JX_P_expm1] = jvp_expm1,
+    [JX_P_sqrt] = jvp_sqrt,   [JX_P_rsqrt] = jvp_rsqrt, [JX_P_tanh] = jvp_tanh,
+    [JX_P_logistic] = jvp_logistic, [JX_P_sin] = jvp_sin, [JX_P_cos] = jvp_cos,
 };
 
 static jx_t unary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
@@ -88,7 +81,7 @@ static jx_t unary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx
                       jx_t *out, jx_t *tout) {
   (void)nin;
   jx_bind(p, 1, x, pa, 1, out);
-  tout[0] = unary_info[p].jvp && t[0] ? unary_info[p].jvp(t[0], x[0], out[0]) : NULL;
+  tout[0] = unary_jvps[p] && t[0] ? unary_jvps[p](t[0], x[0], out[0]) : NULL;
   return NULL;
 }
 
@@ -100,19 +93,17 @@ static jx_t neg_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
 }
 
 /* ----------------------------------------------------------- binary */
+/* the kernel op and accepted dtypes of each binary and compare row */
 static const struct {
   jx_cpu_binop kernel;
   unsigned dtypes;
   bool compare; /* output bool */
 } binary_info[JX_PRIM_COUNT] = {
-    [JX_P_add] = {JX_CPU_ADD, D_NUM, false}, [JX_P_sub] = {JX_CPU_SUB, D_NUM, false},
-    [JX_P_mul] = {JX_CPU_MUL, D_NUM, false}, [JX_P_div] = {JX_CPU_DIV, D_NUM, false},
-    [JX_P_pow] = {JX_CPU_POW, D_NUM, false}, [JX_P_max] = {JX_CPU_MAX, D_ALL, false},
-    [JX_P_min] = {JX_CPU_MIN, D_ALL, false}, [JX_P_and] = {JX_CPU_AND, D_BOOL | D_INT, false},
-    [JX_P_or] = {JX_CPU_OR, D_BOOL | D_INT, false}, [JX_P_eq] = {JX_CPU_EQ, D_ALL, true},
-    [JX_P_ne] = {JX_CPU_NE, D_ALL, true},    [JX_P_lt] = {JX_CPU_LT, D_ALL, true},
-    [JX_P_le] = {JX_CPU_LE, D_ALL, true},    [JX_P_gt] = {JX_CPU_GT, D_ALL, true},
-    [JX_P_ge] = {JX_CPU_GE, D_ALL, true},
+#define JX_BINARY(name, K, dtypes) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes, false},
+#define JX_COMPARE(name, K, dtypes) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes, true},
+#include "core/elementwise.def"
+#undef JX_BINARY
+#undef JX_COMPARE
 };
 
 static jx_t binary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
@@ -358,7 +349,7 @@ static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = 1, .nout = 1,                        \
                                   .abstract_eval = unary_abstract, .impl = unary_impl,     \
                                   .jvp = unary_jvp, .transpose = tr,       \
-                                  .batch = ew_batch};
+                                  .batch = ew_batch, .lower = {JX_LOWER_EW, .stem = #nm}};
 UNARY(neg, neg_transpose)
 UNARY(abs, NULL)
 UNARY(sign, NULL)
@@ -379,7 +370,7 @@ UNARY(not, NULL)
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = 2, .nout = 1,                        \
                                   .abstract_eval = binary_abstract, .impl = binary_impl,   \
                                   .jvp = binary_jvp, .transpose = tr,      \
-                                  .batch = ew_batch};
+                                  .batch = ew_batch, .lower = {JX_LOWER_EW, .stem = #nm}};
 BINARY(add, binary_transpose)
 BINARY(sub, binary_transpose)
 BINARY(mul, binary_transpose)
@@ -399,12 +390,15 @@ BINARY(ge, NULL)
 const jx_rules jx_rules_select = {.name = "select", .nin = 3, .nout = 1,
                                   .abstract_eval = select_abstract, .impl = select_impl,
                                   .jvp = select_jvp, .transpose = select_transpose,
-                                  .batch = ew_batch};
+                                  .batch = ew_batch,
+                                  .lower = {JX_LOWER_EW, .stem = "select", .form = JX_NAME_RESULT}};
 const jx_rules jx_rules_convert = {.name = "convert", .nin = 1, .nout = 1,
                                    .abstract_eval = convert_abstract, .impl = convert_impl,
                                    .jvp = convert_jvp, .transpose = convert_transpose,
                                    .batch = ew_batch, .params_kind = JX_PK_CONVERT,
-                                   .print_params = convert_print};
+                                   .print_params = convert_print,
+                                   .lower = {JX_LOWER_EW, .stem = "cvt", .form = JX_NAME_CVT}};
 const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient", .nin = 1, .nout = 1,
                                          .abstract_eval = convert_abstract, .impl = convert_impl,
-                                         .jvp = convert_jvp, .batch = ew_batch};
+                                         .jvp = convert_jvp, .batch = ew_batch,
+                                         .lower = {JX_LOWER_FORWARD}};

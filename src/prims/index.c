@@ -288,12 +288,15 @@ static void iota_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int
 const jx_rules jx_rules_gather = {.name = "gather", .nin = 2, .nout = 1, .abstract_eval = gather_abstract,
                                   .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose,
                                   .batch = gather_batch, .params_kind = JX_PK_GATHER,
-                                  .print_params = gather_print};
+                                  .print_params = gather_print,
+                                  .lower = {JX_LOWER_CALL}};
 const jx_rules jx_rules_scatter_add = {.name = "scatter_add", .nin = 2, .nout = 1,
                                        .abstract_eval = scatter_abstract, .impl = scatter_impl,
                                        .jvp = scatter_jvp, .transpose = scatter_transpose,
                                        .batch = scatter_batch, .params_kind = JX_PK_SCATTER,
-                                       .print_params = scatter_print};
+                                       .print_params = scatter_print,
+                                       .lower = {JX_LOWER_CALL}};
 const jx_rules jx_rules_iota = {.name = "iota", .nin = 0, .nout = 1, .abstract_eval = iota_abstract,
                                 .impl = iota_impl, .jvp = nodiff_jvp, .params_kind = JX_PK_IOTA,
-                                .print_params = iota_print};
+                                .print_params = iota_print,
+                                .lower = {JX_LOWER_IOTA}};

@@ -1,6 +1,7 @@
 /* Layout primitives: reshape, broadcast_in_dim, transpose, slice, rev,
  * pad, concatenate. Eagerly each is one strided copy; all are linear, and
  * their transposes are each other (slice <-> pad, concatenate -> slices). */
+#include "ir/loop.h" /* jx_affine: index maps */
 #include "prims/prims.h"
 
 #define ERR(...) jx_rule_error(jx_prim_names[p], in, nin, __VA_ARGS__)
@@ -435,15 +436,47 @@ static void concat_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, i
   jx_strbuf_put(b, " dimension=%d", pa->concat.axis);
 }
 
-#define LAYOUT(nm, n, ae, im, tr, bt, kind, pr)                                                \
+
+/* ------------------------------------------------------------ lowering */
+/* Index maps (jx_lowering.index_map): where in the operand output index
+ * `out` reads, each index affine in the jit's loop indices. The jit fuses
+ * these ops as this arithmetic: they never become kernels. */
+static void bid_index(const jx_params *p, const jx_aval *ua, const jx_affine *out, jx_affine *in) {
+  for (int d = 0; d < ua->ndim; d++)
+    if (ua->shape[d] != 1) in[d] = out[p->bcast.axes[d]]; /* size-1 dims broadcast: index 0 */
+}
+static void transpose_index(const jx_params *p, const jx_aval *ua, const jx_affine *out, jx_affine *in) {
+  for (int d = 0; d < ua->ndim; d++) in[p->perm.axes[d]] = out[d];
+}
+static void slice_index(const jx_params *p, const jx_aval *ua, const jx_affine *out, jx_affine *in) {
+  for (int d = 0; d < ua->ndim; d++) {
+    in[d].off = p->slice.start[d] + p->slice.stride[d] * out[d].off;
+    for (int k = 0; k < JX_MAX_RANK; k++) in[d].coef[k] = p->slice.stride[d] * out[d].coef[k];
+  }
+}
+static void rev_index(const jx_params *p, const jx_aval *ua, const jx_affine *out, jx_affine *in) {
+  for (int d = 0; d < ua->ndim; d++) in[d] = out[d];
+  for (int i = 0; i < p->rev.naxes; i++) {
+    int d = p->rev.axes[i];
+    in[d].off = ua->shape[d] - 1 - out[d].off;
+    for (int k = 0; k < JX_MAX_RANK; k++) in[d].coef[k] = -out[d].coef[k];
+  }
+}
+
+#define LAYOUT(nm, n, ae, im, tr, bt, kind, pr, ...)                                           \
   const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ae,  \
                                   .impl = im, .jvp = linear_jvp, .transpose = tr, .batch = bt, \
-                                  .params_kind = kind, .print_params = pr};
-LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE, reshape_print)
-LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print)
+                                  .params_kind = kind, .print_params = pr, .lower = {__VA_ARGS__}};
+LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE, reshape_print,
+       JX_LOWER_RESHAPE)
+LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print, JX_LOWER_LAYOUT,
+       .index_map = bid_index)
 LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose, transpose_batch, JX_PK_PERM,
-       transpose_print)
-LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print)
-LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch, JX_PK_REV, rev_print)
-LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch, JX_PK_PAD, pad_print)
-LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch, JX_PK_CONCAT, concat_print)
+       transpose_print, JX_LOWER_LAYOUT, .index_map = transpose_index)
+LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print, JX_LOWER_LAYOUT,
+       .index_map = slice_index)
+LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch, JX_PK_REV, rev_print, JX_LOWER_LAYOUT,
+       .index_map = rev_index)
+LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch, JX_PK_PAD, pad_print, JX_LOWER_CALL)
+LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch, JX_PK_CONCAT, concat_print,
+       JX_LOWER_CALL)

@@ -43,26 +43,24 @@ typedef struct {
       for (int64_t i = lo; i < hi; i++) o[i] = FN(a[0], b[0]);                       \
   }
 
-#define INT_BITS(S, T)                                                               \
-  BIN_LOOP(shl_##S, shift_left_##S, T)                                               \
-  BIN_LOOP(shr_##S, shift_right_logical_##S, T)                                      \
-  BIN_LOOP(xor_loop_##S, xor_##S, T)                                                 \
-  BIN_LOOP(rem_loop_##S, rem_##S, T)
-INT_BITS(i32, int32_t)
-INT_BITS(i64, int64_t)
-INT_BITS(u32, uint32_t)
-BIN_LOOP(xor_loop_b, xor_b, uint8_t)
-BIN_LOOP(rem_loop_f32, rem_f32, float)
-BIN_LOOP(rem_loop_f64, rem_f64, double)
+/* one loop per JX_BITS row of the op list (core/elementwise.def) and
+ * dtype of its row, and the table of them */
+#define BITS_LOOP(S, T, K, name) BIN_LOOP(bits_##name##_##S, name##_##S, T)
+#define JX_BITS(name, K, dtypes, cheap) JX_FOR_##dtypes(BITS_LOOP, K, name)
+#include "core/elementwise.def"
+#undef JX_BITS
 
+#define BITS_ENTRY(S, T, K, name) [JX_CPU_##K][JX_DT_##S] = bits_##name##_##S,
+#define JX_BITS(name, K, dtypes, cheap) JX_FOR_##dtypes(BITS_ENTRY, K, name)
 static const jx_cpu_range_fn bin_table[JX_CPU_BITS_COUNT][JX_DTYPE_COUNT] = {
-    [JX_CPU_SHL] = {[JX_I32] = shl_i32, [JX_I64] = shl_i64, [JX_U32] = shl_u32},
-    [JX_CPU_SHR_LOGICAL] = {[JX_I32] = shr_i32, [JX_I64] = shr_i64, [JX_U32] = shr_u32},
-    [JX_CPU_XOR] = {[JX_BOOL] = xor_loop_b, [JX_I32] = xor_loop_i32, [JX_I64] = xor_loop_i64,
-                    [JX_U32] = xor_loop_u32},
-    [JX_CPU_REM] = {[JX_I32] = rem_loop_i32, [JX_I64] = rem_loop_i64, [JX_U32] = rem_loop_u32,
-                    [JX_F32] = rem_loop_f32, [JX_F64] = rem_loop_f64},
+#include "core/elementwise.def"
 };
+#undef JX_BITS
+#define JX_BITS(name, K, dtypes, cheap) [JX_CPU_##K] = cheap,
+static const bool bits_cheap[JX_CPU_BITS_COUNT] = {
+#include "core/elementwise.def"
+};
+#undef JX_BITS
 
 void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar,
                         const void *b, bool b_scalar, void *out) {
@@ -70,7 +68,7 @@ void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a,
   jx_cpu_range_fn fn = bin_table[op][dt];
   KCHECK(fn);
   ew_ctx c = {.a = a, .b = b, .sa = !a_scalar, .sb = !b_scalar, .out = out};
-  jx_cpu_parallel_for(n, op == JX_CPU_REM ? GRAIN_MATH : GRAIN, fn, &c);
+  jx_cpu_parallel_for(n, bits_cheap[op] ? GRAIN : GRAIN_MATH, fn, &c);
 }
 
 /* ---------------------------------------------------------------- fma */
@@ -99,19 +97,24 @@ void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void
     T *o = c->out;                                                                   \
     for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i]);                               \
   }
-UN_LOOP(erf_loop_f32, erf_f32, float)
-UN_LOOP(erf_loop_f64, erf_f64, double)
-UN_LOOP(erf_inv_loop_f32, erf_inv_f32, float)
-UN_LOOP(erf_inv_loop_f64, erf_inv_f64, double)
+/* one loop per JX_SPECIAL row (core/elementwise.def) and dtype of its row */
+#define SPECIAL_LOOP(S, T, K, name) UN_LOOP(special_##name##_##S, name##_##S, T)
+#define JX_SPECIAL(name, K, dtypes) JX_FOR_##dtypes(SPECIAL_LOOP, K, name)
+#include "core/elementwise.def"
+#undef JX_SPECIAL
+#define SPECIAL_ENTRY(S, T, K, name) [JX_CPU_##K][JX_DT_##S] = special_##name##_##S,
+#define JX_SPECIAL(name, K, dtypes) JX_FOR_##dtypes(SPECIAL_ENTRY, K, name)
+static const jx_cpu_range_fn special_table[JX_CPU_SPECIAL_COUNT][JX_DTYPE_COUNT] = {
+#include "core/elementwise.def"
+};
+#undef JX_SPECIAL
 
 void jx_cpu_special(jx_cpu_specialop op, jx_dtype dt, int64_t n, const void *x, void *y) {
-  KCHECK((unsigned)op < JX_CPU_SPECIAL_COUNT && (dt == JX_F32 || dt == JX_F64));
-  static const jx_cpu_range_fn fns[JX_CPU_SPECIAL_COUNT][2] = {
-      [JX_CPU_ERF] = {erf_loop_f32, erf_loop_f64},
-      [JX_CPU_ERF_INV] = {erf_inv_loop_f32, erf_inv_loop_f64},
-  };
+  KCHECK((unsigned)op < JX_CPU_SPECIAL_COUNT && (unsigned)dt < JX_DTYPE_COUNT);
+  jx_cpu_range_fn fn = special_table[op][dt];
+  KCHECK(fn);
   ew_ctx c = {.a = x, .out = y};
-  jx_cpu_parallel_for(n, GRAIN_MATH, fns[op][dt == JX_F64], &c);
+  jx_cpu_parallel_for(n, GRAIN_MATH, fn, &c);
 }
 
 /* ----------------------------------------------------------- threefry */

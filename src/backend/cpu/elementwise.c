@@ -2,10 +2,11 @@
  *
  * Each family is one template: a scalar function per (op, dtype) written
  * once per dtype *kind* (bool, signed, unsigned, float), and one loop macro
- * that wraps it. The X-macro lists below instantiate the loops and fill the
- * dispatch tables from the same text, so an op cannot be in one and not the
- * other. Combinations that make no sense (exp of an int, and of a float)
- * are NULL in the tables and trip a check.
+ * that wraps it. The op list (core/elementwise.def) instantiates the loops
+ * at each op's dtypes and fills the dispatch tables from the same rows, so
+ * an op cannot be in one and not the other. Combinations the op list does
+ * not name (exp of an int, not of a float) are NULL in the tables and trip
+ * a check.
  *
  * Broadcasting: the driver drops size-1 dims and merges adjacent dims that
  * every operand walks contiguously, so "same shape", "scalar operand" and
@@ -44,12 +45,12 @@ enum {
 enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
 
 /* dtype suffix -> enum, used by the table initializers */
-#define DT_b JX_BOOL
-#define DT_i32 JX_I32
-#define DT_i64 JX_I64
-#define DT_u32 JX_U32
-#define DT_f32 JX_F32
-#define DT_f64 JX_F64
+#define DT_b JX_DT_b
+#define DT_i32 JX_DT_i32
+#define DT_i64 JX_DT_i64
+#define DT_u32 JX_DT_u32
+#define DT_f32 JX_DT_f32
+#define DT_f64 JX_DT_f64
 
 /* ------------------------------------------------------ scalar ops */
 /* The per-(op, dtype) scalar functions and conversions live in
@@ -57,35 +58,16 @@ enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
 #include "backend/cpu/scalar_ops.h"
 
 /* ------------------------------------------------------ op lists */
-/* X(ENUM, name, S, T, OUT) */
-#define BINOPS_COMMON(X, S, T)                                                       \
-  X(ADD, add, S, T, T) X(SUB, sub, S, T, T) X(MUL, mul, S, T, T) X(DIV, div, S, T, T) \
-  X(POW, pow, S, T, T) X(MAX, max, S, T, T) X(MIN, min, S, T, T)                     \
-  X(EQ, eq, S, T, uint8_t) X(NE, ne, S, T, uint8_t) X(LT, lt, S, T, uint8_t)          \
-  X(LE, le, S, T, uint8_t) X(GT, gt, S, T, uint8_t) X(GE, ge, S, T, uint8_t)
-#define BINOPS_BITS(X, S, T) X(AND, and, S, T, T) X(OR, or, S, T, T)
-#define BINOPS_INT(X, S, T) BINOPS_COMMON(X, S, T) BINOPS_BITS(X, S, T)
-#define BINOPS_FLOAT(X, S, T) BINOPS_COMMON(X, S, T)
-
-/* X(ENUM, name, S, T, cheap): cheap ops vectorize; the rest call libm
- * (sqrt too: without -fno-math-errno gcc keeps a scalar errno check) */
-#define UNOPS_INT(X, S, T) X(NEG, neg, S, T, 1) X(ABS, abs, S, T, 1) X(SIGN, sign, S, T, 1) X(NOT, not, S, T, 1)
-#define UNOPS_BOOL(X, S, T) X(NOT, not, S, T, 1)
-#define UNOPS_FLOAT(X, S, T)                                                             \
-  X(NEG, neg, S, T, 1) X(ABS, abs, S, T, 1) X(SIGN, sign, S, T, 1) X(FLOOR, floor, S, T, 1) \
-  X(EXP, exp, S, T, 0) X(LOG, log, S, T, 0) X(LOG1P, log1p, S, T, 0)                      \
-  X(EXPM1, expm1, S, T, 0) X(SQRT, sqrt, S, T, 0) X(RSQRT, rsqrt, S, T, 0)                \
-  X(TANH, tanh, S, T, 0) X(LOGISTIC, logistic, S, T, 0) X(SIN, sin, S, T, 0)              \
-  X(COS, cos, S, T, 0)
-
-/* X(S, T, binop list, unop list) */
-#define FOR_DTYPES(X)                                  \
-  X(b, uint8_t, BINOPS_INT, UNOPS_BOOL)                \
-  X(i32, int32_t, BINOPS_INT, UNOPS_INT)               \
-  X(i64, int64_t, BINOPS_INT, UNOPS_INT)               \
-  X(u32, uint32_t, BINOPS_INT, UNOPS_INT)              \
-  X(f32, float, BINOPS_FLOAT, UNOPS_FLOAT)             \
-  X(f64, double, BINOPS_FLOAT, UNOPS_FLOAT)
+/* The ops and their dtypes come from the op list (core/elementwise.def),
+ * expanded once per thing made from it: each row's dtype class
+ * (JX_FOR_<class>, kernels.h) gives the dtypes to instantiate at, and
+ * BIN_X / UN_X (redefined before each expansion) what to make per
+ * (op, dtype): X(ENUM, name, S, T, OUT) for binary ops, X(ENUM, name, S,
+ * T, cheap) for unary ones. */
+#define BIN_AT(S, T, K, name) BIN_X(K, name, S, T, T)
+#define CMP_AT(S, T, K, name) BIN_X(K, name, S, T, uint8_t)
+#define UN_AT(S, T, K, name, cheap) UN_X(K, name, S, T, cheap)
+/* (include "ew_binary.inc" / "ew_unary.inc": the rows of one kind only) */
 
 /* ------------------------------------------------------ binary loops */
 /* A block of n0 rows of n1: o[r*n1 + i] = op(a[r*sa0 + i*sa1], b[r*sb0 + i*sb1]).
@@ -153,19 +135,32 @@ enum { SHORT_ROW = 8 };
       jx_stream(o + i, t, (size_t)m * sizeof(OUT));                                      \
     }                                                                                    \
   }
-#define BIN_INST(S, T, BL, UL) BL(DEF_BIN_LOOP, S, T) BL(DEF_BIN_STREAM, S, T)
-FOR_DTYPES(BIN_INST)
+#define BIN_X(E, name, S, T, OUT) DEF_BIN_LOOP(E, name, S, T, OUT) DEF_BIN_STREAM(E, name, S, T, OUT)
+#include "backend/cpu/ew_binary.inc"
+#undef BIN_X
 
-#define BIN_ENTRY(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = bl_##name##_##S,
-#define BIN0_ENTRY(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = b0_##name##_##S,
-#define BIN_ROW(S, T, BL, UL) BL(BIN_ENTRY, S, T)
-#define BIN0_ROW(S, T, BL, UL) BL(BIN0_ENTRY, S, T)
-static const bin_fn bin_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(BIN_ROW)};
-static const bin0_fn bin0_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(BIN0_ROW)};
+#define BIN_X(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = bl_##name##_##S,
+static const bin_fn bin_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {
+#include "backend/cpu/ew_binary.inc"
+};
+#undef BIN_X
+#define BIN_X(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = b0_##name##_##S,
+static const bin0_fn bin0_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {
+#include "backend/cpu/ew_binary.inc"
+};
+#undef BIN_X
 typedef void (*bin_stream_fn)(int64_t n, const void *a, int64_t sa, const void *b, int64_t sb, void *o);
-#define BINS_ENTRY(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = bs_##name##_##S,
-#define BINS_ROW(S, T, BL, UL) BL(BINS_ENTRY, S, T)
-static const bin_stream_fn bin_stream_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(BINS_ROW)};
+#define BIN_X(E, name, S, T, OUT) [JX_CPU_##E][DT_##S] = bs_##name##_##S,
+static const bin_stream_fn bin_stream_table[JX_CPU_BINARY_COUNT][JX_DTYPE_COUNT] = {
+#include "backend/cpu/ew_binary.inc"
+};
+#undef BIN_X
+/* the comparisons (bool results) */
+#define JX_COMPARE(name, K, dtypes) [JX_CPU_##K] = true,
+static const bool bin_to_bool[JX_CPU_BINARY_COUNT] = {
+#include "core/elementwise.def"
+};
+#undef JX_COMPARE
 
 /* ------------------------------------------------------ unary loops */
 typedef void (*un_fn)(int64_t n, const void *x, void *y);
@@ -187,20 +182,33 @@ typedef void (*un_fn)(int64_t n, const void *x, void *y);
       jx_stream(y + i, t, (size_t)m * sizeof(T));                          \
     }                                                                      \
   }
-#define UN_INST(S, T, BL, UL) UL(DEF_UN_LOOP, S, T)
-FOR_DTYPES(UN_INST)
+#define UN_X DEF_UN_LOOP
+#include "backend/cpu/ew_unary.inc"
+#undef UN_X
 
-#define UN_ENTRY(E, name, S, T, cheap) [JX_CPU_##E][DT_##S] = ul_##name##_##S,
-#define UN_ROW(S, T, BL, UL) UL(UN_ENTRY, S, T)
-static const un_fn un_table[JX_CPU_UNARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(UN_ROW)};
-#define UNS_ENTRY(E, name, S, T, cheap) [JX_CPU_##E][DT_##S] = us_##name##_##S,
-#define UNS_ROW(S, T, BL, UL) UL(UNS_ENTRY, S, T)
-static const un_fn un_stream_table[JX_CPU_UNARY_COUNT][JX_DTYPE_COUNT] = {FOR_DTYPES(UNS_ROW)};
+#define UN_X(E, name, S, T, cheap) [JX_CPU_##E][DT_##S] = ul_##name##_##S,
+static const un_fn un_table[JX_CPU_UNARY_COUNT][JX_DTYPE_COUNT] = {
+#include "backend/cpu/ew_unary.inc"
+};
+#undef UN_X
+#define UN_X(E, name, S, T, cheap) [JX_CPU_##E][DT_##S] = us_##name##_##S,
+static const un_fn un_stream_table[JX_CPU_UNARY_COUNT][JX_DTYPE_COUNT] = {
+#include "backend/cpu/ew_unary.inc"
+};
+#undef UN_X
+/* cheap ops vectorize: bigger chunks per thread */
+#define JX_UNARY(name, K, dtypes, cheap) [JX_CPU_##K] = cheap,
+static const bool un_cheap[JX_CPU_UNARY_COUNT] = {
+#include "core/elementwise.def"
+};
+#undef JX_UNARY
 
-/* per op, from the float list (a superset of the others) plus NOT */
-#define UN_CHEAP(E, name, S, T, cheap) [JX_CPU_##E] = cheap,
-static const bool un_cheap[JX_CPU_UNARY_COUNT] = {UNOPS_FLOAT(UN_CHEAP, f32, float)
-                                                      UNOPS_BOOL(UN_CHEAP, b, uint8_t)};
+bool jx_cpu_unary_has(jx_cpu_unop op, jx_dtype dt) {
+  return (unsigned)op < JX_CPU_UNARY_COUNT && (unsigned)dt < JX_DTYPE_COUNT && un_table[op][dt];
+}
+bool jx_cpu_binary_has(jx_cpu_binop op, jx_dtype dt) {
+  return (unsigned)op < JX_CPU_BINARY_COUNT && (unsigned)dt < JX_DTYPE_COUNT && bin_table[op][dt];
+}
 
 static size_t dtype_size(jx_dtype dt) {
   static const uint8_t sz[JX_DTYPE_COUNT] = {[JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8,
@@ -426,7 +434,7 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
   }
   size_t es = dtype_size(dt);
   nary c = {.nin = 2, .in = {a, b}, .isz = {es, es}, .out = out, .kernel = (void (*)(void))fn,
-            .block = bin_block, .osz = op >= JX_CPU_EQ ? 1 : es, .bin_stream = bin_stream_table[op][dt]};
+            .block = bin_block, .osz = bin_to_bool[op] ? 1 : es, .bin_stream = bin_stream_table[op][dt]};
   const int64_t *strides[2] = {astride, bstride};
   collapse(&c, ndim, shape, strides);
   nary_run(&c);
@@ -533,13 +541,13 @@ void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *
 }
 
 /* fill_S(n, &value, y): run_flat with input stride 0 hands every chunk the value. */
-#define DEF_FILL(S, T, BL, UL)                                   \
+#define DEF_FILL(S, T, unused)                                   \
   static void fill_##S(int64_t n, const void *pv, void *py) {    \
     const T v = *(const T *)pv;                                  \
     T *y = py;                                                   \
     for (int64_t i = 0; i < n; i++) y[i] = v;                    \
   }
-FOR_DTYPES(DEF_FILL)
+JX_FOR_ALL(DEF_FILL, 0)
 
 void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out) {
   union {

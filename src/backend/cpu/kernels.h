@@ -60,24 +60,51 @@ void jx_cpu_set_num_threads(int n);
 void jx_cpu_leave_cpu(int cpu);
 
 /* --------------------------------------------------------- elementwise */
-/* Unary ops; y and x have n elements of dtype dt (float ops on float
- * dtypes; neg/abs/sign on all numeric; not on bool and ints). */
+/* The dtype classes of the op list (core/elementwise.def): as masks of
+ * dtype bits, and as lists X(suffix, C type, ...) to instantiate kernels. */
+#define JX_DTS_FLOAT ((1u << JX_F32) | (1u << JX_F64))
+#define JX_DTS_INT ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32))
+#define JX_DTS_NUM (JX_DTS_INT | JX_DTS_FLOAT)
+#define JX_DTS_BOOL_INT ((1u << JX_BOOL) | JX_DTS_INT)
+#define JX_DTS_ALL (JX_DTS_NUM | (1u << JX_BOOL))
+#define JX_DT_b JX_BOOL /* suffix -> dtype, for tables */
+#define JX_DT_i32 JX_I32
+#define JX_DT_i64 JX_I64
+#define JX_DT_u32 JX_U32
+#define JX_DT_f32 JX_F32
+#define JX_DT_f64 JX_F64
+#define JX_FOR_FLOAT(X, ...) X(f32, float, __VA_ARGS__) X(f64, double, __VA_ARGS__)
+#define JX_FOR_INT(X, ...) X(i32, int32_t, __VA_ARGS__) X(i64, int64_t, __VA_ARGS__) X(u32, uint32_t, __VA_ARGS__)
+#define JX_FOR_NUM(X, ...) JX_FOR_INT(X, __VA_ARGS__) JX_FOR_FLOAT(X, __VA_ARGS__)
+#define JX_FOR_BOOL_INT(X, ...) X(b, uint8_t, __VA_ARGS__) JX_FOR_INT(X, __VA_ARGS__)
+#define JX_FOR_ALL(X, ...) X(b, uint8_t, __VA_ARGS__) JX_FOR_NUM(X, __VA_ARGS__)
+
+/* Unary ops (JX_UNARY rows of the op list); y and x have n elements of a
+ * dtype the op's row lists. */
 typedef enum {
-  JX_CPU_NEG, JX_CPU_ABS, JX_CPU_SIGN, JX_CPU_FLOOR, JX_CPU_EXP, JX_CPU_LOG, JX_CPU_LOG1P,
-  JX_CPU_EXPM1, JX_CPU_SQRT, JX_CPU_RSQRT, JX_CPU_TANH, JX_CPU_LOGISTIC, JX_CPU_SIN, JX_CPU_COS,
-  JX_CPU_NOT, JX_CPU_UNARY_COUNT
+#define JX_UNARY(name, K, dtypes, cheap) JX_CPU_##K,
+#include "core/elementwise.def"
+#undef JX_UNARY
+  JX_CPU_UNARY_COUNT
 } jx_cpu_unop;
 void jx_cpu_unary(jx_cpu_unop op, jx_dtype dt, int64_t n, const void *x, void *y);
 
-/* Binary ops. a and b have dtype dt; out has dtype dt, or bool for the
- * comparisons. Integer div truncates toward zero (x/0 gives 0, never a
- * trap); integer pow is exponentiation by squaring (negative exponent: 0,
- * except base 1/-1). max/min propagate NaN. */
+/* Binary ops (JX_BINARY then JX_COMPARE rows). a and b have dtype dt; out
+ * has dtype dt, or bool for the comparisons. Integer div truncates toward
+ * zero (x/0 gives 0, never a trap); integer pow is exponentiation by
+ * squaring (negative exponent: 0, except base 1/-1). max/min propagate
+ * NaN. */
 typedef enum {
-  JX_CPU_ADD, JX_CPU_SUB, JX_CPU_MUL, JX_CPU_DIV, JX_CPU_POW, JX_CPU_MAX, JX_CPU_MIN,
-  JX_CPU_AND, JX_CPU_OR, JX_CPU_EQ, JX_CPU_NE, JX_CPU_LT, JX_CPU_LE, JX_CPU_GT, JX_CPU_GE,
+#define JX_BINARY(name, K, dtypes) JX_CPU_##K,
+#define JX_COMPARE(name, K, dtypes) JX_CPU_##K,
+#include "core/elementwise.def"
+#undef JX_BINARY
+#undef JX_COMPARE
   JX_CPU_BINARY_COUNT
 } jx_cpu_binop;
+/* whether the kernel has op at dtype dt (the row's dtypes) */
+bool jx_cpu_unary_has(jx_cpu_unop op, jx_dtype dt);
+bool jx_cpu_binary_has(jx_cpu_binop op, jx_dtype dt);
 void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape, const void *a,
                    const int64_t *astride, const void *b, const int64_t *bstride, void *out);
 
@@ -155,14 +182,23 @@ const char *jx_cpu_gemm_backend(void);
 /* (src/backend/cpu/bits.c) Elementwise kernels over n elements whose
  * operands are either full arrays or scalars (the `*_scalar` flags: one
  * element read for every output). Scalar semantics live in scalar_ops.h. */
-typedef enum { JX_CPU_SHL, JX_CPU_SHR_LOGICAL, JX_CPU_XOR, JX_CPU_REM, JX_CPU_BITS_COUNT } jx_cpu_bitsop;
-/* shifts: i32/i64/u32; xor: bool and ints; rem: ints and floats */
+typedef enum {
+#define JX_BITS(name, K, dtypes, cheap) JX_CPU_##K,
+#include "core/elementwise.def"
+#undef JX_BITS
+  JX_CPU_BITS_COUNT
+} jx_cpu_bitsop; /* the JX_BITS rows, at their dtypes */
 void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar,
                         const void *b, bool b_scalar, void *out);
 /* out = fma(a, b, c) (f32/f64), one rounding */
 void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void *b, bool b_scalar,
                 const void *c, bool c_scalar, void *out);
-typedef enum { JX_CPU_ERF, JX_CPU_ERF_INV, JX_CPU_SPECIAL_COUNT } jx_cpu_specialop;
+typedef enum {
+#define JX_SPECIAL(name, K, dtypes) JX_CPU_##K,
+#include "core/elementwise.def"
+#undef JX_SPECIAL
+  JX_CPU_SPECIAL_COUNT
+} jx_cpu_specialop; /* the JX_SPECIAL rows, at their dtypes */
 void jx_cpu_special(jx_cpu_specialop op, jx_dtype dt, int64_t n, const void *x, void *y);
 /* Threefry-2x32 over n counters: (y0[i], y1[i]) = threefry((k0, k1), (x0, x1))
  * with each u32 operand a full array or a scalar. */

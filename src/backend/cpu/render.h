@@ -13,7 +13,15 @@
 typedef struct {
   char **name;
   int n, cap;
+  /* the first primitive found without a C rendering (its rules' lowering
+   * lacks what the renderer needs): jx_cpu_render then fails naming it */
+  const char *missing;
 } jx_needs;
+
+/* Record that primitive p has no C rendering (the first one wins). */
+static inline void jx_cpu_no_rendering(jx_needs *need, jx_prim p) {
+  if (need && !need->missing) need->missing = jx_prim_names[p];
+}
 
 /* Out of memory sets oom; the renderer then returns NULL. Helper calls
  * (put_call) are recorded in *need, which nested buffers share. */
@@ -53,6 +61,9 @@ void jx_cpu_put_call(sb *b, const char *fmt, ...) __attribute__((format(printf, 
  * is defined by no part: that is a renderer defect, reported here rather
  * than as a C compiler failure. Caller frees. */
 char *jx_cpu_prelude(const char *const *names, int n, jx_t *err);
+
+/* The op list's scalar functions, NULL-terminated (render_prelude.c). */
+extern const char *const jx_cpu_ew_functions[];
 
 /* A part of scalar_ops.h (see there): its name, the parts it needs and
  * the functions it defines (lists separated by blanks or '*'), its text. */

@@ -9,8 +9,10 @@
  * cond) is a C function with the real loop or branch, whose bodies are
  * programs rendered the same way (p<body>_run runs one body's kernels in
  * order; a body's CALL kernels go back to the runtime through rt->call).
- * Every operation renders as a call `<prim>_<dtype>(...)`, so the renderer
- * is a table of names rather than a table of code. */
+ * Every operation renders as a call of its scalar function, named by the
+ * primitive's lowering rule (`<stem>_<dtype>(...)`, core.h), so the
+ * renderer is a table of names rather than a table of code; a primitive
+ * whose rule names none fails the render ("no C rendering for X"). */
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/render.h"
 
@@ -71,6 +73,24 @@ static bool make_slots(const jx_kernel *k, slots *s) {
   return true;
 }
 
+/* An elementwise op: a call of the scalar function its lowering names. */
+static void put_op(sb *b, const jx_kernel *k, const jx_lexpr *e) {
+  const jx_lowering *lw = &jx_prim_rules[e->prim]->lower;
+  jx_dtype at = k->exprs[e->args[0]].dtype;
+  if (lw->kind != JX_LOWER_EW || !lw->stem) {
+    jx_cpu_no_rendering(b->need, e->prim);
+    put(b, "0");
+    return;
+  }
+  switch (lw->form) {
+  case JX_NAME_ARG: jx_cpu_put_call(b, "%s_%s", lw->stem, sfx[at]); break;
+  case JX_NAME_CVT: jx_cpu_put_call(b, "%s_%s_%s", lw->stem, sfx[at], sfx[e->dtype]); break;
+  case JX_NAME_RESULT: jx_cpu_put_call(b, "%s_%s", lw->stem, sfx[e->dtype]); break;
+  }
+  for (int a = 0; a < e->nargs; a++) put(b, "%sv%d", a ? ", " : "", e->args[a]);
+  put(b, ")");
+}
+
 /* the body: every expression as a local, in order */
 static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *indent) {
   for (int x = 0; x < k->nexpr; x++) {
@@ -84,15 +104,7 @@ static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *ind
       break;
     case JX_LX_CONST: put_const(b, e); break;
     case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
-    case JX_LX_OP: {
-      jx_dtype at = k->exprs[e->args[0]].dtype;
-      if (e->prim == JX_P_convert) jx_cpu_put_call(b, "cvt_%s_%s", sfx[at], sfx[e->dtype]);
-      else if (e->prim == JX_P_select) jx_cpu_put_call(b, "select_%s", sfx[e->dtype]);
-      else jx_cpu_put_call(b, "%s_%s", jx_prim_names[e->prim], sfx[at]);
-      for (int a = 0; a < e->nargs; a++) put(b, "%sv%d", a ? ", " : "", e->args[a]);
-      put(b, ")");
-      break;
-    }
+    case JX_LX_OP: put_op(b, k, e); break;
     }
     put(b, ";\n");
   }
@@ -167,6 +179,19 @@ static void map_range(sb *b, const jx_program *prog, const jx_kernel *k, const s
 
 enum { REDUCE_TILE = 256 }; /* outputs accumulated at once when the inner dim is kept */
 
+/* A reduction's identity in C for dtype dt (NULL: none listed) */
+static const char *identity(jx_identity id, jx_dtype dt) {
+  static const char *const lowest[JX_DTYPE_COUNT] = {"0", "INT32_MIN", "INT64_MIN", "0", "-INFINITY", "-INFINITY"};
+  static const char *const highest[JX_DTYPE_COUNT] = {"1", "INT32_MAX", "INT64_MAX", "UINT32_MAX", "INFINITY",
+                                                      "INFINITY"};
+  switch (id) {
+  case JX_ID_ZERO: return "0";
+  case JX_ID_LOWEST: return lowest[dt];
+  case JX_ID_HIGHEST: return highest[dt];
+  }
+  return NULL;
+}
+
 /* A REDUCE kernel's range function, after its name: outputs [lo, hi). */
 static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
   int kept[JX_MAX_RANK], nk = 0, red[JX_MAX_RANK], nr = 0;
@@ -177,17 +202,12 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
   jx_dtype vt = k->exprs[k->root].dtype;
   bool fl = jx_dtype_is_float(vt);
   const char *acct = fl ? "double" : ctype[vt];
-  const char *init;
-  char initbuf[64];
-  if (k->reduce_op == JX_P_reduce_sum) init = "0";
-  else if (fl) init = k->reduce_op == JX_P_reduce_max ? "-INFINITY" : "INFINITY";
-  else {
-    static const char *const mn[JX_DTYPE_COUNT] = {"0", "INT32_MIN", "INT64_MIN", "0", "", ""};
-    static const char *const mx[JX_DTYPE_COUNT] = {"1", "INT32_MAX", "INT64_MAX", "UINT32_MAX", "", ""};
-    snprintf(initbuf, sizeof initbuf, "%s", k->reduce_op == JX_P_reduce_max ? mn[vt] : mx[vt]);
-    init = initbuf;
+  const jx_lowering *lw = &jx_prim_rules[k->reduce_op]->lower;
+  const char *init = identity(lw->identity, vt), *op = lw->combine;
+  if (lw->kind != JX_LOWER_REDUCE || !op || !init) {
+    jx_cpu_no_rendering(b->need, k->reduce_op);
+    return;
   }
-  const char *op = k->reduce_op == JX_P_reduce_sum ? "add" : k->reduce_op == JX_P_reduce_max ? "max" : "min";
   put(b, "(void *ctx, int64_t lo, int64_t hi) {\n");
   put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[vt], ctype[vt], bref(sl, k->out));
   const int L = k->ndim - 1;
@@ -400,7 +420,8 @@ char *jx_cpu_render(const jx_program *p, jx_t *err) {
   jx_needs need = {0};
   sb body = {.need = &need};
   render_root(&body, p);
-  char *pre = body.oom ? NULL : jx_cpu_prelude((const char *const *)need.name, need.n, err);
+  if (need.missing) *err = jx_error_new("jit: no C rendering for %s", need.missing);
+  char *pre = body.oom || *err ? NULL : jx_cpu_prelude((const char *const *)need.name, need.n, err);
   for (int i = 0; i < need.n; i++) jx_free(need.name[i]);
   jx_free(need.name);
   sb b = {0};

@@ -194,8 +194,21 @@ static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int 
   put(b, "  return rc;\n}\n\n");
 }
 
+/* The loop drivers, by the name a primitive's lowering rule gives
+ * (jx_lowering.loop). A loop with no driver here fails the render, naming
+ * the primitive. */
+static const struct {
+  const char *name;
+  void (*render)(sb *, const jx_program *, const jx_kernel *, int);
+} drivers[] = {{"scan", render_scan}, {"while", render_while}, {"cond", render_cond}};
+
 void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  if (k->loop.kind == JX_LOOP_SCAN) render_scan(b, outer, k, id);
-  else if (k->loop.kind == JX_LOOP_WHILE) render_while(b, outer, k, id);
-  else render_cond(b, outer, k, id);
+  const jx_lowering *lw = &jx_prim_rules[k->call.prim]->lower;
+  for (size_t i = 0; lw->kind == JX_LOWER_LOOP && lw->loop && lw->nbody == k->loop.nsub && i < sizeof drivers / sizeof *drivers;
+       i++)
+    if (!strcmp(drivers[i].name, lw->loop)) {
+      drivers[i].render(b, outer, k, id);
+      return;
+    }
+  jx_cpu_no_rendering(b->need, k->call.prim);
 }

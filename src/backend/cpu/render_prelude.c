@@ -11,6 +11,26 @@
 
 #include <string.h>
 
+/* The scalar functions of the op list (core/elementwise.def): each row's
+ * <name>_<dtype> at every dtype of its row. The eager kernels call them
+ * all; test_lowering checks that a part of scalar_ops.h lists each, so
+ * that rendering any of them finds it. */
+#define FN_NAME(S, T, name) #name "_" #S,
+#define JX_UNARY(name, K, dtypes, cheap) JX_FOR_##dtypes(FN_NAME, name)
+#define JX_BINARY(name, K, dtypes) JX_FOR_##dtypes(FN_NAME, name)
+#define JX_COMPARE(name, K, dtypes) JX_FOR_##dtypes(FN_NAME, name)
+#define JX_BITS(name, K, dtypes, cheap) JX_FOR_##dtypes(FN_NAME, name)
+#define JX_SPECIAL(name, K, dtypes) JX_FOR_##dtypes(FN_NAME, name)
+const char *const jx_cpu_ew_functions[] = {
+#include "core/elementwise.def"
+    NULL};
+#undef JX_UNARY
+#undef JX_BINARY
+#undef JX_COMPARE
+#undef JX_BITS
+#undef JX_SPECIAL
+#undef FN_NAME
+
 static const char part_mark[] = "/*@jx-part ", end_mark[] = "/*@jx-end*/";
 
 /* One marker at m: NAME, then +DEP names, a colon, the functions, the comment end; false if malformed. */
