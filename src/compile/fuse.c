@@ -308,22 +308,6 @@ static int add_const_buf(fctx *c, jx_t x) {
   return new_buf(c, &x->aval, JX_LB_CONST, p->nconst++);
 }
 
-/* A LOOP kernel's kind and counts, from its primitive's params. */
-static void loop_counts(jx_lloop *l, const jx_params *pa) {
-  switch (pa->kind) {
-  case JX_PK_SCAN:
-    l->kind = JX_LOOP_SCAN;
-    l->nconst = pa->scan.nconst, l->ncarry = pa->scan.ncarry;
-    l->length = pa->scan.length, l->reverse = pa->scan.reverse;
-    break;
-  case JX_PK_WHILE:
-    l->kind = JX_LOOP_WHILE;
-    l->ncconst = pa->while_.ncconst, l->nbconst = pa->while_.nbconst;
-    break;
-  default: l->kind = JX_LOOP_COND; break;
-  }
-}
-
 /* Make kernel k (a CALL of scan/while/cond, ins and outs set) a LOOP if
  * every body can be a program; false leaves it a CALL. */
 static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
@@ -342,7 +326,7 @@ static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
       return false;
     }
   k->kind = JX_LK_LOOP;
-  loop_counts(&k->loop, &q->params);
+  if (lowering(q->prim)->loop_fields) lowering(q->prim)->loop_fields(&q->params, &k->loop);
   k->loop.nsub = n;
   for (int i = 0; i < n; i++) k->loop.sub[i] = sp[i]; /* owned by the kernel from here on */
   for (int i = 0; i < n; i++) {

@@ -195,8 +195,10 @@ static jx_t verify_program(const jx_program *p, int nargs);
  * the map of their constants into this program's buffers */
 static bool check_loop(vctx *v, int k) {
   const jx_kernel *kn = &v->p->kernels[k];
-  int want = kn->call.prim == JX_P_scan ? 1 : kn->call.prim == JX_P_while || kn->call.prim == JX_P_cond ? 2 : 0;
-  if (!want) return fail(v, k, "a loop of a primitive that is not scan, while or cond");
+  if ((unsigned)kn->call.prim >= JX_PRIM_COUNT) return fail(v, k, "loops over primitive %d", (int)kn->call.prim);
+  const jx_lowering *lw = &jx_prim_rules[kn->call.prim]->lower;
+  int want = lw->kind == JX_LOWER_LOOP ? lw->nbody : 0;
+  if (!want) return fail(v, k, "a loop of %s, which does not lower to a loop", jx_prim_names[kn->call.prim]);
   if (kn->loop.nsub != want) return fail(v, k, "has %d bodies; %s has %d", kn->loop.nsub, jx_prim_names[kn->call.prim], want);
   for (int i = 0; i < kn->loop.nsub; i++) {
     const jx_program *s = kn->loop.sub[i];

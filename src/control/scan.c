@@ -11,6 +11,7 @@
  * is the transposed step, accumulating cotangents of linear constants in
  * extra carries. The loop is never unrolled: the body is compiled once. */
 #include "control/derive.h"
+#include "ir/loop.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
 
@@ -342,7 +343,13 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   return err;
 }
 
+/* The LOOP kernel's counts (compile/fuse.c; ir/loop.h) */
+static void scan_loop_fields(const jx_params *pa, jx_lloop *l) {
+  l->nconst = pa->scan.nconst, l->ncarry = pa->scan.ncarry;
+  l->length = pa->scan.length, l->reverse = pa->scan.reverse;
+}
+
 const jx_rules jx_rules_scan = {.name = "scan", .nin = -1, .nout = -1, .abstract_eval = scan_abstract,
                                 .impl = scan_impl, .jvp = scan_jvp, .transpose = scan_transpose,
                                 .batch = scan_batch, .impl_allocates = true, .params_kind = JX_PK_SCAN,
-                                .lower = {JX_LOWER_LOOP, .loop = "scan", .nbody = 1}};
+                                .lower = {JX_LOWER_LOOP, .loop_fields = scan_loop_fields, .loop = "scan", .nbody = 1}};

@@ -8,6 +8,7 @@
  * in — use scan/fori_loop. Under vmap with a batched predicate the loop runs
  * until every lane is done, each lane keeping its own carries (a select). */
 #include "control/derive.h"
+#include "ir/loop.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
 
@@ -229,7 +230,12 @@ static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
   return err;
 }
 
+/* The LOOP kernel's counts (compile/fuse.c; ir/loop.h) */
+static void while_loop_fields(const jx_params *pa, jx_lloop *l) {
+  l->ncconst = pa->while_.ncconst, l->nbconst = pa->while_.nbconst;
+}
+
 const jx_rules jx_rules_while = {.name = "while", .nin = -1, .nout = -1, .abstract_eval = while_abstract,
                                  .impl = while_impl, .jvp = while_jvp, .transpose = while_transpose,
                                  .batch = while_batch, .impl_allocates = true, .params_kind = JX_PK_WHILE,
-                                 .lower = {JX_LOWER_LOOP, .loop = "while", .nbody = 2}};
+                                 .lower = {JX_LOWER_LOOP, .loop_fields = while_loop_fields, .loop = "while", .nbody = 2}};

@@ -295,6 +295,7 @@ typedef enum { JX_NAME_ARG, JX_NAME_CVT, JX_NAME_RESULT } jx_name_form;
 typedef enum { JX_ID_ZERO, JX_ID_LOWEST, JX_ID_HIGHEST } jx_identity;
 
 typedef struct jx_affine jx_affine; /* ir/loop.h */
+typedef struct jx_lloop jx_lloop;   /* ir/loop.h */
 
 typedef struct jx_lowering {
   jx_lower_kind kind;
@@ -313,6 +314,9 @@ typedef struct jx_lowering {
    * how many bodies it has (the jaxprs jx_params_jaxprs lists) */
   const char *loop;
   int nbody;
+  /* LOOP: fill the LOOP kernel's counts (its operands' groups, a scan's
+   * length and direction) from the params */
+  void (*loop_fields)(const jx_params *p, jx_lloop *l);
   /* CALL: whether a pointwise consumer of its one output may run as its
    * epilogue (GEMM epilogues, ir/loop.h); NULL: never */
   bool (*epilogue)(const jx_params *p);

@@ -43,11 +43,12 @@ typedef struct {
 } jx_lexpr;
 
 typedef enum { JX_LK_MAP, JX_LK_REDUCE, JX_LK_CALL, JX_LK_LOOP } jx_lkind;
-typedef enum { JX_LOOP_SCAN, JX_LOOP_WHILE, JX_LOOP_COND } jx_loop_kind;
 
 struct jx_program;
 
-/* A LOOP kernel: its kind, its operands' counts, and its bodies. The
+/* A LOOP kernel: its operands' counts and its bodies, filled by its
+ * primitive's lowering rule (loop_fields); the kind is the primitive's
+ * (kernel.call.prim), whose rule names the driver that renders it. The
  * operands (ins) are, by kind:
  *   SCAN:  nconst consts, ncarry carries, then the xs; `length` steps,
  *          last to first if `reverse`; outs: the carries, then the ys;
@@ -56,8 +57,7 @@ struct jx_program;
  * sub: SCAN: sub[0] = body; WHILE: sub[0] = cond, sub[1] = body; COND:
  * sub[0] = true branch, sub[1] = false. bmap[s][b]: for each CONST buffer
  * b of sub[s], the enclosing program's buffer holding it (-1 otherwise). */
-typedef struct {
-  jx_loop_kind kind;
+typedef struct jx_lloop {
   int nconst, ncarry; /* SCAN */
   int64_t length;     /* SCAN */
   bool reverse;       /* SCAN */
