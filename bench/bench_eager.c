@@ -107,8 +107,7 @@ static int memory; /* --memory */
 static atomic_size_t mem_live, mem_peak;
 static void mem_note(size_t live) {
   size_t p = atomic_load(&mem_peak);
-  while (live > p && !atomic_compare_exchange_weak(&mem_peak, &p, live)) {
-  }
+  while (live > p && !atomic_compare_exchange_weak(&mem_peak, &p, live)) {}
 }
 static void *counting_alloc(void *ud, void *ptr, size_t n) {
   (void)ud;
@@ -123,8 +122,10 @@ static void *counting_alloc(void *ud, void *ptr, size_t n) {
   char *q = realloc(old, n + 16);
   if (!q) return NULL;
   *(size_t *)q = n;
-  if (n >= was) mem_note(atomic_fetch_add(&mem_live, n - was) + (n - was));
-  else atomic_fetch_sub(&mem_live, was - n);
+  if (n >= was)
+    mem_note(atomic_fetch_add(&mem_live, n - was) + (n - was));
+  else
+    atomic_fetch_sub(&mem_live, was - n);
   return q + 16;
 }
 /* start a peak measurement at the current live count */
@@ -159,8 +160,10 @@ static void load_peer(void) {
   }
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
-    fprintf(stderr, "note: peer %s not loadable (%s); build it with shared/bench/peers/build.sh "
-                    "to time the hand-fused C loop in-process\n", path, dlerror());
+    fprintf(stderr,
+            "note: peer %s not loadable (%s); build it with shared/bench/peers/build.sh "
+            "to time the hand-fused C loop in-process\n",
+            path, dlerror());
     return;
   }
   c_slow_f_malloc = (fused_alloc_fn)dlsym(h, "slow_f_malloc");
@@ -193,7 +196,8 @@ static void bench_dispatch(void) {
   jx_t a1 = jx_retain(jx_ones(JX_F32, JX_SHAPE(1000))), b1 = jx_retain(jx_ones(JX_F32, JX_SHAPE(1000)));
   jx_t c = jx_add(a0, b0);
   die_if_error(c, "0-d add");
-  if (jx_item(c) != 4.0 || jx_dtype_of(c) != JX_F32) fprintf(stderr, "WARNING: 0-d add gave %g\n", jx_item(c));
+  if (jx_item(c) != 4.0 || jx_dtype_of(c) != JX_F32)
+    fprintf(stderr, "WARNING: 0-d add gave %g\n", jx_item(c));
   die_if_error(jx_add(a1, b1), "1000-elem add");
   const int n = (int)(200000 * quick);
   double t0[MAX_REPS], t1[MAX_REPS];
@@ -221,7 +225,8 @@ static void bench_slow_f(void) {
   const long N = 2000L * 2000L;
   jx_fn *f = jx_fn_new(slow_f, 1, NULL), *jf = jx_jit(f);
   jx_t x = jx_retain(jx_ones(JX_F32, JX_SHAPE(2000, 2000)));
-  float *xc = aligned_alloc(64, (size_t)N * sizeof(float)), *yc = aligned_alloc(64, (size_t)N * sizeof(float));
+  float *xc = aligned_alloc(64, (size_t)N * sizeof(float)),
+        *yc = aligned_alloc(64, (size_t)N * sizeof(float));
   for (long i = 0; i < N; i++) xc[i] = 1.0f, yc[i] = 0.0f;
 
   jx_pool_push();
@@ -230,7 +235,8 @@ static void bench_slow_f(void) {
   const double tcompile = now_s() - tc0;
   die_if_error(y, "jit(slow_f)");
   const double vj = jx_item(jx_max(y)), ve = jx_item(jx_min(JX_CALL(f, x)));
-  if (vj != 4.0 || ve != 4.0) fprintf(stderr, "WARNING: slow_f(ones) gave jit max %g eager min %g (expect 4)\n", vj, ve);
+  if (vj != 4.0 || ve != 4.0)
+    fprintf(stderr, "WARNING: slow_f(ones) gave jit max %g eager min %g (expect 4)\n", vj, ve);
   jx_pool_pop();
   record1("slowf_jit_first", "jit(slow_f) first call (trace + compile + run)", "ms", 1e3 * tcompile);
 
@@ -252,9 +258,12 @@ static void bench_slow_f(void) {
           jx_pool_pop(); /* frees the result, as NumPy does when it is dropped */
         } else {
           const double t0 = now_s();
-          if (vi == V_CMALLOC) sink += c_slow_f_malloc(xc, N, 2);
-          else if (vi == V_CPRE) c_slow_f(xc, yc, N, 2);
-          else c_copy_f(xc, yc, N, 2);
+          if (vi == V_CMALLOC)
+            sink += c_slow_f_malloc(xc, N, 2);
+          else if (vi == V_CPRE)
+            c_slow_f(xc, yc, N, 2);
+          else
+            c_copy_f(xc, yc, N, 2);
           dt = now_s() - t0;
         }
         if (r >= 0 && k >= 0) t[vi][r * per + k] = 1e3 * dt;
@@ -334,7 +343,8 @@ static double nrand(void) {
 
 static jx_t linear_init(int fan_in, int fan_out) {
   const double k = 1.0 / sqrt((double)fan_in);
-  float *w = malloc(sizeof(float) * (size_t)fan_in * (size_t)fan_out), *b = malloc(sizeof(float) * (size_t)fan_out);
+  float *w = malloc(sizeof(float) * (size_t)fan_in * (size_t)fan_out),
+        *b = malloc(sizeof(float) * (size_t)fan_out);
   for (long i = 0; i < (long)fan_in * fan_out; i++) w[i] = (float)((2 * urand() - 1) * k);
   for (int i = 0; i < fan_out; i++) b[i] = (float)((2 * urand() - 1) * k);
   jx_t W = jx_array(JX_F32, JX_SHAPE(fan_in, fan_out), w), bb = jx_array(JX_F32, JX_SHAPE(fan_out), b);
@@ -418,7 +428,9 @@ static double max_abs_diff(jx_t a, jx_t b) {
 }
 
 static void bench_mlp(int train) {
-  if (train) fprintf(stderr, "[4/6] MLP 1296-512-512-26 tanh, batch %d, CE loss, SGD lr %.2f: train step\n", B, (double)LR);
+  if (train)
+    fprintf(stderr, "[4/6] MLP 1296-512-512-26 tanh, batch %d, CE loss, SGD lr %.2f: train step\n", B,
+            (double)LR);
   jx_t params0 = jx_retain(JX_TUPLE(linear_init(D, H), linear_init(H, H), linear_init(H, C)));
   float *xd = malloc(sizeof(float) * B * D);
   int32_t yd[B];
@@ -439,7 +451,8 @@ static void bench_mlp(int train) {
     jx_t ce = jx_jit_compile(jstep, (jx_t[]){params0, x, y});
     tc = now_s() - tc;
     if (ce) die_if_error(ce, "jit_compile(step)");
-    record1("mlp_compile", "jx_jit_compile(jit(step)): trace + passes + build (or disk load)", "ms", 1e3 * tc);
+    record1("mlp_compile", "jx_jit_compile(jit(step)): trace + passes + build (or disk load)", "ms",
+            1e3 * tc);
     if (compile_only) goto done;
     /* three independent copies of the parameters, one per variant */
     jx_t p_e = jx_retain(params0), p_j = jx_retain(params0), p_s = jx_retain(params0);
@@ -465,9 +478,12 @@ static void bench_mlp(int train) {
       for (int m = 0; m < NM; m++) {
         const double ts = now_s();
         for (int s = 0; s < steps; s++) {
-          if (m == M_EAGER) train_step(&p_e, vg, NULL, x, y);
-          else if (m == M_JITVG) train_step(&p_j, jvg, NULL, x, y);
-          else if (m == M_JITSTEP) train_step(&p_s, NULL, jstep, x, y);
+          if (m == M_EAGER)
+            train_step(&p_e, vg, NULL, x, y);
+          else if (m == M_JITVG)
+            train_step(&p_j, jvg, NULL, x, y);
+          else if (m == M_JITSTEP)
+            train_step(&p_s, NULL, jstep, x, y);
           else {
             jx_pool_push();
             die_if_error(JX_CALL(m == M_FWD ? loss : jloss, params0, x, y), "loss");
@@ -509,9 +525,9 @@ static void bench_mlp(int train) {
     /* check example 5 against a single-example grad */
     jx_t g5 = JX_CALL(g, params0, xs[5], ys[5]);
     die_if_error(g5, "grad(loss) on one example");
-    const double diff = max_abs_diff(jx_at(jx_at(g5, 0), 0),
-                                     jx_squeeze(jx_slice(jx_at(jx_at(G, 0), 0), (int64_t[]){5, 0, 0},
-                                                         (int64_t[]){6, D, H}, NULL), 0));
+    const double diff = max_abs_diff(
+        jx_at(jx_at(g5, 0), 0),
+        jx_squeeze(jx_slice(jx_at(jx_at(G, 0), 0), (int64_t[]){5, 0, 0}, (int64_t[]){6, D, H}, NULL), 0));
     if (!(diff < 1e-5)) fprintf(stderr, "WARNING: vmap vs loop per-example grad differ by %g\n", diff);
     jx_pool_pop();
     record1("pe_first", "jit(vmap(grad)) first call (trace+compile+run)", "ms", 1e3 * t_pe1);
@@ -541,7 +557,8 @@ static void bench_mlp(int train) {
       jx_pool_pop();
       record1("pe_peak_mb", "per-example call: peak bytes jx allocated", "MB", peak / 1e6);
       record1("pe_kept_mb", "per-example call: bytes alive after it (its result)", "MB", kept / 1e6);
-      record1("pe_peak_over_grads", "peak / size of the per-example gradients", "x", (double)peak / (double)bytes);
+      record1("pe_peak_over_grads", "peak / size of the per-example gradients", "x",
+              (double)peak / (double)bytes);
     }
     const double mv = record("pe_vmap", "per-example grads jit(vmap(grad(loss)))", "ms", tv, pe_reps);
     const double ml = record("pe_loop", "per-example grads: loop of 128 eager grad(loss)", "ms", tl, pe_reps);
@@ -595,7 +612,8 @@ static void bench_matmul(void) {
     float *A = malloc(sizeof(float) * (size_t)M * K), *Bm = malloc(sizeof(float) * (size_t)K * N);
     for (long i = 0; i < (long)M * K; i++) A[i] = (float)((i % 13) - 6) * 0.01f; /* sgemm.c's data */
     for (long i = 0; i < (long)K * N; i++) Bm[i] = (float)((i % 7) - 3) * 0.01f;
-    jx_t a = jx_retain(jx_array(JX_F32, JX_SHAPE(M, K), A)), b = jx_retain(jx_array(JX_F32, JX_SHAPE(K, N), Bm));
+    jx_t a = jx_retain(jx_array(JX_F32, JX_SHAPE(M, K), A)),
+         b = jx_retain(jx_array(JX_F32, JX_SHAPE(K, N), Bm));
     double t[MAX_REPS];
     for (int r = -3; r < nr; r++) {
       jx_pool_push();
@@ -624,8 +642,10 @@ static void bench_mlp_gemm_floor(void) {
     int M, N, K;
   } g[8] = {{0, 0, Bt, D1, D0}, {0, 0, Bt, D2, D1}, {0, 0, Bt, D3, D2}, {1, 0, D2, D3, Bt},
             {0, 1, Bt, D2, D3}, {1, 0, D1, D2, Bt}, {0, 1, Bt, D1, D2}, {1, 0, D0, D1, Bt}};
-  float *A = malloc(sizeof(float) * D0 * D1), *Bm = malloc(sizeof(float) * D0 * D1), *C = malloc(sizeof(float) * D0 * D1);
-  for (int i = 0; i < D0 * D1; i++) A[i] = (float)((i % 17) - 8) * 0.01f, Bm[i] = (float)((i % 13) - 6) * 0.01f;
+  float *A = malloc(sizeof(float) * D0 * D1), *Bm = malloc(sizeof(float) * D0 * D1),
+        *C = malloc(sizeof(float) * D0 * D1);
+  for (int i = 0; i < D0 * D1; i++)
+    A[i] = (float)((i % 17) - 8) * 0.01f, Bm[i] = (float)((i % 13) - 6) * 0.01f;
   openblas_set_num_threads(jx_num_threads());
   usleep(150000); /* let jx's workers park */
   double t[MAX_REPS];
@@ -633,8 +653,8 @@ static void bench_mlp_gemm_floor(void) {
     const double t0 = now_s();
     for (int k = 0; k < 8; k++) {
       const int lda = g[k].ta ? g[k].M : g[k].K, ldb = g[k].tb ? g[k].K : g[k].N;
-      cblas_sgemm(CblasRowMajor, g[k].ta ? CblasTrans : CblasNoTrans, g[k].tb ? CblasTrans : CblasNoTrans, g[k].M,
-                  g[k].N, g[k].K, 1.0f, A, lda, Bm, ldb, 0.0f, C, g[k].N);
+      cblas_sgemm(CblasRowMajor, g[k].ta ? CblasTrans : CblasNoTrans, g[k].tb ? CblasTrans : CblasNoTrans,
+                  g[k].M, g[k].N, g[k].K, 1.0f, A, lda, Bm, ldb, 0.0f, C, g[k].N);
     }
     if (r >= 0) t[r] = 1e3 * (now_s() - t0);
   }
@@ -647,18 +667,31 @@ static void bench_mlp_gemm_floor(void) {
 /* ============================================================ main */
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--quick")) quick = 0.2;
-    else if (!strcmp(argv[i], "--no-pe")) do_pe = 0;
-    else if (!strcmp(argv[i], "--no-peer")) do_peer = 0;
-    else if (!strcmp(argv[i], "--no-matmul")) do_mm = 0;
-    else if (!strcmp(argv[i], "--peer-lib") && i + 1 < argc) peer_lib = argv[++i];
-    else if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv_path = argv[++i];
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-    else if (!strcmp(argv[i], "--memory")) memory = 1;
-    else if (!strcmp(argv[i], "--compile-only")) compile_only = 1, only = "mlp", do_pe = 0;
+    if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+      reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--quick"))
+      quick = 0.2;
+    else if (!strcmp(argv[i], "--no-pe"))
+      do_pe = 0;
+    else if (!strcmp(argv[i], "--no-peer"))
+      do_peer = 0;
+    else if (!strcmp(argv[i], "--no-matmul"))
+      do_mm = 0;
+    else if (!strcmp(argv[i], "--peer-lib") && i + 1 < argc)
+      peer_lib = argv[++i];
+    else if (!strcmp(argv[i], "--tsv") && i + 1 < argc)
+      tsv_path = argv[++i];
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+      only = argv[++i];
+    else if (!strcmp(argv[i], "--memory"))
+      memory = 1;
+    else if (!strcmp(argv[i], "--compile-only"))
+      compile_only = 1, only = "mlp", do_pe = 0;
     else {
-      fprintf(stderr, "usage: %s [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv FILE] [--only dispatch,slowf,tanh,mlp,pe,matmul] [--memory] [--compile-only]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--reps N] [--quick] [--no-pe] [--no-peer] [--no-matmul] [--peer-lib PATH] [--tsv "
+              "FILE] [--only dispatch,slowf,tanh,mlp,pe,matmul] [--memory] [--compile-only]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -681,7 +714,8 @@ int main(int argc, char **argv) {
   if (want("mlp") && !compile_only) bench_mlp_gemm_floor();
 
   const char *cache = getenv("JX_CACHE_DIR");
-  printf("# bench_eager: jx, %d threads (jx_num_threads), %d reps%s; medians (min..max) over reps; JX_CACHE_DIR=%s\n",
+  printf("# bench_eager: jx, %d threads (jx_num_threads), %d reps%s; medians (min..max) over reps; "
+         "JX_CACHE_DIR=%s\n",
          jx_num_threads(), reps, quick < 1 ? ", --quick" : "", cache ? cache : "(default)");
   printf("%-18s %-58s %10s %10s %10s %s\n", "key", "what", "median", "min", "max", "unit");
   for (int i = 0; i < nrows; i++) {

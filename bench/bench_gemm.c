@@ -60,8 +60,8 @@ static double other_load(void) {
   FILE *f = fopen("/proc/stat", "r");
   if (f) {
     unsigned long long v[8] = {0};
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-               &v[5], &v[6], &v[7]) == 8) /* all but idle (v[3]) and iowait (v[4]) */
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+               &v[6], &v[7]) == 8) /* all but idle (v[3]) and iowait (v[4]) */
       sys = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
     fclose(f);
   }
@@ -85,20 +85,20 @@ static double median(double *v, int n) {
 }
 
 static void run_builtin(const shape *s, const float *A, const float *B, float *C) {
-  jx_cpu_gemm(JX_F32, s->ta, s->tb, s->M, s->N, s->K, A, s->ta ? s->M : s->K, B,
-              s->tb ? s->K : s->N, C, s->N);
+  jx_cpu_gemm(JX_F32, s->ta, s->tb, s->M, s->N, s->K, A, s->ta ? s->M : s->K, B, s->tb ? s->K : s->N, C,
+              s->N);
 }
 
 #if HAVE_CBLAS
 static void run_cblas(const shape *s, const float *A, const float *B, float *C) {
-  cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
-              (int)s->M, (int)s->N, (int)s->K, 1.0f, A, (int)(s->ta ? s->M : s->K), B,
-              (int)(s->tb ? s->K : s->N), 0.0f, C, (int)s->N);
+  cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, (int)s->M,
+              (int)s->N, (int)s->K, 1.0f, A, (int)(s->ta ? s->M : s->K), B, (int)(s->tb ? s->K : s->N), 0.0f,
+              C, (int)s->N);
 }
 #endif
 
-static double time_one(void (*fn)(const shape *, const float *, const float *, float *),
-                       const shape *s, const float *A, const float *B, float *C) {
+static double time_one(void (*fn)(const shape *, const float *, const float *, float *), const shape *s,
+                       const float *A, const float *B, float *C) {
   const double t0 = now_s();
   fn(s, A, B, C);
   return now_s() - t0;
@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
       scale = atof(argv[i]) > 0 ? atof(argv[i]) : 1.0;
   }
   const char *env = getenv("JX_GEMM");
-  jx_cpu_gemm_set_mode(!env                    ? JX_GEMM_BUILTIN
+  jx_cpu_gemm_set_mode(!env                       ? JX_GEMM_BUILTIN
                        : !strcmp(env, "portable") ? JX_GEMM_PORTABLE
                        : !strcmp(env, "avx2")     ? JX_GEMM_AVX2
                        : !strcmp(env, "avx512")   ? JX_GEMM_AVX512
@@ -125,12 +125,12 @@ int main(int argc, char **argv) {
   const char *core = "-";
 #endif
   printf("jx built-in GEMM (%s) vs %s (core %s), f32, medians of %s-interleaved runs\n",
-         jx_cpu_gemm_backend(), HAVE_CBLAS ? "OpenBLAS cblas_sgemm" : "(no CBLAS in this build)",
-         core, strict ? "call" : "block");
+         jx_cpu_gemm_backend(), HAVE_CBLAS ? "OpenBLAS cblas_sgemm" : "(no CBLAS in this build)", core,
+         strict ? "call" : "block");
   printf("(ratio = jx GFLOP/s / OpenBLAS GFLOP/s; best = the same from the fastest runs;\n"
          " other = CPU cores used by other processes meanwhile: above ~0.1, distrust thr=2)\n");
-  printf("%-18s %3s %9s %8s %9s %8s %6s %6s %6s\n", "shape MxKxN", "thr", "jx ms", "GFLOP/s",
-         "blas ms", "GFLOP/s", "ratio", "best", "other");
+  printf("%-18s %3s %9s %8s %9s %8s %6s %6s %6s\n", "shape MxKxN", "thr", "jx ms", "GFLOP/s", "blas ms",
+         "GFLOP/s", "ratio", "best", "other");
 
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     const shape *s = &shapes[si];
@@ -156,8 +156,7 @@ int main(int argc, char **argv) {
       rounds = (int)(scale * 0.5 / (t_est * block));
       rounds = rounds < (strict ? 5 : 3) ? (strict ? 5 : 3) : rounds > 200 ? 200 : rounds;
       const int reps = rounds * block;
-      double *tj = malloc(sizeof(double) * (size_t)reps),
-             *tb = malloc(sizeof(double) * (size_t)reps);
+      double *tj = malloc(sizeof(double) * (size_t)reps), *tb = malloc(sizeof(double) * (size_t)reps);
       for (int r = 0; r < rounds; r++) {
         if (!strict && nt > 1 && HAVE_CBLAS) usleep(150000); /* let OpenBLAS's threads park */
         if (!strict) time_one(run_builtin, s, A, B, C1);
@@ -174,11 +173,11 @@ int main(int argc, char **argv) {
       for (size_t i = 0; i < nc; i++)
         differ |= fabs((double)C1[i] - (double)C2[i]) > 1e-3 * (1.0 + fabs((double)C2[i]));
       printf("%-18s %3d %9.3f %8.1f %9.3f %8.1f %5.0f%% %5.0f%% %6.2f%s\n", s->name, nt, 1e3 * mj,
-             flop / mj / 1e9, 1e3 * mb, flop / mb / 1e9, 100.0 * mb / mj, 100.0 * tb[0] / tj[0],
-             other, differ ? "  RESULTS DIFFER" : "");
+             flop / mj / 1e9, 1e3 * mb, flop / mb / 1e9, 100.0 * mb / mj, 100.0 * tb[0] / tj[0], other,
+             differ ? "  RESULTS DIFFER" : "");
 #else
-      printf("%-18s %3d %9.3f %8.1f %9s %8s %6s %6s %6.2f\n", s->name, nt, 1e3 * mj,
-             flop / mj / 1e9, "-", "-", "-", "-", other);
+      printf("%-18s %3d %9.3f %8.1f %9s %8s %6s %6s %6.2f\n", s->name, nt, 1e3 * mj, flop / mj / 1e9, "-",
+             "-", "-", "-", other);
 #endif
       fflush(stdout);
       free(tj);

@@ -135,9 +135,9 @@ static void trainer_init(trainer *t, bool adam, const uint8_t *images, const uin
     W[i] = jx_mul(jx_random_normal(k, JX_F32, JX_SHAPE(fan[i], fan[i + 1])),
                   jx_scalar(sqrt(2.0 / (double)(fan[i] + fan[i + 1]))));
   }
-  t->params =
-      jx_retain(JX_LIST(JX_TUPLE(W[0], jx_zeros(JX_F32, JX_SHAPE(H))), JX_TUPLE(W[1], jx_zeros(JX_F32, JX_SHAPE(H))),
-                        JX_TUPLE(W[2], jx_zeros(JX_F32, JX_SHAPE(C)))));
+  t->params = jx_retain(JX_LIST(JX_TUPLE(W[0], jx_zeros(JX_F32, JX_SHAPE(H))),
+                                JX_TUPLE(W[1], jx_zeros(JX_F32, JX_SHAPE(H))),
+                                JX_TUPLE(W[2], jx_zeros(JX_F32, JX_SHAPE(C)))));
   t->state = jx_retain(adam ? JX_TUPLE(jx_scalar_of(JX_F32, 0), jx_tree_map(leaf_zero, t->params, NULL),
                                        jx_tree_map(leaf_zero, t->params, NULL))
                             : jx_tuple(0, NULL));
@@ -159,7 +159,8 @@ static double trainer_epoch(trainer *t, int steps) {
     for (int i = 0; i < B; i++) {
       int64_t j = t->perm[s * B + i];
       t->y[i] = t->labels[j];
-      for (int k = 0; k < D; k++) t->x[i * D + k] = (float)t->images[j * D + k] * (1.0f / 255.0f / 0.3f) - 0.5f;
+      for (int k = 0; k < D; k++)
+        t->x[i * D + k] = (float)t->images[j * D + k] * (1.0f / 255.0f / 0.3f) - 0.5f;
     }
     double c0 = now();
     jx_pool_push();
@@ -187,12 +188,12 @@ static void trainer_free(trainer *t) {
 }
 
 /* the peer: median ms/step of mlp_bench.py's SGD train step, or NaN */
-static double torch_step_ms(const char *py, const char *script, int threads, int blas, const char *policy, char *cfg,
-                            size_t cap) {
+static double torch_step_ms(const char *py, const char *script, int threads, int blas, const char *policy,
+                            char *cfg, size_t cap) {
   char cmd[2048], env[64] = "";
   if (policy) snprintf(env, sizeof env, "OMP_WAIT_POLICY=%s ", policy);
-  snprintf(cmd, sizeof cmd, "%s'%s' '%s' --threads %d --blas-threads %d --no-pe --steps 15 --reps 9 2>&1", env, py,
-           script, threads, blas);
+  snprintf(cmd, sizeof cmd, "%s'%s' '%s' --threads %d --blas-threads %d --no-pe --steps 15 --reps 9 2>&1",
+           env, py, script, threads, blas);
   snprintf(cfg, cap, "%d thr + BLAS %d%s%s", threads, blas, policy ? ", OMP_WAIT_POLICY=" : "",
            policy ? policy : "");
   FILE *p = popen(cmd, "r");
@@ -275,13 +276,13 @@ int main(int argc, char **argv) {
   if (f) fclose(f);
   bool have_peer = f != NULL;
 
-  printf(
-      "bench_train: one epoch = %d steps x batch %d (%lld examples), %d-%d-%d-%d tanh MLP, softmax CE, %d thread%s\n",
-      STEPS, B, (long long)n, D, H, H, C, T, T == 1 ? "" : "s");
-  printf(
-      "%d rounds, each: one jx SGD epoch, one jx Adam epoch, then the peer (interleaved: drift on a shared machine "
-      "hits both)\n",
-      rounds);
+  printf("bench_train: one epoch = %d steps x batch %d (%lld examples), %d-%d-%d-%d tanh MLP, softmax CE, %d "
+         "thread%s\n",
+         STEPS, B, (long long)n, D, H, H, C, T, T == 1 ? "" : "s");
+  printf("%d rounds, each: one jx SGD epoch, one jx Adam epoch, then the peer (interleaved: drift on a "
+         "shared machine "
+         "hits both)\n",
+         rounds);
   if (!peer)
     printf("(peer skipped: --no-peer)\n");
   else if (!have_peer)
@@ -309,7 +310,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "  round %d/%d done\n", r + 1, rounds);
   }
 
-  printf("\n%-76s %8s %8s %8s %11s\n", "one training epoch (seconds)", "median", "min", "ms/step", "examples/s");
+  printf("\n%-76s %8s %8s %8s %11s\n", "one training epoch (seconds)", "median", "min", "ms/step",
+         "examples/s");
   series *all[4] = {&js, &ja, &tp[0], &tp[1]};
   char labels2[2][400];
   for (int c = 0; c < ncfg; c++) {
@@ -325,14 +327,15 @@ int main(int argc, char **argv) {
     double m = med(q);
     printf("%-76s %8.3f %8.3f %8.3f %11.0f\n", q->label, m, lo(q), m / STEPS * 1e3, (double)n / m);
   }
-  printf(
-      "\njx first step (trace + compile, or the disk cache): SGD %.0f ms, Adam %.0f ms; final losses %.3f / %.3f\n",
-      sgd.first_call_ms, adam.first_call_ms, sgd.loss, adam.loss);
+  printf("\njx first step (trace + compile, or the disk cache): SGD %.0f ms, Adam %.0f ms; final losses %.3f "
+         "/ %.3f\n",
+         sgd.first_call_ms, adam.first_call_ms, sgd.loss, adam.loss);
   int best = -1;
   for (int c = 0; c < ncfg; c++)
     if (tp[c].n && (best < 0 || med(&tp[c]) < med(&tp[best]))) best = c;
   if (best >= 0 && js.n)
-    printf("ratio jx SGD epoch / torch SGD epoch, best torch config (%s): median %.2f, min %.2f  (< 1: jx faster)\n",
+    printf("ratio jx SGD epoch / torch SGD epoch, best torch config (%s): median %.2f, min %.2f  (< 1: jx "
+           "faster)\n",
            cfg[best], med(&js) / med(&tp[best]), lo(&js) / lo(&tp[best]));
   int rc = js.n && ja.n ? 0 : 1;
   trainer_free(&sgd), trainer_free(&adam);

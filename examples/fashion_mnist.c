@@ -107,10 +107,10 @@ static void json_baselines(const char *doc) {
     if (depth == 0) break;
   }
   out[k] = 0;
-  printf(
-      "  %-34s %-8s (baselines.json: the scikit-learn grid %s;\n  %-34s %-8s  its accuracies are on the benchmark "
-      "website, not in the package)\n",
-      "MLPClassifier", "-", out, "", "");
+  printf("  %-34s %-8s (baselines.json: the scikit-learn grid %s;\n  %-34s %-8s  its accuracies are on the "
+         "benchmark "
+         "website, not in the package)\n",
+         "MLPClassifier", "-", out, "", "");
   free(s);
 }
 
@@ -120,16 +120,16 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  const char *data = "/usr/share/datasets/fashion-mnist", *doc = "/usr/share/doc/dataset-fashion-mnist", *out = NULL;
+  const char *data = "/usr/share/datasets/fashion-mnist", *doc = "/usr/share/doc/dataset-fashion-mnist",
+             *out = NULL;
   int epochs = 15, batch = 128, hidden[16] = {512, 512}, nhidden = 2, shift = 0;
   double lr = 1e-3;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      printf(
-          "usage: fashion_mnist [--data DIR (%s)] [--doc DIR (%s)] [--epochs N (15)] [--batch N (128)]\n"
-          "                     [--hidden 512,512] [--lr X (1e-3)] [--shift N (0)] [--out DIR]\n",
-          data, doc);
+      printf("usage: fashion_mnist [--data DIR (%s)] [--doc DIR (%s)] [--epochs N (15)] [--batch N (128)]\n"
+             "                     [--hidden 512,512] [--lr X (1e-3)] [--shift N (0)] [--out DIR]\n",
+             data, doc);
       return 0;
     }
     if (!v) {
@@ -175,14 +175,15 @@ int main(int argc, char **argv) {
   lt_data train = {0}, test = {0};
   if (lt_idx_find(data, ti, tl, si, sl, sizeof ti, &e) || lt_idx_load_pair(ti, tl, &train, &e) ||
       lt_idx_load_pair(si, sl, &test, &e)) {
-    fprintf(stderr, "fashion_mnist: error: %s\n(install the data with: apt-get install dataset-fashion-mnist)\n",
+    fprintf(stderr,
+            "fashion_mnist: error: %s\n(install the data with: apt-get install dataset-fashion-mnist)\n",
             e.msg);
     lt_data_free(&train);
     return 1;
   }
   if (train.rows != test.rows || train.cols != test.cols) {
-    fprintf(stderr, "fashion_mnist: error: wrong image size: training %dx%d, test %dx%d\n", train.rows, train.cols,
-            test.rows, test.cols);
+    fprintf(stderr, "fashion_mnist: error: wrong image size: training %dx%d, test %dx%d\n", train.rows,
+            train.cols, test.rows, test.cols);
     lt_data_free(&train), lt_data_free(&test);
     return 1;
   }
@@ -193,8 +194,8 @@ int main(int argc, char **argv) {
   int k = snprintf(arch, sizeof arch, "%d", train.rows * train.cols);
   for (int i = 0; i < nhidden; i++) k += snprintf(arch + k, sizeof arch - (size_t)k, "-%d", hidden[i]);
   snprintf(arch + k, sizeof arch - (size_t)k, "-%d", nc);
-  printf("model: tanh MLP %s, adam lr %g (cosine decay), batch %d, %d epochs, %d threads\n", arch, lr, batch, epochs,
-         jx_num_threads());
+  printf("model: tanh MLP %s, adam lr %g (cosine decay), batch %d, %d epochs, %d threads\n", arch, lr, batch,
+         epochs, jx_num_threads());
   fflush(stdout);
 
   lt_train_opts o = {.epochs = epochs,
@@ -218,10 +219,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < r.epochs; i++) t[i] = r.epoch_s[i];
   qsort(t, (size_t)r.epochs, sizeof t[0], cmp_double);
   double med = t[r.epochs / 2];
-  printf(
-      "time per epoch: %.2f s median over %d epochs (%.0f examples/s; training steps only, %d threads; "
-      "the first epoch, with the jit compile: %.2f s)\n",
-      med, r.epochs, (double)(train.n / batch * batch) / med, jx_num_threads(), r.epoch_s[0]);
+  printf("time per epoch: %.2f s median over %d epochs (%.0f examples/s; training steps only, %d threads; "
+         "the first epoch, with the jit compile: %.2f s)\n",
+         med, r.epochs, (double)(train.n / batch * batch) / med, jx_num_threads(), r.epoch_s[0]);
 
   printf("\nMLP baselines from the dataset-fashion-mnist package (%s):\n", doc);
   printf("  %-34s %-8s\n", "classifier", "accuracy");
@@ -229,8 +229,8 @@ int main(int argc, char **argv) {
   json_baselines(doc);
   char mine[300];
   snprintf(mine, sizeof mine, "jx tanh MLP %s", arch);
-  printf("  %-34s %-8.4f (this run: %d epochs, %.2f s/epoch on %d threads)\n", mine, r.test_accuracy, r.epochs, med,
-         jx_num_threads());
+  printf("  %-34s %-8.4f (this run: %d epochs, %.2f s/epoch on %d threads)\n", mine, r.test_accuracy,
+         r.epochs, med, jx_num_threads());
 
   int rc = 0;
   if (out) {

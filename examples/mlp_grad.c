@@ -134,9 +134,9 @@ int main(void) {
     if (step % 10 == 0) printf("step %2d  loss %.5f\n", step, jx_item(JX_CALL(fast_loss, params, x, y)));
     jx_t grads = JX_CALL(fast_grad, params, x, y);
     jx_t updated = jx_retain(jx_tree_map2(sgd_leaf, params, grads, &lr));
-    jx_pool_pop();        /* frees grads and every temporary of this step */
-    jx_release(params);   /* drop the old params ...                      */
-    params = updated;     /* ... and keep the new ones                    */
+    jx_pool_pop();      /* frees grads and every temporary of this step */
+    jx_release(params); /* drop the old params ...                      */
+    params = updated;   /* ... and keep the new ones                    */
   }
   jx_release(params);
 

@@ -40,7 +40,8 @@ static void check_result(jx_t r) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!path[0][0]) {
     const char *sfx[5] = {"npy", "npz", "safetensors", "npz", "safetensors"};
-    for (int i = 0; i < 5; i++) snprintf(path[i], sizeof path[i], "/tmp/jx-fuzz-loaders-%d.%d.%s", (int)getpid(), i, sfx[i]);
+    for (int i = 0; i < 5; i++)
+      snprintf(path[i], sizeof path[i], "/tmp/jx-fuzz-loaders-%d.%d.%s", (int)getpid(), i, sfx[i]);
   }
   if (size < 1) return 0;
   int which = data[0] % 5;
@@ -52,14 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char **names = NULL;
   jx_t r;
   switch (which) {
-  case 0: r = jx_npy_load(path[0]); break;
-  case 1: r = jx_npz_load(path[1], &names); break;
-  case 2: r = jx_safetensors_load(path[2], &names); break;
-  default: {
-    jx_t like = JX_TUPLE(JX_LIST(jx_zeros(JX_F32, JX_SHAPE(2, 3)), jx_zeros(JX_I32, JX_SHAPE(3))),
-                         jx_zeros(JX_BOOL, JX_SHAPE(0)));
-    r = jx_load(path[which], like);
-  }
+    case 0: r = jx_npy_load(path[0]); break;
+    case 1: r = jx_npz_load(path[1], &names); break;
+    case 2: r = jx_safetensors_load(path[2], &names); break;
+    default: {
+      jx_t like = JX_TUPLE(JX_LIST(jx_zeros(JX_F32, JX_SHAPE(2, 3)), jx_zeros(JX_I32, JX_SHAPE(3))),
+                           jx_zeros(JX_BOOL, JX_SHAPE(0)));
+      r = jx_load(path[which], like);
+    }
   }
   check_result(r);
   if (jx_ok(r) && (which == 1 || which == 2)) { /* one name per array, each a string */

@@ -45,9 +45,31 @@ static int pick(rd *r, int n) { return n > 0 ? (int)(u8(r) % (unsigned)n) : 0; }
 enum { MAXARG = 3, MAXOP = 12, MAXWRAP = 4, MAXREG = MAXARG + MAXOP, MAXELEMS = 4096 };
 
 typedef enum {
-  OP_UNARY, OP_BINARY, OP_WHERE, OP_ASTYPE, OP_REDUCE, OP_REDUCE_AXES, OP_ARG, OP_DOT, OP_RESHAPE,
-  OP_TRANSPOSE, OP_BROADCAST, OP_EXPAND, OP_SQUEEZE, OP_SLICE, OP_CONCAT, OP_STACK, OP_TAKE, OP_ONE_HOT,
-  OP_NN, OP_CONST, OP_COND, OP_SCAN, OP_FORI, OP_RANDOM, OP_COUNT
+  OP_UNARY,
+  OP_BINARY,
+  OP_WHERE,
+  OP_ASTYPE,
+  OP_REDUCE,
+  OP_REDUCE_AXES,
+  OP_ARG,
+  OP_DOT,
+  OP_RESHAPE,
+  OP_TRANSPOSE,
+  OP_BROADCAST,
+  OP_EXPAND,
+  OP_SQUEEZE,
+  OP_SLICE,
+  OP_CONCAT,
+  OP_STACK,
+  OP_TAKE,
+  OP_ONE_HOT,
+  OP_NN,
+  OP_CONST,
+  OP_COND,
+  OP_SCAN,
+  OP_FORI,
+  OP_RANDOM,
+  OP_COUNT
 } opkind;
 
 typedef struct {
@@ -123,17 +145,18 @@ static void decode(rd *r, program *P) {
       q->idx[d] = pick(r, 13) - 6;
     }
     unsigned s = u8(r);
-    q->v = s < 8 ? (double[]){NAN, INFINITY, -INFINITY, 1e30, -1e30, 0.0, -0.0, 1e-30}[s] : ((double)s - 128) / 16;
+    q->v = s < 8 ? (double[]){NAN, INFINITY, -INFINITY, 1e30, -1e30, 0.0, -0.0, 1e-30}[s]
+                 : ((double)s - 128) / 16;
   }
   for (int i = 0; i < 64; i++) P->seed[i] = (uint8_t)u8(r);
 }
 
 /* FUZZ_VERBOSE=2: the decoded program, for turning a finding into a test */
 static void print_program(const program *P) {
-  static const char *const ops[] = {"unary", "binary", "where", "astype", "reduce", "reduce_axes", "arg",
-                                    "dot", "reshape", "transpose", "broadcast", "expand", "squeeze", "slice",
-                                    "concat", "stack", "take", "one_hot", "nn", "const", "cond", "scan",
-                                    "fori", "random"};
+  static const char *const ops[] = {"unary",   "binary", "where",   "astype",    "reduce",    "reduce_axes",
+                                    "arg",     "dot",    "reshape", "transpose", "broadcast", "expand",
+                                    "squeeze", "slice",  "concat",  "stack",     "take",      "one_hot",
+                                    "nn",      "const",  "cond",    "scan",      "fori",      "random"};
   static const char *const wraps[] = {"jit", "grad", "value_and_grad", "jacfwd", "vmap"};
   for (int i = 0; i < P->nargs; i++) {
     fprintf(stderr, "arg %d: %s[", i, jx_dtype_name(P->dt[i]));
@@ -159,53 +182,62 @@ static jx_t reg(jx_t *regs, int n, uint8_t k) { return regs[k % n]; }
 
 static bool too_big(jx_t x) { return jx_size(x) > MAXELEMS; }
 
-static jx_t br_sin(const jx_t *a, void *u) { (void)u; return jx_sin(a[0]); }
-static jx_t br_sq(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], a[0]); }
+static jx_t br_sin(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sin(a[0]);
+}
+static jx_t br_sq(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], a[0]);
+}
 static jx_t scan_step(const jx_t *a, void *u) { /* (c, x) -> (c + x, c * x) */
   (void)u;
   jx_t c = jx_add(a[0], a[1]);
   return JX_TUPLE(c, jx_mul(a[0], a[1]));
 }
-static jx_t fori_body(const jx_t *a, void *u) { (void)u; return jx_add(jx_mul(a[1], jx_scalar(0.5)), jx_scalar(1.0)); }
+static jx_t fori_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_mul(a[1], jx_scalar(0.5)), jx_scalar(1.0));
+}
 
 static jx_t unary(int k, jx_t x) {
   switch (k % 18) {
-  case 0: return jx_neg(x);
-  case 1: return jx_abs(x);
-  case 2: return jx_exp(x);
-  case 3: return jx_log(x);
-  case 4: return jx_log1p(x);
-  case 5: return jx_expm1(x);
-  case 6: return jx_sqrt(x);
-  case 7: return jx_rsqrt(x);
-  case 8: return jx_tanh(x);
-  case 9: return jx_sin(x);
-  case 10: return jx_cos(x);
-  case 11: return jx_sigmoid(x);
-  case 12: return jx_square(x);
-  case 13: return jx_sign(x);
-  case 14: return jx_floor(x);
-  case 15: return jx_relu(x);
-  case 16: return jx_logical_not(x);
-  default: return jx_stop_gradient(x);
+    case 0: return jx_neg(x);
+    case 1: return jx_abs(x);
+    case 2: return jx_exp(x);
+    case 3: return jx_log(x);
+    case 4: return jx_log1p(x);
+    case 5: return jx_expm1(x);
+    case 6: return jx_sqrt(x);
+    case 7: return jx_rsqrt(x);
+    case 8: return jx_tanh(x);
+    case 9: return jx_sin(x);
+    case 10: return jx_cos(x);
+    case 11: return jx_sigmoid(x);
+    case 12: return jx_square(x);
+    case 13: return jx_sign(x);
+    case 14: return jx_floor(x);
+    case 15: return jx_relu(x);
+    case 16: return jx_logical_not(x);
+    default: return jx_stop_gradient(x);
   }
 }
 
 static jx_t binary(int k, jx_t a, jx_t b) {
   switch (k % 13) {
-  case 0: return jx_add(a, b);
-  case 1: return jx_sub(a, b);
-  case 2: return jx_mul(a, b);
-  case 3: return jx_div(a, b);
-  case 4: return jx_pow(a, b);
-  case 5: return jx_maximum(a, b);
-  case 6: return jx_minimum(a, b);
-  case 7: return jx_eq(a, b);
-  case 8: return jx_ne(a, b);
-  case 9: return jx_lt(a, b);
-  case 10: return jx_le(a, b);
-  case 11: return jx_gt(a, b);
-  default: return jx_ge(a, b);
+    case 0: return jx_add(a, b);
+    case 1: return jx_sub(a, b);
+    case 2: return jx_mul(a, b);
+    case 3: return jx_div(a, b);
+    case 4: return jx_pow(a, b);
+    case 5: return jx_maximum(a, b);
+    case 6: return jx_minimum(a, b);
+    case 7: return jx_eq(a, b);
+    case 8: return jx_ne(a, b);
+    case 9: return jx_lt(a, b);
+    case 10: return jx_le(a, b);
+    case 11: return jx_gt(a, b);
+    default: return jx_ge(a, b);
   }
 }
 
@@ -213,119 +245,119 @@ static jx_t run_insn(const insn *q, jx_t *regs, int n) {
   jx_t x = reg(regs, n, q->a), y = reg(regs, n, q->b), z = reg(regs, n, q->c);
   int axes[2] = {q->axis, q->axis2};
   switch ((opkind)q->kind) {
-  case OP_UNARY: return unary(q->sub, x);
-  case OP_BINARY: return binary(q->sub, x, y);
-  case OP_WHERE: return jx_where(q->sub & 1 ? jx_gt(x, jx_scalar(0)) : x, y, z);
-  case OP_ASTYPE: return jx_astype(x, dtypes[q->sub % 7]);
-  case OP_REDUCE:
-    switch (q->sub % 4) {
-    case 0: return jx_sum(x);
-    case 1: return jx_mean(x);
-    case 2: return jx_max(x);
-    default: return jx_min(x);
+    case OP_UNARY: return unary(q->sub, x);
+    case OP_BINARY: return binary(q->sub, x, y);
+    case OP_WHERE: return jx_where(q->sub & 1 ? jx_gt(x, jx_scalar(0)) : x, y, z);
+    case OP_ASTYPE: return jx_astype(x, dtypes[q->sub % 7]);
+    case OP_REDUCE:
+      switch (q->sub % 4) {
+        case 0: return jx_sum(x);
+        case 1: return jx_mean(x);
+        case 2: return jx_max(x);
+        default: return jx_min(x);
+      }
+    case OP_REDUCE_AXES: {
+      int na = q->sub / 4 % 3;
+      switch (q->sub % 4) {
+        case 0: return jx_sum_axes(x, na, axes, q->keep);
+        case 1: return jx_mean_axes(x, na, axes, q->keep);
+        case 2: return jx_max_axes(x, na, axes, q->keep);
+        default: return jx_min_axes(x, na, axes, q->keep);
+      }
     }
-  case OP_REDUCE_AXES: {
-    int na = q->sub / 4 % 3;
-    switch (q->sub % 4) {
-    case 0: return jx_sum_axes(x, na, axes, q->keep);
-    case 1: return jx_mean_axes(x, na, axes, q->keep);
-    case 2: return jx_max_axes(x, na, axes, q->keep);
-    default: return jx_min_axes(x, na, axes, q->keep);
+    case OP_ARG: return q->sub & 1 ? jx_argmax(x, q->axis, q->keep) : jx_argmin(x, q->axis, q->keep);
+    case OP_DOT: return q->sub & 1 ? jx_dot(x, y) : jx_matmul(x, y);
+    case OP_RESHAPE: {
+      if (q->sub & 1) { /* a valid shape most of the time: x's size split */
+        int64_t s = jx_size(x);
+        if (s < 0) return x;
+        int64_t a = q->shape[0] > 0 && s % q->shape[0] == 0 ? q->shape[0] : 1;
+        return jx_reshape(x, 2, (int64_t[]){a, -1});
+      }
+      return jx_reshape(x, q->nd, q->shape);
     }
-  }
-  case OP_ARG: return q->sub & 1 ? jx_argmax(x, q->axis, q->keep) : jx_argmin(x, q->axis, q->keep);
-  case OP_DOT: return q->sub & 1 ? jx_dot(x, y) : jx_matmul(x, y);
-  case OP_RESHAPE: {
-    if (q->sub & 1) { /* a valid shape most of the time: x's size split */
-      int64_t s = jx_size(x);
-      if (s < 0) return x;
-      int64_t a = q->shape[0] > 0 && s % q->shape[0] == 0 ? q->shape[0] : 1;
-      return jx_reshape(x, 2, (int64_t[]){a, -1});
+    case OP_TRANSPOSE: {
+      int nd = jx_ndim(x);
+      if (nd < 0 || nd > 4 || q->sub & 1) return jx_transpose(x, NULL);
+      int perm[4] = {0, 1, 2, 3};
+      for (int i = nd - 1; i > 0; i--) { /* a permutation from the bytes, sometimes broken */
+        int j = (q->idx[i % 4] + 6) % (i + 1);
+        int t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+      }
+      if (q->sub & 2) perm[0] = q->axis;
+      return jx_transpose(x, perm);
     }
-    return jx_reshape(x, q->nd, q->shape);
-  }
-  case OP_TRANSPOSE: {
-    int nd = jx_ndim(x);
-    if (nd < 0 || nd > 4 || q->sub & 1) return jx_transpose(x, NULL);
-    int perm[4] = {0, 1, 2, 3};
-    for (int i = nd - 1; i > 0; i--) { /* a permutation from the bytes, sometimes broken */
-      int j = (q->idx[i % 4] + 6) % (i + 1);
-      int t = perm[i];
-      perm[i] = perm[j], perm[j] = t;
+    case OP_BROADCAST: {
+      int nd = jx_ndim(x);
+      if (q->sub & 1 && nd >= 0 && nd < 4) { /* x's shape with leading dims */
+        int64_t s[4];
+        int lead = 1 + (q->sub >> 1) % (4 - nd);
+        for (int i = 0; i < lead; i++) s[i] = q->shape[i] < 0 ? 2 : q->shape[i];
+        for (int i = 0; i < nd; i++) s[lead + i] = jx_shape(x)[i];
+        return jx_broadcast_to(x, lead + nd, s);
+      }
+      return jx_broadcast_to(x, q->nd, q->shape);
     }
-    if (q->sub & 2) perm[0] = q->axis;
-    return jx_transpose(x, perm);
-  }
-  case OP_BROADCAST: {
-    int nd = jx_ndim(x);
-    if (q->sub & 1 && nd >= 0 && nd < 4) { /* x's shape with leading dims */
-      int64_t s[4];
-      int lead = 1 + (q->sub >> 1) % (4 - nd);
-      for (int i = 0; i < lead; i++) s[i] = q->shape[i] < 0 ? 2 : q->shape[i];
-      for (int i = 0; i < nd; i++) s[lead + i] = jx_shape(x)[i];
-      return jx_broadcast_to(x, lead + nd, s);
+    case OP_EXPAND: return jx_expand_dims(x, q->axis);
+    case OP_SQUEEZE: return jx_squeeze(x, q->axis);
+    case OP_SLICE: {
+      int nd = jx_ndim(x);
+      if (nd < 0 || nd > 4) return x;
+      return jx_slice(x, q->shape, q->stop, q->sub & 1 ? q->step : NULL);
     }
-    return jx_broadcast_to(x, q->nd, q->shape);
-  }
-  case OP_EXPAND: return jx_expand_dims(x, q->axis);
-  case OP_SQUEEZE: return jx_squeeze(x, q->axis);
-  case OP_SLICE: {
-    int nd = jx_ndim(x);
-    if (nd < 0 || nd > 4) return x;
-    return jx_slice(x, q->shape, q->stop, q->sub & 1 ? q->step : NULL);
-  }
-  case OP_CONCAT: return jx_concatenate(2 + (q->sub & 1), (jx_t[]){x, y, z}, q->axis);
-  case OP_STACK: return jx_stack(1 + q->sub % 3, (jx_t[]){x, y, z}, q->axis);
-  case OP_TAKE: {
-    jx_t idx = jx_array(JX_I32, 1, (int64_t[]){1 + q->sub % 4}, q->idx);
-    return jx_take(x, q->sub & 4 ? jx_astype(y, JX_I32) : idx, q->axis);
-  }
-  case OP_ONE_HOT: return jx_one_hot(x, q->sub % 5);
-  case OP_NN:
-    switch (q->sub % 3) {
-    case 0: return jx_logsumexp(x, q->axis);
-    case 1: return jx_softmax(x, q->axis);
-    default: return jx_log_softmax(x, q->axis);
+    case OP_CONCAT: return jx_concatenate(2 + (q->sub & 1), (jx_t[]){x, y, z}, q->axis);
+    case OP_STACK: return jx_stack(1 + q->sub % 3, (jx_t[]){x, y, z}, q->axis);
+    case OP_TAKE: {
+      jx_t idx = jx_array(JX_I32, 1, (int64_t[]){1 + q->sub % 4}, q->idx);
+      return jx_take(x, q->sub & 4 ? jx_astype(y, JX_I32) : idx, q->axis);
     }
-  case OP_CONST:
-    switch (q->sub % 5) {
-    case 0: return jx_scalar(q->v);
-    case 1: return jx_scalar_int((int64_t)q->idx[0]);
-    case 2: return jx_full(dtypes[q->sub / 5 % 7], q->nd, q->shape, q->v);
-    case 3: return jx_arange(dtypes[q->sub / 5 % 7], q->idx[0], q->idx[1], q->step[0]);
-    default: return q->sub & 8 ? jx_zeros_like(x) : jx_ones_like(x);
+    case OP_ONE_HOT: return jx_one_hot(x, q->sub % 5);
+    case OP_NN:
+      switch (q->sub % 3) {
+        case 0: return jx_logsumexp(x, q->axis);
+        case 1: return jx_softmax(x, q->axis);
+        default: return jx_log_softmax(x, q->axis);
+      }
+    case OP_CONST:
+      switch (q->sub % 5) {
+        case 0: return jx_scalar(q->v);
+        case 1: return jx_scalar_int((int64_t)q->idx[0]);
+        case 2: return jx_full(dtypes[q->sub / 5 % 7], q->nd, q->shape, q->v);
+        case 3: return jx_arange(dtypes[q->sub / 5 % 7], q->idx[0], q->idx[1], q->step[0]);
+        default: return q->sub & 8 ? jx_zeros_like(x) : jx_ones_like(x);
+      }
+    case OP_COND: {
+      jx_fn *t = jx_fn_new(br_sin, 1, NULL), *f = jx_fn_new(br_sq, 1, NULL);
+      jx_t pred = q->sub & 1 ? jx_gt(jx_sum(y), jx_scalar(0)) : y;
+      jx_t r = jx_cond(pred, t, f, 1, &x);
+      jx_fn_free(t), jx_fn_free(f);
+      return r;
     }
-  case OP_COND: {
-    jx_fn *t = jx_fn_new(br_sin, 1, NULL), *f = jx_fn_new(br_sq, 1, NULL);
-    jx_t pred = q->sub & 1 ? jx_gt(jx_sum(y), jx_scalar(0)) : y;
-    jx_t r = jx_cond(pred, t, f, 1, &x);
-    jx_fn_free(t), jx_fn_free(f);
-    return r;
-  }
-  case OP_SCAN: { /* over x's leading axis, carry shaped like one row */
-    jx_fn *s = jx_fn_new(scan_step, 2, NULL);
-    jx_t init = q->sub & 1 ? jx_zeros_like(jx_sum_axes(x, 1, (int[]){0}, false)) : y;
-    jx_t r = jx_scan(s, init, x);
-    jx_fn_free(s);
-    return q->sub & 2 ? jx_at(r, 1) : jx_at(r, 0);
-  }
-  case OP_FORI: {
-    jx_fn *b = jx_fn_new(fori_body, 2, NULL);
-    jx_t r = jx_fori_loop(q->idx[0], q->idx[1], b, x);
-    jx_fn_free(b);
-    return r;
-  }
-  case OP_RANDOM: {
-    jx_t key = jx_random_fold_in(jx_random_key((uint64_t)q->sub), (uint32_t)q->idx[0]);
-    int nd = q->nd > 2 ? 2 : q->nd;
-    switch (q->sub % 4) {
-    case 0: return jx_random_uniform(key, q->sub & 4 ? JX_F64 : JX_F32, nd, q->shape, -1, 1);
-    case 1: return jx_random_normal(key, JX_F32, nd, q->shape);
-    case 2: return jx_random_bits(key, nd, q->shape);
-    default: return jx_random_permute(key, x, q->axis);
+    case OP_SCAN: { /* over x's leading axis, carry shaped like one row */
+      jx_fn *s = jx_fn_new(scan_step, 2, NULL);
+      jx_t init = q->sub & 1 ? jx_zeros_like(jx_sum_axes(x, 1, (int[]){0}, false)) : y;
+      jx_t r = jx_scan(s, init, x);
+      jx_fn_free(s);
+      return q->sub & 2 ? jx_at(r, 1) : jx_at(r, 0);
     }
-  }
-  default: return x;
+    case OP_FORI: {
+      jx_fn *b = jx_fn_new(fori_body, 2, NULL);
+      jx_t r = jx_fori_loop(q->idx[0], q->idx[1], b, x);
+      jx_fn_free(b);
+      return r;
+    }
+    case OP_RANDOM: {
+      jx_t key = jx_random_fold_in(jx_random_key((uint64_t)q->sub), (uint32_t)q->idx[0]);
+      int nd = q->nd > 2 ? 2 : q->nd;
+      switch (q->sub % 4) {
+        case 0: return jx_random_uniform(key, q->sub & 4 ? JX_F64 : JX_F32, nd, q->shape, -1, 1);
+        case 1: return jx_random_normal(key, JX_F32, nd, q->shape);
+        case 2: return jx_random_bits(key, nd, q->shape);
+        default: return jx_random_permute(key, x, q->axis);
+      }
+    }
+    default: return x;
   }
 }
 
@@ -364,15 +396,15 @@ static jx_fn *transform(const program *P, jx_fn **made, int *nmade) {
     const wrap *w = &P->w[k];
     jx_fn *g = NULL;
     switch (w->kind) {
-    case W_JIT: g = jx_jit(f); break;
-    case W_VMAP: g = jx_vmap(f, w->in_axes, 0); break;
-    default: {
-      jx_fn *s = jx_fn_new(summed_body, P->nargs, f);
-      made[(*nmade)++] = s;
-      g = w->kind == W_GRAD ? jx_grad(s, w->argnum)
-          : w->kind == W_VALUE_AND_GRAD ? jx_value_and_grad(s, w->argnum)
-                                        : jx_jacfwd(f, w->argnum);
-    }
+      case W_JIT: g = jx_jit(f); break;
+      case W_VMAP: g = jx_vmap(f, w->in_axes, 0); break;
+      default: {
+        jx_fn *s = jx_fn_new(summed_body, P->nargs, f);
+        made[(*nmade)++] = s;
+        g = w->kind == W_GRAD             ? jx_grad(s, w->argnum)
+            : w->kind == W_VALUE_AND_GRAD ? jx_value_and_grad(s, w->argnum)
+                                          : jx_jacfwd(f, w->argnum);
+      }
     }
     if (!g) return NULL;
     made[(*nmade)++] = g;
@@ -413,11 +445,15 @@ static void make_args(const program *P, jx_t *args) {
 /* ------------------------------------------------------------- checking */
 static void fail(const char *what, jx_t a, jx_t b) {
   fprintf(stderr, "fuzz_programs: %s\n  eager: ", what);
-  if (jx_ok(a)) jx_print(a);
-  else fprintf(stderr, "error: %s\n", jx_error(a));
+  if (jx_ok(a))
+    jx_print(a);
+  else
+    fprintf(stderr, "error: %s\n", jx_error(a));
   fprintf(stderr, "  jit:   ");
-  if (jx_ok(b)) jx_print(b);
-  else fprintf(stderr, "error: %s\n", jx_error(b));
+  if (jx_ok(b))
+    jx_print(b);
+  else
+    fprintf(stderr, "error: %s\n", jx_error(b));
   abort();
 }
 

@@ -48,17 +48,18 @@ typedef struct jx_fn jx_fn;
 typedef enum { JX_BOOL, JX_I32, JX_I64, JX_U32, JX_F32, JX_F64, JX_DTYPE_COUNT } jx_dtype;
 
 #define JX_MAX_RANK 8
-#define JX_NONE INT_MIN /* vmap: this argument is not mapped */
+#define JX_NONE     INT_MIN /* vmap: this argument is not mapped */
 
 /* JX_SHAPE(2, 3) expands to `2, (const int64_t[]){2, 3}` (ndim, shape). */
 #define JX_NARGS_(...) (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
-#define JX_SHAPE(...) JX_NARGS_(__VA_ARGS__), (const int64_t[]){__VA_ARGS__}
+#define JX_SHAPE(...)                                                                                        \
+  JX_NARGS_(__VA_ARGS__), (const int64_t[]) { __VA_ARGS__ }
 #define JX_SCALAR_SHAPE 0, NULL
 
 /* ---------------------------------------------------------------- arrays */
 jx_t jx_array(jx_dtype dtype, int ndim, const int64_t *shape, const void *data); /* copies */
-jx_t jx_scalar(double v);          /* weakly typed float (like a Python float): f32 */
-jx_t jx_scalar_int(int64_t v);     /* weakly typed int (like a Python int): i32 */
+jx_t jx_scalar(double v);                    /* weakly typed float (like a Python float): f32 */
+jx_t jx_scalar_int(int64_t v);               /* weakly typed int (like a Python int): i32 */
 jx_t jx_scalar_of(jx_dtype dtype, double v); /* strongly typed 0-d array */
 jx_t jx_zeros(jx_dtype dtype, int ndim, const int64_t *shape);
 jx_t jx_ones(jx_dtype dtype, int ndim, const int64_t *shape);
@@ -66,9 +67,9 @@ jx_t jx_full(jx_dtype dtype, int ndim, const int64_t *shape, double v);
 jx_t jx_arange(jx_dtype dtype, double start, double stop, double step);
 jx_t jx_zeros_like(jx_t x);
 jx_t jx_ones_like(jx_t x);
-int jx_ndim(jx_t x);               /* -1 for a tree or an error */
-const int64_t *jx_shape(jx_t x);   /* NULL for a tree or an error */
-int64_t jx_size(jx_t x);           /* number of elements; -1 for a tree or an error */
+int jx_ndim(jx_t x);             /* -1 for a tree or an error */
+const int64_t *jx_shape(jx_t x); /* NULL for a tree or an error */
+int64_t jx_size(jx_t x);         /* number of elements; -1 for a tree or an error */
 jx_dtype jx_dtype_of(jx_t x);
 bool jx_is_weak(jx_t x);
 const char *jx_dtype_name(jx_dtype dtype);
@@ -76,7 +77,7 @@ size_t jx_dtype_size(jx_dtype dtype);
 /* Copy x, converted to `as`, into dst; nbytes is dst's capacity. 0 on success,
  * nonzero if dst is too small or x is an error, a tree or a tracer. */
 int jx_read(jx_t x, jx_dtype as, void *dst, size_t nbytes);
-double jx_item(jx_t x);            /* size-1 array to double; NaN (+ error) otherwise */
+double jx_item(jx_t x); /* size-1 array to double; NaN (+ error) otherwise */
 /* Human-readable rendering, like numpy's repr. Caller frees. */
 char *jx_to_string(jx_t x);
 void jx_print(jx_t x);
@@ -85,7 +86,7 @@ void jx_print(jx_t x);
 jx_t jx_add(jx_t a, jx_t b);
 jx_t jx_sub(jx_t a, jx_t b);
 jx_t jx_mul(jx_t a, jx_t b);
-jx_t jx_div(jx_t a, jx_t b);       /* true division: ints promote to float */
+jx_t jx_div(jx_t a, jx_t b); /* true division: ints promote to float */
 jx_t jx_pow(jx_t a, jx_t b);
 jx_t jx_maximum(jx_t a, jx_t b);
 jx_t jx_minimum(jx_t a, jx_t b);
@@ -164,7 +165,7 @@ jx_t jx_log_softmax(jx_t x, int axis);
  * (a subtree that appears k times counts k times). Transformations wrap
  * their arguments in a tuple or two, so pass them trees a few levels
  * shallower than the limit. */
-#define JX_MAX_TREE_DEPTH 1000
+#define JX_MAX_TREE_DEPTH  1000
 #define JX_MAX_TREE_LEAVES (1 << 24)
 jx_t jx_tuple(int n, const jx_t *items);
 jx_t jx_list(int n, const jx_t *items);
@@ -173,10 +174,8 @@ jx_t jx_at(jx_t tree, int i);
 bool jx_is_tree(jx_t x);
 jx_t jx_tree_map(jx_t (*f)(jx_t leaf, void *u), jx_t tree, void *u);
 jx_t jx_tree_map2(jx_t (*f)(jx_t a, jx_t b, void *u), jx_t ta, jx_t tb, void *u);
-#define JX_TUPLE(...) \
-  jx_tuple((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
-#define JX_LIST(...) \
-  jx_list((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
+#define JX_TUPLE(...) jx_tuple((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
+#define JX_LIST(...)  jx_list((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
 
 /* ---------------------------------------- functions and transformations */
 typedef jx_t (*jx_body)(const jx_t *args, void *user);
@@ -190,7 +189,7 @@ jx_fn *jx_jacfwd(jx_fn *f, int argnum);
 jx_fn *jx_jacrev(jx_fn *f, int argnum);
 jx_fn *jx_hessian(jx_fn *f, int argnum);
 jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents); /* -> (out, tangent_out) */
-jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn); /* -> out; (*vjp_fn)(ct) -> tuple */
+jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn);       /* -> out; (*vjp_fn)(ct) -> tuple */
 jx_fn *jx_jit(jx_fn *f);
 /* jax.jit(f).lower(*args).compile(): trace the jitted function for the
  * signature of args and compile it (or load it from the disk cache)
@@ -231,8 +230,8 @@ jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse);
  * through erf_inv (XLA's polynomial), erf (XLA:CPU's f32 rational) and log:
  * their last bit can differ from JAX where libm's log1p/log/erf and XLA's
  * own differ. Shapes are (ndim, shape) as elsewhere. */
-jx_t jx_random_key(uint64_t seed);         /* jax.random.PRNGKey(seed): [seed >> 32, seed & 0xffffffff] */
-jx_t jx_random_split(jx_t key, int num);   /* u32[num, 2] */
+jx_t jx_random_key(uint64_t seed);       /* jax.random.PRNGKey(seed): [seed >> 32, seed & 0xffffffff] */
+jx_t jx_random_split(jx_t key, int num); /* u32[num, 2] */
 jx_t jx_random_fold_in(jx_t key, uint32_t data);
 jx_t jx_random_bits(jx_t key, int ndim, const int64_t *shape); /* u32 */
 /* f32/f64 in [minval, maxval) */
@@ -252,7 +251,7 @@ jx_t jx_random_categorical(jx_t key, jx_t logits, int axis);
 /* integers in [minval, maxval) (bounds clipped to the dtype), dtype i32 or u32 */
 jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval, int64_t maxval,
                        jx_dtype dtype);
-jx_t jx_random_permutation(jx_t key, int64_t n);  /* a shuffled arange(n), i32 (i64 past 2^31) */
+jx_t jx_random_permutation(jx_t key, int64_t n);    /* a shuffled arange(n), i32 (i64 past 2^31) */
 jx_t jx_random_permute(jx_t key, jx_t x, int axis); /* x shuffled along axis: permutation(key, x, axis) */
 
 /* ---------------------------------------------------- saving and loading */
@@ -266,8 +265,8 @@ jx_t jx_random_permute(jx_t key, jx_t x, int axis); /* x shuffled along axis: pe
  * file and the cause). Loaders that return names hand back one block: n
  * pointers then the strings, freed with one free() (through the allocator
  * when one is set, as for jx_to_string). */
-jx_t jx_npy_save(const char *path, jx_t x);      /* numpy.save */
-jx_t jx_npy_load(const char *path);              /* numpy.load of a .npy: the array */
+jx_t jx_npy_save(const char *path, jx_t x); /* numpy.save */
+jx_t jx_npy_load(const char *path);         /* numpy.load of a .npy: the array */
 /* numpy.savez(path, **{names[i]: arrays[i]}): members "<name>.npy", stored */
 jx_t jx_npz_save(const char *path, int n, const char *const *names, const jx_t *arrays);
 /* numpy.savez_compressed: deflated members (an error value without zlib) */
@@ -283,7 +282,7 @@ jx_t jx_safetensors_load(const char *path, char ***names);
  * "[0][1]" for item 1 of item 0 (a bare array: ""). jx_load returns a
  * tree shaped like `like` and checks every leaf's name, dtype and shape
  * against it (and that the file holds nothing else). */
-jx_t jx_save(const char *path, jx_t tree);       /* NULL on success */
+jx_t jx_save(const char *path, jx_t tree); /* NULL on success */
 jx_t jx_load(const char *path, jx_t like);
 
 /* ------------------------------------------------------ memory and errors */

@@ -12,32 +12,33 @@
 
 static int check_passed, check_failed;
 
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (cond) {                                                                    \
-      check_passed++;                                                              \
-    } else {                                                                       \
-      check_failed++;                                                              \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);    \
-    }                                                                              \
+#define CHECK(cond)                                                                                          \
+  do {                                                                                                       \
+    if (cond) {                                                                                              \
+      check_passed++;                                                                                        \
+    } else {                                                                                                 \
+      check_failed++;                                                                                        \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                               \
+    }                                                                                                        \
   } while (0)
 
-#define CHECKF(cond, ...)                                                          \
-  do {                                                                             \
-    if (cond) {                                                                    \
-      check_passed++;                                                              \
-    } else {                                                                       \
-      check_failed++;                                                              \
-      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);    \
-      fprintf(stderr, __VA_ARGS__);                                                \
-      fputc('\n', stderr);                                                         \
-    }                                                                              \
+#define CHECKF(cond, ...)                                                                                    \
+  do {                                                                                                       \
+    if (cond) {                                                                                              \
+      check_passed++;                                                                                        \
+    } else {                                                                                                 \
+      check_failed++;                                                                                        \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                               \
+      fprintf(stderr, __VA_ARGS__);                                                                          \
+      fputc('\n', stderr);                                                                                   \
+    }                                                                                                        \
   } while (0)
 
 /* EXPECT_ERROR(r, "sub", ...): r must be an error value whose message
  * contains every substring given; check_verbose prints each message. */
 __attribute__((unused)) static int check_verbose;
-__attribute__((unused)) static void expect_error_(int line, const char *expr, jx_t r, const char *const *subs) {
+__attribute__((unused)) static void expect_error_(int line, const char *expr, jx_t r,
+                                                  const char *const *subs) {
   const char *msg = jx_error(r);
   if (jx_ok(r) || !msg) {
     check_failed++;
@@ -62,7 +63,7 @@ static inline int check_close(double a, double b, double rtol, double atol) {
   if (isinf(a) || isinf(b)) return a == b;
   return fabs(a - b) <= atol + rtol * fabs(b);
 }
-#define CHECK_CLOSE(a, b, rtol, atol)                                               \
+#define CHECK_CLOSE(a, b, rtol, atol)                                                                        \
   CHECKF(check_close((a), (b), (rtol), (atol)), "%.9g vs %.9g", (double)(a), (double)(b))
 
 /* A private, empty jit cache directory for this test process (JX_CACHE_DIR,

@@ -49,10 +49,10 @@ __attribute__((unused)) static void make_tmpdir(char *dir, size_t n) {
   }
 }
 
-#define CHECK_CHILD(cond, out, ...)                                                  \
-  do {                                                                               \
-    CHECKF(cond, __VA_ARGS__);                                                       \
-    if (!(cond)) fprintf(stderr, "---- child output ----\n%s---- end ----\n", out);  \
+#define CHECK_CHILD(cond, out, ...)                                                                          \
+  do {                                                                                                       \
+    CHECKF(cond, __VA_ARGS__);                                                                               \
+    if (!(cond)) fprintf(stderr, "---- child output ----\n%s---- end ----\n", out);                          \
   } while (0)
 
 #endif

@@ -6,7 +6,10 @@
 
 #include <jx.h>
 
-static jx_t tanh_f(const jx_t *a, void *u) { (void)u; return jx_tanh(a[0]); }
+static jx_t tanh_f(const jx_t *a, void *u) {
+  (void)u;
+  return jx_tanh(a[0]);
+}
 /* the seed's tanh, written with exp */
 static jx_t tanh_exp(const jx_t *a, void *u) {
   (void)u;
@@ -34,7 +37,10 @@ static void test_cookbook(void) {
   }
 }
 
-static jx_t sum_cube(const jx_t *a, void *u) { (void)u; return jx_sum(jx_mul(jx_mul(a[0], a[0]), a[0])); }
+static jx_t sum_cube(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_mul(jx_mul(a[0], a[0]), a[0]));
+}
 static jx_t quad(const jx_t *a, void *u) { /* x^T A x */
   jx_t A = u;
   return jx_dot(a[0], jx_dot(A, a[0]));
@@ -67,7 +73,8 @@ static void test_hessians(void) {
 static jx_t vec_g(const jx_t *a, void *u) { /* R^3 -> R^2: (sin(x0) * (x1 + x2), exp(x2) * x0) */
   (void)u;
   jx_t x = a[0];
-  jx_t x0 = jx_take(x, jx_scalar_int(0), 0), x1 = jx_take(x, jx_scalar_int(1), 0), x2 = jx_take(x, jx_scalar_int(2), 0);
+  jx_t x0 = jx_take(x, jx_scalar_int(0), 0), x1 = jx_take(x, jx_scalar_int(1), 0),
+       x2 = jx_take(x, jx_scalar_int(2), 0);
   return jx_stack(2, (jx_t[]){jx_mul(jx_sin(x0), jx_add(x1, x2)), jx_mul(jx_exp(x2), x0)}, 0);
 }
 
@@ -95,7 +102,10 @@ static void test_jacobians(void) {
 }
 
 /* perturbation confusion: d/dx [x * d/dy (x + y)] at any x = 1 */
-static jx_t inner_xy(const jx_t *a, void *u) { (void)u; return jx_add(a[0], a[1]); }
+static jx_t inner_xy(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], a[1]);
+}
 static jx_t outer_x(const jx_t *a, void *u) {
   (void)u;
   jx_fn *in = jx_fn_new(inner_xy, 2, NULL);
@@ -153,7 +163,8 @@ static void test_mlp_grad(void) {
           pv[i] += s ? -1e-6 : 1e-6;
           jx_t Pn = jx_array(JX_F64, jx_ndim(P), jx_shape(P), pv);
           pv[i] = save;
-          jx_t layer = w ? JX_TUPLE(jx_at(jx_at(params, l), 0), Pn) : JX_TUPLE(Pn, jx_at(jx_at(params, l), 1));
+          jx_t layer =
+              w ? JX_TUPLE(jx_at(jx_at(params, l), 0), Pn) : JX_TUPLE(Pn, jx_at(jx_at(params, l), 1));
           jx_t pp = l ? JX_LIST(jx_at(params, 0), layer) : JX_LIST(layer, jx_at(params, 1));
           fx[s] = jx_item(JX_CALL(f, pp, x, y));
         }
@@ -183,15 +194,14 @@ static void test_make_jaxpr(void) {
   jx_fn *f = jx_fn_new(slow_f, 1, NULL);
   jx_t x = jx_ones(JX_F32, JX_SHAPE(2000, 2000));
   char *s = jx_make_jaxpr(f, &x);
-  const char *want =
-      "{ lambda ; a:f32[2000,2000]. let\n"
-      "    b:f32[2000,2000] = mul a a\n"
-      "    c:f32[2000,2000] = mul b a\n"
-      "    d:f32[2000,2000] = mul a 2.0:f32[]\n"
-      "    e:f32[2000,2000] = mul d a\n"
-      "    f:f32[2000,2000] = add c e\n"
-      "    g:f32[2000,2000] = add f a\n"
-      "  in (g,) }";
+  const char *want = "{ lambda ; a:f32[2000,2000]. let\n"
+                     "    b:f32[2000,2000] = mul a a\n"
+                     "    c:f32[2000,2000] = mul b a\n"
+                     "    d:f32[2000,2000] = mul a 2.0:f32[]\n"
+                     "    e:f32[2000,2000] = mul d a\n"
+                     "    f:f32[2000,2000] = add c e\n"
+                     "    g:f32[2000,2000] = add f a\n"
+                     "  in (g,) }";
   CHECKF(s && !strcmp(s, want), "make_jaxpr(slow_f):\n%s", s);
   free(s);
   jx_t y = jx_ones(JX_F32, JX_SHAPE(3));
@@ -208,12 +218,16 @@ static void test_make_jaxpr(void) {
   jx_fn_free(g), jx_fn_free(t), jx_fn_free(f);
 }
 
-static jx_t first_of_tuple(const jx_t *a, void *u) { (void)u; return jx_at(a[0], 0); }
+static jx_t first_of_tuple(const jx_t *a, void *u) {
+  (void)u;
+  return jx_at(a[0], 0);
+}
 static void test_errors(void) {
   jx_fn *t = jx_fn_new(tanh_f, 1, NULL);
   jx_fn *g = jx_grad(t, 0);
   jx_t r = JX_CALL(g, jx_ones(JX_F32, JX_SHAPE(3)));
-  CHECK(!jx_ok(r) && strstr(jx_error(r), "grad") && strstr(jx_error(r), "scalar") && strstr(jx_error(r), "f32[3]"));
+  CHECK(!jx_ok(r) && strstr(jx_error(r), "grad") && strstr(jx_error(r), "scalar") &&
+        strstr(jx_error(r), "f32[3]"));
   r = JX_CALL(g, jx_scalar_int(3));
   CHECK(!jx_ok(r) && strstr(jx_error(r), "float"));
   jx_fn *g5 = jx_grad(t, 5);

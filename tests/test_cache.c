@@ -49,7 +49,6 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-
 /* ============================================================ the programs */
 /* Program k: one function at the argument shape [16 + k] (the shape is in
  * the generated C, so each k is its own object, all of about one size). */
@@ -171,7 +170,8 @@ static void child_threads(void) {
   const int mods = jx_cpu_module_count();
   compile_job same[2] = {{.k = 44, .jf = jx_jit(f)}, {.k = 44, .jf = jx_jit(f)}};
   compile_in_threads(same, 2);
-  CHECKF(jx_cpu_module_count() == mods + 1, "one program by two threads: %d objects loaded", jx_cpu_module_count() - mods);
+  CHECKF(jx_cpu_module_count() == mods + 1, "one program by two threads: %d objects loaded",
+         jx_cpu_module_count() - mods);
   for (int i = 0; i < 2; i++) {
     jx_pool_push();
     jx_t x = prog_arg(44);
@@ -321,8 +321,7 @@ static int spawn_child(const char *mode, const char *const *set, char **out, dou
   close(fd[0]);
   *out = buf;
   int st = 0;
-  while (rc == 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
+  while (rc == 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
   *secs = now_s() - t0;
   if (rc) return -1;
   if (killed) return 254;
@@ -334,9 +333,6 @@ static int spawn_child(const char *mode, const char *const *set, char **out, dou
   bool clean = q && sscanf(q + strlen(pat), "%d passed, %d failed", &np, &nf) == 2 && nf == 0 && np > 0;
   return rc == 0 && !clean ? 250 : rc;
 }
-
-
-
 
 /* A child with JX_CACHE_DIR=dir, JX_LOG=compile and `extra` ("K=V"s) */
 static int cache_child(const char *mode, const char *dir, const char *const *extra, char **out) {
@@ -394,7 +390,8 @@ static void test_swapped_pair(void) {
   snprintf(from, sizeof from, "%s.sum", st[0]), snprintf(to, sizeof to, "%s.sum", st[1]);
   CHECK(copy_file(from, to));
   rc = cache_child("two", dir, NULL, &out);
-  CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == 1 && count_substr(out, "rejecting cached object") == 1 &&
+  CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == 1 &&
+                  count_substr(out, "rejecting cached object") == 1 &&
                   count_substr(out, "jit: compiled ") == 1,
               out, "object and checksum of another key: rc %d", rc);
   free(out);
@@ -417,8 +414,8 @@ static void test_dir_swapped(void) {
   snprintf(env, sizeof env, "TEST_OTHER_DIR=%s", other);
   const char *extra[] = {env, NULL};
   rc = cache_child("swapdir", dir, extra, &out);
-  CHECK_CHILD(rc == 0 && !count_substr(out, "disk cache hit") && count_substr(out, "jit: compiled ") == 2, out,
-              "directory swapped for a symlink: rc %d (a disk hit came from the other directory)", rc);
+  CHECK_CHILD(rc == 0 && !count_substr(out, "disk cache hit") && count_substr(out, "jit: compiled ") == 2,
+              out, "directory swapped for a symlink: rc %d (a disk hit came from the other directory)", rc);
   free(out);
   snprintf(old, sizeof old, "%s.old", dir);
   char names[600];
@@ -611,10 +608,11 @@ static void test_eviction(void) {
   struct timespec ago[2] = {{time(NULL) - 2 * 86400, 0}, {time(NULL) - 2 * 86400, 0}};
   CHECK(utimensat(AT_FDCWD, old, ago, 0) == 0);
   rc = cache_child("many", dir, extra, &out);
-  CHECK_CHILD(rc == 0 && count_substr(out, "evicted") >= 3, out, "six programs under a cap of about two: rc %d", rc);
+  CHECK_CHILD(rc == 0 && count_substr(out, "evicted") >= 3, out,
+              "six programs under a cap of about two: rc %d", rc);
   free(out);
-  CHECKF(!exists(old, "") && exists(fresh, ""), "stale temporaries %s, fresh ones %s", exists(old, "") ? "kept" : "deleted",
-         exists(fresh, "") ? "kept" : "deleted");
+  CHECKF(!exists(old, "") && exists(fresh, ""), "stale temporaries %s, fresh ones %s",
+         exists(old, "") ? "kept" : "deleted", exists(fresh, "") ? "kept" : "deleted");
   rm_tree(dir);
 }
 
@@ -655,11 +653,15 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 3 && !strcmp(argv[1], "--child")) return child_main(argv[2]);
   ssize_t k = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-  if (k <= 0) snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
-  else self_exe[k] = 0;
+  if (k <= 0)
+    snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
+  else
+    self_exe[k] = 0;
   if (argc >= 2 && !strcmp(argv[1], "threads")) { /* only the threads' scenario (make tsan) */
-    if (have_compiler()) test_threads_compile();
-    else printf("no working C compiler: skipping the threads' compiles\n");
+    if (have_compiler())
+      test_threads_compile();
+    else
+      printf("no working C compiler: skipping the threads' compiles\n");
     return check_report("cache (threads)");
   }
   double t0 = now_s();

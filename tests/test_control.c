@@ -9,8 +9,14 @@ static double item(jx_t x) { return jx_item(x); }
 static double maxdiff(jx_t a, jx_t b) { return jx_item(jx_max(jx_abs(jx_sub(a, b)))); }
 
 /* ------------------------------------------------------------------ cond */
-static jx_t br_sin(const jx_t *a, void *u) { (void)u; return JX_TUPLE(jx_sin(a[0]), jx_mul(a[0], a[1])); }
-static jx_t br_sq(const jx_t *a, void *u) { (void)u; return JX_TUPLE(jx_mul(a[0], a[0]), jx_add(a[0], a[1])); }
+static jx_t br_sin(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_sin(a[0]), jx_mul(a[0], a[1]));
+}
+static jx_t br_sq(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_mul(a[0], a[0]), jx_add(a[0], a[1]));
+}
 static jx_t cond_fn(const jx_t *a, void *u) {
   (void)u;
   jx_fn *t = jx_fn_new(br_sin, 2, NULL), *f = jx_fn_new(br_sq, 2, NULL);
@@ -42,9 +48,18 @@ static void test_cond(void) {
   jx_fn_free(vf), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
 }
 
-static jx_t b0(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], jx_scalar(10.0)); }
-static jx_t b1(const jx_t *a, void *u) { (void)u; return jx_sin(a[0]); }
-static jx_t b2(const jx_t *a, void *u) { (void)u; return jx_neg(a[0]); }
+static jx_t b0(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], jx_scalar(10.0));
+}
+static jx_t b1(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sin(a[0]);
+}
+static jx_t b2(const jx_t *a, void *u) {
+  (void)u;
+  return jx_neg(a[0]);
+}
 static void test_switch(void) {
   jx_fn *br[3] = {jx_fn_new(b0, 1, NULL), jx_fn_new(b1, 1, NULL), jx_fn_new(b2, 1, NULL)};
   jx_t x = F64(0.25);
@@ -54,8 +69,14 @@ static void test_switch(void) {
   for (int i = 0; i < 3; i++) jx_fn_free(br[i]);
 }
 
-static jx_t bad_t(const jx_t *a, void *u) { (void)u; return a[0]; }
-static jx_t bad_f(const jx_t *a, void *u) { (void)u; return jx_concatenate(2, (jx_t[]){a[0], a[0]}, 0); }
+static jx_t bad_t(const jx_t *a, void *u) {
+  (void)u;
+  return a[0];
+}
+static jx_t bad_f(const jx_t *a, void *u) {
+  (void)u;
+  return jx_concatenate(2, (jx_t[]){a[0], a[0]}, 0);
+}
 static void test_cond_errors(void) {
   jx_fn *t = jx_fn_new(bad_t, 1, NULL), *f = jx_fn_new(bad_f, 1, NULL);
   jx_t x = jx_ones(JX_F32, JX_SHAPE(3));
@@ -67,7 +88,10 @@ static void test_cond_errors(void) {
 }
 
 /* ----------------------------------------------------------------- while */
-static jx_t w_cond(const jx_t *a, void *u) { (void)u; return jx_lt(jx_at(a[0], 1), jx_scalar(10.0)); }
+static jx_t w_cond(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(jx_at(a[0], 1), jx_scalar(10.0));
+}
 static jx_t w_body(const jx_t *a, void *u) {
   (void)u;
   return JX_TUPLE(jx_add(jx_at(a[0], 0), jx_scalar_int(1)), jx_mul(jx_at(a[0], 1), jx_scalar(2.0)));
@@ -110,7 +134,10 @@ static void test_while(void) {
   jx_fn_free(jw), jx_fn_free(g), jx_fn_free(jf), jx_fn_free(fv), jx_fn_free(vf), jx_fn_free(f);
 }
 
-static jx_t w_bad_body(const jx_t *a, void *u) { (void)u; return JX_TUPLE(jx_at(a[0], 0), jx_stack(2, (jx_t[]){jx_at(a[0], 1), jx_at(a[0], 1)}, 0)); }
+static jx_t w_bad_body(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_at(a[0], 0), jx_stack(2, (jx_t[]){jx_at(a[0], 1), jx_at(a[0], 1)}, 0));
+}
 static void test_while_errors(void) {
   jx_fn *c = jx_fn_new(w_cond, 1, NULL), *b = jx_fn_new(w_bad_body, 1, NULL);
   jx_t r = jx_while_loop(c, b, JX_TUPLE(jx_scalar_of(JX_I32, 0), F64(1)));
@@ -209,13 +236,16 @@ static void test_scan(void) {
   jx_t hs = rnd(JX_SHAPE(3, 2, 4));
   jx_t vb = JX_CALL(vf, params, hs, xs);
   for (int i = 0; i < 3; i++)
-    CHECK_CLOSE(item(jx_take(vb, jx_scalar_int(i), 0)), item(JX_CALL(f, params, jx_take(hs, jx_scalar_int(i), 0), xs)),
-                1e-13, 1e-13);
+    CHECK_CLOSE(item(jx_take(vb, jx_scalar_int(i), 0)),
+                item(JX_CALL(f, params, jx_take(hs, jx_scalar_int(i), 0), xs)), 1e-13, 1e-13);
   jx_fn_free(vf), jx_fn_free(gj), jx_fn_free(jf), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
   jx_pool_pop();
 }
 
-static jx_t sc_bad(const jx_t *a, void *u) { (void)u; return JX_TUPLE(jx_astype(a[0], JX_F32), a[1]); }
+static jx_t sc_bad(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_astype(a[0], JX_F32), a[1]);
+}
 static void test_scan_errors(void) {
   jx_fn *f = jx_fn_new(sc_bad, 2, NULL);
   jx_t r = jx_scan(f, F64(0), jx_ones(JX_F64, JX_SHAPE(3)));

@@ -15,10 +15,9 @@
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-
-
 /* ---------------------------------------------------------------- data */
-static const float D24[24] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
+static const float D24[24] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                              13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
 
 static jx_t f32(int ndim, const int64_t *shape) { return jx_array(JX_F32, ndim, shape, D24); }
 
@@ -28,30 +27,50 @@ static const struct {
   const char *name, *msg_name; /* msg_name: what the message calls it */
   unary_fn f;
 } UNARY[] = {
-    {"neg", "neg", jx_neg},        {"abs", "abs", jx_abs},
-    {"exp", "exp", jx_exp},        {"log", "log", jx_log},
-    {"log1p", "log1p", jx_log1p},  {"expm1", "expm1", jx_expm1},
-    {"sqrt", "sqrt", jx_sqrt},     {"rsqrt", "rsqrt", jx_rsqrt},
-    {"tanh", "tanh", jx_tanh},     {"sin", "sin", jx_sin},
-    {"cos", "cos", jx_cos},        {"sigmoid", "sigmoid", jx_sigmoid},
-    {"square", "square", jx_square}, {"sign", "sign", jx_sign},
-    {"floor", "floor", jx_floor},  {"relu", "relu", jx_relu},
-    {"logical_not", "logical_not", jx_logical_not}, {"stop_gradient", "stop_gradient", jx_stop_gradient},
-    {"sum", "sum", jx_sum},        {"mean", "mean", jx_mean},
-    {"max", "max", jx_max},        {"min", "min", jx_min},
-    {"zeros_like", "zeros_like", jx_zeros_like}, {"ones_like", "ones_like", jx_ones_like},
+    {"neg", "neg", jx_neg},
+    {"abs", "abs", jx_abs},
+    {"exp", "exp", jx_exp},
+    {"log", "log", jx_log},
+    {"log1p", "log1p", jx_log1p},
+    {"expm1", "expm1", jx_expm1},
+    {"sqrt", "sqrt", jx_sqrt},
+    {"rsqrt", "rsqrt", jx_rsqrt},
+    {"tanh", "tanh", jx_tanh},
+    {"sin", "sin", jx_sin},
+    {"cos", "cos", jx_cos},
+    {"sigmoid", "sigmoid", jx_sigmoid},
+    {"square", "square", jx_square},
+    {"sign", "sign", jx_sign},
+    {"floor", "floor", jx_floor},
+    {"relu", "relu", jx_relu},
+    {"logical_not", "logical_not", jx_logical_not},
+    {"stop_gradient", "stop_gradient", jx_stop_gradient},
+    {"sum", "sum", jx_sum},
+    {"mean", "mean", jx_mean},
+    {"max", "max", jx_max},
+    {"min", "min", jx_min},
+    {"zeros_like", "zeros_like", jx_zeros_like},
+    {"ones_like", "ones_like", jx_ones_like},
 };
 static const struct {
   const char *name, *msg_name;
   binary_fn f;
 } BINARY[] = {
-    {"add", "add", jx_add},         {"sub", "sub", jx_sub},   {"mul", "mul", jx_mul},
-    {"div", "div", jx_div},         {"pow", "pow", jx_pow},   {"maximum", "max", jx_maximum},
-    {"minimum", "min", jx_minimum}, {"eq", "eq", jx_eq},      {"ne", "ne", jx_ne},
-    {"lt", "lt", jx_lt},            {"le", "le", jx_le},      {"gt", "gt", jx_gt},
+    {"add", "add", jx_add},
+    {"sub", "sub", jx_sub},
+    {"mul", "mul", jx_mul},
+    {"div", "div", jx_div},
+    {"pow", "pow", jx_pow},
+    {"maximum", "max", jx_maximum},
+    {"minimum", "min", jx_minimum},
+    {"eq", "eq", jx_eq},
+    {"ne", "ne", jx_ne},
+    {"lt", "lt", jx_lt},
+    {"le", "le", jx_le},
+    {"gt", "gt", jx_gt},
     {"ge", "ge", jx_ge},
 };
-#define NUNARY (int)(sizeof UNARY / sizeof UNARY[0])
+#define NUNARY  (int)(sizeof UNARY / sizeof UNARY[0])
 #define NBINARY (int)(sizeof BINARY / sizeof BINARY[0])
 
 /* Every op that takes arrays, applied to (a, b) where the op needs one or
@@ -59,52 +78,121 @@ static const struct {
 static jx_t where_a(jx_t a, jx_t b) { return jx_where(a, b, b); }
 static jx_t where_b(jx_t a, jx_t b) { return jx_where(b, a, b); }
 static jx_t where_c(jx_t a, jx_t b) { return jx_where(b, b, a); }
-static jx_t astype_(jx_t a, jx_t b) { (void)b; return jx_astype(a, JX_F64); }
-static jx_t sum_axes_(jx_t a, jx_t b) { (void)b; return jx_sum_axes(a, 1, (int[]){0}, false); }
-static jx_t mean_axes_(jx_t a, jx_t b) { (void)b; return jx_mean_axes(a, 1, (int[]){0}, true); }
-static jx_t max_axes_(jx_t a, jx_t b) { (void)b; return jx_max_axes(a, 1, (int[]){0}, false); }
-static jx_t min_axes_(jx_t a, jx_t b) { (void)b; return jx_min_axes(a, 1, (int[]){0}, false); }
-static jx_t argmax_(jx_t a, jx_t b) { (void)b; return jx_argmax(a, 0, false); }
-static jx_t argmin_(jx_t a, jx_t b) { (void)b; return jx_argmin(a, 0, false); }
+static jx_t astype_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_astype(a, JX_F64);
+}
+static jx_t sum_axes_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_sum_axes(a, 1, (int[]){0}, false);
+}
+static jx_t mean_axes_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_mean_axes(a, 1, (int[]){0}, true);
+}
+static jx_t max_axes_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_max_axes(a, 1, (int[]){0}, false);
+}
+static jx_t min_axes_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_min_axes(a, 1, (int[]){0}, false);
+}
+static jx_t argmax_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_argmax(a, 0, false);
+}
+static jx_t argmin_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_argmin(a, 0, false);
+}
 static jx_t dot_a(jx_t a, jx_t b) { return jx_dot(a, b); }
 static jx_t dot_b(jx_t a, jx_t b) { return jx_dot(b, a); }
 static jx_t matmul_a(jx_t a, jx_t b) { return jx_matmul(a, b); }
 static jx_t matmul_b(jx_t a, jx_t b) { return jx_matmul(b, a); }
-static jx_t reshape_(jx_t a, jx_t b) { (void)b; return jx_reshape(a, JX_SHAPE(-1)); }
-static jx_t transpose_(jx_t a, jx_t b) { (void)b; return jx_transpose(a, NULL); }
-static jx_t broadcast_to_(jx_t a, jx_t b) { (void)b; return jx_broadcast_to(a, JX_SHAPE(2, 2)); }
-static jx_t expand_dims_(jx_t a, jx_t b) { (void)b; return jx_expand_dims(a, 0); }
-static jx_t squeeze_(jx_t a, jx_t b) { (void)b; return jx_squeeze(a, 0); }
-static jx_t slice_(jx_t a, jx_t b) { (void)b; return jx_slice(a, (int64_t[]){0}, (int64_t[]){1}, NULL); }
+static jx_t reshape_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_reshape(a, JX_SHAPE(-1));
+}
+static jx_t transpose_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_transpose(a, NULL);
+}
+static jx_t broadcast_to_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_broadcast_to(a, JX_SHAPE(2, 2));
+}
+static jx_t expand_dims_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_expand_dims(a, 0);
+}
+static jx_t squeeze_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_squeeze(a, 0);
+}
+static jx_t slice_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_slice(a, (int64_t[]){0}, (int64_t[]){1}, NULL);
+}
 static jx_t concatenate_a(jx_t a, jx_t b) { return jx_concatenate(2, (jx_t[]){a, b}, 0); }
 static jx_t concatenate_b(jx_t a, jx_t b) { return jx_concatenate(2, (jx_t[]){b, a}, 0); }
 static jx_t stack_a(jx_t a, jx_t b) { return jx_stack(2, (jx_t[]){a, b}, 0); }
 static jx_t stack_b(jx_t a, jx_t b) { return jx_stack(2, (jx_t[]){b, a}, 0); }
-static jx_t take_a(jx_t a, jx_t b) { (void)b; return jx_take(a, jx_scalar_of(JX_I32, 0), 0); }
+static jx_t take_a(jx_t a, jx_t b) {
+  (void)b;
+  return jx_take(a, jx_scalar_of(JX_I32, 0), 0);
+}
 static jx_t take_b(jx_t a, jx_t b) { return jx_take(b, a, 0); }
-static jx_t one_hot_(jx_t a, jx_t b) { (void)b; return jx_one_hot(a, 3); }
-static jx_t logsumexp_(jx_t a, jx_t b) { (void)b; return jx_logsumexp(a, 0); }
-static jx_t softmax_(jx_t a, jx_t b) { (void)b; return jx_softmax(a, 0); }
-static jx_t log_softmax_(jx_t a, jx_t b) { (void)b; return jx_log_softmax(a, 0); }
+static jx_t one_hot_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_one_hot(a, 3);
+}
+static jx_t logsumexp_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_logsumexp(a, 0);
+}
+static jx_t softmax_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_softmax(a, 0);
+}
+static jx_t log_softmax_(jx_t a, jx_t b) {
+  (void)b;
+  return jx_log_softmax(a, 0);
+}
 static const struct {
   const char *name, *msg_name;
   binary_fn f;
 } OTHER[] = {
-    {"where(x, ., .)", "where", where_a}, {"where(., x, .)", "where", where_b},
-    {"where(., ., x)", "where", where_c}, {"astype", "astype", astype_},
-    {"sum_axes", "sum", sum_axes_}, {"mean_axes", "mean", mean_axes_},
-    {"max_axes", "max", max_axes_}, {"min_axes", "min", min_axes_},
-    {"argmax", "argmax", argmax_}, {"argmin", "argmin", argmin_},
-    {"dot(x, .)", "dot", dot_a}, {"dot(., x)", "dot", dot_b},
-    {"matmul(x, .)", "matmul", matmul_a}, {"matmul(., x)", "matmul", matmul_b},
-    {"reshape", "reshape", reshape_}, {"transpose", "transpose", transpose_},
-    {"broadcast_to", "broadcast_to", broadcast_to_}, {"expand_dims", "expand_dims", expand_dims_},
-    {"squeeze", "squeeze", squeeze_}, {"slice", "slice", slice_},
-    {"concatenate(x, .)", "concatenate", concatenate_a}, {"concatenate(., x)", "concatenate", concatenate_b},
-    {"stack(x, .)", "stack", stack_a}, {"stack(., x)", "stack", stack_b},
-    {"take(x, .)", "take", take_a}, {"take(., x)", "take", take_b},
-    {"one_hot", "one_hot", one_hot_}, {"logsumexp", "logsumexp", logsumexp_},
-    {"softmax", "softmax", softmax_}, {"log_softmax", "log_softmax", log_softmax_},
+    {"where(x, ., .)", "where", where_a},
+    {"where(., x, .)", "where", where_b},
+    {"where(., ., x)", "where", where_c},
+    {"astype", "astype", astype_},
+    {"sum_axes", "sum", sum_axes_},
+    {"mean_axes", "mean", mean_axes_},
+    {"max_axes", "max", max_axes_},
+    {"min_axes", "min", min_axes_},
+    {"argmax", "argmax", argmax_},
+    {"argmin", "argmin", argmin_},
+    {"dot(x, .)", "dot", dot_a},
+    {"dot(., x)", "dot", dot_b},
+    {"matmul(x, .)", "matmul", matmul_a},
+    {"matmul(., x)", "matmul", matmul_b},
+    {"reshape", "reshape", reshape_},
+    {"transpose", "transpose", transpose_},
+    {"broadcast_to", "broadcast_to", broadcast_to_},
+    {"expand_dims", "expand_dims", expand_dims_},
+    {"squeeze", "squeeze", squeeze_},
+    {"slice", "slice", slice_},
+    {"concatenate(x, .)", "concatenate", concatenate_a},
+    {"concatenate(., x)", "concatenate", concatenate_b},
+    {"stack(x, .)", "stack", stack_a},
+    {"stack(., x)", "stack", stack_b},
+    {"take(x, .)", "take", take_a},
+    {"take(., x)", "take", take_b},
+    {"one_hot", "one_hot", one_hot_},
+    {"logsumexp", "logsumexp", logsumexp_},
+    {"softmax", "softmax", softmax_},
+    {"log_softmax", "log_softmax", log_softmax_},
 };
 #define NOTHER (int)(sizeof OTHER / sizeof OTHER[0])
 
@@ -210,13 +298,15 @@ static void test_layout(void) {
   EXPECT_ERROR(jx_slice(x, NULL, (int64_t[]){2, 2}, NULL), "slice", "NULL");
   EXPECT_ERROR(jx_slice(x, (int64_t[]){0, 0}, NULL, NULL), "slice", "NULL");
   /* concatenate / stack */
-  EXPECT_ERROR(jx_concatenate(2, (jx_t[]){x, f32(JX_SHAPE(3))}, 0), "concatenate", "rank", "f32[2,3]", "f32[3]");
+  EXPECT_ERROR(jx_concatenate(2, (jx_t[]){x, f32(JX_SHAPE(3))}, 0), "concatenate", "rank", "f32[2,3]",
+               "f32[3]");
   EXPECT_ERROR(jx_concatenate(2, (jx_t[]){x, f32(JX_SHAPE(2, 4))}, 0), "concatenate", "f32[2,3]", "f32[2,4]");
   EXPECT_ERROR(jx_concatenate(2, (jx_t[]){jx_scalar(1), jx_scalar(2)}, 0), "concatenate", "zero-dimensional");
   EXPECT_ERROR(jx_concatenate(0, (jx_t[]){x}, 0), "concatenate", "at least one");
   EXPECT_ERROR(jx_concatenate(-1, (jx_t[]){x}, 0), "concatenate", "at least one");
   EXPECT_ERROR(jx_concatenate(2, NULL, 0), "concatenate");
-  EXPECT_ERROR(jx_stack(2, (jx_t[]){x, f32(JX_SHAPE(3, 2))}, 0), "stack", "same shape", "f32[2,3]", "f32[3,2]");
+  EXPECT_ERROR(jx_stack(2, (jx_t[]){x, f32(JX_SHAPE(3, 2))}, 0), "stack", "same shape", "f32[2,3]",
+               "f32[3,2]");
   EXPECT_ERROR(jx_stack(2, (jx_t[]){x, f32(JX_SHAPE(6))}, 0), "stack", "same shape");
   EXPECT_ERROR(jx_stack(0, NULL, 0), "stack", "at least one");
   /* take / one_hot */
@@ -331,14 +421,16 @@ static void test_propagation(void) {
   jx_t e = jx_error_new("boom %d", 42);
   CHECK(!jx_ok(e) && strcmp(jx_error(e), "boom 42") == 0);
   jx_t x = f32(JX_SHAPE(2));
-  for (int i = 0; i < NUNARY; i++) CHECKF(UNARY[i].f(e) == e, "%s does not propagate its error operand", UNARY[i].name);
+  for (int i = 0; i < NUNARY; i++)
+    CHECKF(UNARY[i].f(e) == e, "%s does not propagate its error operand", UNARY[i].name);
   for (int i = 0; i < NBINARY; i++) {
     CHECKF(BINARY[i].f(e, x) == e, "%s(e, x) does not propagate", BINARY[i].name);
     CHECKF(BINARY[i].f(x, e) == e, "%s(x, e) does not propagate", BINARY[i].name);
     CHECKF(BINARY[i].f(e, jx_scalar(1)) == e, "%s(e, scalar) does not propagate", BINARY[i].name);
     CHECKF(BINARY[i].f(e, e) == e, "%s(e, e) does not propagate", BINARY[i].name);
   }
-  for (int i = 0; i < NOTHER; i++) CHECKF(OTHER[i].f(e, x) == e, "%s does not propagate its error operand", OTHER[i].name);
+  for (int i = 0; i < NOTHER; i++)
+    CHECKF(OTHER[i].f(e, x) == e, "%s does not propagate its error operand", OTHER[i].name);
   /* even when the other arguments are bad too, the error operand wins */
   CHECK(jx_sum_axes(e, 1, (int[]){7}, false) == e);
   CHECK(jx_astype(e, (jx_dtype)42) == e);

@@ -20,21 +20,19 @@ static uint64_t rng(void) { /* xorshift64*: deterministic across runs */
 }
 static double urand(void) { return (double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
 
-static size_t esize(jx_dtype dt) {
-  return dt == JX_BOOL ? 1 : (dt == JX_I64 || dt == JX_F64) ? 8 : 4;
-}
+static size_t esize(jx_dtype dt) { return dt == JX_BOOL ? 1 : (dt == JX_I64 || dt == JX_F64) ? 8 : 4; }
 
 /* Fill n elements with random values: floats in [-1, 1), integers over the
  * whole range (so products wrap), bools 0/1. */
 static void fill(jx_dtype dt, void *p, int64_t n) {
   for (int64_t i = 0; i < n; i++) switch (dt) {
-    case JX_F32: ((float *)p)[i] = (float)urand(); break;
-    case JX_F64: ((double *)p)[i] = urand(); break;
-    case JX_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)rng(); break;
-    case JX_U32: ((uint32_t *)p)[i] = (uint32_t)rng(); break;
-    case JX_I64: ((int64_t *)p)[i] = (int64_t)rng(); break;
-    case JX_BOOL: ((uint8_t *)p)[i] = (rng() >> 40) % 3 == 0; break;
-    default: break;
+      case JX_F32: ((float *)p)[i] = (float)urand(); break;
+      case JX_F64: ((double *)p)[i] = urand(); break;
+      case JX_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)rng(); break;
+      case JX_U32: ((uint32_t *)p)[i] = (uint32_t)rng(); break;
+      case JX_I64: ((int64_t *)p)[i] = (int64_t)rng(); break;
+      case JX_BOOL: ((uint8_t *)p)[i] = (rng() >> 40) % 3 == 0; break;
+      default: break;
     }
 }
 
@@ -45,19 +43,18 @@ static double getf(jx_dtype dt, const void *p, int64_t idx) {
 }
 static uint64_t geti(jx_dtype dt, const void *p, int64_t idx) {
   switch (dt) {
-  case JX_I32: return (uint64_t)(int64_t)((const int32_t *)p)[idx];
-  case JX_U32: return ((const uint32_t *)p)[idx];
-  case JX_I64: return (uint64_t)((const int64_t *)p)[idx];
-  default: return ((const uint8_t *)p)[idx];
+    case JX_I32: return (uint64_t)(int64_t)((const int32_t *)p)[idx];
+    case JX_U32: return ((const uint32_t *)p)[idx];
+    case JX_I64: return (uint64_t)((const int64_t *)p)[idx];
+    default: return ((const uint8_t *)p)[idx];
   }
 }
 
 /* Compares C (M x N, ldc) with the reference; returns the number of wrong
  * elements. Floats: |c - ref| <= tol * sum_k |a||b| (the error bound of any
  * summation order), plus a tiny absolute slack. */
-static int64_t compare(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                       const void *A, int64_t lda, const void *B, int64_t ldb, const void *C,
-                       int64_t ldc) {
+static int64_t compare(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                       int64_t lda, const void *B, int64_t ldb, const void *C, int64_t ldc) {
   int64_t bad = 0;
   const double tol = dt == JX_F32 ? 2e-6 : 1e-14;
   for (int64_t i = 0; i < M; i++)
@@ -66,8 +63,8 @@ static int64_t compare(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int6
       if (dt == JX_F32 || dt == JX_F64) {
         double s = 0, sa = 0;
         for (int64_t k = 0; k < K; k++) {
-          double p = getf(dt, A, ta ? k * lda + i : i * lda + k) *
-                     getf(dt, B, tb ? j * ldb + k : k * ldb + j);
+          double p =
+              getf(dt, A, ta ? k * lda + i : i * lda + k) * getf(dt, B, tb ? j * ldb + k : k * ldb + j);
           s += p;
           sa += fabs(p);
         }
@@ -80,14 +77,12 @@ static int64_t compare(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int6
       } else if (dt == JX_BOOL) {
         uint8_t s = 0;
         for (int64_t k = 0; k < K; k++)
-          s |= geti(dt, A, ta ? k * lda + i : i * lda + k) &&
-               geti(dt, B, tb ? j * ldb + k : k * ldb + j);
+          s |= geti(dt, A, ta ? k * lda + i : i * lda + k) && geti(dt, B, tb ? j * ldb + k : k * ldb + j);
         bad += geti(dt, C, cidx) != s;
       } else {
         uint64_t s = 0;
         for (int64_t k = 0; k < K; k++)
-          s += geti(dt, A, ta ? k * lda + i : i * lda + k) *
-               geti(dt, B, tb ? j * ldb + k : k * ldb + j);
+          s += geti(dt, A, ta ? k * lda + i : i * lda + k) * geti(dt, B, tb ? j * ldb + k : k * ldb + j);
         if (dt != JX_I64) s = (uint64_t)(int64_t)(int32_t)(uint32_t)s;
         uint64_t c = geti(dt, C, cidx);
         if (dt != JX_I64) c = (uint64_t)(int64_t)(int32_t)(uint32_t)c;
@@ -124,11 +119,9 @@ static void run_one(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t
   memset(C, PAD_BYTE, (size_t)nc * es);
   jx_cpu_gemm(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   const int64_t bad = compare(dt, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
-  CHECKF(bad == 0, "%s dt=%d ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld: %lld wrong",
-         jx_cpu_gemm_backend(), (int)dt, ta, tb, (long long)M, (long long)N, (long long)K,
-         (long long)pad, (long long)bad);
-  CHECKF(pad_damage(C, M, N, ldc, es) == 0, "padding written: M=%lld N=%lld", (long long)M,
-         (long long)N);
+  CHECKF(bad == 0, "%s dt=%d ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld: %lld wrong", jx_cpu_gemm_backend(),
+         (int)dt, ta, tb, (long long)M, (long long)N, (long long)K, (long long)pad, (long long)bad);
+  CHECKF(pad_damage(C, M, N, ldc, es) == 0, "padding written: M=%lld N=%lld", (long long)M, (long long)N);
   free(A);
   free(B);
   free(C);
@@ -138,13 +131,34 @@ static void run_one(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t
  * wide, several K blocks (KC = 256), several M blocks (MC = 240/120),
  * degenerate. */
 static const int64_t shapes[][3] = {
-    {1, 1, 1},       {7, 13, 5},   {6, 16, 8},   {5, 15, 7},    {7, 17, 9},
-    {12, 32, 16},    {11, 31, 17}, {13, 33, 15}, {6, 8, 4},     {18, 24, 1},
-    {1, 64, 100},    {64, 1, 100}, {2, 3, 600},  {37, 45, 513}, {500, 20, 30},
-    {257, 129, 300}, {0, 5, 3},    {5, 0, 3},    {4, 6, 0},     {0, 0, 0},
+    {1, 1, 1},
+    {7, 13, 5},
+    {6, 16, 8},
+    {5, 15, 7},
+    {7, 17, 9},
+    {12, 32, 16},
+    {11, 31, 17},
+    {13, 33, 15},
+    {6, 8, 4},
+    {18, 24, 1},
+    {1, 64, 100},
+    {64, 1, 100},
+    {2, 3, 600},
+    {37, 45, 513},
+    {500, 20, 30},
+    {257, 129, 300},
+    {0, 5, 3},
+    {5, 0, 3},
+    {4, 6, 0},
+    {0, 0, 0},
     /* the AVX-512 tiles (6x32 / 6x16) +- 1, K past its 192-step blocks */
-    {6, 32, 8},      {5, 31, 7},   {7, 33, 9},   {12, 64, 193}, {13, 65, 385},
-    {1, 47, 17},     {2, 17, 1},
+    {6, 32, 8},
+    {5, 31, 7},
+    {7, 33, 9},
+    {12, 64, 193},
+    {13, 65, 385},
+    {1, 47, 17},
+    {2, 17, 1},
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -159,8 +173,10 @@ static void run_nonfinite(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, i
   fill(dt, B, K * N);
   const int64_t ia = M / 2, ka = K / 3, jb = N - 1, kb = K - 1; /* NaN at A[ia,ka], Inf at B[kb,jb] */
   const int64_t pa = ta ? ka * M + ia : ia * K + ka, pb = tb ? jb * K + kb : kb * N + jb;
-  if (dt == JX_F32) ((float *)A)[pa] = NAN, ((float *)B)[pb] = INFINITY;
-  else ((double *)A)[pa] = NAN, ((double *)B)[pb] = INFINITY;
+  if (dt == JX_F32)
+    ((float *)A)[pa] = NAN, ((float *)B)[pb] = INFINITY;
+  else
+    ((double *)A)[pa] = NAN, ((double *)B)[pb] = INFINITY;
   jx_cpu_gemm(dt, ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, C, N);
   int64_t bad = 0;
   for (int64_t i = 0; i < M; i++)
@@ -169,8 +185,10 @@ static void run_nonfinite(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, i
       for (int64_t k = 0; k < K; k++)
         s += getf(dt, A, ta ? k * M + i : i * K + k) * getf(dt, B, tb ? j * K + k : k * N + j);
       const double c = getf(dt, C, i * N + j);
-      if (isnan(s) || isinf(s)) bad += isnan(s) ? !isnan(c) : !(c == s);
-      else bad += !(fabs(c - s) <= 1e-4 * K);
+      if (isnan(s) || isinf(s))
+        bad += isnan(s) ? !isnan(c) : !(c == s);
+      else
+        bad += !(fabs(c - s) <= 1e-4 * K);
     }
   CHECKF(bad == 0, "%s non-finite dt=%d ta=%d tb=%d %lldx%lldx%lld: %lld wrong", jx_cpu_gemm_backend(),
          (int)dt, ta, tb, (long long)M, (long long)N, (long long)K, (long long)bad);
@@ -185,8 +203,7 @@ static void run_float_suite(const char *label) {
   for (int d = 0; d < 2; d++)
     for (int s = 0; s < NSHAPES; s++)
       for (int t = 0; t < 4; t++)
-        run_one(dts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2],
-                (s + t) % 3 == 0 ? 0 : 3);
+        run_one(dts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], (s + t) % 3 == 0 ? 0 : 3);
   /* the N-blocking edge (NC = 4080 / 2040) and a shape big enough to thread */
   for (int t = 0; t < 4; t++) {
     run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
@@ -199,14 +216,13 @@ static void run_float_suite(const char *label) {
 
 /* Batched: strides larger than one member (gaps), B broadcast (stride 0);
  * small members (threaded over the batch) and large ones (threaded inside). */
-static void run_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
-                        int64_t K, bool bcast_b) {
+static void run_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                        bool bcast_b) {
   const size_t es = esize(dt);
   const int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 1;
   const int64_t sa = (ta ? K : M) * lda + 5, sb = bcast_b ? 0 : (tb ? N : K) * ldb + 3;
   const int64_t sc = M * ldc + 7;
-  const int64_t na = batch * sa, nb = bcast_b ? sa + (tb ? N : K) * ldb : batch * sb,
-                nc = batch * sc;
+  const int64_t na = batch * sa, nb = bcast_b ? sa + (tb ? N : K) * ldb : batch * sb, nc = batch * sc;
   void *A = malloc((size_t)na * es), *B = malloc((size_t)nb * es), *C = malloc((size_t)nc * es);
   fill(dt, A, na);
   fill(dt, B, nb);
@@ -214,11 +230,11 @@ static void run_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M,
   jx_cpu_gemm_batched(dt, ta, tb, batch, M, N, K, A, lda, sa, B, ldb, sb, C, ldc, sc);
   int64_t bad = 0;
   for (int64_t b = 0; b < batch; b++)
-    bad += compare(dt, ta, tb, M, N, K, (const char *)A + (size_t)(b * sa) * es, lda,
-                   (const char *)B + (size_t)(b * sb) * es, ldb,
-                   (const char *)C + (size_t)(b * sc) * es, ldc);
-  CHECKF(bad == 0, "batched dt=%d ta=%d tb=%d batch=%lld %lldx%lldx%lld: %lld wrong", (int)dt, ta,
-         tb, (long long)batch, (long long)M, (long long)N, (long long)K, (long long)bad);
+    bad +=
+        compare(dt, ta, tb, M, N, K, (const char *)A + (size_t)(b * sa) * es, lda,
+                (const char *)B + (size_t)(b * sb) * es, ldb, (const char *)C + (size_t)(b * sc) * es, ldc);
+  CHECKF(bad == 0, "batched dt=%d ta=%d tb=%d batch=%lld %lldx%lldx%lld: %lld wrong", (int)dt, ta, tb,
+         (long long)batch, (long long)M, (long long)N, (long long)K, (long long)bad);
   /* bytes between members (and row padding) stay untouched */
   int64_t gap = 0;
   for (int64_t b = 0; b < batch; b++) {

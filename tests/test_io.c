@@ -27,13 +27,13 @@ static const char *tmp(const char *name) {
 static void fixture_value(jx_dtype dt, int64_t i, void *dst) {
   int64_t k = (i * 7) % 11 - 3;
   switch (dt) {
-  case JX_BOOL: *(uint8_t *)dst = i % 3 == 0; break;
-  case JX_I32: *(int32_t *)dst = (int32_t)k; break;
-  case JX_I64: *(int64_t *)dst = k * ((int64_t)1 << 40); break;
-  case JX_U32: *(uint32_t *)dst = (uint32_t)((i * 7) % 11 + 4000000000u); break;
-  case JX_F32: *(float *)dst = (float)k + 0.25f; break;
-  case JX_F64: *(double *)dst = (double)k / 8.0 + (i == 5 ? 1e-300 : 0); break;
-  default: break;
+    case JX_BOOL: *(uint8_t *)dst = i % 3 == 0; break;
+    case JX_I32: *(int32_t *)dst = (int32_t)k; break;
+    case JX_I64: *(int64_t *)dst = k * ((int64_t)1 << 40); break;
+    case JX_U32: *(uint32_t *)dst = (uint32_t)((i * 7) % 11 + 4000000000u); break;
+    case JX_F32: *(float *)dst = (float)k + 0.25f; break;
+    case JX_F64: *(double *)dst = (double)k / 8.0 + (i == 5 ? 1e-300 : 0); break;
+    default: break;
   }
 }
 static jx_t fixture(jx_dtype dt, int nd, const int64_t *shape) {
@@ -52,7 +52,7 @@ static const struct {
 } shapes[] = {{"r0", 0, {0}},       {"r1", 1, {5}},          {"r2", 2, {2, 3}},
               {"r3", 3, {2, 1, 3}}, {"r4", 4, {1, 2, 2, 2}}, {"e", 2, {0, 3}}};
 #define NSHAPES 6
-#define NFIX (JX_DTYPE_COUNT * NSHAPES)
+#define NFIX    (JX_DTYPE_COUNT * NSHAPES)
 
 /* the fixture set: names "f4_r2" ... and arrays */
 static char fix_names[NFIX][16];

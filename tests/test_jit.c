@@ -28,10 +28,10 @@
 #include "api/trace_fn.h"
 #include "check.h"
 #include "child.h"
-#include "jit_build.h"
-#include "seed_mlp.h"
 #include "compile/compile.h"
 #include "compile/passes.h"
+#include "jit_build.h"
+#include "seed_mlp.h"
 #include "trace/trace.h"
 
 #include <dirent.h>
@@ -58,7 +58,9 @@ static uint64_t rnd(void) {
   return z ^ (z >> 31);
 }
 static int rint_(int n) { return n > 0 ? (int)(rnd() % (uint64_t)n) : 0; }
-static double unif(double lo, double hi) { return lo + (hi - lo) * (double)(rnd() >> 11) / 9007199254740992.0; }
+static double unif(double lo, double hi) {
+  return lo + (hi - lo) * (double)(rnd() >> 11) / 9007199254740992.0;
+}
 static bool chance(double p) { return unif(0, 1) < p; }
 
 static double now_s(void) {
@@ -100,8 +102,10 @@ static double max_abs(jx_t x) {
   double *d = values(x, &n), m = 0;
   if (!d) return NAN;
   for (int64_t i = 0; i < n; i++) {
-    if (!isfinite(d[i])) m = INFINITY;
-    else if (fabs(d[i]) > m) m = fabs(d[i]);
+    if (!isfinite(d[i]))
+      m = INFINITY;
+    else if (fabs(d[i]) > m)
+      m = fabs(d[i]);
   }
   free(d);
   return m;
@@ -111,7 +115,8 @@ static double max_abs(jx_t x) {
  * |a-b| <= atol + rtol |b| (exact for ints and bools). Returns 1 if equal. */
 static int same_value(jx_t a, jx_t b, double rtol, double atol, const char *what) {
   if (!jx_ok(a) || !jx_ok(b)) {
-    fprintf(stderr, "  %s: error: %s / %s\n", what, jx_ok(a) ? "-" : jx_error(a), jx_ok(b) ? "-" : jx_error(b));
+    fprintf(stderr, "  %s: error: %s / %s\n", what, jx_ok(a) ? "-" : jx_error(a),
+            jx_ok(b) ? "-" : jx_error(b));
     return 0;
   }
   if (jx_is_tree(a) || jx_is_tree(b)) {
@@ -146,36 +151,58 @@ static int same_value(jx_t a, jx_t b, double rtol, double atol, const char *what
   return ok;
 }
 
-
 /* ======================================================= random programs */
 enum { MAXSLOT = 32, MAXARGS = 6, MAXELEMS = 2048 };
 
 typedef enum {
-  S_INPUT, S_ADD, S_SUB, S_MUL, S_DIV, S_MAXIMUM, S_SCALAR, S_EXP, S_TANH, S_LOG, S_SIGMOID, S_CMP, S_WHERE,
-  S_ASTYPE, S_SUM, S_RMAX, S_TRANSPOSE, S_RESHAPE, S_BCAST, S_SLICE, S_CONCAT, S_DOT, S_MATMUL, S_TAKE,
-  S_ONEHOT, S_NOPS
+  S_INPUT,
+  S_ADD,
+  S_SUB,
+  S_MUL,
+  S_DIV,
+  S_MAXIMUM,
+  S_SCALAR,
+  S_EXP,
+  S_TANH,
+  S_LOG,
+  S_SIGMOID,
+  S_CMP,
+  S_WHERE,
+  S_ASTYPE,
+  S_SUM,
+  S_RMAX,
+  S_TRANSPOSE,
+  S_RESHAPE,
+  S_BCAST,
+  S_SLICE,
+  S_CONCAT,
+  S_DOT,
+  S_MATMUL,
+  S_TAKE,
+  S_ONEHOT,
+  S_NOPS
 } sop;
 static const char *const sop_names[S_NOPS] = {
-    "input", "add", "sub", "mul", "div", "maximum", "scalar", "exp", "tanh", "log", "sigmoid", "cmp", "where",
-    "astype", "sum", "max", "transpose", "reshape", "broadcast_to", "slice", "concatenate", "dot", "matmul",
-    "take", "one_hot"};
+    "input",        "add",     "sub",         "mul",   "div",    "maximum", "scalar", "exp",       "tanh",
+    "log",          "sigmoid", "cmp",         "where", "astype", "sum",     "max",    "transpose", "reshape",
+    "broadcast_to", "slice",   "concatenate", "dot",   "matmul", "take",    "one_hot"};
 
 typedef struct {
   sop op;
-  int a, b, c;   /* operand slots, -1: none (S_CMP b -1: compare with the scalar s) */
-  int arg;       /* S_INPUT: argument position */
-  int sub;       /* S_SCALAR: add/mul/sub/maximum/rsub; S_CMP: lt/le/gt/ge/eq/ne */
-  double s;      /* scalar constant */
-  bool sint;     /* S_SCALAR: a weak int scalar */
-  jx_dtype dt;   /* S_INPUT, S_ASTYPE */
-  int ndim;      /* S_INPUT / S_RESHAPE / S_BCAST target; S_TAKE/S_ONEHOT constant indices */
+  int a, b, c; /* operand slots, -1: none (S_CMP b -1: compare with the scalar s) */
+  int arg;     /* S_INPUT: argument position */
+  int sub;     /* S_SCALAR: add/mul/sub/maximum/rsub; S_CMP: lt/le/gt/ge/eq/ne */
+  double s;    /* scalar constant */
+  bool sint;   /* S_SCALAR: a weak int scalar */
+  jx_dtype dt; /* S_INPUT, S_ASTYPE */
+  int ndim;    /* S_INPUT / S_RESHAPE / S_BCAST target; S_TAKE/S_ONEHOT constant indices */
   int64_t shape[JX_MAX_RANK];
-  int naxes;     /* S_SUM/S_RMAX axes; S_TRANSPOSE perm (naxes = ndim) */
+  int naxes; /* S_SUM/S_RMAX axes; S_TRANSPOSE perm (naxes = ndim) */
   int axes[JX_MAX_RANK];
   bool keep, perm_null;
   int64_t start[JX_MAX_RANK], stop[JX_MAX_RANK], step[JX_MAX_RANK];
-  int axis, n;   /* S_CONCAT axis and count; S_TAKE axis; S_ONEHOT classes */
-  int idx;       /* S_TAKE/S_ONEHOT: indices from this slot, -1: the constant idata */
+  int axis, n; /* S_CONCAT axis and count; S_TAKE axis; S_ONEHOT classes */
+  int idx;     /* S_TAKE/S_ONEHOT: indices from this slot, -1: the constant idata */
   int32_t idata[16];
 } slot;
 
@@ -184,63 +211,63 @@ typedef struct {
   slot s[MAXSLOT];
   int nout, outs[3];
   bool tuple_out;
-  bool has_f32;   /* some value is f32: f32 tolerance */
-  double scale;   /* largest |value| of any float intermediate */
+  bool has_f32; /* some value is f32: f32 tolerance */
+  double scale; /* largest |value| of any float intermediate */
 } program;
 
 static jx_t apply(const slot *s, const jx_t *v) {
   jx_t a = s->a >= 0 ? v[s->a] : NULL, b = s->b >= 0 ? v[s->b] : NULL;
   switch (s->op) {
-  case S_ADD: return jx_add(a, b);
-  case S_SUB: return jx_sub(a, b);
-  case S_MUL: return jx_mul(a, b);
-  case S_DIV: return jx_div(a, jx_add(jx_abs(b), jx_scalar(1.0)));
-  case S_MAXIMUM: return jx_maximum(a, b);
-  case S_SCALAR: {
-    jx_t k = s->sint ? jx_scalar_int((int64_t)s->s) : jx_scalar(s->s);
-    switch (s->sub) {
-    case 0: return jx_add(a, k);
-    case 1: return jx_mul(k, a);
-    case 2: return jx_sub(a, k);
-    case 3: return jx_maximum(a, k);
-    default: return jx_sub(k, a);
+    case S_ADD: return jx_add(a, b);
+    case S_SUB: return jx_sub(a, b);
+    case S_MUL: return jx_mul(a, b);
+    case S_DIV: return jx_div(a, jx_add(jx_abs(b), jx_scalar(1.0)));
+    case S_MAXIMUM: return jx_maximum(a, b);
+    case S_SCALAR: {
+      jx_t k = s->sint ? jx_scalar_int((int64_t)s->s) : jx_scalar(s->s);
+      switch (s->sub) {
+        case 0: return jx_add(a, k);
+        case 1: return jx_mul(k, a);
+        case 2: return jx_sub(a, k);
+        case 3: return jx_maximum(a, k);
+        default: return jx_sub(k, a);
+      }
     }
-  }
-  case S_EXP: return jx_exp(a);
-  case S_TANH: return jx_tanh(a);
-  case S_LOG: return jx_log(jx_add(jx_abs(a), jx_scalar(1.0)));
-  case S_SIGMOID: return jx_sigmoid(a);
-  case S_CMP: {
-    jx_t k = b ? b : jx_scalar(s->s);
-    switch (s->sub) {
-    case 0: return jx_lt(a, k);
-    case 1: return jx_le(a, k);
-    case 2: return jx_gt(a, k);
-    case 3: return jx_ge(a, k);
-    case 4: return jx_eq(a, k);
-    default: return jx_ne(a, k);
+    case S_EXP: return jx_exp(a);
+    case S_TANH: return jx_tanh(a);
+    case S_LOG: return jx_log(jx_add(jx_abs(a), jx_scalar(1.0)));
+    case S_SIGMOID: return jx_sigmoid(a);
+    case S_CMP: {
+      jx_t k = b ? b : jx_scalar(s->s);
+      switch (s->sub) {
+        case 0: return jx_lt(a, k);
+        case 1: return jx_le(a, k);
+        case 2: return jx_gt(a, k);
+        case 3: return jx_ge(a, k);
+        case 4: return jx_eq(a, k);
+        default: return jx_ne(a, k);
+      }
     }
-  }
-  case S_WHERE: return jx_where(v[s->c], a, b);
-  case S_ASTYPE: return jx_astype(a, s->dt);
-  case S_SUM: return jx_sum_axes(a, s->naxes, s->axes, s->keep);
-  case S_RMAX: return jx_max_axes(a, s->naxes, s->axes, s->keep);
-  case S_TRANSPOSE: return jx_transpose(a, s->perm_null ? NULL : s->axes);
-  case S_RESHAPE: return jx_reshape(a, s->ndim, s->shape);
-  case S_BCAST: return jx_broadcast_to(a, s->ndim, s->shape);
-  case S_SLICE: return jx_slice(a, s->start, s->stop, s->step);
-  case S_CONCAT: {
-    jx_t xs[3] = {a, b, s->c >= 0 ? v[s->c] : NULL};
-    return jx_concatenate(s->n, xs, s->axis);
-  }
-  case S_DOT: return jx_dot(a, b);
-  case S_MATMUL: return jx_matmul(a, b);
-  case S_TAKE:
-  case S_ONEHOT: {
-    jx_t ix = s->idx >= 0 ? v[s->idx] : jx_array(JX_I32, s->ndim, s->shape, s->idata);
-    return s->op == S_TAKE ? jx_take(a, ix, s->axis) : jx_one_hot(ix, s->n);
-  }
-  default: return jx_error_new("test: bad op %d", (int)s->op);
+    case S_WHERE: return jx_where(v[s->c], a, b);
+    case S_ASTYPE: return jx_astype(a, s->dt);
+    case S_SUM: return jx_sum_axes(a, s->naxes, s->axes, s->keep);
+    case S_RMAX: return jx_max_axes(a, s->naxes, s->axes, s->keep);
+    case S_TRANSPOSE: return jx_transpose(a, s->perm_null ? NULL : s->axes);
+    case S_RESHAPE: return jx_reshape(a, s->ndim, s->shape);
+    case S_BCAST: return jx_broadcast_to(a, s->ndim, s->shape);
+    case S_SLICE: return jx_slice(a, s->start, s->stop, s->step);
+    case S_CONCAT: {
+      jx_t xs[3] = {a, b, s->c >= 0 ? v[s->c] : NULL};
+      return jx_concatenate(s->n, xs, s->axis);
+    }
+    case S_DOT: return jx_dot(a, b);
+    case S_MATMUL: return jx_matmul(a, b);
+    case S_TAKE:
+    case S_ONEHOT: {
+      jx_t ix = s->idx >= 0 ? v[s->idx] : jx_array(JX_I32, s->ndim, s->shape, s->idata);
+      return s->op == S_TAKE ? jx_take(a, ix, s->axis) : jx_one_hot(ix, s->n);
+    }
+    default: return jx_error_new("test: bad op %d", (int)s->op);
   }
 }
 
@@ -266,12 +293,14 @@ static void print_program(const program *p, const jx_t *gv) {
       snprintf(t + k, sizeof t - (size_t)k, "]%s", jx_is_weak(x) ? "{weak}" : "");
     }
     fprintf(stderr, "    v%d = %s(", i, sop_names[s->op]);
-    if (s->op == S_INPUT) fprintf(stderr, "arg %d", s->arg);
+    if (s->op == S_INPUT)
+      fprintf(stderr, "arg %d", s->arg);
     else {
       fprintf(stderr, "v%d", s->a);
       if (s->b >= 0) fprintf(stderr, ", v%d", s->b);
       if (s->c >= 0) fprintf(stderr, ", v%d", s->c);
-      if (s->op == S_SCALAR || s->op == S_CMP) fprintf(stderr, "; sub %d s %g%s", s->sub, s->s, s->sint ? " int" : "");
+      if (s->op == S_SCALAR || s->op == S_CMP)
+        fprintf(stderr, "; sub %d s %g%s", s->sub, s->s, s->sint ? " int" : "");
       if (s->op == S_SUM || s->op == S_RMAX) {
         fprintf(stderr, "; axes");
         for (int k = 0; k < s->naxes; k++) fprintf(stderr, " %d", s->axes[k]);
@@ -287,7 +316,8 @@ static void print_program(const program *p, const jx_t *gv) {
       }
       if (s->op == S_SLICE)
         for (int k = 0; gv && k < jx_ndim(gv[s->a]); k++)
-          fprintf(stderr, "; %lld:%lld:%lld", (long long)s->start[k], (long long)s->stop[k], (long long)s->step[k]);
+          fprintf(stderr, "; %lld:%lld:%lld", (long long)s->start[k], (long long)s->stop[k],
+                  (long long)s->step[k]);
       if (s->op == S_CONCAT || s->op == S_TAKE || s->op == S_ONEHOT)
         fprintf(stderr, "; axis %d n %d idx %d", s->axis, s->n, s->idx);
       if (s->op == S_ASTYPE) fprintf(stderr, "; %s", jx_dtype_name(s->dt));
@@ -428,171 +458,189 @@ static bool fill_slot(gen *g, slot *s) {
   int nd = jx_ndim(x);
   const int64_t *sh = jx_shape(x);
   switch (s->op) {
-  case S_ADD: case S_SUB: case S_MUL: case S_DIV: case S_MAXIMUM:
-    s->b = pick_partner(g, a, false);
-    if (chance(0.5)) { int t = s->a; s->a = s->b; s->b = t; }
-    return true;
-  case S_SCALAR:
-    s->sub = rint_(5);
-    s->sint = jx_dtype_of(x) == JX_I32 && chance(0.6);
-    s->s = s->sint ? (double)(rint_(5) - 2) : (double)(rint_(9) - 4) * 0.5 + 0.25;
-    return true;
-  case S_EXP: return max_abs(x) < 6;
-  case S_TANH: case S_LOG: case S_SIGMOID: return true;
-  case S_CMP:
-    s->sub = rint_(6);
-    if (chance(0.4)) s->b = -1, s->s = unif(-1, 1);
-    else s->b = pick_partner(g, a, false);
-    return true;
-  case S_WHERE:
-    s->b = pick_partner(g, a, false);
-    s->c = bool_slot_for(g, a);
-    if (s->c < 0 && p->nslot < MAXSLOT - 2) { /* make a condition: compare a slot with a scalar */
-      slot *c = &p->s[p->nslot];
-      memset(c, 0, sizeof *c);
-      c->op = S_CMP, c->a = chance(0.5) ? a : s->b, c->b = c->c = c->idx = -1;
-      c->sub = rint_(4), c->s = unif(-1, 1);
-      jx_t cv = apply(c, g->gv);
-      if (!jx_ok(cv)) return false;
-      g->gv[p->nslot] = cv;
-      s->c = p->nslot++;
+    case S_ADD:
+    case S_SUB:
+    case S_MUL:
+    case S_DIV:
+    case S_MAXIMUM:
+      s->b = pick_partner(g, a, false);
+      if (chance(0.5)) {
+        int t = s->a;
+        s->a = s->b;
+        s->b = t;
+      }
+      return true;
+    case S_SCALAR:
+      s->sub = rint_(5);
+      s->sint = jx_dtype_of(x) == JX_I32 && chance(0.6);
+      s->s = s->sint ? (double)(rint_(5) - 2) : (double)(rint_(9) - 4) * 0.5 + 0.25;
+      return true;
+    case S_EXP: return max_abs(x) < 6;
+    case S_TANH:
+    case S_LOG:
+    case S_SIGMOID: return true;
+    case S_CMP:
+      s->sub = rint_(6);
+      if (chance(0.4))
+        s->b = -1, s->s = unif(-1, 1);
+      else
+        s->b = pick_partner(g, a, false);
+      return true;
+    case S_WHERE:
+      s->b = pick_partner(g, a, false);
+      s->c = bool_slot_for(g, a);
+      if (s->c < 0 && p->nslot < MAXSLOT - 2) { /* make a condition: compare a slot with a scalar */
+        slot *c = &p->s[p->nslot];
+        memset(c, 0, sizeof *c);
+        c->op = S_CMP, c->a = chance(0.5) ? a : s->b, c->b = c->c = c->idx = -1;
+        c->sub = rint_(4), c->s = unif(-1, 1);
+        jx_t cv = apply(c, g->gv);
+        if (!jx_ok(cv)) return false;
+        g->gv[p->nslot] = cv;
+        s->c = p->nslot++;
+      }
+      return s->c >= 0 && broadcastable(g->gv[s->a], g->gv[s->c]) && broadcastable(g->gv[s->b], g->gv[s->c]);
+    case S_ASTYPE: {
+      for (int i = p->nslot - 1; i >= 0 && chance(0.5); i--)
+        if (is_bool(g->gv[i])) {
+          s->a = i;
+          break;
+        }
+      jx_dtype from = jx_dtype_of(g->gv[s->a]);
+      /* float -> int would turn tiny reduction-order differences into unit ones */
+      jx_dtype to[3] = {JX_F32, JX_F64, JX_I32};
+      s->dt = to[rint_(from == JX_BOOL || from == JX_I32 ? 3 : 2)];
+      return s->dt != from;
     }
-    return s->c >= 0 && broadcastable(g->gv[s->a], g->gv[s->c]) && broadcastable(g->gv[s->b], g->gv[s->c]);
-  case S_ASTYPE: {
-    for (int i = p->nslot - 1; i >= 0 && chance(0.5); i--)
-      if (is_bool(g->gv[i])) { s->a = i; break; }
-    jx_dtype from = jx_dtype_of(g->gv[s->a]);
-    /* float -> int would turn tiny reduction-order differences into unit ones */
-    jx_dtype to[3] = {JX_F32, JX_F64, JX_I32};
-    s->dt = to[rint_(from == JX_BOOL || from == JX_I32 ? 3 : 2)];
-    return s->dt != from;
-  }
-  case S_SUM: case S_RMAX: {
-    s->keep = chance(0.5);
-    s->naxes = 0;
-    for (int d = 0; d < nd; d++)
-      if (chance(0.5)) s->axes[s->naxes++] = chance(0.3) ? d - nd : d;
-    if (nd && !s->naxes && chance(0.8)) s->axes[s->naxes++] = rint_(nd);
-    return true;
-  }
-  case S_TRANSPOSE: {
-    if (nd < 2 && chance(0.8)) return false;
-    s->perm_null = chance(0.2);
-    s->naxes = nd;
-    for (int d = 0; d < nd; d++) s->axes[d] = d;
-    for (int d = nd - 1; d > 0; d--) {
-      int k = rint_(d + 1), t = s->axes[d];
-      s->axes[d] = s->axes[k], s->axes[k] = t;
+    case S_SUM:
+    case S_RMAX: {
+      s->keep = chance(0.5);
+      s->naxes = 0;
+      for (int d = 0; d < nd; d++)
+        if (chance(0.5)) s->axes[s->naxes++] = chance(0.3) ? d - nd : d;
+      if (nd && !s->naxes && chance(0.8)) s->axes[s->naxes++] = rint_(nd);
+      return true;
     }
-    return true;
-  }
-  case S_RESHAPE:
-    rand_factor_shape(jx_size(x), &s->ndim, s->shape);
-    return true;
-  case S_BCAST: {
-    int lead = rint_(3);
-    if (nd + lead > 4) lead = 0;
-    s->ndim = nd + lead;
-    for (int i = 0; i < lead; i++) s->shape[i] = 1 + rint_(3);
-    for (int i = 0; i < nd; i++) s->shape[lead + i] = sh[i] == 1 ? rint_(4) : sh[i];
-    return shape_size(s->ndim, s->shape) <= MAXELEMS;
-  }
-  case S_SLICE: {
-    if (nd == 0) return false;
-    static const int64_t steps[] = {1, 1, 1, 2, 3, -1, -2};
-    for (int d = 0; d < nd; d++) {
-      int64_t n = sh[d];
-      s->step[d] = steps[rint_(7)];
-      s->start[d] = chance(0.2) ? (s->step[d] > 0 ? 0 : -1) : (int64_t)rint_((int)(2 * n + 3)) - n - 1;
-      s->stop[d] = chance(0.3) ? JX_END : (int64_t)rint_((int)(2 * n + 3)) - n - 1;
+    case S_TRANSPOSE: {
+      if (nd < 2 && chance(0.8)) return false;
+      s->perm_null = chance(0.2);
+      s->naxes = nd;
+      for (int d = 0; d < nd; d++) s->axes[d] = d;
+      for (int d = nd - 1; d > 0; d--) {
+        int k = rint_(d + 1), t = s->axes[d];
+        s->axes[d] = s->axes[k], s->axes[k] = t;
+      }
+      return true;
     }
-    return true;
-  }
-  case S_CONCAT: {
-    if (nd == 0) return false;
-    s->axis = rint_(nd);
-    s->n = 2 + (chance(0.3) ? 1 : 0);
-    int *parts[2] = {&s->b, &s->c};
-    for (int k = 0; k < s->n - 1; k++) {
+    case S_RESHAPE: rand_factor_shape(jx_size(x), &s->ndim, s->shape); return true;
+    case S_BCAST: {
+      int lead = rint_(3);
+      if (nd + lead > 4) lead = 0;
+      s->ndim = nd + lead;
+      for (int i = 0; i < lead; i++) s->shape[i] = 1 + rint_(3);
+      for (int i = 0; i < nd; i++) s->shape[lead + i] = sh[i] == 1 ? rint_(4) : sh[i];
+      return shape_size(s->ndim, s->shape) <= MAXELEMS;
+    }
+    case S_SLICE: {
+      if (nd == 0) return false;
+      static const int64_t steps[] = {1, 1, 1, 2, 3, -1, -2};
+      for (int d = 0; d < nd; d++) {
+        int64_t n = sh[d];
+        s->step[d] = steps[rint_(7)];
+        s->start[d] = chance(0.2) ? (s->step[d] > 0 ? 0 : -1) : (int64_t)rint_((int)(2 * n + 3)) - n - 1;
+        s->stop[d] = chance(0.3) ? JX_END : (int64_t)rint_((int)(2 * n + 3)) - n - 1;
+      }
+      return true;
+    }
+    case S_CONCAT: {
+      if (nd == 0) return false;
+      s->axis = rint_(nd);
+      s->n = 2 + (chance(0.3) ? 1 : 0);
+      int *parts[2] = {&s->b, &s->c};
+      for (int k = 0; k < s->n - 1; k++) {
+        int cand[MAXSLOT], n = 0;
+        for (int i = 0; i < p->nslot; i++) {
+          jx_t y = g->gv[i];
+          if (is_bool(y) || jx_ndim(y) != nd) continue;
+          bool ok = true;
+          for (int d = 0; d < nd && ok; d++) ok = d == s->axis || jx_shape(y)[d] == sh[d];
+          if (ok) cand[n++] = i;
+        }
+        if (n && chance(0.6)) {
+          *parts[k] = cand[rint_(n)];
+        } else {
+          int64_t shape[JX_MAX_RANK];
+          memcpy(shape, sh, sizeof(int64_t) * (size_t)nd);
+          shape[s->axis] = chance(0.1) ? 0 : 1 + rint_(2);
+          *parts[k] = add_input(g, rand_dtype(jx_dtype_of(x)), nd, shape);
+          if (*parts[k] < 0) *parts[k] = a;
+        }
+      }
+      return true;
+    }
+    case S_DOT:
+    case S_MATMUL: {
+      if (nd == 0 || nd > (s->op == S_DOT ? 2 : 3)) return false;
+      int64_t k = sh[nd - 1];
       int cand[MAXSLOT], n = 0;
       for (int i = 0; i < p->nslot; i++) {
         jx_t y = g->gv[i];
-        if (is_bool(y) || jx_ndim(y) != nd) continue;
-        bool ok = true;
-        for (int d = 0; d < nd && ok; d++) ok = d == s->axis || jx_shape(y)[d] == sh[d];
-        if (ok) cand[n++] = i;
+        int ny = jx_ndim(y);
+        if (is_bool(y) || ny < 1 || ny > 2) continue;
+        if (jx_shape(y)[ny == 1 ? 0 : ny - 2] == k) cand[n++] = i;
       }
-      if (n && chance(0.6)) {
-        *parts[k] = cand[rint_(n)];
+      if (n && chance(0.5)) {
+        s->b = cand[rint_(n)];
       } else {
-        int64_t shape[JX_MAX_RANK];
-        memcpy(shape, sh, sizeof(int64_t) * (size_t)nd);
-        shape[s->axis] = chance(0.1) ? 0 : 1 + rint_(2);
-        *parts[k] = add_input(g, rand_dtype(jx_dtype_of(x)), nd, shape);
-        if (*parts[k] < 0) *parts[k] = a;
+        int64_t shape[3];
+        int nb;
+        if (chance(0.3)) {
+          nb = 1, shape[0] = k;
+        } else if (s->op == S_MATMUL && chance(0.35)) { /* batched [B, k, n] */
+          nb = 3, shape[0] = nd == 3 && chance(0.7) ? sh[0] : 1 + rint_(3), shape[1] = k,
+          shape[2] = 1 + rint_(3);
+        } else {
+          nb = 2, shape[0] = k, shape[1] = 1 + rint_(3);
+        }
+        s->b = add_input(g, rand_dtype(jx_dtype_of(x)), nb, shape);
+        if (s->b < 0) return false;
       }
+      return true;
     }
-    return true;
-  }
-  case S_DOT: case S_MATMUL: {
-    if (nd == 0 || nd > (s->op == S_DOT ? 2 : 3)) return false;
-    int64_t k = sh[nd - 1];
-    int cand[MAXSLOT], n = 0;
-    for (int i = 0; i < p->nslot; i++) {
-      jx_t y = g->gv[i];
-      int ny = jx_ndim(y);
-      if (is_bool(y) || ny < 1 || ny > 2) continue;
-      if (jx_shape(y)[ny == 1 ? 0 : ny - 2] == k) cand[n++] = i;
-    }
-    if (n && chance(0.5)) {
-      s->b = cand[rint_(n)];
-    } else {
-      int64_t shape[3];
-      int nb;
-      if (chance(0.3)) {
-        nb = 1, shape[0] = k;
-      } else if (s->op == S_MATMUL && chance(0.35)) { /* batched [B, k, n] */
-        nb = 3, shape[0] = nd == 3 && chance(0.7) ? sh[0] : 1 + rint_(3), shape[1] = k, shape[2] = 1 + rint_(3);
+    case S_TAKE:
+    case S_ONEHOT: {
+      if (s->op == S_TAKE) {
+        if (nd == 0) return false;
+        s->axis = rint_(nd);
       } else {
-        nb = 2, shape[0] = k, shape[1] = 1 + rint_(3);
+        s->n = 1 + rint_(4);
       }
-      s->b = add_input(g, rand_dtype(jx_dtype_of(x)), nb, shape);
-      if (s->b < 0) return false;
-    }
-    return true;
-  }
-  case S_TAKE: case S_ONEHOT: {
-    if (s->op == S_TAKE) {
-      if (nd == 0) return false;
-      s->axis = rint_(nd);
-    } else {
-      s->n = 1 + rint_(4);
-    }
-    int64_t lim = s->op == S_TAKE ? sh[s->axis] : s->n;
-    s->idx = -1;
-    for (int i = p->nslot - 1; i >= 0; i--)
-      if (jx_dtype_of(g->gv[i]) == JX_I32 && chance(0.5)) {
-        s->idx = i;
-        break;
+      int64_t lim = s->op == S_TAKE ? sh[s->axis] : s->n;
+      s->idx = -1;
+      for (int i = p->nslot - 1; i >= 0; i--)
+        if (jx_dtype_of(g->gv[i]) == JX_I32 && chance(0.5)) {
+          s->idx = i;
+          break;
+        }
+      if (s->idx < 0) {
+        s->ndim = rint_(3);
+        for (int d = 0; d < s->ndim; d++) s->shape[d] = rint_(3) + (d == 0);
+        int64_t m = shape_size(s->ndim, s->shape);
+        for (int64_t i = 0; i < m; i++) s->idata[i] = (int32_t)(rint_((int)(2 * lim + 4)) - lim - 2);
       }
-    if (s->idx < 0) {
-      s->ndim = rint_(3);
-      for (int d = 0; d < s->ndim; d++) s->shape[d] = rint_(3) + (d == 0);
-      int64_t m = shape_size(s->ndim, s->shape);
-      for (int64_t i = 0; i < m; i++) s->idata[i] = (int32_t)(rint_((int)(2 * lim + 4)) - lim - 2);
+      if (s->op == S_ONEHOT) s->a = -1; /* labels only */
+      return true;
     }
-    if (s->op == S_ONEHOT) s->a = -1; /* labels only */
-    return true;
-  }
-  default: return false;
+    default: return false;
   }
 }
 
 static const double op_weight[S_NOPS] = {
-    [S_ADD] = 3, [S_SUB] = 2, [S_MUL] = 3, [S_DIV] = 1.5, [S_MAXIMUM] = 1.5, [S_SCALAR] = 3, [S_EXP] = 1,
-    [S_TANH] = 1.5, [S_LOG] = 1, [S_SIGMOID] = 1, [S_CMP] = 1.5, [S_WHERE] = 2, [S_ASTYPE] = 1, [S_SUM] = 2.5,
-    [S_RMAX] = 1.5, [S_TRANSPOSE] = 1.5, [S_RESHAPE] = 1.5, [S_BCAST] = 1.5, [S_SLICE] = 2, [S_CONCAT] = 1.5,
-    [S_DOT] = 1.5, [S_MATMUL] = 1, [S_TAKE] = 1.5, [S_ONEHOT] = 0.7};
+    [S_ADD] = 3,         [S_SUB] = 2,       [S_MUL] = 3,     [S_DIV] = 1.5,   [S_MAXIMUM] = 1.5,
+    [S_SCALAR] = 3,      [S_EXP] = 1,       [S_TANH] = 1.5,  [S_LOG] = 1,     [S_SIGMOID] = 1,
+    [S_CMP] = 1.5,       [S_WHERE] = 2,     [S_ASTYPE] = 1,  [S_SUM] = 2.5,   [S_RMAX] = 1.5,
+    [S_TRANSPOSE] = 1.5, [S_RESHAPE] = 1.5, [S_BCAST] = 1.5, [S_SLICE] = 2,   [S_CONCAT] = 1.5,
+    [S_DOT] = 1.5,       [S_MATMUL] = 1,    [S_TAKE] = 1.5,  [S_ONEHOT] = 0.7};
 
 static sop pick_op(void) {
   double tot = 0;
@@ -639,7 +687,8 @@ static void gen_program(gen *g, program *p, jx_t *gv, jx_t *args, uint64_t seed)
     bool ok = fill_slot(g, &s);
     jx_t v = ok ? apply(&s, gv) : NULL;
     if (ok && !jx_ok(v)) {
-      if (!g->rejects[s.op]++) snprintf(g->first_reject[s.op], sizeof g->first_reject[s.op], "%s", jx_error(v));
+      if (!g->rejects[s.op]++)
+        snprintf(g->first_reject[s.op], sizeof g->first_reject[s.op], "%s", jx_error(v));
       ok = false;
     }
     if (ok && jx_size(v) > MAXELEMS) ok = false;
@@ -699,14 +748,15 @@ static int run_random_program(uint64_t seed, bool verbose) {
   for (int round = 0; round < (seed % 4 == 0 ? 2 : 1); round++) {
     if (round) /* new values, same shapes and dtypes */
       for (int i = 0; i < p->nslot; i++)
-        if (p->s[i].op == S_INPUT) args[p->s[i].arg] = rand_array(p->s[i].dt, p->s[i].ndim, p->s[i].shape, -2, 2);
+        if (p->s[i].op == S_INPUT)
+          args[p->s[i].arg] = rand_array(p->s[i].dt, p->s[i].ndim, p->s[i].shape, -2, 2);
     jx_t e = jx_call(f, args), j = jx_call(jf, args);
     char what[64];
     snprintf(what, sizeof what, "program %llu round %d", (unsigned long long)seed, round);
     int same = jx_ok(e) && same_value(j, e, rtol, atol, what);
     CHECKF(jx_ok(e), "program %llu: eager failed: %s", (unsigned long long)seed, jx_error(e));
-    CHECKF(same, "program %llu round %d: jit differs from eager (rtol %g atol %g)", (unsigned long long)seed, round,
-           rtol, atol);
+    CHECKF(same, "program %llu round %d: jit differs from eager (rtol %g atol %g)", (unsigned long long)seed,
+           round, rtol, atol);
     if (!same) {
       print_program(p, gv);
       char *jp = jx_make_jaxpr(f, args);
@@ -730,14 +780,15 @@ static void test_random_programs(int nprog, uint64_t first) {
   int bad = 0;
   for (int k = 0; k < nprog; k++) bad += !run_random_program(first + (uint64_t)k, false);
   printf("random programs: %d run, %d differ, %.1f s\n", nprog, bad, now_s() - t0);
-  printf("  programs with a size-0 value %d, a 0-d value %d, i32 %d, f64 %d, f32 %d\n", prog_has[0], prog_has[1],
-         prog_has[2], prog_has[3], prog_has[4]);
+  printf("  programs with a size-0 value %d, a 0-d value %d, i32 %d, f64 %d, f32 %d\n", prog_has[0],
+         prog_has[1], prog_has[2], prog_has[3], prog_has[4]);
   printf("  ops used:");
   for (int i = 1; i < S_NOPS; i++) printf(" %s %d", sop_names[i], op_counts[i]);
   printf("\n");
   for (int i = 1; i < S_NOPS; i++)
     if (gen_rejects[i])
-      printf("  generator dropped %d %s (eager error), e.g. %s\n", gen_rejects[i], sop_names[i], gen_first_reject[i]);
+      printf("  generator dropped %d %s (eager error), e.g. %s\n", gen_rejects[i], sop_names[i],
+             gen_first_reject[i]);
 }
 
 /* ========================================================== trace counts */
@@ -904,7 +955,8 @@ static void test_compositions(void) {
   const double tol = 1e-12;
   /* grad(jit(f)) == jit(grad(f)) == grad(f) == jit(grad(jit(f))) */
   jx_fn *f = jx_fn_new(smooth, 2, NULL), *jf = jx_jit(f);
-  jx_fn *g = jx_grad(f, 0), *gj = jx_grad(jf, 0), *jg = jx_jit(g), *jgj0 = jx_grad(jf, 0), *jgj = jx_jit(jgj0);
+  jx_fn *g = jx_grad(f, 0), *gj = jx_grad(jf, 0), *jg = jx_jit(g), *jgj0 = jx_grad(jf, 0),
+        *jgj = jx_jit(jgj0);
   jx_fn *g1 = jx_grad(jf, 1);
   jx_t x = rand_array(JX_F64, JX_SHAPE(3, 4), -1, 1), y = rand_array(JX_F64, JX_SHAPE(4), -1, 1);
   jx_t ref = JX_CALL(g, x, y);
@@ -937,13 +989,15 @@ static void test_compositions(void) {
   CHECK(same_value(JX_CALL(v1, xt, w), JX_CALL(v1e, xt, w), tol, tol, "vmap(jit(f)) in_axes 1 out_axis 1"));
   CHECK(same_value(JX_CALL(v1, xt, w), jx_transpose(vr, NULL), tol, tol, "vmap axis 1 vs axis 0"));
   CHECK(jx_jit_trace_count(jpe) == 1);
-  jx_fn_free(v1e), jx_fn_free(v1), jx_fn_free(jv), jx_fn_free(vj), jx_fn_free(v), jx_fn_free(jpe), jx_fn_free(pe);
+  jx_fn_free(v1e), jx_fn_free(v1), jx_fn_free(jv), jx_fn_free(vj), jx_fn_free(v), jx_fn_free(jpe),
+      jx_fn_free(pe);
 
   /* the seed's per-example gradients: jit(vmap(grad(loss), (None, 0, 0))) */
   jx_fn *loss = jx_fn_new(seed_loss, 3, NULL), *gl = jx_grad(loss, 0), *jgl = jx_jit(gl);
   jx_fn *vgl = jx_vmap(jgl, (int[]){JX_NONE, 0, 0}, 0), *perex = jx_jit(vgl);
   jx_t params = mlp_params();
-  jx_t inputs = rand_array(JX_F64, JX_SHAPE(6, 3), -1, 1), targets = rand_array(JX_F64, JX_SHAPE(6, 2), -1, 1);
+  jx_t inputs = rand_array(JX_F64, JX_SHAPE(6, 3), -1, 1),
+       targets = rand_array(JX_F64, JX_SHAPE(6, 2), -1, 1);
   jx_t pg = JX_CALL(perex, params, inputs, targets);
   CHECKF(jx_ok(pg) && jx_len(pg) == 2 && jx_len(jx_at(pg, 0)) == 2, "per-example grads: %s",
          jx_ok(pg) ? "bad structure" : jx_error(pg));
@@ -960,8 +1014,9 @@ static void test_compositions(void) {
   CHECK(jx_jit_trace_count(perex) == 1);
   /* and the batch gradient is the sum of the per-example ones */
   jx_t bg = JX_CALL(jgl, params, inputs, targets);
-  CHECK(jx_ok(bg) && same_value(jx_at(jx_at(bg, 0), 0), jx_sum_axes(jx_at(jx_at(pg, 0), 0), 1, (int[]){0}, false),
-                                tol, tol, "batch grad = sum of per-example"));
+  CHECK(jx_ok(bg) &&
+        same_value(jx_at(jx_at(bg, 0), 0), jx_sum_axes(jx_at(jx_at(pg, 0), 0), 1, (int[]){0}, false), tol,
+                   tol, "batch grad = sum of per-example"));
 
   /* value_and_grad under jit: (value, grad tree) */
   jx_fn *vg = jx_value_and_grad(loss, 0), *jvg = jx_jit(vg);
@@ -987,8 +1042,9 @@ static void test_compositions(void) {
   jx_t want = JX_CALL(out_f, v5); /* outer eager, inner jitted */
   jx_t got = JX_CALL(jout, v5);
   CHECK(same_value(got, want, 1e-6, 1e-6, "jit inside jit"));
-  jx_t manual = jx_add(jx_sin(jx_mul(v5, jx_scalar(2.0))),
-                       jx_sum(jx_sin(jx_mul(jx_slice(v5, (int64_t[]){0}, (int64_t[]){2}, NULL), jx_scalar(2.0)))));
+  jx_t manual =
+      jx_add(jx_sin(jx_mul(v5, jx_scalar(2.0))),
+             jx_sum(jx_sin(jx_mul(jx_slice(v5, (int64_t[]){0}, (int64_t[]){2}, NULL), jx_scalar(2.0)))));
   CHECK(same_value(got, manual, 1e-6, 1e-6, "jit inside jit vs by hand"));
   JX_CALL(jout, rand_array(JX_F32, JX_SHAPE(5), -2, 2));
   CHECK(jx_jit_trace_count(jout) == 1);
@@ -1053,7 +1109,6 @@ static jx_t bad_shapes(const jx_t *a, void *u) {
   (void)u;
   return jx_add(a[0], jx_ones(JX_F32, JX_SHAPE(3)));
 }
-
 
 static void test_tracer_read(void) {
   jx_pool_push();
@@ -1273,10 +1328,12 @@ static void test_shared_kernels(void) {
   const int defs = src ? count_substr(src, "__attribute__((noinline)) void p0_s") : -1;
   const int lists = src ? count_substr(src, "static const int p0_k") : -1;
   const int rows = src ? count_substr(src, "  {p0_s") : -1;
-  const int functions = src ? count_substr(src, "_range(void *ctx") + count_substr(src, "JX_ENTRY int p0_k") : -1;
-  CHECKF(src && kernels > SHARED_LAYERS && defs >= 1 && defs <= 3 && lists == kernels && rows == kernels && functions == 0,
-         "%d kernels, %d shared definitions, %d slot lists, %d table rows, %d kernel functions", kernels, defs, lists,
-         rows, functions);
+  const int functions =
+      src ? count_substr(src, "_range(void *ctx") + count_substr(src, "JX_ENTRY int p0_k") : -1;
+  CHECKF(src && kernels > SHARED_LAYERS && defs >= 1 && defs <= 3 && lists == kernels && rows == kernels &&
+             functions == 0,
+         "%d kernels, %d shared definitions, %d slot lists, %d table rows, %d kernel functions", kernels,
+         defs, lists, rows, functions);
   jx_free(src);
   built_free(&bp);
   jx_fn_free(jf), jx_fn_free(f);
@@ -1299,7 +1356,8 @@ static int count_epilogues(jx_fn *f, const jx_t *args) {
   built bp = build(f, args);
   const jx_program *p = bp.p;
   int marked = p ? 0 : -1;
-  for (int k = 0; p && k < p->nkernel; k++) marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
+  for (int k = 0; p && k < p->nkernel; k++)
+    marked += p->kernels[k].epilogue == k + 2 && p->kernels[k + 1].fused;
   built_free(&bp);
   return marked;
 }
@@ -1312,7 +1370,8 @@ static void test_gemm_epilogue(void) {
     jx_dtype dt = t < 4 ? JX_F32 : JX_F64;
     bool tr = t % 2;
     jx_t x = rand_array(dt, 2, (int64_t[]){z[0], z[1]}, -1, 1);
-    jx_t W = tr ? rand_array(dt, 2, (int64_t[]){z[2], z[1]}, -0.2, 0.2) : rand_array(dt, 2, (int64_t[]){z[1], z[2]}, -0.2, 0.2);
+    jx_t W = tr ? rand_array(dt, 2, (int64_t[]){z[2], z[1]}, -0.2, 0.2)
+                : rand_array(dt, 2, (int64_t[]){z[1], z[2]}, -0.2, 0.2);
     jx_t b = rand_array(dt, 1, (int64_t[]){z[2]}, -1, 1);
     jx_fn *f = jx_fn_new(dense_tanh, 3, tr ? (void *)1 : NULL), *jf = jx_jit(f);
     jx_t args[3] = {x, W, b};
@@ -1344,7 +1403,8 @@ static void test_epilogue_schedule(void) {
   jx_pool_push();
   for (int late = 0; late < 2; late++) {
     jx_t w = rand_array(JX_F32, 2, (int64_t[]){48, 40}, -1, 1);
-    jx_t x = rand_array(JX_F32, 2, (int64_t[]){32, 48}, -1, 1), y = rand_array(JX_F32, 2, (int64_t[]){32, 40}, -1, 1);
+    jx_t x = rand_array(JX_F32, 2, (int64_t[]){32, 48}, -1, 1),
+         y = rand_array(JX_F32, 2, (int64_t[]){32, 40}, -1, 1);
     jx_fn *f = jx_fn_new(late_update, 3, late ? (void *)1 : NULL), *jf = jx_jit(f);
     jx_t args[3] = {w, x, y};
     CHECK(same_value(jx_call(jf, args), jx_call(f, args), 1e-5, 1e-5, late ? "late update" : "update"));
@@ -1383,7 +1443,7 @@ typedef struct {
 static jx_t reduce_expr(const jx_t *a, void *u) {
   const red_case *c = u;
   jx_t v = jx_add(jx_mul(a[0], jx_scalar(1.5)), jx_scalar(0.25)); /* an expression the reduction absorbs */
-  return c->op == 0 ? jx_sum_axes(v, c->naxes, c->axes, c->keep)
+  return c->op == 0   ? jx_sum_axes(v, c->naxes, c->axes, c->keep)
          : c->op == 1 ? jx_max_axes(v, c->naxes, c->axes, c->keep)
                       : jx_min_axes(v, c->naxes, c->axes, c->keep);
 }
@@ -1396,9 +1456,9 @@ static void test_inner_kept_reductions(void) {
     jx_dtype dt;
     red_case c;
   } cases[] = {
-      {2, {128, 512}, JX_F32, {0, 1, {0}, false}},      {2, {128, 512}, JX_F32, {1, 1, {0}, false}},
-      {3, {3, 5, 700}, JX_F32, {0, 1, {1}, false}},     {3, {3, 5, 700}, JX_I32, {2, 1, {1}, true}},
-      {2, {4, 300}, JX_F64, {0, 1, {0}, true}},         {4, {2, 3, 4, 5}, JX_F32, {0, 2, {0, 2}, false}},
+      {2, {128, 512}, JX_F32, {0, 1, {0}, false}},        {2, {128, 512}, JX_F32, {1, 1, {0}, false}},
+      {3, {3, 5, 700}, JX_F32, {0, 1, {1}, false}},       {3, {3, 5, 700}, JX_I32, {2, 1, {1}, true}},
+      {2, {4, 300}, JX_F64, {0, 1, {0}, true}},           {4, {2, 3, 4, 5}, JX_F32, {0, 2, {0, 2}, false}},
       {4, {2, 3, 4, 257}, JX_I32, {0, 2, {1, 2}, false}}, {2, {9, 1}, JX_F64, {1, 1, {0}, false}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1609,8 +1669,6 @@ static int spawn_child(const char *mode, const char *const *set, char **out) {
   return finish_child(start_child(mode, set), out);
 }
 
-
-
 /* names of files in dir matching prefix/suffix (up to max) */
 static int list_files(const char *dir, const char *prefix, const char *suffix, char names[][512], int max) {
   DIR *d = opendir(dir);
@@ -1633,7 +1691,6 @@ static int run_cache_child(const char *mode, const char *dir, const char *extra,
   int rc = spawn_child(mode, set, out);
   return rc;
 }
-
 
 static bool copy_file(const char *from, const char *to) {
   FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
@@ -1661,8 +1718,8 @@ static void test_cache_owners(void) {
   make_tmpdir(dir, sizeof dir);
   CHECK(chown(dir, pw->pw_uid, pw->pw_gid) == 0);
   int rc = run_cache_child("cache", dir, NULL, &out);
-  CHECK_CHILD(rc == 0 && count_substr(out, "not using it") == 1 && count_substr(out, "jit: compiled ") >= 2, out,
-              "directory owned by nobody: rc %d", rc);
+  CHECK_CHILD(rc == 0 && count_substr(out, "not using it") == 1 && count_substr(out, "jit: compiled ") >= 2,
+              out, "directory owned by nobody: rc %d", rc);
   CHECK(list_files(dir, "", "", so, 8) == 2); /* only . and .. */
   free(out);
   rm_tree(dir);
@@ -1738,8 +1795,8 @@ static void test_cache_processes(void) {
   /* wide_f built in 2 units (its bodies defined in one, named by the
    * tables in the other). The shared layers' 33 kernels are rows of the
    * slot table over 2 bodies: small enough for one unit. */
-  CHECK_CHILD(rc == 0 && compiled >= 3 && workload_reloads <= 2 && count_substr(out, "(2 units)") == 1,
-              out, "first process: rc %d, %d compiled, one in 2 units", rc, compiled);
+  CHECK_CHILD(rc == 0 && compiled >= 3 && workload_reloads <= 2 && count_substr(out, "(2 units)") == 1, out,
+              "first process: rc %d, %d compiled, one in 2 units", rc, compiled);
   int nso = list_files(dir, "jx-", ".so", so, 8);
   CHECKF(nso == compiled, "%d objects in the cache, %d compiles", nso, compiled);
   CHECKF(list_files(dir, "tmp-", "", so, 8) == 0, "temporary build files left in %s", dir);
@@ -1749,8 +1806,7 @@ static void test_cache_processes(void) {
   rc = run_cache_child("cache", dir, NULL, &out);
   CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == compiled + workload_reloads &&
                   !count_substr(out, "jit: compiled "),
-              out,
-              "second process: rc %d, %d disk hits", rc, count_substr(out, "disk cache hit"));
+              out, "second process: rc %d, %d disk hits", rc, count_substr(out, "disk cache hit"));
   free(out);
   rm_tree(dir);
 
@@ -1773,8 +1829,8 @@ static void test_cache_processes(void) {
     free(out);
     /* rebuilt in place: a third process hits them all */
     rc = run_cache_child("cache", dir, NULL, &out);
-    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == nso + workload_reloads, out, "after rebuild: rc %d",
-                rc);
+    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == nso + workload_reloads, out,
+                "after rebuild: rc %d", rc);
     free(out);
     /* a garbage object with a garbage checksum is rejected too */
     char sum[520];
@@ -1793,8 +1849,8 @@ static void test_cache_processes(void) {
   make_tmpdir(dir, sizeof dir);
   chmod(dir, 0777);
   rc = run_cache_child("cache", dir, NULL, &out);
-  CHECK_CHILD(rc == 0 && count_substr(out, "not using it") == 1 && count_substr(out, "jit: compiled ") >= 2, out,
-              "world-writable dir: rc %d", rc);
+  CHECK_CHILD(rc == 0 && count_substr(out, "not using it") == 1 && count_substr(out, "jit: compiled ") >= 2,
+              out, "world-writable dir: rc %d", rc);
   CHECK(list_files(dir, "", "", so, 8) == 2); /* only . and .. */
   free(out);
   /* group-readable is not private either */
@@ -1870,8 +1926,9 @@ static void test_no_compiler(void) {
   int rc = spawn_child("fallback", set, &out);
   int nocc = count_substr(out, "no working C compiler (/nonexistent)");
   int fallbacks = count_substr(out, "falling back to the interpreter");
-  CHECK_CHILD(rc == 0 && nocc == 1 && !count_substr(out, "jit: compiled ") && child_passed(out, "fallback") > 150, out,
-              "no compiler: rc %d, 'no working C compiler' %d times", rc, nocc);
+  CHECK_CHILD(rc == 0 && nocc == 1 && !count_substr(out, "jit: compiled ") &&
+                  child_passed(out, "fallback") > 150,
+              out, "no compiler: rc %d, 'no working C compiler' %d times", rc, nocc);
   printf("no-compiler child: %d checks passed\n", child_passed(out, "fallback"));
   CHECKF(fallbacks <= 1, "the fallback is reported %d times (once per compiled jaxpr), not once", fallbacks);
   char names[1][512];
@@ -1946,15 +2003,16 @@ static void test_compiler_identity(void) {
     }
     int rc = spawn_child("slow_f", set, &out);
     const int hit = round == 1;
-    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == hit && count_substr(out, "jit: compiled ") == !hit, out,
-                "%s: rc %d", what[round], rc);
+    CHECK_CHILD(rc == 0 && count_substr(out, "disk cache hit") == hit &&
+                    count_substr(out, "jit: compiled ") == !hit,
+                out, "%s: rc %d", what[round], rc);
     free(out);
   }
   /* another compiler (the one the wrapper runs) on the same cache: built anew */
   const char *set2[] = {"JX_LOG=compile", cache, NULL};
   int rc = spawn_child("slow_f", set2, &out);
-  CHECK_CHILD(rc == 0 && !count_substr(out, "disk cache hit") && count_substr(out, "jit: compiled ") == 1, out,
-              "another compiler: rc %d", rc);
+  CHECK_CHILD(rc == 0 && !count_substr(out, "disk cache hit") && count_substr(out, "jit: compiled ") == 1,
+              out, "another compiler: rc %d", rc);
   free(out);
   rm_tree(dir);
   rm_tree(bin);
@@ -2004,8 +2062,7 @@ static bool compiler_runs(void) {
   int st = -1, rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc) return false;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
@@ -2017,8 +2074,10 @@ int main(int argc, char **argv) {
   setenv("JX_STREAM_MIN_BYTES", "4194304", 1);
   if (argc >= 3 && !strcmp(argv[1], "--child")) return child_main(argv[2]);
   ssize_t k = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
-  if (k <= 0) snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
-  else self_exe[k] = 0;
+  if (k <= 0)
+    snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
+  else
+    self_exe[k] = 0;
   double t0 = now_s();
   rng_state = 7;
   if (argc >= 3 && !strcmp(argv[1], "--program")) { /* debugging: one program, printed */

@@ -31,24 +31,26 @@ static double getf(jx_dtype dt, const void *p, int64_t i) {
 }
 static int64_t geti(jx_dtype dt, const void *p, int64_t i) {
   switch (dt) {
-  case JX_BOOL: return ((const uint8_t *)p)[i];
-  case JX_I32: return ((const int32_t *)p)[i];
-  case JX_I64: return ((const int64_t *)p)[i];
-  case JX_U32: return ((const uint32_t *)p)[i];
-  default: return 0;
+    case JX_BOOL: return ((const uint8_t *)p)[i];
+    case JX_I32: return ((const int32_t *)p)[i];
+    case JX_I64: return ((const int64_t *)p)[i];
+    case JX_U32: return ((const uint32_t *)p)[i];
+    default: return 0;
   }
 }
 static void setf(jx_dtype dt, void *p, int64_t i, double v) {
-  if (dt == JX_F32) ((float *)p)[i] = (float)v;
-  else ((double *)p)[i] = v;
+  if (dt == JX_F32)
+    ((float *)p)[i] = (float)v;
+  else
+    ((double *)p)[i] = v;
 }
 static void seti(jx_dtype dt, void *p, int64_t i, int64_t v) {
   switch (dt) {
-  case JX_BOOL: ((uint8_t *)p)[i] = (uint8_t)v; break;
-  case JX_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)(uint64_t)v; break;
-  case JX_I64: ((int64_t *)p)[i] = v; break;
-  case JX_U32: ((uint32_t *)p)[i] = (uint32_t)(uint64_t)v; break;
-  default: break;
+    case JX_BOOL: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case JX_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)(uint64_t)v; break;
+    case JX_I64: ((int64_t *)p)[i] = v; break;
+    case JX_U32: ((uint32_t *)p)[i] = (uint32_t)(uint64_t)v; break;
+    default: break;
   }
 }
 /* NaN equals NaN; otherwise exact (the bits of -0 aside). */
@@ -67,10 +69,10 @@ static int64_t imax(jx_dtype dt) {
 /* wrap an exact result (held in uint64) to the dtype */
 static int64_t wrap(jx_dtype dt, uint64_t v) {
   switch (dt) {
-  case JX_BOOL: return (int64_t)(v & 1);
-  case JX_I32: return (int32_t)(uint32_t)v;
-  case JX_U32: return (uint32_t)v;
-  default: return (int64_t)v;
+    case JX_BOOL: return (int64_t)(v & 1);
+    case JX_I32: return (int32_t)(uint32_t)v;
+    case JX_U32: return (uint32_t)v;
+    default: return (int64_t)v;
   }
 }
 
@@ -101,33 +103,34 @@ static bool is_cmp(jx_cpu_binop op) { return op >= JX_CPU_EQ; }
  * what the primitives accept (bool arithmetic is not: add/sub/mul/div/pow
  * of bools is rejected by abstract_eval and has no kernel) */
 static bool binop_valid(jx_cpu_binop op, jx_dtype dt) {
-  bool arith = op == JX_CPU_ADD || op == JX_CPU_SUB || op == JX_CPU_MUL || op == JX_CPU_DIV || op == JX_CPU_POW;
+  bool arith =
+      op == JX_CPU_ADD || op == JX_CPU_SUB || op == JX_CPU_MUL || op == JX_CPU_DIV || op == JX_CPU_POW;
   bool want = !(is_float(dt) && (op == JX_CPU_AND || op == JX_CPU_OR)) && !(dt == JX_BOOL && arith);
   CHECKF(jx_cpu_binary_has(op, dt) == want, "binary op %d at dtype %d: kernel %s", (int)op, (int)dt,
          want ? "missing" : "unexpected");
   return want;
 }
 
-static void ref_binary(jx_cpu_binop op, jx_dtype dt, const void *a, int64_t ia, const void *b,
-                       int64_t ib, void *o, int64_t io) {
+static void ref_binary(jx_cpu_binop op, jx_dtype dt, const void *a, int64_t ia, const void *b, int64_t ib,
+                       void *o, int64_t io) {
   if (is_float(dt)) {
     double x = getf(dt, a, ia), y = getf(dt, b, ib), r = 0;
     bool f32 = dt == JX_F32;
     switch (op) {
-    case JX_CPU_ADD: r = f32 ? (double)((float)x + (float)y) : x + y; break;
-    case JX_CPU_SUB: r = f32 ? (double)((float)x - (float)y) : x - y; break;
-    case JX_CPU_MUL: r = f32 ? (double)((float)x * (float)y) : x * y; break;
-    case JX_CPU_DIV: r = f32 ? (double)((float)x / (float)y) : x / y; break;
-    case JX_CPU_POW: r = f32 ? (double)powf((float)x, (float)y) : pow(x, y); break;
-    case JX_CPU_MAX: r = isnan(x) || isnan(y) ? NAN : x > y ? x : y; break;
-    case JX_CPU_MIN: r = isnan(x) || isnan(y) ? NAN : x < y ? x : y; break;
-    case JX_CPU_EQ: seti(JX_BOOL, o, io, x == y); return;
-    case JX_CPU_NE: seti(JX_BOOL, o, io, x != y); return;
-    case JX_CPU_LT: seti(JX_BOOL, o, io, x < y); return;
-    case JX_CPU_LE: seti(JX_BOOL, o, io, x <= y); return;
-    case JX_CPU_GT: seti(JX_BOOL, o, io, x > y); return;
-    case JX_CPU_GE: seti(JX_BOOL, o, io, x >= y); return;
-    default: return;
+      case JX_CPU_ADD: r = f32 ? (double)((float)x + (float)y) : x + y; break;
+      case JX_CPU_SUB: r = f32 ? (double)((float)x - (float)y) : x - y; break;
+      case JX_CPU_MUL: r = f32 ? (double)((float)x * (float)y) : x * y; break;
+      case JX_CPU_DIV: r = f32 ? (double)((float)x / (float)y) : x / y; break;
+      case JX_CPU_POW: r = f32 ? (double)powf((float)x, (float)y) : pow(x, y); break;
+      case JX_CPU_MAX: r = isnan(x) || isnan(y) ? NAN : x > y ? x : y; break;
+      case JX_CPU_MIN: r = isnan(x) || isnan(y) ? NAN : x < y ? x : y; break;
+      case JX_CPU_EQ: seti(JX_BOOL, o, io, x == y); return;
+      case JX_CPU_NE: seti(JX_BOOL, o, io, x != y); return;
+      case JX_CPU_LT: seti(JX_BOOL, o, io, x < y); return;
+      case JX_CPU_LE: seti(JX_BOOL, o, io, x <= y); return;
+      case JX_CPU_GT: seti(JX_BOOL, o, io, x > y); return;
+      case JX_CPU_GE: seti(JX_BOOL, o, io, x >= y); return;
+      default: return;
     }
     setf(dt, o, io, r);
     return;
@@ -136,37 +139,41 @@ static void ref_binary(jx_cpu_binop op, jx_dtype dt, const void *a, int64_t ia, 
   uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
   bool sgn = dt == JX_I32 || dt == JX_I64;
   switch (op) {
-  case JX_CPU_ADD: r = wrap(dt, ux + uy); break;
-  case JX_CPU_SUB: r = wrap(dt, ux - uy); break;
-  case JX_CPU_MUL: r = wrap(dt, ux * uy); break;
-  case JX_CPU_DIV:
-    if (dt == JX_BOOL) r = y ? x : 0;
-    else if (y == 0) r = 0;
-    else if (sgn && y == -1) r = wrap(dt, 0 - ux);
-    else r = x / y;
-    break;
-  case JX_CPU_POW:
-    if (dt == JX_BOOL) {
-      r = y == 0 ? 1 : x;
-    } else if (sgn && y < 0) {
-      r = x == 1 ? 1 : x == -1 ? (y % 2 ? -1 : 1) : 0;
-    } else {
-      uint64_t p = 1;
-      for (int64_t k = 0; k < y; k++) p *= ux;
-      r = wrap(dt, p);
-    }
-    break;
-  case JX_CPU_MAX: r = x > y ? x : y; break;
-  case JX_CPU_MIN: r = x < y ? x : y; break;
-  case JX_CPU_AND: r = wrap(dt, ux & uy); break;
-  case JX_CPU_OR: r = wrap(dt, ux | uy); break;
-  case JX_CPU_EQ: r = x == y; break;
-  case JX_CPU_NE: r = x != y; break;
-  case JX_CPU_LT: r = x < y; break;
-  case JX_CPU_LE: r = x <= y; break;
-  case JX_CPU_GT: r = x > y; break;
-  case JX_CPU_GE: r = x >= y; break;
-  default: break;
+    case JX_CPU_ADD: r = wrap(dt, ux + uy); break;
+    case JX_CPU_SUB: r = wrap(dt, ux - uy); break;
+    case JX_CPU_MUL: r = wrap(dt, ux * uy); break;
+    case JX_CPU_DIV:
+      if (dt == JX_BOOL)
+        r = y ? x : 0;
+      else if (y == 0)
+        r = 0;
+      else if (sgn && y == -1)
+        r = wrap(dt, 0 - ux);
+      else
+        r = x / y;
+      break;
+    case JX_CPU_POW:
+      if (dt == JX_BOOL) {
+        r = y == 0 ? 1 : x;
+      } else if (sgn && y < 0) {
+        r = x == 1 ? 1 : x == -1 ? (y % 2 ? -1 : 1) : 0;
+      } else {
+        uint64_t p = 1;
+        for (int64_t k = 0; k < y; k++) p *= ux;
+        r = wrap(dt, p);
+      }
+      break;
+    case JX_CPU_MAX: r = x > y ? x : y; break;
+    case JX_CPU_MIN: r = x < y ? x : y; break;
+    case JX_CPU_AND: r = wrap(dt, ux & uy); break;
+    case JX_CPU_OR: r = wrap(dt, ux | uy); break;
+    case JX_CPU_EQ: r = x == y; break;
+    case JX_CPU_NE: r = x != y; break;
+    case JX_CPU_LT: r = x < y; break;
+    case JX_CPU_LE: r = x <= y; break;
+    case JX_CPU_GT: r = x > y; break;
+    case JX_CPU_GE: r = x >= y; break;
+    default: break;
   }
   seti(is_cmp(op) ? JX_BOOL : dt, o, io, r);
 }
@@ -207,8 +214,8 @@ static int test_binary_pattern(const bpattern *p, jx_cpu_binop op, jx_dtype dt) 
     int64_t ia = offset_of(p->ndim, p->shape, p->as, i), ib = offset_of(p->ndim, p->shape, p->bs, i);
     ref_binary(op, dt, ab, ia, bb, ib, ref, i);
     if (!same(odt, out, i, ref, i) && bad++ < 3)
-      fprintf(stderr, "binary %d %s %s [%lld]: got %g want %g\n", op, DT_NAME[dt], p->name,
-              (long long)i, is_float(odt) ? getf(odt, out, i) : (double)geti(odt, out, i),
+      fprintf(stderr, "binary %d %s %s [%lld]: got %g want %g\n", op, DT_NAME[dt], p->name, (long long)i,
+              is_float(odt) ? getf(odt, out, i) : (double)geti(odt, out, i),
               is_float(odt) ? getf(odt, ref, i) : (double)geti(odt, ref, i));
   }
   CHECKF(bad == 0, "binary op %d %s %s: %d mismatches", op, DT_NAME[dt], p->name, bad);
@@ -253,7 +260,8 @@ static void test_binary(void) {
     test_binary_pattern(&bigs, bops[k], JX_I32);
     test_binary_pattern(&bigc, bops[k], JX_F64);
   }
-  bpattern bigb = {"n=4194319 bool out", 1, {4194319}, {1}, {0}, 4194319, 1, 0, 0}; /* a streamed bool output */
+  bpattern bigb = {
+      "n=4194319 bool out", 1, {4194319}, {1}, {0}, 4194319, 1, 0, 0}; /* a streamed bool output */
   test_binary_pattern(&bigb, JX_CPU_LT, JX_F32);
   test_binary_pattern(&bigs, JX_CPU_MUL, JX_F32);
   /* streamed with the scalar on the left (sub and div: operand order shows) */
@@ -298,21 +306,21 @@ static bool unop_valid(jx_cpu_unop op, jx_dtype dt) {
 static double ref_unary_f(jx_cpu_unop op, double x, bool f32) {
 #define F1(ff, fd) (f32 ? (double)ff((float)x) : fd(x))
   switch (op) {
-  case JX_CPU_NEG: return -x;
-  case JX_CPU_ABS: return fabs(x);
-  case JX_CPU_SIGN: return isnan(x) ? x : x > 0 ? 1 : x < 0 ? -1 : x;
-  case JX_CPU_FLOOR: return floor(x);
-  case JX_CPU_EXP: return F1(expf, exp);
-  case JX_CPU_LOG: return F1(logf, log);
-  case JX_CPU_LOG1P: return F1(log1pf, log1p);
-  case JX_CPU_EXPM1: return F1(expm1f, expm1);
-  case JX_CPU_SQRT: return F1(sqrtf, sqrt);
-  case JX_CPU_RSQRT: return f32 ? (double)(1.0f / sqrtf((float)x)) : 1.0 / sqrt(x);
-  case JX_CPU_TANH: return F1(tanhf, tanh);
-  case JX_CPU_SIN: return F1(sinf, sin);
-  case JX_CPU_COS: return F1(cosf, cos);
-  case JX_CPU_LOGISTIC: return 1.0 / (1.0 + exp(-x)); /* checked with a tolerance */
-  default: return 0;
+    case JX_CPU_NEG: return -x;
+    case JX_CPU_ABS: return fabs(x);
+    case JX_CPU_SIGN: return isnan(x) ? x : x > 0 ? 1 : x < 0 ? -1 : x;
+    case JX_CPU_FLOOR: return floor(x);
+    case JX_CPU_EXP: return F1(expf, exp);
+    case JX_CPU_LOG: return F1(logf, log);
+    case JX_CPU_LOG1P: return F1(log1pf, log1p);
+    case JX_CPU_EXPM1: return F1(expm1f, expm1);
+    case JX_CPU_SQRT: return F1(sqrtf, sqrt);
+    case JX_CPU_RSQRT: return f32 ? (double)(1.0f / sqrtf((float)x)) : 1.0 / sqrt(x);
+    case JX_CPU_TANH: return F1(tanhf, tanh);
+    case JX_CPU_SIN: return F1(sinf, sin);
+    case JX_CPU_COS: return F1(cosf, cos);
+    case JX_CPU_LOGISTIC: return 1.0 / (1.0 + exp(-x)); /* checked with a tolerance */
+    default: return 0;
   }
 #undef F1
 }
@@ -344,10 +352,10 @@ static void test_unary(void) {
             int64_t v = geti(dt, x, i), want;
             uint64_t u = (uint64_t)v;
             switch (op) {
-            case JX_CPU_NEG: want = wrap(dt, 0 - u); break;
-            case JX_CPU_ABS: want = dt == JX_U32 ? v : v < 0 ? wrap(dt, 0 - u) : v; break;
-            case JX_CPU_SIGN: want = (v > 0) - (v < 0); break;
-            default: want = dt == JX_BOOL ? !v : wrap(dt, ~u); break;
+              case JX_CPU_NEG: want = wrap(dt, 0 - u); break;
+              case JX_CPU_ABS: want = dt == JX_U32 ? v : v < 0 ? wrap(dt, 0 - u) : v; break;
+              case JX_CPU_SIGN: want = (v > 0) - (v < 0); break;
+              default: want = dt == JX_BOOL ? !v : wrap(dt, ~u); break;
             }
             ok = geti(dt, y, i) == want;
           }
@@ -429,12 +437,29 @@ static int64_t ref_f2i(double v, jx_dtype to) {
 }
 
 static void test_convert_fill(void) {
-  const double fvals[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.5, -2.5,
-                          1e10, -1e10, 2147483647.0, 2147483648.0, -2147483648.0, -2147483649.0,
-                          4294967295.0, 4294967296.0, 0x1p63, -0x1p63, 1e30, -1e30, 16777217.0,
-                          3e9, -3e9, 9007199254740993.0, 2147483520.0, 1e-30};
-  const int64_t ivals[] = {0, 1, -1, 2, INT32_MIN, INT32_MAX, (int64_t)INT32_MAX + 1, UINT32_MAX,
-                           (int64_t)UINT32_MAX + 1, INT64_MIN, INT64_MAX, 16777217, -123456789};
+  const double fvals[] = {NAN,           INFINITY,      -INFINITY,
+                          0.0,           -0.0,          0.5,
+                          -0.5,          1.0,           -1.0,
+                          2.5,           -2.5,          1e10,
+                          -1e10,         2147483647.0,  2147483648.0,
+                          -2147483648.0, -2147483649.0, 4294967295.0,
+                          4294967296.0,  0x1p63,        -0x1p63,
+                          1e30,          -1e30,         16777217.0,
+                          3e9,           -3e9,          9007199254740993.0,
+                          2147483520.0,  1e-30};
+  const int64_t ivals[] = {0,
+                           1,
+                           -1,
+                           2,
+                           INT32_MIN,
+                           INT32_MAX,
+                           (int64_t)INT32_MAX + 1,
+                           UINT32_MAX,
+                           (int64_t)UINT32_MAX + 1,
+                           INT64_MIN,
+                           INT64_MAX,
+                           16777217,
+                           -123456789};
   enum { NF = sizeof fvals / sizeof *fvals, NI = sizeof ivals / sizeof *ivals };
   for (int a = 0; a < 6; a++)
     for (int b = 0; b < 6; b++) {
@@ -442,8 +467,10 @@ static void test_convert_fill(void) {
       int n = is_float(from) ? NF : NI;
       char x[NF * 8], y[NF * 8];
       for (int i = 0; i < n; i++) {
-        if (is_float(from)) setf(from, x, i, fvals[i]);
-        else seti(from, x, i, from == JX_BOOL ? ivals[i] & 1 : ivals[i]);
+        if (is_float(from))
+          setf(from, x, i, fvals[i]);
+        else
+          seti(from, x, i, from == JX_BOOL ? ivals[i] & 1 : ivals[i]);
       }
       jx_cpu_convert(from, to, n, x, y);
       int bad = 0;
@@ -451,18 +478,24 @@ static void test_convert_fill(void) {
         bool ok;
         if (is_float(from)) {
           double v = getf(from, x, i); /* after rounding to the source dtype */
-          if (to == JX_BOOL) ok = geti(to, y, i) == (v != 0);
-          else if (is_float(to)) ok = same_f(getf(to, y, i), to == JX_F32 ? (float)v : v);
-          else ok = geti(to, y, i) == ref_f2i(v, to);
+          if (to == JX_BOOL)
+            ok = geti(to, y, i) == (v != 0);
+          else if (is_float(to))
+            ok = same_f(getf(to, y, i), to == JX_F32 ? (float)v : v);
+          else
+            ok = geti(to, y, i) == ref_f2i(v, to);
         } else {
           int64_t v = geti(from, x, i);
-          if (to == JX_BOOL) ok = geti(to, y, i) == (v != 0);
-          else if (to == JX_F32) ok = getf(to, y, i) == (float)v;
-          else if (to == JX_F64) ok = getf(to, y, i) == (double)v;
-          else ok = geti(to, y, i) == wrap(to, (uint64_t)v);
+          if (to == JX_BOOL)
+            ok = geti(to, y, i) == (v != 0);
+          else if (to == JX_F32)
+            ok = getf(to, y, i) == (float)v;
+          else if (to == JX_F64)
+            ok = getf(to, y, i) == (double)v;
+          else
+            ok = geti(to, y, i) == wrap(to, (uint64_t)v);
         }
-        if (!ok && bad++ < 3)
-          fprintf(stderr, "convert %s->%s [%d]\n", DT_NAME[from], DT_NAME[to], i);
+        if (!ok && bad++ < 3) fprintf(stderr, "convert %s->%s [%d]\n", DT_NAME[from], DT_NAME[to], i);
       }
       CHECKF(bad == 0, "convert %s -> %s", DT_NAME[from], DT_NAME[to]);
     }
@@ -488,9 +521,12 @@ static void test_convert_fill(void) {
       jx_cpu_fill(dt, m, v, y);
       int badf = 0;
       for (int64_t i = 0; i < m; i++) {
-        if (dt == JX_BOOL) badf += geti(dt, y, i) != (v != 0);
-        else if (is_float(dt)) badf += !same_f(getf(dt, y, i), dt == JX_F32 ? (float)v : v);
-        else badf += geti(dt, y, i) != ref_f2i(v, dt);
+        if (dt == JX_BOOL)
+          badf += geti(dt, y, i) != (v != 0);
+        else if (is_float(dt))
+          badf += !same_f(getf(dt, y, i), dt == JX_F32 ? (float)v : v);
+        else
+          badf += geti(dt, y, i) != ref_f2i(v, dt);
       }
       CHECKF(badf == 0 && (unsigned char)y[m * DT_SIZE[dt]] == 0x5A, "fill %s %g", DT_NAME[dt], v);
       free(y);
@@ -505,8 +541,8 @@ static void test_convert_fill(void) {
 
 /* ------------------------------------------------------ reductions */
 /* reference: per output, walk the reduced indices; float sums in long double */
-static void ref_reduce(jx_cpu_redop op, jx_dtype dt, int nd, const int64_t *sh, const bool *rd,
-                       const void *x, void *y) {
+static void ref_reduce(jx_cpu_redop op, jx_dtype dt, int nd, const int64_t *sh, const bool *rd, const void *x,
+                       void *y) {
   int64_t n = 1, nout = 1;
   for (int d = 0; d < nd; d++) {
     n *= sh[d];
@@ -524,13 +560,17 @@ static void ref_reduce(jx_cpu_redop op, jx_dtype dt, int nd, const int64_t *sh, 
     }
     if (is_float(dt)) {
       double v = getf(dt, x, i);
-      if (op == JX_CPU_SUM) fs[o] += v;
-      else if (!seen[o] || isnan(v) || (!isnan((double)fs[o]) && (op == JX_CPU_MAX_R ? v > fs[o] : v < fs[o])))
+      if (op == JX_CPU_SUM)
+        fs[o] += v;
+      else if (!seen[o] || isnan(v) ||
+               (!isnan((double)fs[o]) && (op == JX_CPU_MAX_R ? v > fs[o] : v < fs[o])))
         fs[o] = isnan((double)fs[o]) && seen[o] ? fs[o] : v;
     } else {
       int64_t v = geti(dt, x, i);
-      if (op == JX_CPU_SUM) is[o] += (uint64_t)v;
-      else if (!seen[o] || (op == JX_CPU_MAX_R ? v > (int64_t)is[o] : v < (int64_t)is[o])) is[o] = (uint64_t)v;
+      if (op == JX_CPU_SUM)
+        is[o] += (uint64_t)v;
+      else if (!seen[o] || (op == JX_CPU_MAX_R ? v > (int64_t)is[o] : v < (int64_t)is[o]))
+        is[o] = (uint64_t)v;
     }
     seen[o] = true;
   }
@@ -582,26 +622,26 @@ static void test_reduce(void) {
     int64_t sh[5];
     bool rd[5];
   } cases[] = {
-      {0, {0}, {0}},                                   /* 0-d */
-      {1, {17}, {1}},                                  /* [R] */
-      {1, {7}, {0}},                                   /* nothing reduced */
-      {2, {3, 1000}, {0, 1}},                          /* [K,R] */
-      {2, {5000, 10}, {0, 1}},                         /* [K,R] short rows */
-      {2, {1, 17}, {0, 1}},                            /* size-1 kept dim */
-      {2, {2, 200003}, {0, 1}},                        /* long rows: chunked */
-      {2, {1000, 3}, {1, 0}},                          /* [R,K] narrow */
-      {2, {37, 100}, {1, 0}},                          /* [R,K] */
-      {2, {300, 600}, {1, 0}},                         /* [R,K] several tiles */
-      {2, {200001, 5}, {1, 0}},                        /* [R,K] chunked rows */
-      {3, {3, 50, 7}, {0, 1, 0}},                      /* [K,R,K] */
-      {3, {4, 1000, 300}, {0, 1, 0}},                  /* [K,R,K] big */
-      {3, {4, 5, 6}, {1, 0, 1}},                       /* general [R,K,R] */
-      {4, {3, 4, 5, 6}, {1, 0, 1, 0}},                 /* general [R,K,R,K] */
-      {5, {2, 1, 3, 1, 4}, {1, 0, 0, 1, 1}},           /* size-1 dims */
-      {3, {3, 4, 5}, {1, 1, 1}},                       /* everything */
-      {2, {3, 0}, {0, 1}},                             /* empty reduction */
-      {2, {0, 3}, {1, 0}},                             /* empty reduction */
-      {2, {0, 3}, {0, 1}},                             /* empty output */
+      {0, {0}, {0}},                         /* 0-d */
+      {1, {17}, {1}},                        /* [R] */
+      {1, {7}, {0}},                         /* nothing reduced */
+      {2, {3, 1000}, {0, 1}},                /* [K,R] */
+      {2, {5000, 10}, {0, 1}},               /* [K,R] short rows */
+      {2, {1, 17}, {0, 1}},                  /* size-1 kept dim */
+      {2, {2, 200003}, {0, 1}},              /* long rows: chunked */
+      {2, {1000, 3}, {1, 0}},                /* [R,K] narrow */
+      {2, {37, 100}, {1, 0}},                /* [R,K] */
+      {2, {300, 600}, {1, 0}},               /* [R,K] several tiles */
+      {2, {200001, 5}, {1, 0}},              /* [R,K] chunked rows */
+      {3, {3, 50, 7}, {0, 1, 0}},            /* [K,R,K] */
+      {3, {4, 1000, 300}, {0, 1, 0}},        /* [K,R,K] big */
+      {3, {4, 5, 6}, {1, 0, 1}},             /* general [R,K,R] */
+      {4, {3, 4, 5, 6}, {1, 0, 1, 0}},       /* general [R,K,R,K] */
+      {5, {2, 1, 3, 1, 4}, {1, 0, 0, 1, 1}}, /* size-1 dims */
+      {3, {3, 4, 5}, {1, 1, 1}},             /* everything */
+      {2, {3, 0}, {0, 1}},                   /* empty reduction */
+      {2, {0, 3}, {1, 0}},                   /* empty reduction */
+      {2, {0, 3}, {0, 1}},                   /* empty output */
   };
   for (unsigned c = 0; c < sizeof cases / sizeof *cases; c++)
     for (int op = 0; op < JX_CPU_REDUCE_COUNT; op++)
@@ -616,8 +656,11 @@ static void test_reduce(void) {
     int nd;
     int64_t sh[2];
     bool rd[2];
-  } acc[] = {{1, {10000000}, {1}}, {2, {1000000, 10}, {1, 0}}, {2, {10000, 1000}, {1, 0}},
-             {2, {5000000, 2}, {1, 0}}, {2, {10, 1000000}, {0, 1}}};
+  } acc[] = {{1, {10000000}, {1}},
+             {2, {1000000, 10}, {1, 0}},
+             {2, {10000, 1000}, {1, 0}},
+             {2, {5000000, 2}, {1, 0}},
+             {2, {10, 1000000}, {0, 1}}};
   for (int a = 0; a < 5; a++) {
     int64_t K = acc[a].nd == 1 ? 1 : acc[a].rd[0] ? acc[a].sh[1] : acc[a].sh[0];
     float y[1000], y1[1000];
@@ -658,8 +701,8 @@ static void test_argreduce(void) {
   struct {
     int nd, axis;
     int64_t sh[3];
-  } cases[] = {{1, 0, {17}}, {2, 1, {5, 1001}}, {2, 0, {7, 9}}, {3, 1, {3, 40, 300}},
-               {3, 0, {6, 2, 3}}, {1, 0, {1}}, {2, 1, {3, 0}}, {2, 1, {200, 300}},
+  } cases[] = {{1, 0, {17}},       {2, 1, {5, 1001}},  {2, 0, {7, 9}}, {3, 1, {3, 40, 300}},
+               {3, 0, {6, 2, 3}},  {1, 0, {1}},        {2, 1, {3, 0}}, {2, 1, {200, 300}},
                {2, 1, {3000, 10}}, {3, 2, {7, 300, 5}}};
   for (unsigned c = 0; c < sizeof cases / sizeof *cases; c++)
     for (int t = 0; t < 6; t++)
@@ -712,8 +755,8 @@ static void test_argreduce(void) {
 }
 
 /* ------------------------------------------------------ layout */
-static void test_strided_case(const char *name, size_t es, int nd, const int64_t *sh,
-                              int64_t nin, int64_t off, const int64_t *st) {
+static void test_strided_case(const char *name, size_t es, int nd, const int64_t *sh, int64_t nin,
+                              int64_t off, const int64_t *st) {
   int64_t n = 1;
   for (int d = 0; d < nd; d++) n *= sh[d];
   unsigned char *in = calloc((size_t)nin, es), *out = malloc((size_t)(n ? n : 1) * es);
@@ -755,13 +798,11 @@ static void test_layout(void) {
     test_strided_case("slice", es, 2, (int64_t[]){3, 4}, 60, 13, (int64_t[]){12, 2});
     test_strided_case("reverse", es, 1, (int64_t[]){1001}, 1001, 1000, (int64_t[]){-1});
     test_strided_case("reverse rows", es, 2, (int64_t[]){20, 30}, 600, 570, (int64_t[]){-30, 1});
-    test_strided_case("reverse transpose", es, 2, (int64_t[]){40, 30}, 1200, 1199,
-                      (int64_t[]){-1, -40});
+    test_strided_case("reverse transpose", es, 2, (int64_t[]){40, 30}, 1200, 1199, (int64_t[]){-1, -40});
     test_strided_case("contiguous", es, 3, (int64_t[]){4, 1, 50000}, 200000, 0, (int64_t[]){50000, 7, 1});
     test_strided_case("size 0", es, 2, (int64_t[]){0, 5}, 1, 0, (int64_t[]){5, 1});
   }
-  test_strided_case("transpose 2000x2000", 4, 2, (int64_t[]){2000, 2000}, 4000000, 0,
-                    (int64_t[]){1, 2000});
+  test_strided_case("transpose 2000x2000", 4, 2, (int64_t[]){2000, 2000}, 4000000, 0, (int64_t[]){1, 2000});
   /* pad: a [3,4] into a [5,6] at (1,1) */
   float src[12], dst[30] = {0};
   for (int i = 0; i < 12; i++) src[i] = (float)(i + 1);
@@ -794,9 +835,12 @@ static void test_layout(void) {
         for (int64_t j = 0; j < nidx; j++)
           for (int64_t i = 0; i < inner; i++) {
             int64_t d = (o * nx + idx[j]) * inner + i, u = (o * nidx + j) * inner + i;
-            if (is_float(dt)) setf(dt, ref, d, getf(dt, ref, d) + getf(dt, g, u));
-            else if (dt == JX_BOOL) seti(dt, ref, d, geti(dt, ref, d) | geti(dt, g, u));
-            else seti(dt, ref, d, wrap(dt, (uint64_t)geti(dt, ref, d) + (uint64_t)geti(dt, g, u)));
+            if (is_float(dt))
+              setf(dt, ref, d, getf(dt, ref, d) + getf(dt, g, u));
+            else if (dt == JX_BOOL)
+              seti(dt, ref, d, geti(dt, ref, d) | geti(dt, g, u));
+            else
+              seti(dt, ref, d, wrap(dt, (uint64_t)geti(dt, ref, d) + (uint64_t)geti(dt, g, u)));
           }
       bad = 0;
       for (int64_t i = 0; i < outer * nx * inner; i++) bad += !same(dt, acc, i, ref, i);
@@ -844,13 +888,17 @@ static void count_fn(void *p, int64_t lo, int64_t hi) {
 }
 
 static int run_pool(int64_t n, int64_t grain, bool nest, int *threads_seen) {
-  pool_ctx c = {.hits = calloc((size_t)n + 1, sizeof(_Atomic int)), .grain = grain, .nest = nest,
+  pool_ctx c = {.hits = calloc((size_t)n + 1, sizeof(_Atomic int)),
+                .grain = grain,
+                .nest = nest,
                 .mu = PTHREAD_MUTEX_INITIALIZER};
   jx_cpu_parallel_for(n, grain, count_fn, &c);
   int bad = 0;
   for (int64_t i = 0; i < n; i++) bad += atomic_load(&c.hits[i]) != 1;
-  if (n >= 2 * grain) bad += atomic_load(&c.short_chunks);
-  else bad += atomic_load(&c.calls) != (n > 0);
+  if (n >= 2 * grain)
+    bad += atomic_load(&c.short_chunks);
+  else
+    bad += atomic_load(&c.calls) != (n > 0);
   if (threads_seen) *threads_seen = c.nseen;
   free((void *)c.hits);
   return bad;
@@ -894,9 +942,11 @@ static void test_pool_segments(void) {
     int bad = 0;
     for (int i = 0; i < 32; i++) bad += atomic_load(&c.hits[i]) != 1;
     CHECKF(bad == 0, "segments round %d: %d chunks not run exactly once", round, bad);
-    CHECKF(atomic_load(&c.first_lo[0]) == 0, "the caller began at element %lld", (long long)atomic_load(&c.first_lo[0]));
+    CHECKF(atomic_load(&c.first_lo[0]) == 0, "the caller began at element %lld",
+           (long long)atomic_load(&c.first_lo[0]));
     if (atomic_load(&c.first_lo[1]) >= 0)
-      CHECKF(atomic_load(&c.first_lo[1]) == 16 * 64, "the worker began at element %lld, not its segment's start %d",
+      CHECKF(atomic_load(&c.first_lo[1]) == 16 * 64,
+             "the worker began at element %lld, not its segment's start %d",
              (long long)atomic_load(&c.first_lo[1]), 16 * 64);
   }
   jx_cpu_set_num_threads(0);

@@ -13,18 +13,16 @@
  * eagerly, with loops compiled and with JX_JIT_LOOPS=0. */
 #include "api/trace_fn.h"
 #include "check.h"
-#include "jit_build.h"
 #include "compile/compile.h"
 #include "compile/passes.h"
+#include "jit_build.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define F64(v) jx_scalar_of(JX_F64, (v))
 
-static jx_t arange(int64_t n, double scale) {
-  return jx_mul(jx_arange(JX_F64, 0, (double)n, 1), F64(scale));
-}
+static jx_t arange(int64_t n, double scale) { return jx_mul(jx_arange(JX_F64, 0, (double)n, 1), F64(scale)); }
 
 /* max |jit(f)(args) - f(args)| over every leaf; -1 if either failed or
  * the trees differ */
@@ -51,10 +49,10 @@ static double jit_vs_eager(jx_fn *f, int n, const jx_t *args) {
   return worst;
 }
 
-#define CHECK_JIT(f, n, ...)                                                        \
-  do {                                                                              \
-    double d_ = jit_vs_eager((f), (n), (jx_t[]){__VA_ARGS__});                      \
-    CHECKF(d_ >= 0 && d_ < 1e-12, "%s: jit vs eager differ by %g", #f, d_);         \
+#define CHECK_JIT(f, n, ...)                                                                                 \
+  do {                                                                                                       \
+    double d_ = jit_vs_eager((f), (n), (jx_t[]){__VA_ARGS__});                                               \
+    CHECKF(d_ >= 0 && d_ < 1e-12, "%s: jit vs eager differ by %g", #f, d_);                                  \
   } while (0)
 
 /* --------------------------------------------------------------- bodies */
@@ -122,11 +120,14 @@ static jx_t scan_nested(const jx_t *a, void *u) {
 static jx_t scan_nested_loss(const jx_t *a, void *u) { return jx_at(scan_nested(a, u), 0); }
 
 /* while: (i, a, b) -> (i + 1, b, a + b) while i < n: Fibonacci with swapped carries */
-static jx_t fib_cond(const jx_t *a, void *u) { return jx_lt(jx_at(a[0], 0), jx_scalar_of(JX_I32, *(const int *)u)); }
+static jx_t fib_cond(const jx_t *a, void *u) {
+  return jx_lt(jx_at(a[0], 0), jx_scalar_of(JX_I32, *(const int *)u));
+}
 static jx_t fib_body(const jx_t *a, void *u) {
   (void)u;
   jx_t c = a[0];
-  return JX_TUPLE(jx_add(jx_at(c, 0), jx_scalar_of(JX_I32, 1)), jx_at(c, 2), jx_add(jx_at(c, 1), jx_at(c, 2)));
+  return JX_TUPLE(jx_add(jx_at(c, 0), jx_scalar_of(JX_I32, 1)), jx_at(c, 2),
+                  jx_add(jx_at(c, 1), jx_at(c, 2)));
 }
 static jx_t fib(const jx_t *a, void *u) {
   jx_fn *c = jx_fn_new(fib_cond, 1, u), *b = jx_fn_new(fib_body, 1, NULL);
@@ -136,8 +137,14 @@ static jx_t fib(const jx_t *a, void *u) {
 }
 
 /* cond whose branches return operands unchanged, swapped, or computed */
-static jx_t br_a(const jx_t *a, void *u) { (void)u; return JX_TUPLE(a[0], a[1], jx_mul(a[0], a[1])); }
-static jx_t br_b(const jx_t *a, void *u) { (void)u; return JX_TUPLE(a[1], a[0], jx_add(a[0], a[0])); }
+static jx_t br_a(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(a[0], a[1], jx_mul(a[0], a[1]));
+}
+static jx_t br_b(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(a[1], a[0], jx_add(a[0], a[0]));
+}
 static jx_t cond2(const jx_t *a, void *u) {
   (void)u;
   jx_fn *t = jx_fn_new(br_a, 2, NULL), *f = jx_fn_new(br_b, 2, NULL);
@@ -147,7 +154,10 @@ static jx_t cond2(const jx_t *a, void *u) {
 }
 
 /* a while inside a scan inside a cond */
-static jx_t halve_cond(const jx_t *a, void *u) { (void)u; return jx_gt(jx_at(a[0], 0), F64(1)); }
+static jx_t halve_cond(const jx_t *a, void *u) {
+  (void)u;
+  return jx_gt(jx_at(a[0], 0), F64(1));
+}
 static jx_t halve_body(const jx_t *a, void *u) {
   (void)u;
   return JX_TUPLE(jx_mul(jx_at(a[0], 0), F64(0.5)), jx_add(jx_at(a[0], 1), jx_scalar_of(JX_I32, 1)));
@@ -190,7 +200,8 @@ static void test_values(void) {
   jx_fn_free(f), jx_fn_free(fr);
 
   f = jx_fn_new(scan_pass, 3, NULL);
-  for (int n = 0; n <= 3; n++) CHECK_JIT(f, 3, arange(3, 1), F64(7), jx_reshape(arange(3 * n, 2), JX_SHAPE(n, 3)));
+  for (int n = 0; n <= 3; n++)
+    CHECK_JIT(f, 3, arange(3, 1), F64(7), jx_reshape(arange(3 * n, 2), JX_SHAPE(n, 3)));
   jx_fn_free(f);
 
   f = jx_fn_new(scan_const, 2, NULL);
@@ -273,8 +284,8 @@ static void test_invariant_carries(void) {
       found++;
       const jx_params *pa = &j->eqns[e].params;
       CHECKF(pa->scan.nconst == 2 && pa->scan.ncarry == 2 && j->eqns[e].nout == 3, /* consts: 1.5 and k */
-             "scan with %d consts, %d carries, %d outputs (want 2, 2, 3)", pa->scan.nconst,
-             pa->scan.ncarry, j->eqns[e].nout);
+             "scan with %d consts, %d carries, %d outputs (want 2, 2, 3)", pa->scan.nconst, pa->scan.ncarry,
+             j->eqns[e].nout);
     }
   CHECK(found == 1);
   if (j) jx_jaxpr_release(j);
@@ -292,8 +303,10 @@ static void test_structure(void) {
     jx_program *p;
     char *src = render(f, &x, &p);
     if (!src) continue;
-    CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_LOOP && p->kernels[0].loop.nsub == 1 && p->nall == 2,
-           "%d kernels, first of kind %d, %d programs", p->nkernel, p->nkernel ? (int)p->kernels[0].kind : -1, p->nall);
+    CHECKF(p->nkernel == 1 && p->kernels[0].kind == JX_LK_LOOP && p->kernels[0].loop.nsub == 1 &&
+               p->nall == 2,
+           "%d kernels, first of kind %d, %d programs", p->nkernel, p->nkernel ? (int)p->kernels[0].kind : -1,
+           p->nall);
     char want[64];
     snprintf(want, sizeof want, "for (int64_t it = 0; it < %dLL; it++)", n);
     CHECKF(strstr(src, want) && strstr(src, "p1_run(s0, rt)"), "no loop of %d steps in the generated C", n);

@@ -50,7 +50,8 @@ static void test_table(void) {
     const jx_lowering *lw = &jx_prim_rules[p]->lower;
     const char *nm = jx_prim_names[p];
     CHECKF(lw->kind != JX_LOWER_NONE, "%s: no lowering rule", nm);
-    if (lw->kind == JX_LOWER_EW) CHECKF(lw->stem && *lw->stem, "%s: elementwise without a scalar function", nm);
+    if (lw->kind == JX_LOWER_EW)
+      CHECKF(lw->stem && *lw->stem, "%s: elementwise without a scalar function", nm);
     if (lw->kind == JX_LOWER_LAYOUT) CHECKF(lw->index_map, "%s: layout without an index map", nm);
     if (lw->kind == JX_LOWER_REDUCE) CHECKF(lw->combine, "%s: reduction without a combining function", nm);
     if (lw->kind == JX_LOWER_LOOP)
@@ -81,7 +82,8 @@ static bool accepts(jx_prim p, const jx_aval *in, int n, const jx_params *pa) {
  * sqrt), small positive integers (shifts, pow, div), bools 0/1 */
 static jx_t sample(jx_dtype dt, int k) {
   double v[7];
-  for (int i = 0; i < 7; i++) v[i] = jx_dtype_is_float(dt) ? 0.25 + 0.07 * ((i * 3 + k) % 7) : (i + k) % 5 + 1;
+  for (int i = 0; i < 7; i++)
+    v[i] = jx_dtype_is_float(dt) ? 0.25 + 0.07 * ((i * 3 + k) % 7) : (i + k) % 5 + 1;
   if (dt == JX_BOOL)
     for (int i = 0; i < 7; i++) v[i] = (i + k) % 2;
   return jx_astype(jx_array(JX_F64, 1, (const int64_t[]){7}, v), dt);
@@ -124,7 +126,8 @@ static void check_one(jx_prim p, jx_dtype dt, const jx_params *pa, bool cc, int 
   jx_t got = jx_call(jf, args), want = jx_call(f, args);
   jx_exec_counts c1 = jx_exec_run_counts();
   CHECKF(same_values(got, want), "%s on %s (to %s): jit differs from eager (%s)", nm, jx_dtype_name(dt),
-         jx_dtype_name(p == JX_P_convert ? pa->convert.dtype : dt), jx_ok(got) ? jx_error(want) : jx_error(got));
+         jx_dtype_name(p == JX_P_convert ? pa->convert.dtype : dt),
+         jx_ok(got) ? jx_error(want) : jx_error(got));
   if (cc)
     CHECKF(c1.compiled == c0.compiled + 1 && c1.interpreted == c0.interpreted,
            "%s on %s: jit ran the interpreter, not generated code", nm, jx_dtype_name(dt));
@@ -154,14 +157,23 @@ static void test_elementwise(bool cc) {
 }
 
 /* A program whose kernel names a primitive the renderer cannot render. */
-static jx_t sum_body(const jx_t *a, void *u) { (void)u; return jx_sum(jx_exp(a[0])); }
-static jx_t exp_body(const jx_t *a, void *u) { (void)u; return jx_exp(a[0]); }
+static jx_t sum_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_exp(a[0]));
+}
+static jx_t exp_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_exp(a[0]);
+}
 static jx_t scan_step(const jx_t *a, void *u) {
   (void)u;
   return jx_tuple(2, (jx_t[]){jx_add(a[0], a[1]), jx_mul(a[0], a[1])});
 }
 static jx_fn *step_fn;
-static jx_t scan_body(const jx_t *a, void *u) { (void)u; return jx_scan(step_fn, a[0], a[1]); }
+static jx_t scan_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_scan(step_fn, a[0], a[1]);
+}
 
 static void expect_no_rendering(jx_fn *f, const jx_t *args, jx_lkind kind, jx_prim as, const char *want) {
   built b = build(f, args);
@@ -172,8 +184,10 @@ static void expect_no_rendering(jx_fn *f, const jx_t *args, jx_lkind kind, jx_pr
   CHECKF(k >= 0, "no kernel of kind %d", (int)kind);
   if (k >= 0) {
     jx_kernel *kn = &b.p->kernels[k];
-    if (kind == JX_LK_REDUCE) kn->reduce_op = as;
-    else if (kind == JX_LK_LOOP) kn->call.prim = as;
+    if (kind == JX_LK_REDUCE)
+      kn->reduce_op = as;
+    else if (kind == JX_LK_LOOP)
+      kn->call.prim = as;
     else
       for (int x = 0; x < kn->nexpr; x++)
         if (kn->exprs[x].kind == JX_LX_OP) kn->exprs[x].prim = as;

@@ -23,9 +23,18 @@ static double unit(void) { /* xorshift64*: uniform in [0, 1) */
   return (double)((rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
 }
 
-static jx_t sum_all(const jx_t *a, void *u) { (void)u; return jx_sum(a[0]); }
-static jx_t mean_all(const jx_t *a, void *u) { (void)u; return jx_mean(a[0]); }
-static jx_t sum_fused(const jx_t *a, void *u) { (void)u; return jx_sum(jx_mul(a[0], jx_scalar(2.0))); }
+static jx_t sum_all(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(a[0]);
+}
+static jx_t mean_all(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mean(a[0]);
+}
+static jx_t sum_fused(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_mul(a[0], jx_scalar(2.0)));
+}
 static jx_t sum_axis(const jx_t *a, void *u) { return jx_sum_axes(a[0], 1, (int[]){*(int *)u}, false); }
 
 static double rel(double got, double want) { return fabs(got - want) / fabs(want); }
@@ -67,9 +76,12 @@ static void test_large_sums(void) {
     for (int j = 0; j < 2; j++) {
       jx_fn *f = j ? jf : fns[k];
       double e;
-      if (k == 4) e = worst(JX_CALL(f, a), &twice, 1);
-      else if (k < 2) e = worst(JX_CALL(f, a), k ? &mean : &total, 1);
-      else e = worst(JX_CALL(f, m), k == 2 ? cols : rows, k == 2 ? COLS : ROWS);
+      if (k == 4)
+        e = worst(JX_CALL(f, a), &twice, 1);
+      else if (k < 2)
+        e = worst(JX_CALL(f, a), k ? &mean : &total, 1);
+      else
+        e = worst(JX_CALL(f, m), k == 2 ? cols : rows, k == 2 ? COLS : ROWS);
       CHECKF(e <= 1e-6, "%s%s of 1e7 f32: relative error %.3g", j ? "jit " : "", names[k], e);
       printf("%-4s %-16s of 1e7 f32: worst relative error %.2g\n", j ? "jit" : "", names[k], e);
     }
@@ -88,13 +100,17 @@ typedef struct {
 
 static jx_t nn_loss(const jx_t *a, void *u) { /* a scalar through the op, weighted */
   const nn_arg *n = u;
-  jx_t y = n->kind == 0 ? jx_logsumexp(a[0], n->axis) : n->kind == 1 ? jx_softmax(a[0], n->axis)
-                                                                   : jx_log_softmax(a[0], n->axis);
+  jx_t y = n->kind == 0   ? jx_logsumexp(a[0], n->axis)
+           : n->kind == 1 ? jx_softmax(a[0], n->axis)
+                          : jx_log_softmax(a[0], n->axis);
   jx_t w = jx_sin(jx_astype(jx_arange(JX_F64, 1, 1 + (double)jx_size(y), 1), jx_dtype_of(y)));
   return jx_sum(jx_mul(y, jx_reshape(w, jx_ndim(y), jx_shape(y))));
 }
 
-static jx_t lse_plain(const jx_t *a, void *u) { (void)u; return jx_logsumexp(a[0], 0); }
+static jx_t lse_plain(const jx_t *a, void *u) {
+  (void)u;
+  return jx_logsumexp(a[0], 0);
+}
 
 static bool all_finite(jx_t g) {
   if (!jx_ok(g)) return false;
@@ -119,10 +135,10 @@ static void test_softmax_grads(void) {
         jx_t x = shape ? x2 : x1;
         jx_fn *f = jx_fn_new(nn_loss, 1, &arg), *g = jx_grad(f, 0), *jg = jx_jit(g);
         jx_t ge = JX_CALL(g, x), gj = JX_CALL(jg, x);
-        CHECKF(all_finite(ge), "grad of %s (%s, shape %d) at +-1e4: %s", kinds[kind], jx_dtype_name(dt), shape,
-               jx_ok(ge) ? "a NaN or inf" : jx_error(ge));
-        CHECKF(all_finite(gj), "jit(grad) of %s (%s, shape %d) at +-1e4: %s", kinds[kind], jx_dtype_name(dt), shape,
-               jx_ok(gj) ? "a NaN or inf" : jx_error(gj));
+        CHECKF(all_finite(ge), "grad of %s (%s, shape %d) at +-1e4: %s", kinds[kind], jx_dtype_name(dt),
+               shape, jx_ok(ge) ? "a NaN or inf" : jx_error(ge));
+        CHECKF(all_finite(gj), "jit(grad) of %s (%s, shape %d) at +-1e4: %s", kinds[kind], jx_dtype_name(dt),
+               shape, jx_ok(gj) ? "a NaN or inf" : jx_error(gj));
         CHECKF(jx_ok(ge) && jx_ok(gj) && jx_item(jx_max(jx_abs(jx_sub(ge, gj)))) <= 1e-6,
                "grad of %s: eager and jit differ", kinds[kind]);
         jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
@@ -138,7 +154,6 @@ static void test_softmax_grads(void) {
     jx_pool_pop();
   }
 }
-
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);

@@ -164,7 +164,9 @@ static jx_t params_tree(void) {
   jx_t b2 = jx_zeros(JX_F32, JX_SHAPE(2));
   return JX_LIST(JX_TUPLE(W1, b1), JX_TUPLE(W2, b2));
 }
-static jx_t inputs(void) { return jx_reshape(jx_div(jx_arange(JX_F32, 0, 15, 1), jx_scalar(7.0)), JX_SHAPE(5, 3)); }
+static jx_t inputs(void) {
+  return jx_reshape(jx_div(jx_arange(JX_F32, 0, 15, 1), jx_scalar(7.0)), JX_SHAPE(5, 3));
+}
 static jx_t targets(void) { return jx_reshape(jx_cos(jx_arange(JX_F32, 0, 10, 1)), JX_SHAPE(5, 2)); }
 
 static jx_t step_eager(void) {
@@ -191,14 +193,17 @@ static jx_t step_grad(void) {
   jx_fn *f = jx_fn_new(loss, 3, NULL), *g = jx_grad(f, 0), *vg = jx_value_and_grad(f, 1);
   jx_fn *h = jx_hessian(f, 1);
   jx_t p = params_tree(), x = inputs(), t = targets();
-  jx_t r = JX_TUPLE(JX_CALL(g, p, x, t), JX_CALL(vg, p, x, t), JX_CALL(h, p, jx_slice(x, (int64_t[]){0, 0}, (int64_t[]){1, 3}, NULL), jx_slice(t, (int64_t[]){0, 0}, (int64_t[]){1, 2}, NULL)));
+  jx_t r = JX_TUPLE(JX_CALL(g, p, x, t), JX_CALL(vg, p, x, t),
+                    JX_CALL(h, p, jx_slice(x, (int64_t[]){0, 0}, (int64_t[]){1, 3}, NULL),
+                            jx_slice(t, (int64_t[]){0, 0}, (int64_t[]){1, 2}, NULL)));
   jx_fn_free(h), jx_fn_free(vg), jx_fn_free(g), jx_fn_free(f);
   return r;
 }
 
 static jx_t step_vmap(void) {
   jx_fn *f = jx_fn_new(loss, 3, NULL), *g = jx_grad(f, 0);
-  jx_fn *pg = jx_vmap(g, (int[]){JX_NONE, 0, 0}, 0), *s = jx_fn_new(slow_f, 1, NULL), *vs = jx_vmap(s, NULL, 1);
+  jx_fn *pg = jx_vmap(g, (int[]){JX_NONE, 0, 0}, 0), *s = jx_fn_new(slow_f, 1, NULL),
+        *vs = jx_vmap(s, NULL, 1);
   jx_t r = JX_TUPLE(JX_CALL(pg, params_tree(), inputs(), targets()), JX_CALL(vs, inputs()));
   jx_fn_free(vs), jx_fn_free(s), jx_fn_free(pg), jx_fn_free(g), jx_fn_free(f);
   return r;
@@ -209,25 +214,39 @@ static jx_t step_jit(void) {
   jx_fn *vg = jx_vmap(g, (int[]){JX_NONE, 0, 0}, 0), *pg = jx_jit(vg);
   jx_fn *s = jx_fn_new(slow_f, 1, NULL), *js = jx_jit(s), *m = jx_fn_new(mixed, 1, NULL), *jm = jx_jit(m);
   jx_t x = inputs(), p = params_tree(), t = targets();
-  jx_t r = JX_TUPLE(JX_CALL(js, x), JX_CALL(js, x), JX_CALL(jm, x), JX_CALL(jg, p, x, t), JX_CALL(pg, p, x, t));
-  jx_fn_free(jm), jx_fn_free(m), jx_fn_free(js), jx_fn_free(s), jx_fn_free(pg), jx_fn_free(vg), jx_fn_free(jg);
+  jx_t r =
+      JX_TUPLE(JX_CALL(js, x), JX_CALL(js, x), JX_CALL(jm, x), JX_CALL(jg, p, x, t), JX_CALL(pg, p, x, t));
+  jx_fn_free(jm), jx_fn_free(m), jx_fn_free(js), jx_fn_free(s), jx_fn_free(pg), jx_fn_free(vg),
+      jx_fn_free(jg);
   jx_fn_free(g), jx_fn_free(f);
   return r;
 }
 
-static jx_t br_a(const jx_t *a, void *u) { (void)u; return jx_sin(jx_mul(a[0], a[1])); }
-static jx_t br_b(const jx_t *a, void *u) { (void)u; return jx_add(jx_mul(a[0], a[0]), a[1]); }
+static jx_t br_a(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sin(jx_mul(a[0], a[1]));
+}
+static jx_t br_b(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_mul(a[0], a[0]), a[1]);
+}
 static jx_t cumsum_step(const jx_t *a, void *u) { /* (carry, x) -> (carry + x, carry * x) */
   (void)u;
   jx_t c = jx_add(a[0], jx_tanh(a[1]));
   return JX_TUPLE(c, jx_mul(c, a[1]));
 }
-static jx_t w_cond(const jx_t *a, void *u) { (void)u; return jx_lt(jx_at(a[0], 1), jx_scalar(50.0)); }
+static jx_t w_cond(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(jx_at(a[0], 1), jx_scalar(50.0));
+}
 static jx_t w_body(const jx_t *a, void *u) {
   (void)u;
   return JX_TUPLE(jx_add(jx_at(a[0], 0), jx_scalar_int(1)), jx_mul(jx_at(a[0], 1), jx_scalar(1.5)));
 }
-static jx_t fori_body(const jx_t *a, void *u) { (void)u; return jx_add(jx_mul(a[1], jx_scalar(0.9)), jx_astype(a[0], JX_F32)); }
+static jx_t fori_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_mul(a[1], jx_scalar(0.9)), jx_astype(a[0], JX_F32));
+}
 static jx_t control(const jx_t *a, void *u) { /* scalar x, vector xs */
   (void)u;
   jx_fn *ta = jx_fn_new(br_a, 2, NULL), *tb = jx_fn_new(br_b, 2, NULL), *sc = jx_fn_new(cumsum_step, 2, NULL);
@@ -240,14 +259,16 @@ static jx_t control(const jx_t *a, void *u) { /* scalar x, vector xs */
 }
 
 static jx_t step_control(void) {
-  jx_fn *f = jx_fn_new(control, 2, NULL), *g = jx_grad(f, 0), *jf = jx_jit(f), *g1 = jx_grad(f, 1), *jg = jx_jit(g1);
+  jx_fn *f = jx_fn_new(control, 2, NULL), *g = jx_grad(f, 0), *jf = jx_jit(f), *g1 = jx_grad(f, 1),
+        *jg = jx_jit(g1);
   jx_fn *vf = jx_vmap(f, (int[]){0, JX_NONE}, 0);
   jx_fn *wc = jx_fn_new(w_cond, 1, NULL), *wb = jx_fn_new(w_body, 1, NULL);
   jx_t x = jx_scalar(0.4), xs = jx_div(jx_arange(JX_F32, 0, 6, 1), jx_scalar(5.0));
   jx_t r = JX_TUPLE(JX_CALL(f, x, xs), JX_CALL(g, x, xs), JX_CALL(jf, jx_neg(x), xs), JX_CALL(jg, x, xs),
                     JX_CALL(vf, jx_array(JX_F32, JX_SHAPE(2), (float[]){-0.5f, 0.5f}), xs),
                     jx_while_loop(wc, wb, JX_TUPLE(jx_scalar_int(0), jx_scalar(1.0))));
-  jx_fn_free(wb), jx_fn_free(wc), jx_fn_free(vf), jx_fn_free(jg), jx_fn_free(g1), jx_fn_free(jf), jx_fn_free(g);
+  jx_fn_free(wb), jx_fn_free(wc), jx_fn_free(vf), jx_fn_free(jg), jx_fn_free(g1), jx_fn_free(jf),
+      jx_fn_free(g);
   jx_fn_free(f);
   return r;
 }
@@ -258,7 +279,8 @@ static jx_t draw(const jx_t *a, void *u) {
   jx_t keys[3];
   for (int i = 0; i < 3; i++)
     keys[i] = jx_reshape(jx_slice(k, (int64_t[]){i, 0}, (int64_t[]){i + 1, 2}, NULL), JX_SHAPE(2));
-  return JX_TUPLE(jx_random_uniform(keys[0], JX_F32, JX_SHAPE(4), -1, 1), jx_random_normal(keys[1], JX_F32, JX_SHAPE(3)),
+  return JX_TUPLE(jx_random_uniform(keys[0], JX_F32, JX_SHAPE(4), -1, 1),
+                  jx_random_normal(keys[1], JX_F32, JX_SHAPE(3)),
                   jx_random_bernoulli(keys[2], jx_scalar(0.3), JX_SHAPE(5)));
 }
 
@@ -273,9 +295,18 @@ static jx_t step_random(void) {
 
 /* vjp, switch, tree_map, and the text jx returns (freed through the
  * allocator, as API.md says); a NULL string counts as an error */
-static jx_t b_scale(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], jx_scalar(3.0)); }
-static jx_t b_shift(const jx_t *a, void *u) { (void)u; return jx_add(a[0], jx_scalar(1.0)); }
-static jx_t leaf_sq(jx_t x, void *u) { (void)u; return jx_mul(x, x); }
+static jx_t b_scale(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], jx_scalar(3.0));
+}
+static jx_t b_shift(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], jx_scalar(1.0));
+}
+static jx_t leaf_sq(jx_t x, void *u) {
+  (void)u;
+  return jx_mul(x, x);
+}
 static jx_t step_misc(void) {
   jx_fn *f = jx_fn_new(loss, 3, NULL), *vjp_fn = NULL;
   jx_t p = params_tree(), x = inputs(), t = targets();
@@ -319,9 +350,9 @@ typedef struct {
   const char *name;
   jx_t (*run)(void);
 } step;
-static const step steps[] = {{"eager", step_eager}, {"kernels", step_kernels}, {"grad", step_grad},
-                             {"vmap", step_vmap},   {"jit", step_jit},         {"control", step_control},
-                             {"random", step_random}, {"misc", step_misc},     {"thread", step_thread}};
+static const step steps[] = {{"eager", step_eager},   {"kernels", step_kernels}, {"grad", step_grad},
+                             {"vmap", step_vmap},     {"jit", step_jit},         {"control", step_control},
+                             {"random", step_random}, {"misc", step_misc},       {"thread", step_thread}};
 enum { NSTEP = sizeof steps / sizeof steps[0] };
 
 /* --------------------------------------------------------- result checking */
@@ -375,11 +406,13 @@ static bool run_workload(bool verbose, int *nerr) {
     jx_pool_push();
     jx_t r = steps[i].run();
     paused = true;
-    if (verbose && !fail_at) fprintf(stderr, "  step %s: %ld allocations\n", steps[i].name, alloc_count - before);
+    if (verbose && !fail_at)
+      fprintf(stderr, "  step %s: %ld allocations\n", steps[i].name, alloc_count - before);
     char msg[512] = "";
     int v = judge(i, r, msg, sizeof msg);
     if (v) ++*nerr;
-    if (v < 0 || (verbose && v)) fprintf(stderr, "  step %s: %s: %s\n", steps[i].name, v < 0 ? "WRONG" : "error", msg);
+    if (v < 0 || (verbose && v))
+      fprintf(stderr, "  step %s: %s: %s\n", steps[i].name, v < 0 ? "WRONG" : "error", msg);
     ok &= v >= 0;
     paused = false;
     jx_pool_pop();
@@ -394,7 +427,6 @@ static long settled_live(void) {
   jx_buffer_cache_trim();
   return live - jx_cpu_module_count();
 }
-
 
 static double now_s(void) {
   struct timespec t;
@@ -421,8 +453,8 @@ static bool try_failing(long n, long *base_live_p, bool verbose, int *nerr_out) 
   long after = settled_live();
   if (verbose || !ok || leak || !clean || after != base_live)
     fprintf(stderr, "N=%ld: %s%s%s (%d steps gave errors, %ld failures, live %+ld then %+ld)\n", n,
-            ok ? "" : "wrong result; ", leak ? "leak; " : "", clean ? "" : "the next clean run failed; ", nerr, hit,
-            now - base_live, after - base_live);
+            ok ? "" : "wrong result; ", leak ? "leak; " : "", clean ? "" : "the next clean run failed; ",
+            nerr, hit, now - base_live, after - base_live);
   *base_live_p = after; /* report a leak once, at the N that caused it */
   *nerr_out = nerr;
   return ok && !leak && clean && after == base_live;
@@ -512,11 +544,16 @@ int main(int argc, char **argv) {
   long only[64], nonly = 0, stride = 1, from = 1;
   bool stride_given = false, compile_only = false;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--persist")) persist = true;
-    else if (!strcmp(argv[i], "--compile")) compile_only = true;
-    else if (!strcmp(argv[i], "--stride") && i + 1 < argc) stride = atol(argv[++i]), stride_given = true;
-    else if (!strcmp(argv[i], "--from") && i + 1 < argc) from = atol(argv[++i]);
-    else if (nonly < 64) only[nonly++] = atol(argv[i]);
+    if (!strcmp(argv[i], "--persist"))
+      persist = true;
+    else if (!strcmp(argv[i], "--compile"))
+      compile_only = true;
+    else if (!strcmp(argv[i], "--stride") && i + 1 < argc)
+      stride = atol(argv[++i]), stride_given = true;
+    else if (!strcmp(argv[i], "--from") && i + 1 < argc)
+      from = atol(argv[++i]);
+    else if (nonly < 64)
+      only[nonly++] = atol(argv[i]);
   }
   if (stride < 1) stride = 1;
   tracking = nonly > 0;
@@ -548,7 +585,8 @@ int main(int argc, char **argv) {
   alloc_count = 0;
   jx_buffer_cache_trim();
   run_workload(false, &nerr);
-  CHECKF(alloc_count == total, "the workload allocates %ld then %ld times: not deterministic", total, alloc_count);
+  CHECKF(alloc_count == total, "the workload allocates %ld then %ld times: not deterministic", total,
+         alloc_count);
   printf("workload: %ld allocations per run\n", total);
 
   if (nonly) {

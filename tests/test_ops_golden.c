@@ -15,13 +15,13 @@
 #include "check.h"
 #include "jx.h"
 
-#include <stdarg.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define GOLDEN_PATH "golden/ops_golden.txt"
-#define MAX_IN 32
+#define MAX_IN      32
 
 /* ------------------------------------------------------------ tolerance */
 typedef enum {
@@ -34,10 +34,10 @@ typedef enum {
 static void tolerance(tol_kind k, jx_dtype dt, double *rtol, double *atol) {
   bool f32 = dt == JX_F32;
   switch (k) {
-  case TOL_EXACT: *rtol = 0, *atol = 0; break;
-  case TOL_ARITH: *rtol = f32 ? 2e-6 : 1e-12, *atol = f32 ? 1e-37 : 1e-300; break;
-  case TOL_MATH: *rtol = f32 ? 2e-6 : 1e-12, *atol = f32 ? 1e-37 : 1e-300; break;
-  case TOL_ACC: *rtol = f32 ? 1e-5 : 1e-12, *atol = f32 ? 1e-5 : 1e-12; break;
+    case TOL_EXACT: *rtol = 0, *atol = 0; break;
+    case TOL_ARITH: *rtol = f32 ? 2e-6 : 1e-12, *atol = f32 ? 1e-37 : 1e-300; break;
+    case TOL_MATH: *rtol = f32 ? 2e-6 : 1e-12, *atol = f32 ? 1e-37 : 1e-300; break;
+    case TOL_ACC: *rtol = f32 ? 1e-5 : 1e-12, *atol = f32 ? 1e-5 : 1e-12; break;
   }
 }
 
@@ -125,10 +125,10 @@ static bool param_dtype(const char *params, jx_dtype *dt) {
  * params cannot be parsed (a broken case, which fails). */
 typedef jx_t (*adapter)(const char *p, int nin, const jx_t *in, bool *bad);
 
-#define BAD()                                                                                      \
-  do {                                                                                             \
-    *bad = true;                                                                                   \
-    return NULL;                                                                                   \
+#define BAD()                                                                                                \
+  do {                                                                                                       \
+    *bad = true;                                                                                             \
+    return NULL;                                                                                             \
   } while (0)
 
 static jx_t ad_where(const char *p, int nin, const jx_t *in, bool *bad) {
@@ -147,41 +147,42 @@ static bool axes_keep(const char *p, int *axes, int *naxes, bool *keep) {
   char buf[128];
   int64_t a[JX_MAX_RANK + 1];
   int k;
-  if (!param(p, "axes", buf, sizeof buf) || (*naxes = parse_list(buf, ',', a, JX_MAX_RANK + 1)) < 0) return false;
+  if (!param(p, "axes", buf, sizeof buf) || (*naxes = parse_list(buf, ',', a, JX_MAX_RANK + 1)) < 0)
+    return false;
   for (int i = 0; i < *naxes; i++) axes[i] = (int)a[i];
   if (!param_int(p, "keep", &k)) return false;
   *keep = k != 0;
   return true;
 }
-#define AXES_ADAPTER(name)                                                                         \
-  static jx_t ad_##name(const char *p, int nin, const jx_t *in, bool *bad) {                        \
-    (void)nin;                                                                                     \
-    int axes[JX_MAX_RANK + 1], n;                                                                  \
-    bool keep;                                                                                     \
-    if (!axes_keep(p, axes, &n, &keep)) BAD();                                                     \
-    return jx_##name(in[0], n, axes, keep);                                                        \
+#define AXES_ADAPTER(name)                                                                                   \
+  static jx_t ad_##name(const char *p, int nin, const jx_t *in, bool *bad) {                                 \
+    (void)nin;                                                                                               \
+    int axes[JX_MAX_RANK + 1], n;                                                                            \
+    bool keep;                                                                                               \
+    if (!axes_keep(p, axes, &n, &keep)) BAD();                                                               \
+    return jx_##name(in[0], n, axes, keep);                                                                  \
   }
 AXES_ADAPTER(sum_axes)
 AXES_ADAPTER(mean_axes)
 AXES_ADAPTER(max_axes)
 AXES_ADAPTER(min_axes)
 
-#define AXIS_KEEP_ADAPTER(name)                                                                    \
-  static jx_t ad_##name(const char *p, int nin, const jx_t *in, bool *bad) {                        \
-    (void)nin;                                                                                     \
-    int axis, keep;                                                                                \
-    if (!param_int(p, "axis", &axis) || !param_int(p, "keep", &keep)) BAD();                       \
-    return jx_##name(in[0], axis, keep != 0);                                                      \
+#define AXIS_KEEP_ADAPTER(name)                                                                              \
+  static jx_t ad_##name(const char *p, int nin, const jx_t *in, bool *bad) {                                 \
+    (void)nin;                                                                                               \
+    int axis, keep;                                                                                          \
+    if (!param_int(p, "axis", &axis) || !param_int(p, "keep", &keep)) BAD();                                 \
+    return jx_##name(in[0], axis, keep != 0);                                                                \
   }
 AXIS_KEEP_ADAPTER(argmax)
 AXIS_KEEP_ADAPTER(argmin)
 
-#define AXIS_ADAPTER(name)                                                                         \
-  static jx_t ad_##name(const char *p, int nin, const jx_t *in, bool *bad) {                        \
-    (void)nin;                                                                                     \
-    int axis;                                                                                      \
-    if (!param_int(p, "axis", &axis)) BAD();                                                       \
-    return jx_##name(in[0], axis);                                                                 \
+#define AXIS_ADAPTER(name)                                                                                   \
+  static jx_t ad_##name(const char *p, int nin, const jx_t *in, bool *bad) {                                 \
+    (void)nin;                                                                                               \
+    int axis;                                                                                                \
+    if (!param_int(p, "axis", &axis)) BAD();                                                                 \
+    return jx_##name(in[0], axis);                                                                           \
   }
 AXIS_ADAPTER(expand_dims)
 AXIS_ADAPTER(squeeze)
@@ -313,30 +314,80 @@ typedef struct {
   adapter fn;
 } op_def;
 
-#define U(nm, tol) {#nm, 1, tol, jx_##nm, NULL, NULL}
-#define B(nm, tol) {#nm, 2, tol, NULL, jx_##nm, NULL}
-#define F(nm, n, tol) {#nm, n, tol, NULL, NULL, ad_##nm}
+#define U(nm, tol)                                                                                           \
+  { #nm, 1, tol, jx_##nm, NULL, NULL }
+#define B(nm, tol)                                                                                           \
+  { #nm, 2, tol, NULL, jx_##nm, NULL }
+#define F(nm, n, tol)                                                                                        \
+  { #nm, n, tol, NULL, NULL, ad_##nm }
 static const op_def OPS[] = {
-    B(add, TOL_ARITH), B(sub, TOL_ARITH), B(mul, TOL_ARITH), B(div, TOL_ARITH), B(pow, TOL_MATH),
-    B(maximum, TOL_EXACT), B(minimum, TOL_EXACT),
-    U(neg, TOL_EXACT), U(abs, TOL_EXACT), U(exp, TOL_MATH), U(log, TOL_MATH), U(log1p, TOL_MATH),
-    U(expm1, TOL_MATH), U(sqrt, TOL_ARITH), U(rsqrt, TOL_MATH), U(tanh, TOL_MATH), U(sin, TOL_MATH),
-    U(cos, TOL_MATH), U(sigmoid, TOL_MATH), U(square, TOL_ARITH), U(sign, TOL_EXACT),
-    U(floor, TOL_EXACT), U(relu, TOL_EXACT), U(logical_not, TOL_EXACT),
-    B(eq, TOL_EXACT), B(ne, TOL_EXACT), B(lt, TOL_EXACT), B(le, TOL_EXACT), B(gt, TOL_EXACT),
-    B(ge, TOL_EXACT), F(where, 3, TOL_EXACT), F(astype, 1, TOL_ARITH), U(stop_gradient, TOL_EXACT),
-    U(sum, TOL_ACC), U(mean, TOL_ACC), U(max, TOL_EXACT), U(min, TOL_EXACT),
-    F(sum_axes, 1, TOL_ACC), F(mean_axes, 1, TOL_ACC), F(max_axes, 1, TOL_EXACT),
-    F(min_axes, 1, TOL_EXACT), F(argmax, 1, TOL_EXACT), F(argmin, 1, TOL_EXACT),
-    B(dot, TOL_ACC), B(matmul, TOL_ACC),
-    F(reshape, 1, TOL_EXACT), F(transpose, 1, TOL_EXACT), F(broadcast_to, 1, TOL_EXACT),
-    F(expand_dims, 1, TOL_EXACT), F(squeeze, 1, TOL_EXACT), F(slice, 1, TOL_EXACT),
-    F(concatenate, -1, TOL_EXACT), F(stack, -1, TOL_EXACT), F(take, 2, TOL_EXACT),
+    B(add, TOL_ARITH),
+    B(sub, TOL_ARITH),
+    B(mul, TOL_ARITH),
+    B(div, TOL_ARITH),
+    B(pow, TOL_MATH),
+    B(maximum, TOL_EXACT),
+    B(minimum, TOL_EXACT),
+    U(neg, TOL_EXACT),
+    U(abs, TOL_EXACT),
+    U(exp, TOL_MATH),
+    U(log, TOL_MATH),
+    U(log1p, TOL_MATH),
+    U(expm1, TOL_MATH),
+    U(sqrt, TOL_ARITH),
+    U(rsqrt, TOL_MATH),
+    U(tanh, TOL_MATH),
+    U(sin, TOL_MATH),
+    U(cos, TOL_MATH),
+    U(sigmoid, TOL_MATH),
+    U(square, TOL_ARITH),
+    U(sign, TOL_EXACT),
+    U(floor, TOL_EXACT),
+    U(relu, TOL_EXACT),
+    U(logical_not, TOL_EXACT),
+    B(eq, TOL_EXACT),
+    B(ne, TOL_EXACT),
+    B(lt, TOL_EXACT),
+    B(le, TOL_EXACT),
+    B(gt, TOL_EXACT),
+    B(ge, TOL_EXACT),
+    F(where, 3, TOL_EXACT),
+    F(astype, 1, TOL_ARITH),
+    U(stop_gradient, TOL_EXACT),
+    U(sum, TOL_ACC),
+    U(mean, TOL_ACC),
+    U(max, TOL_EXACT),
+    U(min, TOL_EXACT),
+    F(sum_axes, 1, TOL_ACC),
+    F(mean_axes, 1, TOL_ACC),
+    F(max_axes, 1, TOL_EXACT),
+    F(min_axes, 1, TOL_EXACT),
+    F(argmax, 1, TOL_EXACT),
+    F(argmin, 1, TOL_EXACT),
+    B(dot, TOL_ACC),
+    B(matmul, TOL_ACC),
+    F(reshape, 1, TOL_EXACT),
+    F(transpose, 1, TOL_EXACT),
+    F(broadcast_to, 1, TOL_EXACT),
+    F(expand_dims, 1, TOL_EXACT),
+    F(squeeze, 1, TOL_EXACT),
+    F(slice, 1, TOL_EXACT),
+    F(concatenate, -1, TOL_EXACT),
+    F(stack, -1, TOL_EXACT),
+    F(take, 2, TOL_EXACT),
     F(one_hot, 1, TOL_EXACT),
-    F(logsumexp, 1, TOL_ACC), F(softmax, 1, TOL_ACC), F(log_softmax, 1, TOL_ACC),
-    F(zeros, 0, TOL_EXACT), F(ones, 0, TOL_EXACT), F(full, 0, TOL_EXACT), F(arange, 0, TOL_ARITH),
-    U(zeros_like, TOL_EXACT), U(ones_like, TOL_EXACT), F(scalar, 0, TOL_EXACT),
-    F(scalar_int, 0, TOL_EXACT), F(scalar_of, 0, TOL_EXACT),
+    F(logsumexp, 1, TOL_ACC),
+    F(softmax, 1, TOL_ACC),
+    F(log_softmax, 1, TOL_ACC),
+    F(zeros, 0, TOL_EXACT),
+    F(ones, 0, TOL_EXACT),
+    F(full, 0, TOL_EXACT),
+    F(arange, 0, TOL_ARITH),
+    U(zeros_like, TOL_EXACT),
+    U(ones_like, TOL_EXACT),
+    F(scalar, 0, TOL_EXACT),
+    F(scalar_int, 0, TOL_EXACT),
+    F(scalar_of, 0, TOL_EXACT),
 };
 #define NOPS ((int)(sizeof OPS / sizeof OPS[0]))
 
@@ -365,13 +416,19 @@ static bool parse_values(tokens *t, jx_dtype dt, int64_t n, void *buf) {
     if (!s) return false;
     errno = 0;
     switch (dt) {
-    case JX_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(strtol(s, &end, 10) != 0); break;
-    case JX_I32: ((int32_t *)buf)[i] = (int32_t)strtoll(s, &end, 10); break;
-    case JX_I64: ((int64_t *)buf)[i] = strtoll(s, &end, 10); break;
-    case JX_U32: ((uint32_t *)buf)[i] = (uint32_t)strtoull(s, &end, 10); break;
-    case JX_F32: ((float *)buf)[i] = strtof(s, &end); errno = 0; break;   /* denormals set ERANGE */
-    case JX_F64: ((double *)buf)[i] = strtod(s, &end); errno = 0; break;
-    default: return false;
+      case JX_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(strtol(s, &end, 10) != 0); break;
+      case JX_I32: ((int32_t *)buf)[i] = (int32_t)strtoll(s, &end, 10); break;
+      case JX_I64: ((int64_t *)buf)[i] = strtoll(s, &end, 10); break;
+      case JX_U32: ((uint32_t *)buf)[i] = (uint32_t)strtoull(s, &end, 10); break;
+      case JX_F32:
+        ((float *)buf)[i] = strtof(s, &end);
+        errno = 0;
+        break; /* denormals set ERANGE */
+      case JX_F64:
+        ((double *)buf)[i] = strtod(s, &end);
+        errno = 0;
+        break;
+      default: return false;
     }
     if (end == s || *end || errno) {
       t->why = "bad value";
@@ -396,7 +453,8 @@ static jx_t parse_input(tokens *t) {
   if (!(s = next_tok(t))) return NULL;
   bool weak = !strcmp(s, "1");
   int nd;
-  if (!(s = next_tok(t)) || (nd = parse_shape(s, shape)) < 0) return t->why = t->why ? t->why : "bad input shape", NULL;
+  if (!(s = next_tok(t)) || (nd = parse_shape(s, shape)) < 0)
+    return t->why = t->why ? t->why : "bad input shape", NULL;
   char *pre = next_tok(t);
   if (!pre) return NULL;
   int64_t n = shape_size(nd, shape);
@@ -454,12 +512,12 @@ static void report(int line, const char *op, const char *params, const char *fmt
 
 static double elem(jx_dtype dt, const void *buf, int64_t i) {
   switch (dt) {
-  case JX_BOOL: return ((const uint8_t *)buf)[i];
-  case JX_I32: return ((const int32_t *)buf)[i];
-  case JX_I64: return (double)((const int64_t *)buf)[i];
-  case JX_U32: return ((const uint32_t *)buf)[i];
-  case JX_F32: return ((const float *)buf)[i];
-  default: return ((const double *)buf)[i];
+    case JX_BOOL: return ((const uint8_t *)buf)[i];
+    case JX_I32: return ((const int32_t *)buf)[i];
+    case JX_I64: return (double)((const int64_t *)buf)[i];
+    case JX_U32: return ((const uint32_t *)buf)[i];
+    case JX_F32: return ((const float *)buf)[i];
+    default: return ((const double *)buf)[i];
   }
 }
 
@@ -478,16 +536,20 @@ static bool check_result(tokens *t, jx_t r, const op_def *op, char *msg, size_t 
   char *s = next_tok(t);
   if (!s) return snprintf(msg, mn, "missing expectation"), false;
   if (!strcmp(s, "ERR")) {
-    if (jx_ok(r)) return snprintf(msg, mn, "expected an error value, got a %s result", jx_dtype_name(jx_dtype_of(r))), false;
+    if (jx_ok(r))
+      return snprintf(msg, mn, "expected an error value, got a %s result", jx_dtype_name(jx_dtype_of(r))),
+             false;
     if (!jx_error(r) || !*jx_error(r)) return snprintf(msg, mn, "error value without a message"), false;
     return true;
   }
   jx_dtype dt;
   int64_t shape[JX_MAX_RANK];
   int nd;
-  if (!parse_dtype(s, &dt)) return snprintf(msg, mn, "bad expected dtype"), t->why = "bad expected dtype", false;
+  if (!parse_dtype(s, &dt))
+    return snprintf(msg, mn, "bad expected dtype"), t->why = "bad expected dtype", false;
   char *w = next_tok(t), *sh = next_tok(t);
-  if (!w || !sh || (nd = parse_shape(sh, shape)) < 0) return snprintf(msg, mn, "bad expectation"), t->why = "bad expectation", false;
+  if (!w || !sh || (nd = parse_shape(sh, shape)) < 0)
+    return snprintf(msg, mn, "bad expectation"), t->why = "bad expectation", false;
   int64_t n = shape_size(nd, shape);
   void *want = malloc((size_t)(n ? n : 1) * 8), *got = malloc((size_t)(n ? n : 1) * 8);
   bool ok = want && got && parse_values(t, dt, n, want);
@@ -508,7 +570,8 @@ static bool check_result(tokens *t, jx_t r, const op_def *op, char *msg, size_t 
   for (int i = 0; same_shape && i < nd; i++) same_shape = jx_shape(r)[i] == shape[i];
   if (!same_shape) {
     char *str = jx_to_string(r);
-    snprintf(msg, mn, "shape mismatch (expected rank %d, got rank %d): %.200s", nd, jx_ndim(r), str ? str : "");
+    snprintf(msg, mn, "shape mismatch (expected rank %d, got rank %d): %.200s", nd, jx_ndim(r),
+             str ? str : "");
     free(str);
     goto out;
   }
@@ -524,8 +587,9 @@ static bool check_result(tokens *t, jx_t r, const op_def *op, char *msg, size_t 
   tolerance(op->tol, dt, &rtol, &atol);
   bool is_float = dt == JX_F32 || dt == JX_F64;
   for (int64_t i = 0; i < n; i++) {
-    bool good = is_float && op->tol != TOL_EXACT ? check_close(elem(dt, got, i), elem(dt, want, i), rtol, atol)
-                                                 : elem_equal(dt, got, want, i);
+    bool good = is_float && op->tol != TOL_EXACT
+                    ? check_close(elem(dt, got, i), elem(dt, want, i), rtol, atol)
+                    : elem_equal(dt, got, want, i);
     if (!good) {
       snprintf(msg, mn, "element %lld of %lld: got %.17g, expected %.17g (rtol %g, atol %g)", (long long)i,
                (long long)n, elem(dt, got, i), elem(dt, want, i), rtol, atol);
@@ -591,8 +655,10 @@ static bool run_case(char *line, int lineno) {
     if (ok) {
       st->xpass++;
       check_failed++;
-      report(lineno, opname, params, "XPASS: known deviation '%s' now matches; drop it from KNOWN_DEVIATIONS "
-             "in gen_golden.py", tail + 7);
+      report(lineno, opname, params,
+             "XPASS: known deviation '%s' now matches; drop it from KNOWN_DEVIATIONS "
+             "in gen_golden.py",
+             tail + 7);
     } else {
       st->xfail++;
       check_passed++;

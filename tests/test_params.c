@@ -47,7 +47,8 @@ static void test_hash_orders(void) {
 static void test_cse_merges(void) {
   jx_pool_push();
   jx_jaxpr *j = jx_jaxpr_new();
-  jx_aval a = {.dtype = JX_F32, .ndim = 3, .shape = {2, 3, 4}}, r = {.dtype = JX_F32, .ndim = 1, .shape = {3}};
+  jx_aval a = {.dtype = JX_F32, .ndim = 3, .shape = {2, 3, 4}},
+          r = {.dtype = JX_F32, .ndim = 1, .shape = {3}};
   jx_aval r2 = {.dtype = JX_F32, .ndim = 2, .shape = {2, 3}};
   int x = jx_jaxpr_add_invar(j, &a), o[3];
   jx_params p1, p2, p3;
@@ -85,7 +86,8 @@ static char *print_one(jx_prim prim, const jx_params *pa, int nin, const jx_aval
   int v[4], o;
   for (int i = 0; i < nin; i++) v[i] = jx_jaxpr_add_invar(j, &in[i]);
   char *s = NULL;
-  if (!jx_jaxpr_add_eqn(j, prim, pa, nin, v, 1, out, &o) && !jx_jaxpr_set_outs(j, 1, &o)) s = jx_jaxpr_print(j);
+  if (!jx_jaxpr_add_eqn(j, prim, pa, nin, v, 1, out, &o) && !jx_jaxpr_set_outs(j, 1, &o))
+    s = jx_jaxpr_print(j);
   jx_jaxpr_release(j);
   return s;
 }
@@ -99,7 +101,8 @@ static void expect_print(jx_prim prim, const jx_params *pa, int nin, const jx_av
 
 static void test_print(void) {
   jx_pool_push();
-  const jx_aval f23 = {.dtype = JX_F32, .ndim = 2, .shape = {2, 3}}, f34 = {.dtype = JX_F32, .ndim = 2, .shape = {3, 4}};
+  const jx_aval f23 = {.dtype = JX_F32, .ndim = 2, .shape = {2, 3}},
+                f34 = {.dtype = JX_F32, .ndim = 2, .shape = {3, 4}};
   const jx_aval f0 = {.dtype = JX_F32}, i5 = {.dtype = JX_I32, .ndim = 1, .shape = {5}};
   jx_params p;
 
@@ -133,7 +136,8 @@ static void test_print(void) {
   p.rev.naxes = 1, p.rev.axes[0] = 1;
   expect_print(JX_P_rev, &p, 1, &f23, "b:f32[2,3] = rev[dimensions=(1,)] a\n");
   jx_params_init(&p, JX_PK_SLICE);
-  p.slice.start[1] = 1, p.slice.limit[0] = 2, p.slice.limit[1] = 3, p.slice.stride[0] = 1, p.slice.stride[1] = 2;
+  p.slice.start[1] = 1, p.slice.limit[0] = 2, p.slice.limit[1] = 3, p.slice.stride[0] = 1,
+  p.slice.stride[1] = 2;
   expect_print(JX_P_slice, &p, 1, &f23,
                "b:f32[2,1] = slice[start_indices=(0, 1) limit_indices=(2, 3) strides=(1, 2)] a\n");
   jx_params_init(&p, JX_PK_PAD);

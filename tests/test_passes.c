@@ -60,9 +60,7 @@ static void dump(const char *what, const jx_jaxpr *j) {
   jx_free(s);
 }
 
-static bool same_aval_w(const jx_aval *a, const jx_aval *b) {
-  return jx_aval_eq(a, b) && a->weak == b->weak;
-}
+static bool same_aval_w(const jx_aval *a, const jx_aval *b) { return jx_aval_eq(a, b) && a->weak == b->weak; }
 
 /* The same interface: invars and outputs with the same avals. */
 static bool same_signature(const jx_jaxpr *a, const jx_jaxpr *b) {
@@ -139,11 +137,11 @@ static jx_t f_identities(const jx_t *a, void *u) {
   (void)u;
   jx_t x = a[0];
   x = jx_add(jx_mul(x, jx_scalar(1.0)), jx_scalar(0.0)); /* x*1 + 0 */
-  x = jx_mul(jx_scalar(1.0), x);                          /* 1*x */
-  x = jx_add(jx_scalar(0.0), x);                          /* 0+x */
-  x = jx_sub(x, jx_scalar(0.0));                          /* x-0 */
-  x = jx_div(x, jx_scalar(1.0));                          /* x/1 */
-  x = jx_mul(x, jx_ones(JX_F32, 2, (int64_t[]){2, 3}));   /* uniform 1s of x's shape */
+  x = jx_mul(jx_scalar(1.0), x);                         /* 1*x */
+  x = jx_add(jx_scalar(0.0), x);                         /* 0+x */
+  x = jx_sub(x, jx_scalar(0.0));                         /* x-0 */
+  x = jx_div(x, jx_scalar(1.0));                         /* x/1 */
+  x = jx_mul(x, jx_ones(JX_F32, 2, (int64_t[]){2, 3}));  /* uniform 1s of x's shape */
   x = jx_neg(jx_neg(x));
   x = jx_lax_convert(x, JX_F32);
   x = jx_lax_broadcast_in_dim(x, 2, (int64_t[]){2, 3}, (int[]){0, 1});
@@ -207,14 +205,14 @@ static void test_x1_0(void) {
 /* rewrites that must NOT happen */
 static jx_t f_not_identities(const jx_t *a, void *u) {
   (void)u;
-  jx_t x = a[0]; /* f32[3] */
+  jx_t x = a[0];                                              /* f32[3] */
   jx_t r1 = jx_mul(x, jx_ones(JX_F32, 2, (int64_t[]){2, 3})); /* broadcasts: shape changes */
   jx_t r2 = jx_add(x, jx_zeros(JX_F64, 1, (int64_t[]){3}));   /* promotes to f64 */
-  jx_t r3 = jx_mul(x, jx_scalar(0.0));                       /* x*0 is not 0 (NaN, inf) */
-  jx_t r4 = jx_sub(jx_scalar(0.0), x);                       /* 0-x */
-  jx_t r5 = jx_div(jx_scalar(1.0), x);                       /* 1/x */
+  jx_t r3 = jx_mul(x, jx_scalar(0.0));                        /* x*0 is not 0 (NaN, inf) */
+  jx_t r4 = jx_sub(jx_scalar(0.0), x);                        /* 0-x */
+  jx_t r5 = jx_div(jx_scalar(1.0), x);                        /* 1/x */
   jx_t r6 = jx_add(x, jx_array(JX_F32, 1, (int64_t[]){3}, (float[]){0, 1, 0})); /* not uniform */
-  jx_t r7 = jx_lax_broadcast_in_dim(x, 2, (int64_t[]){1, 3}, (int[]){1}); /* not identity */
+  jx_t r7 = jx_lax_broadcast_in_dim(x, 2, (int64_t[]){1, 3}, (int[]){1});       /* not identity */
   return jx_tuple(7, (jx_t[]){r1, r2, r3, r4, r5, r6, r7});
 }
 
@@ -309,14 +307,14 @@ static void test_dce(void) {
 /* ------------------------------------------------------------- layout */
 static jx_t f_layout(const jx_t *a, void *u) {
   (void)u;
-  jx_t x = a[0]; /* f32[2,3,4] */
-  jx_t t2 = jx_transpose(jx_transpose(x, NULL), NULL);                     /* identity */
+  jx_t x = a[0];                                       /* f32[2,3,4] */
+  jx_t t2 = jx_transpose(jx_transpose(x, NULL), NULL); /* identity */
   jx_t t3 = jx_lax_transpose(jx_lax_transpose(jx_lax_transpose(x, (int[]){1, 0, 2}), (int[]){0, 2, 1}),
-                             (int[]){2, 1, 0});                          /* one transpose */
-  jx_t r2 = jx_reshape(jx_reshape(x, 1, (int64_t[]){24}), 2, (int64_t[]){6, 4}); /* one reshape */
+                             (int[]){2, 1, 0});                                       /* one transpose */
+  jx_t r2 = jx_reshape(jx_reshape(x, 1, (int64_t[]){24}), 2, (int64_t[]){6, 4});      /* one reshape */
   jx_t r3 = jx_reshape(jx_reshape(x, 2, (int64_t[]){4, 6}), 3, (int64_t[]){2, 3, 4}); /* none */
-  jx_t b2 = jx_lax_broadcast_in_dim(jx_lax_broadcast_in_dim(a[1], 2, (int64_t[]){1, 4}, (int[]){1}),
-                                    4, (int64_t[]){2, 5, 3, 4}, (int[]){2, 3}); /* one bid */
+  jx_t b2 = jx_lax_broadcast_in_dim(jx_lax_broadcast_in_dim(a[1], 2, (int64_t[]){1, 4}, (int[]){1}), 4,
+                                    (int64_t[]){2, 5, 3, 4}, (int[]){2, 3}); /* one bid */
   return jx_tuple(5, (jx_t[]){jx_exp(t2), t3, r2, r3, b2});
 }
 
@@ -350,7 +348,7 @@ static void test_layout(void) {
 /* --------------------------------------------------------------- fold */
 static jx_t f_fold(const jx_t *a, void *u) {
   (void)u;
-  jx_t c = jx_exp(jx_arange(JX_F32, 0, 4, 1));                        /* small: folded */
+  jx_t c = jx_exp(jx_arange(JX_F32, 0, 4, 1)); /* small: folded */
   jx_t d = jx_sum(jx_tanh(jx_array(JX_F32, 2, (int64_t[]){1, 4}, (float[]){1, 2, 3, 4})));
   jx_t big = jx_broadcast_to(jx_scalar(2.0), 2, (int64_t[]){2000, 2000}); /* big: stays */
   return jx_tuple(3, (jx_t[]){jx_add(jx_mul(a[0], c), d), big, jx_sum(jx_mul(big, big))});
@@ -468,9 +466,7 @@ static void test_broadcast_kept(void) {
 }
 
 /* ------------------------------------------------------------- inline */
-static jx_t g_inner(const jx_t *a, void *u) {
-  return jx_tanh(jx_add(jx_mul(a[0], a[1]), (jx_t)u));
-}
+static jx_t g_inner(const jx_t *a, void *u) { return jx_tanh(jx_add(jx_mul(a[0], a[1]), (jx_t)u)); }
 static jx_t g_inner_eager(jx_t a, jx_t b, jx_t c) { return jx_tanh(jx_add(jx_mul(a, b), c)); }
 
 /* a jit_call equation calling `sub` on vars ins */
@@ -589,9 +585,8 @@ static void test_nested_jit(void) {
     CHECK(close_values(ref, ref2, 1e-6, 1e-6));
     int calls = count_prim(j, JX_P_jit_call);
     bool can_eval = !calls || jx_prim_rules[JX_P_jit_call]->impl;
-    printf("nested jit: %d jit_call equations traced (%d with nested ones; %s); %d equations -> %d\n",
-           calls, count_calls_deep(j), calls ? "all inlined" : "jit inlines at trace time", j->neqn,
-           o->neqn);
+    printf("nested jit: %d jit_call equations traced (%d with nested ones; %s); %d equations -> %d\n", calls,
+           count_calls_deep(j), calls ? "all inlined" : "jit inlines at trace time", j->neqn, o->neqn);
     CHECK(count_prim(o, JX_P_jit_call) == 0);
     CHECKF(o->neqn == 3, "%d equations", o->neqn); /* tanh, tanh, add (the two inner calls cse'd) */
     check_equiv("nested jit", j, o, &x, can_eval ? NULL : &ref);
@@ -693,10 +688,10 @@ static jx_t small_const(jx_t like) {
 
 static jx_t scalar_const(void) {
   switch (pick(4)) {
-  case 0: return jx_scalar(0.0);
-  case 1: return jx_scalar(1.0);
-  case 2: return jx_scalar_of(JX_F32, 1.0);
-  default: return jx_scalar(unif());
+    case 0: return jx_scalar(0.0);
+    case 1: return jx_scalar(1.0);
+    case 2: return jx_scalar_of(JX_F32, 1.0);
+    default: return jx_scalar(unif());
   }
 }
 
@@ -714,18 +709,18 @@ static jx_t rand_reshape(jx_t a) {
   int r = jx_ndim(a);
   int64_t s[JX_MAX_RANK], n = jx_size(a);
   switch (pick(4)) {
-  case 0: return jx_reshape(a, 1, &n);
-  case 1:
-    for (int i = 0; i < r; i++) s[i] = jx_shape(a)[r - 1 - i];
-    return jx_reshape(a, r, s);
-  case 2:
-    if (r >= 4) return jx_reshape(a, 1, &n);
-    s[0] = 1;
-    for (int i = 0; i < r; i++) s[i + 1] = jx_shape(a)[i];
-    return jx_reshape(a, r + 1, s);
-  default:
-    if (n % 2 == 0 && n > 2) return jx_reshape(a, 2, (int64_t[]){2, n / 2});
-    return jx_reshape(a, r, jx_shape(a)); /* to its own shape */
+    case 0: return jx_reshape(a, 1, &n);
+    case 1:
+      for (int i = 0; i < r; i++) s[i] = jx_shape(a)[r - 1 - i];
+      return jx_reshape(a, r, s);
+    case 2:
+      if (r >= 4) return jx_reshape(a, 1, &n);
+      s[0] = 1;
+      for (int i = 0; i < r; i++) s[i + 1] = jx_shape(a)[i];
+      return jx_reshape(a, r + 1, s);
+    default:
+      if (n % 2 == 0 && n > 2) return jx_reshape(a, 2, (int64_t[]){2, n / 2});
+      return jx_reshape(a, r, jx_shape(a)); /* to its own shape */
   }
 }
 
@@ -756,44 +751,46 @@ static jx_t rand_program(const jx_t *args, void *u) {
     if (!b) b = scalar_const();
     jx_t r = NULL;
     switch (pick(17)) {
-    case 0: r = jx_add(a, b); break;
-    case 1: r = jx_mul(a, b); break;
-    case 2: r = jx_sub(a, b); break;
-    case 3: r = jx_exp(jx_tanh(a)); break;
-    case 4: r = jx_tanh(a); break;
-    case 5: r = rand_perm_transpose(a); break;
-    case 6: r = rand_reshape(a); break;
-    case 7: r = rand_broadcast(a); break;
-    case 8:
-      if (jx_ndim(a) == 0) r = jx_neg(a);
-      else r = jx_sum_axes(a, 1, (int[]){pick(jx_ndim(a))}, pick(2));
-      break;
-    case 9: /* identities */
-      switch (pick(8)) {
-      case 0: r = jx_mul(a, jx_scalar(1.0)); break;
-      case 1: r = jx_add(jx_scalar(0.0), a); break;
-      case 2: r = jx_sub(a, jx_scalar(0.0)); break;
-      case 3: r = jx_div(a, jx_scalar(1.0)); break;
-      case 4: r = jx_neg(jx_neg(a)); break;
-      case 5: r = jx_transpose(jx_transpose(a, NULL), NULL); break;
-      case 6: r = jx_lax_convert(a, JX_F32); break;
-      default: r = jx_mul(jx_ones(JX_F32, jx_ndim(a), jx_shape(a)), a); break;
-      }
-      break;
-    case 10: /* common subexpressions */
-      v[n++] = jx_tanh(jx_mul(a, b));
-      r = jx_tanh(jx_mul(a, b));
-      break;
-    case 11: r = jx_add(a, small_const(a)); break;
-    case 12: r = jx_mul(a, jx_exp(small_const(a))); break; /* folds */
-    case 13: /* a broadcast constant bigger than the folding limit */
-      r = jx_add(jx_sum(jx_broadcast_to(scalar_const(), 2, (int64_t[]){80, 64})), a);
-      break;
-    case 14: /* a 0-d value broadcast into an elementwise op */
-      r = jx_mul(jx_broadcast_to(v[3], jx_ndim(a), jx_shape(a)), a);
-      break;
-    case 15: r = jx_where(jx_gt(a, b), a, jx_broadcast_to(jx_sum(a), jx_ndim(a), jx_shape(a))); break;
-    default: r = rand_reshape(rand_perm_transpose(a)); break;
+      case 0: r = jx_add(a, b); break;
+      case 1: r = jx_mul(a, b); break;
+      case 2: r = jx_sub(a, b); break;
+      case 3: r = jx_exp(jx_tanh(a)); break;
+      case 4: r = jx_tanh(a); break;
+      case 5: r = rand_perm_transpose(a); break;
+      case 6: r = rand_reshape(a); break;
+      case 7: r = rand_broadcast(a); break;
+      case 8:
+        if (jx_ndim(a) == 0)
+          r = jx_neg(a);
+        else
+          r = jx_sum_axes(a, 1, (int[]){pick(jx_ndim(a))}, pick(2));
+        break;
+      case 9: /* identities */
+        switch (pick(8)) {
+          case 0: r = jx_mul(a, jx_scalar(1.0)); break;
+          case 1: r = jx_add(jx_scalar(0.0), a); break;
+          case 2: r = jx_sub(a, jx_scalar(0.0)); break;
+          case 3: r = jx_div(a, jx_scalar(1.0)); break;
+          case 4: r = jx_neg(jx_neg(a)); break;
+          case 5: r = jx_transpose(jx_transpose(a, NULL), NULL); break;
+          case 6: r = jx_lax_convert(a, JX_F32); break;
+          default: r = jx_mul(jx_ones(JX_F32, jx_ndim(a), jx_shape(a)), a); break;
+        }
+        break;
+      case 10: /* common subexpressions */
+        v[n++] = jx_tanh(jx_mul(a, b));
+        r = jx_tanh(jx_mul(a, b));
+        break;
+      case 11: r = jx_add(a, small_const(a)); break;
+      case 12: r = jx_mul(a, jx_exp(small_const(a))); break; /* folds */
+      case 13: /* a broadcast constant bigger than the folding limit */
+        r = jx_add(jx_sum(jx_broadcast_to(scalar_const(), 2, (int64_t[]){80, 64})), a);
+        break;
+      case 14: /* a 0-d value broadcast into an elementwise op */
+        r = jx_mul(jx_broadcast_to(v[3], jx_ndim(a), jx_shape(a)), a);
+        break;
+      case 15: r = jx_where(jx_gt(a, b), a, jx_broadcast_to(jx_sum(a), jx_ndim(a), jx_shape(a))); break;
+      default: r = rand_reshape(rand_perm_transpose(a)); break;
     }
     if (!jx_ok(r)) return r;
     v[n++] = r;
@@ -808,7 +805,7 @@ static void test_random_programs(int nprog) {
   static const struct {
     const char *name;
     pass_fn fn;
-  } passes[] = {{"inline", jx_pass_inline}, {"dce", jx_pass_dce},     {"cse", jx_pass_cse},
+  } passes[] = {{"inline", jx_pass_inline}, {"dce", jx_pass_dce},           {"cse", jx_pass_cse},
                 {"fold", jx_pass_fold},     {"simplify", jx_pass_simplify}, {"optimize", opt_pass}};
   long before = 0, after = 0;
   int nchanged[sizeof passes / sizeof *passes] = {0};
@@ -878,8 +875,8 @@ static void test_random_programs(int nprog) {
     jx_jaxpr_release(j);
     jx_pool_pop();
   }
-  printf("random programs: %d run, %d failed; %ld equations -> %ld after jx_optimize\n", nprog,
-         failed_progs, before, after);
+  printf("random programs: %d run, %d failed; %ld equations -> %ld after jx_optimize\n", nprog, failed_progs,
+         before, after);
   printf("programs each pass alone changed:");
   for (size_t k = 0; k + 1 < sizeof passes / sizeof *passes; k++)
     printf(" %s %d", passes[k].name, nchanged[k]);

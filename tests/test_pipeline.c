@@ -40,7 +40,7 @@ static int find_kernel(const jx_program *p, jx_lkind kind) {
 }
 
 /* the message of r contains sub (and r is an error) */
-#define EXPECT_VERIFY(p, ...) EXPECT_ERROR(jx_program_verify(p), "program verifier", __VA_ARGS__)
+#define EXPECT_VERIFY(p, ...)    EXPECT_ERROR(jx_program_verify(p), "program verifier", __VA_ARGS__)
 #define EXPECT_TYPECHECK(j, ...) EXPECT_ERROR(jx_jaxpr_typecheck(j), "typecheck", __VA_ARGS__)
 
 /* ------------------------------------------------ the program verifier */
@@ -372,11 +372,12 @@ static void test_wide(void) {
   for (int i = 0; i < WIDE; i++) consts[i] = jx_full(JX_F32, 1, (int64_t[]){2}, i);
   int ns[] = {2, 20, WIDE};
   for (int t = 0; t < 3; t++) {
-    jx_jaxpr *j = trace(body_const_concat, 1, (jx_t[]){jx_full(JX_F32, 1, (int64_t[]){2 * ns[t]}, 1)}, &ns[t]);
+    jx_jaxpr *j =
+        trace(body_const_concat, 1, (jx_t[]){jx_full(JX_F32, 1, (int64_t[]){2 * ns[t]}, 1)}, &ns[t]);
     jx_t err = NULL;
     jx_jaxpr *o = j ? jx_optimize(j, &err) : NULL;
-    CHECKF(o && o->neqn == 1 && o->eqns[0].prim == JX_P_add, "%d constants: %d equations after the passes", ns[t],
-           o ? o->neqn : -1);
+    CHECKF(o && o->neqn == 1 && o->eqns[0].prim == JX_P_add, "%d constants: %d equations after the passes",
+           ns[t], o ? o->neqn : -1);
     jx_jaxpr_release(o);
     jx_jaxpr_release(j);
   }

@@ -90,8 +90,10 @@ static void test_threefry_kat(void) {
   jx_t c0 = jx_full(JX_U32, JX_SHAPE(N), 0x243f6a88), c1 = jx_full(JX_U32, JX_SHAPE(N), 0x85a308d3);
   jx_t y = fry(u32c(0x13198a2e), u32c(0x03707344), c0, c1);
   jx_t w0 = jx_take(y, jx_scalar_int(0), 0), w1 = jx_take(y, jx_scalar_int(1), 0);
-  CHECK(jx_item(jx_min(jx_astype(jx_eq(w0, jx_astype(jx_scalar_of(JX_I64, 0xc4923a9c), JX_U32)), JX_I32))) == 1);
-  CHECK(jx_item(jx_min(jx_astype(jx_eq(w1, jx_astype(jx_scalar_of(JX_I64, 0x483df7a0), JX_U32)), JX_I32))) == 1);
+  CHECK(jx_item(jx_min(jx_astype(jx_eq(w0, jx_astype(jx_scalar_of(JX_I64, 0xc4923a9c), JX_U32)), JX_I32))) ==
+        1);
+  CHECK(jx_item(jx_min(jx_astype(jx_eq(w1, jx_astype(jx_scalar_of(JX_I64, 0x483df7a0), JX_U32)), JX_I32))) ==
+        1);
   jx_pool_pop();
 }
 
@@ -108,7 +110,8 @@ static void test_jax_known_answers(void) {
          "split(key(0)) = [[%u, %u], [%u, %u]]", k[0], k[1], k[2], k[3]);
   /* bits(key(0)) */
   uint32_t b = 0;
-  CHECKF(read_u32(jx_random_bits(jx_random_key(0), JX_SCALAR_SHAPE), &b, 1) && b == 4070199207u, "bits %u", b);
+  CHECKF(read_u32(jx_random_bits(jx_random_key(0), JX_SCALAR_SHAPE), &b, 1) && b == 4070199207u, "bits %u",
+         b);
   /* uniform(key(0)) == 0.947667, and with key, subkey = split(key(0)): 0.00729382 */
   float u = item_f32(jx_random_uniform(jx_random_key(0), JX_F32, JX_SCALAR_SHAPE, 0, 1));
   CHECKF(u == 0.9476670026779175f, "uniform(key(0)) = %.9g", u);
@@ -128,7 +131,7 @@ static jx_t old_fry_words(jx_t key, int64_t n) { /* iota(2n) hashed: u32[2n] */
 }
 static jx_t old_split(jx_t key) { return jx_reshape(old_fry_words(key, 2), JX_SHAPE(2, 2)); }
 static jx_t old_bits(jx_t key, int64_t n) { /* 32-bit draws, n of them */
-  int64_t m = (n + 1) / 2;                   /* odd n: one counter of padding */
+  int64_t m = (n + 1) / 2;                  /* odd n: one counter of padding */
   jx_t w = old_fry_words(key, m);
   if (n % 2 == 0) return w;
   /* counts iota(n) padded with 0 to 2m: pairs (i, m + i) with the last counter 0 */
@@ -202,20 +205,25 @@ static void test_jax_transforms_old_layout(void) {
 
 /* ---------------------------------------------- the primitives' semantics */
 static jx_t bind2(jx_prim p, jx_t a, jx_t b) { return jx_bind1(p, 2, (jx_t[]){a, b}, &jx_params_none); }
-static jx_t fma3(const jx_t *a, void *u) { (void)u; return jx_bind1(JX_P_fma, 3, a, &jx_params_none); }
+static jx_t fma3(const jx_t *a, void *u) {
+  (void)u;
+  return jx_bind1(JX_P_fma, 3, a, &jx_params_none);
+}
 
 static void test_primitive_values(void) {
   jx_pool_push();
   uint32_t g[6];
   jx_t a = u32s(4, (uint32_t[]){1, 0x80000001u, 7, 0xffffffffu});
   jx_t s = u32s(4, (uint32_t[]){31, 1, 32, 100});
-  CHECK(read_u32(bind2(JX_P_shift_left, a, s), g, 4) && g[0] == 0x80000000u && g[1] == 2 && g[2] == 0 && g[3] == 0);
-  CHECK(read_u32(bind2(JX_P_shift_right_logical, a, s), g, 4) && g[0] == 0 && g[1] == 0x40000000u && g[2] == 0 &&
+  CHECK(read_u32(bind2(JX_P_shift_left, a, s), g, 4) && g[0] == 0x80000000u && g[1] == 2 && g[2] == 0 &&
         g[3] == 0);
+  CHECK(read_u32(bind2(JX_P_shift_right_logical, a, s), g, 4) && g[0] == 0 && g[1] == 0x40000000u &&
+        g[2] == 0 && g[3] == 0);
   CHECK(read_u32(bind2(JX_P_xor, a, u32c(0xffffffffu)), g, 4) && g[0] == 0xfffffffeu && g[3] == 0);
   int32_t v[6];
-  jx_t sh = bind2(JX_P_shift_right_logical, jx_array(JX_I32, JX_SHAPE(2), (int32_t[]){-8, -1}),
-                  jx_array(JX_I32, JX_SHAPE(2), (int32_t[]){1, -1})); /* negative amounts shift everything out */
+  jx_t sh =
+      bind2(JX_P_shift_right_logical, jx_array(JX_I32, JX_SHAPE(2), (int32_t[]){-8, -1}),
+            jx_array(JX_I32, JX_SHAPE(2), (int32_t[]){1, -1})); /* negative amounts shift everything out */
   CHECK(jx_ok(sh) && !jx_read(sh, JX_I32, v, 8) && v[0] == 0x7ffffffc && v[1] == 0);
   jx_t r = bind2(JX_P_rem, jx_array(JX_I32, JX_SHAPE(6), (int32_t[]){7, -7, 7, -7, 5, INT32_MIN}),
                  jx_array(JX_I32, JX_SHAPE(6), (int32_t[]){3, 3, -3, -3, 0, -1}));
@@ -223,7 +231,8 @@ static void test_primitive_values(void) {
         v[4] == 5 && v[5] == 0);
   CHECK(jx_item(bind2(JX_P_rem, jx_scalar_of(JX_F64, -7.5), jx_scalar_of(JX_F64, 2))) == -1.5);
   /* fma rounds once: (1 + 2^-23)(1 - 2^-23) - 1 = -2^-46, which a*b + c loses; eager and jit */
-  jx_t fa[3] = {jx_scalar_of(JX_F32, 1 + 0x1p-23), jx_scalar_of(JX_F32, 1 - 0x1p-23), jx_scalar_of(JX_F32, -1)};
+  jx_t fa[3] = {jx_scalar_of(JX_F32, 1 + 0x1p-23), jx_scalar_of(JX_F32, 1 - 0x1p-23),
+                jx_scalar_of(JX_F32, -1)};
   CHECK(jx_item(fma3(fa, NULL)) == -0x1p-46);
   jx_t fa3[3] = {jx_full(JX_F32, JX_SHAPE(3), 1 + 0x1p-23), fa[1], fa[2]};
   jx_fn *ff = jx_fn_new(fma3, 3, NULL), *jf = jx_jit(ff);
@@ -254,16 +263,17 @@ static void test_primitive_values(void) {
   jx_params_init(&pa, JX_PK_ARG);
   pa.arg.dtype = JX_I32;
   jx_t ties = jx_array(JX_I32, JX_SHAPE(5), (int32_t[]){3, 1, 3, 1, -2});
-  CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &ties, &pa), JX_I32, v, 5 * 4) && v[0] == 4 && v[1] == 1 && v[2] == 3 &&
-        v[3] == 0 && v[4] == 2);
+  CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &ties, &pa), JX_I32, v, 5 * 4) && v[0] == 4 && v[1] == 1 &&
+        v[2] == 3 && v[3] == 0 && v[4] == 2);
   jx_t fl = jx_array(JX_F32, JX_SHAPE(5), (float[]){0.0f, NAN, -0.0f, -1.0f, INFINITY});
-  CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &fl, &pa), JX_I32, v, 5 * 4) && v[0] == 3 && v[1] == 0 && v[2] == 2 &&
-        v[3] == 4 && v[4] == 1);
+  CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &fl, &pa), JX_I32, v, 5 * 4) && v[0] == 3 && v[1] == 0 &&
+        v[2] == 2 && v[3] == 4 && v[4] == 1);
   /* long lines take the radix path: compare with a stable insertion sort */
   enum { L = 3000 };
   jx_t big = jx_random_randint(jx_random_key(9), JX_SHAPE(L), -40, 40, JX_I32);
   int32_t keys[L], idx[L], want[L];
-  CHECK(!jx_read(big, JX_I32, keys, sizeof keys) && !jx_read(jx_bind1(JX_P_argsort, 1, &big, &pa), JX_I32, idx, sizeof idx));
+  CHECK(!jx_read(big, JX_I32, keys, sizeof keys) &&
+        !jx_read(jx_bind1(JX_P_argsort, 1, &big, &pa), JX_I32, idx, sizeof idx));
   for (int i = 0; i < L; i++) {
     int m = i;
     for (; m > 0 && keys[want[m - 1]] > keys[i]; m--) want[m] = want[m - 1];
@@ -271,7 +281,8 @@ static void test_primitive_values(void) {
   }
   CHECK(!memcmp(idx, want, sizeof idx));
   jx_t bigf = jx_astype(big, JX_F64); /* 64-bit keys */
-  CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &bigf, &pa), JX_I32, idx, sizeof idx) && !memcmp(idx, want, sizeof idx));
+  CHECK(!jx_read(jx_bind1(JX_P_argsort, 1, &bigf, &pa), JX_I32, idx, sizeof idx) &&
+        !memcmp(idx, want, sizeof idx));
   jx_pool_pop();
 }
 
@@ -289,7 +300,8 @@ static void test_layout_reference(void) {
   /* split(key, 5)[i] = both words of counter (0, i) */
   CHECK(read_u32(jx_random_split(key, 5), got, 10));
   ok = true;
-  for (int i = 0; i < 5; i++) ref_fry(K0, K1, 0, (uint32_t)i, r), ok &= got[2 * i] == r[0] && got[2 * i + 1] == r[1];
+  for (int i = 0; i < 5; i++)
+    ref_fry(K0, K1, 0, (uint32_t)i, r), ok &= got[2 * i] == r[0] && got[2 * i + 1] == r[1];
   CHECK(ok);
   /* fold_in(key, d) = threefry(key, (0, d)) */
   ok = true;
@@ -325,7 +337,8 @@ static void test_layout_reference(void) {
   }
   CHECK(ok);
   /* the key's words count, not only its low word */
-  CHECK(!same_bits(jx_random_bits(jx_random_key(1), JX_SHAPE(4)), jx_random_bits(jx_random_key(1ull << 32), JX_SHAPE(4))));
+  CHECK(!same_bits(jx_random_bits(jx_random_key(1), JX_SHAPE(4)),
+                   jx_random_bits(jx_random_key(1ull << 32), JX_SHAPE(4))));
   jx_pool_pop();
 }
 
@@ -429,7 +442,8 @@ static void test_randint(void) {
   double m = jx_item(jx_mean(jx_astype(neg, JX_F64)));
   CHECKF(fabs(m + 2.5) < 0.02, "randint[-7,3) mean %g", m);
   jx_t big = jx_random_randint(key, JX_SHAPE(N), 0, 4000000000ll, JX_U32);
-  CHECK(jx_ok(big) && jx_dtype_of(big) == JX_U32 && jx_item(jx_max(big)) < 4e9 && jx_item(jx_max(big)) > 3.9e9);
+  CHECK(jx_ok(big) && jx_dtype_of(big) == JX_U32 && jx_item(jx_max(big)) < 4e9 &&
+        jx_item(jx_max(big)) > 3.9e9);
   jx_t same = jx_random_randint(key, JX_SHAPE(10), 4, 4, JX_I32); /* maxval <= minval: minval */
   CHECK(jx_item(jx_min(same)) == 4 && jx_item(jx_max(same)) == 4);
   /* bounds beyond the dtype clip; maxval past it includes the top value */
@@ -456,7 +470,8 @@ static bool is_permutation(jx_t p, int64_t n) {
   int64_t *v = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
   char *seen = calloc((size_t)(n ? n : 1), 1);
   bool ok = !jx_read(p, JX_I64, v, sizeof(int64_t) * (size_t)n);
-  for (int64_t i = 0; ok && i < n; i++) ok = v[i] >= 0 && v[i] < n && !seen[v[i]], seen[v[i] < 0 || v[i] >= n ? 0 : v[i]] = 1;
+  for (int64_t i = 0; ok && i < n; i++)
+    ok = v[i] >= 0 && v[i] < n && !seen[v[i]], seen[v[i] < 0 || v[i] >= n ? 0 : v[i]] = 1;
   free(v), free(seen);
   return ok;
 }
@@ -494,7 +509,8 @@ static void test_permutation(void) {
   }
   bool ok = true;
   for (int j = 0; j < 5; j++) ok &= abs(counts[j] - T / 5) < 120;
-  CHECKF(ok, "permutation position counts %d %d %d %d %d", counts[0], counts[1], counts[2], counts[3], counts[4]);
+  CHECKF(ok, "permutation position counts %d %d %d %d %d", counts[0], counts[1], counts[2], counts[3],
+         counts[4]);
   jx_pool_pop();
 }
 
@@ -522,7 +538,8 @@ static void test_jit_vmap(void) {
   jx_t key = jx_random_key(31);
   jx_t e = JX_CALL(f, key), j = JX_CALL(jf, key);
   CHECKF(jx_ok(e) && jx_ok(j), "sampler: %s %s", jx_error(e), jx_error(j));
-  for (int i = 0; i < NOUT && jx_ok(e) && jx_ok(j); i++) CHECKF(same_bits(jx_at(e, i), jx_at(j, i)), "jit output %d", i);
+  for (int i = 0; i < NOUT && jx_ok(e) && jx_ok(j); i++)
+    CHECKF(same_bits(jx_at(e, i), jx_at(j, i)), "jit output %d", i);
   /* vmap over a batch of keys == a loop over them; also jit(vmap) and vmap(jit) */
   enum { B = 5 };
   jx_t keys = jx_random_split(jx_random_key(5), B);
@@ -583,23 +600,24 @@ static void test_grad(void) {
   jx_fn *kg = jx_grad(kf, 0);
   jx_t tn = jx_random_truncated_normal(key, -2, 2, JX_F32, JX_SHAPE(4, 3));
   jx_t kgv = JX_CALL(kg, w, key);
-  CHECKF(jx_ok(kgv) && jx_item(jx_max(jx_abs(jx_sub(kgv, jx_mul(jx_cos(w), tn))))) < 1e-6, "grad with key arg: %s",
-         jx_error(kgv));
+  CHECKF(jx_ok(kgv) && jx_item(jx_max(jx_abs(jx_sub(kgv, jx_mul(jx_cos(w), tn))))) < 1e-6,
+         "grad with key arg: %s", jx_error(kgv));
   /* vmap(grad) over keys */
   jx_fn *vkg = jx_vmap(kg, (int[]){JX_NONE, 0}, 0);
   jx_t keys = jx_random_split(key, 3);
   jx_t vg = JX_CALL(vkg, w, keys);
   CHECK(jx_ok(vg) && jx_shape(vg)[0] == 3);
   for (int i = 0; i < 3 && jx_ok(vg); i++) CHECK(same_bits(row(vg, i), JX_CALL(kg, w, row(keys, i))));
-  jx_fn_free(vkg), jx_fn_free(kg), jx_fn_free(kf), jx_fn_free(gj), jx_fn_free(jitf), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
+  jx_fn_free(vkg), jx_fn_free(kg), jx_fn_free(kf), jx_fn_free(gj), jx_fn_free(jitf), jx_fn_free(jg),
+      jx_fn_free(g), jx_fn_free(f);
   jx_pool_pop();
 }
 
 /* ---------------------------------------------------------------- errors */
 static void quiet(const char *m, void *u) { (void)m, (void)u; }
 static void expect_error(jx_t x, const char *op, const char *what) {
-  CHECKF(!jx_ok(x) && jx_error(x) && strstr(jx_error(x), op), "%s: expected an error naming %s, got %s", what, op,
-         jx_ok(x) ? "success" : jx_error(x));
+  CHECKF(!jx_ok(x) && jx_error(x) && strstr(jx_error(x), op), "%s: expected an error naming %s, got %s", what,
+         op, jx_ok(x) ? "success" : jx_error(x));
 }
 
 static void test_errors(void) {
@@ -608,7 +626,8 @@ static void test_errors(void) {
   jx_t key = jx_random_key(1);
   expect_error(jx_random_split(jx_zeros(JX_F32, JX_SHAPE(2)), 2), "random_split", "f32 key");
   expect_error(jx_random_split(jx_zeros(JX_U32, JX_SHAPE(3)), 2), "random_split", "u32[3] key");
-  expect_error(jx_random_normal(jx_random_split(key, 2), JX_F32, JX_SHAPE(2)), "random_normal", "a batch of keys");
+  expect_error(jx_random_normal(jx_random_split(key, 2), JX_F32, JX_SHAPE(2)), "random_normal",
+               "a batch of keys");
   expect_error(jx_random_split(key, -1), "random_split", "negative num");
   expect_error(jx_random_uniform(key, JX_F32, JX_SHAPE(-2), 0, 1), "random_uniform", "negative dim");
   expect_error(jx_random_uniform(key, JX_I32, JX_SHAPE(2), 0, 1), "random_uniform", "int dtype");
@@ -617,10 +636,13 @@ static void test_errors(void) {
   expect_error(jx_random_randint(key, JX_SHAPE(2), 0, 5, JX_I64), "random_randint", "i64");
   expect_error(jx_random_randint(key, JX_SHAPE(2), 0, 5, JX_F32), "random_randint", "float dtype");
   expect_error(jx_random_bernoulli(key, jx_scalar_int(1), JX_SHAPE(2)), "random_bernoulli", "int p");
-  expect_error(jx_random_bernoulli(key, jx_zeros(JX_F32, JX_SHAPE(3)), JX_SHAPE(2)), "random_bernoulli", "p shape");
+  expect_error(jx_random_bernoulli(key, jx_zeros(JX_F32, JX_SHAPE(3)), JX_SHAPE(2)), "random_bernoulli",
+               "p shape");
   expect_error(jx_random_categorical(key, jx_zeros(JX_F32, JX_SHAPE(3)), 1), "random_categorical", "axis");
-  expect_error(jx_random_categorical(key, jx_zeros(JX_F32, JX_SHAPE(3, 0)), 1), "random_categorical", "empty");
-  expect_error(jx_random_truncated_normal(key, 1, -1, JX_F32, JX_SHAPE(2)), "random_truncated_normal", "bounds");
+  expect_error(jx_random_categorical(key, jx_zeros(JX_F32, JX_SHAPE(3, 0)), 1), "random_categorical",
+               "empty");
+  expect_error(jx_random_truncated_normal(key, 1, -1, JX_F32, JX_SHAPE(2)), "random_truncated_normal",
+               "bounds");
   expect_error(jx_random_permutation(key, -3), "random_permutation", "negative n");
   expect_error(jx_random_permute(key, jx_scalar(1.0), 0), "random_permute", "0-d array");
   expect_error(jx_random_fold_in(jx_error_new("upstream"), 3), "upstream", "error propagates");
@@ -629,7 +651,8 @@ static void test_errors(void) {
   expect_error(jx_bind1(JX_P_xor, 2, (jx_t[]){jx_zeros(JX_U32, JX_SHAPE(2)), jx_zeros(JX_U32, JX_SHAPE(3))},
                         &jx_params_none),
                "xor", "shape mismatch");
-  expect_error(jx_bind1(JX_P_shift_left, 2, (jx_t[]){jx_zeros(JX_F32, JX_SHAPE(2)), jx_zeros(JX_F32, JX_SHAPE(2))},
+  expect_error(jx_bind1(JX_P_shift_left, 2,
+                        (jx_t[]){jx_zeros(JX_F32, JX_SHAPE(2)), jx_zeros(JX_F32, JX_SHAPE(2))},
                         &jx_params_none),
                "shift_left", "float shift");
   jx_set_error_handler(NULL, NULL);

@@ -37,9 +37,18 @@ static void check_values(jx_t r, int n, const double *want, double rtol, const c
 }
 
 /* ------------------------------------- 1. grad(vmap(cond)), grad(vmap(switch)) */
-static jx_t br_sqrt(const jx_t *a, void *u) { (void)u; return jx_sqrt(a[0]); }
-static jx_t br_neg(const jx_t *a, void *u) { (void)u; return jx_neg(a[0]); }
-static jx_t br_log(const jx_t *a, void *u) { (void)u; return jx_log(a[0]); }
+static jx_t br_sqrt(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sqrt(a[0]);
+}
+static jx_t br_neg(const jx_t *a, void *u) {
+  (void)u;
+  return jx_neg(a[0]);
+}
+static jx_t br_log(const jx_t *a, void *u) {
+  (void)u;
+  return jx_log(a[0]);
+}
 static jx_t cond_sqrt_neg(const jx_t *a, void *u) { /* x > 0 ? sqrt(x) : -x */
   (void)u;
   jx_fn *t = jx_fn_new(br_sqrt, 1, NULL), *f = jx_fn_new(br_neg, 1, NULL);
@@ -48,8 +57,14 @@ static jx_t cond_sqrt_neg(const jx_t *a, void *u) { /* x > 0 ? sqrt(x) : -x */
   return r;
 }
 /* x > 0 ? sqrt(x * w) : -(x * w), with w shared by the lanes */
-static jx_t br_sqrt_xw(const jx_t *a, void *u) { (void)u; return jx_sqrt(jx_mul(a[0], a[1])); }
-static jx_t br_neg_xw(const jx_t *a, void *u) { (void)u; return jx_neg(jx_mul(a[0], a[1])); }
+static jx_t br_sqrt_xw(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sqrt(jx_mul(a[0], a[1]));
+}
+static jx_t br_neg_xw(const jx_t *a, void *u) {
+  (void)u;
+  return jx_neg(jx_mul(a[0], a[1]));
+}
 static jx_t cond_xw(const jx_t *a, void *u) {
   (void)u;
   jx_fn *t = jx_fn_new(br_sqrt_xw, 2, NULL), *f = jx_fn_new(br_neg_xw, 2, NULL);
@@ -86,7 +101,8 @@ static void check_grads(vsum c, int argnum, const jx_t *args, int n, const doubl
   for (int mode = 0; mode < 3; mode++) {
     c.jit = mode == 2;
     jx_fn *f = jx_fn_new(vmap_sum, c.nargs, &c), *g = jx_grad(f, argnum), *jg = mode == 1 ? jx_jit(g) : NULL;
-    snprintf(name, sizeof name, "%s (%s)", what, (const char *[]){"grad", "jit(grad)", "grad(jit(vmap))"}[mode]);
+    snprintf(name, sizeof name, "%s (%s)", what,
+             (const char *[]){"grad", "jit(grad)", "grad(jit(vmap))"}[mode]);
     check_values(jx_call(jg ? jg : g, args), n, want, 1e-15, name);
     jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
   }
@@ -101,14 +117,16 @@ static void test_vmap_cond_grad(void) {
   jx_fn *g = jx_grad(f, 0), *vg = jx_vmap(g, (int[]){0}, 0);
   check_values(JX_CALL(vg, xs), 2, (double[]){-1, 0.25}, 0, "vmap(grad(cond))");
   jx_fn_free(vg), jx_fn_free(g), jx_fn_free(vf), jx_fn_free(f);
-  check_grads((vsum){cond_sqrt_neg, 1, (int[]){0}, false}, 0, &xs, 2, (double[]){-1, 0.25}, "grad(vmap(cond))");
+  check_grads((vsum){cond_sqrt_neg, 1, (int[]){0}, false}, 0, &xs, 2, (double[]){-1, 0.25},
+              "grad(vmap(cond))");
   /* an operand shared by the lanes (unbatched): d/dw = -x (lane 0) + x / (2 sqrt(x w)) (lane 1) */
   jx_t xw[2] = {xs, F64(1)};
   vsum c = {cond_xw, 2, (int[]){0, JX_NONE}, false};
   check_grads(c, 1, xw, 1, (double[]){2}, "grad(vmap(cond)) wrt an unbatched operand");
   check_grads(c, 0, xw, 2, (double[]){-1, 0.25}, "grad(vmap(cond)) wrt x beside an unbatched operand");
   /* switch with an index per lane: sqrt(4), -(-1), log(2) */
-  jx_t ix[2] = {jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){0, 1, 2}), jx_array(JX_F64, JX_SHAPE(3), (double[]){4, -1, 2})};
+  jx_t ix[2] = {jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){0, 1, 2}),
+                jx_array(JX_F64, JX_SHAPE(3), (double[]){4, -1, 2})};
   vsum s = {switch_3, 2, (int[]){0, 0}, false};
   check_grads(s, 1, ix, 3, (double[]){0.25, -1, 0.5}, "grad(vmap(switch))");
   /* the index batched, x shared: d/dx of sqrt(x) + -x + log(x) at x = 4 */
@@ -119,7 +137,10 @@ static void test_vmap_cond_grad(void) {
 }
 
 /* ----------------------------------------------------- 2. grad(abs) at 0 */
-static jx_t abs_fn(const jx_t *a, void *u) { (void)u; return jx_abs(a[0]); }
+static jx_t abs_fn(const jx_t *a, void *u) {
+  (void)u;
+  return jx_abs(a[0]);
+}
 
 static void test_abs_grad(void) {
   jx_pool_push();
@@ -129,7 +150,8 @@ static void test_abs_grad(void) {
     jx_dtype dt = d ? JX_F32 : JX_F64;
     for (int i = 0; i < 5; i++) {
       jx_t xi = jx_scalar_of(dt, x[i]);
-      CHECKF(item(JX_CALL(g, xi)) == want[i], "grad(abs)(%g) %s: %g", x[i], d ? "f32" : "f64", item(JX_CALL(g, xi)));
+      CHECKF(item(JX_CALL(g, xi)) == want[i], "grad(abs)(%g) %s: %g", x[i], d ? "f32" : "f64",
+             item(JX_CALL(g, xi)));
       CHECKF(item(JX_CALL(jg, xi)) == want[i], "jit(grad(abs))(%g): %g", x[i], item(JX_CALL(jg, xi)));
       jx_t r = jx_jvp(f, &xi, (jx_t[]){jx_scalar_of(dt, 2.0)});
       CHECKF(jx_ok(r) && item(jx_at(r, 1)) == 2 * want[i], "jvp(abs)(%g; 2): %g", x[i], item(jx_at(r, 1)));
@@ -141,10 +163,22 @@ static void test_abs_grad(void) {
 }
 
 /* ------------------------------ 3. operands and carries nobody reads */
-static jx_t br_two(const jx_t *a, void *u) { (void)u, (void)a; return F64(2); }
-static jx_t br_three(const jx_t *a, void *u) { (void)u, (void)a; return F64(3); }
-static jx_t br_y2(const jx_t *a, void *u) { (void)u; return jx_mul(a[1], F64(2)); }
-static jx_t br_y3(const jx_t *a, void *u) { (void)u; return jx_mul(a[1], F64(3)); }
+static jx_t br_two(const jx_t *a, void *u) {
+  (void)u, (void)a;
+  return F64(2);
+}
+static jx_t br_three(const jx_t *a, void *u) {
+  (void)u, (void)a;
+  return F64(3);
+}
+static jx_t br_y2(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[1], F64(2));
+}
+static jx_t br_y3(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[1], F64(3));
+}
 /* u: 0 branches read nothing, 1 they read only y (a[1]) */
 static jx_t cond_unread(const jx_t *a, void *u) {
   bool read_y = u != NULL;
@@ -188,7 +222,10 @@ static jx_t fori_unread(const jx_t *a, void *u) {
   return jx_add(jx_at(r, 0), jx_at(r, 1));
 }
 /* while i < 3: (i + 1, a * 2, 7): b never read (forward mode only) */
-static jx_t w_cond(const jx_t *a, void *u) { (void)u; return jx_lt(jx_at(a[0], 0), jx_scalar_int(3)); }
+static jx_t w_cond(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(jx_at(a[0], 0), jx_scalar_int(3));
+}
 static jx_t w_body(const jx_t *a, void *u) {
   (void)u;
   jx_t c = a[0];
@@ -203,8 +240,8 @@ static jx_t while_unread(const jx_t *a, void *u) {
 }
 
 /* grad of f wrt argnum, plain and jitted, equals want (n values) */
-static void check_grad_of(jx_body body, int nargs, void *u, int argnum, const jx_t *args, int n, const double *want,
-                          const char *what) {
+static void check_grad_of(jx_body body, int nargs, void *u, int argnum, const jx_t *args, int n,
+                          const double *want, const char *what) {
   jx_fn *f = jx_fn_new(body, nargs, u), *g = jx_grad(f, argnum), *jg = jx_jit(g), *jf = jx_jit(f);
   jx_fn *gj = jx_grad(jf, argnum);
   char name[160];
@@ -241,8 +278,8 @@ static void test_unread_operands(void) {
   jx_fn *w = jx_fn_new(while_unread, 2, NULL), *jw = jx_jit(w);
   for (int j = 0; j < 2; j++) {
     jx_t r = jx_jvp(j ? jw : w, fargs, (jx_t[]){F64(0), F64(1)});
-    CHECKF(jx_ok(r) && item(jx_at(r, 0)) == 15 && item(jx_at(r, 1)) == 0, "jvp(while) wrt an unread carry: %s",
-           jx_error(r));
+    CHECKF(jx_ok(r) && item(jx_at(r, 0)) == 15 && item(jx_at(r, 1)) == 0,
+           "jvp(while) wrt an unread carry: %s", jx_error(r));
     r = jx_jvp(j ? jw : w, fargs, (jx_t[]){F64(1), F64(0)});
     CHECKF(jx_ok(r) && item(jx_at(r, 1)) == 8, "jvp(while) wrt a read carry: %s", jx_error(r));
     jx_fn *jf = jx_jacfwd(j ? jw : w, 1);
@@ -345,8 +382,10 @@ static void test_wide(void) {
   CHECKF(jx_ok(T) && jx_len(T) == WIDE, "jit of a %d-leaf tree: %s", WIDE, jx_error(T));
   for (int i = 0; jx_ok(T) && i < WIDE; i += 97)
     check_values(jx_at(T, i), 2, (double[]){2 * i, -2 * i}, 0, "jit of a wide tree");
-  jx_fn_free(jt), jx_fn_free(t), jx_fn_free(jsg), jx_fn_free(sg), jx_fn_free(sl), jx_fn_free(js), jx_fn_free(s);
-  jx_fn_free(gj), jx_fn_free(jcl), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(cl), jx_fn_free(jc), jx_fn_free(c);
+  jx_fn_free(jt), jx_fn_free(t), jx_fn_free(jsg), jx_fn_free(sg), jx_fn_free(sl), jx_fn_free(js),
+      jx_fn_free(s);
+  jx_fn_free(gj), jx_fn_free(jcl), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(cl), jx_fn_free(jc),
+      jx_fn_free(c);
   jx_pool_pop();
 }
 
@@ -421,9 +460,11 @@ static void test_switch_captured(int k) {
     check_values(JX_CALL(jg, i, F64(x)), 1, &dwant, 1e-15, what);
   }
   /* vmap with an index per lane: lane b takes branch b */
-  jx_t is = jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){0, 1, 2}), xs = jx_array(JX_F64, JX_SHAPE(3), (double[]){1, 2, 3});
+  jx_t is = jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){0, 1, 2}),
+       xs = jx_array(JX_F64, JX_SHAPE(3), (double[]){1, 2, 3});
   double vwant[6];
-  for (int b = 0; b < 3; b++) vwant[2 * b] = (b + 1) * csum[b][0] + b, vwant[2 * b + 1] = (b + 1) * csum[b][1] + b;
+  for (int b = 0; b < 3; b++)
+    vwant[2 * b] = (b + 1) * csum[b][0] + b, vwant[2 * b + 1] = (b + 1) * csum[b][1] + b;
   snprintf(what, sizeof what, "vmap(switch), %d captured constants", k);
   check_values(JX_CALL(vf, is, xs), 6, vwant, 1e-15, what);
   jx_fn *vg = jx_vmap(g, (int[]){0, 0}, 0);
@@ -452,7 +493,8 @@ static void check_switch_many(int n, bool with_vmap) {
   jx_fn **br = malloc(sizeof(jx_fn *) * (size_t)n);
   for (int b = 0; b < n; b++) br[b] = jx_fn_new(br_times, 1, (void *)(intptr_t)b);
   many m = {n, br};
-  jx_fn *f = jx_fn_new(switch_many, 2, &m), *jf = jx_jit(f), *g = jx_grad(f, 1), *vf = jx_vmap(f, (int[]){0, 0}, 0);
+  jx_fn *f = jx_fn_new(switch_many, 2, &m), *jf = jx_jit(f), *g = jx_grad(f, 1),
+        *vf = jx_vmap(f, (int[]){0, 0}, 0);
   jx_fn *vg = jx_vmap(g, (int[]){0, 0}, 0);
   char what[96];
   snprintf(what, sizeof what, "switch of %d branches", n);
@@ -464,7 +506,8 @@ static void check_switch_many(int n, bool with_vmap) {
     check_values(JX_CALL(jf, i, F64(1.5)), 1, &want, 0, what);
     check_values(JX_CALL(g, i, F64(1.5)), 1, &b, 0, what);
   }
-  jx_t is = jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){n - 1, 0, n / 2}), xs = jx_array(JX_F64, JX_SHAPE(3), (double[]){1, 2, 3});
+  jx_t is = jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){n - 1, 0, n / 2}),
+       xs = jx_array(JX_F64, JX_SHAPE(3), (double[]){1, 2, 3});
   if (with_vmap) {
     check_values(JX_CALL(vf, is, xs), 3, (double[]){n - 1, 0, 3.0 * (n / 2)}, 0, what);
     check_values(JX_CALL(vg, is, xs), 3, (double[]){n - 1, 0, n / 2}, 0, what);
@@ -476,7 +519,10 @@ static void check_switch_many(int n, bool with_vmap) {
 }
 
 /* jit(jit(...jit(f))) 100 deep: 100 nested traces */
-static jx_t twice(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], F64(2)); }
+static jx_t twice(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], F64(2));
+}
 static void test_deep(void) {
   check_switch_many(100, false);
   jx_fn *f = jx_fn_new(twice, 1, NULL);
@@ -506,9 +552,12 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     void (*run)(void);
-  } tests[] = {{"vmap_cond_grad", test_vmap_cond_grad}, {"abs_grad", test_abs_grad},
-               {"unread_operands", test_unread_operands}, {"wide", test_wide},
-               {"wide_interpreted", test_wide_interpreted}, {"switch_captured", test_switch_captured_all},
+  } tests[] = {{"vmap_cond_grad", test_vmap_cond_grad},
+               {"abs_grad", test_abs_grad},
+               {"unread_operands", test_unread_operands},
+               {"wide", test_wide},
+               {"wide_interpreted", test_wide_interpreted},
+               {"switch_captured", test_switch_captured_all},
                {"deep", test_deep}};
   const char *only = argc > 2 && !strcmp(argv[1], "--only") ? argv[2] : NULL; /* for debugging */
   if (check_private_cache("regress-control")) return 1;

@@ -19,7 +19,6 @@
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-
 static bool same_values(jx_t a, jx_t b, double rtol) {
   if (!jx_ok(a) || !jx_ok(b) || jx_size(a) != jx_size(b)) return false;
   int64_t n = jx_size(a);
@@ -40,9 +39,12 @@ static jx_t chain_body(const jx_t *a, void *u) {
   int n = *(const int *)u;
   jx_t x = a[0];
   for (int i = 0; i < n; i++) {
-    if (i % 3 == 0) x = jx_mul(x, jx_scalar(1.0001));
-    else if (i % 3 == 1) x = jx_add(x, jx_scalar(0.001));
-    else x = jx_sin(x);
+    if (i % 3 == 0)
+      x = jx_mul(x, jx_scalar(1.0001));
+    else if (i % 3 == 1)
+      x = jx_add(x, jx_scalar(0.001));
+    else
+      x = jx_sin(x);
   }
   return x;
 }
@@ -97,8 +99,14 @@ static jx_t nest(int depth, jx_t leaf) {
   for (int i = 0; i < depth; i++) t = (i & 1) ? jx_tuple(1, &t) : jx_list(1, &t);
   return t;
 }
-static jx_t dbl(jx_t x, void *u) { (void)u; return jx_mul(x, jx_scalar(2)); }
-static jx_t add2(jx_t a, jx_t b, void *u) { (void)u; return jx_add(a, b); }
+static jx_t dbl(jx_t x, void *u) {
+  (void)u;
+  return jx_mul(x, jx_scalar(2));
+}
+static jx_t add2(jx_t a, jx_t b, void *u) {
+  (void)u;
+  return jx_add(a, b);
+}
 static jx_t innermost(jx_t t) {
   while (jx_is_tree(t) && jx_len(t) > 0) t = jx_at(t, 0);
   return t;
@@ -108,7 +116,10 @@ static jx_t deep_fn(const jx_t *a, void *u) {
   (void)u;
   return jx_mul(jx_scalar(3), jx_square(innermost(a[0])));
 }
-static jx_t deep_same(const jx_t *a, void *u) { (void)u; return jx_tree_map(dbl, a[0], NULL); }
+static jx_t deep_same(const jx_t *a, void *u) {
+  (void)u;
+  return jx_tree_map(dbl, a[0], NULL);
+}
 
 static void test_deep_trees(void) {
   jx_t leaf = jx_scalar_of(JX_F32, 1.5);
@@ -162,7 +173,10 @@ static void test_deep_trees(void) {
 /* Transformations nested past the old trace stack (64): cond bodies, each
  * traced one level deeper. This aborted (an internal check); the stack
  * now has no fixed size, so both depths give sin(1). */
-static jx_t ident_body(const jx_t *a, void *u) { (void)u; return a[0]; }
+static jx_t ident_body(const jx_t *a, void *u) {
+  (void)u;
+  return a[0];
+}
 static jx_t nested_cond(const jx_t *a, void *u) {
   int d = *(const int *)u, d1 = d - 1;
   if (d == 0) return jx_sin(a[0]);
@@ -191,7 +205,10 @@ static jx_t step_y(const jx_t *a, void *u) { /* (carry, x) -> (carry, f32 y) */
   (void)u;
   return JX_TUPLE(a[0], jx_scalar_of(JX_F32, 1));
 }
-static jx_t matmul2(const jx_t *a, void *u) { (void)u; return jx_matmul(a[0], a[1]); }
+static jx_t matmul2(const jx_t *a, void *u) {
+  (void)u;
+  return jx_matmul(a[0], a[1]);
+}
 static jx_t outer(const jx_t *a, void *u) { /* row [n] -> [n, n] */
   (void)u;
   return jx_mul(jx_expand_dims(a[0], 1), jx_expand_dims(a[0], 0));
@@ -264,12 +281,13 @@ static void test_zero_size_overflow(void) {
 static void check_slice(int64_t start, int64_t stop, int64_t step, int n_want, const float *want) {
   jx_t x = jx_array(JX_F32, JX_SHAPE(4), (float[]){1, 2, 3, 4});
   jx_t y = jx_slice(x, &start, &stop, &step);
-  CHECKF(jx_ok(y) && jx_ndim(y) == 1 && jx_shape(y)[0] == n_want, "slice %lld:%lld:%lld: %s (%lld)", (long long)start,
-         (long long)stop, (long long)step, jx_error(y), jx_ok(y) ? (long long)jx_shape(y)[0] : -1LL);
+  CHECKF(jx_ok(y) && jx_ndim(y) == 1 && jx_shape(y)[0] == n_want, "slice %lld:%lld:%lld: %s (%lld)",
+         (long long)start, (long long)stop, (long long)step, jx_error(y),
+         jx_ok(y) ? (long long)jx_shape(y)[0] : -1LL);
   float got[4] = {0};
   if (n_want > 0 && jx_ok(y) && jx_shape(y)[0] == n_want && !jx_read(y, JX_F32, got, sizeof got))
-    CHECKF(!memcmp(got, want, sizeof(float) * (size_t)n_want), "slice %lld:%lld:%lld values", (long long)start,
-           (long long)stop, (long long)step);
+    CHECKF(!memcmp(got, want, sizeof(float) * (size_t)n_want), "slice %lld:%lld:%lld values",
+           (long long)start, (long long)stop, (long long)step);
 }
 
 static jx_t sliced_sum(const jx_t *a, void *u) {
@@ -283,7 +301,7 @@ static void test_slice_limits(void) {
   check_slice(0, 3, INT64_MAX, 1, (float[]){1});
   check_slice(0, 3, INT64_MAX - 1, 1, (float[]){1});
   check_slice(1, JX_END, INT64_MAX, 1, (float[]){2});
-  check_slice(3, JX_END, INT64_MIN, 1, (float[]){4});  /* x[3::-2**63] */
+  check_slice(3, JX_END, INT64_MIN, 1, (float[]){4}); /* x[3::-2**63] */
   check_slice(JX_END, JX_END, -INT64_MAX, 1, (float[]){4});
   check_slice(-1, INT64_MIN, -1, 4, (float[]){4, 3, 2, 1}); /* x[-1:-2**63:-1] */
   check_slice(INT64_MIN, INT64_MAX - 1, 1, 4, (float[]){1, 2, 3, 4});
@@ -315,10 +333,23 @@ static void test_slice_limits(void) {
  * an error value here), never a crash. Each case returns what it got. */
 static jx_t X(void) { return jx_array(JX_F32, JX_SHAPE(2), (float[]){1, 2}); }
 static jx_t K(void) { return jx_random_key(1); }
-static jx_t ident1(const jx_t *a, void *u) { (void)u; return a[0]; }
-static jx_t pred1(const jx_t *a, void *u) { (void)u; return jx_lt(jx_sum(a[0]), jx_scalar(0)); }
-static jx_t leaf_id(jx_t x, void *u) { (void)u; return x; }
-static jx_fn *F1(void) { static jx_fn *f; if (!f) f = jx_fn_new(ident1, 1, NULL); return f; }
+static jx_t ident1(const jx_t *a, void *u) {
+  (void)u;
+  return a[0];
+}
+static jx_t pred1(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(jx_sum(a[0]), jx_scalar(0));
+}
+static jx_t leaf_id(jx_t x, void *u) {
+  (void)u;
+  return x;
+}
+static jx_fn *F1(void) {
+  static jx_fn *f;
+  if (!f) f = jx_fn_new(ident1, 1, NULL);
+  return f;
+}
 static jx_t sentinel(bool is_sentinel) { return is_sentinel ? jx_error_new("sentinel") : jx_scalar(0); }
 static jx_t fn_sentinel(jx_fn *f) {
   bool null = !f;
@@ -326,148 +357,148 @@ static jx_t fn_sentinel(jx_fn *f) {
   return sentinel(null);
 }
 
-#define NULL_CASES(C)                                                                          \
-  C(array_shape, jx_array(JX_F32, 1, NULL, (float[]){1}))                                      \
-  C(array_data, jx_array(JX_F32, JX_SHAPE(2), NULL))                                           \
-  C(zeros_shape, jx_zeros(JX_F32, 2, NULL))                                                    \
-  C(ones_shape, jx_ones(JX_F32, 2, NULL))                                                      \
-  C(full_shape, jx_full(JX_F32, 2, NULL, 1))                                                   \
-  C(zeros_like, jx_zeros_like(NULL))                                                           \
-  C(ones_like, jx_ones_like(NULL))                                                             \
-  C(ndim, sentinel(jx_ndim(NULL) == -1))                                                       \
-  C(shape, sentinel(jx_shape(NULL) == NULL))                                                   \
-  C(size, sentinel(jx_size(NULL) == -1))                                                       \
-  C(dtype_of, sentinel(jx_dtype_of(NULL) == JX_DTYPE_COUNT))                                   \
-  C(is_weak, sentinel(!jx_is_weak(NULL)))                                                      \
-  C(dtype_name, sentinel(jx_dtype_name((jx_dtype)99) != NULL))                                 \
-  C(dtype_size, sentinel(jx_dtype_size((jx_dtype)99) == 0))                                    \
-  C(read_x, sentinel(jx_read(NULL, JX_F32, (float[2]){0}, 8) != 0))                            \
-  C(read_dst, sentinel(jx_read(X(), JX_F32, NULL, 8) != 0))                                    \
-  C(item, sentinel(isnan(jx_item(NULL))))                                                      \
-  C(to_string, sentinel(to_string_null()))                                                     \
-  C(add_a, jx_add(NULL, X()))                                                                  \
-  C(add_b, jx_add(X(), NULL))                                                                  \
-  C(pow, jx_pow(NULL, NULL))                                                                   \
-  C(exp, jx_exp(NULL))                                                                         \
-  C(relu, jx_relu(NULL))                                                                       \
-  C(eq, jx_eq(NULL, X()))                                                                      \
-  C(where, jx_where(NULL, X(), X()))                                                           \
-  C(where_b, jx_where(jx_gt(X(), jx_scalar(1)), X(), NULL))                                    \
-  C(astype, jx_astype(NULL, JX_F64))                                                           \
-  C(stop_gradient, jx_stop_gradient(NULL))                                                     \
-  C(sum, jx_sum(NULL))                                                                         \
-  C(mean, jx_mean(NULL))                                                                       \
-  C(max, jx_max(NULL))                                                                         \
-  C(sum_axes_x, jx_sum_axes(NULL, 1, (int[]){0}, false))                                       \
-  C(sum_axes_axes, jx_sum_axes(X(), 1, NULL, false))                                           \
-  C(mean_axes_axes, jx_mean_axes(X(), 1, NULL, true))                                          \
-  C(max_axes_axes, jx_max_axes(X(), 1, NULL, false))                                           \
-  C(min_axes_axes, jx_min_axes(X(), 1, NULL, false))                                           \
-  C(argmax, jx_argmax(NULL, 0, false))                                                         \
-  C(argmin, jx_argmin(NULL, 0, false))                                                         \
-  C(dot, jx_dot(NULL, X()))                                                                    \
-  C(matmul, jx_matmul(X(), NULL))                                                              \
-  C(reshape_x, jx_reshape(NULL, JX_SHAPE(2)))                                                  \
-  C(reshape_shape, jx_reshape(X(), 1, NULL))                                                   \
-  C(transpose, jx_transpose(NULL, NULL))                                                       \
-  C(broadcast_to_x, jx_broadcast_to(NULL, JX_SHAPE(2)))                                        \
-  C(broadcast_to_shape, jx_broadcast_to(X(), 2, NULL))                                         \
-  C(expand_dims, jx_expand_dims(NULL, 0))                                                      \
-  C(squeeze, jx_squeeze(NULL, 0))                                                              \
-  C(slice_x, jx_slice(NULL, (int64_t[]){0}, (int64_t[]){1}, NULL))                             \
-  C(slice_start, jx_slice(X(), NULL, (int64_t[]){1}, NULL))                                    \
-  C(slice_stop, jx_slice(X(), (int64_t[]){0}, NULL, NULL))                                     \
-  C(concatenate_xs, jx_concatenate(2, NULL, 0))                                                \
-  C(concatenate_item, jx_concatenate(2, (jx_t[]){X(), NULL}, 0))                               \
-  C(stack_xs, jx_stack(2, NULL, 0))                                                            \
-  C(stack_item, jx_stack(2, (jx_t[]){NULL, X()}, 0))                                           \
-  C(take_x, jx_take(NULL, jx_scalar_int(0), 0))                                                \
-  C(take_idx, jx_take(X(), NULL, 0))                                                           \
-  C(one_hot, jx_one_hot(NULL, 3))                                                              \
-  C(logsumexp, jx_logsumexp(NULL, 0))                                                          \
-  C(softmax, jx_softmax(NULL, 0))                                                              \
-  C(log_softmax, jx_log_softmax(NULL, 0))                                                      \
-  C(tuple_items, jx_tuple(2, NULL))                                                            \
-  C(tuple_item, jx_tuple(2, (jx_t[]){X(), NULL}))                                              \
-  C(list_items, jx_list(1, NULL))                                                              \
-  C(len, sentinel(jx_len(NULL) == -1))                                                         \
-  C(at, jx_at(NULL, 0))                                                                        \
-  C(is_tree, sentinel(!jx_is_tree(NULL)))                                                      \
-  C(tree_map_f, jx_tree_map(NULL, JX_TUPLE(X()), NULL))                                        \
-  C(tree_map_leaf_f, jx_tree_map(NULL, X(), NULL))                                             \
-  C(tree_map_tree, jx_tree_map(leaf_id, NULL, NULL))                                           \
-  C(tree_map2_f, jx_tree_map2(NULL, X(), X(), NULL))                                           \
-  C(tree_map2_a, jx_tree_map2(add2, NULL, X(), NULL))                                          \
-  C(tree_map2_b, jx_tree_map2(add2, X(), NULL, NULL))                                          \
-  C(fn_new, fn_sentinel(jx_fn_new(NULL, 1, NULL)))                                             \
-  C(fn_nargs, sentinel(jx_fn_nargs(NULL) == -1))                                               \
-  C(call_f, jx_call(NULL, (jx_t[]){X()}))                                                      \
-  C(call_args, jx_call(F1(), NULL))                                                            \
-  C(call_arg, jx_call(F1(), (jx_t[]){NULL}))                                                   \
-  C(grad, fn_sentinel(jx_grad(NULL, 0)))                                                       \
-  C(value_and_grad, fn_sentinel(jx_value_and_grad(NULL, 0)))                                   \
-  C(jacfwd, fn_sentinel(jx_jacfwd(NULL, 0)))                                                   \
-  C(jacrev, fn_sentinel(jx_jacrev(NULL, 0)))                                                   \
-  C(hessian, fn_sentinel(jx_hessian(NULL, 0)))                                                 \
-  C(jit, fn_sentinel(jx_jit(NULL)))                                                            \
-  C(vmap, fn_sentinel(jx_vmap(NULL, NULL, 0)))                                                 \
-  C(partial_f, fn_sentinel(jx_partial(NULL, 0, NULL)))                                         \
-  C(partial_bound, fn_sentinel(jx_partial(F1(), 1, NULL)))                                     \
-  C(grad_call, jx_call(jx_grad(NULL, 0), (jx_t[]){X()}))                                       \
-  C(jvp_f, jx_jvp(NULL, (jx_t[]){X()}, (jx_t[]){X()}))                                         \
-  C(jvp_primals, jx_jvp(F1(), NULL, (jx_t[]){X()}))                                            \
-  C(jvp_tangents, jx_jvp(F1(), (jx_t[]){X()}, NULL))                                           \
-  C(jvp_tangent, jx_jvp(F1(), (jx_t[]){X()}, (jx_t[]){NULL}))                                  \
-  C(vjp_f, jx_vjp(NULL, (jx_t[]){X()}, NULL))                                                  \
-  C(vjp_primals, jx_vjp(F1(), NULL, NULL))                                                     \
-  C(vjp_out, vjp_null_out())                                                                   \
-  C(jit_compile_f, jx_jit_compile(NULL, (jx_t[]){X()}))                                        \
-  C(jit_compile_args, jit_compile_null_args())                                                 \
-  C(make_jaxpr_f, sentinel(make_jaxpr_null(NULL, (jx_t[]){X()})))                              \
-  C(make_jaxpr_args, sentinel(make_jaxpr_null(F1(), NULL)))                                    \
-  C(fn_free, (jx_fn_free(NULL), jx_error_new("sentinel")))                                     \
-  C(cond_pred, jx_cond(NULL, F1(), F1(), 1, (jx_t[]){X()}))                                    \
-  C(cond_true, jx_cond(jx_scalar_of(JX_BOOL, 1), NULL, F1(), 1, (jx_t[]){X()}))                \
-  C(cond_false, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), NULL, 1, (jx_t[]){X()}))               \
-  C(cond_operands, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), F1(), 1, NULL))                     \
-  C(cond_operand, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), F1(), 1, (jx_t[]){NULL}))            \
-  C(switch_index, jx_switch(NULL, 1, (jx_fn *[]){F1()}, 1, (jx_t[]){X()}))                     \
-  C(switch_branches, jx_switch(jx_scalar_int(0), 2, NULL, 1, (jx_t[]){X()}))                   \
-  C(switch_branch, jx_switch(jx_scalar_int(0), 2, (jx_fn *[]){F1(), NULL}, 1, (jx_t[]){X()}))  \
-  C(switch_operands, jx_switch(jx_scalar_int(0), 1, (jx_fn *[]){F1()}, 1, NULL))               \
-  C(while_cond, jx_while_loop(NULL, F1(), X()))                                                \
-  C(while_body, jx_while_loop(pred_fn(), NULL, X()))                                           \
-  C(while_init, jx_while_loop(pred_fn(), F1(), NULL))                                          \
-  C(fori_body, jx_fori_loop(0, 2, NULL, X()))                                                  \
-  C(fori_init, jx_fori_loop(0, 2, F1(), NULL))                                                 \
-  C(scan_f, jx_scan(NULL, X(), X()))                                                           \
-  C(scan_init, jx_scan(F1(), NULL, X()))                                                       \
-  C(scan_xs, jx_scan(F1(), X(), NULL))                                                         \
-  C(scan_ex_f, jx_scan_ex(NULL, X(), NULL, 3, false))                                          \
-  C(scan_ex_init, jx_scan_ex(F1(), NULL, NULL, 3, false))                                      \
-  C(random_key_split, jx_random_split(NULL, 2))                                                \
-  C(random_fold_in, jx_random_fold_in(NULL, 1))                                                \
-  C(random_bits_key, jx_random_bits(NULL, JX_SHAPE(2)))                                        \
-  C(random_bits_shape, jx_random_bits(K(), 2, NULL))                                           \
-  C(random_uniform_key, jx_random_uniform(NULL, JX_F32, JX_SHAPE(2), 0, 1))                    \
-  C(random_uniform_shape, jx_random_uniform(K(), JX_F32, 1, NULL, 0, 1))                       \
-  C(random_normal_shape, jx_random_normal(K(), JX_F32, 1, NULL))                               \
-  C(random_normal_key, jx_random_normal(NULL, JX_F32, JX_SHAPE(2)))                            \
-  C(random_truncated_shape, jx_random_truncated_normal(K(), -1, 1, JX_F32, 1, NULL))           \
-  C(random_gumbel_shape, jx_random_gumbel(K(), JX_F32, 1, NULL))                               \
-  C(random_bernoulli_p, jx_random_bernoulli(K(), NULL, JX_SHAPE(2)))                           \
-  C(random_bernoulli_shape, jx_random_bernoulli(K(), jx_scalar(0.5), 1, NULL))                 \
-  C(random_categorical_key, jx_random_categorical(NULL, X(), 0))                               \
-  C(random_categorical_logits, jx_random_categorical(K(), NULL, 0))                            \
-  C(random_randint_shape, jx_random_randint(K(), 1, NULL, 0, 5, JX_I32))                       \
-  C(random_permutation_key, jx_random_permutation(NULL, 3))                                    \
-  C(random_permute_x, jx_random_permute(K(), NULL, 0))                                         \
-  C(random_permute_key, jx_random_permute(NULL, X(), 0))                                       \
-  C(retain, sentinel(jx_retain(NULL) == NULL))                                                 \
-  C(release, (jx_release(NULL), jx_error_new("sentinel")))                                     \
-  C(ok, sentinel(!jx_ok(NULL)))                                                                \
-  C(error, sentinel(jx_error(NULL) != NULL))                                                   \
-  C(error_new, jx_error_new(NULL))                                                             \
+#define NULL_CASES(C)                                                                                        \
+  C(array_shape, jx_array(JX_F32, 1, NULL, (float[]){1}))                                                    \
+  C(array_data, jx_array(JX_F32, JX_SHAPE(2), NULL))                                                         \
+  C(zeros_shape, jx_zeros(JX_F32, 2, NULL))                                                                  \
+  C(ones_shape, jx_ones(JX_F32, 2, NULL))                                                                    \
+  C(full_shape, jx_full(JX_F32, 2, NULL, 1))                                                                 \
+  C(zeros_like, jx_zeros_like(NULL))                                                                         \
+  C(ones_like, jx_ones_like(NULL))                                                                           \
+  C(ndim, sentinel(jx_ndim(NULL) == -1))                                                                     \
+  C(shape, sentinel(jx_shape(NULL) == NULL))                                                                 \
+  C(size, sentinel(jx_size(NULL) == -1))                                                                     \
+  C(dtype_of, sentinel(jx_dtype_of(NULL) == JX_DTYPE_COUNT))                                                 \
+  C(is_weak, sentinel(!jx_is_weak(NULL)))                                                                    \
+  C(dtype_name, sentinel(jx_dtype_name((jx_dtype)99) != NULL))                                               \
+  C(dtype_size, sentinel(jx_dtype_size((jx_dtype)99) == 0))                                                  \
+  C(read_x, sentinel(jx_read(NULL, JX_F32, (float[2]){0}, 8) != 0))                                          \
+  C(read_dst, sentinel(jx_read(X(), JX_F32, NULL, 8) != 0))                                                  \
+  C(item, sentinel(isnan(jx_item(NULL))))                                                                    \
+  C(to_string, sentinel(to_string_null()))                                                                   \
+  C(add_a, jx_add(NULL, X()))                                                                                \
+  C(add_b, jx_add(X(), NULL))                                                                                \
+  C(pow, jx_pow(NULL, NULL))                                                                                 \
+  C(exp, jx_exp(NULL))                                                                                       \
+  C(relu, jx_relu(NULL))                                                                                     \
+  C(eq, jx_eq(NULL, X()))                                                                                    \
+  C(where, jx_where(NULL, X(), X()))                                                                         \
+  C(where_b, jx_where(jx_gt(X(), jx_scalar(1)), X(), NULL))                                                  \
+  C(astype, jx_astype(NULL, JX_F64))                                                                         \
+  C(stop_gradient, jx_stop_gradient(NULL))                                                                   \
+  C(sum, jx_sum(NULL))                                                                                       \
+  C(mean, jx_mean(NULL))                                                                                     \
+  C(max, jx_max(NULL))                                                                                       \
+  C(sum_axes_x, jx_sum_axes(NULL, 1, (int[]){0}, false))                                                     \
+  C(sum_axes_axes, jx_sum_axes(X(), 1, NULL, false))                                                         \
+  C(mean_axes_axes, jx_mean_axes(X(), 1, NULL, true))                                                        \
+  C(max_axes_axes, jx_max_axes(X(), 1, NULL, false))                                                         \
+  C(min_axes_axes, jx_min_axes(X(), 1, NULL, false))                                                         \
+  C(argmax, jx_argmax(NULL, 0, false))                                                                       \
+  C(argmin, jx_argmin(NULL, 0, false))                                                                       \
+  C(dot, jx_dot(NULL, X()))                                                                                  \
+  C(matmul, jx_matmul(X(), NULL))                                                                            \
+  C(reshape_x, jx_reshape(NULL, JX_SHAPE(2)))                                                                \
+  C(reshape_shape, jx_reshape(X(), 1, NULL))                                                                 \
+  C(transpose, jx_transpose(NULL, NULL))                                                                     \
+  C(broadcast_to_x, jx_broadcast_to(NULL, JX_SHAPE(2)))                                                      \
+  C(broadcast_to_shape, jx_broadcast_to(X(), 2, NULL))                                                       \
+  C(expand_dims, jx_expand_dims(NULL, 0))                                                                    \
+  C(squeeze, jx_squeeze(NULL, 0))                                                                            \
+  C(slice_x, jx_slice(NULL, (int64_t[]){0}, (int64_t[]){1}, NULL))                                           \
+  C(slice_start, jx_slice(X(), NULL, (int64_t[]){1}, NULL))                                                  \
+  C(slice_stop, jx_slice(X(), (int64_t[]){0}, NULL, NULL))                                                   \
+  C(concatenate_xs, jx_concatenate(2, NULL, 0))                                                              \
+  C(concatenate_item, jx_concatenate(2, (jx_t[]){X(), NULL}, 0))                                             \
+  C(stack_xs, jx_stack(2, NULL, 0))                                                                          \
+  C(stack_item, jx_stack(2, (jx_t[]){NULL, X()}, 0))                                                         \
+  C(take_x, jx_take(NULL, jx_scalar_int(0), 0))                                                              \
+  C(take_idx, jx_take(X(), NULL, 0))                                                                         \
+  C(one_hot, jx_one_hot(NULL, 3))                                                                            \
+  C(logsumexp, jx_logsumexp(NULL, 0))                                                                        \
+  C(softmax, jx_softmax(NULL, 0))                                                                            \
+  C(log_softmax, jx_log_softmax(NULL, 0))                                                                    \
+  C(tuple_items, jx_tuple(2, NULL))                                                                          \
+  C(tuple_item, jx_tuple(2, (jx_t[]){X(), NULL}))                                                            \
+  C(list_items, jx_list(1, NULL))                                                                            \
+  C(len, sentinel(jx_len(NULL) == -1))                                                                       \
+  C(at, jx_at(NULL, 0))                                                                                      \
+  C(is_tree, sentinel(!jx_is_tree(NULL)))                                                                    \
+  C(tree_map_f, jx_tree_map(NULL, JX_TUPLE(X()), NULL))                                                      \
+  C(tree_map_leaf_f, jx_tree_map(NULL, X(), NULL))                                                           \
+  C(tree_map_tree, jx_tree_map(leaf_id, NULL, NULL))                                                         \
+  C(tree_map2_f, jx_tree_map2(NULL, X(), X(), NULL))                                                         \
+  C(tree_map2_a, jx_tree_map2(add2, NULL, X(), NULL))                                                        \
+  C(tree_map2_b, jx_tree_map2(add2, X(), NULL, NULL))                                                        \
+  C(fn_new, fn_sentinel(jx_fn_new(NULL, 1, NULL)))                                                           \
+  C(fn_nargs, sentinel(jx_fn_nargs(NULL) == -1))                                                             \
+  C(call_f, jx_call(NULL, (jx_t[]){X()}))                                                                    \
+  C(call_args, jx_call(F1(), NULL))                                                                          \
+  C(call_arg, jx_call(F1(), (jx_t[]){NULL}))                                                                 \
+  C(grad, fn_sentinel(jx_grad(NULL, 0)))                                                                     \
+  C(value_and_grad, fn_sentinel(jx_value_and_grad(NULL, 0)))                                                 \
+  C(jacfwd, fn_sentinel(jx_jacfwd(NULL, 0)))                                                                 \
+  C(jacrev, fn_sentinel(jx_jacrev(NULL, 0)))                                                                 \
+  C(hessian, fn_sentinel(jx_hessian(NULL, 0)))                                                               \
+  C(jit, fn_sentinel(jx_jit(NULL)))                                                                          \
+  C(vmap, fn_sentinel(jx_vmap(NULL, NULL, 0)))                                                               \
+  C(partial_f, fn_sentinel(jx_partial(NULL, 0, NULL)))                                                       \
+  C(partial_bound, fn_sentinel(jx_partial(F1(), 1, NULL)))                                                   \
+  C(grad_call, jx_call(jx_grad(NULL, 0), (jx_t[]){X()}))                                                     \
+  C(jvp_f, jx_jvp(NULL, (jx_t[]){X()}, (jx_t[]){X()}))                                                       \
+  C(jvp_primals, jx_jvp(F1(), NULL, (jx_t[]){X()}))                                                          \
+  C(jvp_tangents, jx_jvp(F1(), (jx_t[]){X()}, NULL))                                                         \
+  C(jvp_tangent, jx_jvp(F1(), (jx_t[]){X()}, (jx_t[]){NULL}))                                                \
+  C(vjp_f, jx_vjp(NULL, (jx_t[]){X()}, NULL))                                                                \
+  C(vjp_primals, jx_vjp(F1(), NULL, NULL))                                                                   \
+  C(vjp_out, vjp_null_out())                                                                                 \
+  C(jit_compile_f, jx_jit_compile(NULL, (jx_t[]){X()}))                                                      \
+  C(jit_compile_args, jit_compile_null_args())                                                               \
+  C(make_jaxpr_f, sentinel(make_jaxpr_null(NULL, (jx_t[]){X()})))                                            \
+  C(make_jaxpr_args, sentinel(make_jaxpr_null(F1(), NULL)))                                                  \
+  C(fn_free, (jx_fn_free(NULL), jx_error_new("sentinel")))                                                   \
+  C(cond_pred, jx_cond(NULL, F1(), F1(), 1, (jx_t[]){X()}))                                                  \
+  C(cond_true, jx_cond(jx_scalar_of(JX_BOOL, 1), NULL, F1(), 1, (jx_t[]){X()}))                              \
+  C(cond_false, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), NULL, 1, (jx_t[]){X()}))                             \
+  C(cond_operands, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), F1(), 1, NULL))                                   \
+  C(cond_operand, jx_cond(jx_scalar_of(JX_BOOL, 1), F1(), F1(), 1, (jx_t[]){NULL}))                          \
+  C(switch_index, jx_switch(NULL, 1, (jx_fn *[]){F1()}, 1, (jx_t[]){X()}))                                   \
+  C(switch_branches, jx_switch(jx_scalar_int(0), 2, NULL, 1, (jx_t[]){X()}))                                 \
+  C(switch_branch, jx_switch(jx_scalar_int(0), 2, (jx_fn *[]){F1(), NULL}, 1, (jx_t[]){X()}))                \
+  C(switch_operands, jx_switch(jx_scalar_int(0), 1, (jx_fn *[]){F1()}, 1, NULL))                             \
+  C(while_cond, jx_while_loop(NULL, F1(), X()))                                                              \
+  C(while_body, jx_while_loop(pred_fn(), NULL, X()))                                                         \
+  C(while_init, jx_while_loop(pred_fn(), F1(), NULL))                                                        \
+  C(fori_body, jx_fori_loop(0, 2, NULL, X()))                                                                \
+  C(fori_init, jx_fori_loop(0, 2, F1(), NULL))                                                               \
+  C(scan_f, jx_scan(NULL, X(), X()))                                                                         \
+  C(scan_init, jx_scan(F1(), NULL, X()))                                                                     \
+  C(scan_xs, jx_scan(F1(), X(), NULL))                                                                       \
+  C(scan_ex_f, jx_scan_ex(NULL, X(), NULL, 3, false))                                                        \
+  C(scan_ex_init, jx_scan_ex(F1(), NULL, NULL, 3, false))                                                    \
+  C(random_key_split, jx_random_split(NULL, 2))                                                              \
+  C(random_fold_in, jx_random_fold_in(NULL, 1))                                                              \
+  C(random_bits_key, jx_random_bits(NULL, JX_SHAPE(2)))                                                      \
+  C(random_bits_shape, jx_random_bits(K(), 2, NULL))                                                         \
+  C(random_uniform_key, jx_random_uniform(NULL, JX_F32, JX_SHAPE(2), 0, 1))                                  \
+  C(random_uniform_shape, jx_random_uniform(K(), JX_F32, 1, NULL, 0, 1))                                     \
+  C(random_normal_shape, jx_random_normal(K(), JX_F32, 1, NULL))                                             \
+  C(random_normal_key, jx_random_normal(NULL, JX_F32, JX_SHAPE(2)))                                          \
+  C(random_truncated_shape, jx_random_truncated_normal(K(), -1, 1, JX_F32, 1, NULL))                         \
+  C(random_gumbel_shape, jx_random_gumbel(K(), JX_F32, 1, NULL))                                             \
+  C(random_bernoulli_p, jx_random_bernoulli(K(), NULL, JX_SHAPE(2)))                                         \
+  C(random_bernoulli_shape, jx_random_bernoulli(K(), jx_scalar(0.5), 1, NULL))                               \
+  C(random_categorical_key, jx_random_categorical(NULL, X(), 0))                                             \
+  C(random_categorical_logits, jx_random_categorical(K(), NULL, 0))                                          \
+  C(random_randint_shape, jx_random_randint(K(), 1, NULL, 0, 5, JX_I32))                                     \
+  C(random_permutation_key, jx_random_permutation(NULL, 3))                                                  \
+  C(random_permute_x, jx_random_permute(K(), NULL, 0))                                                       \
+  C(random_permute_key, jx_random_permute(NULL, X(), 0))                                                     \
+  C(retain, sentinel(jx_retain(NULL) == NULL))                                                               \
+  C(release, (jx_release(NULL), jx_error_new("sentinel")))                                                   \
+  C(ok, sentinel(!jx_ok(NULL)))                                                                              \
+  C(error, sentinel(jx_error(NULL) != NULL))                                                                 \
+  C(error_new, jx_error_new(NULL))                                                                           \
   C(get_allocator, sentinel(jx_get_allocator(NULL) != NULL))
 
 static bool to_string_null(void) {
@@ -490,9 +521,13 @@ static bool make_jaxpr_null(jx_fn *f, const jx_t *args) {
   free(s);
   return ok;
 }
-static jx_fn *pred_fn(void) { static jx_fn *f; if (!f) f = jx_fn_new(pred1, 1, NULL); return f; }
+static jx_fn *pred_fn(void) {
+  static jx_fn *f;
+  if (!f) f = jx_fn_new(pred1, 1, NULL);
+  return f;
+}
 
-#define NULL_CASE_FN(name, expr) \
+#define NULL_CASE_FN(name, expr)                                                                             \
   static jx_t nc_##name(void) { return (expr); }
 NULL_CASES(NULL_CASE_FN)
 #define NULL_CASE_ROW(name, expr) {#name, nc_##name},

@@ -26,7 +26,6 @@
 static const int64_t TWO40 = (int64_t)1 << 40;
 static const int64_t TWO53P1 = ((int64_t)1 << 53) + 1; /* not a double */
 
-
 static double f64_at(jx_t x, int i) {
   double v[8];
   return jx_ok(x) && jx_dtype_of(x) == JX_F64 && !jx_read(x, JX_F64, v, sizeof v) ? v[i] : NAN;
@@ -41,14 +40,35 @@ static float f32_of(jx_t x) {
 }
 
 /* ------------------------------------------------ the functions under test */
-static jx_t add_tenth(const jx_t *a, void *u) { (void)u; return jx_add(a[0], jx_scalar(0.1)); }
-static jx_t mul_1e300(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], jx_scalar(1e300)); }
-static jx_t add_2_40(const jx_t *a, void *u) { (void)u; return jx_add(a[0], jx_scalar_int(TWO40)); }
-static jx_t add_2_53p1(const jx_t *a, void *u) { (void)u; return jx_add(a[0], jx_scalar_int(TWO53P1)); }
-static jx_t sum_tenth(const jx_t *a, void *u) { (void)u; return jx_sum(jx_mul(a[0], jx_scalar(0.1))); }
-static jx_t sum_1e300(const jx_t *a, void *u) { (void)u; return jx_sum(jx_mul(a[0], jx_scalar(1e300))); }
+static jx_t add_tenth(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], jx_scalar(0.1));
+}
+static jx_t mul_1e300(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], jx_scalar(1e300));
+}
+static jx_t add_2_40(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], jx_scalar_int(TWO40));
+}
+static jx_t add_2_53p1(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], jx_scalar_int(TWO53P1));
+}
+static jx_t sum_tenth(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_mul(a[0], jx_scalar(0.1)));
+}
+static jx_t sum_1e300(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_mul(a[0], jx_scalar(1e300)));
+}
 /* s is a weak scalar argument (a jvp tracer over one); c an f64 constant */
-static jx_t f64_plus_arg(const jx_t *a, void *u) { (void)u; return jx_add(jx_scalar_of(JX_F64, 1.0), a[0]); }
+static jx_t f64_plus_arg(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_scalar_of(JX_F64, 1.0), a[0]);
+}
 
 /* two weak scalars that round to the same f32, each promoted through a
  * jvp tracer (under jit: a convert staged on the weak constant, which
@@ -125,7 +145,8 @@ static void test_eager_ops(void) {
 static void check_jaxpr_has(jx_body body, jx_t arg, const char *want) {
   jx_fn *f = jx_fn_new(body, 1, NULL);
   char *s = jx_make_jaxpr(f, &arg);
-  CHECKF(s && strstr(s, want) && !strstr(s, "convert"), "jaxpr %s lacks %s (or converts)", s ? s : "NULL", want);
+  CHECKF(s && strstr(s, want) && !strstr(s, "convert"), "jaxpr %s lacks %s (or converts)", s ? s : "NULL",
+         want);
   free(s);
   jx_fn_free(f);
 }
@@ -161,7 +182,8 @@ static void test_autodiff(void) {
   double d1 = f64_at(JX_CALL(tc, x64(0.0)), 0), d2 = f64_at(JX_CALL(jtc, x64(0.0)), 0);
   CHECKF(d1 == want && d2 == want, "two close weak scalars: eager %.17g jit %.17g want %.17g", d1, d2, want);
   jx_fn_free(tc), jx_fn_free(jtc);
-  jx_fn_free(s1), jx_fn_free(s2), jx_fn_free(g1), jx_fn_free(g2), jx_fn_free(jg1), jx_fn_free(jg2), jx_fn_free(p);
+  jx_fn_free(s1), jx_fn_free(s2), jx_fn_free(g1), jx_fn_free(g2), jx_fn_free(jg1), jx_fn_free(jg2),
+      jx_fn_free(p);
   jx_pool_pop();
 }
 
@@ -255,7 +277,8 @@ static void test_reads(void) {
     check_read(k, "cond", cf, "cond (true branch)");
     /* each failing read reports once through the handler: at the read */
     if (k != R_STRING) CHECKF(handler_calls - before == 7, "%d handler calls", handler_calls - before);
-    jx_fn_free(f), jx_fn_free(jf), jx_fn_free(vf), jx_fn_free(gf), jx_fn_free(gjf), jx_fn_free(jf2), jx_fn_free(cf);
+    jx_fn_free(f), jx_fn_free(jf), jx_fn_free(vf), jx_fn_free(gf), jx_fn_free(gjf), jx_fn_free(jf2),
+        jx_fn_free(cf);
     jx_pool_pop();
   }
   jx_pool_push();

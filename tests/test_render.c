@@ -60,7 +60,8 @@ static bool compiles(const char *src) {
   bool ok = write(fd, src, n) == (ssize_t)n;
   close(fd);
   char cmd[600];
-  snprintf(cmd, sizeof cmd, "%s -std=c17 -march=native -fsyntax-only -Werror=implicit-function-declaration %s", compiler(),
+  snprintf(cmd, sizeof cmd,
+           "%s -std=c17 -march=native -fsyntax-only -Werror=implicit-function-declaration %s", compiler(),
            path);
   ok = ok && system(cmd) == 0;
   unlink(path);
@@ -84,13 +85,14 @@ static void test_parts_stand_alone(bool cc) {
     CHECKF(pre != NULL, "part %.*s: %s", (int)pt[i].nlen, pt[i].name, pre ? "" : jx_error(err));
     if (!pre) continue;
     const bool stream = pt[i].nlen == 6 && !memcmp(pt[i].name, "stream", 6);
-    CHECKF(stream == (strstr(pre, "#include <emmintrin.h>") != NULL), "part %.*s: emmintrin.h %s", (int)pt[i].nlen, pt[i].name,
-           stream ? "missing" : "pasted");
+    CHECKF(stream == (strstr(pre, "#include <emmintrin.h>") != NULL), "part %.*s: emmintrin.h %s",
+           (int)pt[i].nlen, pt[i].name, stream ? "missing" : "pasted");
     sb b = {0};
     put(&b, "%s\nvoid *const jx_use[] = {", pre);
     for (int k = 0; k < n; k++) put(&b, "%s(void *)&%s", k ? ", " : "", names[k]);
     put(&b, "};\n");
-    CHECKF(!b.oom && (!cc || compiles(b.s)), "part %.*s does not define its list alone", (int)pt[i].nlen, pt[i].name);
+    CHECKF(!b.oom && (!cc || compiles(b.s)), "part %.*s does not define its list alone", (int)pt[i].nlen,
+           pt[i].name);
     jx_free(b.s);
     jx_free(pre);
   }
@@ -101,7 +103,8 @@ static void test_missing_function(void) {
   jx_t err = NULL;
   const char *names[] = {"add_f32", "sin_i32"};
   char *pre = jx_cpu_prelude(names, 2, &err);
-  CHECKF(!pre && err && strstr(jx_error(err), "no C rendering for sin_i32"), "%s", err ? jx_error(err) : "no error");
+  CHECKF(!pre && err && strstr(jx_error(err), "no C rendering for sin_i32"), "%s",
+         err ? jx_error(err) : "no error");
   jx_free(pre);
   /* a whole name, not a prefix of a listed one */
   const char *prefix[] = {"add_f3"};
@@ -131,7 +134,9 @@ static void test_programs_compile(bool cc) {
   const int mods = jx_cpu_module_count();
   jx_t got = jx_call(jf, args), want = jx_call(f, args);
   CHECKF(jx_ok(got), "%s", jx_error(got));
-  if (cc) CHECKF(jx_cpu_module_count() == mods + 1, "not compiled (%d modules, had %d)", jx_cpu_module_count(), mods);
+  if (cc)
+    CHECKF(jx_cpu_module_count() == mods + 1, "not compiled (%d modules, had %d)", jx_cpu_module_count(),
+           mods);
   for (int k = 0; k < 3 && jx_ok(got); k++) {
     jx_t d = jx_max(jx_abs(jx_sub(jx_astype(jx_at(got, k), JX_F64), jx_astype(jx_at(want, k), JX_F64))));
     CHECKF(jx_item(d) <= 1e-5, "output %d differs by %g", k, jx_item(d));
@@ -141,7 +146,8 @@ static void test_programs_compile(bool cc) {
   jx_t rerr = NULL;
   char *src = bp.p ? jx_cpu_backend.render(bp.p, &rerr) : NULL;
   CHECKF(src, "render: %s", rerr ? jx_error(rerr) : bp.err ? jx_error(bp.err) : "failed");
-  CHECK(src && !strstr(src, "#include <emmintrin.h>") && !strstr(src, "erf_inv_f32(") && strstr(src, "tanh_f32("));
+  CHECK(src && !strstr(src, "#include <emmintrin.h>") && !strstr(src, "erf_inv_f32(") &&
+        strstr(src, "tanh_f32("));
   jx_free(src);
   built_free(&bp);
   jx_fn_free(jf), jx_fn_free(f);

@@ -48,7 +48,7 @@ static jx_t randn(jx_dtype dt, int ndim, const int64_t *shape, double lo, double
   free(d);
   return x;
 }
-#define R(...) randn(JX_F64, JX_SHAPE(__VA_ARGS__), -2, 2)
+#define R(...)    randn(JX_F64, JX_SHAPE(__VA_ARGS__), -2, 2)
 #define RPOS(...) randn(JX_F64, JX_SHAPE(__VA_ARGS__), 0.5, 2)
 
 /* bind the case's primitive; higher-order ones have one output per output
@@ -87,12 +87,12 @@ static void set(kase *k, jx_prim p, int nin, unsigned diff, unsigned linear, boo
 }
 
 /* --------------------------------------------------------------- rows */
-#define UNARY_ROW(nm, gen, smooth_)                                          \
-  static bool row_##nm(kase *k, int v) {                                     \
-    if (v > 1) return false;                                                 \
-    set(k, JX_P_##nm, 1, 1, 0, smooth_);                                     \
-    k->in[0] = v == 0 ? gen(3, 4) : gen();                                   \
-    return true;                                                             \
+#define UNARY_ROW(nm, gen, smooth_)                                                                          \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    if (v > 1) return false;                                                                                 \
+    set(k, JX_P_##nm, 1, 1, 0, smooth_);                                                                     \
+    k->in[0] = v == 0 ? gen(3, 4) : gen();                                                                   \
+    return true;                                                                                             \
   }
 static bool row_neg(kase *k, int v) {
   if (v > 1) return false;
@@ -126,21 +126,23 @@ static void binary_inputs(kase *k, int v, bool pos) {
   jx_t (*g)(jx_dtype, int, const int64_t *, double, double) = randn;
   double lo = pos ? 0.5 : -2, hi = 2;
   switch (v % 4) {
-  case 0: k->in[0] = g(JX_F64, JX_SHAPE(3, 4), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(3, 4), lo, hi); break;
-  case 1: k->in[0] = g(JX_F64, JX_SHAPE(2, 3, 4), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(4), lo, hi); break;
-  case 2: k->in[0] = g(JX_F64, JX_SHAPE(3, 1), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(1, 4), lo, hi); break;
-  default: k->in[0] = g(JX_F64, JX_SCALAR_SHAPE, lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(2, 3), lo, hi); break;
+    case 0: k->in[0] = g(JX_F64, JX_SHAPE(3, 4), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(3, 4), lo, hi); break;
+    case 1: k->in[0] = g(JX_F64, JX_SHAPE(2, 3, 4), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(4), lo, hi); break;
+    case 2: k->in[0] = g(JX_F64, JX_SHAPE(3, 1), lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(1, 4), lo, hi); break;
+    default:
+      k->in[0] = g(JX_F64, JX_SCALAR_SHAPE, lo, hi), k->in[1] = g(JX_F64, JX_SHAPE(2, 3), lo, hi);
+      break;
   }
 }
 /* linear_: inputs the op is linear in jointly (add: both at once);
  * bilinear ops (mul) are linear in either one with the other held fixed. */
-#define BINARY_ROW(nm, linear_, bilinear, pos, smooth_)                     \
-  static bool row_##nm(kase *k, int v) {                                    \
-    if (v > 7) return false;                                                \
-    set(k, JX_P_##nm, 2, 3, 0, smooth_);                                    \
-    binary_inputs(k, v, pos);                                               \
-    if (v >= 4) k->linear = bilinear ? (v % 2 ? 2u : 1u) : (linear_);        \
-    return true;                                                            \
+#define BINARY_ROW(nm, linear_, bilinear, pos, smooth_)                                                      \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    if (v > 7) return false;                                                                                 \
+    set(k, JX_P_##nm, 2, 3, 0, smooth_);                                                                     \
+    binary_inputs(k, v, pos);                                                                                \
+    if (v >= 4) k->linear = bilinear ? (v % 2 ? 2u : 1u) : (linear_);                                        \
+    return true;                                                                                             \
   }
 BINARY_ROW(add, 3, false, false, true)
 BINARY_ROW(sub, 3, false, false, true)
@@ -149,21 +151,21 @@ BINARY_ROW(div, 1, false, true, true)
 BINARY_ROW(pow, 0, false, true, true)
 BINARY_ROW(max, 0, false, false, true)
 BINARY_ROW(min, 0, false, false, true)
-#define LOGIC_ROW(nm)                                                       \
-  static bool row_##nm(kase *k, int v) {                                    \
-    if (v) return false;                                                    \
-    set(k, JX_P_##nm, 2, 0, 0, false);                                      \
-    k->in[0] = jx_gt(R(3, 4), jx_scalar(0)), k->in[1] = jx_gt(R(4), jx_scalar(0)); \
-    return true;                                                            \
+#define LOGIC_ROW(nm)                                                                                        \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    if (v) return false;                                                                                     \
+    set(k, JX_P_##nm, 2, 0, 0, false);                                                                       \
+    k->in[0] = jx_gt(R(3, 4), jx_scalar(0)), k->in[1] = jx_gt(R(4), jx_scalar(0));                           \
+    return true;                                                                                             \
   }
 LOGIC_ROW(and)
 LOGIC_ROW(or)
-#define COMPARE_ROW(nm)                                                     \
-  static bool row_##nm(kase *k, int v) {                                    \
-    if (v > 1) return false;                                                \
-    set(k, JX_P_##nm, 2, 3, 0, false);                                      \
-    binary_inputs(k, v, false);                                             \
-    return true;                                                            \
+#define COMPARE_ROW(nm)                                                                                      \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    if (v > 1) return false;                                                                                 \
+    set(k, JX_P_##nm, 2, 3, 0, false);                                                                       \
+    binary_inputs(k, v, false);                                                                              \
+    return true;                                                                                             \
   }
 COMPARE_ROW(eq)
 COMPARE_ROW(ne)
@@ -194,27 +196,27 @@ static bool row_stop_gradient(kase *k, int v) {
   return true;
 }
 
-#define REDUCE_ROW(nm, linear_)                                             \
-  static bool row_##nm(kase *k, int v) {                                    \
-    static const int ax[][4] = {{1, 0}, {1, 1}, {2, 0, 2}, {0}, {3, 0, 1, 2}}; \
-    if (v > 4) return false;                                                \
-    set(k, JX_P_##nm, 1, 1, linear_, true);                                 \
-    k->in[0] = R(3, 4, 5);                                                  \
-    k->pa.reduce.naxes = (int8_t)ax[v][0];                                         \
-    for (int i = 0; i < ax[v][0]; i++) k->pa.reduce.axes[i] = ax[v][i + 1];        \
-    return true;                                                            \
+#define REDUCE_ROW(nm, linear_)                                                                              \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    static const int ax[][4] = {{1, 0}, {1, 1}, {2, 0, 2}, {0}, {3, 0, 1, 2}};                               \
+    if (v > 4) return false;                                                                                 \
+    set(k, JX_P_##nm, 1, 1, linear_, true);                                                                  \
+    k->in[0] = R(3, 4, 5);                                                                                   \
+    k->pa.reduce.naxes = (int8_t)ax[v][0];                                                                   \
+    for (int i = 0; i < ax[v][0]; i++) k->pa.reduce.axes[i] = ax[v][i + 1];                                  \
+    return true;                                                                                             \
   }
 REDUCE_ROW(reduce_sum, 1)
 REDUCE_ROW(reduce_max, 0)
 REDUCE_ROW(reduce_min, 0)
-#define ARG_ROW(nm)                                                         \
-  static bool row_##nm(kase *k, int v) {                                    \
-    if (v > 1) return false;                                                \
-    set(k, JX_P_##nm, 1, 1, 0, false);                                      \
-    k->in[0] = R(3, 4);                                                     \
-    k->pa.arg.axis = v;                                                         \
-    k->pa.arg.dtype = v ? JX_I64 : JX_I32;                                      \
-    return true;                                                            \
+#define ARG_ROW(nm)                                                                                          \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    if (v > 1) return false;                                                                                 \
+    set(k, JX_P_##nm, 1, 1, 0, false);                                                                       \
+    k->in[0] = R(3, 4);                                                                                      \
+    k->pa.arg.axis = v;                                                                                      \
+    k->pa.arg.dtype = v ? JX_I64 : JX_I32;                                                                   \
+    return true;                                                                                             \
   }
 ARG_ROW(argmax)
 ARG_ROW(argmin)
@@ -228,26 +230,26 @@ static bool row_dot_general(kase *k, int v) {
   if (v > 9) return false;
   set(k, JX_P_dot_general, 2, 3, 0, true);
   switch (v / 2) {
-  case 0: /* matmul */
-    k->in[0] = R(3, 4), k->in[1] = R(4, 5);
-    dn(&k->pa, 1, (int[]){1}, (int[]){0}, 0, NULL, NULL);
-    break;
-  case 1: /* A^T B */
-    k->in[0] = R(4, 3), k->in[1] = R(4, 5);
-    dn(&k->pa, 1, (int[]){0}, (int[]){0}, 0, NULL, NULL);
-    break;
-  case 2: /* A B^T */
-    k->in[0] = R(3, 4), k->in[1] = R(5, 4);
-    dn(&k->pa, 1, (int[]){1}, (int[]){1}, 0, NULL, NULL);
-    break;
-  case 3: /* batched, batch dims not leading on the rhs */
-    k->in[0] = R(2, 3, 4), k->in[1] = R(4, 2, 5);
-    dn(&k->pa, 1, (int[]){2}, (int[]){0}, 1, (int[]){0}, (int[]){1});
-    break;
-  default: /* two contracting dims, vector result */
-    k->in[0] = R(3, 4, 2), k->in[1] = R(2, 3);
-    dn(&k->pa, 2, (int[]){0, 2}, (int[]){1, 0}, 0, NULL, NULL);
-    break;
+    case 0: /* matmul */
+      k->in[0] = R(3, 4), k->in[1] = R(4, 5);
+      dn(&k->pa, 1, (int[]){1}, (int[]){0}, 0, NULL, NULL);
+      break;
+    case 1: /* A^T B */
+      k->in[0] = R(4, 3), k->in[1] = R(4, 5);
+      dn(&k->pa, 1, (int[]){0}, (int[]){0}, 0, NULL, NULL);
+      break;
+    case 2: /* A B^T */
+      k->in[0] = R(3, 4), k->in[1] = R(5, 4);
+      dn(&k->pa, 1, (int[]){1}, (int[]){1}, 0, NULL, NULL);
+      break;
+    case 3: /* batched, batch dims not leading on the rhs */
+      k->in[0] = R(2, 3, 4), k->in[1] = R(4, 2, 5);
+      dn(&k->pa, 1, (int[]){2}, (int[]){0}, 1, (int[]){0}, (int[]){1});
+      break;
+    default: /* two contracting dims, vector result */
+      k->in[0] = R(3, 4, 2), k->in[1] = R(2, 3);
+      dn(&k->pa, 2, (int[]){0, 2}, (int[]){1, 0}, 0, NULL, NULL);
+      break;
   }
   k->linear = v % 2 ? 2 : 1;
   return true;
@@ -266,9 +268,11 @@ static bool row_broadcast_in_dim(kase *k, int v) {
   if (v > 2) return false;
   set(k, JX_P_broadcast_in_dim, 1, 1, 1, true);
   if (v == 0) { /* [3] -> [2,3] */
-    k->in[0] = R(3), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 2, k->pa.bcast.shape[1] = 3, k->pa.bcast.naxes = 1, k->pa.bcast.axes[0] = 1;
+    k->in[0] = R(3), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 2, k->pa.bcast.shape[1] = 3,
+    k->pa.bcast.naxes = 1, k->pa.bcast.axes[0] = 1;
   } else if (v == 1) { /* [3,1] -> [3,4] (size-1 dim broadcast) */
-    k->in[0] = R(3, 1), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 3, k->pa.bcast.shape[1] = 4, k->pa.bcast.naxes = 2;
+    k->in[0] = R(3, 1), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 3, k->pa.bcast.shape[1] = 4,
+    k->pa.bcast.naxes = 2;
     k->pa.bcast.axes[0] = 0, k->pa.bcast.axes[1] = 1;
   } else { /* 0-d -> [2,2] */
     k->in[0] = R(), k->pa.bcast.ndim = 2, k->pa.bcast.shape[0] = 2, k->pa.bcast.shape[1] = 2;
@@ -289,7 +293,8 @@ static bool row_slice(kase *k, int v) {
   set(k, JX_P_slice, 1, 1, 1, true);
   k->in[0] = R(5, 7);
   int64_t st[2] = {1, v ? 0 : 2}, li[2] = {5, v ? 7 : 6}, sr[2] = {v ? 2 : 1, v ? 3 : 1};
-  for (int i = 0; i < 2; i++) k->pa.slice.start[i] = st[i], k->pa.slice.limit[i] = li[i], k->pa.slice.stride[i] = sr[i];
+  for (int i = 0; i < 2; i++)
+    k->pa.slice.start[i] = st[i], k->pa.slice.limit[i] = li[i], k->pa.slice.stride[i] = sr[i];
   return true;
 }
 static bool row_rev(kase *k, int v) {
@@ -333,7 +338,8 @@ static bool row_scatter_add(kase *k, int v) {
 static bool row_iota(kase *k, int v) {
   if (v) return false;
   set(k, JX_P_iota, 0, 0, 0, false);
-  k->pa.iota.dtype = JX_F64, k->pa.iota.ndim = 2, k->pa.iota.shape[0] = 3, k->pa.iota.shape[1] = 4, k->pa.iota.axis = 1;
+  k->pa.iota.dtype = JX_F64, k->pa.iota.ndim = 2, k->pa.iota.shape[0] = 3, k->pa.iota.shape[1] = 4,
+  k->pa.iota.axis = 1;
   return true;
 }
 
@@ -367,10 +373,22 @@ static jx_jaxpr *trace2(jx_body body, int nargs, const jx_t *args) {
   jx_fn_free(f);
   return j;
 }
-static jx_t br_t(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], jx_sin(a[1])); }
-static jx_t br_f(const jx_t *a, void *u) { (void)u; return jx_add(jx_exp(a[0]), a[1]); }
-static jx_t br_tl(const jx_t *a, void *u) { (void)u; return jx_sub(jx_mul(a[0], jx_scalar(2.0)), a[1]); }
-static jx_t br_fl(const jx_t *a, void *u) { (void)u; return jx_add(a[0], jx_mul(a[1], jx_scalar(3.0))); }
+static jx_t br_t(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], jx_sin(a[1]));
+}
+static jx_t br_f(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_exp(a[0]), a[1]);
+}
+static jx_t br_tl(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sub(jx_mul(a[0], jx_scalar(2.0)), a[1]);
+}
+static jx_t br_fl(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], jx_mul(a[1], jx_scalar(3.0)));
+}
 static bool row_cond(kase *k, int v) {
   if (v > 3) return false;
   bool linear = v >= 2;
@@ -381,7 +399,10 @@ static bool row_cond(kase *k, int v) {
   k->pa.cond.on_false = trace2(linear ? br_fl : br_f, 2, k->in + 1);
   return k->pa.cond.on_true && k->pa.cond.on_false;
 }
-static jx_t wh_c(const jx_t *a, void *u) { (void)u; return jx_lt(a[0], jx_scalar_int(3)); }
+static jx_t wh_c(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(a[0], jx_scalar_int(3));
+}
 static jx_t wh_b(const jx_t *a, void *u) {
   (void)u;
   return JX_TUPLE(jx_add(a[0], jx_scalar_int(1)), jx_add(jx_mul(a[1], jx_scalar(0.75)), jx_sin(a[1])));
@@ -430,22 +451,27 @@ static jx_t ru32(int ndim, const int64_t *shape, double hi) { /* u32 in [0, hi) 
 static jx_t ri32(int ndim, const int64_t *shape, double lo, double hi) {
   return jx_astype(jx_floor(randn(JX_F64, ndim, shape, lo, hi)), JX_I32);
 }
-#define SHIFT_ROW(nm)                                                                 \
-  static bool row_##nm(kase *k, int v) {                                              \
-    if (v > 2) return false;                                                          \
-    set(k, JX_P_##nm, 2, 0, 0, false);                                                \
-    if (v == 0) k->in[0] = ru32(JX_SHAPE(3, 4), 4294967296.0), k->in[1] = ru32(JX_SHAPE(3, 4), 40);   \
-    else if (v == 1) k->in[0] = ri32(JX_SHAPE(3, 4), -1e9, 1e9), k->in[1] = jx_scalar_of(JX_I32, 7); \
-    else k->in[0] = jx_scalar_of(JX_I32, -12345), k->in[1] = ri32(JX_SHAPE(5), -3, 35);              \
-    return true;                                                                      \
+#define SHIFT_ROW(nm)                                                                                        \
+  static bool row_##nm(kase *k, int v) {                                                                     \
+    if (v > 2) return false;                                                                                 \
+    set(k, JX_P_##nm, 2, 0, 0, false);                                                                       \
+    if (v == 0)                                                                                              \
+      k->in[0] = ru32(JX_SHAPE(3, 4), 4294967296.0), k->in[1] = ru32(JX_SHAPE(3, 4), 40);                    \
+    else if (v == 1)                                                                                         \
+      k->in[0] = ri32(JX_SHAPE(3, 4), -1e9, 1e9), k->in[1] = jx_scalar_of(JX_I32, 7);                        \
+    else                                                                                                     \
+      k->in[0] = jx_scalar_of(JX_I32, -12345), k->in[1] = ri32(JX_SHAPE(5), -3, 35);                         \
+    return true;                                                                                             \
   }
 SHIFT_ROW(shift_left)
 SHIFT_ROW(shift_right_logical)
 static bool row_xor(kase *k, int v) {
   if (v > 1) return false;
   set(k, JX_P_xor, 2, 0, 0, false);
-  if (v == 0) k->in[0] = ru32(JX_SHAPE(3, 4), 4294967296.0), k->in[1] = ru32(JX_SHAPE(3, 4), 4294967296.0);
-  else k->in[0] = jx_gt(R(3, 4), jx_scalar(0)), k->in[1] = jx_gt(R(), jx_scalar(0));
+  if (v == 0)
+    k->in[0] = ru32(JX_SHAPE(3, 4), 4294967296.0), k->in[1] = ru32(JX_SHAPE(3, 4), 4294967296.0);
+  else
+    k->in[0] = jx_gt(R(3, 4), jx_scalar(0)), k->in[1] = jx_gt(R(), jx_scalar(0));
   return true;
 }
 static bool row_rem(kase *k, int v) {
@@ -498,9 +524,12 @@ static bool row_threefry2x32(kase *k, int v) {
 static bool row_argsort(kase *k, int v) {
   if (v > 2) return false;
   set(k, JX_P_argsort, 1, v == 0 ? 1 : 0, 0, false);
-  if (v == 0) k->in[0] = R(3, 5), k->pa.arg.axis = 1, k->pa.arg.dtype = JX_I32;
-  else if (v == 1) k->in[0] = ru32(JX_SHAPE(40, 3), 5), k->pa.arg.axis = 0, k->pa.arg.dtype = JX_I64; /* ties: stable */
-  else k->in[0] = ri32(JX_SHAPE(2, 70), -50, 50), k->pa.arg.axis = 1, k->pa.arg.dtype = JX_I32;       /* radix path */
+  if (v == 0)
+    k->in[0] = R(3, 5), k->pa.arg.axis = 1, k->pa.arg.dtype = JX_I32;
+  else if (v == 1)
+    k->in[0] = ru32(JX_SHAPE(40, 3), 5), k->pa.arg.axis = 0, k->pa.arg.dtype = JX_I64; /* ties: stable */
+  else
+    k->in[0] = ri32(JX_SHAPE(2, 70), -50, 50), k->pa.arg.axis = 1, k->pa.arg.dtype = JX_I32; /* radix path */
   return true;
 }
 
@@ -567,8 +596,8 @@ static void check_case(kase *k, int variant) {
       if (k->smooth && jx_dtype_is_float(jx_dtype_of(y))) {
         jx_t fd = jx_div(jx_sub(jx_call(f, plus), jx_call(f, minus)), jx_scalar_of(JX_F64, 2 * eps));
         double err = max_abs(jx_sub(t, fd)), scale = 1 + max_abs(fd);
-        CHECKF(err <= 1e-6 * scale, "%s#%d: jvp vs finite differences: max error %g (scale %g)", nm,
-               variant, err, scale);
+        CHECKF(err <= 1e-6 * scale, "%s#%d: jvp vs finite differences: max error %g (scale %g)", nm, variant,
+               err, scale);
       } else { /* piecewise constant or non-float: zero tangent */
         CHECKF(max_abs(t) == 0, "%s#%d: expected a zero tangent, got max %g", nm, variant, max_abs(t));
       }
@@ -642,7 +671,8 @@ static void check_batch(kase *k, int variant) {
            jx_ok(got) ? jx_error(expect) : jx_error(got));
     if (jx_ok(got) && jx_ok(expect)) {
       bool same_shape = jx_ndim(got) == jx_ndim(expect) && jx_dtype_of(got) == jx_dtype_of(expect);
-      for (int d = 0; same_shape && d < jx_ndim(got); d++) same_shape = jx_shape(got)[d] == jx_shape(expect)[d];
+      for (int d = 0; same_shape && d < jx_ndim(got); d++)
+        same_shape = jx_shape(got)[d] == jx_shape(expect)[d];
       CHECKF(same_shape, "%s#%d mode %d: vmap result shape/dtype differs from the loop's", nm, variant, mode);
       if (same_shape && jx_size(got) > 0) {
         double err = max_abs(jx_sub(jx_astype(got, JX_F64), jx_astype(expect, JX_F64)));
@@ -673,19 +703,22 @@ static void check_jit(kase *k, int variant) {
     kase c = *k;
     bool any_float = false;
     for (int i = 0; i < c.nin; i++)
-      if (jx_dtype_of(c.in[i]) == JX_F64) c.in[i] = prec ? jx_astype(c.in[i], JX_F32) : c.in[i], any_float = true;
+      if (jx_dtype_of(c.in[i]) == JX_F64)
+        c.in[i] = prec ? jx_astype(c.in[i], JX_F32) : c.in[i], any_float = true;
     if (prec && (!any_float || k->p == JX_P_jit_call || (k->p == JX_P_iota))) {
       jx_pool_pop();
       continue;
     }
-    if (prec && k->p == JX_P_convert) c.pa.convert.dtype = c.pa.convert.dtype == JX_F64 ? JX_F32 : c.pa.convert.dtype;
+    if (prec && k->p == JX_P_convert)
+      c.pa.convert.dtype = c.pa.convert.dtype == JX_F64 ? JX_F32 : c.pa.convert.dtype;
     jx_t want = bind_case(&c, c.in);
     jx_fn *f = jx_fn_new(prim_all_body, c.nin, &c);
     jx_fn *jf = jx_jit(f);
     jx_exec_counts c0 = jx_exec_run_counts();
     jx_t got = jx_call(jf, c.in);
     jx_exec_counts c1 = jx_exec_run_counts();
-    CHECKF(jx_ok(got) == jx_ok(want), "%s#%d: jit %s but eager %s", nm, variant, jx_error(got), jx_error(want));
+    CHECKF(jx_ok(got) == jx_ok(want), "%s#%d: jit %s but eager %s", nm, variant, jx_error(got),
+           jx_error(want));
     if (have_cc && jx_ok(got))
       CHECKF(c1.interpreted == c0.interpreted && c1.compiled > c0.compiled,
              "%s#%d: jit ran the interpreter (%ld runs), not generated code", nm, variant,

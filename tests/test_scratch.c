@@ -201,10 +201,10 @@ static double wide_f_deriv(int order, double x) {
   double s = 0;
   for (int k = 1; k <= W; k++) {
     switch (order) {
-    case 0: s += sin(k * x) / ((double)k * k); break;
-    case 1: s += cos(k * x) / k; break;
-    case 2: s -= sin(k * x); break;
-    default: s -= k * cos(k * x); break;
+      case 0: s += sin(k * x) / ((double)k * k); break;
+      case 1: s += cos(k * x) / k; break;
+      case 2: s -= sin(k * x); break;
+      default: s -= k * cos(k * x); break;
     }
   }
   return s;
@@ -302,7 +302,8 @@ static int oom_workload(bool quiet) {
   for (int order = 0; order < 4; order++) {
     jx_pool_push();
     jx_t r = order < 3 ? (fs[order] ? JX_CALL(fs[order], F64(x0)) : jx_error_new("no function"))
-                       : (vg ? JX_CALL(vg, jx_array(JX_F64, JX_SHAPE(2), (double[]){x0, -x0})) : jx_error_new("no function"));
+                       : (vg ? JX_CALL(vg, jx_array(JX_F64, JX_SHAPE(2), (double[]){x0, -x0}))
+                             : jx_error_new("no function"));
     if (jx_ok(r)) {
       double got[2] = {0}, w = wide_f_deriv(order < 3 ? order : 1, x0);
       bool right = jx_read(r, JX_F64, got, sizeof got) == 0 && check_close(got[0], w, 1e-11, 1e-11);
@@ -328,7 +329,8 @@ static void test_oom_wide(void) {
   long nbig = big_count;
   jx_buffer_cache_trim();
   CHECKF(live == live0, "the workload left %ld blocks", live - live0);
-  CHECKF(nbig > 4, "only %ld allocations of %d bytes or more: the workload does not reach the chunks", nbig, BIG);
+  CHECKF(nbig > 4, "only %ld allocations of %d bytes or more: the workload does not reach the chunks", nbig,
+         BIG);
   int failed_runs = 0, leaks = 0;
   for (long n = 1; n <= nbig; n++) {
     fail_big = n, big_count = 0, refused = 0;
@@ -347,8 +349,8 @@ static void test_oom_wide(void) {
       live0 = live;
     }
   }
-  CHECKF(!failed_runs, "%d of %ld runs with a large allocation failing went wrong (%d leaked)", failed_runs, nbig,
-         leaks);
+  CHECKF(!failed_runs, "%d of %ld runs with a large allocation failing went wrong (%d leaked)", failed_runs,
+         nbig, leaks);
   CHECK(oom_workload(false) == 0); /* nothing corrupted */
   printf("out of memory: %ld large allocations failed in turn\n", nbig);
 }

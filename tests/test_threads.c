@@ -27,14 +27,14 @@
 enum { NT = 4, ROUNDS = 3 };
 
 static atomic_int failures;
-#define TCHECK(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      atomic_fetch_add(&failures, 1);                                         \
-      fprintf(stderr, "%s:%d: thread check failed: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                           \
-      fputc('\n', stderr);                                                    \
-    }                                                                         \
+#define TCHECK(cond, ...)                                                                                    \
+  do {                                                                                                       \
+    if (!(cond)) {                                                                                           \
+      atomic_fetch_add(&failures, 1);                                                                        \
+      fprintf(stderr, "%s:%d: thread check failed: %s: ", __FILE__, __LINE__, #cond);                        \
+      fprintf(stderr, __VA_ARGS__);                                                                          \
+      fputc('\n', stderr);                                                                                   \
+    }                                                                                                        \
   } while (0)
 
 /* max |a - b| over every leaf; +inf when either is an error or shapes differ */
@@ -67,10 +67,22 @@ static jx_t scan_step(const jx_t *a, void *u) { /* (carry, x) -> (carry * c + x,
   jx_t nc = jx_add(jx_mul(a[0], jx_scalar(c)), a[1]);
   return JX_TUPLE(nc, a[0]);
 }
-static jx_t br_pos(const jx_t *a, void *u) { (void)u; return jx_mul(a[0], jx_scalar(2.0)); }
-static jx_t br_neg(const jx_t *a, void *u) { (void)u; return jx_neg(a[0]); }
-static jx_t w_cond(const jx_t *a, void *u) { (void)u; return jx_lt(a[0], jx_scalar(100.0)); }
-static jx_t w_body(const jx_t *a, void *u) { double c = *(const double *)u; return jx_mul(a[0], jx_scalar(1.0 + c)); }
+static jx_t br_pos(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], jx_scalar(2.0));
+}
+static jx_t br_neg(const jx_t *a, void *u) {
+  (void)u;
+  return jx_neg(a[0]);
+}
+static jx_t w_cond(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(a[0], jx_scalar(100.0));
+}
+static jx_t w_body(const jx_t *a, void *u) {
+  double c = *(const double *)u;
+  return jx_mul(a[0], jx_scalar(1.0 + c));
+}
 
 /* scan of a linear recurrence, a cond on its result, a while loop */
 static jx_t control(const jx_t *a, void *u) {
@@ -121,7 +133,9 @@ static void own_functions(targ *t, int round) {
   TCHECK(maxdiff(gj, ge) < 1e-12, "thread %d jit(grad): %s", t->id, err_of(gj));
   jx_t xs = jx_stack(3, (jx_t[]){x, jx_neg(x), jx_mul(x, jx_scalar(0.5))}, 0);
   jx_t ve = JX_CALL(vg, xs, w), vj = JX_CALL(jvg, xs, w);
-  TCHECK(jx_ok(ve) && jx_ndim(ve) == 2 && maxdiff(jx_squeeze(jx_slice(ve, (int64_t[]){0, 0}, (int64_t[]){1, JX_END}, NULL), 0), ge) < 1e-12,
+  TCHECK(jx_ok(ve) && jx_ndim(ve) == 2 &&
+             maxdiff(jx_squeeze(jx_slice(ve, (int64_t[]){0, 0}, (int64_t[]){1, JX_END}, NULL), 0), ge) <
+                 1e-12,
          "thread %d vmap(grad): %s", t->id, err_of(ve));
   TCHECK(maxdiff(vj, ve) < 1e-12, "thread %d jit(vmap(grad)): %s", t->id, err_of(vj));
   jx_t ce = JX_CALL(ctl, x), cj = JX_CALL(jctl, x);
@@ -168,7 +182,8 @@ static void pool_kernels(targ *t) {
   TCHECK(maxdiff(s, jx_array(JX_F64, JX_SHAPE(500), host)) < 1e-9, "thread %d pooled reduction: %s", t->id,
          err_of(s));
   jx_t m = jx_matmul(x, jx_transpose(x, NULL));
-  TCHECK(jx_ok(m) && jx_ndim(m) == 2 && jx_shape(m)[0] == 600, "thread %d pooled matmul: %s", t->id, err_of(m));
+  TCHECK(jx_ok(m) && jx_ndim(m) == 2 && jx_shape(m)[0] == 600, "thread %d pooled matmul: %s", t->id,
+         err_of(m));
 }
 
 static void *thread_main(void *u) {
@@ -190,7 +205,6 @@ static jx_t shared_body(const jx_t *a, void *u) {
   (void)u;
   return jx_sum(jx_mul(jx_exp(jx_mul(a[0], a[1])), jx_sin(a[0])));
 }
-
 
 int jx_jit_trace_count(jx_fn *jitted);
 

@@ -89,7 +89,8 @@ static bool arrays_close_(jx_t got, jx_t want, double rtol, const char *what, in
 
 /* every leaf of `batched` (mapped on axis 0) taken at example i matches the
  * corresponding leaf of `single` */
-static void tree_matches_example(jx_t batched, jx_t single, int64_t i, int64_t n, double rtol, const char *what) {
+static void tree_matches_example(jx_t batched, jx_t single, int64_t i, int64_t n, double rtol,
+                                 const char *what) {
   if (jx_is_tree(single)) {
     CHECKF(jx_is_tree(batched) && jx_len(batched) == jx_len(single), "%s: tree structure differs", what);
     if (!jx_is_tree(batched) || jx_len(batched) != jx_len(single)) return;
@@ -105,7 +106,10 @@ static void tree_matches_example(jx_t batched, jx_t single, int64_t i, int64_t n
 
 /* ------------------------------------------- the seed's per-example grads */
 
-static jx_t predict_fn(const jx_t *a, void *u) { (void)u; return seed_predict(a[0], a[1]); }
+static jx_t predict_fn(const jx_t *a, void *u) {
+  (void)u;
+  return seed_predict(a[0], a[1]);
+}
 
 static void test_per_example_grads(void) {
   jx_pool_push();
@@ -159,7 +163,8 @@ static void test_per_example_grads(void) {
   jx_fn *bp = jx_vmap(pf, (int[]){JX_NONE, 0}, 0);
   jx_t p = JX_CALL(bp, params, x);
   ARRAYS_CLOSE(p, seed_predict(params, x), 1e-12, "vmap(predict) vs predict on the batch");
-  for (int i = 0; i < B; i++) ARRAYS_CLOSE(row(p, i), seed_predict(params, row(x, i)), 1e-12, "vmap(predict) row");
+  for (int i = 0; i < B; i++)
+    ARRAYS_CLOSE(row(p, i), seed_predict(params, row(x, i)), 1e-12, "vmap(predict) row");
 
   jx_fn_free(bp), jx_fn_free(pf);
   jx_fn_free(perex_jit), jx_fn_free(jg), jx_fn_free(jit_perex), jx_fn_free(perex), jx_fn_free(g);
@@ -190,10 +195,12 @@ static void test_out_axis(void) {
     int ax2 = axes[k] < 0 ? axes[k] + 3 : axes[k]; /* where B lands in the rank-3 outputs */
     int ax1 = axes[k] < 0 ? axes[k] + 2 : axes[k]; /* ... and in the rank-2 one */
     jx_t o = jx_at(r, 0), c = jx_at(r, 1), ones = jx_at(r, 2);
-    CHECKF(jx_ndim(o) == 3 && jx_shape(o)[ax2] == B, "out_axis %d: mapped output rank %d", axes[k], jx_ndim(o));
+    CHECKF(jx_ndim(o) == 3 && jx_shape(o)[ax2] == B, "out_axis %d: mapped output rank %d", axes[k],
+           jx_ndim(o));
     /* the unmapped outputs are broadcast along the mapped axis */
     CHECKF(jx_ndim(c) == 2 && jx_shape(c)[ax1] == B, "out_axis %d: unmapped output not broadcast", axes[k]);
-    CHECKF(jx_ndim(ones) == 3 && jx_shape(ones)[ax2] == B, "out_axis %d: constant output not broadcast", axes[k]);
+    CHECKF(jx_ndim(ones) == 3 && jx_shape(ones)[ax2] == B, "out_axis %d: constant output not broadcast",
+           axes[k]);
     for (int i = 0; i < B; i++) {
       jx_t single = JX_CALL(f, row(X, i), w);
       ARRAYS_CLOSE(at_axis(o, i, ax2), jx_at(single, 0), 1e-15, "out_axis: mapped output");
@@ -224,9 +231,11 @@ static void test_out_axis_2d(void) {
   jx_t r0 = JX_CALL(v0, X), r1 = JX_CALL(v1, X), rm1 = JX_CALL(vm1, X);
   char s[96];
   shape_str(r1, s, sizeof s);
-  CHECKF(jx_ndim(r1) == 3 && jx_shape(r1)[0] == 3 && jx_shape(r1)[1] == 6 && jx_shape(r1)[2] == 2, "got %s", s);
+  CHECKF(jx_ndim(r1) == 3 && jx_shape(r1)[0] == 3 && jx_shape(r1)[1] == 6 && jx_shape(r1)[2] == 2, "got %s",
+         s);
   shape_str(rm1, s, sizeof s);
-  CHECKF(jx_ndim(rm1) == 3 && jx_shape(rm1)[0] == 3 && jx_shape(rm1)[1] == 2 && jx_shape(rm1)[2] == 6, "got %s", s);
+  CHECKF(jx_ndim(rm1) == 3 && jx_shape(rm1)[0] == 3 && jx_shape(rm1)[1] == 2 && jx_shape(rm1)[2] == 6,
+         "got %s", s);
   ARRAYS_CLOSE(r1, jx_transpose(r0, (int[]){1, 0, 2}), 0, "out_axis 1 vs moveaxis");
   ARRAYS_CLOSE(rm1, jx_transpose(r0, (int[]){1, 2, 0}), 0, "out_axis -1 vs moveaxis");
   for (int i = 0; i < 6; i++) {
@@ -264,7 +273,8 @@ static void test_nested(void) {
   jx_t r = JX_CALL(out, X);
   CHECKF(jx_ok(r) && jx_ndim(r) == 2 && jx_shape(r)[0] == 3 && jx_shape(r)[1] == 4, "%s", jx_error(r));
   for (int i = 0; i < 3; i++)
-    for (int j = 0; j < 4; j++) ARRAYS_CLOSE(row(row(r, i), j), JX_CALL(f, row(row(X, i), j)), 1e-14, "nested 0/0");
+    for (int j = 0; j < 4; j++)
+      ARRAYS_CLOSE(row(row(r, i), j), JX_CALL(f, row(row(X, i), j)), 1e-14, "nested 0/0");
 
   /* outer maps axis 1 (size 4), inner maps axis 1 of the [3,5] slice (size 5),
    * leaving f a [3] vector: r[j, k] = f(X[:, j, k]) */
@@ -283,13 +293,14 @@ static void test_nested(void) {
    * with a unmapped, outer maps the rows of A with Y unmapped */
   jx_t A = RND(3, 5), Y = RND(5, 4);
   jx_fn *d = jx_fn_new(vdot, 2, NULL);
-  jx_fn *mv = jx_vmap(d, (int[]){JX_NONE, 1}, 0); /* (a[5], Y[5,4]) -> [4] */
+  jx_fn *mv = jx_vmap(d, (int[]){JX_NONE, 1}, 0);  /* (a[5], Y[5,4]) -> [4] */
   jx_fn *mm = jx_vmap(mv, (int[]){0, JX_NONE}, 0); /* (A[3,5], Y) -> [3,4] */
   r = JX_CALL(mm, A, Y);
   ARRAYS_CLOSE(r, jx_matmul(A, Y), 1e-14, "vmap(vmap(dot)) vs matmul");
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 4; j++)
-      ARRAYS_CLOSE(row(row(r, i), j), JX_CALL(d, row(A, i), at_axis(Y, j, 1)), 1e-14, "vmap(vmap(dot)) vs loop");
+      ARRAYS_CLOSE(row(row(r, i), j), JX_CALL(d, row(A, i), at_axis(Y, j, 1)), 1e-14,
+                   "vmap(vmap(dot)) vs loop");
   /* both levels mapping both args, at different axes: Z[3,4,5], W[5,3,4]:
    * r[i, j] = Z[i, j, :] . W[:, i, j] */
   jx_t Z = RND(3, 4, 5), W = RND(5, 3, 4);
@@ -315,8 +326,14 @@ static void test_nested(void) {
 
 /* ------------------------------------------------------- batched matmul */
 
-static jx_t matmul_fn(const jx_t *a, void *u) { (void)u; return jx_matmul(a[0], a[1]); }
-static jx_t dot_fn(const jx_t *a, void *u) { (void)u; return jx_dot(a[0], a[1]); }
+static jx_t matmul_fn(const jx_t *a, void *u) {
+  (void)u;
+  return jx_matmul(a[0], a[1]);
+}
+static jx_t dot_fn(const jx_t *a, void *u) {
+  (void)u;
+  return jx_dot(a[0], a[1]);
+}
 
 static void test_batched_matmul(void) {
   jx_pool_push();
@@ -335,7 +352,7 @@ static void test_batched_matmul(void) {
     ARRAYS_CLOSE(r, jx_matmul(A, Bm), 1e-14, name);
     jx_t rl = JX_CALL(left, A, M), rr = JX_CALL(right, N, A);
     jx_t Bt = jx_transpose(Bm, (int[]){1, 2, 0}); /* [3, 5, B] */
-    jx_t L = row(A, 0);                            /* [2, 3] */
+    jx_t L = row(A, 0);                           /* [2, 3] */
     jx_t rr2 = JX_CALL(right2, L, Bt);
     jx_t loop[B], loopl[B], loopr[B];
     for (int i = 0; i < B; i++) {
@@ -353,7 +370,8 @@ static void test_batched_matmul(void) {
   jx_fn *f = jx_fn_new(matmul_fn, 2, NULL);
   jx_fn *mv = jx_vmap(f, (int[]){JX_NONE, 0}, 0);
   jx_t V = RND(B, 5);
-  ARRAYS_CLOSE(JX_CALL(mv, M, V), jx_transpose(jx_matmul(M, jx_transpose(V, NULL)), NULL), 1e-14, "vmap(matvec)");
+  ARRAYS_CLOSE(JX_CALL(mv, M, V), jx_transpose(jx_matmul(M, jx_transpose(V, NULL)), NULL), 1e-14,
+               "vmap(matvec)");
   jx_fn_free(mv), jx_fn_free(f);
   jx_pool_pop();
 }
@@ -432,7 +450,8 @@ static void test_negative_axes(void) {
   jx_t rn = JX_CALL(vneg, X, s), rp = JX_CALL(vpos, X, s);
   CHECKF(jx_ok(rn) && jx_ndim(rn) == 2 && jx_shape(rn)[0] == B && jx_shape(rn)[1] == 3, "%s", jx_error(rn));
   ARRAYS_CLOSE(rn, rp, 0, "in_axes -1 == in_axes 1 on a 2-D arg");
-  for (int i = 0; i < B; i++) ARRAYS_CLOSE(row(rn, i), JX_CALL(f, at_axis(X, i, 1), row(s, i)), 1e-15, "in_axes -1");
+  for (int i = 0; i < B; i++)
+    ARRAYS_CLOSE(row(rn, i), JX_CALL(f, at_axis(X, i, 1), row(s, i)), 1e-15, "in_axes -1");
   /* -2 on a 3-D argument maps the middle axis */
   jx_t Y = RND(3, B, 2);
   jx_fn *vm2 = jx_vmap(f, (int[]){-2, JX_NONE}, -1);
@@ -509,7 +528,8 @@ static void test_grad_of_vmap(void) {
 static jx_t vec_g(const jx_t *a, void *u) { /* R^3 -> R^2: (sin(x0) * (x1 + x2), exp(x2) * x0) */
   (void)u;
   jx_t x = a[0];
-  jx_t x0 = jx_take(x, jx_scalar_int(0), 0), x1 = jx_take(x, jx_scalar_int(1), 0), x2 = jx_take(x, jx_scalar_int(2), 0);
+  jx_t x0 = jx_take(x, jx_scalar_int(0), 0), x1 = jx_take(x, jx_scalar_int(1), 0),
+       x2 = jx_take(x, jx_scalar_int(2), 0);
   return jx_stack(2, (jx_t[]){jx_mul(jx_sin(x0), jx_add(x1, x2)), jx_mul(jx_exp(x2), x0)}, 0);
 }
 static jx_t scal_h(const jx_t *a, void *u) { /* x^T A x + sum(exp(x)) */
@@ -525,8 +545,8 @@ static void test_vmap_of_jacobians(void) {
   jx_fn *jf = jx_jacfwd(g, 0), *jr = jx_jacrev(g, 0);
   jx_fn *vjf = jx_vmap(jf, NULL, 0), *vjr = jx_vmap(jr, NULL, 0);
   jx_t a = JX_CALL(vjf, X), b = JX_CALL(vjr, X);
-  CHECKF(jx_ok(a) && jx_ndim(a) == 3 && jx_shape(a)[0] == B && jx_shape(a)[1] == 2 && jx_shape(a)[2] == 3, "%s",
-         jx_error(a));
+  CHECKF(jx_ok(a) && jx_ndim(a) == 3 && jx_shape(a)[0] == B && jx_shape(a)[1] == 2 && jx_shape(a)[2] == 3,
+         "%s", jx_error(a));
   for (int i = 0; i < B; i++) {
     jx_t J = JX_CALL(jf, row(X, i));
     ARRAYS_CLOSE(row(a, i), J, 1e-14, "vmap(jacfwd) vs loop");
@@ -553,7 +573,8 @@ static void test_vmap_of_jacobians(void) {
     ARRAYS_CLOSE(row(hs, i), JX_CALL(H, row(X, i)), 1e-14, "vmap(hessian) vs loop");
     double want[9];
     for (int r = 0; r < 3; r++)
-      for (int c = 0; c < 3; c++) want[r * 3 + c] = Av[r * 3 + c] + Av[c * 3 + r] + (r == c ? exp(xv[i * 3 + r]) : 0);
+      for (int c = 0; c < 3; c++)
+        want[r * 3 + c] = Av[r * 3 + c] + Av[c * 3 + r] + (r == c ? exp(xv[i * 3 + r]) : 0);
     ARRAYS_CLOSE(row(hs, i), jx_array(JX_F64, JX_SHAPE(3, 3), want), 1e-13, "vmap(hessian) vs analytic");
   }
   /* vmap(grad) == rows of jacrev-of-sum pattern: vmap(grad(h)) vs loop */
@@ -569,15 +590,18 @@ static void test_vmap_of_jacobians(void) {
 
 /* ---------------------------------------------------------------- errors */
 
-static jx_t add2(const jx_t *a, void *u) { (void)u; return jx_add(a[0], a[1]); }
+static jx_t add2(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], a[1]);
+}
 
-#define ERR_HAS(r, ...)                                                                    \
-  do {                                                                                     \
-    const char *needles_[] = {__VA_ARGS__};                                                \
-    bool ok_ = !jx_ok(r) && jx_error(r);                                                   \
-    for (size_t k_ = 0; ok_ && k_ < sizeof needles_ / sizeof *needles_; k_++)              \
-      ok_ = strstr(jx_error(r), needles_[k_]) != NULL;                                     \
-    CHECKF(ok_, "error message %s lacks one of the expected words", jx_error(r) ? jx_error(r) : "(none)"); \
+#define ERR_HAS(r, ...)                                                                                      \
+  do {                                                                                                       \
+    const char *needles_[] = {__VA_ARGS__};                                                                  \
+    bool ok_ = !jx_ok(r) && jx_error(r);                                                                     \
+    for (size_t k_ = 0; ok_ && k_ < sizeof needles_ / sizeof *needles_; k_++)                                \
+      ok_ = strstr(jx_error(r), needles_[k_]) != NULL;                                                       \
+    CHECKF(ok_, "error message %s lacks one of the expected words", jx_error(r) ? jx_error(r) : "(none)");   \
   } while (0)
 
 static void test_errors(void) {
@@ -638,7 +662,8 @@ static void test_errors(void) {
   jx_t e = jx_error_new("upstream failure");
   CHECK(JX_CALL(v, e, x3) == e);
 
-  jx_fn_free(gsf), jx_fn_free(sf), jx_fn_free(vmap_g), jx_fn_free(td), jx_fn_free(vv), jx_fn_free(none), jx_fn_free(vn);
+  jx_fn_free(gsf), jx_fn_free(sf), jx_fn_free(vmap_g), jx_fn_free(td), jx_fn_free(vv), jx_fn_free(none),
+      jx_fn_free(vn);
   jx_fn_free(vm3), jx_fn_free(v2), jx_fn_free(v10), jx_fn_free(jv), jx_fn_free(v), jx_fn_free(f);
   jx_pool_pop();
 }

@@ -30,7 +30,8 @@ static const char *usage_text =
     "                        families by first word, e.g. Lato when DejaVu and Lato are installed)\n"
     "  --per-font N          jittered training images per letter per font (default: ~34k images in all,\n"
     "                        60 per letter with the 22 DejaVu fonts)\n"
-    "  --test-per-font N     jittered test images per letter per test font (default: ~5.6k in all, 12 for Lato)\n"
+    "  --test-per-font N     jittered test images per letter per test font (default: ~5.6k in all, 12 for "
+    "Lato)\n"
     "  --size N              rendered image size (default 36)\n"
     "  --data-seed N         seed of the jitter (default 1)\n"
     "  --regenerate          render again even when the cached set is current\n"
@@ -192,7 +193,8 @@ static int mkdirs(const char *path, lt_err *e) {
     char c = *s;
     if (c == '/' || c == 0) {
       *s = 0;
-      if (mkdir(p, 0777) != 0 && errno != EEXIST) return lt_fail(e, "cannot create %s: %s", p, strerror(errno));
+      if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        return lt_fail(e, "cannot create %s: %s", p, strerror(errno));
       *s = c;
     }
     if (!c) break;
@@ -298,8 +300,8 @@ int letters_main(int argc, char **argv) {
         lt_idx_load_pair(si, sl, &test, &e))
       goto fail;
     if (train.rows != test.rows || train.cols != test.cols) {
-      lt_fail(&e, "wrong image size: %s holds %dx%d images but %s holds %dx%d", ti, train.rows, train.cols, si,
-              test.rows, test.cols);
+      lt_fail(&e, "wrong image size: %s holds %dx%d images but %s holds %dx%d", ti, train.rows, train.cols,
+              si, test.rows, test.cols);
       goto fail;
     }
     int nc = lt_data_classes(&train);
@@ -341,16 +343,18 @@ int letters_main(int argc, char **argv) {
     int n = snprintf(arch, sizeof arch, "%d", train.rows * train.cols);
     if (loaded) {
       for (int i = 0; i < jx_len(loaded); i++)
-        n += snprintf(arch + n, sizeof arch - (size_t)n, "-%lld", (long long)jx_shape(jx_at(jx_at(loaded, i), 1))[0]);
+        n += snprintf(arch + n, sizeof arch - (size_t)n, "-%lld",
+                      (long long)jx_shape(jx_at(jx_at(loaded, i), 1))[0]);
     } else {
-      for (int i = 0; i < o.nhidden; i++) n += snprintf(arch + n, sizeof arch - (size_t)n, "-%d", o.hidden[i]);
+      for (int i = 0; i < o.nhidden; i++)
+        n += snprintf(arch + n, sizeof arch - (size_t)n, "-%d", o.hidden[i]);
       int nc = lt_data_classes(&train), tc = lt_data_classes(&test);
       snprintf(arch + n, sizeof arch - (size_t)n, "-%d", nc > tc ? nc : tc);
     }
     char aug[64] = "";
     if (o.shift > 0) snprintf(aug, sizeof aug, ", random shifts up to %d px", o.shift);
-    printf("model: tanh MLP %s, %s lr %g (cosine decay)%s, batch %d%s, %d epochs, %d threads%s\n", arch, o.opt, o.lr,
-           o.wd > 0 ? " + weight decay" : "", o.batch, aug, o.epochs, jx_num_threads(),
+    printf("model: tanh MLP %s, %s lr %g (cosine decay)%s, batch %d%s, %d epochs, %d threads%s\n", arch,
+           o.opt, o.lr, o.wd > 0 ? " + weight decay" : "", o.batch, aug, o.epochs, jx_num_threads(),
            o.dp_clip > 0 ? ", DP-SGD (per-example clipping)" : "");
     if (o.dp_clip > 0)
       printf("       per-example gradients clipped to norm %g, noise multiplier %g\n", o.dp_clip, o.dp_noise);
@@ -385,15 +389,16 @@ int letters_main(int argc, char **argv) {
     }
     float norm[2] = {r.mean, r.stdv};
     char title[512];
-    snprintf(title, sizeof title, "%s: test accuracy %.4f", o.data ? o.data : "letters from unseen font families",
-             r.test_accuracy);
+    snprintf(title, sizeof title, "%s: test accuracy %.4f",
+             o.data ? o.data : "letters from unseen font families", r.test_accuracy);
     svg_safe(title);
     if (lt_npz_save(save, r.params, norm, &e) || (r.epochs > 0 && lt_plot_svg(plot, &r, title, &e))) {
       lt_result_free(&r);
       goto fail;
     }
     if (!o.quiet)
-      printf("saved %s (numpy.load reads it)%s%s\n", save, r.epochs > 0 ? " and " : "", r.epochs > 0 ? plot : "");
+      printf("saved %s (numpy.load reads it)%s%s\n", save, r.epochs > 0 ? " and " : "",
+             r.epochs > 0 ? plot : "");
   }
   lt_result_free(&r);
   status = 0;

@@ -46,9 +46,9 @@
 #endif
 
 #define NLETTERS 26
-#define SS 4        /* supersampling of the rendered glyphs */
-#define EM_FRAC 0.8 /* em size as a fraction of the output size */
-#define MARGIN 16   /* hi-res pixels of empty border around each glyph */
+#define SS       4   /* supersampling of the rendered glyphs */
+#define EM_FRAC  0.8 /* em size as a fraction of the output size */
+#define MARGIN   16  /* hi-res pixels of empty border around each glyph */
 
 bool lt_have_freetype(void) {
 #ifdef LT_HAVE_FREETYPE
@@ -61,10 +61,9 @@ bool lt_have_freetype(void) {
 #ifndef LT_HAVE_FREETYPE
 
 static int no_freetype(lt_err *e) {
-  return lt_fail(e,
-                 "rendering letters needs FreeType, and this program was built without it "
-                 "(install libfreetype-dev and pkg-config, then re-run cmake), "
-                 "or train on an existing MNIST-format set with --data DIR");
+  return lt_fail(e, "rendering letters needs FreeType, and this program was built without it "
+                    "(install libfreetype-dev and pkg-config, then re-run cmake), "
+                    "or train on an existing MNIST-format set with --data DIR");
 }
 int lt_glyph_manifest(const lt_glyph_opts *o, char **manifest, lt_err *e) {
   (void)o;
@@ -115,7 +114,8 @@ static void walk(const char *dir, char ***files, int *n, int *cap, int depth) {
       continue;
     }
     const char *dot = strrchr(ent->d_name, '.');
-    if (!dot || !(strcasecmp(dot, ".ttf") == 0 || strcasecmp(dot, ".otf") == 0 || strcasecmp(dot, ".ttc") == 0))
+    if (!dot ||
+        !(strcasecmp(dot, ".ttf") == 0 || strcasecmp(dot, ".otf") == 0 || strcasecmp(dot, ".ttc") == 0))
       continue;
     if (*n == *cap) {
       *cap = *cap ? *cap * 2 : 64;
@@ -269,10 +269,12 @@ static void family_list(const fontlist *fl, bool test, char *out, size_t cap) {
   for (int i = 0; i < fl->n; i++) {
     if (fl->v[i].test != test) continue;
     bool seen = false;
-    for (int k = 0; k < i; k++) seen |= fl->v[k].test == test && strcmp(fl->v[k].family, fl->v[i].family) == 0;
+    for (int k = 0; k < i; k++)
+      seen |= fl->v[k].test == test && strcmp(fl->v[k].family, fl->v[i].family) == 0;
     if (seen) continue;
     int cnt = 0;
-    for (int k = i; k < fl->n; k++) cnt += fl->v[k].test == test && strcmp(fl->v[k].family, fl->v[i].family) == 0;
+    for (int k = i; k < fl->n; k++)
+      cnt += fl->v[k].test == test && strcmp(fl->v[k].family, fl->v[i].family) == 0;
     snprintf(out + strlen(out), cap - strlen(out), "%s%s (%d)", out[0] ? ", " : "", fl->v[i].family, cnt);
   }
 }
@@ -311,8 +313,8 @@ int lt_glyph_manifest(const lt_glyph_opts *o, char **manifest, lt_err *e) {
     struct stat st;
     long long sz = stat(fl.v[i].path, &st) == 0 ? (long long)st.st_size : -1;
     long long mt = sz >= 0 ? (long long)st.st_mtime : 0;
-    fprintf(f, "%s %s#%d %lld %lld %s | %s\n", fl.v[i].test ? "test " : "train", fl.v[i].path, fl.v[i].face, sz, mt,
-            fl.v[i].family, fl.v[i].style);
+    fprintf(f, "%s %s#%d %lld %lld %s | %s\n", fl.v[i].test ? "test " : "train", fl.v[i].path, fl.v[i].face,
+            sz, mt, fl.v[i].family, fl.v[i].style);
   }
   fclose(f);
   fonts_free(&fl);
@@ -391,7 +393,8 @@ static void mark_ink(const FT_Bitmap *bm, int threshold, uint8_t *ink, int w, in
 
 static int render_glyph(FT_Face face, int c, glyph_t *g) {
   memset(g, 0, sizeof *g);
-  if (FT_Load_Char(face, (FT_ULong)('a' + c), FT_LOAD_RENDER | FT_LOAD_NO_HINTING | FT_LOAD_NO_BITMAP)) return -1;
+  if (FT_Load_Char(face, (FT_ULong)('a' + c), FT_LOAD_RENDER | FT_LOAD_NO_HINTING | FT_LOAD_NO_BITMAP))
+    return -1;
   FT_Bitmap *bm = &face->glyph->bitmap;
   if (bm->pixel_mode != FT_PIXEL_MODE_GRAY || bm->rows == 0 || bm->width == 0) return -1;
   int w = (int)bm->width + 2 * MARGIN, h = (int)bm->rows + 2 * MARGIN;
@@ -400,7 +403,8 @@ static int render_glyph(FT_Face face, int c, glyph_t *g) {
   g->sdf = malloc(sizeof(float) * (size_t)w * h);
   int box[4] = {w, h, -1, -1}; /* x0 y0 x1 y1 */
   mark_ink(bm, 128, ink, w, box);
-  if (box[2] < 0) mark_ink(bm, 32, ink, w, box); /* nothing above half coverage (a hairline at this size): take any ink */
+  if (box[2] < 0)
+    mark_ink(bm, 32, ink, w, box); /* nothing above half coverage (a hairline at this size): take any ink */
   int x0 = box[0], y0 = box[1], x1 = box[2], y1 = box[3];
   if (x1 < 0) {
     free(ink), free(bg), free(din), free(g->sdf);

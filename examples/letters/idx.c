@@ -197,7 +197,8 @@ int lt_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data, lt
   size_t hdr = 4 + 4 * (size_t)nd;
   if (len - hdr != total) {
     lt_fail(e, "%s: corrupt IDX file: its header promises %llu bytes of data, it has %llu%s", path,
-            (unsigned long long)total, (unsigned long long)(len - hdr), len - hdr < total ? " (truncated?)" : "");
+            (unsigned long long)total, (unsigned long long)(len - hdr),
+            len - hdr < total ? " (truncated?)" : "");
     goto done;
   }
   *ndim = nd;
@@ -282,8 +283,8 @@ static bool has(const char *name, const char *word) {
   return strstr(low, word) != NULL;
 }
 
-int lt_idx_find(const char *dir, char train_images[], char train_labels[], char test_images[], char test_labels[],
-                size_t cap, lt_err *e) {
+int lt_idx_find(const char *dir, char train_images[], char train_labels[], char test_images[],
+                char test_labels[], size_t cap, lt_err *e) {
   char folder[4096], prefix[1024] = "";
   struct stat st;
   if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -333,7 +334,8 @@ int lt_idx_find(const char *dir, char train_images[], char train_labels[], char 
       int k = 0;
       for (; first[r][k]; k++) {
         bool hit = false;
-        for (int w = r >= 2 ? 1 : 0; w < (r >= 2 ? 3 : 1); w++) hit |= strncasecmp(first[r] + k, words[w], 4) == 0;
+        for (int w = r >= 2 ? 1 : 0; w < (r >= 2 ? 3 : 1); w++)
+          hit |= strncasecmp(first[r] + k, words[w], 4) == 0;
         if (hit) break;
       }
       if (!first[r][k]) k = 0;

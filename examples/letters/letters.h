@@ -51,8 +51,8 @@ int lt_idx_save_pair(const char *images, const char *labels, const lt_data *d, l
  * "train" / "t10k" or "test", and "images" / "labels" ("-idx3-ubyte"...),
  * optionally .gz. dir may also be a path prefix ("emnist/emnist-letters")
  * to pick one set out of a folder holding several. */
-int lt_idx_find(const char *dir, char train_images[], char train_labels[], char test_images[], char test_labels[],
-                size_t cap, lt_err *e);
+int lt_idx_find(const char *dir, char train_images[], char train_labels[], char test_images[],
+                char test_labels[], size_t cap, lt_err *e);
 bool lt_have_zlib(void);
 
 /* ------------------------------------------------------------------ npz */
@@ -146,8 +146,8 @@ void lt_result_free(lt_result *r);
 double lt_evaluate(jx_t params, const lt_data *d, float mean, float stdv, int nclasses, int64_t *confusion);
 
 /* --------------------------------------------------------------- report */
-void lt_progress(bool redraw, int epoch, int epochs, int64_t done, int64_t total, double loss, double ex_per_s,
-                 double elapsed_s, bool final);
+void lt_progress(bool redraw, int epoch, int epochs, int64_t done, int64_t total, double loss,
+                 double ex_per_s, double elapsed_s, bool final);
 /* names: one character per class ("abc..."), '|'-separated words, or NULL (numbers) */
 void lt_confusion_summary(const int64_t *confusion, int nclasses, const char *names, int top);
 int lt_plot_svg(const char *path, const lt_result *r, const char *title, lt_err *e);

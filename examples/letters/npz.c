@@ -22,7 +22,9 @@ int lt_npz_save(const char *path, jx_t params, const float *norm, lt_err *e) {
     snprintf(names[i], sizeof names[i], "%c%d", i % 2 ? 'b' : 'W', i / 2);
     arrays[i] = jx_astype(jx_at(jx_at(params, i / 2), i % 2), JX_F32);
   }
-  if (norm) snprintf(names[2 * nl], sizeof names[0], "input_norm"), arrays[2 * nl] = jx_array(JX_F32, JX_SHAPE(2), norm);
+  if (norm)
+    snprintf(names[2 * nl], sizeof names[0], "input_norm"),
+        arrays[2 * nl] = jx_array(JX_F32, JX_SHAPE(2), norm);
   for (int i = 0; i < n; i++) np[i] = names[i];
   jx_t err = jx_npz_save(path, n, np, arrays);
   int rc = err ? lt_fail(e, "%s", jx_error(err)) : 0;
@@ -53,7 +55,8 @@ int lt_npz_load(const char *path, jx_t *params, float *norm, lt_err *e) {
   if (!jx_ok(all)) return lt_fail(e, "%s", jx_error(all));
   jx_t leaves[2 * LT_MAX_LAYERS] = {0};
   int have = 0, rc = 0;
-  for (int i = 0; i < jx_len(all) && !rc; i++) rc = take(path, names[i], jx_at(all, i), leaves, &have, norm, e);
+  for (int i = 0; i < jx_len(all) && !rc; i++)
+    rc = take(path, names[i], jx_at(all, i), leaves, &have, norm, e);
   free(names);
   if (rc) return rc;
   if (have == 0) return lt_fail(e, "%s: no W0.npy/b0.npy arrays in the archive", path);

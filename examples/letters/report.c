@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lt_progress(bool redraw, int epoch, int epochs, int64_t done, int64_t total, double loss, double ex_per_s,
-                 double elapsed_s, bool final) {
+void lt_progress(bool redraw, int epoch, int epochs, int64_t done, int64_t total, double loss,
+                 double ex_per_s, double elapsed_s, bool final) {
   if (!redraw && !final) return;
   enum { W = 24 };
   char bar[W + 1];
@@ -16,8 +16,9 @@ void lt_progress(bool redraw, int epoch, int epochs, int64_t done, int64_t total
   for (int i = 0; i < W; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
   bar[W] = 0;
   int wd = snprintf(NULL, 0, "%lld", (long long)total);
-  printf("%sepoch %*d/%d [%s] %*lld/%lld  loss %.4f  %6.0f ex/s  %6.1fs%s", redraw ? "\r" : "", epochs >= 10 ? 2 : 1,
-         epoch, epochs, bar, wd, (long long)done, (long long)total, loss, ex_per_s, elapsed_s, final ? "\n" : "");
+  printf("%sepoch %*d/%d [%s] %*lld/%lld  loss %.4f  %6.0f ex/s  %6.1fs%s", redraw ? "\r" : "",
+         epochs >= 10 ? 2 : 1, epoch, epochs, bar, wd, (long long)done, (long long)total, loss, ex_per_s,
+         elapsed_s, final ? "\n" : "");
   fflush(stdout);
 }
 
@@ -61,8 +62,8 @@ void lt_confusion_summary(const int64_t *cm, int n, const char *names, int top) 
     int64_t na = 0, nb = 0;
     for (int j = 0; j < n; j++) na += cm[ps[t].a * n + j], nb += cm[ps[t].b * n + j];
     printf("  %s <-> %s: %4lld   (%s read as %s: %lld of %lld, %s read as %s: %lld of %lld)\n", x, y,
-           (long long)(ps[t].ab + ps[t].ba), x, y, (long long)ps[t].ab, (long long)na, y, x, (long long)ps[t].ba,
-           (long long)nb);
+           (long long)(ps[t].ab + ps[t].ba), x, y, (long long)ps[t].ab, (long long)na, y, x,
+           (long long)ps[t].ba, (long long)nb);
     shown++;
   }
   if (!shown) printf("  (none: every held-out example is classified correctly)\n");
@@ -123,9 +124,11 @@ static double tick_step(double range) {
   return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
 }
 
-static void panel(sbuf *b, double x0, double y0, double w, double h, const char *title, int n, const double *ys[],
-                  const char *labels[], const char *colors[], int nseries, double lo, double hi, bool legend_low) {
-  sb(b, "<g>\n<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='white' stroke='#888'/>\n", x0, y0, w, h);
+static void panel(sbuf *b, double x0, double y0, double w, double h, const char *title, int n,
+                  const double *ys[], const char *labels[], const char *colors[], int nseries, double lo,
+                  double hi, bool legend_low) {
+  sb(b, "<g>\n<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='white' stroke='#888'/>\n", x0, y0, w,
+     h);
   sb(b, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='14'>%s</text>\n", x0 + w / 2, y0 - 8, title);
   if (hi <= lo) hi = lo + 1;
   double st = tick_step(hi - lo);
@@ -139,7 +142,8 @@ static void panel(sbuf *b, double x0, double y0, double w, double h, const char 
     double x = n > 1 ? x0 + (i - 1) * w / (n - 1) : x0 + w / 2;
     sb(b, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='11'>%d</text>\n", x, y0 + h + 15, i);
   }
-  sb(b, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>epoch</text>\n", x0 + w / 2, y0 + h + 32);
+  sb(b, "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>epoch</text>\n", x0 + w / 2,
+     y0 + h + 32);
   for (int s = 0; s < nseries; s++) {
     sb(b, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colors[s]);
     for (int i = 0; i < n; i++) {
@@ -162,9 +166,9 @@ int lt_plot_svg(const char *path, const lt_result *r, const char *title, lt_err 
   if (r->epochs < 1) return lt_fail(e, "%s: nothing to plot (no epochs)", path);
   sbuf b = {0};
   int n = r->epochs;
-  sb(&b,
-     "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='860' height='380' "
-     "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='#fafafa'/>\n");
+  sb(&b, "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='860' "
+         "height='380' "
+         "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='#fafafa'/>\n");
   sb(&b, "<text x='430' y='24' text-anchor='middle' font-size='16' font-weight='bold'>%s</text>\n", title);
   double lo = 1e300, hi = -1e300;
   for (int i = 0; i < n; i++) lo = fmin(lo, r->loss[i]), hi = fmax(hi, r->loss[i]);
@@ -175,7 +179,8 @@ int lt_plot_svg(const char *path, const lt_result *r, const char *title, lt_err 
   for (int i = 0; i < n; i++) alo = fmin(alo, fmin(r->train_acc[i], r->test_acc[i]));
   alo = floor(alo * 20) / 20;
   panel(&b, 500, 60, 320, 260, "accuracy", n, (const double *[]){r->train_acc, r->test_acc},
-        (const char *[]){"train (sample)", "held-out"}, (const char *[]){"#1f77b4", "#2ca02c"}, 2, alo, 1.0, true);
+        (const char *[]){"train (sample)", "held-out"}, (const char *[]){"#1f77b4", "#2ca02c"}, 2, alo, 1.0,
+        true);
   sb(&b, "</svg>\n");
   int rc = b.p ? lt_write_atomic(path, b.p, b.n, e) : lt_fail(e, "%s: out of memory", path);
   free(b.p);

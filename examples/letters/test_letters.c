@@ -64,8 +64,8 @@ static void test_idx(void) {
   CHECK(lt_idx_save_pair(path("train-images-idx3-ubyte"), path("train-labels-idx1-ubyte"), &d, &e) == 0);
   CHECK(file_size(path("train-images-idx3-ubyte")) == 16 + 60);
   lt_data r;
-  CHECKF(lt_idx_load_pair(path("train-images-idx3-ubyte"), path("train-labels-idx1-ubyte"), &r, &e) == 0, "%s",
-         e.msg);
+  CHECKF(lt_idx_load_pair(path("train-images-idx3-ubyte"), path("train-labels-idx1-ubyte"), &r, &e) == 0,
+         "%s", e.msg);
   CHECK(r.n == 5 && r.rows == 3 && r.cols == 4);
   CHECK(r.images && memcmp(r.images, d.images, 60) == 0 && memcmp(r.labels, d.labels, 5) == 0);
   CHECK(lt_data_classes(&r) == 5);
@@ -126,11 +126,14 @@ static void test_idx(void) {
   CHECK(strstr(a, "train-images") && strstr(b, "train-labels") && strstr(c, "t10k-images") &&
         strstr(dd, "t10k-labels"));
   /* two sets in one folder: ambiguous unless a prefix picks one */
-  CHECK(lt_idx_save_pair(path("other-train-images-idx3-ubyte"), path("other-train-labels-idx1-ubyte"), &d, &e) == 0);
-  CHECK(lt_idx_save_pair(path("other-test-images-idx3-ubyte"), path("other-test-labels-idx1-ubyte"), &d, &e) == 0);
+  CHECK(lt_idx_save_pair(path("other-train-images-idx3-ubyte"), path("other-train-labels-idx1-ubyte"), &d,
+                         &e) == 0);
+  CHECK(lt_idx_save_pair(path("other-test-images-idx3-ubyte"), path("other-test-labels-idx1-ubyte"), &d,
+                         &e) == 0);
   CHECK(lt_idx_find(tmp, a, b, c, dd, sizeof a, &e) != 0);
   CHECKF(strstr(e.msg, "prefix") && strstr(e.msg, "other"), "%s", e.msg);
-  CHECKF(lt_idx_find(path("other"), a, b, c, dd, sizeof a, &e) == 0 && strstr(c, "other-test-images"), "%s", e.msg);
+  CHECKF(lt_idx_find(path("other"), a, b, c, dd, sizeof a, &e) == 0 && strstr(c, "other-test-images"), "%s",
+         e.msg);
   const char *others[4] = {"other-train-images-idx3-ubyte", "other-train-labels-idx1-ubyte",
                            "other-test-images-idx3-ubyte", "other-test-labels-idx1-ubyte"};
   for (int i = 0; i < 4; i++) unlink(path(others[i]));
@@ -179,9 +182,10 @@ static void test_npz(void) {
     CHECK((10 + hl) % 64 == 0 && npy[10 + hl - 1] == '\n');
     char hdr[256];
     snprintf(hdr, sizeof hdr, "%.*s", (int)hl, (const char *)npy + 10);
-    CHECKF(strstr(hdr, "'descr': '<f4'") && strstr(hdr, "'fortran_order': False") && strstr(hdr, shape[k]), "%s",
-           hdr);
-    CHECK(size == 10 + hl + 4 * (uint32_t)counts[k] && memcmp(npy + 10 + hl, vals[k], 4 * (size_t)counts[k]) == 0);
+    CHECKF(strstr(hdr, "'descr': '<f4'") && strstr(hdr, "'fortran_order': False") && strstr(hdr, shape[k]),
+           "%s", hdr);
+    CHECK(size == 10 + hl + 4 * (uint32_t)counts[k] &&
+          memcmp(npy + 10 + hl, vals[k], 4 * (size_t)counts[k]) == 0);
     c += 46 + nlen + rd16(c + 30) + rd16(c + 32);
   }
 
@@ -370,22 +374,27 @@ static void test_program(const char *exe) {
   /* a corrupt (truncated) IDX file */
   mkdir(path("set"), 0777);
   lt_data d = synthetic(64, 5);
-  CHECK(lt_idx_save_pair(path("set/train-images-idx3-ubyte"), path("set/train-labels-idx1-ubyte"), &d, &e) == 0);
-  CHECK(lt_idx_save_pair(path("set/t10k-images-idx3-ubyte"), path("set/t10k-labels-idx1-ubyte"), &d, &e) == 0);
+  CHECK(lt_idx_save_pair(path("set/train-images-idx3-ubyte"), path("set/train-labels-idx1-ubyte"), &d, &e) ==
+        0);
+  CHECK(lt_idx_save_pair(path("set/t10k-images-idx3-ubyte"), path("set/t10k-labels-idx1-ubyte"), &d, &e) ==
+        0);
   CHECK(truncate(path("set/train-images-idx3-ubyte"), 100) == 0);
   snprintf(args, sizeof args, "--data '%s' --out '%s'", path("set"), out);
   CHECK(run(exe, args, err, sizeof err) == 1);
   CHECKF(strstr(err, "corrupt") && strstr(err, "train-images"), "%s", err);
   CHECK(!exists(out));
   /* test images of another size than the training images */
-  CHECK(lt_idx_save_pair(path("set/train-images-idx3-ubyte"), path("set/train-labels-idx1-ubyte"), &d, &e) == 0);
+  CHECK(lt_idx_save_pair(path("set/train-images-idx3-ubyte"), path("set/train-labels-idx1-ubyte"), &d, &e) ==
+        0);
   lt_data wide = {.n = 16, .rows = 4, .cols = 16, .images = d.images, .labels = d.labels};
-  CHECK(lt_idx_save_pair(path("set/t10k-images-idx3-ubyte"), path("set/t10k-labels-idx1-ubyte"), &wide, &e) == 0);
+  CHECK(lt_idx_save_pair(path("set/t10k-images-idx3-ubyte"), path("set/t10k-labels-idx1-ubyte"), &wide, &e) ==
+        0);
   CHECK(run(exe, args, err, sizeof err) == 1);
   CHECKF(strstr(err, "wrong image size") && strstr(err, "8x8") && strstr(err, "4x16"), "%s", err);
   CHECK(!exists(out));
   /* saved parameters for another image size */
-  CHECK(lt_idx_save_pair(path("set/t10k-images-idx3-ubyte"), path("set/t10k-labels-idx1-ubyte"), &d, &e) == 0);
+  CHECK(lt_idx_save_pair(path("set/t10k-images-idx3-ubyte"), path("set/t10k-labels-idx1-ubyte"), &d, &e) ==
+        0);
   jx_pool_push();
   jx_t p = lt_init_params(jx_random_key(0), 1, (int[]){1296, 4});
   CHECK(lt_npz_save(path("p36.npz"), p, NULL, &e) == 0);
@@ -412,8 +421,8 @@ static void test_program(const char *exe) {
   CHECK(run(exe, "--frobnicate 1", err, sizeof err) == 2 && strstr(err, "unknown option"));
   CHECK(run(exe, "--help", err, sizeof err) == 0);
   /* and a good run: quick, on the small set; writes params and plot */
-  snprintf(args, sizeof args, "--data '%s' --out '%s' --epochs 2 --batch 16 --hidden 8 --no-progress", path("set"),
-           out);
+  snprintf(args, sizeof args, "--data '%s' --out '%s' --epochs 2 --batch 16 --hidden 8 --no-progress",
+           path("set"), out);
   CHECKF(run(exe, args, err, sizeof err) == 0, "%s", err);
   CHECK(exists(path("out/params.npz")) && exists(path("out/curve.svg")));
   FILE *f = fopen(path("stdout"), "r");

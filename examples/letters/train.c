@@ -162,7 +162,9 @@ static jx_t trace_update(const lt_opt *o, jx_t grads, jx_t t, jx_t params) {
   jx_t nt = jx_tree_map2(sgd_trace, grads, t, jx_scalar(o->b1));
   return JX_TUPLE(nt, nt);
 }
-lt_opt lt_trace(double momentum) { return (lt_opt){.init = zeros_init, .update = trace_update, .b1 = momentum}; }
+lt_opt lt_trace(double momentum) {
+  return (lt_opt){.init = zeros_init, .update = trace_update, .b1 = momentum};
+}
 
 /* scale_by_adam: state (count, mu, nu); updates = mu_hat / (sqrt(nu_hat) + eps) */
 typedef struct {
@@ -212,7 +214,9 @@ static jx_t decay_leaf(jx_t g, jx_t p, void *u) { return jx_add(g, jx_mul((jx_t)
 static jx_t decay_update(const lt_opt *o, jx_t grads, jx_t state, jx_t params) {
   return JX_TUPLE(jx_tree_map2(decay_leaf, grads, params, jx_scalar(o->wd)), state);
 }
-lt_opt lt_add_decayed_weights(double wd) { return (lt_opt){.init = empty_init, .update = decay_update, .wd = wd}; }
+lt_opt lt_add_decayed_weights(double wd) {
+  return (lt_opt){.init = empty_init, .update = decay_update, .wd = wd};
+}
 
 /* clip_by_global_norm: g * min(1, max_norm / |g|) */
 static jx_t clip_update(const lt_opt *o, jx_t grads, jx_t state, jx_t params) {
@@ -289,7 +293,8 @@ static jx_t dp_step(const jx_t *args, void *user) {
   step_ctx *c = user;
   jx_t grads = jx_call(c->perex_grads, (jx_t[]){args[0], args[2], args[3]});
   jx_t norms = JX_CALL(c->batched_norm, grads); /* f32[B] */
-  jx_t factor = jx_minimum(jx_scalar(1.0), jx_div(jx_scalar(c->dp_clip), jx_maximum(norms, jx_scalar(1e-12))));
+  jx_t factor =
+      jx_minimum(jx_scalar(1.0), jx_div(jx_scalar(c->dp_clip), jx_maximum(norms, jx_scalar(1e-12))));
   jx_t total = jx_tree_map(weighted_batch_sum, grads, factor);
   if (c->dp_noise > 0) {
     noise_ctx n = {args[4], 0, c->dp_noise * c->dp_clip};
@@ -381,9 +386,9 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     jx_t W0 = jx_at(jx_at(params_in, 0), 0), last = jx_at(params_in, jx_len(params_in) - 1);
     if (jx_ndim(W0) != 2 || jx_shape(W0)[0] != D) {
       jx_release(key);
-      return lt_fail(e,
-                     "wrong image size: the loaded parameters take %lld inputs, the images have %dx%d = %lld pixels",
-                     jx_ndim(W0) == 2 ? (long long)jx_shape(W0)[0] : -1LL, train->rows, train->cols, (long long)D);
+      return lt_fail(
+          e, "wrong image size: the loaded parameters take %lld inputs, the images have %dx%d = %lld pixels",
+          jx_ndim(W0) == 2 ? (long long)jx_shape(W0)[0] : -1LL, train->rows, train->cols, (long long)D);
     }
     if (jx_shape(jx_at(last, 1))[0] < nclasses) {
       jx_release(key);
@@ -466,9 +471,9 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
         lt_to_input(train, idx, B, r->mean, r->stdv, x);
       }
       jx_t X = jx_array(JX_F32, JX_SHAPE(B, D), x), Y = jx_array(JX_I32, JX_SHAPE(B), y);
-      jx_t out =
-          dp ? JX_CALL(step, params, state, X, Y, jx_random_fold_in(jx_random_fold_in(key, 2), (uint32_t)global_step))
-             : JX_CALL(step, params, state, X, Y);
+      jx_t out = dp ? JX_CALL(step, params, state, X, Y,
+                              jx_random_fold_in(jx_random_fold_in(key, 2), (uint32_t)global_step))
+                    : JX_CALL(step, params, state, X, Y);
       double lv = jx_ok(out) ? jx_item(jx_at(out, 2)) : NAN;
       if (!jx_ok(out) || !isfinite(lv)) {
         rc = lt_fail(e, "training step %lld failed: %s", (long long)global_step,
@@ -497,8 +502,8 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     r->train_acc[ep] = evaluate_with(fwd, params, &sample, r->mean, r->stdv, nclasses, NULL);
     r->epochs = ep + 1;
     if (!o->quiet) {
-      lt_progress(o->progress, ep + 1, o->epochs, nsteps * B, steps_per_epoch * B, r->loss[ep], r->ex_per_s[ep],
-                  lt_now() - t_start, true);
+      lt_progress(o->progress, ep + 1, o->epochs, nsteps * B, steps_per_epoch * B, r->loss[ep],
+                  r->ex_per_s[ep], lt_now() - t_start, true);
       printf("  train acc %.4f  held-out acc %.4f\n", r->train_acc[ep], r->test_acc[ep]);
       fflush(stdout);
     }
@@ -515,7 +520,9 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   jx_release(key);
   free(x), free(y), free(perm), free(idx), free(shifts);
   jx_fn_free(fwd), jx_fn_free(pbody), jx_fn_free(step), jx_fn_free(step_body);
-  if (dp) jx_fn_free(bnorm), jx_fn_free(norm_fn), jx_fn_free(pe), jx_fn_free(vm), jx_fn_free(jgrad), jx_fn_free(grad);
+  if (dp)
+    jx_fn_free(bnorm), jx_fn_free(norm_fn), jx_fn_free(pe), jx_fn_free(vm), jx_fn_free(jgrad),
+        jx_fn_free(grad);
   jx_fn_free(jvg), jx_fn_free(vg), jx_fn_free(loss_fn);
   return rc;
 }

@@ -19,8 +19,7 @@ struct jx_fn {
 };
 
 /* A function with a closure owned by it. */
-jx_fn *jx_fn_make(jx_body body, int nargs, void *closure, void (*free_closure)(void *),
-                  const char *name);
+jx_fn *jx_fn_make(jx_body body, int nargs, void *closure, void (*free_closure)(void *), const char *name);
 jx_fn *jx_fn_ref(jx_fn *f); /* +1 reference */
 
 /* Validate args for calling f: non-NULL f, no error values. */

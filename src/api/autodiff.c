@@ -56,8 +56,7 @@ static jx_t call_with(jx_fn *f, const jx_t *args, int argnum, jx_t with) {
   int n = f->nargs;
   jx_t small[16] = {0}, *a = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!a) return jx_error_new("out of memory");
-  for (int i = 0; i < n; i++)
-    a[i] = argnum < 0 ? jx_at(with, i) : i == argnum ? with : args[i];
+  for (int i = 0; i < n; i++) a[i] = argnum < 0 ? jx_at(with, i) : i == argnum ? with : args[i];
   jx_t out = jx_call(f, a);
   if (a != small) jx_free(a);
   return out;
@@ -114,8 +113,10 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
     if (!tan) err = jx_error_new("%s: out of memory", op);
   }
   for (int i = 0; !err && i < ol.n; i++) {
-    if (ol.v[i]->kind == JX_VK_ERROR) err = ol.v[i];
-    else jx_jvp_unpack(J, ol.v[i], &ol.v[i], &tan[i]);
+    if (ol.v[i]->kind == JX_VK_ERROR)
+      err = ol.v[i];
+    else
+      jx_jvp_unpack(J, ol.v[i], &ol.v[i], &tan[i]);
   }
   jx_jvp_end(J);
   if (err) {
@@ -205,7 +206,8 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
   if (err) return err;
   jx_t P = jx_tuple(f->nargs, primals), T = jx_tuple(f->nargs, tangents);
   if (!jx_ok(T)) return T;
-  if (!jx_tree_same_structure(P, T)) return jx_error_new("jvp: primals and tangents have different tree structures");
+  if (!jx_tree_same_structure(P, T))
+    return jx_error_new("jvp: primals and tangents have different tree structures");
   leaves pl, tl;
   if ((err = leaves_of(P, &pl))) return err;
   if ((err = leaves_of(T, &tl))) {
@@ -216,7 +218,8 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
     if (!jx_aval_eq(&pl.v[i]->aval, &tl.v[i]->aval)) {
       char s1[160], s2[160];
       err = jx_error_new("jvp: tangent %d is %s but its primal is %s (they must match)", i,
-                         jx_aval_str(&tl.v[i]->aval, s1, sizeof s1), jx_aval_str(&pl.v[i]->aval, s2, sizeof s2));
+                         jx_aval_str(&tl.v[i]->aval, s1, sizeof s1),
+                         jx_aval_str(&pl.v[i]->aval, s2, sizeof s2));
     }
   }
   jx_trace *J = err ? NULL : jx_jvp_begin();
@@ -282,7 +285,8 @@ static jx_t vjp_body(const jx_t *args, void *u) {
   for (int i = 0; i < cl.n && !err; i++) {
     if (!jx_aval_eq(&cl.v[i]->aval, &ol.v[i]->aval)) {
       char s1[160], s2[160];
-      err = jx_error_new("vjp: cotangent %d is %s but the output is %s", i, jx_aval_str(&cl.v[i]->aval, s1, sizeof s1),
+      err = jx_error_new("vjp: cotangent %d is %s but the output is %s", i,
+                         jx_aval_str(&cl.v[i]->aval, s1, sizeof s1),
                          jx_aval_str(&ol.v[i]->aval, s2, sizeof s2));
     }
   }
@@ -314,8 +318,10 @@ jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn) {
   *c = (vjp_closure){L.lin, jx_retain(L.out), jx_retain(L.in_tree)};
   jx_fn *g = jx_fn_make(vjp_body, 1, c, vjp_free, "vjp function");
   if (!g) return jx_error_new("vjp: out of memory");
-  if (vjp_fn) *vjp_fn = g;
-  else jx_fn_free(g);
+  if (vjp_fn)
+    *vjp_fn = g;
+  else
+    jx_fn_free(g);
   return L.out;
 }
 
@@ -347,7 +353,8 @@ static jx_t jac_body(const jx_t *args, void *u) {
   const char *op = c->reverse ? "jacrev" : "jacfwd";
   jx_t err = check_argnum(op, c->f, c->argnum);
   if (err) return err;
-  if (jx_is_tree(args[c->argnum])) return jx_error_new("%s: the differentiated argument must be an array, not a tree", op);
+  if (jx_is_tree(args[c->argnum]))
+    return jx_error_new("%s: the differentiated argument must be an array, not a tree", op);
   linearized L;
   err = linearize(op, c->f, args, c->argnum, &L);
   if (err) return err;

@@ -4,8 +4,8 @@
  * primitive's rules), checks the types, and binds the primitive. */
 #include "api/api.h"
 #include "api/trace_fn.h"
-#include "prims/lax.h"
 #include "ops/ops.h"
+#include "prims/lax.h"
 
 #include <stdio.h>
 
@@ -27,7 +27,8 @@ static void closed_free(closed *c) {
 static jx_t trace_closed(const char *op, jx_fn *f, int nargs, const jx_t *args, closed *c) {
   memset(c, 0, sizeof *c);
   if (!f) return jx_error_new("%s: function is NULL", op);
-  if (f->nargs != nargs) return jx_error_new("%s: the function takes %d arguments, expected %d", op, f->nargs, nargs);
+  if (f->nargs != nargs)
+    return jx_error_new("%s: the function takes %d arguments, expected %d", op, f->nargs, nargs);
   jx_t err;
   c->j = jx_trace_to_jaxpr_for(op, f, args, &c->out_like, &err);
   if (!c->j) return err;
@@ -81,7 +82,8 @@ jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *oper
   if (err) return err;
   char s[160];
   if (pred->aval.ndim != 0)
-    return jx_error_new("cond: the predicate must be a scalar, got %s", jx_aval_str(&pred->aval, s, sizeof s));
+    return jx_error_new("cond: the predicate must be a scalar, got %s",
+                        jx_aval_str(&pred->aval, s, sizeof s));
   if (pred->aval.dtype != JX_BOOL) pred = jx_ne(pred, jx_zeros_like(pred));
   closed t, f;
   if ((err = trace_closed("cond (true branch)", on_true, n, operands, &t))) return err;
@@ -94,8 +96,10 @@ jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *oper
     tree_types(t.out_like, a, sizeof a);
     tree_types(f.out_like, b, sizeof b);
     closed_free(&t), closed_free(&f);
-    return jx_error_new("cond: the branches must return the same types, but the true branch returns %s and the "
-                        "false branch returns %s", a, b);
+    return jx_error_new(
+        "cond: the branches must return the same types, but the true branch returns %s and the "
+        "false branch returns %s",
+        a, b);
   }
   /* operands: (true consts, false consts, operand leaves); each branch
    * gets unused inputs for the other's constants */
@@ -124,7 +128,8 @@ jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *oper
   }
   if (!r) {
     jx_t *bi = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
-    if (!bi) r = jx_error_new("cond: out of memory");
+    if (!bi)
+      r = jx_error_new("cond: out of memory");
     else {
       bi[0] = pred;
       memcpy(bi + 1, ins, sizeof(jx_t) * (size_t)nin);
@@ -174,7 +179,8 @@ jx_t jx_switch(jx_t index, int nbranches, jx_fn **branches, int n, const jx_t *o
     if (!branches[i]) return jx_error_new("switch: branch %d is NULL", i);
   char s[160];
   if (index->aval.ndim != 0 || !jx_dtype_is_int(index->aval.dtype))
-    return jx_error_new("switch: the index must be an integer scalar, got %s", jx_aval_str(&index->aval, s, sizeof s));
+    return jx_error_new("switch: the index must be an integer scalar, got %s",
+                        jx_aval_str(&index->aval, s, sizeof s));
   /* clamp into range, as lax.switch does */
   jx_t i = jx_minimum(jx_maximum(jx_astype(index, JX_I32), jx_scalar_int(0)), jx_scalar_int(nbranches - 1));
   switch_closure c = {i, branches, 0, nbranches - 1, n};
@@ -225,7 +231,9 @@ jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) {
 
 /* ----------------------------------------------------------------- scan */
 /* carry k of a traced scan body is returned unchanged (a loop invariant) */
-static bool invariant_carry(const closed *b, int k) { return b->j->outvars[k] == b->j->invars[b->nconst + k]; }
+static bool invariant_carry(const closed *b, int k) {
+  return b->j->outvars[k] == b->j->invars[b->nconst + k];
+}
 
 /* A scan being built: the traced body, the leaves of its operands, and
  * the body the primitive runs. */
@@ -279,7 +287,8 @@ static jx_t scan_trace(const char *op, jx_fn *f, jx_t init, jx_t xs, scan_build 
     char s1[512], s2[512];
     tree_types(init, s1, sizeof s1);
     tree_types(jx_at(s->b.out_like, 0), s2, sizeof s2);
-    return jx_error_new("%s: the function must return a carry of the init's type %s, but returns %s", op, s1, s2);
+    return jx_error_new("%s: the function must return a carry of the init's type %s, but returns %s", op, s1,
+                        s2);
   }
   return NULL;
 }
@@ -358,7 +367,9 @@ static jx_t scan_general(const char *op, jx_fn *f, jx_t init, jx_t xs, int64_t l
 
 jx_t jx_scan(jx_fn *f, jx_t init, jx_t xs) { return scan_general("scan", f, init, xs, -1, false); }
 jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse) {
-  if (length < -1) return jx_error_new("scan: length must be -1 (the xs' leading dimension) or >= 0, got %lld", (long long)length);
+  if (length < -1)
+    return jx_error_new("scan: length must be -1 (the xs' leading dimension) or >= 0, got %lld",
+                        (long long)length);
   return scan_general("scan", f, init, xs, length, reverse);
 }
 
@@ -375,7 +386,8 @@ static jx_t fori_step(const jx_t *args, void *u) {
 
 jx_t jx_fori_loop(int64_t lo, int64_t hi, jx_fn *body, jx_t init) {
   if (!body) return jx_error_new("fori_loop: body is NULL");
-  if (body->nargs != 2) return jx_error_new("fori_loop: the body takes (i, carry): 2 arguments, not %d", body->nargs);
+  if (body->nargs != 2)
+    return jx_error_new("fori_loop: the body takes (i, carry): 2 arguments, not %d", body->nargs);
   if (jx_is_error(init)) return init ? init : jx_error_new("fori_loop: init is NULL");
   if (lo < INT32_MIN || hi > INT32_MAX) return jx_error_new("fori_loop: bounds must fit in i32");
   fori_closure c = {body};

@@ -20,7 +20,9 @@ jx_fn *jx_fn_make(jx_body body, int nargs, void *closure, void (*free_closure)(v
   return f;
 }
 
-jx_fn *jx_fn_new(jx_body body, int nargs, void *user) { return jx_fn_make(body, nargs, user, NULL, "function"); }
+jx_fn *jx_fn_new(jx_body body, int nargs, void *user) {
+  return jx_fn_make(body, nargs, user, NULL, "function");
+}
 
 jx_fn *jx_fn_ref(jx_fn *f) {
   if (f) atomic_fetch_add(&f->refs, 1);

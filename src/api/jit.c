@@ -169,9 +169,13 @@ jx_t jx_jit_compile(jx_fn *jitted, const jx_t *args) {
   jx_pool_push();
   jx_t all = jx_tuple(c->f->nargs, args), err = NULL, out_like = NULL;
   jx_jaxpr *j = jx_ok(all) ? signature_jaxpr(c, all, args, &out_like, &err) : NULL;
-  if (!jx_ok(all)) err = all;
-  else if (j && has_tracer_consts(j)) err = jx_error_new("jit_compile: f closes over a value traced by an outer transformation; compile the outer function instead");
-  else if (j) jx_jaxpr_executable(j, &err);
+  if (!jx_ok(all))
+    err = all;
+  else if (j && has_tracer_consts(j))
+    err = jx_error_new("jit_compile: f closes over a value traced by an outer transformation; compile the "
+                       "outer function instead");
+  else if (j)
+    jx_jaxpr_executable(j, &err);
   if (j) jx_jaxpr_release(j);
   jx_retain(err);
   jx_pool_pop();

@@ -1,7 +1,7 @@
 /* Tracing a jx_fn into a jaxpr (make_jaxpr, jit): every argument leaf
  * becomes an input variable, every op is staged. */
-#include "api/api.h"
 #include "api/trace_fn.h"
+#include "api/api.h"
 #include "trace/trace.h"
 
 jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t *out_like, jx_t *err) {
@@ -23,8 +23,10 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
   jx_stage_trace(S)->label = op;
   jx_tree_flatten(all, leaf, n);
   for (int i = 0; i < n && !*err; i++) {
-    if (leaf[i]->kind == JX_VK_ERROR) *err = leaf[i];
-    else leaf[i] = jx_stage_input(S, &leaf[i]->aval);
+    if (leaf[i]->kind == JX_VK_ERROR)
+      *err = leaf[i];
+    else
+      leaf[i] = jx_stage_input(S, &leaf[i]->aval);
   }
   jx_t tr = *err ? NULL : jx_tree_unflatten(all, leaf);
   jx_free(leaf);

@@ -38,7 +38,8 @@ static jx_t wrap_leaf(jx_t leaf, void *u) {
   int r = jx_ndim(leaf);
   if (r == 0) {
     w->err = jx_error_new("vmap: argument %d is 0-d (%s) but in_axes asks to map its axis %d; use JX_NONE "
-                          "for unmapped arguments", w->arg, jx_aval_str(&leaf->aval, s, sizeof s), w->axis);
+                          "for unmapped arguments",
+                          w->arg, jx_aval_str(&leaf->aval, s, sizeof s), w->axis);
     return w->err;
   }
   int ax = w->axis < 0 ? w->axis + r : w->axis;
@@ -78,8 +79,9 @@ static jx_t unwrap_leaf(jx_t leaf, void *u) {
   int ax = w->out_axis < 0 ? w->out_axis + r : w->out_axis;
   if (ax < 0 || ax >= r) {
     char s[160];
-    return w->err = jx_error_new("vmap: out_axis %d is out of range for an output of rank %d (%s per example)",
-                                 w->out_axis, r, jx_aval_str(&leaf->aval, s, sizeof s));
+    return w->err =
+               jx_error_new("vmap: out_axis %d is out of range for an output of rank %d (%s per example)",
+                            w->out_axis, r, jx_aval_str(&leaf->aval, s, sizeof s));
   }
   if (bd == JX_NONE) v = jx_batch_to_front(v, JX_NONE, w->size), bd = 0;
   return jx_moveaxis(v, bd, ax);

@@ -15,7 +15,8 @@ typedef struct jx_rt {
   /* run CALL kernel `kernel` of program all[prog] on these data pointers,
    * with `epi` (the range function of its fused epilogue kernel, see
    * ir/loop.h) or NULL; nonzero on failure (the error is kept in ctx) */
-  int (*call)(const struct jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t));
+  int (*call)(const struct jx_rt *rt, int prog, int kernel, char **data,
+              void (*epi)(void *, int64_t, int64_t));
   /* a buffer of `bytes` (its data in *data): a handle for release, NULL
    * when out of memory (the error is kept in ctx) */
   void *(*alloc)(const struct jx_rt *rt, int64_t bytes, char **data);

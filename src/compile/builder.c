@@ -48,19 +48,16 @@ static int b_invar(bld *b, const jx_aval *a) {
   return v;
 }
 
-static bool small_array(jx_t x) {
-  return jx_is_array(x) && jx_aval_size(&x->aval) <= JX_FOLD_MAX_ELEMS;
-}
+static bool small_array(jx_t x) { return jx_is_array(x) && jx_aval_size(&x->aval) <= JX_FOLD_MAX_ELEMS; }
 
-bool same_aval(const jx_aval *a, const jx_aval *b) {
-  return jx_aval_eq(a, b) && a->weak == b->weak;
-}
+bool same_aval(const jx_aval *a, const jx_aval *b) { return jx_aval_eq(a, b) && a->weak == b->weak; }
 
 /* same dtype, weak flag, shape and bytes (and exact value: two weak
  * scalars that round to the same f32 may still promote differently) */
 static bool same_contents(jx_t a, jx_t b) {
   if (!same_aval(&a->aval, &b->aval)) return false;
-  if (a->u.arr.exact != b->u.arr.exact || a->u.arr.exact_f != b->u.arr.exact_f || a->u.arr.exact_i != b->u.arr.exact_i)
+  if (a->u.arr.exact != b->u.arr.exact || a->u.arr.exact_f != b->u.arr.exact_f ||
+      a->u.arr.exact_i != b->u.arr.exact_i)
     return false;
   size_t n = (size_t)jx_aval_size(&a->aval) * jx_dtype_size(a->aval.dtype);
   return n == 0 || !memcmp(jx_data(a), jx_data(b), n);
@@ -129,8 +126,8 @@ int b_const(bld *b, jx_t x) {
   return v;
 }
 
-bool b_eqn(bld *b, jx_prim p, const jx_params *params, int nin, const int *in, int nout,
-                  const jx_aval *avals, int *outs) {
+bool b_eqn(bld *b, jx_prim p, const jx_params *params, int nin, const int *in, int nout, const jx_aval *avals,
+           int *outs) {
   if (jx_jaxpr_add_eqn(b->j, p, params, nin, in, nout, avals, outs) || !b_sync(b)) {
     b_oom(b);
     return false;
@@ -168,8 +165,7 @@ int sm_get(bld *b, srcmap *s, int v) {
     return -1;
   }
   if (s->map[v] < 0 && s->cidx[v] >= 0) s->map[v] = b_const(b, s->src->consts[s->cidx[v]]);
-  if (s->map[v] < 0 && !b->err)
-    b->err = jx_error_new("optimize: variable %d used before its definition", v);
+  if (s->map[v] < 0 && !b->err) b->err = jx_error_new("optimize: variable %d used before its definition", v);
   return s->map[v];
 }
 
@@ -209,8 +205,7 @@ bool emit_copy(bld *b, srcmap *s, const jx_eqn *q, const int *ins) {
  * equations, the outputs are mapped last. Temporaries the pass creates in
  * the current pool (folded values, scratch) are released before return;
  * the new jaxpr holds its own references. */
-jx_jaxpr *run_pass(const jx_jaxpr *in, pass_body body, bool merge_consts, bool *changed,
-                          jx_t *err) {
+jx_jaxpr *run_pass(const jx_jaxpr *in, pass_body body, bool merge_consts, bool *changed, jx_t *err) {
   *err = NULL;
   if (changed) *changed = false;
   size_t mark = jx_pool_mark();

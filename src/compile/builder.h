@@ -45,8 +45,8 @@ bool same_aval(const jx_aval *a, const jx_aval *b);
 /* The var holding constant x in the new jaxpr (added on first use). */
 int b_const(bld *b, jx_t x);
 /* Append an equation; its outputs' new vars go to outs. */
-bool b_eqn(bld *b, jx_prim p, const jx_params *params, int nin, const int *in, int nout,
-           const jx_aval *avals, int *outs);
+bool b_eqn(bld *b, jx_prim p, const jx_params *params, int nin, const int *in, int nout, const jx_aval *avals,
+           int *outs);
 bool sm_init(bld *b, srcmap *s, const jx_jaxpr *src);
 void sm_free(srcmap *s);
 /* new var of source var v (constants are brought over on first use) */

@@ -87,8 +87,8 @@ static void say_fallback(const jx_jaxpr *j, jx_t cause) {
     jx_aval_str(&j->avals[j->invars[i]], a, sizeof a);
     n += (size_t)snprintf(sig + n, sizeof sig - n, "%s%s", i ? ", " : "", a);
   }
-  jx_diag("jit: falling back to the interpreter (much slower) for the function of (%s), %d equation%s: %s", sig,
-          j->neqn, j->neqn == 1 ? "" : "s", cause ? jx_error(cause) : "render failed");
+  jx_diag("jit: falling back to the interpreter (much slower) for the function of (%s), %d equation%s: %s",
+          sig, j->neqn, j->neqn == 1 ? "" : "s", cause ? jx_error(cause) : "render failed");
 }
 
 /* NULL: fusion failed, and the jaxpr is interpreted */
@@ -134,8 +134,8 @@ jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, const jx_compile_ho
   }
   if (x->mod) x->prof = jx_profile_new(x->prog);
   if (jx_diag_enabled("compile"))
-    jx_diag("jit: %d equations -> %d after passes, %d kernels; passes %.2f ms, total %.1f ms", j->neqn, x->opt->neqn,
-            x->prog ? x->prog->nkernel : 0, t1 - t0, jx_now_ms() - t0);
+    jx_diag("jit: %d equations -> %d after passes, %d kernels; passes %.2f ms, total %.1f ms", j->neqn,
+            x->opt->neqn, x->prog ? x->prog->nkernel : 0, t1 - t0, jx_now_ms() - t0);
   return x;
 }
 

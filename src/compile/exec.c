@@ -32,7 +32,8 @@ static struct jx_value view(const jx_aval *a, jx_buffer *b) {
 /* A call whose impl makes its own outputs (control flow, nested jit): it
  * gets real values (sharing the buffers) and its results' buffers become
  * the program's. */
-static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer **buf, char **data, jx_t *val) {
+static jx_t run_owning_call(const jx_kernel *kn, const jx_program *p, jx_buffer **buf, char **data,
+                            jx_t *val) {
   jx_scratch *s = jx_scratch_here();
   jx_scratch_mark m = jx_scratch_save(s);
   jx_t *in = JX_SCRATCH(s, jx_t, (size_t)kn->nin + (size_t)kn->nout), *out = in ? in + kn->nin : NULL;
@@ -132,8 +133,9 @@ static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_
   }
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, epi_data};
-  jx_t err = epi ? host->dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
-                 : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
+  jx_t err =
+      epi ? host->dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
+          : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
   jx_scratch_release(s, sm);
@@ -141,7 +143,8 @@ static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_
 }
 
 /* a loop body's CALL kernel (rt->call) */
-static int rt_call(const jx_rt *rt, int prog, int kernel, char **data, void (*epi)(void *, int64_t, int64_t)) {
+static int rt_call(const jx_rt *rt, int prog, int kernel, char **data,
+                   void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
   jx_t err = run_call(rs->host, p, &p->kernels[kernel], data, epi, data);
@@ -208,8 +211,10 @@ static void bind_inputs(const jx_program *p, const jx_t *args, run_bufs *rb) {
   for (int b = 0; b < p->nbuf; b++) {
     const jx_lbuf *lb = &p->bufs[b];
     rb->buf[b] = NULL, rb->data[b] = NULL, rb->val[b] = NULL;
-    if (lb->kind == JX_LB_ARG) rb->buf[b] = args[lb->index]->u.arr.buf;
-    else if (lb->kind == JX_LB_CONST) rb->buf[b] = p->consts[lb->index]->u.arr.buf;
+    if (lb->kind == JX_LB_ARG)
+      rb->buf[b] = args[lb->index]->u.arr.buf;
+    else if (lb->kind == JX_LB_CONST)
+      rb->buf[b] = p->consts[lb->index]->u.arr.buf;
     if (rb->buf[b]) rb->data[b] = rb->buf[b]->data;
   }
 }
@@ -223,11 +228,14 @@ static jx_t alloc_defined(const jx_program *p, int k, int epi, run_bufs *rb) {
     if (lb->def != k && (epi < 0 || lb->def != epi)) continue;
     if (lb->kind == JX_LB_OUT) {
       rb->val[b] = jx_array_new(&lb->aval);
-      if (!jx_ok(rb->val[b])) err = rb->val[b];
-      else rb->buf[b] = rb->val[b]->u.arr.buf;
+      if (!jx_ok(rb->val[b]))
+        err = rb->val[b];
+      else
+        rb->buf[b] = rb->val[b]->u.arr.buf;
     } else {
       rb->buf[b] = jx_buffer_new((size_t)jx_aval_size(&lb->aval) * jx_dtype_size(lb->aval.dtype));
-      if (!rb->buf[b]) err = jx_error_new("jit: out of memory for a temporary %s", jx_dtype_name(lb->aval.dtype));
+      if (!rb->buf[b])
+        err = jx_error_new("jit: out of memory for a temporary %s", jx_dtype_name(lb->aval.dtype));
     }
     if (rb->buf[b]) rb->data[b] = rb->buf[b]->data;
   }
@@ -276,12 +284,15 @@ static jx_t give_outputs(const jx_program *p, const jx_t *args, jx_t err, const 
   for (int i = 0; i < p->nout; i++) {
     int b = p->outs[i];
     const jx_lbuf *lb = &p->bufs[b];
-    if (err) outs[i] = err;
-    else if (lb->kind == JX_LB_ARG) outs[i] = args[lb->index];
+    if (err)
+      outs[i] = err;
+    else if (lb->kind == JX_LB_ARG)
+      outs[i] = args[lb->index];
     else if (lb->kind == JX_LB_CONST) { /* the program's: a reference of the caller's own */
       outs[i] = jx_pool_own(jx_retain(p->consts[lb->index]));
       if (!jx_ok(outs[i])) err = outs[i];
-    } else outs[i] = rb->val[b];
+    } else
+      outs[i] = rb->val[b];
   }
   return err;
 }

@@ -37,11 +37,11 @@ static bool epilogues_enabled(void) {
 
 typedef struct {
   const jx_jaxpr *j;
-  int *def;     /* var -> eqn index, -1 for inputs/consts */
-  int *uses;    /* var -> number of uses (eqn inputs + outputs) */
-  bool *mat;    /* var -> materialized */
-  int *buf;     /* var -> buffer id, -1 */
-  int *cidx;    /* var -> const index, -1 */
+  int *def;  /* var -> eqn index, -1 for inputs/consts */
+  int *uses; /* var -> number of uses (eqn inputs + outputs) */
+  bool *mat; /* var -> materialized */
+  int *buf;  /* var -> buffer id, -1 */
+  int *cidx; /* var -> const index, -1 */
   jx_program *prog;
   jx_kernel *k; /* kernel being built */
   int capexpr;
@@ -126,25 +126,25 @@ static int build_eqn(fctx *c, const jx_eqn *q, const imap *m) {
   imap mu;
   memset(&mu, 0, sizeof mu);
   switch (lw->kind) {
-  case JX_LOWER_EW: return build_ew(c, q, m);
-  case JX_LOWER_FORWARD: return build(c, q->in[0], m);
-  case JX_LOWER_LAYOUT:
-    mu.nd = j->avals[q->in[0]].ndim;
-    lw->index_map(&q->params, &j->avals[q->in[0]], m->d, mu.d);
-    return build(c, q->in[0], &mu);
-  case JX_LOWER_RESHAPE: /* the operand is materialized: same linear order */
-    return load(c, c->buf[q->in[0]], va, m);
-  case JX_LOWER_IOTA: {
-    jx_lexpr e = blank(JX_LX_INDEX, JX_I64);
-    e.at = m->d[q->params.iota.axis];
-    int idx = add_expr(c, &e);
-    jx_lexpr cv = blank(JX_LX_OP, va->dtype);
-    cv.prim = JX_P_convert, cv.nargs = 1, cv.args[0] = idx;
-    return add_expr(c, &cv);
-  }
-  default:
-    c->err = jx_error_new("jit: internal: %s reached expression building", jx_prim_names[q->prim]);
-    return 0;
+    case JX_LOWER_EW: return build_ew(c, q, m);
+    case JX_LOWER_FORWARD: return build(c, q->in[0], m);
+    case JX_LOWER_LAYOUT:
+      mu.nd = j->avals[q->in[0]].ndim;
+      lw->index_map(&q->params, &j->avals[q->in[0]], m->d, mu.d);
+      return build(c, q->in[0], &mu);
+    case JX_LOWER_RESHAPE: /* the operand is materialized: same linear order */
+      return load(c, c->buf[q->in[0]], va, m);
+    case JX_LOWER_IOTA: {
+      jx_lexpr e = blank(JX_LX_INDEX, JX_I64);
+      e.at = m->d[q->params.iota.axis];
+      int idx = add_expr(c, &e);
+      jx_lexpr cv = blank(JX_LX_OP, va->dtype);
+      cv.prim = JX_P_convert, cv.nargs = 1, cv.args[0] = idx;
+      return add_expr(c, &cv);
+    }
+    default:
+      c->err = jx_error_new("jit: internal: %s reached expression building", jx_prim_names[q->prim]);
+      return 0;
   }
 }
 
@@ -153,8 +153,11 @@ static int build(fctx *c, int v, const imap *m) {
   if (c->cidx[v] >= 0 && j->avals[v].ndim == 0 && jx_is_array(j->consts[c->cidx[v]])) {
     jx_t x = j->consts[c->cidx[v]];
     jx_lexpr e = blank(JX_LX_CONST, x->aval.dtype);
-    if (jx_dtype_is_float(x->aval.dtype)) e.value = jx_scalar_load(x->aval.dtype, jx_data(x));
-    else e.ivalue = x->aval.dtype == JX_I64 ? *(const int64_t *)jx_data(x) : (int64_t)jx_scalar_load(x->aval.dtype, jx_data(x));
+    if (jx_dtype_is_float(x->aval.dtype))
+      e.value = jx_scalar_load(x->aval.dtype, jx_data(x));
+    else
+      e.ivalue = x->aval.dtype == JX_I64 ? *(const int64_t *)jx_data(x)
+                                         : (int64_t)jx_scalar_load(x->aval.dtype, jx_data(x));
     return add_expr(c, &e);
   }
   if (c->buf[v] >= 0) return load(c, c->buf[v], &j->avals[v], m);
@@ -265,7 +268,8 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err);
  * impl makes its own outputs (control flow that did not become a LOOP). */
 static bool self_contained(const jx_program *p) {
   for (int k = 0; k < p->nkernel; k++)
-    if (p->kernels[k].kind == JX_LK_CALL && jx_prim_rules[p->kernels[k].call.prim]->impl_allocates) return false;
+    if (p->kernels[k].kind == JX_LK_CALL && jx_prim_rules[p->kernels[k].call.prim]->impl_allocates)
+      return false;
   return true;
 }
 
@@ -336,7 +340,8 @@ static bool make_loop(fctx *c, jx_kernel *k, const jx_eqn *q) {
       return true; /* freed with the program */
     }
     for (int b = 0; b < sp[i]->nbuf && !c->err; b++)
-      k->loop.bmap[i][b] = sp[i]->bufs[b].kind == JX_LB_CONST ? add_const_buf(c, sp[i]->consts[sp[i]->bufs[b].index]) : -1;
+      k->loop.bmap[i][b] =
+          sp[i]->bufs[b].kind == JX_LB_CONST ? add_const_buf(c, sp[i]->consts[sp[i]->bufs[b].index]) : -1;
   }
   return true;
 }
@@ -377,7 +382,8 @@ static void mark_epilogues(jx_program *p) {
     jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
     if (g->kind != JX_LK_CALL || !takes_epilogue(g->call.prim, &g->call.params, g->nout)) continue;
     const jx_lbuf *c = &p->bufs[g->outs[0]];
-    if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim) continue;
+    if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim)
+      continue;
     if (memcmp(m->shape, c->aval.shape, sizeof(int64_t) * (size_t)m->ndim)) continue;
     if (!reads_pointwise(m, g->outs[0], &c->aval)) continue;
     g->epilogue = k + 2;
@@ -488,7 +494,8 @@ static bool check_lowerings(fctx *c) {
 /* buffers: arguments, constants (not inlined scalars), then outputs */
 static void plan_buffers(fctx *c) {
   const jx_jaxpr *j = c->j;
-  for (int i = 0; i < j->nin && !c->err; i++) c->buf[j->invars[i]] = new_buf(c, &j->avals[j->invars[i]], JX_LB_ARG, i);
+  for (int i = 0; i < j->nin && !c->err; i++)
+    c->buf[j->invars[i]] = new_buf(c, &j->avals[j->invars[i]], JX_LB_ARG, i);
   for (int i = 0; i < j->nconst && !c->err; i++) {
     int v = j->constvars[i];
     bool scalar = j->avals[v].ndim == 0 && jx_is_array(j->consts[i]);
@@ -576,8 +583,10 @@ static void make_kernels(fctx *c, const int *order) {
     jx_kernel *k = new_kernel(c);
     if (!k) break;
     c->k = k;
-    if (is_call(fk)) call_kernel(c, k, q);
-    else loop_kernel(c, k, q, fk == JX_LOWER_REDUCE);
+    if (is_call(fk))
+      call_kernel(c, k, q);
+    else
+      loop_kernel(c, k, q, fk == JX_LOWER_REDUCE);
     if (c->err) break; /* a buffer or an expression is missing */
     note_liveness(c->prog, k, c->prog->nkernel - 1);
   }
@@ -598,12 +607,15 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
   int *order = NULL;
   bool *moved = NULL;
   int64_t *cost = NULL;
-  if (!fctx_init(&c, j)) oom(&c);
+  if (!fctx_init(&c, j))
+    oom(&c);
   else if (check_lowerings(&c)) {
     decide(&c);
     cost = jx_calloc((size_t)(j->nvars ? j->nvars : 1), sizeof(int64_t));
-    if (cost) bound_inlining(&c, cost);
-    else oom(&c);
+    if (cost)
+      bound_inlining(&c, cost);
+    else
+      oom(&c);
   }
   if (!c.err) plan_buffers(&c);
   /* kernels, in equation order but for GEMM epilogues (see schedule) */

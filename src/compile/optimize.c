@@ -19,8 +19,8 @@ static jx_jaxpr *checked(jx_jaxpr *j, const char *pass, jx_t *err) {
 }
 
 jx_jaxpr *jx_optimize(const jx_jaxpr *in, jx_t *err) {
-  static jx_jaxpr *(*const passes[])(const jx_jaxpr *, bool *, jx_t *) = {
-      jx_pass_fold, jx_pass_simplify, jx_pass_cse, jx_pass_dce};
+  static jx_jaxpr *(*const passes[])(const jx_jaxpr *, bool *, jx_t *) = {jx_pass_fold, jx_pass_simplify,
+                                                                          jx_pass_cse, jx_pass_dce};
   static const char *const names[] = {"fold", "simplify", "cse", "dce"};
   *err = NULL;
   if (!in) {

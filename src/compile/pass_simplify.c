@@ -81,10 +81,23 @@ static bool bcast_gives(const jx_aval *in, int n, const jx_aval *want) {
 
 static bool is_elementwise_nary(jx_prim p) {
   switch (p) {
-  case JX_P_add: case JX_P_sub: case JX_P_mul: case JX_P_div: case JX_P_pow: case JX_P_max:
-  case JX_P_min: case JX_P_and: case JX_P_or: case JX_P_eq: case JX_P_ne: case JX_P_lt:
-  case JX_P_le: case JX_P_gt: case JX_P_ge: case JX_P_select: return true;
-  default: return false;
+    case JX_P_add:
+    case JX_P_sub:
+    case JX_P_mul:
+    case JX_P_div:
+    case JX_P_pow:
+    case JX_P_max:
+    case JX_P_min:
+    case JX_P_and:
+    case JX_P_or:
+    case JX_P_eq:
+    case JX_P_ne:
+    case JX_P_lt:
+    case JX_P_le:
+    case JX_P_gt:
+    case JX_P_ge:
+    case JX_P_select: return true;
+    default: return false;
   }
 }
 
@@ -108,7 +121,8 @@ static bool fold_broadcast_operands(bld *b, srcmap *s, const jx_eqn *q, int *ins
     int x = d->in[0];
     const jx_aval *xa = &b->j->avals[x], *ya = &b->j->avals[ins[k]];
     bool aligned = xa->ndim <= ya->ndim && xa->dtype == ya->dtype && xa->weak == ya->weak;
-    for (int i = 0; aligned && i < xa->ndim; i++) aligned = d->params.bcast.axes[i] == ya->ndim - xa->ndim + i;
+    for (int i = 0; aligned && i < xa->ndim; i++)
+      aligned = d->params.bcast.axes[i] == ya->ndim - xa->ndim + i;
     if (!aligned) continue;
     for (int i = 0; i < q->nin; i++) av[i] = b->j->avals[i == k ? x : ins[i]];
     if (!bcast_gives(av, q->nin, want)) continue;
@@ -132,11 +146,11 @@ static bool simplify_identity(bld *b, srcmap *s, const jx_eqn *q, const int *ins
     int other = ins[1 - k];
     bool id = false;
     switch (q->prim) {
-    case JX_P_add: id = c == 0; break;
-    case JX_P_sub: id = k == 1 && c == 0; break;
-    case JX_P_mul: id = c == 1; break;
-    case JX_P_div: id = k == 1 && c == 1; break;
-    default: break;
+      case JX_P_add: id = c == 0; break;
+      case JX_P_sub: id = k == 1 && c == 0; break;
+      case JX_P_mul: id = c == 1; break;
+      case JX_P_div: id = k == 1 && c == 1; break;
+      default: break;
     }
     if (id && alias(b, s, q, other)) return true;
   }
@@ -147,48 +161,50 @@ static bool simplify_eqn(bld *b, srcmap *s, const jx_eqn *q, int *ins) {
   const jx_params *pa = &q->params;
   const jx_aval *xa = q->nin ? &b->j->avals[ins[0]] : NULL;
   switch (q->prim) {
-  case JX_P_add: case JX_P_sub: case JX_P_mul: case JX_P_div:
-    return simplify_identity(b, s, q, ins);
-  case JX_P_neg: {
-    const jx_eqn *d = def_of(b, ins[0], JX_P_neg);
-    return d && alias(b, s, q, d->in[0]);
-  }
-  case JX_P_convert:
-    return pa->convert.dtype == xa->dtype && pa->convert.weak == xa->weak && alias(b, s, q, ins[0]);
-  case JX_P_transpose: {
-    if (pa->perm.naxes != xa->ndim) return false;
-    if (is_identity_perm(pa->perm.axes, pa->perm.naxes)) return alias(b, s, q, ins[0]);
-    const jx_eqn *d = def_of(b, ins[0], JX_P_transpose);
-    if (!d || d->params.perm.naxes != pa->perm.naxes) return false;
-    /* out dim i = mid dim p2[i] = in dim p1[p2[i]] */
-    jx_params np = *pa;
-    for (int i = 0; i < pa->perm.naxes; i++) np.perm.axes[i] = d->params.perm.axes[pa->perm.axes[i]];
-    if (is_identity_perm(np.perm.axes, np.perm.naxes)) return alias(b, s, q, d->in[0]);
-    return emit_checked(b, s, q, JX_P_transpose, &np, &d->in[0]);
-  }
-  case JX_P_reshape: {
-    if (alias(b, s, q, ins[0])) return true; /* same shape */
-    const jx_eqn *d = def_of(b, ins[0], JX_P_reshape);
-    if (!d) return false;
-    if (alias(b, s, q, d->in[0])) return true;
-    return emit_checked(b, s, q, JX_P_reshape, pa, &d->in[0]);
-  }
-  case JX_P_broadcast_in_dim: {
-    if (pa->bcast.ndim == xa->ndim && pa->bcast.naxes == xa->ndim && is_identity_perm(pa->bcast.axes, pa->bcast.naxes) &&
-        alias(b, s, q, ins[0]))
-      return true;
-    /* bid(bid(x)): x dim i -> mid dim a1[i] -> out dim a2[a1[i]] */
-    const jx_eqn *d = def_of(b, ins[0], JX_P_broadcast_in_dim);
-    if (!d || pa->bcast.naxes != xa->ndim) return false;
-    const jx_aval *x0 = &b->j->avals[d->in[0]];
-    jx_params np = *pa;
-    np.bcast.naxes = d->params.bcast.naxes;
-    memset(np.bcast.axes, 0, sizeof np.bcast.axes);
-    for (int i = 0; i < np.bcast.naxes; i++) np.bcast.axes[i] = pa->bcast.axes[d->params.bcast.axes[i]];
-    if (np.bcast.naxes != x0->ndim) return false;
-    return emit_checked(b, s, q, JX_P_broadcast_in_dim, &np, &d->in[0]);
-  }
-  default: return false;
+    case JX_P_add:
+    case JX_P_sub:
+    case JX_P_mul:
+    case JX_P_div: return simplify_identity(b, s, q, ins);
+    case JX_P_neg: {
+      const jx_eqn *d = def_of(b, ins[0], JX_P_neg);
+      return d && alias(b, s, q, d->in[0]);
+    }
+    case JX_P_convert:
+      return pa->convert.dtype == xa->dtype && pa->convert.weak == xa->weak && alias(b, s, q, ins[0]);
+    case JX_P_transpose: {
+      if (pa->perm.naxes != xa->ndim) return false;
+      if (is_identity_perm(pa->perm.axes, pa->perm.naxes)) return alias(b, s, q, ins[0]);
+      const jx_eqn *d = def_of(b, ins[0], JX_P_transpose);
+      if (!d || d->params.perm.naxes != pa->perm.naxes) return false;
+      /* out dim i = mid dim p2[i] = in dim p1[p2[i]] */
+      jx_params np = *pa;
+      for (int i = 0; i < pa->perm.naxes; i++) np.perm.axes[i] = d->params.perm.axes[pa->perm.axes[i]];
+      if (is_identity_perm(np.perm.axes, np.perm.naxes)) return alias(b, s, q, d->in[0]);
+      return emit_checked(b, s, q, JX_P_transpose, &np, &d->in[0]);
+    }
+    case JX_P_reshape: {
+      if (alias(b, s, q, ins[0])) return true; /* same shape */
+      const jx_eqn *d = def_of(b, ins[0], JX_P_reshape);
+      if (!d) return false;
+      if (alias(b, s, q, d->in[0])) return true;
+      return emit_checked(b, s, q, JX_P_reshape, pa, &d->in[0]);
+    }
+    case JX_P_broadcast_in_dim: {
+      if (pa->bcast.ndim == xa->ndim && pa->bcast.naxes == xa->ndim &&
+          is_identity_perm(pa->bcast.axes, pa->bcast.naxes) && alias(b, s, q, ins[0]))
+        return true;
+      /* bid(bid(x)): x dim i -> mid dim a1[i] -> out dim a2[a1[i]] */
+      const jx_eqn *d = def_of(b, ins[0], JX_P_broadcast_in_dim);
+      if (!d || pa->bcast.naxes != xa->ndim) return false;
+      const jx_aval *x0 = &b->j->avals[d->in[0]];
+      jx_params np = *pa;
+      np.bcast.naxes = d->params.bcast.naxes;
+      memset(np.bcast.axes, 0, sizeof np.bcast.axes);
+      for (int i = 0; i < np.bcast.naxes; i++) np.bcast.axes[i] = pa->bcast.axes[d->params.bcast.axes[i]];
+      if (np.bcast.naxes != x0->ndim) return false;
+      return emit_checked(b, s, q, JX_P_broadcast_in_dim, &np, &d->in[0]);
+    }
+    default: return false;
   }
 }
 

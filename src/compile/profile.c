@@ -29,15 +29,18 @@ static void describe(const jx_program *p, int k, char *s, size_t n) {
   const jx_kernel *kn = &p->kernels[k];
   static const char *const kind[] = {"map", "reduce", "call", "loop"};
   int w = snprintf(s, n, "%-6s %-12s [", kind[kn->kind],
-                   kn->kind == JX_LK_MAP ? "" : kn->kind == JX_LK_REDUCE ? jx_prim_names[kn->reduce_op]
-                                                                          : jx_prim_names[kn->call.prim]);
-  const jx_aval *a = kn->kind == JX_LK_CALL || kn->kind == JX_LK_LOOP ? (kn->nout ? &p->bufs[kn->outs[0]].aval : NULL)
-                                                                        : NULL;
+                   kn->kind == JX_LK_MAP      ? ""
+                   : kn->kind == JX_LK_REDUCE ? jx_prim_names[kn->reduce_op]
+                                              : jx_prim_names[kn->call.prim]);
+  const jx_aval *a = kn->kind == JX_LK_CALL || kn->kind == JX_LK_LOOP
+                         ? (kn->nout ? &p->bufs[kn->outs[0]].aval : NULL)
+                         : NULL;
   const int nd = a ? a->ndim : kn->ndim;
   for (int d = 0; d < nd && w > 0 && (size_t)w < n; d++)
     w += snprintf(s + w, n - (size_t)w, "%s%lld", d ? "," : "", (long long)(a ? a->shape[d] : kn->shape[d]));
   if (w > 0 && (size_t)w < n) w += snprintf(s + w, n - (size_t)w, "]");
-  if (kn->epilogue && w > 0 && (size_t)w < n) snprintf(s + w, n - (size_t)w, " + epilogue k%d", kn->epilogue - 1);
+  if (kn->epilogue && w > 0 && (size_t)w < n)
+    snprintf(s + w, n - (size_t)w, " + epilogue k%d", kn->epilogue - 1);
 }
 
 static void print(jx_profile *pr) {

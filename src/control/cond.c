@@ -90,7 +90,8 @@ static jx_t cond_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
     lin[i] = in[i + 1] == NULL;
     if (!lin[i]) ops[m++] = in[i + 1];
   }
-  for (int k = 0; !err && k < tj->nout; k++) ops[m++] = ct[k] ? ct[k] : jx_lax_zeros(&tj->avals[tj->outvars[k]]);
+  for (int k = 0; !err && k < tj->nout; k++)
+    ops[m++] = ct[k] ? ct[k] : jx_lax_zeros(&tj->avals[tj->outvars[k]]);
   jx_jaxpr *td = err ? NULL : jx_derive_transpose(tj, lin, &err);
   jx_jaxpr *fd = td ? jx_derive_transpose(fj, lin, &err) : NULL;
   if (fd) err = bind_cond(in[0], td, fd, m, ops, outs);
@@ -188,7 +189,14 @@ static jx_t cond_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   return err;
 }
 
-const jx_rules jx_rules_cond = {.name = "cond", .nin = -1, .nout = -1, .abstract_eval = cond_abstract,
-                                .impl = cond_impl, .jvp = cond_jvp, .transpose = cond_transpose,
-                                .batch = cond_batch, .impl_allocates = true, .params_kind = JX_PK_COND,
+const jx_rules jx_rules_cond = {.name = "cond",
+                                .nin = -1,
+                                .nout = -1,
+                                .abstract_eval = cond_abstract,
+                                .impl = cond_impl,
+                                .jvp = cond_jvp,
+                                .transpose = cond_transpose,
+                                .batch = cond_batch,
+                                .impl_allocates = true,
+                                .params_kind = JX_PK_COND,
                                 .lower = {JX_LOWER_LOOP, .loop = "cond", .nbody = 2}};

@@ -103,7 +103,14 @@ static jx_t call_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   return err;
 }
 
-const jx_rules jx_rules_jit_call = {.name = "jit_call", .nin = -1, .nout = -1, .abstract_eval = call_abstract,
-                                    .impl = call_impl, .jvp = call_jvp, .transpose = call_transpose,
-                                    .batch = call_batch, .impl_allocates = true, .params_kind = JX_PK_CALL,
+const jx_rules jx_rules_jit_call = {.name = "jit_call",
+                                    .nin = -1,
+                                    .nout = -1,
+                                    .abstract_eval = call_abstract,
+                                    .impl = call_impl,
+                                    .jvp = call_jvp,
+                                    .transpose = call_transpose,
+                                    .batch = call_batch,
+                                    .impl_allocates = true,
+                                    .params_kind = JX_PK_CALL,
                                     .lower = {JX_LOWER_CALL}};

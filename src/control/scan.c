@@ -17,7 +17,6 @@
 
 #include <stdio.h>
 
-
 static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   const jx_jaxpr *b = pa->scan.body;
   int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar;
@@ -26,7 +25,8 @@ static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
   for (int i = 0; i < nx; i++) {
     const jx_aval *x = &in[nc + ncar + i];
     if (x->ndim < 1 || x->shape[0] != pa->scan.length)
-      return jx_rule_error(jx_prim_names[p], in, nin, "xs %d must have leading dimension %lld", i, (long long)pa->scan.length);
+      return jx_rule_error(jx_prim_names[p], in, nin, "xs %d must have leading dimension %lld", i,
+                           (long long)pa->scan.length);
   }
   for (int k = 0; k < ncar; k++) {
     if (!jx_aval_eq(&in[nc + k], &b->avals[b->outvars[k]]))
@@ -35,7 +35,8 @@ static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
   }
   for (int k = ncar; k < b->nout; k++) {
     jx_aval y = b->avals[b->outvars[k]];
-    if (y.ndim + 1 > JX_MAX_RANK) return jx_rule_error(jx_prim_names[p], in, nin, "stacked ys rank exceeds %d", JX_MAX_RANK);
+    if (y.ndim + 1 > JX_MAX_RANK)
+      return jx_rule_error(jx_prim_names[p], in, nin, "stacked ys rank exceeds %d", JX_MAX_RANK);
     memmove(y.shape + 1, y.shape, sizeof(int64_t) * (size_t)y.ndim);
     y.shape[0] = pa->scan.length;
     y.ndim++;
@@ -101,7 +102,8 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
           err = c;
           break;
         }
-        memcpy(jx_data(c), jx_data(next), (size_t)jx_aval_size(&next->aval) * jx_dtype_size(next->aval.dtype));
+        memcpy(jx_data(c), jx_data(next),
+               (size_t)jx_aval_size(&next->aval) * jx_dtype_size(next->aval.dtype));
         next = c;
       }
       jx_retain(next);
@@ -119,7 +121,8 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   return err;
 }
 
-static jx_t bind_scan(jx_jaxpr *b, int nc, int ncar, int64_t len, bool rev, int nin, const jx_t *ins, jx_t *out) {
+static jx_t bind_scan(jx_jaxpr *b, int nc, int ncar, int64_t len, bool rev, int nin, const jx_t *ins,
+                      jx_t *out) {
   jx_params q;
   jx_params_init(&q, JX_PK_SCAN);
   q.scan.body = b;
@@ -157,7 +160,8 @@ static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   (void)p;
   jx_jaxpr *b = pa->scan.body;
   int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar, ny = b->nout - ncar;
-  bool *nz = jx_calloc((size_t)(nin + 1), sizeof(bool)), *nzo = jx_calloc((size_t)(b->nout + 1), sizeof(bool));
+  bool *nz = jx_calloc((size_t)(nin + 1), sizeof(bool)),
+       *nzo = jx_calloc((size_t)(b->nout + 1), sizeof(bool));
   int *order = jx_malloc(sizeof(int) * (size_t)(2 * nin + 1));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(3 * nin + 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + ncar + 1));
@@ -174,7 +178,8 @@ static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
    *    xs (residual carries, xs, txs) */
   int ntc = 0, ntcar = 0, ntx = 0;
   for (int i = 0; !err && i < nc; i++) ntc += nz[i] = t[i] != NULL;
-  for (int i = 0; !err && i < ncar; i++) ntcar += nz[nc + i] = nzo[i] = jx_dtype_is_float(x[nc + i]->aval.dtype);
+  for (int i = 0; !err && i < ncar; i++)
+    ntcar += nz[nc + i] = nzo[i] = jx_dtype_is_float(x[nc + i]->aval.dtype);
   for (int i = 0; !err && i < nx; i++) ntx += nz[nc + ncar + i] = t[nc + ncar + i] != NULL;
   for (int k = 0; !err && k < ny; k++) nzo[ncar + k] = true;
   if (!err) bd = jx_derive_jvp(b, nz, nzo, false, &err); /* (consts, carries, xs, tc, tcar, tx) */
@@ -227,9 +232,12 @@ static jx_t tr_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
   jx_t err = known && cin && cto ? NULL : jx_error_new("scan: out of memory");
   int m = 0, nlc = 0;
   for (int i = 0; i < a->nc; i++)
-    if (a->lin[i]) nlc++;
-    else if (!err) known[i] = ins[m++];
-    else m++;
+    if (a->lin[i])
+      nlc++;
+    else if (!err)
+      known[i] = ins[m++];
+    else
+      m++;
   const jx_t *ctc = ins + m, *acc = ins + m + a->ncar;
   m += a->ncar + nlc;
   for (int i = 0; !err && i < a->nx; i++)
@@ -331,9 +339,12 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
   for (int i = 0; !err && i < nin; i++) {
     bool carry = i >= nc && i < nc + ncar, x = i >= nc + ncar;
     batched[i] = carry || bd[i] != JX_NONE; /* every carry is batched */
-    if (carry) ins[i] = jx_batch_to_front(in[i], bd[i], size);
-    else if (bd[i] == JX_NONE) ins[i] = in[i];
-    else ins[i] = jx_moveaxis(in[i], bd[i], x ? 1 : 0); /* xs: the scanned axis stays first */
+    if (carry)
+      ins[i] = jx_batch_to_front(in[i], bd[i], size);
+    else if (bd[i] == JX_NONE)
+      ins[i] = in[i];
+    else
+      ins[i] = jx_moveaxis(in[i], bd[i], x ? 1 : 0); /* xs: the scanned axis stays first */
   }
   jx_jaxpr *bb = err ? NULL : jx_derive_batch(b, batched, size, &err);
   if (bb) err = bind_scan(bb, nc, ncar, pa->scan.length, pa->scan.reverse, nin, ins, out);
@@ -349,7 +360,15 @@ static void scan_loop_fields(const jx_params *pa, jx_lloop *l) {
   l->length = pa->scan.length, l->reverse = pa->scan.reverse;
 }
 
-const jx_rules jx_rules_scan = {.name = "scan", .nin = -1, .nout = -1, .abstract_eval = scan_abstract,
-                                .impl = scan_impl, .jvp = scan_jvp, .transpose = scan_transpose,
-                                .batch = scan_batch, .impl_allocates = true, .params_kind = JX_PK_SCAN,
-                                .lower = {JX_LOWER_LOOP, .loop_fields = scan_loop_fields, .loop = "scan", .nbody = 1}};
+const jx_rules jx_rules_scan = {
+    .name = "scan",
+    .nin = -1,
+    .nout = -1,
+    .abstract_eval = scan_abstract,
+    .impl = scan_impl,
+    .jvp = scan_jvp,
+    .transpose = scan_transpose,
+    .batch = scan_batch,
+    .impl_allocates = true,
+    .params_kind = JX_PK_SCAN,
+    .lower = {JX_LOWER_LOOP, .loop_fields = scan_loop_fields, .loop = "scan", .nbody = 1}};

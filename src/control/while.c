@@ -185,17 +185,21 @@ static jx_t while_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
   (void)p;
   int ncc = pa->while_.ncconst, nbc = pa->while_.nbconst, n = nin - ncc - nbc;
   int64_t size = jx_batch_size(in, bd, nin);
-  bool *cm = jx_malloc(sizeof(bool) * (size_t)(ncc + n + 1)), *bm = jx_malloc(sizeof(bool) * (size_t)(nbc + n + 1));
+  bool *cm = jx_malloc(sizeof(bool) * (size_t)(ncc + n + 1)),
+       *bm = jx_malloc(sizeof(bool) * (size_t)(nbc + n + 1));
   jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(2 * ncc + nbc + n + 1));
   jx_aval *av = jx_malloc(sizeof(jx_aval) * (size_t)(2 * ncc + nbc + n + 1));
   jx_t err = cm && bm && ins && av ? NULL : jx_error_new("while: out of memory");
   jx_jaxpr *cb = NULL, *bb = NULL, *c2 = NULL, *b2 = NULL;
   /* constants keep their batching; every carry is batched */
   int m = 0;
-  for (int i = 0; !err && i < ncc; i++) cm[i] = bd[i] != JX_NONE, ins[m++] = cm[i] ? jx_moveaxis(in[i], bd[i], 0) : in[i];
+  for (int i = 0; !err && i < ncc; i++)
+    cm[i] = bd[i] != JX_NONE, ins[m++] = cm[i] ? jx_moveaxis(in[i], bd[i], 0) : in[i];
   for (int i = 0; !err && i < nbc; i++)
     bm[i] = bd[ncc + i] != JX_NONE, ins[m++] = bm[i] ? jx_moveaxis(in[ncc + i], bd[ncc + i], 0) : in[ncc + i];
-  for (int i = 0; !err && i < n; i++) cm[ncc + i] = bm[nbc + i] = true, ins[m++] = jx_batch_to_front(in[ncc + nbc + i], bd[ncc + nbc + i], size);
+  for (int i = 0; !err && i < n; i++)
+    cm[ncc + i] = bm[nbc + i] = true,
+             ins[m++] = jx_batch_to_front(in[ncc + nbc + i], bd[ncc + nbc + i], size);
   if (!err) cb = jx_derive_batch(pa->while_.cond, cm, size, &err);
   if (cb) bb = jx_derive_batch(pa->while_.body, bm, size, &err);
   if (bb) {
@@ -235,7 +239,15 @@ static void while_loop_fields(const jx_params *pa, jx_lloop *l) {
   l->ncconst = pa->while_.ncconst, l->nbconst = pa->while_.nbconst;
 }
 
-const jx_rules jx_rules_while = {.name = "while", .nin = -1, .nout = -1, .abstract_eval = while_abstract,
-                                 .impl = while_impl, .jvp = while_jvp, .transpose = while_transpose,
-                                 .batch = while_batch, .impl_allocates = true, .params_kind = JX_PK_WHILE,
-                                 .lower = {JX_LOWER_LOOP, .loop_fields = while_loop_fields, .loop = "while", .nbody = 2}};
+const jx_rules jx_rules_while = {
+    .name = "while",
+    .nin = -1,
+    .nout = -1,
+    .abstract_eval = while_abstract,
+    .impl = while_impl,
+    .jvp = while_jvp,
+    .transpose = while_transpose,
+    .batch = while_batch,
+    .impl_allocates = true,
+    .params_kind = JX_PK_WHILE,
+    .lower = {JX_LOWER_LOOP, .loop_fields = while_loop_fields, .loop = "while", .nbody = 2}};

@@ -60,8 +60,10 @@ void *jx_realloc(void *p, size_t n) {
 }
 
 void jx_free(void *p) {
-  if (!alloc_fn) free(p);
-  else if (p) alloc_fn(alloc_ud, p, 0);
+  if (!alloc_fn)
+    free(p);
+  else if (p)
+    alloc_fn(alloc_ud, p, 0);
 }
 
 /* The block's start is kept just below the aligned address. */

@@ -8,25 +8,37 @@
 
 void jx_scalar_store(jx_dtype dt, double v, void *dst) {
   switch (dt) {
-  case JX_BOOL: *(uint8_t *)dst = v != 0; break;
-  case JX_I32: *(int32_t *)dst = isnan(v) ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : (int32_t)v; break;
-  case JX_I64: *(int64_t *)dst = isnan(v) ? 0 : v >= 9223372036854775807.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v; break;
-  case JX_U32: *(uint32_t *)dst = isnan(v) || v <= 0 ? 0 : v >= 4294967295.0 ? UINT32_MAX : (uint32_t)v; break;
-  case JX_F32: *(float *)dst = (float)v; break;
-  case JX_F64: *(double *)dst = v; break;
-  default: break;
+    case JX_BOOL: *(uint8_t *)dst = v != 0; break;
+    case JX_I32:
+      *(int32_t *)dst = isnan(v)             ? 0
+                        : v >= 2147483647.0  ? INT32_MAX
+                        : v <= -2147483648.0 ? INT32_MIN
+                                             : (int32_t)v;
+      break;
+    case JX_I64:
+      *(int64_t *)dst = isnan(v)                      ? 0
+                        : v >= 9223372036854775807.0  ? INT64_MAX
+                        : v <= -9223372036854775808.0 ? INT64_MIN
+                                                      : (int64_t)v;
+      break;
+    case JX_U32:
+      *(uint32_t *)dst = isnan(v) || v <= 0 ? 0 : v >= 4294967295.0 ? UINT32_MAX : (uint32_t)v;
+      break;
+    case JX_F32: *(float *)dst = (float)v; break;
+    case JX_F64: *(double *)dst = v; break;
+    default: break;
   }
 }
 
 double jx_scalar_load(jx_dtype dt, const void *src) {
   switch (dt) {
-  case JX_BOOL: return *(const uint8_t *)src;
-  case JX_I32: return *(const int32_t *)src;
-  case JX_I64: return (double)*(const int64_t *)src;
-  case JX_U32: return *(const uint32_t *)src;
-  case JX_F32: return *(const float *)src;
-  case JX_F64: return *(const double *)src;
-  default: return NAN;
+    case JX_BOOL: return *(const uint8_t *)src;
+    case JX_I32: return *(const int32_t *)src;
+    case JX_I64: return (double)*(const int64_t *)src;
+    case JX_U32: return *(const uint32_t *)src;
+    case JX_F32: return *(const float *)src;
+    case JX_F64: return *(const double *)src;
+    default: return NAN;
   }
 }
 
@@ -65,9 +77,9 @@ jx_t jx_scalar_int(int64_t v) {
 /* ------------------------------------------- weak scalars' exact values */
 static bool int_fits(int64_t v, jx_dtype dt) {
   switch (dt) {
-  case JX_I32: return v >= INT32_MIN && v <= INT32_MAX;
-  case JX_U32: return v >= 0 && v <= (int64_t)UINT32_MAX;
-  default: return true; /* i64 holds it, floats round it, bool tests it */
+    case JX_I32: return v >= INT32_MIN && v <= INT32_MAX;
+    case JX_U32: return v >= 0 && v <= (int64_t)UINT32_MAX;
+    default: return true; /* i64 holds it, floats round it, bool tests it */
   }
 }
 
@@ -78,12 +90,12 @@ void jx_exact_store(jx_t x, jx_dtype dt, void *dst) {
   }
   int64_t v = x->u.arr.exact_i;
   switch (dt) {
-  /* int64 -> float directly: rounded once (through double could round twice) */
-  case JX_F32: *(float *)dst = (float)v; break;
-  case JX_F64: *(double *)dst = (double)v; break;
-  case JX_I64: *(int64_t *)dst = v; break;
-  case JX_BOOL: *(uint8_t *)dst = v != 0; break;
-  default: jx_scalar_store(dt, (double)v, dst); break; /* i32/u32: exact when it fits */
+    /* int64 -> float directly: rounded once (through double could round twice) */
+    case JX_F32: *(float *)dst = (float)v; break;
+    case JX_F64: *(double *)dst = (double)v; break;
+    case JX_I64: *(int64_t *)dst = v; break;
+    case JX_BOOL: *(uint8_t *)dst = v != 0; break;
+    default: jx_scalar_store(dt, (double)v, dst); break; /* i32/u32: exact when it fits */
   }
 }
 
@@ -94,9 +106,10 @@ jx_t jx_exact_check(const char *op, jx_t x) {
 
 jx_t jx_exact_fits(const char *op, jx_t x, jx_dtype dt) {
   if (x->u.arr.exact != JX_EXACT_INT || !jx_dtype_is_int(dt) || int_fits(x->u.arr.exact_i, dt)) return NULL;
-  return jx_error_new("%s: the Python int %lld (jx_scalar_int) is too large for %s; combine it with an i64 value "
-                      "or make it with jx_scalar_of(JX_I64, ...)",
-                      op, (long long)x->u.arr.exact_i, jx_dtype_name(dt));
+  return jx_error_new(
+      "%s: the Python int %lld (jx_scalar_int) is too large for %s; combine it with an i64 value "
+      "or make it with jx_scalar_of(JX_I64, ...)",
+      op, (long long)x->u.arr.exact_i, jx_dtype_name(dt));
 }
 
 jx_t jx_exact_cast(const char *op, jx_t x, jx_dtype dt, bool weak) {
@@ -108,7 +121,8 @@ jx_t jx_exact_cast(const char *op, jx_t x, jx_dtype dt, bool weak) {
   if (!jx_ok(y)) return y;
   jx_exact_store(x, dt, jx_data(y));
   /* still weak: still a Python number, which a later promotion converts */
-  if (weak) y->u.arr.exact = x->u.arr.exact, y->u.arr.exact_f = x->u.arr.exact_f, y->u.arr.exact_i = x->u.arr.exact_i;
+  if (weak)
+    y->u.arr.exact = x->u.arr.exact, y->u.arr.exact_f = x->u.arr.exact_f, y->u.arr.exact_i = x->u.arr.exact_i;
   return y;
 }
 jx_t jx_scalar_of(jx_dtype dt, double v) {
@@ -146,7 +160,10 @@ static void sb_put(sbuf *b, const char *fmt, ...) {
   if (b->n + (size_t)k + 1 > b->cap) {
     size_t cap = (b->cap + (size_t)k + 1) * 2;
     char *s = jx_realloc(b->s, cap);
-    if (!s) { b->oom = true; return; }
+    if (!s) {
+      b->oom = true;
+      return;
+    }
     b->s = s;
     b->cap = cap;
   }
@@ -157,19 +174,26 @@ static void sb_put(sbuf *b, const char *fmt, ...) {
 static void put_elem(sbuf *b, jx_dtype dt, const void *p) {
   double v = jx_scalar_load(dt, p);
   switch (dt) {
-  case JX_BOOL: sb_put(b, "%s", v ? "true" : "false"); break;
-  case JX_I64: sb_put(b, "%lld", (long long)*(const int64_t *)p); break;
-  case JX_I32: case JX_U32: sb_put(b, "%.0f", v); break;
-  default: sb_put(b, "%.*g", dt == JX_F32 ? 7 : 15, v); break;
+    case JX_BOOL: sb_put(b, "%s", v ? "true" : "false"); break;
+    case JX_I64: sb_put(b, "%lld", (long long)*(const int64_t *)p); break;
+    case JX_I32:
+    case JX_U32: sb_put(b, "%.0f", v); break;
+    default: sb_put(b, "%.*g", dt == JX_F32 ? 7 : 15, v); break;
   }
 }
 
 static void put_array(sbuf *b, const jx_aval *a, const char *data, int d, int64_t off, const int64_t *st) {
-  if (d == a->ndim) { put_elem(b, a->dtype, data + off * (int64_t)jx_dtype_size(a->dtype)); return; }
+  if (d == a->ndim) {
+    put_elem(b, a->dtype, data + off * (int64_t)jx_dtype_size(a->dtype));
+    return;
+  }
   sb_put(b, "[");
   int64_t n = a->shape[d];
   for (int64_t i = 0; i < n; i++) {
-    if (n > 12 && i == 6) { sb_put(b, "..., "); i = n - 6; }
+    if (n > 12 && i == 6) {
+      sb_put(b, "..., ");
+      i = n - 6;
+    }
     put_array(b, a, data, d + 1, off + i * st[d], st);
     if (i + 1 < n) sb_put(b, d + 1 < a->ndim ? ",\n%*s" : ", ", d + 1 < a->ndim ? d + 1 : 0, "");
   }
@@ -178,31 +202,46 @@ static void put_array(sbuf *b, const jx_aval *a, const char *data, int d, int64_
 
 static void put_value(sbuf *b, jx_t x) {
   char s[256];
-  if (!x) { sb_put(b, "<null>"); return; }
-  switch ((jx_vkind)x->kind) {
-  case JX_VK_ERROR: sb_put(b, "<error: "); sb_put(b, "%.100s", x->u.err.msg); sb_put(b, ">"); return;
-  /* A description, not the value (which is not known), as JAX's repr of a
-   * tracer: printing while debugging a transformed function is allowed. */
-  case JX_VK_TRACER: sb_put(b, "<%s tracer %s>", x->u.tr.trace->label, jx_aval_str(&x->aval, s, sizeof s)); return;
-  case JX_VK_TREE:
-    sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? "(" : "[");
-    for (int i = 0; i < x->u.tree.n; i++) { if (i) sb_put(b, ", "); put_value(b, x->u.tree.items[i]); }
-    sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? ")" : "]");
-    return;
-  case JX_VK_ARRAY: {
-    int64_t st[JX_MAX_RANK];
-    jx_strides(x->aval.ndim, x->aval.shape, st);
-    put_array(b, &x->aval, jx_data(x), 0, 0, st);
-    sb_put(b, " %s", jx_aval_str(&x->aval, s, sizeof s));
+  if (!x) {
+    sb_put(b, "<null>");
     return;
   }
+  switch ((jx_vkind)x->kind) {
+    case JX_VK_ERROR:
+      sb_put(b, "<error: ");
+      sb_put(b, "%.100s", x->u.err.msg);
+      sb_put(b, ">");
+      return;
+    /* A description, not the value (which is not known), as JAX's repr of a
+   * tracer: printing while debugging a transformed function is allowed. */
+    case JX_VK_TRACER:
+      sb_put(b, "<%s tracer %s>", x->u.tr.trace->label, jx_aval_str(&x->aval, s, sizeof s));
+      return;
+    case JX_VK_TREE:
+      sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? "(" : "[");
+      for (int i = 0; i < x->u.tree.n; i++) {
+        if (i) sb_put(b, ", ");
+        put_value(b, x->u.tree.items[i]);
+      }
+      sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? ")" : "]");
+      return;
+    case JX_VK_ARRAY: {
+      int64_t st[JX_MAX_RANK];
+      jx_strides(x->aval.ndim, x->aval.shape, st);
+      put_array(b, &x->aval, jx_data(x), 0, 0, st);
+      sb_put(b, " %s", jx_aval_str(&x->aval, s, sizeof s));
+      return;
+    }
   }
 }
 
 char *jx_to_string(jx_t x) {
   sbuf b = {0};
   put_value(&b, x);
-  if (b.oom) { jx_free(b.s); return NULL; }
+  if (b.oom) {
+    jx_free(b.s);
+    return NULL;
+  }
   return b.s ? b.s : jx_strdup("");
 }
 

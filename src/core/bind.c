@@ -71,9 +71,10 @@ jx_t jx_trace_read_error(const char *read, jx_t x) {
   char s[160];
   jx_aval_str(&x->aval, s, sizeof s);
   if (!t->active)
-    return jx_error_new("%s: cannot read a traced %s that escaped its transformation (%s); return values from "
-                        "the function instead of saving them",
-                        read, s, t->label);
+    return jx_error_new(
+        "%s: cannot read a traced %s that escaped its transformation (%s); return values from "
+        "the function instead of saving them",
+        read, s, t->label);
   jx_t e = jx_error_new("%s: cannot read the value of a traced %s inside %s: it is not known while %s "
                         "transforms the function (a concretization error); compute with jx ops instead (e.g. "
                         "jx_where or jx_cond rather than a C branch on the value), or return it and read it "
@@ -119,8 +120,7 @@ jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *pa
   return e;
 }
 
-jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
-                  jx_t *out) {
+jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout, jx_t *out) {
   const jx_rules *r = jx_prim_rules[p];
   jx_scratch *s = jx_scratch_here();
   jx_scratch_mark m = jx_scratch_save(s);
@@ -170,24 +170,23 @@ jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int no
   for (int i = 0; i < nin && p != JX_P_convert; i++)
     if (jx_has_exact(in[i]) && (e = jx_exact_check(r->name, in[i]))) return fill_error(e, nout, out);
   if (r->nin >= 0 && nin != r->nin)
-    return fill_error(jx_error_new("%s: expected %d inputs, got %d", r->name, r->nin, nin), nout,
-                      out);
+    return fill_error(jx_error_new("%s: expected %d inputs, got %d", r->name, r->nin, nin), nout, out);
   if (params->kind != r->params_kind)
-    return fill_error(jx_error_new("%s: given %s params, but %s takes %s params", r->name,
-                                   (unsigned)params->kind < JX_PK_COUNT ? jx_params_kind_names[params->kind] : "invalid",
-                                   r->name, jx_params_kind_names[r->params_kind]),
-                      nout, out);
+    return fill_error(
+        jx_error_new("%s: given %s params, but %s takes %s params", r->name,
+                     (unsigned)params->kind < JX_PK_COUNT ? jx_params_kind_names[params->kind] : "invalid",
+                     r->name, jx_params_kind_names[r->params_kind]),
+        nout, out);
 
   jx_trace *top = ts.dynamic;
   for (int i = 0; i < nin; i++) {
     if (in[i]->kind != JX_VK_TRACER) continue;
     jx_trace *t = in[i]->u.tr.trace;
     if (!t->active)
-      return fill_error(
-          jx_error_new("%s: input %d is a tracer that escaped its transformation (a value "
-                       "saved from inside grad/vmap/jit and used after it returned)",
-                       r->name, i),
-          nout, out);
+      return fill_error(jx_error_new("%s: input %d is a tracer that escaped its transformation (a value "
+                                     "saved from inside grad/vmap/jit and used after it returned)",
+                                     r->name, i),
+                        nout, out);
     if (!top || t->level > top->level) top = t;
   }
   if (!top) return jx_eval_prim(p, nin, in, params, nout, out);

@@ -4,8 +4,8 @@
 #ifndef JX_CORE_H
 #define JX_CORE_H
 
-#include "jx.h"
 #include "core/alloc.h"
+#include "jx.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -14,9 +14,9 @@
 
 /* Invariants the library itself guarantees (never user input) are checked
  * always, release builds included. */
-#define JX_CHECK(c)                                                             \
-  do {                                                                          \
-    if (!(c)) jx_internal_fail(__FILE__, __LINE__, #c);                         \
+#define JX_CHECK(c)                                                                                          \
+  do {                                                                                                       \
+    if (!(c)) jx_internal_fail(__FILE__, __LINE__, #c);                                                      \
   } while (0)
 _Noreturn void jx_internal_fail(const char *file, int line, const char *what);
 
@@ -69,16 +69,16 @@ typedef enum {
   JX_PK_ARG,     /* argmax, argmin, argsort */
   JX_PK_DOT,     /* dot_general */
   JX_PK_RESHAPE,
-  JX_PK_BCAST,   /* broadcast_in_dim */
-  JX_PK_PERM,    /* transpose */
+  JX_PK_BCAST, /* broadcast_in_dim */
+  JX_PK_PERM,  /* transpose */
   JX_PK_REV,
   JX_PK_SLICE,
   JX_PK_PAD,
-  JX_PK_CONCAT,  /* concatenate */
+  JX_PK_CONCAT, /* concatenate */
   JX_PK_GATHER,
   JX_PK_SCATTER, /* scatter_add */
   JX_PK_IOTA,
-  JX_PK_CALL,    /* jit_call */
+  JX_PK_CALL, /* jit_call */
   JX_PK_COND,
   JX_PK_WHILE,
   JX_PK_SCAN,
@@ -122,7 +122,7 @@ typedef struct jx_params {
     } bcast;
     jx_axes_params perm; /* result dim i = operand dim axes[i] */
     jx_axes_params rev;  /* the dims reversed */
-    struct { /* per operand dim (its rank) */
+    struct {             /* per operand dim (its rank) */
       int64_t start[JX_MAX_RANK], limit[JX_MAX_RANK], stride[JX_MAX_RANK];
     } slice;
     struct { /* per operand dim: padding before, after and between elements */
@@ -223,9 +223,9 @@ struct jx_value {
     } arr;
     struct {
       jx_trace *trace;
-      jx_t a, b;  /* trace-specific: jvp (primal, tangent); batch (value, -) */
-      int64_t i;  /* trace-specific: batch dim; stage var id */
-      void *p;    /* trace-specific */
+      jx_t a, b; /* trace-specific: jvp (primal, tangent); batch (value, -) */
+      int64_t i; /* trace-specific: batch dim; stage var id */
+      void *p;   /* trace-specific */
     } tr;
     struct {
       uint8_t tkind;
@@ -339,8 +339,8 @@ typedef struct jx_rules {
   jx_t (*impl)(jx_prim prim, const jx_t *in, int nin, const jx_params *p, jx_t *out);
   /* Forward mode: tangents[i] == NULL means a symbolic zero. Fill out
    * primals and tangents (NULL allowed for a zero tangent). */
-  jx_t (*jvp)(jx_prim prim, const jx_t *primals, const jx_t *tangents, int nin, const jx_params *p,
-              jx_t *out, jx_t *tout);
+  jx_t (*jvp)(jx_prim prim, const jx_t *primals, const jx_t *tangents, int nin, const jx_params *p, jx_t *out,
+              jx_t *tout);
   /* Reverse mode. in[i] == NULL marks an input the primitive is linear in
    * whose value is unknown (only its aval is given); the others are known
    * values. Given output cotangents (NULL = zero), fill cts_in[i] for the
@@ -369,8 +369,8 @@ extern const jx_rules *const jx_prim_rules[JX_PRIM_COUNT];
 typedef struct jx_trace_vt {
   const char *name;
   /* Apply primitive p to inputs already raised to this trace. */
-  jx_t (*process)(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
-                  int nout, jx_t *out);
+  jx_t (*process)(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
+                  jx_t *out);
   /* Lift a value from below this trace (a concrete array or a tracer of a
    * lower level) into a tracer of this trace. */
   jx_t (*pure)(jx_trace *t, jx_t x);
@@ -381,9 +381,9 @@ typedef struct jx_trace_vt {
 struct jx_trace {
   const jx_trace_vt *vt;
   atomic_int refs; /* the stack's + one per live tracer */
-  int level;    /* position in the thread's trace stack, >= 1 */
-  bool active;  /* false once popped: its tracers have escaped */
-  void *state;  /* the interpreter's own data */
+  int level;       /* position in the thread's trace stack, >= 1 */
+  bool active;     /* false once popped: its tracers have escaped */
+  void *state;     /* the interpreter's own data */
   /* For messages: the transformation that runs this trace ("jit", "grad",
    * "vmap", ...; the interpreter's name until the transformation says). */
   const char *label;
@@ -426,13 +426,11 @@ jx_t jx_bind(jx_prim p, int nin, const jx_t *in, const jx_params *params, int no
 jx_t jx_bind1(jx_prim p, int nin, const jx_t *in, const jx_params *params);
 
 /* The eval "trace": abstract_eval + allocate + impl, on concrete arrays. */
-jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
-                  jx_t *out);
+jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout, jx_t *out);
 /* A primitive's abstract_eval, then every result aval checked (rank,
  * element and byte counts in range: jx_aval_check). Traces call this,
  * not the rule, so that no result shape can overflow a size computation. */
-jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
-                      jx_aval *out);
+jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout, jx_aval *out);
 
 /* --------------------------------------------------------------- misc */
 char *jx_strdup(const char *s);
@@ -440,8 +438,6 @@ char *jx_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* JX_LOG=compile (or all): diagnostics on stderr. */
 bool jx_diag_enabled(const char *what);
 void jx_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-
 
 /* --------------------------------------------------------------- trees */
 bool jx_tree_same_structure(jx_t a, jx_t b);

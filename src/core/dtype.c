@@ -39,8 +39,7 @@ static const unsigned upper[N_COUNT] = {
     [N_I32] = B(N_I32) | B(N_I64) | B(N_FWEAK) | B(N_F32) | B(N_F64),
     [N_U32] = B(N_U32) | B(N_I64) | B(N_FWEAK) | B(N_F32) | B(N_F64),
     [N_IWEAK] = B(N_IWEAK) | B(N_I32) | B(N_U32) | B(N_I64) | B(N_FWEAK) | B(N_F32) | B(N_F64),
-    [N_BOOL] = B(N_BOOL) | B(N_IWEAK) | B(N_I32) | B(N_U32) | B(N_I64) | B(N_FWEAK) | B(N_F32) |
-               B(N_F64),
+    [N_BOOL] = B(N_BOOL) | B(N_IWEAK) | B(N_I32) | B(N_U32) | B(N_I64) | B(N_FWEAK) | B(N_F32) | B(N_F64),
 };
 
 static int node_of(jx_dtype d, bool weak) {

@@ -5,12 +5,12 @@
 #include <stdio.h>
 
 const char *const jx_params_kind_names[JX_PK_COUNT] = {
-    [JX_PK_NONE] = "none",       [JX_PK_CONVERT] = "convert", [JX_PK_REDUCE] = "reduce",
-    [JX_PK_ARG] = "arg",         [JX_PK_DOT] = "dot",         [JX_PK_RESHAPE] = "reshape",
-    [JX_PK_BCAST] = "bcast",     [JX_PK_PERM] = "perm",       [JX_PK_REV] = "rev",
-    [JX_PK_SLICE] = "slice",     [JX_PK_PAD] = "pad",         [JX_PK_CONCAT] = "concat",
-    [JX_PK_GATHER] = "gather",   [JX_PK_SCATTER] = "scatter", [JX_PK_IOTA] = "iota",
-    [JX_PK_CALL] = "call",       [JX_PK_COND] = "cond",       [JX_PK_WHILE] = "while",
+    [JX_PK_NONE] = "none",     [JX_PK_CONVERT] = "convert", [JX_PK_REDUCE] = "reduce",
+    [JX_PK_ARG] = "arg",       [JX_PK_DOT] = "dot",         [JX_PK_RESHAPE] = "reshape",
+    [JX_PK_BCAST] = "bcast",   [JX_PK_PERM] = "perm",       [JX_PK_REV] = "rev",
+    [JX_PK_SLICE] = "slice",   [JX_PK_PAD] = "pad",         [JX_PK_CONCAT] = "concat",
+    [JX_PK_GATHER] = "gather", [JX_PK_SCATTER] = "scatter", [JX_PK_IOTA] = "iota",
+    [JX_PK_CALL] = "call",     [JX_PK_COND] = "cond",       [JX_PK_WHILE] = "while",
     [JX_PK_SCAN] = "scan",
 };
 
@@ -22,11 +22,11 @@ uint64_t jx_params_hash(const jx_params *p) { return jx_fnv1a(p, sizeof *p, JX_F
 int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js) {
   int n = 0;
   switch (p->kind) {
-  case JX_PK_CALL: js[n++] = p->call.jaxpr; break;
-  case JX_PK_COND: js[n++] = p->cond.on_true, js[n++] = p->cond.on_false; break;
-  case JX_PK_WHILE: js[n++] = p->while_.cond, js[n++] = p->while_.body; break;
-  case JX_PK_SCAN: js[n++] = p->scan.body; break;
-  default: break;
+    case JX_PK_CALL: js[n++] = p->call.jaxpr; break;
+    case JX_PK_COND: js[n++] = p->cond.on_true, js[n++] = p->cond.on_false; break;
+    case JX_PK_WHILE: js[n++] = p->while_.cond, js[n++] = p->while_.body; break;
+    case JX_PK_SCAN: js[n++] = p->scan.body; break;
+    default: break;
   }
   return n;
 }

@@ -80,8 +80,10 @@ void jx_pool_push(void) {
       pools.capmarks = cap;
     }
   }
-  if (pools.merged || pools.nmarks == pools.capmarks) pools.merged++;
-  else pools.marks[pools.nmarks++] = pools.n;
+  if (pools.merged || pools.nmarks == pools.capmarks)
+    pools.merged++;
+  else
+    pools.marks[pools.nmarks++] = pools.n;
 }
 
 void jx_pool_pop(void) {
@@ -130,8 +132,7 @@ jx_t jx_array_new(const jx_aval *aval) {
   jx_buffer *b = jx_buffer_new(nbytes);
   if (!b) {
     char s[128];
-    return jx_error_new("out of memory allocating %s (%zu bytes)", jx_aval_str(aval, s, sizeof s),
-                        nbytes);
+    return jx_error_new("out of memory allocating %s (%zu bytes)", jx_aval_str(aval, s, sizeof s), nbytes);
   }
   jx_t v = jx_value_new(JX_VK_ARRAY);
   if (!v) {
@@ -151,20 +152,20 @@ jx_t jx_array_new_shape(jx_dtype dt, int ndim, const int64_t *shape) {
 
 static void value_free(jx_t v) {
   switch ((jx_vkind)v->kind) {
-  case JX_VK_ARRAY: jx_buffer_release(v->u.arr.buf); break;
-  case JX_VK_TRACER: {
-    jx_trace *t = v->u.tr.trace;
-    if (t->vt->free_tracer) t->vt->free_tracer(v);
-    jx_release(v->u.tr.a);
-    jx_release(v->u.tr.b);
-    jx_trace_unref(t);
-    break;
-  }
-  case JX_VK_TREE:
-    for (int i = 0; i < v->u.tree.n; i++) jx_release(v->u.tree.items[i]);
-    jx_free(v->u.tree.items);
-    break;
-  case JX_VK_ERROR: jx_free(v->u.err.msg); break;
+    case JX_VK_ARRAY: jx_buffer_release(v->u.arr.buf); break;
+    case JX_VK_TRACER: {
+      jx_trace *t = v->u.tr.trace;
+      if (t->vt->free_tracer) t->vt->free_tracer(v);
+      jx_release(v->u.tr.a);
+      jx_release(v->u.tr.b);
+      jx_trace_unref(t);
+      break;
+    }
+    case JX_VK_TREE:
+      for (int i = 0; i < v->u.tree.n; i++) jx_release(v->u.tree.items[i]);
+      jx_free(v->u.tree.items);
+      break;
+    case JX_VK_ERROR: jx_free(v->u.err.msg); break;
   }
   jx_free(v);
 }

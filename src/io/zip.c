@@ -12,13 +12,13 @@
 #include <zlib.h>
 #endif
 
-#define SIG_LOCAL 0x04034b50u
+#define SIG_LOCAL   0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
-#define SIG_END 0x06054b50u
-#define SIG_END64 0x06064b50u
-#define SIG_LOC64 0x07064b50u
-#define U32MAX 0xffffffffu
-#define DOS_DATE 0x21 /* 1980-01-01, 00:00: the same bytes for the same arrays */
+#define SIG_END     0x06054b50u
+#define SIG_END64   0x06064b50u
+#define SIG_LOC64   0x07064b50u
+#define U32MAX      0xffffffffu
+#define DOS_DATE    0x21 /* 1980-01-01, 00:00: the same bytes for the same arrays */
 
 void jx_io_shown(const char *s, size_t n, char *out, size_t cap) {
   size_t k = 0;

@@ -2,8 +2,8 @@
 #include "ir/jaxpr.h"
 
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 
 jx_jaxpr *jx_jaxpr_new(void) {
   jx_jaxpr *j = jx_calloc(1, sizeof *j);
@@ -85,8 +85,8 @@ int jx_jaxpr_add_const(jx_jaxpr *j, jx_t value) {
   return v;
 }
 
-int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, const int *in,
-                     int nout, const jx_aval *out_avals, int *out_vars) {
+int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, const int *in, int nout,
+                     const jx_aval *out_avals, int *out_vars) {
   if (grow((void **)&j->eqns, &j->capeqn, j->neqn + 1, sizeof(jx_eqn))) return -1;
   jx_eqn *e = &j->eqns[j->neqn];
   e->prim = p;
@@ -194,12 +194,18 @@ static void put_float(sb *b, double x, bool f32) {
  * converts from) rather than its rounded storage. */
 static void put_literal(sb *b, jx_t c) {
   jx_dtype dt = c->aval.dtype;
-  if (c->u.arr.exact == JX_EXACT_INT) put(b, "%lld", (long long)c->u.arr.exact_i);
-  else if (c->u.arr.exact == JX_EXACT_FLOAT) put_float(b, c->u.arr.exact_f, false);
-  else if (dt == JX_BOOL) put(b, "%s", *(const uint8_t *)jx_data(c) ? "True" : "False");
-  else if (dt == JX_I64) put(b, "%lld", (long long)*(const int64_t *)jx_data(c));
-  else if (jx_dtype_is_float(dt)) put_float(b, jx_scalar_load(dt, jx_data(c)), dt == JX_F32);
-  else put(b, "%.0f", jx_scalar_load(dt, jx_data(c)));
+  if (c->u.arr.exact == JX_EXACT_INT)
+    put(b, "%lld", (long long)c->u.arr.exact_i);
+  else if (c->u.arr.exact == JX_EXACT_FLOAT)
+    put_float(b, c->u.arr.exact_f, false);
+  else if (dt == JX_BOOL)
+    put(b, "%s", *(const uint8_t *)jx_data(c) ? "True" : "False");
+  else if (dt == JX_I64)
+    put(b, "%lld", (long long)*(const int64_t *)jx_data(c));
+  else if (jx_dtype_is_float(dt))
+    put_float(b, jx_scalar_load(dt, jx_data(c)), dt == JX_F32);
+  else
+    put(b, "%.0f", jx_scalar_load(dt, jx_data(c)));
   put(b, ":%s[]", jx_dtype_name(dt));
 }
 
@@ -296,8 +302,8 @@ static int widest_eqn(const jx_jaxpr *j) {
  * constants defined once (marked in `defined`) */
 static jx_t typecheck_vars(const jx_jaxpr *j, char *defined) {
   if (j->nin < 0 || j->nconst < 0 || j->nout < 0 || j->neqn < 0)
-    return jx_error_new("typecheck: %d inputs, %d constants, %d outputs, %d equations", j->nin, j->nconst, j->nout,
-                        j->neqn);
+    return jx_error_new("typecheck: %d inputs, %d constants, %d outputs, %d equations", j->nin, j->nconst,
+                        j->nout, j->neqn);
   for (int i = 0; i < j->nconst + j->nin; i++) {
     bool c = i < j->nconst;
     int v = c ? j->constvars[i] : j->invars[i - j->nconst];
@@ -309,18 +315,21 @@ static jx_t typecheck_vars(const jx_jaxpr *j, char *defined) {
   }
   for (int i = 0; i < j->nout; i++)
     if (j->outvars[i] < 0 || j->outvars[i] >= j->nvars)
-      return jx_error_new("typecheck: output %d is variable %d, out of range [0, %d)", i, j->outvars[i], j->nvars);
+      return jx_error_new("typecheck: output %d is variable %d, out of range [0, %d)", i, j->outvars[i],
+                          j->nvars);
   return NULL;
 }
 
 /* equation e's primitive, counts and variables; its input avals to in */
 static jx_t typecheck_operands(const jx_jaxpr *j, int e, const char *defined, jx_aval *in) {
   const jx_eqn *q = &j->eqns[e];
-  if ((unsigned)q->prim >= JX_PRIM_COUNT) return jx_error_new("typecheck: equation %d has primitive %d", e, (int)q->prim);
+  if ((unsigned)q->prim >= JX_PRIM_COUNT)
+    return jx_error_new("typecheck: equation %d has primitive %d", e, (int)q->prim);
   const jx_rules *r = jx_prim_rules[q->prim];
   if (q->nin < 0 || q->nout < 0 || (r->nin >= 0 && q->nin != r->nin) || (r->nout >= 0 && q->nout != r->nout))
-    return jx_error_new("typecheck: equation %d (%s) has %d inputs and %d outputs; %s takes %d and gives %d (-1: any)",
-                        e, r->name, q->nin, q->nout, r->name, r->nin, r->nout);
+    return jx_error_new(
+        "typecheck: equation %d (%s) has %d inputs and %d outputs; %s takes %d and gives %d (-1: any)", e,
+        r->name, q->nin, q->nout, r->name, r->nin, r->nout);
   if (q->params.kind != r->params_kind)
     return jx_error_new("typecheck: equation %d (%s) has %s params, expected %s", e, r->name,
                         q->params.kind < JX_PK_COUNT ? jx_params_kind_names[q->params.kind] : "corrupt",
@@ -328,17 +337,18 @@ static jx_t typecheck_operands(const jx_jaxpr *j, int e, const char *defined, jx
   for (int k = 0; k < q->nin; k++) {
     int v = q->in[k];
     if (v < 0 || v >= j->nvars)
-      return jx_error_new("typecheck: equation %d (%s) input %d is variable %d, out of range [0, %d)", e, r->name, k, v,
-                          j->nvars);
+      return jx_error_new("typecheck: equation %d (%s) input %d is variable %d, out of range [0, %d)", e,
+                          r->name, k, v, j->nvars);
     if (!defined[v])
-      return jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e, r->name, v);
+      return jx_error_new("typecheck: equation %d (%s) uses variable %d before its definition", e, r->name,
+                          v);
     in[k] = j->avals[v];
   }
   for (int k = 0; k < q->nout; k++) {
     int v = q->out[k];
     if (v < 0 || v >= j->nvars)
-      return jx_error_new("typecheck: equation %d (%s) output %d is variable %d, out of range [0, %d)", e, r->name, k,
-                          v, j->nvars);
+      return jx_error_new("typecheck: equation %d (%s) output %d is variable %d, out of range [0, %d)", e,
+                          r->name, k, v, j->nvars);
     if (defined[v]) return jx_error_new("typecheck: equation %d (%s) binds variable %d again", e, r->name, v);
   }
   return NULL;

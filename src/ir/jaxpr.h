@@ -22,7 +22,7 @@ typedef struct jx_eqn {
 typedef struct jx_jaxpr {
   atomic_int refs;
   int nvars, capvars;
-  jx_aval *avals; /* per var */
+  jx_aval *avals;       /* per var */
   int nconst, capconst; /* capconst: of constvars and consts both */
   int *constvars;
   jx_t *consts; /* retained values (concrete arrays, or tracers of outer traces) */
@@ -45,8 +45,8 @@ void jx_jaxpr_release(jx_jaxpr *j);
 int jx_jaxpr_add_var(jx_jaxpr *j, const jx_aval *a);
 int jx_jaxpr_add_invar(jx_jaxpr *j, const jx_aval *a);
 int jx_jaxpr_add_const(jx_jaxpr *j, jx_t value); /* retains value */
-int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, const int *in,
-                     int nout, const jx_aval *out_avals, int *out_vars);
+int jx_jaxpr_add_eqn(jx_jaxpr *j, jx_prim p, const jx_params *params, int nin, const int *in, int nout,
+                     const jx_aval *out_avals, int *out_vars);
 int jx_jaxpr_set_outs(jx_jaxpr *j, int n, const int *vars);
 
 /* A copy whose inputs are, in order, j's input order[i] (order[i] >= 0)

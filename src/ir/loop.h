@@ -39,7 +39,7 @@ typedef struct {
   int64_t ivalue; /* CONST of bool or an integer dtype: exact (i64 beyond 2^53) */
   jx_prim prim;   /* OP: an elementwise primitive (convert: to dtype) */
   int nargs;
-  int args[3];    /* OP: expression ids (earlier in the kernel) */
+  int args[3]; /* OP: expression ids (earlier in the kernel) */
 } jx_lexpr;
 
 typedef enum { JX_LK_MAP, JX_LK_REDUCE, JX_LK_CALL, JX_LK_LOOP } jx_lkind;
@@ -58,9 +58,9 @@ struct jx_program;
  * sub[0] = true branch, sub[1] = false. bmap[s][b]: for each CONST buffer
  * b of sub[s], the enclosing program's buffer holding it (-1 otherwise). */
 typedef struct jx_lloop {
-  int nconst, ncarry; /* SCAN */
-  int64_t length;     /* SCAN */
-  bool reverse;       /* SCAN */
+  int nconst, ncarry;   /* SCAN */
+  int64_t length;       /* SCAN */
+  bool reverse;         /* SCAN */
   int ncconst, nbconst; /* WHILE */
   int nsub;
   struct jx_program *sub[2];
@@ -76,8 +76,8 @@ typedef struct {
     jx_prim reduce_op;          /* REDUCE: reduce_sum / reduce_max / reduce_min */
     int nexpr;
     jx_lexpr *exprs;
-    int root;                   /* the expression stored (MAP) or accumulated (REDUCE) */
-    int out;                    /* output buffer: contiguous over the kept dims */
+    int root; /* the expression stored (MAP) or accumulated (REDUCE) */
+    int out;  /* output buffer: contiguous over the kept dims */
   };
   /* CALL and LOOP: operand and result buffer ids */
   int nin, nout;
@@ -110,9 +110,9 @@ typedef struct jx_program {
   int nkernel;
   jx_kernel *kernels;
   int nout;
-  int *outs;      /* per program output: buffer id */
+  int *outs; /* per program output: buffer id */
   int nconst;
-  jx_t *consts;   /* retained */
+  jx_t *consts; /* retained */
   /* The program and every loop body in it, depth first: `all[id]` (the
    * root is 0; set in the root only). Generated code names a body's
    * kernels by (id, kernel). */

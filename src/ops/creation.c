@@ -12,7 +12,9 @@ static jx_t full(const char *op, jx_dtype dt, int ndim, const int64_t *shape, do
   if (ndim == 0) return s;
   return jx_lax_broadcast_in_dim(s, ndim, shape, NULL);
 }
-jx_t jx_full(jx_dtype dt, int ndim, const int64_t *shape, double v) { return full("full", dt, ndim, shape, v); }
+jx_t jx_full(jx_dtype dt, int ndim, const int64_t *shape, double v) {
+  return full("full", dt, ndim, shape, v);
+}
 jx_t jx_zeros(jx_dtype dt, int ndim, const int64_t *shape) { return full("zeros", dt, ndim, shape, 0); }
 jx_t jx_ones(jx_dtype dt, int ndim, const int64_t *shape) { return full("ones", dt, ndim, shape, 1); }
 
@@ -27,14 +29,16 @@ jx_t jx_ones_like(jx_t x) {
 
 jx_t jx_arange(jx_dtype dt, double start, double stop, double step) {
   if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(stop))
-    return jx_error_new("arange: need finite start/stop and a non-zero step (got %g, %g, %g)", start, stop, step);
+    return jx_error_new("arange: need finite start/stop and a non-zero step (got %g, %g, %g)", start, stop,
+                        step);
   double n = ceil((stop - start) / step);
   if (n < 0) n = 0;
   if (n > (double)((int64_t)1 << 48)) return jx_error_new("arange: %g elements is too many", n);
   int64_t len = (int64_t)n;
   /* start + i*step computed in f64, then converted: exact for integers */
   jx_t i = jx_lax_iota(JX_F64, 1, &len, 0);
-  jx_t v = jx_lax_binary(JX_P_add, jx_lax_binary(JX_P_mul, i, jx_lax_const(JX_F64, step)), jx_lax_const(JX_F64, start));
+  jx_t v = jx_lax_binary(JX_P_add, jx_lax_binary(JX_P_mul, i, jx_lax_const(JX_F64, step)),
+                         jx_lax_const(JX_F64, start));
   return jx_op_cast(v, dt, false);
 }
 

@@ -10,7 +10,8 @@ jx_t jx_take(jx_t x, jx_t indices, int axis) {
     return jx_error_new("take: indices must be integers, got %s", jx_aval_str(&indices->aval, s, sizeof s));
   int r = x->aval.ndim, ax = axis < 0 ? axis + r : axis;
   if (ax < 0 || ax >= r)
-    return jx_error_new("take: axis %d is out of bounds for an array of shape %s", axis, jx_aval_str(&x->aval, s, sizeof s));
+    return jx_error_new("take: axis %d is out of bounds for an array of shape %s", axis,
+                        jx_aval_str(&x->aval, s, sizeof s));
   return jx_lax_gather(x, indices, ax);
 }
 
@@ -18,8 +19,7 @@ jx_t jx_one_hot(jx_t labels, int n) {
   jx_t e = jx_op_check_array("one_hot", labels);
   if (e) return e;
   if (n < 0) return jx_error_new("one_hot: number of classes must be >= 0, got %d", n);
-  if (!jx_dtype_is_int(labels->aval.dtype))
-    return jx_error_new("one_hot: labels must be integers");
+  if (!jx_dtype_is_int(labels->aval.dtype)) return jx_error_new("one_hot: labels must be integers");
   const jx_aval *a = &labels->aval;
   if (a->ndim + 1 > JX_MAX_RANK) return jx_error_new("one_hot: result rank too large");
   int64_t shape[JX_MAX_RANK];

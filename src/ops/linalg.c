@@ -24,7 +24,8 @@ jx_t jx_dot(jx_t a, jx_t b) {
   int ra = a->aval.ndim, rb = b->aval.ndim;
   if (ra == 0 || rb == 0) return jx_lax_binary(JX_P_mul, a, b);
   int lc = ra - 1, rc = rb == 1 ? 0 : rb - 2;
-  if (a->aval.shape[lc] != b->aval.shape[rc]) return shape_error("dot", a, b, "contracting dimensions differ");
+  if (a->aval.shape[lc] != b->aval.shape[rc])
+    return shape_error("dot", a, b, "contracting dimensions differ");
   if (ra - 1 + rb - 1 > JX_MAX_RANK) return shape_error("dot", a, b, "result rank too large");
   return jx_lax_dot_general(a, b, 1, &lc, &rc, 0, NULL, NULL);
 }
@@ -52,7 +53,8 @@ jx_t jx_matmul(jx_t a, jx_t b) {
     for (int i = 0; i < nbat; i++) {
       int ia = i - (nbat - nba), ib = i - (nbat - nbb);
       int64_t x = ia >= 0 ? sa[ia] : 1, y = ib >= 0 ? sb[ib] : 1;
-      if (x != y && x != 1 && y != 1) return shape_error("matmul", a, b, "batch dimensions are not broadcastable");
+      if (x != y && x != 1 && y != 1)
+        return shape_error("matmul", a, b, "batch dimensions are not broadcastable");
       bs[i] = x == 1 ? y : x;
     }
     int64_t ta[JX_MAX_RANK], tb[JX_MAX_RANK];

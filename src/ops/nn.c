@@ -24,7 +24,8 @@ static jx_t float_input(const char *op, jx_t x, int axis) {
   int r = x->aval.ndim;
   if (axis < -r || axis >= r) {
     char s[160];
-    return jx_error_new("%s: axis %d is out of bounds for an array of shape %s", op, axis, jx_aval_str(&x->aval, s, sizeof s));
+    return jx_error_new("%s: axis %d is out of bounds for an array of shape %s", op, axis,
+                        jx_aval_str(&x->aval, s, sizeof s));
   }
   return jx_op_to_float(x);
 }

@@ -202,8 +202,10 @@ jx_t jx_random_truncated_normal(jx_t key, double lower, double upper, jx_dtype d
   jx_t out = bin(JX_P_mul, sqrt2, un(JX_P_erf_inv, uniform(key, dt, ndim, shape, a, b)));
   /* clamp into the open interval (lower, upper), in dt */
   double l1, u1;
-  if (dt == JX_F32) l1 = nextafterf((float)lower, INFINITY), u1 = nextafterf((float)upper, -INFINITY);
-  else l1 = nextafter(lower, INFINITY), u1 = nextafter(upper, -INFINITY);
+  if (dt == JX_F32)
+    l1 = nextafterf((float)lower, INFINITY), u1 = nextafterf((float)upper, -INFINITY);
+  else
+    l1 = nextafter(lower, INFINITY), u1 = nextafter(upper, -INFINITY);
   out = bin(JX_P_max, jx_lax_const(dt, l1), out);
   return bin(JX_P_min, jx_lax_const(dt, u1), out);
 }
@@ -263,7 +265,8 @@ jx_t jx_random_categorical(jx_t key, jx_t logits, int axis) {
   return jx_argmax(bin(JX_P_add, g, logits), ax, false);
 }
 
-jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval, int64_t maxval, jx_dtype dt) {
+jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval, int64_t maxval,
+                       jx_dtype dt) {
   jx_t e = check_key("random_randint", key);
   if (e) return e;
   if (dt == JX_I64)

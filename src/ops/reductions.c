@@ -10,7 +10,8 @@ jx_t jx_op_axes(const char *op, const jx_aval *a, int naxes, const int *axes, bo
     if (ax < 0 || ax >= a->ndim)
       return jx_error_new("%s: axis %d is out of bounds for an array of shape %s", op, axes[i],
                           jx_aval_str(a, s, sizeof s));
-    if (mask[ax]) return jx_error_new("%s: axis %d repeated for shape %s", op, axes[i], jx_aval_str(a, s, sizeof s));
+    if (mask[ax])
+      return jx_error_new("%s: axis %d repeated for shape %s", op, axes[i], jx_aval_str(a, s, sizeof s));
     mask[ax] = true;
   }
   return NULL;
@@ -44,17 +45,17 @@ static jx_t reduce_op(red_kind k, jx_t x, int naxes, const int *axes, bool keepd
   }
   jx_t r;
   switch (k) {
-  case R_SUM: /* bool sums count (i32), as jnp.sum */
-    r = jx_lax_reduce(JX_P_reduce_sum, a->dtype == JX_BOOL ? jx_op_cast(x, JX_I32, false) : x, n, ax);
-    break;
-  case R_MEAN: {
-    jx_t f = jx_op_to_float(x);
-    r = jx_lax_reduce(JX_P_reduce_sum, f, n, ax);
-    r = jx_lax_binary(JX_P_div, r, jx_lax_const(f->aval.dtype, (double)count));
-    break;
-  }
-  case R_MAX: r = jx_lax_reduce(JX_P_reduce_max, x, n, ax); break;
-  default: r = jx_lax_reduce(JX_P_reduce_min, x, n, ax); break;
+    case R_SUM: /* bool sums count (i32), as jnp.sum */
+      r = jx_lax_reduce(JX_P_reduce_sum, a->dtype == JX_BOOL ? jx_op_cast(x, JX_I32, false) : x, n, ax);
+      break;
+    case R_MEAN: {
+      jx_t f = jx_op_to_float(x);
+      r = jx_lax_reduce(JX_P_reduce_sum, f, n, ax);
+      r = jx_lax_binary(JX_P_div, r, jx_lax_const(f->aval.dtype, (double)count));
+      break;
+    }
+    case R_MAX: r = jx_lax_reduce(JX_P_reduce_max, x, n, ax); break;
+    default: r = jx_lax_reduce(JX_P_reduce_min, x, n, ax); break;
   }
   if (!keepdims || !jx_ok(r)) return r;
   int64_t shape[JX_MAX_RANK];
@@ -66,10 +67,18 @@ jx_t jx_sum(jx_t x) { return reduce_op(R_SUM, x, 0, NULL, false, true); }
 jx_t jx_mean(jx_t x) { return reduce_op(R_MEAN, x, 0, NULL, false, true); }
 jx_t jx_max(jx_t x) { return reduce_op(R_MAX, x, 0, NULL, false, true); }
 jx_t jx_min(jx_t x) { return reduce_op(R_MIN, x, 0, NULL, false, true); }
-jx_t jx_sum_axes(jx_t x, int n, const int *axes, bool keep) { return reduce_op(R_SUM, x, n, axes, keep, false); }
-jx_t jx_mean_axes(jx_t x, int n, const int *axes, bool keep) { return reduce_op(R_MEAN, x, n, axes, keep, false); }
-jx_t jx_max_axes(jx_t x, int n, const int *axes, bool keep) { return reduce_op(R_MAX, x, n, axes, keep, false); }
-jx_t jx_min_axes(jx_t x, int n, const int *axes, bool keep) { return reduce_op(R_MIN, x, n, axes, keep, false); }
+jx_t jx_sum_axes(jx_t x, int n, const int *axes, bool keep) {
+  return reduce_op(R_SUM, x, n, axes, keep, false);
+}
+jx_t jx_mean_axes(jx_t x, int n, const int *axes, bool keep) {
+  return reduce_op(R_MEAN, x, n, axes, keep, false);
+}
+jx_t jx_max_axes(jx_t x, int n, const int *axes, bool keep) {
+  return reduce_op(R_MAX, x, n, axes, keep, false);
+}
+jx_t jx_min_axes(jx_t x, int n, const int *axes, bool keep) {
+  return reduce_op(R_MIN, x, n, axes, keep, false);
+}
 
 static jx_t argreduce(jx_prim p, const char *op, jx_t x, int axis, bool keepdims) {
   jx_t e = jx_op_check_array(op, x);
@@ -78,12 +87,17 @@ static jx_t argreduce(jx_prim p, const char *op, jx_t x, int axis, bool keepdims
   int ax = axis < 0 ? axis + a->ndim : axis;
   char s[160];
   if (ax < 0 || ax >= a->ndim)
-    return jx_error_new("%s: axis %d is out of bounds for an array of shape %s", op, axis, jx_aval_str(a, s, sizeof s));
+    return jx_error_new("%s: axis %d is out of bounds for an array of shape %s", op, axis,
+                        jx_aval_str(a, s, sizeof s));
   jx_t r = jx_lax_argreduce(p, x, ax, JX_I32);
   if (!keepdims || !jx_ok(r)) return r;
   int64_t shape[JX_MAX_RANK];
   for (int d = 0; d < a->ndim; d++) shape[d] = d == ax ? 1 : a->shape[d];
   return jx_lax_reshape(r, a->ndim, shape);
 }
-jx_t jx_argmax(jx_t x, int axis, bool keepdims) { return argreduce(JX_P_argmax, "argmax", x, axis, keepdims); }
-jx_t jx_argmin(jx_t x, int axis, bool keepdims) { return argreduce(JX_P_argmin, "argmin", x, axis, keepdims); }
+jx_t jx_argmax(jx_t x, int axis, bool keepdims) {
+  return argreduce(JX_P_argmax, "argmax", x, axis, keepdims);
+}
+jx_t jx_argmin(jx_t x, int axis, bool keepdims) {
+  return argreduce(JX_P_argmin, "argmin", x, axis, keepdims);
+}

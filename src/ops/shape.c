@@ -7,7 +7,8 @@
 jx_t jx_reshape(jx_t x, int ndim, const int64_t *shape) {
   jx_t e = jx_op_check_array("reshape", x);
   if (e) return e;
-  if (ndim < 0 || ndim > JX_MAX_RANK) return jx_error_new("reshape: rank %d is outside 0..%d", ndim, JX_MAX_RANK);
+  if (ndim < 0 || ndim > JX_MAX_RANK)
+    return jx_error_new("reshape: rank %d is outside 0..%d", ndim, JX_MAX_RANK);
   if (ndim > 0 && !shape) return jx_error_new("reshape: shape is NULL");
   int64_t s[JX_MAX_RANK], known = 1;
   int infer = -1;
@@ -15,10 +16,13 @@ jx_t jx_reshape(jx_t x, int ndim, const int64_t *shape) {
   for (int i = 0; i < ndim; i++) {
     s[i] = shape[i];
     if (s[i] == -1) {
-      if (infer >= 0) return jx_error_new("reshape: only one dimension can be -1 (shape %s)", jx_shape_str(ndim, shape, buf, sizeof buf));
+      if (infer >= 0)
+        return jx_error_new("reshape: only one dimension can be -1 (shape %s)",
+                            jx_shape_str(ndim, shape, buf, sizeof buf));
       infer = i;
     } else if (s[i] < 0) {
-      return jx_error_new("reshape: negative dimension in shape %s", jx_shape_str(ndim, shape, buf, sizeof buf));
+      return jx_error_new("reshape: negative dimension in shape %s",
+                          jx_shape_str(ndim, shape, buf, sizeof buf));
     } else if (__builtin_mul_overflow(known, s[i], &known)) {
       return jx_error_new("reshape: shape %s overflows", jx_shape_str(ndim, shape, buf, sizeof buf));
     }
@@ -27,7 +31,8 @@ jx_t jx_reshape(jx_t x, int ndim, const int64_t *shape) {
   if (infer >= 0) {
     if (known == 0 || n % known)
       return jx_error_new("reshape: cannot reshape array of shape %s into shape %s",
-                          jx_aval_str(&x->aval, buf, sizeof buf), jx_shape_str(ndim, shape, buf2, sizeof buf2));
+                          jx_aval_str(&x->aval, buf, sizeof buf),
+                          jx_shape_str(ndim, shape, buf2, sizeof buf2));
     s[infer] = n / known;
   }
   /* same shape: nothing to do */
@@ -59,7 +64,8 @@ jx_t jx_broadcast_to(jx_t x, int ndim, const int64_t *shape) {
   jx_t e = jx_op_check_array("broadcast_to", x);
   if (e) return e;
   char err[200], s1[160], s2[160];
-  if (jx_shape_check(ndim, shape, x->aval.dtype, err, sizeof err)) return jx_error_new("broadcast_to: %s", err);
+  if (jx_shape_check(ndim, shape, x->aval.dtype, err, sizeof err))
+    return jx_error_new("broadcast_to: %s", err);
   const jx_aval *a = &x->aval;
   int off = ndim - a->ndim;
   bool ok = off >= 0;
@@ -90,10 +96,12 @@ jx_t jx_squeeze(jx_t x, int axis) {
   int r = x->aval.ndim, ax = axis < 0 ? axis + r : axis;
   char s[160];
   if (ax < 0 || ax >= r)
-    return jx_error_new("squeeze: axis %d is out of bounds for shape %s", axis, jx_aval_str(&x->aval, s, sizeof s));
+    return jx_error_new("squeeze: axis %d is out of bounds for shape %s", axis,
+                        jx_aval_str(&x->aval, s, sizeof s));
   if (x->aval.shape[ax] != 1)
     return jx_error_new("squeeze: cannot select an axis to squeeze out which has size not equal to one "
-                        "(axis %d of shape %s)", axis, jx_aval_str(&x->aval, s, sizeof s));
+                        "(axis %d of shape %s)",
+                        axis, jx_aval_str(&x->aval, s, sizeof s));
   int64_t sh[JX_MAX_RANK];
   for (int i = 0, k = 0; i < r; i++)
     if (i != ax) sh[k++] = x->aval.shape[i];
@@ -186,12 +194,14 @@ jx_t jx_stack(int n, const jx_t *xs, int axis) {
       if (xs[i]->aval.shape[d] != xs[0]->aval.shape[d]) {
         char s1[160], s2[160];
         return jx_error_new("stack: all input arrays must have the same shape (%s vs %s)",
-                            jx_aval_str(&xs[0]->aval, s1, sizeof s1), jx_aval_str(&xs[i]->aval, s2, sizeof s2));
+                            jx_aval_str(&xs[0]->aval, s1, sizeof s1),
+                            jx_aval_str(&xs[i]->aval, s2, sizeof s2));
       }
   }
   int r = xs[0]->aval.ndim, ax = axis < 0 ? axis + r + 1 : axis;
   if (r + 1 > JX_MAX_RANK) return jx_error_new("stack: result rank %d exceeds %d", r + 1, JX_MAX_RANK);
-  if (ax < 0 || ax > r) return jx_error_new("stack: axis %d is out of bounds for a result of rank %d", axis, r + 1);
+  if (ax < 0 || ax > r)
+    return jx_error_new("stack: axis %d is out of bounds for a result of rank %d", axis, r + 1);
   jx_t small[16] = {0}, *es = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!es) return jx_error_new("stack: out of memory");
   for (int i = 0; i < n; i++) es[i] = jx_expand_dims(xs[i], ax);

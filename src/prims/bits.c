@@ -28,7 +28,7 @@ static const struct {
   unsigned dtypes;
 } ew_info[JX_PRIM_COUNT] = {
 #define JX_BITS(name, K, dtypes, cheap) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes},
-#define JX_SPECIAL(name, K, dtypes) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes},
+#define JX_SPECIAL(name, K, dtypes)     [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes},
 #include "core/elementwise.def"
 #undef JX_BITS
 #undef JX_SPECIAL
@@ -37,8 +37,10 @@ static const struct {
 static unsigned dtypes_of(jx_prim p) { return ew_info[p].dtypes; }
 
 static const char *class_name(unsigned m) {
-  return m == JX_DTS_INT ? "an integer dtype" : m == JX_DTS_BOOL_INT ? "bool or an integer dtype"
-         : m == JX_DTS_NUM ? "a numeric (non-bool) dtype" : "a float dtype";
+  return m == JX_DTS_INT        ? "an integer dtype"
+         : m == JX_DTS_BOOL_INT ? "bool or an integer dtype"
+         : m == JX_DTS_NUM      ? "a numeric (non-bool) dtype"
+                                : "a float dtype";
 }
 
 /* ------------------------------------------------------ elementwise */
@@ -92,29 +94,29 @@ static jx_t ew_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_pa
     return NULL;
   }
   switch (p) {
-  case JX_P_rem: /* d/da = 1, d/db = -sign(a/b) * floor(|a/b|) = -trunc(a/b) */
-    r = t[0];
-    if (t[1]) {
-      jx_t q = jx_lax_binary(JX_P_div, x[0], x[1]);
-      jx_t tr = MUL(jx_lax_unary(JX_P_sign, q), jx_lax_unary(JX_P_floor, jx_lax_unary(JX_P_abs, q)));
-      r = jx_lax_add_any(bcast(r, y), bcast(MUL(jx_lax_unary(JX_P_neg, t[1]), tr), y));
-    }
-    break;
-  case JX_P_fma:
-    if (t[0]) r = MUL(t[0], x[1]);
-    if (t[1]) r = jx_lax_add_any(bcast(r, y), bcast(MUL(x[0], t[1]), y));
-    if (t[2]) r = jx_lax_add_any(bcast(r, y), bcast(t[2], y));
-    break;
-  case JX_P_erf: /* 2/sqrt(pi) exp(-x^2) */
-    if (t[0]) {
-      jx_t e = jx_lax_unary(JX_P_exp, jx_lax_unary(JX_P_neg, MUL(x[0], x[0])));
-      r = MUL(t[0], MUL(jx_lax_const(dt, 1.1283791670955126), e));
-    }
-    break;
-  case JX_P_erf_inv: /* sqrt(pi)/2 exp(y^2) */
-    if (t[0]) r = MUL(t[0], MUL(jx_lax_const(dt, 0.88622692545275801), jx_lax_unary(JX_P_exp, MUL(y, y))));
-    break;
-  default: break;
+    case JX_P_rem: /* d/da = 1, d/db = -sign(a/b) * floor(|a/b|) = -trunc(a/b) */
+      r = t[0];
+      if (t[1]) {
+        jx_t q = jx_lax_binary(JX_P_div, x[0], x[1]);
+        jx_t tr = MUL(jx_lax_unary(JX_P_sign, q), jx_lax_unary(JX_P_floor, jx_lax_unary(JX_P_abs, q)));
+        r = jx_lax_add_any(bcast(r, y), bcast(MUL(jx_lax_unary(JX_P_neg, t[1]), tr), y));
+      }
+      break;
+    case JX_P_fma:
+      if (t[0]) r = MUL(t[0], x[1]);
+      if (t[1]) r = jx_lax_add_any(bcast(r, y), bcast(MUL(x[0], t[1]), y));
+      if (t[2]) r = jx_lax_add_any(bcast(r, y), bcast(t[2], y));
+      break;
+    case JX_P_erf: /* 2/sqrt(pi) exp(-x^2) */
+      if (t[0]) {
+        jx_t e = jx_lax_unary(JX_P_exp, jx_lax_unary(JX_P_neg, MUL(x[0], x[0])));
+        r = MUL(t[0], MUL(jx_lax_const(dt, 1.1283791670955126), e));
+      }
+      break;
+    case JX_P_erf_inv: /* sqrt(pi)/2 exp(y^2) */
+      if (t[0]) r = MUL(t[0], MUL(jx_lax_const(dt, 0.88622692545275801), jx_lax_unary(JX_P_exp, MUL(y, y))));
+      break;
+    default: break;
   }
   tout[0] = bcast(r, y);
   return tout[0] && !jx_ok(tout[0]) ? tout[0] : NULL;
@@ -150,8 +152,10 @@ static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx
     if (d != bd[full]) S[k++] = in[full]->aval.shape[d];
   for (int i = 0; i < nin; i++) {
     int r = in[i]->aval.ndim - (bd[i] != JX_NONE);
-    if (bd[i] == JX_NONE) in_place &= r == 0;
-    else in_place &= r == R && (common == -2 || common == bd[i]), common = bd[i];
+    if (bd[i] == JX_NONE)
+      in_place &= r == 0;
+    else
+      in_place &= r == R && (common == -2 || common == bd[i]), common = bd[i];
   }
   if (in_place) {
     out[0] = jx_bind1(p, nin, in, pa);
@@ -219,7 +223,8 @@ static jx_t fry_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   }
   if (!err) {
     uint32_t *y = jx_data(out[0]);
-    jx_cpu_threefry2x32(n, ops[0], scalar[0], ops[1], scalar[1], ops[2], scalar[2], ops[3], scalar[3], y, y + n);
+    jx_cpu_threefry2x32(n, ops[0], scalar[0], ops[1], scalar[1], ops[2], scalar[2], ops[3], scalar[3], y,
+                        y + n);
   }
   for (int i = 0; i < 4; i++) jx_free(tmp[i]);
   return err;
@@ -243,7 +248,8 @@ static jx_t fry_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
   int common = jx_batch_align_right(in, bd, nin, x);
   const jx_t *args = common >= 0 ? in : x;
   for (int i = 0; i < nin; i++) /* the result has a word axis more */
-    if (args[i]->aval.ndim + 1 > JX_MAX_RANK) return jx_error_new("threefry2x32: batched rank exceeds %d", JX_MAX_RANK);
+    if (args[i]->aval.ndim + 1 > JX_MAX_RANK)
+      return jx_error_new("threefry2x32: batched rank exceeds %d", JX_MAX_RANK);
   out[0] = jx_bind1(p, nin, args, pa);
   obd[0] = common >= 0 ? common + 1 : 1;
   return NULL;
@@ -251,9 +257,11 @@ static jx_t fry_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
 
 /* ----------------------------------------------------------- argsort */
 static jx_t argsort_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  if (pa->arg.axis < 0 || pa->arg.axis >= in[0].ndim) return ERR("axis %d out of range for rank %d", pa->arg.axis, in[0].ndim);
+  if (pa->arg.axis < 0 || pa->arg.axis >= in[0].ndim)
+    return ERR("axis %d out of range for rank %d", pa->arg.axis, in[0].ndim);
   if (pa->arg.dtype != JX_I32 && pa->arg.dtype != JX_I64) return ERR("index dtype must be i32 or i64");
-  if (pa->arg.dtype == JX_I32 && in[0].shape[pa->arg.axis] > INT32_MAX) return ERR("axis too long for i32 indices");
+  if (pa->arg.dtype == JX_I32 && in[0].shape[pa->arg.axis] > INT32_MAX)
+    return ERR("axis too long for i32 indices");
   out[0] = in[0];
   out[0].dtype = pa->arg.dtype;
   out[0].weak = false;
@@ -266,7 +274,8 @@ static jx_t argsort_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < pa->arg.axis; d++) outer *= a->shape[d];
   for (int d = pa->arg.axis + 1; d < a->ndim; d++) inner *= a->shape[d];
-  if (jx_cpu_argsort(a->dtype, outer, a->shape[pa->arg.axis], inner, jx_data(in[0]), pa->arg.dtype, jx_data(out[0])))
+  if (jx_cpu_argsort(a->dtype, outer, a->shape[pa->arg.axis], inner, jx_data(in[0]), pa->arg.dtype,
+                     jx_data(out[0])))
     return jx_error_new("argsort: out of memory");
   return NULL;
 }
@@ -282,9 +291,15 @@ static jx_t argsort_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
 }
 
 /* ------------------------------------------------------------ tables */
-#define EW(nm, n, tr)                                                                          \
-  const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ew_abstract, \
-                                  .impl = ew_impl, .jvp = ew_jvp, .transpose = tr, .batch = ew_batch,       \
+#define EW(nm, n, tr)                                                                                        \
+  const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
+                                  .nin = n,                                                                  \
+                                  .nout = 1,                                                                 \
+                                  .abstract_eval = ew_abstract,                                              \
+                                  .impl = ew_impl,                                                           \
+                                  .jvp = ew_jvp,                                                             \
+                                  .transpose = tr,                                                           \
+                                  .batch = ew_batch,                                                         \
                                   .lower = {JX_LOWER_EW, .stem = #nm}};
 EW(shift_left, 2, NULL)
 EW(shift_right_logical, 2, NULL)
@@ -294,10 +309,20 @@ EW(fma, 3, fma_transpose)
 EW(erf, 1, NULL)
 EW(erf_inv, 1, NULL)
 
-const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32", .nin = 4, .nout = 1,
-                                        .abstract_eval = fry_abstract, .impl = fry_impl,
-                                        .jvp = nodiff_jvp, .batch = fry_batch, .lower = {JX_LOWER_CALL}};
-const jx_rules jx_rules_argsort = {.name = "argsort", .nin = 1, .nout = 1, .abstract_eval = argsort_abstract,
-                                   .impl = argsort_impl, .jvp = nodiff_jvp, .batch = argsort_batch,
+const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32",
+                                        .nin = 4,
+                                        .nout = 1,
+                                        .abstract_eval = fry_abstract,
+                                        .impl = fry_impl,
+                                        .jvp = nodiff_jvp,
+                                        .batch = fry_batch,
+                                        .lower = {JX_LOWER_CALL}};
+const jx_rules jx_rules_argsort = {.name = "argsort",
+                                   .nin = 1,
+                                   .nout = 1,
+                                   .abstract_eval = argsort_abstract,
+                                   .impl = argsort_impl,
+                                   .jvp = nodiff_jvp,
+                                   .batch = argsort_batch,
                                    .params_kind = JX_PK_ARG,
                                    .lower = {JX_LOWER_CALL}}; /* no params in its jaxpr text */

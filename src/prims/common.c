@@ -8,8 +8,7 @@ jx_t jx_rule_error(const char *op, const jx_aval *in, int nin, const char *fmt, 
   size_t k = (size_t)snprintf(msg, sizeof msg, "%s(", op);
   for (int i = 0; i < nin && k < sizeof msg; i++) {
     char s[160];
-    k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s", i ? ", " : "",
-                          jx_aval_str(&in[i], s, sizeof s));
+    k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s", i ? ", " : "", jx_aval_str(&in[i], s, sizeof s));
   }
   if (k < sizeof msg) k += (size_t)snprintf(msg + k, sizeof msg - k, "): ");
   if (k < sizeof msg) {
@@ -34,8 +33,8 @@ jx_t jx_broadcast_shapes(const char *op, const jx_aval *in, int nin, jx_aval *ou
       int64_t m = in[i].shape[k];
       if (m == n || m == 1) continue;
       if (n != 1)
-        return jx_rule_error(op, in, nin, "shapes are not broadcastable (dimension %d: %lld vs %lld)",
-                             d, (long long)n, (long long)m);
+        return jx_rule_error(op, in, nin, "shapes are not broadcastable (dimension %d: %lld vs %lld)", d,
+                             (long long)n, (long long)m);
       n = m;
     }
     out->shape[d] = n;
@@ -66,7 +65,8 @@ jx_t jx_moveaxis(jx_t x, int from, int to) {
   if (from == to || jx_is_error(x)) return x;
   int r = x->aval.ndim, perm[JX_MAX_RANK], k = 0;
   for (int i = 0; i < r; i++) {
-    if (i == to) perm[i] = from;
+    if (i == to)
+      perm[i] = from;
     else {
       if (k == from) k++;
       perm[i] = k++;

@@ -34,11 +34,13 @@ static jx_t get_dims(const jx_aval *in, const jx_params *pa, dims_t *d) {
       return jx_rule_error("dot_general", in, 2, "dimension used twice (%d, %d)", l, r);
     usedl[l] = usedr[r] = true;
     if (in[0].shape[l] != in[1].shape[r])
-      return jx_rule_error("dot_general", in, 2, "%s dimension sizes differ: lhs dim %d is %lld, rhs dim %d is %lld",
-                           i < d->nb ? "batch" : "contracting", l, (long long)in[0].shape[l], r,
-                           (long long)in[1].shape[r]);
-    if (i < d->nb) d->lb[i] = l, d->rb[i] = r;
-    else d->lc[i - d->nb] = l, d->rc[i - d->nb] = r;
+      return jx_rule_error(
+          "dot_general", in, 2, "%s dimension sizes differ: lhs dim %d is %lld, rhs dim %d is %lld",
+          i < d->nb ? "batch" : "contracting", l, (long long)in[0].shape[l], r, (long long)in[1].shape[r]);
+    if (i < d->nb)
+      d->lb[i] = l, d->rb[i] = r;
+    else
+      d->lc[i - d->nb] = l, d->rc[i - d->nb] = r;
   }
   free_dims(in[0].ndim, d->lb, d->nb, d->lc, d->nc, d->lf, &d->nlf);
   free_dims(in[1].ndim, d->rb, d->nb, d->rc, d->nc, d->rf, &d->nrf);
@@ -105,7 +107,8 @@ static jx_t dot_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
 
 jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
                              void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
-  if (pa->dot.nb) return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
+  if (pa->dot.nb)
+    return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
   /* without batch dimensions the result is [M, N] row-major, whatever its
    * free dimensions: the GEMM's element ranges are the result's */
   return dot_run(in, pa, &out, epi, ctx);
@@ -131,18 +134,19 @@ static jx_t dot_run(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_rows_
   if (!A || !Bm) {
     e = jx_error_new("dot_general: out of memory for a layout copy");
   } else if (epi) {
-    jx_cpu_gemm_epilogue(av[0].dtype, ta, tb, M, N, K, A, ta ? M : K, Bm, tb ? K : N, jx_data(out[0]), epi, epi_ctx);
+    jx_cpu_gemm_epilogue(av[0].dtype, ta, tb, M, N, K, A, ta ? M : K, Bm, tb ? K : N, jx_data(out[0]), epi,
+                         epi_ctx);
   } else {
-    jx_cpu_gemm_batched(av[0].dtype, ta, tb, B, M, N, K, A, ta ? M : K, M * K, Bm, tb ? K : N,
-                        K * N, jx_data(out[0]), N, M * N);
+    jx_cpu_gemm_batched(av[0].dtype, ta, tb, B, M, N, K, A, ta ? M : K, M * K, Bm, tb ? K : N, K * N,
+                        jx_data(out[0]), N, M * N);
   }
   jx_buffer_release(ta_buf);
   jx_buffer_release(tb_buf);
   return e;
 }
 
-static jx_t dot_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                    jx_t *out, jx_t *tout) {
+static jx_t dot_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                    jx_t *tout) {
   (void)nin;
   jx_bind(p, 2, x, pa, 1, out);
   jx_t r = t[0] ? jx_bind1(p, 2, (jx_t[]){t[0], x[1]}, pa) : NULL;
@@ -246,9 +250,14 @@ static void dot_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
  * pointwise epilogue (jx_dot_general_epilogue). */
 static bool dot_takes_epilogue(const jx_params *pa) { return pa->dot.nb == 0; }
 
-const jx_rules jx_rules_dot_general = {.name = "dot_general", .nin = 2, .nout = 1,
-                                       .abstract_eval = dot_abstract, .impl = dot_impl,
-                                       .jvp = dot_jvp, .transpose = dot_transpose,
-                                       .batch = dot_batch, .params_kind = JX_PK_DOT,
+const jx_rules jx_rules_dot_general = {.name = "dot_general",
+                                       .nin = 2,
+                                       .nout = 1,
+                                       .abstract_eval = dot_abstract,
+                                       .impl = dot_impl,
+                                       .jvp = dot_jvp,
+                                       .transpose = dot_transpose,
+                                       .batch = dot_batch,
+                                       .params_kind = JX_PK_DOT,
                                        .print_params = dot_print,
                                        .lower = {JX_LOWER_CALL, .epilogue = dot_takes_epilogue}};

@@ -19,29 +19,47 @@ static const char *class_name(unsigned mask) {
 /* jvp of y = f(x) given tangent t (never NULL here). */
 typedef jx_t (*unary_jvp_fn)(jx_t t, jx_t x, jx_t y);
 
-#define U(p) jx_lax_unary(JX_P_##p, x)
+#define U(p)      jx_lax_unary(JX_P_##p, x)
 #define MUL(a, b) jx_lax_binary(JX_P_mul, a, b)
 #define DIV(a, b) jx_lax_binary(JX_P_div, a, b)
 #define ADD(a, b) jx_lax_binary(JX_P_add, a, b)
 #define SUB(a, b) jx_lax_binary(JX_P_sub, a, b)
-#define C(v) jx_lax_const(x->aval.dtype, v)
+#define C(v)      jx_lax_const(x->aval.dtype, v)
 
-static jx_t jvp_neg(jx_t t, jx_t x, jx_t y) { (void)x, (void)y; return jx_lax_unary(JX_P_neg, t); }
+static jx_t jvp_neg(jx_t t, jx_t x, jx_t y) {
+  (void)x, (void)y;
+  return jx_lax_unary(JX_P_neg, t);
+}
 /* JAX's rule, select(x >= 0, t, -t): the slope at 0 (and -0) is 1, not sign's 0 */
 static jx_t jvp_abs(jx_t t, jx_t x, jx_t y) {
   (void)y;
   return jx_lax_select(jx_lax_binary(JX_P_ge, x, C(0)), t, jx_lax_unary(JX_P_neg, t));
 }
-static jx_t jvp_exp(jx_t t, jx_t x, jx_t y) { (void)x; return MUL(t, y); }
-static jx_t jvp_log(jx_t t, jx_t x, jx_t y) { (void)y; return DIV(t, x); }
-static jx_t jvp_log1p(jx_t t, jx_t x, jx_t y) { (void)y; return DIV(t, ADD(x, C(1))); }
+static jx_t jvp_exp(jx_t t, jx_t x, jx_t y) {
+  (void)x;
+  return MUL(t, y);
+}
+static jx_t jvp_log(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return DIV(t, x);
+}
+static jx_t jvp_log1p(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return DIV(t, ADD(x, C(1)));
+}
 static jx_t jvp_expm1(jx_t t, jx_t x, jx_t y) { return MUL(t, ADD(y, C(1))); }
 static jx_t jvp_sqrt(jx_t t, jx_t x, jx_t y) { return DIV(t, MUL(y, C(2))); }
 static jx_t jvp_rsqrt(jx_t t, jx_t x, jx_t y) { return MUL(t, MUL(DIV(y, x), C(-0.5))); }
 static jx_t jvp_tanh(jx_t t, jx_t x, jx_t y) { return MUL(t, SUB(C(1), MUL(y, y))); }
 static jx_t jvp_logistic(jx_t t, jx_t x, jx_t y) { return MUL(t, MUL(y, SUB(C(1), y))); }
-static jx_t jvp_sin(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, U(cos)); }
-static jx_t jvp_cos(jx_t t, jx_t x, jx_t y) { (void)y; return MUL(t, jx_lax_unary(JX_P_neg, U(sin))); }
+static jx_t jvp_sin(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, U(cos));
+}
+static jx_t jvp_cos(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, jx_lax_unary(JX_P_neg, U(sin)));
+}
 
 /* the kernel op and accepted dtypes of each unary row of the op list */
 static const struct {
@@ -55,17 +73,16 @@ static const struct {
 
 /* NULL: the derivative is zero */
 static const unary_jvp_fn unary_jvps[JX_PRIM_COUNT] = {
-    [JX_P_neg] = jvp_neg,     [JX_P_abs] = jvp_abs,     [JX_P_exp] = jvp_exp,
-    [JX_P_log] = jvp_log,     [JX_P_log1p] = jvp_log1p, [JX_P_expm1] = jvp_expm1,
-    [JX_P_sqrt] = jvp_sqrt,   [JX_P_rsqrt] = jvp_rsqrt, [JX_P_tanh] = jvp_tanh,
-    [JX_P_logistic] = jvp_logistic, [JX_P_sin] = jvp_sin, [JX_P_cos] = jvp_cos,
+    [JX_P_neg] = jvp_neg,           [JX_P_abs] = jvp_abs,     [JX_P_exp] = jvp_exp,
+    [JX_P_log] = jvp_log,           [JX_P_log1p] = jvp_log1p, [JX_P_expm1] = jvp_expm1,
+    [JX_P_sqrt] = jvp_sqrt,         [JX_P_rsqrt] = jvp_rsqrt, [JX_P_tanh] = jvp_tanh,
+    [JX_P_logistic] = jvp_logistic, [JX_P_sin] = jvp_sin,     [JX_P_cos] = jvp_cos,
 };
 
 static jx_t unary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   (void)pa;
   if (!(unary_info[p].dtypes & (1u << in[0].dtype)))
-    return jx_rule_error(jx_prim_names[p], in, nin, "operand must have %s",
-                         class_name(unary_info[p].dtypes));
+    return jx_rule_error(jx_prim_names[p], in, nin, "operand must have %s", class_name(unary_info[p].dtypes));
   out[0] = in[0];
   return NULL;
 }
@@ -77,8 +94,8 @@ static jx_t unary_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, 
   return NULL;
 }
 
-static jx_t unary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                      jx_t *out, jx_t *tout) {
+static jx_t unary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                      jx_t *tout) {
   (void)nin;
   jx_bind(p, 1, x, pa, 1, out);
   tout[0] = unary_jvps[p] && t[0] ? unary_jvps[p](t[0], x[0], out[0]) : NULL;
@@ -99,15 +116,14 @@ static const struct {
   unsigned dtypes;
   bool compare; /* output bool */
 } binary_info[JX_PRIM_COUNT] = {
-#define JX_BINARY(name, K, dtypes) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes, false},
+#define JX_BINARY(name, K, dtypes)  [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes, false},
 #define JX_COMPARE(name, K, dtypes) [JX_P_##name] = {JX_CPU_##K, JX_DTS_##dtypes, true},
 #include "core/elementwise.def"
 #undef JX_BINARY
 #undef JX_COMPARE
 };
 
-static jx_t binary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
-                            jx_aval *out) {
+static jx_t binary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   (void)pa;
   const char *op = jx_prim_names[p];
   if (in[0].dtype != in[1].dtype)
@@ -145,85 +161,82 @@ static jx_t chooser_weight(jx_prim p, jx_t a, jx_t b, jx_t out) {
   jx_dtype dt = a->aval.dtype;
   jx_t win = jx_lax_binary(p == JX_P_max ? JX_P_gt : JX_P_lt, a, b);
   jx_t tie = jx_lax_binary(JX_P_eq, a, b);
-  jx_t w = jx_lax_add_any(jx_lax_convert(win, dt),
-                          MUL(jx_lax_convert(tie, dt), jx_lax_const(dt, 0.5)));
+  jx_t w = jx_lax_add_any(jx_lax_convert(win, dt), MUL(jx_lax_convert(tie, dt), jx_lax_const(dt, 0.5)));
   return jx_lax_broadcast_to_aval(w, &out->aval);
 }
 
-static jx_t binary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                       jx_t *out, jx_t *tout) {
+static jx_t binary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                       jx_t *tout) {
   (void)nin;
   jx_t a = x[0], b = x[1], ta = t[0], tb = t[1];
   jx_bind(p, 2, x, pa, 1, out);
   jx_t y = out[0];
   jx_t r = NULL;
   switch (p) {
-  case JX_P_add: r = jx_lax_add_any(bcast(ta, y), bcast(tb, y)); break;
-  case JX_P_sub: r = jx_lax_add_any(bcast(ta, y), bcast(jx_lax_neg_any(tb), y)); break;
-  case JX_P_mul:
-    r = jx_lax_add_any(ta ? MUL(ta, b) : NULL, tb ? MUL(a, tb) : NULL);
-    r = bcast(r, y);
-    break;
-  case JX_P_div: /* (ta - tb * y) / b */
-    r = jx_lax_add_any(ta ? DIV(ta, b) : NULL, tb ? jx_lax_neg_any(DIV(MUL(tb, y), b)) : NULL);
-    r = bcast(r, y);
-    break;
-  case JX_P_pow:
-    if (!jx_dtype_is_float(a->aval.dtype)) break;
-    if (ta) { /* b * a^(b-1), and 0 where b == 0 */
-      jx_dtype dt = a->aval.dtype;
-      jx_t jac = MUL(b, jx_lax_binary(JX_P_pow, a, SUB(b, jx_lax_const(dt, 1))));
-      jx_t bz = jx_lax_binary(JX_P_eq, b, jx_lax_const(dt, 0));
-      jac = jx_lax_select(jx_lax_broadcast_to_aval(bz, &y->aval), jx_lax_zeros(&y->aval),
-                          jx_lax_broadcast_to_aval(jac, &y->aval));
-      r = MUL(ta, jac);
-    }
-    if (tb) r = jx_lax_add_any(r, MUL(tb, MUL(jx_lax_unary(JX_P_log, pow_replace_zero(a)), y)));
-    r = bcast(r, y);
-    break;
-  case JX_P_max:
-  case JX_P_min:
-    if (!jx_dtype_is_float(a->aval.dtype)) break;
-    if (ta) r = MUL(ta, chooser_weight(p, a, b, y));
-    if (tb) r = jx_lax_add_any(r, MUL(tb, chooser_weight(p, b, a, y)));
-    r = bcast(r, y);
-    break;
-  default: break; /* logical ops and comparisons: zero */
+    case JX_P_add: r = jx_lax_add_any(bcast(ta, y), bcast(tb, y)); break;
+    case JX_P_sub: r = jx_lax_add_any(bcast(ta, y), bcast(jx_lax_neg_any(tb), y)); break;
+    case JX_P_mul:
+      r = jx_lax_add_any(ta ? MUL(ta, b) : NULL, tb ? MUL(a, tb) : NULL);
+      r = bcast(r, y);
+      break;
+    case JX_P_div: /* (ta - tb * y) / b */
+      r = jx_lax_add_any(ta ? DIV(ta, b) : NULL, tb ? jx_lax_neg_any(DIV(MUL(tb, y), b)) : NULL);
+      r = bcast(r, y);
+      break;
+    case JX_P_pow:
+      if (!jx_dtype_is_float(a->aval.dtype)) break;
+      if (ta) { /* b * a^(b-1), and 0 where b == 0 */
+        jx_dtype dt = a->aval.dtype;
+        jx_t jac = MUL(b, jx_lax_binary(JX_P_pow, a, SUB(b, jx_lax_const(dt, 1))));
+        jx_t bz = jx_lax_binary(JX_P_eq, b, jx_lax_const(dt, 0));
+        jac = jx_lax_select(jx_lax_broadcast_to_aval(bz, &y->aval), jx_lax_zeros(&y->aval),
+                            jx_lax_broadcast_to_aval(jac, &y->aval));
+        r = MUL(ta, jac);
+      }
+      if (tb) r = jx_lax_add_any(r, MUL(tb, MUL(jx_lax_unary(JX_P_log, pow_replace_zero(a)), y)));
+      r = bcast(r, y);
+      break;
+    case JX_P_max:
+    case JX_P_min:
+      if (!jx_dtype_is_float(a->aval.dtype)) break;
+      if (ta) r = MUL(ta, chooser_weight(p, a, b, y));
+      if (tb) r = jx_lax_add_any(r, MUL(tb, chooser_weight(p, b, a, y)));
+      r = bcast(r, y);
+      break;
+    default: break; /* logical ops and comparisons: zero */
   }
   tout[0] = r;
   return jx_ok(y) && r && !jx_ok(r) ? r : NULL;
 }
 
-static jx_t binary_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av,
-                             int nin, const jx_params *pa, jx_t *cts) {
+static jx_t binary_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                             const jx_params *pa, jx_t *cts) {
   (void)nin, (void)pa;
   jx_t c = ct[0];
   if (!c) return NULL;
   switch (p) {
-  case JX_P_add:
-  case JX_P_sub:
-    if (!in[0]) cts[0] = jx_lax_unbroadcast(c, &av[0]);
-    if (!in[1]) cts[1] = jx_lax_unbroadcast(p == JX_P_sub ? jx_lax_neg_any(c) : c, &av[1]);
-    return NULL;
-  case JX_P_mul:
-    if (!in[0] && !in[1]) return jx_error_new("mul: transpose with both operands linear (not linear)");
-    if (!in[0]) cts[0] = jx_lax_unbroadcast(MUL(c, in[1]), &av[0]);
-    if (!in[1]) cts[1] = jx_lax_unbroadcast(MUL(in[0], c), &av[1]);
-    return NULL;
-  case JX_P_div:
-    if (!in[1]) return jx_error_new("div: transpose with respect to the divisor (not linear)");
-    cts[0] = jx_lax_unbroadcast(DIV(c, in[1]), &av[0]);
-    return NULL;
-  default: return jx_error_new("%s: not a linear primitive (no transpose rule)", jx_prim_names[p]);
+    case JX_P_add:
+    case JX_P_sub:
+      if (!in[0]) cts[0] = jx_lax_unbroadcast(c, &av[0]);
+      if (!in[1]) cts[1] = jx_lax_unbroadcast(p == JX_P_sub ? jx_lax_neg_any(c) : c, &av[1]);
+      return NULL;
+    case JX_P_mul:
+      if (!in[0] && !in[1]) return jx_error_new("mul: transpose with both operands linear (not linear)");
+      if (!in[0]) cts[0] = jx_lax_unbroadcast(MUL(c, in[1]), &av[0]);
+      if (!in[1]) cts[1] = jx_lax_unbroadcast(MUL(in[0], c), &av[1]);
+      return NULL;
+    case JX_P_div:
+      if (!in[1]) return jx_error_new("div: transpose with respect to the divisor (not linear)");
+      cts[0] = jx_lax_unbroadcast(DIV(c, in[1]), &av[0]);
+      return NULL;
+    default: return jx_error_new("%s: not a linear primitive (no transpose rule)", jx_prim_names[p]);
   }
 }
 
 /* ----------------------------------------------------------- select */
-static jx_t select_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
-                            jx_aval *out) {
+static jx_t select_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   (void)pa;
-  if (in[0].dtype != JX_BOOL)
-    return jx_rule_error(jx_prim_names[p], in, nin, "predicate must be bool");
+  if (in[0].dtype != JX_BOOL) return jx_rule_error(jx_prim_names[p], in, nin, "predicate must be bool");
   if (in[1].dtype != in[2].dtype)
     return jx_rule_error(jx_prim_names[p], in, nin, "branches must have the same dtype");
   jx_t e = jx_broadcast_shapes(jx_prim_names[p], in, 3, out);
@@ -240,13 +253,13 @@ static jx_t select_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
   jx_broadcast_strides(&in[0]->aval, o, s0);
   jx_broadcast_strides(&in[1]->aval, o, s1);
   jx_broadcast_strides(&in[2]->aval, o, s2);
-  jx_cpu_select(o->dtype, o->ndim, o->shape, jx_data(in[0]), s0, jx_data(in[1]), s1, jx_data(in[2]),
-                s2, jx_data(out[0]));
+  jx_cpu_select(o->dtype, o->ndim, o->shape, jx_data(in[0]), s0, jx_data(in[1]), s1, jx_data(in[2]), s2,
+                jx_data(out[0]));
   return NULL;
 }
 
-static jx_t select_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                       jx_t *out, jx_t *tout) {
+static jx_t select_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                       jx_t *tout) {
   (void)nin;
   jx_bind(p, 3, x, pa, 1, out);
   jx_t y = out[0];
@@ -259,8 +272,8 @@ static jx_t select_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const j
   return NULL;
 }
 
-static jx_t select_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av,
-                             int nin, const jx_params *pa, jx_t *cts) {
+static jx_t select_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                             const jx_params *pa, jx_t *cts) {
   (void)p, (void)nin, (void)pa;
   if (!in[0]) return jx_error_new("select: transpose with respect to the predicate");
   if (!ct[0]) return NULL;
@@ -271,8 +284,7 @@ static jx_t select_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx
 }
 
 /* ---------------------------------------------------------- convert */
-static jx_t convert_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
-                             jx_aval *out) {
+static jx_t convert_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   out[0] = in[0];
   if (p == JX_P_stop_gradient) return NULL;
   if ((unsigned)pa->convert.dtype >= JX_DTYPE_COUNT)
@@ -304,8 +316,8 @@ static jx_t convert_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
   return NULL;
 }
 
-static jx_t convert_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                        jx_t *out, jx_t *tout) {
+static jx_t convert_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                        jx_t *tout) {
   (void)nin;
   jx_bind(p, 1, x, pa, 1, out);
   bool diff = p == JX_P_convert && t[0] && jx_dtype_is_float(x[0]->aval.dtype) &&
@@ -314,14 +326,13 @@ static jx_t convert_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const 
   return NULL;
 }
 
-static jx_t convert_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av,
-                              int nin, const jx_params *pa, jx_t *cts) {
+static jx_t convert_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
+                              const jx_params *pa, jx_t *cts) {
   (void)in, (void)nin, (void)pa;
   if (p != JX_P_convert) return jx_error_new("stop_gradient: not linear");
   cts[0] = ct[0] ? jx_lax_convert(ct[0], av[0].dtype) : NULL;
   return NULL;
 }
-
 
 static void convert_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
   (void)in, (void)nin;
@@ -345,11 +356,16 @@ static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx
 }
 
 /* ------------------------------------------------------------ tables */
-#define UNARY(nm, tr)                                                                      \
-  const jx_rules jx_rules_##nm = {.name = #nm, .nin = 1, .nout = 1,                        \
-                                  .abstract_eval = unary_abstract, .impl = unary_impl,     \
-                                  .jvp = unary_jvp, .transpose = tr,       \
-                                  .batch = ew_batch, .lower = {JX_LOWER_EW, .stem = #nm}};
+#define UNARY(nm, tr)                                                                                        \
+  const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
+                                  .nin = 1,                                                                  \
+                                  .nout = 1,                                                                 \
+                                  .abstract_eval = unary_abstract,                                           \
+                                  .impl = unary_impl,                                                        \
+                                  .jvp = unary_jvp,                                                          \
+                                  .transpose = tr,                                                           \
+                                  .batch = ew_batch,                                                         \
+                                  .lower = {JX_LOWER_EW, .stem = #nm}};
 UNARY(neg, neg_transpose)
 UNARY(abs, NULL)
 UNARY(sign, NULL)
@@ -366,11 +382,16 @@ UNARY(sin, NULL)
 UNARY(cos, NULL)
 UNARY(not, NULL)
 
-#define BINARY(nm, tr)                                                                     \
-  const jx_rules jx_rules_##nm = {.name = #nm, .nin = 2, .nout = 1,                        \
-                                  .abstract_eval = binary_abstract, .impl = binary_impl,   \
-                                  .jvp = binary_jvp, .transpose = tr,      \
-                                  .batch = ew_batch, .lower = {JX_LOWER_EW, .stem = #nm}};
+#define BINARY(nm, tr)                                                                                       \
+  const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
+                                  .nin = 2,                                                                  \
+                                  .nout = 1,                                                                 \
+                                  .abstract_eval = binary_abstract,                                          \
+                                  .impl = binary_impl,                                                       \
+                                  .jvp = binary_jvp,                                                         \
+                                  .transpose = tr,                                                           \
+                                  .batch = ew_batch,                                                         \
+                                  .lower = {JX_LOWER_EW, .stem = #nm}};
 BINARY(add, binary_transpose)
 BINARY(sub, binary_transpose)
 BINARY(mul, binary_transpose)
@@ -387,18 +408,31 @@ BINARY(le, NULL)
 BINARY(gt, NULL)
 BINARY(ge, NULL)
 
-const jx_rules jx_rules_select = {.name = "select", .nin = 3, .nout = 1,
-                                  .abstract_eval = select_abstract, .impl = select_impl,
-                                  .jvp = select_jvp, .transpose = select_transpose,
+const jx_rules jx_rules_select = {.name = "select",
+                                  .nin = 3,
+                                  .nout = 1,
+                                  .abstract_eval = select_abstract,
+                                  .impl = select_impl,
+                                  .jvp = select_jvp,
+                                  .transpose = select_transpose,
                                   .batch = ew_batch,
                                   .lower = {JX_LOWER_EW, .stem = "select", .form = JX_NAME_RESULT}};
-const jx_rules jx_rules_convert = {.name = "convert", .nin = 1, .nout = 1,
-                                   .abstract_eval = convert_abstract, .impl = convert_impl,
-                                   .jvp = convert_jvp, .transpose = convert_transpose,
-                                   .batch = ew_batch, .params_kind = JX_PK_CONVERT,
+const jx_rules jx_rules_convert = {.name = "convert",
+                                   .nin = 1,
+                                   .nout = 1,
+                                   .abstract_eval = convert_abstract,
+                                   .impl = convert_impl,
+                                   .jvp = convert_jvp,
+                                   .transpose = convert_transpose,
+                                   .batch = ew_batch,
+                                   .params_kind = JX_PK_CONVERT,
                                    .print_params = convert_print,
                                    .lower = {JX_LOWER_EW, .stem = "cvt", .form = JX_NAME_CVT}};
-const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient", .nin = 1, .nout = 1,
-                                         .abstract_eval = convert_abstract, .impl = convert_impl,
-                                         .jvp = convert_jvp, .batch = ew_batch,
+const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient",
+                                         .nin = 1,
+                                         .nout = 1,
+                                         .abstract_eval = convert_abstract,
+                                         .impl = convert_impl,
+                                         .jvp = convert_jvp,
+                                         .batch = ew_batch,
                                          .lower = {JX_LOWER_FORWARD}};

@@ -21,7 +21,8 @@ static jx_t indexed_shape(jx_prim p, const jx_aval *in, int nin, const jx_aval *
 static jx_t gather_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   jx_t e = indexed_shape(p, in, nin, &in[0], &in[1], pa->gather.axis, out);
   if (e) return e;
-  if (in[0].shape[pa->gather.axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot take from an empty axis");
+  if (in[0].shape[pa->gather.axis] == 0 && jx_aval_size(&in[1]) > 0)
+    return ERR("cannot take from an empty axis");
   return NULL;
 }
 
@@ -57,8 +58,8 @@ static jx_t gather_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
   return NULL;
 }
 
-static jx_t gather_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                       jx_t *out, jx_t *tout) {
+static jx_t gather_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                       jx_t *tout) {
   (void)nin;
   jx_bind(p, 2, x, pa, 1, out);
   tout[0] = t[0] ? jx_bind1(p, 2, (jx_t[]){t[0], x[1]}, pa) : NULL;
@@ -76,7 +77,8 @@ static jx_t gather_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx
 /* -------------------------------------------------------- scatter_add */
 static jx_t scatter_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
-  if (jx_shape_check(pa->scatter.ndim, pa->scatter.shape, in[0].dtype, err, sizeof err)) return ERR("%s", err);
+  if (jx_shape_check(pa->scatter.ndim, pa->scatter.shape, in[0].dtype, err, sizeof err))
+    return ERR("%s", err);
   if (in[0].dtype == JX_BOOL) return ERR("bool updates are not supported");
   jx_aval target = {.dtype = in[0].dtype, .ndim = pa->scatter.ndim}, expect;
   memcpy(target.shape, pa->scatter.shape, sizeof(int64_t) * (size_t)pa->scatter.ndim);
@@ -86,7 +88,8 @@ static jx_t scatter_abstract(jx_prim p, const jx_aval *in, int nin, const jx_par
     char s[160];
     return ERR("updates must have shape %s", jx_aval_str(&expect, s, sizeof s));
   }
-  if (target.shape[pa->scatter.axis] == 0 && jx_aval_size(&in[1]) > 0) return ERR("cannot scatter into an empty axis");
+  if (target.shape[pa->scatter.axis] == 0 && jx_aval_size(&in[1]) > 0)
+    return ERR("cannot scatter into an empty axis");
   out[0] = target;
   out[0].weak = in[0].weak;
   return NULL;
@@ -119,7 +122,8 @@ static jx_t scatter_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
 static jx_t iota_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
   if (jx_shape_check(pa->iota.ndim, pa->iota.shape, pa->iota.dtype, err, sizeof err)) return ERR("%s", err);
-  if (pa->iota.axis < 0 || pa->iota.axis >= pa->iota.ndim) return ERR("axis %d out of range for rank %d", pa->iota.axis, pa->iota.ndim);
+  if (pa->iota.axis < 0 || pa->iota.axis >= pa->iota.ndim)
+    return ERR("axis %d out of range for rank %d", pa->iota.axis, pa->iota.ndim);
   if (pa->iota.dtype == JX_BOOL) return ERR("iota of bool");
   out[0] = (jx_aval){.dtype = pa->iota.dtype, .ndim = pa->iota.ndim};
   memcpy(out[0].shape, pa->iota.shape, sizeof(int64_t) * (size_t)pa->iota.ndim);
@@ -150,16 +154,16 @@ static jx_t iota_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   return NULL;
 }
 
-static jx_t nodiff_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                       jx_t *out, jx_t *tout) {
+static jx_t nodiff_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                       jx_t *tout) {
   (void)t;
   jx_bind(p, nin, x, pa, 1, out);
   tout[0] = NULL;
   return NULL;
 }
 
-static jx_t scatter_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                        jx_t *out, jx_t *tout) {
+static jx_t scatter_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                        jx_t *tout) {
   (void)nin;
   jx_bind(p, 2, x, pa, 1, out);
   tout[0] = t[0] ? jx_bind1(p, 2, (jx_t[]){t[0], x[1]}, pa) : NULL;
@@ -235,7 +239,8 @@ static jx_t scatter_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
   int64_t B = jx_batch_size(in, bd, 2);
   jx_t u = jx_batch_to_front(in[0], bu, B); /* [B, before, ids, after] */
   jx_params q = *pa;
-  if (pa->scatter.ndim + 1 > JX_MAX_RANK) return jx_error_new("scatter_add: batched rank exceeds %d", JX_MAX_RANK);
+  if (pa->scatter.ndim + 1 > JX_MAX_RANK)
+    return jx_error_new("scatter_add: batched rank exceeds %d", JX_MAX_RANK);
   obd[0] = 0;
   if (bi == JX_NONE) {
     q.scatter.axis = ax + 1;
@@ -285,18 +290,34 @@ static void iota_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int
   jx_put_ints(b, "shape", pa->iota.shape, pa->iota.ndim);
 }
 
-const jx_rules jx_rules_gather = {.name = "gather", .nin = 2, .nout = 1, .abstract_eval = gather_abstract,
-                                  .impl = gather_impl, .jvp = gather_jvp, .transpose = gather_transpose,
-                                  .batch = gather_batch, .params_kind = JX_PK_GATHER,
+const jx_rules jx_rules_gather = {.name = "gather",
+                                  .nin = 2,
+                                  .nout = 1,
+                                  .abstract_eval = gather_abstract,
+                                  .impl = gather_impl,
+                                  .jvp = gather_jvp,
+                                  .transpose = gather_transpose,
+                                  .batch = gather_batch,
+                                  .params_kind = JX_PK_GATHER,
                                   .print_params = gather_print,
                                   .lower = {JX_LOWER_CALL}};
-const jx_rules jx_rules_scatter_add = {.name = "scatter_add", .nin = 2, .nout = 1,
-                                       .abstract_eval = scatter_abstract, .impl = scatter_impl,
-                                       .jvp = scatter_jvp, .transpose = scatter_transpose,
-                                       .batch = scatter_batch, .params_kind = JX_PK_SCATTER,
+const jx_rules jx_rules_scatter_add = {.name = "scatter_add",
+                                       .nin = 2,
+                                       .nout = 1,
+                                       .abstract_eval = scatter_abstract,
+                                       .impl = scatter_impl,
+                                       .jvp = scatter_jvp,
+                                       .transpose = scatter_transpose,
+                                       .batch = scatter_batch,
+                                       .params_kind = JX_PK_SCATTER,
                                        .print_params = scatter_print,
                                        .lower = {JX_LOWER_CALL}};
-const jx_rules jx_rules_iota = {.name = "iota", .nin = 0, .nout = 1, .abstract_eval = iota_abstract,
-                                .impl = iota_impl, .jvp = nodiff_jvp, .params_kind = JX_PK_IOTA,
+const jx_rules jx_rules_iota = {.name = "iota",
+                                .nin = 0,
+                                .nout = 1,
+                                .abstract_eval = iota_abstract,
+                                .impl = iota_impl,
+                                .jvp = nodiff_jvp,
+                                .params_kind = JX_PK_IOTA,
                                 .print_params = iota_print,
                                 .lower = {JX_LOWER_IOTA}};

@@ -3,9 +3,7 @@
 
 jx_t jx_lax_unary(jx_prim p, jx_t x) { return jx_bind1(p, 1, &x, &jx_params_none); }
 
-jx_t jx_lax_binary(jx_prim p, jx_t a, jx_t b) {
-  return jx_bind1(p, 2, (jx_t[]){a, b}, &jx_params_none);
-}
+jx_t jx_lax_binary(jx_prim p, jx_t a, jx_t b) { return jx_bind1(p, 2, (jx_t[]){a, b}, &jx_params_none); }
 
 jx_t jx_lax_select(jx_t pred, jx_t t, jx_t f) {
   return jx_bind1(JX_P_select, 3, (jx_t[]){pred, t, f}, &jx_params_none);
@@ -36,8 +34,8 @@ jx_t jx_lax_argreduce(jx_prim prim, jx_t x, int axis, jx_dtype dt) {
   return jx_bind1(prim, 1, &x, &p);
 }
 
-jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb,
-                        const int *lb, const int *rb) {
+jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb, const int *lb,
+                        const int *rb) {
   jx_params p;
   jx_params_init(&p, JX_PK_DOT);
   if (nc < 0 || nb < 0 || nc > JX_MAX_RANK || nb > JX_MAX_RANK)

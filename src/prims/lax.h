@@ -13,8 +13,8 @@ jx_t jx_lax_select(jx_t pred, jx_t on_true, jx_t on_false);
 jx_t jx_lax_convert(jx_t x, jx_dtype dt);
 jx_t jx_lax_reduce(jx_prim p, jx_t x, int naxes, const int *axes); /* sum/max/min */
 jx_t jx_lax_argreduce(jx_prim p, jx_t x, int axis, jx_dtype index_dtype);
-jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb,
-                        const int *lb, const int *rb);
+jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb, const int *lb,
+                        const int *rb);
 jx_t jx_lax_reshape(jx_t x, int ndim, const int64_t *shape);
 jx_t jx_lax_broadcast_in_dim(jx_t x, int ndim, const int64_t *shape, const int *dims);
 jx_t jx_lax_transpose(jx_t x, const int *perm);

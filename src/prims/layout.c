@@ -37,7 +37,8 @@ static jx_t reshape_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const j
 static jx_t bid_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   char err[256];
   if (jx_shape_check(pa->bcast.ndim, pa->bcast.shape, in->dtype, err, sizeof err)) return ERR("%s", err);
-  if (pa->bcast.naxes != in->ndim) return ERR("%d broadcast dims given for a rank-%d operand", pa->bcast.naxes, in->ndim);
+  if (pa->bcast.naxes != in->ndim)
+    return ERR("%d broadcast dims given for a rank-%d operand", pa->bcast.naxes, in->ndim);
   for (int i = 0; i < in->ndim; i++) {
     int d = pa->bcast.axes[i];
     if (d < 0 || d >= pa->bcast.ndim || (i > 0 && d <= pa->bcast.axes[i - 1]))
@@ -81,7 +82,8 @@ static jx_t bid_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
 /* ---------------------------------------------------------- transpose */
 static jx_t transpose_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   bool seen[JX_MAX_RANK] = {0};
-  if (pa->perm.naxes != in->ndim) return ERR("permutation of length %d for rank %d", pa->perm.naxes, in->ndim);
+  if (pa->perm.naxes != in->ndim)
+    return ERR("permutation of length %d for rank %d", pa->perm.naxes, in->ndim);
   out[0] = (jx_aval){.dtype = in->dtype, .weak = in->weak, .ndim = in->ndim};
   for (int i = 0; i < in->ndim; i++) {
     int a = pa->perm.axes[i];
@@ -202,7 +204,8 @@ static jx_t pad_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   jx_cpu_fill(o->dtype, jx_aval_size(o), jx_scalar_load(o->dtype, jx_data(in[1])), jx_data(out[0]));
   int64_t ost[JX_MAX_RANK], sst[JX_MAX_RANK], off = 0;
   jx_strides(o->ndim, o->shape, ost);
-  for (int d = 0; d < o->ndim; d++) off += pa->pad.lo[d] * ost[d], sst[d] = ost[d] * (pa->pad.interior[d] + 1);
+  for (int d = 0; d < o->ndim; d++)
+    off += pa->pad.lo[d] * ost[d], sst[d] = ost[d] * (pa->pad.interior[d] + 1);
   if (jx_aval_size(a) > 0)
     jx_cpu_strided_scatter(esize(in[0]), a->ndim, a->shape, jx_data(in[0]), jx_data(out[0]), off, sst);
   return NULL;
@@ -278,8 +281,8 @@ static jx_t concat_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx
 
 /* jvp of a primitive linear in all its inputs: apply it to the tangents
  * (zeros where a tangent is symbolic zero but another is not). */
-static jx_t linear_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                       jx_t *out, jx_t *tout) {
+static jx_t linear_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                       jx_t *tout) {
   jx_bind(p, nin, x, pa, 1, out);
   bool any = false;
   for (int i = 0; i < nin; i++) any |= t[i] != NULL;
@@ -301,7 +304,8 @@ static jx_t reshape_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
                           int *obd) {
   (void)p, (void)nin;
   jx_t v = jx_moveaxis(in[0], bd[0], 0);
-  if (pa->reshape.ndim + 1 > JX_MAX_RANK) return jx_error_new("reshape: batched rank exceeds %d", JX_MAX_RANK);
+  if (pa->reshape.ndim + 1 > JX_MAX_RANK)
+    return jx_error_new("reshape: batched rank exceeds %d", JX_MAX_RANK);
   int64_t shape[JX_MAX_RANK];
   shape[0] = v->aval.shape[0];
   memcpy(shape + 1, pa->reshape.shape, sizeof(int64_t) * (size_t)pa->reshape.ndim);
@@ -313,7 +317,8 @@ static jx_t bid_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
                       int *obd) {
   (void)p, (void)nin;
   jx_t v = jx_moveaxis(in[0], bd[0], 0);
-  if (pa->bcast.ndim + 1 > JX_MAX_RANK) return jx_error_new("broadcast_in_dim: batched rank exceeds %d", JX_MAX_RANK);
+  if (pa->bcast.ndim + 1 > JX_MAX_RANK)
+    return jx_error_new("broadcast_in_dim: batched rank exceeds %d", JX_MAX_RANK);
   int64_t shape[JX_MAX_RANK];
   int dims[JX_MAX_RANK];
   shape[0] = v->aval.shape[0];
@@ -339,7 +344,9 @@ static jx_t slice_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const
   (void)nin;
   jx_params q = *pa;
   int b = bd[0], r = in[0]->aval.ndim;
-  for (int d = r - 1; d > b; d--) q.slice.start[d] = pa->slice.start[d - 1], q.slice.limit[d] = pa->slice.limit[d - 1], q.slice.stride[d] = pa->slice.stride[d - 1];
+  for (int d = r - 1; d > b; d--)
+    q.slice.start[d] = pa->slice.start[d - 1], q.slice.limit[d] = pa->slice.limit[d - 1],
+    q.slice.stride[d] = pa->slice.stride[d - 1];
   q.slice.start[b] = 0, q.slice.limit[b] = in[0]->aval.shape[b], q.slice.stride[b] = 1;
   out[0] = jx_bind1(p, 1, in, &q);
   obd[0] = b;
@@ -361,7 +368,9 @@ static jx_t pad_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
   jx_t x = jx_batch_to_front(in[0], bd[0], n);
   int r = x->aval.ndim;
   jx_params q = *pa;
-  for (int d = r - 1; d > 0; d--) q.pad.lo[d] = pa->pad.lo[d - 1], q.pad.hi[d] = pa->pad.hi[d - 1], q.pad.interior[d] = pa->pad.interior[d - 1];
+  for (int d = r - 1; d > 0; d--)
+    q.pad.lo[d] = pa->pad.lo[d - 1], q.pad.hi[d] = pa->pad.hi[d - 1],
+    q.pad.interior[d] = pa->pad.interior[d - 1];
   q.pad.lo[0] = q.pad.hi[0] = q.pad.interior[0] = 0;
   obd[0] = 0;
   if (bd[1] == JX_NONE) {
@@ -427,15 +436,14 @@ static void pad_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
   int rank = nin ? in[0].ndim : 0;
   jx_strbuf_put(b, " padding_config=(");
   for (int i = 0; i < rank; i++)
-    jx_strbuf_put(b, "%s(%lld, %lld, %lld)", i ? ", " : "", (long long)pa->pad.lo[i], (long long)pa->pad.hi[i],
-                  (long long)pa->pad.interior[i]);
+    jx_strbuf_put(b, "%s(%lld, %lld, %lld)", i ? ", " : "", (long long)pa->pad.lo[i],
+                  (long long)pa->pad.hi[i], (long long)pa->pad.interior[i]);
   jx_strbuf_put(b, ")");
 }
 static void concat_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
   (void)in, (void)nin;
   jx_strbuf_put(b, " dimension=%d", pa->concat.axis);
 }
-
 
 /* ------------------------------------------------------------ lowering */
 /* Index maps (jx_lowering.index_map): where in the operand output index
@@ -463,20 +471,28 @@ static void rev_index(const jx_params *p, const jx_aval *ua, const jx_affine *ou
   }
 }
 
-#define LAYOUT(nm, n, ae, im, tr, bt, kind, pr, ...)                                           \
-  const jx_rules jx_rules_##nm = {.name = #nm, .nin = n, .nout = 1, .abstract_eval = ae,  \
-                                  .impl = im, .jvp = linear_jvp, .transpose = tr, .batch = bt, \
-                                  .params_kind = kind, .print_params = pr, .lower = {__VA_ARGS__}};
-LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE, reshape_print,
-       JX_LOWER_RESHAPE)
-LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print, JX_LOWER_LAYOUT,
-       .index_map = bid_index)
+#define LAYOUT(nm, n, ae, im, tr, bt, kind, pr, ...)                                                         \
+  const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
+                                  .nin = n,                                                                  \
+                                  .nout = 1,                                                                 \
+                                  .abstract_eval = ae,                                                       \
+                                  .impl = im,                                                                \
+                                  .jvp = linear_jvp,                                                         \
+                                  .transpose = tr,                                                           \
+                                  .batch = bt,                                                               \
+                                  .params_kind = kind,                                                       \
+                                  .print_params = pr,                                                        \
+                                  .lower = {__VA_ARGS__}};
+LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE,
+       reshape_print, JX_LOWER_RESHAPE)
+LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print,
+       JX_LOWER_LAYOUT, .index_map = bid_index)
 LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose, transpose_batch, JX_PK_PERM,
        transpose_print, JX_LOWER_LAYOUT, .index_map = transpose_index)
-LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print, JX_LOWER_LAYOUT,
-       .index_map = slice_index)
+LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print,
+       JX_LOWER_LAYOUT, .index_map = slice_index)
 LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch, JX_PK_REV, rev_print, JX_LOWER_LAYOUT,
        .index_map = rev_index)
 LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch, JX_PK_PAD, pad_print, JX_LOWER_CALL)
-LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch, JX_PK_CONCAT, concat_print,
-       JX_LOWER_CALL)
+LAYOUT(concatenate, -1, concat_abstract, concat_impl, concat_transpose, concat_batch, JX_PK_CONCAT,
+       concat_print, JX_LOWER_CALL)

@@ -16,8 +16,7 @@ static jx_t check_axes(jx_prim p, const jx_aval *in, const jx_params *pa, bool *
   return NULL;
 }
 
-static jx_t reduce_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa,
-                            jx_aval *out) {
+static jx_t reduce_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
   (void)nin;
   bool mask[JX_MAX_RANK];
   jx_t e = check_axes(p, in, pa, mask);
@@ -50,8 +49,8 @@ static void kept_dims(const jx_aval *in, const jx_params *pa, int *dims) {
     if (!mask[d]) dims[k++] = d;
 }
 
-static jx_t reduce_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                       jx_t *out, jx_t *tout) {
+static jx_t reduce_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                       jx_t *tout) {
   (void)nin;
   jx_bind(p, 1, x, pa, 1, out);
   if (!t[0] || !jx_ok(out[0])) {
@@ -69,7 +68,8 @@ static jx_t reduce_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const j
   jx_t yb = jx_lax_broadcast_in_dim(out[0], a->ndim, a->shape, dims);
   jx_t loc = jx_lax_convert(jx_lax_binary(JX_P_eq, x[0], yb), a->dtype);
   jx_t cnt = jx_lax_reduce(JX_P_reduce_sum, loc, pa->reduce.naxes, pa->reduce.axes);
-  jx_t num = jx_lax_reduce(JX_P_reduce_sum, jx_lax_binary(JX_P_mul, t[0], loc), pa->reduce.naxes, pa->reduce.axes);
+  jx_t num =
+      jx_lax_reduce(JX_P_reduce_sum, jx_lax_binary(JX_P_mul, t[0], loc), pa->reduce.naxes, pa->reduce.axes);
   tout[0] = jx_lax_binary(JX_P_div, num, cnt);
   return NULL;
 }
@@ -90,8 +90,7 @@ static jx_t arg_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params 
   if (pa->arg.axis < 0 || pa->arg.axis >= in->ndim)
     return jx_rule_error(jx_prim_names[p], in, 1, "axis %d out of range for rank %d", pa->arg.axis, in->ndim);
   if (in->shape[pa->arg.axis] == 0)
-    return jx_rule_error(jx_prim_names[p], in, 1, "attempt to get %s of an empty axis",
-                         jx_prim_names[p]);
+    return jx_rule_error(jx_prim_names[p], in, 1, "attempt to get %s of an empty axis", jx_prim_names[p]);
   if (pa->arg.dtype != JX_I32 && pa->arg.dtype != JX_I64)
     return jx_rule_error(jx_prim_names[p], in, 1, "index dtype must be i32 or i64");
   out[0] = (jx_aval){.dtype = pa->arg.dtype};
@@ -103,13 +102,13 @@ static jx_t arg_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params 
 static jx_t arg_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)nin;
   const jx_aval *a = &in[0]->aval;
-  jx_cpu_argreduce(p == JX_P_argmax, a->dtype, a->ndim, a->shape, pa->arg.axis, jx_data(in[0]),
-                   pa->arg.dtype, jx_data(out[0]));
+  jx_cpu_argreduce(p == JX_P_argmax, a->dtype, a->ndim, a->shape, pa->arg.axis, jx_data(in[0]), pa->arg.dtype,
+                   jx_data(out[0]));
   return NULL;
 }
 
-static jx_t arg_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa,
-                    jx_t *out, jx_t *tout) {
+static jx_t arg_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
+                    jx_t *tout) {
   (void)t, (void)nin;
   jx_bind(p, 1, x, pa, 1, out);
   tout[0] = NULL;
@@ -150,26 +149,55 @@ static void arg_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
   jx_strbuf_put(b, " axes=(%d,) index_dtype=%s", pa->arg.axis, jx_dtype_name(pa->arg.dtype));
 }
 
-const jx_rules jx_rules_reduce_sum = {.name = "reduce_sum", .nin = 1, .nout = 1,
-                                      .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .batch = reduce_batch, .transpose = sum_transpose,
-                                      .params_kind = JX_PK_REDUCE, .print_params = reduce_print,
+const jx_rules jx_rules_reduce_sum = {.name = "reduce_sum",
+                                      .nin = 1,
+                                      .nout = 1,
+                                      .abstract_eval = reduce_abstract,
+                                      .impl = reduce_impl,
+                                      .jvp = reduce_jvp,
+                                      .batch = reduce_batch,
+                                      .transpose = sum_transpose,
+                                      .params_kind = JX_PK_REDUCE,
+                                      .print_params = reduce_print,
                                       .lower = {JX_LOWER_REDUCE, .combine = "add", .identity = JX_ID_ZERO}};
-const jx_rules jx_rules_reduce_max = {.name = "reduce_max", .nin = 1, .nout = 1,
-                                      .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .batch = reduce_batch,
-                                      .params_kind = JX_PK_REDUCE, .print_params = reduce_print,
+const jx_rules jx_rules_reduce_max = {.name = "reduce_max",
+                                      .nin = 1,
+                                      .nout = 1,
+                                      .abstract_eval = reduce_abstract,
+                                      .impl = reduce_impl,
+                                      .jvp = reduce_jvp,
+                                      .batch = reduce_batch,
+                                      .params_kind = JX_PK_REDUCE,
+                                      .print_params = reduce_print,
                                       .lower = {JX_LOWER_REDUCE, .combine = "max", .identity = JX_ID_LOWEST}};
-const jx_rules jx_rules_reduce_min = {.name = "reduce_min", .nin = 1, .nout = 1,
-                                      .abstract_eval = reduce_abstract, .impl = reduce_impl,
-                                      .jvp = reduce_jvp, .batch = reduce_batch,
-                                      .params_kind = JX_PK_REDUCE, .print_params = reduce_print,
-                                      .lower = {JX_LOWER_REDUCE, .combine = "min", .identity = JX_ID_HIGHEST}};
-const jx_rules jx_rules_argmax = {.name = "argmax", .nin = 1, .nout = 1,
-                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch,
-                                  .params_kind = JX_PK_ARG, .print_params = arg_print,
+const jx_rules jx_rules_reduce_min = {
+    .name = "reduce_min",
+    .nin = 1,
+    .nout = 1,
+    .abstract_eval = reduce_abstract,
+    .impl = reduce_impl,
+    .jvp = reduce_jvp,
+    .batch = reduce_batch,
+    .params_kind = JX_PK_REDUCE,
+    .print_params = reduce_print,
+    .lower = {JX_LOWER_REDUCE, .combine = "min", .identity = JX_ID_HIGHEST}};
+const jx_rules jx_rules_argmax = {.name = "argmax",
+                                  .nin = 1,
+                                  .nout = 1,
+                                  .abstract_eval = arg_abstract,
+                                  .impl = arg_impl,
+                                  .jvp = arg_jvp,
+                                  .batch = arg_batch,
+                                  .params_kind = JX_PK_ARG,
+                                  .print_params = arg_print,
                                   .lower = {JX_LOWER_CALL}};
-const jx_rules jx_rules_argmin = {.name = "argmin", .nin = 1, .nout = 1,
-                                  .abstract_eval = arg_abstract, .impl = arg_impl, .jvp = arg_jvp, .batch = arg_batch,
-                                  .params_kind = JX_PK_ARG, .print_params = arg_print,
+const jx_rules jx_rules_argmin = {.name = "argmin",
+                                  .nin = 1,
+                                  .nout = 1,
+                                  .abstract_eval = arg_abstract,
+                                  .impl = arg_impl,
+                                  .jvp = arg_jvp,
+                                  .batch = arg_batch,
+                                  .params_kind = JX_PK_ARG,
+                                  .print_params = arg_print,
                                   .lower = {JX_LOWER_CALL}};

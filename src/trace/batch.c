@@ -17,7 +17,8 @@ static jx_t batch_rule(jx_prim p, bool any, int nin, const jx_t *v, const int *b
   const jx_rules *r = jx_prim_rules[p];
   for (int k = 0; k < nout; k++) o[k] = NULL, ob[k] = JX_NONE;
   if (!any) return jx_bind(p, nin, v, params, nout, o); /* nothing mapped */
-  if (!r->batch) return jx_error_new("%s: no batching rule: this primitive cannot be used under vmap", r->name);
+  if (!r->batch)
+    return jx_error_new("%s: no batching rule: this primitive cannot be used under vmap", r->name);
   jx_t err = r->batch(p, v, bd, nin, params, o, ob);
   for (int k = 0; k < nout && !err; k++)
     if (!o[k] || !jx_ok(o[k])) err = o[k] ? o[k] : jx_error_new("%s: batch rule gave no output", r->name);
@@ -26,8 +27,8 @@ static jx_t batch_rule(jx_prim p, bool any, int nin, const jx_t *v, const int *b
 
 /* Autodidax's BatchTrace.process_primitive: unzip the inputs into values
  * and batch dims, apply the batching rule, zip the outputs into tracers. */
-static jx_t batch_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
-                          int nout, jx_t *out) {
+static jx_t batch_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
+                          jx_t *out) {
   jx_scratch *s = &t->scratch;
   jx_scratch_mark m = jx_scratch_save(s);
   jx_t *v = JX_SCRATCH(s, jx_t, (size_t)nin + (size_t)nout);

@@ -8,8 +8,8 @@ jx_t jx_eval_eqn(const jx_eqn *q, jx_t *env) {
   jx_scratch_mark m = jx_scratch_save(s);
   jx_t *in = JX_SCRATCH(s, jx_t, (size_t)q->nin + (size_t)q->nout), err;
   if (!in)
-    return jx_error_new("eval: out of memory for a %s with %d inputs and %d outputs", jx_prim_names[q->prim], q->nin,
-                        q->nout);
+    return jx_error_new("eval: out of memory for a %s with %d inputs and %d outputs", jx_prim_names[q->prim],
+                        q->nin, q->nout);
   jx_t *out = in + q->nin;
   for (int k = 0; k < q->nin; k++) in[k] = env[q->in[k]];
   err = jx_bind(q->prim, q->nin, in, &q->params, q->nout, out);

@@ -15,16 +15,18 @@ static jx_t jvp_rule(jx_prim p, bool any, int nin, const jx_t *prim, const jx_t 
   if (!r->jvp) return jx_error_new("%s: no jvp rule: this primitive cannot be differentiated", r->name);
   jx_t err = r->jvp(p, prim, tan, nin, params, op, ot);
   for (int k = 0; k < nout && !err; k++) {
-    if (!jx_ok(op[k])) err = op[k];
-    else if (ot[k] && !jx_ok(ot[k])) err = ot[k];
+    if (!jx_ok(op[k]))
+      err = op[k];
+    else if (ot[k] && !jx_ok(ot[k]))
+      err = ot[k];
   }
   return err;
 }
 
 /* Autodidax's JVPTrace.process_primitive: unzip the inputs into primals
  * and tangents, apply the jvp rule, zip the outputs into tracers. */
-static jx_t jvp_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
-                        int nout, jx_t *out) {
+static jx_t jvp_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
+                        jx_t *out) {
   jx_scratch_mark m = jx_scratch_save(&t->scratch);
   jx_t *prim = JX_SCRATCH(&t->scratch, jx_t, 2 * ((size_t)nin + (size_t)nout));
   if (!prim) return jx_error_new("%s: out of memory in jvp", jx_prim_names[p]);

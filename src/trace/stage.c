@@ -88,8 +88,8 @@ static jx_t stage_pure(jx_trace *t, jx_t x) {
 /* Autodidax's JaxprTrace.process_primitive: the outputs' avals by
  * abstract evaluation, an equation from the inputs' vars to new ones, a
  * tracer for each. */
-static jx_t stage_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params,
-                          int nout, jx_t *out) {
+static jx_t stage_process(jx_trace *t, jx_prim p, int nin, const jx_t *in, const jx_params *params, int nout,
+                          jx_t *out) {
   jx_stage *s = t->state;
   jx_scratch_mark m = jx_scratch_save(&t->scratch);
   jx_aval *av = JX_SCRATCH(&t->scratch, jx_aval, (size_t)nin + (size_t)nout);

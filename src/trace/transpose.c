@@ -45,7 +45,8 @@ static jx_t transpose_rule(pass *b, const jx_eqn *q, const jx_t *cto, jx_t *in, 
     av[k] = b->j->avals[q->in[k]];
     cin[k] = NULL;
   }
-  if (!r->transpose) return jx_error_new("%s: no transpose rule (is the function linear in this input?)", r->name);
+  if (!r->transpose)
+    return jx_error_new("%s: no transpose rule (is the function linear in this input?)", r->name);
   jx_t err = r->transpose(q->prim, cto, in, av, q->nin, &q->params, cin);
   for (int k = 0; k < q->nin && !err; k++) {
     jx_t *ct = &b->ct[q->in[k]];
@@ -64,7 +65,9 @@ static jx_t transpose_eqn(pass *b, const jx_eqn *q) {
   jx_scratch_mark m = jx_scratch_save(s);
   jx_t *cto = JX_SCRATCH(s, jx_t, (size_t)q->nout + 2 * (size_t)q->nin);
   jx_aval *av = cto ? JX_SCRATCH(s, jx_aval, q->nin) : NULL;
-  jx_t err = av ? NULL : jx_error_new("backward pass: out of memory for a %s with %d inputs", jx_prim_names[q->prim], q->nin);
+  jx_t err = av ? NULL
+                : jx_error_new("backward pass: out of memory for a %s with %d inputs", jx_prim_names[q->prim],
+                               q->nin);
   bool any = false;
   for (int k = 0; k < q->nout && !err; k++) any |= (cto[k] = b->ct[q->out[k]]) != NULL;
   if (any) err = transpose_rule(b, q, cto, cto + q->nout, av, cto + q->nout + q->nin);
@@ -87,13 +90,16 @@ static jx_t backward(pass *b, const jx_t *cts_out) {
 jx_t jx_backward_pass_known(const jx_jaxpr *j, const jx_t *known, const jx_t *cts_out, jx_t *cts_in) {
   jx_scratch *s = jx_scratch_here();
   jx_scratch_mark m = jx_scratch_save(s);
-  pass b = {j, jx_scratch_zeros(s, (size_t)j->nvars, sizeof(bool)), jx_scratch_zeros(s, (size_t)j->nvars, sizeof(jx_t)),
+  pass b = {j, jx_scratch_zeros(s, (size_t)j->nvars, sizeof(bool)),
+            jx_scratch_zeros(s, (size_t)j->nvars, sizeof(jx_t)),
             jx_scratch_zeros(s, (size_t)j->nvars, sizeof(jx_t))};
   jx_t err = b.lin && b.val && b.ct ? NULL : jx_error_new("backward pass: out of memory");
   for (int i = 0; i < j->nconst && !err; i++) b.val[j->constvars[i]] = j->consts[i];
   for (int i = 0; i < j->nin && !err; i++) {
-    if (known && known[i]) b.val[j->invars[i]] = known[i];
-    else b.lin[j->invars[i]] = true;
+    if (known && known[i])
+      b.val[j->invars[i]] = known[i];
+    else
+      b.lin[j->invars[i]] = true;
   }
   if (!err) err = forward(&b);
   if (!err) err = backward(&b, cts_out);

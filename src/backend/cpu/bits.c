@@ -28,29 +28,29 @@ typedef struct {
   void *out;
 } ew_ctx;
 
-#define BIN_LOOP(NAME, FN, T)                                                        \
-  static void NAME(void *ctx, int64_t lo, int64_t hi) {                              \
-    const ew_ctx *c = ctx;                                                           \
-    const T *a = c->a, *b = c->b;                                                    \
-    T *o = c->out;                                                                   \
-    if (c->sa && c->sb)                                                              \
-      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i], b[i]);                       \
-    else if (c->sa)                                                                  \
-      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i], b[0]);                       \
-    else if (c->sb)                                                                  \
-      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[0], b[i]);                       \
-    else                                                                             \
-      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[0], b[0]);                       \
+#define BIN_LOOP(NAME, FN, T)                                                                                \
+  static void NAME(void *ctx, int64_t lo, int64_t hi) {                                                      \
+    const ew_ctx *c = ctx;                                                                                   \
+    const T *a = c->a, *b = c->b;                                                                            \
+    T *o = c->out;                                                                                           \
+    if (c->sa && c->sb)                                                                                      \
+      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i], b[i]);                                               \
+    else if (c->sa)                                                                                          \
+      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i], b[0]);                                               \
+    else if (c->sb)                                                                                          \
+      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[0], b[i]);                                               \
+    else                                                                                                     \
+      for (int64_t i = lo; i < hi; i++) o[i] = FN(a[0], b[0]);                                               \
   }
 
 /* one loop per JX_BITS row of the op list (core/elementwise.def) and
  * dtype of its row, and the table of them */
-#define BITS_LOOP(S, T, K, name) BIN_LOOP(bits_##name##_##S, name##_##S, T)
+#define BITS_LOOP(S, T, K, name)        BIN_LOOP(bits_##name##_##S, name##_##S, T)
 #define JX_BITS(name, K, dtypes, cheap) JX_FOR_##dtypes(BITS_LOOP, K, name)
 #include "core/elementwise.def"
 #undef JX_BITS
 
-#define BITS_ENTRY(S, T, K, name) [JX_CPU_##K][JX_DT_##S] = bits_##name##_##S,
+#define BITS_ENTRY(S, T, K, name)       [JX_CPU_##K][JX_DT_##S] = bits_##name##_##S,
 #define JX_BITS(name, K, dtypes, cheap) JX_FOR_##dtypes(BITS_ENTRY, K, name)
 static const jx_cpu_range_fn bin_table[JX_CPU_BITS_COUNT][JX_DTYPE_COUNT] = {
 #include "core/elementwise.def"
@@ -62,8 +62,8 @@ static const bool bits_cheap[JX_CPU_BITS_COUNT] = {
 };
 #undef JX_BITS
 
-void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar,
-                        const void *b, bool b_scalar, void *out) {
+void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void *b,
+                        bool b_scalar, void *out) {
   KCHECK((unsigned)op < JX_CPU_BITS_COUNT && (unsigned)dt < JX_DTYPE_COUNT);
   jx_cpu_range_fn fn = bin_table[op][dt];
   KCHECK(fn);
@@ -72,12 +72,12 @@ void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a,
 }
 
 /* ---------------------------------------------------------------- fma */
-#define FMA_LOOP(S, T)                                                                     \
-  static void fma_loop_##S(void *ctx, int64_t lo, int64_t hi) {                            \
-    const ew_ctx *c = ctx;                                                                 \
-    const T *a = c->a, *b = c->b, *d = c->c;                                               \
-    T *o = c->out;                                                                         \
-    for (int64_t i = lo; i < hi; i++) o[i] = fma_##S(a[i * c->sa], b[i * c->sb], d[i * c->sc]); \
+#define FMA_LOOP(S, T)                                                                                       \
+  static void fma_loop_##S(void *ctx, int64_t lo, int64_t hi) {                                              \
+    const ew_ctx *c = ctx;                                                                                   \
+    const T *a = c->a, *b = c->b, *d = c->c;                                                                 \
+    T *o = c->out;                                                                                           \
+    for (int64_t i = lo; i < hi; i++) o[i] = fma_##S(a[i * c->sa], b[i * c->sb], d[i * c->sc]);              \
   }
 FMA_LOOP(f32, float)
 FMA_LOOP(f64, double)
@@ -90,12 +90,12 @@ void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void
 }
 
 /* ------------------------------------------------------------ special */
-#define UN_LOOP(NAME, FN, T)                                                         \
-  static void NAME(void *ctx, int64_t lo, int64_t hi) {                              \
-    const ew_ctx *c = ctx;                                                           \
-    const T *a = c->a;                                                               \
-    T *o = c->out;                                                                   \
-    for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i]);                               \
+#define UN_LOOP(NAME, FN, T)                                                                                 \
+  static void NAME(void *ctx, int64_t lo, int64_t hi) {                                                      \
+    const ew_ctx *c = ctx;                                                                                   \
+    const T *a = c->a;                                                                                       \
+    T *o = c->out;                                                                                           \
+    for (int64_t i = lo; i < hi; i++) o[i] = FN(a[i]);                                                       \
   }
 /* one loop per JX_SPECIAL row (core/elementwise.def) and dtype of its row */
 #define SPECIAL_LOOP(S, T, K, name) UN_LOOP(special_##name##_##S, name##_##S, T)
@@ -103,7 +103,7 @@ void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void
 #include "core/elementwise.def"
 #undef JX_SPECIAL
 #define SPECIAL_ENTRY(S, T, K, name) [JX_CPU_##K][JX_DT_##S] = special_##name##_##S,
-#define JX_SPECIAL(name, K, dtypes) JX_FOR_##dtypes(SPECIAL_ENTRY, K, name)
+#define JX_SPECIAL(name, K, dtypes)  JX_FOR_##dtypes(SPECIAL_ENTRY, K, name)
 static const jx_cpu_range_fn special_table[JX_CPU_SPECIAL_COUNT][JX_DTYPE_COUNT] = {
 #include "core/elementwise.def"
 };
@@ -136,11 +136,19 @@ static void fry_range(void *ctx, int64_t lo, int64_t hi) {
                     &c->y1[i]);
 }
 
-void jx_cpu_threefry2x32(int64_t n, const uint32_t *k0, bool k0_scalar, const uint32_t *k1,
-                         bool k1_scalar, const uint32_t *x0, bool x0_scalar, const uint32_t *x1,
-                         bool x1_scalar, uint32_t *y0, uint32_t *y1) {
-  fry_ctx c = {.k0 = k0, .k1 = k1, .x0 = x0, .x1 = x1, .s0 = !k0_scalar, .s1 = !k1_scalar,
-               .s2 = !x0_scalar, .s3 = !x1_scalar, .y0 = y0, .y1 = y1};
+void jx_cpu_threefry2x32(int64_t n, const uint32_t *k0, bool k0_scalar, const uint32_t *k1, bool k1_scalar,
+                         const uint32_t *x0, bool x0_scalar, const uint32_t *x1, bool x1_scalar, uint32_t *y0,
+                         uint32_t *y1) {
+  fry_ctx c = {.k0 = k0,
+               .k1 = k1,
+               .x0 = x0,
+               .x1 = x1,
+               .s0 = !k0_scalar,
+               .s1 = !k1_scalar,
+               .s2 = !x0_scalar,
+               .s3 = !x1_scalar,
+               .y0 = y0,
+               .y1 = y1};
   jx_cpu_parallel_for(n, GRAIN_FRY, fry_range, &c);
 }
 
@@ -167,12 +175,12 @@ static inline uint64_t f64_key(double v) {
 }
 static inline uint64_t sort_key(jx_dtype dt, const void *x, int64_t i) {
   switch (dt) {
-  case JX_BOOL: return ((const uint8_t *)x)[i] != 0;
-  case JX_I32: return (uint32_t)((const int32_t *)x)[i] ^ UINT32_C(0x80000000);
-  case JX_I64: return (uint64_t)((const int64_t *)x)[i] ^ (UINT64_C(1) << 63);
-  case JX_U32: return ((const uint32_t *)x)[i];
-  case JX_F32: return f32_key(((const float *)x)[i]);
-  default: return f64_key(((const double *)x)[i]);
+    case JX_BOOL: return ((const uint8_t *)x)[i] != 0;
+    case JX_I32: return (uint32_t)((const int32_t *)x)[i] ^ UINT32_C(0x80000000);
+    case JX_I64: return (uint64_t)((const int64_t *)x)[i] ^ (UINT64_C(1) << 63);
+    case JX_U32: return ((const uint32_t *)x)[i];
+    case JX_F32: return f32_key(((const float *)x)[i]);
+    default: return f64_key(((const double *)x)[i]);
   }
 }
 
@@ -186,48 +194,48 @@ typedef struct {
 
 /* sort one line (keys k[0..n), indices ix) with scratch k2/ix2; result in
  * the returned arrays (k or k2) */
-#define RADIX_LINE(NAME, KT, IT, NB)                                                            \
-  static IT *NAME(const sort_ctx *c, int64_t base, KT *k, KT *k2, IT *ix, IT *ix2) {             \
-    int64_t n = c->n;                                                                            \
-    KT all_or = 0, all_and = (KT)~(KT)0;                                                         \
-    for (int64_t j = 0; j < n; j++) {                                                            \
-      k[j] = (KT)sort_key(c->dt, c->x, base + j * c->inner);                                     \
-      ix[j] = (IT)j;                                                                             \
-      all_or |= k[j], all_and &= k[j];                                                           \
-    }                                                                                            \
-    if (n < 32) { /* insertion sort: stable */                                                   \
-      for (int64_t j = 1; j < n; j++) {                                                          \
-        KT kv = k[j];                                                                            \
-        IT iv = ix[j];                                                                           \
-        int64_t m = j;                                                                           \
-        for (; m > 0 && k[m - 1] > kv; m--) k[m] = k[m - 1], ix[m] = ix[m - 1];                  \
-        k[m] = kv, ix[m] = iv;                                                                   \
-      }                                                                                          \
-      return ix;                                                                                 \
-    }                                                                                            \
-    KT varies = all_or ^ all_and; /* bits that differ between some keys */                       \
-    static _Thread_local int64_t count[NB][256];                                                 \
-    memset(count, 0, sizeof count);                                                              \
-    for (int64_t j = 0; j < n; j++)                                                              \
-      for (int d = 0; d < NB; d++) count[d][(k[j] >> (8 * d)) & 0xFF]++;                         \
-    for (int d = 0; d < NB; d++) {                                                               \
-      if (!((varies >> (8 * d)) & 0xFF)) continue;                                               \
-      int64_t sum = 0;                                                                           \
-      for (int b = 0; b < 256; b++) {                                                            \
-        int64_t t = count[d][b];                                                                 \
-        count[d][b] = sum;                                                                       \
-        sum += t;                                                                                \
-      }                                                                                          \
-      for (int64_t j = 0; j < n; j++) {                                                          \
-        int64_t to = count[d][(k[j] >> (8 * d)) & 0xFF]++;                                       \
-        k2[to] = k[j], ix2[to] = ix[j];                                                          \
-      }                                                                                          \
-      KT *tk = k;                                                                                \
-      k = k2, k2 = tk;                                                                           \
-      IT *ti = ix;                                                                               \
-      ix = ix2, ix2 = ti;                                                                        \
-    }                                                                                            \
-    return ix;                                                                                   \
+#define RADIX_LINE(NAME, KT, IT, NB)                                                                         \
+  static IT *NAME(const sort_ctx *c, int64_t base, KT *k, KT *k2, IT *ix, IT *ix2) {                         \
+    int64_t n = c->n;                                                                                        \
+    KT all_or = 0, all_and = (KT) ~(KT)0;                                                                    \
+    for (int64_t j = 0; j < n; j++) {                                                                        \
+      k[j] = (KT)sort_key(c->dt, c->x, base + j * c->inner);                                                 \
+      ix[j] = (IT)j;                                                                                         \
+      all_or |= k[j], all_and &= k[j];                                                                       \
+    }                                                                                                        \
+    if (n < 32) { /* insertion sort: stable */                                                               \
+      for (int64_t j = 1; j < n; j++) {                                                                      \
+        KT kv = k[j];                                                                                        \
+        IT iv = ix[j];                                                                                       \
+        int64_t m = j;                                                                                       \
+        for (; m > 0 && k[m - 1] > kv; m--) k[m] = k[m - 1], ix[m] = ix[m - 1];                              \
+        k[m] = kv, ix[m] = iv;                                                                               \
+      }                                                                                                      \
+      return ix;                                                                                             \
+    }                                                                                                        \
+    KT varies = all_or ^ all_and; /* bits that differ between some keys */                                   \
+    static _Thread_local int64_t count[NB][256];                                                             \
+    memset(count, 0, sizeof count);                                                                          \
+    for (int64_t j = 0; j < n; j++)                                                                          \
+      for (int d = 0; d < NB; d++) count[d][(k[j] >> (8 * d)) & 0xFF]++;                                     \
+    for (int d = 0; d < NB; d++) {                                                                           \
+      if (!((varies >> (8 * d)) & 0xFF)) continue;                                                           \
+      int64_t sum = 0;                                                                                       \
+      for (int b = 0; b < 256; b++) {                                                                        \
+        int64_t t = count[d][b];                                                                             \
+        count[d][b] = sum;                                                                                   \
+        sum += t;                                                                                            \
+      }                                                                                                      \
+      for (int64_t j = 0; j < n; j++) {                                                                      \
+        int64_t to = count[d][(k[j] >> (8 * d)) & 0xFF]++;                                                   \
+        k2[to] = k[j], ix2[to] = ix[j];                                                                      \
+      }                                                                                                      \
+      KT *tk = k;                                                                                            \
+      k = k2, k2 = tk;                                                                                       \
+      IT *ti = ix;                                                                                           \
+      ix = ix2, ix2 = ti;                                                                                    \
+    }                                                                                                        \
+    return ix;                                                                                               \
   }
 RADIX_LINE(sort32, uint32_t, int32_t, 4)
 RADIX_LINE(sort64, uint64_t, int64_t, 8)
@@ -248,15 +256,19 @@ static void sort_range(void *ctx, int64_t lo, int64_t hi) {
       int32_t *r = sort32(c, base, k, (uint32_t *)k + n, ix, (int32_t *)ix + n);
       for (int64_t j = 0; j < c->n; j++) {
         int64_t at = base + j * c->inner;
-        if (c->idx_dt == JX_I32) ((int32_t *)c->out)[at] = r[j];
-        else ((int64_t *)c->out)[at] = r[j];
+        if (c->idx_dt == JX_I32)
+          ((int32_t *)c->out)[at] = r[j];
+        else
+          ((int64_t *)c->out)[at] = r[j];
       }
     } else {
       int64_t *r = sort64(c, base, k, (uint64_t *)k + n, ix, (int64_t *)ix + n);
       for (int64_t j = 0; j < c->n; j++) {
         int64_t at = base + j * c->inner;
-        if (c->idx_dt == JX_I32) ((int32_t *)c->out)[at] = (int32_t)r[j];
-        else ((int64_t *)c->out)[at] = r[j];
+        if (c->idx_dt == JX_I32)
+          ((int32_t *)c->out)[at] = (int32_t)r[j];
+        else
+          ((int64_t *)c->out)[at] = r[j];
       }
     }
   }

@@ -36,9 +36,12 @@ static int64_t read_size(const char *path) {
   char *end;
   long long v = strtoll(buf, &end, 10);
   if (v <= 0) return 0;
-  if (*end == 'K') v <<= 10;
-  else if (*end == 'M') v <<= 20;
-  else if (*end == 'G') v <<= 30;
+  if (*end == 'K')
+    v <<= 10;
+  else if (*end == 'M')
+    v <<= 20;
+  else if (*end == 'G')
+    v <<= 30;
   return (int64_t)v;
 }
 
@@ -69,9 +72,12 @@ static void read_caches(jx_cpu_cache_sizes *c) {
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
     const int64_t size = read_size(path);
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/shared_cpu_list", i);
-    if (level == 1) c->l1d = size;
-    else if (level == 2) c->l2 = size;
-    else if (level == 3) c->l3 = size, c->l3_cpus = count_cpus(path);
+    if (level == 1)
+      c->l1d = size;
+    else if (level == 2)
+      c->l2 = size;
+    else if (level == 3)
+      c->l3 = size, c->l3_cpus = count_cpus(path);
   }
 }
 
@@ -91,8 +97,7 @@ const jx_cpu_cache_sizes *jx_cpu_caches(void) {
     c.l3_cpus = r.l3_cpus > 0 ? r.l3_cpus : 1;
     atomic_store_explicit(&state, 2, memory_order_release);
   } else {
-    while (atomic_load_explicit(&state, memory_order_acquire) != 2) {
-    }
+    while (atomic_load_explicit(&state, memory_order_acquire) != 2) {}
   }
   return &c;
 }

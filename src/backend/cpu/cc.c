@@ -64,8 +64,9 @@ extern char **environ;
  * sqrt inline and -fno-trapping-math lets selects with a division or a
  * comparison on one side (tanh, NaN-aware max) vectorize, as in the eager
  * kernels (results are unchanged: jx never reads the exception flags). */
-static const char *const cflags[] = {"-std=c17",        "-O3",    "-march=native", "-ffp-contract=off",
-                                     "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-w"};
+static const char *const cflags[] = {
+    "-std=c17", "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fPIC",
+    "-shared",  "-w"};
 enum { NFLAGS = sizeof cflags / sizeof cflags[0] };
 
 static const char *compiler(void) {
@@ -83,10 +84,10 @@ static double now_ms(void) {
  * held while a compiler runs or an object is read or loaded. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t built_cond = PTHREAD_COND_INITIALIZER; /* a build in flight ended */
-static char cc_ident[PATH_MAX + 128]; /* the compiler, as the file system tells it */
-static char cc_path[2 * PATH_MAX];      /* the file to execute (absolute) */
-static char cpu_ident[256];           /* the CPU the objects are built for */
-static int cc_state;                  /* 0 unknown, 1 found, -1 missing */
+static char cc_ident[PATH_MAX + 128];                        /* the compiler, as the file system tells it */
+static char cc_path[2 * PATH_MAX];                           /* the file to execute (absolute) */
+static char cpu_ident[256];                                  /* the CPU the objects are built for */
+static int cc_state;                                         /* 0 unknown, 1 found, -1 missing */
 enum { PART_MIN_BYTES = 4096, MAX_PARTS = 8, MAX_PROCS = MAX_PARTS };
 
 /* The executable a command name runs: the name itself if it has a slash,
@@ -121,7 +122,8 @@ static void read_cpu_ident(void) {
   unsigned r[4], w[12] = {0};
   int k = 0;
   if (__get_cpuid(0, &r[0], &r[1], &r[2], &r[3])) w[k++] = r[1], w[k++] = r[3], w[k++] = r[2];
-  if (__get_cpuid(1, &r[0], &r[1], &r[2], &r[3])) w[k++] = r[0], w[k++] = r[2], w[k++] = r[3]; /* not ebx: APIC id */
+  if (__get_cpuid(1, &r[0], &r[1], &r[2], &r[3]))
+    w[k++] = r[0], w[k++] = r[2], w[k++] = r[3]; /* not ebx: APIC id */
   if (__get_cpuid_count(7, 0, &r[0], &r[1], &r[2], &r[3])) w[k++] = r[1], w[k++] = r[2], w[k++] = r[3];
   if (__get_cpuid(0x80000001u, &r[0], &r[1], &r[2], &r[3])) w[k++] = r[2], w[k++] = r[3];
   h = jx_fnv1a(w, sizeof w, h);
@@ -165,8 +167,10 @@ static bool compiler_works(void) {
              (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
     /* the compiler runs in the cache directory: a relative name is made
      * absolute (not resolved: a ccache-style link dispatches on its name) */
-    if (path[0] == '/' || !getcwd(cwd, sizeof cwd)) snprintf(cc_path, sizeof cc_path, "%s", path);
-    else snprintf(cc_path, sizeof cc_path, "%s/%s", cwd, path);
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+      snprintf(cc_path, sizeof cc_path, "%s", path);
+    else
+      snprintf(cc_path, sizeof cc_path, "%s/%s", cwd, path);
     read_cpu_ident();
     cc_state = 1;
   } else {
@@ -256,7 +260,8 @@ static int reap(proc *p) {
   p->pid = -1;
   while (waitpid(pid, &st, 0) < 0)
     if (errno != EINTR) {
-      if (errno == ECHILD && !p->n) snprintf(p->buf, sizeof p->buf, "its exit status is lost (SIGCHLD ignored?)");
+      if (errno == ECHILD && !p->n)
+        snprintf(p->buf, sizeof p->buf, "its exit status is lost (SIGCHLD ignored?)");
       return -1;
     }
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -348,14 +353,19 @@ static int cache_dir(void) {
   if (state) return cache_fd;
   const char *env = getenv("JX_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
   char *dir = cache_path;
-  if (env && *env) snprintf(dir, sizeof cache_path, "%s", env);
-  else if (xdg && *xdg) snprintf(dir, sizeof cache_path, "%s/jx", xdg);
-  else if (home && *home) snprintf(dir, sizeof cache_path, "%s/.cache/jx", home);
-  else dir[0] = 0;
+  if (env && *env)
+    snprintf(dir, sizeof cache_path, "%s", env);
+  else if (xdg && *xdg)
+    snprintf(dir, sizeof cache_path, "%s/jx", xdg);
+  else if (home && *home)
+    snprintf(dir, sizeof cache_path, "%s/.cache/jx", home);
+  else
+    dir[0] = 0;
   cache_fd = dir[0] && mkdirs(dir) == 0 ? open_private_dir(dir) : -1;
   state = cache_fd >= 0 ? 1 : -1;
   if (state < 0 && jx_diag_enabled("compile"))
-    jx_diag("jit: cache directory '%s' is missing, not ours, a symlink or accessible to others: not using it", dir);
+    jx_diag("jit: cache directory '%s' is missing, not ours, a symlink or accessible to others: not using it",
+            dir);
   return cache_fd;
 }
 
@@ -422,7 +432,8 @@ static bool read_sum(int dfd, const char *name, uint64_t key, uint64_t *sum) {
 static const char split_mark[] = "/*@jx-split*/\n", tables_mark[] = "/*@jx-tables*/\n";
 
 /* the unit prelude + [a, b) (+ the rest of the source when last) */
-static bool write_unit(int dfd, const char *name, const char *src, const char *first, const char *a, const char *b) {
+static bool write_unit(int dfd, const char *name, const char *src, const char *first, const char *a,
+                       const char *b) {
   unlinkat(dfd, name, 0);
   size_t np = (size_t)(first - src), nb = (size_t)(b - a);
   char *t = jx_malloc(np + nb + 1);
@@ -736,20 +747,25 @@ static bool install(int dfd, const char *tmpso, uint64_t key, uint64_t h) {
 
 /* Compile src into dfd under a unique temporary name and load it; when
  * `cache`, install it in the cache. */
-static bool compile_into(const char *src, uint64_t key, int nkernel, int dfd, bool cache, loaded *l, jx_t *err) {
+static bool compile_into(const char *src, uint64_t key, int nkernel, int dfd, bool cache, loaded *l,
+                         jx_t *err) {
   static atomic_uint seq;
   const double t0 = now_ms();
   char stem[96], tmpso[112], out[8192] = "";
-  snprintf(stem, sizeof stem, "tmp-%016llx-%d-%u", (unsigned long long)key, (int)getpid(), atomic_fetch_add(&seq, 1));
+  snprintf(stem, sizeof stem, "tmp-%016llx-%d-%u", (unsigned long long)key, (int)getpid(),
+           atomic_fetch_add(&seq, 1));
   snprintf(tmpso, sizeof tmpso, "%s.so", stem);
   unlinkat(dfd, tmpso, 0);
   int units = 0, rc = build_object(src, dfd, stem, tmpso, out, sizeof out, &units);
   if (rc) {
     unlinkat(dfd, tmpso, 0);
     if (rc == -3)
-      *err = jx_error_new("jit: the C compiler did not finish within JX_CC_TIMEOUT (%g s): killed", cc_timeout_s());
-    else if (rc == -2) *err = jx_error_new("jit: cannot write the source files under %s: %s", cache_path, out);
-    else *err = jx_error_new("jit: the C compiler failed (exit %d): %.2000s", rc, out);
+      *err = jx_error_new("jit: the C compiler did not finish within JX_CC_TIMEOUT (%g s): killed",
+                          cc_timeout_s());
+    else if (rc == -2)
+      *err = jx_error_new("jit: cannot write the source files under %s: %s", cache_path, out);
+    else
+      *err = jx_error_new("jit: the C compiler failed (exit %d): %.2000s", rc, out);
     return false;
   }
   /* Load what this process built, under its private name, before installing
@@ -884,6 +900,10 @@ __attribute__((destructor)) static void unload_all(void) {
 
 char *jx_cpu_render(const jx_program *p, jx_t *err);
 static const jx_rt cpu_rt = {.parallel_for = jx_cpu_parallel_for};
-const jx_backend jx_cpu_backend = {
-    .name = "cpu", .render = jx_cpu_render, .build = cpu_build, .module_free = cpu_module_free, .rt = &cpu_rt,
-    .num_threads = jx_cpu_num_threads, .set_num_threads = jx_cpu_set_num_threads};
+const jx_backend jx_cpu_backend = {.name = "cpu",
+                                   .render = jx_cpu_render,
+                                   .build = cpu_build,
+                                   .module_free = cpu_module_free,
+                                   .rt = &cpu_rt,
+                                   .num_threads = jx_cpu_num_threads,
+                                   .set_num_threads = jx_cpu_set_num_threads};

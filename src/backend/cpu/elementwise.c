@@ -45,7 +45,7 @@ enum {
 enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
 
 /* dtype suffix -> enum, used by the table initializers */
-#define DT_b JX_DT_b
+#define DT_b   JX_DT_b
 #define DT_i32 JX_DT_i32
 #define DT_i64 JX_DT_i64
 #define DT_u32 JX_DT_u32
@@ -64,8 +64,8 @@ enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
  * BIN_X / UN_X (redefined before each expansion) what to make per
  * (op, dtype): X(ENUM, name, S, T, OUT) for binary ops, X(ENUM, name, S,
  * T, cheap) for unary ones. */
-#define BIN_AT(S, T, K, name) BIN_X(K, name, S, T, T)
-#define CMP_AT(S, T, K, name) BIN_X(K, name, S, T, uint8_t)
+#define BIN_AT(S, T, K, name)       BIN_X(K, name, S, T, T)
+#define CMP_AT(S, T, K, name)       BIN_X(K, name, S, T, uint8_t)
 #define UN_AT(S, T, K, name, cheap) UN_X(K, name, S, T, cheap)
 /* (include "ew_binary.inc" / "ew_unary.inc": the rows of one kind only) */
 
@@ -76,64 +76,62 @@ enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
  * than a vector skip the vector loop's setup: alone (a small eager op) they
  * take one plain loop; many of them are walked column by column, so that
  * [N,3] + [3] runs one long loop per column rather than N tiny ones. */
-typedef void (*bin_fn)(int64_t n0, int64_t n1, const void *a, int64_t sa0, int64_t sa1,
-                       const void *b, int64_t sb0, int64_t sb1, void *o);
+typedef void (*bin_fn)(int64_t n0, int64_t n1, const void *a, int64_t sa0, int64_t sa1, const void *b,
+                       int64_t sb0, int64_t sb1, void *o);
 typedef void (*bin0_fn)(const void *a, const void *b, void *o); /* one element */
 
 enum { SHORT_ROW = 8 };
 
-#define DEF_BIN_LOOP(E, name, S, T, OUT)                                                 \
-  static void b0_##name##_##S(const void *a, const void *b, void *o) {                   \
-    *(OUT *)o = name##_##S(*(const T *)a, *(const T *)b);                                \
-  }                                                                                      \
-  static void bl_##name##_##S(int64_t n0, int64_t n1, const void *pa, int64_t sa0,         \
-                              int64_t sa1, const void *pb, int64_t sb0, int64_t sb1,       \
-                              void *po) {                                                \
-    const T *a = pa, *b = pb;                                                            \
-    OUT *o = po;                                                                         \
-    if (n1 < SHORT_ROW && n0 == 1) {                                                     \
-      for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i * sa1], b[i * sb1]);        \
-      return;                                                                            \
-    }                                                                                    \
-    if (n1 < SHORT_ROW && n0 > n1) {                                                     \
-      for (int64_t i = 0; i < n1; i++)                                                   \
-        for (int64_t r = 0; r < n0; r++)                                                 \
-          o[r * n1 + i] = name##_##S(a[r * sa0 + i * sa1], b[r * sb0 + i * sb1]);        \
-      return;                                                                            \
-    }                                                                                    \
-    for (int64_t r = 0; r < n0; r++, a += sa0, b += sb0, o += n1) {                      \
-      if (sa1 == 1 && sb1 == 1) {                                                        \
-        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i], b[i]);                  \
-      } else if (sa1 == 0 && sb1 == 1) {                                                 \
-        const T x = a[0];                                                                \
-        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(x, b[i]);                     \
-      } else if (sa1 == 1 && sb1 == 0) {                                                 \
-        const T y = b[0];                                                                \
-        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i], y);                     \
-      } else {                                                                           \
-        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i * sa1], b[i * sb1]);      \
-      }                                                                                  \
-    }                                                                                    \
+#define DEF_BIN_LOOP(E, name, S, T, OUT)                                                                     \
+  static void b0_##name##_##S(const void *a, const void *b, void *o) {                                       \
+    *(OUT *)o = name##_##S(*(const T *)a, *(const T *)b);                                                    \
+  }                                                                                                          \
+  static void bl_##name##_##S(int64_t n0, int64_t n1, const void *pa, int64_t sa0, int64_t sa1,              \
+                              const void *pb, int64_t sb0, int64_t sb1, void *po) {                          \
+    const T *a = pa, *b = pb;                                                                                \
+    OUT *o = po;                                                                                             \
+    if (n1 < SHORT_ROW && n0 == 1) {                                                                         \
+      for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i * sa1], b[i * sb1]);                            \
+      return;                                                                                                \
+    }                                                                                                        \
+    if (n1 < SHORT_ROW && n0 > n1) {                                                                         \
+      for (int64_t i = 0; i < n1; i++)                                                                       \
+        for (int64_t r = 0; r < n0; r++)                                                                     \
+          o[r * n1 + i] = name##_##S(a[r * sa0 + i * sa1], b[r * sb0 + i * sb1]);                            \
+      return;                                                                                                \
+    }                                                                                                        \
+    for (int64_t r = 0; r < n0; r++, a += sa0, b += sb0, o += n1) {                                          \
+      if (sa1 == 1 && sb1 == 1) {                                                                            \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i], b[i]);                                      \
+      } else if (sa1 == 0 && sb1 == 1) {                                                                     \
+        const T x = a[0];                                                                                    \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(x, b[i]);                                         \
+      } else if (sa1 == 1 && sb1 == 0) {                                                                     \
+        const T y = b[0];                                                                                    \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i], y);                                         \
+      } else {                                                                                               \
+        for (int64_t i = 0; i < n1; i++) o[i] = name##_##S(a[i * sa1], b[i * sb1]);                          \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 /* The streamed twin: n elements, each operand contiguous (stride 1) or a
  * scalar (stride 0), not both scalars; the output is streamed. */
-#define DEF_BIN_STREAM(E, name, S, T, OUT)                                               \
-  static void bs_##name##_##S(int64_t n, const void *pa, int64_t sa, const void *pb,      \
-                              int64_t sb, void *po) {                                    \
-    const T *a = pa, *b = pb;                                                            \
-    OUT *o = po;                                                                         \
-    enum { TS = STREAM_TILE / sizeof(OUT) };                                             \
-    _Alignas(64) OUT t[TS];                                                              \
-    for (int64_t i = 0; i < n; i += TS, a += sa * TS, b += sb * TS) {                    \
-      const int64_t m = n - i < TS ? n - i : TS;                                         \
-      if (sa && sb)                                                                      \
-        for (int64_t k = 0; k < m; k++) t[k] = name##_##S(a[k], b[k]);                   \
-      else if (sb)                                                                       \
-        for (int64_t k = 0; k < m; k++) t[k] = name##_##S(a[0], b[k]);                   \
-      else                                                                               \
-        for (int64_t k = 0; k < m; k++) t[k] = name##_##S(a[k], b[0]);                   \
-      jx_stream(o + i, t, (size_t)m * sizeof(OUT));                                      \
-    }                                                                                    \
+#define DEF_BIN_STREAM(E, name, S, T, OUT)                                                                   \
+  static void bs_##name##_##S(int64_t n, const void *pa, int64_t sa, const void *pb, int64_t sb, void *po) { \
+    const T *a = pa, *b = pb;                                                                                \
+    OUT *o = po;                                                                                             \
+    enum { TS = STREAM_TILE / sizeof(OUT) };                                                                 \
+    _Alignas(64) OUT t[TS];                                                                                  \
+    for (int64_t i = 0; i < n; i += TS, a += sa * TS, b += sb * TS) {                                        \
+      const int64_t m = n - i < TS ? n - i : TS;                                                             \
+      if (sa && sb)                                                                                          \
+        for (int64_t k = 0; k < m; k++) t[k] = name##_##S(a[k], b[k]);                                       \
+      else if (sb)                                                                                           \
+        for (int64_t k = 0; k < m; k++) t[k] = name##_##S(a[0], b[k]);                                       \
+      else                                                                                                   \
+        for (int64_t k = 0; k < m; k++) t[k] = name##_##S(a[k], b[0]);                                       \
+      jx_stream(o + i, t, (size_t)m * sizeof(OUT));                                                          \
+    }                                                                                                        \
   }
 #define BIN_X(E, name, S, T, OUT) DEF_BIN_LOOP(E, name, S, T, OUT) DEF_BIN_STREAM(E, name, S, T, OUT)
 #include "backend/cpu/ew_binary.inc"
@@ -165,22 +163,22 @@ static const bool bin_to_bool[JX_CPU_BINARY_COUNT] = {
 /* ------------------------------------------------------ unary loops */
 typedef void (*un_fn)(int64_t n, const void *x, void *y);
 
-#define DEF_UN_LOOP(E, name, S, T, cheap)                                  \
-  static void ul_##name##_##S(int64_t n, const void *px, void *py) {       \
-    const T *x = px;                                                       \
-    T *y = py;                                                             \
-    for (int64_t i = 0; i < n; i++) y[i] = name##_##S(x[i]);               \
-  }                                                                        \
-  static void us_##name##_##S(int64_t n, const void *px, void *py) {       \
-    const T *x = px;                                                       \
-    T *y = py;                                                             \
-    enum { TS = STREAM_TILE / sizeof(T) };                                 \
-    _Alignas(64) T t[TS];                                                  \
-    for (int64_t i = 0; i < n; i += TS) {                                  \
-      const int64_t m = n - i < TS ? n - i : TS;                           \
-      for (int64_t k = 0; k < m; k++) t[k] = name##_##S(x[i + k]);         \
-      jx_stream(y + i, t, (size_t)m * sizeof(T));                          \
-    }                                                                      \
+#define DEF_UN_LOOP(E, name, S, T, cheap)                                                                    \
+  static void ul_##name##_##S(int64_t n, const void *px, void *py) {                                         \
+    const T *x = px;                                                                                         \
+    T *y = py;                                                                                               \
+    for (int64_t i = 0; i < n; i++) y[i] = name##_##S(x[i]);                                                 \
+  }                                                                                                          \
+  static void us_##name##_##S(int64_t n, const void *px, void *py) {                                         \
+    const T *x = px;                                                                                         \
+    T *y = py;                                                                                               \
+    enum { TS = STREAM_TILE / sizeof(T) };                                                                   \
+    _Alignas(64) T t[TS];                                                                                    \
+    for (int64_t i = 0; i < n; i += TS) {                                                                    \
+      const int64_t m = n - i < TS ? n - i : TS;                                                             \
+      for (int64_t k = 0; k < m; k++) t[k] = name##_##S(x[i + k]);                                           \
+      jx_stream(y + i, t, (size_t)m * sizeof(T));                                                            \
+    }                                                                                                        \
   }
 #define UN_X DEF_UN_LOOP
 #include "backend/cpu/ew_unary.inc"
@@ -211,8 +209,8 @@ bool jx_cpu_binary_has(jx_cpu_binop op, jx_dtype dt) {
 }
 
 static size_t dtype_size(jx_dtype dt) {
-  static const uint8_t sz[JX_DTYPE_COUNT] = {[JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8,
-                                             [JX_U32] = 4, [JX_F32] = 4, [JX_F64] = 8};
+  static const uint8_t sz[JX_DTYPE_COUNT] = {
+      [JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8, [JX_U32] = 4, [JX_F32] = 4, [JX_F64] = 8};
   KCHECK((unsigned)dt < JX_DTYPE_COUNT);
   return sz[dt];
 }
@@ -245,8 +243,8 @@ static void flat_range(void *p, int64_t lo, int64_t hi) {
 }
 
 /* sfn: NULL or fn's streamed twin */
-static void run_flat(un_fn fn, un_fn sfn, int64_t n, int64_t grain, const void *x, size_t xs,
-                     void *y, size_t ys) {
+static void run_flat(un_fn fn, un_fn sfn, int64_t n, int64_t grain, const void *x, size_t xs, void *y,
+                     size_t ys) {
   if (n < 2 * grain) {
     fn(n, x, y);
     return;
@@ -275,11 +273,11 @@ struct nary {
   const char *in[3];
   size_t isz[3], osz;
   char *out;
-  bool stream;          /* a single row of jx_cpu_stream_min_bytes() or more: streamed */
-  void (*kernel)(void); /* the bin_fn or sel_fn, cast back by block() */
+  bool stream;              /* a single row of jx_cpu_stream_min_bytes() or more: streamed */
+  void (*kernel)(void);     /* the bin_fn or sel_fn, cast back by block() */
   bin_stream_fn bin_stream; /* binary ops: the kernel's streamed twin */
-  void (*block)(const nary *c, int64_t n0, int64_t n1, const char *const *in,
-                const int64_t *s0, const int64_t *s1, char *out);
+  void (*block)(const nary *c, int64_t n0, int64_t n1, const char *const *in, const int64_t *s0,
+                const int64_t *s1, char *out);
 };
 
 /* Drop size-1 dims and merge dim d into d-1 when every input steps through
@@ -289,8 +287,7 @@ static void collapse(nary *c, int ndim, const int64_t *shape, const int64_t *con
   for (int d = 0; d < ndim; d++) {
     if (shape[d] == 1) continue;
     bool merge = nd > 0;
-    for (int k = 0; k < c->nin && merge; k++)
-      merge = c->stride[k][nd - 1] == strides[k][d] * shape[d];
+    for (int k = 0; k < c->nin && merge; k++) merge = c->stride[k][nd - 1] == strides[k][d] * shape[d];
     if (merge) {
       c->shape[nd - 1] *= shape[d];
       for (int k = 0; k < c->nin; k++) c->stride[k][nd - 1] = strides[k][d];
@@ -395,8 +392,8 @@ static void nary_run(nary *c) {
     jx_cpu_parallel_for(rows, inner >= GRAIN ? 1 : GRAIN / inner, nary_rows, c);
 }
 
-static void bin_block(const nary *c, int64_t n0, int64_t n1, const char *const *in,
-                      const int64_t *s0, const int64_t *s1, char *out) {
+static void bin_block(const nary *c, int64_t n0, int64_t n1, const char *const *in, const int64_t *s0,
+                      const int64_t *s1, char *out) {
   ((bin_fn)c->kernel)(n0, n1, in[0], s0[0], s1[0], in[1], s0[1], s1[1], out);
 }
 
@@ -433,8 +430,14 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
     return;
   }
   size_t es = dtype_size(dt);
-  nary c = {.nin = 2, .in = {a, b}, .isz = {es, es}, .out = out, .kernel = (void (*)(void))fn,
-            .block = bin_block, .osz = bin_to_bool[op] ? 1 : es, .bin_stream = bin_stream_table[op][dt]};
+  nary c = {.nin = 2,
+            .in = {a, b},
+            .isz = {es, es},
+            .out = out,
+            .kernel = (void (*)(void))fn,
+            .block = bin_block,
+            .osz = bin_to_bool[op] ? 1 : es,
+            .bin_stream = bin_stream_table[op][dt]};
   const int64_t *strides[2] = {astride, bstride};
   collapse(&c, ndim, shape, strides);
   nary_run(&c);
@@ -451,53 +454,52 @@ typedef void (*sel_fn)(int64_t n0, int64_t n1, const uint8_t *p, const void *t, 
                        const int64_t *s0, const int64_t *s1, void *o);
 
 /* Both loads are unconditional so that gcc may vectorize into a blend. */
-#define SEL_ROW(T, PI, TI, FI)                       \
-  for (int64_t i = 0; i < n1; i++) {                 \
-    const T tv = t[TI], fv = f[FI];                  \
-    o[i] = p[PI] ? tv : fv;                          \
+#define SEL_ROW(T, PI, TI, FI)                                                                               \
+  for (int64_t i = 0; i < n1; i++) {                                                                         \
+    const T tv = t[TI], fv = f[FI];                                                                          \
+    o[i] = p[PI] ? tv : fv;                                                                                  \
   }
-#define DEF_SEL(T)                                                                        \
-  static void sel_##T(int64_t n0, int64_t n1, const uint8_t *p, const void *pt,            \
-                      const void *pf, const int64_t *s0, const int64_t *s1, void *po) {   \
-    const T *t = pt, *f = pf;                                                             \
-    T *o = po;                                                                            \
-    int64_t sp = s1[0], st = s1[1], sf = s1[2];                                           \
-    if (n1 < SHORT_ROW && n0 > n1) { /* short rows: down the columns */                   \
-      for (int64_t i = 0; i < n1; i++)                                                    \
-        for (int64_t r = 0; r < n0; r++) {                                                \
-          const T tv = t[r * s0[1] + i * st], fv = f[r * s0[2] + i * sf];                 \
-          o[r * n1 + i] = p[r * s0[0] + i * sp] ? tv : fv;                                \
-        }                                                                                 \
-      return;                                                                             \
-    }                                                                                     \
-    for (int64_t r = 0; r < n0; r++, p += s0[0], t += s0[1], f += s0[2], o += n1) {       \
-      if (sp == 0) { /* one predicate for the whole row: a copy */                        \
-        const T *src = p[0] ? t : f;                                                      \
-        int64_t s = p[0] ? st : sf;                                                       \
-        for (int64_t i = 0; i < n1; i++) o[i] = src[i * s];                               \
-      } else if (sp == 1 && st == 1 && sf == 1) {                                         \
-        SEL_ROW(T, i, i, i)                                                               \
-      } else if (sp == 1 && st == 1 && sf == 0) { /* where(m, x, 0) */                    \
-        SEL_ROW(T, i, i, 0)                                                               \
-      } else if (sp == 1 && st == 0 && sf == 1) {                                         \
-        SEL_ROW(T, i, 0, i)                                                               \
-      } else {                                                                            \
-        SEL_ROW(T, i * sp, i * st, i * sf)                                                \
-      }                                                                                   \
-    }                                                                                     \
+#define DEF_SEL(T)                                                                                           \
+  static void sel_##T(int64_t n0, int64_t n1, const uint8_t *p, const void *pt, const void *pf,              \
+                      const int64_t *s0, const int64_t *s1, void *po) {                                      \
+    const T *t = pt, *f = pf;                                                                                \
+    T *o = po;                                                                                               \
+    int64_t sp = s1[0], st = s1[1], sf = s1[2];                                                              \
+    if (n1 < SHORT_ROW && n0 > n1) { /* short rows: down the columns */                                      \
+      for (int64_t i = 0; i < n1; i++)                                                                       \
+        for (int64_t r = 0; r < n0; r++) {                                                                   \
+          const T tv = t[r * s0[1] + i * st], fv = f[r * s0[2] + i * sf];                                    \
+          o[r * n1 + i] = p[r * s0[0] + i * sp] ? tv : fv;                                                   \
+        }                                                                                                    \
+      return;                                                                                                \
+    }                                                                                                        \
+    for (int64_t r = 0; r < n0; r++, p += s0[0], t += s0[1], f += s0[2], o += n1) {                          \
+      if (sp == 0) { /* one predicate for the whole row: a copy */                                           \
+        const T *src = p[0] ? t : f;                                                                         \
+        int64_t s = p[0] ? st : sf;                                                                          \
+        for (int64_t i = 0; i < n1; i++) o[i] = src[i * s];                                                  \
+      } else if (sp == 1 && st == 1 && sf == 1) {                                                            \
+        SEL_ROW(T, i, i, i)                                                                                  \
+      } else if (sp == 1 && st == 1 && sf == 0) { /* where(m, x, 0) */                                       \
+        SEL_ROW(T, i, i, 0)                                                                                  \
+      } else if (sp == 1 && st == 0 && sf == 1) {                                                            \
+        SEL_ROW(T, i, 0, i)                                                                                  \
+      } else {                                                                                               \
+        SEL_ROW(T, i *sp, i *st, i *sf)                                                                      \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 DEF_SEL(m8)
 DEF_SEL(m32)
 DEF_SEL(m64)
 
-static void sel_block(const nary *c, int64_t n0, int64_t n1, const char *const *in,
-                      const int64_t *s0, const int64_t *s1, char *out) {
+static void sel_block(const nary *c, int64_t n0, int64_t n1, const char *const *in, const int64_t *s0,
+                      const int64_t *s1, char *out) {
   ((sel_fn)c->kernel)(n0, n1, (const uint8_t *)in[0], in[1], in[2], s0, s1, out);
 }
 
-void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred,
-                   const int64_t *pstride, const void *t, const int64_t *tstride, const void *f,
-                   const int64_t *fstride, void *out) {
+void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred, const int64_t *pstride,
+                   const void *t, const int64_t *tstride, const void *f, const int64_t *fstride, void *out) {
   size_t es = dtype_size(dt);
   if (ndim == 0) {
     memcpy(out, *(const uint8_t *)pred ? t : f, es);
@@ -506,8 +508,13 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
   KCHECK(ndim > 0 && ndim <= MAXD);
   if (shape_size(ndim, shape) == 0) return;
   sel_fn fn = es == 1 ? sel_m8 : es == 4 ? sel_m32 : sel_m64;
-  nary c = {.nin = 3, .in = {pred, t, f}, .isz = {1, es, es}, .out = out, .osz = es,
-            .kernel = (void (*)(void))fn, .block = sel_block};
+  nary c = {.nin = 3,
+            .in = {pred, t, f},
+            .isz = {1, es, es},
+            .out = out,
+            .osz = es,
+            .kernel = (void (*)(void))fn,
+            .block = sel_block};
   const int64_t *strides[3] = {pstride, tstride, fstride};
   collapse(&c, ndim, shape, strides);
   nary_run(&c);
@@ -516,20 +523,29 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
 /* ------------------------------------------------------ convert and fill */
 
 /* Two copies of the dtype list, so that one can expand inside the other. */
-#define CONV_TO(X, S1, T1, K1)                                               \
-  X(S1, T1, K1, b, uint8_t, B) X(S1, T1, K1, i32, int32_t, I)                \
-  X(S1, T1, K1, i64, int64_t, I) X(S1, T1, K1, u32, uint32_t, I)             \
-  X(S1, T1, K1, f32, float, F) X(S1, T1, K1, f64, double, F)
-#define CONV_FROM(X)                                                         \
-  CONV_TO(X, b, uint8_t, B) CONV_TO(X, i32, int32_t, I)                      \
-  CONV_TO(X, i64, int64_t, I) CONV_TO(X, u32, uint32_t, I)                   \
-  CONV_TO(X, f32, float, F) CONV_TO(X, f64, double, F)
+/* one dtype per line: clang-format 14 finds no fixed point for these */
+// clang-format off
+#define CONV_TO(X, S1, T1, K1)    \
+  X(S1, T1, K1, b, uint8_t, B)    \
+  X(S1, T1, K1, i32, int32_t, I)  \
+  X(S1, T1, K1, i64, int64_t, I)  \
+  X(S1, T1, K1, u32, uint32_t, I) \
+  X(S1, T1, K1, f32, float, F)    \
+  X(S1, T1, K1, f64, double, F)
+#define CONV_FROM(X)             \
+  CONV_TO(X, b, uint8_t, B)      \
+  CONV_TO(X, i32, int32_t, I)    \
+  CONV_TO(X, i64, int64_t, I)    \
+  CONV_TO(X, u32, uint32_t, I)   \
+  CONV_TO(X, f32, float, F)      \
+  CONV_TO(X, f64, double, F)
+// clang-format on
 
-#define DEF_CONV(S1, T1, K1, S2, T2, K2)                                     \
-  static void cv_##S1##_##S2(int64_t n, const void *px, void *py) {          \
-    const T1 *x = px;                                                        \
-    T2 *y = py;                                                              \
-    for (int64_t i = 0; i < n; i++) y[i] = CX_##K1##_##K2(S2, T2, x[i]);     \
+#define DEF_CONV(S1, T1, K1, S2, T2, K2)                                                                     \
+  static void cv_##S1##_##S2(int64_t n, const void *px, void *py) {                                          \
+    const T1 *x = px;                                                                                        \
+    T2 *y = py;                                                                                              \
+    for (int64_t i = 0; i < n; i++) y[i] = CX_##K1##_##K2(S2, T2, x[i]);                                     \
   }
 CONV_FROM(DEF_CONV)
 #define CONV_ENTRY(S1, T1, K1, S2, T2, K2) [DT_##S1][DT_##S2] = cv_##S1##_##S2,
@@ -541,11 +557,11 @@ void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *
 }
 
 /* fill_S(n, &value, y): run_flat with input stride 0 hands every chunk the value. */
-#define DEF_FILL(S, T, unused)                                   \
-  static void fill_##S(int64_t n, const void *pv, void *py) {    \
-    const T v = *(const T *)pv;                                  \
-    T *y = py;                                                   \
-    for (int64_t i = 0; i < n; i++) y[i] = v;                    \
+#define DEF_FILL(S, T, unused)                                                                               \
+  static void fill_##S(int64_t n, const void *pv, void *py) {                                                \
+    const T v = *(const T *)pv;                                                                              \
+    T *y = py;                                                                                               \
+    for (int64_t i = 0; i < n; i++) y[i] = v;                                                                \
   }
 JX_FOR_ALL(DEF_FILL, 0)
 
@@ -560,13 +576,13 @@ void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out) {
   } u;
   un_fn fn;
   switch (dt) {
-  case JX_BOOL: u.b = v != 0, fn = fill_b; break;
-  case JX_I32: u.i32 = sat_i32(v), fn = fill_i32; break;
-  case JX_I64: u.i64 = sat_i64(v), fn = fill_i64; break;
-  case JX_U32: u.u32 = sat_u32(v), fn = fill_u32; break;
-  case JX_F32: u.f32 = (float)v, fn = fill_f32; break;
-  case JX_F64: u.f64 = v, fn = fill_f64; break;
-  default: KCHECK(!"bad dtype"); return;
+    case JX_BOOL: u.b = v != 0, fn = fill_b; break;
+    case JX_I32: u.i32 = sat_i32(v), fn = fill_i32; break;
+    case JX_I64: u.i64 = sat_i64(v), fn = fill_i64; break;
+    case JX_U32: u.u32 = sat_u32(v), fn = fill_u32; break;
+    case JX_F32: u.f32 = (float)v, fn = fill_f32; break;
+    case JX_F64: u.f64 = v, fn = fill_f64; break;
+    default: KCHECK(!"bad dtype"); return;
   }
   run_flat(fn, NULL, n, GRAIN, &u, 0, out, dtype_size(dt));
 }

@@ -164,9 +164,9 @@ static bool cblas_core_is_wide(const char *core) {
   const bool v512 = name_in(core, k_avx512_cores, sizeof k_avx512_cores / sizeof *k_avx512_cores);
   const bool v256 = v512 || name_in(core, k_avx2_cores, sizeof k_avx2_cores / sizeof *k_avx2_cores);
   switch (best_builtin()) {
-  case JX_GEMM_AVX512: return v512;
-  case JX_GEMM_AVX2: return v256;
-  default: return true;
+    case JX_GEMM_AVX512: return v512;
+    case JX_GEMM_AVX2: return v256;
+    default: return true;
   }
 }
 #endif
@@ -205,10 +205,10 @@ static jx_gemm_mode resolved_mode(void) {
 
 const char *jx_cpu_gemm_backend(void) {
   switch (resolved_mode()) {
-  case JX_GEMM_CBLAS: return "cblas";
-  case JX_GEMM_AVX512: return "builtin-avx512";
-  case JX_GEMM_AVX2: return "builtin-avx2";
-  default: return "builtin-portable";
+    case JX_GEMM_CBLAS: return "cblas";
+    case JX_GEMM_AVX512: return "builtin-avx512";
+    case JX_GEMM_AVX2: return "builtin-avx2";
+    default: return "builtin-portable";
   }
 }
 
@@ -219,99 +219,95 @@ const char *jx_cpu_gemm_backend(void) {
  * row-at-a-time order keeps GCC from spilling a 6 x NR tile); B's panel is
  * re-read from L1 per row. Same contract as the AVX2 kernel; also what a CPU
  * without AVX2/FMA runs. */
-#define DEFINE_UKR_PORTABLE(SUF, T, NR)                                                  \
-  static void ukr_portable_##SUF(int64_t kc, const T *restrict a, const T *restrict b,   \
-                                 T *restrict c, int64_t ldc, int acc, int m, int n) {    \
-    for (int i = 0; i < m; i++) {                                                        \
-      T t[NR];                                                                           \
-      for (int j = 0; j < NR; j++) t[j] = 0;                                             \
-      for (int64_t k = 0; k < kc; k++) {                                                 \
-        const T ai = a[k * MR + i];                                                      \
-        for (int j = 0; j < NR; j++) t[j] += ai * b[k * NR + j];                         \
-      }                                                                                  \
-      for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[j]; \
-    }                                                                                    \
+#define DEFINE_UKR_PORTABLE(SUF, T, NR)                                                                      \
+  static void ukr_portable_##SUF(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,        \
+                                 int64_t ldc, int acc, int m, int n) {                                       \
+    for (int i = 0; i < m; i++) {                                                                            \
+      T t[NR];                                                                                               \
+      for (int j = 0; j < NR; j++) t[j] = 0;                                                                 \
+      for (int64_t k = 0; k < kc; k++) {                                                                     \
+        const T ai = a[k * MR + i];                                                                          \
+        for (int j = 0; j < NR; j++) t[j] += ai * b[k * NR + j];                                             \
+      }                                                                                                      \
+      for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[j];                     \
+    }                                                                                                        \
   }
 
 /* Packing of B (not transposed) into NR-column micro-panels. */
-#define DEFINE_PACK_B(SUF, T, NR) \
-  static void pack_b_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) { \
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */  \
-      const int nr = (int)min64(NR, nc - j0);                                                 \
-      for (int64_t k = 0; k < kc; k++) {                                                      \
-        const T *s = b + k * ldb + j0;                                                        \
-        if (nr == NR) {                                                                       \
-          memcpy(bp + k * NR, s, sizeof(T) * NR);                                             \
-        } else {                                                                              \
-          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;                 \
-        }                                                                                     \
-      }                                                                                       \
-    }                                                                                         \
+#define DEFINE_PACK_B(SUF, T, NR)                                                                            \
+  static void pack_b_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) {                \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) { /* op(B)[k,j] = b[k*ldb + j] */                 \
+      const int nr = (int)min64(NR, nc - j0);                                                                \
+      for (int64_t k = 0; k < kc; k++) {                                                                     \
+        const T *s = b + k * ldb + j0;                                                                       \
+        if (nr == NR) {                                                                                      \
+          memcpy(bp + k * NR, s, sizeof(T) * NR);                                                            \
+        } else {                                                                                             \
+          for (int c = 0; c < NR; c++) bp[k * NR + c] = c < nr ? s[c] : (T)0;                                \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 
 /* Packing. `a`/`b` point at element [0,0] of the op()'d block; the stored
  * operand is transposed when ta/tb, which only changes the read pattern. */
-#define DEFINE_PACK(SUF, T, NR)                                                               \
-  static void pack_a_##SUF(bool ta, int64_t mc, int64_t kc, const T *a, int64_t lda,          \
-                           T *restrict ap) {                                                  \
-    for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR * kc) {                                  \
-      const int mr = (int)min64(MR, mc - i0);                                                 \
-      if (ta) { /* op(A)[i,k] = a[k*lda + i]: MR contiguous values per k */                   \
-        for (int64_t k = 0; k < kc; k++) {                                                    \
-          const T *s = a + k * lda + i0;                                                      \
-          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r] : (T)0;                 \
-        }                                                                                     \
-      } else if (mr == MR) { /* six row streams, interleaved */                               \
-        const T *s = a + i0 * lda;                                                            \
-        for (int64_t k = 0; k < kc; k++)                                                      \
-          for (int r = 0; r < MR; r++) ap[k * MR + r] = s[r * lda + k];                       \
-      } else {                                                                                \
-        const T *s = a + i0 * lda;                                                            \
-        for (int64_t k = 0; k < kc; k++)                                                      \
-          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r * lda + k] : (T)0;       \
-      }                                                                                       \
-    }                                                                                         \
-  }                                                                                           \
-  DEFINE_PACK_B(SUF, T, NR)                                                                   \
-  /* tb: op(B)[k,j] = b[j*ldb + k]; reads each column's contiguous run along k */             \
-  static void pack_bt_portable_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb,         \
-                                     T *restrict bp) {                                        \
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                                  \
-      const int nr = (int)min64(NR, nc - j0);                                                 \
-      for (int c = 0; c < NR; c++) {                                                          \
-        const T *s = b + (j0 + c) * ldb;                                                      \
-        for (int64_t k = 0; k < kc; k++) bp[k * NR + c] = c < nr ? s[k] : (T)0;               \
-      }                                                                                       \
-    }                                                                                         \
+#define DEFINE_PACK(SUF, T, NR)                                                                              \
+  static void pack_a_##SUF(bool ta, int64_t mc, int64_t kc, const T *a, int64_t lda, T *restrict ap) {       \
+    for (int64_t i0 = 0; i0 < mc; i0 += MR, ap += MR * kc) {                                                 \
+      const int mr = (int)min64(MR, mc - i0);                                                                \
+      if (ta) { /* op(A)[i,k] = a[k*lda + i]: MR contiguous values per k */                                  \
+        for (int64_t k = 0; k < kc; k++) {                                                                   \
+          const T *s = a + k * lda + i0;                                                                     \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r] : (T)0;                                \
+        }                                                                                                    \
+      } else if (mr == MR) { /* six row streams, interleaved */                                              \
+        const T *s = a + i0 * lda;                                                                           \
+        for (int64_t k = 0; k < kc; k++)                                                                     \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = s[r * lda + k];                                      \
+      } else {                                                                                               \
+        const T *s = a + i0 * lda;                                                                           \
+        for (int64_t k = 0; k < kc; k++)                                                                     \
+          for (int r = 0; r < MR; r++) ap[k * MR + r] = r < mr ? s[r * lda + k] : (T)0;                      \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  DEFINE_PACK_B(SUF, T, NR)                                                                                  \
+  /* tb: op(B)[k,j] = b[j*ldb + k]; reads each column's contiguous run along k */                            \
+  static void pack_bt_portable_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict bp) {      \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                                                 \
+      const int nr = (int)min64(NR, nc - j0);                                                                \
+      for (int c = 0; c < NR; c++) {                                                                         \
+        const T *s = b + (j0 + c) * ldb;                                                                     \
+        for (int64_t k = 0; k < kc; k++) bp[k * NR + c] = c < nr ? s[k] : (T)0;                              \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 
 /* Unpacked fallback for when the packing buffers cannot be allocated: the
  * kernel has no way to report an error, so it stays correct, just slow. */
-#define DEFINE_NAIVE(SUF, T)                                                                    \
-  static void gemm_naive_##SUF(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T *A,   \
-                               int64_t lda, const T *B, int64_t ldb, T *C, int64_t ldc) {       \
-    for (int64_t i = 0; i < M; i++)                                                             \
-      for (int64_t j = 0; j < N; j++) {                                                         \
-        T s = 0;                                                                                \
-        for (int64_t k = 0; k < K; k++)                                                         \
-          s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]); \
-        C[i * ldc + j] = s;                                                                     \
-      }                                                                                         \
+#define DEFINE_NAIVE(SUF, T)                                                                                 \
+  static void gemm_naive_##SUF(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda,   \
+                               const T *B, int64_t ldb, T *C, int64_t ldc) {                                 \
+    for (int64_t i = 0; i < M; i++)                                                                          \
+      for (int64_t j = 0; j < N; j++) {                                                                      \
+        T s = 0;                                                                                             \
+        for (int64_t k = 0; k < K; k++)                                                                      \
+          s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);              \
+        C[i * ldc + j] = s;                                                                                  \
+      }                                                                                                      \
   }
 
 /* Element size, kept local so the kernels depend on nothing in core/. */
 static size_t dt_size(jx_dtype dt) {
   switch (dt) {
-  case JX_BOOL: return 1;
-  case JX_I64:
-  case JX_F64: return 8;
-  default: return 4;
+    case JX_BOOL: return 1;
+    case JX_I64:
+    case JX_F64: return 8;
+    default: return 4;
   }
 }
 
-static void *alloc64(size_t bytes) {
-  return jx_malloc_aligned64(bytes);
-}
+static void *alloc64(size_t bytes) { return jx_malloc_aligned64(bytes); }
 
 /* What differs between the kernels that share a driver: the micro-kernel
  * and the packing of a transposed B (the other packings are plain C). */
@@ -334,121 +330,118 @@ typedef struct {
  * block (pc, x) of it lies at shared + rows * pc + x * kc, rows being its
  * panel-padded length, so a slab's driver finds each packed block where
  * it would have packed it. The other operand is packed by its slab. */
-#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, NC)                                          \
-  typedef struct {                                                                                 \
-    const IMPL *im;                                                                                \
-    bool ta, tb, split_m;                                                                          \
-    int64_t M, N, K, lda, ldb, ldc, ntasks, kcb;                                                   \
-    const T *A, *B;                                                                                \
-    T *C, *shared; /* the pre-packed A (split along N) or B (split along M), or NULL */           \
-  } job_##SUF;                                                                                     \
-                                                                                                   \
-  /* Pack op(A)[.., pc..] (rows [i0, i0 + mc)) or op(B)[pc.., ..] (cols [j0, j0 + nc)) */          \
-  static void pack_blk_a_##SUF(const job_##SUF *j, int64_t pc, int64_t kc, int64_t i0, int64_t mc, \
-                               T *ap) {                                                            \
-    pack_a_##BASE(j->ta, mc, kc, j->A + (j->ta ? pc * j->lda + i0 : i0 * j->lda + pc), j->lda, ap);  \
-  }                                                                                                \
-  static void pack_blk_b_##SUF(const job_##SUF *j, int64_t pc, int64_t kc, int64_t j0, int64_t nc, \
-                               T *bp) {                                                            \
-    if (j->tb)                                                                                     \
-      j->im->pack_bt(kc, nc, j->B + j0 * j->ldb + pc, j->ldb, bp);                                 \
-    else                                                                                           \
-      pack_b_##SUF(kc, nc, j->B + pc * j->ldb + j0, j->ldb, bp);                                   \
-  }                                                                                                \
-                                                                                                   \
-  /* The serial loop nest (see the top of the file) over rows [m0, m0 + M) */                      \
-  /* and columns [n0, n0 + N) of the job's product. */                                             \
-  static void gemm_blocked_##SUF(const job_##SUF *j, int64_t m0, int64_t M, int64_t n0, int64_t N) { \
-    const int64_t K = j->K, kcb = j->kcb, ldc = j->ldc;                                            \
-    /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */             \
-    const int64_t mcb = round_up(cdiv(M, cdiv(M, block_mc(kcb, sizeof(T)))), MR);                  \
-    const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                                        \
-    const bool sa = j->shared && !j->split_m, sb = j->shared && j->split_m;                        \
-    T *ap = sa ? NULL : alloc64(sizeof(T) * (size_t)(mcb * kcb));                                  \
-    T *bp = sb ? NULL : alloc64(sizeof(T) * (size_t)(kcb * ncb));                                  \
-    if ((!sa && !ap) || (!sb && !bp)) {                                                            \
-      jx_free_aligned64(ap);                                                                       \
-      jx_free_aligned64(bp);                                                                       \
-      const T *A = j->A + (j->ta ? m0 : m0 * j->lda), *B = j->B + (j->tb ? n0 * j->ldb : n0);      \
-      gemm_naive_##BASE(j->ta, j->tb, M, N, K, A, j->lda, B, j->ldb, j->C + m0 * ldc + n0, ldc);   \
-      return;                                                                                      \
-    }                                                                                              \
-    for (int64_t jc = 0; jc < N; jc += ncb) {                                                      \
-      const int64_t nc = min64(ncb, N - jc);                                                       \
-      for (int64_t pc = 0; pc < K; pc += kcb) {                                                    \
-        const int64_t kc = min64(kcb, K - pc);                                                     \
-        const T *b = sb ? j->shared + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;               \
-        if (!sb) pack_blk_b_##SUF(j, pc, kc, n0 + jc, nc, bp);                                     \
-        for (int64_t ic = 0; ic < M; ic += mcb) {                                                  \
-          const int64_t mc = min64(mcb, M - ic);                                                   \
-          const T *a = sa ? j->shared + round_up(j->M, MR) * pc + (m0 + ic) * kc : ap;             \
-          if (!sa) pack_blk_a_##SUF(j, pc, kc, m0 + ic, mc, ap);                                   \
-          T *c = j->C + (m0 + ic) * ldc + n0 + jc;                                                 \
-          for (int64_t jr = 0; jr < nc; jr += NR)                                                  \
-            for (int64_t ir = 0; ir < mc; ir += MR)                                                \
-              j->im->ukr(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, pc > 0,             \
-                         (int)min64(MR, mc - ir), (int)min64(NR, nc - jr));                        \
-        }                                                                                          \
-      }                                                                                            \
-    }                                                                                              \
-    jx_free_aligned64(ap);                                                                         \
-    jx_free_aligned64(bp);                                                                         \
-  }                                                                                                \
-                                                                                                   \
-  /* Task t of ntasks * kblocks packs a 1/ntasks share of K block t / ntasks */                    \
-  /* of the shared operand (a range of whole panels). */                                           \
-  static void pack_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                 \
-    const job_##SUF *j = ctx;                                                                      \
-    const int64_t unit = j->split_m ? NR : MR, dim = j->split_m ? j->N : j->M;                     \
-    const int64_t units = cdiv(dim, unit);                                                         \
-    for (int64_t t = lo; t < hi; t++) {                                                            \
-      const int64_t pc = t / j->ntasks * j->kcb, kc = min64(j->kcb, j->K - pc), g = t % j->ntasks; \
-      const int64_t s = units * g / j->ntasks * unit, e = min64(dim, units * (g + 1) / j->ntasks * unit); \
-      if (e <= s) continue;                                                                        \
-      T *dst = j->shared + round_up(dim, unit) * pc + s * kc;                                      \
-      if (j->split_m)                                                                              \
-        pack_blk_b_##SUF(j, pc, kc, s, e - s, dst);                                                \
-      else                                                                                         \
-        pack_blk_a_##SUF(j, pc, kc, s, e - s, dst);                                                \
-    }                                                                                              \
-  }                                                                                                \
-                                                                                                   \
-  /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */                 \
-  /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */                   \
-  static void gemm_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                 \
-    const job_##SUF *j = ctx;                                                                      \
-    const int64_t dim = j->split_m ? j->M : j->N, unit = j->split_m ? MR : NR;                     \
-    const int64_t units = cdiv(dim, unit);                                                         \
-    const int64_t s = units * lo / j->ntasks * unit;                                               \
-    const int64_t e = min64(dim, units * hi / j->ntasks * unit);                                   \
-    if (e <= s) return;                                                                            \
-    if (j->split_m)                                                                                \
-      gemm_blocked_##SUF(j, s, e - s, 0, j->N);                                                    \
-    else                                                                                           \
-      gemm_blocked_##SUF(j, 0, j->M, s, e - s);                                                    \
-  }                                                                                                \
-                                                                                                   \
-  static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M,       \
-                                 int64_t N, int64_t K, const T *A, int64_t lda, const T *B,        \
-                                 int64_t ldb, T *C, int64_t ldc) {                                 \
-    const int64_t kc0 = block_kc(NR, sizeof(T));                                                   \
-    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, kc0)), A, B, C,  \
-                   NULL};                                                                          \
-    if (threaded) {                                                                                \
-      const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                 \
-      const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                                      \
-      j.ntasks = max64(1, min64(jx_cpu_num_threads(), min64(units, by_work)));                     \
-    }                                                                                              \
-    if (j.ntasks == 1) {                                                                           \
-      gemm_blocked_##SUF(&j, 0, M, 0, N);                                                          \
-      return;                                                                                      \
-    }                                                                                              \
-    /* the shared operand, packed once; without memory for it each slab packs its own */           \
-    const int64_t rows = j.split_m ? round_up(N, NR) : round_up(M, MR);                            \
-    j.shared = alloc64(sizeof(T) * (size_t)(rows * K));                                            \
-    if (j.shared) jx_cpu_parallel_for(j.ntasks * cdiv(K, j.kcb), 1, pack_task_##SUF, &j);          \
-    jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                                         \
-    jx_free_aligned64(j.shared);                                                                   \
+#define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, NC)                                                            \
+  typedef struct {                                                                                           \
+    const IMPL *im;                                                                                          \
+    bool ta, tb, split_m;                                                                                    \
+    int64_t M, N, K, lda, ldb, ldc, ntasks, kcb;                                                             \
+    const T *A, *B;                                                                                          \
+    T *C, *shared; /* the pre-packed A (split along N) or B (split along M), or NULL */                      \
+  } job_##SUF;                                                                                               \
+                                                                                                             \
+  /* Pack op(A)[.., pc..] (rows [i0, i0 + mc)) or op(B)[pc.., ..] (cols [j0, j0 + nc)) */                    \
+  static void pack_blk_a_##SUF(const job_##SUF *j, int64_t pc, int64_t kc, int64_t i0, int64_t mc, T *ap) {  \
+    pack_a_##BASE(j->ta, mc, kc, j->A + (j->ta ? pc * j->lda + i0 : i0 * j->lda + pc), j->lda, ap);          \
+  }                                                                                                          \
+  static void pack_blk_b_##SUF(const job_##SUF *j, int64_t pc, int64_t kc, int64_t j0, int64_t nc, T *bp) {  \
+    if (j->tb)                                                                                               \
+      j->im->pack_bt(kc, nc, j->B + j0 * j->ldb + pc, j->ldb, bp);                                           \
+    else                                                                                                     \
+      pack_b_##SUF(kc, nc, j->B + pc * j->ldb + j0, j->ldb, bp);                                             \
+  }                                                                                                          \
+                                                                                                             \
+  /* The serial loop nest (see the top of the file) over rows [m0, m0 + M) */                                \
+  /* and columns [n0, n0 + N) of the job's product. */                                                       \
+  static void gemm_blocked_##SUF(const job_##SUF *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {         \
+    const int64_t K = j->K, kcb = j->kcb, ldc = j->ldc;                                                      \
+    /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */                       \
+    const int64_t mcb = round_up(cdiv(M, cdiv(M, block_mc(kcb, sizeof(T)))), MR);                            \
+    const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                                                  \
+    const bool sa = j->shared && !j->split_m, sb = j->shared && j->split_m;                                  \
+    T *ap = sa ? NULL : alloc64(sizeof(T) * (size_t)(mcb * kcb));                                            \
+    T *bp = sb ? NULL : alloc64(sizeof(T) * (size_t)(kcb * ncb));                                            \
+    if ((!sa && !ap) || (!sb && !bp)) {                                                                      \
+      jx_free_aligned64(ap);                                                                                 \
+      jx_free_aligned64(bp);                                                                                 \
+      const T *A = j->A + (j->ta ? m0 : m0 * j->lda), *B = j->B + (j->tb ? n0 * j->ldb : n0);                \
+      gemm_naive_##BASE(j->ta, j->tb, M, N, K, A, j->lda, B, j->ldb, j->C + m0 * ldc + n0, ldc);             \
+      return;                                                                                                \
+    }                                                                                                        \
+    for (int64_t jc = 0; jc < N; jc += ncb) {                                                                \
+      const int64_t nc = min64(ncb, N - jc);                                                                 \
+      for (int64_t pc = 0; pc < K; pc += kcb) {                                                              \
+        const int64_t kc = min64(kcb, K - pc);                                                               \
+        const T *b = sb ? j->shared + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;                         \
+        if (!sb) pack_blk_b_##SUF(j, pc, kc, n0 + jc, nc, bp);                                               \
+        for (int64_t ic = 0; ic < M; ic += mcb) {                                                            \
+          const int64_t mc = min64(mcb, M - ic);                                                             \
+          const T *a = sa ? j->shared + round_up(j->M, MR) * pc + (m0 + ic) * kc : ap;                       \
+          if (!sa) pack_blk_a_##SUF(j, pc, kc, m0 + ic, mc, ap);                                             \
+          T *c = j->C + (m0 + ic) * ldc + n0 + jc;                                                           \
+          for (int64_t jr = 0; jr < nc; jr += NR)                                                            \
+            for (int64_t ir = 0; ir < mc; ir += MR)                                                          \
+              j->im->ukr(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, pc > 0,                       \
+                         (int)min64(MR, mc - ir), (int)min64(NR, nc - jr));                                  \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+    jx_free_aligned64(ap);                                                                                   \
+    jx_free_aligned64(bp);                                                                                   \
+  }                                                                                                          \
+                                                                                                             \
+  /* Task t of ntasks * kblocks packs a 1/ntasks share of K block t / ntasks */                              \
+  /* of the shared operand (a range of whole panels). */                                                     \
+  static void pack_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                           \
+    const job_##SUF *j = ctx;                                                                                \
+    const int64_t unit = j->split_m ? NR : MR, dim = j->split_m ? j->N : j->M;                               \
+    const int64_t units = cdiv(dim, unit);                                                                   \
+    for (int64_t t = lo; t < hi; t++) {                                                                      \
+      const int64_t pc = t / j->ntasks * j->kcb, kc = min64(j->kcb, j->K - pc), g = t % j->ntasks;           \
+      const int64_t s = units * g / j->ntasks * unit, e = min64(dim, units * (g + 1) / j->ntasks * unit);    \
+      if (e <= s) continue;                                                                                  \
+      T *dst = j->shared + round_up(dim, unit) * pc + s * kc;                                                \
+      if (j->split_m)                                                                                        \
+        pack_blk_b_##SUF(j, pc, kc, s, e - s, dst);                                                          \
+      else                                                                                                   \
+        pack_blk_a_##SUF(j, pc, kc, s, e - s, dst);                                                          \
+    }                                                                                                        \
+  }                                                                                                          \
+                                                                                                             \
+  /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */                           \
+  /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */                             \
+  static void gemm_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                           \
+    const job_##SUF *j = ctx;                                                                                \
+    const int64_t dim = j->split_m ? j->M : j->N, unit = j->split_m ? MR : NR;                               \
+    const int64_t units = cdiv(dim, unit);                                                                   \
+    const int64_t s = units * lo / j->ntasks * unit;                                                         \
+    const int64_t e = min64(dim, units * hi / j->ntasks * unit);                                             \
+    if (e <= s) return;                                                                                      \
+    if (j->split_m)                                                                                          \
+      gemm_blocked_##SUF(j, s, e - s, 0, j->N);                                                              \
+    else                                                                                                     \
+      gemm_blocked_##SUF(j, 0, j->M, s, e - s);                                                              \
+  }                                                                                                          \
+                                                                                                             \
+  static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M, int64_t N,      \
+                                 int64_t K, const T *A, int64_t lda, const T *B, int64_t ldb, T *C,          \
+                                 int64_t ldc) {                                                              \
+    const int64_t kc0 = block_kc(NR, sizeof(T));                                                             \
+    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, kc0)), A, B, C, NULL};     \
+    if (threaded) {                                                                                          \
+      const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                           \
+      const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                                                \
+      j.ntasks = max64(1, min64(jx_cpu_num_threads(), min64(units, by_work)));                               \
+    }                                                                                                        \
+    if (j.ntasks == 1) {                                                                                     \
+      gemm_blocked_##SUF(&j, 0, M, 0, N);                                                                    \
+      return;                                                                                                \
+    }                                                                                                        \
+    /* the shared operand, packed once; without memory for it each slab packs its own */                     \
+    const int64_t rows = j.split_m ? round_up(N, NR) : round_up(M, MR);                                      \
+    j.shared = alloc64(sizeof(T) * (size_t)(rows * K));                                                      \
+    if (j.shared) jx_cpu_parallel_for(j.ntasks *cdiv(K, j.kcb), 1, pack_task_##SUF, &j);                     \
+    jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                                                   \
+    jx_free_aligned64(j.shared);                                                                             \
   }
 
 DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)
@@ -472,19 +465,19 @@ static const impl_f32 impl_avx512_f32 = {jx_gemm_ukr_avx512_f32, jx_gemm_pack_bt
 static const impl_f64 impl_avx512_f64 = {jx_gemm_ukr_avx512_f64, jx_gemm_pack_bt_avx512_f64};
 
 /* One product on the built-in kernel `k` (AVX512, AVX2 or PORTABLE). */
-static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M,
-                         int64_t N, int64_t K, const void *A, int64_t lda, const void *B,
-                         int64_t ldb, void *C, int64_t ldc) {
+static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N,
+                         int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+                         int64_t ldc) {
   if (dt == JX_F32 && k == JX_GEMM_AVX512)
     gemm_builtin_f32w(&impl_avx512_f32, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   else if (dt == JX_F32)
-    gemm_builtin_f32(k == JX_GEMM_AVX2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M,
-                     N, K, A, lda, B, ldb, C, ldc);
+    gemm_builtin_f32(k == JX_GEMM_AVX2 ? &impl_avx2_f32 : &impl_portable_f32, threaded, ta, tb, M, N, K, A,
+                     lda, B, ldb, C, ldc);
   else if (k == JX_GEMM_AVX512)
     gemm_builtin_f64w(&impl_avx512_f64, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   else
-    gemm_builtin_f64(k == JX_GEMM_AVX2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M,
-                     N, K, A, lda, B, ldb, C, ldc);
+    gemm_builtin_f64(k == JX_GEMM_AVX2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M, N, K, A,
+                     lda, B, ldb, C, ldc);
 }
 
 /* ------------------------------------------------------------- CBLAS */
@@ -499,21 +492,19 @@ static bool fix_ld(int64_t *ld, int64_t rowlen, int64_t nrows) {
   return *ld >= rowlen && *ld <= INT_MAX;
 }
 
-static bool gemm_cblas1(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                        const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
-                        int64_t ldc) {
+static bool gemm_cblas1(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                        int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX) return false;
-  if (!fix_ld(&lda, ta ? M : K, ta ? K : M) || !fix_ld(&ldb, tb ? K : N, tb ? N : K) ||
-      !fix_ld(&ldc, N, M))
+  if (!fix_ld(&lda, ta ? M : K, ta ? K : M) || !fix_ld(&ldb, tb ? K : N, tb ? N : K) || !fix_ld(&ldc, N, M))
     return false;
   const enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
   const enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
   if (dt == JX_F32)
-    cblas_sgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
-                0.0f, C, (int)ldc);
+    cblas_sgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb, 0.0f, C,
+                (int)ldc);
   else
-    cblas_dgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb, 0.0,
-                C, (int)ldc);
+    cblas_dgemm(CblasRowMajor, opa, opb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb, 0.0, C,
+                (int)ldc);
   return true;
 }
 
@@ -618,32 +609,36 @@ static void stream_fence(void) { _mm_sfence(); }
 #else
 #define HAVE_STREAM 0
 static int cpu_has_avx(void) { return 0; }
-static void stream_row_f32(float *c, float a, const float *b, int64_t N) { (void)c, (void)a, (void)b, (void)N; }
-static void stream_row_f64(double *c, double a, const double *b, int64_t N) { (void)c, (void)a, (void)b, (void)N; }
+static void stream_row_f32(float *c, float a, const float *b, int64_t N) {
+  (void)c, (void)a, (void)b, (void)N;
+}
+static void stream_row_f64(double *c, double a, const double *b, int64_t N) {
+  (void)c, (void)a, (void)b, (void)N;
+}
 static void stream_fence(void) {}
 #endif
 
-#define DEF_OUTER(SUF, T)                                                                       \
-  typedef struct {                                                                              \
-    bool ta, tb, stream;                                                                        \
-    int64_t N, lda, ldb, ldc;                                                                   \
-    const T *A, *B;                                                                             \
-    T *C;                                                                                       \
-  } outer_job_##SUF;                                                                            \
-  static void outer_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                             \
-    const outer_job_##SUF *j = ctx;                                                             \
-    for (int64_t i = lo; i < hi; i++) {                                                         \
-      const T a = j->A[j->ta ? i : i * j->lda];                                                 \
-      T *c = j->C + i * j->ldc;                                                                 \
-      if (j->stream) {                                                                          \
-        stream_row_##SUF(c, a, j->B, j->N);                                                     \
-      } else if (!j->tb) {                                                                      \
-        for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n];                                  \
-      } else {                                                                                  \
-        for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n * j->ldb];                         \
-      }                                                                                         \
-    }                                                                                           \
-    if (j->stream) stream_fence();                                                              \
+#define DEF_OUTER(SUF, T)                                                                                    \
+  typedef struct {                                                                                           \
+    bool ta, tb, stream;                                                                                     \
+    int64_t N, lda, ldb, ldc;                                                                                \
+    const T *A, *B;                                                                                          \
+    T *C;                                                                                                    \
+  } outer_job_##SUF;                                                                                         \
+  static void outer_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                          \
+    const outer_job_##SUF *j = ctx;                                                                          \
+    for (int64_t i = lo; i < hi; i++) {                                                                      \
+      const T a = j->A[j->ta ? i : i * j->lda];                                                              \
+      T *c = j->C + i * j->ldc;                                                                              \
+      if (j->stream) {                                                                                       \
+        stream_row_##SUF(c, a, j->B, j->N);                                                                  \
+      } else if (!j->tb) {                                                                                   \
+        for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n];                                               \
+      } else {                                                                                               \
+        for (int64_t n = 0; n < j->N; n++) c[n] = a * j->B[n * j->ldb];                                      \
+      }                                                                                                      \
+    }                                                                                                        \
+    if (j->stream) stream_fence();                                                                           \
   }
 DEF_OUTER(f32, float)
 DEF_OUTER(f64, double)
@@ -653,15 +648,20 @@ DEF_OUTER(f64, double)
 static void gemm_outer(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, const void *A,
                        int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc, int64_t out_bytes) {
   int64_t grain = 1 + GEMM_MIN_TASK_WORK / N;
-  const bool stream = HAVE_STREAM && !tb && out_bytes >= max64(OUTER_STREAM_MIN_BYTES, jx_cpu_stream_min_bytes()) && cpu_has_avx();
+  const bool stream = HAVE_STREAM && !tb &&
+                      out_bytes >= max64(OUTER_STREAM_MIN_BYTES, jx_cpu_stream_min_bytes()) && cpu_has_avx();
   if (dt == JX_F32) {
     outer_job_f32 j = {ta, tb, stream, N, lda, ldb, ldc, A, B, C};
-    if (threaded) jx_cpu_parallel_for(M, grain, outer_task_f32, &j);
-    else outer_task_f32(&j, 0, M);
+    if (threaded)
+      jx_cpu_parallel_for(M, grain, outer_task_f32, &j);
+    else
+      outer_task_f32(&j, 0, M);
   } else {
     outer_job_f64 j = {ta, tb, stream, N, lda, ldb, ldc, A, B, C};
-    if (threaded) jx_cpu_parallel_for(M, grain, outer_task_f64, &j);
-    else outer_task_f64(&j, 0, M);
+    if (threaded)
+      jx_cpu_parallel_for(M, grain, outer_task_f64, &j);
+    else
+      outer_task_f64(&j, 0, M);
   }
 }
 
@@ -678,22 +678,22 @@ typedef struct {
 /* i-k-j so the inner loop streams a row of B and of C. Products and sums
  * wrap in the unsigned type UT: signed overflow would be UB, and two's
  * complement wrapping is what XLA gives for integer dot. */
-#define DEFINE_INT_ROWS(SUF, T, UT)                                             \
-  static void int_rows_##SUF(const int_job *j, int64_t i0, int64_t i1) {        \
-    const T *A = j->A, *B = j->B;                                               \
-    for (int64_t i = i0; i < i1; i++) {                                         \
-      UT *c = (UT *)j->C + i * j->ldc;                                          \
-      for (int64_t n = 0; n < j->N; n++) c[n] = 0;                              \
-      for (int64_t k = 0; k < j->K; k++) {                                      \
-        const UT a = (UT)(j->ta ? A[k * j->lda + i] : A[i * j->lda + k]);       \
-        if (!j->tb) {                                                           \
-          const T *b = B + k * j->ldb;                                          \
-          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)b[n];              \
-        } else {                                                                \
-          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)B[n * j->ldb + k]; \
-        }                                                                       \
-      }                                                                         \
-    }                                                                           \
+#define DEFINE_INT_ROWS(SUF, T, UT)                                                                          \
+  static void int_rows_##SUF(const int_job *j, int64_t i0, int64_t i1) {                                     \
+    const T *A = j->A, *B = j->B;                                                                            \
+    for (int64_t i = i0; i < i1; i++) {                                                                      \
+      UT *c = (UT *)j->C + i * j->ldc;                                                                       \
+      for (int64_t n = 0; n < j->N; n++) c[n] = 0;                                                           \
+      for (int64_t k = 0; k < j->K; k++) {                                                                   \
+        const UT a = (UT)(j->ta ? A[k * j->lda + i] : A[i * j->lda + k]);                                    \
+        if (!j->tb) {                                                                                        \
+          const T *b = B + k * j->ldb;                                                                       \
+          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)b[n];                                           \
+        } else {                                                                                             \
+          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)B[n * j->ldb + k];                              \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 
 DEFINE_INT_ROWS(i32, int32_t, uint32_t)
@@ -708,8 +708,7 @@ static void bool_rows(const int_job *j, int64_t i0, int64_t i1) {
     memset(c, 0, (size_t)j->N);
     for (int64_t k = 0; k < j->K; k++) {
       if (!(j->ta ? A[k * j->lda + i] : A[i * j->lda + k])) continue;
-      for (int64_t n = 0; n < j->N; n++)
-        c[n] |= (j->tb ? B[n * j->ldb + k] : B[k * j->ldb + n]) != 0;
+      for (int64_t n = 0; n < j->N; n++) c[n] |= (j->tb ? B[n * j->ldb + k] : B[k * j->ldb + n]) != 0;
     }
   }
 }
@@ -717,11 +716,11 @@ static void bool_rows(const int_job *j, int64_t i0, int64_t i1) {
 static void int_task(void *ctx, int64_t lo, int64_t hi) {
   const int_job *j = ctx;
   switch (j->dt) {
-  case JX_I32: int_rows_i32(j, lo, hi); break;
-  case JX_I64: int_rows_i64(j, lo, hi); break;
-  case JX_U32: int_rows_u32(j, lo, hi); break;
-  case JX_BOOL: bool_rows(j, lo, hi); break;
-  default: break;
+    case JX_I32: int_rows_i32(j, lo, hi); break;
+    case JX_I64: int_rows_i64(j, lo, hi); break;
+    case JX_U32: int_rows_u32(j, lo, hi); break;
+    case JX_BOOL: bool_rows(j, lo, hi); break;
+    default: break;
   }
 }
 
@@ -749,8 +748,8 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
       return;
 #endif
     /* CBLAS could not take it (int-sized arguments): the best built-in */
-    gemm_builtin(mode == JX_GEMM_CBLAS ? best_builtin() : mode, dt, threaded, ta, tb, M, N, K, A, lda,
-                 B, ldb, C, ldc);
+    gemm_builtin(mode == JX_GEMM_CBLAS ? best_builtin() : mode, dt, threaded, ta, tb, M, N, K, A, lda, B, ldb,
+                 C, ldc);
     return;
   }
   int_job j = {dt, ta, tb, N, K, lda, ldb, ldc, A, B, C};
@@ -760,8 +759,8 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
     int_task(&j, 0, M);
 }
 
-void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
-                 int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                 const void *B, int64_t ldb, void *C, int64_t ldc) {
   gemm_one(dt, true, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, M * N * (int64_t)dt_size(dt), NULL, NULL, NULL);
 }
 
@@ -782,9 +781,9 @@ static void batch_task(void *ctx, int64_t lo, int64_t hi) {
              j->B + b * j->sb * es, j->ldb, j->C + b * j->sc * es, j->ldc, j->out_bytes, NULL, NULL, NULL);
 }
 
-void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
-                         int64_t K, const void *A, int64_t lda, int64_t sa, const void *B,
-                         int64_t ldb, int64_t sb, void *C, int64_t ldc, int64_t sc) {
+void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                         const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
+                         void *C, int64_t ldc, int64_t sc) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   const int64_t es = (int64_t)dt_size(dt);
   const int64_t work = M * N * (K > 0 ? K : 1);
@@ -797,9 +796,8 @@ void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M
   const bool many = batch >= 4 * (int64_t)nt;
   if (batch == 1 || nt == 1 || !(small || many)) {
     for (int64_t b = 0; b < batch; b++)
-      gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda,
-               (const char *)B + b * sb * es, ldb, (char *)C + b * sc * es, ldc, batch * M * N * es, NULL, NULL,
-               NULL);
+      gemm_one(dt, true, ta, tb, M, N, K, (const char *)A + b * sa * es, lda, (const char *)B + b * sb * es,
+               ldb, (char *)C + b * sc * es, ldc, batch * M * N * es, NULL, NULL, NULL);
     return;
   }
   batch_job j = {dt, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, A, B, C, batch * M * N * es};

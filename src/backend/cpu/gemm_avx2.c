@@ -20,19 +20,18 @@
  * sequential, which the hardware prefetchers follow; only C, touched once
  * per call at a stride, is prefetched. Edge tiles (m < MR or n < NR) go
  * through a small aligned buffer and a clipped scalar copy. */
-#define DEFINE_UKR_AVX2(SUF, T, VT, W, LOAD, STORE, BCAST, FMA, ADD, ZERO)                  \
-  AVX2_FN void jx_gemm_ukr_avx2_##SUF(int64_t kc, const T *restrict a, const T *restrict b, \
-                                      T *restrict c, int64_t ldc, int acc, int m, int n) {  \
-    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                           \
-    if (m == JX_GEMM_MR && n == 2 * (W)) {                                                  \
-      UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                          \
-      return;                                                                               \
-    }                                                                                       \
-    _Alignas(32) T t[JX_GEMM_MR * 2 * (W)];                                                 \
-    UKR_STORE(t, 2 * (W), 0, W, LOAD, STORE, ADD);                                          \
-    for (int i = 0; i < m; i++)                                                             \
-      for (int j = 0; j < n; j++)                                                           \
-        c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[i * 2 * (W) + j];                \
+#define DEFINE_UKR_AVX2(SUF, T, VT, W, LOAD, STORE, BCAST, FMA, ADD, ZERO)                                   \
+  AVX2_FN void jx_gemm_ukr_avx2_##SUF(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
+                                      int64_t ldc, int acc, int m, int n) {                                  \
+    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                                            \
+    if (m == JX_GEMM_MR && n == 2 * (W)) {                                                                   \
+      UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                                           \
+      return;                                                                                                \
+    }                                                                                                        \
+    _Alignas(32) T t[JX_GEMM_MR * 2 * (W)];                                                                  \
+    UKR_STORE(t, 2 * (W), 0, W, LOAD, STORE, ADD);                                                           \
+    for (int i = 0; i < m; i++)                                                                              \
+      for (int j = 0; j < n; j++) c[i * ldc + j] = (acc ? c[i * ldc + j] : (T)0) + t[i * 2 * (W) + j];       \
   }
 
 DEFINE_UKR_AVX2(f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_broadcast_ss,
@@ -71,26 +70,26 @@ static inline AVX2_FN void transpose4_pd(__m256d r[4]) {
   r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-#define DEFINE_PACK_BT(NAME, SUF, T, VT, W, NH, LOAD, STORE, TRANSPOSE)                     \
-  AVX2_FN void jx_gemm_pack_bt_##NAME##_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb, \
-                                          T *restrict bp) {                                \
-    enum { NR = (NH) * (W) };                                                              \
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                               \
-      const int nr = nc - j0 < NR ? (int)(nc - j0) : NR;                                   \
-      int64_t k = 0;                                                                       \
-      if (nr == NR)                                                                        \
-        for (; k + (W) <= kc; k += (W))                                                    \
-          for (int h = 0; h < (NH); h++) {                                                 \
-            VT r[W];                                                                       \
-            for (int c = 0; c < (W); c++) r[c] = LOAD(b + (j0 + h * (W) + c) * ldb + k);   \
-            TRANSPOSE(r);                                                                  \
-            for (int i = 0; i < (W); i++) STORE(bp + (k + i) * NR + h * (W), r[i]);        \
-          }                                                                                \
-      for (int c = 0; c < NR; c++) {                                                       \
-        const T *col = b + (j0 + c) * ldb;                                                 \
-        for (int64_t kk = k; kk < kc; kk++) bp[kk * NR + c] = c < nr ? col[kk] : (T)0;     \
-      }                                                                                    \
-    }                                                                                      \
+#define DEFINE_PACK_BT(NAME, SUF, T, VT, W, NH, LOAD, STORE, TRANSPOSE)                                      \
+  AVX2_FN void jx_gemm_pack_bt_##NAME##_##SUF(int64_t kc, int64_t nc, const T *b, int64_t ldb,               \
+                                              T *restrict bp) {                                              \
+    enum { NR = (NH) * (W) };                                                                                \
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, bp += NR * kc) {                                                 \
+      const int nr = nc - j0 < NR ? (int)(nc - j0) : NR;                                                     \
+      int64_t k = 0;                                                                                         \
+      if (nr == NR)                                                                                          \
+        for (; k + (W) <= kc; k += (W))                                                                      \
+          for (int h = 0; h < (NH); h++) {                                                                   \
+            VT r[W];                                                                                         \
+            for (int c = 0; c < (W); c++) r[c] = LOAD(b + (j0 + h * (W) + c) * ldb + k);                     \
+            TRANSPOSE(r);                                                                                    \
+            for (int i = 0; i < (W); i++) STORE(bp + (k + i) * NR + h * (W), r[i]);                          \
+          }                                                                                                  \
+      for (int c = 0; c < NR; c++) {                                                                         \
+        const T *col = b + (j0 + c) * ldb;                                                                   \
+        for (int64_t kk = k; kk < kc; kk++) bp[kk * NR + c] = c < nr ? col[kk] : (T)0;                       \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 
 DEFINE_PACK_BT(avx2, f32, float, __m256, 8, 2, _mm256_loadu_ps, _mm256_storeu_ps, transpose8_ps)
@@ -102,12 +101,12 @@ DEFINE_PACK_BT(avx512, f64, double, __m256d, 4, 4, _mm256_loadu_pd, _mm256_store
 
 #else /* not x86: never selected (gemm.c checks the architecture first) */
 
-void jx_gemm_ukr_avx2_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                          int acc, int m, int n) {
+void jx_gemm_ukr_avx2_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc, int m,
+                          int n) {
   (void)kc, (void)a, (void)b, (void)c, (void)ldc, (void)acc, (void)m, (void)n;
 }
-void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
-                          int acc, int m, int n) {
+void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
+                          int m, int n) {
   (void)kc, (void)a, (void)b, (void)c, (void)ldc, (void)acc, (void)m, (void)n;
 }
 void jx_gemm_pack_bt_avx2_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp) {

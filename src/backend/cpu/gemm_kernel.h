@@ -18,9 +18,9 @@
 
 /* Register tile: 6 rows x 2 vectors of 8 floats / 4 doubles, i.e. 12 ymm
  * accumulators + 2 B vectors + 1 broadcast A = 15 of the 16 ymm registers. */
-#define JX_GEMM_MR 6
-#define JX_GEMM_NR_F32 16
-#define JX_GEMM_NR_F64 8
+#define JX_GEMM_MR      6
+#define JX_GEMM_NR_F32  16
+#define JX_GEMM_NR_F64  8
 /* The AVX-512 kernels' tile: the same 6 rows, 2 zmm per row. Their panels
  * are packed at this NR by a second instantiation of the same driver. */
 #define JX_GEMM_NRW_F32 32
@@ -28,31 +28,30 @@
 
 /* c[0..m) x [0..n) (row stride ldc) = (acc ? c : 0) + a_panel · b_panel over
  * kc steps; m <= MR, n <= NR. a and b are packed panels as described above. */
-typedef void (*jx_gemm_ukr_f32)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                                int acc, int m, int n);
-typedef void (*jx_gemm_ukr_f64)(int64_t kc, const double *a, const double *b, double *c,
-                                int64_t ldc, int acc, int m, int n);
+typedef void (*jx_gemm_ukr_f32)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc,
+                                int m, int n);
+typedef void (*jx_gemm_ukr_f64)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
+                                int m, int n);
 
 /* Pack op(B)[0..kc) x [0..nc) of a transposed B (op(B)[k,j] = b[j*ldb + k])
  * into NR-column micro-panels at bp. */
 typedef void (*jx_gemm_pack_bt_f32)(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
-typedef void (*jx_gemm_pack_bt_f64)(int64_t kc, int64_t nc, const double *b, int64_t ldb,
-                                    double *bp);
+typedef void (*jx_gemm_pack_bt_f64)(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
 
 /* AVX2/FMA versions; only call them when the CPU supports both. */
-void jx_gemm_ukr_avx2_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                          int acc, int m, int n);
-void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
-                          int acc, int m, int n);
+void jx_gemm_ukr_avx2_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc, int m,
+                          int n);
+void jx_gemm_ukr_avx2_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
+                          int m, int n);
 void jx_gemm_pack_bt_avx2_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
 void jx_gemm_pack_bt_avx2_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
 
 /* AVX-512F versions (NR = JX_GEMM_NRW_*); only call them when the CPU and
  * the OS support AVX-512F. */
-void jx_gemm_ukr_avx512_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                            int acc, int m, int n);
-void jx_gemm_ukr_avx512_f64(int64_t kc, const double *a, const double *b, double *c,
-                            int64_t ldc, int acc, int m, int n);
+void jx_gemm_ukr_avx512_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc, int m,
+                            int n);
+void jx_gemm_ukr_avx512_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
+                            int m, int n);
 void jx_gemm_pack_bt_avx512_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
 void jx_gemm_pack_bt_avx512_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
 

@@ -8,55 +8,55 @@
 /* One k step: two B vectors, then for each of the 6 rows a broadcast of
  * A[r,k] and two FMAs. 12 independent accumulators cover the FMA latency
  * (4 cycles x 2 pipes on Zen3 / Haswell) with room to spare. */
-#define UKR_ROW(r, VT, BCAST, FMA)              \
-  do {                                          \
-    const VT ar = BCAST(a + (r));               \
-    c##r##0 = FMA(ar, b0, c##r##0);             \
-    c##r##1 = FMA(ar, b1, c##r##1);             \
+#define UKR_ROW(r, VT, BCAST, FMA)                                                                           \
+  do {                                                                                                       \
+    const VT ar = BCAST(a + (r));                                                                            \
+    c##r##0 = FMA(ar, b0, c##r##0);                                                                          \
+    c##r##1 = FMA(ar, b1, c##r##1);                                                                          \
   } while (0)
-#define UKR_STEP(VT, W, LOAD, BCAST, FMA)       \
-  do {                                          \
-    const VT b0 = LOAD(b), b1 = LOAD(b + (W));  \
-    UKR_ROW(0, VT, BCAST, FMA);                 \
-    UKR_ROW(1, VT, BCAST, FMA);                 \
-    UKR_ROW(2, VT, BCAST, FMA);                 \
-    UKR_ROW(3, VT, BCAST, FMA);                 \
-    UKR_ROW(4, VT, BCAST, FMA);                 \
-    UKR_ROW(5, VT, BCAST, FMA);                 \
+#define UKR_STEP(VT, W, LOAD, BCAST, FMA)                                                                    \
+  do {                                                                                                       \
+    const VT b0 = LOAD(b), b1 = LOAD(b + (W));                                                               \
+    UKR_ROW(0, VT, BCAST, FMA);                                                                              \
+    UKR_ROW(1, VT, BCAST, FMA);                                                                              \
+    UKR_ROW(2, VT, BCAST, FMA);                                                                              \
+    UKR_ROW(3, VT, BCAST, FMA);                                                                              \
+    UKR_ROW(4, VT, BCAST, FMA);                                                                              \
+    UKR_ROW(5, VT, BCAST, FMA);                                                                              \
   } while (0)
 /* Store row r of the tile to p (row stride ld), adding what is there when
  * acc: the first K block overwrites C, later ones accumulate into it. */
-#define UKR_STORE_ROW(r, p, ld, acc, W, LOAD, STORE, ADD)   \
-  do {                                                      \
-    if (acc) {                                              \
-      c##r##0 = ADD(c##r##0, LOAD((p) + (r) * (ld)));       \
-      c##r##1 = ADD(c##r##1, LOAD((p) + (r) * (ld) + (W))); \
-    }                                                       \
-    STORE((p) + (r) * (ld), c##r##0);                       \
-    STORE((p) + (r) * (ld) + (W), c##r##1);                 \
+#define UKR_STORE_ROW(r, p, ld, acc, W, LOAD, STORE, ADD)                                                    \
+  do {                                                                                                       \
+    if (acc) {                                                                                               \
+      c##r##0 = ADD(c##r##0, LOAD((p) + (r) * (ld)));                                                        \
+      c##r##1 = ADD(c##r##1, LOAD((p) + (r) * (ld) + (W)));                                                  \
+    }                                                                                                        \
+    STORE((p) + (r) * (ld), c##r##0);                                                                        \
+    STORE((p) + (r) * (ld) + (W), c##r##1);                                                                  \
   } while (0)
-#define UKR_STORE(p, ld, acc, W, LOAD, STORE, ADD)   \
-  UKR_STORE_ROW(0, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(1, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(2, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(3, p, ld, acc, W, LOAD, STORE, ADD); \
-  UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD); \
+#define UKR_STORE(p, ld, acc, W, LOAD, STORE, ADD)                                                           \
+  UKR_STORE_ROW(0, p, ld, acc, W, LOAD, STORE, ADD);                                                         \
+  UKR_STORE_ROW(1, p, ld, acc, W, LOAD, STORE, ADD);                                                         \
+  UKR_STORE_ROW(2, p, ld, acc, W, LOAD, STORE, ADD);                                                         \
+  UKR_STORE_ROW(3, p, ld, acc, W, LOAD, STORE, ADD);                                                         \
+  UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD);                                                         \
   UKR_STORE_ROW(5, p, ld, acc, W, LOAD, STORE, ADD)
 
 /* The tile's body up to the store: 12 zeroed accumulators, C's rows
  * prefetched (both lines of each), then kc steps over the packed panels.
  * Leaves the accumulators c00..c51 in scope for UKR_STORE. */
-#define UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                     \
-  VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();  \
-  VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();  \
-  for (int r = 0; r < m; r++) {                                                           \
-    _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                               \
-    _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                       \
-  }                                                                                       \
-  for (int64_t k = 0; k < kc; k++) {                                                      \
-    UKR_STEP(VT, W, LOAD, BCAST, FMA);                                                    \
-    a += JX_GEMM_MR;                                                                      \
-    b += 2 * (W);                                                                         \
+#define UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                                        \
+  VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();                     \
+  VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();                     \
+  for (int r = 0; r < m; r++) {                                                                              \
+    _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                                                  \
+    _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                                          \
+  }                                                                                                          \
+  for (int64_t k = 0; k < kc; k++) {                                                                         \
+    UKR_STEP(VT, W, LOAD, BCAST, FMA);                                                                       \
+    a += JX_GEMM_MR;                                                                                         \
+    b += 2 * (W);                                                                                            \
   }
 
 #endif

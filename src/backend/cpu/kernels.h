@@ -25,12 +25,12 @@
 /* An internal invariant of a kernel (a dtype or op index the table must
  * have): the ops above check user input and return error values, so a
  * failure here is a bug in jx, reported with its place. */
-#define KCHECK(c)                                                                          \
-  do {                                                                                     \
-    if (!(c)) {                                                                            \
-      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c); \
-      abort();                                                                             \
-    }                                                                                      \
+#define KCHECK(c)                                                                                            \
+  do {                                                                                                       \
+    if (!(c)) {                                                                                              \
+      fprintf(stderr, "jx: %s:%d: kernel invariant failed: %s\n", __FILE__, __LINE__, #c);                   \
+      abort();                                                                                               \
+    }                                                                                                        \
   } while (0)
 
 /* ------------------------------------------------------------ threads */
@@ -62,22 +62,23 @@ void jx_cpu_leave_cpu(int cpu);
 /* --------------------------------------------------------- elementwise */
 /* The dtype classes of the op list (core/elementwise.def): as masks of
  * dtype bits, and as lists X(suffix, C type, ...) to instantiate kernels. */
-#define JX_DTS_FLOAT ((1u << JX_F32) | (1u << JX_F64))
-#define JX_DTS_INT ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32))
-#define JX_DTS_NUM (JX_DTS_INT | JX_DTS_FLOAT)
-#define JX_DTS_BOOL_INT ((1u << JX_BOOL) | JX_DTS_INT)
-#define JX_DTS_ALL (JX_DTS_NUM | (1u << JX_BOOL))
-#define JX_DT_b JX_BOOL /* suffix -> dtype, for tables */
-#define JX_DT_i32 JX_I32
-#define JX_DT_i64 JX_I64
-#define JX_DT_u32 JX_U32
-#define JX_DT_f32 JX_F32
-#define JX_DT_f64 JX_F64
+#define JX_DTS_FLOAT         ((1u << JX_F32) | (1u << JX_F64))
+#define JX_DTS_INT           ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32))
+#define JX_DTS_NUM           (JX_DTS_INT | JX_DTS_FLOAT)
+#define JX_DTS_BOOL_INT      ((1u << JX_BOOL) | JX_DTS_INT)
+#define JX_DTS_ALL           (JX_DTS_NUM | (1u << JX_BOOL))
+#define JX_DT_b              JX_BOOL /* suffix -> dtype, for tables */
+#define JX_DT_i32            JX_I32
+#define JX_DT_i64            JX_I64
+#define JX_DT_u32            JX_U32
+#define JX_DT_f32            JX_F32
+#define JX_DT_f64            JX_F64
 #define JX_FOR_FLOAT(X, ...) X(f32, float, __VA_ARGS__) X(f64, double, __VA_ARGS__)
-#define JX_FOR_INT(X, ...) X(i32, int32_t, __VA_ARGS__) X(i64, int64_t, __VA_ARGS__) X(u32, uint32_t, __VA_ARGS__)
-#define JX_FOR_NUM(X, ...) JX_FOR_INT(X, __VA_ARGS__) JX_FOR_FLOAT(X, __VA_ARGS__)
+#define JX_FOR_INT(X, ...)                                                                                   \
+  X(i32, int32_t, __VA_ARGS__) X(i64, int64_t, __VA_ARGS__) X(u32, uint32_t, __VA_ARGS__)
+#define JX_FOR_NUM(X, ...)      JX_FOR_INT(X, __VA_ARGS__) JX_FOR_FLOAT(X, __VA_ARGS__)
 #define JX_FOR_BOOL_INT(X, ...) X(b, uint8_t, __VA_ARGS__) JX_FOR_INT(X, __VA_ARGS__)
-#define JX_FOR_ALL(X, ...) X(b, uint8_t, __VA_ARGS__) JX_FOR_NUM(X, __VA_ARGS__)
+#define JX_FOR_ALL(X, ...)      X(b, uint8_t, __VA_ARGS__) JX_FOR_NUM(X, __VA_ARGS__)
 
 /* Unary ops (JX_UNARY rows of the op list); y and x have n elements of a
  * dtype the op's row lists. */
@@ -95,7 +96,7 @@ void jx_cpu_unary(jx_cpu_unop op, jx_dtype dt, int64_t n, const void *x, void *y
  * squaring (negative exponent: 0, except base 1/-1). max/min propagate
  * NaN. */
 typedef enum {
-#define JX_BINARY(name, K, dtypes) JX_CPU_##K,
+#define JX_BINARY(name, K, dtypes)  JX_CPU_##K,
 #define JX_COMPARE(name, K, dtypes) JX_CPU_##K,
 #include "core/elementwise.def"
 #undef JX_BINARY
@@ -109,9 +110,8 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
                    const int64_t *astride, const void *b, const int64_t *bstride, void *out);
 
 /* out = pred ? t : f, broadcasting like jx_cpu_binary; pred is bool. */
-void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred,
-                   const int64_t *pstride, const void *t, const int64_t *tstride, const void *f,
-                   const int64_t *fstride, void *out);
+void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred, const int64_t *pstride,
+                   const void *t, const int64_t *tstride, const void *f, const int64_t *fstride, void *out);
 
 /* Element conversion with C semantics, except: float->int of NaN gives 0
  * and out-of-range values saturate (no UB); anything->bool is x != 0. */
@@ -127,31 +127,31 @@ void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out);
  * ~1e-6 relative. max/min propagate NaN; over an empty dim, sum gives 0,
  * max -inf (or the dtype's minimum), min +inf (or the maximum). */
 typedef enum { JX_CPU_SUM, JX_CPU_MAX_R, JX_CPU_MIN_R, JX_CPU_REDUCE_COUNT } jx_cpu_redop;
-void jx_cpu_reduce(jx_cpu_redop op, jx_dtype dt, int ndim, const int64_t *shape,
-                   const bool *reduce, const void *x, void *y);
+void jx_cpu_reduce(jx_cpu_redop op, jx_dtype dt, int ndim, const int64_t *shape, const bool *reduce,
+                   const void *x, void *y);
 /* Index of the first max (argmax) / min along `axis`, written as dtype
  * out_dt (i32 or i64). NaN counts as the maximum and the minimum (the first
  * NaN wins), like NumPy. */
-void jx_cpu_argreduce(bool is_max, jx_dtype dt, int ndim, const int64_t *shape, int axis,
-                      const void *x, jx_dtype out_dt, void *y);
+void jx_cpu_argreduce(bool is_max, jx_dtype dt, int ndim, const int64_t *shape, int axis, const void *x,
+                      jx_dtype out_dt, void *y);
 
 /* -------------------------------------------------------------- layout */
 /* out (contiguous, shape[ndim]) = in[offset + sum_d i_d * stride[d]]. One
  * kernel serves transpose, broadcast, slice and reverse. */
-void jx_cpu_strided_copy(size_t esize, int ndim, const int64_t *shape, const void *in,
-                         int64_t offset, const int64_t *stride, void *out);
+void jx_cpu_strided_copy(size_t esize, int ndim, const int64_t *shape, const void *in, int64_t offset,
+                         const int64_t *stride, void *out);
 /* Inverse direction: out[offset + sum_d i_d * stride[d]] = in[i] (in
  * contiguous over shape). Used for pad and concatenate. */
-void jx_cpu_strided_scatter(size_t esize, int ndim, const int64_t *shape, const void *in,
-                            void *out, int64_t offset, const int64_t *stride);
+void jx_cpu_strided_scatter(size_t esize, int ndim, const int64_t *shape, const void *in, void *out,
+                            int64_t offset, const int64_t *stride);
 
 /* x viewed as [outer, nx, inner]; out as [outer, nidx, inner]:
  * out[o, j, i] = x[o, idx[j], i]. Indices are already clamped to [0, nx). */
-void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const void *x,
-                   int64_t nidx, const int64_t *idx, void *out);
+void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const void *x, int64_t nidx,
+                   const int64_t *idx, void *out);
 /* out (zeroed by the caller) as [outer, nout, inner]: out[o, idx[j], i] += u[o, j, i]. */
-void jx_cpu_scatter_add(jx_dtype dt, int64_t outer, int64_t nout, int64_t inner, const void *u,
-                        int64_t nidx, const int64_t *idx, void *out);
+void jx_cpu_scatter_add(jx_dtype dt, int64_t outer, int64_t nout, int64_t inner, const void *u, int64_t nidx,
+                        const int64_t *idx, void *out);
 
 /* ---------------------------------------------------------------- GEMM */
 /* C[M,N] = op(A)[M,K] · op(B)[K,N], row-major with leading dims lda, ldb,
@@ -159,12 +159,12 @@ void jx_cpu_scatter_add(jx_dtype dt, int64_t outer, int64_t nout, int64_t inner,
  * (K == 0 gives zeros). f32/f64 use the packed, register-blocked kernel
  * (AVX2/FMA when the CPU has it, portable otherwise) or CBLAS when built
  * with it; integer dtypes use a simple exact loop. Threads over the pool. */
-void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
-                 int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc);
+void jx_cpu_gemm(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                 const void *B, int64_t ldb, void *C, int64_t ldc);
 /* `batch` independent GEMMs; operand i starts at base + i*stride (elements). */
-void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
-                         int64_t K, const void *A, int64_t lda, int64_t sa, const void *B,
-                         int64_t ldb, int64_t sb, void *C, int64_t ldc, int64_t sc);
+void jx_cpu_gemm_batched(jx_dtype dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                         const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
+                         void *C, int64_t ldc, int64_t sc);
 /* An epilogue: called once elements [lo, hi) of C (flat, row-major) are
  * final, to finish them while they are still in cache (jit fuses bias +
  * activation this way). */
@@ -188,8 +188,8 @@ typedef enum {
 #undef JX_BITS
   JX_CPU_BITS_COUNT
 } jx_cpu_bitsop; /* the JX_BITS rows, at their dtypes */
-void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar,
-                        const void *b, bool b_scalar, void *out);
+void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void *b,
+                        bool b_scalar, void *out);
 /* out = fma(a, b, c) (f32/f64), one rounding */
 void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void *b, bool b_scalar,
                 const void *c, bool c_scalar, void *out);
@@ -202,9 +202,9 @@ typedef enum {
 void jx_cpu_special(jx_cpu_specialop op, jx_dtype dt, int64_t n, const void *x, void *y);
 /* Threefry-2x32 over n counters: (y0[i], y1[i]) = threefry((k0, k1), (x0, x1))
  * with each u32 operand a full array or a scalar. */
-void jx_cpu_threefry2x32(int64_t n, const uint32_t *k0, bool k0_scalar, const uint32_t *k1,
-                         bool k1_scalar, const uint32_t *x0, bool x0_scalar, const uint32_t *x1,
-                         bool x1_scalar, uint32_t *y0, uint32_t *y1);
+void jx_cpu_threefry2x32(int64_t n, const uint32_t *k0, bool k0_scalar, const uint32_t *k1, bool k1_scalar,
+                         const uint32_t *x0, bool x0_scalar, const uint32_t *x1, bool x1_scalar, uint32_t *y0,
+                         uint32_t *y1);
 /* Stable ascending argsort of x viewed as [outer, n, inner] along the middle
  * dim, indices written as idx_dt (i32 or i64). Floats: NaNs last, -0 == 0.
  * Returns 0, or -1 when scratch memory cannot be allocated. */

@@ -36,65 +36,65 @@ typedef uint64_t __attribute__((may_alias)) m64;
 typedef struct {
   void (*get)(size_t es, int64_t n, const char *s, int64_t st, char *c);
   void (*put)(size_t es, int64_t n, char *s, int64_t st, const char *c);
-  void (*tile)(size_t es, bool scatter, int64_t P, int64_t Q, char *s, int64_t sp, int64_t sl,
-               char *c, int64_t cp);
+  void (*tile)(size_t es, bool scatter, int64_t P, int64_t Q, char *s, int64_t sp, int64_t sl, char *c,
+               int64_t cp);
 } mover;
 
-#define TILE_LOOP(STMT)                                                      \
-  for (int64_t i0 = 0; i0 < P; i0 += TB)                                     \
-    for (int64_t j0 = 0; j0 < Q; j0 += TB) {                                 \
-      int64_t i1 = i0 + TB < P ? i0 + TB : P, j1 = j0 + TB < Q ? j0 + TB : Q; \
-      for (int64_t i = i0; i < i1; i++)                                      \
-        for (int64_t j = j0; j < j1; j++) STMT;                              \
+#define TILE_LOOP(STMT)                                                                                      \
+  for (int64_t i0 = 0; i0 < P; i0 += TB)                                                                     \
+    for (int64_t j0 = 0; j0 < Q; j0 += TB) {                                                                 \
+      int64_t i1 = i0 + TB < P ? i0 + TB : P, j1 = j0 + TB < Q ? j0 + TB : Q;                                \
+      for (int64_t i = i0; i < i1; i++)                                                                      \
+        for (int64_t j = j0; j < j1; j++) STMT;                                                              \
     }
 
-#define DEF_MOVER(T)                                                                     \
-  static void get_##T(size_t es, int64_t n, const char *ps, int64_t st, char *pc) {      \
-    (void)es;                                                                            \
-    const T *s = (const T *)ps;                                                          \
-    T *c = (T *)pc;                                                                      \
-    if (st == 1) {                                                                       \
-      memcpy(c, s, (size_t)n * sizeof(T));                                               \
-    } else if (st == 0) {                                                                \
-      const T v = s[0];                                                                  \
-      for (int64_t i = 0; i < n; i++) c[i] = v;                                          \
-    } else if (st == -1) {                                                               \
-      for (int64_t i = 0; i < n; i++) c[i] = s[-i];                                      \
-    } else {                                                                             \
-      for (int64_t i = 0; i < n; i++) c[i] = s[i * st];                                  \
-    }                                                                                    \
-  }                                                                                      \
-  static void put_##T(size_t es, int64_t n, char *ps, int64_t st, const char *pc) {      \
-    (void)es;                                                                            \
-    T *s = (T *)ps;                                                                      \
-    const T *c = (const T *)pc;                                                          \
-    if (st == 1)                                                                         \
-      memcpy(s, c, (size_t)n * sizeof(T));                                               \
-    else                                                                                 \
-      for (int64_t i = 0; i < n; i++) s[i * st] = c[i];                                  \
-  }                                                                                      \
+#define DEF_MOVER(T)                                                                                         \
+  static void get_##T(size_t es, int64_t n, const char *ps, int64_t st, char *pc) {                          \
+    (void)es;                                                                                                \
+    const T *s = (const T *)ps;                                                                              \
+    T *c = (T *)pc;                                                                                          \
+    if (st == 1) {                                                                                           \
+      memcpy(c, s, (size_t)n * sizeof(T));                                                                   \
+    } else if (st == 0) {                                                                                    \
+      const T v = s[0];                                                                                      \
+      for (int64_t i = 0; i < n; i++) c[i] = v;                                                              \
+    } else if (st == -1) {                                                                                   \
+      for (int64_t i = 0; i < n; i++) c[i] = s[-i];                                                          \
+    } else {                                                                                                 \
+      for (int64_t i = 0; i < n; i++) c[i] = s[i * st];                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  static void put_##T(size_t es, int64_t n, char *ps, int64_t st, const char *pc) {                          \
+    (void)es;                                                                                                \
+    T *s = (T *)ps;                                                                                          \
+    const T *c = (const T *)pc;                                                                              \
+    if (st == 1)                                                                                             \
+      memcpy(s, c, (size_t)n * sizeof(T));                                                                   \
+    else                                                                                                     \
+      for (int64_t i = 0; i < n; i++) s[i * st] = c[i];                                                      \
+  }                                                                                                          \
   /* Through an L1 buffer, so each side is walked along its contiguous    \
    * dim: with a power-of-two stride, touching many lines at once would     \
-   * thrash one cache set. P <= TE; s is contiguous along i (sp = +-1). */   \
-  static void tile_##T(size_t es, bool scatter, int64_t P, int64_t Q, char *ps, int64_t sp, \
-                       int64_t sl, char *pc, int64_t cp) {                               \
-    (void)es;                                                                            \
-    enum { TE = TILE_EDGE(sizeof(T)) };                                                  \
-    T *s = (T *)ps, *c = (T *)pc, buf[TE * TE];                                          \
-    for (int64_t j0 = 0; j0 < Q; j0 += TE) {                                             \
-      int64_t q = Q - j0 < TE ? Q - j0 : TE;                                             \
-      if (scatter) {                                                                     \
-        for (int64_t i = 0; i < P; i++)                                                  \
-          for (int64_t j = 0; j < q; j++) buf[j * TE + i] = c[i * cp + j0 + j];          \
-        for (int64_t j = 0; j < q; j++)                                                  \
-          for (int64_t i = 0; i < P; i++) s[i * sp + (j0 + j) * sl] = buf[j * TE + i];   \
-      } else {                                                                           \
-        for (int64_t j = 0; j < q; j++)                                                  \
-          for (int64_t i = 0; i < P; i++) buf[j * TE + i] = s[i * sp + (j0 + j) * sl];   \
-        for (int64_t i = 0; i < P; i++)                                                  \
-          for (int64_t j = 0; j < q; j++) c[i * cp + j0 + j] = buf[j * TE + i];          \
-      }                                                                                  \
-    }                                                                                    \
+   * thrash one cache set. P <= TE; s is contiguous along i (sp = +-1). */                                  \
+  static void tile_##T(size_t es, bool scatter, int64_t P, int64_t Q, char *ps, int64_t sp, int64_t sl,      \
+                       char *pc, int64_t cp) {                                                               \
+    (void)es;                                                                                                \
+    enum { TE = TILE_EDGE(sizeof(T)) };                                                                      \
+    T *s = (T *)ps, *c = (T *)pc, buf[TE * TE];                                                              \
+    for (int64_t j0 = 0; j0 < Q; j0 += TE) {                                                                 \
+      int64_t q = Q - j0 < TE ? Q - j0 : TE;                                                                 \
+      if (scatter) {                                                                                         \
+        for (int64_t i = 0; i < P; i++)                                                                      \
+          for (int64_t j = 0; j < q; j++) buf[j * TE + i] = c[i * cp + j0 + j];                              \
+        for (int64_t j = 0; j < q; j++)                                                                      \
+          for (int64_t i = 0; i < P; i++) s[i * sp + (j0 + j) * sl] = buf[j * TE + i];                       \
+      } else {                                                                                               \
+        for (int64_t j = 0; j < q; j++)                                                                      \
+          for (int64_t i = 0; i < P; i++) buf[j * TE + i] = s[i * sp + (j0 + j) * sl];                       \
+        for (int64_t i = 0; i < P; i++)                                                                      \
+          for (int64_t j = 0; j < q; j++) c[i * cp + j0 + j] = buf[j * TE + i];                              \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 DEF_MOVER(m8)
 DEF_MOVER(m16)
@@ -108,8 +108,8 @@ static void get_any(size_t es, int64_t n, const char *s, int64_t st, char *c) {
 static void put_any(size_t es, int64_t n, char *s, int64_t st, const char *c) {
   for (int64_t i = 0; i < n; i++) memcpy(s + i * st * (int64_t)es, c + i * (int64_t)es, es);
 }
-static void tile_any(size_t es, bool scatter, int64_t P, int64_t Q, char *s, int64_t sp,
-                     int64_t sl, char *c, int64_t cp) {
+static void tile_any(size_t es, bool scatter, int64_t P, int64_t Q, char *s, int64_t sp, int64_t sl, char *c,
+                     int64_t cp) {
   int64_t e = (int64_t)es;
   if (scatter) {
     TILE_LOOP(memcpy(s + (i * sp + j * sl) * e, c + (i * cp + j) * e, es))
@@ -119,9 +119,11 @@ static void tile_any(size_t es, bool scatter, int64_t P, int64_t Q, char *s, int
 }
 
 static const mover *mover_for(size_t es) {
-  static const mover m[5] = {
-      {get_any, put_any, tile_any}, {get_m8, put_m8, tile_m8}, {get_m16, put_m16, tile_m16},
-      {get_m32, put_m32, tile_m32}, {get_m64, put_m64, tile_m64}};
+  static const mover m[5] = {{get_any, put_any, tile_any},
+                             {get_m8, put_m8, tile_m8},
+                             {get_m16, put_m16, tile_m16},
+                             {get_m32, put_m32, tile_m32},
+                             {get_m64, put_m64, tile_m64}};
   return &m[es == 1 ? 1 : es == 2 ? 2 : es == 4 ? 3 : es == 8 ? 4 : 0];
 }
 
@@ -133,13 +135,12 @@ typedef struct {
   int nd;
   int64_t shape[MAXD], stride[MAXD], cstride[MAXD]; /* cstride: contiguous side */
   char *s, *c;                                      /* strided side, contiguous side */
-  int tp;                    /* tiled: the dim paired with the last one, else -1 */
+  int tp;                                           /* tiled: the dim paired with the last one, else -1 */
 } strided_ctx;
 
 /* Position `r` in the odometer over dims [0, nd) except `skip1`/`skip2`:
  * returns the offsets (elements) on both sides. */
-static void locate(const strided_ctx *c, int64_t r, int skip1, int skip2, int64_t *so,
-                   int64_t *co) {
+static void locate(const strided_ctx *c, int64_t r, int skip1, int skip2, int64_t *so, int64_t *co) {
   *so = *co = 0;
   for (int d = c->nd - 1; d >= 0; d--) {
     if (d == skip1 || d == skip2) continue;
@@ -190,8 +191,8 @@ static void strided_tiles(void *p, int64_t lo, int64_t hi) {
     so += i0 * c->stride[tp];
     co += i0 * c->cstride[tp];
     int64_t P = c->shape[tp] - i0 < te ? c->shape[tp] - i0 : te;
-    c->mv->tile(c->es, c->scatter, P, c->shape[last], c->s + so * e, c->stride[tp],
-                c->stride[last], c->c + co * e, c->cstride[tp]);
+    c->mv->tile(c->es, c->scatter, P, c->shape[last], c->s + so * e, c->stride[tp], c->stride[last],
+                c->c + co * e, c->cstride[tp]);
   }
 }
 
@@ -208,8 +209,7 @@ static void strided_flat(void *p, int64_t lo, int64_t hi) {
 static void strided(size_t esize, bool scatter, int ndim, const int64_t *shape, char *s,
                     const int64_t *stride, char *cbuf) {
   KCHECK(ndim >= 0 && ndim <= MAXD && esize > 0);
-  strided_ctx c = {.mv = mover_for(esize), .es = esize, .scatter = scatter, .s = s, .c = cbuf,
-                   .tp = -1};
+  strided_ctx c = {.mv = mover_for(esize), .es = esize, .scatter = scatter, .s = s, .c = cbuf, .tp = -1};
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   if (n == 0) return;
@@ -257,16 +257,16 @@ static void strided(size_t esize, bool scatter, int ndim, const int64_t *shape, 
   }
 }
 
-void jx_cpu_strided_copy(size_t esize, int ndim, const int64_t *shape, const void *in,
-                         int64_t offset, const int64_t *stride, void *out) {
+void jx_cpu_strided_copy(size_t esize, int ndim, const int64_t *shape, const void *in, int64_t offset,
+                         const int64_t *stride, void *out) {
   /* the strided side is only read when copying */
   strided(esize, false, ndim, shape, (char *)in + offset * (int64_t)esize, stride, out);
 }
 
 /* Several positions of `in` may land on one place of `out` only if the
  * caller passes such strides (pad and concatenate never do). */
-void jx_cpu_strided_scatter(size_t esize, int ndim, const int64_t *shape, const void *in,
-                            void *out, int64_t offset, const int64_t *stride) {
+void jx_cpu_strided_scatter(size_t esize, int ndim, const int64_t *shape, const void *in, void *out,
+                            int64_t offset, const int64_t *stride) {
   strided(esize, true, ndim, shape, (char *)out + offset * (int64_t)esize, stride, (char *)in);
 }
 
@@ -290,33 +290,35 @@ static void gather_rows(void *p, int64_t lo, int64_t hi) {
 }
 
 /* inner == 1: elements [lo, hi) of out viewed as [outer*nidx] */
-#define DEF_GATHER1(T)                                                              \
-  static void gather1_##T(void *p, int64_t lo, int64_t hi) {                        \
-    const gather_ctx *c = p;                                                        \
-    const T *x = (const T *)c->x;                                                   \
-    T *y = (T *)c->out;                                                             \
-    for (int64_t r = lo; r < hi;) { /* runs within one outer index */                \
-      int64_t o = r / c->nidx, j = r % c->nidx;                                     \
-      int64_t end = (o + 1) * c->nidx < hi ? (o + 1) * c->nidx : hi;                \
-      const T *xo = x + o * c->nx;                                                  \
-      for (; r < end; r++, j++) y[r] = xo[c->idx[j]];                               \
-    }                                                                               \
+#define DEF_GATHER1(T)                                                                                       \
+  static void gather1_##T(void *p, int64_t lo, int64_t hi) {                                                 \
+    const gather_ctx *c = p;                                                                                 \
+    const T *x = (const T *)c->x;                                                                            \
+    T *y = (T *)c->out;                                                                                      \
+    for (int64_t r = lo; r < hi;) { /* runs within one outer index */                                        \
+      int64_t o = r / c->nidx, j = r % c->nidx;                                                              \
+      int64_t end = (o + 1) * c->nidx < hi ? (o + 1) * c->nidx : hi;                                         \
+      const T *xo = x + o * c->nx;                                                                           \
+      for (; r < end; r++, j++) y[r] = xo[c->idx[j]];                                                        \
+    }                                                                                                        \
   }
 DEF_GATHER1(m8)
 DEF_GATHER1(m16)
 DEF_GATHER1(m32)
 DEF_GATHER1(m64)
 
-void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const void *x,
-                   int64_t nidx, const int64_t *idx, void *out) {
-  gather_ctx c = {.es = esize, .nx = nx, .inner = inner,
-                  .nidx = nidx, .x = x, .idx = idx, .out = out};
+void jx_cpu_gather(size_t esize, int64_t outer, int64_t nx, int64_t inner, const void *x, int64_t nidx,
+                   const int64_t *idx, void *out) {
+  gather_ctx c = {.es = esize, .nx = nx, .inner = inner, .nidx = nidx, .x = x, .idx = idx, .out = out};
   int64_t rows = outer * nidx;
   if (rows == 0 || inner == 0) return;
   jx_cpu_range_fn fn = gather_rows;
   if (inner == 1) {
-    fn = esize == 1 ? gather1_m8 : esize == 2 ? gather1_m16 : esize == 4 ? gather1_m32
-       : esize == 8 ? gather1_m64 : gather_rows;
+    fn = esize == 1   ? gather1_m8
+         : esize == 2 ? gather1_m16
+         : esize == 4 ? gather1_m32
+         : esize == 8 ? gather1_m64
+                      : gather_rows;
   }
   jx_cpu_parallel_for(rows, inner >= GRAIN ? 1 : GRAIN / inner, fn, &c);
 }
@@ -334,23 +336,23 @@ typedef struct {
   void *out;
 } sadd_ctx;
 
-#define DEF_SADD(S, T, ADD)                                                          \
-  static void sadd_##S(void *p, int64_t lo, int64_t hi) {                            \
-    const sadd_ctx *c = p;                                                           \
-    const T *u = c->u;                                                               \
-    T *out = c->out;                                                                 \
-    for (int64_t t = lo; t < hi; t++) {                                              \
-      int64_t o = t / c->nt, i0 = (t % c->nt) * SA_TILE;                             \
-      int64_t w = c->inner - i0 < SA_TILE ? c->inner - i0 : SA_TILE;                 \
-      for (int64_t j = 0; j < c->nidx; j++) {                                        \
-        T *dst = out + (o * c->nout + c->idx[j]) * c->inner + i0;                    \
-        const T *src = u + (o * c->nidx + j) * c->inner + i0;                        \
-        for (int64_t i = 0; i < w; i++) {                                            \
-          T a = dst[i], b = src[i];                                                  \
-          dst[i] = ADD;                                                              \
-        }                                                                            \
-      }                                                                              \
-    }                                                                                \
+#define DEF_SADD(S, T, ADD)                                                                                  \
+  static void sadd_##S(void *p, int64_t lo, int64_t hi) {                                                    \
+    const sadd_ctx *c = p;                                                                                   \
+    const T *u = c->u;                                                                                       \
+    T *out = c->out;                                                                                         \
+    for (int64_t t = lo; t < hi; t++) {                                                                      \
+      int64_t o = t / c->nt, i0 = (t % c->nt) * SA_TILE;                                                     \
+      int64_t w = c->inner - i0 < SA_TILE ? c->inner - i0 : SA_TILE;                                         \
+      for (int64_t j = 0; j < c->nidx; j++) {                                                                \
+        T *dst = out + (o * c->nout + c->idx[j]) * c->inner + i0;                                            \
+        const T *src = u + (o * c->nidx + j) * c->inner + i0;                                                \
+        for (int64_t i = 0; i < w; i++) {                                                                    \
+          T a = dst[i], b = src[i];                                                                          \
+          dst[i] = ADD;                                                                                      \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
   }
 /* integers wrap (through unsigned); bool stays 0/1 (or) */
 DEF_SADD(b, uint8_t, a | b)
@@ -360,15 +362,20 @@ DEF_SADD(u32, uint32_t, a + b)
 DEF_SADD(f32, float, a + b)
 DEF_SADD(f64, double, a + b)
 
-void jx_cpu_scatter_add(jx_dtype dt, int64_t outer, int64_t nout, int64_t inner, const void *u,
-                        int64_t nidx, const int64_t *idx, void *out) {
+void jx_cpu_scatter_add(jx_dtype dt, int64_t outer, int64_t nout, int64_t inner, const void *u, int64_t nidx,
+                        const int64_t *idx, void *out) {
   static const jx_cpu_range_fn fns[JX_DTYPE_COUNT] = {
-      [JX_BOOL] = sadd_b, [JX_I32] = sadd_i32, [JX_I64] = sadd_i64,
+      [JX_BOOL] = sadd_b,  [JX_I32] = sadd_i32, [JX_I64] = sadd_i64,
       [JX_U32] = sadd_u32, [JX_F32] = sadd_f32, [JX_F64] = sadd_f64};
   KCHECK((unsigned)dt < JX_DTYPE_COUNT);
   if (outer == 0 || inner == 0 || nidx == 0) return;
-  sadd_ctx c = {.nout = nout, .inner = inner, .nidx = nidx, .nt = (inner + SA_TILE - 1) / SA_TILE,
-                .u = u, .idx = idx, .out = out};
+  sadd_ctx c = {.nout = nout,
+                .inner = inner,
+                .nidx = nidx,
+                .nt = (inner + SA_TILE - 1) / SA_TILE,
+                .u = u,
+                .idx = idx,
+                .out = out};
   int64_t work = nidx * (inner < SA_TILE ? inner : SA_TILE);
   jx_cpu_parallel_for(outer * c.nt, work >= GRAIN ? 1 : GRAIN / work, fns[dt], &c);
 }

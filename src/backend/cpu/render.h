@@ -42,8 +42,10 @@ static inline void put(sb *b, const char *fmt, ...) {
   if (k >= 0 && !b->oom && b->n + (size_t)k + 1 > b->cap) {
     size_t cap = (b->n + (size_t)k + 1) * 2;
     char *q = jx_realloc(b->s, cap);
-    if (!q) b->oom = true;
-    else b->s = q, b->cap = cap;
+    if (!q)
+      b->oom = true;
+    else
+      b->s = q, b->cap = cap;
   }
   if (k >= 0 && !b->oom) {
     vsnprintf(b->s + b->n, (size_t)k + 1, fmt, ap2);
@@ -90,7 +92,7 @@ static inline const char *linkage(const jx_program *p) { return p->id == 0 ? "JX
 
 /* Markers cc.c splits a source at (comments: the text compiles whole):
  * before each root kernel, and before the prototypes and tables. */
-#define JX_SPLIT_MARK "/*@jx-split*/\n"
+#define JX_SPLIT_MARK  "/*@jx-split*/\n"
 #define JX_TABLES_MARK "/*@jx-tables*/\n"
 
 /* The C function p<outer>_k<id> running LOOP kernel k (scan, while, cond)

@@ -23,17 +23,23 @@
 #include <string.h>
 
 static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
-static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t", "int32_t", "int64_t", "uint32_t", "float", "double"};
+static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
+                                                  "uint32_t", "float",   "double"};
 
 /* a literal: floats exactly (hex), integers from their exact int64 */
 static void put_const(sb *b, const jx_lexpr *e) {
   jx_dtype dt = e->dtype;
   double v = e->value;
-  if (!jx_dtype_is_float(dt) && e->ivalue == INT64_MIN) put(b, "(%s)(-9223372036854775807LL - 1)", ctype[dt]);
-  else if (!jx_dtype_is_float(dt)) put(b, "(%s)%lldLL", ctype[dt], (long long)e->ivalue);
-  else if (isnan(v)) put(b, "(%s)NAN", ctype[dt]);
-  else if (isinf(v)) put(b, "(%s)(%sINFINITY)", ctype[dt], v < 0 ? "-" : "");
-  else put(b, "(%s)%a", ctype[dt], v);
+  if (!jx_dtype_is_float(dt) && e->ivalue == INT64_MIN)
+    put(b, "(%s)(-9223372036854775807LL - 1)", ctype[dt]);
+  else if (!jx_dtype_is_float(dt))
+    put(b, "(%s)%lldLL", ctype[dt], (long long)e->ivalue);
+  else if (isnan(v))
+    put(b, "(%s)NAN", ctype[dt]);
+  else if (isinf(v))
+    put(b, "(%s)(%sINFINITY)", ctype[dt], v < 0 ? "-" : "");
+  else
+    put(b, "(%s)%a", ctype[dt], v);
 }
 
 /* off + sum coef[d] * i<d> (the last dim's index is `iL`) */
@@ -83,9 +89,9 @@ static void put_op(sb *b, const jx_kernel *k, const jx_lexpr *e) {
     return;
   }
   switch (lw->form) {
-  case JX_NAME_ARG: jx_cpu_put_call(b, "%s_%s", lw->stem, sfx[at]); break;
-  case JX_NAME_CVT: jx_cpu_put_call(b, "%s_%s_%s", lw->stem, sfx[at], sfx[e->dtype]); break;
-  case JX_NAME_RESULT: jx_cpu_put_call(b, "%s_%s", lw->stem, sfx[e->dtype]); break;
+    case JX_NAME_ARG: jx_cpu_put_call(b, "%s_%s", lw->stem, sfx[at]); break;
+    case JX_NAME_CVT: jx_cpu_put_call(b, "%s_%s_%s", lw->stem, sfx[at], sfx[e->dtype]); break;
+    case JX_NAME_RESULT: jx_cpu_put_call(b, "%s_%s", lw->stem, sfx[e->dtype]); break;
   }
   for (int a = 0; a < e->nargs; a++) put(b, "%sv%d", a ? ", " : "", e->args[a]);
   put(b, ")");
@@ -97,21 +103,22 @@ static void put_body(sb *b, const jx_kernel *k, const slots *sl, const char *ind
     const jx_lexpr *e = &k->exprs[x];
     put(b, "%s%s v%d = ", indent, ctype[e->dtype], x);
     switch ((jx_lx_kind)e->kind) {
-    case JX_LX_LOAD:
-      put(b, "((const %s *)b[%d])[", ctype[e->dtype], bref(sl, e->buf));
-      put_affine(b, &e->at, k->ndim);
-      put(b, "]");
-      break;
-    case JX_LX_CONST: put_const(b, e); break;
-    case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
-    case JX_LX_OP: put_op(b, k, e); break;
+      case JX_LX_LOAD:
+        put(b, "((const %s *)b[%d])[", ctype[e->dtype], bref(sl, e->buf));
+        put_affine(b, &e->at, k->ndim);
+        put(b, "]");
+        break;
+      case JX_LX_CONST: put_const(b, e); break;
+      case JX_LX_INDEX: put_affine(b, &e->at, k->ndim); break;
+      case JX_LX_OP: put_op(b, k, e); break;
     }
     put(b, ";\n");
   }
 }
 
 /* decompose flat index `f` over dims [d0, d1) of shape into i<d> */
-static void put_decompose(sb *b, const char *f, const int *dims, int n, const int64_t *shape, const char *indent) {
+static void put_decompose(sb *b, const char *f, const int *dims, int n, const int64_t *shape,
+                          const char *indent) {
   int64_t stride = 1;
   for (int t = n - 1; t >= 0; t--) {
     put(b, "%sconst int64_t i%d = (%s / %lldLL) %% %lldLL;\n", indent, dims[t], f, (long long)stride,
@@ -152,10 +159,12 @@ static void map_range(sb *b, const jx_program *prog, const jx_kernel *k, const s
   for (int d = 0; d + 1 < nd; d++) dims[d] = d;
   put(b, "    const int64_t fo = f / %lldLL;\n", (long long)last);
   put_decompose(b, "fo", dims, nd > 0 ? nd - 1 : 0, k->shape, "    ");
-  if (nd > 0) put(b, "    const int64_t row = f / %lldLL * %lldLL;\n", (long long)last, (long long)last);
-  else put(b, "    const int64_t row = 0;\n");
-  put(b, "    const int64_t start = f - row, stop = hi - row < %lldLL ? hi - row : %lldLL;\n", (long long)last,
-      (long long)last);
+  if (nd > 0)
+    put(b, "    const int64_t row = f / %lldLL * %lldLL;\n", (long long)last, (long long)last);
+  else
+    put(b, "    const int64_t row = 0;\n");
+  put(b, "    const int64_t start = f - row, stop = hi - row < %lldLL ? hi - row : %lldLL;\n",
+      (long long)last, (long long)last);
   int il = nd ? nd - 1 : 0;
   if (stream) { /* tiles of the row, streamed out */
     put(b, "    for (int64_t t0 = start; t0 < stop; t0 += %d) {\n", STREAM_TILE);
@@ -181,13 +190,14 @@ enum { REDUCE_TILE = 256 }; /* outputs accumulated at once when the inner dim is
 
 /* A reduction's identity in C for dtype dt (NULL: none listed) */
 static const char *identity(jx_identity id, jx_dtype dt) {
-  static const char *const lowest[JX_DTYPE_COUNT] = {"0", "INT32_MIN", "INT64_MIN", "0", "-INFINITY", "-INFINITY"};
-  static const char *const highest[JX_DTYPE_COUNT] = {"1", "INT32_MAX", "INT64_MAX", "UINT32_MAX", "INFINITY",
-                                                      "INFINITY"};
+  static const char *const lowest[JX_DTYPE_COUNT] = {"0", "INT32_MIN", "INT64_MIN",
+                                                     "0", "-INFINITY", "-INFINITY"};
+  static const char *const highest[JX_DTYPE_COUNT] = {"1",          "INT32_MAX", "INT64_MAX",
+                                                      "UINT32_MAX", "INFINITY",  "INFINITY"};
   switch (id) {
-  case JX_ID_ZERO: return "0";
-  case JX_ID_LOWEST: return lowest[dt];
-  case JX_ID_HIGHEST: return highest[dt];
+    case JX_ID_ZERO: return "0";
+    case JX_ID_LOWEST: return lowest[dt];
+    case JX_ID_HIGHEST: return highest[dt];
   }
   return NULL;
 }
@@ -196,8 +206,10 @@ static const char *identity(jx_identity id, jx_dtype dt) {
 static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
   int kept[JX_MAX_RANK], nk = 0, red[JX_MAX_RANK], nr = 0;
   for (int d = 0; d < k->ndim; d++) {
-    if (k->reduced[d]) red[nr++] = d;
-    else kept[nk++] = d;
+    if (k->reduced[d])
+      red[nr++] = d;
+    else
+      kept[nk++] = d;
   }
   jx_dtype vt = k->exprs[k->root].dtype;
   bool fl = jx_dtype_is_float(vt);
@@ -259,8 +271,10 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
 static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
   int64_t nout = 1, nred = 1;
   for (int d = 0; d < k->ndim; d++) {
-    if (k->kind == JX_LK_REDUCE && k->reduced[d]) nred *= k->shape[d];
-    else nout *= k->shape[d];
+    if (k->kind == JX_LK_REDUCE && k->reduced[d])
+      nred *= k->shape[d];
+    else
+      nout *= k->shape[d];
   }
   *n = nout;
   *grain = nred <= 0 ? 16384 : 16384 / nred > 0 ? 16384 / nred : 1;
@@ -291,12 +305,16 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
   if (!share) {
     put(b, "%svoid p%d_k%d_range", linkage(p), p->id, id);
-    if (k->kind == JX_LK_MAP) map_range(b, p, k, NULL);
-    else reduce_range(b, k, NULL);
+    if (k->kind == JX_LK_MAP)
+      map_range(b, p, k, NULL);
+    else
+      reduce_range(b, k, NULL);
   } else {
     sb body = {.need = b->need};
-    if (k->kind == JX_LK_MAP) map_range(&body, p, k, &sl);
-    else reduce_range(&body, k, &sl);
+    if (k->kind == JX_LK_MAP)
+      map_range(&body, p, k, &sl);
+    else
+      reduce_range(&body, k, &sl);
     if (body.oom) b->oom = true;
     int first = -1;
     const uint64_t h = body.s ? jx_fnv1a(body.s, strlen(body.s), JX_FNV_BASIS) : 0;
@@ -315,7 +333,9 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
   }
   int64_t n, grain;
   kernel_work(k, &n, &grain);
-  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return 0; }\n\n",
+  put(b,
+      "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return "
+      "0; }\n\n",
       linkage(p), p->id, id, (long long)n, (long long)grain, p->id, id);
 }
 
@@ -325,7 +345,8 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   for (int i = 0; i < p->nkernel; i++) {
     const jx_kernel *k = &p->kernels[i];
     if (root && k->kind != JX_LK_CALL) put(b, JX_SPLIT_MARK);
-    if (k->kind == JX_LK_MAP || k->kind == JX_LK_REDUCE) render_kernel(b, root ? sh : NULL, p, k, i);
+    if (k->kind == JX_LK_MAP || k->kind == JX_LK_REDUCE)
+      render_kernel(b, root ? sh : NULL, p, k, i);
     else if (k->kind == JX_LK_LOOP) {
       for (int si = 0; si < k->loop.nsub; si++) render_program(b, NULL, k->loop.sub[si], false);
       jx_cpu_render_loop(b, p, k, i);
@@ -336,9 +357,12 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   for (int i = 0; i < p->nkernel; i++) {
     const jx_kernel *k = &p->kernels[i];
     if (k->fused) continue; /* run by its GEMM */
-    if (k->kind != JX_LK_CALL) put(b, "  if (p%d_k%d(b, rt)) return 1;\n", p->id, i);
-    else if (k->epilogue) put(b, "  if (rt->call(rt, %d, %d, b, p%d_k%d_range)) return 1;\n", p->id, i, p->id, k->epilogue - 1);
-    else put(b, "  if (rt->call(rt, %d, %d, b, 0)) return 1;\n", p->id, i);
+    if (k->kind != JX_LK_CALL)
+      put(b, "  if (p%d_k%d(b, rt)) return 1;\n", p->id, i);
+    else if (k->epilogue)
+      put(b, "  if (rt->call(rt, %d, %d, b, p%d_k%d_range)) return 1;\n", p->id, i, p->id, k->epilogue - 1);
+    else
+      put(b, "  if (rt->call(rt, %d, %d, b, 0)) return 1;\n", p->id, i);
   }
   put(b, "  return 0;\n}\n\n");
 }
@@ -375,19 +399,24 @@ static void put_tables(sb *b, const jx_program *p, const int *body) {
   for (int i = 0; i < p->nkernel; i++) {
     if (body[i] >= 0) continue;
     if (p->kernels[i].kind != JX_LK_CALL) put(b, "JX_ENTRY int p%d_k%d(char **, const jx_rt *);\n", p->id, i);
-    if (p->kernels[i].kind == JX_LK_MAP) put(b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
+    if (p->kernels[i].kind == JX_LK_MAP)
+      put(b, "JX_ENTRY void p%d_k%d_range(void *, int64_t, int64_t);\n", p->id, i);
   }
   put(b, "int (*const jx_kernel_table[%d])(char **, const jx_rt *) = {", p->nkernel ? p->nkernel : 1);
   for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_CALL || body[i] >= 0) put(b, "%s0", i ? ", " : "");
-    else put(b, "%sp%d_k%d", i ? ", " : "", p->id, i);
+    if (p->kernels[i].kind == JX_LK_CALL || body[i] >= 0)
+      put(b, "%s0", i ? ", " : "");
+    else
+      put(b, "%sp%d_k%d", i ? ", " : "", p->id, i);
   }
   if (!p->nkernel) put(b, "0");
   put(b, "};\n");
   put(b, "void (*const jx_range_table[%d])(void *, int64_t, int64_t) = {", p->nkernel ? p->nkernel : 1);
   for (int i = 0; i < p->nkernel; i++) {
-    if (p->kernels[i].kind == JX_LK_MAP && body[i] < 0) put(b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
-    else put(b, "%s0", i ? ", " : "");
+    if (p->kernels[i].kind == JX_LK_MAP && body[i] < 0)
+      put(b, "%sp%d_k%d_range", i ? ", " : "", p->id, i);
+    else
+      put(b, "%s0", i ? ", " : "");
   }
   if (!p->nkernel) put(b, "0");
   put(b, "};\n");
@@ -397,9 +426,10 @@ static void put_tables(sb *b, const jx_program *p, const int *body) {
 /* the kernels and tables of root program p into b */
 static void render_root(sb *b, const jx_program *p) {
   const size_t nk = (size_t)p->nkernel + 1;
-  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk), 0,
-               jx_malloc(sizeof(int) * nk)};
-  if (!sh.text || !sh.hash || !sh.first || !sh.body) b->oom = true;
+  shared sh = {jx_malloc(sizeof(char *) * nk), jx_malloc(sizeof(uint64_t) * nk), jx_malloc(sizeof(int) * nk),
+               0, jx_malloc(sizeof(int) * nk)};
+  if (!sh.text || !sh.hash || !sh.first || !sh.body)
+    b->oom = true;
   else {
     for (size_t i = 0; i < nk; i++) sh.body[i] = -1;
     render_program(b, &sh, p, true);

@@ -9,7 +9,6 @@
  * hold the carries: the loop's output buffer and one more, alternating. */
 #include "backend/cpu/render.h"
 
-
 /* the buffer of a body's input i (-1: none) */
 static int arg_buf(const jx_program *p, int i) {
   for (int b = 0; b < p->nbuf; b++)
@@ -34,7 +33,8 @@ static bool redirected(const jx_program *p, int o) {
 static void put_sub_decl(sb *b, const jx_kernel *k, int si) {
   const jx_program *p = k->loop.sub[si];
   int nb = p->nbuf ? p->nbuf : 1, no = p->nout ? p->nout : 1;
-  put(b, "  char *s%d[%d] = {0}, *d%d[%d] = {0};\n  void *h%d[%d] = {0};\n  (void)d%d;\n", si, nb, si, no, si, nb, si);
+  put(b, "  char *s%d[%d] = {0}, *d%d[%d] = {0};\n  void *h%d[%d] = {0};\n  (void)d%d;\n", si, nb, si, no, si,
+      nb, si);
   for (int i = 0; i < p->nbuf; i++)
     if (p->bufs[i].kind == JX_LB_CONST) put(b, "  s%d[%d] = b[%d];\n", si, i, k->loop.bmap[si][i]);
 }
@@ -46,7 +46,9 @@ static void put_sub_alloc(sb *b, const jx_kernel *k, int si, bool redirect, cons
     /* an OUT buffer is the first output that has it, so written in place when redirecting */
     jx_lbkind kd = p->bufs[i].kind;
     bool own = kd == JX_LB_TEMP || (kd == JX_LB_OUT && !redirect);
-    if (own) put(b, "%sif (!(h%d[%d] = rt->alloc(rt, %lldLL, &s%d[%d]))) goto done;\n", ind, si, i, buf_bytes(p, i), si, i);
+    if (own)
+      put(b, "%sif (!(h%d[%d] = rt->alloc(rt, %lldLL, &s%d[%d]))) goto done;\n", ind, si, i, buf_bytes(p, i),
+          si, i);
   }
 }
 
@@ -78,8 +80,10 @@ static void put_sub_run(sb *b, const jx_kernel *k, int si, const char *ind, int 
   put(b, "%sif (p%d_run(s%d, rt)) goto done;\n", ind, p->id, si);
   for (int o = 0; o < p->nout; o++) {
     if (redirected(p, o)) continue;
-    if (o < ncarry && forwardable(p, o, nconst, ncarry)) put(b, "%sd%d[%d] = s%d[%d];\n", ind, si, o, si, p->outs[o]);
-    else put(b, "%smemcpy(d%d[%d], s%d[%d], %lld);\n", ind, si, o, si, p->outs[o], buf_bytes(p, p->outs[o]));
+    if (o < ncarry && forwardable(p, o, nconst, ncarry))
+      put(b, "%sd%d[%d] = s%d[%d];\n", ind, si, o, si, p->outs[o]);
+    else
+      put(b, "%smemcpy(d%d[%d], s%d[%d], %lld);\n", ind, si, o, si, p->outs[o], buf_bytes(p, p->outs[o]));
   }
 }
 
@@ -111,7 +115,8 @@ static void put_carries(sb *b, const jx_program *outer, const jx_kernel *k, int 
   put(b, "  char *cur[%d] = {0}, *q[%d] = {0};\n  void *hq[%d] = {0};\n  (void)cur, (void)q;\n", n1, n1, n1);
   for (int c = 0; c < n; c++) {
     put(b, "  cur[%d] = b[%d];\n", c, k->ins[first_in + c]);
-    put(b, "  if (!(hq[%d] = rt->alloc(rt, %lldLL, &q[%d]))) goto done;\n", c, buf_bytes(outer, k->outs[c]), c);
+    put(b, "  if (!(hq[%d] = rt->alloc(rt, %lldLL, &q[%d]))) goto done;\n", c, buf_bytes(outer, k->outs[c]),
+        c);
   }
 }
 
@@ -123,22 +128,28 @@ static void put_loop_end(sb *b, const jx_program *outer, const jx_kernel *k, int
   put_carry_out(b, outer, k, n);
   put(b, "  rc = 0;\ndone:\n");
   for (int i = 0; i < k->loop.nsub; i++) put_sub_release(b, k, i);
-  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n", n ? n : 1);
+  put(b, "  for (int i = 0; i < %d; i++)\n    if (hq[i]) rt->release(hq[i]);\n  return rc;\n}\n\n",
+      n ? n : 1);
 }
 
 static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *body = k->loop.sub[0];
   int nc = k->loop.nconst, ncar = k->loop.ncarry, nx = k->nin - nc - ncar, ny = k->nout - ncar;
   long long L = (long long)k->loop.length;
-  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", linkage(outer), outer->id, id, L);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", linkage(outer),
+      outer->id, id, L);
   put_sub_decl(b, k, 0);
   put_carries(b, outer, k, nc, ncar);
   put_sub_alloc(b, k, 0, true, "  ");
   for (int i = 0; i < nc; i++) put_set_arg(b, body, 0, i, "  ", "b[%d]", k->ins[i]);
   put(b, "  for (int64_t it = 0; it < %lldLL; it++) {\n", L);
-  if (k->loop.reverse) put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
-  else put(b, "    const int64_t st = it;\n");
-  put(b, "    const int to_out = ((%lldLL - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n", L);
+  if (k->loop.reverse)
+    put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
+  else
+    put(b, "    const int64_t st = it;\n");
+  put(b,
+      "    const int to_out = ((%lldLL - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n",
+      L);
   put(b, "    (void)st, (void)to_out;\n");
   for (int c = 0; c < ncar; c++) {
     put_set_arg(b, body, 0, nc + c, "    ", "cur[%d]", c);
@@ -146,9 +157,12 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
   }
   for (int i = 0; i < nx; i++) {
     int xb = k->ins[nc + ncar + i], ab = arg_buf(body, nc + ncar + i);
-    if (ab >= 0) put_set_arg(b, body, 0, nc + ncar + i, "    ", "b[%d] + st * %lldLL", xb, buf_bytes(body, ab));
+    if (ab >= 0)
+      put_set_arg(b, body, 0, nc + ncar + i, "    ", "b[%d] + st * %lldLL", xb, buf_bytes(body, ab));
   }
-  for (int j = 0; j < ny; j++) put(b, "    d0[%d] = b[%d] + st * %lldLL;\n", ncar + j, k->outs[ncar + j], buf_bytes(body, body->outs[ncar + j]));
+  for (int j = 0; j < ny; j++)
+    put(b, "    d0[%d] = b[%d] + st * %lldLL;\n", ncar + j, k->outs[ncar + j],
+        buf_bytes(body, body->outs[ncar + j]));
   put_sub_run(b, k, 0, "    ", nc, ncar);
   put_loop_end(b, outer, k, 0, ncar);
 }
@@ -156,7 +170,8 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
 static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *cp = k->loop.sub[0], *bp = k->loop.sub[1];
   int ncc = k->loop.ncconst, nbc = k->loop.nbconst, n = k->nin - ncc - nbc;
-  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", linkage(outer), outer->id, id);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* while */\n  int rc = 1;\n", linkage(outer), outer->id,
+      id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
   put_carries(b, outer, k, ncc + nbc, n);
@@ -177,7 +192,8 @@ static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int
 }
 
 static void render_cond(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
-  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* cond */\n  int rc = 1;\n", linkage(outer), outer->id, id);
+  put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* cond */\n  int rc = 1;\n", linkage(outer), outer->id,
+      id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
   for (int si = 0; si < 2; si++) {
@@ -204,7 +220,8 @@ static const struct {
 
 void jx_cpu_render_loop(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_lowering *lw = &jx_prim_rules[k->call.prim]->lower;
-  for (size_t i = 0; lw->kind == JX_LOWER_LOOP && lw->loop && lw->nbody == k->loop.nsub && i < sizeof drivers / sizeof *drivers;
+  for (size_t i = 0; lw->kind == JX_LOWER_LOOP && lw->loop && lw->nbody == k->loop.nsub &&
+                     i < sizeof drivers / sizeof *drivers;
        i++)
     if (!strcmp(drivers[i].name, lw->loop)) {
       drivers[i].render(b, outer, k, id);

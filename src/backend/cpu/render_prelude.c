@@ -15,12 +15,12 @@
  * <name>_<dtype> at every dtype of its row. The eager kernels call them
  * all; test_lowering checks that a part of scalar_ops.h lists each, so
  * that rendering any of them finds it. */
-#define FN_NAME(S, T, name) #name "_" #S,
+#define FN_NAME(S, T, name)              #name "_" #S,
 #define JX_UNARY(name, K, dtypes, cheap) JX_FOR_##dtypes(FN_NAME, name)
-#define JX_BINARY(name, K, dtypes) JX_FOR_##dtypes(FN_NAME, name)
-#define JX_COMPARE(name, K, dtypes) JX_FOR_##dtypes(FN_NAME, name)
-#define JX_BITS(name, K, dtypes, cheap) JX_FOR_##dtypes(FN_NAME, name)
-#define JX_SPECIAL(name, K, dtypes) JX_FOR_##dtypes(FN_NAME, name)
+#define JX_BINARY(name, K, dtypes)       JX_FOR_##dtypes(FN_NAME, name)
+#define JX_COMPARE(name, K, dtypes)      JX_FOR_##dtypes(FN_NAME, name)
+#define JX_BITS(name, K, dtypes, cheap)  JX_FOR_##dtypes(FN_NAME, name)
+#define JX_SPECIAL(name, K, dtypes)      JX_FOR_##dtypes(FN_NAME, name)
 const char *const jx_cpu_ew_functions[] = {
 #include "core/elementwise.def"
     NULL};
@@ -95,7 +95,9 @@ static jx_t mark(const jx_scalar_part *pt, int i, bool *use) {
     int d = -1;
     for (int j = 0; j < i && d < 0; j++)
       if (pt[j].nlen == k && !memcmp(pt[j].name, s, k)) d = j;
-    if (d < 0) return jx_error_new("jit: scalar_ops.h part '%.*s' needs '%.*s', no earlier part", (int)pt[i].nlen, pt[i].name, (int)k, s);
+    if (d < 0)
+      return jx_error_new("jit: scalar_ops.h part '%.*s' needs '%.*s', no earlier part", (int)pt[i].nlen,
+                          pt[i].name, (int)k, s);
     jx_t err = mark(pt, d, use);
     if (err) return err;
     s += k;
@@ -110,7 +112,8 @@ static jx_t select_parts(const jx_scalar_part *pt, int np, const char *const *na
     int found = -1;
     for (int i = 0; i < np && found < 0; i++)
       if (lists(pt[i].fns, pt[i].flen, names[x], strlen(names[x]))) found = i;
-    if (found < 0) return jx_error_new("jit: no C rendering for %s (no part of scalar_ops.h defines it)", names[x]);
+    if (found < 0)
+      return jx_error_new("jit: no C rendering for %s (no part of scalar_ops.h defines it)", names[x]);
     jx_t err = mark(pt, found, use);
     if (err) return err;
   }
@@ -122,7 +125,8 @@ char *jx_cpu_prelude(const char *const *names, int n, jx_t *err) {
   bool use[JX_MAX_SCALAR_PARTS] = {0};
   size_t base;
   const int np = jx_cpu_scalar_parts(pt, JX_MAX_SCALAR_PARTS, &base);
-  *err = np < 0 ? jx_error_new("jit: scalar_ops.h has a malformed part marker") : select_parts(pt, np, names, n, use);
+  *err = np < 0 ? jx_error_new("jit: scalar_ops.h has a malformed part marker")
+                : select_parts(pt, np, names, n, use);
   if (*err) return NULL;
   sb b = {0};
   put(&b, "%.*s", (int)base, jx_scalar_ops_text);
@@ -157,6 +161,8 @@ void jx_cpu_put_call(sb *b, const char *fmt, ...) {
     }
     nd->name = q, nd->cap = cap;
   }
-  if (!(nd->name[nd->n] = jx_strdup(name))) b->oom = true;
-  else nd->n++;
+  if (!(nd->name[nd->n] = jx_strdup(name)))
+    b->oom = true;
+  else
+    nd->n++;
 }

@@ -26,81 +26,81 @@
 #include <string.h>
 
 /* Signed integers: wrapping arithmetic through the unsigned type U. */
-#define DEF_SINT(S, T, U)                                                             \
-  static inline T add_##S(T a, T b) { return (T)((U)a + (U)b); }                      \
-  static inline T sub_##S(T a, T b) { return (T)((U)a - (U)b); }                      \
-  static inline T mul_##S(T a, T b) { return (T)((U)a * (U)b); }                      \
-  static inline T neg_##S(T a) { return (T)((U)0 - (U)a); }                           \
-  /* b == -1 is negation: INT_MIN / -1 would trap */                                 \
-  static inline T div_##S(T a, T b) { return b == 0 ? 0 : b == -1 ? neg_##S(a) : a / b; } \
-  static inline T pow_##S(T a, T b) {                                                 \
-    if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;                  \
-    U r = 1, x = (U)a;                                                                \
-    for (U e = (U)b; e; e >>= 1) {                                                    \
-      if (e & 1) r *= x;                                                              \
-      x *= x;                                                                         \
-    }                                                                                 \
-    return (T)r;                                                                      \
-  }                                                                                   \
-  static inline T max_##S(T a, T b) { return a > b ? a : b; }                         \
-  static inline T min_##S(T a, T b) { return a < b ? a : b; }                         \
-  static inline T and_##S(T a, T b) { return a & b; }                                 \
-  static inline T or_##S(T a, T b) { return a | b; }                                  \
-  static inline T abs_##S(T a) { return a < 0 ? neg_##S(a) : a; } /* INT_MIN wraps */ \
-  static inline T sign_##S(T a) { return (T)((a > 0) - (a < 0)); }                    \
+#define DEF_SINT(S, T, U)                                                                                    \
+  static inline T add_##S(T a, T b) { return (T)((U)a + (U)b); }                                             \
+  static inline T sub_##S(T a, T b) { return (T)((U)a - (U)b); }                                             \
+  static inline T mul_##S(T a, T b) { return (T)((U)a * (U)b); }                                             \
+  static inline T neg_##S(T a) { return (T)((U)0 - (U)a); }                                                  \
+  /* b == -1 is negation: INT_MIN / -1 would trap */                                                         \
+  static inline T div_##S(T a, T b) { return b == 0 ? 0 : b == -1 ? neg_##S(a) : a / b; }                    \
+  static inline T pow_##S(T a, T b) {                                                                        \
+    if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;                                         \
+    U r = 1, x = (U)a;                                                                                       \
+    for (U e = (U)b; e; e >>= 1) {                                                                           \
+      if (e & 1) r *= x;                                                                                     \
+      x *= x;                                                                                                \
+    }                                                                                                        \
+    return (T)r;                                                                                             \
+  }                                                                                                          \
+  static inline T max_##S(T a, T b) { return a > b ? a : b; }                                                \
+  static inline T min_##S(T a, T b) { return a < b ? a : b; }                                                \
+  static inline T and_##S(T a, T b) { return a & b; }                                                        \
+  static inline T or_##S(T a, T b) { return a | b; }                                                         \
+  static inline T abs_##S(T a) { return a < 0 ? neg_##S(a) : a; } /* INT_MIN wraps */                        \
+  static inline T sign_##S(T a) { return (T)((a > 0) - (a < 0)); }                                           \
   static inline T not_##S(T a) { return (T)~a; }
 
 /* Unsigned integers wrap by definition. */
-#define DEF_UINT(S, T)                                                                \
-  static inline T add_##S(T a, T b) { return a + b; }                                 \
-  static inline T sub_##S(T a, T b) { return a - b; }                                 \
-  static inline T mul_##S(T a, T b) { return a * b; }                                 \
-  static inline T neg_##S(T a) { return (T)0 - a; }                                   \
-  static inline T div_##S(T a, T b) { return b == 0 ? 0 : a / b; }                    \
-  static inline T pow_##S(T a, T b) {                                                 \
-    T r = 1;                                                                          \
-    for (; b; b >>= 1) {                                                              \
-      if (b & 1) r *= a;                                                              \
-      a *= a;                                                                         \
-    }                                                                                 \
-    return r;                                                                         \
-  }                                                                                   \
-  static inline T max_##S(T a, T b) { return a > b ? a : b; }                         \
-  static inline T min_##S(T a, T b) { return a < b ? a : b; }                         \
-  static inline T and_##S(T a, T b) { return a & b; }                                 \
-  static inline T or_##S(T a, T b) { return a | b; }                                  \
-  static inline T abs_##S(T a) { return a; }                                          \
-  static inline T sign_##S(T a) { return a != 0; }                                    \
+#define DEF_UINT(S, T)                                                                                       \
+  static inline T add_##S(T a, T b) { return a + b; }                                                        \
+  static inline T sub_##S(T a, T b) { return a - b; }                                                        \
+  static inline T mul_##S(T a, T b) { return a * b; }                                                        \
+  static inline T neg_##S(T a) { return (T)0 - a; }                                                          \
+  static inline T div_##S(T a, T b) { return b == 0 ? 0 : a / b; }                                           \
+  static inline T pow_##S(T a, T b) {                                                                        \
+    T r = 1;                                                                                                 \
+    for (; b; b >>= 1) {                                                                                     \
+      if (b & 1) r *= a;                                                                                     \
+      a *= a;                                                                                                \
+    }                                                                                                        \
+    return r;                                                                                                \
+  }                                                                                                          \
+  static inline T max_##S(T a, T b) { return a > b ? a : b; }                                                \
+  static inline T min_##S(T a, T b) { return a < b ? a : b; }                                                \
+  static inline T and_##S(T a, T b) { return a & b; }                                                        \
+  static inline T or_##S(T a, T b) { return a | b; }                                                         \
+  static inline T abs_##S(T a) { return a; }                                                                 \
+  static inline T sign_##S(T a) { return a != 0; }                                                           \
   static inline T not_##S(T a) { return (T)~a; }
 
 /* Floats: F is the libm suffix ("f" for float, empty for double). */
-#define DEF_FLOAT(S, T, F)                                                            \
-  static inline T add_##S(T a, T b) { return a + b; }                                 \
-  static inline T sub_##S(T a, T b) { return a - b; }                                 \
-  static inline T mul_##S(T a, T b) { return a * b; }                                 \
-  static inline T div_##S(T a, T b) { return a / b; }                                 \
-  static inline T pow_##S(T a, T b) { return pow##F(a, b); }                          \
-  /* NaN in either operand wins, like jnp.maximum */                                  \
-  static inline T max_##S(T a, T b) { return (a > b || a != a) ? a : b; }             \
-  static inline T min_##S(T a, T b) { return (a < b || a != a) ? a : b; }             \
-  static inline T neg_##S(T a) { return -a; }                                         \
-  static inline T abs_##S(T a) { return fabs##F(a); }                                \
-  /* NaN stays NaN and +-0 stay themselves, as in lax.sign */                         \
-  static inline T sign_##S(T a) { return a > 0 ? (T)1 : a < 0 ? (T)-1 : a; }         \
-  static inline T floor_##S(T a) { return floor##F(a); }                              \
-  static inline T exp_##S(T a) { return exp##F(a); }                                  \
-  static inline T log_##S(T a) { return log##F(a); }                                  \
-  static inline T log1p_##S(T a) { return log1p##F(a); }                              \
-  static inline T expm1_##S(T a) { return expm1##F(a); }                              \
-  static inline T sqrt_##S(T a) { return sqrt##F(a); }                                \
-  static inline T rsqrt_##S(T a) { return (T)1 / sqrt##F(a); }                        \
-  static inline T sin_##S(T a) { return sin##F(a); }                                  \
-  static inline T cos_##S(T a) { return cos##F(a); }                                  \
-  /* exp of a non-positive argument only: never overflows */                          \
-  static inline T logistic_##S(T a) {                                                 \
-    if (a >= 0) return (T)1 / ((T)1 + exp##F(-a));                                    \
-    T e = exp##F(a);                                                                  \
-    return e / ((T)1 + e);                                                            \
+#define DEF_FLOAT(S, T, F)                                                                                   \
+  static inline T add_##S(T a, T b) { return a + b; }                                                        \
+  static inline T sub_##S(T a, T b) { return a - b; }                                                        \
+  static inline T mul_##S(T a, T b) { return a * b; }                                                        \
+  static inline T div_##S(T a, T b) { return a / b; }                                                        \
+  static inline T pow_##S(T a, T b) { return pow##F(a, b); }                                                 \
+  /* NaN in either operand wins, like jnp.maximum */                                                         \
+  static inline T max_##S(T a, T b) { return (a > b || a != a) ? a : b; }                                    \
+  static inline T min_##S(T a, T b) { return (a < b || a != a) ? a : b; }                                    \
+  static inline T neg_##S(T a) { return -a; }                                                                \
+  static inline T abs_##S(T a) { return fabs##F(a); }                                                        \
+  /* NaN stays NaN and +-0 stay themselves, as in lax.sign */                                                \
+  static inline T sign_##S(T a) { return a > 0 ? (T)1 : a < 0 ? (T)-1 : a; }                                 \
+  static inline T floor_##S(T a) { return floor##F(a); }                                                     \
+  static inline T exp_##S(T a) { return exp##F(a); }                                                         \
+  static inline T log_##S(T a) { return log##F(a); }                                                         \
+  static inline T log1p_##S(T a) { return log1p##F(a); }                                                     \
+  static inline T expm1_##S(T a) { return expm1##F(a); }                                                     \
+  static inline T sqrt_##S(T a) { return sqrt##F(a); }                                                       \
+  static inline T rsqrt_##S(T a) { return (T)1 / sqrt##F(a); }                                               \
+  static inline T sin_##S(T a) { return sin##F(a); }                                                         \
+  static inline T cos_##S(T a) { return cos##F(a); }                                                         \
+  /* exp of a non-positive argument only: never overflows */                                                 \
+  static inline T logistic_##S(T a) {                                                                        \
+    if (a >= 0) return (T)1 / ((T)1 + exp##F(-a));                                                           \
+    T e = exp##F(a);                                                                                         \
+    return e / ((T)1 + e);                                                                                   \
   }
 
 /*@jx-part b: add_b sub_b mul_b div_b pow_b max_b min_b and_b or_b not_b*/
@@ -156,12 +156,12 @@ static inline double tanh_f64(double x) { return tanh(x); }
 
 /*@jx-part cmp-macros:*/
 /* Comparisons: the same for every dtype. */
-#define DEF_CMP(S, T)                                                       \
-  static inline uint8_t eq_##S(T a, T b) { return a == b; }                 \
-  static inline uint8_t ne_##S(T a, T b) { return a != b; }                 \
-  static inline uint8_t lt_##S(T a, T b) { return a < b; }                  \
-  static inline uint8_t le_##S(T a, T b) { return a <= b; }                 \
-  static inline uint8_t gt_##S(T a, T b) { return a > b; }                  \
+#define DEF_CMP(S, T)                                                                                        \
+  static inline uint8_t eq_##S(T a, T b) { return a == b; }                                                  \
+  static inline uint8_t ne_##S(T a, T b) { return a != b; }                                                  \
+  static inline uint8_t lt_##S(T a, T b) { return a < b; }                                                   \
+  static inline uint8_t le_##S(T a, T b) { return a <= b; }                                                  \
+  static inline uint8_t gt_##S(T a, T b) { return a > b; }                                                   \
   static inline uint8_t ge_##S(T a, T b) { return a >= b; }
 /*@jx-part cmp_b: eq_b ne_b lt_b le_b gt_b ge_b*/
 DEF_CMP(b, uint8_t)
@@ -216,22 +216,31 @@ static inline int64_t satf_i64(float x) { return sat_i64(x); }
 #define CX_F_B(S, T, x) (T)((x) != 0)
 #define CX_B_I(S, T, x) (T)(x)
 #define CX_I_I(S, T, x) (T)(x) /* narrowing wraps (gcc defines it) */
-#define CX_F_I(S, T, x) _Generic((x), float: satf_##S, default: sat_##S)(x)
+#define CX_F_I(S, T, x) _Generic((x), float : satf_##S, default : sat_##S)(x)
 #define CX_B_F(S, T, x) (T)(x)
 #define CX_I_F(S, T, x) (T)(x)
 #define CX_F_F(S, T, x) (T)(x)
 
 /* cvt_<from>_<to>(x) */
-#define JX_DEF_CVT(S1, T1, K1, S2, T2, K2) \
+#define JX_DEF_CVT(S1, T1, K1, S2, T2, K2)                                                                   \
   static inline T2 cvt_##S1##_##S2(T1 x) { return CX_##K1##_##K2(S2, T2, x); }
-#define JX_CVT_TO(X, S1, T1, K1)                                             \
-  X(S1, T1, K1, b, uint8_t, B) X(S1, T1, K1, i32, int32_t, I)                \
-  X(S1, T1, K1, i64, int64_t, I) X(S1, T1, K1, u32, uint32_t, I)             \
-  X(S1, T1, K1, f32, float, F) X(S1, T1, K1, f64, double, F)
-#define JX_CVT_FROM(X)                                                       \
-  JX_CVT_TO(X, b, uint8_t, B) JX_CVT_TO(X, i32, int32_t, I)                  \
-  JX_CVT_TO(X, i64, int64_t, I) JX_CVT_TO(X, u32, uint32_t, I)               \
-  JX_CVT_TO(X, f32, float, F) JX_CVT_TO(X, f64, double, F)
+/* one dtype per line: clang-format 14 finds no fixed point for these */
+// clang-format off
+#define JX_CVT_TO(X, S1, T1, K1) \
+  X(S1, T1, K1, b, uint8_t, B)    \
+  X(S1, T1, K1, i32, int32_t, I)  \
+  X(S1, T1, K1, i64, int64_t, I)  \
+  X(S1, T1, K1, u32, uint32_t, I) \
+  X(S1, T1, K1, f32, float, F)    \
+  X(S1, T1, K1, f64, double, F)
+#define JX_CVT_FROM(X)           \
+  JX_CVT_TO(X, b, uint8_t, B)    \
+  JX_CVT_TO(X, i32, int32_t, I)  \
+  JX_CVT_TO(X, i64, int64_t, I)  \
+  JX_CVT_TO(X, u32, uint32_t, I) \
+  JX_CVT_TO(X, f32, float, F)    \
+  JX_CVT_TO(X, f64, double, F)
+// clang-format on
 /*@jx-part cvt_b: cvt_b_b cvt_b_i32 cvt_b_i64 cvt_b_u32 cvt_b_f32 cvt_b_f64*/
 JX_CVT_TO(JX_DEF_CVT, b, uint8_t, B)
 /*@jx-part cvt_i32: cvt_i32_b cvt_i32_i32 cvt_i32_i64 cvt_i32_u32 cvt_i32_f32 cvt_i32_f64*/
@@ -247,7 +256,8 @@ JX_CVT_TO(JX_DEF_CVT, f64, double, F)
 
 /*@jx-part select: select_b select_i32 select_i64 select_u32 select_f32 select_f64*/
 /* select */
-#define JX_DEF_SEL(S, T) static inline T select_##S(uint8_t p, T a, T b) { return p ? a : b; }
+#define JX_DEF_SEL(S, T)                                                                                     \
+  static inline T select_##S(uint8_t p, T a, T b) { return p ? a : b; }
 JX_DEF_SEL(b, uint8_t)
 JX_DEF_SEL(i32, int32_t)
 JX_DEF_SEL(i64, int64_t)
@@ -261,9 +271,9 @@ JX_DEF_SEL(f64, double)
 /* Appended for src/prims/bits.c (random numbers). XLA semantics: a shift
  * by >= the bit width (or by a negative amount) gives 0; integer rem takes
  * the sign of the dividend, x % 0 = x and INT_MIN % -1 = 0. */
-#define JX_DEF_BITS(S, T, U, NB)                                                               \
-  static inline T shift_left_##S(T a, T b) { return (U)b >= NB ? (T)0 : (T)((U)a << (U)b); }    \
-  static inline T shift_right_logical_##S(T a, T b) { return (U)b >= NB ? (T)0 : (T)((U)a >> (U)b); } \
+#define JX_DEF_BITS(S, T, U, NB)                                                                             \
+  static inline T shift_left_##S(T a, T b) { return (U)b >= NB ? (T)0 : (T)((U)a << (U)b); }                 \
+  static inline T shift_right_logical_##S(T a, T b) { return (U)b >= NB ? (T)0 : (T)((U)a >> (U)b); }        \
   static inline T xor_##S(T a, T b) { return (T)(a ^ b); }
 JX_DEF_BITS(i32, int32_t, uint32_t, 32u)
 JX_DEF_BITS(i64, int64_t, uint64_t, 64u)
@@ -331,12 +341,12 @@ static inline double erf_inv_f64(double x) {
       0.0001867342080340571352,   -0.00074070253416626697512, -0.0060336708714301490533,
       0.24015818242558961693,     1.6536545626831027356};
   static const double c16[19] = {
-      2.2137376921775787049e-09,  9.0756561938885390979e-08,  -2.7517406297064545428e-07,
-      1.8239629214389227755e-08,  1.5027403968909827627e-06,  -4.013867526981545969e-06,
-      2.9234449089955446044e-06,  1.2475304481671778723e-05,  -4.7318229009055733981e-05,
-      6.8284851459573175448e-05,  2.4031110387097893999e-05,  -0.0003550375203628474796,
-      0.00095328937973738049703,  -0.0016882755560235047313, 0.0024914420961078508066,
-      -0.0037512085075692412107,  0.005370914553590063617,    1.0052589676941592334,
+      2.2137376921775787049e-09, 9.0756561938885390979e-08, -2.7517406297064545428e-07,
+      1.8239629214389227755e-08, 1.5027403968909827627e-06, -4.013867526981545969e-06,
+      2.9234449089955446044e-06, 1.2475304481671778723e-05, -4.7318229009055733981e-05,
+      6.8284851459573175448e-05, 2.4031110387097893999e-05, -0.0003550375203628474796,
+      0.00095328937973738049703, -0.0016882755560235047313, 0.0024914420961078508066,
+      -0.0037512085075692412107, 0.005370914553590063617,   1.0052589676941592334,
       3.0838856104922207635};
   static const double cbig[17] = {
       -2.7109920616438573243e-11, -2.5556418169965252055e-10, 1.5076572693500548083e-09,
@@ -348,9 +358,12 @@ static inline double erf_inv_f64(double x) {
   double w = -log1p(x * -x);
   const double *c;
   int n;
-  if (w < 6.25) c = c625, n = 23, w = w - 3.125;
-  else if (w < 16.0) c = c16, n = 19, w = sqrt(w) - 3.25;
-  else c = cbig, n = 17, w = sqrt(w) - 5.0;
+  if (w < 6.25)
+    c = c625, n = 23, w = w - 3.125;
+  else if (w < 16.0)
+    c = c16, n = 19, w = sqrt(w) - 3.25;
+  else
+    c = cbig, n = 17, w = sqrt(w) - 5.0;
   double p = c[0];
   for (int i = 1; i < n; i++) p = fma(p, w, c[i]);
   return fabs(x) == 1.0 ? x * (double)INFINITY : p * x;
@@ -415,7 +428,8 @@ static inline void jx_stream(void *dst, const void *src, size_t n) {
 #ifdef __AVX__
   for (; n >= 32; d += 32, s += 32, n -= 32) jx_stream32(d, s);
 #endif
-  for (; n >= 16; d += 16, s += 16, n -= 16) _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
+  for (; n >= 16; d += 16, s += 16, n -= 16)
+    _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
   memcpy(d, s, n);
 }
 static inline void jx_stream_fence(void) { _mm_sfence(); }

@@ -43,7 +43,7 @@ enum {
    * rather than 4 took eager slow_f from ~8.1 to ~7.7 ms in side-by-side
    * runs; jobs smaller than 32 grains get fewer chunks anyway) */
   CHUNKS_PER_THREAD = 16,
-  SPIN_NS = 100000,      /* how long an idle worker or a waiting caller spins */
+  SPIN_NS = 100000, /* how long an idle worker or a waiting caller spins */
 };
 
 typedef struct {
@@ -68,11 +68,11 @@ static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;       /* caller: worker
 
 /* under g_mu (g_job and g_exit are written with g_dispatch held too) */
 static job_t g_job;
-static bool g_open;       /* workers may still join g_job */
-static int g_joined;      /* workers that joined g_job */
-static int g_sleepers;    /* workers blocked in cond_wait (skip the broadcast if 0) */
+static bool g_open;    /* workers may still join g_job */
+static int g_joined;   /* workers that joined g_job */
+static int g_sleepers; /* workers blocked in cond_wait (skip the broadcast if 0) */
 static bool g_caller_sleeps;
-static bool g_exit;       /* atexit: workers leave; later calls run inline */
+static bool g_exit; /* atexit: workers leave; later calls run inline */
 
 /* under g_dispatch */
 static pthread_t g_workers[MAX_THREADS];
@@ -80,10 +80,10 @@ static int g_nworkers;
 static int g_ncpu;         /* online CPUs, read when the first workers start */
 static int g_atexit_state; /* 0 not yet, 1 registered, -1 atexit failed */
 
-static _Atomic uint64_t g_gen;    /* bumped per job; spinners watch it */
-static _Atomic int g_running;     /* workers inside g_job's chunk loop */
+static _Atomic uint64_t g_gen;       /* bumped per job; spinners watch it */
+static _Atomic int g_running;        /* workers inside g_job's chunk loop */
 static segment_t g_seg[MAX_THREADS]; /* the job's segments of chunks */
-static _Atomic int g_nthreads;    /* 0 = not yet read from the environment */
+static _Atomic int g_nthreads;       /* 0 = not yet read from the environment */
 /* Spinning only pays when every pool thread has a core; oversubscribed,
  * a spinner would steal the time of the thread it waits for. */
 static _Atomic int64_t g_spin_ns;
@@ -207,8 +207,10 @@ static void *worker_main(void *arg) {
       CPU_RELAX();
       if ((i & 255) == 255) {
         const int64_t t = now_ns();
-        if (spin && atomic_load_explicit(&g_active, memory_order_relaxed)) deadline = t + spin;
-        else if (t > deadline) break;
+        if (spin && atomic_load_explicit(&g_active, memory_order_relaxed))
+          deadline = t + spin;
+        else if (t > deadline)
+          break;
       }
     }
     pthread_mutex_lock(&g_mu);
@@ -306,11 +308,17 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
   atomic_store_explicit(&g_active, true, memory_order_relaxed);
 
   pthread_mutex_lock(&g_mu);
-  g_job = (job_t){.fn = fn, .ctx = ctx, .n = n, .nchunks = nchunks, .max_workers = helpers, .nseg = helpers + 1,
+  g_job = (job_t){.fn = fn,
+                  .ctx = ctx,
+                  .n = n,
+                  .nchunks = nchunks,
+                  .max_workers = helpers,
+                  .nseg = helpers + 1,
                   .caller_cpu = g_sleepers > 0 ? this_cpu() : -1};
   g_open = true;
   g_joined = 0;
-  for (int s = 0; s < g_job.nseg; s++) atomic_store_explicit(&g_seg[s].next, seg_start(&g_job, s), memory_order_relaxed);
+  for (int s = 0; s < g_job.nseg; s++)
+    atomic_store_explicit(&g_seg[s].next, seg_start(&g_job, s), memory_order_relaxed);
   atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
   if (g_sleepers > 0) pthread_cond_broadcast(&g_wake);
   pthread_mutex_unlock(&g_mu);
