@@ -7,8 +7,8 @@
  * shuffled with jx_random_permutation, each batch converted from u8 pixels
  * to normalized f32 in C, then one call of the jitted step. Measured:
  *
- *   jx SGD   jit(value_and_grad(loss) + SGD update), the peer's exact work
- *   jx Adam  jit(value_and_grad(loss) + Adam), the demo's step
+ *   jx SGD   jit(value_and_grad(loss) + jx_sgd's update), the peer's exact work
+ *   jx Adam  jit(value_and_grad(loss) + jx_adam's update), the demo's step
  *
  * The peer is ../shared/bench/peers/mlp_bench.py (the same network, batch,
  * loss and plain SGD in PyTorch eager, one fixed batch, no data loading);
@@ -55,51 +55,17 @@ static jx_t loss(const jx_t *a, void *u) {
   return jx_neg(jx_mean(jx_sum_axes(jx_mul(logp, jx_one_hot(a[2], C)), 1, (int[]){-1}, false)));
 }
 
-static jx_t leaf_scale(jx_t x, void *s) { return jx_mul(x, (jx_t)s); }
-static jx_t leaf_zero(jx_t x, void *u) {
-  (void)u;
-  return jx_zeros_like(x);
-}
-static jx_t leaf_add(jx_t a, jx_t b, void *u) {
-  (void)u;
-  return jx_add(a, b);
-}
-static jx_t ema(jx_t g, jx_t m, void *u) {
-  jx_t *c = u;
-  return jx_add(jx_mul(c[0], m), jx_mul(c[1], g));
-}
-static jx_t ema_sq(jx_t g, jx_t v, void *u) {
-  jx_t *c = u;
-  return jx_add(jx_mul(c[0], v), jx_mul(c[1], jx_square(g)));
-}
-static jx_t adam_dir(jx_t m, jx_t v, void *u) {
-  jx_t *k = u; /* -lr / (1 - b1^t), 1 / (1 - b2^t), eps */
-  return jx_div(jx_mul(m, k[0]), jx_add(jx_sqrt(jx_mul(v, k[1])), k[2]));
-}
-
 typedef struct {
   jx_fn *vg;
-  bool adam;
+  jx_optimizer *opt; /* jx_sgd(0.01) (the peer's plain SGD) or jx_adam(1e-3) (the demo's) */
 } ctx_t;
 
 /* (params, state, x, y) -> (params, state, loss) */
 static jx_t step_body(const jx_t *a, void *u) {
   ctx_t *c = u;
   jx_t vg = jx_call(c->vg, (jx_t[]){a[0], a[2], a[3]});
-  jx_t g = jx_at(vg, 1), params = a[0], state = a[1], upd;
-  if (!c->adam) {
-    upd = jx_tree_map(leaf_scale, g, jx_scalar(-0.01));
-  } else {
-    jx_t t = jx_add(jx_at(state, 0), jx_scalar(1.0));
-    jx_t c1[2] = {jx_scalar(0.9), jx_scalar(0.1)}, c2[2] = {jx_scalar(0.999), jx_scalar(0.001)};
-    jx_t m = jx_tree_map2(ema, g, jx_at(state, 1), c1), v = jx_tree_map2(ema_sq, g, jx_at(state, 2), c2);
-    jx_t one = jx_scalar(1.0);
-    jx_t k[3] = {jx_div(jx_scalar(-1e-3), jx_sub(one, jx_pow(jx_scalar(0.9), t))),
-                 jx_div(one, jx_sub(one, jx_pow(jx_scalar(0.999), t))), jx_scalar(1e-8)};
-    upd = jx_tree_map2(adam_dir, m, v, k);
-    state = JX_TUPLE(t, m, v);
-  }
-  return JX_TUPLE(jx_tree_map2(leaf_add, params, upd, NULL), state, jx_at(vg, 0));
+  jx_t r = jx_optim_update(c->opt, jx_at(vg, 1), a[1], a[0]);
+  return JX_TUPLE(jx_apply_updates(a[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
 }
 
 static int cmp(const void *a, const void *b) {
@@ -124,7 +90,8 @@ static void trainer_init(trainer *t, bool adam, const uint8_t *images, const uin
   memset(t, 0, sizeof *t);
   t->images = images, t->labels = labels, t->n = n;
   t->lf = jx_fn_new(loss, 3, NULL), t->vg = jx_value_and_grad(t->lf, 0), t->jvg = jx_jit(t->vg);
-  t->ctx = (ctx_t){t->jvg, adam};
+  t->ctx = (ctx_t){t->jvg, adam ? jx_adam(jx_constant_schedule(1e-3), 0.9, 0.999, 1e-8)
+                                : jx_sgd(jx_constant_schedule(0.01), 0, false)};
   t->body = jx_fn_new(step_body, 4, &t->ctx), t->step = jx_jit(t->body);
   t->key = jx_retain(jx_random_key(0));
   jx_pool_push();
@@ -138,9 +105,7 @@ static void trainer_init(trainer *t, bool adam, const uint8_t *images, const uin
   t->params = jx_retain(JX_LIST(JX_TUPLE(W[0], jx_zeros(JX_F32, JX_SHAPE(H))),
                                 JX_TUPLE(W[1], jx_zeros(JX_F32, JX_SHAPE(H))),
                                 JX_TUPLE(W[2], jx_zeros(JX_F32, JX_SHAPE(C)))));
-  t->state = jx_retain(adam ? JX_TUPLE(jx_scalar_of(JX_F32, 0), jx_tree_map(leaf_zero, t->params, NULL),
-                                       jx_tree_map(leaf_zero, t->params, NULL))
-                            : jx_tuple(0, NULL));
+  t->state = jx_retain(jx_optim_init(t->ctx.opt, t->params));
   jx_pool_pop();
   t->x = malloc(sizeof(float) * B * D);
   t->y = malloc(sizeof(int32_t) * B), t->perm = malloc(sizeof(int32_t) * (size_t)n);
@@ -185,6 +150,7 @@ static void trainer_free(trainer *t) {
   jx_release(t->params), jx_release(t->state), jx_release(t->key);
   free(t->x), free(t->y), free(t->perm);
   jx_fn_free(t->step), jx_fn_free(t->body), jx_fn_free(t->jvg), jx_fn_free(t->vg), jx_fn_free(t->lf);
+  jx_optim_free(t->ctx.opt);
 }
 
 /* the peer: median ms/step of mlp_bench.py's SGD train step, or NaN */

@@ -285,6 +285,62 @@ jx_t jx_safetensors_load(const char *path, char ***names);
 jx_t jx_save(const char *path, jx_t tree); /* NULL on success */
 jx_t jx_load(const char *path, jx_t like);
 
+/* ------------------------------------------- optimizers and schedules (optax) */
+/* optax's design: an optimizer is a pure pair init(params) -> state and
+ * update(grads, state, params) -> (updates, new_state) over trees, the
+ * state itself a tree of arrays, everything computed with jx ops, so an
+ * update runs eagerly, under jit (a whole training step in one jit), vmap
+ * and grad. A learning rate is a schedule of the step count (a traced i32
+ * in the state). Constructors never return NULL: bad arguments give an
+ * object whose init/update return an error value naming it. A constructor
+ * given schedules or optimizers takes them over (the outer object frees
+ * them): free only what you keep, with jx_optim_free / jx_schedule_free
+ * (jx_*_retain to share one). See docs/API.md, "Optimizers". */
+typedef struct jx_schedule jx_schedule;
+typedef struct jx_optimizer jx_optimizer;
+
+/* schedules (optax.constant_schedule, linear_schedule, cosine_decay_schedule,
+ * warmup_cosine_decay_schedule, exponential_decay, piecewise_constant_schedule) */
+jx_schedule *jx_constant_schedule(double value);
+jx_schedule *jx_linear_schedule(double init_value, double end_value, int64_t transition_steps,
+                                int64_t transition_begin);
+jx_schedule *jx_cosine_decay_schedule(double init_value, int64_t decay_steps, double alpha);
+jx_schedule *jx_warmup_cosine_decay_schedule(double init_value, double peak_value, int64_t warmup_steps,
+                                             int64_t decay_steps, double end_value);
+/* end_value bounds the decay (a floor when decay_rate < 1); 0: no bound */
+jx_schedule *jx_exponential_decay(double init_value, int64_t transition_steps, double decay_rate,
+                                  int64_t transition_begin, bool staircase, double end_value);
+/* the value is init_value * scales[0] * ... * scales[k-1] from boundaries[k-1] on */
+jx_schedule *jx_piecewise_constant_schedule(double init_value, int n, const int64_t *boundaries,
+                                            const double *scales);
+jx_t jx_schedule_value(jx_schedule *s, jx_t step); /* f32[] at a 0-d step (may be traced) */
+jx_schedule *jx_schedule_retain(jx_schedule *s);
+void jx_schedule_free(jx_schedule *s);
+
+/* optimizers (optax.sgd, adam, adamw, rmsprop, lion); each takes lr over */
+jx_optimizer *jx_sgd(jx_schedule *lr, double momentum, bool nesterov);
+jx_optimizer *jx_adam(jx_schedule *lr, double b1, double b2, double eps);
+/* mask: NULL (decay every leaf) or a tree like params of bool arrays */
+jx_optimizer *jx_adamw(jx_schedule *lr, double b1, double b2, double eps, double weight_decay, jx_t mask);
+jx_optimizer *jx_rmsprop(jx_schedule *lr, double decay, double eps, double momentum, bool centered);
+jx_optimizer *jx_lion(jx_schedule *lr, double b1, double b2, double weight_decay, jx_t mask);
+/* gradient transformations (optax's of the same names), composed with chain */
+jx_optimizer *jx_scale_by_learning_rate(jx_schedule *lr); /* updates * -lr(count) */
+jx_optimizer *jx_scale_by_adam(double b1, double b2, double eps);
+jx_optimizer *jx_momentum(double decay, bool nesterov); /* optax.trace */
+jx_optimizer *jx_add_decayed_weights(double weight_decay, jx_t mask);
+jx_optimizer *jx_clip_by_global_norm(double max_norm);
+jx_optimizer *jx_chain(int n, jx_optimizer *const *parts); /* takes the parts over */
+
+jx_t jx_optim_init(jx_optimizer *opt, jx_t params); /* -> state */
+/* -> (updates, new_state); params may be NULL for optimizers that never
+ * read them (not adamw, lion, add_decayed_weights) */
+jx_t jx_optim_update(jx_optimizer *opt, jx_t grads, jx_t state, jx_t params);
+jx_t jx_apply_updates(jx_t params, jx_t updates); /* params + updates, in params' dtypes */
+jx_t jx_global_norm(jx_t tree);                   /* optax.global_norm */
+jx_optimizer *jx_optim_retain(jx_optimizer *opt);
+void jx_optim_free(jx_optimizer *opt);
+
 /* ------------------------------------------------------ memory and errors */
 void jx_pool_push(void);
 void jx_pool_pop(void);

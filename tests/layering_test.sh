@@ -8,13 +8,14 @@ set -euo pipefail
 SRC=${1:?usage: layering_test.sh SRC_DIR}
 
 RULES='
-core     prims/|trace/|ops/|api/|compile/|control/|ir/|backend/|io/
+core     prims/|trace/|ops/|api/|compile/|control/|ir/|backend/|io/|optim/
 prims    ops/|api/
 trace    ops/|api/
 compile  trace/|prims/|backend/cpu/|control/|api/|ops/
 api      backend/cpu/
 control  backend/cpu/
 ir       compile/|backend/
+optim    prims/|trace/|api/|compile/|control/|ir/|backend/|io/
 '
 
 # check DIR: prints each back edge, returns 1 if there is one

@@ -5,8 +5,8 @@
  * allocation jx makes and can fail the N-th. A representative workload --
  * eager ops (GEMM packing, chunked reductions, sorts), grad, vmap, jit
  * (trace, optimize, fuse, render, build, run), cond/scan/while/fori, random,
- * vjp, switch, tree_map, make_jaxpr and to_string, and eager ops and grad
- * in a new thread (whose pool vectors start empty) -- is run once to count its allocations (K); then, for every N in 1..K,
+ * vjp, switch, tree_map, make_jaxpr and to_string, optimizers (src/optim),
+ * and eager ops and grad in a new thread (whose pool vectors start empty) -- is run once to count its allocations (K); then, for every N in 1..K,
  * run again with allocation N failing. Each step of the workload must end
  * in an error value or its correct result; afterwards every block the run
  * made must be freed again (the allocator counts live blocks, so a leak is
@@ -327,6 +327,31 @@ static jx_t step_misc(void) {
   return JX_TUPLE(out, cts, sw, sq, strings);
 }
 
+/* Optimizers: constructors (schedule, chain, mask), init, two updates and
+ * apply_updates of clip + adamw with a warmup-cosine schedule, and sgd
+ * with nesterov momentum. */
+static jx_t optim_steps(jx_optimizer *opt, jx_t p, jx_t g) {
+  jx_t s = jx_optim_init(opt, p);
+  for (int i = 0; i < 2; i++) {
+    jx_t r = jx_optim_update(opt, g, s, p);
+    p = jx_apply_updates(p, jx_at(r, 0)), s = jx_at(r, 1);
+  }
+  return JX_TUPLE(p, s);
+}
+static jx_t step_optim(void) {
+  jx_t yes = jx_scalar_of(JX_BOOL, 1), no = jx_scalar_of(JX_BOOL, 0);
+  jx_t mask = JX_LIST(JX_TUPLE(yes, no), JX_TUPLE(yes, no));
+  jx_optimizer *a = jx_chain(2, (jx_optimizer *[]){jx_clip_by_global_norm(0.5),
+                                                   jx_adamw(jx_warmup_cosine_decay_schedule(0, 0.1, 1, 10, 0),
+                                                            0.9, 0.999, 1e-8, 0.1, mask)});
+  jx_optimizer *b =
+      jx_sgd(jx_piecewise_constant_schedule(0.1, 1, (int64_t[]){1}, (double[]){0.5}), 0.9, true);
+  jx_t p = params_tree(), g = jx_tree_map(leaf_sq, p, NULL);
+  jx_t r = JX_TUPLE(optim_steps(a, p, g), optim_steps(b, p, g));
+  jx_optim_free(a), jx_optim_free(b);
+  return r;
+}
+
 /* A new thread starts with no pool vectors: its first values and its
  * first jx_pool_push must grow them (elsewhere they are warm). */
 static void *thread_work(void *u) {
@@ -352,7 +377,8 @@ typedef struct {
 } step;
 static const step steps[] = {{"eager", step_eager},   {"kernels", step_kernels}, {"grad", step_grad},
                              {"vmap", step_vmap},     {"jit", step_jit},         {"control", step_control},
-                             {"random", step_random}, {"misc", step_misc},       {"thread", step_thread}};
+                             {"random", step_random}, {"misc", step_misc},       {"thread", step_thread},
+                             {"optim", step_optim}};
 enum { NSTEP = sizeof steps / sizeof steps[0] };
 
 /* --------------------------------------------------------- result checking */

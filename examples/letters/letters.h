@@ -4,8 +4,8 @@
  *   npz.c     parameters as .npz (an uncompressed zip of .npy files) and back
  *   glyphs.c  the 26 lowercase letters rendered with FreeType, with random
  *             affine jitter, stroke weight and noise; split by font family
- *   train.c   the model (the seed's predict and loss), optax-style optimizers
- *             over trees, the training loop, DP-SGD, evaluation
+ *   train.c   the model (the seed's predict and loss), the training loop with
+ *             jx's optimizers (jx_adam, jx_sgd, ...), DP-SGD, evaluation
  *   report.c  progress bar, confusion summary, the training curve as SVG
  *   cli.c     letters_main: options, the dataset cache, the whole run
  *
@@ -83,29 +83,6 @@ int lt_glyph_manifest(const lt_glyph_opts *o, char **manifest, lt_err *e);
 int lt_glyph_generate(const lt_glyph_opts *o, lt_data *train, lt_data *test, lt_err *e);
 
 /* ---------------------------------------------------------------- train */
-/* optax's GradientTransformation: init(params) -> state and
- * update(grads, state, params) -> (updates, state), composed with lt_chain
- * (optax.chain). Written with jx ops over trees, so a whole training step
- * can be jitted. sgd = chain(trace(m), scale_by_schedule(lr)); adam =
- * chain(scale_by_adam, scale_by_schedule(lr)); adamw adds
- * add_decayed_weights(wd) between them. */
-typedef struct lt_opt lt_opt;
-struct lt_opt {
-  jx_t (*init)(const lt_opt *o, jx_t params);
-  jx_t (*update)(const lt_opt *o, jx_t grads, jx_t state, jx_t params); /* -> (updates, state) */
-  double lr, b1, b2, eps, clip, wd;
-  int64_t decay_steps; /* cosine decay of lr to 0 over this many steps; 0: constant */
-  const lt_opt *a, *b; /* chain */
-};
-lt_opt lt_trace(double momentum);
-lt_opt lt_scale_by_adam(double b1, double b2, double eps);
-lt_opt lt_add_decayed_weights(double wd);
-lt_opt lt_clip_by_global_norm(double max_norm);
-lt_opt lt_scale_by_schedule(double lr, int64_t decay_steps); /* -lr(step) * updates */
-lt_opt lt_chain(const lt_opt *first, const lt_opt *second);
-jx_t lt_apply_updates(jx_t params, jx_t updates);
-jx_t lt_tree_sq_sum(jx_t tree);
-
 /* the seed's model */
 jx_t lt_predict(jx_t params, jx_t inputs);
 jx_t lt_loss(const jx_t *args, void *user); /* (params, inputs f32[B,D], labels i32[B]) */
@@ -139,6 +116,9 @@ typedef struct {
   float mean, stdv;
 } lt_result;
 /* params_in: NULL to initialize from the seed (jx_random), else trained further */
+/* the run's optimizer (jx's optax-style ones, see lt_optimizer in train.c);
+ * the caller jx_optim_free()s it */
+jx_optimizer *lt_optimizer(const lt_train_opts *o, int64_t total_steps);
 int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, jx_t params_in, lt_result *r,
              lt_err *e);
 void lt_result_free(lt_result *r);

@@ -15,10 +15,10 @@
  *   updates, state = opt.update(grads, state, params)
  *   params = optax.apply_updates(params, updates)
  *
- * The optimizers are optax's GradientTransformations in miniature: an init
- * and an update over trees, composable with lt_chain. The whole training
- * step (value_and_grad, the optimizer, the update) is one jitted function,
- * so the optimizer's elementwise arithmetic fuses into a few loops.
+ * in C with jx's optimizers, which are optax's: jx_adam(lr), jx_optim_update,
+ * jx_apply_updates. The whole training step (value_and_grad, the optimizer,
+ * the update) is one jitted function, so the optimizer's elementwise
+ * arithmetic fuses into a few loops.
  *
  * With --dp-clip C the gradient is DP-SGD's: per-example gradients from
  * jit(vmap(grad_loss, (None, 0, 0))), each clipped to L2 norm <= C,
@@ -105,147 +105,12 @@ static void to_input_shifted(const lt_data *d, const int64_t *idx, int64_t n, fl
   }
 }
 
-/* ------------------------------------------------------------ tree math */
-
-jx_t lt_tree_sq_sum(jx_t t) {
-  if (!jx_is_tree(t)) return jx_sum(jx_square(t));
-  jx_t total = jx_scalar(0.0);
-  for (int i = 0; i < jx_len(t); i++) total = jx_add(total, lt_tree_sq_sum(jx_at(t, i)));
-  return total;
-}
 static jx_t leaf_scale(jx_t x, void *s) { return jx_mul(x, (jx_t)s); }
-static jx_t leaf_zeros(jx_t x, void *u) {
-  (void)u;
-  return jx_zeros_like(x);
-}
-static jx_t leaf_add(jx_t a, jx_t b, void *u) {
-  (void)u;
-  return jx_add(a, b);
-}
-jx_t lt_apply_updates(jx_t params, jx_t updates) { return jx_tree_map2(leaf_add, params, updates, NULL); }
-
-/* ----------------------------------------------------------- optimizers */
-
-/* Like optax, small transformations of the gradient tree, chained:
- *   sgd(lr, m)       = chain(trace(m), scale_by_schedule(-lr))
- *   adam(lr, ...)    = chain(scale_by_adam(...), scale_by_schedule(-lr))
- *   adamw(lr, wd)    = chain(scale_by_adam(...), add_decayed_weights(wd), scale_by_schedule(-lr))
- * Each has init(params) -> state and update(grads, state, params) ->
- * (updates, state); the state is a tree of arrays (under jit, traced). */
-
-/* scale_by_schedule: updates = -lr(count) * g; lr constant or cosine-decayed to 0 */
-static jx_t count_init(const lt_opt *o, jx_t params) {
-  (void)o, (void)params;
-  return jx_scalar_of(JX_F32, 0);
-}
-static jx_t schedule_update(const lt_opt *o, jx_t grads, jx_t count, jx_t params) {
-  (void)params;
-  jx_t lr = jx_scalar(o->lr);
-  if (o->decay_steps > 0) {
-    jx_t frac = jx_minimum(jx_div(count, jx_scalar((double)o->decay_steps)), jx_scalar(1.0));
-    lr = jx_mul(jx_scalar(0.5 * o->lr), jx_add(jx_scalar(1.0), jx_cos(jx_mul(frac, jx_scalar(M_PI)))));
-  }
-  return JX_TUPLE(jx_tree_map(leaf_scale, grads, jx_neg(lr)), jx_add(count, jx_scalar(1.0)));
-}
-lt_opt lt_scale_by_schedule(double lr, int64_t decay_steps) {
-  return (lt_opt){.init = count_init, .update = schedule_update, .lr = lr, .decay_steps = decay_steps};
-}
-
-/* trace (momentum): t = momentum * t + g */
-static jx_t sgd_trace(jx_t g, jx_t t, void *u) { return jx_add(g, jx_mul((jx_t)u, t)); }
-static jx_t zeros_init(const lt_opt *o, jx_t params) {
-  (void)o;
-  return jx_tree_map(leaf_zeros, params, NULL);
-}
-static jx_t trace_update(const lt_opt *o, jx_t grads, jx_t t, jx_t params) {
-  (void)params;
-  jx_t nt = jx_tree_map2(sgd_trace, grads, t, jx_scalar(o->b1));
-  return JX_TUPLE(nt, nt);
-}
-lt_opt lt_trace(double momentum) {
-  return (lt_opt){.init = zeros_init, .update = trace_update, .b1 = momentum};
-}
-
-/* scale_by_adam: state (count, mu, nu); updates = mu_hat / (sqrt(nu_hat) + eps) */
-typedef struct {
-  jx_t a, b;
-} coef;
-static jx_t ema(jx_t g, jx_t m, void *u) { /* a*m + b*g */
-  coef *c = u;
-  return jx_add(jx_mul(c->a, m), jx_mul(c->b, g));
-}
-static jx_t ema_sq(jx_t g, jx_t v, void *u) {
-  coef *c = u;
-  return jx_add(jx_mul(c->a, v), jx_mul(c->b, jx_square(g)));
-}
-typedef struct {
-  jx_t c1, c2, eps; /* 1 / (1 - b1^t), 1 / (1 - b2^t), eps */
-} adam_k;
-static jx_t adam_dir(jx_t mu, jx_t nu, void *u) {
-  adam_k *k = u;
-  return jx_div(jx_mul(mu, k->c1), jx_add(jx_sqrt(jx_mul(nu, k->c2)), k->eps));
-}
-static jx_t adam_init(const lt_opt *o, jx_t params) {
-  (void)o;
-  return JX_TUPLE(jx_scalar_of(JX_F32, 0), jx_tree_map(leaf_zeros, params, NULL),
-                  jx_tree_map(leaf_zeros, params, NULL));
-}
-static jx_t adam_update(const lt_opt *o, jx_t grads, jx_t state, jx_t params) {
-  (void)params;
-  jx_t count = jx_add(jx_at(state, 0), jx_scalar(1.0));
-  coef c1 = {jx_scalar(o->b1), jx_scalar(1 - o->b1)}, c2 = {jx_scalar(o->b2), jx_scalar(1 - o->b2)};
-  jx_t mu = jx_tree_map2(ema, grads, jx_at(state, 1), &c1);
-  jx_t nu = jx_tree_map2(ema_sq, grads, jx_at(state, 2), &c2);
-  jx_t one = jx_scalar(1.0);
-  adam_k k = {jx_div(one, jx_sub(one, jx_pow(jx_scalar(o->b1), count))),
-              jx_div(one, jx_sub(one, jx_pow(jx_scalar(o->b2), count))), jx_scalar(o->eps)};
-  return JX_TUPLE(jx_tree_map2(adam_dir, mu, nu, &k), JX_TUPLE(count, mu, nu));
-}
-lt_opt lt_scale_by_adam(double b1, double b2, double eps) {
-  return (lt_opt){.init = adam_init, .update = adam_update, .b1 = b1, .b2 = b2, .eps = eps};
-}
-
-/* add_decayed_weights: updates = g + wd * params (AdamW's decoupled decay) */
-static jx_t empty_init(const lt_opt *o, jx_t params) {
-  (void)o, (void)params;
-  return jx_tuple(0, NULL);
-}
-static jx_t decay_leaf(jx_t g, jx_t p, void *u) { return jx_add(g, jx_mul((jx_t)u, p)); }
-static jx_t decay_update(const lt_opt *o, jx_t grads, jx_t state, jx_t params) {
-  return JX_TUPLE(jx_tree_map2(decay_leaf, grads, params, jx_scalar(o->wd)), state);
-}
-lt_opt lt_add_decayed_weights(double wd) {
-  return (lt_opt){.init = empty_init, .update = decay_update, .wd = wd};
-}
-
-/* clip_by_global_norm: g * min(1, max_norm / |g|) */
-static jx_t clip_update(const lt_opt *o, jx_t grads, jx_t state, jx_t params) {
-  (void)params;
-  jx_t norm = jx_sqrt(lt_tree_sq_sum(grads));
-  jx_t factor = jx_minimum(jx_scalar(1.0), jx_div(jx_scalar(o->clip), jx_maximum(norm, jx_scalar(1e-12))));
-  return JX_TUPLE(jx_tree_map(leaf_scale, grads, factor), state);
-}
-lt_opt lt_clip_by_global_norm(double max_norm) {
-  return (lt_opt){.init = empty_init, .update = clip_update, .clip = max_norm};
-}
-
-/* chain(a, b): b transforms a's updates; state (state_a, state_b) */
-static jx_t chain_init(const lt_opt *o, jx_t params) {
-  return JX_TUPLE(o->a->init(o->a, params), o->b->init(o->b, params));
-}
-static jx_t chain_update(const lt_opt *o, jx_t grads, jx_t state, jx_t params) {
-  jx_t ra = o->a->update(o->a, grads, jx_at(state, 0), params);
-  jx_t rb = o->b->update(o->b, jx_at(ra, 0), jx_at(state, 1), params);
-  return JX_TUPLE(jx_at(rb, 0), JX_TUPLE(jx_at(ra, 1), jx_at(rb, 1)));
-}
-lt_opt lt_chain(const lt_opt *first, const lt_opt *second) {
-  return (lt_opt){.init = chain_init, .update = chain_update, .a = first, .b = second};
-}
 
 /* ---------------------------------------------------------- train steps */
 
 typedef struct {
-  const lt_opt *opt;
+  jx_optimizer *opt;
   jx_fn *value_and_grad; /* jit(value_and_grad(loss)) */
   jx_fn *perex_grads;    /* jit(vmap(grad(loss), (None, 0, 0))) */
   jx_fn *batched_norm;   /* vmap(global norm of one example's gradient tree) */
@@ -256,14 +121,14 @@ typedef struct {
 static jx_t train_step(const jx_t *args, void *user) {
   step_ctx *c = user;
   jx_t vg = jx_call(c->value_and_grad, (jx_t[]){args[0], args[2], args[3]});
-  jx_t r = c->opt->update(c->opt, jx_at(vg, 1), args[1], args[0]);
-  return JX_TUPLE(lt_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
+  jx_t r = jx_optim_update(c->opt, jx_at(vg, 1), args[1], args[0]);
+  return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
 }
 
 /* one example's gradient norm (vmapped over the batch: per-example norms) */
 static jx_t global_norm(const jx_t *args, void *user) {
   (void)user;
-  return jx_sqrt(lt_tree_sq_sum(args[0]));
+  return jx_global_norm(args[0]);
 }
 /* sum_b w[b] * leaf[b]: the batch axis contracted with a dot (one GEMV over
  * the contiguous per-example rows, rather than an elementwise scale and a
@@ -302,9 +167,9 @@ static jx_t dp_step(const jx_t *args, void *user) {
   }
   double B = (double)jx_shape(args[2])[0];
   jx_t g = jx_tree_map(leaf_scale, total, jx_scalar(1.0 / B));
-  jx_t r = c->opt->update(c->opt, g, args[1], args[0]);
+  jx_t r = jx_optim_update(c->opt, g, args[1], args[0]);
   jx_t loss = lt_loss((jx_t[]){args[0], args[2], args[3]}, NULL);
-  return JX_TUPLE(lt_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_stop_gradient(loss));
+  return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_stop_gradient(loss));
 }
 
 /* ------------------------------------------------------------ evaluation */
@@ -349,6 +214,21 @@ double lt_evaluate(jx_t params, const lt_data *d, float mean, float stdv, int nc
 }
 
 /* ------------------------------------------------------------- training */
+
+/* The optimizer, as optax builds it: the learning rate decays to 0 over
+ * the run on a cosine (constant when the run has no steps); adam, adamw
+ * (adam with decoupled weight decay) or sgd with momentum, which with
+ * weight decay is chain(momentum, add_decayed_weights, learning rate). */
+jx_optimizer *lt_optimizer(const lt_train_opts *o, int64_t total_steps) {
+  jx_schedule *lr =
+      total_steps > 0 ? jx_cosine_decay_schedule(o->lr, total_steps, 0.0) : jx_constant_schedule(o->lr);
+  double wd = o->weight_decay;
+  if (strcmp(o->opt, "sgd") != 0)
+    return wd > 0 ? jx_adamw(lr, 0.9, 0.999, 1e-8, wd, NULL) : jx_adam(lr, 0.9, 0.999, 1e-8);
+  if (wd <= 0) return jx_sgd(lr, o->momentum, false);
+  return jx_chain(3, (jx_optimizer *[]){jx_momentum(o->momentum, false), jx_add_decayed_weights(wd, NULL),
+                                        jx_scale_by_learning_rate(lr)});
+}
 
 void lt_result_free(lt_result *r) {
   free(r->confusion);
@@ -410,15 +290,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
 
   int64_t steps_per_epoch = train->n / B, total_steps = steps_per_epoch * o->epochs;
   if (o->max_steps > 0 && total_steps > o->max_steps) total_steps = o->max_steps;
-  /* the optimizer, built like optax's: sgd = chain(trace, schedule),
-   * adam(w) = chain(scale_by_adam, [add_decayed_weights,] schedule) */
-  bool sgd = strcmp(o->opt, "sgd") == 0;
-  lt_opt dir = sgd ? lt_trace(o->momentum) : lt_scale_by_adam(0.9, 0.999, 1e-8);
-  lt_opt decay = lt_add_decayed_weights(o->weight_decay), sched = lt_scale_by_schedule(o->lr, total_steps);
-  lt_opt with_decay = lt_chain(&dir, &decay);
-  lt_opt full = lt_chain(o->weight_decay > 0 ? &with_decay : &dir, &sched);
-  const lt_opt *opt = &full;
-
+  jx_optimizer *opt = lt_optimizer(o, total_steps);
   jx_fn *loss_fn = jx_fn_new(lt_loss, 3, NULL);
   jx_fn *vg = jx_value_and_grad(loss_fn, 0), *jvg = jx_jit(vg);
   jx_fn *grad = NULL, *jgrad = NULL, *vm = NULL, *pe = NULL, *norm_fn = NULL, *bnorm = NULL;
@@ -434,7 +306,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   jx_fn *pbody = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pbody);
 
   jx_pool_push();
-  jx_t state = jx_retain(opt->init(opt, params));
+  jx_t state = jx_retain(jx_optim_init(opt, params));
   jx_pool_pop();
 
   float *x = malloc(sizeof(float) * (size_t)(B * D));
@@ -524,5 +396,6 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     jx_fn_free(bnorm), jx_fn_free(norm_fn), jx_fn_free(pe), jx_fn_free(vm), jx_fn_free(jgrad),
         jx_fn_free(grad);
   jx_fn_free(jvg), jx_fn_free(vg), jx_fn_free(loss_fn);
+  jx_optim_free(opt);
   return rc;
 }
