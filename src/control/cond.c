@@ -199,4 +199,4 @@ const jx_rules jx_rules_cond = {.name = "cond",
                                 .batch = cond_batch,
                                 .impl_allocates = true,
                                 .params_kind = JX_PK_COND,
-                                .lower = {JX_LOWER_LOOP, .loop = "cond", .nbody = 2}};
+                                .lower = {.kind = JX_LOWER_LOOP, .loop = "cond", .nbody = 2}};

@@ -113,4 +113,4 @@ const jx_rules jx_rules_jit_call = {.name = "jit_call",
                                     .batch = call_batch,
                                     .impl_allocates = true,
                                     .params_kind = JX_PK_CALL,
-                                    .lower = {JX_LOWER_CALL}};
+                                    .lower = {.kind = JX_LOWER_CALL}};

@@ -371,4 +371,4 @@ const jx_rules jx_rules_scan = {
     .batch = scan_batch,
     .impl_allocates = true,
     .params_kind = JX_PK_SCAN,
-    .lower = {JX_LOWER_LOOP, .loop_fields = scan_loop_fields, .loop = "scan", .nbody = 1}};
+    .lower = {.kind = JX_LOWER_LOOP, .loop_fields = scan_loop_fields, .loop = "scan", .nbody = 1}};

@@ -250,4 +250,4 @@ const jx_rules jx_rules_while = {
     .batch = while_batch,
     .impl_allocates = true,
     .params_kind = JX_PK_WHILE,
-    .lower = {JX_LOWER_LOOP, .loop_fields = while_loop_fields, .loop = "while", .nbody = 2}};
+    .lower = {.kind = JX_LOWER_LOOP, .loop_fields = while_loop_fields, .loop = "while", .nbody = 2}};

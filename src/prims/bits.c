@@ -300,7 +300,7 @@ static jx_t argsort_batch(jx_prim p, const jx_t *in, const int *bd, int nin, con
                                   .jvp = ew_jvp,                                                             \
                                   .transpose = tr,                                                           \
                                   .batch = ew_batch,                                                         \
-                                  .lower = {JX_LOWER_EW, .stem = #nm}};
+                                  .lower = {.kind = JX_LOWER_EW, .stem = #nm}};
 EW(shift_left, 2, NULL)
 EW(shift_right_logical, 2, NULL)
 EW(xor, 2, NULL)
@@ -316,7 +316,7 @@ const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32",
                                         .impl = fry_impl,
                                         .jvp = nodiff_jvp,
                                         .batch = fry_batch,
-                                        .lower = {JX_LOWER_CALL}};
+                                        .lower = {.kind = JX_LOWER_CALL}};
 const jx_rules jx_rules_argsort = {.name = "argsort",
                                    .nin = 1,
                                    .nout = 1,
@@ -325,4 +325,4 @@ const jx_rules jx_rules_argsort = {.name = "argsort",
                                    .jvp = nodiff_jvp,
                                    .batch = argsort_batch,
                                    .params_kind = JX_PK_ARG,
-                                   .lower = {JX_LOWER_CALL}}; /* no params in its jaxpr text */
+                                   .lower = {.kind = JX_LOWER_CALL}}; /* no params in its jaxpr text */

@@ -260,4 +260,4 @@ const jx_rules jx_rules_dot_general = {.name = "dot_general",
                                        .batch = dot_batch,
                                        .params_kind = JX_PK_DOT,
                                        .print_params = dot_print,
-                                       .lower = {JX_LOWER_CALL, .epilogue = dot_takes_epilogue}};
+                                       .lower = {.kind = JX_LOWER_CALL, .epilogue = dot_takes_epilogue}};

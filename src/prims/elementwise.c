@@ -365,7 +365,7 @@ static jx_t ew_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx
                                   .jvp = unary_jvp,                                                          \
                                   .transpose = tr,                                                           \
                                   .batch = ew_batch,                                                         \
-                                  .lower = {JX_LOWER_EW, .stem = #nm}};
+                                  .lower = {.kind = JX_LOWER_EW, .stem = #nm}};
 UNARY(neg, neg_transpose)
 UNARY(abs, NULL)
 UNARY(sign, NULL)
@@ -391,7 +391,7 @@ UNARY(not, NULL)
                                   .jvp = binary_jvp,                                                         \
                                   .transpose = tr,                                                           \
                                   .batch = ew_batch,                                                         \
-                                  .lower = {JX_LOWER_EW, .stem = #nm}};
+                                  .lower = {.kind = JX_LOWER_EW, .stem = #nm}};
 BINARY(add, binary_transpose)
 BINARY(sub, binary_transpose)
 BINARY(mul, binary_transpose)
@@ -416,7 +416,7 @@ const jx_rules jx_rules_select = {.name = "select",
                                   .jvp = select_jvp,
                                   .transpose = select_transpose,
                                   .batch = ew_batch,
-                                  .lower = {JX_LOWER_EW, .stem = "select", .form = JX_NAME_RESULT}};
+                                  .lower = {.kind = JX_LOWER_EW, .stem = "select", .form = JX_NAME_RESULT}};
 const jx_rules jx_rules_convert = {.name = "convert",
                                    .nin = 1,
                                    .nout = 1,
@@ -427,7 +427,7 @@ const jx_rules jx_rules_convert = {.name = "convert",
                                    .batch = ew_batch,
                                    .params_kind = JX_PK_CONVERT,
                                    .print_params = convert_print,
-                                   .lower = {JX_LOWER_EW, .stem = "cvt", .form = JX_NAME_CVT}};
+                                   .lower = {.kind = JX_LOWER_EW, .stem = "cvt", .form = JX_NAME_CVT}};
 const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient",
                                          .nin = 1,
                                          .nout = 1,
@@ -435,4 +435,4 @@ const jx_rules jx_rules_stop_gradient = {.name = "stop_gradient",
                                          .impl = convert_impl,
                                          .jvp = convert_jvp,
                                          .batch = ew_batch,
-                                         .lower = {JX_LOWER_FORWARD}};
+                                         .lower = {.kind = JX_LOWER_FORWARD}};

@@ -300,7 +300,7 @@ const jx_rules jx_rules_gather = {.name = "gather",
                                   .batch = gather_batch,
                                   .params_kind = JX_PK_GATHER,
                                   .print_params = gather_print,
-                                  .lower = {JX_LOWER_CALL}};
+                                  .lower = {.kind = JX_LOWER_CALL}};
 const jx_rules jx_rules_scatter_add = {.name = "scatter_add",
                                        .nin = 2,
                                        .nout = 1,
@@ -311,7 +311,7 @@ const jx_rules jx_rules_scatter_add = {.name = "scatter_add",
                                        .batch = scatter_batch,
                                        .params_kind = JX_PK_SCATTER,
                                        .print_params = scatter_print,
-                                       .lower = {JX_LOWER_CALL}};
+                                       .lower = {.kind = JX_LOWER_CALL}};
 const jx_rules jx_rules_iota = {.name = "iota",
                                 .nin = 0,
                                 .nout = 1,
@@ -320,4 +320,4 @@ const jx_rules jx_rules_iota = {.name = "iota",
                                 .jvp = nodiff_jvp,
                                 .params_kind = JX_PK_IOTA,
                                 .print_params = iota_print,
-                                .lower = {JX_LOWER_IOTA}};
+                                .lower = {.kind = JX_LOWER_IOTA}};

@@ -471,7 +471,7 @@ static void rev_index(const jx_params *p, const jx_aval *ua, const jx_affine *ou
   }
 }
 
-#define LAYOUT(nm, n, ae, im, tr, bt, kind, pr, ...)                                                         \
+#define LAYOUT(nm, n, ae, im, tr, bt, pk, pr, ...)                                                           \
   const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
                                   .nin = n,                                                                  \
                                   .nout = 1,                                                                 \
@@ -480,9 +480,9 @@ static void rev_index(const jx_params *p, const jx_aval *ua, const jx_affine *ou
                                   .jvp = linear_jvp,                                                         \
                                   .transpose = tr,                                                           \
                                   .batch = bt,                                                               \
-                                  .params_kind = kind,                                                       \
+                                  .params_kind = pk,                                                         \
                                   .print_params = pr,                                                        \
-                                  .lower = {__VA_ARGS__}};
+                                  .lower = {.kind = __VA_ARGS__}};
 LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE,
        reshape_print, JX_LOWER_RESHAPE)
 LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print,

@@ -149,27 +149,29 @@ static void arg_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
   jx_strbuf_put(b, " axes=(%d,) index_dtype=%s", pa->arg.axis, jx_dtype_name(pa->arg.dtype));
 }
 
-const jx_rules jx_rules_reduce_sum = {.name = "reduce_sum",
-                                      .nin = 1,
-                                      .nout = 1,
-                                      .abstract_eval = reduce_abstract,
-                                      .impl = reduce_impl,
-                                      .jvp = reduce_jvp,
-                                      .batch = reduce_batch,
-                                      .transpose = sum_transpose,
-                                      .params_kind = JX_PK_REDUCE,
-                                      .print_params = reduce_print,
-                                      .lower = {JX_LOWER_REDUCE, .combine = "add", .identity = JX_ID_ZERO}};
-const jx_rules jx_rules_reduce_max = {.name = "reduce_max",
-                                      .nin = 1,
-                                      .nout = 1,
-                                      .abstract_eval = reduce_abstract,
-                                      .impl = reduce_impl,
-                                      .jvp = reduce_jvp,
-                                      .batch = reduce_batch,
-                                      .params_kind = JX_PK_REDUCE,
-                                      .print_params = reduce_print,
-                                      .lower = {JX_LOWER_REDUCE, .combine = "max", .identity = JX_ID_LOWEST}};
+const jx_rules jx_rules_reduce_sum = {
+    .name = "reduce_sum",
+    .nin = 1,
+    .nout = 1,
+    .abstract_eval = reduce_abstract,
+    .impl = reduce_impl,
+    .jvp = reduce_jvp,
+    .batch = reduce_batch,
+    .transpose = sum_transpose,
+    .params_kind = JX_PK_REDUCE,
+    .print_params = reduce_print,
+    .lower = {.kind = JX_LOWER_REDUCE, .combine = "add", .identity = JX_ID_ZERO}};
+const jx_rules jx_rules_reduce_max = {
+    .name = "reduce_max",
+    .nin = 1,
+    .nout = 1,
+    .abstract_eval = reduce_abstract,
+    .impl = reduce_impl,
+    .jvp = reduce_jvp,
+    .batch = reduce_batch,
+    .params_kind = JX_PK_REDUCE,
+    .print_params = reduce_print,
+    .lower = {.kind = JX_LOWER_REDUCE, .combine = "max", .identity = JX_ID_LOWEST}};
 const jx_rules jx_rules_reduce_min = {
     .name = "reduce_min",
     .nin = 1,
@@ -180,7 +182,7 @@ const jx_rules jx_rules_reduce_min = {
     .batch = reduce_batch,
     .params_kind = JX_PK_REDUCE,
     .print_params = reduce_print,
-    .lower = {JX_LOWER_REDUCE, .combine = "min", .identity = JX_ID_HIGHEST}};
+    .lower = {.kind = JX_LOWER_REDUCE, .combine = "min", .identity = JX_ID_HIGHEST}};
 const jx_rules jx_rules_argmax = {.name = "argmax",
                                   .nin = 1,
                                   .nout = 1,
@@ -190,7 +192,7 @@ const jx_rules jx_rules_argmax = {.name = "argmax",
                                   .batch = arg_batch,
                                   .params_kind = JX_PK_ARG,
                                   .print_params = arg_print,
-                                  .lower = {JX_LOWER_CALL}};
+                                  .lower = {.kind = JX_LOWER_CALL}};
 const jx_rules jx_rules_argmin = {.name = "argmin",
                                   .nin = 1,
                                   .nout = 1,
@@ -200,4 +202,4 @@ const jx_rules jx_rules_argmin = {.name = "argmin",
                                   .batch = arg_batch,
                                   .params_kind = JX_PK_ARG,
                                   .print_params = arg_print,
-                                  .lower = {JX_LOWER_CALL}};
+                                  .lower = {.kind = JX_LOWER_CALL}};
