@@ -229,7 +229,8 @@ jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse);
  * jax_enable_x64. normal/truncated_normal/gumbel/categorical also go
  * through erf_inv (XLA's polynomial), erf (XLA:CPU's f32 rational) and log:
  * their last bit can differ from JAX where libm's log1p/log/erf and XLA's
- * own differ. Shapes are (ndim, shape) as elsewhere. */
+ * own differ. Shapes are (ndim, shape) as elsewhere. Every sampler takes
+ * (key, dtype, ndim, shape, then its parameters), dropping what it lacks. */
 jx_t jx_random_key(uint64_t seed);       /* jax.random.PRNGKey(seed): [seed >> 32, seed & 0xffffffff] */
 jx_t jx_random_split(jx_t key, int num); /* u32[num, 2] */
 jx_t jx_random_fold_in(jx_t key, uint32_t data);
@@ -239,18 +240,18 @@ jx_t jx_random_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape,
                        double maxval);
 jx_t jx_random_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 /* standard normal truncated to the open interval (lower, upper) */
-jx_t jx_random_truncated_normal(jx_t key, double lower, double upper, jx_dtype dtype, int ndim,
-                                const int64_t *shape);
+jx_t jx_random_truncated_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, double lower,
+                                double upper);
 jx_t jx_random_gumbel(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 /* bool draws, true with probability p (a float array broadcastable to shape,
  * e.g. jx_scalar(0.3)); ndim < 0: the shape of p */
-jx_t jx_random_bernoulli(jx_t key, jx_t p, int ndim, const int64_t *shape);
+jx_t jx_random_bernoulli(jx_t key, int ndim, const int64_t *shape, jx_t p);
 /* i32 category indices along `axis` of unnormalized log-probabilities; the
  * result drops that axis (broadcast logits for several draws per row) */
 jx_t jx_random_categorical(jx_t key, jx_t logits, int axis);
 /* integers in [minval, maxval) (bounds clipped to the dtype), dtype i32 or u32 */
-jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval, int64_t maxval,
-                       jx_dtype dtype);
+jx_t jx_random_randint(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, int64_t minval,
+                       int64_t maxval);
 jx_t jx_random_permutation(jx_t key, int64_t n);    /* a shuffled arange(n), i32 (i64 past 2^31) */
 jx_t jx_random_permute(jx_t key, jx_t x, int axis); /* x shuffled along axis: permutation(key, x, axis) */
 
