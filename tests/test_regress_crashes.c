@@ -347,14 +347,16 @@ static jx_t leaf_id(jx_t x, void *u) {
 }
 static jx_fn *F1(void) {
   static jx_fn *f;
-  if (!f) f = jx_fn_new(ident1, 1, NULL);
+  if (!f) f = jx_fn_retain(jx_fn_new(ident1, 1, NULL)); /* kept past the case's pool */
   return f;
 }
 static jx_t sentinel(bool is_sentinel) { return is_sentinel ? jx_error_new("sentinel") : jx_scalar(0); }
+/* a jx_fn made from bad arguments is an error function, never NULL: it
+ * says why, and calling it gives an error value */
 static jx_t fn_sentinel(jx_fn *f) {
-  bool null = !f;
+  bool is_error_fn = f && jx_fn_error(f) && !jx_ok(jx_call(f, (jx_t[]){jx_scalar(1), jx_scalar(2)}));
   jx_fn_free(f);
-  return sentinel(null);
+  return sentinel(is_error_fn);
 }
 
 #define NULL_CASES(C)                                                                                        \
