@@ -525,7 +525,7 @@ static bool make_jaxpr_null(jx_fn *f, const jx_t *args) {
 }
 static jx_fn *pred_fn(void) {
   static jx_fn *f;
-  if (!f) f = jx_fn_new(pred1, 1, NULL);
+  if (!f) f = jx_fn_retain(jx_fn_new(pred1, 1, NULL)); /* kept past the case's pool */
   return f;
 }
 
