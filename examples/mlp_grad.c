@@ -52,7 +52,7 @@ static float uniform(void) { /* in [-1, 1) */
 static jx_t random_array(float scale, int ndim, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= shape[i];
-  float *v = malloc(sizeof(float) * (size_t)n);
+  float *v = (float *)malloc(sizeof(float) * (size_t)n);
   for (int64_t i = 0; i < n; i++) v[i] = scale * uniform();
   jx_t x = jx_array(JX_F32, ndim, shape, v);
   free(v);
@@ -101,7 +101,8 @@ int main(void) {
   jx_t x = random_array(1.0f, JX_SHAPE(batch, 3));
   jx_t x0 = jx_take(x, jx_scalar_int(0), 1), x1 = jx_take(x, jx_scalar_int(1), 1);
   jx_t x2 = jx_take(x, jx_scalar_int(2), 1);
-  jx_t y = jx_stack(2, (jx_t[]){jx_sin(jx_add(x0, x1)), jx_mul(x1, x2)}, 1); /* f32[64,2] */
+  jx_t cols[] = {jx_sin(jx_add(x0, x1)), jx_mul(x1, x2)}; /* (named arrays: this file also builds as C++) */
+  jx_t y = jx_stack(2, cols, 1);                          /* f32[64,2] */
 
   jx_fn *loss_fn = jx_fn_new(loss, 3, NULL);
   jx_fn *grad_loss = jx_grad(loss_fn, 0); /* d loss / d params */

@@ -49,11 +49,16 @@ static jx_t loss(const jx_t *args, void *user) { /* (params, inputs, targets) */
 
 /* --- data: xorshift64 pseudo-random f32 ---------------------------------- */
 
+/* vmap's in_axes: params unmapped, the data mapped over its first axis
+ * (named arrays rather than compound literals: this file also builds as
+ * C++) */
+static const int params_unmapped2[] = {JX_NONE, 0}, params_unmapped3[] = {JX_NONE, 0, 0};
+
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static jx_t random_array(float scale, int ndim, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= shape[i];
-  float *v = malloc(sizeof(float) * (size_t)n);
+  float *v = (float *)malloc(sizeof(float) * (size_t)n);
   for (int64_t i = 0; i < n; i++) {
     rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
     v[i] = scale * (float)((double)(rng_state >> 40) / (double)(1 << 24) * 2 - 1);
@@ -96,10 +101,11 @@ typedef struct {
 
 static jx_t mean_over_batch(jx_t leaf, void *user) {
   (void)user;
-  return jx_mean_axes(leaf, 1, (int[]){0}, false);
+  static const int axis0[] = {0};
+  return jx_mean_axes(leaf, 1, axis0, false);
 }
 static jx_t private_grad(const jx_t *args, void *user) {
-  dp_fns *fns = user;
+  dp_fns *fns = (dp_fns *)user;
   jx_t grads = jx_call(fns->per_example_grads, args);
   jx_t clipped = JX_CALL(fns->batched_clip, grads);
   return jx_tree_map(mean_over_batch, clipped, NULL);
@@ -115,13 +121,14 @@ int main(void) {
   /* targets: mostly small, but example 3 is an outlier with a huge target,
    * so its gradient dominates an ordinary average */
   jx_t y = random_array(0.5f, JX_SHAPE(B, OUT));
-  jx_t is_outlier = jx_array(JX_F32, JX_SHAPE(B, 1), (float[]){0, 0, 0, 1, 0, 0, 0, 0});
+  static const float outlier[] = {0, 0, 0, 1, 0, 0, 0, 0};
+  jx_t is_outlier = jx_array(JX_F32, JX_SHAPE(B, 1), outlier);
   y = jx_add(y, jx_mul(jx_scalar(20.0), is_outlier)); /* broadcasts over the outputs */
 
   /* 1. Batched prediction: predict is written for one example; in_axes
    *    (None, 0) shares params and maps over the rows of x. */
   jx_fn *predict_fn = jx_fn_new(predict_body, 2, NULL);
-  jx_fn *batched_predict = jx_vmap(predict_fn, (int[]){JX_NONE, 0}, 0);
+  jx_fn *batched_predict = jx_vmap(predict_fn, params_unmapped2, 0);
   jx_t preds = JX_CALL(batched_predict, params, x);
   printf("batched_predict(params, x): f32[%lld,%lld], max |vmap - direct| = %g\n",
          (long long)jx_shape(preds)[0], (long long)jx_shape(preds)[1],
@@ -132,7 +139,7 @@ int main(void) {
   jx_fn *loss_fn = jx_fn_new(loss, 3, NULL);
   jx_fn *grad_fn = jx_grad(loss_fn, 0);
   jx_fn *grad_loss = jx_jit(grad_fn);
-  jx_fn *vmapped = jx_vmap(grad_loss, (int[]){JX_NONE, 0, 0}, 0);
+  jx_fn *vmapped = jx_vmap(grad_loss, params_unmapped3, 0);
   jx_fn *per_example_grads = jx_jit(vmapped);
   jx_t grads = JX_CALL(per_example_grads, params, x, y);
   if (!jx_ok(grads)) {
@@ -166,7 +173,7 @@ int main(void) {
   /* Per-example losses, again with vmap (loss is written for one example).
    * The step helps the ordinary examples; the outlier, whose influence the
    * clipping bounded, can no longer drag the whole model towards itself. */
-  jx_fn *example_loss = jx_vmap(loss_fn, (int[]){JX_NONE, 0, 0}, 0);
+  jx_fn *example_loss = jx_vmap(loss_fn, params_unmapped3, 0);
   double lr = 0.5;
   jx_t new_params = jx_tree_map2(sgd_leaf, params, g, &lr);
   printf("per-example losses before and after one DP-SGD step (lr = %.1f):\n  before: ", lr);

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+#include <initializer_list>
 extern "C" {
 #endif
 
@@ -50,10 +51,18 @@ typedef enum { JX_BOOL, JX_I32, JX_I64, JX_U32, JX_F32, JX_F64, JX_DTYPE_COUNT }
 #define JX_MAX_RANK 8
 #define JX_NONE     INT_MIN /* vmap: this argument is not mapped */
 
-/* JX_SHAPE(2, 3) expands to `2, (const int64_t[]){2, 3}` (ndim, shape). */
+/* JX_SHAPE(2, 3) expands to `2, (const int64_t[]){2, 3}` (ndim, shape). In
+ * C++ (no compound literals) to the count and a braced list's array, which
+ * lives to the end of the full expression as a compound literal lives to
+ * the end of its block (see jx_cxx_ at the end of this header). */
+#ifdef __cplusplus
+#define JX_NARGS_(...) ((int)sizeof(jx_cxx_::count(__VA_ARGS__)))
+#define JX_SHAPE(...)  JX_NARGS_(__VA_ARGS__), std::initializer_list<int64_t>{__VA_ARGS__}.begin()
+#else
 #define JX_NARGS_(...) (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 #define JX_SHAPE(...)                                                                                        \
   JX_NARGS_(__VA_ARGS__), (const int64_t[]) { __VA_ARGS__ }
+#endif
 #define JX_SCALAR_SHAPE 0, NULL
 
 /* ---------------------------------------------------------------- arrays */
@@ -78,7 +87,7 @@ size_t jx_dtype_size(jx_dtype dtype);
  * nonzero if dst is too small or x is an error, a tree or a tracer. */
 int jx_read(jx_t x, jx_dtype as, void *dst, size_t nbytes);
 double jx_item(jx_t x); /* size-1 array to double; NaN (+ error) otherwise */
-/* Human-readable rendering, like numpy's repr. Caller frees. */
+/* Human-readable rendering, like numpy's repr. Free with jx_free_string. */
 char *jx_to_string(jx_t x);
 void jx_print(jx_t x);
 
@@ -174,15 +183,24 @@ jx_t jx_at(jx_t tree, int i);
 bool jx_is_tree(jx_t x);
 jx_t jx_tree_map(jx_t (*f)(jx_t leaf, void *u), jx_t tree, void *u);
 jx_t jx_tree_map2(jx_t (*f)(jx_t a, jx_t b, void *u), jx_t ta, jx_t tb, void *u);
+#ifdef __cplusplus
+#define JX_TUPLE(...) jx_cxx_::tuple({__VA_ARGS__})
+#define JX_LIST(...)  jx_cxx_::list({__VA_ARGS__})
+#else
 #define JX_TUPLE(...) jx_tuple((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
 #define JX_LIST(...)  jx_list((int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
+#endif
 
 /* ---------------------------------------- functions and transformations */
 typedef jx_t (*jx_body)(const jx_t *args, void *user);
 jx_fn *jx_fn_new(jx_body body, int nargs, void *user);
-int jx_fn_nargs(jx_fn *f);
+int jx_fn_nargs(jx_fn *f); /* -1 for NULL or an error function */
 jx_t jx_call(jx_fn *f, const jx_t *args);
+#ifdef __cplusplus
+#define JX_CALL(f, ...) jx_cxx_::call((f), {__VA_ARGS__})
+#else
 #define JX_CALL(f, ...) jx_call((f), (jx_t[]){__VA_ARGS__})
+#endif
 jx_fn *jx_grad(jx_fn *f, int argnum);           /* scalar float output required */
 jx_fn *jx_value_and_grad(jx_fn *f, int argnum); /* -> (value, grad) */
 jx_fn *jx_jacfwd(jx_fn *f, int argnum);
@@ -198,8 +216,54 @@ jx_fn *jx_jit(jx_fn *f);
 jx_t jx_jit_compile(jx_fn *jitted, const jx_t *args);
 jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis);
 jx_fn *jx_partial(jx_fn *f, int nbound, const jx_t *bound); /* binds leading args */
-char *jx_make_jaxpr(jx_fn *f, const jx_t *args);            /* caller frees */
+char *jx_make_jaxpr(jx_fn *f, const jx_t *args);            /* free with jx_free_string */
 void jx_fn_free(jx_fn *f);
+
+/* -------------------------------------- function ownership, jit options */
+/* Ownership of functions is that of values: a jx_fn returned by the API
+ * (jx_fn_new, every transformation, jx_vjp's pullback) belongs to the
+ * innermost pool open when it was made, so a function made inside
+ * jx_pool_push/jx_pool_pop goes with the pop (with whatever it wraps:
+ * transformed functions hold references to their inner functions), and
+ * one made in the root pool lives for the program, like a C global.
+ * jx_fn_retain keeps f past its pool, jx_fn_release drops that reference.
+ * jx_fn_free(f) drops one reference the caller holds: the pool's if f is
+ * still in a pool of this thread (f then leaves the pool, which never
+ * drops it again: no double free), else one taken with jx_fn_retain; on
+ * another thread than the one whose pool holds f it does nothing (that
+ * pool frees f). So code that frees the functions it makes keeps working.
+ * A transformation given bad arguments (a NULL or error function, an
+ * argnum out of range, ...) returns an error function: every call gives
+ * an error value with the cause, and transformations of it pass the
+ * error on. */
+jx_fn *jx_fn_retain(jx_fn *f);
+void jx_fn_release(jx_fn *f);
+const char *jx_fn_error(jx_fn *f); /* NULL if f is usable, else why not */
+/* Strings and blocks jx hands the caller (jx_to_string, jx_make_jaxpr,
+ * the loaders' name arrays, ...) are freed with jx_free_string, through
+ * the allocator (jx_set_allocator) like every block jx makes. NULL is
+ * ignored. */
+void jx_free_string(void *s);
+
+/* jax.jit's static_argnums and donate_argnums. A static argument is a
+ * concrete value (array or tree of arrays) that f sees as a constant,
+ * not a tracer (so f may read it with jx_item and branch on it): its
+ * dtype, shape and bytes are part of the cache key, so a new value traces
+ * and compiles again. A donated argument (array or tree) is given up by
+ * the caller: the compiled program may write an output of the same dtype
+ * and shape into its buffer instead of allocating one, and after an
+ * eager call the donated arrays are deleted (every later use of them
+ * gives an error value, as in JAX). Donation is ignored where jit runs
+ * under another transformation. Argument numbers may be negative (from
+ * the end); out of range, or both static and donated, gives an error
+ * function. NULL options: plain jx_jit. */
+typedef struct {
+  int nstatic;
+  const int *static_argnums;
+  int ndonate;
+  const int *donate_argnums;
+} jx_jit_options;
+jx_fn *jx_jit_ex(jx_fn *f, const jx_jit_options *options);
 
 /* ---------------------------------------------------------- control flow */
 /* Traceable, differentiable, batchable; compiled under jit (bodies traced
@@ -229,7 +293,8 @@ jx_t jx_scan_ex(jx_fn *f, jx_t init, jx_t xs, int64_t length, bool reverse);
  * jax_enable_x64. normal/truncated_normal/gumbel/categorical also go
  * through erf_inv (XLA's polynomial), erf (XLA:CPU's f32 rational) and log:
  * their last bit can differ from JAX where libm's log1p/log/erf and XLA's
- * own differ. Shapes are (ndim, shape) as elsewhere. */
+ * own differ. Shapes are (ndim, shape) as elsewhere. Every sampler takes
+ * (key, dtype, ndim, shape, then its parameters), dropping what it lacks. */
 jx_t jx_random_key(uint64_t seed);       /* jax.random.PRNGKey(seed): [seed >> 32, seed & 0xffffffff] */
 jx_t jx_random_split(jx_t key, int num); /* u32[num, 2] */
 jx_t jx_random_fold_in(jx_t key, uint32_t data);
@@ -239,18 +304,18 @@ jx_t jx_random_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape,
                        double maxval);
 jx_t jx_random_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 /* standard normal truncated to the open interval (lower, upper) */
-jx_t jx_random_truncated_normal(jx_t key, double lower, double upper, jx_dtype dtype, int ndim,
-                                const int64_t *shape);
+jx_t jx_random_truncated_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, double lower,
+                                double upper);
 jx_t jx_random_gumbel(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 /* bool draws, true with probability p (a float array broadcastable to shape,
  * e.g. jx_scalar(0.3)); ndim < 0: the shape of p */
-jx_t jx_random_bernoulli(jx_t key, jx_t p, int ndim, const int64_t *shape);
+jx_t jx_random_bernoulli(jx_t key, int ndim, const int64_t *shape, jx_t p);
 /* i32 category indices along `axis` of unnormalized log-probabilities; the
  * result drops that axis (broadcast logits for several draws per row) */
 jx_t jx_random_categorical(jx_t key, jx_t logits, int axis);
 /* integers in [minval, maxval) (bounds clipped to the dtype), dtype i32 or u32 */
-jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval, int64_t maxval,
-                       jx_dtype dtype);
+jx_t jx_random_randint(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, int64_t minval,
+                       int64_t maxval);
 jx_t jx_random_permutation(jx_t key, int64_t n);    /* a shuffled arange(n), i32 (i64 past 2^31) */
 jx_t jx_random_permute(jx_t key, jx_t x, int axis); /* x shuffled along axis: permutation(key, x, axis) */
 
@@ -263,8 +328,8 @@ jx_t jx_random_permute(jx_t key, jx_t x, int axis); /* x shuffled along axis: pe
  * value, and a failed save leaves an existing file as it was. Loads check
  * everything (a truncated or hostile file is an error value naming the
  * file and the cause). Loaders that return names hand back one block: n
- * pointers then the strings, freed with one free() (through the allocator
- * when one is set, as for jx_to_string). */
+ * pointers then the strings, freed with one jx_free_string (as for
+ * jx_to_string). */
 jx_t jx_npy_save(const char *path, jx_t x); /* numpy.save */
 jx_t jx_npy_load(const char *path);         /* numpy.load of a .npy: the array */
 /* numpy.savez(path, **{names[i]: arrays[i]}): members "<name>.npy", stored */
@@ -348,7 +413,11 @@ jx_t jx_retain(jx_t x);
 void jx_release(jx_t x);
 bool jx_ok(jx_t x);
 const char *jx_error(jx_t x); /* NULL if x is not an error */
+#if defined(__GNUC__)
 jx_t jx_error_new(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#else
+jx_t jx_error_new(const char *fmt, ...);
+#endif
 void jx_set_error_handler(void (*h)(const char *msg, void *u), void *u);
 
 /* Every allocation jx makes goes through one function, like Lua's lua_Alloc
@@ -376,5 +445,14 @@ void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
 
 #ifdef __cplusplus
 }
+
+/* C++ forms of the macros above: each argument evaluated once (a braced
+ * list), the count taken in an unevaluated sizeof. */
+namespace jx_cxx_ {
+template <class... T> char (&count(T...))[sizeof...(T)];
+inline jx_t tuple(std::initializer_list<jx_t> l) { return jx_tuple((int)l.size(), l.begin()); }
+inline jx_t list(std::initializer_list<jx_t> l) { return jx_list((int)l.size(), l.begin()); }
+inline jx_t call(jx_fn *f, std::initializer_list<jx_t> l) { return jx_call(f, l.begin()); }
+} // namespace jx_cxx_
 #endif
 #endif /* JX_H */

@@ -281,13 +281,13 @@ static jx_t draw(const jx_t *a, void *u) {
     keys[i] = jx_reshape(jx_slice(k, (int64_t[]){i, 0}, (int64_t[]){i + 1, 2}, NULL), JX_SHAPE(2));
   return JX_TUPLE(jx_random_uniform(keys[0], JX_F32, JX_SHAPE(4), -1, 1),
                   jx_random_normal(keys[1], JX_F32, JX_SHAPE(3)),
-                  jx_random_bernoulli(keys[2], jx_scalar(0.3), JX_SHAPE(5)));
+                  jx_random_bernoulli(keys[2], JX_SHAPE(5), jx_scalar(0.3)));
 }
 
 static jx_t step_random(void) {
   jx_fn *d = jx_fn_new(draw, 1, NULL), *jd = jx_jit(d);
   jx_t key = jx_random_fold_in(jx_random_key(42), 3);
-  jx_t r = JX_TUPLE(JX_CALL(d, key), JX_CALL(jd, key), jx_random_randint(key, JX_SHAPE(6), -3, 9, JX_I32),
+  jx_t r = JX_TUPLE(JX_CALL(d, key), JX_CALL(jd, key), jx_random_randint(key, JX_I32, JX_SHAPE(6), -3, 9),
                     jx_random_gumbel(key, JX_F64, JX_SHAPE(2)));
   jx_fn_free(jd), jx_fn_free(d);
   return r;

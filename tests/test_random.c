@@ -270,7 +270,7 @@ static void test_primitive_values(void) {
         v[2] == 2 && v[3] == 4 && v[4] == 1);
   /* long lines take the radix path: compare with a stable insertion sort */
   enum { L = 3000 };
-  jx_t big = jx_random_randint(jx_random_key(9), JX_SHAPE(L), -40, 40, JX_I32);
+  jx_t big = jx_random_randint(jx_random_key(9), JX_I32, JX_SHAPE(L), -40, 40);
   int32_t keys[L], idx[L], want[L];
   CHECK(!jx_read(big, JX_I32, keys, sizeof keys) &&
         !jx_read(jx_bind1(JX_P_argsort, 1, &big, &pa), JX_I32, idx, sizeof idx));
@@ -374,14 +374,14 @@ static void test_moments(void) {
     CHECKF(fabs(third) < 0.02 && fabs(fourth - 3) < 0.05, "normal %s: 3rd %g 4th %g", tn, third, fourth);
     CHECK(isfinite(jx_item(jx_max(jx_abs(z)))));
     /* truncated normal on (-1, 2): within bounds, mean of the truncated law */
-    jx_t tz = jx_random_truncated_normal(jx_random_fold_in(key, 2), -1, 2, t, JX_SHAPE(N));
+    jx_t tz = jx_random_truncated_normal(jx_random_fold_in(key, 2), t, JX_SHAPE(N), -1, 2);
     CHECK(jx_item(jx_min(tz)) > -1 && jx_item(jx_max(tz)) < 2);
     mean_var(tz, &m, &v);
     /* E = (phi(a) - phi(b)) / (Phi(b) - Phi(a)) for a = -1, b = 2 */
     double pa = exp(-0.5) / sqrt(2 * M_PI), pb = exp(-2.0) / sqrt(2 * M_PI);
     double Z = 0.5 * (erf(2 / M_SQRT2) - erf(-1 / M_SQRT2));
     CHECKF(fabs(m - (pa - pb) / Z) < 0.005, "truncated_normal %s: mean %g want %g", tn, m, (pa - pb) / Z);
-    jx_t narrow = jx_random_truncated_normal(key, -0.3, 0.3, t, JX_SHAPE(10000));
+    jx_t narrow = jx_random_truncated_normal(key, t, JX_SHAPE(10000), -0.3, 0.3);
     CHECK(jx_item(jx_min(narrow)) > -0.3 && jx_item(jx_max(narrow)) < 0.3);
     /* gumbel: mean = Euler's gamma, variance pi^2 / 6 */
     jx_t gb = jx_random_gumbel(jx_random_fold_in(key, 3), t, JX_SHAPE(N));
@@ -389,18 +389,18 @@ static void test_moments(void) {
     CHECKF(fabs(m - 0.5772156649) < 0.01 && fabs(v - M_PI * M_PI / 6) < 0.03, "gumbel %s: %g %g", tn, m, v);
   }
   /* bernoulli: rate, p as an array broadcast along a shape, p = 0 and 1 */
-  jx_t bern = jx_random_bernoulli(key, jx_scalar(0.3), JX_SHAPE(N));
+  jx_t bern = jx_random_bernoulli(key, JX_SHAPE(N), jx_scalar(0.3));
   CHECK(jx_ok(bern) && jx_dtype_of(bern) == JX_BOOL);
   double rate = jx_item(jx_mean(jx_astype(bern, JX_F64)));
   CHECKF(fabs(rate - 0.3) < 0.003, "bernoulli rate %g", rate);
   jx_t ps = jx_array(JX_F32, JX_SHAPE(4), (float[]){0, 0.25f, 0.9f, 1});
-  jx_t bb = jx_random_bernoulli(key, ps, JX_SHAPE(N / 4, 4));
+  jx_t bb = jx_random_bernoulli(key, JX_SHAPE(N / 4, 4), ps);
   jx_t rates = jx_mean_axes(jx_astype(bb, JX_F64), 1, (int[]){0}, false);
   double rr[4];
   CHECK(jx_ok(rates) && !jx_read(rates, JX_F64, rr, sizeof rr));
   CHECKF(rr[0] == 0 && fabs(rr[1] - 0.25) < 0.005 && fabs(rr[2] - 0.9) < 0.005 && rr[3] == 1,
          "bernoulli rates %g %g %g %g", rr[0], rr[1], rr[2], rr[3]);
-  jx_t own = jx_random_bernoulli(key, ps, -1, NULL); /* p's shape */
+  jx_t own = jx_random_bernoulli(key, -1, NULL, ps); /* p's shape */
   CHECK(jx_ok(own) && jx_ndim(own) == 1 && jx_shape(own)[0] == 4);
   /* categorical: frequencies match softmax(logits); along axis 1 and axis 0 */
   static const float p4[4] = {0.1f, 0.2f, 0.3f, 0.4f};
@@ -428,7 +428,7 @@ static void test_randint(void) {
   jx_pool_push();
   enum { N = 500000 };
   jx_t key = jx_random_key(7);
-  jx_t r = jx_random_randint(key, JX_SHAPE(N), 5, 10, JX_I32);
+  jx_t r = jx_random_randint(key, JX_I32, JX_SHAPE(N), 5, 10);
   CHECK(jx_ok(r) && jx_dtype_of(r) == JX_I32);
   CHECK(jx_item(jx_min(r)) == 5 && jx_item(jx_max(r)) == 9);
   jx_t counts = jx_sum_axes(jx_one_hot(jx_sub(r, jx_scalar_int(5)), 5), 1, (int[]){0}, false);
@@ -437,19 +437,19 @@ static void test_randint(void) {
   bool ok = true;
   for (int i = 0; i < 5; i++) ok &= fabsf(c[i] / N - 0.2f) < 0.004f;
   CHECKF(ok, "randint counts %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4]);
-  jx_t neg = jx_random_randint(key, JX_SHAPE(N), -7, 3, JX_I32);
+  jx_t neg = jx_random_randint(key, JX_I32, JX_SHAPE(N), -7, 3);
   CHECK(jx_item(jx_min(neg)) == -7 && jx_item(jx_max(neg)) == 2);
   double m = jx_item(jx_mean(jx_astype(neg, JX_F64)));
   CHECKF(fabs(m + 2.5) < 0.02, "randint[-7,3) mean %g", m);
-  jx_t big = jx_random_randint(key, JX_SHAPE(N), 0, 4000000000ll, JX_U32);
+  jx_t big = jx_random_randint(key, JX_U32, JX_SHAPE(N), 0, 4000000000ll);
   CHECK(jx_ok(big) && jx_dtype_of(big) == JX_U32 && jx_item(jx_max(big)) < 4e9 &&
         jx_item(jx_max(big)) > 3.9e9);
-  jx_t same = jx_random_randint(key, JX_SHAPE(10), 4, 4, JX_I32); /* maxval <= minval: minval */
+  jx_t same = jx_random_randint(key, JX_I32, JX_SHAPE(10), 4, 4); /* maxval <= minval: minval */
   CHECK(jx_item(jx_min(same)) == 4 && jx_item(jx_max(same)) == 4);
   /* bounds beyond the dtype clip; maxval past it includes the top value */
-  jx_t wide = jx_random_randint(key, JX_SHAPE(N), -(1ll << 40), 1ll << 40, JX_I32);
+  jx_t wide = jx_random_randint(key, JX_I32, JX_SHAPE(N), -(1ll << 40), 1ll << 40);
   CHECK(jx_ok(wide) && jx_item(jx_min(wide)) < -2e9 && jx_item(jx_max(wide)) > 2e9);
-  jx_t top = jx_random_randint(key, JX_SHAPE(N), INT32_MAX - 1, 1ll << 33, JX_I32);
+  jx_t top = jx_random_randint(key, JX_I32, JX_SHAPE(N), INT32_MAX - 1, 1ll << 33);
   CHECK(jx_item(jx_min(top)) == INT32_MAX - 1 && jx_item(jx_max(top)) == INT32_MAX);
   /* hand check of the first value: ((hi % span) * (2^32 % span) + lo % span) % span */
   jx_t ks = jx_random_split(key, 2);
@@ -460,7 +460,7 @@ static void test_randint(void) {
   ref_fry(k[2], k[3], 0, 0, w), lb = w[0] ^ w[1];
   uint32_t span = 1000003, mult = (uint32_t)((65536u % span) * (65536u % span)) % span;
   int32_t want = (int32_t)(((hb % span) * mult + lb % span) % span) - 500;
-  jx_t one = jx_random_randint(key, JX_SCALAR_SHAPE, -500, 1000003 - 500, JX_I32);
+  jx_t one = jx_random_randint(key, JX_I32, JX_SCALAR_SHAPE, -500, 1000003 - 500);
   CHECKF(jx_item(one) == want, "randint scalar %g want %d", jx_item(one), want);
   jx_pool_pop();
 }
@@ -521,11 +521,11 @@ static jx_t sampler(const jx_t *a, void *u) {
   jx_t ks = jx_random_split(key, 4);
   jx_t n = jx_random_normal(row(ks, 0), JX_F32, JX_SHAPE(3, 4));
   jx_t un = jx_random_uniform(jx_random_fold_in(key, 9), JX_F64, JX_SHAPE(5), -2, 3);
-  jx_t b = jx_random_bernoulli(row(ks, 1), jx_scalar(0.5), JX_SHAPE(6));
-  jx_t r = jx_random_randint(row(ks, 2), JX_SHAPE(7), -3, 11, JX_I32);
+  jx_t b = jx_random_bernoulli(row(ks, 1), JX_SHAPE(6), jx_scalar(0.5));
+  jx_t r = jx_random_randint(row(ks, 2), JX_I32, JX_SHAPE(7), -3, 11);
   jx_t p = jx_random_permutation(row(ks, 3), 8);
   jx_t c = jx_random_categorical(key, jx_reshape(jx_arange(JX_F32, 0, 6, 1), JX_SHAPE(2, 3)), 1);
-  jx_t t = jx_random_truncated_normal(key, -0.5, 1.5, JX_F32, JX_SHAPE(4));
+  jx_t t = jx_random_truncated_normal(key, JX_F32, JX_SHAPE(4), -0.5, 1.5);
   jx_t bits = jx_random_bits(key, JX_SHAPE(2, 2));
   return JX_TUPLE(n, un, b, r, p, c, t, bits, ks);
 }
@@ -578,7 +578,7 @@ static jx_t noisy_loss(const jx_t *a, void *u) {
 }
 static jx_t keyed_loss(const jx_t *a, void *u) { /* the key as an argument */
   (void)u;
-  jx_t noise = jx_random_truncated_normal(a[1], -2, 2, JX_F32, JX_SHAPE(4, 3));
+  jx_t noise = jx_random_truncated_normal(a[1], JX_F32, JX_SHAPE(4, 3), -2, 2);
   return jx_sum(jx_mul(jx_sin(a[0]), noise));
 }
 
@@ -598,7 +598,7 @@ static void test_grad(void) {
   /* a key argument next to the differentiated one */
   jx_fn *kf = jx_fn_new(keyed_loss, 2, NULL);
   jx_fn *kg = jx_grad(kf, 0);
-  jx_t tn = jx_random_truncated_normal(key, -2, 2, JX_F32, JX_SHAPE(4, 3));
+  jx_t tn = jx_random_truncated_normal(key, JX_F32, JX_SHAPE(4, 3), -2, 2);
   jx_t kgv = JX_CALL(kg, w, key);
   CHECKF(jx_ok(kgv) && jx_item(jx_max(jx_abs(jx_sub(kgv, jx_mul(jx_cos(w), tn))))) < 1e-6,
          "grad with key arg: %s", jx_error(kgv));
@@ -633,15 +633,15 @@ static void test_errors(void) {
   expect_error(jx_random_uniform(key, JX_I32, JX_SHAPE(2), 0, 1), "random_uniform", "int dtype");
   expect_error(jx_random_bits(key, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}), "random_bits", "rank 9");
   expect_error(jx_random_normal(key, JX_BOOL, JX_SHAPE(2)), "random_normal", "bool dtype");
-  expect_error(jx_random_randint(key, JX_SHAPE(2), 0, 5, JX_I64), "random_randint", "i64");
-  expect_error(jx_random_randint(key, JX_SHAPE(2), 0, 5, JX_F32), "random_randint", "float dtype");
-  expect_error(jx_random_bernoulli(key, jx_scalar_int(1), JX_SHAPE(2)), "random_bernoulli", "int p");
-  expect_error(jx_random_bernoulli(key, jx_zeros(JX_F32, JX_SHAPE(3)), JX_SHAPE(2)), "random_bernoulli",
+  expect_error(jx_random_randint(key, JX_I64, JX_SHAPE(2), 0, 5), "random_randint", "i64");
+  expect_error(jx_random_randint(key, JX_F32, JX_SHAPE(2), 0, 5), "random_randint", "float dtype");
+  expect_error(jx_random_bernoulli(key, JX_SHAPE(2), jx_scalar_int(1)), "random_bernoulli", "int p");
+  expect_error(jx_random_bernoulli(key, JX_SHAPE(2), jx_zeros(JX_F32, JX_SHAPE(3))), "random_bernoulli",
                "p shape");
   expect_error(jx_random_categorical(key, jx_zeros(JX_F32, JX_SHAPE(3)), 1), "random_categorical", "axis");
   expect_error(jx_random_categorical(key, jx_zeros(JX_F32, JX_SHAPE(3, 0)), 1), "random_categorical",
                "empty");
-  expect_error(jx_random_truncated_normal(key, 1, -1, JX_F32, JX_SHAPE(2)), "random_truncated_normal",
+  expect_error(jx_random_truncated_normal(key, JX_F32, JX_SHAPE(2), 1, -1), "random_truncated_normal",
                "bounds");
   expect_error(jx_random_permutation(key, -3), "random_permutation", "negative n");
   expect_error(jx_random_permute(key, jx_scalar(1.0), 0), "random_permute", "0-d array");

@@ -347,14 +347,16 @@ static jx_t leaf_id(jx_t x, void *u) {
 }
 static jx_fn *F1(void) {
   static jx_fn *f;
-  if (!f) f = jx_fn_new(ident1, 1, NULL);
+  if (!f) f = jx_fn_retain(jx_fn_new(ident1, 1, NULL)); /* kept past the case's pool */
   return f;
 }
 static jx_t sentinel(bool is_sentinel) { return is_sentinel ? jx_error_new("sentinel") : jx_scalar(0); }
+/* a jx_fn made from bad arguments is an error function, never NULL: it
+ * says why, and calling it gives an error value */
 static jx_t fn_sentinel(jx_fn *f) {
-  bool null = !f;
+  bool is_error_fn = f && jx_fn_error(f) && !jx_ok(jx_call(f, (jx_t[]){jx_scalar(1), jx_scalar(2)}));
   jx_fn_free(f);
-  return sentinel(null);
+  return sentinel(is_error_fn);
 }
 
 #define NULL_CASES(C)                                                                                        \
@@ -484,13 +486,13 @@ static jx_t fn_sentinel(jx_fn *f) {
   C(random_uniform_shape, jx_random_uniform(K(), JX_F32, 1, NULL, 0, 1))                                     \
   C(random_normal_shape, jx_random_normal(K(), JX_F32, 1, NULL))                                             \
   C(random_normal_key, jx_random_normal(NULL, JX_F32, JX_SHAPE(2)))                                          \
-  C(random_truncated_shape, jx_random_truncated_normal(K(), -1, 1, JX_F32, 1, NULL))                         \
+  C(random_truncated_shape, jx_random_truncated_normal(K(), JX_F32, 1, NULL, -1, 1))                         \
   C(random_gumbel_shape, jx_random_gumbel(K(), JX_F32, 1, NULL))                                             \
-  C(random_bernoulli_p, jx_random_bernoulli(K(), NULL, JX_SHAPE(2)))                                         \
-  C(random_bernoulli_shape, jx_random_bernoulli(K(), jx_scalar(0.5), 1, NULL))                               \
+  C(random_bernoulli_p, jx_random_bernoulli(K(), JX_SHAPE(2), NULL))                                         \
+  C(random_bernoulli_shape, jx_random_bernoulli(K(), 1, NULL, jx_scalar(0.5)))                               \
   C(random_categorical_key, jx_random_categorical(NULL, X(), 0))                                             \
   C(random_categorical_logits, jx_random_categorical(K(), NULL, 0))                                          \
-  C(random_randint_shape, jx_random_randint(K(), 1, NULL, 0, 5, JX_I32))                                     \
+  C(random_randint_shape, jx_random_randint(K(), JX_I32, 1, NULL, 0, 5))                                     \
   C(random_permutation_key, jx_random_permutation(NULL, 3))                                                  \
   C(random_permute_x, jx_random_permute(K(), NULL, 0))                                                       \
   C(random_permute_key, jx_random_permute(NULL, X(), 0))                                                     \
@@ -523,7 +525,7 @@ static bool make_jaxpr_null(jx_fn *f, const jx_t *args) {
 }
 static jx_fn *pred_fn(void) {
   static jx_fn *f;
-  if (!f) f = jx_fn_new(pred1, 1, NULL);
+  if (!f) f = jx_fn_retain(jx_fn_new(pred1, 1, NULL)); /* kept past the case's pool */
   return f;
 }
 

@@ -335,7 +335,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
       jx_pool_push();
       if (o->shift > 0) { /* augmentation: every example moved by a random (dx, dy) */
         jx_t k = jx_random_fold_in(jx_random_fold_in(key, 3), (uint32_t)global_step);
-        jx_t sh = jx_random_randint(k, JX_SHAPE(B, 2), -o->shift, o->shift + 1, JX_I32);
+        jx_t sh = jx_random_randint(k, JX_I32, JX_SHAPE(B, 2), -o->shift, o->shift + 1);
         if (jx_read(sh, JX_I32, shifts, sizeof(int32_t) * 2 * (size_t)B))
           memset(shifts, 0, sizeof(int32_t) * 2 * (size_t)B);
         to_input_shifted(train, idx, B, r->mean, r->stdv, shifts, x);

@@ -150,7 +150,7 @@ typedef struct {
 
 static void grad_free(void *u) {
   grad_closure *c = u;
-  jx_fn_free(c->f);
+  jx_fn_release(c->f);
   jx_free(c);
 }
 
@@ -189,10 +189,21 @@ static jx_t grad_body(const jx_t *args, void *u) {
   return result;
 }
 
+/* a transformation's function and argnum, checked when it is made: NULL
+ * if fine, else the error function to return */
+static jx_fn *check_fn_argnum(const char *op, jx_fn *f, int argnum) {
+  jx_fn *bad = jx_fn_unusable(op, f);
+  if (bad) return bad;
+  jx_t err = check_argnum(op, f, argnum);
+  return err ? jx_fn_error_new("%s", jx_error(err)) : NULL;
+}
+
 static jx_fn *make_grad(jx_fn *f, int argnum, bool with_value) {
-  if (!f) return NULL;
+  const char *op = with_value ? "value_and_grad" : "grad";
+  jx_fn *bad = check_fn_argnum(op, f, argnum);
+  if (bad) return bad;
   grad_closure *c = jx_malloc(sizeof *c);
-  if (!c) return NULL;
+  if (!c) return jx_fn_error_new("%s: out of memory", op);
   *c = (grad_closure){jx_fn_ref(f), argnum, with_value};
   return jx_fn_make(grad_body, f->nargs, c, grad_free, with_value ? "value_and_grad" : "grad");
 }
@@ -302,27 +313,25 @@ static jx_t vjp_body(const jx_t *args, void *u) {
   return result;
 }
 
+/* On failure *vjp_fn is an error function giving the same error. */
 jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn) {
   if (!vjp_fn) return jx_error_new("vjp: vjp_fn (where the pullback is stored) is NULL");
-  *vjp_fn = NULL;
   jx_t err = jx_fn_check_args("vjp", f, primals);
-  if (err) return err;
   linearized L;
-  err = linearize("vjp", f, primals, -1, &L);
-  if (err) return err;
-  vjp_closure *c = jx_malloc(sizeof *c);
-  if (!c) {
+  if (!err) err = linearize("vjp", f, primals, -1, &L);
+  vjp_closure *c = err ? NULL : jx_malloc(sizeof *c);
+  if (!err && !c) {
     jx_jaxpr_release(L.lin);
-    return jx_error_new("vjp: out of memory");
+    err = jx_error_new("vjp: out of memory");
+  }
+  if (err) {
+    *vjp_fn = jx_fn_error_new("%s", jx_error(err));
+    return err;
   }
   *c = (vjp_closure){L.lin, jx_retain(L.out), jx_retain(L.in_tree)};
-  jx_fn *g = jx_fn_make(vjp_body, 1, c, vjp_free, "vjp function");
-  if (!g) return jx_error_new("vjp: out of memory");
-  if (vjp_fn)
-    *vjp_fn = g;
-  else
-    jx_fn_free(g);
-  return L.out;
+  *vjp_fn = jx_fn_make(vjp_body, 1, c, vjp_free, "vjp function");
+  jx_t e = jx_fn_error_value("vjp", *vjp_fn);
+  return e ? e : L.out;
 }
 
 /* ------------------------------------------------------ jacfwd, jacrev */
@@ -337,7 +346,7 @@ typedef struct {
 
 static void jac_free(void *u) {
   jac_closure *c = u;
-  jx_fn_free(c->f);
+  jx_fn_release(c->f);
   jx_free(c);
 }
 
@@ -398,9 +407,11 @@ static jx_t jac_body(const jx_t *args, void *u) {
 }
 
 static jx_fn *make_jac(jx_fn *f, int argnum, bool reverse) {
-  if (!f) return NULL;
+  const char *op = reverse ? "jacrev" : "jacfwd";
+  jx_fn *bad = check_fn_argnum(op, f, argnum);
+  if (bad) return bad;
   jac_closure *c = jx_malloc(sizeof *c);
-  if (!c) return NULL;
+  if (!c) return jx_fn_error_new("%s: out of memory", op);
   *c = (jac_closure){jx_fn_ref(f), argnum, reverse};
   return jx_fn_make(jac_body, f->nargs, c, jac_free, reverse ? "jacrev" : "jacfwd");
 }
@@ -408,6 +419,8 @@ jx_fn *jx_jacfwd(jx_fn *f, int argnum) { return make_jac(f, argnum, false); }
 jx_fn *jx_jacrev(jx_fn *f, int argnum) { return make_jac(f, argnum, true); }
 
 jx_fn *jx_hessian(jx_fn *f, int argnum) {
+  jx_fn *bad = check_fn_argnum("hessian", f, argnum);
+  if (bad) return bad;
   jx_fn *r = jx_jacrev(f, argnum);
   jx_fn *h = jx_jacfwd(r, argnum);
   jx_fn_free(r); /* h holds its own reference */

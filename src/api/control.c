@@ -26,7 +26,8 @@ static void closed_free(closed *c) {
 /* trace f on args' avals; its constants become its leading inputs */
 static jx_t trace_closed(const char *op, jx_fn *f, int nargs, const jx_t *args, closed *c) {
   memset(c, 0, sizeof *c);
-  if (!f) return jx_error_new("%s: function is NULL", op);
+  jx_t bad = jx_fn_error_value(op, f);
+  if (bad) return bad;
   if (f->nargs != nargs)
     return jx_error_new("%s: the function takes %d arguments, expected %d", op, f->nargs, nargs);
   jx_t err;
@@ -385,7 +386,8 @@ static jx_t fori_step(const jx_t *args, void *u) {
 }
 
 jx_t jx_fori_loop(int64_t lo, int64_t hi, jx_fn *body, jx_t init) {
-  if (!body) return jx_error_new("fori_loop: body is NULL");
+  jx_t bad = jx_fn_error_value("fori_loop", body);
+  if (bad) return bad;
   if (body->nargs != 2)
     return jx_error_new("fori_loop: the body takes (i, carry): 2 arguments, not %d", body->nargs);
   if (jx_is_error(init)) return init ? init : jx_error_new("fori_loop: init is NULL");

@@ -1,17 +1,39 @@
 /* Function values, calling (inside a pool), partial application. */
 #include "api/api.h"
 
-jx_fn *jx_fn_make(jx_body body, int nargs, void *closure, void (*free_closure)(void *), const char *name) {
-  if (!body || nargs < 0) {
-    if (free_closure) free_closure(closure);
-    return NULL;
+/* What allocation failure gives when not even an error function can be
+ * made: static, so reference counting and pools skip it. */
+static jx_t oom_body(const jx_t *args, void *u) {
+  (void)args, (void)u;
+  return jx_error_new("out of memory building a function");
+}
+static jx_fn oom_fn = {.body = oom_body, .name = "out-of-memory function"};
+
+/* f's first reference goes to the current pool (the caller's, like a
+ * jx_t's); out of memory frees f and gives oom_fn */
+static jx_fn *pool_owned(jx_fn *f) {
+  size_t slot;
+  if (!jx_pool_own_fn(f, &slot)) {
+    if (f->free_user) f->free_user(f->user);
+    jx_release(f->err);
+    jx_free(f);
+    return &oom_fn;
   }
+  f->slot = slot;
+  atomic_store(&f->pool, jx_pool_thread());
+  return f;
+}
+
+static jx_fn *fn_alloc(jx_body body, int nargs, void *closure, void (*free_closure)(void *),
+                       const char *name) {
   jx_fn *f = jx_malloc(sizeof *f);
   if (!f) {
     if (free_closure) free_closure(closure);
     return NULL;
   }
+  memset(f, 0, sizeof *f);
   atomic_init(&f->refs, 1);
+  atomic_init(&f->pool, NULL);
   f->body = body;
   f->nargs = nargs;
   f->user = closure;
@@ -20,25 +42,100 @@ jx_fn *jx_fn_make(jx_body body, int nargs, void *closure, void (*free_closure)(v
   return f;
 }
 
+jx_fn *jx_fn_make(jx_body body, int nargs, void *closure, void (*free_closure)(void *), const char *name) {
+  if (!body || nargs < 0) {
+    if (free_closure) free_closure(closure);
+    return !body ? jx_fn_error_new("fn_new: the body is NULL")
+                 : jx_fn_error_new("fn_new: nargs is %d (negative)", nargs);
+  }
+  jx_fn *f = fn_alloc(body, nargs, closure, free_closure, name);
+  return f ? pool_owned(f) : &oom_fn;
+}
+
+/* an error function's body: its error, in the caller's pool */
+static jx_t error_body(const jx_t *args, void *u) {
+  (void)args;
+  return jx_pool_own(jx_retain(u));
+}
+
+static jx_fn *error_fn(jx_t err) {
+  if (!err) return &oom_fn;
+  jx_fn *f = fn_alloc(error_body, 0, err, NULL, "error function");
+  if (!f) return &oom_fn;
+  f->err = jx_retain(err);
+  f->user = f->err;
+  return pool_owned(f);
+}
+
+jx_fn *jx_fn_error_new(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  jx_t err = jx_verror_new(fmt, ap);
+  va_end(ap);
+  return error_fn(err);
+}
+
+jx_fn *jx_fn_unusable(const char *op, jx_fn *f) {
+  if (!f) return jx_fn_error_new("%s: the function is NULL", op);
+  if (f == &oom_fn) return &oom_fn;
+  return f->err ? error_fn(f->err) : NULL;
+}
+
+jx_t jx_fn_error_value(const char *op, jx_fn *f) {
+  if (!f) return jx_error_new("%s: function is NULL (a transformation failed to build it?)", op);
+  if (f == &oom_fn) return oom_body(NULL, NULL);
+  return f->err ? jx_pool_own(jx_retain(f->err)) : NULL;
+}
+
 jx_fn *jx_fn_new(jx_body body, int nargs, void *user) {
   return jx_fn_make(body, nargs, user, NULL, "function");
 }
 
-jx_fn *jx_fn_ref(jx_fn *f) {
-  if (f) atomic_fetch_add(&f->refs, 1);
+jx_fn *jx_fn_retain(jx_fn *f) {
+  if (f && f != &oom_fn) atomic_fetch_add(&f->refs, 1);
   return f;
 }
+jx_fn *jx_fn_ref(jx_fn *f) { return jx_fn_retain(f); }
 
-void jx_fn_free(jx_fn *f) {
-  if (!f || atomic_fetch_sub(&f->refs, 1) != 1) return;
+void jx_fn_release(jx_fn *f) {
+  if (!f || f == &oom_fn || atomic_fetch_sub(&f->refs, 1) != 1) return;
   if (f->free_user) f->free_user(f->user);
+  jx_release(f->err);
   jx_free(f);
 }
 
-int jx_fn_nargs(jx_fn *f) { return f ? f->nargs : -1; }
+/* the pool that owned f was popped */
+void jx_fn_pool_drop(jx_fn *f) {
+  atomic_store(&f->pool, NULL);
+  jx_fn_release(f);
+}
+
+/* The caller's reference: the pool's while f is still in a pool of this
+ * thread (f leaves the pool, which then never drops it again), else one
+ * taken with jx_fn_retain. While a pool of another thread holds f, that
+ * pool's reference is not this thread's to drop: nothing happens. */
+void jx_fn_free(jx_fn *f) {
+  if (!f || f == &oom_fn) return;
+  const void *owner = atomic_load(&f->pool);
+  if (owner == jx_pool_thread() && jx_pool_forget_fn(f, f->slot)) {
+    atomic_store(&f->pool, NULL);
+  } else if (owner) {
+    return;
+  }
+  jx_fn_release(f);
+}
+
+int jx_fn_nargs(jx_fn *f) { return f && !f->err && f != &oom_fn ? f->nargs : -1; }
+
+const char *jx_fn_error(jx_fn *f) {
+  if (!f) return "null function";
+  if (f == &oom_fn) return "out of memory building a function";
+  return f->err ? jx_error(f->err) : NULL;
+}
 
 jx_t jx_fn_check_args(const char *op, jx_fn *f, const jx_t *args) {
-  if (!f) return jx_error_new("%s: function is NULL (a transformation failed to build it?)", op);
+  jx_t e = jx_fn_error_value(op, f);
+  if (e || f == &oom_fn) return e;
   if (f->nargs > 0 && !args) return jx_error_new("%s: args is NULL for a %d-argument function", op, f->nargs);
   for (int i = 0; i < f->nargs; i++) {
     if (!args[i]) return jx_error_new("%s: argument %d is NULL", op, i);
@@ -69,7 +166,7 @@ static void partial_free(void *u) {
   partial_closure *c = u;
   for (int i = 0; i < c->nbound; i++) jx_release(c->bound[i]);
   jx_free(c->bound);
-  jx_fn_free(c->f);
+  jx_fn_release(c->f);
   jx_free(c);
 }
 
@@ -85,13 +182,18 @@ static jx_t partial_body(const jx_t *args, void *u) {
 }
 
 jx_fn *jx_partial(jx_fn *f, int nbound, const jx_t *bound) {
-  if (!f || nbound < 0 || nbound > f->nargs || (nbound && !bound)) return NULL;
+  jx_fn *bad = jx_fn_unusable("partial", f);
+  if (bad) return bad;
+  if (nbound < 0 || nbound > f->nargs)
+    return jx_fn_error_new("partial: cannot bind %d arguments of a function of %d", nbound, f->nargs);
+  if (nbound && !bound) return jx_fn_error_new("partial: bound is NULL for %d arguments", nbound);
+  for (int i = 0; i < nbound; i++)
+    if (!bound[i]) return jx_fn_error_new("partial: bound argument %d is NULL", i);
   partial_closure *c = jx_calloc(1, sizeof *c);
-  if (!c) return NULL;
-  c->bound = jx_malloc(sizeof(jx_t) * (size_t)(nbound ? nbound : 1));
-  if (!c->bound) {
+  c->bound = c ? jx_malloc(sizeof(jx_t) * (size_t)(nbound ? nbound : 1)) : NULL;
+  if (!c || !c->bound) {
     jx_free(c);
-    return NULL;
+    return jx_fn_error_new("partial: out of memory");
   }
   c->f = jx_fn_ref(f);
   c->nbound = nbound;

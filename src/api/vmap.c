@@ -17,7 +17,7 @@ typedef struct {
 static void vmap_free(void *u) {
   vmap_closure *c = u;
   jx_free(c->in_axes);
-  jx_fn_free(c->f);
+  jx_fn_release(c->f);
   jx_free(c);
 }
 
@@ -124,14 +124,24 @@ static jx_t vmap_body(const jx_t *args, void *u) {
 }
 
 jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis) {
-  if (!f) return NULL;
+  jx_fn *bad = jx_fn_unusable("vmap", f);
+  if (bad) return bad;
+  /* every axis is valid for some rank; ranks are checked per call */
+  if (in_axes)
+    for (int i = 0; i < f->nargs; i++)
+      if (in_axes[i] != JX_NONE && (in_axes[i] < -JX_MAX_RANK || in_axes[i] >= JX_MAX_RANK))
+        return jx_fn_error_new("vmap: in_axes[%d] = %d is out of range for any array (rank <= %d)", i,
+                               in_axes[i], JX_MAX_RANK);
+  if (out_axis < -JX_MAX_RANK || out_axis >= JX_MAX_RANK)
+    return jx_fn_error_new("vmap: out_axis %d is out of range for any array (rank <= %d)", out_axis,
+                           JX_MAX_RANK);
   vmap_closure *c = jx_calloc(1, sizeof *c);
-  if (!c) return NULL;
+  if (!c) return jx_fn_error_new("vmap: out of memory");
   if (in_axes) {
     c->in_axes = jx_malloc(sizeof(int) * (size_t)(f->nargs ? f->nargs : 1));
     if (!c->in_axes) {
       jx_free(c);
-      return NULL;
+      return jx_fn_error_new("vmap: out of memory");
     }
     memcpy(c->in_axes, in_axes, sizeof(int) * (size_t)f->nargs);
   }

@@ -44,6 +44,12 @@ typedef struct jx_executable jx_executable;
 jx_executable *jx_compile(jx_jaxpr *j, const jx_backend *be, const jx_compile_host *host, jx_t *err);
 /* Run on concrete arrays (one per jaxpr input); fills outs. */
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs);
+/* The same, where donate[i] says the caller gives up args[i] (jit's
+ * donate_argnums): an output may be written into its buffer (see
+ * plan_donation in exec.c). *reused (optional) counts the outputs that
+ * were. The caller deletes the donated arrays afterwards. */
+jx_t jx_executable_run_donated(jx_executable *x, const jx_t *args, const bool *donate, jx_t *outs,
+                               int *reused);
 void jx_executable_free(jx_executable *x);
 /* How many executable runs so far (process-wide) ran generated code and
  * how many interpreted the optimized jaxpr (no module: the render, the

@@ -204,6 +204,7 @@ typedef struct {
   jx_buffer **buf;
   char **data;
   jx_t *val;
+  int *donor; /* per OUT buffer: the donated ARG buffer it is written into, -1: none (NULL: none at all) */
 } run_bufs;
 
 /* arguments' and constants' buffers are the arrays' own */
@@ -226,7 +227,16 @@ static jx_t alloc_defined(const jx_program *p, int k, int epi, run_bufs *rb) {
   for (int b = 0; b < p->nbuf && !err; b++) {
     const jx_lbuf *lb = &p->bufs[b];
     if (lb->def != k && (epi < 0 || lb->def != epi)) continue;
-    if (lb->kind == JX_LB_OUT) {
+    if (lb->kind == JX_LB_OUT && rb->donor && rb->donor[b] >= 0) {
+      rb->val[b] = jx_value_new(JX_VK_ARRAY);
+      if (!rb->val[b]) {
+        err = jx_error_new("jit: out of memory");
+        break;
+      }
+      rb->val[b]->aval = lb->aval;
+      rb->buf[b] = rb->val[b]->u.arr.buf = rb->buf[rb->donor[b]];
+      atomic_fetch_add(&rb->buf[b]->refs, 1);
+    } else if (lb->kind == JX_LB_OUT) {
       rb->val[b] = jx_array_new(&lb->aval);
       if (!jx_ok(rb->val[b]))
         err = rb->val[b];
@@ -297,7 +307,63 @@ static jx_t give_outputs(const jx_program *p, const jx_t *args, jx_t err, const 
   return err;
 }
 
+/* ------------------------------------------------------------ donation */
+/* Does MAP kernel kn read buffer a only at the point it stores (element i
+ * of a for output element i)? Then writing the output into a's buffer is
+ * safe: each point reads its element before it overwrites it. */
+static bool reads_pointwise(const jx_kernel *kn, int a) {
+  int64_t stride[JX_MAX_RANK], st = 1;
+  for (int d = kn->ndim - 1; d >= 0; d--) stride[d] = st, st *= kn->shape[d];
+  for (int e = 0; e < kn->nexpr; e++) {
+    const jx_lexpr *x = &kn->exprs[e];
+    if (x->kind != JX_LX_LOAD || x->buf != a) continue;
+    if (x->at.off) return false;
+    for (int d = 0; d < kn->ndim; d++)
+      if (kn->shape[d] > 1 && x->at.coef[d] != stride[d]) return false;
+  }
+  return true;
+}
+
+/* May OUT buffer b be written into the donated ARG buffer a? Same dtype
+ * and size, a's buffer held by this array alone (no view shares it) and
+ * by no other argument, a not itself an output, and no kernel reading a
+ * after b's (a MAP kernel, not a GEMM's epilogue, reading a pointwise). */
+static bool can_donate(const jx_program *p, const jx_t *args, int b, int a) {
+  const jx_lbuf *lo = &p->bufs[b], *la = &p->bufs[a];
+  jx_buffer *ab = args[la->index]->u.arr.buf;
+  if (lo->aval.dtype != la->aval.dtype || jx_aval_size(&lo->aval) != jx_aval_size(&la->aval)) return false;
+  if (atomic_load(&ab->refs) != 1 || lo->def < 0 || la->last > lo->def) return false;
+  for (int i = 0; i < p->nout; i++)
+    if (p->outs[i] == a) return false;
+  for (int c = 0; c < p->nbuf; c++)
+    if (c != a && p->bufs[c].kind == JX_LB_ARG && args[p->bufs[c].index]->u.arr.buf == ab) return false;
+  const jx_kernel *kn = &p->kernels[lo->def];
+  return kn->kind == JX_LK_MAP && !kn->fused && reads_pointwise(kn, a);
+}
+
+/* donor[b] for each OUT buffer b (-1: allocate); the number reused */
+static int plan_donation(const jx_program *p, const jx_t *args, const bool *donate, int *donor) {
+  int n = 0;
+  for (int b = 0; b < p->nbuf; b++) {
+    donor[b] = -1;
+    if (p->bufs[b].kind != JX_LB_OUT) continue;
+    for (int a = 0; a < p->nbuf && donor[b] < 0; a++) {
+      if (p->bufs[a].kind != JX_LB_ARG || !donate[p->bufs[a].index]) continue;
+      bool taken = false;
+      for (int c = 0; c < b; c++) taken |= donor[c] == a;
+      if (!taken && can_donate(p, args, b, a)) donor[b] = a, n++;
+    }
+  }
+  return n;
+}
+
 jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
+  return jx_executable_run_donated(x, args, NULL, outs, NULL);
+}
+
+jx_t jx_executable_run_donated(jx_executable *x, const jx_t *args, const bool *donate, jx_t *outs,
+                               int *reused) {
+  if (reused) *reused = 0;
   atomic_fetch_add(x->mod ? &runs_compiled : &runs_interpreted, 1);
   if (!x->mod) return x->host->eval_jaxpr(x->opt, args, outs);
   run_state rs = {x->prog, x->host, NULL};
@@ -312,18 +378,25 @@ jx_t jx_executable_run(jx_executable *x, const jx_t *args, jx_t *outs) {
   jx_buffer **buf = nb <= S ? sb : jx_calloc((size_t)nb, sizeof *buf);
   char **data = nb <= S ? sd : jx_calloc((size_t)nb, sizeof *data);
   jx_t *val = nb <= S ? sv : jx_calloc((size_t)nb, sizeof *val); /* OUT buffers' arrays */
-  run_bufs rb = {buf, data, val};
+  jx_scratch *sc = jx_scratch_here();
+  jx_scratch_mark sm = jx_scratch_save(sc);
+  run_bufs rb = {buf, data, val, donate ? JX_SCRATCH(sc, int, nb) : NULL};
   jx_t err = NULL;
-  if (!buf || !data || !val) {
+  if (!buf || !data || !val || (donate && !rb.donor)) {
     err = jx_error_new("jit: out of memory");
     goto done;
   }
   bind_inputs(p, args, &rb);
+  if (donate) {
+    int n = plan_donation(p, args, donate, rb.donor);
+    if (reused) *reused = n;
+  }
   err = run_kernels(x, &rt, &rb);
   if (x->prof && !err) jx_profile_run(x->prof);
   err = give_outputs(p, args, err, &rb, outs);
   if (err) release_temps(p, INT_MAX, &rb); /* on error, temporaries still held */
 done:
+  jx_scratch_release(sc, sm);
   if (buf && buf != sb) jx_free(buf);
   if (data && data != sd) jx_free(data);
   if (val && val != sv) jx_free(val);

@@ -270,6 +270,15 @@ void jx_pool_release_to(size_t mark);
 /* The current pool takes over one reference the caller holds (typically
  * one taken with jx_retain before a jx_pool_release_to). Returns x. */
 jx_t jx_pool_own(jx_t x);
+/* Pools own jx_fn too (api/fn.c): jx_pool_own_fn appends f's pool
+ * reference at *slot (false when out of memory); popping the pool calls
+ * jx_fn_pool_drop(f) (defined in api/fn.c). jx_pool_forget_fn clears that
+ * entry (f freed early by jx_fn_free): false if slot is not f's in this
+ * thread's pools. jx_pool_thread identifies this thread's pools. */
+bool jx_pool_own_fn(jx_fn *f, size_t *slot);
+bool jx_pool_forget_fn(jx_fn *f, size_t slot);
+void jx_fn_pool_drop(jx_fn *f);
+const void *jx_pool_thread(void);
 
 /* ------------------------------------------------------------ lowering */
 /* How the jit lowers a primitive: compile/fuse.c and the renderers read

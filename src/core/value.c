@@ -57,9 +57,33 @@ static bool pool_append(jx_t x) {
 
 size_t jx_pool_mark(void) { return pools.n; }
 
+/* An entry with the low bit set is a jx_fn (values and functions are
+ * malloc'd, so the bit is free): the pool owns functions as it owns values
+ * (api/fn.c), and an entry whose function was freed early is NULL. */
+#define FN_TAG ((uintptr_t)1)
+
 void jx_pool_release_to(size_t mark) {
   /* Release newest first: results are usually made from earlier values. */
-  while (pools.n > mark) jx_release(pools.items[--pools.n]);
+  while (pools.n > mark) {
+    jx_t x = pools.items[--pools.n];
+    if ((uintptr_t)x & FN_TAG)
+      jx_fn_pool_drop((jx_fn *)((uintptr_t)x & ~FN_TAG));
+    else
+      jx_release(x);
+  }
+}
+
+const void *jx_pool_thread(void) { return &pools; }
+
+bool jx_pool_own_fn(jx_fn *f, size_t *slot) {
+  *slot = pools.n;
+  return pool_append((jx_t)((uintptr_t)f | FN_TAG));
+}
+
+bool jx_pool_forget_fn(jx_fn *f, size_t slot) {
+  if (slot >= pools.n || pools.items[slot] != (jx_t)((uintptr_t)f | FN_TAG)) return false;
+  pools.items[slot] = NULL;
+  return true;
 }
 
 static struct jx_value oom_error;

@@ -189,8 +189,8 @@ jx_t jx_random_normal(jx_t key, jx_dtype dt, int ndim, const int64_t *shape) {
   return bin(JX_P_mul, jx_lax_const(dt, M_SQRT2), un(JX_P_erf_inv, u));
 }
 
-jx_t jx_random_truncated_normal(jx_t key, double lower, double upper, jx_dtype dt, int ndim,
-                                const int64_t *shape) {
+jx_t jx_random_truncated_normal(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, double lower,
+                                double upper) {
   jx_t e = check_key("random_truncated_normal", key);
   if (!e) e = check_float("random_truncated_normal", dt);
   if (!e) e = check_shape("random_truncated_normal", ndim, shape, dt);
@@ -223,7 +223,7 @@ jx_t jx_random_gumbel(jx_t key, jx_dtype dt, int ndim, const int64_t *shape) {
   return e ? e : gumbel(key, dt, ndim, shape);
 }
 
-jx_t jx_random_bernoulli(jx_t key, jx_t p, int ndim, const int64_t *shape) {
+jx_t jx_random_bernoulli(jx_t key, int ndim, const int64_t *shape, jx_t p) {
   jx_t e = check_key("random_bernoulli", key);
   if (!e) e = jx_op_check_array("random_bernoulli", p);
   if (e) return e;
@@ -265,8 +265,8 @@ jx_t jx_random_categorical(jx_t key, jx_t logits, int axis) {
   return jx_argmax(bin(JX_P_add, g, logits), ax, false);
 }
 
-jx_t jx_random_randint(jx_t key, int ndim, const int64_t *shape, int64_t minval, int64_t maxval,
-                       jx_dtype dt) {
+jx_t jx_random_randint(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, int64_t minval,
+                       int64_t maxval) {
   jx_t e = check_key("random_randint", key);
   if (e) return e;
   if (dt == JX_I64)
