@@ -285,6 +285,34 @@ jx_t jx_safetensors_load(const char *path, char ***names);
 jx_t jx_save(const char *path, jx_t tree); /* NULL on success */
 jx_t jx_load(const char *path, jx_t like);
 
+/* ------------------------------------- named trees, tree API, interop */
+/* Dicts: string keys (any C string, copied), kept sorted by strcmp (for
+ * UTF-8 keys Python's sorted() order), so a dict's leaves flatten in key
+ * order as JAX's do; jx_len/jx_at see the items in that order. Duplicate
+ * or NULL keys are error values. Every transformation takes dicts where it
+ * takes tuples and lists (grad over a dict of params, jit's cache key
+ * includes the keys, vmap, scan carries, jx_save/jx_load). */
+jx_t jx_dict(int n, const char *const *keys, const jx_t *values);
+jx_t jx_get(jx_t dict, const char *key); /* d[key]; an error value if absent */
+const char *jx_key_at(jx_t dict, int i); /* key of item i (sorted); NULL if not a dict or out of range */
+/* jax.tree_util. A structure (PyTreeDef) is an opaque jx_t owned like any
+ * other: jx_to_string/jx_print show it as JAX does ("PyTreeDef((*, {'b':
+ * *}))"), jx_tree_structure_eq compares, jx_tree_unflatten uses it; it
+ * cannot be an item of a tree or an argument of an op. */
+jx_t jx_tree_flatten(jx_t tree, jx_t *structure);    /* -> list of leaves; *structure (optional) */
+jx_t jx_tree_unflatten(jx_t structure, jx_t leaves); /* leaves: a list/tuple (items may be trees) */
+jx_t jx_tree_leaves(jx_t tree);                      /* -> list */
+jx_t jx_tree_structure(jx_t tree);
+bool jx_tree_structure_eq(jx_t a, jx_t b);      /* trees or structures; false for errors */
+int jx_tree_num_leaves(jx_t tree_or_structure); /* -1 for an error */
+/* tree_flatten_with_path: the leaves, and in *paths (optional) their key
+ * paths as jax.tree_util.keystr writes them ("['w'][0]": item 0 of key
+ * 'w'; a bare leaf: ""), one block of n pointers then the strings, freed
+ * with one free() (through the allocator when one is set). */
+jx_t jx_tree_flatten_with_path(jx_t tree, char ***paths, jx_t *structure);
+/* tree_map over n trees of one structure: f(leaves[0..n), u) per leaf */
+jx_t jx_tree_map_n(jx_t (*f)(const jx_t *leaves, void *u), int n, const jx_t *trees, void *u);
+
 /* ------------------------------------------------------ memory and errors */
 void jx_pool_push(void);
 void jx_pool_pop(void);

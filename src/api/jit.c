@@ -39,21 +39,12 @@ static void jit_free(void *u) {
   jx_free(c);
 }
 
-/* signature: tree structure + each leaf's dtype/shape/weakness. Out of
- * memory frees *s and leaves it NULL (a truncated key could match another
- * signature). */
-static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
-  char buf[200];
-  int k;
+/* Appends k bytes to the signature. Out of memory frees *s and leaves it
+ * NULL (a truncated key could match another signature). */
+static void sig_put(const char *buf, size_t k, char **s, size_t *n, size_t *cap) {
   if (*n && !*s) return;
-  if (jx_is_tree(x)) {
-    k = snprintf(buf, sizeof buf, "%c%d", x->u.tree.tkind == JX_TREE_TUPLE ? '(' : '[', x->u.tree.n);
-  } else {
-    jx_aval_str(&x->aval, buf, sizeof buf);
-    k = (int)strlen(buf);
-  }
-  if (*n + (size_t)k + 2 > *cap) {
-    size_t cap2 = (*cap + (size_t)k + 2) * 2;
+  if (*n + k + 2 > *cap) {
+    size_t cap2 = (*cap + k + 2) * 2;
     char *q = jx_realloc(*s, cap2);
     if (!q) {
       jx_free(*s);
@@ -64,12 +55,30 @@ static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
     *s = q;
     *cap = cap2;
   }
-  memcpy(*s + *n, buf, (size_t)k);
-  *n += (size_t)k;
+  memcpy(*s + *n, buf, k);
+  *n += k;
   (*s)[(*n)++] = ';';
   (*s)[*n] = 0;
-  if (jx_is_tree(x))
+}
+
+/* signature: tree structure (kinds, lengths, dict keys given with their
+ * lengths, so no key can mimic another's) + each leaf's
+ * dtype/shape/weakness */
+static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
+  char buf[200];
+  if (jx_is_tree(x)) {
+    snprintf(buf, sizeof buf, "%c%d", "([{"[x->u.tree.tkind], x -> u.tree.n);
+    sig_put(buf, strlen(buf), s, n, cap);
+    for (int i = 0; x->u.tree.keys && i < x->u.tree.n; i++) {
+      snprintf(buf, sizeof buf, "%zu:", strlen(jx_tree_key(x, i)));
+      sig_put(buf, strlen(buf), s, n, cap);
+      sig_put(jx_tree_key(x, i), strlen(jx_tree_key(x, i)), s, n, cap);
+    }
     for (int i = 0; i < x->u.tree.n; i++) sig_rec(x->u.tree.items[i], s, n, cap);
+  } else {
+    jx_aval_str(&x->aval, buf, sizeof buf);
+    sig_put(buf, strlen(buf), s, n, cap);
+  }
 }
 
 static bool has_tracer_consts(const jx_jaxpr *j) {
@@ -127,14 +136,14 @@ static jx_t jit_body(const jx_t *args, void *u) {
   jx_t err = NULL, out_like = NULL;
   jx_jaxpr *j = signature_jaxpr(c, all, args, &out_like, &err);
   if (!j) return err;
-  int nleaves = jx_tree_flatten(all, NULL, 0);
+  int nleaves = jx_tree_leaves_to(all, NULL, 0);
   jx_t *in = jx_malloc(sizeof(jx_t) * (size_t)(nleaves ? nleaves : 1));
   jx_t *out = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
   jx_t result;
   if (!in || !out) {
     result = jx_error_new("jit: out of memory");
   } else {
-    jx_tree_flatten(all, in, nleaves);
+    jx_tree_leaves_to(all, in, nleaves);
     if (has_tracer_consts(j)) { /* closed over an outer tracer: run it inline */
       err = jx_eval_jaxpr(j, in, out);
     } else {
@@ -143,7 +152,7 @@ static jx_t jit_body(const jx_t *args, void *u) {
       q.call.jaxpr = j;
       err = jx_bind(JX_P_jit_call, nleaves, in, &q, j->nout, out);
     }
-    result = err ? err : jx_tree_unflatten(out_like, out);
+    result = err ? err : jx_tree_build(out_like, out);
   }
   jx_free(in);
   jx_free(out);
