@@ -313,6 +313,34 @@ jx_t jx_tree_flatten_with_path(jx_t tree, char ***paths, jx_t *structure);
 /* tree_map over n trees of one structure: f(leaves[0..n), u) per leaf */
 jx_t jx_tree_map_n(jx_t (*f)(const jx_t *leaves, void *u), int n, const jx_t *trees, void *u);
 
+/* Zero-copy interop. jx_from_buffer wraps the caller's memory (dtype,
+ * shape, byte strides: NULL = row-major contiguous) without a copy when it
+ * is row-major contiguous and ptr is aligned to the dtype's size; other
+ * layouts (transposed, negative or zero strides, misaligned) are copied.
+ * Ownership of ptr passes to jx in every case: deleter(ptr, ctx), if not
+ * NULL, is called exactly once -- when the last array sharing the memory
+ * is released, or before jx_from_buffer returns when it copied or failed.
+ * A wrapped array aliases the memory: jx never writes to it, and writes
+ * the caller makes while the array lives are seen by later reads (do not
+ * write while a computation may be reading it). */
+jx_t jx_from_buffer(jx_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides, void *ptr,
+                    void (*deleter)(void *ptr, void *ctx), void *ctx);
+/* The data of a concrete array, row-major (read-only: arrays are values,
+ * possibly shared). NULL for trees, errors and tracers (a tracer's read
+ * also fails its transformation, as jx_read does). */
+const void *jx_data_ptr(jx_t x);
+/* DLPack (the dlpack.h ABI, v0.8 layout; include dlpack.h for the struct).
+ * jx_to_dlpack shares x's buffer: the consumer calls the tensor's deleter
+ * once when done and must not write to it. NULL (and an error through the
+ * error handler) for anything but a concrete array. jx_from_dlpack takes
+ * the tensor over (CPU, lanes 1, dtypes bool/int32/int64/uint32/float32/
+ * float64): zero-copy when compact row-major and aligned, else copied; its
+ * deleter is called exactly once (when the array is released, at once
+ * after a copy, or on an error value). */
+struct DLManagedTensor;
+struct DLManagedTensor *jx_to_dlpack(jx_t x);
+jx_t jx_from_dlpack(struct DLManagedTensor *tensor);
+
 /* ------------------------------------------------------ memory and errors */
 void jx_pool_push(void);
 void jx_pool_pop(void);

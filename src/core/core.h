@@ -206,7 +206,12 @@ typedef enum { JX_TREE_TUPLE, JX_TREE_LIST, JX_TREE_DICT, JX_TREE_STAR, JX_TREE_
 typedef struct jx_buffer {
   atomic_int refs;
   size_t nbytes;
-  void *data; /* 64-byte aligned */
+  void *data; /* 64-byte aligned, except the caller's memory (external) */
+  /* jx_from_buffer / jx_from_dlpack: memory jx does not own. The last
+   * release frees only the header and calls deleter(data, ctx) once. */
+  bool external;
+  void (*deleter)(void *data, void *ctx);
+  void *ctx;
 } jx_buffer;
 
 typedef struct jx_trace jx_trace;
@@ -271,6 +276,9 @@ jx_t jx_first_error(int n, const jx_t *xs);
 /* Buffers: 64-byte aligned, size-class cached (see backend/cpu/alloc). */
 jx_buffer *jx_buffer_new(size_t nbytes);
 void jx_buffer_release(jx_buffer *b);
+/* A buffer over the caller's memory (external); NULL when out of memory
+ * (the deleter is then not called: the caller decides). */
+jx_buffer *jx_buffer_wrap(void *data, size_t nbytes, void (*deleter)(void *, void *), void *ctx);
 
 /* Pools: a thread-local stack of owned references. */
 size_t jx_pool_mark(void);
