@@ -7,7 +7,7 @@
  *   jx_t y = jx_add(jx_mul(x, x), jx_scalar(1.0));      // f32[3]: 2 5 10
  *
  * Every jx_t is an array (concrete, or a tracer while a transformation runs),
- * a tree (tuple/list of jx_t), or an error value.
+ * a tree (tuple/list/dict of jx_t), or an error value.
  *
  * Ownership. Every jx_t returned by the API belongs to the innermost pool
  * open on the calling thread (a root pool always exists). jx_pool_pop()

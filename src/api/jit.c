@@ -65,9 +65,10 @@ static void sig_put(const char *buf, size_t k, char **s, size_t *n, size_t *cap)
  * lengths, so no key can mimic another's) + each leaf's
  * dtype/shape/weakness */
 static void sig_rec(jx_t x, char **s, size_t *n, size_t *cap) {
+  static const char kind_char[] = "([{*S"; /* by jx_tree_kind */
   char buf[200];
   if (jx_is_tree(x)) {
-    snprintf(buf, sizeof buf, "%c%d", "([{"[x->u.tree.tkind], x -> u.tree.n);
+    snprintf(buf, sizeof buf, "%c%d", kind_char[x->u.tree.tkind], x->u.tree.n);
     sig_put(buf, strlen(buf), s, n, cap);
     for (int i = 0; x->u.tree.keys && i < x->u.tree.n; i++) {
       snprintf(buf, sizeof buf, "%zu:", strlen(jx_tree_key(x, i)));

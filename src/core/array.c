@@ -222,8 +222,9 @@ static void put_value(sbuf *b, jx_t x);
 /* Python's spelling: (a, b), (a,), [a, b], {'k': v}; a structure as JAX
  * prints a PyTreeDef: PyTreeDef((*, {'k': *})). */
 static void put_tree(sbuf *b, jx_t x) {
-  static const char *const open[] = {"(", "[", "{", "*", "PyTreeDef("}, *const close[] = {")", "]", "}", "",
-                                                                                          ")"};
+  /* by jx_tree_kind: tuple, list, dict, a structure's leaf, a structure */
+  static const char *const open[] = {"(", "[", "{", "*", "PyTreeDef("};
+  static const char *const close[] = {")", "]", "}", "", ")"};
   int k = x->u.tree.tkind, n = x->u.tree.n;
   sb_put(b, "%s", open[k]);
   for (int i = 0; i < n; i++) {
