@@ -22,6 +22,14 @@ static void count_deleter(void *p, void *ctx) {
 
 static double num(jx_t x) { return jx_ok(x) ? jx_item(x) : NAN; }
 
+/* the jx_fn a test makes, freed at its end (outermost first) */
+static jx_fn *fns[32];
+static int nfns;
+static jx_fn *keep(jx_fn *f) { return fns[nfns++] = f; }
+static void free_fns(void) {
+  while (nfns) jx_fn_free(fns[--nfns]);
+}
+
 static bool values_are(jx_t x, int n, const double *want) {
   double got[64];
   if (n > 64 || jx_read(x, JX_F64, got, sizeof(double) * (size_t)n)) return false;
@@ -159,7 +167,8 @@ static void test_alignment(void) {
       int64_t counts[3] = {N, R * K, K * C};
       jx_t w[3], c[3];
       for (int i = 0; i < 3; i++) {
-        mem[i] = aligned_alloc(64, (size_t)(counts[i] + 16) * es);
+        mem[i] =
+            aligned_alloc(64, ((size_t)(counts[i] + 16) * es + 63) / 64 * 64); /* a multiple of 64 (C11) */
         void *p = mem[i] + off * es;
         fill(dts[k], p, counts[i], i);
         w[i] = i == 0   ? jx_from_buffer(dts[k], JX_SHAPE(N), NULL, p, NULL, NULL)
@@ -194,10 +203,12 @@ static void test_data_ptr(void) {
   CHECK(p && p[0] == 1 && p[1] == 2);
   CHECK(jx_data_ptr(NULL) == NULL && jx_data_ptr(JX_TUPLE(x)) == NULL &&
         jx_data_ptr(jx_error_new("e")) == NULL);
-  EXPECT_ERROR(jx_call(jx_jit(jx_fn_new(reads_ptr, 1, NULL)), &x), "data_ptr");
-  EXPECT_ERROR(jx_call(jx_grad(jx_fn_new(reads_ptr, 1, NULL), 0), (jx_t[]){jx_scalar_of(JX_F32, 2)}),
-               "data_ptr");
+  EXPECT_ERROR(jx_call(keep(jx_jit(keep(jx_fn_new(reads_ptr, 1, NULL)))), &x), "data_ptr");
+  EXPECT_ERROR(
+      jx_call(keep(jx_grad(keep(jx_fn_new(reads_ptr, 1, NULL)), 0)), (jx_t[]){jx_scalar_of(JX_F32, 2)}),
+      "data_ptr");
   jx_pool_pop();
+  free_fns();
 }
 
 /* --------------------------------------------------------------- DLPack */

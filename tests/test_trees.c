@@ -12,6 +12,14 @@
 #define F64(v) jx_scalar_of(JX_F64, (v))
 static double num(jx_t x) { return jx_ok(x) ? jx_item(x) : NAN; }
 
+/* the jx_fn a test makes, freed at its end (outermost first) */
+static jx_fn *fns[32];
+static int nfns;
+static jx_fn *keep(jx_fn *f) { return fns[nfns++] = f; }
+static void free_fns(void) {
+  while (nfns) jx_fn_free(fns[--nfns]);
+}
+
 static bool str_is(jx_t x, const char *want) {
   char *s = jx_to_string(x);
   bool ok = s && !strcmp(s, want);
@@ -189,17 +197,17 @@ static void test_transformations(void) {
   jx_pool_push();
   jx_t x = jx_array(JX_F64, JX_SHAPE(3), (double[]){1, 2, 3});
   jx_t P = jx_dict(2, (const char *[]){"w", "b"}, (jx_t[]){F64(2), F64(0.5)});
-  jx_fn *L = jx_fn_new(loss, 2, NULL);
-  jx_t g = jx_call(jx_grad(L, 0), (jx_t[]){P, x});
+  jx_fn *L = keep(jx_fn_new(loss, 2, NULL));
+  jx_t g = jx_call(keep(jx_grad(L, 0)), (jx_t[]){P, x});
   /* d/dw = sum(2 (x w + b) x) = 2 (2.5 + 9 + 19.5) = 62; d/db = 2 (2.5 + 4.5 + 6.5) = 27 */
   CHECK(jx_tree_structure_eq(g, P));
   CHECK_CLOSE(num(jx_get(g, "w")), 62, 1e-12, 0);
   CHECK_CLOSE(num(jx_get(g, "b")), 27, 1e-12, 0);
-  jx_t gj = jx_call(jx_jit(jx_grad(L, 0)), (jx_t[]){P, x});
+  jx_t gj = jx_call(keep(jx_jit(keep(jx_grad(L, 0)))), (jx_t[]){P, x});
   CHECK(jx_tree_structure_eq(gj, P) && num(jx_get(gj, "w")) == num(jx_get(g, "w")));
 
   /* jit's cache key holds the keys: {'a','b'} and {'a','c'} trace apart */
-  jx_fn *J = jx_jit(jx_fn_new(count_neg, 1, NULL));
+  jx_fn *J = keep(jx_jit(keep(jx_fn_new(count_neg, 1, NULL))));
   jx_t ab = jx_dict(2, (const char *[]){"a", "b"}, (jx_t[]){F64(1), F64(2)});
   jx_t ac = jx_dict(2, (const char *[]){"a", "c"}, (jx_t[]){F64(1), F64(2)});
   jx_t r1 = jx_call(J, &ab), r2 = jx_call(J, &ab);
@@ -217,10 +225,11 @@ static void test_transformations(void) {
   jx_t B = jx_dict(2, (const char *[]){"u", "v"},
                    (jx_t[]){jx_array(JX_F64, JX_SHAPE(2, 2), (double[]){1, 2, 3, 4}),
                             jx_array(JX_F64, JX_SHAPE(2), (double[]){10, 20})});
-  jx_t vs = jx_call(jx_vmap(jx_fn_new(sum_leaves, 1, NULL), NULL, 0), &B);
+  jx_t vs = jx_call(keep(jx_vmap(keep(jx_fn_new(sum_leaves, 1, NULL)), NULL, 0)), &B);
   double got[2] = {0};
   CHECK(jx_read(vs, JX_F64, got, sizeof got) == 0 && got[0] == 13 && got[1] == 27);
   jx_pool_pop();
+  free_fns();
 }
 
 /* carry {'n': count, 's': sum}; y = x * 2 */
@@ -240,11 +249,12 @@ static void test_scan(void) {
   jx_pool_push();
   jx_t init = jx_dict(2, (const char *[]){"n", "s"}, (jx_t[]){F64(0), F64(0)});
   jx_t xs = jx_array(JX_F64, JX_SHAPE(4), (double[]){1, 2, 3, 4});
-  jx_t r = jx_scan(jx_fn_new(step, 2, NULL), init, xs);
+  jx_t r = jx_scan(keep(jx_fn_new(step, 2, NULL)), init, xs);
   jx_t c = jx_at(r, 0);
   CHECK(jx_tree_structure_eq(c, init) && num(jx_get(c, "n")) == 4 && num(jx_get(c, "s")) == 10);
-  EXPECT_ERROR(jx_scan(jx_fn_new(step_bad, 2, NULL), init, xs), "scan");
+  EXPECT_ERROR(jx_scan(keep(jx_fn_new(step_bad, 2, NULL)), init, xs), "scan");
   jx_pool_pop();
+  free_fns();
 }
 
 static void test_checkpoint(void) {
