@@ -7,7 +7,7 @@
  *   jx_t y = jx_add(jx_mul(x, x), jx_scalar(1.0));      // f32[3]: 2 5 10
  *
  * Every jx_t is an array (concrete, or a tracer while a transformation runs),
- * a tree (tuple/list of jx_t), or an error value.
+ * a tree (tuple/list/dict of jx_t), or an error value.
  *
  * Ownership. Every jx_t returned by the API belongs to the innermost pool
  * open on the calling thread (a root pool always exists). jx_pool_pop()
@@ -405,6 +405,62 @@ jx_t jx_apply_updates(jx_t params, jx_t updates); /* params + updates, in params
 jx_t jx_global_norm(jx_t tree);                   /* optax.global_norm */
 jx_optimizer *jx_optim_retain(jx_optimizer *opt);
 void jx_optim_free(jx_optimizer *opt);
+
+/* ------------------------------------- named trees, tree API, interop */
+/* Dicts: string keys (any C string, copied), kept sorted by strcmp (for
+ * UTF-8 keys Python's sorted() order), so a dict's leaves flatten in key
+ * order as JAX's do; jx_len/jx_at see the items in that order. Duplicate
+ * or NULL keys are error values. Every transformation takes dicts where it
+ * takes tuples and lists (grad over a dict of params, jit's cache key
+ * includes the keys, vmap, scan carries, jx_save/jx_load). */
+jx_t jx_dict(int n, const char *const *keys, const jx_t *values);
+jx_t jx_get(jx_t dict, const char *key); /* d[key]; an error value if absent */
+const char *jx_key_at(jx_t dict, int i); /* key of item i (sorted); NULL if not a dict or out of range */
+/* jax.tree_util. A structure (PyTreeDef) is an opaque jx_t owned like any
+ * other: jx_to_string/jx_print show it as JAX does ("PyTreeDef((*, {'b':
+ * *}))"), jx_tree_structure_eq compares, jx_tree_unflatten uses it; it
+ * cannot be an item of a tree or an argument of an op. */
+jx_t jx_tree_flatten(jx_t tree, jx_t *structure);    /* -> list of leaves; *structure (optional) */
+jx_t jx_tree_unflatten(jx_t structure, jx_t leaves); /* leaves: a list/tuple (items may be trees) */
+jx_t jx_tree_leaves(jx_t tree);                      /* -> list */
+jx_t jx_tree_structure(jx_t tree);
+bool jx_tree_structure_eq(jx_t a, jx_t b);      /* trees or structures; false for errors */
+int jx_tree_num_leaves(jx_t tree_or_structure); /* -1 for an error */
+/* tree_flatten_with_path: the leaves, and in *paths (optional) their key
+ * paths as jax.tree_util.keystr writes them ("['w'][0]": item 0 of key
+ * 'w'; a bare leaf: ""), one block of n pointers then the strings, freed
+ * with one free() (through the allocator when one is set). */
+jx_t jx_tree_flatten_with_path(jx_t tree, char ***paths, jx_t *structure);
+/* tree_map over n trees of one structure: f(leaves[0..n), u) per leaf */
+jx_t jx_tree_map_n(jx_t (*f)(const jx_t *leaves, void *u), int n, const jx_t *trees, void *u);
+
+/* Zero-copy interop. jx_from_buffer wraps the caller's memory (dtype,
+ * shape, byte strides: NULL = row-major contiguous) without a copy when it
+ * is row-major contiguous and ptr is aligned to the dtype's size; other
+ * layouts (transposed, negative or zero strides, misaligned) are copied.
+ * Ownership of ptr passes to jx in every case: deleter(ptr, ctx), if not
+ * NULL, is called exactly once -- when the last array sharing the memory
+ * is released, or before jx_from_buffer returns when it copied or failed.
+ * A wrapped array aliases the memory: jx never writes to it, and writes
+ * the caller makes while the array lives are seen by later reads (do not
+ * write while a computation may be reading it). */
+jx_t jx_from_buffer(jx_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides, void *ptr,
+                    void (*deleter)(void *ptr, void *ctx), void *ctx);
+/* The data of a concrete array, row-major (read-only: arrays are values,
+ * possibly shared). NULL for trees, errors and tracers (a tracer's read
+ * also fails its transformation, as jx_read does). */
+const void *jx_data_ptr(jx_t x);
+/* DLPack (the dlpack.h ABI, v0.8 layout; include dlpack.h for the struct).
+ * jx_to_dlpack shares x's buffer: the consumer calls the tensor's deleter
+ * once when done and must not write to it. NULL (and an error through the
+ * error handler) for anything but a concrete array. jx_from_dlpack takes
+ * the tensor over (CPU, lanes 1, dtypes bool/int32/int64/uint32/float32/
+ * float64): zero-copy when compact row-major and aligned, else copied; its
+ * deleter is called exactly once (when the array is released, at once
+ * after a copy, or on an error value). */
+struct DLManagedTensor;
+struct DLManagedTensor *jx_to_dlpack(jx_t x);
+jx_t jx_from_dlpack(struct DLManagedTensor *tensor);
 
 /* ------------------------------------------------------ memory and errors */
 void jx_pool_push(void);

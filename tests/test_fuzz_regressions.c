@@ -16,7 +16,7 @@ typedef struct {
 #define BYTES(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 
 static const finding findings[] = {
-    /* 1. jx_tree_flatten(t, NULL, 0) (counting the leaves) advanced the
+    /* 1. jx_tree_leaves_to(t, NULL, 0) (counting the leaves) advanced the
      * NULL pointer: undefined behaviour (UBSan: "applying zero offset to
      * null pointer"), on every call of a function over a nested tree. */
     {"counting a tree's leaves offset a NULL pointer", (const uint8_t[]){0}, 0},

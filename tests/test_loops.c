@@ -37,7 +37,7 @@ static double jit_vs_eager(jx_fn *f, int n, const jx_t *args) {
     return -1;
   }
   jx_t wl[32], gl[32];
-  int nw = jx_tree_flatten(want, wl, 32), ng = jx_tree_flatten(got, gl, 32);
+  int nw = jx_tree_leaves_to(want, wl, 32), ng = jx_tree_leaves_to(got, gl, 32);
   if (nw != ng || nw > 32) return -1;
   double worst = 0;
   for (int i = 0; i < nw; i++) {

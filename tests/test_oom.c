@@ -6,7 +6,8 @@
  * eager ops (GEMM packing, chunked reductions, sorts), grad, vmap, jit
  * (trace, optimize, fuse, render, build, run), cond/scan/while/fori, random,
  * vjp, switch, tree_map, make_jaxpr and to_string, optimizers (src/optim),
- * and eager ops and grad in a new thread (whose pool vectors start empty) -- is run once to count its allocations (K); then, for every N in 1..K,
+ * named trees (dicts through grad, structures, key paths) and DLPack, and
+ * eager ops and grad in a new thread (whose pool vectors start empty) -- is run once to count its allocations (K); then, for every N in 1..K,
  * run again with allocation N failing. Each step of the workload must end
  * in an error value or its correct result; afterwards every block the run
  * made must be freed again (the allocator counts live blocks, so a leak is
@@ -352,6 +353,33 @@ static jx_t step_optim(void) {
   return r;
 }
 
+/* named trees (a dict through grad, structures, paths, their text) and
+ * interop (a wrapped buffer through DLPack and back) */
+static jx_t dict_loss(const jx_t *a, void *u) {
+  return loss((jx_t[]){jx_get(a[0], "layers"), a[1], jx_get(a[0], "target")}, u);
+}
+static jx_t step_trees(void) {
+  static double mem[4] = {1, 2, 3, 4};
+  jx_t d = jx_dict(2, (const char *[]){"target", "layers"}, (jx_t[]){targets(), params_tree()});
+  jx_fn *f = jx_fn_new(dict_loss, 2, NULL), *g = jx_grad(f, 0);
+  jx_t grads = JX_CALL(g, d, inputs());
+  jx_t s = NULL, leaves = jx_tree_flatten(d, &s), back = jx_tree_unflatten(s, leaves);
+  char **paths = NULL, *str = jx_to_string(s);
+  jx_t lp = jx_tree_flatten_with_path(d, &paths, NULL);
+  jx_t strings = paths && str && !strcmp(paths[0], "['layers'][0][0]") && strstr(str, "PyTreeDef({'layers'")
+                     ? jx_scalar_int((int64_t)strlen(str))
+                     : jx_error_new("tree paths/structure text: %s", str ? str : "no string");
+  void *ud;
+  jx_alloc_fn al = jx_get_allocator(&ud);
+  if (paths) al(ud, paths, 0);
+  if (str) al(ud, str, 0);
+  jx_t w = jx_from_buffer(JX_F64, JX_SHAPE(4), NULL, mem, NULL, NULL);
+  struct DLManagedTensor *t = jx_ok(w) ? jx_to_dlpack(w) : NULL;
+  jx_t r = t ? jx_from_dlpack(t) : jx_ok(w) ? jx_error_new("to_dlpack failed") : w;
+  jx_fn_free(g), jx_fn_free(f);
+  return JX_TUPLE(grads, back, lp, strings, jx_sum(r));
+}
+
 /* A new thread starts with no pool vectors: its first values and its
  * first jx_pool_push must grow them (elsewhere they are warm). */
 static void *thread_work(void *u) {
@@ -378,7 +406,7 @@ typedef struct {
 static const step steps[] = {{"eager", step_eager},   {"kernels", step_kernels}, {"grad", step_grad},
                              {"vmap", step_vmap},     {"jit", step_jit},         {"control", step_control},
                              {"random", step_random}, {"misc", step_misc},       {"thread", step_thread},
-                             {"optim", step_optim}};
+                             {"optim", step_optim},   {"trees", step_trees}};
 enum { NSTEP = sizeof steps / sizeof steps[0] };
 
 /* --------------------------------------------------------- result checking */

@@ -22,10 +22,10 @@ typedef struct {
 } leaves;
 
 static jx_t leaves_of(jx_t tree, leaves *l) {
-  l->n = jx_tree_flatten(tree, NULL, 0);
+  l->n = jx_tree_leaves_to(tree, NULL, 0);
   l->v = l->n <= MAX_LEAVES_STACK ? l->small : jx_malloc(sizeof(jx_t) * (size_t)l->n);
   if (!l->v) return jx_error_new("out of memory flattening a tree of %d leaves", l->n);
-  jx_tree_flatten(tree, l->v, l->n);
+  jx_tree_leaves_to(tree, l->v, l->n);
   return NULL;
 }
 static void leaves_free(leaves *l) {
@@ -99,7 +99,7 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
     in.v[i] = jx_jvp_tracer(J, in.v[i], t);
     if (!jx_ok(in.v[i])) err = in.v[i];
   }
-  jx_t out = err ? err : call_with(f, args, argnum, jx_tree_unflatten(target, in.v));
+  jx_t out = err ? err : call_with(f, args, argnum, jx_tree_build(target, in.v));
   leaves_free(&in);
   leaves ol = {0};
   /* a read of a traced value (jx_item, ...) inside f poisoned a trace */
@@ -127,7 +127,7 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
   }
   for (int i = 0; i < ol.n; i++)
     if (!tan[i]) tan[i] = jx_lax_zeros(&ol.v[i]->aval);
-  L->out = jx_tree_unflatten(out, ol.v);
+  L->out = jx_tree_build(out, ol.v);
   L->lin = jx_stage_end(S, ol.n, tan, &err);
 #ifdef JX_DEBUG_CHECKS
   /* callers release L->lin only on success */
@@ -179,7 +179,7 @@ static jx_t grad_body(const jx_t *args, void *u) {
     err = leaves_of(L.in_tree, &in);
     if (!err) {
       err = jx_backward_pass(L.lin, &ct, in.v);
-      jx_t g = err ? err : jx_tree_unflatten(L.in_tree, in.v);
+      jx_t g = err ? err : jx_tree_build(L.in_tree, in.v);
       result = c->with_value ? JX_TUPLE(out, g) : g;
       leaves_free(&in);
     }
@@ -241,7 +241,7 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
     if (!jx_ok(pl.v[i])) err = pl.v[i];
   }
   if (J) J->label = "jvp";
-  jx_t out = err ? err : call_with(f, NULL, -1, jx_tree_unflatten(P, pl.v));
+  jx_t out = err ? err : call_with(f, NULL, -1, jx_tree_build(P, pl.v));
   leaves_free(&pl);
   leaves_free(&tl);
   leaves ol;
@@ -258,7 +258,7 @@ jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
         jx_jvp_unpack(J, ol.v[i], &ol.v[i], &tan[i]);
         if (!tan[i]) tan[i] = jx_zeros_like(ol.v[i]);
       }
-      result = JX_TUPLE(jx_tree_unflatten(out, ol.v), jx_tree_unflatten(out, tan));
+      result = JX_TUPLE(jx_tree_build(out, ol.v), jx_tree_build(out, tan));
       jx_free(tan);
     }
     leaves_free(&ol);
@@ -305,7 +305,7 @@ static jx_t vjp_body(const jx_t *args, void *u) {
   jx_t result = err;
   if (!err) {
     err = jx_backward_pass(c->lin, cl.v, il.v);
-    result = err ? err : jx_tree_unflatten(c->in_like, il.v);
+    result = err ? err : jx_tree_build(c->in_like, il.v);
     leaves_free(&il);
   }
   leaves_free(&cl);

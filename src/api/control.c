@@ -43,9 +43,9 @@ static jx_t trace_closed(const char *op, jx_fn *f, int nargs, const jx_t *args, 
 }
 
 static int leaves(jx_t tree, jx_t **out) {
-  int n = jx_tree_flatten(tree, NULL, 0);
+  int n = jx_tree_leaves_to(tree, NULL, 0);
   *out = jx_malloc(sizeof(jx_t) * (size_t)(n ? n : 1));
-  if (*out) jx_tree_flatten(tree, *out, n);
+  if (*out) jx_tree_leaves_to(tree, *out, n);
   return *out ? n : -1;
 }
 
@@ -73,7 +73,7 @@ static bool same_types(jx_t a, jx_t b) {
   return ok;
 }
 
-static jx_t unflatten_outs(jx_t like, jx_t *outs) { return jx_tree_unflatten(like, outs); }
+static jx_t unflatten_outs(jx_t like, jx_t *outs) { return jx_tree_build(like, outs); }
 
 /* ----------------------------------------------------------------- cond */
 jx_t jx_cond(jx_t pred, jx_fn *on_true, jx_fn *on_false, int n, const jx_t *operands) {
@@ -278,7 +278,7 @@ static jx_t scan_trace(const char *op, jx_fn *f, jx_t init, jx_t xs, scan_build 
      * leave an equation in an enclosing trace) */
     sl[i] = jx_array_new(&a);
   }
-  jx_t xslice = sl && xs ? jx_tree_unflatten(xs, sl) : jx_tuple(0, NULL);
+  jx_t xslice = sl && xs ? jx_tree_build(xs, sl) : jx_tuple(0, NULL);
   jx_t args[2] = {init, xslice};
   jx_t r = sl ? trace_closed(op, f, 2, args, &s->b) : jx_error_new("%s: out of memory", op);
   jx_free(sl);
@@ -343,9 +343,9 @@ static jx_t scan_bind(const char *op, jx_t init, int64_t length, bool reverse, c
     int t = 0;
     for (int k = 0; k < s->ncar; k++) outs[k] = invariant_carry(b, k) ? s->il[k] : res[t++];
     for (int k = s->ncar; k < b->j->nout; k++) outs[k] = res[t++];
-    jx_t carry = jx_tree_unflatten(init, outs);
+    jx_t carry = jx_tree_build(init, outs);
     /* ys: the body's y tree, each leaf stacked */
-    jx_t ys = jx_tree_unflatten(jx_at(b->out_like, 1), outs + s->ncar);
+    jx_t ys = jx_tree_build(jx_at(b->out_like, 1), outs + s->ncar);
     r = JX_TUPLE(carry, ys);
   }
   jx_free(ins), jx_free(outs);

@@ -70,13 +70,21 @@ static void kb_put(keybuf *k, const char *p, size_t n) {
   k->s[k->n] = 0;
 }
 
-/* signature: tree structure + each leaf's dtype/shape/weakness; with
- * bytes (static arguments) also each leaf's value */
+/* signature: tree structure (kinds, lengths, dict keys given with their
+ * lengths, so no key can mimic another's) + each leaf's
+ * dtype/shape/weakness; with bytes (static arguments) also each leaf's
+ * value */
 static void kb_sig(keybuf *k, jx_t x, bool bytes) {
+  static const char kind_char[] = "([{*S"; /* by jx_tree_kind */
   char buf[200];
   if (jx_is_tree(x)) {
-    snprintf(buf, sizeof buf, "%c%d;", x->u.tree.tkind == JX_TREE_TUPLE ? '(' : '[', x->u.tree.n);
+    snprintf(buf, sizeof buf, "%c%d;", kind_char[x->u.tree.tkind], x->u.tree.n);
     kb_put(k, buf, strlen(buf));
+    for (int i = 0; x->u.tree.keys && i < x->u.tree.n; i++) {
+      snprintf(buf, sizeof buf, "%zu:", strlen(jx_tree_key(x, i)));
+      kb_put(k, buf, strlen(buf));
+      kb_put(k, jx_tree_key(x, i), strlen(jx_tree_key(x, i)));
+    }
     for (int i = 0; i < x->u.tree.n; i++) kb_sig(k, x->u.tree.items[i], bytes);
     return;
   }
@@ -229,7 +237,7 @@ static void delete_donated(int nin, jx_t *in, char **msg, int nout, const jx_t *
 static bool donation_messages(const jit_closure *c, jx_t dyn, jx_t *in, char **msg) {
   for (int a = 0, k = 0, l = 0; a < c->f->nargs; a++) {
     if (c->is_static[a]) continue;
-    int nl = jx_tree_flatten(jx_at(dyn, k++), NULL, 0);
+    int nl = jx_tree_leaves_to(jx_at(dyn, k++), NULL, 0);
     for (int e = 0; e < nl; e++, l++) {
       char s[160];
       msg[l] = !c->donate[a] ? NULL
@@ -274,14 +282,14 @@ static jx_t jit_body(const jx_t *args, void *u) {
   jx_t err = prepare(c, args, &pr);
   if (err) return err;
   jx_jaxpr *j = pr.j;
-  int nleaves = jx_tree_flatten(pr.dyn, NULL, 0);
+  int nleaves = jx_tree_leaves_to(pr.dyn, NULL, 0);
   jx_t *in = jx_malloc(sizeof(jx_t) * (size_t)(nleaves ? nleaves : 1));
   jx_t *out = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
   jx_t result;
   if (!in || !out) {
     result = jx_error_new("jit: out of memory");
   } else {
-    jx_tree_flatten(pr.dyn, in, nleaves);
+    jx_tree_leaves_to(pr.dyn, in, nleaves);
     if (has_tracer_consts(j)) { /* closed over an outer tracer: run it inline */
       err = jx_eval_jaxpr(j, in, out);
     } else if (c->donate && !jx_dynamic_trace() && !any_tracer(nleaves, in)) {
@@ -292,7 +300,7 @@ static jx_t jit_body(const jx_t *args, void *u) {
       q.call.jaxpr = j;
       err = jx_bind(JX_P_jit_call, nleaves, in, &q, j->nout, out);
     }
-    result = err ? err : jx_tree_unflatten(pr.out_like, out);
+    result = err ? err : jx_tree_build(pr.out_like, out);
   }
   jx_free(in);
   jx_free(out);

@@ -12,7 +12,7 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
     *err = all;
     return NULL;
   }
-  int n = jx_tree_flatten(all, NULL, 0);
+  int n = jx_tree_leaves_to(all, NULL, 0);
   jx_t *leaf = jx_malloc(sizeof(jx_t) * (size_t)(n ? n : 1));
   jx_stage *S = leaf ? jx_stage_begin(true) : NULL;
   if (!S) {
@@ -21,14 +21,14 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
     return NULL;
   }
   jx_stage_trace(S)->label = op;
-  jx_tree_flatten(all, leaf, n);
+  jx_tree_leaves_to(all, leaf, n);
   for (int i = 0; i < n && !*err; i++) {
     if (leaf[i]->kind == JX_VK_ERROR)
       *err = leaf[i];
     else
       leaf[i] = jx_stage_input(S, &leaf[i]->aval);
   }
-  jx_t tr = *err ? NULL : jx_tree_unflatten(all, leaf);
+  jx_t tr = *err ? NULL : jx_tree_build(all, leaf);
   jx_free(leaf);
   jx_t out = NULL;
   if (!*err) {
@@ -46,14 +46,14 @@ jx_jaxpr *jx_trace_to_jaxpr_for(const char *op, jx_fn *f, const jx_t *args, jx_t
     jx_stage_abort(S);
     return NULL;
   }
-  int m = jx_tree_flatten(out, NULL, 0);
+  int m = jx_tree_leaves_to(out, NULL, 0);
   jx_t *ol = jx_malloc(sizeof(jx_t) * (size_t)(m ? m : 1));
   if (!ol) {
     jx_stage_abort(S);
     *err = jx_error_new("trace: %s", leaf ? jx_trace_push_failure() : "out of memory");
     return NULL;
   }
-  jx_tree_flatten(out, ol, m);
+  jx_tree_leaves_to(out, ol, m);
   jx_jaxpr *j = jx_stage_end(S, m, ol, err);
   jx_free(ol);
 #ifdef JX_DEBUG_CHECKS

@@ -178,11 +178,34 @@ jx_buffer *jx_buffer_new(size_t nbytes) {
   if (!b) return NULL;
   atomic_init(&b->hdr.refs, 1);
   b->hdr.nbytes = nbytes;
+  b->hdr.external = false;
+  b->hdr.deleter = NULL;
   return &b->hdr;
+}
+
+/* The caller's memory: a bare header (no block around it), so release
+ * tells the two apart by `external`. */
+jx_buffer *jx_buffer_wrap(void *data, size_t nbytes, void (*deleter)(void *, void *), void *ctx) {
+  jx_buffer *h = jx_malloc(sizeof *h);
+  if (!h) return NULL;
+  atomic_init(&h->refs, 1);
+  h->nbytes = nbytes;
+  h->data = data;
+  h->external = true;
+  h->deleter = deleter;
+  h->ctx = ctx;
+  return h;
 }
 
 void jx_buffer_release(jx_buffer *h) {
   if (!h || atomic_fetch_sub(&h->refs, 1) != 1) return;
+  if (h->external) {
+    void (*deleter)(void *, void *) = h->deleter;
+    void *data = h->data, *ctx = h->ctx;
+    jx_free(h);
+    if (deleter) deleter(data, ctx);
+    return;
+  }
   block *b = (block *)h;
   if (b->cls >= 0) {
     size_t rounded;

@@ -200,6 +200,48 @@ static void put_array(sbuf *b, const jx_aval *a, const char *data, int d, int64_
   sb_put(b, "]");
 }
 
+/* n bytes of s, whatever their length (sb_put formats at most 127) */
+static void sb_putn(sbuf *b, const char *s, size_t n) {
+  if (b->oom) return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = (b->n + n + 1) * 2;
+    char *q = jx_realloc(b->s, cap);
+    if (!q) {
+      b->oom = true;
+      return;
+    }
+    b->s = q;
+    b->cap = cap;
+  }
+  memcpy(b->s + b->n, s, n);
+  b->s[b->n += n] = 0;
+}
+
+static void put_value(sbuf *b, jx_t x);
+
+/* Python's spelling: (a, b), (a,), [a, b], {'k': v}; a structure as JAX
+ * prints a PyTreeDef: PyTreeDef((*, {'k': *})). */
+static void put_tree(sbuf *b, jx_t x) {
+  /* by jx_tree_kind: tuple, list, dict, a structure's leaf, a structure */
+  static const char *const open[] = {"(", "[", "{", "*", "PyTreeDef("};
+  static const char *const close[] = {")", "]", "}", "", ")"};
+  int k = x->u.tree.tkind, n = x->u.tree.n;
+  sb_put(b, "%s", open[k]);
+  for (int i = 0; i < n; i++) {
+    if (i) sb_put(b, ", ");
+    if (k == JX_TREE_DICT) {
+      size_t len = jx_key_repr(jx_tree_key(x, i), NULL, 0);
+      char small[128], *s = len < sizeof small ? small : jx_malloc(len + 1);
+      if (!s) b->oom = true;
+      if (s) sb_putn(b, s, jx_key_repr(jx_tree_key(x, i), s, len + 1));
+      if (s != small) jx_free(s);
+      sb_put(b, ": ");
+    }
+    put_value(b, x->u.tree.items[i]);
+  }
+  sb_put(b, "%s%s", k == JX_TREE_TUPLE && n == 1 ? "," : "", close[k]);
+}
+
 static void put_value(sbuf *b, jx_t x) {
   char s[256];
   if (!x) {
@@ -217,14 +259,7 @@ static void put_value(sbuf *b, jx_t x) {
     case JX_VK_TRACER:
       sb_put(b, "<%s tracer %s>", x->u.tr.trace->label, jx_aval_str(&x->aval, s, sizeof s));
       return;
-    case JX_VK_TREE:
-      sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? "(" : "[");
-      for (int i = 0; i < x->u.tree.n; i++) {
-        if (i) sb_put(b, ", ");
-        put_value(b, x->u.tree.items[i]);
-      }
-      sb_put(b, x->u.tree.tkind == JX_TREE_TUPLE ? ")" : "]");
-      return;
+    case JX_VK_TREE: put_tree(b, x); return;
     case JX_VK_ARRAY: {
       int64_t st[JX_MAX_RANK];
       jx_strides(x->aval.ndim, x->aval.shape, st);

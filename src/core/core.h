@@ -195,12 +195,23 @@ static inline uint64_t jx_fnv1a(const void *p, size_t n, uint64_t h) {
 /* ---------------------------------------------------------------- values */
 enum { JX_EXACT_NONE, JX_EXACT_FLOAT, JX_EXACT_INT };
 typedef enum { JX_VK_ARRAY, JX_VK_TRACER, JX_VK_TREE, JX_VK_ERROR } jx_vkind;
-typedef enum { JX_TREE_TUPLE, JX_TREE_LIST } jx_tree_kind;
+/* Tree nodes. A dict keeps its keys sorted (strcmp: byte order, which for
+ * UTF-8 is Python's sorted() of str, so leaves flatten in JAX's order).
+ * STAR and DEF make structures (jx_tree_structure, JAX's PyTreeDef): a
+ * DEF node holds one item, the tree's skeleton, whose leaves are all the
+ * one immortal STAR node ("*"); both are trees without leaves, so every
+ * tree walker passes them through unchanged. */
+typedef enum { JX_TREE_TUPLE, JX_TREE_LIST, JX_TREE_DICT, JX_TREE_STAR, JX_TREE_DEF } jx_tree_kind;
 
 typedef struct jx_buffer {
   atomic_int refs;
   size_t nbytes;
-  void *data; /* 64-byte aligned */
+  void *data; /* 64-byte aligned, except the caller's memory (external) */
+  /* jx_from_buffer / jx_from_dlpack: memory jx does not own. The last
+   * release frees only the header and calls deleter(data, ctx) once. */
+  bool external;
+  void (*deleter)(void *data, void *ctx);
+  void *ctx;
 } jx_buffer;
 
 typedef struct jx_trace jx_trace;
@@ -231,8 +242,10 @@ struct jx_value {
       uint8_t tkind;
       int n;
       int depth;   /* nesting: 1 + the deepest item's (a leaf's is 0) */
-      int nleaves; /* leaves counted with repetition (shared subtrees each time) */
+      int nleaves; /* leaves counted with repetition (shared subtrees each time);
+                      a DEF node: its structure's leaves */
       jx_t *items;
+      char **keys; /* a dict's n keys, sorted, one block (pointers, then strings) */
     } tree;
     struct {
       char *msg;
@@ -263,6 +276,9 @@ jx_t jx_first_error(int n, const jx_t *xs);
 /* Buffers: 64-byte aligned, size-class cached (see backend/cpu/alloc). */
 jx_buffer *jx_buffer_new(size_t nbytes);
 void jx_buffer_release(jx_buffer *b);
+/* A buffer over the caller's memory (external); NULL when out of memory
+ * (the deleter is then not called: the caller decides). */
+jx_buffer *jx_buffer_wrap(void *data, size_t nbytes, void (*deleter)(void *, void *), void *ctx);
 
 /* Pools: a thread-local stack of owned references. */
 size_t jx_pool_mark(void);
@@ -449,11 +465,24 @@ bool jx_diag_enabled(const char *what);
 void jx_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --------------------------------------------------------------- trees */
+/* Same nesting, kinds, lengths and dict keys (a structure's STAR matches
+ * any leaf; a DEF node compares as its skeleton). */
 bool jx_tree_same_structure(jx_t a, jx_t b);
-/* Leaves depth-first; returns the count, writes at most cap. */
-int jx_tree_flatten(jx_t t, jx_t *leaves, int cap);
-/* A tree shaped like `like` holding leaves[0..) in order. */
-jx_t jx_tree_unflatten(jx_t like, const jx_t *leaves);
+/* Leaves depth-first (dicts in key order); returns the count, writes at
+ * most cap. (The public jx_tree_flatten returns them as a list.) */
+int jx_tree_leaves_to(jx_t t, jx_t *leaves, int cap);
+/* A tree shaped like `like` (a tree or a structure) holding leaves[0..)
+ * in order. */
+jx_t jx_tree_build(jx_t like, const jx_t *leaves);
+/* The key paths of t's leaves as jax.tree_util.keystr writes them
+ * ("['w'][0]"), in leaf order: one block of *n pointers then the strings
+ * (jx_free), NULL when out of memory. */
+char **jx_tree_paths(jx_t t, int *n);
+/* Python's repr of key into out (cap bytes, NUL-terminated when cap > 0);
+ * returns the length of the whole repr, like snprintf. */
+size_t jx_key_repr(const char *key, char *out, size_t cap);
+/* A dict node's key i. */
+static inline const char *jx_tree_key(jx_t t, int i) { return t->u.tree.keys[i]; }
 void jx_buffer_cache_trim(void);
 /* Weak scalars' exact values (see jx_value.u.arr.exact). */
 static inline bool jx_has_exact(jx_t x) { return jx_is_array(x) && x->u.arr.exact != JX_EXACT_NONE; }

@@ -188,6 +188,7 @@ static void value_free(jx_t v) {
     case JX_VK_TREE:
       for (int i = 0; i < v->u.tree.n; i++) jx_release(v->u.tree.items[i]);
       jx_free(v->u.tree.items);
+      jx_free(v->u.tree.keys);
       break;
     case JX_VK_ERROR: jx_free(v->u.err.msg); break;
   }

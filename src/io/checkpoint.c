@@ -1,6 +1,7 @@
 /* Tree checkpoints: jx_save(path, tree) writes every leaf under its key
- * path, as jax.tree_util.keystr spells it for tuples and lists ("[0][1]":
- * item 1 of item 0; a tree that is a single array: ""), to .npz or
+ * path, as jax.tree_util.keystr spells it ("[0][1]": item 1 of item 0;
+ * "['w'][0]": item 0 of dict key 'w'; a tree that is a single array: ""
+ * -- core/tree.c's jx_tree_paths), to .npz or
  * .safetensors by the file's suffix; jx_load(path, like) reads them back
  * into a tree shaped like `like`, checking every leaf's name, dtype and
  * shape. Saving is atomic (the writers never touch the target until the
@@ -12,41 +13,26 @@
 
 typedef struct {
   int n;
-  char **names;
+  char **names; /* one block (jx_tree_paths) */
   jx_t *leaves;
 } leaf_list;
 
 static void leaf_list_free(leaf_list *l) {
-  for (int i = 0; l->names && i < l->n; i++) jx_free(l->names[i]);
   jx_free(l->names), jx_free(l->leaves);
   *l = (leaf_list){0};
 }
 
-static bool walk(jx_t t, const char *prefix, leaf_list *l, int *k) {
-  if (!jx_is_tree(t)) {
-    l->leaves[*k] = t;
-    return (l->names[(*k)++] = jx_strdup(prefix)) != NULL;
-  }
-  for (int i = 0; i < jx_len(t); i++) {
-    char *p = jx_asprintf("%s[%d]", prefix, i);
-    bool ok = p && walk(t->u.tree.items[i], p, l, k);
-    jx_free(p);
-    if (!ok) return false;
-  }
-  return true;
-}
-
 /* the leaves of t with their key paths */
 static jx_t named_leaves(const char *op, const char *path, jx_t t, leaf_list *l) {
-  *l = (leaf_list){.n = jx_tree_flatten(t, NULL, 0)};
-  size_t cap = (size_t)(l->n ? l->n : 1);
-  l->names = jx_calloc(cap, sizeof(char *));
-  l->leaves = jx_calloc(cap, sizeof(jx_t));
-  int k = 0;
-  if (!l->names || !l->leaves || !walk(t, "", l, &k)) {
+  *l = (leaf_list){.n = jx_tree_leaves_to(t, NULL, 0)};
+  l->leaves = jx_calloc((size_t)(l->n ? l->n : 1), sizeof(jx_t));
+  int n = 0;
+  l->names = l->leaves ? jx_tree_paths(t, &n) : NULL;
+  if (!l->names || !l->leaves) {
     leaf_list_free(l);
     return jx_error_new("%s: %s: out of memory", op, path);
   }
+  jx_tree_leaves_to(t, l->leaves, l->n);
   return NULL;
 }
 
@@ -139,7 +125,7 @@ jx_t jx_load(const char *path, jx_t like) {
   jx_t *out = e ? NULL : jx_malloc(sizeof(jx_t) * (size_t)(l.n ? l.n : 1));
   if (!e && !out) e = jx_error_new("%s: %s: out of memory", op, path);
   if (!e) e = match(op, path, &l, got, names, out);
-  jx_t r = e ? e : jx_tree_unflatten(like, out);
+  jx_t r = e ? e : jx_tree_build(like, out);
   jx_free(out), jx_free(names);
   leaf_list_free(&l);
   return r;

@@ -127,12 +127,12 @@ jx_t jx_optim_check_like(const jx_optimizer *o, const char *what, jx_t tree, con
   if (jx_is_error(tree)) return tree ? tree : jx_error_new("%s: %s is NULL", o->name, what);
   if (!jx_tree_same_structure(tree, like))
     return jx_error_new("%s: %s and %s have different tree structures (%d and %d leaves)", o->name, what,
-                        like_what, jx_tree_flatten(tree, NULL, 0), jx_tree_flatten(like, NULL, 0));
-  int n = jx_tree_flatten(like, NULL, 0);
+                        like_what, jx_tree_leaves_to(tree, NULL, 0), jx_tree_leaves_to(like, NULL, 0));
+  int n = jx_tree_leaves_to(like, NULL, 0);
   jx_t small[2][16], *a = n <= 16 ? small[0] : jx_malloc(sizeof(jx_t) * (size_t)n * 2);
   jx_t *b = n <= 16 ? small[1] : a + n, err = NULL;
   if (!a) return jx_error_new("%s: out of memory", o->name);
-  jx_tree_flatten(tree, a, n), jx_tree_flatten(like, b, n);
+  jx_tree_leaves_to(tree, a, n), jx_tree_leaves_to(like, b, n);
   for (int i = 0; i < n && !err; i++) {
     bool ok = !jx_is_tree(a[i]) && !jx_is_error(a[i]) && jx_ndim(a[i]) == jx_ndim(b[i]) &&
               !memcmp(jx_shape(a[i]), jx_shape(b[i]), sizeof(int64_t) * (size_t)jx_ndim(a[i]));
@@ -159,19 +159,19 @@ jx_t jx_optim_map(const jx_optimizer *o, int nin, const jx_t *ins, const char *c
     jx_t e = ins[i] ? jx_optim_check_like(o, names[i], ins[i], names[0], ins[0]) : NULL;
     if (e) return e;
   }
-  int n = jx_tree_flatten(ins[0], NULL, 0);
+  int n = jx_tree_leaves_to(ins[0], NULL, 0);
   size_t per = (size_t)(n ? n : 1);
   jx_t *buf = jx_malloc(sizeof(jx_t) * per * (size_t)(nin + nout)), r = NULL;
   if (!buf) return jx_error_new("%s: out of memory", o->name);
   for (int i = 0; i < nin; i++)
-    if (ins[i]) jx_tree_flatten(ins[i], buf + per * (size_t)i, n);
+    if (ins[i]) jx_tree_leaves_to(ins[i], buf + per * (size_t)i, n);
   jx_t *outs = buf + per * (size_t)nin, in[MAP_MAX], out[MAP_MAX], trees[MAP_MAX];
   for (int l = 0; l < n; l++) {
     for (int i = 0; i < nin; i++) in[i] = ins[i] ? buf[per * (size_t)i + (size_t)l] : NULL;
     fn(in, out, u);
     for (int j = 0; j < nout; j++) outs[per * (size_t)j + (size_t)l] = out[j];
   }
-  for (int j = 0; j < nout; j++) trees[j] = jx_tree_unflatten(ins[0], outs + per * (size_t)j);
+  for (int j = 0; j < nout; j++) trees[j] = jx_tree_build(ins[0], outs + per * (size_t)j);
   r = jx_tuple(nout, trees);
   jx_free(buf);
   return r;
@@ -258,10 +258,10 @@ jx_t jx_apply_updates(jx_t params, jx_t updates) {
 jx_t jx_global_norm(jx_t tree) {
   jx_t e = first_error_leaf(tree);
   if (e) return e;
-  int n = jx_tree_flatten(tree, NULL, 0);
+  int n = jx_tree_leaves_to(tree, NULL, 0);
   jx_t small[16], *l = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!l) return jx_error_new("global_norm: out of memory");
-  jx_tree_flatten(tree, l, n);
+  jx_tree_leaves_to(tree, l, n);
   jx_t total = jx_scalar(0.0);
   for (int i = 0; i < n; i++) total = jx_add(total, jx_sum(jx_square(l[i])));
   if (l != small) jx_free(l);

@@ -226,7 +226,7 @@ static jx_t decay_update(const jx_optimizer *o, jx_t grads, jx_t state, jx_t par
   if (!params) return jx_error_new("%s: needs params (params is NULL)", o->name);
   if (o->mask && !jx_tree_same_structure(o->mask, params))
     return jx_error_new("%s: the mask and params have different tree structures (%d and %d leaves)", o->name,
-                        jx_tree_flatten(o->mask, NULL, 0), jx_tree_flatten(params, NULL, 0));
+                        jx_tree_leaves_to(o->mask, NULL, 0), jx_tree_leaves_to(params, NULL, 0));
   double wd = o->h[0];
   jx_t terms =
       o->mask ? jx_tree_map2(decay_term, params, o->mask, &wd) : jx_tree_map(decay_term1, params, &wd);
