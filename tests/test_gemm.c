@@ -235,6 +235,11 @@ static void run_float_suite(const char *label) {
     run_one(JX_F32, t & 1, t & 2, 130, 300, 257, 2);
     run_nonfinite(JX_F32, t & 1, t & 2, 13, 35, 21);
     run_nonfinite(JX_F64, t & 1, t & 2, 7, 17, 300);
+    /* vector-shaped (M or N = 1, unpacked): big enough to thread, padded */
+    run_one(JX_F32, t & 1, t & 2, 1, 3000, 300, 2);
+    run_one(JX_F64, t & 1, t & 2, 2500, 1, 200, 1);
+    run_nonfinite(JX_F32, t & 1, t & 2, 1, 37, 50);
+    run_nonfinite(JX_F64, t & 1, t & 2, 29, 1, 50);
   }
 }
 

@@ -619,6 +619,93 @@ static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, 
 }
 #endif
 
+/* ------------------------------------------------ vector-shaped products */
+/* M == 1 or N == 1 (a batch-1 layer, a matrix-vector product): packing
+ * would copy the whole matrix to use it once, and the register tile would
+ * compute 6 (M = 1) or 32 (N = 1) times the useful products. Instead each
+ * output is a dot product of two contiguous runs, or the output row is
+ * a sum of scaled contiguous rows (axpy), whichever the layout gives:
+ *   dots: out[r * os] = x[r * ldx + 0..K) . v[0..K), for rows r in [lo, hi)
+ *   axpy: out[n * os] = sum_k v[k * vs] * y[k * ldy + n], n in [lo, hi)
+ * PS partial sums (a few vector registers' worth) keep the dot loop free of
+ * a serial dependence, so the compiler vectorizes it without reassociating
+ * a reduction. Threads take ranges of rows (dots) or columns (axpy). */
+#define DEF_VEC(SUF, T)                                                                                      \
+  typedef struct {                                                                                           \
+    bool axpy;                                                                                               \
+    int64_t K, ld, vs, os;                                                                                   \
+    const T *x, *v;                                                                                          \
+    T *out;                                                                                                  \
+  } vec_job_##SUF;                                                                                           \
+  static void vec_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                            \
+    enum { PS = 128 / sizeof(T) };                                                                           \
+    const vec_job_##SUF *j = ctx;                                                                            \
+    const int64_t K = j->K;                                                                                  \
+    if (j->axpy) { /* os: 1, or ldc for a strided output column (N == 1, ta) */                              \
+      T *o = j->out;                                                                                         \
+      const int64_t os = j->os;                                                                              \
+      for (int64_t n = lo; n < hi; n++) o[n * os] = 0;                                                       \
+      for (int64_t k = 0; k < K; k++) {                                                                      \
+        const T a = j->v[k * j->vs], *y = j->x + k * j->ld;                                                  \
+        if (os == 1)                                                                                         \
+          for (int64_t n = lo; n < hi; n++) o[n] += a * y[n];                                                \
+        else                                                                                                 \
+          for (int64_t n = lo; n < hi; n++) o[n * os] += a * y[n];                                           \
+      }                                                                                                      \
+      return;                                                                                                \
+    }                                                                                                        \
+    for (int64_t r = lo; r < hi; r++) {                                                                      \
+      const T *x = j->x + r * j->ld, *v = j->v;                                                              \
+      T s[PS] = {0}, t = 0;                                                                                  \
+      int64_t k = 0;                                                                                         \
+      for (; k + PS <= K; k += PS)                                                                           \
+        for (int l = 0; l < PS; l++) s[l] += x[k + l] * v[k + l];                                            \
+      for (; k < K; k++) t += x[k] * v[k];                                                                   \
+      for (int l = 0; l < PS; l++) t += s[l];                                                                \
+      j->out[r * j->os] = t;                                                                                 \
+    }                                                                                                        \
+  }
+DEF_VEC(f32, float)
+DEF_VEC(f64, double)
+
+/* Runs M == 1 or N == 1 (K >= 2) unpacked; false when the layout has no
+ * contiguous run to use (then the blocked path takes it). v, when it must
+ * be gathered from a strided column, goes through a K-element buffer. */
+static bool gemm_vec(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                     const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+  const size_t es = dt_size(dt);
+  bool axpy;
+  int64_t rows, ld, vs, os;
+  const void *x, *v;
+  if (N == 1) { /* c[i] = op(A)[i, :] . op(B)[:, 0] */
+    axpy = ta, x = A, ld = lda, v = B, vs = tb ? 1 : ldb, rows = M, os = ldc;
+  } else { /* M == 1: c[j] = op(A)[0, :] . op(B)[:, j] */
+    axpy = !tb, x = B, ld = ldb, v = A, vs = ta ? lda : 1, rows = N, os = 1;
+  }
+  void *buf = NULL;
+  if (!axpy && vs != 1) { /* a strided vector: gather it (K values) */
+    if (!(buf = malloc((size_t)K * es))) return false;
+    for (int64_t k = 0; k < K; k++) memcpy((char *)buf + k * es, (const char *)v + k * vs * es, es);
+    v = buf, vs = 1;
+  }
+  const int64_t grain = 1 + GEMM_MIN_TASK_WORK / K;
+  if (dt == JX_F32) {
+    vec_job_f32 j = {axpy, K, ld, vs, os, x, v, C};
+    if (threaded)
+      jx_cpu_parallel_for(rows, axpy ? max64(grain, 64) : grain, vec_task_f32, &j);
+    else
+      vec_task_f32(&j, 0, rows);
+  } else {
+    vec_job_f64 j = {axpy, K, ld, vs, os, x, v, C};
+    if (threaded)
+      jx_cpu_parallel_for(rows, axpy ? max64(grain, 64) : grain, vec_task_f64, &j);
+    else
+      vec_task_f64(&j, 0, rows);
+  }
+  free(buf);
+  return true;
+}
+
 /* ------------------------------------------------------- outer products */
 /* K == 1: C[i, j] = A[i] * B[j]. Per-example weight gradients under vmap
  * are exactly this; a direct loop writes C once (no packing, no beta pass).
@@ -797,6 +884,9 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
         gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, epi, epi_ctx, epi_done))
       return;
 #endif
+    if (mode != JX_GEMM_CBLAS && (M == 1 || N == 1) &&
+        gemm_vec(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc))
+      return;
     /* CBLAS could not take it (int-sized arguments): the best built-in */
     gemm_builtin(mode == JX_GEMM_CBLAS ? best_builtin() : mode, dt, threaded, ta, tb, M, N, K, A, lda, B, ldb,
                  C, ldc);
