@@ -36,7 +36,7 @@
                                           T_ *restrict c, int64_t ldc, int acc, int m, int n) {              \
     typedef T_ T;                                                                                            \
     enum { W = W_ };                                                                                         \
-    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                                            \
+    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO, 1)                                                         \
     if (m == JX_GEMM_MR && n == 2 * W) {                                                                     \
       UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                                           \
       return;                                                                                                \
@@ -80,13 +80,6 @@
   X(10, __VA_ARGS__);                                                                                        \
   X(11, __VA_ARGS__)
 
-/* both lines of each of the 12 rows of C (n - 1: the last column) */
-#define PREFETCH_C(hint)                                                                                     \
-  for (int r = 0; r < m; r++) {                                                                              \
-    _mm_prefetch((const char *)(c + r * ldc), hint);                                                         \
-    _mm_prefetch((const char *)(c + r * ldc + n - 1), hint);                                                 \
-  }
-
 #define DEFINE_UKR12_AVX512(SUF, T_, VT, W_, MT, LOAD, STORE, LOADM, STOREM, BCAST, FMA, ADD, ZERO)          \
   AVX512_FN void jx_gemm_ukr12_avx512_##SUF(int64_t kc, const T_ *restrict a, const T_ *restrict b,          \
                                             T_ *restrict c, int64_t ldc, int acc, int n) {                   \
@@ -97,10 +90,10 @@
     ALL_ROWS12(ZERO_ROW, VT, ZERO);                                                                          \
     /* C's 24 lines: toward L2 now, into L1 only a few k steps before the */                                 \
     /* end (the B panels streamed meanwhile would evict them from L1) */                                     \
-    PREFETCH_C(_MM_HINT_T1);                                                                                 \
+    UKR_PREFETCH_C(_MM_HINT_T1);                                                                             \
     const int64_t k_pf = kc > 16 ? kc - 16 : 0;                                                              \
     for (int64_t k = 0; k < kc; k++) {                                                                       \
-      if (k == k_pf) PREFETCH_C(_MM_HINT_T0);                                                                \
+      if (k == k_pf) UKR_PREFETCH_C(_MM_HINT_T0);                                                            \
       const VT b0 = LOAD(b), b1 = LOAD(b + W);                                                               \
       ROW12(0, a, 0, VT, BCAST, FMA);                                                                        \
       ROW12(1, a, 1, VT, BCAST, FMA);                                                                        \
