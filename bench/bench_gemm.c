@@ -3,6 +3,7 @@
  * count (1 and 2), f32. Each cell is the median over interleaved runs.
  *
  *   bench_gemm [reps-scale] [--strict]   (scale 1 by default; 0.3 for a quick look)
+ *   bench_gemm --one jx|blas f32|f64 M K N threads reps [ta tb]   (one side, one shape)
  *   JX_GEMM=portable|avx2|avx512 bench_gemm   (time that built-in kernel; default: the best)
  *
  * Interleaving is by blocks: a block of jx calls, then a block of OpenBLAS
@@ -126,10 +127,45 @@ static double time_one(void (*fn)(const shape *, const void *, const void *, voi
   return now_s() - t0;
 }
 
+/* --one jx|blas f32|f64 M K N threads reps [ta tb]: one side, one shape,
+ * the median of reps calls after 2 untimed ones, on one line. bench/gemm_ab.sh
+ * alternates such processes (jx, another jx build, OpenBLAS). */
+static int run_one_side(char **v, int n) {
+  if (n < 7)
+    return fprintf(stderr, "usage: bench_gemm --one jx|blas f32|f64 M K N threads reps [ta tb]\n"), 2;
+  const bool blas = !strcmp(v[0], "blas"), f64 = !strcmp(v[1], "f64");
+  const shape s = {"one", atol(v[2]), atol(v[3]), atol(v[4]), n > 7 && atoi(v[7]), n > 8 && atoi(v[8]), f64};
+  const int nt = atoi(v[5]), reps = atoi(v[6]) > 0 ? atoi(v[6]) : 1;
+  const size_t es = f64 ? sizeof(double) : sizeof(float);
+  const size_t na = (size_t)(s.M * s.K), nb = (size_t)(s.K * s.N), nc = (size_t)(s.M * s.N);
+  void *A = malloc(na * es), *B = malloc(nb * es), *C = malloc(nc * es);
+  double *t = malloc(sizeof(double) * (size_t)reps);
+  if (!A || !B || !C || !t || (blas && !HAVE_CBLAS)) return 1;
+  for (size_t i = 0; i < na; i++) put(&s, A, i, (double)((i * 7919u) % 1000u) / 1000.0 - 0.5);
+  for (size_t i = 0; i < nb; i++) put(&s, B, i, (double)((i * 6151u) % 1000u) / 1000.0 - 0.5);
+  jx_cpu_set_num_threads(nt);
+#if HAVE_CBLAS
+  openblas_set_num_threads(nt);
+  void (*fn)(const shape *, const void *, const void *, void *) = blas ? run_cblas : run_builtin;
+#else
+  void (*fn)(const shape *, const void *, const void *, void *) = run_builtin;
+#endif
+  for (int r = -2; r < reps; r++) {
+    const double d = time_one(fn, &s, A, B, C);
+    if (r >= 0) t[r] = d;
+  }
+  const double m = median(t, reps), flop = 2.0 * (double)s.M * (double)s.N * (double)s.K;
+  printf("%s %s %lldx%lldx%lld ta=%d tb=%d thr=%d median %.3f ms %.1f GFLOP/s (best %.1f)\n",
+         blas ? "blas" : "jx", v[1], (long long)s.M, (long long)s.K, (long long)s.N, s.ta, s.tb, nt, 1e3 * m,
+         flop / m / 1e9, flop / t[0] / 1e9);
+  free(A), free(B), free(C), free(t);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   double scale = 1.0;
   bool strict = false;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc && strcmp(argv[1], "--one"); i++) {
     if (!strcmp(argv[i], "--strict"))
       strict = true;
     else
@@ -141,6 +177,7 @@ int main(int argc, char **argv) {
                        : !strcmp(env, "avx2")     ? JX_GEMM_AVX2
                        : !strcmp(env, "avx512")   ? JX_GEMM_AVX512
                                                   : JX_GEMM_BUILTIN);
+  if (argc > 1 && !strcmp(argv[1], "--one")) return run_one_side(argv + 2, argc - 2);
 #if HAVE_CBLAS
   const char *core = openblas_get_corename();
 #else
