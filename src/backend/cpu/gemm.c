@@ -684,7 +684,7 @@ static bool gemm_vec(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
   }
   void *buf = NULL;
   if (!axpy && vs != 1) { /* a strided vector: gather it (K values) */
-    if (!(buf = malloc((size_t)K * es))) return false;
+    if (!(buf = jx_malloc((size_t)K * es))) return false;
     for (int64_t k = 0; k < K; k++) memcpy((char *)buf + k * es, (const char *)v + k * vs * es, es);
     v = buf, vs = 1;
   }
@@ -702,7 +702,7 @@ static bool gemm_vec(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
     else
       vec_task_f64(&j, 0, rows);
   }
-  free(buf);
+  jx_free(buf);
   return true;
 }
 
