@@ -879,14 +879,14 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
       gemm_outer(dt, threaded, ta, tb, M, N, A, lda, B, ldb, C, ldc, out_bytes);
       return;
     }
+    /* before CBLAS too: OpenBLAS 0.3.21's sgemm packs these (2000 x 2000 x 1:
+       1.38 ms against 0.58 here, 1 x 1296 x 512: 0.121 against 0.084) */
+    if ((M == 1 || N == 1) && gemm_vec(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
 #if GEMM_HAVE_CBLAS
     if (mode == JX_GEMM_CBLAS &&
         gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, epi, epi_ctx, epi_done))
       return;
 #endif
-    if (mode != JX_GEMM_CBLAS && (M == 1 || N == 1) &&
-        gemm_vec(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc))
-      return;
     /* CBLAS could not take it (int-sized arguments): the best built-in */
     gemm_builtin(mode == JX_GEMM_CBLAS ? best_builtin() : mode, dt, threaded, ta, tb, M, N, K, A, lda, B, ldb,
                  C, ldc);
