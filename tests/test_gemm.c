@@ -350,9 +350,12 @@ int main(int argc, char **argv) {
   jx_cpu_gemm_set_mode(JX_GEMM_AVX512);
   if (!strcmp(jx_cpu_gemm_backend(), "builtin-avx512")) {
     avail512 = "avx512";
-    for (int nt = 1; nt <= 3; nt++) {
-      jx_cpu_set_num_threads(nt);
-      run_float_suite("avx512");
+    for (int nest = 1; nest >= -1; nest--) { /* the 12-row nest, the first, chosen by size */
+      jx_cpu_gemm_force_nest(nest);
+      for (int nt = 1; nt <= 3; nt++) {
+        jx_cpu_set_num_threads(nt);
+        run_float_suite(nest == 1 ? "avx512, 12-row nest" : nest == 0 ? "avx512, first nest" : "avx512");
+      }
     }
     jx_cpu_set_num_threads(2);
     run_batched_suite();

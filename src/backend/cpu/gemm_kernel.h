@@ -80,5 +80,8 @@ typedef enum {
   JX_GEMM_AVX512,
 } jx_gemm_mode;
 void jx_cpu_gemm_set_mode(jx_gemm_mode mode);
+/* Tests: which loop nest the AVX-512 kernels run (gemm.c's header): 1 the
+ * 12-row one, 0 the first one, -1 (default) chosen by the product's size. */
+void jx_cpu_gemm_force_nest(int nest);
 
 #endif
