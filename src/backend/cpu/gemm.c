@@ -25,7 +25,8 @@
  * written half as often, and each row of a C tile is walked left to right
  * in order, which the hardware prefetchers follow. (Measured on a Xeon
  * model 207, 2000^3 f32, 1 thread: the 6 x 32 tile in the first nest spent
- * ~19% of its time in the C update; this one ~5%.)
+ * ~19% of its time in the C update; this one ~5%.) Products whose C stays
+ * in L2 keep the first nest (use_a_l1: measured faster below M = 64).
  *
  * Transposes are absorbed by the packing routines, so ta/tb cost nothing
  * beyond a different read pattern while packing. The micro-kernels (AVX2/FMA
