@@ -1,8 +1,9 @@
 /* GEMM benchmark: the built-in kernel (jx_cpu_gemm forced to "builtin")
- * against cblas_sgemm from OpenBLAS, in one process, at the same thread
+ * against cblas_sgemm (f64: cblas_dgemm) from OpenBLAS, in one process, at the same thread
  * count (1 and 2), f32. Each cell is the median over interleaved runs.
  *
  *   bench_gemm [reps-scale] [--strict]   (scale 1 by default; 0.3 for a quick look)
+ *   bench_gemm --one jx|blas f32|f64 M K N threads reps [ta tb]   (one side, one shape)
  *   JX_GEMM=portable|avx2|avx512 bench_gemm   (time that built-in kernel; default: the best)
  *
  * Interleaving is by blocks: a block of jx calls, then a block of OpenBLAS
@@ -14,7 +15,9 @@
  * (up to ~1 ms on a VM). --strict alternates call by call anyway.
  *
  * Shapes (M x K x N): 2000^3; 128x1296x512 (an MLP layer's forward pass)
- * and its two backward GEMMs, dW = X^T dY (ta) and dX = dY W^T (tb). */
+ * and its two backward GEMMs, dW = X^T dY (ta) and dX = dY W^T (tb); f64
+ * 2000^3 (against cblas_dgemm); a batch-1 layer and a matrix-vector
+ * product. */
 #include "backend/cpu/gemm_kernel.h"
 #include "backend/cpu/kernels.h"
 
@@ -35,14 +38,17 @@
 typedef struct {
   const char *name;
   int64_t M, K, N;
-  bool ta, tb;
+  bool ta, tb, f64;
 } shape;
 
 static const shape shapes[] = {
-    {"2000x2000x2000", 2000, 2000, 2000, false, false},
-    {"128x1296x512", 128, 1296, 512, false, false},
-    {"ta 1296x128x512", 1296, 128, 512, true, false},
-    {"tb 128x512x1296", 128, 512, 1296, false, true},
+    {"2000x2000x2000", 2000, 2000, 2000, false, false, false},
+    {"128x1296x512", 128, 1296, 512, false, false, false},
+    {"ta 1296x128x512", 1296, 128, 512, true, false, false},
+    {"tb 128x512x1296", 128, 512, 1296, false, true, false},
+    {"f64 2000^3", 2000, 2000, 2000, false, false, true},
+    {"1x1296x512", 1, 1296, 512, false, false, false},   /* batch 1 */
+    {"2000x2000x1", 2000, 2000, 1, false, false, false}, /* matrix-vector */
 };
 
 static double now_s(void) {
@@ -75,6 +81,17 @@ static double other_load(void) {
   return r < 0 && sys >= 0 ? 0 : r;
 }
 
+/* element i of a float or double matrix */
+static void put(const shape *s, void *p, size_t i, double v) {
+  if (s->f64)
+    ((double *)p)[i] = v;
+  else
+    ((float *)p)[i] = (float)v;
+}
+static double get(const shape *s, const void *p, size_t i) {
+  return s->f64 ? ((const double *)p)[i] : (double)((const float *)p)[i];
+}
+
 static int cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -84,30 +101,71 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static void run_builtin(const shape *s, const float *A, const float *B, float *C) {
-  jx_cpu_gemm(JX_F32, s->ta, s->tb, s->M, s->N, s->K, A, s->ta ? s->M : s->K, B, s->tb ? s->K : s->N, C,
-              s->N);
+static void run_builtin(const shape *s, const void *A, const void *B, void *C) {
+  jx_cpu_gemm(s->f64 ? JX_F64 : JX_F32, s->ta, s->tb, s->M, s->N, s->K, A, s->ta ? s->M : s->K, B,
+              s->tb ? s->K : s->N, C, s->N);
 }
 
 #if HAVE_CBLAS
-static void run_cblas(const shape *s, const float *A, const float *B, float *C) {
+static void run_cblas(const shape *s, const void *A, const void *B, void *C) {
+  if (s->f64) {
+    cblas_dgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                (int)s->M, (int)s->N, (int)s->K, 1.0, A, (int)(s->ta ? s->M : s->K), B,
+                (int)(s->tb ? s->K : s->N), 0.0, C, (int)s->N);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, (int)s->M,
               (int)s->N, (int)s->K, 1.0f, A, (int)(s->ta ? s->M : s->K), B, (int)(s->tb ? s->K : s->N), 0.0f,
               C, (int)s->N);
 }
 #endif
 
-static double time_one(void (*fn)(const shape *, const float *, const float *, float *), const shape *s,
-                       const float *A, const float *B, float *C) {
+static double time_one(void (*fn)(const shape *, const void *, const void *, void *), const shape *s,
+                       const void *A, const void *B, void *C) {
   const double t0 = now_s();
   fn(s, A, B, C);
   return now_s() - t0;
 }
 
+/* --one jx|blas f32|f64 M K N threads reps [ta tb]: one side, one shape,
+ * the median of reps calls after 2 untimed ones, on one line. bench/gemm_ab.sh
+ * alternates such processes (jx, another jx build, OpenBLAS). */
+static int run_one_side(char **v, int n) {
+  if (n < 7)
+    return fprintf(stderr, "usage: bench_gemm --one jx|blas f32|f64 M K N threads reps [ta tb]\n"), 2;
+  const bool blas = !strcmp(v[0], "blas"), f64 = !strcmp(v[1], "f64");
+  const shape s = {"one", atol(v[2]), atol(v[3]), atol(v[4]), n > 7 && atoi(v[7]), n > 8 && atoi(v[8]), f64};
+  const int nt = atoi(v[5]), reps = atoi(v[6]) > 0 ? atoi(v[6]) : 1;
+  const size_t es = f64 ? sizeof(double) : sizeof(float);
+  const size_t na = (size_t)(s.M * s.K), nb = (size_t)(s.K * s.N), nc = (size_t)(s.M * s.N);
+  void *A = malloc(na * es), *B = malloc(nb * es), *C = malloc(nc * es);
+  double *t = malloc(sizeof(double) * (size_t)reps);
+  if (!A || !B || !C || !t || (blas && !HAVE_CBLAS)) return 1;
+  for (size_t i = 0; i < na; i++) put(&s, A, i, (double)((i * 7919u) % 1000u) / 1000.0 - 0.5);
+  for (size_t i = 0; i < nb; i++) put(&s, B, i, (double)((i * 6151u) % 1000u) / 1000.0 - 0.5);
+  jx_cpu_set_num_threads(nt);
+#if HAVE_CBLAS
+  openblas_set_num_threads(nt);
+  void (*fn)(const shape *, const void *, const void *, void *) = blas ? run_cblas : run_builtin;
+#else
+  void (*fn)(const shape *, const void *, const void *, void *) = run_builtin;
+#endif
+  for (int r = -2; r < reps; r++) {
+    const double d = time_one(fn, &s, A, B, C);
+    if (r >= 0) t[r] = d;
+  }
+  const double m = median(t, reps), flop = 2.0 * (double)s.M * (double)s.N * (double)s.K;
+  printf("%s %s %lldx%lldx%lld ta=%d tb=%d thr=%d median %.3f ms %.1f GFLOP/s (best %.1f)\n",
+         blas ? "blas" : "jx", v[1], (long long)s.M, (long long)s.K, (long long)s.N, s.ta, s.tb, nt, 1e3 * m,
+         flop / m / 1e9, flop / t[0] / 1e9);
+  free(A), free(B), free(C), free(t);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   double scale = 1.0;
   bool strict = false;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc && strcmp(argv[1], "--one"); i++) {
     if (!strcmp(argv[i], "--strict"))
       strict = true;
     else
@@ -119,12 +177,13 @@ int main(int argc, char **argv) {
                        : !strcmp(env, "avx2")     ? JX_GEMM_AVX2
                        : !strcmp(env, "avx512")   ? JX_GEMM_AVX512
                                                   : JX_GEMM_BUILTIN);
+  if (argc > 1 && !strcmp(argv[1], "--one")) return run_one_side(argv + 2, argc - 2);
 #if HAVE_CBLAS
   const char *core = openblas_get_corename();
 #else
   const char *core = "-";
 #endif
-  printf("jx built-in GEMM (%s) vs %s (core %s), f32, medians of %s-interleaved runs\n",
+  printf("jx built-in GEMM (%s) vs %s (core %s), f32 (f64: dgemm), medians of %s-interleaved runs\n",
          jx_cpu_gemm_backend(), HAVE_CBLAS ? "OpenBLAS cblas_sgemm" : "(no CBLAS in this build)", core,
          strict ? "call" : "block");
   printf("(ratio = jx GFLOP/s / OpenBLAS GFLOP/s; best = the same from the fastest runs;\n"
@@ -135,11 +194,11 @@ int main(int argc, char **argv) {
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     const shape *s = &shapes[si];
     const size_t na = (size_t)(s->M * s->K), nb = (size_t)(s->K * s->N), nc = (size_t)(s->M * s->N);
-    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B);
-    float *C1 = malloc(nc * sizeof *C1), *C2 = malloc(nc * sizeof *C2);
+    const size_t es = s->f64 ? sizeof(double) : sizeof(float);
+    void *A = malloc(na * es), *B = malloc(nb * es), *C1 = malloc(nc * es), *C2 = malloc(nc * es);
     if (!A || !B || !C1 || !C2) return 1;
-    for (size_t i = 0; i < na; i++) A[i] = (float)((i * 7919u) % 1000u) / 1000.0f - 0.5f;
-    for (size_t i = 0; i < nb; i++) B[i] = (float)((i * 6151u) % 1000u) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < na; i++) put(s, A, i, (double)((i * 7919u) % 1000u) / 1000.0 - 0.5);
+    for (size_t i = 0; i < nb; i++) put(s, B, i, (double)((i * 6151u) % 1000u) / 1000.0 - 0.5);
     const double flop = 2.0 * (double)s->M * (double)s->N * (double)s->K;
 
     for (int nt = 1; nt <= 2; nt++) {
@@ -171,7 +230,7 @@ int main(int argc, char **argv) {
       const double mb = median(tb, reps); /* (sorted now: [0] is the fastest) */
       bool differ = false;                /* sanity: both compute the same product */
       for (size_t i = 0; i < nc; i++)
-        differ |= fabs((double)C1[i] - (double)C2[i]) > 1e-3 * (1.0 + fabs((double)C2[i]));
+        differ |= fabs(get(s, C1, i) - get(s, C2, i)) > 1e-3 * (1.0 + fabs(get(s, C2, i)));
       printf("%-18s %3d %9.3f %8.1f %9.3f %8.1f %5.0f%% %5.0f%% %6.2f%s\n", s->name, nt, 1e3 * mj,
              flop / mj / 1e9, 1e3 * mb, flop / mb / 1e9, 100.0 * mb / mj, 100.0 * tb[0] / tj[0], other,
              differ ? "  RESULTS DIFFER" : "");

@@ -159,6 +159,15 @@ static const int64_t shapes[][3] = {
     {13, 65, 385},
     {1, 47, 17},
     {2, 17, 1},
+    /* the AVX-512 12-row tile (two 6-row panels) and its 6-row tail: M = 12k,
+       12k + 6, 12k +- 1, with ragged N and several K blocks */
+    {24, 32, 8},
+    {23, 31, 9},
+    {25, 33, 17},
+    {18, 64, 40},
+    {30, 16, 3},
+    {36, 95, 400},
+    {61, 100, 70},
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -197,6 +206,20 @@ static void run_nonfinite(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, i
   free(C);
 }
 
+/* Every edge size 1..17 in every dimension (past the 6-row tile, the
+ * 12-row one, and the 8/16-wide vectors), each transpose, f32 and f64. */
+static void run_edge_sizes(void) {
+  const jx_dtype dts[] = {JX_F32, JX_F64};
+  for (int d = 0; d < 2; d++)
+    for (int64_t m = 1; m <= 17; m++)
+      for (int64_t n = 1; n <= 17; n++)
+        for (int64_t k = 1; k <= 17; k += (k < 3 ? 1 : 7)) /* K's edges: 1, 2, 3, 10, 17 */
+          run_one(dts[d], (m + n) & 1, (m + k) & 1, m, n, k, (m + n + k) % 2);
+  for (int d = 0; d < 2; d++)
+    for (int64_t k = 1; k <= 17; k++)
+      for (int t = 0; t < 4; t++) run_one(dts[d], t & 1, t & 2, 13, 17, k, 1);
+}
+
 static void run_float_suite(const char *label) {
   printf("float suite: %s (%s)\n", label, jx_cpu_gemm_backend());
   const jx_dtype dts[] = {JX_F32, JX_F64};
@@ -204,6 +227,7 @@ static void run_float_suite(const char *label) {
     for (int s = 0; s < NSHAPES; s++)
       for (int t = 0; t < 4; t++)
         run_one(dts[d], t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], (s + t) % 3 == 0 ? 0 : 3);
+  run_edge_sizes();
   /* the N-blocking edge (NC = 4080 / 2040) and a shape big enough to thread */
   for (int t = 0; t < 4; t++) {
     run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
@@ -211,6 +235,11 @@ static void run_float_suite(const char *label) {
     run_one(JX_F32, t & 1, t & 2, 130, 300, 257, 2);
     run_nonfinite(JX_F32, t & 1, t & 2, 13, 35, 21);
     run_nonfinite(JX_F64, t & 1, t & 2, 7, 17, 300);
+    /* vector-shaped (M or N = 1, unpacked): big enough to thread, padded */
+    run_one(JX_F32, t & 1, t & 2, 1, 3000, 300, 2);
+    run_one(JX_F64, t & 1, t & 2, 2500, 1, 200, 1);
+    run_nonfinite(JX_F32, t & 1, t & 2, 1, 37, 50);
+    run_nonfinite(JX_F64, t & 1, t & 2, 29, 1, 50);
   }
 }
 
@@ -321,9 +350,12 @@ int main(int argc, char **argv) {
   jx_cpu_gemm_set_mode(JX_GEMM_AVX512);
   if (!strcmp(jx_cpu_gemm_backend(), "builtin-avx512")) {
     avail512 = "avx512";
-    for (int nt = 1; nt <= 3; nt++) {
-      jx_cpu_set_num_threads(nt);
-      run_float_suite("avx512");
+    for (int nest = 1; nest >= -1; nest--) { /* the 12-row nest, the first, chosen by size */
+      jx_cpu_gemm_force_nest(nest);
+      for (int nt = 1; nt <= 3; nt++) {
+        jx_cpu_set_num_threads(nt);
+        run_float_suite(nest == 1 ? "avx512, 12-row nest" : nest == 0 ? "avx512, first nest" : "avx512");
+      }
     }
     jx_cpu_set_num_threads(2);
     run_batched_suite();

@@ -11,6 +11,23 @@
  *         for jr in NC step NR:     one B micro-panel (KC x NR) stays in L1
  *           for ir in MC step MR:   micro-kernel: MR x NR tile in registers
  *
+ * The AVX-512 kernels run a second nest, built around their 12-row tile
+ * (two MR-row A panels x NR = 32 f32 / 16 f64 columns, gemm_avx512.c):
+ *
+ *   for pc in K step KC:            KC: a 12-row A micro-panel fills half of L1d
+ *     for ic in M step MC:          A block MC x KC packed once (L3: ~4 MiB)
+ *       for jc in N step NC:        B block KC x NC packed (half of L2)
+ *         for ir in MC step 12:     one A micro-panel (12 x KC) stays in L1
+ *           for jr in NC step NR:   B micro-panels stream from L2
+ *
+ * The panel kept in L1 is then the narrow one (12 values per k, against 32),
+ * so KC can be twice as deep (512 f32 on a 48 KiB L1d): C is read and
+ * written half as often, and each row of a C tile is walked left to right
+ * in order, which the hardware prefetchers follow. (Measured on a Xeon
+ * model 207, 2000^3 f32, 1 thread: the 6 x 32 tile in the first nest spent
+ * ~19% of its time in the C update; this one ~5%.) Products whose C stays
+ * in L2 keep the first nest (use_a_l1: measured faster below M = 64).
+ *
  * Transposes are absorbed by the packing routines, so ta/tb cost nothing
  * beyond a different read pattern while packing. The micro-kernels (AVX2/FMA
  * in gemm_avx2.c, portable C here) share the packed formats described in
@@ -56,12 +73,31 @@
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* KC for panels of nr elements of es bytes; MC for that KC */
+/* KC for the L1-resident panels of nr elements of es bytes; MC for that KC
+ * (a_l1: the 12-row nest, whose A block only needs to stay in L3); NC of
+ * the 12-row nest: its B block fills half of L2. */
 static int64_t block_kc(int64_t nr, int64_t es) {
   return clamp64(jx_cpu_caches()->l1d / 2 / (nr * es), 64, 1024);
 }
-static int64_t block_mc(int64_t kc, int64_t es) {
+static int64_t block_mc(bool a_l1, int64_t kc, int64_t es) {
+  if (a_l1) return clamp64(((int64_t)4 << 20) / (kc * es) / (2 * MR) * (2 * MR), 4 * MR, 8192);
   return clamp64(jx_cpu_caches()->l2 / 2 / (kc * es) / MR * MR, 4 * MR, 4096);
+}
+static int64_t block_nc(int64_t kc, int64_t es, int64_t nr) {
+  return clamp64(jx_cpu_caches()->l2 / 2 / (kc * es) / nr * nr, 2 * nr, 8192);
+}
+
+/* Whether a product runs the 12-row nest: its gain is C updated half as
+ * often, which pays when C does not stay in L2 anyway. Measured (f32 M x
+ * 1296 x 512, 1 thread, medians of 5 alternated runs): the first nest was
+ * 4-10% faster at M = 8 to 64 and as fast at 96 to 512 (C <= 1 MiB); at
+ * 2000^3 (C 16 MB) the 12-row nest is 1.2-1.3x faster. */
+static atomic_int g_nest = -1; /* jx_cpu_gemm_force_nest */
+void jx_cpu_gemm_force_nest(int nest) { atomic_store_explicit(&g_nest, nest, memory_order_relaxed); }
+static bool use_a_l1(bool has_ukr12, int64_t M, int64_t N, int64_t es) {
+  const int forced = atomic_load_explicit(&g_nest, memory_order_relaxed);
+  if (forced >= 0) return has_ukr12 && forced == 1;
+  return has_ukr12 && M >= 48 && M * N * es > jx_cpu_caches()->l2 / 2;
 }
 
 /* A thread's slab should carry at least this much M*N*K work: below it the
@@ -314,10 +350,12 @@ static void *alloc64(size_t bytes) { return jx_malloc_aligned64(bytes); }
 typedef struct {
   jx_gemm_ukr_f32 ukr;
   jx_gemm_pack_bt_f32 pack_bt;
+  jx_gemm_ukr12_f32 ukr12; /* 12-row tile over two A panels, or NULL */
 } impl_f32;
 typedef struct {
   jx_gemm_ukr_f64 ukr;
   jx_gemm_pack_bt_f64 pack_bt;
+  jx_gemm_ukr12_f64 ukr12;
 } impl_f64;
 
 /* The blocked driver, instantiated per (dtype, panel width): the AVX2 and
@@ -333,7 +371,7 @@ typedef struct {
 #define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, NC)                                                            \
   typedef struct {                                                                                           \
     const IMPL *im;                                                                                          \
-    bool ta, tb, split_m;                                                                                    \
+    bool ta, tb, split_m, a_l1; /* a_l1: the 12-row nest (see the top of the file) */                        \
     int64_t M, N, K, lda, ldb, ldc, ntasks, kcb;                                                             \
     const T *A, *B;                                                                                          \
     T *C, *shared; /* the pre-packed A (split along N) or B (split along M), or NULL */                      \
@@ -350,13 +388,38 @@ typedef struct {
       pack_b_##SUF(kc, nc, j->B + pc * j->ldb + j0, j->ldb, bp);                                             \
   }                                                                                                          \
                                                                                                              \
+  /* The register tiles of one packed A block (mc x kc) and B block (kc x nc) */                             \
+  /* into C at c. a_l1: each A micro-panel stays in L1 while B's stream past */                              \
+  /* it from L2 (12-row tiles first); otherwise each B micro-panel stays. */                                 \
+  static void tiles_##SUF(const job_##SUF *j, bool a_l1, const T *a, const T *b, T *c, int64_t mc,           \
+                          int64_t nc, int64_t kc, int acc) {                                                 \
+    const int64_t ldc = j->ldc;                                                                              \
+    if (!a_l1) {                                                                                             \
+      for (int64_t jr = 0; jr < nc; jr += NR)                                                                \
+        for (int64_t ir = 0; ir < mc; ir += MR)                                                              \
+          j->im->ukr(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, acc, (int)min64(MR, mc - ir),     \
+                     (int)min64(NR, nc - jr));                                                               \
+      return;                                                                                                \
+    }                                                                                                        \
+    int64_t ir = 0;                                                                                          \
+    for (; ir + 2 * MR <= mc; ir += 2 * MR)                                                                  \
+      for (int64_t jr = 0; jr < nc; jr += NR)                                                                \
+        j->im->ukr12(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, acc, (int)min64(NR, nc - jr));    \
+    for (; ir < mc; ir += MR)                                                                                \
+      for (int64_t jr = 0; jr < nc; jr += NR)                                                                \
+        j->im->ukr(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, acc, (int)min64(MR, mc - ir),       \
+                   (int)min64(NR, nc - jr));                                                                 \
+  }                                                                                                          \
+                                                                                                             \
   /* The serial loop nest (see the top of the file) over rows [m0, m0 + M) */                                \
-  /* and columns [n0, n0 + N) of the job's product. */                                                       \
+  /* and columns [n0, n0 + N) of the job's product. With the 12-row tile */                                  \
+  /* (a_l1) the nest is pc, ic, jc: A is packed once, B once per A block. */                                 \
   static void gemm_blocked_##SUF(const job_##SUF *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {         \
     const int64_t K = j->K, kcb = j->kcb, ldc = j->ldc;                                                      \
+    const bool a_l1 = j->a_l1;                                                                               \
     /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */                       \
-    const int64_t mcb = round_up(cdiv(M, cdiv(M, block_mc(kcb, sizeof(T)))), MR);                            \
-    const int64_t ncb = round_up(cdiv(N, cdiv(N, NC)), NR);                                                  \
+    const int64_t mcb = round_up(cdiv(M, cdiv(M, block_mc(a_l1, kcb, sizeof(T)))), a_l1 ? 2 * MR : MR);      \
+    const int64_t ncb = round_up(cdiv(N, cdiv(N, a_l1 ? block_nc(kcb, sizeof(T), NR) : NC)), NR);            \
     const bool sa = j->shared && !j->split_m, sb = j->shared && j->split_m;                                  \
     T *ap = sa ? NULL : alloc64(sizeof(T) * (size_t)(mcb * kcb));                                            \
     T *bp = sb ? NULL : alloc64(sizeof(T) * (size_t)(kcb * ncb));                                            \
@@ -367,24 +430,23 @@ typedef struct {
       gemm_naive_##BASE(j->ta, j->tb, M, N, K, A, j->lda, B, j->ldb, j->C + m0 * ldc + n0, ldc);             \
       return;                                                                                                \
     }                                                                                                        \
-    for (int64_t jc = 0; jc < N; jc += ncb) {                                                                \
-      const int64_t nc = min64(ncb, N - jc);                                                                 \
+    /* a_l1: for pc, ic, jc; otherwise for jc, pc, ic (the B block is packed outside ic) */                  \
+    const int64_t n_out = a_l1 ? 1 : cdiv(N, ncb), n_in = a_l1 ? cdiv(N, ncb) : 1;                           \
+    for (int64_t jo = 0; jo < n_out; jo++)                                                                   \
       for (int64_t pc = 0; pc < K; pc += kcb) {                                                              \
         const int64_t kc = min64(kcb, K - pc);                                                               \
-        const T *b = sb ? j->shared + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;                         \
-        if (!sb) pack_blk_b_##SUF(j, pc, kc, n0 + jc, nc, bp);                                               \
         for (int64_t ic = 0; ic < M; ic += mcb) {                                                            \
           const int64_t mc = min64(mcb, M - ic);                                                             \
           const T *a = sa ? j->shared + round_up(j->M, MR) * pc + (m0 + ic) * kc : ap;                       \
           if (!sa) pack_blk_a_##SUF(j, pc, kc, m0 + ic, mc, ap);                                             \
-          T *c = j->C + (m0 + ic) * ldc + n0 + jc;                                                           \
-          for (int64_t jr = 0; jr < nc; jr += NR)                                                            \
-            for (int64_t ir = 0; ir < mc; ir += MR)                                                          \
-              j->im->ukr(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, pc > 0,                       \
-                         (int)min64(MR, mc - ir), (int)min64(NR, nc - jr));                                  \
+          for (int64_t ji = 0; ji < n_in; ji++) {                                                            \
+            const int64_t jc = (jo + ji) * ncb, nc = min64(ncb, N - jc);                                     \
+            const T *b = sb ? j->shared + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;                     \
+            if (!sb && (a_l1 || ic == 0)) pack_blk_b_##SUF(j, pc, kc, n0 + jc, nc, bp);                      \
+            tiles_##SUF(j, a_l1, a, b, j->C + (m0 + ic) * ldc + n0 + jc, mc, nc, kc, pc > 0);                \
+          }                                                                                                  \
         }                                                                                                    \
       }                                                                                                      \
-    }                                                                                                        \
     jx_free_aligned64(ap);                                                                                   \
     jx_free_aligned64(bp);                                                                                   \
   }                                                                                                          \
@@ -425,8 +487,10 @@ typedef struct {
   static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M, int64_t N,      \
                                  int64_t K, const T *A, int64_t lda, const T *B, int64_t ldb, T *C,          \
                                  int64_t ldc) {                                                              \
-    const int64_t kc0 = block_kc(NR, sizeof(T));                                                             \
-    job_##SUF j = {im, ta, tb, M >= N, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, kc0)), A, B, C, NULL};     \
+    const bool a_l1 = use_a_l1(im->ukr12 != NULL, M, N, sizeof(T));                                          \
+    const int64_t kc0 = block_kc(a_l1 ? 2 * MR : NR, sizeof(T));                                             \
+    job_##SUF j = {                                                                                          \
+        im, ta, tb, M >= N, a_l1, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, kc0)), A, B, C, NULL};          \
     if (threaded) {                                                                                          \
       const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                           \
       const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                                                \
@@ -457,12 +521,14 @@ DEFINE_DRIVER(f64, f64, double, impl_f64, JX_GEMM_NR_F64, NC_F64)
 DEFINE_DRIVER(f32w, f32, float, impl_f32, JX_GEMM_NRW_F32, NC_F32)
 DEFINE_DRIVER(f64w, f64, double, impl_f64, JX_GEMM_NRW_F64, NC_F64)
 
-static const impl_f32 impl_portable_f32 = {ukr_portable_f32, pack_bt_portable_f32};
-static const impl_f64 impl_portable_f64 = {ukr_portable_f64, pack_bt_portable_f64};
-static const impl_f32 impl_avx2_f32 = {jx_gemm_ukr_avx2_f32, jx_gemm_pack_bt_avx2_f32};
-static const impl_f64 impl_avx2_f64 = {jx_gemm_ukr_avx2_f64, jx_gemm_pack_bt_avx2_f64};
-static const impl_f32 impl_avx512_f32 = {jx_gemm_ukr_avx512_f32, jx_gemm_pack_bt_avx512_f32};
-static const impl_f64 impl_avx512_f64 = {jx_gemm_ukr_avx512_f64, jx_gemm_pack_bt_avx512_f64};
+static const impl_f32 impl_portable_f32 = {ukr_portable_f32, pack_bt_portable_f32, NULL};
+static const impl_f64 impl_portable_f64 = {ukr_portable_f64, pack_bt_portable_f64, NULL};
+static const impl_f32 impl_avx2_f32 = {jx_gemm_ukr_avx2_f32, jx_gemm_pack_bt_avx2_f32, NULL};
+static const impl_f64 impl_avx2_f64 = {jx_gemm_ukr_avx2_f64, jx_gemm_pack_bt_avx2_f64, NULL};
+static const impl_f32 impl_avx512_f32 = {jx_gemm_ukr_avx512_f32, jx_gemm_pack_bt_avx512_f32,
+                                         jx_gemm_ukr12_avx512_f32};
+static const impl_f64 impl_avx512_f64 = {jx_gemm_ukr_avx512_f64, jx_gemm_pack_bt_avx512_f64,
+                                         jx_gemm_ukr12_avx512_f64};
 
 /* One product on the built-in kernel `k` (AVX512, AVX2 or PORTABLE). */
 static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N,
@@ -568,6 +634,93 @@ static bool gemm_cblas(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, 
   return ok;
 }
 #endif
+
+/* ------------------------------------------------ vector-shaped products */
+/* M == 1 or N == 1 (a batch-1 layer, a matrix-vector product): packing
+ * would copy the whole matrix to use it once, and the register tile would
+ * compute 6 (M = 1) or 32 (N = 1) times the useful products. Instead each
+ * output is a dot product of two contiguous runs, or the output row is
+ * a sum of scaled contiguous rows (axpy), whichever the layout gives:
+ *   dots: out[r * os] = x[r * ldx + 0..K) . v[0..K), for rows r in [lo, hi)
+ *   axpy: out[n * os] = sum_k v[k * vs] * y[k * ldy + n], n in [lo, hi)
+ * PS partial sums (a few vector registers' worth) keep the dot loop free of
+ * a serial dependence, so the compiler vectorizes it without reassociating
+ * a reduction. Threads take ranges of rows (dots) or columns (axpy). */
+#define DEF_VEC(SUF, T)                                                                                      \
+  typedef struct {                                                                                           \
+    bool axpy;                                                                                               \
+    int64_t K, ld, vs, os;                                                                                   \
+    const T *x, *v;                                                                                          \
+    T *out;                                                                                                  \
+  } vec_job_##SUF;                                                                                           \
+  static void vec_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                            \
+    enum { PS = 128 / sizeof(T) };                                                                           \
+    const vec_job_##SUF *j = ctx;                                                                            \
+    const int64_t K = j->K;                                                                                  \
+    if (j->axpy) { /* os: 1, or ldc for a strided output column (N == 1, ta) */                              \
+      T *o = j->out;                                                                                         \
+      const int64_t os = j->os;                                                                              \
+      for (int64_t n = lo; n < hi; n++) o[n * os] = 0;                                                       \
+      for (int64_t k = 0; k < K; k++) {                                                                      \
+        const T a = j->v[k * j->vs], *y = j->x + k * j->ld;                                                  \
+        if (os == 1)                                                                                         \
+          for (int64_t n = lo; n < hi; n++) o[n] += a * y[n];                                                \
+        else                                                                                                 \
+          for (int64_t n = lo; n < hi; n++) o[n * os] += a * y[n];                                           \
+      }                                                                                                      \
+      return;                                                                                                \
+    }                                                                                                        \
+    for (int64_t r = lo; r < hi; r++) {                                                                      \
+      const T *x = j->x + r * j->ld, *v = j->v;                                                              \
+      T s[PS] = {0}, t = 0;                                                                                  \
+      int64_t k = 0;                                                                                         \
+      for (; k + PS <= K; k += PS)                                                                           \
+        for (int l = 0; l < PS; l++) s[l] += x[k + l] * v[k + l];                                            \
+      for (; k < K; k++) t += x[k] * v[k];                                                                   \
+      for (int l = 0; l < PS; l++) t += s[l];                                                                \
+      j->out[r * j->os] = t;                                                                                 \
+    }                                                                                                        \
+  }
+DEF_VEC(f32, float)
+DEF_VEC(f64, double)
+
+/* Runs M == 1 or N == 1 (K >= 2) unpacked; false when the layout has no
+ * contiguous run to use (then the blocked path takes it). v, when it must
+ * be gathered from a strided column, goes through a K-element buffer. */
+static bool gemm_vec(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                     const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+  const size_t es = dt_size(dt);
+  bool axpy;
+  int64_t rows, ld, vs, os;
+  const void *x, *v;
+  if (N == 1) { /* c[i] = op(A)[i, :] . op(B)[:, 0] */
+    axpy = ta, x = A, ld = lda, v = B, vs = tb ? 1 : ldb, rows = M, os = ldc;
+  } else { /* M == 1: c[j] = op(A)[0, :] . op(B)[:, j] */
+    axpy = !tb, x = B, ld = ldb, v = A, vs = ta ? lda : 1, rows = N, os = 1;
+  }
+  void *buf = NULL;
+  if (!axpy && vs != 1) { /* a strided vector: gather it (K values) */
+    if (!(buf = jx_malloc((size_t)K * es))) return false;
+    for (int64_t k = 0; k < K; k++) memcpy((char *)buf + k * es, (const char *)v + k * vs * es, es);
+    v = buf, vs = 1;
+  }
+  const int64_t grain = 1 + GEMM_MIN_TASK_WORK / K;
+  if (dt == JX_F32) {
+    vec_job_f32 j = {axpy, K, ld, vs, os, x, v, C};
+    if (threaded)
+      jx_cpu_parallel_for(rows, axpy ? max64(grain, 64) : grain, vec_task_f32, &j);
+    else
+      vec_task_f32(&j, 0, rows);
+  } else {
+    vec_job_f64 j = {axpy, K, ld, vs, os, x, v, C};
+    if (threaded)
+      jx_cpu_parallel_for(rows, axpy ? max64(grain, 64) : grain, vec_task_f64, &j);
+    else
+      vec_task_f64(&j, 0, rows);
+  }
+  jx_free(buf);
+  return true;
+}
 
 /* ------------------------------------------------------- outer products */
 /* K == 1: C[i, j] = A[i] * B[j]. Per-example weight gradients under vmap
@@ -742,6 +895,9 @@ static void gemm_one(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
       gemm_outer(dt, threaded, ta, tb, M, N, A, lda, B, ldb, C, ldc, out_bytes);
       return;
     }
+    /* before CBLAS too: OpenBLAS 0.3.21's sgemm packs these (2000 x 2000 x 1:
+       1.38 ms against 0.58 here, 1 x 1296 x 512: 0.121 against 0.084) */
+    if ((M == 1 || N == 1) && gemm_vec(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
 #if GEMM_HAVE_CBLAS
     if (mode == JX_GEMM_CBLAS &&
         gemm_cblas(dt, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, epi, epi_ctx, epi_done))

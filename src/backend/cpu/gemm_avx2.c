@@ -23,7 +23,7 @@
 #define DEFINE_UKR_AVX2(SUF, T, VT, W, LOAD, STORE, BCAST, FMA, ADD, ZERO)                                   \
   AVX2_FN void jx_gemm_ukr_avx2_##SUF(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
                                       int64_t ldc, int acc, int m, int n) {                                  \
-    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                                            \
+    UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO, 0)                                                         \
     if (m == JX_GEMM_MR && n == 2 * (W)) {                                                                   \
       UKR_STORE(c, ldc, acc, W, LOAD, STORE, ADD);                                                           \
       return;                                                                                                \

@@ -21,8 +21,9 @@
 #define JX_GEMM_MR      6
 #define JX_GEMM_NR_F32  16
 #define JX_GEMM_NR_F64  8
-/* The AVX-512 kernels' tile: the same 6 rows, 2 zmm per row. Their panels
- * are packed at this NR by a second instantiation of the same driver. */
+/* The AVX-512 kernels' tile: the same 6 rows, 2 zmm per row, and a 12-row
+ * tile over two adjacent A panels. Their panels are packed at this NR by a
+ * second instantiation of the same driver. */
 #define JX_GEMM_NRW_F32 32
 #define JX_GEMM_NRW_F64 16
 
@@ -52,6 +53,16 @@ void jx_gemm_ukr_avx512_f32(int64_t kc, const float *a, const float *b, float *c
                             int n);
 void jx_gemm_ukr_avx512_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
                             int m, int n);
+/* The AVX-512 12-row tile: rows [0, 12) of C from the two A panels at a
+ * and a + JX_GEMM_MR * kc (always full), columns [0, n), n <= NR. */
+typedef void (*jx_gemm_ukr12_f32)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc,
+                                  int n);
+typedef void (*jx_gemm_ukr12_f64)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                                  int acc, int n);
+void jx_gemm_ukr12_avx512_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc,
+                              int n);
+void jx_gemm_ukr12_avx512_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
+                              int n);
 void jx_gemm_pack_bt_avx512_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
 void jx_gemm_pack_bt_avx512_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
 
@@ -69,5 +80,8 @@ typedef enum {
   JX_GEMM_AVX512,
 } jx_gemm_mode;
 void jx_cpu_gemm_set_mode(jx_gemm_mode mode);
+/* Tests: which loop nest the AVX-512 kernels run (gemm.c's header): 1 the
+ * 12-row one, 0 the first one, -1 (default) chosen by the product's size. */
+void jx_cpu_gemm_force_nest(int nest);
 
 #endif

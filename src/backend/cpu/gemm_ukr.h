@@ -43,17 +43,30 @@
   UKR_STORE_ROW(4, p, ld, acc, W, LOAD, STORE, ADD);                                                         \
   UKR_STORE_ROW(5, p, ld, acc, W, LOAD, STORE, ADD)
 
+/* Both lines of each of the m rows of the C tile (n - 1: its last column) */
+#define UKR_PREFETCH_C(hint)                                                                                 \
+  for (int r = 0; r < m; r++) {                                                                              \
+    _mm_prefetch((const char *)(c + r * ldc), hint);                                                         \
+    _mm_prefetch((const char *)(c + r * ldc + n - 1), hint);                                                 \
+  }
+
 /* The tile's body up to the store: 12 zeroed accumulators, C's rows
- * prefetched (both lines of each), then kc steps over the packed panels.
+ * prefetched, then kc steps over the packed panels. LATE (0 or 1): kernels
+ * whose B panels stream through L1 meanwhile (the AVX-512 nest) fetch C
+ * toward L2 first and into L1 16 steps before the end, where the streamed
+ * panels can no longer evict it; others fetch it into L1 at the start.
  * Leaves the accumulators c00..c51 in scope for UKR_STORE. */
-#define UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO)                                                        \
+#define UKR_ACCUMULATE(VT, W, LOAD, BCAST, FMA, ZERO, LATE)                                                  \
   VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO();                     \
   VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO();                     \
-  for (int r = 0; r < m; r++) {                                                                              \
-    _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                                                  \
-    _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);                                          \
+  if (LATE) {                                                                                                \
+    UKR_PREFETCH_C(_MM_HINT_T1);                                                                             \
+  } else {                                                                                                   \
+    UKR_PREFETCH_C(_MM_HINT_T0);                                                                             \
   }                                                                                                          \
+  const int64_t k_pf = (LATE) && kc > 16 ? kc - 16 : -1;                                                     \
   for (int64_t k = 0; k < kc; k++) {                                                                         \
+    if (k == k_pf) UKR_PREFETCH_C(_MM_HINT_T0);                                                              \
     UKR_STEP(VT, W, LOAD, BCAST, FMA);                                                                       \
     a += JX_GEMM_MR;                                                                                         \
     b += 2 * (W);                                                                                            \

@@ -1,0 +1,60 @@
+#!/bin/bash
+# gemm_ab.sh - jx's built-in GEMM against another jx build and OpenBLAS on its best kernel for this
+# CPU, one process per measurement, alternating (base, new, OpenBLAS) round by round; medians.
+#
+#   bash bench/gemm_ab.sh [NEW-BUILD [BASE-BUILD [ROUNDS]]]
+#
+# NEW-BUILD (default build) and BASE-BUILD: jx build directories (BASE-BUILD: e.g. an older commit
+# built from `git archive <commit> | tar -x -C /tmp/jx-base; cmake -S /tmp/jx-base -B
+# /tmp/jx-base/build; cmake --build /tmp/jx-base/build --target jx_static`); this tree's
+# bench_gemm.c is linked against each build's libjx.a, so both sides run the same harness
+# (`bench_gemm --one`). Without BASE-BUILD only jx and OpenBLAS alternate. ROUNDS default 5.
+# Prints the machine and load, every line, and a table: ratio = jx speed / OpenBLAS speed.
+set -u
+cd "$(dirname "$0")/.."
+NEW=${1:-build}; BASE=${2:-}; R=${3:-5}
+OUT=${OUT:-/tmp/jx-gemm-ab-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+CORE=$(bash bench/cpu_info.sh --openblas-core)
+INC=$(pkg-config --cflags openblas 2>/dev/null)
+build_one() { # build-dir out-binary
+  gcc -O2 -std=c17 -D_GNU_SOURCE -DJX_BENCH_HAVE_CBLAS=1 -Isrc -Iinclude -Ibench $INC bench/bench_gemm.c "$1/libjx.a" \
+    $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -lpthread -ldl -o "$2"
+}
+build_one "$NEW" "$OUT/gemm_new" || exit 1
+[ -n "$BASE" ] && { build_one "$BASE" "$OUT/gemm_base" || exit 1; }
+{
+  echo "gemm_ab.sh $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cpu: $(bash bench/cpu_info.sh); OpenBLAS with OPENBLAS_CORETYPE=$CORE"
+  echo "new: $NEW ($(git log -1 --format=%h 2>/dev/null))  base: ${BASE:-none}"
+} | tee "$OUT/head.txt"
+SPECS=("f32 2000 2000 2000 1 5" "f32 2000 2000 2000 2 7" "f32 128 1296 512 1 101" "f32 128 1296 512 2 101"
+  "f64 2000 2000 2000 1 3" "f64 2000 2000 2000 2 5" "f32 1 1296 512 1 201" "f32 2000 2000 1 1 51"
+  "f32 8 1296 512 1 201" "f32 32 1296 512 1 201" "f32 1296 128 512 2 101 1 0" "f32 128 512 1296 2 101 0 1")
+for spec in "${SPECS[@]}"; do
+  for r in $(seq "$R"); do
+    echo "round $r load $(cut -d' ' -f1 /proc/loadavg)"
+    # shellcheck disable=SC2086
+    [ -n "$BASE" ] && "$OUT/gemm_base" --one jx $spec | sed 's/^jx /base /'
+    # shellcheck disable=SC2086
+    "$OUT/gemm_new" --one jx $spec | sed 's/^jx /new /'
+    # shellcheck disable=SC2086
+    OPENBLAS_CORETYPE=$CORE "$OUT/gemm_new" --one blas $spec
+  done
+done | tee "$OUT/raw.txt"
+echo "end $(date -u '+%H:%M:%S'), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/head.txt"
+python3 - "$OUT/raw.txt" <<'PY'
+import collections, re, statistics, sys
+d = collections.defaultdict(lambda: collections.defaultdict(list))
+for line in open(sys.argv[1]):
+    m = re.match(r'(base|new|blas) (f\d\d) (\S+) ta=(\d) tb=(\d) thr=(\d) median ([\d.]+) ms', line)
+    if m:
+        d[m.group(2, 3, 4, 5, 6)][m.group(1)].append(float(m.group(7)))
+print("%-4s %-16s %-5s %3s %9s %9s %9s %6s %6s" % ("dt", "MxKxN", "ta/tb", "thr", "base ms", "new ms",
+                                                    "blas ms", "new", "base"))
+for k, v in d.items():
+    med = {w: statistics.median(t) for w, t in v.items()}
+    b, n, o = med.get('base', float('nan')), med['new'], med['blas']
+    print("%-4s %-16s %-5s %3s %9.3f %9.3f %9.3f %6.2f %6.2f" % (k[0], k[1], k[2] + "/" + k[3], k[4], b, n,
+                                                               o, o / n, o / b))
+PY
