@@ -264,6 +264,12 @@ static void test_donation(void) {
   jx_fn *id = jx_jit_ex(jx_fn_new(ident, 1, NULL), &donate0);
   jx_t y = x3(), y2 = JX_CALL(id, y);
   CHECK(jx_ok(y) && jx_ok(y2) && first(y2) == 1);
+  /* the caller's memory (jx_from_buffer) is never written, donated or not */
+  static float mem[1000];
+  for (int i = 0; i < 1000; i++) mem[i] = 4;
+  jx_t w = jx_from_buffer(JX_F32, JX_SHAPE(1000), NULL, mem, NULL, NULL);
+  jx_t g3 = jx_full(JX_F32, JX_SHAPE(1000), 2), q3 = JX_CALL(step, w, g3);
+  CHECK(jx_ok(q3) && first(q3) == 3 && jx_data(q3) != (void *)mem && mem[0] == 4 && mem[999] == 4);
   /* under another transformation donation is ignored */
   jx_t ct = jx_full(JX_F32, JX_SHAPE(3), 1);
   jx_t jv = jx_jvp(step, (jx_t[]){ct, ct}, (jx_t[]){ct, ct});

@@ -324,13 +324,15 @@ static bool reads_pointwise(const jx_kernel *kn, int a) {
   return true;
 }
 
-/* May OUT buffer b be written into the donated ARG buffer a? Same dtype
- * and size, a's buffer held by this array alone (no view shares it) and
+/* May OUT buffer b be written into the donated ARG buffer a? Not the
+ * caller's memory (jx_from_buffer/DLPack promise never to write it), same
+ * dtype and size, a's buffer held by this array alone (no view shares it) and
  * by no other argument, a not itself an output, and no kernel reading a
  * after b's (a MAP kernel, not a GEMM's epilogue, reading a pointwise). */
 static bool can_donate(const jx_program *p, const jx_t *args, int b, int a) {
   const jx_lbuf *lo = &p->bufs[b], *la = &p->bufs[a];
   jx_buffer *ab = args[la->index]->u.arr.buf;
+  if (ab->external) return false;
   if (lo->aval.dtype != la->aval.dtype || jx_aval_size(&lo->aval) != jx_aval_size(&la->aval)) return false;
   if (atomic_load(&ab->refs) != 1 || lo->def < 0 || la->last > lo->def) return false;
   for (int i = 0; i < p->nout; i++)
