@@ -68,6 +68,14 @@ static const char *const cflags[] = {
     "-std=c17", "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fPIC",
     "-shared",  "-w"};
 enum { NFLAGS = sizeof cflags / sizeof cflags[0] };
+/* LINK_STRIP: objects are linked with -s (no .symtab; dlsym reads
+ * .dynsym). The symbol table names the temporary source file, which is
+ * unique per process, so without -s two processes building the same key
+ * made objects whose bytes differed, and when their renames of the object
+ * and of its checksum interleaved, the cache held one's object with the
+ * other's checksum (rejected and rebuilt by the next process: test_jit's
+ * concurrent-cache check caught it under load). Stripped, the bytes are
+ * the same whoever builds them. */
 
 static const char *compiler(void) {
   const char *cc = getenv("JX_CC");
@@ -498,7 +506,7 @@ static int build_object(const char *src, int dfd, const char *stem, const char *
       rc = -2;
       break;
     }
-    char *argv[NFLAGS + 6];
+    char *argv[NFLAGS + 8];
     int a = 0;
     argv[a++] = (char *)compiler();
     for (int f = 0; f < NFLAGS; f++)
@@ -506,7 +514,7 @@ static int build_object(const char *src, int dfd, const char *stem, const char *
     argv[a++] = nparts == 1 ? "-o" : "-c";
     argv[a++] = nparts == 1 ? (char *)so : obj[n];
     argv[a++] = path[n];
-    if (nparts == 1) argv[a++] = "-lm";
+    if (nparts == 1) argv[a++] = "-lm", argv[a++] = "-s"; /* see LINK_STRIP */
     argv[a] = NULL;
     spawn_proc(argv, dfd, &pr[n++]); /* a failed start leaves status -1 and the reason */
   }
@@ -523,6 +531,7 @@ static int build_object(const char *src, int dfd, const char *stem, const char *
     argv[a++] = (char *)so;
     for (int i = 0; i < n; i++) argv[a++] = obj[i];
     argv[a++] = "-lm";
+    argv[a++] = "-s"; /* see LINK_STRIP */
     argv[a] = NULL;
     spawn_proc(argv, dfd, &pr[0]);
     rc = wait_procs(pr, 1, deadline) ? first_failure(pr, 1, out, outn) : -3;
