@@ -522,34 +522,17 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
 
 /* ------------------------------------------------------ convert and fill */
 
-/* Two copies of the dtype list, so that one can expand inside the other. */
-/* one dtype per line: clang-format 14 finds no fixed point for these */
-// clang-format off
-#define CONV_TO(X, S1, T1, K1)    \
-  X(S1, T1, K1, b, uint8_t, B)    \
-  X(S1, T1, K1, i32, int32_t, I)  \
-  X(S1, T1, K1, i64, int64_t, I)  \
-  X(S1, T1, K1, u32, uint32_t, I) \
-  X(S1, T1, K1, f32, float, F)    \
-  X(S1, T1, K1, f64, double, F)
-#define CONV_FROM(X)             \
-  CONV_TO(X, b, uint8_t, B)      \
-  CONV_TO(X, i32, int32_t, I)    \
-  CONV_TO(X, i64, int64_t, I)    \
-  CONV_TO(X, u32, uint32_t, I)   \
-  CONV_TO(X, f32, float, F)      \
-  CONV_TO(X, f64, double, F)
-// clang-format on
-
+/* The dtype pairs come from scalar_ops.h's JX_CVT_FROM (also what the
+ * generated code's cvt_<from>_<to> are made from). */
 #define DEF_CONV(S1, T1, K1, S2, T2, K2)                                                                     \
   static void cv_##S1##_##S2(int64_t n, const void *px, void *py) {                                          \
     const T1 *x = px;                                                                                        \
     T2 *y = py;                                                                                              \
     for (int64_t i = 0; i < n; i++) y[i] = CX_##K1##_##K2(S2, T2, x[i]);                                     \
   }
-CONV_FROM(DEF_CONV)
+JX_CVT_FROM(DEF_CONV)
 #define CONV_ENTRY(S1, T1, K1, S2, T2, K2) [DT_##S1][DT_##S2] = cv_##S1##_##S2,
-static const un_fn conv_table[JX_DTYPE_COUNT][JX_DTYPE_COUNT] = {CONV_FROM(CONV_ENTRY)};
+static const un_fn conv_table[JX_DTYPE_COUNT][JX_DTYPE_COUNT] = {JX_CVT_FROM(CONV_ENTRY)};
 
 void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y) {
   KCHECK((unsigned)from < JX_DTYPE_COUNT && (unsigned)to < JX_DTYPE_COUNT);
