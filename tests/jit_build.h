@@ -8,6 +8,17 @@
 #include "compile/compile.h"
 #include "compile/passes.h"
 
+/* The jaxpr of body at args (NULL, and a failed check, when tracing
+ * fails); the caller releases it. Needs check.h included first. */
+static inline jx_jaxpr *trace(jx_body body, int nargs, const jx_t *args, void *user) {
+  jx_fn *f = jx_fn_new(body, nargs, user);
+  jx_t err = NULL;
+  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
+  CHECKF(j != NULL, "trace failed: %s", err ? jx_error(err) : "?");
+  jx_fn_free(f);
+  return j;
+}
+
 typedef struct {
   jx_jaxpr *j, *o;
   jx_program *p; /* NULL when a stage failed */

@@ -6,6 +6,7 @@
 #include "api/trace_fn.h"
 #include "check.h"
 #include "compile/passes.h"
+#include "jit_build.h"
 #include "prims/lax.h"
 #include "trace/trace.h"
 
@@ -29,15 +30,6 @@ static jx_t rand_array(jx_dtype dt, int ndim, const int64_t *shape) {
   jx_t x = jx_astype(jx_array(JX_F64, ndim, shape, d), dt);
   free(d);
   return x;
-}
-
-static jx_jaxpr *trace(jx_body body, int nargs, const jx_t *args, void *user) {
-  jx_fn *f = jx_fn_new(body, nargs, user);
-  jx_t err = NULL;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-  CHECKF(j != NULL, "trace failed: %s", err ? jx_error(err) : "?");
-  jx_fn_free(f);
-  return j;
 }
 
 static int count_prim(const jx_jaxpr *j, jx_prim p) {

@@ -10,19 +10,11 @@
 #include "check.h"
 #include "compile/compile.h"
 #include "compile/passes.h"
+#include "jit_build.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
 
 /* ------------------------------------------------------------- helpers */
-static jx_jaxpr *trace(jx_body body, int nargs, const jx_t *args, void *user) {
-  jx_fn *f = jx_fn_new(body, nargs, user);
-  jx_t err = NULL;
-  jx_jaxpr *j = jx_trace_to_jaxpr(f, args, NULL, &err);
-  CHECKF(j != NULL, "trace failed: %s", err ? jx_error(err) : "?");
-  jx_fn_free(f);
-  return j;
-}
-
 /* an optimized jaxpr (kept in *opt: kernels point into it) fused */
 static jx_program *program_of(const jx_jaxpr *j, jx_jaxpr **opt) {
   jx_t err = NULL;
