@@ -495,6 +495,30 @@ jx_alloc_fn jx_get_allocator(void **ud); /* the current one (never NULL) */
 int jx_num_threads(void);
 void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
 
+/* ================================ [PMAP] devices, pmap, named vmap, shard_map, collectives (#17) */
+/* [PMAP] end */
+
+/* ================================ [DIST] distributed: processes over MPI (#17) */
+/* [DIST] end */
+
+/* ================================ [CONV] convolution, windows, pooling (#18) */
+/* [CONV] end */
+
+/* ================================ [INDEX] dynamic slicing, gather/scatter, .at[] updates (#18) */
+/* [INDEX] end */
+
+/* ================================ [SORT] sorting, cumulative ops, contractions (#18) */
+/* [SORT] end */
+
+/* ================================ [MATH] math, nn functions, reductions, creation ops (#18) */
+/* [MATH] end */
+
+/* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */
+/* [CUSTOM] end */
+
+/* ================================ [EXPORT] export as C, serialized jaxprs (#20) */
+/* [EXPORT] end */
+
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop
 #endif

@@ -533,6 +533,20 @@ static bool row_argsort(kase *k, int v) {
   return true;
 }
 
+/* the round-2 primitives' rows, one file per area (tests/rules/) */
+#include "rules/pmap.inc"
+/* ---- */
+#include "rules/conv.inc"
+/* ---- */
+#include "rules/index.inc"
+/* ---- */
+#include "rules/sort.inc"
+/* ---- */
+#include "rules/math.inc"
+/* ---- */
+#include "rules/custom.inc"
+/* ---- */
+
 /* One row per primitive, or this table does not compile. */
 static const row_fn rows[JX_PRIM_COUNT] = {
 #define JX_PRIM(name, family) [JX_P_##name] = row_##name,

@@ -82,6 +82,18 @@ typedef enum {
   JX_PK_COND,
   JX_PK_WHILE,
   JX_PK_SCAN,
+  /* [PMAP] */
+  /* [PMAP] end */
+  /* [CONV] */
+  /* [CONV] end */
+  /* [INDEX] */
+  /* [INDEX] end */
+  /* [SORT] */
+  /* [SORT] end */
+  /* [MATH] */
+  /* [MATH] end */
+  /* [CUSTOM] */
+  /* [CUSTOM] end */
   JX_PK_COUNT
 } jx_params_kind;
 
@@ -160,6 +172,18 @@ typedef struct jx_params {
       int64_t length;
       bool reverse;
     } scan;
+    /* [PMAP] */
+    /* [PMAP] end */
+    /* [CONV] */
+    /* [CONV] end */
+    /* [INDEX] */
+    /* [INDEX] end */
+    /* [SORT] */
+    /* [SORT] end */
+    /* [MATH] */
+    /* [MATH] end */
+    /* [CUSTOM] */
+    /* [CUSTOM] end */
   };
 } jx_params;
 

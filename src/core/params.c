@@ -12,6 +12,18 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_GATHER] = "gather", [JX_PK_SCATTER] = "scatter", [JX_PK_IOTA] = "iota",
     [JX_PK_CALL] = "call",     [JX_PK_COND] = "cond",       [JX_PK_WHILE] = "while",
     [JX_PK_SCAN] = "scan",
+    /* [PMAP] */
+    /* [PMAP] end */
+    /* [CONV] */
+    /* [CONV] end */
+    /* [INDEX] */
+    /* [INDEX] end */
+    /* [SORT] */
+    /* [SORT] end */
+    /* [MATH] */
+    /* [MATH] end */
+    /* [CUSTOM] */
+    /* [CUSTOM] end */
 };
 
 const jx_params jx_params_none; /* static storage: every byte zero, kind NONE */
@@ -26,6 +38,10 @@ int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js) {
     case JX_PK_COND: js[n++] = p->cond.on_true, js[n++] = p->cond.on_false; break;
     case JX_PK_WHILE: js[n++] = p->while_.cond, js[n++] = p->while_.body; break;
     case JX_PK_SCAN: js[n++] = p->scan.body; break;
+    /* [PMAP] */
+    /* [PMAP] end */
+    /* [CUSTOM] */
+    /* [CUSTOM] end */
     default: break;
   }
   return n;
