@@ -499,6 +499,10 @@ void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
 /* [PMAP] end */
 
 /* ================================ [DIST] distributed: processes over MPI (#17) */
+/* Processes (multi-process pmap over MPI; without MPI one process). */
+int jx_process_index(void);
+int jx_process_count(void);
+jx_t jx_distributed_init(void); /* NULL on success, else an error value */
 /* [DIST] end */
 
 /* ================================ [CONV] convolution, windows, pooling (#18) */

@@ -15,6 +15,7 @@ compile  trace/|prims/|backend/cpu/|control/|api/|ops/
 api      backend/cpu/
 control  backend/cpu/
 ir       compile/|backend/
+dist     prims/|trace/|ops/|api/|compile/|control/|ir/|backend/|io/|optim/
 optim    prims/|trace/|api/|compile/|control/|ir/|backend/|io/
 '
 
