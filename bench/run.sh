@@ -117,6 +117,9 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   echo; echo "=== jx: bench_train vs PyTorch ($(date -u +%H:%M:%S))"
   "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
 fi
+# the process layer against plain MPI, 2 processes (issue 17; skipped without MPI)
+echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI latency/bandwidth) ($(date -u +%H:%M:%S))"
+bash bench/dist.sh "$JXB" | tee "$OUT/dist.txt"
 echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
 fi
 
