@@ -90,6 +90,17 @@ static void bench_links(void) {
   if (!rank_) printf("mpi_allreduce_8B_us\t%.3f\n", median(t8, 2001) * 1e6);
   for (int r = 0; r < 2001; r++) t8[r] = time_allreduce(x, 2, 1);
   if (!rank_) printf("jx_allreduce_8B_us\t%.3f\n", median(t8, 2001) * 1e6);
+  /* gamma: the local reduction's rate (MPI's own f32 sum, bytes of one operand per second) */
+  enum { RN = 1 << 20 };
+  float *a = calloc(RN, sizeof(float)), *b = calloc(RN, sizeof(float));
+  double tr[51];
+  for (int r = 0; r < 51; r++) {
+    double t0 = now();
+    MPI_Reduce_local(a, b, RN, MPI_FLOAT, MPI_SUM);
+    tr[r] = now() - t0;
+  }
+  if (!rank_) printf("mpi_reduce_local_GBps\t%.3f\t(f32 sum of 4 MB)\n", 4.0 * RN / median(tr, 51) * 1e-9);
+  free(a), free(b);
   free(buf);
 }
 
