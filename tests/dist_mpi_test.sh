@@ -25,6 +25,14 @@ if [ $rc != 0 ] || [ "$(grep -c ', 0 failed' "$tmp/mpi.txt")" != 2 ]; then
   echo "dist mpi test: FAILED: the two-process run (exit $rc)"; fail=1
 fi
 
+echo "== user: the program calls MPI_Init_thread and MPI_Finalize itself"
+timeout 120 "${MPIRUN[@]}" "$BIN" user >"$tmp/user.txt" 2>&1
+rc=$?
+cat "$tmp/user.txt"
+if [ $rc != 0 ] || [ "$(grep -c ', 0 failed' "$tmp/user.txt")" != 2 ]; then
+  echo "dist mpi test: FAILED: the run that starts MPI itself (exit $rc)"; fail=1
+fi
+
 # fault NAME ENV PATTERN...: the job fails within 30 s and its output holds every pattern
 fault() {
   local name=$1 env=$2; shift 2

@@ -4,6 +4,7 @@
  * scenarios under `mpirun -np 2`:
  *   test_dist mpi         every jx_dist_* function, every dtype, bad input,
  *                         mismatched signatures (an error on every rank)
+ *   test_dist user        the program starts and finalizes MPI itself
  *   test_dist exit0|exit3|kill|hang
  *                         rank 1 leaves (exit(0), exit(3), SIGKILL) or stalls
  *                         while rank 0 is inside an allreduce: the job must
@@ -15,6 +16,9 @@
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef JX_TEST_HAVE_MPI
+#include <mpi.h>
+#endif
 
 /* LeakSanitizer: MPI_Init's own allocations live until exit by design */
 const char *__lsan_default_suppressions(void);
@@ -213,6 +217,62 @@ static int run_fault(const char *how) {
   return 2;
 }
 
+#ifdef JX_TEST_HAVE_MPI
+/* mpirun -np N test_dist user: the program starts and ends MPI itself */
+static int run_user(void) {
+  int level = 0;
+  MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &level);
+  jx_t e = jx_distributed_init();
+  CHECKF(!e, "%s", jx_error(e));
+  R = jx_process_index(), N = jx_process_count();
+  int wr = -1, wn = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &wr), MPI_Comm_size(MPI_COMM_WORLD, &wn);
+  CHECK(wr == R && wn == N && N >= 2 && jx_dist_active());
+  float x = 1;
+  e = jx_dist_allreduce(&x, 1, JX_F32, JX_DIST_SUM, "psum before MPI_Finalize");
+  CHECKF(!e && x == (float)N, "%s %g", jx_error(e), x);
+  MPI_Finalize(); /* the program's own: jx's communicators and watchdog close with it */
+  CHECK(!jx_dist_active());
+  EXPECT_ERROR(jx_dist_allreduce(&x, 1, JX_F32, JX_DIST_SUM, "psum after MPI_Finalize"),
+               "psum after MPI_Finalize", "finalized");
+  EXPECT_ERROR(jx_distributed_init(), "jx_distributed_init", "already finalized");
+  char name[40];
+  snprintf(name, sizeof name, "test_dist user rank %d of %d", R, N);
+  return check_report(name);
+}
+
+/* in a child: the program started MPI without MPI_THREAD_MULTIPLE */
+static int child_serialized(void) {
+  int level = 0;
+  MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &level);
+  const char *m = jx_error(jx_distributed_init());
+  int ok =
+      level < MPI_THREAD_MULTIPLE ? m && strstr(m, "MPI_THREAD_MULTIPLE") && strstr(m, "by the program") : !m;
+  if (!ok) fprintf(stderr, "level %d: %s\n", level, m ? m : "no error");
+  MPI_Finalize();
+  return ok ? 0 : 1;
+}
+
+/* a child process's exit status */
+static int child_status(int (*fn)(void)) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) _exit(fn());
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+  return WEXITSTATUS(st);
+}
+
+/* a bad JX_DIST_TIMEOUT: an error value, and the same one again */
+static int child_bad_timeout(void) {
+  setenv("JX_DIST_TIMEOUT", "soon", 1);
+  jx_t e = jx_distributed_init();
+  const char *m = jx_error(e);
+  jx_t e2 = jx_distributed_init();
+  return m && strstr(m, "JX_DIST_TIMEOUT='soon'") && jx_error(e2) && !strcmp(jx_error(e2), m) ? 0 : 1;
+}
+#endif
+
 /* no mpirun: a job of one process (or, without MPI, an error saying so) */
 static int run_single(void) {
   CHECK(jx_process_count() == 1 && jx_process_index() == 0 && !jx_dist_active());
@@ -221,17 +281,9 @@ static int run_single(void) {
   /* before jx_distributed_init a collective is refused */
   EXPECT_ERROR(jx_dist_allreduce(x, 3, JX_F32, JX_DIST_SUM, "psum early"), "psum early",
                "jx_distributed_init");
-  /* a bad JX_DIST_TIMEOUT: an error value, in a child (MPI starts once per process) */
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("JX_DIST_TIMEOUT", "soon", 1);
-    jx_t e = jx_distributed_init();
-    const char *m = jx_error(e);
-    jx_t e2 = jx_distributed_init(); /* the same answer again */
-    _exit(m && strstr(m, "JX_DIST_TIMEOUT='soon'") && jx_error(e2) && !strcmp(jx_error(e2), m) ? 0 : 1);
-  }
-  int st = 0;
-  CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  /* in children: MPI starts once per process */
+  CHECK(child_status(child_bad_timeout) == 0);
+  CHECK(child_status(child_serialized) == 0);
   jx_t e = jx_distributed_init();
   CHECKF(!e, "%s", jx_error(e));
   CHECK(!jx_distributed_init());
@@ -256,5 +308,8 @@ int main(int argc, char **argv) {
   check_verbose = getenv("JX_TEST_VERBOSE") != NULL;
   if (argc < 2) return run_single();
   if (!strcmp(argv[1], "mpi")) return run_mpi();
+#ifdef JX_TEST_HAVE_MPI
+  if (!strcmp(argv[1], "user")) return run_user();
+#endif
   return run_fault(argv[1]);
 }

@@ -187,7 +187,7 @@ static void *watchdog_main(void *arg) {
     bool busy = D.state == 1, late = busy && D.timeout > 0 && now_s() - D.since > D.timeout;
     int64_t seq = D.seq;
     int gone = -1;
-    for (int r = 0; busy && r < D.size && gone < 0; r++)
+    for (int r = 0; busy && D.nexit_seen && r < D.size && gone < 0; r++)
       if (D.exited[r]) gone = r;
     pthread_mutex_unlock(&D.mu);
     char cause[160];
@@ -360,7 +360,7 @@ static jx_t begin(const char *fn, const char *what) {
                         what, fn);
   pthread_mutex_lock(&D.mu);
   int gone = -1;
-  for (int r = 0; r < D.size && gone < 0; r++)
+  for (int r = 0; D.nexit_seen && r < D.size && gone < 0; r++)
     if (D.exited[r]) gone = r;
   if (gone < 0) {
     D.seq++, D.state = 1, D.since = now_s();
