@@ -33,6 +33,14 @@ if [ $rc != 0 ] || [ "$(grep -c ', 0 failed' "$tmp/user.txt")" != 2 ]; then
   echo "dist mpi test: FAILED: the run that starts MPI itself (exit $rc)"; fail=1
 fi
 
+echo "== late: rank 1 finishes 3 s after rank 0 (JX_DIST_TIMEOUT=1): a clean end, no abort"
+JX_DIST_TIMEOUT=1 timeout 60 "${MPIRUN[@]}" "$BIN" late >"$tmp/late.txt" 2>&1
+rc=$?
+cat "$tmp/late.txt"
+if [ $rc != 0 ] || [ "$(grep -c ': done' "$tmp/late.txt")" != 2 ] || ! grep -q "still waits" "$tmp/late.txt"; then
+  echo "dist mpi test: FAILED: the late finish (exit $rc)"; fail=1
+fi
+
 # fault NAME ENV PATTERN...: the job fails within 30 s and its output holds every pattern
 fault() {
   local name=$1 env=$2; shift 2

@@ -5,6 +5,7 @@
  *   test_dist mpi         every jx_dist_* function, every dtype, bad input,
  *                         mismatched signatures (an error on every rank)
  *   test_dist user        the program starts and finalizes MPI itself
+ *   test_dist late        rank 1 finishes 3 s after rank 0: a clean end
  *   test_dist exit0|exit3|kill|hang
  *                         rank 1 leaves (exit(0), exit(3), SIGKILL) or stalls
  *                         while rank 0 is inside an allreduce: the job must
@@ -194,6 +195,19 @@ static int run_mpi(void) {
   return check_report(name);
 }
 
+/* rank 1 works on for 3 s after the last collective while rank 0 exits: a
+ * normal end (rank 0 waits at exit, past JX_DIST_TIMEOUT, without aborting) */
+static int run_late(void) {
+  jx_t e = jx_distributed_init();
+  if (e) return fprintf(stderr, "%s\n", jx_error(e)), 1;
+  float x = 1;
+  e = jx_dist_allreduce(&x, 1, JX_F32, JX_DIST_SUM, "last psum");
+  if (e || x != (float)jx_process_count()) return fprintf(stderr, "%s\n", e ? jx_error(e) : "wrong sum"), 1;
+  if (jx_process_index() == 1) sleep(3);
+  printf("rank %d: done\n", jx_process_index());
+  return 0;
+}
+
 /* rank 1 leaves (or stalls) half a second into rank 0's allreduce */
 static int run_fault(const char *how) {
   jx_t e = jx_distributed_init();
@@ -308,6 +322,7 @@ int main(int argc, char **argv) {
   check_verbose = getenv("JX_TEST_VERBOSE") != NULL;
   if (argc < 2) return run_single();
   if (!strcmp(argv[1], "mpi")) return run_mpi();
+  if (!strcmp(argv[1], "late")) return run_late();
 #ifdef JX_TEST_HAVE_MPI
   if (!strcmp(argv[1], "user")) return run_user();
 #endif

@@ -249,12 +249,20 @@ static void exit_handler(int status, void *arg) {
     free(sends);
     return;
   }
-  for (;;) { /* the watchdog counts the notices; it also keeps answering queries */
+  /* the watchdog counts the notices and keeps answering queries; the others
+   * may still be computing, so no deadline here: past JX_DIST_TIMEOUT the
+   * wait is only reported, once */
+  for (double t0 = now_s(), told = 0;;) {
     pthread_mutex_lock(&D.mu);
     int seen = D.nexit_seen;
     pthread_mutex_unlock(&D.mu);
     if (seen >= D.size - 1) break;
     if (!D.watchdog_on) serve_ctl();
+    if (!told && D.timeout > 0 && now_s() - t0 > D.timeout) {
+      told = 1;
+      fprintf(stderr, "jx: process %d of %d has exited and still waits (%g s) for %d process(es) to finish\n",
+              D.rank, D.size, D.timeout, D.size - 1 - seen);
+    }
     nap_ms(2);
   }
   watchdog_stop();
