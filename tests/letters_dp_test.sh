@@ -18,6 +18,8 @@ case "$HAVE_MPI" in ON | TRUE | 1 | YES) command -v mpirun >/dev/null || has_dp=
 [ $has_dp = 1 ] || [ $has_dev = 1 ] || {
   echo "letters dp test: letters has no --data-parallel (with MPI and mpirun) nor --devices: skipped"; exit 77; }
 "$PY" -c "import numpy" 2>/dev/null || { echo "letters dp test: NumPy missing (apt-get install python3-numpy): skipped"; exit 77; }
+# shared memory without CMA single copy: containers often forbid ptrace, which CMA needs
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export JX_CACHE_DIR=$tmp/cache
