@@ -22,5 +22,6 @@ med() { grep -E "  $1	" "$out" | cut -f2 | sort -g | awk '{v[NR] = $1} END {if (
 jx=$(med jx_allreduce_3.76MB_ms) mpi=$(med mpi_allreduce_3.76MB_ms) plain=$(med plain_mpi_allreduce_3.76MB_ms)
 echo "summary (median of 3 runs): jx_dist_allreduce $jx ms, MPI_Allreduce same program $mpi ms, plain MPI program $plain ms"
 awk -v j="$jx" -v m="$mpi" -v p="$plain" 'BEGIN {printf "ratio jx / MPI same program %.3f, jx / plain MPI program %.3f (goal <= 1.1)\n", j / m, j / p}'
+grep -E "  min_ms_jx_mpi" "$out" | sed 's/^/minima (jx, MPI, ms): /'
 echo "MPI latency (8 B, half round trip) $(med mpi_latency_8B_us) us, bandwidth $(med mpi_bandwidth_GBps) GB/s," \
   "local f32 sum $(med mpi_reduce_local_GBps) GB/s; 8 B allreduce: MPI $(med mpi_allreduce_8B_us) us, jx $(med jx_allreduce_8B_us) us"
