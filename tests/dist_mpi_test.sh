@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_dist's multi-process scenarios under `mpirun -np 2` (tests/test_dist.c):
-# every jx_dist_* function, then the faults: rank 1 leaves an allreduce by
+# every jx_dist_* function (also with 3 processes), a program that starts MPI
+# itself, a process that finishes late, then the faults: rank 1 leaves an allreduce by
 # exit(0), exit(3) or SIGKILL, or stalls in it; each time the job must end
 # within 30 s with a message naming rank 1. Exit 77 (skipped) when jx was
 # built without MPI or mpirun is missing.
@@ -25,6 +26,14 @@ rc=$?
 cat "$tmp/mpi.txt"
 if [ $rc != 0 ] || [ "$(grep -c ', 0 failed' "$tmp/mpi.txt")" != 2 ]; then
   echo "dist mpi test: FAILED: the two-process run (exit $rc)"; fail=1
+fi
+
+echo "== mpi, 3 processes (an odd ring; more blocks in alltoall)"
+timeout 120 mpirun --allow-run-as-root --oversubscribe -np 3 "$BIN" mpi >"$tmp/mpi3.txt" 2>&1
+rc=$?
+cat "$tmp/mpi3.txt"
+if [ $rc != 0 ] || [ "$(grep -c ', 0 failed' "$tmp/mpi3.txt")" != 3 ]; then
+  echo "dist mpi test: FAILED: the three-process run (exit $rc)"; fail=1
 fi
 
 echo "== user: the program calls MPI_Init_thread and MPI_Finalize itself"
