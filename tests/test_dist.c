@@ -13,6 +13,7 @@
 #include "check.h"
 #include "dist/dist.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -195,10 +196,22 @@ static void check_bad_input(void) {
   EXPECT_ERROR(jx_dist_sendrecv(f, -1, f, -1, -4, "bad bytes"), "bad bytes", "negative");
 }
 
+static void *init_in_thread(void *out) {
+  jx_t e = jx_distributed_init();
+  *(const char **)out = e ? jx_error(e) : NULL;
+  return NULL;
+}
+
 /* mpirun -np N test_dist mpi */
 static int run_mpi(void) {
+  /* two threads at once: one starts MPI, both get NULL */
+  const char *other = "not run";
+  pthread_t th;
+  CHECK(!pthread_create(&th, NULL, init_in_thread, &other));
   jx_t e = jx_distributed_init();
   CHECKF(!e, "%s", jx_error(e));
+  pthread_join(th, NULL);
+  CHECKF(!other, "%s", other);
   R = jx_process_index(), N = jx_process_count();
   const char *env = getenv("OMPI_COMM_WORLD_RANK");
   CHECKF(!env || atoi(env) == R, "rank %d vs OMPI_COMM_WORLD_RANK %s", R, env);
@@ -281,7 +294,8 @@ static int run_user(void) {
 static int child_serialized(void) {
   int level = 0;
   MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &level);
-  const char *m = jx_error(jx_distributed_init());
+  jx_t e = jx_distributed_init();
+  const char *m = e ? jx_error(e) : NULL;
   int ok =
       level < MPI_THREAD_MULTIPLE ? m && strstr(m, "MPI_THREAD_MULTIPLE") && strstr(m, "by the program") : !m;
   if (!ok) fprintf(stderr, "level %d: %s\n", level, m ? m : "no error");

@@ -332,7 +332,7 @@ static jx_t setup_comms(void) {
   return NULL;
 }
 
-jx_t jx_distributed_init(void) {
+static jx_t init_locked(void) {
   static char failed[1024]; /* a failed init is not retried: MPI allows one */
   if (D.ready) return NULL;
   if (failed[0]) return jx_error_new("%s", failed);
@@ -357,6 +357,15 @@ jx_t jx_distributed_init(void) {
   D.ready = true;
   if (D.own_mpi) on_exit(exit_handler, NULL);
   return NULL;
+}
+
+/* two threads may call it at once: one initializes, the other waits */
+jx_t jx_distributed_init(void) {
+  static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&once);
+  jx_t e = init_locked();
+  pthread_mutex_unlock(&once);
+  return e;
 }
 
 /* ---------------------------------------------------------------- collectives */
