@@ -52,6 +52,15 @@ if [ $rc != 0 ] || [ "$(grep -c ': done' "$tmp/late.txt")" != 2 ] || ! grep -q "
   echo "dist mpi test: FAILED: the late finish (exit $rc)"; fail=1
 fi
 
+echo "== exitfirst: rank 1 has exited when rank 0 enters a collective: an error value, a clean end"
+timeout 60 "${MPIRUN[@]}" "$BIN" exitfirst >"$tmp/exitfirst.txt" 2>&1
+rc=$?
+cat "$tmp/exitfirst.txt"
+if [ $rc != 0 ] || ! grep -q "rank 0: psum after a peer left (jx_dist_allreduce): process 0 of 2: rank 1 has exited (status 0)" \
+    "$tmp/exitfirst.txt"; then
+  echo "dist mpi test: FAILED: the collective after a peer's exit (exit $rc)"; fail=1
+fi
+
 # fault NAME ENV PATTERN...: the job fails within 30 s and its output holds every pattern
 fault() {
   local name=$1 env=$2; shift 2

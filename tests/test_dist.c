@@ -6,6 +6,8 @@
  *                         mismatched signatures (an error on every rank)
  *   test_dist user        the program starts and finalizes MPI itself
  *   test_dist late        rank 1 finishes 3 s after rank 0: a clean end
+ *   test_dist exitfirst   rank 1 has exited when rank 0 calls a collective:
+ *                         an error value there, and a clean end
  *   test_dist exit0|exit3|kill|hang
  *                         rank 1 leaves (exit(0), exit(3), SIGKILL) or stalls
  *                         while rank 0 is inside an allreduce: the job must
@@ -243,6 +245,21 @@ static int run_late(void) {
   return 0;
 }
 
+/* rank 1 exits (status 0) while rank 0 computes: rank 0's next collective
+ * is refused with an error value (nothing sent), and both end cleanly */
+static int run_exit_first(void) {
+  jx_t e = jx_distributed_init();
+  if (e) return fprintf(stderr, "%s\n", jx_error(e)), 1;
+  float x = 1;
+  e = jx_dist_allreduce(&x, 1, JX_F32, JX_DIST_SUM, "last psum");
+  if (e) return fprintf(stderr, "%s\n", jx_error(e)), 1;
+  if (jx_process_index() == 1) return 0;
+  sleep(1); /* rank 1's notice arrives meanwhile */
+  e = jx_dist_allreduce(&x, 1, JX_F32, JX_DIST_SUM, "psum after a peer left");
+  printf("rank 0: %s\n", e ? jx_error(e) : "no error");
+  return 0;
+}
+
 /* rank 1 leaves (or stalls) half a second into rank 0's allreduce */
 static int run_fault(const char *how) {
   jx_t e = jx_distributed_init();
@@ -359,6 +376,7 @@ int main(int argc, char **argv) {
   if (argc < 2) return run_single();
   if (!strcmp(argv[1], "mpi")) return run_mpi();
   if (!strcmp(argv[1], "late")) return run_late();
+  if (!strcmp(argv[1], "exitfirst")) return run_exit_first();
 #ifdef JX_TEST_HAVE_MPI
   if (!strcmp(argv[1], "user")) return run_user();
 #endif

@@ -376,9 +376,9 @@ static jx_t begin(const char *fn, const char *what) {
     return jx_error_new("%s (%s): jx_distributed_init() was not called (or MPI was finalized): one process",
                         what, fn);
   pthread_mutex_lock(&D.mu);
-  int gone = -1;
+  int gone = -1, status = 0;
   for (int r = 0; D.nexit_seen && r < D.size && gone < 0; r++)
-    if (D.exited[r]) gone = r;
+    if (D.exited[r]) gone = r, status = D.exit_status[r];
   if (gone < 0) {
     D.seq++, D.state = 1, D.since = now_s();
     D.what = what, D.fn = fn;
@@ -386,7 +386,7 @@ static jx_t begin(const char *fn, const char *what) {
   pthread_mutex_unlock(&D.mu);
   if (gone >= 0)
     return jx_error_new("%s (%s): process %d of %d: rank %d has exited (status %d); the job cannot go on",
-                        what, fn, D.rank, D.size, gone, D.exit_status[gone]);
+                        what, fn, D.rank, D.size, gone, status);
   return NULL;
 }
 
