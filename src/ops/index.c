@@ -355,11 +355,29 @@ jx_t jx_pad(jx_t x, jx_t padding_value, const int64_t *lo, const int64_t *hi, co
   jx_t e = jx_op_check_array("pad", x);
   if (!e) e = jx_op_check_array("pad", padding_value);
   if (e) return e;
-  char s[64];
+  const jx_aval *a = &x->aval;
+  char s[160];
   if (padding_value->aval.ndim != 0)
     return jx_error_new("pad: the padding value must be 0-d, got %s",
                         jx_aval_str(&padding_value->aval, s, sizeof s));
-  int64_t z[JX_MAX_RANK] = {0};
-  jx_t pv = jx_op_cast_for("pad", padding_value, x->aval.dtype, false);
-  return jx_lax_pad(x, pv, lo ? lo : z, hi ? hi : z, interior ? interior : z);
+  /* negative lo/hi crop what the positive padding (interior first) made:
+   * the pad primitive takes lo, hi >= 0, a slice takes off the rest */
+  int64_t plo[JX_MAX_RANK], phi[JX_MAX_RANK], in[JX_MAX_RANK], start[JX_MAX_RANK], limit[JX_MAX_RANK];
+  bool crop = false;
+  for (int d = 0; d < a->ndim; d++) {
+    int64_t l = lo ? lo[d] : 0, h = hi ? hi[d] : 0, it = interior ? interior[d] : 0, n = a->shape[d];
+    if (it < 0)
+      return jx_error_new("pad: interior padding %lld of dim %d of %s is negative", (long long)it, d,
+                          jx_aval_str(a, s, sizeof s));
+    int64_t full = (n ? n + (n - 1) * it : 0) + (l > 0 ? l : 0) + (h > 0 ? h : 0);
+    plo[d] = l > 0 ? l : 0, phi[d] = h > 0 ? h : 0, in[d] = it;
+    start[d] = l < 0 ? -l : 0, limit[d] = full - (h < 0 ? -h : 0);
+    if (limit[d] < start[d])
+      return jx_error_new("pad: padding (%lld, %lld, %lld) of dim %d leaves fewer than 0 elements of %s",
+                          (long long)l, (long long)h, (long long)it, d, jx_aval_str(a, s, sizeof s));
+    crop |= l < 0 || h < 0;
+  }
+  jx_t pv = jx_op_cast_for("pad", padding_value, a->dtype, false);
+  jx_t y = jx_lax_pad(x, pv, plo, phi, in);
+  return crop ? jx_lax_slice(y, start, limit, NULL) : y;
 }
