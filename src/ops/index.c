@@ -290,6 +290,10 @@ jx_t jx_take_along_axis(jx_t x, jx_t idx, int axis) {
       return jx_error_new("%s: indices %s do not broadcast against %s off axis %d", op, si, s, ax);
     S[d] = d == ax || n == 1 ? m : n;
   }
+  int64_t nout = 1;
+  for (int d = 0; d < r; d++) nout *= S[d];
+  if (nout == 0 || a->shape[ax] == 0) /* nothing to read: every index is out of bounds */
+    return jx_full(a->dtype, r, S, default_fill(a->dtype));
   if (jx_has_exact(idx)) idx = jx_op_cast_for(op, idx, ia->dtype, false);
   jx_dtype dt = ia->dtype;
   jx_t cols[JX_MAX_RANK];
