@@ -206,6 +206,36 @@ static void test_gather_scatter(void) {
   jx_pool_pop();
 }
 
+/* large point scatters run on threads owning ranges of the operand: each
+ * element must still see its updates in order (set: the last wins) */
+static void test_large_scatter(void) {
+  jx_pool_push();
+  enum { NX = 1000, NU = 200000 };
+  int32_t *idx = malloc(sizeof(int32_t) * NU);
+  float *u = malloc(sizeof(float) * NU), want_add[NX] = {0}, want_set[NX] = {0};
+  uint32_t s = 12345;
+  for (int i = 0; i < NU; i++) {
+    s = s * 1664525u + 1013904223u;
+    idx[i] = (int32_t)(s >> 8) % (NX + 10) - 5; /* some out of bounds: dropped */
+    u[i] = (float)(i % 7);
+    int k = idx[i] < 0 ? idx[i] + NX : idx[i];
+    if (k >= 0 && k < NX) want_add[k] += u[i], want_set[k] = u[i];
+  }
+  jx_t x = jx_zeros(JX_F32, JX_SHAPE(NX)), ix = jx_array(JX_I32, JX_SHAPE(NU), idx);
+  jx_t uv = jx_array(JX_F32, JX_SHAPE(NU), u);
+  double got[NX];
+  jx_t a = jx_at_add(x, ix, uv, 0), st = jx_at_set(x, ix, uv, 0);
+  CHECK(jx_ok(a) && jx_ok(st));
+  jx_read(a, JX_F64, got, sizeof got);
+  int bad = 0;
+  for (int i = 0; i < NX; i++) bad += got[i] != want_add[i];
+  jx_read(st, JX_F64, got, sizeof got);
+  for (int i = 0; i < NX; i++) bad += got[i] != want_set[i];
+  CHECKF(bad == 0, "%d elements of large scatters differ from the ordered loop", bad);
+  free(idx), free(u);
+  jx_pool_pop();
+}
+
 static void test_gather_errors(void) {
   jx_pool_push();
   jx_t x = jx_zeros(JX_F32, JX_SHAPE(4, 5));
@@ -342,6 +372,7 @@ int main(void) {
   test_kv_cache();
   test_batched_starts();
   test_gather_scatter();
+  test_large_scatter();
   test_gather_errors();
   test_at();
   test_at_grad();

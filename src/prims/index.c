@@ -106,15 +106,14 @@ static int64_t ld_index(jx_dtype dt, const void *base, int64_t i) {
   }
 }
 
-/* Fill plan for operand x, indices idx, y (gather: out; scatter: updates):
- * window dims = operand dims not collapsed, at y dims d->offset; win: the
- * window size per operand dim. xoff is allocated here (jx_free). */
-static bool make_plan(const jx_aval *x, jx_t idx, const jx_aval *y, const dn_t *d, const int64_t *win,
+/* The plan's geometry for operand x and y (gather: out; scatter:
+ * updates): window dims = operand dims not collapsed, at y dims
+ * d->offset; win: the window size per operand dim. */
+static void make_plan(const jx_aval *x, const jx_aval *y, const dn_t *d, const int64_t *win,
                       jx_cpu_gs_plan *pl) {
-  int64_t xs[JX_MAX_RANK], ys[JX_MAX_RANK], is[JX_MAX_RANK];
+  int64_t xs[JX_MAX_RANK], ys[JX_MAX_RANK];
   jx_strides(x->ndim, x->shape, xs);
   jx_strides(y->ndim, y->shape, ys);
-  jx_strides(idx->aval.ndim, idx->aval.shape, is);
   memset(pl, 0, sizeof *pl);
   pl->es = jx_dtype_size(x->dtype);
   for (int k = 0, w = 0; k < x->ndim; k++) {
@@ -126,28 +125,74 @@ static bool make_plan(const jx_aval *x, jx_t idx, const jx_aval *y, const dn_t *
   for (int o = 0; o < y->ndim; o++)
     if (!has(d->offset, d->noffset, o))
       pl->bshape[pl->bnd] = y->shape[o], pl->byst[pl->bnd++] = ys[o], pl->nb *= y->shape[o];
-  int64_t *xoff = jx_malloc(sizeof(int64_t) * (size_t)(pl->nb ? pl->nb : 1));
-  if (!xoff) return false;
-  const jx_aval *ia = &idx->aval;
+}
+
+/* The window offsets in x of index positions [b0, b0 + n) into xoff:
+ * each start clamped (clip) or the position marked -1 (out of bounds). */
+typedef struct {
+  const jx_aval *x;
+  jx_t idx;
+  const dn_t *d;
+  const int64_t *win;
+} resolver;
+
+static void resolve(const resolver *r, int64_t b0, int64_t n, int64_t *xoff) {
+  const jx_aval *x = r->x, *ia = &r->idx->aval;
+  const dn_t *d = r->d;
+  int64_t xs[JX_MAX_RANK], is[JX_MAX_RANK];
+  jx_strides(x->ndim, x->shape, xs);
+  jx_strides(ia->ndim, ia->shape, is);
   int64_t istep = d->ivd < ia->ndim ? is[d->ivd] : 0;
-  const void *ib = jx_data(idx);
-  for (int64_t b = 0; b < pl->nb; b++) {
-    int64_t base = 0, rem = b; /* b over the indices' batch dims, row-major */
-    for (int k = ia->ndim - 1; k >= 0; k--) {
-      if (k == d->ivd) continue;
-      base += (rem % ia->shape[k]) * is[k], rem /= ia->shape[k];
+  bool last = d->ivd >= ia->ndim - 1; /* index vectors contiguous: position b at b * nmap */
+  const void *ib = jx_data(r->idx);
+  if (last && d->nmap == 1 && (ia->dtype == JX_I32 || ia->dtype == JX_I64)) { /* one index per position */
+    int64_t hi = x->shape[d->map[0]] - r->win[d->map[0]], st = xs[d->map[0]];
+    bool clip = d->mode == JX_GATHER_CLIP;
+    for (int64_t i = 0; i < n; i++) {
+      int64_t v = ia->dtype == JX_I32 ? ((const int32_t *)ib)[b0 + i] : ((const int64_t *)ib)[b0 + i];
+      if (clip) v = v < 0 ? 0 : v > hi ? hi : v;
+      xoff[i] = v < 0 || v > hi ? -1 : v * st;
+    }
+    return;
+  }
+  for (int64_t b = b0; b < b0 + n; b++) {
+    int64_t base = 0;
+    if (last) {
+      base = b * d->nmap;
+    } else { /* b over the indices' batch dims, row-major */
+      for (int64_t k = ia->ndim - 1, rem = b; k >= 0; k--) {
+        if (k == d->ivd) continue;
+        base += (rem % ia->shape[k]) * is[k], rem /= ia->shape[k];
+      }
     }
     int64_t off = 0;
     for (int k = 0; k < d->nmap && off >= 0; k++) {
       int dim = d->map[k];
-      int64_t v = ld_index(ia->dtype, ib, base + k * istep), hi = x->shape[dim] - win[dim];
+      int64_t v = ld_index(ia->dtype, ib, base + k * istep), hi = x->shape[dim] - r->win[dim];
       if (d->mode == JX_GATHER_CLIP) v = v < 0 ? 0 : v > hi ? hi : v;
       off = v < 0 || v > hi ? -1 : off + v * xs[dim];
     }
-    xoff[b] = off;
+    xoff[b - b0] = off;
   }
-  pl->xoff = xoff;
-  return true;
+}
+
+enum { CHUNK = 1024 }; /* index positions resolved at a time (on the stack) */
+
+typedef struct {
+  const resolver *r;
+  const jx_cpu_gs_plan *pl;
+  const void *x, *fill;
+  void *y;
+} gather_job;
+
+static void gather_chunks(void *ctx, int64_t lo, int64_t hi) {
+  const gather_job *j = ctx;
+  int64_t xoff[CHUNK];
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t b0 = c * CHUNK, n = j->pl->nb - b0 < CHUNK ? j->pl->nb - b0 : CHUNK;
+    resolve(j->r, b0, n, xoff);
+    jx_cpu_gs_gather(j->pl, b0, b0 + n, xoff, j->x, j->y, j->fill);
+  }
 }
 
 /* take along one axis (jx_take's gather: clip, idx batch dims where the
@@ -190,11 +235,13 @@ static jx_t gather_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
   int axis;
   if (is_take(x, &in[1]->aval, d, &axis)) return gather_take(in[0], in[1], axis, out[0]);
   jx_cpu_gs_plan pl;
-  if (!make_plan(x, in[1], o, d, d->slice, &pl)) return jx_error_new("gather: out of memory");
+  make_plan(x, o, d, d->slice, &pl);
   char fill[16];
   jx_scalar_store(x->dtype, d->fill, fill);
-  jx_cpu_gs_gather(&pl, jx_data(in[0]), jx_data(out[0]), fill);
-  jx_free((void *)pl.xoff);
+  resolver r = {.x = x, .idx = in[1], .d = d, .win = d->slice};
+  gather_job j = {.r = &r, .pl = &pl, .x = jx_data(in[0]), .fill = fill, .y = jx_data(out[0])};
+  int64_t w = jx_aval_size(o) / (pl.nb ? pl.nb : 1), nchunk = (pl.nb + CHUNK - 1) / CHUNK;
+  jx_cpu_parallel_for(nchunk, w * CHUNK >= 65536 ? 1 : 65536 / (w * CHUNK), gather_chunks, &j);
   return NULL;
 }
 
@@ -240,6 +287,31 @@ static jx_t scatter_abstract(jx_prim p, const jx_aval *in, int nin, const jx_par
   return NULL;
 }
 
+typedef struct {
+  const resolver *r;
+  const jx_cpu_gs_plan *pl;
+  jx_dtype dt;
+  jx_cpu_sc_kind kind;
+  void *x;
+  const void *y;
+  int64_t n;
+  int parts;
+  bool bad;
+} scatter_job;
+
+static void scatter_part(void *ctx, int64_t lo, int64_t hi) {
+  scatter_job *j = ctx;
+  int64_t xoff[CHUNK];
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t from = j->n * t / j->parts, to = t == j->parts - 1 ? INT64_MAX : j->n * (t + 1) / j->parts;
+    for (int64_t b0 = 0; b0 < j->pl->nb; b0 += CHUNK) { /* in order: duplicates combine as documented */
+      int64_t n = j->pl->nb - b0 < CHUNK ? j->pl->nb - b0 : CHUNK;
+      resolve(j->r, b0, n, xoff);
+      if (!jx_cpu_gs_scatter(j->pl, j->dt, j->kind, b0, b0 + n, xoff, from, to, j->x, j->y)) j->bad = true;
+    }
+  }
+}
+
 static const jx_cpu_sc_kind sc_kind[JX_PRIM_COUNT] = {[JX_P_scatter] = JX_CPU_SC_SET,
                                                       [JX_P_scatter_add] = JX_CPU_SC_ADD,
                                                       [JX_P_scatter_mul] = JX_CPU_SC_MUL,
@@ -256,10 +328,21 @@ static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
   int64_t win[JX_MAX_RANK];
   scatter_window(x, u, d, win);
   jx_cpu_gs_plan pl;
-  if (!make_plan(x, in[1], u, d, win, &pl)) return jx_error_new("%s: out of memory", jx_prim_names[p]);
-  bool ok = jx_cpu_gs_scatter(&pl, x->dtype, sc_kind[p], jx_data(out[0]), jx_data(in[2]));
-  jx_free((void *)pl.xoff);
-  return ok ? NULL : jx_error_new("%s: no kernel for dtype %s", jx_prim_names[p], jx_dtype_name(x->dtype));
+  make_plan(x, u, d, win, &pl);
+  resolver r = {.x = x, .idx = in[1], .d = d, .win = win};
+  scatter_job j = {.r = &r,
+                   .pl = &pl,
+                   .dt = x->dtype,
+                   .kind = sc_kind[p],
+                   .x = jx_data(out[0]),
+                   .y = jx_data(in[2]),
+                   .n = jx_aval_size(x)};
+  /* one element per index: threads own ranges of the operand (each reads
+   * every index), so each element still sees its updates in order */
+  int parts = pl.wnd == 0 && pl.nb >= 65536 ? jx_cpu_num_threads() : 1;
+  j.parts = parts;
+  jx_cpu_parallel_for(parts, 1, scatter_part, &j);
+  return j.bad ? jx_error_new("%s: no kernel for dtype %s", jx_prim_names[p], jx_dtype_name(x->dtype)) : NULL;
 }
 
 /* ------------------------------------------- params for the other one */

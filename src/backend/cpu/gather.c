@@ -65,20 +65,30 @@ static void g_fill(void *c_, int64_t xo, int64_t yo, int64_t run) {
   for (int64_t i = 0; i < run; i++) memcpy(c->y + (size_t)(yo + i * sy) * p->es, c->fill, p->es);
 }
 
-static void gather_range(void *c_, int64_t lo, int64_t hi) {
-  gctx *c = c_;
-  for (int64_t b = lo; b < hi; b++) {
-    int64_t xo = c->p->xoff[b];
-    walk_window(c->p, xo < 0 ? 0 : xo, y_base(c->p, b), xo < 0 ? g_fill : g_copy, c);
+/* one element per index position: y is the positions in order */
+#define DEF_GPTS(S, T)                                                                                       \
+  static void gpts_##S(int64_t b0, int64_t n, const int64_t *xoff, const void *x_, void *y_,                 \
+                       const void *f) {                                                                      \
+    const T *x = x_;                                                                                         \
+    T *y = (T *)y_ + b0, fv;                                                                                 \
+    memcpy(&fv, f, sizeof fv);                                                                               \
+    for (int64_t i = 0; i < n; i++) y[i] = xoff[i] < 0 ? fv : x[xoff[i]];                                    \
   }
-}
+DEF_GPTS(m8, uint8_t)
+DEF_GPTS(m32, uint32_t)
+DEF_GPTS(m64, uint64_t)
 
-void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, const void *x, void *y, const void *fill) {
+void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, int64_t b0, int64_t b1, const int64_t *xoff, const void *x,
+                      void *y, const void *fill) {
+  if (p->wnd == 0 && (p->es == 1 || p->es == 4 || p->es == 8)) {
+    (p->es == 1 ? gpts_m8 : p->es == 4 ? gpts_m32 : gpts_m64)(b0, b1 - b0, xoff, x, y, fill);
+    return;
+  }
   gctx c = {.p = p, .x = x, .y = y, .fill = fill};
-  int64_t w = 1;
-  for (int d = 0; d < p->wnd; d++) w *= p->wshape[d];
-  if (p->nb == 0 || w == 0) return;
-  jx_cpu_parallel_for(p->nb, w >= 16384 ? 1 : 16384 / w, gather_range, &c);
+  for (int64_t b = b0; b < b1; b++) {
+    int64_t xo = xoff[b - b0];
+    walk_window(p, xo < 0 ? 0 : xo, y_base(p, b), xo < 0 ? g_fill : g_copy, &c);
+  }
 }
 
 /* ----------------------------------------------------------- scatter */
@@ -90,6 +100,16 @@ typedef struct {
 
 /* one combiner per (kind, dtype): x[i] = OP(x[i], y[j]) over a run */
 #define DEF_SC(K, S, T, OP)                                                                                  \
+  static void pts_##K##_##S(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x_,    \
+                            const void *y_) {                                                                \
+    T *x = x_;                                                                                               \
+    const T *y = (const T *)y_ + b0;                                                                         \
+    for (int64_t i = 0; i < n; i++) {                                                                        \
+      if (xoff[i] < lo || xoff[i] >= hi) continue;                                                           \
+      T a = x[xoff[i]], b = y[i];                                                                            \
+      x[xoff[i]] = (T)(OP);                                                                                  \
+    }                                                                                                        \
+  }                                                                                                          \
   static void sc_##K##_##S(void *c_, int64_t xo, int64_t yo, int64_t run) {                                  \
     sctx *c = c_;                                                                                            \
     const jx_cpu_gs_plan *p = c->p;                                                                          \
@@ -125,17 +145,23 @@ DEF_SC(max, b, uint8_t, a | b)
 static const visit_fn sc_fns[JX_DTYPE_COUNT][5] = {
     [JX_BOOL] = SC_ROW(b),  [JX_I32] = SC_ROW(i32), [JX_I64] = SC_ROW(i64),
     [JX_U32] = SC_ROW(u32), [JX_F32] = SC_ROW(f32), [JX_F64] = SC_ROW(f64)};
+typedef void (*pts_fn)(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x,
+                       const void *y);
+#define PTS_ROW(S)                                                                                           \
+  { pts_set_##S, pts_add_##S, pts_mul_##S, pts_min_##S, pts_max_##S }
+static const pts_fn pts_fns[JX_DTYPE_COUNT][5] = {
+    [JX_BOOL] = PTS_ROW(b),  [JX_I32] = PTS_ROW(i32), [JX_I64] = PTS_ROW(i64),
+    [JX_U32] = PTS_ROW(u32), [JX_F32] = PTS_ROW(f32), [JX_F64] = PTS_ROW(f64)};
 
-bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, void *x, const void *y) {
+bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, int64_t b0, int64_t b1,
+                       const int64_t *xoff, int64_t lo, int64_t hi, void *x, const void *y) {
   if ((unsigned)dt >= JX_DTYPE_COUNT || (unsigned)kind > JX_CPU_SC_MAX || !sc_fns[dt][kind]) return false;
-  visit_fn fn = sc_fns[dt][kind];
-  sctx c = {.p = p, .x = x, .y = y};
-  if (p->wnd == 0 && p->bnd == 1) { /* one element per index (the bench's case): no walk */
-    for (int64_t b = 0; b < p->nb; b++)
-      if (p->xoff[b] >= 0) fn(&c, p->xoff[b], b * p->byst[0], 1);
+  if (p->wnd == 0) { /* one element per index position (the bench's case): y is the positions in order */
+    pts_fns[dt][kind](b0, b1 - b0, xoff, lo < 0 ? 0 : lo, hi, x, y);
     return true;
   }
-  for (int64_t b = 0; b < p->nb; b++)
-    if (p->xoff[b] >= 0) walk_window(p, p->xoff[b], y_base(p, b), fn, &c);
+  sctx c = {.p = p, .x = x, .y = y};
+  for (int64_t b = b0; b < b1; b++)
+    if (xoff[b - b0] >= 0) walk_window(p, xoff[b - b0], y_base(p, b), sc_fns[dt][kind], &c);
   return true;
 }

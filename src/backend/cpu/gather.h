@@ -16,18 +16,23 @@ typedef struct {
   /* index positions, row-major over bshape: their strides in y */
   int bnd;
   int64_t bshape[JX_MAX_RANK], byst[JX_MAX_RANK];
-  int64_t nb;          /* product of bshape */
-  const int64_t *xoff; /* per index position: the window's offset in x, -1: out of bounds */
+  int64_t nb; /* product of bshape */
 } jx_cpu_gs_plan;
 
 typedef enum { JX_CPU_SC_SET, JX_CPU_SC_ADD, JX_CPU_SC_MUL, JX_CPU_SC_MIN, JX_CPU_SC_MAX } jx_cpu_sc_kind;
 
-/* y[window of b] = x[xoff[b] + window], or *fill (one element) where
- * xoff[b] < 0. Parallel over index positions. */
-void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, const void *x, void *y, const void *fill);
-/* x[xoff[b] + window] op= y[window of b] for b in order (serial: a later
- * update of an element sees the earlier ones; SET: the last wins); b with
- * xoff[b] < 0 are skipped. false: dtype without that combiner. */
-bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, void *x, const void *y);
+/* Index positions b in [b0, b1), their windows' offsets in x at xoff[b - b0]
+ * (-1: out of bounds). The callers resolve offsets a chunk at a time. */
+/* y[window of b] = x[xoff + window], or *fill (one element) where the
+ * offset is -1. */
+void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, int64_t b0, int64_t b1, const int64_t *xoff, const void *x,
+                      void *y, const void *fill);
+/* x[xoff + window] op= y[window of b] for b in order (a later update of an
+ * element sees the earlier ones; SET: the last wins); offsets of -1 are
+ * skipped. Windows of one element (wnd == 0) apply only where the offset
+ * is in [lo, hi): threads owning disjoint ranges of x then keep each
+ * element's order (windows ignore lo/hi). false: no such combiner. */
+bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, int64_t b0, int64_t b1,
+                       const int64_t *xoff, int64_t lo, int64_t hi, void *x, const void *y);
 
 #endif
