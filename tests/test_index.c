@@ -158,6 +158,36 @@ static void test_batched_starts(void) {
   jx_pool_pop();
 }
 
+/* vmap(grad) with per-example starts against a loop of grads */
+static jx_t ds_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t s = jx_dynamic_slice(a[0], (jx_t[]){a[1], jx_scalar_int(1)}, (int64_t[]){2, 2});
+  jx_t y = jx_dynamic_update_slice(a[0], jx_mul(jx_sin(s), jx_scalar(3.0)),
+                                   (jx_t[]){jx_add(a[1], jx_scalar_int(1)), a[1]});
+  return jx_sum(jx_mul(y, y));
+}
+static void test_vmap_grad(void) {
+  jx_pool_push();
+  jx_t x = jx_stack(3,
+                    (jx_t[]){jx_sin(arange2(JX_F64, 4, 5)), jx_cos(arange2(JX_F64, 4, 5)),
+                             jx_sin(jx_mul(arange2(JX_F64, 4, 5), jx_scalar(0.3)))},
+                    0);
+  jx_t st = jx_array(JX_I32, JX_SHAPE(3), (int32_t[]){0, 2, -1});
+  jx_fn *f = jx_fn_new(ds_loss, 2, NULL), *g = jx_grad(f, 0);
+  for (int jit = 0; jit < 2; jit++) {
+    jx_fn *vg = jx_vmap(jit ? jx_jit(g) : g, (int[]){0, 0}, 0);
+    jx_t got = JX_CALL(vg, x, st);
+    CHECKF(jx_ok(got), "%s", jx_error(got));
+    for (int b = 0; b < 3 && jx_ok(got); b++) {
+      jx_t ib = jx_scalar_of(JX_I32, b);
+      jx_t want = JX_CALL(g, jx_take(x, ib, 0), jx_take(st, ib, 0));
+      CHECKF(max_diff(jx_take(got, ib, 0), want) < 1e-12, "vmap%s(grad) of dynamic slices, example %d",
+             jit ? "(jit)" : "", b);
+    }
+  }
+  jx_pool_pop();
+}
+
 /* ----------------------------------------------------- gather / scatter */
 static void test_gather_scatter(void) {
   jx_pool_push();
@@ -371,6 +401,7 @@ int main(void) {
   test_dynamic_slice_errors();
   test_kv_cache();
   test_batched_starts();
+  test_vmap_grad();
   test_gather_scatter();
   test_large_scatter();
   test_gather_errors();
