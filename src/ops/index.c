@@ -55,10 +55,7 @@ static jx_t starts_of(const char *op, jx_t x, const jx_t *starts, jx_t *out) {
                           jx_aval_str(&s->aval, sb, sizeof sb), jx_aval_str(a, xb, sizeof xb));
     jx_dtype dt = s->aval.dtype;
     if (jx_has_exact(s)) s = jx_op_cast_for(op, s, dt, false);
-    out[d] = dt == JX_U32
-                 ? s
-                 : jx_lax_select(jx_lax_binary(JX_P_lt, s, jx_lax_const(dt, 0)),
-                                 jx_lax_binary(JX_P_add, s, jx_lax_const(dt, (double)a->shape[d])), s);
+    out[d] = jx_lax_wrap_index(s, a->shape[d]);
   }
   return NULL;
 }
@@ -198,12 +195,6 @@ jx_t jx_scatter_max(jx_t x, jx_t idx, jx_t u, const jx_scatter_dnums *dn, jx_gat
 }
 
 /* --------------------------------------------------------------- .at[] */
-static jx_t wrap_index(jx_t idx, int64_t n) {
-  jx_dtype dt = idx->aval.dtype;
-  if (dt == JX_U32) return idx;
-  return jx_lax_select(jx_lax_binary(JX_P_lt, idx, jx_lax_const(dt, 0)),
-                       jx_lax_binary(JX_P_add, idx, jx_lax_const(dt, (double)n)), idx);
-}
 
 /* x.at[:, ..., idx].op(values) along axis: a scatter with x's other dims
  * as the window, out-of-bounds updates dropped */
@@ -238,7 +229,7 @@ static jx_t at_update(jx_prim p, const char *op, jx_t x, jx_t idx, jx_t v, int a
   q.scatter.mode = JX_GATHER_FILL_OR_DROP;
   jx_t u = jx_broadcast_to(jx_op_cast_for(op, v, a->dtype, false), r - 1 + k, us);
   if (!jx_ok(u)) return u;
-  return jx_lax_scatter_p(p, x, wrap_index(idx, a->shape[ax]), u, &q);
+  return jx_lax_scatter_p(p, x, jx_lax_wrap_index(idx, a->shape[ax]), u, &q);
 }
 
 jx_t jx_at_add(jx_t x, jx_t indices, jx_t values, int axis) {
@@ -301,7 +292,7 @@ jx_t jx_take_along_axis(jx_t x, jx_t idx, int axis) {
   jx_aval full = {.dtype = dt, .ndim = (int8_t)(r + 1)};
   memcpy(full.shape, S, sizeof(int64_t) * (size_t)(r + 1));
   for (int d = 0; d < r; d++) {
-    jx_t c = d == ax            ? jx_broadcast_to(jx_expand_dims(wrap_index(idx, a->shape[ax]), r), r + 1, S)
+    jx_t c = d == ax ? jx_broadcast_to(jx_expand_dims(jx_lax_wrap_index(idx, a->shape[ax]), r), r + 1, S)
              : a->shape[d] == 1 ? jx_lax_broadcast_to_aval(jx_lax_const(dt, 0), &full)
                                 : jx_lax_iota(dt, r + 1, S, d);
     cols[d] = c;

@@ -351,7 +351,7 @@ static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
 static jx_params scatter_params_of(const jx_params *g) {
   jx_params q;
   jx_params_init(&q, JX_PK_SCATTER);
-  *dn_mut(&q) = *dn_of(g);
+  memcpy(dn_mut(&q), dn_of(g), sizeof(dn_t)); /* padding too: params compare bytewise */
   memset(dn_mut(&q)->slice, 0, sizeof dn_mut(&q)->slice);
   dn_mut(&q)->fill = 0;
   return q;
@@ -359,7 +359,7 @@ static jx_params scatter_params_of(const jx_params *g) {
 static jx_params gather_params_of(const jx_params *s, const jx_aval *x, const jx_aval *u) {
   jx_params q;
   jx_params_init(&q, JX_PK_GATHER);
-  *dn_mut(&q) = *dn_of(s);
+  memcpy(dn_mut(&q), dn_of(s), sizeof(dn_t)); /* padding too: params compare bytewise */
   scatter_window(x, u, dn_of(s), dn_mut(&q)->slice);
   dn_mut(&q)->fill = 0;
   return q;

@@ -129,10 +129,29 @@ jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis) {
   return jx_bind1(JX_P_concatenate, n, xs, &p);
 }
 
-/* idx + n where idx < 0 (unsigned indices are never negative) */
-static jx_t wrap_negative(jx_t idx, int64_t n) {
+/* whether a concrete index array holds a negative value (a traced one
+ * might: true) */
+static bool may_be_negative(jx_t idx) {
+  if (!jx_is_array(idx)) return true;
+  int64_t n = jx_aval_size(&idx->aval);
+  const void *d = jx_data(idx);
+  switch (idx->aval.dtype) {
+    case JX_U32: return false;
+    case JX_I32:
+      for (int64_t i = 0; i < n; i++)
+        if (((const int32_t *)d)[i] < 0) return true;
+      return false;
+    case JX_I64:
+      for (int64_t i = 0; i < n; i++)
+        if (((const int64_t *)d)[i] < 0) return true;
+      return false;
+    default: return true;
+  }
+}
+
+jx_t jx_lax_wrap_index(jx_t idx, int64_t n) {
+  if (!may_be_negative(idx)) return idx; /* eager: skip three passes over the indices */
   jx_dtype dt = idx->aval.dtype;
-  if (dt == JX_U32) return idx;
   jx_t neg = jx_lax_binary(JX_P_lt, idx, jx_lax_const(dt, 0));
   return jx_lax_select(neg, jx_lax_binary(JX_P_add, idx, jx_lax_const(dt, (double)n)), idx);
 }
@@ -153,7 +172,7 @@ jx_t jx_lax_gather(jx_t x, jx_t idx, int axis) {
     p.gather.slice[d] = d == axis ? 1 : x->aval.shape[d];
     if (d != axis) p.gather.offset[p.gather.noffset++] = (int8_t)(d < axis ? d : d - 1 + k);
   }
-  return jx_bind1(JX_P_gather, 2, (jx_t[]){x, wrap_negative(idx, x->aval.shape[axis])}, &p);
+  return jx_bind1(JX_P_gather, 2, (jx_t[]){x, jx_lax_wrap_index(idx, x->aval.shape[axis])}, &p);
 }
 
 jx_t jx_lax_iota(jx_dtype dt, int ndim, const int64_t *shape, int axis) {

@@ -22,6 +22,8 @@ jx_t jx_lax_slice(jx_t x, const int64_t *start, const int64_t *limit, const int6
 jx_t jx_lax_rev(jx_t x, int naxes, const int *axes);
 jx_t jx_lax_pad(jx_t x, jx_t padval, const int64_t *lo, const int64_t *hi, const int64_t *interior);
 jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis);
+/* idx + n where idx < 0 (JAX's negative indices; unsigned ones never are) */
+jx_t jx_lax_wrap_index(jx_t idx, int64_t n);
 /* take(x, idx, axis) as a gather: negative indices wrap once, then clamp */
 jx_t jx_lax_gather(jx_t x, jx_t idx, int axis);
 /* gather / a scatter primitive p with params pa (JX_PK_GATHER/SCATTER) */
