@@ -230,6 +230,17 @@ static void test_gather_scatter(void) {
   jx_t big = jx_full(JX_I32, JX_SHAPE(2, 2), 2147483647.0);
   EXPECT_VALS(jx_scatter_add(big, dup, jx_ones(JX_I32, JX_SHAPE(4)), &sp, JX_GATHER_CLIP), -2147483647.0,
               2147483647.0, -2147483648.0, -2147483648.0);
+  /* empty index batches, empty windows, empty operands */
+  jx_t e0 = jx_gather(x, jx_zeros(JX_I32, JX_SHAPE(0, 2)), &pts, (int64_t[]){1, 1}, JX_GATHER_CLIP, 0);
+  CHECKF(jx_ok(e0) && jx_ndim(e0) == 1 && jx_size(e0) == 0, "%s", jx_error(e0));
+  jx_t e1 = jx_take(x, jx_zeros(JX_I32, JX_SHAPE(0)), 1);
+  CHECKF(jx_ok(e1) && jx_ndim(e1) == 2 && jx_shape(e1)[0] == 4 && jx_size(e1) == 0, "%s", jx_error(e1));
+  jx_t e2 = jx_gather(x, st, &win, (int64_t[]){0, 2}, JX_GATHER_CLIP, 0);
+  CHECKF(jx_ok(e2) && jx_shape(e2)[1] == 0 && jx_size(e2) == 0, "%s", jx_error(e2));
+  jx_t e3 = jx_at_add(jx_zeros(JX_F32, JX_SHAPE(3, 0)), jx_zeros(JX_I32, JX_SHAPE(2)), jx_scalar(1.0), 1);
+  CHECKF(jx_ok(e3) && jx_size(e3) == 0, "%s", jx_error(e3));
+  jx_t e4 = jx_at_max(jx_zeros(JX_F32, JX_SHAPE(0, 3)), jx_zeros(JX_I32, JX_SHAPE(2)), jx_scalar(1.0), 1);
+  CHECKF(jx_ok(e4) && jx_size(e4) == 0, "%s", jx_error(e4));
   EXPECT_VALS(
       jx_scatter_add(o, jx_zeros(JX_I32, JX_SHAPE(0, 2)), jx_zeros(JX_F32, JX_SHAPE(0)), &sp, JX_GATHER_CLIP),
       2, 2, 2, 2);
