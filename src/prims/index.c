@@ -296,19 +296,17 @@ typedef struct {
   const void *y;
   int64_t n;
   int parts;
-  bool bad;
 } scatter_job;
 
+/* parts [lo, hi) own one contiguous range of the operand: one pass (a
+ * nested or busy pool runs every part in one call, resolving once) */
 static void scatter_part(void *ctx, int64_t lo, int64_t hi) {
   scatter_job *j = ctx;
-  int64_t xoff[CHUNK];
-  for (int64_t t = lo; t < hi; t++) {
-    int64_t from = j->n * t / j->parts, to = t == j->parts - 1 ? INT64_MAX : j->n * (t + 1) / j->parts;
-    for (int64_t b0 = 0; b0 < j->pl->nb; b0 += CHUNK) { /* in order: duplicates combine as documented */
-      int64_t n = j->pl->nb - b0 < CHUNK ? j->pl->nb - b0 : CHUNK;
-      resolve(j->r, b0, n, xoff);
-      if (!jx_cpu_gs_scatter(j->pl, j->dt, j->kind, b0, b0 + n, xoff, from, to, j->x, j->y)) j->bad = true;
-    }
+  int64_t xoff[CHUNK], from = j->n * lo / j->parts, to = hi == j->parts ? INT64_MAX : j->n * hi / j->parts;
+  for (int64_t b0 = 0; b0 < j->pl->nb; b0 += CHUNK) { /* in order: duplicates combine as documented */
+    int64_t n = j->pl->nb - b0 < CHUNK ? j->pl->nb - b0 : CHUNK;
+    resolve(j->r, b0, n, xoff);
+    jx_cpu_gs_scatter(j->pl, j->dt, j->kind, b0, b0 + n, xoff, from, to, j->x, j->y);
   }
 }
 
@@ -339,10 +337,12 @@ static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
                    .n = jx_aval_size(x)};
   /* one element per index: threads own ranges of the operand (each reads
    * every index), so each element still sees its updates in order */
+  if (!jx_cpu_gs_scatter(&pl, x->dtype, sc_kind[p], 0, 0, NULL, 0, 0, NULL, NULL)) /* (an empty range) */
+    return jx_error_new("%s: no kernel for dtype %s", jx_prim_names[p], jx_dtype_name(x->dtype));
   int parts = pl.wnd == 0 && pl.nb >= 65536 ? jx_cpu_num_threads() : 1;
   j.parts = parts;
   jx_cpu_parallel_for(parts, 1, scatter_part, &j);
-  return j.bad ? jx_error_new("%s: no kernel for dtype %s", jx_prim_names[p], jx_dtype_name(x->dtype)) : NULL;
+  return NULL;
 }
 
 /* ------------------------------------------- params for the other one */

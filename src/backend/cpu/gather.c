@@ -156,6 +156,7 @@ static const pts_fn pts_fns[JX_DTYPE_COUNT][5] = {
 bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, int64_t b0, int64_t b1,
                        const int64_t *xoff, int64_t lo, int64_t hi, void *x, const void *y) {
   if ((unsigned)dt >= JX_DTYPE_COUNT || (unsigned)kind > JX_CPU_SC_MAX || !sc_fns[dt][kind]) return false;
+  if (b1 <= b0) return true; /* (how callers ask whether the combiner exists) */
   if (p->wnd == 0) { /* one element per index position (the bench's case): y is the positions in order */
     pts_fns[dt][kind](b0, b1 - b0, xoff, lo < 0 ? 0 : lo, hi, x, y);
     return true;
