@@ -509,6 +509,68 @@ jx_t jx_distributed_init(void); /* NULL on success, else an error value */
 /* [CONV] end */
 
 /* ================================ [INDEX] dynamic slicing, gather/scatter, .at[] updates (#18) */
+/* lax.dynamic_slice / dynamic_update_slice: one start per dim (0-d integer
+ * arrays, traced or not). A negative start counts from the end once; then
+ * each start is clamped into [0, dim - size], as JAX does. */
+jx_t jx_dynamic_slice(jx_t x, const jx_t *start_indices, const int64_t *sizes);
+jx_t jx_dynamic_update_slice(jx_t x, jx_t update, const jx_t *start_indices);
+jx_t jx_dynamic_slice_in_dim(jx_t x, jx_t start, int64_t size, int axis);
+jx_t jx_dynamic_update_slice_in_dim(jx_t x, jx_t update, jx_t start, int axis);
+jx_t jx_dynamic_index_in_dim(jx_t x, jx_t index, int axis, bool keepdims);
+
+/* lax.gather / lax.scatter*: JAX's dimension numbers (dims are 0-based;
+ * index_vector_dim: the dim of the indices holding each index vector, -1
+ * for the last (JAX's fixed choice), the indices' rank for an implicit
+ * trailing 1). Modes as lax.GatherScatterMode: CLIP clamps every start
+ * into the operand; FILL_OR_DROP fills an out-of-bounds gather window with
+ * fill_value and drops an out-of-bounds scatter window;
+ * PROMISE_IN_BOUNDS is CLIP here. */
+typedef enum { JX_GATHER_CLIP, JX_GATHER_FILL_OR_DROP, JX_GATHER_PROMISE_IN_BOUNDS } jx_gather_mode;
+typedef struct {
+  int noffset_dims, offset_dims[JX_MAX_RANK];
+  int ncollapsed_slice_dims, collapsed_slice_dims[JX_MAX_RANK];
+  int nstart_index_map, start_index_map[JX_MAX_RANK];
+  int index_vector_dim;
+} jx_gather_dnums;
+typedef struct {
+  int nupdate_window_dims, update_window_dims[JX_MAX_RANK];
+  int ninserted_window_dims, inserted_window_dims[JX_MAX_RANK];
+  int nscatter_dims_to_operand_dims, scatter_dims_to_operand_dims[JX_MAX_RANK];
+  int index_vector_dim;
+} jx_scatter_dnums;
+jx_t jx_gather(jx_t operand, jx_t start_indices, const jx_gather_dnums *dnums, const int64_t *slice_sizes,
+               jx_gather_mode mode, double fill_value);
+/* Updates of one element apply in the updates' row-major order
+ * (jx_scatter: the last one wins). */
+jx_t jx_scatter(jx_t operand, jx_t indices, jx_t updates, const jx_scatter_dnums *dnums, jx_gather_mode mode);
+jx_t jx_scatter_add(jx_t operand, jx_t indices, jx_t updates, const jx_scatter_dnums *dnums,
+                    jx_gather_mode mode);
+jx_t jx_scatter_mul(jx_t operand, jx_t indices, jx_t updates, const jx_scatter_dnums *dnums,
+                    jx_gather_mode mode);
+jx_t jx_scatter_min(jx_t operand, jx_t indices, jx_t updates, const jx_scatter_dnums *dnums,
+                    jx_gather_mode mode);
+jx_t jx_scatter_max(jx_t operand, jx_t indices, jx_t updates, const jx_scatter_dnums *dnums,
+                    jx_gather_mode mode);
+
+/* x.at[idx].op(values) with idx indexing `axis` (x.at[:, ..., idx]): the
+ * updates have shape x.shape[:axis] + idx.shape + x.shape[axis+1:] (values
+ * broadcast to it and cast to x's dtype). Negative indices count from the
+ * end once; out-of-bounds updates are dropped (JAX's default). */
+jx_t jx_at_add(jx_t x, jx_t indices, jx_t values, int axis);
+jx_t jx_at_set(jx_t x, jx_t indices, jx_t values, int axis);
+jx_t jx_at_mul(jx_t x, jx_t indices, jx_t values, int axis);
+jx_t jx_at_min(jx_t x, jx_t indices, jx_t values, int axis);
+jx_t jx_at_max(jx_t x, jx_t indices, jx_t values, int axis);
+jx_t jx_at_get(jx_t x, jx_t indices, int axis); /* = jx_take: out of range clamps */
+/* np.take_along_axis: indices of x's rank, broadcast against x off axis */
+jx_t jx_take_along_axis(jx_t x, jx_t indices, int axis);
+/* jax.ops.segment_sum / segment_max along dim 0: ids outside
+ * [0, num_segments) are dropped; an empty segment's max is the dtype's
+ * lowest value (-inf) */
+jx_t jx_segment_sum(jx_t data, jx_t segment_ids, int64_t num_segments);
+jx_t jx_segment_max(jx_t data, jx_t segment_ids, int64_t num_segments);
+/* lax.pad: lo/hi per dim (negative crops), interior >= 0 between elements */
+jx_t jx_pad(jx_t x, jx_t padding_value, const int64_t *lo, const int64_t *hi, const int64_t *interior);
 /* [INDEX] end */
 
 /* ================================ [SORT] sorting, cumulative ops, contractions (#18) */

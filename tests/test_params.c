@@ -34,7 +34,7 @@ static void test_hash_orders(void) {
   /* same bytes, another kind: not equal */
   jx_params_init(&a, JX_PK_CONCAT);
   jx_params_init(&b, JX_PK_GATHER);
-  a.concat.axis = b.gather.axis = 1;
+  a.concat.axis = 1, b.gather.noffset = 1;
   CHECK(jx_params_hash(&a) != jx_params_hash(&b));
   /* the primitives without params share one all-zero value */
   jx_params_init(&a, JX_PK_NONE);
@@ -148,12 +148,20 @@ static void test_print(void) {
   p.concat.axis = 1;
   expect_print(JX_P_concatenate, &p, 2, (jx_aval[]){f23, f23}, "c:f32[2,6] = concatenate[dimension=1] a b\n");
   jx_params_init(&p, JX_PK_GATHER);
-  p.gather.axis = 1;
-  expect_print(JX_P_gather, &p, 2, (jx_aval[]){f23, i5}, "c:f32[2,5] = gather[dimension=1] a b\n");
+  p.gather.noffset = p.gather.ncollapsed = p.gather.nmap = 1, p.gather.ivd = 1; /* take along dim 1 */
+  p.gather.collapsed[0] = p.gather.map[0] = 1, p.gather.slice[0] = 2, p.gather.slice[1] = 1;
+  expect_print(JX_P_gather, &p, 2, (jx_aval[]){f23, i5},
+               "c:f32[2,5] = gather[offset_dims=(0,) collapsed_slice_dims=(1,) start_index_map=(1,) "
+               "index_vector_dim=1 slice_sizes=(2, 1) mode=clip] a b\n");
   jx_params_init(&p, JX_PK_SCATTER);
-  p.scatter.axis = 0, p.scatter.ndim = 2, p.scatter.shape[0] = 4, p.scatter.shape[1] = 3;
-  expect_print(JX_P_scatter_add, &p, 2, (jx_aval[]){{.dtype = JX_F32, .ndim = 2, .shape = {5, 3}}, i5},
-               "c:f32[4,3] = scatter_add[dimension=0 shape=(4, 3)] a b\n");
+  p.scatter.noffset = p.scatter.ncollapsed = p.scatter.nmap = 1, p.scatter.ivd = 1, p.scatter.offset[0] = 1;
+  p.scatter.mode = JX_GATHER_FILL_OR_DROP;
+  expect_print(JX_P_scatter_add, &p, 3,
+               (jx_aval[]){{.dtype = JX_F32, .ndim = 2, .shape = {4, 3}},
+                           i5,
+                           {.dtype = JX_F32, .ndim = 2, .shape = {5, 3}}},
+               "d:f32[4,3] = scatter_add[update_window_dims=(1,) inserted_window_dims=(0,) "
+               "scatter_dims_to_operand_dims=(0,) index_vector_dim=1 mode=drop] a b c\n");
   jx_params_init(&p, JX_PK_IOTA);
   p.iota.axis = 1, p.iota.dtype = JX_I32, p.iota.ndim = 2, p.iota.shape[0] = 2, p.iota.shape[1] = 3;
   expect_print(JX_P_iota, &p, 0, NULL, "a:i32[2,3] = iota[dimension=1 dtype=i32 shape=(2, 3)]\n");

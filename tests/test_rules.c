@@ -319,22 +319,7 @@ static bool row_concatenate(kase *k, int v) {
   k->pa.concat.axis = v;
   return true;
 }
-static bool row_gather(kase *k, int v) {
-  if (v > 1) return false;
-  set(k, JX_P_gather, 2, 1, 1, true);
-  k->in[0] = R(4, 3);
-  k->in[1] = jx_array(JX_I32, JX_SHAPE(5), (int32_t[]){0, 3, 3, -1, 1});
-  k->pa.gather.axis = v;
-  return true;
-}
-static bool row_scatter_add(kase *k, int v) {
-  if (v) return false;
-  set(k, JX_P_scatter_add, 2, 1, 1, true);
-  k->in[0] = R(4, 5);
-  k->in[1] = jx_array(JX_I64, JX_SHAPE(5), (int64_t[]){0, 2, 2, 1, 0});
-  k->pa.scatter.axis = 1, k->pa.scatter.ndim = 2, k->pa.scatter.shape[0] = 4, k->pa.scatter.shape[1] = 3;
-  return true;
-}
+/* gather and scatter_add: tests/rules/index.inc */
 static bool row_iota(kase *k, int v) {
   if (v) return false;
   set(k, JX_P_iota, 0, 0, 0, false);

@@ -87,6 +87,7 @@ typedef enum {
   /* [CONV] */
   /* [CONV] end */
   /* [INDEX] */
+  JX_PK_DSLICE, /* dynamic_slice */
   /* [INDEX] end */
   /* [SORT] */
   /* [SORT] end */
@@ -142,12 +143,7 @@ typedef struct jx_params {
     } pad;
     struct {
       int32_t axis;
-    } concat, gather;
-    struct { /* into zeros(shape) along axis */
-      int32_t axis;
-      int8_t ndim;
-      int64_t shape[JX_MAX_RANK];
-    } scatter;
+    } concat;
     struct { /* 0, 1, ... along axis of shape */
       int32_t axis;
       jx_dtype dtype;
@@ -177,6 +173,22 @@ typedef struct jx_params {
     /* [CONV] */
     /* [CONV] end */
     /* [INDEX] */
+    /* gather and the scatters: JAX's dimension numbers. gather: offset_dims,
+     * collapsed_slice_dims, start_index_map, slice_sizes; scatter:
+     * update_window_dims, inserted_window_dims, scatter_dims_to_operand_dims
+     * (slice unused). ivd: index_vector_dim (the indices' rank: an implicit
+     * trailing 1). mode (jx_gather_mode): JX_GATHER_CLIP clamps each start into the operand;
+     * JX_GATHER_FILL_OR_DROP gives `fill` for an out-of-bounds gather window, drops an
+     * out-of-bounds scatter window. */
+    struct {
+      int8_t noffset, ncollapsed, nmap, ivd, mode;
+      int8_t offset[JX_MAX_RANK], collapsed[JX_MAX_RANK], map[JX_MAX_RANK];
+      int64_t slice[JX_MAX_RANK];
+      double fill;
+    } gather, scatter;
+    struct { /* dynamic_slice: the slice's shape (starts are operands) */
+      int64_t sizes[JX_MAX_RANK];
+    } dslice;
     /* [INDEX] end */
     /* [SORT] */
     /* [SORT] end */

@@ -129,20 +129,50 @@ jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis) {
   return jx_bind1(JX_P_concatenate, n, xs, &p);
 }
 
-jx_t jx_lax_gather(jx_t x, jx_t idx, int axis) {
-  jx_params p;
-  jx_params_init(&p, JX_PK_GATHER);
-  p.gather.axis = axis;
-  return jx_bind1(JX_P_gather, 2, (jx_t[]){x, idx}, &p);
+/* whether a concrete index array holds a negative value (a traced one
+ * might: true) */
+static bool may_be_negative(jx_t idx) {
+  if (!jx_is_array(idx)) return true;
+  int64_t n = jx_aval_size(&idx->aval);
+  const void *d = jx_data(idx);
+  switch (idx->aval.dtype) {
+    case JX_U32: return false;
+    case JX_I32:
+      for (int64_t i = 0; i < n; i++)
+        if (((const int32_t *)d)[i] < 0) return true;
+      return false;
+    case JX_I64:
+      for (int64_t i = 0; i < n; i++)
+        if (((const int64_t *)d)[i] < 0) return true;
+      return false;
+    default: return true;
+  }
 }
 
-jx_t jx_lax_scatter_add(jx_t u, jx_t idx, int axis, int ndim, const int64_t *shape) {
-  jx_params p;
-  jx_params_init(&p, JX_PK_SCATTER);
-  jx_t e = shape_params("scatter_add", &p.scatter.ndim, p.scatter.shape, ndim, shape);
+jx_t jx_lax_wrap_index(jx_t idx, int64_t n) {
+  if (!may_be_negative(idx)) return idx; /* eager: skip three passes over the indices */
+  jx_dtype dt = idx->aval.dtype;
+  jx_t neg = jx_lax_binary(JX_P_lt, idx, jx_lax_const(dt, 0));
+  return jx_lax_select(neg, jx_lax_binary(JX_P_add, idx, jx_lax_const(dt, (double)n)), idx);
+}
+
+jx_t jx_lax_gather(jx_t x, jx_t idx, int axis) {
+  jx_t e = jx_first_error(2, (jx_t[]){x, idx});
   if (e) return e;
-  p.scatter.axis = axis;
-  return jx_bind1(JX_P_scatter_add, 2, (jx_t[]){u, idx}, &p);
+  int r = x->aval.ndim, k = idx->aval.ndim;
+  if (axis < 0 || axis >= r || !jx_dtype_is_int(idx->aval.dtype) || r - 1 + k > JX_MAX_RANK)
+    return jx_error_new("take: bad axis %d for rank %d, indices of dtype %s or result rank", axis, r,
+                        jx_dtype_name(idx->aval.dtype));
+  jx_params p;
+  jx_params_init(&p, JX_PK_GATHER);
+  p.gather.ncollapsed = p.gather.nmap = 1;
+  p.gather.collapsed[0] = p.gather.map[0] = (int8_t)axis;
+  p.gather.ivd = (int8_t)k;
+  for (int d = 0; d < r; d++) {
+    p.gather.slice[d] = d == axis ? 1 : x->aval.shape[d];
+    if (d != axis) p.gather.offset[p.gather.noffset++] = (int8_t)(d < axis ? d : d - 1 + k);
+  }
+  return jx_bind1(JX_P_gather, 2, (jx_t[]){x, jx_lax_wrap_index(idx, x->aval.shape[axis])}, &p);
 }
 
 jx_t jx_lax_iota(jx_dtype dt, int ndim, const int64_t *shape, int axis) {

@@ -22,8 +22,16 @@ jx_t jx_lax_slice(jx_t x, const int64_t *start, const int64_t *limit, const int6
 jx_t jx_lax_rev(jx_t x, int naxes, const int *axes);
 jx_t jx_lax_pad(jx_t x, jx_t padval, const int64_t *lo, const int64_t *hi, const int64_t *interior);
 jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis);
+/* idx + n where idx < 0 (JAX's negative indices; unsigned ones never are) */
+jx_t jx_lax_wrap_index(jx_t idx, int64_t n);
+/* take(x, idx, axis) as a gather: negative indices wrap once, then clamp */
 jx_t jx_lax_gather(jx_t x, jx_t idx, int axis);
-jx_t jx_lax_scatter_add(jx_t u, jx_t idx, int axis, int ndim, const int64_t *shape);
+/* gather / a scatter primitive p with params pa (JX_PK_GATHER/SCATTER) */
+jx_t jx_lax_gather_p(jx_t x, jx_t idx, const jx_params *pa);
+jx_t jx_lax_scatter_p(jx_prim p, jx_t x, jx_t idx, jx_t updates, const jx_params *pa);
+/* starts: x's rank 0-d integer arrays, clamped by the primitive */
+jx_t jx_lax_dynamic_slice(jx_t x, const jx_t *starts, const int64_t *sizes);
+jx_t jx_lax_dynamic_update_slice(jx_t x, jx_t update, const jx_t *starts);
 jx_t jx_lax_iota(jx_dtype dt, int ndim, const int64_t *shape, int axis);
 
 /* Helpers for rules. */

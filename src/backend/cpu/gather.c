@@ -1,0 +1,168 @@
+/* General gather/scatter kernels over a jx_cpu_gs_plan (gather.h). */
+#include "backend/cpu/gather.h"
+
+#include <string.h>
+
+/* y's offset of index position b (row-major over bshape) */
+static int64_t y_base(const jx_cpu_gs_plan *p, int64_t b) {
+  int64_t off = 0;
+  for (int d = p->bnd - 1; d >= 0; d--) {
+    int64_t n = p->bshape[d];
+    off += (b % n) * p->byst[d];
+    b /= n;
+  }
+  return off;
+}
+
+/* Walk the window's points: calls visit(ctx, xo, yo, run) per innermost
+ * run of `run` points (x and y strides of that run: the last window dim's). */
+typedef void (*visit_fn)(void *ctx, int64_t xo, int64_t yo, int64_t run);
+static void walk_window(const jx_cpu_gs_plan *p, int64_t x0, int64_t y0, visit_fn visit, void *ctx) {
+  if (p->wnd == 0) {
+    visit(ctx, x0, y0, 1);
+    return;
+  }
+  int last = p->wnd - 1;
+  int64_t run = p->wshape[last], idx[JX_MAX_RANK] = {0};
+  for (int d = 0; d < p->wnd; d++)
+    if (p->wshape[d] == 0) return;
+  for (;;) {
+    int64_t xo = x0, yo = y0;
+    for (int d = 0; d < last; d++) xo += idx[d] * p->xst[d], yo += idx[d] * p->yst[d];
+    visit(ctx, xo, yo, run);
+    int d = last - 1;
+    while (d >= 0 && ++idx[d] == p->wshape[d]) idx[d--] = 0;
+    if (d < 0) return;
+  }
+}
+
+/* ------------------------------------------------------------ gather */
+typedef struct {
+  const jx_cpu_gs_plan *p;
+  const char *x;
+  char *y;
+  const char *fill;
+} gctx;
+
+static void g_copy(void *c_, int64_t xo, int64_t yo, int64_t run) {
+  gctx *c = c_;
+  const jx_cpu_gs_plan *p = c->p;
+  size_t es = p->es;
+  int64_t sx = p->wnd ? p->xst[p->wnd - 1] : 1, sy = p->wnd ? p->yst[p->wnd - 1] : 1;
+  if (sx == 1 && sy == 1) {
+    memcpy(c->y + (size_t)yo * es, c->x + (size_t)xo * es, (size_t)run * es);
+    return;
+  }
+  for (int64_t i = 0; i < run; i++)
+    memcpy(c->y + (size_t)(yo + i * sy) * es, c->x + (size_t)(xo + i * sx) * es, es);
+}
+
+static void g_fill(void *c_, int64_t xo, int64_t yo, int64_t run) {
+  (void)xo;
+  gctx *c = c_;
+  const jx_cpu_gs_plan *p = c->p;
+  int64_t sy = p->wnd ? p->yst[p->wnd - 1] : 1;
+  for (int64_t i = 0; i < run; i++) memcpy(c->y + (size_t)(yo + i * sy) * p->es, c->fill, p->es);
+}
+
+/* one element per index position: y is the positions in order */
+#define DEF_GPTS(S, T)                                                                                       \
+  static void gpts_##S(int64_t b0, int64_t n, const int64_t *xoff, const void *x_, void *y_,                 \
+                       const void *f) {                                                                      \
+    const T *x = x_;                                                                                         \
+    T *y = (T *)y_ + b0, fv;                                                                                 \
+    memcpy(&fv, f, sizeof fv);                                                                               \
+    for (int64_t i = 0; i < n; i++) y[i] = xoff[i] < 0 ? fv : x[xoff[i]];                                    \
+  }
+DEF_GPTS(m8, uint8_t)
+DEF_GPTS(m32, uint32_t)
+DEF_GPTS(m64, uint64_t)
+
+void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, int64_t b0, int64_t b1, const int64_t *xoff, const void *x,
+                      void *y, const void *fill) {
+  if (p->wnd == 0 && (p->es == 1 || p->es == 4 || p->es == 8)) {
+    (p->es == 1 ? gpts_m8 : p->es == 4 ? gpts_m32 : gpts_m64)(b0, b1 - b0, xoff, x, y, fill);
+    return;
+  }
+  gctx c = {.p = p, .x = x, .y = y, .fill = fill};
+  for (int64_t b = b0; b < b1; b++) {
+    int64_t xo = xoff[b - b0];
+    walk_window(p, xo < 0 ? 0 : xo, y_base(p, b), xo < 0 ? g_fill : g_copy, &c);
+  }
+}
+
+/* ----------------------------------------------------------- scatter */
+typedef struct {
+  const jx_cpu_gs_plan *p;
+  char *x;
+  const char *y;
+} sctx;
+
+/* one combiner per (kind, dtype): x[i] = OP(x[i], y[j]) over a run */
+#define DEF_SC(K, S, T, OP)                                                                                  \
+  static void pts_##K##_##S(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x_,    \
+                            const void *y_) {                                                                \
+    T *x = x_;                                                                                               \
+    const T *y = (const T *)y_ + b0;                                                                         \
+    for (int64_t i = 0; i < n; i++) {                                                                        \
+      if (xoff[i] < lo || xoff[i] >= hi) continue;                                                           \
+      T a = x[xoff[i]], b = y[i];                                                                            \
+      x[xoff[i]] = (T)(OP);                                                                                  \
+    }                                                                                                        \
+  }                                                                                                          \
+  static void sc_##K##_##S(void *c_, int64_t xo, int64_t yo, int64_t run) {                                  \
+    sctx *c = c_;                                                                                            \
+    const jx_cpu_gs_plan *p = c->p;                                                                          \
+    int64_t sx = p->wnd ? p->xst[p->wnd - 1] : 1, sy = p->wnd ? p->yst[p->wnd - 1] : 1;                      \
+    T *x = (T *)(void *)c->x + xo;                                                                           \
+    const T *y = (const T *)(const void *)c->y + yo;                                                         \
+    for (int64_t i = 0; i < run; i++) {                                                                      \
+      T a = x[i * sx], b = y[i * sy];                                                                        \
+      x[i * sx] = (T)(OP);                                                                                   \
+    }                                                                                                        \
+  }
+/* integers wrap (through unsigned); floats' min/max propagate NaN (lax.max) */
+#define DEF_SC_ALL(S, T, U, ANAN)                                                                            \
+  DEF_SC(set, S, T, ((void)a, b))                                                                            \
+  DEF_SC(add, S, T, (U)a + (U)b)                                                                             \
+  DEF_SC(mul, S, T, (U)a *(U)b)                                                                              \
+  DEF_SC(min, S, T, (a < b || ANAN) ? a : b)                                                                 \
+  DEF_SC(max, S, T, (a > b || ANAN) ? a : b)
+DEF_SC_ALL(i32, int32_t, uint32_t, 0)
+DEF_SC_ALL(i64, int64_t, uint64_t, 0)
+DEF_SC_ALL(u32, uint32_t, uint32_t, 0)
+DEF_SC_ALL(f32, float, float, a != a)
+DEF_SC_ALL(f64, double, double, a != a)
+/* bool: add/max are or, mul/min are and */
+DEF_SC(set, b, uint8_t, ((void)a, b))
+DEF_SC(add, b, uint8_t, a | b)
+DEF_SC(mul, b, uint8_t, a &b)
+DEF_SC(min, b, uint8_t, a &b)
+DEF_SC(max, b, uint8_t, a | b)
+
+#define SC_ROW(S)                                                                                            \
+  { sc_set_##S, sc_add_##S, sc_mul_##S, sc_min_##S, sc_max_##S }
+static const visit_fn sc_fns[JX_DTYPE_COUNT][5] = {
+    [JX_BOOL] = SC_ROW(b),  [JX_I32] = SC_ROW(i32), [JX_I64] = SC_ROW(i64),
+    [JX_U32] = SC_ROW(u32), [JX_F32] = SC_ROW(f32), [JX_F64] = SC_ROW(f64)};
+typedef void (*pts_fn)(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x,
+                       const void *y);
+#define PTS_ROW(S)                                                                                           \
+  { pts_set_##S, pts_add_##S, pts_mul_##S, pts_min_##S, pts_max_##S }
+static const pts_fn pts_fns[JX_DTYPE_COUNT][5] = {
+    [JX_BOOL] = PTS_ROW(b),  [JX_I32] = PTS_ROW(i32), [JX_I64] = PTS_ROW(i64),
+    [JX_U32] = PTS_ROW(u32), [JX_F32] = PTS_ROW(f32), [JX_F64] = PTS_ROW(f64)};
+
+bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, int64_t b0, int64_t b1,
+                       const int64_t *xoff, int64_t lo, int64_t hi, void *x, const void *y) {
+  if ((unsigned)dt >= JX_DTYPE_COUNT || (unsigned)kind > JX_CPU_SC_MAX || !sc_fns[dt][kind]) return false;
+  if (b1 <= b0) return true; /* (how callers ask whether the combiner exists) */
+  if (p->wnd == 0) { /* one element per index position (the bench's case): y is the positions in order */
+    pts_fns[dt][kind](b0, b1 - b0, xoff, lo < 0 ? 0 : lo, hi, x, y);
+    return true;
+  }
+  sctx c = {.p = p, .x = x, .y = y};
+  for (int64_t b = b0; b < b1; b++)
+    if (xoff[b - b0] >= 0) walk_window(p, xoff[b - b0], y_base(p, b), sc_fns[dt][kind], &c);
+  return true;
+}
