@@ -5,6 +5,7 @@
  * errors for bad arguments. (Every primitive's rules are also in the rules
  * harness: tests/rules/sort.inc.) */
 #include "check.h"
+#include "ir/jaxpr.h"
 
 #include <jx.h>
 
@@ -519,7 +520,32 @@ static void test_misc(void) {
   jx_pool_pop();
 }
 
+/* a sort equation must have one output per operand: the typecheck (which
+ * guards jaxprs from elsewhere) rejects any other count, before sort's
+ * abstract eval could write past the outputs */
+static void test_typecheck(void) {
+  jx_pool_push();
+  jx_jaxpr *j = jx_jaxpr_new();
+  jx_aval a = {.dtype = JX_F32, .ndim = 1, .shape = {4}};
+  int x = jx_jaxpr_add_invar(j, &a), y = jx_jaxpr_add_invar(j, &a), out[2];
+  jx_params pa;
+  memset(&pa, 0, sizeof pa);
+  pa.kind = JX_PK_SORT, pa.sort.num_keys = 1;
+  CHECK(jx_jaxpr_add_eqn(j, JX_P_sort, &pa, 2, (int[]){x, y}, 1, &a, out) == 0);
+  CHECK(jx_jaxpr_set_outs(j, 1, out) == 0);
+  EXPECT_ERROR(jx_jaxpr_typecheck(j), "sort", "one output per input");
+  jx_jaxpr_release(j);
+  j = jx_jaxpr_new();
+  x = jx_jaxpr_add_invar(j, &a), y = jx_jaxpr_add_invar(j, &a);
+  CHECK(jx_jaxpr_add_eqn(j, JX_P_sort, &pa, 2, (int[]){x, y}, 2, (jx_aval[]){a, a}, out) == 0);
+  CHECK(jx_jaxpr_set_outs(j, 2, out) == 0);
+  CHECK(jx_jaxpr_typecheck(j) == NULL);
+  jx_jaxpr_release(j);
+  jx_pool_pop();
+}
+
 int main(void) {
+  test_typecheck();
   test_golden();
   test_grads();
   test_cumprod_zero();
