@@ -10,8 +10,9 @@
 #   -> peers sgemm -> eager slow_f: bench_eager and slowf_numpy.py, 5 alternating rounds
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
-#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_scatter (scatter-add of
-#   1M updates vs a copy loop's bandwidth, scatter.txt)
+#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench/dist.sh (allreduce vs
+#   MPI) -> bench_scatter (scatter-add of 1M updates vs a copy loop's bandwidth, scatter.txt) ->
+#   bench_einsum (einsum vs matmul, einsum.txt)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
 # sgemm_t<r>.txt (the alternating rounds), scan.txt, train.txt and the peers' <section>.txt.
@@ -45,7 +46,7 @@ echo "output: $OUT"
 if [ ! -f "$JXB/Makefile" ] && [ ! -f "$JXB/build.ninja" ]; then
   cmake -S . -B "$JXB" >/dev/null || { echo "run.sh: cmake configure failed"; exit 1; }
 fi
-if ! cmake --build "$JXB" --target bench_eager bench_gemm bench_scan bench_train bench_scatter -j "$(nproc)" >"$OUT/build.log" 2>&1; then
+if ! cmake --build "$JXB" --target bench_eager bench_gemm bench_scan bench_train bench_scatter bench_einsum -j "$(nproc)" >"$OUT/build.log" 2>&1; then
   tail -20 "$OUT/build.log"
   echo "run.sh: building bench_eager/bench_gemm failed (log: $OUT/build.log)"
   exit 1
@@ -123,6 +124,9 @@ echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI laten
 bash bench/dist.sh "$JXB" | tee "$OUT/dist.txt"
 echo; echo "=== jx: bench_scatter: scatter-add of 1M f32 updates vs a copy loop's bandwidth ($(date -u +%H:%M:%S))"
 "$JXB/bench/bench_scatter" 15 | tee "$OUT/scatter.txt"
+# einsum vs the hand-written matmuls on the same shapes (issue 18), eager and jit
+echo; echo "=== jx: bench_einsum ($(date -u +%H:%M:%S))"
+"$JXB/bench/bench_einsum" 21 | tee "$OUT/einsum.txt" || echo "bench_einsum FAILED"
 echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
 fi
 

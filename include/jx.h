@@ -574,6 +574,45 @@ jx_t jx_pad(jx_t x, jx_t padding_value, const int64_t *lo, const int64_t *hi, co
 /* [INDEX] end */
 
 /* ================================ [SORT] sorting, cumulative ops, contractions (#18) */
+/* Sorting (stable; floats in JAX's order: -0.0 equals 0.0, NaN after +inf).
+ * Axes may be negative. */
+jx_t jx_sort(jx_t x, int axis);    /* jnp.sort(x, axis) */
+jx_t jx_argsort(jx_t x, int axis); /* jnp.argsort(x, axis, stable=True): i32 indices */
+/* lax.sort(operands, dimension=axis, num_keys): n operands of one shape
+ * sorted together, ordered by the first num_keys; -> tuple of n arrays */
+jx_t jx_sort_multi(int n, const jx_t *operands, int axis, int num_keys);
+/* lax.top_k(x, k): the k largest along the last axis, largest first (ties
+ * in index order, NaN largest); -> tuple (values, i32 indices) */
+jx_t jx_top_k(jx_t x, int k);
+/* jnp.searchsorted(a, v, side): a sorted 1-D; side "left" (NULL) or
+ * "right"; i32 indices shaped like v */
+jx_t jx_searchsorted(jx_t a, jx_t v, const char *side);
+
+/* Cumulative ops along axis (jnp.cumsum & co.; reverse as lax.cumsum's).
+ * Integer sums and products wrap; bool sums count (i32). */
+jx_t jx_cumsum(jx_t x, int axis);                     /* jnp.cumsum(x, axis) */
+jx_t jx_cumsum_ex(jx_t x, int axis, bool reverse);    /* lax.cumsum(x, axis, reverse) */
+jx_t jx_cumprod(jx_t x, int axis, bool reverse);      /* lax.cumprod */
+jx_t jx_cummax(jx_t x, int axis, bool reverse);       /* lax.cummax */
+jx_t jx_cummin(jx_t x, int axis, bool reverse);       /* lax.cummin */
+jx_t jx_cumlogsumexp(jx_t x, int axis, bool reverse); /* lax.cumlogsumexp */
+/* lax.associative_scan(fn, elems, reverse, axis): fn(a, b) (2 args, trees
+ * shaped like elems) an associative operator; elems an array or a tree
+ * of arrays of one length along axis */
+jx_t jx_associative_scan(jx_fn *fn, jx_t elems, int axis, bool reverse);
+
+/* Contractions. */
+/* lax.dot_general: contracting and batch dims (negative allowed); result
+ * dims (batch..., lhs free..., rhs free...); preferred: NULL, or
+ * preferred_element_type */
+jx_t jx_dot_general(jx_t lhs, jx_t rhs, int ncontract, const int *lhs_contract, const int *rhs_contract,
+                    int nbatch, const int *lhs_batch, const int *rhs_batch, const jx_dtype *preferred);
+/* jnp.tensordot(a, b, axes): a_axes/b_axes NULL: the last naxes of a with
+ * the first naxes of b (axes=naxes) */
+jx_t jx_tensordot(jx_t a, jx_t b, int naxes, const int *a_axes, const int *b_axes);
+/* jnp.einsum(spec, *operands): implicit or explicit output, '...',
+ * repeated labels (diagonals), contraction order by cost (greedy) */
+jx_t jx_einsum(const char *spec, int n, const jx_t *operands);
 /* [SORT] end */
 
 /* ================================ [MATH] math, nn functions, reductions, creation ops (#18) */

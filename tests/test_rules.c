@@ -54,9 +54,15 @@ static jx_t randn(jx_dtype dt, int ndim, const int64_t *shape, double lo, double
 /* bind the case's primitive; higher-order ones have one output per output
  * of their jaxpr (the body's, for while): the case checks the last */
 static jx_t bind_case(kase *k, const jx_t *in) {
-  if (jx_prim_rules[k->p]->nout < 0) {
-    jx_jaxpr *js[2]; /* the last: while's body, cond's false branch */
-    const jx_jaxpr *j = js[jx_params_jaxprs(&k->pa, js) - 1];
+  jx_jaxpr *js[2]; /* the last: while's body, cond's false branch */
+  int nj = jx_prim_rules[k->p]->nout < 0 ? jx_params_jaxprs(&k->pa, js) : 0;
+  if (jx_prim_rules[k->p]->nout < 0 && nj == 0) { /* one output per operand (sort) */
+    jx_t out[MAXIN];
+    jx_bind(k->p, k->nin, in, &k->pa, k->nin, out);
+    return out[k->nin - 1];
+  }
+  if (nj > 0) {
+    const jx_jaxpr *j = js[nj - 1];
     jx_t out[8];
     jx_bind(k->p, k->nin, in, &k->pa, j->nout, out);
     return out[j->nout - 1];

@@ -90,6 +90,8 @@ typedef enum {
   JX_PK_DSLICE, /* dynamic_slice */
   /* [INDEX] end */
   /* [SORT] */
+  JX_PK_SORT,       /* sort */
+  JX_PK_CUMULATIVE, /* cumsum, cumprod, cummax, cummin, cumlogsumexp */
   /* [SORT] end */
   /* [MATH] */
   /* [MATH] end */
@@ -191,6 +193,13 @@ typedef struct jx_params {
     } dslice;
     /* [INDEX] end */
     /* [SORT] */
+    struct { /* lax.sort: stable, along axis, keyed by the first num_keys operands */
+      int32_t axis, num_keys;
+    } sort;
+    struct { /* lax.cumsum & co.: along axis, from the end when reverse */
+      int32_t axis;
+      bool reverse;
+    } cumulative;
     /* [SORT] end */
     /* [MATH] */
     /* [MATH] end */

@@ -32,6 +32,8 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_DSLICE] = "dslice",
     /* [INDEX] end */
     /* [SORT] */
+    [JX_PK_SORT] = "sort",
+    [JX_PK_CUMULATIVE] = "cumulative",
     /* [SORT] end */
     /* [MATH] */
     /* [MATH] end */
