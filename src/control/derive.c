@@ -297,7 +297,8 @@ jx_jaxpr *jx_derive_batch(jx_jaxpr *j, const bool *batched, int64_t size, jx_t *
   char key[128];
   jx_mask_key(key, sizeof key, "batch", batched, j->nin);
   size_t k = strlen(key);
-  snprintf(key + k, sizeof key - k, ":%lld", (long long)size);
+  /* inside a named vmap's rule the body is batched over that named axis */
+  snprintf(key + k, sizeof key - k, ":%lld:%s", (long long)size, jx_batch_rule_axis(NULL));
   batch_arg a = {j, batched, size};
   return jx_derive_cached(j, key, make_batch, &a, err);
 }
