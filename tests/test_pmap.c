@@ -378,6 +378,60 @@ static void test_compositions(void) {
   jx_pool_pop();
 }
 
+/* ------------------------------------------------------------- shard_map */
+/* tensor parallel MLP layer pair: W1 split by columns, W2 by rows over
+ * `model`; each device's partial product summed over `model` */
+static jx_t mlp_tp(const jx_t *a, void *u) {
+  (void)u;
+  jx_t h = jx_tanh(jx_matmul(a[0], a[1]));
+  return jx_psum(jx_matmul(h, a[2]), "model");
+}
+static jx_t mlp_full(const jx_t *a, void *u) {
+  (void)u;
+  return jx_matmul(jx_tanh(jx_matmul(a[0], a[1])), a[2]);
+}
+/* 1-D: each block's column sums, summed over `data`, and the block index */
+static jx_t colsum(const jx_t *a, void *u) {
+  (void)u;
+  jx_t s = jx_psum(jx_sum_axes(a[0], 1, (int[]){0}, true), "data");
+  return JX_TUPLE(s, jx_add(jx_mul(a[0], jx_scalar(0)), jx_astype(jx_axis_index("data"), JX_F32)));
+}
+
+static void test_shard_map(void) {
+  jx_pool_push();
+  jx_set_cpu_devices(4);
+  jx_mesh *mesh = jx_mesh_new(2, (int[]){2, 2}, (const char *[]){"data", "model"});
+  jx_t x = ARANGE(6, 5), W1 = ARANGE(5, 8), W2 = ARANGE(8, 3);
+  jx_fn *sm =
+      jx_shard_map(jx_fn_new(mlp_tp, 3, NULL), mesh, (const char *[]){"data,", ",model", "model,"}, "data,");
+  jx_t want = JX_CALL(jx_fn_new(mlp_full, 3, NULL), x, W1, W2);
+  CHECK_SAME(JX_CALL(sm, x, W1, W2), want, 1e-5);
+  CHECK_SAME(JX_CALL(sm, x, W1, W2), want, 1e-5); /* again: compiled once */
+  /* 1-D mesh over all 4 devices */
+  jx_mesh *m1 = jx_mesh_new(1, (int[]){4}, (const char *[]){"data"});
+  jx_t X = ARANGE(8, 3);
+  jx_t r = JX_CALL(jx_shard_map(jx_fn_new(colsum, 1, NULL), m1, (const char *[]){"data"}, "data"), X);
+  CHECK(jx_ok(r));
+  if (jx_ok(r)) {
+    jx_t tot = jx_sum_axes(X, 1, (int[]){0}, true);
+    CHECK_SAME(jx_at(r, 0), jx_broadcast_to(tot, JX_SHAPE(4, 3)), 1e-5);
+    jx_t idx = jx_broadcast_to(jx_reshape(jx_arange(JX_F32, 0, 4, 1), JX_SHAPE(4, 1, 1)), JX_SHAPE(4, 2, 3));
+    CHECK_SAME(jx_at(r, 1), jx_reshape(idx, JX_SHAPE(8, 3)), 0);
+  }
+  /* errors */
+  EXPECT_ERROR(JX_CALL(sm, ARANGE(5, 5), W1, W2), "shard_map", "argument 0", "does not split evenly",
+               "'data'");
+  jx_mesh *m3 = jx_mesh_new(1, (int[]){3}, (const char *[]){"data"});
+  EXPECT_ERROR(JX_CALL(jx_shard_map(jx_fn_new(colsum, 1, NULL), m3, (const char *[]){"data"}, "data"), X),
+               "shard_map", "3 devices", "4 local devices");
+  EXPECT_ERROR(JX_CALL(jx_shard_map(jx_fn_new(colsum, 1, NULL), m1, (const char *[]){"batch"}, "data"), X),
+               "shard_map", "'batch'", "not a mesh axis");
+  jx_mesh *bad = jx_mesh_new(2, (int[]){2, 2}, (const char *[]){"a", "a"});
+  EXPECT_ERROR(JX_CALL(jx_shard_map(jx_fn_new(colsum, 1, NULL), bad, NULL, NULL), X), "mesh", "twice");
+  jx_mesh_free(bad), jx_mesh_free(m3), jx_mesh_free(m1), jx_mesh_free(mesh);
+  jx_pool_pop();
+}
+
 /* ----------------------------------------------------------------- faults */
 typedef struct {
   int mode;
@@ -442,6 +496,7 @@ int main(void) {
   test_pmap_matches_vmap(3);
   test_pmap_basics();
   test_compositions();
+  test_shard_map();
   test_faults();
   jx_set_cpu_devices(0);
   CHECK(jx_local_device_count() >= 1);

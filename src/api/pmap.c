@@ -231,3 +231,229 @@ jx_fn *jx_pmap(jx_fn *f, const int *in_axes, int out_axis, const char *axis_name
   memcpy(c->name, names[0], JX_AXIS_NAME_CAP);
   return jx_fn_make(pmap_body, f->nargs, c, pmap_free, "pmap");
 }
+
+/* ------------------------------------------------------------- shard_map */
+struct jx_mesh {
+  int ndim;
+  int64_t shape[JX_MESH_MAX_DIMS];
+  char names[JX_MESH_MAX_DIMS][JX_AXIS_NAME_CAP];
+  char *err; /* bad arguments: shard_map reports this */
+};
+
+jx_mesh *jx_mesh_new(int ndim, const int *shape, const char *const *axis_names) {
+  jx_mesh *m = jx_calloc(1, sizeof *m);
+  if (!m) return NULL;
+  char buf[200] = "";
+  if (ndim < 1 || ndim > JX_MESH_MAX_DIMS || !shape || !axis_names)
+    snprintf(buf, sizeof buf, "mesh: %d axes (1..%d, with a shape and names)", ndim, JX_MESH_MAX_DIMS);
+  for (int a = 0; !buf[0] && a < ndim; a++) {
+    const char *nm = axis_names[a];
+    if (shape[a] < 1)
+      snprintf(buf, sizeof buf, "mesh: axis %d has size %d", a, shape[a]);
+    else if (!nm || !*nm || strchr(nm, ',') || strlen(nm) >= JX_AXIS_NAME_CAP)
+      snprintf(buf, sizeof buf, "mesh: axis %d's name must be 1..%d bytes without ','", a,
+               JX_AXIS_NAME_CAP - 1);
+    for (int b = 0; !buf[0] && b < a; b++)
+      if (!strcmp(m->names[b], nm)) snprintf(buf, sizeof buf, "mesh: axis name '%s' given twice", nm);
+    if (buf[0]) break;
+    m->shape[a] = shape[a];
+    snprintf(m->names[a], JX_AXIS_NAME_CAP, "%s", nm);
+  }
+  m->ndim = ndim;
+  if (buf[0] && !(m->err = jx_strdup(buf))) {
+    jx_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+void jx_mesh_free(jx_mesh *m) {
+  if (!m) return;
+  jx_free(m->err);
+  jx_free(m);
+}
+
+/* A spec: per array dim, the mesh axis it is split over, or -1. */
+typedef struct {
+  int n;
+  int8_t axis[JX_MAX_RANK];
+} spec_t;
+
+static jx_t spec_parse(const jx_mesh *m, const char *s, spec_t *sp, const char *what) {
+  sp->n = 0;
+  if (!s) return NULL; /* NULL: replicated */
+  unsigned used = 0;
+  for (const char *p = s; *p || (p > s && p[-1] == ',');) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (sp->n == JX_MAX_RANK)
+      return jx_error_new("shard_map: %s spec '%s' has more than %d dims", what, s, JX_MAX_RANK);
+    int a = -1;
+    for (int b = 0; len && b < m->ndim; b++)
+      if (strlen(m->names[b]) == len && !strncmp(m->names[b], p, len)) a = b;
+    if (len && a < 0)
+      return jx_error_new("shard_map: %s spec '%s' names '%.*s', not a mesh axis", what, s, (int)len, p);
+    if (a >= 0 && (used >> a & 1))
+      return jx_error_new("shard_map: %s spec '%s' uses axis '%s' twice", what, s, m->names[a]);
+    if (a >= 0) used |= 1u << a;
+    sp->axis[sp->n++] = (int8_t)a;
+    if (!e) break;
+    p = e + 1;
+    if (!*p) break; /* a trailing ',' ends the list */
+  }
+  return NULL;
+}
+
+typedef struct {
+  compiled_fn cf;
+  jx_mesh mesh;
+  spec_t *in; /* per argument */
+  spec_t out;
+} shard_closure;
+
+static void shard_free(void *u) {
+  shard_closure *c = u;
+  compiled_free(&c->cf);
+  jx_free(c->in);
+  jx_free(c);
+}
+
+typedef struct {
+  const jx_mesh *m;
+  const spec_t *sp;
+  int arg;
+  const int64_t *coord; /* NULL: only check */
+  jx_t err;
+  bool traced; /* a leaf is not a concrete array */
+} block_ctx;
+
+/* the device's block of a leaf (or, without coordinates, the checks) */
+static jx_t block_leaf(jx_t leaf, void *u) {
+  block_ctx *b = u;
+  if (b->err) return b->err;
+  int r = jx_ndim(leaf);
+  char s[160];
+  b->traced |= !jx_is_array(leaf);
+  if (b->sp->n > r)
+    return b->err = jx_error_new("shard_map: argument %d's spec has %d dims, but a leaf is %s", b->arg,
+                                 b->sp->n, jx_aval_str(&leaf->aval, s, sizeof s));
+  int64_t lo[JX_MAX_RANK] = {0}, hi[JX_MAX_RANK], st[JX_MAX_RANK];
+  for (int k = 0; k < r; k++) {
+    hi[k] = leaf->aval.shape[k], st[k] = 1;
+    int a = k < b->sp->n ? b->sp->axis[k] : -1;
+    if (a < 0) continue;
+    int64_t parts = b->m->shape[a], size = leaf->aval.shape[k];
+    if (size % parts)
+      return b->err =
+                 jx_error_new("shard_map: argument %d (%s): dim %d of size %lld does not split evenly over "
+                              "mesh axis '%s' of size %lld",
+                              b->arg, jx_aval_str(&leaf->aval, s, sizeof s), k, (long long)size,
+                              b->m->names[a], (long long)parts);
+    if (b->coord) lo[k] = b->coord[a] * (size / parts), hi[k] = lo[k] + size / parts;
+  }
+  return b->coord ? jx_lax_slice(leaf, lo, hi, st) : leaf;
+}
+
+typedef struct {
+  const jx_mesh *m;
+  const spec_t *sp;
+} assemble_ctx;
+
+/* the global output from the devices' blocks: concatenated along the dims
+ * the spec splits, the mesh axes it does not name taken from coordinate 0
+ * (their blocks are replicated) */
+static jx_t assemble(const jx_t *blocks, void *u) {
+  const assemble_ctx *c = u;
+  const jx_mesh *m = c->m;
+  int used[JX_MESH_MAX_DIMS], dim_of[JX_MESH_MAX_DIMS], nu = 0;
+  char s[160];
+  if (c->sp->n > jx_ndim(blocks[0]))
+    return jx_error_new("shard_map: out_spec has %d dims, but an output is %s", c->sp->n,
+                        jx_aval_str(&blocks[0]->aval, s, sizeof s));
+  for (int k = 0; k < c->sp->n; k++)
+    if (c->sp->axis[k] >= 0) used[nu] = c->sp->axis[k], dim_of[nu++] = k;
+  int64_t combos = 1;
+  for (int i = 0; i < nu; i++) combos *= m->shape[used[i]];
+  jx_t *parts = jx_malloc(sizeof(jx_t) * (size_t)combos);
+  if (!parts) return jx_error_new("shard_map: out of memory");
+  for (int64_t q = 0; q < combos; q++) { /* q: row-major over the used axes */
+    int64_t coord[JX_MESH_MAX_DIMS] = {0}, rest = q, d = 0;
+    for (int i = nu; i-- > 0;) coord[used[i]] = rest % m->shape[used[i]], rest /= m->shape[used[i]];
+    for (int a = 0; a < m->ndim; a++) d = d * m->shape[a] + coord[a];
+    parts[q] = blocks[d];
+  }
+  for (int i = nu; i-- > 0;) { /* merge the innermost used axis first */
+    int64_t k = m->shape[used[i]];
+    combos /= k;
+    for (int64_t q = 0; q < combos; q++) parts[q] = jx_concatenate((int)k, parts + q * k, dim_of[i]);
+  }
+  jx_t r = parts[0];
+  jx_free(parts);
+  return r;
+}
+
+static jx_t shard_run(shard_closure *c, const jx_t *args, int nargs, int64_t ndev) {
+  jx_t *flat = jx_calloc((size_t)ndev * (size_t)(nargs + 1), sizeof(jx_t));
+  jx_t **dargs = jx_calloc((size_t)ndev, sizeof(jx_t *));
+  jx_t *outs = jx_calloc((size_t)ndev, sizeof(jx_t));
+  jx_t err = flat && dargs && outs ? NULL : jx_error_new("shard_map: out of memory");
+  for (int64_t d = 0; !err && d < ndev; d++) {
+    int64_t coord[JX_MESH_MAX_DIMS], rest = d;
+    for (int a = c->mesh.ndim; a-- > 0;) coord[a] = rest % c->mesh.shape[a], rest /= c->mesh.shape[a];
+    dargs[d] = flat + (size_t)d * (size_t)(nargs + 1);
+    for (int i = 0; !err && i < nargs; i++) {
+      block_ctx b = {&c->mesh, &c->in[i], i, coord, NULL, false};
+      dargs[d][i] = jx_tree_map(block_leaf, args[i], &b);
+      if (!jx_ok(dargs[d][i])) err = dargs[d][i];
+    }
+  }
+  if (!err) err = launch(&c->cf, c->mesh.ndim, c->mesh.shape, c->mesh.names, false, dargs, outs);
+  assemble_ctx ac = {&c->mesh, &c->out};
+  jx_t r = err ? err : jx_tree_map_n(assemble, (int)ndev, outs, &ac);
+  jx_free(flat), jx_free(dargs), jx_free(outs);
+  return r;
+}
+
+static jx_t shard_body(const jx_t *args, void *u) {
+  shard_closure *c = u;
+  int nargs = c->cf.f->nargs;
+  int64_t ndev = 1;
+  for (int a = 0; a < c->mesh.ndim; a++) ndev *= c->mesh.shape[a];
+  if (ndev != jx_local_device_count())
+    return jx_error_new("shard_map: the mesh has %lld devices, but there are %d local devices "
+                        "(jx_local_device_count: JX_CPU_DEVICES or jx_set_cpu_devices)",
+                        (long long)ndev, jx_local_device_count());
+  bool traced = jx_dynamic_trace() != NULL;
+  for (int i = 0; i < nargs; i++) { /* the checks, before any device starts */
+    block_ctx b = {&c->mesh, &c->in[i], i, NULL, NULL, false};
+    jx_tree_map(block_leaf, args[i], &b);
+    if (b.err) return b.err;
+    traced |= b.traced;
+  }
+  if (traced)
+    return jx_error_new("shard_map: under grad, vmap or jit (traced arguments) it is not supported yet; "
+                        "call it on concrete arrays");
+  return shard_run(c, args, nargs, ndev);
+}
+
+jx_fn *jx_shard_map(jx_fn *f, jx_mesh *mesh, const char *const *in_specs, const char *out_spec) {
+  jx_fn *bad = jx_fn_unusable("shard_map", f);
+  if (bad) return bad;
+  if (!mesh) return jx_fn_error_new("shard_map: no mesh (jx_mesh_new ran out of memory?)");
+  if (mesh->err) return jx_fn_error_new("shard_map: %s", mesh->err);
+  shard_closure *c = jx_calloc(1, sizeof *c);
+  if (c && !(c->in = jx_calloc((size_t)(f->nargs ? f->nargs : 1), sizeof(spec_t)))) jx_free(c), c = NULL;
+  if (!c) return jx_fn_error_new("shard_map: out of memory");
+  c->mesh = *mesh;
+  c->mesh.err = NULL;
+  jx_t err = NULL;
+  for (int i = 0; i < f->nargs && !err; i++)
+    err = spec_parse(mesh, in_specs ? in_specs[i] : NULL, &c->in[i], "in");
+  if (!err) err = spec_parse(mesh, out_spec, &c->out, "out");
+  if (err) {
+    jx_free(c->in), jx_free(c);
+    return jx_fn_error_new("%s", jx_error(err));
+  }
+  compiled_init(&c->cf, f);
+  return jx_fn_make(shard_body, f->nargs, c, shard_free, "shard_map");
+}
