@@ -397,6 +397,8 @@ static jx_t colsum(const jx_t *a, void *u) {
   return JX_TUPLE(s, jx_add(jx_mul(a[0], jx_scalar(0)), jx_astype(jx_axis_index("data"), JX_F32)));
 }
 
+static jx_t sum_of(const jx_t *a, void *u) { return jx_sum(jx_call(u, a)); }
+
 static void test_shard_map(void) {
   jx_pool_push();
   jx_set_cpu_devices(4);
@@ -418,6 +420,17 @@ static void test_shard_map(void) {
     jx_t idx = jx_broadcast_to(jx_reshape(jx_arange(JX_F32, 0, 4, 1), JX_SHAPE(4, 1, 1)), JX_SHAPE(4, 2, 3));
     CHECK_SAME(jx_at(r, 1), jx_reshape(idx, JX_SHAPE(8, 3)), 0);
   }
+  /* under jit, vmap and grad: the nested named vmaps it equals */
+  CHECK_SAME(JX_CALL(jx_jit(sm), x, W1, W2), want, 1e-5);
+  jx_t xs = ARANGE(3, 6, 5);
+  jx_t loop[3];
+  for (int k = 0; k < 3; k++) loop[k] = JX_CALL(sm, jx_take(xs, jx_scalar_int(k), 0), W1, W2);
+  CHECK_SAME(JX_CALL(jx_vmap(sm, (int[]){0, JX_NONE, JX_NONE}, 0), xs, W1, W2), jx_stack(3, loop, 0), 1e-5);
+  jx_fn *lsm = jx_fn_new(sum_of, 3, sm), *lfull = jx_fn_new(sum_of, 3, jx_fn_new(mlp_full, 3, NULL));
+  CHECK_SAME(JX_CALL(jx_grad(lsm, 1), x, W1, W2), JX_CALL(jx_grad(lfull, 1), x, W1, W2), 1e-5);
+  jx_t rj = JX_CALL(jx_jit(jx_shard_map(jx_fn_new(colsum, 1, NULL), m1, (const char *[]){"data"}, "data")),
+                    ARANGE(8, 3));
+  CHECK_SAME(jx_ok(rj) ? jx_at(rj, 1) : rj, jx_ok(r) ? jx_at(r, 1) : r, 0);
   /* errors */
   EXPECT_ERROR(JX_CALL(sm, ARANGE(5, 5), W1, W2), "shard_map", "argument 0", "does not split evenly",
                "'data'");

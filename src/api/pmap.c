@@ -414,6 +414,105 @@ static jx_t shard_run(shard_closure *c, const jx_t *args, int nargs, int64_t nde
   return r;
 }
 
+/* --- shard_map under another transformation: nested named vmaps, one per
+ * mesh axis (outermost first), over each leaf reshaped so that the mesh
+ * axes it is split over lead, in mesh order */
+typedef struct {
+  jx_fn *f;
+  const jx_t *args; /* the original arguments: their tree structures */
+  int nargs;
+} inner_ctx;
+
+/* the blocks as f's arguments, f applied */
+static jx_t inner_body(const jx_t *leaves, void *u) {
+  const inner_ctx *c = u;
+  jx_t small[16], *a = c->nargs <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)c->nargs);
+  if (!a) return jx_error_new("shard_map: out of memory");
+  for (int i = 0, k = 0; i < c->nargs; i++) {
+    a[i] = jx_tree_build(c->args[i], leaves + k);
+    k += jx_tree_leaves_to(c->args[i], NULL, 0);
+  }
+  jx_t r = jx_call(c->f, a);
+  if (a != small) jx_free(a);
+  return r;
+}
+
+/* leaf with each dim split over a mesh axis cut into (parts, block), the
+ * parts dims moved to the front in mesh order; *mask: the axes it has */
+static jx_t lead_mesh_dims(const jx_mesh *m, const spec_t *sp, jx_t leaf, unsigned *mask) {
+  int r = jx_ndim(leaf), nr = 0, perm[JX_MAX_RANK], np = 0, pos_of[JX_MESH_MAX_DIMS];
+  int64_t sh[JX_MAX_RANK];
+  *mask = 0;
+  for (int k = 0; k < r; k++) {
+    int a = k < sp->n ? sp->axis[k] : -1;
+    if (a >= 0 && nr < JX_MAX_RANK) *mask |= 1u << a, pos_of[a] = nr, sh[nr++] = m->shape[a];
+    if (nr == JX_MAX_RANK) return jx_error_new("shard_map: a split argument's rank exceeds %d", JX_MAX_RANK);
+    sh[nr++] = a >= 0 ? leaf->aval.shape[k] / m->shape[a] : leaf->aval.shape[k];
+  }
+  for (int a = 0; a < m->ndim; a++)
+    if (*mask >> a & 1) perm[np++] = pos_of[a];
+  for (int q = 0; q < nr; q++) {
+    bool lead = false;
+    for (int a = 0; a < m->ndim; a++) lead |= (*mask >> a & 1) && pos_of[a] == q;
+    if (!lead) perm[np++] = q;
+  }
+  return jx_lax_transpose(jx_lax_reshape(leaf, nr, sh), perm);
+}
+
+/* an output leaf [mesh dims..., block dims...] as the global array */
+static jx_t merge_mesh_dims(jx_t y, void *u) {
+  const assemble_ctx *c = u;
+  const jx_mesh *m = c->m;
+  int nd = m->ndim, r = jx_ndim(y) - nd;
+  if (c->sp->n > r)
+    return jx_error_new("shard_map: out_spec has %d dims, but an output has rank %d", c->sp->n, r);
+  bool used[JX_MESH_MAX_DIMS] = {0};
+  for (int k = 0; k < c->sp->n; k++)
+    if (c->sp->axis[k] >= 0) used[c->sp->axis[k]] = true;
+  int lead[JX_MESH_MAX_DIMS], nl = 0; /* where each used axis's dim is, after the others go */
+  for (int a = nd; a-- > 0;)
+    if (!used[a]) y = jx_take(y, jx_scalar_int(0), a); /* replicated: member 0's */
+  for (int a = 0; a < nd; a++)
+    if (used[a]) lead[a] = nl++;
+  int perm[JX_MAX_RANK], np = 0;
+  int64_t sh[JX_MAX_RANK];
+  for (int k = 0; k < r; k++) {
+    int a = k < c->sp->n ? c->sp->axis[k] : -1;
+    if (a >= 0) perm[np++] = lead[a];
+    perm[np++] = nl + k;
+    sh[k] = y->aval.shape[nl + k] * (a >= 0 ? m->shape[a] : 1);
+  }
+  return jx_lax_reshape(jx_lax_transpose(y, perm), r, sh);
+}
+
+static jx_t shard_traced(shard_closure *c, const jx_t *args, int nargs) {
+  int L = 0;
+  for (int i = 0; i < nargs; i++) L += jx_tree_leaves_to(args[i], NULL, 0);
+  jx_t *leaves = jx_calloc((size_t)(L ? L : 1), sizeof(jx_t));
+  int *axes = jx_calloc((size_t)(L ? L : 1), sizeof(int));
+  unsigned *masks = jx_calloc((size_t)(L ? L : 1), sizeof(unsigned));
+  jx_t err = leaves && axes && masks ? NULL : jx_error_new("shard_map: out of memory");
+  for (int i = 0, k = 0; !err && i < nargs; i++) {
+    int n = jx_tree_leaves_to(args[i], leaves + k, L - k);
+    for (int j = k; j < k + n && !err; j++) {
+      leaves[j] = lead_mesh_dims(&c->mesh, &c->in[i], leaves[j], &masks[j]);
+      if (!jx_ok(leaves[j])) err = leaves[j];
+    }
+    k += n;
+  }
+  inner_ctx ic = {c->cf.f, args, nargs};
+  jx_fn *g = err ? NULL : jx_fn_new(inner_body, L, &ic);
+  for (int a = c->mesh.ndim; !err && a-- > 0;) {
+    for (int j = 0; j < L; j++) axes[j] = (masks[j] >> a & 1) ? 0 : JX_NONE;
+    g = jx_vmap_ex(g, axes, 0, c->mesh.names[a]);
+  }
+  jx_t out = err ? err : jx_call(g, leaves);
+  assemble_ctx ac = {&c->mesh, &c->out};
+  jx_t r = jx_ok(out) ? jx_tree_map(merge_mesh_dims, out, &ac) : out;
+  jx_free(leaves), jx_free(axes), jx_free(masks);
+  return r;
+}
+
 static jx_t shard_body(const jx_t *args, void *u) {
   shard_closure *c = u;
   int nargs = c->cf.f->nargs;
@@ -430,10 +529,8 @@ static jx_t shard_body(const jx_t *args, void *u) {
     if (b.err) return b.err;
     traced |= b.traced;
   }
-  if (traced)
-    return jx_error_new("shard_map: under grad, vmap or jit (traced arguments) it is not supported yet; "
-                        "call it on concrete arrays");
-  return shard_run(c, args, nargs, ndev);
+  /* under grad, vmap, jit: the nested named vmaps it equals */
+  return traced ? shard_traced(c, args, nargs) : shard_run(c, args, nargs, ndev);
 }
 
 jx_fn *jx_shard_map(jx_fn *f, jx_mesh *mesh, const char *const *in_specs, const char *out_spec) {
