@@ -143,6 +143,19 @@ static jx_t f_outer_i(const jx_t *a, void *u) {
   return jx_call(jx_vmap_named(g, NULL, 0, "j"), a);
 }
 
+static jx_t scan_body(const jx_t *a, void *u);
+static jx_t f_scan(const jx_t *a, void *u);
+static jx_t f_scan_w(const jx_t *a, void *u) { return jx_add(a[0], f_scan(a + 1, u)); }
+static jx_t scatter_body(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_add(a[0], jx_psum_scatter(a[1], "i", 0, false)), a[1]);
+}
+static jx_t f_scan_scatter(const jx_t *a, void *u) {
+  (void)u;
+  jx_t r = jx_scan(jx_fn_new(scatter_body, 2, NULL), jx_zeros(JX_F32, 0, NULL), a[1]);
+  return jx_add(a[0], jx_at(r, 0));
+}
+
 static void test_vmap_named_more(void) {
   jx_pool_push();
   jx_t X = ARANGE(3, 2), w = ARANGE(2);
@@ -155,6 +168,21 @@ static void test_vmap_named_more(void) {
   jx_t total = jx_sum_axes(Y, 2, (int[]){0, 1}, true);
   jx_t idx = jx_reshape(jx_arange(JX_F32, 0, 6, 1), JX_SHAPE(2, 3, 1));
   CHECK_SAME(r, jx_add(jx_broadcast_to(total, JX_SHAPE(2, 3, 4)), jx_mul(idx, jx_scalar(100))), 1e-5);
+  /* the same inside jit: the derived batched body still sees w as unmapped over "i" */
+  jx_t gj = JX_CALL(jx_vmap_named(jx_jit(f), (int[]){0, JX_NONE}, 0, "i"), X, w);
+  CHECK_SAME(gj, jx_add(X, jx_mul(w, jx_scalar(3))), 1e-6);
+  /* a scan none of whose operands the vmap maps, with a psum inside */
+  jx_t ws = ARANGE(4, 2), xs2 = ARANGE(3, 2);
+  jx_t gs = JX_CALL(jx_vmap_named(jx_fn_new(f_scan_w, 2, NULL), (int[]){0, JX_NONE}, 0, "i"), xs2, ws);
+  jx_t carry = jx_zeros(JX_F32, 1, (int64_t[]){2}), ysum = carry;
+  for (int t = 0; t < 4; t++) {
+    carry = jx_add(carry, jx_mul(jx_take(ws, jx_scalar_int(t), 0), jx_scalar(3)));
+    ysum = jx_add(ysum, jx_mul(carry, jx_scalar(2)));
+  }
+  CHECK_SAME(gs, jx_add(xs2, jx_add(carry, ysum)), 1e-5);
+  jx_fn *idx_in_scan = jx_fn_new(f_scan_scatter, 2, NULL);
+  EXPECT_ERROR(JX_CALL(jx_vmap_named(idx_in_scan, (int[]){0, JX_NONE}, 0, "i"), xs2, ARANGE(4, 3)),
+               "psum_scatter", "does not map");
   /* unbound names and the wrong places */
   EXPECT_ERROR(jx_psum(X, "i"), "psum", "unbound axis name 'i'");
   EXPECT_ERROR(jx_axis_index("k"), "axis_index", "unbound axis name 'k'");

@@ -434,14 +434,48 @@ static jx_t across_processes(jx_run *r, group *g, jx_prim p, int rank, jx_t out,
   return err;
 }
 
+/* Outside any device group, under a named vmap over the axis: the value
+ * reached the impl without passing the vmap (a jitted or control-flow body
+ * all of whose operands it does not map), so every member holds the same
+ * x: psum is n times it, all_gather n copies. What would differ per member
+ * is an error. */
+static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out, const char *what) {
+  int64_t n = 1;
+  for (int k = 0; k < pa->coll.nnames; k++) {
+    const jx_axis_frame *f = jx_axis_find(pa->coll.names[k]);
+    if (!f || !f->batch)
+      return jx_error_new("%s: the axis is not bound here: a collective runs inside pmap, shard_map or a "
+                          "named vmap over its axis",
+                          what);
+    n *= f->size;
+  }
+  bool full = p == JX_P_ppermute;
+  for (int j = 0; full && j < n; j++) {
+    bool has = false;
+    for (int s = 0; s < n; s++) has |= pa->coll.perm[s] == j;
+    full = has;
+  }
+  if (p == JX_P_ppermute && full) p = JX_P_pmax; /* every member receives the same x */
+  if (p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_all_gather)
+    return jx_error_new("%s: inside a named vmap, on a value the vmap does not map (in a jitted or control "
+                        "flow body none of whose operands it maps): each member's result would differ",
+                        what);
+  if (n != pa->coll.size)
+    return jx_error_new("%s: traced for %lld members, the named vmap has %lld", what,
+                        (long long)pa->coll.size, (long long)n);
+  slot *s = jx_malloc(sizeof(slot) * (size_t)n);
+  if (!s) return jx_error_new("%s: out of memory", what);
+  for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, jx_data(in[0]), NULL};
+  compute(p, pa, s, (int)n, 0, 0, out);
+  jx_free(s);
+  return NULL;
+}
+
 jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   char what[96];
   what_of(p, pa, what, sizeof what);
   device_ctx *d = tl_dev;
-  if (!d)
-    return jx_error_new("%s: the axis is not bound here: a collective runs inside pmap, shard_map or a "
-                        "named vmap over its axis",
-                        what);
+  if (!d) return replicated(p, pa, in, out, what);
   jx_run *r = d->run;
   unsigned mask;
   int rank, n;
