@@ -54,10 +54,6 @@ static jx_t step(const jx_t *a, void *u) {
   if (u) g = jx_pmean(g, "batch");
   return jx_tree_map2(sgd_leaf, a[0], g, NULL);
 }
-static jx_t first(jx_t leaf, void *u) {
-  (void)u;
-  return jx_take(leaf, jx_scalar_int(0), 0);
-}
 
 static jx_t init_params(void) {
   int sizes[4] = {D, H, H, C};
@@ -76,7 +72,7 @@ static double run(int ndev, int steps, jx_t X, jx_t Y) {
   jx_set_cpu_devices(ndev);
   jx_pool_push();
   jx_fn *f = jx_fn_new(step, 3, ndev > 1 ? (void *)1 : NULL);
-  jx_fn *s = ndev > 1 ? jx_pmap(f, (int[]){JX_NONE, 0, 0}, 0, "batch") : jx_jit(f);
+  jx_fn *s = ndev > 1 ? jx_pmap(f, (int[]){JX_NONE, 0, 0}, JX_NONE, "batch") : jx_jit(f); /* replicated out */
   jx_t x = ndev > 1 ? jx_reshape(X, JX_SHAPE(ndev, B / ndev, D)) : X;
   jx_t y = ndev > 1 ? jx_reshape(Y, JX_SHAPE(ndev, B / ndev)) : Y;
   jx_t p = jx_retain(init_params());
@@ -85,7 +81,6 @@ static double run(int ndev, int steps, jx_t X, jx_t Y) {
     if (k == 0) t0 = now();
     jx_pool_push();
     jx_t out = JX_CALL(s, p, x, y);
-    if (ndev > 1 && jx_ok(out)) out = jx_tree_map(first, out, NULL);
     if (!jx_ok(out)) {
       fprintf(stderr, "bench_pmap: %s\n", jx_error(out));
       exit(1);

@@ -505,7 +505,9 @@ jx_t jx_set_cpu_devices(int n); /* NULL on success; n < 1: back to the default *
 /* pmap: f runs once per local device on its slice of the leading (in_axes)
  * axis, which must equal jx_local_device_count(); traced and compiled once
  * (as jit), each copy on its device's threads; collectives over axis_name
- * meet across the copies. in_axes NULL: all 0; JX_NONE: replicated. */
+ * meet across the copies. in_axes NULL: all 0; JX_NONE: replicated.
+ * out_axis JX_NONE (JAX's out_axes=None): the outputs are replicated (the
+ * same on every device) and device 0's is the result, unstacked. */
 jx_fn *jx_pmap(jx_fn *f, const int *in_axes, int out_axis, const char *axis_name);
 /* vmap whose mapped axis is named: the same collectives over the batch. */
 jx_fn *jx_vmap_named(jx_fn *f, const int *in_axes, int out_axis, const char *axis_name);

@@ -285,6 +285,10 @@ static void test_pmap_basics(void) {
   jx_fn *pf1 = jx_pmap(jx_fn_new(f_psum, 1, NULL), NULL, 1, "i");
   CHECK_SAME(JX_CALL(pf1, X),
              jx_transpose(jx_broadcast_to(jx_sum_axes(X, 1, (int[]){0}, true), JX_SHAPE(2, 3)), NULL), 1e-6);
+  /* out_axis JX_NONE (out_axes=None): a replicated result, device 0's */
+  jx_fn *pfn = jx_pmap(jx_fn_new(f_psum, 1, NULL), NULL, JX_NONE, "i");
+  CHECK_SAME(JX_CALL(pfn, X), jx_sum_axes(X, 1, (int[]){0}, false), 1e-6);
+  CHECK_SAME(JX_CALL(jx_jit(pfn), X), jx_sum_axes(X, 1, (int[]){0}, false), 1e-6);
   /* in_axes 1 */
   jx_fn *pfa = jx_pmap(jx_fn_new(f_psum, 1, NULL), (int[]){1}, 0, "i");
   CHECK_SAME(JX_CALL(pfa, jx_transpose(X, NULL)),

@@ -137,12 +137,6 @@ static jx_t dp_train_step(const jx_t *args, void *user) {
   return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_pmean(jx_at(vg, 0), "batch"));
 }
 
-/* device 0's replica of a pmap output (they are all equal) */
-static jx_t first_replica(jx_t leaf, void *u) {
-  (void)u;
-  return jx_take(leaf, jx_scalar_int(0), 0);
-}
-
 /* one example's gradient norm (vmapped over the batch: per-example norms) */
 static jx_t global_norm(const jx_t *args, void *user) {
   (void)user;
@@ -332,8 +326,9 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     ctx.perex_grads = pe, ctx.batched_norm = bnorm;
   }
   jx_fn *step_body = jx_fn_new(dp ? dp_step : ndev > 1 ? dp_train_step : train_step, dp ? 5 : 4, &ctx);
+  /* out_axis JX_NONE (JAX's out_axes=None): the replicas are equal, device 0's is the result */
   jx_fn *step =
-      ndev > 1 ? jx_pmap(step_body, (int[]){JX_NONE, JX_NONE, 0, 0}, 0, "batch") : jx_jit(step_body);
+      ndev > 1 ? jx_pmap(step_body, (int[]){JX_NONE, JX_NONE, 0, 0}, JX_NONE, "batch") : jx_jit(step_body);
   jx_fn *pbody = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pbody);
 
   jx_pool_push();
@@ -381,7 +376,6 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
       } else if (ndev > 1) { /* device k takes examples [k B/n, (k+1) B/n) */
         out = JX_CALL(step, params, state, jx_reshape(X, JX_SHAPE(ndev, B / ndev, D)),
                       jx_reshape(Y, JX_SHAPE(ndev, B / ndev)));
-        out = jx_ok(out) ? jx_tree_map(first_replica, out, NULL) : out;
       } else {
         out = JX_CALL(step, params, state, X, Y);
       }

@@ -190,9 +190,16 @@ static jx_t pmap_run(pmap_closure *c, const jx_t *args, int nargs, int ndev) {
   int64_t shape[1] = {ndev};
   if (!err) err = launch(&c->cf, 1, shape, (const char(*)[JX_AXIS_NAME_CAP])c->name, true, dargs, outs);
   int n_axis[2] = {ndev, c->out_axis};
-  jx_t r = err ? err : jx_tree_map_n(stack_leaves, ndev, outs, n_axis);
+  jx_t r = err                      ? err
+           : c->out_axis == JX_NONE ? outs[0] /* replicated: device 0's, no copy */
+                                    : jx_tree_map_n(stack_leaves, ndev, outs, n_axis);
   jx_free(flat), jx_free(dargs), jx_free(outs);
   return r;
+}
+
+static jx_t member0(jx_t leaf, void *u) {
+  (void)u;
+  return jx_take(leaf, jx_scalar_int(0), 0);
 }
 
 static jx_t pmap_body(const jx_t *args, void *u) {
@@ -205,8 +212,11 @@ static jx_t pmap_body(const jx_t *args, void *u) {
   }
   if (k.err) return k.err;
   if (!k.any_mapped) return jx_error_new("pmap: no argument is mapped (every in_axes is JX_NONE)");
-  if (k.traced || jx_dynamic_trace()) /* under grad, vmap, jit: the equal named vmap */
-    return jx_call(jx_vmap_ex(c->cf.f, c->in_axes, c->out_axis, c->name), args);
+  if (k.traced || jx_dynamic_trace()) { /* under grad, vmap, jit: the equal named vmap */
+    jx_t r =
+        jx_call(jx_vmap_ex(c->cf.f, c->in_axes, c->out_axis == JX_NONE ? 0 : c->out_axis, c->name), args);
+    return c->out_axis == JX_NONE && jx_ok(r) ? jx_tree_map(member0, r, NULL) : r;
+  }
   return pmap_run(c, args, nargs, ndev);
 }
 
