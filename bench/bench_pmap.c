@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 enum { B = 128, D = 1296, H = 512, C = 26 };
@@ -28,6 +29,15 @@ static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (every thread): the work, apart from
+ * how the machine's load let it run */
+static double cpu_s(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
+         (double)u.ru_stime.tv_usec * 1e-6;
 }
 
 static jx_t predict(jx_t params, jx_t inputs) {
@@ -67,7 +77,7 @@ static jx_t init_params(void) {
 }
 
 /* examples per second over `steps` steps; ndev 1: jit, else pmap */
-static double run(int ndev, int steps, jx_t X, jx_t Y) {
+static double run(int ndev, int steps, jx_t X, jx_t Y, double *cpu_per_step) {
   jx_set_num_threads(ndev);
   jx_set_cpu_devices(ndev);
   jx_pool_push();
@@ -76,9 +86,9 @@ static double run(int ndev, int steps, jx_t X, jx_t Y) {
   jx_t x = ndev > 1 ? jx_reshape(X, JX_SHAPE(ndev, B / ndev, D)) : X;
   jx_t y = ndev > 1 ? jx_reshape(Y, JX_SHAPE(ndev, B / ndev)) : Y;
   jx_t p = jx_retain(init_params());
-  double t0 = 0;
+  double t0 = 0, c0 = 0;
   for (int k = -1; k < steps; k++) { /* step -1: compile */
-    if (k == 0) t0 = now();
+    if (k == 0) t0 = now(), c0 = cpu_s();
     jx_pool_push();
     jx_t out = JX_CALL(s, p, x, y);
     if (!jx_ok(out)) {
@@ -91,6 +101,7 @@ static double run(int ndev, int steps, jx_t X, jx_t Y) {
     p = np;
   }
   double t = now() - t0;
+  *cpu_per_step = (cpu_s() - c0) / steps;
   jx_release(p);
   jx_pool_pop();
   return (double)steps * B / t;
@@ -113,10 +124,13 @@ int main(int argc, char **argv) {
   jx_t Y = jx_retain(jx_random_randint(jx_random_fold_in(key, 1), JX_I32, JX_SHAPE(B), 0, C));
   double one[32], two[32];
   for (int r = 0; r < rounds; r++) {
-    one[r] = run(1, steps, X, Y);
-    two[r] = run(2, steps, X, Y);
-    printf("round %d: 1 device x 1 thread %.0f ex/s, 2 devices x 1 thread %.0f ex/s (%.2fx)\n", r + 1, one[r],
-           two[r], two[r] / one[r]);
+    double c1, c2;
+    one[r] = run(1, steps, X, Y, &c1);
+    two[r] = run(2, steps, X, Y, &c2);
+    printf("round %d: 1 device x 1 thread %.0f ex/s (%.1f cpu ms/step), 2 devices x 1 thread %.0f ex/s (%.1f "
+           "cpu "
+           "ms/step) (%.2fx)\n",
+           r + 1, one[r], c1 * 1e3, two[r], c2 * 1e3, two[r] / one[r]);
     fflush(stdout);
   }
   qsort(one, (size_t)rounds, sizeof *one, cmp), qsort(two, (size_t)rounds, sizeof *two, cmp);

@@ -342,13 +342,28 @@ static void alltoall_into(const jx_params *pa, const slot *s, int n, int rank, c
   }
 }
 
+/* psum/pmax/pmin: member `rank` reduces chunk `rank` of the inputs and
+ * writes it into every member's output (each input is read once in all,
+ * and the work is split over the members) */
+static void reduce_chunk(jx_prim p, const slot *s, int n, int rank) {
+  const jx_aval *a = &s[rank].aval;
+  int64_t size = jx_aval_size(a), chunk = (size + n - 1) / n, lo = rank * chunk;
+  int64_t len = lo >= size ? 0 : size - lo < chunk ? size - lo : chunk;
+  size_t es = jx_dtype_size(a->dtype);
+  if (len == 0) return;
+  char *mine = (char *)s[rank].out + (size_t)lo * es;
+  reduce_into(p, a->dtype, mine, s, n, lo, len);
+  for (int j = 0; j < n; j++)
+    if (j != rank) memcpy((char *)s[j].out + (size_t)lo * es, mine, (size_t)len * es);
+}
+
 static void compute(jx_prim p, const jx_params *pa, const slot *s, int n, int rank, int64_t index_base,
                     jx_t out) {
   const jx_aval *a = &s[rank].aval;
   switch (p) {
     case JX_P_psum:
     case JX_P_pmax:
-    case JX_P_pmin: reduce_into(p, a->dtype, jx_data(out), s, n, 0, jx_aval_size(a)); break;
+    case JX_P_pmin: reduce_chunk(p, s, n, rank); break;
     case JX_P_all_gather: gather_into(pa, s, n, jx_data(out)); break;
     case JX_P_psum_scatter: scatter_into(pa, s, n, rank, jx_data(out)); break;
     case JX_P_all_to_all: alltoall_into(pa, s, n, rank, &out->aval, jx_data(out)); break;
@@ -422,7 +437,8 @@ static jx_t across_processes(jx_run *r, group *g, jx_prim p, int rank, jx_t out,
   if (p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_axis_index)
     return jx_error_new("%s: not available across processes yet", what);
   if (p == JX_P_axis_index) return NULL;
-  jx_t err = NULL;
+  jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
+  if (err) return err;
   if (rank == 0) {
     jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, ops[p], what);
     if (e) g->shared_err = jx_retain(e);
@@ -466,7 +482,11 @@ static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out,
   slot *s = jx_malloc(sizeof(slot) * (size_t)n);
   if (!s) return jx_error_new("%s: out of memory", what);
   for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, jx_data(in[0]), NULL};
-  compute(p, pa, s, (int)n, 0, 0, out);
+  for (int64_t j = 0; j < n; j++) s[j].out = jx_data(out);
+  if (p == JX_P_all_gather)
+    compute(p, pa, s, (int)n, 0, 0, out);
+  else
+    reduce_into(p, out->aval.dtype, jx_data(out), s, (int)n, 0, jx_aval_size(&out->aval));
   jx_free(s);
   return NULL;
 }
