@@ -349,6 +349,23 @@ static jx_t f_cond(const jx_t *a, void *u) { /* the predicate is the same on eve
   return jx_cond(pred, jx_fn_new(br_sum, 1, NULL), jx_fn_new(br_max, 1, NULL), 1, a);
 }
 
+/* while: three rounds of x += psum(x) */
+static jx_t while_cond(const jx_t *a, void *u) {
+  (void)u;
+  return jx_lt(jx_at(a[0], 0), jx_scalar_int(3));
+}
+static jx_t while_body(const jx_t *a, void *u) {
+  (void)u;
+  jx_t x = jx_at(a[0], 1);
+  return JX_TUPLE(jx_add(jx_at(a[0], 0), jx_scalar_int(1)), jx_add(x, jx_psum(x, "i")));
+}
+static jx_t f_while(const jx_t *a, void *u) {
+  (void)u;
+  jx_t r = jx_while_loop(jx_fn_new(while_cond, 1, NULL), jx_fn_new(while_body, 1, NULL),
+                         JX_TUPLE(jx_scalar_of(JX_I32, 0), a[0]));
+  return jx_at(r, 1);
+}
+
 static void test_compositions(void) {
   jx_pool_push();
   jx_set_cpu_devices(2);
@@ -403,6 +420,12 @@ static void test_compositions(void) {
   CHECK_SAME(JX_CALL(jx_pmap(fc, NULL, 0, "i"), Z), JX_CALL(jx_vmap_named(fc, NULL, 0, "i"), Z), 1e-6);
   jx_t Zn = jx_neg(Z);
   CHECK_SAME(JX_CALL(jx_pmap(fc, NULL, 0, "i"), Zn), JX_CALL(jx_vmap_named(fc, NULL, 0, "i"), Zn), 1e-6);
+  jx_fn *fw = jx_fn_new(f_while, 1, NULL);
+  jx_t wp = JX_CALL(jx_pmap(fw, NULL, 0, "i"), Z);
+  CHECK_SAME(wp, JX_CALL(jx_vmap_named(fw, NULL, 0, "i"), Z), 1e-6);
+  jx_t wv = Z; /* by hand: x_i + sum_j x_j, three times */
+  for (int t = 0; t < 3; t++) wv = jx_add(wv, jx_sum_axes(wv, 1, (int[]){0}, true));
+  CHECK_SAME(wp, wv, 1e-4);
   /* jit inside the named vmap */
   jx_fn *jm = jx_jit(jx_fn_new(f_mix, 1, NULL));
   CHECK_SAME(JX_CALL(jx_vmap_named(jm, NULL, 0, "i"), ARANGE(2, 2, 3)),

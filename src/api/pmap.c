@@ -12,6 +12,7 @@
  * slices. */
 #include "api/pmap.h"
 #include "backend/backend.h"
+#include "dist/dist.h"
 #include "dist/local.h"
 #include "prims/lax.h"
 #include "trace/trace.h"
@@ -79,6 +80,24 @@ static jx_t device_call(int d, void *u) {
   return NULL;
 }
 
+/* What every process must agree on before a pmap runs across them: the
+ * types of a device's arguments and the device count (the program follows
+ * from them, f being the same program everywhere) */
+static uint64_t signature(const jx_t *args, int nargs, int64_t ndev) {
+  uint64_t h = jx_fnv1a(&ndev, sizeof ndev, JX_FNV_BASIS);
+  for (int i = 0; i < nargs; i++) {
+    jx_t small[16];
+    int n = jx_tree_leaves_to(args[i], small, 16);
+    for (int k = 0; k < n && k < 16; k++) {
+      char s[160];
+      jx_aval_str(&small[k]->aval, s, sizeof s);
+      h = jx_fnv1a(s, strlen(s) + 1, h);
+    }
+    h = jx_fnv1a(&n, sizeof n, h);
+  }
+  return h;
+}
+
 /* Trace and compile f once (the mesh's axes bound), run it on every
  * device; outs[d] (the caller's pool) on success. */
 static jx_t launch(compiled_fn *cf, int ndim, const int64_t *shape, const char names[][JX_AXIS_NAME_CAP],
@@ -92,6 +111,7 @@ static jx_t launch(compiled_fn *cf, int ndim, const int64_t *shape, const char n
     err = jx_axis_push(names[a], shape[a] * (spans && a == 0 ? jx_process_count() : 1), NULL);
   if (!err) err = jx_jit_compile(jf, dargs[0]);
   while (pushed-- > 0) jx_axis_pop();
+  if (!err && spans && jx_dist_active()) err = jx_dist_agree(signature(dargs[0], cf->f->nargs, ndev), "pmap");
   int per = jx_backend_host()->num_threads() / (int)ndev;
   launch_ctx c = {jf, dargs, outs, per < 1 ? 1 : per};
   for (int64_t d = 0; d < ndev; d++) outs[d] = NULL;

@@ -184,9 +184,9 @@ typedef struct jx_params {
       char names[JX_COLL_MAX_NAMES][JX_AXIS_NAME_CAP];
       int8_t nnames;
       bool tiled;
-      int32_t axis;                  /* all_gather: the new/grown dim; psum_scatter: the scattered dim;
-                        all_to_all: the split dim */
-      int32_t axis2;                 /* all_to_all: the concatenated dim (of the result) */
+      /* all_gather: the new (or grown) dim; psum_scatter: the scattered dim;
+       * all_to_all: the split dim (axis) and the concatenated one (axis2) */
+      int32_t axis, axis2;
       int64_t size;                  /* the members: product of the named axes' sizes */
       int8_t perm[JX_COLL_MAX_PERM]; /* ppermute: perm[src] = dst, -1 none */
     } coll;
