@@ -554,7 +554,20 @@ static void test_faults(void) {
   jx_pool_pop();
 }
 
+/* JX_CPU_DEVICES is read at the first use; jx_set_cpu_devices(0) reads it again */
+static void test_device_env(void) {
+  setenv("JX_CPU_DEVICES", "3", 1);
+  CHECK(jx_local_device_count() == 3 && jx_device_count() == 3);
+  CHECK(jx_set_cpu_devices(2) == NULL && jx_local_device_count() == 2);
+  CHECK(jx_set_cpu_devices(0) == NULL && jx_local_device_count() == 3);
+  setenv("JX_CPU_DEVICES", "lots", 1); /* not a count: the default, 1 */
+  CHECK(jx_set_cpu_devices(0) == NULL && jx_local_device_count() == 1);
+  unsetenv("JX_CPU_DEVICES");
+  CHECK(jx_set_cpu_devices(-5) == NULL && jx_local_device_count() == 1);
+}
+
 int main(void) {
+  test_device_env(); /* first: before anything reads the device count */
   check_private_cache("pmap");
   test_vmap_named_semantics();
   test_vmap_named_more();
