@@ -10,9 +10,9 @@
 #   -> peers sgemm -> eager slow_f: bench_eager and slowf_numpy.py, 5 alternating rounds
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
-#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench/dist.sh (allreduce vs
-#   MPI) -> bench_scatter (scatter-add of 1M updates vs a copy loop's bandwidth, scatter.txt) ->
-#   bench_einsum (einsum vs matmul, einsum.txt)
+#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_pmap (2 devices vs 1)
+#   -> bench/dist.sh (allreduce vs MPI) -> bench_scatter (scatter-add of 1M updates vs a copy
+#   loop's bandwidth, scatter.txt) -> bench_einsum (einsum vs matmul, einsum.txt)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
 # sgemm_t<r>.txt (the alternating rounds), scan.txt, train.txt and the peers' <section>.txt.
@@ -46,7 +46,7 @@ echo "output: $OUT"
 if [ ! -f "$JXB/Makefile" ] && [ ! -f "$JXB/build.ninja" ]; then
   cmake -S . -B "$JXB" >/dev/null || { echo "run.sh: cmake configure failed"; exit 1; }
 fi
-if ! cmake --build "$JXB" --target bench_eager bench_gemm bench_scan bench_train bench_scatter bench_einsum -j "$(nproc)" >"$OUT/build.log" 2>&1; then
+if ! cmake --build "$JXB" --target bench_eager bench_gemm bench_scan bench_train bench_pmap bench_scatter bench_einsum -j "$(nproc)" >"$OUT/build.log" 2>&1; then
   tail -20 "$OUT/build.log"
   echo "run.sh: building bench_eager/bench_gemm failed (log: $OUT/build.log)"
   exit 1
@@ -118,6 +118,8 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   # one training epoch of the demo network against PyTorch eager (issue 7)
   echo; echo "=== jx: bench_train vs PyTorch ($(date -u +%H:%M:%S))"
   "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
+  echo; echo "=== jx: bench_pmap, data parallel on 2 in-process devices ($(date -u +%H:%M:%S))"
+  "$JXB/bench/bench_pmap" --steps 40 --rounds 3 2>/dev/null | tee "$OUT/pmap.txt"
 fi
 # the process layer against plain MPI, 2 processes (issue 17; skipped without MPI)
 echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI latency/bandwidth) ($(date -u +%H:%M:%S))"

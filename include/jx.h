@@ -496,6 +496,44 @@ int jx_num_threads(void);
 void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
 
 /* ================================ [PMAP] devices, pmap, named vmap, shard_map, collectives (#17) */
+/* Devices: this process's CPU devices split its thread pool into groups
+ * (JX_CPU_DEVICES=N, like XLA's --xla_force_host_platform_device_count, or
+ * jx_set_cpu_devices; default 1). jx_device_count counts every process's. */
+int jx_device_count(void);
+int jx_local_device_count(void);
+jx_t jx_set_cpu_devices(int n); /* NULL on success; n < 1: back to the default */
+/* pmap: f runs once per local device on its slice of the leading (in_axes)
+ * axis, which must equal jx_local_device_count(); traced and compiled once
+ * (as jit), each copy on its device's threads; collectives over axis_name
+ * meet across the copies. in_axes NULL: all 0; JX_NONE: replicated.
+ * out_axis JX_NONE (JAX's out_axes=None): the outputs are replicated (the
+ * same on every device) and device 0's is the result, unstacked. */
+jx_fn *jx_pmap(jx_fn *f, const int *in_axes, int out_axis, const char *axis_name);
+/* vmap whose mapped axis is named: the same collectives over the batch. */
+jx_fn *jx_vmap_named(jx_fn *f, const int *in_axes, int out_axis, const char *axis_name);
+/* Collectives (inside pmap, shard_map or a named vmap). axis_name may list
+ * several names, comma-separated ("data,model"), for psum/pmean/pmax/pmin
+ * and axis_index/axis_size. x may be a tree (psum, pmean, pmax, pmin). */
+jx_t jx_psum(jx_t x, const char *axis_name);
+jx_t jx_pmean(jx_t x, const char *axis_name);
+jx_t jx_pmax(jx_t x, const char *axis_name);
+jx_t jx_pmin(jx_t x, const char *axis_name);
+jx_t jx_all_gather(jx_t x, const char *axis_name, int axis, bool tiled);
+jx_t jx_psum_scatter(jx_t x, const char *axis_name, int scatter_dimension, bool tiled);
+jx_t jx_all_to_all(jx_t x, const char *axis_name, int split_axis, int concat_axis, bool tiled);
+jx_t jx_ppermute(jx_t x, const char *axis_name, int npairs, const int (*pairs)[2]);
+jx_t jx_axis_index(const char *axis_name); /* i32 scalar */
+jx_t jx_axis_size(const char *axis_name);  /* i32 scalar, concrete (a static size) */
+/* Meshes: the local devices arranged with named axes (product of the shape
+ * = jx_local_device_count()). Owned by the caller: jx_mesh_free. */
+typedef struct jx_mesh jx_mesh;
+jx_mesh *jx_mesh_new(int ndim, const int *shape, const char *const *axis_names);
+void jx_mesh_free(jx_mesh *mesh);
+/* shard_map: each spec names one mesh axis (or "") per array dim,
+ * comma-separated: "data," shards dim 0 over `data`; "" replicates. f sees
+ * the per-device blocks; out_spec says how its outputs' blocks make the
+ * global result (an axis not named there must be replicated). */
+jx_fn *jx_shard_map(jx_fn *f, jx_mesh *mesh, const char *const *in_specs, const char *out_spec);
 /* [PMAP] end */
 
 /* ================================ [DIST] distributed: processes over MPI (#17) */

@@ -44,6 +44,8 @@ static const char *usage_text =
     "  --dp-noise S          with --dp-clip: Gaussian noise of std S*C added to the summed gradient\n"
     "  --load FILE.npz       start from saved parameters (--epochs 0: just evaluate them)\n"
     "  --max-steps N         stop after N steps in total\n"
+    "  --devices N           data parallel over N in-process devices (jx_pmap; each takes batch/N\n"
+    "                        examples of every global batch, gradients averaged with pmean)\n"
     "output:\n"
     "  --out DIR             where the cache, parameters and plot go (default letters-out):\n"
     "                        DIR/data/*-idx?-ubyte, DIR/params.npz, DIR/curve.svg\n"
@@ -53,7 +55,7 @@ static const char *usage_text =
 
 typedef struct {
   const char *data, *fonts, *test_families, *out, *save, *plot, *load, *opt;
-  int per_font, test_per_font, size, epochs, batch;
+  int per_font, test_per_font, size, epochs, batch, devices;
   int hidden[16], nhidden;
   double lr, momentum, wd, dp_clip, dp_noise;
   int shift;
@@ -171,6 +173,8 @@ static int parse(int argc, char **argv, opts_t *o) {
         o->max_steps = n;
       else if (!strcmp(a, "--shift"))
         o->shift = (int)n;
+      else if (!strcmp(a, "--devices"))
+        o->devices = (int)n;
       else {
         fprintf(stderr, "letters: unknown option %s (see --help)\n", a);
         return 2;
@@ -182,6 +186,11 @@ static int parse(int argc, char **argv, opts_t *o) {
   if (o->per_font > 100000 || o->test_per_font > 100000)
     return fprintf(stderr, "letters: --per-font/--test-per-font must be at most 100000\n"), 2;
   if (o->dp_noise > 0 && o->dp_clip <= 0) return fprintf(stderr, "letters: --dp-noise needs --dp-clip\n"), 2;
+  if (o->devices > 256) return fprintf(stderr, "letters: --devices must be at most 256\n"), 2;
+  if (o->devices > 1 && o->batch % o->devices)
+    return fprintf(stderr, "letters: --batch %d does not split evenly over --devices %d\n", o->batch,
+                   o->devices),
+           2;
   if (o->lr < 0) o->lr = strcmp(o->opt, "sgd") == 0 ? 0.05 : 1e-3;
   return 0;
 }
@@ -332,7 +341,8 @@ int letters_main(int argc, char **argv) {
                       .seed = o.seed,
                       .progress = !o.no_progress && isatty(STDOUT_FILENO),
                       .quiet = o.quiet,
-                      .max_steps = o.max_steps};
+                      .max_steps = o.max_steps,
+                      .devices = o.devices};
   if (o.load) {
     if (lt_npz_load(o.load, &loaded, to.norm, &e)) goto fail;
     to.have_norm = to.norm[1] > 0;
@@ -356,6 +366,9 @@ int letters_main(int argc, char **argv) {
     printf("model: tanh MLP %s, %s lr %g (cosine decay)%s, batch %d%s, %d epochs, %d threads%s\n", arch,
            o.opt, o.lr, o.wd > 0 ? " + weight decay" : "", o.batch, aug, o.epochs, jx_num_threads(),
            o.dp_clip > 0 ? ", DP-SGD (per-example clipping)" : "");
+    if (o.devices > 1)
+      printf("       data parallel over %d devices, %d examples each per step\n", o.devices,
+             o.batch / o.devices);
     if (o.dp_clip > 0)
       printf("       per-example gradients clipped to norm %g, noise multiplier %g\n", o.dp_clip, o.dp_noise);
     fflush(stdout);

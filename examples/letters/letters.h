@@ -102,6 +102,7 @@ typedef struct {
   bool progress; /* redraw a progress bar (a terminal); else one line per epoch */
   bool quiet;
   int64_t max_steps; /* stop after this many steps in total (0: no limit) */
+  int devices;       /* > 1: data parallel over that many in-process devices (jx_pmap, gradients pmean'd) */
   bool have_norm;    /* use norm (from loaded params) instead of the data's mean/std */
   float norm[2];
 } lt_train_opts;

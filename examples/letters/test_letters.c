@@ -341,6 +341,66 @@ static void test_training(void) {
   lt_data_free(&tr), lt_data_free(&te);
 }
 
+/* data parallel over 2 in-process devices (jx_pmap, pmean'd gradients)
+ * ends where one device does with the same global batch and seed */
+static double max_rel_diff(jx_t a, jx_t b) {
+  jx_pool_push();
+  jx_t la = jx_tree_leaves(a), lb = jx_tree_leaves(b);
+  double worst = jx_len(la) == jx_len(lb) ? 0 : 1e300;
+  for (int i = 0; i < jx_len(la) && i < jx_len(lb); i++) {
+    jx_t x = jx_astype(jx_at(la, i), JX_F64), y = jx_astype(jx_at(lb, i), JX_F64);
+    double d = jx_item(jx_max(jx_abs(jx_sub(x, y)))), s = jx_item(jx_max(jx_abs(y)));
+    double r = d / (s > 0 ? s : 1);
+    if (!(r <= worst)) worst = r; /* NaN counts as worst */
+  }
+  jx_pool_pop();
+  return worst;
+}
+
+static void test_data_parallel(void) {
+  lt_data tr = synthetic(256, 5), te = synthetic(64, 6);
+  lt_err e;
+  int hidden[1] = {16};
+  lt_result r[2];
+  for (int k = 0; k < 2; k++) {
+    lt_train_opts o = {.epochs = 1,
+                       .batch = 32,
+                       .hidden = hidden,
+                       .nhidden = 1,
+                       .opt = "adam",
+                       .lr = 0.01,
+                       .seed = 7,
+                       .quiet = true,
+                       .devices = k ? 2 : 1};
+    int rc = lt_train(&tr, &te, &o, NULL, &r[k], &e);
+    CHECKF(rc == 0, "devices %d: %s", k + 1, e.msg);
+    if (rc) {
+      if (k) lt_result_free(&r[0]);
+      lt_data_free(&tr), lt_data_free(&te);
+      return;
+    }
+  }
+  double d = max_rel_diff(r[1].params, r[0].params);
+  printf("  2 devices vs 1 after one epoch: max relative parameter difference %.3g, accuracy %.4f vs %.4f\n",
+         d, r[1].test_accuracy, r[0].test_accuracy);
+  CHECKF(d <= 1e-5, "2 devices vs 1: parameters differ by %g (relative)", d);
+  CHECK(r[1].test_accuracy == r[0].test_accuracy);
+  lt_train_opts odd = {.epochs = 1,
+                       .batch = 31,
+                       .hidden = hidden,
+                       .nhidden = 1,
+                       .opt = "adam",
+                       .lr = 0.01,
+                       .quiet = true,
+                       .devices = 2};
+  lt_result rr;
+  CHECK(lt_train(&tr, &te, &odd, NULL, &rr, &e) != 0);
+  CHECKF(strstr(e.msg, "does not split evenly"), "%s", e.msg);
+  lt_result_free(&r[0]), lt_result_free(&r[1]);
+  jx_set_cpu_devices(0);
+  lt_data_free(&tr), lt_data_free(&te);
+}
+
 /* ------------------------------------------------- the program, bad input */
 static int run(const char *exe, const char *args, char *err, size_t cap) {
   char cmd[2048];
@@ -454,6 +514,8 @@ int main(int argc, char **argv) {
   test_glyphs();
   printf("training\n");
   test_training();
+  printf("data parallel\n");
+  test_data_parallel();
   if (argc > 1) {
     printf("program: %s\n", argv[1]);
     test_program(argv[1]);

@@ -125,6 +125,18 @@ static jx_t train_step(const jx_t *args, void *user) {
   return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
 }
 
+/* Data parallel, as jax.pmap writes it: each device takes its shard of the
+ * global batch, the loss and gradients are averaged over the devices
+ * (pmean), and every device applies the same update to its replica.
+ *   (params, state, x [B/n, D], y [B/n]) -> (params, state, loss) per device */
+static jx_t dp_train_step(const jx_t *args, void *user) {
+  step_ctx *c = user;
+  jx_t vg = jx_call(c->value_and_grad, (jx_t[]){args[0], args[2], args[3]});
+  jx_t grads = jx_pmean(jx_at(vg, 1), "batch");
+  jx_t r = jx_optim_update(c->opt, grads, args[1], args[0]);
+  return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_pmean(jx_at(vg, 0), "batch"));
+}
+
 /* one example's gradient norm (vmapped over the batch: per-example norms) */
 static jx_t global_norm(const jx_t *args, void *user) {
   (void)user;
@@ -250,6 +262,17 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   if (tc > nclasses) nclasses = tc;
   if (nclasses < 2) return lt_fail(e, "the labels name fewer than two classes");
   if (o->epochs > 256) return lt_fail(e, "at most 256 epochs");
+  int ndev = o->devices > 1 ? o->devices : 1;
+  if (ndev > 1 && B % ndev)
+    return lt_fail(e, "the batch of %d does not split evenly over %d devices", B, ndev);
+  if (ndev > 1 && o->dp_clip > 0) return lt_fail(e, "--devices with --dp-clip is not supported");
+  if (ndev > 1) {
+    jx_pool_push();
+    jx_t derr = jx_set_cpu_devices(ndev);
+    int bad = derr != NULL ? lt_fail(e, "%s", jx_error(derr)) : 0;
+    jx_pool_pop();
+    if (bad) return bad;
+  }
 
   /* input normalization from the training pixels (kept with the params) */
   double s1 = 0, s2 = 0;
@@ -302,7 +325,10 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     norm_fn = jx_fn_new(global_norm, 1, NULL), bnorm = jx_vmap(norm_fn, NULL, 0);
     ctx.perex_grads = pe, ctx.batched_norm = bnorm;
   }
-  jx_fn *step_body = jx_fn_new(dp ? dp_step : train_step, dp ? 5 : 4, &ctx), *step = jx_jit(step_body);
+  jx_fn *step_body = jx_fn_new(dp ? dp_step : ndev > 1 ? dp_train_step : train_step, dp ? 5 : 4, &ctx);
+  /* out_axis JX_NONE (JAX's out_axes=None): the replicas are equal, device 0's is the result */
+  jx_fn *step =
+      ndev > 1 ? jx_pmap(step_body, (int[]){JX_NONE, JX_NONE, 0, 0}, JX_NONE, "batch") : jx_jit(step_body);
   jx_fn *pbody = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pbody);
 
   jx_pool_push();
@@ -343,9 +369,16 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
         lt_to_input(train, idx, B, r->mean, r->stdv, x);
       }
       jx_t X = jx_array(JX_F32, JX_SHAPE(B, D), x), Y = jx_array(JX_I32, JX_SHAPE(B), y);
-      jx_t out = dp ? JX_CALL(step, params, state, X, Y,
-                              jx_random_fold_in(jx_random_fold_in(key, 2), (uint32_t)global_step))
-                    : JX_CALL(step, params, state, X, Y);
+      jx_t out;
+      if (dp) {
+        out = JX_CALL(step, params, state, X, Y,
+                      jx_random_fold_in(jx_random_fold_in(key, 2), (uint32_t)global_step));
+      } else if (ndev > 1) { /* device k takes examples [k B/n, (k+1) B/n) */
+        out = JX_CALL(step, params, state, jx_reshape(X, JX_SHAPE(ndev, B / ndev, D)),
+                      jx_reshape(Y, JX_SHAPE(ndev, B / ndev)));
+      } else {
+        out = JX_CALL(step, params, state, X, Y);
+      }
       double lv = jx_ok(out) ? jx_item(jx_at(out, 2)) : NAN;
       if (!jx_ok(out) || !isfinite(lv)) {
         rc = lt_fail(e, "training step %lld failed: %s", (long long)global_step,

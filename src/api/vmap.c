@@ -2,6 +2,8 @@
  * tracers (value, mapped axis); the function runs once; each output leaf
  * gets its batch dim moved to out_axis (unmapped outputs are broadcast). */
 #include "api/api.h"
+#include "api/pmap.h"
+#include "dist/local.h"
 #include "prims/lax.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
@@ -12,6 +14,7 @@ typedef struct {
   jx_fn *f;
   int *in_axes; /* NULL: all 0 */
   int out_axis;
+  char name[JX_AXIS_NAME_CAP]; /* jx_vmap_named's axis name, else "" */
 } vmap_closure;
 
 static void vmap_free(void *u) {
@@ -101,11 +104,13 @@ static jx_t vmap_body(const jx_t *args, void *u) {
   if (w.size < 0) return jx_error_new("vmap: no argument is mapped (every in_axes is JX_NONE)");
   jx_t small[16] = {0}, *a = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!a) return jx_error_new("vmap: out of memory");
-  w.t = jx_batch_begin(w.size);
+  w.t = c->name[0] ? jx_batch_begin_named(w.size, c->name) : jx_batch_begin(w.size);
   if (!w.t) {
     if (a != small) jx_free(a);
     return jx_error_new("vmap: %s", jx_trace_push_failure());
   }
+  jx_t aerr = c->name[0] ? jx_axis_push(c->name, w.size, w.t) : NULL; /* collectives see the name */
+  if (aerr) w.err = aerr;
   for (int i = 0; i < n && !w.err; i++) {
     w.arg = i;
     w.axis = c->in_axes ? c->in_axes[i] : 0;
@@ -118,12 +123,15 @@ static jx_t vmap_body(const jx_t *args, void *u) {
   if (uw.err) r = uw.err;
   jx_t poison = jx_trace_poisoned(w.t); /* a read of a traced value inside f */
   if (poison) r = poison;
+  if (c->name[0] && !aerr) jx_axis_pop();
   jx_batch_end(w.t);
   if (a != small) jx_free(a);
   return r;
 }
 
-jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis) {
+jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis) { return jx_vmap_ex(f, in_axes, out_axis, NULL); }
+
+jx_fn *jx_vmap_ex(jx_fn *f, const int *in_axes, int out_axis, const char *axis_name) {
   jx_fn *bad = jx_fn_unusable("vmap", f);
   if (bad) return bad;
   /* every axis is valid for some rank; ranks are checked per call */
@@ -147,5 +155,6 @@ jx_fn *jx_vmap(jx_fn *f, const int *in_axes, int out_axis) {
   }
   c->f = jx_fn_ref(f);
   c->out_axis = out_axis;
+  if (axis_name) snprintf(c->name, sizeof c->name, "%s", axis_name);
   return jx_fn_make(vmap_body, f->nargs, c, vmap_free, "vmap");
 }

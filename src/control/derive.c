@@ -257,7 +257,13 @@ static jx_t batch_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) 
   jx_t *tr = jx_malloc(sizeof(jx_t) * (size_t)(j->nin ? j->nin : 1));
   jx_t *o = jx_malloc(sizeof(jx_t) * (size_t)(j->nout ? j->nout : 1));
   jx_t err = T && tr && o ? NULL : jx_error_new("vmap: %s", T ? "out of memory" : jx_trace_push_failure());
-  for (int i = 0; i < j->nin && !err; i++) tr[i] = a->batched[i] ? jx_batch_tracer(T, ins[i], 0) : ins[i];
+  /* under a named vmap an unmapped input is still a value of that vmap: a
+   * collective over its axis acts on it (psum of a replicated value) */
+  bool named = T && jx_batch_rule_axis(NULL)[0];
+  for (int i = 0; i < j->nin && !err; i++)
+    tr[i] = a->batched[i] ? jx_batch_tracer(T, ins[i], 0)
+            : named       ? jx_batch_tracer(T, ins[i], JX_NONE)
+                          : ins[i];
   if (!err) err = jx_eval_jaxpr(j, tr, o);
   for (int k = 0; k < j->nout && !err; k++) {
     jx_t v;
@@ -297,7 +303,8 @@ jx_jaxpr *jx_derive_batch(jx_jaxpr *j, const bool *batched, int64_t size, jx_t *
   char key[128];
   jx_mask_key(key, sizeof key, "batch", batched, j->nin);
   size_t k = strlen(key);
-  snprintf(key + k, sizeof key - k, ":%lld", (long long)size);
+  /* inside a named vmap's rule the body is batched over that named axis */
+  snprintf(key + k, sizeof key - k, ":%lld:%s", (long long)size, jx_batch_rule_axis(NULL));
   batch_arg a = {j, batched, size};
   return jx_derive_cached(j, key, make_batch, &a, err);
 }

@@ -83,6 +83,7 @@ typedef enum {
   JX_PK_WHILE,
   JX_PK_SCAN,
   /* [PMAP] */
+  JX_PK_COLL, /* collectives: psum ... axis_index */
   /* [PMAP] end */
   /* [CONV] */
   /* [CONV] end */
@@ -171,6 +172,22 @@ typedef struct jx_params {
       bool reverse;
     } scan;
     /* [PMAP] */
+/* axis names are stored inline (params hash bytewise): at most
+ * JX_AXIS_NAME_CAP - 1 bytes each, JX_COLL_MAX_NAMES per collective;
+ * ppermute's permutation covers at most JX_COLL_MAX_PERM members */
+#define JX_AXIS_NAME_CAP  16
+#define JX_COLL_MAX_NAMES 4
+#define JX_COLL_MAX_PERM  64
+    struct {
+      char names[JX_COLL_MAX_NAMES][JX_AXIS_NAME_CAP];
+      int8_t nnames;
+      bool tiled;
+      /* all_gather: the new (or grown) dim; psum_scatter: the scattered dim;
+       * all_to_all: the split dim (axis) and the concatenated one (axis2) */
+      int32_t axis, axis2;
+      int64_t size;                  /* the members: product of the named axes' sizes */
+      int8_t perm[JX_COLL_MAX_PERM]; /* ppermute: perm[src] = dst, -1 none */
+    } coll;
     /* [PMAP] end */
     /* [CONV] */
     /* [CONV] end */

@@ -25,6 +25,7 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_WHILE] = "while",
     [JX_PK_SCAN] = "scan",
     /* [PMAP] */
+    [JX_PK_COLL] = "coll",
     /* [PMAP] end */
     /* [CONV] */
     /* [CONV] end */

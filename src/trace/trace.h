@@ -43,6 +43,13 @@ void jx_stage_abort(jx_stage *s);
 
 /* ---- batch (vmap): tracers carry (value, mapped axis or JX_NONE). */
 jx_trace *jx_batch_begin(int64_t size);
+/* A named vmap's trace (jx_vmap_named): collectives over `name` act on it. */
+jx_trace *jx_batch_begin_named(int64_t size, const char *name);
+/* The axis name ("" if none) and size of the batch trace whose batch rule
+ * is running on this thread (collectives' batch rules read it). */
+const char *jx_batch_rule_axis(int64_t *size);
+/* Whether collective params p (JX_PK_COLL) name axis `name` (prims/collectives.c). */
+bool jx_coll_names_axis(const jx_params *p, const char *name);
 void jx_batch_end(jx_trace *t);
 jx_t jx_batch_tracer(jx_trace *t, jx_t value, int bdim);
 void jx_batch_unpack(jx_trace *t, jx_t x, jx_t *value, int *bdim);

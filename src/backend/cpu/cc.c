@@ -915,4 +915,5 @@ const jx_backend jx_cpu_backend = {.name = "cpu",
                                    .module_free = cpu_module_free,
                                    .rt = &cpu_rt,
                                    .num_threads = jx_cpu_num_threads,
-                                   .set_num_threads = jx_cpu_set_num_threads};
+                                   .set_num_threads = jx_cpu_set_num_threads,
+                                   .set_thread_cap = jx_cpu_set_thread_cap};

@@ -90,6 +90,9 @@ static _Atomic int64_t g_spin_ns;
 static _Atomic bool g_active; /* a job is out (its caller has not returned) */
 
 static _Thread_local bool tl_in_pool; /* running chunks: nested calls go inline */
+static _Thread_local int tl_cap;      /* a pmap device's share of the pool (api/pmap.c); 0: all */
+
+void jx_cpu_set_thread_cap(int n) { tl_cap = n > 0 ? n : 0; }
 
 static int64_t now_ns(void) {
   struct timespec ts;
@@ -135,7 +138,7 @@ int jx_cpu_num_threads(void) {
     int expected = 0; /* a racing jx_cpu_set_num_threads wins */
     if (!atomic_compare_exchange_strong(&g_nthreads, &expected, n)) n = expected;
   }
-  return n;
+  return tl_cap > 0 && n > tl_cap ? tl_cap : n;
 }
 
 /* n < 1 restores the default (JX_NUM_THREADS, else the online cores). */
@@ -287,7 +290,7 @@ static int ensure_workers(int want) {
 void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  int nt = jx_cpu_num_threads();
+  int nt = jx_cpu_num_threads(); /* this thread's share (tl_cap) */
   if (nt <= 1 || n < 2 * grain || tl_in_pool || pthread_mutex_trylock(&g_dispatch) != 0) {
     fn(ctx, 0, n);
     return;

@@ -1,0 +1,606 @@
+/* In-process devices and their rendezvous.
+ *
+ * A run (jx_run_devices) starts one thread per device; each thread knows
+ * its device (tl_dev) and runs the same program. A collective's impl
+ * (jx_coll_run) finds its group, the devices that differ from it only
+ * along the named axes, and meets them there: each member publishes its
+ * input (slot), all wait at a barrier, each computes its own output by
+ * reading the others' inputs, and a second barrier keeps the inputs alive
+ * until everyone has read them. Every wait also ends when a device of the
+ * run failed (its error stops the whole run) or when a member finished its
+ * program without coming (a program that differs per device): nothing
+ * waits forever. Across processes (pmap after jx_distributed_init) the
+ * group's first member calls the process layer (dist.h) between the
+ * barriers. */
+#include "dist/local.h"
+
+#include "dist/dist.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---------------------------------------------------------------- devices */
+static _Atomic int g_devices; /* 0: not read yet */
+
+static int env_devices(void) {
+  const char *e = getenv("JX_CPU_DEVICES");
+  if (!e || !*e) return 1;
+  char *end;
+  long v = strtol(e, &end, 10);
+  if (*end || v < 1 || v > JX_MAX_DEVICES) {
+    jx_diag("JX_CPU_DEVICES=%s is not a count in 1..%d: using 1 device\n", e, JX_MAX_DEVICES);
+    return 1;
+  }
+  return (int)v;
+}
+
+int jx_local_device_count(void) {
+  int n = atomic_load(&g_devices);
+  if (n == 0) {
+    int expected = 0;
+    n = env_devices();
+    if (!atomic_compare_exchange_strong(&g_devices, &expected, n)) n = expected;
+  }
+  return n;
+}
+
+int jx_device_count(void) { return jx_local_device_count() * jx_process_count(); }
+
+jx_t jx_set_cpu_devices(int n) {
+  if (n > JX_MAX_DEVICES)
+    return jx_error_new("jx_set_cpu_devices(%d): at most %d devices per process", n, JX_MAX_DEVICES);
+  atomic_store(&g_devices, n < 1 ? env_devices() : n);
+  return NULL;
+}
+
+/* ------------------------------------------------------- axis environment */
+enum { MAX_FRAMES = 32 };
+static _Thread_local jx_axis_frame tl_frames[MAX_FRAMES];
+static _Thread_local int tl_nframes;
+
+jx_t jx_axis_push(const char *name, int64_t size, jx_trace *batch) {
+  if (tl_nframes == MAX_FRAMES)
+    return jx_error_new("axis '%s': more than %d nested named axes", name, MAX_FRAMES);
+  jx_axis_frame *f = &tl_frames[tl_nframes++];
+  snprintf(f->name, sizeof f->name, "%s", name);
+  f->size = size, f->batch = batch, f->dynamic = jx_dynamic_trace();
+  return NULL;
+}
+
+void jx_axis_pop(void) {
+  JX_CHECK(tl_nframes > 0);
+  tl_nframes--;
+}
+
+const jx_axis_frame *jx_axis_find(const char *name) {
+  for (int i = tl_nframes; i-- > 0;)
+    if (!strcmp(tl_frames[i].name, name)) return &tl_frames[i];
+  return NULL;
+}
+
+jx_t jx_axis_names_parse(const char *op, const char *list, char names[][JX_AXIS_NAME_CAP], int *n) {
+  *n = 0;
+  if (!list || !*list) return jx_error_new("%s: no axis name given", op);
+  for (const char *p = list;;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == 0) return jx_error_new("%s: empty axis name in '%s'", op, list);
+    if (len >= JX_AXIS_NAME_CAP)
+      return jx_error_new("%s: axis name '%.*s' is longer than %d bytes", op, (int)len, p,
+                          JX_AXIS_NAME_CAP - 1);
+    if (*n == JX_COLL_MAX_NAMES)
+      return jx_error_new("%s: more than %d axis names in '%s'", op, JX_COLL_MAX_NAMES, list);
+    memset(names[*n], 0, JX_AXIS_NAME_CAP);
+    memcpy(names[*n], p, len);
+    for (int i = 0; i < *n; i++)
+      if (!strcmp(names[i], names[*n])) return jx_error_new("%s: axis name '%s' given twice", op, names[i]);
+    (*n)++;
+    if (!e) return NULL;
+    p = e + 1;
+  }
+}
+
+/* ------------------------------------------------------------------- runs */
+typedef struct {
+  jx_prim prim;
+  uint64_t phash;
+  jx_aval aval;
+  const void *in;
+  void *out;
+} slot;
+
+typedef struct { /* one rendezvous: a group's members */
+  int n, arrived;
+  uint64_t gen;
+  int *members;    /* device ids, by rank */
+  slot *slots;     /* by rank */
+  jx_t shared_err; /* the first member's process-layer error (retained) */
+} group;
+
+struct jx_run {
+  int ndim, ndev;
+  int64_t shape[JX_MESH_MAX_DIMS];
+  char names[JX_MESH_MAX_DIMS][JX_AXIS_NAME_CAP];
+  bool spans;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  jx_t first_err;                       /* retained; set once: the run is aborted */
+  bool *finished;                       /* per device */
+  group *groups[1 << JX_MESH_MAX_DIMS]; /* per axis mask, lazily */
+};
+
+typedef struct {
+  jx_run *run;
+  int dev;
+  int coord[JX_MESH_MAX_DIMS];
+} device_ctx;
+
+static _Thread_local device_ctx *tl_dev;
+
+/* the harness's one-device binding (no threads, no rendezvous) */
+static _Thread_local jx_run tl_single_run;
+static _Thread_local device_ctx tl_single_dev;
+
+void jx_coll_bind_single(const char *name) {
+  if (!name) {
+    tl_dev = NULL;
+    return;
+  }
+  memset(&tl_single_run, 0, sizeof tl_single_run);
+  tl_single_run.ndim = 1, tl_single_run.ndev = 1, tl_single_run.shape[0] = 1;
+  snprintf(tl_single_run.names[0], JX_AXIS_NAME_CAP, "%s", name);
+  tl_single_dev = (device_ctx){.run = &tl_single_run};
+  tl_dev = &tl_single_dev;
+}
+
+static void run_free(jx_run *r) {
+  for (int m = 0; m < (1 << JX_MESH_MAX_DIMS); m++) {
+    group *g = r->groups[m];
+    if (!g) continue;
+    for (int i = 0; g[0].n && i < r->ndev / g[0].n; i++) {
+      jx_free(g[i].members), jx_free(g[i].slots);
+      if (g[i].shared_err) jx_release(g[i].shared_err);
+    }
+    jx_free(g);
+  }
+  if (r->first_err) jx_release(r->first_err);
+  jx_free(r->finished);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  jx_free(r);
+}
+
+/* Stop the run with err (the first one wins; err is retained here). */
+static void run_abort(jx_run *r, jx_t err) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->first_err) r->first_err = jx_retain(err);
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* The groups for axis mask m (under r->mu): ndev / n groups of n members,
+ * a group per setting of the other axes' coordinates, ranks row-major over
+ * the masked axes in mesh order. NULL when out of memory. */
+static group *groups_for(jx_run *r, unsigned m) {
+  if (r->groups[m]) return r->groups[m];
+  int n = 1;
+  for (int a = 0; a < r->ndim; a++)
+    if (m >> a & 1) n *= (int)r->shape[a];
+  int ng = r->ndev / n;
+  group *g = jx_calloc((size_t)ng, sizeof *g);
+  bool ok = g != NULL;
+  for (int i = 0; ok && i < ng; i++) {
+    g[i].n = n;
+    g[i].members = jx_malloc(sizeof(int) * (size_t)n);
+    g[i].slots = jx_calloc((size_t)n, sizeof(slot));
+    ok = g[i].members && g[i].slots;
+  }
+  if (!ok) {
+    for (int i = 0; g && i < ng; i++) jx_free(g[i].members), jx_free(g[i].slots);
+    jx_free(g);
+    return NULL;
+  }
+  for (int d = 0; d < r->ndev; d++) { /* d's coordinates, row-major */
+    int64_t c[JX_MESH_MAX_DIMS], rest = d;
+    for (int a = r->ndim; a-- > 0;) c[a] = rest % r->shape[a], rest /= r->shape[a];
+    int64_t gi = 0, rank = 0;
+    for (int a = 0; a < r->ndim; a++) {
+      if (m >> a & 1)
+        rank = rank * r->shape[a] + c[a];
+      else
+        gi = gi * r->shape[a] + c[a];
+    }
+    g[gi].members[rank] = d;
+  }
+  return r->groups[m] = g;
+}
+
+static bool member_finished(const jx_run *r, const group *g, int *who) {
+  for (int i = 0; i < g->n; i++)
+    if (r->finished[g->members[i]]) return *who = g->members[i], true;
+  return false;
+}
+
+/* The barrier of group g: NULL once every member arrived, else the error
+ * that stopped the run (or names the member that will never come). */
+static jx_t meet(jx_run *r, group *g, const char *what) {
+  pthread_mutex_lock(&r->mu);
+  uint64_t gen = g->gen;
+  int gone = -1;
+  if (++g->arrived == g->n) {
+    g->arrived = 0, g->gen++;
+    pthread_cond_broadcast(&r->cv);
+  } else {
+    while (g->gen == gen && !r->first_err && !member_finished(r, g, &gone)) pthread_cond_wait(&r->cv, &r->mu);
+  }
+  bool met = g->gen != gen;
+  jx_t first = r->first_err ? jx_retain(r->first_err) : NULL;
+  pthread_mutex_unlock(&r->mu);
+  if (met) {
+    if (first) jx_release(first);
+    return NULL;
+  }
+  jx_t err = first ? jx_pool_own(first)
+                   : jx_error_new("%s: device %d finished its program without reaching this collective "
+                                  "(the devices ran different programs)",
+                                  what, gone);
+  return err;
+}
+
+/* --------------------------------------------------------------- compute */
+/* dst[k] = op over j of srcs[j][off + k], k < len (elements of dt) */
+#define RED_TYPES(X)                                                                                         \
+  X(JX_F32, float)                                                                                           \
+  X(JX_F64, double) X(JX_I32, int32_t) X(JX_I64, int64_t) X(JX_U32, uint32_t) X(JX_BOOL, bool)
+
+static void reduce_into(jx_prim p, jx_dtype dt, void *dst, const slot *s, int n, int64_t off, int64_t len) {
+  switch (dt) {
+#define RED_CASE(D, T)                                                                                       \
+  case D: {                                                                                                  \
+    T *o = dst;                                                                                              \
+    for (int64_t k = 0; k < len; k++) {                                                                      \
+      T acc = ((const T *)s[0].in)[off + k];                                                                 \
+      for (int j = 1; j < n; j++) {                                                                          \
+        T v = ((const T *)s[j].in)[off + k];                                                                 \
+        if (p == JX_P_pmax)                                                                                  \
+          acc = (v > acc || v != v) ? v : acc;                                                               \
+        else if (p == JX_P_pmin)                                                                             \
+          acc = (v < acc || v != v) ? v : acc;                                                               \
+        else                                                                                                 \
+          acc = (T)(acc + v);                                                                                \
+      }                                                                                                      \
+      o[k] = acc;                                                                                            \
+    }                                                                                                        \
+    break;                                                                                                   \
+  }
+    RED_TYPES(RED_CASE)
+#undef RED_CASE
+    default: break; /* abstract eval admits only the dtypes above */
+  }
+}
+
+static int64_t prod(const int64_t *s, int lo, int hi) {
+  int64_t n = 1;
+  for (int i = lo; i < hi; i++) n *= s[i];
+  return n;
+}
+
+/* all_gather: out (per block of the dims before axis) holds every member's
+ * block in rank order; tiled or not, the bytes lie the same way */
+static void gather_into(const jx_params *pa, const slot *s, int n, char *out) {
+  const jx_aval *a = &s[0].aval;
+  size_t es = jx_dtype_size(a->dtype);
+  int64_t outer = prod(a->shape, 0, pa->coll.axis);
+  size_t inner = (size_t)prod(a->shape, pa->coll.axis, a->ndim) * es;
+  for (int64_t o = 0; o < outer; o++)
+    for (int j = 0; j < n; j++)
+      memcpy(out + ((size_t)o * (size_t)n + (size_t)j) * inner, (const char *)s[j].in + (size_t)o * inner,
+             inner);
+}
+
+/* psum_scatter: member `rank` keeps block rank of dim axis of the sum */
+static void scatter_into(const jx_params *pa, const slot *s, int n, int rank, void *out) {
+  const jx_aval *a = &s[0].aval;
+  int d = pa->coll.axis;
+  int64_t outer = prod(a->shape, 0, d), inner = prod(a->shape, d + 1, a->ndim) * (a->shape[d] / n);
+  size_t es = jx_dtype_size(a->dtype);
+  for (int64_t o = 0; o < outer; o++)
+    reduce_into(JX_P_psum, a->dtype, (char *)out + (size_t)(o * inner) * es, s, n, (o * n + rank) * inner,
+                inner);
+}
+
+/* all_to_all: element by element through the index map (small groups) */
+static void alltoall_into(const jx_params *pa, const slot *s, int n, int rank, const jx_aval *oa, char *out) {
+  const jx_aval *a = &s[0].aval;
+  size_t es = jx_dtype_size(a->dtype);
+  int sa = pa->coll.axis, ca = pa->coll.axis2, r = a->ndim;
+  int64_t is[JX_MAX_RANK], total = jx_aval_size(oa);
+  jx_strides(r, a->shape, is);
+  for (int64_t e = 0; e < total; e++) {
+    int64_t u[JX_MAX_RANK], rest = e, src[JX_MAX_RANK];
+    for (int i = oa->ndim; i-- > 0;) u[i] = rest % oa->shape[i], rest /= oa->shape[i];
+    int j;
+    if (pa->coll.tiled) { /* dim ca holds n blocks; dim sa is block `rank` of the source's */
+      int64_t blk = a->shape[ca];
+      if (ca == sa) blk /= n;
+      j = (int)(u[ca] / blk);
+      for (int i = 0; i < r; i++) src[i] = u[i];
+      src[ca] = u[ca] % blk;
+      src[sa] = rank * (a->shape[sa] / n) + src[sa] % (a->shape[sa] / n);
+    } else { /* drop dim ca of the result (the source member), put rank at sa */
+      j = (int)u[ca];
+      int64_t v[JX_MAX_RANK] = {0};
+      for (int i = 0, m = 0; i < r; i++)
+        if (i != ca) v[m++] = u[i];
+      for (int i = 0, k = 0; i < r; i++) src[i] = i == sa ? rank : v[k++];
+    }
+    int64_t off = 0;
+    for (int i = 0; i < r; i++) off += src[i] * is[i];
+    memcpy(out + (size_t)e * es, (const char *)s[j].in + (size_t)off * es, es);
+  }
+}
+
+/* psum/pmax/pmin: member `rank` reduces chunk `rank` of the inputs and
+ * writes it into every member's output (each input is read once in all,
+ * and the work is split over the members) */
+static void reduce_chunk(jx_prim p, const slot *s, int n, int rank) {
+  const jx_aval *a = &s[rank].aval;
+  int64_t size = jx_aval_size(a), chunk = (size + n - 1) / n, lo = rank * chunk;
+  int64_t len = lo >= size ? 0 : size - lo < chunk ? size - lo : chunk;
+  size_t es = jx_dtype_size(a->dtype);
+  if (len == 0) return;
+  char *mine = (char *)s[rank].out + (size_t)lo * es;
+  reduce_into(p, a->dtype, mine, s, n, lo, len);
+  for (int j = 0; j < n; j++)
+    if (j != rank) memcpy((char *)s[j].out + (size_t)lo * es, mine, (size_t)len * es);
+}
+
+static void compute(jx_prim p, const jx_params *pa, const slot *s, int n, int rank, int64_t index_base,
+                    jx_t out) {
+  const jx_aval *a = &s[rank].aval;
+  switch (p) {
+    case JX_P_psum:
+    case JX_P_pmax:
+    case JX_P_pmin: reduce_chunk(p, s, n, rank); break;
+    case JX_P_all_gather: gather_into(pa, s, n, jx_data(out)); break;
+    case JX_P_psum_scatter: scatter_into(pa, s, n, rank, jx_data(out)); break;
+    case JX_P_all_to_all: alltoall_into(pa, s, n, rank, &out->aval, jx_data(out)); break;
+    case JX_P_ppermute: {
+      int src = -1;
+      for (int j = 0; j < n; j++)
+        if (pa->coll.perm[j] == rank) src = j;
+      size_t nb = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
+      if (src >= 0)
+        memcpy(jx_data(out), s[src].in, nb);
+      else
+        memset(jx_data(out), 0, nb);
+      break;
+    }
+    case JX_P_axis_index: *(int32_t *)jx_data(out) = (int32_t)(index_base + rank); break;
+    default: JX_CHECK(!"not a collective");
+  }
+}
+
+/* ------------------------------------------------------------ collectives */
+/* The axes of the run that pa names, as a mask, with this device's rank in
+ * its group and the group's index; an error names an unknown axis. */
+static jx_t locate(const jx_run *r, const device_ctx *d, jx_prim p, const jx_params *pa, unsigned *mask,
+                   int *rank, int64_t *gi, int *n) {
+  *mask = 0, *rank = 0, *n = 1, *gi = 0;
+  for (int k = 0; k < pa->coll.nnames; k++) {
+    int a = 0;
+    while (a < r->ndim && strcmp(r->names[a], pa->coll.names[k])) a++;
+    if (a == r->ndim) {
+      char known[JX_MESH_MAX_DIMS * (JX_AXIS_NAME_CAP + 2)] = "";
+      for (int b = 0; b < r->ndim; b++) strcat(strcat(known, b ? ", " : ""), r->names[b]);
+      return jx_error_new("%s: unknown axis name '%s' (the devices' axes here: %s)", jx_prim_names[p],
+                          pa->coll.names[k], known);
+    }
+    *mask |= 1u << a;
+  }
+  for (int a = 0; a < r->ndim; a++) {
+    if (*mask >> a & 1) {
+      *rank = *rank * (int)r->shape[a] + d->coord[a], *n *= (int)r->shape[a];
+    } else {
+      *gi = *gi * r->shape[a] + d->coord[a];
+    }
+  }
+  return NULL;
+}
+
+static const char *what_of(jx_prim p, const jx_params *pa, char *buf, size_t n) {
+  snprintf(buf, n, "%s over axis '%s'", jx_prim_names[p], pa->coll.names[0]);
+  return buf;
+}
+
+/* The members' inputs must agree (the same collective, params and type). */
+static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, const char *what) {
+  for (int j = 1; j < n; j++) {
+    if (s[j].prim == s[0].prim && s[j].phash == s[0].phash && jx_aval_eq(&s[j].aval, &s[0].aval)) continue;
+    char a0[160], aj[160];
+    (void)pa;
+    return jx_error_new("%s: the members disagree: member 0 runs %s on %s, member %d runs %s on %s", what,
+                        jx_prim_names[s[0].prim], jx_aval_str(&s[0].aval, a0, sizeof a0), j,
+                        jx_prim_names[s[j].prim], jx_aval_str(&s[j].aval, aj, sizeof aj));
+  }
+  (void)p;
+  return NULL;
+}
+
+/* Across processes: the group's first member combines the processes'
+ * results in its output, the others copy it (psum, pmax, pmin). */
+static jx_t across_processes(jx_run *r, group *g, jx_prim p, int rank, jx_t out, const char *what) {
+  static const jx_dist_op ops[] = {
+      [JX_P_psum] = JX_DIST_SUM, [JX_P_pmax] = JX_DIST_MAX, [JX_P_pmin] = JX_DIST_MIN};
+  if (p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_axis_index)
+    return jx_error_new("%s: not available across processes yet", what);
+  if (p == JX_P_axis_index) return NULL;
+  jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
+  if (err) return err;
+  if (rank == 0) {
+    jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, ops[p], what);
+    if (e) g->shared_err = jx_retain(e);
+  }
+  err = meet(r, g, what);
+  if (!err && g->shared_err) err = jx_pool_own(jx_retain(g->shared_err));
+  if (!err && rank != 0)
+    memcpy(jx_data(out), g->slots[0].out, (size_t)jx_aval_size(&out->aval) * jx_dtype_size(out->aval.dtype));
+  return err;
+}
+
+/* Outside any device group, under a named vmap over the axis: the value
+ * reached the impl without passing the vmap (a jitted or control-flow body
+ * all of whose operands it does not map), so every member holds the same
+ * x: psum is n times it, all_gather n copies. What would differ per member
+ * is an error. */
+static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out, const char *what) {
+  int64_t n = 1;
+  for (int k = 0; k < pa->coll.nnames; k++) {
+    const jx_axis_frame *f = jx_axis_find(pa->coll.names[k]);
+    if (!f || !f->batch)
+      return jx_error_new("%s: the axis is not bound here: a collective runs inside pmap, shard_map or a "
+                          "named vmap over its axis",
+                          what);
+    n *= f->size;
+  }
+  bool full = p == JX_P_ppermute;
+  for (int j = 0; full && j < n; j++) {
+    bool has = false;
+    for (int s = 0; s < n; s++) has |= pa->coll.perm[s] == j;
+    full = has;
+  }
+  if (p == JX_P_ppermute && full) p = JX_P_pmax; /* every member receives the same x */
+  if (p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_all_gather)
+    return jx_error_new("%s: inside a named vmap, on a value the vmap does not map (in a jitted or control "
+                        "flow body none of whose operands it maps): each member's result would differ",
+                        what);
+  if (n != pa->coll.size)
+    return jx_error_new("%s: traced for %lld members, the named vmap has %lld", what,
+                        (long long)pa->coll.size, (long long)n);
+  slot *s = jx_malloc(sizeof(slot) * (size_t)n);
+  if (!s) return jx_error_new("%s: out of memory", what);
+  for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, jx_data(in[0]), NULL};
+  for (int64_t j = 0; j < n; j++) s[j].out = jx_data(out);
+  if (p == JX_P_all_gather)
+    compute(p, pa, s, (int)n, 0, 0, out);
+  else
+    reduce_into(p, out->aval.dtype, jx_data(out), s, (int)n, 0, jx_aval_size(&out->aval));
+  jx_free(s);
+  return NULL;
+}
+
+jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
+  char what[96];
+  what_of(p, pa, what, sizeof what);
+  device_ctx *d = tl_dev;
+  if (!d) return replicated(p, pa, in, out, what);
+  jx_run *r = d->run;
+  unsigned mask;
+  int rank, n;
+  int64_t gi;
+  jx_t err = locate(r, d, p, pa, &mask, &rank, &gi, &n);
+  if (err) return err;
+  bool cross = r->spans && (mask & 1) && jx_dist_active();
+  int64_t members = cross ? (int64_t)n * jx_process_count() : n;
+  if (members != pa->coll.size)
+    return jx_error_new("%s: traced for %lld members, but %lld devices run it", what,
+                        (long long)pa->coll.size, (long long)members);
+  int64_t base = cross ? (int64_t)jx_process_index() * n : 0;
+  slot self = {p, jx_params_hash(pa), p == JX_P_axis_index ? out->aval : in[0]->aval,
+               p == JX_P_axis_index ? NULL : jx_data(in[0]), jx_data(out)};
+  if (n == 1 && !cross) {
+    compute(p, pa, &self, 1, 0, base, out);
+    return NULL;
+  }
+  pthread_mutex_lock(&r->mu);
+  group *gs = groups_for(r, mask);
+  pthread_mutex_unlock(&r->mu);
+  if (!gs) {
+    err = jx_error_new("%s: out of memory", what);
+    run_abort(r, err); /* the others would wait for this member */
+    return err;
+  }
+  group *g = &gs[gi];
+  g->slots[rank] = self;
+  if (rank == 0 && g->shared_err) jx_release(g->shared_err), g->shared_err = NULL;
+  err = meet(r, g, what);
+  if (!err) err = check_same(p, pa, g->slots, n, what);
+  if (!err) compute(p, pa, g->slots, n, rank, base, out);
+  if (!err && cross) err = across_processes(r, g, p, rank, out, what);
+  jx_t err2 = meet(r, g, what); /* the inputs stay alive until all have read them */
+  return err ? err : err2;
+}
+
+/* -------------------------------------------------------- device threads */
+typedef struct {
+  jx_run *run;
+  int dev;
+  jx_device_fn fn;
+  void *ctx;
+  pthread_t tid;
+  bool started;
+} dev_arg;
+
+static void *device_main(void *u) {
+  dev_arg *a = u;
+  jx_run *r = a->run;
+  device_ctx d = {.run = r, .dev = a->dev};
+  for (int ax = r->ndim, rest = a->dev; ax-- > 0;)
+    d.coord[ax] = (int)(rest % r->shape[ax]), rest /= (int)r->shape[ax];
+  tl_dev = &d;
+  jx_pool_push();
+  jx_t err = a->fn(a->dev, a->ctx);
+  if (err && jx_is_error(err)) run_abort(r, err);
+  jx_pool_pop();
+  pthread_mutex_lock(&r->mu);
+  r->finished[a->dev] = true;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  tl_dev = NULL;
+  return NULL;
+}
+
+jx_t jx_run_devices(int ndim, const int64_t *shape, const char names[][JX_AXIS_NAME_CAP], bool spans,
+                    jx_device_fn fn, void *ctx) {
+  jx_run *r = jx_calloc(1, sizeof *r);
+  int64_t ndev = prod(shape, 0, ndim);
+  dev_arg *args = r ? jx_calloc((size_t)ndev, sizeof *args) : NULL;
+  if (r) r->finished = jx_calloc((size_t)ndev, sizeof(bool));
+  if (!r || !args || !r->finished) {
+    if (r) jx_free(r->finished);
+    jx_free(r), jx_free(args);
+    return jx_error_new("pmap: out of memory starting %lld devices", (long long)ndev);
+  }
+  r->ndim = ndim, r->ndev = (int)ndev, r->spans = spans;
+  memcpy(r->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  memcpy(r->names, names, (size_t)ndim * JX_AXIS_NAME_CAP);
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  jx_t err = NULL;
+  for (int d = 0; d < ndev; d++) {
+    args[d] = (dev_arg){r, d, fn, ctx, 0, false};
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, (size_t)8 << 20);
+    args[d].started = pthread_create(&args[d].tid, &at, device_main, &args[d]) == 0;
+    pthread_attr_destroy(&at);
+    if (!args[d].started) {
+      err = jx_error_new("pmap: could not start the thread of device %d of %lld", d, (long long)ndev);
+      run_abort(r, err);
+      /* the devices that did start must not wait for this one */
+      pthread_mutex_lock(&r->mu);
+      for (int e = d; e < ndev; e++) r->finished[e] = true;
+      pthread_cond_broadcast(&r->cv);
+      pthread_mutex_unlock(&r->mu);
+      break;
+    }
+  }
+  for (int d = 0; d < ndev; d++)
+    if (args[d].started) pthread_join(args[d].tid, NULL);
+  if (!err && r->first_err) err = jx_pool_own(jx_retain(r->first_err));
+  run_free(r);
+  jx_free(args);
+  return err;
+}
