@@ -515,6 +515,45 @@ jx_t jx_distributed_init(void); /* NULL on success, else an error value */
 /* [SORT] end */
 
 /* ================================ [MATH] math, nn functions, reductions, creation ops (#18) */
+/* Elementwise math (jax.numpy / jax.lax names; docs/API.md, "Math"). Ints
+ * and bool promote to f32 where jnp promotes to inexact. */
+jx_t jx_erf(jx_t x);     /* lax.erf */
+jx_t jx_erfc(jx_t x);    /* lax.erfc */
+jx_t jx_erfinv(jx_t x);  /* lax.erf_inv */
+jx_t jx_lgamma(jx_t x);  /* lax.lgamma: log|Gamma(x)| */
+jx_t jx_digamma(jx_t x); /* lax.digamma (NaN at 0, -1, -2, ...) */
+jx_t jx_tan(jx_t x);
+jx_t jx_asin(jx_t x);          /* jnp.arcsin */
+jx_t jx_acos(jx_t x);          /* jnp.arccos */
+jx_t jx_atan(jx_t x);          /* jnp.arctan */
+jx_t jx_atan2(jx_t a, jx_t b); /* jnp.arctan2(a, b) */
+jx_t jx_sinh(jx_t x);
+jx_t jx_cosh(jx_t x);
+jx_t jx_asinh(jx_t x);
+jx_t jx_acosh(jx_t x);
+jx_t jx_atanh(jx_t x);
+jx_t jx_log2(jx_t x);
+jx_t jx_exp2(jx_t x);
+jx_t jx_ceil(jx_t x);                   /* ints and bool unchanged */
+jx_t jx_round(jx_t x);                  /* jnp.round: half to even; ints and bool unchanged */
+jx_t jx_clip(jx_t x, jx_t lo, jx_t hi); /* jnp.clip; NULL: no bound on that side */
+jx_t jx_remainder(jx_t a, jx_t b);      /* jnp.remainder / jnp.mod: the divisor's sign */
+jx_t jx_fmod(jx_t a, jx_t b);           /* jnp.fmod / lax.rem: the dividend's sign */
+jx_t jx_isnan(jx_t x);
+jx_t jx_isinf(jx_t x);
+jx_t jx_isfinite(jx_t x);
+jx_t jx_integer_pow(jx_t x, int n); /* lax.integer_pow; n < 0 for floats only */
+/* bitwise ops on bool and the integer dtypes (jnp names). Shifts by a
+ * negative amount or by >= the bit width give 0 (left, logical) or the
+ * sign fill (arithmetic), as XLA. */
+jx_t jx_bitwise_and(jx_t a, jx_t b);
+jx_t jx_bitwise_or(jx_t a, jx_t b);
+jx_t jx_bitwise_xor(jx_t a, jx_t b);
+jx_t jx_bitwise_not(jx_t x); /* jnp.invert */
+jx_t jx_left_shift(jx_t a, jx_t b);
+jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for u32 */
+jx_t jx_shift_right_logical(jx_t a, jx_t b);    /* lax.shift_right_logical */
+jx_t jx_shift_right_arithmetic(jx_t a, jx_t b); /* lax.shift_right_arithmetic */
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */
