@@ -554,6 +554,20 @@ jx_t jx_left_shift(jx_t a, jx_t b);
 jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for u32 */
 jx_t jx_shift_right_logical(jx_t a, jx_t b);    /* lax.shift_right_logical */
 jx_t jx_shift_right_arithmetic(jx_t a, jx_t b); /* lax.shift_right_arithmetic */
+
+/* Reductions (jnp names). axes == NULL: every axis (axis=None); negative
+ * axes count from the end; keepdims keeps reduced axes as size 1. */
+jx_t jx_prod(jx_t x); /* all axes; bool counts as i32 */
+jx_t jx_prod_axes(jx_t x, int naxes, const int *axes, bool keepdims);
+jx_t jx_var(jx_t x, int naxes, const int *axes, int ddof, bool keepdims); /* / (N - ddof) */
+jx_t jx_std(jx_t x, int naxes, const int *axes, int ddof, bool keepdims);
+jx_t jx_any(jx_t x, int naxes, const int *axes, bool keepdims); /* bool */
+jx_t jx_all(jx_t x, int naxes, const int *axes, bool keepdims);
+/* jnp.linalg.norm: ord NULL (2-norm; Frobenius for two axes), "1", "2",
+ * "inf", "-inf", "0", "fro" or any number p (vectors: sum(|x|^p)^(1/p));
+ * one axis: vector norms, two: matrix norms (fro, 1, -1, inf, -inf) */
+jx_t jx_norm(jx_t x, const char *ord, int naxes, const int *axes, bool keepdims);
+jx_t jx_logsumexp_axes(jx_t x, int naxes, const int *axes, bool keepdims); /* jax.nn.logsumexp */
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */

@@ -221,6 +221,62 @@ static void test_jit_composed(void) {
   jx_pool_pop();
 }
 
+/* ------------------------------------------------------------ reductions */
+static jx_t f_prod(const jx_t *a, void *u) {
+  (void)u;
+  return jx_prod(a[0]);
+}
+static jx_t f_stats(const jx_t *a, void *u) {
+  (void)u;
+  jx_t x = a[0];
+  jx_t s = jx_add(jx_sum(jx_std(x, 1, (int[]){-1}, 1, false)), jx_sum(jx_var(x, 0, NULL, 0, true)));
+  s = jx_add(s, jx_norm(x, "1", 2, (int[]){0, 1}, false));
+  s = jx_add(s, jx_sum(jx_logsumexp_axes(x, 1, (int[]){0}, false)));
+  return jx_add(s, jx_sum(jx_prod_axes(x, 1, (int[]){1}, true)));
+}
+
+static void test_reductions(void) {
+  jx_pool_push();
+  /* prod's gradient is the product of the others, zeros included (JAX) */
+  double v[4] = {2, 0, 3, 5}, g[4];
+  jx_fn *gp = jx_grad(jx_fn_new(f_prod, 1, NULL), 0);
+  jx_t r = JX_CALL(gp, jx_array(JX_F64, JX_SHAPE(4), v));
+  CHECKF(jx_ok(r) && !jx_read(r, JX_F64, g, sizeof g), "%s", jx_error(r));
+  CHECK(g[0] == 0 && g[1] == 30 && g[2] == 0 && g[3] == 0);
+  v[3] = 0; /* two zeros: all zero */
+  jx_read(JX_CALL(gp, jx_array(JX_F64, JX_SHAPE(4), v)), JX_F64, g, sizeof g);
+  CHECK(g[0] == 0 && g[1] == 0 && g[2] == 0 && g[3] == 0);
+  double w[3] = {2, 3, 4};
+  jx_read(JX_CALL(gp, jx_array(JX_F64, JX_SHAPE(3), w)), JX_F64, g, sizeof g);
+  CHECK(g[0] == 12 && g[1] == 8 && g[2] == 6);
+  /* second derivative through the jvp rule: d2/dx0 dx1 of x0 x1 x2 = x2 */
+  jx_fn *h = jx_hessian(jx_fn_new(f_prod, 1, NULL), 0);
+  double H[9];
+  jx_t hr = JX_CALL(h, jx_array(JX_F64, JX_SHAPE(3), w));
+  CHECKF(jx_ok(hr) && !jx_read(hr, JX_F64, H, sizeof H), "%s", jx_error(hr));
+  CHECK(H[0] == 0 && H[1] == 4 && H[2] == 3 && H[3] == 4 && H[5] == 2);
+
+  /* grad of a mix of the composed reductions: jit and eager agree, and
+   * agree with central differences in a direction */
+  double xs[12];
+  for (int i = 0; i < 12; i++) xs[i] = sin(1.3 * i + 0.4) + 0.1 * i;
+  jx_t x = jx_array(JX_F64, JX_SHAPE(3, 4), xs);
+  jx_fn *f = jx_fn_new(f_stats, 1, NULL);
+  jx_t ge = JX_CALL(jx_grad(f, 0), x), gj = JX_CALL(jx_jit(jx_grad(f, 0)), x);
+  CHECKF(jx_ok(ge) && jx_ok(gj), "%s %s", jx_error(ge), jx_error(gj));
+  double a[12], b[12], dir[12], dot = 0;
+  jx_read(ge, JX_F64, a, sizeof a);
+  jx_read(gj, JX_F64, b, sizeof b);
+  for (int i = 0; i < 12; i++) {
+    CHECKF(check_close(a[i], b[i], 1e-12, 1e-12), "grad [%d]: eager %g, jit %g", i, a[i], b[i]);
+    dir[i] = cos(0.7 * i), dot += a[i] * dir[i];
+  }
+  jx_t d = jx_mul(jx_array(JX_F64, JX_SHAPE(3, 4), dir), jx_scalar_of(JX_F64, 1e-6));
+  double fd = (jx_item(JX_CALL(f, jx_add(x, d))) - jx_item(JX_CALL(f, jx_sub(x, d)))) / 2e-6;
+  CHECKF(check_close(dot, fd, 1e-6, 1e-8), "directional derivative %g vs differences %g", dot, fd);
+  jx_pool_pop();
+}
+
 /* --------------------------------------------------------------- errors */
 static void test_errors(void) {
   jx_pool_push();
@@ -240,6 +296,13 @@ static void test_errors(void) {
   EXPECT_ERROR(jx_integer_pow(jx_ones(JX_BOOL, JX_SHAPE(2)), 2), "integer_pow", "bool");
   EXPECT_ERROR(jx_clip(t, NULL, NULL), "clip");
   EXPECT_ERROR(jx_isnan(NULL), "isnan");
+  EXPECT_ERROR(jx_prod_axes(f, 1, (int[]){2}, false), "prod", "axis 2", "f32[2,3]");
+  EXPECT_ERROR(jx_var(f, 2, (int[]){0, -2}, 0, false), "var", "repeated");
+  EXPECT_ERROR(jx_any(t, 0, NULL, false), "any", "tuple");
+  EXPECT_ERROR(jx_norm(f, "nuc", 0, NULL, false), "norm", "f32[2,3]", "SVD");
+  EXPECT_ERROR(jx_norm(f, "x", 0, NULL, false), "norm", "ord");
+  EXPECT_ERROR(jx_norm(jx_ones(JX_F32, JX_SHAPE(2, 2, 2)), "1", 0, NULL, false), "norm", "f32[2,2,2]");
+  EXPECT_ERROR(jx_logsumexp_axes(f, 1, (int[]){5}, false), "logsumexp", "axis 5");
   jx_pool_pop();
 }
 
@@ -248,6 +311,7 @@ int main(void) {
   test_accuracy();
   test_derivatives();
   test_jit_composed();
+  test_reductions();
   test_errors();
   check_private_cache_remove();
   return check_report("test_math");

@@ -408,8 +408,147 @@ def elementwise():
     bitwise_cases()
 
 
+# ------------------------------------------------------------ reductions
+def axes_param(axes):
+    return "none" if axes is None else ",".join(str(a) for a in axes)
+
+
+def np_axes(axes):
+    return None if axes is None else tuple(axes)
+
+
+AXES3 = [None, (0,), (-1,), (0, 2), (), (1, -3)]
+
+
+def prod_cases():
+    for dt in G.ALL:
+        for axes in AXES3:
+            for keep in (False, True):
+                x = A(dt, (2, 3, 4), lo=-3 if dt != "u32" else 0, hi=3, ) if dt in G.INTS else A(dt, (2, 3, 4))
+                if dt in G.FLOATS:
+                    x = G.Arg(dt, rng.uniform(0.5, 1.8, (2, 3, 4)) * rng.choice([-1, 1], (2, 3, 4)))
+                acc = {"bool": np.int64, "i32": np.int64, "i64": np.int64, "u32": np.uint64, "f32": np.float64,
+                       "f64": np.float64}[dt]
+                r = np.prod(x.v.astype(acc), axis=np_axes(axes), keepdims=keep)
+                rdt = "i32" if dt == "bool" else dt
+                emit("prod_axes", "axes=%s;keep=%d" % (axes_param(axes), keep), [x], (rdt, False, G.cast(r, rdt)))
+    for dt in ("i32", "i64", "u32"):  # products that overflow wrap
+        x = G.Arg(dt, np.array([[70000, 80000, 3], [2**16, 2**16, 2**15]]))
+        r = np.prod(x.v.astype(np.uint64), axis=1).astype(G.NP[dt])
+        emit("prod_axes", "axes=1;keep=0", [x], (dt, False, r))
+    x = G.Arg("f32", np.array([[0.0, 2.0], [math.inf, 0.0], [math.nan, 1.0]]))
+    emit("prod_axes", "axes=1;keep=0", [x], ("f32", False, np.prod(x.v, axis=1)))
+    x = A("f32", (0, 3))
+    emit("prod_axes", "axes=0;keep=0", [x], ("f32", False, np.ones(3, np.float32)))
+    emit("prod_axes", "axes=none;keep=1", [x], ("f32", False, np.ones((1, 1), np.float32)))
+    emit("prod_axes", "axes=2;keep=0", [A("f32", (2, 3))], ("ERR",))
+    emit("prod_axes", "axes=0,-2;keep=0", [A("f32", (2, 3))], ("ERR",))
+
+
+def var_cases():
+    for fn, f in (("var", np.var), ("std", np.std)):
+        for dt in ("f32", "f64", "i32", "bool"):
+            for axes in AXES3[:5]:
+                for ddof in (0, 1):
+                    keep = ddof == 1
+                    x = A(dt, (2, 3, 4))
+                    rdt = G.inexact(dt)
+                    r = f(x.v.astype(np.float64), axis=np_axes(axes), ddof=ddof, keepdims=keep)
+                    if axes == () and ddof == 1:
+                        continue  # N - ddof = 0
+                    emit(fn, "axes=%s;ddof=%d;keep=%d" % (axes_param(axes), ddof, keep), [x], (rdt, False, G.cast(r, rdt)))
+        x = G.Arg("f64", np.array([[1.0, math.nan, 2.0], [1e8, 1e8 + 1, 1e8 + 2]]))
+        emit(fn, "axes=1;ddof=0;keep=0", [x], ("f64", False, f(x.v, axis=1)))
+        x = A("f32", (2, 3))
+        emit(fn, "axes=3;ddof=0;keep=0", [x], ("ERR",))
+
+
+def any_all_cases():
+    for fn, f in (("any", np.any), ("all", np.all)):
+        for dt in G.ALL:
+            for axes in AXES3[:5]:
+                for keep in (False, True):
+                    x = A(dt, (2, 3, 4), lo=0, hi=1 if dt != "bool" else None) if dt in G.INTS else A(dt, (2, 3, 4))
+                    if dt in G.FLOATS:
+                        x = G.Arg(dt, rng.choice([0.0, 0.0, 1.5, -0.0], (2, 3, 4)))
+                    emit(fn, "axes=%s;keep=%d" % (axes_param(axes), keep), [x],
+                         ("bool", False, np.asarray(f(x.v, axis=np_axes(axes), keepdims=keep))))
+        x = G.Arg("f32", np.array([[math.nan, 0.0], [0.0, 0.0], [1.0, math.inf]]))
+        emit(fn, "axes=1;keep=0", [x], ("bool", False, f(x.v, axis=1)))
+        x = A("i32", (0, 3))
+        emit(fn, "axes=0;keep=0", [x], ("bool", False, f(x.v, axis=0)))
+        emit(fn, "axes=none;keep=0", [x], ("bool", False, np.asarray(f(x.v))))
+        emit(fn, "axes=-4;keep=0", [A("f32", (2, 3))], ("ERR",))
+
+
+def norm_cases():
+    for dt in ("f32", "f64", "i32"):
+        rdt = G.inexact(dt)
+        v = A(dt, (5,))
+        for ordv in (None, 1, 2, math.inf, -math.inf, 0, 3, 0.5, -1):
+            o = "none" if ordv is None else ("inf" if ordv == math.inf else "-inf" if ordv == -math.inf else repr(ordv))
+            r = np.linalg.norm(v.v.astype(np.float64), ord=ordv)
+            emit("norm", "ord=%s;axes=none;keep=0" % o, [v], (rdt, False, G.cast(r, rdt)))
+        m = A(dt, (3, 4))
+        for ordv in (None, "fro", 1, -1, math.inf, -math.inf):
+            o = "none" if ordv is None else ("inf" if ordv == math.inf else "-inf" if ordv == -math.inf else str(ordv))
+            for axes, keep in ((None, False), ((0, 1), True), ((1, 0), False), ((-1, -2), False)):
+                if ordv is None and axes is None:
+                    r = np.linalg.norm(m.v.astype(np.float64))
+                else:
+                    r = np.linalg.norm(m.v.astype(np.float64), ord=ordv, axis=np_axes(axes) or (0, 1), keepdims=keep)
+                emit("norm", "ord=%s;axes=%s;keep=%d" % (o, axes_param(axes), keep), [m], (rdt, False, G.cast(r, rdt)))
+        t = A(dt, (2, 3, 4))
+        for ordv, axes, keep in ((None, (1,), False), (2, (-1,), True), (1, (0,), False), (math.inf, (2,), False),
+                                 (None, None, False), ("fro", (0, 2), False), (1, (2, 0), True)):
+            o = "none" if ordv is None else ("inf" if ordv == math.inf else str(ordv))
+            if axes is None:
+                r = np.linalg.norm(t.v.astype(np.float64).reshape(-1))
+            else:
+                r = np.linalg.norm(t.v.astype(np.float64), ord=ordv, axis=axes if len(axes) == 2 else axes[0], keepdims=keep)
+            emit("norm", "ord=%s;axes=%s;keep=%d" % (o, axes_param(axes), keep), [t], (rdt, False, G.cast(r, rdt)))
+    emit("norm", "ord=nuc;axes=none;keep=0", [A("f32", (3, 3))], ("ERR",))
+    emit("norm", "ord=2;axes=none;keep=0", [A("f32", (3, 3))], ("ERR",))
+    emit("norm", "ord=2;axes=none;keep=0", [A("f32", (2, 3, 3))], ("ERR",))
+    emit("norm", "ord=fro;axes=0;keep=0", [A("f32", (3, 3))], ("ERR",))
+    emit("norm", "ord=abc;axes=0;keep=0", [A("f32", (3,))], ("ERR",))
+    emit("norm", "ord=none;axes=0,1,2;keep=0", [A("f32", (2, 3, 3))], ("ERR",))
+    v = A("f32", (0,))
+    emit("norm", "ord=none;axes=none;keep=0", [v], ("f32", False, np.float32(0)))
+
+
+def lse(x, axes, keep):
+    x = x.astype(np.float64)
+    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0)
+    r = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    return r if keep else np.squeeze(r, axis=axes if axes is not None else tuple(range(x.ndim)))
+
+
+def logsumexp_cases():
+    for dt in ("f32", "f64", "i32"):
+        rdt = G.inexact(dt)
+        for axes in AXES3[:5]:
+            for keep in (False, True):
+                x = A(dt, (2, 3, 4))
+                emit("logsumexp_axes", "axes=%s;keep=%d" % (axes_param(axes), keep), [x],
+                     (rdt, False, G.cast(lse(x.v, np_axes(axes), keep), rdt)))
+    x = G.Arg("f32", np.array([[-math.inf, -math.inf], [math.inf, 1.0], [1000.0, 1000.0], [math.nan, 0.0]]))
+    emit("logsumexp_axes", "axes=1;keep=0", [x], ("f32", False, G.cast(lse(x.v, (1,), False), "f32")))
+    x = A("f32", (0, 3))
+    emit("logsumexp_axes", "axes=0;keep=0", [x], ("f32", False, np.full(3, -np.inf, np.float32)))
+
+
+def reductions():
+    prod_cases()
+    var_cases()
+    any_all_cases()
+    norm_cases()
+    logsumexp_cases()
+
+
 # ------------------------------------------------------------------ files
-PARTS = [elementwise]
+PARTS = [elementwise, reductions]
 
 
 def write(g, here):
