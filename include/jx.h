@@ -568,6 +568,31 @@ jx_t jx_all(jx_t x, int naxes, const int *axes, bool keepdims);
  * one axis: vector norms, two: matrix norms (fro, 1, -1, inf, -inf) */
 jx_t jx_norm(jx_t x, const char *ord, int naxes, const int *axes, bool keepdims);
 jx_t jx_logsumexp_axes(jx_t x, int naxes, const int *axes, bool keepdims); /* jax.nn.logsumexp */
+
+/* jax.nn functions; ints promote to f32 */
+jx_t jx_gelu(jx_t x, bool approximate);            /* approximate: the tanh form (JAX's default) */
+jx_t jx_silu(jx_t x);                              /* x * sigmoid(x), jax.nn.swish */
+jx_t jx_softplus(jx_t x);                          /* log(1 + exp(x)) */
+jx_t jx_log_sigmoid(jx_t x);                       /* -softplus(-x) */
+jx_t jx_elu(jx_t x, double alpha);                 /* JAX's default alpha: 1.0 */
+jx_t jx_leaky_relu(jx_t x, double negative_slope); /* JAX's default: 0.01 */
+/* (x - mean) / sqrt(var + epsilon) over axes (NULL: the last axis; JAX's
+ * default epsilon: 1e-5), the normalization of LayerNorm */
+jx_t jx_standardize(jx_t x, int naxes, const int *axes, double epsilon);
+
+/* jax.nn.initializers: samples for a parameter of the given shape, drawn
+ * from key with jx_random_* (bit for bit JAX's where those are). mode:
+ * "fan_in", "fan_out", "fan_avg"; distribution: "truncated_normal",
+ * "normal", "uniform"; in_axis/out_axis (JAX: -2, -1) name the fan dims,
+ * the others form the receptive field. */
+jx_t jx_variance_scaling(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, double scale,
+                         const char *mode, const char *distribution, int in_axis, int out_axis);
+jx_t jx_glorot_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape); /* xavier_uniform */
+jx_t jx_glorot_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);  /* truncated normal */
+jx_t jx_lecun_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+jx_t jx_lecun_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+jx_t jx_he_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape); /* kaiming_uniform */
+jx_t jx_he_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */

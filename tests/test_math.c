@@ -277,6 +277,89 @@ static void test_reductions(void) {
   jx_pool_pop();
 }
 
+/* -------------------------------------------------------------------- nn */
+static jx_t f_act(const jx_t *a, void *u) {
+  jx_t x = a[0];
+  switch (*(int *)u) {
+    case 0: return jx_gelu(x, true);
+    case 1: return jx_gelu(x, false);
+    case 2: return jx_silu(x);
+    case 3: return jx_softplus(x);
+    case 4: return jx_log_sigmoid(x);
+    case 5: return jx_elu(x, 0.7);
+    default: return jx_leaky_relu(x, 0.1);
+  }
+}
+static jx_t f_std(const jx_t *a, void *u) {
+  (void)u;
+  jx_t w = jx_arange(JX_F64, 1, 13, 1);
+  return jx_sum(jx_mul(jx_reshape(w, JX_SHAPE(3, 4)), jx_standardize(a[0], 0, NULL, 1e-5)));
+}
+
+static void test_nn(void) {
+  for (int k = 0; k < 7; k++)
+    for (double x = -3.3; x < 3.5; x += 0.9) check_grad("activation", f_act, x, &k);
+  jx_pool_push();
+  double xs[12], dir[12], g[12], dot = 0;
+  for (int i = 0; i < 12; i++) xs[i] = cos(2.1 * i) * (1 + i % 3), dir[i] = sin(0.3 * i + 1);
+  jx_t x = jx_array(JX_F64, JX_SHAPE(3, 4), xs);
+  jx_fn *f = jx_fn_new(f_std, 1, NULL);
+  jx_t ge = JX_CALL(jx_grad(f, 0), x), gj = JX_CALL(jx_jit(jx_grad(f, 0)), x);
+  CHECKF(jx_ok(ge) && jx_ok(gj), "standardize grad: %s %s", jx_error(ge), jx_error(gj));
+  jx_read(ge, JX_F64, g, sizeof g);
+  for (int i = 0; i < 12; i++) dot += g[i] * dir[i];
+  jx_t d = jx_mul(jx_array(JX_F64, JX_SHAPE(3, 4), dir), jx_scalar_of(JX_F64, 1e-6));
+  double fd = (jx_item(JX_CALL(f, jx_add(x, d))) - jx_item(JX_CALL(f, jx_sub(x, d)))) / 2e-6;
+  CHECKF(check_close(dot, fd, 1e-6, 1e-8), "standardize: directional derivative %g vs %g", dot, fd);
+  CHECK(jx_item(jx_max(jx_abs(jx_sub(ge, gj)))) <= 1e-12);
+
+  /* initializers: JAX's formulas over jx's (JAX-exact) samplers. A conv
+   * kernel HWIO [3, 3, 16, 32]: receptive field 9, fan_in 144, fan_out 288 */
+  jx_t key = jx_random_key(42);
+  const int64_t shp[] = {3, 3, 16, 32};
+  struct {
+    jx_t (*init)(jx_t, jx_dtype, int, const int64_t *);
+    double var;
+    int dist; /* 0 uniform, 1 truncated normal */
+  } inits[] = {{jx_glorot_uniform, 1.0 / 216, 0}, {jx_glorot_normal, 1.0 / 216, 1},
+               {jx_lecun_uniform, 1.0 / 144, 0},  {jx_lecun_normal, 1.0 / 144, 1},
+               {jx_he_uniform, 2.0 / 144, 0},     {jx_he_normal, 2.0 / 144, 1}};
+  for (int i = 0; i < 6; i++) {
+    for (int t = 0; t < 2; t++) {
+      jx_dtype dt = t ? JX_F64 : JX_F32;
+      jx_t w = inits[i].init(key, dt, 4, shp), v = jx_scalar_of(dt, inits[i].var), want;
+      if (inits[i].dist == 0)
+        want = jx_mul(jx_random_uniform(key, dt, 4, shp, -1, 1), jx_sqrt(jx_mul(jx_scalar_int(3), v)));
+      else
+        want = jx_mul(jx_random_truncated_normal(key, dt, 4, shp, -2, 2),
+                      jx_div(jx_sqrt(v), jx_scalar_of(dt, .87962566103423978)));
+      CHECKF(jx_ok(w) && jx_dtype_of(w) == dt && jx_size(w) == 4608, "init %d: %s", i, jx_error(w));
+      CHECKF(jx_item(jx_max(jx_abs(jx_sub(w, want)))) == 0, "init %d %s: not JAX's formula", i,
+             jx_dtype_name(dt));
+      /* the sample variance is the target's (4608 draws: within 10%) */
+      double sv = jx_item(jx_var(jx_astype(w, JX_F64), 0, NULL, 0, false));
+      CHECKF(fabs(sv / inits[i].var - 1) < 0.1, "init %d: variance %g, want %g", i, sv, inits[i].var);
+      double bound = inits[i].dist ? 2 * sqrt(inits[i].var) / .87962566103423978 : sqrt(3 * inits[i].var);
+      CHECK(jx_item(jx_max(jx_abs(w))) <= bound * (1 + 1e-6));
+    }
+  }
+  /* fan_out with other axes: dense [in, out] = [300, 100], in_axis 0 */
+  jx_t w = jx_variance_scaling(key, JX_F64, JX_SHAPE(300, 100), 3.0, "fan_out", "normal", 0, 1);
+  CHECK_CLOSE(jx_item(jx_var(w, 0, NULL, 0, false)), 3.0 / 100, 0.1, 0);
+  jx_t want = jx_mul(jx_random_normal(key, JX_F64, JX_SHAPE(300, 100)), jx_sqrt(jx_scalar_of(JX_F64, 0.03)));
+  CHECK(jx_item(jx_max(jx_abs(jx_sub(w, want)))) == 0);
+  EXPECT_ERROR(jx_glorot_uniform(key, JX_F32, JX_SHAPE(5)), "variance_scaling", "[5]");
+  EXPECT_ERROR(jx_he_normal(key, JX_I32, JX_SHAPE(5, 5)), "variance_scaling", "i32");
+  EXPECT_ERROR(jx_variance_scaling(key, JX_F32, JX_SHAPE(2, 2), 1, "fan_x", "normal", -2, -1),
+               "variance_scaling", "fan_x");
+  EXPECT_ERROR(jx_variance_scaling(key, JX_F32, JX_SHAPE(2, 2), 1, "fan_in", "cauchy", -2, -1), "cauchy");
+  EXPECT_ERROR(jx_variance_scaling(key, JX_F32, JX_SHAPE(0, 2), 1, "fan_in", "normal", -2, -1), "zero fan");
+  EXPECT_ERROR(jx_lecun_normal(jx_ones(JX_F32, JX_SHAPE(3)), JX_F32, JX_SHAPE(2, 2)), "variance_scaling");
+  EXPECT_ERROR(jx_standardize(jx_ones(JX_F32, JX_SHAPE(2)), 1, (int[]){1}, 1e-5), "standardize", "axis 1");
+  EXPECT_ERROR(jx_gelu(JX_TUPLE(key), true), "gelu");
+  jx_pool_pop();
+}
+
 /* --------------------------------------------------------------- errors */
 static void test_errors(void) {
   jx_pool_push();
@@ -312,6 +395,7 @@ int main(void) {
   test_derivatives();
   test_jit_composed();
   test_reductions();
+  test_nn();
   test_errors();
   check_private_cache_remove();
   return check_report("test_math");

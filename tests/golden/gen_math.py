@@ -547,8 +547,99 @@ def reductions():
     logsumexp_cases()
 
 
+# -------------------------------------------------------------------- nn
+def _mp_act(fn, v):
+    mp = mpmath
+    if math.isnan(v):
+        return math.nan
+    x = mp.mpf(v)
+    if fn in ("gelu_tanh", "gelu", "silu") and math.isinf(v):
+        return v if v > 0 else math.nan  # JAX: -inf * 0
+    if fn == "gelu_tanh":
+        z = mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3)
+        r = x / 2 * (1 + mp.tanh(z))
+    elif fn == "gelu":
+        r = x / 2 * mp.erfc(-x / mp.sqrt(2))
+    elif fn == "silu":
+        r = x / (1 + mp.exp(-x))
+    elif fn == "softplus":
+        r = mp.log1p(mp.exp(x)) if not math.isinf(v) else (x if v > 0 else 0)
+    elif fn == "log_sigmoid":
+        r = -mp.log1p(mp.exp(-x)) if not math.isinf(v) else (0 if v > 0 else x)
+    elif fn in ("elu", "elu2"):
+        r = x if v > 0 else (1 if fn == "elu" else mp.mpf("0.5")) * mp.expm1(x)
+    else:
+        r = x if v >= 0 else (mp.mpf("0.01") if fn == "leaky_relu" else mp.mpf("0.2")) * x
+    r = float(r)
+    return math.copysign(0.0, v) if r == 0 and fn not in ("softplus", "log_sigmoid") else r
+
+
+def torch_ref(fn, x):
+    """the activation at each element, exactly (mpmath at 50 digits) and then rounded; PyTorch
+    1.13's functionals in float64 agree except where 1 + tanh(z) or 1 + erf(x) cancel (x << 0),
+    so they are checked against the exact values elsewhere"""
+    import torch
+    import torch.nn.functional as F
+    x = np.asarray(x, dtype=np.float64)
+    r = np.vectorize(lambda v: _mp_act(fn, float(v)), otypes=[np.float64])(x)
+    f = {"gelu_tanh": lambda t: F.gelu(t, approximate="tanh"), "gelu": F.gelu, "silu": F.silu,
+         "softplus": lambda t: F.softplus(t, beta=1, threshold=1e300), "log_sigmoid": F.logsigmoid,
+         "elu": lambda t: F.elu(t, alpha=1.0), "elu2": lambda t: F.elu(t, alpha=0.5),
+         "leaky_relu": lambda t: F.leaky_relu(t, 0.01), "leaky_relu2": lambda t: F.leaky_relu(t, 0.2)}[fn]
+    t = f(torch.tensor(x)).numpy()
+    ok = (x > -3) & (x < 30)
+    assert np.allclose(t[ok], r[ok], rtol=1e-9, atol=1e-300), (fn, x[ok], t[ok], r[ok])
+    return r
+
+
+NN = [("gelu", "approx=1", "gelu_tanh"), ("gelu", "approx=0", "gelu"), ("silu", "-", "silu"),
+      ("softplus", "-", "softplus"), ("log_sigmoid", "-", "log_sigmoid"), ("elu", "alpha=1.0", "elu"),
+      ("elu", "alpha=0.5", "elu2"), ("leaky_relu", "slope=0.01", "leaky_relu"),
+      ("leaky_relu", "slope=0.2", "leaky_relu2")]
+
+
+def activation_cases():
+    """PyTorch 1.13's functionals in float64, rounded to the dtype"""
+    for op, params, ref in NN:
+        for dt in G.FLOATS:
+            # beyond |x| = 4 the f32 tails of gelu are ill-conditioned (exp of a rounded argument);
+            # the specials below take f64 far out
+            a = G.Arg(dt, rng.uniform(-4, 4, (3, 4)))
+            emit(op, params, [a], (dt, False, G.cast(torch_ref(ref, a.v), dt)))
+            a = G.Arg(dt, np.array([0.0, -0.0, 40.0, -40.0, 100.0, -100.0, 1e-8, math.inf, -math.inf, math.nan]))
+            emit(op, params, [a], (dt, False, G.cast(torch_ref(ref, a.v), dt)))
+            a = G.Arg(dt, np.zeros((0, 2)))
+            emit(op, params, [a], (dt, False, np.zeros((0, 2), G.NP[dt])))
+        a = A("i32", (2, 3), lo=-3, hi=3)
+        emit(op, params, [a], ("f32", False, G.cast(torch_ref(ref, a.v), "f32")))
+        a = W("f32", -1.25)
+        emit(op, params, [a], ("f32", True, G.cast(torch_ref(ref, a.v), "f32")))
+
+
+def standardize_cases():
+    for dt in G.FLOATS + ["i32"]:
+        rdt = G.inexact(dt)
+        for axes, eps in ((None, 1e-5), ((-1,), 1e-5), ((0,), 1e-3), ((0, 2), 1e-5), ((1, -1), 0.0)):
+            # JAX's var = mean(x^2) - mean^2 cancels where the spread is small beside the
+            # mean: samples (ints: -9..9) spread around 0, so that f32 keeps its digits
+            x = A(dt, (2, 3, 4)) if dt == "i32" else G.Arg(dt, 2 * rng.standard_normal((2, 3, 4)))
+            xv = x.v.astype(np.float64)
+            ax = (-1,) if axes is None else axes
+            m = xv.mean(axis=ax, keepdims=True)
+            v = (xv * xv).mean(axis=ax, keepdims=True) - m * m
+            r = (xv - m) / np.sqrt(v + eps)
+            emit("standardize", "axes=%s;eps=%r" % (axes_param(axes), eps), [x], (rdt, False, G.cast(r, rdt)))
+    emit("standardize", "axes=3;eps=1e-05", [A("f32", (2, 3))], ("ERR",))
+    emit("standardize", "axes=none;eps=1e-05", [A("f32", ())], ("ERR",))
+
+
+def nn():
+    activation_cases()
+    standardize_cases()
+
+
 # ------------------------------------------------------------------ files
-PARTS = [elementwise, reductions]
+PARTS = [elementwise, reductions, nn]
 
 
 def write(g, here):
