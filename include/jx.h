@@ -593,6 +593,21 @@ jx_t jx_lecun_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 jx_t jx_lecun_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
 jx_t jx_he_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape); /* kaiming_uniform */
 jx_t jx_he_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+
+/* Creation and shape ops (jnp names). axis JX_NONE: the flattened array
+ * (JAX's axis=None). */
+jx_t jx_linspace(jx_dtype dtype, double start, double stop, int64_t num, bool endpoint);
+jx_t jx_eye(jx_dtype dtype, int64_t n, int64_t m, int64_t k); /* m < 0: n; k-th diagonal */
+jx_t jx_tri(jx_dtype dtype, int64_t n, int64_t m, int64_t k); /* ones at and below diagonal k */
+jx_t jx_tril(jx_t x, int64_t k);                              /* last two dims */
+jx_t jx_triu(jx_t x, int64_t k);
+jx_t jx_split(jx_t x, int sections, int axis);                          /* a list of equal parts */
+jx_t jx_split_indices(jx_t x, int n, const int64_t *indices, int axis); /* n + 1 parts */
+jx_t jx_tile(jx_t x, int n, const int64_t *reps);
+jx_t jx_repeat(jx_t x, int64_t repeats, int axis);
+jx_t jx_repeat_counts(jx_t x, int n, const int64_t *counts, int axis); /* a count per element */
+jx_t jx_roll(jx_t x, int64_t shift, int axis);
+jx_t jx_flip(jx_t x, int naxes, const int *axes); /* axes NULL: every axis */
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */

@@ -360,6 +360,52 @@ static void test_nn(void) {
   jx_pool_pop();
 }
 
+/* ------------------------------------------------------ creation, shapes */
+static jx_t flat(jx_t x) { return jx_reshape(x, JX_SHAPE(-1)); }
+static jx_t f_shapes(const jx_t *a, void *u) {
+  (void)u;
+  jx_t x = a[0]; /* [3, 4] */
+  jx_t parts[8] = {flat(jx_tile(x, 2, (int64_t[]){2, 1})),
+                   flat(jx_repeat(x, 2, 1)),
+                   flat(jx_repeat_counts(x, 3, (int64_t[]){2, 0, 1}, 0)),
+                   flat(jx_roll(x, -5, JX_NONE)),
+                   flat(jx_flip(x, 1, (int[]){-1})),
+                   flat(jx_triu(x, 1)),
+                   flat(jx_at(jx_split_indices(x, 2, (int64_t[]){1, 3}, 1), 1)),
+                   flat(jx_mul(x, jx_eye(JX_F64, 3, 4, 1)))};
+  jx_t all = jx_concatenate(8, parts, 0);
+  jx_t w = jx_linspace(JX_F64, -1, 2, jx_size(all), true);
+  return jx_sum(jx_mul(jx_mul(all, all), w));
+}
+
+static void test_shapes(void) {
+  jx_pool_push();
+  double xs[12], dir[12], g[12], dot = 0;
+  for (int i = 0; i < 12; i++) xs[i] = sin(0.9 * i + 0.2), dir[i] = cos(1.7 * i);
+  jx_t x = jx_array(JX_F64, JX_SHAPE(3, 4), xs);
+  jx_fn *f = jx_fn_new(f_shapes, 1, NULL);
+  jx_exec_counts c0 = jx_exec_run_counts();
+  jx_t ge = JX_CALL(jx_grad(f, 0), x), gj = JX_CALL(jx_jit(jx_grad(f, 0)), x);
+  jx_exec_counts c1 = jx_exec_run_counts();
+  CHECKF(jx_ok(ge) && jx_ok(gj), "shape ops grad: %s %s", jx_error(ge), jx_error(gj));
+  CHECKF(c1.compiled > c0.compiled && c1.interpreted == c0.interpreted, "jit did not run generated code");
+  CHECK(jx_item(jx_max(jx_abs(jx_sub(ge, gj)))) <= 1e-12);
+  jx_read(ge, JX_F64, g, sizeof g);
+  for (int i = 0; i < 12; i++) dot += g[i] * dir[i];
+  jx_t d = jx_mul(jx_array(JX_F64, JX_SHAPE(3, 4), dir), jx_scalar_of(JX_F64, 1e-6));
+  double fd = (jx_item(JX_CALL(f, jx_add(x, d))) - jx_item(JX_CALL(f, jx_sub(x, d)))) / 2e-6;
+  CHECKF(check_close(dot, fd, 1e-6, 1e-8), "shape ops: directional derivative %g vs %g", dot, fd);
+  /* vmap over a batch of x equals the loop */
+  jx_t xb = jx_stack(2, (jx_t[]){x, jx_mul(x, jx_scalar(-0.5))}, 0);
+  jx_t vb = JX_CALL(jx_vmap(f, (int[]){0}, 0), xb);
+  CHECKF(jx_ok(vb), "vmap: %s", jx_error(vb));
+  double vv[2];
+  jx_read(vb, JX_F64, vv, sizeof vv);
+  CHECK_CLOSE(vv[0], jx_item(JX_CALL(f, x)), 1e-13, 0);
+  CHECK_CLOSE(vv[1], jx_item(JX_CALL(f, jx_mul(x, jx_scalar(-0.5)))), 1e-13, 0);
+  jx_pool_pop();
+}
+
 /* --------------------------------------------------------------- errors */
 static void test_errors(void) {
   jx_pool_push();
@@ -386,6 +432,17 @@ static void test_errors(void) {
   EXPECT_ERROR(jx_norm(f, "x", 0, NULL, false), "norm", "ord");
   EXPECT_ERROR(jx_norm(jx_ones(JX_F32, JX_SHAPE(2, 2, 2)), "1", 0, NULL, false), "norm", "f32[2,2,2]");
   EXPECT_ERROR(jx_logsumexp_axes(f, 1, (int[]){5}, false), "logsumexp", "axis 5");
+  EXPECT_ERROR(jx_split(f, 4, 1), "split", "f32[2,3]", "4 sections");
+  EXPECT_ERROR(jx_split_indices(f, 1, (int64_t[]){1}, 3), "split", "axis 3", "f32[2,3]");
+  EXPECT_ERROR(jx_repeat_counts(f, 2, (int64_t[]){1, 1}, 1), "repeat", "2 counts", "f32[2,3]");
+  EXPECT_ERROR(jx_repeat(f, -2, 0), "repeat", "negative");
+  EXPECT_ERROR(jx_roll(f, 1, -3), "roll", "axis -3", "f32[2,3]");
+  EXPECT_ERROR(jx_flip(f, 2, (int[]){1, -1}), "flip", "repeated");
+  EXPECT_ERROR(jx_tril(jx_ones(JX_F32, JX_SHAPE(3)), 0), "tril", "f32[3]");
+  EXPECT_ERROR(jx_tile(f, 1, (int64_t[]){-1}), "tile", "negative");
+  EXPECT_ERROR(jx_eye(JX_F32, -1, 3, 0), "eye", "negative");
+  EXPECT_ERROR(jx_linspace(JX_F32, 0, NAN, 3, true), "linspace", "finite");
+  EXPECT_ERROR(jx_linspace(JX_BOOL, 0, 1, 3, true), "linspace", "dtype");
   jx_pool_pop();
 }
 
@@ -396,6 +453,7 @@ int main(void) {
   test_jit_composed();
   test_reductions();
   test_nn();
+  test_shapes();
   test_errors();
   check_private_cache_remove();
   return check_report("test_math");

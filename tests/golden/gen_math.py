@@ -638,8 +638,81 @@ def nn():
     standardize_cases()
 
 
+# ------------------------------------------------------------- creation
+def ints_param(v):
+    return ",".join(str(int(a)) for a in v)
+
+
+def creation_ops():
+    for dt in G.NUM:
+        for start, stop, num, ep in ((0.0, 1.0, 5, True), (0.0, 1.0, 5, False), (-3.0, 7.5, 11, True),
+                                     (2.0, -2.0, 4, True), (1.0, 2.0, 1, True), (1.0, 2.0, 0, True),
+                                     (0.0, 10.0, 7, False), (5.0, 5.0, 3, True)):
+            if dt == "u32" and (start < 0 or stop < 0):
+                continue
+            v = np.linspace(start, stop, num, endpoint=ep)  # float64
+            if dt in G.INTS:
+                v = np.floor(v)
+            emit("linspace", "dt=%s;start=%r;stop=%r;num=%d;endpoint=%d" % (dt, start, stop, num, ep), [],
+                 (dt, False, G.cast(v, dt)))
+    emit("linspace", "dt=f32;start=0.0;stop=1.0;num=-1;endpoint=1", [], ("ERR",))
+    for dt in G.ALL:
+        for n, m, k in ((3, -1, 0), (3, 4, 1), (4, 2, -1), (2, 5, 7), (0, 3, 0), (3, 3, -5)):
+            mm = n if m < 0 else m
+            emit("eye", "dt=%s;n=%d;m=%d;k=%d" % (dt, n, m, k), [], (dt, False, np.eye(n, mm, k, dtype=G.NP[dt])))
+            emit("tri", "dt=%s;n=%d;m=%d;k=%d" % (dt, n, m, k), [], (dt, False, np.tri(n, mm, k, dtype=G.NP[dt])))
+    emit("eye", "dt=f32;n=-1;m=2;k=0", [], ("ERR",))
+    for fn, f in (("tril", np.tril), ("triu", np.triu)):
+        for dt in ("f32", "i32", "bool", "f64"):
+            for shape, k in (((3, 4), 0), ((4, 3), -1), ((2, 3, 3), 1), ((3, 3), 5), ((3, 3), -4), ((0, 2), 0)):
+                x = A(dt, shape)
+                emit(fn, "k=%d" % k, [x], (dt, False, f(x.v, k)))
+        emit(fn, "k=0", [A("f32", (3,))], ("ERR",))
+
+
+def shape_ops():
+    x = A("f32", (6, 4))
+    for sec, ax in ((2, 0), (3, 0), (4, 1), (1, 1), (2, -1)):
+        for i, part in enumerate(np.split(x.v, sec, axis=ax)):
+            emit("split", "sections=%d;axis=%d;part=%d" % (sec, ax, i), [x], ("f32", False, part))
+    for idx, ax in (((1, 4), 0), ((2, 2, 9), 0), ((-1,), 1), ((), 0), ((3, 1), 1)):
+        for i, part in enumerate(np.split(x.v, list(idx), axis=ax)):
+            emit("split", "indices=%s;axis=%d;part=%d" % (ints_param(idx), ax, i), [x], ("f32", False, part))
+    emit("split", "sections=4;axis=0;part=0", [x], ("ERR",))
+    emit("split", "sections=2;axis=2;part=0", [x], ("ERR",))
+    for dt in ("i32", "f64", "bool"):
+        for shape, reps in (((2, 3), (2, 1)), ((3,), (2,)), ((2, 3), (3,)), ((3,), (2, 2)), ((2, 1, 2), (1, 3, 0, 2)),
+                            ((), (4,)), ((0, 2), (2, 2))):
+            x = A(dt, shape)
+            emit("tile", "reps=%s" % ints_param(reps), [x], (dt, False, np.tile(x.v, reps)))
+        for shape, r, ax in (((2, 3), 2, 0), ((2, 3), 3, -1), ((2, 3), 0, 1), ((2, 3), 2, None), ((), 3, None)):
+            x = A(dt, shape)
+            emit("repeat", "r=%d;axis=%s" % (r, "none" if ax is None else ax), [x], (dt, False, np.repeat(x.v, r, axis=ax)))
+        x = A(dt, (3, 2))
+        for counts, ax in (((1, 0, 3), 0), ((2, 1), 1), ((0, 0), -1), ((1, 2, 0, 1, 1, 3), None)):
+            emit("repeat_counts", "counts=%s;axis=%s" % (ints_param(counts), "none" if ax is None else ax), [x],
+                 (dt, False, np.repeat(x.v, counts, axis=ax)))
+        x = A(dt, (3, 4))
+        for shift, ax in ((1, 0), (-1, 1), (7, 1), (0, 0), (5, None), (-13, None), (2, -1)):
+            emit("roll", "shift=%d;axis=%s" % (shift, "none" if ax is None else ax), [x], (dt, False, np.roll(x.v, shift, axis=ax)))
+        x = A(dt, (2, 3, 2))
+        for axes in (None, (0,), (-1,), (0, 2), ()):
+            emit("flip", "axes=%s" % axes_param(axes), [x], (dt, False, np.flip(x.v, axis=np_axes(axes)) if axes != () else x.v))
+    emit("repeat_counts", "counts=1,2;axis=0", [A("f32", (3, 2))], ("ERR",))
+    emit("repeat", "r=-1;axis=0", [A("f32", (3, 2))], ("ERR",))
+    emit("roll", "shift=1;axis=2", [A("f32", (3, 2))], ("ERR",))
+    emit("roll", "shift=3;axis=0", [A("f32", (0, 2))], ("f32", False, np.zeros((0, 2), np.float32)))
+    emit("flip", "axes=0,0", [A("f32", (3, 2))], ("ERR",))
+    emit("tile", "reps=-1", [A("f32", (3,))], ("ERR",))
+
+
+def creation():
+    creation_ops()
+    shape_ops()
+
+
 # ------------------------------------------------------------------ files
-PARTS = [elementwise, reductions, nn]
+PARTS = [elementwise, reductions, nn, creation]
 
 
 def write(g, here):
