@@ -654,6 +654,99 @@ jx_t jx_einsum(const char *spec, int n, const jx_t *operands);
 /* [SORT] end */
 
 /* ================================ [MATH] math, nn functions, reductions, creation ops (#18) */
+/* Elementwise math (jax.numpy / jax.lax names; docs/API.md, "Math"). Ints
+ * and bool promote to f32 where jnp promotes to inexact. */
+jx_t jx_erf(jx_t x);     /* lax.erf */
+jx_t jx_erfc(jx_t x);    /* lax.erfc */
+jx_t jx_erfinv(jx_t x);  /* lax.erf_inv */
+jx_t jx_lgamma(jx_t x);  /* lax.lgamma: log|Gamma(x)| */
+jx_t jx_digamma(jx_t x); /* lax.digamma (NaN at 0, -1, -2, ...) */
+jx_t jx_tan(jx_t x);
+jx_t jx_asin(jx_t x);          /* jnp.arcsin */
+jx_t jx_acos(jx_t x);          /* jnp.arccos */
+jx_t jx_atan(jx_t x);          /* jnp.arctan */
+jx_t jx_atan2(jx_t a, jx_t b); /* jnp.arctan2(a, b) */
+jx_t jx_sinh(jx_t x);
+jx_t jx_cosh(jx_t x);
+jx_t jx_asinh(jx_t x);
+jx_t jx_acosh(jx_t x);
+jx_t jx_atanh(jx_t x);
+jx_t jx_log2(jx_t x);
+jx_t jx_exp2(jx_t x);
+jx_t jx_ceil(jx_t x);                   /* ints and bool unchanged */
+jx_t jx_round(jx_t x);                  /* jnp.round: half to even; ints and bool unchanged */
+jx_t jx_clip(jx_t x, jx_t lo, jx_t hi); /* jnp.clip; NULL: no bound on that side */
+jx_t jx_remainder(jx_t a, jx_t b);      /* jnp.remainder / jnp.mod: the divisor's sign */
+jx_t jx_fmod(jx_t a, jx_t b);           /* jnp.fmod / lax.rem: the dividend's sign */
+jx_t jx_isnan(jx_t x);
+jx_t jx_isinf(jx_t x);
+jx_t jx_isfinite(jx_t x);
+jx_t jx_integer_pow(jx_t x, int n); /* lax.integer_pow; n < 0 for floats only */
+/* bitwise ops on bool and the integer dtypes (jnp names). Shifts by a
+ * negative amount or by >= the bit width give 0 (left, logical) or the
+ * sign fill (arithmetic), as XLA. */
+jx_t jx_bitwise_and(jx_t a, jx_t b);
+jx_t jx_bitwise_or(jx_t a, jx_t b);
+jx_t jx_bitwise_xor(jx_t a, jx_t b);
+jx_t jx_bitwise_not(jx_t x); /* jnp.invert */
+jx_t jx_left_shift(jx_t a, jx_t b);
+jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for u32 */
+jx_t jx_shift_right_logical(jx_t a, jx_t b);    /* lax.shift_right_logical */
+jx_t jx_shift_right_arithmetic(jx_t a, jx_t b); /* lax.shift_right_arithmetic */
+
+/* Reductions (jnp names). axes == NULL: every axis (axis=None); negative
+ * axes count from the end; keepdims keeps reduced axes as size 1. */
+jx_t jx_prod(jx_t x); /* all axes; bool counts as i32 */
+jx_t jx_prod_axes(jx_t x, int naxes, const int *axes, bool keepdims);
+jx_t jx_var(jx_t x, int naxes, const int *axes, int ddof, bool keepdims); /* / (N - ddof) */
+jx_t jx_std(jx_t x, int naxes, const int *axes, int ddof, bool keepdims);
+jx_t jx_any(jx_t x, int naxes, const int *axes, bool keepdims); /* bool */
+jx_t jx_all(jx_t x, int naxes, const int *axes, bool keepdims);
+/* jnp.linalg.norm: ord NULL (2-norm; Frobenius for two axes), "1", "2",
+ * "inf", "-inf", "0", "fro" or any number p (vectors: sum(|x|^p)^(1/p));
+ * one axis: vector norms, two: matrix norms (fro, 1, -1, inf, -inf) */
+jx_t jx_norm(jx_t x, const char *ord, int naxes, const int *axes, bool keepdims);
+jx_t jx_logsumexp_axes(jx_t x, int naxes, const int *axes, bool keepdims); /* jax.nn.logsumexp */
+
+/* jax.nn functions; ints promote to f32 */
+jx_t jx_gelu(jx_t x, bool approximate);            /* approximate: the tanh form (JAX's default) */
+jx_t jx_silu(jx_t x);                              /* x * sigmoid(x), jax.nn.swish */
+jx_t jx_softplus(jx_t x);                          /* log(1 + exp(x)) */
+jx_t jx_log_sigmoid(jx_t x);                       /* -softplus(-x) */
+jx_t jx_elu(jx_t x, double alpha);                 /* JAX's default alpha: 1.0 */
+jx_t jx_leaky_relu(jx_t x, double negative_slope); /* JAX's default: 0.01 */
+/* (x - mean) / sqrt(var + epsilon) over axes (NULL: the last axis; JAX's
+ * default epsilon: 1e-5), the normalization of LayerNorm */
+jx_t jx_standardize(jx_t x, int naxes, const int *axes, double epsilon);
+
+/* jax.nn.initializers: samples for a parameter of the given shape, drawn
+ * from key with jx_random_* (bit for bit JAX's where those are). mode:
+ * "fan_in", "fan_out", "fan_avg"; distribution: "truncated_normal",
+ * "normal", "uniform"; in_axis/out_axis (JAX: -2, -1) name the fan dims,
+ * the others form the receptive field. */
+jx_t jx_variance_scaling(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, double scale,
+                         const char *mode, const char *distribution, int in_axis, int out_axis);
+jx_t jx_glorot_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape); /* xavier_uniform */
+jx_t jx_glorot_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);  /* truncated normal */
+jx_t jx_lecun_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+jx_t jx_lecun_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+jx_t jx_he_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape); /* kaiming_uniform */
+jx_t jx_he_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+
+/* Creation and shape ops (jnp names). axis JX_NONE: the flattened array
+ * (JAX's axis=None). */
+jx_t jx_linspace(jx_dtype dtype, double start, double stop, int64_t num, bool endpoint);
+jx_t jx_eye(jx_dtype dtype, int64_t n, int64_t m, int64_t k); /* m < 0: n; k-th diagonal */
+jx_t jx_tri(jx_dtype dtype, int64_t n, int64_t m, int64_t k); /* ones at and below diagonal k */
+jx_t jx_tril(jx_t x, int64_t k);                              /* last two dims */
+jx_t jx_triu(jx_t x, int64_t k);
+jx_t jx_split(jx_t x, int sections, int axis);                          /* a list of equal parts */
+jx_t jx_split_indices(jx_t x, int n, const int64_t *indices, int axis); /* n + 1 parts */
+jx_t jx_tile(jx_t x, int n, const int64_t *reps);
+jx_t jx_repeat(jx_t x, int64_t repeats, int axis);
+jx_t jx_repeat_counts(jx_t x, int n, const int64_t *counts, int axis); /* a count per element */
+jx_t jx_roll(jx_t x, int64_t shift, int axis);
+jx_t jx_flip(jx_t x, int naxes, const int *axes); /* axes NULL: every axis */
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */

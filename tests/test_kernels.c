@@ -105,7 +105,8 @@ static bool is_cmp(jx_cpu_binop op) { return op >= JX_CPU_EQ; }
 static bool binop_valid(jx_cpu_binop op, jx_dtype dt) {
   bool arith =
       op == JX_CPU_ADD || op == JX_CPU_SUB || op == JX_CPU_MUL || op == JX_CPU_DIV || op == JX_CPU_POW;
-  bool want = !(is_float(dt) && (op == JX_CPU_AND || op == JX_CPU_OR)) && !(dt == JX_BOOL && arith);
+  bool want = !(is_float(dt) && (op == JX_CPU_AND || op == JX_CPU_OR)) && !(dt == JX_BOOL && arith) &&
+              (op != JX_CPU_ATAN2 || is_float(dt));
   CHECKF(jx_cpu_binary_has(op, dt) == want, "binary op %d at dtype %d: kernel %s", (int)op, (int)dt,
          want ? "missing" : "unexpected");
   return want;
@@ -124,6 +125,7 @@ static void ref_binary(jx_cpu_binop op, jx_dtype dt, const void *a, int64_t ia, 
       case JX_CPU_POW: r = f32 ? (double)powf((float)x, (float)y) : pow(x, y); break;
       case JX_CPU_MAX: r = isnan(x) || isnan(y) ? NAN : x > y ? x : y; break;
       case JX_CPU_MIN: r = isnan(x) || isnan(y) ? NAN : x < y ? x : y; break;
+      case JX_CPU_ATAN2: r = f32 ? (double)atan2f((float)x, (float)y) : atan2(x, y); break;
       case JX_CPU_EQ: seti(JX_BOOL, o, io, x == y); return;
       case JX_CPU_NE: seti(JX_BOOL, o, io, x != y); return;
       case JX_CPU_LT: seti(JX_BOOL, o, io, x < y); return;
@@ -320,6 +322,18 @@ static double ref_unary_f(jx_cpu_unop op, double x, bool f32) {
     case JX_CPU_SIN: return F1(sinf, sin);
     case JX_CPU_COS: return F1(cosf, cos);
     case JX_CPU_LOGISTIC: return 1.0 / (1.0 + exp(-x)); /* checked with a tolerance */
+    case JX_CPU_TAN: return F1(tanf, tan);
+    case JX_CPU_ASIN: return F1(asinf, asin);
+    case JX_CPU_ACOS: return F1(acosf, acos);
+    case JX_CPU_ATAN: return F1(atanf, atan);
+    case JX_CPU_SINH: return F1(sinhf, sinh);
+    case JX_CPU_COSH: return F1(coshf, cosh);
+    case JX_CPU_ASINH: return F1(asinhf, asinh);
+    case JX_CPU_ACOSH: return F1(acoshf, acosh);
+    case JX_CPU_ATANH: return F1(atanhf, atanh);
+    case JX_CPU_EXP2: return F1(exp2f, exp2);
+    case JX_CPU_CEIL: return ceil(x);
+    case JX_CPU_ROUND: return nearbyint(x); /* ties to even */
     default: return 0;
   }
 #undef F1

@@ -43,6 +43,8 @@ static jx_t promote2(const char *op, jx_t *a, jx_t *b) {
   return NULL;
 }
 
+jx_t jx_op_promote(const char *op, jx_t *a, jx_t *b) { return promote2(op, a, b); }
+
 static jx_t binop(jx_prim p, const char *op, jx_t a, jx_t b) {
   jx_t e = promote2(op, &a, &b);
   return e ? e : jx_lax_binary(p, a, b);

@@ -13,6 +13,8 @@ jx_t jx_op_cast(jx_t x, jx_dtype dt, bool weak);
 jx_t jx_op_cast_for(const char *op, jx_t x, jx_dtype dt, bool weak);
 /* Normalise a list of axes (negative from the end) into mask[ndim]. */
 jx_t jx_op_axes(const char *op, const jx_aval *a, int naxes, const int *axes, bool *mask);
+/* a and b promoted to their JAX join (dtype and weakness), naming op in errors. */
+jx_t jx_op_promote(const char *op, jx_t *a, jx_t *b);
 /* x made float (ints/bool -> f32), for ops that promote to inexact. */
 jx_t jx_op_to_float(jx_t x);
 

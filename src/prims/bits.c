@@ -81,6 +81,38 @@ static jx_t ew_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_
 }
 
 #define MUL(a, b) jx_lax_binary(JX_P_mul, a, b)
+#define ADD(a, b) jx_lax_binary(JX_P_add, a, b)
+#define SUB(a, b) jx_lax_binary(JX_P_sub, a, b)
+#define DIV(a, b) jx_lax_binary(JX_P_div, a, b)
+
+/* trigamma psi'(x), digamma's derivative, built from primitives (so it
+ * differentiates again): the reflection psi'(x) = pi^2 / sin^2(pi x) -
+ * psi'(1 - x) below 1/2, the recurrence psi'(x) = psi'(x + 10) + sum_k
+ * 1/(x + k)^2, then the asymptotic series 1/z + 1/(2z^2) + sum B_2k /
+ * z^(2k+1) at z = x + 10 (relative error < 1e-13). JAX uses polygamma(1, x),
+ * a primitive jx does not have. */
+static jx_t trigamma(jx_t x) {
+  jx_dtype dt = x->aval.dtype;
+#define K(v) jx_lax_const(dt, v)
+  jx_t refl = jx_lax_binary(JX_P_lt, x, K(0.5));
+  jx_t u = jx_lax_select(refl, SUB(K(1), x), x), acc = NULL;
+  for (int k = 0; k < 10; k++) {
+    jx_t xk = ADD(u, K(k));
+    acc = jx_lax_add_any(acc, DIV(K(1), MUL(xk, xk)));
+  }
+  jx_t z = ADD(u, K(10)), iz = DIV(K(1), z), iz2 = MUL(iz, iz);
+  jx_t s = SUB(K(1.0 / 30), MUL(iz2, K(5.0 / 66)));
+  s = SUB(K(1.0 / 42), MUL(iz2, s));
+  s = SUB(K(1.0 / 30), MUL(iz2, s));
+  s = ADD(K(1.0 / 6), MUL(iz2, jx_lax_unary(JX_P_neg, s)));
+  jx_t series = MUL(iz, ADD(K(1), MUL(iz, ADD(K(0.5), MUL(iz, s)))));
+  jx_t pos = ADD(acc, series);
+  jx_t sn = jx_lax_unary(JX_P_sin, MUL(K(3.14159265358979323846), x));
+  jx_t neg = SUB(DIV(K(9.8696044010893586188), MUL(sn, sn)), pos);
+#undef K
+  return jx_lax_select(refl, neg, pos);
+}
+
 /* t broadcast to y's shape (NULL stays NULL) */
 static jx_t bcast(jx_t t, jx_t y) { return t ? jx_lax_broadcast_to_aval(t, &y->aval) : NULL; }
 
@@ -112,6 +144,18 @@ static jx_t ew_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_pa
         jx_t e = jx_lax_unary(JX_P_exp, jx_lax_unary(JX_P_neg, MUL(x[0], x[0])));
         r = MUL(t[0], MUL(jx_lax_const(dt, 1.1283791670955126), e));
       }
+      break;
+    case JX_P_erfc: /* -2/sqrt(pi) exp(-x^2) */
+      if (t[0]) {
+        jx_t e = jx_lax_unary(JX_P_exp, jx_lax_unary(JX_P_neg, MUL(x[0], x[0])));
+        r = MUL(t[0], MUL(jx_lax_const(dt, -1.1283791670955126), e));
+      }
+      break;
+    case JX_P_lgamma: /* digamma(x) */
+      if (t[0]) r = MUL(t[0], jx_lax_unary(JX_P_digamma, x[0]));
+      break;
+    case JX_P_digamma: /* trigamma(x) */
+      if (t[0]) r = MUL(t[0], trigamma(x[0]));
       break;
     case JX_P_erf_inv: /* sqrt(pi)/2 exp(y^2) */
       if (t[0]) r = MUL(t[0], MUL(jx_lax_const(dt, 0.88622692545275801), jx_lax_unary(JX_P_exp, MUL(y, y))));
@@ -308,6 +352,10 @@ EW(rem, 2, NULL)
 EW(fma, 3, fma_transpose)
 EW(erf, 1, NULL)
 EW(erf_inv, 1, NULL)
+EW(shift_right_arithmetic, 2, NULL)
+EW(erfc, 1, NULL)
+EW(lgamma, 1, NULL)
+EW(digamma, 1, NULL)
 
 const jx_rules jx_rules_threefry2x32 = {.name = "threefry2x32",
                                         .nin = 4,

@@ -61,6 +61,44 @@ static jx_t jvp_cos(jx_t t, jx_t x, jx_t y) {
   return MUL(t, jx_lax_unary(JX_P_neg, U(sin)));
 }
 
+/* issue #18's functions, JAX's rules (jax/_src/lax/lax.py) */
+static jx_t one_minus_sq(jx_t x) { return SUB(C(1), MUL(x, x)); }
+static jx_t jvp_tan(jx_t t, jx_t x, jx_t y) { return MUL(t, ADD(C(1), MUL(y, y))); }
+static jx_t jvp_asin(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, jx_lax_unary(JX_P_rsqrt, one_minus_sq(x)));
+}
+static jx_t jvp_acos(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(jx_lax_unary(JX_P_neg, t), jx_lax_unary(JX_P_rsqrt, one_minus_sq(x)));
+}
+static jx_t jvp_atan(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return DIV(t, ADD(C(1), MUL(x, x)));
+}
+static jx_t jvp_sinh(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, U(cosh));
+}
+static jx_t jvp_cosh(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, U(sinh));
+}
+static jx_t jvp_asinh(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, jx_lax_unary(JX_P_rsqrt, ADD(MUL(x, x), C(1))));
+}
+/* (x - 1)(x + 1) rather than x^2 - 1: exact near 1 */
+static jx_t jvp_acosh(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(t, jx_lax_unary(JX_P_rsqrt, MUL(SUB(x, C(1)), ADD(x, C(1)))));
+}
+static jx_t jvp_atanh(jx_t t, jx_t x, jx_t y) {
+  (void)y;
+  return MUL(DIV(C(1), ADD(C(1), x)), DIV(t, SUB(C(1), x)));
+}
+static jx_t jvp_exp2(jx_t t, jx_t x, jx_t y) { return MUL(t, MUL(y, C(0.69314718055994530942))); }
+
 /* the kernel op and accepted dtypes of each unary row of the op list */
 static const struct {
   jx_cpu_unop kernel;
@@ -77,6 +115,10 @@ static const unary_jvp_fn unary_jvps[JX_PRIM_COUNT] = {
     [JX_P_log] = jvp_log,           [JX_P_log1p] = jvp_log1p, [JX_P_expm1] = jvp_expm1,
     [JX_P_sqrt] = jvp_sqrt,         [JX_P_rsqrt] = jvp_rsqrt, [JX_P_tanh] = jvp_tanh,
     [JX_P_logistic] = jvp_logistic, [JX_P_sin] = jvp_sin,     [JX_P_cos] = jvp_cos,
+    [JX_P_tan] = jvp_tan,           [JX_P_asin] = jvp_asin,   [JX_P_acos] = jvp_acos,
+    [JX_P_atan] = jvp_atan,         [JX_P_sinh] = jvp_sinh,   [JX_P_cosh] = jvp_cosh,
+    [JX_P_asinh] = jvp_asinh,       [JX_P_acosh] = jvp_acosh, [JX_P_atanh] = jvp_atanh,
+    [JX_P_exp2] = jvp_exp2, /* ceil, round: piecewise constant */
 };
 
 static jx_t unary_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
@@ -203,6 +245,12 @@ static jx_t binary_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const j
       if (tb) r = jx_lax_add_any(r, MUL(tb, chooser_weight(p, b, a, y)));
       r = bcast(r, y);
       break;
+    case JX_P_atan2: { /* d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2) */
+      jx_t den = ADD(MUL(a, a), MUL(b, b));
+      if (ta) r = bcast(MUL(ta, DIV(b, den)), y);
+      if (tb) r = jx_lax_add_any(r, bcast(MUL(tb, DIV(jx_lax_unary(JX_P_neg, a), den)), y));
+      break;
+    }
     default: break; /* logical ops and comparisons: zero */
   }
   tout[0] = r;
@@ -381,6 +429,18 @@ UNARY(logistic, NULL)
 UNARY(sin, NULL)
 UNARY(cos, NULL)
 UNARY(not, NULL)
+UNARY(tan, NULL)
+UNARY(asin, NULL)
+UNARY(acos, NULL)
+UNARY(atan, NULL)
+UNARY(sinh, NULL)
+UNARY(cosh, NULL)
+UNARY(asinh, NULL)
+UNARY(acosh, NULL)
+UNARY(atanh, NULL)
+UNARY(exp2, NULL)
+UNARY(ceil, NULL)
+UNARY(round, NULL)
 
 #define BINARY(nm, tr)                                                                                       \
   const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
@@ -407,6 +467,7 @@ BINARY(lt, NULL)
 BINARY(le, NULL)
 BINARY(gt, NULL)
 BINARY(ge, NULL)
+BINARY(atan2, NULL)
 
 const jx_rules jx_rules_select = {.name = "select",
                                   .nin = 3,

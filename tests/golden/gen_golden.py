@@ -1015,6 +1015,10 @@ def main():
     size = os.path.getsize(OUT)
     print("wrote %s: %d cases, %d bytes" % (OUT, len(CASES), size), file=sys.stderr)
     assert size < 2 * 1024 * 1024, "golden file too large"
+    # issue #18's math part: its own files, its own seed (gen_math.py)
+    import gen_math
+    for path in gen_math.write(sys.modules[__name__], os.path.dirname(OUT)):
+        print("wrote %s: %d bytes" % (path, os.path.getsize(path)), file=sys.stderr)
 
 
 if __name__ == "__main__":

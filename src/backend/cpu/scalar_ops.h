@@ -369,6 +369,91 @@ static inline double erf_inv_f64(double x) {
   return fabs(x) == 1.0 ? x * (double)INFINITY : p * x;
 }
 
+/*@jx-part math: tan_f32 asin_f32 acos_f32 atan_f32 sinh_f32 cosh_f32 asinh_f32 acosh_f32 atanh_f32
+ * exp2_f32 ceil_f32 round_f32 atan2_f32 tan_f64 asin_f64 acos_f64 atan_f64 sinh_f64 cosh_f64 asinh_f64
+ * acosh_f64 atanh_f64 exp2_f64 ceil_f64 round_f64 atan2_f64*/
+/* ------------------------------------------ math functions (issue #18) */
+/* libm's, which glibc rounds to within an ulp or two (tests/test_math.c
+ * states the measured error). round is lax.round's ROUND_TO_NEAREST_EVEN
+ * (rint under the default rounding mode), as jnp.round. */
+#define JX_DEF_MATH(S, T, F)                                                                                 \
+  static inline T tan_##S(T a) { return tan##F(a); }                                                         \
+  static inline T asin_##S(T a) { return asin##F(a); }                                                       \
+  static inline T acos_##S(T a) { return acos##F(a); }                                                       \
+  static inline T atan_##S(T a) { return atan##F(a); }                                                       \
+  static inline T sinh_##S(T a) { return sinh##F(a); }                                                       \
+  static inline T cosh_##S(T a) { return cosh##F(a); }                                                       \
+  static inline T asinh_##S(T a) { return asinh##F(a); }                                                     \
+  static inline T acosh_##S(T a) { return acosh##F(a); }                                                     \
+  static inline T atanh_##S(T a) { return atanh##F(a); }                                                     \
+  static inline T exp2_##S(T a) { return exp2##F(a); }                                                       \
+  static inline T ceil_##S(T a) { return ceil##F(a); }                                                       \
+  static inline T round_##S(T a) { return rint##F(a); }                                                      \
+  static inline T atan2_##S(T a, T b) { return atan2##F(a, b); }
+JX_DEF_MATH(f32, float, f)
+JX_DEF_MATH(f64, double, )
+
+/*@jx-part shift_right_arithmetic: shift_right_arithmetic_i32 shift_right_arithmetic_i64
+ * shift_right_arithmetic_u32*/
+/* a >> b filling with the sign bit; a shift by >= the bit width (or a
+ * negative one) gives all sign bits, as XLA. u32 shifts its bit pattern as
+ * a signed word, as XLA does. */
+static inline int32_t shift_right_arithmetic_i32(int32_t a, int32_t b) {
+  return (uint32_t)b >= 32u ? (a < 0 ? -1 : 0) : a >> b;
+}
+static inline int64_t shift_right_arithmetic_i64(int64_t a, int64_t b) {
+  return (uint64_t)b >= 64u ? (a < 0 ? -1 : 0) : a >> b;
+}
+static inline uint32_t shift_right_arithmetic_u32(uint32_t a, uint32_t b) {
+  return (uint32_t)shift_right_arithmetic_i32((int32_t)a, b >= 32u ? 32 : (int32_t)b);
+}
+
+/*@jx-part erfc: erfc_f32 erfc_f64*/
+static inline float erfc_f32(float x) { return erfcf(x); }
+static inline double erfc_f64(double x) { return erfc(x); }
+
+/*@jx-part lgamma: lgamma_f32 lgamma_f64*/
+/* log|Gamma(x)|: the reentrant forms (POSIX, in every libm), since lgamma
+ * writes the global signgam, a data race when the kernels run threaded.
+ * Declared here: -std=c17 hides them in <math.h>. */
+double lgamma_r(double, int *);
+float lgammaf_r(float, int *);
+static inline float lgamma_f32(float x) {
+  int s;
+  return lgammaf_r(x, &s);
+}
+static inline double lgamma_f64(double x) {
+  int s;
+  return lgamma_r(x, &s);
+}
+
+/*@jx-part digamma: digamma_f32 digamma_f64*/
+/* digamma (psi): the reflection psi(x) = psi(1 - x) - pi / tan(pi x) below
+ * 1/2, the recurrence psi(x) = psi(x + 1) - 1/x up to 10, then the
+ * asymptotic series ln x - 1/(2x) - sum B_2k / (2k x^2k) (its first
+ * omitted term is below 1e-16 there). NaN at the poles 0, -1, -2, ... as
+ * XLA's; f32 is the f64 value rounded. */
+static inline double digamma_f64(double x) {
+  if (x != x || x == -INFINITY) return NAN;
+  if (x == INFINITY) return x;
+  double r = 0;
+  if (x < 0.5) {
+    /* tan(pi x) has period 1: reduce x exactly to (-1/2, 1/2] first, so
+     * that pi * f is accurate relative to itself next to a pole */
+    double f = x - floor(x);
+    if (f == 0) return NAN;
+    if (f > 0.5) f -= 1;
+    r = -3.14159265358979323846 / tan(3.14159265358979323846 * f);
+    x = 1 - x;
+  }
+  for (; x < 10; x += 1) r -= 1 / x;
+  double z = 1 / (x * x);
+  double s = 1.0 / 132 - z * (691.0 / 32760 - z * (1.0 / 12));
+  s = z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z * (1.0 / 240 - z * s))));
+  return r + (log(x) - 0.5 / x - s);
+}
+static inline float digamma_f32(float x) { return (float)digamma_f64(x); }
+
 /*@jx-part threefry: jx_threefry2x32*/
 /* The Threefry-2x32 block cipher, 20 rounds (Salmon et al. 2011), as in
  * jax._src.prng._threefry2x32_lowering: key (k0, k1), counter (x0, x1). */
