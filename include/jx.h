@@ -521,6 +521,25 @@ jx_t jx_distributed_init(void); /* NULL on success, else an error value */
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */
+/* jx_export_c: trace f at the shapes/dtypes of args (trees allowed; f need
+ * not be jitted: it is compiled as jit would) and write dir/name.c and
+ * dir/name.h, a dependency-free C99 unit (libm only: no jx, no malloc, no
+ * threads, no writable globals) with the entry point
+ *   int name(const void *const *inputs, void *const *outputs, void *workspace);
+ * over the flattened leaves (dense row-major, in their dtypes) and
+ * NAME_WORKSPACE_BYTES (NAME = name in upper case); the header lists each
+ * leaf's shape and dtype as macros and comments. NULL on success; an error
+ * value (no file written) naming what cannot be exported. name: a C
+ * identifier of at most 64 characters. See docs/API.md, "Export". */
+jx_t jx_export_c(jx_fn *jitted, const jx_t *args, const char *name, const char *dir);
+typedef struct {
+  /* the function's constants (closed-over weights) become entry inputs
+   * after the arguments' leaves, instead of arrays in name.c; their values
+   * are written to dir/name_consts.bin (each leaf's bytes, in order) */
+  bool consts_as_inputs;
+} jx_export_options;
+jx_t jx_export_c_ex(jx_fn *jitted, const jx_t *args, const char *name, const char *dir,
+                    const jx_export_options *opts /* NULL: defaults */);
 /* [EXPORT] end */
 
 #if defined(__GNUC__) && __GNUC__ >= 4
