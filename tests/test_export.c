@@ -157,7 +157,12 @@ static jx_t per_example(const jx_t *a, void *u) { /* scalar loss of (w f32[3, 2]
   return jx_sum(jx_tanh(jx_matmul(a[1], a[0])));
 }
 
-__attribute__((unused)) static jx_t mlp_loss(const jx_t *a, void *u) { /* (params, x, y) */
+static jx_t permute(const jx_t *a, void *u) {
+  (void)u;
+  return jx_random_permutation(a[0], 5);
+}
+
+static jx_t mlp_loss(const jx_t *a, void *u) { /* (params, x, y) */
   (void)u;
   return jx_mean(jx_square(jx_sub(seed_predict(a[0], a[1]), a[2])));
 }
@@ -205,6 +210,10 @@ static char *export_run(jx_fn *f, const jx_t *args, const char *name, const char
   FILE *fi = fopen(path, "wb");
   if (fi) fwrite(in, 1, nin, fi), fclose(fi);
   free(in);
+  char run_args[64];
+  snprintf(run_args, sizeof run_args, "%ld %ld", steps, feed);
+  snprintf(path, sizeof path, "%s/run_args", dir);
+  write_text(path, run_args); /* check_variants runs the same */
   ncompiled++;
   int rc = run_cmd("cd %s && %s %s -O2 -o prog %s.c main.c -lm && ./prog in.bin out.bin %ld %ld", dir, cc,
                    flags, name, steps, feed);
@@ -320,6 +329,198 @@ static void test_corpus(void) {
   jx_pool_pop();
 }
 
+/* ------------------------------------------------- compilers and sanitizers */
+static bool have(const char *cmd) {
+  char c[256];
+  snprintf(c, sizeof c, "command -v %s >/dev/null 2>&1", cmd);
+  return system(c) == 0;
+}
+
+/* whether cc compiles for 32-bit x86 here (it needs the 32-bit libc headers) */
+static bool m32_works(void) {
+  static int works = -1;
+  if (works < 0) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/m32_probe.c", tmpdir);
+    write_text(path, "#include <math.h>\n#include <stdint.h>\nint f(void) { return (int)sqrt(2.0); }\n");
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cd %s && cc -m32 -c -o m32_probe.o m32_probe.c >/dev/null 2>&1", tmpdir);
+    works = system(cmd) == 0;
+    if (!works) printf("test_export: cc -m32 does not compile here (no 32-bit libc headers): skipped\n");
+  }
+  return works;
+}
+
+/* the files of an exported case (built by check_case) built again: with
+ * clang, for 32-bit x86 (compile only where no 32-bit libc links), and
+ * under ASan + UBSan; each run must give the gcc build's bytes */
+static void check_variants(const char *name) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+  const char *strict = EXPORT_STRICT;
+  if (have("clang")) {
+    CHECKF(!run_cmd("cd %s && clang %s -O2 -o prog_clang %s.c main.c -lm && ./prog_clang in.bin "
+                    "out_clang.bin $(cat run_args) && "
+                    "cmp out.bin out_clang.bin",
+                    dir, strict, name),
+           "%s: clang", name);
+  }
+  if (m32_works())
+    CHECKF(!run_cmd("cd %s && cc %s -O2 -m32 -msse2 -mfpmath=sse -c -o m32.o %s.c", dir, strict, name),
+           "%s: -m32", name);
+  CHECKF(!run_cmd(
+             "cd %s && cc %s -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -o prog_san %s.c "
+             "main.c -lm && ASAN_OPTIONS=detect_leaks=1 ./prog_san in.bin out_san.bin $(cat run_args) && cmp "
+             "out.bin out_san.bin",
+             dir, strict, name),
+         "%s: -fsanitize=address,undefined", name);
+}
+
+/* ------------------------------------------------------------ bad input */
+static bool exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static void test_errors(void) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(ew_chain, 1, NULL);
+  jx_t x = jx_ones(JX_F32, 1, (int64_t[]){3});
+  char dir[512], path[600];
+  snprintf(dir, sizeof dir, "%s/errors", tmpdir);
+  mkdir(dir, 0700);
+  EXPECT_ERROR(jx_export_c(NULL, &x, "m", dir), "export", "no function");
+  EXPECT_ERROR(jx_export_c(f, &x, "9lives", dir), "export", "'9lives'", "C identifier");
+  EXPECT_ERROR(jx_export_c(f, &x, "a-b", dir), "export", "C identifier");
+  EXPECT_ERROR(jx_export_c(f, &x, NULL, dir), "export", "(null)");
+  EXPECT_ERROR(jx_export_c(f, &x, "while", dir), "export", "'while'", "reserved");
+  EXPECT_ERROR(jx_export_c(f, &x, "expf", dir), "export", "'expf'", "reserved");
+  EXPECT_ERROR(jx_export_c(f, &x, "p0_run", dir), "export", "'p0_run'", "generated code uses");
+  EXPECT_ERROR(jx_export_c(f, &x, "sin_f32", dir), "export", "'sin_f32'", "generated code uses");
+  EXPECT_ERROR(jx_export_c(f, &x, "m", NULL), "export", "no directory");
+  EXPECT_ERROR(jx_export_c(f, &x, "mdl", "/nonexistent/dir"), "export", "cannot write",
+               "/nonexistent/dir/mdl.h");
+  /* wrong arguments: the trace's error */
+  EXPECT_ERROR(jx_export_c(f, (jx_t[]){jx_error_new("upstream")}, "m", dir), "upstream");
+  /* a primitive with no portable rendering (argsort, inside permutation):
+   * an error naming it, and no file */
+  jx_fn *perm = jx_fn_new(permute, 1, NULL);
+  EXPECT_ERROR(jx_export_c(perm, (jx_t[]){jx_random_key(0)}, "perm", dir), "export", "argsort");
+  snprintf(path, sizeof path, "%s/perm.c", dir);
+  CHECK(!exists(path));
+  snprintf(path, sizeof path, "%s/perm.h", dir);
+  CHECK(!exists(path));
+  jx_fn_free(perm);
+  jx_fn_free(f);
+  jx_pool_pop();
+}
+
+/* ---------------------------------------------------- constants as inputs */
+/* jx_export_c_ex with consts_as_inputs: the weights the function closes
+ * over are entry inputs after the arguments, their bytes in
+ * name_consts.bin; the source embeds none of them */
+static void test_consts_as_inputs(void) {
+  jx_pool_push();
+  uint64_t s = 99;
+  jx_t params = mlp_params(&s, 6, 16, 3), xb = rand_f(&s, JX_F32, 2, (int64_t[]){5, 6});
+  jx_fn *f = jx_fn_new(closed_mlp, 1, params), *jf = jx_jit(f);
+  jx_t want = jx_call(jf, &xb);
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/mlp_ci", tmpdir);
+  mkdir(dir, 0700);
+  jx_t err = jx_export_c_ex(f, &xb, "mlp_ci", dir, &(jx_export_options){.consts_as_inputs = true});
+  CHECKF(!err, "consts_as_inputs: %s", err ? jx_error(err) : "");
+  char *drv = export_driver("mlp_ci"), path[600];
+  snprintf(path, sizeof path, "%s/main.c", dir);
+  write_text(path, drv);
+  free(drv);
+  size_t nx = 0, nh = 0, nc = 0;
+  char *xbytes = leaves_bytes(xb, &nx);
+  snprintf(path, sizeof path, "%s/mlp_ci.h", dir);
+  char *hdr = read_file(path, &nh);
+  CHECK(hdr && strstr(hdr, "#define MLP_CI_NUM_INPUTS 5\n")); /* x, then W1 b1 W2 b2 */
+  CHECK(hdr && strstr(hdr, "a constant of the function, taken as an input"));
+  snprintf(path, sizeof path, "%s/mlp_ci_consts.bin", dir);
+  char *cbytes = read_file(path, &nc);
+  CHECK(cbytes && nc == (6 * 16 + 16 + 16 * 3 + 3) * sizeof(float));
+  snprintf(path, sizeof path, "%s/in.bin", dir);
+  FILE *fi = fopen(path, "wb");
+  if (fi && xbytes && cbytes) fwrite(xbytes, 1, nx, fi), fwrite(cbytes, 1, nc, fi);
+  if (fi) fclose(fi);
+  CHECK(!run_cmd("cd %s && cc %s -O2 -o prog mlp_ci.c main.c -lm && ./prog in.bin out.bin", dir,
+                 EXPORT_STRICT));
+  snprintf(path, sizeof path, "%s/mlp_ci.c", dir);
+  size_t nsrc = 0;
+  char *src = read_file(path, &nsrc);
+  CHECK(src && !strstr(src, "/* constant: f32[6,16] */")); /* not embedded */
+  size_t ngot = 0;
+  snprintf(path, sizeof path, "%s/out.bin", dir);
+  char *got = read_file(path, &ngot);
+  if (got) compare("mlp_ci", got, ngot, want, false);
+  free(got), free(src), free(cbytes), free(hdr), free(xbytes);
+  jx_fn_free(jf);
+  jx_fn_free(f);
+  jx_pool_pop();
+}
+
+/* ------------------------------------------------------------- training */
+/* (params, adam state, x, y) -> (params', state', loss): one jitted
+ * value_and_grad step with the optimizer's update inside */
+static jx_optimizer *g_opt;
+static jx_t train_step(const jx_t *a, void *u) {
+  jx_fn *vg = u;
+  jx_t vgr = jx_call(vg, (jx_t[]){a[0], a[2], a[3]});
+  jx_t upd = jx_optim_update(g_opt, jx_at(vgr, 1), a[1], a[0]);
+  return JX_TUPLE(jx_apply_updates(a[0], jx_at(upd, 0)), jx_at(upd, 1), jx_at(vgr, 0));
+}
+
+static void test_training(void) {
+  enum { STEPS = 100 };
+  jx_pool_push();
+  uint64_t s = 7;
+  g_opt = jx_adam(jx_constant_schedule(1e-2), 0.9, 0.999, 1e-8);
+  jx_fn *loss = jx_fn_new(mlp_loss, 3, NULL), *vg = jx_value_and_grad(loss, 0);
+  jx_fn *step = jx_fn_new(train_step, 4, vg), *jstep = jx_jit(step);
+  jx_t params = mlp_params(&s, 8, 32, 4), state = jx_optim_init(g_opt, params);
+  jx_t x = rand_f(&s, JX_F32, 2, (int64_t[]){16, 8}), y = rand_f(&s, JX_F32, 2, (int64_t[]){16, 4});
+  jx_t args[4] = {params, state, x, y};
+  int feed = jx_tree_num_leaves(params) + jx_tree_num_leaves(state);
+  size_t n = 0;
+  char *got = export_run(step, args, "train_step", "cc", EXPORT_STRICT, STEPS, feed, &n);
+  jx_t p = params, st = state;
+  for (int i = 0; i < STEPS; i++) {
+    jx_t r = jx_call(jstep, (jx_t[]){p, st, x, y});
+    CHECKF(jx_ok(r), "train: %s", jx_error(r));
+    if (!jx_ok(r)) break;
+    p = jx_at(r, 0), st = jx_at(r, 1);
+  }
+  size_t np = 0;
+  char *want = leaves_bytes(p, &np);
+  CHECK(got && want && n >= np);
+  jx_t l = jx_tree_leaves(p);
+  size_t at = 0;
+  double worst = 0;
+  for (int i = 0; got && want && n >= np && i < jx_len(l); i++) {
+    int64_t k = jx_size(jx_at(l, i));
+    const float *a = (const float *)(got + at), *b = (const float *)(want + at);
+    double scale = 0, diff = 0;
+    for (int64_t e = 0; e < k; e++)
+      scale = fmax(scale, fabs(b[e])), diff = fmax(diff, fabs((double)a[e] - b[e]));
+    CHECKF(diff <= 1e-6 * scale, "train: leaf %d differs by %g (scale %g)", i, diff, scale);
+    worst = fmax(worst, diff / scale);
+    at += (size_t)k * sizeof(float);
+  }
+  printf("training: %d steps exported vs jit, worst relative difference %.3g\n", STEPS, worst);
+  free(got);
+  free(want);
+  jx_fn_free(jstep);
+  jx_fn_free(step);
+  jx_fn_free(vg);
+  jx_fn_free(loss);
+  jx_optim_free(g_opt);
+  jx_pool_pop();
+}
+
 int main(int argc, char **argv) {
   (void)argc, (void)argv;
   snprintf(tmpdir, sizeof tmpdir, "/tmp/jx_export_XXXXXX");
@@ -329,6 +530,11 @@ int main(int argc, char **argv) {
   g_true = jx_fn_new(br_true, 1, NULL);
   g_false = jx_fn_new(br_false, 1, NULL);
   test_corpus();
+  test_errors();
+  test_consts_as_inputs();
+  test_training();
+  static const char *const variants[] = {"mlp", "take_grad", "scan", "while_loop", "random", "train_step"};
+  for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) check_variants(variants[i]);
   jx_fn_free(g_while_cond);
   jx_fn_free(g_while_body);
   jx_fn_free(g_true);
