@@ -540,6 +540,17 @@ typedef struct {
 } jx_export_options;
 jx_t jx_export_c_ex(jx_fn *jitted, const jx_t *args, const char *name, const char *dir,
                     const jx_export_options *opts /* NULL: defaults */);
+/* jx_export_save: trace f at args (as jx_export_c) and write its jaxprs as
+ * a versioned text file (docs/API.md, "Export", has the format) that
+ * jx_export_load reads back, in any process, as a jx_fn taking arguments
+ * with the same leaves (shapes and dtypes) and returning the same tree:
+ * it runs compiled and can be jitted, differentiated and vmapped
+ * (jax.export.export / deserialize). NULL on success. A corrupt, truncated
+ * or hostile file gives a function whose every call returns an error value
+ * naming the line (never a crash). */
+jx_t jx_export_save(jx_fn *jitted, const jx_t *args, const char *path);
+jx_fn *jx_export_load(const char *path);
+jx_fn *jx_export_load_text(const char *text, size_t n); /* the same from memory */
 /* [EXPORT] end */
 
 #if defined(__GNUC__) && __GNUC__ >= 4

@@ -19,7 +19,7 @@
 
 /* The driver's text for entry point `name` (caller frees). It uses only
  * the header's macros and the entry point. */
-static char *export_driver(const char *name) {
+__attribute__((unused)) static char *export_driver(const char *name) {
   char up[80];
   size_t i = 0;
   for (; name[i] && i + 1 < sizeof up; i++)
@@ -55,7 +55,7 @@ static char *export_driver(const char *name) {
   return s;
 }
 
-static int write_text(const char *path, const char *text) {
+__attribute__((unused)) static int write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   if (!f) return -1;
   fputs(text, f);
@@ -63,7 +63,7 @@ static int write_text(const char *path, const char *text) {
 }
 
 /* the leaves of tree t as one byte string (each in its own dtype) */
-static char *leaves_bytes(jx_t t, size_t *n) {
+__attribute__((unused)) static char *leaves_bytes(jx_t t, size_t *n) {
   jx_t l = jx_tree_leaves(t);
   size_t total = 0;
   for (int i = 0; i < jx_len(l); i++) {
@@ -84,7 +84,7 @@ static char *leaves_bytes(jx_t t, size_t *n) {
   return b;
 }
 
-static char *read_file(const char *path, size_t *n) {
+__attribute__((unused)) static char *read_file(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
