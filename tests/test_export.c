@@ -162,6 +162,18 @@ static jx_t permute(const jx_t *a, void *u) {
   return jx_random_permutation(a[0], 5);
 }
 
+/* matrix products at odd sizes: several blocks of k, row and column
+ * remainders, batch dims, a transposed operand, f64 and i32 */
+static jx_t products(const jx_t *a,
+                     void *u) { /* a f32[13,300], b f32[300,37], c f32[2,5,7], d f64[7,9], e i32[4,6] */
+  (void)u;
+  jx_t ab = jx_matmul(a[0], a[1]);
+  jx_t ct = jx_matmul(jx_transpose(a[2], (int[]){0, 2, 1}), a[2]);
+  jx_t dd = jx_matmul(jx_transpose(a[3], NULL), a[3]);
+  jx_t ee = jx_matmul(a[4], jx_transpose(a[4], NULL));
+  return JX_TUPLE(ab, ct, dd, ee);
+}
+
 static jx_t mlp_loss(const jx_t *a, void *u) { /* (params, x, y) */
   (void)u;
   return jx_mean(jx_square(jx_sub(seed_predict(a[0], a[1]), a[2])));
@@ -223,6 +235,18 @@ static char *export_run(jx_fn *f, const jx_t *args, const char *name, const char
   return read_file(path, n);
 }
 
+/* element e of a float leaf at p (the leaves are packed: any alignment) */
+static double elem(const char *p, jx_dtype dt, int64_t e) {
+  if (dt == JX_F32) {
+    float v;
+    memcpy(&v, p + e * 4, 4);
+    return v;
+  }
+  double v;
+  memcpy(&v, p + e * 8, 8);
+  return v;
+}
+
 /* compare the export's bytes with the leaves of jit's result */
 static void compare(const char *name, const char *got, size_t ngot, jx_t want, bool exact) {
   size_t nwant = 0;
@@ -243,11 +267,9 @@ static void compare(const char *name, const char *got, size_t ngot, jx_t want, b
     } else {
       int64_t n = jx_size(x), bad = -1;
       double scale = 0, rtol = dt == JX_F32 ? 1.0 / 65536 : 1e-12;
-      for (int64_t e = 0; e < n; e++)
-        scale = fmax(scale, fabs(dt == JX_F32 ? ((float *)(w + at))[e] : ((double *)(w + at))[e]));
+      for (int64_t e = 0; e < n; e++) scale = fmax(scale, fabs(elem(w + at, dt, e)));
       for (int64_t e = 0; e < n && bad < 0; e++) {
-        double a = dt == JX_F32 ? ((float *)(got + at))[e] : ((double *)(got + at))[e];
-        double b = dt == JX_F32 ? ((float *)(w + at))[e] : ((double *)(w + at))[e];
+        double a = elem(got + at, dt, e), b = elem(w + at, dt, e);
         if (!(fabs(a - b) <= rtol * (fabs(b) + scale))) bad = e;
       }
       CHECKF(bad < 0, "%s: output %d element %lld differs beyond rounding", name, i, (long long)bad);
@@ -319,6 +341,13 @@ static void test_corpus(void) {
              (jx_t[]){iv, rand_f(&s, JX_F64, 1, (int64_t[]){6}), bv}, true);
   jx_fn_free(f);
   check_case("passthrough", f = jx_fn_new(passthrough, 2, NULL), 2, (jx_t[]){x46, x46}, true);
+  jx_fn_free(f);
+  jx_t ie = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, (int64_t[]){4, 6}), jx_scalar(1000)), JX_I32);
+  check_case(
+      "products", f = jx_fn_new(products, 5, NULL), 5,
+      (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){13, 300}), rand_f(&s, JX_F32, 2, (int64_t[]){300, 37}),
+               rand_f(&s, JX_F32, 3, (int64_t[]){2, 5, 7}), rand_f(&s, JX_F64, 2, (int64_t[]){7, 9}), ie},
+      false);
   jx_fn_free(f);
   jx_t w32 = rand_f(&s, JX_F32, 2, (int64_t[]){3, 2}), xs = rand_f(&s, JX_F32, 2, (int64_t[]){8, 3});
   check_case("vmap_grad", f = jx_vmap(jx_grad(jx_fn_new(per_example, 2, NULL), 0), (int[]){JX_NONE, 0}, 0), 2,
@@ -533,7 +562,8 @@ int main(int argc, char **argv) {
   test_errors();
   test_consts_as_inputs();
   test_training();
-  static const char *const variants[] = {"mlp", "take_grad", "scan", "while_loop", "random", "train_step"};
+  static const char *const variants[] = {"mlp",        "products", "take_grad", "scan",
+                                         "while_loop", "random",   "train_step"};
   for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) check_variants(variants[i]);
   jx_fn_free(g_while_cond);
   jx_fn_free(g_while_body);

@@ -103,13 +103,71 @@ static void dot_dims(const jx_aval *l, const jx_aval *r, const jx_params *pa, in
 }
 
 /* The output, laid out (batch, lhs free, rhs free), is C[bt][m][n] =
- * sum_k A[bt][m][k] * B[bt][k][n] over flat group indices. Loops: per
- * batch, a block of KB contracted indices, then per row m and k in the
- * block, the row of C updated with a times a row of B: the inner loop runs
- * over n, contiguous in C (and in B when B's free dims are its last), so
- * the compiler vectorizes it; the block keeps B's rows in cache across the
- * rows of C. Each C element still sums its products in k order. */
-enum { DOT_KB = 128 };
+ * sum_k A[bt][m][k] * B[bt][k][n] over flat group indices. Per batch, per
+ * panel of NR columns and block of KC contracted indices, the block of B
+ * is packed (contiguous, zero past the last column: any layout of B reads
+ * the same afterwards), then MR rows at a time are accumulated in a local
+ * MR x NR array -- constant bounds, so the compiler keeps it in vector
+ * registers -- loaded from C after the first block and stored back. Each
+ * element still sums its products in k order (0, 1, ..., K-1): blocking
+ * changes where the partial sums live, not the order, so the result is
+ * the plain loop's to the bit. Stack use: KC * NR elements (16 KB). */
+enum { DOT_MR = 4, DOT_KC = 128, DOT_PANEL_BYTES = 128 };
+
+/* acc[r][j] (r < rows) updated with a<r> * b[j] for one k */
+static void put_dot_update(sb *b, const char *s, int rows, int nr) {
+  put(b, "          for (int64_t j = 0; j < %d; j++) {\n", nr);
+  for (int r = 0; r < rows; r++) {
+    put(b, "            acc[%d][j] = ", r);
+    jx_cpu_put_call(b, "add_%s", s);
+    put(b, "acc[%d][j], ", r);
+    jx_cpu_put_call(b, "mul_%s", s);
+    put(b, "a%d, bk[j]));\n", r);
+  }
+  put(b, "          }\n");
+}
+
+/* rows [m, m + rows) of the panel over the block [k0, k1); oam[r]: the
+ * offset in A of row m + r */
+static void put_dot_rows(sb *b, const char *T, const char *s, int rows, int nr, int64_t N, char (*oam)[96],
+                         const char *oak) {
+  put(b, "        %s acc[%d][%d];\n", T, rows, nr);
+  put(b, "        for (int r = 0; r < %d; r++)\n          for (int64_t j = 0; j < %d; j++)\n", rows, nr);
+  put(b, "            acc[r][j] = k0 && j < nn ? C[(m + r) * %lldLL + n0 + j] : (%s)0;\n", (long long)N, T);
+  put(b,
+      "        for (int64_t kk = k0; kk < k1; kk++) {\n          const %s *const bk = bp + (kk - k0) * %d;\n",
+      T, nr);
+  for (int r = 0; r < rows; r++) put(b, "          const %s a%d = A[%s + %s];\n", T, r, oam[r], oak);
+  put_dot_update(b, s, rows, nr);
+  put(b, "        }\n");
+  put(b,
+      "        for (int r = 0; r < %d; r++)\n          for (int64_t j = 0; j < nn; j++) C[(m + r) * %lldLL + "
+      "n0 + j] = "
+      "acc[r][j];\n",
+      rows, (long long)N);
+}
+
+/* A few rows: C's row updated by a times B's row, k after k (the inner
+ * loop over n vectorizes when B's columns are contiguous); the same sums
+ * in the same order as the blocked form */
+static void put_dot_small(sb *b, const char *T, const char *s, int64_t B, int64_t M, int64_t N, int64_t K,
+                          const char *oab, const char *orb, const char *oam, const char *orn, const char *oak,
+                          const char *ork) {
+  put(b, "  for (int64_t bt = 0; bt < %lldLL; bt++) {\n", (long long)B);
+  put(b, "    const %s *const A = i0 + %s;\n    const %s *const Bm = i1 + %s;\n", T, oab, T, orb);
+  put(b, "    %s *const C = o0 + bt * %lldLL;\n", T, (long long)(M * N));
+  put(b, "    for (int64_t f = 0; f < %lldLL; f++) C[f] = (%s)0;\n", (long long)(M * N), T);
+  put(b, "    for (int64_t m = 0; m < %lldLL; m++) {\n", (long long)M);
+  put(b, "      %s *const c = C + m * %lldLL;\n", T, (long long)N);
+  put(b, "      for (int64_t kk = 0; kk < %lldLL; kk++) {\n", (long long)K);
+  put(b, "        const %s a = A[%s + %s];\n", T, oam, oak);
+  put(b, "        const %s *const r = Bm + %s;\n", T, ork);
+  put(b, "        for (int64_t n = 0; n < %lldLL; n++) c[n] = ", (long long)N);
+  jx_cpu_put_call(b, "add_%s", s);
+  put(b, "c[n], ");
+  jx_cpu_put_call(b, "mul_%s", s);
+  put(b, "a, r[%s]));\n      }\n    }\n  }\n", orn);
+}
 
 static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *la = bav(p, k->ins[0]), *ra = bav(p, k->ins[1]);
@@ -132,30 +190,44 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put_offset_table(b, &grn, "rn");
   put_offset_table(b, &gak, "ak");
   put_offset_table(b, &grk, "rk");
-  char oab[64], orb[64], oam[64], orn[64], oak[64], ork[64];
+  char oab[96], orb[96], oam[DOT_MR][96], orn[96], oak[96], ork[96];
   offset_expr(oab, sizeof oab, &gab, "ab", "bt");
   offset_expr(orb, sizeof orb, &grb, "rb", "bt");
-  offset_expr(oam, sizeof oam, &gam, "am", "m");
+  for (int r = 0; r < DOT_MR; r++) {
+    char row[32];
+    snprintf(row, sizeof row, "(m + %d)", r);
+    offset_expr(oam[r], sizeof oam[r], &gam, "am", row);
+  }
   offset_expr(orn, sizeof orn, &grn, "rn", "n");
   offset_expr(oak, sizeof oak, &gak, "ak", "kk");
   offset_expr(ork, sizeof ork, &grk, "rk", "kk");
+  if (M < 2 * DOT_MR) { /* a few rows (batch 1): packing B would cost more than it saves */
+    put_dot_small(b, T, s, B, M, N, K, oab, orb, oam[0], orn, oak, ork);
+    tail(b);
+    return;
+  }
+  const int nr = DOT_PANEL_BYTES / (int)jx_dtype_size(dt);
   put(b, "  for (int64_t bt = 0; bt < %lldLL; bt++) {\n", (long long)B);
   put(b, "    const %s *const A = i0 + %s;\n    const %s *const Bm = i1 + %s;\n", T, oab, T, orb);
   put(b, "    %s *const C = o0 + bt * %lldLL;\n", T, (long long)(M * N));
-  put(b, "    for (int64_t f = 0; f < %lldLL; f++) C[f] = (%s)0;\n", (long long)(M * N), T);
-  put(b, "    for (int64_t k0 = 0; k0 < %lldLL; k0 += %d) {\n", (long long)K, DOT_KB);
-  put(b, "      const int64_t k1 = k0 + %d < %lldLL ? k0 + %d : %lldLL;\n", DOT_KB, (long long)K, DOT_KB,
+  put(b, "    if (%lldLL == 0) for (int64_t f = 0; f < %lldLL; f++) C[f] = (%s)0;\n", (long long)K,
+      (long long)(M * N), T);
+  put(b, "    for (int64_t n0 = 0; n0 < %lldLL; n0 += %d) {\n", (long long)N, nr);
+  put(b, "      const int64_t nn = %lldLL - n0 < %d ? %lldLL - n0 : %d;\n", (long long)N, nr, (long long)N,
+      nr);
+  put(b, "      for (int64_t k0 = 0; k0 < %lldLL; k0 += %d) {\n", (long long)K, DOT_KC);
+  put(b, "        const int64_t k1 = k0 + %d < %lldLL ? k0 + %d : %lldLL;\n", DOT_KC, (long long)K, DOT_KC,
       (long long)K);
-  put(b, "      for (int64_t m = 0; m < %lldLL; m++) {\n", (long long)M);
-  put(b, "        %s *const c = C + m * %lldLL;\n", T, (long long)N);
-  put(b, "        for (int64_t kk = k0; kk < k1; kk++) {\n");
-  put(b, "          const %s a = A[%s + %s];\n", T, oam, oak);
-  put(b, "          const %s *const r = Bm + %s;\n", T, ork);
-  put(b, "          for (int64_t n = 0; n < %lldLL; n++) c[n] = ", (long long)N);
-  jx_cpu_put_call(b, "add_%s", s);
-  put(b, "c[n], ");
-  jx_cpu_put_call(b, "mul_%s", s);
-  put(b, "a, r[%s]));\n        }\n      }\n    }\n  }\n", orn);
+  put(b, "        %s bp[%d];\n        int64_t m = 0;\n", T, DOT_KC * nr);
+  put(b, "        for (int64_t kk = k0; kk < k1; kk++)\n          for (int64_t j = 0; j < %d; j++) {\n", nr);
+  put(b, "            const int64_t n = n0 + j;\n");
+  put(b, "            bp[(kk - k0) * %d + j] = j < nn ? Bm[%s + %s] : (%s)0;\n          }\n", nr, ork, orn,
+      T);
+  put(b, "        for (; m + %d <= %lldLL; m += %d) {\n", DOT_MR, (long long)M, DOT_MR);
+  put_dot_rows(b, T, s, DOT_MR, nr, N, oam, oak);
+  put(b, "        }\n        for (; m < %lldLL; m++) {\n", (long long)M);
+  put_dot_rows(b, T, s, 1, nr, N, oam, oak);
+  put(b, "        }\n      }\n    }\n  }\n");
   tail(b);
 }
 
