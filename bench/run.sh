@@ -10,7 +10,7 @@
 #   -> peers sgemm -> eager slow_f: bench_eager and slowf_numpy.py, 5 alternating rounds
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
-#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds)
+#   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_export (exported C vs jit)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
 # sgemm_t<r>.txt (the alternating rounds), scan.txt, train.txt and the peers' <section>.txt.
@@ -116,6 +116,11 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   # one training epoch of the demo network against PyTorch eager (issue 7)
   echo; echo "=== jx: bench_train vs PyTorch ($(date -u +%H:%M:%S))"
   "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
+  # exported C (jx_export_c) vs jit, one thread: letters predict at batch 1 and 128, the
+  # training step; code size and workspace bytes (issue 20)
+  echo; echo "=== jx: bench_export, exported C vs jit ($(date -u +%H:%M:%S))"
+  cmake --build "$JXB" --target bench_export -j "$(nproc)" >>"$OUT/build.log" 2>&1 &&
+    "$JXB/bench/bench_export" --reps 41 2>&1 | tee "$OUT/export.txt"
 fi
 echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
 fi

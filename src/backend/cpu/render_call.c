@@ -114,15 +114,33 @@ static void dot_dims(const jx_aval *l, const jx_aval *r, const jx_params *pa, in
  * the plain loop's to the bit. Stack use: KC * NR elements (16 KB). */
 enum { DOT_MR = 4, DOT_KC = 128, DOT_PANEL_BYTES = 128 };
 
+/* `dst = src + a * bv`: where the target has a fast fused multiply-add
+ * (C99's FP_FAST_FMAF / FP_FAST_FMA, e.g. -march=native on x86-64) and
+ * JX_EXPORT_NO_FMA is not defined, fmaf/fma (one rounding, twice the
+ * throughput: jit's GEMM uses FMA too); elsewhere, and for integers, the
+ * scalar functions' multiply then add */
+static void put_madd(sb *b, const char *s, const char *ind, const char *dst, const char *src, const char *a,
+                     const char *bv) {
+  bool f32 = !strcmp(s, "f32"), f64 = !strcmp(s, "f64");
+  if (f32 || f64)
+    put(b, "#if defined(%s) && !defined(JX_EXPORT_NO_FMA)\n%s%s = %s(%s, %s, %s);\n#else\n",
+        f32 ? "FP_FAST_FMAF" : "FP_FAST_FMA", ind, dst, f32 ? "fmaf" : "fma", a, bv, src);
+  put(b, "%s%s = ", ind, dst);
+  jx_cpu_put_call(b, "add_%s", s);
+  put(b, "%s, ", src);
+  jx_cpu_put_call(b, "mul_%s", s);
+  put(b, "%s, %s));\n", a, bv);
+  if (f32 || f64) put(b, "#endif\n");
+}
+
 /* acc[r][j] (r < rows) updated with a<r> * b[j] for one k */
 static void put_dot_update(sb *b, const char *s, int rows, int nr) {
   put(b, "          for (int64_t j = 0; j < %d; j++) {\n", nr);
   for (int r = 0; r < rows; r++) {
-    put(b, "            acc[%d][j] = ", r);
-    jx_cpu_put_call(b, "add_%s", s);
-    put(b, "acc[%d][j], ", r);
-    jx_cpu_put_call(b, "mul_%s", s);
-    put(b, "a%d, bk[j]));\n", r);
+    char dst[32], a[8];
+    snprintf(dst, sizeof dst, "acc[%d][j]", r);
+    snprintf(a, sizeof a, "a%d", r);
+    put_madd(b, s, "            ", dst, dst, a, "bk[j]");
   }
   put(b, "          }\n");
 }
@@ -162,11 +180,11 @@ static void put_dot_small(sb *b, const char *T, const char *s, int64_t B, int64_
   put(b, "      for (int64_t kk = 0; kk < %lldLL; kk++) {\n", (long long)K);
   put(b, "        const %s a = A[%s + %s];\n", T, oam, oak);
   put(b, "        const %s *const r = Bm + %s;\n", T, ork);
-  put(b, "        for (int64_t n = 0; n < %lldLL; n++) c[n] = ", (long long)N);
-  jx_cpu_put_call(b, "add_%s", s);
-  put(b, "c[n], ");
-  jx_cpu_put_call(b, "mul_%s", s);
-  put(b, "a, r[%s]));\n      }\n    }\n  }\n", orn);
+  put(b, "        for (int64_t n = 0; n < %lldLL; n++) {\n", (long long)N);
+  char bv[128];
+  snprintf(bv, sizeof bv, "r[%s]", orn);
+  put_madd(b, s, "          ", "c[n]", "c[n]", "a", bv);
+  put(b, "        }\n      }\n    }\n  }\n");
 }
 
 static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
