@@ -226,6 +226,40 @@ static char *saved(const char *name, size_t *n) {
   return read_file(path, n);
 }
 
+/* hand-made hostile files: the first four take no argument */
+static const char *const hostile[] = {
+    "",
+    "jx-export 2\nfn 0 () *\n",
+    "jx-export 1\nfn 0 () *\njaxpr\nvars 99999999999\n",
+    "jx-export 1\nfn 0 () *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 0\neqns 1\nneg 1 0 1 1 "
+    "none\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\nneg 1 0 1 0 "
+    "none\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 0\nconsts 0\nin 1 0\neqns 1\nreduce_sum 1 0 "
+    "1 1 reduce 9 0 0 0 0 0 0 0 "
+    "0\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 0\nconsts 0\nin 1 0\neqns 1\nreduce_sum 1 0 "
+    "1 1 reduce 1 5 0 0 0 0 0 0 "
+    "0\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\njit_call 1 0 "
+    "1 1 call 0\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\nneg 1 0 1 1 "
+    "reduce 0\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\nadd 1 0 1 1 "
+    "none\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 1\n1 00000000\nin 1 0\neqns "
+    "0\nout 1 1\nend\n",
+    "jx-export 1\nfn 1 (*) "
+    "((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((*)))))))))))))))))))))))))))))))"
+    "))))))))))))))))))))))))))))))))))))\njaxpr\nvars 1\nf32 0 1 3\nconsts 0\nin 1 0\neqns 0\nout 1 "
+    "0\nend\n",
+    "jx-export 1\nfn 1 (*) {zz:*}\njaxpr\nvars 1\nf32 0 1 3\nconsts 0\nin 1 0\neqns 0\nout 1 0\nend\n",
+    "jx-export 1\nfn 1 (*) **\njaxpr\nvars 1\nf32 0 1 3\nconsts 0\nin 1 0\neqns 0\nout 1 0\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 1\nf32 0 9 3\nconsts 0\nin 1 0\neqns 0\nout 1 0\nend\n",
+    "jx-export 1\nfn 1 (*) *\njaxpr\nvars 1\nf32 0 2 4294967296 4294967296\nconsts 0\nin 1 0\neqns 0\nout "
+    "1 0\nend\n",
+};
+
 static void test_bad_files(void) {
   jx_pool_push();
   uint64_t s = 5;
@@ -255,38 +289,6 @@ static void test_bad_files(void) {
   }
   free(t);
   /* hand-made hostile files */
-  static const char *const hostile[] = {
-      "",
-      "jx-export 2\nfn 0 () *\n",
-      "jx-export 1\nfn 0 () *\njaxpr\nvars 99999999999\n",
-      "jx-export 1\nfn 0 () *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 0\neqns 1\nneg 1 0 1 1 "
-      "none\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\nneg 1 0 1 0 "
-      "none\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 0\nconsts 0\nin 1 0\neqns 1\nreduce_sum 1 0 "
-      "1 1 reduce 9 0 0 0 0 0 0 0 "
-      "0\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 0\nconsts 0\nin 1 0\neqns 1\nreduce_sum 1 0 "
-      "1 1 reduce 1 5 0 0 0 0 0 0 "
-      "0\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\njit_call 1 0 "
-      "1 1 call 0\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\nneg 1 0 1 1 "
-      "reduce 0\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 1 0\neqns 1\nadd 1 0 1 1 "
-      "none\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 1\n1 00000000\nin 1 0\neqns "
-      "0\nout 1 1\nend\n",
-      "jx-export 1\nfn 1 (*) "
-      "((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((*)))))))))))))))))))))))))))))))"
-      "))))))))))))))))))))))))))))))))))))\njaxpr\nvars 1\nf32 0 1 3\nconsts 0\nin 1 0\neqns 0\nout 1 "
-      "0\nend\n",
-      "jx-export 1\nfn 1 (*) {zz:*}\njaxpr\nvars 1\nf32 0 1 3\nconsts 0\nin 1 0\neqns 0\nout 1 0\nend\n",
-      "jx-export 1\nfn 1 (*) **\njaxpr\nvars 1\nf32 0 1 3\nconsts 0\nin 1 0\neqns 0\nout 1 0\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 1\nf32 0 9 3\nconsts 0\nin 1 0\neqns 0\nout 1 0\nend\n",
-      "jx-export 1\nfn 1 (*) *\njaxpr\nvars 1\nf32 0 2 4294967296 4294967296\nconsts 0\nin 1 0\neqns 0\nout "
-      "1 0\nend\n",
-  };
   jx_t x3 = jx_ones(JX_F32, 1, (int64_t[]){3});
   for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
     jx_pool_push();
