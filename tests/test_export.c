@@ -46,6 +46,12 @@ static jx_t reductions(const jx_t *a, void *u) {
                   jx_min_axes(x, 2, (int[]){0, 1}, false), jx_logsumexp(x, 1));
 }
 
+static jx_t empty_sums(const jx_t *a, void *u) { /* x f32[0, 4]: sums over nothing, a map over nothing */
+  (void)u;
+  return JX_TUPLE(jx_sum_axes(a[0], 1, (int[]){0}, false), jx_exp(a[0]),
+                  jx_sum_axes(a[0], 1, (int[]){1}, false));
+}
+
 static jx_t layout(const jx_t *a, void *u) {
   (void)u;
   jx_t x = a[0]; /* f32[4, 6] */
@@ -305,6 +311,13 @@ static void test_corpus(void) {
              true);
   jx_fn_free(f);
   check_case("reductions", f = jx_fn_new(reductions, 1, NULL), 1, (jx_t[]){x46}, true);
+  jx_fn_free(f);
+  /* size-0 dims: no loop whose index math divides by 0 (which -Werror refused: fuzz_programs' export mode) */
+  check_case("empty_map", f = jx_fn_new(ew_chain, 1, NULL), 1,
+             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){2, 0})}, true);
+  jx_fn_free(f);
+  check_case("empty_reduce", f = jx_fn_new(empty_sums, 1, NULL), 1,
+             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){0, 4})}, true);
   jx_fn_free(f);
   check_case("layout", f = jx_fn_new(layout, 1, NULL), 1, (jx_t[]){x46}, true);
   jx_fn_free(f);

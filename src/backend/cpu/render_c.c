@@ -305,9 +305,14 @@ typedef struct {
 static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
   slots sl;
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
+  int64_t items, grain0;
+  kernel_work(k, &items, &grain0);
   if (!share) {
     put(b, "%svoid p%d_k%d_range", linkage(p), p->id, id);
-    if (k->kind == JX_LK_MAP)
+    if (b->portable &&
+        items == 0) /* nothing to compute (a 0 dim): no loop, whose index math would divide by 0 */
+      put(b, "(void *ctx, int64_t lo, int64_t hi) {\n  (void)ctx, (void)lo, (void)hi;\n}\n");
+    else if (k->kind == JX_LK_MAP)
       map_range(b, p, k, NULL);
     else
       reduce_range(b, k, NULL);

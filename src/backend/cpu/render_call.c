@@ -64,6 +64,7 @@ static int64_t group_total(const group *g) { return prod(g->size, 0, g->n); }
 
 /* stride s when offset(f) = f * s for every f; -1 when a table is needed */
 static int64_t group_affine(const group *g) {
+  if (group_total(g) == 0) return 0; /* no element is read: no table (C has no 0-length arrays) */
   for (int i = 0; i + 1 < g->n; i++)
     if (g->stride[i] != g->stride[i + 1] * g->size[i + 1]) return -1;
   return g->n ? g->stride[g->n - 1] : 0;
