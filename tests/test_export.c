@@ -52,6 +52,12 @@ static jx_t empty_sums(const jx_t *a, void *u) { /* x f32[0, 4]: sums over nothi
                   jx_sum_axes(a[0], 1, (int[]){1}, false));
 }
 
+static jx_t empty_dot(const jx_t *a, void *u) { /* x f32[0, 3]: an empty temporary, no workspace */
+  (void)u;
+  jx_t w = jx_ones(JX_F32, 2, (int64_t[]){3, 2});
+  return jx_tanh(jx_add(jx_matmul(a[0], w), jx_scalar(1)));
+}
+
 static jx_t layout(const jx_t *a, void *u) {
   (void)u;
   jx_t x = a[0]; /* f32[4, 6] */
@@ -156,6 +162,11 @@ static jx_t int_prog(const jx_t *a, void *u) { /* i32[6], f64[6], bool[6] */
 static jx_t passthrough(const jx_t *a, void *u) {
   (void)u;
   return JX_TUPLE(a[0], jx_add(a[0], a[1]), a[0], a[1]);
+}
+
+static jx_t identity(const jx_t *a, void *u) { /* no kernel at all */
+  (void)u;
+  return JX_TUPLE(a[0], a[0]);
 }
 
 static jx_t per_example(const jx_t *a, void *u) { /* scalar loss of (w f32[3, 2], x f32[3]) */
@@ -316,6 +327,9 @@ static void test_corpus(void) {
   check_case("empty_map", f = jx_fn_new(ew_chain, 1, NULL), 1,
              (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){2, 0})}, true);
   jx_fn_free(f);
+  check_case("empty_dot", f = jx_fn_new(empty_dot, 1, NULL), 1,
+             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){0, 3})}, true);
+  jx_fn_free(f);
   check_case("empty_reduce", f = jx_fn_new(empty_sums, 1, NULL), 1,
              (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){0, 4})}, true);
   jx_fn_free(f);
@@ -354,6 +368,9 @@ static void test_corpus(void) {
              (jx_t[]){iv, rand_f(&s, JX_F64, 1, (int64_t[]){6}), bv}, true);
   jx_fn_free(f);
   check_case("passthrough", f = jx_fn_new(passthrough, 2, NULL), 2, (jx_t[]){x46, x46}, true);
+  jx_fn_free(f);
+  check_case("identity", f = jx_fn_new(identity, 1, NULL), 1, (jx_t[]){x46},
+             true); /* fuzz_programs found it */
   jx_fn_free(f);
   jx_t ie = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, (int64_t[]){4, 6}), jx_scalar(1000)), JX_I32);
   check_case(

@@ -369,6 +369,7 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   }
   if (root) return;
   put(b, "static int p%d_run(char **b, const jx_rt *rt) {\n", p->id);
+  if (b->portable) put(b, "  (void)b, (void)rt; /* a program of no kernel (outputs passed through) */\n");
   for (int i = 0; i < p->nkernel; i++) {
     const jx_kernel *k = &p->kernels[i];
     /* portable: a GEMM's epilogue kernel runs after it, on its own */

@@ -208,8 +208,10 @@ static void put_entry(sb *b, const jx_program *p, const char *name, const jx_por
       put(b, "  b[%d] = (char *)c%d;\n", i, i);
     else if (lb->kind == JX_LB_OUT)
       put(b, "  b[%d] = (char *)outputs[%d];\n", i, lb->index);
-    else
+    else if (u->workspace)
       put(b, "  b[%d] = ws + %lld;\n", i, (long long)off[i]);
+    else /* every temporary is empty (a 0 dim): never dereferenced */
+      put(b, "  b[%d] = 0;\n", i);
   }
   put(b, "  if (p%d_run(b, &rt)) return 1;\n", p->id);
   /* outputs no kernel wrote: inputs or constants passed through, repeats */
