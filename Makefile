@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all lib test demo bench install clean asan tsan fuzz fuzz-loaders format format-check
+.PHONY: all lib test demo bench install clean asan tsan fuzz fuzz-loaders fuzz-export format format-check
 
 all: lib
 lib: $(BUILD)/Makefile
@@ -26,8 +26,15 @@ demo: $(BUILD)/Makefile
 	@bash tools/demo_deps.sh; rc=$$?; \
 	if [ $$rc = 10 ]; then cmake -S . -B $(BUILD) -U 'JX_FREETYPE*' -U 'JX_ZLIB*' \
 	  -U '__pkg_config_checked_JX_*' -U 'pkgcfg_lib_JX_*' >/dev/null; elif [ $$rc != 0 ]; then exit $$rc; fi
-	cmake --build $(BUILD) -j $(JOBS) --target demo
+	cmake --build $(BUILD) -j $(JOBS) --target demo export
 	$(BUILD)/examples/demo --out $(BUILD)/letters
+	@echo; echo "=== 4. the classifier exported as C (jx_export_c), built and run without jx ==="
+	@mkdir -p $(BUILD)/letters/export
+	$(BUILD)/examples/export --params $(BUILD)/letters/params.npz --data $(BUILD)/letters/data \
+	  --out $(BUILD)/letters/export
+	$${CC:-cc} -std=c99 -O2 -I $(BUILD)/letters/export examples/classify/classify.c \
+	  $(BUILD)/letters/export/letters_model.c -lm -o $(BUILD)/letters/export/classify
+	$(BUILD)/letters/export/classify $(BUILD)/letters/export/glyph.pgm
 
 bench: $(BUILD)/Makefile
 	bash bench/run.sh $(BUILD)
@@ -56,6 +63,11 @@ fuzz:
 fuzz-loaders:
 	JOBS=$(JOBS) bash fuzz/run.sh build
 	bash fuzz/run.sh loaders $(FUZZ_SECONDS)
+
+# jx_export_load's libFuzzer target (fuzz/fuzz_export_load.c), built by the same script.
+fuzz-export:
+	JOBS=$(JOBS) bash fuzz/run.sh build
+	bash fuzz/run.sh export $(FUZZ_SECONDS)
 
 # clang-format over every tracked C file (.clang-format; the code was formatted with
 # clang-format 14, Debian 12's). format-check fails when a file differs (CI runs it).

@@ -11,8 +11,9 @@
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
 #   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_pmap (2 devices vs 1)
-#   -> bench/dist.sh (allreduce vs MPI) -> bench_scatter (scatter-add of 1M updates vs a copy
-#   loop's bandwidth, scatter.txt) -> bench_einsum (einsum vs matmul, einsum.txt)
+#   -> bench_export (exported C vs jit) -> bench/dist.sh (allreduce vs MPI) -> bench_scatter
+#   (scatter-add of 1M updates vs a copy loop's bandwidth, scatter.txt) -> bench_einsum (einsum
+#   vs matmul, einsum.txt)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
 # sgemm_t<r>.txt (the alternating rounds), scan.txt, train.txt and the peers' <section>.txt.
@@ -120,6 +121,11 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
   echo; echo "=== jx: bench_pmap, data parallel on 2 in-process devices ($(date -u +%H:%M:%S))"
   "$JXB/bench/bench_pmap" --steps 40 --rounds 3 2>/dev/null | tee "$OUT/pmap.txt"
+  # exported C (jx_export_c) vs jit, one thread: letters predict at batch 1 and 128, the
+  # training step; code size and workspace bytes (issue 20)
+  echo; echo "=== jx: bench_export, exported C vs jit ($(date -u +%H:%M:%S))"
+  cmake --build "$JXB" --target bench_export -j "$(nproc)" >>"$OUT/build.log" 2>&1 &&
+    "$JXB/bench/bench_export" --reps 41 2>&1 | tee "$OUT/export.txt"
 fi
 # the process layer against plain MPI, 2 processes (issue 17; skipped without MPI)
 echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI latency/bandwidth) ($(date -u +%H:%M:%S))"

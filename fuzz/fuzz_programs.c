@@ -18,9 +18,17 @@
  * The C compiler is not run by default (JX_CC=/nonexistent: jit traces,
  * optimizes, fuses and renders C, then interprets the optimized jaxpr), so
  * an execution takes well under a millisecond; FUZZ_CC=1 uses the real
- * compiler (the on-disk cache goes to a temporary directory). Build and run:
- * fuzz/run.sh (docs/RELIABILITY.md). */
+ * compiler (the on-disk cache goes to a temporary directory).
+ * FUZZ_EXPORT=1 also exports f (jx_export_c), builds the unit with
+ * `cc -std=c99 -pedantic -Wall -Wextra -Werror` and a standalone driver,
+ * runs it on the same arguments and checks it agrees with jit (as eager
+ * and jit must); an export may only fail naming a primitive it has no
+ * portable rendering for. Slow (a C build per input): run it on the
+ * corpus, e.g. FUZZ_EXPORT=1 build-fuzz/fuzz_programs -runs=200 fuzz/corpus.
+ * Build and run: fuzz/run.sh (docs/RELIABILITY.md). */
 #include <jx.h>
+
+#include "../tests/export_harness.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -485,6 +493,66 @@ static bool same(jx_t a, jx_t b) {
   return true;
 }
 
+/* leaf values from the export's output bytes at p (packed, any alignment) */
+static double value_at(const char *p, jx_dtype dt, int64_t i) {
+  union {
+    float f;
+    double d;
+    int32_t i32;
+    int64_t i64;
+    uint32_t u32;
+    uint8_t b;
+  } v;
+  memcpy(&v, p + i * (int64_t)jx_dtype_size(dt), jx_dtype_size(dt));
+  switch (dt) {
+    case JX_F32: return v.f;
+    case JX_F64: return v.d;
+    case JX_I32: return v.i32;
+    case JX_I64: return (double)v.i64;
+    case JX_U32: return v.u32;
+    default: return v.b;
+  }
+}
+
+/* FUZZ_EXPORT=1: f exported, built strict, run standalone, compared with jit's result j */
+static void check_export(jx_fn *f, int nargs, const jx_t *args, jx_t j) {
+  char dir[] = "/tmp/jx-fuzz-export-XXXXXX", path[128];
+  if (!jx_ok(j) || !mkdtemp(dir)) return;
+  jx_t err = jx_export_c(f, args, "fz", dir);
+  if (err && !strstr(jx_error(err), "no portable C rendering")) fail("export failed", err, j);
+  if (!err) {
+    char *drv = export_driver("fz");
+    snprintf(path, sizeof path, "%s/main.c", dir);
+    write_text(path, drv);
+    free(drv);
+    size_t nin = 0, nout = 0;
+    char *in = leaves_bytes(jx_tuple(nargs, args), &nin);
+    snprintf(path, sizeof path, "%s/in.bin", dir);
+    FILE *fi = fopen(path, "wb");
+    if (fi) fwrite(in, 1, nin, fi), fclose(fi);
+    free(in);
+    if (run_cmd("cd %s && cc %s -O1 -o prog fz.c main.c -lm && ./prog in.bin out.bin", dir, EXPORT_STRICT))
+      fail("the exported program did not build or run", j, j);
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    char *out = read_file(path, &nout);
+    jx_t l = jx_tree_leaves(j);
+    size_t at = 0;
+    for (int i = 0; out && i < jx_len(l); i++) {
+      jx_t x = jx_at(l, i);
+      int64_t n = jx_size(x);
+      static double y[1 << 16];
+      if (n > (1 << 16) || jx_read(x, JX_F64, y, sizeof(double) * (size_t)n)) break;
+      for (int64_t e = 0; e < n && at + (size_t)n * jx_dtype_size(jx_dtype_of(x)) <= nout; e++)
+        if (!close_enough(value_at(out + at, jx_dtype_of(x), e), y[e], jx_dtype_of(x)))
+          fail("export and jit differ", j, j);
+      at += (size_t)n * jx_dtype_size(jx_dtype_of(x));
+    }
+    if (!out || at != nout) fail("the exported program's outputs have the wrong size", j, j);
+    free(out);
+  }
+  run_cmd("rm -rf %s", dir);
+}
+
 static void check_error_value(jx_t r) {
   if (jx_ok(r)) return;
   const char *m = jx_error(r);
@@ -494,6 +562,7 @@ static void check_error_value(jx_t r) {
   }
 }
 
+static bool export_mode;
 static char cache_dir[64] = "/tmp/jx-fuzz-cache-XXXXXX";
 static void remove_cache_dir(void) {
   DIR *d = opendir(cache_dir);
@@ -521,6 +590,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     atexit(remove_cache_dir);
   }
   jx_set_num_threads(1);
+  export_mode = getenv("FUZZ_EXPORT") && atoi(getenv("FUZZ_EXPORT")) > 0;
   return 0;
 }
 
@@ -549,6 +619,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (jx_ok(e) && !same(e, j)) fail("eager and jit differ", e, j);
   jx_t j2 = jx_call(jf, args);
   if (jx_ok(j) != jx_ok(j2) || (jx_ok(j) && !same(j, j2))) fail("a second jit call differs", j, j2);
+  if (export_mode && jx_fn_nargs(f) == P.nargs) check_export(f, P.nargs, args, j);
   jx_fn_free(jf);
   for (int i = nmade - 1; i >= 0; i--) jx_fn_free(made[i]);
   jx_pool_pop();

@@ -9,6 +9,8 @@
 #   fuzz/run.sh loaders SECONDS                  fuzz the file loaders (fuzz/fuzz_loaders.c;
 #                                                seeds fuzz/corpus_loaders, new inputs
 #                                                build-fuzz/corpus_loaders)
+#   fuzz/run.sh export SECONDS                   fuzz jx_export_load (fuzz/fuzz_export_load.c;
+#                                                seeds fuzz/corpus_export)
 # New inputs go to build-fuzz/corpus (fuzz/corpus, the committed seeds, is
 # read only); crashes to build-fuzz/crash-*. See docs/RELIABILITY.md.
 set -euo pipefail
@@ -40,6 +42,7 @@ cmake --build $B --target jx_static -j "$JOBS" >/dev/null
 LIBS="-lm -lpthread -ldl $(pkg-config --libs zlib 2>/dev/null || true)"
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_programs.c $B/libjx.a $LIBS -o $B/fuzz_programs
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_loaders.c $B/libjx.a $LIBS -o $B/fuzz_loaders
+"$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_export_load.c $B/libjx.a $LIBS -o $B/fuzz_export_load
 
 mkdir -p $B/corpus fuzz/corpus
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -50,6 +53,10 @@ loaders)
   mkdir -p $B/corpus_loaders
   $B/fuzz_loaders -max_total_time="${2:-60}" -max_len=12000 -timeout=10 -rss_limit_mb=3000 -print_final_stats=1 \
     -artifact_prefix=$B/loaders- $B/corpus_loaders fuzz/corpus_loaders ;;
+export)
+  mkdir -p $B/corpus_export
+  $B/fuzz_export_load -max_total_time="${2:-60}" -max_len=8000 -timeout=10 -rss_limit_mb=3000 -print_final_stats=1 \
+    -artifact_prefix=$B/export- $B/corpus_export fuzz/corpus_export ;;
 merge)
   mkdir -p $B/merged
   # -timeout: inputs slower than that (third derivatives) are left out, so

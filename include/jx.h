@@ -753,6 +753,36 @@ jx_t jx_flip(jx_t x, int naxes, const int *axes); /* axes NULL: every axis */
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */
+/* jx_export_c: trace f at the shapes/dtypes of args (trees allowed; f need
+ * not be jitted: it is compiled as jit would) and write dir/name.c and
+ * dir/name.h, a dependency-free C99 unit (libm only: no jx, no malloc, no
+ * threads, no writable globals) with the entry point
+ *   int name(const void *const *inputs, void *const *outputs, void *workspace);
+ * over the flattened leaves (dense row-major, in their dtypes) and
+ * NAME_WORKSPACE_BYTES (NAME = name in upper case); the header lists each
+ * leaf's shape and dtype as macros and comments. NULL on success; an error
+ * value (no file written) naming what cannot be exported. name: a C
+ * identifier of at most 64 characters. See docs/API.md, "Export". */
+jx_t jx_export_c(jx_fn *jitted, const jx_t *args, const char *name, const char *dir);
+typedef struct {
+  /* the function's constants (closed-over weights) become entry inputs
+   * after the arguments' leaves, instead of arrays in name.c; their values
+   * are written to dir/name_consts.bin (each leaf's bytes, in order) */
+  bool consts_as_inputs;
+} jx_export_options;
+jx_t jx_export_c_ex(jx_fn *jitted, const jx_t *args, const char *name, const char *dir,
+                    const jx_export_options *opts /* NULL: defaults */);
+/* jx_export_save: trace f at args (as jx_export_c) and write its jaxprs as
+ * a versioned text file (docs/API.md, "Export", has the format) that
+ * jx_export_load reads back, in any process, as a jx_fn taking arguments
+ * with the same leaves (shapes and dtypes) and returning the same tree:
+ * it runs compiled and can be jitted, differentiated and vmapped
+ * (jax.export.export / deserialize). NULL on success. A corrupt, truncated
+ * or hostile file gives a function whose every call returns an error value
+ * naming the line (never a crash). */
+jx_t jx_export_save(jx_fn *jitted, const jx_t *args, const char *path);
+jx_fn *jx_export_load(const char *path);
+jx_fn *jx_export_load_text(const char *text, size_t n); /* the same from memory */
 /* [EXPORT] end */
 
 #if defined(__GNUC__) && __GNUC__ >= 4

@@ -30,6 +30,10 @@ typedef struct {
   size_t n, cap;
   bool oom;
   jx_needs *need;
+  /* the portable target (export, render_portable.c): no runtime calls,
+   * no threads, no streaming stores, no compiler extensions; CALL
+   * kernels rendered as C (jx_cpu_render_call) */
+  bool portable;
 } sb;
 
 static inline void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -94,6 +98,15 @@ static inline const char *linkage(const jx_program *p) { return p->id == 0 ? "JX
  * before each root kernel, and before the prototypes and tables. */
 #define JX_SPLIT_MARK  "/*@jx-split*/\n"
 #define JX_TABLES_MARK "/*@jx-tables*/\n"
+
+/* A program's kernels (bodies first) and its p<id>_run, which runs them
+ * in order (render_c.c). The portable target renders its root this way. */
+void jx_cpu_render_program(sb *b, const jx_program *p);
+
+/* Portable target: CALL kernel `id` of program p as the C function
+ * p<pid>_k<id>(char **b, const jx_rt *rt) (render_call.c). A primitive it
+ * has no portable rendering for is recorded as missing (need->missing). */
+void jx_cpu_render_call(sb *b, const jx_program *p, const jx_kernel *k, int id);
 
 /* The C function p<outer>_k<id> running LOOP kernel k (scan, while, cond)
  * of program outer; its bodies' p<id>_run are rendered before it. */

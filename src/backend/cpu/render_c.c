@@ -123,6 +123,7 @@ static void put_decompose(sb *b, const char *f, const int *dims, int n, const in
   for (int t = n - 1; t >= 0; t--) {
     put(b, "%sconst int64_t i%d = (%s / %lldLL) %% %lldLL;\n", indent, dims[t], f, (long long)stride,
         (long long)shape[dims[t]]);
+    if (b->portable) put(b, "%s(void)i%d;\n", indent, dims[t]); /* -Wunused-variable */
     stride *= shape[dims[t]];
   }
 }
@@ -151,13 +152,14 @@ static void map_range(sb *b, const jx_program *prog, const jx_kernel *k, const s
   int nd = k->ndim;
   int64_t last = nd ? k->shape[nd - 1] : 1;
   jx_dtype ot = k->exprs[k->root].dtype;
-  bool stream = streams(prog, k);
+  bool stream = !b->portable && streams(prog, k);
   put(b, "(void *ctx, int64_t lo, int64_t hi) {\n");
   put(b, "  char **b = (char **)ctx;\n  %s *out = (%s *)b[%d];\n", ctype[ot], ctype[ot], bref(sl, k->out));
   put(b, "  for (int64_t f = lo; f < hi;) {\n");
   int dims[JX_MAX_RANK];
   for (int d = 0; d + 1 < nd; d++) dims[d] = d;
   put(b, "    const int64_t fo = f / %lldLL;\n", (long long)last);
+  if (b->portable) put(b, "    (void)fo;\n");
   put_decompose(b, "fo", dims, nd > 0 ? nd - 1 : 0, k->shape, "    ");
   if (nd > 0)
     put(b, "    const int64_t row = f / %lldLL * %lldLL;\n", (long long)last, (long long)last);
@@ -303,9 +305,14 @@ typedef struct {
 static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kernel *k, int id) {
   slots sl;
   const bool share = p->id == 0 && sh && make_slots(k, &sl);
+  int64_t items, grain0;
+  kernel_work(k, &items, &grain0);
   if (!share) {
     put(b, "%svoid p%d_k%d_range", linkage(p), p->id, id);
-    if (k->kind == JX_LK_MAP)
+    if (b->portable &&
+        items == 0) /* nothing to compute (a 0 dim): no loop, whose index math would divide by 0 */
+      put(b, "(void *ctx, int64_t lo, int64_t hi) {\n  (void)ctx, (void)lo, (void)hi;\n}\n");
+    else if (k->kind == JX_LK_MAP)
       map_range(b, p, k, NULL);
     else
       reduce_range(b, k, NULL);
@@ -333,6 +340,13 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
   }
   int64_t n, grain;
   kernel_work(k, &n, &grain);
+  if (b->portable) { /* one thread: the whole range */
+    put(b,
+        "%sint p%d_k%d(char **b, const jx_rt *rt) {\n  (void)rt;\n  p%d_k%d_range(b, 0, %lldLL);\n  return "
+        "0;\n}\n\n",
+        linkage(p), p->id, id, p->id, id, (long long)n);
+    return;
+  }
   put(b,
       "%sint p%d_k%d(char **b, const jx_rt *rt) { rt->parallel_for(%lldLL, %lld, p%d_k%d_range, b); return "
       "0; }\n\n",
@@ -350,14 +364,17 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
     else if (k->kind == JX_LK_LOOP) {
       for (int si = 0; si < k->loop.nsub; si++) render_program(b, NULL, k->loop.sub[si], false);
       jx_cpu_render_loop(b, p, k, i);
-    }
+    } else if (b->portable)
+      jx_cpu_render_call(b, p, k, i);
   }
   if (root) return;
   put(b, "static int p%d_run(char **b, const jx_rt *rt) {\n", p->id);
+  if (b->portable) put(b, "  (void)b, (void)rt; /* a program of no kernel (outputs passed through) */\n");
   for (int i = 0; i < p->nkernel; i++) {
     const jx_kernel *k = &p->kernels[i];
-    if (k->fused) continue; /* run by its GEMM */
-    if (k->kind != JX_LK_CALL)
+    /* portable: a GEMM's epilogue kernel runs after it, on its own */
+    if (k->fused && !b->portable) continue; /* run by its GEMM */
+    if (k->kind != JX_LK_CALL || b->portable)
       put(b, "  if (p%d_k%d(b, rt)) return 1;\n", p->id, i);
     else if (k->epilogue)
       put(b, "  if (rt->call(rt, %d, %d, b, p%d_k%d_range)) return 1;\n", p->id, i, p->id, k->epilogue - 1);
@@ -366,6 +383,8 @@ static void render_program(sb *b, shared *sh, const jx_program *p, bool root) {
   }
   put(b, "  return 0;\n}\n\n");
 }
+
+void jx_cpu_render_program(sb *b, const jx_program *p) { render_program(b, NULL, p, false); }
 
 /* the slot kernels' rows of jx_slot_table: body, slot list, work */
 static void put_slot_table(sb *b, const jx_program *p, const int *body) {

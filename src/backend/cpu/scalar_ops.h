@@ -216,7 +216,9 @@ static inline int64_t satf_i64(float x) { return sat_i64(x); }
 #define CX_F_B(S, T, x) (T)((x) != 0)
 #define CX_B_I(S, T, x) (T)(x)
 #define CX_I_I(S, T, x) (T)(x) /* narrowing wraps (gcc defines it) */
-#define CX_F_I(S, T, x) _Generic((x), float : satf_##S, default : sat_##S)(x)
+/* by the source's width (constant): satf_ keeps a float loop in floats;
+ * plain C99, since exported code (render_portable.c) builds as -std=c99 */
+#define CX_F_I(S, T, x) (sizeof(x) == sizeof(float) ? satf_##S((float)(x)) : sat_##S((double)(x)))
 #define CX_B_F(S, T, x) (T)(x)
 #define CX_I_F(S, T, x) (T)(x)
 #define CX_F_F(S, T, x) (T)(x)

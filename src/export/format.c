@@ -1,0 +1,73 @@
+/* The params fields of the serialized-jaxpr format, per params kind. */
+#include "export/format.h"
+
+/* ------------------------------------------------ params, field by field */
+
+#define R      JX_MAX_RANK
+#define AX     0, (JX_MAX_RANK - 1)
+#define BIG    (INT64_C(1) << 48)
+#define OFF(m) offsetof(jx_params, m)
+static const jx_xfield f_convert[] = {
+    {F_DTYPE, OFF(convert.dtype), 1, 0, 0}, {F_BOOL, OFF(convert.weak), 1, 0, 1}, {0}};
+static const jx_xfield f_reduce[] = {
+    {F_I8, OFF(reduce.naxes), 1, 0, R}, {F_I32, OFF(reduce.axes), R, AX}, {0}};
+static const jx_xfield f_arg[] = {{F_I32, OFF(arg.axis), 1, AX}, {F_DTYPE, OFF(arg.dtype), 1, 0, 0}, {0}};
+static const jx_xfield f_dot[] = {{F_I8, OFF(dot.nc), 1, 0, R},
+                                  {F_I8, OFF(dot.nb), 1, 0, R},
+                                  {F_I8, OFF(dot.lc), R, AX},
+                                  {F_I8, OFF(dot.rc), R, AX},
+                                  {F_I8, OFF(dot.lb), R, AX},
+                                  {F_I8, OFF(dot.rb), R, AX},
+                                  {0}};
+static const jx_xfield f_reshape[] = {
+    {F_I8, OFF(reshape.ndim), 1, 0, R}, {F_I64, OFF(reshape.shape), R, 0, BIG}, {0}};
+static const jx_xfield f_bcast[] = {{F_I8, OFF(bcast.ndim), 1, 0, R},
+                                    {F_I8, OFF(bcast.naxes), 1, 0, R},
+                                    {F_I64, OFF(bcast.shape), R, 0, BIG},
+                                    {F_I32, OFF(bcast.axes), R, AX},
+                                    {0}};
+static const jx_xfield f_perm[] = {{F_I8, OFF(perm.naxes), 1, 0, R}, {F_I32, OFF(perm.axes), R, AX}, {0}};
+static const jx_xfield f_rev[] = {{F_I8, OFF(rev.naxes), 1, 0, R}, {F_I32, OFF(rev.axes), R, AX}, {0}};
+static const jx_xfield f_slice[] = {{F_I64, OFF(slice.start), R, -BIG, BIG},
+                                    {F_I64, OFF(slice.limit), R, -BIG, BIG},
+                                    {F_I64, OFF(slice.stride), R, 0, BIG},
+                                    {0}};
+static const jx_xfield f_pad[] = {{F_I64, OFF(pad.lo), R, -BIG, BIG},
+                                  {F_I64, OFF(pad.hi), R, -BIG, BIG},
+                                  {F_I64, OFF(pad.interior), R, 0, BIG},
+                                  {0}};
+static const jx_xfield f_concat[] = {{F_I32, OFF(concat.axis), 1, AX}, {0}};
+static const jx_xfield f_gather[] = {{F_I32, OFF(gather.axis), 1, AX}, {0}};
+static const jx_xfield f_scatter[] = {{F_I32, OFF(scatter.axis), 1, AX},
+                                      {F_I8, OFF(scatter.ndim), 1, 0, R},
+                                      {F_I64, OFF(scatter.shape), R, 0, BIG},
+                                      {0}};
+static const jx_xfield f_iota[] = {{F_I32, OFF(iota.axis), 1, AX},
+                                   {F_DTYPE, OFF(iota.dtype), 1, 0, 0},
+                                   {F_I8, OFF(iota.ndim), 1, 0, R},
+                                   {F_I64, OFF(iota.shape), R, 0, BIG},
+                                   {0}};
+static const jx_xfield f_call[] = {{F_JAXPR, OFF(call.jaxpr), 1, 0, 0}, {0}};
+static const jx_xfield f_cond[] = {
+    {F_JAXPR, OFF(cond.on_true), 1, 0, 0}, {F_JAXPR, OFF(cond.on_false), 1, 0, 0}, {0}};
+static const jx_xfield f_while[] = {{F_JAXPR, OFF(while_.cond), 1, 0, 0},
+                                    {F_JAXPR, OFF(while_.body), 1, 0, 0},
+                                    {F_I32, OFF(while_.ncconst), 1, 0, 1 << 20},
+                                    {F_I32, OFF(while_.nbconst), 1, 0, 1 << 20},
+                                    {0}};
+static const jx_xfield f_scan[] = {
+    {F_JAXPR, OFF(scan.body), 1, 0, 0},       {F_I32, OFF(scan.nconst), 1, 0, 1 << 20},
+    {F_I32, OFF(scan.ncarry), 1, 0, 1 << 20}, {F_I64, OFF(scan.length), 1, 0, BIG},
+    {F_BOOL, OFF(scan.reverse), 1, 0, 1},     {0}};
+static const jx_xfield f_none[] = {{0}};
+
+/* per params kind; NULL: not serializable (a kind this format predates) */
+const jx_xfield *const jx_xf_kind_fields[JX_PK_COUNT] = {
+    [JX_PK_NONE] = f_none,     [JX_PK_CONVERT] = f_convert, [JX_PK_REDUCE] = f_reduce,
+    [JX_PK_ARG] = f_arg,       [JX_PK_DOT] = f_dot,         [JX_PK_RESHAPE] = f_reshape,
+    [JX_PK_BCAST] = f_bcast,   [JX_PK_PERM] = f_perm,       [JX_PK_REV] = f_rev,
+    [JX_PK_SLICE] = f_slice,   [JX_PK_PAD] = f_pad,         [JX_PK_CONCAT] = f_concat,
+    [JX_PK_GATHER] = f_gather, [JX_PK_SCATTER] = f_scatter, [JX_PK_IOTA] = f_iota,
+    [JX_PK_CALL] = f_call,     [JX_PK_COND] = f_cond,       [JX_PK_WHILE] = f_while,
+    [JX_PK_SCAN] = f_scan,
+};
