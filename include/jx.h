@@ -518,6 +518,25 @@ jx_t jx_distributed_init(void); /* NULL on success, else an error value */
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */
+/* Custom derivative rules (jax.custom_jvp, jax.custom_vjp). The rules are
+ * called lazily, when a transformation needs them; they may call the
+ * custom function itself. jvp_rule(primals tuple, tangents tuple) -> (out,
+ * tangent out), both shaped and typed like f's output; under grad of grad
+ * the rule is differentiated like any code. fwd(args...) -> (out,
+ * residuals: any tree); bwd(residuals, cotangent of out) -> a tuple of
+ * one cotangent per argument, typed like it. The _ex forms take
+ * nondiff_argnums (jax's nondiff_argnums): those arguments are not
+ * differentiated and come first to the rule, jvp_rule(nondiff...,
+ * primals, tangents) / bwd(nondiff..., residuals, ct) (fwd takes every
+ * argument), and primals, tangents and bwd's result cover only the others.
+ * A rule returning the wrong structure, shapes or dtypes gives an error
+ * value naming the rule and the mismatch. A value the function reads
+ * from outside its arguments cannot be differentiated through it (an
+ * error, as in JAX): pass it as an argument. */
+jx_fn *jx_custom_jvp(jx_fn *f, jx_fn *jvp_rule);
+jx_fn *jx_custom_jvp_ex(jx_fn *f, jx_fn *jvp_rule, int nnondiff, const int *nondiff_argnums);
+jx_fn *jx_custom_vjp(jx_fn *f, jx_fn *fwd, jx_fn *bwd);
+jx_fn *jx_custom_vjp_ex(jx_fn *f, jx_fn *fwd, jx_fn *bwd, int nnondiff, const int *nondiff_argnums);
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */

@@ -93,6 +93,9 @@ typedef enum {
   /* [MATH] */
   /* [MATH] end */
   /* [CUSTOM] */
+  JX_PK_CUSTOM, /* custom_jvp_call, custom_vjp_call, custom_lin */
+  JX_PK_REMAT,  /* remat (checkpoint) */
+  JX_PK_NAME,   /* checkpoint_name */
   /* [CUSTOM] end */
   JX_PK_COUNT
 } jx_params_kind;
@@ -183,6 +186,19 @@ typedef struct jx_params {
     /* [MATH] */
     /* [MATH] end */
     /* [CUSTOM] */
+    struct { /* custom_jvp_call / custom_vjp_call(consts, args); custom_lin(residuals, tangents) */
+      struct jx_jaxpr *fun;  /* the function (custom_lin: NULL) */
+      struct jx_jaxpr *rule; /* a carrier of the rules (control/custom.h) */
+      int32_t nconst;        /* leading inputs that are the function's constants */
+    } custom;
+    struct { /* remat(ins): the function, its residuals recomputed in the backward pass */
+      struct jx_jaxpr *jaxpr;
+      int32_t policy;      /* jx_remat_policy */
+      bool differentiated; /* a tangent body: its primal half is recomputed */
+    } remat;
+    struct {
+      char name[48]; /* checkpoint_name: a name for a saving policy */
+    } name;
     /* [CUSTOM] end */
   };
 } jx_params;

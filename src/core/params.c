@@ -5,12 +5,24 @@
 #include <stdio.h>
 
 const char *const jx_params_kind_names[JX_PK_COUNT] = {
-    [JX_PK_NONE] = "none",     [JX_PK_CONVERT] = "convert", [JX_PK_REDUCE] = "reduce",
-    [JX_PK_ARG] = "arg",       [JX_PK_DOT] = "dot",         [JX_PK_RESHAPE] = "reshape",
-    [JX_PK_BCAST] = "bcast",   [JX_PK_PERM] = "perm",       [JX_PK_REV] = "rev",
-    [JX_PK_SLICE] = "slice",   [JX_PK_PAD] = "pad",         [JX_PK_CONCAT] = "concat",
-    [JX_PK_GATHER] = "gather", [JX_PK_SCATTER] = "scatter", [JX_PK_IOTA] = "iota",
-    [JX_PK_CALL] = "call",     [JX_PK_COND] = "cond",       [JX_PK_WHILE] = "while",
+    [JX_PK_NONE] = "none",
+    [JX_PK_CONVERT] = "convert",
+    [JX_PK_REDUCE] = "reduce",
+    [JX_PK_ARG] = "arg",
+    [JX_PK_DOT] = "dot",
+    [JX_PK_RESHAPE] = "reshape",
+    [JX_PK_BCAST] = "bcast",
+    [JX_PK_PERM] = "perm",
+    [JX_PK_REV] = "rev",
+    [JX_PK_SLICE] = "slice",
+    [JX_PK_PAD] = "pad",
+    [JX_PK_CONCAT] = "concat",
+    [JX_PK_GATHER] = "gather",
+    [JX_PK_SCATTER] = "scatter",
+    [JX_PK_IOTA] = "iota",
+    [JX_PK_CALL] = "call",
+    [JX_PK_COND] = "cond",
+    [JX_PK_WHILE] = "while",
     [JX_PK_SCAN] = "scan",
     /* [PMAP] */
     /* [PMAP] end */
@@ -23,6 +35,9 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     /* [MATH] */
     /* [MATH] end */
     /* [CUSTOM] */
+    [JX_PK_CUSTOM] = "custom",
+    [JX_PK_REMAT] = "remat",
+    [JX_PK_NAME] = "name",
     /* [CUSTOM] end */
 };
 
@@ -41,7 +56,14 @@ int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js) {
     /* [PMAP] */
     /* [PMAP] end */
     /* [CUSTOM] */
-    /* [CUSTOM] end */
+    case JX_PK_CUSTOM: /* the rule carrier first: the harness reads the last */
+      if (p->custom.rule) js[n++] = p->custom.rule;
+      if (p->custom.fun) js[n++] = p->custom.fun;
+      break;
+    case JX_PK_REMAT:
+      js[n++] = p->remat.jaxpr;
+      break;
+      /* [CUSTOM] end */
     default: break;
   }
   return n;
