@@ -537,6 +537,20 @@ jx_fn *jx_custom_jvp(jx_fn *f, jx_fn *jvp_rule);
 jx_fn *jx_custom_jvp_ex(jx_fn *f, jx_fn *jvp_rule, int nnondiff, const int *nondiff_argnums);
 jx_fn *jx_custom_vjp(jx_fn *f, jx_fn *fwd, jx_fn *bwd);
 jx_fn *jx_custom_vjp_ex(jx_fn *f, jx_fn *fwd, jx_fn *bwd, int nnondiff, const int *nondiff_argnums);
+/* Rematerialization (jax.checkpoint / jax.remat): under differentiation,
+ * f's intermediate values are not kept for the backward pass but
+ * recomputed there from f's inputs, except those the policy saves:
+ * JX_REMAT_NOTHING (jax.checkpoint_policies.nothing_saveable),
+ * JX_REMAT_EVERYTHING (everything_saveable: no recomputation),
+ * JX_REMAT_DOTS (dots_saveable: matrix products' results),
+ * JX_REMAT_NAMES (save_only_these_names: the values named with
+ * jx_checkpoint_name; jx_checkpoint_ex gives the names, at most 4 of up
+ * to 31 bytes). Under jit the recomputation stays (it is not merged with
+ * the forward computation). */
+typedef enum { JX_REMAT_NOTHING, JX_REMAT_EVERYTHING, JX_REMAT_DOTS, JX_REMAT_NAMES } jx_remat_policy;
+jx_fn *jx_checkpoint(jx_fn *f, jx_remat_policy saveable);
+jx_fn *jx_checkpoint_ex(jx_fn *f, jx_remat_policy saveable, int nnames, const char *const *names);
+jx_t jx_checkpoint_name(jx_t x, const char *name); /* jax.ad_checkpoint.checkpoint_name: x, named */
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */

@@ -145,3 +145,85 @@ jx_fn *jx_custom_vjp_ex(jx_fn *f, jx_fn *fwd, jx_fn *bwd, int nnondiff, const in
   return bad ? bad : make_custom("custom_vjp", f, NULL, fwd, bwd, nnondiff, nondiff_argnums);
 }
 jx_fn *jx_custom_vjp(jx_fn *f, jx_fn *fwd, jx_fn *bwd) { return jx_custom_vjp_ex(f, fwd, bwd, 0, NULL); }
+
+/* ---------------------------------------------------------- checkpoint */
+typedef struct {
+  jx_fn *f;
+  jx_params pa; /* remat's params but the jaxpr: the policy and names */
+} remat_closure;
+
+static void remat_free(void *u) {
+  remat_closure *c = u;
+  jx_fn_release(c->f);
+  jx_free(c);
+}
+
+static jx_t remat_body(const jx_t *args, void *u) {
+  remat_closure *c = u;
+  if (!traced(c->f->nargs, args)) return jx_call(c->f, args);
+  jx_t out_like, err;
+  jx_jaxpr *j = jx_trace_to_jaxpr_for("checkpoint", c->f, args, &out_like, &err);
+  if (!j) return err;
+  jx_t *consts = NULL, all = jx_tuple(c->f->nargs, args), *ins = NULL, *outs = NULL;
+  int nc = jx_jaxpr_hoist_consts(j, &consts), n = jx_tree_leaves_to(all, NULL, 0);
+  if (nc >= 0) {
+    ins = jx_malloc(sizeof(jx_t) * (size_t)(nc + n + 1));
+    outs = jx_malloc(sizeof(jx_t) * (size_t)(j->nout + 1));
+  }
+  jx_t result = ins && outs ? NULL : jx_error_new("checkpoint: out of memory");
+  if (!result) {
+    for (int i = 0; i < nc; i++) ins[i] = consts[i];
+    jx_tree_leaves_to(all, ins + nc, n);
+    jx_params q = c->pa;
+    q.remat.jaxpr = j;
+    err = jx_bind(JX_P_remat, j->nin, ins, &q, j->nout, outs);
+    result = err ? err : jx_tree_build(out_like, outs);
+  }
+  for (int i = 0; i < nc; i++) jx_release(consts[i]);
+  jx_free(consts), jx_free(ins), jx_free(outs);
+  jx_jaxpr_release(j);
+  return result;
+}
+
+jx_fn *jx_checkpoint_ex(jx_fn *f, jx_remat_policy saveable, int nnames, const char *const *names) {
+  jx_fn *bad = jx_fn_unusable("checkpoint", f);
+  if (bad) return bad;
+  if ((unsigned)saveable > JX_REMAT_NAMES)
+    return jx_fn_error_new("checkpoint: %d is not a jx_remat_policy", (int)saveable);
+  if (saveable == JX_REMAT_NAMES && nnames <= 0)
+    return jx_fn_error_new("checkpoint: the policy JX_REMAT_NAMES names nothing (give the names to save)");
+  if (saveable != JX_REMAT_NAMES && nnames != 0)
+    return jx_fn_error_new("checkpoint: names are given (%d) but the policy is not JX_REMAT_NAMES", nnames);
+  if (nnames > 4 || (nnames > 0 && !names))
+    return jx_fn_error_new("checkpoint: %d names given; at most 4, in a non-NULL array", nnames);
+  remat_closure *c = jx_calloc(1, sizeof *c);
+  if (!c) return jx_fn_error_new("checkpoint: out of memory");
+  jx_params_init(&c->pa, JX_PK_REMAT);
+  c->pa.remat.policy = saveable;
+  c->pa.remat.nnames = (int8_t)nnames;
+  for (int i = 0; i < nnames; i++) {
+    size_t len = names[i] ? strlen(names[i]) : 0;
+    if (!names[i] || !len || len >= sizeof c->pa.remat.names[i]) {
+      jx_free(c);
+      return jx_fn_error_new("checkpoint: name %d is %s (1 to %d bytes)", i,
+                             names[i] ? "too long or empty" : "NULL", (int)sizeof c->pa.remat.names[i] - 1);
+    }
+    memcpy(c->pa.remat.names[i], names[i], len);
+  }
+  c->f = jx_fn_ref(f);
+  return jx_fn_make(remat_body, f->nargs, c, remat_free, "checkpoint");
+}
+
+jx_fn *jx_checkpoint(jx_fn *f, jx_remat_policy saveable) { return jx_checkpoint_ex(f, saveable, 0, NULL); }
+
+jx_t jx_checkpoint_name(jx_t x, const char *name) {
+  if (jx_is_error(x)) return x ? x : jx_error_new("checkpoint_name: x is NULL");
+  jx_params q;
+  jx_params_init(&q, JX_PK_NAME);
+  size_t len = name ? strlen(name) : 0;
+  if (!len || len >= sizeof q.name.name)
+    return jx_error_new("checkpoint_name: the name must be 1 to %d bytes", (int)sizeof q.name.name - 1);
+  memcpy(q.name.name, name, len);
+  if (jx_is_tree(x)) return jx_error_new("checkpoint_name: x must be an array, not a tree");
+  return jx_bind1(JX_P_checkpoint_name, 1, &x, &q);
+}

@@ -1,6 +1,8 @@
 /* Inlining: jit_call callees spliced into the caller (compile/passes.h);
- * also the functions of custom_jvp_call / custom_vjp_call, whose rules
- * matter only to autodiff, which has run before jit compiles. */
+ * also the functions of custom_jvp_call / custom_vjp_call and remat,
+ * whose rules matter only to autodiff, which has run before jit compiles
+ * (remat's recomputation reads its inputs through optimization_barrier,
+ * so CSE does not merge it back into the forward pass). */
 #include "compile/builder.h"
 
 enum { MAX_INLINE_DEPTH = 256 };
@@ -8,6 +10,7 @@ enum { MAX_INLINE_DEPTH = 256 };
 static const jx_jaxpr *callee(const jx_eqn *q) {
   if (q->prim == JX_P_jit_call) return q->params.call.jaxpr;
   if (q->prim == JX_P_custom_jvp_call || q->prim == JX_P_custom_vjp_call) return q->params.custom.fun;
+  if (q->prim == JX_P_remat) return q->params.remat.jaxpr;
   return NULL;
 }
 

@@ -191,13 +191,14 @@ typedef struct jx_params {
       struct jx_jaxpr *rule; /* a carrier of the rules (control/custom.h) */
       int32_t nconst;        /* leading inputs that are the function's constants */
     } custom;
-    struct { /* remat(ins): the function, its residuals recomputed in the backward pass */
+    struct { /* remat(ins): the function; what its derivative needs is recomputed */
       struct jx_jaxpr *jaxpr;
-      int32_t policy;      /* jx_remat_policy */
-      bool differentiated; /* a tangent body: its primal half is recomputed */
+      int32_t policy; /* jx_remat_policy: what is saved instead */
+      int8_t nnames;  /* JX_REMAT_NAMES: the names saved */
+      char names[4][32];
     } remat;
     struct {
-      char name[48]; /* checkpoint_name: a name for a saving policy */
+      char name[32]; /* checkpoint_name: a name for a saving policy */
     } name;
     /* [CUSTOM] end */
   };
