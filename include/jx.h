@@ -551,6 +551,18 @@ typedef enum { JX_REMAT_NOTHING, JX_REMAT_EVERYTHING, JX_REMAT_DOTS, JX_REMAT_NA
 jx_fn *jx_checkpoint(jx_fn *f, jx_remat_policy saveable);
 jx_fn *jx_checkpoint_ex(jx_fn *f, jx_remat_policy saveable, int nnames, const char *const *names);
 jx_t jx_checkpoint_name(jx_t x, const char *name); /* jax.ad_checkpoint.checkpoint_name: x, named */
+/* Gradients of several arguments, with auxiliary outputs (jax.grad and
+ * jax.value_and_grad with argnums as a tuple and has_aux): the result is
+ * a tuple of gradients, one per argnum (argnums NULL: (0,)); with has_aux
+ * f returns (value, aux) and grad_ex gives (grads, aux), value_and_grad_ex
+ * ((value, aux), grads); without it value_and_grad_ex gives (value, grads). */
+jx_fn *jx_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has_aux);
+jx_fn *jx_value_and_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has_aux);
+/* jax.linearize: f's output at primals (returned), and *jvp_fn(tangents...)
+ * -> the output's tangent, the linear map evaluated from saved residuals
+ * (one per primal argument, shaped like it). On failure *jvp_fn is an
+ * error function. */
+jx_t jx_linearize(jx_fn *f, const jx_t *primals, jx_fn **jvp_fn);
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */
