@@ -116,6 +116,10 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   # one training epoch of the demo network against PyTorch eager (issue 7)
   echo; echo "=== jx: bench_train vs PyTorch ($(date -u +%H:%M:%S))"
   "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
+  # issue 19: checkpoint (peak bytes, time), batched Jacobians, bounded while's backward pass
+  echo; echo "=== jx: checkpoint, jacobians, while_loop_bounded ($(date -u +%H:%M:%S))"
+  cmake --build "$JXB" --target bench_remat bench_jac bench_bounded -j "$(nproc)" >>"$OUT/build.log" 2>&1
+  { "$JXB/bench/bench_remat" 32 1024 256 3; "$JXB/bench/bench_jac" 100 21; "$JXB/bench/bench_bounded" 21; } | tee "$OUT/custom.txt"
 fi
 echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
 fi

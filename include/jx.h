@@ -563,6 +563,21 @@ jx_fn *jx_value_and_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has
  * (one per primal argument, shaped like it). On failure *jvp_fn is an
  * error function. */
 jx_t jx_linearize(jx_fn *f, const jx_t *primals, jx_fn **jvp_fn);
+/* A while loop of at most max_steps steps (cond(carry) and the bound both
+ * hold), differentiable in reverse mode (jax.lax.while_loop is not: JAX
+ * issue #2469), with a backward pass in proportion to the steps taken
+ * when the loop's inputs are known while differentiating (grad, eagerly):
+ * the steps are counted, and differentiated as a scan of that length.
+ * Under jit or vmap the count is not known while tracing: the derivative
+ * is then that of a scan of max_steps guarded steps (correct, but every
+ * step is visited backward). */
+jx_t jx_while_loop_bounded(jx_fn *cond, jx_fn *body, jx_t init, int64_t max_steps);
+/* vmap in chunks (functorch's vmap chunk_size; jax.lax.map with
+ * batch_size): f vmapped over chunk_size examples at a time, the chunks
+ * run in turn by a scan (and the remainder by one more vmap), so the
+ * batched intermediates are one chunk's. Equal to jx_vmap(f, in_axes,
+ * out_axis). */
+jx_fn *jx_vmap_chunked(jx_fn *f, const int *in_axes, int out_axis, int64_t chunk_size);
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */

@@ -96,6 +96,7 @@ typedef enum {
   JX_PK_CUSTOM, /* custom_jvp_call, custom_vjp_call, custom_lin */
   JX_PK_REMAT,  /* remat (checkpoint) */
   JX_PK_NAME,   /* checkpoint_name */
+  JX_PK_BWHILE, /* while_bounded */
   /* [CUSTOM] end */
   JX_PK_COUNT
 } jx_params_kind;
@@ -200,6 +201,11 @@ typedef struct jx_params {
     struct {
       char name[32]; /* checkpoint_name: a name for a saving policy */
     } name;
+    struct { /* while_bounded: while_'s fields first (while's rules read them), then the bound */
+      struct jx_jaxpr *cond, *body;
+      int32_t ncconst, nbconst;
+      int64_t max_steps; /* the carries start with the step count, which cond bounds */
+    } bwhile;
     /* [CUSTOM] end */
   };
 } jx_params;
