@@ -52,6 +52,10 @@ static jx_t custom_bind_call(custom_closure *c, const char *op, const jx_t *args
   jx_jaxpr *j = jx_trace_to_jaxpr_for(op, c->f, args, &out_like, &err);
   if (!j) return err;
   jx_t *consts = NULL, all = jx_tuple(c->f->nargs, args), *ins = NULL, *outs = NULL;
+  if (!jx_ok(all)) {
+    jx_jaxpr_release(j);
+    return all;
+  }
   int nc = jx_jaxpr_hoist_consts(j, &consts), n = jx_tree_leaves_to(all, NULL, 0);
   const char *name = c->f->name;
   jx_crule *r = nc < 0   ? NULL
@@ -165,6 +169,10 @@ static jx_t remat_body(const jx_t *args, void *u) {
   jx_jaxpr *j = jx_trace_to_jaxpr_for("checkpoint", c->f, args, &out_like, &err);
   if (!j) return err;
   jx_t *consts = NULL, all = jx_tuple(c->f->nargs, args), *ins = NULL, *outs = NULL;
+  if (!jx_ok(all)) {
+    jx_jaxpr_release(j);
+    return all;
+  }
   int nc = jx_jaxpr_hoist_consts(j, &consts), n = jx_tree_leaves_to(all, NULL, 0);
   if (nc >= 0) {
     ins = jx_malloc(sizeof(jx_t) * (size_t)(nc + n + 1));

@@ -113,6 +113,7 @@ static jx_aval *leaf_avals(jx_t tree, int *n) {
 /* The description of f shared by its rules: arguments, what is
  * differentiated, the output. false when out of memory. */
 static bool fill_info(jx_crule *r, jx_t args_like, const bool *nondiff, jx_t out_like) {
+  if (!jx_ok(args_like) || !jx_ok(out_like) || !jx_is_tree(args_like)) return false;
   r->nargs = jx_len(args_like);
   int n = r->nargs ? r->nargs : 1;
   r->nondiff = jx_calloc((size_t)n, sizeof(bool));
