@@ -385,7 +385,8 @@ static jx_t call_batched(const jx_crule *r, const jx_t *in) {
 }
 
 static jx_t crule_call(const jx_crule *r, const jx_t *in) {
-  for (int i = 0; i < (r->kind == CR_FWD ? 1 : 2); i++)
+  int nargs = r->kind == CR_FWD ? 1 : r->kind == CR_BATCHED ? r->nargs : 2; /* fwd (batched): 1 */
+  for (int i = 0; i < nargs; i++)
     if (jx_is_error(in[i])) return in[i];
   switch (r->kind) {
     case CR_JVP: return call_jvp_user(r, in);
