@@ -126,6 +126,10 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   echo; echo "=== jx: bench_export, exported C vs jit ($(date -u +%H:%M:%S))"
   cmake --build "$JXB" --target bench_export -j "$(nproc)" >>"$OUT/build.log" 2>&1 &&
     "$JXB/bench/bench_export" --reps 41 2>&1 | tee "$OUT/export.txt"
+  # issue 19: checkpoint (peak bytes, time), batched Jacobians, bounded while's backward pass
+  echo; echo "=== jx: checkpoint, jacobians, while_loop_bounded ($(date -u +%H:%M:%S))"
+  cmake --build "$JXB" --target bench_remat bench_jac bench_bounded -j "$(nproc)" >>"$OUT/build.log" 2>&1
+  { "$JXB/bench/bench_remat" 32 1024 256 3; "$JXB/bench/bench_jac" 100 21; "$JXB/bench/bench_bounded" 21; } | tee "$OUT/custom.txt"
 fi
 # the process layer against plain MPI, 2 processes (issue 17; skipped without MPI)
 echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI latency/bandwidth) ($(date -u +%H:%M:%S))"

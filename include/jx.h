@@ -750,6 +750,66 @@ jx_t jx_flip(jx_t x, int naxes, const int *axes); /* axes NULL: every axis */
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */
+/* Custom derivative rules (jax.custom_jvp, jax.custom_vjp). The rules are
+ * called lazily, when a transformation needs them; they may call the
+ * custom function itself. jvp_rule(primals tuple, tangents tuple) -> (out,
+ * tangent out), both shaped and typed like f's output; under grad of grad
+ * the rule is differentiated like any code. fwd(args...) -> (out,
+ * residuals: any tree); bwd(residuals, cotangent of out) -> a tuple of
+ * one cotangent per argument, typed like it. The _ex forms take
+ * nondiff_argnums (jax's nondiff_argnums): those arguments are not
+ * differentiated and come first to the rule, jvp_rule(nondiff...,
+ * primals, tangents) / bwd(nondiff..., residuals, ct) (fwd takes every
+ * argument), and primals, tangents and bwd's result cover only the others.
+ * A rule returning the wrong structure, shapes or dtypes gives an error
+ * value naming the rule and the mismatch. A value the function reads
+ * from outside its arguments cannot be differentiated through it (an
+ * error, as in JAX): pass it as an argument. */
+jx_fn *jx_custom_jvp(jx_fn *f, jx_fn *jvp_rule);
+jx_fn *jx_custom_jvp_ex(jx_fn *f, jx_fn *jvp_rule, int nnondiff, const int *nondiff_argnums);
+jx_fn *jx_custom_vjp(jx_fn *f, jx_fn *fwd, jx_fn *bwd);
+jx_fn *jx_custom_vjp_ex(jx_fn *f, jx_fn *fwd, jx_fn *bwd, int nnondiff, const int *nondiff_argnums);
+/* Rematerialization (jax.checkpoint / jax.remat): under differentiation,
+ * f's intermediate values are not kept for the backward pass but
+ * recomputed there from f's inputs, except those the policy saves:
+ * JX_REMAT_NOTHING (jax.checkpoint_policies.nothing_saveable),
+ * JX_REMAT_EVERYTHING (everything_saveable: no recomputation),
+ * JX_REMAT_DOTS (dots_saveable: matrix products' results),
+ * JX_REMAT_NAMES (save_only_these_names: the values named with
+ * jx_checkpoint_name; jx_checkpoint_ex gives the names, at most 4 of up
+ * to 31 bytes). Under jit the recomputation stays (it is not merged with
+ * the forward computation). */
+typedef enum { JX_REMAT_NOTHING, JX_REMAT_EVERYTHING, JX_REMAT_DOTS, JX_REMAT_NAMES } jx_remat_policy;
+jx_fn *jx_checkpoint(jx_fn *f, jx_remat_policy saveable);
+jx_fn *jx_checkpoint_ex(jx_fn *f, jx_remat_policy saveable, int nnames, const char *const *names);
+jx_t jx_checkpoint_name(jx_t x, const char *name); /* jax.ad_checkpoint.checkpoint_name: x, named */
+/* Gradients of several arguments, with auxiliary outputs (jax.grad and
+ * jax.value_and_grad with argnums as a tuple and has_aux): the result is
+ * a tuple of gradients, one per argnum (argnums NULL: (0,)); with has_aux
+ * f returns (value, aux) and grad_ex gives (grads, aux), value_and_grad_ex
+ * ((value, aux), grads); without it value_and_grad_ex gives (value, grads). */
+jx_fn *jx_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has_aux);
+jx_fn *jx_value_and_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has_aux);
+/* jax.linearize: f's output at primals (returned), and *jvp_fn(tangents...)
+ * -> the output's tangent, the linear map evaluated from saved residuals
+ * (one per primal argument, shaped like it). On failure *jvp_fn is an
+ * error function. */
+jx_t jx_linearize(jx_fn *f, const jx_t *primals, jx_fn **jvp_fn);
+/* A while loop of at most max_steps steps (cond(carry) and the bound both
+ * hold), differentiable in reverse mode (jax.lax.while_loop is not: JAX
+ * issue #2469), with a backward pass in proportion to the steps taken
+ * when the loop's inputs are known while differentiating (grad, eagerly):
+ * the steps are counted, and differentiated as a scan of that length.
+ * Under jit or vmap the count is not known while tracing: the derivative
+ * is then that of a scan of max_steps guarded steps (correct, but every
+ * step is visited backward). */
+jx_t jx_while_loop_bounded(jx_fn *cond, jx_fn *body, jx_t init, int64_t max_steps);
+/* vmap in chunks (functorch's vmap chunk_size; jax.lax.map with
+ * batch_size): f vmapped over chunk_size examples at a time, the chunks
+ * run in turn by a scan (and the remainder by one more vmap), so the
+ * batched intermediates are one chunk's. Equal to jx_vmap(f, in_axes,
+ * out_axis). */
+jx_fn *jx_vmap_chunked(jx_fn *f, const int *in_axes, int out_axis, int64_t chunk_size);
 /* [CUSTOM] end */
 
 /* ================================ [EXPORT] export as C, serialized jaxprs (#20) */

@@ -8,6 +8,7 @@
  * jaxpr linear in the input tangents. The backward pass transposes it. */
 #include "api/api.h"
 #include "prims/lax.h"
+#include "prims/prims.h"
 #include "trace/trace.h"
 
 #include <stdio.h>
@@ -51,15 +52,41 @@ static jx_t check_float_leaves(const char *op, const leaves *l) {
   return NULL;
 }
 
-/* args with args[argnum] replaced by `with` (argnum < 0: all args, from a tuple) */
-static jx_t call_with(jx_fn *f, const jx_t *args, int argnum, jx_t with) {
+/* What is differentiated: args[argnum] (argnum >= 0), all the args as a
+ * tuple (ALL_ARGS), or the tuple of args[sel[k]] (SELECTED, grad_ex). */
+enum { ALL_ARGS = -1, SELECTED = -2 };
+typedef struct {
+  int argnum, nsel;
+  const int *sel;
+} target;
+
+static jx_t target_of(const target *t, const jx_fn *f, const jx_t *args) {
+  if (t->argnum >= 0) return args[t->argnum];
+  if (t->argnum == ALL_ARGS) return jx_tuple(f->nargs, args);
+  jx_t small[16] = {0}, *a = t->nsel <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)t->nsel);
+  if (!a) return jx_error_new("out of memory");
+  for (int k = 0; k < t->nsel; k++) a[k] = args[t->sel[k]];
+  jx_t r = jx_tuple(t->nsel, a);
+  if (a != small) jx_free(a);
+  return r;
+}
+
+/* f on args with the target replaced by `with` */
+static jx_t call_target(jx_fn *f, const jx_t *args, const target *t, jx_t with) {
   int n = f->nargs;
   jx_t small[16] = {0}, *a = n <= 16 ? small : jx_malloc(sizeof(jx_t) * (size_t)n);
   if (!a) return jx_error_new("out of memory");
-  for (int i = 0; i < n; i++) a[i] = argnum < 0 ? jx_at(with, i) : i == argnum ? with : args[i];
+  for (int i = 0; i < n; i++) a[i] = t->argnum == ALL_ARGS ? jx_at(with, i) : t->argnum == i ? with : args[i];
+  for (int k = 0; t->argnum == SELECTED && k < t->nsel; k++) a[t->sel[k]] = jx_at(with, k);
   jx_t out = jx_call(f, a);
   if (a != small) jx_free(a);
   return out;
+}
+
+/* args with args[argnum] replaced by `with` (argnum < 0: all args, from a tuple) */
+static jx_t call_with(jx_fn *f, const jx_t *args, int argnum, jx_t with) {
+  target t = {argnum < 0 ? ALL_ARGS : argnum, 0, NULL};
+  return call_target(f, args, &t, with);
 }
 
 /* ----------------------------------------------------------- linearize */
@@ -69,9 +96,9 @@ typedef struct {
   jx_t in_tree;  /* the differentiated input (its structure) */
 } linearized;
 
-static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, linearized *L) {
+static jx_t linearize_target(const char *op, jx_fn *f, const jx_t *args, const target *tg, linearized *L) {
   L->lin = NULL;
-  jx_t target = argnum >= 0 ? args[argnum] : jx_tuple(f->nargs, args);
+  jx_t target = target_of(tg, f, args);
   if (!jx_ok(target)) return target;
   L->in_tree = target;
   leaves in;
@@ -99,7 +126,7 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
     in.v[i] = jx_jvp_tracer(J, in.v[i], t);
     if (!jx_ok(in.v[i])) err = in.v[i];
   }
-  jx_t out = err ? err : call_with(f, args, argnum, jx_tree_build(target, in.v));
+  jx_t out = err ? err : call_target(f, args, tg, jx_tree_build(target, in.v));
   leaves_free(&in);
   leaves ol = {0};
   /* a read of a traced value (jx_item, ...) inside f poisoned a trace */
@@ -141,6 +168,11 @@ static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, li
   return err;
 }
 
+static jx_t linearize(const char *op, jx_fn *f, const jx_t *args, int argnum, linearized *L) {
+  target t = {argnum < 0 ? ALL_ARGS : argnum, 0, NULL};
+  return linearize_target(op, f, args, &t, L);
+}
+
 /* ------------------------------------------------------ value_and_grad */
 typedef struct {
   jx_fn *f;
@@ -154,6 +186,20 @@ static void grad_free(void *u) {
   jx_free(c);
 }
 
+/* grad's output: a float scalar */
+static jx_t check_scalar(const char *op, jx_t out) {
+  char s[160];
+  if (!jx_is_array(out) && !jx_is_tracer(out))
+    return jx_error_new("%s: the function must return a scalar array, but it returned a tree", op);
+  if (out->aval.ndim != 0)
+    return jx_error_new("%s: the function must return a scalar (0-d) array, but it returned %s", op,
+                        jx_aval_str(&out->aval, s, sizeof s));
+  if (!jx_dtype_is_float(out->aval.dtype))
+    return jx_error_new("%s: the function must return a float scalar, but it returned %s", op,
+                        jx_aval_str(&out->aval, s, sizeof s));
+  return NULL;
+}
+
 static jx_t grad_body(const jx_t *args, void *u) {
   grad_closure *c = u;
   const char *op = c->with_value ? "value_and_grad" : "grad";
@@ -163,15 +209,7 @@ static jx_t grad_body(const jx_t *args, void *u) {
   err = linearize(op, c->f, args, c->argnum, &L);
   if (err) return err;
   jx_t out = L.out;
-  char s[160];
-  if (!jx_is_array(out) && !jx_is_tracer(out))
-    err = jx_error_new("%s: the function must return a scalar array, but it returned a tree", op);
-  else if (out->aval.ndim != 0)
-    err = jx_error_new("%s: the function must return a scalar (0-d) array, but it returned %s", op,
-                       jx_aval_str(&out->aval, s, sizeof s));
-  else if (!jx_dtype_is_float(out->aval.dtype))
-    err = jx_error_new("%s: the function must return a float scalar, but it returned %s", op,
-                       jx_aval_str(&out->aval, s, sizeof s));
+  err = check_scalar(op, out);
   jx_t result = err;
   if (!err) {
     jx_t ct = jx_scalar_of(out->aval.dtype, 1.0);
@@ -209,6 +247,159 @@ static jx_fn *make_grad(jx_fn *f, int argnum, bool with_value) {
 }
 jx_fn *jx_grad(jx_fn *f, int argnum) { return make_grad(f, argnum, false); }
 jx_fn *jx_value_and_grad(jx_fn *f, int argnum) { return make_grad(f, argnum, true); }
+
+/* ------------------------------------------- grad_ex, value_and_grad_ex */
+typedef struct {
+  jx_fn *f;
+  int *argnums, n;
+  bool has_aux, with_value;
+} grad_ex_closure;
+
+static void grad_ex_free(void *u) {
+  grad_ex_closure *c = u;
+  jx_fn_release(c->f);
+  jx_free(c->argnums);
+  jx_free(c);
+}
+
+/* the gradients (a tuple, one per argnum) of the value, out's first leaf */
+static jx_t grads_of(const linearized *L, jx_t out) {
+  leaves ol, in;
+  jx_t err = leaves_of(out, &ol);
+  if (err) return err;
+  jx_t *cts = jx_calloc((size_t)(ol.n + 1), sizeof(jx_t));
+  if (!cts) err = jx_error_new("grad: out of memory");
+  if (!err) err = leaves_of(L->in_tree, &in);
+  jx_t g = err;
+  if (!err) {
+    cts[0] = jx_scalar_of(ol.v[0]->aval.dtype, 1.0); /* aux leaves: zero cotangents */
+    err = jx_backward_pass(L->lin, cts, in.v);
+    g = err ? err : jx_tree_build(L->in_tree, in.v);
+    leaves_free(&in);
+  }
+  jx_free(cts);
+  leaves_free(&ol);
+  return g;
+}
+
+static jx_t grad_ex_body(const jx_t *args, void *u) {
+  grad_ex_closure *c = u;
+  const char *op = c->with_value ? "value_and_grad" : "grad";
+  target t = {SELECTED, c->n, c->argnums};
+  linearized L;
+  jx_t err = linearize_target(op, c->f, args, &t, &L);
+  if (err) return err;
+  jx_t out = L.out, value = out, aux = NULL;
+  if (c->has_aux && (!jx_is_tree(out) || jx_len(out) != 2))
+    err = jx_error_new("%s: with has_aux the function must return a (value, aux) pair, but it returned %s",
+                       op, jx_is_tree(out) ? "another tree" : "an array");
+  else if (c->has_aux)
+    value = jx_at(out, 0), aux = jx_at(out, 1);
+  if (!err) err = check_scalar(op, value);
+  jx_t g = err ? err : grads_of(&L, out);
+  jx_jaxpr_release(L.lin);
+  if (!jx_ok(g)) return g;
+  jx_t v = c->has_aux ? JX_TUPLE(value, aux) : value;
+  if (c->with_value) return JX_TUPLE(v, g);
+  return c->has_aux ? JX_TUPLE(g, aux) : g;
+}
+
+static jx_fn *make_grad_ex(jx_fn *f, int n, const int *argnums, bool has_aux, bool with_value) {
+  const char *op = with_value ? "value_and_grad" : "grad";
+  jx_fn *bad = jx_fn_unusable(op, f);
+  if (bad) return bad;
+  if (!argnums) n = 1; /* jax's default, argnums=0 */
+  if (n < 1) return jx_fn_error_new("%s: argnums is empty (%d entries)", op, n);
+  grad_ex_closure *c = jx_calloc(1, sizeof *c);
+  int *a = c ? jx_malloc(sizeof(int) * (size_t)n) : NULL;
+  if (!a) {
+    jx_free(c);
+    return jx_fn_error_new("%s: out of memory", op);
+  }
+  for (int k = 0; k < n; k++) {
+    a[k] = argnums ? argnums[k] : 0;
+    jx_t err = check_argnum(op, f, a[k]);
+    for (int i = 0; !err && i < k; i++)
+      if (a[i] == a[k]) err = jx_error_new("%s: argnums lists %d twice", op, a[k]);
+    if (err) {
+      jx_free(a), jx_free(c);
+      return jx_fn_error_new("%s", jx_error(err));
+    }
+  }
+  *c = (grad_ex_closure){jx_fn_ref(f), a, n, has_aux, with_value};
+  return jx_fn_make(grad_ex_body, f->nargs, c, grad_ex_free, op);
+}
+jx_fn *jx_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has_aux) {
+  return make_grad_ex(f, nargnums, argnums, has_aux, false);
+}
+jx_fn *jx_value_and_grad_ex(jx_fn *f, int nargnums, const int *argnums, bool has_aux) {
+  return make_grad_ex(f, nargnums, argnums, has_aux, true);
+}
+
+/* ----------------------------------------------------------- linearize */
+typedef struct {
+  jx_jaxpr *lin;
+  jx_t out_like, in_like; /* retained: tree structures */
+  int nargs;
+} lin_closure;
+
+static void lin_free(void *u) {
+  lin_closure *c = u;
+  jx_jaxpr_release(c->lin);
+  jx_release(c->out_like);
+  jx_release(c->in_like);
+  jx_free(c);
+}
+
+static jx_t lin_body(const jx_t *args, void *u) {
+  lin_closure *c = u;
+  jx_t t = jx_tuple(c->nargs, args);
+  if (!jx_tree_same_structure(t, c->in_like))
+    return jx_error_new("linearize: the tangents' tree structure differs from the primals'");
+  leaves tl, pl, ol = {0};
+  jx_t err = leaves_of(t, &tl);
+  if (err) return err;
+  if ((err = leaves_of(c->in_like, &pl))) {
+    leaves_free(&tl);
+    return err;
+  }
+  for (int i = 0; i < tl.n && !err; i++)
+    if (!jx_aval_eq(&tl.v[i]->aval, &pl.v[i]->aval) || tl.v[i]->aval.dtype != pl.v[i]->aval.dtype) {
+      char s1[160], s2[160];
+      err = jx_error_new("linearize: tangent %d is %s but its primal is %s", i,
+                         jx_aval_str(&tl.v[i]->aval, s1, sizeof s1),
+                         jx_aval_str(&pl.v[i]->aval, s2, sizeof s2));
+    }
+  if (!err) err = leaves_of(c->out_like, &ol);
+  if (!err) err = jx_eval_jaxpr(c->lin, tl.v, ol.v);
+  jx_t r = err ? err : jx_tree_build(c->out_like, ol.v);
+  leaves_free(&tl), leaves_free(&pl);
+  if (ol.v) leaves_free(&ol);
+  return r;
+}
+
+/* jax.linearize: the output at primals; *jvp_fn(tangents...) -> the
+ * tangent of the output (the linear map, evaluated from the saved
+ * residuals). On failure *jvp_fn is an error function. */
+jx_t jx_linearize(jx_fn *f, const jx_t *primals, jx_fn **jvp_fn) {
+  if (!jvp_fn) return jx_error_new("linearize: jvp_fn (where the linear function is stored) is NULL");
+  jx_t err = jx_fn_check_args("linearize", f, primals);
+  linearized L;
+  if (!err) err = linearize("linearize", f, primals, -1, &L);
+  lin_closure *c = err ? NULL : jx_malloc(sizeof *c);
+  if (!err && !c) {
+    jx_jaxpr_release(L.lin);
+    err = jx_error_new("linearize: out of memory");
+  }
+  if (err) {
+    *jvp_fn = jx_fn_error_new("%s", jx_error(err));
+    return err;
+  }
+  *c = (lin_closure){L.lin, jx_retain(L.out), jx_retain(L.in_tree), f->nargs};
+  *jvp_fn = jx_fn_make(lin_body, f->nargs, c, lin_free, "linearized function");
+  jx_t e = jx_fn_error_value("linearize", *jvp_fn);
+  return e ? e : L.out;
+}
 
 /* ----------------------------------------------------------------- jvp */
 jx_t jx_jvp(jx_fn *f, const jx_t *primals, const jx_t *tangents) {
@@ -335,9 +526,12 @@ jx_t jx_vjp(jx_fn *f, const jx_t *primals, jx_fn **vjp_fn) {
 }
 
 /* ------------------------------------------------------ jacfwd, jacrev */
-/* Both linearize once. jacfwd pushes each input basis vector through the
- * linear jaxpr (forward); jacrev pulls each output basis vector back
- * through its transpose. Result shape: out.shape + in.shape. */
+/* Both linearize once, then push the whole basis through in one batched
+ * pass (a batch trace over the basis vectors, as jax.jacfwd/jacrev vmap
+ * the pushforward/pullback): jacfwd evaluates the linear jaxpr on the
+ * input basis, jacrev runs its transpose on the output basis. Input and
+ * output may be trees: the result is the output's tree whose leaves are
+ * input-shaped trees of blocks of shape out_leaf.shape + in_leaf.shape. */
 typedef struct {
   jx_fn *f;
   int argnum;
@@ -350,59 +544,107 @@ static void jac_free(void *u) {
   jx_free(c);
 }
 
-static jx_t basis(const jx_aval *a, int64_t i) {
-  int64_t n = jx_aval_size(a);
-  jx_t idx = jx_scalar_of(JX_I64, (double)i);
-  jx_t oh = jx_lax_convert(jx_lax_binary(JX_P_eq, jx_lax_iota(JX_I64, 1, &n, 0), idx), a->dtype);
-  return jx_lax_reshape(oh, a->ndim, a->shape);
+/* rows [off, off + size(a)) of the n x n identity, as n batched values of
+ * aval a: basis vector k is one-hot at flat index k - off of a */
+static jx_t basis_block(const jx_aval *a, int64_t n, int64_t off) {
+  int64_t s = jx_aval_size(a), sh[2] = {n, s}, full[JX_MAX_RANK + 1];
+  jx_t rows = jx_lax_iota(JX_I64, 2, sh, 0);
+  jx_t cols = jx_lax_binary(
+      JX_P_add, jx_lax_iota(JX_I64, 2, sh, 1),
+      jx_lax_broadcast_to_aval(jx_scalar_of(JX_I64, (double)off), &(jx_aval){JX_I64, 2, false, {n, s}}));
+  full[0] = n;
+  for (int d = 0; d < a->ndim; d++) full[d + 1] = a->shape[d];
+  return jx_lax_reshape(jx_lax_convert(jx_lax_binary(JX_P_eq, rows, cols), a->dtype), a->ndim + 1, full);
+}
+
+/* the Jacobian block d out_leaf / d in_leaf from the batched result r
+ * (jacfwd: r is out-shaped, batched over the input basis, rows [off, off +
+ * size(in)); jacrev: in-shaped over the output basis, rows of the out leaf) */
+static jx_t jac_block(jx_t r, int64_t off, const jx_aval *ya, const jx_aval *xa, bool reverse) {
+  const jx_aval *batched = reverse ? xa : ya, *basis = reverse ? ya : xa;
+  int64_t nb = jx_aval_size(basis), start[JX_MAX_RANK + 1] = {off}, stop[JX_MAX_RANK + 1] = {off + nb};
+  for (int d = 0; d < batched->ndim; d++) start[d + 1] = 0, stop[d + 1] = batched->shape[d];
+  jx_t b = jx_slice(r, start, stop, NULL); /* basis rows x batched dims */
+  int64_t shape[2 * JX_MAX_RANK];
+  int k = 0;
+  for (int d = 0; d < basis->ndim; d++) shape[k++] = basis->shape[d];
+  for (int d = 0; d < batched->ndim; d++) shape[k++] = batched->shape[d];
+  b = jx_reshape(b, k, shape);
+  if (reverse) return b; /* out dims, then in dims */
+  int perm[2 * JX_MAX_RANK];
+  for (int d = 0; d < ya->ndim; d++) perm[d] = xa->ndim + d;
+  for (int d = 0; d < xa->ndim; d++) perm[ya->ndim + d] = d;
+  return jx_transpose(b, perm);
+}
+
+static jx_t jac_check(const char *op, const leaves *x, const leaves *y) {
+  for (int j = 0; j < y->n; j++) {
+    char s[160];
+    if (!jx_dtype_is_float(y->v[j]->aval.dtype))
+      return jx_error_new("%s: output leaf %d is %s; differentiation requires float outputs", op, j,
+                          jx_aval_str(&y->v[j]->aval, s, sizeof s));
+    for (int i = 0; i < x->n; i++)
+      if (x->v[i]->aval.ndim + y->v[j]->aval.ndim > JX_MAX_RANK)
+        return jx_error_new("%s: Jacobian rank %d exceeds %d", op, x->v[i]->aval.ndim + y->v[j]->aval.ndim,
+                            JX_MAX_RANK);
+  }
+  return NULL;
+}
+
+/* the basis pushed through (jacfwd) or pulled back (jacrev), batched:
+ * res[k] gets the batched result for leaf k of the other side */
+static jx_t jac_pass(const linearized *L, const leaves *x, const leaves *y, bool reverse, int64_t n,
+                     jx_t *res) {
+  const leaves *from = reverse ? y : x, *to = reverse ? x : y;
+  jx_t *bas = jx_malloc(sizeof(jx_t) * (size_t)(from->n + 1));
+  jx_trace *T = bas ? jx_batch_begin(n) : NULL;
+  jx_t err = T ? NULL : jx_error_new("jacobian: %s", bas ? jx_trace_push_failure() : "out of memory");
+  if (T) T->label = reverse ? "jacrev" : "jacfwd";
+  for (int64_t i = 0, off = 0; !err && i < from->n; off += jx_aval_size(&from->v[i]->aval), i++)
+    bas[i] = jx_batch_tracer(T, basis_block(&from->v[i]->aval, n, off), 0);
+  if (!err) err = reverse ? jx_backward_pass(L->lin, bas, res) : jx_eval_jaxpr(L->lin, bas, res);
+  for (int k = 0; !err && k < to->n; k++) {
+    jx_t v;
+    int bd;
+    jx_batch_unpack(T, res[k], &v, &bd);
+    res[k] = jx_batch_to_front(v, bd, n);
+    if (!jx_ok(res[k])) err = res[k];
+  }
+  if (T) jx_batch_end(T);
+  jx_free(bas);
+  return err;
 }
 
 static jx_t jac_body(const jx_t *args, void *u) {
   jac_closure *c = u;
   const char *op = c->reverse ? "jacrev" : "jacfwd";
   jx_t err = check_argnum(op, c->f, c->argnum);
-  if (err) return err;
-  if (jx_is_tree(args[c->argnum]))
-    return jx_error_new("%s: the differentiated argument must be an array, not a tree", op);
   linearized L;
-  err = linearize(op, c->f, args, c->argnum, &L);
+  if (!err) err = linearize(op, c->f, args, c->argnum, &L);
   if (err) return err;
-  if (jx_is_tree(L.out)) {
-    jx_jaxpr_release(L.lin);
-    return jx_error_new("%s: the function must return an array, not a tree", op);
+  leaves x = {0}, y = {0};
+  bool have_x = !(err = leaves_of(L.in_tree, &x)), have_y = have_x && !(err = leaves_of(L.out, &y));
+  if (!err) err = jac_check(op, &x, &y);
+  int64_t n = 0;
+  const leaves *from = c->reverse ? &y : &x;
+  for (int i = 0; !err && i < from->n; i++) n += jx_aval_size(&from->v[i]->aval);
+  jx_t *res = err ? NULL : jx_malloc(sizeof(jx_t) * (size_t)(x.n + y.n + 1)),
+       *blk = res ? res + (c->reverse ? x.n : y.n) : NULL;
+  if (!err && !res) err = jx_error_new("%s: out of memory", op);
+  if (!err) err = jac_pass(&L, &x, &y, c->reverse, n, res);
+  jx_t *outs = err ? NULL : jx_malloc(sizeof(jx_t) * (size_t)(y.n + 1));
+  if (!err && !outs) err = jx_error_new("%s: out of memory", op);
+  for (int j = 0, offy = 0; !err && j < y.n; offy += (int)jx_aval_size(&y.v[j]->aval), j++) {
+    for (int i = 0, offx = 0; i < x.n; offx += (int)jx_aval_size(&x.v[i]->aval), i++)
+      blk[i] = c->reverse ? jac_block(res[i], offy, &y.v[j]->aval, &x.v[i]->aval, true)
+                          : jac_block(res[j], offx, &y.v[j]->aval, &x.v[i]->aval, false);
+    outs[j] = jx_tree_build(L.in_tree, blk);
   }
-  const jx_aval *xa = &args[c->argnum]->aval, *ya = &L.out->aval;
-  if (xa->ndim + ya->ndim > JX_MAX_RANK) {
-    jx_jaxpr_release(L.lin);
-    return jx_error_new("%s: Jacobian rank %d exceeds %d", op, xa->ndim + ya->ndim, JX_MAX_RANK);
-  }
-  int64_t n = c->reverse ? jx_aval_size(ya) : jx_aval_size(xa);
-  jx_t *rows = jx_malloc(sizeof(jx_t) * (size_t)(n ? n : 1));
-  if (!rows) {
-    jx_jaxpr_release(L.lin);
-    return jx_error_new("%s: out of memory", op);
-  }
-  for (int64_t i = 0; i < n && !err; i++) {
-    jx_t e = basis(c->reverse ? ya : xa, i);
-    err = c->reverse ? jx_backward_pass(L.lin, &e, &rows[i]) : jx_eval_jaxpr(L.lin, &e, &rows[i]);
-    if (!err) rows[i] = jx_reshape(rows[i], 1, (int64_t[]){-1});
-  }
+  jx_t result = err ? err : jx_tree_build(L.out, outs);
   jx_jaxpr_release(L.lin);
-  int64_t shape[JX_MAX_RANK];
-  int r = 0;
-  for (int d = 0; d < ya->ndim; d++) shape[r++] = ya->shape[d];
-  for (int d = 0; d < xa->ndim; d++) shape[r++] = xa->shape[d];
-  jx_t result;
-  if (err) {
-    result = err;
-  } else if (n == 0) {
-    result = jx_zeros(ya->dtype, r, shape);
-  } else {
-    /* rows are flattened columns (jacfwd: d out / d x_i) or rows (jacrev) */
-    jx_t m = jx_stack((int)n, rows, c->reverse ? 0 : 1);
-    result = jx_reshape(m, r, shape);
-  }
-  jx_free(rows);
+  if (have_x) leaves_free(&x);
+  if (have_y) leaves_free(&y);
+  jx_free(res), jx_free(outs);
   return result;
 }
 

@@ -189,7 +189,12 @@ jx_t jx_switch(jx_t index, int nbranches, jx_fn **branches, int n, const jx_t *o
 }
 
 /* ----------------------------------------------------------- while_loop */
-jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) {
+/* while_loop, or (max_steps >= 0) while_bounded, whose functions take a
+ * step count as the first carry (jx_while_loop_bounded) */
+static jx_t while_general(jx_fn *cond, jx_fn *body, jx_t init, int64_t max_steps);
+jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) { return while_general(cond, body, init, -1); }
+
+static jx_t while_general(jx_fn *cond, jx_fn *body, jx_t init, int64_t max_steps) {
   if (jx_is_error(init)) return init ? init : jx_error_new("while_loop: init is NULL");
   closed c, b;
   jx_t err = trace_closed("while_loop (cond)", cond, 1, &init, &c);
@@ -219,15 +224,55 @@ jx_t jx_while_loop(jx_fn *cond, jx_fn *body, jx_t init) {
     for (int i = 0; i < b.nconst; i++) ins[m++] = b.consts[i];
     for (int i = 0; i < n; i++) ins[m++] = il[i];
     jx_params q;
-    jx_params_init(&q, JX_PK_WHILE);
-    q.while_.cond = c.j, q.while_.body = b.j;
+    jx_params_init(&q, max_steps < 0 ? JX_PK_WHILE : JX_PK_BWHILE);
+    q.while_.cond = c.j, q.while_.body = b.j; /* bwhile begins with while_'s fields */
     q.while_.ncconst = c.nconst, q.while_.nbconst = b.nconst;
-    r = jx_bind(JX_P_while, nin, ins, &q, n, outs);
+    if (max_steps >= 0) q.bwhile.max_steps = max_steps;
+    r = jx_bind(max_steps < 0 ? JX_P_while : JX_P_while_bounded, nin, ins, &q, n, outs);
     if (!r) r = unflatten_outs(init, outs);
   }
   closed_free(&c), closed_free(&b);
   jx_free(il), jx_free(ins), jx_free(outs);
   return r;
+}
+
+/* while_loop_bounded: the user's functions on the carry, behind a step
+ * count (i, carry): cond' = i < max_steps and cond(carry), body' = (i + 1,
+ * body(carry)) */
+typedef struct {
+  jx_fn *cond, *body;
+  int64_t max_steps;
+} bounded_closure;
+static jx_t bounded_cond(const jx_t *a, void *u) {
+  bounded_closure *c = u;
+  jx_t i = jx_at(a[0], 0), ok = jx_lt(i, jx_scalar_of(JX_I32, (double)c->max_steps));
+  jx_t r = jx_call(c->cond, (jx_t[]){jx_at(a[0], 1)});
+  /* ok and r (a cond that is not a bool scalar is reported by while_loop) */
+  bool b = jx_ok(r) && !jx_is_tree(r) && jx_dtype_of(r) == JX_BOOL && jx_ndim(r) == 0;
+  return b ? jx_where(ok, r, ok) : r;
+}
+static jx_t bounded_body(const jx_t *a, void *u) {
+  bounded_closure *c = u;
+  jx_t i = jx_at(a[0], 0);
+  return JX_TUPLE(jx_add(i, jx_scalar_of(JX_I32, 1)), jx_call(c->body, (jx_t[]){jx_at(a[0], 1)}));
+}
+
+jx_t jx_while_loop_bounded(jx_fn *cond, jx_fn *body, jx_t init, int64_t max_steps) {
+  const char *op = "while_loop_bounded";
+  jx_t bad = jx_fn_error_value(op, cond);
+  if (!bad) bad = jx_fn_error_value(op, body);
+  if (bad) return bad;
+  if (cond->nargs != 1 || body->nargs != 1)
+    return jx_error_new("%s: cond and body take the carry: 1 argument each, not %d and %d", op, cond->nargs,
+                        body->nargs);
+  if (max_steps < 0 || max_steps > INT32_MAX)
+    return jx_error_new("%s: max_steps must be in [0, 2^31), got %lld", op, (long long)max_steps);
+  if (jx_is_error(init)) return init ? init : jx_error_new("%s: init is NULL", op);
+  bounded_closure c = {cond, body, max_steps};
+  jx_fn *bc = jx_fn_new(bounded_cond, 1, &c), *bb = jx_fn_new(bounded_body, 1, &c);
+  jx_t r = while_general(bc, bb, JX_TUPLE(jx_scalar_of(JX_I32, 0), init), max_steps);
+  jx_fn_free(bc), jx_fn_free(bb);
+  return jx_ok(r) ? jx_at(r, 1) : r;
 }
 
 /* ----------------------------------------------------------------- scan */

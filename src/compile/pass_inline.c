@@ -1,7 +1,18 @@
-/* Inlining: jit_call callees spliced into the caller (compile/passes.h). */
+/* Inlining: jit_call callees spliced into the caller (compile/passes.h);
+ * also the functions of custom_jvp_call / custom_vjp_call and remat,
+ * whose rules matter only to autodiff, which has run before jit compiles
+ * (remat's recomputation reads its inputs through optimization_barrier,
+ * so CSE does not merge it back into the forward pass). */
 #include "compile/builder.h"
 
 enum { MAX_INLINE_DEPTH = 256 };
+
+static const jx_jaxpr *callee(const jx_eqn *q) {
+  if (q->prim == JX_P_jit_call) return q->params.call.jaxpr;
+  if (q->prim == JX_P_custom_jvp_call || q->prim == JX_P_custom_vjp_call) return q->params.custom.fun;
+  if (q->prim == JX_P_remat) return q->params.remat.jaxpr;
+  return NULL;
+}
 
 static void inline_rec(bld *b, srcmap *s, int depth) {
   const jx_jaxpr *src = s->src;
@@ -10,15 +21,16 @@ static void inline_rec(bld *b, srcmap *s, int depth) {
     const jx_eqn *q = &src->eqns[e];
     int *ins = map_ins(b, s, q, &buf);
     if (!ins) break;
-    if (q->prim != JX_P_jit_call) {
+    const jx_jaxpr *sub = callee(q);
+    if (!sub && q->prim != JX_P_jit_call) {
       emit_copy(b, s, q, ins);
       continue;
     }
-    const jx_jaxpr *sub = q->params.call.jaxpr;
     if (!sub || sub->nin != q->nin || sub->nout != q->nout) {
-      b->err = jx_error_new("optimize: jit_call equation %d: callee takes %d inputs and gives %d "
-                            "outputs, the call has %d and %d",
-                            e, sub ? sub->nin : -1, sub ? sub->nout : -1, q->nin, q->nout);
+      b->err =
+          jx_error_new("optimize: %s equation %d: callee takes %d inputs and gives %d "
+                       "outputs, the call has %d and %d",
+                       jx_prim_names[q->prim], e, sub ? sub->nin : -1, sub ? sub->nout : -1, q->nin, q->nout);
       break;
     }
     if (depth >= MAX_INLINE_DEPTH) {

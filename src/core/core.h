@@ -97,6 +97,10 @@ typedef enum {
   /* [MATH] */
   /* [MATH] end */
   /* [CUSTOM] */
+  JX_PK_CUSTOM, /* custom_jvp_call, custom_vjp_call, custom_lin */
+  JX_PK_REMAT,  /* remat (checkpoint) */
+  JX_PK_NAME,   /* checkpoint_name */
+  JX_PK_BWHILE, /* while_bounded */
   /* [CUSTOM] end */
   JX_PK_COUNT
 } jx_params_kind;
@@ -221,6 +225,25 @@ typedef struct jx_params {
     /* [MATH] */
     /* [MATH] end */
     /* [CUSTOM] */
+    struct { /* custom_jvp_call / custom_vjp_call(consts, args); custom_lin(residuals, tangents) */
+      struct jx_jaxpr *fun;  /* the function (custom_lin: NULL) */
+      struct jx_jaxpr *rule; /* a carrier of the rules (control/custom.h) */
+      int32_t nconst;        /* leading inputs that are the function's constants */
+    } custom;
+    struct { /* remat(ins): the function; what its derivative needs is recomputed */
+      struct jx_jaxpr *jaxpr;
+      int32_t policy; /* jx_remat_policy: what is saved instead */
+      int8_t nnames;  /* JX_REMAT_NAMES: the names saved */
+      char names[4][32];
+    } remat;
+    struct {
+      char name[32]; /* checkpoint_name: a name for a saving policy */
+    } name;
+    struct { /* while_bounded: while_'s fields first (while's rules read them), then the bound */
+      struct jx_jaxpr *cond, *body;
+      int32_t ncconst, nbconst;
+      int64_t max_steps; /* the carries start with the step count, which cond bounds */
+    } bwhile;
     /* [CUSTOM] end */
   };
 } jx_params;

@@ -39,6 +39,10 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     /* [MATH] */
     /* [MATH] end */
     /* [CUSTOM] */
+    [JX_PK_CUSTOM] = "custom",
+    [JX_PK_REMAT] = "remat",
+    [JX_PK_NAME] = "name",
+    [JX_PK_BWHILE] = "bwhile",
     /* [CUSTOM] end */
 };
 
@@ -57,7 +61,15 @@ int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js) {
     /* [PMAP] */
     /* [PMAP] end */
     /* [CUSTOM] */
-    /* [CUSTOM] end */
+    case JX_PK_CUSTOM: /* the rule carrier first: the harness reads the last */
+      if (p->custom.rule) js[n++] = p->custom.rule;
+      if (p->custom.fun) js[n++] = p->custom.fun;
+      break;
+    case JX_PK_REMAT: js[n++] = p->remat.jaxpr; break;
+    case JX_PK_BWHILE:
+      js[n++] = p->bwhile.cond, js[n++] = p->bwhile.body;
+      break;
+      /* [CUSTOM] end */
     default: break;
   }
   return n;

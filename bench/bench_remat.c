@@ -1,0 +1,66 @@
+/* Checkpointing (jx_checkpoint) against plain reverse mode: the grad of a
+ * tanh MLP's loss over its parameters, every layer checkpointed
+ * (JX_REMAT_NOTHING, and JX_REMAT_DOTS) or not, eager and jitted: peak
+ * bytes allocated during the call above the inputs (a counting
+ * allocator: deterministic) and the median time.
+ *
+ * usage: bench_remat [layers=32] [width=1024] [batch=256] [reps=3] */
+#include "../tests/remat_mlp.h"
+
+#include <stdio.h>
+#include <time.h>
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  rm_install();
+  int layers = argc > 1 ? atoi(argv[1]) : 32, reps = argc > 4 ? atoi(argv[4]) : 3;
+  int64_t width = argc > 2 ? atoll(argv[2]) : 1024, batch = argc > 3 ? atoll(argv[3]) : 256;
+  jx_t params, x;
+  rm_init(layers, width, batch, &params, &x);
+  printf("checkpoint: grad of a %d-layer tanh MLP, width %lld, batch %lld, f32, over its parameters\n",
+         layers, (long long)width, (long long)batch);
+  const char *names[] = {"plain", "checkpoint(nothing)", "checkpoint(dots)"};
+  const int policies[] = {-1, JX_REMAT_NOTHING, JX_REMAT_DOTS};
+  for (int jit = 0; jit < 2; jit++) {
+    double base_ms = 0;
+    size_t base_peak = 0;
+    for (int p = 0; p < 3; p++) {
+      rm_model m;
+      jx_fn *g = rm_grad(&m, policies[p], jit);
+      jx_t r;
+      size_t peak = rm_peak_bytes(g, params, x, &r); /* (jit: includes the compile) */
+      if (!jx_ok(r)) {
+        printf("error: %s\n", jx_error(r));
+        return 1;
+      }
+      jx_release(r);
+      if (jit) peak = rm_peak_bytes(g, params, x, NULL);
+      double t[16];
+      for (int k = 0; k < reps && k < 16; k++) {
+        double t0 = now_ms();
+        jx_pool_push();
+        jx_t o = JX_CALL(g, params, x);
+        (void)jx_item(jx_at(jx_at(o, 0), 0) ? jx_sum(jx_at(jx_at(o, 0), 1)) : o);
+        jx_pool_pop();
+        t[k] = now_ms() - t0;
+      }
+      qsort(t, (size_t)(reps < 16 ? reps : 16), sizeof *t, cmp);
+      double ms = t[(reps < 16 ? reps : 16) / 2];
+      if (p == 0) base_ms = ms, base_peak = peak;
+      printf("%-6s %-20s peak %8.1f MiB (%.3f of plain)  time %9.1f ms (%.2fx)\n", jit ? "jit" : "eager",
+             names[p], peak / 1048576.0, (double)peak / (double)base_peak, ms, ms / base_ms);
+      jx_fn_free(g);
+    }
+  }
+  jx_release(params), jx_release(x);
+  return 0;
+}
