@@ -105,3 +105,22 @@ void jx_strbuf_put(jx_strbuf *b, const char *fmt, ...) {
   jx_strbuf_vput(b, fmt, ap);
   va_end(ap);
 }
+
+/* take along one axis, as jx_take builds it: clip mode, one collapsed dim
+ * that is also the one mapped, the indices' batch dims where that axis was
+ * and whole slices elsewhere. The kernels and the portable renderer have a
+ * plain row loop for it. */
+int jx_gather_take_axis(const jx_params *pa, const jx_aval *x, const jx_aval *idx) {
+  if (pa->kind != JX_PK_GATHER) return -1;
+  const __typeof__(pa->gather) *d = &pa->gather;
+  if (d->mode != JX_GATHER_CLIP || d->ncollapsed != 1 || d->nmap != 1 || d->collapsed[0] != d->map[0])
+    return -1;
+  if (d->ivd != idx->ndim && d->ivd != idx->ndim - 1) return -1;
+  int a = d->collapsed[0], nbd = idx->ndim - (d->ivd < idx->ndim);
+  for (int k = 0, j = 0; k < x->ndim; k++) {
+    if (k == a) continue;
+    if (d->slice[k] != x->shape[k] || d->offset[j] != (k < a ? k : k - 1 + nbd)) return -1;
+    j++;
+  }
+  return a;
+}

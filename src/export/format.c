@@ -37,11 +37,16 @@ static const jx_xfield f_pad[] = {{F_I64, OFF(pad.lo), R, -BIG, BIG},
                                   {F_I64, OFF(pad.interior), R, 0, BIG},
                                   {0}};
 static const jx_xfield f_concat[] = {{F_I32, OFF(concat.axis), 1, AX}, {0}};
-static const jx_xfield f_gather[] = {{F_I32, OFF(gather.axis), 1, AX}, {0}};
-static const jx_xfield f_scatter[] = {{F_I32, OFF(scatter.axis), 1, AX},
-                                      {F_I8, OFF(scatter.ndim), 1, 0, R},
-                                      {F_I64, OFF(scatter.shape), R, 0, BIG},
-                                      {0}};
+/* gather and the scatters share one struct: JAX's dimension numbers */
+#define DIMNUMS(m)                                                                                           \
+  {F_I8, OFF(m.noffset), 1, 0, R}, {F_I8, OFF(m.ncollapsed), 1, 0, R}, {F_I8, OFF(m.nmap), 1, 0, R},         \
+      {F_I8, OFF(m.ivd), 1, 0, R}, {F_I8, OFF(m.mode), 1, 0, 2}, {F_I8, OFF(m.offset), R, AX},               \
+      {F_I8, OFF(m.collapsed), R, AX}, {F_I8, OFF(m.map), R, AX}, {F_I64, OFF(m.slice), R, 0, BIG},          \
+      {F_BITS64, OFF(m.fill), 1, INT64_MIN, INT64_MAX}, {                                                    \
+    0                                                                                                        \
+  }
+static const jx_xfield f_gather[] = {DIMNUMS(gather)};
+static const jx_xfield f_scatter[] = {DIMNUMS(scatter)};
 static const jx_xfield f_iota[] = {{F_I32, OFF(iota.axis), 1, AX},
                                    {F_DTYPE, OFF(iota.dtype), 1, 0, 0},
                                    {F_I8, OFF(iota.ndim), 1, 0, R},

@@ -13,7 +13,8 @@ enum { JX_XF_MAX_DEPTH = 64 }; /* jaxprs inside jaxprs, trees inside trees */
 
 /* A params field: its type, place in jx_params, array length (1: a
  * scalar) and the range a loaded value must lie in. */
-typedef enum { F_I8 = 1, F_I32, F_I64, F_BOOL, F_DTYPE, F_JAXPR } jx_xftype;
+/* F_BITS64: a 64-bit field (a double) written as its bit pattern, exact */
+typedef enum { F_I8 = 1, F_I32, F_I64, F_BOOL, F_DTYPE, F_JAXPR, F_BITS64 } jx_xftype;
 typedef struct {
   jx_xftype t;
   size_t off;

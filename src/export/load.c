@@ -182,6 +182,7 @@ static bool read_params(rd *r, const loaded *L, jx_prim p, jx_params *pa) {
       if (f[i].t == F_I32) ((int32_t *)at)[k] = (int32_t)v;
       if (f[i].t == F_I64) ((int64_t *)at)[k] = v;
       if (f[i].t == F_BOOL) ((bool *)at)[k] = v != 0;
+      if (f[i].t == F_BITS64) memcpy(at + 8 * k, &v, 8);
     }
   return true;
 }

@@ -26,6 +26,8 @@
 #include "compile/passes.h"
 #include "export/format.h"
 
+#include <string.h>
+
 #include <stdio.h>
 #include <unistd.h>
 
@@ -45,6 +47,12 @@ static int find_done(const saver *s, const jx_jaxpr *j) {
 
 static int save_jaxpr(saver *s, const jx_jaxpr *j, int depth);
 
+static long long bits64(const char *p, int k) {
+  int64_t v;
+  memcpy(&v, p + 8 * k, 8);
+  return (long long)v;
+}
+
 static void save_params(saver *s, const jx_eqn *q, const int *refs) {
   const jx_xfield *f = jx_xf_kind_fields[q->params.kind];
   jx_strbuf_put(&s->b, " %s", jx_params_kind_names[q->params.kind]);
@@ -52,12 +60,13 @@ static void save_params(saver *s, const jx_eqn *q, const int *refs) {
   for (int i = 0; f[i].len; i++)
     for (int k = 0; k < f[i].len; k++) {
       const char *p = (const char *)&q->params + f[i].off;
-      long long v = f[i].t == F_I8      ? ((const int8_t *)p)[k]
-                    : f[i].t == F_I32   ? ((const int32_t *)p)[k]
-                    : f[i].t == F_I64   ? ((const int64_t *)p)[k]
-                    : f[i].t == F_BOOL  ? ((const bool *)p)[k]
-                    : f[i].t == F_DTYPE ? (long long)((const jx_dtype *)p)[k]
-                                        : (long long)refs[r++];
+      long long v = f[i].t == F_I8       ? ((const int8_t *)p)[k]
+                    : f[i].t == F_I32    ? ((const int32_t *)p)[k]
+                    : f[i].t == F_I64    ? ((const int64_t *)p)[k]
+                    : f[i].t == F_BOOL   ? ((const bool *)p)[k]
+                    : f[i].t == F_DTYPE  ? (long long)((const jx_dtype *)p)[k]
+                    : f[i].t == F_BITS64 ? bits64(p, k)
+                                         : (long long)refs[r++];
       if (f[i].t == F_DTYPE)
         jx_strbuf_put(&s->b, " %s", jx_dtype_name((jx_dtype)v));
       else

@@ -195,22 +195,7 @@ static void gather_chunks(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
-/* take along one axis (jx_take's gather: clip, idx batch dims where the
- * axis was, whole slices elsewhere): the existing row kernel */
-static bool is_take(const jx_aval *x, const jx_aval *ia, const dn_t *d, int *axis) {
-  if (d->mode != JX_GATHER_CLIP || d->ncollapsed != 1 || d->nmap != 1 || d->collapsed[0] != d->map[0])
-    return false;
-  if (d->ivd != ia->ndim && !(d->ivd == ia->ndim - 1)) return false;
-  int a = d->collapsed[0], nbd = ia->ndim - (d->ivd < ia->ndim);
-  for (int k = 0, j = 0; k < x->ndim; k++) {
-    if (k == a) continue;
-    if (d->slice[k] != x->shape[k] || d->offset[j] != (k < a ? k : k - 1 + nbd)) return false;
-    j++;
-  }
-  *axis = a;
-  return true;
-}
-
+/* take along one axis (jx_gather_take_axis): the existing row kernel */
 static jx_t gather_take(jx_t x, jx_t idx, int a, jx_t out) {
   const jx_aval *xa = &x->aval;
   int64_t n = xa->shape[a], k = jx_aval_size(&idx->aval), outer = 1, inner = 1;
@@ -232,8 +217,8 @@ static jx_t gather_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
   const dn_t *d = dn_of(pa);
   const jx_aval *x = &in[0]->aval, *o = &out[0]->aval;
   if (jx_aval_size(o) == 0) return NULL;
-  int axis;
-  if (is_take(x, &in[1]->aval, d, &axis)) return gather_take(in[0], in[1], axis, out[0]);
+  int axis = jx_gather_take_axis(pa, x, &in[1]->aval);
+  if (axis >= 0) return gather_take(in[0], in[1], axis, out[0]);
   jx_cpu_gs_plan pl;
   make_plan(x, o, d, d->slice, &pl);
   char fill[16];
