@@ -5,16 +5,30 @@
 #include <stdio.h>
 
 const char *const jx_params_kind_names[JX_PK_COUNT] = {
-    [JX_PK_NONE] = "none",     [JX_PK_CONVERT] = "convert", [JX_PK_REDUCE] = "reduce",
-    [JX_PK_ARG] = "arg",       [JX_PK_DOT] = "dot",         [JX_PK_RESHAPE] = "reshape",
-    [JX_PK_BCAST] = "bcast",   [JX_PK_PERM] = "perm",       [JX_PK_REV] = "rev",
-    [JX_PK_SLICE] = "slice",   [JX_PK_PAD] = "pad",         [JX_PK_CONCAT] = "concat",
-    [JX_PK_GATHER] = "gather", [JX_PK_SCATTER] = "scatter", [JX_PK_IOTA] = "iota",
-    [JX_PK_CALL] = "call",     [JX_PK_COND] = "cond",       [JX_PK_WHILE] = "while",
+    [JX_PK_NONE] = "none",
+    [JX_PK_CONVERT] = "convert",
+    [JX_PK_REDUCE] = "reduce",
+    [JX_PK_ARG] = "arg",
+    [JX_PK_DOT] = "dot",
+    [JX_PK_RESHAPE] = "reshape",
+    [JX_PK_BCAST] = "bcast",
+    [JX_PK_PERM] = "perm",
+    [JX_PK_REV] = "rev",
+    [JX_PK_SLICE] = "slice",
+    [JX_PK_PAD] = "pad",
+    [JX_PK_CONCAT] = "concat",
+    [JX_PK_GATHER] = "gather",
+    [JX_PK_SCATTER] = "scatter",
+    [JX_PK_IOTA] = "iota",
+    [JX_PK_CALL] = "call",
+    [JX_PK_COND] = "cond",
+    [JX_PK_WHILE] = "while",
     [JX_PK_SCAN] = "scan",
     /* [PMAP] */
     /* [PMAP] end */
     /* [CONV] */
+    [JX_PK_CONV] = "conv",
+    [JX_PK_WINDOW] = "window",
     /* [CONV] end */
     /* [INDEX] */
     /* [INDEX] end */
