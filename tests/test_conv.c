@@ -2,7 +2,10 @@
  * (golden/conv_golden.txt, made by golden/gen_conv_golden.py), in f64 and
  * f32; layouts against each other; vmap with a mapped kernel against a
  * loop; jit(value_and_grad) of a small CNN against eager; and the error
- * values for bad shapes, dimension numbers and windows. */
+ * values for bad shapes, dimension numbers and windows. The golden cases
+ * run with each convolution kernel (jx's own, and oneDNN's when built
+ * with it), and the two are compared on larger f32 problems. */
+#include "backend/cpu/conv.h" /* jx_cpu_conv_force: both kernels, oneDNN's and jx's own */
 #include "check.h"
 
 #include <jx.h>
@@ -173,7 +176,7 @@ static void test_golden(void) {
   free(line);
   fclose(fp);
   CHECKF(ncases >= 20, "only %d golden cases", ncases);
-  printf("%d golden cases (PyTorch), f64 and f32\n", ncases);
+  printf("%d golden cases (PyTorch), f64 and f32, %s kernel\n", ncases, jx_cpu_conv_backend());
 }
 
 /* ------------------------------------------------- layouts, vmap, jit */
@@ -269,6 +272,53 @@ static void test_jit_grad(void) {
   jx_pool_pop();
 }
 
+/* oneDNN's kernel against jx's own on f32 problems of a CNN's sizes:
+ * values and both gradients (the filter gradient takes oneDNN's
+ * backward-weights path, strided data gradients jx's) */
+typedef struct {
+  int64_t st, pad, rd, fgc;
+  const char *dn;
+} xk_ctx;
+static jx_t xk_loss(const jx_t *a, void *u) {
+  const xk_ctx *c = u;
+  jx_t y =
+      jx_conv_general_dilated(a[0], a[1], (int64_t[]){c->st, c->st}, (int64_t[]){c->pad, c->pad, c->pad, 0},
+                              NULL, (int64_t[]){c->rd, 1}, c->dn, (int)c->fgc);
+  return jx_sum(jx_mul(y, jx_sin(y)));
+}
+static void test_kernels_agree(void) {
+  const xk_ctx cases[] = {{1, 2, 1, 1, "NHWC,HWIO,NHWC"},
+                          {2, 1, 1, 1, "NHWC,HWIO,NHWC"},
+                          {1, 1, 2, 2, "NCHW,OIHW,NCHW"},
+                          {1, 0, 1, 1, "NCHW,OIHW,NCHW"}};
+  for (int i = 0; i < 4; i++) {
+    jx_pool_push();
+    const xk_ctx *c = &cases[i];
+    bool nhwc = c->dn[1] == 'H';
+    jx_t x = jx_random_normal(jx_random_key(10 + i), JX_F32, nhwc ? 4 : 4,
+                              nhwc ? (int64_t[]){16, 14, 13, 8} : (int64_t[]){16, 8, 14, 13});
+    jx_t w = jx_random_normal(jx_random_key(20 + i), JX_F32, 4,
+                              nhwc ? (int64_t[]){5, 3, 8, 12} : (int64_t[]){12, 8 / c->fgc, 5, 3});
+    jx_fn *f = jx_fn_new(xk_loss, 2, (void *)c), *g = jx_grad(f, 0), *h = jx_grad(f, 1);
+    jx_t r[2][3];
+    for (int k = 0; k < 2; k++) {
+      jx_cpu_conv_force(k ? "dnnl" : "own");
+      r[k][0] = JX_CALL(f, x, w), r[k][1] = JX_CALL(g, x, w), r[k][2] = JX_CALL(h, x, w);
+    }
+    jx_cpu_conv_force(NULL);
+    for (int j = 0; j < 3; j++) {
+      CHECKF(jx_ok(r[0][j]) && jx_ok(r[1][j]), "case %d: %s / %s", i, jx_error(r[0][j]), jx_error(r[1][j]));
+      if (!jx_ok(r[0][j]) || !jx_ok(r[1][j])) continue;
+      jx_t a = jx_astype(r[0][j], JX_F64), b = jx_astype(r[1][j], JX_F64);
+      double scale = jx_item(jx_max(jx_abs(a))), err = jx_item(jx_max(jx_abs(jx_sub(a, b))));
+      CHECKF(err <= 1e-4 * (1 + scale), "case %d output %d: own vs oneDNN max error %g (scale %g)", i, j, err,
+             scale);
+    }
+    jx_fn_free(h), jx_fn_free(g), jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
 /* --------------------------------------------------------------- errors */
 static void test_errors(void) {
   jx_pool_push();
@@ -321,7 +371,13 @@ static void test_errors(void) {
 int main(int argc, char **argv) {
   check_verbose = argc > 1 && !strcmp(argv[1], "-v");
   check_private_cache("conv");
-  test_golden();
+  const char *kernels[2] = {"own", "dnnl"};
+  for (int k = 0; k < 2; k++) {
+    jx_cpu_conv_force(kernels[k]);
+    if (!strcmp(jx_cpu_conv_backend(), kernels[k])) test_golden();
+  }
+  jx_cpu_conv_force(NULL);
+  test_kernels_agree();
   test_layouts();
   test_vmap_kernel();
   test_jit_grad();

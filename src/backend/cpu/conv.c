@@ -1,14 +1,19 @@
 /* jx's own convolution: im2col + GEMM.
  *
- * For a block of images (as many as keep the column matrix near 4 MiB) the
- * window taps of every output position are gathered into col[I*K, nb*P]
- * (row = (input channel, tap), column = (image, output position); padding
- * and the holes of lhs dilation read zero), then one GEMM per group makes
- * the outputs: channels-first outputs as W[Og, I*K] x col, one product per
- * image (a batched GEMM), channels-last ones as col^T x W^T straight into
- * the [image, position, channel] rows. Any other output layout is computed
- * channels-first into a temporary and scattered into place. Which lhs tap
- * an output position reads is tabulated per spatial dim once per call. */
+ * For a block of images (as many as keep the patch matrix near 8 MiB) the
+ * window taps of every output position are gathered into a matrix, then
+ * one GEMM per group makes the outputs:
+ *  - channels-first outputs (NCHW-like): col[I*K, nb*P] (row = (input
+ *    channel, tap), column = (image, position)) and W[Og, I*K] x col, one
+ *    product per image (a batched GEMM);
+ *  - outputs whose channels are contiguous and whose positions are evenly
+ *    spaced (NHWC-like, and the HWIO filter gradient): patch rows
+ *    rows[nb*P, K*I] (row = (image, position), column = (tap, channel):
+ *    channel runs, contiguous in NHWC inputs) and rows x W^T, with W
+ *    reordered to [O, K, I], straight into the output rows.
+ * Any other output layout is computed channels-first into a temporary and
+ * scattered into place. Padding and the holes of lhs dilation read zero;
+ * which lhs index a tap reads is tabulated per spatial dim once per call. */
 #include "backend/cpu/conv.h"
 
 #include <string.h>
@@ -16,7 +21,7 @@
 typedef uint32_t __attribute__((may_alias)) m32;
 typedef uint64_t __attribute__((may_alias)) m64;
 
-enum { COL_TARGET_BYTES = 4 << 20 };
+enum { COL_TARGET_BYTES = 8 << 20 };
 
 typedef struct {
   const jx_cpu_conv_desc *d;
@@ -79,6 +84,46 @@ static void fill_task(void *ctx, int64_t lo, int64_t hi) {
   for (int64_t r = lo; r < hi; r++) wide ? fill_m64(j, r) : fill_m32(j, r);
 }
 
+/* Patch row r = (image, position): for every tap its I channels. */
+#define DEF_ROWS(T)                                                                                          \
+  static void rows_##T(const col_job *j, int64_t r) {                                                        \
+    const jx_cpu_conv_desc *d = j->d;                                                                        \
+    const int nsp = d->nsp;                                                                                  \
+    const int64_t I = d->I, sc = d->lst[1];                                                                  \
+    int64_t img = r / j->P, p = r % j->P, ps[JX_CONV_MAXSP], k[JX_CONV_MAXSP] = {0};                         \
+    for (int s = nsp - 1; s >= 0; s--) ps[s] = p % d->out[s], p /= d->out[s];                                \
+    const T *base = (const T *)j->lhs + (j->n0 + img) * d->lst[0] + j->c0 * sc;                              \
+    T *dst = (T *)(j->col + (size_t)(r * j->K * I) * sizeof(T));                                             \
+    for (int64_t t = 0; t < j->K; t++, dst += I) {                                                           \
+      int64_t off = 0;                                                                                       \
+      bool ok = true;                                                                                        \
+      for (int s = 0; s < nsp; s++) {                                                                        \
+        int64_t v = j->tab[j->taboff[s] + k[s] * d->out[s] + ps[s]];                                         \
+        ok &= v >= 0;                                                                                        \
+        off += v * d->lst[s + 2];                                                                            \
+      }                                                                                                      \
+      if (!ok) {                                                                                             \
+        memset(dst, 0, (size_t)I * sizeof(T));                                                               \
+      } else if (sc == 1) {                                                                                  \
+        memcpy(dst, base + off, (size_t)I * sizeof(T));                                                      \
+      } else {                                                                                               \
+        for (int64_t i = 0; i < I; i++) dst[i] = base[off + i * sc];                                         \
+      }                                                                                                      \
+      for (int s = nsp - 1; s >= 0; s--) {                                                                   \
+        if (++k[s] < d->k[s]) break;                                                                         \
+        k[s] = 0;                                                                                            \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+DEF_ROWS(m32)
+DEF_ROWS(m64)
+
+static void rows_task(void *ctx, int64_t lo, int64_t hi) {
+  const col_job *j = ctx;
+  bool wide = jx_dtype_size(j->d->dt) == 8;
+  for (int64_t r = lo; r < hi; r++) wide ? rows_m64(j, r) : rows_m32(j, r);
+}
+
 /* tab[s]: [k_s][out_s] -> the lhs index tap k_s of output p_s reads, or -1
  * (padding, or a hole of lhs dilation) */
 static int64_t *make_tables(const jx_cpu_conv_desc *d, int64_t *taboff) {
@@ -96,56 +141,91 @@ static int64_t *make_tables(const jx_cpu_conv_desc *d, int64_t *taboff) {
   return tab;
 }
 
-typedef enum { OUT_CF, OUT_CL, OUT_OTHER } out_mode;
+/* how conv_into computes: CF (col, W x col per image), ROWS (patch rows x
+ * W^T), COLT (col^T x W^T, for few input channels); OTHER: a temporary */
+typedef enum { OUT_CF, OUT_ROWS, OUT_COLT, OUT_OTHER } out_mode;
 
-static out_mode classify(const jx_cpu_conv_desc *d, int64_t P) {
-  int64_t cf[JX_MAX_RANK], cl[JX_MAX_RANK], s1 = 1, s2 = d->O;
-  for (int s = d->nsp - 1; s >= 0; s--) {
-    cf[s + 2] = s1, s1 *= d->out[s];
-    cl[s + 2] = s2, s2 *= d->out[s];
+/* CF: contiguous channels-first; ROWS: channels contiguous and the
+ * positions of an image evenly spaced, *row apart */
+static out_mode classify(const jx_cpu_conv_desc *d, int64_t P, int64_t *row) {
+  int64_t cf[JX_MAX_RANK], s1 = 1;
+  for (int s = d->nsp - 1; s >= 0; s--) cf[s + 2] = s1, s1 *= d->out[s];
+  cf[1] = P, cf[0] = d->O * P;
+  bool is_cf = true;
+  for (int i = 0; i < d->nsp + 2; i++) is_cf &= d->ost[i] == cf[i];
+  if (is_cf) return OUT_CF;
+  *row = d->nsp ? d->ost[d->nsp + 1] : d->O;
+  bool rows = d->ost[1] == 1 && *row >= d->O;
+  int64_t span = 1;
+  for (int s = d->nsp - 2; s >= 0; s--) {
+    span *= d->out[s + 1];
+    rows &= d->ost[s + 2] == *row * span;
   }
-  cf[1] = P, cf[0] = d->O * P, cl[1] = 1, cl[0] = d->O * P;
-  bool is_cf = true, is_cl = true;
-  for (int i = 0; i < d->nsp + 2; i++) is_cf &= d->ost[i] == cf[i], is_cl &= d->ost[i] == cl[i];
-  return is_cf ? OUT_CF : is_cl ? OUT_CL : OUT_OTHER;
+  return rows ? OUT_ROWS : OUT_OTHER;
+}
+
+/* rhs [O, I, K] as [O, K, I] (patch rows order); rhs itself when that is the same */
+static const void *rows_kernel(const jx_cpu_conv_desc *d, const void *rhs, int64_t K, void **tmp) {
+  *tmp = NULL;
+  if (d->I == 1 || K == 1) return rhs;
+  size_t es = jx_dtype_size(d->dt);
+  *tmp = jx_malloc_aligned64((size_t)(d->O * K * d->I) * es);
+  if (!*tmp) return NULL;
+  int64_t shape[3] = {d->O, K, d->I}, st[3] = {d->I * K, 1, K};
+  jx_cpu_strided_copy(es, 3, shape, rhs, 0, st, *tmp);
+  return *tmp;
 }
 
 static int conv_into(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, char *out, out_mode mode,
-                     int64_t P) {
+                     int64_t P, int64_t row) {
   const size_t es = jx_dtype_size(d->dt);
   const int64_t G = d->fgc > d->bgc ? d->fgc : d->bgc, Og = d->O / G, Nb = d->N / d->bgc;
   int64_t K = 1;
   for (int s = 0; s < d->nsp; s++) K *= d->k[s];
   const int64_t IK = d->I * K;
-  if (IK == 0) {
-    memset(out, 0, (size_t)(Nb * d->O * P) * es);
+  if (IK == 0) { /* an empty sum */
+    for (int64_t n = 0; n < Nb; n++) {
+      if (mode == OUT_CF) memset(out + (size_t)(n * d->ost[0]) * es, 0, (size_t)(d->O * P) * es);
+      for (int64_t p = 0; mode == OUT_ROWS && p < P; p++)
+        memset(out + (size_t)(n * d->ost[0] + p * row) * es, 0, (size_t)d->O * es);
+    }
     return 0;
   }
-  int64_t nb = COL_TARGET_BYTES / (int64_t)es / (IK * P);
+  /* images per block: the target size, but at least 256 GEMM rows (few
+   * positions per image: filter gradients) while under 4x the target */
+  int64_t nb = COL_TARGET_BYTES / (int64_t)es / (IK * P), want = (256 + P - 1) / P;
+  if (nb < want) nb = want < 4 * COL_TARGET_BYTES / (int64_t)es / (IK * P) ? want : nb;
   nb = nb < 1 ? 1 : nb > Nb ? Nb : nb;
   col_job j = {.d = d, .lhs = lhs, .K = K, .P = P};
+  void *wtmp = NULL;
+  const char *W = mode == OUT_ROWS ? rows_kernel(d, rhs, K, &wtmp) : rhs;
   int64_t *tab = make_tables(d, j.taboff);
   j.tab = tab;
   j.col = jx_malloc_aligned64((size_t)(IK * nb * P) * es);
-  if (!tab || !j.col) {
-    jx_free(tab), jx_free_aligned64(j.col);
+  if (!tab || !j.col || !W) {
+    jx_free(tab), jx_free_aligned64(j.col), jx_free_aligned64(wtmp);
     return -1;
   }
   for (int64_t g = 0; g < G; g++) {
-    const char *w = (const char *)rhs + (size_t)(g * Og * IK) * es;
+    const char *w = W + (size_t)(g * Og * IK) * es;
     for (int64_t n0 = 0; n0 < Nb; n0 += nb) {
       j.nb = n0 + nb <= Nb ? nb : Nb - n0;
       j.n0 = n0 + (d->bgc > 1 ? g * Nb : 0), j.c0 = d->fgc > 1 ? g * d->I : 0;
-      jx_cpu_parallel_for(IK, 1 + 16384 / (j.nb * P), fill_task, &j);
-      if (mode == OUT_CL)
-        jx_cpu_gemm(d->dt, true, true, j.nb * P, Og, IK, j.col, j.nb * P, w, IK,
-                    out + (size_t)(n0 * P * d->O + g * Og) * es, d->O);
-      else
-        jx_cpu_gemm_batched(d->dt, false, false, j.nb, Og, P, IK, w, IK, 0, j.col, j.nb * P, P,
-                            out + (size_t)(n0 * d->O * P + g * Og * P) * es, P, d->O * P);
+      char *c = out + (size_t)(n0 * d->ost[0] + g * Og * d->ost[1]) * es;
+      if (mode == OUT_ROWS) {
+        jx_cpu_parallel_for(j.nb * P, 1 + 16384 / IK, rows_task, &j);
+        jx_cpu_gemm(d->dt, false, true, j.nb * P, Og, IK, j.col, IK, w, IK, c, row);
+      } else {
+        jx_cpu_parallel_for(IK, 1 + 16384 / (j.nb * P), fill_task, &j);
+        if (mode == OUT_COLT)
+          jx_cpu_gemm(d->dt, true, true, j.nb * P, Og, IK, j.col, j.nb * P, w, IK, c, row);
+        else
+          jx_cpu_gemm_batched(d->dt, false, false, j.nb, Og, P, IK, w, IK, 0, j.col, j.nb * P, P, c, P,
+                              d->O * P);
+      }
     }
   }
-  jx_free(tab), jx_free_aligned64(j.col);
+  jx_free(tab), jx_free_aligned64(j.col), jx_free_aligned64(wtmp);
   return 0;
 }
 
@@ -154,17 +234,27 @@ int jx_cpu_conv(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, voi
   for (int s = 0; s < d->nsp; s++) P *= d->out[s];
   const int64_t Nb = d->N / d->bgc;
   if (P == 0 || Nb == 0 || d->O == 0) return 0;
-  out_mode mode = classify(d, P);
-  if (mode != OUT_OTHER) return conv_into(d, lhs, rhs, out, mode, P);
-  /* channels-first into a temporary, then scattered into out's layout */
+  int64_t row = 0;
+  out_mode mode = classify(d, P, &row);
+  /* patch rows pay off once each tap copies a run of channels */
+  const out_mode rows_mode = d->I >= 4 ? OUT_ROWS : OUT_COLT;
+  if (mode == OUT_CF) return conv_into(d, lhs, rhs, out, OUT_CF, P, 0);
+  if (mode == OUT_ROWS && d->ost[0] == P * row) return conv_into(d, lhs, rhs, out, rows_mode, P, row);
+  /* into a contiguous [N, positions, O] temporary, then scattered into place */
   const size_t es = jx_dtype_size(d->dt);
   char *tmp = jx_malloc((size_t)(Nb * d->O * P) * es);
   if (!tmp) return -1;
-  int rc = conv_into(d, lhs, rhs, tmp, OUT_CF, P);
+  jx_cpu_conv_desc t = *d;
+  t.ost[0] = P * d->O, t.ost[1] = 1;
+  int64_t span = d->O;
+  for (int s = d->nsp - 1; s >= 0; s--) t.ost[s + 2] = span, span *= d->out[s];
+  int rc = conv_into(&t, lhs, rhs, tmp, rows_mode, P, d->O);
   if (rc == 0) {
-    int64_t shape[JX_MAX_RANK] = {Nb, d->O};
-    for (int s = 0; s < d->nsp; s++) shape[s + 2] = d->out[s];
-    jx_cpu_strided_scatter(es, d->nsp + 2, shape, tmp, out, 0, d->ost);
+    int64_t shape[JX_MAX_RANK], st[JX_MAX_RANK];
+    shape[0] = Nb, st[0] = d->ost[0];
+    for (int s = 0; s < d->nsp; s++) shape[s + 1] = d->out[s], st[s + 1] = d->ost[s + 2];
+    shape[d->nsp + 1] = d->O, st[d->nsp + 1] = d->ost[1];
+    jx_cpu_strided_scatter(es, d->nsp + 2, shape, tmp, out, 0, st);
   }
   jx_free(tmp);
   return rc;

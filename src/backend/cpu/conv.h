@@ -37,6 +37,8 @@ int jx_cpu_conv(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, voi
 int jx_cpu_conv_dnnl(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, void *out);
 /* "dnnl" or "own": which backend an f32 convolution prefers. */
 const char *jx_cpu_conv_backend(void);
+/* Tests: "own" or "dnnl" overrides JX_CONV; NULL returns to it. */
+void jx_cpu_conv_force(const char *backend);
 
 /* Windows over every dim of a contiguous operand x (rank ndim, shape in):
  * output position o and window tap w read x at (o*stride + w*wdil - lo) /

@@ -44,9 +44,9 @@ static int taps_make(const jx_cpu_window_desc *d, taps *t) {
 
 /* Walk the taps of output o (multi-index oi): BODY sees `xo`, the tap's
  * element offset in x; an output with no in-range tap runs no BODY. */
-#define FOR_TAPS(t, oi, BODY)                                                                                \
+#define FOR_TAPS_N(t, nd, oi, BODY)                                                                          \
   do {                                                                                                       \
-    const int nd_ = (t)->d->ndim;                                                                            \
+    const int nd_ = (nd);                                                                                    \
     int64_t k_[JX_MAX_RANK] = {0}, ps_[JX_MAX_RANK + 1] = {0};                                               \
     bool empty_ = false;                                                                                     \
     for (int i_ = 0; i_ < nd_; i_++) empty_ |= (t)->cnt[i_][(oi)[i_]] == 0;                                  \
@@ -66,9 +66,22 @@ static int taps_make(const jx_cpu_window_desc *d, taps *t) {
     }                                                                                                        \
   } while (0)
 
-static void unflat(const jx_cpu_window_desc *d, int64_t f, int64_t *oi) {
-  for (int i = d->ndim - 1; i >= 0; i--) oi[i] = f % d->out[i], f /= d->out[i];
+#define FOR_TAPS(t, oi, BODY) FOR_TAPS_N(t, (t)->d->ndim, oi, BODY)
+
+static void unflat_n(const jx_cpu_window_desc *d, int nd, int64_t f, int64_t *oi) {
+  for (int i = nd - 1; i >= 0; i--) oi[i] = f % d->out[i], f /= d->out[i];
 }
+static void unflat(const jx_cpu_window_desc *d, int64_t f, int64_t *oi) { unflat_n(d, d->ndim, f, oi); }
+
+/* The last dim is carried whole (window 1, stride 1, no padding or
+ * dilation: NHWC pooling's channels): then each position's taps are
+ * walked once for a run of channels, in vector loops. */
+static bool last_whole(const jx_cpu_window_desc *d) {
+  int l = d->ndim - 1;
+  return l >= 1 && d->window[l] == 1 && d->stride[l] == 1 && d->lo[l] == 0 && d->bdil[l] == 1 &&
+         d->out[l] == d->in[l] && d->in[l] >= 4;
+}
+enum { VL = 256 }; /* channels per vector run */
 
 /* per dtype: NaN test, identities, combining */
 #define NAN_f32(x)  ((x) != (x))
@@ -148,15 +161,104 @@ typedef struct {
   }
 JX_FOR_NUM(DEF_WIN, _)
 
+/* the same over runs of the last dim (last_whole): outputs [outer, L] */
+#define DEF_VWIN(S, T, _)                                                                                    \
+  static void vreduce_##S(void *ctx, int64_t lo, int64_t hi) {                                               \
+    const win_job *j = ctx;                                                                                  \
+    const jx_cpu_window_desc *d = j->t->d;                                                                   \
+    const int nd = d->ndim - 1;                                                                              \
+    const int64_t L = d->in[nd];                                                                             \
+    const T *x = j->x;                                                                                       \
+    T *y = j->y, acc[VL];                                                                                    \
+    int64_t oi[JX_MAX_RANK];                                                                                 \
+    for (int64_t f = lo; f < hi; f++) {                                                                      \
+      unflat_n(d, nd, f, oi);                                                                                \
+      for (int64_t c0 = 0; c0 < L; c0 += VL) {                                                               \
+        const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
+        const T id = j->op == JX_WIN_SUM ? (T)0 : j->op == JX_WIN_MAX ? LOWEST_##S : HIGHEST_##S;            \
+        for (int64_t c = 0; c < n; c++) acc[c] = id;                                                         \
+        if (j->op == JX_WIN_SUM)                                                                             \
+          FOR_TAPS_N(j->t, nd, oi, for (int64_t c = 0; c < n; c++) acc[c] += x[xo + c0 + c]);                \
+        else if (j->op == JX_WIN_MAX)                                                                        \
+          FOR_TAPS_N(                                                                                        \
+              j->t, nd, oi, for (int64_t c = 0; c < n; c++) {                                                \
+                T v = x[xo + c0 + c];                                                                        \
+                acc[c] = (v > acc[c] || NAN_##S(v)) && !NAN_##S(acc[c]) ? v : acc[c];                        \
+              });                                                                                            \
+        else                                                                                                 \
+          FOR_TAPS_N(                                                                                        \
+              j->t, nd, oi, for (int64_t c = 0; c < n; c++) {                                                \
+                T v = x[xo + c0 + c];                                                                        \
+                acc[c] = (v < acc[c] || NAN_##S(v)) && !NAN_##S(acc[c]) ? v : acc[c];                        \
+              });                                                                                            \
+        memcpy(y + f * L + c0, acc, (size_t)n * sizeof(T));                                                  \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  /* selected element offsets for channels [c0, c0 + n) of position oi */                                    \
+  static void vselect_##S(const win_job *j, const int64_t *oi, int64_t c0, int64_t n, int64_t *sel) {        \
+    const T *x = j->x;                                                                                       \
+    for (int64_t c = 0; c < n; c++) sel[c] = -1;                                                             \
+    if (j->is_min)                                                                                           \
+      FOR_TAPS_N(                                                                                            \
+          j->t, j->t->d->ndim - 1, oi, for (int64_t c = 0; c < n; c++) {                                     \
+            int64_t e = xo + c0 + c;                                                                         \
+            if (sel[c] < 0 || !(x[sel[c]] <= x[e])) sel[c] = e;                                              \
+          });                                                                                                \
+    else                                                                                                     \
+      FOR_TAPS_N(                                                                                            \
+          j->t, j->t->d->ndim - 1, oi, for (int64_t c = 0; c < n; c++) {                                     \
+            int64_t e = xo + c0 + c;                                                                         \
+            if (sel[c] < 0 || !(x[sel[c]] >= x[e])) sel[c] = e;                                              \
+          });                                                                                                \
+  }                                                                                                          \
+  static void vgather_##S(void *ctx, int64_t lo, int64_t hi) {                                               \
+    const win_job *j = ctx;                                                                                  \
+    const int nd = j->t->d->ndim - 1;                                                                        \
+    const int64_t L = j->t->d->in[nd];                                                                       \
+    const T *t = j->ts;                                                                                      \
+    T *y = j->y;                                                                                             \
+    int64_t oi[JX_MAX_RANK], sel[VL];                                                                        \
+    for (int64_t f = lo; f < hi; f++) {                                                                      \
+      unflat_n(j->t->d, nd, f, oi);                                                                          \
+      for (int64_t c0 = 0; c0 < L; c0 += VL) {                                                               \
+        const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
+        vselect_##S(j, oi, c0, n, sel);                                                                      \
+        for (int64_t c = 0; c < n; c++) y[f * L + c0 + c] = sel[c] < 0 ? (T)0 : t[sel[c]];                   \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  static void vscatter_##S(void *ctx, int64_t lo, int64_t hi) {                                              \
+    const win_job *j = ctx;                                                                                  \
+    const int nd = j->t->d->ndim - 1;                                                                        \
+    const int64_t L = j->t->d->in[nd];                                                                       \
+    const T *s = j->ts;                                                                                      \
+    T *y = j->y;                                                                                             \
+    int64_t oi[JX_MAX_RANK], sel[VL];                                                                        \
+    for (int64_t f = lo; f < hi; f++) {                                                                      \
+      unflat_n(j->t->d, nd, f, oi);                                                                          \
+      for (int64_t c0 = 0; c0 < L; c0 += VL) {                                                               \
+        const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
+        vselect_##S(j, oi, c0, n, sel);                                                                      \
+        for (int64_t c = 0; c < n; c++)                                                                      \
+          if (sel[c] >= 0) y[sel[c]] += s[f * L + c0 + c];                                                   \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+JX_FOR_NUM(DEF_VWIN, _)
+
 typedef struct {
-  jx_cpu_range_fn reduce, gather, scatter;
+  jx_cpu_range_fn reduce, gather, scatter, vreduce, vgather, vscatter;
 } win_fns;
-#define WIN_ENTRY(S, T, _) [JX_DT_##S] = {reduce_##S, gather_##S, scatter_##S},
+#define WIN_ENTRY(S, T, _)                                                                                   \
+  [JX_DT_##S] = {reduce_##S, gather_##S, scatter_##S, vreduce_##S, vgather_##S, vscatter_##S},
 static const win_fns fns[JX_DTYPE_COUNT] = {JX_FOR_NUM(WIN_ENTRY, _)};
 
+/* the outputs the range functions count: all, or the positions without
+ * the carried last dim */
 static int64_t out_size(const jx_cpu_window_desc *d) {
   int64_t n = 1;
-  for (int i = 0; i < d->ndim; i++) n *= d->out[i];
+  for (int i = 0; i < d->ndim - (last_whole(d) ? 1 : 0); i++) n *= d->out[i];
   return n;
 }
 
@@ -165,7 +267,8 @@ int jx_cpu_reduce_window(jx_cpu_winop op, const jx_cpu_window_desc *d, const voi
   taps t;
   if (taps_make(d, &t)) return -1;
   win_job j = {.op = op, .t = &t, .x = x, .y = y};
-  jx_cpu_parallel_for(out_size(d), 4096, fns[d->dt].reduce, &j);
+  bool v = last_whole(d);
+  jx_cpu_parallel_for(out_size(d), v ? 64 : 4096, v ? fns[d->dt].vreduce : fns[d->dt].reduce, &j);
   jx_free(t.block);
   return 0;
 }
@@ -175,7 +278,8 @@ int jx_cpu_select_gather(bool is_min, const jx_cpu_window_desc *d, const void *t
   taps t;
   if (taps_make(d, &t)) return -1;
   win_job j = {.is_min = is_min, .t = &t, .x = x, .ts = tv, .y = y};
-  jx_cpu_parallel_for(out_size(d), 4096, fns[d->dt].gather, &j);
+  bool v = last_whole(d);
+  jx_cpu_parallel_for(out_size(d), v ? 64 : 4096, v ? fns[d->dt].vgather : fns[d->dt].gather, &j);
   jx_free(t.block);
   return 0;
 }
@@ -186,7 +290,8 @@ typedef struct {
 } slab_job;
 static void scatter_slabs(void *ctx, int64_t lo, int64_t hi) {
   const slab_job *s = ctx;
-  fns[s->j->t->d->dt].scatter((void *)s->j, lo * s->per, hi * s->per);
+  const jx_cpu_window_desc *d = s->j->t->d;
+  (last_whole(d) ? fns[d->dt].vscatter : fns[d->dt].scatter)((void *)s->j, lo * s->per, hi * s->per);
 }
 
 int jx_cpu_select_scatter(bool is_min, const jx_cpu_window_desc *d, const void *sv, const void *x, void *y) {
@@ -201,11 +306,11 @@ int jx_cpu_select_scatter(bool is_min, const jx_cpu_window_desc *d, const void *
   /* windows overlap, so outputs scatter in parallel only by slices of a
    * leading dim whose window is one tap (a batch dim): their targets are
    * distinct slices of y */
-  if (d->ndim > 0 && d->window[0] == 1 && d->out[0] > 1 && n > 0) {
+  if (d->ndim > 1 && d->window[0] == 1 && d->out[0] > 1 && n > 0) {
     slab_job s = {&j, n / d->out[0]};
     jx_cpu_parallel_for(d->out[0], 1 + 4096 / (s.per ? s.per : 1), scatter_slabs, &s);
   } else {
-    fns[d->dt].scatter(&j, 0, n);
+    (last_whole(d) ? fns[d->dt].vscatter : fns[d->dt].scatter)(&j, 0, n);
   }
   jx_free(t.block);
   return 0;
