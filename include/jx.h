@@ -544,6 +544,46 @@ jx_t jx_distributed_init(void); /* NULL on success, else an error value */
 /* [DIST] end */
 
 /* ================================ [CONV] convolution, windows, pooling (#18) */
+/* lax.conv_general_dilated. lhs, rhs: rank 2 + nspatial (1-D, 2-D, 3-D, ...).
+ * Per spatial dim (in the rhs spec's order): window_strides (NULL: 1),
+ * padding as lo, hi pairs (NULL: 0; negative crops; jx_padtype_to_pads
+ * makes SAME/VALID), lhs_dilation (transposed convolutions) and
+ * rhs_dilation (atrous), NULL: 1. dimension_numbers: letters per dim of
+ * lhs, rhs, out, comma-separated: "NCHW,OIHW,NCHW" (NULL: every operand in
+ * that canonical order, any rank), "NHWC,HWIO,NHWC", "NCH,OIH,NCH", ...
+ * feature_group_count G: lhs features = G x rhs in-features (G = features:
+ * depthwise). Operands are promoted to one dtype. */
+jx_t jx_conv_general_dilated(jx_t lhs, jx_t rhs, const int64_t *window_strides, const int64_t *padding,
+                             const int64_t *lhs_dilation, const int64_t *rhs_dilation,
+                             const char *dimension_numbers, int feature_group_count);
+/* The same with batch_group_count (lhs batch split into that many groups,
+ * each convolved with its share of the output features). */
+jx_t jx_conv_general_dilated_ex(jx_t lhs, jx_t rhs, const int64_t *window_strides, const int64_t *padding,
+                                const int64_t *lhs_dilation, const int64_t *rhs_dilation,
+                                const char *dimension_numbers, int feature_group_count,
+                                int batch_group_count);
+/* lax.conv: NCHW-style lhs, OIHW-style rhs, padding "SAME" or "VALID". */
+jx_t jx_conv(jx_t lhs, jx_t rhs, const int64_t *window_strides, const char *padding);
+/* lax.conv_transpose: padding "SAME"/"VALID", or NULL to use pads (lo, hi
+ * per spatial dim); dimension_numbers NULL: "NHWC,HWIO,NHWC" (by rank);
+ * transpose_kernel flips the window and swaps the kernel's I and O. */
+jx_t jx_conv_transpose(jx_t lhs, jx_t rhs, const int64_t *strides, const char *padding, const int64_t *pads,
+                       const int64_t *rhs_dilation, const char *dimension_numbers, bool transpose_kernel);
+/* lax.padtype_to_pads: "SAME" or "VALID" into n (lo, hi) pairs in pads
+ * (strides NULL: 1); NULL on success, else an error value. */
+jx_t jx_padtype_to_pads(int n, const int64_t *in_shape, const int64_t *window, const int64_t *strides,
+                        const char *padding, int64_t *pads);
+/* lax.reduce_window with op "sum", "max" or "min" (init: its identity),
+ * one entry per dim of x: window, strides (NULL: 1), padding lo/hi pairs
+ * (NULL: 0), base_dilation and window_dilation (NULL: 1). */
+jx_t jx_reduce_window(jx_t x, const char *op, const int64_t *window, const int64_t *strides,
+                      const int64_t *padding, const int64_t *base_dilation, const int64_t *window_dilation);
+/* flax.linen.max_pool / avg_pool: x is [batch,] spatial..., features (NHWC
+ * style); window and strides (NULL: 1) per spatial dim; padding "VALID" or
+ * "SAME". avg_pool counts padding as zeros (count_include_pad). */
+jx_t jx_max_pool(jx_t x, int nspatial, const int64_t *window, const int64_t *strides,
+                 const char *padding /* "VALID" | "SAME" */);
+jx_t jx_avg_pool(jx_t x, int nspatial, const int64_t *window, const int64_t *strides, const char *padding);
 /* [CONV] end */
 
 /* ================================ [INDEX] dynamic slicing, gather/scatter, .at[] updates (#18) */

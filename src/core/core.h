@@ -86,6 +86,8 @@ typedef enum {
   JX_PK_COLL, /* collectives: psum ... axis_index */
   /* [PMAP] end */
   /* [CONV] */
+  JX_PK_CONV,   /* conv_general_dilated */
+  JX_PK_WINDOW, /* reduce_window_*, select_and_gather_add, select_and_scatter_add */
   /* [CONV] end */
   /* [INDEX] */
   JX_PK_DSLICE, /* dynamic_slice */
@@ -194,6 +196,26 @@ typedef struct jx_params {
     } coll;
     /* [PMAP] end */
     /* [CONV] */
+    /* conv_general_dilated, as lax's: the specs are JAX's
+     * ConvDimensionNumbers (lhs: batch dim, feature dim, spatial dims;
+     * rhs: out-feature dim, in-feature dim, spatial dims; out: as lhs),
+     * then per spatial dim (nsp of them, in the specs' order) the window
+     * strides, padding (lo, hi; negative crops), lhs and rhs dilation. */
+    struct {
+      int8_t nsp;
+      int8_t lhs[JX_MAX_RANK], rhs[JX_MAX_RANK], out[JX_MAX_RANK];
+      int32_t stride[JX_MAX_RANK - 2], lo[JX_MAX_RANK - 2], hi[JX_MAX_RANK - 2];
+      int32_t lhs_dil[JX_MAX_RANK - 2], rhs_dil[JX_MAX_RANK - 2];
+      int32_t fgc, bgc; /* feature_group_count, batch_group_count */
+    } conv;
+    /* windows over every operand dim (reduce_window, select_and_*):
+     * sizes, strides, padding, base and window dilation; select_and_*
+     * pick the max (select 0: ge) or the min (1: le) of each window */
+    struct {
+      int32_t window[JX_MAX_RANK], stride[JX_MAX_RANK], lo[JX_MAX_RANK], hi[JX_MAX_RANK];
+      int32_t base_dil[JX_MAX_RANK], win_dil[JX_MAX_RANK];
+      int8_t select;
+    } window;
     /* [CONV] end */
     /* [INDEX] */
     /* gather and the scatters: JAX's dimension numbers. gather: offset_dims,

@@ -28,6 +28,8 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_COLL] = "coll",
     /* [PMAP] end */
     /* [CONV] */
+    [JX_PK_CONV] = "conv",
+    [JX_PK_WINDOW] = "window",
     /* [CONV] end */
     /* [INDEX] */
     [JX_PK_DSLICE] = "dslice",

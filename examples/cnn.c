@@ -1,0 +1,331 @@
+/* A LeNet-style CNN on Fashion-MNIST (or the letters demo's data), trained
+ * the way a JAX user writes it:
+ *
+ *   def predict(params, x):                        # x: [B, H, W, 1] (NHWC)
+ *     for W, b in params[:2]:                      # conv-relu-pool, twice
+ *       x = lax.conv_general_dilated(x, W, (1, 1), "SAME",
+ *                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+ *       x = nn.max_pool(nn.relu(x + b), (2, 2), strides=(2, 2))
+ *     x = x.reshape(B, -1)
+ *     x = nn.relu(x @ params[2][0] + params[2][1])
+ *     return x @ params[3][0] + params[3][1]
+ *
+ *   step = jit(value_and_grad(loss)) + optax.adam (cosine decay), one jitted step
+ *
+ *   build/examples/cnn [--data DIR] [--letters [DIR]] [--epochs N] [--batch N] [--lr X]
+ *                      [--channels 16,32] [--hidden 128] [--max-steps N] [--time-limit S] [--out DIR]
+ *
+ * With no arguments it trains on Debian's dataset-fashion-mnist and ends
+ * with "test accuracy: 0.9xxx". --letters reads the letters demo's cached
+ * images (DIR, default build/letters/data: `make demo` makes them), or
+ * renders them with the demo's defaults when that cache is missing. */
+#include <jx.h>
+
+#include "letters.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+  const char *data, *out;
+  bool letters;
+  int epochs, batch, c1, c2, hidden;
+  double lr, time_limit;
+  int64_t max_steps;
+} opts;
+
+/* ---------------------------------------------------------------- model */
+static const int64_t POOL[2] = {2, 2};
+
+static jx_t conv_block(jx_t x, jx_t layer) {
+  jx_t W = jx_at(layer, 0), b = jx_at(layer, 1);
+  int64_t kh = jx_shape(W)[0], kw = jx_shape(W)[1];
+  int64_t pad[4] = {(kh - 1) / 2, kh / 2, (kw - 1) / 2, kw / 2}; /* SAME at stride 1 */
+  jx_t y = jx_conv_general_dilated(x, W, NULL, pad, NULL, NULL, "NHWC,HWIO,NHWC", 1);
+  return jx_max_pool(jx_relu(jx_add(y, b)), 2, POOL, POOL, "VALID");
+}
+
+static jx_t predict(jx_t params, jx_t x) {
+  x = conv_block(conv_block(x, jx_at(params, 0)), jx_at(params, 1));
+  x = jx_reshape(x, JX_SHAPE(jx_shape(x)[0], -1));
+  jx_t d1 = jx_at(params, 2), d2 = jx_at(params, 3);
+  x = jx_relu(jx_add(jx_dot(x, jx_at(d1, 0)), jx_at(d1, 1)));
+  return jx_add(jx_dot(x, jx_at(d2, 0)), jx_at(d2, 1));
+}
+
+/* (params, x, labels) -> mean softmax cross-entropy */
+static jx_t loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t logits = predict(a[0], a[1]);
+  int nc = (int)jx_shape(logits)[1];
+  jx_t logp = jx_log_softmax(logits, -1);
+  return jx_neg(jx_mean(jx_sum_axes(jx_mul(logp, jx_one_hot(a[2], nc)), 1, (int[]){-1}, false)));
+}
+
+static jx_t predict_body(const jx_t *a, void *u) {
+  (void)u;
+  return predict(a[0], a[1]);
+}
+
+/* He-normal weights (fan in), zero biases */
+static jx_t layer(jx_t key, int nd, const int64_t *shape, int64_t fan_in) {
+  jx_t W = jx_mul(jx_random_normal(key, JX_F32, nd, shape), jx_scalar(sqrt(2.0 / (double)fan_in)));
+  return JX_TUPLE(W, jx_zeros(JX_F32, 1, &shape[nd - 1]));
+}
+static jx_t init_params(uint64_t seed, const opts *o, int rows, int cols, int nclasses) {
+  jx_t k = jx_random_key(seed);
+  int64_t flat = (int64_t)(rows / 4) * (cols / 4) * o->c2;
+  jx_t layers[4] = {
+      layer(jx_random_fold_in(k, 0), JX_SHAPE(5, 5, 1, o->c1), 25),
+      layer(jx_random_fold_in(k, 1), JX_SHAPE(5, 5, o->c1, o->c2), 25 * o->c1),
+      layer(jx_random_fold_in(k, 2), JX_SHAPE(flat, o->hidden), flat),
+      layer(jx_random_fold_in(k, 3), JX_SHAPE(o->hidden, nclasses), o->hidden),
+  };
+  return jx_list(4, layers);
+}
+
+/* ---------------------------------------------------------- training */
+typedef struct {
+  jx_optimizer *opt;
+  jx_fn *vg; /* jit(value_and_grad(loss)) */
+} step_ctx;
+
+/* (params, state, x, y) -> (params, state, loss): one jitted step */
+static jx_t train_step(const jx_t *a, void *u) {
+  step_ctx *c = u;
+  jx_t vg = jx_call(c->vg, (jx_t[]){a[0], a[2], a[3]});
+  jx_t r = jx_optim_update(c->opt, jx_at(vg, 1), a[1], a[0]);
+  return JX_TUPLE(jx_apply_updates(a[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
+}
+
+enum { EVAL_CHUNK = 500 };
+static double evaluate(jx_fn *fwd, jx_t params, const lt_data *d, float mean, float stdv) {
+  int64_t D = (int64_t)d->rows * d->cols, correct = 0;
+  float *x = calloc((size_t)(EVAL_CHUNK * D), sizeof(float));
+  int32_t pred[EVAL_CHUNK];
+  for (int64_t s = 0; s < d->n; s += EVAL_CHUNK) {
+    int64_t m = d->n - s < EVAL_CHUNK ? d->n - s : EVAL_CHUNK;
+    lt_data view = *d;
+    view.images = d->images + s * D;
+    lt_to_input(&view, NULL, m, mean, stdv, x);
+    jx_pool_push();
+    jx_t X = jx_array(JX_F32, JX_SHAPE(EVAL_CHUNK, d->rows, d->cols, 1), x); /* one shape: one compile */
+    jx_t am = jx_argmax(JX_CALL(fwd, params, X), 1, false);
+    int bad = jx_read(am, JX_I32, pred, sizeof pred);
+    if (bad) fprintf(stderr, "cnn: evaluation failed: %s\n", jx_error(am));
+    jx_pool_pop();
+    if (bad) break;
+    for (int64_t i = 0; i < m; i++) correct += d->labels[s + i] == pred[i];
+  }
+  free(x);
+  return d->n ? (double)correct / (double)d->n : 0;
+}
+
+static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result *r, lt_err *e) {
+  int64_t D = (int64_t)tr->rows * tr->cols;
+  int B = o->batch, nc = lt_data_classes(tr);
+  if (lt_data_classes(te) > nc) nc = lt_data_classes(te);
+  if (tr->n < B)
+    return lt_fail(e, "%lld training images are fewer than one batch of %d", (long long)tr->n, B);
+  double s1 = 0, s2 = 0;
+  for (int64_t i = 0; i < tr->n * D; i++) s1 += tr->images[i], s2 += (double)tr->images[i] * tr->images[i];
+  r->mean = (float)(s1 / (double)(tr->n * D) / 255.0);
+  r->stdv = (float)sqrt(fmax(s2 / (double)(tr->n * D) / 65025.0 - (double)r->mean * r->mean, 1e-6));
+  r->nclasses = nc;
+  int64_t spe = tr->n / B, total = spe * o->epochs;
+  if (o->max_steps > 0 && total > o->max_steps) total = o->max_steps;
+  lt_train_opts to = {.epochs = o->epochs, .batch = B, .opt = "adam", .lr = o->lr};
+  jx_optimizer *opt = lt_optimizer(&to, total);
+  jx_fn *lf = jx_fn_new(loss, 3, NULL), *vg = jx_value_and_grad(lf, 0), *jvg = jx_jit(vg);
+  step_ctx ctx = {opt, jvg};
+  jx_fn *sb = jx_fn_new(train_step, 4, &ctx), *step = jx_jit(sb);
+  jx_fn *pb = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pb);
+  jx_pool_push();
+  jx_t params = jx_retain(init_params(0, o, tr->rows, tr->cols, nc));
+  jx_t state = jx_retain(jx_optim_init(opt, params));
+  jx_t key = jx_retain(jx_random_key(1));
+  jx_pool_pop();
+  float *x = malloc(sizeof(float) * (size_t)(B * D));
+  int32_t *y = malloc(sizeof(int32_t) * (size_t)B), *perm = malloc(sizeof(int32_t) * (size_t)tr->n);
+  int64_t *idx = malloc(sizeof(int64_t) * (size_t)B), step_no = 0;
+  int rc = 0;
+  double t_start = lt_now();
+  bool tty = isatty(STDOUT_FILENO), out_of_time = false;
+  for (int ep = 0; ep < o->epochs && !rc && step_no < total && !out_of_time; ep++) {
+    jx_pool_push();
+    jx_t p = jx_random_permutation(jx_random_fold_in(key, (uint32_t)ep), tr->n);
+    if (jx_read(p, JX_I32, perm, sizeof(int32_t) * (size_t)tr->n))
+      rc = lt_fail(e, "shuffle: %s", jx_error(p));
+    jx_pool_pop();
+    double t0 = lt_now(), lsum = 0, last = 0;
+    int64_t n = 0;
+    for (int64_t s = 0; s < spe && !rc && step_no < total; s++) {
+      for (int i = 0; i < B; i++) idx[i] = perm[s * B + i], y[i] = tr->labels[idx[i]];
+      lt_to_input(tr, idx, B, r->mean, r->stdv, x);
+      jx_pool_push();
+      jx_t out = JX_CALL(step, params, state, jx_array(JX_F32, JX_SHAPE(B, tr->rows, tr->cols, 1), x),
+                         jx_array(JX_I32, JX_SHAPE(B), y));
+      double lv = jx_ok(out) ? jx_item(jx_at(out, 2)) : NAN;
+      if (!isfinite(lv)) {
+        rc = lt_fail(e, "step %lld: %s", (long long)step_no,
+                     jx_ok(out) ? "the loss is not finite" : jx_error(out));
+      } else {
+        jx_t np = jx_retain(jx_at(out, 0)), ns = jx_retain(jx_at(out, 1));
+        jx_release(params), jx_release(state);
+        params = np, state = ns;
+      }
+      jx_pool_pop();
+      lsum += lv, n++, step_no++;
+      double now = lt_now();
+      if (tty && now - last > 0.1)
+        lt_progress(true, ep + 1, o->epochs, (s + 1) * B, spe * B, lsum / n,
+                    (double)((s + 1) * B) / (now - t0), now - t_start, false),
+            last = now;
+      if (o->time_limit > 0 && now - t_start > o->time_limit) out_of_time = true;
+      if (out_of_time) break;
+    }
+    if (rc) break;
+    r->loss[ep] = lsum / (double)(n ? n : 1), r->epoch_s[ep] = lt_now() - t0;
+    r->ex_per_s[ep] = (double)(n * B) / r->epoch_s[ep];
+    r->test_acc[ep] = evaluate(fwd, params, te, r->mean, r->stdv);
+    lt_data sample = *tr;
+    sample.n = sample.n > 5000 ? 5000 : sample.n;
+    r->train_acc[ep] = evaluate(fwd, params, &sample, r->mean, r->stdv);
+    r->epochs = ep + 1;
+    lt_progress(tty, ep + 1, o->epochs, n * B, spe * B, r->loss[ep], r->ex_per_s[ep], lt_now() - t_start,
+                true);
+    printf("  train acc %.4f  test acc %.4f%s\n", r->train_acc[ep], r->test_acc[ep],
+           out_of_time ? "  (time limit reached)" : "");
+    fflush(stdout);
+  }
+  r->total_s = lt_now() - t_start;
+  r->test_accuracy = r->epochs ? r->test_acc[r->epochs - 1] : 0;
+  r->params = params;
+  jx_release(state), jx_release(key);
+  free(x), free(y), free(perm), free(idx);
+  jx_fn_free(fwd), jx_fn_free(pb), jx_fn_free(step), jx_fn_free(sb), jx_fn_free(jvg), jx_fn_free(vg),
+      jx_fn_free(lf);
+  jx_optim_free(opt);
+  return rc;
+}
+
+/* ------------------------------------------------------------- data */
+static int load_letters(const char *dir, lt_data *tr, lt_data *te, lt_err *e) {
+  char f[4][4200];
+  const char *names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                          "t10k-labels-idx1-ubyte"};
+  for (int i = 0; i < 4; i++) snprintf(f[i], sizeof f[i], "%s/%s", dir, names[i]);
+  if (lt_idx_load_pair(f[0], f[1], tr, e) == 0 && lt_idx_load_pair(f[2], f[3], te, e) == 0) {
+    printf("data: the letters demo's images from %s\n", dir);
+    return 0;
+  }
+  lt_data_free(tr), lt_data_free(te);
+  printf("data: no letters cache in %s (%s); rendering with the demo's defaults\n", dir, e->msg);
+  lt_glyph_opts g = {.font_dirs = "/usr/share/fonts/truetype:/usr/share/fonts/opentype",
+                     .seed = 1,
+                     .size = 36,
+                     .threads = jx_num_threads()};
+  return lt_glyph_generate(&g, tr, te, e);
+}
+
+static int parse(int argc, char **argv, opts *o) {
+  *o = (opts){.data = "/usr/share/datasets/fashion-mnist",
+              .epochs = 4,
+              .batch = 128,
+              .c1 = 16,
+              .c2 = 32,
+              .hidden = 128,
+              .lr = 2e-3};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      printf("usage: cnn [--data DIR] [--letters [DIR]] [--epochs N (4)] [--batch N (128)] [--lr X (2e-3)]\n"
+             "           [--channels C1,C2 (16,32)] [--hidden N (128)] [--max-steps N] [--time-limit S]\n"
+             "           [--out DIR (params.npz is not written; curve.svg is)]\n");
+      return -1;
+    }
+    if (!strcmp(a, "--letters")) {
+      o->letters = true;
+      o->data = v && v[0] != '-' ? argv[++i] : "build/letters/data";
+      continue;
+    }
+    if (!v) return fprintf(stderr, "cnn: %s needs a value\n", a), 2;
+    i++;
+    if (!strcmp(a, "--data"))
+      o->data = v;
+    else if (!strcmp(a, "--out"))
+      o->out = v;
+    else if (!strcmp(a, "--epochs"))
+      o->epochs = atoi(v);
+    else if (!strcmp(a, "--batch"))
+      o->batch = atoi(v);
+    else if (!strcmp(a, "--lr"))
+      o->lr = atof(v);
+    else if (!strcmp(a, "--hidden"))
+      o->hidden = atoi(v);
+    else if (!strcmp(a, "--max-steps"))
+      o->max_steps = atoll(v);
+    else if (!strcmp(a, "--time-limit"))
+      o->time_limit = atof(v);
+    else if (!strcmp(a, "--channels")) {
+      if (sscanf(v, "%d,%d", &o->c1, &o->c2) != 2) o->c1 = 0;
+    } else
+      return fprintf(stderr, "cnn: unknown option %s (see --help)\n", a), 2;
+  }
+  if (o->epochs < 1 || o->epochs > 256 || o->batch < 1 || o->c1 < 1 || o->c2 < 1 || o->hidden < 1 ||
+      o->lr <= 0)
+    return fprintf(stderr, "cnn: bad --epochs/--batch/--channels/--hidden/--lr\n"), 2;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  opts o;
+  int pr = parse(argc, argv, &o);
+  if (pr) return pr < 0 ? 0 : pr;
+  lt_err e = {{0}};
+  lt_data tr = {0}, te = {0};
+  char ti[4096], tl[4096], si[4096], sl[4096];
+  int rc = o.letters ? load_letters(o.data, &tr, &te, &e)
+                     : (lt_idx_find(o.data, ti, tl, si, sl, sizeof ti, &e) ||
+                        lt_idx_load_pair(ti, tl, &tr, &e) || lt_idx_load_pair(si, sl, &te, &e));
+  if (rc || tr.rows != te.rows || tr.cols != te.cols || tr.rows % 4 || tr.cols % 4) {
+    fprintf(stderr, "cnn: error: %s\n", rc ? e.msg : "images must share one size, a multiple of 4");
+    if (!o.letters && rc) fprintf(stderr, "(install the data with: apt-get install dataset-fashion-mnist)\n");
+    lt_data_free(&tr), lt_data_free(&te);
+    return 1;
+  }
+  printf("%s: %lld training, %lld test images (%dx%d)\n", o.letters ? "letters" : "Fashion-MNIST",
+         (long long)tr.n, (long long)te.n, tr.rows, tr.cols);
+  printf(
+      "model: conv5x5-%d relu maxpool2, conv5x5-%d relu maxpool2, dense %d relu, dense; adam lr %g (cosine), "
+      "batch %d, %d epochs, %d threads, conv kernel: %s\n",
+      o.c1, o.c2, o.hidden, o.lr, o.batch, o.epochs, jx_num_threads(),
+      getenv("JX_CONV") ? getenv("JX_CONV") : "default");
+  fflush(stdout);
+  lt_result r;
+  memset(&r, 0, sizeof r);
+  rc = train(&o, &tr, &te, &r, &e);
+  if (rc) {
+    fprintf(stderr, "cnn: error: %s\n", e.msg);
+  } else {
+    printf("training: %.1f s in all (%.0f examples/s in the last epoch)\n", r.total_s,
+           r.ex_per_s[r.epochs - 1]);
+    if (o.out) {
+      char p[4200];
+      snprintf(p, sizeof p, "%s/curve.svg", o.out);
+      mkdir(o.out, 0777);
+      if (lt_plot_svg(p, &r, o.letters ? "letters, CNN" : "Fashion-MNIST, CNN", &e))
+        fprintf(stderr, "cnn: error: %s\n", e.msg), rc = 1;
+      else
+        printf("saved %s\n", p);
+    }
+    printf("test accuracy: %.4f\n", r.test_accuracy);
+  }
+  if (r.params) jx_release(r.params);
+  lt_data_free(&tr), lt_data_free(&te);
+  return rc ? 1 : 0;
+}

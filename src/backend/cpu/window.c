@@ -1,0 +1,317 @@
+/* Window kernels: reduce_window (sum, max, min) and the max/min-pool
+ * gradient pair select_and_gather_add / select_and_scatter_add.
+ *
+ * A window's taps are a product over dims, so for each dim and output
+ * index the in-range taps are listed once (as element offsets into x, in
+ * tap order); an output then walks the product of its dims' lists with an
+ * odometer, last dim fastest: row-major tap order, which is the order in
+ * which "the first max" is meant. */
+#include "backend/cpu/conv.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  const jx_cpu_window_desc *d;
+  int64_t *cnt[JX_MAX_RANK]; /* [out_d]: in-range taps */
+  int64_t *off[JX_MAX_RANK]; /* [out_d][window_d]: their element offsets in x */
+  int64_t *block;
+} taps;
+
+static int taps_make(const jx_cpu_window_desc *d, taps *t) {
+  int64_t n = 0, st[JX_MAX_RANK], acc = 1;
+  for (int i = d->ndim - 1; i >= 0; i--) st[i] = acc, acc *= d->in[i];
+  for (int i = 0; i < d->ndim; i++) n += d->out[i] * (1 + d->window[i]);
+  t->d = d;
+  t->block = jx_malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+  if (!t->block) return -1;
+  int64_t *p = t->block;
+  for (int i = 0; i < d->ndim; i++) {
+    t->cnt[i] = p, p += d->out[i];
+    t->off[i] = p, p += d->out[i] * d->window[i];
+    for (int64_t o = 0; o < d->out[i]; o++) {
+      int64_t c = 0;
+      for (int64_t w = 0; w < d->window[i]; w++) {
+        int64_t x = o * d->stride[i] + w * d->wdil[i] - d->lo[i];
+        if (x >= 0 && x <= (d->in[i] - 1) * d->bdil[i] && x % d->bdil[i] == 0)
+          t->off[i][o * d->window[i] + c++] = x / d->bdil[i] * st[i];
+      }
+      t->cnt[i][o] = c;
+    }
+  }
+  return 0;
+}
+
+/* Walk the taps of output o (multi-index oi): BODY sees `xo`, the tap's
+ * element offset in x; an output with no in-range tap runs no BODY. */
+#define FOR_TAPS_N(t, nd, oi, BODY)                                                                          \
+  do {                                                                                                       \
+    const int nd_ = (nd);                                                                                    \
+    int64_t k_[JX_MAX_RANK] = {0}, ps_[JX_MAX_RANK + 1] = {0};                                               \
+    bool empty_ = false;                                                                                     \
+    for (int i_ = 0; i_ < nd_; i_++) empty_ |= (t)->cnt[i_][(oi)[i_]] == 0;                                  \
+    if (empty_) break;                                                                                       \
+    for (int i_ = 0; i_ < nd_; i_++) ps_[i_ + 1] = ps_[i_] + (t)->off[i_][(oi)[i_] * (t)->d->window[i_]];    \
+    for (;;) {                                                                                               \
+      const int64_t xo = ps_[nd_];                                                                           \
+      BODY;                                                                                                  \
+      int i_ = nd_ - 1;                                                                                      \
+      for (; i_ >= 0; i_--) {                                                                                \
+        if (++k_[i_] < (t)->cnt[i_][(oi)[i_]]) break;                                                        \
+        k_[i_] = 0;                                                                                          \
+      }                                                                                                      \
+      if (i_ < 0) break;                                                                                     \
+      for (int m_ = i_; m_ < nd_; m_++)                                                                      \
+        ps_[m_ + 1] = ps_[m_] + (t)->off[m_][(oi)[m_] * (t)->d->window[m_] + k_[m_]];                        \
+    }                                                                                                        \
+  } while (0)
+
+#define FOR_TAPS(t, oi, BODY) FOR_TAPS_N(t, (t)->d->ndim, oi, BODY)
+
+static void unflat_n(const jx_cpu_window_desc *d, int nd, int64_t f, int64_t *oi) {
+  for (int i = nd - 1; i >= 0; i--) oi[i] = f % d->out[i], f /= d->out[i];
+}
+static void unflat(const jx_cpu_window_desc *d, int64_t f, int64_t *oi) { unflat_n(d, d->ndim, f, oi); }
+
+/* The last dim is carried whole (window 1, stride 1, no padding or
+ * dilation: NHWC pooling's channels): then each position's taps are
+ * walked once for a run of channels, in vector loops. */
+static bool last_whole(const jx_cpu_window_desc *d) {
+  int l = d->ndim - 1;
+  return l >= 1 && d->window[l] == 1 && d->stride[l] == 1 && d->lo[l] == 0 && d->bdil[l] == 1 &&
+         d->out[l] == d->in[l] && d->in[l] >= 4;
+}
+enum { VL = 256 }; /* channels per vector run */
+
+/* per dtype: NaN test, identities, combining */
+#define NAN_f32(x)  ((x) != (x))
+#define NAN_f64(x)  ((x) != (x))
+#define NAN_i32(x)  ((void)(x), 0)
+#define NAN_i64(x)  ((void)(x), 0)
+#define NAN_u32(x)  ((void)(x), 0)
+#define LOWEST_f32  (-INFINITY)
+#define LOWEST_f64  (-INFINITY)
+#define LOWEST_i32  INT32_MIN
+#define LOWEST_i64  INT64_MIN
+#define LOWEST_u32  0u
+#define HIGHEST_f32 INFINITY
+#define HIGHEST_f64 INFINITY
+#define HIGHEST_i32 INT32_MAX
+#define HIGHEST_i64 INT64_MAX
+#define HIGHEST_u32 UINT32_MAX
+
+typedef struct {
+  jx_cpu_winop op;
+  bool is_min;
+  const taps *t;
+  const void *x, *ts; /* x; the gathered (t) or scattered (s) operand */
+  void *y;
+} win_job;
+
+#define DEF_WIN(S, T, _)                                                                                       \
+  static void reduce_##S(void *ctx, int64_t lo, int64_t hi) {                                                  \
+    const win_job *j = ctx;                                                                                    \
+    const T *x = j->x;                                                                                         \
+    T *y = j->y;                                                                                               \
+    int64_t oi[JX_MAX_RANK];                                                                                   \
+    for (int64_t f = lo; f < hi; f++) {                                                                        \
+      unflat(j->t->d, f, oi);                                                                                  \
+      T acc = j->op == JX_WIN_SUM ? (T)0 : j->op == JX_WIN_MAX ? LOWEST_##S : HIGHEST_##S;                     \
+      if (j->op == JX_WIN_SUM)                                                                                 \
+        FOR_TAPS(j->t, oi, acc += x[xo]);                                                                      \
+      else if (j->op == JX_WIN_MAX)                                                                            \
+        FOR_TAPS(j->t, oi, acc = (x[xo] > acc || NAN_##S(x[xo])) && !NAN_##S(acc) ? x[xo] : acc);              \
+      else                                                                                                     \
+        FOR_TAPS(j->t, oi, acc = (x[xo] < acc || NAN_##S(x[xo])) && !NAN_##S(acc) ? x[xo] : acc);              \
+      y[f] = acc;                                                                                              \
+    }                                                                                                          \
+  }                                                                                                            \
+  /* the selected tap of output oi (-1: none): XLA's select with ge (le):                                    \
+   * a later tap replaces the selection unless selection >= (<=) tap */ \
+  static int64_t select_##S(const win_job *j, const int64_t *oi) {                                             \
+    const T *x = j->x;                                                                                         \
+    int64_t sel = -1;                                                                                          \
+    if (j->is_min)                                                                                             \
+      FOR_TAPS(j->t, oi, sel = sel < 0 || !(x[sel] <= x[xo]) ? xo : sel);                                      \
+    else                                                                                                       \
+      FOR_TAPS(j->t, oi, sel = sel < 0 || !(x[sel] >= x[xo]) ? xo : sel);                                      \
+    return sel;                                                                                                \
+  }                                                                                                            \
+  static void gather_##S(void *ctx, int64_t lo, int64_t hi) {                                                  \
+    const win_job *j = ctx;                                                                                    \
+    const T *t = j->ts;                                                                                        \
+    T *y = j->y;                                                                                               \
+    int64_t oi[JX_MAX_RANK];                                                                                   \
+    for (int64_t f = lo; f < hi; f++) {                                                                        \
+      unflat(j->t->d, f, oi);                                                                                  \
+      int64_t s = select_##S(j, oi);                                                                           \
+      y[f] = s < 0 ? (T)0 : t[s];                                                                              \
+    }                                                                                                          \
+  }                                                                                                            \
+  static void scatter_##S(void *ctx, int64_t lo, int64_t hi) {                                                 \
+    const win_job *j = ctx;                                                                                    \
+    const T *s = j->ts;                                                                                        \
+    T *y = j->y;                                                                                               \
+    int64_t oi[JX_MAX_RANK];                                                                                   \
+    for (int64_t f = lo; f < hi; f++) {                                                                        \
+      unflat(j->t->d, f, oi);                                                                                  \
+      int64_t sel = select_##S(j, oi);                                                                         \
+      if (sel >= 0) y[sel] += s[f];                                                                            \
+    }                                                                                                          \
+  }
+JX_FOR_NUM(DEF_WIN, _)
+
+/* the same over runs of the last dim (last_whole): outputs [outer, L] */
+#define DEF_VWIN(S, T, _)                                                                                    \
+  static void vreduce_##S(void *ctx, int64_t lo, int64_t hi) {                                               \
+    const win_job *j = ctx;                                                                                  \
+    const jx_cpu_window_desc *d = j->t->d;                                                                   \
+    const int nd = d->ndim - 1;                                                                              \
+    const int64_t L = d->in[nd];                                                                             \
+    const T *x = j->x;                                                                                       \
+    T *y = j->y, acc[VL];                                                                                    \
+    int64_t oi[JX_MAX_RANK];                                                                                 \
+    for (int64_t f = lo; f < hi; f++) {                                                                      \
+      unflat_n(d, nd, f, oi);                                                                                \
+      for (int64_t c0 = 0; c0 < L; c0 += VL) {                                                               \
+        const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
+        const T id = j->op == JX_WIN_SUM ? (T)0 : j->op == JX_WIN_MAX ? LOWEST_##S : HIGHEST_##S;            \
+        for (int64_t c = 0; c < n; c++) acc[c] = id;                                                         \
+        if (j->op == JX_WIN_SUM)                                                                             \
+          FOR_TAPS_N(j->t, nd, oi, for (int64_t c = 0; c < n; c++) acc[c] += x[xo + c0 + c]);                \
+        else if (j->op == JX_WIN_MAX)                                                                        \
+          FOR_TAPS_N(                                                                                        \
+              j->t, nd, oi, for (int64_t c = 0; c < n; c++) {                                                \
+                T v = x[xo + c0 + c];                                                                        \
+                acc[c] = (v > acc[c] || NAN_##S(v)) && !NAN_##S(acc[c]) ? v : acc[c];                        \
+              });                                                                                            \
+        else                                                                                                 \
+          FOR_TAPS_N(                                                                                        \
+              j->t, nd, oi, for (int64_t c = 0; c < n; c++) {                                                \
+                T v = x[xo + c0 + c];                                                                        \
+                acc[c] = (v < acc[c] || NAN_##S(v)) && !NAN_##S(acc[c]) ? v : acc[c];                        \
+              });                                                                                            \
+        memcpy(y + f * L + c0, acc, (size_t)n * sizeof(T));                                                  \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  /* selected element offsets for channels [c0, c0 + n) of position oi */                                    \
+  static void vselect_##S(const win_job *j, const int64_t *oi, int64_t c0, int64_t n, int64_t *sel) {        \
+    const T *x = j->x;                                                                                       \
+    for (int64_t c = 0; c < n; c++) sel[c] = -1;                                                             \
+    if (j->is_min)                                                                                           \
+      FOR_TAPS_N(                                                                                            \
+          j->t, j->t->d->ndim - 1, oi, for (int64_t c = 0; c < n; c++) {                                     \
+            int64_t e = xo + c0 + c;                                                                         \
+            if (sel[c] < 0 || !(x[sel[c]] <= x[e])) sel[c] = e;                                              \
+          });                                                                                                \
+    else                                                                                                     \
+      FOR_TAPS_N(                                                                                            \
+          j->t, j->t->d->ndim - 1, oi, for (int64_t c = 0; c < n; c++) {                                     \
+            int64_t e = xo + c0 + c;                                                                         \
+            if (sel[c] < 0 || !(x[sel[c]] >= x[e])) sel[c] = e;                                              \
+          });                                                                                                \
+  }                                                                                                          \
+  static void vgather_##S(void *ctx, int64_t lo, int64_t hi) {                                               \
+    const win_job *j = ctx;                                                                                  \
+    const int nd = j->t->d->ndim - 1;                                                                        \
+    const int64_t L = j->t->d->in[nd];                                                                       \
+    const T *t = j->ts;                                                                                      \
+    T *y = j->y;                                                                                             \
+    int64_t oi[JX_MAX_RANK], sel[VL];                                                                        \
+    for (int64_t f = lo; f < hi; f++) {                                                                      \
+      unflat_n(j->t->d, nd, f, oi);                                                                          \
+      for (int64_t c0 = 0; c0 < L; c0 += VL) {                                                               \
+        const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
+        vselect_##S(j, oi, c0, n, sel);                                                                      \
+        for (int64_t c = 0; c < n; c++) y[f * L + c0 + c] = sel[c] < 0 ? (T)0 : t[sel[c]];                   \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  static void vscatter_##S(void *ctx, int64_t lo, int64_t hi) {                                              \
+    const win_job *j = ctx;                                                                                  \
+    const int nd = j->t->d->ndim - 1;                                                                        \
+    const int64_t L = j->t->d->in[nd];                                                                       \
+    const T *s = j->ts;                                                                                      \
+    T *y = j->y;                                                                                             \
+    int64_t oi[JX_MAX_RANK], sel[VL];                                                                        \
+    for (int64_t f = lo; f < hi; f++) {                                                                      \
+      unflat_n(j->t->d, nd, f, oi);                                                                          \
+      for (int64_t c0 = 0; c0 < L; c0 += VL) {                                                               \
+        const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
+        vselect_##S(j, oi, c0, n, sel);                                                                      \
+        for (int64_t c = 0; c < n; c++)                                                                      \
+          if (sel[c] >= 0) y[sel[c]] += s[f * L + c0 + c];                                                   \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+JX_FOR_NUM(DEF_VWIN, _)
+
+typedef struct {
+  jx_cpu_range_fn reduce, gather, scatter, vreduce, vgather, vscatter;
+} win_fns;
+#define WIN_ENTRY(S, T, _)                                                                                   \
+  [JX_DT_##S] = {reduce_##S, gather_##S, scatter_##S, vreduce_##S, vgather_##S, vscatter_##S},
+static const win_fns fns[JX_DTYPE_COUNT] = {JX_FOR_NUM(WIN_ENTRY, _)};
+
+/* the outputs the range functions count: all, or the positions without
+ * the carried last dim */
+static int64_t out_size(const jx_cpu_window_desc *d) {
+  int64_t n = 1;
+  for (int i = 0; i < d->ndim - (last_whole(d) ? 1 : 0); i++) n *= d->out[i];
+  return n;
+}
+
+int jx_cpu_reduce_window(jx_cpu_winop op, const jx_cpu_window_desc *d, const void *x, void *y) {
+  KCHECK(fns[d->dt].reduce);
+  taps t;
+  if (taps_make(d, &t)) return -1;
+  win_job j = {.op = op, .t = &t, .x = x, .y = y};
+  bool v = last_whole(d);
+  jx_cpu_parallel_for(out_size(d), v ? 64 : 4096, v ? fns[d->dt].vreduce : fns[d->dt].reduce, &j);
+  jx_free(t.block);
+  return 0;
+}
+
+int jx_cpu_select_gather(bool is_min, const jx_cpu_window_desc *d, const void *tv, const void *x, void *y) {
+  KCHECK(fns[d->dt].gather);
+  taps t;
+  if (taps_make(d, &t)) return -1;
+  win_job j = {.is_min = is_min, .t = &t, .x = x, .ts = tv, .y = y};
+  bool v = last_whole(d);
+  jx_cpu_parallel_for(out_size(d), v ? 64 : 4096, v ? fns[d->dt].vgather : fns[d->dt].gather, &j);
+  jx_free(t.block);
+  return 0;
+}
+
+typedef struct {
+  const win_job *j;
+  int64_t per; /* outputs per slice of dim 0 */
+} slab_job;
+static void scatter_slabs(void *ctx, int64_t lo, int64_t hi) {
+  const slab_job *s = ctx;
+  const jx_cpu_window_desc *d = s->j->t->d;
+  (last_whole(d) ? fns[d->dt].vscatter : fns[d->dt].scatter)((void *)s->j, lo * s->per, hi * s->per);
+}
+
+int jx_cpu_select_scatter(bool is_min, const jx_cpu_window_desc *d, const void *sv, const void *x, void *y) {
+  KCHECK(fns[d->dt].scatter);
+  int64_t nx = 1;
+  for (int i = 0; i < d->ndim; i++) nx *= d->in[i];
+  memset(y, 0, (size_t)nx * jx_dtype_size(d->dt));
+  taps t;
+  if (taps_make(d, &t)) return -1;
+  win_job j = {.is_min = is_min, .t = &t, .x = x, .ts = sv, .y = y};
+  int64_t n = out_size(d);
+  /* windows overlap, so outputs scatter in parallel only by slices of a
+   * leading dim whose window is one tap (a batch dim): their targets are
+   * distinct slices of y */
+  if (d->ndim > 1 && d->window[0] == 1 && d->out[0] > 1 && n > 0) {
+    slab_job s = {&j, n / d->out[0]};
+    jx_cpu_parallel_for(d->out[0], 1 + 4096 / (s.per ? s.per : 1), scatter_slabs, &s);
+  } else {
+    (last_whole(d) ? fns[d->dt].vscatter : fns[d->dt].scatter)(&j, 0, n);
+  }
+  jx_free(t.block);
+  return 0;
+}

@@ -1,0 +1,387 @@
+/* Convolution, windows and pooling: values and gradients against PyTorch
+ * (golden/conv_golden.txt, made by golden/gen_conv_golden.py), in f64 and
+ * f32; layouts against each other; vmap with a mapped kernel against a
+ * loop; jit(value_and_grad) of a small CNN against eager; and the error
+ * values for bad shapes, dimension numbers and windows. The golden cases
+ * run with each convolution kernel (jx's own, and oneDNN's when built
+ * with it), and the two are compared on larger f32 problems. */
+#include "backend/cpu/conv.h" /* jx_cpu_conv_force: both kernels, oneDNN's and jx's own */
+#include "check.h"
+
+#include <jx.h>
+
+#define GOLDEN "golden/conv_golden.txt"
+
+/* ------------------------------------------------------------- parsing */
+static jx_t parse_array(char **s) {
+  char *p = *s;
+  int64_t shape[8];
+  int nd = 0;
+  if (*p == 's') {
+    p++;
+  } else {
+    for (;;) {
+      shape[nd++] = strtoll(p, &p, 10);
+      if (*p != 'x') break;
+      p++;
+    }
+  }
+  if (*p++ != ':') return NULL;
+  int64_t n = 1;
+  for (int i = 0; i < nd; i++) n *= shape[i];
+  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
+  for (int64_t i = 0; i < n; i++) {
+    v[i] = strtod(p, &p);
+    if (*p == ',') p++;
+  }
+  while (*p == ' ') p++;
+  *s = p;
+  jx_t a = jx_array(JX_F64, nd, shape, v);
+  free(v);
+  return a;
+}
+
+/* value of key in "k=v;k=v" as a list of ints; returns the count (-1: absent) */
+static int param_ints(const char *params, const char *key, int64_t *out) {
+  char pat[32];
+  snprintf(pat, sizeof pat, "%s=", key);
+  const char *p = params;
+  while ((p = strstr(p, pat)) && p != params && p[-1] != ';') p++;
+  if (!p) return -1;
+  p += strlen(pat);
+  int n = 0;
+  while (*p && *p != ';' && *p != ' ') {
+    out[n++] = strtoll(p, (char **)&p, 10);
+    if (*p == ',') p++;
+  }
+  return n;
+}
+static const char *param_str(const char *params, const char *key, char *buf, size_t cap) {
+  char pat[32];
+  snprintf(pat, sizeof pat, "%s=", key);
+  const char *p = strstr(params, pat);
+  if (!p) return NULL;
+  p += strlen(pat);
+  size_t n = strcspn(p, "; ");
+  snprintf(buf, cap, "%.*s", (int)n, p);
+  return buf;
+}
+
+static double max_abs_diff(jx_t a, jx_t b) {
+  if (jx_size(b) == 0) return 0;
+  return jx_item(jx_max(jx_abs(jx_sub(jx_astype(a, JX_F64), b))));
+}
+static bool same_shape(jx_t a, jx_t b) {
+  if (!jx_ok(a) || jx_ndim(a) != jx_ndim(b)) return false;
+  for (int i = 0; i < jx_ndim(a); i++)
+    if (jx_shape(a)[i] != jx_shape(b)[i]) return false;
+  return true;
+}
+
+/* ------------------------------------------------------------- the ops */
+typedef struct {
+  char kind[8], params[256];
+  jx_dtype dt;
+} golden_case;
+
+static jx_t run_op(const jx_t *a, void *u) {
+  const golden_case *c = u;
+  const char *pa = c->params;
+  int64_t st[8], pad[16], ld[8], rd[8], g[1] = {1}, win[8], wd[8];
+  char dn[64], fn[16];
+  bool has_ld = param_ints(pa, "ld", ld) >= 0, has_rd = param_ints(pa, "rd", rd) >= 0;
+  param_ints(pa, "st", st);
+  if (!strcmp(c->kind, "conv")) {
+    param_ints(pa, "pad", pad), param_ints(pa, "g", g);
+    return jx_conv_general_dilated_ex(a[0], a[1], st, pad, has_ld ? ld : NULL, has_rd ? rd : NULL,
+                                      param_str(pa, "dn", dn, sizeof dn), (int)g[0], 1);
+  }
+  if (!strcmp(c->kind, "convT")) {
+    param_ints(pa, "pad", pad);
+    return jx_conv_transpose(a[0], a[1], st, NULL, pad, rd, param_str(pa, "dn", dn, sizeof dn), true);
+  }
+  /* pool: channels-last x, the window over the spatial dims */
+  param_str(pa, "fn", fn, sizeof fn);
+  int nw = param_ints(pa, "win", win), rank = nw + 2;
+  if (!strcmp(fn, "max_pool") || !strcmp(fn, "avg_pool")) {
+    char ps[8];
+    param_str(pa, "pad", ps, sizeof ps);
+    return (fn[0] == 'm' ? jx_max_pool : jx_avg_pool)(a[0], nw, win, st, ps);
+  }
+  int64_t w[8], s[8], p[16] = {0}, d[8], sp[16];
+  bool has_wd = param_ints(pa, "wd", wd) >= 0;
+  param_ints(pa, "pad", sp);
+  for (int i = 0; i < rank; i++) {
+    bool in = i > 0 && i < rank - 1;
+    w[i] = in ? win[i - 1] : 1, s[i] = in ? st[i - 1] : 1, d[i] = in && has_wd ? wd[i - 1] : 1;
+    if (in) p[2 * i] = sp[2 * (i - 1)], p[2 * i + 1] = sp[2 * (i - 1) + 1];
+  }
+  return jx_reduce_window(a[0], fn[3] == 'm' ? "max" : "sum", w, s, p, NULL, d);
+}
+
+static void check_case(golden_case *c, int lineno, jx_t *arrs) {
+  int nin = strcmp(c->kind, "pool") ? 2 : 1;
+  jx_t ins[2], ct = arrs[nin], want = arrs[nin + 1];
+  for (int i = 0; i < nin; i++) ins[i] = jx_astype(arrs[i], c->dt);
+  double tol = c->dt == JX_F64 ? 1e-12 : 2e-5;
+  jx_fn *f = jx_fn_new(run_op, nin, c), *back = NULL;
+  jx_t got = jx_vjp(f, ins, &back);
+  CHECKF(same_shape(got, want), "line %d (%s, %s): result %s", lineno, c->kind, c->params,
+         jx_ok(got) ? "has the wrong shape" : jx_error(got));
+  if (same_shape(got, want)) {
+    double err = max_abs_diff(got, want);
+    CHECKF(err <= tol * (1 + max_abs_diff(want, jx_zeros_like(want))), "line %d (%s %s): max error %g",
+           lineno, c->kind, c->params, err);
+    jx_t gr = JX_CALL(back, jx_astype(ct, c->dt));
+    for (int i = 0; i < nin; i++) {
+      jx_t gw = arrs[nin + 2 + i], gg = jx_at(gr, i);
+      CHECKF(same_shape(gg, gw), "line %d (%s): gradient %d: %s", lineno, c->kind, i, jx_error(gg));
+      if (same_shape(gg, gw)) {
+        double e = max_abs_diff(gg, gw);
+        CHECKF(e <= tol * (1 + max_abs_diff(gw, jx_zeros_like(gw))),
+               "line %d (%s %s): gradient %d max error %g", lineno, c->kind, c->params, i, e);
+      }
+    }
+  }
+  jx_fn_free(back);
+  jx_fn_free(f);
+}
+
+static void test_golden(void) {
+  FILE *fp = fopen(GOLDEN, "r");
+  CHECKF(fp != NULL, "cannot open %s (run from tests/)", GOLDEN);
+  if (!fp) return;
+  size_t cap = 1 << 20;
+  char *line = malloc(cap);
+  int lineno = 0, ncases = 0;
+  while (fgets(line, (int)cap, fp)) {
+    lineno++;
+    if (line[0] == '#' || line[0] == '\n') continue;
+    golden_case c;
+    char *p = line;
+    sscanf(p, "%7s %255s", c.kind, c.params);
+    p = strchr(strchr(p, ' ') + 1, ' ') + 1;
+    jx_pool_push();
+    jx_t arrs[6];
+    int n = 0;
+    while (*p && *p != '\n' && n < 6) arrs[n++] = parse_array(&p);
+    CHECKF(n == (strcmp(c.kind, "pool") ? 6 : 4), "line %d: %d arrays", lineno, n);
+    for (int prec = 0; prec < 2; prec++) {
+      c.dt = prec ? JX_F32 : JX_F64;
+      check_case(&c, lineno, arrs);
+    }
+    jx_pool_pop();
+    ncases++;
+  }
+  free(line);
+  fclose(fp);
+  CHECKF(ncases >= 20, "only %d golden cases", ncases);
+  printf("%d golden cases (PyTorch), f64 and f32, %s kernel\n", ncases, jx_cpu_conv_backend());
+}
+
+/* ------------------------------------------------- layouts, vmap, jit */
+static jx_t randu(uint64_t seed, int nd, const int64_t *shape) {
+  return jx_random_uniform(jx_random_key(seed), JX_F64, nd, shape, -1, 1);
+}
+
+/* NHWC/HWIO and a permuted layout give the NCHW result, transposed */
+static void test_layouts(void) {
+  jx_pool_push();
+  jx_t x = randu(1, JX_SHAPE(2, 4, 6, 5)), w = randu(2, JX_SHAPE(6, 2, 3, 2));
+  const int64_t st[] = {2, 1}, pad[] = {1, 0, 0, 1}, rd[] = {1, 2};
+  jx_t ref = jx_conv_general_dilated(x, w, st, pad, NULL, rd, "NCHW,OIHW,NCHW", 2);
+  jx_t y = jx_conv_general_dilated(jx_transpose(x, (int[]){0, 2, 3, 1}), jx_transpose(w, (int[]){2, 3, 1, 0}),
+                                   st, pad, NULL, rd, "NHWC,HWIO,NHWC", 2);
+  CHECK(same_shape(jx_transpose(y, (int[]){0, 3, 1, 2}), ref));
+  CHECK(max_abs_diff(jx_transpose(y, (int[]){0, 3, 1, 2}), ref) < 1e-13);
+  /* lhs as C,W,N,H; rhs as W,O,H,I; out as H,C,W,N: the spatial dims
+   * are taken in the rhs's order (W, H), so are strides and padding */
+  jx_t z = jx_conv_general_dilated(jx_transpose(x, (int[]){1, 3, 0, 2}), jx_transpose(w, (int[]){3, 0, 2, 1}),
+                                   (int64_t[]){1, 2}, (int64_t[]){0, 1, 1, 0}, NULL, (int64_t[]){2, 1},
+                                   "CWNH,WOHI,HCWN", 2);
+  CHECK(max_abs_diff(jx_transpose(z, (int[]){3, 1, 0, 2}), ref) < 1e-13);
+  /* jx_conv (lax.conv) with SAME: output keeps ceil(in / stride) */
+  jx_t s = jx_conv(x, jx_ones(JX_F64, JX_SHAPE(3, 4, 3, 3)), (int64_t[]){2, 2}, "SAME");
+  CHECK(jx_ok(s) && jx_shape(s)[2] == 3 && jx_shape(s)[3] == 3);
+  /* conv_transpose SAME with stride 2 doubles the spatial size (JAX) */
+  jx_t t = jx_conv_transpose(jx_transpose(x, (int[]){0, 2, 3, 1}), randu(3, JX_SHAPE(3, 3, 4, 5)),
+                             (int64_t[]){2, 2}, "SAME", NULL, NULL, NULL, false);
+  CHECK(jx_ok(t) && jx_shape(t)[1] == 12 && jx_shape(t)[2] == 10 && jx_shape(t)[3] == 5);
+  jx_t tv = jx_conv_transpose(jx_transpose(x, (int[]){0, 2, 3, 1}), randu(3, JX_SHAPE(3, 3, 4, 5)),
+                              (int64_t[]){2, 2}, "VALID", NULL, NULL, NULL, false);
+  CHECK(jx_ok(tv) && jx_shape(tv)[1] == 13 && jx_shape(tv)[2] == 11);
+  jx_pool_pop();
+}
+
+typedef struct {
+  int fgc;
+} vm_ctx;
+static jx_t conv_fn(const jx_t *a, void *u) {
+  const vm_ctx *c = u;
+  return jx_conv_general_dilated(a[0], a[1], (int64_t[]){1, 2}, (int64_t[]){1, 1, 0, 1}, NULL, NULL,
+                                 "NHWC,HWIO,NHWC", c->fgc);
+}
+
+/* vmap with only the kernel mapped (the rules harness maps the lhs) */
+static void test_vmap_kernel(void) {
+  for (int fgc = 1; fgc <= 2; fgc++) {
+    jx_pool_push();
+    vm_ctx c = {fgc};
+    jx_t x = randu(4, JX_SHAPE(2, 5, 6, 4)), ws = randu(5, JX_SHAPE(3, 3, 2, 4 / fgc, 6));
+    jx_fn *f = jx_fn_new(conv_fn, 2, &c), *vf = jx_vmap(f, (int[]){JX_NONE, 0}, 1);
+    jx_t got = JX_CALL(vf, x, ws);
+    jx_t want[3];
+    for (int b = 0; b < 3; b++)
+      want[b] = JX_CALL(
+          f, x,
+          jx_squeeze(jx_slice(ws, (int64_t[]){b, 0, 0, 0, 0}, (int64_t[]){b + 1, 3, 2, 4 / fgc, 6}, NULL),
+                     0));
+    jx_t st = jx_stack(3, want, 1);
+    CHECKF(same_shape(got, st) && max_abs_diff(got, st) < 1e-13, "vmap over the kernel, fgc %d: %s", fgc,
+           jx_error(got));
+    jx_fn_free(vf), jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
+/* a small CNN loss: conv-relu-maxpool, avgpool, dense */
+static jx_t cnn_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t h =
+      jx_conv_general_dilated(a[1], a[0], NULL, (int64_t[]){1, 1, 1, 1}, NULL, NULL, "NHWC,HWIO,NHWC", 1);
+  h = jx_max_pool(jx_relu(h), 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, "VALID");
+  h = jx_avg_pool(h, 2, (int64_t[]){2, 2}, NULL, "SAME");
+  return jx_sum(jx_mul(h, h));
+}
+static void test_jit_grad(void) {
+  jx_pool_push();
+  jx_t w = randu(6, JX_SHAPE(3, 3, 2, 4)), x = randu(7, JX_SHAPE(3, 8, 8, 2));
+  for (int prec = 0; prec < 2; prec++) {
+    jx_dtype dt = prec ? JX_F32 : JX_F64;
+    jx_fn *f = jx_fn_new(cnn_loss, 2, NULL), *vg = jx_value_and_grad(f, 0), *jvg = jx_jit(vg);
+    jx_t e = JX_CALL(vg, jx_astype(w, dt), jx_astype(x, dt)),
+         j = JX_CALL(jvg, jx_astype(w, dt), jx_astype(x, dt));
+    CHECKF(jx_ok(e) && jx_ok(j), "value_and_grad: %s / %s", jx_error(e), jx_error(j));
+    if (jx_ok(e) && jx_ok(j)) {
+      double tol = prec ? 1e-5 : 1e-13;
+      CHECK(check_close(jx_item(jx_at(j, 0)), jx_item(jx_at(e, 0)), tol, tol));
+      CHECK(max_abs_diff(jx_at(j, 1), jx_astype(jx_at(e, 1), JX_F64)) < tol * 10);
+    }
+    jx_fn_free(jvg), jx_fn_free(vg), jx_fn_free(f);
+  }
+  jx_pool_pop();
+}
+
+/* oneDNN's kernel against jx's own on f32 problems of a CNN's sizes:
+ * values and both gradients (the filter gradient takes oneDNN's
+ * backward-weights path, strided data gradients jx's) */
+typedef struct {
+  int64_t st, pad, rd, fgc;
+  const char *dn;
+} xk_ctx;
+static jx_t xk_loss(const jx_t *a, void *u) {
+  const xk_ctx *c = u;
+  jx_t y =
+      jx_conv_general_dilated(a[0], a[1], (int64_t[]){c->st, c->st}, (int64_t[]){c->pad, c->pad, c->pad, 0},
+                              NULL, (int64_t[]){c->rd, 1}, c->dn, (int)c->fgc);
+  return jx_sum(jx_mul(y, jx_sin(y)));
+}
+static void test_kernels_agree(void) {
+  const xk_ctx cases[] = {{1, 2, 1, 1, "NHWC,HWIO,NHWC"},
+                          {2, 1, 1, 1, "NHWC,HWIO,NHWC"},
+                          {1, 1, 2, 2, "NCHW,OIHW,NCHW"},
+                          {1, 0, 1, 1, "NCHW,OIHW,NCHW"}};
+  for (int i = 0; i < 4; i++) {
+    jx_pool_push();
+    const xk_ctx *c = &cases[i];
+    bool nhwc = c->dn[1] == 'H';
+    jx_t x = jx_random_normal(jx_random_key(10 + i), JX_F32, nhwc ? 4 : 4,
+                              nhwc ? (int64_t[]){16, 14, 13, 8} : (int64_t[]){16, 8, 14, 13});
+    jx_t w = jx_random_normal(jx_random_key(20 + i), JX_F32, 4,
+                              nhwc ? (int64_t[]){5, 3, 8, 12} : (int64_t[]){12, 8 / c->fgc, 5, 3});
+    jx_fn *f = jx_fn_new(xk_loss, 2, (void *)c), *g = jx_grad(f, 0), *h = jx_grad(f, 1);
+    jx_t r[2][3];
+    for (int k = 0; k < 2; k++) {
+      jx_cpu_conv_force(k ? "dnnl" : "own");
+      r[k][0] = JX_CALL(f, x, w), r[k][1] = JX_CALL(g, x, w), r[k][2] = JX_CALL(h, x, w);
+    }
+    jx_cpu_conv_force(NULL);
+    for (int j = 0; j < 3; j++) {
+      CHECKF(jx_ok(r[0][j]) && jx_ok(r[1][j]), "case %d: %s / %s", i, jx_error(r[0][j]), jx_error(r[1][j]));
+      if (!jx_ok(r[0][j]) || !jx_ok(r[1][j])) continue;
+      jx_t a = jx_astype(r[0][j], JX_F64), b = jx_astype(r[1][j], JX_F64);
+      double scale = jx_item(jx_max(jx_abs(a))), err = jx_item(jx_max(jx_abs(jx_sub(a, b))));
+      CHECKF(err <= 1e-4 * (1 + scale), "case %d output %d: own vs oneDNN max error %g (scale %g)", i, j, err,
+             scale);
+    }
+    jx_fn_free(h), jx_fn_free(g), jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
+/* --------------------------------------------------------------- errors */
+static void test_errors(void) {
+  jx_pool_push();
+  jx_t x = jx_zeros(JX_F32, JX_SHAPE(2, 3, 5, 5)), w = jx_zeros(JX_F32, JX_SHAPE(4, 2, 3, 3));
+  EXPECT_ERROR(jx_conv_general_dilated(x, w, NULL, NULL, NULL, NULL, NULL, 1), "conv_general_dilated",
+               "f32[2,3,5,5]", "f32[4,2,3,3]", "features");
+  jx_t w3 = jx_zeros(JX_F32, JX_SHAPE(4, 3, 3, 3));
+  EXPECT_ERROR(jx_conv_general_dilated(x, w3, NULL, NULL, NULL, NULL, "NCHW,OIHW", 1), "conv_general_dilated",
+               "dimension_numbers");
+  EXPECT_ERROR(jx_conv_general_dilated(x, w3, NULL, NULL, NULL, NULL, "NCHW,OIHW,NCXW", 1),
+               "spatial letters");
+  EXPECT_ERROR(jx_conv_general_dilated(x, w3, NULL, NULL, NULL, NULL, "NCHW,OIHWX,NCHW", 1),
+               "one letter per");
+  EXPECT_ERROR(jx_conv_general_dilated(x, w3, (int64_t[]){0, 1}, NULL, NULL, NULL, NULL, 1), "window stride",
+               "f32[2,3,5,5]");
+  EXPECT_ERROR(jx_conv_general_dilated(x, w3, NULL, (int64_t[]){-4, -4, 0, 0}, NULL, NULL, NULL, 1),
+               "negative");
+  EXPECT_ERROR(
+      jx_conv_general_dilated(x, jx_zeros(JX_F32, JX_SHAPE(4, 3, 3)), NULL, NULL, NULL, NULL, NULL, 1),
+      "same rank");
+  EXPECT_ERROR(jx_conv_general_dilated(x, w3, NULL, NULL, NULL, NULL, NULL, 0), "feature_group_count");
+  EXPECT_ERROR(
+      jx_conv_general_dilated(x, jx_zeros(JX_F32, JX_SHAPE(5, 1, 3, 3)), NULL, NULL, NULL, NULL, NULL, 3),
+      "multiple of the group count");
+  EXPECT_ERROR(jx_conv_general_dilated_ex(x, w3, NULL, NULL, NULL, NULL, NULL, 1, 3), "batch_group_count");
+  EXPECT_ERROR(jx_conv_general_dilated(jx_zeros(JX_BOOL, JX_SHAPE(2, 3, 5, 5)),
+                                       jx_zeros(JX_BOOL, JX_SHAPE(4, 3, 3, 3)), NULL, NULL, NULL, NULL, NULL,
+                                       1),
+               "bool");
+  EXPECT_ERROR(jx_conv(x, w3, NULL, "FULL"), "conv", "SAME");
+  jx_t h = jx_zeros(JX_F32, JX_SHAPE(2, 6, 6, 3));
+  EXPECT_ERROR(jx_max_pool(h, 2, (int64_t[]){0, 2}, NULL, "VALID"), "max_pool", "f32[2,6,6,3]", "window");
+  EXPECT_ERROR(jx_max_pool(h, 2, (int64_t[]){2, 2}, NULL, "valid"), "max_pool", "SAME");
+  EXPECT_ERROR(jx_max_pool(h, 4, (int64_t[]){2, 2, 2, 2}, NULL, "VALID"), "max_pool", "spatial");
+  EXPECT_ERROR(jx_reduce_window(h, "prod", (int64_t[]){1, 2, 2, 1}, NULL, NULL, NULL, NULL), "reduce_window",
+               "sum");
+  EXPECT_ERROR(
+      jx_reduce_window(h, "max", (int64_t[]){1, 2, 2, 1}, (int64_t[]){1, -1, 1, 1}, NULL, NULL, NULL),
+      "reduce_window", "stride");
+  EXPECT_ERROR(jx_reduce_window(h, "sum", (int64_t[]){1, 2, 2, 1}, NULL, (int64_t[]){0, 0, -9, 0, 0, 0, 0, 0},
+                                NULL, NULL),
+               "reduce_window_sum", "negative padding");
+  /* an error operand passes through */
+  jx_t err = jx_error_new("upstream");
+  EXPECT_ERROR(jx_conv_general_dilated(err, w3, NULL, NULL, NULL, NULL, NULL, 1), "upstream");
+  EXPECT_ERROR(jx_max_pool(err, 2, (int64_t[]){2, 2}, NULL, "VALID"), "upstream");
+  jx_pool_pop();
+}
+
+int main(int argc, char **argv) {
+  check_verbose = argc > 1 && !strcmp(argv[1], "-v");
+  check_private_cache("conv");
+  const char *kernels[2] = {"own", "dnnl"};
+  for (int k = 0; k < 2; k++) {
+    jx_cpu_conv_force(kernels[k]);
+    if (!strcmp(jx_cpu_conv_backend(), kernels[k])) test_golden();
+  }
+  jx_cpu_conv_force(NULL);
+  test_kernels_agree();
+  test_layouts();
+  test_vmap_kernel();
+  test_jit_grad();
+  test_errors();
+  check_private_cache_remove();
+  return check_report("test_conv");
+}
