@@ -139,6 +139,9 @@ echo; echo "=== jx: bench_scatter: scatter-add of 1M f32 updates vs a copy loop'
 # einsum vs the hand-written matmuls on the same shapes (issue 18), eager and jit
 echo; echo "=== jx: bench_einsum ($(date -u +%H:%M:%S))"
 "$JXB/bench/bench_einsum" 21 | tee "$OUT/einsum.txt" || echo "bench_einsum FAILED"
+# convolutions and the CNN training step vs PyTorch eager, alternating (issue 18)
+echo; echo "=== jx: bench/conv.sh (conv layer, its gradients, the CNN step vs PyTorch) ($(date -u +%H:%M:%S))"
+bash bench/conv.sh "$JXB" | tee "$OUT/conv.txt"
 echo; echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; 2 cores: above ~0.5 another job shares the box)"
 fi
 
