@@ -280,8 +280,10 @@ extern const jx_params jx_params_none;
 uint64_t jx_params_hash(const jx_params *p);
 /* The inner jaxprs of p (at most 2) into js; returns their count. */
 int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js);
-/* gather params that take along one axis (jx_take's form): that axis, else -1 */
-int jx_gather_take_axis(const jx_params *pa, const jx_aval *x, const jx_aval *idx);
+/* gather params that take along one axis (jx_take's form), or scatter
+ * params of its transpose (upd: the updates; NULL for a gather): that
+ * axis, else -1 */
+int jx_gather_take_axis(const jx_params *pa, const jx_aval *x, const jx_aval *idx, const jx_aval *upd);
 
 /* A growing string (params printing, jaxpr text). oom latches. */
 typedef struct {

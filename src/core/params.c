@@ -110,19 +110,25 @@ void jx_strbuf_put(jx_strbuf *b, const char *fmt, ...) {
 
 /* take along one axis, as jx_take builds it: clip mode, one collapsed dim
  * that is also the one mapped, the indices' batch dims where that axis was
- * and whole slices elsewhere. The kernels and the portable renderer have a
+ * and whole slices elsewhere (a scatter: its transpose, the updates shaped
+ * as that take's result). The kernels and the portable renderer have a
  * plain row loop for it. */
-int jx_gather_take_axis(const jx_params *pa, const jx_aval *x, const jx_aval *idx) {
-  if (pa->kind != JX_PK_GATHER) return -1;
-  const __typeof__(pa->gather) *d = &pa->gather;
+int jx_gather_take_axis(const jx_params *pa, const jx_aval *x, const jx_aval *idx, const jx_aval *upd) {
+  if (pa->kind != JX_PK_GATHER && pa->kind != JX_PK_SCATTER) return -1;
+  const __typeof__(pa->gather) *d = pa->kind == JX_PK_GATHER ? &pa->gather : &pa->scatter;
   if (d->mode != JX_GATHER_CLIP || d->ncollapsed != 1 || d->nmap != 1 || d->collapsed[0] != d->map[0])
     return -1;
   if (d->ivd != idx->ndim && d->ivd != idx->ndim - 1) return -1;
   int a = d->collapsed[0], nbd = idx->ndim - (d->ivd < idx->ndim);
+  if (upd && upd->ndim != x->ndim - 1 + nbd) return -1;
   for (int k = 0, j = 0; k < x->ndim; k++) {
     if (k == a) continue;
-    if (d->slice[k] != x->shape[k] || d->offset[j] != (k < a ? k : k - 1 + nbd)) return -1;
+    int at = k < a ? k : k - 1 + nbd; /* where dim k sits in the take's result */
+    if (d->offset[j] != at) return -1;
+    if (upd ? upd->shape[at] != x->shape[k] : d->slice[k] != x->shape[k]) return -1;
     j++;
   }
+  for (int k = 0, i = 0; upd && k < idx->ndim; k++) /* the indices' batch dims */
+    if (k != d->ivd && upd->shape[a + i++] != idx->shape[k]) return -1;
   return a;
 }

@@ -217,7 +217,7 @@ static jx_t gather_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa,
   const dn_t *d = dn_of(pa);
   const jx_aval *x = &in[0]->aval, *o = &out[0]->aval;
   if (jx_aval_size(o) == 0) return NULL;
-  int axis = jx_gather_take_axis(pa, x, &in[1]->aval);
+  int axis = jx_gather_take_axis(pa, x, &in[1]->aval, NULL);
   if (axis >= 0) return gather_take(in[0], in[1], axis, out[0]);
   jx_cpu_gs_plan pl;
   make_plan(x, o, d, d->slice, &pl);

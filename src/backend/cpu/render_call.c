@@ -324,16 +324,17 @@ static void put_concat(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   tail(b);
 }
 
-/* ------------------------------------------------------------------ gather */
-/* an index wrapped once when negative, then clamped into [0, n) (prims/index.c) */
+/* ---------------------------------------------------- gather, scatter_add */
+/* an index clamped into [0, n), as the primitive's clip mode (the public
+ * ops wrap negative indices before they bind it) */
 static void put_index(sb *b, int64_t n) {
-  put(b, "      int64_t r = (int64_t)i1[j];\n      if (r < 0) r += %lldLL;\n", (long long)n);
+  put(b, "      int64_t r = (int64_t)i1[j];\n");
   put(b, "      r = r < 0 ? 0 : r >= %lldLL ? %lldLL : r;\n", (long long)n, (long long)(n - 1));
 }
 
 static void put_gather(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *x = bav(p, k->ins[0]);
-  int ax = jx_gather_take_axis(&k->call.params, x, bav(p, k->ins[1]));
+  int ax = jx_gather_take_axis(&k->call.params, x, bav(p, k->ins[1]), NULL);
   if (ax < 0) { /* general dimension numbers: no portable loop yet */
     jx_cpu_no_rendering(b->need, k->call.prim);
     return;
@@ -347,6 +348,34 @@ static void put_gather(sb *b, const jx_program *p, const jx_kernel *k, int id) {
     put_index(b, n);
     put(b, "      memcpy(o0 + (o * %lldLL + j) * %lldLL, i0 + (o * %lldLL + r) * %lldLL, %lldu);\n    }\n",
         (long long)ni, (long long)inner, (long long)n, (long long)inner, (long long)(inner * es));
+  }
+  tail(b);
+}
+
+/* take's transpose: the operand, then each update added in index order
+ * (duplicates too, as the eager kernel); other scatters are refused */
+static void put_scatter(sb *b, const jx_program *p, const jx_kernel *k, int id) {
+  const jx_aval *o = bav(p, k->outs[0]);
+  int ax = jx_gather_take_axis(&k->call.params, o, bav(p, k->ins[1]), bav(p, k->ins[2]));
+  if (ax < 0) {
+    jx_cpu_no_rendering(b->need, k->call.prim);
+    return;
+  }
+  int64_t outer = prod(o->shape, 0, ax), n = o->shape[ax], inner = prod(o->shape, ax + 1, o->ndim);
+  int64_t ni = jx_aval_size(bav(p, k->ins[1]));
+  head(b, p, k, id, "scatter_add");
+  put(b, "  for (int64_t f = 0; f < %lldLL; f++) o0[f] = i0[f];\n", (long long)jx_aval_size(o));
+  if (outer * ni * inner > 0) {
+    put(b, "  for (int64_t o = 0; o < %lldLL; o++)\n    for (int64_t j = 0; j < %lldLL; j++) {\n",
+        (long long)outer, (long long)ni);
+    put_index(b, n);
+    put(b, "      %s *const d = o0 + (o * %lldLL + r) * %lldLL;\n", ctype[o->dtype], (long long)n,
+        (long long)inner);
+    put(b, "      const %s *const u = i2 + (o * %lldLL + j) * %lldLL;\n", ctype[o->dtype], (long long)ni,
+        (long long)inner);
+    put(b, "      for (int64_t i = 0; i < %lldLL; i++) d[i] = ", (long long)inner);
+    jx_cpu_put_call(b, "add_%s", sfx[o->dtype]);
+    put(b, "d[i], u[i]);\n    }\n");
   }
   tail(b);
 }
@@ -395,13 +424,10 @@ static const struct {
   jx_prim prim;
   void (*render)(sb *, const jx_program *, const jx_kernel *, int);
 } calls[] = {
-    {JX_P_dot_general, put_dot},
-    {JX_P_argmax, put_arg},
-    {JX_P_argmin, put_arg},
-    {JX_P_pad, put_pad},
-    {JX_P_concatenate, put_concat},
-    {JX_P_gather, put_gather},
-    {JX_P_threefry2x32, put_threefry},
+    {JX_P_dot_general, put_dot},     {JX_P_argmax, put_arg},
+    {JX_P_argmin, put_arg},          {JX_P_pad, put_pad},
+    {JX_P_concatenate, put_concat},  {JX_P_gather, put_gather},
+    {JX_P_scatter_add, put_scatter}, {JX_P_threefry2x32, put_threefry},
 };
 
 void jx_cpu_render_call(sb *b, const jx_program *p, const jx_kernel *k, int id) {
