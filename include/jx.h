@@ -523,6 +523,15 @@ const char *jx_fn_name(jx_fn *f);
  * jx_free_string); NULL when jf is not such a function. */
 jx_fn *jx_make_jaxpr_fn(jx_fn *f, const jx_t *args);
 char *jx_jaxpr_fn_str(jx_fn *jf);
+/* Weight-decay masks as functions (optax's callable masks): mask_fn
+ * (one argument, params) returns a tree like params of bool arrays; it is
+ * called at every update (under jit, traced with it) and retained by the
+ * optimizer. Otherwise as jx_add_decayed_weights, jx_adamw and jx_lion
+ * with a tree mask. */
+jx_optimizer *jx_add_decayed_weights_mask_fn(double weight_decay, jx_fn *mask_fn);
+jx_optimizer *jx_adamw_mask_fn(jx_schedule *lr, double b1, double b2, double eps, double weight_decay,
+                               jx_fn *mask_fn);
+jx_optimizer *jx_lion_mask_fn(jx_schedule *lr, double b1, double b2, double weight_decay, jx_fn *mask_fn);
 
 /* ================================ [PMAP] devices, pmap, named vmap, shard_map, collectives (#17) */
 /* [PMAP] end */
