@@ -2,7 +2,8 @@
  *
  * The first byte picks the loader (jx_npy_load, jx_npz_load,
  * jx_safetensors_load, jx_load of a small tree from .npz or
- * .safetensors); the rest is the file. The target checks that nothing
+ * .safetensors); the rest is the file. A .safetensors file is loaded by
+ * both header readers (cJSON's and jx's own). The target checks that nothing
  * crashes or leaks (ASan/UBSan/LSan), that a failure is an error value
  * with a message, and that what loads is an array or a tuple of arrays
  * whose sizes match their shapes and dtypes (the bytes can be read back).
@@ -15,6 +16,9 @@
 #include <unistd.h>
 
 static char path[5][64];
+/* test hook (src/io/io.h): nonzero: .safetensors headers through jx's own
+ * JSON reader even in a build with cJSON, so that both are fuzzed */
+void jx_safetensors_force_reader(int own);
 
 static void check_array(jx_t x) {
   if (jx_ndim(x) < 0) abort();
@@ -37,6 +41,11 @@ static void check_result(jx_t r) {
   for (int i = 0; i < jx_len(r); i++) check_result(jx_at(r, i));
 }
 
+static jx_t like_tree(void) {
+  return JX_TUPLE(JX_LIST(jx_zeros(JX_F32, JX_SHAPE(2, 3)), jx_zeros(JX_I32, JX_SHAPE(3))),
+                  jx_zeros(JX_BOOL, JX_SHAPE(0)));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!path[0][0]) {
     const char *sfx[5] = {"npy", "npz", "safetensors", "npz", "safetensors"};
@@ -57,9 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 1: r = jx_npz_load(path[1], &names); break;
     case 2: r = jx_safetensors_load(path[2], &names); break;
     default: {
-      jx_t like = JX_TUPLE(JX_LIST(jx_zeros(JX_F32, JX_SHAPE(2, 3)), jx_zeros(JX_I32, JX_SHAPE(3))),
-                           jx_zeros(JX_BOOL, JX_SHAPE(0)));
-      r = jx_load(path[which], like);
+      r = jx_load(path[which], like_tree());
     }
   }
   check_result(r);
@@ -69,6 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (!names[i] || strlen(names[i]) > size) abort();
   }
   free(names);
+  if (which == 2 || which == 4) { /* the own JSON reader too, when cJSON is the default */
+    jx_safetensors_force_reader(1);
+    check_result(which == 2 ? jx_safetensors_load(path[2], NULL) : jx_load(path[4], like_tree()));
+    jx_safetensors_force_reader(0);
+  }
   jx_pool_pop();
   unlink(path[which]);
   return 0;

@@ -39,7 +39,7 @@ esac
 cmake -S . -B $B -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJX_BUILD_TESTS=OFF -DJX_BLAS=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link $SAN" >/dev/null
 cmake --build $B --target jx_static -j "$JOBS" >/dev/null
-LIBS="-lm -lpthread -ldl $(pkg-config --libs zlib 2>/dev/null || true)"
+LIBS="-lm -lpthread -ldl $(pkg-config --libs zlib 2>/dev/null || true) $(pkg-config --libs libcjson 2>/dev/null || true)"
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_programs.c $B/libjx.a $LIBS -o $B/fuzz_programs
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_loaders.c $B/libjx.a $LIBS -o $B/fuzz_loaders
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_export_load.c $B/libjx.a $LIBS -o $B/fuzz_export_load

@@ -495,6 +495,44 @@ jx_alloc_fn jx_get_allocator(void **ud); /* the current one (never NULL) */
 int jx_num_threads(void);
 void jx_set_num_threads(int n); /* default: JX_NUM_THREADS or all cores */
 
+/* -------------------------------------------------------- debugging (#21) */
+/* jax_debug_nans. While on, an op whose result has a NaN that its inputs
+ * had not gives an error value naming the primitive and its jaxpr line
+ * ("debug_nans: div made a NaN from inputs without one: c:f32[] = div
+ * a:f32[] b:f32[]"); a jitted program whose outputs have a new NaN is run
+ * again op by op in the interpreter, and the error names the equation of
+ * its jaxpr that made the first one. Off unless the environment variable
+ * JX_DEBUG_NANS is set (and not "0") when first asked; jx_set_debug_nans
+ * switches it for the process and returns the previous setting. The check
+ * reads every float result, so it costs time; donation is off while on. */
+bool jx_set_debug_nans(bool on);
+/* A function's name, used in messages: an error raised while f runs
+ * (traced or not) says which functions it ran in, outermost first, e.g.
+ * "... (in grad(vmap(jit(loss))))". jx_fn_new's functions are called
+ * "function" until named; transformations are called by theirs. The name
+ * is copied. Ignored for NULL f or name. */
+void jx_fn_set_name(jx_fn *f, const char *name);
+const char *jx_fn_name(jx_fn *f);
+/* jax.make_jaxpr(f)(*args) as a value: a function (owned like any jx_fn:
+ * by the current pool, retained or freed as the ownership rules above
+ * say) holding f's jaxpr for args' signature; calling it evaluates the
+ * jaxpr with the interpreter (jax.core.jaxpr_as_fun), on arguments of that
+ * signature (others give an error value). It can be transformed like any
+ * function. On a bad f or a failed trace it is an error function.
+ * jx_jaxpr_fn_str prints its jaxpr as jx_make_jaxpr does (free with
+ * jx_free_string); NULL when jf is not such a function. */
+jx_fn *jx_make_jaxpr_fn(jx_fn *f, const jx_t *args);
+char *jx_jaxpr_fn_str(jx_fn *jf);
+/* Weight-decay masks as functions (optax's callable masks): mask_fn
+ * (one argument, params) returns a tree like params of bool arrays; it is
+ * called at every update (under jit, traced with it) and retained by the
+ * optimizer. Otherwise as jx_add_decayed_weights, jx_adamw and jx_lion
+ * with a tree mask. */
+jx_optimizer *jx_add_decayed_weights_mask_fn(double weight_decay, jx_fn *mask_fn);
+jx_optimizer *jx_adamw_mask_fn(jx_schedule *lr, double b1, double b2, double eps, double weight_decay,
+                               jx_fn *mask_fn);
+jx_optimizer *jx_lion_mask_fn(jx_schedule *lr, double b1, double b2, double weight_decay, jx_fn *mask_fn);
+
 /* ================================ [PMAP] devices, pmap, named vmap, shard_map, collectives (#17) */
 /* Devices: this process's CPU devices split its thread pool into groups
  * (JX_CPU_DEVICES=N, like XLA's --xla_force_host_platform_device_count, or

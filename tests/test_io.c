@@ -309,6 +309,14 @@ static jx_t st_with(const char *json, size_t data_len) {
   free(f);
   return jx_safetensors_load(tmp("bad.safetensors"), NULL);
 }
+/* which JSON reader loads .safetensors headers in this pass: cJSON (when
+ * built in and not forced off) or jx's own (main runs the tests with each) */
+static bool reader_cjson;
+void jx_safetensors_force_reader(int own);
+/* a JSON syntax error: the own reader names it, cJSON gives its position */
+static bool err_syntax(jx_t e, const char *own) {
+  return err_has(e, reader_cjson ? "JSON syntax error" : own);
+}
 #define T(name, shape, offs) "\"" name "\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":" offs "}"
 
 static void test_bad_safetensors(void) {
@@ -344,15 +352,67 @@ static void test_bad_safetensors(void) {
       err_has(st_with("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4,8]}}", 8), "too many"));
   CHECK(err_has(st_with("[]", 0), "expected '{'"));
   CHECK(err_has(st_with("{}x", 0), "junk after"));
-  CHECK(err_has(st_with("{\"a", 0), "unterminated"));
-  CHECK(err_has(st_with("{\"a\\x\":{}}", 0), "bad escape"));
-  CHECK(err_has(st_with("{\"\\ud800\":{}}", 0), "bad \\u escape"));
-  CHECK(err_has(st_with("{\"\\u0000\":{}}", 0), "bad \\u escape"));
+  CHECK(err_syntax(st_with("{\"a", 0), "unterminated"));
+  CHECK(err_syntax(st_with("{\"a\\x\":{}}", 0), "bad escape"));
+  CHECK(err_syntax(st_with("{\"\\ud800\":{}}", 0), "bad \\u escape"));
+  CHECK(err_has(st_with("{\"\\u0000\":{}}", 0), reader_cjson ? "lacks" : "bad \\u escape"));
   CHECK(err_has(st_with("{\"__metadata__\":{\"a\":1}}", 0), "expected a string"));
   CHECK(err_has(st_with("{\"__metadata__\":{},\"__metadata__\":{}}", 0), "twice"));
   CHECK(jx_ok(st_with("{\"__metadata__\":{\"k\":\"v\"}}   ", 0)));
-  CHECK(
-      err_has(st_with("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8), "expected '}'"));
+  CHECK(err_syntax(st_with("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8),
+                   "expected '}'"));
+  jx_pool_pop();
+}
+
+/* Both readers give the same verdict on the same header (a differential
+ * check; run when cJSON is built in). cJSON reads numbers with strtod, so
+ * it accepts the forms the own reader refuses (2.0, 2e0, a leading zero):
+ * listed apart, loaded, with the same meaning. */
+static void test_readers_agree(void) {
+  const char *hdr[] = {
+      "{" T("a", "[2]", "[0,8]") "}",
+      "{" T("a", "[2]", "[0,8]") "," T("b", "[0]", "[8,8]") "}",
+      "{\"__metadata__\":{\"k\":\"v\"}," T("a", "[2]", "[0,8]") "}  ",
+      "{" T("\\u00e9\\n\\\"", "[2]", "[0,8]") "}",
+      "{" T("a", "[2]", "[0,16]") "}",
+      "{" T("a", "[3]", "[0,8]") "}",
+      "{" T("a", "[-2]", "[0,8]") "}",
+      "{" T("a", "[2]", "[0]") "}",
+      "{" T("a", "2", "[0,8]") "}",
+      "{" T("a", "[2]", "[0,8]") "," T("a", "[2]", "[8,16]") "}",
+      "{\"a\":{\"dtype\":3,\"shape\":[2],\"data_offsets\":[0,8]}}",
+      "{\"a\":[]}",
+      "{\"__metadata__\":[]}",
+      "{\"__metadata__\":{\"k\":null}}",
+      "{}",
+      "{} x",
+      "[]",
+      "",
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],}}",
+      "{\"a\":{\"dtype\":\"F32\" \"shape\":[2],\"data_offsets\":[0,8]}}",
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}}",
+      "{\"\\ud800\":{}}",
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{}}",
+  };
+  const char *lenient[] = {"{" T("a", "[2.0]", "[0,8]") "}", "{" T("a", "[2e0]", "[0,8]") "}",
+                           "{" T("a", "[02]", "[0,8]") "}"};
+  jx_pool_push();
+  for (size_t i = 0; i < sizeof hdr / sizeof *hdr; i++) {
+    jx_safetensors_force_reader(0);
+    jx_t c = st_with(hdr[i], 8);
+    jx_safetensors_force_reader(1);
+    jx_t o = st_with(hdr[i], 8);
+    CHECKF(jx_ok(c) == jx_ok(o), "header %s: cJSON %s, own reader %s", hdr[i],
+           jx_ok(c) ? "loads" : jx_error(c), jx_ok(o) ? "loads" : jx_error(o));
+  }
+  for (size_t i = 0; i < sizeof lenient / sizeof *lenient; i++) {
+    jx_safetensors_force_reader(0);
+    jx_t c = st_with(lenient[i], 8);
+    CHECKF(jx_ok(c) && jx_ndim(c) == -1 && jx_shape(jx_at(c, 0))[0] == 2, "cJSON on %s", lenient[i]);
+    jx_safetensors_force_reader(1);
+    CHECK(!jx_ok(st_with(lenient[i], 8)));
+  }
+  jx_safetensors_force_reader(0);
   jx_pool_pop();
 }
 
@@ -671,7 +731,23 @@ int main(void) {
   test_numpy_fixtures();
   test_zip64();
   test_truncated();
+  /* the safetensors tests again with the other reader (the own one when
+   * cJSON is built in: both stay checked) */
+  jx_pool_push();
+  reader_cjson = jx_ok(st_with("{" T("a", "[2.0]", "[0,8]") "}", 8)); /* only cJSON reads 2.0 */
+  jx_pool_pop();
+  printf("test_io: .safetensors headers read by %s\n", reader_cjson ? "cJSON" : "jx's own JSON reader");
   test_bad_safetensors();
+  if (reader_cjson) {
+    test_readers_agree();
+    jx_safetensors_force_reader(1);
+    reader_cjson = false;
+    test_safetensors_roundtrip();
+    test_numpy_fixtures();
+    test_bad_safetensors();
+    jx_safetensors_force_reader(0);
+    reader_cjson = true;
+  }
   test_bad_npy();
   test_bad_zip();
   test_checkpoint();

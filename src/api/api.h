@@ -24,6 +24,7 @@ struct jx_fn {
   _Atomic(const void *) pool;    /* jx_pool_thread() of the pools holding its entry; NULL: none */
   size_t slot;                   /* that entry */
   jx_t err;                      /* an error function's error (retained), else NULL */
+  char *own_name;                /* a name given by jx_fn_set_name (owned; name points at it) */
 };
 
 /* A function with a closure owned by it, owned by the current pool. Out

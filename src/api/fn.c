@@ -1,6 +1,8 @@
 /* Function values, calling (inside a pool), partial application. */
 #include "api/api.h"
 
+#include <stdio.h>
+
 /* What allocation failure gives when not even an error function can be
  * made: static, so reference counting and pools skip it. */
 static jx_t oom_body(const jx_t *args, void *u) {
@@ -101,6 +103,7 @@ void jx_fn_release(jx_fn *f) {
   if (!f || f == &oom_fn || atomic_fetch_sub(&f->refs, 1) != 1) return;
   if (f->free_user) f->free_user(f->user);
   jx_release(f->err);
+  jx_free(f->own_name);
   jx_free(f);
 }
 
@@ -144,15 +147,57 @@ jx_t jx_fn_check_args(const char *op, jx_fn *f, const jx_t *args) {
   return NULL;
 }
 
+/* The functions being called on this thread, outermost first: an error a
+ * body returns is located by the innermost call that sees it, while every
+ * enclosing call is still here ("in grad(vmap(jit(loss)))"). Deeper calls
+ * than the array holds are counted, not named. */
+enum { FRAMES_NAMED = 32 };
+static _Thread_local const char *frames[FRAMES_NAMED];
+static _Thread_local int nframes;
+
+static jx_t locate(jx_t e) {
+  char where[512];
+  size_t n = 0;
+  int named = nframes < FRAMES_NAMED ? nframes : FRAMES_NAMED;
+  for (int i = 0; i < named && n < sizeof where; i++)
+    n += (size_t)snprintf(where + n, sizeof where - n, "%s%s", frames[i], i + 1 < named ? "(" : "");
+  for (int i = 1; i < named && n < sizeof where; i++) n += (size_t)snprintf(where + n, sizeof where - n, ")");
+  if (nframes > named && n < sizeof where)
+    snprintf(where + n, sizeof where - n, " (%d calls deeper)", nframes - named);
+  return jx_retain(jx_error_located(e, where));
+}
+
 /* The body runs in its own pool; only its result survives. */
 jx_t jx_call(jx_fn *f, const jx_t *args) {
   jx_t e = jx_fn_check_args("call", f, args);
   if (e) return e;
   size_t mark = jx_pool_mark();
+  if (nframes < FRAMES_NAMED) frames[nframes] = f->name;
+  nframes++;
   jx_t out = jx_retain(f->body(args, f->user));
   jx_pool_release_to(mark);
-  if (!out) return jx_error_new("call: the %s returned NULL", f->name);
+  if (!out) out = jx_retain(jx_error_new("call: the %s returned NULL", f->name));
+  if (out->kind == JX_VK_ERROR && !out->u.err.located) {
+    jx_t l = locate(out);
+    jx_release(out);
+    out = l;
+  }
+  nframes--;
   return jx_pool_own(out);
+}
+
+void jx_fn_set_name(jx_fn *f, const char *name) {
+  if (!f || f == &oom_fn || !name) return;
+  char *s = jx_asprintf("%s", name);
+  if (!s) return; /* out of memory: the old name stays */
+  jx_free(f->own_name);
+  f->own_name = s;
+  f->name = s;
+}
+
+const char *jx_fn_name(jx_fn *f) {
+  if (!f) return "null function";
+  return f == &oom_fn ? oom_fn.name : f->name;
 }
 
 /* ------------------------------------------------------------- partial */

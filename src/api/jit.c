@@ -259,9 +259,13 @@ static jx_t run_donating(const jit_closure *c, prepared *pr, jx_t *in, int nin, 
   bool *donate = JX_SCRATCH(sc, bool, nin ? nin : 1);
   jx_t err = NULL;
   if (!msg || !donate || !donation_messages(c, pr->dyn, in, msg)) err = jx_error_new("jit: out of memory");
-  for (int i = 0; !err && i < nin; i++) donate[i] = msg[i] != NULL;
+  /* under JX_DEBUG_NANS the inputs must survive the run (a NaN found in
+   * the outputs re-runs the program on them): not reused, still deleted */
+  bool nans = jx_debug_nans_on();
+  for (int i = 0; !err && i < nin; i++) donate[i] = msg[i] != NULL && !nans;
   jx_executable *x = err ? NULL : jx_jaxpr_executable(pr->j, &err);
   if (x) err = jx_executable_run_donated(x, in, donate, out, NULL);
+  if (!err && jx_debug_nans_on()) err = jx_debug_nans_jaxpr(pr->j, in, out);
   if (!err)
     delete_donated(nin, in, msg, pr->j->nout, out);
   else

@@ -32,7 +32,9 @@ static jx_t call_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   (void)p, (void)nin;
   jx_t err;
   jx_executable *x = jx_jaxpr_executable(pa->call.jaxpr, &err);
-  return x ? jx_executable_run(x, in, out) : err;
+  err = x ? jx_executable_run(x, in, out) : err;
+  if (!err && jx_debug_nans_on()) err = jx_debug_nans_jaxpr(pa->call.jaxpr, in, out);
+  return err;
 }
 
 static jx_t call_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,

@@ -153,6 +153,7 @@ jx_t jx_eval_prim(jx_prim p, int nin, const jx_t *in, const jx_params *params, i
     }
   }
   e = r->impl(p, in, nin, params, out);
+  if (!e && jx_debug_nans_on()) e = jx_debug_nans_check(p, nin, in, nout, out);
 done:
   jx_scratch_release(s, m);
   return e ? fill_error(e, nout, out) : NULL;

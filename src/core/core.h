@@ -360,6 +360,7 @@ struct jx_value {
     } tree;
     struct {
       char *msg;
+      bool located; /* msg names the functions it was raised in (jx_call) */
     } err;
   } u;
 };
@@ -397,6 +398,15 @@ void jx_pool_release_to(size_t mark);
 /* The current pool takes over one reference the caller holds (typically
  * one taken with jx_retain before a jx_pool_release_to). Returns x. */
 jx_t jx_pool_own(jx_t x);
+/* JX_DEBUG_NANS (core/debug_nans.c). jx_debug_nans_check: an error
+ * naming p when out has a NaN that in had not, else NULL. */
+bool jx_debug_nans_on(void);
+bool jx_has_nan(jx_t x);
+bool jx_any_nan(int n, const jx_t *xs);
+jx_t jx_debug_nans_check(jx_prim p, int nin, const jx_t *in, int nout, const jx_t *out);
+/* A new error (of the current pool) saying where e was raised: "MSG (in
+ * WHERE)"; e itself when out of memory. (jx_call locates errors.) */
+jx_t jx_error_located(jx_t e, const char *where);
 /* Pools own jx_fn too (api/fn.c): jx_pool_own_fn appends f's pool
  * reference at *slot (false when out of memory); popping the pool calls
  * jx_fn_pool_drop(f) (defined in api/fn.c). jx_pool_forget_fn clears that

@@ -239,6 +239,20 @@ jx_t jx_verror_new(const char *fmt, va_list ap) {
   return v;
 }
 
+/* e's message followed by where it was raised (the handler saw e
+ * already: it is not told again). e itself when out of memory. */
+jx_t jx_error_located(jx_t e, const char *where) {
+  char *msg = jx_asprintf("%s (in %s)", e->u.err.msg, where);
+  jx_t v = msg ? jx_value_new(JX_VK_ERROR) : NULL;
+  if (!v) {
+    jx_free(msg);
+    return e;
+  }
+  v->u.err.msg = msg;
+  v->u.err.located = true;
+  return v;
+}
+
 jx_t jx_error_new(const char *fmt, ...) {
   if (!fmt) return jx_error_new("error (jx_error_new was given a NULL format)");
   va_list ap;

@@ -143,5 +143,8 @@ jx_t jx_npz_read(const char *op, const char *path, char ***names);
 jx_t jx_safetensors_write(const char *op, const char *path, int n, const char *const *names,
                           const jx_t *arrays);
 jx_t jx_safetensors_read(const char *op, const char *path, char ***names);
+/* Test hook: nonzero makes the safetensors loader use its own JSON reader
+ * even in a build with cJSON (the tests and the fuzzer check both). */
+void jx_safetensors_force_reader(int own);
 
 #endif

@@ -4,9 +4,12 @@
  *    "data_offsets": [0, 24]}, ...}
  * (padded with spaces), then the tensors' bytes, C order, little-endian;
  * data_offsets are relative to the end of the header. The header is read
- * by a small strict JSON reader, bounded by N (at most 100 MB, as the
- * reference implementation allows) and never recursive: the format's
- * grammar is fixed, so anything else is an error. As in the reference
+ * by Debian's cJSON when the build found it (JX_HAVE_CJSON), else by a
+ * small strict JSON reader of our own, never recursive; either way bounded
+ * by N (at most 100 MB, as the reference implementation allows), and the
+ * format's grammar is fixed, so anything else is an error. (The own reader
+ * stays for builds without cJSON; jx_safetensors_force_reader picks it
+ * for the tests and the fuzzer, which check both.) As in the reference
  * implementation the tensors must tile the data exactly (no overlap, no
  * hole, nothing after). Loading maps the file and copies each tensor once. */
 #include "io/io.h"
@@ -322,6 +325,117 @@ static jx_t st_check_layout(const st_header *h, uint64_t data_len) {
   return e;
 }
 
+/* ------------------------------------------------ the header via cJSON */
+static int force_own; /* test hook: the own reader even with cJSON */
+void jx_safetensors_force_reader(int own) { force_own = own; }
+
+#ifdef JX_HAVE_CJSON
+#include <cjson/cJSON.h>
+
+static bool cj_fail(st_header *h, const char *why) {
+  if (!h->cause[0]) snprintf(h->cause, sizeof h->cause, "%s", why);
+  return false;
+}
+
+/* an array of at most cap non-negative integers (exact in a double:
+ * below 2^53, which is past any size the checks after allow) */
+static bool cj_uints(st_header *h, const cJSON *a, uint64_t *v, int cap, int *n) {
+  if (!cJSON_IsArray(a)) return cj_fail(h, "expected '['");
+  *n = 0;
+  for (const cJSON *x = a->child; x; x = x->next) {
+    if (*n == cap) return cj_fail(h, "too many numbers in a list (rank over 8?)");
+    double d = x->valuedouble;
+    if (!cJSON_IsNumber(x) || !(d >= 0)) return cj_fail(h, "expected a non-negative integer");
+    if (d >= 9007199254740992.0) return cj_fail(h, "integer too large");
+    if (d != (double)(uint64_t)d) return cj_fail(h, "expected an integer");
+    v[(*n)++] = (uint64_t)d;
+  }
+  return true;
+}
+
+static bool cj_tensor(st_header *h, const cJSON *o, st_entry *e) {
+  if (!cJSON_IsObject(o)) return cj_fail(h, "expected '{' (a tensor entry is not an object)");
+  unsigned seen = 0;
+  for (const cJSON *k = o->child; k; k = k->next) {
+    unsigned bit = !strcmp(k->string, "dtype")          ? 1
+                   : !strcmp(k->string, "shape")        ? 2
+                   : !strcmp(k->string, "data_offsets") ? 4
+                                                        : 0;
+    if (!bit || (seen & bit))
+      return cj_fail(h, bit ? "repeated key in a tensor entry" : "unknown key in a tensor entry");
+    seen |= bit;
+    uint64_t v[JX_MAX_RANK];
+    int n = 0;
+    if (bit == 1) {
+      if (!cJSON_IsString(k)) return cj_fail(h, "dtype is not a string");
+      int i = 0;
+      while (i < JX_DTYPE_COUNT && strcmp(k->valuestring, st_names[i])) i++;
+      if (i == JX_DTYPE_COUNT) {
+        char shown[40];
+        jx_io_shown(k->valuestring, strlen(k->valuestring), shown, sizeof shown);
+        snprintf(h->cause, sizeof h->cause,
+                 "dtype %s is not supported (jx has BOOL, I32, I64, U32, F32, F64)", shown);
+        return false;
+      }
+      e->dt = (jx_dtype)i;
+    } else if (!cj_uints(h, k, v, bit == 2 ? JX_MAX_RANK : 2, &n)) {
+      return false;
+    } else if (bit == 2) {
+      e->nd = n;
+      for (int i = 0; i < n; i++) e->shape[i] = (int64_t)v[i];
+    } else if (n != 2) {
+      return cj_fail(h, "data_offsets must be [begin, end]");
+    } else {
+      e->begin = v[0], e->end = v[1];
+    }
+  }
+  return seen == 7 || cj_fail(h, "a tensor entry lacks dtype, shape or data_offsets");
+}
+
+/* the top object: "__metadata__" (strings only) once, then tensors whose
+ * names are copied into pool (a name is never longer than its source) */
+static bool cj_object(st_header *h, const cJSON *top, char *pool) {
+  bool meta = false;
+  size_t used = 0;
+  if (!cJSON_IsObject(top)) return cj_fail(h, "expected '{' (the header is not a JSON object)");
+  for (const cJSON *m = top->child; m; m = m->next) {
+    if (!strcmp(m->string, "__metadata__")) {
+      if (meta) return cj_fail(h, "__metadata__ appears twice");
+      meta = true;
+      if (!cJSON_IsObject(m)) return cj_fail(h, "expected '{' (__metadata__ is not an object)");
+      for (const cJSON *x = m->child; x; x = x->next)
+        if (!cJSON_IsString(x)) return cj_fail(h, "expected a string (a __metadata__ value)");
+      continue;
+    }
+    js_t j = {0};
+    st_entry *e;
+    if (!st_add(&j, h, &e)) return false;
+    size_t len = strlen(m->string);
+    memcpy(pool + used, m->string, len + 1);
+    e->name = pool + used, e->nlen = len;
+    used += len + 1;
+    if (!cj_tensor(h, m, e)) return false;
+  }
+  return true;
+}
+
+/* NULL, or the error (cause, else the syntax error's byte) */
+static jx_t cj_header(st_header *h, const char *text, size_t hn, char *pool) {
+  const char *end = NULL;
+  cJSON *top = cJSON_ParseWithLengthOpts(text, hn, &end, false);
+  bool ok = top && cj_object(h, top, pool);
+  cJSON_Delete(top);
+  if (ok) {
+    while (end < text + hn && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (end == text + hn) return NULL;
+    cj_fail(h, "junk after the header object");
+  }
+  if (h->cause[0]) return jx_error_new("%s: %s: bad header: %s", h->op, h->path, h->cause);
+  size_t at = end && end >= text && end <= text + hn ? (size_t)(end - text) + 8 : 8;
+  return jx_error_new("%s: %s: bad header at byte %zu: JSON syntax error", h->op, h->path, at);
+}
+#endif
+
 static jx_t st_parse(st_header *h, const uint8_t *p, size_t n, char **pool, size_t *data_at) {
   if (n < 8) return jx_error_new("%s: %s: too short for a .safetensors file (%zu bytes)", h->op, h->path, n);
   uint64_t hn = jx_get64(p);
@@ -330,6 +444,15 @@ static jx_t st_parse(st_header *h, const uint8_t *p, size_t n, char **pool, size
                         h->path, (unsigned long long)hn);
   *pool = jx_malloc((size_t)hn + 1);
   if (!*pool) return jx_error_new("%s: %s: out of memory", h->op, h->path);
+#ifdef JX_HAVE_CJSON
+  if (!force_own) {
+    jx_t e = cj_header(h, (const char *)p + 8, (size_t)hn, *pool);
+    if (e) return e;
+    *data_at = 8 + (size_t)hn;
+    e = st_check_sizes(h, n - *data_at);
+    return e ? e : st_check_layout(h, n - *data_at);
+  }
+#endif
   js_t j = {.s = (const char *)p + 8, .end = (const char *)p + 8 + hn, .pool = *pool};
   if (!st_object(&j, h)) {
     size_t at = (size_t)(j.s - (const char *)p);

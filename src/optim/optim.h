@@ -31,6 +31,7 @@ struct jx_optimizer {
   bool flag;        /* nesterov, centered */
   jx_schedule *lr;  /* owned */
   jx_t mask;        /* retained, or NULL */
+  jx_fn *mask_fn;   /* retained, or NULL: params -> the mask (optax's callable masks) */
   int n;            /* chain */
   jx_optimizer **parts;
   char *error; /* bad arguments: every init/update returns this message */

@@ -50,6 +50,7 @@ void jx_optim_free(jx_optimizer *o) {
   jx_free(o->parts);
   jx_schedule_free(o->lr);
   if (o->mask) jx_release(o->mask);
+  jx_fn_release(o->mask_fn);
   jx_free(o->error);
   jx_free(o);
 }

@@ -221,15 +221,28 @@ static void add_leaf(const jx_t *in, jx_t *out, void *u) {
   (void)u;
   out[0] = jx_add(in[0], in[1]);
 }
+static bool bool_leaves(jx_t t);
+/* the mask for this update: the tree given, or the mask function's for
+ * params (called at each update, so under jit it is traced with it) */
+static jx_t decay_mask(const jx_optimizer *o, jx_t params) {
+  if (!o->mask_fn) return o->mask;
+  jx_t m = jx_call(o->mask_fn, &params);
+  if (!jx_ok(m)) return jx_error_new("%s: the mask function failed: %s", o->name, jx_error(m));
+  if (!bool_leaves(m))
+    return jx_error_new("%s: the mask function must return a tree of bool arrays", o->name);
+  return m;
+}
+
 /* updates + wd * params where mask (optax.add_decayed_weights) */
 static jx_t decay_update(const jx_optimizer *o, jx_t grads, jx_t state, jx_t params) {
   if (!params) return jx_error_new("%s: needs params (params is NULL)", o->name);
-  if (o->mask && !jx_tree_same_structure(o->mask, params))
+  jx_t mask = decay_mask(o, params);
+  if (mask && !jx_ok(mask)) return mask;
+  if (mask && !jx_tree_same_structure(mask, params))
     return jx_error_new("%s: the mask and params have different tree structures (%d and %d leaves)", o->name,
-                        jx_tree_leaves_to(o->mask, NULL, 0), jx_tree_leaves_to(params, NULL, 0));
+                        jx_tree_leaves_to(mask, NULL, 0), jx_tree_leaves_to(params, NULL, 0));
   double wd = o->h[0];
-  jx_t terms =
-      o->mask ? jx_tree_map2(decay_term, params, o->mask, &wd) : jx_tree_map(decay_term1, params, &wd);
+  jx_t terms = mask ? jx_tree_map2(decay_term, params, mask, &wd) : jx_tree_map(decay_term1, params, &wd);
   jx_t r = jx_optim_map(o, 2, (jx_t[]){grads, terms}, (const char *[]){"grads", "the decay terms"}, 1,
                         add_leaf, NULL);
   return JX_TUPLE(jx_at(r, 0), state);
@@ -254,6 +267,18 @@ jx_optimizer *jx_add_decayed_weights(double weight_decay, jx_t mask) {
   jx_optimizer *o = jx_optim_new(&decay_kind);
   if (!o) return jx_optim_bad(nm, "out of memory");
   o->h[0] = weight_decay, o->mask = mask ? jx_retain(mask) : NULL;
+  return o;
+}
+
+jx_optimizer *jx_add_decayed_weights_mask_fn(double weight_decay, jx_fn *mask_fn) {
+  const char *nm = "add_decayed_weights";
+  if (!mask_fn || jx_fn_error(mask_fn))
+    return jx_optim_bad(nm, "the mask function is unusable: %s", jx_fn_error(mask_fn));
+  if (jx_fn_nargs(mask_fn) != 1)
+    return jx_optim_bad(nm, "the mask function takes %d arguments, must take 1 (params)",
+                        jx_fn_nargs(mask_fn));
+  jx_optimizer *o = jx_add_decayed_weights(weight_decay, NULL);
+  if (!o->error) o->mask_fn = jx_fn_retain(mask_fn);
   return o;
 }
 
@@ -307,6 +332,12 @@ jx_optimizer *jx_adamw(jx_schedule *lr, double b1, double b2, double eps, double
   return with_lr("adamw", lr, 2, p);
 }
 
+jx_optimizer *jx_adamw_mask_fn(jx_schedule *lr, double b1, double b2, double eps, double weight_decay,
+                               jx_fn *mask_fn) {
+  jx_optimizer *p[3] = {jx_scale_by_adam(b1, b2, eps), jx_add_decayed_weights_mask_fn(weight_decay, mask_fn)};
+  return with_lr("adamw", lr, 2, p);
+}
+
 jx_optimizer *jx_rmsprop(jx_schedule *lr, double decay, double eps, double momentum, bool centered) {
   jx_optimizer *p[3];
   int n = 0;
@@ -317,5 +348,10 @@ jx_optimizer *jx_rmsprop(jx_schedule *lr, double decay, double eps, double momen
 
 jx_optimizer *jx_lion(jx_schedule *lr, double b1, double b2, double weight_decay, jx_t mask) {
   jx_optimizer *p[3] = {scale_by_lion(b1, b2), jx_add_decayed_weights(weight_decay, mask)};
+  return with_lr("lion", lr, 2, p);
+}
+
+jx_optimizer *jx_lion_mask_fn(jx_schedule *lr, double b1, double b2, double weight_decay, jx_fn *mask_fn) {
+  jx_optimizer *p[3] = {scale_by_lion(b1, b2), jx_add_decayed_weights_mask_fn(weight_decay, mask_fn)};
   return with_lr("lion", lr, 2, p);
 }

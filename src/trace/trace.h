@@ -16,6 +16,11 @@ jx_t jx_eval_eqn(const jx_eqn *q, jx_t *env);
  * current pool (on error every output is the error). */
 jx_t jx_own_const_outputs(const jx_jaxpr *j, jx_t *outs);
 
+/* JX_DEBUG_NANS after a compiled run of j on concrete in giving out:
+ * NULL when out has no NaN that in had not, else an error naming the
+ * first equation that makes one, found by running j op by op. */
+jx_t jx_debug_nans_jaxpr(const jx_jaxpr *j, const jx_t *in, const jx_t *out);
+
 /* ---- jvp (the begin functions give NULL when out of memory) */
 jx_trace *jx_jvp_begin(void);
 void jx_jvp_end(jx_trace *t);

@@ -898,13 +898,25 @@ static void cpu_module_free(jx_module *m) {
   pthread_mutex_unlock(&lock);
 }
 
+/* At unload, the modules no executable uses. One still in use is left to
+ * its executables: for libjx.so this destructor can run before the root
+ * pool's atexit release, which frees the jitted functions held there and,
+ * through cpu_module_free, their modules (freeing them here was a use
+ * after free at exit). */
 __attribute__((destructor)) static void unload_all(void) {
-  while (modules) {
-    loaded *l = modules;
-    modules = l->next;
+  pthread_mutex_lock(&lock);
+  for (loaded **p = &modules; *p;) {
+    loaded *l = *p;
+    if (l->refs > 0) {
+      p = &l->next;
+      continue;
+    }
+    *p = l->next;
+    nmodules--;
     if (l->state > 0) dlclose(l->m.handle);
     jx_free(l);
   }
+  pthread_mutex_unlock(&lock);
 }
 
 char *jx_cpu_render(const jx_program *p, jx_t *err);
