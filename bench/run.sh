@@ -11,7 +11,8 @@
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
 #   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_pmap (2 devices vs 1)
-#   -> bench/dist.sh (allreduce vs MPI) -> bench_scatter (scatter-add of 1M updates vs a copy
+#   -> bench/dp.sh (letters epoch, 2 processes and 2 devices vs 1)
+#   -> bench/dist.sh (allreduce vs MPI) -> bench_pmap_mpi (psum in pmap vs MPI) -> bench_scatter (scatter-add of 1M updates vs a copy
 #   loop's bandwidth, scatter.txt) -> bench_einsum (einsum vs matmul, einsum.txt)
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
@@ -120,10 +121,19 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   "$JXB/bench/bench_train" --rounds 3 2>/dev/null | tee "$OUT/train.txt"
   echo; echo "=== jx: bench_pmap, data parallel on 2 in-process devices ($(date -u +%H:%M:%S))"
   "$JXB/bench/bench_pmap" --steps 40 --rounds 3 2>/dev/null | tee "$OUT/pmap.txt"
+  echo; echo "=== jx: bench/dp.sh, letters epoch: 2 processes / 2 devices x 1 thread vs 1 ($(date -u +%H:%M:%S))"
+  bash bench/dp.sh "$JXB" | tee "$OUT/dp.txt"
 fi
 # the process layer against plain MPI, 2 processes (issue 17; skipped without MPI)
 echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI latency/bandwidth) ($(date -u +%H:%M:%S))"
 bash bench/dist.sh "$JXB" | tee "$OUT/dist.txt"
+echo; echo "=== jx: bench_pmap_mpi, psum of the MLP's gradients in pmap vs MPI_Allreduce ($(date -u +%H:%M:%S))"
+if command -v mpirun >/dev/null && cmake --build "$JXB" --target bench_pmap_mpi -j "$(nproc)" >/dev/null; then
+  OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none} \
+    mpirun --allow-run-as-root --oversubscribe -np 2 "$JXB/bench/bench_pmap_mpi" 41 | tee "$OUT/pmap_mpi.txt"
+else
+  echo "bench_pmap_mpi: no mpirun (or the build failed): skipped"
+fi
 echo; echo "=== jx: bench_scatter: scatter-add of 1M f32 updates vs a copy loop's bandwidth ($(date -u +%H:%M:%S))"
 "$JXB/bench/bench_scatter" 15 | tee "$OUT/scatter.txt"
 # einsum vs the hand-written matmuls on the same shapes (issue 18), eager and jit
