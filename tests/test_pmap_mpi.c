@@ -13,6 +13,16 @@
 
 #include <jx.h>
 
+/* LeakSanitizer: MPI_Init's own allocations live until exit by design; the
+ * slow unwinder finds MPI's frames so that only they are suppressed (as in
+ * test_dist) */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) {
+  return "leak:libmpi\nleak:libopen-pal\nleak:libopen-rte\nleak:libpmix\nleak:libhwloc\nleak:libevent\n";
+}
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "fast_unwind_on_malloc=0"; }
+
 static int R, N, L, G; /* process, processes, local devices, all devices */
 
 static jx_t f_psum(const jx_t *a, void *u) { return jx_psum(a[0], u); }
