@@ -3,7 +3,8 @@
 #   bash bench/dp.sh [jx-build-dir] [rounds]
 # one process x 1 thread, `mpirun -np 2 letters --data-parallel` (2 processes
 # x 1 thread) and `letters --devices 2` (2 in-process devices x 1 thread),
-# same global batch (128) and seed, alternated over the rounds (default 3);
+# same global batch (128) and seed, alternated over the rounds (default 3),
+# after one short run of each that compiles its step into the jit cache;
 # prints each run's epoch rate and the median ratios (goal >= 1.7).
 # The 2-process run is skipped without MPI.
 set -u
@@ -30,6 +31,10 @@ rate() {
   echo "$name	${r:-failed}"
   echo "$name	${r:-0}" >>"$tmp/rates"
 }
+# warm the jit cache first: an epoch's rate must not include compiling its step
+"$L" "${ARGS[@]}" --max-steps 2 >/dev/null 2>&1
+[ $mpi = 1 ] && mpirun --allow-run-as-root --oversubscribe -np 2 "$L" --data-parallel "${ARGS[@]}" --max-steps 2 >/dev/null 2>&1
+"$L" --devices 2 "${ARGS[@]}" --max-steps 2 >/dev/null 2>&1
 for r in $(seq "$ROUNDS"); do
   rate one_process_1_thread "$L" "${ARGS[@]}"
   [ $mpi = 1 ] && rate two_processes_1_thread mpirun --allow-run-as-root --oversubscribe -np 2 "$L" --data-parallel "${ARGS[@]}"
