@@ -11,9 +11,10 @@
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
 #   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_pmap (2 devices vs 1)
-#   -> bench_export (exported C vs jit) -> bench/dist.sh (allreduce vs MPI) -> bench_scatter
-#   (scatter-add of 1M updates vs a copy loop's bandwidth, scatter.txt) -> bench_einsum (einsum
-#   vs matmul, einsum.txt)
+#   -> bench_export (exported C vs jit) -> remat/jacobian/bounded-loop benches -> bench/dp.sh
+#   (letters epoch, 2 processes and 2 devices vs 1) -> bench/dist.sh (allreduce vs MPI) ->
+#   bench_pmap_mpi (psum in pmap vs MPI) -> bench_scatter (scatter-add of 1M updates vs a copy
+#   loop's bandwidth, scatter.txt) -> bench_einsum (einsum vs matmul, einsum.txt) -> bench/conv.sh
 # (~10 min on the 2-core box). Everything is logged to $OUT (default /tmp/jx-bench-<UTC time>/):
 # run.txt (all output), eager.tsv, memory.tsv, gemm.txt, sf<r>.tsv, np_sf<r>.txt, mm<r>.tsv and
 # sgemm_t<r>.txt (the alternating rounds), scan.txt, train.txt and the peers' <section>.txt.
@@ -130,10 +131,19 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   echo; echo "=== jx: checkpoint, jacobians, while_loop_bounded ($(date -u +%H:%M:%S))"
   cmake --build "$JXB" --target bench_remat bench_jac bench_bounded -j "$(nproc)" >>"$OUT/build.log" 2>&1
   { "$JXB/bench/bench_remat" 32 1024 256 3; "$JXB/bench/bench_jac" 100 21; "$JXB/bench/bench_bounded" 21; } | tee "$OUT/custom.txt"
+  echo; echo "=== jx: bench/dp.sh, letters epoch: 2 processes / 2 devices x 1 thread vs 1 ($(date -u +%H:%M:%S))"
+  bash bench/dp.sh "$JXB" | tee "$OUT/dp.txt"
 fi
 # the process layer against plain MPI, 2 processes (issue 17; skipped without MPI)
 echo; echo "=== jx: bench/dist.sh (jx_dist_allreduce vs MPI_Allreduce, MPI latency/bandwidth) ($(date -u +%H:%M:%S))"
 bash bench/dist.sh "$JXB" | tee "$OUT/dist.txt"
+echo; echo "=== jx: bench_pmap_mpi, psum of the MLP's gradients in pmap vs MPI_Allreduce ($(date -u +%H:%M:%S))"
+if command -v mpirun >/dev/null && cmake --build "$JXB" --target bench_pmap_mpi -j "$(nproc)" >/dev/null; then
+  OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none} \
+    mpirun --allow-run-as-root --oversubscribe -np 2 "$JXB/bench/bench_pmap_mpi" 41 | tee "$OUT/pmap_mpi.txt"
+else
+  echo "bench_pmap_mpi: no mpirun (or the build failed): skipped"
+fi
 echo; echo "=== jx: bench_scatter: scatter-add of 1M f32 updates vs a copy loop's bandwidth ($(date -u +%H:%M:%S))"
 "$JXB/bench/bench_scatter" 15 | tee "$OUT/scatter.txt"
 # einsum vs the hand-written matmuls on the same shapes (issue 18), eager and jit

@@ -46,6 +46,9 @@ static const char *usage_text =
     "  --max-steps N         stop after N steps in total\n"
     "  --devices N           data parallel over N in-process devices (jx_pmap; each takes batch/N\n"
     "                        examples of every global batch, gradients averaged with pmean)\n"
+    "  --data-parallel       data parallel over the processes of an MPI job (mpirun -np P letters\n"
+    "                        --data-parallel: each process takes batch/P examples of every global batch,\n"
+    "                        gradients averaged with pmean across them; rank 0 alone prints and saves)\n"
     "output:\n"
     "  --out DIR             where the cache, parameters and plot go (default letters-out):\n"
     "                        DIR/data/*-idx?-ubyte, DIR/params.npz, DIR/curve.svg\n"
@@ -61,7 +64,7 @@ typedef struct {
   int shift;
   uint64_t seed, data_seed;
   int64_t max_steps;
-  bool regenerate, no_save, no_progress, quiet;
+  bool regenerate, no_save, no_progress, quiet, data_parallel;
 } opts_t;
 
 static int bad_number(const char *opt, const char *v) {
@@ -100,6 +103,8 @@ static int parse(int argc, char **argv, opts_t *o) {
       o->no_progress = true;
     else if (!strcmp(a, "--quiet"))
       o->quiet = true;
+    else if (!strcmp(a, "--data-parallel"))
+      o->data_parallel = true;
     else
       flag = false;
     if (flag) continue;
@@ -227,7 +232,7 @@ static char *read_text(const char *path) {
 /* The rendered set: from the cache when its manifest matches, else rendered
  * and saved (IDX files first, the manifest last, so an interrupted write is
  * never mistaken for a complete cache). */
-static int font_data(const opts_t *o, lt_data *train, lt_data *test, lt_err *e) {
+static int font_data(const opts_t *o, bool write_cache, lt_data *train, lt_data *test, lt_err *e) {
   lt_glyph_opts g = {.font_dirs = o->fonts,
                      .test_families = o->test_families,
                      .train_per_font = o->per_font,
@@ -274,6 +279,7 @@ static int font_data(const opts_t *o, lt_data *train, lt_data *test, lt_err *e) 
     printf("data: rendered %lld training + %lld test images (%dx%d) in %.1fs; caching them in %s\n",
            (long long)train->n, (long long)test->n, o->size, o->size, lt_now() - t0, dir);
   int rc = 0;
+  if (!write_cache) return free(manifest), 0; /* another process of the job writes it */
   unlink(mpath);
   if (mkdirs(dir, e) || lt_idx_save_pair(f[0], f[1], train, e) || lt_idx_save_pair(f[2], f[3], test, e) ||
       lt_write_atomic(mpath, manifest, strlen(manifest), e)) {
@@ -301,6 +307,22 @@ int letters_main(int argc, char **argv) {
   double t0 = lt_now();
   int status = 1;
   const char *names = NULL;
+  int procs = 1;
+  if (o.data_parallel) { /* mpirun: every process runs this; rank 0 alone prints and writes */
+    jx_t derr = jx_distributed_init();
+    if (derr) {
+      fprintf(stderr, "letters: --data-parallel: %s\n", jx_error(derr));
+      return 1;
+    }
+    procs = jx_process_count();
+    if (jx_process_index() != 0) o.quiet = true, o.no_save = true;
+    if (o.batch % (procs * (o.devices > 1 ? o.devices : 1))) {
+      fprintf(stderr, "letters: --batch %d does not split evenly over %d processes x %d devices\n", o.batch,
+              procs, o.devices > 1 ? o.devices : 1);
+      return 2;
+    }
+  }
+  bool lead = !o.data_parallel || jx_process_index() == 0;
 
   /* ---- data */
   if (o.data) {
@@ -320,7 +342,7 @@ int letters_main(int argc, char **argv) {
       printf("data: %lld training and %lld test images (%dx%d, %d classes) from %s\n", (long long)train.n,
              (long long)test.n, train.rows, train.cols, nc, o.data);
   } else {
-    if (font_data(&o, &train, &test, &e)) goto fail;
+    if (font_data(&o, lead, &train, &test, &e)) goto fail;
     names = "abcdefghijklmnopqrstuvwxyz";
   }
   double t_data = lt_now() - t0;
@@ -342,7 +364,8 @@ int letters_main(int argc, char **argv) {
                       .progress = !o.no_progress && isatty(STDOUT_FILENO),
                       .quiet = o.quiet,
                       .max_steps = o.max_steps,
-                      .devices = o.devices};
+                      .devices = o.devices,
+                      .processes = o.data_parallel};
   if (o.load) {
     if (lt_npz_load(o.load, &loaded, to.norm, &e)) goto fail;
     to.have_norm = to.norm[1] > 0;
@@ -366,9 +389,11 @@ int letters_main(int argc, char **argv) {
     printf("model: tanh MLP %s, %s lr %g (cosine decay)%s, batch %d%s, %d epochs, %d threads%s\n", arch,
            o.opt, o.lr, o.wd > 0 ? " + weight decay" : "", o.batch, aug, o.epochs, jx_num_threads(),
            o.dp_clip > 0 ? ", DP-SGD (per-example clipping)" : "");
-    if (o.devices > 1)
-      printf("       data parallel over %d devices, %d examples each per step\n", o.devices,
-             o.batch / o.devices);
+    if (o.devices > 1 || procs > 1) {
+      int ndev = o.devices > 1 ? o.devices : 1;
+      printf("       data parallel over %d process%s x %d device%s, %d examples each per step\n", procs,
+             procs > 1 ? "es" : "", ndev, ndev > 1 ? "s" : "", o.batch / (procs * ndev));
+    }
     if (o.dp_clip > 0)
       printf("       per-example gradients clipped to norm %g, noise multiplier %g\n", o.dp_clip, o.dp_noise);
     fflush(stdout);
@@ -380,7 +405,7 @@ int letters_main(int argc, char **argv) {
   if (loaded) jx_release(loaded);
   if (trc) goto fail;
 
-  printf("test accuracy: %.4f\n", r.test_accuracy);
+  if (lead) printf("test accuracy: %.4f\n", r.test_accuracy);
   if (!o.quiet) {
     lt_confusion_summary(r.confusion, r.nclasses, names, 5);
     double ex = 0;

@@ -103,6 +103,7 @@ typedef struct {
   bool quiet;
   int64_t max_steps; /* stop after this many steps in total (0: no limit) */
   int devices;       /* > 1: data parallel over that many in-process devices (jx_pmap, gradients pmean'd) */
+  bool processes;    /* data parallel over the processes too (after jx_distributed_init) */
   bool have_norm;    /* use norm (from loaded params) instead of the data's mean/std */
   float norm[2];
 } lt_train_opts;

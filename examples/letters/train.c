@@ -262,11 +262,15 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   if (tc > nclasses) nclasses = tc;
   if (nclasses < 2) return lt_fail(e, "the labels name fewer than two classes");
   if (o->epochs > 256) return lt_fail(e, "at most 256 epochs");
-  int ndev = o->devices > 1 ? o->devices : 1;
-  if (ndev > 1 && B % ndev)
-    return lt_fail(e, "the batch of %d does not split evenly over %d devices", B, ndev);
-  if (ndev > 1 && o->dp_clip > 0) return lt_fail(e, "--devices with --dp-clip is not supported");
-  if (ndev > 1) {
+  /* data parallel: nshards = processes x local devices; this process takes
+   * the B / procs examples from proc_off of every global batch */
+  int ndev = o->devices > 1 ? o->devices : 1, procs = o->processes ? jx_process_count() : 1;
+  int nshards = ndev * procs, proc_off = o->processes ? jx_process_index() * (B / procs) : 0;
+  if (nshards > 1 && B % nshards)
+    return lt_fail(e, "the batch of %d does not split evenly over %d processes x %d devices", B, procs, ndev);
+  if (nshards > 1 && o->dp_clip > 0)
+    return lt_fail(e, "--devices or --data-parallel with --dp-clip is not supported");
+  if (nshards > 1) {
     jx_pool_push();
     jx_t derr = jx_set_cpu_devices(ndev);
     int bad = derr != NULL ? lt_fail(e, "%s", jx_error(derr)) : 0;
@@ -325,10 +329,10 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     norm_fn = jx_fn_new(global_norm, 1, NULL), bnorm = jx_vmap(norm_fn, NULL, 0);
     ctx.perex_grads = pe, ctx.batched_norm = bnorm;
   }
-  jx_fn *step_body = jx_fn_new(dp ? dp_step : ndev > 1 ? dp_train_step : train_step, dp ? 5 : 4, &ctx);
+  jx_fn *step_body = jx_fn_new(dp ? dp_step : nshards > 1 ? dp_train_step : train_step, dp ? 5 : 4, &ctx);
   /* out_axis JX_NONE (JAX's out_axes=None): the replicas are equal, device 0's is the result */
   jx_fn *step =
-      ndev > 1 ? jx_pmap(step_body, (int[]){JX_NONE, JX_NONE, 0, 0}, JX_NONE, "batch") : jx_jit(step_body);
+      nshards > 1 ? jx_pmap(step_body, (int[]){JX_NONE, JX_NONE, 0, 0}, JX_NONE, "batch") : jx_jit(step_body);
   jx_fn *pbody = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pbody);
 
   jx_pool_push();
@@ -341,6 +345,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   int32_t *shifts = malloc(sizeof(int32_t) * 2 * (size_t)B);
   int rc = 0;
   int64_t global_step = 0;
+  int Bp = B / procs; /* this process's examples of each global batch */
   double t_start = lt_now();
   /* a sample of the training set to report training accuracy on */
   lt_data sample = *train;
@@ -364,18 +369,18 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
         jx_t sh = jx_random_randint(k, JX_I32, JX_SHAPE(B, 2), -o->shift, o->shift + 1);
         if (jx_read(sh, JX_I32, shifts, sizeof(int32_t) * 2 * (size_t)B))
           memset(shifts, 0, sizeof(int32_t) * 2 * (size_t)B);
-        to_input_shifted(train, idx, B, r->mean, r->stdv, shifts, x);
+        to_input_shifted(train, idx + proc_off, Bp, r->mean, r->stdv, shifts + 2 * proc_off, x);
       } else {
-        lt_to_input(train, idx, B, r->mean, r->stdv, x);
+        lt_to_input(train, idx + proc_off, Bp, r->mean, r->stdv, x);
       }
-      jx_t X = jx_array(JX_F32, JX_SHAPE(B, D), x), Y = jx_array(JX_I32, JX_SHAPE(B), y);
+      jx_t X = jx_array(JX_F32, JX_SHAPE(Bp, D), x), Y = jx_array(JX_I32, JX_SHAPE(Bp), y + proc_off);
       jx_t out;
       if (dp) {
         out = JX_CALL(step, params, state, X, Y,
                       jx_random_fold_in(jx_random_fold_in(key, 2), (uint32_t)global_step));
-      } else if (ndev > 1) { /* device k takes examples [k B/n, (k+1) B/n) */
-        out = JX_CALL(step, params, state, jx_reshape(X, JX_SHAPE(ndev, B / ndev, D)),
-                      jx_reshape(Y, JX_SHAPE(ndev, B / ndev)));
+      } else if (nshards > 1) { /* local device k takes examples [k Bp/ndev, (k+1) Bp/ndev) of ours */
+        out = JX_CALL(step, params, state, jx_reshape(X, JX_SHAPE(ndev, Bp / ndev, D)),
+                      jx_reshape(Y, JX_SHAPE(ndev, Bp / ndev)));
       } else {
         out = JX_CALL(step, params, state, X, Y);
       }

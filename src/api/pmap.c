@@ -98,6 +98,23 @@ static uint64_t signature(const jx_t *args, int nargs, int64_t ndev) {
   return h;
 }
 
+/* The processes' signatures differ: say what this one passes. */
+static jx_t disagree_error(jx_t e, const char *axis, const jx_t *args, int nargs) {
+  char types[512] = "";
+  size_t n = 0;
+  for (int i = 0; i < nargs && n < sizeof types - 1; i++) {
+    jx_t small[16];
+    int k = jx_tree_leaves_to(args[i], small, 16);
+    for (int j = 0; j < k && j < 16 && n < sizeof types - 1; j++) {
+      char s[160];
+      n += (size_t)snprintf(types + n, sizeof types - n, "%s%s", n ? ", " : "",
+                            jx_aval_str(&small[j]->aval, s, sizeof s));
+    }
+  }
+  return jx_error_new("pmap over axis '%s': process %d of %d passes (%s) per device: %s", axis,
+                      jx_process_index(), jx_process_count(), types, jx_error(e));
+}
+
 /* Trace and compile f once (the mesh's axes bound), run it on every
  * device; outs[d] (the caller's pool) on success. */
 static jx_t launch(compiled_fn *cf, int ndim, const int64_t *shape, const char names[][JX_AXIS_NAME_CAP],
@@ -111,7 +128,12 @@ static jx_t launch(compiled_fn *cf, int ndim, const int64_t *shape, const char n
     err = jx_axis_push(names[a], shape[a] * (spans && a == 0 ? jx_process_count() : 1), NULL);
   if (!err) err = jx_jit_compile(jf, dargs[0]);
   while (pushed-- > 0) jx_axis_pop();
-  if (!err && spans && jx_dist_active()) err = jx_dist_agree(signature(dargs[0], cf->f->nargs, ndev), "pmap");
+  if (spans && jx_dist_active()) { /* also after a failed compile: the others must not wait for us */
+    uint64_t sig = signature(dargs[0], cf->f->nargs, ndev);
+    if (err) sig = jx_fnv1a("failed", 6, sig);
+    jx_t e = jx_dist_agree(sig, "pmap");
+    if (!err && e) err = disagree_error(e, names[0], dargs[0], cf->f->nargs);
+  }
   int per = jx_backend_host()->num_threads() / (int)ndev;
   launch_ctx c = {jf, dargs, outs, per < 1 ? 1 : per};
   for (int64_t d = 0; d < ndev; d++) outs[d] = NULL;

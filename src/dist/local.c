@@ -11,7 +11,8 @@
  * program without coming (a program that differs per device): nothing
  * waits forever. Across processes (pmap after jx_distributed_init) the
  * group's first member calls the process layer (dist.h) between the
- * barriers. */
+ * barriers: an allreduce of the in-process result (psum, pmax, pmin) or an
+ * allgather of the members' inputs (the other collectives). */
 #include "dist/local.h"
 
 #include "dist/dist.h"
@@ -117,6 +118,7 @@ typedef struct { /* one rendezvous: a group's members */
   int *members;    /* device ids, by rank */
   slot *slots;     /* by rank */
   jx_t shared_err; /* the first member's process-layer error (retained) */
+  char *xbuf;      /* across processes: every process's inputs (first member's) */
 } group;
 
 struct jx_run {
@@ -160,7 +162,7 @@ static void run_free(jx_run *r) {
     group *g = r->groups[m];
     if (!g) continue;
     for (int i = 0; g[0].n && i < r->ndev / g[0].n; i++) {
-      jx_free(g[i].members), jx_free(g[i].slots);
+      jx_free(g[i].members), jx_free(g[i].slots), jx_free(g[i].xbuf);
       if (g[i].shared_err) jx_release(g[i].shared_err);
     }
     jx_free(g);
@@ -429,14 +431,11 @@ static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, con
   return NULL;
 }
 
-/* Across processes: the group's first member combines the processes'
- * results in its output, the others copy it (psum, pmax, pmin). */
-static jx_t across_processes(jx_run *r, group *g, jx_prim p, int rank, jx_t out, const char *what) {
+/* Across processes, psum/pmax/pmin: the group's first member combines the
+ * processes' results in its output, the others copy it. */
+static jx_t reduce_across(jx_run *r, group *g, jx_prim p, int rank, jx_t out, const char *what) {
   static const jx_dist_op ops[] = {
       [JX_P_psum] = JX_DIST_SUM, [JX_P_pmax] = JX_DIST_MAX, [JX_P_pmin] = JX_DIST_MIN};
-  if (p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_axis_index)
-    return jx_error_new("%s: not available across processes yet", what);
-  if (p == JX_P_axis_index) return NULL;
   jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
   if (err) return err;
   if (rank == 0) {
@@ -447,6 +446,52 @@ static jx_t across_processes(jx_run *r, group *g, jx_prim p, int rank, jx_t out,
   if (!err && g->shared_err) err = jx_pool_own(jx_retain(g->shared_err));
   if (!err && rank != 0)
     memcpy(jx_data(out), g->slots[0].out, (size_t)jx_aval_size(&out->aval) * jx_dtype_size(out->aval.dtype));
+  return err;
+}
+
+/* rank 0 of g: every process's members' inputs, process-major, into
+ * g->xbuf (one allgather of each process's packed inputs) */
+static jx_t gather_inputs(group *g, int n, size_t bytes, const char *what) {
+  size_t procs = (size_t)jx_process_count();
+  char *send = jx_malloc(bytes * (size_t)n + 1);
+  g->xbuf = jx_malloc(bytes * (size_t)n * procs + 1);
+  jx_t e = NULL;
+  if (!send || !g->xbuf) {
+    /* the other processes wait in the allgather until the watchdog ends the job */
+    e = jx_error_new("%s: out of memory for %zu bytes from %zu processes", what, bytes * (size_t)n, procs);
+  } else {
+    for (int j = 0; j < n; j++) memcpy(send + (size_t)j * bytes, g->slots[j].in, bytes);
+    e = jx_dist_allgather(send, g->xbuf, (int64_t)(bytes * (size_t)n), what);
+  }
+  jx_free(send);
+  return e;
+}
+
+/* Across processes, all_gather, psum_scatter, all_to_all and ppermute: the
+ * group's first member allgathers its members' inputs with the other
+ * processes', then every member computes its own output from all of them
+ * as in one process (global rank = process * n + local rank). One MPI call
+ * per collective; psum_scatter, all_to_all and ppermute move more bytes
+ * than they need (every input reaches every process). */
+static jx_t exchange_across(jx_run *r, group *g, jx_prim p, const jx_params *pa, int rank, int n, jx_t out,
+                            const char *what) {
+  const jx_aval *a = &g->slots[rank].aval;
+  size_t bytes = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
+  int total = n * jx_process_count();
+  if (rank == 0) {
+    jx_free(g->xbuf), g->xbuf = NULL; /* the last one's readers all met after it */
+    jx_t e = gather_inputs(g, n, bytes, what);
+    if (e) g->shared_err = jx_retain(e);
+  }
+  jx_t err = meet(r, g, what);
+  if (!err && g->shared_err) err = jx_pool_own(jx_retain(g->shared_err));
+  slot *s = err ? NULL : jx_malloc(sizeof(slot) * (size_t)total);
+  if (!err && !s) err = jx_error_new("%s: out of memory", what);
+  if (!err) {
+    for (int j = 0; j < total; j++) s[j] = g->slots[0], s[j].in = g->xbuf + (size_t)j * bytes;
+    compute(p, pa, s, total, jx_process_index() * n + rank, 0, out);
+  }
+  jx_free(s);
   return err;
 }
 
@@ -527,8 +572,14 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   if (rank == 0 && g->shared_err) jx_release(g->shared_err), g->shared_err = NULL;
   err = meet(r, g, what);
   if (!err) err = check_same(p, pa, g->slots, n, what);
-  if (!err) compute(p, pa, g->slots, n, rank, base, out);
-  if (!err && cross) err = across_processes(r, g, p, rank, out, what);
+  bool exchange = cross && p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_axis_index;
+  if (!err && !exchange) compute(p, pa, g->slots, n, rank, base, out);
+  if (!err && cross && p != JX_P_axis_index) {
+    if (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)
+      err = reduce_across(r, g, p, rank, out, what);
+    else
+      err = exchange_across(r, g, p, pa, rank, n, out, what);
+  }
   jx_t err2 = meet(r, g, what); /* the inputs stay alive until all have read them */
   return err ? err : err2;
 }

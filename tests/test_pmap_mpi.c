@@ -1,0 +1,193 @@
+/* pmap across processes (#17): tests/pmap_mpi_test.sh runs this under
+ * `mpirun -np 2` (and 3) with JX_CPU_DEVICES=1 and 2; run alone (ctest) it
+ * is a job of one process and checks the same things there.
+ *
+ * Every collective is run by a pmap over all G = processes x local devices
+ * and compared, on every process, with the same body under jx_vmap_named
+ * over G members computed in this process alone: each process's L outputs
+ * must equal its rows [R*L, (R+1)*L) of that exactly. Then the faults:
+ * processes that pass different shapes, and an unknown axis name, give an
+ * error value on every process (no hang), after which pmap still works. */
+#include "check.h"
+#include "dist/dist.h"
+
+#include <jx.h>
+
+/* LeakSanitizer: MPI_Init's own allocations live until exit by design; the
+ * slow unwinder finds MPI's frames so that only they are suppressed (as in
+ * test_dist) */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) {
+  return "leak:libmpi\nleak:libopen-pal\nleak:libopen-rte\nleak:libpmix\nleak:libhwloc\nleak:libevent\n";
+}
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "fast_unwind_on_malloc=0"; }
+
+static int R, N, L, G; /* process, processes, local devices, all devices */
+
+static jx_t f_psum(const jx_t *a, void *u) { return jx_psum(a[0], u); }
+static jx_t f_pmean(const jx_t *a, void *u) { return jx_pmean(a[0], u); }
+static jx_t f_pmax(const jx_t *a, void *u) { return jx_pmax(a[0], u); }
+static jx_t f_pmin(const jx_t *a, void *u) { return jx_pmin(a[0], u); }
+static jx_t f_gather0(const jx_t *a, void *u) { return jx_all_gather(a[0], u, 0, false); }
+static jx_t f_gather1(const jx_t *a, void *u) { return jx_all_gather(a[0], u, 1, false); }
+static jx_t f_gather_tiled(const jx_t *a, void *u) { return jx_all_gather(a[0], u, 1, true); }
+static jx_t f_scatter(const jx_t *a, void *u) { return jx_psum_scatter(a[0], u, 0, false); }
+static jx_t f_scatter_tiled(const jx_t *a, void *u) { return jx_psum_scatter(a[0], u, 1, true); }
+static jx_t f_a2a(const jx_t *a, void *u) { return jx_all_to_all(a[0], u, 0, 1, false); }
+static jx_t f_a2a_tiled(const jx_t *a, void *u) { return jx_all_to_all(a[0], u, 1, 0, true); }
+static jx_t f_shift(const jx_t *a, void *u) { /* a ring: j -> j+1 */
+  int pairs[64][2];
+  for (int j = 0; j < G; j++) pairs[j][0] = j, pairs[j][1] = (j + 1) % G;
+  return jx_ppermute(a[0], u, G, (const int(*)[2])pairs);
+}
+static jx_t f_partial(const jx_t *a, void *u) { /* last -> 0 only: the others get zeros */
+  return jx_ppermute(a[0], u, 1, (const int[][2]){{G - 1, 0}});
+}
+static jx_t f_index(const jx_t *a, void *u) {
+  return jx_add(jx_astype(jx_axis_index(u), JX_F32), jx_mul(a[0], jx_scalar(0)));
+}
+/* several collectives and arithmetic in one program */
+static jx_t f_mix(const jx_t *a, void *u) {
+  jx_t x = jx_sub(a[0], jx_pmean(jx_mean(a[0]), u));
+  x = jx_div(x, jx_add(jx_pmax(jx_max(jx_abs(x)), u), jx_scalar(1)));
+  return jx_all_gather(jx_mul(x, jx_astype(jx_axis_index(u), JX_F32)), u, 0, true);
+}
+
+static double maxdiff(jx_t a, jx_t b) {
+  if (!jx_ok(a) || !jx_ok(b) || jx_ndim(a) != jx_ndim(b)) return 1e300;
+  for (int d = 0; d < jx_ndim(a); d++)
+    if (jx_shape(a)[d] != jx_shape(b)[d]) return 1e300;
+  return jx_item(jx_max(jx_abs(jx_sub(jx_astype(a, JX_F64), jx_astype(b, JX_F64)))));
+}
+
+/* rows [R*L, (R+1)*L) of x's leading axis */
+static jx_t my_rows(jx_t x) {
+  int64_t lo[JX_MAX_RANK] = {0}, hi[JX_MAX_RANK], st[JX_MAX_RANK];
+  for (int i = 0; i < jx_ndim(x); i++) hi[i] = jx_shape(x)[i], st[i] = 1;
+  lo[0] = (int64_t)R * L, hi[0] = (int64_t)(R + 1) * L;
+  return jx_slice(x, lo, hi, st);
+}
+
+/* pmap(body) over the processes' devices == rows of vmap_named(body), to
+ * tol (f32 sums may add in another order; moves and integers are exact) */
+static void check_body(const char *name, jx_body body, jx_t global, double tol) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(body, 1, "i");
+  jx_fn *v = jx_vmap_named(f, NULL, 0, "i"), *p = jx_pmap(f, NULL, 0, "i");
+  jx_t want = my_rows(JX_CALL(v, global));
+  jx_t got = JX_CALL(p, my_rows(global));
+  double d = maxdiff(got, want);
+  CHECKF(d <= tol, "%s: pmap over %d processes x %d devices differs from the named vmap by %g (%s)", name, N,
+         L, d, jx_ok(got) ? (jx_ok(want) ? "" : jx_error(want)) : jx_error(got));
+  jx_fn_free(p), jx_fn_free(v), jx_fn_free(f);
+  jx_pool_pop();
+}
+
+static jx_t arange(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  return jx_reshape(jx_sin(jx_arange(JX_F32, 1, (double)n + 1, 1)), ndim, shape);
+}
+
+static void check_collectives(void) {
+  static const struct {
+    const char *name;
+    jx_body body;
+    double tol;
+  } bodies[] = {{"psum", f_psum, 1e-6},
+                {"pmean", f_pmean, 1e-6},
+                {"pmax", f_pmax, 0},
+                {"pmin", f_pmin, 0},
+                {"all_gather axis 0", f_gather0, 0},
+                {"all_gather axis 1", f_gather1, 0},
+                {"all_gather tiled", f_gather_tiled, 0},
+                {"psum_scatter", f_scatter, 1e-6},
+                {"psum_scatter tiled", f_scatter_tiled, 1e-6},
+                {"all_to_all", f_a2a, 0},
+                {"all_to_all tiled", f_a2a_tiled, 0},
+                {"ppermute ring", f_shift, 0},
+                {"ppermute partial", f_partial, 0},
+                {"axis_index", f_index, 0},
+                {"mix", f_mix, 1e-6}};
+  jx_pool_push();
+  /* per member f32[G, 2G]: dims that split over the G members */
+  jx_t x = jx_retain(arange(JX_SHAPE(G, G, 2 * G)));
+  jx_pool_pop();
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+    check_body(bodies[i].name, bodies[i].body, x, bodies[i].tol);
+  /* integers: exact sums across processes */
+  jx_pool_push();
+  jx_t xi = jx_astype(jx_mul(x, jx_scalar(1000.0)), JX_I32);
+  check_body("psum i32", f_psum, xi, 0);
+  check_body("pmax i32", f_pmax, xi, 0);
+  check_body("all_gather i32", f_gather0, xi, 0);
+  jx_pool_pop();
+  jx_release(x);
+}
+
+/* element 0 of r, NaN when r is an error or empty */
+static double first(jx_t r) {
+  float v[64];
+  return jx_ok(r) && jx_size(r) <= 64 && !jx_read(r, JX_F32, v, sizeof v) ? v[0] : NAN;
+}
+
+static jx_t f_sum_rows(const jx_t *a, void *u) { return jx_psum(jx_sum(a[0]), u); }
+static jx_t f_unknown(const jx_t *a, void *u) {
+  (void)u;
+  return jx_psum(a[0], "nope");
+}
+
+/* Processes that disagree: an error value on every one of them (the
+ * script sees every rank's count), then pmap works again. */
+static void check_faults(void) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(f_sum_rows, 1, "i"), *p = jx_pmap(f, NULL, 0, "i");
+  jx_t x = jx_ones(JX_F32, JX_SHAPE(L, 3 + R)); /* f32[L, 3] on rank 0, [L, 4] on rank 1 ... */
+  jx_t r = JX_CALL(p, x);
+  if (N > 1) {
+    EXPECT_ERROR(r, "pmap", "differ");
+  } else {
+    CHECKF(first(r) == 3.0 * L, "one process: %s", jx_ok(r) ? "value" : jx_error(r));
+  }
+  /* an unknown axis: every process fails to trace, none waits for another */
+  jx_fn *g = jx_fn_new(f_unknown, 1, NULL), *q = jx_pmap(g, NULL, 0, "i");
+  EXPECT_ERROR(JX_CALL(q, jx_ones(JX_F32, JX_SHAPE(L, 2))), "nope");
+  /* only the last process fails to trace (a scatter that does not split):
+   * the others must not wait for it in the run */
+  jx_fn *h = jx_fn_new(f_scatter_tiled, 1, "i"), *ph = jx_pmap(h, NULL, 0, "i");
+  r = JX_CALL(ph, jx_ones(JX_F32, JX_SHAPE(L, 2, 2 * G + (R == N - 1 && N > 1))));
+  if (N > 1 && R == N - 1)
+    EXPECT_ERROR(r, "psum_scatter");
+  else if (N > 1)
+    EXPECT_ERROR(r, "pmap over axis 'i'", "differ");
+  else
+    CHECKF(first(r) == G, "one process: %s", jx_ok(r) ? "value" : jx_error(r));
+  jx_fn_free(ph), jx_fn_free(h);
+  /* and the job goes on: the same shapes everywhere now */
+  r = JX_CALL(p, jx_ones(JX_F32, JX_SHAPE(L, 5)));
+  CHECKF(first(r) == 5.0 * G, "after the errors: %s", jx_ok(r) ? "value" : jx_error(r));
+  jx_fn_free(q), jx_fn_free(g), jx_fn_free(p), jx_fn_free(f);
+  jx_pool_pop();
+}
+
+int main(void) {
+  check_verbose = getenv("JX_TEST_VERBOSE") != NULL;
+  if (check_private_cache("pmap-mpi")) return 1;
+  jx_t e = jx_distributed_init();
+#ifdef JX_TEST_HAVE_MPI
+  CHECKF(!e, "%s", jx_error(e));
+#else
+  EXPECT_ERROR(e, "without MPI");
+#endif
+  R = jx_process_index(), N = jx_process_count(), L = jx_local_device_count(), G = N * L;
+  CHECK(jx_device_count() == G);
+  if (G > 64) return fprintf(stderr, "test_pmap_mpi: at most 64 devices in all, got %d\n", G), 1;
+  check_collectives();
+  check_faults();
+  char name[64];
+  snprintf(name, sizeof name, "test_pmap_mpi rank %d of %d (%d devices)", R, N, L);
+  int rc = check_report(name);
+  check_private_cache_remove();
+  return rc;
+}
