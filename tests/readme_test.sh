@@ -27,6 +27,13 @@ setup() {
   jx_t W2 = jx_full(JX_F32, JX_SHAPE(5, 2), -0.2), b2 = jx_ones(JX_F32, JX_SHAPE(2));
   jx_t inputs = jx_ones(JX_F32, JX_SHAPE(4, 3)), targets = jx_zeros(JX_F32, JX_SHAPE(4, 2));
 C
+  pmap) cat <<'C' ;;
+  jx_t params = jx_full(JX_F32, JX_SHAPE(3, 2), 0.1);
+  jx_t inputs = jx_reshape(jx_arange(JX_F32, 0, 12, 1), JX_SHAPE(2, 2, 3));
+  jx_t targets = jx_ones(JX_F32, JX_SHAPE(2, 2, 2));
+  jx_t X = jx_reshape(jx_arange(JX_F32, 0, 12, 1), JX_SHAPE(4, 3));
+  jx_t W1 = jx_full(JX_F32, JX_SHAPE(3, 4), 0.1), W2 = jx_full(JX_F32, JX_SHAPE(4, 2), 0.2);
+C
   fusion | tanh) ;;
   *) return 1 ;;
   esac
@@ -54,6 +61,14 @@ C
 C
   tanh) cat <<'C' ;;
   if (fabs(jx_item(JX_CALL(d3, jx_scalar(2.0))) - 0.2526544) > 1e-6) return 1;
+C
+  pmap) cat <<'C' ;;
+  /* the devices' mean gradient is the whole batch's; the sharded MLP the plain one */
+  jx_t gw = JX_CALL(jx_grad(jx_fn_new(loss, 3, NULL), 0), params, jx_reshape(inputs, JX_SHAPE(4, 3)),
+                    jx_reshape(targets, JX_SHAPE(4, 2)));
+  if (!jx_ok(g) || jx_item(jx_max(jx_abs(jx_sub(g, gw)))) > 1e-5) return 1;
+  jx_t y = JX_CALL(tp, X, W1, W2), want = jx_matmul(jx_tanh(jx_matmul(X, W1)), W2);
+  if (!jx_ok(y) || jx_item(jx_max(jx_abs(jx_sub(y, want)))) > 1e-5) return 1;
 C
   *) return 1 ;;
   esac
