@@ -95,6 +95,7 @@ __attribute__((unused)) static char *read_file(const char *path, size_t *n) {
     free(b);
     b = NULL;
   }
+  if (b) b[len > 0 ? len : 0] = 0; /* text files are searched with strstr */
   fclose(f);
   *n = (size_t)len;
   return b;
