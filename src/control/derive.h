@@ -52,4 +52,8 @@ static inline jx_t jx_loop_give_carries(jx_t err, jx_t *carry, int n, jx_t *out)
   return err;
 }
 
+/* abstract eval of a primitive that runs jaxpr j on its operands (jit_call,
+ * remat): the operands must have j's input types; the results are j's */
+jx_t jx_jaxpr_call_abstract(jx_prim p, const jx_aval *in, int nin, const struct jx_jaxpr *j, jx_aval *out);
+
 #endif

@@ -14,8 +14,7 @@
 #include "prims/prims.h"
 #include "trace/trace.h"
 
-static jx_t call_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  const jx_jaxpr *j = pa->call.jaxpr;
+jx_t jx_jaxpr_call_abstract(jx_prim p, const jx_aval *in, int nin, const jx_jaxpr *j, jx_aval *out) {
   if (!j) return jx_rule_error(jx_prim_names[p], in, nin, "no jaxpr");
   if (nin != j->nin) return jx_rule_error(jx_prim_names[p], in, nin, "expected %d inputs", j->nin);
   for (int i = 0; i < nin; i++)
@@ -26,6 +25,10 @@ static jx_t call_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
     }
   for (int k = 0; k < j->nout; k++) out[k] = j->avals[j->outvars[k]];
   return NULL;
+}
+
+static jx_t call_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
+  return jx_jaxpr_call_abstract(p, in, nin, pa->call.jaxpr, out);
 }
 
 static jx_t call_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {

@@ -26,17 +26,7 @@
 
 /* ------------------------------------------------------------- helpers */
 static jx_t remat_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params *pa, jx_aval *out) {
-  const jx_jaxpr *j = pa->remat.jaxpr;
-  if (!j) return jx_rule_error(jx_prim_names[p], in, nin, "no jaxpr");
-  if (nin != j->nin) return jx_rule_error(jx_prim_names[p], in, nin, "expected %d inputs", j->nin);
-  for (int i = 0; i < nin; i++)
-    if (!jx_aval_eq(&in[i], &j->avals[j->invars[i]])) {
-      char s[160];
-      return jx_rule_error(jx_prim_names[p], in, nin, "input %d should be %s", i,
-                           jx_aval_str(&j->avals[j->invars[i]], s, sizeof s));
-    }
-  for (int k = 0; k < j->nout; k++) out[k] = j->avals[j->outvars[k]];
-  return NULL;
+  return jx_jaxpr_call_abstract(p, in, nin, pa->remat.jaxpr, out);
 }
 
 /* Values made by a rule belong to the current pool until it is popped:

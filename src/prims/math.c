@@ -107,33 +107,13 @@ static jx_t prod_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   return NULL;
 }
 
-/* the reduced axes skip over the batch dim */
-static jx_t prod_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
-                       int *obd) {
-  (void)nin;
-  jx_params q = *pa;
-  int before = 0;
-  for (int i = 0; i < pa->reduce.naxes; i++) {
-    q.reduce.axes[i] = jx_bdim_shift(pa->reduce.axes[i], bd[0]);
-    before += q.reduce.axes[i] < bd[0];
-  }
-  out[0] = jx_bind1(p, 1, in, &q);
-  obd[0] = bd[0] - before;
-  return NULL;
-}
-
-static void prod_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
-  (void)in, (void)nin;
-  jx_put_i32s(b, "axes", pa->reduce.axes, pa->reduce.naxes);
-}
-
 const jx_rules jx_rules_reduce_prod = {.name = "reduce_prod",
                                        .nin = 1,
                                        .nout = 1,
                                        .abstract_eval = prod_abstract,
                                        .impl = prod_impl,
                                        .jvp = prod_jvp,
-                                       .batch = prod_batch,
+                                       .batch = jx_reduce_axes_batch,
                                        .params_kind = JX_PK_REDUCE,
-                                       .print_params = prod_print,
+                                       .print_params = jx_reduce_axes_print,
                                        .lower = {.kind = JX_LOWER_CALL}};

@@ -50,5 +50,11 @@ int64_t jx_batch_size(const jx_t *in, const int *bdims, int nin);
 int jx_batch_align_right(const jx_t *in, const int *bd, int nin, jx_t *x);
 /* Operand dim d (unbatched numbering) -> dim in the batched value. */
 static inline int jx_bdim_shift(int d, int bd) { return bd != JX_NONE && d >= bd ? d + 1 : d; }
+/* rules shared by the reductions over params.reduce.axes (prims/reduce.c;
+ * also reduce_prod in prims/math.c): the axes skip over the batch dim, and
+ * the params print as axes=(...) */
+jx_t jx_reduce_axes_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                          int *obd);
+void jx_reduce_axes_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin);
 
 #endif

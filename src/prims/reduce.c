@@ -116,8 +116,8 @@ static jx_t arg_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_p
 }
 
 /* batching: the reduced axes skip over the batch dim */
-static jx_t reduce_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
-                         int *obd) {
+jx_t jx_reduce_axes_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                          int *obd) {
   (void)nin;
   jx_params q = *pa;
   int before = 0;
@@ -139,7 +139,7 @@ static jx_t arg_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const j
   return NULL;
 }
 
-static void reduce_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
+void jx_reduce_axes_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int nin) {
   (void)in, (void)nin;
   jx_put_i32s(b, "axes", pa->reduce.axes, pa->reduce.naxes);
 }
@@ -156,10 +156,10 @@ const jx_rules jx_rules_reduce_sum = {
     .abstract_eval = reduce_abstract,
     .impl = reduce_impl,
     .jvp = reduce_jvp,
-    .batch = reduce_batch,
+    .batch = jx_reduce_axes_batch,
     .transpose = sum_transpose,
     .params_kind = JX_PK_REDUCE,
-    .print_params = reduce_print,
+    .print_params = jx_reduce_axes_print,
     .lower = {.kind = JX_LOWER_REDUCE, .combine = "add", .identity = JX_ID_ZERO}};
 const jx_rules jx_rules_reduce_max = {
     .name = "reduce_max",
@@ -168,9 +168,9 @@ const jx_rules jx_rules_reduce_max = {
     .abstract_eval = reduce_abstract,
     .impl = reduce_impl,
     .jvp = reduce_jvp,
-    .batch = reduce_batch,
+    .batch = jx_reduce_axes_batch,
     .params_kind = JX_PK_REDUCE,
-    .print_params = reduce_print,
+    .print_params = jx_reduce_axes_print,
     .lower = {.kind = JX_LOWER_REDUCE, .combine = "max", .identity = JX_ID_LOWEST}};
 const jx_rules jx_rules_reduce_min = {
     .name = "reduce_min",
@@ -179,9 +179,9 @@ const jx_rules jx_rules_reduce_min = {
     .abstract_eval = reduce_abstract,
     .impl = reduce_impl,
     .jvp = reduce_jvp,
-    .batch = reduce_batch,
+    .batch = jx_reduce_axes_batch,
     .params_kind = JX_PK_REDUCE,
-    .print_params = reduce_print,
+    .print_params = jx_reduce_axes_print,
     .lower = {.kind = JX_LOWER_REDUCE, .combine = "min", .identity = JX_ID_HIGHEST}};
 const jx_rules jx_rules_argmax = {.name = "argmax",
                                   .nin = 1,
