@@ -923,6 +923,18 @@ jx_fn *jx_export_load(const char *path);
 jx_fn *jx_export_load_text(const char *text, size_t n); /* the same from memory */
 /* [EXPORT] end */
 
+/* ================================ [PRINT] debug printing inside traced code (#21) */
+/* [PRINT] end */
+
+/* ================================ [LIB] library items: optimizers, C++ (#21) */
+/* [LIB] end */
+
+/* ================================ [DTYPE] low-precision and small integer dtypes (#19) */
+/* [DTYPE] end */
+
+/* ================================ [GEMM] matrix products (#16) */
+/* [GEMM] end */
+
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop
 #endif

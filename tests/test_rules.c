@@ -537,6 +537,10 @@ static bool row_argsort(kase *k, int v) {
 /* ---- */
 #include "rules/custom.inc"
 /* ---- */
+#include "rules/print.inc"
+/* ---- */
+#include "rules/dtype.inc"
+/* ---- */
 
 /* One row per primitive, or this table does not compile. */
 static const row_fn rows[JX_PRIM_COUNT] = {

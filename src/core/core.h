@@ -104,6 +104,10 @@ typedef enum {
   JX_PK_NAME,   /* checkpoint_name */
   JX_PK_BWHILE, /* while_bounded */
   /* [CUSTOM] end */
+  /* [PRINT] */
+  /* [PRINT] end */
+  /* [DTYPE] */
+  /* [DTYPE] end */
   JX_PK_COUNT
 } jx_params_kind;
 
@@ -267,6 +271,10 @@ typedef struct jx_params {
       int64_t max_steps; /* the carries start with the step count, which cond bounds */
     } bwhile;
     /* [CUSTOM] end */
+    /* [PRINT] */
+    /* [PRINT] end */
+    /* [DTYPE] */
+    /* [DTYPE] end */
   };
 } jx_params;
 

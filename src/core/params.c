@@ -46,6 +46,8 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_NAME] = "name",
     [JX_PK_BWHILE] = "bwhile",
     /* [CUSTOM] end */
+    /* [PRINT] */
+    /* [PRINT] end */
 };
 
 const jx_params jx_params_none; /* static storage: every byte zero, kind NONE */
@@ -72,6 +74,8 @@ int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js) {
       js[n++] = p->bwhile.cond, js[n++] = p->bwhile.body;
       break;
       /* [CUSTOM] end */
+      /* [PRINT] */
+      /* [PRINT] end */
     default: break;
   }
   return n;
