@@ -211,9 +211,10 @@ static jx_t slice_leaf(jx_t leaf, void *u) {
   return jx_lax_reshape(jx_lax_slice(leaf, lo, hi, st), r - 1, sh);
 }
 
+/* one device: its result with the device axis added, a view (no copy) */
 static jx_t stack_leaves(const jx_t *leaves, void *u) {
   const int *n_axis = u;
-  return jx_stack(n_axis[0], leaves, n_axis[1]);
+  return n_axis[0] == 1 ? jx_expand_dims(leaves[0], n_axis[1]) : jx_stack(n_axis[0], leaves, n_axis[1]);
 }
 
 static jx_t pmap_run(pmap_closure *c, const jx_t *args, int nargs, int ndev) {

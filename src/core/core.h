@@ -399,6 +399,10 @@ void jx_buffer_release(jx_buffer *b);
 /* A buffer over the caller's memory (external); NULL when out of memory
  * (the deleter is then not called: the caller decides). */
 jx_buffer *jx_buffer_wrap(void *data, size_t nbytes, void (*deleter)(void *, void *), void *ctx);
+/* An array of aval over base's buffer from byte_off on, sharing it (no
+ * copy; core/view.c); an error value when out of memory. base: a concrete
+ * array whose buffer holds the bytes. */
+jx_t jx_array_view(jx_t base, size_t byte_off, const jx_aval *a);
 
 /* Pools: a thread-local stack of owned references. */
 size_t jx_pool_mark(void);

@@ -21,10 +21,13 @@ static jx_t reshape_abstract(jx_prim p, const jx_aval *in, int nin, const jx_par
   }
   return NULL;
 }
+/* Eagerly a reshape copies nothing: the result is a view sharing the
+ * operand's buffer (core/view.c); the rule makes its own output. */
 static jx_t reshape_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
-  (void)p, (void)nin, (void)pa;
-  memcpy(jx_data(out[0]), jx_data(in[0]), (size_t)jx_aval_size(&in[0]->aval) * esize(in[0]));
-  return NULL;
+  jx_aval a;
+  jx_t e = reshape_abstract(p, &in[0]->aval, nin, pa, &a);
+  out[0] = e ? e : jx_array_view(in[0], 0, &a);
+  return jx_ok(out[0]) ? NULL : out[0];
 }
 static jx_t reshape_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
                               const jx_params *pa, jx_t *cts) {
@@ -124,14 +127,33 @@ static jx_t slice_abstract(jx_prim p, const jx_aval *in, int nin, const jx_param
   }
   return NULL;
 }
+/* Is the slice one contiguous run of the operand: full trailing dims, one
+ * dim sliced with stride 1, extent-1 dims before it? */
+static bool slice_contiguous(const jx_aval *a, const jx_aval *o, const jx_params *pa) {
+  int d = a->ndim - 1;
+  while (d >= 0 && o->shape[d] == a->shape[d]) d--;
+  if (d >= 0 && o->shape[d] > 1 && pa->slice.stride[d] != 1) return false;
+  for (d--; d >= 0; d--)
+    if (o->shape[d] > 1) return false;
+  return true;
+}
+/* A contiguous slice of at least an eighth of the operand is a view of its
+ * buffer (pmap hands each device its block this way); other slices copy,
+ * so that a small piece does not keep a large buffer alive. */
 static jx_t slice_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
-  (void)p, (void)nin;
   const jx_aval *a = &in[0]->aval;
+  jx_aval o;
+  jx_t e = slice_abstract(p, a, nin, pa, &o);
+  if (e) return out[0] = e;
   int64_t st[JX_MAX_RANK], sst[JX_MAX_RANK], off = 0;
   jx_strides(a->ndim, a->shape, st);
   for (int d = 0; d < a->ndim; d++) off += pa->slice.start[d] * st[d], sst[d] = st[d] * pa->slice.stride[d];
-  jx_cpu_strided_copy(esize(in[0]), a->ndim, out[0]->aval.shape, jx_data(in[0]), off, sst, jx_data(out[0]));
-  return NULL;
+  const int64_t n = jx_aval_size(&o), total = jx_aval_size(a);
+  if (n > 0 && n >= total / 8 && slice_contiguous(a, &o, pa))
+    out[0] = jx_array_view(in[0], (size_t)off * esize(in[0]), &o);
+  else if (jx_ok(out[0] = jx_array_new(&o)))
+    jx_cpu_strided_copy(esize(in[0]), a->ndim, o.shape, jx_data(in[0]), off, sst, jx_data(out[0]));
+  return jx_ok(out[0]) ? NULL : out[0];
 }
 static jx_t slice_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_aval *av, int nin,
                             const jx_params *pa, jx_t *cts) {
@@ -471,26 +493,30 @@ static void rev_index(const jx_params *p, const jx_aval *ua, const jx_affine *ou
   }
 }
 
-#define LAYOUT(nm, n, ae, im, tr, bt, pk, pr, ...)                                                           \
+/* own: the impl makes its output (reshape and slice: views; see their impls) */
+#define LAYOUT_RULES(own, nm, n, ae, im, tr, bt, pk, pr, ...)                                                \
   const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
                                   .nin = n,                                                                  \
                                   .nout = 1,                                                                 \
                                   .abstract_eval = ae,                                                       \
                                   .impl = im,                                                                \
+                                  .impl_allocates = own,                                                     \
                                   .jvp = linear_jvp,                                                         \
                                   .transpose = tr,                                                           \
                                   .batch = bt,                                                               \
                                   .params_kind = pk,                                                         \
                                   .print_params = pr,                                                        \
                                   .lower = {.kind = __VA_ARGS__}};
-LAYOUT(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE,
-       reshape_print, JX_LOWER_RESHAPE)
+#define LAYOUT(...)     LAYOUT_RULES(false, __VA_ARGS__)
+#define LAYOUT_OWN(...) LAYOUT_RULES(true, __VA_ARGS__)
+LAYOUT_OWN(reshape, 1, reshape_abstract, reshape_impl, reshape_transpose, reshape_batch, JX_PK_RESHAPE,
+           reshape_print, JX_LOWER_RESHAPE)
 LAYOUT(broadcast_in_dim, 1, bid_abstract, bid_impl, bid_transpose, bid_batch, JX_PK_BCAST, bid_print,
        JX_LOWER_LAYOUT, .index_map = bid_index)
 LAYOUT(transpose, 1, transpose_abstract, transpose_impl, transpose_transpose, transpose_batch, JX_PK_PERM,
        transpose_print, JX_LOWER_LAYOUT, .index_map = transpose_index)
-LAYOUT(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print,
-       JX_LOWER_LAYOUT, .index_map = slice_index)
+LAYOUT_OWN(slice, 1, slice_abstract, slice_impl, slice_transpose, slice_batch, JX_PK_SLICE, slice_print,
+           JX_LOWER_LAYOUT, .index_map = slice_index)
 LAYOUT(rev, 1, rev_abstract, rev_impl, rev_transpose, rev_batch, JX_PK_REV, rev_print, JX_LOWER_LAYOUT,
        .index_map = rev_index)
 LAYOUT(pad, 2, pad_abstract, pad_impl, pad_transpose, pad_batch, JX_PK_PAD, pad_print, JX_LOWER_CALL)
