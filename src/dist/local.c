@@ -21,6 +21,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- devices */
 static _Atomic int g_devices; /* 0: not read yet */
@@ -114,11 +116,11 @@ typedef struct {
 
 typedef struct { /* one rendezvous: a group's members */
   int n, arrived;
-  uint64_t gen;
-  int *members;    /* device ids, by rank */
-  slot *slots;     /* by rank */
-  jx_t shared_err; /* the first member's process-layer error (retained) */
-  char *xbuf;      /* across processes: every process's inputs (first member's) */
+  _Atomic uint64_t gen; /* bumped under the run's mutex; spinners read it without */
+  int *members;         /* device ids, by rank */
+  slot *slots;          /* by rank */
+  jx_t shared_err;      /* the first member's process-layer error (retained) */
+  char *xbuf;           /* across processes: every process's inputs (first member's) */
 } group;
 
 struct jx_run {
@@ -225,6 +227,40 @@ static bool member_finished(const jx_run *r, const group *g, int *who) {
   return false;
 }
 
+/* How long a member waits spinning for the others before it sleeps on the
+ * condition variable: the members of a data-parallel step reach each
+ * collective within microseconds of each other, and a futex wake-up costs
+ * tens of microseconds, a dozen times a step. Only while every device can
+ * have a core of its own: otherwise the spinner would take the time of the
+ * member it waits for. */
+enum { MEET_SPIN_NS = 50000 };
+
+static int64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* the spin in ns: MEET_SPIN_NS, or JX_MEET_SPIN_NS (for measurements; 0
+ * sleeps at once); 0 when the run has more devices than the machine CPUs */
+static int64_t spin_ns(const jx_run *r) {
+  static _Atomic int64_t ns = -1;
+  static _Atomic int ncpu;
+  int64_t v = atomic_load_explicit(&ns, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("JX_MEET_SPIN_NS");
+    v = e && *e ? strtoll(e, NULL, 10) : MEET_SPIN_NS;
+    atomic_store(&ncpu, (int)sysconf(_SC_NPROCESSORS_ONLN)); /* before ns: readers of ns see it */
+    atomic_store(&ns, v < 0 ? 0 : v);
+  }
+  return r->ndev > atomic_load(&ncpu) ? 0 : v;
+}
+
+static void spin_for(const jx_run *r, group *g, uint64_t gen) {
+  const int64_t end = mono_ns() + spin_ns(r);
+  while (atomic_load_explicit(&g->gen, memory_order_acquire) == gen && mono_ns() < end) {}
+}
+
 /* The barrier of group g: NULL once every member arrived, else the error
  * that stopped the run (or names the member that will never come). */
 static jx_t meet(jx_run *r, group *g, const char *what) {
@@ -235,6 +271,9 @@ static jx_t meet(jx_run *r, group *g, const char *what) {
     g->arrived = 0, g->gen++;
     pthread_cond_broadcast(&r->cv);
   } else {
+    pthread_mutex_unlock(&r->mu);
+    spin_for(r, g, gen);
+    pthread_mutex_lock(&r->mu);
     while (g->gen == gen && !r->first_err && !member_finished(r, g, &gone)) pthread_cond_wait(&r->cv, &r->mu);
   }
   bool met = g->gen != gen;
