@@ -1,0 +1,249 @@
+/* NumPy's str() of an array, as jax.debug.print shows its arguments:
+ * "[1.  2.5]", "[[1 2]\n [3 4]]", "2.0" for a 0-d float. The float rules
+ * are NumPy's defaults (array2string, floatmode "maxprec", precision 8):
+ * every element with its shortest digits that read back as the same value
+ * in its dtype (at most 8 after the point), aligned on the point; the
+ * exponent form when the largest magnitude is 1e8 or more, or the
+ * smallest nonzero below 1e-4, or their ratio above 1e3. Arrays over 1000
+ * elements show 3 items at each end of every axis. (Lines are not wrapped
+ * at 75 columns as NumPy does.) */
+#include "core/numpy_str.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { PREC = 8, EDGE = 3, THRESHOLD = 1000, MAXW = 64 };
+
+/* does the text s read back as v in dtype dt? */
+static bool reads_back(const char *s, double v, jx_dtype dt) {
+  unsigned char tmp[16];
+  jx_scalar_store(dt, strtod(s, NULL), tmp);
+  return jx_scalar_load(dt, tmp) == v;
+}
+
+/* v's shortest form with at most maxp digits after the point (positional)
+ * or in the mantissa (sci), rounded to maxp when none reads back */
+static int shortest(char *s, size_t n, double v, jx_dtype dt, bool sci, int maxp) {
+  int p = 0;
+  for (; p <= maxp; p++) {
+    snprintf(s, n, sci ? "%.*e" : "%.*f", p, v);
+    if (reads_back(s, v, dt)) return p;
+  }
+  snprintf(s, n, sci ? "%.*e" : "%.*f", maxp, v);
+  return maxp;
+}
+
+/* s (a positional number) without trailing zeros after its point, the
+ * point kept ("2.", "1.5") */
+static void trim_zeros(char *s) {
+  char *dot = strchr(s, '.');
+  if (!dot) {
+    strcat(s, ".");
+    return;
+  }
+  size_t n = strlen(s);
+  while (n > (size_t)(dot - s) + 1 && s[n - 1] == '0') s[--n] = 0;
+}
+
+/* ------------------------------------------------------------- scalars */
+/* Python's repr of a float of dtype dt (NumPy's str of its scalar):
+ * positional from 1e-4 to 1e16 ("2.0", "0.1"), else "1e-05", "1.5e+20" */
+static void put_float_scalar(jx_strbuf *b, double v, jx_dtype dt) {
+  char s[MAXW + 32];
+  if (isnan(v) || isinf(v)) {
+    jx_strbuf_put(b, "%s", isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+    return;
+  }
+  double a = fabs(v);
+  if (v == 0 || (a >= 1e-4 && a < 1e16)) {
+    shortest(s, sizeof s, v, dt, false, 17);
+    trim_zeros(s);
+    jx_strbuf_put(b, "%s%s", s, s[strlen(s) - 1] == '.' ? "0" : "");
+    return;
+  }
+  shortest(s, sizeof s, v, dt, true, 17);
+  jx_strbuf_put(b, "%s", s);
+}
+
+static void put_scalar(jx_strbuf *b, jx_dtype dt, const void *p) {
+  if (dt == JX_BOOL)
+    jx_strbuf_put(b, "%s", *(const uint8_t *)p ? "True" : "False");
+  else if (dt == JX_I64)
+    jx_strbuf_put(b, "%lld", (long long)*(const int64_t *)p);
+  else if (jx_dtype_is_float(dt))
+    put_float_scalar(b, jx_scalar_load(dt, p), dt);
+  else
+    jx_strbuf_put(b, "%.0f", jx_scalar_load(dt, p));
+}
+
+/* -------------------------------------------------------------- arrays */
+/* How every element of one array prints (NumPy's FloatingFormat). */
+typedef struct {
+  jx_dtype dt;
+  bool sci;        /* exponent form */
+  int prec;        /* digits after the point (sci: zero-padded to it) */
+  int left, right; /* positional: widest integer part, widest fraction */
+  int exp_digits;  /* sci: the exponent's digits */
+  int width;       /* ints and bools: the widest */
+  bool summarize;  /* over THRESHOLD elements: EDGE items per end */
+} efmt;
+
+/* the element at linear offset i as text, before padding */
+static void elem_text(const efmt *f, const char *data, int64_t i, char *s, size_t n) {
+  const void *p = data + i * (int64_t)jx_dtype_size(f->dt);
+  if (f->dt == JX_BOOL) {
+    snprintf(s, n, "%s", *(const uint8_t *)p ? "True" : "False");
+  } else if (f->dt == JX_I64) {
+    snprintf(s, n, "%lld", (long long)*(const int64_t *)p);
+  } else if (!jx_dtype_is_float(f->dt)) {
+    snprintf(s, n, "%.0f", jx_scalar_load(f->dt, p));
+  } else {
+    double v = jx_scalar_load(f->dt, p);
+    if (isnan(v) || isinf(v))
+      snprintf(s, n, "%s", isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+    else if (f->sci)
+      shortest(s, n, v, f->dt, true, PREC);
+    else {
+      shortest(s, n, v, f->dt, false, PREC);
+      trim_zeros(s);
+    }
+  }
+}
+
+/* Visit the displayed elements (all, or EDGE per end of each axis). */
+typedef void (*visit_fn)(void *ctx, int64_t off);
+static void visit(const jx_aval *a, const int64_t *st, bool summ, int d, int64_t off, visit_fn fn,
+                  void *ctx) {
+  if (d == a->ndim) {
+    fn(ctx, off);
+    return;
+  }
+  int64_t n = a->shape[d];
+  for (int64_t i = 0; i < n; i++) {
+    if (summ && n > 2 * EDGE && i == EDGE) i = n - EDGE;
+    visit(a, st, summ, d + 1, off + i * st[d], fn, ctx);
+  }
+}
+
+typedef struct {
+  efmt *f;
+  const char *data;
+  double maxa, mina; /* over finite nonzero magnitudes */
+  bool any;
+} scan_ctx;
+
+static void scan_range(void *ctx, int64_t off) {
+  scan_ctx *c = ctx;
+  double v = fabs(jx_scalar_load(c->f->dt, c->data + off * (int64_t)jx_dtype_size(c->f->dt)));
+  if (!(v > 0) || isinf(v)) return;
+  c->maxa = c->any && c->maxa > v ? c->maxa : v;
+  c->mina = c->any && c->mina < v ? c->mina : v;
+  c->any = true;
+}
+
+/* widths: integer and fraction parts (positional), mantissa digits and
+ * exponent digits (sci), whole texts (the rest) */
+static void scan_width(void *ctx, int64_t off) {
+  scan_ctx *c = ctx;
+  efmt *f = c->f;
+  char s[MAXW + 32];
+  elem_text(f, c->data, off, s, sizeof s);
+  int len = (int)strlen(s);
+  if (!jx_dtype_is_float(f->dt) || !strpbrk(s, ".e")) { /* ints, bools, nan, inf */
+    if (len > f->width) f->width = len;
+    return;
+  }
+  const char *dot = strchr(s, '.'), *e = strchr(s, 'e');
+  int ip = (int)((dot ? dot : e) - s);
+  int fp = dot ? (int)((e ? e : s + len) - dot - 1) : 0;
+  if (ip > f->left) f->left = ip;
+  if (fp > (f->sci ? f->prec : f->right)) *(f->sci ? &f->prec : &f->right) = fp;
+  if (e && (int)strlen(e + 2) > f->exp_digits) f->exp_digits = (int)strlen(e + 2);
+}
+
+/* a float element's width past its integer part: the point and fraction
+ * (sci: and the exponent) */
+static int nonfinite_offset(const efmt *f) { return f->sci ? f->prec + 3 + f->exp_digits : f->right + 1; }
+
+static void plan(efmt *f, const jx_aval *a, const char *data, const int64_t *st) {
+  memset(f, 0, sizeof *f);
+  f->dt = a->dtype;
+  f->summarize = jx_aval_size(a) > THRESHOLD;
+  scan_ctx c = {f, data, 0, 0, false};
+  if (jx_dtype_is_float(f->dt)) {
+    visit(a, st, f->summarize, 0, 0, scan_range, &c);
+    f->sci = c.any && (c.maxa >= 1e8 || c.mina < 1e-4 || c.maxa / c.mina > 1e3);
+  }
+  visit(a, st, f->summarize, 0, 0, scan_width, &c);
+  if (jx_dtype_is_float(f->dt) && f->width > f->left + nonfinite_offset(f))
+    f->left = f->width - nonfinite_offset(f); /* "-inf" widens every element's integer part */
+}
+
+/* one element, padded as f says */
+static void put_elem(jx_strbuf *b, const efmt *f, const char *data, int64_t off) {
+  char s[MAXW + 32];
+  elem_text(f, data, off, s, sizeof s);
+  if (!jx_dtype_is_float(f->dt)) {
+    jx_strbuf_put(b, "%*s", f->width, s);
+    return;
+  }
+  const char *dot = strchr(s, '.'), *e = strchr(s, 'e');
+  if (!dot && !e) { /* nan, inf: right-aligned over the whole width */
+    jx_strbuf_put(b, "%*s", f->left + nonfinite_offset(f), s);
+    return;
+  }
+  int ip = (int)((dot ? dot : e) - s);
+  jx_strbuf_put(b, "%*s", f->left - ip, "");
+  if (!f->sci) {
+    int fp = (int)strlen(dot) - 1;
+    jx_strbuf_put(b, "%s%*s", s, f->right - fp, "");
+    return;
+  }
+  /* mantissa zero-padded to prec digits, exponent to exp_digits */
+  int fp = dot ? (int)(e - dot - 1) : 0;
+  jx_strbuf_put(b, "%.*s%s%.*s", (int)(e - s), s, dot ? "" : ".", f->prec - fp, "00000000");
+  jx_strbuf_put(b, "e%c%0*d", e[1], f->exp_digits, atoi(e + 2));
+}
+
+static void put_nested(jx_strbuf *b, const efmt *f, const jx_aval *a, const char *data, const int64_t *st,
+                       int d, int64_t off) {
+  if (d == a->ndim) {
+    put_elem(b, f, data, off);
+    return;
+  }
+  jx_strbuf_put(b, "[");
+  int64_t n = a->shape[d];
+  int left = a->ndim - d; /* axes from here on */
+  for (int64_t i = 0; i < n; i++) {
+    if (i) { /* between items: a space, or newlines and the indent */
+      if (left == 1)
+        jx_strbuf_put(b, " ");
+      else
+        jx_strbuf_put(b, "%.*s%*s", left - 1, "\n\n\n\n\n\n\n\n", d + 1, "");
+    }
+    if (f->summarize && n > 2 * EDGE && i == EDGE) {
+      jx_strbuf_put(b, "...");
+      if (left == 1)
+        jx_strbuf_put(b, " ");
+      else
+        jx_strbuf_put(b, "%.*s%*s", left - 1, "\n\n\n\n\n\n\n\n", d + 1, "");
+      i = n - EDGE;
+    }
+    put_nested(b, f, a, data, st, d + 1, off + i * st[d]);
+  }
+  jx_strbuf_put(b, "]");
+}
+
+void jx_numpy_str(jx_strbuf *b, jx_t x) {
+  const jx_aval *a = &x->aval;
+  if (a->ndim == 0) {
+    put_scalar(b, a->dtype, jx_data(x));
+    return;
+  }
+  int64_t st[JX_MAX_RANK];
+  jx_strides(a->ndim, a->shape, st);
+  efmt f;
+  plan(&f, a, jx_data(x), st);
+  put_nested(b, &f, a, jx_data(x), st, 0, 0);
+}
