@@ -56,13 +56,11 @@ static void put_float_scalar(jx_strbuf *b, double v, jx_dtype dt) {
     return;
   }
   double a = fabs(v);
-  if (v == 0 || (a >= 1e-4 && a < 1e16)) {
-    shortest(s, sizeof s, v, dt, false, 17);
-    trim_zeros(s);
-    jx_strbuf_put(b, "%s%s", s, s[strlen(s) - 1] == '.' ? "0" : "");
-    return;
+  int digits = shortest(s, sizeof s, v, dt, true, 17); /* after the mantissa's point */
+  if (v == 0 || (a >= 1e-4 && a < 1e16)) {             /* the same digits, positional */
+    int frac = digits - atoi(strchr(s, 'e') + 1);
+    snprintf(s, sizeof s, "%.*f", frac > 1 ? frac : 1, v);
   }
-  shortest(s, sizeof s, v, dt, true, 17);
   jx_strbuf_put(b, "%s", s);
 }
 
@@ -85,7 +83,7 @@ typedef struct {
   int prec;        /* digits after the point (sci: zero-padded to it) */
   int left, right; /* positional: widest integer part, widest fraction */
   int exp_digits;  /* sci: the exponent's digits */
-  int width;       /* ints and bools: the widest */
+  int width;       /* the widest int, bool, nan or inf */
   bool summarize;  /* over THRESHOLD elements: EDGE items per end */
 } efmt;
 
