@@ -5,15 +5,15 @@
  * in its dtype (at most 8 after the point), aligned on the point; the
  * exponent form when the largest magnitude is 1e8 or more, or the
  * smallest nonzero below 1e-4, or their ratio above 1e3. Arrays over 1000
- * elements show 3 items at each end of every axis. (Lines are not wrapped
- * at 75 columns as NumPy does.) */
+ * elements show 3 items at each end of every axis; lines wrap at 75
+ * columns. */
 #include "core/numpy_str.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { PREC = 8, EDGE = 3, THRESHOLD = 1000, MAXW = 64 };
+enum { PREC = 8, EDGE = 3, THRESHOLD = 1000, LINE = 75, MAXW = 64 };
 
 /* does the text s read back as v in dtype dt? */
 static bool reads_back(const char *s, double v, jx_dtype dt) {
@@ -204,33 +204,62 @@ static void put_elem(jx_strbuf *b, const efmt *f, const char *data, int64_t off)
   jx_strbuf_put(b, "e%c%0*d", e[1], f->exp_digits, atoi(e + 2));
 }
 
-static void put_nested(jx_strbuf *b, const efmt *f, const jx_aval *a, const char *data, const int64_t *st,
-                       int d, int64_t off) {
-  if (d == a->ndim) {
-    put_elem(b, f, data, off);
-    return;
+/* One array being written: its layout and where its text began in b
+ * (NumPy wraps the array's own text at LINE columns, whatever precedes
+ * it on the line). */
+typedef struct {
+  jx_strbuf *b;
+  const efmt *f;
+  const jx_aval *a;
+  const char *data;
+  const int64_t *st;
+  size_t start;
+  int elem_w; /* every element's padded width */
+} arr_out;
+
+/* the column b is at, counted from the array's start or the last newline */
+static int column(const arr_out *o) {
+  size_t k = o->b->n;
+  while (k > o->start && o->b->s[k - 1] != '\n') k--;
+  return (int)(o->b->n - k);
+}
+
+/* a word of the last axis, after a newline and the indent when it would
+ * end past `limit` (NumPy's _extendLine: not on a line holding only the
+ * indent) */
+static void put_word(arr_out *o, const char *word, int64_t off, int limit, int indent) {
+  int col = column(o), w = word ? (int)strlen(word) : o->elem_w;
+  if (col + w > limit && col > indent) {
+    while (o->b->n > o->start && o->b->s[o->b->n - 1] == ' ') o->b->s[--o->b->n] = 0;
+    jx_strbuf_put(o->b, "\n%*s", indent, "");
   }
-  jx_strbuf_put(b, "[");
-  int64_t n = a->shape[d];
-  int left = a->ndim - d; /* axes from here on */
+  if (word)
+    jx_strbuf_put(o->b, "%s", word);
+  else
+    put_elem(o->b, o->f, o->data, off);
+}
+
+/* NumPy's _formatArray: the last axis as words wrapped at width - 1,
+ * the others as rows separated by newlines (one more per axis below) */
+static void put_nested(arr_out *o, int d, int64_t off, int width) {
+  int64_t n = o->a->shape[d];
+  int left = o->a->ndim - d, indent = d + 1; /* axes from here on; the hanging indent */
+  bool summary = o->f->summarize && n > 2 * EDGE;
+  jx_strbuf_put(o->b, "[");
   for (int64_t i = 0; i < n; i++) {
-    if (i) { /* between items: a space, or newlines and the indent */
-      if (left == 1)
-        jx_strbuf_put(b, " ");
-      else
-        jx_strbuf_put(b, "%.*s%*s", left - 1, "\n\n\n\n\n\n\n\n", d + 1, "");
-    }
-    if (f->summarize && n > 2 * EDGE && i == EDGE) {
-      jx_strbuf_put(b, "...");
-      if (left == 1)
-        jx_strbuf_put(b, " ");
-      else
-        jx_strbuf_put(b, "%.*s%*s", left - 1, "\n\n\n\n\n\n\n\n", d + 1, "");
+    if (summary && i == EDGE) {
+      if (left == 1) put_word(o, "...", 0, width - 1, indent), jx_strbuf_put(o->b, " ");
+      if (left > 1) jx_strbuf_put(o->b, "...%.*s%*s", left - 1, "\n\n\n\n\n\n\n\n", indent, "");
       i = n - EDGE;
     }
-    put_nested(b, f, a, data, st, d + 1, off + i * st[d]);
+    if (left == 1)
+      put_word(o, NULL, off + i * o->st[d], width - 1, indent);
+    else
+      put_nested(o, d + 1, off + i * o->st[d], width - 1);
+    if (i + 1 < n && left == 1) jx_strbuf_put(o->b, " ");
+    if (i + 1 < n && left > 1) jx_strbuf_put(o->b, "%.*s%*s", left - 1, "\n\n\n\n\n\n\n\n", indent, "");
   }
-  jx_strbuf_put(b, "]");
+  jx_strbuf_put(o->b, "]");
 }
 
 void jx_numpy_str(jx_strbuf *b, jx_t x) {
@@ -243,5 +272,7 @@ void jx_numpy_str(jx_strbuf *b, jx_t x) {
   jx_strides(a->ndim, a->shape, st);
   efmt f;
   plan(&f, a, jx_data(x), st);
-  put_nested(b, &f, a, jx_data(x), st, 0, 0);
+  int w = !jx_dtype_is_float(f.dt) ? f.width : f.left + nonfinite_offset(&f);
+  arr_out o = {b, &f, a, jx_data(x), st, b->n, w};
+  put_nested(&o, 0, 0, LINE);
 }
