@@ -951,8 +951,9 @@ jx_t jx_debug_print_ex(const char *fmt, int nargs, const jx_t *args, bool ordere
   jx_debug_print((fmt), (int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
 #endif
 /* Where printed lines go: fn(line, ctx) per print (line without its
- * newline; the library serializes calls). NULL fn: the default, stdout
- * with a newline, flushed per line. Process-wide. */
+ * newline; calls are serialized under a lock, so fn must not print
+ * through jx itself). NULL fn: the default, stdout with a newline,
+ * flushed per line. Process-wide. */
 typedef void (*jx_print_sink)(const char *line, void *ctx);
 void jx_set_print_sink(jx_print_sink fn, void *ctx);
 /* [PRINT] end */
