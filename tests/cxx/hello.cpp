@@ -1,6 +1,7 @@
 // jx from C++17: the header's macros (JX_SHAPE, JX_TUPLE, JX_CALL,
 // JX_DEBUG_PRINT) have C++ forms, every declaration has C linkage, and a
-// captureless lambda is a jx_body. Prints the gradient and exits 0 when it is right.
+// captureless lambda is a jx_body. Prints the gradient and exits 0 when
+// it is right.
 #include <jx.h>
 
 #include <cstdio>
