@@ -372,6 +372,12 @@ static void run_loops(const char *mode) {
     CHECKF(!strcmp(got, scan_want), "%s grad form %zu printed\n%s", mode, i, got);
     reset();
   }
+  /* vmap of a cond on a batched predicate: both branches run on every
+   * lane (JAX's rule), the false branch first */
+  jx_t v = JX_CALL(jx_vmap(jx_fn_new(cond_fn, 1, NULL), (int[]){0}, 0),
+                   jx_array(JX_F64, JX_SHAPE(2), (double[]){2, -2}));
+  CHECK(jx_ok(v) && jx_item(jx_sum(v)) == -4);
+  EXPECT_OUT("no 2.0\nno -2.0\nyes 2.0\nyes -2.0\n");
   /* vmap of a scan: each step prints every batch element in order */
   jx_t r = JX_CALL(jx_jit(jx_vmap(f, (int[]){0, JX_NONE}, 0)),
                    jx_array(JX_F64, JX_SHAPE(2), (double[]){0, 10}), xs);
