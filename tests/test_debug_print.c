@@ -271,6 +271,36 @@ static void test_remat(void) {
   jx_pool_pop();
 }
 
+/* custom_jvp: the function prints when called, its rule under jvp. (Not
+ * grad(jit(f)): jit_call's jvp runs the compiled function for the primal
+ * half, so f prints there, where JAX, which differentiates the jaxpr as a
+ * whole, runs the rule.) */
+static jx_t cj_f(const jx_t *a, void *u) {
+  (void)u;
+  JX_DEBUG_PRINT("f {}", a[0]);
+  return jx_sin(a[0]);
+}
+static jx_t cj_rule(const jx_t *a, void *u) {
+  (void)u;
+  jx_t x = jx_at(a[0], 0), t = jx_at(a[1], 0);
+  JX_DEBUG_PRINT("rule {}", x);
+  return JX_TUPLE(jx_sin(x), jx_mul(t, jx_cos(x)));
+}
+
+static void test_custom_jvp(void) {
+  jx_pool_push();
+  jx_fn *f = jx_custom_jvp(jx_fn_new(cj_f, 1, NULL), jx_fn_new(cj_rule, 2, NULL));
+  jx_fn *fs[] = {f, jx_jit(f), jx_grad(f, 0), jx_jit(jx_grad(f, 0))};
+  const char *want[] = {"f 0.5\n", "f 0.5\n", "rule 0.5\n", "rule 0.5\n"};
+  for (size_t i = 0; i < 4; i++) {
+    jx_t r = JX_CALL(fs[i], F64(0.5));
+    CHECKF(jx_ok(r), "%s", jx_error(r));
+    CHECKF(!strcmp(got, want[i]), "custom_jvp form %zu printed\n%s", i, got);
+    reset();
+  }
+  jx_pool_pop();
+}
+
 /* ------------------------------------------------------- control flow */
 static jx_t scan_step(const jx_t *a, void *u) {
   (void)u;
@@ -456,6 +486,7 @@ int main(void) {
   test_vmap();
   test_grad();
   test_remat();
+  test_custom_jvp();
   test_loops();
   test_export();
   jx_set_print_sink(NULL, NULL);
