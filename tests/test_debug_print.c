@@ -435,6 +435,26 @@ static void test_loops(void) {
   jx_pool_pop();
 }
 
+/* pmap over 2 devices: each device prints its own slice (threads: in
+ * either order, each line whole) */
+static jx_t dev_print(const jx_t *a, void *u) {
+  (void)u;
+  JX_DEBUG_PRINT("dev {}", a[0]);
+  return jx_mul(a[0], F64(2));
+}
+
+static void test_pmap(void) {
+  jx_pool_push();
+  jx_set_cpu_devices(2);
+  jx_t x = jx_array(JX_F64, JX_SHAPE(2, 2), (double[]){1, 2, 3, 4});
+  jx_t r = JX_CALL(jx_pmap(jx_fn_new(dev_print, 1, NULL), NULL, 0, "i"), x);
+  CHECKF(jx_ok(r), "%s", jx_error(r));
+  CHECKF(!strcmp(got, "dev [1. 2.]\ndev [3. 4.]\n") || !strcmp(got, "dev [3. 4.]\ndev [1. 2.]\n"), "%s", got);
+  reset();
+  jx_set_cpu_devices(0);
+  jx_pool_pop();
+}
+
 /* ------------------------------------------------------------- export */
 static void test_export(void) {
   jx_pool_push();
@@ -488,6 +508,7 @@ int main(void) {
   test_remat();
   test_custom_jvp();
   test_loops();
+  test_pmap();
   test_export();
   jx_set_print_sink(NULL, NULL);
   return check_report("debug_print");
