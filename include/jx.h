@@ -924,6 +924,38 @@ jx_fn *jx_export_load_text(const char *text, size_t n); /* the same from memory 
 /* [EXPORT] end */
 
 /* ================================ [PRINT] debug printing inside traced code (#21) */
+/* jax.debug.print: format fmt with args and print it as one line, at run
+ * time: eagerly at once; under jit each time the compiled function runs
+ * (with that run's values), also inside scan/while/cond bodies; under vmap
+ * once per batch element, in order; under grad/jvp the primal values, once
+ * per forward evaluation (the backward pass never prints). fmt is Python's
+ * str.format: "{}" takes the next argument, "{0}" argument 0, "{{" and "}}"
+ * are braces; a 0-d argument takes a spec ("{:.3f}"). Values print as
+ * NumPy's str() does ("[1.  2.5]", "3"). NULL on success; an error value
+ * (nothing printed) for a bad format (an unclosed brace, an index past
+ * nargs, mixed "{}" and "{0}") or bad args. Inside traced code it stages an
+ * effectful primitive, debug_print, that no pass removes, merges or
+ * reorders. fmt is kept in the primitive's params: at most
+ * JX_DEBUG_PRINT_FMT_MAX bytes. */
+#define JX_DEBUG_PRINT_FMT_MAX 175
+jx_t jx_debug_print(const char *fmt, int nargs, const jx_t *args);
+/* ordered = true: jax.debug.print(..., ordered=True). jx runs every print
+ * in program order, so both forms keep their order; the flag is kept (and
+ * shown in the jaxpr) for JAX's semantics. */
+jx_t jx_debug_print_ex(const char *fmt, int nargs, const jx_t *args, bool ordered);
+#ifdef __cplusplus
+#define JX_DEBUG_PRINT(fmt, ...)                                                                             \
+  jx_debug_print((fmt), JX_NARGS_(__VA_ARGS__), std::initializer_list<jx_t>{__VA_ARGS__}.begin())
+#else
+#define JX_DEBUG_PRINT(fmt, ...)                                                                             \
+  jx_debug_print((fmt), (int)(sizeof((jx_t[]){__VA_ARGS__}) / sizeof(jx_t)), (jx_t[]){__VA_ARGS__})
+#endif
+/* Where printed lines go: fn(line, ctx) per print (line without its
+ * newline; calls are serialized under a lock, so fn must not print
+ * through jx itself). NULL fn: the default, stdout with a newline,
+ * flushed per line. Process-wide. */
+typedef void (*jx_print_sink)(const char *line, void *ctx);
+void jx_set_print_sink(jx_print_sink fn, void *ctx);
 /* [PRINT] end */
 
 /* ================================ [LIB] library items: optimizers, C++ (#21) */

@@ -179,7 +179,9 @@ static void decide(fctx *c) {
       if (c->def[u] < 0) continue;
       const jx_eqn *pq = &j->eqns[c->def[u]];
       if (kind_of(pq->prim) != JX_LOWER_EW) continue;
-      /* compute ops: inline only into one consumer that does not broadcast */
+      /* compute ops: inline only into one consumer that does not broadcast
+       * (a call has materialized it already, and may have no output) */
+      if (is_call(k)) continue;
       bool bcast = k != JX_LOWER_REDUCE && aval_size(&j->avals[q->out[0]]) > aval_size(&j->avals[u]);
       if (c->uses[u] > 1 || bcast) c->mat[u] = true;
     }

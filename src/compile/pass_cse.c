@@ -22,6 +22,10 @@ static void cse_body(bld *b, srcmap *s) {
     const jx_eqn *q = &src->eqns[e];
     int *ins = map_ins(b, s, q, &buf);
     if (!ins) break;
+    if (jx_eqn_has_effects(q)) { /* two equal prints both print */
+      emit_copy(b, s, q, ins);
+      continue;
+    }
     size_t h = (size_t)eqn_hash(q->prim, &q->params, q->nin, ins) & (size_t)(cap - 1);
     int hit = -1;
     for (;; h = (h + 1) & (size_t)(cap - 1)) {

@@ -13,6 +13,7 @@ static void dce_body(bld *b, srcmap *s) {
   for (int i = 0; i < src->nout; i++) live[src->outvars[i]] = 1;
   for (int e = src->neqn - 1; e >= 0; e--) {
     const jx_eqn *q = &src->eqns[e];
+    keep[e] = jx_eqn_has_effects(q); /* a print whose values nothing else reads */
     for (int k = 0; k < q->nout && !keep[e]; k++) keep[e] = live[q->out[k]];
     if (!keep[e]) {
       b->changed = true;

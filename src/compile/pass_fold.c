@@ -5,6 +5,7 @@ static bool foldable(bld *b, const jx_jaxpr *src, const jx_eqn *q, const int *in
   const jx_rules *r = jx_prim_rules[q->prim];
   /* a collective's value depends on the device that runs it */
   if (q->prim == JX_P_jit_call || !r->impl || r->nout < 0 || r->params_kind == JX_PK_COLL) return false;
+  if (jx_eqn_has_effects(q)) return false; /* it acts when the program runs, not when it compiles */
   for (int k = 0; k < q->nin; k++)
     if (!jx_is_array(b->cval[ins[k]])) return false; /* a variable or a tracer constant */
   int64_t n = 0;

@@ -148,8 +148,10 @@ static jx_t cond_batch_select(jx_jaxpr *tj, jx_jaxpr *fj, jx_t pred, const jx_t 
   }
   jx_jaxpr *td = err ? NULL : jx_derive_batch(tj, guarded, size, &err);
   jx_jaxpr *fd = td ? jx_derive_batch(fj, guarded, size, &err) : NULL;
-  if (fd) err = jx_call_jaxpr(td, top, a);
-  if (fd && !err) err = jx_call_jaxpr(fd, fop, b);
+  /* the false branch first: JAX runs lax.cond's branches in index order
+   * (false, true), which is the order their prints come out in */
+  if (fd) err = jx_call_jaxpr(fd, fop, b);
+  if (fd && !err) err = jx_call_jaxpr(td, top, a);
   for (int k = 0; fd && !err && k < tj->nout; k++) {
     out[k] = jx_lax_select(lane_pred(pred, a[k]->aval.ndim, size), a[k], b[k]);
     if (!jx_ok(out[k])) err = out[k];

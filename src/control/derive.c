@@ -1,5 +1,6 @@
 /* Jaxpr transformations by tracing, and the per-jaxpr cache. */
 #include "control/derive.h"
+#include "control/effects.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
 
@@ -186,6 +187,11 @@ static jx_jaxpr *make_jvp(jx_jaxpr *j, const void *arg, jx_t *err) {
     if (a->nz[i]) av[n++] = j->avals[j->invars[i]];
   jx_jaxpr *r = jx_trace_jaxpr(n, av, 2 * j->nout, jvp_body, a, err);
   if (av != small) jx_free(av);
+  if (r && !a->with_primal) { /* the tangent half: its primal half runs the effects */
+    jx_jaxpr *p = jx_derive_pure(r, err);
+    jx_jaxpr_release(r);
+    r = p;
+  }
   return r;
 }
 

@@ -105,6 +105,7 @@ typedef enum {
   JX_PK_BWHILE, /* while_bounded */
   /* [CUSTOM] end */
   /* [PRINT] */
+  JX_PK_PRINT, /* debug_print */
   /* [PRINT] end */
   /* [DTYPE] */
   /* [DTYPE] end */
@@ -272,6 +273,10 @@ typedef struct jx_params {
     } bwhile;
     /* [CUSTOM] end */
     /* [PRINT] */
+    struct { /* debug_print: the format, inline (params hash bytewise), NUL-terminated */
+      char fmt[JX_DEBUG_PRINT_FMT_MAX + 1];
+      bool ordered; /* jax.debug.print's ordered=True */
+    } print;
     /* [PRINT] end */
     /* [DTYPE] */
     /* [DTYPE] end */
@@ -288,6 +293,8 @@ extern const jx_params jx_params_none;
 uint64_t jx_params_hash(const jx_params *p);
 /* The inner jaxprs of p (at most 2) into js; returns their count. */
 int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js);
+/* Replace them, in jx_params_jaxprs's order, by js (no references taken). */
+void jx_params_set_jaxprs(jx_params *p, struct jx_jaxpr *const *js);
 /* gather params that take along one axis (jx_take's form), or scatter
  * params of its transpose (upd: the updates; NULL for a gather): that
  * axis, else -1 */
@@ -519,6 +526,12 @@ typedef struct jx_rules {
   bool impl_allocates;
   /* how jit lowers it (see jx_lowering) */
   jx_lowering lower;
+  /* It acts on the world (debug_print): its equations are never dropped
+   * (DCE), merged (CSE), folded at compile time or reordered with one
+   * another, and a jaxpr derived to recompute primal values (jvp's tangent
+   * half) leaves them out, since the primal half has run them. An equation
+   * whose inner jaxprs hold one has the effect too (jx_eqn_has_effects). */
+  bool effect;
 } jx_rules;
 
 extern const jx_rules *const jx_prim_rules[JX_PRIM_COUNT];

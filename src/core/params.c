@@ -47,6 +47,7 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_BWHILE] = "bwhile",
     /* [CUSTOM] end */
     /* [PRINT] */
+    [JX_PK_PRINT] = "print",
     /* [PRINT] end */
 };
 
@@ -79,6 +80,25 @@ int jx_params_jaxprs(const jx_params *p, struct jx_jaxpr **js) {
     default: break;
   }
   return n;
+}
+
+/* The fields jx_params_jaxprs reads, in its order (keep the two in step:
+ * tests/test_debug_print.c round-trips every kind that has jaxprs). */
+void jx_params_set_jaxprs(jx_params *p, struct jx_jaxpr *const *js) {
+  int n = 0;
+  switch (p->kind) {
+    case JX_PK_CALL: p->call.jaxpr = js[n++]; break;
+    case JX_PK_COND: p->cond.on_true = js[n++], p->cond.on_false = js[n++]; break;
+    case JX_PK_WHILE: p->while_.cond = js[n++], p->while_.body = js[n++]; break;
+    case JX_PK_SCAN: p->scan.body = js[n++]; break;
+    case JX_PK_CUSTOM:
+      if (p->custom.rule) p->custom.rule = js[n++];
+      if (p->custom.fun) p->custom.fun = js[n++];
+      break;
+    case JX_PK_REMAT: p->remat.jaxpr = js[n++]; break;
+    case JX_PK_BWHILE: p->bwhile.cond = js[n++], p->bwhile.body = js[n++]; break;
+    default: break;
+  }
 }
 
 void jx_strbuf_vput(jx_strbuf *b, const char *fmt, va_list ap) {

@@ -126,6 +126,21 @@ int jx_jaxpr_set_outs(jx_jaxpr *j, int n, const int *vars) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- effects */
+bool jx_eqn_has_effects(const jx_eqn *q) {
+  if (jx_prim_rules[q->prim]->effect) return true;
+  jx_jaxpr *js[2];
+  for (int i = jx_params_jaxprs(&q->params, js); i-- > 0;)
+    if (js[i] && jx_jaxpr_has_effects(js[i])) return true;
+  return false;
+}
+
+bool jx_jaxpr_has_effects(const jx_jaxpr *j) {
+  for (int e = 0; e < j->neqn; e++)
+    if (jx_eqn_has_effects(&j->eqns[e])) return true;
+  return false;
+}
+
 /* --------------------------------------------------------------- printing */
 typedef jx_strbuf sb;
 
@@ -264,7 +279,7 @@ char *jx_jaxpr_print(const jx_jaxpr *j) {
       put(&b, k ? " " : "");
       put_binder(&b, j, q->out[k], names);
     }
-    put(&b, " = %s", jx_prim_names[q->prim]);
+    put(&b, q->nout ? " = %s" : "%s", jx_prim_names[q->prim]); /* no outputs: an effect, as JAX prints it */
     put_params(&b, j, q);
     for (int k = 0; k < q->nin; k++) {
       put(&b, " ");

@@ -58,6 +58,12 @@ jx_jaxpr *jx_jaxpr_rebind(const jx_jaxpr *j, int n, const int *order, const jx_a
  * and free the array). Returns their count, -1 on out of memory. */
 int jx_jaxpr_hoist_consts(jx_jaxpr *j, jx_t **consts);
 
+/* Effects (jx_rules.effect): whether equation q acts on the world, by its
+ * primitive or an equation of one of its inner jaxprs (a scan whose body
+ * prints); whether any equation of j does. */
+bool jx_eqn_has_effects(const jx_eqn *q);
+bool jx_jaxpr_has_effects(const jx_jaxpr *j);
+
 /* Text in JAX's form. Caller frees. */
 char *jx_jaxpr_print(const jx_jaxpr *j);
 /* Re-derive every equation's output types with abstract_eval and compare;

@@ -83,7 +83,7 @@ static jx_t backward(pass *b, const jx_t *cts_out) {
     if (b->lin[v] && cts_out[i]) b->ct[v] = jx_lax_add_any(b->ct[v], cts_out[i]);
   }
   for (int e = j->neqn - 1; e >= 0 && !err; e--)
-    if (b->lin[j->eqns[e].out[0]]) err = transpose_eqn(b, &j->eqns[e]);
+    if (j->eqns[e].nout && b->lin[j->eqns[e].out[0]]) err = transpose_eqn(b, &j->eqns[e]);
   return err;
 }
 

@@ -1,6 +1,7 @@
-// jx from C++17: the header's macros (JX_SHAPE, JX_TUPLE, JX_CALL) have
-// C++ forms, every declaration has C linkage, and a captureless lambda is
-// a jx_body. Prints the gradient and exits 0 when it is right.
+// jx from C++17: the header's macros (JX_SHAPE, JX_TUPLE, JX_CALL,
+// JX_DEBUG_PRINT) have C++ forms, every declaration has C linkage, and a
+// captureless lambda is a jx_body. Prints the gradient and exits 0 when
+// it is right.
 #include <jx.h>
 
 #include <cstdio>
@@ -22,6 +23,7 @@ int main() {
   bool ok = jx_ok(pair) && jx_read(jx_at(pair, 1), JX_F32, gr, sizeof gr) == 0 &&
             jx_read(s, JX_F32, sc, sizeof sc) == 0 && jx_len(pair) == 2;
   for (int i = 0; i < 6; i++) ok = ok && gr[i] == 2 * v[i] && sc[i] == 0.5f * v[i];
+  ok = ok && JX_DEBUG_PRINT("jx_debug_print from C++: {} and {}", x, jx_scalar_int(7)) == nullptr;
   char *str = jx_to_string(jx_at(pair, 1));
   std::printf("grad = %s\n", str ? str : "(null)");
   jx_free_string(str);
