@@ -1,7 +1,8 @@
 /* GEMM: C[M,N] = op(A)[M,K] · op(B)[K,N], row-major (contract in kernels.h).
  *
- * f32/f64 go to CBLAS when the build has it (JX_HAVE_CBLAS), otherwise to a
- * built-in Goto/BLIS-style kernel:
+ * f32/f64 go to a built-in Goto/BLIS-style kernel, or to CBLAS when the
+ * build has it (JX_HAVE_CBLAS) and OpenBLAS measured faster on this CPU
+ * (auto_mode below):
  *
  *   for jc in N step NC:            B block KC x NC packed once (lives in L3)
  *     for pc in K step KC:
@@ -237,13 +238,22 @@ static int env_mode(void) {
 }
 
 #if GEMM_HAVE_CBLAS
-/* OpenBLAS picks its kernels by CPU model, and one that does not know the
- * CPU runs generic SSE code: Debian's 0.3.21 calls an AVX-512/AMX Xeon
- * "Prescott" and reaches ~30 GFLOP/s at 2000^3 where jx's AVX2 kernel
- * reaches ~117. So AUTO takes CBLAS only when OpenBLAS runs kernels at
- * least as wide as jx's best built-in one: AVX-512 cores on an AVX-512
- * CPU, AVX2 or AVX-512 cores on an AVX2/FMA CPU (the core is the one
- * OPENBLAS_CORETYPE names when set; openblas_get_corename reports it). */
+/* AUTO's rule: CBLAS only where OpenBLAS was measured faster than jx's
+ * best built-in kernel for this CPU (bench/gemm_default.sh: alternating
+ * processes, jx's CBLAS path as jx runs it, i.e. OpenBLAS single-threaded
+ * on jx's pool). OpenBLAS picks its kernels by CPU model, and one that does
+ * not know the CPU runs generic SSE code (Debian's 0.3.21 calls an
+ * AVX-512/AMX Xeon "Prescott": ~30 GFLOP/s at 2000^3), so the rule looks at
+ * the core it runs (openblas_get_corename, which reports the one
+ * OPENBLAS_CORETYPE names when set):
+ *  - jx's AVX-512 kernel: built-in, whatever the core. Against OpenBLAS's
+ *    own AVX-512 (SkylakeX) kernels it measured 0.9-1.1x on 2000^3 f32 and
+ *    128 x 1296 x 512, 1.0-1.2x on f64 2000^3, and 1.2-2x on M <= 32 and
+ *    transposed-B products (Xeon model 207, 1 and 2 threads).
+ *  - jx's AVX2/FMA kernel: CBLAS when OpenBLAS runs AVX2 or AVX-512
+ *    kernels (its Haswell kernels measured ~1.24x jx's AVX2 at 2000^3 f32,
+ *    issue #16), built-in when it runs generic ones.
+ *  - portable C only: CBLAS, whatever the core. */
 static const char *const k_avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
 static const char *const k_avx2_cores[] = {"haswell", "zen"};
 
@@ -253,11 +263,11 @@ static bool name_in(const char *core, const char *const *list, size_t n) {
   return false;
 }
 
-static bool cblas_core_is_wide(const char *core) {
+static bool cblas_wins(const char *core) {
   const bool v512 = name_in(core, k_avx512_cores, sizeof k_avx512_cores / sizeof *k_avx512_cores);
   const bool v256 = v512 || name_in(core, k_avx2_cores, sizeof k_avx2_cores / sizeof *k_avx2_cores);
   switch (best_builtin()) {
-    case JX_GEMM_AVX512: return v512;
+    case JX_GEMM_AVX512: return false;
     case JX_GEMM_AVX2: return v256;
     default: return true;
   }
@@ -271,11 +281,12 @@ static int auto_mode(void) {
   if (m >= 0) return m;
 #if GEMM_HAVE_CBLAS
   const char *core = openblas_get_corename();
-  bool wide = cblas_core_is_wide(core);
-  m = wide ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
+  const bool wins = cblas_wins(core);
+  m = wins ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
   if (jx_diag_enabled("gemm"))
     jx_diag("gemm: OpenBLAS core %s: %s", core ? core : "?",
-            wide ? "using CBLAS" : "narrower than jx's own kernel on this CPU, using jx's own GEMM");
+            wins ? "faster than jx's own kernel on this CPU, using CBLAS"
+                 : "not faster than jx's own kernel on this CPU, using jx's own GEMM");
 #else
   m = JX_GEMM_BUILTIN;
   if (jx_diag_enabled("gemm")) jx_diag("gemm: no CBLAS in this build, using jx's own GEMM");

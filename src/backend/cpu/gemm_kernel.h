@@ -76,7 +76,9 @@ void jx_gemm_small_avx512_f64(int rows, int64_t kc, const double *a, const doubl
                               int64_t ldc, int acc, int n);
 
 /* Which implementation f32/f64 GEMM uses. AUTO: CBLAS when built with it
- * and it runs kernels for this CPU, otherwise the best built-in kernel.
+ * and it was measured faster than jx's best built-in kernel for this CPU
+ * (gemm.c auto_mode: never with AVX-512; with AVX2/FMA when OpenBLAS runs
+ * AVX2 or AVX-512 kernels; always on other CPUs), otherwise that kernel.
  * Initialised from env JX_GEMM ("cblas", "builtin", "avx512", "avx2",
  * "portable") on first use. Forcing a kernel the CPU lacks, or CBLAS in a
  * build without it, falls back to the best available. */
