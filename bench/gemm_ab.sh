@@ -57,16 +57,24 @@ echo "end $(date -u '+%H:%M:%S'), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -
 python3 - "$OUT/raw.txt" <<'PY'
 import collections, re, statistics, sys
 d = collections.defaultdict(lambda: collections.defaultdict(list))
+best = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in open(sys.argv[1]):
-    m = re.match(r'(base|new|alt|blas) (f\d\d) (\S+) ta=(\d) tb=(\d) thr=(\d) median ([\d.]+) ms', line)
+    m = re.match(r'(base|new|alt|blas) (f\d\d) (\S+) ta=(\d) tb=(\d) thr=(\d) median ([\d.]+) ms.*best ([\d.]+)\)',
+                 line)
     if m:
         d[m.group(2, 3, 4, 5, 6)][m.group(1)].append(float(m.group(7)))
-print("%-4s %-16s %-5s %3s %9s %9s %9s %9s %6s %6s %6s" % ("dt", "MxKxN", "ta/tb", "thr", "base ms",
-                                                            "new ms", "alt ms", "blas ms", "new", "base", "alt"))
+        best[m.group(2, 3, 4, 5, 6)][m.group(1)].append(float(m.group(8)))
+print("ratios: OpenBLAS time / that side's time by medians, then (pk) by peak speed: the fastest call")
+print("of any round, less hurt by neighbours' load")
+print("%-4s %-16s %-5s %3s %9s %9s %9s %9s %6s %6s %6s %6s %6s %6s" % (
+    "dt", "MxKxN", "ta/tb", "thr", "base ms", "new ms", "alt ms", "blas ms", "new", "base", "alt", "new pk",
+    "basepk", "alt pk"))
 nan = float('nan')
 for k, v in d.items():
     med = {w: statistics.median(t) for w, t in v.items()}
+    pk = {w: max(t) for w, t in best[k].items()}
     b, n, a, o = med.get('base', nan), med['new'], med.get('alt', nan), med['blas']
-    print("%-4s %-16s %-5s %3s %9.3f %9.3f %9.3f %9.3f %6.2f %6.2f %6.2f" % (k[0], k[1], k[2] + "/" + k[3], k[4],
-                                                                          b, n, a, o, o / n, o / b, o / a))
+    r = lambda w: pk[w] / pk['blas'] if w in pk else nan
+    print("%-4s %-16s %-5s %3s %9.3f %9.3f %9.3f %9.3f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f" % (
+        k[0], k[1], k[2] + "/" + k[3], k[4], b, n, a, o, o / n, o / b, o / a, r('new'), r('base'), r('alt')))
 PY
