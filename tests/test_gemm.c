@@ -238,6 +238,7 @@ static void run_float_suite(const char *label) {
     run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
     run_one(JX_F64, t & 1, t & 2, 3, 2050, 5, 0);
     run_one(JX_F32, t & 1, t & 2, 130, 300, 257, 2);
+    run_one(JX_F64, t & 1, t & 2, 20, 30, 1500, 1); /* small M, one panel, deep K: threads need the grid */
     run_nonfinite(JX_F32, t & 1, t & 2, 13, 35, 21);
     run_nonfinite(JX_F64, t & 1, t & 2, 7, 17, 300);
     /* vector-shaped (M or N = 1, unpacked): big enough to thread, padded */

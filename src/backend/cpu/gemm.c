@@ -623,8 +623,11 @@ static const impl_f64 impl_avx512_f64 = {jx_gemm_ukr_avx512_f64, jx_gemm_pack_bt
  * evenly as they go (32 = 11 + 11 + 10), and read B in place: a B
  * micro-panel kc x 32 comes from memory once and from L1 for the other
  * passes (kc: the blocked path's L1 rule; one pass needs no K blocking).
- * Threads take ranges of column panels. Measured in bench/gemm_ab.sh
- * (`gemm_small` below: figures in its comment). */
+ * Threads take ranges of column panels. Measured against the blocked path
+ * (bench/gemm_ab.sh with ALT=JX_GEMM_SMALL=0, Xeon model 207, loaded box,
+ * peak speeds of 3-5 alternating rounds): f32 8 x 1296 x 512 1.25-1.35x
+ * faster at 1 thread and 1.3-1.4x at 2, 32 x 1296 x 512 1.1-1.15x and
+ * 1.35-1.4x; f64 8 x 1296 x 512 and a ta product ~1.2x. */
 enum { SMALL_M_MAX = 32, SMALL_PASS_MAX = 2 * MR };
 static atomic_int g_small = -1; /* jx_cpu_gemm_force_small */
 void jx_cpu_gemm_force_small(int on) { atomic_store_explicit(&g_small, on, memory_order_relaxed); }
@@ -676,18 +679,23 @@ static int64_t small_rows(int64_t M, int64_t np, int64_t p) { return M / np + (p
 DEF_SMALL(f32, float, JX_GEMM_NRW_F32)
 DEF_SMALL(f64, double, JX_GEMM_NRW_F64)
 
-/* Whether gemm_small takes the product */
-static bool use_small(jx_gemm_mode k, bool tb, int64_t M) {
+/* Whether gemm_small takes the product: not when it would leave threads
+ * idle that the blocked path's grid can use (it splits only columns: N <=
+ * 32 with a deep K is one panel, one thread). */
+static bool use_small(jx_gemm_mode k, bool threaded, bool tb, int64_t M, int64_t N, int64_t K, int64_t nrw) {
   const int forced = atomic_load_explicit(&g_small, memory_order_relaxed);
-  return k == JX_GEMM_AVX512 && !tb && M <= SMALL_M_MAX && forced != 0;
+  if (k != JX_GEMM_AVX512 || tb || M > SMALL_M_MAX || forced == 0) return false;
+  const int64_t p = threaded ? min64(jx_cpu_num_threads(), M * N * K / GEMM_MIN_TASK_WORK) : 1;
+  return cdiv(N, nrw) >= p;
 }
 
 /* One product on the built-in kernel `k` (AVX512, AVX2 or PORTABLE). */
 static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
                          int64_t ldc) {
-  if (use_small(k, tb, M) && (dt == JX_F32 ? gemm_small_f32(threaded, ta, M, N, K, A, lda, B, ldb, C, ldc)
-                                           : gemm_small_f64(threaded, ta, M, N, K, A, lda, B, ldb, C, ldc)))
+  if (use_small(k, threaded, tb, M, N, K, dt == JX_F32 ? JX_GEMM_NRW_F32 : JX_GEMM_NRW_F64) &&
+      (dt == JX_F32 ? gemm_small_f32(threaded, ta, M, N, K, A, lda, B, ldb, C, ldc)
+                    : gemm_small_f64(threaded, ta, M, N, K, A, lda, B, ldb, C, ldc)))
     return;
   if (dt == JX_F32 && k == JX_GEMM_AVX512)
     gemm_builtin_f32w(&impl_avx512_f32, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
