@@ -247,9 +247,11 @@ static int env_mode(void) {
  * the core it runs (openblas_get_corename, which reports the one
  * OPENBLAS_CORETYPE names when set):
  *  - jx's AVX-512 kernel: built-in, whatever the core. Against OpenBLAS's
- *    own AVX-512 (SkylakeX) kernels it measured 0.9-1.1x on 2000^3 f32 and
- *    128 x 1296 x 512, 1.0-1.2x on f64 2000^3, and 1.2-2x on M <= 32 and
- *    transposed-B products (Xeon model 207, 1 and 2 threads).
+ *    own AVX-512 (SkylakeX) kernels it measured 1.0-1.1x on 128 x 1296 x
+ *    512, 1.0-1.2x on f64 2000^3, 1.2-2.5x on M <= 32, transposed-B and
+ *    vector products, and 0.75-1.1x on f32 2000^3, the one shape where
+ *    OpenBLAS may lead (loaded sittings disagree; Xeon model 207, 1 and 2
+ *    threads). A quiet run of bench/gemm_default.sh settles that shape.
  *  - jx's AVX2/FMA kernel: CBLAS when OpenBLAS runs AVX2 or AVX-512
  *    kernels (its Haswell kernels measured ~1.24x jx's AVX2 at 2000^3 f32,
  *    issue #16), built-in when it runs generic ones.
