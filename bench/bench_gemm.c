@@ -3,8 +3,13 @@
  * count (1 and 2), f32. Each cell is the median over interleaved runs.
  *
  *   bench_gemm [reps-scale] [--strict]   (scale 1 by default; 0.3 for a quick look)
- *   bench_gemm --one jx|blas f32|f64 M K N threads reps [ta tb]   (one side, one shape)
+ *   bench_gemm --one SIDE f32|f64 M K N threads reps [ta tb]   (one side, one shape)
+ *     SIDE: jx (the built-in kernel), blas (cblas_*gemm called directly, OpenBLAS's threads),
+ *     jxcblas (jx_cpu_gemm on its CBLAS path: OpenBLAS single-threaded on jx's pool, as jx
+ *     runs it), auto (jx_cpu_gemm as a user gets it: AUTO's choice)
+ *   bench_gemm --auto-backend   (prints AUTO's choice in this environment)
  *   JX_GEMM=portable|avx2|avx512 bench_gemm   (time that built-in kernel; default: the best)
+ *   JX_GEMM_SMALL=0 bench_gemm ...   (small-M products on the blocked path, for A/B runs)
  *
  * Interleaving is by blocks: a block of jx calls, then a block of OpenBLAS
  * calls, repeated; each block starts with an untimed call, and before a jx
@@ -27,6 +32,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* weak: bench/gemm_ab.sh links this file against older builds too */
+void jx_cpu_gemm_force_small(int on) __attribute__((weak));
 
 #if defined(JX_BENCH_HAVE_CBLAS) && JX_BENCH_HAVE_CBLAS
 #include <cblas.h>
@@ -127,13 +135,17 @@ static double time_one(void (*fn)(const shape *, const void *, const void *, voi
   return now_s() - t0;
 }
 
-/* --one jx|blas f32|f64 M K N threads reps [ta tb]: one side, one shape,
- * the median of reps calls after 2 untimed ones, on one line. bench/gemm_ab.sh
- * alternates such processes (jx, another jx build, OpenBLAS). */
+/* --one SIDE f32|f64 M K N threads reps [ta tb]: one side, one shape,
+ * the median of reps calls after 2 untimed ones, on one line.
+ * bench/gemm_ab.sh and bench/gemm_default.sh alternate such processes. */
 static int run_one_side(char **v, int n) {
   if (n < 7)
-    return fprintf(stderr, "usage: bench_gemm --one jx|blas f32|f64 M K N threads reps [ta tb]\n"), 2;
+    return fprintf(stderr,
+                   "usage: bench_gemm --one jx|blas|jxcblas|auto f32|f64 M K N threads reps [ta tb]\n"),
+           2;
   const bool blas = !strcmp(v[0], "blas"), f64 = !strcmp(v[1], "f64");
+  if (!strcmp(v[0], "jxcblas")) jx_cpu_gemm_set_mode(JX_GEMM_CBLAS);
+  if (!strcmp(v[0], "auto")) jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
   const shape s = {"one", atol(v[2]), atol(v[3]), atol(v[4]), n > 7 && atoi(v[7]), n > 8 && atoi(v[8]), f64};
   const int nt = atoi(v[5]), reps = atoi(v[6]) > 0 ? atoi(v[6]) : 1;
   const size_t es = f64 ? sizeof(double) : sizeof(float);
@@ -155,9 +167,9 @@ static int run_one_side(char **v, int n) {
     if (r >= 0) t[r] = d;
   }
   const double m = median(t, reps), flop = 2.0 * (double)s.M * (double)s.N * (double)s.K;
-  printf("%s %s %lldx%lldx%lld ta=%d tb=%d thr=%d median %.3f ms %.1f GFLOP/s (best %.1f)\n",
-         blas ? "blas" : "jx", v[1], (long long)s.M, (long long)s.K, (long long)s.N, s.ta, s.tb, nt, 1e3 * m,
-         flop / m / 1e9, flop / t[0] / 1e9);
+  printf("%s %s %lldx%lldx%lld ta=%d tb=%d thr=%d median %.3f ms %.1f GFLOP/s (best %.1f)\n", v[0], v[1],
+         (long long)s.M, (long long)s.K, (long long)s.N, s.ta, s.tb, nt, 1e3 * m, flop / m / 1e9,
+         flop / t[0] / 1e9);
   free(A), free(B), free(C), free(t);
   return 0;
 }
@@ -177,7 +189,13 @@ int main(int argc, char **argv) {
                        : !strcmp(env, "avx2")     ? JX_GEMM_AVX2
                        : !strcmp(env, "avx512")   ? JX_GEMM_AVX512
                                                   : JX_GEMM_BUILTIN);
+  const char *small = getenv("JX_GEMM_SMALL");
+  if (small && *small && jx_cpu_gemm_force_small) jx_cpu_gemm_force_small(atoi(small));
   if (argc > 1 && !strcmp(argv[1], "--one")) return run_one_side(argv + 2, argc - 2);
+  if (argc > 1 && !strcmp(argv[1], "--auto-backend")) {
+    jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
+    return puts(jx_cpu_gemm_backend()) < 0;
+  }
 #if HAVE_CBLAS
   const char *core = openblas_get_corename();
 #else

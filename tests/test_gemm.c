@@ -168,6 +168,11 @@ static const int64_t shapes[][3] = {
     {30, 16, 3},
     {36, 95, 400},
     {61, 100, 70},
+    /* small M (AVX-512: B read in place, passes of <= 12 rows) with several
+       K blocks and a ragged last panel */
+    {20, 70, 450},
+    {32, 100, 600},
+    {31, 130, 40},
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -233,6 +238,7 @@ static void run_float_suite(const char *label) {
     run_one(JX_F32, t & 1, t & 2, 3, 4100, 5, 1);
     run_one(JX_F64, t & 1, t & 2, 3, 2050, 5, 0);
     run_one(JX_F32, t & 1, t & 2, 130, 300, 257, 2);
+    run_one(JX_F64, t & 1, t & 2, 20, 30, 1500, 1); /* small M, one panel, deep K: threads need the grid */
     run_nonfinite(JX_F32, t & 1, t & 2, 13, 35, 21);
     run_nonfinite(JX_F64, t & 1, t & 2, 7, 17, 300);
     /* vector-shaped (M or N = 1, unpacked): big enough to thread, padded */
@@ -240,6 +246,58 @@ static void run_float_suite(const char *label) {
     run_one(JX_F64, t & 1, t & 2, 2500, 1, 200, 1);
     run_nonfinite(JX_F32, t & 1, t & 2, 1, 37, 50);
     run_nonfinite(JX_F64, t & 1, t & 2, 29, 1, 50);
+  }
+}
+
+/* The thread grid (gemm.c choose_grid): tall, wide and square products on
+ * 1, 2, 3, 4, 5 and 8 threads (more threads than cores is fine: the tiles
+ * just queue), with the grid chosen by shape; then small and edge-sized
+ * products forced onto grids with several tiles each way, where both
+ * operands are packed once and shared. f32 and f64, all transposes,
+ * padded leading dimensions. */
+static void run_grid_suite(const char *label) {
+  printf("grid suite: %s (%s)\n", label, jx_cpu_gemm_backend());
+  static const int threads[] = {1, 2, 3, 4, 5, 8};
+  static const int64_t big[][3] = {{700, 24, 110}, {25, 650, 100}, {170, 160, 90}, {97, 101, 47}};
+  const jx_dtype dts[] = {JX_F32, JX_F64};
+  for (int ti = 0; ti < 6; ti++) {
+    jx_cpu_set_num_threads(threads[ti]);
+    for (int s = 0; s < 4; s++)
+      for (int t = 0; t < 4; t++)
+        run_one(dts[(s + t) & 1], t & 1, t & 2, big[s][0], big[s][1], big[s][2], (s + t + ti) % 2);
+  }
+  static const int grids[][2] = {{2, 2}, {3, 1}, {1, 3}, {2, 3}, {4, 2}, {3, 5}};
+  static const int64_t edges[][3] = {{5, 7, 3},     {13, 17, 17}, {17, 33, 10}, {25, 65, 2},
+                                     {37, 47, 130}, {61, 95, 17}, {30, 100, 9}};
+  for (int g = 0; g < 6; g++) {
+    jx_cpu_set_num_threads(threads[g]);
+    jx_cpu_gemm_force_grid(grids[g][0], grids[g][1]);
+    for (int e = 0; e < 7; e++)
+      for (int t = 0; t < 4; t++)
+        run_one(dts[(e + t + g) & 1], t & 1, t & 2, edges[e][0], edges[e][1], edges[e][2], (e + t) % 2);
+    run_one(JX_F32, false, true, 130, 300, 257, 1); /* several K blocks */
+    run_one(JX_F64, true, false, 150, 70, 300, 0);
+  }
+  jx_cpu_gemm_force_grid(0, 0);
+  jx_cpu_set_num_threads(2);
+}
+
+/* The grid chosen: a column of row slabs for a tall product, a row of
+ * column slabs for a wide one, 2 x 2 for a square one on 4 threads, and no
+ * split for a product too small to pay for threads. */
+static void check_grid_choice(void) {
+  for (int f64 = 0; f64 < 2; f64++) {
+    int64_t g[2];
+    jx_cpu_gemm_grid(f64, 4096, 64, 512, 4, g);
+    CHECKF(g[0] == 4 && g[1] == 1, "tall: %lld x %lld", (long long)g[0], (long long)g[1]);
+    jx_cpu_gemm_grid(f64, 64, 4096, 512, 4, g);
+    CHECKF(g[0] == 1 && g[1] == 4, "wide: %lld x %lld", (long long)g[0], (long long)g[1]);
+    jx_cpu_gemm_grid(f64, 768, 768, 512, 4, g);
+    CHECKF(g[0] == 2 && g[1] == 2, "square: %lld x %lld", (long long)g[0], (long long)g[1]);
+    jx_cpu_gemm_grid(f64, 4096, 64, 512, 2, g);
+    CHECKF(g[0] == 2 && g[1] == 1, "tall, 2 threads: %lld x %lld", (long long)g[0], (long long)g[1]);
+    jx_cpu_gemm_grid(f64, 8, 8, 8, 4, g);
+    CHECKF(g[0] == 1 && g[1] == 1, "tiny: %lld x %lld", (long long)g[0], (long long)g[1]);
   }
 }
 
@@ -293,7 +351,9 @@ static void run_batched_suite(void) {
 /* AUTO's choice in a fresh process whose OpenBLAS is told its core by
  * OPENBLAS_CORETYPE (read when the library loads): a generic core on an
  * AVX2/FMA CPU must not be chosen over jx's own kernel (Debian's OpenBLAS
- * 0.3.21 runs "Prescott" kernels on AVX-512 Xeons, ~4x slower). */
+ * 0.3.21 runs "Prescott" kernels on AVX-512 Xeons, ~4x slower), and on an
+ * AVX-512 CPU jx's own kernel is chosen even over OpenBLAS's AVX-512 ones
+ * (measured as fast or faster: gemm.c auto_mode). */
 static void check_auto_choice(const char *self, const char *core, const char *want) {
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=%s JX_GEMM= '%s' --print-backend", core, self);
@@ -317,7 +377,7 @@ static void check_auto_choices(const char *self, const char *best) {
   const bool portable = !strcmp(best, "builtin-portable");
   check_auto_choice(self, "Prescott", portable ? "cblas" : best);
   check_auto_choice(self, "Haswell", strcmp(best, "builtin-avx512") ? "cblas" : best);
-  check_auto_choice(self, "SkylakeX", "cblas");
+  check_auto_choice(self, "SkylakeX", strcmp(best, "builtin-avx512") ? "cblas" : best);
 }
 
 int main(int argc, char **argv) {
@@ -341,6 +401,8 @@ int main(int argc, char **argv) {
       jx_cpu_set_num_threads(nt);
       run_float_suite("avx2");
     }
+    run_grid_suite("avx2");
+    check_grid_choice();
     jx_cpu_set_num_threads(2);
     run_batched_suite();
   } else {
@@ -352,11 +414,19 @@ int main(int argc, char **argv) {
     avail512 = "avx512";
     for (int nest = 1; nest >= -1; nest--) { /* the 12-row nest, the first, chosen by size */
       jx_cpu_gemm_force_nest(nest);
+      jx_cpu_gemm_force_small(nest == 0 ? 0 : -1); /* the first nest also takes small M */
       for (int nt = 1; nt <= 3; nt++) {
         jx_cpu_set_num_threads(nt);
-        run_float_suite(nest == 1 ? "avx512, 12-row nest" : nest == 0 ? "avx512, first nest" : "avx512");
+        run_float_suite(nest == 1   ? "avx512, 12-row nest"
+                        : nest == 0 ? "avx512, first nest, small M packed"
+                                    : "avx512");
       }
+      run_grid_suite(nest == 1   ? "avx512, 12-row nest"
+                     : nest == 0 ? "avx512, first nest, small M packed"
+                                 : "avx512");
     }
+    jx_cpu_gemm_force_small(-1);
+    check_grid_choice();
     jx_cpu_set_num_threads(2);
     run_batched_suite();
   } else {
@@ -371,6 +441,8 @@ int main(int argc, char **argv) {
   jx_cpu_gemm_set_mode(JX_GEMM_PORTABLE);
   CHECK(!strcmp(jx_cpu_gemm_backend(), "builtin-portable"));
   run_float_suite("portable");
+  run_grid_suite("portable");
+  check_grid_choice();
   run_batched_suite();
 
   jx_cpu_gemm_set_mode(JX_GEMM_CBLAS);

@@ -1,7 +1,8 @@
 /* GEMM: C[M,N] = op(A)[M,K] · op(B)[K,N], row-major (contract in kernels.h).
  *
- * f32/f64 go to CBLAS when the build has it (JX_HAVE_CBLAS), otherwise to a
- * built-in Goto/BLIS-style kernel:
+ * f32/f64 go to a built-in Goto/BLIS-style kernel, or to CBLAS when the
+ * build has it (JX_HAVE_CBLAS) and OpenBLAS measured faster on this CPU
+ * (auto_mode below):
  *
  *   for jc in N step NC:            B block KC x NC packed once (lives in L3)
  *     for pc in K step KC:
@@ -33,10 +34,12 @@
  * in gemm_avx2.c, portable C here) share the packed formats described in
  * gemm_kernel.h, so one driver template serves both, for f32 and f64.
  *
- * Threads: the output is split into contiguous slabs along M or N, whichever
- * is larger, each slab an independent sub-GEMM with its own packing buffers.
- * Splitting the larger dimension means each thread re-packs only the smaller
- * operand, and no barrier is needed inside the loop nest.
+ * Threads: the output is split into a tm x tn grid of tiles (choose_grid:
+ * a column of row slabs for tall products, a row of column slabs for wide
+ * ones, 2-D for square ones on 4+ threads), each an independent run of the
+ * loop nest. An operand that several tiles read is packed once, by all
+ * threads, before the tiles start; one that a single tile reads is packed
+ * by it. No barrier is needed inside the loop nest.
  *
  * Integer dtypes use an exact i-k-j loop with wrapping (unsigned) arithmetic;
  * bool is "any(a & b)". */
@@ -109,6 +112,61 @@ static inline int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* ------------------------------------------------------- the thread grid */
+/* Threads split C into a tm x tn grid of tiles, one per thread. Tile rows
+ * are whole units of `um` rows (a register tile's height) and tile columns
+ * whole NR-column panels, so every tile starts on a packed panel.
+ *
+ * Why the grid is chosen by this cost: a thread's time is the work of its
+ * tile plus the packed data it streams in from the shared caches. The
+ * largest tile sets the finishing time, so the work term is that tile's
+ * padded size mt x nt (an uneven split, 22 row units over 4 threads, costs
+ * what its biggest tile costs, and the cost prefers the grid that divides
+ * evenly). The traffic term is what the loop nest reads per k step: its
+ * A rows once per B block of ncb columns, its B columns once per A block of
+ * mcb rows (ncb and mcb are the cache blocking, from L1/L2 sizes), each
+ * element costing LOAD_COST multiply-adds: one packed value from L3 costs
+ * about what 8 FMAs do (a core retires 32 f32 FMAs per cycle and draws
+ * ~4 floats per cycle from L3). For a fixed thread count that term is
+ * smallest when tiles are square in cost, mt ~ nt: a tall product (M >> N)
+ * gets a column of row slabs (tm = threads, every thread reads all of the
+ * thin B), a wide one a row of column slabs, a square one on 4 threads
+ * 2 x 2 (each thread reads half of A and half of B rather than a quarter
+ * of one and all of the other). Grids using fewer threads are considered
+ * too, and lose unless the split is too uneven to pay. */
+enum { GRID_LOAD_COST = 8 };
+static atomic_int g_grid_tm, g_grid_tn; /* jx_cpu_gemm_force_grid */
+void jx_cpu_gemm_force_grid(int tm, int tn) {
+  atomic_store_explicit(&g_grid_tm, tm > 0 && tn > 0 ? tm : 0, memory_order_relaxed);
+  atomic_store_explicit(&g_grid_tn, tm > 0 && tn > 0 ? tn : 0, memory_order_relaxed);
+}
+
+static int64_t grid_cost(int64_t mu, int64_t um, int64_t nu, int64_t un, int64_t tm, int64_t tn, int64_t mcb,
+                         int64_t ncb) {
+  const int64_t mt = cdiv(mu, tm) * um, nt = cdiv(nu, tn) * un;
+  return mt * nt + GRID_LOAD_COST * (mt * cdiv(nt, ncb) + nt * cdiv(mt, mcb));
+}
+
+/* The grid for M x N (units of um rows, un columns) on at most p threads;
+ * mcb, ncb: the A and B blocks of the loop nest the tiles will run. */
+static void choose_grid(int64_t M, int64_t um, int64_t N, int64_t un, int64_t p, int64_t mcb, int64_t ncb,
+                        int64_t *tm, int64_t *tn) {
+  const int64_t mu = cdiv(M, um), nu = cdiv(N, un);
+  const int ftm = atomic_load_explicit(&g_grid_tm, memory_order_relaxed);
+  const int ftn = atomic_load_explicit(&g_grid_tn, memory_order_relaxed);
+  if (ftm > 0) { /* forced (tests), clipped to the units there are */
+    *tm = min64(ftm, mu), *tn = min64(ftn, nu);
+    return;
+  }
+  *tm = 1, *tn = 1;
+  int64_t best = grid_cost(mu, um, nu, un, 1, 1, mcb, ncb);
+  for (int64_t a = min64(p, mu); a >= 1; a--) /* ties: more row slabs (C rows stay whole) */
+    for (int64_t b = 1; b <= min64(p / a, nu); b++) {
+      const int64_t c = grid_cost(mu, um, nu, un, a, b, mcb, ncb);
+      if (c < best) best = c, *tm = a, *tn = b;
+    }
+}
+
 /* ------------------------------------------------------- implementation */
 
 /* CPU features, read once (__builtin_cpu_supports also checks that the OS
@@ -180,13 +238,24 @@ static int env_mode(void) {
 }
 
 #if GEMM_HAVE_CBLAS
-/* OpenBLAS picks its kernels by CPU model, and one that does not know the
- * CPU runs generic SSE code: Debian's 0.3.21 calls an AVX-512/AMX Xeon
- * "Prescott" and reaches ~30 GFLOP/s at 2000^3 where jx's AVX2 kernel
- * reaches ~117. So AUTO takes CBLAS only when OpenBLAS runs kernels at
- * least as wide as jx's best built-in one: AVX-512 cores on an AVX-512
- * CPU, AVX2 or AVX-512 cores on an AVX2/FMA CPU (the core is the one
- * OPENBLAS_CORETYPE names when set; openblas_get_corename reports it). */
+/* AUTO's rule: CBLAS only where OpenBLAS was measured faster than jx's
+ * best built-in kernel for this CPU (bench/gemm_default.sh: alternating
+ * processes, jx's CBLAS path as jx runs it, i.e. OpenBLAS single-threaded
+ * on jx's pool). OpenBLAS picks its kernels by CPU model, and one that does
+ * not know the CPU runs generic SSE code (Debian's 0.3.21 calls an
+ * AVX-512/AMX Xeon "Prescott": ~30 GFLOP/s at 2000^3), so the rule looks at
+ * the core it runs (openblas_get_corename, which reports the one
+ * OPENBLAS_CORETYPE names when set):
+ *  - jx's AVX-512 kernel: built-in, whatever the core. Against OpenBLAS's
+ *    own AVX-512 (SkylakeX) kernels it measured 1.0-1.1x on 128 x 1296 x
+ *    512, 1.0-1.2x on f64 2000^3, 1.2-2.5x on M <= 32, transposed-B and
+ *    vector products, and 0.75-1.1x on f32 2000^3, the one shape where
+ *    OpenBLAS may lead (loaded sittings disagree; Xeon model 207, 1 and 2
+ *    threads). A quiet run of bench/gemm_default.sh settles that shape.
+ *  - jx's AVX2/FMA kernel: CBLAS when OpenBLAS runs AVX2 or AVX-512
+ *    kernels (its Haswell kernels measured ~1.24x jx's AVX2 at 2000^3 f32,
+ *    issue #16), built-in when it runs generic ones.
+ *  - portable C only: CBLAS, whatever the core. */
 static const char *const k_avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
 static const char *const k_avx2_cores[] = {"haswell", "zen"};
 
@@ -196,11 +265,11 @@ static bool name_in(const char *core, const char *const *list, size_t n) {
   return false;
 }
 
-static bool cblas_core_is_wide(const char *core) {
+static bool cblas_wins(const char *core) {
   const bool v512 = name_in(core, k_avx512_cores, sizeof k_avx512_cores / sizeof *k_avx512_cores);
   const bool v256 = v512 || name_in(core, k_avx2_cores, sizeof k_avx2_cores / sizeof *k_avx2_cores);
   switch (best_builtin()) {
-    case JX_GEMM_AVX512: return v512;
+    case JX_GEMM_AVX512: return false;
     case JX_GEMM_AVX2: return v256;
     default: return true;
   }
@@ -214,11 +283,12 @@ static int auto_mode(void) {
   if (m >= 0) return m;
 #if GEMM_HAVE_CBLAS
   const char *core = openblas_get_corename();
-  bool wide = cblas_core_is_wide(core);
-  m = wide ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
+  const bool wins = cblas_wins(core);
+  m = wins ? JX_GEMM_CBLAS : JX_GEMM_BUILTIN;
   if (jx_diag_enabled("gemm"))
     jx_diag("gemm: OpenBLAS core %s: %s", core ? core : "?",
-            wide ? "using CBLAS" : "narrower than jx's own kernel on this CPU, using jx's own GEMM");
+            wins ? "faster than jx's own kernel on this CPU, using CBLAS"
+                 : "not faster than jx's own kernel on this CPU, using jx's own GEMM");
 #else
   m = JX_GEMM_BUILTIN;
   if (jx_diag_enabled("gemm")) jx_diag("gemm: no CBLAS in this build, using jx's own GEMM");
@@ -362,19 +432,22 @@ typedef struct {
  * portable kernels share one instantiation, the AVX-512 ones (twice as
  * wide) another; IMPL is the dtype's impl type.
  *
- * Threads split the output into slabs along the larger of M and N. The
- * operand every slab reads whole (B when M is split, A when N is) is packed
- * once, by all threads together, into `shared` before the slabs start:
- * block (pc, x) of it lies at shared + rows * pc + x * kc, rows being its
- * panel-padded length, so a slab's driver finds each packed block where
- * it would have packed it. The other operand is packed by its slab. */
+ * Threads each run the loop nest on one tile of a tm x tn grid over C
+ * (choose_grid). An operand that more than one tile reads (B when tm > 1,
+ * A when tn > 1) is packed once, by all threads together, before the tiles
+ * start, into sha / shb: block (pc, x) of it lies at sh + rows * pc + x * kc,
+ * rows being its panel-padded length, so a tile's nest finds each packed
+ * block where it would have packed it. An operand only one tile reads (A
+ * in a column of row slabs) is packed by that tile, block by block, while
+ * it is in cache. */
 #define DEFINE_DRIVER(SUF, BASE, T, IMPL, NR, NC)                                                            \
   typedef struct {                                                                                           \
     const IMPL *im;                                                                                          \
-    bool ta, tb, split_m, a_l1; /* a_l1: the 12-row nest (see the top of the file) */                        \
-    int64_t M, N, K, lda, ldb, ldc, ntasks, kcb;                                                             \
+    bool ta, tb, a_l1; /* a_l1: the 12-row nest (see the top of the file) */                                 \
+    int64_t M, N, K, lda, ldb, ldc, kcb;                                                                     \
+    int64_t tm, tn, um; /* the thread grid; tile rows are multiples of um */                                 \
     const T *A, *B;                                                                                          \
-    T *C, *shared; /* the pre-packed A (split along N) or B (split along M), or NULL */                      \
+    T *C, *sha, *shb; /* A and B packed before the tiles start, or NULL */                                   \
   } job_##SUF;                                                                                               \
                                                                                                              \
   /* Pack op(A)[.., pc..] (rows [i0, i0 + mc)) or op(B)[pc.., ..] (cols [j0, j0 + nc)) */                    \
@@ -411,16 +484,23 @@ typedef struct {
                    (int)min64(NR, nc - jr));                                                                 \
   }                                                                                                          \
                                                                                                              \
+  /* The blocks of the loop nest; MC/NC multiples of the tiles so only the */                                \
+  /* last tile is ragged, and equal-sized blocks (no thin tail pass). */                                     \
+  static int64_t mcb_##SUF(bool a_l1, int64_t M, int64_t kcb) {                                              \
+    return round_up(cdiv(M, cdiv(M, block_mc(a_l1, kcb, sizeof(T)))), a_l1 ? 2 * MR : MR);                   \
+  }                                                                                                          \
+  static int64_t ncb_##SUF(bool a_l1, int64_t N, int64_t kcb) {                                              \
+    return round_up(cdiv(N, cdiv(N, a_l1 ? block_nc(kcb, sizeof(T), NR) : NC)), NR);                         \
+  }                                                                                                          \
+                                                                                                             \
   /* The serial loop nest (see the top of the file) over rows [m0, m0 + M) */                                \
   /* and columns [n0, n0 + N) of the job's product. With the 12-row tile */                                  \
   /* (a_l1) the nest is pc, ic, jc: A is packed once, B once per A block. */                                 \
   static void gemm_blocked_##SUF(const job_##SUF *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {         \
     const int64_t K = j->K, kcb = j->kcb, ldc = j->ldc;                                                      \
     const bool a_l1 = j->a_l1;                                                                               \
-    /* equal-sized blocks; MC/NC multiples of MR/NR so only the last tile is ragged */                       \
-    const int64_t mcb = round_up(cdiv(M, cdiv(M, block_mc(a_l1, kcb, sizeof(T)))), a_l1 ? 2 * MR : MR);      \
-    const int64_t ncb = round_up(cdiv(N, cdiv(N, a_l1 ? block_nc(kcb, sizeof(T), NR) : NC)), NR);            \
-    const bool sa = j->shared && !j->split_m, sb = j->shared && j->split_m;                                  \
+    const int64_t mcb = mcb_##SUF(a_l1, M, kcb), ncb = ncb_##SUF(a_l1, N, kcb);                              \
+    const bool sa = j->sha != NULL, sb = j->shb != NULL;                                                     \
     T *ap = sa ? NULL : alloc64(sizeof(T) * (size_t)(mcb * kcb));                                            \
     T *bp = sb ? NULL : alloc64(sizeof(T) * (size_t)(kcb * ncb));                                            \
     if ((!sa && !ap) || (!sb && !bp)) {                                                                      \
@@ -437,11 +517,11 @@ typedef struct {
         const int64_t kc = min64(kcb, K - pc);                                                               \
         for (int64_t ic = 0; ic < M; ic += mcb) {                                                            \
           const int64_t mc = min64(mcb, M - ic);                                                             \
-          const T *a = sa ? j->shared + round_up(j->M, MR) * pc + (m0 + ic) * kc : ap;                       \
+          const T *a = sa ? j->sha + round_up(j->M, MR) * pc + (m0 + ic) * kc : ap;                          \
           if (!sa) pack_blk_a_##SUF(j, pc, kc, m0 + ic, mc, ap);                                             \
           for (int64_t ji = 0; ji < n_in; ji++) {                                                            \
             const int64_t jc = (jo + ji) * ncb, nc = min64(ncb, N - jc);                                     \
-            const T *b = sb ? j->shared + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;                     \
+            const T *b = sb ? j->shb + round_up(j->N, NR) * pc + (n0 + jc) * kc : bp;                        \
             if (!sb && (a_l1 || ic == 0)) pack_blk_b_##SUF(j, pc, kc, n0 + jc, nc, bp);                      \
             tiles_##SUF(j, a_l1, a, b, j->C + (m0 + ic) * ldc + n0 + jc, mc, nc, kc, pc > 0);                \
           }                                                                                                  \
@@ -451,61 +531,67 @@ typedef struct {
     jx_free_aligned64(bp);                                                                                   \
   }                                                                                                          \
                                                                                                              \
-  /* Task t of ntasks * kblocks packs a 1/ntasks share of K block t / ntasks */                              \
-  /* of the shared operand (a range of whole panels). */                                                     \
+  /* Packing the shared operands: P = tm * tn parts per K block of each, */                                  \
+  /* A's first (when shared), then B's; part g of a K block is a range of */                                 \
+  /* whole panels. */                                                                                        \
   static void pack_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                           \
     const job_##SUF *j = ctx;                                                                                \
-    const int64_t unit = j->split_m ? NR : MR, dim = j->split_m ? j->N : j->M;                               \
-    const int64_t units = cdiv(dim, unit);                                                                   \
+    const int64_t P = j->tm * j->tn, na = j->sha ? P * cdiv(j->K, j->kcb) : 0;                               \
     for (int64_t t = lo; t < hi; t++) {                                                                      \
-      const int64_t pc = t / j->ntasks * j->kcb, kc = min64(j->kcb, j->K - pc), g = t % j->ntasks;           \
-      const int64_t s = units * g / j->ntasks * unit, e = min64(dim, units * (g + 1) / j->ntasks * unit);    \
+      const bool is_a = t < na;                                                                              \
+      const int64_t u = is_a ? t : t - na, unit = is_a ? MR : NR, dim = is_a ? j->M : j->N;                  \
+      const int64_t units = cdiv(dim, unit), pc = u / P * j->kcb, kc = min64(j->kcb, j->K - pc), g = u % P;  \
+      const int64_t s = units * g / P * unit, e = min64(dim, units * (g + 1) / P * unit);                    \
       if (e <= s) continue;                                                                                  \
-      T *dst = j->shared + round_up(dim, unit) * pc + s * kc;                                                \
-      if (j->split_m)                                                                                        \
-        pack_blk_b_##SUF(j, pc, kc, s, e - s, dst);                                                          \
-      else                                                                                                   \
+      T *dst = (is_a ? j->sha : j->shb) + round_up(dim, unit) * pc + s * kc;                                 \
+      if (is_a)                                                                                              \
         pack_blk_a_##SUF(j, pc, kc, s, e - s, dst);                                                          \
+      else                                                                                                   \
+        pack_blk_b_##SUF(j, pc, kc, s, e - s, dst);                                                          \
     }                                                                                                        \
   }                                                                                                          \
                                                                                                              \
-  /* Tasks [lo, hi) of ntasks own one slab: slab edges fall on MR/NR multiples, */                           \
-  /* so however the pool groups tasks, each group is one contiguous sub-GEMM. */                             \
+  /* Task t runs tile (t / tn, t % tn) of the grid: row units and column */                                  \
+  /* panels dealt out as evenly as they divide. */                                                           \
   static void gemm_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                           \
     const job_##SUF *j = ctx;                                                                                \
-    const int64_t dim = j->split_m ? j->M : j->N, unit = j->split_m ? MR : NR;                               \
-    const int64_t units = cdiv(dim, unit);                                                                   \
-    const int64_t s = units * lo / j->ntasks * unit;                                                         \
-    const int64_t e = min64(dim, units * hi / j->ntasks * unit);                                             \
-    if (e <= s) return;                                                                                      \
-    if (j->split_m)                                                                                          \
-      gemm_blocked_##SUF(j, s, e - s, 0, j->N);                                                              \
-    else                                                                                                     \
-      gemm_blocked_##SUF(j, 0, j->M, s, e - s);                                                              \
+    const int64_t mu = cdiv(j->M, j->um), nu = cdiv(j->N, NR);                                               \
+    for (int64_t t = lo; t < hi; t++) {                                                                      \
+      const int64_t i = t / j->tn, k = t % j->tn;                                                            \
+      const int64_t m0 = mu * i / j->tm * j->um, m1 = min64(j->M, mu * (i + 1) / j->tm * j->um);             \
+      const int64_t n0 = nu * k / j->tn * NR, n1 = min64(j->N, nu * (k + 1) / j->tn * NR);                   \
+      if (m1 > m0 && n1 > n0) gemm_blocked_##SUF(j, m0, m1 - m0, n0, n1 - n0);                               \
+    }                                                                                                        \
+  }                                                                                                          \
+                                                                                                             \
+  /* The nest, blocking and thread grid of a product on nt threads */                                        \
+  static job_##SUF plan_##SUF(const IMPL *im, int64_t nt, int64_t M, int64_t N, int64_t K) {                 \
+    const bool a_l1 = use_a_l1(im->ukr12 != NULL, M, N, sizeof(T));                                          \
+    const int64_t kc0 = block_kc(a_l1 ? 2 * MR : NR, sizeof(T)), kcb = cdiv(K, cdiv(K, kc0));                \
+    job_##SUF j = {im,   false, false, a_l1, M,   N, K, 0, 0, 0, kcb, 1, 1, a_l1 ? 2 * MR : MR,              \
+                   NULL, NULL,  NULL,  NULL, NULL};                                                          \
+    const int64_t p = max64(1, min64(nt, M * N * K / GEMM_MIN_TASK_WORK));                                   \
+    choose_grid(M, j.um, N, NR, p, block_mc(a_l1, kcb, sizeof(T)), ncb_##SUF(a_l1, N, kcb), &j.tm, &j.tn);   \
+    return j;                                                                                                \
   }                                                                                                          \
                                                                                                              \
   static void gemm_builtin_##SUF(const IMPL *im, bool threaded, bool ta, bool tb, int64_t M, int64_t N,      \
                                  int64_t K, const T *A, int64_t lda, const T *B, int64_t ldb, T *C,          \
                                  int64_t ldc) {                                                              \
-    const bool a_l1 = use_a_l1(im->ukr12 != NULL, M, N, sizeof(T));                                          \
-    const int64_t kc0 = block_kc(a_l1 ? 2 * MR : NR, sizeof(T));                                             \
-    job_##SUF j = {                                                                                          \
-        im, ta, tb, M >= N, a_l1, M, N, K, lda, ldb, ldc, 1, cdiv(K, cdiv(K, kc0)), A, B, C, NULL};          \
-    if (threaded) {                                                                                          \
-      const int64_t units = j.split_m ? cdiv(M, MR) : cdiv(N, NR);                                           \
-      const int64_t by_work = M * N * K / GEMM_MIN_TASK_WORK;                                                \
-      j.ntasks = max64(1, min64(jx_cpu_num_threads(), min64(units, by_work)));                               \
-    }                                                                                                        \
-    if (j.ntasks == 1) {                                                                                     \
+    job_##SUF j = plan_##SUF(im, threaded ? jx_cpu_num_threads() : 1, M, N, K);                              \
+    j.ta = ta, j.tb = tb, j.lda = lda, j.ldb = ldb, j.ldc = ldc, j.A = A, j.B = B, j.C = C;                  \
+    if (j.tm * j.tn == 1) {                                                                                  \
       gemm_blocked_##SUF(&j, 0, M, 0, N);                                                                    \
       return;                                                                                                \
     }                                                                                                        \
-    /* the shared operand, packed once; without memory for it each slab packs its own */                     \
-    const int64_t rows = j.split_m ? round_up(N, NR) : round_up(M, MR);                                      \
-    j.shared = alloc64(sizeof(T) * (size_t)(rows * K));                                                      \
-    if (j.shared) jx_cpu_parallel_for(j.ntasks *cdiv(K, j.kcb), 1, pack_task_##SUF, &j);                     \
-    jx_cpu_parallel_for(j.ntasks, 1, gemm_task_##SUF, &j);                                                   \
-    jx_free_aligned64(j.shared);                                                                             \
+    /* the shared operands, packed once; without memory for one, each tile packs its own */                  \
+    if (j.tn > 1) j.sha = alloc64(sizeof(T) * (size_t)(round_up(M, MR) * K));                                \
+    if (j.tm > 1) j.shb = alloc64(sizeof(T) * (size_t)(round_up(N, NR) * K));                                \
+    const int64_t packs = ((j.sha != NULL) + (j.shb != NULL)) * j.tm * j.tn * cdiv(K, j.kcb);                \
+    if (packs) jx_cpu_parallel_for(packs, 1, pack_task_##SUF, &j);                                           \
+    jx_cpu_parallel_for(j.tm *j.tn, 1, gemm_task_##SUF, &j);                                                 \
+    jx_free_aligned64(j.sha);                                                                                \
+    jx_free_aligned64(j.shb);                                                                                \
   }
 
 DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)
@@ -530,10 +616,89 @@ static const impl_f32 impl_avx512_f32 = {jx_gemm_ukr_avx512_f32, jx_gemm_pack_bt
 static const impl_f64 impl_avx512_f64 = {jx_gemm_ukr_avx512_f64, jx_gemm_pack_bt_avx512_f64,
                                          jx_gemm_ukr12_avx512_f64};
 
+/* ------------------------------------------------------ small-M products */
+/* M <= 32 (a small batch through a layer, a few queries): the blocked path
+ * packs all of B, K x N, to use each value in at most two 12-row (or a few
+ * 6-row) tiles, and pads M up to whole 6-row tiles (M = 8 computes 12). On
+ * AVX-512, when B's rows are contiguous (no tb), these products pack only
+ * A (M x K, small next to B) into passes of at most 12 rows, split as
+ * evenly as they go (32 = 11 + 11 + 10), and read B in place: a B
+ * micro-panel kc x 32 comes from memory once and from L1 for the other
+ * passes (kc: the blocked path's L1 rule; one pass needs no K blocking).
+ * Threads take ranges of column panels. Measured against the blocked path
+ * (bench/gemm_ab.sh with ALT=JX_GEMM_SMALL=0, Xeon model 207, loaded box,
+ * peak speeds of 3-5 alternating rounds): f32 8 x 1296 x 512 1.25-1.35x
+ * faster at 1 thread and 1.3-1.4x at 2, 32 x 1296 x 512 1.1-1.15x and
+ * 1.35-1.4x; f64 8 x 1296 x 512 and a ta product ~1.2x. */
+enum { SMALL_M_MAX = 32, SMALL_PASS_MAX = 2 * MR };
+static atomic_int g_small = -1; /* jx_cpu_gemm_force_small */
+void jx_cpu_gemm_force_small(int on) { atomic_store_explicit(&g_small, on, memory_order_relaxed); }
+
+static int64_t small_rows(int64_t M, int64_t np, int64_t p) { return M / np + (p < M % np); }
+
+#define DEF_SMALL(SUF, T, NRW)                                                                               \
+  typedef struct {                                                                                           \
+    int64_t M, N, K, kcb, ldb, ldc, np;                                                                      \
+    const T *ap, *B; /* ap: pass p (rows r0..r0 + R) at ap + r0 * K, R values per k */                       \
+    T *C;                                                                                                    \
+  } small_job_##SUF;                                                                                         \
+  static void small_task_##SUF(void *ctx, int64_t lo, int64_t hi) {                                          \
+    const small_job_##SUF *j = ctx;                                                                          \
+    for (int64_t pc = 0; pc < j->K; pc += j->kcb) {                                                          \
+      const int64_t kc = min64(j->kcb, j->K - pc);                                                           \
+      for (int64_t q = lo; q < hi; q++) {                                                                    \
+        const int64_t j0 = q * NRW;                                                                          \
+        for (int64_t p = 0, r0 = 0; p < j->np; p++) {                                                        \
+          const int64_t R = small_rows(j->M, j->np, p);                                                      \
+          jx_gemm_small_avx512_##SUF((int)R, kc, j->ap + r0 * j->K + pc * R, j->B + pc * j->ldb + j0,        \
+                                     j->ldb, j->C + r0 * j->ldc + j0, j->ldc, pc > 0,                        \
+                                     (int)min64(NRW, j->N - j0));                                            \
+          r0 += R;                                                                                           \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  static bool gemm_small_##SUF(bool threaded, bool ta, int64_t M, int64_t N, int64_t K, const T *A,          \
+                               int64_t lda, const T *B, int64_t ldb, T *C, int64_t ldc) {                    \
+    T *ap = jx_malloc(sizeof(T) * (size_t)(M * K));                                                          \
+    if (!ap) return false;                                                                                   \
+    const int64_t np = cdiv(M, SMALL_PASS_MAX), kc0 = block_kc(NRW, sizeof(T));                              \
+    for (int64_t p = 0, r0 = 0; p < np; r0 += small_rows(M, np, p), p++) {                                   \
+      const int64_t R = small_rows(M, np, p);                                                                \
+      T *d = ap + r0 * K;                                                                                    \
+      for (int64_t k = 0; k < K; k++)                                                                        \
+        for (int64_t r = 0; r < R; r++) d[k * R + r] = ta ? A[k * lda + r0 + r] : A[(r0 + r) * lda + k];     \
+    }                                                                                                        \
+    small_job_##SUF j = {M, N, K, np == 1 ? K : cdiv(K, cdiv(K, kc0)), ldb, ldc, np, ap, B, C};              \
+    const int64_t panels = cdiv(N, NRW);                                                                     \
+    if (threaded)                                                                                            \
+      jx_cpu_parallel_for(panels, 1 + GEMM_MIN_TASK_WORK / (M * K * NRW), small_task_##SUF, &j);             \
+    else                                                                                                     \
+      small_task_##SUF(&j, 0, panels);                                                                       \
+    jx_free(ap);                                                                                             \
+    return true;                                                                                             \
+  }
+DEF_SMALL(f32, float, JX_GEMM_NRW_F32)
+DEF_SMALL(f64, double, JX_GEMM_NRW_F64)
+
+/* Whether gemm_small takes the product: not when it would leave threads
+ * idle that the blocked path's grid can use (it splits only columns: N <=
+ * 32 with a deep K is one panel, one thread). */
+static bool use_small(jx_gemm_mode k, bool threaded, bool tb, int64_t M, int64_t N, int64_t K, int64_t nrw) {
+  const int forced = atomic_load_explicit(&g_small, memory_order_relaxed);
+  if (k != JX_GEMM_AVX512 || tb || M > SMALL_M_MAX || forced == 0) return false;
+  const int64_t p = threaded ? min64(jx_cpu_num_threads(), M * N * K / GEMM_MIN_TASK_WORK) : 1;
+  return cdiv(N, nrw) >= p;
+}
+
 /* One product on the built-in kernel `k` (AVX512, AVX2 or PORTABLE). */
 static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
                          int64_t ldc) {
+  if (use_small(k, threaded, tb, M, N, K, dt == JX_F32 ? JX_GEMM_NRW_F32 : JX_GEMM_NRW_F64) &&
+      (dt == JX_F32 ? gemm_small_f32(threaded, ta, M, N, K, A, lda, B, ldb, C, ldc)
+                    : gemm_small_f64(threaded, ta, M, N, K, A, lda, B, ldb, C, ldc)))
+    return;
   if (dt == JX_F32 && k == JX_GEMM_AVX512)
     gemm_builtin_f32w(&impl_avx512_f32, threaded, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   else if (dt == JX_F32)
@@ -544,6 +709,28 @@ static void gemm_builtin(jx_gemm_mode k, jx_dtype dt, bool threaded, bool ta, bo
   else
     gemm_builtin_f64(k == JX_GEMM_AVX2 ? &impl_avx2_f64 : &impl_portable_f64, threaded, ta, tb, M, N, K, A,
                      lda, B, ldb, C, ldc);
+}
+
+/* The thread grid the built-in kernel in use would run M x N x K on with
+ * nt threads (tests check the choice for tall, wide and square shapes). */
+void jx_cpu_gemm_grid(bool f64, int64_t M, int64_t N, int64_t K, int nt, int64_t grid[2]) {
+  jx_gemm_mode k = resolved_mode();
+  if (k == JX_GEMM_CBLAS) k = best_builtin();
+  int64_t g[2];
+  if (!f64 && k == JX_GEMM_AVX512) {
+    const job_f32w j = plan_f32w(&impl_avx512_f32, nt, M, N, K);
+    g[0] = j.tm, g[1] = j.tn;
+  } else if (!f64) {
+    const job_f32 j = plan_f32(&impl_portable_f32, nt, M, N, K);
+    g[0] = j.tm, g[1] = j.tn;
+  } else if (k == JX_GEMM_AVX512) {
+    const job_f64w j = plan_f64w(&impl_avx512_f64, nt, M, N, K);
+    g[0] = j.tm, g[1] = j.tn;
+  } else {
+    const job_f64 j = plan_f64(&impl_portable_f64, nt, M, N, K);
+    g[0] = j.tm, g[1] = j.tn;
+  }
+  grid[0] = g[0], grid[1] = g[1];
 }
 
 /* ------------------------------------------------------------- CBLAS */

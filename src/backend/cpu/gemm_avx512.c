@@ -134,6 +134,67 @@ DEFINE_UKR12_AVX512(f64, double, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_s
                     _mm512_mask_loadu_pd, _mm512_mask_storeu_pd, bcast_pd, _mm512_fmadd_pd, _mm512_add_pd,
                     _mm512_setzero_pd)
 
+/* Small-M products (gemm.c gemm_small): R rows of C (R = 1..12, a
+ * compile-time constant in each instance) against B read in place from its
+ * row-major storage, without packing: per k step two B vectors from row k
+ * (masked loads past column n) and R broadcasts from the packed A panel (R
+ * values per k). B's rows lie ldb apart, often more than the stride the
+ * hardware prefetcher follows, so rows are prefetched PF_ROWS ahead. */
+enum { PF_ROWS = 16 };
+#define DEFINE_SMALL_AVX512(SUF, T, VT, W, MT, LOADM, STOREM, BCAST, FMA, ADD, ZERO)                         \
+  static inline __attribute__((always_inline))                                                               \
+  AVX512_FN void small_##SUF(const int R, int64_t kc, const T *restrict a, const T *restrict b, int64_t ldb, \
+                             T *restrict c, int64_t ldc, int acc, int n) {                                   \
+    VT c0[2 * JX_GEMM_MR], c1[2 * JX_GEMM_MR];                                                               \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] = ZERO(), c1[r] = ZERO();                     \
+    const MT k0 = (MT)(n >= W ? ~0u : (1u << n) - 1);                                                        \
+    const MT k1 = (MT)(n <= W ? 0u : n >= 2 * W ? ~0u : (1u << (n - W)) - 1);                                \
+    for (int64_t k = 0; k < kc; k++) {                                                                       \
+      if (k + PF_ROWS < kc) {                                                                                \
+        _mm_prefetch((const char *)(b + PF_ROWS * ldb), _MM_HINT_T0);                                        \
+        _mm_prefetch((const char *)(b + PF_ROWS * ldb + W), _MM_HINT_T0);                                    \
+      }                                                                                                      \
+      const VT b0 = LOADM(k0, b), b1 = LOADM(k1, b + W);                                                     \
+      _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {                                                 \
+        const VT ar = BCAST(a + r);                                                                          \
+        c0[r] = FMA(ar, b0, c0[r]);                                                                          \
+        c1[r] = FMA(ar, b1, c1[r]);                                                                          \
+      }                                                                                                      \
+      a += R, b += ldb;                                                                                      \
+    }                                                                                                        \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {                                                   \
+      T *q = c + r * ldc;                                                                                    \
+      if (acc) {                                                                                             \
+        c0[r] = ADD(c0[r], LOADM(k0, q));                                                                    \
+        c1[r] = ADD(c1[r], LOADM(k1, q + W));                                                                \
+      }                                                                                                      \
+      STOREM(q, k0, c0[r]);                                                                                  \
+      STOREM(q + W, k1, c1[r]);                                                                              \
+    }                                                                                                        \
+  }                                                                                                          \
+  AVX512_FN void jx_gemm_small_avx512_##SUF(int rows, int64_t kc, const T *a, const T *b, int64_t ldb, T *c, \
+                                            int64_t ldc, int acc, int n) {                                   \
+    switch (rows) {                                                                                          \
+      case 1: small_##SUF(1, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 2: small_##SUF(2, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 3: small_##SUF(3, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 4: small_##SUF(4, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 5: small_##SUF(5, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 6: small_##SUF(6, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 7: small_##SUF(7, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 8: small_##SUF(8, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 9: small_##SUF(9, kc, a, b, ldb, c, ldc, acc, n); break;                                          \
+      case 10: small_##SUF(10, kc, a, b, ldb, c, ldc, acc, n); break;                                        \
+      case 11: small_##SUF(11, kc, a, b, ldb, c, ldc, acc, n); break;                                        \
+      default: small_##SUF(12, kc, a, b, ldb, c, ldc, acc, n); break;                                        \
+    }                                                                                                        \
+  }
+
+DEFINE_SMALL_AVX512(f32, float, __m512, 16, __mmask16, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, bcast_ps,
+                    _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
+DEFINE_SMALL_AVX512(f64, double, __m512d, 8, __mmask8, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, bcast_pd,
+                    _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
+
 #else /* not x86-64: never selected */
 
 void jx_gemm_ukr_avx512_f32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int acc, int m,
@@ -151,6 +212,15 @@ void jx_gemm_ukr12_avx512_f32(int64_t kc, const float *a, const float *b, float 
 void jx_gemm_ukr12_avx512_f64(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, int acc,
                               int n) {
   (void)kc, (void)a, (void)b, (void)c, (void)ldc, (void)acc, (void)n;
+}
+
+void jx_gemm_small_avx512_f32(int rows, int64_t kc, const float *a, const float *b, int64_t ldb, float *c,
+                              int64_t ldc, int acc, int n) {
+  (void)rows, (void)kc, (void)a, (void)b, (void)ldb, (void)c, (void)ldc, (void)acc, (void)n;
+}
+void jx_gemm_small_avx512_f64(int rows, int64_t kc, const double *a, const double *b, int64_t ldb, double *c,
+                              int64_t ldc, int acc, int n) {
+  (void)rows, (void)kc, (void)a, (void)b, (void)ldb, (void)c, (void)ldc, (void)acc, (void)n;
 }
 
 #endif

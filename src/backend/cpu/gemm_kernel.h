@@ -14,6 +14,7 @@
 #ifndef JX_CPU_GEMM_KERNEL_H
 #define JX_CPU_GEMM_KERNEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Register tile: 6 rows x 2 vectors of 8 floats / 4 doubles, i.e. 12 ymm
@@ -66,8 +67,18 @@ void jx_gemm_ukr12_avx512_f64(int64_t kc, const double *a, const double *b, doub
 void jx_gemm_pack_bt_avx512_f32(int64_t kc, int64_t nc, const float *b, int64_t ldb, float *bp);
 void jx_gemm_pack_bt_avx512_f64(int64_t kc, int64_t nc, const double *b, int64_t ldb, double *bp);
 
+/* Small-M products: `rows` (1..12) rows of C, columns [0, n), n at most
+ * JX_GEMM_NRW_F32 / _F64, from an A panel packed `rows` values per k and B
+ * read in place (row-major, row stride ldb); acc as above. */
+void jx_gemm_small_avx512_f32(int rows, int64_t kc, const float *a, const float *b, int64_t ldb, float *c,
+                              int64_t ldc, int acc, int n);
+void jx_gemm_small_avx512_f64(int rows, int64_t kc, const double *a, const double *b, int64_t ldb, double *c,
+                              int64_t ldc, int acc, int n);
+
 /* Which implementation f32/f64 GEMM uses. AUTO: CBLAS when built with it
- * and it runs kernels for this CPU, otherwise the best built-in kernel.
+ * and it was measured faster than jx's best built-in kernel for this CPU
+ * (gemm.c auto_mode: never with AVX-512; with AVX2/FMA when OpenBLAS runs
+ * AVX2 or AVX-512 kernels; always on other CPUs), otherwise that kernel.
  * Initialised from env JX_GEMM ("cblas", "builtin", "avx512", "avx2",
  * "portable") on first use. Forcing a kernel the CPU lacks, or CBLAS in a
  * build without it, falls back to the best available. */
@@ -83,5 +94,14 @@ void jx_cpu_gemm_set_mode(jx_gemm_mode mode);
 /* Tests: which loop nest the AVX-512 kernels run (gemm.c's header): 1 the
  * 12-row one, 0 the first one, -1 (default) chosen by the product's size. */
 void jx_cpu_gemm_force_nest(int nest);
+/* Tests: run every threaded product on a tm x tn thread grid (clipped to
+ * the tiles there are; 0, 0: chosen by the product's shape, the default),
+ * and the grid the kernel in use chooses for M x N x K on nt threads
+ * (grid[0] = tm, grid[1] = tn). */
+void jx_cpu_gemm_force_grid(int tm, int tn);
+/* Tests and benchmarks: 0 keeps small-M products (M <= 32, AVX-512, no tb)
+ * on the blocked path; -1 (default) lets them take the unpacked-B one. */
+void jx_cpu_gemm_force_small(int on);
+void jx_cpu_gemm_grid(bool f64, int64_t M, int64_t N, int64_t K, int nt, int64_t grid[2]);
 
 #endif
