@@ -286,6 +286,17 @@ static jx_t scatters_int(const jx_t *a, void *u) { /* x i32[5,4,3], idx, upd i32
                   jx_scatter_max(a[0], a[1], a[2], &s_dn, JX_GATHER_CLIP));
 }
 
+static jx_t scatter_bool(const jx_t *a, void *u) { /* x bool[5,3], idx i32[4], upd bool[4,3]: take's form */
+  (void)u;
+  jx_scatter_dnums d = {.nupdate_window_dims = 1,
+                        .update_window_dims = {1},
+                        .ninserted_window_dims = 1,
+                        .nscatter_dims_to_operand_dims = 1,
+                        .index_vector_dim = 1};
+  return JX_TUPLE(jx_scatter_add(a[0], a[1], a[2], &d, JX_GATHER_CLIP),
+                  jx_scatter_mul(a[0], a[1], a[2], &d, JX_GATHER_FILL_OR_DROP));
+}
+
 static jx_t gather_loss(const jx_t *a, void *u) { /* grad: a scatter-add with these dimension numbers */
   (void)u;
   return jx_sum(jx_tanh(jx_gather(a[0], a[1], &g_dn, I64(1, 2, 2), JX_GATHER_FILL_OR_DROP, 0)));
@@ -319,6 +330,11 @@ static void test_index(void) {
   check_case("scatters", f = jx_fn_new(scatters, 3, NULL), (jx_t[]){x, idx, upd}, true);
   jx_t xi = jx_astype(jx_mul(x, jx_scalar(100)), JX_I32), ui = jx_astype(jx_mul(upd, jx_scalar(100)), JX_I32);
   check_case("scatters_int", f = jx_fn_new(scatters_int, 3, NULL), (jx_t[]){xi, idx, ui}, true);
+  /* bool adds are or (xor would be add_b's): duplicates and set bits meeting */
+  jx_t xb = jx_gt(rand_f(&s, JX_F32, 2, I64(5, 3)), jx_scalar(0)),
+       ub = jx_gt(rand_f(&s, JX_F32, 2, I64(4, 3)), jx_scalar(-1));
+  jx_t ib = jx_array(JX_I32, 1, I64(4), (int32_t[]){1, 3, 1, 7});
+  check_case("scatter_bool", f = jx_fn_new(scatter_bool, 3, NULL), (jx_t[]){xb, ib, ub}, true);
   check_case("gather_grad", f = jx_grad(jx_fn_new(gather_loss, 2, NULL), 0), (jx_t[]){x, idx}, true);
   jx_t x54 = rand_f(&s, JX_F32, 2, I64(5, 4));
   int32_t v0 = -7, v1 = 2;

@@ -372,7 +372,8 @@ static void put_gather(sb *b, const jx_program *p, const jx_kernel *k, int id) {
  * (duplicates too, as the eager kernel); other scatters are refused */
 static void put_scatter(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *o = bav(p, k->outs[0]);
-  int ax = k->call.prim == JX_P_scatter_add
+  /* the take form adds with add_<dtype>: bool's is xor, the eager scatter's or (the general form's) */
+  int ax = k->call.prim == JX_P_scatter_add && o->dtype != JX_BOOL
                ? jx_gather_take_axis(&k->call.params, o, bav(p, k->ins[1]), bav(p, k->ins[2]))
                : -1;
   if (ax < 0) { /* general dimension numbers, the other combiners (render_gather.c) */
