@@ -535,6 +535,50 @@ static void test_custom(void) {
   jx_pool_pop();
 }
 
+/* ------------------------------------------------------------- OpenMP */
+static jx_t omp_net(const jx_t *a, void *u) { /* x f32[8,3,24,24], w f32[8,3,3,3], W f32[4608,40] */
+  (void)u;
+  jx_t h = jx_tanh(jx_conv(a[0], a[1], I64(1, 1), "SAME"));
+  return JX_TUPLE(h, jx_matmul(jx_reshape(jx_sum_axes(h, 1, (int[]){1}, false), 2, I64(8, -1)), a[2]));
+}
+
+/* the openmp option: pragmas in the source, the strict build without
+ * -fopenmp unchanged, and the -fopenmp build (2 threads) giving the
+ * plain export's bytes (each output is computed by the same code) */
+static void test_openmp(void) {
+  uint64_t s = 97;
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(omp_net, 3, NULL);
+  jx_t args[3] = {rand_f(&s, JX_F32, 4, I64(8, 3, 24, 24)), rand_f(&s, JX_F32, 4, I64(8, 3, 3, 3)),
+                  rand_f(&s, JX_F32, 2, I64(576, 40))};
+  check_case("omp_plain", f, args, false);
+  char dir[512], path[600];
+  snprintf(dir, sizeof dir, "%s/net_omp", tmpdir);
+  mkdir(dir, 0700);
+  jx_t err = jx_export_c_ex(f, args, "net_omp", dir, &(jx_export_options){.openmp = true});
+  CHECKF(!err, "openmp: %s", err ? jx_error(err) : "");
+  char *drv = export_driver("net_omp");
+  snprintf(path, sizeof path, "%s/main.c", dir);
+  write_text(path, drv);
+  free(drv);
+  size_t n = 0;
+  snprintf(path, sizeof path, "%s/net_omp.c", dir);
+  char *src = read_file(path, &n);
+  int pragmas = 0;
+  for (const char *p = src; p && (p = strstr(p, "#pragma omp parallel for")); p++) pragmas++;
+  CHECKF(pragmas >= 3, "openmp: %d pragmas (a map, the conv, the product expected)", pragmas);
+  free(src);
+  CHECK(!run_cmd(
+      "cd %s && cp ../omp_plain/in.bin . && cc %s -O2 -o prog net_omp.c main.c -lm && ./prog in.bin out.bin "
+      "&& cmp out.bin ../omp_plain/out.bin",
+      dir, EXPORT_STRICT));
+  CHECK(!run_cmd(
+      "cd %s && cc %s -fopenmp -O2 -o prog_omp net_omp.c main.c -lm && OMP_NUM_THREADS=2 ./prog_omp in.bin "
+      "out_omp.bin && cmp out_omp.bin ../omp_plain/out.bin",
+      dir, EXPORT_STRICT));
+  jx_pool_pop();
+}
+
 /* ------------------------------------------------------------- errors */
 static jx_t uses_psum(const jx_t *a, void *u) {
   (void)u;
@@ -602,6 +646,7 @@ int main(int argc, char **argv) {
   test_math();
   test_custom();
   test_errors();
+  test_openmp();
   static const char *const variants[] = {"cnn_grad", "windows", "scatters", "dslices", "sorts", "cums"};
   for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) check_variants(variants[i]);
   if (!getenv("JX_KEEP_EXPORT")) run_cmd("rm -rf %s", tmpdir);

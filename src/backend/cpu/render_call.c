@@ -247,6 +247,7 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put(b, "    %s *const C = o0 + bt * %lldLL;\n", T, (long long)(M * N));
   put(b, "    if (%lldLL == 0) for (int64_t f = 0; f < %lldLL; f++) C[f] = (%s)0;\n", (long long)K,
       (long long)(M * N), T);
+  if (b->openmp && N > nr && M * N * K >= (1 << 16)) put(b, JX_OMP_FOR(" schedule(static)"));
   put(b, "    for (int64_t n0 = 0; n0 < %lldLL; n0 += %d) {\n", (long long)N, nr);
   put(b, "      const int64_t nn = %lldLL - n0 < %d ? %lldLL - n0 : %d;\n", (long long)N, nr, (long long)N,
       nr);

@@ -102,6 +102,8 @@ void jx_cpu_render_conv(sb *b, const jx_program *p, const jx_kernel *k, int id) 
     put(b, "  memset(o0, 0, %lldu);\n", (long long)(jx_aval_size(o) * (int64_t)jx_dtype_size(o->dtype)));
   else if (jx_aval_size(o) > 0) {
     put_tables(b, pa, &d);
+    if (b->openmp && d.Nb * d.O > 1 && jx_aval_size(o) * K >= (1 << 16))
+      put(b, JX_OMP_FOR(" collapse(2) schedule(static)"));
     put(b, "  for (int64_t n = 0; n < %lldLL; n++)\n", (long long)d.Nb);
     put(b, "    for (int64_t o = 0; o < %lldLL; o++) {\n", (long long)d.O);
     put(b, "      const int64_t g = o / %lldLL;\n", (long long)d.Og);

@@ -343,9 +343,9 @@ static jx_t clash(const char *name) {
 
 /* the source: prelude, runtime, constants, kernels, entry */
 static jx_t render_source(const jx_program *p, const char *name, jx_portable_unit *u, const int64_t *off,
-                          int64_t temps) {
+                          int64_t temps, bool openmp) {
   jx_needs need = {0};
-  sb body = {.need = &need, .portable = true};
+  sb body = {.need = &need, .portable = true, .openmp = openmp};
   for (int i = 0; i < p->nbuf; i++)
     if (p->bufs[i].kind == JX_LB_CONST && input_of(u, p, i) < 0) put_const_array(&body, p, i);
   put(&body, "\n");
@@ -400,7 +400,7 @@ jx_t jx_cpu_render_portable(const jx_program *p, int nargs, const char *name, co
   if (!err) {
     int64_t stack = nested_need(p);
     u->workspace = temps + stack > 0 ? temps + stack + WS_ALIGN : 0;
-    err = render_source(p, name, u, off, temps);
+    err = render_source(p, name, u, off, temps, o && o->openmp);
   }
   for (int i = 0; !err && i < u->nin; i++)
     if (!(in[i] = input_aval(p, u, i))) err = jx_error_new("export: input %d has no buffer", i);
