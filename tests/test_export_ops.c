@@ -158,6 +158,40 @@ static jx_t conv_int(const jx_t *a, void *u) { /* i32 x [1,2,5,5], w [3,2,3,3] *
   return jx_conv(a[0], a[1], I64(1, 1), "SAME");
 }
 
+/* x (canonical order `canon`) laid out as `spec` (its letters permuted) */
+static jx_t as_spec(jx_t x, const char *canon, const char *spec) {
+  int perm[4];
+  for (int i = 0; i < 4; i++) perm[i] = (int)(strchr(canon, spec[i]) - canon);
+  return jx_transpose(x, perm);
+}
+
+/* one convolution per row: layouts, strides, padding (negative too),
+ * dilations, feature and batch groups; x canonical [4, 6, 9, 8] */
+static const struct {
+  const char *l, *r, *o;
+  int64_t st[2], pad[4], ld[2], rd[2];
+  int fgc, bgc, I, O;
+} convs[] = {
+    {"NCHW", "OIHW", "NCHW", {2, 2}, {1, 0, 0, 1}, {1, 2}, {2, 1}, 1, 1, 6, 4},
+    {"NHWC", "HWIO", "NHWC", {1, 3}, {-1, 1, 2, 2}, {1, 1}, {1, 2}, 3, 1, 2, 6},
+    {"WNCH", "IWOH", "HCNW", {2, 1}, {2, 2, 1, 0}, {2, 2}, {1, 1}, 1, 1, 6, 3},
+    {"CNHW", "OIHW", "NCHW", {1, 1}, {0, 1, 1, 0}, {1, 1}, {1, 1}, 1, 2, 6, 4},
+    {"NCWH", "HOIW", "WHNC", {3, 2}, {0, 0, -2, 1}, {1, 3}, {2, 2}, 6, 1, 1, 12},
+};
+static jx_t conv_mix(const jx_t *a, void *u) { /* x f32[4,6,9,8], w f32[12,6,3,2] */
+  (void)u;
+  jx_t r[sizeof convs / sizeof *convs];
+  for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) {
+    jx_t w = jx_slice(a[1], I64(0, 0, 0, 0), I64(convs[i].O, convs[i].I, 3, 2), NULL);
+    char dn[32];
+    snprintf(dn, sizeof dn, "%s,%s,%s", convs[i].l, convs[i].r, convs[i].o);
+    r[i] = jx_conv_general_dilated_ex(as_spec(a[0], "NCHW", convs[i].l), as_spec(w, "OIHW", convs[i].r),
+                                      convs[i].st, convs[i].pad, convs[i].ld, convs[i].rd, dn, convs[i].fgc,
+                                      convs[i].bgc);
+  }
+  return jx_tuple((int)(sizeof r / sizeof *r), r);
+}
+
 /* ---------------------------------------------------------- windows */
 static jx_t windows(const jx_t *a, void *u) { /* x f32[2,6,7,3], NaNs where x > 1.8 */
   (void)u;
@@ -212,6 +246,9 @@ static void test_conv(void) {
              (jx_t[]){rand_f(&s, JX_F32, 4, I64(2, 3, 9, 8)), rand_f(&s, JX_F32, 4, I64(4, 3, 3, 2))}, false);
   check_case("conv_groups", f = jx_fn_new(conv_groups, 2, NULL),
              (jx_t[]){rand_f(&s, JX_F32, 3, I64(4, 4, 10)), rand_f(&s, JX_F32, 3, I64(6, 2, 3))}, false);
+  check_case("conv_mix", f = jx_fn_new(conv_mix, 2, NULL),
+             (jx_t[]){rand_f(&s, JX_F32, 4, I64(4, 6, 9, 8)), rand_f(&s, JX_F32, 4, I64(12, 6, 3, 2))},
+             false);
   check_case("conv_3d", f = jx_fn_new(conv_3d, 2, NULL),
              (jx_t[]){rand_f(&s, JX_F64, 5, I64(1, 2, 4, 4, 4)), rand_f(&s, JX_F64, 5, I64(2, 2, 2, 2, 2))},
              false);
@@ -535,6 +572,30 @@ static void test_custom(void) {
   jx_pool_pop();
 }
 
+/* ------------------------------------------------------------ edge cases */
+static jx_t edges(const jx_t *a, void *u) { /* x f32[2,3], w f32[4,3], e f32[0,3] */
+  (void)u;
+  jx_t nosp = jx_conv_general_dilated(a[0], a[1], NULL, NULL, NULL, NULL, NULL, 1);  /* no spatial dim */
+  jx_t empty_win = jx_reduce_window(a[0], "max", I64(1, 5), NULL, NULL, NULL, NULL); /* [2, 0] */
+  jx_t one = jx_reduce_window(a[0], "sum", I64(2, 3), NULL, NULL, NULL, NULL);
+  jx_t zero = jx_zeros(JX_I32, 0, NULL);
+  return JX_TUPLE(nosp, empty_win, one, jx_sort(a[2], 0), jx_argsort(a[2], 1), jx_cumsum(a[2], 0),
+                  jx_prod_axes(a[2], 1, (int[]){0}, false),
+                  jx_dynamic_slice(a[0], (jx_t[]){zero, zero}, I64(0, 2)), jx_sort(a[0], 0),
+                  jx_cummin(a[0], 0, true));
+}
+
+/* no spatial dim, empty windows and operands, one-element axes */
+static void test_edges(void) {
+  uint64_t s = 3;
+  jx_pool_push();
+  check_case("edges", jx_fn_new(edges, 3, NULL),
+             (jx_t[]){rand_f(&s, JX_F32, 2, I64(2, 3)), rand_f(&s, JX_F32, 2, I64(4, 3)),
+                      rand_f(&s, JX_F32, 2, I64(0, 3))},
+             false);
+  jx_pool_pop();
+}
+
 /* ------------------------------------------------------------- OpenMP */
 static jx_t omp_net(const jx_t *a, void *u) { /* x f32[8,3,24,24], w f32[8,3,3,3], W f32[4608,40] */
   (void)u;
@@ -647,6 +708,7 @@ int main(int argc, char **argv) {
   test_custom();
   test_errors();
   test_openmp();
+  test_edges();
   static const char *const variants[] = {"cnn_grad", "windows", "scatters", "dslices", "sorts", "cums"};
   for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) check_variants(variants[i]);
   if (!getenv("JX_KEEP_EXPORT")) run_cmd("rm -rf %s", tmpdir);

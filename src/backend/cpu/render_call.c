@@ -28,7 +28,8 @@ static void head(sb *b, const jx_program *p, const jx_kernel *k, int id, const c
   }
   for (int o = 0; o < k->nout; o++) {
     jx_dtype dt = bav(p, k->outs[o])->dtype;
-    put(b, "  %s *const o%d = (%s *)b[%d];\n", ctype[dt], o, ctype[dt], k->outs[o]);
+    /* (void): an empty output (a 0 dim) is never written */
+    put(b, "  %s *const o%d = (%s *)b[%d];\n  (void)o%d;\n", ctype[dt], o, ctype[dt], k->outs[o], o);
   }
 }
 
