@@ -238,6 +238,38 @@ static jx_t cnn_forward(const jx_t *a, void *u) {
   return cnn_predict(a[0], a[1]);
 }
 
+/* the CNN as examples/cnn.c writes it (NHWC, HWIO), a value_and_grad +
+ * adam step: (params, state, x, labels) -> (params', state', loss) */
+static jx_t nhwc_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t h =
+      jx_conv_general_dilated(a[1], jx_at(a[0], 0), NULL, I64(2, 2, 2, 2), NULL, NULL, "NHWC,HWIO,NHWC", 1);
+  h = jx_max_pool(jx_relu(h), 2, I64(2, 2), I64(2, 2), "VALID");
+  jx_t logits = jx_matmul(jx_reshape(h, 2, I64(jx_shape(h)[0], -1)), jx_at(a[0], 1));
+  return jx_neg(
+      jx_mean(jx_sum_axes(jx_mul(jx_log_softmax(logits, -1), jx_one_hot(a[2], 4)), 1, (int[]){-1}, false)));
+}
+static jx_optimizer *g_opt;
+static jx_t cnn_step(const jx_t *a, void *u) {
+  jx_t vg = jx_call(u, (jx_t[]){a[0], a[2], a[3]});
+  jx_t r = jx_optim_update(g_opt, jx_at(vg, 1), a[1], a[0]);
+  return JX_TUPLE(jx_apply_updates(a[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
+}
+
+static void test_train_step(void) {
+  uint64_t s = 17;
+  jx_pool_push();
+  g_opt = jx_adam(jx_constant_schedule(1e-2), 0.9, 0.999, 1e-8);
+  jx_fn *vg = jx_value_and_grad(jx_fn_new(nhwc_loss, 3, NULL), 0);
+  jx_t params = JX_TUPLE(jx_mul(rand_f(&s, JX_F32, 4, I64(5, 5, 1, 6)), jx_scalar(0.3)),
+                         jx_mul(rand_f(&s, JX_F32, 2, I64(96, 4)), jx_scalar(0.1)));
+  jx_t labels = jx_array(JX_I32, 1, I64(4), (int32_t[]){0, 3, 1, 2});
+  jx_t args[4] = {params, jx_optim_init(g_opt, params), rand_f(&s, JX_F32, 4, I64(4, 8, 8, 1)), labels};
+  check_case("cnn_train_step", jx_fn_new(cnn_step, 4, vg), args, false);
+  jx_optim_free(g_opt);
+  jx_pool_pop();
+}
+
 static void test_conv(void) {
   uint64_t s = 11;
   jx_pool_push();
@@ -702,6 +734,7 @@ int main(int argc, char **argv) {
   g_pool = jx_fn_new(pool, 1, NULL);
   g_dus_body = jx_fn_new(dus_body, 2, NULL);
   test_conv();
+  test_train_step();
   test_index();
   test_sort_scan();
   test_math();
