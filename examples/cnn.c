@@ -14,11 +14,18 @@
  *
  *   build/examples/cnn [--data DIR] [--letters [DIR]] [--epochs N] [--batch N] [--lr X]
  *                      [--channels 16,32] [--hidden 128] [--max-steps N] [--time-limit S] [--out DIR]
+ *                      [--export DIR]
  *
  * With no arguments it trains on Debian's dataset-fashion-mnist and ends
  * with "test accuracy: 0.9xxx". --letters reads the letters demo's cached
  * images (DIR, default build/letters/data: `make demo` makes them), or
- * renders them with the demo's defaults when that cache is missing. */
+ * renders them with the demo's defaults when that cache is missing.
+ *
+ * --export DIR: the trained predict (weights embedded) as dependency-free
+ * C, DIR/cnn_predict.c/.h (jx_export_c), built with cc -std=c99 -pedantic
+ * -Werror and run by a 30-line driver with no jx on 8 test images; its
+ * logits must equal jit's to rounding (the export sums convolutions and
+ * products in index order, jit's GEMM in blocks) and give the same labels. */
 #include <jx.h>
 
 #include "letters.h"
@@ -31,7 +38,7 @@
 #include <unistd.h>
 
 typedef struct {
-  const char *data, *out;
+  const char *data, *out, *export_dir;
   bool letters;
   int epochs, batch, c1, c2, hidden;
   double lr, time_limit;
@@ -213,6 +220,89 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
   return rc;
 }
 
+/* ------------------------------------------------------------ export */
+enum { EXPORT_N = 8 };
+
+static jx_t predict_closed(const jx_t *a, void *u) { return predict((jx_t)u, a[0]); }
+
+/* the standalone driver: inputs from in.bin, logits to out.bin (no jx) */
+static const char driver[] =
+    "#include <stdio.h>\n#include <stdlib.h>\n#include \"cnn_predict.h\"\n"
+    "int main(void) {\n"
+    "  static float x[CNN_PREDICT_INPUT_0_SIZE], y[CNN_PREDICT_OUTPUT_0_SIZE];\n"
+    "  const void *in[1];\n  void *out[1], *ws = malloc(CNN_PREDICT_WORKSPACE_BYTES + 1);\n"
+    "  FILE *f = fopen(\"in.bin\", \"rb\");\n"
+    "  if (!ws || !f || fread(x, sizeof x, 1, f) != 1) return 2;\n"
+    "  fclose(f);\n  in[0] = x, out[0] = y;\n"
+    "  if (cnn_predict(in, out, ws)) return 3;\n"
+    "  f = fopen(\"out.bin\", \"wb\");\n"
+    "  if (!f || fwrite(y, sizeof y, 1, f) != 1) return 4;\n"
+    "  fclose(f);\n  free(ws);\n  return 0;\n}\n";
+
+/* write, build and run the exported predict on x; its logits into got */
+static int run_exported(const char *dir, const float *x, size_t nx, float *got, size_t ny, lt_err *e) {
+  char p[4200], cmd[8800];
+  snprintf(p, sizeof p, "%s/cnn_run.c", dir);
+  FILE *f = fopen(p, "w");
+  if (!f || fputs(driver, f) < 0 || fclose(f)) return lt_fail(e, "cannot write %s", p);
+  snprintf(p, sizeof p, "%s/in.bin", dir);
+  f = fopen(p, "wb");
+  if (!f || fwrite(x, sizeof(float), nx, f) != nx || fclose(f)) return lt_fail(e, "cannot write %s", p);
+  const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+  snprintf(
+      cmd, sizeof cmd,
+      "cd '%s' && %s -std=c99 -pedantic -Wall -Wextra -Werror -O2 -o cnn_run cnn_predict.c cnn_run.c -lm "
+      "&& ./cnn_run",
+      dir, cc);
+  if (system(cmd)) return lt_fail(e, "building or running the exported predict failed: %s", cmd);
+  snprintf(p, sizeof p, "%s/out.bin", dir);
+  f = fopen(p, "rb");
+  size_t got_n = f ? fread(got, sizeof(float), ny, f) : 0;
+  if (f) fclose(f);
+  return got_n == ny ? 0 : lt_fail(e, "%s: %zu logits, want %zu", p, got_n, ny);
+}
+
+/* export predict (params embedded), run it standalone on the first test
+ * images, compare with jit */
+static int export_predict(const char *dir, jx_t params, const lt_data *te, float mean, float stdv,
+                          lt_err *e) {
+  int64_t D = (int64_t)te->rows * te->cols, n = te->n < EXPORT_N ? te->n : EXPORT_N;
+  float *x = calloc((size_t)(EXPORT_N * D), sizeof(float));
+  lt_to_input(te, NULL, n, mean, stdv, x);
+  mkdir(dir, 0777);
+  jx_pool_push();
+  jx_t X = jx_array(JX_F32, JX_SHAPE(EXPORT_N, te->rows, te->cols, 1), x);
+  jx_fn *f = jx_fn_new(predict_closed, 1, params), *jf = jx_jit(f);
+  jx_t want = jx_call(jf, &X), err = jx_export_c(f, &X, "cnn_predict", dir);
+  int64_t ny = jx_ok(want) ? jx_size(want) : 0;
+  float *w = malloc(sizeof(float) * (size_t)(ny + 1)), *g = malloc(sizeof(float) * (size_t)(ny + 1));
+  int rc = err || !jx_ok(want) ? lt_fail(e, "export: %s", jx_error(err ? err : want))
+           : jx_read(want, JX_F32, w, sizeof(float) * (size_t)ny)
+               ? lt_fail(e, "reading jit's logits")
+               : run_exported(dir, x, (size_t)(EXPORT_N * D), g, (size_t)ny, e);
+  double diff = 0, scale = 0;
+  int same = 0, nc = ny ? (int)(ny / EXPORT_N) : 1;
+  for (int64_t i = 0; !rc && i < ny; i++)
+    diff = fmax(diff, fabs((double)g[i] - w[i])), scale = fmax(scale, fabs(w[i]));
+  for (int64_t i = 0; !rc && i < n; i++) {
+    int a = 0, b = 0;
+    for (int c = 1; c < nc; c++)
+      a = g[i * nc + c] > g[i * nc + a] ? c : a, b = w[i * nc + c] > w[i * nc + b] ? c : b;
+    same += a == b;
+  }
+  if (!rc) {
+    printf("exported predict: %s/cnn_predict.c; on %lld test images max |export - jit| = %.3g (logits up to "
+           "%.3g), "
+           "same label %d/%lld\n",
+           dir, (long long)n, diff, scale, same, (long long)n);
+    if (!(diff <= 2 * scale / 65536) || same != n) rc = lt_fail(e, "the exported predict differs from jit's");
+  }
+  free(x), free(w), free(g);
+  jx_fn_free(jf), jx_fn_free(f);
+  jx_pool_pop();
+  return rc;
+}
+
 /* ------------------------------------------------------------- data */
 static int load_letters(const char *dir, lt_data *tr, lt_data *te, lt_err *e) {
   char f[4][4200];
@@ -245,7 +335,7 @@ static int parse(int argc, char **argv, opts *o) {
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       printf("usage: cnn [--data DIR] [--letters [DIR]] [--epochs N (4)] [--batch N (128)] [--lr X (2e-3)]\n"
              "           [--channels C1,C2 (16,32)] [--hidden N (128)] [--max-steps N] [--time-limit S]\n"
-             "           [--out DIR (params.npz is not written; curve.svg is)]\n");
+             "           [--out DIR (params.npz is not written; curve.svg is)] [--export DIR]\n");
       return -1;
     }
     if (!strcmp(a, "--letters")) {
@@ -259,6 +349,8 @@ static int parse(int argc, char **argv, opts *o) {
       o->data = v;
     else if (!strcmp(a, "--out"))
       o->out = v;
+    else if (!strcmp(a, "--export"))
+      o->export_dir = v;
     else if (!strcmp(a, "--epochs"))
       o->epochs = atoi(v);
     else if (!strcmp(a, "--batch"))
@@ -324,6 +416,8 @@ int main(int argc, char **argv) {
         printf("saved %s\n", p);
     }
     printf("test accuracy: %.4f\n", r.test_accuracy);
+    if (o.export_dir && export_predict(o.export_dir, r.params, &te, r.mean, r.stdv, &e))
+      fprintf(stderr, "cnn: error: %s\n", e.msg), rc = 1;
   }
   if (r.params) jx_release(r.params);
   lt_data_free(&tr), lt_data_free(&te);

@@ -22,7 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   jx_t args[8];
   for (int i = 0; i < 8; i++) args[i] = jx_ones(JX_F32, 1, (int64_t[]){3});
   bool has_while = false;
-  for (size_t i = 0; i + 7 <= size && !has_while; i++) has_while = !memcmp(data + i, "\nwhile ", 7);
+  for (size_t i = 0; i + 7 <= size && !has_while; i++)
+    has_while =
+        !memcmp(data + i, "\nwhile ", 7) || (i + 15 <= size && !memcmp(data + i, "\nwhile_bounded ", 15));
   if (n >= 0 && n <= 8 && !has_while) {
     jx_t r = jx_call(g, args);
     if (!jx_ok(r) && (!jx_error(r) || !*jx_error(r))) abort();

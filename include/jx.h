@@ -907,6 +907,12 @@ typedef struct {
    * after the arguments' leaves, instead of arrays in name.c; their values
    * are written to dir/name_consts.bin (each leaf's bytes, in order) */
   bool consts_as_inputs;
+  /* the loops worth it (large maps and reductions, matrix products'
+   * column panels, convolutions' output features) carry `#pragma omp
+   * parallel for` inside `#ifdef _OPENMP`: built with -fopenmp the entry
+   * point runs them on OpenMP's threads (same results: each output is
+   * computed as without); built without, nothing changes */
+  bool openmp;
 } jx_export_options;
 jx_t jx_export_c_ex(jx_fn *jitted, const jx_t *args, const char *name, const char *dir,
                     const jx_export_options *opts /* NULL: defaults */);

@@ -316,7 +316,8 @@ static void test_bad_files(void) {
 
 /* the committed fuzz seeds load and run (they are what --seeds writes) */
 static void test_seeds(void) {
-  static const char *const names[] = {"ew", "mix", "while", "cond", "grad"};
+  static const char *const names[] = {"ew",   "mix",   "while", "cond",   "grad",
+                                      "conv", "index", "sort",  "custom", "bounded"};
   jx_pool_push();
   jx_t x = jx_ones(JX_F32, 1, (int64_t[]){3});
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -341,6 +342,61 @@ static jx_t seed_mix(const jx_t *a, void *u) {
   jx_t x = jx_concatenate(2, (jx_t[]){a[0], jx_neg(a[0])}, 0);
   return jx_dict(1, (const char *const[]){"k"}, (jx_t[]){JX_LIST(jx_max(x), jx_argmax(x, 0, false))});
 }
+/* round 2's primitives (test_export_load_ops.c round-trips them at
+ * realistic shapes): conv and pooling with their gradients; gather and
+ * scatter with dimension numbers, dynamic slices; sort and scans;
+ * custom_vjp, remat, checkpoint_name; a bounded while loop */
+static jx_t seed_conv_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t x = jx_reshape(a[0], 3, (int64_t[]){1, 1, 3}), w = jx_reshape(a[1], 3, (int64_t[]){1, 1, 3});
+  jx_t h = jx_conv_general_dilated(x, w, NULL, (int64_t[]){1, 1}, NULL, NULL, "NCH,OIH,NCH", 1);
+  jx_t p = jx_reduce_window(jx_tanh(h), "max", (int64_t[]){1, 1, 2}, NULL, (int64_t[]){0, 0, 0, 0, 0, 1},
+                            NULL, NULL);
+  return jx_sum(jx_square(p));
+}
+static jx_t seed_index(const jx_t *a, void *u) {
+  (void)u;
+  jx_t idx = jx_array(JX_I32, 2, (int64_t[]){2, 1}, (int32_t[]){2, -1});
+  jx_gather_dnums g = {.ncollapsed_slice_dims = 1, .nstart_index_map = 1, .index_vector_dim = 1};
+  jx_scatter_dnums sd = {
+      .ninserted_window_dims = 1, .nscatter_dims_to_operand_dims = 1, .index_vector_dim = 1};
+  jx_t gv = jx_gather(a[0], idx, &g, (int64_t[]){1}, JX_GATHER_FILL_OR_DROP, 2);
+  jx_t sc = jx_scatter_max(a[0], idx, gv, &sd, JX_GATHER_CLIP);
+  jx_t i = jx_argmax(a[1], 0, false);
+  jx_t ds = jx_dynamic_slice(sc, &i, (int64_t[]){2});
+  return JX_TUPLE(gv, jx_dynamic_update_slice(sc, jx_neg(ds), &i));
+}
+static jx_t seed_sort(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_sort_multi(2, a, 0, 1), jx_argsort(a[1], 0), jx_cumsum_ex(a[0], 0, true),
+                  jx_cumlogsumexp(a[1], 0, false), jx_cummax(a[0], 0, false), jx_prod(a[1]));
+}
+static jx_t s_cf(const jx_t *a, void *u) {
+  (void)u;
+  return jx_mul(a[0], jx_sin(a[0]));
+}
+static jx_t s_fwd(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_mul(a[0], jx_sin(a[0])), a[0]);
+}
+static jx_t s_bwd(const jx_t *a, void *u) {
+  (void)u;
+  return JX_TUPLE(jx_mul(a[1], jx_cos(a[0])));
+}
+static jx_t s_heavy(const jx_t *a, void *u) {
+  (void)u;
+  return jx_tanh(jx_checkpoint_name(jx_exp(a[0]), "e"));
+}
+static jx_fn *g_cvjp, *g_remat;
+static jx_t seed_custom(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_call(g_cvjp, a), jx_call(g_remat, a + 1));
+}
+static jx_t seed_bounded(const jx_t *a, void *u) {
+  (void)u;
+  return jx_while_loop_bounded(g_wc, g_wb, a[0], 30);
+}
+
 static int write_seeds(const char *dir) {
   jx_t x = jx_ones(JX_F32, 1, (int64_t[]){3});
   struct {
@@ -351,7 +407,12 @@ static int write_seeds(const char *dir) {
            {"mix", jx_fn_new(seed_mix, 1, NULL), 1},
            {"while", jx_fn_new(while_prog, 1, NULL), 1},
            {"cond", jx_fn_new(cond_prog, 1, NULL), 1},
-           {"grad", jx_grad(jx_fn_new(seed_mix_loss, 1, NULL), 0), 1}};
+           {"grad", jx_grad(jx_fn_new(seed_mix_loss, 1, NULL), 0), 1},
+           {"conv", jx_grad(jx_fn_new(seed_conv_loss, 2, NULL), 0), 2},
+           {"index", jx_fn_new(seed_index, 2, NULL), 2},
+           {"sort", jx_fn_new(seed_sort, 2, NULL), 2},
+           {"custom", jx_fn_new(seed_custom, 2, NULL), 2},
+           {"bounded", jx_fn_new(seed_bounded, 1, NULL), 1}};
   int rc = 0;
   for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
     char path[600];
@@ -368,6 +429,8 @@ int main(int argc, char **argv) {
     g_wc = jx_fn_new(wcond, 1, NULL), g_wb = jx_fn_new(wbody, 1, NULL);
     g_t = jx_fn_new(br_t, 1, NULL), g_f = jx_fn_new(br_f, 1, NULL);
     g_scan_step = jx_fn_new(scan_step, 2, NULL);
+    g_cvjp = jx_custom_vjp(jx_fn_new(s_cf, 1, NULL), jx_fn_new(s_fwd, 1, NULL), jx_fn_new(s_bwd, 2, NULL));
+    g_remat = jx_checkpoint_ex(jx_fn_new(s_heavy, 1, NULL), JX_REMAT_NAMES, 1, (const char *const[]){"e"});
     return write_seeds(argv[2]);
   }
   if (argc == 5 && !strcmp(argv[1], "--child")) return child(argv[2], argv[3], argv[4]);

@@ -64,15 +64,60 @@ static const jx_xfield f_scan[] = {
     {F_JAXPR, OFF(scan.body), 1, 0, 0},       {F_I32, OFF(scan.nconst), 1, 0, 1 << 20},
     {F_I32, OFF(scan.ncarry), 1, 0, 1 << 20}, {F_I64, OFF(scan.length), 1, 0, BIG},
     {F_BOOL, OFF(scan.reverse), 1, 0, 1},     {0}};
+/* round 2's kinds. Window and convolution geometry is bounded (2^16)
+ * well past any real model, so that a hostile file cannot ask for
+ * astronomically large outputs through them; the rules check the rest */
+#define GEO (1 << 16)
+#define SP  (JX_MAX_RANK - 2)
+static const jx_xfield f_conv[] = {
+    {F_I8, OFF(conv.nsp), 1, 0, SP},        {F_I8, OFF(conv.lhs), R, AX},
+    {F_I8, OFF(conv.rhs), R, AX},           {F_I8, OFF(conv.out), R, AX},
+    {F_I32, OFF(conv.stride), SP, 0, GEO},  {F_I32, OFF(conv.lo), SP, -GEO, GEO},
+    {F_I32, OFF(conv.hi), SP, -GEO, GEO},   {F_I32, OFF(conv.lhs_dil), SP, 0, GEO},
+    {F_I32, OFF(conv.rhs_dil), SP, 0, GEO}, {F_I32, OFF(conv.fgc), 1, 0, 1 << 24},
+    {F_I32, OFF(conv.bgc), 1, 0, 1 << 24},  {0}};
+static const jx_xfield f_window[] = {
+    {F_I32, OFF(window.window), R, 0, GEO},   {F_I32, OFF(window.stride), R, 0, GEO},
+    {F_I32, OFF(window.lo), R, -GEO, GEO},    {F_I32, OFF(window.hi), R, -GEO, GEO},
+    {F_I32, OFF(window.base_dil), R, 0, GEO}, {F_I32, OFF(window.win_dil), R, 0, GEO},
+    {F_I8, OFF(window.select), 1, 0, 1},      {0}};
+static const jx_xfield f_dslice[] = {{F_I64, OFF(dslice.sizes), R, 0, BIG}, {0}};
+static const jx_xfield f_sort[] = {
+    {F_I32, OFF(sort.axis), 1, AX}, {F_I32, OFF(sort.num_keys), 1, 0, 1 << 20}, {0}};
+static const jx_xfield f_cumulative[] = {
+    {F_I32, OFF(cumulative.axis), 1, AX}, {F_BOOL, OFF(cumulative.reverse), 1, 0, 1}, {0}};
+static const jx_xfield f_bwhile[] = {
+    {F_JAXPR, OFF(bwhile.cond), 1, 0, 0},        {F_JAXPR, OFF(bwhile.body), 1, 0, 0},
+    {F_I32, OFF(bwhile.ncconst), 1, 0, 1 << 20}, {F_I32, OFF(bwhile.nbconst), 1, 0, 1 << 20},
+    {F_I64, OFF(bwhile.max_steps), 1, 0, BIG},   {0}};
 static const jx_xfield f_none[] = {{0}};
 
 /* per params kind; NULL: not serializable (a kind this format predates) */
 const jx_xfield *const jx_xf_kind_fields[JX_PK_COUNT] = {
-    [JX_PK_NONE] = f_none,     [JX_PK_CONVERT] = f_convert, [JX_PK_REDUCE] = f_reduce,
-    [JX_PK_ARG] = f_arg,       [JX_PK_DOT] = f_dot,         [JX_PK_RESHAPE] = f_reshape,
-    [JX_PK_BCAST] = f_bcast,   [JX_PK_PERM] = f_perm,       [JX_PK_REV] = f_rev,
-    [JX_PK_SLICE] = f_slice,   [JX_PK_PAD] = f_pad,         [JX_PK_CONCAT] = f_concat,
-    [JX_PK_GATHER] = f_gather, [JX_PK_SCATTER] = f_scatter, [JX_PK_IOTA] = f_iota,
-    [JX_PK_CALL] = f_call,     [JX_PK_COND] = f_cond,       [JX_PK_WHILE] = f_while,
+    [JX_PK_NONE] = f_none,
+    [JX_PK_CONVERT] = f_convert,
+    [JX_PK_REDUCE] = f_reduce,
+    [JX_PK_ARG] = f_arg,
+    [JX_PK_DOT] = f_dot,
+    [JX_PK_RESHAPE] = f_reshape,
+    [JX_PK_BCAST] = f_bcast,
+    [JX_PK_PERM] = f_perm,
+    [JX_PK_REV] = f_rev,
+    [JX_PK_SLICE] = f_slice,
+    [JX_PK_PAD] = f_pad,
+    [JX_PK_CONCAT] = f_concat,
+    [JX_PK_GATHER] = f_gather,
+    [JX_PK_SCATTER] = f_scatter,
+    [JX_PK_IOTA] = f_iota,
+    [JX_PK_CALL] = f_call,
+    [JX_PK_COND] = f_cond,
+    [JX_PK_WHILE] = f_while,
     [JX_PK_SCAN] = f_scan,
+    /* round 2 (format 1 still: files without these kinds read as before) */
+    [JX_PK_CONV] = f_conv,
+    [JX_PK_WINDOW] = f_window,
+    [JX_PK_DSLICE] = f_dslice,
+    [JX_PK_SORT] = f_sort,
+    [JX_PK_CUMULATIVE] = f_cumulative,
+    [JX_PK_BWHILE] = f_bwhile,
 };

@@ -207,7 +207,8 @@ static bool check_arity(rd *r, jx_prim p, const jx_params *pa, int nin, int nout
       return a->nin == nin - 1 && b->nin == nin - 1 && a->nout == nout && b->nout == nout
                  ? true
                  : fail(r, "cond's branches do not match its operands");
-    case JX_PK_WHILE: {
+    case JX_PK_WHILE:
+    case JX_PK_BWHILE: { /* while_bounded's params start with while's fields */
       int nc = pa->while_.ncconst, nb = pa->while_.nbconst, n = nin - nc - nb;
       a = pa->while_.cond, b = pa->while_.body;
       return n >= 0 && a->nin == nc + n && a->nout == 1 && b->nin == nb + n && b->nout == n && nout == n

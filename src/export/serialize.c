@@ -53,6 +53,31 @@ static long long bits64(const char *p, int k) {
   return (long long)v;
 }
 
+/* The equation as it is written. Rules that matter only to autodiff are
+ * not serialized: custom_jvp_call / custom_vjp_call (the user's rules are
+ * C functions) and remat are written as a jit_call of their function --
+ * what jit runs (compile/pass_inline.c), so the loaded function computes
+ * the same values, but its derivatives are those of the function itself
+ * (the custom rules and the remat policy are not kept); checkpoint_name,
+ * an identity naming a value for a remat policy, is written as the
+ * identity optimization_barrier. */
+static jx_eqn saved_form(const jx_eqn *q) {
+  jx_eqn w = *q;
+  const jx_jaxpr *fun = q->prim == JX_P_remat ? q->params.remat.jaxpr
+                        : q->prim == JX_P_custom_jvp_call || q->prim == JX_P_custom_vjp_call
+                            ? q->params.custom.fun
+                            : NULL;
+  if (fun) {
+    w.prim = JX_P_jit_call;
+    jx_params_init(&w.params, JX_PK_CALL);
+    w.params.call.jaxpr = (jx_jaxpr *)fun;
+  } else if (q->prim == JX_P_checkpoint_name) {
+    w.prim = JX_P_optimization_barrier;
+    w.params = jx_params_none;
+  }
+  return w;
+}
+
 static void save_params(saver *s, const jx_eqn *q, const int *refs) {
   const jx_xfield *f = jx_xf_kind_fields[q->params.kind];
   jx_strbuf_put(&s->b, " %s", jx_params_kind_names[q->params.kind]);
@@ -109,7 +134,7 @@ static void save_body(saver *s, const jx_jaxpr *j, const int (*refs)[2]) {
   for (int i = 0; i < j->nin; i++) jx_strbuf_put(b, " %d", j->invars[i]);
   jx_strbuf_put(b, "\neqns %d\n", j->neqn);
   for (int e = 0; e < j->neqn; e++) {
-    const jx_eqn *q = &j->eqns[e];
+    const jx_eqn w = saved_form(&j->eqns[e]), *q = &w;
     jx_strbuf_put(b, "%s %d", jx_prim_names[q->prim], q->nin);
     for (int i = 0; i < q->nin; i++) jx_strbuf_put(b, " %d", q->in[i]);
     jx_strbuf_put(b, " %d", q->nout);
@@ -139,7 +164,7 @@ static int save_jaxpr(saver *s, const jx_jaxpr *j, int depth) {
     return -1;
   }
   for (int e = 0; e < j->neqn && !s->err; e++) {
-    const jx_eqn *q = &j->eqns[e];
+    const jx_eqn w = saved_form(&j->eqns[e]), *q = &w;
     if (!jx_xf_kind_fields[q->params.kind])
       s->err = jx_error_new("export_save: the params of %s (kind %s) have no serialized form in format %d",
                             jx_prim_names[q->prim], jx_params_kind_names[q->params.kind], JX_XF_VERSION);

@@ -9,6 +9,8 @@ typedef struct {
   /* the program's constants (weights) are inputs after the arguments
    * instead of arrays in the source */
   bool consts_as_inputs;
+  /* loops carry OpenMP pragmas (inside #ifdef _OPENMP) */
+  bool openmp;
 } jx_portable_opts;
 
 typedef struct {

@@ -34,7 +34,14 @@ typedef struct {
    * no threads, no streaming stores, no compiler extensions; CALL
    * kernels rendered as C (jx_cpu_render_call) */
   bool portable;
+  /* portable only (the export's openmp option): the loops worth it carry
+   * `#pragma omp parallel for` inside `#ifdef _OPENMP` (JX_OMP_FOR) */
+  bool openmp;
 } sb;
+
+/* The pragma line of an OpenMP loop (after `#ifdef _OPENMP`): a unit
+ * built without -fopenmp does not see it (-Wunknown-pragmas stays quiet). */
+#define JX_OMP_FOR(clauses) "#ifdef _OPENMP\n#pragma omp parallel for" clauses "\n#endif\n"
 
 static inline void put(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline void put(sb *b, const char *fmt, ...) {

@@ -340,6 +340,19 @@ static void render_kernel(sb *b, shared *sh, const jx_program *p, const jx_kerne
   }
   int64_t n, grain;
   kernel_work(k, &n, &grain);
+  if (b->portable && b->openmp && n > 2 * grain) { /* chunks of the grain over OpenMP's threads */
+    int64_t nch = (n + grain - 1) / grain;
+    put(b,
+        "%sint p%d_k%d(char **b, const jx_rt *rt) {\n  int64_t c;\n  (void)rt;\n" JX_OMP_FOR(
+            " schedule(static)"),
+        linkage(p), p->id, id);
+    put(b,
+        "  for (c = 0; c < %lldLL; c++)\n    p%d_k%d_range(b, c * %lldLL, c < %lldLL ? (c + 1) * %lldLL : "
+        "%lldLL);\n",
+        (long long)nch, p->id, id, (long long)grain, (long long)(nch - 1), (long long)grain, (long long)n);
+    put(b, "  return 0;\n}\n\n");
+    return;
+  }
   if (b->portable) { /* one thread: the whole range */
     put(b,
         "%sint p%d_k%d(char **b, const jx_rt *rt) {\n  (void)rt;\n  p%d_k%d_range(b, 0, %lldLL);\n  return "

@@ -10,7 +10,7 @@
  *
  * A primitive without a row in `calls` is recorded as missing, and the
  * export fails naming it. */
-#include "backend/cpu/render.h"
+#include "backend/cpu/render_call.h"
 
 static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
 static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
@@ -28,11 +28,23 @@ static void head(sb *b, const jx_program *p, const jx_kernel *k, int id, const c
   }
   for (int o = 0; o < k->nout; o++) {
     jx_dtype dt = bav(p, k->outs[o])->dtype;
-    put(b, "  %s *const o%d = (%s *)b[%d];\n", ctype[dt], o, ctype[dt], k->outs[o]);
+    /* (void): an empty output (a 0 dim) is never written */
+    put(b, "  %s *const o%d = (%s *)b[%d];\n  (void)o%d;\n", ctype[dt], o, ctype[dt], k->outs[o], o);
   }
 }
 
 static void tail(sb *b) { put(b, "  return 0;\n}\n\n"); }
+
+/* the helpers the render_<family>.c files share (render_call.h) */
+const char *jx_cpu_call_ctype(jx_dtype dt) { return ctype[dt]; }
+const char *jx_cpu_call_sfx(jx_dtype dt) { return sfx[dt]; }
+bool jx_cpu_call_dtype_ok(jx_dtype dt) {
+  return dt == JX_BOOL || dt == JX_I32 || dt == JX_I64 || dt == JX_U32 || dt == JX_F32 || dt == JX_F64;
+}
+void jx_cpu_call_head(sb *b, const jx_program *p, const jx_kernel *k, int id, const char *what) {
+  head(b, p, k, id, what);
+}
+void jx_cpu_call_tail(sb *b) { tail(b); }
 
 static int64_t prod(const int64_t *s, int lo, int hi) {
   int64_t n = 1;
@@ -134,6 +146,11 @@ static void put_madd(sb *b, const char *s, const char *ind, const char *dst, con
   if (f32 || f64) put(b, "#endif\n");
 }
 
+void jx_cpu_call_madd(sb *b, const char *s, const char *ind, const char *dst, const char *src, const char *a,
+                      const char *bv) {
+  put_madd(b, s, ind, dst, src, a, bv);
+}
+
 /* acc[r][j] (r < rows) updated with a<r> * b[j] for one k */
 static void put_dot_update(sb *b, const char *s, int rows, int nr) {
   put(b, "          for (int64_t j = 0; j < %d; j++) {\n", nr);
@@ -231,6 +248,7 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put(b, "    %s *const C = o0 + bt * %lldLL;\n", T, (long long)(M * N));
   put(b, "    if (%lldLL == 0) for (int64_t f = 0; f < %lldLL; f++) C[f] = (%s)0;\n", (long long)K,
       (long long)(M * N), T);
+  if (b->openmp && N > nr && M * N * K >= (1 << 16)) put(b, JX_OMP_FOR(" schedule(static)"));
   put(b, "    for (int64_t n0 = 0; n0 < %lldLL; n0 += %d) {\n", (long long)N, nr);
   put(b, "      const int64_t nn = %lldLL - n0 < %d ? %lldLL - n0 : %d;\n", (long long)N, nr, (long long)N,
       nr);
@@ -335,8 +353,8 @@ static void put_index(sb *b, int64_t n) {
 static void put_gather(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *x = bav(p, k->ins[0]);
   int ax = jx_gather_take_axis(&k->call.params, x, bav(p, k->ins[1]), NULL);
-  if (ax < 0) { /* general dimension numbers: no portable loop yet */
-    jx_cpu_no_rendering(b->need, k->call.prim);
+  if (ax < 0) { /* general dimension numbers (render_gather.c) */
+    jx_cpu_render_gather_general(b, p, k, id);
     return;
   }
   int64_t outer = prod(x->shape, 0, ax), n = x->shape[ax], inner = prod(x->shape, ax + 1, x->ndim);
@@ -356,9 +374,12 @@ static void put_gather(sb *b, const jx_program *p, const jx_kernel *k, int id) {
  * (duplicates too, as the eager kernel); other scatters are refused */
 static void put_scatter(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *o = bav(p, k->outs[0]);
-  int ax = jx_gather_take_axis(&k->call.params, o, bav(p, k->ins[1]), bav(p, k->ins[2]));
-  if (ax < 0) {
-    jx_cpu_no_rendering(b->need, k->call.prim);
+  /* the take form adds with add_<dtype>: bool's is xor, the eager scatter's or (the general form's) */
+  int ax = k->call.prim == JX_P_scatter_add && o->dtype != JX_BOOL
+               ? jx_gather_take_axis(&k->call.params, o, bav(p, k->ins[1]), bav(p, k->ins[2]))
+               : -1;
+  if (ax < 0) { /* general dimension numbers, the other combiners (render_gather.c) */
+    jx_cpu_render_scatter_general(b, p, k, id);
     return;
   }
   int64_t outer = prod(o->shape, 0, ax), n = o->shape[ax], inner = prod(o->shape, ax + 1, o->ndim);
@@ -424,11 +445,41 @@ static const struct {
   jx_prim prim;
   void (*render)(sb *, const jx_program *, const jx_kernel *, int);
 } calls[] = {
-    {JX_P_dot_general, put_dot},     {JX_P_argmax, put_arg},
-    {JX_P_argmin, put_arg},          {JX_P_pad, put_pad},
-    {JX_P_concatenate, put_concat},  {JX_P_gather, put_gather},
-    {JX_P_scatter_add, put_scatter}, {JX_P_threefry2x32, put_threefry},
+    {JX_P_dot_general, put_dot},
+    {JX_P_argmax, put_arg},
+    {JX_P_argmin, put_arg},
+    {JX_P_pad, put_pad},
+    {JX_P_concatenate, put_concat},
+    {JX_P_gather, put_gather},
+    {JX_P_scatter_add, put_scatter},
+    {JX_P_threefry2x32, put_threefry},
+    /* round 2's primitives, one file per family */
+    {JX_P_conv_general_dilated, jx_cpu_render_conv},
+    {JX_P_reduce_window_sum, jx_cpu_render_window},
+    {JX_P_reduce_window_max, jx_cpu_render_window},
+    {JX_P_reduce_window_min, jx_cpu_render_window},
+    {JX_P_select_and_gather_add, jx_cpu_render_window},
+    {JX_P_select_and_scatter_add, jx_cpu_render_window},
+    {JX_P_scatter, put_scatter},
+    {JX_P_scatter_mul, put_scatter},
+    {JX_P_scatter_min, put_scatter},
+    {JX_P_scatter_max, put_scatter},
+    {JX_P_dynamic_slice, jx_cpu_render_dslice},
+    {JX_P_dynamic_update_slice, jx_cpu_render_dslice},
+    {JX_P_sort, jx_cpu_render_sort},
+    {JX_P_argsort, jx_cpu_render_sort},
+    {JX_P_cumsum, jx_cpu_render_cumulative},
+    {JX_P_cumprod, jx_cpu_render_cumulative},
+    {JX_P_cummax, jx_cpu_render_cumulative},
+    {JX_P_cummin, jx_cpu_render_cumulative},
+    {JX_P_cumlogsumexp, jx_cpu_render_cumulative},
+    {JX_P_reduce_prod, jx_cpu_render_reduce_prod},
 };
+
+int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k) {
+  if (k->kind != JX_LK_CALL) return 0;
+  return k->call.prim == JX_P_sort || k->call.prim == JX_P_argsort ? jx_cpu_sort_scratch(p, k) : 0;
+}
 
 void jx_cpu_render_call(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)

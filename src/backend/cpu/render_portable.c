@@ -14,7 +14,7 @@
  * The entry point is reentrant: it writes only its outputs, its workspace
  * and its locals. */
 #include "backend/cpu/portable.h"
-#include "backend/cpu/render.h"
+#include "backend/cpu/render_call.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -40,16 +40,22 @@ static int64_t sub_allocs(const jx_program *p, bool redirect) {
   return n;
 }
 
+/* whether LOOP kernel k runs render_loop.c's while driver (while, and
+ * while_bounded, whose lowering names the same driver) */
+static bool is_while(const jx_kernel *k) {
+  const char *lp = jx_prim_rules[k->call.prim]->lower.loop;
+  return lp && !strcmp(lp, "while");
+}
+
 /* the stack a LOOP kernel of `outer` takes while it runs, nesting included */
 static int64_t loop_need(const jx_program *outer, const jx_kernel *k) {
   const jx_lloop *l = &k->loop;
-  int ncarry = k->call.prim == JX_P_scan    ? l->ncarry
-               : k->call.prim == JX_P_while ? k->nin - l->ncconst - l->nbconst
-                                            : 0;
+  const bool wh = is_while(k);
+  int ncarry = k->call.prim == JX_P_scan ? l->ncarry : wh ? k->nin - l->ncconst - l->nbconst : 0;
   int64_t n = 0, inner = 0;
   for (int c = 0; c < ncarry; c++) n += WS_HEADER + round64(buf_bytes(outer, k->outs[c]));
   for (int si = 0; si < l->nsub; si++) {
-    bool redirect = !(k->call.prim == JX_P_while && si == 0); /* a while's cond keeps its output */
+    bool redirect = !(wh && si == 0); /* a while's cond keeps its output */
     n += sub_allocs(l->sub[si], redirect);
     int64_t s = nested_need(l->sub[si]);
     if (s > inner) inner = s;
@@ -57,13 +63,16 @@ static int64_t loop_need(const jx_program *outer, const jx_kernel *k) {
   return n + inner;
 }
 
+/* the most any kernel of p takes from the stack: a loop, nesting
+ * included, or a CALL kernel's scratch (sort's permutation) */
 static int64_t nested_need(const jx_program *p) {
   int64_t m = 0;
-  for (int i = 0; i < p->nkernel; i++)
-    if (p->kernels[i].kind == JX_LK_LOOP) {
-      int64_t s = loop_need(p, &p->kernels[i]);
-      if (s > m) m = s;
-    }
+  for (int i = 0; i < p->nkernel; i++) {
+    const jx_kernel *k = &p->kernels[i];
+    int64_t scratch = jx_cpu_call_scratch(p, k);
+    int64_t s = k->kind == JX_LK_LOOP ? loop_need(p, k) : scratch ? WS_HEADER + round64(scratch) : 0;
+    if (s > m) m = s;
+  }
   return m;
 }
 
@@ -134,6 +143,8 @@ static void put_value(sb *b, jx_dtype dt, const void *data, int64_t i) {
     default: put(b, "0"); break;
   }
 }
+
+void jx_cpu_put_literal(sb *b, jx_dtype dt, const void *data, int64_t i) { put_value(b, dt, data, i); }
 
 /* the constant of buffer bid as `static const T c<bid>[]` */
 static void put_const_array(sb *b, const jx_program *p, int bid) {
@@ -332,9 +343,9 @@ static jx_t clash(const char *name) {
 
 /* the source: prelude, runtime, constants, kernels, entry */
 static jx_t render_source(const jx_program *p, const char *name, jx_portable_unit *u, const int64_t *off,
-                          int64_t temps) {
+                          int64_t temps, bool openmp) {
   jx_needs need = {0};
-  sb body = {.need = &need, .portable = true};
+  sb body = {.need = &need, .portable = true, .openmp = openmp};
   for (int i = 0; i < p->nbuf; i++)
     if (p->bufs[i].kind == JX_LB_CONST && input_of(u, p, i) < 0) put_const_array(&body, p, i);
   put(&body, "\n");
@@ -389,7 +400,7 @@ jx_t jx_cpu_render_portable(const jx_program *p, int nargs, const char *name, co
   if (!err) {
     int64_t stack = nested_need(p);
     u->workspace = temps + stack > 0 ? temps + stack + WS_ALIGN : 0;
-    err = render_source(p, name, u, off, temps);
+    err = render_source(p, name, u, off, temps, o && o->openmp);
   }
   for (int i = 0; !err && i < u->nin; i++)
     if (!(in[i] = input_aval(p, u, i))) err = jx_error_new("export: input %d has no buffer", i);
