@@ -956,6 +956,8 @@ jx_optimizer *jx_clip_by_block_rms(double threshold);        /* u / max(1, rms(u
 jx_optimizer *jx_scale_by_param_block_rms(double min_scale); /* u * max(rms(p), min_scale) */
 jx_optimizer *jx_ema(double decay, bool debias);             /* optax.ema: state (count, ema) */
 jx_optimizer *jx_scale(double step_size);                    /* optax.scale: u * step_size */
+/* jnp.roll(x, shifts, axes) with tuples: n (shift, axis) pairs in turn */
+jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes);
 /* [LIB] end */
 
 /* ================================ [DTYPE] low-precision and small integer dtypes (#19) */
