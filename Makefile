@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all lib test demo bench install clean asan tsan fuzz fuzz-loaders fuzz-export format format-check
+.PHONY: all lib test demo bench install clean asan tsan fuzz fuzz-loaders fuzz-export fuzz-optim format format-check
 
 all: lib
 lib: $(BUILD)/Makefile
@@ -63,6 +63,11 @@ fuzz:
 fuzz-loaders:
 	JOBS=$(JOBS) bash fuzz/run.sh build
 	bash fuzz/run.sh loaders $(FUZZ_SECONDS)
+
+# The optimizers' libFuzzer target (fuzz/fuzz_optim.c), built by the same script.
+fuzz-optim:
+	JOBS=$(JOBS) bash fuzz/run.sh build
+	bash fuzz/run.sh optim $(FUZZ_SECONDS)
 
 # jx_export_load's libFuzzer target (fuzz/fuzz_export_load.c), built by the same script.
 fuzz-export:

@@ -70,7 +70,8 @@ static jx_t loss(const jx_t *a, void *u) {
   jx_t logits = predict(a[0], a[1]);
   int nc = (int)jx_shape(logits)[1];
   jx_t logp = jx_log_softmax(logits, -1);
-  return jx_neg(jx_mean(jx_sum_axes(jx_mul(logp, jx_one_hot(a[2], nc)), 1, (int[]){-1}, false)));
+  const int last[1] = {-1};
+  return jx_neg(jx_mean(jx_sum_axes(jx_mul(logp, jx_one_hot(a[2], nc)), 1, last, false)));
 }
 
 static jx_t predict_body(const jx_t *a, void *u) {
@@ -103,8 +104,8 @@ typedef struct {
 
 /* (params, state, x, y) -> (params, state, loss): one jitted step */
 static jx_t train_step(const jx_t *a, void *u) {
-  step_ctx *c = u;
-  jx_t vg = jx_call(c->vg, (jx_t[]){a[0], a[2], a[3]});
+  step_ctx *c = (step_ctx *)u;
+  jx_t vg = JX_CALL(c->vg, a[0], a[2], a[3]);
   jx_t r = jx_optim_update(c->opt, jx_at(vg, 1), a[1], a[0]);
   return JX_TUPLE(jx_apply_updates(a[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
 }
@@ -112,10 +113,10 @@ static jx_t train_step(const jx_t *a, void *u) {
 enum { EVAL_CHUNK = 500 };
 static double evaluate(jx_fn *fwd, jx_t params, const lt_data *d, float mean, float stdv) {
   int64_t D = (int64_t)d->rows * d->cols, correct = 0;
-  float *x = calloc((size_t)(EVAL_CHUNK * D), sizeof(float));
+  float *x = (float *)calloc((size_t)(EVAL_CHUNK * D), sizeof(float));
   int32_t pred[EVAL_CHUNK];
   for (int64_t s = 0; s < d->n; s += EVAL_CHUNK) {
-    int64_t m = d->n - s < EVAL_CHUNK ? d->n - s : EVAL_CHUNK;
+    int64_t m = d->n - s < EVAL_CHUNK ? d->n - s : (int64_t)EVAL_CHUNK;
     lt_data view = *d;
     view.images = d->images + s * D;
     lt_to_input(&view, NULL, m, mean, stdv, x);
@@ -156,9 +157,10 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
   jx_t state = jx_retain(jx_optim_init(opt, params));
   jx_t key = jx_retain(jx_random_key(1));
   jx_pool_pop();
-  float *x = malloc(sizeof(float) * (size_t)(B * D));
-  int32_t *y = malloc(sizeof(int32_t) * (size_t)B), *perm = malloc(sizeof(int32_t) * (size_t)tr->n);
-  int64_t *idx = malloc(sizeof(int64_t) * (size_t)B), step_no = 0;
+  float *x = (float *)malloc(sizeof(float) * (size_t)(B * D));
+  int32_t *y = (int32_t *)malloc(sizeof(int32_t) * (size_t)B),
+          *perm = (int32_t *)malloc(sizeof(int32_t) * (size_t)tr->n);
+  int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)B), step_no = 0;
   int rc = 0;
   double t_start = lt_now();
   bool tty = isatty(STDOUT_FILENO), out_of_time = false;

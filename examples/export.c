@@ -24,7 +24,7 @@ typedef struct {
 
 /* pixels f32[1, 1296] (0..255) -> logits f32[1, 26] */
 static jx_t predict_pixels(const jx_t *a, void *u) {
-  const model *m = u;
+  const model *m = (const model *)u;
   jx_t x = jx_div(jx_sub(jx_div(a[0], jx_scalar(255)), jx_scalar(m->norm[0])), jx_scalar(m->norm[1]));
   return lt_predict(m->params, x);
 }
@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
   }
   int D = test.rows * test.cols;
   jx_fn *f = jx_fn_new(predict_pixels, 1, &m);
-  jx_t x = jx_zeros(JX_F32, 2, (int64_t[]){1, D});
+  jx_t x = jx_zeros(JX_F32, JX_SHAPE(1, D));
   jx_t err = jx_export_c(f, &x, "letters_model", out);
   if (err) {
     fprintf(stderr, "%s\n", jx_error(err));

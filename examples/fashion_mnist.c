@@ -30,7 +30,7 @@ static char *read_text(const char *doc, const char *name, bool gz, lt_err *e) {
   size_t n = 0;
   snprintf(p, sizeof p, "%s/%s%s", doc, name, gz ? ".gz" : "");
   if (lt_read_file(p, &text, &n, e) != 0) return NULL;
-  char *s = realloc(text, n + 1);
+  char *s = (char *)realloc(text, n + 1);
   if (!s) {
     free(text);
     snprintf(e->msg, sizeof e->msg, "out of memory");
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
                      .lr = lr,
                      .shift = shift,
                      .seed = 0,
-                     .progress = isatty(STDOUT_FILENO)};
+                     .progress = isatty(STDOUT_FILENO) != 0};
   lt_result r;
   if (lt_train(&train, &test, &o, NULL, &r, &e)) {
     fprintf(stderr, "fashion_mnist: error: %s\n", e.msg);

@@ -11,6 +11,8 @@
 #                                                build-fuzz/corpus_loaders)
 #   fuzz/run.sh export SECONDS                   fuzz jx_export_load (fuzz/fuzz_export_load.c;
 #                                                seeds fuzz/corpus_export)
+#   fuzz/run.sh optim SECONDS                    fuzz the optimizers (fuzz/fuzz_optim.c; seeds
+#                                                fuzz/corpus_optim, new inputs build-fuzz/corpus_optim)
 # New inputs go to build-fuzz/corpus (fuzz/corpus, the committed seeds, is
 # read only); crashes to build-fuzz/crash-*. See docs/RELIABILITY.md.
 set -euo pipefail
@@ -46,6 +48,7 @@ LIBS="-lm -lpthread -ldl $(pkg-config --libs zlib 2>/dev/null || true) $(pkg-con
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_programs.c $B/libjx.a $LIBS -o $B/fuzz_programs
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_loaders.c $B/libjx.a $LIBS -o $B/fuzz_loaders
 "$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_export_load.c $B/libjx.a $LIBS -o $B/fuzz_export_load
+"$CC" -g -O1 $SAN -fsanitize=fuzzer -Iinclude fuzz/fuzz_optim.c $B/libjx.a $LIBS -o $B/fuzz_optim
 
 mkdir -p $B/corpus fuzz/corpus
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -60,6 +63,10 @@ export)
   mkdir -p $B/corpus_export
   $B/fuzz_export_load -max_total_time="${2:-60}" -max_len=8000 -timeout=10 -rss_limit_mb=3000 -print_final_stats=1 \
     -artifact_prefix=$B/export- $B/corpus_export fuzz/corpus_export ;;
+optim)
+  mkdir -p $B/corpus_optim
+  $B/fuzz_optim -max_total_time="${2:-60}" -max_len=1024 -timeout=20 -rss_limit_mb=3000 -print_final_stats=1 \
+    -artifact_prefix=$B/optim- $B/corpus_optim fuzz/corpus_optim ;;
 merge)
   mkdir -p $B/merged
   # -timeout: inputs slower than that (third derivatives) are left out, so

@@ -965,6 +965,37 @@ void jx_set_print_sink(jx_print_sink fn, void *ctx);
 /* [PRINT] end */
 
 /* ================================ [LIB] library items: optimizers, C++ (#21) */
+/* Adafactor (optax.adafactor) and its parts. The options carry optax's
+ * keyword arguments; start from jx_adafactor_defaults() (optax's defaults)
+ * and change fields. A 0 for clipping_threshold, momentum or
+ * weight_decay_rate is optax's None (that part left out of the chain).
+ * jx_adafactor(lr, NULL) uses the defaults; lr NULL is optax's
+ * learning_rate=None (no learning-rate scaling). The mask (retained) or
+ * mask function applies only with a weight decay rate. */
+typedef struct {
+  bool factored;                    /* true: factored second moments where a leaf allows */
+  double decay_rate;                /* 0.8: decay_rate_t = 1 - (t + 1)^-decay_rate */
+  int64_t decay_offset;             /* 0: t = count - decay_offset (held >= 0) */
+  int64_t min_dim_size_to_factor;   /* 128 */
+  double eps;                       /* 1e-30: added to the squared gradients */
+  bool multiply_by_parameter_scale; /* true: steps relative to each leaf's rms */
+  double clipping_threshold;        /* 1.0: clip each leaf's update rms (0: no clipping) */
+  double momentum;                  /* 0: none; else an ema of the updates */
+  double weight_decay_rate;         /* 0: none */
+  jx_t weight_decay_mask;           /* NULL, or a tree like params of bool arrays */
+  jx_fn *weight_decay_mask_fn;      /* NULL, or params -> such a tree */
+} jx_adafactor_options;
+jx_adafactor_options jx_adafactor_defaults(void);
+jx_optimizer *jx_adafactor(jx_schedule *lr, const jx_adafactor_options *opts); /* takes lr over */
+/* optax.scale_by_factored_rms: state (count, v_row, v_col, v) */
+jx_optimizer *jx_scale_by_factored_rms(bool factored, double decay_rate, int64_t step_offset,
+                                       int64_t min_dim_size_to_factor, double epsilon);
+jx_optimizer *jx_clip_by_block_rms(double threshold);        /* u / max(1, rms(u) / threshold) */
+jx_optimizer *jx_scale_by_param_block_rms(double min_scale); /* u * max(rms(p), min_scale) */
+jx_optimizer *jx_ema(double decay, bool debias);             /* optax.ema: state (count, ema) */
+jx_optimizer *jx_scale(double step_size);                    /* optax.scale: u * step_size */
+/* jnp.roll(x, shifts, axes) with tuples: n (shift, axis) pairs in turn */
+jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes);
 /* [LIB] end */
 
 /* ================================ [DTYPE] low-precision and small integer dtypes (#19) */

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # jx.h from other compilers and languages: it compiles as C99, C11 and C17
 # with -pedantic -Werror under gcc and clang, as C++17 under g++ and
-# clang++ (the examples that use only the public API, and a small C++
-# program, tests/cxx/hello.cpp, which is also linked against libjx.so and
-# run). A compiler that is missing is skipped with a message; exit 77
+# clang++ (the examples that use only the public API, with -pedantic; the
+# letters application and the examples built on it, examples/letters/*.c,
+# cnn.c, demo.c, export.c, fashion_mnist.c; and a small C++ program,
+# tests/cxx/hello.cpp, which is also linked against libjx.so and run). A compiler that is missing is skipped with a message; exit 77
 # (skipped) when neither C++ compiler exists.
 set -euo pipefail
 LIB=$1 ROOT=$2
@@ -34,6 +35,8 @@ done
 
 # examples that include nothing but jx.h and the standard headers
 examples=$(grep -L '#include "' "$ROOT"/examples/*.c)
+# the letters application (its test, test_letters.c, is a C test) and the examples built on it
+letters="$(ls "$ROOT"/examples/letters/*.c | grep -v test_letters.c) $(grep -l '#include "letters.h"' "$ROOT"/examples/*.c)"
 ncxx=0
 for cxx in g++ clang++; do
   have "$cxx" || continue
@@ -42,6 +45,14 @@ for cxx in g++ clang++; do
     "$cxx" -x c++ -std=c++17 $W -I"$INC" -c "$ex" -o "$tmp/$(basename "$ex" .c).o"
   done
   echo "cxx test: $(echo $examples | wc -w) examples build as C++17 with $cxx"
+  # the letters application and its users: idiomatic C with designated
+  # initializers that leave members out, which g++ (not gcc, not clang++)
+  # reports under -Wextra in C++ only: that one warning is off
+  for ex in $letters; do
+    "$cxx" -x c++ -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers -I"$INC" -I"$ROOT/examples/letters" \
+      -c "$ex" -o "$tmp/letters_$(basename "$ex" .c).o"
+  done
+  echo "cxx test: $(echo $letters | wc -w) files of the letters examples build as C++17 with $cxx"
   if [ -n "$FLAGS" ] && [ "$cxx" = clang++ ]; then
     # a sanitizer build's libjx.so carries gcc's ASan runtime, which
     # clang's cannot share a process with: compile only

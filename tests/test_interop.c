@@ -98,6 +98,17 @@ static void test_copies(void) {
   jx_pool_pop();
 }
 
+/* a dimension of extent 1 may have any stride, even one that would leave
+ * the address range if it were ever stepped (fuzz_loaders: UBSan saw the
+ * copy step past its last element) */
+static void test_extent_one(void) {
+  jx_pool_push();
+  float f[4] = {5, 0, 6, 0};
+  jx_t x = jx_from_buffer(JX_F32, JX_SHAPE(1, 2), (const int64_t[]){-(INT64_MAX / 2), 8}, f, NULL, NULL);
+  CHECKF(values_are(x, 2, (double[]){5, 6}), "%s", jx_error(x));
+  jx_pool_pop();
+}
+
 static void test_errors(void) {
   jx_pool_push();
   float f[4] = {0};
@@ -114,6 +125,12 @@ static void test_errors(void) {
       {jx_from_buffer(JX_F32, JX_SHAPE(4), NULL, NULL, count_deleter, malloc(8)), "ptr is NULL"},
       {jx_from_buffer(JX_F32, 2, NULL, NULL, f, count_deleter, malloc(8)), "shape"},
       {jx_from_buffer(JX_F32, JX_SHAPE(INT64_MAX / 2, 4), NULL, f, count_deleter, malloc(8)), "from_buffer"},
+      {jx_from_buffer(JX_F32, JX_SHAPE(3, 2), (const int64_t[]){INT64_MAX / 2, 4}, f, count_deleter,
+                      malloc(8)),
+       "address"},
+      {jx_from_buffer(JX_F32, JX_SHAPE(2), (const int64_t[]){-64}, (void *)(uintptr_t)16, count_deleter,
+                      malloc(8)),
+       "address"}, /* below address 0 */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
     EXPECT_ERROR(cases[i].r, "from_buffer", cases[i].want);
@@ -322,6 +339,15 @@ static void test_import(void) {
   CHECK(dl_deleted == (int)(sizeof bad / sizeof *bad));
   t = produce(f64, 1, (int64_t[]){2}, (int64_t[]){INT64_MAX / 4}, 16);
   EXPECT_ERROR(jx_from_dlpack(t), "from_dlpack", "overflows");
+  /* strides each in range whose sum over the shape is not (fuzz_loaders
+   * found jx reading wild memory here), and an offset that wraps the
+   * address space */
+  t = produce((DLDataType){kDLBool, 8, 1}, 5, (int64_t[]){2, 1, 4, 2, 3},
+              (int64_t[]){513732761614337967, 159578247911423511, 3530822107858468864, 0, 0}, 16);
+  EXPECT_ERROR(jx_from_dlpack(t), "from_buffer", "strides", "address");
+  t = produce(f64, 1, (int64_t[]){2}, NULL, 16);
+  t->dl_tensor.byte_offset = (uint64_t)INTPTR_MAX + 1;
+  EXPECT_ERROR(jx_from_dlpack(t), "from_dlpack", "byte_offset");
   EXPECT_ERROR(jx_from_dlpack(NULL), "from_dlpack", "NULL");
   /* no deleter: nothing to call */
   double keep[2] = {3, 4};
@@ -356,6 +382,7 @@ int main(void) {
   test_wrap();
   test_copies();
   test_errors();
+  test_extent_one();
   test_alignment();
   test_data_ptr();
   test_export();

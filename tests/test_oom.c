@@ -5,7 +5,7 @@
  * allocation jx makes and can fail the N-th. A representative workload --
  * eager ops (GEMM packing, chunked reductions, sorts), grad, vmap, jit
  * (trace, optimize, fuse, render, build, run), cond/scan/while/fori, random,
- * vjp, switch, tree_map, make_jaxpr and to_string, optimizers (src/optim),
+ * vjp, switch, tree_map, make_jaxpr and to_string, optimizers (src/optim, adafactor too),
  * named trees (dicts through grad, structures, key paths) and DLPack, and
  * eager ops and grad in a new thread (whose pool vectors start empty) -- is run once to count its allocations (K); then, for every N in 1..K,
  * run again with allocation N failing. Each step of the workload must end
@@ -353,6 +353,20 @@ static jx_t step_optim(void) {
   return r;
 }
 
+/* adafactor: every part on (a factored matrix, momentum, masked weight
+ * decay, a schedule), init and two updates */
+static jx_t step_adafactor(void) {
+  jx_t yes = jx_scalar_of(JX_BOOL, 1), no = jx_scalar_of(JX_BOOL, 0);
+  jx_adafactor_options o = jx_adafactor_defaults();
+  o.min_dim_size_to_factor = 1, o.momentum = 0.9, o.weight_decay_rate = 0.01;
+  o.weight_decay_mask = JX_LIST(JX_TUPLE(yes, no), JX_TUPLE(yes, no));
+  jx_optimizer *a = jx_adafactor(jx_cosine_decay_schedule(0.1, 10, 0), &o);
+  jx_t p = params_tree(), g = jx_tree_map(leaf_sq, p, NULL);
+  jx_t r = optim_steps(a, p, g);
+  jx_optim_free(a);
+  return r;
+}
+
 /* named trees (a dict through grad, structures, paths, their text) and
  * interop (a wrapped buffer through DLPack and back) */
 static jx_t dict_loss(const jx_t *a, void *u) {
@@ -403,10 +417,11 @@ typedef struct {
   const char *name;
   jx_t (*run)(void);
 } step;
-static const step steps[] = {{"eager", step_eager},   {"kernels", step_kernels}, {"grad", step_grad},
-                             {"vmap", step_vmap},     {"jit", step_jit},         {"control", step_control},
-                             {"random", step_random}, {"misc", step_misc},       {"thread", step_thread},
-                             {"optim", step_optim},   {"trees", step_trees}};
+static const step steps[] = {
+    {"eager", step_eager},   {"kernels", step_kernels}, {"grad", step_grad},
+    {"vmap", step_vmap},     {"jit", step_jit},         {"control", step_control},
+    {"random", step_random}, {"misc", step_misc},       {"thread", step_thread},
+    {"optim", step_optim},   {"trees", step_trees},     {"adafactor", step_adafactor}};
 enum { NSTEP = sizeof steps / sizeof steps[0] };
 
 /* --------------------------------------------------------- result checking */

@@ -85,9 +85,9 @@ static int parse(int argc, char **argv, opts_t *o) {
                 .nhidden = 2,
                 .lr = -1,
                 .momentum = 0.9,
+                .shift = 2,
                 .seed = 0,
-                .data_seed = 1,
-                .shift = 2};
+                .data_seed = 1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -222,7 +222,7 @@ static char *read_text(const char *path) {
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
-  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  char *s = n >= 0 ? (char *)malloc((size_t)n + 1) : NULL;
   if (s && fread(s, 1, (size_t)n, f) != (size_t)n) free(s), s = NULL;
   if (s) s[n] = 0;
   fclose(f);
@@ -298,6 +298,28 @@ static void svg_safe(char *s) {
     if (*s == '<' || *s == '>' || *s == '&' || *s == '\'' || *s == '"') *s = '_';
 }
 
+/* what lt_train takes from the command line */
+static lt_train_opts train_opts(const opts_t *o) {
+  lt_train_opts to = {.epochs = o->epochs,
+                      .batch = o->batch,
+                      .hidden = o->hidden,
+                      .nhidden = o->nhidden,
+                      .opt = o->opt,
+                      .lr = o->lr,
+                      .momentum = o->momentum,
+                      .weight_decay = o->wd,
+                      .shift = o->shift,
+                      .dp_clip = o->dp_clip,
+                      .dp_noise = o->dp_noise,
+                      .seed = o->seed,
+                      .progress = !o->no_progress && isatty(STDOUT_FILENO),
+                      .quiet = o->quiet,
+                      .max_steps = o->max_steps,
+                      .devices = o->devices,
+                      .processes = o->data_parallel};
+  return to;
+}
+
 int letters_main(int argc, char **argv) {
   opts_t o;
   int pr = parse(argc, argv, &o);
@@ -308,6 +330,10 @@ int letters_main(int argc, char **argv) {
   int status = 1;
   const char *names = NULL;
   int procs = 1;
+  double t_data; /* set below: declared before the gotos, which C++ may not jump over initializations */
+  jx_t loaded;
+  lt_train_opts to;
+  int trc;
   if (o.data_parallel) { /* mpirun: every process runs this; rank 0 alone prints and writes */
     jx_t derr = jx_distributed_init();
     if (derr) {
@@ -345,27 +371,11 @@ int letters_main(int argc, char **argv) {
     if (font_data(&o, lead, &train, &test, &e)) goto fail;
     names = "abcdefghijklmnopqrstuvwxyz";
   }
-  double t_data = lt_now() - t0;
+  t_data = lt_now() - t0;
 
   /* ---- parameters to start from */
-  jx_t loaded = NULL;
-  lt_train_opts to = {.epochs = o.epochs,
-                      .batch = o.batch,
-                      .hidden = o.hidden,
-                      .nhidden = o.nhidden,
-                      .opt = o.opt,
-                      .lr = o.lr,
-                      .momentum = o.momentum,
-                      .weight_decay = o.wd,
-                      .shift = o.shift,
-                      .dp_clip = o.dp_clip,
-                      .dp_noise = o.dp_noise,
-                      .seed = o.seed,
-                      .progress = !o.no_progress && isatty(STDOUT_FILENO),
-                      .quiet = o.quiet,
-                      .max_steps = o.max_steps,
-                      .devices = o.devices,
-                      .processes = o.data_parallel};
+  loaded = NULL;
+  to = train_opts(&o);
   if (o.load) {
     if (lt_npz_load(o.load, &loaded, to.norm, &e)) goto fail;
     to.have_norm = to.norm[1] > 0;
@@ -401,7 +411,7 @@ int letters_main(int argc, char **argv) {
 
   /* ---- train */
   lt_result r;
-  int trc = lt_train(&train, &test, &to, loaded, &r, &e);
+  trc = lt_train(&train, &test, &to, loaded, &r, &e);
   if (loaded) jx_release(loaded);
   if (trc) goto fail;
 

@@ -102,7 +102,7 @@ int lt_read_file(const char *path, uint8_t **out, size_t *len, lt_err *e) {
                    path);
 #endif
   size_t cap = gz ? (size_t)st.st_size * 4 + 4096 : (size_t)st.st_size + 1, n = 0;
-  uint8_t *buf = malloc(cap);
+  uint8_t *buf = (uint8_t *)malloc(cap);
   if (!buf) return lt_fail(e, "%s: out of memory", path);
 #ifdef LT_HAVE_ZLIB
   if (gz) {
@@ -166,7 +166,9 @@ int lt_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data, lt
   uint8_t *buf;
   size_t len;
   if (lt_read_file(path, &buf, &len, e)) return -1;
-  int rc = -1;
+  int rc = -1, nd;
+  uint64_t total = 1;
+  size_t hdr;
   if (len < 4 || buf[0] != 0 || buf[1] != 0) {
     lt_fail(e, "%s: not an IDX file (it must start with two zero bytes, a type and a rank)", path);
     goto done;
@@ -175,7 +177,7 @@ int lt_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data, lt
     lt_fail(e, "%s: IDX element type 0x%02x is not supported (only 0x08, unsigned bytes)", path, buf[2]);
     goto done;
   }
-  int nd = buf[3];
+  nd = buf[3];
   if (nd < 1 || nd > 4) {
     lt_fail(e, "%s: IDX rank %d is not supported (1 to 4)", path, nd);
     goto done;
@@ -184,7 +186,6 @@ int lt_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data, lt
     lt_fail(e, "%s: truncated IDX header", path);
     goto done;
   }
-  uint64_t total = 1;
   for (int i = 0; i < nd; i++) {
     const uint8_t *p = buf + 4 + 4 * i;
     dims[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
@@ -194,7 +195,7 @@ int lt_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data, lt
       goto done;
     }
   }
-  size_t hdr = 4 + 4 * (size_t)nd;
+  hdr = 4 + 4 * (size_t)nd;
   if (len - hdr != total) {
     lt_fail(e, "%s: corrupt IDX file: its header promises %llu bytes of data, it has %llu%s", path,
             (unsigned long long)total, (unsigned long long)(len - hdr),
@@ -202,7 +203,7 @@ int lt_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data, lt
     goto done;
   }
   *ndim = nd;
-  *data = malloc(total ? total : 1);
+  *data = (uint8_t *)malloc(total ? total : 1);
   if (!*data) {
     lt_fail(e, "%s: out of memory", path);
     goto done;
@@ -221,7 +222,7 @@ int lt_idx_write(const char *path, int ndim, const int64_t *dims, const uint8_t 
     total *= (size_t)dims[i];
   }
   size_t hdr = 4 + 4 * (size_t)ndim;
-  uint8_t *buf = malloc(hdr + total);
+  uint8_t *buf = (uint8_t *)malloc(hdr + total);
   if (!buf) return lt_fail(e, "%s: out of memory", path);
   buf[0] = buf[1] = 0, buf[2] = 0x08, buf[3] = (uint8_t)ndim;
   for (int i = 0; i < ndim; i++) {
@@ -265,8 +266,9 @@ int lt_idx_load_pair(const char *images, const char *labels, lt_data *out, lt_er
 }
 
 int lt_idx_save_pair(const char *images, const char *labels, const lt_data *d, lt_err *e) {
-  if (lt_idx_write(images, 3, (int64_t[]){d->n, d->rows, d->cols}, d->images, e)) return -1;
-  if (lt_idx_write(labels, 1, (int64_t[]){d->n}, d->labels, e)) {
+  int64_t image_dims[3] = {d->n, d->rows, d->cols}, label_dims[1] = {d->n};
+  if (lt_idx_write(images, 3, image_dims, d->images, e)) return -1;
+  if (lt_idx_write(labels, 1, label_dims, d->labels, e)) {
     unlink(images);
     return -1;
   }

@@ -44,7 +44,7 @@ void lt_confusion_summary(const int64_t *cm, int n, const char *names, int top) 
     int64_t ab, ba;
   } pair;
   int np = n * (n - 1) / 2, k = 0;
-  pair *ps = malloc(sizeof(pair) * (size_t)(np ? np : 1));
+  pair *ps = (pair *)malloc(sizeof(pair) * (size_t)(np ? np : 1));
   for (int a = 0; a < n; a++)
     for (int b = a + 1; b < n; b++) ps[k++] = (pair){a, b, cm[a * n + b], cm[b * n + a]};
   /* partial selection sort: the `top` largest a<->b totals */
@@ -69,8 +69,8 @@ void lt_confusion_summary(const int64_t *cm, int n, const char *names, int top) 
   if (!shown) printf("  (none: every held-out example is classified correctly)\n");
   /* the hardest classes */
   printf("lowest per-class accuracy:");
-  int *order = malloc(sizeof(int) * (size_t)n);
-  double *acc = malloc(sizeof(double) * (size_t)n);
+  int *order = (int *)malloc(sizeof(int) * (size_t)n);
+  double *acc = (double *)malloc(sizeof(double) * (size_t)n);
   int m = 0;
   for (int c = 0; c < n; c++) {
     int64_t tot = 0;
@@ -112,7 +112,7 @@ static void sb(sbuf *b, const char *fmt, ...) {
     }
     size_t cap = b->cap ? b->cap * 2 : 8192;
     while (cap < b->n + (size_t)k + 1) cap *= 2;
-    char *np = realloc(b->p, cap);
+    char *np = (char *)realloc(b->p, cap);
     if (!np) return;
     b->p = np, b->cap = cap;
   }
@@ -173,14 +173,15 @@ int lt_plot_svg(const char *path, const lt_result *r, const char *title, lt_err 
   double lo = 1e300, hi = -1e300;
   for (int i = 0; i < n; i++) lo = fmin(lo, r->loss[i]), hi = fmax(hi, r->loss[i]);
   double pad = (hi - lo) * 0.1 + 1e-3;
-  panel(&b, 70, 60, 320, 260, "training loss (mean over the epoch)", n, (const double *[]){r->loss},
-        (const char *[]){"loss"}, (const char *[]){"#d62728"}, 1, fmax(0, lo - pad), hi + pad, false);
+  const double *loss[1] = {r->loss}, *acc[2] = {r->train_acc, r->test_acc};
+  const char *loss_names[1] = {"loss"}, *loss_colors[1] = {"#d62728"};
+  const char *acc_names[2] = {"train (sample)", "held-out"}, *acc_colors[2] = {"#1f77b4", "#2ca02c"};
+  panel(&b, 70, 60, 320, 260, "training loss (mean over the epoch)", n, loss, loss_names, loss_colors, 1,
+        fmax(0, lo - pad), hi + pad, false);
   double alo = 1;
   for (int i = 0; i < n; i++) alo = fmin(alo, fmin(r->train_acc[i], r->test_acc[i]));
   alo = floor(alo * 20) / 20;
-  panel(&b, 500, 60, 320, 260, "accuracy", n, (const double *[]){r->train_acc, r->test_acc},
-        (const char *[]){"train (sample)", "held-out"}, (const char *[]){"#1f77b4", "#2ca02c"}, 2, alo, 1.0,
-        true);
+  panel(&b, 500, 60, 320, 260, "accuracy", n, acc, acc_names, acc_colors, 2, alo, 1.0, true);
   sb(&b, "</svg>\n");
   int rc = b.p ? lt_write_atomic(path, b.p, b.n, e) : lt_fail(e, "%s: out of memory", path);
   free(b.p);

@@ -52,7 +52,8 @@ jx_t lt_loss(const jx_t *args, void *user) {
   jx_t logits = lt_predict(args[0], args[1]);
   int nclasses = (int)jx_shape(logits)[jx_ndim(logits) - 1];
   jx_t logp = jx_log_softmax(logits, -1);
-  jx_t picked = jx_sum_axes(jx_mul(logp, jx_one_hot(args[2], nclasses)), 1, (int[]){-1}, false);
+  const int last[1] = {-1};
+  jx_t picked = jx_sum_axes(jx_mul(logp, jx_one_hot(args[2], nclasses)), 1, last, false);
   return jx_neg(jx_mean(picked));
 }
 
@@ -66,7 +67,8 @@ jx_t lt_init_params(jx_t key, int nlayers, const int *sizes) {
   jx_t layers[32];
   jx_t keys = jx_random_split(key, nlayers);
   for (int i = 0; i < nlayers; i++) {
-    jx_t k = jx_reshape(jx_slice(keys, (int64_t[]){i, 0}, (int64_t[]){i + 1, 2}, NULL), JX_SHAPE(2));
+    int64_t start[2] = {i, 0}, limit[2] = {i + 1, 2};
+    jx_t k = jx_reshape(jx_slice(keys, start, limit, NULL), JX_SHAPE(2));
     double scale = sqrt(2.0 / (sizes[i] + sizes[i + 1]));
     jx_t W = jx_mul(jx_random_normal(k, JX_F32, JX_SHAPE(sizes[i], sizes[i + 1])), jx_scalar(scale));
     jx_t b = jx_zeros(JX_F32, JX_SHAPE(sizes[i + 1]));
@@ -119,8 +121,8 @@ typedef struct {
 
 /* (params, state, x, y) -> (params, state, loss) */
 static jx_t train_step(const jx_t *args, void *user) {
-  step_ctx *c = user;
-  jx_t vg = jx_call(c->value_and_grad, (jx_t[]){args[0], args[2], args[3]});
+  step_ctx *c = (step_ctx *)user;
+  jx_t vg = JX_CALL(c->value_and_grad, args[0], args[2], args[3]);
   jx_t r = jx_optim_update(c->opt, jx_at(vg, 1), args[1], args[0]);
   return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_at(vg, 0));
 }
@@ -130,8 +132,8 @@ static jx_t train_step(const jx_t *args, void *user) {
  * (pmean), and every device applies the same update to its replica.
  *   (params, state, x [B/n, D], y [B/n]) -> (params, state, loss) per device */
 static jx_t dp_train_step(const jx_t *args, void *user) {
-  step_ctx *c = user;
-  jx_t vg = jx_call(c->value_and_grad, (jx_t[]){args[0], args[2], args[3]});
+  step_ctx *c = (step_ctx *)user;
+  jx_t vg = JX_CALL(c->value_and_grad, args[0], args[2], args[3]);
   jx_t grads = jx_pmean(jx_at(vg, 1), "batch");
   jx_t r = jx_optim_update(c->opt, grads, args[1], args[0]);
   return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_pmean(jx_at(vg, 0), "batch"));
@@ -157,7 +159,7 @@ typedef struct {
   double std;
 } noise_ctx;
 static jx_t add_noise(jx_t g, void *u) {
-  noise_ctx *n = u;
+  noise_ctx *n = (noise_ctx *)u;
   jx_t k = jx_random_fold_in(n->key, (uint32_t)n->i++);
   return jx_add(g, jx_mul(jx_random_normal(k, JX_F32, jx_ndim(g), jx_shape(g)), jx_scalar(n->std)));
 }
@@ -167,8 +169,8 @@ static jx_t add_noise(jx_t g, void *u) {
  * scaled by min(1, C / |g_b|) so its norm is at most C, summed, noised,
  * averaged. The scaled sum is one dot per leaf: sum_b factor_b * g_b. */
 static jx_t dp_step(const jx_t *args, void *user) {
-  step_ctx *c = user;
-  jx_t grads = jx_call(c->perex_grads, (jx_t[]){args[0], args[2], args[3]});
+  step_ctx *c = (step_ctx *)user;
+  jx_t grads = JX_CALL(c->perex_grads, args[0], args[2], args[3]);
   jx_t norms = JX_CALL(c->batched_norm, grads); /* f32[B] */
   jx_t factor =
       jx_minimum(jx_scalar(1.0), jx_div(jx_scalar(c->dp_clip), jx_maximum(norms, jx_scalar(1e-12))));
@@ -180,7 +182,7 @@ static jx_t dp_step(const jx_t *args, void *user) {
   double B = (double)jx_shape(args[2])[0];
   jx_t g = jx_tree_map(leaf_scale, total, jx_scalar(1.0 / B));
   jx_t r = jx_optim_update(c->opt, g, args[1], args[0]);
-  jx_t loss = lt_loss((jx_t[]){args[0], args[2], args[3]}, NULL);
+  jx_t loss_args[3] = {args[0], args[2], args[3]}, loss = lt_loss(loss_args, NULL);
   return JX_TUPLE(jx_apply_updates(args[0], jx_at(r, 0)), jx_at(r, 1), jx_stop_gradient(loss));
 }
 
@@ -191,7 +193,7 @@ static jx_t dp_step(const jx_t *args, void *user) {
 static double evaluate_with(jx_fn *fwd, jx_t params, const lt_data *d, float mean, float stdv, int nclasses,
                             int64_t *confusion) {
   int64_t D = (int64_t)d->rows * d->cols, correct = 0;
-  float *x = malloc(sizeof(float) * (size_t)(EVAL_CHUNK * D));
+  float *x = (float *)malloc(sizeof(float) * (size_t)(EVAL_CHUNK * D));
   int32_t pred[EVAL_CHUNK];
   if (confusion) memset(confusion, 0, sizeof(int64_t) * (size_t)nclasses * nclasses);
   for (int64_t s = 0; s < d->n; s += EVAL_CHUNK) {
@@ -238,8 +240,9 @@ jx_optimizer *lt_optimizer(const lt_train_opts *o, int64_t total_steps) {
   if (strcmp(o->opt, "sgd") != 0)
     return wd > 0 ? jx_adamw(lr, 0.9, 0.999, 1e-8, wd, NULL) : jx_adam(lr, 0.9, 0.999, 1e-8);
   if (wd <= 0) return jx_sgd(lr, o->momentum, false);
-  return jx_chain(3, (jx_optimizer *[]){jx_momentum(o->momentum, false), jx_add_decayed_weights(wd, NULL),
-                                        jx_scale_by_learning_rate(lr)});
+  jx_optimizer *parts[3] = {jx_momentum(o->momentum, false), jx_add_decayed_weights(wd, NULL),
+                            jx_scale_by_learning_rate(lr)};
+  return jx_chain(3, parts);
 }
 
 void lt_result_free(lt_result *r) {
@@ -325,24 +328,26 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   bool dp = o->dp_clip > 0;
   if (dp) {
     grad = jx_grad(loss_fn, 0), jgrad = jx_jit(grad);
-    vm = jx_vmap(jgrad, (int[]){JX_NONE, 0, 0}, 0), pe = jx_jit(vm);
+    const int per_example[3] = {JX_NONE, 0, 0}; /* params shared, the batch split */
+    vm = jx_vmap(jgrad, per_example, 0), pe = jx_jit(vm);
     norm_fn = jx_fn_new(global_norm, 1, NULL), bnorm = jx_vmap(norm_fn, NULL, 0);
     ctx.perex_grads = pe, ctx.batched_norm = bnorm;
   }
   jx_fn *step_body = jx_fn_new(dp ? dp_step : nshards > 1 ? dp_train_step : train_step, dp ? 5 : 4, &ctx);
   /* out_axis JX_NONE (JAX's out_axes=None): the replicas are equal, device 0's is the result */
-  jx_fn *step =
-      nshards > 1 ? jx_pmap(step_body, (int[]){JX_NONE, JX_NONE, 0, 0}, JX_NONE, "batch") : jx_jit(step_body);
+  const int sharded[4] = {JX_NONE, JX_NONE, 0, 0};
+  jx_fn *step = nshards > 1 ? jx_pmap(step_body, sharded, JX_NONE, "batch") : jx_jit(step_body);
   jx_fn *pbody = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pbody);
 
   jx_pool_push();
   jx_t state = jx_retain(jx_optim_init(opt, params));
   jx_pool_pop();
 
-  float *x = malloc(sizeof(float) * (size_t)(B * D));
-  int32_t *y = malloc(sizeof(int32_t) * (size_t)B), *perm = malloc(sizeof(int32_t) * (size_t)train->n);
-  int64_t *idx = malloc(sizeof(int64_t) * (size_t)B);
-  int32_t *shifts = malloc(sizeof(int32_t) * 2 * (size_t)B);
+  float *x = (float *)malloc(sizeof(float) * (size_t)(B * D));
+  int32_t *y = (int32_t *)malloc(sizeof(int32_t) * (size_t)B),
+          *perm = (int32_t *)malloc(sizeof(int32_t) * (size_t)train->n);
+  int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)B);
+  int32_t *shifts = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)B);
   int rc = 0;
   int64_t global_step = 0;
   int Bp = B / procs; /* this process's examples of each global batch */
@@ -419,7 +424,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
     }
   }
   if (rc == 0) {
-    r->confusion = calloc((size_t)nclasses * nclasses, sizeof(int64_t));
+    r->confusion = (int64_t *)calloc((size_t)nclasses * nclasses, sizeof(int64_t));
     r->test_accuracy = evaluate_with(fwd, params, test, r->mean, r->stdv, nclasses, r->confusion);
     r->total_s = lt_now() - t_start;
     r->params = params;

@@ -45,6 +45,20 @@ static bool bools_clean(const uint8_t *p, int64_t n) {
   return !bad;
 }
 
+/* whether the elements strides (bytes) reach from ptr lie within int64
+ * offsets and the address space: every (shape - 1) * stride summed
+ * without overflow (a hostile stride would otherwise make strided_copy
+ * read wild memory) */
+static bool span_ok(int ndim, const int64_t *shape, const int64_t *strides, size_t es, const void *ptr) {
+  int64_t lo = 0, hi = (int64_t)es, t;
+  for (int d = 0; d < ndim; d++) {
+    if (__builtin_mul_overflow(strides[d], shape[d] - 1, &t)) return false;
+    if (t < 0 ? __builtin_add_overflow(lo, t, &lo) : __builtin_add_overflow(hi, t, &hi)) return false;
+  }
+  uintptr_t p = (uintptr_t)ptr;
+  return (uint64_t)0 - (uint64_t)lo <= p && (uint64_t)hi <= UINTPTR_MAX - p;
+}
+
 /* y (fresh, row-major) from the strided source at p */
 static void strided_copy(jx_t y, const char *p, const int64_t *strides) {
   const jx_aval *a = jx_aval_of(y);
@@ -54,10 +68,12 @@ static void strided_copy(jx_t y, const char *p, const int64_t *strides) {
   for (int64_t i = 0; i < n; i++) {
     memcpy(dst + (size_t)i * es, p, es);
     if (a->dtype == JX_BOOL) dst[i] = dst[i] != 0;
-    for (int d = a->ndim - 1; d >= 0; d--) { /* next index, odometer style */
-      p += strides[d];
-      if (++idx[d] < a->shape[d]) break;
-      p -= strides[d] * a->shape[d];
+    for (int d = a->ndim - 1; d >= 0; d--) { /* next index, odometer style; p never */
+      if (++idx[d] < a->shape[d]) {          /* leaves the span span_ok checked */
+        p += strides[d];
+        break;
+      }
+      p -= strides[d] * (a->shape[d] - 1);
       idx[d] = 0;
     }
   }
@@ -91,6 +107,12 @@ jx_t jx_from_buffer(jx_dtype dt, int ndim, const int64_t *shape, const int64_t *
     jx_shape_str(ndim, shape, err, sizeof err);
     return fail(jx_error_new("%s: ptr is NULL for %s%s (%zu bytes)", op, jx_dtype_name(dt), err, nbytes), del,
                 ptr, ctx);
+  }
+  if (n > 0 && strides && !span_ok(ndim, shape, strides, es, ptr)) {
+    jx_shape_str(ndim, shape, err, sizeof err);
+    return fail(jx_error_new("%s: the strides of %s%s address bytes beyond the int64 or address range", op,
+                             jx_dtype_name(dt), err),
+                del, ptr, ctx);
   }
   bool zero_copy = n > 0 && is_contiguous(ndim, shape, strides, es) && (uintptr_t)ptr % es == 0 &&
                    (dt != JX_BOOL || bools_clean(ptr, n));
@@ -196,7 +218,8 @@ static jx_t dl_check(const DLTensor *d, int *dt) {
     if (d->strides[i] > INT64_MAX / es || d->strides[i] < -(INT64_MAX / es))
       return jx_error_new("%s: stride %lld of dimension %d overflows a byte offset", op,
                           (long long)d->strides[i], i);
-  if (d->byte_offset > (uint64_t)INTPTR_MAX) return jx_error_new("%s: byte_offset is out of range", op);
+  if (d->byte_offset > (uint64_t)INTPTR_MAX || (d->data && d->byte_offset > UINTPTR_MAX - (uintptr_t)d->data))
+    return jx_error_new("%s: byte_offset is out of range", op);
   return NULL;
 }
 

@@ -237,6 +237,17 @@ jx_t jx_repeat_counts(jx_t x, int n, const int64_t *counts, int axis) {
 }
 
 /* ------------------------------------------------------------ roll, flip */
+/* jnp.roll with tuples of shifts and axes: each pair in turn (shifts of a
+ * repeated axis add up, as NumPy's) */
+jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes) {
+  if (n < 0 || (n > 0 && (!shifts || !axes)))
+    return jx_error_new("roll: %d shifts and axes (shifts %s, axes %s)", n, shifts ? "given" : "NULL",
+                        axes ? "given" : "NULL");
+  jx_t e = jx_op_check_array("roll", x);
+  for (int i = 0; i < n && !e; i++) x = jx_roll(x, shifts[i], axes[i]), e = jx_ok(x) ? NULL : x;
+  return e ? e : x;
+}
+
 /* jnp.roll: element i moves to (i + shift) mod n along axis: the last
  * shift elements, then the rest (JX_NONE: of the flattened array, then
  * reshaped back) */

@@ -266,6 +266,8 @@ jx_t jx_take_along_axis(jx_t x, jx_t idx, int axis) {
   jx_t e = jx_op_check_array(op, x);
   if (!e) e = jx_op_check_array(op, idx);
   if (e) return e;
+  if (axis == JX_NONE) /* NumPy's axis=None: x flattened, 1-d indices */
+    return jx_take_along_axis(jx_reshape(x, 1, (int64_t[]){-1}), idx, 0);
   const jx_aval *a = &x->aval, *ia = &idx->aval;
   int r = a->ndim, ax = norm_axis(axis, r);
   char s[160], si[160];

@@ -22,6 +22,13 @@ static jx_t array_axis(const char *op, jx_t x, int axis, int *ax) {
   return *ax < 0 ? axis_error(op, x, axis) : NULL;
 }
 
+/* axis JX_NONE (NumPy's axis=None): the flattened array along axis 0 */
+static jx_t flat_if_none(jx_t x, int *axis) {
+  if (*axis != JX_NONE || !jx_ok(x) || jx_is_tree(x)) return x;
+  *axis = 0;
+  return jx_reshape(x, 1, (int64_t[]){-1});
+}
+
 static jx_t sort_bind(int n, const jx_t *ops, int axis, int num_keys, jx_t *out) {
   jx_params pa;
   jx_params_init(&pa, JX_PK_SORT);
@@ -31,6 +38,7 @@ static jx_t sort_bind(int n, const jx_t *ops, int axis, int num_keys, jx_t *out)
 
 jx_t jx_sort(jx_t x, int axis) {
   int ax;
+  x = flat_if_none(x, &axis);
   jx_t e = array_axis("sort", x, axis, &ax), out;
   return e ? e : (sort_bind(1, &x, ax, 1, &out), out);
 }
@@ -46,6 +54,7 @@ static jx_t argsort_axis(jx_t x, int ax) {
 
 jx_t jx_argsort(jx_t x, int axis) {
   int ax;
+  x = flat_if_none(x, &axis);
   jx_t e = array_axis("argsort", x, axis, &ax);
   return e ? e : argsort_axis(x, ax);
 }
@@ -126,6 +135,7 @@ jx_t jx_searchsorted(jx_t a, jx_t v, const char *side) {
 static jx_t cumulative(jx_prim p, jx_t x, int axis, bool reverse) {
   const char *nm = jx_prim_names[p];
   int ax;
+  x = flat_if_none(x, &axis);
   jx_t e = array_axis(nm, x, axis, &ax);
   if (e) return e;
   /* jnp promotes bool to the default int for sums and products, and ints

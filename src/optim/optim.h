@@ -7,6 +7,8 @@
  *                 optimizer), apply_updates, global_norm, the leafwise map
  *   transforms.c  the gradient transformations (trace, scale_by_adam, ...)
  *                 and the optimizers composed from them (sgd, adam, ...)
+ *   adafactor.c   adafactor and its parts (scale_by_factored_rms,
+ *                 clip_by_block_rms, scale_by_param_block_rms, ema, scale)
  *
  * Everything an update computes is a jx op, so an update runs eagerly,
  * under jit, vmap and grad alike; the state is a tree of arrays. */
@@ -28,7 +30,8 @@ struct jx_optimizer {
   const char *name; /* what errors call it: the kind's, or the composite's ("adamw") */
   atomic_int refs;  /* < 0: a static sentinel, never freed */
   double h[3];      /* hyperparameters, per kind */
-  bool flag;        /* nesterov, centered */
+  int64_t ih[2];    /* integer hyperparameters, per kind */
+  bool flag;        /* nesterov, centered, factored, debias, no sign flip */
   jx_schedule *lr;  /* owned */
   jx_t mask;        /* retained, or NULL */
   jx_fn *mask_fn;   /* retained, or NULL: params -> the mask (optax's callable masks) */
@@ -61,6 +64,12 @@ jx_t jx_optim_check_like(const jx_optimizer *o, const char *what, jx_t tree, con
                          jx_t like);
 /* A tree of zeros shaped like params */
 jx_t jx_optim_zeros_like(jx_t params);
+/* NULL if state is a tuple of n items (n < 0: a 0-d i32 count), else an
+ * error naming o and saying that it should be `what` */
+jx_t jx_optim_check_state(const jx_optimizer *o, jx_t state, int n, const char *what);
+/* scale_by_learning_rate; flip: -lr (optax's default), else +lr. Takes lr
+ * over. */
+jx_optimizer *jx_optim_scale_by_lr(jx_schedule *lr, bool flip);
 /* count + 1, saturating at INT32_MAX (optax's safe_int32_increment) */
 jx_t jx_optim_increment(jx_t count);
 

@@ -188,6 +188,18 @@ jx_t jx_optim_zeros_like(jx_t params) {
   return jx_at(jx_optim_map(&o, 1, &params, (const char *[]){"params"}, 1, zeros_leaf, NULL), 0);
 }
 
+jx_t jx_optim_check_state(const jx_optimizer *o, jx_t state, int n, const char *what) {
+  bool ok =
+      n < 0 ? !jx_is_tree(state) && jx_ndim(state) == 0 && jx_dtype_of(state) == JX_I32 : jx_len(state) == n;
+  if (ok) return NULL;
+  char b[64] = "a tree";
+  if (!jx_is_tree(state))
+    jx_aval_str(jx_aval_of(state), b, sizeof b);
+  else
+    snprintf(b, sizeof b, "a tree of length %d", jx_len(state));
+  return jx_error_new("%s: the state should be %s, not %s", o->name, what, b);
+}
+
 jx_t jx_optim_increment(jx_t count) {
   return jx_where(jx_lt(count, jx_scalar_int(INT32_MAX)), jx_add(count, jx_scalar_int(1)), count);
 }

@@ -27,19 +27,6 @@ static jx_t count_init(const jx_optimizer *o, jx_t params) {
 static jx_t as_leaf(jx_t scalar, jx_t leaf) { return jx_astype(scalar, jx_dtype_of(leaf)); }
 static jx_t w(double v) { return jx_scalar(v); }
 
-/* The state must be a tuple of n items (or a 0-d i32 count when n < 0). */
-static jx_t check_state(const jx_optimizer *o, jx_t state, int n, const char *what) {
-  bool ok =
-      n < 0 ? !jx_is_tree(state) && jx_ndim(state) == 0 && jx_dtype_of(state) == JX_I32 : jx_len(state) == n;
-  if (ok) return NULL;
-  char b[64] = "a tree";
-  if (!jx_is_tree(state))
-    jx_aval_str(jx_aval_of(state), b, sizeof b);
-  else
-    snprintf(b, sizeof b, "a tree of length %d", jx_len(state));
-  return jx_error_new("%s: the state should be %s, not %s", o->name, what, b);
-}
-
 static bool unit_interval(double b) { return b >= 0 && b < 1; }
 
 /* ---------------------------------------------------------------- trace */
@@ -74,17 +61,18 @@ jx_optimizer *jx_momentum(double decay, bool nesterov) {
 static void scale_leaf(const jx_t *in, jx_t *out, void *u) { out[0] = jx_mul(as_leaf(u, in[0]), in[0]); }
 static jx_t lr_update(const jx_optimizer *o, jx_t grads, jx_t count, jx_t params) {
   (void)params;
-  jx_t e = check_state(o, count, -1, "the step count (i32[])");
+  jx_t e = jx_optim_check_state(o, count, -1, "the step count (i32[])");
   if (e) return e;
-  jx_t neg_lr = jx_neg(jx_optim_schedule_f64(o->lr, count));
+  jx_t lr = jx_optim_schedule_f64(o->lr, count), neg_lr = o->flag ? lr : jx_neg(lr);
   if (!jx_ok(neg_lr)) return neg_lr;
   jx_t r = jx_optim_map(o, 1, &grads, (const char *[]){"grads"}, 1, scale_leaf, neg_lr);
   return JX_TUPLE(jx_at(r, 0), jx_optim_increment(count));
 }
 static const optim_kind lr_kind = {"scale_by_learning_rate", count_init, lr_update};
 
-/* -lr(count) * updates (optax.scale_by_learning_rate); takes lr over */
-jx_optimizer *jx_scale_by_learning_rate(jx_schedule *lr) {
+/* -lr(count) * updates (optax.scale_by_learning_rate; flip_sign=False:
+ * +lr, o->flag); takes lr over */
+jx_optimizer *jx_optim_scale_by_lr(jx_schedule *lr, bool flip) {
   const char *why = jx_optim_schedule_error(lr);
   jx_optimizer *o = why ? NULL : jx_optim_new(&lr_kind);
   if (!o) { /* the message first: why may be lr's own */
@@ -92,9 +80,11 @@ jx_optimizer *jx_scale_by_learning_rate(jx_schedule *lr) {
     jx_schedule_free(lr);
     return o;
   }
-  o->lr = lr;
+  o->lr = lr, o->flag = !flip;
   return o;
 }
+
+jx_optimizer *jx_scale_by_learning_rate(jx_schedule *lr) { return jx_optim_scale_by_lr(lr, true); }
 
 /* -------------------------------------------------------------- scale_by_adam */
 
@@ -127,8 +117,8 @@ static jx_t adam_init(const jx_optimizer *o, jx_t params) {
 }
 static jx_t adam_update(const jx_optimizer *o, jx_t grads, jx_t state, jx_t params) {
   (void)params;
-  jx_t e = check_state(o, state, 3, "(count, mu, nu)");
-  if (!e) e = check_state(o, jx_at(state, 0), -1, "a step count (i32[]) first");
+  jx_t e = jx_optim_check_state(o, state, 3, "(count, mu, nu)");
+  if (!e) e = jx_optim_check_state(o, jx_at(state, 0), -1, "a step count (i32[]) first");
   if (e) return e;
   jx_t count = jx_optim_increment(jx_at(state, 0)), t = jx_astype(count, JX_F64);
   adam_ctx c = {o, jx_div(jx_scalar(1.0), one_minus_pow(o->h[0], t)), jx_rsqrt(one_minus_pow(o->h[1], t))};
@@ -170,7 +160,7 @@ static jx_t rms_init(const jx_optimizer *o, jx_t params) {
 static jx_t rms_update(const jx_optimizer *o, jx_t grads, jx_t state, jx_t params) {
   (void)params;
   int n = o->flag ? 2 : 1;
-  jx_t e = check_state(o, state, n, o->flag ? "(nu, mu)" : "(nu,)");
+  jx_t e = jx_optim_check_state(o, state, n, o->flag ? "(nu, mu)" : "(nu,)");
   if (e) return e;
   jx_t r = jx_optim_map(o, 1 + n, (jx_t[]){grads, jx_at(state, 0), o->flag ? jx_at(state, 1) : NULL},
                         (const char *[]){"grads", "nu", "mu"}, 1 + n, rms_leaf, (void *)o);

@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """Golden trajectories for tests/test_optim.c, from PyTorch's optimizers
-and LR schedulers (Debian's python3-torch; the test itself needs no Python).
+and LR schedulers (Debian's python3-torch; the test itself needs no Python),
+and for tests/test_adafactor.c, from a NumPy reference of optax.adafactor
+(at the end of this file; torch has no Adafactor in 1.13, optax is not
+installed).
 
-    /usr/bin/python3 tests/golden/gen_optim.py      # writes tests/golden/optim.npz
+    /usr/bin/python3 tests/golden/gen_optim.py      # writes optim.npz and adafactor.npz
+    /usr/bin/python3 tests/golden/gen_optim.py --adafactor-only
 
 Parameters are a list of two (W, b) layers, f32, started from fixed random
 values; each step's gradients are fixed random f32 arrays (the same ones
@@ -19,8 +23,9 @@ Arrays in the file:
     sched_<name>       [100] f64: the learning rate used at steps 0..99
 """
 import math
-import warnings
 import os
+import sys
+import warnings
 
 import numpy as np
 import torch
@@ -144,22 +149,152 @@ EXTRA = {
     "exponential_begin_end": lambda t: exponential(t, 0.1, 5, 0.5, begin=20, end=0.01),
 }
 
-out = {}
-for i, x in enumerate(INIT):
-    out[f"init_{i}"] = x
-for i, g in enumerate(GRADS):
-    out[f"grads_{i}"] = g
-for name, (make_opt, make_sched, scale) in CASES.items():
-    traj, lrs = run(make_opt, make_sched, scale)
-    for i, x in enumerate(traj):
-        out[f"{name}_{i}"] = x
-    if name in CLOSED:
-        want = np.array([CLOSED[name](t) for t in range(STEPS)])
-        assert np.allclose(lrs, want, rtol=1e-12, atol=0), (name, np.abs(lrs - want).max())
-        out[f"sched_{name}"] = lrs
-for name, f in EXTRA.items():
-    out[f"sched_{name}"] = np.array([f(t) for t in range(STEPS)])
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optim.npz")
-np.savez(path, **out)
-print(f"wrote {path}: {len(out)} arrays")
+def torch_cases():
+    out = {}
+    for i, x in enumerate(INIT):
+        out[f"init_{i}"] = x
+    for i, g in enumerate(GRADS):
+        out[f"grads_{i}"] = g
+    for name, (make_opt, make_sched, scale) in CASES.items():
+        traj, lrs = run(make_opt, make_sched, scale)
+        for i, x in enumerate(traj):
+            out[f"{name}_{i}"] = x
+        if name in CLOSED:
+            want = np.array([CLOSED[name](t) for t in range(STEPS)])
+            assert np.allclose(lrs, want, rtol=1e-12, atol=0), (name, np.abs(lrs - want).max())
+            out[f"sched_{name}"] = lrs
+    for name, f in EXTRA.items():
+        out[f"sched_{name}"] = np.array([f(t) for t in range(STEPS)])
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optim.npz")
+    np.savez(path, **out)
+    print(f"wrote {path}: {len(out)} arrays")
+
+
+# ----------------------------------------------------------------- adafactor
+# Parameters and gradients come from an integer hash both this script and
+# tests/test_adafactor.c compute exactly (f64 arithmetic on small integers,
+# rounded once to f32), so the large factored leaf needs no stored inputs.
+# Stored per case and leaf: the leaf after every step at up to 64 sampled
+# positions (<case>_<i>, [100, n]; <case>_<i>_idx their flat indices) and
+# the whole leaf after the last step (<case>_<i>_final).
+AF_TREES = {"A": [(256, 130), (4, 3), (3,), ()], "B": [(5, 3, 6), (4, 3), (3,), ()]}
+
+
+def af_values(shape, leaf, salt, t):
+    """The hash: leaf `leaf` of the tree at step t, as f32."""
+    k = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+    h = (k * 40503 + t * 2654435 + leaf * 9176 + salt * 7919 + 12345) % 65521
+    h = (h * h + 3 * h + 17) % 65521
+    x = h.astype(np.float64) / 65521.0 - 0.5
+    x = x * (1 + k % 5).astype(np.float64) * (1 + (k // 13) % 3).astype(np.float64)
+    return x.astype(np.float32).reshape(shape)
+
+
+def af_init(tree):  # salt 1, scaled by 2 (exact)
+    return [af_values(s, i, 1, 0) * np.float32(2) for i, s in enumerate(AF_TREES[tree])]
+
+
+def af_grads(tree, t):  # salt 2
+    return [af_values(s, i, 2, t) for i, s in enumerate(AF_TREES[tree])]
+
+
+def factored_dims(shape, factored, min_dim):
+    """optax's _factored_dims: (d1, d0), the second largest and largest axes"""
+    if not factored or len(shape) < 2:
+        return None
+    order = np.argsort(shape, kind="stable")
+    if shape[order[-2]] < min_dim:
+        return None
+    return int(order[-2]), int(order[-1])
+
+
+def rms(x):
+    return np.sqrt(np.mean(x * x, dtype=np.float32))
+
+
+def adafactor_run(tree, lr, factored=True, decay_rate=0.8, decay_offset=0, min_dim=128, eps=1e-30,
+                  param_scale=True, clip=1.0, momentum=None, wd=None, mask=None):
+    """optax.adafactor (factorized.scale_by_factored_rms, clip_by_block_rms,
+    scale_by_learning_rate(flip_sign=False), scale_by_param_block_rms, ema,
+    add_decayed_weights, scale(-1)) in float32, one leaf at a time. The one
+    departure: optax's decay_rate_t is NaN before step decay_offset of a
+    fresh state; here t is held at 0 there (see src/optim/adafactor.c)."""
+    f32 = np.float32
+    ps = af_init(tree)
+    stats = []
+    for p in ps:
+        fd = factored_dims(p.shape, factored, min_dim)
+        if fd:
+            d1, d0 = fd
+            stats.append([np.zeros(np.delete(p.shape, d0), f32), np.zeros(np.delete(p.shape, d1), f32), None])
+        else:
+            stats.append([None, None, np.zeros(p.shape, f32)])
+    ema = [np.zeros(p.shape, f32) for p in ps]
+    traj = []
+    for t in range(STEPS):
+        step = f32(max(t - decay_offset, 0)) + f32(1)
+        decay_t = f32(1) - step ** f32(-decay_rate)
+        new = []
+        for i, (p, g) in enumerate(zip(ps, af_grads(tree, t))):
+            st, gs = stats[i], g * g + f32(eps)
+            fd = factored_dims(p.shape, factored, min_dim)
+            if fd:
+                d1, d0 = fd
+                st[0] = decay_t * st[0] + (f32(1) - decay_t) * np.mean(gs, axis=d0, dtype=f32)
+                st[1] = decay_t * st[1] + (f32(1) - decay_t) * np.mean(gs, axis=d1, dtype=f32)
+                r1 = d1 - 1 if d1 > d0 else d1
+                row = (st[0] / np.mean(st[0], axis=r1, keepdims=True, dtype=f32)) ** f32(-0.5)
+                u = g * np.expand_dims(row, d0) * np.expand_dims(st[1] ** f32(-0.5), d1)
+            else:
+                st[2] = decay_t * st[2] + (f32(1) - decay_t) * gs
+                u = g * st[2] ** f32(-0.5)
+            if clip is not None:
+                u = u / np.maximum(f32(1), rms(u) / f32(clip))
+            u = f32(lr(t)) * u
+            if param_scale:
+                u = u * np.maximum(rms(p), f32(1e-3))
+            if momentum is not None:
+                ema[i] = f32(momentum) * ema[i] + f32(1 - momentum) * u
+                u = ema[i]
+            if wd is not None and (mask is None or mask[i]):
+                u = u + f32(wd) * p
+            new.append((p + -u).astype(f32))
+        ps = new
+        traj.append([p.copy() for p in ps])
+    return traj
+
+
+AF_CASES = {
+    # optax's defaults: only the 256x130 leaf is factored
+    "adafactor": ("A", dict(lr=lambda t: 0.01)),
+    # every part: factoring of a 3-d leaf (axes 2 and 0) and of the 4x3
+    # matrix, a schedule, momentum, masked weight decay, a tighter clip
+    "adafactor_full": ("B", dict(lr=lambda t: cosine(t, 0.05, 100, 0.1), min_dim=3, decay_rate=0.7, clip=0.5,
+                                 momentum=0.9, wd=0.01, mask=[True, True, False, False])),
+    # unfactored, absolute steps, no clipping, a decay offset, a large eps
+    "adafactor_plain": ("B", dict(lr=lambda t: 0.01, factored=False, param_scale=False, clip=None,
+                                  decay_offset=5, eps=1e-3)),
+}
+
+
+def adafactor_cases():
+    out = {}
+    for name, (tree, kw) in AF_CASES.items():
+        traj = adafactor_run(tree, **kw)
+        for i, shape in enumerate(AF_TREES[tree]):
+            size = int(np.prod(shape, dtype=np.int64))
+            idx = np.arange(size) if size <= 64 else np.unique(np.linspace(0, size - 1, 64).astype(np.int64))
+            out[f"{name}_{i}"] = np.stack([traj[t][i].reshape(-1)[idx] for t in range(STEPS)])
+            out[f"{name}_{i}_idx"] = idx.astype(np.int64)
+            out[f"{name}_{i}_final"] = traj[-1][i]
+            assert np.all(np.isfinite(out[f"{name}_{i}"]))
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "adafactor.npz")
+    np.savez(path, **out)
+    print(f"wrote {path}: {len(out)} arrays")
+
+
+if "--adafactor-only" not in sys.argv:
+    torch_cases()
+adafactor_cases()
