@@ -12,9 +12,14 @@
  * export fails naming it. */
 #include "backend/cpu/render.h"
 
-static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
-static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
-                                                  "uint32_t", "float",   "double"};
+static const char *const sfx[] = {"b",   "i32", "i64", "u32", "f32", "f64", "bf16",
+                                  "f16", "i8",  "u8",  "i16", "u16", "u64"};
+/* bf16/f16 are their bit patterns (scalar_ops.h) */
+static const char *const ctype[] = {"uint8_t", "int32_t",  "int64_t",  "uint32_t", "float",
+                                    "double",  "uint16_t", "uint16_t", "int8_t",   "uint8_t",
+                                    "int16_t", "uint16_t", "uint64_t"};
+_Static_assert(sizeof sfx / sizeof *sfx == JX_DTYPE_COUNT, "a dtype without a suffix");
+_Static_assert(sizeof ctype / sizeof *ctype == JX_DTYPE_COUNT, "a dtype without a C type");
 
 static const jx_aval *bav(const jx_program *p, int b) { return &p->bufs[b].aval; }
 

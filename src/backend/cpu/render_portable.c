@@ -20,8 +20,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
-                                                  "uint32_t", "float",   "double"};
+/* bf16/f16 are their bit patterns (scalar_ops.h) */
+static const char *const ctype[] = {"uint8_t", "int32_t",  "int64_t",  "uint32_t", "float",
+                                    "double",  "uint16_t", "uint16_t", "int8_t",   "uint8_t",
+                                    "int16_t", "uint16_t", "uint64_t"};
+_Static_assert(sizeof ctype / sizeof *ctype == JX_DTYPE_COUNT, "a dtype without a C type");
 
 enum { WS_ALIGN = 64, WS_HEADER = 64 }; /* a loop buffer's bookkeeping (jx_ws_mark) */
 
