@@ -483,8 +483,140 @@ static void check_promotion(void) {
   CHECK(jx_promote_types(JX_F32, (jx_dtype)99) == JX_DTYPE_COUNT);
 }
 
+/* ------------------------------------------------------------ ops */
+static jx_t ints(jx_dtype dt, int n, const double *v) {
+  return jx_astype(jx_array(JX_F64, JX_SHAPE(n), v), dt);
+}
+static double at(jx_t x, int i) {
+  double v[64];
+  return jx_ok(x) && jx_size(x) <= 64 && !jx_read(x, JX_F64, v, sizeof v) ? v[i] : NAN;
+}
+
+/* integer ops compute natively and wrap; comparisons give bool */
+static void check_int_ops(void) {
+  jx_pool_push();
+  double a[] = {127, -128, 100, -1}, b[] = {1, -1, 3, 2};
+  jx_t x = ints(JX_I8, 4, a), y = ints(JX_I8, 4, b);
+  jx_t s = jx_add(x, y), d = jx_div(x, y), m = jx_mul(x, y);
+  CHECK(jx_dtype_of(s) == JX_I8 && at(s, 0) == -128 && at(s, 1) == 127 && at(s, 3) == 1);
+  CHECK(jx_dtype_of(d) == JX_F32);                                      /* true division: the default float */
+  CHECK(jx_dtype_of(m) == JX_I8 && at(m, 1) == -128 && at(m, 2) == 44); /* -128 * -1, 300 wrap */
+  jx_t u = ints(JX_U8, 4, (double[]){0, 255, 16, 200});
+  CHECK(at(jx_sub(u, jx_scalar_int(1)), 0) == 255 && at(jx_add(u, u), 1) == 254);
+  jx_t u16 = ints(JX_U16, 1, (double[]){65535});
+  CHECK(at(jx_mul(u16, u16), 0) == 1); /* 65535^2 mod 2^16, no int overflow */
+  uint64_t big[2] = {UINT64_MAX, 1ull << 63}, got[2];
+  jx_t u64 = jx_array(JX_U64, JX_SHAPE(2), big);
+  CHECK(!jx_read(jx_add(u64, jx_scalar_int(1)), JX_U64, got, sizeof got) && got[0] == 0 &&
+        got[1] == (1ull << 63) + 1);
+  CHECK(!jx_read(jx_max(u64), JX_U64, got, 8) && got[0] == UINT64_MAX);
+  /* shifts: right_shift is logical for unsigned, arithmetic for signed */
+  CHECK(at(jx_right_shift(ints(JX_I8, 1, (double[]){-16}), ints(JX_I8, 1, (double[]){2})), 0) == -4);
+  CHECK(at(jx_right_shift(ints(JX_U8, 1, (double[]){240}), ints(JX_U8, 1, (double[]){2})), 0) == 60);
+  CHECK(at(jx_shift_right_logical(ints(JX_I16, 1, (double[]){-1}), ints(JX_I16, 1, (double[]){1})), 0) ==
+        32767);
+  CHECK(at(jx_left_shift(ints(JX_U8, 1, (double[]){255}), ints(JX_U8, 1, (double[]){9})), 0) == 0);
+  jx_t lt = jx_lt(x, y);
+  CHECK(jx_dtype_of(lt) == JX_BOOL && at(lt, 1) == 1 && at(lt, 0) == 0);
+  /* sums of small ints are i32 (u32), as jnp.sum; prod wraps in the dtype */
+  jx_t sx = jx_sum(x), su = jx_sum(u);
+  CHECK(jx_dtype_of(sx) == JX_I32 && at(sx, 0) == 98 && jx_dtype_of(su) == JX_U32 && at(su, 0) == 471);
+  CHECK(jx_dtype_of(jx_max(x)) == JX_I8 && at(jx_min(x), 0) == -128);
+  CHECK(at(jx_argmax(u, 0, false), 0) == 1);
+  jx_t pu = jx_prod(ints(JX_U8, 2, (double[]){16, 17}));
+  CHECK(jx_dtype_of(pu) == JX_U32 && at(pu, 0) == 272); /* jnp.prod promotes like jnp.sum */
+  jx_pool_pop();
+}
+
+/* a body for the reductions, jitted and not */
+static jx_t red_body(const jx_t *a, void *u) {
+  int k = *(const int *)u;
+  return k == 0 ? jx_sum(a[0]) : k == 1 ? jx_max(a[0]) : k == 2 ? jx_mean(a[0]) : jx_argmax(a[0], 0, false);
+}
+
+static bool same_bits(jx_t a, jx_t b) {
+  if (!jx_ok(a) || !jx_ok(b) || jx_dtype_of(a) != jx_dtype_of(b) || jx_size(a) != jx_size(b)) return false;
+  return !memcmp(jx_data(a), jx_data(b), (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a)));
+}
+
+/* bf16/f16 reductions accumulate in f32 and round once: sums of values
+ * whose f32 sum is exact equal the exact sum rounded once */
+static void check_half_reductions(void) {
+  enum { N = 200 };
+  jx_dtype dts[2] = {JX_BF16, JX_F16};
+  for (int k = 0; k < 2; k++) {
+    jx_pool_push();
+    uint16_t h[N];
+    double exact = 0, mx = -INFINITY;
+    int amax = 0;
+    for (int i = 0; i < N; i++) {
+      double v = (double)(next64() % 2000) / 1000.0 - 0.5; /* |v| < 1.5 */
+      h[i] = jx_half_round(dts[k], v);
+      double w = jx_half_widen(dts[k], h[i]); /* multiples of 2^-16 (bf16) / 2^-11: exact sums */
+      exact += w;
+      if (w > mx) mx = w, amax = i;
+    }
+    jx_t x = half_array(dts[k], N, h);
+    jx_t s = jx_sum(x), m = jx_max(x), a = jx_argmax(x, 0, false), mean = jx_mean(x);
+    CHECK(jx_dtype_of(s) == dts[k] && bits16(s, 0) == jx_half_round(dts[k], exact));
+    CHECK(bits16(m, 0) == jx_half_round(dts[k], mx) && at(a, 0) == amax);
+    CHECK(jx_dtype_of(mean) == dts[k] && bits16(mean, 0) == jx_half_round(dts[k], (float)(exact / N)));
+    for (int r = 0; r < 4; r++) { /* jit equals eager bit for bit */
+      jx_t e = jx_call(jx_fn_new(red_body, 1, &r), &x), j = jx_call(jx_jit(jx_fn_new(red_body, 1, &r)), &x);
+      CHECKF(same_bits(e, j), "%s reduction %d: jit differs (%s)", jx_dtype_name(dts[k]), r, jx_error(j));
+    }
+    /* NaN wins max; -0 and +0 */
+    h[3] = dts[k] == JX_BF16 ? 0x7fc0 : 0x7e00;
+    CHECK(isnan(at(jx_max(half_array(dts[k], N, h)), 0)));
+    jx_pool_pop();
+  }
+}
+
+/* a bf16 function's gradient is bf16 (as in JAX), equal under jit; vmap
+ * equals the loop */
+static jx_t loss_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_mul(jx_tanh(a[0]), jx_exp(jx_mul(a[0], jx_scalar(0.5)))));
+}
+static jx_t row_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_sum(jx_sigmoid(jx_sub(a[0], jx_scalar(0.25))));
+}
+
+static void check_transforms(void) {
+  jx_dtype dts[2] = {JX_BF16, JX_F16};
+  for (int k = 0; k < 2; k++) {
+    jx_pool_push();
+    double v[12];
+    for (int i = 0; i < 12; i++) v[i] = (double)i / 6 - 1;
+    jx_t x = jx_astype(jx_array(JX_F64, JX_SHAPE(3, 4), v), dts[k]);
+    jx_fn *f = jx_fn_new(loss_body, 1, NULL), *g = jx_grad(f, 0);
+    jx_t gx = jx_call(g, &x), gj = jx_call(jx_jit(g), &x);
+    CHECKF(jx_dtype_of(gx) == dts[k], "grad of a %s function: %s", jx_dtype_name(dts[k]),
+           jx_dtype_name(jx_dtype_of(gx)));
+    CHECKF(same_bits(gx, gj), "%s: jit(grad) differs from grad", jx_dtype_name(dts[k]));
+    /* against the f32 gradient, to the 16-bit type's precision */
+    jx_t g32 = jx_call(g, (jx_t[]){jx_astype(x, JX_F32)});
+    double err = 0, tol = dts[k] == JX_BF16 ? 0.05 : 0.01;
+    for (int i = 0; i < 12; i++) err = fmax(err, fabs(at(gx, i) - at(g32, i)) / (1 + fabs(at(g32, i))));
+    CHECKF(err < tol, "%s grad vs f32 grad: %g", jx_dtype_name(dts[k]), err);
+    jx_fn *vf = jx_vmap(jx_fn_new(row_body, 1, NULL), (const int[]){0}, 0);
+    jx_t vx = jx_call(vf, &x), vj = jx_call(jx_jit(vf), &x);
+    CHECK(jx_dtype_of(vx) == dts[k] && jx_size(vx) == 3 && same_bits(vx, vj));
+    for (int r = 0; r < 3; r++) {
+      jx_t row = jx_slice(x, (const int64_t[]){r, 0}, (const int64_t[]){r + 1, 4}, NULL);
+      jx_t want = jx_call(jx_fn_new(row_body, 1, NULL), (jx_t[]){jx_reshape(row, JX_SHAPE(4))});
+      CHECKF(bits16(vx, r) == bits16(want, 0), "%s vmap row %d", jx_dtype_name(dts[k]), r);
+    }
+    jx_pool_pop();
+  }
+}
+
 /* ------------------------------------------------------------ bad input */
-static jx_t sum_body(const jx_t *a, void *u) { return (void)u, jx_sum(a[0]); }
+static jx_t sort_body(const jx_t *a, void *u) { return (void)u, jx_sum(jx_astype(jx_sort(a[0], 0), JX_F32)); }
+static jx_t cumsum_body(const jx_t *a, void *u) {
+  return (void)u, jx_sum(jx_astype(jx_cumsum(a[0], 0), JX_F32));
+}
 
 static void check_unsupported(void) {
   jx_pool_push();
@@ -496,7 +628,8 @@ static void check_unsupported(void) {
   EXPECT_ERROR(jx_cumsum(i8, 0), "cumsum", "i8");
   EXPECT_ERROR(jx_astype(i8, (jx_dtype)99), "astype", "99");
   /* the same error under jit and grad, not a crash */
-  EXPECT_ERROR(jx_call(jx_jit(jx_fn_new(sum_body, 1, NULL)), &bf), "reduce_sum", "bf16");
+  EXPECT_ERROR(jx_call(jx_jit(jx_fn_new(sort_body, 1, NULL)), &bf), "sort", "bf16");
+  EXPECT_ERROR(jx_call(jx_grad(jx_fn_new(cumsum_body, 1, NULL), 0), &bf), "cumsum", "bf16");
   jx_pool_pop();
 }
 
@@ -514,6 +647,9 @@ int main(void) {
   check_int_conversions();
   check_basics();
   check_io();
+  check_int_ops();
+  check_half_reductions();
+  check_transforms();
   check_promotion();
   check_unsupported();
   check_private_cache_remove();
