@@ -734,6 +734,38 @@ static jx_t cumsum_body(const jx_t *a, void *u) {
   return (void)u, jx_sum(jx_astype(jx_cumsum(a[0], 0), JX_F32));
 }
 
+static jx_t matmul_body(const jx_t *a, void *u) { return (void)u, jx_matmul(a[0], a[1]); }
+
+/* a serialized f32 matmul edited to bf16: loading (or calling) it is an
+ * error naming dot_general and bf16, not a kernel's crash */
+static void check_loaded_jaxpr(void) {
+  jx_pool_push();
+  char dir[] = "/tmp/jx-dtype-exp-XXXXXX", path[64];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/m.jxp", dir);
+  jx_t a = jx_zeros(JX_F32, JX_SHAPE(2, 2));
+  jx_t e = jx_export_save(jx_jit(jx_fn_new(matmul_body, 2, NULL)), (jx_t[]){a, a}, path);
+  CHECKF(!e, "%s", jx_error(e));
+  FILE *f = fopen(path, "rb");
+  static char text[1 << 16], out[1 << 17];
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0, m = 0;
+  if (f) fclose(f);
+  text[n] = 0;
+  for (size_t i = 0; i < n && m + 5 < sizeof out; i++) /* every f32 -> bf16 */
+    if (!strncmp(text + i, "f32", 3))
+      memcpy(out + m, "bf16", 4), m += 4, i += 2;
+    else
+      out[m++] = text[i];
+  f = fopen(path, "wb");
+  if (f) fwrite(out, 1, m, f), fclose(f);
+  jx_fn *g = jx_export_load(path);
+  jx_t b = jx_zeros(JX_BF16, JX_SHAPE(2, 2));
+  jx_t r = jx_call(g, (jx_t[]){b, b});
+  EXPECT_ERROR(r, "dot_general", "bf16");
+  unlink(path), rmdir(dir);
+  jx_pool_pop();
+}
+
 static void check_unsupported(void) {
   jx_pool_push();
   jx_t i8 = jx_zeros(JX_I8, JX_SHAPE(3)), bf = jx_zeros(JX_BF16, JX_SHAPE(2, 2));
@@ -768,6 +800,7 @@ int main(void) {
   check_transforms();
   check_promotion();
   check_unsupported();
+  check_loaded_jaxpr();
   check_everything_safe();
   check_private_cache_remove();
   return check_report("test_dtype");

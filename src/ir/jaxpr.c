@@ -379,7 +379,8 @@ jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
     const jx_eqn *q = &j->eqns[e];
     if ((err = typecheck_operands(j, e, defined, in))) break;
     const jx_rules *r = jx_prim_rules[q->prim]; /* q->prim checked above */
-    jx_t e2 = r->abstract_eval(q->prim, in, q->nin, &q->params, out);
+    /* through jx_abstract_eval: a loaded jaxpr meets the dtype table too */
+    jx_t e2 = jx_abstract_eval(q->prim, in, q->nin, &q->params, q->nout, out);
     if (e2) {
       err = jx_error_new("typecheck: equation %d: %s", e, jx_error(e2));
       break;
