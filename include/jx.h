@@ -786,7 +786,7 @@ jx_t jx_bitwise_or(jx_t a, jx_t b);
 jx_t jx_bitwise_xor(jx_t a, jx_t b);
 jx_t jx_bitwise_not(jx_t x); /* jnp.invert */
 jx_t jx_left_shift(jx_t a, jx_t b);
-jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for u32 */
+jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for unsigned */
 jx_t jx_shift_right_logical(jx_t a, jx_t b);    /* lax.shift_right_logical */
 jx_t jx_shift_right_arithmetic(jx_t a, jx_t b); /* lax.shift_right_arithmetic */
 

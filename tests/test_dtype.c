@@ -766,6 +766,41 @@ static void check_loaded_jaxpr(void) {
   jx_pool_pop();
 }
 
+/* constants of the new dtypes in exported C: their values (bf16/f16 as
+ * bits), not zeros */
+static jx_t const_body(const jx_t *a, void *u) {
+  (void)u;
+  uint16_t h[3] = {0x3dcd, 0x4020, 0xff80}; /* 0.1, 2.5, -inf */
+  uint64_t w[3] = {UINT64_MAX, 7, 1ull << 63};
+  int8_t i8[3] = {-128, 5, 127};
+  /* each constant meets the traced argument, so it is a buffer of the program */
+  jx_t r = jx_astype(jx_add(a[0], jx_array(JX_BF16, JX_SHAPE(3), h)), JX_F32);
+  r = jx_add(r, jx_astype(jx_add(jx_astype(a[0], JX_U64), jx_array(JX_U64, JX_SHAPE(3), w)), JX_F32));
+  return jx_add(r, jx_astype(jx_add(jx_astype(a[0], JX_I8), jx_array(JX_I8, JX_SHAPE(3), i8)), JX_F32));
+}
+
+static void check_export_consts(void) {
+  jx_pool_push();
+  char dir[] = "/tmp/jx-dtype-c-XXXXXX", path[80];
+  CHECK(mkdtemp(dir) != NULL);
+  jx_t x = jx_zeros(JX_BF16, JX_SHAPE(3));
+  jx_t e = jx_export_c(jx_jit(jx_fn_new(const_body, 1, NULL)), &x, "consts", dir);
+  CHECKF(!e, "%s", jx_error(e));
+  snprintf(path, sizeof path, "%s/consts.c", dir);
+  FILE *f = fopen(path, "rb");
+  static char text[1 << 18];
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  if (f) fclose(f);
+  text[n] = 0;
+  CHECKF(strstr(text, "0x3dcd") && strstr(text, "0xff80"), "bf16 constant bits missing");
+  CHECKF(strstr(text, "18446744073709551615ULL"), "u64 constant missing");
+  CHECKF(strstr(text, "-128, 5, 127"), "i8 constant missing");
+  unlink(path);
+  snprintf(path, sizeof path, "%s/consts.h", dir);
+  unlink(path), rmdir(dir);
+  jx_pool_pop();
+}
+
 static void check_unsupported(void) {
   jx_pool_push();
   jx_t i8 = jx_zeros(JX_I8, JX_SHAPE(3)), bf = jx_zeros(JX_BF16, JX_SHAPE(2, 2));
@@ -801,6 +836,7 @@ int main(void) {
   check_promotion();
   check_unsupported();
   check_loaded_jaxpr();
+  check_export_consts();
   check_everything_safe();
   check_private_cache_remove();
   return check_report("test_dtype");

@@ -114,6 +114,13 @@ static void put_value(sb *b, jx_dtype dt, const void *data, int64_t i) {
     case JX_BOOL: put(b, "%u", ((const uint8_t *)data)[i]); break;
     case JX_I32: put(b, "%ld", (long)((const int32_t *)data)[i]); break;
     case JX_U32: put(b, "%luu", (unsigned long)((const uint32_t *)data)[i]); break;
+    case JX_I8: put(b, "%d", ((const int8_t *)data)[i]); break;
+    case JX_U8: put(b, "%u", ((const uint8_t *)data)[i]); break;
+    case JX_I16: put(b, "%d", ((const int16_t *)data)[i]); break;
+    case JX_U16: put(b, "%u", ((const uint16_t *)data)[i]); break;
+    case JX_U64: put(b, "%lluULL", (unsigned long long)((const uint64_t *)data)[i]); break;
+    case JX_BF16:
+    case JX_F16: put(b, "0x%04x", ((const uint16_t *)data)[i]); break; /* the bits (ctype uint16_t) */
     case JX_I64: {
       long long v = ((const int64_t *)data)[i];
       if (v == INT64_MIN)
