@@ -776,7 +776,9 @@ static jx_t const_body(const jx_t *a, void *u) {
   /* each constant meets the traced argument, so it is a buffer of the program */
   jx_t r = jx_astype(jx_add(a[0], jx_array(JX_BF16, JX_SHAPE(3), h)), JX_F32);
   r = jx_add(r, jx_astype(jx_add(jx_astype(a[0], JX_U64), jx_array(JX_U64, JX_SHAPE(3), w)), JX_F32));
-  return jx_add(r, jx_astype(jx_add(jx_astype(a[0], JX_I8), jx_array(JX_I8, JX_SHAPE(3), i8)), JX_F32));
+  r = jx_add(r, jx_astype(jx_add(jx_astype(a[0], JX_I8), jx_array(JX_I8, JX_SHAPE(3), i8)), JX_F32));
+  /* argmax of bf16 (a CALL kernel): compares values, not bit patterns */
+  return jx_add(r, jx_astype(jx_argmax(jx_sub(a[0], jx_array(JX_BF16, JX_SHAPE(3), h)), 0, false), JX_F32));
 }
 
 static void check_export_consts(void) {
@@ -795,6 +797,7 @@ static void check_export_consts(void) {
   CHECKF(strstr(text, "0x3dcd") && strstr(text, "0xff80"), "bf16 constant bits missing");
   CHECKF(strstr(text, "18446744073709551615ULL"), "u64 constant missing");
   CHECKF(strstr(text, "-128, 5, 127"), "i8 constant missing");
+  CHECKF(strstr(text, "float best = jx_bf16_to_f32(x[0])"), "bf16 argmax compares bits, not values");
   unlink(path);
   snprintf(path, sizeof path, "%s/consts.h", dir);
   unlink(path), rmdir(dir);

@@ -268,9 +268,15 @@ static void put_arg(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put(b, "  for (int64_t o = 0; o < %lldLL; o++)\n    for (int64_t i = 0; i < %lldLL; i++) {\n",
       (long long)outer, (long long)inner);
   put(b, "      const %s *const x = i0 + o * %lldLL + i;\n", ctype[x->dtype], (long long)(n * inner));
-  put(b, "      %s best = x[0];\n      int64_t at = 0;\n", ctype[x->dtype]);
-  put(b, "      for (int64_t j = 1; j < %lldLL; j++) {\n        const %s v = x[j * %lldLL];\n", (long long)n,
-      ctype[x->dtype], (long long)inner);
+  /* bf16/f16 (#19) compare as the floats they hold, not as their bits */
+  const bool half = jx_dtype_is_half(x->dtype);
+  const char *vt = half ? "float" : ctype[x->dtype];
+  put(b, "      %s best = ", vt);
+  if (half) jx_cpu_put_call(b, "jx_%s_to_f32", sfx[x->dtype]);
+  put(b, "x[0]%s;\n      int64_t at = 0;\n", half ? ")" : "");
+  put(b, "      for (int64_t j = 1; j < %lldLL; j++) {\n        const %s v = ", (long long)n, vt);
+  if (half) jx_cpu_put_call(b, "jx_%s_to_f32", sfx[x->dtype]);
+  put(b, "x[j * %lldLL]%s;\n", (long long)inner, half ? ")" : "");
   if (fl)
     put(b, "        if (v %s best || (v != v && best == best)) best = v, at = j;\n", mx ? ">" : "<");
   else
