@@ -46,7 +46,25 @@ extern "C" {
 typedef struct jx_value *jx_t; /* array (concrete or traced), tree, or error */
 typedef struct jx_fn jx_fn;
 
-typedef enum { JX_BOOL, JX_I32, JX_I64, JX_U32, JX_F32, JX_F64, JX_DTYPE_COUNT } jx_dtype;
+/* JAX's names: bool int32 int64 uint32 float32 float64, then (#19, appended
+ * so the first six keep their values) bfloat16 float16 int8 uint8 int16
+ * uint16 uint64. docs/API.md lists them with their promotion. */
+typedef enum {
+  JX_BOOL,
+  JX_I32,
+  JX_I64,
+  JX_U32,
+  JX_F32,
+  JX_F64,
+  JX_BF16,
+  JX_F16,
+  JX_I8,
+  JX_U8,
+  JX_I16,
+  JX_U16,
+  JX_U64,
+  JX_DTYPE_COUNT
+} jx_dtype;
 
 #define JX_MAX_RANK 8
 #define JX_NONE     INT_MIN /* vmap: this argument is not mapped */
@@ -768,7 +786,7 @@ jx_t jx_bitwise_or(jx_t a, jx_t b);
 jx_t jx_bitwise_xor(jx_t a, jx_t b);
 jx_t jx_bitwise_not(jx_t x); /* jnp.invert */
 jx_t jx_left_shift(jx_t a, jx_t b);
-jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for u32 */
+jx_t jx_right_shift(jx_t a, jx_t b);            /* arithmetic for signed, logical for unsigned */
 jx_t jx_shift_right_logical(jx_t a, jx_t b);    /* lax.shift_right_logical */
 jx_t jx_shift_right_arithmetic(jx_t a, jx_t b); /* lax.shift_right_arithmetic */
 
@@ -999,6 +1017,11 @@ jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes);
 /* [LIB] end */
 
 /* ================================ [DTYPE] low-precision and small integer dtypes (#19) */
+/* jnp.promote_types(a, b) of two strongly typed dtypes: their join on
+ * JAX's lattice (docs/API.md); where JAX's answer is its weak default
+ * float (u64 with a signed int) this is f32, jx's default float.
+ * JX_DTYPE_COUNT for an invalid dtype. */
+jx_dtype jx_promote_types(jx_dtype a, jx_dtype b);
 /* [DTYPE] end */
 
 /* ================================ [GEMM] matrix products (#16) */

@@ -75,7 +75,8 @@ static void reduce_into(void *acc, const void *x, jx_dtype dt, jx_dist_op op, in
 static void check_allreduce(void) {
   enum { COUNT = 1001 };
   static const jx_dist_op ops[] = {JX_DIST_SUM, JX_DIST_MAX, JX_DIST_MIN};
-  for (int dt = 0; dt < JX_DTYPE_COUNT; dt++) {
+  /* bool..f64: the collectives take none of #19's dtypes yet */
+  for (int dt = 0; dt <= JX_F64; dt++) {
     size_t es = jx_dtype_size((jx_dtype)dt);
     char *buf = malloc(COUNT * es), *want = malloc(COUNT * es), *other = malloc(COUNT * es);
     for (int k = 0; k < 3; k++) {

@@ -8,8 +8,6 @@
 #define GOLDEN_PATH "golden/index_golden.txt"
 enum { MAXARGS = 4, LINE_MAX_ = 1 << 16 };
 
-static const char *const dtype_names[] = {"bool", "i32", "i64", "u32", "f32", "f64"};
-
 /* "<dtype> <shape> <values...>" at *s, advancing it past the values */
 static jx_t parse_array(char **s) {
   char name[8];
@@ -18,7 +16,7 @@ static jx_t parse_array(char **s) {
   *s += len;
   jx_dtype dt = JX_DTYPE_COUNT;
   for (int i = 0; i < JX_DTYPE_COUNT; i++)
-    if (!strcmp(name, dtype_names[i])) dt = (jx_dtype)i;
+    if (!strcmp(name, jx_dtype_name((jx_dtype)i))) dt = (jx_dtype)i;
   int64_t shape[JX_MAX_RANK], n = 1;
   int nd = 0;
   while (**s == ' ') (*s)++;

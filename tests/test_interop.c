@@ -318,8 +318,8 @@ static void test_import(void) {
     bool null_shape;
     const char *want;
   } bad[] = {
-      {{kDLFloat, 16, 1}, kDLCPU, 1, 4, false, "unsupported dtype (code 2, 16 bits"},
-      {{kDLBfloat, 16, 1}, kDLCPU, 1, 4, false, "unsupported dtype"},
+      {{kDLFloat, 8, 1}, kDLCPU, 1, 4, false, "unsupported dtype (code 2, 8 bits"},
+      {{kDLBfloat, 32, 1}, kDLCPU, 1, 4, false, "unsupported dtype"},
       {{kDLFloat, 32, 4}, kDLCPU, 1, 4, false, "4 lanes"},
       {{kDLComplex, 64, 1}, kDLCPU, 1, 4, false, "unsupported dtype"},
       {{kDLFloat, 32, 1}, kDLCUDA, 1, 4, false, "device type 2"},

@@ -108,9 +108,8 @@ static bool param_double(const char *params, const char *key, double *out) {
 }
 
 static bool parse_dtype(const char *s, jx_dtype *dt) {
-  static const char *const names[JX_DTYPE_COUNT] = {"bool", "i32", "i64", "u32", "f32", "f64"};
   for (int d = 0; d < JX_DTYPE_COUNT; d++)
-    if (!strcmp(s, names[d])) {
+    if (!strcmp(s, jx_dtype_name((jx_dtype)d))) {
       *dt = (jx_dtype)d;
       return true;
     }

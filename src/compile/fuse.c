@@ -156,8 +156,9 @@ static int build(fctx *c, int v, const imap *m) {
     if (jx_dtype_is_float(x->aval.dtype))
       e.value = jx_scalar_load(x->aval.dtype, jx_data(x));
     else
-      e.ivalue = x->aval.dtype == JX_I64 ? *(const int64_t *)jx_data(x)
-                                         : (int64_t)jx_scalar_load(x->aval.dtype, jx_data(x));
+      e.ivalue = x->aval.dtype == JX_I64 || x->aval.dtype == JX_U64 /* u64: its bits */
+                     ? *(const int64_t *)jx_data(x)
+                     : (int64_t)jx_scalar_load(x->aval.dtype, jx_data(x));
     return add_expr(c, &e);
   }
   if (c->buf[v] >= 0) return load(c, c->buf[v], &j->avals[v], m);

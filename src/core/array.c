@@ -6,26 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* v clamped to [lo, hi], NaN -> 0, then truncated: as convert_element_type */
+static double sat(double v, double lo, double hi) { return isnan(v) ? 0 : v < lo ? lo : v > hi ? hi : v; }
+
 void jx_scalar_store(jx_dtype dt, double v, void *dst) {
   switch (dt) {
     case JX_BOOL: *(uint8_t *)dst = v != 0; break;
-    case JX_I32:
-      *(int32_t *)dst = isnan(v)             ? 0
-                        : v >= 2147483647.0  ? INT32_MAX
-                        : v <= -2147483648.0 ? INT32_MIN
-                                             : (int32_t)v;
+    case JX_I8: *(int8_t *)dst = (int8_t)sat(v, -128.0, 127.0); break;
+    case JX_U8: *(uint8_t *)dst = (uint8_t)sat(v, 0, 255.0); break;
+    case JX_I16: *(int16_t *)dst = (int16_t)sat(v, -32768.0, 32767.0); break;
+    case JX_U16: *(uint16_t *)dst = (uint16_t)sat(v, 0, 65535.0); break;
+    case JX_I32: *(int32_t *)dst = (int32_t)sat(v, -2147483648.0, 2147483647.0); break;
+    case JX_U32: *(uint32_t *)dst = (uint32_t)sat(v, 0, 4294967295.0); break;
+    case JX_I64: /* 2^63 is not below INT64_MAX: compare, not clamp */
+      *(int64_t *)dst = isnan(v) ? 0 : v >= 0x1p63 ? INT64_MAX : v <= -0x1p63 ? INT64_MIN : (int64_t)v;
       break;
-    case JX_I64:
-      *(int64_t *)dst = isnan(v)                      ? 0
-                        : v >= 9223372036854775807.0  ? INT64_MAX
-                        : v <= -9223372036854775808.0 ? INT64_MIN
-                                                      : (int64_t)v;
-      break;
-    case JX_U32:
-      *(uint32_t *)dst = isnan(v) || v <= 0 ? 0 : v >= 4294967295.0 ? UINT32_MAX : (uint32_t)v;
-      break;
+    case JX_U64: *(uint64_t *)dst = isnan(v) || v <= 0 ? 0 : v >= 0x1p64 ? UINT64_MAX : (uint64_t)v; break;
     case JX_F32: *(float *)dst = (float)v; break;
     case JX_F64: *(double *)dst = v; break;
+    case JX_BF16:
+    case JX_F16: *(uint16_t *)dst = jx_half_round(dt, v); break;
     default: break;
   }
 }
@@ -33,11 +33,18 @@ void jx_scalar_store(jx_dtype dt, double v, void *dst) {
 double jx_scalar_load(jx_dtype dt, const void *src) {
   switch (dt) {
     case JX_BOOL: return *(const uint8_t *)src;
+    case JX_I8: return *(const int8_t *)src;
+    case JX_U8: return *(const uint8_t *)src;
+    case JX_I16: return *(const int16_t *)src;
+    case JX_U16: return *(const uint16_t *)src;
     case JX_I32: return *(const int32_t *)src;
     case JX_I64: return (double)*(const int64_t *)src;
     case JX_U32: return *(const uint32_t *)src;
+    case JX_U64: return (double)*(const uint64_t *)src;
     case JX_F32: return *(const float *)src;
     case JX_F64: return *(const double *)src;
+    case JX_BF16:
+    case JX_F16: return jx_half_widen(dt, *(const uint16_t *)src);
     default: return NAN;
   }
 }
@@ -77,8 +84,13 @@ jx_t jx_scalar_int(int64_t v) {
 /* ------------------------------------------- weak scalars' exact values */
 static bool int_fits(int64_t v, jx_dtype dt) {
   switch (dt) {
+    case JX_I8: return v >= INT8_MIN && v <= INT8_MAX;
+    case JX_U8: return v >= 0 && v <= UINT8_MAX;
+    case JX_I16: return v >= INT16_MIN && v <= INT16_MAX;
+    case JX_U16: return v >= 0 && v <= UINT16_MAX;
     case JX_I32: return v >= INT32_MIN && v <= INT32_MAX;
     case JX_U32: return v >= 0 && v <= (int64_t)UINT32_MAX;
+    case JX_U64: return v >= 0;
     default: return true; /* i64 holds it, floats round it, bool tests it */
   }
 }
@@ -94,6 +106,7 @@ void jx_exact_store(jx_t x, jx_dtype dt, void *dst) {
     case JX_F32: *(float *)dst = (float)v; break;
     case JX_F64: *(double *)dst = (double)v; break;
     case JX_I64: *(int64_t *)dst = v; break;
+    case JX_U64: *(uint64_t *)dst = (uint64_t)v; break; /* v >= 0: int_fits */
     case JX_BOOL: *(uint8_t *)dst = v != 0; break;
     default: jx_scalar_store(dt, (double)v, dst); break; /* i32/u32: exact when it fits */
   }
@@ -176,9 +189,13 @@ static void put_elem(sbuf *b, jx_dtype dt, const void *p) {
   switch (dt) {
     case JX_BOOL: sb_put(b, "%s", v ? "true" : "false"); break;
     case JX_I64: sb_put(b, "%lld", (long long)*(const int64_t *)p); break;
-    case JX_I32:
-    case JX_U32: sb_put(b, "%.0f", v); break;
-    default: sb_put(b, "%.*g", dt == JX_F32 ? 7 : 15, v); break;
+    case JX_U64: sb_put(b, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case JX_F32: sb_put(b, "%.7g", v); break;
+    case JX_F64: sb_put(b, "%.15g", v); break;
+    /* enough digits to tell neighbours apart: bf16 has 8 bits, f16 11 */
+    case JX_BF16: sb_put(b, "%.4g", v); break;
+    case JX_F16: sb_put(b, "%.5g", v); break;
+    default: sb_put(b, "%.0f", v); break; /* the smaller integers: exact in a double */
   }
 }
 

@@ -109,10 +109,21 @@ static jx_t fill_error(jx_t e, int nout, jx_t *out) {
   return e;
 }
 
+/* an operand or result in a dtype p has no kernels for (core/dtype.c) */
+static jx_t dtype_check(const char *name, jx_prim p, const jx_aval *av, int n, const char *what) {
+  for (int i = 0; i < n; i++)
+    if ((unsigned)av[i].dtype < JX_DTYPE_COUNT && !jx_prim_takes_dtype(p, av[i].dtype))
+      return jx_error_new("%s: %s %d has dtype %s, which %s does not support yet", name, what, i,
+                          jx_dtype_name(av[i].dtype), name);
+  return NULL;
+}
+
 jx_t jx_abstract_eval(jx_prim p, const jx_aval *in, int nin, const jx_params *params, int nout,
                       jx_aval *out) {
   const jx_rules *r = jx_prim_rules[p];
-  jx_t e = r->abstract_eval(p, in, nin, params, out);
+  jx_t e = dtype_check(r->name, p, in, nin, "operand");
+  if (!e) e = r->abstract_eval(p, in, nin, params, out);
+  if (!e) e = dtype_check(r->name, p, out, nout, "result");
   for (int k = 0; k < nout && !e; k++) {
     char err[300];
     if (jx_aval_check(&out[k], err, sizeof err)) e = jx_error_new("%s: result %d: %s", r->name, k, err);

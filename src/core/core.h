@@ -54,7 +54,13 @@ void jx_strides(int ndim, const int64_t *shape, int64_t *strides); /* in element
 /* dtypes and promotion (JAX's lattice, weak types included) */
 bool jx_dtype_is_float(jx_dtype d);
 bool jx_dtype_is_int(jx_dtype d); /* signed or unsigned integer, not bool */
+bool jx_dtype_is_unsigned(jx_dtype d);
+bool jx_dtype_is_half(jx_dtype d); /* bf16 or f16: stored in 16 bits, computed in f32 */
 jx_dtype jx_promote(jx_dtype a, bool aweak, jx_dtype b, bool bweak, bool *weak_out);
+/* dt = bf16 or f16: v rounded once to nearest even (NaN quiet, overflow
+ * Inf); and a pattern widened exactly (scalar_ops.h's jx_f64_to_bf16 ...) */
+uint16_t jx_half_round(jx_dtype dt, double v);
+float jx_half_widen(jx_dtype dt, uint16_t h);
 
 /* --------------------------------------------------------------- params */
 /* A primitive's static parameters: a tagged union, one small struct per
@@ -534,6 +540,9 @@ typedef struct jx_rules {
   bool effect;
 } jx_rules;
 
+/* whether primitive p has kernels for dtype dt (the dtypes of #19 reach
+ * only those written for them: core/dtype.c); jx_abstract_eval checks it */
+bool jx_prim_takes_dtype(jx_prim p, jx_dtype dt);
 extern const jx_rules *const jx_prim_rules[JX_PRIM_COUNT];
 
 /* ---------------------------------------------------------------- traces */

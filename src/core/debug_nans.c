@@ -36,10 +36,14 @@ bool jx_has_nan(jx_t x) {
     const float *p = jx_data(x);
     for (int64_t i = 0; i < n; i++)
       if (p[i] != p[i]) return true;
-  } else {
+  } else if (x->aval.dtype == JX_F64) {
     const double *p = jx_data(x);
     for (int64_t i = 0; i < n; i++)
       if (p[i] != p[i]) return true;
+  } else { /* bf16/f16: a NaN's magnitude bits are above Inf's */
+    const uint16_t *p = jx_data(x), inf = x->aval.dtype == JX_BF16 ? 0x7f80 : 0x7c00;
+    for (int64_t i = 0; i < n; i++)
+      if ((p[i] & 0x7fff) > inf) return true;
   }
   return false;
 }

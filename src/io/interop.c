@@ -135,10 +135,14 @@ const void *jx_data_ptr(jx_t x) {
 
 /* ------------------------------------------------------------ DLPack */
 /* jx dtype <-> DLPack (code, bits), in jx_dtype order */
-static const DLDataType dl_types[JX_DTYPE_COUNT] = {
-    [JX_BOOL] = {kDLBool, 8, 1}, [JX_I32] = {kDLInt, 32, 1},   [JX_I64] = {kDLInt, 64, 1},
-    [JX_U32] = {kDLUInt, 32, 1}, [JX_F32] = {kDLFloat, 32, 1}, [JX_F64] = {kDLFloat, 64, 1},
+static const DLDataType dl_types[] = {
+    [JX_BOOL] = {kDLBool, 8, 1},    [JX_I32] = {kDLInt, 32, 1},   [JX_I64] = {kDLInt, 64, 1},
+    [JX_U32] = {kDLUInt, 32, 1},    [JX_F32] = {kDLFloat, 32, 1}, [JX_F64] = {kDLFloat, 64, 1},
+    [JX_BF16] = {kDLBfloat, 16, 1}, [JX_F16] = {kDLFloat, 16, 1}, [JX_I8] = {kDLInt, 8, 1},
+    [JX_U8] = {kDLUInt, 8, 1},      [JX_I16] = {kDLInt, 16, 1},   [JX_U16] = {kDLUInt, 16, 1},
+    [JX_U64] = {kDLUInt, 64, 1},
 };
+_Static_assert(sizeof dl_types / sizeof *dl_types == JX_DTYPE_COUNT, "a dtype without its DLPack type");
 
 /* an exported tensor: the struct, then its shape and strides, in one block;
  * manager_ctx is the shared buffer (one reference) */

@@ -81,6 +81,8 @@ char **jx_io_names_pack(int n, const char *const *names, const size_t *lens);
 /* .npy: the header for x (magic, version, dict, padding, newline) into
  * buf; returns its length (a multiple of 64). */
 size_t jx_npy_header(jx_t x, char *buf, size_t cap);
+/* NULL, or the error for a dtype .npy cannot hold (bf16) */
+jx_t jx_npy_check_dtype(const char *op, const char *path, jx_t x);
 /* Parses one .npy held in p[0..n): an array or an error naming op, path
  * and (for an archive member) member. */
 jx_t jx_npy_parse(const char *op, const char *path, const char *member, const uint8_t *p, size_t n);

@@ -8,8 +8,19 @@
 
 #include <stdio.h>
 
-static const char *const descrs[JX_DTYPE_COUNT] = {[JX_BOOL] = "|b1", [JX_I32] = "<i4", [JX_I64] = "<i8",
-                                                   [JX_U32] = "<u4",  [JX_F32] = "<f4", [JX_F64] = "<f8"};
+/* NumPy has no bf16 (ml_dtypes' bfloat16 saves as an anonymous '<V2'):
+ * bf16 has no descr, and saving it is refused (safetensors has BF16) */
+static const char *const descrs[] = {
+    [JX_BOOL] = "|b1", [JX_I32] = "<i4", [JX_I64] = "<i8", [JX_U32] = "<u4", [JX_F32] = "<f4",
+    [JX_F64] = "<f8",  [JX_BF16] = NULL, [JX_F16] = "<f2", [JX_I8] = "|i1",  [JX_U8] = "|u1",
+    [JX_I16] = "<i2",  [JX_U16] = "<u2", [JX_U64] = "<u8"};
+_Static_assert(sizeof descrs / sizeof *descrs == JX_DTYPE_COUNT, "a dtype without its npy entry");
+
+jx_t jx_npy_check_dtype(const char *op, const char *path, jx_t x) {
+  if (descrs[jx_dtype_of(x)]) return NULL;
+  return jx_error_new("%s: %s: NumPy's .npy has no %s dtype (save it as .safetensors, or convert it)", op,
+                      path, jx_dtype_name(jx_dtype_of(x)));
+}
 
 size_t jx_npy_header(jx_t x, char *buf, size_t cap) {
   char shape[JX_MAX_RANK * 24 + 4] = "(";
@@ -97,13 +108,13 @@ static jx_t descr_dtype(hdr_t *h, const char *d, size_t n, jx_dtype *dt) {
   char s[64];
   snprintf(s, sizeof s, "%.*s", (int)(n < 60 ? n : 60), d);
   for (int i = 0; i < JX_DTYPE_COUNT; i++)
-    if (!strcmp(s, descrs[i])) return *dt = (jx_dtype)i, NULL;
+    if (descrs[i] && !strcmp(s, descrs[i])) return *dt = (jx_dtype)i, NULL;
   if (s[0] == '>') return hdr_err(h, "dtype '%s' is big-endian (jx reads little-endian data only)", s);
   if (strchr(s, 'O'))
     return hdr_err(h, "dtype '%s': object arrays (pickled Python objects) are not supported", s);
   return hdr_err(h,
-                 "dtype '%s' is not supported (jx has bool, int32, int64, "
-                 "uint32, float32, float64)",
+                 "dtype '%s' is not supported (jx has bool, int8/16/32/64, uint8/16/32/64, "
+                 "float16/32/64)",
                  s);
 }
 
@@ -192,6 +203,7 @@ jx_t jx_npy_save(const char *path, jx_t x) {
   const char *op = "jx_npy_save";
   if (!path) return jx_error_new("%s: path is NULL", op);
   jx_t e = jx_io_check_array(op, path, "the array", x);
+  if (!e) e = jx_npy_check_dtype(op, path, x);
   if (e) return e;
   char hdr[512];
   size_t hn = jx_npy_header(x, hdr, sizeof hdr);

@@ -9,6 +9,7 @@
 jx_t jx_npz_write(const char *op, const char *path, int n, const char *const *names, const jx_t *arrays,
                   bool deflate) {
   jx_t e = jx_io_check_names(op, path, n, names, arrays);
+  for (int i = 0; i < n && !e; i++) e = jx_npy_check_dtype(op, path, arrays[i]);
   if (e) return e;
   jx_zip_writer z;
   if ((e = jx_zip_begin(&z, op, path))) return e;

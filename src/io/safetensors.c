@@ -19,8 +19,11 @@
 
 #define MAX_HEADER (100u << 20)
 
-static const char *const st_names[JX_DTYPE_COUNT] = {[JX_BOOL] = "BOOL", [JX_I32] = "I32", [JX_I64] = "I64",
-                                                     [JX_U32] = "U32",   [JX_F32] = "F32", [JX_F64] = "F64"};
+static const char *const st_names[] = {
+    [JX_BOOL] = "BOOL", [JX_I32] = "I32",   [JX_I64] = "I64", [JX_U32] = "U32", [JX_F32] = "F32",
+    [JX_F64] = "F64",   [JX_BF16] = "BF16", [JX_F16] = "F16", [JX_I8] = "I8",   [JX_U8] = "U8",
+    [JX_I16] = "I16",   [JX_U16] = "U16",   [JX_U64] = "U64"};
+_Static_assert(sizeof st_names / sizeof *st_names == JX_DTYPE_COUNT, "a dtype without its safetensors name");
 
 /* ------------------------------------------------------------ JSON reader */
 typedef struct {
@@ -182,7 +185,8 @@ static bool st_dtype(js_t *j, st_header *h, st_entry *e) {
     if (!strcmp(s, st_names[i])) return e->dt = (jx_dtype)i, true;
   char shown[40];
   jx_io_shown(s, n, shown, sizeof shown);
-  return st_fail(j, h, "dtype %s is not supported (jx has BOOL, I32, I64, U32, F32, F64)", shown);
+  return st_fail(
+      j, h, "dtype %s is not supported (jx has BOOL, I8/16/32/64, U8/16/32/64, BF16, F16, F32, F64)", shown);
 }
 
 /* {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, each key once */

@@ -195,12 +195,17 @@ static int const_index(const jx_jaxpr *j, int v) {
 
 /* A float as Python's repr writes it: the fewest digits that read back
  * to the same value at its precision (f32 or f64). */
-static void put_float(sb *b, double x, bool f32) {
+/* the fewest digits that read back to x in dt (f64: x itself) */
+static bool same_in(jx_dtype dt, double r, double x) {
+  if (dt == JX_F32) return (float)r == (float)x;
+  if (dt == JX_BF16 || dt == JX_F16) return jx_half_round(dt, r) == jx_half_round(dt, x);
+  return r == x;
+}
+static void put_float(sb *b, double x, jx_dtype dt) {
   char s[48];
   for (int p = 1; p <= 17; p++) {
     snprintf(s, sizeof s, "%.*g", p, x);
-    double r = strtod(s, NULL);
-    if (f32 ? (float)r == (float)x : r == x) break;
+    if (same_in(dt, strtod(s, NULL), x)) break;
   }
   put(b, "%s%s", s, strpbrk(s, ".eni") ? "" : ".0");
 }
@@ -212,13 +217,15 @@ static void put_literal(sb *b, jx_t c) {
   if (c->u.arr.exact == JX_EXACT_INT)
     put(b, "%lld", (long long)c->u.arr.exact_i);
   else if (c->u.arr.exact == JX_EXACT_FLOAT)
-    put_float(b, c->u.arr.exact_f, false);
+    put_float(b, c->u.arr.exact_f, JX_F64);
   else if (dt == JX_BOOL)
     put(b, "%s", *(const uint8_t *)jx_data(c) ? "True" : "False");
   else if (dt == JX_I64)
     put(b, "%lld", (long long)*(const int64_t *)jx_data(c));
+  else if (dt == JX_U64)
+    put(b, "%llu", (unsigned long long)*(const uint64_t *)jx_data(c));
   else if (jx_dtype_is_float(dt))
-    put_float(b, jx_scalar_load(dt, jx_data(c)), dt == JX_F32);
+    put_float(b, jx_scalar_load(dt, jx_data(c)), dt);
   else
     put(b, "%.0f", jx_scalar_load(dt, jx_data(c)));
   put(b, ":%s[]", jx_dtype_name(dt));
@@ -387,7 +394,8 @@ jx_t jx_jaxpr_typecheck(const jx_jaxpr *j) {
     const jx_eqn *q = &j->eqns[e];
     if ((err = typecheck_operands(j, e, defined, in))) break;
     const jx_rules *r = jx_prim_rules[q->prim]; /* q->prim checked above */
-    jx_t e2 = r->abstract_eval(q->prim, in, q->nin, &q->params, out);
+    /* through jx_abstract_eval: a loaded jaxpr meets the dtype table too */
+    jx_t e2 = jx_abstract_eval(q->prim, in, q->nin, &q->params, q->nout, out);
     if (e2) {
       err = jx_error_new("typecheck: equation %d: %s", e, jx_error(e2));
       break;

@@ -103,9 +103,11 @@ static jx_t prep(const char *op, jx_t *a, jx_t *b, unsigned ok, const char *what
   }
   return bits ? same_shapes(op, a, b) : NULL;
 }
-#define M_INT      ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32))
+#define M_INT                                                                                                \
+  ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32) | (1u << JX_I8) | (1u << JX_U8) | (1u << JX_I16) |       \
+   (1u << JX_U16) | (1u << JX_U64))
 #define M_BOOL_INT (M_INT | (1u << JX_BOOL))
-#define M_NUM      (M_INT | (1u << JX_F32) | (1u << JX_F64))
+#define M_NUM      (M_INT | (1u << JX_F32) | (1u << JX_F64) | (1u << JX_BF16) | (1u << JX_F16))
 
 jx_t jx_atan2(jx_t a, jx_t b) {
   jx_t e = jx_op_promote("atan2", &a, &b);
@@ -183,7 +185,7 @@ jx_t jx_bitwise_not(jx_t x) {
 static jx_t shift(jx_prim p, const char *op, jx_t a, jx_t b) {
   jx_t e = prep(op, &a, &b, M_INT, "need integer dtypes", true);
   if (e) return e;
-  if (p == JX_P_shift_right_arithmetic && a->aval.dtype == JX_U32) p = JX_P_shift_right_logical;
+  if (p == JX_P_shift_right_arithmetic && jx_dtype_is_unsigned(a->aval.dtype)) p = JX_P_shift_right_logical;
   return jx_lax_binary(p, a, b);
 }
 jx_t jx_left_shift(jx_t a, jx_t b) { return shift(JX_P_shift_left, "left_shift", a, b); }

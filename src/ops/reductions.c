@@ -20,6 +20,17 @@ jx_t jx_op_axes(const char *op, const jx_aval *a, int naxes, const int *axes, bo
 typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN } red_kind;
 static const char *const red_names[] = {"sum", "mean", "max", "min"};
 
+jx_dtype jx_op_sum_dtype(jx_dtype dt) {
+  switch (dt) {
+    case JX_BOOL:
+    case JX_I8:
+    case JX_I16: return JX_I32;
+    case JX_U8:
+    case JX_U16: return JX_U32;
+    default: return dt;
+  }
+}
+
 static jx_t reduce_op(red_kind k, jx_t x, int naxes, const int *axes, bool keepdims, bool all) {
   const char *op = red_names[k];
   jx_t e = jx_op_check_array(op, x);
@@ -45,13 +56,18 @@ static jx_t reduce_op(red_kind k, jx_t x, int naxes, const int *axes, bool keepd
   }
   jx_t r;
   switch (k) {
-    case R_SUM: /* bool sums count (i32), as jnp.sum */
-      r = jx_lax_reduce(JX_P_reduce_sum, a->dtype == JX_BOOL ? jx_op_cast(x, JX_I32, false) : x, n, ax);
+    case R_SUM: /* bool and the small ints sum in i32 (u32), as jnp.sum's promote_integers */
+      r = jx_lax_reduce(
+          JX_P_reduce_sum,
+          jx_op_sum_dtype(a->dtype) == a->dtype ? x : jx_op_cast(x, jx_op_sum_dtype(a->dtype), false), n, ax);
       break;
-    case R_MEAN: {
+    case R_MEAN: { /* bf16/f16: in f32, rounded once at the end, as jnp.mean */
       jx_t f = jx_op_to_float(x);
+      jx_dtype out = f->aval.dtype;
+      if (jx_dtype_is_half(out)) f = jx_op_cast(f, JX_F32, false);
       r = jx_lax_reduce(JX_P_reduce_sum, f, n, ax);
       r = jx_lax_binary(JX_P_div, r, jx_lax_const(f->aval.dtype, (double)count));
+      if (out != f->aval.dtype) r = jx_op_cast(r, out, false);
       break;
     }
     case R_MAX: r = jx_lax_reduce(JX_P_reduce_max, x, n, ax); break;

@@ -54,12 +54,13 @@ static jx_t finish(jx_t y, const axes_t *r, bool keepdims) {
 }
 
 /* --------------------------------------------------------------- prod */
-/* jnp.prod: bool counts as i32 (as jnp.sum); an empty product is 1 */
+/* jnp.prod: bool and the small ints in i32/u32 (as jnp.sum); an empty product is 1 */
 jx_t jx_prod_axes(jx_t x, int naxes, const int *axes, bool keepdims) {
   axes_t r;
   jx_t e = resolve("prod", x, naxes, axes, &r);
   if (e) return e;
-  if (x->aval.dtype == JX_BOOL) x = jx_op_cast(x, JX_I32, false);
+  if (jx_op_sum_dtype(x->aval.dtype) != x->aval.dtype)
+    x = jx_op_cast(x, jx_op_sum_dtype(x->aval.dtype), false);
   return finish(reduce_keep(JX_P_reduce_prod, x, &r), &r, keepdims);
 }
 jx_t jx_prod(jx_t x) { return jx_prod_axes(x, 0, NULL, false); }

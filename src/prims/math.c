@@ -54,6 +54,15 @@ PROD_LOOP(double, FMUL)
 PROD_LOOP(int32_t, UMUL32)
 PROD_LOOP(int64_t, UMUL64)
 PROD_LOOP(uint32_t, FMUL)
+/* (#19) the small ints wrap through 32 bits */
+#define UMUL8(a, b)  ((int8_t)((uint32_t)(a) * (uint32_t)(b)))
+#define UMUL16(a, b) ((int16_t)((uint32_t)(a) * (uint32_t)(b)))
+#define UMULU(a, b)  ((a) * (uint32_t)(b))
+PROD_LOOP(int8_t, UMUL8)
+PROD_LOOP(int16_t, UMUL16)
+PROD_LOOP(uint8_t, UMULU)
+PROD_LOOP(uint16_t, UMULU)
+PROD_LOOP(uint64_t, FMUL)
 
 static jx_t prod_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
@@ -62,12 +71,28 @@ static jx_t prod_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   const jx_aval *a = &in[0]->aval;
   int64_t no = jx_aval_size(&out[0]->aval);
   void *x = jx_data(in[0]), *y = jx_data(out[0]);
+  jx_t w = NULL, wy = NULL; /* bf16/f16: an f32 copy in and out (rounded once) */
+  if (jx_dtype_is_half(a->dtype)) {
+    jx_aval fa = *a, fy = out[0]->aval;
+    fa.dtype = fy.dtype = JX_F32;
+    w = jx_array_new(&fa), wy = jx_ok(w) ? jx_array_new(&fy) : w;
+    if (!jx_ok(wy)) return wy;
+    jx_cpu_convert(a->dtype, JX_F32, jx_aval_size(a), x, jx_data(w));
+    prod_float(a, mask, no, jx_data(w), jx_data(wy));
+    jx_cpu_convert(JX_F32, a->dtype, no, jx_data(wy), y);
+    return NULL;
+  }
   switch (a->dtype) {
     case JX_F32: prod_float(a, mask, no, x, y); break;
     case JX_F64: prod_double(a, mask, no, x, y); break;
     case JX_I32: prod_int32_t(a, mask, no, x, y); break;
     case JX_I64: prod_int64_t(a, mask, no, x, y); break;
     case JX_U32: prod_uint32_t(a, mask, no, x, y); break;
+    case JX_I8: prod_int8_t(a, mask, no, x, y); break;
+    case JX_I16: prod_int16_t(a, mask, no, x, y); break;
+    case JX_U8: prod_uint8_t(a, mask, no, x, y); break;
+    case JX_U16: prod_uint16_t(a, mask, no, x, y); break;
+    case JX_U64: prod_uint64_t(a, mask, no, x, y); break;
     default: return jx_error_new("reduce_prod: no kernel for %s", jx_dtype_name(a->dtype));
   }
   return NULL;

@@ -29,13 +29,32 @@ static jx_t reduce_abstract(jx_prim p, const jx_aval *in, int nin, const jx_para
   return NULL;
 }
 
+/* x (bf16/f16) widened to an f32 copy: the reductions of #19's halves run
+ * in f32 and round their result once, as XLA:CPU (and jnp.sum) do */
+static jx_t widened(jx_t x) {
+  jx_aval a = x->aval;
+  a.dtype = JX_F32, a.weak = false;
+  jx_t w = jx_array_new(&a);
+  if (jx_ok(w)) jx_cpu_convert(x->aval.dtype, JX_F32, jx_aval_size(&a), jx_data(x), jx_data(w));
+  return w;
+}
+
 static jx_t reduce_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)nin;
   bool mask[JX_MAX_RANK];
   check_axes(p, &in[0]->aval, pa, mask);
   jx_cpu_redop op = p == JX_P_reduce_sum ? JX_CPU_SUM : p == JX_P_reduce_max ? JX_CPU_MAX_R : JX_CPU_MIN_R;
-  jx_cpu_reduce(op, in[0]->aval.dtype, in[0]->aval.ndim, in[0]->aval.shape, mask, jx_data(in[0]),
-                jx_data(out[0]));
+  const jx_aval *a = &in[0]->aval;
+  if (!jx_dtype_is_half(a->dtype)) {
+    jx_cpu_reduce(op, a->dtype, a->ndim, a->shape, mask, jx_data(in[0]), jx_data(out[0]));
+    return NULL;
+  }
+  jx_aval ya = out[0]->aval;
+  ya.dtype = JX_F32;
+  jx_t w = widened(in[0]), y = jx_ok(w) ? jx_array_new(&ya) : w;
+  if (!jx_ok(y)) return y;
+  jx_cpu_reduce(op, JX_F32, a->ndim, a->shape, mask, jx_data(w), jx_data(y));
+  jx_cpu_convert(JX_F32, a->dtype, jx_aval_size(&ya), jx_data(y), jx_data(out[0]));
   return NULL;
 }
 
@@ -102,8 +121,10 @@ static jx_t arg_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params 
 static jx_t arg_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)nin;
   const jx_aval *a = &in[0]->aval;
-  jx_cpu_argreduce(p == JX_P_argmax, a->dtype, a->ndim, a->shape, pa->arg.axis, jx_data(in[0]), pa->arg.dtype,
-                   jx_data(out[0]));
+  jx_t w = jx_dtype_is_half(a->dtype) ? widened(in[0]) : in[0]; /* exact: same order, same NaNs */
+  if (!jx_ok(w)) return w;
+  jx_cpu_argreduce(p == JX_P_argmax, w->aval.dtype, a->ndim, a->shape, pa->arg.axis, jx_data(w),
+                   pa->arg.dtype, jx_data(out[0]));
   return NULL;
 }
 

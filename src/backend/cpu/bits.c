@@ -79,14 +79,16 @@ void jx_cpu_bits_binary(jx_cpu_bitsop op, jx_dtype dt, int64_t n, const void *a,
     T *o = c->out;                                                                                           \
     for (int64_t i = lo; i < hi; i++) o[i] = fma_##S(a[i * c->sa], b[i * c->sb], d[i * c->sc]);              \
   }
-FMA_LOOP(f32, float)
-FMA_LOOP(f64, double)
+#define FMA_DEF(S, T, unused) FMA_LOOP(S, T)
+JX_FOR_FLOAT(FMA_DEF, 0)
+#define FMA_ENTRY(S, T, unused) [JX_DT_##S] = fma_loop_##S,
+static const jx_cpu_range_fn fma_table[JX_DTYPE_COUNT] = {JX_FOR_FLOAT(FMA_ENTRY, 0)};
 
 void jx_cpu_fma(jx_dtype dt, int64_t n, const void *a, bool a_scalar, const void *b, bool b_scalar,
                 const void *c, bool c_scalar, void *out) {
-  KCHECK(dt == JX_F32 || dt == JX_F64);
+  KCHECK((unsigned)dt < JX_DTYPE_COUNT && fma_table[dt]);
   ew_ctx x = {.a = a, .b = b, .c = c, .sa = !a_scalar, .sb = !b_scalar, .sc = !c_scalar, .out = out};
-  jx_cpu_parallel_for(n, GRAIN, dt == JX_F32 ? fma_loop_f32 : fma_loop_f64, &x);
+  jx_cpu_parallel_for(n, GRAIN, fma_table[dt], &x);
 }
 
 /* ------------------------------------------------------------ special */

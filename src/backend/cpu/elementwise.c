@@ -45,12 +45,19 @@ enum {
 enum { STREAM_TILE = 512, TILE_BYTES = 1024 };
 
 /* dtype suffix -> enum, used by the table initializers */
-#define DT_b   JX_DT_b
-#define DT_i32 JX_DT_i32
-#define DT_i64 JX_DT_i64
-#define DT_u32 JX_DT_u32
-#define DT_f32 JX_DT_f32
-#define DT_f64 JX_DT_f64
+#define DT_b    JX_DT_b
+#define DT_i32  JX_DT_i32
+#define DT_i64  JX_DT_i64
+#define DT_u32  JX_DT_u32
+#define DT_f32  JX_DT_f32
+#define DT_f64  JX_DT_f64
+#define DT_bf16 JX_DT_bf16
+#define DT_f16  JX_DT_f16
+#define DT_i8   JX_DT_i8
+#define DT_u8   JX_DT_u8
+#define DT_i16  JX_DT_i16
+#define DT_u16  JX_DT_u16
+#define DT_u64  JX_DT_u64
 
 /* ------------------------------------------------------ scalar ops */
 /* The per-(op, dtype) scalar functions and conversions live in
@@ -209,10 +216,8 @@ bool jx_cpu_binary_has(jx_cpu_binop op, jx_dtype dt) {
 }
 
 static size_t dtype_size(jx_dtype dt) {
-  static const uint8_t sz[JX_DTYPE_COUNT] = {
-      [JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8, [JX_U32] = 4, [JX_F32] = 4, [JX_F64] = 8};
   KCHECK((unsigned)dt < JX_DTYPE_COUNT);
-  return sz[dt];
+  return jx_dtype_size(dt);
 }
 
 /* ------------------------------------------------------ flat (1-D) parallel loops */
@@ -448,6 +453,7 @@ void jx_cpu_binary(jx_cpu_binop op, jx_dtype dt, int ndim, const int64_t *shape,
  * may_alias types make moving a float as a uint32_t well defined). Same
  * block shape as the binary loops; pred is bool. */
 typedef uint8_t __attribute__((may_alias)) m8;
+typedef uint16_t __attribute__((may_alias)) m16;
 typedef uint32_t __attribute__((may_alias)) m32;
 typedef uint64_t __attribute__((may_alias)) m64;
 typedef void (*sel_fn)(int64_t n0, int64_t n1, const uint8_t *p, const void *t, const void *f,
@@ -490,6 +496,7 @@ typedef void (*sel_fn)(int64_t n0, int64_t n1, const uint8_t *p, const void *t, 
     }                                                                                                        \
   }
 DEF_SEL(m8)
+DEF_SEL(m16)
 DEF_SEL(m32)
 DEF_SEL(m64)
 
@@ -507,7 +514,8 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
   }
   KCHECK(ndim > 0 && ndim <= MAXD);
   if (shape_size(ndim, shape) == 0) return;
-  sel_fn fn = es == 1 ? sel_m8 : es == 4 ? sel_m32 : sel_m64;
+  KCHECK(es == 1 || es == 2 || es == 4 || es == 8);
+  sel_fn fn = es == 1 ? sel_m8 : es == 2 ? sel_m16 : es == 4 ? sel_m32 : sel_m64;
   nary c = {.nin = 3,
             .in = {pred, t, f},
             .isz = {1, es, es},
@@ -528,15 +536,55 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
   static void cv_##S1##_##S2(int64_t n, const void *px, void *py) {                                          \
     const T1 *x = px;                                                                                        \
     T2 *y = py;                                                                                              \
-    for (int64_t i = 0; i < n; i++) y[i] = CX_##K1##_##K2(S2, T2, x[i]);                                     \
+    for (int64_t i = 0; i < n; i++) y[i] = CX_##K1##_##K2(S1, S2, T2, x[i]);                                 \
   }
 JX_CVT_FROM(DEF_CONV)
 #define CONV_ENTRY(S1, T1, K1, S2, T2, K2) [DT_##S1][DT_##S2] = cv_##S1##_##S2,
 static const un_fn conv_table[JX_DTYPE_COUNT][JX_DTYPE_COUNT] = {JX_CVT_FROM(CONV_ENTRY)};
 
+/* f32 <-> f16 with F16C where the CPU has it (checked at run time; the
+ * library itself is built for the baseline x86-64): vcvtps2ph rounds to
+ * nearest even and quiets a NaN keeping its top payload bits, vcvtph2ps
+ * widens exactly and quiets a NaN, which is what scalar_ops.h's portable
+ * jx_f32_to_f16 / jx_f16_to_f32 compute, so the two paths give the same
+ * bits (tests/test_dtype.c compares them on every f16 and on 2^20 f32
+ * patterns). Nothing like it for bf16: AVX512-BF16's vcvtneps2bf16 flushes
+ * subnormal inputs and outputs to zero, and bf16 -> f32 is a shift. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx,f16c"))) static void f16c_narrow(int64_t n, const void *px, void *py) {
+  const float *x = px;
+  uint16_t *y = py;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++) y[i] = jx_f32_to_f16(x[i]);
+}
+__attribute__((target("avx,f16c"))) static void f16c_widen(int64_t n, const void *px, void *py) {
+  const uint16_t *x = px;
+  float *y = py;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+  for (; i < n; i++) y[i] = jx_f16_to_f32(x[i]);
+}
+static un_fn f16c_fn(jx_dtype from, jx_dtype to) {
+  static int known = -1; /* racing first calls store the same answer */
+  int has = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (has < 0)
+    __atomic_store_n(&known, has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c"),
+                     __ATOMIC_RELAXED);
+  if (!has) return NULL;
+  return from == JX_F32 && to == JX_F16 ? f16c_narrow : from == JX_F16 && to == JX_F32 ? f16c_widen : NULL;
+}
+#else
+static un_fn f16c_fn(jx_dtype from, jx_dtype to) { return (void)from, (void)to, NULL; }
+#endif
+
 void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y) {
   KCHECK((unsigned)from < JX_DTYPE_COUNT && (unsigned)to < JX_DTYPE_COUNT);
-  run_flat(conv_table[from][to], NULL, n, GRAIN, x, dtype_size(from), y, dtype_size(to));
+  un_fn hw = f16c_fn(from, to);
+  run_flat(hw ? hw : conv_table[from][to], NULL, n, GRAIN, x, dtype_size(from), y, dtype_size(to));
 }
 
 /* fill_S(n, &value, y): run_flat with input stride 0 hands every chunk the value. */
@@ -548,24 +596,21 @@ void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *
   }
 JX_FOR_ALL(DEF_FILL, 0)
 
+/* fill_fns[dt]: the loop over elements of dt; fill_store[dt]: the value,
+ * converted from double as convert_element_type does (cvt_f64_<dt>) */
+typedef void (*store_fn)(double v, void *p);
+#define DEF_STORE(S, T, unused)                                                                              \
+  static void store_##S(double v, void *p) { *(T *)p = cvt_f64_##S(v); }
+JX_FOR_ALL(DEF_STORE, 0)
+#define FILL_ENTRY(S, T, unused) [JX_DT_##S] = {fill_##S, store_##S},
+static const struct {
+  un_fn fill;
+  store_fn store;
+} fill_fns[JX_DTYPE_COUNT] = {JX_FOR_ALL(FILL_ENTRY, 0)};
+
 void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out) {
-  union {
-    uint8_t b;
-    int32_t i32;
-    int64_t i64;
-    uint32_t u32;
-    float f32;
-    double f64;
-  } u;
-  un_fn fn;
-  switch (dt) {
-    case JX_BOOL: u.b = v != 0, fn = fill_b; break;
-    case JX_I32: u.i32 = sat_i32(v), fn = fill_i32; break;
-    case JX_I64: u.i64 = sat_i64(v), fn = fill_i64; break;
-    case JX_U32: u.u32 = sat_u32(v), fn = fill_u32; break;
-    case JX_F32: u.f32 = (float)v, fn = fill_f32; break;
-    case JX_F64: u.f64 = v, fn = fill_f64; break;
-    default: KCHECK(!"bad dtype"); return;
-  }
-  run_flat(fn, NULL, n, GRAIN, &u, 0, out, dtype_size(dt));
+  KCHECK((unsigned)dt < JX_DTYPE_COUNT && fill_fns[dt].fill);
+  _Alignas(8) unsigned char u[8];
+  fill_fns[dt].store(v, u);
+  run_flat(fill_fns[dt].fill, NULL, n, GRAIN, u, 0, out, dtype_size(dt));
 }

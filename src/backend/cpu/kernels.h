@@ -65,23 +65,44 @@ void jx_cpu_leave_cpu(int cpu);
 /* --------------------------------------------------------- elementwise */
 /* The dtype classes of the op list (core/elementwise.def): as masks of
  * dtype bits, and as lists X(suffix, C type, ...) to instantiate kernels. */
-#define JX_DTS_FLOAT         ((1u << JX_F32) | (1u << JX_F64))
-#define JX_DTS_INT           ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32))
-#define JX_DTS_NUM           (JX_DTS_INT | JX_DTS_FLOAT)
-#define JX_DTS_BOOL_INT      ((1u << JX_BOOL) | JX_DTS_INT)
-#define JX_DTS_ALL           (JX_DTS_NUM | (1u << JX_BOOL))
-#define JX_DT_b              JX_BOOL /* suffix -> dtype, for tables */
-#define JX_DT_i32            JX_I32
-#define JX_DT_i64            JX_I64
-#define JX_DT_u32            JX_U32
-#define JX_DT_f32            JX_F32
-#define JX_DT_f64            JX_F64
-#define JX_FOR_FLOAT(X, ...) X(f32, float, __VA_ARGS__) X(f64, double, __VA_ARGS__)
-#define JX_FOR_INT(X, ...)                                                                                   \
-  X(i32, int32_t, __VA_ARGS__) X(i64, int64_t, __VA_ARGS__) X(u32, uint32_t, __VA_ARGS__)
-#define JX_FOR_NUM(X, ...)      JX_FOR_INT(X, __VA_ARGS__) JX_FOR_FLOAT(X, __VA_ARGS__)
-#define JX_FOR_BOOL_INT(X, ...) X(b, uint8_t, __VA_ARGS__) JX_FOR_INT(X, __VA_ARGS__)
-#define JX_FOR_ALL(X, ...)      X(b, uint8_t, __VA_ARGS__) JX_FOR_NUM(X, __VA_ARGS__)
+/* (clang-format 14 finds no fixed point for these lists) */
+// clang-format off
+#define JX_DTS_HALF     ((1u << JX_BF16) | (1u << JX_F16))
+#define JX_DTS_FLOAT    ((1u << JX_F32) | (1u << JX_F64) | JX_DTS_HALF)
+#define JX_DTS_INT      ((1u << JX_I32) | (1u << JX_I64) | (1u << JX_U32) | (1u << JX_I8) | (1u << JX_U8) | \
+                         (1u << JX_I16) | (1u << JX_U16) | (1u << JX_U64))
+#define JX_DTS_NUM      (JX_DTS_INT | JX_DTS_FLOAT)
+#define JX_DTS_BOOL_INT ((1u << JX_BOOL) | JX_DTS_INT)
+#define JX_DTS_ALL      (JX_DTS_NUM | (1u << JX_BOOL))
+#define JX_DT_b         JX_BOOL /* suffix -> dtype, for tables */
+#define JX_DT_i32       JX_I32
+#define JX_DT_i64       JX_I64
+#define JX_DT_u32       JX_U32
+#define JX_DT_f32       JX_F32
+#define JX_DT_f64       JX_F64
+#define JX_DT_bf16      JX_BF16
+#define JX_DT_f16       JX_F16
+#define JX_DT_i8        JX_I8
+#define JX_DT_u8        JX_U8
+#define JX_DT_i16       JX_I16
+#define JX_DT_u16       JX_U16
+#define JX_DT_u64       JX_U64
+/* bf16/f16 are their 16-bit patterns (uint16_t): their kernels call the
+ * scalar functions (which widen to f32 and round once), never C
+ * arithmetic. Kernels that compute with C operators on T use the _NATIVE
+ * lists, which leave them out. */
+#define JX_FOR_FLOAT_NATIVE(X, ...) X(f32, float, __VA_ARGS__) X(f64, double, __VA_ARGS__)
+#define JX_FOR_HALF(X, ...)         X(bf16, uint16_t, __VA_ARGS__) X(f16, uint16_t, __VA_ARGS__)
+#define JX_FOR_FLOAT(X, ...)        JX_FOR_FLOAT_NATIVE(X, __VA_ARGS__) JX_FOR_HALF(X, __VA_ARGS__)
+#define JX_FOR_INT(X, ...)                                                                          \
+  X(i32, int32_t, __VA_ARGS__) X(i64, int64_t, __VA_ARGS__) X(u32, uint32_t, __VA_ARGS__)           \
+  X(i8, int8_t, __VA_ARGS__) X(u8, uint8_t, __VA_ARGS__) X(i16, int16_t, __VA_ARGS__)               \
+  X(u16, uint16_t, __VA_ARGS__) X(u64, uint64_t, __VA_ARGS__)
+#define JX_FOR_NUM(X, ...)          JX_FOR_INT(X, __VA_ARGS__) JX_FOR_FLOAT(X, __VA_ARGS__)
+#define JX_FOR_NUM_NATIVE(X, ...)   JX_FOR_INT(X, __VA_ARGS__) JX_FOR_FLOAT_NATIVE(X, __VA_ARGS__)
+#define JX_FOR_BOOL_INT(X, ...)     X(b, uint8_t, __VA_ARGS__) JX_FOR_INT(X, __VA_ARGS__)
+#define JX_FOR_ALL(X, ...)          X(b, uint8_t, __VA_ARGS__) JX_FOR_NUM(X, __VA_ARGS__)
+// clang-format on
 
 /* Unary ops (JX_UNARY rows of the op list); y and x have n elements of a
  * dtype the op's row lists. */
@@ -117,7 +138,9 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
                    const void *t, const int64_t *tstride, const void *f, const int64_t *fstride, void *out);
 
 /* Element conversion with C semantics, except: float->int of NaN gives 0
- * and out-of-range values saturate (no UB); anything->bool is x != 0. */
+ * and out-of-range values saturate (no UB); anything->bool is x != 0;
+ * to bf16/f16 rounds once to nearest even (scalar_ops.h; f32 <-> f16 by
+ * F16C where the CPU has it, with the same bits). */
 void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y);
 
 /* Fill n elements with v converted to dt. */

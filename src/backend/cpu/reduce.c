@@ -78,7 +78,14 @@ typedef struct {
   INT_RED(X, i32, int32_t, uint32_t, INT32_MIN, INT32_MAX)                                                   \
   INT_RED(X, i64, int64_t, uint64_t, INT64_MIN, INT64_MAX)                                                   \
   INT_RED(X, u32, uint32_t, uint32_t, 0, UINT32_MAX)                                                         \
+  INT_RED(X, i8, int8_t, uint32_t, INT8_MIN, INT8_MAX)                                                       \
+  INT_RED(X, u8, uint8_t, uint32_t, 0, UINT8_MAX)                                                            \
+  INT_RED(X, i16, int16_t, uint32_t, INT16_MIN, INT16_MAX)                                                   \
+  INT_RED(X, u16, uint16_t, uint32_t, 0, UINT16_MAX)                                                         \
+  INT_RED(X, u64, uint64_t, uint64_t, 0, UINT64_MAX)                                                         \
   FLOAT_RED(X, f32, float) FLOAT_RED(X, f64, double)
+/* (#19) bf16/f16 have no kernels here: prims/reduce.c widens them to f32
+ * (a copy), reduces that and rounds the result once, as XLA:CPU does. */
 /* bool: max/min as or/and; its sum wraps mod 256 (callers convert first). */
 
 #define DEF_RED(OP, S, T, A, COMB, IDENT)                                                                    \
@@ -232,6 +239,11 @@ FOR_RED(DEF_RED)
 #define DT_u32  JX_U32
 #define DT_f32  JX_F32
 #define DT_f64  JX_F64
+#define DT_i8   JX_I8
+#define DT_u8   JX_U8
+#define DT_i16  JX_I16
+#define DT_u16  JX_U16
+#define DT_u64  JX_U64
 #define OPE_sum JX_CPU_SUM
 #define OPE_max JX_CPU_MAX_R
 #define OPE_min JX_CPU_MIN_R
@@ -343,6 +355,7 @@ void jx_cpu_reduce(jx_cpu_redop op, jx_dtype dt, int ndim, const int64_t *shape,
   KCHECK((unsigned)op < JX_CPU_REDUCE_COUNT && (unsigned)dt < JX_DTYPE_COUNT);
   KCHECK(ndim >= 0 && ndim <= MAXD);
   const red_vt *vt = &red_table[op][dt];
+  KCHECK(vt->ident != NULL);
   int64_t nout = 1, nred = 1;
   for (int d = 0; d < ndim; d++) *(reduce[d] ? &nred : &nout) *= shape[d];
   if (nout == 0) return;
@@ -394,9 +407,12 @@ void jx_cpu_reduce(jx_cpu_redop op, jx_dtype dt, int ndim, const int64_t *shape,
 /* NaN beats everything and nothing beats NaN: the first NaN wins. */
 enum { ATILE = 256 };
 
-#define ARG_DTYPES(X)                                                                                        \
-  X(b, uint8_t, 0)                                                                                           \
-  X(i32, int32_t, 0) X(i64, int64_t, 0) X(u32, uint32_t, 0) X(f32, float, 1) X(f64, double, 1)
+// clang-format off
+#define ARG_DTYPES(X)                                                                      \
+  X(b, uint8_t, 0) X(i32, int32_t, 0) X(i64, int64_t, 0) X(u32, uint32_t, 0)               \
+  X(f32, float, 1) X(f64, double, 1) X(i8, int8_t, 0) X(u8, uint8_t, 0) X(i16, int16_t, 0) \
+  X(u16, uint16_t, 0) X(u64, uint64_t, 0)
+// clang-format on
 
 #define ARG_SCAN(S, T, BETTER)                                                                               \
   T best[ATILE];                                                                                             \
@@ -480,10 +496,14 @@ void jx_cpu_argreduce(bool is_max, jx_dtype dt, int ndim, const int64_t *shape, 
     memset(y, 0, (size_t)(outer * inner) * (out_dt == JX_I64 ? 8 : 4));
     return;
   }
-  static const uint8_t sz[JX_DTYPE_COUNT] = {
-      [JX_BOOL] = 1, [JX_I32] = 4, [JX_I64] = 8, [JX_U32] = 4, [JX_F32] = 4, [JX_F64] = 8};
-  arg_ctx c = {
-      .fn = arg_table[dt], .is_max = is_max, .out64 = out_dt == JX_I64, .x = x, .y = y, .es = sz[dt], .n = n};
+  KCHECK(arg_table[dt] != NULL);
+  arg_ctx c = {.fn = arg_table[dt],
+               .is_max = is_max,
+               .out64 = out_dt == JX_I64,
+               .x = x,
+               .y = y,
+               .es = jx_dtype_size(dt),
+               .n = n};
   if (inner > 1) { /* [outer, n, inner]: scan rows, ATILE columns at a time */
     c.W = inner, c.ostride = n * inner, c.step = inner, c.wstep = 1;
   } else if (n < 32 && outer > 1) { /* many short rows: ATILE rows side by side */

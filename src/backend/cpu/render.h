@@ -84,7 +84,7 @@ typedef struct {
   const char *name, *deps, *fns, *text;
   size_t nlen, dlen, flen, tlen;
 } jx_scalar_part;
-enum { JX_MAX_SCALAR_PARTS = 64 };
+enum { JX_MAX_SCALAR_PARTS = 128 }; /* scalar_ops.h has 60 (#19 added 23) */
 
 /* scalar_ops.h's parts in order (at most `max`): their count, -1 if a
  * marker is malformed. *base: the length of the text before the first. */

@@ -22,9 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
-static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
-                                                  "uint32_t", "float",   "double"};
+static const char *const sfx[] = {"b",   "i32", "i64", "u32", "f32", "f64", "bf16",
+                                  "f16", "i8",  "u8",  "i16", "u16", "u64"};
+/* bf16/f16 are their bit patterns (scalar_ops.h) */
+static const char *const ctype[] = {"uint8_t", "int32_t",  "int64_t",  "uint32_t", "float",
+                                    "double",  "uint16_t", "uint16_t", "int8_t",   "uint8_t",
+                                    "int16_t", "uint16_t", "uint64_t"};
+_Static_assert(sizeof sfx / sizeof *sfx == JX_DTYPE_COUNT, "a dtype without a suffix");
+_Static_assert(sizeof ctype / sizeof *ctype == JX_DTYPE_COUNT, "a dtype without a C type");
 
 /* a literal: floats exactly (hex), integers from their exact int64 */
 static void put_const(sb *b, const jx_lexpr *e) {
@@ -34,6 +39,8 @@ static void put_const(sb *b, const jx_lexpr *e) {
     put(b, "(%s)(-9223372036854775807LL - 1)", ctype[dt]);
   else if (!jx_dtype_is_float(dt))
     put(b, "(%s)%lldLL", ctype[dt], (long long)e->ivalue);
+  else if (jx_dtype_is_half(dt)) /* its bits */
+    put(b, "(uint16_t)0x%04xu", (unsigned)jx_half_round(dt, v));
   else if (isnan(v))
     put(b, "(%s)NAN", ctype[dt]);
   else if (isinf(v))
@@ -192,16 +199,41 @@ enum { REDUCE_TILE = 256 }; /* outputs accumulated at once when the inner dim is
 
 /* A reduction's identity in C for dtype dt (NULL: none listed) */
 static const char *identity(jx_identity id, jx_dtype dt) {
-  static const char *const lowest[JX_DTYPE_COUNT] = {"0", "INT32_MIN", "INT64_MIN",
-                                                     "0", "-INFINITY", "-INFINITY"};
-  static const char *const highest[JX_DTYPE_COUNT] = {"1",          "INT32_MAX", "INT64_MAX",
-                                                      "UINT32_MAX", "INFINITY",  "INFINITY"};
+  /* floats (bf16/f16 too) accumulate in double: their identities are double's */
+  static const char *const lowest[] = {"0",         "INT32_MIN", "INT64_MIN", "0",        "-INFINITY",
+                                       "-INFINITY", "-INFINITY", "-INFINITY", "INT8_MIN", "0",
+                                       "INT16_MIN", "0",         "0"};
+  static const char *const highest[] = {"1",         "INT32_MAX",  "INT64_MAX", "UINT32_MAX", "INFINITY",
+                                        "INFINITY",  "INFINITY",   "INFINITY",  "INT8_MAX",   "UINT8_MAX",
+                                        "INT16_MAX", "UINT16_MAX", "UINT64_MAX"};
+  _Static_assert(sizeof lowest / sizeof *lowest == JX_DTYPE_COUNT, "a dtype without its lowest value");
+  _Static_assert(sizeof highest / sizeof *highest == JX_DTYPE_COUNT, "a dtype without its highest value");
   switch (id) {
     case JX_ID_ZERO: return "0";
     case JX_ID_LOWEST: return lowest[dt];
     case JX_ID_HIGHEST: return highest[dt];
   }
   return NULL;
+}
+
+/* value v<v> as the accumulator's type: a bf16/f16 pattern is widened */
+static void put_acc_term(sb *b, jx_dtype vt, const char *acct, int v) {
+  if (!jx_dtype_is_half(vt)) {
+    put(b, "(%s)v%d", acct, v);
+    return;
+  }
+  put(b, "(double)");
+  jx_cpu_put_call(b, "jx_%s_to_f32", sfx[vt]);
+  put(b, "v%d)", v);
+}
+/* the accumulator `acc` stored as vt: a bf16/f16 is rounded once */
+static void put_acc_result(sb *b, jx_dtype vt, const char *acc) {
+  if (!jx_dtype_is_half(vt)) {
+    put(b, "(%s)%s", ctype[vt], acc);
+    return;
+  }
+  jx_cpu_put_call(b, "jx_f64_to_%s", sfx[vt]);
+  put(b, "%s)", acc);
 }
 
 /* A REDUCE kernel's range function, after its name: outputs [lo, hi). */
@@ -247,9 +279,13 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
     put_body(b, k, sl, ind);
     put(b, "%sacc[t] = ", ind);
     jx_cpu_put_call(b, "%s_%s", op, fl ? "f64" : sfx[vt]);
-    put(b, "acc[t], (%s)v%d);\n%*s}\n", acct, k->root, 4 + 2 * nr, "");
+    put(b, "acc[t], ");
+    put_acc_term(b, vt, acct, k->root);
+    put(b, ");\n%*s}\n", 4 + 2 * nr, "");
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
-    put(b, "    for (int64_t t = 0; t < m; t++) out[o + t] = (%s)acc[t];\n    o += m;\n  }\n}\n", ctype[vt]);
+    put(b, "    for (int64_t t = 0; t < m; t++) out[o + t] = ");
+    put_acc_result(b, vt, "acc[t]");
+    put(b, ";\n    o += m;\n  }\n}\n");
   } else {
     put(b, "  for (int64_t o = lo; o < hi; o++) {\n");
     put_decompose(b, "o", kept, nk, k->shape, "    ");
@@ -262,9 +298,13 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
     put_body(b, k, sl, ind);
     put(b, "%sacc = ", ind);
     jx_cpu_put_call(b, "%s_%s", op, fl ? "f64" : sfx[vt]);
-    put(b, "acc, (%s)v%d);\n", acct, k->root);
+    put(b, "acc, ");
+    put_acc_term(b, vt, acct, k->root);
+    put(b, ");\n");
     for (int r = nr - 1; r >= 0; r--) put(b, "%*s}\n", 4 + 2 * r, "");
-    put(b, "    out[o] = (%s)acc;\n  }\n}\n", ctype[vt]);
+    put(b, "    out[o] = ");
+    put_acc_result(b, vt, "acc");
+    put(b, ";\n  }\n}\n");
   }
 }
 

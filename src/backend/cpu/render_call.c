@@ -12,9 +12,14 @@
  * export fails naming it. */
 #include "backend/cpu/render_call.h"
 
-static const char *const sfx[JX_DTYPE_COUNT] = {"b", "i32", "i64", "u32", "f32", "f64"};
-static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
-                                                  "uint32_t", "float",   "double"};
+static const char *const sfx[] = {"b",   "i32", "i64", "u32", "f32", "f64", "bf16",
+                                  "f16", "i8",  "u8",  "i16", "u16", "u64"};
+/* bf16/f16 are their bit patterns (scalar_ops.h) */
+static const char *const ctype[] = {"uint8_t", "int32_t",  "int64_t",  "uint32_t", "float",
+                                    "double",  "uint16_t", "uint16_t", "int8_t",   "uint8_t",
+                                    "int16_t", "uint16_t", "uint64_t"};
+_Static_assert(sizeof sfx / sizeof *sfx == JX_DTYPE_COUNT, "a dtype without a suffix");
+_Static_assert(sizeof ctype / sizeof *ctype == JX_DTYPE_COUNT, "a dtype without a C type");
 
 static const jx_aval *bav(const jx_program *p, int b) { return &p->bufs[b].aval; }
 
@@ -281,9 +286,15 @@ static void put_arg(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put(b, "  for (int64_t o = 0; o < %lldLL; o++)\n    for (int64_t i = 0; i < %lldLL; i++) {\n",
       (long long)outer, (long long)inner);
   put(b, "      const %s *const x = i0 + o * %lldLL + i;\n", ctype[x->dtype], (long long)(n * inner));
-  put(b, "      %s best = x[0];\n      int64_t at = 0;\n", ctype[x->dtype]);
-  put(b, "      for (int64_t j = 1; j < %lldLL; j++) {\n        const %s v = x[j * %lldLL];\n", (long long)n,
-      ctype[x->dtype], (long long)inner);
+  /* bf16/f16 (#19) compare as the floats they hold, not as their bits */
+  const bool half = jx_dtype_is_half(x->dtype);
+  const char *vt = half ? "float" : ctype[x->dtype];
+  put(b, "      %s best = ", vt);
+  if (half) jx_cpu_put_call(b, "jx_%s_to_f32", sfx[x->dtype]);
+  put(b, "x[0]%s;\n      int64_t at = 0;\n", half ? ")" : "");
+  put(b, "      for (int64_t j = 1; j < %lldLL; j++) {\n        const %s v = ", (long long)n, vt);
+  if (half) jx_cpu_put_call(b, "jx_%s_to_f32", sfx[x->dtype]);
+  put(b, "x[j * %lldLL]%s;\n", (long long)inner, half ? ")" : "");
   if (fl)
     put(b, "        if (v %s best || (v != v && best == best)) best = v, at = j;\n", mx ? ">" : "<");
   else

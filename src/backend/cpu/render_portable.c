@@ -20,8 +20,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-static const char *const ctype[JX_DTYPE_COUNT] = {"uint8_t",  "int32_t", "int64_t",
-                                                  "uint32_t", "float",   "double"};
+/* bf16/f16 are their bit patterns (scalar_ops.h) */
+static const char *const ctype[] = {"uint8_t", "int32_t",  "int64_t",  "uint32_t", "float",
+                                    "double",  "uint16_t", "uint16_t", "int8_t",   "uint8_t",
+                                    "int16_t", "uint16_t", "uint64_t"};
+_Static_assert(sizeof ctype / sizeof *ctype == JX_DTYPE_COUNT, "a dtype without a C type");
 
 enum { WS_ALIGN = 64, WS_HEADER = 64 }; /* a loop buffer's bookkeeping (jx_ws_mark) */
 
@@ -120,6 +123,13 @@ static void put_value(sb *b, jx_dtype dt, const void *data, int64_t i) {
     case JX_BOOL: put(b, "%u", ((const uint8_t *)data)[i]); break;
     case JX_I32: put(b, "%ld", (long)((const int32_t *)data)[i]); break;
     case JX_U32: put(b, "%luu", (unsigned long)((const uint32_t *)data)[i]); break;
+    case JX_I8: put(b, "%d", ((const int8_t *)data)[i]); break;
+    case JX_U8: put(b, "%u", ((const uint8_t *)data)[i]); break;
+    case JX_I16: put(b, "%d", ((const int16_t *)data)[i]); break;
+    case JX_U16: put(b, "%u", ((const uint16_t *)data)[i]); break;
+    case JX_U64: put(b, "%lluULL", (unsigned long long)((const uint64_t *)data)[i]); break;
+    case JX_BF16:
+    case JX_F16: put(b, "0x%04x", ((const uint16_t *)data)[i]); break; /* the bits (ctype uint16_t) */
     case JX_I64: {
       long long v = ((const int64_t *)data)[i];
       if (v == INT64_MIN)

@@ -50,20 +50,22 @@
   static inline T sign_##S(T a) { return (T)((a > 0) - (a < 0)); }                                           \
   static inline T not_##S(T a) { return (T)~a; }
 
-/* Unsigned integers wrap by definition. */
-#define DEF_UINT(S, T)                                                                                       \
-  static inline T add_##S(T a, T b) { return a + b; }                                                        \
-  static inline T sub_##S(T a, T b) { return a - b; }                                                        \
-  static inline T mul_##S(T a, T b) { return a * b; }                                                        \
-  static inline T neg_##S(T a) { return (T)0 - a; }                                                          \
-  static inline T div_##S(T a, T b) { return b == 0 ? 0 : a / b; }                                           \
+/* Unsigned integers wrap by definition, computed in W (at least T and
+ * unsigned int: u8/u16 would promote to int, where 65535 * 65535
+ * overflows). */
+#define DEF_UINT(S, T, W)                                                                                    \
+  static inline T add_##S(T a, T b) { return (T)((W)a + (W)b); }                                             \
+  static inline T sub_##S(T a, T b) { return (T)((W)a - (W)b); }                                             \
+  static inline T mul_##S(T a, T b) { return (T)((W)a * (W)b); }                                             \
+  static inline T neg_##S(T a) { return (T)((W)0 - (W)a); }                                                  \
+  static inline T div_##S(T a, T b) { return b == 0 ? 0 : (T)(a / b); }                                      \
   static inline T pow_##S(T a, T b) {                                                                        \
-    T r = 1;                                                                                                 \
+    W r = 1, x = a;                                                                                          \
     for (; b; b >>= 1) {                                                                                     \
-      if (b & 1) r *= a;                                                                                     \
-      a *= a;                                                                                                \
+      if (b & 1) r *= x;                                                                                     \
+      x *= x;                                                                                                \
     }                                                                                                        \
-    return r;                                                                                                \
+    return (T)r;                                                                                             \
   }                                                                                                          \
   static inline T max_##S(T a, T b) { return a > b ? a : b; }                                                \
   static inline T min_##S(T a, T b) { return a < b ? a : b; }                                                \
@@ -122,7 +124,18 @@ DEF_SINT(i32, int32_t, uint32_t)
 /*@jx-part i64: add_i64 sub_i64 mul_i64 neg_i64 div_i64 pow_i64 max_i64 min_i64 and_i64 or_i64 abs_i64 sign_i64 not_i64*/
 DEF_SINT(i64, int64_t, uint64_t)
 /*@jx-part u32: add_u32 sub_u32 mul_u32 neg_u32 div_u32 pow_u32 max_u32 min_u32 and_u32 or_u32 abs_u32 sign_u32 not_u32*/
-DEF_UINT(u32, uint32_t)
+DEF_UINT(u32, uint32_t, uint32_t)
+/* (#19) the small integers compute in 32 bits (U: wraps, no UB), u64 in 64 */
+/*@jx-part i8: add_i8 sub_i8 mul_i8 neg_i8 div_i8 pow_i8 max_i8 min_i8 and_i8 or_i8 abs_i8 sign_i8 not_i8*/
+DEF_SINT(i8, int8_t, uint32_t)
+/*@jx-part i16: add_i16 sub_i16 mul_i16 neg_i16 div_i16 pow_i16 max_i16 min_i16 and_i16 or_i16 abs_i16 sign_i16 not_i16*/
+DEF_SINT(i16, int16_t, uint32_t)
+/*@jx-part u8: add_u8 sub_u8 mul_u8 neg_u8 div_u8 pow_u8 max_u8 min_u8 and_u8 or_u8 abs_u8 sign_u8 not_u8*/
+DEF_UINT(u8, uint8_t, uint32_t)
+/*@jx-part u16: add_u16 sub_u16 mul_u16 neg_u16 div_u16 pow_u16 max_u16 min_u16 and_u16 or_u16 abs_u16 sign_u16 not_u16*/
+DEF_UINT(u16, uint16_t, uint32_t)
+/*@jx-part u64: add_u64 sub_u64 mul_u64 neg_u64 div_u64 pow_u64 max_u64 min_u64 and_u64 or_u64 abs_u64 sign_u64 not_u64*/
+DEF_UINT(u64, uint64_t, uint64_t)
 /*@jx-part f32: add_f32 sub_f32 mul_f32 div_f32 pow_f32 max_f32 min_f32 neg_f32 abs_f32 sign_f32 floor_f32 exp_f32 log_f32 log1p_f32 expm1_f32 sqrt_f32 rsqrt_f32 sin_f32 cos_f32 logistic_f32*/
 DEF_FLOAT(f32, float, f)
 /*@jx-part f64: add_f64 sub_f64 mul_f64 div_f64 pow_f64 max_f64 min_f64 neg_f64 abs_f64 sign_f64 floor_f64 exp_f64 log_f64 log1p_f64 expm1_f64 sqrt_f64 rsqrt_f64 sin_f64 cos_f64 logistic_f64*/
@@ -154,6 +167,108 @@ static inline float tanh_f32(float x) {
 /*@jx-part tanh_f64: tanh_f64*/
 static inline double tanh_f64(double x) { return tanh(x); }
 
+/*@jx-part half: jx_f32_bits jx_bits_f32 jx_bf16_to_f32 jx_f32_to_bf16 jx_f16_to_f32 jx_f32_to_f16
+ * jx_f64_to_f32_odd jx_f64_to_bf16 jx_f64_to_f16*/
+/* ------------------------------------------- bf16 and f16 (#19) */
+/* Stored as their 16-bit patterns (uint16_t), computed in f32 as XLA:CPU
+ * does: every op widens its operands (exactly), computes in f32 and rounds
+ * its result once to the 16-bit type. Rounding is to nearest, ties to
+ * even, as IEEE: a value past the largest finite one by half an ulp or
+ * more becomes Inf, subnormals are kept. A NaN keeps its sign and its top
+ * payload bits and is made quiet (what F16C's vcvtps2ph does, so the run
+ * time F16C path of the eager converter gives the same bits). Widening
+ * bf16 is a shift; widening f16 quiets a NaN (vcvtph2ps does too). */
+static inline uint32_t jx_f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+static inline float jx_bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static inline float jx_bf16_to_f32(uint16_t h) { return jx_bits_f32((uint32_t)h << 16); }
+static inline uint16_t jx_f32_to_bf16(float f) {
+  uint32_t u = jx_f32_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+  /* adding 0x7fff, plus the kept part's low bit, carries exactly when the
+   * dropped half is above the tie or at it with an odd kept part; a carry
+   * out of the mantissa steps the exponent (up to Inf) */
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float jx_f16_to_f32(uint16_t h) {
+  uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0) { /* zero or subnormal: m * 2^-24, exact in f32 */
+    float f = (float)m * 0x1p-24f;
+    return s ? -f : f;
+  }
+  if (e == 31) return jx_bits_f32(s | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
+  return jx_bits_f32(s | ((e + 112u) << 23) | (m << 13));
+}
+static inline uint16_t jx_f32_to_f16(float f) {
+  uint32_t u = jx_f32_bits(f), s = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(s | 0x7e00u | ((a >> 13) & 0x3ffu));
+  if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00u); /* 65520 and up: Inf (max 65504) */
+  if (a >= 0x38800000u) /* normal: rebias the exponent by 127 - 15, round as bf16 does */
+    return (uint16_t)(s | ((a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13));
+  /* below 2^-14: a subnormal f16, in units of 2^-24 */
+  uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
+  if (e < 102u) return (uint16_t)s; /* under 2^-25 (or 0): rounds to zero */
+  uint32_t sh = 126u - e, q = m >> sh, r = m & ((1u << sh) - 1u), half = 1u << (sh - 1u);
+  q += (r > half) || (r == half && (q & 1u));
+  return (uint16_t)(s | q);
+}
+/* f64 -> f32 rounded to odd (truncate, then set the last bit if inexact):
+ * rounding that again to bf16/f16 (at least 2 bits shorter) is the
+ * correctly rounded f64 -> bf16/f16, with no double-rounding error. */
+static inline float jx_f64_to_f32_odd(double d) {
+  float f = (float)d;
+  if (d != d || (double)f == d) return f;
+  uint32_t u = jx_f32_bits(f);
+  if (fabs((double)f) > fabs(d)) u -= 1u; /* rounded away from zero: step back */
+  return jx_bits_f32(u | 1u);
+}
+static inline uint16_t jx_f64_to_bf16(double d) { return jx_f32_to_bf16(jx_f64_to_f32_odd(d)); }
+static inline uint16_t jx_f64_to_f16(double d) { return jx_f32_to_f16(jx_f64_to_f32_odd(d)); }
+/* op_S(a...) = round(op_f32(widen(a)...)) */
+#define JX_H1(S, name)                                                                                       \
+  static inline uint16_t name##_##S(uint16_t a) { return jx_f32_to_##S(name##_f32(jx_##S##_to_f32(a))); }
+#define JX_H2(S, name)                                                                                       \
+  static inline uint16_t name##_##S(uint16_t a, uint16_t b) {                                                \
+    return jx_f32_to_##S(name##_f32(jx_##S##_to_f32(a), jx_##S##_to_f32(b)));                                \
+  }
+#define JX_HCMP(S, name)                                                                                     \
+  static inline uint8_t name##_##S(uint16_t a, uint16_t b) {                                                 \
+    return name##_f32(jx_##S##_to_f32(a), jx_##S##_to_f32(b));                                               \
+  }
+#define DEF_HALF(S)                                                                                          \
+  JX_H2(S, add)                                                                                              \
+  JX_H2(S, sub)                                                                                              \
+  JX_H2(S, mul)                                                                                              \
+  JX_H2(S, div)                                                                                              \
+  JX_H2(S, pow)                                                                                              \
+  JX_H2(S, max)                                                                                              \
+  JX_H2(S, min)                                                                                              \
+  JX_H1(S, neg)                                                                                              \
+  JX_H1(S, abs)                                                                                              \
+  JX_H1(S, sign)                                                                                             \
+  JX_H1(S, floor)                                                                                            \
+  JX_H1(S, exp)                                                                                              \
+  JX_H1(S, log)                                                                                              \
+  JX_H1(S, log1p)                                                                                            \
+  JX_H1(S, expm1)                                                                                            \
+  JX_H1(S, sqrt)                                                                                             \
+  JX_H1(S, rsqrt)                                                                                            \
+  JX_H1(S, sin)                                                                                              \
+  JX_H1(S, cos)                                                                                              \
+  JX_H1(S, logistic)                                                                                         \
+  JX_H1(S, tanh)
+/*@jx-part bf16 +half +f32 +tanh_f32: add_bf16 sub_bf16 mul_bf16 div_bf16 pow_bf16 max_bf16 min_bf16 neg_bf16 abs_bf16 sign_bf16 floor_bf16 exp_bf16 log_bf16 log1p_bf16 expm1_bf16 sqrt_bf16 rsqrt_bf16 sin_bf16 cos_bf16 logistic_bf16 tanh_bf16*/
+DEF_HALF(bf16)
+/*@jx-part f16 +half +f32 +tanh_f32: add_f16 sub_f16 mul_f16 div_f16 pow_f16 max_f16 min_f16 neg_f16 abs_f16 sign_f16 floor_f16 exp_f16 log_f16 log1p_f16 expm1_f16 sqrt_f16 rsqrt_f16 sin_f16 cos_f16 logistic_f16 tanh_f16*/
+DEF_HALF(f16)
+
 /*@jx-part cmp-macros:*/
 /* Comparisons: the same for every dtype. */
 #define DEF_CMP(S, T)                                                                                        \
@@ -175,9 +290,34 @@ DEF_CMP(u32, uint32_t)
 DEF_CMP(f32, float)
 /*@jx-part cmp_f64: eq_f64 ne_f64 lt_f64 le_f64 gt_f64 ge_f64*/
 DEF_CMP(f64, double)
+/*@jx-part cmp_i8: eq_i8 ne_i8 lt_i8 le_i8 gt_i8 ge_i8*/
+DEF_CMP(i8, int8_t)
+/*@jx-part cmp_i16: eq_i16 ne_i16 lt_i16 le_i16 gt_i16 ge_i16*/
+DEF_CMP(i16, int16_t)
+/*@jx-part cmp_u8: eq_u8 ne_u8 lt_u8 le_u8 gt_u8 ge_u8*/
+DEF_CMP(u8, uint8_t)
+/*@jx-part cmp_u16: eq_u16 ne_u16 lt_u16 le_u16 gt_u16 ge_u16*/
+DEF_CMP(u16, uint16_t)
+/*@jx-part cmp_u64: eq_u64 ne_u64 lt_u64 le_u64 gt_u64 ge_u64*/
+DEF_CMP(u64, uint64_t)
+/*@jx-part cmp_bf16 +half +cmp_f32: eq_bf16 ne_bf16 lt_bf16 le_bf16 gt_bf16 ge_bf16*/
+JX_HCMP(bf16, eq)
+JX_HCMP(bf16, ne)
+JX_HCMP(bf16, lt)
+JX_HCMP(bf16, le)
+JX_HCMP(bf16, gt)
+JX_HCMP(bf16, ge)
+/*@jx-part cmp_f16 +half +cmp_f32: eq_f16 ne_f16 lt_f16 le_f16 gt_f16 ge_f16*/
+JX_HCMP(f16, eq)
+JX_HCMP(f16, ne)
+JX_HCMP(f16, lt)
+JX_HCMP(f16, le)
+JX_HCMP(f16, gt)
+JX_HCMP(f16, ge)
 
 /* ------------------------------------------------------ conversions */
-/*@jx-part sat: sat_i32 sat_u32 sat_i64 satf_i32 satf_u32 satf_i64*/
+/*@jx-part sat: sat_i32 sat_u32 sat_i64 satf_i32 satf_u32 satf_i64 sat_i8 sat_u8 sat_i16 sat_u16 sat_u64
+ * satf_i8 satf_u8 satf_i16 satf_u16 satf_u64*/
 /* float -> int: NaN gives 0, out of range saturates. Clamping in double is
  * exact for 32-bit targets, and the clamp-then-cast form vectorizes. */
 static inline int32_t sat_i32(double x) {
@@ -208,55 +348,109 @@ static inline uint32_t satf_u32(float x) {
   return x >= 4294967296.0f ? UINT32_MAX : r;
 }
 static inline int64_t satf_i64(float x) { return sat_i64(x); }
+/* (#19) the small integers: their bounds are exact in float and double */
+#define JX_DEF_SAT(S, T, LO, HI)                                                                             \
+  static inline T sat_##S(double x) { return (T)(x != x ? 0.0 : x < LO ? LO : x > HI ? HI : x); }            \
+  static inline T satf_##S(float x) { return (T)(x != x ? 0.f : x < LO##f ? LO##f : x > HI##f ? HI##f : x); }
+JX_DEF_SAT(i8, int8_t, -128.0, 127.0)
+JX_DEF_SAT(u8, uint8_t, 0.0, 255.0)
+JX_DEF_SAT(i16, int16_t, -32768.0, 32767.0)
+JX_DEF_SAT(u16, uint16_t, 0.0, 65535.0)
+static inline uint64_t sat_u64(double x) {
+  if (x != x || x <= 0.0) return 0;
+  if (x >= 0x1p64) return UINT64_MAX;
+  return (uint64_t)x;
+}
+static inline uint64_t satf_u64(float x) { return sat_u64(x); }
 
 /*@jx-part cvt-macros:*/
-/* Conversion of one value by (source kind, target kind): B bool, I int, F float. */
-#define CX_B_B(S, T, x) (T)((x) != 0)
-#define CX_I_B(S, T, x) (T)((x) != 0)
-#define CX_F_B(S, T, x) (T)((x) != 0)
-#define CX_B_I(S, T, x) (T)(x)
-#define CX_I_I(S, T, x) (T)(x) /* narrowing wraps (gcc defines it) */
+/* Conversion of one value from dtype S1 to S2 (C type T) by (source kind,
+ * target kind): B bool, I int, F float, H bf16/f16 (their bits). */
+#define CX_B_B(S1, S, T, x) (T)((x) != 0)
+#define CX_I_B(S1, S, T, x) (T)((x) != 0)
+#define CX_F_B(S1, S, T, x) (T)((x) != 0)
+#define CX_B_I(S1, S, T, x) (T)(x)
+#define CX_I_I(S1, S, T, x) (T)(x) /* narrowing wraps (gcc defines it) */
 /* by the source's width (constant): satf_ keeps a float loop in floats;
  * plain C99, since exported code (render_portable.c) builds as -std=c99 */
-#define CX_F_I(S, T, x) (sizeof(x) == sizeof(float) ? satf_##S((float)(x)) : sat_##S((double)(x)))
-#define CX_B_F(S, T, x) (T)(x)
-#define CX_I_F(S, T, x) (T)(x)
-#define CX_F_F(S, T, x) (T)(x)
+#define CX_F_I(S1, S, T, x) (sizeof(x) == sizeof(float) ? satf_##S((float)(x)) : sat_##S((double)(x)))
+#define CX_B_F(S1, S, T, x) (T)(x)
+#define CX_I_F(S1, S, T, x) (T)(x)
+#define CX_F_F(S1, S, T, x) (T)(x)
+/* to bf16/f16: floats round once (f64 directly, not through f32); ints
+ * through f64, exact up to 2^53 (i64/u64 beyond round twice) */
+#define CX_B_H(S1, S, T, x) jx_f32_to_##S((float)(x))
+#define CX_I_H(S1, S, T, x) jx_f64_to_##S((double)(x))
+#define CX_F_H(S1, S, T, x)                                                                                  \
+  (sizeof(x) == sizeof(float) ? jx_f32_to_##S((float)(x)) : jx_f64_to_##S((double)(x)))
+/* from bf16/f16: widen exactly to f32, then as from f32 (-0 is false) */
+#define CX_H_B(S1, S, T, x) (T)(jx_##S1##_to_f32(x) != 0)
+#define CX_H_I(S1, S, T, x) satf_##S(jx_##S1##_to_f32(x))
+#define CX_H_F(S1, S, T, x) (T) jx_##S1##_to_f32(x)
+#define CX_H_H(S1, S, T, x) jx_f32_to_##S(jx_##S1##_to_f32(x))
 
 /* cvt_<from>_<to>(x) */
 #define JX_DEF_CVT(S1, T1, K1, S2, T2, K2)                                                                   \
-  static inline T2 cvt_##S1##_##S2(T1 x) { return CX_##K1##_##K2(S2, T2, x); }
+  static inline T2 cvt_##S1##_##S2(T1 x) { return CX_##K1##_##K2(S1, S2, T2, x); }
 /* one dtype per line: clang-format 14 finds no fixed point for these */
 // clang-format off
 #define JX_CVT_TO(X, S1, T1, K1) \
-  X(S1, T1, K1, b, uint8_t, B)    \
-  X(S1, T1, K1, i32, int32_t, I)  \
-  X(S1, T1, K1, i64, int64_t, I)  \
+  X(S1, T1, K1, b, uint8_t, B) \
+  X(S1, T1, K1, i32, int32_t, I) \
+  X(S1, T1, K1, i64, int64_t, I) \
   X(S1, T1, K1, u32, uint32_t, I) \
-  X(S1, T1, K1, f32, float, F)    \
-  X(S1, T1, K1, f64, double, F)
-#define JX_CVT_FROM(X)           \
-  JX_CVT_TO(X, b, uint8_t, B)    \
-  JX_CVT_TO(X, i32, int32_t, I)  \
-  JX_CVT_TO(X, i64, int64_t, I)  \
+  X(S1, T1, K1, f32, float, F) \
+  X(S1, T1, K1, f64, double, F) \
+  X(S1, T1, K1, bf16, uint16_t, H) \
+  X(S1, T1, K1, f16, uint16_t, H) \
+  X(S1, T1, K1, i8, int8_t, I) \
+  X(S1, T1, K1, u8, uint8_t, I) \
+  X(S1, T1, K1, i16, int16_t, I) \
+  X(S1, T1, K1, u16, uint16_t, I) \
+  X(S1, T1, K1, u64, uint64_t, I)
+#define JX_CVT_FROM(X) \
+  JX_CVT_TO(X, b, uint8_t, B) \
+  JX_CVT_TO(X, i32, int32_t, I) \
+  JX_CVT_TO(X, i64, int64_t, I) \
   JX_CVT_TO(X, u32, uint32_t, I) \
-  JX_CVT_TO(X, f32, float, F)    \
-  JX_CVT_TO(X, f64, double, F)
+  JX_CVT_TO(X, f32, float, F) \
+  JX_CVT_TO(X, f64, double, F) \
+  JX_CVT_TO(X, bf16, uint16_t, H) \
+  JX_CVT_TO(X, f16, uint16_t, H) \
+  JX_CVT_TO(X, i8, int8_t, I) \
+  JX_CVT_TO(X, u8, uint8_t, I) \
+  JX_CVT_TO(X, i16, int16_t, I) \
+  JX_CVT_TO(X, u16, uint16_t, I) \
+  JX_CVT_TO(X, u64, uint64_t, I)
 // clang-format on
-/*@jx-part cvt_b: cvt_b_b cvt_b_i32 cvt_b_i64 cvt_b_u32 cvt_b_f32 cvt_b_f64*/
+/*@jx-part cvt_b +sat +half: cvt_b_b cvt_b_i32 cvt_b_i64 cvt_b_u32 cvt_b_f32 cvt_b_f64 cvt_b_bf16 cvt_b_f16 cvt_b_i8 cvt_b_u8 cvt_b_i16 cvt_b_u16 cvt_b_u64*/
 JX_CVT_TO(JX_DEF_CVT, b, uint8_t, B)
-/*@jx-part cvt_i32: cvt_i32_b cvt_i32_i32 cvt_i32_i64 cvt_i32_u32 cvt_i32_f32 cvt_i32_f64*/
+/*@jx-part cvt_i32 +sat +half: cvt_i32_b cvt_i32_i32 cvt_i32_i64 cvt_i32_u32 cvt_i32_f32 cvt_i32_f64 cvt_i32_bf16 cvt_i32_f16 cvt_i32_i8 cvt_i32_u8 cvt_i32_i16 cvt_i32_u16 cvt_i32_u64*/
 JX_CVT_TO(JX_DEF_CVT, i32, int32_t, I)
-/*@jx-part cvt_i64: cvt_i64_b cvt_i64_i32 cvt_i64_i64 cvt_i64_u32 cvt_i64_f32 cvt_i64_f64*/
+/*@jx-part cvt_i64 +sat +half: cvt_i64_b cvt_i64_i32 cvt_i64_i64 cvt_i64_u32 cvt_i64_f32 cvt_i64_f64 cvt_i64_bf16 cvt_i64_f16 cvt_i64_i8 cvt_i64_u8 cvt_i64_i16 cvt_i64_u16 cvt_i64_u64*/
 JX_CVT_TO(JX_DEF_CVT, i64, int64_t, I)
-/*@jx-part cvt_u32: cvt_u32_b cvt_u32_i32 cvt_u32_i64 cvt_u32_u32 cvt_u32_f32 cvt_u32_f64*/
+/*@jx-part cvt_u32 +sat +half: cvt_u32_b cvt_u32_i32 cvt_u32_i64 cvt_u32_u32 cvt_u32_f32 cvt_u32_f64 cvt_u32_bf16 cvt_u32_f16 cvt_u32_i8 cvt_u32_u8 cvt_u32_i16 cvt_u32_u16 cvt_u32_u64*/
 JX_CVT_TO(JX_DEF_CVT, u32, uint32_t, I)
-/*@jx-part cvt_f32 +sat: cvt_f32_b cvt_f32_i32 cvt_f32_i64 cvt_f32_u32 cvt_f32_f32 cvt_f32_f64*/
+/*@jx-part cvt_f32 +sat +half: cvt_f32_b cvt_f32_i32 cvt_f32_i64 cvt_f32_u32 cvt_f32_f32 cvt_f32_f64 cvt_f32_bf16 cvt_f32_f16 cvt_f32_i8 cvt_f32_u8 cvt_f32_i16 cvt_f32_u16 cvt_f32_u64*/
 JX_CVT_TO(JX_DEF_CVT, f32, float, F)
-/*@jx-part cvt_f64 +sat: cvt_f64_b cvt_f64_i32 cvt_f64_i64 cvt_f64_u32 cvt_f64_f32 cvt_f64_f64*/
+/*@jx-part cvt_f64 +sat +half: cvt_f64_b cvt_f64_i32 cvt_f64_i64 cvt_f64_u32 cvt_f64_f32 cvt_f64_f64 cvt_f64_bf16 cvt_f64_f16 cvt_f64_i8 cvt_f64_u8 cvt_f64_i16 cvt_f64_u16 cvt_f64_u64*/
 JX_CVT_TO(JX_DEF_CVT, f64, double, F)
+/*@jx-part cvt_bf16 +sat +half: cvt_bf16_b cvt_bf16_i32 cvt_bf16_i64 cvt_bf16_u32 cvt_bf16_f32 cvt_bf16_f64 cvt_bf16_bf16 cvt_bf16_f16 cvt_bf16_i8 cvt_bf16_u8 cvt_bf16_i16 cvt_bf16_u16 cvt_bf16_u64*/
+JX_CVT_TO(JX_DEF_CVT, bf16, uint16_t, H)
+/*@jx-part cvt_f16 +sat +half: cvt_f16_b cvt_f16_i32 cvt_f16_i64 cvt_f16_u32 cvt_f16_f32 cvt_f16_f64 cvt_f16_bf16 cvt_f16_f16 cvt_f16_i8 cvt_f16_u8 cvt_f16_i16 cvt_f16_u16 cvt_f16_u64*/
+JX_CVT_TO(JX_DEF_CVT, f16, uint16_t, H)
+/*@jx-part cvt_i8 +sat +half: cvt_i8_b cvt_i8_i32 cvt_i8_i64 cvt_i8_u32 cvt_i8_f32 cvt_i8_f64 cvt_i8_bf16 cvt_i8_f16 cvt_i8_i8 cvt_i8_u8 cvt_i8_i16 cvt_i8_u16 cvt_i8_u64*/
+JX_CVT_TO(JX_DEF_CVT, i8, int8_t, I)
+/*@jx-part cvt_u8 +sat +half: cvt_u8_b cvt_u8_i32 cvt_u8_i64 cvt_u8_u32 cvt_u8_f32 cvt_u8_f64 cvt_u8_bf16 cvt_u8_f16 cvt_u8_i8 cvt_u8_u8 cvt_u8_i16 cvt_u8_u16 cvt_u8_u64*/
+JX_CVT_TO(JX_DEF_CVT, u8, uint8_t, I)
+/*@jx-part cvt_i16 +sat +half: cvt_i16_b cvt_i16_i32 cvt_i16_i64 cvt_i16_u32 cvt_i16_f32 cvt_i16_f64 cvt_i16_bf16 cvt_i16_f16 cvt_i16_i8 cvt_i16_u8 cvt_i16_i16 cvt_i16_u16 cvt_i16_u64*/
+JX_CVT_TO(JX_DEF_CVT, i16, int16_t, I)
+/*@jx-part cvt_u16 +sat +half: cvt_u16_b cvt_u16_i32 cvt_u16_i64 cvt_u16_u32 cvt_u16_f32 cvt_u16_f64 cvt_u16_bf16 cvt_u16_f16 cvt_u16_i8 cvt_u16_u8 cvt_u16_i16 cvt_u16_u16 cvt_u16_u64*/
+JX_CVT_TO(JX_DEF_CVT, u16, uint16_t, I)
+/*@jx-part cvt_u64 +sat +half: cvt_u64_b cvt_u64_i32 cvt_u64_i64 cvt_u64_u32 cvt_u64_f32 cvt_u64_f64 cvt_u64_bf16 cvt_u64_f16 cvt_u64_i8 cvt_u64_u8 cvt_u64_i16 cvt_u64_u16 cvt_u64_u64*/
+JX_CVT_TO(JX_DEF_CVT, u64, uint64_t, I)
 
-/*@jx-part select: select_b select_i32 select_i64 select_u32 select_f32 select_f64*/
+/*@jx-part select: select_b select_i32 select_i64 select_u32 select_f32 select_f64 select_bf16 select_f16 select_i8 select_u8 select_i16 select_u16 select_u64*/
 /* select */
 #define JX_DEF_SEL(S, T)                                                                                     \
   static inline T select_##S(uint8_t p, T a, T b) { return p ? a : b; }
@@ -266,9 +460,17 @@ JX_DEF_SEL(i64, int64_t)
 JX_DEF_SEL(u32, uint32_t)
 JX_DEF_SEL(f32, float)
 JX_DEF_SEL(f64, double)
+JX_DEF_SEL(bf16, uint16_t)
+JX_DEF_SEL(f16, uint16_t)
+JX_DEF_SEL(i8, int8_t)
+JX_DEF_SEL(u8, uint8_t)
+JX_DEF_SEL(i16, int16_t)
+JX_DEF_SEL(u16, uint16_t)
+JX_DEF_SEL(u64, uint64_t)
 
 /*@jx-part bits: shift_left_i32 shift_right_logical_i32 xor_i32 shift_left_i64 shift_right_logical_i64 xor_i64
- * shift_left_u32 shift_right_logical_u32 xor_u32 xor_b*/
+ * shift_left_u32 shift_right_logical_u32 xor_u32 xor_b
+ * shift_left_i8 shift_right_logical_i8 xor_i8 shift_left_u8 shift_right_logical_u8 xor_u8 shift_left_i16 shift_right_logical_i16 xor_i16 shift_left_u16 shift_right_logical_u16 xor_u16 shift_left_u64 shift_right_logical_u64 xor_u64*/
 /* ------------------------------------------- bits, rem, fma, erf, erf_inv */
 /* Appended for src/prims/bits.c (random numbers). XLA semantics: a shift
  * by >= the bit width (or by a negative amount) gives 0; integer rem takes
@@ -280,13 +482,24 @@ JX_DEF_SEL(f64, double)
 JX_DEF_BITS(i32, int32_t, uint32_t, 32u)
 JX_DEF_BITS(i64, int64_t, uint64_t, 64u)
 JX_DEF_BITS(u32, uint32_t, uint32_t, 32u)
+/* (#19) U is the operand's own width: a logical shift fills with zeros from there */
+JX_DEF_BITS(i8, int8_t, uint8_t, 8u)
+JX_DEF_BITS(u8, uint8_t, uint8_t, 8u)
+JX_DEF_BITS(i16, int16_t, uint16_t, 16u)
+JX_DEF_BITS(u16, uint16_t, uint16_t, 16u)
+JX_DEF_BITS(u64, uint64_t, uint64_t, 64u)
 static inline uint8_t xor_b(uint8_t a, uint8_t b) { return a ^ b; }
-/*@jx-part rem: rem_i32 rem_i64 rem_u32 rem_f32 rem_f64*/
+/*@jx-part rem: rem_i32 rem_i64 rem_u32 rem_f32 rem_f64 rem_i8 rem_u8 rem_i16 rem_u16 rem_u64*/
 static inline int32_t rem_i32(int32_t a, int32_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
 static inline int64_t rem_i64(int64_t a, int64_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
 static inline uint32_t rem_u32(uint32_t a, uint32_t b) { return b == 0 ? a : a % b; }
 static inline float rem_f32(float a, float b) { return fmodf(a, b); }
 static inline double rem_f64(double a, double b) { return fmod(a, b); }
+static inline int8_t rem_i8(int8_t a, int8_t b) { return b == 0 ? a : b == -1 ? 0 : (int8_t)(a % b); }
+static inline int16_t rem_i16(int16_t a, int16_t b) { return b == 0 ? a : b == -1 ? 0 : (int16_t)(a % b); }
+static inline uint8_t rem_u8(uint8_t a, uint8_t b) { return b == 0 ? a : (uint8_t)(a % b); }
+static inline uint16_t rem_u16(uint16_t a, uint16_t b) { return b == 0 ? a : (uint16_t)(a % b); }
+static inline uint64_t rem_u64(uint64_t a, uint64_t b) { return b == 0 ? a : a % b; }
 /*@jx-part fma: fma_f32 fma_f64*/
 /* one rounding, whatever the C compiler's contraction setting */
 static inline float fma_f32(float a, float b, float c) { return fmaf(a, b, c); }
@@ -396,7 +609,7 @@ JX_DEF_MATH(f32, float, f)
 JX_DEF_MATH(f64, double, )
 
 /*@jx-part shift_right_arithmetic: shift_right_arithmetic_i32 shift_right_arithmetic_i64
- * shift_right_arithmetic_u32*/
+ * shift_right_arithmetic_u32 shift_right_arithmetic_i8 shift_right_arithmetic_u8 shift_right_arithmetic_i16 shift_right_arithmetic_u16 shift_right_arithmetic_u64*/
 /* a >> b filling with the sign bit; a shift by >= the bit width (or a
  * negative one) gives all sign bits, as XLA. u32 shifts its bit pattern as
  * a signed word, as XLA does. */
@@ -408,6 +621,22 @@ static inline int64_t shift_right_arithmetic_i64(int64_t a, int64_t b) {
 }
 static inline uint32_t shift_right_arithmetic_u32(uint32_t a, uint32_t b) {
   return (uint32_t)shift_right_arithmetic_i32((int32_t)a, b >= 32u ? 32 : (int32_t)b);
+}
+/* (#19) the small ones through i32: their sign fill is i32's */
+static inline int8_t shift_right_arithmetic_i8(int8_t a, int8_t b) {
+  return (int8_t)shift_right_arithmetic_i32(a, (uint8_t)b >= 8u ? 32 : b);
+}
+static inline int16_t shift_right_arithmetic_i16(int16_t a, int16_t b) {
+  return (int16_t)shift_right_arithmetic_i32(a, (uint16_t)b >= 16u ? 32 : b);
+}
+static inline uint8_t shift_right_arithmetic_u8(uint8_t a, uint8_t b) {
+  return (uint8_t)shift_right_arithmetic_i32((int8_t)a, b >= 8u ? 32 : b);
+}
+static inline uint16_t shift_right_arithmetic_u16(uint16_t a, uint16_t b) {
+  return (uint16_t)shift_right_arithmetic_i32((int16_t)a, b >= 16u ? 32 : b);
+}
+static inline uint64_t shift_right_arithmetic_u64(uint64_t a, uint64_t b) {
+  return (uint64_t)shift_right_arithmetic_i64((int64_t)a, b >= 64u ? 64 : (int64_t)b);
 }
 
 /*@jx-part erfc: erfc_f32 erfc_f64*/
@@ -455,6 +684,35 @@ static inline double digamma_f64(double x) {
   return r + (log(x) - 0.5 / x - s);
 }
 static inline float digamma_f32(float x) { return (float)digamma_f64(x); }
+
+/*@jx-part math_half +half +math +erf +erf_inv +erfc +lgamma +digamma +rem +fma:
+ * tan_bf16 asin_bf16 acos_bf16 atan_bf16 sinh_bf16 cosh_bf16 asinh_bf16 acosh_bf16 atanh_bf16 exp2_bf16 ceil_bf16 round_bf16 atan2_bf16 erf_bf16 erf_inv_bf16 erfc_bf16 lgamma_bf16 digamma_bf16 rem_bf16 fma_bf16 tan_f16 asin_f16 acos_f16 atan_f16 sinh_f16 cosh_f16 asinh_f16 acosh_f16 atanh_f16 exp2_f16 ceil_f16 round_f16 atan2_f16 erf_f16 erf_inv_f16 erfc_f16 lgamma_f16 digamma_f16 rem_f16 fma_f16*/
+/* (#19) bf16/f16 math: the f32 function between a widening and one rounding */
+#define DEF_HALF_MATH(S)                                                                                     \
+  JX_H1(S, tan)                                                                                              \
+  JX_H1(S, asin)                                                                                             \
+  JX_H1(S, acos)                                                                                             \
+  JX_H1(S, atan)                                                                                             \
+  JX_H1(S, sinh)                                                                                             \
+  JX_H1(S, cosh)                                                                                             \
+  JX_H1(S, asinh)                                                                                            \
+  JX_H1(S, acosh)                                                                                            \
+  JX_H1(S, atanh)                                                                                            \
+  JX_H1(S, exp2)                                                                                             \
+  JX_H1(S, ceil)                                                                                             \
+  JX_H1(S, round)                                                                                            \
+  JX_H1(S, erf)                                                                                              \
+  JX_H1(S, erf_inv)                                                                                          \
+  JX_H1(S, erfc)                                                                                             \
+  JX_H1(S, lgamma)                                                                                           \
+  JX_H1(S, digamma)                                                                                          \
+  JX_H2(S, atan2)                                                                                            \
+  JX_H2(S, rem)                                                                                              \
+  static inline uint16_t fma_##S(uint16_t a, uint16_t b, uint16_t c) {                                       \
+    return jx_f32_to_##S(fma_f32(jx_##S##_to_f32(a), jx_##S##_to_f32(b), jx_##S##_to_f32(c)));               \
+  }
+DEF_HALF_MATH(bf16)
+DEF_HALF_MATH(f16)
 
 /*@jx-part threefry: jx_threefry2x32*/
 /* The Threefry-2x32 block cipher, 20 rounds (Salmon et al. 2011), as in

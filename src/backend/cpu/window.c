@@ -99,6 +99,22 @@ enum { VL = 256 }; /* channels per vector run */
 #define HIGHEST_i32 INT32_MAX
 #define HIGHEST_i64 INT64_MAX
 #define HIGHEST_u32 UINT32_MAX
+/* (#19) the smaller integers and u64 */
+#define NAN_i8(x)   ((void)(x), 0)
+#define NAN_u8(x)   ((void)(x), 0)
+#define NAN_i16(x)  ((void)(x), 0)
+#define NAN_u16(x)  ((void)(x), 0)
+#define NAN_u64(x)  ((void)(x), 0)
+#define LOWEST_i8   INT8_MIN
+#define LOWEST_u8   0u
+#define LOWEST_i16  INT16_MIN
+#define LOWEST_u16  0u
+#define LOWEST_u64  0u
+#define HIGHEST_i8  INT8_MAX
+#define HIGHEST_u8  UINT8_MAX
+#define HIGHEST_i16 INT16_MAX
+#define HIGHEST_u16 UINT16_MAX
+#define HIGHEST_u64 UINT64_MAX
 
 typedef struct {
   jx_cpu_winop op;
@@ -159,7 +175,7 @@ typedef struct {
       if (sel >= 0) y[sel] += s[f];                                                                            \
     }                                                                                                          \
   }
-JX_FOR_NUM(DEF_WIN, _)
+JX_FOR_NUM_NATIVE(DEF_WIN, _)
 
 /* the same over runs of the last dim (last_whole): outputs [outer, L] */
 #define DEF_VWIN(S, T, _)                                                                                    \
@@ -245,14 +261,14 @@ JX_FOR_NUM(DEF_WIN, _)
       }                                                                                                      \
     }                                                                                                        \
   }
-JX_FOR_NUM(DEF_VWIN, _)
+JX_FOR_NUM_NATIVE(DEF_VWIN, _)
 
 typedef struct {
   jx_cpu_range_fn reduce, gather, scatter, vreduce, vgather, vscatter;
 } win_fns;
 #define WIN_ENTRY(S, T, _)                                                                                   \
   [JX_DT_##S] = {reduce_##S, gather_##S, scatter_##S, vreduce_##S, vgather_##S, vscatter_##S},
-static const win_fns fns[JX_DTYPE_COUNT] = {JX_FOR_NUM(WIN_ENTRY, _)};
+static const win_fns fns[JX_DTYPE_COUNT] = {JX_FOR_NUM_NATIVE(WIN_ENTRY, _)};
 
 /* the outputs the range functions count: all, or the positions without
  * the carried last dim */
