@@ -193,6 +193,7 @@ enum {
 #define EXT_cumulative        EXT_NONE
 #define EXT_random            EXT_NONE
 #define EXT_coll              EXT_NONE
+#define EXT_debug             EXT_ALL /* printed through jx_scalar_load, which reads every dtype */
 #define JX_PRIM(name, family) [JX_P_##name] = EXT_##family,
 static const unsigned ext_dtypes[] = {
 #include "core/primitives.def"
