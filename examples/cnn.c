@@ -268,8 +268,8 @@ static int run_exported(const char *dir, const float *x, size_t nx, float *got, 
  * images, compare with jit */
 static int export_predict(const char *dir, jx_t params, const lt_data *te, float mean, float stdv,
                           lt_err *e) {
-  int64_t D = (int64_t)te->rows * te->cols, n = te->n < EXPORT_N ? te->n : EXPORT_N;
-  float *x = calloc((size_t)(EXPORT_N * D), sizeof(float));
+  int64_t D = (int64_t)te->rows * te->cols, n = te->n < EXPORT_N ? (int64_t)te->n : (int64_t)EXPORT_N;
+  float *x = (float *)calloc((size_t)(EXPORT_N * D), sizeof(float));
   lt_to_input(te, NULL, n, mean, stdv, x);
   mkdir(dir, 0777);
   jx_pool_push();
@@ -277,7 +277,8 @@ static int export_predict(const char *dir, jx_t params, const lt_data *te, float
   jx_fn *f = jx_fn_new(predict_closed, 1, params), *jf = jx_jit(f);
   jx_t want = jx_call(jf, &X), err = jx_export_c(f, &X, "cnn_predict", dir);
   int64_t ny = jx_ok(want) ? jx_size(want) : 0;
-  float *w = malloc(sizeof(float) * (size_t)(ny + 1)), *g = malloc(sizeof(float) * (size_t)(ny + 1));
+  float *w = (float *)malloc(sizeof(float) * (size_t)(ny + 1)),
+        *g = (float *)malloc(sizeof(float) * (size_t)(ny + 1));
   int rc = err || !jx_ok(want) ? lt_fail(e, "export: %s", jx_error(err ? err : want))
            : jx_read(want, JX_F32, w, sizeof(float) * (size_t)ny)
                ? lt_fail(e, "reading jit's logits")
