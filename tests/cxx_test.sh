@@ -4,7 +4,8 @@
 # clang++ (the examples that use only the public API, with -pedantic; the
 # letters application and the examples built on it, examples/letters/*.c,
 # cnn.c, demo.c, export.c, fashion_mnist.c; and a small C++ program,
-# tests/cxx/hello.cpp, which is also linked against libjx.so and run). A compiler that is missing is skipped with a message; exit 77
+# tests/cxx/hello.cpp, which is also linked against libjx.so and run; and
+# examples/classify/classify.c over an exported model's header). A compiler that is missing is skipped with a message; exit 77
 # (skipped) when neither C++ compiler exists.
 set -euo pipefail
 LIB=$1 ROOT=$2
@@ -65,4 +66,28 @@ for cxx in g++ clang++; do
   "$tmp/hello_$cxx"
 done
 [ "$ncxx" -gt 0 ] || { echo "cxx test: no C++ compiler (apt-get install g++ or clang): skipped"; exit 77; }
+
+# examples/classify/classify.c (no jx: it includes an exported model's
+# header) as C++ too, against the header jx_export_c writes for a model of
+# the letters model's signature (f32[1296] pixels -> f32[26] logits)
+cat >"$tmp/gen.c" <<'C'
+#include <jx.h>
+static jx_t model(const jx_t *a, void *u) {
+  (void)u;
+  return jx_dot(a[0], jx_full(JX_F32, JX_SHAPE(1296, 26), 1e-3));
+}
+int main(int argc, char **argv) {
+  jx_t x = jx_zeros(JX_F32, JX_SHAPE(1296));
+  jx_t e = argc > 1 ? jx_export_c(jx_fn_new(model, 1, NULL), &x, "letters_model", argv[1]) : NULL;
+  return e ? 1 : 0;
+}
+C
+mkdir "$tmp/model"
+gcc -std=c17 $FLAGS -I"$INC" "$tmp/gen.c" -o "$tmp/gen" "$LIB" -Wl,-rpath,"$(dirname "$LIB")"
+ASAN_OPTIONS=detect_leaks=0 "$tmp/gen" "$tmp/model" # makes a header; leak checks are the tests' job
+for cxx in g++ clang++; do
+  command -v "$cxx" >/dev/null 2>&1 || continue
+  "$cxx" -x c++ -std=c++17 $W -I"$tmp/model" -c "$ROOT/examples/classify/classify.c" -o "$tmp/classify_$cxx.o"
+  echo "cxx test: examples/classify/classify.c builds as C++17 with $cxx"
+done
 echo "cxx test: passed"
