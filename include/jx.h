@@ -1024,9 +1024,6 @@ jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes);
 jx_dtype jx_promote_types(jx_dtype a, jx_dtype b);
 /* [DTYPE] end */
 
-/* ================================ [GEMM] matrix products (#16) */
-/* [GEMM] end */
-
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop
 #endif
