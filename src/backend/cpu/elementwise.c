@@ -551,6 +551,7 @@ static const un_fn conv_table[JX_DTYPE_COUNT][JX_DTYPE_COUNT] = {JX_CVT_FROM(CON
  * patterns). Nothing like it for bf16: AVX512-BF16's vcvtneps2bf16 flushes
  * subnormal inputs and outputs to zero, and bf16 -> f32 is a shift. */
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 __attribute__((target("avx,f16c"))) static void f16c_narrow(int64_t n, const void *px, void *py) {
   const float *x = px;
@@ -568,12 +569,17 @@ __attribute__((target("avx,f16c"))) static void f16c_widen(int64_t n, const void
     _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
   for (; i < n; i++) y[i] = jx_f16_to_f32(x[i]);
 }
+/* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports has no "f16c";
+ * the "avx" test above it also covers the OS saving the YMM state) */
+static bool cpu_has_f16c(void) {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+}
 static un_fn f16c_fn(jx_dtype from, jx_dtype to) {
   static int known = -1; /* racing first calls store the same answer */
   int has = __atomic_load_n(&known, __ATOMIC_RELAXED);
   if (has < 0)
-    __atomic_store_n(&known, has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c"),
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&known, has = __builtin_cpu_supports("avx") && cpu_has_f16c(), __ATOMIC_RELAXED);
   if (!has) return NULL;
   return from == JX_F32 && to == JX_F16 ? f16c_narrow : from == JX_F16 && to == JX_F32 ? f16c_widen : NULL;
 }
