@@ -101,6 +101,18 @@ __attribute__((unused)) static char *read_file(const char *path, size_t *n) {
   return b;
 }
 
+/* element e of an f32 or f64 leaf at p (the leaves are packed: any alignment) */
+__attribute__((unused)) static double elem(const char *p, jx_dtype dt, int64_t e) {
+  if (dt == JX_F32) {
+    float v;
+    memcpy(&v, p + e * 4, 4);
+    return v;
+  }
+  double v;
+  memcpy(&v, p + e * 8, 8);
+  return v;
+}
+
 static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_cmd(const char *fmt, ...) {
   char cmd[4096];

@@ -247,18 +247,6 @@ static char *export_run(jx_fn *f, const jx_t *args, const char *name, const char
   return read_file(path, n);
 }
 
-/* element e of a float leaf at p (the leaves are packed: any alignment) */
-static double elem(const char *p, jx_dtype dt, int64_t e) {
-  if (dt == JX_F32) {
-    float v;
-    memcpy(&v, p + e * 4, 4);
-    return v;
-  }
-  double v;
-  memcpy(&v, p + e * 8, 8);
-  return v;
-}
-
 /* compare the export's bytes with the leaves of jit's result */
 static void compare(const char *name, const char *got, size_t ngot, jx_t want, bool exact) {
   size_t nwant = 0;

@@ -67,17 +67,6 @@ static char *export_run(jx_fn *f, const jx_t *args, const char *name, size_t *n)
   return read_file(path, n);
 }
 
-static double elem(const char *p, jx_dtype dt, int64_t e) {
-  if (dt == JX_F32) {
-    float v;
-    memcpy(&v, p + e * 4, 4);
-    return v;
-  }
-  double v;
-  memcpy(&v, p + e * 8, 8);
-  return v;
-}
-
 /* leaf i of the export (got) against jit's (w), k bytes */
 static void compare_leaf(const char *name, int i, const char *got, const char *w, jx_t x, bool exact) {
   jx_dtype dt = jx_dtype_of(x);

@@ -618,6 +618,8 @@ char *jx_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* JX_LOG=compile (or all): diagnostics on stderr. */
 bool jx_diag_enabled(const char *what);
 void jx_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* CLOCK_MONOTONIC in nanoseconds (spin deadlines, timings) */
+int64_t jx_now_ns(void);
 
 /* --------------------------------------------------------------- trees */
 /* Same nesting, kinds, lengths and dict keys (a structure's STAR matches

@@ -21,7 +21,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- devices */
@@ -235,12 +234,6 @@ static bool member_finished(const jx_run *r, const group *g, int *who) {
  * member it waits for. */
 enum { MEET_SPIN_NS = 50000 };
 
-static int64_t mono_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* the spin in ns: MEET_SPIN_NS, or JX_MEET_SPIN_NS (for measurements; 0
  * sleeps at once); 0 when the run has more devices than the machine CPUs */
 static int64_t spin_ns(const jx_run *r) {
@@ -257,8 +250,8 @@ static int64_t spin_ns(const jx_run *r) {
 }
 
 static void spin_for(const jx_run *r, group *g, uint64_t gen) {
-  const int64_t end = mono_ns() + spin_ns(r);
-  while (atomic_load_explicit(&g->gen, memory_order_acquire) == gen && mono_ns() < end) {}
+  const int64_t end = jx_now_ns() + spin_ns(r);
+  while (atomic_load_explicit(&g->gen, memory_order_acquire) == gen && jx_now_ns() < end) {}
 }
 
 /* The barrier of group g: NULL once every member arrived, else the error

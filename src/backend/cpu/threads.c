@@ -21,6 +21,7 @@
  * lazily on the first parallel call and joined by an atexit handler, so
  * LeakSanitizer and ThreadSanitizer see a clean shutdown. */
 #include "backend/cpu/kernels.h"
+#include "core/core.h" /* jx_now_ns */
 
 #include <pthread.h>
 #include <sched.h>
@@ -93,12 +94,6 @@ static _Thread_local bool tl_in_pool; /* running chunks: nested calls go inline 
 static _Thread_local int tl_cap;      /* a pmap device's share of the pool (api/pmap.c); 0: all */
 
 void jx_cpu_set_thread_cap(int n) { tl_cap = n > 0 ? n : 0; }
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The CPU this thread is on, or -1 where that cannot be asked. */
 static int this_cpu(void) {
@@ -205,11 +200,11 @@ static void *worker_main(void *arg) {
      * it; a worker that parked meanwhile would cost the next job a wake,
      * ~50 us on a VM). */
     const int64_t spin = atomic_load_explicit(&g_spin_ns, memory_order_relaxed);
-    int64_t deadline = now_ns() + spin;
+    int64_t deadline = jx_now_ns() + spin;
     for (int i = 0; atomic_load_explicit(&g_gen, memory_order_acquire) == seen; i++) {
       CPU_RELAX();
       if ((i & 255) == 255) {
-        const int64_t t = now_ns();
+        const int64_t t = jx_now_ns();
         if (spin && atomic_load_explicit(&g_active, memory_order_relaxed))
           deadline = t + spin;
         else if (t > deadline)
@@ -333,10 +328,10 @@ void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx
   pthread_mutex_lock(&g_mu);
   g_open = false;
   pthread_mutex_unlock(&g_mu);
-  int64_t deadline = now_ns() + spin;
+  int64_t deadline = jx_now_ns() + spin;
   for (int i = 0; atomic_load_explicit(&g_running, memory_order_acquire) > 0; i++) {
     CPU_RELAX();
-    if ((i & 255) == 255 && now_ns() > deadline) break;
+    if ((i & 255) == 255 && jx_now_ns() > deadline) break;
   }
   pthread_mutex_lock(&g_mu);
   while (atomic_load_explicit(&g_running, memory_order_acquire) > 0) {
