@@ -139,6 +139,34 @@ static void test_pmap_views(void) {
   CHECKF(two < 2.25, "2 devices: %.2f MiB allocated for a 1 MiB result", two);
 }
 
+/* The carry is a reshape of the step's x slice. scan hands the body each
+ * slice through a borrowed header; a view of it would read the xs after
+ * the scan (a fuzzer find), so the reshape copies and the final carry
+ * outlives the xs. */
+static jx_t carry_reshaped_x(const jx_t *a, void *u) {
+  (void)u;
+  jx_t sq = jx_reshape(a[1], JX_SHAPE(2, 2));
+  return JX_TUPLE(jx_reshape(sq, JX_SHAPE(4)), sq);
+}
+
+static void test_scan_slice_views(void) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(carry_reshaped_x, 2, NULL);
+  jx_t r;
+  jx_pool_push();
+  {
+    jx_t xs = jx_reshape(jx_arange(JX_F32, 0, 12, 1), JX_SHAPE(3, 4));
+    r = jx_retain(jx_scan(f, jx_zeros(JX_F32, JX_SHAPE(4)), xs));
+  }
+  jx_pool_pop(); /* the xs are gone */
+  CHECK(jx_ok(r));
+  float c[4], ys[12];
+  CHECK(jx_read(jx_at(r, 0), JX_F32, c, sizeof c) == 0 && c[0] == 8.0f && c[3] == 11.0f);
+  CHECK(jx_read(jx_at(r, 1), JX_F32, ys, sizeof ys) == 0 && ys[5] == 5.0f && ys[11] == 11.0f);
+  jx_release(r);
+  jx_pool_pop();
+}
+
 /* ---------------------------------------------------------------- OOM */
 static _Atomic long n_alloc, fail_at, live;
 static void *oom_alloc(void *ud, void *p, size_t n) {
@@ -198,6 +226,7 @@ int main(void) {
   test_external_base();
   test_donation_respects_views();
   test_pmap_views();
+  test_scan_slice_views();
   test_oom();
   check_private_cache_remove();
   return check_report("test_views");

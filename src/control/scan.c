@@ -77,6 +77,8 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
      * releases it around its use */
     atomic_init(&xv[i].refs, 1 << 30);
     atomic_init(&xb[i].refs, 1 << 30);
+    xb[i].borrowed = true;
+    xb[i].nbytes = (size_t)jx_aval_size(&xv[i].aval) * jx_dtype_size(xv[i].aval.dtype);
     args[nc + ncar + i] = &xv[i];
   }
   size_t mark = jx_pool_mark();

@@ -179,6 +179,7 @@ jx_buffer *jx_buffer_new(size_t nbytes) {
   atomic_init(&b->hdr.refs, 1);
   b->hdr.nbytes = nbytes;
   b->hdr.external = false;
+  b->hdr.borrowed = false;
   b->hdr.deleter = NULL;
   return &b->hdr;
 }
@@ -192,6 +193,7 @@ jx_buffer *jx_buffer_wrap(void *data, size_t nbytes, void (*deleter)(void *, voi
   h->nbytes = nbytes;
   h->data = data;
   h->external = true;
+  h->borrowed = false;
   h->deleter = deleter;
   h->ctx = ctx;
   return h;

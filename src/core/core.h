@@ -342,6 +342,9 @@ typedef struct jx_buffer {
   /* jx_from_buffer / jx_from_dlpack: memory jx does not own. The last
    * release frees only the header and calls deleter(data, ctx) once. */
   bool external;
+  /* a header over memory another frame owns for a while (scan's per-step
+   * x slices): never shared by a view, which could outlive the memory */
+  bool borrowed;
   void (*deleter)(void *data, void *ctx);
   void *ctx;
 } jx_buffer;

@@ -7,7 +7,8 @@
  * deleter releases base's buffer, so base's memory lives as long as any
  * view of it. External buffers are never written in place (jit's
  * donation refuses them), which is what makes sharing safe: every other
- * writer makes a fresh buffer. */
+ * writer makes a fresh buffer. A borrowed base (scan's per-step x slice)
+ * is copied instead: its memory belongs to the scan, not to the header. */
 #include "core/core.h"
 
 static void release_base(void *data, void *ctx) {
@@ -19,6 +20,11 @@ jx_t jx_array_view(jx_t base, size_t byte_off, const jx_aval *a) {
   jx_buffer *bb = base->u.arr.buf;
   size_t nbytes = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
   JX_CHECK(byte_off + nbytes <= bb->nbytes);
+  if (bb->borrowed) {
+    jx_t c = jx_array_new(a);
+    if (jx_ok(c) && nbytes) memcpy(jx_data(c), (char *)bb->data + byte_off, nbytes);
+    return c;
+  }
   atomic_fetch_add(&bb->refs, 1);
   jx_buffer *b = jx_buffer_wrap((char *)bb->data + byte_off, nbytes, release_base, bb);
   jx_t v = b ? jx_value_new(JX_VK_ARRAY) : NULL;
