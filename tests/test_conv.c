@@ -244,6 +244,33 @@ static void test_vmap_kernel(void) {
   }
 }
 
+/* vmap over an empty axis (a fuzzer find: the batching rule divided by
+ * the mapped size): lhs, kernel or both mapped, eagerly and under jit;
+ * each result is the unbatched result's type with a 0 axis in front */
+static void test_vmap_empty(void) {
+  static const int axes[3][2] = {{0, JX_NONE}, {JX_NONE, 0}, {0, 0}};
+  for (int fgc = 1; fgc <= 2; fgc++)
+    for (int k = 0; k < 3; k++) {
+      jx_pool_push();
+      vm_ctx c = {fgc};
+      jx_t x = axes[k][0] ? randu(4, JX_SHAPE(2, 5, 6, 4)) : jx_zeros(JX_F64, JX_SHAPE(0, 2, 5, 6, 4));
+      jx_t w =
+          axes[k][1] ? randu(5, JX_SHAPE(3, 2, 4 / fgc, 6)) : jx_zeros(JX_F64, JX_SHAPE(0, 3, 2, 4 / fgc, 6));
+      jx_fn *f = jx_fn_new(conv_fn, 2, &c), *vf = jx_vmap(f, (int[]){axes[k][0], axes[k][1]}, 0),
+            *jvf = jx_jit(vf);
+      jx_t one = JX_CALL(f, randu(4, JX_SHAPE(2, 5, 6, 4)), randu(5, JX_SHAPE(3, 2, 4 / fgc, 6)));
+      jx_t got[2] = {JX_CALL(vf, x, w), JX_CALL(jvf, x, w)};
+      for (int j = 0; j < 2; j++) {
+        bool ok = jx_ok(got[j]) && jx_ndim(got[j]) == 5 && jx_shape(got[j])[0] == 0;
+        for (int d = 0; ok && d < 4; d++) ok = jx_shape(got[j])[d + 1] == jx_shape(one)[d];
+        CHECKF(ok, "vmap over an empty axis, axes %d %d, fgc %d, %s: %s", axes[k][0], axes[k][1], fgc,
+               j ? "jit" : "eager", jx_error(got[j]));
+      }
+      jx_fn_free(jvf), jx_fn_free(vf), jx_fn_free(f);
+      jx_pool_pop();
+    }
+}
+
 /* a small CNN loss: conv-relu-maxpool, avgpool, dense */
 static jx_t cnn_loss(const jx_t *a, void *u) {
   (void)u;
@@ -380,6 +407,7 @@ int main(int argc, char **argv) {
   test_kernels_agree();
   test_layouts();
   test_vmap_kernel();
+  test_vmap_empty();
   test_jit_grad();
   test_errors();
   check_private_cache_remove();
