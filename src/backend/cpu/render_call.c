@@ -503,6 +503,7 @@ static const struct {
     {JX_P_cummin, jx_cpu_render_cumulative},
     {JX_P_cumlogsumexp, jx_cpu_render_cumulative},
     {JX_P_reduce_prod, jx_cpu_render_reduce_prod},
+    {JX_P_debug_print, jx_cpu_render_print},
 };
 
 int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k) {
