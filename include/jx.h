@@ -317,7 +317,7 @@ jx_t jx_random_key(uint64_t seed);       /* jax.random.PRNGKey(seed): [seed >> 3
 jx_t jx_random_split(jx_t key, int num); /* u32[num, 2] */
 jx_t jx_random_fold_in(jx_t key, uint32_t data);
 jx_t jx_random_bits(jx_t key, int ndim, const int64_t *shape); /* u32 */
-/* f32/f64 in [minval, maxval) */
+/* bf16/f16/f32/f64 in [minval, maxval) */
 jx_t jx_random_uniform(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, double minval,
                        double maxval);
 jx_t jx_random_normal(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
@@ -331,7 +331,7 @@ jx_t jx_random_bernoulli(jx_t key, int ndim, const int64_t *shape, jx_t p);
 /* i32 category indices along `axis` of unnormalized log-probabilities; the
  * result drops that axis (broadcast logits for several draws per row) */
 jx_t jx_random_categorical(jx_t key, jx_t logits, int axis);
-/* integers in [minval, maxval) (bounds clipped to the dtype), dtype i32 or u32 */
+/* integers in [minval, maxval) (bounds clipped to the dtype), any integer dtype but bool */
 jx_t jx_random_randint(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape, int64_t minval,
                        int64_t maxval);
 jx_t jx_random_permutation(jx_t key, int64_t n);    /* a shuffled arange(n), i32 (i64 past 2^31) */
@@ -1030,6 +1030,11 @@ jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes);
  * JX_DTYPE_COUNT for an invalid dtype. */
 jx_dtype jx_promote_types(jx_dtype a, jx_dtype b);
 /* [DTYPE] end */
+/* [RAND] random draws in #19's dtypes */
+/* jax.random.bits(key, shape, dtype): dtype u8, u16, u32 or u64 (the low
+ * bits of the 32-bit draw; u64: both threefry words, first word high) */
+jx_t jx_random_bits_ex(jx_t key, jx_dtype dtype, int ndim, const int64_t *shape);
+/* [RAND] end */
 
 #if defined(__GNUC__) && __GNUC__ >= 4
 #pragma GCC visibility pop

@@ -633,7 +633,7 @@ static void test_errors(void) {
   expect_error(jx_random_uniform(key, JX_I32, JX_SHAPE(2), 0, 1), "random_uniform", "int dtype");
   expect_error(jx_random_bits(key, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}), "random_bits", "rank 9");
   expect_error(jx_random_normal(key, JX_BOOL, JX_SHAPE(2)), "random_normal", "bool dtype");
-  expect_error(jx_random_randint(key, JX_I64, JX_SHAPE(2), 0, 5), "random_randint", "i64");
+  expect_error(jx_random_randint(key, JX_BOOL, JX_SHAPE(2), 0, 5), "random_randint", "bool dtype");
   expect_error(jx_random_randint(key, JX_F32, JX_SHAPE(2), 0, 5), "random_randint", "float dtype");
   expect_error(jx_random_bernoulli(key, JX_SHAPE(2), jx_scalar_int(1)), "random_bernoulli", "int p");
   expect_error(jx_random_bernoulli(key, JX_SHAPE(2), jx_zeros(JX_F32, JX_SHAPE(3))), "random_bernoulli",

@@ -7,7 +7,8 @@
  *   split(key, n)[i]  = (y0, y1) for the counter i  (shape [n])
  *   fold_in(key, d)   = threefry2x32((k0, k1), (0, d))
  *   bits(key, S)[i]   = y0 ^ y1                       (32-bit draws)
- *   64-bit draws      = y0 << 32 | y1                 (f64 uniform)
+ *   64-bit draws      = y0 << 32 | y1                 (f64 uniform, u64)
+ *   8/16-bit draws    = the low bits of y0 ^ y1       (u8/u16, bf16/f16)
  * Samplers follow jax/_src/random.py (_uniform, _normal_real, _bernoulli,
  * _gumbel/categorical, _randint, _shuffle, _truncated_normal) operation by
  * operation, including its dtype rounding and the FMA XLA makes of
@@ -51,11 +52,38 @@ static jx_t check_shape(const char *op, int ndim, const int64_t *shape, jx_dtype
   return NULL;
 }
 
-static jx_t check_float(const char *op, jx_dtype dt) {
-  if (dt == JX_F32 || dt == JX_F64) return NULL;
-  return jx_error_new("%s: dtype must be a float dtype (f32 or f64), got %s", op,
-                      (unsigned)dt < JX_DTYPE_COUNT ? jx_dtype_name(dt) : "an invalid dtype");
+static const char *dt_name(jx_dtype dt) {
+  return (unsigned)dt < JX_DTYPE_COUNT ? jx_dtype_name(dt) : "an invalid dtype";
 }
+
+static bool is_half(jx_dtype dt) { return dt == JX_BF16 || dt == JX_F16; }
+
+static jx_t check_float(const char *op, jx_dtype dt) {
+  if (dt == JX_F32 || dt == JX_F64 || is_half(dt)) return NULL;
+  return jx_error_new("%s: dtype must be a float dtype (bf16, f16, f32 or f64), got %s", op, dt_name(dt));
+}
+
+/* A Python float given to a jax.random function reaches it as a weak f32
+ * (x64 off) and is then converted to the sampler's dtype: so bf16/f16
+ * parameters round through f32 first, as there. */
+static jx_t fconst(jx_dtype dt, double v) { return jx_lax_const(dt, is_half(dt) ? (double)(float)v : v); }
+
+/* the neighbour of v (a value of dt) toward dir, in dt: lax.nextafter */
+static double next_in(jx_dtype dt, double v, double dir) {
+  if (dt == JX_F32) return nextafterf((float)v, (float)dir);
+  if (dt == JX_F64) return nextafter(v, dir);
+  uint16_t h = jx_half_round(dt, (double)(float)v);
+  float x = jx_half_widen(dt, h);
+  if (x == (float)dir || isnan(x)) return x;
+  if (x == 0)
+    h = (uint16_t)(dir > 0 ? 1u : 0x8001u); /* the smallest subnormal toward dir */
+  else
+    h = (uint16_t)(((float)dir > x) == (x > 0) ? h + 1 : h - 1);
+  return jx_half_widen(dt, h);
+}
+
+/* mantissa bits of dt (finfo.nmant) */
+static int nmant(jx_dtype dt) { return dt == JX_BF16 ? 7 : dt == JX_F16 ? 10 : dt == JX_F32 ? 23 : 52; }
 
 static int norm_axis(int axis, int ndim) {
   if (axis < -ndim || axis >= ndim) return -1;
@@ -116,6 +144,19 @@ static jx_t bits32(jx_t key, int ndim, const int64_t *shape) {
   return bin(JX_P_xor, y0, y1);
 }
 
+/* JAX's _threefry_random_bits_partitionable for an unsigned dtype ut:
+ * 64 bits are y0 << 32 | y1; 8 and 16 bits the low bits of y0 ^ y1 (a
+ * wrapping convert). (The pre-0.5 layout instead split each 32-bit word
+ * into 32/width pieces; jx follows the partitionable default throughout.) */
+static jx_t bits_as(jx_t key, jx_dtype ut, int ndim, const int64_t *shape) {
+  if (ut == JX_U32) return bits32(key, ndim, shape);
+  jx_t y0, y1;
+  draw(key, ndim, shape, &y0, &y1);
+  if (ut != JX_U64) return jx_lax_convert(bin(JX_P_xor, y0, y1), ut);
+  jx_t hi = bin(JX_P_shift_left, jx_lax_convert(y0, JX_U64), jx_lax_const(JX_U64, 32));
+  return bin(JX_P_or, hi, jx_lax_convert(y1, JX_U64));
+}
+
 /* ------------------------------------------------------------------ keys */
 jx_t jx_random_key(uint64_t seed) {
   uint32_t k[2] = {(uint32_t)(seed >> 32), (uint32_t)seed};
@@ -149,12 +190,40 @@ jx_t jx_random_bits(jx_t key, int ndim, const int64_t *shape) {
   return e ? e : bits32(key, ndim, shape);
 }
 
+jx_t jx_random_bits_ex(jx_t key, jx_dtype dt, int ndim, const int64_t *shape) {
+  jx_t e = check_key("random_bits", key);
+  if (e) return e;
+  if (dt != JX_U8 && dt != JX_U16 && dt != JX_U32 && dt != JX_U64)
+    return jx_error_new("random_bits: dtype must be an unsigned integer dtype (u8, u16, u32 or u64), got %s",
+                        dt_name(dt));
+  if ((e = check_shape("random_bits", ndim, shape, dt))) return e;
+  return bits_as(key, dt, ndim, shape);
+}
+
 /* ------------------------------------------------------------- samplers */
+/* bf16/f16 f in [0, 1): JAX draws 8-bit words for bf16 (its 7 mantissa
+ * bits are < 8) and 16-bit words for f16, keeps the top nmant bits as the
+ * mantissa of a number in [1, 2) and subtracts 1: m * 2^-nmant, exact. */
+static jx_t unit_half(jx_t key, jx_dtype dt, int ndim, const int64_t *shape) {
+  jx_dtype ut = dt == JX_BF16 ? JX_U8 : JX_U16;
+  int rb = dt == JX_BF16 ? 8 : 16, nm = nmant(dt);
+  jx_t m = bin(JX_P_shift_right_logical, bits_as(key, ut, ndim, shape), jx_lax_const(ut, rb - nm));
+  return bin(JX_P_mul, jx_lax_convert(m, dt), jx_lax_const(dt, ldexp(1.0, -nm)));
+}
+
 /* uniform in [minval, maxval) of float dtype dt; minval/maxval are 0-d
  * arrays of dt. The mantissa bits of a draw give f in [0, 1) exactly; then
  * max(minval, f * (maxval - minval) + minval), the multiply-add done as one
- * FMA like XLA on CPU/GPU (for the default [0, 1) it is exact anyway). */
+ * FMA like XLA on CPU/GPU for f32/f64 (for the default [0, 1) it is exact
+ * anyway). bf16/f16: XLA:CPU computes each op in f32 and rounds it to the
+ * dtype (its bf16 normalization; LLVM's f16 promotion), so there the
+ * subtract, multiply and add each round, as jx's bf16/f16 ops do. */
 static jx_t uniform(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, jx_t minval, jx_t maxval) {
+  if (is_half(dt)) {
+    jx_t f = unit_half(key, dt, ndim, shape);
+    jx_t r = bin(JX_P_add, bin(JX_P_mul, f, bin(JX_P_sub, maxval, minval)), minval);
+    return bin(JX_P_max, minval, r);
+  }
   jx_t y0, y1, f;
   draw(key, ndim, shape, &y0, &y1);
   if (dt == JX_F32) { /* (bits >> 9) | 0x3f800000 as a float, minus 1 == (bits >> 9) * 2^-23 */
@@ -175,7 +244,7 @@ jx_t jx_random_uniform(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, do
   if (!e) e = check_float("random_uniform", dt);
   if (!e) e = check_shape("random_uniform", ndim, shape, dt);
   if (e) return e;
-  return uniform(key, dt, ndim, shape, jx_lax_const(dt, minval), jx_lax_const(dt, maxval));
+  return uniform(key, dt, ndim, shape, fconst(dt, minval), fconst(dt, maxval));
 }
 
 /* sqrt(2) * erf_inv(u), u uniform in [nextafter(-1, 0), 1) */
@@ -184,9 +253,8 @@ jx_t jx_random_normal(jx_t key, jx_dtype dt, int ndim, const int64_t *shape) {
   if (!e) e = check_float("random_normal", dt);
   if (!e) e = check_shape("random_normal", ndim, shape, dt);
   if (e) return e;
-  double lo = dt == JX_F32 ? (double)nextafterf(-1.0f, 0.0f) : nextafter(-1.0, 0.0);
-  jx_t u = uniform(key, dt, ndim, shape, jx_lax_const(dt, lo), jx_lax_const(dt, 1.0));
-  return bin(JX_P_mul, jx_lax_const(dt, M_SQRT2), un(JX_P_erf_inv, u));
+  jx_t u = uniform(key, dt, ndim, shape, jx_lax_const(dt, next_in(dt, -1.0, 0.0)), jx_lax_const(dt, 1.0));
+  return bin(JX_P_mul, fconst(dt, M_SQRT2), un(JX_P_erf_inv, u));
 }
 
 jx_t jx_random_truncated_normal(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, double lower,
@@ -197,21 +265,18 @@ jx_t jx_random_truncated_normal(jx_t key, jx_dtype dt, int ndim, const int64_t *
   if (e) return e;
   if (!(lower < upper))
     return jx_error_new("random_truncated_normal: need lower < upper, got %g and %g", lower, upper);
-  jx_t sqrt2 = jx_lax_const(dt, M_SQRT2), lo = jx_lax_const(dt, lower), hi = jx_lax_const(dt, upper);
+  jx_t sqrt2 = fconst(dt, M_SQRT2), lo = fconst(dt, lower), hi = fconst(dt, upper);
   jx_t a = un(JX_P_erf, bin(JX_P_div, lo, sqrt2)), b = un(JX_P_erf, bin(JX_P_div, hi, sqrt2));
   jx_t out = bin(JX_P_mul, sqrt2, un(JX_P_erf_inv, uniform(key, dt, ndim, shape, a, b)));
   /* clamp into the open interval (lower, upper), in dt */
-  double l1, u1;
-  if (dt == JX_F32)
-    l1 = nextafterf((float)lower, INFINITY), u1 = nextafterf((float)upper, -INFINITY);
-  else
-    l1 = nextafter(lower, INFINITY), u1 = nextafter(upper, -INFINITY);
-  out = bin(JX_P_max, jx_lax_const(dt, l1), out);
-  return bin(JX_P_min, jx_lax_const(dt, u1), out);
+  double l = is_half(dt) ? (double)(float)lower : lower, u = is_half(dt) ? (double)(float)upper : upper;
+  out = bin(JX_P_max, jx_lax_const(dt, next_in(dt, l, INFINITY)), out);
+  return bin(JX_P_min, jx_lax_const(dt, next_in(dt, u, -INFINITY)), out);
 }
 
 static jx_t gumbel(jx_t key, jx_dtype dt, int ndim, const int64_t *shape) {
-  double tiny = dt == JX_F32 ? (double)FLT_MIN : DBL_MIN;
+  /* finfo(dt).tiny: the smallest normal number */
+  double tiny = dt == JX_F64 ? DBL_MIN : dt == JX_F16 ? 0x1p-14 : (double)FLT_MIN;
   jx_t u = uniform(key, dt, ndim, shape, jx_lax_const(dt, tiny), jx_lax_const(dt, 1.0));
   return un(JX_P_neg, un(JX_P_log, un(JX_P_neg, un(JX_P_log, u))));
 }
@@ -265,36 +330,67 @@ jx_t jx_random_categorical(jx_t key, jx_t logits, int axis) {
   return jx_argmax(bin(JX_P_add, g, logits), ax, false);
 }
 
+/* The integer dtypes randint draws: their range as int64 (u64's top
+ * clipped to INT64_MAX, as the bounds are int64) and the unsigned dtype of
+ * their width, in which JAX does its modular arithmetic. */
+static const struct {
+  jx_dtype dt, ut;
+  int64_t min, max;
+} int_types[] = {
+    {JX_I8, JX_U8, INT8_MIN, INT8_MAX},     {JX_U8, JX_U8, 0, UINT8_MAX},
+    {JX_I16, JX_U16, INT16_MIN, INT16_MAX}, {JX_U16, JX_U16, 0, UINT16_MAX},
+    {JX_I32, JX_U32, INT32_MIN, INT32_MAX}, {JX_U32, JX_U32, 0, UINT32_MAX},
+    {JX_I64, JX_U64, INT64_MIN, INT64_MAX}, {JX_U64, JX_U64, 0, INT64_MAX},
+};
+
+/* a 0-d integer constant of dt holding the low bits of v (exact for all
+ * 64 bits, which a double would not be) */
+static jx_t int_const(jx_dtype dt, uint64_t v) {
+  uint8_t u8 = (uint8_t)v;
+  uint16_t u16 = (uint16_t)v;
+  uint32_t u32 = (uint32_t)v;
+  size_t n = jx_dtype_size(dt);
+  const void *p = n == 1 ? (const void *)&u8 : n == 2 ? (const void *)&u16 : n == 4 ? (const void *)&u32 : &v;
+  return jx_array(dt, 0, NULL, p);
+}
+
 jx_t jx_random_randint(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, int64_t minval,
                        int64_t maxval) {
   jx_t e = check_key("random_randint", key);
   if (e) return e;
-  if (dt == JX_I64)
-    return jx_error_new("random_randint: i64 is not supported (JAX's 64-bit path needs uint64 arithmetic, "
-                        "which jx lacks); use i32 or u32");
-  if (dt != JX_I32 && dt != JX_U32)
-    return jx_error_new("random_randint: dtype must be i32 or u32, got %s",
-                        (unsigned)dt < JX_DTYPE_COUNT ? jx_dtype_name(dt) : "an invalid dtype");
+  int t = 0, nt = (int)(sizeof int_types / sizeof *int_types);
+  while (t < nt && int_types[t].dt != dt) t++;
+  if (t == nt)
+    return jx_error_new("random_randint: dtype must be an integer dtype (i8, u8, i16, u16, i32, u32, i64 or "
+                        "u64), got %s",
+                        dt_name(dt));
   if ((e = check_shape("random_randint", ndim, shape, dt))) return e;
-  /* JAX: clip the bounds into the dtype; span = maxval - minval as unsigned
-   * (1 when maxval <= minval, one more when maxval was above the dtype's
-   * range); the 64 random bits hi:lo reduce mod span as
-   * ((hi % span) * (2^32 % span) + lo % span) % span. */
-  int64_t dmin = dt == JX_I32 ? INT32_MIN : 0, dmax = dt == JX_I32 ? INT32_MAX : (int64_t)UINT32_MAX;
+  /* JAX's _randint: clip the bounds into the dtype; span = maxval - minval
+   * in the unsigned dtype of the same width (1 when maxval <= minval, one
+   * more -- wrapping -- when maxval was above the dtype's range); two
+   * draws hi, lo of that width reduce mod span as
+   * ((hi % span) * (2^nbits % span) + lo % span) % span, wrapping, where
+   * 2^nbits % span = ((2^(nbits/2) % span)^2) % span. A span of 0 leaves
+   * the bits as they are (x % 0 = x in XLA). */
+  jx_dtype ut = int_types[t].ut;
+  int64_t dmin = int_types[t].min, dmax = int_types[t].max;
+  int nbits = 8 * (int)jx_dtype_size(ut);
+  uint64_t mask = nbits == 64 ? ~0ull : (1ull << nbits) - 1;
   bool max_out_of_range = maxval > dmax;
   int64_t lo = minval < dmin ? dmin : minval > dmax ? dmax : minval;
   int64_t hi = maxval < dmin ? dmin : maxval > dmax ? dmax : maxval;
-  uint32_t span = (uint32_t)((uint64_t)hi - (uint64_t)lo);
+  uint64_t span = ((uint64_t)hi - (uint64_t)lo) & mask;
   if (hi <= lo) span = 1;
-  if (max_out_of_range && hi > lo) span += 1;
-  uint32_t mult = span ? 65536u % span : 65536u;
-  mult = span ? (uint32_t)(mult * mult) % span : (uint32_t)(mult * mult);
+  if (max_out_of_range && hi > lo) span = (span + 1) & mask;
+  uint64_t half = 1ull << (nbits / 2), mult = span ? half % span : half;
+  mult = (mult * mult) & mask;
+  if (span) mult %= span;
   jx_t keys = jx_random_split(key, 2);
-  jx_t hb = bits32(key_row(keys, 0), ndim, shape), lb = bits32(key_row(keys, 1), ndim, shape);
-  jx_t S = u32c(span), M = u32c(mult);
+  jx_t hb = bits_as(key_row(keys, 0), ut, ndim, shape), lb = bits_as(key_row(keys, 1), ut, ndim, shape);
+  jx_t S = int_const(ut, span), M = int_const(ut, mult);
   jx_t off = bin(JX_P_add, bin(JX_P_mul, bin(JX_P_rem, hb, S), M), bin(JX_P_rem, lb, S));
   off = bin(JX_P_rem, off, S);
-  return bin(JX_P_add, jx_lax_convert(off, dt), jx_lax_const(dt, (double)lo));
+  return bin(JX_P_add, jx_lax_convert(off, dt), int_const(dt, (uint64_t)lo));
 }
 
 /* JAX's _shuffle of arange(n): rounds of a stable sort by fresh 32-bit keys */
