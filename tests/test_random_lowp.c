@@ -18,7 +18,7 @@
 
 enum { MAXL = 256, MAXN = 256 };
 typedef struct {
-  char op[16], dt[8], p0[32], p1[32];
+  char op[24], dt[8], p0[32], p1[32];
   uint32_t key[2];
   int n;
   uint64_t want[MAXN];
@@ -43,7 +43,7 @@ static bool read_golden(void) {
     line_t *l = &lines[nlines];
     int pos = 0;
     if (nlines == MAXL ||
-        sscanf(buf, "%15s %7s %" SCNu32 " %" SCNu32 " %31s %31s %d%n", l->op, l->dt, &l->key[0], &l->key[1],
+        sscanf(buf, "%23s %7s %" SCNu32 " %" SCNu32 " %31s %31s %d%n", l->op, l->dt, &l->key[0], &l->key[1],
                l->p0, l->p1, &l->n, &pos) != 7 ||
         l->n > MAXN)
       break;
@@ -52,8 +52,8 @@ static bool read_golden(void) {
     nlines++;
   }
   fclose(f);
-  CHECKF(nlines == 136, "%d golden lines", nlines);
-  return nlines == 136;
+  CHECKF(nlines == 152, "%d golden lines", nlines);
+  return nlines == 152;
 }
 
 static jx_t draw(const line_t *l, jx_t key) {
@@ -62,6 +62,8 @@ static jx_t draw(const line_t *l, jx_t key) {
   if (!strcmp(l->op, "bits")) return jx_random_bits_ex(key, dt, 1, &n);
   if (!strcmp(l->op, "uniform")) return jx_random_uniform(key, dt, 1, &n, atof(l->p0), atof(l->p1));
   if (!strcmp(l->op, "normal")) return jx_random_normal(key, dt, 1, &n);
+  if (!strcmp(l->op, "truncated_normal"))
+    return jx_random_truncated_normal(key, dt, 1, &n, atof(l->p0), atof(l->p1));
   return jx_random_randint(key, dt, 1, &n, strtoll(l->p0, NULL, 10), strtoll(l->p1, NULL, 10));
 }
 
@@ -150,10 +152,135 @@ static void test_golden_transforms(void) {
   jx_pool_pop();
 }
 
+/* ------------------------- the other samplers in bf16/f16, by definition */
+static float widen_bf16(uint16_t h) {
+  uint32_t b = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+static float round_bf16(float x) { /* RNE, finite x */
+  uint32_t b;
+  memcpy(&b, &x, sizeof b);
+  return widen_bf16((uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16));
+}
+static bool read_bf16(jx_t x, float *dst, int n) {
+  uint16_t h[MAXN];
+  if (!jx_ok(x) || jx_dtype_of(x) != JX_BF16 || jx_size(x) != n || n > MAXN || jx_read(x, JX_BF16, h, 2u * n))
+    return false;
+  for (int i = 0; i < n; i++) dst[i] = widen_bf16(h[i]);
+  return true;
+}
+
+static const line_t *golden(const char *op, const char *dt, const char *p0, const char *p1, int key_index) {
+  for (int i = 0, k = 0; i < nlines; i++)
+    if (!strcmp(lines[i].op, op) && !strcmp(lines[i].dt, dt) && !strcmp(lines[i].p0, p0) &&
+        !strcmp(lines[i].p1, p1) && k++ == key_index)
+      return &lines[i];
+  return NULL;
+}
+
+static bool all_true(jx_t x) { /* every element of a bool array is true */
+  jx_t r = jx_all(jx_reshape(x, JX_SHAPE(-1)), 1, (int[]){0}, false);
+  return jx_ok(r) && jx_ndim(r) == 0 && jx_item(r) == 1.0;
+}
+
+static void test_other_samplers(void) {
+  jx_pool_push();
+  const line_t *g = golden("uniform", "bf16", "0.0", "1.0", 0);
+  CHECK(g != NULL);
+  if (!g) return jx_pool_pop();
+  jx_t key = key_of(g);
+  int64_t n = g->n;
+  /* bernoulli with a bf16 p draws bf16 uniforms (8-bit words): u < p */
+  jx_t b = jx_random_bernoulli(key, 1, &n, jx_astype(jx_scalar(0.3), JX_BF16));
+  bool bv[MAXN], ok = jx_ok(b) && jx_dtype_of(b) == JX_BOOL && !jx_read(b, JX_BOOL, bv, (size_t)n);
+  for (int i = 0; ok && i < n; i++) ok = bv[i] == (widen_bf16((uint16_t)g->want[i]) < round_bf16(0.3f));
+  CHECKF(ok, "bernoulli(bf16 p) == golden bf16 uniform < p");
+  /* gumbel bf16: -log(-log(u)), u = max(tiny, uniform) with each op rounded */
+  float u[MAXN], gv[MAXN];
+  CHECK(read_bf16(jx_random_gumbel(key, JX_BF16, 1, &n), gv, (int)n));
+  ok = true;
+  for (int i = 0; i < n; i++) {
+    u[i] = fmaxf(widen_bf16((uint16_t)g->want[i]), 0x1p-126f);
+    float want = -round_bf16(logf(-round_bf16(logf(u[i]))));
+    ok &= gv[i] == want || (isnan(gv[i]) && isnan(want));
+  }
+  CHECKF(ok, "gumbel bf16 == -log(-log(u)) rounded per op");
+  /* f16 draws stay in range; categorical on bf16 logits is argmax(gumbel + logits) */
+  jx_t t = jx_random_truncated_normal(key, JX_F16, 1, &n, -0.25, 0.25);
+  CHECK(jx_ok(t) && jx_item(jx_all(jx_bitwise_and(jx_gt(t, jx_scalar(-0.25)), jx_lt(t, jx_scalar(0.25))), 0,
+                                   NULL, false)));
+  jx_t logits = jx_astype(jx_reshape(jx_arange(JX_F32, 0, 6, 1), JX_SHAPE(2, 3)), JX_BF16);
+  jx_t c = jx_random_categorical(key, logits, 1);
+  jx_t want = jx_argmax(jx_add(jx_random_gumbel(key, JX_BF16, JX_SHAPE(2, 3)), logits), 1, false);
+  CHECK(jx_ok(c) && jx_ok(want) && all_true(jx_eq(c, want)));
+  jx_pool_pop();
+}
+
+static jx_t other_draws(const jx_t *a, void *u) {
+  (void)u;
+  jx_t k = a[0];
+  return JX_TUPLE(jx_random_gumbel(k, JX_F16, JX_SHAPE(9)), jx_random_gumbel(k, JX_BF16, JX_SHAPE(9)),
+                  jx_random_bernoulli(k, JX_SHAPE(9), jx_astype(jx_scalar(0.7), JX_F16)),
+                  jx_random_categorical(k, jx_zeros(JX_BF16, JX_SHAPE(4, 5)), 1),
+                  jx_random_truncated_normal(k, JX_BF16, JX_SHAPE(9), -1, 1));
+}
+
+static void test_other_jit(void) {
+  jx_pool_push();
+  jx_fn *f = jx_fn_new(other_draws, 1, NULL), *jf = jx_jit(f);
+  jx_t key = jx_random_key(7), e = JX_CALL(f, key), j = JX_CALL(jf, key);
+  CHECKF(jx_ok(e) && jx_ok(j), "%s %s", jx_error(e), jx_error(j));
+  for (int i = 0; i < 5 && jx_ok(e) && jx_ok(j); i++) {
+    jx_t a = jx_at(e, i), b = jx_at(j, i);
+    size_t bytes = (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a));
+    char x[64], y[64];
+    CHECKF(jx_dtype_of(a) == jx_dtype_of(b) && bytes <= sizeof x && !jx_read(a, jx_dtype_of(a), x, bytes) &&
+               !jx_read(b, jx_dtype_of(a), y, bytes) && !memcmp(x, y, bytes),
+           "jit == eager, output %d", i);
+  }
+  jx_fn_free(jf), jx_fn_free(f);
+  jx_pool_pop();
+}
+
+/* ------------------------------------------------------------- errors */
+static void quiet(const char *m, void *u) { (void)m, (void)u; }
+static void expect_error(jx_t x, const char *op, const char *what) {
+  CHECKF(!jx_ok(x) && jx_error(x) && strstr(jx_error(x), op), "%s: expected an error naming %s, got %s", what,
+         op, jx_ok(x) ? "success" : jx_error(x));
+}
+
+static void test_errors(void) {
+  jx_pool_push();
+  jx_set_error_handler(quiet, NULL);
+  jx_t key = jx_random_key(3);
+  expect_error(jx_random_bits_ex(key, JX_I8, JX_SHAPE(2)), "random_bits", "signed dtype");
+  expect_error(jx_random_bits_ex(key, JX_BOOL, JX_SHAPE(2)), "random_bits", "bool dtype");
+  expect_error(jx_random_bits_ex(key, JX_BF16, JX_SHAPE(2)), "random_bits", "float dtype");
+  expect_error(jx_random_bits_ex(key, JX_DTYPE_COUNT, JX_SHAPE(2)), "random_bits", "invalid dtype");
+  expect_error(jx_random_bits_ex(key, JX_U8, JX_SHAPE(-1)), "random_bits", "negative dim");
+  expect_error(jx_random_bits_ex(jx_astype(key, JX_U16), JX_U8, JX_SHAPE(2)), "random_bits", "u16 key");
+  expect_error(jx_random_uniform(key, JX_U8, JX_SHAPE(2), 0, 1), "random_uniform", "u8 dtype");
+  expect_error(jx_random_normal(key, JX_BOOL, JX_SHAPE(2)), "random_normal", "bool dtype");
+  expect_error(jx_random_truncated_normal(key, JX_I16, JX_SHAPE(2), -1, 1), "random_truncated_normal", "i16");
+  expect_error(jx_random_gumbel(key, JX_U64, JX_SHAPE(2)), "random_gumbel", "u64 dtype");
+  expect_error(jx_random_randint(key, JX_BOOL, JX_SHAPE(2), 0, 2), "random_randint", "bool dtype");
+  expect_error(jx_random_randint(key, JX_F16, JX_SHAPE(2), 0, 2), "random_randint", "f16 dtype");
+  expect_error(jx_random_randint(key, JX_BF16, JX_SHAPE(2), 0, 2), "random_randint", "bf16 dtype");
+  /* the primitive under the samplers still takes u32 words only */
+  expect_error(jx_random_split(jx_astype(key, JX_U8), 2), "random_split", "u8 key");
+  jx_set_error_handler(NULL, NULL);
+  jx_pool_pop();
+}
+
 int main(void) {
   if (read_golden()) {
     test_golden_eager();
     test_golden_transforms();
+    test_other_samplers();
   }
+  test_other_jit();
+  test_errors();
   return check_report("random_lowp");
 }

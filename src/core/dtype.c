@@ -191,7 +191,7 @@ enum {
 #define EXT_index             EXT_NONE
 #define EXT_sort              EXT_NONE
 #define EXT_cumulative        EXT_NONE
-#define EXT_random            EXT_NONE
+#define EXT_random            EXT_NONE /* threefry2x32 hashes u32 words; ops/random.c draws #19 dtypes from them */
 #define EXT_coll              EXT_NONE
 #define EXT_debug             EXT_ALL /* printed through jx_scalar_load, which reads every dtype */
 #define JX_PRIM(name, family) [JX_P_##name] = EXT_##family,

@@ -140,6 +140,26 @@ def erf_inv32(x):
         return np.where(np.abs(x) == 1, x * np.float32(np.inf), p * x).astype(np.float32)
 
 
+def erf32(x):
+    """XLA:CPU's f32 erf: a rational in x*x with FMA Horner steps (as jx's erf_f32)"""
+    x = np.atleast_1d(np.asarray(x, np.float32))
+    x2 = x * x
+    one = np.ones_like(x)
+
+    def horner(cs):
+        p = np.full_like(x, np.float32(cs[0]))
+        p = fma32(x2, p, one * np.float32(cs[1]))
+        for c in cs[2:]:
+            p = fma32(x2, p, one * np.float32(c))
+        return p
+    p = x * horner([0.00022905065861350646, 0.0034082910107109506, 0.050955695062380861,
+                    0.18520832239976145, 1.128379143519084])
+    q = horner([-1.1791602954361697e-7, 0.000023547966471313185, 0.0010179625278914885,
+                0.014070470171167667, 0.11098505178285362, 0.49746925110067538, 1.0])
+    return np.where(np.abs(x) >= np.float32(3.832506856900711), np.copysign(np.float32(1), x),
+                    p / q).astype(np.float32)
+
+
 # ------------------------------------------------------------ samplers
 NMANT = {"bf16": 7, "f16": 10}
 
@@ -167,6 +187,19 @@ def normal(key, dt, n):
     u = uniform(key, dt, n, nextafter_dt(dt, -1.0, 0.0), 1.0)
     sqrt2 = rnd(dt, np.float32(np.sqrt(2)))
     return rnd(dt, sqrt2 * rnd(dt, erf_inv32(u)))
+
+
+def truncated_normal(key, dt, n, lower, upper):
+    """_truncated_normal: uniform between erf(lower / sqrt2) and erf(upper / sqrt2)
+    (each op in dt), sqrt2 * erf_inv, clipped into (lower, upper) by nextafter in dt"""
+    sqrt2 = rnd(dt, np.float32(np.sqrt(2)))
+    lo, hi = rnd(dt, np.float32(lower)), rnd(dt, np.float32(upper))
+    a = rnd(dt, erf32(rnd(dt, lo / sqrt2)))[0]
+    b = rnd(dt, erf32(rnd(dt, hi / sqrt2)))[0]
+    u = uniform(key, dt, n, a, b)
+    out = rnd(dt, sqrt2 * rnd(dt, erf_inv32(u)))
+    out = np.maximum(out, nextafter_dt(dt, lo, np.inf))
+    return np.minimum(out, nextafter_dt(dt, hi, -np.inf))
 
 
 INTS = {"i8": (np.int8, np.uint8), "u8": (np.uint8, np.uint8), "i16": (np.int16, np.uint16),
@@ -220,6 +253,9 @@ def main():
             for lo, hi in ((0.0, 1.0), (-3.0, 5.0), (0.1, 0.7), (-1e-3, 2.5)):
                 emit("uniform", dt, key, repr(lo), repr(hi), half_bits(dt, uniform(key, dt, 64, lo, hi)), 16)
             emit("normal", dt, key, 0, 0, half_bits(dt, normal(key, dt, 200)), 16)
+            for lo, hi in ((-0.5, 1.5), (-2.0, 0.3)):
+                emit("truncated_normal", dt, key, repr(lo), repr(hi),
+                     half_bits(dt, truncated_normal(key, dt, 100, lo, hi)), 16)
         for dt, ranges in (("i8", ((-5, 7), (-128, 128), (0, 300), (-1000, 1000))),
                            ("u8", ((0, 256), (3, 17), (-10, 5), (9, 9))),
                            ("i16", ((-300, 4000), (-32768, 32768))),
