@@ -244,6 +244,42 @@ static void test_other_jit(void) {
   jx_pool_pop();
 }
 
+/* --------------------------------------------- moments of large draws */
+static void test_moments(void) {
+  jx_pool_push();
+  jx_t key = jx_random_key(2024);
+  const jx_dtype halves[2] = {JX_BF16, JX_F16};
+  for (int h = 0; h < 2; h++) {
+    /* normal in bf16/f16 takes 2^nmant equally likely values,
+     * sqrt2 * erf_inv((4k + 1 - 2^(nmant+1)) / 2^(nmant+1)) rounded: their
+     * exact mean (not 0: the grid is lopsided) and variance vs 400000 draws */
+    int nm = h == 0 ? 7 : 10, nv = 1 << nm;
+    double *g = malloc(sizeof *g * (size_t)nv), den = (double)(2 << nm);
+    for (int k = 0; k < nv && g; k++) g[k] = (4.0 * k + 1 - den) / den;
+    jx_t u = jx_astype(jx_array(JX_F64, 1, (int64_t[]){nv}, g), halves[h]);
+    jx_t vals = jx_astype(jx_mul(jx_astype(jx_scalar(M_SQRT2), halves[h]), jx_erfinv(u)), JX_F64);
+    double em = jx_item(jx_mean(vals)), ev = jx_item(jx_var(vals, 0, NULL, 0, false));
+    free(g);
+    jx_t x = jx_astype(jx_random_normal(key, halves[h], JX_SHAPE(400000)), JX_F64);
+    double m = jx_item(jx_mean(x)), v = jx_item(jx_var(x, 0, NULL, 0, false));
+    CHECKF(fabs(m - em) < 0.008 && fabs(v - ev) < 0.015 && fabs(ev - 1) < 0.05,
+           "normal %s: mean %g var %g, exact %g %g", jx_dtype_name(halves[h]), m, v, em, ev);
+  }
+  /* randint u8 over the whole byte: every value, each ~1/256 */
+  jx_t r = jx_random_randint(key, JX_U8, JX_SHAPE(256000), 0, 256);
+  uint8_t *b = malloc(256000);
+  int count[256] = {0}, lo = 1 << 30, hi = 0;
+  if (b && jx_ok(r) && !jx_read(r, JX_U8, b, 256000))
+    for (int i = 0; i < 256000; i++) count[b[i]]++;
+  for (int i = 0; i < 256; i++) lo = count[i] < lo ? count[i] : lo, hi = count[i] > hi ? count[i] : hi;
+  CHECKF(lo > 850 && hi < 1150, "randint u8 counts in [%d, %d], expected ~1000 each", lo, hi);
+  free(b);
+  /* i8 in [-5, 7): the range and its ends */
+  jx_t s = jx_astype(jx_random_randint(key, JX_I8, JX_SHAPE(10000), -5, 7), JX_F64);
+  CHECK(jx_item(jx_min(s)) == -5 && jx_item(jx_max(s)) == 6);
+  jx_pool_pop();
+}
+
 /* ------------------------------------------------------------- errors */
 static void quiet(const char *m, void *u) { (void)m, (void)u; }
 static void expect_error(jx_t x, const char *op, const char *what) {
@@ -281,6 +317,7 @@ int main(void) {
     test_other_samplers();
   }
   test_other_jit();
+  test_moments();
   test_errors();
   return check_report("random_lowp");
 }
