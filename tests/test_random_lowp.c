@@ -185,6 +185,19 @@ static bool all_true(jx_t x) { /* every element of a bool array is true */
   return jx_ok(r) && jx_ndim(r) == 0 && jx_item(r) == 1.0;
 }
 
+/* the transcription's bits against JAX's own documented outputs (the
+ * values test_random.c checks jx's f32 path with): bits(key(0)) and
+ * uniform(key(0)), uniform(split(key(0))[1]) from the u32 rows */
+static void test_golden_vs_jax(void) {
+  const line_t *b0 = golden("bits", "u32", "0", "0", 0), *b3 = golden("bits", "u32", "0", "0", 3);
+  CHECK(b0 && b3 && b0->key[0] == 0 && b0->key[1] == 0 && b3->key[0] == 928981903u &&
+        b3->key[1] == 3453687069u);
+  if (!b0 || !b3) return;
+  CHECK(b0->want[0] == 4070199207u);
+  CHECK((float)(b0->want[0] >> 9) * 0x1p-23f == 0.9476670026779175f);
+  CHECK((float)(b3->want[0] >> 9) * 0x1p-23f == 0.007293820381164551f);
+}
+
 static void test_other_samplers(void) {
   jx_pool_push();
   const line_t *g = golden("uniform", "bf16", "0.0", "1.0", 0);
@@ -314,6 +327,7 @@ int main(void) {
   if (read_golden()) {
     test_golden_eager();
     test_golden_transforms();
+    test_golden_vs_jax();
     test_other_samplers();
   }
   test_other_jit();
