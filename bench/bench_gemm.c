@@ -175,10 +175,10 @@ static int run_one_side(char **v, int n) {
   return 0;
 }
 
-/* [BF16] bf16 x bf16 -> f32 (jx_cpu_gemm_half: the AVX512-BF16 kernel where
- * the CPU has it, else widened to f32) against jx's f32 built-in on the
- * same shape and values, interleaved by blocks as above; ratio = bf16
- * GFLOP/s / f32 GFLOP/s. */
+/* [BF16] bf16 x bf16 -> f32 (jx_cpu_gemm_half) against jx's f32 built-in on
+ * the same shape and values, call by call; ratio = bf16 GFLOP/s / f32
+ * GFLOP/s. Rows: the default kernel ("bf16 2000^3": AMX where the CPU has
+ * it, else widened to f32), then each other one the CPU has. */
 static uint16_t *g_a16, *g_b16;
 static void run_bf16(const shape *s, const void *A, const void *B, void *C) {
   (void)A, (void)B;
@@ -190,8 +190,20 @@ static uint16_t to_bf16(float f) { /* round to nearest even (no NaN here) */
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+static void bench_bf16_rows(double scale, const char *name, int mode);
 static void bench_bf16(double scale) {
-  static const shape s = {"bf16 2000^3", 2000, 2000, 2000, false, false, false};
+  printf("\nbf16 x bf16 -> f32 GEMM vs jx's f32 built-in, same values; ratio = bf16 GFLOP/s / f32 GFLOP/s\n");
+  printf("%-18s %3s %9s %8s %9s %8s %6s %6s %6s\n", "shape MxKxN", "thr", "bf16 ms", "GFLOP/s", "f32 ms",
+         "GFLOP/s", "ratio", "best", "other");
+  bench_bf16_rows(scale, "bf16 2000^3", -1);
+  if (jx_cpu_has_avx512bf16()) bench_bf16_rows(scale, "bf16 vdpbf16ps", JX_HALF_AVX512BF16);
+  bench_bf16_rows(scale, "bf16 widened", JX_HALF_WIDEN);
+  jx_cpu_gemm_force_half(-1);
+}
+
+static void bench_bf16_rows(double scale, const char *name, int mode) {
+  const shape s = {name, 2000, 2000, 2000, false, false, false};
+  jx_cpu_gemm_force_half(mode);
   const size_t n = (size_t)(s.M * s.K);
   float *A = malloc(n * 4), *B = malloc(n * 4), *C1 = malloc(n * 4), *C2 = malloc(n * 4);
   g_a16 = malloc(n * 2), g_b16 = malloc(n * 2);
@@ -203,11 +215,6 @@ static void bench_bf16(double scale) {
     memcpy(&A[i], &ua, 4), memcpy(&B[i], &ub, 4);
   }
   const double flop = 2.0 * (double)s.M * (double)s.N * (double)s.K;
-  printf("\nbf16 x bf16 -> f32 GEMM (%s) vs jx's f32 built-in, same values; ratio = bf16 GFLOP/s / f32 "
-         "GFLOP/s\n",
-         jx_cpu_has_avx512bf16() ? "AVX512-BF16 vdpbf16ps" : "no AVX512-BF16: widened to f32");
-  printf("%-18s %3s %9s %8s %9s %8s %6s %6s %6s\n", "shape MxKxN", "thr", "bf16 ms", "GFLOP/s", "f32 ms",
-         "GFLOP/s", "ratio", "best", "other");
   for (int nt = 1; nt <= 2; nt++) {
     jx_cpu_set_num_threads(nt);
     other_load();

@@ -329,6 +329,10 @@ int main(void) {
   jx_cpu_gemm_force_half(JX_HALF_AVX512BF16);
   test_shapes();
   test_jit();
+  printf("AMX-BF16: %s\n", jx_cpu_has_amx_bf16() ? "yes" : "no (the widened path again)");
+  jx_cpu_gemm_force_half(JX_HALF_AMX);
+  test_shapes();
+  test_jit();
   jx_cpu_gemm_force_half(-1);
   test_shapes();
   test_jit();

@@ -31,6 +31,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
@@ -87,7 +89,7 @@ BF16_FN static void ukr_bf16(int64_t kp, const uint32_t *restrict a, const uint3
 
 /* ----------------------------------------------------------- packing */
 typedef struct {
-  bool ta, tb;
+  bool ta, tb, amx; /* amx: the AMX tiles (below), else vdpbf16ps */
   int64_t M, N, K, lda, ldb, kcb, mcb, ncb, tm, tn;
   const uint16_t *A, *B;
   float *C; /* [M, N] */
@@ -113,11 +115,14 @@ static void pack_a(const job *j, int64_t i0, int64_t mc, int64_t pc, int64_t kc,
     }
 }
 
-/* op(B)[pc.., j0..] (kc x nc) into 32-column panels of kc/2 pairs */
-static void pack_b(const job *j, int64_t j0, int64_t nc, int64_t pc, int64_t kc, uint32_t *restrict bp) {
+/* op(B)[pc.., j0..] (kc x nc) into 32-column panels of kc/2 pairs, and
+ * zero pairs up to kpad (AMX tiles take 16 pairs at a time) */
+static void pack_b(const job *j, int64_t j0, int64_t nc, int64_t pc, int64_t kc, int64_t kpad,
+                   uint32_t *restrict bp) {
   const int64_t kp = cdiv(kc, 2);
-  for (int64_t c0 = 0; c0 < nc; c0 += TC, bp += TC * kp) {
+  for (int64_t c0 = 0; c0 < nc; c0 += TC, bp += TC * kpad) {
     const int nr = (int)min64(TC, nc - c0);
+    memset(bp + TC * kp, 0, sizeof(uint32_t) * (size_t)(TC * (kpad - kp)));
     if (!j->tb) { /* rows 2p and 2p + 1, interleaved */
       for (int64_t p = 0; p < kp; p++) {
         const uint16_t *r0 = j->B + (pc + 2 * p) * j->ldb + j0 + c0;
@@ -134,7 +139,137 @@ static void pack_b(const job *j, int64_t j0, int64_t nc, int64_t pc, int64_t kc,
   }
 }
 
+/* ------------------------------------------------------------- AMX */
+/* AMX-BF16: tdpbf16ps multiplies a 16 x 32 bf16 A tile by a 16-pair x 16
+ * column B tile (the pair format above, read with a 128-byte row stride
+ * out of a 32-column panel) into a 16 x 16 f32 tile: 16 x 16 x 32
+ * multiply-adds per instruction. The register tile is 32 x 32 in four C
+ * tiles (tmm0-3), two A tiles (tmm4-5), two B tiles (tmm6-7). A is packed
+ * for it in 32-row panels of, per 32-k chunk, 32 rows of 64 bytes. Linux
+ * grants the tile data state per process on request (arch_prctl
+ * ARCH_REQ_XCOMP_PERM); where it refuses, AMX stays unused. */
+enum { AR = 32, KQ = 32 }; /* AMX register tile rows; k per chunk */
+
+bool jx_cpu_has_amx_bf16(void) {
+  static atomic_int known = -1;
+  int v = atomic_load_explicit(&known, memory_order_relaxed);
+  if (v < 0) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1u) && (d >> 22 & 1u) &&
+        syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+    atomic_store_explicit(&known, v, memory_order_relaxed);
+  }
+  return v;
+}
+
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tilecfg;
+
+#define AMX_FN __attribute__((target("amx-tile,amx-bf16")))
+
+/* op(A)[i0.., pc..] (mc x kc) into 32-row panels of kq 32-k chunks */
+static void pack_a_amx(const job *j, int64_t i0, int64_t mc, int64_t pc, int64_t kc, int64_t kq,
+                       uint16_t *restrict ap) {
+  const int64_t st = j->ta ? j->lda : 1;
+  for (int64_t r0 = 0; r0 < mc; r0 += AR, ap += AR * KQ * kq)
+    for (int r = 0; r < AR; r++) {
+      const int64_t i = i0 + r0 + r;
+      const uint16_t *s = j->ta ? j->A + pc * j->lda + i : j->A + i * j->lda + pc;
+      for (int64_t q = 0; q < kq; q++) {
+        uint16_t *d = ap + (q * AR + r) * KQ;
+        for (int k = 0; k < KQ; k++) d[k] = r0 + r < mc && q * KQ + k < kc ? s[(q * KQ + k) * st] : 0;
+      }
+    }
+}
+
+/* the 32 x 32 tile at c (m x n of it stored) over kq chunks; acc: add C */
+AMX_FN static void ukr_amx(int64_t kq, const uint16_t *a, const uint32_t *b, float *c, int64_t ldc, int acc,
+                           int m, int n) {
+  float buf[AR * TC];
+  const bool full = m == AR && n == TC;
+  float *t = full ? c : buf;
+  const int64_t ldt = full ? ldc : TC;
+  if (acc && !full)
+    for (int r = 0; r < AR; r++)
+      for (int k = 0; k < TC; k++) buf[r * TC + k] = r < m && k < n ? c[r * ldc + k] : 0.0f;
+  __asm__ volatile("" ::: "memory"); /* the tile loads read what C code wrote */
+  if (acc) {
+    _tile_loadd(0, t, ldt * 4);
+    _tile_loadd(1, t + 16, ldt * 4);
+    _tile_loadd(2, t + 16 * ldt, ldt * 4);
+    _tile_loadd(3, t + 16 * ldt + 16, ldt * 4);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  for (int64_t q = 0; q < kq; q++) {
+    const uint16_t *aq = a + q * AR * KQ;
+    const uint32_t *bq = b + q * 16 * TC;
+    _tile_loadd(4, aq, 64);
+    _tile_loadd(5, aq + 16 * KQ, 64);
+    _tile_loadd(6, bq, 128);
+    _tile_loadd(7, bq + 16, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, t, ldt * 4);
+  _tile_stored(1, t + 16, ldt * 4);
+  _tile_stored(2, t + 16 * ldt, ldt * 4);
+  _tile_stored(3, t + 16 * ldt + 16, ldt * 4);
+  if (!full)
+    for (int r = 0; r < m; r++) memcpy(c + r * ldc, buf + r * TC, sizeof(float) * (size_t)n);
+}
+
+AMX_FN static void amx_config(void) {
+  tilecfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+  __asm__ volatile("" ::: "memory");
+  _tile_loadconfig(&cfg);
+}
+AMX_FN static void amx_release(void) { _tile_release(); }
+
 /* ----------------------------------------------------------- the nest */
+/* rows [m0, m0 + M) and columns [n0, n0 + N) of C, serially, on AMX */
+static void tile_amx(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
+  const int64_t mcb = min64(j->mcb, cdiv(M, AR) * AR), ncb = min64(j->ncb, cdiv(N, TC) * TC);
+  const int64_t kqb = cdiv(j->kcb, KQ);
+  uint16_t *ap = jx_malloc_aligned64(sizeof(uint16_t) * (size_t)(mcb * kqb * KQ));
+  uint32_t *bp = jx_malloc_aligned64(sizeof(uint32_t) * (size_t)(ncb * kqb * KQ / 2));
+  if (!ap || !bp) {
+    atomic_store(&j->failed, true);
+  } else {
+    amx_config();
+    for (int64_t pc = 0; pc < j->K; pc += j->kcb) {
+      const int64_t kc = min64(j->kcb, j->K - pc), kq = cdiv(kc, KQ);
+      for (int64_t ic = 0; ic < M; ic += mcb) {
+        const int64_t mc = min64(mcb, M - ic);
+        pack_a_amx(j, m0 + ic, mc, pc, kc, kq, ap);
+        for (int64_t jc = 0; jc < N; jc += ncb) {
+          const int64_t nc = min64(ncb, N - jc);
+          pack_b(j, n0 + jc, nc, pc, kc, kq * KQ / 2, bp);
+          float *c = j->C + (m0 + ic) * j->N + n0 + jc;
+          for (int64_t ir = 0; ir < mc; ir += AR)
+            for (int64_t jr = 0; jr < nc; jr += TC)
+              ukr_amx(kq, ap + ir * kq * KQ, bp + jr * kq * KQ / 2, c + ir * j->N + jr, j->N, pc > 0,
+                      (int)min64(AR, mc - ir), (int)min64(TC, nc - jr));
+        }
+      }
+    }
+    amx_release();
+  }
+  jx_free_aligned64(ap);
+  jx_free_aligned64(bp);
+}
+
 /* rows [m0, m0 + M) and columns [n0, n0 + N) of C, serially */
 static void tile(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
   const int64_t mcb = min64(j->mcb, cdiv(M, TR) * TR), ncb = min64(j->ncb, cdiv(N, TC) * TC);
@@ -151,7 +286,7 @@ static void tile(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
         pack_a(j, m0 + ic, mc, pc, kc, ap);
         for (int64_t jc = 0; jc < N; jc += ncb) {
           const int64_t nc = min64(ncb, N - jc);
-          pack_b(j, n0 + jc, nc, pc, kc, bp);
+          pack_b(j, n0 + jc, nc, pc, kc, kp, bp);
           float *c = j->C + (m0 + ic) * j->N + n0 + jc;
           for (int64_t ir = 0; ir < mc; ir += TR)
             for (int64_t jr = 0; jr < nc; jr += TC)
@@ -167,12 +302,12 @@ static void tile(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
 
 static void tile_task(void *ctx, int64_t lo, int64_t hi) {
   job *j = ctx;
-  const int64_t mu = cdiv(j->M, TR), nu = cdiv(j->N, TC);
+  const int64_t um = j->amx ? AR : TR, mu = cdiv(j->M, um), nu = cdiv(j->N, TC);
   for (int64_t t = lo; t < hi; t++) {
     const int64_t i = t / j->tn, k = t % j->tn;
-    const int64_t m0 = mu * i / j->tm * TR, m1 = min64(j->M, mu * (i + 1) / j->tm * TR);
+    const int64_t m0 = mu * i / j->tm * um, m1 = min64(j->M, mu * (i + 1) / j->tm * um);
     const int64_t n0 = nu * k / j->tn * TC, n1 = min64(j->N, nu * (k + 1) / j->tn * TC);
-    if (m1 > m0 && n1 > n0) tile(j, m0, m1 - m0, n0, n1 - n0);
+    if (m1 > m0 && n1 > n0) (j->amx ? tile_amx : tile)(j, m0, m1 - m0, n0, n1 - n0);
   }
 }
 
@@ -181,16 +316,18 @@ static void tile_task(void *ctx, int64_t lo, int64_t hi) {
  * L3; K blocks are equal and even. */
 static void blocking(job *j) {
   const jx_cpu_cache_sizes *ci = jx_cpu_caches();
-  int64_t kc0 = max64(128, min64(2048, ci->l1d / 2 / (TR * 2)));
+  const int64_t um = j->amx ? AR : TR, kstep = j->amx ? KQ : 2;
+  int64_t kc0 = max64(128, min64(2048, ci->l1d / 2 / (um * 2)));
   j->kcb = cdiv(j->K, cdiv(j->K, kc0));
-  j->kcb += j->kcb & 1;
+  j->kcb = cdiv(j->kcb, kstep) * kstep;
   j->mcb = max64(TR, ((int64_t)4 << 20) / (j->kcb * 2) / TR * TR);
   j->ncb = max64(TC, ci->l2 / 2 / (j->kcb * 2) / TC * TC);
 }
 
-bool jx_cpu_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t *A, const uint16_t *B,
-                      float *C, bool threaded) {
-  job j = {.ta = ta,
+bool jx_cpu_gemm_bf16(bool amx, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                      const uint16_t *B, float *C, bool threaded) {
+  job j = {.amx = amx,
+           .ta = ta,
            .tb = tb,
            .M = M,
            .N = N,
@@ -207,7 +344,7 @@ bool jx_cpu_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const u
   }
   blocking(&j);
   const int64_t p = threaded ? max64(1, min64(jx_cpu_num_threads(), M * N * K / ((int64_t)1 << 18))) : 1;
-  jx_cpu_gemm_choose_grid(M, TR, N, TC, p, j.mcb, j.ncb, &j.tm, &j.tn);
+  jx_cpu_gemm_choose_grid(M, amx ? AR : TR, N, TC, p, j.mcb, j.ncb, &j.tm, &j.tn);
   if (j.tm * j.tn == 1)
     tile_task(&j, 0, 1);
   else
@@ -218,9 +355,10 @@ bool jx_cpu_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const u
 #else /* not x86-64 with GCC/clang: never selected */
 
 bool jx_cpu_has_avx512bf16(void) { return false; }
-bool jx_cpu_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t *A, const uint16_t *B,
-                      float *C, bool threaded) {
-  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)B, (void)C, (void)threaded;
+bool jx_cpu_has_amx_bf16(void) { return false; }
+bool jx_cpu_gemm_bf16(bool amx, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                      const uint16_t *B, float *C, bool threaded) {
+  (void)amx, (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)B, (void)C, (void)threaded;
   return false;
 }
 

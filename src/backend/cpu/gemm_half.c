@@ -3,10 +3,8 @@
  * even) to the output dtype, which is the operands' own or f32
  * (preferred_element_type).
  *
- * bf16 may run gemm_bf16.c's AVX512-BF16 kernel (pairs along K into f32
- * lanes; see half_mode for when). Otherwise, and for f16, the operands are
- * widened to f32
- * (exact: every bf16 and f16 value is an f32 value; f16 through F16C where
+ * bf16 runs gemm_bf16.c's AMX-BF16 or AVX512-BF16 kernel (see half_mode for
+ * which, when). Otherwise, and for f16, the operands are widened to f32 (exact: every bf16 and f16 value is an f32 value; f16 through F16C where
  * the CPU has it, jx_cpu_convert) and the f32 GEMM runs on them. Both are
  * deterministic for a given CPU, so jit (which calls this same function)
  * and eager agree bit for bit. */
@@ -19,12 +17,13 @@
 #include <string.h>
 
 /* Which bf16 GEMM runs (jx_cpu_gemm_force_half, or env JX_GEMM_BF16 =
- * widen|avx512bf16, read once). AUTO widens: on the one CPU with
- * AVX512-BF16 measured (Xeon model 207) vdpbf16ps retires one per ~0.9 ns
- * against one f32 FMA per ~0.2 ns (a loop of 16 independent ones each), so
- * the kernel's 32 multiply-adds per instruction come to ~0.45x the f32
- * kernel's rate (2000^3, 1 thread: ~55-100 GFLOP/s against ~110-118,
- * under load); it stays selectable for CPUs where it pays. */
+ * widen|avx512bf16|amx, read once). AUTO: AMX where the CPU has it and the
+ * OS grants it, else widening. Not vdpbf16ps: on the one CPU with
+ * AVX512-BF16 measured (Xeon model 207) it retires one per ~0.9 ns against
+ * one f32 FMA per ~0.2 ns (loops of 16 independent ones), so its 32
+ * multiply-adds per instruction come to ~0.45x the f32 kernel's rate
+ * (2000^3: ~55-100 GFLOP/s against ~110-118, under load); it stays
+ * selectable for CPUs where it pays. */
 static atomic_int g_force = -1;
 void jx_cpu_gemm_force_half(int mode) { atomic_store_explicit(&g_force, mode, memory_order_relaxed); }
 
@@ -35,7 +34,9 @@ static int half_mode(void) {
   m = atomic_load_explicit(&env, memory_order_relaxed);
   if (m < 0) {
     const char *s = getenv("JX_GEMM_BF16");
-    m = s && !strcmp(s, "avx512bf16") ? JX_HALF_AVX512BF16 : JX_HALF_WIDEN;
+    m = s && !strcmp(s, "widen")        ? JX_HALF_WIDEN
+        : s && !strcmp(s, "avx512bf16") ? JX_HALF_AVX512BF16
+                                        : JX_HALF_AMX;
     atomic_store_explicit(&env, m, memory_order_relaxed);
   }
   return m;
@@ -66,7 +67,7 @@ static bool gemm_widened(jx_dtype dt, jx_dtype out_dt, bool ta, bool tb, int64_t
 /* The batch through the AVX512-BF16 kernel: members in turn, each
  * threaded, or (many small members) members spread over the threads */
 typedef struct {
-  bool ta, tb, threaded;
+  bool amx, ta, tb, threaded;
   int64_t M, N, K;
   const uint16_t *A, *B;
   float *C;
@@ -76,19 +77,19 @@ typedef struct {
 static void member_task(void *ctx, int64_t lo, int64_t hi) {
   batch_job *j = ctx;
   for (int64_t q = lo; q < hi; q++)
-    if (!jx_cpu_gemm_bf16(j->ta, j->tb, j->M, j->N, j->K, j->A + q * j->M * j->K, j->B + q * j->K * j->N,
-                          j->C + q * j->M * j->N, j->threaded))
+    if (!jx_cpu_gemm_bf16(j->amx, j->ta, j->tb, j->M, j->N, j->K, j->A + q * j->M * j->K,
+                          j->B + q * j->K * j->N, j->C + q * j->M * j->N, j->threaded))
       atomic_store(&j->failed, true);
 }
 
-static bool gemm_avx512bf16(jx_dtype out_dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
-                            const void *A, const void *B, void *C) {
+static bool gemm_kernel(bool amx, jx_dtype out_dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
+                        int64_t K, const void *A, const void *B, void *C) {
   const int64_t nc = batch * M * N, work = M * N * (K > 0 ? K : 1);
   float *c = out_dt == JX_F32 ? C : jx_malloc(sizeof(float) * (size_t)at_least1(nc));
   if (!c) return false;
   const int nt = jx_cpu_num_threads();
   const bool spread = batch > 1 && nt > 1 && (batch >= 4 * (int64_t)nt || work < ((int64_t)1 << 18) * nt);
-  batch_job j = {ta, tb, !spread, M, N, K, A, B, c, false};
+  batch_job j = {amx, ta, tb, !spread, M, N, K, A, B, c, false};
   if (spread)
     jx_cpu_parallel_for(batch, 1 + ((int64_t)1 << 18) / work, member_task, &j);
   else
@@ -102,9 +103,11 @@ static bool gemm_avx512bf16(jx_dtype out_dt, bool ta, bool tb, int64_t batch, in
 bool jx_cpu_gemm_half(jx_dtype dt, jx_dtype out_dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
                       int64_t K, const void *A, const void *B, void *C) {
   if (batch <= 0 || M <= 0 || N <= 0) return true;
-  const bool kernel = dt == JX_BF16 && half_mode() == JX_HALF_AVX512BF16 && jx_cpu_has_avx512bf16();
+  const int mode = dt == JX_BF16 ? half_mode() : JX_HALF_WIDEN;
+  const bool amx = mode == JX_HALF_AMX && jx_cpu_has_amx_bf16();
+  const bool kernel = amx || (mode == JX_HALF_AVX512BF16 && jx_cpu_has_avx512bf16());
   /* the kernel's packing buffers unavailable: the widened path, which
    * needs its own memory or reports the failure */
-  if (kernel && gemm_avx512bf16(out_dt, ta, tb, batch, M, N, K, A, B, C)) return true;
+  if (kernel && gemm_kernel(amx, out_dt, ta, tb, batch, M, N, K, A, B, C)) return true;
   return gemm_widened(dt, out_dt, ta, tb, batch, M, N, K, A, B, C);
 }
