@@ -17,7 +17,8 @@
  *    lies between the roundings of reference -/+ bound (rounding is
  *    monotone). Magnitudes stay in [2^-4, 4], so no product or partial sum
  *    is subnormal (the AVX512-BF16 instruction flushes those).
- * Shapes cover M, N, K off the kernels' tiles (12 x 32, K pairs), K odd,
+ * Golden products from PyTorch (f32 accumulation, one rounding) must match
+ * bit for bit. Shapes cover M, N, K off the kernels' tiles (12 x 32, K pairs), K odd,
  * K past one cache block, batch dims and transposed operands; then jit ==
  * eager bitwise, grad (cotangents in the operands' dtype), vmap, the
  * public contractions, promotion, and export's refusal. */
@@ -137,17 +138,56 @@ static void run_case(jx_dtype dt, bool pref, bool exact, shape_t s) {
 }
 
 static void test_shapes(void) {
-  static const shape_t shapes[] = {{0, 1, 1, 1, 0, 0},      {0, 1, 37, 5, 0, 0},     {0, 7, 1, 9, 0, 0},
-                                   {0, 5, 3, 1, 0, 0},      {0, 13, 33, 17, 0, 0},   {0, 12, 32, 16, 0, 0},
-                                   {0, 25, 65, 31, 1, 0},   {0, 25, 65, 31, 0, 1},   {0, 37, 29, 63, 1, 1},
-                                   {0, 50, 70, 1201, 0, 0}, {0, 61, 95, 257, 0, 1},  {3, 14, 35, 11, 0, 0},
-                                   {2, 9, 40, 33, 1, 1},    {4, 1, 20, 7, 0, 0},     {0, 0, 5, 3, 0, 0},
-                                   {0, 4, 6, 0, 0, 0},      {0, 130, 70, 1031, 1, 0}};
+  static const shape_t shapes[] = {
+      {0, 1, 1, 1, 0, 0},       {0, 1, 37, 5, 0, 0},     {0, 7, 1, 9, 0, 0},     {0, 5, 3, 1, 0, 0},
+      {0, 13, 33, 17, 0, 0},    {0, 12, 32, 16, 0, 0},   {0, 25, 65, 31, 1, 0},  {0, 25, 65, 31, 0, 1},
+      {0, 37, 29, 63, 1, 1},    {0, 50, 70, 1201, 0, 0}, {0, 61, 95, 257, 0, 1}, {3, 14, 35, 11, 0, 0},
+      {2, 9, 40, 33, 1, 1},     {4, 1, 20, 7, 0, 0},     {0, 0, 5, 3, 0, 0},     {0, 4, 6, 0, 0, 0},
+      {0, 130, 70, 1031, 1, 0}, {0, 5, 1500, 1031, 0, 1} /* two B blocks */};
   const jx_dtype dts[2] = {JX_BF16, JX_F16};
   for (int d = 0; d < 2; d++)
     for (int pref = 0; pref < 2; pref++)
       for (int exact = 0; exact < 2; exact++)
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) run_case(dts[d], pref, exact, shapes[i]);
+}
+
+/* ------------------------------------------------------------ golden */
+/* golden/dot_lowp_golden.txt (gen_dot_lowp.py): products from PyTorch whose
+ * 16-bit result does not depend on the f32 summation order (the generator
+ * checks), so each must match bit for bit */
+static uint16_t *read_hex(FILE *f, int64_t n) {
+  uint16_t *v = malloc(2 * (size_t)n);
+  for (int64_t i = 0; i < n; i++) {
+    unsigned x = 0;
+    if (fscanf(f, "%x", &x) != 1) x = 0xffff;
+    v[i] = (uint16_t)x;
+  }
+  return v;
+}
+
+static void test_golden(void) {
+  FILE *f = fopen("golden/dot_lowp_golden.txt", "r");
+  CHECKF(f != NULL, "golden/dot_lowp_golden.txt (run from tests/)");
+  if (!f) return;
+  char line[128], name[8];
+  int products = 0;
+  long long M, K, N;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == '#' || sscanf(line, "%7s %lld %lld %lld", name, &M, &K, &N) != 4) continue;
+    const jx_dtype dt = strcmp(name, "bf16") ? JX_F16 : JX_BF16;
+    uint16_t *a = read_hex(f, M * K), *b = read_hex(f, K * N), *want = read_hex(f, M * N);
+    jx_pool_push();
+    jx_t r = jx_matmul(arr16(dt, 2, (int64_t[]){M, K}, a), arr16(dt, 2, (int64_t[]){K, N}, b));
+    uint16_t got[64] = {0};
+    CHECKF(jx_ok(r) && M * N <= 64 && !jx_read(r, dt, got, sizeof got[0] * (size_t)(M * N)) &&
+               !memcmp(got, want, 2 * (size_t)(M * N)),
+           "golden %s %lldx%lldx%lld differs from PyTorch", name, M, K, N);
+    jx_pool_pop();
+    free(a), free(b), free(want);
+    products++;
+  }
+  fclose(f);
+  CHECKF(products == 6, "%d golden products read", products);
 }
 
 /* ------------------------------------------------- jit, grad, vmap */
@@ -221,7 +261,7 @@ static void test_grad(void) {
         CHECKF(jx_ok(ga) && jx_dtype_of(ga) == dts[d], "grad %s pref %d jit %d: %s (%s)",
                jx_dtype_name(dts[d]), pref, jit, jx_ok(ga) ? jx_dtype_name(jx_dtype_of(ga)) : "error",
                jx_error(ga));
-        double bv[45 * 19], gv[7 * 45], ref[7 * 45], zero[7 * 45] = {0};
+        double bv[45 * 19], ref[7 * 45], zero[7 * 45] = {0};
         if (jx_ok(ga) && !jx_read(b, JX_F64, bv, sizeof bv)) {
           for (int i = 0; i < 7; i++)
             for (int k = 0; k < 45; k++) {
@@ -230,7 +270,6 @@ static void test_grad(void) {
               ref[i * 45 + k] = s;
             }
           compare(dts[d], ga, 7 * 45, ref, zero, "grad");
-          (void)gv;
         }
         jx_pool_pop();
       }
@@ -239,14 +278,15 @@ static void test_grad(void) {
 /* vmap over the lhs (a bigger GEMM) and over both (a batched one) against
  * the exact reference of each member */
 static void test_vmap(void) {
-  const jx_dtype dts[2] = {JX_BF16, JX_F16};
+  const jx_dtype dts[2] = {JX_BF16, JX_F16}, f32 = JX_F32;
   for (int d = 0; d < 2; d++)
-    for (int both = 0; both < 2; both++) {
+    for (int variant = 0; variant < 4; variant++) {
+      const bool both = variant & 1, pref = variant & 2; /* both batched; preferred f32 */
       jx_pool_push();
       const int64_t sa[3] = {5, 9, 23}, sb2[2] = {23, 37}, sb3[3] = {5, 23, 37};
       jx_t a = rand_arr(dts[d], true, 3, sa);
       jx_t b = both ? rand_arr(dts[d], true, 3, sb3) : rand_arr(dts[d], true, 2, sb2);
-      jx_fn *f = jx_fn_new(body_dot, 2, NULL);
+      jx_fn *f = jx_fn_new(body_dot, 2, pref ? (void *)&f32 : NULL);
       jx_fn *v = jx_vmap(f, (const int[]){0, both ? 0 : JX_NONE}, 0);
       jx_t r = JX_CALL(v, a, b);
       double av[5 * 9 * 23], bv[5 * 23 * 37], ref[5 * 9 * 37], zero[5 * 9 * 37] = {0};
@@ -259,7 +299,7 @@ static void test_vmap(void) {
                 s += av[(q * 9 + i) * 23 + k] * bv[(both ? q * 23 * 37 : 0) + k * 37 + j];
               ref[(q * 9 + i) * 37 + j] = s;
             }
-        compare(dts[d], r, 5 * 9 * 37, ref, zero, both ? "vmap both" : "vmap lhs");
+        compare(pref ? JX_F32 : dts[d], r, 5 * 9 * 37, ref, zero, both ? "vmap both" : "vmap lhs");
       }
       jx_pool_pop();
     }
@@ -326,12 +366,15 @@ int main(void) {
   printf("AVX512-BF16: %s\n", jx_cpu_has_avx512bf16() ? "yes" : "no (the widened path twice)");
   jx_cpu_gemm_force_half(JX_HALF_WIDEN);
   test_shapes();
+  test_golden();
   jx_cpu_gemm_force_half(JX_HALF_AVX512BF16);
   test_shapes();
+  test_golden();
   test_jit();
   printf("AMX-BF16: %s\n", jx_cpu_has_amx_bf16() ? "yes" : "no (the widened path again)");
   jx_cpu_gemm_force_half(JX_HALF_AMX);
   test_shapes();
+  test_golden();
   test_jit();
   jx_cpu_gemm_force_half(-1);
   test_shapes();

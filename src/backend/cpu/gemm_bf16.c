@@ -311,16 +311,17 @@ static void tile_task(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
-/* Blocking by the f32 kernel's rules, in bytes: an A micro-panel (12 rows
- * x kc bf16) fills half of L1d, a B block half of L2, an A block ~4 MiB of
- * L3; K blocks are equal and even. */
+/* Blocking by the f32 kernel's rules, in bytes: an A micro-panel (12 or,
+ * AMX, 32 rows x kc bf16) fills half of L1d, a B block half of L2, an A
+ * block ~4 MiB of L3 (whole micro-panels: the packing fills them); K blocks
+ * are equal, whole pairs (AMX: whole 32-k chunks). */
 static void blocking(job *j) {
   const jx_cpu_cache_sizes *ci = jx_cpu_caches();
   const int64_t um = j->amx ? AR : TR, kstep = j->amx ? KQ : 2;
   int64_t kc0 = max64(128, min64(2048, ci->l1d / 2 / (um * 2)));
   j->kcb = cdiv(j->K, cdiv(j->K, kc0));
   j->kcb = cdiv(j->kcb, kstep) * kstep;
-  j->mcb = max64(TR, ((int64_t)4 << 20) / (j->kcb * 2) / TR * TR);
+  j->mcb = max64(um, ((int64_t)4 << 20) / (j->kcb * 2) / um * um);
   j->ncb = max64(TC, ci->l2 / 2 / (j->kcb * 2) / TC * TC);
 }
 
