@@ -236,6 +236,8 @@ v, c = best(pel); add("per-example grads, 128-grad loop", jx.get("pe_loop"), v, 
 for r in gemm_rows:
     if r[0] in ("2000x2000x2000", "128x1296x512"):
         add(f"GEMM builtin {r[0]}, {r[1]} thr", r[2], r[3], "ms", "OpenBLAS sgemm", "bench_gemm, same process")
+    if r[0] == "bf16 2000^3":  # [BF16] bf16 x bf16 -> f32, default kernel, against jx's own f32
+        add(f"GEMM bf16->f32 2000^3, {r[1]} thr", r[2], r[3], "ms", "jx f32 built-in", "bench_gemm, same process")
 def median(v):
     v = sorted(v); n = len(v)
     return None if not n else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
