@@ -135,6 +135,9 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   echo; echo "=== jx: checkpoint, jacobians, while_loop_bounded ($(date -u +%H:%M:%S))"
   cmake --build "$JXB" --target bench_remat bench_jac bench_bounded -j "$(nproc)" >>"$OUT/build.log" 2>&1
   { "$JXB/bench/bench_remat" 32 1024 256 3; "$JXB/bench/bench_jac" 100 21; "$JXB/bench/bench_bounded" 21; } | tee "$OUT/custom.txt"
+  # issue 19: bf16 mixed-precision training of the letters MLP vs f32 (one round of 10 epochs each)
+  echo; echo "=== jx: bench/mixed.sh, letters in bf16 mixed precision vs f32 ($(date -u +%H:%M:%S))"
+  bash bench/mixed.sh "$JXB" 1 10 | tee "$OUT/mixed.txt"
   echo; echo "=== jx: bench/dp.sh, letters epoch: 2 processes / 2 devices x 1 thread vs 1 ($(date -u +%H:%M:%S))"
   bash bench/dp.sh "$JXB" | tee "$OUT/dp.txt"
 fi
@@ -236,6 +239,8 @@ v, c = best(pel); add("per-example grads, 128-grad loop", jx.get("pe_loop"), v, 
 for r in gemm_rows:
     if r[0] in ("2000x2000x2000", "128x1296x512"):
         add(f"GEMM builtin {r[0]}, {r[1]} thr", r[2], r[3], "ms", "OpenBLAS sgemm", "bench_gemm, same process")
+    if r[0] == "bf16 2000^3":  # [BF16] bf16 x bf16 -> f32, default kernel, against jx's own f32
+        add(f"GEMM bf16->f32 2000^3, {r[1]} thr", r[2], r[3], "ms", "jx f32 built-in", "bench_gemm, same process")
 def median(v):
     v = sorted(v); n = len(v)
     return None if not n else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))

@@ -646,8 +646,11 @@ static void check_export(jx_fn *f, int nargs, const jx_t *args, jx_t j) {
       static double y[1 << 16];
       if (n > (1 << 16) || jx_read(x, JX_F64, y, sizeof(double) * (size_t)n)) break;
       for (int64_t e = 0; e < n && at + (size_t)n * jx_dtype_size(jx_dtype_of(x)) <= nout; e++)
-        if (!close_enough(value_at(out + at, jx_dtype_of(x), e), y[e], jx_dtype_of(x)))
+        if (!close_enough(value_at(out + at, jx_dtype_of(x), e), y[e], jx_dtype_of(x))) {
+          fprintf(stderr, "fuzz_programs: leaf %d element %lld: export %.17g, jit %.17g\n", i, (long long)e,
+                  value_at(out + at, jx_dtype_of(x), e), y[e]);
           fail("export and jit differ", j, j);
+        }
       at += (size_t)n * jx_dtype_size(jx_dtype_of(x));
     }
     if (!out || at != nout) fail("the exported program's outputs have the wrong size", j, j);

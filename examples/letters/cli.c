@@ -46,6 +46,8 @@ static const char *usage_text =
     "  --max-steps N         stop after N steps in total\n"
     "  --devices N           data parallel over N in-process devices (jx_pmap; each takes batch/N\n"
     "                        examples of every global batch, gradients averaged with pmean)\n"
+    "  --bf16                mixed precision: forward and backward in bf16 (bf16 copies of the\n"
+    "                        weights, products on the CPU's bf16 units), loss and weights in f32\n"
     "  --data-parallel       data parallel over the processes of an MPI job (mpirun -np P letters\n"
     "                        --data-parallel: each process takes batch/P examples of every global batch,\n"
     "                        gradients averaged with pmean across them; rank 0 alone prints and saves)\n"
@@ -64,7 +66,7 @@ typedef struct {
   int shift;
   uint64_t seed, data_seed;
   int64_t max_steps;
-  bool regenerate, no_save, no_progress, quiet, data_parallel;
+  bool regenerate, no_save, no_progress, quiet, data_parallel, bf16;
 } opts_t;
 
 static int bad_number(const char *opt, const char *v) {
@@ -105,6 +107,8 @@ static int parse(int argc, char **argv, opts_t *o) {
       o->quiet = true;
     else if (!strcmp(a, "--data-parallel"))
       o->data_parallel = true;
+    else if (!strcmp(a, "--bf16"))
+      o->bf16 = true;
     else
       flag = false;
     if (flag) continue;
@@ -316,7 +320,8 @@ static lt_train_opts train_opts(const opts_t *o) {
                       .quiet = o->quiet,
                       .max_steps = o->max_steps,
                       .devices = o->devices,
-                      .processes = o->data_parallel};
+                      .processes = o->data_parallel,
+                      .bf16 = o->bf16};
   return to;
 }
 
@@ -396,9 +401,9 @@ int letters_main(int argc, char **argv) {
     }
     char aug[64] = "";
     if (o.shift > 0) snprintf(aug, sizeof aug, ", random shifts up to %d px", o.shift);
-    printf("model: tanh MLP %s, %s lr %g (cosine decay)%s, batch %d%s, %d epochs, %d threads%s\n", arch,
+    printf("model: tanh MLP %s, %s lr %g (cosine decay)%s, batch %d%s, %d epochs, %d threads%s%s\n", arch,
            o.opt, o.lr, o.wd > 0 ? " + weight decay" : "", o.batch, aug, o.epochs, jx_num_threads(),
-           o.dp_clip > 0 ? ", DP-SGD (per-example clipping)" : "");
+           o.dp_clip > 0 ? ", DP-SGD (per-example clipping)" : "", o.bf16 ? ", bf16 mixed precision" : "");
     if (o.devices > 1 || procs > 1) {
       int ndev = o.devices > 1 ? o.devices : 1;
       printf("       data parallel over %d process%s x %d device%s, %d examples each per step\n", procs,

@@ -85,6 +85,8 @@ int lt_glyph_generate(const lt_glyph_opts *o, lt_data *train, lt_data *test, lt_
 /* ---------------------------------------------------------------- train */
 /* the seed's model */
 jx_t lt_predict(jx_t params, jx_t inputs);
+/* the same computed in dtype ct (JX_BF16: mixed precision), logits in f32 */
+jx_t lt_predict_in(jx_t params, jx_t inputs, jx_dtype ct);
 jx_t lt_loss(const jx_t *args, void *user); /* (params, inputs f32[B,D], labels i32[B]) */
 jx_t lt_init_params(jx_t key, int nlayers, const int *sizes);
 /* inputs as the network sees them: (pixel/255 - mean) / std */
@@ -106,6 +108,10 @@ typedef struct {
   bool processes;    /* data parallel over the processes too (after jx_distributed_init) */
   bool have_norm;    /* use norm (from loaded params) instead of the data's mean/std */
   float norm[2];
+  /* mixed precision: the forward and backward passes in bf16 (inputs,
+   * activations and bf16 copies of the weights; products on the CPU's
+   * bf16 units), the loss and the master weights in f32 */
+  bool bf16;
 } lt_train_opts;
 
 typedef struct {

@@ -288,8 +288,9 @@ static void test_training(void) {
   lt_data tr = synthetic(512, 1), te = synthetic(128, 2);
   lt_err e;
   int hidden[1] = {16};
-  const char *opts[3] = {"adam", "sgd", "adam"};
-  for (int k = 0; k < 3; k++) {
+  /* adam with shifts, sgd, adam with DP-SGD, adam in bf16 mixed precision */
+  const char *opts[4] = {"adam", "sgd", "adam", "adam"};
+  for (int k = 0; k < 4; k++) {
     lt_train_opts o = {.epochs = 3,
                        .batch = 32,
                        .hidden = hidden,
@@ -301,7 +302,8 @@ static void test_training(void) {
                        .quiet = true,
                        .shift = k == 0 ? 1 : 0,
                        .dp_clip = k == 2 ? 1.0 : 0,
-                       .dp_noise = k == 2 ? 0.1 : 0};
+                       .dp_noise = k == 2 ? 0.1 : 0,
+                       .bf16 = k == 3};
     /* accuracy of the initial parameters */
     jx_pool_push();
     int sizes[3] = {64, 16, 4};
@@ -313,7 +315,14 @@ static void test_training(void) {
     CHECKF(rc == 0, "%s: %s", opts[k], e.msg);
     if (rc) continue;
     CHECKF(r.test_accuracy > 0.9 && r.test_accuracy > before + 0.3, "%s%s: before %.3f after %.3f", opts[k],
-           k == 2 ? " + dp-clip" : "", before, r.test_accuracy);
+           k == 2   ? " + dp-clip"
+           : k == 3 ? " in bf16"
+                    : "",
+           before, r.test_accuracy);
+    if (k == 3) /* mixed precision keeps f32 master weights */
+      for (int l = 0; l < jx_len(r.params); l++)
+        CHECK(jx_dtype_of(jx_at(jx_at(r.params, l), 0)) == JX_F32 &&
+              jx_dtype_of(jx_at(jx_at(r.params, l), 1)) == JX_F32);
     CHECK(r.epochs == 3 && r.loss[2] < r.loss[0]);
     int64_t total = 0;
     for (int i = 0; i < 16; i++) total += r.confusion[i];

@@ -36,20 +36,27 @@
 
 /* ---------------------------------------------------------------- model */
 
-jx_t lt_predict(jx_t params, jx_t inputs) {
+jx_t lt_predict(jx_t params, jx_t inputs) { return lt_predict_in(params, inputs, JX_F32); }
+
+/* In bf16 (mixed precision) the casts are part of the function: grad
+ * takes the f32 master weights' gradients through them (a cast's
+ * transpose casts back), so the optimizer never sees bf16. */
+jx_t lt_predict_in(jx_t params, jx_t inputs, jx_dtype ct) {
   jx_t outputs = NULL;
+  if (ct != JX_F32) inputs = jx_astype(inputs, ct);
   for (int i = 0; i < jx_len(params); i++) {
     jx_t W = jx_at(jx_at(params, i), 0), b = jx_at(jx_at(params, i), 1);
+    if (ct != JX_F32) W = jx_astype(W, ct), b = jx_astype(b, ct);
     outputs = jx_add(jx_dot(inputs, W), b);
     inputs = jx_tanh(outputs);
   }
-  return outputs;
+  return ct != JX_F32 ? jx_astype(outputs, JX_F32) : outputs;
 }
 
-/* (params, inputs f32[B, D], labels i32[B]); also one example: f32[D], i32[] */
+/* (params, inputs f32[B, D], labels i32[B]); also one example: f32[D], i32[].
+ * user: NULL, or the compute dtype (const jx_dtype *: JX_BF16) */
 jx_t lt_loss(const jx_t *args, void *user) {
-  (void)user;
-  jx_t logits = lt_predict(args[0], args[1]);
+  jx_t logits = lt_predict_in(args[0], args[1], user ? *(const jx_dtype *)user : JX_F32);
   int nclasses = (int)jx_shape(logits)[jx_ndim(logits) - 1];
   jx_t logp = jx_log_softmax(logits, -1);
   const int last[1] = {-1};
@@ -58,9 +65,10 @@ jx_t lt_loss(const jx_t *args, void *user) {
 }
 
 static jx_t predict_body(const jx_t *args, void *user) {
-  (void)user;
-  return lt_predict(args[0], args[1]);
+  return lt_predict_in(args[0], args[1], user ? *(const jx_dtype *)user : JX_F32);
 }
+
+static const jx_dtype bf16_compute = JX_BF16;
 
 /* Glorot-normal weights (stddev sqrt(2 / (fan_in + fan_out))), zero biases */
 jx_t lt_init_params(jx_t key, int nlayers, const int *sizes) {
@@ -321,7 +329,8 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   int64_t steps_per_epoch = train->n / B, total_steps = steps_per_epoch * o->epochs;
   if (o->max_steps > 0 && total_steps > o->max_steps) total_steps = o->max_steps;
   jx_optimizer *opt = lt_optimizer(o, total_steps);
-  jx_fn *loss_fn = jx_fn_new(lt_loss, 3, NULL);
+  void *prec = o->bf16 ? (void *)&bf16_compute : NULL;
+  jx_fn *loss_fn = jx_fn_new(lt_loss, 3, prec);
   jx_fn *vg = jx_value_and_grad(loss_fn, 0), *jvg = jx_jit(vg);
   jx_fn *grad = NULL, *jgrad = NULL, *vm = NULL, *pe = NULL, *norm_fn = NULL, *bnorm = NULL;
   step_ctx ctx = {opt, jvg, NULL, NULL, o->dp_clip, o->dp_noise};
@@ -337,7 +346,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
   /* out_axis JX_NONE (JAX's out_axes=None): the replicas are equal, device 0's is the result */
   const int sharded[4] = {JX_NONE, JX_NONE, 0, 0};
   jx_fn *step = nshards > 1 ? jx_pmap(step_body, sharded, JX_NONE, "batch") : jx_jit(step_body);
-  jx_fn *pbody = jx_fn_new(predict_body, 2, NULL), *fwd = jx_jit(pbody);
+  jx_fn *pbody = jx_fn_new(predict_body, 2, prec), *fwd = jx_jit(pbody);
 
   jx_pool_push();
   jx_t state = jx_retain(jx_optim_init(opt, params));

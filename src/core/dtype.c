@@ -186,7 +186,7 @@ enum {
 #define EXT_custom            EXT_ALL
 #define EXT_reduce            EXT_ALL  /* bf16/f16 computed in f32 (prims/reduce.c, math.c) */
 #define EXT_window            EXT_INTS /* C arithmetic on the element type */
-#define EXT_dot               EXT_NONE /* GEMM in bf16/f16: not yet (issue #19) */
+#define EXT_dot               (DB(JX_BF16) | DB(JX_F16)) /* f32 accumulation (prims/dot.c) */
 #define EXT_conv              EXT_NONE
 #define EXT_index             EXT_NONE
 #define EXT_sort              EXT_NONE

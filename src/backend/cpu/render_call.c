@@ -242,6 +242,10 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   group gak = make_group(la, lc, pa->dot.nc), grk = make_group(ra, rc, pa->dot.nc);
   int64_t B = group_total(&gab), M = group_total(&gam), N = group_total(&grn), K = group_total(&gak);
   jx_dtype dt = la->dtype;
+  if (jx_dtype_is_half(dt)) { /* [BF16] C loops over bit patterns would be wrong: refused by name */
+    jx_cpu_no_rendering(b->need, k->call.prim);
+    return;
+  }
   const char *s = sfx[dt], *T = ctype[dt];
   head(b, p, k, id, "dot_general");
   put_offset_table(b, &gab, "ab");

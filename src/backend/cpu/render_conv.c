@@ -72,7 +72,6 @@ static void put_sum(sb *b, const cdesc *d, const char *T, const char *sfx, int i
     put(b, "%*sfor (int64_t k%d = 0; k%d < %lldLL; k%d++) {\n", in, "", s, s, (long long)d->k[s], s);
     put(b, "%*sconst int64_t t%d = ct%d[k%d * %lldLL + p%d];\n", in + 2, "", s, s, s, (long long)d->out[s],
         s);
-    put(b, "%*sif (t%d < 0) continue;\n", in + 2, "", s);
     size_t nl = strlen(lx), nw = strlen(wx);
     snprintf(lx + nl, sizeof lx - nl, " + t%d", s);
     snprintf(wx + nw, sizeof wx - nw, " + k%d * %lldLL", s, (long long)d->rS[s]);
@@ -80,7 +79,12 @@ static void put_sum(sb *b, const cdesc *d, const char *T, const char *sfx, int i
   strcat(lx, "]"), strcat(wx, "]");
   char ind2[80];
   snprintf(ind2, sizeof ind2, "%*s", ind + 2 + 2 * d->nsp, "");
-  jx_cpu_call_madd(b, sfx, ind2, "acc", "acc", lx, wx);
+  /* a tap on padding or a dilation hole multiplies a zero, as the eager
+   * kernel's padded patches do: 0 * inf is NaN there, and must be here */
+  put(b, "%s%s lv = (%s)0;\n%sif (", ind2, T, T, ind2);
+  for (int s = 0; s < d->nsp; s++) put(b, "%st%d >= 0", s ? " && " : "", s);
+  put(b, "%s) lv = %s;\n", d->nsp ? "" : "1", lx);
+  jx_cpu_call_madd(b, sfx, ind2, "acc", "acc", "lv", wx);
   for (int s = d->nsp - 1; s >= 0; s--) put(b, "%*s}\n", ind + 2 + 2 * s, "");
   put(b, "%*s}\n", ind, "");
 }
