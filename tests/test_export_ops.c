@@ -399,6 +399,19 @@ static void test_index(void) {
   jx_t s0 = jx_array(JX_I32, 0, NULL, &v0), s1 = jx_array(JX_I32, 0, NULL, &v1);
   check_case("dslices", f = jx_fn_new(dslices, 3, NULL), (jx_t[]){x54, s0, s1}, true);
   check_case("dslices_hi", f = jx_fn_new(dslices, 3, NULL), (jx_t[]){x54, s1, jx_add(s1, s1)}, true);
+  /* #19's dtypes: bf16/f16 combine in f32 and round per update; narrow
+   * and u64 indices (a u64 past INT64_MAX clamps high) */
+  jx_t iu8 = jx_astype(jx_maximum(idx, jx_scalar_int(0)), JX_U8), i16 = jx_astype(idx, JX_I16);
+  jx_t iu64 = jx_where(jx_gt(idx, jx_scalar_int(3)), jx_scalar_of(JX_U64, 0x1p64), jx_astype(iu8, JX_U64));
+  jx_t xh = jx_astype(x, JX_BF16), uh = jx_astype(upd, JX_BF16);
+  check_case("gathers_bf16", f = jx_fn_new(gathers, 2, NULL), (jx_t[]){xh, iu8}, true);
+  check_case("scatters_bf16", f = jx_fn_new(scatters, 3, NULL), (jx_t[]){xh, iu64, uh}, true);
+  check_case("scatters_f16", f = jx_fn_new(scatters, 3, NULL),
+             (jx_t[]){jx_astype(x, JX_F16), i16, jx_astype(upd, JX_F16)}, true);
+  check_case("scatters_i8", f = jx_fn_new(scatters_int, 3, NULL),
+             (jx_t[]){jx_astype(xi, JX_I8), iu64, jx_astype(ui, JX_I8)}, true);
+  check_case("dslices_u16", f = jx_fn_new(dslices, 3, NULL),
+             (jx_t[]){x54, jx_astype(s1, JX_U16), jx_scalar_of(JX_U64, 0x1p64)}, true);
   jx_pool_pop();
 }
 

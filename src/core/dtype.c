@@ -188,7 +188,7 @@ enum {
 #define EXT_window            EXT_INTS /* C arithmetic on the element type */
 #define EXT_dot               EXT_NONE /* GEMM in bf16/f16: not yet (issue #19) */
 #define EXT_conv              EXT_NONE
-#define EXT_index             EXT_NONE
+#define EXT_index             EXT_ALL /* data movement by element size; scatter combiners in f32 for bf16/f16 */
 #define EXT_sort              EXT_NONE
 #define EXT_cumulative        EXT_NONE
 #define EXT_random            EXT_NONE
