@@ -347,6 +347,97 @@ static void check_vmap(void) {
   }
 }
 
+/* ------------------------------------------------------------- sorting */
+enum { S_SORT, S_ARGSORT, S_MULTI, S_TOPK, S_SORT0, N_SORT };
+static const char *const sort_names[N_SORT] = {"sort", "argsort", "sort_multi", "top_k", "sort axis 0"};
+/* x (5, 8) with ties; key x, payload u (u8) for sort_multi */
+static jx_t sort_op(int op, jx_t x, jx_t pay) {
+  switch (op) {
+    case S_SORT: return jx_sort(x, 1);
+    case S_ARGSORT: return jx_argsort(x, 1);
+    case S_MULTI: return jx_sort_multi(2, (jx_t[]){x, pay}, 1, 1);
+    case S_TOPK: return jx_top_k(x, 3);
+    default: return jx_sort(x, 0);
+  }
+}
+static jx_t sort_op_body(const jx_t *a, void *u) { return sort_op(*(const int *)u, a[0], a[1]); }
+
+/* the leaves of two results bit-equal */
+static bool same_tree(jx_t a, jx_t b) {
+  jx_t la = jx_tree_leaves(a), lb = jx_tree_leaves(b);
+  if (!jx_ok(la) || !jx_ok(lb) || jx_len(la) != jx_len(lb)) return false;
+  for (int i = 0; i < jx_len(la); i++)
+    if (!same_bits(jx_at(la, i), jx_at(lb, i))) return false;
+  return true;
+}
+static jx_t cast_tree(jx_t t, jx_dtype from, jx_dtype to) {
+  jx_t l = jx_tree_leaves(t);
+  if (!jx_ok(l)) return l;
+  jx_t v[4];
+  for (int i = 0; i < jx_len(l) && i < 4; i++) {
+    jx_t x = jx_at(l, i);
+    v[i] = jx_dtype_of(x) == from ? jx_astype(x, to) : x;
+  }
+  return jx_len(l) == 1 ? v[0] : jx_tuple(jx_len(l), v);
+}
+
+/* ints sort by value, bf16/f16 as their f32 values: equal to the sort of
+ * the wider dtype (u64: values below 2^63, where i64 orders them alike);
+ * jit equal to eager; vmap equal to the loop */
+static void check_sort_all(void) {
+  int ran = 0;
+  for (int d = 0; d < 7; d++)
+    for (int op = 0; op < N_SORT; op++) {
+      jx_pool_push();
+      jx_dtype dt = new_dts[d];
+      int64_t v[40];
+      uint8_t pv[40];
+      for (int i = 0; i < 40; i++) v[i] = (i * 37) % 23 - 11, pv[i] = (uint8_t)(i * 5);
+      jx_t x = jx_astype(jx_array(JX_I64, JX_SHAPE(5, 8), v), dt), pay = jx_array(JX_U8, JX_SHAPE(5, 8), pv);
+      if (dt == JX_U64) x = jx_astype(jx_add(jx_array(JX_I64, JX_SHAPE(5, 8), v), jx_scalar_int(11)), dt);
+      if (jx_dtype_is_half(dt)) x = jx_mul(x, jx_scalar_of(dt, -0.3));
+      jx_t got = sort_op(op, x, pay);
+      jx_t ref = cast_tree(sort_op(op, jx_astype(x, wide(dt)), pay), wide(dt), dt);
+      jx_t jit = jx_call(jx_jit(jx_fn_new(sort_op_body, 2, &op)), (jx_t[]){x, pay});
+      CHECKF(same_tree(got, ref), "%s of %s: differs from the wide reference (%s)", sort_names[op],
+             jx_dtype_name(dt), jx_error(got));
+      CHECKF(same_tree(got, jit), "%s of %s: jit differs (%s)", sort_names[op], jx_dtype_name(dt),
+             jx_error(jit));
+      if (op == S_SORT || op == S_ARGSORT) { /* vmap over the rows equals the per-row op */
+        int op0 = op == S_SORT ? S_SORT0 : -1;
+        if (op0 > 0) {
+          jx_fn *vf = jx_vmap(jx_fn_new(sort_op_body, 2, &op0), (const int[]){0, 0}, 0);
+          jx_t vg = jx_call(vf, (jx_t[]){x, pay});
+          CHECKF(same_bits(vg, got), "vmap(sort) of %s: %s", jx_dtype_name(dt), jx_error(vg));
+        }
+      }
+      ran++;
+      jx_pool_pop();
+    }
+  CHECKF(ran == 7 * N_SORT, "%d sort cases", ran);
+}
+
+static jx_t sort_loss(const jx_t *a, void *u) { return (void)u, jx_sum(jx_mul(jx_sort(a[0], 0), a[1])); }
+
+/* grad of sort in bf16/f16: the weights sent back through the sorting
+ * permutation (exact: a permutation), jit equal */
+static void check_sort_grad(void) {
+  for (int k = 0; k < 2; k++) {
+    jx_pool_push();
+    jx_dtype dt = new_dts[k];
+    double xv[7] = {0.5, -1.25, NAN, 0.5, -0.0, 0.0, 3}, wv[7] = {1, 2, 3, 4, 5, 6, 7};
+    jx_t x = jx_astype(jx_array(JX_F64, JX_SHAPE(7), xv), dt),
+         w = jx_astype(jx_array(JX_F64, JX_SHAPE(7), wv), dt);
+    jx_fn *g = jx_grad(jx_fn_new(sort_loss, 2, NULL), 0);
+    jx_t gx = jx_call(g, (jx_t[]){x, w}), gj = jx_call(jx_jit(g), (jx_t[]){x, w});
+    jx_t want = jx_at_set(jx_zeros(dt, JX_SHAPE(7)), jx_argsort(x, 0), w, 0);
+    CHECKF(jx_dtype_of(gx) == dt && same_bits(gx, want), "%s: grad of sort: %s", jx_dtype_name(dt),
+           jx_error(gx));
+    CHECKF(same_bits(gx, gj), "%s: jit(grad(sort))", jx_dtype_name(dt));
+    jx_pool_pop();
+  }
+}
+
 /* ------------------------------------------------------------ bad input */
 static void check_bad_input(void) {
   jx_pool_push();
@@ -370,6 +461,8 @@ int main(void) {
   check_vmap();
   check_bad_input();
   check_sort_golden();
+  check_sort_all();
+  check_sort_grad();
   check_private_cache_remove();
   return check_report("test_dtype_move");
 }

@@ -472,6 +472,11 @@ static void test_sort_scan(void) {
   jx_t x = rand_f(&s, JX_F32, 2, I64(3, 7));
   jx_t xi = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(3, 7)), jx_scalar(2)), JX_I32);
   check_case("sorts", f = jx_fn_new(sorts, 2, NULL), (jx_t[]){x, xi}, true);
+  /* #19: bf16/f16 keys compared as f32 (NaN last, -0 = +0), narrow/u64 ints */
+  check_case("sorts_bf16", f = jx_fn_new(sorts, 2, NULL),
+             (jx_t[]){jx_astype(x, JX_BF16), jx_astype(xi, JX_I16)}, true);
+  check_case("sorts_f16", f = jx_fn_new(sorts, 2, NULL),
+             (jx_t[]){jx_astype(x, JX_F16), jx_astype(xi, JX_U64)}, true);
   check_case("permutation", f = jx_fn_new(permutation, 1, NULL), (jx_t[]){jx_random_key(5)}, true);
   check_case("sort_grad", f = jx_grad(jx_fn_new(sort_loss, 1, NULL), 0),
              (jx_t[]){rand_f(&s, JX_F32, 1, I64(9))}, true);

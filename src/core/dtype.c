@@ -189,7 +189,7 @@ enum {
 #define EXT_dot               EXT_NONE /* GEMM in bf16/f16: not yet (issue #19) */
 #define EXT_conv              EXT_NONE
 #define EXT_index             EXT_ALL /* data movement by element size; scatter combiners in f32 for bf16/f16 */
-#define EXT_sort              EXT_NONE
+#define EXT_sort              EXT_ALL /* radix keys: bf16/f16 widened to f32, NaN last, -0 = +0 */
 #define EXT_cumulative        EXT_NONE
 #define EXT_random            EXT_NONE
 #define EXT_coll              EXT_NONE
