@@ -58,7 +58,7 @@ static void load_golden(void) {
     g = &gold[++ngold];
   }
   fclose(f);
-  CHECKF(ngold == 28, "%d golden cases read", ngold);
+  CHECKF(ngold == 37, "%d golden cases read", ngold);
 }
 
 static jx_t half_of(jx_dtype dt, int n, const int64_t *bits) {
@@ -438,6 +438,105 @@ static void check_sort_grad(void) {
   }
 }
 
+/* ---------------------------------------------------------- cumulative */
+enum { C_SUM, C_PROD, C_MAX, C_MIN, C_LSE, C_SUM_REV, N_CUM };
+static const char *const cum_names[N_CUM] = {"cumsum", "cumprod",      "cummax",
+                                             "cummin", "logcumsumexp", "cumsum"};
+static jx_t cum_op(int op, jx_t x, int axis) {
+  switch (op) {
+    case C_SUM: return jx_cumsum(x, axis);
+    case C_PROD: return jx_cumprod(x, axis, false);
+    case C_MAX: return jx_cummax(x, axis, true);
+    case C_MIN: return jx_cummin(x, axis, false);
+    case C_LSE: return jx_cumlogsumexp(x, axis, false);
+    default: return jx_cumsum_ex(x, axis, true);
+  }
+}
+static jx_t cum_body(const jx_t *a, void *u) { return cum_op(*(const int *)u, a[0], 0); }
+
+/* bf16/f16: an f32 running value, each output rounded once: against
+ * PyTorch (bf16) and NumPy in f32 (f16) */
+static void check_cum_golden(void) {
+  int ran = 0;
+  for (int c = 0; c < ngold; c++) {
+    grow *g = &gold[c];
+    int op = -1;
+    for (int k = 0; k < C_SUM_REV; k++)
+      if (!strcmp(g->kind, cum_names[k])) op = k;
+    if (op < 0) continue;
+    jx_pool_push();
+    jx_dtype dt = !strcmp(g->dt, "bf16") ? JX_BF16 : JX_F16;
+    jx_t x = half_of(dt, g->nx, g->x);
+    jx_t got = jx_call(jx_fn_new(cum_body, 1, &op), &x),
+         jit = jx_call(jx_jit(jx_fn_new(cum_body, 1, &op)), &x);
+    CHECKF(jx_ok(got) && jx_dtype_of(got) == dt, "%s %s: %s", g->kind, g->dt, jx_error(got));
+    CHECKF(same_bits(got, jit), "%s %s: jit differs from eager: %s", g->kind, g->dt, jx_error(jit));
+    if (jx_ok(got)) {
+      jx_t fw = op == C_MAX ? jx_cummax(x, 0, false) : got;
+      int bad = -1;
+      for (int i = 0; i < g->nout && bad < 0 && jx_ok(fw); i++)
+        if (!half_eq(dt, ((const uint16_t *)jx_data(fw))[i], (uint16_t)g->out[i])) bad = i;
+      CHECKF(jx_ok(fw) && bad < 0, "%s %s: element %d differs from the library's", g->kind, g->dt, bad);
+    }
+    ran++;
+    jx_pool_pop();
+  }
+  CHECKF(ran == 9, "%d cumulative golden cases", ran);
+}
+
+/* every new dtype: equal to the scan of the wider dtype, rounded (bf16/
+ * f16: the f32 kernel is the same sequential f32 chain; ints wrap as i64
+ * does modulo 2^k); jit bitwise; vmap equal to the op on each row; grad
+ * of cumsum in bf16/f16 is the reversed cumsum of the weights */
+static void check_cum_all(void) {
+  int ran = 0;
+  for (int d = 0; d < 7; d++)
+    for (int op = 0; op < N_CUM; op++) {
+      jx_dtype dt = new_dts[d];
+      if (op == C_LSE && !jx_dtype_is_half(dt)) continue; /* (ints go to the default float) */
+      jx_pool_push();
+      int64_t v[24];
+      for (int i = 0; i < 24; i++) v[i] = (i * 29) % 17 - 8;
+      jx_t x = jx_astype(jx_array(JX_I64, JX_SHAPE(6, 4), v), dt);
+      if (jx_dtype_is_half(dt)) x = jx_mul(x, jx_scalar_of(dt, op == C_PROD ? 0.13 : 0.7));
+      bool order = op == C_MAX || op == C_MIN;
+      if (order && dt == JX_U64) x = jx_astype(jx_abs(jx_array(JX_I64, JX_SHAPE(6, 4), v)), dt);
+      jx_t got = cum_op(op, x, 0), ref = jx_astype(cum_op(op, jx_astype(x, wide(dt)), 0), dt);
+      jx_t jit = jx_call(jx_jit(jx_fn_new(cum_body, 1, &op)), &x);
+      CHECKF(jx_ok(got) && jx_dtype_of(got) == dt, "%s of %s: %s", cum_names[op], jx_dtype_name(dt),
+             jx_error(got));
+      CHECKF(same_bits(got, ref), "%s of %s: differs from the wide reference", cum_names[op],
+             jx_dtype_name(dt));
+      CHECKF(same_bits(got, jit), "%s of %s: jit differs (%s)", cum_names[op], jx_dtype_name(dt),
+             jx_error(jit));
+      jx_fn *vf =
+          jx_vmap(jx_fn_new(cum_body, 1, &op), (const int[]){1}, 1); /* columns: the scan along rows */
+      CHECKF(same_bits(jx_call(vf, &x), got), "vmap(%s) of %s", cum_names[op], jx_dtype_name(dt));
+      ran++;
+      jx_pool_pop();
+    }
+  CHECKF(ran == 2 * N_CUM + 5 * (N_CUM - 1), "%d cumulative cases", ran);
+}
+
+static jx_t cum_loss(const jx_t *a, void *u) { return (void)u, jx_sum(jx_mul(jx_cumsum(a[0], 0), a[1])); }
+
+static void check_cum_grad(void) {
+  for (int k = 0; k < 2; k++) {
+    jx_pool_push();
+    jx_dtype dt = new_dts[k];
+    double xv[9] = {0.5, -1.25, 3, 7.5, -0.1, 2, 1e-3, 100, -3},
+           wv[9] = {0.3, 1e-3, -2.7, 11, 0.01, 1, 2, 3, 4};
+    jx_t x = jx_astype(jx_array(JX_F64, JX_SHAPE(9), xv), dt),
+         w = jx_astype(jx_array(JX_F64, JX_SHAPE(9), wv), dt);
+    jx_fn *g = jx_grad(jx_fn_new(cum_loss, 2, NULL), 0);
+    jx_t gx = jx_call(g, (jx_t[]){x, w}), gj = jx_call(jx_jit(g), (jx_t[]){x, w});
+    CHECKF(jx_dtype_of(gx) == dt && same_bits(gx, jx_cumsum_ex(w, 0, true)), "%s: grad of cumsum: %s",
+           jx_dtype_name(dt), jx_error(gx));
+    CHECKF(same_bits(gx, gj), "%s: jit(grad(cumsum))", jx_dtype_name(dt));
+    jx_pool_pop();
+  }
+}
+
 /* ------------------------------------------------------------ bad input */
 static void check_bad_input(void) {
   jx_pool_push();
@@ -463,6 +562,9 @@ int main(void) {
   check_sort_golden();
   check_sort_all();
   check_sort_grad();
+  check_cum_golden();
+  check_cum_all();
+  check_cum_grad();
   check_private_cache_remove();
   return check_report("test_dtype_move");
 }

@@ -484,6 +484,11 @@ static void test_sort_scan(void) {
   jx_t ci = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(4, 6)), jx_scalar(1e4)), JX_I32);
   jx_t cb = jx_gt(rand_f(&s, JX_F32, 2, I64(4, 6)), jx_scalar(0.5));
   check_case("cums", f = jx_fn_new(cums, 3, NULL), (jx_t[]){c, ci, cb}, true);
+  /* #19: bf16/f16 scan an f32 running value, rounding each output; small ints wrap */
+  check_case("cums_bf16", f = jx_fn_new(cums, 3, NULL),
+             (jx_t[]){jx_astype(c, JX_BF16), jx_astype(ci, JX_I16), cb}, true);
+  check_case("cums_f16", f = jx_fn_new(cums, 3, NULL),
+             (jx_t[]){jx_astype(c, JX_F16), jx_astype(ci, JX_U8), cb}, true);
   check_case("prods", f = jx_fn_new(prods, 2, NULL), (jx_t[]){c, ci}, true);
   check_case("prod_grad", f = jx_grad(jx_fn_new(prod_loss, 1, NULL), 0), (jx_t[]){c}, true);
   jx_pool_pop();

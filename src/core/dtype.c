@@ -190,7 +190,7 @@ enum {
 #define EXT_conv              EXT_NONE
 #define EXT_index             EXT_ALL /* data movement by element size; scatter combiners in f32 for bf16/f16 */
 #define EXT_sort              EXT_ALL /* radix keys: bf16/f16 widened to f32, NaN last, -0 = +0 */
-#define EXT_cumulative        EXT_NONE
+#define EXT_cumulative        EXT_ALL /* bf16/f16: an f32 running value, each output rounded once */
 #define EXT_random            EXT_NONE
 #define EXT_coll              EXT_NONE
 #define EXT_debug             EXT_ALL /* printed through jx_scalar_load, which reads every dtype */

@@ -105,6 +105,42 @@ for dt in ("bf16", "f16"):
             emit("sort", dt, bits(t, dt), [], [], bits(s.values, dt))
             emit("argsort", dt, bits(t, dt), [], [], s.indices.tolist())
 
+# cumulative ops: the running value in f32, each output rounded once.
+# bf16: PyTorch's CPU kernels (float accumulator), checked against NumPy
+# in f32; f16 (PyTorch has no CPU f16 scans): NumPy in f32, rounded.
+# (NumPy's own f16 cumsum rounds at every step: not XLA:CPU's choice.)
+def np_cum(kind, v):
+    if kind == "cumsum":
+        return np.cumsum(v, dtype=np.float32)
+    if kind == "cumprod":
+        return np.cumprod(v, dtype=np.float32)
+    if kind == "cummax":
+        return np.maximum.accumulate(v)
+    return np.minimum.accumulate(v)
+
+
+for dt in ("bf16", "f16"):
+    for kind in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"):
+        n = 40
+        x = values(n, nan=kind in ("cummax", "cummin"))
+        if kind == "cumprod":
+            x = (1 + x / 40).astype(np.float32)
+        if dt == "bf16":
+            t = torch.tensor(x).to(torch.bfloat16)
+            xf = t.float().numpy()
+            if kind in ("cummax", "cummin"):
+                out = getattr(torch, kind)(t, 0).values
+            else:
+                out = getattr(torch, kind)(t, 0)
+            if kind != "logcumsumexp":  # the libraries agree: f32 running value
+                ref = torch.tensor(np_cum(kind, xf)).to(torch.bfloat16)
+                assert bits(ref, dt) == bits(out, dt), kind
+            emit(kind, dt, bits(t, dt), [], [], bits(out, dt))
+        elif kind != "logcumsumexp":
+            h = x.astype(np.float16)
+            out = np_cum(kind, h.astype(np.float32)).astype(np.float16)
+            emit(kind, dt, bits(h, dt), [], [], bits(out, dt))
+
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "dtype_move_golden.txt"), "w") as f:
     f.write("\n".join(lines) + "\n")
