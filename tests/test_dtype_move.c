@@ -537,6 +537,85 @@ static void check_cum_grad(void) {
   }
 }
 
+/* ------------------------------------------------------------- windows */
+enum { W_SUM, W_MAX, W_MIN, W_POOL, W_AVG, N_WIN };
+static const char *const win_names[N_WIN] = {"reduce_window sum", "reduce_window max", "reduce_window min",
+                                             "max_pool", "avg_pool"};
+static jx_t win_op(int op, jx_t x) { /* x (2, 7, 6, 3): NHWC */
+  const int64_t w4[4] = {1, 3, 2, 1}, s4[4] = {1, 2, 1, 1}, pad[8] = {0, 0, 1, 1, 0, 1, 0, 0};
+  switch (op) {
+    case W_SUM: return jx_reduce_window(x, "sum", w4, s4, pad, NULL, NULL);
+    case W_MAX: return jx_reduce_window(x, "max", w4, s4, pad, NULL, (const int64_t[]){1, 2, 1, 1});
+    case W_MIN: return jx_reduce_window(x, "min", w4, NULL, NULL, (const int64_t[]){1, 2, 1, 1}, NULL);
+    case W_POOL: return jx_max_pool(x, 2, (const int64_t[]){2, 2}, (const int64_t[]){2, 1}, "SAME");
+    default: return jx_avg_pool(x, 2, (const int64_t[]){3, 3}, NULL, "VALID");
+  }
+}
+static jx_t win_body(const jx_t *a, void *u) { return win_op(*(const int *)u, a[0]); }
+static jx_t pool_loss(const jx_t *a, void *u) {
+  return (void)u, jx_sum(jx_mul(
+                      jx_max_pool(a[0], 2, (const int64_t[]){2, 2}, (const int64_t[]){2, 2}, "VALID"), a[1]));
+}
+
+/* bf16/f16 windows: the f32 kernel on the widened values, each output
+ * rounded once (so: equal to the f32 op, rounded); NaN in a max window
+ * wins; ints on their own type; jit bitwise; max_pool's gradient (select
+ * and scatter, adds in f32) equals the f32 gradient rounded */
+static void check_windows(void) {
+  int ran = 0;
+  for (int d = 0; d < 7; d++)
+    for (int op = 0; op < N_WIN; op++) {
+      jx_dtype dt = new_dts[d];
+      if (op == W_AVG && !jx_dtype_is_half(dt)) continue; /* (avg of ints: a float) */
+      jx_pool_push();
+      int64_t v[252];
+      for (int i = 0; i < 252; i++) v[i] = (i * 41) % 37 - 18;
+      jx_t x = jx_astype(jx_array(JX_I64, JX_SHAPE(2, 7, 6, 3), v), dt);
+      if (jx_dtype_is_half(dt)) {
+        x = jx_mul(x, jx_scalar_of(dt, 0.173));
+        x = jx_where(jx_eq(jx_astype(jx_array(JX_I64, JX_SHAPE(2, 7, 6, 3), v), JX_I32), jx_scalar_int(5)),
+                     jx_scalar_of(dt, NAN), x);
+      }
+      if (dt == JX_U64 && op != W_SUM) x = jx_astype(jx_abs(jx_array(JX_I64, JX_SHAPE(2, 7, 6, 3), v)), dt);
+      jx_t got = win_op(op, x), ref = jx_astype(win_op(op, jx_astype(x, wide(dt))), dt);
+      if (op == W_AVG) /* jnp: the window sum (rounded once), then a division in the type */
+        ref = jx_div(jx_astype(jx_reduce_window(jx_astype(x, JX_F32), "sum", (const int64_t[]){1, 3, 3, 1},
+                                                NULL, NULL, NULL, NULL),
+                               dt),
+                     jx_scalar_of(dt, 9));
+      jx_t jit = jx_call(jx_jit(jx_fn_new(win_body, 1, &op)), &x);
+      CHECKF(jx_ok(got) && jx_dtype_of(got) == dt, "%s of %s: %s", win_names[op], jx_dtype_name(dt),
+             jx_error(got));
+      CHECKF(same_bits(got, ref), "%s of %s: differs from the wide reference", win_names[op],
+             jx_dtype_name(dt));
+      CHECKF(same_bits(got, jit), "%s of %s: jit differs (%s)", win_names[op], jx_dtype_name(dt),
+             jx_error(jit));
+      ran++;
+      jx_pool_pop();
+    }
+  CHECKF(ran == 7 * (N_WIN - 1) + 2, "%d window cases", ran);
+  for (int k = 0; k < 2; k++) {
+    jx_pool_push();
+    jx_dtype dt = new_dts[k];
+    int64_t v[96], wv[24];
+    for (int i = 0; i < 96; i++) v[i] = (i * 13) % 11 - 5; /* ties: the first maximum takes it */
+    for (int i = 0; i < 24; i++) wv[i] = i % 7 - 3;
+    jx_t x = jx_mul(jx_astype(jx_array(JX_I64, JX_SHAPE(2, 4, 4, 3), v), dt), jx_scalar_of(dt, 0.3));
+    jx_t w = jx_mul(jx_astype(jx_array(JX_I64, JX_SHAPE(2, 2, 2, 3), wv), dt), jx_scalar_of(dt, 1.7));
+    jx_fn *g = jx_grad(jx_fn_new(pool_loss, 2, NULL), 0);
+    jx_t gx = jx_call(g, (jx_t[]){x, w}), gj = jx_call(jx_jit(g), (jx_t[]){x, w});
+    jx_t g32 = jx_astype(jx_call(g, (jx_t[]){jx_astype(x, JX_F32), jx_astype(w, JX_F32)}), dt);
+    CHECKF(jx_dtype_of(gx) == dt && same_bits(gx, g32), "%s: grad of max_pool: %s", jx_dtype_name(dt),
+           jx_error(gx));
+    CHECKF(same_bits(gx, gj), "%s: jit(grad(max_pool))", jx_dtype_name(dt));
+    jx_fn *vf = jx_vmap(jx_fn_new(win_body, 1, &(int){W_POOL}), (const int[]){0}, 0);
+    jx_t x5 = jx_reshape(x, JX_SHAPE(2, 1, 4, 4, 3));
+    CHECKF(same_bits(jx_reshape(jx_call(vf, &x5), JX_SHAPE(2, 2, 4, 3)), win_op(W_POOL, x)),
+           "%s: vmap(max_pool)", jx_dtype_name(dt));
+    jx_pool_pop();
+  }
+}
+
 /* ------------------------------------------------------------ bad input */
 static void check_bad_input(void) {
   jx_pool_push();
@@ -565,6 +644,7 @@ int main(void) {
   check_cum_golden();
   check_cum_all();
   check_cum_grad();
+  check_windows();
   check_private_cache_remove();
   return check_report("test_dtype_move");
 }

@@ -286,6 +286,18 @@ static void test_conv(void) {
   check_case("pool_grad", f = jx_grad(g_pool, 0), (jx_t[]){px}, true);
   check_case("pool_jvp", f = jx_fn_new(pool_jvp, 2, NULL),
              (jx_t[]){px, rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3))}, true);
+  /* #19: bf16/f16 windows in f32 (the max-pool gradient's sums in an f32
+   * workspace), rounded once; i8/u16 windows wrap in their type */
+  jx_t wx = rand_f(&s, JX_F32, 4, I64(2, 6, 7, 3));
+  check_case("windows_bf16", f = jx_fn_new(windows, 1, NULL), (jx_t[]){jx_astype(wx, JX_BF16)}, true);
+  check_case("windows_f16", f = jx_fn_new(windows, 1, NULL), (jx_t[]){jx_astype(wx, JX_F16)}, true);
+  check_case("windows_i8", f = jx_fn_new(windows_int, 1, NULL), (jx_t[]){jx_astype(wint, JX_I8)}, true);
+  check_case("windows_u16", f = jx_fn_new(windows_int, 1, NULL), (jx_t[]){jx_astype(wint, JX_U16)}, true);
+  check_case("pool_grad_bf16", f = jx_grad(g_pool, 0), (jx_t[]){jx_astype(px, JX_BF16)}, true);
+  check_case("pool_grad_f16", f = jx_grad(g_pool, 0), (jx_t[]){jx_astype(px, JX_F16)}, true);
+  check_case("pool_jvp_f16", f = jx_fn_new(pool_jvp, 2, NULL),
+             (jx_t[]){jx_astype(px, JX_F16), jx_astype(rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3)), JX_F16)},
+             true);
   jx_t params = JX_TUPLE(jx_mul(rand_f(&s, JX_F32, 4, I64(4, 3, 3, 3)), jx_scalar(0.5)),
                          jx_mul(rand_f(&s, JX_F32, 2, I64(64, 5)), jx_scalar(0.2)));
   jx_t x = rand_f(&s, JX_F32, 4, I64(2, 3, 8, 8)), y = rand_f(&s, JX_F32, 2, I64(2, 5));

@@ -492,6 +492,8 @@ static const struct {
 
 int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k) {
   if (k->kind != JX_LK_CALL) return 0;
+  if (k->call.prim == JX_P_select_and_scatter_add && jx_dtype_is_half(bav(p, k->ins[1])->dtype))
+    return 4 * jx_aval_size(bav(p, k->ins[1])); /* its f32 sums (render_window.c) */
   return k->call.prim == JX_P_sort || k->call.prim == JX_P_argsort ? jx_cpu_sort_scratch(p, k) : 0;
 }
 
