@@ -253,6 +253,15 @@ static void check_index_edges(void) {
   int8_t m1 = -1;
   jx_t w = jx_take(jx_arange(JX_I32, 0, 300, 1), jx_array(JX_I8, JX_SHAPE(1), &m1), 0);
   CHECKF(jx_ok(w) && ((int32_t *)jx_data(w))[0] == 299, "take at i8 -1 of 300: %s", jx_error(w));
+  /* one_hot of narrow labels into more classes than their type counts */
+  uint8_t lab[2] = {5, 255};
+  int8_t neg = -1;
+  jx_t oh = jx_one_hot(jx_array(JX_U8, JX_SHAPE(2), lab), 300),
+       on = jx_one_hot(jx_array(JX_I8, JX_SHAPE(1), &neg), 300);
+  CHECKF(jx_ok(oh) && jx_item(jx_sum(oh)) == 2 && ((float *)jx_data(oh))[5] == 1 &&
+             ((float *)jx_data(oh))[300 + 255] == 1,
+         "one_hot of u8 labels into 300 classes: %s", jx_error(oh));
+  CHECKF(jx_ok(on) && jx_item(jx_sum(on)) == 0, "one_hot of i8 -1: %s", jx_error(on));
   jx_t s = jx_dynamic_slice(jx_arange(JX_I32, 0, 300, 1), (jx_t[]){jx_scalar_of(JX_U64, 0x1p64)},
                             (const int64_t[]){2});
   CHECKF(jx_ok(s) && ((int32_t *)jx_data(s))[0] == 298, "dynamic_slice at u64 max: %s", jx_error(s));

@@ -28,6 +28,10 @@ jx_t jx_one_hot(jx_t labels, int n) {
   if (e) return e;
   if (n < 0) return jx_error_new("one_hot: number of classes must be >= 0, got %d", n);
   if (!jx_dtype_is_int(labels->aval.dtype)) return jx_error_new("one_hot: labels must be integers");
+  /* the class iota counts in the labels' dtype: narrow ones (#19's i8 ...
+   * u16) are widened first, exactly, so that it cannot wrap (u8 labels,
+   * 300 classes: class 261 is not label 5) */
+  if (jx_dtype_size(labels->aval.dtype) < 4) labels = jx_lax_convert(labels, JX_I32);
   const jx_aval *a = &labels->aval;
   if (a->ndim + 1 > JX_MAX_RANK) return jx_error_new("one_hot: result rank too large");
   int64_t shape[JX_MAX_RANK];
