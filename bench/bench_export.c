@@ -5,6 +5,8 @@
  *     export / jit (goal <= 1.1);
  *   - its training step (value_and_grad of softmax cross-entropy + adam,
  *     batch 128): time per step, the same ratio;
+ *   - each twice: the portable export, and with the simd option (matrix
+ *     products' AVX-512 / AVX2 paths, which -march=native turns on);
  *   - for both: the exported source's bytes, the built object's bytes and
  *     NAME_WORKSPACE_BYTES.
  * The exported unit is built as a shared object with $CC (default cc)
@@ -81,8 +83,8 @@ static long file_bytes(const char *path) {
 
 /* export f at args as `name` into dir, build it as a shared object and
  * load its entry point; prints the sizes */
-static entry_fn build(jx_fn *f, const jx_t *args, const char *name, const char *dir, long *ws) {
-  jx_t err = jx_export_c(f, args, name, dir);
+static entry_fn build(jx_fn *f, const jx_t *args, const char *name, const char *dir, bool simd, long *ws) {
+  jx_t err = jx_export_c_ex(f, args, name, dir, &(jx_export_options){.simd = simd});
   if (err) {
     fprintf(stderr, "bench_export: %s\n", jx_error(err));
     return NULL;
@@ -123,8 +125,8 @@ static int leaf_ptrs(jx_t t, const void **p, int cap, void **copies) {
   return n;
 }
 
-static void compare(const char *what, jx_fn *jf, const jx_t *args, entry_fn e, int nin_leaves, int nout,
-                    long ws, int reps) {
+static void compare(const char *what, jx_fn *jf, const jx_t *args, const entry_fn e[2], int nin_leaves,
+                    int nout, long ws, int reps) {
   const void *in[64];
   void *copies[64], *out[64];
   int nin = leaf_ptrs(jx_tuple(nin_leaves, args), in, 64, copies);
@@ -135,20 +137,23 @@ static void compare(const char *what, jx_fn *jf, const jx_t *args, entry_fn e, i
     out[i] = malloc((size_t)jx_size(x) * jx_dtype_size(jx_dtype_of(x)) + 1);
   }
   void *wsp = malloc((size_t)ws + 1);
-  double tj[256], te[256];
-  for (int k = 0; k < reps; k++) { /* alternating, so drift hits both */
+  double tj[256], te[2][256];
+  for (int k = 0; k < reps; k++) { /* alternating, so drift hits all three */
     jx_pool_push();
     double t0 = now_ms();
     jx_t y = jx_call(jf, args);
     if (jx_ok(y)) jx_item(jx_sum(jx_at(jx_tree_leaves(y), 0)));
     tj[k] = now_ms() - t0;
     jx_pool_pop();
-    t0 = now_ms();
-    if (e(in, out, wsp)) fprintf(stderr, "bench_export: %s failed\n", what);
-    te[k] = now_ms() - t0;
+    for (int v = 0; v < 2; v++) {
+      t0 = now_ms();
+      if (e[v] && e[v](in, out, wsp)) fprintf(stderr, "bench_export: %s failed\n", what);
+      te[v][k] = now_ms() - t0;
+    }
   }
-  double mj = median(tj, reps), me = median(te, reps);
-  printf("%-22s jit %9.3f ms   export %9.3f ms   export/jit %.2fx\n", what, mj, me, me / mj);
+  double mj = median(tj, reps), me = median(te[0], reps), ms = median(te[1], reps);
+  printf("%-22s jit %9.3f ms   export %9.3f ms   export/jit %.2fx   simd export %9.3f ms   simd/jit %.2fx\n",
+         what, mj, me, me / mj, ms, ms / mj);
   for (int i = 0; i < nin; i++) free(copies[i]);
   for (int i = 0; i < nout; i++) free(out[i]);
   free(wsp);
@@ -174,8 +179,10 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "letters_predict_b%d", batches[b]);
     jx_t x = randn(7, 2, (int64_t[]){batches[b], D}, 1);
     long ws;
-    entry_fn e = build(pf, &x, name, dir, &ws);
-    if (e) compare(name, jpf, &x, e, 1, 1, ws, reps);
+    char sname[80];
+    snprintf(sname, sizeof sname, "%s_simd", name);
+    entry_fn e[2] = {build(pf, &x, name, dir, false, &ws), build(pf, &x, sname, dir, true, &ws)};
+    if (e[0] && e[1]) compare(name, jpf, &x, e, 1, 1, ws, reps);
   }
   g_opt = jx_adam(jx_constant_schedule(1e-3), 0.9, 0.999, 1e-8);
   jx_fn *lf = jx_fn_new(loss, 3, NULL);
@@ -188,9 +195,10 @@ int main(int argc, char **argv) {
   jx_t y = jx_array(JX_I32, 1, (int64_t[]){128}, lab);
   jx_t args[4] = {g_params, state, x, y};
   long ws;
-  entry_fn e = build(sf, args, "letters_train_step", dir, &ws);
+  entry_fn e[2] = {build(sf, args, "letters_train_step", dir, false, &ws),
+                   build(sf, args, "letters_train_step_simd", dir, true, &ws)};
   int nout = jx_tree_num_leaves(jx_call(jsf, args));
-  if (e) compare("letters_train_step", jsf, args, e, 4, nout, ws, reps < 15 ? reps : 15);
+  if (e[0] && e[1]) compare("letters_train_step", jsf, args, e, 4, nout, ws, reps < 15 ? reps : 15);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd)) return 1;

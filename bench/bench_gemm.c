@@ -8,6 +8,7 @@
  *     jxcblas (jx_cpu_gemm on its CBLAS path: OpenBLAS single-threaded on jx's pool, as jx
  *     runs it), auto (jx_cpu_gemm as a user gets it: AUTO's choice)
  *   bench_gemm --auto-backend   (prints AUTO's choice in this environment)
+ *   bench_gemm --bf16 [scale]   (only the bf16 rows: bf16 x bf16 -> f32 against jx's f32)
  *   JX_GEMM=portable|avx2|avx512 bench_gemm   (time that built-in kernel; default: the best)
  *   JX_GEMM_SMALL=0 bench_gemm ...   (small-M products on the blocked path, for A/B runs)
  *
@@ -22,7 +23,7 @@
  * Shapes (M x K x N): 2000^3; 128x1296x512 (an MLP layer's forward pass)
  * and its two backward GEMMs, dW = X^T dY (ta) and dX = dY W^T (tb); f64
  * 2000^3 (against cblas_dgemm); a batch-1 layer and a matrix-vector
- * product. */
+ * product. Then bf16 x bf16 -> f32 2000^3 against jx's own f32 (bench_bf16). */
 #include "backend/cpu/gemm_kernel.h"
 #include "backend/cpu/kernels.h"
 
@@ -174,6 +175,70 @@ static int run_one_side(char **v, int n) {
   return 0;
 }
 
+/* [BF16] bf16 x bf16 -> f32 (jx_cpu_gemm_half) against jx's f32 built-in on
+ * the same shape and values, call by call; ratio = bf16 GFLOP/s / f32
+ * GFLOP/s. Rows: the default kernel ("bf16 2000^3": AMX where the CPU has
+ * it, else widened to f32), then each other one the CPU has. */
+static uint16_t *g_a16, *g_b16;
+static void run_bf16(const shape *s, const void *A, const void *B, void *C) {
+  (void)A, (void)B;
+  jx_cpu_gemm_half(JX_BF16, JX_F32, s->ta, s->tb, 1, s->M, s->N, s->K, g_a16, g_b16, C);
+}
+static uint16_t to_bf16(float f) { /* round to nearest even (no NaN here) */
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static void bench_bf16_rows(double scale, const char *name, int mode);
+static void bench_bf16(double scale) {
+  printf("\nbf16 x bf16 -> f32 GEMM vs jx's f32 built-in, same values; ratio = bf16 GFLOP/s / f32 GFLOP/s\n");
+  printf("%-18s %3s %9s %8s %9s %8s %6s %6s %6s\n", "shape MxKxN", "thr", "bf16 ms", "GFLOP/s", "f32 ms",
+         "GFLOP/s", "ratio", "best", "other");
+  bench_bf16_rows(scale, "bf16 2000^3", -1);
+  if (jx_cpu_has_avx512bf16()) bench_bf16_rows(scale, "bf16 vdpbf16ps", JX_HALF_AVX512BF16);
+  bench_bf16_rows(scale, "bf16 widened", JX_HALF_WIDEN);
+  jx_cpu_gemm_force_half(-1);
+}
+
+static void bench_bf16_rows(double scale, const char *name, int mode) {
+  const shape s = {name, 2000, 2000, 2000, false, false, false};
+  jx_cpu_gemm_force_half(mode);
+  const size_t n = (size_t)(s.M * s.K);
+  float *A = malloc(n * 4), *B = malloc(n * 4), *C1 = malloc(n * 4), *C2 = malloc(n * 4);
+  g_a16 = malloc(n * 2), g_b16 = malloc(n * 2);
+  if (!A || !B || !C1 || !C2 || !g_a16 || !g_b16) return;
+  for (size_t i = 0; i < n; i++) { /* the f32 side gets the same (bf16) values */
+    g_a16[i] = to_bf16((float)((i * 7919u) % 1000u) / 1000.0f - 0.5f);
+    g_b16[i] = to_bf16((float)((i * 6151u) % 1000u) / 1000.0f - 0.5f);
+    const uint32_t ua = (uint32_t)g_a16[i] << 16, ub = (uint32_t)g_b16[i] << 16;
+    memcpy(&A[i], &ua, 4), memcpy(&B[i], &ub, 4);
+  }
+  const double flop = 2.0 * (double)s.M * (double)s.N * (double)s.K;
+  for (int nt = 1; nt <= 2; nt++) {
+    jx_cpu_set_num_threads(nt);
+    other_load();
+    const double t_est = time_one(run_builtin, &s, A, B, C1);
+    int rounds = (int)(scale * 1.0 / (t_est > 1e-3 ? t_est : 1e-3));
+    rounds = rounds < 5 ? 5 : rounds > 100 ? 100 : rounds;
+    double *tf = malloc(sizeof(double) * (size_t)rounds), *th = malloc(sizeof(double) * (size_t)rounds);
+    time_one(run_bf16, &s, A, B, C2);
+    for (int r = 0; r < rounds; r++) {
+      tf[r] = time_one(run_builtin, &s, A, B, C1);
+      th[r] = time_one(run_bf16, &s, A, B, C2);
+    }
+    const double mh = median(th, rounds), mf = median(tf, rounds), other = other_load();
+    bool differ = false; /* sanity: the same product, up to f32 rounding */
+    for (size_t i = 0; i < n; i++) differ |= fabs(C1[i] - C2[i]) > 1e-3 * (1.0 + fabs(C1[i]));
+    printf("%-18s %3d %9.3f %8.1f %9.3f %8.1f %5.0f%% %5.0f%% %6.2f%s\n", s.name, nt, 1e3 * mh,
+           flop / mh / 1e9, 1e3 * mf, flop / mf / 1e9, 100.0 * mf / mh, 100.0 * tf[0] / th[0], other,
+           differ ? "  RESULTS DIFFER" : "");
+    fflush(stdout);
+    free(tf), free(th);
+  }
+  free(A), free(B), free(C1), free(C2), free(g_a16), free(g_b16);
+}
+
 int main(int argc, char **argv) {
   double scale = 1.0;
   bool strict = false;
@@ -192,6 +257,8 @@ int main(int argc, char **argv) {
   const char *small = getenv("JX_GEMM_SMALL");
   if (small && *small && jx_cpu_gemm_force_small) jx_cpu_gemm_force_small(atoi(small));
   if (argc > 1 && !strcmp(argv[1], "--one")) return run_one_side(argv + 2, argc - 2);
+  if (argc > 1 && !strcmp(argv[1], "--bf16")) /* the bf16 rows alone */
+    return bench_bf16(argc > 2 && atof(argv[2]) > 0 ? atof(argv[2]) : 1.0), 0;
   if (argc > 1 && !strcmp(argv[1], "--auto-backend")) {
     jx_cpu_gemm_set_mode(JX_GEMM_AUTO);
     return puts(jx_cpu_gemm_backend()) < 0;
@@ -265,5 +332,6 @@ int main(int argc, char **argv) {
     free(C1);
     free(C2);
   }
+  bench_bf16(scale);
   return 0;
 }

@@ -11,7 +11,7 @@
 #   -> jx_matmul and sgemm.c at jx's thread count, 5 alternating rounds
 #   -> scan RNN: jx loops / jx JX_JIT_LOOPS=0 / rnn_torch.py, 3 rounds, and compile time at 100
 #   and 1000 steps -> bench_train (an epoch vs PyTorch, 3 rounds) -> bench_pmap (2 devices vs 1)
-#   -> bench_export (exported C vs jit) -> remat/jacobian/bounded-loop benches -> bench/dp.sh
+#   -> bench_export (exported C vs jit, and bench/export_torch.py) -> remat/jacobian/bounded-loop benches -> bench/dp.sh
 #   (letters epoch, 2 processes and 2 devices vs 1) -> bench/dist.sh (allreduce vs MPI) ->
 #   bench_pmap_mpi (psum in pmap vs MPI) -> bench_scatter (scatter-add of 1M updates vs a copy
 #   loop's bandwidth, scatter.txt) -> bench_einsum (einsum vs matmul, einsum.txt) -> bench/conv.sh
@@ -127,6 +127,10 @@ if [ "${JX_BENCH_QUICK:-0}" != 1 ]; then
   echo; echo "=== jx: bench_export, exported C vs jit ($(date -u +%H:%M:%S))"
   cmake --build "$JXB" --target bench_export -j "$(nproc)" >>"$OUT/build.log" 2>&1 &&
     "$JXB/bench/bench_export" --reps 41 2>&1 | tee "$OUT/export.txt"
+  # the same predict in PyTorch eager, one thread (issue 20 asks for the batch-1 comparison)
+  if "${PY:-/usr/bin/python3}" -c "import torch" >/dev/null 2>&1; then
+    "${PY:-/usr/bin/python3}" bench/export_torch.py 41 2>&1 | grep median | tee -a "$OUT/export.txt"
+  fi
   # issue 19: checkpoint (peak bytes, time), batched Jacobians, bounded while's backward pass
   echo; echo "=== jx: checkpoint, jacobians, while_loop_bounded ($(date -u +%H:%M:%S))"
   cmake --build "$JXB" --target bench_remat bench_jac bench_bounded -j "$(nproc)" >>"$OUT/build.log" 2>&1
@@ -232,6 +236,8 @@ v, c = best(pel); add("per-example grads, 128-grad loop", jx.get("pe_loop"), v, 
 for r in gemm_rows:
     if r[0] in ("2000x2000x2000", "128x1296x512"):
         add(f"GEMM builtin {r[0]}, {r[1]} thr", r[2], r[3], "ms", "OpenBLAS sgemm", "bench_gemm, same process")
+    if r[0] == "bf16 2000^3":  # [BF16] bf16 x bf16 -> f32, default kernel, against jx's own f32
+        add(f"GEMM bf16->f32 2000^3, {r[1]} thr", r[2], r[3], "ms", "jx f32 built-in", "bench_gemm, same process")
 def median(v):
     v = sorted(v); n = len(v)
     return None if not n else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))

@@ -1,7 +1,9 @@
 /* libFuzzer target: bytes -> a random jx program, run eagerly and jitted.
  *
  * The bytes decode into 1-3 input arrays (rank 0-3, dims 0-4, any dtype,
- * values including NaN/inf/huge), a sequence of up to 12 ops with
+ * values including NaN/inf/huge), a sequence of up to 12 ops (round 1's
+ * and round 2's: sorts, cumulative ops, dynamic slices, .at[] updates and
+ * segment sums, windows and pooling, convolutions) with
  * operands, shapes, dtypes and axes taken from the bytes (often invalid:
  * bad axes, unbroadcastable shapes, wrong dtypes), and a stack of up to 4
  * transformations around it (jit, grad, value_and_grad, jacfwd, vmap with
@@ -77,6 +79,13 @@ typedef enum {
   OP_SCAN,
   OP_FORI,
   OP_RANDOM,
+  /* round 2's primitives */
+  OP_SORT,
+  OP_CUM,
+  OP_DSLICE,
+  OP_INDEX,
+  OP_WINDOW,
+  OP_CONV,
   OP_COUNT
 } opkind;
 
@@ -164,7 +173,8 @@ static void print_program(const program *P) {
   static const char *const ops[] = {"unary",   "binary", "where",   "astype",    "reduce",    "reduce_axes",
                                     "arg",     "dot",    "reshape", "transpose", "broadcast", "expand",
                                     "squeeze", "slice",  "concat",  "stack",     "take",      "one_hot",
-                                    "nn",      "const",  "cond",    "scan",      "fori",      "random"};
+                                    "nn",      "const",  "cond",    "scan",      "fori",      "random",
+                                    "sort",    "cum",    "dslice",  "index",     "window",    "conv"};
   static const char *const wraps[] = {"jit", "grad", "value_and_grad", "jacfwd", "vmap"};
   for (int i = 0; i < P->nargs; i++) {
     fprintf(stderr, "arg %d: %s[", i, jx_dtype_name(P->dt[i]));
@@ -247,6 +257,93 @@ static jx_t binary(int k, jx_t a, jx_t b) {
     case 11: return jx_gt(a, b);
     default: return jx_ge(a, b);
   }
+}
+
+/* round 2's primitives: operands as the bytes give them (often invalid:
+ * the error must then be the same eagerly and under jit) */
+static jx_t round2_sort(const insn *q, jx_t x, jx_t y) {
+  switch (q->sub % 4) {
+    case 0: return jx_sort(x, q->axis);
+    case 1: return jx_argsort(x, q->axis);
+    case 2: return jx_at(jx_top_k(x, q->sub / 4 % 3), q->keep);
+    default: return jx_at(jx_sort_multi(2, (jx_t[]){x, y}, q->axis, 1 + (q->sub >> 2 & 1)), q->keep);
+  }
+}
+
+static jx_t round2_cum(const insn *q, jx_t x) {
+  switch (q->sub % 5) {
+    case 0: return jx_cumsum_ex(x, q->axis, q->keep);
+    case 1: return jx_cumprod(x, q->axis, q->keep);
+    case 2: return jx_cummax(x, q->axis, q->keep);
+    case 3: return jx_cummin(x, q->axis, q->keep);
+    default: return jx_cumlogsumexp(x, q->axis, q->keep);
+  }
+}
+
+/* a start index: a constant from the bytes, or computed from y (traced) */
+static jx_t start_of(const insn *q, jx_t y, int i) {
+  return q->sub & 8 ? jx_astype(jx_sum(y), JX_I32) : jx_scalar_int(q->idx[i % 4]);
+}
+
+static jx_t round2_dslice(const insn *q, jx_t x, jx_t y) {
+  const int64_t size = q->shape[0] < 0 ? 1 : q->shape[0];
+  switch (q->sub % 3) {
+    case 0: return jx_dynamic_slice_in_dim(x, start_of(q, y, 0), size, q->axis);
+    case 1: return jx_dynamic_update_slice_in_dim(x, y, start_of(q, y, 1), q->axis);
+    default: {
+      int nd = jx_ndim(x);
+      if (nd < 0 || nd > 4) return x;
+      jx_t st[4] = {start_of(q, y, 0), start_of(q, y, 1), start_of(q, y, 2), start_of(q, y, 3)};
+      int64_t sz[4];
+      for (int d = 0; d < 4; d++) sz[d] = q->shape[d] < 0 ? 1 : q->shape[d];
+      return jx_dynamic_slice(x, st, sz);
+    }
+  }
+}
+
+/* .at[] updates, take_along_axis, segment sums: indices from the bytes or from y */
+static jx_t round2_index(const insn *q, jx_t x, jx_t y, jx_t z) {
+  jx_t idx =
+      q->sub & 16 ? jx_astype(y, JX_I32) : jx_array(JX_I32, 1, (int64_t[]){1 + q->sub / 32 % 4}, q->idx);
+  switch (q->sub % 8) {
+    case 0: return jx_at_add(x, idx, z, q->axis);
+    case 1: return jx_at_set(x, idx, z, q->axis);
+    case 2: return jx_at_mul(x, idx, z, q->axis);
+    case 3: return jx_at_min(x, idx, z, q->axis);
+    case 4: return jx_at_max(x, idx, z, q->axis);
+    case 5: return jx_take_along_axis(x, idx, q->axis);
+    case 6: return jx_segment_sum(x, idx, 1 + q->sub / 32 % 4);
+    default: return jx_segment_max(x, idx, 1 + q->sub / 32 % 4);
+  }
+}
+
+static jx_t round2_window(const insn *q, jx_t x) {
+  int nd = jx_ndim(x);
+  if (nd < 0 || nd > 4) return x;
+  int64_t win[4], st[4], pad[8];
+  for (int d = 0; d < 4; d++) {
+    win[d] = q->shape[d]; /* -1 .. 5: sometimes invalid */
+    st[d] = q->step[d] < 0 ? -q->step[d] : q->step[d];
+    pad[2 * d] = q->idx[d] & 1, pad[2 * d + 1] = q->idx[d] >> 1 & 1;
+  }
+  static const char *const ops[] = {"sum", "max", "min"};
+  const char *padding = q->sub & 8 ? "SAME" : "VALID";
+  switch (q->sub % 5) {
+    case 3: return jx_max_pool(x, nd > 1 ? nd - 1 : nd, win, st, padding);
+    case 4: return jx_avg_pool(x, nd > 1 ? nd - 1 : nd, win, st, padding);
+    default: return jx_reduce_window(x, ops[q->sub % 5], win, st, q->sub & 16 ? pad : NULL, NULL, NULL);
+  }
+}
+
+/* a convolution of x by y as they are, or as 1-d signals (1, 1, n) */
+static jx_t round2_conv(const insn *q, jx_t x, jx_t y) {
+  jx_t l = x, r = y;
+  if (q->sub & 1) {
+    l = jx_reshape(x, 3, (int64_t[]){1, 1, -1});
+    r = jx_reshape(y, 3, (int64_t[]){1, 1, -1});
+  }
+  const int64_t st[4] = {1 + (q->sub >> 1) % 2, 1, 1, 1};
+  return jx_conv(l, r, st, q->sub & 4 ? "SAME" : "VALID");
 }
 
 static jx_t run_insn(const insn *q, jx_t *regs, int n) {
@@ -365,6 +462,12 @@ static jx_t run_insn(const insn *q, jx_t *regs, int n) {
         default: return jx_random_permute(key, x, q->axis);
       }
     }
+    case OP_SORT: return round2_sort(q, x, y);
+    case OP_CUM: return round2_cum(q, x);
+    case OP_DSLICE: return round2_dslice(q, x, y);
+    case OP_INDEX: return round2_index(q, x, y, z);
+    case OP_WINDOW: return round2_window(q, x);
+    case OP_CONV: return round2_conv(q, x, y);
     default: return x;
   }
 }

@@ -931,6 +931,13 @@ typedef struct {
    * point runs them on OpenMP's threads (same results: each output is
    * computed as without); built without, nothing changes */
   bool openmp;
+  /* matrix products (f32, f64) also carry x86 paths inside #if on the
+   * compiler's target macros: AVX-512F, else AVX2 with FMA. Built with
+   * -march=native (or -mavx512f, or -mavx2 -mfma) they run at jit's speed;
+   * built without, the portable loops compile as before. Bit-identical
+   * to the portable loops built with the same flags (the same fused
+   * multiply-adds in the same order); -DJX_EXPORT_NO_SIMD turns them off */
+  bool simd;
 } jx_export_options;
 jx_t jx_export_c_ex(jx_fn *jitted, const jx_t *args, const char *name, const char *dir,
                     const jx_export_options *opts /* NULL: defaults */);

@@ -244,6 +244,38 @@ static void test_vmap_kernel(void) {
   }
 }
 
+static jx_t int_window_sum(const jx_t *a, void *u) {
+  (void)u;
+  return jx_reduce_window(a[0], "sum", (int64_t[]){2}, NULL, NULL, NULL, NULL);
+}
+
+/* vmap over an empty axis (a fuzzer find: the batching rule divided by
+ * the mapped size): lhs, kernel or both mapped, eagerly and under jit;
+ * each result is the unbatched result's type with a 0 axis in front */
+static void test_vmap_empty(void) {
+  static const int axes[3][2] = {{0, JX_NONE}, {JX_NONE, 0}, {0, 0}};
+  for (int fgc = 1; fgc <= 2; fgc++)
+    for (int k = 0; k < 3; k++) {
+      jx_pool_push();
+      vm_ctx c = {fgc};
+      jx_t x = axes[k][0] ? randu(4, JX_SHAPE(2, 5, 6, 4)) : jx_zeros(JX_F64, JX_SHAPE(0, 2, 5, 6, 4));
+      jx_t w =
+          axes[k][1] ? randu(5, JX_SHAPE(3, 2, 4 / fgc, 6)) : jx_zeros(JX_F64, JX_SHAPE(0, 3, 2, 4 / fgc, 6));
+      jx_fn *f = jx_fn_new(conv_fn, 2, &c), *vf = jx_vmap(f, (int[]){axes[k][0], axes[k][1]}, 0),
+            *jvf = jx_jit(vf);
+      jx_t one = JX_CALL(f, randu(4, JX_SHAPE(2, 5, 6, 4)), randu(5, JX_SHAPE(3, 2, 4 / fgc, 6)));
+      jx_t got[2] = {JX_CALL(vf, x, w), JX_CALL(jvf, x, w)};
+      for (int j = 0; j < 2; j++) {
+        bool ok = jx_ok(got[j]) && jx_ndim(got[j]) == 5 && jx_shape(got[j])[0] == 0;
+        for (int d = 0; ok && d < 4; d++) ok = jx_shape(got[j])[d + 1] == jx_shape(one)[d];
+        CHECKF(ok, "vmap over an empty axis, axes %d %d, fgc %d, %s: %s", axes[k][0], axes[k][1], fgc,
+               j ? "jit" : "eager", jx_error(got[j]));
+      }
+      jx_fn_free(jvf), jx_fn_free(vf), jx_fn_free(f);
+      jx_pool_pop();
+    }
+}
+
 /* a small CNN loss: conv-relu-maxpool, avgpool, dense */
 static jx_t cnn_loss(const jx_t *a, void *u) {
   (void)u;
@@ -320,6 +352,34 @@ static void test_kernels_agree(void) {
 }
 
 /* --------------------------------------------------------------- errors */
+/* integer window sums wrap, as XLA's do (a fuzzer find: the kernels
+ * added signed integers with C's +, whose overflow is undefined; the
+ * sanitizer build catches a relapse): over the scalar path, the
+ * channel-run path (last dim carried whole) and under jit */
+static void test_int_wrap(void) {
+  jx_pool_push();
+  const int64_t big[4] = {INT64_MAX, 27, -5, INT64_MIN};
+  jx_t x = jx_array(JX_I64, JX_SHAPE(4), big);
+  jx_t s = jx_reduce_window(x, "sum", (int64_t[]){2}, NULL, NULL, NULL, NULL);
+  int64_t got[3] = {0};
+  CHECK(jx_ok(s) && jx_read(s, JX_I64, got, sizeof got) == 0);
+  CHECK(got[0] == INT64_MIN + 26 && got[1] == 22 && got[2] == INT64_MAX - 4);
+  /* [2, 4] rows of i32 max, channels whole: the vector path */
+  int32_t m[8];
+  for (int i = 0; i < 8; i++) m[i] = INT32_MAX - i;
+  jx_t r =
+      jx_reduce_window(jx_array(JX_I32, JX_SHAPE(2, 4), m), "sum", (int64_t[]){2, 1}, NULL, NULL, NULL, NULL);
+  int32_t rs[4] = {0};
+  CHECK(jx_ok(r) && jx_read(r, JX_I32, rs, sizeof rs) == 0);
+  for (int c = 0; c < 4; c++) CHECK(rs[c] == (int32_t)((uint32_t)m[c] + (uint32_t)m[c + 4]));
+  jx_fn *jf = jx_jit(jx_fn_new(int_window_sum, 1, NULL));
+  jx_t j = JX_CALL(jf, x);
+  int64_t jg[3] = {0};
+  CHECK(jx_ok(j) && jx_read(j, JX_I64, jg, sizeof jg) == 0 && !memcmp(jg, got, sizeof got));
+  jx_fn_free(jf);
+  jx_pool_pop();
+}
+
 static void test_errors(void) {
   jx_pool_push();
   jx_t x = jx_zeros(JX_F32, JX_SHAPE(2, 3, 5, 5)), w = jx_zeros(JX_F32, JX_SHAPE(4, 2, 3, 3));
@@ -380,6 +440,8 @@ int main(int argc, char **argv) {
   test_kernels_agree();
   test_layouts();
   test_vmap_kernel();
+  test_vmap_empty();
+  test_int_wrap();
   test_jit_grad();
   test_errors();
   check_private_cache_remove();

@@ -187,7 +187,12 @@ static jx_t step_kernels(void) {
   jx_t b = jx_reshape(jx_cos(jx_arange(JX_F32, 0, 80 * 72, 1)), JX_SHAPE(80, 72));
   jx_t big = jx_reshape(jx_sin(jx_arange(JX_F32, 0, 2048 * 128, 1)), JX_SHAPE(2048, 128));
   jx_t perm = jx_random_permutation(jx_random_key(7), 300);
-  return JX_TUPLE(jx_sum(jx_dot(a, b)), jx_sum_axes(big, 1, (int[]){0}, false), perm);
+  /* [BF16] the bf16 GEMM's buffers (kernel packing, else the widened
+   * operands); f32 results, so a fallback's rounding stays within 1e-5 */
+  const int lc = 1, rc = 0;
+  jx_t lowp = jx_dot_general(jx_astype(a, JX_BF16), jx_astype(b, JX_BF16), 1, &lc, &rc, 0, NULL, NULL,
+                             &(jx_dtype){JX_F32});
+  return JX_TUPLE(jx_sum(jx_dot(a, b)), jx_sum_axes(big, 1, (int[]){0}, false), perm, jx_sum(lowp));
 }
 
 static jx_t step_grad(void) {

@@ -143,6 +143,7 @@ typedef struct jx_params {
     struct { /* contracting (c) and batch (b) dims of the left and right side */
       int8_t nc, nb;
       int8_t lc[JX_MAX_RANK], rc[JX_MAX_RANK], lb[JX_MAX_RANK], rb[JX_MAX_RANK];
+      int8_t pref; /* [BF16] 0, or 1 + the result dtype (preferred_element_type f32 of bf16/f16) */
     } dot;
     struct {
       int8_t ndim;

@@ -186,7 +186,7 @@ enum {
 #define EXT_custom            EXT_ALL
 #define EXT_reduce            EXT_ALL /* bf16/f16 computed in f32 (prims/reduce.c, math.c) */
 #define EXT_window            EXT_ALL /* ints: C arithmetic on the type; bf16/f16: the f32 kernel, rounded once */
-#define EXT_dot               EXT_NONE /* GEMM in bf16/f16: not yet (issue #19) */
+#define EXT_dot               (DB(JX_BF16) | DB(JX_F16)) /* f32 accumulation (prims/dot.c) */
 #define EXT_conv              EXT_NONE
 #define EXT_index             EXT_ALL /* data movement by element size; scatter combiners in f32 for bf16/f16 */
 #define EXT_sort              EXT_ALL /* radix keys: bf16/f16 widened to f32, NaN last, -0 = +0 */

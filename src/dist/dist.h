@@ -18,6 +18,10 @@ bool jx_dist_active(void);
 
 /* in place: buf (count elements of dt) becomes the reduction over processes */
 jx_t jx_dist_allreduce(void *buf, int64_t count, jx_dtype dt, jx_dist_op op, const char *what);
+/* the same from send into recv (send == recv: in place), sparing a copy
+ * where the caller's input and output are different buffers */
+jx_t jx_dist_allreduce_into(const void *send, void *recv, int64_t count, jx_dtype dt, jx_dist_op op,
+                            const char *what);
 /* recv = every process's `bytes` bytes of send, in process order */
 jx_t jx_dist_allgather(const void *send, void *recv, int64_t bytes, const char *what);
 /* send holds process_count blocks of bytes_per_rank; block j goes to process j */

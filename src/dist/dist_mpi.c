@@ -423,7 +423,8 @@ static jx_t check_reduce(int64_t count, jx_dtype dt, jx_dist_op op, const char *
   return NULL;
 }
 
-jx_t jx_dist_allreduce(void *buf, int64_t count, jx_dtype dt, jx_dist_op op, const char *what) {
+jx_t jx_dist_allreduce_into(const void *send, void *recv, int64_t count, jx_dtype dt, jx_dist_op op,
+                            const char *what) {
   static const char fn[] = "jx_dist_allreduce";
   jx_t e = check_reduce(count, dt, op, what);
   if (e || (e = begin(fn, what))) return e;
@@ -433,9 +434,15 @@ jx_t jx_dist_allreduce(void *buf, int64_t count, jx_dtype dt, jx_dist_op op, con
   /* MPI counts are int: more than INT_MAX elements go in pieces */
   for (int64_t at = 0; at < count && rc == MPI_SUCCESS; at += INT_MAX / 2) {
     int64_t n = count - at < INT_MAX / 2 ? count - at : INT_MAX / 2;
-    rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * esize, (int)n, dtype_mpi[dt].t, mop, D.comm);
+    void *r = (char *)recv + (size_t)at * esize;
+    const void *sb = send == recv ? MPI_IN_PLACE : (const char *)send + (size_t)at * esize;
+    rc = MPI_Allreduce(sb, r, (int)n, dtype_mpi[dt].t, mop, D.comm);
   }
   return end(rc, fn, what);
+}
+
+jx_t jx_dist_allreduce(void *buf, int64_t count, jx_dtype dt, jx_dist_op op, const char *what) {
+  return jx_dist_allreduce_into(buf, buf, count, dt, op, what);
 }
 
 static jx_t check_bytes(int64_t bytes, const char *fn, const char *what) {

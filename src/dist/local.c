@@ -472,13 +472,14 @@ static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, con
 
 /* Across processes, psum/pmax/pmin: the group's first member combines the
  * processes' results in its output, the others copy it. */
+static const jx_dist_op dist_op[JX_PRIM_COUNT] = {
+    [JX_P_psum] = JX_DIST_SUM, [JX_P_pmax] = JX_DIST_MAX, [JX_P_pmin] = JX_DIST_MIN};
+
 static jx_t reduce_across(jx_run *r, group *g, jx_prim p, int rank, jx_t out, const char *what) {
-  static const jx_dist_op ops[] = {
-      [JX_P_psum] = JX_DIST_SUM, [JX_P_pmax] = JX_DIST_MAX, [JX_P_pmin] = JX_DIST_MIN};
   jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
   if (err) return err;
   if (rank == 0) {
-    jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, ops[p], what);
+    jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, dist_op[p], what);
     if (e) g->shared_err = jx_retain(e);
   }
   err = meet(r, g, what);
@@ -598,6 +599,9 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
     compute(p, pa, &self, 1, 0, base, out);
     return NULL;
   }
+  if (n == 1 && (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)) /* one device per process */
+    return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, dist_op[p],
+                                  what);
   pthread_mutex_lock(&r->mu);
   group *gs = groups_for(r, mask);
   pthread_mutex_unlock(&r->mu);

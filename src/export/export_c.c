@@ -127,7 +127,8 @@ static jx_t export_in_pool(jx_fn *f, const jx_t *args, const char *name, const c
   }
   jx_program *p = jx_fuse(opt, &err);
   if (p) {
-    jx_portable_opts po = {.consts_as_inputs = o && o->consts_as_inputs, .openmp = o && o->openmp};
+    jx_portable_opts po = {
+        .consts_as_inputs = o && o->consts_as_inputs, .openmp = o && o->openmp, .simd = o && o->simd};
     jx_portable_unit u;
     err = jx_cpu_render_portable(p, opt->nin, name, &po, &u);
     if (!err) err = write_unit(p, &u, name, dir);

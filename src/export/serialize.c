@@ -168,6 +168,10 @@ static int save_jaxpr(saver *s, const jx_jaxpr *j, int depth) {
     if (!jx_xf_kind_fields[q->params.kind])
       s->err = jx_error_new("export_save: the params of %s (kind %s) have no serialized form in format %d",
                             jx_prim_names[q->prim], jx_params_kind_names[q->params.kind], JX_XF_VERSION);
+    else if (q->prim == JX_P_dot_general && q->params.dot.pref) /* [BF16] */
+      s->err = jx_error_new("export_save: dot_general with preferred_element_type %s has no serialized form "
+                            "in format %d",
+                            jx_dtype_name((jx_dtype)(q->params.dot.pref - 1)), JX_XF_VERSION);
     else
       save_inner(s, q, refs[e], depth);
   }

@@ -378,6 +378,9 @@ jx_t jx_dot_general(jx_t lhs, jx_t rhs, int ncontract, const int *lhs_contract, 
   jx_dtype dt = lhs->aval.dtype;
   if (preferred && (unsigned)*preferred >= JX_DTYPE_COUNT)
     return jx_error_new("dot_general: preferred element type %d is not a dtype", (int)*preferred);
+  /* bf16/f16 -> f32: the GEMM accumulates in f32 anyway and writes it as it is */
+  if (preferred && *preferred == JX_F32 && jx_dtype_is_half(dt))
+    return jx_lax_dot_general_pref(lhs, rhs, ncontract, lc, rc, nbatch, lb, rb, JX_F32);
   bool widen = preferred && *preferred != dt && jx_promote(dt, false, *preferred, false, NULL) == *preferred;
   if (widen) lhs = jx_op_cast(lhs, *preferred, false), rhs = jx_op_cast(rhs, *preferred, false);
   jx_t r = jx_lax_dot_general(lhs, rhs, ncontract, lc, rc, nbatch, lb, rb);

@@ -253,14 +253,37 @@ static jx_t conv_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
 }
 
 /* ----------------------------------------------------------- batching */
+/* A mapped axis of size 0: the result is the unbatched one's type with an
+ * empty leading axis (the reshapes of the general rule cannot split a 0
+ * dim: its other factor is unknown). */
+static jx_t conv_batch_empty(jx_prim p, const jx_t *in, const int *bd, const jx_params *pa, jx_t *out,
+                             int *obd) {
+  jx_aval a[2], o;
+  for (int i = 0; i < 2; i++) {
+    a[i] = in[i]->aval;
+    if (bd[i] == JX_NONE) continue;
+    memmove(a[i].shape + bd[i], a[i].shape + bd[i] + 1, sizeof(int64_t) * (size_t)(a[i].ndim - bd[i] - 1));
+    a[i].ndim--;
+  }
+  jx_t e = conv_abstract(p, a, 2, pa, &o);
+  if (e) return e;
+  memmove(o.shape + 1, o.shape, sizeof(int64_t) * (size_t)o.ndim);
+  o.shape[0] = 0, o.ndim++;
+  out[0] = jx_array_new(&o);
+  obd[0] = 0;
+  return jx_ok(out[0]) ? NULL : out[0];
+}
+
 static jx_t conv_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                        int *obd) {
-  (void)p, (void)nin;
+  (void)nin;
   const int8_t *ls = pa->conv.lhs, *rs = pa->conv.rhs, *os = pa->conv.out;
   const int lb = bd[0], rb = bd[1];
   const int64_t fgc = pa->conv.fgc, bgc = pa->conv.bgc;
   jx_params q = *pa;
   jx_t lhs = in[0], rhs = in[1], r;
+  if ((lb != JX_NONE ? lhs->aval.shape[lb] : rhs->aval.shape[rb]) == 0)
+    return conv_batch_empty(p, in, bd, pa, out, obd);
   if (lb != JX_NONE && rb != JX_NONE) { /* the mapped axis becomes more groups */
     int64_t B = lhs->aval.shape[lb];
     if (bgc > 1) {

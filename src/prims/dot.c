@@ -58,6 +58,12 @@ static jx_t dot_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params 
   if (d.nb + d.nlf + d.nrf > JX_MAX_RANK)
     return jx_rule_error("dot_general", in, 2, "result rank exceeds %d", JX_MAX_RANK);
   out[0] = (jx_aval){.dtype = in[0].dtype, .weak = in[0].weak && in[1].weak};
+  if (pa->dot.pref) { /* [BF16] preferred_element_type: f32 of bf16/f16 operands only */
+    if (!jx_dtype_is_half(in[0].dtype) || pa->dot.pref - 1 != JX_F32)
+      return jx_rule_error("dot_general", in, 2, "preferred element type %s is taken only as f32 of bf16/f16",
+                           jx_dtype_name((jx_dtype)(pa->dot.pref - 1)));
+    out[0] = (jx_aval){.dtype = JX_F32};
+  }
   for (int i = 0; i < d.nb; i++) out[0].shape[out[0].ndim++] = in[0].shape[d.lb[i]];
   for (int i = 0; i < d.nlf; i++) out[0].shape[out[0].ndim++] = in[0].shape[d.lf[i]];
   for (int i = 0; i < d.nrf; i++) out[0].shape[out[0].ndim++] = in[1].shape[d.rf[i]];
@@ -114,6 +120,33 @@ jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
   return dot_run(in, pa, &out, epi, ctx);
 }
 
+/* [BF16] bf16/f16 operands: products summed in f32, rounded once to the
+ * result's dtype (theirs, or f32: preferred_element_type) by
+ * jx_cpu_gemm_half; an epilogue then runs over the finished result. */
+typedef struct {
+  jx_cpu_rows_fn epi;
+  void *ctx;
+} epi_job;
+static void epi_task(void *ctx, int64_t lo, int64_t hi) {
+  const epi_job *j = ctx;
+  j->epi(j->ctx, lo, hi);
+}
+
+static jx_t dot_half(const jx_aval *av, jx_dtype odt, bool ta, bool tb, int64_t B, int64_t M, int64_t N,
+                     int64_t K, const void *A, const void *Bm, jx_t out, jx_cpu_rows_fn epi, void *epi_ctx) {
+  if (!jx_cpu_gemm_half(av[0].dtype, odt, ta, tb, B, M, N, K, A, Bm, jx_data(out))) {
+    char s1[160], s2[160];
+    return jx_error_new("dot_general(%s, %s): out of memory for the %s GEMM's f32 buffers",
+                        jx_aval_str(&av[0], s1, sizeof s1), jx_aval_str(&av[1], s2, sizeof s2),
+                        jx_dtype_name(av[0].dtype));
+  }
+  if (epi) {
+    epi_job j = {epi, epi_ctx};
+    jx_cpu_parallel_for(M * N, 16384, epi_task, &j);
+  }
+  return NULL;
+}
+
 static jx_t dot_run(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_rows_fn epi, void *epi_ctx) {
   const jx_aval av[2] = {in[0]->aval, in[1]->aval};
   dims_t d;
@@ -133,6 +166,8 @@ static jx_t dot_run(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_rows_
   jx_t e = NULL;
   if (!A || !Bm) {
     e = jx_error_new("dot_general: out of memory for a layout copy");
+  } else if (jx_dtype_is_half(av[0].dtype)) {
+    e = dot_half(av, out[0]->aval.dtype, ta, tb, B, M, N, K, A, Bm, out[0], epi, epi_ctx);
   } else if (epi) {
     jx_cpu_gemm_epilogue(av[0].dtype, ta, tb, M, N, K, A, ta ? M : K, Bm, tb ? K : N, jx_data(out[0]), epi,
                          epi_ctx);
@@ -172,24 +207,31 @@ static jx_t dot_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_av
   if (e) return e;
   int cb[JX_MAX_RANK], cdims[JX_MAX_RANK], perm[JX_MAX_RANK];
   for (int i = 0; i < d.nb; i++) cb[i] = i;
+  /* [BF16] an f32 cotangent of bf16/f16 operands (preferred f32): the
+   * products in f32, the cotangents rounded to the operands' dtype */
+  const jx_dtype cdt = ct[0]->aval.dtype;
+  const jx_t x0 = in[0] && in[0]->aval.dtype != cdt ? jx_lax_convert(in[0], cdt) : in[0];
+  const jx_t x1 = in[1] && in[1]->aval.dtype != cdt ? jx_lax_convert(in[1], cdt) : in[1];
   if (!in[0]) { /* ct_lhs = ct . rhs over rhs's free dims */
     for (int j = 0; j < d.nrf; j++) cdims[j] = d.nb + d.nlf + j;
-    jx_t r = jx_lax_dot_general(ct[0], in[1], d.nrf, cdims, d.rf, d.nb, cb, d.rb);
+    jx_t r = jx_lax_dot_general(ct[0], x1, d.nrf, cdims, d.rf, d.nb, cb, d.rb);
     for (int i = 0; i < d.nb; i++) perm[d.lb[i]] = i;
     for (int j = 0; j < d.nlf; j++) perm[d.lf[j]] = d.nb + j;
     for (int k = 0; k < d.nc; k++) perm[d.lc[k]] = d.nb + d.nlf + rank_in(d.rc, d.nc, d.rc[k]);
     cts[0] = jx_lax_transpose(r, perm);
+    if (av[0].dtype != cdt) cts[0] = jx_lax_convert(cts[0], av[0].dtype);
   }
   if (!in[1]) { /* ct_rhs = lhs . ct over lhs's free dims: the result comes out as
                   [batch, lhs contracting dims, rhs free dims], which is the rhs's own
                   layout in the usual case (no transpose; under vmap a per-example
                   outer product is written straight into place) */
     for (int j = 0; j < d.nlf; j++) cdims[j] = d.nb + j;
-    jx_t r = jx_lax_dot_general(in[0], ct[0], d.nlf, d.lf, cdims, d.nb, d.lb, cb);
+    jx_t r = jx_lax_dot_general(x0, ct[0], d.nlf, d.lf, cdims, d.nb, d.lb, cb);
     for (int i = 0; i < d.nb; i++) perm[d.rb[i]] = i;
     for (int k = 0; k < d.nc; k++) perm[d.rc[k]] = d.nb + rank_in(d.lc, d.nc, d.lc[k]);
     for (int j = 0; j < d.nrf; j++) perm[d.rf[j]] = d.nb + d.nc + j;
     cts[1] = jx_lax_transpose(r, perm);
+    if (av[1].dtype != cdt) cts[1] = jx_lax_convert(cts[1], av[1].dtype);
   }
   return NULL;
 }
@@ -244,6 +286,8 @@ static void dot_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
   jx_strbuf_put(b, "), (");
   jx_put_i8s(b, pa->dot.lb, pa->dot.nb), jx_strbuf_put(b, ", "), jx_put_i8s(b, pa->dot.rb, pa->dot.nb);
   jx_strbuf_put(b, "))");
+  if (pa->dot.pref)
+    jx_strbuf_put(b, " preferred_element_type=%s", jx_dtype_name((jx_dtype)(pa->dot.pref - 1)));
 }
 
 /* A GEMM (no batch dimensions) can finish its output slab by slab with a

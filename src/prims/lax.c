@@ -36,6 +36,11 @@ jx_t jx_lax_argreduce(jx_prim prim, jx_t x, int axis, jx_dtype dt) {
 
 jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb, const int *lb,
                         const int *rb) {
+  return jx_lax_dot_general_pref(a, b, nc, lc, rc, nb, lb, rb, JX_DTYPE_COUNT);
+}
+
+jx_t jx_lax_dot_general_pref(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb, const int *lb,
+                             const int *rb, jx_dtype pref) {
   jx_params p;
   jx_params_init(&p, JX_PK_DOT);
   if (nc < 0 || nb < 0 || nc > JX_MAX_RANK || nb > JX_MAX_RANK)
@@ -44,6 +49,7 @@ jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, in
   p.dot.nb = (int8_t)nb;
   for (int i = 0; i < nc && i < JX_MAX_RANK; i++) p.dot.lc[i] = (int8_t)lc[i], p.dot.rc[i] = (int8_t)rc[i];
   for (int i = 0; i < nb && i < JX_MAX_RANK; i++) p.dot.lb[i] = (int8_t)lb[i], p.dot.rb[i] = (int8_t)rb[i];
+  if ((unsigned)pref < JX_DTYPE_COUNT) p.dot.pref = (int8_t)(pref + 1);
   return jx_bind1(JX_P_dot_general, 2, (jx_t[]){a, b}, &p);
 }
 

@@ -15,6 +15,10 @@ jx_t jx_lax_reduce(jx_prim p, jx_t x, int naxes, const int *axes); /* sum/max/mi
 jx_t jx_lax_argreduce(jx_prim p, jx_t x, int axis, jx_dtype index_dtype);
 jx_t jx_lax_dot_general(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb, const int *lb,
                         const int *rb);
+/* [BF16] with preferred_element_type pref (JX_DTYPE_COUNT: none); the
+ * primitive takes f32 for bf16/f16 operands (prims/dot.c) */
+jx_t jx_lax_dot_general_pref(jx_t a, jx_t b, int nc, const int *lc, const int *rc, int nb, const int *lb,
+                             const int *rb, jx_dtype pref);
 jx_t jx_lax_reshape(jx_t x, int ndim, const int64_t *shape);
 jx_t jx_lax_broadcast_in_dim(jx_t x, int ndim, const int64_t *shape, const int *dims);
 jx_t jx_lax_transpose(jx_t x, const int *perm);

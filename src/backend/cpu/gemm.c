@@ -167,6 +167,11 @@ static void choose_grid(int64_t M, int64_t um, int64_t N, int64_t un, int64_t p,
     }
 }
 
+void jx_cpu_gemm_choose_grid(int64_t M, int64_t um, int64_t N, int64_t un, int64_t p, int64_t mcb,
+                             int64_t ncb, int64_t *tm, int64_t *tn) {
+  choose_grid(M, um, N, un, p, mcb, ncb, tm, tn);
+}
+
 /* ------------------------------------------------------- implementation */
 
 /* CPU features, read once (__builtin_cpu_supports also checks that the OS

@@ -104,4 +104,27 @@ void jx_cpu_gemm_force_grid(int tm, int tn);
 void jx_cpu_gemm_force_small(int on);
 void jx_cpu_gemm_grid(bool f64, int64_t M, int64_t N, int64_t K, int nt, int64_t grid[2]);
 
+/* [BF16] The thread grid (gemm.c choose_grid) for M x N in units of um rows
+ * and un columns on at most p threads; mcb, ncb: the loop nest's A and B
+ * blocks. */
+void jx_cpu_gemm_choose_grid(int64_t M, int64_t um, int64_t N, int64_t un, int64_t p, int64_t mcb,
+                             int64_t ncb, int64_t *tm, int64_t *tn);
+/* Whether the CPU (and OS) run AVX512-BF16 (CPUID, once). */
+bool jx_cpu_has_avx512bf16(void);
+/* The AVX512-BF16 or (amx) AMX-BF16 GEMM (gemm_bf16.c): C[M, N] (f32, contiguous) = op(A) .
+ * op(B) of contiguous bf16 operands ([M, K] or [K, M] when ta; [K, N] or
+ * [N, K] when tb); threaded over the pool when `threaded`. Only call it
+ * when jx_cpu_has_avx512bf16(). false: out of memory for its packing. */
+bool jx_cpu_gemm_bf16(bool amx, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                      const uint16_t *B, float *C, bool threaded);
+/* Whether the CPU has AMX-BF16 and the OS granted this process the tile
+ * state (asked once, arch_prctl on Linux). amx: jx_cpu_gemm_bf16 runs on
+ * the AMX tiles; only pass true when this says yes. */
+bool jx_cpu_has_amx_bf16(void);
+/* Tests and benchmarks: which bf16 GEMM runs (gemm_half.c): -1 (default)
+ * env JX_GEMM_BF16's choice, else AUTO's; or one of these (a kernel the CPU
+ * lacks falls back to widening). */
+enum { JX_HALF_WIDEN = 0, JX_HALF_AVX512BF16 = 1, JX_HALF_AMX = 2 };
+void jx_cpu_gemm_force_half(int mode);
+
 #endif

@@ -201,6 +201,12 @@ typedef void (*jx_cpu_rows_fn)(void *ctx, int64_t lo, int64_t hi);
  * pool after the product. */
 void jx_cpu_gemm_epilogue(jx_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
                           int64_t lda, const void *B, int64_t ldb, void *C, jx_cpu_rows_fn epi, void *ctx);
+/* [BF16] bf16/f16 operands of dtype dt, stored contiguously as [batch, M, K]
+ * ([batch, K, M] when ta) and [batch, K, N] ([batch, N, K] when tb); C
+ * [batch, M, N] in out_dt (dt, or f32). Products are summed in f32 and
+ * rounded once (RNE) to out_dt (gemm_half.c). false: out of memory. */
+bool jx_cpu_gemm_half(jx_dtype dt, jx_dtype out_dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
+                      int64_t K, const void *A, const void *B, void *C);
 /* "cblas" or "builtin-avx2" or "builtin-portable": what jx_cpu_gemm uses for f32. */
 const char *jx_cpu_gemm_backend(void);
 

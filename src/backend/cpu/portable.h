@@ -11,6 +11,8 @@ typedef struct {
   bool consts_as_inputs;
   /* loops carry OpenMP pragmas (inside #ifdef _OPENMP) */
   bool openmp;
+  /* matrix products carry AVX-512 / AVX2 paths inside #if */
+  bool simd;
 } jx_portable_opts;
 
 typedef struct {

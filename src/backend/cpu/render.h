@@ -37,6 +37,9 @@ typedef struct {
   /* portable only (the export's openmp option): the loops worth it carry
    * `#pragma omp parallel for` inside `#ifdef _OPENMP` (JX_OMP_FOR) */
   bool openmp;
+  /* portable only (the export's simd option): matrix products carry x86
+   * paths inside #if (render_dot_simd.c) */
+  bool simd;
 } sb;
 
 /* The pragma line of an OpenMP loop (after `#ifdef _OPENMP`): a unit

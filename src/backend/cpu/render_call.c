@@ -210,6 +210,25 @@ static void put_dot_small(sb *b, const char *T, const char *s, int64_t B, int64_
   put(b, "        }\n      }\n    }\n  }\n");
 }
 
+/* the row loops from row m0 on: MR rows at a time, then one by one */
+typedef struct {
+  const char *T, *s;
+  int nr;
+  int64_t M, N;
+  char (*oam)[96];
+  const char *oak;
+} rows_ctx;
+
+static void put_rows_from(sb *b, const void *ctx, int64_t m0) {
+  const rows_ctx *c = ctx;
+  put(b, "        {\n        int64_t m = %lldLL;\n", (long long)m0);
+  put(b, "        for (; m + %d <= %lldLL; m += %d) {\n", DOT_MR, (long long)c->M, DOT_MR);
+  put_dot_rows(b, c->T, c->s, DOT_MR, c->nr, c->N, c->oam, c->oak);
+  put(b, "        }\n        for (; m < %lldLL; m++) {\n", (long long)c->M);
+  put_dot_rows(b, c->T, c->s, 1, c->nr, c->N, c->oam, c->oak);
+  put(b, "        }\n        }\n");
+}
+
 static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *la = bav(p, k->ins[0]), *ra = bav(p, k->ins[1]);
   const jx_params *pa = &k->call.params;
@@ -223,6 +242,10 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   group gak = make_group(la, lc, pa->dot.nc), grk = make_group(ra, rc, pa->dot.nc);
   int64_t B = group_total(&gab), M = group_total(&gam), N = group_total(&grn), K = group_total(&gak);
   jx_dtype dt = la->dtype;
+  if (jx_dtype_is_half(dt)) { /* [BF16] C loops over bit patterns would be wrong: refused by name */
+    jx_cpu_no_rendering(b->need, k->call.prim);
+    return;
+  }
   const char *s = sfx[dt], *T = ctype[dt];
   head(b, p, k, id, "dot_general");
   put_offset_table(b, &gab, "ab");
@@ -231,10 +254,10 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put_offset_table(b, &grn, "rn");
   put_offset_table(b, &gak, "ak");
   put_offset_table(b, &grk, "rk");
-  char oab[96], orb[96], oam[DOT_MR][96], orn[96], oak[96], ork[96];
+  char oab[96], orb[96], oam[JX_DOT_SIMD_ROWS][96], orn[96], oak[96], ork[96];
   offset_expr(oab, sizeof oab, &gab, "ab", "bt");
   offset_expr(orb, sizeof orb, &grb, "rb", "bt");
-  for (int r = 0; r < DOT_MR; r++) {
+  for (int r = 0; r < JX_DOT_SIMD_ROWS; r++) {
     char row[32];
     snprintf(row, sizeof row, "(m + %d)", r);
     offset_expr(oam[r], sizeof oam[r], &gam, "am", row);
@@ -260,16 +283,15 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put(b, "      for (int64_t k0 = 0; k0 < %lldLL; k0 += %d) {\n", (long long)K, DOT_KC);
   put(b, "        const int64_t k1 = k0 + %d < %lldLL ? k0 + %d : %lldLL;\n", DOT_KC, (long long)K, DOT_KC,
       (long long)K);
-  put(b, "        %s bp[%d];\n        int64_t m = 0;\n", T, DOT_KC * nr);
+  put(b, "        %s bp[%d];\n", T, DOT_KC * nr);
   put(b, "        for (int64_t kk = k0; kk < k1; kk++)\n          for (int64_t j = 0; j < %d; j++) {\n", nr);
   put(b, "            const int64_t n = n0 + j;\n");
   put(b, "            bp[(kk - k0) * %d + j] = j < nn ? Bm[%s + %s] : (%s)0;\n          }\n", nr, ork, orn,
       T);
-  put(b, "        for (; m + %d <= %lldLL; m += %d) {\n", DOT_MR, (long long)M, DOT_MR);
-  put_dot_rows(b, T, s, DOT_MR, nr, N, oam, oak);
-  put(b, "        }\n        for (; m < %lldLL; m++) {\n", (long long)M);
-  put_dot_rows(b, T, s, 1, nr, N, oam, oak);
-  put(b, "        }\n      }\n    }\n  }\n");
+  rows_ctx rctx = {T, s, nr, M, N, oam, oak};
+  jx_cpu_put_dot_simd(b, dt, M, N, nr, (const char(*)[96])oam, oak);
+  put_rows_from(b, &rctx, 0);
+  put(b, "      }\n    }\n  }\n");
   tail(b);
 }
 
@@ -488,6 +510,7 @@ static const struct {
     {JX_P_cummin, jx_cpu_render_cumulative},
     {JX_P_cumlogsumexp, jx_cpu_render_cumulative},
     {JX_P_reduce_prod, jx_cpu_render_reduce_prod},
+    {JX_P_debug_print, jx_cpu_render_print},
 };
 
 int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k) {

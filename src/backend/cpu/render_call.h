@@ -35,6 +35,18 @@ static inline const jx_aval *jx_cpu_bav(const jx_program *p, int b) { return &p-
  * workspace's stack with it. */
 int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k);
 
+/* render_dot_simd.c (the simd option): the x86 paths of a matrix
+ * product's row loops over a full panel of nr columns, each written as
+ * `#if <target> if (nn == nr) { ... } else`, the portable loops (which
+ * the caller writes after) being the else; oam[r]: A's offset of row
+ * m + r (r < JX_DOT_SIMD_ROWS), oak: of column kk. Nothing unless
+ * b->simd and dt is f32 or f64. */
+enum { JX_DOT_SIMD_ROWS = 10 };
+void jx_cpu_put_dot_simd(sb *b, jx_dtype dt, int64_t M, int64_t N, int nr, const char (*oam)[96],
+                         const char *oak);
+/* the unit's #include <immintrin.h>, inside the same #if */
+void jx_cpu_put_simd_include(sb *b);
+
 /* render_conv.c: conv_general_dilated */
 void jx_cpu_render_conv(sb *b, const jx_program *p, const jx_kernel *k, int id);
 /* render_window.c: reduce_window_*, select_and_gather_add, select_and_scatter_add */
@@ -49,5 +61,7 @@ void jx_cpu_render_sort(sb *b, const jx_program *p, const jx_kernel *k, int id);
 int64_t jx_cpu_sort_scratch(const jx_program *p, const jx_kernel *k);
 void jx_cpu_render_cumulative(sb *b, const jx_program *p, const jx_kernel *k, int id);
 void jx_cpu_render_reduce_prod(sb *b, const jx_program *p, const jx_kernel *k, int id);
+/* render_print.c: debug_print, as a call to the JX_EXPORT_DEBUG_PRINT hook */
+void jx_cpu_render_print(sb *b, const jx_program *p, const jx_kernel *k, int id);
 
 #endif

@@ -84,37 +84,49 @@ static bool last_whole(const jx_cpu_window_desc *d) {
 enum { VL = 256 }; /* channels per vector run */
 
 /* per dtype: NaN test, identities, combining */
-#define NAN_f32(x)  ((x) != (x))
-#define NAN_f64(x)  ((x) != (x))
-#define NAN_i32(x)  ((void)(x), 0)
-#define NAN_i64(x)  ((void)(x), 0)
-#define NAN_u32(x)  ((void)(x), 0)
-#define LOWEST_f32  (-INFINITY)
-#define LOWEST_f64  (-INFINITY)
-#define LOWEST_i32  INT32_MIN
-#define LOWEST_i64  INT64_MIN
-#define LOWEST_u32  0u
-#define HIGHEST_f32 INFINITY
-#define HIGHEST_f64 INFINITY
-#define HIGHEST_i32 INT32_MAX
-#define HIGHEST_i64 INT64_MAX
-#define HIGHEST_u32 UINT32_MAX
+#define NAN_f32(x)    ((x) != (x))
+#define NAN_f64(x)    ((x) != (x))
+#define NAN_i32(x)    ((void)(x), 0)
+#define NAN_i64(x)    ((void)(x), 0)
+#define NAN_u32(x)    ((void)(x), 0)
+#define LOWEST_f32    (-INFINITY)
+#define LOWEST_f64    (-INFINITY)
+#define LOWEST_i32    INT32_MIN
+#define LOWEST_i64    INT64_MIN
+#define LOWEST_u32    0u
+#define HIGHEST_f32   INFINITY
+#define HIGHEST_f64   INFINITY
+#define HIGHEST_i32   INT32_MAX
+#define HIGHEST_i64   INT64_MAX
+#define HIGHEST_u32   UINT32_MAX
 /* (#19) the smaller integers and u64 */
-#define NAN_i8(x)   ((void)(x), 0)
-#define NAN_u8(x)   ((void)(x), 0)
-#define NAN_i16(x)  ((void)(x), 0)
-#define NAN_u16(x)  ((void)(x), 0)
-#define NAN_u64(x)  ((void)(x), 0)
-#define LOWEST_i8   INT8_MIN
-#define LOWEST_u8   0u
-#define LOWEST_i16  INT16_MIN
-#define LOWEST_u16  0u
-#define LOWEST_u64  0u
-#define HIGHEST_i8  INT8_MAX
-#define HIGHEST_u8  UINT8_MAX
-#define HIGHEST_i16 INT16_MAX
-#define HIGHEST_u16 UINT16_MAX
-#define HIGHEST_u64 UINT64_MAX
+#define NAN_i8(x)     ((void)(x), 0)
+#define NAN_u8(x)     ((void)(x), 0)
+#define NAN_i16(x)    ((void)(x), 0)
+#define NAN_u16(x)    ((void)(x), 0)
+#define NAN_u64(x)    ((void)(x), 0)
+#define LOWEST_i8     INT8_MIN
+#define LOWEST_u8     0u
+#define LOWEST_i16    INT16_MIN
+#define LOWEST_u16    0u
+#define LOWEST_u64    0u
+#define HIGHEST_i8    INT8_MAX
+#define HIGHEST_u8    UINT8_MAX
+#define HIGHEST_i16   INT16_MAX
+#define HIGHEST_u16   UINT16_MAX
+#define HIGHEST_u64   UINT64_MAX
+/* a + b: signed integers wrap (through their unsigned type, as XLA's
+ * integer sums do; a plain + would overflow, which C leaves undefined) */
+#define ADD_f32(a, b) ((a) + (b))
+#define ADD_f64(a, b) ((a) + (b))
+#define ADD_i32(a, b) ((int32_t)((uint32_t)(a) + (uint32_t)(b)))
+#define ADD_i64(a, b) ((int64_t)((uint64_t)(a) + (uint64_t)(b)))
+#define ADD_u32(a, b) ((uint32_t)((a) + (b)))
+#define ADD_i8(a, b)  ((int8_t)((uint8_t)(a) + (uint8_t)(b)))
+#define ADD_u8(a, b)  ((uint8_t)((a) + (b)))
+#define ADD_i16(a, b) ((int16_t)((uint16_t)(a) + (uint16_t)(b)))
+#define ADD_u16(a, b) ((uint16_t)((a) + (b)))
+#define ADD_u64(a, b) ((a) + (b))
 
 typedef struct {
   jx_cpu_winop op;
@@ -134,7 +146,7 @@ typedef struct {
       unflat(j->t->d, f, oi);                                                                                  \
       T acc = j->op == JX_WIN_SUM ? (T)0 : j->op == JX_WIN_MAX ? LOWEST_##S : HIGHEST_##S;                     \
       if (j->op == JX_WIN_SUM)                                                                                 \
-        FOR_TAPS(j->t, oi, acc += x[xo]);                                                                      \
+        FOR_TAPS(j->t, oi, acc = ADD_##S(acc, x[xo]));                                                         \
       else if (j->op == JX_WIN_MAX)                                                                            \
         FOR_TAPS(j->t, oi, acc = (x[xo] > acc || NAN_##S(x[xo])) && !NAN_##S(acc) ? x[xo] : acc);              \
       else                                                                                                     \
@@ -172,7 +184,7 @@ typedef struct {
     for (int64_t f = lo; f < hi; f++) {                                                                        \
       unflat(j->t->d, f, oi);                                                                                  \
       int64_t sel = select_##S(j, oi);                                                                         \
-      if (sel >= 0) y[sel] += s[f];                                                                            \
+      if (sel >= 0) y[sel] = ADD_##S(y[sel], s[f]);                                                            \
     }                                                                                                          \
   }
 JX_FOR_NUM_NATIVE(DEF_WIN, _)
@@ -194,7 +206,8 @@ JX_FOR_NUM_NATIVE(DEF_WIN, _)
         const T id = j->op == JX_WIN_SUM ? (T)0 : j->op == JX_WIN_MAX ? LOWEST_##S : HIGHEST_##S;            \
         for (int64_t c = 0; c < n; c++) acc[c] = id;                                                         \
         if (j->op == JX_WIN_SUM)                                                                             \
-          FOR_TAPS_N(j->t, nd, oi, for (int64_t c = 0; c < n; c++) acc[c] += x[xo + c0 + c]);                \
+          FOR_TAPS_N(j->t, nd, oi,                                                                           \
+                     for (int64_t c = 0; c < n; c++) acc[c] = ADD_##S(acc[c], x[xo + c0 + c]));              \
         else if (j->op == JX_WIN_MAX)                                                                        \
           FOR_TAPS_N(                                                                                        \
               j->t, nd, oi, for (int64_t c = 0; c < n; c++) {                                                \
@@ -257,7 +270,7 @@ JX_FOR_NUM_NATIVE(DEF_WIN, _)
         const int64_t n = L - c0 < VL ? L - c0 : VL;                                                         \
         vselect_##S(j, oi, c0, n, sel);                                                                      \
         for (int64_t c = 0; c < n; c++)                                                                      \
-          if (sel[c] >= 0) y[sel[c]] += s[f * L + c0 + c];                                                   \
+          if (sel[c] >= 0) y[sel[c]] = ADD_##S(y[sel[c]], s[f * L + c0 + c]);                                \
       }                                                                                                      \
     }                                                                                                        \
   }
