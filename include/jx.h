@@ -1029,6 +1029,12 @@ jx_t jx_roll_axes(jx_t x, int n, const int64_t *shifts, const int *axes);
  * float (u64 with a signed int) this is f32, jx's default float.
  * JX_DTYPE_COUNT for an invalid dtype. */
 jx_dtype jx_promote_types(jx_dtype a, jx_dtype b);
+/* An IDX file (MNIST, EMNIST, Fashion-MNIST; .gz read when jx has zlib)
+ * as an array of the file's own dtype: u8 images stay u8 (a quarter of
+ * f32's bytes; jx_astype inside the jitted step widens them), i8 i16 i32
+ * f32 f64 as stored. An error value naming the file and the cause for a
+ * bad header, an unknown type, or sizes that do not match the data. */
+jx_t jx_idx_load(const char *path);
 /* [DTYPE] end */
 /* [RAND] random draws in #19's dtypes */
 /* jax.random.bits(key, shape, dtype): dtype u8, u16, u32 or u64 (the low

@@ -297,6 +297,18 @@ static void test_conv(void) {
   check_case("pool_grad", f = jx_grad(g_pool, 0), (jx_t[]){px}, true);
   check_case("pool_jvp", f = jx_fn_new(pool_jvp, 2, NULL),
              (jx_t[]){px, rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3))}, true);
+  /* #19: bf16/f16 windows in f32 (the max-pool gradient's sums in an f32
+   * workspace), rounded once; i8/u16 windows wrap in their type */
+  jx_t wx = rand_f(&s, JX_F32, 4, I64(2, 6, 7, 3));
+  check_case("windows_bf16", f = jx_fn_new(windows, 1, NULL), (jx_t[]){jx_astype(wx, JX_BF16)}, true);
+  check_case("windows_f16", f = jx_fn_new(windows, 1, NULL), (jx_t[]){jx_astype(wx, JX_F16)}, true);
+  check_case("windows_i8", f = jx_fn_new(windows_int, 1, NULL), (jx_t[]){jx_astype(wint, JX_I8)}, true);
+  check_case("windows_u16", f = jx_fn_new(windows_int, 1, NULL), (jx_t[]){jx_astype(wint, JX_U16)}, true);
+  check_case("pool_grad_bf16", f = jx_grad(g_pool, 0), (jx_t[]){jx_astype(px, JX_BF16)}, true);
+  check_case("pool_grad_f16", f = jx_grad(g_pool, 0), (jx_t[]){jx_astype(px, JX_F16)}, true);
+  check_case("pool_jvp_f16", f = jx_fn_new(pool_jvp, 2, NULL),
+             (jx_t[]){jx_astype(px, JX_F16), jx_astype(rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3)), JX_F16)},
+             true);
   jx_t params = JX_TUPLE(jx_mul(rand_f(&s, JX_F32, 4, I64(4, 3, 3, 3)), jx_scalar(0.5)),
                          jx_mul(rand_f(&s, JX_F32, 2, I64(64, 5)), jx_scalar(0.2)));
   jx_t x = rand_f(&s, JX_F32, 4, I64(2, 3, 8, 8)), y = rand_f(&s, JX_F32, 2, I64(2, 5));
@@ -410,6 +422,19 @@ static void test_index(void) {
   jx_t s0 = jx_array(JX_I32, 0, NULL, &v0), s1 = jx_array(JX_I32, 0, NULL, &v1);
   check_case("dslices", f = jx_fn_new(dslices, 3, NULL), (jx_t[]){x54, s0, s1}, true);
   check_case("dslices_hi", f = jx_fn_new(dslices, 3, NULL), (jx_t[]){x54, s1, jx_add(s1, s1)}, true);
+  /* #19's dtypes: bf16/f16 combine in f32 and round per update; narrow
+   * and u64 indices (a u64 past INT64_MAX clamps high) */
+  jx_t iu8 = jx_astype(jx_maximum(idx, jx_scalar_int(0)), JX_U8), i16 = jx_astype(idx, JX_I16);
+  jx_t iu64 = jx_where(jx_gt(idx, jx_scalar_int(3)), jx_scalar_of(JX_U64, 0x1p64), jx_astype(iu8, JX_U64));
+  jx_t xh = jx_astype(x, JX_BF16), uh = jx_astype(upd, JX_BF16);
+  check_case("gathers_bf16", f = jx_fn_new(gathers, 2, NULL), (jx_t[]){xh, iu8}, true);
+  check_case("scatters_bf16", f = jx_fn_new(scatters, 3, NULL), (jx_t[]){xh, iu64, uh}, true);
+  check_case("scatters_f16", f = jx_fn_new(scatters, 3, NULL),
+             (jx_t[]){jx_astype(x, JX_F16), i16, jx_astype(upd, JX_F16)}, true);
+  check_case("scatters_i8", f = jx_fn_new(scatters_int, 3, NULL),
+             (jx_t[]){jx_astype(xi, JX_I8), iu64, jx_astype(ui, JX_I8)}, true);
+  check_case("dslices_u16", f = jx_fn_new(dslices, 3, NULL),
+             (jx_t[]){x54, jx_astype(s1, JX_U16), jx_scalar_of(JX_U64, 0x1p64)}, true);
   jx_pool_pop();
 }
 
@@ -470,6 +495,11 @@ static void test_sort_scan(void) {
   jx_t x = rand_f(&s, JX_F32, 2, I64(3, 7));
   jx_t xi = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(3, 7)), jx_scalar(2)), JX_I32);
   check_case("sorts", f = jx_fn_new(sorts, 2, NULL), (jx_t[]){x, xi}, true);
+  /* #19: bf16/f16 keys compared as f32 (NaN last, -0 = +0), narrow/u64 ints */
+  check_case("sorts_bf16", f = jx_fn_new(sorts, 2, NULL),
+             (jx_t[]){jx_astype(x, JX_BF16), jx_astype(xi, JX_I16)}, true);
+  check_case("sorts_f16", f = jx_fn_new(sorts, 2, NULL),
+             (jx_t[]){jx_astype(x, JX_F16), jx_astype(xi, JX_U64)}, true);
   check_case("permutation", f = jx_fn_new(permutation, 1, NULL), (jx_t[]){jx_random_key(5)}, true);
   check_case("sort_grad", f = jx_grad(jx_fn_new(sort_loss, 1, NULL), 0),
              (jx_t[]){rand_f(&s, JX_F32, 1, I64(9))}, true);
@@ -477,6 +507,11 @@ static void test_sort_scan(void) {
   jx_t ci = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(4, 6)), jx_scalar(1e4)), JX_I32);
   jx_t cb = jx_gt(rand_f(&s, JX_F32, 2, I64(4, 6)), jx_scalar(0.5));
   check_case("cums", f = jx_fn_new(cums, 3, NULL), (jx_t[]){c, ci, cb}, true);
+  /* #19: bf16/f16 scan an f32 running value, rounding each output; small ints wrap */
+  check_case("cums_bf16", f = jx_fn_new(cums, 3, NULL),
+             (jx_t[]){jx_astype(c, JX_BF16), jx_astype(ci, JX_I16), cb}, true);
+  check_case("cums_f16", f = jx_fn_new(cums, 3, NULL),
+             (jx_t[]){jx_astype(c, JX_F16), jx_astype(ci, JX_U8), cb}, true);
   check_case("prods", f = jx_fn_new(prods, 2, NULL), (jx_t[]){c, ci}, true);
   check_case("prod_grad", f = jx_grad(jx_fn_new(prod_loss, 1, NULL), 0), (jx_t[]){c}, true);
   jx_pool_pop();

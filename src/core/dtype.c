@@ -184,13 +184,13 @@ enum {
 #define EXT_call              EXT_ALL /* containers: their insides are checked when traced */
 #define EXT_control           EXT_ALL
 #define EXT_custom            EXT_ALL
-#define EXT_reduce            EXT_ALL  /* bf16/f16 computed in f32 (prims/reduce.c, math.c) */
-#define EXT_window            EXT_INTS /* C arithmetic on the element type */
+#define EXT_reduce            EXT_ALL /* bf16/f16 computed in f32 (prims/reduce.c, math.c) */
+#define EXT_window            EXT_ALL /* ints: C arithmetic on the type; bf16/f16: the f32 kernel, rounded once */
 #define EXT_dot               (DB(JX_BF16) | DB(JX_F16)) /* f32 accumulation (prims/dot.c) */
 #define EXT_conv              EXT_NONE
-#define EXT_index             EXT_NONE
-#define EXT_sort              EXT_NONE
-#define EXT_cumulative        EXT_NONE
+#define EXT_index             EXT_ALL /* data movement by element size; scatter combiners in f32 for bf16/f16 */
+#define EXT_sort              EXT_ALL /* radix keys: bf16/f16 widened to f32, NaN last, -0 = +0 */
+#define EXT_cumulative        EXT_ALL /* bf16/f16: an f32 running value, each output rounded once */
 #define EXT_random            EXT_NONE /* threefry2x32 hashes u32 words; ops/random.c draws #19 dtypes from them */
 #define EXT_coll              EXT_NONE
 #define EXT_debug             EXT_ALL /* printed through jx_scalar_load, which reads every dtype */

@@ -28,6 +28,10 @@ jx_t jx_one_hot(jx_t labels, int n) {
   if (e) return e;
   if (n < 0) return jx_error_new("one_hot: number of classes must be >= 0, got %d", n);
   if (!jx_dtype_is_int(labels->aval.dtype)) return jx_error_new("one_hot: labels must be integers");
+  /* the class iota counts in the labels' dtype: narrow ones (#19's i8 ...
+   * u16) are widened first, exactly, so that it cannot wrap (u8 labels,
+   * 300 classes: class 261 is not label 5) */
+  if (jx_dtype_size(labels->aval.dtype) < 4) labels = jx_lax_convert(labels, JX_I32);
   const jx_aval *a = &labels->aval;
   if (a->ndim + 1 > JX_MAX_RANK) return jx_error_new("one_hot: result rank too large");
   int64_t shape[JX_MAX_RANK];
@@ -253,9 +257,14 @@ jx_t jx_at_get(jx_t x, jx_t indices, int axis) { return jx_take(x, indices, axis
  * highest unsigned, true */
 static double default_fill(jx_dtype dt) {
   switch (dt) {
+    case JX_I8: return INT8_MIN;
+    case JX_I16: return INT16_MIN;
     case JX_I32: return (double)INT32_MIN;
     case JX_I64: return -9223372036854775808.0;
+    case JX_U8: return UINT8_MAX;
+    case JX_U16: return UINT16_MAX;
     case JX_U32: return (double)UINT32_MAX;
+    case JX_U64: return 0x1p64; /* (stored saturated: UINT64_MAX) */
     case JX_BOOL: return 1;
     default: return NAN;
   }
@@ -288,7 +297,10 @@ jx_t jx_take_along_axis(jx_t x, jx_t idx, int axis) {
   if (nout == 0 || a->shape[ax] == 0) /* nothing to read: every index is out of bounds */
     return jx_full(a->dtype, r, S, default_fill(a->dtype));
   if (jx_has_exact(idx)) idx = jx_op_cast_for(op, idx, ia->dtype, false);
-  jx_dtype dt = ia->dtype;
+  /* the iotas below count along every dim in the index dtype: narrow
+   * ones (#19's i8 ... u16) are widened first, exactly, so they cannot wrap */
+  if (jx_dtype_size(ia->dtype) < 4) idx = jx_lax_convert(idx, JX_I32);
+  jx_dtype dt = idx->aval.dtype;
   jx_t cols[JX_MAX_RANK];
   S[r] = 1;
   jx_aval full = {.dtype = dt, .ndim = (int8_t)(r + 1)};
@@ -341,9 +353,9 @@ jx_t jx_segment_sum(jx_t data, jx_t segment_ids, int64_t num_segments) {
 jx_t jx_segment_max(jx_t data, jx_t segment_ids, int64_t num_segments) {
   jx_dtype dt = jx_is_error(data) || data->kind == JX_VK_TREE ? JX_F32 : data->aval.dtype;
   /* the identity of max: -inf, the lowest integer, 0 unsigned, false */
-  double lowest = dt == JX_I32 || dt == JX_I64    ? default_fill(dt)
-                  : dt == JX_U32 || dt == JX_BOOL ? 0
-                                                  : -INFINITY;
+  double lowest = jx_dtype_is_float(dt)                              ? -INFINITY
+                  : jx_dtype_is_int(dt) && !jx_dtype_is_unsigned(dt) ? default_fill(dt)
+                                                                     : 0;
   return segment(JX_P_scatter_max, "segment_max", data, segment_ids, num_segments, lowest);
 }
 

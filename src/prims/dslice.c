@@ -21,8 +21,7 @@ static int64_t start_offset(const jx_t *starts, const jx_aval *x, const int64_t 
   int64_t st[JX_MAX_RANK], off = 0;
   jx_strides(x->ndim, x->shape, st);
   for (int d = 0; d < x->ndim; d++) {
-    int64_t v = (int64_t)jx_scalar_load(starts[d]->aval.dtype, jx_data(starts[d]));
-    if (starts[d]->aval.dtype == JX_I64) v = *(const int64_t *)jx_data(starts[d]); /* exact */
+    int64_t v = jx_index_load(starts[d]->aval.dtype, jx_data(starts[d]), 0); /* exact */
     int64_t hi = x->shape[d] - size[d];
     off += (v < 0 ? 0 : v > hi ? hi : v) * st[d];
   }

@@ -96,13 +96,20 @@ static jx_t gather_abstract(jx_prim p, const jx_aval *in, int nin, const jx_para
   return NULL;
 }
 
-/* one index element as int64 */
-static int64_t ld_index(jx_dtype dt, const void *base, int64_t i) {
+int64_t jx_index_load(jx_dtype dt, const void *base, int64_t i) {
   switch (dt) {
     case JX_I32: return ((const int32_t *)base)[i];
     case JX_I64: return ((const int64_t *)base)[i];
     case JX_U32: return ((const uint32_t *)base)[i];
-    default: return (int64_t)jx_scalar_load(dt, (const char *)base + (size_t)i * jx_dtype_size(dt));
+    case JX_I8: return ((const int8_t *)base)[i];
+    case JX_U8: return ((const uint8_t *)base)[i];
+    case JX_I16: return ((const int16_t *)base)[i];
+    case JX_U16: return ((const uint16_t *)base)[i];
+    case JX_U64: {
+      uint64_t v = ((const uint64_t *)base)[i];
+      return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+    }
+    default: return 0; /* (abstract eval admits integer dtypes only) */
   }
 }
 
@@ -168,7 +175,7 @@ static void resolve(const resolver *r, int64_t b0, int64_t n, int64_t *xoff) {
     int64_t off = 0;
     for (int k = 0; k < d->nmap && off >= 0; k++) {
       int dim = d->map[k];
-      int64_t v = ld_index(ia->dtype, ib, base + k * istep), hi = x->shape[dim] - r->win[dim];
+      int64_t v = jx_index_load(ia->dtype, ib, base + k * istep), hi = x->shape[dim] - r->win[dim];
       if (d->mode == JX_GATHER_CLIP) v = v < 0 ? 0 : v > hi ? hi : v;
       off = v < 0 || v > hi ? -1 : off + v * xs[dim];
     }
@@ -204,7 +211,7 @@ static jx_t gather_take(jx_t x, jx_t idx, int a, jx_t out) {
   int64_t *ix = jx_malloc(sizeof(int64_t) * (size_t)(k ? k : 1));
   if (!ix) return jx_error_new("gather: out of memory");
   for (int64_t i = 0; i < k; i++) {
-    int64_t v = ld_index(idx->aval.dtype, jx_data(idx), i);
+    int64_t v = jx_index_load(idx->aval.dtype, jx_data(idx), i);
     ix[i] = v < 0 ? 0 : v >= n ? n - 1 : v;
   }
   jx_cpu_gather(jx_dtype_size(xa->dtype), outer, n, inner, jx_data(x), k, ix, jx_data(out));
@@ -485,8 +492,11 @@ static jx_t indices_front(jx_t idx, int bi, int64_t B, int *ivd) {
   return idx;
 }
 
-/* prepend the batch counter to every index vector (last dim) */
+/* prepend the batch counter to every index vector (last dim); indices
+ * narrower than 32 bits are widened first (exactly) so that the counter
+ * cannot wrap (a batch of 300 with u8 indices) */
 static jx_t with_counter(jx_t idx) {
+  if (jx_dtype_size(idx->aval.dtype) < 4) idx = jx_lax_convert(idx, JX_I32);
   int r = idx->aval.ndim;
   int64_t s[JX_MAX_RANK];
   memcpy(s, idx->aval.shape, sizeof(int64_t) * (size_t)r);
@@ -616,18 +626,19 @@ static jx_t iota_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   const jx_aval *o = &out[0]->aval;
   int64_t n = o->shape[pa->iota.axis], outer, inner;
   split3(o, pa->iota.axis, &outer, &inner);
-  /* one row 0..n-1, then broadcast it with a strided copy */
-  jx_buffer *row = jx_buffer_new(sizeof(double) * (size_t)(n ? n : 1));
+  /* one row 0..n-1, then broadcast it with a strided copy; converted from
+   * i64, as the fused jit code does, so that a narrow int wraps the same */
+  jx_buffer *row = jx_buffer_new(sizeof(int64_t) * (size_t)(n ? n : 1));
   if (!row) return jx_error_new("iota: out of memory");
-  double *r = row->data;
-  for (int64_t i = 0; i < n; i++) r[i] = (double)i;
+  int64_t *r = row->data;
+  for (int64_t i = 0; i < n; i++) r[i] = i;
   size_t es = jx_dtype_size(o->dtype);
   jx_buffer *conv = jx_buffer_new(es * (size_t)(n ? n : 1));
   if (!conv) {
     jx_buffer_release(row);
     return jx_error_new("iota: out of memory");
   }
-  jx_cpu_convert(JX_F64, o->dtype, n, r, conv->data);
+  jx_cpu_convert(JX_I64, o->dtype, n, r, conv->data);
   int64_t shape[3] = {outer, n, inner}, st[3] = {0, 1, 0};
   jx_cpu_strided_copy(es, 3, shape, conv->data, 0, st, jx_data(out[0]));
   jx_buffer_release(row);

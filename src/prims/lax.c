@@ -156,8 +156,11 @@ static bool may_be_negative(jx_t idx) {
 }
 
 jx_t jx_lax_wrap_index(jx_t idx, int64_t n) {
-  if (!may_be_negative(idx)) return idx; /* eager: skip three passes over the indices */
   jx_dtype dt = idx->aval.dtype;
+  if (dt == JX_U8 || dt == JX_U16 || dt == JX_U64) return idx; /* never negative (as JAX) */
+  if (!may_be_negative(idx)) return idx;                       /* eager: skip three passes over the indices */
+  if ((dt == JX_I8 || dt == JX_I16) && n > (dt == JX_I8 ? INT8_MAX : INT16_MAX))
+    idx = jx_lax_convert(idx, dt = JX_I32); /* i + n must not wrap in the index dtype */
   jx_t neg = jx_lax_binary(JX_P_lt, idx, jx_lax_const(dt, 0));
   return jx_lax_select(neg, jx_lax_binary(JX_P_add, idx, jx_lax_const(dt, (double)n)), idx);
 }

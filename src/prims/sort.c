@@ -24,7 +24,7 @@ static jx_t sort_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
   for (int i = 0; i < nin; i++) {
     if (in[i].ndim != in[0].ndim || memcmp(in[i].shape, in[0].shape, sizeof(int64_t) * (size_t)in[0].ndim))
       return ERR("operands must have the same shape");
-    if ((unsigned)in[i].dtype > JX_F64) return ERR("operand %d has a dtype sort does not take", i);
+    if ((unsigned)in[i].dtype >= JX_DTYPE_COUNT) return ERR("operand %d has a dtype sort does not take", i);
     out[i] = in[i];
   }
   return NULL;

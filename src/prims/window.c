@@ -73,26 +73,46 @@ static void make_desc(const jx_aval *x, const jx_params *pa, jx_cpu_window_desc 
   }
 }
 
+static int run_window(jx_prim p, const jx_params *pa, const jx_cpu_window_desc *d, const void *a,
+                      const void *b, void *y) {
+  switch (p) {
+    case JX_P_reduce_window_sum: return jx_cpu_reduce_window(JX_WIN_SUM, d, a, y);
+    case JX_P_reduce_window_max: return jx_cpu_reduce_window(JX_WIN_MAX, d, a, y);
+    case JX_P_reduce_window_min: return jx_cpu_reduce_window(JX_WIN_MIN, d, a, y);
+    case JX_P_select_and_gather_add: return jx_cpu_select_gather(pa->window.select, d, a, b, y);
+    default: return jx_cpu_select_scatter(pa->window.select, d, a, b, y);
+  }
+}
+
+/* bf16/f16 (#19): the operands widened exactly to f32, the f32 kernel,
+ * the result rounded once per element (as XLA:CPU after float
+ * normalization: sums and select_and_scatter's adds accumulate in f32;
+ * max/min and the selections see the same order as the 16-bit values) */
+static int run_half(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_cpu_window_desc *d, jx_t y) {
+  jx_dtype dt = d->dt;
+  int64_t n[3] = {jx_aval_size(&in[0]->aval), nin == 2 ? jx_aval_size(&in[1]->aval) : 0,
+                  jx_aval_size(&y->aval)};
+  float *f[3] = {NULL, NULL, NULL};
+  int rc = 0;
+  for (int i = 0; i < 3 && !rc; i++)
+    if (!(f[i] = jx_malloc(sizeof(float) * (size_t)(n[i] ? n[i] : 1)))) rc = -1;
+  if (!rc) {
+    jx_cpu_convert(dt, JX_F32, n[0], jx_data(in[0]), f[0]);
+    if (nin == 2) jx_cpu_convert(dt, JX_F32, n[1], jx_data(in[1]), f[1]);
+    d->dt = JX_F32;
+    rc = run_window(p, pa, d, f[0], f[1], f[2]);
+    if (!rc) jx_cpu_convert(JX_F32, dt, n[2], f[2], jx_data(y));
+  }
+  for (int i = 0; i < 3; i++) jx_free(f[i]);
+  return rc;
+}
+
 static jx_t window_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   jx_cpu_window_desc d;
   make_desc(&in[nin - 1]->aval, pa, &d);
-  int rc;
-  switch (p) {
-    case JX_P_reduce_window_sum:
-      rc = jx_cpu_reduce_window(JX_WIN_SUM, &d, jx_data(in[0]), jx_data(out[0]));
-      break;
-    case JX_P_reduce_window_max:
-      rc = jx_cpu_reduce_window(JX_WIN_MAX, &d, jx_data(in[0]), jx_data(out[0]));
-      break;
-    case JX_P_reduce_window_min:
-      rc = jx_cpu_reduce_window(JX_WIN_MIN, &d, jx_data(in[0]), jx_data(out[0]));
-      break;
-    case JX_P_select_and_gather_add:
-      rc = jx_cpu_select_gather(pa->window.select, &d, jx_data(in[0]), jx_data(in[1]), jx_data(out[0]));
-      break;
-    default:
-      rc = jx_cpu_select_scatter(pa->window.select, &d, jx_data(in[0]), jx_data(in[1]), jx_data(out[0]));
-  }
+  int rc = jx_dtype_is_half(d.dt)
+               ? run_half(p, in, nin, pa, &d, out[0])
+               : run_window(p, pa, &d, jx_data(in[0]), nin == 2 ? jx_data(in[1]) : NULL, jx_data(out[0]));
   if (rc) {
     jx_aval av[2] = {in[0]->aval, in[nin - 1]->aval};
     return jx_rule_error(nm(p), av, nin, "out of memory");

@@ -182,6 +182,14 @@ static inline uint64_t sort_key(jx_dtype dt, const void *x, int64_t i) {
     case JX_I64: return (uint64_t)((const int64_t *)x)[i] ^ (UINT64_C(1) << 63);
     case JX_U32: return ((const uint32_t *)x)[i];
     case JX_F32: return f32_key(((const float *)x)[i]);
+    /* #19: bf16/f16 widen exactly to f32 (same order, NaN last, -0 = +0) */
+    case JX_BF16: return f32_key(jx_bf16_to_f32(((const uint16_t *)x)[i]));
+    case JX_F16: return f32_key(jx_f16_to_f32(((const uint16_t *)x)[i]));
+    case JX_I8: return (uint32_t)(int32_t)((const int8_t *)x)[i] ^ UINT32_C(0x80000000);
+    case JX_I16: return (uint32_t)(int32_t)((const int16_t *)x)[i] ^ UINT32_C(0x80000000);
+    case JX_U8: return ((const uint8_t *)x)[i];
+    case JX_U16: return ((const uint16_t *)x)[i];
+    case JX_U64: return ((const uint64_t *)x)[i];
     default: return f64_key(((const double *)x)[i]);
   }
 }
@@ -244,7 +252,7 @@ RADIX_LINE(sort64, uint64_t, int64_t, 8)
 
 static void sort_range(void *ctx, int64_t lo, int64_t hi) {
   sort_ctx *c = ctx;
-  bool narrow = c->dt == JX_BOOL || c->dt == JX_I32 || c->dt == JX_U32 || c->dt == JX_F32;
+  bool narrow = c->dt != JX_I64 && c->dt != JX_U64 && c->dt != JX_F64; /* 32-bit keys */
   narrow &= c->n <= INT32_MAX;
   size_t n = (size_t)(c->n ? c->n : 1), ks = narrow ? 4 : 8;
   void *k = jx_malloc(n * 2 * ks), *ix = jx_malloc(n * 2 * ks);

@@ -1,7 +1,10 @@
 /* General gather/scatter kernels over a jx_cpu_gs_plan (gather.h). */
 #include "backend/cpu/gather.h"
 
+#include <math.h>
 #include <string.h>
+
+#include "backend/cpu/scalar_ops.h"
 
 /* y's offset of index position b (row-major over bshape) */
 static int64_t y_base(const jx_cpu_gs_plan *p, int64_t b) {
@@ -75,13 +78,17 @@ static void g_fill(void *c_, int64_t xo, int64_t yo, int64_t run) {
     for (int64_t i = 0; i < n; i++) y[i] = xoff[i] < 0 ? fv : x[xoff[i]];                                    \
   }
 DEF_GPTS(m8, uint8_t)
+DEF_GPTS(m16, uint16_t)
 DEF_GPTS(m32, uint32_t)
 DEF_GPTS(m64, uint64_t)
 
 void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, int64_t b0, int64_t b1, const int64_t *xoff, const void *x,
                       void *y, const void *fill) {
-  if (p->wnd == 0 && (p->es == 1 || p->es == 4 || p->es == 8)) {
-    (p->es == 1 ? gpts_m8 : p->es == 4 ? gpts_m32 : gpts_m64)(b0, b1 - b0, xoff, x, y, fill);
+  if (p->wnd == 0 && (p->es == 1 || p->es == 2 || p->es == 4 || p->es == 8)) {
+    (p->es == 1   ? gpts_m8
+     : p->es == 2 ? gpts_m16
+     : p->es == 4 ? gpts_m32
+                  : gpts_m64)(b0, b1 - b0, xoff, x, y, fill);
     return;
   }
   gctx c = {.p = p, .x = x, .y = y, .fill = fill};
@@ -131,8 +138,24 @@ typedef struct {
 DEF_SC_ALL(i32, int32_t, uint32_t, 0)
 DEF_SC_ALL(i64, int64_t, uint64_t, 0)
 DEF_SC_ALL(u32, uint32_t, uint32_t, 0)
+DEF_SC_ALL(i8, int8_t, uint32_t, 0) /* (#19) the small ints wrap through 32 bits */
+DEF_SC_ALL(u8, uint8_t, uint32_t, 0)
+DEF_SC_ALL(i16, int16_t, uint32_t, 0)
+DEF_SC_ALL(u16, uint16_t, uint32_t, 0)
+DEF_SC_ALL(u64, uint64_t, uint64_t, 0)
 DEF_SC_ALL(f32, float, float, a != a)
 DEF_SC_ALL(f64, double, double, a != a)
+/* bf16/f16 (their bits): each update widens both to f32, combines there
+ * and rounds once (scalar_ops.h), as XLA:CPU's scatter computes a bf16
+ * combiner after float normalization; max/min propagate NaN */
+#define DEF_SC_HALF(S)                                                                                       \
+  DEF_SC(set, S, uint16_t, ((void)a, b))                                                                     \
+  DEF_SC(add, S, uint16_t, add_##S(a, b))                                                                    \
+  DEF_SC(mul, S, uint16_t, mul_##S(a, b))                                                                    \
+  DEF_SC(min, S, uint16_t, min_##S(a, b))                                                                    \
+  DEF_SC(max, S, uint16_t, max_##S(a, b))
+DEF_SC_HALF(bf16)
+DEF_SC_HALF(f16)
 /* bool: add/max are or, mul/min are and */
 DEF_SC(set, b, uint8_t, ((void)a, b))
 DEF_SC(add, b, uint8_t, a | b)
@@ -143,15 +166,19 @@ DEF_SC(max, b, uint8_t, a | b)
 #define SC_ROW(S)                                                                                            \
   { sc_set_##S, sc_add_##S, sc_mul_##S, sc_min_##S, sc_max_##S }
 static const visit_fn sc_fns[JX_DTYPE_COUNT][5] = {
-    [JX_BOOL] = SC_ROW(b),  [JX_I32] = SC_ROW(i32), [JX_I64] = SC_ROW(i64),
-    [JX_U32] = SC_ROW(u32), [JX_F32] = SC_ROW(f32), [JX_F64] = SC_ROW(f64)};
+    [JX_BOOL] = SC_ROW(b),  [JX_I32] = SC_ROW(i32), [JX_I64] = SC_ROW(i64),   [JX_U32] = SC_ROW(u32),
+    [JX_F32] = SC_ROW(f32), [JX_F64] = SC_ROW(f64), [JX_BF16] = SC_ROW(bf16), [JX_F16] = SC_ROW(f16),
+    [JX_I8] = SC_ROW(i8),   [JX_U8] = SC_ROW(u8),   [JX_I16] = SC_ROW(i16),   [JX_U16] = SC_ROW(u16),
+    [JX_U64] = SC_ROW(u64)};
 typedef void (*pts_fn)(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x,
                        const void *y);
 #define PTS_ROW(S)                                                                                           \
   { pts_set_##S, pts_add_##S, pts_mul_##S, pts_min_##S, pts_max_##S }
 static const pts_fn pts_fns[JX_DTYPE_COUNT][5] = {
-    [JX_BOOL] = PTS_ROW(b),  [JX_I32] = PTS_ROW(i32), [JX_I64] = PTS_ROW(i64),
-    [JX_U32] = PTS_ROW(u32), [JX_F32] = PTS_ROW(f32), [JX_F64] = PTS_ROW(f64)};
+    [JX_BOOL] = PTS_ROW(b),  [JX_I32] = PTS_ROW(i32), [JX_I64] = PTS_ROW(i64),   [JX_U32] = PTS_ROW(u32),
+    [JX_F32] = PTS_ROW(f32), [JX_F64] = PTS_ROW(f64), [JX_BF16] = PTS_ROW(bf16), [JX_F16] = PTS_ROW(f16),
+    [JX_I8] = PTS_ROW(i8),   [JX_U8] = PTS_ROW(u8),   [JX_I16] = PTS_ROW(i16),   [JX_U16] = PTS_ROW(u16),
+    [JX_U64] = PTS_ROW(u64)};
 
 bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, int64_t b0, int64_t b1,
                        const int64_t *xoff, int64_t lo, int64_t hi, void *x, const void *y) {

@@ -378,8 +378,11 @@ static void put_concat(sb *b, const jx_program *p, const jx_kernel *k, int id) {
 /* ---------------------------------------------------- gather, scatter_add */
 /* an index clamped into [0, n), as the primitive's clip mode (the public
  * ops wrap negative indices before they bind it) */
-static void put_index(sb *b, int64_t n) {
-  put(b, "      int64_t r = (int64_t)i1[j];\n");
+static void put_index(sb *b, jx_dtype idt, int64_t n) {
+  if (idt == JX_U64) /* saturating, as jx_index_load */
+    put(b, "      int64_t r = i1[j] > 0x7fffffffffffffffULL ? INT64_MAX : (int64_t)i1[j];\n");
+  else
+    put(b, "      int64_t r = (int64_t)i1[j];\n");
   put(b, "      r = r < 0 ? 0 : r >= %lldLL ? %lldLL : r;\n", (long long)n, (long long)(n - 1));
 }
 
@@ -396,7 +399,7 @@ static void put_gather(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   if (outer * ni * inner > 0) {
     put(b, "  for (int64_t o = 0; o < %lldLL; o++)\n    for (int64_t j = 0; j < %lldLL; j++) {\n",
         (long long)outer, (long long)ni);
-    put_index(b, n);
+    put_index(b, bav(p, k->ins[1])->dtype, n);
     put(b, "      memcpy(o0 + (o * %lldLL + j) * %lldLL, i0 + (o * %lldLL + r) * %lldLL, %lldu);\n    }\n",
         (long long)ni, (long long)inner, (long long)n, (long long)inner, (long long)(inner * es));
   }
@@ -422,7 +425,7 @@ static void put_scatter(sb *b, const jx_program *p, const jx_kernel *k, int id) 
   if (outer * ni * inner > 0) {
     put(b, "  for (int64_t o = 0; o < %lldLL; o++)\n    for (int64_t j = 0; j < %lldLL; j++) {\n",
         (long long)outer, (long long)ni);
-    put_index(b, n);
+    put_index(b, bav(p, k->ins[1])->dtype, n);
     put(b, "      %s *const d = o0 + (o * %lldLL + r) * %lldLL;\n", ctype[o->dtype], (long long)n,
         (long long)inner);
     put(b, "      const %s *const u = i2 + (o * %lldLL + j) * %lldLL;\n", ctype[o->dtype], (long long)ni,
@@ -512,6 +515,8 @@ static const struct {
 
 int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k) {
   if (k->kind != JX_LK_CALL) return 0;
+  if (k->call.prim == JX_P_select_and_scatter_add && jx_dtype_is_half(bav(p, k->ins[1])->dtype))
+    return 4 * jx_aval_size(bav(p, k->ins[1])); /* its f32 sums (render_window.c) */
   return k->call.prim == JX_P_sort || k->call.prim == JX_P_argsort ? jx_cpu_sort_scratch(p, k) : 0;
 }
 

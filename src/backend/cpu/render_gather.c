@@ -68,7 +68,8 @@ static void put_decomposed(sb *b, const char *f, int n, const int64_t *shape, co
 
 /* `off`: the window start of position bq in the operand, -1 when out of
  * bounds (fill or drop), each start clamped under clip */
-static void put_resolve(sb *b, const jx_aval *x, const jx_params *pa, const int64_t *win, const plan *pl) {
+static void put_resolve(sb *b, const jx_aval *x, jx_dtype idt, const jx_params *pa, const int64_t *win,
+                        const plan *pl) {
   const __typeof__(pa->gather) *d = &pa->gather;
   int64_t xs[JX_MAX_RANK];
   jx_strides(x->ndim, x->shape, xs);
@@ -81,7 +82,11 @@ static void put_resolve(sb *b, const jx_aval *x, const jx_params *pa, const int6
   for (int k = 0; k < d->nmap; k++) {
     int dim = d->map[k];
     long long hi = (long long)(x->shape[dim] - win[dim]);
-    put(b, "    {\n      int64_t v = (int64_t)i1[ib + %lldLL];\n", (long long)(k * pl->istep));
+    put(b, "    {\n      const int64_t ii = ib + %lldLL;\n", (long long)(k * pl->istep));
+    if (idt == JX_U64)
+      put(b, "      int64_t v = i1[ii] > 0x7fffffffffffffffULL ? INT64_MAX : (int64_t)i1[ii];\n");
+    else
+      put(b, "      int64_t v = (int64_t)i1[ii];\n");
     if (d->mode == JX_GATHER_CLIP) put(b, "      v = v < 0 ? 0 : v > %lldLL ? %lldLL : v;\n", hi, hi);
     put(b, "      if (off >= 0) off = v < 0 || v > %lldLL ? -1 : off + v * %lldLL;\n    }\n", hi,
         (long long)xs[dim]);
@@ -106,10 +111,6 @@ static void put_window_offset(sb *b, const char *base, const plan *pl, const int
 void jx_cpu_render_gather_general(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *x = jx_cpu_bav(p, k->ins[0]), *ia = jx_cpu_bav(p, k->ins[1]), *o = jx_cpu_bav(p, k->outs[0]);
   const jx_params *pa = &k->call.params;
-  if (!jx_cpu_call_dtype_ok(x->dtype) || !jx_cpu_call_dtype_ok(ia->dtype)) {
-    jx_cpu_no_rendering(b->need, k->call.prim);
-    return;
-  }
   plan pl;
   make_plan(x, o, ia, pa, pa->gather.slice, &pl);
   jx_cpu_call_head(b, p, k, id, "gather");
@@ -117,7 +118,7 @@ void jx_cpu_render_gather_general(sb *b, const jx_program *p, const jx_kernel *k
     char fill[16] = {0};
     jx_scalar_store(x->dtype, pa->gather.fill, fill); /* the fill as the eager kernel stores it */
     put(b, "  for (int64_t bq = 0; bq < %lldLL; bq++) {\n", (long long)pl.nb);
-    put_resolve(b, x, pa, pa->gather.slice, &pl);
+    put_resolve(b, x, ia->dtype, pa, pa->gather.slice, &pl);
     put(b, "    const int64_t yb = ");
     put_decomposed(b, "bq", pl.bnd, pl.bshape, pl.byst);
     put(b, ";\n");
@@ -136,7 +137,19 @@ void jx_cpu_render_gather_general(sb *b, const jx_program *p, const jx_kernel *k
  * (gather.c): integers wrap through their unsigned type, floats' min and
  * max keep a NaN already there, bool's add/max are or, mul/min and */
 static void put_combine(sb *b, jx_prim prim, jx_dtype dt) {
-  const char *T = jx_cpu_call_ctype(dt), *U = dt == JX_I32 ? "uint32_t" : dt == JX_I64 ? "uint64_t" : T;
+  if (jx_dtype_is_half(dt) && prim != JX_P_scatter) { /* in f32, rounded once: scalar_ops.h */
+    static const char *const stem[] = {[JX_P_scatter_add] = "add",
+                                       [JX_P_scatter_mul] = "mul",
+                                       [JX_P_scatter_min] = "min",
+                                       [JX_P_scatter_max] = "max"};
+    jx_cpu_put_call(b, "%s_%s", stem[prim], jx_cpu_call_sfx(dt));
+    put(b, "a, u)");
+    return;
+  }
+  const char *T = jx_cpu_call_ctype(dt);
+  const char *U = jx_dtype_is_float(dt) || dt == JX_BOOL ? T
+                  : jx_dtype_size(dt) <= 4               ? "uint32_t"
+                                                         : "uint64_t";
   bool fl = jx_dtype_is_float(dt), bo = dt == JX_BOOL;
   const char *anan = fl ? "a != a" : "0";
   switch (prim) {
@@ -171,10 +184,6 @@ static void put_combine(sb *b, jx_prim prim, jx_dtype dt) {
 void jx_cpu_render_scatter_general(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *x = jx_cpu_bav(p, k->ins[0]), *ia = jx_cpu_bav(p, k->ins[1]), *u = jx_cpu_bav(p, k->ins[2]);
   const jx_params *pa = &k->call.params;
-  if (!jx_cpu_call_dtype_ok(x->dtype) || !jx_cpu_call_dtype_ok(ia->dtype)) {
-    jx_cpu_no_rendering(b->need, k->call.prim);
-    return;
-  }
   int64_t win[JX_MAX_RANK];
   for (int d = 0, j = 0; d < x->ndim; d++) /* 1 where inserted, else the updates' size */
     win[d] = has(pa->scatter.collapsed, pa->scatter.ncollapsed, d) ? 1 : u->shape[pa->scatter.offset[j++]];
@@ -186,7 +195,7 @@ void jx_cpu_render_scatter_general(sb *b, const jx_program *p, const jx_kernel *
   if (nx > 0) put(b, "  memcpy(o0, i0, %lldu);\n", (long long)(nx * (int64_t)jx_dtype_size(x->dtype)));
   if (nx > 0 && jx_aval_size(u) > 0) {
     put(b, "  for (int64_t bq = 0; bq < %lldLL; bq++) {\n", (long long)pl.nb);
-    put_resolve(b, x, pa, win, &pl);
+    put_resolve(b, x, ia->dtype, pa, win, &pl);
     put(b, "    const int64_t yb = ");
     put_decomposed(b, "bq", pl.bnd, pl.bshape, pl.byst);
     put(b, ";\n    if (off < 0) continue; /* dropped */\n");
@@ -204,13 +213,18 @@ void jx_cpu_render_scatter_general(sb *b, const jx_program *p, const jx_kernel *
 
 /* ------------------------------------------- dynamic_slice, _update_slice */
 /* `off`: the clamped starts (operands first..first+rank) as x's offset */
-static void put_starts(sb *b, const jx_aval *x, const int64_t *size, int first) {
+static void put_starts(sb *b, const jx_program *p, const jx_kernel *k, const jx_aval *x, const int64_t *size,
+                       int first) {
   int64_t st[JX_MAX_RANK];
   jx_strides(x->ndim, x->shape, st);
   put(b, "  int64_t off = 0;\n");
   for (int d = 0; d < x->ndim; d++) {
     long long hi = (long long)(x->shape[d] - size[d]);
-    put(b, "  {\n    int64_t v = (int64_t)i%d[0];\n", first + d);
+    if (jx_cpu_bav(p, k->ins[first + d])->dtype == JX_U64) /* saturating, as jx_index_load */
+      put(b, "  {\n    int64_t v = i%d[0] > 0x7fffffffffffffffULL ? INT64_MAX : (int64_t)i%d[0];\n",
+          first + d, first + d);
+    else
+      put(b, "  {\n    int64_t v = (int64_t)i%d[0];\n", first + d);
     put(b, "    off += (v < 0 ? 0 : v > %lldLL ? %lldLL : v) * %lldLL;\n  }\n", hi, hi, (long long)st[d]);
   }
 }
@@ -233,16 +247,11 @@ void jx_cpu_render_dslice(sb *b, const jx_program *p, const jx_kernel *k, int id
   bool update = k->call.prim == JX_P_dynamic_update_slice;
   const jx_aval *x = jx_cpu_bav(p, k->ins[0]), *o = jx_cpu_bav(p, k->outs[0]);
   const jx_aval *box = update ? jx_cpu_bav(p, k->ins[1]) : o;
-  for (int i = 0; i < k->nin; i++)
-    if (!jx_cpu_call_dtype_ok(jx_cpu_bav(p, k->ins[i])->dtype)) {
-      jx_cpu_no_rendering(b->need, k->call.prim);
-      return;
-    }
   jx_cpu_call_head(b, p, k, id, jx_prim_names[k->call.prim]);
   int64_t nx = jx_aval_size(x), es = (int64_t)jx_dtype_size(x->dtype);
   if (update && nx > 0) put(b, "  memcpy(o0, i0, %lldu);\n", (long long)(nx * es));
   if (jx_aval_size(box) > 0) {
-    put_starts(b, x, box->shape, update ? 2 : 1);
+    put_starts(b, p, k, x, box->shape, update ? 2 : 1);
     put_box_copy(b, x, box->shape, update ? "o0[at] = i1[f]" : "o0[f] = i0[at]");
   }
   jx_cpu_call_tail(b);

@@ -13,18 +13,19 @@
  * CUM combines write it (NULL: no kernel for
  * this op and dtype, as jx_cpu_cumulative_supports) */
 static const char *cum_expr(jx_prim prim, jx_dtype dt) {
-  bool fl = dt == JX_F32 || dt == JX_F64, in = dt == JX_I32 || dt == JX_I64 || dt == JX_U32;
-  bool wide = dt == JX_I64;
+  /* bf16/f16 combine their f32 running value (put_cumulative_half) */
+  bool fl = jx_dtype_is_float(dt), in = jx_dtype_is_int(dt);
+  bool wide = dt == JX_I64 || dt == JX_U64;
   switch (prim) {
     case JX_P_cumsum:
       return fl     ? "a + v"
              : !in  ? NULL
-             : wide ? "(int64_t)((uint64_t)a + (uint64_t)v)"
+             : wide ? "(T)((uint64_t)a + (uint64_t)v)"
                     : "(T)((uint32_t)a + (uint32_t)v)";
     case JX_P_cumprod:
       return fl     ? "a * v"
              : !in  ? NULL
-             : wide ? "(int64_t)((uint64_t)a * (uint64_t)v)"
+             : wide ? "(T)((uint64_t)a * (uint64_t)v)"
                     : "(T)((uint32_t)a * (uint32_t)v)";
     case JX_P_cummax: return fl ? "a != a || a > v ? a : v" : in || dt == JX_BOOL ? "a > v ? a : v" : NULL;
     case JX_P_cummin: return fl ? "a != a || a < v ? a : v" : in || dt == JX_BOOL ? "a < v ? a : v" : NULL;
@@ -36,6 +37,7 @@ static const char *cum_expr(jx_prim prim, jx_dtype dt) {
 /* cumlogsumexp's combine, p<pid>_k<id>_lae: log(exp(a) + exp(b)) without
  * overflow; NaN in, NaN out; equal infinities give themselves */
 static void put_lae(sb *b, const jx_program *p, int id, jx_dtype dt) {
+  if (jx_dtype_is_half(dt)) dt = JX_F32; /* their running value */
   const char *T = jx_cpu_call_ctype(dt), *f = dt == JX_F32 ? "f" : "";
   put(b, "static %s p%d_k%d_lae(%s a, %s b) {\n  %s m;\n  if (a != a || b != b) return a + b;\n", T, p->id,
       id, T, T, T);
@@ -76,12 +78,29 @@ void jx_cpu_render_cumulative(sb *b, const jx_program *p, const jx_kernel *k, in
         (long long)outer, (long long)inner);
     put(b, "      int64_t at = o * %lldLL + %lldLL + i;\n", (long long)(n * inner),
         (long long)(rev ? (n - 1) * inner : 0));
-    put(b, "      %s acc = i0[at];\n      o0[at] = acc;\n", T);
-    put(b, "      for (int64_t j = 1; j < %lldLL; j++) {\n        const %s a = acc, v = i0[at += %lldLL];\n",
-        (long long)n, T, step);
-    put(b, "        acc = ");
-    put_expr(b, e, T, p, id);
-    put(b, ";\n        o0[at] = acc;\n      }\n    }\n");
+    if (jx_dtype_is_half(a->dtype)) { /* as scan_kernels.c: an f32 running value, each output rounded once */
+      const char *sf = jx_cpu_call_sfx(a->dtype);
+      put(b, "      float acc = ");
+      jx_cpu_put_call(b, "jx_%s_to_f32", sf);
+      put(b, "i0[at]);\n      o0[at] = ");
+      jx_cpu_put_call(b, "jx_f32_to_%s", sf);
+      put(b, "acc);\n      for (int64_t j = 1; j < %lldLL; j++) {\n        const float a = acc, v = ",
+          (long long)n);
+      jx_cpu_put_call(b, "jx_%s_to_f32", sf);
+      put(b, "i0[at += %lldLL]);\n        acc = ", step);
+      put_expr(b, e, "float", p, id);
+      put(b, ";\n        o0[at] = ");
+      jx_cpu_put_call(b, "jx_f32_to_%s", sf);
+      put(b, "acc);\n      }\n    }\n");
+    } else {
+      put(b, "      %s acc = i0[at];\n      o0[at] = acc;\n", T);
+      put(b,
+          "      for (int64_t j = 1; j < %lldLL; j++) {\n        const %s a = acc, v = i0[at += %lldLL];\n",
+          (long long)n, T, step);
+      put(b, "        acc = ");
+      put_expr(b, e, T, p, id);
+      put(b, ";\n        o0[at] = acc;\n      }\n    }\n");
+    }
   }
   jx_cpu_call_tail(b);
 }

@@ -47,8 +47,16 @@ static void put_compare(sb *b, const jx_program *p, const jx_kernel *k, int id, 
   for (int i = 0; i < nkeys; i++) {
     jx_dtype dt = jx_cpu_bav(p, k->ins[i])->dtype;
     const char *T = jx_cpu_call_ctype(dt);
-    put(b, "  {\n    const %s u = ((const %s *)b[%d])[x], v = ((const %s *)b[%d])[y];\n    if (", T, T,
-        k->ins[i], T, k->ins[i]);
+    if (jx_dtype_is_half(dt)) { /* widened exactly to f32: the eager keys' order */
+      put(b, "  {\n    const float u = ");
+      jx_cpu_put_call(b, "jx_%s_to_f32", jx_cpu_call_sfx(dt));
+      put(b, "((const uint16_t *)b[%d])[x]), v = ", k->ins[i]);
+      jx_cpu_put_call(b, "jx_%s_to_f32", jx_cpu_call_sfx(dt));
+      put(b, "((const uint16_t *)b[%d])[y]);\n    if (", k->ins[i]);
+    } else {
+      put(b, "  {\n    const %s u = ((const %s *)b[%d])[x], v = ((const %s *)b[%d])[y];\n    if (", T, T,
+          k->ins[i], T, k->ins[i]);
+    }
     put_less(b, dt, "u", "v");
     put(b, ") return 1;\n    if (");
     put_less(b, dt, "v", "u");
@@ -78,11 +86,6 @@ static void put_merge_sort(sb *b, const jx_program *p, int id, int64_t n, int64_
 void jx_cpu_render_sort(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const bool sort = k->call.prim == JX_P_sort;
   const jx_aval *a = jx_cpu_bav(p, k->ins[0]);
-  for (int i = 0; i < k->nin; i++)
-    if (!jx_cpu_call_dtype_ok(jx_cpu_bav(p, k->ins[i])->dtype)) {
-      jx_cpu_no_rendering(b->need, k->call.prim);
-      return;
-    }
   int64_t outer, n, inner;
   axis_split(a, axis_of(k), &outer, &n, &inner);
   const bool empty = outer * n * inner == 0;

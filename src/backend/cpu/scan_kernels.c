@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/scalar_ops.h"
+
 enum { CHUNK = 2048, GRAIN_ROWS = 16384 };
 
 /* Combines. Integers go through unsigned arithmetic so that overflow
@@ -54,40 +56,86 @@ typedef void (*cum_fn)(const void *x, void *out, int64_t n, int64_t inner, int64
     }                                                                                                        \
   }
 #define INT_CUMS(T, U, S)                                                                                    \
-  CUM(sum_##S, T, U, ADD_U)                                                                                  \
-  CUM(prod_##S, T, U, MUL_U) CUM(max_##S, T, U, MAX_I) CUM(min_##S, T, U, MIN_I)
+  CUM(ksum_##S, T, U, ADD_U)                                                                                 \
+  CUM(kprod_##S, T, U, MUL_U) CUM(kmax_##S, T, U, MAX_I) CUM(kmin_##S, T, U, MIN_I)
 INT_CUMS(int32_t, uint32_t, i32)
 INT_CUMS(int64_t, uint64_t, i64)
 INT_CUMS(uint32_t, uint32_t, u32)
-CUM(max_b, uint8_t, uint8_t, MAX_I)
-CUM(min_b, uint8_t, uint8_t, MIN_I)
+INT_CUMS(int8_t, uint32_t, i8) /* (#19) the small ints wrap through 32 bits */
+INT_CUMS(uint8_t, uint32_t, u8)
+INT_CUMS(int16_t, uint32_t, i16)
+INT_CUMS(uint16_t, uint32_t, u16)
+INT_CUMS(uint64_t, uint64_t, u64)
+CUM(kmax_b, uint8_t, uint8_t, MAX_I)
+CUM(kmin_b, uint8_t, uint8_t, MIN_I)
 #define FLOAT_CUMS(T, S, LSE)                                                                                \
-  CUM(sum_##S, T, T, ADD_F)                                                                                  \
-  CUM(prod_##S, T, T, MUL_F) CUM(max_##S, T, T, MAX_F) CUM(min_##S, T, T, MIN_F) CUM(lse_##S, T, T, LSE)
+  CUM(ksum_##S, T, T, ADD_F)                                                                                 \
+  CUM(kprod_##S, T, T, MUL_F) CUM(kmax_##S, T, T, MAX_F) CUM(kmin_##S, T, T, MIN_F) CUM(klse_##S, T, T, LSE)
 FLOAT_CUMS(float, f32, LSE_F32)
 FLOAT_CUMS(double, f64, LSE_F64)
 
+/* bf16/f16 (#19): the running value is kept in f32 and each output is it
+ * rounded once (as PyTorch's CPU cumsum/cumprod, whose accumulator is
+ * float, and XLA:CPU's reduce_window after float normalization): the
+ * same f32 combines as the f32 kernels, one column chunk at a time */
+#define HALF_CUM(NAME, S, OP)                                                                                \
+  static void NAME(const void *xv, void *ov, int64_t n, int64_t inner, int64_t i0, int64_t i1, bool rev) {   \
+    const uint16_t *x = xv;                                                                                  \
+    uint16_t *o = ov;                                                                                        \
+    float acc[CHUNK];                                                                                        \
+    int64_t step = rev ? -inner : inner, j0 = rev ? n - 1 : 0;                                               \
+    const uint16_t *xr = x + j0 * inner;                                                                     \
+    uint16_t *orow = o + j0 * inner;                                                                         \
+    for (int64_t i = i0; i < i1; i++)                                                                        \
+      acc[i - i0] = jx_##S##_to_f32(xr[i]), orow[i] = jx_f32_to_##S(acc[i - i0]);                            \
+    for (int64_t j = 1; j < n; j++) {                                                                        \
+      xr += step, orow += step;                                                                              \
+      for (int64_t i = i0; i < i1; i++) {                                                                    \
+        float a = acc[i - i0], b = jx_##S##_to_f32(xr[i]);                                                   \
+        acc[i - i0] = OP(float, float, a, b);                                                                \
+        orow[i] = jx_f32_to_##S(acc[i - i0]);                                                                \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+#define HALF_CUMS(S)                                                                                         \
+  HALF_CUM(ksum_##S, S, ADD_F)                                                                               \
+  HALF_CUM(kprod_##S, S, MUL_F)                                                                              \
+  HALF_CUM(kmax_##S, S, MAX_F) HALF_CUM(kmin_##S, S, MIN_F) HALF_CUM(klse_##S, S, LSE_F32)
+HALF_CUMS(bf16)
+HALF_CUMS(f16)
+#define CUM_ROW(op)                                                                                          \
+  [JX_BF16] = k##op##_bf16, [JX_F16] = k##op##_f16, [JX_I8] = k##op##_i8, [JX_U8] = k##op##_u8,              \
+  [JX_I16] = k##op##_i16, [JX_U16] = k##op##_u16, [JX_U64] = k##op##_u64
+
 static const cum_fn cum_table[JX_CUM_COUNT][JX_DTYPE_COUNT] = {
-    [JX_CUM_SUM] =
-        {[JX_I32] = sum_i32, [JX_I64] = sum_i64, [JX_U32] = sum_u32, [JX_F32] = sum_f32, [JX_F64] = sum_f64},
-    [JX_CUM_PROD] = {[JX_I32] = prod_i32,
-                     [JX_I64] = prod_i64,
-                     [JX_U32] = prod_u32,
-                     [JX_F32] = prod_f32,
-                     [JX_F64] = prod_f64},
-    [JX_CUM_MAX] = {[JX_BOOL] = max_b,
-                    [JX_I32] = max_i32,
-                    [JX_I64] = max_i64,
-                    [JX_U32] = max_u32,
-                    [JX_F32] = max_f32,
-                    [JX_F64] = max_f64},
-    [JX_CUM_MIN] = {[JX_BOOL] = min_b,
-                    [JX_I32] = min_i32,
-                    [JX_I64] = min_i64,
-                    [JX_U32] = min_u32,
-                    [JX_F32] = min_f32,
-                    [JX_F64] = min_f64},
-    [JX_CUM_LOGSUMEXP] = {[JX_F32] = lse_f32, [JX_F64] = lse_f64},
+    [JX_CUM_SUM] = {[JX_I32] = ksum_i32,
+                    [JX_I64] = ksum_i64,
+                    [JX_U32] = ksum_u32,
+                    [JX_F32] = ksum_f32,
+                    [JX_F64] = ksum_f64,
+                    CUM_ROW(sum)},
+    [JX_CUM_PROD] = {[JX_I32] = kprod_i32,
+                     [JX_I64] = kprod_i64,
+                     [JX_U32] = kprod_u32,
+                     [JX_F32] = kprod_f32,
+                     [JX_F64] = kprod_f64,
+                     CUM_ROW(prod)},
+    [JX_CUM_MAX] = {[JX_BOOL] = kmax_b,
+                    [JX_I32] = kmax_i32,
+                    [JX_I64] = kmax_i64,
+                    [JX_U32] = kmax_u32,
+                    [JX_F32] = kmax_f32,
+                    [JX_F64] = kmax_f64,
+                    CUM_ROW(max)},
+    [JX_CUM_MIN] = {[JX_BOOL] = kmin_b,
+                    [JX_I32] = kmin_i32,
+                    [JX_I64] = kmin_i64,
+                    [JX_U32] = kmin_u32,
+                    [JX_F32] = kmin_f32,
+                    [JX_F64] = kmin_f64,
+                    CUM_ROW(min)},
+    [JX_CUM_LOGSUMEXP] =
+        {[JX_F32] = klse_f32, [JX_F64] = klse_f64, [JX_BF16] = klse_bf16, [JX_F16] = klse_f16},
 };
 
 bool jx_cpu_cumulative_supports(jx_cum_op op, jx_dtype dt) {
