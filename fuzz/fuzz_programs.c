@@ -1,10 +1,11 @@
 /* libFuzzer target: bytes -> a random jx program, run eagerly and jitted.
  *
  * The bytes decode into 1-3 input arrays (rank 0-3, dims 0-4, any dtype,
- * values including NaN/inf/huge), a sequence of up to 12 ops (round 1's
- * and round 2's: sorts, cumulative ops, dynamic slices, .at[] updates and
- * segment sums, windows and pooling, convolutions) with
- * operands, shapes, dtypes and axes taken from the bytes (often invalid:
+ * #19's bf16/f16/small ints/u64 included, values including NaN/inf/huge),
+ * a sequence of up to 12 ops (round 1's and round 2's: sorts, cumulative
+ * ops, dynamic slices, .at[] updates and segment sums, windows and
+ * pooling, convolutions) with operands, shapes, dtypes and axes taken from
+ * the bytes (often invalid:
  * bad axes, unbroadcastable shapes, wrong dtypes), and a stack of up to 4
  * transformations around it (jit, grad, value_and_grad, jacfwd, vmap with
  * random in_axes). The transformed function f runs eagerly and as jit(f);
@@ -121,7 +122,10 @@ typedef struct {
   uint8_t seed[64]; /* input values */
 } program;
 
-static const jx_dtype dtypes[] = {JX_F32, JX_F32, JX_F64, JX_I32, JX_BOOL, JX_I64, JX_U32};
+/* round 1's dtypes, then #19's: inputs, astype targets and constants */
+static const jx_dtype dtypes[] = {JX_F32,  JX_F32, JX_F64, JX_I32, JX_BOOL, JX_I64, JX_U32,
+                                  JX_BF16, JX_F16, JX_I8,  JX_U8,  JX_I16,  JX_U16, JX_U64};
+enum { NDT = sizeof dtypes / sizeof *dtypes };
 
 /* The transformations come first: with a short input the rest reads as
  * zeros, and the stack should be there from the start. */
@@ -129,7 +133,7 @@ static void decode(rd *r, program *P) {
   memset(P, 0, sizeof *P);
   P->nargs = 1 + pick(r, MAXARG);
   for (int i = 0; i < P->nargs; i++) {
-    P->dt[i] = dtypes[pick(r, 7)];
+    P->dt[i] = dtypes[pick(r, NDT)];
     P->nd[i] = pick(r, 4);
     for (int d = 0; d < P->nd[i]; d++) P->shape[i][d] = pick(r, 5);
   }
@@ -353,7 +357,7 @@ static jx_t run_insn(const insn *q, jx_t *regs, int n) {
     case OP_UNARY: return unary(q->sub, x);
     case OP_BINARY: return binary(q->sub, x, y);
     case OP_WHERE: return jx_where(q->sub & 1 ? jx_gt(x, jx_scalar(0)) : x, y, z);
-    case OP_ASTYPE: return jx_astype(x, dtypes[q->sub % 7]);
+    case OP_ASTYPE: return jx_astype(x, dtypes[q->sub % NDT]);
     case OP_REDUCE:
       switch (q->sub % 4) {
         case 0: return jx_sum(x);
@@ -428,8 +432,8 @@ static jx_t run_insn(const insn *q, jx_t *regs, int n) {
       switch (q->sub % 5) {
         case 0: return jx_scalar(q->v);
         case 1: return jx_scalar_int((int64_t)q->idx[0]);
-        case 2: return jx_full(dtypes[q->sub / 5 % 7], q->nd, q->shape, q->v);
-        case 3: return jx_arange(dtypes[q->sub / 5 % 7], q->idx[0], q->idx[1], q->step[0]);
+        case 2: return jx_full(dtypes[q->sub / 5 % NDT], q->nd, q->shape, q->v);
+        case 3: return jx_arange(dtypes[q->sub / 5 % NDT], q->idx[0], q->idx[1], q->step[0]);
         default: return q->sub & 8 ? jx_zeros_like(x) : jx_ones_like(x);
       }
     case OP_COND: {
@@ -596,25 +600,14 @@ static bool same(jx_t a, jx_t b) {
   return true;
 }
 
-/* leaf values from the export's output bytes at p (packed, any alignment) */
-static double value_at(const char *p, jx_dtype dt, int64_t i) {
-  union {
-    float f;
-    double d;
-    int32_t i32;
-    int64_t i64;
-    uint32_t u32;
-    uint8_t b;
-  } v;
-  memcpy(&v, p + i * (int64_t)jx_dtype_size(dt), jx_dtype_size(dt));
-  switch (dt) {
-    case JX_F32: return v.f;
-    case JX_F64: return v.d;
-    case JX_I32: return v.i32;
-    case JX_I64: return (double)v.i64;
-    case JX_U32: return v.u32;
-    default: return v.b;
-  }
+/* the n values of a leaf of dtype dt from the export's output bytes at p
+ * (packed, any alignment), through jx's conversions (every dtype) */
+static bool values_at(const char *p, jx_dtype dt, int64_t n, double *v) {
+  jx_pool_push();
+  jx_t a = jx_array(dt, 1, &n, p);
+  bool ok = jx_ok(a) && jx_read(a, JX_F64, v, sizeof(double) * (size_t)n) == 0;
+  jx_pool_pop();
+  return ok;
 }
 
 /* FUZZ_EXPORT=1: f exported, built strict, run standalone, compared with jit's result j */
@@ -643,12 +636,14 @@ static void check_export(jx_fn *f, int nargs, const jx_t *args, jx_t j) {
     for (int i = 0; out && i < jx_len(l); i++) {
       jx_t x = jx_at(l, i);
       int64_t n = jx_size(x);
-      static double y[1 << 16];
+      static double y[1 << 16], g[1 << 16];
       if (n > (1 << 16) || jx_read(x, JX_F64, y, sizeof(double) * (size_t)n)) break;
-      for (int64_t e = 0; e < n && at + (size_t)n * jx_dtype_size(jx_dtype_of(x)) <= nout; e++)
-        if (!close_enough(value_at(out + at, jx_dtype_of(x), e), y[e], jx_dtype_of(x))) {
+      if (at + (size_t)n * jx_dtype_size(jx_dtype_of(x)) > nout || !values_at(out + at, jx_dtype_of(x), n, g))
+        break;
+      for (int64_t e = 0; e < n; e++)
+        if (!close_enough(g[e], y[e], jx_dtype_of(x))) {
           fprintf(stderr, "fuzz_programs: leaf %d element %lld: export %.17g, jit %.17g\n", i, (long long)e,
-                  value_at(out + at, jx_dtype_of(x), e), y[e]);
+                  g[e], y[e]);
           fail("export and jit differ", j, j);
         }
       at += (size_t)n * jx_dtype_size(jx_dtype_of(x));
