@@ -21,11 +21,12 @@
  * bit for bit. Shapes cover M, N, K off the kernels' tiles (12 x 32, K pairs), K odd,
  * K past one cache block, batch dims and transposed operands; then jit ==
  * eager bitwise, grad (cotangents in the operands' dtype), vmap, the
- * public contractions, promotion, and export's refusal. */
+ * public contractions, promotion, and export (bit-exact on exact data). */
 #include "backend/cpu/gemm_kernel.h"
 #include "backend/cpu/kernels.h"
 #include "check.h"
 #include "core/core.h"
+#include "export_harness.h"
 
 #include <stdint.h>
 
@@ -334,28 +335,75 @@ static void test_public(void) {
   jx_pool_pop();
 }
 
-/* export: the C renderer and the serialized format refuse what they cannot
- * express, by name */
+/* export: jx_export_c renders bf16/f16 products (f32 sums in k order,
+ * rounded once); on exact data every order gives the same sums, so the
+ * unit built strict gives jit's bytes. The serialized format refuses
+ * preferred_element_type by name. */
 static jx_t body_pref(const jx_t *a, void *u) {
   (void)u;
   const jx_dtype f32 = JX_F32;
   const int lc = 1, rc = 0;
   return jx_dot_general(a[0], a[1], 1, &lc, &rc, 0, NULL, NULL, &f32);
 }
-static void test_export_refuses(void) {
+static jx_t body_bdot(const jx_t *a, void *u) { /* batched, the rhs transposed */
+  (void)u;
+  return jx_einsum("bik,bjk->bij", 2, a);
+}
+
+static void export_matches_jit(jx_fn *f, const jx_t *args, const char *dir, const char *name) {
+  jx_fn *jf = jx_jit(f);
+  jx_t want = jx_call(jf, args);
+  char sub[160];
+  snprintf(sub, sizeof sub, "%s/%s", dir, name);
+  mkdir(sub, 0700);
+  jx_t err = jx_export_c(jf, args, name, sub);
+  CHECKF(err == NULL && jx_ok(want), "%s: %s", name, err ? jx_error(err) : jx_error(want));
+  if (err || !jx_ok(want)) return;
+  char path[300], *drv = export_driver(name);
+  snprintf(path, sizeof path, "%s/main.c", sub);
+  write_text(path, drv);
+  free(drv);
+  size_t nin = 0, nout = 0, nw = 0;
+  char *in = leaves_bytes(jx_tuple(2, args), &nin), *w = leaves_bytes(want, &nw);
+  snprintf(path, sizeof path, "%s/in.bin", sub);
+  FILE *fi = fopen(path, "wb");
+  if (fi) fwrite(in, 1, nin, fi), fclose(fi);
+  free(in);
+  CHECKF(!run_cmd("cd %s && cc " EXPORT_STRICT " -O2 -o prog %s.c main.c -lm && ./prog in.bin out.bin", sub,
+                  name),
+         "%s: build or run", name);
+  snprintf(path, sizeof path, "%s/out.bin", sub);
+  char *got = read_file(path, &nout);
+  CHECKF(got && w && nout == nw && !memcmp(got, w, nw), "%s: the export differs from jit", name);
+  free(got), free(w);
+}
+
+static void test_export(void) {
   jx_pool_push();
-  const int64_t sa[2] = {3, 4}, sb[2] = {4, 2};
-  jx_t a = rand_arr(JX_BF16, true, 2, sa), b = rand_arr(JX_BF16, true, 2, sb);
   char dir[] = "/tmp/jx_lowp_XXXXXX";
   if (mkdtemp(dir)) {
-    jx_fn *jf = jx_jit(jx_fn_new(body_dot, 2, NULL));
-    EXPECT_ERROR(jx_export_c(jf, (jx_t[]){a, b}, "lowp", dir), "dot_general");
+    const jx_dtype dts[2] = {JX_BF16, JX_F16};
+    for (int d = 0; d < 2; d++) {
+      /* 37 columns: a full panel of 32 and a tail; k = 45 */
+      jx_t a = rand_arr(dts[d], true, 2, (int64_t[]){9, 45}),
+           b = rand_arr(dts[d], true, 2, (int64_t[]){45, 37});
+      char name[32];
+      snprintf(name, sizeof name, "lowp_%s", d ? "f16" : "bf16");
+      export_matches_jit(jx_fn_new(body_dot, 2, NULL), (jx_t[]){a, b}, dir, name);
+      snprintf(name, sizeof name, "lowp_pref_%s", d ? "f16" : "bf16");
+      export_matches_jit(jx_fn_new(body_pref, 2, NULL), (jx_t[]){a, b}, dir, name);
+      jx_t ba = rand_arr(dts[d], true, 3, (int64_t[]){2, 5, 7}),
+           bb = rand_arr(dts[d], true, 3, (int64_t[]){2, 6, 7});
+      snprintf(name, sizeof name, "lowp_batch_%s", d ? "f16" : "bf16");
+      export_matches_jit(jx_fn_new(body_bdot, 2, NULL), (jx_t[]){ba, bb}, dir, name);
+    }
+    jx_t a = rand_arr(JX_BF16, true, 2, (int64_t[]){3, 4}), b = rand_arr(JX_BF16, true, 2, (int64_t[]){4, 2});
     char path[64];
     snprintf(path, sizeof path, "%s/f.jxe", dir);
     jx_fn *jp = jx_jit(jx_fn_new(body_pref, 2, NULL));
     EXPECT_ERROR(jx_export_save(jp, (jx_t[]){a, b}, path), "dot_general", "preferred_element_type f32");
     remove(path);
-    rmdir(dir);
+    if (!getenv("JX_KEEP_EXPORT")) run_cmd("rm -rf %s", dir);
   }
   jx_pool_pop();
 }
@@ -382,6 +430,6 @@ int main(void) {
   test_grad();
   test_vmap();
   test_public();
-  test_export_refuses();
+  test_export();
   return check_report("dot_lowp");
 }

@@ -210,6 +210,43 @@ static void put_dot_small(sb *b, const char *T, const char *s, int64_t B, int64_
   put(b, "        }\n      }\n    }\n  }\n");
 }
 
+/* bf16/f16 operands (#19): each element's products summed in f32 in k
+ * order over the whole of k (no blocking: a partial sum stored in the
+ * 16-bit output would be rounded twice), then rounded once to the output
+ * dtype, or stored as f32 (preferred_element_type). The eager kernels
+ * (AMX tiles, or the f32 GEMM on widened operands) also sum in f32 and
+ * round once; their order differs, so the results agree to rounding. */
+static void put_dot_half(sb *b, jx_dtype dt, jx_dtype ot, int64_t B, int64_t M, int64_t N, int64_t K,
+                         const char *oab, const char *orb, const char *oam, const char *orn, const char *oak,
+                         const char *ork) {
+  enum { NR = 32 };
+  const char *T = ctype[dt], *OT = ot == JX_F32 ? "float" : ctype[ot];
+  put(b, "  for (int64_t bt = 0; bt < %lldLL; bt++) {\n", (long long)B);
+  put(b, "    const %s *const A = i0 + %s;\n    const %s *const Bm = i1 + %s;\n", T, oab, T, orb);
+  put(b, "    %s *const C = o0 + bt * %lldLL;\n", OT, (long long)(M * N));
+  put(b, "    for (int64_t n0 = 0; n0 < %lldLL; n0 += %d) {\n", (long long)N, NR);
+  put(b, "      const int64_t nn = %lldLL - n0 < %d ? %lldLL - n0 : %d;\n", (long long)N, NR, (long long)N,
+      NR);
+  put(b, "      for (int64_t m = 0; m < %lldLL; m++) {\n        float acc[%d];\n", (long long)M, NR);
+  put(b, "        for (int64_t j = 0; j < %d; j++) acc[j] = 0.0f;\n", NR);
+  put(b, "        for (int64_t kk = 0; kk < %lldLL; kk++) {\n          const float a = ", (long long)K);
+  jx_cpu_put_call(b, "jx_%s_to_f32", sfx[dt]);
+  put(b, "A[%s + %s]);\n          for (int64_t j = 0; j < nn; j++) {\n", oam, oak);
+  put(b, "            const int64_t n = n0 + j;\n            const float bv = ");
+  jx_cpu_put_call(b, "jx_%s_to_f32", sfx[dt]);
+  put(b, "Bm[%s + %s]);\n", ork, orn);
+  put_madd(b, "f32", "            ", "acc[j]", "acc[j]", "a", "bv");
+  put(b, "          }\n        }\n        for (int64_t j = 0; j < nn; j++) C[m * %lldLL + n0 + j] = ",
+      (long long)N);
+  if (ot == JX_F32) {
+    put(b, "acc[j];\n");
+  } else {
+    jx_cpu_put_call(b, "jx_f32_to_%s", sfx[ot]);
+    put(b, "acc[j]);\n");
+  }
+  put(b, "      }\n    }\n  }\n");
+}
+
 /* the row loops from row m0 on: MR rows at a time, then one by one */
 typedef struct {
   const char *T, *s;
@@ -242,10 +279,6 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   group gak = make_group(la, lc, pa->dot.nc), grk = make_group(ra, rc, pa->dot.nc);
   int64_t B = group_total(&gab), M = group_total(&gam), N = group_total(&grn), K = group_total(&gak);
   jx_dtype dt = la->dtype;
-  if (jx_dtype_is_half(dt)) { /* [BF16] C loops over bit patterns would be wrong: refused by name */
-    jx_cpu_no_rendering(b->need, k->call.prim);
-    return;
-  }
   const char *s = sfx[dt], *T = ctype[dt];
   head(b, p, k, id, "dot_general");
   put_offset_table(b, &gab, "ab");
@@ -265,6 +298,11 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   offset_expr(orn, sizeof orn, &grn, "rn", "n");
   offset_expr(oak, sizeof oak, &gak, "ak", "kk");
   offset_expr(ork, sizeof ork, &grk, "rk", "kk");
+  if (jx_dtype_is_half(dt)) {
+    put_dot_half(b, dt, bav(p, k->outs[0])->dtype, B, M, N, K, oab, orb, oam[0], orn, oak, ork);
+    tail(b);
+    return;
+  }
   if (M < 2 * DOT_MR) { /* a few rows (batch 1): packing B would cost more than it saves */
     put_dot_small(b, T, s, B, M, N, K, oab, orb, oam[0], orn, oak, ork);
     tail(b);
