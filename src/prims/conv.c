@@ -105,6 +105,31 @@ static void make_desc(const jx_aval *l, const jx_aval *r, const jx_aval *o, cons
   }
 }
 
+static int conv_run(jx_cpu_conv_desc *d, const void *x, const void *w, void *y) {
+  int rc = d->dt == JX_F32 ? jx_cpu_conv_dnnl(d, x, w, y) : 1;
+  return rc > 0 ? jx_cpu_conv(d, x, w, y) : rc;
+}
+
+/* bf16/f16 (#19): the operands widened exactly to f32, the f32 kernel,
+ * each output rounded once (XLA:CPU computes a bf16 convolution in f32
+ * after float normalization the same way) */
+static int conv_run_half(jx_cpu_conv_desc *d, const int64_t n[3], const void *x, const void *w, void *y) {
+  const jx_dtype dt = d->dt;
+  float *f[3] = {NULL, NULL, NULL};
+  int rc = 0;
+  for (int i = 0; i < 3 && !rc; i++)
+    if (!(f[i] = jx_malloc(sizeof(float) * (size_t)(n[i] ? n[i] : 1)))) rc = -1;
+  if (!rc) {
+    jx_cpu_convert(dt, JX_F32, n[0], x, f[0]);
+    jx_cpu_convert(dt, JX_F32, n[1], w, f[1]);
+    d->dt = JX_F32;
+    rc = conv_run(d, f[0], f[1], f[2]);
+    if (!rc) jx_cpu_convert(JX_F32, dt, n[2], f[2], y);
+  }
+  for (int i = 0; i < 3; i++) jx_free(f[i]);
+  return rc;
+}
+
 static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p, (void)nin;
   const jx_aval *r = &in[1]->aval;
@@ -126,8 +151,9 @@ static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     jx_cpu_strided_copy(es, r->ndim, shape, w, 0, pst, tmp->data);
     w = tmp->data;
   }
-  int rc = d.dt == JX_F32 ? jx_cpu_conv_dnnl(&d, jx_data(in[0]), w, jx_data(out[0])) : 1;
-  if (rc > 0) rc = jx_cpu_conv(&d, jx_data(in[0]), w, jx_data(out[0]));
+  const int64_t n[3] = {jx_aval_size(&in[0]->aval), jx_aval_size(r), jx_aval_size(&out[0]->aval)};
+  int rc = jx_dtype_is_half(d.dt) ? conv_run_half(&d, n, jx_data(in[0]), w, jx_data(out[0]))
+                                  : conv_run(&d, jx_data(in[0]), w, jx_data(out[0]));
   jx_buffer_release(tmp);
   if (rc)
     return jx_rule_error(OP, (jx_aval[]){in[0]->aval, *r}, 2, "%s",

@@ -61,8 +61,12 @@ static void put_tables(sb *b, const jx_params *pa, const cdesc *d) {
 }
 
 /* the sum of one output element into acc: channels, then taps */
-static void put_sum(sb *b, const cdesc *d, const char *T, const char *sfx, int ind) {
-  put(b, "%*s%s acc = (%s)0;\n", ind, "", T, T);
+static void put_sum(sb *b, const cdesc *d, jx_dtype dt, int ind) {
+  /* bf16/f16 (#19): values widened to f32, summed in f32 (the sum is
+   * rounded once, where it is stored) */
+  const bool half = jx_dtype_is_half(dt);
+  const char *T = jx_cpu_call_ctype(dt), *AT = half ? "float" : T, *sfx = half ? "f32" : jx_cpu_call_sfx(dt);
+  put(b, "%*s%s acc = (%s)0;\n", ind, "", AT, AT);
   put(b, "%*sfor (int64_t i = 0; i < %lldLL; i++) {\n", ind, "", (long long)d->I);
   put(b, "%*sconst %s *const Li = L + i * %lldLL;\n", ind + 2, "", T, (long long)d->lC);
   put(b, "%*sconst %s *const Wi = W + i * %lldLL;\n", ind + 2, "", T, (long long)d->rI);
@@ -81,10 +85,17 @@ static void put_sum(sb *b, const cdesc *d, const char *T, const char *sfx, int i
   snprintf(ind2, sizeof ind2, "%*s", ind + 2 + 2 * d->nsp, "");
   /* a tap on padding or a dilation hole multiplies a zero, as the eager
    * kernel's padded patches do: 0 * inf is NaN there, and must be here */
-  put(b, "%s%s lv = (%s)0;\n%sif (", ind2, T, T, ind2);
+  put(b, "%s%s lv = (%s)0;\n%sif (", ind2, AT, AT, ind2);
   for (int s = 0; s < d->nsp; s++) put(b, "%st%d >= 0", s ? " && " : "", s);
-  put(b, "%s) lv = %s;\n", d->nsp ? "" : "1", lx);
-  jx_cpu_call_madd(b, sfx, ind2, "acc", "acc", "lv", wx);
+  put(b, "%s) lv = ", d->nsp ? "" : "1");
+  if (half) jx_cpu_put_call(b, "jx_%s_to_f32", jx_cpu_call_sfx(dt));
+  put(b, "%s%s;\n", lx, half ? ")" : "");
+  if (half) {
+    put(b, "%sconst float wv = ", ind2);
+    jx_cpu_put_call(b, "jx_%s_to_f32", jx_cpu_call_sfx(dt));
+    put(b, "%s);\n", wx);
+  }
+  jx_cpu_call_madd(b, sfx, ind2, "acc", "acc", "lv", half ? "wv" : wx);
   for (int s = d->nsp - 1; s >= 0; s--) put(b, "%*s}\n", ind + 2 + 2 * s, "");
   put(b, "%*s}\n", ind, "");
 }
@@ -92,7 +103,7 @@ static void put_sum(sb *b, const cdesc *d, const char *T, const char *sfx, int i
 void jx_cpu_render_conv(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *l = jx_cpu_bav(p, k->ins[0]), *r = jx_cpu_bav(p, k->ins[1]), *o = jx_cpu_bav(p, k->outs[0]);
   const jx_params *pa = &k->call.params;
-  if (!jx_cpu_call_dtype_ok(l->dtype) || l->dtype == JX_BOOL) {
+  if ((!jx_cpu_call_dtype_ok(l->dtype) && !jx_dtype_is_half(l->dtype)) || l->dtype == JX_BOOL) {
     jx_cpu_no_rendering(b->need, k->call.prim);
     return;
   }
@@ -120,10 +131,12 @@ void jx_cpu_render_conv(sb *b, const jx_program *p, const jx_kernel *k, int id) 
       put(b, "%*sfor (int64_t p%d = 0; p%d < %lldLL; p%d++)\n", 6 + 2 * s, "", s, s, (long long)d.out[s], s);
     int ind = 6 + 2 * d.nsp;
     put(b, "%*s{\n", ind, "");
-    put_sum(b, &d, T, sfx, ind + 2);
+    put_sum(b, &d, l->dtype, ind + 2);
     put(b, "%*so0[n * %lldLL + o * %lldLL", ind + 2, "", (long long)d.oN, (long long)d.oO);
     for (int s = 0; s < d.nsp; s++) put(b, " + p%d * %lldLL", s, (long long)d.oS[s]);
-    put(b, "] = acc;\n%*s}\n    }\n", ind, "");
+    put(b, "] = ");
+    if (jx_dtype_is_half(l->dtype)) jx_cpu_put_call(b, "jx_f32_to_%s", sfx);
+    put(b, "acc%s;\n%*s}\n    }\n", jx_dtype_is_half(l->dtype) ? ")" : "", ind, "");
   }
   jx_cpu_call_tail(b);
 }
