@@ -325,8 +325,9 @@ static void test_nn(void) {
                {jx_lecun_uniform, 1.0 / 144, 0},  {jx_lecun_normal, 1.0 / 144, 1},
                {jx_he_uniform, 2.0 / 144, 0},     {jx_he_normal, 2.0 / 144, 1}};
   for (int i = 0; i < 6; i++) {
-    for (int t = 0; t < 2; t++) {
-      jx_dtype dt = t ? JX_F64 : JX_F32;
+    for (int t = 0; t < 4; t++) { /* f32, f64, and #19's bf16 and f16 (each op rounded to dt) */
+      const jx_dtype dts[4] = {JX_F32, JX_F64, JX_BF16, JX_F16};
+      jx_dtype dt = dts[t];
       jx_t w = inits[i].init(key, dt, 4, shp), v = jx_scalar_of(dt, inits[i].var), want;
       if (inits[i].dist == 0)
         want = jx_mul(jx_random_uniform(key, dt, 4, shp, -1, 1), jx_sqrt(jx_mul(jx_scalar_int(3), v)));
@@ -340,7 +341,8 @@ static void test_nn(void) {
       double sv = jx_item(jx_var(jx_astype(w, JX_F64), 0, NULL, 0, false));
       CHECKF(fabs(sv / inits[i].var - 1) < 0.1, "init %d: variance %g, want %g", i, sv, inits[i].var);
       double bound = inits[i].dist ? 2 * sqrt(inits[i].var) / .87962566103423978 : sqrt(3 * inits[i].var);
-      CHECK(jx_item(jx_max(jx_abs(w))) <= bound * (1 + 1e-6));
+      double ulp = dt == JX_BF16 ? 0x1p-7 : dt == JX_F16 ? 0x1p-10 : 1e-6; /* the product's rounding */
+      CHECK(jx_item(jx_max(jx_abs(w))) <= bound * (1 + ulp));
     }
   }
   /* fan_out with other axes: dense [in, out] = [300, 100], in_axis 0 */

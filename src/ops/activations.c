@@ -100,7 +100,7 @@ jx_t jx_variance_scaling(jx_t key, jx_dtype dt, int ndim, const int64_t *shape, 
                          const char *mode, const char *distribution, int in_axis, int out_axis) {
   const char *op = "variance_scaling";
   char s[160];
-  if (dt != JX_F32 && dt != JX_F64)
+  if (dt != JX_F32 && dt != JX_F64 && !jx_dtype_is_half(dt)) /* bf16/f16: drawn and scaled in dt, as JAX */
     return jx_error_new("%s: dtype %s is not a float dtype", op, jx_dtype_name(dt));
   if (ndim < 0 || ndim > JX_MAX_RANK || (ndim && !shape))
     return jx_error_new("%s: bad shape (rank %d)", op, ndim);
