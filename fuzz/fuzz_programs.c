@@ -626,17 +626,9 @@ static void check_export(jx_fn *f, int nargs, const jx_t *args, jx_t j) {
   jx_t err = jx_export_c(f, args, "fz", dir);
   if (err && !strstr(jx_error(err), "no portable C rendering")) fail("export failed", err, j);
   if (!err) {
-    char *drv = export_driver("fz");
-    snprintf(path, sizeof path, "%s/main.c", dir);
-    write_text(path, drv);
-    free(drv);
-    size_t nin = 0, nout = 0;
-    char *in = leaves_bytes(jx_tuple(nargs, args), &nin);
-    snprintf(path, sizeof path, "%s/in.bin", dir);
-    FILE *fi = fopen(path, "wb");
-    if (fi) fwrite(in, 1, nin, fi), fclose(fi);
-    free(in);
-    if (run_cmd("cd %s && cc %s -O1 -o prog fz.c main.c -lm && ./prog in.bin out.bin", dir, EXPORT_STRICT))
+    size_t nout = 0;
+    if (export_write_inputs(dir, "fz", jx_tuple(nargs, args)) ||
+        run_cmd("cd %s && cc %s -O1 -o prog fz.c main.c -lm && ./prog in.bin out.bin", dir, EXPORT_STRICT))
       fail("the exported program did not build or run", j, j);
     snprintf(path, sizeof path, "%s/out.bin", dir);
     char *out = read_file(path, &nout);

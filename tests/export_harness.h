@@ -113,6 +113,41 @@ __attribute__((unused)) static double elem(const char *p, jx_dtype dt, int64_t e
   return v;
 }
 
+/* values uniform in [-2, 2) from the linear congruential state *s, in
+ * dtype dt: the export tests' shared generator (a seed gives the same
+ * values in every test) */
+__attribute__((unused)) static jx_t export_rand(uint64_t *s, jx_dtype dt, int nd, const int64_t *shape) {
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++) n *= shape[d];
+  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
+  for (int64_t i = 0; v && i < n; i++) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    v[i] = ((double)(*s >> 11) / 9007199254740992.0) * 4 - 2;
+  }
+  jx_t x = v ? jx_astype(jx_array(JX_F64, nd, shape, v), dt) : jx_error_new("export_rand: out of memory");
+  free(v);
+  return x;
+}
+
+/* Beside an exported unit in dir: main.c (the driver of entry point name)
+ * and in.bin (the leaves of args, in order), what building and running it
+ * needs. 0 on success. */
+__attribute__((unused)) static int export_write_inputs(const char *dir, const char *name, jx_t args) {
+  char path[1024];
+  char *drv = export_driver(name);
+  snprintf(path, sizeof path, "%s/main.c", dir);
+  int rc = drv ? write_text(path, drv) : -1;
+  free(drv);
+  size_t nin = 0;
+  char *in = leaves_bytes(args, &nin);
+  snprintf(path, sizeof path, "%s/in.bin", dir);
+  FILE *f = in ? fopen(path, "wb") : NULL;
+  if (!f || fwrite(in, 1, nin, f) != nin) rc = -1;
+  if (f && fclose(f)) rc = -1;
+  free(in);
+  return rc;
+}
+
 static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_cmd(const char *fmt, ...) {
   char cmd[4096];
@@ -123,6 +158,28 @@ static int run_cmd(const char *fmt, ...) {
   int rc = system(cmd);
   if (rc) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
   return rc;
+}
+
+/* Export jitted jf at args (nargs arguments) into dir/name, build the
+ * unit with the strict flags, run it, and check (CHECKF) that its
+ * outputs' bytes are those of want, jit's result. */
+__attribute__((unused)) static void export_check_bytes(jx_fn *jf, const jx_t *args, int nargs, jx_t want,
+                                                       const char *dir, const char *name) {
+  char sub[512], path[600];
+  snprintf(sub, sizeof sub, "%s/%s", dir, name);
+  mkdir(sub, 0700);
+  jx_t err = jx_export_c(jf, args, name, sub);
+  CHECKF(err == NULL && jx_ok(want), "%s: %s", name, err ? jx_error(err) : jx_error(want));
+  if (err || !jx_ok(want)) return;
+  CHECKF(!export_write_inputs(sub, name, jx_tuple(nargs, args)), "%s: driver files", name);
+  CHECKF(!run_cmd("cd %s && cc " EXPORT_STRICT " -O2 -o prog %s.c main.c -lm && ./prog in.bin out.bin", sub,
+                  name),
+         "%s: build or run", name);
+  size_t nout = 0, nw = 0;
+  snprintf(path, sizeof path, "%s/out.bin", sub);
+  char *got = read_file(path, &nout), *w = leaves_bytes(want, &nw);
+  CHECKF(got && w && nout == nw && !memcmp(got, w, nw), "%s: the export differs from jit", name);
+  free(got), free(w);
 }
 
 #endif

@@ -137,31 +137,9 @@ static void test_export(void) {
       jx_t args[2] = {rand_in(dts[d], true, 4, xs), rand_in(dts[d], true, 4, ws)};
       jx_fn *jf = jx_jit(jx_fn_new(conv_fn, 2, NULL));
       jx_t want = jx_call(jf, args);
-      char name[32], sub[128], path[200];
+      char name[32];
       snprintf(name, sizeof name, "conv_%s_%zu", jx_dtype_name(dts[d]), k);
-      snprintf(sub, sizeof sub, "%s/%s", dir, name);
-      mkdir(sub, 0700);
-      jx_t err = jx_export_c(jf, args, name, sub);
-      CHECKF(err == NULL, "%s: %s", name, err ? jx_error(err) : "");
-      if (!err) {
-        char *drv = export_driver(name);
-        snprintf(path, sizeof path, "%s/main.c", sub);
-        write_text(path, drv);
-        free(drv);
-        size_t nin = 0, nout = 0, nw = 0;
-        char *in = leaves_bytes(jx_tuple(2, args), &nin), *w = leaves_bytes(want, &nw);
-        snprintf(path, sizeof path, "%s/in.bin", sub);
-        FILE *fi = fopen(path, "wb");
-        if (fi) fwrite(in, 1, nin, fi), fclose(fi);
-        free(in);
-        CHECKF(!run_cmd("cd %s && cc " EXPORT_STRICT " -O2 -o prog %s.c main.c -lm && ./prog in.bin out.bin",
-                        sub, name),
-               "%s: build or run", name);
-        snprintf(path, sizeof path, "%s/out.bin", sub);
-        char *got = read_file(path, &nout);
-        CHECKF(got && w && nout == nw && !memcmp(got, w, nw), "%s: the export differs from jit", name);
-        free(got), free(w);
-      }
+      export_check_bytes(jf, args, 2, want, dir, name);
       jx_pool_pop();
     }
   if (!getenv("JX_KEEP_EXPORT")) run_cmd("rm -rf %s", dir);

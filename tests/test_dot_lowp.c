@@ -352,30 +352,7 @@ static jx_t body_bdot(const jx_t *a, void *u) { /* batched, the rhs transposed *
 
 static void export_matches_jit(jx_fn *f, const jx_t *args, const char *dir, const char *name) {
   jx_fn *jf = jx_jit(f);
-  jx_t want = jx_call(jf, args);
-  char sub[160];
-  snprintf(sub, sizeof sub, "%s/%s", dir, name);
-  mkdir(sub, 0700);
-  jx_t err = jx_export_c(jf, args, name, sub);
-  CHECKF(err == NULL && jx_ok(want), "%s: %s", name, err ? jx_error(err) : jx_error(want));
-  if (err || !jx_ok(want)) return;
-  char path[300], *drv = export_driver(name);
-  snprintf(path, sizeof path, "%s/main.c", sub);
-  write_text(path, drv);
-  free(drv);
-  size_t nin = 0, nout = 0, nw = 0;
-  char *in = leaves_bytes(jx_tuple(2, args), &nin), *w = leaves_bytes(want, &nw);
-  snprintf(path, sizeof path, "%s/in.bin", sub);
-  FILE *fi = fopen(path, "wb");
-  if (fi) fwrite(in, 1, nin, fi), fclose(fi);
-  free(in);
-  CHECKF(!run_cmd("cd %s && cc " EXPORT_STRICT " -O2 -o prog %s.c main.c -lm && ./prog in.bin out.bin", sub,
-                  name),
-         "%s: build or run", name);
-  snprintf(path, sizeof path, "%s/out.bin", sub);
-  char *got = read_file(path, &nout);
-  CHECKF(got && w && nout == nw && !memcmp(got, w, nw), "%s: the export differs from jit", name);
-  free(got), free(w);
+  export_check_bytes(jf, args, 2, jx_call(jf, args), dir, name);
 }
 
 static void test_export(void) {

@@ -192,24 +192,11 @@ static jx_t mlp_loss(const jx_t *a, void *u) { /* (params, x, y) */
 }
 
 /* ---------------------------------------------------------- the harness */
-static jx_t rand_f(uint64_t *s, jx_dtype dt, int nd, const int64_t *shape) {
-  int64_t n = 1;
-  for (int d = 0; d < nd; d++) n *= shape[d];
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  for (int64_t i = 0; i < n; i++) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    v[i] = ((double)(*s >> 11) / 9007199254740992.0) * 4 - 2;
-  }
-  jx_t x = jx_astype(jx_array(JX_F64, nd, shape, v), dt);
-  free(v);
-  return x;
-}
-
 static jx_t mlp_params(uint64_t *s, int nin, int nh, int nout) {
-  jx_t l1 = JX_TUPLE(jx_mul(rand_f(s, JX_F32, 2, (int64_t[]){nin, nh}), jx_scalar(0.5)),
-                     rand_f(s, JX_F32, 1, (int64_t[]){nh}));
-  jx_t l2 = JX_TUPLE(jx_mul(rand_f(s, JX_F32, 2, (int64_t[]){nh, nout}), jx_scalar(0.5)),
-                     rand_f(s, JX_F32, 1, (int64_t[]){nout}));
+  jx_t l1 = JX_TUPLE(jx_mul(export_rand(s, JX_F32, 2, (int64_t[]){nin, nh}), jx_scalar(0.5)),
+                     export_rand(s, JX_F32, 1, (int64_t[]){nh}));
+  jx_t l2 = JX_TUPLE(jx_mul(export_rand(s, JX_F32, 2, (int64_t[]){nh, nout}), jx_scalar(0.5)),
+                     export_rand(s, JX_F32, 1, (int64_t[]){nout}));
   return JX_LIST(l1, l2);
 }
 
@@ -224,16 +211,7 @@ static char *export_run(jx_fn *f, const jx_t *args, const char *name, const char
   jx_t err = jx_export_c(f, args, name, dir);
   CHECKF(err == NULL, "%s: %s", name, err ? jx_error(err) : "");
   if (err) return NULL;
-  char *drv = export_driver(name);
-  snprintf(path, sizeof path, "%s/main.c", dir);
-  write_text(path, drv);
-  free(drv);
-  size_t nin = 0;
-  char *in = leaves_bytes(jx_tuple(f ? jx_fn_nargs(f) : 0, args), &nin);
-  snprintf(path, sizeof path, "%s/in.bin", dir);
-  FILE *fi = fopen(path, "wb");
-  if (fi) fwrite(in, 1, nin, fi), fclose(fi);
-  free(in);
+  CHECKF(!export_write_inputs(dir, name, jx_tuple(f ? jx_fn_nargs(f) : 0, args)), "%s: driver files", name);
   char run_args[64];
   snprintf(run_args, sizeof run_args, "%ld %ld", steps, feed);
   snprintf(path, sizeof path, "%s/run_args", dir);
@@ -296,73 +274,77 @@ static void check_case(const char *name, jx_fn *f, int nargs, const jx_t *args, 
 static void test_corpus(void) {
   uint64_t s = 42;
   jx_pool_push();
-  jx_t x46 = rand_f(&s, JX_F32, 2, (int64_t[]){4, 6});
+  jx_t x46 = export_rand(&s, JX_F32, 2, (int64_t[]){4, 6});
   jx_fn *f;
   check_case("ew_chain", f = jx_fn_new(ew_chain, 1, NULL), 1,
-             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){3, 50})}, true);
+             (jx_t[]){export_rand(&s, JX_F32, 2, (int64_t[]){3, 50})}, true);
   jx_fn_free(f);
-  check_case("ew_f64", f = jx_fn_new(ew_chain, 1, NULL), 1, (jx_t[]){rand_f(&s, JX_F64, 1, (int64_t[]){17})},
-             true);
+  check_case("ew_f64", f = jx_fn_new(ew_chain, 1, NULL), 1,
+             (jx_t[]){export_rand(&s, JX_F64, 1, (int64_t[]){17})}, true);
   jx_fn_free(f);
   check_case("reductions", f = jx_fn_new(reductions, 1, NULL), 1, (jx_t[]){x46}, true);
   jx_fn_free(f);
   /* size-0 dims: no loop whose index math divides by 0 (which -Werror refused: fuzz_programs' export mode) */
   check_case("empty_map", f = jx_fn_new(ew_chain, 1, NULL), 1,
-             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){2, 0})}, true);
+             (jx_t[]){export_rand(&s, JX_F32, 2, (int64_t[]){2, 0})}, true);
   jx_fn_free(f);
   check_case("empty_dot", f = jx_fn_new(empty_dot, 1, NULL), 1,
-             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){0, 3})}, true);
+             (jx_t[]){export_rand(&s, JX_F32, 2, (int64_t[]){0, 3})}, true);
   jx_fn_free(f);
   check_case("empty_reduce", f = jx_fn_new(empty_sums, 1, NULL), 1,
-             (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){0, 4})}, true);
+             (jx_t[]){export_rand(&s, JX_F32, 2, (int64_t[]){0, 4})}, true);
   jx_fn_free(f);
   check_case("layout", f = jx_fn_new(layout, 1, NULL), 1, (jx_t[]){x46}, true);
   jx_fn_free(f);
-  jx_t params = mlp_params(&s, 6, 16, 3), xb = rand_f(&s, JX_F32, 2, (int64_t[]){5, 6});
+  jx_t params = mlp_params(&s, 6, 16, 3), xb = export_rand(&s, JX_F32, 2, (int64_t[]){5, 6});
   check_case("mlp", f = jx_fn_new(mlp, 2, NULL), 2, (jx_t[]){params, xb}, false);
   jx_fn_free(f);
   check_case("closed_mlp", f = jx_fn_new(closed_mlp, 1, params), 1, (jx_t[]){xb}, false);
   jx_fn_free(f);
-  jx_t x53 = rand_f(&s, JX_F32, 2, (int64_t[]){5, 3});
+  jx_t x53 = export_rand(&s, JX_F32, 2, (int64_t[]){5, 3});
   jx_t idx = jx_array(JX_I32, 1, (int64_t[]){4}, (int32_t[]){3, -1, 9, 0});
   check_case("indexing", f = jx_fn_new(indexing, 2, NULL), 2, (jx_t[]){x53, idx}, true);
   jx_fn_free(f);
   check_case("take_grad", f = jx_grad(jx_fn_new(take_sum, 2, NULL), 0), 2, (jx_t[]){x53, idx}, true);
   jx_fn_free(f);
   jx_fn *step = jx_fn_new(scan_step, 2, NULL);
-  check_case("scan", f = jx_fn_new(scan_prog, 2, step), 2,
-             (jx_t[]){rand_f(&s, JX_F32, 1, (int64_t[]){3}), rand_f(&s, JX_F32, 2, (int64_t[]){6, 3})}, true);
+  check_case(
+      "scan", f = jx_fn_new(scan_prog, 2, step), 2,
+      (jx_t[]){export_rand(&s, JX_F32, 1, (int64_t[]){3}), export_rand(&s, JX_F32, 2, (int64_t[]){6, 3})},
+      true);
   jx_fn_free(f);
   jx_fn *fb = jx_fn_new(fori_body, 2, NULL);
-  check_case("fori", f = jx_fn_new(fori_prog, 1, fb), 1, (jx_t[]){rand_f(&s, JX_F32, 1, (int64_t[]){4})},
+  check_case("fori", f = jx_fn_new(fori_prog, 1, fb), 1, (jx_t[]){export_rand(&s, JX_F32, 1, (int64_t[]){4})},
              true);
   jx_fn_free(f);
   check_case("while_loop", f = jx_fn_new(while_prog, 1, NULL), 1,
-             (jx_t[]){rand_f(&s, JX_F32, 1, (int64_t[]){3})}, true);
+             (jx_t[]){export_rand(&s, JX_F32, 1, (int64_t[]){3})}, true);
   jx_fn_free(f);
-  check_case("cond", f = jx_fn_new(cond_prog, 1, NULL), 1, (jx_t[]){rand_f(&s, JX_F32, 1, (int64_t[]){5})},
-             true);
+  check_case("cond", f = jx_fn_new(cond_prog, 1, NULL), 1,
+             (jx_t[]){export_rand(&s, JX_F32, 1, (int64_t[]){5})}, true);
   jx_fn_free(f);
   check_case("random", f = jx_fn_new(random_prog, 1, NULL), 1, (jx_t[]){jx_random_key(1234)}, true);
   jx_fn_free(f);
   jx_t iv = jx_array(JX_I32, 1, (int64_t[]){6}, (int32_t[]){-3, 0, 7, 46341, -46341, 2});
   jx_t bv = jx_array(JX_BOOL, 1, (int64_t[]){6}, (uint8_t[]){1, 0, 1, 1, 0, 0});
   check_case("ints", f = jx_fn_new(int_prog, 3, NULL), 3,
-             (jx_t[]){iv, rand_f(&s, JX_F64, 1, (int64_t[]){6}), bv}, true);
+             (jx_t[]){iv, export_rand(&s, JX_F64, 1, (int64_t[]){6}), bv}, true);
   jx_fn_free(f);
   check_case("passthrough", f = jx_fn_new(passthrough, 2, NULL), 2, (jx_t[]){x46, x46}, true);
   jx_fn_free(f);
   check_case("identity", f = jx_fn_new(identity, 1, NULL), 1, (jx_t[]){x46},
              true); /* fuzz_programs found it */
   jx_fn_free(f);
-  jx_t ie = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, (int64_t[]){4, 6}), jx_scalar(1000)), JX_I32);
-  check_case(
-      "products", f = jx_fn_new(products, 5, NULL), 5,
-      (jx_t[]){rand_f(&s, JX_F32, 2, (int64_t[]){13, 300}), rand_f(&s, JX_F32, 2, (int64_t[]){300, 37}),
-               rand_f(&s, JX_F32, 3, (int64_t[]){2, 5, 7}), rand_f(&s, JX_F64, 2, (int64_t[]){7, 9}), ie},
-      false);
+  jx_t ie = jx_astype(jx_mul(export_rand(&s, JX_F32, 2, (int64_t[]){4, 6}), jx_scalar(1000)), JX_I32);
+  check_case("products", f = jx_fn_new(products, 5, NULL), 5,
+             (jx_t[]){export_rand(&s, JX_F32, 2, (int64_t[]){13, 300}),
+                      export_rand(&s, JX_F32, 2, (int64_t[]){300, 37}),
+                      export_rand(&s, JX_F32, 3, (int64_t[]){2, 5, 7}),
+                      export_rand(&s, JX_F64, 2, (int64_t[]){7, 9}), ie},
+             false);
   jx_fn_free(f);
-  jx_t w32 = rand_f(&s, JX_F32, 2, (int64_t[]){3, 2}), xs = rand_f(&s, JX_F32, 2, (int64_t[]){8, 3});
+  jx_t w32 = export_rand(&s, JX_F32, 2, (int64_t[]){3, 2}),
+       xs = export_rand(&s, JX_F32, 2, (int64_t[]){8, 3});
   check_case("vmap_grad", f = jx_vmap(jx_grad(jx_fn_new(per_example, 2, NULL), 0), (int[]){JX_NONE, 0}, 0), 2,
              (jx_t[]){w32, xs}, false);
   jx_fn_free(f);
@@ -455,7 +437,7 @@ static void test_errors(void) {
 static void test_consts_as_inputs(void) {
   jx_pool_push();
   uint64_t s = 99;
-  jx_t params = mlp_params(&s, 6, 16, 3), xb = rand_f(&s, JX_F32, 2, (int64_t[]){5, 6});
+  jx_t params = mlp_params(&s, 6, 16, 3), xb = export_rand(&s, JX_F32, 2, (int64_t[]){5, 6});
   jx_fn *f = jx_fn_new(closed_mlp, 1, params), *jf = jx_jit(f);
   jx_t want = jx_call(jf, &xb);
   char dir[512];
@@ -515,7 +497,7 @@ static void test_training(void) {
   jx_fn *loss = jx_fn_new(mlp_loss, 3, NULL), *vg = jx_value_and_grad(loss, 0);
   jx_fn *step = jx_fn_new(train_step, 4, vg), *jstep = jx_jit(step);
   jx_t params = mlp_params(&s, 8, 32, 4), state = jx_optim_init(g_opt, params);
-  jx_t x = rand_f(&s, JX_F32, 2, (int64_t[]){16, 8}), y = rand_f(&s, JX_F32, 2, (int64_t[]){16, 4});
+  jx_t x = export_rand(&s, JX_F32, 2, (int64_t[]){16, 8}), y = export_rand(&s, JX_F32, 2, (int64_t[]){16, 4});
   jx_t args[4] = {params, state, x, y};
   int feed = jx_tree_num_leaves(params) + jx_tree_num_leaves(state);
   size_t n = 0;

@@ -27,19 +27,6 @@ static char tmpdir[256];
 static int ncompiled;
 
 /* ------------------------------------------------------------ harness */
-static jx_t rand_f(uint64_t *s, jx_dtype dt, int nd, const int64_t *shape) {
-  int64_t n = 1;
-  for (int d = 0; d < nd; d++) n *= shape[d];
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  for (int64_t i = 0; i < n; i++) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    v[i] = ((double)(*s >> 11) / 9007199254740992.0) * 4 - 2;
-  }
-  jx_t x = jx_astype(jx_array(JX_F64, nd, shape, v), dt);
-  free(v);
-  return x;
-}
-
 /* export f at args, build strict, run; the outputs' bytes (NULL: failed, checked) */
 static char *export_run(jx_fn *f, const jx_t *args, const char *name, size_t *n) {
   char dir[512], path[600];
@@ -48,16 +35,7 @@ static char *export_run(jx_fn *f, const jx_t *args, const char *name, size_t *n)
   jx_t err = jx_export_c(f, args, name, dir);
   CHECKF(err == NULL, "%s: %s", name, err ? jx_error(err) : "");
   if (err) return NULL;
-  char *drv = export_driver(name);
-  snprintf(path, sizeof path, "%s/main.c", dir);
-  write_text(path, drv);
-  free(drv);
-  size_t nin = 0;
-  char *in = leaves_bytes(jx_tuple(jx_fn_nargs(f), args), &nin);
-  snprintf(path, sizeof path, "%s/in.bin", dir);
-  FILE *fi = fopen(path, "wb");
-  if (fi) fwrite(in, 1, nin, fi), fclose(fi);
-  free(in);
+  CHECKF(!export_write_inputs(dir, name, jx_tuple(jx_fn_nargs(f), args)), "%s: driver files", name);
   ncompiled++;
   int rc = run_cmd("cd %s && cc %s -O2 -o prog %s.c main.c -lm && ./prog in.bin out.bin", dir, EXPORT_STRICT,
                    name);
@@ -255,10 +233,10 @@ static void test_train_step(void) {
   jx_pool_push();
   g_opt = jx_adam(jx_constant_schedule(1e-2), 0.9, 0.999, 1e-8);
   jx_fn *vg = jx_value_and_grad(jx_fn_new(nhwc_loss, 3, NULL), 0);
-  jx_t params = JX_TUPLE(jx_mul(rand_f(&s, JX_F32, 4, I64(5, 5, 1, 6)), jx_scalar(0.3)),
-                         jx_mul(rand_f(&s, JX_F32, 2, I64(96, 4)), jx_scalar(0.1)));
+  jx_t params = JX_TUPLE(jx_mul(export_rand(&s, JX_F32, 4, I64(5, 5, 1, 6)), jx_scalar(0.3)),
+                         jx_mul(export_rand(&s, JX_F32, 2, I64(96, 4)), jx_scalar(0.1)));
   jx_t labels = jx_array(JX_I32, 1, I64(4), (int32_t[]){0, 3, 1, 2});
-  jx_t args[4] = {params, jx_optim_init(g_opt, params), rand_f(&s, JX_F32, 4, I64(4, 8, 8, 1)), labels};
+  jx_t args[4] = {params, jx_optim_init(g_opt, params), export_rand(&s, JX_F32, 4, I64(4, 8, 8, 1)), labels};
   check_case("cnn_train_step", jx_fn_new(cnn_step, 4, vg), args, false);
   jx_optim_free(g_opt);
   jx_pool_pop();
@@ -268,15 +246,20 @@ static void test_conv(void) {
   uint64_t s = 11;
   jx_pool_push();
   jx_fn *f;
-  check_case("conv_layouts", f = jx_fn_new(conv_layouts, 2, NULL),
-             (jx_t[]){rand_f(&s, JX_F32, 4, I64(2, 3, 9, 8)), rand_f(&s, JX_F32, 4, I64(4, 3, 3, 2))}, false);
+  check_case(
+      "conv_layouts", f = jx_fn_new(conv_layouts, 2, NULL),
+      (jx_t[]){export_rand(&s, JX_F32, 4, I64(2, 3, 9, 8)), export_rand(&s, JX_F32, 4, I64(4, 3, 3, 2))},
+      false);
   check_case("conv_groups", f = jx_fn_new(conv_groups, 2, NULL),
-             (jx_t[]){rand_f(&s, JX_F32, 3, I64(4, 4, 10)), rand_f(&s, JX_F32, 3, I64(6, 2, 3))}, false);
-  check_case("conv_mix", f = jx_fn_new(conv_mix, 2, NULL),
-             (jx_t[]){rand_f(&s, JX_F32, 4, I64(4, 6, 9, 8)), rand_f(&s, JX_F32, 4, I64(12, 6, 3, 2))},
+             (jx_t[]){export_rand(&s, JX_F32, 3, I64(4, 4, 10)), export_rand(&s, JX_F32, 3, I64(6, 2, 3))},
              false);
+  check_case(
+      "conv_mix", f = jx_fn_new(conv_mix, 2, NULL),
+      (jx_t[]){export_rand(&s, JX_F32, 4, I64(4, 6, 9, 8)), export_rand(&s, JX_F32, 4, I64(12, 6, 3, 2))},
+      false);
   check_case("conv_3d", f = jx_fn_new(conv_3d, 2, NULL),
-             (jx_t[]){rand_f(&s, JX_F64, 5, I64(1, 2, 4, 4, 4)), rand_f(&s, JX_F64, 5, I64(2, 2, 2, 2, 2))},
+             (jx_t[]){export_rand(&s, JX_F64, 5, I64(1, 2, 4, 4, 4)),
+                      export_rand(&s, JX_F64, 5, I64(2, 2, 2, 2, 2))},
              false);
   /* a padded tap times an infinite weight: 0 * inf = NaN, as jit's kernel
    * (its padded patches) gives (a fuzzer find: the export skipped the tap) */
@@ -284,22 +267,22 @@ static void test_conv(void) {
              (jx_t[]){jx_ones(JX_F32, 3, I64(1, 1, 4)),
                       jx_array(JX_F32, 3, I64(1, 1, 3), (float[]){INFINITY, 1, 1})},
              true);
-  jx_t xi = jx_astype(jx_mul(rand_f(&s, JX_F32, 4, I64(1, 2, 5, 5)), jx_scalar(50)), JX_I32);
-  jx_t wi = jx_astype(jx_mul(rand_f(&s, JX_F32, 4, I64(3, 2, 3, 3)), jx_scalar(50)), JX_I32);
+  jx_t xi = jx_astype(jx_mul(export_rand(&s, JX_F32, 4, I64(1, 2, 5, 5)), jx_scalar(50)), JX_I32);
+  jx_t wi = jx_astype(jx_mul(export_rand(&s, JX_F32, 4, I64(3, 2, 3, 3)), jx_scalar(50)), JX_I32);
   check_case("conv_int", f = jx_fn_new(conv_int, 2, NULL), (jx_t[]){xi, wi}, true);
-  check_case("windows", f = jx_fn_new(windows, 1, NULL), (jx_t[]){rand_f(&s, JX_F32, 4, I64(2, 6, 7, 3))},
-             true);
-  jx_t wint = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(5, 6)), jx_scalar(1000)), JX_I32);
+  check_case("windows", f = jx_fn_new(windows, 1, NULL),
+             (jx_t[]){export_rand(&s, JX_F32, 4, I64(2, 6, 7, 3))}, true);
+  jx_t wint = jx_astype(jx_mul(export_rand(&s, JX_F32, 2, I64(5, 6)), jx_scalar(1000)), JX_I32);
   check_case("windows_int", f = jx_fn_new(windows_int, 1, NULL), (jx_t[]){wint}, true);
-  jx_t px = rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3));
+  jx_t px = export_rand(&s, JX_F32, 4, I64(2, 6, 6, 3));
   /* ties: duplicated values, so "the first max" matters */
   px = jx_floor(jx_mul(px, jx_scalar(2)));
   check_case("pool_grad", f = jx_grad(g_pool, 0), (jx_t[]){px}, true);
   check_case("pool_jvp", f = jx_fn_new(pool_jvp, 2, NULL),
-             (jx_t[]){px, rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3))}, true);
+             (jx_t[]){px, export_rand(&s, JX_F32, 4, I64(2, 6, 6, 3))}, true);
   /* #19: bf16/f16 windows in f32 (the max-pool gradient's sums in an f32
    * workspace), rounded once; i8/u16 windows wrap in their type */
-  jx_t wx = rand_f(&s, JX_F32, 4, I64(2, 6, 7, 3));
+  jx_t wx = export_rand(&s, JX_F32, 4, I64(2, 6, 7, 3));
   check_case("windows_bf16", f = jx_fn_new(windows, 1, NULL), (jx_t[]){jx_astype(wx, JX_BF16)}, true);
   check_case("windows_f16", f = jx_fn_new(windows, 1, NULL), (jx_t[]){jx_astype(wx, JX_F16)}, true);
   check_case("windows_i8", f = jx_fn_new(windows_int, 1, NULL), (jx_t[]){jx_astype(wint, JX_I8)}, true);
@@ -307,11 +290,11 @@ static void test_conv(void) {
   check_case("pool_grad_bf16", f = jx_grad(g_pool, 0), (jx_t[]){jx_astype(px, JX_BF16)}, true);
   check_case("pool_grad_f16", f = jx_grad(g_pool, 0), (jx_t[]){jx_astype(px, JX_F16)}, true);
   check_case("pool_jvp_f16", f = jx_fn_new(pool_jvp, 2, NULL),
-             (jx_t[]){jx_astype(px, JX_F16), jx_astype(rand_f(&s, JX_F32, 4, I64(2, 6, 6, 3)), JX_F16)},
+             (jx_t[]){jx_astype(px, JX_F16), jx_astype(export_rand(&s, JX_F32, 4, I64(2, 6, 6, 3)), JX_F16)},
              true);
-  jx_t params = JX_TUPLE(jx_mul(rand_f(&s, JX_F32, 4, I64(4, 3, 3, 3)), jx_scalar(0.5)),
-                         jx_mul(rand_f(&s, JX_F32, 2, I64(64, 5)), jx_scalar(0.2)));
-  jx_t x = rand_f(&s, JX_F32, 4, I64(2, 3, 8, 8)), y = rand_f(&s, JX_F32, 2, I64(2, 5));
+  jx_t params = JX_TUPLE(jx_mul(export_rand(&s, JX_F32, 4, I64(4, 3, 3, 3)), jx_scalar(0.5)),
+                         jx_mul(export_rand(&s, JX_F32, 2, I64(64, 5)), jx_scalar(0.2)));
+  jx_t x = export_rand(&s, JX_F32, 4, I64(2, 3, 8, 8)), y = export_rand(&s, JX_F32, 2, I64(2, 5));
   check_case("cnn_forward", f = jx_fn_new(cnn_forward, 2, NULL), (jx_t[]){params, x}, false);
   check_case("cnn_grad", f = jx_value_and_grad(jx_fn_new(cnn_loss, 3, NULL), 0), (jx_t[]){params, x, y},
              false);
@@ -406,18 +389,18 @@ static void test_index(void) {
   jx_fn *f;
   /* out of bounds, negative and repeated starts */
   jx_t idx = jx_array(JX_I32, 3, I64(2, 3, 2), (int32_t[]){0, 0, 4, 1, -1, 2, 2, 1, 2, 1, 9, 0});
-  jx_t x = rand_f(&s, JX_F32, 3, I64(5, 4, 3)), upd = rand_f(&s, JX_F32, 4, I64(2, 3, 2, 2));
+  jx_t x = export_rand(&s, JX_F32, 3, I64(5, 4, 3)), upd = export_rand(&s, JX_F32, 4, I64(2, 3, 2, 2));
   check_case("gathers", f = jx_fn_new(gathers, 2, NULL), (jx_t[]){x, idx}, true);
   check_case("scatters", f = jx_fn_new(scatters, 3, NULL), (jx_t[]){x, idx, upd}, true);
   jx_t xi = jx_astype(jx_mul(x, jx_scalar(100)), JX_I32), ui = jx_astype(jx_mul(upd, jx_scalar(100)), JX_I32);
   check_case("scatters_int", f = jx_fn_new(scatters_int, 3, NULL), (jx_t[]){xi, idx, ui}, true);
   /* bool adds are or (xor would be add_b's): duplicates and set bits meeting */
-  jx_t xb = jx_gt(rand_f(&s, JX_F32, 2, I64(5, 3)), jx_scalar(0)),
-       ub = jx_gt(rand_f(&s, JX_F32, 2, I64(4, 3)), jx_scalar(-1));
+  jx_t xb = jx_gt(export_rand(&s, JX_F32, 2, I64(5, 3)), jx_scalar(0)),
+       ub = jx_gt(export_rand(&s, JX_F32, 2, I64(4, 3)), jx_scalar(-1));
   jx_t ib = jx_array(JX_I32, 1, I64(4), (int32_t[]){1, 3, 1, 7});
   check_case("scatter_bool", f = jx_fn_new(scatter_bool, 3, NULL), (jx_t[]){xb, ib, ub}, true);
   check_case("gather_grad", f = jx_grad(jx_fn_new(gather_loss, 2, NULL), 0), (jx_t[]){x, idx}, true);
-  jx_t x54 = rand_f(&s, JX_F32, 2, I64(5, 4));
+  jx_t x54 = export_rand(&s, JX_F32, 2, I64(5, 4));
   int32_t v0 = -7, v1 = 2;
   jx_t s0 = jx_array(JX_I32, 0, NULL, &v0), s1 = jx_array(JX_I32, 0, NULL, &v1);
   check_case("dslices", f = jx_fn_new(dslices, 3, NULL), (jx_t[]){x54, s0, s1}, true);
@@ -492,8 +475,8 @@ static void test_sort_scan(void) {
   uint64_t s = 37;
   jx_pool_push();
   jx_fn *f;
-  jx_t x = rand_f(&s, JX_F32, 2, I64(3, 7));
-  jx_t xi = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(3, 7)), jx_scalar(2)), JX_I32);
+  jx_t x = export_rand(&s, JX_F32, 2, I64(3, 7));
+  jx_t xi = jx_astype(jx_mul(export_rand(&s, JX_F32, 2, I64(3, 7)), jx_scalar(2)), JX_I32);
   check_case("sorts", f = jx_fn_new(sorts, 2, NULL), (jx_t[]){x, xi}, true);
   /* #19: bf16/f16 keys compared as f32 (NaN last, -0 = +0), narrow/u64 ints */
   check_case("sorts_bf16", f = jx_fn_new(sorts, 2, NULL),
@@ -502,10 +485,10 @@ static void test_sort_scan(void) {
              (jx_t[]){jx_astype(x, JX_F16), jx_astype(xi, JX_U64)}, true);
   check_case("permutation", f = jx_fn_new(permutation, 1, NULL), (jx_t[]){jx_random_key(5)}, true);
   check_case("sort_grad", f = jx_grad(jx_fn_new(sort_loss, 1, NULL), 0),
-             (jx_t[]){rand_f(&s, JX_F32, 1, I64(9))}, true);
-  jx_t c = rand_f(&s, JX_F32, 2, I64(4, 6));
-  jx_t ci = jx_astype(jx_mul(rand_f(&s, JX_F32, 2, I64(4, 6)), jx_scalar(1e4)), JX_I32);
-  jx_t cb = jx_gt(rand_f(&s, JX_F32, 2, I64(4, 6)), jx_scalar(0.5));
+             (jx_t[]){export_rand(&s, JX_F32, 1, I64(9))}, true);
+  jx_t c = export_rand(&s, JX_F32, 2, I64(4, 6));
+  jx_t ci = jx_astype(jx_mul(export_rand(&s, JX_F32, 2, I64(4, 6)), jx_scalar(1e4)), JX_I32);
+  jx_t cb = jx_gt(export_rand(&s, JX_F32, 2, I64(4, 6)), jx_scalar(0.5));
   check_case("cums", f = jx_fn_new(cums, 3, NULL), (jx_t[]){c, ci, cb}, true);
   /* #19: bf16/f16 scan an f32 running value, rounding each output; small ints wrap */
   check_case("cums_bf16", f = jx_fn_new(cums, 3, NULL),
@@ -568,10 +551,11 @@ static void test_math(void) {
   jx_pool_push();
   jx_fn *f;
   jx_t i6 = jx_array(JX_I32, 1, I64(6), (int32_t[]){-100, -1, 0, 7, 123456, INT32_MIN});
-  check_case("maths", f = jx_fn_new(maths, 2, NULL), (jx_t[]){rand_f(&s, JX_F32, 1, I64(24)), i6}, true);
-  check_case("maths_f64", f = jx_fn_new(maths_f64, 1, NULL), (jx_t[]){rand_f(&s, JX_F64, 1, I64(15))}, true);
+  check_case("maths", f = jx_fn_new(maths, 2, NULL), (jx_t[]){export_rand(&s, JX_F32, 1, I64(24)), i6}, true);
+  check_case("maths_f64", f = jx_fn_new(maths_f64, 1, NULL), (jx_t[]){export_rand(&s, JX_F64, 1, I64(15))},
+             true);
   check_case("math_grad", f = jx_grad(jx_fn_new(math_loss, 1, NULL), 0),
-             (jx_t[]){rand_f(&s, JX_F32, 1, I64(11))}, true);
+             (jx_t[]){export_rand(&s, JX_F32, 1, I64(11))}, true);
   jx_pool_pop();
 }
 
@@ -629,7 +613,7 @@ static void test_custom(void) {
   g_cjvp = jx_custom_jvp(jx_fn_new(cf, 1, NULL), jx_fn_new(cf_jvp, 2, NULL));
   g_remat = jx_checkpoint(jx_fn_new(heavy, 1, NULL), JX_REMAT_NOTHING);
   g_bw_cond = jx_fn_new(bw_cond, 1, NULL), g_bw_body = jx_fn_new(bw_body, 1, NULL);
-  jx_t x = rand_f(&s, JX_F32, 1, I64(7));
+  jx_t x = export_rand(&s, JX_F32, 1, I64(7));
   jx_fn *f;
   check_case("custom_primal", f = jx_fn_new(custom_loss, 1, NULL), &x, true);
   /* the user's rules are what the gradient runs (a custom_vjp rule that is not the true derivative) */
@@ -657,8 +641,8 @@ static void test_edges(void) {
   uint64_t s = 3;
   jx_pool_push();
   check_case("edges", jx_fn_new(edges, 3, NULL),
-             (jx_t[]){rand_f(&s, JX_F32, 2, I64(2, 3)), rand_f(&s, JX_F32, 2, I64(4, 3)),
-                      rand_f(&s, JX_F32, 2, I64(0, 3))},
+             (jx_t[]){export_rand(&s, JX_F32, 2, I64(2, 3)), export_rand(&s, JX_F32, 2, I64(4, 3)),
+                      export_rand(&s, JX_F32, 2, I64(0, 3))},
              false);
   jx_pool_pop();
 }
@@ -677,8 +661,8 @@ static void test_openmp(void) {
   uint64_t s = 97;
   jx_pool_push();
   jx_fn *f = jx_fn_new(omp_net, 3, NULL);
-  jx_t args[3] = {rand_f(&s, JX_F32, 4, I64(8, 3, 24, 24)), rand_f(&s, JX_F32, 4, I64(8, 3, 3, 3)),
-                  rand_f(&s, JX_F32, 2, I64(576, 40))};
+  jx_t args[3] = {export_rand(&s, JX_F32, 4, I64(8, 3, 24, 24)), export_rand(&s, JX_F32, 4, I64(8, 3, 3, 3)),
+                  export_rand(&s, JX_F32, 2, I64(576, 40))};
   check_case("omp_plain", f, args, false);
   char dir[512], path[600];
   snprintf(dir, sizeof dir, "%s/net_omp", tmpdir);

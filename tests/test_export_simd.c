@@ -23,19 +23,6 @@ static char tmpdir[256];
 static int ncompiled;
 static bool have_avx512, have_avx2; /* what cc -march=native targets here */
 
-static jx_t rnd(uint64_t *s, jx_dtype dt, int nd, const int64_t *shape) {
-  int64_t n = 1;
-  for (int d = 0; d < nd; d++) n *= shape[d];
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  for (int64_t i = 0; i < n; i++) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    v[i] = ((double)(*s >> 11) / 9007199254740992.0) * 4 - 2;
-  }
-  jx_t x = jx_astype(jx_array(JX_F64, nd, shape, v), dt);
-  free(v);
-  return x;
-}
-
 /* bodies: a . b;  a^T . b;  a . b^T (batched, einsum);  tanh(x . w) summed, its grad */
 static jx_t mm(const jx_t *a, void *u) {
   (void)u;
@@ -63,23 +50,15 @@ static bool probe(const char *flags, const char *macro) {
 /* export f at args (simd option as given) into tmpdir/name with the driver
  * and the inputs; false (checked) on a failure */
 static bool export_case(jx_fn *f, const jx_t *args, const char *name, bool simd) {
-  char dir[512], path[600];
+  char dir[512];
   snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
   mkdir(dir, 0700);
   jx_t err = jx_export_c_ex(f, args, name, dir, &(jx_export_options){.simd = simd});
   CHECKF(err == NULL, "%s: %s", name, err ? jx_error(err) : "");
   if (err) return false;
-  char *drv = export_driver(name);
-  snprintf(path, sizeof path, "%s/main.c", dir);
-  write_text(path, drv);
-  free(drv);
-  size_t nin = 0;
-  char *in = leaves_bytes(jx_tuple(jx_fn_nargs(f), args), &nin);
-  snprintf(path, sizeof path, "%s/in.bin", dir);
-  FILE *fi = fopen(path, "wb");
-  if (fi) fwrite(in, 1, nin, fi), fclose(fi);
-  free(in);
-  return true;
+  bool ok = !export_write_inputs(dir, name, jx_tuple(jx_fn_nargs(f), args));
+  CHECKF(ok, "%s: driver files", name);
+  return ok;
 }
 
 /* build tmpdir/name with flags, run, return the outputs' bytes (NULL: failed, checked) */
@@ -172,21 +151,22 @@ static void test_products(void) {
     jx_pool_push();
     /* rows 10k+4+1 (AVX-512 blocks, a 4-block, a single row) and 6k+1
      * (AVX2); columns: two full panels and a tail; k: a block of 128 and a tail */
-    jx_t a[2] = {rnd(&s, dt, 2, (int64_t[]){35, 300}), rnd(&s, dt, 2, (int64_t[]){300, 70})};
+    jx_t a[2] = {export_rand(&s, dt, 2, (int64_t[]){35, 300}), export_rand(&s, dt, 2, (int64_t[]){300, 70})};
     snprintf(name, sizeof name, "mm_%s", d ? "f64" : "f32");
     run_case(jx_fn_new(mm, 2, NULL), a, name);
     if (!d) {
       CHECKF(source_has(name, "_mm512_fmadd_ps") && source_has(name, "_mm256_fmadd_ps"),
              "%s: the simd option wrote no AVX-512 / AVX2 path", name);
     }
-    jx_t t[2] = {rnd(&s, dt, 2, (int64_t[]){129, 23}), rnd(&s, dt, 2, (int64_t[]){129, 33})};
+    jx_t t[2] = {export_rand(&s, dt, 2, (int64_t[]){129, 23}), export_rand(&s, dt, 2, (int64_t[]){129, 33})};
     snprintf(name, sizeof name, "mm_ta_%s", d ? "f64" : "f32");
     run_case(jx_fn_new(mm_ta, 2, NULL), t, name);
-    jx_t bt[2] = {rnd(&s, dt, 3, (int64_t[]){3, 17, 40}), rnd(&s, dt, 3, (int64_t[]){3, 64, 40})};
+    jx_t bt[2] = {export_rand(&s, dt, 3, (int64_t[]){3, 17, 40}),
+                  export_rand(&s, dt, 3, (int64_t[]){3, 64, 40})};
     snprintf(name, sizeof name, "bmm_tb_%s", d ? "f64" : "f32");
     run_case(jx_fn_new(bmm_tb, 2, NULL), bt, name);
     /* a layer's gradient: the x^T g product */
-    jx_t l[2] = {rnd(&s, dt, 2, (int64_t[]){50, 40}), rnd(&s, dt, 2, (int64_t[]){24, 50})};
+    jx_t l[2] = {export_rand(&s, dt, 2, (int64_t[]){50, 40}), export_rand(&s, dt, 2, (int64_t[]){24, 50})};
     snprintf(name, sizeof name, "grad_%s", d ? "f64" : "f32");
     run_case(jx_grad(jx_fn_new(layer_loss, 2, NULL), 0), l, name);
     jx_pool_pop();
