@@ -247,25 +247,6 @@ static void put_dot_half(sb *b, jx_dtype dt, jx_dtype ot, int64_t B, int64_t M, 
   put(b, "      }\n    }\n  }\n");
 }
 
-/* the row loops from row m0 on: MR rows at a time, then one by one */
-typedef struct {
-  const char *T, *s;
-  int nr;
-  int64_t M, N;
-  char (*oam)[96];
-  const char *oak;
-} rows_ctx;
-
-static void put_rows_from(sb *b, const void *ctx, int64_t m0) {
-  const rows_ctx *c = ctx;
-  put(b, "        {\n        int64_t m = %lldLL;\n", (long long)m0);
-  put(b, "        for (; m + %d <= %lldLL; m += %d) {\n", DOT_MR, (long long)c->M, DOT_MR);
-  put_dot_rows(b, c->T, c->s, DOT_MR, c->nr, c->N, c->oam, c->oak);
-  put(b, "        }\n        for (; m < %lldLL; m++) {\n", (long long)c->M);
-  put_dot_rows(b, c->T, c->s, 1, c->nr, c->N, c->oam, c->oak);
-  put(b, "        }\n        }\n");
-}
-
 static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   const jx_aval *la = bav(p, k->ins[0]), *ra = bav(p, k->ins[1]);
   const jx_params *pa = &k->call.params;
@@ -326,10 +307,15 @@ static void put_dot(sb *b, const jx_program *p, const jx_kernel *k, int id) {
   put(b, "            const int64_t n = n0 + j;\n");
   put(b, "            bp[(kk - k0) * %d + j] = j < nn ? Bm[%s + %s] : (%s)0;\n          }\n", nr, ork, orn,
       T);
-  rows_ctx rctx = {T, s, nr, M, N, oam, oak};
   jx_cpu_put_dot_simd(b, dt, M, N, nr, (const char(*)[96])oam, oak);
-  put_rows_from(b, &rctx, 0);
-  put(b, "      }\n    }\n  }\n");
+  /* the portable rows, MR at a time then one by one: one block, the
+   * statement of the simd paths' `else` */
+  put(b, "        {\n        int64_t m = 0;\n");
+  put(b, "        for (; m + %d <= %lldLL; m += %d) {\n", DOT_MR, (long long)M, DOT_MR);
+  put_dot_rows(b, T, s, DOT_MR, nr, N, oam, oak);
+  put(b, "        }\n        for (; m < %lldLL; m++) {\n", (long long)M);
+  put_dot_rows(b, T, s, 1, nr, N, oam, oak);
+  put(b, "        }\n        }\n      }\n    }\n  }\n");
   tail(b);
 }
 
