@@ -93,8 +93,10 @@ static bool extent(const DLTensor *t, int64_t es, int64_t *lo, int64_t *hi, int6
       return false;
     if (!t->strides && __builtin_mul_overflow(st, s, &st)) return false;
   }
-  *lo = a, *hi = b + es, *size = n;
-  return !__builtin_mul_overflow(n, es, &st) && !__builtin_add_overflow(b, es, &st);
+  /* checked before the end is formed: b + es itself may overflow */
+  if (__builtin_mul_overflow(n, es, &st) || __builtin_add_overflow(b, es, &st)) return false;
+  *lo = a, *hi = st, *size = n;
+  return true;
 }
 
 /* the array's elements against the buffer read through the tensor's strides */
