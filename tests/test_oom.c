@@ -6,7 +6,9 @@
  * eager ops (GEMM packing, chunked reductions, sorts), grad, vmap, jit
  * (trace, optimize, fuse, render, build, run), cond/scan/while/fori, random,
  * vjp, switch, tree_map, make_jaxpr and to_string, optimizers (src/optim, adafactor too),
- * named trees (dicts through grad, structures, key paths) and DLPack, and
+ * named trees (dicts through grad, structures, key paths) and DLPack, #19's
+ * dtypes (widened convolutions and windows, integer dot, sort, scatter,
+ * cumsum, draws, grad and jit in bf16), and
  * eager ops and grad in a new thread (whose pool vectors start empty) -- is run once to count its allocations (K); then, for every N in 1..K,
  * run again with allocation N failing. Each step of the workload must end
  * in an error value or its correct result; afterwards every block the run
@@ -418,6 +420,37 @@ static jx_t step_thread(void) {
   return jx_pool_own(r);
 }
 
+/* #19's dtypes through the paths that allocate for them: convolutions
+ * and windows widened to f32 (bf16/f16) or i32 (i8), integer dot rows,
+ * the radix sort's widened keys, scatter combiners, cumulative sums,
+ * draws in bf16, and grad and jit of a bf16 convolution */
+static jx_t conv_bf16(const jx_t *a, void *u) {
+  (void)u;
+  jx_t y = jx_conv(a[0], a[1], NULL, "SAME");
+  return jx_sum(jx_astype(jx_mul(y, y), JX_F32));
+}
+
+static jx_t step_dtypes(void) {
+  jx_t x = jx_reshape(jx_sin(jx_arange(JX_F32, 0, 2 * 3 * 8 * 8, 1)), JX_SHAPE(2, 3, 8, 8));
+  jx_t w = jx_reshape(jx_cos(jx_arange(JX_F32, 0, 4 * 3 * 3 * 3, 1)), JX_SHAPE(4, 3, 3, 3));
+  jx_t xb = jx_astype(x, JX_BF16), wb = jx_astype(w, JX_BF16);
+  jx_t xi = jx_astype(jx_mul(x, jx_scalar(100)), JX_I8), wi = jx_astype(jx_mul(w, jx_scalar(100)), JX_I8);
+  jx_t cb = jx_conv(xb, wb, NULL, "SAME"), ci = jx_conv(xi, wi, NULL, "VALID");
+  jx_t pool = jx_max_pool(jx_astype(x, JX_F16), 2, (int64_t[]){2, 2}, NULL, "VALID");
+  const int lc = 1, rc = 0;
+  jx_t m = jx_reshape(xi, JX_SHAPE(48, 8));
+  jx_t di = jx_dot_general(jx_astype(m, JX_U8), jx_astype(jx_transpose(m, NULL), JX_U8), 1, &lc, &rc, 0, NULL,
+                           NULL, NULL);
+  jx_t flat = jx_reshape(xb, JX_SHAPE(-1));
+  jx_t srt = jx_sort(flat, 0), cs = jx_cumsum(flat, 0);
+  jx_t sc = jx_at_add(flat, jx_astype(jx_arange(JX_I32, 0, 40, 1), JX_U8), jx_scalar(0.5), 0);
+  jx_t nb = jx_random_normal(jx_random_key(3), JX_BF16, JX_SHAPE(64));
+  jx_fn *f = jx_fn_new(conv_bf16, 2, NULL), *g = jx_grad_ex(f, 2, (int[]){0, 1}, false), *jg = jx_jit(g);
+  jx_t gr = jx_call(jg, (jx_t[]){xb, wb});
+  jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
+  return JX_TUPLE(jx_astype(cb, JX_F32), ci, pool, di, srt, cs, sc, nb, gr);
+}
+
 typedef struct {
   const char *name;
   jx_t (*run)(void);
@@ -426,7 +459,8 @@ static const step steps[] = {
     {"eager", step_eager},   {"kernels", step_kernels}, {"grad", step_grad},
     {"vmap", step_vmap},     {"jit", step_jit},         {"control", step_control},
     {"random", step_random}, {"misc", step_misc},       {"thread", step_thread},
-    {"optim", step_optim},   {"trees", step_trees},     {"adafactor", step_adafactor}};
+    {"optim", step_optim},   {"trees", step_trees},     {"adafactor", step_adafactor},
+    {"dtypes", step_dtypes}};
 enum { NSTEP = sizeof steps / sizeof steps[0] };
 
 /* --------------------------------------------------------- result checking */

@@ -714,20 +714,29 @@ static bool have_compiler(void) {
 /* jit vs eager, on the case's inputs in f64 and (float inputs) in f32,
  * bf16 and f16 ([DTYPE] #19: where the primitive takes them; their ops
  * compute in f32 and round once, so jit and eager agree to the 16-bit
- * type's rounding at worst: reductions may add in another order) */
-static const jx_dtype prec_dt[4] = {JX_F64, JX_F32, JX_BF16, JX_F16};
-static const double prec_tol[4] = {1e-13, 2e-6, 0x1p-7, 0x1p-10};
-static int half_cases; /* cases run in bf16/f16 */
+ * type's rounding at worst: reductions may add in another order), and in
+ * i8 and u16 (#19's integers, the float inputs converted: integer
+ * arithmetic wraps the same way in any order, so the bits must agree) */
+enum { NPREC = 6 };
+static const jx_dtype prec_dt[NPREC] = {JX_F64, JX_F32, JX_BF16, JX_F16, JX_I8, JX_U16};
+static const double prec_tol[NPREC] = {1e-13, 2e-6, 0x1p-7, 0x1p-10, 0, 0};
+static int half_cases, int_cases; /* cases run in bf16/f16, in i8/u16 */
+
+/* a case's float values (mostly in [-2, 2]) spread over a few hundred
+ * integers, negative ones wrapping into the unsigned range, so integer
+ * sums and products wrap */
+static jx_t int_spread(jx_t x) { return jx_astype(jx_mul(x, jx_scalar(97.0)), JX_I64); }
 
 static void check_jit(kase *k, int variant) {
   const char *nm = jx_prim_names[k->p];
-  for (int prec = 0; prec < 4; prec++) {
+  for (int prec = 0; prec < NPREC; prec++) {
     jx_pool_push();
     kase c = *k;
     bool any_float = false;
     for (int i = 0; i < c.nin; i++)
       if (jx_dtype_of(c.in[i]) == JX_F64)
-        c.in[i] = prec ? jx_astype(c.in[i], prec_dt[prec]) : c.in[i], any_float = true;
+        c.in[i] = prec ? jx_astype(prec >= 4 ? int_spread(c.in[i]) : c.in[i], prec_dt[prec]) : c.in[i],
+        any_float = true;
     if (prec && (!any_float || k->p == JX_P_jit_call || (k->p == JX_P_iota))) {
       jx_pool_pop();
       continue;
@@ -735,11 +744,12 @@ static void check_jit(kase *k, int variant) {
     if (prec && k->p == JX_P_convert)
       c.pa.convert.dtype = c.pa.convert.dtype == JX_F64 ? prec_dt[prec] : c.pa.convert.dtype;
     jx_t want = bind_case(&c, c.in);
-    if (prec >= 2 && !jx_ok(want)) { /* not a primitive of bf16/f16 (abstract eval says so) */
+    if (prec >= 2 && !jx_ok(want)) { /* not a primitive of this dtype (abstract eval says so) */
       jx_pool_pop();
       continue;
     }
-    half_cases += prec >= 2;
+    half_cases += prec == 2 || prec == 3;
+    int_cases += prec >= 4;
     jx_fn *f = jx_fn_new(prim_all_body, c.nin, &c);
     jx_fn *jf = jx_jit(f);
     jx_exec_counts c0 = jx_exec_run_counts();
@@ -791,8 +801,9 @@ int main(void) {
     CHECKF(n > 0, "primitive %s has a row with no cases", jx_prim_names[p]);
     total += n;
   }
-  printf("rules harness: %d primitives, %d cases (%d jitted in bf16/f16)\n", (int)JX_PRIM_COUNT, total,
-         half_cases);
+  printf("rules harness: %d primitives, %d cases (%d jitted in bf16/f16, %d in i8/u16)\n", (int)JX_PRIM_COUNT,
+         total, half_cases, int_cases);
   CHECKF(half_cases > 100, "only %d cases ran in bf16/f16", half_cases);
+  CHECKF(int_cases > 100, "only %d cases ran in i8/u16", int_cases);
   return check_report("rules");
 }

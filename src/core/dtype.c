@@ -186,8 +186,8 @@ enum {
 #define EXT_custom            EXT_ALL
 #define EXT_reduce            EXT_ALL /* bf16/f16 computed in f32 (prims/reduce.c, math.c) */
 #define EXT_window            EXT_ALL /* ints: C arithmetic on the type; bf16/f16: the f32 kernel, rounded once */
-#define EXT_dot               (DB(JX_BF16) | DB(JX_F16)) /* f32 accumulation (prims/dot.c) */
-#define EXT_conv              (DB(JX_BF16) | DB(JX_F16)) /* widened to f32, rounded once (prims/conv.c) */
+#define EXT_dot               EXT_ALL /* bf16/f16: f32 accumulation (prims/dot.c); ints wrap */
+#define EXT_conv              EXT_ALL /* bf16/f16: widened to f32, rounded once; ints wrap (prims/conv.c) */
 #define EXT_index             EXT_ALL /* data movement by element size; scatter combiners in f32 for bf16/f16 */
 #define EXT_sort              EXT_ALL /* radix keys: bf16/f16 widened to f32, NaN last, -0 = +0 */
 #define EXT_cumulative        EXT_ALL /* bf16/f16: an f32 running value, each output rounded once */

@@ -110,24 +110,19 @@ static int conv_run(jx_cpu_conv_desc *d, const void *x, const void *w, void *y) 
   return rc > 0 ? jx_cpu_conv(d, x, w, y) : rc;
 }
 
-/* bf16/f16 (#19): the operands widened exactly to f32, the f32 kernel,
- * each output rounded once (XLA:CPU computes a bf16 convolution in f32
- * after float normalization the same way) */
-static int conv_run_half(jx_cpu_conv_desc *d, const int64_t n[3], const void *x, const void *w, void *y) {
+static int conv_wide(void *ctx, const void *const *in, void *out) { return conv_run(ctx, in[0], in[1], out); }
+
+/* #19's dtypes. bf16/f16: the operands widened exactly to f32, the f32
+ * kernel, each output rounded once (XLA:CPU computes a bf16 convolution in
+ * f32 after float normalization the same way). 8/16-bit integers: the i32
+ * kernel, each output wrapped to the narrow type; u64: the i64 kernel on
+ * the same bits (both wrap, as XLA's integer convolution does). */
+static int conv_run_any(jx_cpu_conv_desc *d, const int64_t n[3], const void *x, const void *w, void *y) {
   const jx_dtype dt = d->dt;
-  float *f[3] = {NULL, NULL, NULL};
-  int rc = 0;
-  for (int i = 0; i < 3 && !rc; i++)
-    if (!(f[i] = jx_malloc(sizeof(float) * (size_t)(n[i] ? n[i] : 1)))) rc = -1;
-  if (!rc) {
-    jx_cpu_convert(dt, JX_F32, n[0], x, f[0]);
-    jx_cpu_convert(dt, JX_F32, n[1], w, f[1]);
-    d->dt = JX_F32;
-    rc = conv_run(d, f[0], f[1], f[2]);
-    if (!rc) jx_cpu_convert(JX_F32, dt, n[2], f[2], y);
-  }
-  for (int i = 0; i < 3; i++) jx_free(f[i]);
-  return rc;
+  if (dt == JX_U64) d->dt = JX_I64;
+  if (jx_dtype_size(dt) >= 4 && !jx_dtype_is_half(dt)) return conv_run(d, x, w, y);
+  d->dt = jx_dtype_is_half(dt) ? JX_F32 : JX_I32;
+  return jx_cpu_run_widened(dt, d->dt, 2, (const void *const[]){x, w}, n, y, n[2], conv_wide, d);
 }
 
 static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
@@ -152,8 +147,7 @@ static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     w = tmp->data;
   }
   const int64_t n[3] = {jx_aval_size(&in[0]->aval), jx_aval_size(r), jx_aval_size(&out[0]->aval)};
-  int rc = jx_dtype_is_half(d.dt) ? conv_run_half(&d, n, jx_data(in[0]), w, jx_data(out[0]))
-                                  : conv_run(&d, jx_data(in[0]), w, jx_data(out[0]));
+  int rc = conv_run_any(&d, n, jx_data(in[0]), w, jx_data(out[0]));
   jx_buffer_release(tmp);
   if (rc)
     return jx_rule_error(OP, (jx_aval[]){in[0]->aval, *r}, 2, "%s",

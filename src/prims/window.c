@@ -84,27 +84,29 @@ static int run_window(jx_prim p, const jx_params *pa, const jx_cpu_window_desc *
   }
 }
 
+typedef struct {
+  jx_prim p;
+  const jx_params *pa;
+  jx_cpu_window_desc *d;
+  int nin;
+} wide_job;
+
+static int window_wide(void *ctx, const void *const *in, void *out) {
+  const wide_job *j = ctx;
+  return run_window(j->p, j->pa, j->d, in[0], j->nin == 2 ? in[1] : NULL, out);
+}
+
 /* bf16/f16 (#19): the operands widened exactly to f32, the f32 kernel,
  * the result rounded once per element (as XLA:CPU after float
  * normalization: sums and select_and_scatter's adds accumulate in f32;
  * max/min and the selections see the same order as the 16-bit values) */
 static int run_half(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_cpu_window_desc *d, jx_t y) {
-  jx_dtype dt = d->dt;
-  int64_t n[3] = {jx_aval_size(&in[0]->aval), nin == 2 ? jx_aval_size(&in[1]->aval) : 0,
-                  jx_aval_size(&y->aval)};
-  float *f[3] = {NULL, NULL, NULL};
-  int rc = 0;
-  for (int i = 0; i < 3 && !rc; i++)
-    if (!(f[i] = jx_malloc(sizeof(float) * (size_t)(n[i] ? n[i] : 1)))) rc = -1;
-  if (!rc) {
-    jx_cpu_convert(dt, JX_F32, n[0], jx_data(in[0]), f[0]);
-    if (nin == 2) jx_cpu_convert(dt, JX_F32, n[1], jx_data(in[1]), f[1]);
-    d->dt = JX_F32;
-    rc = run_window(p, pa, d, f[0], f[1], f[2]);
-    if (!rc) jx_cpu_convert(JX_F32, dt, n[2], f[2], jx_data(y));
-  }
-  for (int i = 0; i < 3; i++) jx_free(f[i]);
-  return rc;
+  const jx_dtype dt = d->dt;
+  const int64_t n[2] = {jx_aval_size(&in[0]->aval), nin == 2 ? jx_aval_size(&in[1]->aval) : 0};
+  const void *x[2] = {jx_data(in[0]), nin == 2 ? jx_data(in[1]) : NULL};
+  wide_job j = {p, pa, d, nin};
+  d->dt = JX_F32;
+  return jx_cpu_run_widened(dt, JX_F32, nin, x, n, jx_data(y), jx_aval_size(&y->aval), window_wide, &j);
 }
 
 static jx_t window_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {

@@ -411,8 +411,15 @@ const char *jx_cpu_gemm_backend(void) {
 /* Element size, kept local so the kernels depend on nothing in core/. */
 static size_t dt_size(jx_dtype dt) {
   switch (dt) {
-    case JX_BOOL: return 1;
+    case JX_BOOL:
+    case JX_I8:
+    case JX_U8: return 1;
+    case JX_I16:
+    case JX_U16:
+    case JX_BF16:
+    case JX_F16: return 2;
     case JX_I64:
+    case JX_U64:
     case JX_F64: return 8;
     default: return 4;
   }
@@ -1021,29 +1028,42 @@ typedef struct {
 } int_job;
 
 /* i-k-j so the inner loop streams a row of B and of C. Products and sums
- * wrap in the unsigned type UT: signed overflow would be UB, and two's
- * complement wrapping is what XLA gives for integer dot. */
+ * wrap in the unsigned type UT, at least as wide as T (signed overflow
+ * would be UB, and uint16_t * uint16_t promotes to int and can overflow
+ * it), stored back as T: two's complement wrapping modulo T's width is
+ * what XLA gives for integer dot, and sums modulo 2^32 or 2^64 reduce
+ * to the same residue modulo 2^8 or 2^16. */
 #define DEFINE_INT_ROWS(SUF, T, UT)                                                                          \
   static void int_rows_##SUF(const int_job *j, int64_t i0, int64_t i1) {                                     \
     const T *A = j->A, *B = j->B;                                                                            \
     for (int64_t i = i0; i < i1; i++) {                                                                      \
-      UT *c = (UT *)j->C + i * j->ldc;                                                                       \
+      T *c = (T *)j->C + i * j->ldc;                                                                         \
       for (int64_t n = 0; n < j->N; n++) c[n] = 0;                                                           \
       for (int64_t k = 0; k < j->K; k++) {                                                                   \
         const UT a = (UT)(j->ta ? A[k * j->lda + i] : A[i * j->lda + k]);                                    \
         if (!j->tb) {                                                                                        \
           const T *b = B + k * j->ldb;                                                                       \
-          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)b[n];                                           \
+          for (int64_t n = 0; n < j->N; n++) c[n] = (T)((UT)c[n] + a * (UT)b[n]);                            \
         } else {                                                                                             \
-          for (int64_t n = 0; n < j->N; n++) c[n] += a * (UT)B[n * j->ldb + k];                              \
+          for (int64_t n = 0; n < j->N; n++) c[n] = (T)((UT)c[n] + a * (UT)B[n * j->ldb + k]);               \
         }                                                                                                    \
       }                                                                                                      \
     }                                                                                                        \
   }
 
-DEFINE_INT_ROWS(i32, int32_t, uint32_t)
-DEFINE_INT_ROWS(i64, int64_t, uint64_t)
-DEFINE_INT_ROWS(u32, uint32_t, uint32_t)
+/* the integer dtypes dot_general computes here, each with its row kernel */
+#define INT_DOT_TYPES(X)                                                                                     \
+  X(JX_I8, i8, int8_t, uint32_t)                                                                             \
+  X(JX_U8, u8, uint8_t, uint32_t)                                                                            \
+  X(JX_I16, i16, int16_t, uint32_t)                                                                          \
+  X(JX_U16, u16, uint16_t, uint32_t)                                                                         \
+  X(JX_I32, i32, int32_t, uint32_t)                                                                          \
+  X(JX_U32, u32, uint32_t, uint32_t)                                                                         \
+  X(JX_I64, i64, int64_t, uint64_t)                                                                          \
+  X(JX_U64, u64, uint64_t, uint64_t)
+#define INT_DEF(D, SUF, T, UT) DEFINE_INT_ROWS(SUF, T, UT)
+INT_DOT_TYPES(INT_DEF)
+#undef INT_DEF
 
 /* bool: C[i,j] = any_k (A[i,k] && B[k,j]), the semiring JAX's dot uses. */
 static void bool_rows(const int_job *j, int64_t i0, int64_t i1) {
@@ -1061,9 +1081,10 @@ static void bool_rows(const int_job *j, int64_t i0, int64_t i1) {
 static void int_task(void *ctx, int64_t lo, int64_t hi) {
   const int_job *j = ctx;
   switch (j->dt) {
-    case JX_I32: int_rows_i32(j, lo, hi); break;
-    case JX_I64: int_rows_i64(j, lo, hi); break;
-    case JX_U32: int_rows_u32(j, lo, hi); break;
+#define INT_CASE(D, SUF, T, UT)                                                                              \
+  case D: int_rows_##SUF(j, lo, hi); break;
+    INT_DOT_TYPES(INT_CASE)
+#undef INT_CASE
     case JX_BOOL: bool_rows(j, lo, hi); break;
     default: break;
   }

@@ -143,6 +143,18 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
  * F16C where the CPU has it, with the same bits). */
 void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y);
 
+/* Run a kernel in a wider dtype: the nin inputs (n[i] elements of dt
+ * each) converted to `wide`, fn run on the copies, its output (nout
+ * elements of wide) converted back to dt. How bf16/f16 windows and
+ * convolutions compute in f32 and round once (as XLA:CPU after float
+ * normalization), and how 8/16-bit integer convolutions compute in i32 (a
+ * sum modulo 2^32 has the residue modulo 2^8 or 2^16 that wrapping in
+ * the narrow type gives). fn returns 0 or its error code; -1 here is out
+ * of memory. */
+typedef int (*jx_cpu_wide_fn)(void *ctx, const void *const *in, void *out);
+int jx_cpu_run_widened(jx_dtype dt, jx_dtype wide, int nin, const void *const *in, const int64_t *n,
+                       void *out, int64_t nout, jx_cpu_wide_fn fn, void *ctx);
+
 /* Fill n elements with v converted to dt. */
 void jx_cpu_fill(jx_dtype dt, int64_t n, double v, void *out);
 

@@ -43,9 +43,6 @@ static void tail(sb *b) { put(b, "  return 0;\n}\n\n"); }
 /* the helpers the render_<family>.c files share (render_call.h) */
 const char *jx_cpu_call_ctype(jx_dtype dt) { return ctype[dt]; }
 const char *jx_cpu_call_sfx(jx_dtype dt) { return sfx[dt]; }
-bool jx_cpu_call_dtype_ok(jx_dtype dt) {
-  return dt == JX_BOOL || dt == JX_I32 || dt == JX_I64 || dt == JX_U32 || dt == JX_F32 || dt == JX_F64;
-}
 void jx_cpu_call_head(sb *b, const jx_program *p, const jx_kernel *k, int id, const char *what) {
   head(b, p, k, id, what);
 }

@@ -14,9 +14,6 @@
  * tables) */
 const char *jx_cpu_call_ctype(jx_dtype dt);
 const char *jx_cpu_call_sfx(jx_dtype dt);
-/* whether dt is one of the dtypes the CALL renderers know (bool, i32,
- * i64, u32, f32, f64): others are refused by name */
-bool jx_cpu_call_dtype_ok(jx_dtype dt);
 /* the function's head (typed views i<n> of the inputs, o<n> of the
  * outputs) and its tail (`return 0; }`) */
 void jx_cpu_call_head(sb *b, const jx_program *p, const jx_kernel *k, int id, const char *what);
