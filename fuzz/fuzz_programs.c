@@ -7,8 +7,9 @@
  * pooling, convolutions) with operands, shapes, dtypes and axes taken from
  * the bytes (often invalid:
  * bad axes, unbroadcastable shapes, wrong dtypes), and a stack of up to 4
- * transformations around it (jit, grad, value_and_grad, jacfwd, vmap with
- * random in_axes). The transformed function f runs eagerly and as jit(f);
+ * transformations around it (jit, grad, value_and_grad, jacfwd, jacrev,
+ * vmap with random in_axes, vmap in chunks, checkpoint under each policy,
+ * custom_jvp and custom_vjp with f's own derivatives as the rules). The transformed function f runs eagerly and as jit(f);
  * the target checks that
  *   - nothing crashes (ASan/UBSan/LSan, no abort: user input never reaches
  *     an internal check);
@@ -101,7 +102,22 @@ typedef struct {
   double v;
 } insn;
 
-typedef enum { W_JIT, W_GRAD, W_VALUE_AND_GRAD, W_JACFWD, W_VMAP, W_COUNT } wkind;
+/* round 1's transformations, then #19's: checkpoint under a policy,
+ * custom_jvp and custom_vjp whose rules are f's own derivatives (so the
+ * results equal f's), jacrev, and vmap in chunks */
+typedef enum {
+  W_JIT,
+  W_GRAD,
+  W_VALUE_AND_GRAD,
+  W_JACFWD,
+  W_VMAP,
+  W_CHECKPOINT,
+  W_CUSTOM_JVP,
+  W_CUSTOM_VJP,
+  W_JACREV,
+  W_VMAP_CHUNKED,
+  W_COUNT
+} wkind;
 
 typedef struct {
   wkind kind;
@@ -141,7 +157,12 @@ static void decode(rd *r, program *P) {
   for (int k = 0; k < P->nwrap; k++) {
     wrap *w = &P->w[k];
     w->kind = (wkind)pick(r, W_COUNT);
-    if (w->kind == W_JACFWD && u8(r) % 4) w->kind = W_JIT; /* jacobians grow fast: rarely */
+    if ((w->kind == W_JACFWD || w->kind == W_JACREV) && u8(r) % 4) w->kind = W_JIT; /* jacobians grow fast */
+    /* nested jacrevs vmap over ever larger output bases (sizes multiply:
+     * three over an f32[3,4] function batch 12 x 144 x 1728 at once, as
+     * in JAX): at most one jacrev, and none above a jacfwd */
+    for (int j = 0; j < k && w->kind == W_JACREV; j++)
+      if (P->w[j].kind == W_JACREV || P->w[j].kind == W_JACFWD) w->kind = W_JIT;
     w->argnum = pick(r, P->nargs + 1) - (pick(r, 8) == 0); /* sometimes out of range */
     w->size = 1 + pick(r, 3);
     for (int i = 0; i < MAXARG; i++) {
@@ -179,7 +200,9 @@ static void print_program(const program *P) {
                                     "squeeze", "slice",  "concat",  "stack",     "take",      "one_hot",
                                     "nn",      "const",  "cond",    "scan",      "fori",      "random",
                                     "sort",    "cum",    "dslice",  "index",     "window",    "conv"};
-  static const char *const wraps[] = {"jit", "grad", "value_and_grad", "jacfwd", "vmap"};
+  static const char *const wraps[W_COUNT] = {"jit",    "grad",        "value_and_grad", "jacfwd",
+                                             "vmap",   "checkpoint",  "custom_jvp",     "custom_vjp",
+                                             "jacrev", "vmap_chunked"};
   for (int i = 0; i < P->nargs; i++) {
     fprintf(stderr, "arg %d: %s[", i, jx_dtype_name(P->dt[i]));
     for (int d = 0; d < P->nd[i]; d++) fprintf(stderr, "%s%lld", d ? "," : "", (long long)P->shape[i][d]);
@@ -503,6 +526,54 @@ static jx_t leaf_sum(jx_t x) {
 }
 static jx_t summed_body(const jx_t *args, void *u) { return leaf_sum(jx_call(u, args)); }
 
+/* f's output cut to its first JACREV_OUT elements (a tree: its first
+ * leaf), flattened: jacrev vmaps over a basis of the output's size, and a
+ * 4096-element output times the program's backward pass took minutes
+ * under ASan */
+enum { JACREV_OUT = 16 };
+static jx_t head_body(const jx_t *args, void *u) {
+  jx_t y = jx_call(u, args);
+  while (jx_ok(y) && jx_is_tree(y) && jx_len(y) > 0) y = jx_at(y, 0);
+  if (!jx_ok(y) || jx_is_tree(y) || jx_size(y) <= JACREV_OUT) return y;
+  return jx_slice(jx_reshape(y, JX_SHAPE(-1)), (int64_t[]){0}, (int64_t[]){JACREV_OUT}, NULL);
+}
+
+/* custom_jvp's rule: f's own jvp at the primals and tangents tuples */
+static jx_t own_jvp(const jx_t *a, void *u) {
+  jx_t p[MAXARG], t[MAXARG];
+  int n = jx_len(a[0]);
+  for (int i = 0; i < n && i < MAXARG; i++) p[i] = jx_at(a[0], i), t[i] = jx_at(a[1], i);
+  return jx_jvp(u, p, t);
+}
+
+/* custom_vjp's fwd: (f(args), the args as residuals); bwd: f's vjp at them */
+static jx_t own_fwd(const jx_t *a, void *u) { return JX_TUPLE(jx_call(u, a), jx_tuple(jx_fn_nargs(u), a)); }
+static jx_t own_bwd(const jx_t *a, void *u) {
+  jx_t p[MAXARG];
+  int n = jx_len(a[0]);
+  for (int i = 0; i < n && i < MAXARG; i++) p[i] = jx_at(a[0], i);
+  jx_fn *vf = NULL;
+  jx_t out = jx_vjp(u, p, &vf);
+  jx_t r = jx_ok(out) && vf ? jx_call(vf, &a[1]) : out;
+  if (vf) jx_fn_free(vf);
+  return r;
+}
+
+/* the custom_jvp/custom_vjp of f with f's own rules (the rules' functions
+ * go to made as well) */
+static jx_fn *own_rules(jx_fn *f, wkind kind, jx_fn **made, int *nmade) {
+  int n = jx_fn_nargs(f);
+  if (n < 1) return jx_jit(f); /* an error function: passes its error on */
+  if (kind == W_CUSTOM_JVP) {
+    jx_fn *rule = jx_fn_new(own_jvp, 2, f);
+    made[(*nmade)++] = rule;
+    return jx_custom_jvp(f, rule);
+  }
+  jx_fn *fwd = jx_fn_new(own_fwd, n, f), *bwd = jx_fn_new(own_bwd, 2, f);
+  made[(*nmade)++] = fwd, made[(*nmade)++] = bwd;
+  return jx_custom_vjp(f, fwd, bwd);
+}
+
 /* The transformed function; *made collects what to free. */
 static jx_fn *transform(const program *P, jx_fn **made, int *nmade) {
   jx_fn *f = jx_fn_new(program_body, P->nargs, (void *)P);
@@ -513,9 +584,19 @@ static jx_fn *transform(const program *P, jx_fn **made, int *nmade) {
     switch (w->kind) {
       case W_JIT: g = jx_jit(f); break;
       case W_VMAP: g = jx_vmap(f, w->in_axes, 0); break;
+      case W_VMAP_CHUNKED: g = jx_vmap_chunked(f, w->in_axes, 0, w->size - 1 + (w->argnum & 1)); break;
+      case W_CHECKPOINT: g = jx_checkpoint(f, (jx_remat_policy)((unsigned)w->argnum % 4)); break;
+      case W_CUSTOM_JVP:
+      case W_CUSTOM_VJP: g = own_rules(f, w->kind, made, nmade); break;
       default: {
         jx_fn *s = jx_fn_new(summed_body, P->nargs, f);
         made[(*nmade)++] = s;
+        if (w->kind == W_JACREV) {
+          jx_fn *h = jx_fn_new(head_body, P->nargs, f);
+          made[(*nmade)++] = h;
+          g = jx_jacrev(h, w->argnum);
+          break;
+        }
         g = w->kind == W_GRAD             ? jx_grad(s, w->argnum)
             : w->kind == W_VALUE_AND_GRAD ? jx_value_and_grad(s, w->argnum)
                                           : jx_jacfwd(f, w->argnum);
@@ -537,7 +618,8 @@ static void make_args(const program *P, jx_t *args) {
     memcpy(s, P->shape[i], sizeof(int64_t) * (size_t)nd);
     for (int k = 0; k < P->nwrap; k++) {
       const wrap *w = &P->w[k];
-      if (w->kind != W_VMAP || w->in_axes[i] == JX_NONE || nd >= JX_MAX_RANK) continue;
+      if ((w->kind != W_VMAP && w->kind != W_VMAP_CHUNKED) || w->in_axes[i] == JX_NONE || nd >= JX_MAX_RANK)
+        continue;
       int pos = w->in_axes[i] < 0 ? nd + 1 + w->in_axes[i] : w->in_axes[i];
       if (pos < 0) pos = 0;
       if (pos > nd) pos = nd;
@@ -703,7 +785,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *verbose = getenv("FUZZ_VERBOSE");
   if (verbose && atoi(verbose) >= 2) print_program(&P);
   jx_pool_push();
-  jx_fn *made[2 * MAXWRAP + 2];
+  jx_fn *made[4 * MAXWRAP + 2];
   int nmade = 0;
   jx_fn *f = transform(&P, made, &nmade);
   jx_fn *jf = jx_jit(f);
