@@ -37,6 +37,14 @@ static jx_t body(const jx_t *a, void *u) {
   return jx_at_add(a[0], a[1], a[2], 0);
 }
 
+/* the hand-written C peer: the operand copied, then every update added in
+ * order (one thread: what a C programmer writes for x.at[idx].add(v)) */
+static void c_scatter_add(float *restrict y, const float *restrict x, const int32_t *restrict idx,
+                          const float *restrict upd) {
+  memcpy(y, x, sizeof(float) * N);
+  for (int i = 0; i < M; i++) y[idx[i]] += upd[i];
+}
+
 /* a plain copy loop, volatile-free: the compiler may vectorize it */
 static void copy_loop(float *restrict dst, const float *restrict src, size_t n) {
   for (size_t i = 0; i < n; i++) dst[i] = src[i];
@@ -57,7 +65,8 @@ int main(int argc, char **argv) {
   jx_t ix = jx_retain(jx_array(JX_I32, JX_SHAPE(M), idx));
   jx_t u = jx_retain(jx_array(JX_F32, JX_SHAPE(M), upd));
   jx_fn *f = jx_fn_new(body, 3, NULL), *jf = jx_jit(f);
-  double te[1000], tj[1000], tc[1000];
+  double te[1000], tj[1000], tc[1000], ts[1000];
+  float *cy = malloc(sizeof(float) * N), *cx = calloc(N, sizeof(float));
   jx_t r = JX_CALL(jf, x, ix, u); /* compile */
   if (!jx_ok(r)) return fprintf(stderr, "bench_scatter: %s\n", jx_error(r)), 1;
 
@@ -68,6 +77,9 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     copy_loop(b, a, cn);
     tc[k] = now_s() - t0;
+    t0 = now_s();
+    c_scatter_add(cy, cx, idx, upd);
+    ts[k] = now_s() - t0;
     jx_pool_push();
     t0 = now_s();
     jx_t y = jx_at_add(x, ix, u, 0);
@@ -80,16 +92,19 @@ int main(int argc, char **argv) {
   }
   double copy_bw = 2.0 * (double)cn * sizeof(float) / median(tc, reps);
   double bytes = (double)M * (4 + 4) + (double)N * 8;
-  double e = median(te, reps), j = median(tj, reps);
+  double e = median(te, reps), j = median(tj, reps), c = median(ts, reps);
   printf("copy loop (64 MiB): %.2f GB/s\n", copy_bw / 1e9);
   printf("scatter-add 1M f32 updates into 1M (eager jx_at_add): %.3f ms  %.2f GB/s  %.0f%% of copy\n",
          e * 1e3, bytes / e / 1e9, 100 * bytes / e / copy_bw);
   printf("scatter-add 1M f32 updates into 1M (jit):             %.3f ms  %.2f GB/s  %.0f%% of copy\n",
          j * 1e3, bytes / j / 1e9, 100 * bytes / j / copy_bw);
+  printf("scatter-add, hand-written C loop (1 thread):     %.3f ms  %.2f GB/s  %.0f%% of copy\n", c * 1e3,
+         bytes / c / 1e9, 100 * bytes / c / copy_bw);
+  printf("eager / C %.2f, jit / C %.2f (%d threads)\n", e / c, j / c, jx_num_threads());
   printf("(bytes counted: 4 per index + 4 per update + 8 per target element; goal >= 50%% of copy)\n");
   if (b[cn / 2] != a[cn / 2]) return 1;
   jx_fn_free(jf), jx_fn_free(f);
   jx_release(x), jx_release(ix), jx_release(u);
-  free(a), free(b), free(idx), free(upd);
+  free(a), free(b), free(idx), free(upd), free(cy), free(cx);
   return 0;
 }

@@ -105,16 +105,38 @@ typedef struct {
   const char *y;
 } sctx;
 
+/* the positions i < n (at most PTS_BLOCK) whose offset lies in [lo, hi),
+ * in order, into keep; returns how many. Branch-free: with the operand
+ * split between threads each thread keeps a random half, a branch per
+ * update would be mispredicted half the time. (-1, dropped, is outside.) */
+/* PTS_AHEAD: how many updates ahead the target's line is prefetched (the
+ * targets are random: without it each update waits for its miss) */
+enum { PTS_BLOCK = 1024, PTS_AHEAD = 24 };
+static int keep_in_range(const int64_t *xoff, int64_t n, int64_t lo, int64_t hi, int32_t *keep) {
+  const uint64_t span = (uint64_t)(hi - lo);
+  int m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    keep[m] = (int32_t)i;
+    m += (uint64_t)(xoff[i] - lo) < span;
+  }
+  return m;
+}
+
 /* one combiner per (kind, dtype): x[i] = OP(x[i], y[j]) over a run */
 #define DEF_SC(K, S, T, OP)                                                                                  \
   static void pts_##K##_##S(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x_,    \
                             const void *y_) {                                                                \
     T *x = x_;                                                                                               \
     const T *y = (const T *)y_ + b0;                                                                         \
-    for (int64_t i = 0; i < n; i++) {                                                                        \
-      if (xoff[i] < lo || xoff[i] >= hi) continue;                                                           \
-      T a = x[xoff[i]], b = y[i];                                                                            \
-      x[xoff[i]] = (T)(OP);                                                                                  \
+    int32_t keep[PTS_BLOCK];                                                                                 \
+    for (int64_t i0 = 0; i0 < n; i0 += PTS_BLOCK) {                                                          \
+      const int m = keep_in_range(xoff + i0, n - i0 < PTS_BLOCK ? n - i0 : PTS_BLOCK, lo, hi, keep);         \
+      for (int k = 0; k < m; k++) {                                                                          \
+        const int64_t i = i0 + keep[k];                                                                      \
+        if (k + PTS_AHEAD < m) __builtin_prefetch(&x[xoff[i0 + keep[k + PTS_AHEAD]]], 1);                    \
+        T a = x[xoff[i]], b = y[i];                                                                          \
+        x[xoff[i]] = (T)(OP);                                                                                \
+      }                                                                                                      \
     }                                                                                                        \
   }                                                                                                          \
   static void sc_##K##_##S(void *c_, int64_t xo, int64_t yo, int64_t run) {                                  \
