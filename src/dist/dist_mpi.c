@@ -14,6 +14,7 @@
  * other process where it is, prints what it learnt (naming the ranks) and
  * calls MPI_Abort: the collective cannot be cancelled, so the job ends. */
 #include "dist/dist.h"
+#include "dist/fold.h"
 
 #include <jx.h>
 #include <limits.h>
@@ -54,6 +55,8 @@ static struct {
   int *exited; /* per rank: 1 once its exit notice came */
   int *exit_status;
   int nexit_seen;
+  MPI_Op half_ops[2][3]; /* bf16, f16 x sum, max, min (MPI has no 16-bit float) */
+  bool half_ops_on;
 } D = {.size = 1, .comm = MPI_COMM_NULL, .ctl = MPI_COMM_NULL, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 int jx_process_index(void) { return D.rank; }
@@ -217,6 +220,9 @@ static void watchdog_stop(void) {
 static int on_finalize(MPI_Comm c, int key, void *val, void *extra) {
   (void)c, (void)key, (void)val, (void)extra;
   watchdog_stop();
+  for (int h = 0; D.half_ops_on && h < 2; h++)
+    for (int o = 0; o < 3; o++) MPI_Op_free(&D.half_ops[h][o]);
+  D.half_ops_on = false;
   if (D.ctl != MPI_COMM_NULL) MPI_Comm_free(&D.ctl);
   if (D.comm != MPI_COMM_NULL) MPI_Comm_free(&D.comm);
   free(D.exited), free(D.exit_status);
@@ -312,6 +318,37 @@ static jx_t start_mpi(void) {
   return NULL;
 }
 
+/* bf16/f16 reductions as user MPI_Ops over MPI_UINT16_T: the fold of the
+ * in-process collectives (dist/fold.h: widen to f32, add, round to the
+ * type; max/min compared as floats, NaN kept). Commutative: MPI may combine
+ * the processes in any order (every process still gets the same bits:
+ * a + b and b + a round alike). */
+#define HALF_OP(S, DT, OP)                                                                                   \
+  static void half_##S##_##OP(void *in, void *inout, int *len, MPI_Datatype *t) {                            \
+    (void)t;                                                                                                 \
+    jx_dist_fold(JX_DIST_##OP, DT, inout, in, *len);                                                         \
+  }
+HALF_OP(bf16, JX_BF16, SUM)
+HALF_OP(bf16, JX_BF16, MAX)
+HALF_OP(bf16, JX_BF16, MIN)
+HALF_OP(f16, JX_F16, SUM)
+HALF_OP(f16, JX_F16, MAX)
+HALF_OP(f16, JX_F16, MIN)
+
+/* once, under jx_distributed_init's lock (so no collective can race it);
+ * freed by on_finalize */
+static int create_half_ops(void) {
+  static MPI_User_function *const fns[2][3] = {{half_bf16_SUM, half_bf16_MAX, half_bf16_MIN},
+                                               {half_f16_SUM, half_f16_MAX, half_f16_MIN}};
+  int rc = MPI_SUCCESS, made = 0;
+  for (int h = 0; h < 2 && rc == MPI_SUCCESS; h++)
+    for (int o = 0; o < 3 && rc == MPI_SUCCESS; o++)
+      if ((rc = MPI_Op_create(fns[h][o], 1, &D.half_ops[h][o])) == MPI_SUCCESS) made++;
+  for (int k = 0; rc != MPI_SUCCESS && k < made; k++) MPI_Op_free(&D.half_ops[k / 3][k % 3]);
+  D.half_ops_on = rc == MPI_SUCCESS;
+  return rc;
+}
+
 static jx_t setup_comms(void) {
   int rc = MPI_Comm_dup(MPI_COMM_WORLD, &D.comm);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(D.comm, MPI_ERRORS_RETURN);
@@ -320,6 +357,7 @@ static jx_t setup_comms(void) {
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(D.comm, &D.size);
   int key;
   if (rc == MPI_SUCCESS) rc = MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_finalize, &key, NULL);
+  if (rc == MPI_SUCCESS) rc = create_half_ops();
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_attr(MPI_COMM_SELF, key, NULL);
   if (rc != MPI_SUCCESS) {
     char b[MPI_MAX_ERROR_STRING];
@@ -400,13 +438,21 @@ static jx_t end(int rc, const char *fn, const char *what) {
 }
 
 /* jx's dtypes as MPI's; bool's sum is refused (JAX's psum takes bools as
- * i32), its max and min are or and and on 0/1 bytes */
+ * i32), its max and min are or and and on 0/1 bytes; bf16/f16 (half: 1,
+ * 2) travel as MPI_UINT16_T and reduce by jx's own ops (D.half_ops).
+ * Integer sums wrap, as MPI's C arithmetic on the fixed-width types does. */
 static const struct {
   bool ok;
   MPI_Datatype t;
+  int half;
 } dtype_mpi[JX_DTYPE_COUNT] = {
-    [JX_BOOL] = {true, MPI_UINT8_T}, [JX_I32] = {true, MPI_INT32_T}, [JX_I64] = {true, MPI_INT64_T},
-    [JX_U32] = {true, MPI_UINT32_T}, [JX_F32] = {true, MPI_FLOAT},   [JX_F64] = {true, MPI_DOUBLE},
+    [JX_BOOL] = {true, MPI_UINT8_T, 0}, [JX_I32] = {true, MPI_INT32_T, 0},
+    [JX_I64] = {true, MPI_INT64_T, 0},  [JX_U32] = {true, MPI_UINT32_T, 0},
+    [JX_F32] = {true, MPI_FLOAT, 0},    [JX_F64] = {true, MPI_DOUBLE, 0},
+    [JX_I8] = {true, MPI_INT8_T, 0},    [JX_U8] = {true, MPI_UINT8_T, 0},
+    [JX_I16] = {true, MPI_INT16_T, 0},  [JX_U16] = {true, MPI_UINT16_T, 0},
+    [JX_U64] = {true, MPI_UINT64_T, 0}, [JX_BF16] = {true, MPI_UINT16_T, 1},
+    [JX_F16] = {true, MPI_UINT16_T, 2},
 };
 
 static jx_t check_reduce(int64_t count, jx_dtype dt, jx_dist_op op, const char *what) {
@@ -428,7 +474,11 @@ jx_t jx_dist_allreduce_into(const void *send, void *recv, int64_t count, jx_dtyp
   static const char fn[] = "jx_dist_allreduce";
   jx_t e = check_reduce(count, dt, op, what);
   if (e || (e = begin(fn, what))) return e;
-  MPI_Op mop = op == JX_DIST_SUM ? MPI_SUM : op == JX_DIST_MAX ? MPI_MAX : MPI_MIN;
+  int half = dtype_mpi[dt].half;
+  MPI_Op mop = half                ? D.half_ops[half - 1][op]
+               : op == JX_DIST_SUM ? MPI_SUM
+               : op == JX_DIST_MAX ? MPI_MAX
+                                   : MPI_MIN;
   size_t esize = jx_dtype_size(dt);
   int rc = MPI_SUCCESS;
   /* MPI counts are int: more than INT_MAX elements go in pieces */
