@@ -55,8 +55,8 @@ static struct {
   int *exited; /* per rank: 1 once its exit notice came */
   int *exit_status;
   int nexit_seen;
-  MPI_Op half_ops[2][3]; /* bf16, f16 x sum, max, min (MPI has no 16-bit float) */
-  bool half_ops_on;
+  MPI_Op own_ops[JX_DTYPE_COUNT][3]; /* by dtype: sum, max, min (own_fns) */
+  bool own_ops_on;
 } D = {.size = 1, .comm = MPI_COMM_NULL, .ctl = MPI_COMM_NULL, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 int jx_process_index(void) { return D.rank; }
@@ -213,6 +213,41 @@ static void watchdog_stop(void) {
   D.watchdog_on = false;
 }
 
+/* ---------------------------------------------------------------- own reductions */
+
+/* jx's own reductions as user MPI_Ops (the fold of the in-process
+ * collectives, dist/fold.h) where MPI's cannot serve: bf16/f16, which MPI
+ * has no type for (they travel as MPI_UINT16_T; sums widen to f32 and
+ * round to the type, max/min compare as floats and keep a NaN), and the
+ * 8/16-bit integers, whose MPI_SUM OpenMPI 4.1's AVX component computes
+ * with saturating adds (open-mpi/ompi#8045, closed as wontfix) where jx's
+ * sums wrap. Commutative: MPI may combine the processes in any order
+ * (every process still gets the same bits: a + b and b + a round alike). */
+#define OWN_DTYPES(X) X(bf16, JX_BF16) X(f16, JX_F16) X(i8, JX_I8) X(u8, JX_U8) X(i16, JX_I16) X(u16, JX_U16)
+#define OWN_OP(S, DT, OP)                                                                                    \
+  static void own_##S##_##OP(void *in, void *inout, int *len, MPI_Datatype *t) {                             \
+    (void)t;                                                                                                 \
+    jx_dist_fold(JX_DIST_##OP, DT, inout, in, *len);                                                         \
+  }
+#define OWN_OPS(S, DT) OWN_OP(S, DT, SUM) OWN_OP(S, DT, MAX) OWN_OP(S, DT, MIN)
+OWN_DTYPES(OWN_OPS)
+#define OWN_ROW(S, DT) [DT] = {own_##S##_SUM, own_##S##_MAX, own_##S##_MIN},
+static MPI_User_function *const own_fns[JX_DTYPE_COUNT][3] = {OWN_DTYPES(OWN_ROW)};
+
+/* all of them or none, once, under jx_distributed_init's lock (so no
+ * collective can race it); freed by on_finalize */
+static int create_own_ops(void) {
+  MPI_Op *made[JX_DTYPE_COUNT * 3];
+  int rc = MPI_SUCCESS, n = 0;
+  for (int dt = 0; dt < JX_DTYPE_COUNT; dt++)
+    for (int o = 0; own_fns[dt][0] && o < 3 && rc == MPI_SUCCESS; o++)
+      if ((rc = MPI_Op_create(own_fns[dt][o], 1, &D.own_ops[dt][o])) == MPI_SUCCESS)
+        made[n++] = &D.own_ops[dt][o];
+  while (rc != MPI_SUCCESS && n > 0) MPI_Op_free(made[--n]);
+  D.own_ops_on = rc == MPI_SUCCESS;
+  return rc;
+}
+
 /* ---------------------------------------------------------------- exit, finalize */
 
 /* MPI_Finalize (by jx's exit handler or by the user) deletes MPI_COMM_SELF's
@@ -220,9 +255,9 @@ static void watchdog_stop(void) {
 static int on_finalize(MPI_Comm c, int key, void *val, void *extra) {
   (void)c, (void)key, (void)val, (void)extra;
   watchdog_stop();
-  for (int h = 0; D.half_ops_on && h < 2; h++)
-    for (int o = 0; o < 3; o++) MPI_Op_free(&D.half_ops[h][o]);
-  D.half_ops_on = false;
+  for (int dt = 0; D.own_ops_on && dt < JX_DTYPE_COUNT; dt++)
+    for (int o = 0; own_fns[dt][0] && o < 3; o++) MPI_Op_free(&D.own_ops[dt][o]);
+  D.own_ops_on = false;
   if (D.ctl != MPI_COMM_NULL) MPI_Comm_free(&D.ctl);
   if (D.comm != MPI_COMM_NULL) MPI_Comm_free(&D.comm);
   free(D.exited), free(D.exit_status);
@@ -318,37 +353,6 @@ static jx_t start_mpi(void) {
   return NULL;
 }
 
-/* bf16/f16 reductions as user MPI_Ops over MPI_UINT16_T: the fold of the
- * in-process collectives (dist/fold.h: widen to f32, add, round to the
- * type; max/min compared as floats, NaN kept). Commutative: MPI may combine
- * the processes in any order (every process still gets the same bits:
- * a + b and b + a round alike). */
-#define HALF_OP(S, DT, OP)                                                                                   \
-  static void half_##S##_##OP(void *in, void *inout, int *len, MPI_Datatype *t) {                            \
-    (void)t;                                                                                                 \
-    jx_dist_fold(JX_DIST_##OP, DT, inout, in, *len);                                                         \
-  }
-HALF_OP(bf16, JX_BF16, SUM)
-HALF_OP(bf16, JX_BF16, MAX)
-HALF_OP(bf16, JX_BF16, MIN)
-HALF_OP(f16, JX_F16, SUM)
-HALF_OP(f16, JX_F16, MAX)
-HALF_OP(f16, JX_F16, MIN)
-
-/* once, under jx_distributed_init's lock (so no collective can race it);
- * freed by on_finalize */
-static int create_half_ops(void) {
-  static MPI_User_function *const fns[2][3] = {{half_bf16_SUM, half_bf16_MAX, half_bf16_MIN},
-                                               {half_f16_SUM, half_f16_MAX, half_f16_MIN}};
-  int rc = MPI_SUCCESS, made = 0;
-  for (int h = 0; h < 2 && rc == MPI_SUCCESS; h++)
-    for (int o = 0; o < 3 && rc == MPI_SUCCESS; o++)
-      if ((rc = MPI_Op_create(fns[h][o], 1, &D.half_ops[h][o])) == MPI_SUCCESS) made++;
-  for (int k = 0; rc != MPI_SUCCESS && k < made; k++) MPI_Op_free(&D.half_ops[k / 3][k % 3]);
-  D.half_ops_on = rc == MPI_SUCCESS;
-  return rc;
-}
-
 static jx_t setup_comms(void) {
   int rc = MPI_Comm_dup(MPI_COMM_WORLD, &D.comm);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(D.comm, MPI_ERRORS_RETURN);
@@ -357,7 +361,7 @@ static jx_t setup_comms(void) {
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(D.comm, &D.size);
   int key;
   if (rc == MPI_SUCCESS) rc = MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_finalize, &key, NULL);
-  if (rc == MPI_SUCCESS) rc = create_half_ops();
+  if (rc == MPI_SUCCESS) rc = create_own_ops();
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_attr(MPI_COMM_SELF, key, NULL);
   if (rc != MPI_SUCCESS) {
     char b[MPI_MAX_ERROR_STRING];
@@ -438,21 +442,18 @@ static jx_t end(int rc, const char *fn, const char *what) {
 }
 
 /* jx's dtypes as MPI's; bool's sum is refused (JAX's psum takes bools as
- * i32), its max and min are or and and on 0/1 bytes; bf16/f16 (half: 1,
- * 2) travel as MPI_UINT16_T and reduce by jx's own ops (D.half_ops).
- * Integer sums wrap, as MPI's C arithmetic on the fixed-width types does. */
+ * i32), its max and min are or and and on 0/1 bytes; bf16/f16 travel as
+ * MPI_UINT16_T. The dtypes of own_fns reduce by jx's ops, the others by
+ * MPI's (32/64-bit integer sums wrap there as in jx). */
 static const struct {
   bool ok;
   MPI_Datatype t;
-  int half;
 } dtype_mpi[JX_DTYPE_COUNT] = {
-    [JX_BOOL] = {true, MPI_UINT8_T, 0}, [JX_I32] = {true, MPI_INT32_T, 0},
-    [JX_I64] = {true, MPI_INT64_T, 0},  [JX_U32] = {true, MPI_UINT32_T, 0},
-    [JX_F32] = {true, MPI_FLOAT, 0},    [JX_F64] = {true, MPI_DOUBLE, 0},
-    [JX_I8] = {true, MPI_INT8_T, 0},    [JX_U8] = {true, MPI_UINT8_T, 0},
-    [JX_I16] = {true, MPI_INT16_T, 0},  [JX_U16] = {true, MPI_UINT16_T, 0},
-    [JX_U64] = {true, MPI_UINT64_T, 0}, [JX_BF16] = {true, MPI_UINT16_T, 1},
-    [JX_F16] = {true, MPI_UINT16_T, 2},
+    [JX_BOOL] = {true, MPI_UINT8_T}, [JX_I32] = {true, MPI_INT32_T},  [JX_I64] = {true, MPI_INT64_T},
+    [JX_U32] = {true, MPI_UINT32_T}, [JX_F32] = {true, MPI_FLOAT},    [JX_F64] = {true, MPI_DOUBLE},
+    [JX_I8] = {true, MPI_INT8_T},    [JX_U8] = {true, MPI_UINT8_T},   [JX_I16] = {true, MPI_INT16_T},
+    [JX_U16] = {true, MPI_UINT16_T}, [JX_U64] = {true, MPI_UINT64_T}, [JX_BF16] = {true, MPI_UINT16_T},
+    [JX_F16] = {true, MPI_UINT16_T},
 };
 
 static jx_t check_reduce(int64_t count, jx_dtype dt, jx_dist_op op, const char *what) {
@@ -474,11 +475,8 @@ jx_t jx_dist_allreduce_into(const void *send, void *recv, int64_t count, jx_dtyp
   static const char fn[] = "jx_dist_allreduce";
   jx_t e = check_reduce(count, dt, op, what);
   if (e || (e = begin(fn, what))) return e;
-  int half = dtype_mpi[dt].half;
-  MPI_Op mop = half                ? D.half_ops[half - 1][op]
-               : op == JX_DIST_SUM ? MPI_SUM
-               : op == JX_DIST_MAX ? MPI_MAX
-                                   : MPI_MIN;
+  static const MPI_Op mpi_ops[3] = {MPI_SUM, MPI_MAX, MPI_MIN};
+  MPI_Op mop = own_fns[dt][0] ? D.own_ops[dt][op] : mpi_ops[op];
   size_t esize = jx_dtype_size(dt);
   int rc = MPI_SUCCESS;
   /* MPI counts are int: more than INT_MAX elements go in pieces */
