@@ -234,8 +234,6 @@ static jx_t per_example(jx_prim p, jx_t x, int bd, const jx_params *pa, jx_t *ou
   return jx_ok(out[0]) ? NULL : out[0];
 }
 
-static bool is_half(jx_dtype dt) { return dt == JX_BF16 || dt == JX_F16; }
-
 /* The sum over dim 0 of X (n members). bf16/f16: member after member, each
  * add rounded to the type, as the devices of a pmap add (dist/fold.h), so
  * that a named vmap (and jit of a pmap, staged as one) gives their bits;
@@ -243,8 +241,8 @@ static bool is_half(jx_dtype dt) { return dt == JX_BF16 || dt == JX_F16; }
  * (integers wrap alike in any order). X NULL: x replicated n times. */
 static jx_t member_sum(jx_t X, jx_t x, int64_t n) {
   jx_dtype dt = (X ? X : x)->aval.dtype;
-  if (!is_half(dt) && X) return jx_lax_reduce(JX_P_reduce_sum, X, 1, &(int){0});
-  if (!is_half(dt)) return jx_lax_binary(JX_P_mul, x, jx_lax_const(dt, (double)n));
+  if (!jx_dtype_is_half(dt) && X) return jx_lax_reduce(JX_P_reduce_sum, X, 1, &(int){0});
+  if (!jx_dtype_is_half(dt)) return jx_lax_binary(JX_P_mul, x, jx_lax_const(dt, (double)n));
   int r = X ? X->aval.ndim : 0;
   int64_t lo[JX_MAX_RANK] = {0}, hi[JX_MAX_RANK];
   if (X) memcpy(hi, X->aval.shape, sizeof(int64_t) * (size_t)r);
