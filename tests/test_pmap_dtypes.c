@@ -227,6 +227,41 @@ static jx_t f_psum(const jx_t *a, void *u) {
   (void)u;
   return jx_psum(a[0], "i");
 }
+static jx_t f_psum_second(const jx_t *a, void *u) { /* a[1] unmapped: every member holds it */
+  (void)u, (void)a[0];
+  return jx_psum(a[1], "i");
+}
+
+/* a named vmap's psum in bf16/f16 with the members along dim 1, and of a
+ * value it does not map (n copies, added one after another) */
+static void check_vmap_layouts(void) {
+  for (int h = 0; h < 2; h++) {
+    jx_pool_push();
+    jx_dtype dt = h ? JX_F16 : JX_BF16;
+    enum { N = 6 }; /* 6 copies of 1 + ulp: 6 + 4 ulps added one by one, 6 + 8 ulps rounded once */
+    uint64_t in[N * K], want[K], rep[K], got[N * K];
+    for (int j = 0; j < N; j++)
+      for (int c = 0; c < K; c++) in[j * K + c] = column(dt, c, j % MAXN);
+    for (int c = 0; c < K; c++) {
+      want[c] = in[c], rep[c] = in[c];
+      for (int j = 1; j < N; j++)
+        want[c] = ref_op(REF_SUM, dt, want[c], in[j * K + c]), rep[c] = ref_op(REF_SUM, dt, rep[c], in[c]);
+    }
+    CHECK(rep[1] != ref_round(dt, 6 * ref_widen(dt, in[1]))); /* the premise */
+    jx_t X = ref_array(dt, JX_SHAPE(N, K), in);
+    jx_t r = JX_CALL(jx_vmap_named(jx_fn_new(f_psum, 1, NULL), (int[]){1}, 0, "i"), jx_transpose(X, NULL));
+    bool ok = ref_bits(r, dt, got, N * K);
+    for (int i = 0; ok && i < N * K; i++) ok = ref_same(dt, got[i], want[i % K]);
+    CHECKF(ok, "%s: named vmap psum over dim 1: %s", jx_dtype_name(dt), jx_ok(r) ? "differs" : jx_error(r));
+    jx_t row0 = jx_reshape(jx_slice(X, (int64_t[]){0, 0}, (int64_t[]){1, K}, NULL), JX_SHAPE(K));
+    r = JX_CALL(jx_vmap_named(jx_fn_new(f_psum_second, 2, NULL), (int[]){0, JX_NONE}, 0, "i"), X, row0);
+    ok = ref_bits(r, dt, got, N * K);
+    for (int i = 0; ok && i < N * K; i++) ok = ref_same(dt, got[i], rep[i % K]);
+    CHECKF(ok, "%s: named vmap psum of an unmapped value: %s", jx_dtype_name(dt),
+           jx_ok(r) ? "differs" : jx_error(r));
+    jx_pool_pop();
+  }
+}
 
 int main(void) {
   check_verbose = getenv("JX_TEST_VERBOSE") != NULL;
@@ -237,6 +272,7 @@ int main(void) {
     for (size_t d = 0; d < sizeof DTYPES / sizeof *DTYPES; d++) check_dtype(DTYPES[d], n);
   }
   jx_set_cpu_devices(2);
+  check_vmap_layouts();
   check_grads();
   /* bool: still no sum (JAX's psum converts bools to i32 first) */
   jx_pool_push();

@@ -234,24 +234,29 @@ static jx_t per_example(jx_prim p, jx_t x, int bd, const jx_params *pa, jx_t *ou
   return jx_ok(out[0]) ? NULL : out[0];
 }
 
-/* The sum over dim 0 of X (n members). bf16/f16: member after member, each
- * add rounded to the type, as the devices of a pmap add (dist/fold.h), so
- * that a named vmap (and jit of a pmap, staged as one) gives their bits;
- * reduce_sum would add in f32 and round once. Other dtypes: reduce_sum
- * (integers wrap alike in any order). X NULL: x replicated n times. */
-static jx_t member_sum(jx_t X, jx_t x, int64_t n) {
-  jx_dtype dt = (X ? X : x)->aval.dtype;
-  if (!jx_dtype_is_half(dt) && X) return jx_lax_reduce(JX_P_reduce_sum, X, 1, &(int){0});
-  if (!jx_dtype_is_half(dt)) return jx_lax_binary(JX_P_mul, x, jx_lax_const(dt, (double)n));
-  int r = X ? X->aval.ndim : 0;
-  int64_t lo[JX_MAX_RANK] = {0}, hi[JX_MAX_RANK];
-  if (X) memcpy(hi, X->aval.shape, sizeof(int64_t) * (size_t)r);
-  jx_t y = X ? NULL : x;
-  for (int64_t j = X ? 0 : 1; j < n && (!y || jx_ok(y)); j++) {
+/* The sum over x's batch dim bd (n members; bd JX_NONE: x replicated n
+ * times). bf16/f16: member after member, each add rounded to the type, as
+ * the devices of a pmap add (dist/fold.h), so that a named vmap (and jit
+ * of a pmap, staged as one) gives their bits; reduce_sum would add in f32
+ * and round once. Other dtypes: reduce_sum, or x * n (integers wrap alike
+ * in any order). */
+static jx_t member_sum(jx_t x, int bd, int64_t n) {
+  jx_dtype dt = x->aval.dtype;
+  if (!jx_dtype_is_half(dt))
+    return bd != JX_NONE ? jx_lax_reduce(JX_P_reduce_sum, x, 1, &bd)
+                         : jx_lax_binary(JX_P_mul, x, jx_lax_const(dt, (double)n));
+  int r = x->aval.ndim;
+  int64_t lo[JX_MAX_RANK] = {0}, hi[JX_MAX_RANK], shape[JX_MAX_RANK];
+  for (int i = 0, k = 0; i < r; i++) {
+    hi[i] = x->aval.shape[i];
+    if (i != bd) shape[k++] = x->aval.shape[i];
+  }
+  jx_t y = bd == JX_NONE ? x : NULL;
+  for (int64_t j = bd == JX_NONE ? 1 : 0; j < n && (!y || jx_ok(y)); j++) {
     jx_t xj = x;
-    if (X) {
-      lo[0] = j, hi[0] = j + 1;
-      xj = jx_lax_reshape(jx_lax_slice(X, lo, hi, NULL), r - 1, X->aval.shape + 1);
+    if (bd != JX_NONE) {
+      lo[bd] = j, hi[bd] = j + 1;
+      xj = jx_lax_reshape(jx_lax_slice(x, lo, hi, NULL), r - 1, shape);
     }
     y = y ? jx_lax_binary(JX_P_add, y, xj) : xj;
   }
@@ -264,7 +269,7 @@ static jx_t reduce_batch(jx_prim p, jx_t x, int bd, const jx_params *pa, int whi
       [JX_P_psum] = JX_P_reduce_sum, [JX_P_pmax] = JX_P_reduce_max, [JX_P_pmin] = JX_P_reduce_min};
   jx_t y;
   if (p == JX_P_psum)
-    y = member_sum(bd != JX_NONE ? jx_batch_to_front(x, bd, n) : NULL, x, n);
+    y = member_sum(x, bd, n);
   else /* pmax/pmin of a replicated value: itself */
     y = bd != JX_NONE ? jx_lax_reduce(red[p], x, 1, &bd) : x;
   if (pa->coll.nnames > 1) { /* then over the other names */
@@ -352,7 +357,7 @@ static jx_t coll_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
       if (pa->coll.tiled) y = merge_dims(y, a);
       break;
     case JX_P_psum_scatter: /* the sum, its blocks along dim a mapped over the batch */
-      y = member_sum(X, NULL, n);
+      y = member_sum(X, 0, n);
       if (pa->coll.tiled) y = split_dim(y, a, n);
       obd[0] = a;
       break;
