@@ -13,6 +13,7 @@
  *                         while rank 0 is inside an allreduce: the job must
  *                         end, naming rank 1 (the script checks the output) */
 #include "check.h"
+#include "coll_ref.h"
 #include "dist/dist.h"
 
 #include <pthread.h>
@@ -48,7 +49,13 @@ static void fill(void *p, jx_dtype dt, int rank, int64_t n) {
       case JX_U32: ((uint32_t *)p)[i] = (uint32_t)(v + 5) * 200000000u; break;
       case JX_F32: ((float *)p)[i] = (float)v * 0.25f; break;
       case JX_F64: ((double *)p)[i] = v * 0.125; break;
-      default: break;
+      default: { /* #19's: integers that wrap when summed, u64 above 2^63, exact bf16/f16 */
+        uint64_t b = ref_is_half(dt)     ? ref_round(dt, v * 0.25)
+                     : dt == JX_U64      ? (uint64_t)(v + 5) * 0x3000000000000000ull
+                     : ref_is_signed(dt) ? (uint64_t)(v * 9000) & ref_mask(dt)
+                                         : (uint64_t)(v + 5) * 9000u & ref_mask(dt);
+        memcpy((char *)p + (size_t)i * jx_dtype_size(dt), &b, jx_dtype_size(dt)); /* little-endian */
+      }
     }
   }
 }
@@ -67,7 +74,16 @@ static void reduce_into(void *acc, const void *x, jx_dtype dt, jx_dist_op op, in
     case JX_U32: REDUCE_AS(uint32_t) break;
     case JX_F32: REDUCE_AS(float) break;
     case JX_F64: REDUCE_AS(double) break;
-    default: break;
+    default: { /* tests/coll_ref.h's reference on the patterns */
+      size_t es = jx_dtype_size(dt);
+      int rop = op == JX_DIST_SUM ? REF_SUM : op == JX_DIST_MAX ? REF_MAX : REF_MIN;
+      for (int64_t i = 0; i < n; i++) {
+        uint64_t a = 0, b = 0;
+        memcpy(&a, (char *)acc + (size_t)i * es, es), memcpy(&b, (const char *)x + (size_t)i * es, es);
+        a = ref_op(rop, dt, a, b);
+        memcpy((char *)acc + (size_t)i * es, &a, es);
+      }
+    }
   }
 }
 
@@ -75,8 +91,7 @@ static void reduce_into(void *acc, const void *x, jx_dtype dt, jx_dist_op op, in
 static void check_allreduce(void) {
   enum { COUNT = 1001 };
   static const jx_dist_op ops[] = {JX_DIST_SUM, JX_DIST_MAX, JX_DIST_MIN};
-  /* bool..f64: the collectives take none of #19's dtypes yet */
-  for (int dt = 0; dt <= JX_F64; dt++) {
+  for (int dt = 0; dt < JX_DTYPE_COUNT; dt++) {
     size_t es = jx_dtype_size((jx_dtype)dt);
     char *buf = malloc(COUNT * es), *want = malloc(COUNT * es), *other = malloc(COUNT * es);
     for (int k = 0; k < 3; k++) {

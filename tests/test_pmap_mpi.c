@@ -9,6 +9,7 @@
  * processes that pass different shapes, and an unknown axis name, give an
  * error value on every process (no hang), after which pmap still works. */
 #include "check.h"
+#include "coll_ref.h"
 #include "dist/dist.h"
 
 #include <jx.h>
@@ -126,6 +127,64 @@ static void check_collectives(void) {
   jx_release(x);
 }
 
+/* #19's dtypes across processes: psum, pmax, pmin of bf16, f16, i8 and u64
+ * against tests/coll_ref.h's reference over the G members. The values keep
+ * every bf16/f16 partial sum exact, so the result does not depend on the
+ * order MPI combines the processes in; integers wrap (element 0: the
+ * highest value plus G - 1 ones), u64 spans 2^63 (unsigned max/min), and
+ * element 5 holds a NaN on member 1. */
+enum { HE = 6 };
+static uint64_t half_member(jx_dtype dt, int j, int e) {
+  if (ref_is_half(dt)) {
+    double v = e == 5 && j == 1 ? NAN : 0.25 * ((j * 5 + e * 3) % 13 - 6) + (e == 4 ? 64 : 0);
+    return ref_round(dt, v);
+  }
+  uint64_t m = ref_mask(dt);
+  if (e == 0) return j == 0 ? (ref_is_signed(dt) ? m >> 1 : m) : 1;
+  return (0x9E3779B97F4A7C15ull * (uint64_t)(j * 7 + e + 1)) & m; /* bits all over the range */
+}
+
+static jx_t f_red3(const jx_t *a, void *u) {
+  return JX_TUPLE(jx_psum(a[0], u), jx_pmax(a[0], u), jx_pmin(a[0], u));
+}
+
+static void check_new_dtypes(void) {
+  static const jx_dtype dts[] = {JX_BF16, JX_F16, JX_I8, JX_U64};
+  static const int ops[3] = {REF_SUM, REF_MAX, REF_MIN};
+  for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+    jx_pool_push();
+    jx_dtype dt = dts[d];
+    uint64_t in[64 * HE], want[3][HE], got[64 * HE];
+    for (int j = 0; j < G; j++)
+      for (int e = 0; e < HE; e++) in[j * HE + e] = half_member(dt, j, e);
+    for (int k = 0; k < 3; k++)
+      for (int e = 0; e < HE; e++) {
+        want[k][e] = in[e];
+        for (int j = 1; j < G; j++) want[k][e] = ref_op(ops[k], dt, want[k][e], in[j * HE + e]);
+      }
+    jx_t global = ref_array(dt, JX_SHAPE(G, HE), in);
+    jx_fn *f = jx_fn_new(f_red3, 1, "i");
+    jx_t r = JX_CALL(jx_pmap(f, NULL, 0, "i"), my_rows(global));
+    jx_t v = JX_CALL(jx_vmap_named(f, NULL, 0, "i"), global); /* all G members in this process */
+    CHECKF(jx_ok(r) && jx_ok(v), "%s over %d processes: %s", jx_dtype_name(dt), N,
+           jx_error(jx_ok(r) ? v : r));
+    for (int k = 0; k < 3 && jx_ok(r) && jx_ok(v); k++) {
+      bool ok = ref_bits(jx_at(r, k), dt, got, (int64_t)L * HE);
+      for (int i = 0; ok && i < L * HE; i++) ok = ref_same(dt, got[i], want[k][i % HE]);
+      bool vok = ref_bits(my_rows(jx_at(v, k)), dt, got, (int64_t)L * HE);
+      for (int i = 0; vok && i < L * HE; i++) vok = ref_same(dt, got[i], want[k][i % HE]);
+      CHECKF(ok && vok,
+             "%s %s over %d processes x %d devices differs from the reference (pmap %s, named vmap %s)",
+             jx_dtype_name(dt),
+             k == 0   ? "psum"
+             : k == 1 ? "pmax"
+                      : "pmin",
+             N, L, ok ? "ok" : "differs", vok ? "ok" : "differs");
+    }
+    jx_pool_pop();
+  }
+}
+
 /* element 0 of r, NaN when r is an error or empty */
 static double first(jx_t r) {
   float v[64];
@@ -184,6 +243,7 @@ int main(void) {
   CHECK(jx_device_count() == G);
   if (G > 64) return fprintf(stderr, "test_pmap_mpi: at most 64 devices in all, got %d\n", G), 1;
   check_collectives();
+  check_new_dtypes();
   check_faults();
   char name[64];
   snprintf(name, sizeof name, "test_pmap_mpi rank %d of %d (%d devices)", R, N, L);

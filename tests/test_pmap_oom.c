@@ -1,6 +1,6 @@
 /* Out of memory inside pmap (as tests/test_oom.c does for the rest): a
  * workload of pmap calls on 2 devices (collectives, a data-parallel
- * gradient) and a named vmap is run once to count its allocations (K),
+ * gradient, a bf16 psum) and a named vmap is run once to count its allocations (K),
  * then again with allocation N failing (and, in a second pass, every
  * allocation from N on), for a sample of N in 1..K. The failing
  * allocation lands on the calling thread or on one device's thread: each
@@ -72,8 +72,18 @@ static jx_t run_named(void) {
   return JX_CALL(jx_vmap_named(jx_fn_new(f_coll, 1, NULL), NULL, 0, "i"), X);
 }
 
-enum { NSTEP = 3 };
-static jx_t (*const steps[NSTEP])(void) = {run_coll, run_dp, run_named};
+/* #19: the reductions' bf16 fold (and its MPI-free in-process path) */
+static jx_t f_half(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(jx_psum(a[0], "i"), jx_pmax(a[0], "i"));
+}
+static jx_t run_bf16(void) {
+  jx_t X = jx_astype(jx_reshape(jx_sin(jx_arange(JX_F32, 0, 24, 1)), JX_SHAPE(2, 3, 4)), JX_BF16);
+  return JX_CALL(jx_pmap(jx_fn_new(f_half, 1, NULL), NULL, 0, "i"), X);
+}
+
+enum { NSTEP = 4 };
+static jx_t (*const steps[NSTEP])(void) = {run_coll, run_dp, run_named, run_bf16};
 static jx_t reference[NSTEP];
 
 /* every step: an error value or its reference result; *nerr counts errors */

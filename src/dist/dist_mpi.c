@@ -14,6 +14,7 @@
  * other process where it is, prints what it learnt (naming the ranks) and
  * calls MPI_Abort: the collective cannot be cancelled, so the job ends. */
 #include "dist/dist.h"
+#include "dist/fold.h"
 
 #include <jx.h>
 #include <limits.h>
@@ -54,6 +55,8 @@ static struct {
   int *exited; /* per rank: 1 once its exit notice came */
   int *exit_status;
   int nexit_seen;
+  MPI_Op own_ops[JX_DTYPE_COUNT][3]; /* by dtype: sum, max, min (own_fns) */
+  bool own_ops_on;
 } D = {.size = 1, .comm = MPI_COMM_NULL, .ctl = MPI_COMM_NULL, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 int jx_process_index(void) { return D.rank; }
@@ -210,6 +213,41 @@ static void watchdog_stop(void) {
   D.watchdog_on = false;
 }
 
+/* ---------------------------------------------------------------- own reductions */
+
+/* jx's own reductions as user MPI_Ops (the fold of the in-process
+ * collectives, dist/fold.h) where MPI's cannot serve: bf16/f16, which MPI
+ * has no type for (they travel as MPI_UINT16_T; sums widen to f32 and
+ * round to the type, max/min compare as floats and keep a NaN), and the
+ * 8/16-bit integers, whose MPI_SUM OpenMPI 4.1's AVX component computes
+ * with saturating adds (open-mpi/ompi#8045, closed as wontfix) where jx's
+ * sums wrap. Commutative: MPI may combine the processes in any order
+ * (every process still gets the same bits: a + b and b + a round alike). */
+#define OWN_DTYPES(X) X(bf16, JX_BF16) X(f16, JX_F16) X(i8, JX_I8) X(u8, JX_U8) X(i16, JX_I16) X(u16, JX_U16)
+#define OWN_OP(S, DT, OP)                                                                                    \
+  static void own_##S##_##OP(void *in, void *inout, int *len, MPI_Datatype *t) {                             \
+    (void)t;                                                                                                 \
+    jx_dist_fold(JX_DIST_##OP, DT, inout, in, *len);                                                         \
+  }
+#define OWN_OPS(S, DT) OWN_OP(S, DT, SUM) OWN_OP(S, DT, MAX) OWN_OP(S, DT, MIN)
+OWN_DTYPES(OWN_OPS)
+#define OWN_ROW(S, DT) [DT] = {own_##S##_SUM, own_##S##_MAX, own_##S##_MIN},
+static MPI_User_function *const own_fns[JX_DTYPE_COUNT][3] = {OWN_DTYPES(OWN_ROW)};
+
+/* all of them or none, once, under jx_distributed_init's lock (so no
+ * collective can race it); freed by on_finalize */
+static int create_own_ops(void) {
+  MPI_Op *made[JX_DTYPE_COUNT * 3];
+  int rc = MPI_SUCCESS, n = 0;
+  for (int dt = 0; dt < JX_DTYPE_COUNT; dt++)
+    for (int o = 0; own_fns[dt][0] && o < 3 && rc == MPI_SUCCESS; o++)
+      if ((rc = MPI_Op_create(own_fns[dt][o], 1, &D.own_ops[dt][o])) == MPI_SUCCESS)
+        made[n++] = &D.own_ops[dt][o];
+  while (rc != MPI_SUCCESS && n > 0) MPI_Op_free(made[--n]);
+  D.own_ops_on = rc == MPI_SUCCESS;
+  return rc;
+}
+
 /* ---------------------------------------------------------------- exit, finalize */
 
 /* MPI_Finalize (by jx's exit handler or by the user) deletes MPI_COMM_SELF's
@@ -217,6 +255,9 @@ static void watchdog_stop(void) {
 static int on_finalize(MPI_Comm c, int key, void *val, void *extra) {
   (void)c, (void)key, (void)val, (void)extra;
   watchdog_stop();
+  for (int dt = 0; D.own_ops_on && dt < JX_DTYPE_COUNT; dt++)
+    for (int o = 0; own_fns[dt][0] && o < 3; o++) MPI_Op_free(&D.own_ops[dt][o]);
+  D.own_ops_on = false;
   if (D.ctl != MPI_COMM_NULL) MPI_Comm_free(&D.ctl);
   if (D.comm != MPI_COMM_NULL) MPI_Comm_free(&D.comm);
   free(D.exited), free(D.exit_status);
@@ -320,6 +361,7 @@ static jx_t setup_comms(void) {
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(D.comm, &D.size);
   int key;
   if (rc == MPI_SUCCESS) rc = MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_finalize, &key, NULL);
+  if (rc == MPI_SUCCESS) rc = create_own_ops();
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_attr(MPI_COMM_SELF, key, NULL);
   if (rc != MPI_SUCCESS) {
     char b[MPI_MAX_ERROR_STRING];
@@ -400,13 +442,18 @@ static jx_t end(int rc, const char *fn, const char *what) {
 }
 
 /* jx's dtypes as MPI's; bool's sum is refused (JAX's psum takes bools as
- * i32), its max and min are or and and on 0/1 bytes */
+ * i32), its max and min are or and and on 0/1 bytes; bf16/f16 travel as
+ * MPI_UINT16_T. The dtypes of own_fns reduce by jx's ops, the others by
+ * MPI's (32/64-bit integer sums wrap there as in jx). */
 static const struct {
   bool ok;
   MPI_Datatype t;
 } dtype_mpi[JX_DTYPE_COUNT] = {
-    [JX_BOOL] = {true, MPI_UINT8_T}, [JX_I32] = {true, MPI_INT32_T}, [JX_I64] = {true, MPI_INT64_T},
-    [JX_U32] = {true, MPI_UINT32_T}, [JX_F32] = {true, MPI_FLOAT},   [JX_F64] = {true, MPI_DOUBLE},
+    [JX_BOOL] = {true, MPI_UINT8_T}, [JX_I32] = {true, MPI_INT32_T},  [JX_I64] = {true, MPI_INT64_T},
+    [JX_U32] = {true, MPI_UINT32_T}, [JX_F32] = {true, MPI_FLOAT},    [JX_F64] = {true, MPI_DOUBLE},
+    [JX_I8] = {true, MPI_INT8_T},    [JX_U8] = {true, MPI_UINT8_T},   [JX_I16] = {true, MPI_INT16_T},
+    [JX_U16] = {true, MPI_UINT16_T}, [JX_U64] = {true, MPI_UINT64_T}, [JX_BF16] = {true, MPI_UINT16_T},
+    [JX_F16] = {true, MPI_UINT16_T},
 };
 
 static jx_t check_reduce(int64_t count, jx_dtype dt, jx_dist_op op, const char *what) {
@@ -428,7 +475,8 @@ jx_t jx_dist_allreduce_into(const void *send, void *recv, int64_t count, jx_dtyp
   static const char fn[] = "jx_dist_allreduce";
   jx_t e = check_reduce(count, dt, op, what);
   if (e || (e = begin(fn, what))) return e;
-  MPI_Op mop = op == JX_DIST_SUM ? MPI_SUM : op == JX_DIST_MAX ? MPI_MAX : MPI_MIN;
+  static const MPI_Op mpi_ops[3] = {MPI_SUM, MPI_MAX, MPI_MIN};
+  MPI_Op mop = own_fns[dt][0] ? D.own_ops[dt][op] : mpi_ops[op];
   size_t esize = jx_dtype_size(dt);
   int rc = MPI_SUCCESS;
   /* MPI counts are int: more than INT_MAX elements go in pieces */

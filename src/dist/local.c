@@ -16,6 +16,7 @@
 #include "dist/local.h"
 
 #include "dist/dist.h"
+#include "dist/fold.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -285,41 +286,19 @@ static jx_t meet(jx_run *r, group *g, const char *what) {
 
 /* --------------------------------------------------------------- compute */
 /* dst[k] = op over j of srcs[j][off + k], k < len (elements of dt): the
- * first member's run copied, then each other member's folded in, one
- * contiguous pass each (so the loops vectorize) */
-#define RED_TYPES(X)                                                                                         \
-  X(JX_F32, float)                                                                                           \
-  X(JX_F64, double) X(JX_I32, int32_t) X(JX_I64, int64_t) X(JX_U32, uint32_t) X(JX_BOOL, bool)
-
-#define RED_FOLD(T, o, v, len, expr)                                                                         \
-  for (int64_t k = 0; k < len; k++) {                                                                        \
-    T a = o[k], b = v[k];                                                                                    \
-    o[k] = (T)(expr);                                                                                        \
-  }
+ * first member's run copied, then each other member's folded in, in
+ * member order, one contiguous pass each (dist/fold.h: wrapping integer
+ * sums, bf16/f16 sums rounded to the type after each member, as XLA:CPU) */
+static const jx_dist_op fold_op[JX_PRIM_COUNT] = {[JX_P_psum] = JX_DIST_SUM,
+                                                  [JX_P_psum_scatter] = JX_DIST_SUM,
+                                                  [JX_P_pmax] = JX_DIST_MAX,
+                                                  [JX_P_pmin] = JX_DIST_MIN};
 
 static void reduce_into(jx_prim p, jx_dtype dt, void *dst, const slot *s, int n, int64_t off, int64_t len) {
   size_t es = jx_dtype_size(dt);
   memcpy(dst, (const char *)s[0].in + (size_t)off * es, (size_t)len * es);
-  for (int j = 1; j < n; j++) {
-    switch (dt) {
-#define RED_CASE(D, T)                                                                                       \
-  case D: {                                                                                                  \
-    T *o = dst;                                                                                              \
-    const T *v = (const T *)s[j].in + off;                                                                   \
-    if (p == JX_P_pmax) {                                                                                    \
-      RED_FOLD(T, o, v, len, (b > a || b != b) ? b : a)                                                      \
-    } else if (p == JX_P_pmin) {                                                                             \
-      RED_FOLD(T, o, v, len, (b < a || b != b) ? b : a)                                                      \
-    } else {                                                                                                 \
-      RED_FOLD(T, o, v, len, a + b)                                                                          \
-    }                                                                                                        \
-    break;                                                                                                   \
-  }
-      RED_TYPES(RED_CASE)
-#undef RED_CASE
-      default: break; /* abstract eval admits only the dtypes above */
-    }
-  }
+  for (int j = 1; j < n; j++)
+    jx_dist_fold(fold_op[p], dt, dst, (const char *)s[j].in + (size_t)off * es, len);
 }
 
 static int64_t prod(const int64_t *s, int lo, int hi) {
@@ -471,15 +450,14 @@ static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, con
 }
 
 /* Across processes, psum/pmax/pmin: the group's first member combines the
- * processes' results in its output, the others copy it. */
-static const jx_dist_op dist_op[JX_PRIM_COUNT] = {
-    [JX_P_psum] = JX_DIST_SUM, [JX_P_pmax] = JX_DIST_MAX, [JX_P_pmin] = JX_DIST_MIN};
+ * processes' results in its output (fold_op's reduction), the others copy
+ * it. */
 
 static jx_t reduce_across(jx_run *r, group *g, jx_prim p, int rank, jx_t out, const char *what) {
   jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
   if (err) return err;
   if (rank == 0) {
-    jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, dist_op[p], what);
+    jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, fold_op[p], what);
     if (e) g->shared_err = jx_retain(e);
   }
   err = meet(r, g, what);
@@ -600,7 +578,7 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
     return NULL;
   }
   if (n == 1 && (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)) /* one device per process */
-    return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, dist_op[p],
+    return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, fold_op[p],
                                   what);
   pthread_mutex_lock(&r->mu);
   group *gs = groups_for(r, mask);

@@ -11,10 +11,12 @@
  * batch: under a vmap whose axis is not named, a collective acts per
  * example; under a named vmap (jx_vmap_named) over one of its axes, the
  * batch dim IS that axis, so the rule computes the collective over it
- * (psum: a sum over the batch dim, unmapped after; all_gather: the batch
- * moved to the gathered position ...). */
+ * (psum: a sum over the batch dim, unmapped after, bf16/f16 member by
+ * member as the devices add; all_gather: the batch moved to the gathered
+ * position ...). */
 #include "prims/collectives.h"
 #include "dist/local.h"
+#include "prims/lax.h"
 #include "prims/prims.h"
 #include "trace/trace.h"
 
@@ -54,18 +56,15 @@ jx_t jx_coll_bind(jx_prim p, jx_t x, const jx_params *pa) {
 }
 
 /* ------------------------------------------------------------ abstract */
-static bool reducible(jx_dtype d) {
-  return d == JX_F32 || d == JX_F64 || d == JX_I32 || d == JX_I64 || d == JX_U32 || d == JX_BOOL;
-}
-
+/* Every dtype (#19's included): the moves copy bytes by element size, the
+ * reductions fold in the type (dist/fold.h: integer sums wrap, bf16/f16
+ * sums round to the type after each member); only a bool sum is refused. */
 static jx_t check_names(jx_prim p, const jx_aval *in, int nin, const jx_params *pa) {
   if (pa->coll.nnames < 1 || pa->coll.size < 1)
     return jx_rule_error(jx_prim_names[p], in, nin, "no axis name, or no members");
   bool multi = p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin || p == JX_P_axis_index;
   if (pa->coll.nnames > 1 && !multi)
     return jx_rule_error(jx_prim_names[p], in, nin, "takes one axis name, got %d", pa->coll.nnames);
-  if (nin == 1 && !reducible(in[0].dtype))
-    return jx_rule_error(jx_prim_names[p], in, nin, "dtype not supported by collectives");
   if (nin == 1 && in[0].dtype == JX_BOOL && (p == JX_P_psum || p == JX_P_psum_scatter))
     return jx_rule_error(jx_prim_names[p], in, nin, "sum of bool: convert to an integer dtype first");
   return NULL;
@@ -235,15 +234,44 @@ static jx_t per_example(jx_prim p, jx_t x, int bd, const jx_params *pa, jx_t *ou
   return jx_ok(out[0]) ? NULL : out[0];
 }
 
+/* The sum over x's batch dim bd (n members; bd JX_NONE: x replicated n
+ * times). bf16/f16: member after member, each add rounded to the type, as
+ * the devices of a pmap add (dist/fold.h), so that a named vmap (and jit
+ * of a pmap, staged as one) gives their bits; reduce_sum would add in f32
+ * and round once. Other dtypes: reduce_sum, or x * n (integers wrap alike
+ * in any order). */
+static jx_t member_sum(jx_t x, int bd, int64_t n) {
+  jx_dtype dt = x->aval.dtype;
+  if (!jx_dtype_is_half(dt))
+    return bd != JX_NONE ? jx_lax_reduce(JX_P_reduce_sum, x, 1, &bd)
+                         : jx_lax_binary(JX_P_mul, x, jx_lax_const(dt, (double)n));
+  int r = x->aval.ndim;
+  int64_t lo[JX_MAX_RANK] = {0}, hi[JX_MAX_RANK], shape[JX_MAX_RANK];
+  for (int i = 0, k = 0; i < r; i++) {
+    hi[i] = x->aval.shape[i];
+    if (i != bd) shape[k++] = x->aval.shape[i];
+  }
+  jx_t y = bd == JX_NONE ? x : NULL;
+  for (int64_t j = bd == JX_NONE ? 1 : 0; j < n && (!y || jx_ok(y)); j++) {
+    jx_t xj = x;
+    if (bd != JX_NONE) {
+      lo[bd] = j, hi[bd] = j + 1;
+      xj = jx_lax_reshape(jx_lax_slice(x, lo, hi, NULL), r - 1, shape);
+    }
+    y = y ? jx_lax_binary(JX_P_add, y, xj) : xj;
+  }
+  return y;
+}
+
 static jx_t reduce_batch(jx_prim p, jx_t x, int bd, const jx_params *pa, int which, int64_t n, jx_t *out,
                          int *obd) {
   static const jx_prim red[] = {
       [JX_P_psum] = JX_P_reduce_sum, [JX_P_pmax] = JX_P_reduce_max, [JX_P_pmin] = JX_P_reduce_min};
   jx_t y;
-  if (bd != JX_NONE)
-    y = jx_lax_reduce(red[p], x, 1, &bd);
-  else /* replicated over the axis */
-    y = p == JX_P_psum ? jx_lax_binary(JX_P_mul, x, jx_lax_const(x->aval.dtype, (double)n)) : x;
+  if (p == JX_P_psum)
+    y = member_sum(x, bd, n);
+  else /* pmax/pmin of a replicated value: itself */
+    y = bd != JX_NONE ? jx_lax_reduce(red[p], x, 1, &bd) : x;
   if (pa->coll.nnames > 1) { /* then over the other names */
     jx_params q = *pa;
     for (int k = which; k < q.coll.nnames - 1; k++)
@@ -329,7 +357,7 @@ static jx_t coll_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
       if (pa->coll.tiled) y = merge_dims(y, a);
       break;
     case JX_P_psum_scatter: /* the sum, its blocks along dim a mapped over the batch */
-      y = jx_lax_reduce(JX_P_reduce_sum, X, 1, &(int){0});
+      y = member_sum(X, 0, n);
       if (pa->coll.tiled) y = split_dim(y, a, n);
       obd[0] = a;
       break;
