@@ -137,20 +137,29 @@ jx_t jx_lax_concatenate(int n, const jx_t *xs, int axis) {
 
 /* whether a concrete index array holds a negative value (a traced one
  * might: true) */
+/* any sign bit set among n elements of T (as unsigned UT): or-ed a block
+ * at a time, so the loop vectorizes (an early exit per element would not:
+ * 1M i32 indices took 1 ms, a tenth of a scatter-add's time) */
+#define ANY_NEG(T, UT)                                                                                       \
+  static bool any_neg_##T(const T *d, int64_t n) {                                                           \
+    for (int64_t i0 = 0; i0 < n; i0 += 4096) {                                                               \
+      UT acc = 0;                                                                                            \
+      for (int64_t i = i0; i < n && i < i0 + 4096; i++) acc |= (UT)d[i];                                     \
+      if (acc >> (8 * sizeof(UT) - 1)) return true;                                                          \
+    }                                                                                                        \
+    return false;                                                                                            \
+  }
+ANY_NEG(int32_t, uint32_t)
+ANY_NEG(int64_t, uint64_t)
+
 static bool may_be_negative(jx_t idx) {
   if (!jx_is_array(idx)) return true;
   int64_t n = jx_aval_size(&idx->aval);
   const void *d = jx_data(idx);
   switch (idx->aval.dtype) {
     case JX_U32: return false;
-    case JX_I32:
-      for (int64_t i = 0; i < n; i++)
-        if (((const int32_t *)d)[i] < 0) return true;
-      return false;
-    case JX_I64:
-      for (int64_t i = 0; i < n; i++)
-        if (((const int64_t *)d)[i] < 0) return true;
-      return false;
+    case JX_I32: return any_neg_int32_t(d, n);
+    case JX_I64: return any_neg_int64_t(d, n);
     default: return true;
   }
 }
