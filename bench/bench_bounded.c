@@ -34,28 +34,43 @@ static jx_t loss(const jx_t *a, void *u) {
   return jx_sum(jx_square(x));
 }
 
+/* median ms of reps calls of g at x */
+static double time_ms(jx_fn *g, jx_t x, int reps) {
+  double t[64];
+  int n = reps < 64 ? reps : 64;
+  for (int k = 0; k < n; k++) {
+    double t0 = now_ms();
+    jx_pool_push();
+    (void)jx_item(jx_sum(JX_CALL(g, x)));
+    jx_pool_pop();
+    t[k] = now_ms() - t0;
+  }
+  qsort(t, (size_t)n, sizeof *t, cmp);
+  return t[n / 2];
+}
+
 int main(int argc, char **argv) {
   int reps = argc > 1 ? atoi(argv[1]) : 21;
+  if (reps < 1) reps = 21;
   jx_t x = jx_retain(jx_array(JX_F32, JX_SHAPE(3), (float[]){0.1f, 0.2f, 0.3f}));
-  printf("grad through while_loop_bounded, 10 steps taken, eager (median of %d)\n", reps);
+  /* eager grad: the steps are counted, the backward pass is a scan of
+   * that many steps; jit(grad): the count is traced, so the backward pass
+   * is a scan of max_steps guarded steps (docs/API.md) */
   const int64_t bounds[] = {10, 10000, 1000000};
-  double base = 0;
-  for (int b = 0; b < 3; b++) {
-    int64_t max_steps = bounds[b];
-    jx_fn *g = jx_grad(jx_fn_new(loss, 1, &max_steps), 0);
-    double t[64];
-    for (int k = 0; k < reps && k < 64; k++) {
-      double t0 = now_ms();
-      jx_pool_push();
-      (void)jx_item(jx_sum(JX_CALL(g, x)));
-      jx_pool_pop();
-      t[k] = now_ms() - t0;
+  for (int jit = 0; jit < 2; jit++) {
+    printf("grad through while_loop_bounded, 10 steps taken, %s (median of %d)\n",
+           jit ? "jit(grad)" : "eager", reps);
+    double base = 0;
+    for (int b = 0; b < (jit ? 2 : 3); b++) { /* jit at 10^6: a 10^6-step guarded scan, not worth the wait */
+      int64_t max_steps = bounds[b];
+      jx_fn *f = jx_fn_new(loss, 1, &max_steps), *g = jx_grad(f, 0), *jg = jit ? jx_jit(g) : NULL;
+      if (jg) (void)jx_item(jx_sum(JX_CALL(jg, x))); /* compile */
+      double ms = time_ms(jg ? jg : g, x, reps);
+      if (!b) base = ms;
+      printf("max_steps %8lld: %8.3f ms (%.2fx of max_steps 10)\n", (long long)max_steps, ms, ms / base);
+      if (jg) jx_fn_free(jg);
+      jx_fn_free(g), jx_fn_free(f);
     }
-    qsort(t, (size_t)(reps < 64 ? reps : 64), sizeof *t, cmp);
-    double ms = t[(reps < 64 ? reps : 64) / 2];
-    if (!b) base = ms;
-    printf("max_steps %8lld: %8.3f ms (%.2fx of max_steps 10)\n", (long long)max_steps, ms, ms / base);
-    jx_fn_free(g);
   }
   jx_release(x);
   return 0;
