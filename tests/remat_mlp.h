@@ -42,17 +42,36 @@ __attribute__((unused)) static void rm_install(void) { jx_set_allocator(rm_alloc
 /* --------------------------------------------------------------- the MLP */
 typedef struct {
   jx_fn *layer; /* (W, b, h) -> tanh(h W + b), plain or checkpointed */
+  jx_fn *block; /* NULL, or (list of k (W, b), h) -> h through k layers, checkpointed */
+  int k;
 } rm_model;
 
 static jx_t rm_layer(const jx_t *a, void *u) {
   (void)u;
   return jx_tanh(jx_add(jx_matmul(a[2], a[0]), a[1]));
 }
+/* k plain layers: (list of k (W, b), h) -> h */
+static jx_t rm_layers(const jx_t *a, void *u) {
+  (void)u;
+  jx_t h = a[1];
+  for (int i = 0; i < jx_len(a[0]); i++)
+    h = rm_layer((jx_t[]){jx_at(jx_at(a[0], i), 0), jx_at(jx_at(a[0], i), 1), h}, NULL);
+  return h;
+}
 static jx_t rm_loss(const jx_t *a, void *u) { /* (params list of (W, b), x) */
   rm_model *m = u;
   jx_t h = a[1];
-  for (int i = 0; i < jx_len(a[0]); i++)
-    h = JX_CALL(m->layer, jx_at(jx_at(a[0], i), 0), jx_at(jx_at(a[0], i), 1), h);
+  const int n = jx_len(a[0]);
+  for (int i = 0; i < n;) {
+    if (m->block) { /* the next k layers (fewer at the end) through one checkpoint */
+      jx_t part[64];
+      int k = 0;
+      for (; k < m->k && k < 64 && i + k < n; k++) part[k] = jx_at(a[0], i + k);
+      h = JX_CALL(m->block, jx_list(k, part), h), i += k;
+    } else {
+      h = JX_CALL(m->layer, jx_at(jx_at(a[0], i), 0), jx_at(jx_at(a[0], i), 1), h), i++;
+    }
+  }
   return jx_sum(jx_mul(h, h));
 }
 
@@ -85,7 +104,17 @@ static void rm_init(int layers, int64_t width, int64_t batch, jx_t *params, jx_t
  * checkpointed (policy) or not (policy < 0), jitted or eager. */
 static jx_fn *rm_grad(rm_model *m, int policy, bool jit) {
   jx_fn *layer = jx_fn_new(rm_layer, 3, NULL);
+  m->block = NULL, m->k = 1;
   m->layer = policy < 0 ? layer : jx_checkpoint(layer, (jx_remat_policy)policy);
+  jx_fn *g = jx_grad(jx_fn_new(rm_loss, 2, m), 0);
+  return jit ? jx_jit(g) : g;
+}
+
+/* The same, every k layers checkpointed together (JX_REMAT_NOTHING):
+ * only each block's input is kept for the backward pass. */
+__attribute__((unused)) static jx_fn *rm_grad_blocks(rm_model *m, int k, bool jit) {
+  m->layer = jx_fn_new(rm_layer, 3, NULL);
+  m->block = jx_checkpoint(jx_fn_new(rm_layers, 2, NULL), JX_REMAT_NOTHING), m->k = k;
   jx_fn *g = jx_grad(jx_fn_new(rm_loss, 2, m), 0);
   return jit ? jx_jit(g) : g;
 }

@@ -37,7 +37,7 @@ static jx_t sin_layer(const jx_t *a, void *u) { /* smooth second derivative */
 
 static jx_fn *model_grad(rm_model *m, jx_body layer, int policy, const char *name, bool jit) {
   jx_fn *l = jx_fn_new(layer, 3, NULL);
-  m->layer = policy < 0 ? l : jx_checkpoint_ex(l, policy, name ? 1 : 0, name ? &name : NULL);
+  *m = (rm_model){.layer = policy < 0 ? l : jx_checkpoint_ex(l, policy, name ? 1 : 0, name ? &name : NULL)};
   jx_fn *g = jx_grad(jx_fn_new(rm_loss, 2, m), 0);
   return jit ? jx_jit(g) : g;
 }
@@ -54,6 +54,13 @@ static void test_equal_grads(void) {
       jx_t got = JX_CALL(model_grad(&m, named_layer, policies[p], p == 3 ? "pre" : NULL, jit), params, x);
       CHECKF(tree_diff(got, want) < 1e-5, "policy %d jit %d: %g", p, jit, tree_diff(got, want));
     }
+  /* layers checkpointed together in blocks of 3 (4 layers: a block and a
+   * remainder of one): the same gradients */
+  for (int jit = 0; jit < 2; jit++) {
+    rm_model mb;
+    jx_t got = JX_CALL(rm_grad_blocks(&mb, 3, jit), params, x);
+    CHECKF(tree_diff(got, want) < 1e-5, "blocks of 3, jit %d: %g", jit, tree_diff(got, want));
+  }
   /* vmap of grad over examples (x unbatched rows of a batch) and grad of
    * vmap: per-example gradients equal */
   rm_model mp, mc;
@@ -76,7 +83,8 @@ static jx_t grad_sum(const jx_t *a, void *u) {
 static void test_second_order(void) {
   jx_t params, x;
   rm_init(3, 8, 4, &params, &x);
-  rm_model mp = {jx_fn_new(sin_layer, 3, NULL)}, mc = {jx_checkpoint(jx_fn_new(sin_layer, 3, NULL), 0)};
+  rm_model mp = {.layer = jx_fn_new(sin_layer, 3, NULL)},
+           mc = {.layer = jx_checkpoint(jx_fn_new(sin_layer, 3, NULL), 0)};
   jx_fn *hp = jx_grad(jx_fn_new(grad_sum, 2, &mp), 0), *hc = jx_grad(jx_fn_new(grad_sum, 2, &mc), 0);
   jx_t a = JX_CALL(hp, x, params), b = JX_CALL(hc, x, params);
   CHECKF(max_diff(a, b) < 1e-5 && jx_item(jx_max(jx_abs(a))) > 1e-3, "%g", max_diff(a, b));
@@ -163,7 +171,7 @@ static void test_errors(void) {
   EXPECT_ERROR(jx_checkpoint_name(JX_TUPLE(x), "a"), "checkpoint_name", "not a tree");
   /* an error inside the checkpointed function comes out of the grad */
   jx_t bad[3] = {x, jx_ones(JX_F32, JX_SHAPE(3)), x};
-  EXPECT_ERROR(JX_CALL(jx_grad(jx_fn_new(rm_loss, 2, &(rm_model){jx_checkpoint(l, 0)}), 0),
+  EXPECT_ERROR(JX_CALL(jx_grad(jx_fn_new(rm_loss, 2, &(rm_model){.layer = jx_checkpoint(l, 0)}), 0),
                        jx_list(1, (jx_t[]){JX_TUPLE(bad[0], bad[1])}), x),
                "add");
   /* eager call: the function itself */
