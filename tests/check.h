@@ -95,4 +95,16 @@ static inline int check_report(const char *name) {
   return check_failed ? 1 : 0;
 }
 
+/* a and b arrays of one dtype and size with the same bytes (read through
+ * jx_read: tracers and errors are never equal) */
+__attribute__((unused)) static bool check_same_bits(jx_t a, jx_t b) {
+  if (!jx_ok(a) || !jx_ok(b) || jx_dtype_of(a) != jx_dtype_of(b) || jx_size(a) != jx_size(b)) return false;
+  size_t n = (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a));
+  char *p = malloc(n + 1), *q = malloc(n + 1);
+  bool eq = p && q && !jx_read(a, jx_dtype_of(a), p, n + 1) && !jx_read(b, jx_dtype_of(b), q, n + 1) &&
+            !memcmp(p, q, n);
+  free(p), free(q);
+  return eq;
+}
+
 #endif

@@ -52,16 +52,6 @@ static jx_t rand_in(jx_dtype dt, bool exact, int nd, const int64_t *shape) {
   return x;
 }
 
-static bool bits_equal(jx_t a, jx_t b) {
-  if (!jx_ok(a) || !jx_ok(b) || jx_dtype_of(a) != jx_dtype_of(b) || jx_size(a) != jx_size(b)) return false;
-  size_t n = (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a));
-  char *p = malloc(n + 1), *q = malloc(n + 1);
-  bool eq =
-      !jx_read(a, jx_dtype_of(a), p, n + 1) && !jx_read(b, jx_dtype_of(b), q, n + 1) && !memcmp(p, q, n);
-  free(p), free(q);
-  return eq;
-}
-
 static const case_t *g_case;
 static jx_t conv_fn(const jx_t *a, void *u) {
   (void)u;
@@ -93,11 +83,11 @@ static void test_values(void) {
       jx_t x = rand_in(dts[d], false, 4, xs), w = rand_in(dts[d], false, 4, ws);
       jx_t got = conv_of(c, x, w);
       jx_t want = jx_astype(conv_of(c, jx_astype(x, JX_F32), jx_astype(w, JX_F32)), dts[d]);
-      CHECKF(jx_ok(got) && jx_dtype_of(got) == dts[d] && bits_equal(got, want),
+      CHECKF(jx_ok(got) && jx_dtype_of(got) == dts[d] && check_same_bits(got, want),
              "%s case %zu: not the rounded f32 convolution: %s", jx_dtype_name(dts[d]), k, jx_error(got));
       jx_fn *f = jx_fn_new(conv_fn, 2, NULL), *jf = jx_jit(f);
-      CHECKF(bits_equal(JX_CALL(jf, x, w), got), "%s case %zu: jit differs from eager", jx_dtype_name(dts[d]),
-             k);
+      CHECKF(check_same_bits(JX_CALL(jf, x, w), got), "%s case %zu: jit differs from eager",
+             jx_dtype_name(dts[d]), k);
       /* grad in the operands' dtype, near the f32 gradient */
       jx_fn *g = jx_grad_ex(jx_fn_new(conv_loss, 2, NULL), 2, (int[]){0, 1}, false);
       jx_t gl = JX_CALL(g, x, w), gf = JX_CALL(g, jx_astype(x, JX_F32), jx_astype(w, JX_F32));
@@ -117,7 +107,7 @@ static void test_values(void) {
       jx_t vy = JX_CALL(jx_vmap(f, (int[]){JX_NONE, 0}, 0), x, vw);
       jx_t loop[3];
       for (int b = 0; b < 3; b++) loop[b] = conv_of(c, x, jx_take(vw, jx_scalar_int(b), 0));
-      CHECKF(bits_equal(vy, jx_stack(3, loop, 0)), "%s case %zu: vmap differs from the loop",
+      CHECKF(check_same_bits(vy, jx_stack(3, loop, 0)), "%s case %zu: vmap differs from the loop",
              jx_dtype_name(dts[d]), k);
       jx_pool_pop();
     }

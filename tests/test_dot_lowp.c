@@ -204,15 +204,6 @@ static jx_t body_dot_relu(const jx_t *a, void *u) {
 }
 static jx_t body_sum_dot(const jx_t *a, void *u) { return jx_sum(body_dot(a, u)); }
 
-static bool same_bits(jx_t x, jx_t y) {
-  if (!jx_ok(x) || !jx_ok(y) || jx_dtype_of(x) != jx_dtype_of(y) || jx_size(x) != jx_size(y)) return false;
-  const size_t n = (size_t)jx_size(x) * jx_dtype_size(jx_dtype_of(x));
-  char *p = malloc(n ? n : 1), *q = malloc(n ? n : 1);
-  bool same = !jx_read(x, jx_dtype_of(x), p, n) && !jx_read(y, jx_dtype_of(y), q, n) && !memcmp(p, q, n);
-  free(p), free(q);
-  return same;
-}
-
 static jx_t rand_arr(jx_dtype dt, bool exact, int nd, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < nd; i++) n *= shape[i];
@@ -232,13 +223,13 @@ static void test_jit(void) {
       jx_t a = rand_arr(dts[d], false, 2, sa), b = rand_arr(dts[d], false, 2, sb);
       jx_fn *f = jx_fn_new(body_dot, 2, pref ? (void *)&f32 : NULL), *jf = jx_jit(f);
       jx_t e = JX_CALL(f, a, b), j = JX_CALL(jf, a, b);
-      CHECKF(same_bits(e, j), "%s pref %d: jit differs from eager (%s)", jx_dtype_name(dts[d]), pref,
+      CHECKF(check_same_bits(e, j), "%s pref %d: jit differs from eager (%s)", jx_dtype_name(dts[d]), pref,
              jx_error(j));
       if (!pref) {
         jx_t c = rand_arr(dts[d], false, 1, sc);
         jx_fn *g = jx_fn_new(body_dot_relu, 3, NULL), *jg = jx_jit(g);
         jx_t e2 = JX_CALL(g, a, b, c), j2 = JX_CALL(jg, a, b, c);
-        CHECKF(same_bits(e2, j2), "%s: jit (GEMM + fused epilogue) differs from eager (%s)",
+        CHECKF(check_same_bits(e2, j2), "%s: jit (GEMM + fused epilogue) differs from eager (%s)",
                jx_dtype_name(dts[d]), jx_error(j2));
         CHECK(jx_dtype_of(j2) == dts[d]);
       }
@@ -314,16 +305,16 @@ static void test_public(void) {
   const int lc = 1, rc = 0;
   jx_t want = jx_dot_general(a, b, 1, &lc, &rc, 0, NULL, NULL, NULL);
   CHECK(jx_ok(want) && jx_dtype_of(want) == JX_BF16);
-  CHECK(same_bits(jx_matmul(a, b), want));
-  CHECK(same_bits(jx_dot(a, b), want));
-  CHECK(same_bits(jx_einsum("ij,jk->ik", 2, (jx_t[]){a, b}), want));
-  CHECK(same_bits(jx_tensordot(a, b, 1, NULL, NULL), want));
+  CHECK(check_same_bits(jx_matmul(a, b), want));
+  CHECK(check_same_bits(jx_dot(a, b), want));
+  CHECK(check_same_bits(jx_einsum("ij,jk->ik", 2, (jx_t[]){a, b}), want));
+  CHECK(check_same_bits(jx_tensordot(a, b, 1, NULL, NULL), want));
   /* mixed dtypes promote first (jnp.promote_types): bf16 x f32 -> f32,
    * bf16 x f16 -> f32 */
   jx_t bf = jx_astype(b, JX_F32);
   jx_t m = jx_matmul(a, bf);
   CHECK(jx_ok(m) && jx_dtype_of(m) == JX_F32);
-  CHECK(same_bits(m, jx_matmul(jx_astype(a, JX_F32), bf)));
+  CHECK(check_same_bits(m, jx_matmul(jx_astype(a, JX_F32), bf)));
   jx_t h = jx_matmul(a, jx_astype(b, JX_F16));
   CHECK(jx_ok(h) && jx_dtype_of(h) == JX_F32);
   /* a weak scalar keeps bf16 */

@@ -356,15 +356,6 @@ static void check_basics(void) {
 }
 
 /* ------------------------------------------------------------ files */
-static bool same_bytes(jx_t a, jx_t b) {
-  if (!jx_ok(a) || !jx_ok(b) || jx_dtype_of(a) != jx_dtype_of(b) || jx_size(a) != jx_size(b)) return false;
-  size_t n = (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a));
-  char *x = malloc(n + 1), *y = malloc(n + 1);
-  bool same = !jx_read(a, jx_dtype_of(a), x, n) && !jx_read(b, jx_dtype_of(b), y, n) && !memcmp(x, y, n);
-  free(x), free(y);
-  return same;
-}
-
 /* NumPy's .npz read back; safetensors round trips every new dtype; .npz
  * refuses bf16 (NumPy has none) */
 static void check_io(void) {
@@ -396,13 +387,13 @@ static void check_io(void) {
   CHECKF(!e, "%s", jx_error(e));
   jx_t back = jx_safetensors_load(st, NULL);
   for (int i = 0; i < 7; i++)
-    CHECKF(jx_len(back) == 7 && same_bytes(jx_at(back, i), arrs[i]), "%s", names[i]);
+    CHECKF(jx_len(back) == 7 && check_same_bits(jx_at(back, i), arrs[i]), "%s", names[i]);
   EXPECT_ERROR(jx_npz_save(nz, 7, names, arrs), "bf16", "npy");
   e = jx_npz_save(nz, 6, names + 1, arrs + 1);
   CHECKF(!e, "%s", jx_error(e));
   back = jx_npz_load(nz, NULL);
   for (int i = 1; i < 7; i++)
-    CHECKF(jx_len(back) == 6 && same_bytes(jx_at(back, i - 1), arrs[i]), "%s", names[i]);
+    CHECKF(jx_len(back) == 6 && check_same_bits(jx_at(back, i - 1), arrs[i]), "%s", names[i]);
   unlink(st), unlink(nz), rmdir(dir);
   jx_pool_pop();
 }
@@ -534,11 +525,6 @@ static jx_t red_body(const jx_t *a, void *u) {
   return k == 0 ? jx_sum(a[0]) : k == 1 ? jx_max(a[0]) : k == 2 ? jx_mean(a[0]) : jx_argmax(a[0], 0, false);
 }
 
-static bool same_bits(jx_t a, jx_t b) {
-  if (!jx_ok(a) || !jx_ok(b) || jx_dtype_of(a) != jx_dtype_of(b) || jx_size(a) != jx_size(b)) return false;
-  return !memcmp(jx_data(a), jx_data(b), (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a)));
-}
-
 /* bf16/f16 reductions accumulate in f32 and round once: sums of values
  * whose f32 sum is exact equal the exact sum rounded once */
 static void check_half_reductions(void) {
@@ -563,7 +549,8 @@ static void check_half_reductions(void) {
     CHECK(jx_dtype_of(mean) == dts[k] && bits16(mean, 0) == jx_half_round(dts[k], (float)(exact / N)));
     for (int r = 0; r < 4; r++) { /* jit equals eager bit for bit */
       jx_t e = jx_call(jx_fn_new(red_body, 1, &r), &x), j = jx_call(jx_jit(jx_fn_new(red_body, 1, &r)), &x);
-      CHECKF(same_bits(e, j), "%s reduction %d: jit differs (%s)", jx_dtype_name(dts[k]), r, jx_error(j));
+      CHECKF(check_same_bits(e, j), "%s reduction %d: jit differs (%s)", jx_dtype_name(dts[k]), r,
+             jx_error(j));
     }
     /* NaN wins max; -0 and +0 */
     h[3] = dts[k] == JX_BF16 ? 0x7fc0 : 0x7e00;
@@ -594,7 +581,7 @@ static void check_transforms(void) {
     jx_t gx = jx_call(g, &x), gj = jx_call(jx_jit(g), &x);
     CHECKF(jx_dtype_of(gx) == dts[k], "grad of a %s function: %s", jx_dtype_name(dts[k]),
            jx_dtype_name(jx_dtype_of(gx)));
-    CHECKF(same_bits(gx, gj), "%s: jit(grad) differs from grad", jx_dtype_name(dts[k]));
+    CHECKF(check_same_bits(gx, gj), "%s: jit(grad) differs from grad", jx_dtype_name(dts[k]));
     /* against the f32 gradient, to the 16-bit type's precision */
     jx_t g32 = jx_call(g, (jx_t[]){jx_astype(x, JX_F32)});
     double err = 0, tol = dts[k] == JX_BF16 ? 0.05 : 0.01;
@@ -602,7 +589,7 @@ static void check_transforms(void) {
     CHECKF(err < tol, "%s grad vs f32 grad: %g", jx_dtype_name(dts[k]), err);
     jx_fn *vf = jx_vmap(jx_fn_new(row_body, 1, NULL), (const int[]){0}, 0);
     jx_t vx = jx_call(vf, &x), vj = jx_call(jx_jit(vf), &x);
-    CHECK(jx_dtype_of(vx) == dts[k] && jx_size(vx) == 3 && same_bits(vx, vj));
+    CHECK(jx_dtype_of(vx) == dts[k] && jx_size(vx) == 3 && check_same_bits(vx, vj));
     for (int r = 0; r < 3; r++) {
       jx_t row = jx_slice(x, (const int64_t[]){r, 0}, (const int64_t[]){r + 1, 4}, NULL);
       jx_t want = jx_call(jx_fn_new(row_body, 1, NULL), (jx_t[]){jx_reshape(row, JX_SHAPE(4))});
@@ -682,7 +669,7 @@ static void probe(jx_body body, int n, int nargs, jx_t *args, const char *what, 
     CHECKF(jx_ok(e) == jx_ok(j), "%s %d on %s: eager %s, jit %s", what, i,
            jx_dtype_name(jx_dtype_of(args[0])), jx_error(e), jx_error(j));
     if (jx_ok(e) && jx_ok(j) && jx_is_array(e)) {
-      bool same = same_bits(e, j);
+      bool same = check_same_bits(e, j);
       /* reductions of floats may add in another order: to rounding */
       if (!same && jx_dtype_is_float(jx_dtype_of(e)) && jx_size(e) == jx_size(j)) {
         double err = 0;

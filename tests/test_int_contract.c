@@ -59,16 +59,6 @@ static bool equals_mod(jx_t got, const uint64_t *want, int64_t n, int bits) {
   return ok;
 }
 
-static bool bits_equal(jx_t a, jx_t b) {
-  if (!jx_ok(a) || !jx_ok(b) || jx_dtype_of(a) != jx_dtype_of(b) || jx_size(a) != jx_size(b)) return false;
-  size_t n = (size_t)jx_size(a) * jx_dtype_size(jx_dtype_of(a));
-  char *p = malloc(n + 1), *q = malloc(n + 1);
-  bool eq =
-      !jx_read(a, jx_dtype_of(a), p, n + 1) && !jx_read(b, jx_dtype_of(b), q, n + 1) && !memcmp(p, q, n);
-  free(p), free(q);
-  return eq;
-}
-
 /* ------------------------------------------------------------------ dot */
 /* lhs [Bt, K, M] (contracting dim 1, batch 0), rhs [Bt, N, K] (contracting
  * 2, batch 0): both operands "transposed" against the plain layout */
@@ -107,17 +97,18 @@ static void test_dot(void) {
     CHECKF(jx_ok(got) && jx_dtype_of(got) == dt && equals_mod(got, want, BT * DM * DN, bits_of(dt)),
            "dot %s: not the wrapped sum: %s", jx_dtype_name(dt), jx_error(got));
     jx_fn *f = jx_fn_new(dot_fn, 2, NULL);
-    CHECKF(bits_equal(JX_CALL(jx_jit(f), l, r), got), "dot %s: jit differs from eager", jx_dtype_name(dt));
+    CHECKF(check_same_bits(JX_CALL(jx_jit(f), l, r), got), "dot %s: jit differs from eager",
+           jx_dtype_name(dt));
     /* vmap of one member's product over the batch dim equals the batched product */
     jx_fn *one = jx_vmap(jx_fn_new(dot1_fn, 2, NULL), (int[]){0, 0}, 0);
-    CHECKF(bits_equal(JX_CALL(one, l, r), got), "dot %s: vmap differs", jx_dtype_name(dt));
+    CHECKF(check_same_bits(JX_CALL(one, l, r), got), "dot %s: vmap differs", jx_dtype_name(dt));
     if (dt == JX_I8 || dt == JX_U8 || dt == JX_I16) { /* preferred i32: the sums kept to 32 bits */
       const jx_dtype p = JX_I32;
       g_pref = &p;
       jx_t wide = dot_fn((jx_t[]){l, r}, NULL);
       CHECKF(jx_ok(wide) && jx_dtype_of(wide) == JX_I32 && equals_mod(wide, want, BT * DM * DN, 32),
              "dot %s preferred i32: %s", jx_dtype_name(dt), jx_error(wide));
-      CHECKF(bits_equal(JX_CALL(jx_jit(jx_fn_new(dot_fn, 2, NULL)), l, r), wide),
+      CHECKF(check_same_bits(JX_CALL(jx_jit(jx_fn_new(dot_fn, 2, NULL)), l, r), wide),
              "dot %s preferred i32: jit differs", jx_dtype_name(dt));
       g_pref = NULL;
     }
@@ -193,13 +184,13 @@ static void test_conv_case(jx_dtype dt, const case_t *c, size_t k) {
   CHECKF(jx_ok(got) && jx_dtype_of(got) == dt && equals_mod(nchw, want, n, bits_of(dt)),
          "conv %s case %zu: not the wrapped sum: %s", jx_dtype_name(dt), k, jx_error(got));
   jx_fn *f = jx_fn_new(conv_fn, 2, NULL);
-  CHECKF(bits_equal(JX_CALL(jx_jit(f), xa, wa), got), "conv %s case %zu: jit differs from eager",
+  CHECKF(check_same_bits(JX_CALL(jx_jit(f), xa, wa), got), "conv %s case %zu: jit differs from eager",
          jx_dtype_name(dt), k);
   /* vmap over 2 kernels equals the loop */
   jx_t w2 = jx_stack(2, (jx_t[]){wa, jx_neg(wa)}, 0);
   jx_t vy = JX_CALL(jx_vmap(f, (int[]){JX_NONE, 0}, 0), xa, w2);
   jx_t loop = jx_stack(2, (jx_t[]){got, conv_fn((jx_t[]){xa, jx_neg(wa)}, NULL)}, 0);
-  CHECKF(bits_equal(vy, loop), "conv %s case %zu: vmap differs from the loop", jx_dtype_name(dt), k);
+  CHECKF(check_same_bits(vy, loop), "conv %s case %zu: vmap differs from the loop", jx_dtype_name(dt), k);
   free(xr), free(wr), free(want);
 }
 
