@@ -97,9 +97,11 @@ static void put(const shape *s, void *p, size_t i, double v) {
   else
     ((float *)p)[i] = (float)v;
 }
+#if HAVE_CBLAS /* read only to compare with CBLAS's product */
 static double get(const shape *s, const void *p, size_t i) {
   return s->f64 ? ((const double *)p)[i] : (double)((const float *)p)[i];
 }
+#endif
 
 static int cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;

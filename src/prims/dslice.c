@@ -103,7 +103,9 @@ static jx_t stacked_starts(const jx_t *s, const int *bd, int r, int64_t B) {
 static void window_params(jx_params *q, jx_params_kind kind, int r, const int64_t *sizes) {
   jx_params_init(q, kind);
   q->gather.noffset = q->gather.nmap = (int8_t)r;
-  for (int d = 0; d < r; d++) {
+  /* r <= JX_MAX_RANK (abstract eval checked it); the bound is spelled out
+   * for gcc 12 at -march=znver5, which otherwise sees a write past map[] */
+  for (int d = 0; d < r && d < JX_MAX_RANK; d++) {
     q->gather.offset[d] = q->gather.map[d] = (int8_t)d;
     if (sizes) q->gather.slice[d] = sizes[d];
   }
