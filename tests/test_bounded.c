@@ -66,13 +66,35 @@ static void test_bounded_grad(void) {
     jx_t got = JX_CALL(jx_grad(jx_fn_new(loop_loss, 2, &bounded), arg), x, w);
     CHECKF(max_diff(got, want) < 1e-12 * (1 + jx_item(jx_max(jx_abs(want)))), "arg %d: %g", arg,
            max_diff(got, want));
-    /* jit: every step visited backward, same values */
+    /* jit: the count is traced, and a dyn scan runs the steps taken */
     jx_t gj = JX_CALL(jx_jit(jx_grad(jx_fn_new(loop_loss, 2, &(loop_cfg){6.5, 50}), arg)), x, w);
+    CHECK(max_diff(gj, want) < 1e-12 * (1 + jx_item(jx_max(jx_abs(want)))));
+    gj = JX_CALL(jx_jit(jx_grad(jx_fn_new(loop_loss, 2, &bounded), arg)), x, w);
     CHECK(max_diff(gj, want) < 1e-12 * (1 + jx_item(jx_max(jx_abs(want)))));
     /* the bound stops it: 4 steps */
     loop_cfg u4 = {6.5, -4};
     jx_t w4 = JX_CALL(jx_grad(jx_fn_new(loop_loss, 2, &u4), arg), x, w);
     CHECK(max_diff(JX_CALL(jx_grad(jx_fn_new(loop_loss, 2, &cut), arg), x, w), w4) < 1e-12);
+    CHECK(max_diff(JX_CALL(jx_jit(jx_grad(jx_fn_new(loop_loss, 2, &cut), arg)), x, w), w4) < 1e-12);
+  }
+  /* second order under jit: d2 loss / dw2 through dyn scans of dyn scans */
+  jx_t h_want = JX_CALL(jx_grad(jx_grad(jx_fn_new(loop_loss, 2, &unrolled), 1), 1), x, w);
+  jx_t h_got = JX_CALL(jx_jit(jx_grad(jx_grad(jx_fn_new(loop_loss, 2, &bounded), 1), 1)), x, w);
+  CHECKF(max_diff(h_got, h_want) < 1e-10 * (1 + fabs(jx_item(h_want))), "d2/dw2: %g vs %g", jx_item(h_got),
+         jx_item(h_want));
+  /* vmap of grad, members taking different numbers of steps (a batched
+   * count: each member stops at its own), eager and under jit */
+  {
+    jx_t X = jx_stack(3, (jx_t[]){x, jx_mul(x, jx_scalar(2.0)), jx_mul(x, jx_scalar(0.5))}, 0);
+    jx_fn *vg = jx_vmap(jx_grad(jx_fn_new(loop_loss, 2, &bounded), 0), (int[]){0, JX_NONE}, 0);
+    jx_t ge = JX_CALL(vg, X, w), gj = JX_CALL(jx_jit(vg), X, w);
+    for (int m = 0; m < 3; m++) {
+      jx_t xm = jx_take(X, jx_scalar_int(m), 0);
+      jx_t one = JX_CALL(jx_grad(jx_fn_new(loop_loss, 2, &bounded), 0), xm, w);
+      double s = 1 + jx_item(jx_max(jx_abs(one)));
+      CHECKF(max_diff(jx_take(ge, jx_scalar_int(m), 0), one) < 1e-12 * s, "vmap member %d", m);
+      CHECKF(max_diff(jx_take(gj, jx_scalar_int(m), 0), one) < 1e-12 * s, "jit(vmap) member %d", m);
+    }
   }
   /* value, forward mode, vmap of grad */
   CHECK(max_diff(JX_CALL(jx_fn_new(loop_loss, 2, &bounded), x, w),
@@ -97,6 +119,17 @@ static void test_bounded_grad(void) {
   for (int i = 0; i < 5; i++) (void)jx_item(jx_sum(JX_CALL(g_big, x, w)));
   double t2 = now_ms();
   CHECKF(t2 - t1 < 10 * (t1 - t0) + 50, "bound 20: %.1f ms, bound 1e5: %.1f ms", t1 - t0, t2 - t1);
+  /* the same under jit, where the count is traced: a guarded scan of 10^6
+   * steps (what jit did before dyn scans) takes tens of ms per call */
+  jx_fn *j_small = jx_jit(g_small),
+        *j_big = jx_jit(jx_grad(jx_fn_new(loop_loss, 2, &(loop_cfg){6.5, 1000000}), 0));
+  (void)jx_item(jx_sum(JX_CALL(j_small, x, w))), (void)jx_item(jx_sum(JX_CALL(j_big, x, w)));
+  t0 = now_ms();
+  for (int i = 0; i < 5; i++) (void)jx_item(jx_sum(JX_CALL(j_small, x, w)));
+  t1 = now_ms();
+  for (int i = 0; i < 5; i++) (void)jx_item(jx_sum(JX_CALL(j_big, x, w)));
+  t2 = now_ms();
+  CHECKF(t2 - t1 < 10 * (t1 - t0) + 50, "jit: bound 20: %.2f ms, bound 1e6: %.2f ms", t1 - t0, t2 - t1);
   /* errors */
   jx_fn *c = jx_fn_new(lc, 1, &bounded.limit), *b = jx_fn_new(lb, 1, NULL);
   EXPECT_ERROR(jx_while_loop_bounded(c, b, JX_TUPLE(x, w), -1), "while_loop_bounded", "max_steps");

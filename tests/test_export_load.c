@@ -221,7 +221,7 @@ static char *saved(const char *name, size_t *n) {
 /* hand-made hostile files: the first four take no argument */
 static const char *const hostile[] = {
     "",
-    "jx-export 2\nfn 0 () *\n",
+    "jx-export 3\nfn 0 () *\n",
     "jx-export 1\nfn 0 () *\njaxpr\nvars 99999999999\n",
     "jx-export 1\nfn 0 () *\njaxpr\nvars 2\nf32 0 1 3\nf32 0 1 3\nconsts 0\nin 0\neqns 1\nneg 1 0 1 1 "
     "none\nout 1 1\nend\n",

@@ -425,8 +425,28 @@ static jx_t sc_bl(const jx_t *a, void *u) { /* linear in (h, x) for known c */
   (void)u;
   return JX_TUPLE(jx_add(jx_mul(a[0], a[1]), a[2]), jx_mul(a[2], jx_scalar(2.0)));
 }
+/* a dyn scan's body: (n, c, h, x), n unused */
+static jx_t sc_bd(const jx_t *a, void *u) { return u ? sc_bl(a + 1, NULL) : sc_b(a + 1, NULL); }
+/* dyn scans (n of 5 steps: 3 forward, 4 reverse, 2 linear, 0, and 9
+ * clamped to 5) */
+static bool row_scan_dyn(kase *k, int v) {
+  static const int n[] = {3, 4, 2, 0, 9};
+  bool linear = v == 2;
+  set(k, JX_P_scan, 4, linear ? 12 : 14, linear ? 12 : 0, true);
+  k->in[0] = jx_scalar_of(v == 3 ? JX_I64 : JX_I32, n[v]);
+  k->in[1] = R(4), k->in[2] = R(4), k->in[3] = R(5, 4);
+  jx_t slice[4] = {k->in[0], k->in[1], k->in[2], R(4)};
+  jx_fn *f = jx_fn_new(sc_bd, 4, linear ? k : NULL);
+  jx_t err;
+  k->pa.scan.body = jx_trace_to_jaxpr(f, slice, NULL, &err);
+  jx_fn_free(f);
+  k->pa.scan.nconst = 2, k->pa.scan.ncarry = 1, k->pa.scan.length = 5, k->pa.scan.reverse = v == 1;
+  k->pa.scan.dyn = true;
+  return k->pa.scan.body != NULL;
+}
 static bool row_scan(kase *k, int v) {
-  if (v > 2) return false;
+  if (v > 7) return false;
+  if (v > 2) return row_scan_dyn(k, v - 3);
   bool linear = v == 2;
   set(k, JX_P_scan, 3, linear ? 6 : 7, linear ? 6 : 0, true);
   k->in[0] = R(4), k->in[1] = R(4), k->in[2] = R(5, 4);

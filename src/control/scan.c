@@ -9,7 +9,12 @@
  * that reads them as xs and is linear in its tangent carries; the
  * transpose of a linear scan is a scan in the other direction whose body
  * is the transposed step, accumulating cotangents of linear constants in
- * extra carries. The loop is never unrolled: the body is compiled once. */
+ * extra carries. The loop is never unrolled: the body is compiled once.
+ *
+ * A dyn scan (params scan.dyn; core.h) runs only its first n steps, n its
+ * first constant: every rule keeps that constant first and known, so the
+ * primal, tangent and transposed scans of a dyn scan are dyn scans of the
+ * same n, and reverse mode costs what the steps taken cost. */
 #include "control/derive.h"
 #include "ir/loop.h"
 #include "prims/prims.h"
@@ -22,6 +27,8 @@ static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
   int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar;
   if (!b || nx < 0 || b->nin != nin || b->nout < ncar || pa->scan.length < 0)
     return jx_rule_error(jx_prim_names[p], in, nin, "the body does not match the operands");
+  if (pa->scan.dyn && (nc < 1 || in[0].ndim != 0 || (in[0].dtype != JX_I32 && in[0].dtype != JX_I64)))
+    return jx_rule_error(jx_prim_names[p], in, nin, "a dyn scan's first constant must be an i32/i64 scalar");
   for (int i = 0; i < nx; i++) {
     const jx_aval *x = &in[nc + ncar + i];
     if (x->ndim < 1 || x->shape[0] != pa->scan.length)
@@ -46,11 +53,19 @@ static jx_t scan_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
 }
 
 /* ------------------------------------------------------------------ impl */
+/* the steps a scan runs: its length, or a dyn scan's n clamped to it */
+static int64_t scan_steps(const jx_params *pa, const jx_t *in) {
+  if (!pa->scan.dyn) return pa->scan.length;
+  int64_t n =
+      in[0]->aval.dtype == JX_I32 ? *(const int32_t *)jx_data(in[0]) : *(const int64_t *)jx_data(in[0]);
+  return n < 0 ? 0 : n > pa->scan.length ? pa->scan.length : n;
+}
+
 static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
   (void)p;
   jx_jaxpr *b = pa->scan.body;
   int nc = pa->scan.nconst, ncar = pa->scan.ncarry, nx = nin - nc - ncar, ny = b->nout - ncar;
-  int64_t L = pa->scan.length;
+  int64_t L = pa->scan.length, n = scan_steps(pa, in);
   jx_t *args = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
   jx_t *res = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + 1));
   jx_t *carry = jx_calloc((size_t)(ncar + 1), sizeof(jx_t));
@@ -64,7 +79,12 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     y.shape[0] = L;
     y.ndim++;
     out[ncar + k] = jx_array_new(&y);
-    if (!jx_ok(out[ncar + k])) err = out[ncar + k];
+    if (!jx_ok(out[ncar + k])) {
+      err = out[ncar + k];
+    } else if (n < L) { /* the rows of the steps not taken */
+      size_t row = (size_t)jx_aval_size(&y) / (size_t)L * jx_dtype_size(y.dtype);
+      memset((char *)jx_data(out[ncar + k]) + (size_t)n * row, 0, (size_t)(L - n) * row);
+    }
   }
   for (int i = 0; !err && i < ncar; i++) carry[i] = jx_retain(in[nc + i]);
   for (int i = 0; !err && i < nc; i++) args[i] = in[i];
@@ -82,8 +102,8 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     args[nc + ncar + i] = &xv[i];
   }
   size_t mark = jx_pool_mark();
-  for (int64_t s = 0; !err && s < L; s++) {
-    int64_t step = pa->scan.reverse ? L - 1 - s : s;
+  for (int64_t s = 0; !err && s < n; s++) {
+    int64_t step = pa->scan.reverse ? n - 1 - s : s;
     for (int i = 0; i < nx; i++) {
       size_t sz = (size_t)jx_aval_size(&xv[i].aval) * jx_dtype_size(xv[i].aval.dtype);
       xb[i].data = (char *)jx_data(in[nc + ncar + i]) + (size_t)step * sz;
@@ -123,13 +143,14 @@ static jx_t scan_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   return err;
 }
 
-static jx_t bind_scan(jx_jaxpr *b, int nc, int ncar, int64_t len, bool rev, int nin, const jx_t *ins,
+/* a scan of body b with pa's length and dyn */
+static jx_t bind_scan(jx_jaxpr *b, int nc, int ncar, const jx_params *pa, bool rev, int nin, const jx_t *ins,
                       jx_t *out) {
   jx_params q;
   jx_params_init(&q, JX_PK_SCAN);
   q.scan.body = b;
-  q.scan.nconst = nc, q.scan.ncarry = ncar, q.scan.length = len;
-  q.scan.reverse = rev;
+  q.scan.nconst = nc, q.scan.ncarry = ncar, q.scan.length = pa->scan.length;
+  q.scan.reverse = rev, q.scan.dyn = pa->scan.dyn;
   return jx_bind(JX_P_scan, nin, ins, &q, b->nout, out);
 }
 
@@ -174,12 +195,12 @@ static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
   snprintf(key, sizeof key, "scan-res:%d:%d", nc, ncar);
   res_arg ra = {b, nc, ncar};
   if (!err) rb = jx_derive_cached(b, key, make_res, &ra, &err);
-  if (rb) err = bind_scan(rb, nc, ncar, pa->scan.length, pa->scan.reverse, nin, x, o);
+  if (rb) err = bind_scan(rb, nc, ncar, pa, pa->scan.reverse, nin, x, o);
   for (int k = 0; !err && k < b->nout; k++) out[k] = o[k];
   /* 2. tangent scan: consts (consts, tconsts), carries (tcarries),
    *    xs (residual carries, xs, txs) */
   int ntc = 0, ntcar = 0, ntx = 0;
-  for (int i = 0; !err && i < nc; i++) ntc += nz[i] = t[i] != NULL;
+  for (int i = 0; !err && i < nc; i++) ntc += nz[i] = t[i] != NULL && !(pa->scan.dyn && i == 0);
   for (int i = 0; !err && i < ncar; i++)
     ntcar += nz[nc + i] = nzo[i] = jx_dtype_is_float(x[nc + i]->aval.dtype);
   for (int i = 0; !err && i < nx; i++) ntx += nz[nc + ncar + i] = t[nc + ncar + i] != NULL;
@@ -208,7 +229,7 @@ static jx_t scan_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_
     for (int i = 0; i < nx; i++)
       if (nz[nc + ncar + i]) ins[m++] = t[nc + ncar + i];
     jx_t *to = o; /* reuse: tangent outputs (tcarries, tys) */
-    err = bind_scan(bt, nc + ntc, ntcar, pa->scan.length, pa->scan.reverse, m, ins, to);
+    err = bind_scan(bt, nc + ntc, ntcar, pa, pa->scan.reverse, m, ins, to);
     for (int k = 0, j = 0; !err && k < ncar; k++) tout[k] = nzo[k] ? to[j++] : NULL;
     for (int k = 0; !err && k < ny; k++) tout[ncar + k] = to[ntcar + k];
   }
@@ -292,6 +313,8 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
   jx_t err = lin && ins && o ? NULL : jx_error_new("scan: out of memory");
   int nlc = 0, nkc = 0, nkx = 0;
   for (int i = 0; !err && i < nin; i++) lin[i] = in[i] == NULL || (i >= nc && i < nc + ncar);
+  if (!err && pa->scan.dyn && lin[0])
+    err = jx_error_new("scan: transpose: a dyn scan's step count is unknown");
   for (int i = 0; !err && i < nc; i++) nlc += lin[i], nkc += !lin[i];
   for (int i = 0; !err && i < nx; i++) nkx += !lin[nc + ncar + i];
   char key[128];
@@ -313,7 +336,7 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
       ys.shape[0] = pa->scan.length, ys.ndim++;
       ins[m++] = ct[ncar + k] ? ct[ncar + k] : jx_lax_zeros(&ys);
     }
-    err = bind_scan(bt, nkc, ncar + nlc, pa->scan.length, !pa->scan.reverse, m, ins, o);
+    err = bind_scan(bt, nkc, ncar + nlc, pa, !pa->scan.reverse, m, ins, o);
     int r = 0;
     for (int k = 0; !err && k < ncar; k++, r++)
       if (!in[nc + k]) cts[nc + k] = o[r];
@@ -329,9 +352,75 @@ static jx_t scan_transpose(jx_prim p, const jx_t *ct, const jx_t *in, const jx_a
 }
 
 /* ----------------------------------------------------------------- batch */
+/* A dyn scan whose step count is batched gives each member its own n: it
+ * runs max(n) steps of a guarded body (nmax, n, consts, carries, xs, i),
+ * in which a member past its n passes its carries through and writes zero
+ * rows, as its own scan would. */
+typedef struct {
+  jx_jaxpr *b;
+  int nc, ncar;
+} guard_arg;
+
+static jx_t guard_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
+  const guard_arg *g = arg;
+  jx_jaxpr *b = g->b;
+  jx_t *res = jx_malloc(sizeof(jx_t) * (size_t)(b->nout + 1));
+  if (!res) return jx_error_new("scan: out of memory");
+  jx_t err = jx_eval_jaxpr(b, ins + 1, res); /* inlined: see res_trace */
+  jx_t live = jx_lax_binary(JX_P_lt, ins[1 + b->nin], ins[1]);
+  for (int k = 0; !err && k < b->nout; k++) {
+    jx_aval a = b->avals[b->outvars[k]];
+    jx_t keep = k < g->ncar ? ins[1 + g->nc + k] : jx_lax_zeros(&a);
+    a.dtype = JX_BOOL, a.weak = false;
+    outs[k] = jx_lax_select(jx_lax_broadcast_to_aval(live, &a), res[k], keep);
+  }
+  *nout = b->nout;
+  jx_free(res);
+  return err;
+}
+
+static jx_jaxpr *make_guard(jx_jaxpr *b, const void *arg, jx_t *err) {
+  jx_aval *av = jx_malloc(sizeof(jx_aval) * (size_t)(b->nin + 2));
+  if (!av) return *err = jx_error_new("scan: out of memory"), NULL;
+  av[0] = b->avals[b->invars[0]]; /* nmax */
+  for (int i = 0; i < b->nin; i++) av[1 + i] = b->avals[b->invars[i]];
+  av[1 + b->nin] = av[0]; /* the step index */
+  jx_jaxpr *r = jx_trace_jaxpr(b->nin + 2, av, b->nout, guard_trace, arg, err);
+  jx_free(av);
+  return r;
+}
+
+static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
+                       int *obd);
+
+static jx_t scan_batch_dyn(const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out, int *obd) {
+  jx_jaxpr *b = pa->scan.body;
+  guard_arg g = {b, pa->scan.nconst, pa->scan.ncarry};
+  jx_t *ins = jx_malloc(sizeof(jx_t) * (size_t)(nin + 2));
+  int *bd2 = jx_malloc(sizeof(int) * (size_t)(nin + 2));
+  jx_t err = ins && bd2 ? NULL : jx_error_new("scan: out of memory");
+  char key[64];
+  snprintf(key, sizeof key, "scan-dyn-guard:%d:%d", g.nc, g.ncar);
+  jx_jaxpr *gb = err ? NULL : jx_derive_cached(b, key, make_guard, &g, &err);
+  if (gb) {
+    jx_dtype dt = in[0]->aval.dtype;
+    ins[0] = jx_lax_reduce(JX_P_reduce_max, in[0], 1, (int[]){0}), bd2[0] = JX_NONE;
+    for (int i = 0; i < nin; i++) ins[1 + i] = in[i], bd2[1 + i] = bd[i];
+    ins[1 + nin] = jx_lax_iota(dt, 1, (int64_t[]){pa->scan.length}, 0), bd2[1 + nin] = JX_NONE;
+    jx_params q = *pa;
+    q.scan.body = gb, q.scan.nconst = pa->scan.nconst + 1;
+    err = jx_first_error(nin + 2, ins);
+    if (!err) err = scan_batch(JX_P_scan, ins, bd2, nin + 2, &q, out, obd);
+  }
+  jx_jaxpr_release(gb);
+  jx_free(ins), jx_free(bd2);
+  return err;
+}
+
 static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx_params *pa, jx_t *out,
                        int *obd) {
   (void)p;
+  if (pa->scan.dyn && bd[0] != JX_NONE) return scan_batch_dyn(in, bd, nin, pa, out, obd);
   jx_jaxpr *b = pa->scan.body;
   int nc = pa->scan.nconst, ncar = pa->scan.ncarry;
   int64_t size = jx_batch_size(in, bd, nin);
@@ -349,7 +438,7 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
       ins[i] = jx_moveaxis(in[i], bd[i], x ? 1 : 0); /* xs: the scanned axis stays first */
   }
   jx_jaxpr *bb = err ? NULL : jx_derive_batch(b, batched, size, &err);
-  if (bb) err = bind_scan(bb, nc, ncar, pa->scan.length, pa->scan.reverse, nin, ins, out);
+  if (bb) err = bind_scan(bb, nc, ncar, pa, pa->scan.reverse, nin, ins, out);
   for (int k = 0; k < b->nout; k++) obd[k] = k < ncar ? 0 : 1;
   jx_jaxpr_release(bb);
   jx_free(batched), jx_free(ins);
@@ -359,7 +448,7 @@ static jx_t scan_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const 
 /* The LOOP kernel's counts (compile/fuse.c; ir/loop.h) */
 static void scan_loop_fields(const jx_params *pa, jx_lloop *l) {
   l->nconst = pa->scan.nconst, l->ncarry = pa->scan.ncarry;
-  l->length = pa->scan.length, l->reverse = pa->scan.reverse;
+  l->length = pa->scan.length, l->reverse = pa->scan.reverse, l->dyn = pa->scan.dyn;
 }
 
 const jx_rules jx_rules_scan = {

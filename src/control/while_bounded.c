@@ -11,9 +11,12 @@
  *     the jvp is that of a scan of exactly n steps of the body, which
  *     linearize and the backward pass handle (residuals and reverse steps
  *     in proportion to n);
- *   - primals traced (under jit or vmap): n is not known while tracing, so
- *     it is the jvp of a scan of max_steps guarded steps, cond(pred, body,
- *     identity): correct, but its backward pass visits every step. */
+ *   - primals traced (under jit or vmap): n is not known while tracing.
+ *     The loop runs once (traced) to count n, then the jvp is that of a
+ *     dyn scan of max_steps (core.h: scan.dyn) that runs only n steps:
+ *     its residual stacks have max_steps rows, but the forward, tangent and
+ *     transposed loops all stop after n steps. The body gets n as an extra
+ *     first constant, which it ignores. */
 #include "control/derive.h"
 #include "ir/loop.h"
 #include "prims/lax.h"
@@ -36,56 +39,23 @@ static jx_t bw_batch(jx_prim p, const jx_t *in, const int *bd, int nin, const jx
   return while_rules()->batch(JX_P_while, in, bd, nin, &q, out, obd);
 }
 
-/* One guarded step (cconsts, bconsts, carries) -> carries: the body if
- * cond holds, else the carries unchanged. */
-typedef struct {
-  const jx_params *pa;
-  jx_jaxpr *ident;
-} guard_arg;
-
-static jx_t ident_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
-  const jx_params *pa = arg;
-  int n = pa->bwhile.body->nout;
-  for (int k = 0; k < n; k++) outs[k] = ins[pa->bwhile.nbconst + k];
-  *nout = n;
-  return NULL;
+/* the body with the step count n as an extra first constant (a dyn
+ * scan's body takes it), which it ignores */
+static jx_t counted_trace(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
+  jx_jaxpr *b = (jx_jaxpr *)arg;
+  *nout = b->nout;
+  return jx_eval_jaxpr(b, ins + 1, outs); /* inlined: the result is cached on b */
 }
 
-static jx_t guard_body(const void *arg, const jx_t *ins, jx_t *outs, int *nout) {
-  const guard_arg *g = arg;
-  const jx_params *pa = g->pa;
-  int ncc = pa->bwhile.ncconst, nbc = pa->bwhile.nbconst, n = pa->bwhile.body->nout;
-  jx_t *ci = jx_malloc(sizeof(jx_t) * (size_t)(ncc + n + 1));
-  jx_t *bi = jx_malloc(sizeof(jx_t) * (size_t)(1 + nbc + n));
-  jx_t err = ci && bi ? NULL : jx_error_new("while_loop_bounded: out of memory"), pred = NULL;
-  for (int i = 0; !err && i < ncc; i++) ci[i] = ins[i];
-  for (int i = 0; !err && i < n; i++) ci[ncc + i] = ins[ncc + nbc + i];
-  if (!err) err = jx_eval_jaxpr(pa->bwhile.cond, ci, &pred);
-  if (!err) {
-    bi[0] = pred;
-    for (int i = 0; i < nbc + n; i++) bi[1 + i] = ins[ncc + i];
-    jx_params q;
-    jx_params_init(&q, JX_PK_COND);
-    q.cond.on_true = pa->bwhile.body, q.cond.on_false = g->ident;
-    err = jx_bind(JX_P_cond, 1 + nbc + n, bi, &q, n, outs);
-  }
-  *nout = n;
-  jx_free(ci), jx_free(bi);
-  return err;
-}
-
-static jx_jaxpr *guarded_step(const jx_params *pa, jx_t *err) {
-  const jx_jaxpr *b = pa->bwhile.body;
-  int ncc = pa->bwhile.ncconst, nbc = pa->bwhile.nbconst, n = b->nout;
-  jx_aval *av = jx_malloc(sizeof(jx_aval) * (size_t)(ncc + nbc + n + 1));
+static jx_jaxpr *make_counted(jx_jaxpr *b, const void *arg, jx_t *err) {
+  const jx_aval *count = arg;
+  jx_aval *av = jx_malloc(sizeof(jx_aval) * (size_t)(b->nin + 1));
   if (!av) return *err = jx_error_new("while_loop_bounded: out of memory"), NULL;
-  for (int i = 0; i < ncc; i++) av[i] = pa->bwhile.cond->avals[pa->bwhile.cond->invars[i]];
-  for (int i = 0; i < nbc + n; i++) av[ncc + i] = b->avals[b->invars[i]];
-  guard_arg g = {pa, jx_trace_jaxpr(nbc + n, av + ncc, n, ident_body, pa, err)};
-  jx_jaxpr *s = g.ident ? jx_trace_jaxpr(ncc + nbc + n, av, n, guard_body, &g, err) : NULL;
-  jx_jaxpr_release(g.ident);
+  av[0] = *count;
+  for (int i = 0; i < b->nin; i++) av[1 + i] = b->avals[b->invars[i]];
+  jx_jaxpr *r = jx_trace_jaxpr(b->nin + 1, av, b->nout, counted_trace, b, err);
   jx_free(av);
-  return s;
+  return r;
 }
 
 static bool all_concrete(const jx_t *x, int n) {
@@ -100,20 +70,28 @@ static jx_t bw_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_pa
   jx_params q;
   jx_params_init(&q, JX_PK_SCAN);
   q.scan.ncarry = n;
-  if (all_concrete(x, nin)) {
-    /* count the steps: the first carry is the step count */
-    jx_t err = jx_bind(p, nin, x, pa, n, out);
-    if (err) return err;
+  /* count the steps: the first carry is the step count */
+  jx_t err = jx_bind(p, nin, x, pa, n, out);
+  if (err) return err;
+  if (all_concrete(x, nin)) { /* n known: a scan of exactly n steps */
     q.scan.body = pa->bwhile.body, q.scan.nconst = nbc;
     q.scan.length = (int64_t)jx_item(out[0]);
     return jx_prim_rules[JX_P_scan]->jvp(JX_P_scan, x + ncc, t + ncc, nin - ncc, &q, out, tout);
   }
-  jx_t err;
-  q.scan.body = guarded_step(pa, &err), q.scan.nconst = ncc + nbc;
-  q.scan.length = pa->bwhile.max_steps;
-  if (!q.scan.body) return err;
-  err = jx_prim_rules[JX_P_scan]->jvp(JX_P_scan, x, t, nin, &q, out, tout);
+  /* n traced: a dyn scan of max_steps that runs n of them */
+  jx_t *xs = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1)), *ts = jx_malloc(sizeof(jx_t) * (size_t)(nin + 1));
+  err = xs && ts ? NULL : jx_error_new("while_loop_bounded: out of memory");
+  char key[32];
+  snprintf(key, sizeof key, "bwhile-dyn:%d", (int)out[0]->aval.dtype);
+  q.scan.body = err ? NULL : jx_derive_cached(pa->bwhile.body, key, make_counted, &out[0]->aval, &err);
+  if (q.scan.body) {
+    q.scan.nconst = 1 + nbc, q.scan.length = pa->bwhile.max_steps, q.scan.dyn = true;
+    xs[0] = out[0], ts[0] = NULL;
+    for (int i = ncc; i < nin; i++) xs[1 + i - ncc] = x[i], ts[1 + i - ncc] = t[i];
+    err = jx_prim_rules[JX_P_scan]->jvp(JX_P_scan, xs, ts, 1 + nin - ncc, &q, out, tout);
+  }
   jx_jaxpr_release(q.scan.body);
+  jx_free(xs), jx_free(ts);
   return err;
 }
 

@@ -188,6 +188,13 @@ typedef struct jx_params {
       int32_t nconst, ncarry;
       int64_t length;
       bool reverse;
+      /* dyn: consts[0] is an integer scalar n, and only the steps
+       * [0, clamp(n, 0, length)) run (in reverse order when reverse); the
+       * carries pass the other steps through and their ys rows are zero.
+       * The body takes n as its first constant too. while_loop_bounded's
+       * derivatives under jit are scans of this kind, so their cost follows
+       * the steps taken, not the bound. */
+      bool dyn;
     } scan;
     /* [PMAP] */
 /* axis names are stored inline (params hash bytewise): at most

@@ -60,10 +60,13 @@ static const jx_xfield f_while[] = {{F_JAXPR, OFF(while_.cond), 1, 0, 0},
                                     {F_I32, OFF(while_.ncconst), 1, 0, 1 << 20},
                                     {F_I32, OFF(while_.nbconst), 1, 0, 1 << 20},
                                     {0}};
-static const jx_xfield f_scan[] = {
-    {F_JAXPR, OFF(scan.body), 1, 0, 0},       {F_I32, OFF(scan.nconst), 1, 0, 1 << 20},
-    {F_I32, OFF(scan.ncarry), 1, 0, 1 << 20}, {F_I64, OFF(scan.length), 1, 0, BIG},
-    {F_BOOL, OFF(scan.reverse), 1, 0, 1},     {0}};
+static const jx_xfield f_scan[] = {{F_JAXPR, OFF(scan.body), 1, 0, 0},
+                                   {F_I32, OFF(scan.nconst), 1, 0, 1 << 20},
+                                   {F_I32, OFF(scan.ncarry), 1, 0, 1 << 20},
+                                   {F_I64, OFF(scan.length), 1, 0, BIG},
+                                   {F_BOOL, OFF(scan.reverse), 1, 0, 1},
+                                   {F_BOOL, OFF(scan.dyn), 1, 0, 1},
+                                   {0}};
 /* round 2's kinds. Window and convolution geometry is bounded (2^16)
  * well past any real model, so that a hostile file cannot ask for
  * astronomically large outputs through them; the rules check the rest */
@@ -121,3 +124,17 @@ const jx_xfield *const jx_xf_kind_fields[JX_PK_COUNT] = {
     [JX_PK_CUMULATIVE] = f_cumulative,
     [JX_PK_BWHILE] = f_bwhile,
 };
+
+/* fields added after version 1: a file of an older version lacks them,
+ * and they keep jx_params_init's zero */
+static const struct {
+  jx_params_kind kind;
+  size_t off;
+  int since;
+} added[] = {{JX_PK_SCAN, OFF(scan.dyn), 2}};
+
+int jx_xf_field_since(jx_params_kind k, const jx_xfield *f) {
+  for (size_t i = 0; i < sizeof added / sizeof *added; i++)
+    if (added[i].kind == k && added[i].off == f->off) return added[i].since;
+  return 1;
+}

@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-#define JX_XF_VERSION 1
+/* 2: scan's dyn (a file of version 1 has no such field: it reads as false) */
+#define JX_XF_VERSION 2
 enum { JX_XF_MAX_DEPTH = 64 }; /* jaxprs inside jaxprs, trees inside trees */
 
 /* A params field: its type, place in jx_params, array length (1: a
@@ -25,5 +26,8 @@ typedef struct {
 /* per params kind, its fields in file order (ended by len 0); NULL: a kind
  * with no serialized form in this version (saving it fails, naming it) */
 extern const jx_xfield *const jx_xf_kind_fields[JX_PK_COUNT];
+
+/* the first format version that has field f of params kind k (1: all) */
+int jx_xf_field_since(jx_params_kind k, const jx_xfield *f);
 
 #endif

@@ -13,6 +13,7 @@
 typedef struct {
   const char *s, *end;
   int line;
+  int version; /* the file's format version */
   jx_t err;
 } rd;
 
@@ -163,7 +164,7 @@ static bool read_params(rd *r, const loaded *L, jx_prim p, jx_params *pa) {
                 w);
   jx_params_init(pa, ru->params_kind);
   for (int i = 0; f[i].len; i++)
-    for (int k = 0; k < f[i].len; k++) {
+    for (int k = 0; k < f[i].len && jx_xf_field_since(ru->params_kind, &f[i]) <= r->version; k++) {
       char *at = (char *)pa + f[i].off;
       int64_t v = 0;
       jx_dtype dt = JX_F32;
@@ -411,8 +412,9 @@ static jx_t loaded_body(const jx_t *args, void *u) {
 static bool read_header(rd *r, int *nargs, char *in_tree, char *out_tree, size_t cap) {
   int64_t v;
   if (!keyword(r, "jx-export") || !num(r, 0, 1000000, &v)) return false;
-  if (v != JX_XF_VERSION)
-    return fail(r, "format version %lld, this jx reads version %d", (long long)v, JX_XF_VERSION);
+  if (v < 1 || v > JX_XF_VERSION)
+    return fail(r, "format version %lld, this jx reads versions 1 to %d", (long long)v, JX_XF_VERSION);
+  r->version = (int)v;
   return eol(r) && keyword(r, "fn") && inum(r, 0, 1 << 16, nargs) && word(r, in_tree, cap) &&
          word(r, out_tree, cap) && eol(r);
 }
@@ -478,7 +480,7 @@ jx_fn *jx_export_load_text(const char *text, size_t n) {
   /* the work in a pool of its own; the function is made after it, in the
    * caller's pool (a jx_fn belongs to the pool it is made in) */
   jx_pool_push();
-  rd r = {text, text + n, 1, NULL};
+  rd r = {text, text + n, 1, 0, NULL};
   loaded_fn *l = text ? load_text(&r) : NULL;
   jx_t err = l ? NULL : r.err ? r.err : jx_error_new("export_load: no text");
   char *msg = err ? jx_strdup(jx_error(err)) : NULL;

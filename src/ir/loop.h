@@ -61,6 +61,7 @@ typedef struct jx_lloop {
   int nconst, ncarry;   /* SCAN */
   int64_t length;       /* SCAN */
   bool reverse;         /* SCAN */
+  bool dyn;             /* SCAN: ins[0] is the step count (params scan.dyn) */
   int ncconst, nbconst; /* WHILE */
   int nsub;
   struct jx_program *sub[2];

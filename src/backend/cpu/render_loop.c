@@ -132,24 +132,41 @@ static void put_loop_end(sb *b, const jx_program *outer, const jx_kernel *k, int
       n ? n : 1);
 }
 
+/* the steps a scan runs, n: its length, or a dyn scan's count (ins[0])
+ * clamped to it; the ys rows of the steps not taken are zeroed now */
+static void put_steps(sb *b, const jx_program *outer, const jx_kernel *k) {
+  long long L = (long long)k->loop.length;
+  if (!k->loop.dyn) {
+    put(b, "  const int64_t n = %lldLL;\n", L);
+    return;
+  }
+  int nb = k->ins[0];
+  bool i32 = outer->bufs[nb].aval.dtype == JX_I32;
+  put(b, "  int64_t n = *(const %s *)b[%d];\n  n = n < 0 ? 0 : n > %lldLL ? %lldLL : n;\n",
+      i32 ? "int32_t" : "int64_t", nb, L, L);
+  for (int j = k->loop.ncarry; j < k->nout; j++) {
+    long long row = L ? buf_bytes(outer, k->outs[j]) / L : 0;
+    put(b, "  memset(b[%d] + n * %lldLL, 0, (size_t)(%lldLL - n) * %lldLL);\n", k->outs[j], row, L, row);
+  }
+}
+
 static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int id) {
   const jx_program *body = k->loop.sub[0];
   int nc = k->loop.nconst, ncar = k->loop.ncarry, nx = k->nin - nc - ncar, ny = k->nout - ncar;
   long long L = (long long)k->loop.length;
   put(b, "%sint p%d_k%d(char **b, const jx_rt *rt) { /* scan, %lld steps */\n  int rc = 1;\n", linkage(outer),
       outer->id, id, L);
+  put_steps(b, outer, k);
   put_sub_decl(b, k, 0);
   put_carries(b, outer, k, nc, ncar);
   put_sub_alloc(b, k, 0, true, "  ");
   for (int i = 0; i < nc; i++) put_set_arg(b, body, 0, i, "  ", "b[%d]", k->ins[i]);
-  put(b, "  for (int64_t it = 0; it < %lldLL; it++) {\n", L);
+  put(b, "  for (int64_t it = 0; it < n; it++) {\n");
   if (k->loop.reverse)
-    put(b, "    const int64_t st = %lldLL - 1 - it; /* reverse */\n", L);
+    put(b, "    const int64_t st = n - 1 - it; /* reverse */\n");
   else
     put(b, "    const int64_t st = it;\n");
-  put(b,
-      "    const int to_out = ((%lldLL - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n",
-      L);
+  put(b, "    const int to_out = ((n - 1 - it) & 1) == 0; /* the last step writes the output buffers */\n");
   put(b, "    (void)st, (void)to_out;\n");
   for (int c = 0; c < ncar; c++) {
     put_set_arg(b, body, 0, nc + c, "    ", "cur[%d]", c);
