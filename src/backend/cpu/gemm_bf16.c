@@ -57,6 +57,12 @@ bool jx_cpu_has_avx512bf16(void) {
   return v;
 }
 
+/* CPUID leaf 0's vendor: "AuthenticAMD" (EBX, EDX, ECX) */
+bool jx_cpu_is_amd(void) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+}
+
 /* ------------------------------------------------------------ kernel */
 /* c[0..m) x [0..n) (row stride ldc) = (acc ? c : 0) + the tile of kp pairs
  * of packed panels a (TR words per pair) and b (TC words per pair). */
@@ -356,6 +362,7 @@ bool jx_cpu_gemm_bf16(bool amx, bool ta, bool tb, int64_t M, int64_t N, int64_t 
 #else /* not x86-64 with GCC/clang: never selected */
 
 bool jx_cpu_has_avx512bf16(void) { return false; }
+bool jx_cpu_is_amd(void) { return false; }
 bool jx_cpu_has_amx_bf16(void) { return false; }
 bool jx_cpu_gemm_bf16(bool amx, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                       const uint16_t *B, float *C, bool threaded) {

@@ -121,10 +121,12 @@ bool jx_cpu_gemm_bf16(bool amx, bool ta, bool tb, int64_t M, int64_t N, int64_t 
  * state (asked once, arch_prctl on Linux). amx: jx_cpu_gemm_bf16 runs on
  * the AMX tiles; only pass true when this says yes. */
 bool jx_cpu_has_amx_bf16(void);
+/* Whether CPUID names AMD as the vendor (the bf16 GEMM's AUTO choice) */
+bool jx_cpu_is_amd(void);
 /* Tests and benchmarks: which bf16 GEMM runs (gemm_half.c): -1 (default)
  * env JX_GEMM_BF16's choice, else AUTO's; or one of these (a kernel the CPU
  * lacks falls back to widening). */
-enum { JX_HALF_WIDEN = 0, JX_HALF_AVX512BF16 = 1, JX_HALF_AMX = 2 };
+enum { JX_HALF_WIDEN = 0, JX_HALF_AVX512BF16 = 1, JX_HALF_AMX = 2, JX_HALF_AUTO = 3 };
 void jx_cpu_gemm_force_half(int mode);
 
 #endif
