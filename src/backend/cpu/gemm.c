@@ -597,13 +597,13 @@ typedef struct {
       return;                                                                                                \
     }                                                                                                        \
     /* the shared operands, packed once; without memory for one, each tile packs its own */                  \
-    if (j.tn > 1) j.sha = alloc64(sizeof(T) * (size_t)(round_up(M, MR) * K));                                \
-    if (j.tm > 1) j.shb = alloc64(sizeof(T) * (size_t)(round_up(N, NR) * K));                                \
+    jx_buffer *ha = NULL, *hb = NULL; /* from the buffer cache: pages already faulted in */                  \
+    if (j.tn > 1) j.sha = jx_cpu_scratch(sizeof(T) * (size_t)(round_up(M, MR) * K), &ha);                    \
+    if (j.tm > 1) j.shb = jx_cpu_scratch(sizeof(T) * (size_t)(round_up(N, NR) * K), &hb);                    \
     const int64_t packs = ((j.sha != NULL) + (j.shb != NULL)) * j.tm * j.tn * cdiv(K, j.kcb);                \
     if (packs) jx_cpu_parallel_for(packs, 1, pack_task_##SUF, &j);                                           \
     jx_cpu_parallel_for(j.tm *j.tn, 1, gemm_task_##SUF, &j);                                                 \
-    jx_free_aligned64(j.sha);                                                                                \
-    jx_free_aligned64(j.shb);                                                                                \
+    jx_cpu_scratch_free(ha), jx_cpu_scratch_free(hb);                                                        \
   }
 
 DEFINE_UKR_PORTABLE(f32, float, JX_GEMM_NR_F32)

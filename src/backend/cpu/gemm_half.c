@@ -50,9 +50,10 @@ static int64_t at_least1(int64_t n) { return n > 0 ? n : 1; }
 static bool gemm_widened(jx_dtype dt, jx_dtype out_dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
                          int64_t K, const void *A, const void *B, void *C) {
   const int64_t na = batch * M * K, nb = batch * K * N, nc = batch * M * N;
-  float *a = jx_malloc(sizeof(float) * (size_t)at_least1(na));
-  float *b = jx_malloc(sizeof(float) * (size_t)at_least1(nb));
-  float *c = out_dt == JX_F32 ? C : jx_malloc(sizeof(float) * (size_t)at_least1(nc));
+  jx_buffer *ha = NULL, *hb = NULL, *hc = NULL;
+  float *a = jx_cpu_scratch(sizeof(float) * (size_t)at_least1(na), &ha);
+  float *b = jx_cpu_scratch(sizeof(float) * (size_t)at_least1(nb), &hb);
+  float *c = out_dt == JX_F32 ? C : jx_cpu_scratch(sizeof(float) * (size_t)at_least1(nc), &hc);
   const bool ok = a && b && c;
   if (ok) {
     jx_cpu_convert(dt, JX_F32, na, A, a);
@@ -61,9 +62,7 @@ static bool gemm_widened(jx_dtype dt, jx_dtype out_dt, bool ta, bool tb, int64_t
                         M * N);
     if (c != C) jx_cpu_convert(JX_F32, out_dt, nc, c, C);
   }
-  jx_free(a);
-  jx_free(b);
-  if (c != C) jx_free(c);
+  jx_cpu_scratch_free(ha), jx_cpu_scratch_free(hb), jx_cpu_scratch_free(hc);
   return ok;
 }
 
@@ -88,7 +87,8 @@ static void member_task(void *ctx, int64_t lo, int64_t hi) {
 static bool gemm_kernel(bool amx, jx_dtype out_dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N,
                         int64_t K, const void *A, const void *B, void *C) {
   const int64_t nc = batch * M * N, work = M * N * (K > 0 ? K : 1);
-  float *c = out_dt == JX_F32 ? C : jx_malloc(sizeof(float) * (size_t)at_least1(nc));
+  jx_buffer *hc = NULL;
+  float *c = out_dt == JX_F32 ? C : jx_cpu_scratch(sizeof(float) * (size_t)at_least1(nc), &hc);
   if (!c) return false;
   const int nt = jx_cpu_num_threads();
   const bool spread = batch > 1 && nt > 1 && (batch >= 4 * (int64_t)nt || work < ((int64_t)1 << 18) * nt);
@@ -99,7 +99,7 @@ static bool gemm_kernel(bool amx, jx_dtype out_dt, bool ta, bool tb, int64_t bat
     member_task(&j, 0, batch);
   const bool ok = !atomic_load(&j.failed);
   if (ok && c != C) jx_cpu_convert(JX_F32, out_dt, nc, c, C);
-  if (c != C) jx_free(c);
+  jx_cpu_scratch_free(hc);
   return ok;
 }
 

@@ -143,6 +143,15 @@ void jx_cpu_select(jx_dtype dt, int ndim, const int64_t *shape, const void *pred
  * F16C where the CPU has it, with the same bits). */
 void jx_cpu_convert(jx_dtype from, jx_dtype to, int64_t n, const void *x, void *y);
 
+/* Scratch for one kernel call, from the array buffers' cache (core/alloc.c):
+ * a large block is reused rather than faulted in fresh, which costs more
+ * than the work on some VMs (a widened 2000^3 bf16 GEMM spent ~40% of its
+ * time in page faults on a Zen 5 guest). *h is what jx_cpu_scratch_free
+ * gives back; NULL: out of memory. */
+struct jx_buffer;
+void *jx_cpu_scratch(size_t nbytes, struct jx_buffer **h);
+void jx_cpu_scratch_free(struct jx_buffer *h);
+
 /* Run a kernel in a wider dtype: the nin inputs (n[i] elements of dt
  * each) converted to `wide`, fn run on the copies, its output (nout
  * elements of wide) converted back to dt. How bf16/f16 windows and
