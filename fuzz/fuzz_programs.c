@@ -88,6 +88,7 @@ typedef enum {
   OP_INDEX,
   OP_WINDOW,
   OP_CONV,
+  OP_BWHILE, /* while_loop_bounded (#19): dyn scans under jit(grad) and vmap */
   OP_COUNT
 } opkind;
 
@@ -195,11 +196,11 @@ static void decode(rd *r, program *P) {
 
 /* FUZZ_VERBOSE=2: the decoded program, for turning a finding into a test */
 static void print_program(const program *P) {
-  static const char *const ops[] = {"unary",   "binary", "where",   "astype",    "reduce",    "reduce_axes",
-                                    "arg",     "dot",    "reshape", "transpose", "broadcast", "expand",
-                                    "squeeze", "slice",  "concat",  "stack",     "take",      "one_hot",
-                                    "nn",      "const",  "cond",    "scan",      "fori",      "random",
-                                    "sort",    "cum",    "dslice",  "index",     "window",    "conv"};
+  static const char *const ops[] = {
+      "unary",   "binary",    "where",     "astype", "reduce",  "reduce_axes", "arg",    "dot",
+      "reshape", "transpose", "broadcast", "expand", "squeeze", "slice",       "concat", "stack",
+      "take",    "one_hot",   "nn",        "const",  "cond",    "scan",        "fori",   "random",
+      "sort",    "cum",       "dslice",    "index",  "window",  "conv",        "bwhile"};
   static const char *const wraps[W_COUNT] = {"jit",    "grad",        "value_and_grad", "jacfwd",
                                              "vmap",   "checkpoint",  "custom_jvp",     "custom_vjp",
                                              "jacrev", "vmap_chunked"};
@@ -243,6 +244,16 @@ static jx_t scan_step(const jx_t *a, void *u) { /* (c, x) -> (c + x, c * x) */
 static jx_t fori_body(const jx_t *a, void *u) {
   (void)u;
   return jx_add(jx_mul(a[1], jx_scalar(0.5)), jx_scalar(1.0));
+}
+
+/* a loop that runs until sum(x) reaches a limit: x + |x| + 1 grows
+ * every element, so the steps taken depend on the data and the bound */
+static jx_t bw_cond(const jx_t *a, void *u) {
+  return jx_lt(jx_sum(jx_astype(a[0], JX_F32)), jx_scalar(*(const double *)u));
+}
+static jx_t bw_body(const jx_t *a, void *u) {
+  (void)u;
+  return jx_add(a[0], jx_add(jx_abs(a[0]), jx_ones_like(a[0])));
 }
 
 static jx_t unary(int k, jx_t x) {
@@ -495,6 +506,12 @@ static jx_t run_insn(const insn *q, jx_t *regs, int n) {
     case OP_INDEX: return round2_index(q, x, y, z);
     case OP_WINDOW: return round2_window(q, x);
     case OP_CONV: return round2_conv(q, x, y);
+    case OP_BWHILE: {
+      jx_fn *c = jx_fn_new(bw_cond, 1, (void *)&q->v), *b = jx_fn_new(bw_body, 1, NULL);
+      jx_t r = jx_while_loop_bounded(c, b, x, (int64_t)((uint32_t)q->idx[0] % 64));
+      jx_fn_free(c), jx_fn_free(b);
+      return r;
+    }
     default: return x;
   }
 }
