@@ -73,8 +73,10 @@ typedef struct {
 
 static jx_t device_call(int d, void *u) {
   launch_ctx *c = u;
-  jx_backend_host()->set_thread_cap(c->threads);
+  /* device 0 runs on the caller's thread (dist/local.c): its cap comes back */
+  int was = jx_backend_host()->set_thread_cap(c->threads);
   jx_t out = jx_call(c->jf, c->dargs[d]);
+  jx_backend_host()->set_thread_cap(was);
   if (!jx_ok(out)) return out;
   c->outs[d] = jx_retain(out);
   return NULL;
