@@ -3,8 +3,9 @@
  * pmap(f) on concrete arguments: slice each mapped argument per device,
  * trace and compile f once through jit (the axis name bound in the axis
  * environment, so its collectives record their member count), then run
- * the compiled program on every device at once (dist/local.c: one thread
- * per device, collectives meeting at a rendezvous) and stack the results.
+ * the compiled program on every device at once (dist/local.c: device 0
+ * on this thread, the others on persistent workers, collectives meeting
+ * at a rendezvous) and stack the results.
  * Under another transformation (grad, vmap, jit of a pmap: its arguments
  * are tracers) there is nothing to run yet: it is the named vmap it is
  * equal to, so the outer transformation sees the collectives' rules.
