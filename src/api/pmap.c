@@ -3,8 +3,9 @@
  * pmap(f) on concrete arguments: slice each mapped argument per device,
  * trace and compile f once through jit (the axis name bound in the axis
  * environment, so its collectives record their member count), then run
- * the compiled program on every device at once (dist/local.c: one thread
- * per device, collectives meeting at a rendezvous) and stack the results.
+ * the compiled program on every device at once (dist/local.c: device 0
+ * on this thread, the others on persistent workers, collectives meeting
+ * at a rendezvous) and stack the results.
  * Under another transformation (grad, vmap, jit of a pmap: its arguments
  * are tracers) there is nothing to run yet: it is the named vmap it is
  * equal to, so the outer transformation sees the collectives' rules.
@@ -73,8 +74,10 @@ typedef struct {
 
 static jx_t device_call(int d, void *u) {
   launch_ctx *c = u;
-  jx_backend_host()->set_thread_cap(c->threads);
+  /* device 0 runs on the caller's thread (dist/local.c): its cap comes back */
+  int was = jx_backend_host()->set_thread_cap(c->threads);
   jx_t out = jx_call(c->jf, c->dargs[d]);
+  jx_backend_host()->set_thread_cap(was);
   if (!jx_ok(out)) return out;
   c->outs[d] = jx_retain(out);
   return NULL;

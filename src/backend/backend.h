@@ -65,8 +65,9 @@ typedef struct jx_backend {
   /* the thread pool its kernels (and the eager kernels) run on */
   int (*num_threads)(void);
   void (*set_num_threads)(int n);
-  /* this thread's loops use at most n of them (a pmap device's group); n < 1: all */
-  void (*set_thread_cap)(int n);
+  /* this thread's loops use at most n of them (a pmap device's group); n < 1:
+   * all; returns the cap it replaces (0: none) */
+  int (*set_thread_cap)(int n);
 } jx_backend;
 
 extern const jx_backend jx_cpu_backend;

@@ -1,6 +1,7 @@
 /* In-process devices and their rendezvous.
  *
- * A run (jx_run_devices) starts one thread per device; each thread knows
+ * A run (jx_run_devices) runs device 0 on the calling thread and the
+ * others on persistent worker threads (the crew, below); each thread knows
  * its device (tl_dev) and runs the same program. A collective's impl
  * (jx_coll_run) finds its group, the devices that differ from it only
  * along the named axes, and meets them there: each member publishes its
@@ -23,6 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 /* ---------------------------------------------------------------- devices */
 static _Atomic int g_devices; /* 0: not read yet */
@@ -250,10 +258,18 @@ static int64_t spin_ns(const jx_run *r) {
   return r->ndev > atomic_load(&ncpu) ? 0 : v;
 }
 
-static void spin_for(const jx_run *r, group *g, uint64_t gen) {
-  const int64_t end = jx_now_ns() + spin_ns(r);
-  while (atomic_load_explicit(&g->gen, memory_order_acquire) == gen && jx_now_ns() < end) {}
+/* Spin until *gen moves from seen or ns pass; true if it moved. */
+static bool spin_gen(_Atomic uint64_t *gen, uint64_t seen, int64_t ns) {
+  if (ns <= 0) return false;
+  const int64_t end = jx_now_ns() + ns;
+  for (int i = 0;; i++) {
+    if (atomic_load_explicit(gen, memory_order_acquire) != seen) return true;
+    CPU_RELAX();
+    if ((i & 63) == 63 && jx_now_ns() > end) return false;
+  }
 }
+
+static void spin_for(const jx_run *r, group *g, uint64_t gen) { spin_gen(&g->gen, gen, spin_ns(r)); }
 
 /* The barrier of group g: NULL once every member arrived, else the error
  * that stopped the run (or names the member that will never come). */
@@ -364,17 +380,25 @@ static void alltoall_into(const jx_params *pa, const slot *s, int n, int rank, c
 
 /* psum/pmax/pmin: member `rank` reduces chunk `rank` of the inputs and
  * writes it into every member's output (each input is read once in all,
- * and the work is split over the members) */
+ * and the work is split over the members), a block at a time: the block
+ * reduced into this member's output is still in L1 when it is copied to
+ * the others' (reducing the whole chunk first, then copying it, read it
+ * back from memory: the MLP's 2.65 MB weight gradient is larger than L2). */
+enum { REDUCE_BLOCK = 16384 };
+
 static void reduce_chunk(jx_prim p, const slot *s, int n, int rank) {
   const jx_aval *a = &s[rank].aval;
   int64_t size = jx_aval_size(a), chunk = (size + n - 1) / n, lo = rank * chunk;
-  int64_t len = lo >= size ? 0 : size - lo < chunk ? size - lo : chunk;
+  int64_t hi = lo >= size ? lo : size - lo < chunk ? size : lo + chunk;
   size_t es = jx_dtype_size(a->dtype);
-  if (len == 0) return;
-  char *mine = (char *)s[rank].out + (size_t)lo * es;
-  reduce_into(p, a->dtype, mine, s, n, lo, len);
-  for (int j = 0; j < n; j++)
-    if (j != rank) memcpy((char *)s[j].out + (size_t)lo * es, mine, (size_t)len * es);
+  int64_t step = REDUCE_BLOCK / (int64_t)es;
+  for (int64_t b = lo; b < hi; b += step) {
+    int64_t len = hi - b < step ? hi - b : step;
+    char *mine = (char *)s[rank].out + (size_t)b * es;
+    reduce_into(p, a->dtype, mine, s, n, b, len);
+    for (int j = 0; j < n; j++)
+      if (j != rank) memcpy((char *)s[j].out + (size_t)b * es, mine, (size_t)len * es);
+  }
 }
 
 static void compute(jx_prim p, const jx_params *pa, const slot *s, int n, int rank, int64_t index_base,
@@ -606,6 +630,171 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
 }
 
 /* -------------------------------------------------------- device threads */
+/* One device's part of a run, on whichever thread runs it: its coordinates
+ * bound (tl_dev), fn in its own pool, its end announced to the others
+ * (member_finished). The thread's own binding, if any, comes back after. */
+static void device_body(jx_run *r, int dev, jx_device_fn fn, void *ctx) {
+  device_ctx d = {.run = r, .dev = dev};
+  for (int ax = r->ndim, rest = dev; ax-- > 0;)
+    d.coord[ax] = (int)(rest % r->shape[ax]), rest /= (int)r->shape[ax];
+  device_ctx *outer = tl_dev;
+  tl_dev = &d;
+  jx_pool_push();
+  jx_t err = fn(dev, ctx);
+  if (err && jx_is_error(err)) run_abort(r, err);
+  jx_pool_pop();
+  pthread_mutex_lock(&r->mu);
+  r->finished[dev] = true;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  tl_dev = outer;
+}
+
+/* --- the crew: persistent device threads.
+ * A pmap call used to start a thread per device and join them all: a
+ * thread start (an 8 MB stack mapped and faulted in, a wake on the other
+ * core) per device per call, and the first collective absorbed the skew.
+ * The crew's workers stay: worker k runs device k + 1 of each run, the
+ * caller runs device 0 itself. Between runs a worker spins CREW_SPIN_NS
+ * for the next one (a training loop calls pmap back to back, and a futex
+ * wake costs tens of microseconds on a VM), then sleeps; it spins only
+ * while every device can have a core of its own. One run at a time: a
+ * caller that finds the crew busy (a second user thread, a pmap reached
+ * from inside a device's program) starts threads of its own, as before.
+ * The workers are joined at exit (LeakSanitizer and ThreadSanitizer see a
+ * clean shutdown), unless a run is still out then (exit() from inside a
+ * device's program: its members may wait on each other, and the process
+ * ends regardless). A child process (fork) starts a crew of its own. */
+enum { CREW_SPIN_NS = 100000 };
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t wake; /* workers: a new run, or exit */
+  pthread_cond_t done; /* the caller: the last worker finished */
+  pthread_t tid[JX_MAX_DEVICES];
+  uint64_t born[JX_MAX_DEVICES]; /* by device: the run count when its worker started */
+  int nworkers;
+  pid_t pid;            /* the process that started them */
+  _Atomic uint64_t gen; /* bumped per run (spinning workers read it without mu) */
+  _Atomic int pending;  /* workers still inside the run */
+  int sleepers;
+  bool caller_sleeps, exit, atexit_armed;
+  int64_t spin_ns;
+  /* the run */
+  jx_run *run;
+  int ndev;
+  jx_device_fn fn;
+  void *ctx;
+} crew = {
+    .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static pthread_mutex_t crew_busy = PTHREAD_MUTEX_INITIALIZER; /* one run at a time (trylock) */
+
+static void *crew_main(void *u) {
+  const int dev = (int)(intptr_t)u;
+  uint64_t seen = crew.born[dev]; /* runs before its start are not its */
+  for (;;) {
+    pthread_mutex_lock(&crew.mu);
+    int64_t spin = crew.spin_ns;
+    pthread_mutex_unlock(&crew.mu);
+    spin_gen(&crew.gen, seen, spin);
+    pthread_mutex_lock(&crew.mu);
+    while (!crew.exit && atomic_load_explicit(&crew.gen, memory_order_relaxed) == seen) {
+      crew.sleepers++;
+      pthread_cond_wait(&crew.wake, &crew.mu);
+      crew.sleepers--;
+    }
+    if (crew.exit) {
+      pthread_mutex_unlock(&crew.mu);
+      return NULL;
+    }
+    seen = atomic_load_explicit(&crew.gen, memory_order_relaxed);
+    jx_run *r = crew.run;
+    bool mine = r && dev < crew.ndev;
+    jx_device_fn fn = crew.fn;
+    void *ctx = crew.ctx;
+    pthread_mutex_unlock(&crew.mu);
+    if (!mine) continue; /* a smaller run: devices 1..ndev-1 only */
+    device_body(r, dev, fn, ctx);
+    /* the last one out wakes a caller that gave up spinning; the mutex
+     * orders the decrement with the caller's check-then-wait */
+    pthread_mutex_lock(&crew.mu);
+    if (atomic_fetch_sub_explicit(&crew.pending, 1, memory_order_acq_rel) == 1 && crew.caller_sleeps)
+      pthread_cond_signal(&crew.done);
+    pthread_mutex_unlock(&crew.mu);
+  }
+}
+
+static void crew_shutdown(void) {
+  if (pthread_mutex_trylock(&crew_busy) != 0) return; /* a run is out (exit() inside it) */
+  pthread_mutex_lock(&crew.mu);
+  bool ours = crew.pid == getpid();
+  crew.exit = true;
+  pthread_cond_broadcast(&crew.wake);
+  pthread_mutex_unlock(&crew.mu);
+  for (int i = 0; ours && i < crew.nworkers; i++) pthread_join(crew.tid[i], NULL);
+  crew.nworkers = 0;
+  pthread_mutex_unlock(&crew_busy);
+}
+
+/* Workers for devices 1..ndev-1 (under crew_busy); false if they cannot
+ * all be had (no atexit slot, a thread that does not start: the caller
+ * then starts threads of its own, which reports that). */
+static bool crew_ready(int ndev) {
+  if (crew.pid != getpid()) { /* a forked child: its parent's workers are not here */
+    pthread_mutex_init(&crew.mu, NULL);
+    pthread_cond_init(&crew.wake, NULL);
+    pthread_cond_init(&crew.done, NULL);
+    crew.nworkers = 0, crew.sleepers = 0, crew.caller_sleeps = false;
+    crew.pid = getpid();
+  }
+  if (crew.exit) return false;
+  if (!crew.atexit_armed) {
+    if (atexit(crew_shutdown) != 0) return false;
+    crew.atexit_armed = true;
+  }
+  while (crew.nworkers < ndev - 1) {
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, (size_t)8 << 20);
+    crew.born[crew.nworkers + 1] = atomic_load(&crew.gen);
+    int rc = pthread_create(&crew.tid[crew.nworkers], &at, crew_main, (void *)(intptr_t)(crew.nworkers + 1));
+    pthread_attr_destroy(&at);
+    if (rc != 0) return false;
+    crew.nworkers++;
+  }
+  return true;
+}
+
+/* The run on the crew (under crew_busy): publish it, run device 0 here,
+ * wait for the workers (spinning as the rendezvous does: they end within
+ * microseconds of device 0, after the program's last collective). */
+static void crew_run(jx_run *r, jx_device_fn fn, void *ctx) {
+  int64_t spin = spin_ns(r);
+  pthread_mutex_lock(&crew.mu);
+  crew.run = r, crew.ndev = r->ndev, crew.fn = fn, crew.ctx = ctx;
+  crew.spin_ns = spin ? CREW_SPIN_NS : 0;
+  atomic_store_explicit(&crew.pending, r->ndev - 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&crew.gen, 1, memory_order_release);
+  if (crew.sleepers) pthread_cond_broadcast(&crew.wake);
+  pthread_mutex_unlock(&crew.mu);
+  device_body(r, 0, fn, ctx);
+  const int64_t end = jx_now_ns() + spin;
+  for (int i = 0; atomic_load_explicit(&crew.pending, memory_order_acquire) > 0; i++) {
+    CPU_RELAX();
+    if ((i & 63) == 63 && jx_now_ns() > end) break;
+  }
+  pthread_mutex_lock(&crew.mu);
+  while (atomic_load_explicit(&crew.pending, memory_order_acquire) > 0) {
+    crew.caller_sleeps = true;
+    pthread_cond_wait(&crew.done, &crew.mu);
+  }
+  crew.caller_sleeps = false;
+  crew.run = NULL;
+  pthread_mutex_unlock(&crew.mu);
+}
+
+/* ----------------------------------------------- threads of a run's own */
 typedef struct {
   jx_run *run;
   int dev;
@@ -617,39 +806,15 @@ typedef struct {
 
 static void *device_main(void *u) {
   dev_arg *a = u;
-  jx_run *r = a->run;
-  device_ctx d = {.run = r, .dev = a->dev};
-  for (int ax = r->ndim, rest = a->dev; ax-- > 0;)
-    d.coord[ax] = (int)(rest % r->shape[ax]), rest /= (int)r->shape[ax];
-  tl_dev = &d;
-  jx_pool_push();
-  jx_t err = a->fn(a->dev, a->ctx);
-  if (err && jx_is_error(err)) run_abort(r, err);
-  jx_pool_pop();
-  pthread_mutex_lock(&r->mu);
-  r->finished[a->dev] = true;
-  pthread_cond_broadcast(&r->cv);
-  pthread_mutex_unlock(&r->mu);
-  tl_dev = NULL;
+  device_body(a->run, a->dev, a->fn, a->ctx);
   return NULL;
 }
 
-jx_t jx_run_devices(int ndim, const int64_t *shape, const char names[][JX_AXIS_NAME_CAP], bool spans,
-                    jx_device_fn fn, void *ctx) {
-  jx_run *r = jx_calloc(1, sizeof *r);
-  int64_t ndev = prod(shape, 0, ndim);
-  dev_arg *args = r ? jx_calloc((size_t)ndev, sizeof *args) : NULL;
-  if (r) r->finished = jx_calloc((size_t)ndev, sizeof(bool));
-  if (!r || !args || !r->finished) {
-    if (r) jx_free(r->finished);
-    jx_free(r), jx_free(args);
-    return jx_error_new("pmap: out of memory starting %lld devices", (long long)ndev);
-  }
-  r->ndim = ndim, r->ndev = (int)ndev, r->spans = spans;
-  memcpy(r->shape, shape, sizeof(int64_t) * (size_t)ndim);
-  memcpy(r->names, names, (size_t)ndim * JX_AXIS_NAME_CAP);
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_cond_init(&r->cv, NULL);
+/* a thread per device (the crew is busy or could not start) */
+static jx_t run_on_own_threads(jx_run *r, jx_device_fn fn, void *ctx) {
+  int ndev = r->ndev;
+  dev_arg *args = jx_calloc((size_t)ndev, sizeof *args);
+  if (!args) return jx_error_new("pmap: out of memory starting %d devices", ndev);
   jx_t err = NULL;
   for (int d = 0; d < ndev; d++) {
     args[d] = (dev_arg){r, d, fn, ctx, 0, false};
@@ -659,7 +824,7 @@ jx_t jx_run_devices(int ndim, const int64_t *shape, const char names[][JX_AXIS_N
     args[d].started = pthread_create(&args[d].tid, &at, device_main, &args[d]) == 0;
     pthread_attr_destroy(&at);
     if (!args[d].started) {
-      err = jx_error_new("pmap: could not start the thread of device %d of %lld", d, (long long)ndev);
+      err = jx_error_new("pmap: could not start the thread of device %d of %d", d, ndev);
       run_abort(r, err);
       /* the devices that did start must not wait for this one */
       pthread_mutex_lock(&r->mu);
@@ -671,8 +836,35 @@ jx_t jx_run_devices(int ndim, const int64_t *shape, const char names[][JX_AXIS_N
   }
   for (int d = 0; d < ndev; d++)
     if (args[d].started) pthread_join(args[d].tid, NULL);
+  jx_free(args);
+  return err;
+}
+
+jx_t jx_run_devices(int ndim, const int64_t *shape, const char names[][JX_AXIS_NAME_CAP], bool spans,
+                    jx_device_fn fn, void *ctx) {
+  jx_run *r = jx_calloc(1, sizeof *r);
+  int64_t ndev = prod(shape, 0, ndim);
+  if (r) r->finished = jx_calloc((size_t)ndev, sizeof(bool));
+  if (!r || !r->finished) {
+    if (r) jx_free(r->finished);
+    jx_free(r);
+    return jx_error_new("pmap: out of memory starting %lld devices", (long long)ndev);
+  }
+  r->ndim = ndim, r->ndev = (int)ndev, r->spans = spans;
+  memcpy(r->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  memcpy(r->names, names, (size_t)ndim * JX_AXIS_NAME_CAP);
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  jx_t err = NULL;
+  if (pthread_mutex_trylock(&crew_busy) == 0) {
+    bool ready = crew_ready((int)ndev);
+    if (ready) crew_run(r, fn, ctx);
+    pthread_mutex_unlock(&crew_busy);
+    if (!ready) err = run_on_own_threads(r, fn, ctx);
+  } else {
+    err = run_on_own_threads(r, fn, ctx);
+  }
   if (!err && r->first_err) err = jx_pool_own(jx_retain(r->first_err));
   run_free(r);
-  jx_free(args);
   return err;
 }

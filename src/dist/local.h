@@ -36,8 +36,11 @@ typedef struct jx_run jx_run;
 typedef jx_t (*jx_device_fn)(int device, void *ctx);
 
 /* Run fn(d, ctx) for every device d at once, each on its own thread (fn
- * gives it its share of the thread pool); returns NULL or the first error any
- * device gave (the others were stopped at their next collective). */
+ * gives it its share of the thread pool): device 0 on the caller's, the
+ * others on persistent workers (or, when another run has them, on threads
+ * started for this one); returns NULL or the first error any device gave
+ * (the others were stopped at their next collective). fn runs in a pool of
+ * its own and must leave the caller's thread state as it found it. */
 jx_t jx_run_devices(int ndim, const int64_t *shape, const char names[][JX_AXIS_NAME_CAP],
                     bool spans_processes, jx_device_fn fn, void *ctx);
 

@@ -42,8 +42,8 @@ typedef void (*jx_cpu_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void jx_cpu_parallel_for(int64_t n, int64_t grain, jx_cpu_range_fn fn, void *ctx);
 int jx_cpu_num_threads(void);
 /* This thread's parallel loops use at most n threads (a device's group,
- * dist/local.c); n < 1: no cap. */
-void jx_cpu_set_thread_cap(int n);
+ * dist/local.c); n < 1: no cap. Returns the cap it replaces (0: none). */
+int jx_cpu_set_thread_cap(int n);
 
 /* The cache hierarchy (sysfs, read once; typical sizes where unreadable):
  * bytes of L1d, L2 and L3, and the CPUs that share the L3. */

@@ -93,7 +93,11 @@ static _Atomic bool g_active; /* a job is out (its caller has not returned) */
 static _Thread_local bool tl_in_pool; /* running chunks: nested calls go inline */
 static _Thread_local int tl_cap;      /* a pmap device's share of the pool (api/pmap.c); 0: all */
 
-void jx_cpu_set_thread_cap(int n) { tl_cap = n > 0 ? n : 0; }
+int jx_cpu_set_thread_cap(int n) {
+  int was = tl_cap;
+  tl_cap = n > 0 ? n : 0;
+  return was;
+}
 
 /* The CPU this thread is on, or -1 where that cannot be asked. */
 static int this_cpu(void) {
