@@ -306,9 +306,12 @@ static void test_jit_grad(void) {
 
 /* oneDNN's kernel against jx's own on f32 problems of a CNN's sizes:
  * values and both gradients (the filter gradient takes oneDNN's
- * backward-weights path, strided data gradients jx's) */
+ * backward-weights path, strided data gradients jx's). oneDNN's calls run
+ * in parts of the batch on jx's pool: batches of 16 and of 7 (parts of
+ * unequal size) at 1, 2, 3 and 5 threads (the filter gradient sums the
+ * parts' partials) */
 typedef struct {
-  int64_t st, pad, rd, fgc;
+  int64_t st, pad, rd, fgc, n;
   const char *dn;
 } xk_ctx;
 static jx_t xk_loss(const jx_t *a, void *u) {
@@ -319,33 +322,38 @@ static jx_t xk_loss(const jx_t *a, void *u) {
   return jx_sum(jx_mul(y, jx_sin(y)));
 }
 static void test_kernels_agree(void) {
-  const xk_ctx cases[] = {{1, 2, 1, 1, "NHWC,HWIO,NHWC"},
-                          {2, 1, 1, 1, "NHWC,HWIO,NHWC"},
-                          {1, 1, 2, 2, "NCHW,OIHW,NCHW"},
-                          {1, 0, 1, 1, "NCHW,OIHW,NCHW"}};
-  for (int i = 0; i < 4; i++) {
+  const xk_ctx cases[] = {{1, 2, 1, 1, 16, "NHWC,HWIO,NHWC"}, {2, 1, 1, 1, 16, "NHWC,HWIO,NHWC"},
+                          {1, 1, 2, 2, 16, "NCHW,OIHW,NCHW"}, {1, 0, 1, 1, 16, "NCHW,OIHW,NCHW"},
+                          {1, 2, 1, 1, 7, "NHWC,HWIO,NHWC"},  {1, 1, 1, 2, 7, "NHWC,HWIO,NHWC"},
+                          {1, 1, 2, 1, 7, "NCHW,OIHW,NCHW"}};
+  const int threads[] = {2, 1, 3, 5}, was = jx_num_threads();
+  for (int i = 0; i < 7; i++) {
     jx_pool_push();
     const xk_ctx *c = &cases[i];
     bool nhwc = c->dn[1] == 'H';
     jx_t x = jx_random_normal(jx_random_key(10 + i), JX_F32, nhwc ? 4 : 4,
-                              nhwc ? (int64_t[]){16, 14, 13, 8} : (int64_t[]){16, 8, 14, 13});
+                              nhwc ? (int64_t[]){c->n, 14, 13, 8} : (int64_t[]){c->n, 8, 14, 13});
     jx_t w = jx_random_normal(jx_random_key(20 + i), JX_F32, 4,
-                              nhwc ? (int64_t[]){5, 3, 8, 12} : (int64_t[]){12, 8 / c->fgc, 5, 3});
+                              nhwc ? (int64_t[]){5, 3, 8 / c->fgc, 12} : (int64_t[]){12, 8 / c->fgc, 5, 3});
     jx_fn *f = jx_fn_new(xk_loss, 2, (void *)c), *g = jx_grad(f, 0), *h = jx_grad(f, 1);
-    jx_t r[2][3];
-    for (int k = 0; k < 2; k++) {
-      jx_cpu_conv_force(k ? "dnnl" : "own");
-      r[k][0] = JX_CALL(f, x, w), r[k][1] = JX_CALL(g, x, w), r[k][2] = JX_CALL(h, x, w);
+    jx_cpu_conv_force("own");
+    jx_t want[3] = {JX_CALL(f, x, w), JX_CALL(g, x, w), JX_CALL(h, x, w)};
+    jx_cpu_conv_force("dnnl");
+    for (int t = 0; t < (i < 4 ? 1 : 4); t++) {
+      jx_set_num_threads(threads[t]);
+      jx_t got[3] = {JX_CALL(f, x, w), JX_CALL(g, x, w), JX_CALL(h, x, w)};
+      for (int j = 0; j < 3; j++) {
+        CHECKF(jx_ok(want[j]) && jx_ok(got[j]), "case %d: %s / %s", i, jx_error(want[j]), jx_error(got[j]));
+        if (!jx_ok(want[j]) || !jx_ok(got[j])) continue;
+        jx_t a = jx_astype(want[j], JX_F64), b = jx_astype(got[j], JX_F64);
+        double scale = jx_item(jx_max(jx_abs(a))), err = jx_item(jx_max(jx_abs(jx_sub(a, b))));
+        CHECKF(err <= 1e-4 * (1 + scale),
+               "case %d output %d, %d threads: own vs oneDNN max error %g (scale %g)", i, j, threads[t], err,
+               scale);
+      }
     }
+    jx_set_num_threads(was);
     jx_cpu_conv_force(NULL);
-    for (int j = 0; j < 3; j++) {
-      CHECKF(jx_ok(r[0][j]) && jx_ok(r[1][j]), "case %d: %s / %s", i, jx_error(r[0][j]), jx_error(r[1][j]));
-      if (!jx_ok(r[0][j]) || !jx_ok(r[1][j])) continue;
-      jx_t a = jx_astype(r[0][j], JX_F64), b = jx_astype(r[1][j], JX_F64);
-      double scale = jx_item(jx_max(jx_abs(a))), err = jx_item(jx_max(jx_abs(jx_sub(a, b))));
-      CHECKF(err <= 1e-4 * (1 + scale), "case %d output %d: own vs oneDNN max error %g (scale %g)", i, j, err,
-             scale);
-    }
     jx_fn_free(h), jx_fn_free(g), jx_fn_free(f);
     jx_pool_pop();
   }
