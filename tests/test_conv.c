@@ -359,6 +359,153 @@ static void test_kernels_agree(void) {
   }
 }
 
+/* ------------------------------------------------ tiled window kernels */
+/* The tiled kernels (windows side by side over a channels-last operand:
+ * max pooling's 2x2 stride 2) against the generic ones, bit for bit:
+ * values with ties, NaNs of both signs, signed zeros and infinities;
+ * window shapes over 1-3 spatial dims and the batch; sizes the windows
+ * cover whole and with a remainder; channel runs shorter and longer than
+ * a vector run; f32, f64, i32, i8. */
+static uint64_t xs_next(uint64_t *s) {
+  *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+  return *s;
+}
+static void fill_ties(jx_dtype dt, int64_t n, void *p, uint64_t seed) {
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  static const double special[6] = {NAN, -NAN, -0.0, 0.0, INFINITY, -INFINITY};
+  for (int64_t i = 0; i < n; i++) {
+    int r = (int)(xs_next(&s) % 16);
+    double v = r < 10 ? (double)(r % 4) - 1.5 : special[r - 10];
+    if (dt == JX_F32) ((float *)p)[i] = (float)v;
+    if (dt == JX_F64) ((double *)p)[i] = v;
+    if (dt == JX_I32) ((int32_t *)p)[i] = r % 5 == 0 ? INT32_MIN + r : r % 4 - 2;
+    if (dt == JX_I8) ((int8_t *)p)[i] = (int8_t)(r % 4 == 0 ? -128 : r % 3 - 1);
+  }
+}
+
+typedef struct {
+  int nd;
+  int64_t in[5], win[5];
+} tile_case;
+
+/* one kernel, generic then tiled, into buffers first filled with 0xAB */
+typedef enum { T_MAX, T_MIN, T_SUM, T_SCATTER_MAX, T_SCATTER_MIN, T_GATHER_MAX, T_GATHER_MIN } tile_op;
+static bool tile_run(tile_op op, const jx_cpu_window_desc *d, const void *x, const void *aux, void *y,
+                     size_t ny, bool generic) {
+  memset(y, 0xAB, ny);
+  jx_cpu_window_generic(generic);
+  int rc = op <= T_SUM ? jx_cpu_reduce_window(op == T_MAX   ? JX_WIN_MAX
+                                              : op == T_MIN ? JX_WIN_MIN
+                                                            : JX_WIN_SUM,
+                                              d, x, y)
+           : op <= T_SCATTER_MIN ? jx_cpu_select_scatter(op == T_SCATTER_MIN, d, aux, x, y)
+                                 : jx_cpu_select_gather(op == T_GATHER_MIN, d, aux, x, y);
+  jx_cpu_window_generic(false);
+  return rc == 0;
+}
+
+static void test_tiled_windows(void) {
+  static const tile_case cases[] = {
+      {4, {3, 8, 8, 16}, {1, 2, 2, 1}},      {4, {2, 28, 28, 16}, {1, 2, 2, 1}},
+      {4, {2, 14, 14, 32}, {1, 2, 2, 1}},    {4, {3, 9, 7, 5}, {1, 2, 2, 1}},
+      {4, {2, 6, 9, 70}, {1, 3, 3, 1}},      {4, {2, 5, 8, 4}, {1, 1, 2, 1}},
+      {4, {2, 8, 3, 8}, {1, 4, 1, 1}},       {4, {4, 6, 6, 6}, {2, 2, 2, 1}},
+      {4, {1, 1, 1, 9}, {1, 1, 1, 1}},       {4, {2, 1, 6, 4}, {1, 2, 2, 1}},
+      {3, {3, 11, 17}, {1, 2, 1}},           {3, {2, 64, 4}, {1, 8, 1}},
+      {5, {2, 4, 6, 5, 8}, {1, 2, 2, 2, 1}}, {4, {2, 16, 16, 131}, {1, 2, 2, 1}}};
+  static const jx_dtype dts[4] = {JX_F32, JX_F64, JX_I32, JX_I8};
+  int ncase = (int)(sizeof cases / sizeof cases[0]), runs = 0;
+  for (int ci = 0; ci < ncase; ci++) {
+    const tile_case *tc = &cases[ci];
+    jx_cpu_window_desc d = {.ndim = tc->nd};
+    int64_t nx = 1, no = 1;
+    for (int i = 0; i < tc->nd; i++) {
+      d.in[i] = tc->in[i], d.window[i] = d.stride[i] = tc->win[i], d.bdil[i] = d.wdil[i] = 1;
+      d.out[i] = tc->in[i] / tc->win[i], nx *= d.in[i], no *= d.out[i];
+    }
+    CHECKF(jx_cpu_window_tiled(&d), "case %d: not tiled", ci);
+    for (int k = 0; k < 4; k++) {
+      d.dt = dts[k];
+      size_t es = jx_dtype_size(d.dt);
+      char *x = malloc((size_t)nx * es), *ax = malloc((size_t)nx * es), *ao = malloc((size_t)no * es);
+      char *y[2] = {malloc((size_t)nx * es), malloc((size_t)nx * es)};
+      fill_ties(d.dt, nx, x, 3 + (uint64_t)ci), fill_ties(d.dt, nx, ax, 50 + (uint64_t)ci);
+      fill_ties(d.dt, no, ao, 90 + (uint64_t)ci);
+      for (tile_op op = T_MAX; op <= T_GATHER_MIN; op++) {
+        bool scatter = op == T_SCATTER_MAX || op == T_SCATTER_MIN;
+        const void *aux = scatter ? ao : ax;
+        size_t ny = (size_t)(scatter ? nx : no) * es;
+        bool ok = tile_run(op, &d, x, aux, y[0], ny, true) && tile_run(op, &d, x, aux, y[1], ny, false);
+        CHECKF(ok && !memcmp(y[0], y[1], ny), "case %d, %s, op %d: tiled and generic differ", ci,
+               jx_dtype_name(d.dt), (int)op);
+        runs++;
+      }
+      free(x), free(ax), free(ao), free(y[0]), free(y[1]);
+    }
+  }
+  /* what is not tiled: padding, overlapping or dilated windows, a thin last dim */
+  jx_cpu_window_desc n = {.dt = JX_F32,
+                          .ndim = 4,
+                          .in = {2, 8, 8, 8},
+                          .out = {2, 4, 4, 8},
+                          .window = {1, 2, 2, 1},
+                          .stride = {1, 2, 2, 1},
+                          .bdil = {1, 1, 1, 1},
+                          .wdil = {1, 1, 1, 1}};
+  CHECK(jx_cpu_window_tiled(&n));
+  n.lo[1] = 1;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.lo[1] = 0, n.stride[2] = 1, n.out[2] = 7;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.stride[2] = 2, n.out[2] = 4, n.wdil[1] = 2;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.wdil[1] = 1, n.in[3] = n.out[3] = 2;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.in[3] = n.out[3] = 8, n.in[1] = 7; /* SAME padding's last window reaches past the end */
+  CHECK(!jx_cpu_window_tiled(&n));
+  if (check_verbose) printf("tiled windows: %d kernel runs bit-identical to the generic ones\n", runs);
+}
+
+/* max pooling under jit, grad, jvp and vmap: the tiled kernels give the
+ * generic ones' bits (NaNs and ties included) */
+static jx_t pool_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t p = jx_max_pool(a[0], 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, "VALID");
+  return jx_sum(jx_mul(p, a[1]));
+}
+static jx_t pool_only(const jx_t *a, void *u) {
+  (void)u;
+  return jx_max_pool(a[0], 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, "VALID");
+}
+static void test_tiled_pool_transforms(void) {
+  static const int64_t shapes[3][4] = {{4, 8, 8, 16}, {3, 9, 7, 5}, {2, 28, 28, 16}};
+  for (int si = 0; si < 3; si++) {
+    jx_pool_push();
+    const int64_t *sh = shapes[si], osh[4] = {sh[0], sh[1] / 2, sh[2] / 2, sh[3]};
+    int64_t nx = sh[0] * sh[1] * sh[2] * sh[3], no = osh[0] * osh[1] * osh[2] * osh[3];
+    float *xv = malloc(sizeof(float) * (size_t)nx), *cv = malloc(sizeof(float) * (size_t)no);
+    fill_ties(JX_F32, nx, xv, 7 + (uint64_t)si), fill_ties(JX_F32, no, cv, 8 + (uint64_t)si);
+    jx_t x = jx_array(JX_F32, 4, sh, xv), ct = jx_array(JX_F32, 4, osh, cv);
+    jx_t tx = jx_random_normal(jx_random_key(30 + (uint64_t)si), JX_F32, 4, sh);
+    free(xv), free(cv);
+    jx_fn *f = jx_fn_new(pool_loss, 2, NULL), *g = jx_grad(f, 0), *jg = jx_jit(g);
+    jx_fn *vg = jx_vmap(g, (int[]){0, JX_NONE}, 0), *p = jx_fn_new(pool_only, 1, NULL), *jp = jx_jit(p);
+    jx_t xs = jx_stack(2, (jx_t[]){x, jx_neg(x)}, 0), r[2][5];
+    for (int k = 0; k < 2; k++) {
+      jx_cpu_window_generic(k == 0);
+      r[k][0] = JX_CALL(g, x, ct), r[k][1] = JX_CALL(jg, x, ct), r[k][2] = JX_CALL(vg, xs, ct);
+      r[k][3] = JX_CALL(jp, x);
+      r[k][4] = jx_at(jx_jvp(p, (jx_t[]){x}, (jx_t[]){tx}), 1);
+    }
+    jx_cpu_window_generic(false);
+    for (int j = 0; j < 5; j++)
+      CHECKF(check_same_bits(r[0][j], r[1][j]), "shape %d, result %d: tiled and generic differ (%s / %s)", si,
+             j, jx_error(r[0][j]), jx_error(r[1][j]));
+    jx_fn_free(jp), jx_fn_free(p), jx_fn_free(vg), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
 /* --------------------------------------------------------------- errors */
 /* integer window sums wrap, as XLA's do (a fuzzer find: the kernels
  * added signed integers with C's +, whose overflow is undefined; the
@@ -450,6 +597,8 @@ int main(int argc, char **argv) {
   test_vmap_kernel();
   test_vmap_empty();
   test_int_wrap();
+  test_tiled_windows();
+  test_tiled_pool_transforms();
   test_jit_grad();
   test_errors();
   check_private_cache_remove();

@@ -62,5 +62,10 @@ int jx_cpu_reduce_window(jx_cpu_winop op, const jx_cpu_window_desc *d, const voi
  * s[o] at selected. 0 or -1 (out of memory). */
 int jx_cpu_select_gather(bool is_min, const jx_cpu_window_desc *d, const void *t, const void *x, void *y);
 int jx_cpu_select_scatter(bool is_min, const jx_cpu_window_desc *d, const void *s, const void *x, void *y);
+/* Tests: true runs every window through the generic kernels (not the
+ * tiled ones, for windows side by side over a channels-last operand). */
+void jx_cpu_window_generic(bool on);
+/* Tests: whether d's windows run through the tiled kernels. */
+bool jx_cpu_window_tiled(const jx_cpu_window_desc *d);
 
 #endif
