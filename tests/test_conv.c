@@ -359,6 +359,35 @@ static void test_kernels_agree(void) {
   }
 }
 
+/* A padded tap times an infinite weight is NaN (0 * inf), with either
+ * kernel: oneDNN's direct kernels skip padded taps, so such a problem
+ * stays on jx's (NHWC and NCHW, 2-D, padding 1 and 2) */
+static void test_inf_weight_padding(void) {
+  static const char *dns[2] = {"NHWC,HWIO,NHWC", "NCHW,OIHW,NCHW"};
+  for (int i = 0; i < 2; i++) {
+    jx_pool_push();
+    bool nhwc = i == 0;
+    jx_t x = jx_ones(JX_F32, 4, nhwc ? (int64_t[]){4, 6, 6, 8} : (int64_t[]){4, 8, 6, 6});
+    int64_t ws[4] = {3, 3, 8, 16}, wo[4] = {16, 8, 3, 3};
+    float wv[3 * 3 * 8 * 16];
+    jx_t w0 = jx_random_normal(jx_random_key(40 + (uint64_t)i), JX_F32, 4, nhwc ? ws : wo);
+    CHECK(jx_read(w0, JX_F32, wv, sizeof wv) == 0);
+    wv[0] = INFINITY; /* tap (0, 0) of input 0, output 0 */
+    jx_t w = jx_array(JX_F32, 4, nhwc ? ws : wo, wv);
+    jx_t r[2];
+    for (int k = 0; k < 2; k++) {
+      jx_cpu_conv_force(k ? "dnnl" : "own");
+      r[k] = jx_conv_general_dilated(x, w, NULL, (int64_t[]){1 + i, 1, 1, 1 + i}, NULL, NULL, dns[i], 1);
+    }
+    jx_cpu_conv_force(NULL);
+    jx_t nan_own = jx_isnan(r[0]);
+    CHECKF(jx_ok(r[0]) && jx_item(jx_sum(jx_astype(nan_own, JX_F32))) > 0,
+           "%s: no NaN from the padded taps: %s", dns[i], jx_error(r[0]));
+    CHECKF(check_same_bits(nan_own, jx_isnan(r[1])), "%s: NaNs differ between the kernels", dns[i]);
+    jx_pool_pop();
+  }
+}
+
 /* ------------------------------------------------ tiled window kernels */
 /* The tiled kernels (windows side by side over a channels-last operand:
  * max pooling's 2x2 stride 2) against the generic ones, bit for bit:
@@ -593,6 +622,7 @@ int main(int argc, char **argv) {
   }
   jx_cpu_conv_force(NULL);
   test_kernels_agree();
+  test_inf_weight_padding();
   test_layouts();
   test_vmap_kernel();
   test_vmap_empty();

@@ -31,6 +31,23 @@ static int forced = -1; /* -1: JX_CONV decides; 0: own; 1: dnnl */
 void jx_cpu_conv_force(const char *backend) { forced = !backend ? -1 : !strcmp(backend, "own") ? 0 : 1; }
 
 #ifndef JX_HAVE_DNNL
+/* Whether a forward problem's window reaches into padding and its
+ * weights hold an inf or NaN. jx's kernels multiply a padded tap's zero by
+ * the weight (0 * inf = NaN: the padded patches of XLA's and jx's own
+ * kernels, and the export's loops); oneDNN's direct kernels skip such
+ * taps. Weights are small, so they are checked each call. */
+static bool padded_nonfinite(const jx_cpu_conv_desc *d, const float *w) {
+  bool padded = false;
+  for (int s = 0; s < d->nsp; s++)
+    padded |=
+        d->lo[s] > 0 || (d->out[s] - 1) * d->stride[s] + (d->k[s] - 1) * d->rdil[s] >= d->in[s] + d->lo[s];
+  if (!padded) return false;
+  const int64_t n = d->O * d->I * prod(d->k, d->nsp); /* a dense block in some order */
+  float acc = 0;
+  for (int64_t i = 0; i < n; i++) acc += w[i] * 0.0f; /* NaN iff some weight is inf or NaN */
+  return acc != acc;
+}
+
 int jx_cpu_conv_dnnl(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, void *out) {
   (void)d, (void)lhs, (void)rhs, (void)out;
   return 1;
@@ -424,6 +441,23 @@ static int run(const jx_cpu_conv_desc *d, bool bw, const void *lhs, const void *
   return 0;
 }
 
+/* Whether a forward problem's window reaches into padding and its
+ * weights hold an inf or NaN. jx's kernels multiply a padded tap's zero by
+ * the weight (0 * inf = NaN: the padded patches of XLA's and jx's own
+ * kernels, and the export's loops); oneDNN's direct kernels skip such
+ * taps. Weights are small, so they are checked each call. */
+static bool padded_nonfinite(const jx_cpu_conv_desc *d, const float *w) {
+  bool padded = false;
+  for (int s = 0; s < d->nsp; s++)
+    padded |=
+        d->lo[s] > 0 || (d->out[s] - 1) * d->stride[s] + (d->k[s] - 1) * d->rdil[s] >= d->in[s] + d->lo[s];
+  if (!padded) return false;
+  const int64_t n = d->O * d->I * prod(d->k, d->nsp); /* a dense block in some order */
+  float acc = 0;
+  for (int64_t i = 0; i < n; i++) acc += w[i] * 0.0f; /* NaN iff some weight is inf or NaN */
+  return acc != acc;
+}
+
 int jx_cpu_conv_dnnl(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, void *out) {
   if (d->dt != JX_F32 || !use_dnnl() || d->bgc != 1 || d->nsp < 1 || d->nsp > 3) return 1;
   for (int s = 0; s < d->nsp; s++)
@@ -431,6 +465,7 @@ int jx_cpu_conv_dnnl(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs
   if (d->N == 0 || d->C == 0 || d->O == 0) return 1;
   /* the filter-gradient shape: a window larger than the output */
   bool bw = d->fgc == 1 && prod(d->k, d->nsp) > prod(d->out, d->nsp);
+  if (!bw && padded_nonfinite(d, rhs)) return 1;
   pthread_mutex_lock(&lock);
   if (!engine && !broken) {
     broken = dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success;
