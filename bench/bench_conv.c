@@ -6,7 +6,8 @@
  *          padding 1: forward, the data gradient, the filter gradient
  *          (each gradient under jit, its forward included, as PyTorch's
  *          autograd.grad is timed).
- * Prints "name median_ms" lines. */
+ * Prints "name median_ms" lines; CNN_ONLY=1 stops after the CNN row
+ * (for JX_LOG=profile or perf on the step alone). */
 #include <jx.h>
 
 #include <stdio.h>
@@ -118,6 +119,7 @@ int main(int argc, char **argv) {
   reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
   printf("cnn_step_b128 %.3f\n", 1e3 * bench_cnn(reps));
   fflush(stdout);
+  if (getenv("CNN_ONLY")) return 0; /* the CNN row alone */
   jx_t x = jx_random_normal(jx_random_key(1), JX_F32, JX_SHAPE(32, 64, 56, 56));
   jx_t w = jx_mul(jx_random_normal(jx_random_key(2), JX_F32, JX_SHAPE(64, 64, 3, 3)), jx_scalar(0.05));
   jx_t ct = jx_random_normal(jx_random_key(3), JX_F32, JX_SHAPE(32, 64, 56, 56));

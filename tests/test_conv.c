@@ -306,9 +306,12 @@ static void test_jit_grad(void) {
 
 /* oneDNN's kernel against jx's own on f32 problems of a CNN's sizes:
  * values and both gradients (the filter gradient takes oneDNN's
- * backward-weights path, strided data gradients jx's) */
+ * backward-weights path, strided data gradients jx's). oneDNN's calls run
+ * in parts of the batch on jx's pool: batches of 16 and of 7 (parts of
+ * unequal size) at 1, 2, 3 and 5 threads (the filter gradient sums the
+ * parts' partials) */
 typedef struct {
-  int64_t st, pad, rd, fgc;
+  int64_t st, pad, rd, fgc, n;
   const char *dn;
 } xk_ctx;
 static jx_t xk_loss(const jx_t *a, void *u) {
@@ -319,34 +322,215 @@ static jx_t xk_loss(const jx_t *a, void *u) {
   return jx_sum(jx_mul(y, jx_sin(y)));
 }
 static void test_kernels_agree(void) {
-  const xk_ctx cases[] = {{1, 2, 1, 1, "NHWC,HWIO,NHWC"},
-                          {2, 1, 1, 1, "NHWC,HWIO,NHWC"},
-                          {1, 1, 2, 2, "NCHW,OIHW,NCHW"},
-                          {1, 0, 1, 1, "NCHW,OIHW,NCHW"}};
-  for (int i = 0; i < 4; i++) {
+  const xk_ctx cases[] = {{1, 2, 1, 1, 16, "NHWC,HWIO,NHWC"}, {2, 1, 1, 1, 16, "NHWC,HWIO,NHWC"},
+                          {1, 1, 2, 2, 16, "NCHW,OIHW,NCHW"}, {1, 0, 1, 1, 16, "NCHW,OIHW,NCHW"},
+                          {1, 2, 1, 1, 7, "NHWC,HWIO,NHWC"},  {1, 1, 1, 2, 7, "NHWC,HWIO,NHWC"},
+                          {1, 1, 2, 1, 7, "NCHW,OIHW,NCHW"}};
+  const int threads[] = {2, 1, 3, 5}, was = jx_num_threads();
+  for (int i = 0; i < 7; i++) {
     jx_pool_push();
     const xk_ctx *c = &cases[i];
     bool nhwc = c->dn[1] == 'H';
     jx_t x = jx_random_normal(jx_random_key(10 + i), JX_F32, nhwc ? 4 : 4,
-                              nhwc ? (int64_t[]){16, 14, 13, 8} : (int64_t[]){16, 8, 14, 13});
+                              nhwc ? (int64_t[]){c->n, 14, 13, 8} : (int64_t[]){c->n, 8, 14, 13});
     jx_t w = jx_random_normal(jx_random_key(20 + i), JX_F32, 4,
-                              nhwc ? (int64_t[]){5, 3, 8, 12} : (int64_t[]){12, 8 / c->fgc, 5, 3});
+                              nhwc ? (int64_t[]){5, 3, 8 / c->fgc, 12} : (int64_t[]){12, 8 / c->fgc, 5, 3});
     jx_fn *f = jx_fn_new(xk_loss, 2, (void *)c), *g = jx_grad(f, 0), *h = jx_grad(f, 1);
-    jx_t r[2][3];
+    jx_cpu_conv_force("own");
+    jx_t want[3] = {JX_CALL(f, x, w), JX_CALL(g, x, w), JX_CALL(h, x, w)};
+    jx_cpu_conv_force("dnnl");
+    for (int t = 0; t < (i < 4 ? 1 : 4); t++) {
+      jx_set_num_threads(threads[t]);
+      jx_t got[3] = {JX_CALL(f, x, w), JX_CALL(g, x, w), JX_CALL(h, x, w)};
+      for (int j = 0; j < 3; j++) {
+        CHECKF(jx_ok(want[j]) && jx_ok(got[j]), "case %d: %s / %s", i, jx_error(want[j]), jx_error(got[j]));
+        if (!jx_ok(want[j]) || !jx_ok(got[j])) continue;
+        jx_t a = jx_astype(want[j], JX_F64), b = jx_astype(got[j], JX_F64);
+        double scale = jx_item(jx_max(jx_abs(a))), err = jx_item(jx_max(jx_abs(jx_sub(a, b))));
+        CHECKF(err <= 1e-4 * (1 + scale),
+               "case %d output %d, %d threads: own vs oneDNN max error %g (scale %g)", i, j, threads[t], err,
+               scale);
+      }
+    }
+    jx_set_num_threads(was);
+    jx_cpu_conv_force(NULL);
+    jx_fn_free(h), jx_fn_free(g), jx_fn_free(f);
+    jx_pool_pop();
+  }
+}
+
+/* A padded tap times an infinite weight is NaN (0 * inf), with either
+ * kernel: oneDNN's direct kernels skip padded taps, so such a problem
+ * stays on jx's (NHWC and NCHW, 2-D, padding 1 and 2) */
+static void test_inf_weight_padding(void) {
+  static const char *dns[2] = {"NHWC,HWIO,NHWC", "NCHW,OIHW,NCHW"};
+  for (int i = 0; i < 2; i++) {
+    jx_pool_push();
+    bool nhwc = i == 0;
+    jx_t x = jx_ones(JX_F32, 4, nhwc ? (int64_t[]){4, 6, 6, 8} : (int64_t[]){4, 8, 6, 6});
+    int64_t ws[4] = {3, 3, 8, 16}, wo[4] = {16, 8, 3, 3};
+    float wv[3 * 3 * 8 * 16];
+    jx_t w0 = jx_random_normal(jx_random_key(40 + (uint64_t)i), JX_F32, 4, nhwc ? ws : wo);
+    CHECK(jx_read(w0, JX_F32, wv, sizeof wv) == 0);
+    wv[0] = INFINITY; /* tap (0, 0) of input 0, output 0 */
+    jx_t w = jx_array(JX_F32, 4, nhwc ? ws : wo, wv);
+    jx_t r[2];
     for (int k = 0; k < 2; k++) {
       jx_cpu_conv_force(k ? "dnnl" : "own");
-      r[k][0] = JX_CALL(f, x, w), r[k][1] = JX_CALL(g, x, w), r[k][2] = JX_CALL(h, x, w);
+      r[k] = jx_conv_general_dilated(x, w, NULL, (int64_t[]){1 + i, 1, 1, 1 + i}, NULL, NULL, dns[i], 1);
     }
     jx_cpu_conv_force(NULL);
-    for (int j = 0; j < 3; j++) {
-      CHECKF(jx_ok(r[0][j]) && jx_ok(r[1][j]), "case %d: %s / %s", i, jx_error(r[0][j]), jx_error(r[1][j]));
-      if (!jx_ok(r[0][j]) || !jx_ok(r[1][j])) continue;
-      jx_t a = jx_astype(r[0][j], JX_F64), b = jx_astype(r[1][j], JX_F64);
-      double scale = jx_item(jx_max(jx_abs(a))), err = jx_item(jx_max(jx_abs(jx_sub(a, b))));
-      CHECKF(err <= 1e-4 * (1 + scale), "case %d output %d: own vs oneDNN max error %g (scale %g)", i, j, err,
-             scale);
+    jx_t nan_own = jx_isnan(r[0]);
+    CHECKF(jx_ok(r[0]) && jx_item(jx_sum(jx_astype(nan_own, JX_F32))) > 0,
+           "%s: no NaN from the padded taps: %s", dns[i], jx_error(r[0]));
+    CHECKF(check_same_bits(nan_own, jx_isnan(r[1])), "%s: NaNs differ between the kernels", dns[i]);
+    jx_pool_pop();
+  }
+}
+
+/* ------------------------------------------------ tiled window kernels */
+/* The tiled kernels (windows side by side over a channels-last operand:
+ * max pooling's 2x2 stride 2) against the generic ones, bit for bit:
+ * values with ties, NaNs of both signs, signed zeros and infinities;
+ * window shapes over 1-3 spatial dims and the batch; sizes the windows
+ * cover whole and with a remainder; channel runs shorter and longer than
+ * a vector run; f32, f64, i32, i8. */
+static uint64_t xs_next(uint64_t *s) {
+  *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+  return *s;
+}
+static void fill_ties(jx_dtype dt, int64_t n, void *p, uint64_t seed) {
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  static const double special[6] = {NAN, -NAN, -0.0, 0.0, INFINITY, -INFINITY};
+  for (int64_t i = 0; i < n; i++) {
+    int r = (int)(xs_next(&s) % 16);
+    double v = r < 10 ? (double)(r % 4) - 1.5 : special[r - 10];
+    if (dt == JX_F32) ((float *)p)[i] = (float)v;
+    if (dt == JX_F64) ((double *)p)[i] = v;
+    if (dt == JX_I32) ((int32_t *)p)[i] = r % 5 == 0 ? INT32_MIN + r : r % 4 - 2;
+    if (dt == JX_I8) ((int8_t *)p)[i] = (int8_t)(r % 4 == 0 ? -128 : r % 3 - 1);
+  }
+}
+
+typedef struct {
+  int nd;
+  int64_t in[5], win[5];
+} tile_case;
+
+/* one kernel, generic then tiled, into buffers first filled with 0xAB */
+typedef enum { T_MAX, T_MIN, T_SUM, T_SCATTER_MAX, T_SCATTER_MIN, T_GATHER_MAX, T_GATHER_MIN } tile_op;
+static bool tile_run(tile_op op, const jx_cpu_window_desc *d, const void *x, const void *aux, void *y,
+                     size_t ny, bool generic) {
+  memset(y, 0xAB, ny);
+  jx_cpu_window_generic(generic);
+  int rc = op <= T_SUM ? jx_cpu_reduce_window(op == T_MAX   ? JX_WIN_MAX
+                                              : op == T_MIN ? JX_WIN_MIN
+                                                            : JX_WIN_SUM,
+                                              d, x, y)
+           : op <= T_SCATTER_MIN ? jx_cpu_select_scatter(op == T_SCATTER_MIN, d, aux, x, y)
+                                 : jx_cpu_select_gather(op == T_GATHER_MIN, d, aux, x, y);
+  jx_cpu_window_generic(false);
+  return rc == 0;
+}
+
+static void test_tiled_windows(void) {
+  static const tile_case cases[] = {
+      {4, {3, 8, 8, 16}, {1, 2, 2, 1}},      {4, {2, 28, 28, 16}, {1, 2, 2, 1}},
+      {4, {2, 14, 14, 32}, {1, 2, 2, 1}},    {4, {3, 9, 7, 5}, {1, 2, 2, 1}},
+      {4, {2, 6, 9, 70}, {1, 3, 3, 1}},      {4, {2, 5, 8, 4}, {1, 1, 2, 1}},
+      {4, {2, 8, 3, 8}, {1, 4, 1, 1}},       {4, {4, 6, 6, 6}, {2, 2, 2, 1}},
+      {4, {1, 1, 1, 9}, {1, 1, 1, 1}},       {4, {2, 1, 6, 4}, {1, 2, 2, 1}},
+      {3, {3, 11, 17}, {1, 2, 1}},           {3, {2, 64, 4}, {1, 8, 1}},
+      {5, {2, 4, 6, 5, 8}, {1, 2, 2, 2, 1}}, {4, {2, 16, 16, 131}, {1, 2, 2, 1}}};
+  static const jx_dtype dts[4] = {JX_F32, JX_F64, JX_I32, JX_I8};
+  int ncase = (int)(sizeof cases / sizeof cases[0]), runs = 0;
+  for (int ci = 0; ci < ncase; ci++) {
+    const tile_case *tc = &cases[ci];
+    jx_cpu_window_desc d = {.ndim = tc->nd};
+    int64_t nx = 1, no = 1;
+    for (int i = 0; i < tc->nd; i++) {
+      d.in[i] = tc->in[i], d.window[i] = d.stride[i] = tc->win[i], d.bdil[i] = d.wdil[i] = 1;
+      d.out[i] = tc->in[i] / tc->win[i], nx *= d.in[i], no *= d.out[i];
     }
-    jx_fn_free(h), jx_fn_free(g), jx_fn_free(f);
+    CHECKF(jx_cpu_window_tiled(&d), "case %d: not tiled", ci);
+    for (int k = 0; k < 4; k++) {
+      d.dt = dts[k];
+      size_t es = jx_dtype_size(d.dt);
+      char *x = malloc((size_t)nx * es), *ax = malloc((size_t)nx * es), *ao = malloc((size_t)no * es);
+      char *y[2] = {malloc((size_t)nx * es), malloc((size_t)nx * es)};
+      fill_ties(d.dt, nx, x, 3 + (uint64_t)ci), fill_ties(d.dt, nx, ax, 50 + (uint64_t)ci);
+      fill_ties(d.dt, no, ao, 90 + (uint64_t)ci);
+      for (tile_op op = T_MAX; op <= T_GATHER_MIN; op++) {
+        bool scatter = op == T_SCATTER_MAX || op == T_SCATTER_MIN;
+        const void *aux = scatter ? ao : ax;
+        size_t ny = (size_t)(scatter ? nx : no) * es;
+        bool ok = tile_run(op, &d, x, aux, y[0], ny, true) && tile_run(op, &d, x, aux, y[1], ny, false);
+        CHECKF(ok && !memcmp(y[0], y[1], ny), "case %d, %s, op %d: tiled and generic differ", ci,
+               jx_dtype_name(d.dt), (int)op);
+        runs++;
+      }
+      free(x), free(ax), free(ao), free(y[0]), free(y[1]);
+    }
+  }
+  /* what is not tiled: padding, overlapping or dilated windows, a thin last dim */
+  jx_cpu_window_desc n = {.dt = JX_F32,
+                          .ndim = 4,
+                          .in = {2, 8, 8, 8},
+                          .out = {2, 4, 4, 8},
+                          .window = {1, 2, 2, 1},
+                          .stride = {1, 2, 2, 1},
+                          .bdil = {1, 1, 1, 1},
+                          .wdil = {1, 1, 1, 1}};
+  CHECK(jx_cpu_window_tiled(&n));
+  n.lo[1] = 1;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.lo[1] = 0, n.stride[2] = 1, n.out[2] = 7;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.stride[2] = 2, n.out[2] = 4, n.wdil[1] = 2;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.wdil[1] = 1, n.in[3] = n.out[3] = 2;
+  CHECK(!jx_cpu_window_tiled(&n));
+  n.in[3] = n.out[3] = 8, n.in[1] = 7; /* SAME padding's last window reaches past the end */
+  CHECK(!jx_cpu_window_tiled(&n));
+  if (check_verbose) printf("tiled windows: %d kernel runs bit-identical to the generic ones\n", runs);
+}
+
+/* max pooling under jit, grad, jvp and vmap: the tiled kernels give the
+ * generic ones' bits (NaNs and ties included) */
+static jx_t pool_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t p = jx_max_pool(a[0], 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, "VALID");
+  return jx_sum(jx_mul(p, a[1]));
+}
+static jx_t pool_only(const jx_t *a, void *u) {
+  (void)u;
+  return jx_max_pool(a[0], 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, "VALID");
+}
+static void test_tiled_pool_transforms(void) {
+  static const int64_t shapes[3][4] = {{4, 8, 8, 16}, {3, 9, 7, 5}, {2, 28, 28, 16}};
+  for (int si = 0; si < 3; si++) {
+    jx_pool_push();
+    const int64_t *sh = shapes[si], osh[4] = {sh[0], sh[1] / 2, sh[2] / 2, sh[3]};
+    int64_t nx = sh[0] * sh[1] * sh[2] * sh[3], no = osh[0] * osh[1] * osh[2] * osh[3];
+    float *xv = malloc(sizeof(float) * (size_t)nx), *cv = malloc(sizeof(float) * (size_t)no);
+    fill_ties(JX_F32, nx, xv, 7 + (uint64_t)si), fill_ties(JX_F32, no, cv, 8 + (uint64_t)si);
+    jx_t x = jx_array(JX_F32, 4, sh, xv), ct = jx_array(JX_F32, 4, osh, cv);
+    jx_t tx = jx_random_normal(jx_random_key(30 + (uint64_t)si), JX_F32, 4, sh);
+    free(xv), free(cv);
+    jx_fn *f = jx_fn_new(pool_loss, 2, NULL), *g = jx_grad(f, 0), *jg = jx_jit(g);
+    jx_fn *vg = jx_vmap(g, (int[]){0, JX_NONE}, 0), *p = jx_fn_new(pool_only, 1, NULL), *jp = jx_jit(p);
+    jx_t xs = jx_stack(2, (jx_t[]){x, jx_neg(x)}, 0), r[2][5];
+    for (int k = 0; k < 2; k++) {
+      jx_cpu_window_generic(k == 0);
+      r[k][0] = JX_CALL(g, x, ct), r[k][1] = JX_CALL(jg, x, ct), r[k][2] = JX_CALL(vg, xs, ct);
+      r[k][3] = JX_CALL(jp, x);
+      r[k][4] = jx_at(jx_jvp(p, (jx_t[]){x}, (jx_t[]){tx}), 1);
+    }
+    jx_cpu_window_generic(false);
+    for (int j = 0; j < 5; j++)
+      CHECKF(check_same_bits(r[0][j], r[1][j]), "shape %d, result %d: tiled and generic differ (%s / %s)", si,
+             j, jx_error(r[0][j]), jx_error(r[1][j]));
+    jx_fn_free(jp), jx_fn_free(p), jx_fn_free(vg), jx_fn_free(jg), jx_fn_free(g), jx_fn_free(f);
     jx_pool_pop();
   }
 }
@@ -438,10 +622,13 @@ int main(int argc, char **argv) {
   }
   jx_cpu_conv_force(NULL);
   test_kernels_agree();
+  test_inf_weight_padding();
   test_layouts();
   test_vmap_kernel();
   test_vmap_empty();
   test_int_wrap();
+  test_tiled_windows();
+  test_tiled_pool_transforms();
   test_jit_grad();
   test_errors();
   check_private_cache_remove();

@@ -86,9 +86,10 @@ static jx_t conv_abstract(jx_prim p, const jx_aval *in, int nin, const jx_params
 static void make_desc(const jx_aval *l, const jx_aval *r, const jx_aval *o, const jx_params *pa,
                       jx_cpu_conv_desc *d) {
   const int8_t *ls = pa->conv.lhs, *rs = pa->conv.rhs, *os = pa->conv.out;
-  int64_t lst[JX_MAX_RANK], ost[JX_MAX_RANK];
+  int64_t lst[JX_MAX_RANK], ost[JX_MAX_RANK], rst[JX_MAX_RANK];
   jx_strides(l->ndim, l->shape, lst);
   jx_strides(o->ndim, o->shape, ost);
+  jx_strides(r->ndim, r->shape, rst);
   *d = (jx_cpu_conv_desc){.dt = l->dtype,
                           .nsp = pa->conv.nsp,
                           .N = l->shape[ls[0]],
@@ -97,7 +98,7 @@ static void make_desc(const jx_aval *l, const jx_aval *r, const jx_aval *o, cons
                           .I = r->shape[rs[1]],
                           .fgc = pa->conv.fgc,
                           .bgc = pa->conv.bgc};
-  for (int j = 0; j < l->ndim; j++) d->lst[j] = lst[ls[j]], d->ost[j] = ost[os[j]];
+  for (int j = 0; j < l->ndim; j++) d->lst[j] = lst[ls[j]], d->ost[j] = ost[os[j]], d->rst[j] = rst[rs[j]];
   for (int s = 0; s < d->nsp; s++) {
     d->in[s] = l->shape[ls[s + 2]], d->k[s] = r->shape[rs[s + 2]], d->out[s] = o->shape[os[s + 2]];
     d->stride[s] = pa->conv.stride[s], d->lo[s] = pa->conv.lo[s];
@@ -130,8 +131,16 @@ static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   const jx_aval *r = &in[1]->aval;
   jx_cpu_conv_desc d;
   make_desc(&in[0]->aval, r, &out[0]->aval, pa, &d);
-  /* the kernel takes the rhs in canonical [O, I, window...] order */
   const void *w = jx_data(in[1]);
+  /* oneDNN reads the rhs in its own layout: the filter gradient's rhs is
+   * the output cotangent, which a canonical copy would transpose whole */
+  int rc = d.dt == JX_F32 ? jx_cpu_conv_dnnl(&d, jx_data(in[0]), w, jx_data(out[0])) : 1;
+  if (rc < 0) return jx_rule_error(OP, (jx_aval[]){in[0]->aval, *r}, 2, "the kernel failed (out of memory)");
+  if (rc == 0) return NULL;
+  /* jx's kernel takes the rhs in canonical [O, I, window...] order */
+  int64_t cshape[JX_MAX_RANK] = {d.O, d.I};
+  for (int s = 0; s < d.nsp; s++) cshape[s + 2] = d.k[s];
+  jx_strides(r->ndim, cshape, d.rst);
   jx_buffer *tmp = NULL;
   bool canonical = true;
   for (int j = 0; j < r->ndim; j++) canonical &= pa->conv.rhs[j] == j;
@@ -147,7 +156,8 @@ static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     w = tmp->data;
   }
   const int64_t n[3] = {jx_aval_size(&in[0]->aval), jx_aval_size(r), jx_aval_size(&out[0]->aval)};
-  int rc = conv_run_any(&d, n, jx_data(in[0]), w, jx_data(out[0]));
+  rc = d.dt == JX_F32 ? jx_cpu_conv(&d, jx_data(in[0]), w, jx_data(out[0]))
+                      : conv_run_any(&d, n, jx_data(in[0]), w, jx_data(out[0]));
   jx_buffer_release(tmp);
   if (rc)
     return jx_rule_error(OP, (jx_aval[]){in[0]->aval, *r}, 2, "%s",

@@ -11,7 +11,9 @@ enum { JX_CONV_MAXSP = JX_MAX_RANK - 2 };
 /* One convolution in JAX's canonical terms: lhs [N, C, spatial...], rhs
  * [O, I, window...], out [N / bgc, O, out spatial...]. The lhs and the
  * output are read and written through element strides over those canonical
- * dims (any layout); the rhs is contiguous in canonical order. Out-of-range
+ * dims (any layout); the rhs through rst, its strides over the canonical
+ * dims (oneDNN: any layout; jx's own kernel: contiguous in canonical
+ * order only). Out-of-range
  * window taps (padding, the holes of lhs dilation) read zero; negative
  * padding crops. With G groups (fgc or bgc, at most one above 1) output
  * feature o belongs to group g = o / (O / G), which reads lhs channels
@@ -24,6 +26,7 @@ typedef struct {
   int64_t stride[JX_CONV_MAXSP], lo[JX_CONV_MAXSP], ldil[JX_CONV_MAXSP], rdil[JX_CONV_MAXSP];
   int64_t lst[JX_MAX_RANK]; /* lhs strides over (N, C, spatial...) */
   int64_t ost[JX_MAX_RANK]; /* out strides over (N / bgc, O, spatial...) */
+  int64_t rst[JX_MAX_RANK]; /* rhs strides over (O, I, window...) */
 } jx_cpu_conv_desc;
 
 /* jx's own convolution: im2col into column blocks, then jx's GEMM (any
@@ -59,5 +62,10 @@ int jx_cpu_reduce_window(jx_cpu_winop op, const jx_cpu_window_desc *d, const voi
  * s[o] at selected. 0 or -1 (out of memory). */
 int jx_cpu_select_gather(bool is_min, const jx_cpu_window_desc *d, const void *t, const void *x, void *y);
 int jx_cpu_select_scatter(bool is_min, const jx_cpu_window_desc *d, const void *s, const void *x, void *y);
+/* Tests: true runs every window through the generic kernels (not the
+ * tiled ones, for windows side by side over a channels-last operand). */
+void jx_cpu_window_generic(bool on);
+/* Tests: whether d's windows run through the tiled kernels. */
+bool jx_cpu_window_tiled(const jx_cpu_window_desc *d);
 
 #endif

@@ -312,14 +312,24 @@ static void reduce_range(sb *b, const jx_kernel *k, const slots *sl) {
  * outputs of a REDUCE) and the grain (a REDUCE output costs its terms). */
 static void kernel_work(const jx_kernel *k, int64_t *n, int64_t *grain) {
   int64_t nout = 1, nred = 1;
+  int nk = 0, nr = 0;
   for (int d = 0; d < k->ndim; d++) {
     if (k->kind == JX_LK_REDUCE && k->reduced[d])
-      nred *= k->shape[d];
+      nred *= k->shape[d], nr++;
     else
-      nout *= k->shape[d];
+      nout *= k->shape[d], nk++;
   }
   *n = nout;
   *grain = nred <= 0 ? 16384 : 16384 / nred > 0 ? 16384 / nred : 1;
+  /* innermost dim kept (reduce_range's tiles): chunks of a whole tile at
+   * least; thinner ones each walk every row of the input for a column or
+   * two, with scalar loads (a bias gradient, 16 outputs of 100352 terms
+   * each, took ~4.5 ms in 16 one-column chunks) */
+  const int64_t last = k->ndim > 0 ? k->shape[k->ndim - 1] : 1;
+  if (k->kind == JX_LK_REDUCE && nk > 0 && nr > 0 && !k->reduced[k->ndim - 1]) {
+    const int64_t tile = last < REDUCE_TILE ? last : REDUCE_TILE;
+    if (*grain < tile) *grain = tile;
+  }
 }
 
 /* Functions shared by root kernels: the range bodies rendered so far (in

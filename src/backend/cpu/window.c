@@ -276,11 +276,124 @@ JX_FOR_NUM_NATIVE(DEF_WIN, _)
   }
 JX_FOR_NUM_NATIVE(DEF_VWIN, _)
 
+/* Tiled windows (tiled(), below: every window wholly inside x, windows
+ * side by side without gaps or overlap, the last dim carried whole: max
+ * pooling's 2x2 stride 2 over NHWC): every window's taps sit at the same
+ * offsets from its first element (tap k at tap[k], row-major tap order),
+ * and each element of x is a tap of at most one window, so the scatter
+ * writes each target once, in parallel, with no zeroing pass over what the
+ * windows cover. The same recurrences, tap for tap, as the kernels above:
+ * results are the same bits (NaN, ties and signed zeros included). */
+enum { TV = 64, MAX_TAPS = 64 }; /* channels per run; taps per window */
 typedef struct {
-  jx_cpu_range_fn reduce, gather, scatter, vreduce, vgather, vscatter;
+  const win_job *j;
+  int64_t ntap, tap[MAX_TAPS];
+  int64_t xst[JX_MAX_RANK]; /* x's element strides */
+} tile_job;
+
+/* the first element of the window at flat position f (outer dims only) */
+static int64_t tile_base(const tile_job *tj, int64_t f) {
+  const jx_cpu_window_desc *d = tj->j->t->d;
+  int64_t b = 0;
+  for (int i = d->ndim - 2; i >= 0; i--) b += f % d->out[i] * d->stride[i] * tj->xst[i], f /= d->out[i];
+  return b;
+}
+
+#define DEF_TILE(S, T, _)                                                                                      \
+  static void treduce_##S(void *ctx, int64_t lo, int64_t hi) {                                                 \
+    const tile_job *tj = ctx;                                                                                  \
+    const win_job *j = tj->j;                                                                                  \
+    const int64_t L = j->t->d->in[j->t->d->ndim - 1];                                                          \
+    const T *x = j->x;                                                                                         \
+    T *y = j->y, acc[TV];                                                                                      \
+    const T id = j->op == JX_WIN_SUM ? (T)0 : j->op == JX_WIN_MAX ? LOWEST_##S : HIGHEST_##S;                  \
+    for (int64_t f = lo; f < hi; f++) {                                                                        \
+      const int64_t b = tile_base(tj, f);                                                                      \
+      for (int64_t c0 = 0; c0 < L; c0 += TV) {                                                                 \
+        const int64_t n = L - c0 < TV ? L - c0 : TV;                                                           \
+        for (int64_t c = 0; c < n; c++) acc[c] = id;                                                           \
+        for (int64_t k = 0; k < tj->ntap; k++) {                                                               \
+          const T *xk = x + b + tj->tap[k] + c0;                                                               \
+          if (j->op == JX_WIN_SUM)                                                                             \
+            for (int64_t c = 0; c < n; c++) acc[c] = ADD_##S(acc[c], xk[c]);                                   \
+          else if (j->op == JX_WIN_MAX)                                                                        \
+            for (int64_t c = 0; c < n; c++)                                                                    \
+              acc[c] = (xk[c] > acc[c] || NAN_##S(xk[c])) && !NAN_##S(acc[c]) ? xk[c] : acc[c];                \
+          else                                                                                                 \
+            for (int64_t c = 0; c < n; c++)                                                                    \
+              acc[c] = (xk[c] < acc[c] || NAN_##S(xk[c])) && !NAN_##S(acc[c]) ? xk[c] : acc[c];                \
+        }                                                                                                      \
+        memcpy(y + f * L + c0, acc, (size_t)n * sizeof(T));                                                    \
+      }                                                                                                        \
+    }                                                                                                          \
+  }                                                                                                            \
+  /* the selected tap (index into tap[]) of channels [c0, c0 + n) of the                                     \
+   * window at b: vselect's recurrence, on values */ \
+  static void tselect_##S(const tile_job *tj, int64_t b, int64_t c0, int64_t n, int32_t *ks) {                 \
+    const T *x = tj->j->x;                                                                                     \
+    T vs[TV];                                                                                                  \
+    memcpy(vs, x + b + tj->tap[0] + c0, (size_t)n * sizeof(T));                                                \
+    memset(ks, 0, (size_t)n * 4);                                                                              \
+    for (int64_t k = 1; k < tj->ntap; k++) {                                                                   \
+      const T *xk = x + b + tj->tap[k] + c0;                                                                   \
+      if (tj->j->is_min)                                                                                       \
+        for (int64_t c = 0; c < n; c++) {                                                                      \
+          const bool take = !(vs[c] <= xk[c]);                                                                 \
+          vs[c] = take ? xk[c] : vs[c], ks[c] = take ? (int32_t)k : ks[c];                                     \
+        }                                                                                                      \
+      else                                                                                                     \
+        for (int64_t c = 0; c < n; c++) {                                                                      \
+          const bool take = !(vs[c] >= xk[c]);                                                                 \
+          vs[c] = take ? xk[c] : vs[c], ks[c] = take ? (int32_t)k : ks[c];                                     \
+        }                                                                                                      \
+    }                                                                                                          \
+  }                                                                                                            \
+  static void tgather_##S(void *ctx, int64_t lo, int64_t hi) {                                                 \
+    const tile_job *tj = ctx;                                                                                  \
+    const win_job *j = tj->j;                                                                                  \
+    const int64_t L = j->t->d->in[j->t->d->ndim - 1];                                                          \
+    const T *t = j->ts;                                                                                        \
+    T *y = j->y;                                                                                               \
+    int32_t ks[TV];                                                                                            \
+    for (int64_t f = lo; f < hi; f++) {                                                                        \
+      const int64_t b = tile_base(tj, f);                                                                      \
+      for (int64_t c0 = 0; c0 < L; c0 += TV) {                                                                 \
+        const int64_t n = L - c0 < TV ? L - c0 : TV;                                                           \
+        tselect_##S(tj, b, c0, n, ks);                                                                         \
+        for (int64_t c = 0; c < n; c++) y[f * L + c0 + c] = t[b + tj->tap[ks[c]] + c0 + c];                    \
+      }                                                                                                        \
+    }                                                                                                          \
+  }                                                                                                            \
+  /* each tap's elements: the source at the selected tap (0 + s, as the                                     \
+   * generic kernel adds it into zeros), zero elsewhere */  \
+  static void tscatter_##S(void *ctx, int64_t lo, int64_t hi) {                                                \
+    const tile_job *tj = ctx;                                                                                  \
+    const win_job *j = tj->j;                                                                                  \
+    const int64_t L = j->t->d->in[j->t->d->ndim - 1];                                                          \
+    const T *s = j->ts;                                                                                        \
+    T *y = j->y;                                                                                               \
+    int32_t ks[TV];                                                                                            \
+    for (int64_t f = lo; f < hi; f++) {                                                                        \
+      const int64_t b = tile_base(tj, f);                                                                      \
+      for (int64_t c0 = 0; c0 < L; c0 += TV) {                                                                 \
+        const int64_t n = L - c0 < TV ? L - c0 : TV;                                                           \
+        tselect_##S(tj, b, c0, n, ks);                                                                         \
+        const T *sf = s + f * L + c0;                                                                          \
+        for (int64_t k = 0; k < tj->ntap; k++) {                                                               \
+          T *yk = y + b + tj->tap[k] + c0;                                                                     \
+          for (int64_t c = 0; c < n; c++) yk[c] = ks[c] == k ? ADD_##S((T)0, sf[c]) : (T)0;                    \
+        }                                                                                                      \
+      }                                                                                                        \
+    }                                                                                                          \
+  }
+JX_FOR_NUM_NATIVE(DEF_TILE, _)
+
+typedef struct {
+  jx_cpu_range_fn reduce, gather, scatter, vreduce, vgather, vscatter, treduce, tgather, tscatter;
 } win_fns;
 #define WIN_ENTRY(S, T, _)                                                                                   \
-  [JX_DT_##S] = {reduce_##S, gather_##S, scatter_##S, vreduce_##S, vgather_##S, vscatter_##S},
+  [JX_DT_##S] = {reduce_##S,   gather_##S,  scatter_##S, vreduce_##S, vgather_##S,                           \
+                 vscatter_##S, treduce_##S, tgather_##S, tscatter_##S},
 static const win_fns fns[JX_DTYPE_COUNT] = {JX_FOR_NUM_NATIVE(WIN_ENTRY, _)};
 
 /* the outputs the range functions count: all, or the positions without
@@ -291,8 +404,49 @@ static int64_t out_size(const jx_cpu_window_desc *d) {
   return n;
 }
 
+static bool generic_only;
+void jx_cpu_window_generic(bool on) { generic_only = on; }
+
+/* whether d's windows tile x (see DEF_TILE); tj gets x's strides and the
+ * taps' offsets, in row-major tap order */
+static bool tiled(const jx_cpu_window_desc *d, tile_job *tj) {
+  if (generic_only || !last_whole(d)) return false;
+  int64_t ntap = 1, acc = 1;
+  for (int i = d->ndim - 1; i >= 0; i--) tj->xst[i] = acc, acc *= d->in[i];
+  for (int i = 0; i < d->ndim - 1; i++) {
+    if (d->stride[i] != d->window[i] || d->lo[i] != 0 || d->bdil[i] != 1 || d->wdil[i] != 1 ||
+        d->out[i] * d->window[i] > d->in[i])
+      return false;
+    ntap *= d->window[i];
+    if (ntap > MAX_TAPS) return false;
+  }
+  tj->ntap = ntap;
+  for (int64_t k = 0; k < ntap; k++) {
+    int64_t r = k, off = 0;
+    for (int i = d->ndim - 2; i >= 0; i--) off += r % d->window[i] * tj->xst[i], r /= d->window[i];
+    tj->tap[k] = off;
+  }
+  return true;
+}
+
+bool jx_cpu_window_tiled(const jx_cpu_window_desc *d) {
+  tile_job tj;
+  return tiled(d, &tj);
+}
+
+/* a tiled kernel over every window position (the last dim in runs) */
+static int run_tiled(jx_cpu_range_fn fn, const jx_cpu_window_desc *d, tile_job *tj, win_job *j) {
+  taps t = {.d = d};
+  j->t = &t, tj->j = j;
+  const int64_t work = d->in[d->ndim - 1] * tj->ntap;
+  jx_cpu_parallel_for(out_size(d), 1 + 8192 / work, fn, tj);
+  return 0;
+}
+
 int jx_cpu_reduce_window(jx_cpu_winop op, const jx_cpu_window_desc *d, const void *x, void *y) {
   KCHECK(fns[d->dt].reduce);
+  tile_job tj;
+  if (tiled(d, &tj)) return run_tiled(fns[d->dt].treduce, d, &tj, &(win_job){.op = op, .x = x, .y = y});
   taps t;
   if (taps_make(d, &t)) return -1;
   win_job j = {.op = op, .t = &t, .x = x, .y = y};
@@ -304,6 +458,9 @@ int jx_cpu_reduce_window(jx_cpu_winop op, const jx_cpu_window_desc *d, const voi
 
 int jx_cpu_select_gather(bool is_min, const jx_cpu_window_desc *d, const void *tv, const void *x, void *y) {
   KCHECK(fns[d->dt].gather);
+  tile_job tj;
+  if (tiled(d, &tj))
+    return run_tiled(fns[d->dt].tgather, d, &tj, &(win_job){.is_min = is_min, .x = x, .ts = tv, .y = y});
   taps t;
   if (taps_make(d, &t)) return -1;
   win_job j = {.is_min = is_min, .t = &t, .x = x, .ts = tv, .y = y};
@@ -326,7 +483,13 @@ static void scatter_slabs(void *ctx, int64_t lo, int64_t hi) {
 int jx_cpu_select_scatter(bool is_min, const jx_cpu_window_desc *d, const void *sv, const void *x, void *y) {
   KCHECK(fns[d->dt].scatter);
   int64_t nx = 1;
-  for (int i = 0; i < d->ndim; i++) nx *= d->in[i];
+  bool covered = true; /* (when tiled) every element of x is some window's tap */
+  for (int i = 0; i < d->ndim; i++) nx *= d->in[i], covered &= d->out[i] * d->window[i] == d->in[i];
+  tile_job tj;
+  if (tiled(d, &tj)) {
+    if (!covered) memset(y, 0, (size_t)nx * jx_dtype_size(d->dt));
+    return run_tiled(fns[d->dt].tscatter, d, &tj, &(win_job){.is_min = is_min, .x = x, .ts = sv, .y = y});
+  }
   memset(y, 0, (size_t)nx * jx_dtype_size(d->dt));
   taps t;
   if (taps_make(d, &t)) return -1;
