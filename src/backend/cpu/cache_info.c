@@ -1,5 +1,7 @@
-/* The cache hierarchy, read once from sysfs (Linux), and what follows from
- * it: the size from which outputs are written with non-temporal stores.
+/* The cache hierarchy, read once from sysfs (Linux; L1d and L2 from the C
+ * library's reading of CPUID where a VM hides sysfs's cache directory),
+ * and what follows from it: the size from which outputs are written with
+ * non-temporal stores.
  *
  * Why the streaming threshold depends on the machine: a streamed store
  * skips the read-for-ownership of each output line (a third of a binary
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The first line of a sysfs file into buf; false when unreadable */
 static bool read_line(const char *path, char *buf, int cap) {
@@ -81,6 +84,22 @@ static void read_caches(jx_cpu_cache_sizes *c) {
   }
 }
 
+/* L1d and L2, where sysfs did not give them, from glibc's sysconf
+ * (CPUID; 0 or -1 where it knows none): per core, so they can be trusted.
+ * Not the L3: a Zen 5 guest without sysfs's cache directory read 48 KiB /
+ * 1 MiB / 508 MiB, an L3 that is the whole chip's (16 CCDs of 32 MiB)
+ * with no word of the share per CPU, which would turn streaming stores
+ * off where a 32 MiB L3 is what the data really has. */
+static void read_sysconf(jx_cpu_cache_sizes *c) {
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+  long v;
+  if (c->l1d <= 0 && (v = sysconf(_SC_LEVEL1_DCACHE_SIZE)) > 0) c->l1d = v;
+  if (c->l2 <= 0 && (v = sysconf(_SC_LEVEL2_CACHE_SIZE)) > 0) c->l2 = v;
+#else
+  (void)c;
+#endif
+}
+
 const jx_cpu_cache_sizes *jx_cpu_caches(void) {
   static jx_cpu_cache_sizes c;
   static atomic_int state; /* 0 unread, 1 reading, 2 read */
@@ -90,10 +109,11 @@ const jx_cpu_cache_sizes *jx_cpu_caches(void) {
   if (atomic_compare_exchange_strong(&state, &expect, 1)) {
     jx_cpu_cache_sizes r = {0};
     read_caches(&r);
+    read_sysconf(&r);
     /* what a machine without sysfs most likely has */
     c.l1d = r.l1d > 0 ? r.l1d : 32 << 10;
     c.l2 = r.l2 > 0 ? r.l2 : 512 << 10;
-    c.l3 = r.l3 > 0 ? r.l3 : (int64_t)8 << 20;
+    c.l3 = r.l3 > 0 ? r.l3 : c.l2 > (int64_t)8 << 20 ? c.l2 : (int64_t)8 << 20;
     c.l3_cpus = r.l3_cpus > 0 ? r.l3_cpus : 1;
     atomic_store_explicit(&state, 2, memory_order_release);
   } else {
