@@ -31,23 +31,6 @@ static int forced = -1; /* -1: JX_CONV decides; 0: own; 1: dnnl */
 void jx_cpu_conv_force(const char *backend) { forced = !backend ? -1 : !strcmp(backend, "own") ? 0 : 1; }
 
 #ifndef JX_HAVE_DNNL
-/* Whether a forward problem's window reaches into padding and its
- * weights hold an inf or NaN. jx's kernels multiply a padded tap's zero by
- * the weight (0 * inf = NaN: the padded patches of XLA's and jx's own
- * kernels, and the export's loops); oneDNN's direct kernels skip such
- * taps. Weights are small, so they are checked each call. */
-static bool padded_nonfinite(const jx_cpu_conv_desc *d, const float *w) {
-  bool padded = false;
-  for (int s = 0; s < d->nsp; s++)
-    padded |=
-        d->lo[s] > 0 || (d->out[s] - 1) * d->stride[s] + (d->k[s] - 1) * d->rdil[s] >= d->in[s] + d->lo[s];
-  if (!padded) return false;
-  const int64_t n = d->O * d->I * prod(d->k, d->nsp); /* a dense block in some order */
-  float acc = 0;
-  for (int64_t i = 0; i < n; i++) acc += w[i] * 0.0f; /* NaN iff some weight is inf or NaN */
-  return acc != acc;
-}
-
 int jx_cpu_conv_dnnl(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, void *out) {
   (void)d, (void)lhs, (void)rhs, (void)out;
   return 1;
