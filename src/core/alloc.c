@@ -101,6 +101,9 @@ typedef struct block {
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static block *cache_head[NCLASS];
+/* Bytes of the size-classed buffers in use (not cached): the working set
+ * the eager kernels weigh when they choose streaming stores. */
+static _Atomic size_t live_bytes;
 static size_t cache_bytes, cache_limit = (size_t)1 << 30;
 static int cache_limit_read;
 
@@ -171,6 +174,7 @@ jx_buffer *jx_buffer_new(size_t nbytes) {
       }
       pthread_mutex_unlock(&cache_lock);
       if (!b) b = block_alloc(rounded, cls);
+      if (b) atomic_fetch_add_explicit(&live_bytes, rounded, memory_order_relaxed);
     } else {
       b = block_alloc(nbytes, -1);
     }
@@ -212,6 +216,7 @@ void jx_buffer_release(jx_buffer *h) {
   if (b->cls >= 0) {
     size_t rounded;
     size_class(h->nbytes, &rounded);
+    atomic_fetch_sub_explicit(&live_bytes, rounded, memory_order_relaxed);
     pthread_mutex_lock(&cache_lock);
     if (cache_bytes + rounded <= read_cache_limit()) {
       b->next = cache_head[b->cls];
@@ -224,6 +229,8 @@ void jx_buffer_release(jx_buffer *h) {
   }
   jx_free(b->base);
 }
+
+size_t jx_buffer_live_bytes(void) { return atomic_load_explicit(&live_bytes, memory_order_relaxed); }
 
 /* Drop every cached block (at exit, so leak checkers see a clean heap). */
 void jx_buffer_cache_trim(void) {

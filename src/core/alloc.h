@@ -14,6 +14,10 @@ void jx_free(void *p);
  * jx_free_aligned. */
 void *jx_malloc_aligned64(size_t n);
 void jx_free_aligned64(void *p);
+/* Bytes of array buffers larger than a page now in use (neither freed nor
+ * in the buffer cache): the live working set, which decides streaming
+ * stores (backend/cpu/cache_info.c). */
+size_t jx_buffer_live_bytes(void);
 
 /* Scratch memory: a bump allocator for the temporary arrays of an
  * interpreter step (a primitive's inputs' primals and tangents, avals, var

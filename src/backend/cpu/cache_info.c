@@ -1,20 +1,37 @@
 /* The cache hierarchy, read once from sysfs (Linux; L1d and L2 from the C
  * library's reading of CPUID where a VM hides sysfs's cache directory),
- * and what follows from it: the size from which outputs are written with
- * non-temporal stores.
+ * and what follows from it: which outputs are written with non-temporal
+ * stores.
  *
- * Why the streaming threshold depends on the machine: a streamed store
- * skips the read-for-ownership of each output line (a third of a binary
- * map's traffic) but also leaves the output out of the caches. Where the
- * last-level cache is small next to the output (the 32 MiB L3 of the Zen 5
- * box, a 16 MB product) streaming wins; where it holds the output (the
- * Xeon model 207 reports 300 MiB) plain stores into the cache win, and
- * streaming made jit(slow_f) run at ~1.5x glibc's memcpy of the same bytes.
- * glibc's memcpy makes the same choice with a threshold of 3/4 of the
- * last-level cache's share per thread (114 MiB on the Xeon, 12 MiB on
- * the Zen 5 VM); jx uses the same rule, never below 4 MiB.
- * JX_STREAM_MIN_BYTES overrides it (for measurements). */
+ * Why streaming depends on the working set and the machine: a streamed
+ * store skips the read-for-ownership of each output line (a third of a
+ * binary map's traffic) but also leaves the output out of the caches.
+ * What decides is whether the data a kernel touches -- its inputs, its
+ * output, and what else is live and cycles through the same buffers --
+ * stays in the last-level cache from one call to the next:
+ *  - jit(slow_f) reads 16 MB and writes 16 MB into the buffer its last
+ *    call freed. Where 32 MB stay cached (the Xeon model 207 reports
+ *    300 MiB; the Zen 5 guest of the seventh session holds it though its
+ *    CPUID says nothing true) plain stores run at memcpy's speed and
+ *    streamed ones at ~1.4x; where the L3 is smaller (round 1's Zen 5
+ *    guest, 16 MiB per CPU) streaming wins.
+ *  - eager slow_f keeps six 16 MB results live: streaming its outputs ran
+ *    ~20% faster than plain stores on that same Zen 5 guest.
+ * So the rule is: stream an output of at least 4 MiB when the working set
+ * exceeds the cache budget (jx_cpu_cache_budget). The jit weighs its
+ * program's buffers; eager kernels weigh the bytes of array buffers in
+ * use (jx_buffer_live_bytes).
+ *
+ * The budget: with sysfs, twice glibc memcpy's non-temporal threshold
+ * (3/4 of the L3's share per CPU, which glibc compares with one copy's
+ * size, half its working set). Without sysfs the L3 CPUID reports cannot
+ * be trusted (a Zen 5 guest read 508 MiB, the whole chip's, with no word
+ * of the share per CPU), so it is measured: cache_probe.c times plain and
+ * streamed copies of growing sizes. JX_CACHE_BUDGET sets it;
+ * JX_STREAM_MIN_BYTES=n streams every output of n bytes or more,
+ * whatever the working set (for measurements and tests). */
 #include "backend/cpu/kernels.h"
+#include "core/core.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -115,6 +132,7 @@ const jx_cpu_cache_sizes *jx_cpu_caches(void) {
     c.l2 = r.l2 > 0 ? r.l2 : 512 << 10;
     c.l3 = r.l3 > 0 ? r.l3 : c.l2 > (int64_t)8 << 20 ? c.l2 : (int64_t)8 << 20;
     c.l3_cpus = r.l3_cpus > 0 ? r.l3_cpus : 1;
+    c.l3_from_sysfs = r.l3 > 0;
     atomic_store_explicit(&state, 2, memory_order_release);
   } else {
     while (atomic_load_explicit(&state, memory_order_acquire) != 2) {}
@@ -122,18 +140,47 @@ const jx_cpu_cache_sizes *jx_cpu_caches(void) {
   return &c;
 }
 
+/* an environment variable's byte count; -1 when unset or empty */
+static int64_t env_bytes(const char *name) {
+  const char *env = getenv(name);
+  return env && *env ? strtoll(env, NULL, 10) : -1;
+}
+
+enum { STREAM_FLOOR = 4 << 20 }; /* smaller outputs are never streamed */
+
 int64_t jx_cpu_stream_min_bytes(void) {
   static _Atomic int64_t cached = -1;
   int64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
   if (v >= 0) return v;
-  const char *env = getenv("JX_STREAM_MIN_BYTES");
-  if (env && *env) {
-    v = strtoll(env, NULL, 10);
-  } else {
-    const jx_cpu_cache_sizes *c = jx_cpu_caches();
-    v = c->l3 / c->l3_cpus * 3 / 4;
-  }
-  if (v < (int64_t)4 << 20) v = (int64_t)4 << 20;
+  v = env_bytes("JX_STREAM_MIN_BYTES");
+  if (v >= 0 && v < STREAM_FLOOR) v = STREAM_FLOOR;
+  if (v < 0) v = 0; /* 0: no override, the working-set rule decides */
   atomic_store_explicit(&cached, v, memory_order_relaxed);
   return v;
+}
+
+int64_t jx_cpu_cache_budget(void) {
+  static _Atomic int64_t cached = -1;
+  int64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (v >= 0) return v;
+  const char *how = "JX_CACHE_BUDGET";
+  v = env_bytes(how);
+  if (v < 0) {
+    const jx_cpu_cache_sizes *c = jx_cpu_caches();
+    if (c->l3_from_sysfs) {
+      v = c->l3 / c->l3_cpus * 3 / 2, how = "sysfs L3 share";
+    } else {
+      v = jx_cpu_probe_cache_budget(), how = "measured (no sysfs cache directory)";
+    }
+  }
+  if (v < 2 * STREAM_FLOOR) v = 2 * STREAM_FLOOR;
+  if (jx_diag_enabled("cache")) jx_diag("cache budget %lld MiB (%s)", (long long)(v >> 20), how);
+  atomic_store_explicit(&cached, v, memory_order_relaxed);
+  return v;
+}
+
+bool jx_cpu_stream_output(int64_t out_bytes, int64_t working_set) {
+  const int64_t forced = jx_cpu_stream_min_bytes();
+  if (forced) return out_bytes >= forced;
+  return out_bytes >= STREAM_FLOOR && working_set > jx_cpu_cache_budget();
 }

@@ -27,9 +27,10 @@ enum {
   GRAIN_MATH = 2048 /* for libm calls, which cost ~10x more per element */
 };
 
-/* Streamed outputs. An output of jx_cpu_stream_min_bytes() or more (set by
- * the size of the last-level cache: cache_info.c) outgrows the caches
- * before it is read again, so writing it the normal way costs a read
+/* Streamed outputs. An output of 4 MiB or more written while the arrays in
+ * use (jx_buffer_live_bytes) outgrow the last-level cache's budget
+ * (jx_cpu_stream_output, cache_info.c) is not in the cache when it is read
+ * again, so writing it the normal way costs a read
  * of every line first (read-for-ownership): a third of a binary op's
  * traffic. Such outputs are computed into a small L1-resident tile and
  * copied out with jx_stream (scalar_ops.h, shared with the jit's code).
@@ -247,6 +248,12 @@ static void flat_range(void *p, int64_t lo, int64_t hi) {
   jx_stream_fence();
 }
 
+/* whether an eager kernel's output of `bytes` is streamed: the working set
+ * is every array buffer in use, this output included */
+static bool stream_output(int64_t bytes) {
+  return jx_cpu_stream_output(bytes, (int64_t)jx_buffer_live_bytes());
+}
+
 /* sfn: NULL or fn's streamed twin */
 static void run_flat(un_fn fn, un_fn sfn, int64_t n, int64_t grain, const void *x, size_t xs, void *y,
                      size_t ys) {
@@ -254,7 +261,7 @@ static void run_flat(un_fn fn, un_fn sfn, int64_t n, int64_t grain, const void *
     fn(n, x, y);
     return;
   }
-  flat_ctx c = {fn, sfn, x, y, xs, ys, (int64_t)((size_t)n * ys) >= jx_cpu_stream_min_bytes()};
+  flat_ctx c = {fn, sfn, x, y, xs, ys, stream_output((int64_t)((size_t)n * ys))};
   jx_cpu_parallel_for(n, grain, flat_range, &c);
 }
 
@@ -278,7 +285,7 @@ struct nary {
   const char *in[3];
   size_t isz[3], osz;
   char *out;
-  bool stream;              /* a single row of jx_cpu_stream_min_bytes() or more: streamed */
+  bool stream;              /* a single row, streamed (stream_output) */
   void (*kernel)(void);     /* the bin_fn or sel_fn, cast back by block() */
   bin_stream_fn bin_stream; /* binary ops: the kernel's streamed twin */
   void (*block)(const nary *c, int64_t n0, int64_t n1, const char *const *in, const int64_t *s0,
@@ -390,7 +397,7 @@ static void nary_flat(void *p, int64_t lo, int64_t hi) {
 static void nary_run(nary *c) {
   int64_t inner = c->shape[c->nd - 1], rows = 1;
   for (int d = 0; d < c->nd - 1; d++) rows *= c->shape[d];
-  c->stream = rows == 1 && (int64_t)((size_t)inner * c->osz) >= jx_cpu_stream_min_bytes();
+  c->stream = rows == 1 && stream_output((int64_t)((size_t)inner * c->osz));
   if (rows == 1)
     jx_cpu_parallel_for(inner, GRAIN, nary_flat, c);
   else

@@ -928,7 +928,7 @@ static bool gemm_vec(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, in
  * batch of per-example gradients) nobody reads it back soon: rows are then
  * written with streaming stores, which skip the read-for-ownership a normal
  * store pays, so the loop moves half the bytes. */
-enum { OUTER_STREAM_MIN_BYTES = 32 << 20 }; /* and at least jx_cpu_stream_min_bytes() */
+enum { OUTER_STREAM_MIN_BYTES = 32 << 20 }; /* and streamed by the working-set rule (cache_info.c) */
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
@@ -1001,7 +1001,8 @@ static void gemm_outer(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, 
                        int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc, int64_t out_bytes) {
   int64_t grain = 1 + GEMM_MIN_TASK_WORK / N;
   const bool stream = HAVE_STREAM && !tb &&
-                      out_bytes >= max64(OUTER_STREAM_MIN_BYTES, jx_cpu_stream_min_bytes()) && cpu_has_avx();
+                      out_bytes >= OUTER_STREAM_MIN_BYTES &&
+                      jx_cpu_stream_output(out_bytes, (int64_t)jx_buffer_live_bytes()) && cpu_has_avx();
   if (dt == JX_F32) {
     outer_job_f32 j = {ta, tb, stream, N, lda, ldb, ldc, A, B, C};
     if (threaded)

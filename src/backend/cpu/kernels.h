@@ -50,12 +50,19 @@ int jx_cpu_set_thread_cap(int n);
 typedef struct {
   int64_t l1d, l2, l3;
   int l3_cpus;
+  bool l3_from_sysfs; /* false: l3 is a guess */
 } jx_cpu_cache_sizes;
 const jx_cpu_cache_sizes *jx_cpu_caches(void);
-/* Outputs of at least this many bytes are written with non-temporal
- * stores (cache_info.c: glibc memcpy's rule, 3/4 of the L3's share per CPU,
- * at least 4 MiB; JX_STREAM_MIN_BYTES overrides). */
+/* Streaming stores (cache_info.c says why): an output of out_bytes
+ * written while working_set bytes are in use is streamed when it is at
+ * least 4 MiB and the working set exceeds jx_cpu_cache_budget(), the bytes
+ * the last-level cache keeps from one kernel to the next (from sysfs, or
+ * measured by jx_cpu_probe_cache_budget, cache_probe.c). JX_STREAM_MIN_BYTES
+ * (jx_cpu_stream_min_bytes; 0 when unset) forces streaming from a size. */
+bool jx_cpu_stream_output(int64_t out_bytes, int64_t working_set);
+int64_t jx_cpu_cache_budget(void);
 int64_t jx_cpu_stream_min_bytes(void);
+int64_t jx_cpu_probe_cache_budget(void);
 void jx_cpu_set_num_threads(int n);
 /* If this thread runs on `cpu`, move it to another CPU it may run on (its
  * affinity mask is left as it was). A woken worker calls it with the
