@@ -20,17 +20,18 @@ static void test_live_bytes(void) {
   const size_t during = jx_buffer_live_bytes();
   CHECKF(during >= before + 16 * MiB && during <= before + 21 * MiB, "live %zu -> %zu", before, during);
   jx_pool_pop();
-  CHECKF(jx_buffer_live_bytes() == before, "live %zu after the pool, %zu before", jx_buffer_live_bytes(), before);
+  CHECKF(jx_buffer_live_bytes() == before, "live %zu after the pool, %zu before", jx_buffer_live_bytes(),
+         before);
 }
 
 static void test_rule(void) {
   CHECK(jx_cpu_stream_min_bytes() == 0); /* no override in this process */
   CHECK(jx_cpu_cache_budget() == 32 * MiB);
-  CHECK(!jx_cpu_stream_output(16000000, 32000000));      /* jit(slow_f): in + out fit */
-  CHECK(!jx_cpu_stream_output(16 * MiB, 32 * MiB));      /* at the budget: fits */
-  CHECK(jx_cpu_stream_output(16 * MiB, 32 * MiB + 1));   /* past it */
-  CHECK(jx_cpu_stream_output(4 * MiB, 1LL << 40));       /* the smallest streamed output */
-  CHECK(!jx_cpu_stream_output(4 * MiB - 1, 1LL << 40));  /* smaller ones never are */
+  CHECK(!jx_cpu_stream_output(16000000, 32000000));     /* jit(slow_f): in + out fit */
+  CHECK(!jx_cpu_stream_output(16 * MiB, 32 * MiB));     /* at the budget: fits */
+  CHECK(jx_cpu_stream_output(16 * MiB, 32 * MiB + 1));  /* past it */
+  CHECK(jx_cpu_stream_output(4 * MiB, 1LL << 40));      /* the smallest streamed output */
+  CHECK(!jx_cpu_stream_output(4 * MiB - 1, 1LL << 40)); /* smaller ones never are */
 }
 
 static void test_probe(void) {

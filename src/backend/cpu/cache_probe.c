@@ -69,8 +69,8 @@ int64_t jx_cpu_probe_cache_budget(void) {
       double best[2];
       time_copies(b->data, a->data, half, best);
       if (jx_diag_enabled("cache"))
-        jx_diag("cache probe: %lld MiB working set: plain %.3f ms, streamed %.3f ms", (long long)(2 * half >> 20),
-                1e3 * best[0], 1e3 * best[1]);
+        jx_diag("cache probe: %lld MiB working set: plain %.3f ms, streamed %.3f ms",
+                (long long)(2 * half >> 20), 1e3 * best[0], 1e3 * best[1]);
       if (best[0] > best[1]) break;
       budget = 2 * half;
     }

@@ -1000,8 +1000,7 @@ DEF_OUTER(f64, double)
 static void gemm_outer(jx_dtype dt, bool threaded, bool ta, bool tb, int64_t M, int64_t N, const void *A,
                        int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc, int64_t out_bytes) {
   int64_t grain = 1 + GEMM_MIN_TASK_WORK / N;
-  const bool stream = HAVE_STREAM && !tb &&
-                      out_bytes >= OUTER_STREAM_MIN_BYTES &&
+  const bool stream = HAVE_STREAM && !tb && out_bytes >= OUTER_STREAM_MIN_BYTES &&
                       jx_cpu_stream_output(out_bytes, (int64_t)jx_buffer_live_bytes()) && cpu_has_avx();
   if (dt == JX_F32) {
     outer_job_f32 j = {ta, tb, stream, N, lda, ldb, ldc, A, B, C};
