@@ -63,8 +63,8 @@ EAGER_ARGS=(--tsv "$OUT/eager.tsv" --no-matmul)   # jx_matmul: its own section b
 bash bench/peers.sh dispatch fusion
 echo; echo "=== jx: bench_eager ${EAGER_ARGS[*]} ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
 # a fresh compile cache: the "first call" rows then include a cold C compile
-JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" "${EAGER_ARGS[@]}" 2>"$OUT/eager.progress" || { cat "$OUT/eager.progress"; echo "bench_eager FAILED"; }
-grep -E "WARNING|note:" "$OUT/eager.progress"
+JX_LOG=cache JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" "${EAGER_ARGS[@]}" 2>"$OUT/eager.progress" || { cat "$OUT/eager.progress"; echo "bench_eager FAILED"; }
+grep -E "WARNING|note:|cache (budget|probe)" "$OUT/eager.progress"
 echo; echo "=== jx: bench_eager --compile-only x3 (new processes on that cache: jx_jit_compile of the MLP step loads it from disk)"
 for r in 1 2 3; do
   JX_CACHE_DIR="$OUT/jx-cache" "$JXB/bench/bench_eager" --compile-only --reps 1 --tsv "$OUT/reload$r.tsv" 2>/dev/null | grep -E "^mlp_compile"

@@ -40,7 +40,7 @@
 typedef struct {
   const char *data, *out, *export_dir;
   bool letters;
-  int epochs, batch, c1, c2, hidden;
+  int epochs, batch, c1, c2, hidden, shift;
   double lr, time_limit;
   int64_t max_steps;
 } opts;
@@ -161,6 +161,7 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
   int32_t *y = (int32_t *)malloc(sizeof(int32_t) * (size_t)B),
           *perm = (int32_t *)malloc(sizeof(int32_t) * (size_t)tr->n);
   int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)B), step_no = 0;
+  int32_t *shifts = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)B);
   int rc = 0;
   double t_start = lt_now();
   bool tty = isatty(STDOUT_FILENO), out_of_time = false;
@@ -174,8 +175,16 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
     int64_t n = 0;
     for (int64_t s = 0; s < spe && !rc && step_no < total; s++) {
       for (int i = 0; i < B; i++) idx[i] = perm[s * B + i], y[i] = tr->labels[idx[i]];
-      lt_to_input(tr, idx, B, r->mean, r->stdv, x);
       jx_pool_push();
+      if (o->shift > 0) { /* augmentation: every example moved by a random (dx, dy) */
+        jx_t sh = jx_random_randint(jx_random_fold_in(key, (uint32_t)(1000003 + step_no)), JX_I32,
+                                    JX_SHAPE(B, 2), -o->shift, o->shift + 1);
+        if (jx_read(sh, JX_I32, shifts, sizeof(int32_t) * 2 * (size_t)B))
+          memset(shifts, 0, sizeof(int32_t) * 2 * (size_t)B);
+        lt_to_input_shifted(tr, idx, B, r->mean, r->stdv, shifts, x);
+      } else {
+        lt_to_input(tr, idx, B, r->mean, r->stdv, x);
+      }
       jx_t out = JX_CALL(step, params, state, jx_array(JX_F32, JX_SHAPE(B, tr->rows, tr->cols, 1), x),
                          jx_array(JX_I32, JX_SHAPE(B), y));
       double lv = jx_ok(out) ? jx_item(jx_at(out, 2)) : NAN;
@@ -215,7 +224,7 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
   r->test_accuracy = r->epochs ? r->test_acc[r->epochs - 1] : 0;
   r->params = params;
   jx_release(state), jx_release(key);
-  free(x), free(y), free(perm), free(idx);
+  free(x), free(y), free(perm), free(idx), free(shifts);
   jx_fn_free(fwd), jx_fn_free(pb), jx_fn_free(step), jx_fn_free(sb), jx_fn_free(jvg), jx_fn_free(vg),
       jx_fn_free(lf);
   jx_optim_free(opt);
@@ -327,7 +336,8 @@ static int load_letters(const char *dir, lt_data *tr, lt_data *te, lt_err *e) {
 
 static int parse(int argc, char **argv, opts *o) {
   *o = (opts){.data = "/usr/share/datasets/fashion-mnist",
-              .epochs = 4,
+              .epochs = 10,
+              .shift = -1, /* 2 for the letters, 0 for Fashion-MNIST */
               .batch = 128,
               .c1 = 16,
               .c2 = 32,
@@ -336,8 +346,9 @@ static int parse(int argc, char **argv, opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      printf("usage: cnn [--data DIR] [--letters [DIR]] [--epochs N (4)] [--batch N (128)] [--lr X (2e-3)]\n"
-             "           [--channels C1,C2 (16,32)] [--hidden N (128)] [--max-steps N] [--time-limit S]\n"
+      printf("usage: cnn [--data DIR] [--letters [DIR]] [--epochs N (10)] [--batch N (128)] [--lr X (2e-3)]\n"
+             "           [--channels C1,C2 (16,32)] [--hidden N (128)] [--shift N (letters 2, else 0)]\n"
+             "           [--max-steps N] [--time-limit S]\n"
              "           [--out DIR (params.npz is not written; curve.svg is)] [--export DIR]\n");
       return -1;
     }
@@ -360,6 +371,8 @@ static int parse(int argc, char **argv, opts *o) {
       o->batch = atoi(v);
     else if (!strcmp(a, "--lr"))
       o->lr = atof(v);
+    else if (!strcmp(a, "--shift"))
+      o->shift = atoi(v);
     else if (!strcmp(a, "--hidden"))
       o->hidden = atoi(v);
     else if (!strcmp(a, "--max-steps"))
@@ -374,6 +387,8 @@ static int parse(int argc, char **argv, opts *o) {
   if (o->epochs < 1 || o->epochs > 256 || o->batch < 1 || o->c1 < 1 || o->c2 < 1 || o->hidden < 1 ||
       o->lr <= 0)
     return fprintf(stderr, "cnn: bad --epochs/--batch/--channels/--hidden/--lr\n"), 2;
+  if (o->shift < 0) o->shift = o->letters ? 2 : 0;
+  if (o->shift > 8) return fprintf(stderr, "cnn: bad --shift (0 to 8 pixels)\n"), 2;
   return 0;
 }
 
@@ -397,8 +412,8 @@ int main(int argc, char **argv) {
          (long long)tr.n, (long long)te.n, tr.rows, tr.cols);
   printf(
       "model: conv5x5-%d relu maxpool2, conv5x5-%d relu maxpool2, dense %d relu, dense; adam lr %g (cosine), "
-      "batch %d, %d epochs, %d threads, conv kernel: %s\n",
-      o.c1, o.c2, o.hidden, o.lr, o.batch, o.epochs, jx_num_threads(),
+      "batch %d, %d epochs, random shifts up to %d px, %d threads, conv kernel: %s\n",
+      o.c1, o.c2, o.hidden, o.lr, o.batch, o.epochs, o.shift, jx_num_threads(),
       getenv("JX_CONV") ? getenv("JX_CONV") : "default");
   fflush(stdout);
   lt_result r;

@@ -91,6 +91,10 @@ jx_t lt_loss(const jx_t *args, void *user); /* (params, inputs f32[B,D], labels 
 jx_t lt_init_params(jx_t key, int nlayers, const int *sizes);
 /* inputs as the network sees them: (pixel/255 - mean) / std */
 void lt_to_input(const lt_data *d, const int64_t *idx, int64_t n, float mean, float stdv, float *out);
+/* the same with example i moved by (dx, dy) = shifts[2i], shifts[2i+1] pixels
+ * (what moves in from outside is background): augmentation */
+void lt_to_input_shifted(const lt_data *d, const int64_t *idx, int64_t n, float mean, float stdv,
+                         const int32_t *shifts, float *out);
 
 typedef struct {
   int epochs, batch;

@@ -95,10 +95,8 @@ void lt_to_input(const lt_data *d, const int64_t *idx, int64_t n, float mean, fl
   }
 }
 
-/* the same with example i moved by (dx, dy) = shifts[2i], shifts[2i+1] pixels
- * (what moves in from outside is background) */
-static void to_input_shifted(const lt_data *d, const int64_t *idx, int64_t n, float mean, float stdv,
-                             const int32_t *shifts, float *out) {
+void lt_to_input_shifted(const lt_data *d, const int64_t *idx, int64_t n, float mean, float stdv,
+                         const int32_t *shifts, float *out) {
   int R = d->rows, C = d->cols;
   float a = 1.0f / (255.0f * stdv), b = -mean / stdv;
   for (int64_t i = 0; i < n; i++) {
@@ -383,7 +381,7 @@ int lt_train(const lt_data *train, const lt_data *test, const lt_train_opts *o, 
         jx_t sh = jx_random_randint(k, JX_I32, JX_SHAPE(B, 2), -o->shift, o->shift + 1);
         if (jx_read(sh, JX_I32, shifts, sizeof(int32_t) * 2 * (size_t)B))
           memset(shifts, 0, sizeof(int32_t) * 2 * (size_t)B);
-        to_input_shifted(train, idx + proc_off, Bp, r->mean, r->stdv, shifts + 2 * proc_off, x);
+        lt_to_input_shifted(train, idx + proc_off, Bp, r->mean, r->stdv, shifts + 2 * proc_off, x);
       } else {
         lt_to_input(train, idx + proc_off, Bp, r->mean, r->stdv, x);
       }
