@@ -108,8 +108,8 @@ static bool call_views_init(call_views *cv, int n, jx_scratch *s) {
  * its fused epilogue's loop `epi` (over the pointers epi_data) or NULL.
  * Values the impl makes are released at once (a loop may run it millions
  * of times). */
-static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_kernel *kn, char **data,
-                     jx_range_fn epi, char **epi_data) {
+static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi,
+                     char **epi_data) {
   int n = kn->nin + kn->nout;
   jx_scratch *s = jx_scratch_here();
   jx_scratch_mark sm = jx_scratch_save(s);
@@ -134,7 +134,8 @@ static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, epi_data};
   jx_t err =
-      epi ? host->dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
+      epi ? jx_prim_rules[kn->call.prim]->lower.impl_epilogue(cv.in, &kn->call.params, cv.out[0],
+                                                              run_epilogue, &ec)
           : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
@@ -147,7 +148,7 @@ static int rt_call(const jx_rt *rt, int prog, int kernel, char **data,
                    void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
-  jx_t err = run_call(rs->host, p, &p->kernels[kernel], data, epi, data);
+  jx_t err = run_call(p, &p->kernels[kernel], data, epi, data);
   if (!err) return 0;
   run_fail(rs, err);
   return 1;
@@ -185,7 +186,7 @@ static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, cons
   if (kn->kind == JX_LK_CALL) {
     const jx_slot_kernel *es = epi >= 0 ? slot_kernel(x->mod, epi) : NULL;
     if (es) gather_slots(es, data, r);
-    return run_call(x->host, p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
+    return run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
   }
   const jx_slot_kernel *sk = slot_kernel(x->mod, k);
   if (sk) {

@@ -500,8 +500,13 @@ typedef struct jx_lowering {
    * length and direction) from the params */
   void (*loop_fields)(const jx_params *p, jx_lloop *l);
   /* CALL: whether a pointwise consumer of its one output may run as its
-   * epilogue (GEMM epilogues, ir/loop.h); NULL: never */
+   * epilogue (GEMM and convolution epilogues, ir/loop.h); NULL: never */
   bool (*epilogue)(const jx_params *p);
+  /* CALL with `epilogue`: impl, calling epi(ctx, lo, hi) on each range of
+   * the output's flat elements as soon as it is final (every element once,
+   * before it returns) */
+  jx_t (*impl_epilogue)(const jx_t *in, const jx_params *p, jx_t out,
+                        void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
 } jx_lowering;
 
 /* --------------------------------------------------------------- rules */
