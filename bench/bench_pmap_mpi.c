@@ -5,7 +5,9 @@
  *   tree:  pmap(jx_psum) of the letters MLP's gradient tree (1296-512-512-26:
  *          6 arrays, 940058 f32, 3.76 MB): one collective per array;
  *   flat:  pmap(jx_psum) of the same bytes as one f32[940058] array;
- *   mpi:   one MPI_Allreduce of the same bytes.
+ *   mpi:   one MPI_Allreduce of the same bytes, in place;
+ *   into:  the same into a second buffer (psum's semantics: a new array;
+ *          MPI then copies the input to the output first).
  * Prints rank 0's medians and minima, and the ratios to MPI (goal of the
  * tree: <= 1.1). Each pmap call includes its fixed costs: the device
  * threads started per call, argument slicing, the result's allocation. */
@@ -52,8 +54,9 @@ static jx_t grad_tree(void) {
   return jx_tuple(6, leaves);
 }
 
-/* one timed call: pmap'd psum of x, or MPI_Allreduce of buf */
-static double time_one(jx_fn *p, jx_t x, float *buf) {
+/* one timed call: pmap'd psum of x, or MPI_Allreduce of buf (in place,
+ * or into out when out is not NULL: a new result, as psum makes) */
+static double time_one(jx_fn *p, jx_t x, float *buf, float *out) {
   MPI_Barrier(MPI_COMM_WORLD);
   double t = now();
   if (p) {
@@ -62,7 +65,7 @@ static double time_one(jx_fn *p, jx_t x, float *buf) {
     if (!jx_ok(r)) fprintf(stderr, "bench_pmap_mpi: %s\n", jx_error(r)), exit(1);
     jx_pool_pop();
   } else {
-    MPI_Allreduce(MPI_IN_PLACE, buf, GRAD_F32, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(out ? buf : MPI_IN_PLACE, out ? out : buf, GRAD_F32, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
   }
   return now() - t;
 }
@@ -82,26 +85,35 @@ int main(int argc, char **argv) {
   }
   jx_fn *f = jx_fn_new(psum_body, 1, NULL), *p = jx_pmap(f, NULL, 0, "batch");
   jx_t tree = jx_retain(grad_tree()), flat = jx_retain(jx_full(JX_F32, JX_SHAPE(1, GRAD_F32), 1e-3));
-  float *buf = malloc(sizeof(float) * GRAD_F32);
-  for (int i = 0; i < GRAD_F32; i++) buf[i] = 1e-3f;
-  double *tt = malloc(sizeof(double) * (size_t)rounds * 3), *tf = tt + rounds, *tm = tf + rounds;
-  for (int w = 0; w < 5; w++) time_one(p, tree, NULL), time_one(p, flat, NULL), time_one(NULL, NULL, buf);
+  float *buf = malloc(sizeof(float) * GRAD_F32), *out = malloc(sizeof(float) * GRAD_F32);
+  for (int i = 0; i < GRAD_F32; i++) buf[i] = 1e-3f, out[i] = 0;
+  double *tt = malloc(sizeof(double) * (size_t)rounds * 4), *tf = tt + rounds, *tm = tf + rounds,
+         *to = tm + rounds;
+  for (int w = 0; w < 5; w++)
+    time_one(p, tree, NULL, NULL), time_one(p, flat, NULL, NULL), time_one(NULL, NULL, buf, NULL),
+        time_one(NULL, NULL, buf, out);
   for (int r = 0; r < rounds; r++) {
-    tm[r] = time_one(NULL, NULL, buf);
-    tt[r] = time_one(p, tree, NULL);
-    tf[r] = time_one(p, flat, NULL);
+    tm[r] = time_one(NULL, NULL, buf, NULL);
+    tt[r] = time_one(p, tree, NULL, NULL);
+    tf[r] = time_one(p, flat, NULL, NULL);
+    to[r] = time_one(NULL, NULL, buf, out);
   }
-  double mt = median(tt, rounds), mf = median(tf, rounds), mm = median(tm, rounds);
+  double mt = median(tt, rounds), mf = median(tf, rounds), mm = median(tm, rounds), mo = median(to, rounds);
   if (!rank) {
     printf("processes\t%d (1 device each)\n", size);
     printf("pmap_psum_tree_3.76MB_ms\t%.3f\t(6 arrays)\n", mt * 1e3);
     printf("pmap_psum_flat_3.76MB_ms\t%.3f\t(one array)\n", mf * 1e3);
-    printf("mpi_allreduce_3.76MB_ms\t%.3f\n", mm * 1e3);
+    printf("mpi_allreduce_3.76MB_ms\t%.3f\t(in place)\n", mm * 1e3);
+    printf("mpi_allreduce_into_3.76MB_ms\t%.3f\t(into a second buffer, as psum makes a new array)\n",
+           mo * 1e3);
     printf("ratio_tree_over_mpi\t%.3f\t(median of %d alternating rounds; goal <= 1.1)\n", mt / mm, rounds);
     printf("ratio_flat_over_mpi\t%.3f\n", mf / mm);
-    printf("min_ms_tree_flat_mpi\t%.3f\t%.3f\t%.3f\n", tt[0] * 1e3, tf[0] * 1e3, tm[0] * 1e3);
+    printf("ratio_tree_over_mpi_into\t%.3f\n", mt / mo);
+    printf("ratio_flat_over_mpi_into\t%.3f\n", mf / mo);
+    printf("min_ms_tree_flat_mpi_into\t%.3f\t%.3f\t%.3f\t%.3f\n", tt[0] * 1e3, tf[0] * 1e3, tm[0] * 1e3,
+           to[0] * 1e3);
   }
-  free(tt), free(buf);
+  free(tt), free(buf), free(out);
   jx_release(tree), jx_release(flat);
   jx_fn_free(p), jx_fn_free(f);
   return 0;
