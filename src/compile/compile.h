@@ -33,6 +33,10 @@ typedef struct jx_compile_host {
   jx_t (*eval_jaxpr)(const jx_jaxpr *j, const jx_t *args, jx_t *outs);
 } jx_compile_host;
 
+/* How many CALL kernels have run in place so far (exec.c, lower.inplace;
+ * tests). */
+int64_t jx_exec_inplace_calls(void);
+
 /* A compiled jaxpr: the optimized jaxpr, its program and loaded module
  * (module NULL: no working compiler, run by interpretation). */
 typedef struct jx_executable jx_executable;

@@ -507,6 +507,10 @@ typedef struct jx_lowering {
    * before it returns) */
   jx_t (*impl_epilogue)(const jx_t *in, const jx_params *p, jx_t out,
                         void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+  /* CALL: under jit its output 0 may be written into input 0's buffer when
+   * that input is a temporary nothing reads later (same bytes); the impl
+   * then sees the two share data (compile/exec.c, alloc_defined) */
+  bool inplace;
 } jx_lowering;
 
 /* --------------------------------------------------------------- rules */
