@@ -9,8 +9,9 @@
  *   into:  the same into a second buffer (psum's semantics: a new array;
  *          MPI then copies the input to the output first);
  *   made:  pmap of psum(2x), the reduced value made in the step (a dead
- *          temporary: jit reduces it in place), against C computing
- *          y = 2x and MPI_Allreduce in place on y.
+ *          temporary: jit reduces it in place), of the flat array and of
+ *          the tree, against C computing y = 2x and one MPI_Allreduce in
+ *          place on y.
  * Prints rank 0's medians and minima, and the ratios to MPI (goal of the
  * tree: <= 1.1). Each pmap call includes its fixed costs: the device
  * threads started per call, argument slicing, the result's allocation. */
@@ -47,9 +48,13 @@ static jx_t psum_body(const jx_t *a, void *u) {
 
 /* a gradient made in the step and reduced: 2x, then psum (in place: the
  * temporary is dead after it) */
+static jx_t twice(jx_t x, void *u) {
+  (void)u;
+  return jx_mul(x, jx_scalar(2.0));
+}
 static jx_t made_body(const jx_t *a, void *u) {
   (void)u;
-  return jx_psum(jx_mul(a[0], jx_scalar(2.0)), "batch");
+  return jx_psum(jx_tree_map(twice, a[0], NULL), "batch");
 }
 
 /* the C program's version: y = 2x, then MPI_Allreduce in place on y */
@@ -106,11 +111,12 @@ int main(int argc, char **argv) {
   jx_t tree = jx_retain(grad_tree()), flat = jx_retain(jx_full(JX_F32, JX_SHAPE(1, GRAD_F32), 1e-3));
   float *buf = malloc(sizeof(float) * GRAD_F32), *out = malloc(sizeof(float) * GRAD_F32);
   for (int i = 0; i < GRAD_F32; i++) buf[i] = 1e-3f, out[i] = 0;
-  double *tt = malloc(sizeof(double) * (size_t)rounds * 6), *tf = tt + rounds, *tm = tf + rounds,
-         *to = tm + rounds, *tjm = to + rounds, *tcm = tjm + rounds;
+  double *tt = malloc(sizeof(double) * (size_t)rounds * 7), *tf = tt + rounds, *tm = tf + rounds,
+         *to = tm + rounds, *tjm = to + rounds, *tcm = tjm + rounds, *tjt = tcm + rounds;
   for (int w = 0; w < 5; w++)
     time_one(p, tree, NULL, NULL), time_one(p, flat, NULL, NULL), time_one(NULL, NULL, buf, NULL),
-        time_one(NULL, NULL, buf, out), time_one(pm, flat, NULL, NULL), time_one(NULL, flat, buf, out);
+        time_one(NULL, NULL, buf, out), time_one(pm, flat, NULL, NULL), time_one(NULL, flat, buf, out),
+        time_one(pm, tree, NULL, NULL);
   for (int r = 0; r < rounds; r++) {
     tm[r] = time_one(NULL, NULL, buf, NULL);
     tt[r] = time_one(p, tree, NULL, NULL);
@@ -118,9 +124,10 @@ int main(int argc, char **argv) {
     to[r] = time_one(NULL, NULL, buf, out);
     tjm[r] = time_one(pm, flat, NULL, NULL);
     tcm[r] = time_one(NULL, flat, buf, out);
+    tjt[r] = time_one(pm, tree, NULL, NULL);
   }
   double mt = median(tt, rounds), mf = median(tf, rounds), mm = median(tm, rounds), mo = median(to, rounds);
-  double mjm = median(tjm, rounds), mcm = median(tcm, rounds);
+  double mjm = median(tjm, rounds), mcm = median(tcm, rounds), mjt = median(tjt, rounds);
   if (!rank) {
     printf("processes\t%d (1 device each)\n", size);
     printf("pmap_psum_tree_3.76MB_ms\t%.3f\t(6 arrays)\n", mt * 1e3);
@@ -132,7 +139,10 @@ int main(int argc, char **argv) {
     printf("ratio_flat_over_mpi\t%.3f\n", mf / mm);
     printf("made_pmap_psum_of_2x_ms\t%.3f\t(the gradient made in the step: psum in place)\n", mjm * 1e3);
     printf("made_c_2x_then_allreduce_ms\t%.3f\t(C: y = 2x, MPI_Allreduce in place on y)\n", mcm * 1e3);
+    printf("made_pmap_psum_of_2x_tree_ms\t%.3f\t(the same over the 6-array gradient tree)\n", mjt * 1e3);
     printf("ratio_made_over_c\t%.3f\n", mjm / mcm);
+    printf("ratio_made_tree_over_c\t%.3f\t(goal <= 1.1: the tree's psum against one MPI_Allreduce)\n",
+           mjt / mcm);
     printf("ratio_tree_over_mpi_into\t%.3f\n", mt / mo);
     printf("ratio_flat_over_mpi_into\t%.3f\n", mf / mo);
     printf("min_ms_tree_flat_mpi_into\t%.3f\t%.3f\t%.3f\t%.3f\n", tt[0] * 1e3, tf[0] * 1e3, tm[0] * 1e3,
