@@ -285,8 +285,23 @@ static jx_t f_arg_psum(const jx_t *a, void *u) {
   return jx_psum(a[0], "i");
 }
 
+/* a jitted body inside a named vmap, none of whose operands the vmap
+ * maps: its psum reduces a replicated dead temporary (local.c's
+ * replicated(), in place) */
+static jx_t h_rep(const jx_t *a, void *u) {
+  (void)u;
+  return jx_psum(jx_mul(a[0], jx_scalar(2.0)), "i");
+}
+static jx_t f_rep(const jx_t *a, void *u) { return jx_add(JX_CALL((jx_fn *)u, a[1]), a[0]); }
+
 static void test_inplace_collectives(void) {
   jx_pool_push();
+  jx_fn *jh = jx_jit(jx_fn_new(h_rep, 1, NULL));
+  jx_t X = ARANGE(3, 5), w = ARANGE(5);
+  const int64_t before = jx_exec_inplace_calls();
+  jx_t got = JX_CALL(jx_vmap_named(jx_fn_new(f_rep, 2, jh), (int[]){0, JX_NONE}, 0, "i"), X, w);
+  CHECK_SAME(got, jx_add(X, jx_mul(w, jx_scalar(6.0))), 1e-6);
+  if (jx_exec_run_counts().compiled > 0) CHECK(jx_exec_inplace_calls() - before == 1);
   for (int ndev = 1; ndev <= 3; ndev++) {
     CHECK(jx_set_cpu_devices(ndev) == NULL);
     const jx_body bodies[4] = {f_dead_psum, f_live_psum, f_arg_psum, f_dead_out};

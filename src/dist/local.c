@@ -566,15 +566,25 @@ static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out,
   if (n != pa->coll.size)
     return jx_error_new("%s: traced for %lld members, the named vmap has %lld", what,
                         (long long)pa->coll.size, (long long)n);
+  /* under jit the output may be the input's buffer (lower.inplace): the
+   * members then read a copy */
+  const void *src = jx_data(in[0]);
+  const size_t in_bytes = (size_t)jx_aval_size(&in[0]->aval) * jx_dtype_size(in[0]->aval.dtype);
+  jx_buffer *stash = src == jx_data(out) ? jx_buffer_new(in_bytes ? in_bytes : 1) : NULL;
   slot *s = jx_malloc(sizeof(slot) * (size_t)n);
-  if (!s) return jx_error_new("%s: out of memory", what);
-  for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, jx_data(in[0]), NULL};
+  if (!s || (src == jx_data(out) && !stash)) {
+    jx_free(s), jx_buffer_release(stash);
+    return jx_error_new("%s: out of memory", what);
+  }
+  if (stash) src = memcpy(stash->data, src, in_bytes);
+  for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, src, NULL};
   for (int64_t j = 0; j < n; j++) s[j].out = jx_data(out);
   if (p == JX_P_all_gather)
     compute(p, pa, s, (int)n, 0, 0, out);
   else
     reduce_into(p, out->aval.dtype, jx_data(out), s, (int)n, 0, jx_aval_size(&out->aval));
   jx_free(s);
+  jx_buffer_release(stash);
   return NULL;
 }
 
