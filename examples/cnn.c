@@ -337,11 +337,11 @@ static int load_letters(const char *dir, lt_data *tr, lt_data *te, lt_err *e) {
 static int parse(int argc, char **argv, opts *o) {
   *o = (opts){.data = "/usr/share/datasets/fashion-mnist",
               .epochs = 10,
-              .shift = -1, /* 2 for the letters, 0 for Fashion-MNIST */
               .batch = 128,
               .c1 = 16,
               .c2 = 32,
               .hidden = 128,
+              .shift = -1, /* 2 for the letters, 0 for Fashion-MNIST */
               .lr = 2e-3};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
