@@ -502,6 +502,11 @@ typedef struct jx_lowering {
   /* CALL: whether a pointwise consumer of its one output may run as its
    * epilogue (GEMM epilogues, ir/loop.h); NULL: never */
   bool (*epilogue)(const jx_params *p);
+  /* CALL: its impl may be given its one output in operand 0's buffer, and
+   * then writes only what changes (dynamic_update_slice: the update's
+   * window). A loop driver uses this to update a carry in place
+   * (render_loop.c); false: the output never aliases an operand */
+  bool in_place;
 } jx_lowering;
 
 /* --------------------------------------------------------------- rules */
