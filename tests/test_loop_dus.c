@@ -21,6 +21,9 @@
 
 enum { T = 5, D = 3 };
 
+/* the generated C's marks (render_loop.c) */
+static const char CARRY[] = ": updated in place */", TEMP[] = "/* a temporary computed in place */";
+
 /* what a body does besides C = dus(C, x, (start(t), 0)) */
 typedef enum {
   PLAIN,      /* carry (C, t); y = t */
@@ -28,6 +31,8 @@ typedef enum {
   Y_OLD,      /* y = C_old: the old carry is also an output */
   Y_NEW,      /* y = C_new: the new carry is also an output (copied from it) */
   TWO_CACHES, /* carry (C, C2, t), both updated: the same initial array */
+  DECAY,      /* C = dus(C * 0.5, x, ...): the operand is a temporary */
+  DECAY_READ, /* the same, y = sum(temporary * C_new): read after the update */
 } mode;
 
 typedef struct {
@@ -42,10 +47,13 @@ static jx_t start_of(jx_t t) { return jx_add(jx_mul(t, I32(3)), I32(-7)); }
 static jx_t kv_body(const jx_t *a, void *u) {
   const kv_opts *o = u;
   jx_t C = jx_at(a[0], 0), t = jx_at(a[0], o->m == TWO_CACHES ? 2 : 1), x = a[1];
-  jx_t Cn = jx_dynamic_update_slice(C, x, (jx_t[]){start_of(t), I32(0)});
+  jx_t Cd = o->m == DECAY || o->m == DECAY_READ ? jx_mul(C, F64S(0.5)) : C;
+  jx_t Cn = jx_dynamic_update_slice(Cd, x, (jx_t[]){start_of(t), I32(0)});
   jx_t tn = jx_add(t, I32(1));
   switch (o->m) {
-    case PLAIN: return JX_TUPLE(JX_TUPLE(Cn, tn), t);
+    case PLAIN:
+    case DECAY: return JX_TUPLE(JX_TUPLE(Cn, tn), t);
+    case DECAY_READ: return JX_TUPLE(JX_TUPLE(Cn, tn), jx_sum(jx_mul(Cd, Cn)));
     case READ_OLD: return JX_TUPLE(JX_TUPLE(Cn, tn), jx_sum(jx_mul(C, Cn)));
     case Y_OLD: return JX_TUPLE(JX_TUPLE(Cn, tn), C);
     case Y_NEW: return JX_TUPLE(JX_TUPLE(Cn, tn), Cn);
@@ -129,15 +137,16 @@ static jx_t xs_of(int n, int rows) {
   return jx_add(jx_reshape(arange((int64_t)n * rows * D, 0.5), JX_SHAPE(n, rows, D)), F64S(1));
 }
 
-/* the number of carries the rendered C of f at args updates in place
- * (-1: it did not render) */
-static int in_place_carries(jx_fn *f, const jx_t *args) {
+/* the number of carries the rendered C of f at args updates in place,
+ * and of temporaries it computes in a loop output's destination (-1: it
+ * did not render) */
+static int in_place_count(jx_fn *f, const jx_t *args, const char *what) {
   built b = build(f, args);
   jx_t rerr = NULL;
   char *src = b.p ? jx_cpu_backend.render(b.p, &rerr) : NULL;
   CHECKF(src != NULL, "render: %s", b.err ? jx_error(b.err) : rerr ? jx_error(rerr) : "failed");
   int n = src ? 0 : -1;
-  for (const char *s = src; s && (s = strstr(s, ": updated in place */")); s++) n++;
+  for (const char *s = src; s && (s = strstr(s, what)); s++) n++;
   jx_free(src);
   built_free(&b);
   return n;
@@ -146,7 +155,7 @@ static int in_place_carries(jx_fn *f, const jx_t *args) {
 static void test_values(void) {
   jx_pool_push();
   jx_t C0 = jx_reshape(arange(T * D, -0.25), JX_SHAPE(T, D));
-  static const mode modes[] = {PLAIN, READ_OLD, Y_OLD, Y_NEW, TWO_CACHES};
+  static const mode modes[] = {PLAIN, READ_OLD, Y_OLD, Y_NEW, TWO_CACHES, DECAY, DECAY_READ};
   for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
     for (int rev = 0; rev < 2; rev++)
       for (int rows = 1; rows <= 2; rows++)
@@ -186,32 +195,37 @@ static void test_in_place(void) {
   jx_t C0 = jx_reshape(arange(T * D, -0.25), JX_SHAPE(T, D)), xs = xs_of(6, 1);
   static const struct {
     mode m;
-    int want;
+    int want, want_temps;
   } cases[] = {
-      {PLAIN, 1},      /* the cache */
-      {READ_OLD, 0},   /* the old value is read after the update: ping-pong */
-      {Y_OLD, 0},      /* the old value is a y, copied after the body runs */
-      {Y_NEW, 1},      /* the y is copied from the new value */
-      {TWO_CACHES, 2}, /* both, though they start from the same array */
+      {PLAIN, 1, 0},      /* the cache */
+      {READ_OLD, 0, 0},   /* the old value is read after the update: ping-pong */
+      {Y_OLD, 0, 0},      /* the old value is a y, copied after the body runs */
+      {Y_NEW, 1, 0},      /* the y is copied from the new value */
+      {TWO_CACHES, 2, 0}, /* both, though they start from the same array */
+      {DECAY, 0, 1},      /* C * 0.5 computed in the carry's next buffer */
+      {DECAY_READ, 0, 0}, /* ... but not when read after the update */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
     for (int rev = 0; rev < 2; rev++) {
       kv_opts o = {cases[i].m, rev};
       jx_fn *f = jx_fn_new(kv, 2, &o);
-      int n = in_place_carries(f, (jx_t[]){C0, xs});
+      int n = in_place_count(f, (jx_t[]){C0, xs}, CARRY);
       CHECKF(n == cases[i].want, "mode %d reverse %d: %d carries updated in place, want %d", (int)cases[i].m,
              rev, n, cases[i].want);
+      n = in_place_count(f, (jx_t[]){C0, xs}, TEMP);
+      CHECKF(n == cases[i].want_temps, "mode %d reverse %d: %d temporaries computed in place, want %d",
+             (int)cases[i].m, rev, n, cases[i].want_temps);
       jx_fn_free(f);
     }
   kv_opts o = {PLAIN, false};
   jx_fn *f = jx_fn_new(kv, 2, &o), *vf = jx_vmap(f, (int[]){0, 0}, 0);
   jx_t Cb = jx_reshape(arange(2 * T * D, 0.125), JX_SHAPE(2, T, D));
-  int n = in_place_carries(vf, (jx_t[]){Cb, jx_reshape(arange(2 * 6 * D, -0.5), JX_SHAPE(2, 6, 1, D))});
+  int n = in_place_count(vf, (jx_t[]){Cb, jx_reshape(arange(2 * 6 * D, -0.5), JX_SHAPE(2, 6, 1, D))}, CARRY);
   CHECKF(n == 1, "vmap: %d carries updated in place, want 1", n);
   jx_fn_free(vf), jx_fn_free(f);
   int steps = 3;
   f = jx_fn_new(kv_while, 1, &steps);
-  n = in_place_carries(f, &C0);
+  n = in_place_count(f, &C0, CARRY);
   CHECKF(n == 1, "while: %d carries updated in place, want 1", n);
   jx_fn_free(f);
   jx_pool_pop();

@@ -34,18 +34,44 @@ static bool redirected(const jx_program *p, int o);
  * and passed on as no output of the body (those are copied after the
  * body runs, when the old value is gone). The cond of a while reads the
  * carry before the body, as before. */
-static bool carry_in_place(const jx_program *p, int c, int first_carry) {
-  int ab = arg_buf(p, first_carry + c), bo = p->outs[c];
-  if (ab < 0 || !redirected(p, c) || p->bufs[bo].def < 0) return false;
-  const jx_kernel *k = &p->kernels[p->bufs[bo].def];
+/* The operand buffer that written-in-place output o of body p may share
+ * with it (-1: none): o's CALL allows it (lower.in_place) and is the
+ * operand's last reader, which none of its other operands is. */
+static int in_place_operand(const jx_program *p, int o) {
+  int bo = p->outs[o], kd = p->bufs[bo].def;
+  if (!redirected(p, o) || kd < 0) return -1;
+  const jx_kernel *k = &p->kernels[kd];
   if (k->kind != JX_LK_CALL || !jx_prim_rules[k->call.prim]->lower.in_place || k->epilogue || k->nout != 1 ||
-      k->nin < 1 || k->ins[0] != ab || p->bufs[ab].last != p->bufs[bo].def)
-    return false;
+      k->nin < 1 || p->bufs[k->ins[0]].last != kd)
+    return -1;
   for (int i = 1; i < k->nin; i++)
-    if (k->ins[i] == ab) return false;
+    if (k->ins[i] == k->ins[0]) return -1;
+  return k->ins[0];
+}
+
+static bool carry_in_place(const jx_program *p, int c, int first_carry) {
+  int ab = arg_buf(p, first_carry + c);
+  if (ab < 0 || in_place_operand(p, c) != ab) return false;
   for (int o = 0; o < p->nout; o++)
     if (p->outs[o] == ab) return false;
   return true;
+}
+
+/* The same for a temporary of the body (C = dynamic_update_slice(C *
+ * decay, ...)): the temporary the update's operand is, when output o's
+ * CALL may share it (in_place_operand), is not allocated but computed in
+ * o's destination d[o] -- the carry buffer the body does not read this
+ * step, or the row of a stacked y -- which nothing reads before the
+ * CALL defines o there; the CALL then writes only its window. -1: none. */
+static int temp_in_place(const jx_program *p, int o) {
+  int tb = in_place_operand(p, o);
+  return tb >= 0 && p->bufs[tb].kind == JX_LB_TEMP ? tb : -1;
+}
+
+static bool temp_placed(const jx_program *p, int b) {
+  for (int o = 0; o < p->nout; o++)
+    if (temp_in_place(p, o) == b) return true;
+  return false;
 }
 
 /* Output o of a body is written in place at its destination when its
@@ -71,13 +97,14 @@ static void put_sub_decl(sb *b, const jx_kernel *k, int si) {
     if (p->bufs[i].kind == JX_LB_CONST) put(b, "  s%d[%d] = b[%d];\n", si, i, k->loop.bmap[si][i]);
 }
 
-/* allocate sub si's temporaries (and outputs not written in place) once */
+/* allocate sub si's temporaries (but those computed in an output's
+ * destination, temp_in_place) and outputs not written in place, once */
 static void put_sub_alloc(sb *b, const jx_kernel *k, int si, bool redirect, const char *ind) {
   const jx_program *p = k->loop.sub[si];
   for (int i = 0; i < p->nbuf; i++) {
     /* an OUT buffer is the first output that has it, so written in place when redirecting */
     jx_lbkind kd = p->bufs[i].kind;
-    bool own = kd == JX_LB_TEMP || (kd == JX_LB_OUT && !redirect);
+    bool own = (kd == JX_LB_TEMP && !(redirect && temp_placed(p, i))) || (kd == JX_LB_OUT && !redirect);
     if (own)
       put(b, "%sif (!(h%d[%d] = rt->alloc(rt, %lldLL, &s%d[%d]))) goto done;\n", ind, si, i, buf_bytes(p, i),
           si, i);
@@ -107,8 +134,12 @@ static bool forwardable(const jx_program *p, int o, int nconst, int ncarry) {
  * d<si>[] becomes the source */
 static void put_sub_run(sb *b, const jx_kernel *k, int si, const char *ind, int nconst, int ncarry) {
   const jx_program *p = k->loop.sub[si];
-  for (int o = 0; o < p->nout; o++)
-    if (redirected(p, o)) put(b, "%ss%d[%d] = d%d[%d];\n", ind, si, p->outs[o], si, o);
+  for (int o = 0; o < p->nout; o++) {
+    if (!redirected(p, o)) continue;
+    put(b, "%ss%d[%d] = d%d[%d];\n", ind, si, p->outs[o], si, o);
+    int tb = temp_in_place(p, o);
+    if (tb >= 0) put(b, "%ss%d[%d] = d%d[%d]; /* a temporary computed in place */\n", ind, si, tb, si, o);
+  }
   put(b, "%sif (p%d_run(s%d, rt)) goto done;\n", ind, p->id, si);
   for (int o = 0; o < p->nout; o++) {
     if (redirected(p, o)) continue;
