@@ -231,9 +231,39 @@ static void test_in_place(void) {
   jx_pool_pop();
 }
 
+/* Outside loops: an update of a temporary nothing reads later runs in
+ * the temporary's buffer (compile/exec.c, lower.inplace), one of a value
+ * read later does not; both against eager. */
+static jx_t root_dead(const jx_t *a, void *u) {
+  (void)u;
+  jx_t C = jx_mul(a[0], F64S(2));
+  return jx_sin(jx_dynamic_update_slice(C, a[1], (jx_t[]){I32(T - 1), I32(1)}));
+}
+static jx_t root_live(const jx_t *a, void *u) {
+  jx_t C = jx_mul(a[0], F64S(2));
+  return jx_add(root_dead(a, u), C);
+}
+static void test_root(void) {
+  jx_pool_push();
+  jx_t C0 = jx_reshape(arange(T * D, -0.25), JX_SHAPE(T, D)), x = xs_of(1, 2);
+  x = jx_reshape(x, JX_SHAPE(2, D)); /* start (T - 1, 1) clamps to (T - 2, 0) */
+  const jx_body bodies[2] = {root_dead, root_live};
+  for (int i = 0; i < 2; i++) {
+    jx_fn *f = jx_fn_new(bodies[i], 2, NULL);
+    const int64_t before = jx_exec_inplace_calls(), runs = jx_exec_run_counts().compiled;
+    CHECK_JIT(f, C0, x);
+    if (jx_exec_run_counts().compiled > runs)
+      CHECKF(jx_exec_inplace_calls() - before == (i == 0), "%s: %lld updates in place", i ? "live" : "dead",
+             (long long)(jx_exec_inplace_calls() - before));
+    jx_fn_free(f);
+  }
+  jx_pool_pop();
+}
+
 int main(void) {
   if (check_private_cache("test-loop-dus")) return 1;
   test_in_place();
+  test_root();
   test_values();
   setenv("JX_JIT_LOOPS", "0", 1); /* the same values with loops run by the runtime */
   test_values();

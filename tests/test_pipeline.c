@@ -270,7 +270,7 @@ static void test_typecheck(void) {
 }
 
 /* ------------------------------------ the checks run inside jx_compile */
-__attribute__((unused)) static const jx_compile_host host = {jx_eval_jaxpr, jx_dot_general_epilogue};
+__attribute__((unused)) static const jx_compile_host host = {jx_eval_jaxpr};
 
 static void test_checks_on(void) {
 #ifdef JX_DEBUG_CHECKS

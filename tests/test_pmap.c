@@ -259,6 +259,74 @@ static void test_pmap_matches_vmap(int ndev) {
   jx_pool_pop();
 }
 
+/* In-place collectives (exec.c's inplace_source, lower.inplace): psum,
+ * pmax and pmin of a temporary nothing reads later write into its buffer
+ * (one device: nothing to do; in-process members read a copy of it; one
+ * device per process: MPI_IN_PLACE). Not when the temporary is read after
+ * the collective, nor for an argument's buffer. Against the named vmap. */
+static jx_t f_dead_psum(const jx_t *a, void *u) {
+  (void)u;
+  jx_t y = jx_mul(a[0], jx_scalar(2.0));
+  /* three collectives into temporaries */
+  return jx_add(jx_add(jx_psum(y, "i"), jx_pmax(jx_add(a[0], jx_scalar(1.0)), "i")),
+                jx_pmin(jx_neg(a[0]), "i"));
+}
+static jx_t f_dead_out(const jx_t *a, void *u) {
+  (void)u;
+  return jx_psum(jx_mul(a[0], jx_scalar(2.0)), "i"); /* into the program's output */
+}
+static jx_t f_live_psum(const jx_t *a, void *u) {
+  (void)u;
+  jx_t y = jx_mul(a[0], jx_scalar(2.0));
+  return jx_add(jx_psum(y, "i"), y); /* y is read after the psum */
+}
+static jx_t f_arg_psum(const jx_t *a, void *u) {
+  (void)u;
+  return jx_psum(a[0], "i");
+}
+
+/* a jitted body inside a named vmap, none of whose operands the vmap
+ * maps: its psum reduces a replicated dead temporary (local.c's
+ * replicated(), in place) */
+static jx_t h_rep(const jx_t *a, void *u) {
+  (void)u;
+  return jx_psum(jx_mul(a[0], jx_scalar(2.0)), "i");
+}
+static jx_t f_rep(const jx_t *a, void *u) { return jx_add(JX_CALL((jx_fn *)u, a[1]), a[0]); }
+
+static void test_inplace_collectives(void) {
+  jx_pool_push();
+  jx_fn *jh = jx_jit(jx_fn_new(h_rep, 1, NULL));
+  jx_t X = ARANGE(3, 5), w = ARANGE(5);
+  const int64_t before = jx_exec_inplace_calls();
+  jx_t got = JX_CALL(jx_vmap_named(jx_fn_new(f_rep, 2, jh), (int[]){0, JX_NONE}, 0, "i"), X, w);
+  CHECK_SAME(got, jx_add(X, jx_mul(w, jx_scalar(6.0))), 1e-6);
+  if (jx_exec_run_counts().compiled > 0) CHECK(jx_exec_inplace_calls() - before == 1);
+  for (int ndev = 1; ndev <= 3; ndev++) {
+    CHECK(jx_set_cpu_devices(ndev) == NULL);
+    const jx_body bodies[4] = {f_dead_psum, f_live_psum, f_arg_psum, f_dead_out};
+    const int64_t expect[4] = {3, 0, 0, 1}; /* in place, per device */
+    for (int b = 0; b < 4; b++) {
+      jx_pool_push();
+      jx_t X = ARANGE(ndev, 5);
+      jx_fn *f = jx_fn_new(bodies[b], 1, NULL);
+      jx_t want = JX_CALL(jx_vmap_named(f, NULL, 0, "i"), X);
+      const int64_t before = jx_exec_inplace_calls();
+      jx_t got = JX_CALL(jx_pmap(f, NULL, 0, "i"), X);
+      const int64_t ran = jx_exec_inplace_calls() - before;
+      CHECKF(jx_ok(got) && maxdiff(got, want) <= 1e-6, "in-place collectives, body %d, %d devices: %s", b,
+             ndev, jx_ok(got) ? "differs" : jx_error(got));
+      /* compiled: per device, every collective of a dead temporary in
+       * place, none otherwise (interpreted: none at all) */
+      jx_exec_counts c = jx_exec_run_counts();
+      if (c.compiled > 0)
+        CHECKF(ran == expect[b] * ndev, "body %d, %d devices: %lld in place", b, ndev, (long long)ran);
+      jx_pool_pop();
+    }
+  }
+  jx_pool_pop();
+}
+
 static int traces;
 static jx_t f_counted(const jx_t *a, void *u) {
   (void)u;
@@ -576,6 +644,7 @@ int main(void) {
   test_pmap_matches_vmap(2);
   test_pmap_matches_vmap(3);
   test_pmap_basics();
+  test_inplace_collectives();
   test_compositions();
   test_shard_map();
   test_faults();

@@ -26,14 +26,16 @@ bool jx_compile_checks_enabled(void);
 
 /* What the compiler needs from the layers above it, handed in by its
  * caller (control/derive.c), so that compile/ never includes trace/ or
- * prims/: the interpreter (a jaxpr run without a working C compiler) and
- * the GEMM with a fused epilogue (a CALL kernel of dot_general whose
- * epilogue epi runs on ranges [lo, hi) of finished result elements). */
+ * prims/: the interpreter (a jaxpr run without a working C compiler).
+ * (A CALL with a fused epilogue runs through its primitive's
+ * lower.impl_epilogue, core/core.h.) */
 typedef struct jx_compile_host {
   jx_t (*eval_jaxpr)(const jx_jaxpr *j, const jx_t *args, jx_t *outs);
-  jx_t (*dot_general_epilogue)(const jx_t *in, const jx_params *pa, jx_t out,
-                               void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
 } jx_compile_host;
+
+/* How many CALL kernels have run in place so far (exec.c, lower.inplace;
+ * tests). */
+int64_t jx_exec_inplace_calls(void);
 
 /* A compiled jaxpr: the optimized jaxpr, its program and loaded module
  * (module NULL: no working compiler, run by interpretation). */

@@ -108,8 +108,8 @@ static bool call_views_init(call_views *cv, int n, jx_scratch *s) {
  * its fused epilogue's loop `epi` (over the pointers epi_data) or NULL.
  * Values the impl makes are released at once (a loop may run it millions
  * of times). */
-static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_kernel *kn, char **data,
-                     jx_range_fn epi, char **epi_data) {
+static jx_t run_call(const jx_program *p, const jx_kernel *kn, char **data, jx_range_fn epi,
+                     char **epi_data) {
   int n = kn->nin + kn->nout;
   jx_scratch *s = jx_scratch_here();
   jx_scratch_mark sm = jx_scratch_save(s);
@@ -134,7 +134,8 @@ static jx_t run_call(const jx_compile_host *host, const jx_program *p, const jx_
   size_t mark = jx_pool_mark();
   epi_ctx ec = {epi, epi_data};
   jx_t err =
-      epi ? host->dot_general_epilogue(cv.in, &kn->call.params, cv.out[0], run_epilogue, &ec)
+      epi ? jx_prim_rules[kn->call.prim]->lower.impl_epilogue(cv.in, &kn->call.params, cv.out[0],
+                                                              run_epilogue, &ec)
           : jx_prim_rules[kn->call.prim]->impl(kn->call.prim, cv.in, kn->nin, &kn->call.params, cv.out);
   if (err) jx_retain(err);
   jx_pool_release_to(mark);
@@ -147,7 +148,7 @@ static int rt_call(const jx_rt *rt, int prog, int kernel, char **data,
                    void (*epi)(void *, int64_t, int64_t)) {
   run_state *rs = rt->ctx;
   const jx_program *p = rs->root->all[prog];
-  jx_t err = run_call(rs->host, p, &p->kernels[kernel], data, epi, data);
+  jx_t err = run_call(p, &p->kernels[kernel], data, epi, data);
   if (!err) return 0;
   run_fail(rs, err);
   return 1;
@@ -185,7 +186,7 @@ static jx_t run_kernel(const jx_executable *x, int k, int epi, char **data, cons
   if (kn->kind == JX_LK_CALL) {
     const jx_slot_kernel *es = epi >= 0 ? slot_kernel(x->mod, epi) : NULL;
     if (es) gather_slots(es, data, r);
-    return run_call(x->host, p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
+    return run_call(p, kn, data, es ? es->fn : epi >= 0 ? x->mod->ranges[epi] : NULL, es ? r : data);
   }
   const jx_slot_kernel *sk = slot_kernel(x->mod, k);
   if (sk) {
@@ -220,14 +221,53 @@ static void bind_inputs(const jx_program *p, const jx_t *args, run_bufs *rb) {
   }
 }
 
+/* In-place CALLs (lower.inplace): the temporary input 0 of CALL kernel k
+ * whose buffer its output b takes, or -1. The input must be read by
+ * nothing after k (nor twice by k) and hold as many bytes of the dtype. */
+static _Atomic int64_t inplace_calls;
+int64_t jx_exec_inplace_calls(void) { return atomic_load(&inplace_calls); }
+
+static int inplace_source(const jx_program *p, int k, int b, const run_bufs *rb) {
+  const jx_kernel *kn = &p->kernels[k];
+  if (kn->kind != JX_LK_CALL || !jx_prim_rules[kn->call.prim]->lower.inplace || kn->nin < 1 || kn->nout < 1 ||
+      kn->outs[0] != b)
+    return -1;
+  const int a = kn->ins[0];
+  const jx_lbuf *la = &p->bufs[a], *lb = &p->bufs[b];
+  if (la->kind != JX_LB_TEMP || la->last != k || !rb->buf[a] || la->aval.dtype != lb->aval.dtype ||
+      jx_aval_size(&la->aval) != jx_aval_size(&lb->aval))
+    return -1;
+  for (int i = 1; i < kn->nin; i++)
+    if (kn->ins[i] == a) return -1;
+  return a;
+}
+
+/* output or temporary b takes temporary a's buffer (and its reference) */
+static jx_t take_buffer(const jx_lbuf *lb, int b, int a, run_bufs *rb) {
+  if (lb->kind == JX_LB_OUT) {
+    rb->val[b] = jx_value_new(JX_VK_ARRAY);
+    if (!rb->val[b]) return jx_error_new("jit: out of memory");
+    rb->val[b]->aval = lb->aval;
+    rb->val[b]->u.arr.buf = rb->buf[a];
+  }
+  rb->buf[b] = rb->buf[a];
+  rb->buf[a] = NULL; /* not released after its last reader: b's now */
+  atomic_fetch_add(&inplace_calls, 1);
+  return NULL;
+}
+
 /* allocate what kernel k defines (and its epilogue kernel epi, -1: none):
- * outputs as arrays, temporaries from the caching allocator */
+ * outputs as arrays, temporaries from the caching allocator, or a dead
+ * input's buffer (inplace_source) */
 static jx_t alloc_defined(const jx_program *p, int k, int epi, run_bufs *rb) {
   jx_t err = NULL;
   for (int b = 0; b < p->nbuf && !err; b++) {
     const jx_lbuf *lb = &p->bufs[b];
     if (lb->def != k && (epi < 0 || lb->def != epi)) continue;
-    if (lb->kind == JX_LB_OUT && rb->donor && rb->donor[b] >= 0) {
+    const int src = lb->def == k ? inplace_source(p, k, b, rb) : -1;
+    if (src >= 0) {
+      err = take_buffer(lb, b, src, rb);
+    } else if (lb->kind == JX_LB_OUT && rb->donor && rb->donor[b] >= 0) {
       rb->val[b] = jx_value_new(JX_VK_ARRAY);
       if (!rb->val[b]) {
         err = jx_error_new("jit: out of memory");

@@ -363,19 +363,23 @@ static void number_programs(jx_program *root, jx_program *p) {
     for (int i = 0; i < p->kernels[k].loop.nsub; i++) number_programs(root, p->kernels[k].loop.sub[i]);
 }
 
-/* GEMM epilogues (see ir/loop.h): kernel k a dot_general without batch
- * dimensions into a temporary that only kernel k + 1 reads, a MAP over the
- * same shape that loads it at the point it writes. In every program: a
- * loop body's GEMM gets its epilogue's loop through rt->call. */
-static bool reads_pointwise(const jx_kernel *m, int buf, const jx_aval *a) {
+/* Epilogues (see ir/loop.h): kernel k a CALL that takes one (a
+ * dot_general without batch dimensions, a batch-major convolution) into a
+ * temporary that only kernel k + 1 reads, a MAP over as many elements that
+ * loads it at the point it writes, in flat order: its element i reads
+ * element i, so it may run on any finished range. (The MAP's loop nest may
+ * differ in shape, and a unit dim's coefficient is 0.) In
+ * every program: a loop body's CALL gets its epilogue's loop through
+ * rt->call. */
+static bool reads_pointwise(const jx_kernel *m, int buf) {
   int64_t st[JX_MAX_RANK];
-  jx_strides(a->ndim, a->shape, st);
+  jx_strides(m->ndim, m->shape, st);
   for (int x = 0; x < m->nexpr; x++) {
     const jx_lexpr *e = &m->exprs[x];
     if (e->kind != JX_LX_LOAD || e->buf != buf) continue;
     if (e->at.off) return false;
-    for (int d = 0; d < JX_MAX_RANK; d++)
-      if (e->at.coef[d] != (d < a->ndim ? st[d] : 0)) return false;
+    for (int d = 0; d < JX_MAX_RANK; d++) /* (a unit dim's coefficient is moot) */
+      if (e->at.coef[d] != (d < m->ndim ? st[d] : 0) && !(d < m->ndim && m->shape[d] == 1)) return false;
   }
   return true;
 }
@@ -385,10 +389,10 @@ static void mark_epilogues(jx_program *p) {
     jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
     if (g->kind != JX_LK_CALL || !takes_epilogue(g->call.prim, &g->call.params, g->nout)) continue;
     const jx_lbuf *c = &p->bufs[g->outs[0]];
-    if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP || m->ndim != c->aval.ndim)
-      continue;
-    if (memcmp(m->shape, c->aval.shape, sizeof(int64_t) * (size_t)m->ndim)) continue;
-    if (!reads_pointwise(m, g->outs[0], &c->aval)) continue;
+    if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP) continue;
+    int64_t items = 1;
+    for (int d = 0; d < m->ndim; d++) items *= m->shape[d];
+    if (items != jx_aval_size(&c->aval) || !reads_pointwise(m, g->outs[0])) continue;
     g->epilogue = k + 2;
     m->fused = true;
   }

@@ -45,10 +45,9 @@ static jaxpr_info *info_of(jx_jaxpr *j) {
 }
 
 /* What the compiler reaches above it through (compile/compile.h): the
- * interpreter and the GEMM with a fused epilogue. */
+ * interpreter. */
 static const jx_compile_host compile_host = {
     .eval_jaxpr = jx_eval_jaxpr,
-    .dot_general_epilogue = jx_dot_general_epilogue,
 };
 
 /* Compiled once per jaxpr. The lock is not held while compiling (a C

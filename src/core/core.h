@@ -500,13 +500,19 @@ typedef struct jx_lowering {
    * length and direction) from the params */
   void (*loop_fields)(const jx_params *p, jx_lloop *l);
   /* CALL: whether a pointwise consumer of its one output may run as its
-   * epilogue (GEMM epilogues, ir/loop.h); NULL: never */
+   * epilogue (GEMM and convolution epilogues, ir/loop.h); NULL: never */
   bool (*epilogue)(const jx_params *p);
-  /* CALL: its impl may be given its one output in operand 0's buffer, and
-   * then writes only what changes (dynamic_update_slice: the update's
-   * window). A loop driver uses this to update a carry in place
-   * (render_loop.c); false: the output never aliases an operand */
-  bool in_place;
+  /* CALL with `epilogue`: impl, calling epi(ctx, lo, hi) on each range of
+   * the output's flat elements as soon as it is final (every element once,
+   * before it returns) */
+  jx_t (*impl_epilogue)(const jx_t *in, const jx_params *p, jx_t out,
+                        void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+  /* CALL: under jit its output 0 may be written into input 0's buffer when
+   * that input is a temporary nothing reads later (same bytes); the impl
+   * then sees the two share data and writes only what changes
+   * (compile/exec.c, alloc_defined; in a loop body also a carry read last
+   * by the CALL, backend/cpu/render_loop.c: dynamic_update_slice's window) */
+  bool inplace;
 } jx_lowering;
 
 /* --------------------------------------------------------------- rules */

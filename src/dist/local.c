@@ -566,15 +566,25 @@ static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out,
   if (n != pa->coll.size)
     return jx_error_new("%s: traced for %lld members, the named vmap has %lld", what,
                         (long long)pa->coll.size, (long long)n);
+  /* under jit the output may be the input's buffer (lower.inplace): the
+   * members then read a copy */
+  const void *src = jx_data(in[0]);
+  const size_t in_bytes = (size_t)jx_aval_size(&in[0]->aval) * jx_dtype_size(in[0]->aval.dtype);
+  jx_buffer *stash = src == jx_data(out) ? jx_buffer_new(in_bytes ? in_bytes : 1) : NULL;
   slot *s = jx_malloc(sizeof(slot) * (size_t)n);
-  if (!s) return jx_error_new("%s: out of memory", what);
-  for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, jx_data(in[0]), NULL};
+  if (!s || (src == jx_data(out) && !stash)) {
+    jx_free(s), jx_buffer_release(stash);
+    return jx_error_new("%s: out of memory", what);
+  }
+  if (stash) src = memcpy(stash->data, src, in_bytes);
+  for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, src, NULL};
   for (int64_t j = 0; j < n; j++) s[j].out = jx_data(out);
   if (p == JX_P_all_gather)
     compute(p, pa, s, (int)n, 0, 0, out);
   else
     reduce_into(p, out->aval.dtype, jx_data(out), s, (int)n, 0, jx_aval_size(&out->aval));
   jx_free(s);
+  jx_buffer_release(stash);
   return NULL;
 }
 
@@ -597,19 +607,31 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   int64_t base = cross ? (int64_t)jx_process_index() * n : 0;
   slot self = {p, jx_params_hash(pa), p == JX_P_axis_index ? out->aval : in[0]->aval,
                p == JX_P_axis_index ? NULL : jx_data(in[0]), jx_data(out)};
+  /* under jit, psum/pmax/pmin may get their dead input's buffer as their
+   * output (lower.inplace): alone, the result is already there */
+  const bool in_place = self.in && self.in == self.out;
   if (n == 1 && !cross) {
-    compute(p, pa, &self, 1, 0, base, out);
+    if (!in_place) compute(p, pa, &self, 1, 0, base, out);
     return NULL;
   }
   if (n == 1 && (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)) /* one device per process */
     return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, fold_op[p],
                                   what);
+  /* members read each other's inputs while they write their outputs: an
+   * in-place member's input is read from a copy */
+  jx_buffer *stash = NULL;
+  const size_t in_bytes = (size_t)jx_aval_size(&self.aval) * jx_dtype_size(self.aval.dtype);
+  if (in_place && (stash = jx_buffer_new(in_bytes ? in_bytes : 1))) {
+    memcpy(stash->data, self.in, in_bytes);
+    self.in = stash->data;
+  }
   pthread_mutex_lock(&r->mu);
-  group *gs = groups_for(r, mask);
+  group *gs = in_place && !stash ? NULL : groups_for(r, mask);
   pthread_mutex_unlock(&r->mu);
   if (!gs) {
     err = jx_error_new("%s: out of memory", what);
     run_abort(r, err); /* the others would wait for this member */
+    jx_buffer_release(stash);
     return err;
   }
   group *g = &gs[gi];
@@ -626,6 +648,7 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
       err = exchange_across(r, g, p, pa, rank, n, out, what);
   }
   jx_t err2 = meet(r, g, what); /* the inputs stay alive until all have read them */
+  jx_buffer_release(stash);
   return err ? err : err2;
 }
 

@@ -406,7 +406,10 @@ static void perm_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int
   jx_strbuf_put(b, ")");
 }
 
-#define COLL(nm, nin_, jvp_, tr_, batch_, print_)                                                            \
+/* psum, pmax and pmin take their input's buffer under jit when it is dead
+ * (a gradient): one process's device then reduces in place (MPI_IN_PLACE:
+ * no copy of the input into a new result first) */
+#define COLL(nm, nin_, jvp_, tr_, batch_, print_, inplace_)                                                  \
   const jx_rules jx_rules_##nm = {.name = #nm,                                                               \
                                   .nin = nin_,                                                               \
                                   .nout = 1,                                                                 \
@@ -417,14 +420,14 @@ static void perm_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int
                                   .batch = batch_,                                                           \
                                   .params_kind = JX_PK_COLL,                                                 \
                                   .print_params = print_,                                                    \
-                                  .lower = {.kind = JX_LOWER_CALL}};
-COLL(psum, 1, linear_jvp, coll_transpose, coll_batch, coll_print)
-COLL(pmax, 1, extreme_jvp, NULL, coll_batch, coll_print)
-COLL(pmin, 1, extreme_jvp, NULL, coll_batch, coll_print)
-COLL(all_gather, 1, linear_jvp, coll_transpose, coll_batch, axes_print)
-COLL(psum_scatter, 1, linear_jvp, coll_transpose, coll_batch, axes_print)
-COLL(all_to_all, 1, linear_jvp, coll_transpose, coll_batch, a2a_print)
-COLL(ppermute, 1, linear_jvp, coll_transpose, coll_batch, perm_print)
+                                  .lower = {.kind = JX_LOWER_CALL, .inplace = inplace_}};
+COLL(psum, 1, linear_jvp, coll_transpose, coll_batch, coll_print, true)
+COLL(pmax, 1, extreme_jvp, NULL, coll_batch, coll_print, true)
+COLL(pmin, 1, extreme_jvp, NULL, coll_batch, coll_print, true)
+COLL(all_gather, 1, linear_jvp, coll_transpose, coll_batch, axes_print, false)
+COLL(psum_scatter, 1, linear_jvp, coll_transpose, coll_batch, axes_print, false)
+COLL(all_to_all, 1, linear_jvp, coll_transpose, coll_batch, a2a_print, false)
+COLL(ppermute, 1, linear_jvp, coll_transpose, coll_batch, perm_print, false)
 /* no inputs, so no vmap reaches its batch rule: under a named vmap the
  * public jx_axis_index gives the batch's iota itself (ops/collectives.c) */
-COLL(axis_index, 0, NULL, NULL, NULL, coll_print)
+COLL(axis_index, 0, NULL, NULL, NULL, coll_print, false)

@@ -126,11 +126,10 @@ static int conv_run_any(jx_cpu_conv_desc *d, const int64_t n[3], const void *x, 
   return jx_cpu_run_widened(dt, d->dt, 2, (const void *const[]){x, w}, n, y, n[2], conv_wide, d);
 }
 
-static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
-  (void)p, (void)nin;
+/* the kernels: oneDNN, else jx's own (after a canonical copy of the rhs) */
+static jx_t conv_kernels(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_conv_desc *dp) {
   const jx_aval *r = &in[1]->aval;
-  jx_cpu_conv_desc d;
-  make_desc(&in[0]->aval, r, &out[0]->aval, pa, &d);
+  jx_cpu_conv_desc d = *dp;
   const void *w = jx_data(in[1]);
   /* oneDNN reads the rhs in its own layout: the filter gradient's rhs is
    * the output cotangent, which a canonical copy would transpose whole */
@@ -163,6 +162,39 @@ static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
     return jx_rule_error(OP, (jx_aval[]){in[0]->aval, *r}, 2, "%s",
                          rc < 0 ? "the kernel failed (out of memory)" : "no kernel");
   return NULL;
+}
+
+/* the convolution into out[0], with epilogue epi (NULL: none) run on
+ * every output element once it is final */
+enum { EPI_GRAIN = 16384 }; /* elements per task of an epilogue run after */
+
+static jx_t conv_exec(const jx_t *in, const jx_params *pa, jx_t *out, void (*epi)(void *, int64_t, int64_t),
+                      void *epi_ctx) {
+  const jx_aval *r = &in[1]->aval;
+  jx_cpu_conv_desc d;
+  bool epi_done = false;
+  make_desc(&in[0]->aval, r, &out[0]->aval, pa, &d);
+  d.epi = epi, d.epi_ctx = epi_ctx, d.epi_done = &epi_done;
+  jx_t e = conv_kernels(in, pa, out, &d);
+  if (!e && epi && !epi_done) jx_cpu_parallel_for(jx_aval_size(&out[0]->aval), EPI_GRAIN, epi, epi_ctx);
+  return e;
+}
+
+static jx_t conv_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx_t *out) {
+  (void)p, (void)nin;
+  return conv_exec(in, pa, out, NULL, NULL);
+}
+
+/* Under jit a pointwise consumer of the output (bias, activation) runs as
+ * the convolution's epilogue: oneDNN's batch parts each run it on their
+ * images as soon as they are done, while they are in cache; the other
+ * kernels run it after. Batch-major outputs only (NHWC, NCHW: each image
+ * a contiguous block), one batch group. */
+static bool conv_takes_epilogue(const jx_params *pa) { return pa->conv.out[0] == 0 && pa->conv.bgc == 1; }
+
+static jx_t conv_impl_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
+                               void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
+  return conv_exec(in, pa, &out, epi, ctx);
 }
 
 static jx_t conv_jvp(jx_prim p, const jx_t *x, const jx_t *t, int nin, const jx_params *pa, jx_t *out,
@@ -374,14 +406,15 @@ static void conv_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int
   jx_strbuf_put(b, ") feature_group_count=%d batch_group_count=%d", pa->conv.fgc, pa->conv.bgc);
 }
 
-const jx_rules jx_rules_conv_general_dilated = {.name = OP,
-                                                .nin = 2,
-                                                .nout = 1,
-                                                .abstract_eval = conv_abstract,
-                                                .impl = conv_impl,
-                                                .jvp = conv_jvp,
-                                                .transpose = conv_transpose,
-                                                .batch = conv_batch,
-                                                .params_kind = JX_PK_CONV,
-                                                .print_params = conv_print,
-                                                .lower = {.kind = JX_LOWER_CALL}};
+const jx_rules jx_rules_conv_general_dilated = {
+    .name = OP,
+    .nin = 2,
+    .nout = 1,
+    .abstract_eval = conv_abstract,
+    .impl = conv_impl,
+    .jvp = conv_jvp,
+    .transpose = conv_transpose,
+    .batch = conv_batch,
+    .params_kind = JX_PK_CONV,
+    .print_params = conv_print,
+    .lower = {.kind = JX_LOWER_CALL, .epilogue = conv_takes_epilogue, .impl_epilogue = conv_impl_epilogue}};

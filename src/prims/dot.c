@@ -111,8 +111,12 @@ static jx_t dot_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   return dot_run(in, pa, out, NULL, NULL);
 }
 
-jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
-                             void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
+/* dot_general (no batch dimensions) into out, calling epi on ranges
+ * [lo, hi) of the result's elements as soon as they are final (whole rows
+ * of the GEMM, each on the thread that made it): how jit runs a GEMM with
+ * its fused epilogue (compile/exec.c). */
+static jx_t dot_impl_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
+                              void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
   if (pa->dot.nb)
     return jx_error_new("dot_general: internal: an epilogue needs a product without batch dimensions");
   /* without batch dimensions the result is [M, N] row-major, whatever its
@@ -291,17 +295,18 @@ static void dot_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
 }
 
 /* A GEMM (no batch dimensions) can finish its output slab by slab with a
- * pointwise epilogue (jx_dot_general_epilogue). */
+ * pointwise epilogue (dot_impl_epilogue). */
 static bool dot_takes_epilogue(const jx_params *pa) { return pa->dot.nb == 0; }
 
-const jx_rules jx_rules_dot_general = {.name = "dot_general",
-                                       .nin = 2,
-                                       .nout = 1,
-                                       .abstract_eval = dot_abstract,
-                                       .impl = dot_impl,
-                                       .jvp = dot_jvp,
-                                       .transpose = dot_transpose,
-                                       .batch = dot_batch,
-                                       .params_kind = JX_PK_DOT,
-                                       .print_params = dot_print,
-                                       .lower = {.kind = JX_LOWER_CALL, .epilogue = dot_takes_epilogue}};
+const jx_rules jx_rules_dot_general = {
+    .name = "dot_general",
+    .nin = 2,
+    .nout = 1,
+    .abstract_eval = dot_abstract,
+    .impl = dot_impl,
+    .jvp = dot_jvp,
+    .transpose = dot_transpose,
+    .batch = dot_batch,
+    .params_kind = JX_PK_DOT,
+    .print_params = dot_print,
+    .lower = {.kind = JX_LOWER_CALL, .epilogue = dot_takes_epilogue, .impl_epilogue = dot_impl_epilogue}};

@@ -19,13 +19,6 @@ void jx_broadcast_strides(const jx_aval *x, const jx_aval *out, int64_t *strides
 /* Normalise axis (negative counts from the end) into [0, ndim); -1 if bad. */
 int jx_norm_axis(int axis, int ndim);
 
-/* dot_general (no batch dimensions) into out, calling epi on ranges
- * [lo, hi) of the result's elements as soon as they are final (whole rows
- * of the GEMM, each on the thread that made it): how jit runs a GEMM with
- * its fused epilogue (compile/exec.c). */
-jx_t jx_dot_general_epilogue(const jx_t *in, const jx_params *pa, jx_t out,
-                             void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
-
 /* Params printers' pieces (jaxpr text, as JAX writes it): " name=(1, 2)"
  * (a 1-tuple as "(1,)"), and int8 lists as "[1, 2]". */
 void jx_put_ints(jx_strbuf *b, const char *name, const int64_t *v, int n);

@@ -27,6 +27,13 @@ typedef struct {
   int64_t lst[JX_MAX_RANK]; /* lhs strides over (N, C, spatial...) */
   int64_t ost[JX_MAX_RANK]; /* out strides over (N / bgc, O, spatial...) */
   int64_t rst[JX_MAX_RANK]; /* rhs strides over (O, I, window...) */
+  /* an epilogue (under jit, a fused pointwise consumer: ir/loop.h) called
+   * on ranges [lo, hi) of the output's flat elements once they are final,
+   * or NULL. A kernel that runs it sets *epi_done; otherwise the caller
+   * runs it over the whole output after. */
+  void (*epi)(void *ctx, int64_t lo, int64_t hi);
+  void *epi_ctx;
+  bool *epi_done;
 } jx_cpu_conv_desc;
 
 /* jx's own convolution: im2col into column blocks, then jx's GEMM (any

@@ -291,6 +291,12 @@ typedef struct {
   int64_t lstep, rstep, ostep; /* bytes per batch row (0: the whole operand each part) */
   size_t partial;              /* bw: bytes of a partial output */
   _Atomic bool failed;
+  /* forward, batch-major output: the epilogue on each part's images as
+   * soon as the part is done (while they are in cache), and the elements
+   * per image */
+  void (*epi)(void *ctx, int64_t lo, int64_t hi);
+  void *epi_ctx;
+  int64_t epi_step;
 } plan;
 
 static bool run_reorder(dnnl_primitive_t r, dnnl_stream_t st, dnnl_memory_t from, dnnl_memory_t to,
@@ -346,8 +352,12 @@ static void run_parts(void *ctx, int64_t lo, int64_t hi) {
   plan *pl = ctx;
   const int prev = omp_get ? omp_get() : 1;
   if (prev != 1) omp_set(1); /* this thread's OpenMP setting, restored */
-  for (int64_t p = lo; p < hi; p++)
-    if (!run_part(pl, (int)p)) atomic_store(&pl->failed, true);
+  for (int64_t p = lo; p < hi; p++) {
+    if (!run_part(pl, (int)p))
+      atomic_store(&pl->failed, true);
+    else if (pl->epi)
+      pl->epi(pl->epi_ctx, pl->b0[p] * pl->epi_step, pl->b0[p + 1] * pl->epi_step);
+  }
   if (prev != 1) omp_set(prev);
 }
 
@@ -410,6 +420,8 @@ static int run(const jx_cpu_conv_desc *d, bool bw, const void *lhs, const void *
   pl.ostep = bw ? 0 : d->ost[0] * fs;
   const int64_t nout = d->N * d->O * prod(d->out, d->nsp);
   pl.partial = bw ? align64((size_t)nout * sizeof(float)) : 0;
+  if (!bw && d->epi && d->bgc == 1 && d->ost[0] == nout / d->N) /* images contiguous, in batch order */
+    pl.epi = d->epi, pl.epi_ctx = d->epi_ctx, pl.epi_step = nout / d->N;
   const int prev = omp_get ? omp_get() : 1;
   if (prev != 1) omp_set(1); /* primitives made for one thread */
   bool ok = make_plan(d, bw, &pl, np);
@@ -421,6 +433,7 @@ static int run(const jx_cpu_conv_desc *d, bool bw, const void *lhs, const void *
     jx_cpu_parallel_for(np, 1, run_parts, &pl);
   if (atomic_load(&pl.failed)) return -1;
   if (bw) add_partials(&pl, np, nout);
+  if (pl.epi) *d->epi_done = true;
   return 0;
 }
 

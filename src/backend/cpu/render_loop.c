@@ -28,20 +28,20 @@ static bool redirected(const jx_program *p, int o);
  * buffer it reads (d[c] = cur[c]), so the CALL kernel that defines it
  * runs with its output in its operand's buffer and writes only the
  * window. Safe when body output c is written in place (redirected) by a
- * CALL whose primitive allows it (lower.in_place), whose operand 0 is
+ * CALL whose primitive allows it (lower.inplace), whose operand 0 is
  * carry input c itself, read by no later kernel (its `last` is that
  * CALL: earlier readers have run), by none of the CALL's other operands,
  * and passed on as no output of the body (those are copied after the
  * body runs, when the old value is gone). The cond of a while reads the
  * carry before the body, as before. */
 /* The operand buffer that written-in-place output o of body p may share
- * with it (-1: none): o's CALL allows it (lower.in_place) and is the
+ * with it (-1: none): o's CALL allows it (lower.inplace) and is the
  * operand's last reader, which none of its other operands is. */
 static int in_place_operand(const jx_program *p, int o) {
   int bo = p->outs[o], kd = p->bufs[bo].def;
   if (!redirected(p, o) || kd < 0) return -1;
   const jx_kernel *k = &p->kernels[kd];
-  if (k->kind != JX_LK_CALL || !jx_prim_rules[k->call.prim]->lower.in_place || k->epilogue || k->nout != 1 ||
+  if (k->kind != JX_LK_CALL || !jx_prim_rules[k->call.prim]->lower.inplace || k->epilogue || k->nout != 1 ||
       k->nin < 1 || p->bufs[k->ins[0]].last != kd)
     return -1;
   for (int i = 1; i < k->nin; i++)
