@@ -509,7 +509,9 @@ typedef struct jx_lowering {
                         void (*epi)(void *ctx, int64_t lo, int64_t hi), void *ctx);
   /* CALL: under jit its output 0 may be written into input 0's buffer when
    * that input is a temporary nothing reads later (same bytes); the impl
-   * then sees the two share data (compile/exec.c, alloc_defined) */
+   * then sees the two share data and writes only what changes
+   * (compile/exec.c, alloc_defined; in a loop body also a carry read last
+   * by the CALL, backend/cpu/render_loop.c: dynamic_update_slice's window) */
   bool inplace;
 } jx_lowering;
 

@@ -12,7 +12,9 @@
  *     programs of their own (`loop.sub`), rendered as real loops and branches
  *     around calls of the bodies' kernels. A body's temporaries are
  *     allocated once per loop, its carries ping-pong between two buffers
- *     (the last step writes the loop's output buffer), its stacked outputs
+ *     (the last step writes the loop's output buffer; a carry updated by
+ *     an in-place CALL such as dynamic_update_slice stays in that one
+ *     buffer, backend/cpu/render_loop.c), its stacked outputs
  *     are written in place, and its constants become constants of the
  *     enclosing program (`bmap`).
  * Layout ops (transpose, broadcast, slice, reverse, reshape) never appear:

@@ -163,7 +163,11 @@ static jx_t dus_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, jx
   (void)p, (void)nin, (void)pa;
   const jx_aval *x = &in[0]->aval, *u = &in[1]->aval;
   size_t es = jx_dtype_size(x->dtype);
-  if (jx_aval_size(x)) memcpy(jx_data(out[0]), jx_data(in[0]), (size_t)jx_aval_size(x) * es);
+  /* the output in the operand's own buffer (lower.inplace: a dead
+   * temporary under jit, or a loop's carry updated in place): only the
+   * window changes */
+  if (jx_aval_size(x) && jx_data(out[0]) != jx_data(in[0]))
+    memcpy(jx_data(out[0]), jx_data(in[0]), (size_t)jx_aval_size(x) * es);
   if (jx_aval_size(u) == 0) return NULL;
   int64_t st[JX_MAX_RANK];
   jx_strides(x->ndim, x->shape, st);
@@ -243,4 +247,4 @@ const jx_rules jx_rules_dynamic_update_slice = {.name = "dynamic_update_slice",
                                                 .transpose = dus_transpose,
                                                 .batch = dus_batch,
                                                 .params_kind = JX_PK_NONE,
-                                                .lower = {.kind = JX_LOWER_CALL}};
+                                                .lower = {.kind = JX_LOWER_CALL, .inplace = true}};

@@ -313,7 +313,10 @@ static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
   const dn_t *d = dn_of(pa);
   const jx_aval *x = &in[0]->aval, *u = &in[2]->aval;
   size_t nbytes = (size_t)jx_aval_size(x) * jx_dtype_size(x->dtype);
-  if (nbytes) memcpy(jx_data(out[0]), jx_data(in[0]), nbytes);
+  /* the output in the operand's own buffer (lower.inplace: a dead
+   * temporary under jit, or a loop's carry updated in place): only the
+   * updated elements change */
+  if (nbytes && jx_data(out[0]) != jx_data(in[0])) memcpy(jx_data(out[0]), jx_data(in[0]), nbytes);
   if (!nbytes || jx_aval_size(u) == 0) return NULL;
   int64_t win[JX_MAX_RANK];
   scatter_window(x, u, d, win);
@@ -682,7 +685,7 @@ const jx_rules jx_rules_gather = {.name = "gather",
                                   .batch = jx_index_scatter_batch,                                           \
                                   .params_kind = JX_PK_SCATTER,                                              \
                                   .print_params = scatter_print,                                             \
-                                  .lower = {.kind = JX_LOWER_CALL}};
+                                  .lower = {.kind = JX_LOWER_CALL, .inplace = true}};
 SCATTER(scatter, scatter_linear_jvp, scatter_transpose)
 SCATTER(scatter_add, scatter_linear_jvp, scatter_transpose)
 SCATTER(scatter_mul, scatter_mul_jvp, scatter_transpose)

@@ -192,7 +192,10 @@ void jx_cpu_render_scatter_general(sb *b, const jx_program *p, const jx_kernel *
   const char *T = jx_cpu_call_ctype(x->dtype);
   jx_cpu_call_head(b, p, k, id, jx_prim_names[k->call.prim]);
   int64_t nx = jx_aval_size(x);
-  if (nx > 0) put(b, "  memcpy(o0, i0, %lldu);\n", (long long)(nx * (int64_t)jx_dtype_size(x->dtype)));
+  /* o0 == i0: a loop's carry updated in place (lower.inplace, render_loop.c) */
+  if (nx > 0)
+    put(b, "  if ((const void *)o0 != (const void *)i0) memcpy(o0, i0, %lldu);\n",
+        (long long)(nx * (int64_t)jx_dtype_size(x->dtype)));
   if (nx > 0 && jx_aval_size(u) > 0) {
     put(b, "  for (int64_t bq = 0; bq < %lldLL; bq++) {\n", (long long)pl.nb);
     put_resolve(b, x, ia->dtype, pa, win, &pl);
@@ -249,7 +252,9 @@ void jx_cpu_render_dslice(sb *b, const jx_program *p, const jx_kernel *k, int id
   const jx_aval *box = update ? jx_cpu_bav(p, k->ins[1]) : o;
   jx_cpu_call_head(b, p, k, id, jx_prim_names[k->call.prim]);
   int64_t nx = jx_aval_size(x), es = (int64_t)jx_dtype_size(x->dtype);
-  if (update && nx > 0) put(b, "  memcpy(o0, i0, %lldu);\n", (long long)(nx * es));
+  /* o0 == i0: a loop's carry updated in place (lower.inplace, render_loop.c) */
+  if (update && nx > 0)
+    put(b, "  if ((const void *)o0 != (const void *)i0) memcpy(o0, i0, %lldu);\n", (long long)(nx * es));
   if (jx_aval_size(box) > 0) {
     put_starts(b, p, k, x, box->shape, update ? 2 : 1);
     put_box_copy(b, x, box->shape, update ? "o0[at] = i1[f]" : "o0[f] = i0[at]");

@@ -6,7 +6,8 @@
  * of what the driver allocates for it (temporaries, once per loop), d<i>[]
  * the destinations of its outputs this step (written in place when the
  * body's kernels define them, copied or passed on otherwise); cur[]/q[]
- * hold the carries: the loop's output buffer and one more, alternating. */
+ * hold the carries: the loop's output buffer and one more, alternating
+ * (the output buffer alone for a carry updated in place, carry_in_place). */
 #include "backend/cpu/render.h"
 
 /* the buffer of a body's input i (-1: none) */
@@ -14,6 +15,63 @@ static int arg_buf(const jx_program *p, int i) {
   for (int b = 0; b < p->nbuf; b++)
     if (p->bufs[b].kind == JX_LB_ARG && p->bufs[b].index == i) return b;
   return -1;
+}
+
+static bool redirected(const jx_program *p, int o);
+
+/* Carries updated in place (a KV cache: C = dynamic_update_slice(C, row,
+ * (t, 0)) each step). Ping-ponging such a carry would copy all of C into
+ * the other buffer every step, O(size of C) per step for a window's
+ * worth of change. Instead the carry lives in one buffer for the whole
+ * loop -- the loop's output buffer, into which the initial value is copied
+ * once before the first step -- and the body's destination for it is the
+ * buffer it reads (d[c] = cur[c]), so the CALL kernel that defines it
+ * runs with its output in its operand's buffer and writes only the
+ * window. Safe when body output c is written in place (redirected) by a
+ * CALL whose primitive allows it (lower.inplace), whose operand 0 is
+ * carry input c itself, read by no later kernel (its `last` is that
+ * CALL: earlier readers have run), by none of the CALL's other operands,
+ * and passed on as no output of the body (those are copied after the
+ * body runs, when the old value is gone). The cond of a while reads the
+ * carry before the body, as before. */
+/* The operand buffer that written-in-place output o of body p may share
+ * with it (-1: none): o's CALL allows it (lower.inplace) and is the
+ * operand's last reader, which none of its other operands is. */
+static int in_place_operand(const jx_program *p, int o) {
+  int bo = p->outs[o], kd = p->bufs[bo].def;
+  if (!redirected(p, o) || kd < 0) return -1;
+  const jx_kernel *k = &p->kernels[kd];
+  if (k->kind != JX_LK_CALL || !jx_prim_rules[k->call.prim]->lower.inplace || k->epilogue || k->nout != 1 ||
+      k->nin < 1 || p->bufs[k->ins[0]].last != kd)
+    return -1;
+  for (int i = 1; i < k->nin; i++)
+    if (k->ins[i] == k->ins[0]) return -1;
+  return k->ins[0];
+}
+
+static bool carry_in_place(const jx_program *p, int c, int first_carry) {
+  int ab = arg_buf(p, first_carry + c);
+  if (ab < 0 || in_place_operand(p, c) != ab) return false;
+  for (int o = 0; o < p->nout; o++)
+    if (p->outs[o] == ab) return false;
+  return true;
+}
+
+/* The same for a temporary of the body (C = dynamic_update_slice(C *
+ * decay, ...)): the temporary the update's operand is, when output o's
+ * CALL may share it (in_place_operand), is not allocated but computed in
+ * o's destination d[o] -- the carry buffer the body does not read this
+ * step, or the row of a stacked y -- which nothing reads before the
+ * CALL defines o there; the CALL then writes only its window. -1: none. */
+static int temp_in_place(const jx_program *p, int o) {
+  int tb = in_place_operand(p, o);
+  return tb >= 0 && p->bufs[tb].kind == JX_LB_TEMP ? tb : -1;
+}
+
+static bool temp_placed(const jx_program *p, int b) {
+  for (int o = 0; o < p->nout; o++)
+    if (temp_in_place(p, o) == b) return true;
+  return false;
 }
 
 /* Output o of a body is written in place at its destination when its
@@ -39,13 +97,14 @@ static void put_sub_decl(sb *b, const jx_kernel *k, int si) {
     if (p->bufs[i].kind == JX_LB_CONST) put(b, "  s%d[%d] = b[%d];\n", si, i, k->loop.bmap[si][i]);
 }
 
-/* allocate sub si's temporaries (and outputs not written in place) once */
+/* allocate sub si's temporaries (but those computed in an output's
+ * destination, temp_in_place) and outputs not written in place, once */
 static void put_sub_alloc(sb *b, const jx_kernel *k, int si, bool redirect, const char *ind) {
   const jx_program *p = k->loop.sub[si];
   for (int i = 0; i < p->nbuf; i++) {
     /* an OUT buffer is the first output that has it, so written in place when redirecting */
     jx_lbkind kd = p->bufs[i].kind;
-    bool own = kd == JX_LB_TEMP || (kd == JX_LB_OUT && !redirect);
+    bool own = (kd == JX_LB_TEMP && !(redirect && temp_placed(p, i))) || (kd == JX_LB_OUT && !redirect);
     if (own)
       put(b, "%sif (!(h%d[%d] = rt->alloc(rt, %lldLL, &s%d[%d]))) goto done;\n", ind, si, i, buf_bytes(p, i),
           si, i);
@@ -75,8 +134,12 @@ static bool forwardable(const jx_program *p, int o, int nconst, int ncarry) {
  * d<si>[] becomes the source */
 static void put_sub_run(sb *b, const jx_kernel *k, int si, const char *ind, int nconst, int ncarry) {
   const jx_program *p = k->loop.sub[si];
-  for (int o = 0; o < p->nout; o++)
-    if (redirected(p, o)) put(b, "%ss%d[%d] = d%d[%d];\n", ind, si, p->outs[o], si, o);
+  for (int o = 0; o < p->nout; o++) {
+    if (!redirected(p, o)) continue;
+    put(b, "%ss%d[%d] = d%d[%d];\n", ind, si, p->outs[o], si, o);
+    int tb = temp_in_place(p, o);
+    if (tb >= 0) put(b, "%ss%d[%d] = d%d[%d]; /* a temporary computed in place */\n", ind, si, tb, si, o);
+  }
   put(b, "%sif (p%d_run(s%d, rt)) goto done;\n", ind, p->id, si);
   for (int o = 0; o < p->nout; o++) {
     if (redirected(p, o)) continue;
@@ -109,14 +172,25 @@ static void put_set_arg(sb *b, const jx_program *p, int si, int i, const char *i
 }
 
 /* the carries: cur[] (what the body reads), q[] (the second buffer of each
- * pair; the loop's output buffer is the first) */
-static void put_carries(sb *b, const jx_program *outer, const jx_kernel *k, int first_in, int n) {
+ * pair; the loop's output buffer is the first); a carry updated in place
+ * (carry_in_place of body `body`, whose carries are its inputs from
+ * body_first on) has the output buffer alone, holding the initial value
+ * from the start */
+static void put_carries(sb *b, const jx_program *outer, const jx_kernel *k, const jx_program *body,
+                        int body_first, int first_in, int n) {
   int n1 = n ? n : 1;
   put(b, "  char *cur[%d] = {0}, *q[%d] = {0};\n  void *hq[%d] = {0};\n  (void)cur, (void)q;\n", n1, n1, n1);
   for (int c = 0; c < n; c++) {
-    put(b, "  cur[%d] = b[%d];\n", c, k->ins[first_in + c]);
-    put(b, "  if (!(hq[%d] = rt->alloc(rt, %lldLL, &q[%d]))) goto done;\n", c, buf_bytes(outer, k->outs[c]),
-        c);
+    int in = k->ins[first_in + c], out = k->outs[c];
+    long long bytes = buf_bytes(outer, out);
+    if (carry_in_place(body, c, body_first)) {
+      put(b, "  /* carry %d: updated in place */\n", c);
+      put(b, "  if (b[%d] != b[%d]) memcpy(b[%d], b[%d], %lld);\n  cur[%d] = b[%d];\n", out, in, out, in,
+          bytes, c, out);
+      continue;
+    }
+    put(b, "  cur[%d] = b[%d];\n", c, in);
+    put(b, "  if (!(hq[%d] = rt->alloc(rt, %lldLL, &q[%d]))) goto done;\n", c, bytes, c);
   }
 }
 
@@ -158,7 +232,7 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
       outer->id, id, L);
   put_steps(b, outer, k);
   put_sub_decl(b, k, 0);
-  put_carries(b, outer, k, nc, ncar);
+  put_carries(b, outer, k, body, nc, nc, ncar);
   put_sub_alloc(b, k, 0, true, "  ");
   for (int i = 0; i < nc; i++) put_set_arg(b, body, 0, i, "  ", "b[%d]", k->ins[i]);
   put(b, "  for (int64_t it = 0; it < n; it++) {\n");
@@ -170,7 +244,10 @@ static void render_scan(sb *b, const jx_program *outer, const jx_kernel *k, int 
   put(b, "    (void)st, (void)to_out;\n");
   for (int c = 0; c < ncar; c++) {
     put_set_arg(b, body, 0, nc + c, "    ", "cur[%d]", c);
-    put(b, "    d0[%d] = to_out ? b[%d] : q[%d];\n", c, k->outs[c], c);
+    if (carry_in_place(body, c, nc))
+      put(b, "    d0[%d] = cur[%d];\n", c, c);
+    else
+      put(b, "    d0[%d] = to_out ? b[%d] : q[%d];\n", c, k->outs[c], c);
   }
   for (int i = 0; i < nx; i++) {
     int xb = k->ins[nc + ncar + i], ab = arg_buf(body, nc + ncar + i);
@@ -191,7 +268,7 @@ static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int
       id);
   put_sub_decl(b, k, 0);
   put_sub_decl(b, k, 1);
-  put_carries(b, outer, k, ncc + nbc, n);
+  put_carries(b, outer, k, bp, nbc, ncc + nbc, n);
   put_sub_alloc(b, k, 0, false, "  ");
   put_sub_alloc(b, k, 1, true, "  ");
   for (int i = 0; i < ncc; i++) put_set_arg(b, cp, 0, i, "  ", "b[%d]", k->ins[i]);
@@ -202,7 +279,10 @@ static void render_while(sb *b, const jx_program *outer, const jx_kernel *k, int
   put(b, "    if (!*(const uint8_t *)s0[%d]) break;\n", cp->outs[0]);
   for (int c = 0; c < n; c++) {
     put_set_arg(b, bp, 1, nbc + c, "    ", "cur[%d]", c);
-    put(b, "    d1[%d] = cur[%d] == b[%d] ? q[%d] : b[%d];\n", c, c, k->outs[c], c, k->outs[c]);
+    if (carry_in_place(bp, c, nbc))
+      put(b, "    d1[%d] = cur[%d];\n", c, c);
+    else
+      put(b, "    d1[%d] = cur[%d] == b[%d] ? q[%d] : b[%d];\n", c, c, k->outs[c], c, k->outs[c]);
   }
   put_sub_run(b, k, 1, "    ", nbc, n);
   put_loop_end(b, outer, k, 1, n);
