@@ -843,6 +843,12 @@ jx_t jx_repeat(jx_t x, int64_t repeats, int axis);
 jx_t jx_repeat_counts(jx_t x, int n, const int64_t *counts, int axis); /* a count per element */
 jx_t jx_roll(jx_t x, int64_t shift, int axis);
 jx_t jx_flip(jx_t x, int naxes, const int *axes); /* axes NULL: every axis */
+/* jnp.linalg.svd(x, full_matrices=False, compute_uv): x [..., m, n] (ints
+ * promoted to float), the leading dims a batch; k = min(m, n). compute_uv:
+ * the tuple (u [..., m, k], s [..., k], vt [..., k, n]) with x = u diag(s)
+ * vt; else s alone. s descends and is >= 0. Differentiable as in JAX (u and
+ * vt need distinct singular values). */
+jx_t jx_svd(jx_t x, bool compute_uv);
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */

@@ -103,6 +103,7 @@ typedef enum {
   JX_PK_CUMULATIVE, /* cumsum, cumprod, cummax, cummin, cumlogsumexp */
   /* [SORT] end */
   /* [MATH] */
+  JX_PK_SVD, /* svd */
   /* [MATH] end */
   /* [CUSTOM] */
   JX_PK_CUSTOM, /* custom_jvp_call, custom_vjp_call, custom_lin */
@@ -264,6 +265,9 @@ typedef struct jx_params {
     } cumulative;
     /* [SORT] end */
     /* [MATH] */
+    struct { /* lax.linalg.svd with full_matrices=False: s only, or (s, u, vt) */
+      bool compute_uv;
+    } svd;
     /* [MATH] end */
     /* [CUSTOM] */
     struct { /* custom_jvp_call / custom_vjp_call(consts, args); custom_lin(residuals, tangents) */
