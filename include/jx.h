@@ -757,6 +757,10 @@ jx_t jx_erfc(jx_t x);    /* lax.erfc */
 jx_t jx_erfinv(jx_t x);  /* lax.erf_inv */
 jx_t jx_lgamma(jx_t x);  /* lax.lgamma: log|Gamma(x)| */
 jx_t jx_digamma(jx_t x); /* lax.digamma (NaN at 0, -1, -2, ...) */
+/* jax.scipy.special.polygamma(n, x): the n-th derivative of digamma (n a
+ * non-negative integer, else NaN; n = 0 is digamma); d/dx is
+ * polygamma(n + 1, x); n is not differentiated */
+jx_t jx_polygamma(jx_t n, jx_t x);
 jx_t jx_tan(jx_t x);
 jx_t jx_asin(jx_t x);          /* jnp.arcsin */
 jx_t jx_acos(jx_t x);          /* jnp.arccos */
