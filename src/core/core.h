@@ -515,6 +515,10 @@ typedef struct jx_rules {
   const char *name;
   int nin;  /* number of inputs, -1: variadic (>= 1) */
   int nout; /* number of outputs, -1: decided by params (higher-order) */
+  /* nout -1 without inner jaxprs: the count the params give (svd: 1 or
+   * 3); NULL: one output per input (sort). The typecheck holds every
+   * equation to it. */
+  int (*nout_of)(const jx_params *p);
   /* Every rule gets the primitive it serves, so one rule function can
    * serve a family (all binary ops share their rules). */
   /* Shapes/dtypes of the outputs. On bad input, return an error value

@@ -149,6 +149,7 @@ static void svd_print(jx_strbuf *b, const jx_params *pa, const jx_aval *in, int 
 const jx_rules jx_rules_svd = {.name = "svd",
                                .nin = 1,
                                .nout = -1, /* s, or (s, u, vt) with compute_uv */
+                               .nout_of = nout_of,
                                .abstract_eval = svd_abstract,
                                .impl = svd_impl,
                                .jvp = svd_jvp,
