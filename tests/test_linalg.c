@@ -240,6 +240,13 @@ static void test_export(void) {
   for (int i = 0; i < 3 && jx_ok(b); i++)
     CHECKF(max_abs(jx_sub(jx_at(a, i), jx_at(b, i))) == 0, "export_load(svd) output %d differs", i);
   remove(path);
+  /* a file whose svd equation has 3 outputs but compute_uv 0: the typecheck refuses it */
+  static const char bad[] = "jx-export 2\nfn 1 (*) (*,*,*)\njaxpr\nvars 4\nf64 0 2 3 2\nf64 0 1 2\n"
+                            "f64 0 2 3 2\nf64 0 2 2 2\nconsts 0\nin 1 0\neqns 1\nsvd 1 0 3 1 2 3 svd 0\n"
+                            "out 3 2 1 3\nend\n";
+  jx_fn *bf = jx_export_load_text(bad, sizeof bad - 1);
+  EXPECT_ERROR(jx_call(bf, &x), "svd", "3 outputs", "params give 1");
+  jx_fn_free(bf);
   jx_fn_free(back), jx_fn_free(jfu), jx_fn_free(fu);
   jx_fn_free(jf), jx_fn_free(f);
   jx_pool_pop();
