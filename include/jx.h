@@ -757,6 +757,10 @@ jx_t jx_erfc(jx_t x);    /* lax.erfc */
 jx_t jx_erfinv(jx_t x);  /* lax.erf_inv */
 jx_t jx_lgamma(jx_t x);  /* lax.lgamma: log|Gamma(x)| */
 jx_t jx_digamma(jx_t x); /* lax.digamma (NaN at 0, -1, -2, ...) */
+/* jax.scipy.special.polygamma(n, x): the n-th derivative of digamma (n a
+ * non-negative integer, else NaN; n = 0 is digamma); d/dx is
+ * polygamma(n + 1, x); n is not differentiated */
+jx_t jx_polygamma(jx_t n, jx_t x);
 jx_t jx_tan(jx_t x);
 jx_t jx_asin(jx_t x);          /* jnp.arcsin */
 jx_t jx_acos(jx_t x);          /* jnp.arccos */
@@ -843,6 +847,12 @@ jx_t jx_repeat(jx_t x, int64_t repeats, int axis);
 jx_t jx_repeat_counts(jx_t x, int n, const int64_t *counts, int axis); /* a count per element */
 jx_t jx_roll(jx_t x, int64_t shift, int axis);
 jx_t jx_flip(jx_t x, int naxes, const int *axes); /* axes NULL: every axis */
+/* jnp.linalg.svd(x, full_matrices=False, compute_uv): x [..., m, n] (ints
+ * promoted to float), the leading dims a batch; k = min(m, n). compute_uv:
+ * the tuple (u [..., m, k], s [..., k], vt [..., k, n]) with x = u diag(s)
+ * vt; else s alone. s descends and is >= 0. Differentiable as in JAX (u and
+ * vt need distinct singular values). */
+jx_t jx_svd(jx_t x, bool compute_uv);
 /* [MATH] end */
 
 /* ================================ [CUSTOM] custom derivatives, remat, grad options, bounded loops (#19) */

@@ -31,6 +31,7 @@ typedef struct {
   unsigned diff;   /* inputs to differentiate (f64) */
   unsigned linear; /* inputs the primitive is linear in, jointly */
   bool smooth;     /* derivative continuous at the sample point */
+  int out;         /* svd: the output checked (0 s, 1 u, 2 vt) */
 } kase;
 
 /* ------------------------------------------------------------ sampling */
@@ -57,6 +58,11 @@ static jx_t bind_case(kase *k, const jx_t *in) {
   if (jx_prim_rules[k->p]->nout == 0) { /* an effect (debug_print): the case's value is its first input */
     jx_t e = jx_bind(k->p, k->nin, in, &k->pa, 0, NULL);
     return e ? e : in[0];
+  }
+  if (k->p == JX_P_svd) { /* s, or (s, u, vt) by its params: the one the row picks */
+    jx_t out[3];
+    jx_bind(k->p, k->nin, in, &k->pa, k->pa.svd.compute_uv ? 3 : 1, out);
+    return out[k->out];
   }
   jx_jaxpr *js[2]; /* the last: while's body, cond's false branch */
   int nj = jx_prim_rules[k->p]->nout < 0 ? jx_params_jaxprs(&k->pa, js) : 0;
@@ -604,6 +610,13 @@ static void check_case(kase *k, int variant) {
     char *end = strstr(got, " = ");
     if (end) *end = 0;
     char *last = strrchr(got, ' ');
+    if (k->p == JX_P_svd) { /* binder k->out (s u vt): cut after it */
+      char *t = got;
+      for (int i = 0; i < k->out && t; i++) t = strchr(t + 1, ' ');
+      char *sp = t ? strchr(t + 1, ' ') : NULL;
+      if (sp) *sp = 0;
+      last = t;
+    }
     char *colon = strchr(last ? last : got, ':');
     if (jx_prim_rules[k->p]->nout == 0) /* no binder: the equation is staged, not dropped */
       CHECKF(eq && !strncmp(eq + 10, nm, strlen(nm)), "%s#%d: not staged first: %s", nm, variant, jp);

@@ -103,6 +103,7 @@ typedef enum {
   JX_PK_CUMULATIVE, /* cumsum, cumprod, cummax, cummin, cumlogsumexp */
   /* [SORT] end */
   /* [MATH] */
+  JX_PK_SVD, /* svd */
   /* [MATH] end */
   /* [CUSTOM] */
   JX_PK_CUSTOM, /* custom_jvp_call, custom_vjp_call, custom_lin */
@@ -264,6 +265,9 @@ typedef struct jx_params {
     } cumulative;
     /* [SORT] end */
     /* [MATH] */
+    struct { /* lax.linalg.svd with full_matrices=False: s only, or (s, u, vt) */
+      bool compute_uv;
+    } svd;
     /* [MATH] end */
     /* [CUSTOM] */
     struct { /* custom_jvp_call / custom_vjp_call(consts, args); custom_lin(residuals, tangents) */
@@ -522,6 +526,10 @@ typedef struct jx_rules {
   const char *name;
   int nin;  /* number of inputs, -1: variadic (>= 1) */
   int nout; /* number of outputs, -1: decided by params (higher-order) */
+  /* nout -1 without inner jaxprs: the count the params give (svd: 1 or
+   * 3); NULL: one output per input (sort). The typecheck holds every
+   * equation to it. */
+  int (*nout_of)(const jx_params *p);
   /* Every rule gets the primitive it serves, so one rule function can
    * serve a family (all binary ops share their rules). */
   /* Shapes/dtypes of the outputs. On bad input, return an error value

@@ -192,8 +192,9 @@ enum {
 #define EXT_sort              EXT_ALL /* radix keys: bf16/f16 widened to f32, NaN last, -0 = +0 */
 #define EXT_cumulative        EXT_ALL /* bf16/f16: an f32 running value, each output rounded once */
 #define EXT_random            EXT_NONE /* threefry2x32 hashes u32 words; ops/random.c draws #19 dtypes from them */
-#define EXT_coll              EXT_ALL /* bytes by element size; sums in the type (dist/fold.h) */
-#define EXT_debug             EXT_ALL /* printed through jx_scalar_load, which reads every dtype */
+#define EXT_coll              EXT_ALL  /* bytes by element size; sums in the type (dist/fold.h) */
+#define EXT_linalg            EXT_NONE /* f32/f64 only (prims/linalg.c) */
+#define EXT_debug             EXT_ALL  /* printed through jx_scalar_load, which reads every dtype */
 #define JX_PRIM(name, family) [JX_P_##name] = EXT_##family,
 static const unsigned ext_dtypes[] = {
 #include "core/primitives.def"

@@ -39,6 +39,7 @@ const char *const jx_params_kind_names[JX_PK_COUNT] = {
     [JX_PK_CUMULATIVE] = "cumulative",
     /* [SORT] end */
     /* [MATH] */
+    [JX_PK_SVD] = "svd",
     /* [MATH] end */
     /* [CUSTOM] */
     [JX_PK_CUSTOM] = "custom",

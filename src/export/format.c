@@ -93,6 +93,7 @@ static const jx_xfield f_bwhile[] = {
     {F_JAXPR, OFF(bwhile.cond), 1, 0, 0},        {F_JAXPR, OFF(bwhile.body), 1, 0, 0},
     {F_I32, OFF(bwhile.ncconst), 1, 0, 1 << 20}, {F_I32, OFF(bwhile.nbconst), 1, 0, 1 << 20},
     {F_I64, OFF(bwhile.max_steps), 1, 0, BIG},   {0}};
+static const jx_xfield f_svd[] = {{F_BOOL, OFF(svd.compute_uv), 1, 0, 1}, {0}};
 static const jx_xfield f_none[] = {{0}};
 
 /* per params kind; NULL: not serializable (a kind this format predates) */
@@ -122,6 +123,7 @@ const jx_xfield *const jx_xf_kind_fields[JX_PK_COUNT] = {
     [JX_PK_DSLICE] = f_dslice,
     [JX_PK_SORT] = f_sort,
     [JX_PK_CUMULATIVE] = f_cumulative,
+    [JX_PK_SVD] = f_svd,
     [JX_PK_BWHILE] = f_bwhile,
 };
 

@@ -353,11 +353,16 @@ static jx_t typecheck_operands(const jx_jaxpr *j, int e, const char *defined, jx
         "typecheck: equation %d (%s) has %d inputs and %d outputs; %s takes %d and gives %d (-1: any)", e,
         r->name, q->nin, q->nout, r->name, r->nin, r->nout);
   jx_jaxpr *inner[2];
-  if (r->nout < 0 && q->params.kind == r->params_kind && !jx_params_jaxprs(&q->params, inner) &&
-      q->nout != q->nin)
-    return jx_error_new(
-        "typecheck: equation %d (%s) has %d inputs and %d outputs; %s gives one output per input", e, r->name,
-        q->nin, q->nout, r->name);
+  if (r->nout < 0 && q->params.kind == r->params_kind && !jx_params_jaxprs(&q->params, inner)) {
+    int want = r->nout_of ? r->nout_of(&q->params) : q->nin;
+    if (q->nout != want && !r->nout_of)
+      return jx_error_new(
+          "typecheck: equation %d (%s) has %d inputs and %d outputs; %s gives one output per input", e,
+          r->name, q->nin, q->nout, r->name);
+    if (q->nout != want)
+      return jx_error_new("typecheck: equation %d (%s) has %d outputs; its params give %d", e, r->name,
+                          q->nout, want);
+  }
   if (q->params.kind != r->params_kind)
     return jx_error_new("typecheck: equation %d (%s) has %s params, expected %s", e, r->name,
                         q->params.kind < JX_PK_COUNT ? jx_params_kind_names[q->params.kind] : "corrupt",

@@ -1,4 +1,5 @@
-/* dot and matmul with NumPy's rules, as dot_general. */
+/* dot and matmul with NumPy's rules, as dot_general; svd, as the svd primitive
+ * (src/prims/linalg.c). */
 #include "ops/ops.h"
 
 static jx_t promote_pair(const char *op, jx_t *a, jx_t *b) {
@@ -71,4 +72,17 @@ jx_t jx_matmul(jx_t a, jx_t b) {
   if (vb) r = jx_squeeze(r, -1);
   if (va) r = jx_squeeze(r, -2 + (vb ? 1 : 0));
   return r;
+}
+
+/* jnp.linalg.svd(x, full_matrices=False): ints promote to float, as jnp does */
+jx_t jx_svd(jx_t x, bool compute_uv) {
+  jx_t e = jx_op_check_array("svd", x);
+  if (e) return e;
+  x = jx_op_to_float(x);
+  jx_params pa;
+  jx_params_init(&pa, JX_PK_SVD);
+  pa.svd.compute_uv = compute_uv;
+  jx_t out[3];
+  if ((e = jx_bind(JX_P_svd, 1, &x, &pa, compute_uv ? 3 : 1, out))) return e;
+  return compute_uv ? JX_TUPLE(out[1], out[0], out[2]) : out[0];
 }

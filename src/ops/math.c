@@ -5,6 +5,7 @@
  * JAX's composition where jnp composes (log2, remainder, clip, isinf,
  * integer_pow's multiplications). */
 #include "ops/ops.h"
+#include "prims/prims.h"
 
 #include <math.h>
 
@@ -198,4 +199,75 @@ jx_t jx_shift_right_logical(jx_t a, jx_t b) {
 jx_t jx_shift_right_arithmetic(jx_t a, jx_t b) {
   jx_t e = prep("shift_right_arithmetic", &a, &b, M_INT, "need integer dtypes", true);
   return e ? e : jx_lax_binary(JX_P_shift_right_arithmetic, a, b);
+}
+
+/* -------------------------------------------------------- polygamma */
+/* Hurwitz zeta(s, q) = sum_k (q + k)^-s by Euler-Maclaurin, as Cephes
+ * and XLA compute it: N terms summed, the tail from w = q + N as
+ * w^(1-s) / (s - 1) + w^-s / 2 + sum_j B_2j / (2j)! s (s+1) ... (s+2j-2)
+ * w^(-s-2j+1). Its derivative in q is -s times the same expansion of
+ * zeta(s + 1, q), term by term, so polygamma's derivative in x comes out
+ * as polygamma(n + 1, x), JAX's jvp. Accurate for q + N > 9 (q > -3). */
+enum { ZETA_N = 12 };
+static const double ZETA_A[] = {12.0, /* (2j)! / B_2j */
+                                -720.0,
+                                30240.0,
+                                -1209600.0,
+                                47900160.0,
+                                -1.8924375803183791606e9,
+                                7.47242496e10,
+                                -2.950130727918164224e12,
+                                1.1646782814350067249e14,
+                                -4.5979787224074726105e15,
+                                1.8152105401943546773e17,
+                                -7.1661652561756670113e18};
+
+static jx_t bin(jx_prim p, jx_t a, jx_t b) { return jx_lax_binary(p, a, b); }
+
+#define K(v) jx_lax_const(dt, (v)) /* a constant of the local dtype dt */
+static jx_t zeta(jx_t s, jx_t q) {
+  jx_dtype dt = s->aval.dtype;
+  jx_t ms = jx_lax_unary(JX_P_neg, s), sum = bin(JX_P_pow, q, ms);
+  for (int k = 1; k < ZETA_N; k++) sum = bin(JX_P_add, sum, bin(JX_P_pow, bin(JX_P_add, q, K(k)), ms));
+  jx_t w = bin(JX_P_add, q, K(ZETA_N)), ws = bin(JX_P_pow, w, ms); /* w^-s */
+  sum = bin(JX_P_add, sum, bin(JX_P_div, bin(JX_P_mul, w, ws), bin(JX_P_sub, s, K(1))));
+  sum = bin(JX_P_add, sum, bin(JX_P_mul, ws, K(0.5)));
+  jx_t poch = s, wp = bin(JX_P_div, ws, w), iw2 = bin(JX_P_div, K(1), bin(JX_P_mul, w, w));
+  for (int j = 1; j <= (int)(sizeof ZETA_A / sizeof *ZETA_A); j++) {
+    sum = bin(JX_P_add, sum, bin(JX_P_mul, bin(JX_P_mul, poch, wp), K(1 / ZETA_A[j - 1])));
+    poch = bin(JX_P_mul, poch, bin(JX_P_mul, bin(JX_P_add, s, K(2 * j - 1)), bin(JX_P_add, s, K(2 * j))));
+    wp = bin(JX_P_mul, wp, iw2);
+  }
+  return sum;
+}
+
+/* jax.scipy.special.polygamma(n, x): digamma at n = 0, else (-1)^(n+1) n!
+ * zeta(n + 1, x); NaN where n is negative or not an integer. n is not
+ * differentiated (JAX's rule has no jvp in n). bf16/f16 compute in f32. */
+jx_t jx_polygamma(jx_t n, jx_t x) {
+  jx_t e = jx_op_promote("polygamma", &n, &x);
+  if (e) return e;
+  n = jx_op_to_float(n), x = jx_op_to_float(x);
+  jx_dtype odt = x->aval.dtype, dt = jx_dtype_is_half(odt) ? JX_F32 : odt;
+  bool weak = n->aval.weak && x->aval.weak;
+  n = jx_lax_convert(n, dt), x = jx_lax_convert(x, dt);
+  jx_aval shape[1], in[2] = {n->aval, x->aval};
+  if ((e = jx_broadcast_shapes("polygamma", in, 2, shape))) return e;
+  shape->dtype = dt, shape->weak = false;
+  n = jx_lax_unary(JX_P_stop_gradient, jx_lax_broadcast_to_aval(n, shape));
+  x = jx_lax_broadcast_to_aval(x, shape);
+  jx_t valid = bin(JX_P_and, bin(JX_P_ge, n, K(0)), bin(JX_P_eq, n, jx_lax_unary(JX_P_floor, n)));
+  jx_t pos = bin(JX_P_and, valid, bin(JX_P_ge, n, K(1)));
+  /* s = n + 1 where used, 2 elsewhere (no NaN in the unused branch's derivative) */
+  jx_t s = jx_lax_select(pos, bin(JX_P_add, n, K(1)), jx_lax_broadcast_to_aval(K(2), shape));
+  jx_t half = bin(JX_P_mul, n, K(0.5));
+  jx_t even = bin(JX_P_eq, half, jx_lax_unary(JX_P_floor, half));
+  jx_t sign =
+      jx_lax_select(even, jx_lax_broadcast_to_aval(K(-1), shape), jx_lax_broadcast_to_aval(K(1), shape));
+  jx_t fact = jx_lax_unary(JX_P_exp, jx_lax_unary(JX_P_lgamma, s)); /* Gamma(s) = n! */
+  jx_t pg = bin(JX_P_mul, bin(JX_P_mul, sign, fact), zeta(s, x));
+  jx_t r = jx_lax_select(pos, pg, jx_lax_unary(JX_P_digamma, x));
+  r = jx_lax_select(valid, r, jx_lax_broadcast_to_aval(K(NAN), shape));
+#undef K
+  return jx_op_cast(r, odt, weak);
 }

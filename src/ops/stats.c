@@ -162,15 +162,34 @@ static jx_t vector_norm(jx_t x, ord_kind k, double p, const axes_t *r) {
   }
 }
 
+/* the norms from the singular values (ord 2, -2, nuc): the two axes moved
+ * last (rows, columns), svd's s reduced by max, min or sum, and put back
+ * in place as size-1 dims */
+static jx_t spectral_norm(jx_t x, ord_kind k, double p, const int *ax2, const axes_t *r) {
+  int nd = x->aval.ndim, perm[JX_MAX_RANK], j = 0;
+  for (int d = 0; d < nd; d++)
+    if (!r->mask[d]) perm[j++] = d;
+  perm[j++] = ax2[0], perm[j++] = ax2[1];
+  jx_t s = jx_svd(jx_lax_transpose(x, perm), false);
+  if (!jx_ok(s)) return s;
+  jx_prim red = k == O_NUC ? JX_P_reduce_sum : p > 0 ? JX_P_reduce_max : JX_P_reduce_min;
+  jx_t y = jx_lax_reduce(red, s, 1, (int[]){nd - 2});
+  int64_t shape[JX_MAX_RANK];
+  for (int d = 0; d < nd; d++) shape[d] = r->mask[d] ? 1 : x->aval.shape[d];
+  return jx_lax_reshape(y, nd, shape);
+}
+
 /* the matrix norms over r's two axes (rows ax[0], columns ax[1] in the
- * caller's order): fro, 1/-1 (max/min column sum), inf/-inf (row sum) */
-static jx_t matrix_norm(const char *op, jx_t x, ord_kind k, const int *ax2, const axes_t *r) {
+ * caller's order): fro, 1/-1 (max/min column sum), inf/-inf (row sum),
+ * 2/-2 (largest/smallest singular value), nuc (their sum); p: a numeric
+ * ord's value */
+static jx_t matrix_norm(const char *op, jx_t x, ord_kind k, double p, const int *ax2, const axes_t *r) {
   if (k == O_TWO || k == O_FRO) return vector_norm(x, O_TWO, 2, r);
+  if (k == O_NUC || (k == O_P && (p == 2 || p == -2))) return spectral_norm(x, k, p, ax2, r);
   if (k != O_ONE && k != O_NEG_ONE && k != O_INF && k != O_NINF) {
     char s[160];
-    return jx_error_new("%s: matrix norm of %s: ord must be fro, 1, -1, inf or -inf (2, -2 and nuc need "
-                        "an SVD, which jx does not have)",
-                        op, jx_aval_str(&x->aval, s, sizeof s));
+    return jx_error_new("%s: matrix norm of %s: ord must be fro, nuc, 1, -1, 2, -2, inf or -inf", op,
+                        jx_aval_str(&x->aval, s, sizeof s));
   }
   bool cols = k == O_ONE || k == O_NEG_ONE; /* sum down the rows first, then over columns */
   axes_t inner = {.n = 1}, outer = {.n = 1};
@@ -208,7 +227,8 @@ jx_t jx_norm(jx_t x, const char *ord, int naxes, const int *axes, bool keepdims)
     y = vector_norm(x, k == O_NEG_ONE ? O_P : k, k == O_NEG_ONE ? -1 : p, &r);
   } else if (naxes == 2) {
     int ax2[2] = {axes[0] < 0 ? axes[0] + nd : axes[0], axes[1] < 0 ? axes[1] + nd : axes[1]};
-    y = matrix_norm("norm", x, ord && k == O_TWO ? O_P : k, ax2, &r); /* an explicit 2: the spectral norm */
+    y = matrix_norm("norm", x, ord && k == O_TWO ? O_P : k, p, ax2,
+                    &r); /* an explicit 2: the spectral norm */
   } else {
     return jx_error_new("norm: %d axes given for %s: one (vector) or two (matrix)", naxes,
                         jx_aval_str(&x->aval, s, sizeof s));

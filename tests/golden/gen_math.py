@@ -507,8 +507,10 @@ def norm_cases():
             else:
                 r = np.linalg.norm(t.v.astype(np.float64), ord=ordv, axis=axes if len(axes) == 2 else axes[0], keepdims=keep)
             emit("norm", "ord=%s;axes=%s;keep=%d" % (o, axes_param(axes), keep), [t], (rdt, False, G.cast(r, rdt)))
-    emit("norm", "ord=nuc;axes=none;keep=0", [A("f32", (3, 3))], ("ERR",))
-    emit("norm", "ord=2;axes=none;keep=0", [A("f32", (3, 3))], ("ERR",))
+    m = A("f32", (3, 3))
+    emit("norm", "ord=nuc;axes=none;keep=0", [m], ("f32", False, G.cast(np.linalg.norm(m.v.astype(np.float64), "nuc"), "f32")))
+    m = A("f32", (3, 3))
+    emit("norm", "ord=2;axes=none;keep=0", [m], ("f32", False, G.cast(np.linalg.norm(m.v.astype(np.float64), 2), "f32")))
     emit("norm", "ord=2;axes=none;keep=0", [A("f32", (2, 3, 3))], ("ERR",))
     emit("norm", "ord=fro;axes=0;keep=0", [A("f32", (3, 3))], ("ERR",))
     emit("norm", "ord=abc;axes=0;keep=0", [A("f32", (3,))], ("ERR",))

@@ -270,5 +270,11 @@ void jx_cpu_threefry2x32(int64_t n, const uint32_t *k0, bool k0_scalar, const ui
  * Returns 0, or -1 when scratch memory cannot be allocated. */
 int jx_cpu_argsort(jx_dtype dt, int64_t outer, int64_t n, int64_t inner, const void *x, jx_dtype idx_dt,
                    void *out);
+/* Thin SVD (svd.c) of `batch` row-major m x n matrices, f32 or f64
+ * (computed in f64): s [batch, k] descending and >= 0, k = min(m, n); u
+ * [batch, m, k] and vt [batch, k, n] when u is not NULL (orthonormal
+ * columns / rows, completed where singular values are zero). Returns 0, or
+ * -1 when scratch memory cannot be allocated. */
+int jx_cpu_svd(jx_dtype dt, int64_t batch, int64_t m, int64_t n, const void *a, void *u, void *s, void *vt);
 
 #endif
