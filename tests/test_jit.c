@@ -1392,7 +1392,9 @@ static void test_gemm_epilogue(void) {
  * bias + relu after a 3x3 convolution run on each oneDNN batch part as it
  * finishes, or after jx's own kernel. Batch-major outputs (NHWC, NCHW)
  * take it, an output with its batch dim inside (HNWC) does not; against
- * eager on both backends, f32 and f64, batches of 1, 5 and 16. */
+ * eager on both backends, f32, f64 and bf16 (its kernel widened to f32:
+ * the epilogue must wait for the narrowed output; the same bits as
+ * eager), batches of 1, 5 and 16. */
 typedef struct {
   const char *dn;
   bool bias_last; /* the bias broadcasts along the last dim (NHWC) */
@@ -1409,11 +1411,11 @@ static jx_t conv_bias_relu(const jx_t *a, void *u) {
 static void test_conv_epilogue(void) {
   jx_pool_push();
   const conv_case cases[3] = {{"NHWC,HWIO,NHWC", true}, {"NCHW,OIHW,NCHW", false}, {"NHWC,HWIO,HNWC", true}};
-  for (int t = 0; t < 3 * 3 * 3; t++) {
+  for (int t = 0; t < 3 * 3 * 4; t++) {
     const conv_case *c = &cases[t % 3];
     const int64_t n = (int64_t[]){1, 5, 16}[t / 3 % 3];
-    const int mode = t / 9; /* 0: oneDNN when built in, 1: jx's kernel, 2: f64 */
-    const jx_dtype dt = mode == 2 ? JX_F64 : JX_F32;
+    const int mode = t / 9; /* 0: oneDNN when built in, 1: jx's kernel, 2: f64, 3: bf16 (widened) */
+    const jx_dtype dt = mode == 2 ? JX_F64 : mode == 3 ? JX_BF16 : JX_F32;
     jx_cpu_conv_force(mode == 1 ? "own" : NULL);
     const bool nhwc = c->bias_last;
     jx_t x = nhwc ? rand_array(dt, 4, (int64_t[]){n, 9, 11, 6}, -1, 1)
@@ -1425,9 +1427,11 @@ static void test_conv_epilogue(void) {
     jx_t args[3] = {x, W, b};
     jx_t want = jx_call(f, args), got = jx_call(jf, args);
     CHECKF(jx_ok(got), "%s: %s", c->dn, jx_error(got));
-    double d = jx_item(jx_max(jx_abs(jx_sub(want, got))));
-    CHECKF(d <= (dt == JX_F64 ? 1e-12 : 1e-5), "conv epilogue %s, batch %lld, mode %d: differs by %g", c->dn,
-           (long long)n, mode, d);
+    double d = jx_item(jx_max(jx_abs(jx_sub(jx_astype(want, JX_F64), jx_astype(got, JX_F64)))));
+    CHECKF(d <= (dt == JX_F64    ? 1e-12
+                 : dt == JX_BF16 ? 0
+                                 : 1e-5),
+           "conv epilogue %s, batch %lld, mode %d: differs by %g", c->dn, (long long)n, mode, d);
     const int marked = count_epilogues(f, args), expect = strcmp(c->dn, "NHWC,HWIO,HNWC") != 0;
     CHECKF(marked == expect, "%s batch %lld mode %d: %d epilogues marked", c->dn, (long long)n, mode, marked);
     jx_fn_free(jf), jx_fn_free(f);

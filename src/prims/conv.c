@@ -155,6 +155,8 @@ static jx_t conv_kernels(const jx_t *in, const jx_params *pa, jx_t *out, jx_cpu_
     w = tmp->data;
   }
   const int64_t n[3] = {jx_aval_size(&in[0]->aval), jx_aval_size(r), jx_aval_size(&out[0]->aval)};
+  if (d.dt != JX_F32)
+    d.epi = NULL; /* a widened kernel's output is not the final one: the epilogue runs after */
   rc = d.dt == JX_F32 ? jx_cpu_conv(&d, jx_data(in[0]), w, jx_data(out[0]))
                       : conv_run_any(&d, n, jx_data(in[0]), w, jx_data(out[0]));
   jx_buffer_release(tmp);
