@@ -153,6 +153,8 @@ else
 fi
 echo; echo "=== jx: bench_scatter: scatter-add of 1M f32 updates vs a copy loop's bandwidth ($(date -u +%H:%M:%S))"
 "$JXB/bench/bench_scatter" 15 | tee "$OUT/scatter.txt"
+echo; echo "=== jx: bench_kvcache: a KV-cache scan under jit, per-step cost by T (in-place dynamic_update_slice) ($(date -u +%H:%M:%S))"
+cmake --build "$JXB" --target bench_kvcache -j "$(nproc)" >/dev/null && "$JXB/bench/bench_kvcache" 21 256 256 1024 4096 | tee "$OUT/kvcache.txt"
 # einsum vs the hand-written matmuls on the same shapes (issue 18), eager and jit
 echo; echo "=== jx: bench_einsum ($(date -u +%H:%M:%S))"
 "$JXB/bench/bench_einsum" 21 | tee "$OUT/einsum.txt" || echo "bench_einsum FAILED"
