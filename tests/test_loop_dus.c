@@ -12,6 +12,7 @@
  * the optimization stops applying (or applies where it must not). */
 #include "check.h"
 #include "jit_build.h"
+#include "jit_vs_eager.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -96,30 +97,6 @@ static jx_t kv_while(const jx_t *a, void *u) {
   jx_t r = jx_while_loop(c, b, JX_TUPLE(a[0], I32(0)));
   jx_fn_free(c), jx_fn_free(b);
   return r;
-}
-
-/* max |jit(f)(args) - f(args)| over every leaf; -1 if either failed or
- * the trees differ */
-static double jit_vs_eager(jx_fn *f, const jx_t *args) {
-  jx_fn *jf = jx_jit(f);
-  jx_t want = jx_call(f, args), got = jx_call(jf, args);
-  jx_fn_free(jf);
-  if (!jx_ok(want) || !jx_ok(got)) {
-    fprintf(stderr, "  eager: %s, jit: %s\n", jx_error(want) ? jx_error(want) : "ok",
-            jx_error(got) ? jx_error(got) : "ok");
-    return -1;
-  }
-  jx_t wl[16], gl[16];
-  int nw = jx_tree_leaves_to(want, wl, 16), ng = jx_tree_leaves_to(got, gl, 16);
-  if (nw != ng || nw > 16) return -1;
-  double worst = 0;
-  for (int i = 0; i < nw; i++) {
-    if (jx_ndim(wl[i]) != jx_ndim(gl[i]) || jx_size(wl[i]) != jx_size(gl[i])) return -1;
-    if (!jx_size(wl[i])) continue;
-    double d = jx_item(jx_max(jx_abs(jx_sub(jx_astype(wl[i], JX_F64), jx_astype(gl[i], JX_F64)))));
-    if (!(d <= worst)) worst = d;
-  }
-  return worst;
 }
 
 #define CHECK_JIT(f, ...)                                                                                    \
