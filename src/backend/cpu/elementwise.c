@@ -248,10 +248,13 @@ static void flat_range(void *p, int64_t lo, int64_t hi) {
   jx_stream_fence();
 }
 
-/* whether an eager kernel's output of `bytes` is streamed: the working set
- * is every array buffer in use, this output included */
+/* whether an eager kernel's output of `bytes` is streamed. The working set
+ * is every array buffer in use, this output included, plus the next op's
+ * result beside it when that op reads this one back: eager results pile
+ * up in the pool (in eager slow_f, x and x*x alone fill a 32 MiB budget,
+ * and the product plain-stored measured no faster than streamed) */
 static bool stream_output(int64_t bytes) {
-  return jx_cpu_stream_output(bytes, (int64_t)jx_buffer_live_bytes());
+  return jx_cpu_stream_output(bytes, (int64_t)jx_buffer_live_bytes() + bytes);
 }
 
 /* sfn: NULL or fn's streamed twin */
