@@ -348,23 +348,8 @@ static jx_t give_outputs(const jx_program *p, const jx_t *args, jx_t err, const 
 }
 
 /* ------------------------------------------------------------ donation */
-/* Does MAP kernel kn read buffer a only at the point it stores (element i
- * of a for output element i)? Then writing the output into a's buffer is
- * safe: each point reads its element before it overwrites it. */
-static bool reads_pointwise(const jx_kernel *kn, int a) {
-  int64_t stride[JX_MAX_RANK], st = 1;
-  for (int d = kn->ndim - 1; d >= 0; d--) stride[d] = st, st *= kn->shape[d];
-  for (int e = 0; e < kn->nexpr; e++) {
-    const jx_lexpr *x = &kn->exprs[e];
-    if (x->kind != JX_LX_LOAD || x->buf != a) continue;
-    if (x->at.off) return false;
-    for (int d = 0; d < kn->ndim; d++)
-      if (kn->shape[d] > 1 && x->at.coef[d] != stride[d]) return false;
-  }
-  return true;
-}
-
-/* May OUT buffer b be written into the donated ARG buffer a? Not the
+/* May OUT buffer b be written into the donated ARG buffer a (each point of
+ * its MAP kernel reads its element of a before it overwrites it)? Not the
  * caller's memory (jx_from_buffer/DLPack promise never to write it), same
  * dtype and size, a's buffer held by this array alone (no view shares it) and
  * by no other argument, a not itself an output, and no kernel reading a
@@ -380,7 +365,7 @@ static bool can_donate(const jx_program *p, const jx_t *args, int b, int a) {
   for (int c = 0; c < p->nbuf; c++)
     if (c != a && p->bufs[c].kind == JX_LB_ARG && args[p->bufs[c].index]->u.arr.buf == ab) return false;
   const jx_kernel *kn = &p->kernels[lo->def];
-  return kn->kind == JX_LK_MAP && !kn->fused && reads_pointwise(kn, a);
+  return kn->kind == JX_LK_MAP && !kn->fused && jx_kernel_reads_pointwise(kn, a);
 }
 
 /* donor[b] for each OUT buffer b (-1: allocate); the number reused */

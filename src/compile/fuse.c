@@ -367,23 +367,10 @@ static void number_programs(jx_program *root, jx_program *p) {
  * dot_general without batch dimensions, a batch-major convolution) into a
  * temporary that only kernel k + 1 reads, a MAP over as many elements that
  * loads it at the point it writes, in flat order: its element i reads
- * element i, so it may run on any finished range. (The MAP's loop nest may
- * differ in shape, and a unit dim's coefficient is 0.) In
- * every program: a loop body's CALL gets its epilogue's loop through
- * rt->call. */
-static bool reads_pointwise(const jx_kernel *m, int buf) {
-  int64_t st[JX_MAX_RANK];
-  jx_strides(m->ndim, m->shape, st);
-  for (int x = 0; x < m->nexpr; x++) {
-    const jx_lexpr *e = &m->exprs[x];
-    if (e->kind != JX_LX_LOAD || e->buf != buf) continue;
-    if (e->at.off) return false;
-    for (int d = 0; d < JX_MAX_RANK; d++) /* (a unit dim's coefficient is moot) */
-      if (e->at.coef[d] != (d < m->ndim ? st[d] : 0) && !(d < m->ndim && m->shape[d] == 1)) return false;
-  }
-  return true;
-}
-
+ * element i (jx_kernel_reads_pointwise), so it may run on any finished
+ * range. (The MAP's loop nest may differ in shape, and a unit dim's
+ * coefficient is 0.) In every program: a loop body's CALL gets its
+ * epilogue's loop through rt->call. */
 static void mark_epilogues(jx_program *p) {
   for (int k = 0; k + 1 < p->nkernel; k++) {
     jx_kernel *g = &p->kernels[k], *m = &p->kernels[k + 1];
@@ -392,7 +379,7 @@ static void mark_epilogues(jx_program *p) {
     if (c->kind != JX_LB_TEMP || c->last != k + 1 || m->kind != JX_LK_MAP) continue;
     int64_t items = 1;
     for (int d = 0; d < m->ndim; d++) items *= m->shape[d];
-    if (items != jx_aval_size(&c->aval) || !reads_pointwise(m, g->outs[0])) continue;
+    if (items != jx_aval_size(&c->aval) || !jx_kernel_reads_pointwise(m, g->outs[0])) continue;
     g->epilogue = k + 2;
     m->fused = true;
   }
@@ -646,6 +633,19 @@ static jx_program *fuse_program(const jx_jaxpr *j, jx_t *err) {
     return NULL;
   }
   return c.prog;
+}
+
+bool jx_kernel_reads_pointwise(const jx_kernel *kn, int buf) {
+  int64_t stride[JX_MAX_RANK], st = 1;
+  for (int d = kn->ndim - 1; d >= 0; d--) stride[d] = st, st *= kn->shape[d];
+  for (int e = 0; e < kn->nexpr; e++) {
+    const jx_lexpr *x = &kn->exprs[e];
+    if (x->kind != JX_LX_LOAD || x->buf != buf) continue;
+    if (x->at.off) return false;
+    for (int d = 0; d < kn->ndim; d++) /* (a unit dim's coefficient is moot) */
+      if (kn->shape[d] > 1 && x->at.coef[d] != stride[d]) return false;
+  }
+  return true;
 }
 
 void jx_program_free(jx_program *p) {

@@ -542,6 +542,17 @@ static jx_t exchange_across(jx_run *r, group *g, jx_prim p, const jx_params *pa,
  * all of whose operands it does not map), so every member holds the same
  * x: psum is n times it, all_gather n copies. What would differ per member
  * is an error. */
+/* Under jit a psum/pmax/pmin may get its dead input's buffer as its output
+ * (lower.inplace), while members read the input as they write outputs:
+ * *in then points at a copy, in *stash (release it after). false: out of
+ * memory. */
+static bool stash_input(const void **in, const jx_aval *a, jx_buffer **stash) {
+  const size_t bytes = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
+  if (!(*stash = jx_buffer_new(bytes ? bytes : 1))) return false;
+  *in = memcpy((*stash)->data, *in, bytes);
+  return true;
+}
+
 static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out, const char *what) {
   int64_t n = 1;
   for (int k = 0; k < pa->coll.nnames; k++) {
@@ -566,17 +577,13 @@ static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out,
   if (n != pa->coll.size)
     return jx_error_new("%s: traced for %lld members, the named vmap has %lld", what,
                         (long long)pa->coll.size, (long long)n);
-  /* under jit the output may be the input's buffer (lower.inplace): the
-   * members then read a copy */
   const void *src = jx_data(in[0]);
-  const size_t in_bytes = (size_t)jx_aval_size(&in[0]->aval) * jx_dtype_size(in[0]->aval.dtype);
-  jx_buffer *stash = src == jx_data(out) ? jx_buffer_new(in_bytes ? in_bytes : 1) : NULL;
+  jx_buffer *stash = NULL;
   slot *s = jx_malloc(sizeof(slot) * (size_t)n);
-  if (!s || (src == jx_data(out) && !stash)) {
-    jx_free(s), jx_buffer_release(stash);
+  if (!s || (src == jx_data(out) && !stash_input(&src, &in[0]->aval, &stash))) {
+    jx_free(s);
     return jx_error_new("%s: out of memory", what);
   }
-  if (stash) src = memcpy(stash->data, src, in_bytes);
   for (int64_t j = 0; j < n; j++) s[j] = (slot){p, 0, in[0]->aval, src, NULL};
   for (int64_t j = 0; j < n; j++) s[j].out = jx_data(out);
   if (p == JX_P_all_gather)
@@ -617,16 +624,10 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   if (n == 1 && (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)) /* one device per process */
     return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, fold_op[p],
                                   what);
-  /* members read each other's inputs while they write their outputs: an
-   * in-place member's input is read from a copy */
   jx_buffer *stash = NULL;
-  const size_t in_bytes = (size_t)jx_aval_size(&self.aval) * jx_dtype_size(self.aval.dtype);
-  if (in_place && (stash = jx_buffer_new(in_bytes ? in_bytes : 1))) {
-    memcpy(stash->data, self.in, in_bytes);
-    self.in = stash->data;
-  }
+  const bool stashed = !in_place || stash_input(&self.in, &self.aval, &stash);
   pthread_mutex_lock(&r->mu);
-  group *gs = in_place && !stash ? NULL : groups_for(r, mask);
+  group *gs = stashed ? groups_for(r, mask) : NULL;
   pthread_mutex_unlock(&r->mu);
   if (!gs) {
     err = jx_error_new("%s: out of memory", what);

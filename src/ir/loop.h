@@ -125,6 +125,11 @@ typedef struct jx_program {
 } jx_program;
 
 void jx_program_free(jx_program *p);
+/* Does MAP kernel kn load buffer buf only at the point it stores, in flat
+ * order (element i of buf for its element i)? Then it may run on any range
+ * of buf as soon as that range is final (a CALL's epilogue), or write into
+ * buf's own memory (donation). (compile/fuse.c) */
+bool jx_kernel_reads_pointwise(const jx_kernel *kn, int buf);
 /* Text dump for JX_DUMP and tests. Caller frees. */
 char *jx_program_print(const jx_program *p);
 
