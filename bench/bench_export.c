@@ -15,6 +15,8 @@
  *   bench_export [--reps N] */
 #include <jx.h>
 
+#include "bench_time.h"
+
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,17 +28,6 @@
 
 enum { D = 1296, H = 512, C = 26 };
 typedef int (*entry_fn)(const void *const *, void *const *, void *);
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static double median(double *t, int n) {
   qsort(t, (size_t)n, sizeof *t, cmp);

@@ -8,19 +8,11 @@
  * prints, per T, the median ms of one jitted call and its cost per step */
 #include <jx.h>
 
+#include "bench_time.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static jx_t step(const jx_t *a, void *u) {
   (void)u;

@@ -9,19 +9,10 @@
  *
  * usage: bench_remat [layers=32] [width=1024] [batch=256] [reps=3] */
 #include "../tests/remat_mlp.h"
+#include "bench_time.h"
 
 #include <stdio.h>
 #include <time.h>
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
   rm_install();

@@ -7,6 +7,7 @@
  *
  * usage: bench_scan [reps=15] [steps for the compile-time measurement=100]
  * (run it once per step count: each process starts with a fresh cache) */
+#include "bench_time.h"
 #include <jx.h>
 
 #include <stdio.h>
@@ -14,16 +15,6 @@
 #include <time.h>
 
 enum { H = 256, I = 256, B = 32 };
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static jx_t step(const jx_t *a, void *u) {
   (void)u;
