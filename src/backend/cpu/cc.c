@@ -432,7 +432,7 @@ static bool read_sum(int dfd, const char *name, uint64_t key, uint64_t *sum) {
  * least PART_MIN_BYTES of kernels each: every unit repeats the prelude (the
  * scalar ops the program calls: render_prelude.c; ~70 M instructions of
  * cc1 for the MLP step's, ~130 M when all were pasted) and the link costs
- * ~35 ms, while gcc -O3
+ * ~25 ms (link_flags), while gcc -O3
  * takes ~40 ms per KB of these kernels. (The per-example gradients' 10.5 KB
  * program, whole vs in two units, alternated 3 times: 391-430 ms vs
  * 248-399.) The object's cache key is the whole source's: the split
@@ -474,6 +474,22 @@ static int split_source(const char *src, const char **cut, const char **first_ou
   return nparts;
 }
 
+/* The link's libraries, after the objects. -nostdlib: no C runtime start
+ * files and no libc link script to read; an object that dlopen loads
+ * needs neither (no constructors are generated), and the C library it
+ * calls (memcpy, memset) is always loaded in the calling process. libm
+ * stays a dependency (recorded when used), so its symbols resolve even
+ * where jx itself was loaded with RTLD_LOCAL; libgcc (static) supplies the
+ * compiler's helpers. The link took ~57 ms with the defaults and ~25 ms
+ * so, on the MLP step's two units (Zen 5). -s: see LINK_STRIP. */
+static int link_flags(char **argv, int a) {
+  argv[a++] = "-nostdlib";
+  argv[a++] = "-lm";
+  argv[a++] = "-lgcc";
+  argv[a++] = "-s";
+  return a;
+}
+
 /* the first failure among procs [0, n): its output into out, its status */
 static int first_failure(const proc *p, int n, char *out, size_t outn) {
   for (int i = 0; i < n; i++)
@@ -506,7 +522,7 @@ static int build_object(const char *src, int dfd, const char *stem, const char *
       rc = -2;
       break;
     }
-    char *argv[NFLAGS + 8];
+    char *argv[NFLAGS + 12];
     int a = 0;
     argv[a++] = (char *)compiler();
     for (int f = 0; f < NFLAGS; f++)
@@ -514,7 +530,7 @@ static int build_object(const char *src, int dfd, const char *stem, const char *
     argv[a++] = nparts == 1 ? "-o" : "-c";
     argv[a++] = nparts == 1 ? (char *)so : obj[n];
     argv[a++] = path[n];
-    if (nparts == 1) argv[a++] = "-lm", argv[a++] = "-s"; /* see LINK_STRIP */
+    if (nparts == 1) a = link_flags(argv, a);
     argv[a] = NULL;
     spawn_proc(argv, dfd, &pr[n++]); /* a failed start leaves status -1 and the reason */
   }
@@ -523,15 +539,14 @@ static int build_object(const char *src, int dfd, const char *stem, const char *
   if (!rc) rc = in_time ? first_failure(pr, n, out, outn) : -3;
   for (int i = 0; i < n; i++) unlinkat(dfd, path[i], 0);
   if (!rc && nparts > 1) { /* link */
-    char *argv[MAX_PARTS + 8];
+    char *argv[MAX_PARTS + 12];
     int a = 0;
     argv[a++] = (char *)compiler();
     argv[a++] = "-shared";
     argv[a++] = "-o";
     argv[a++] = (char *)so;
     for (int i = 0; i < n; i++) argv[a++] = obj[i];
-    argv[a++] = "-lm";
-    argv[a++] = "-s"; /* see LINK_STRIP */
+    a = link_flags(argv, a);
     argv[a] = NULL;
     spawn_proc(argv, dfd, &pr[0]);
     rc = wait_procs(pr, 1, deadline) ? first_failure(pr, 1, out, outn) : -3;
