@@ -261,8 +261,9 @@ static void test_pmap_matches_vmap(int ndev) {
 
 /* In-place collectives (exec.c's inplace_source, lower.inplace): psum,
  * pmax and pmin of a temporary nothing reads later write into its buffer
- * (one device: nothing to do; in-process members read a copy of it; one
- * device per process: MPI_IN_PLACE). Not when the temporary is read after
+ * (one device: nothing to do; in-process members reduce block by block,
+ * each block read before it is written; one device per process:
+ * MPI_IN_PLACE). Not when the temporary is read after
  * the collective, nor for an argument's buffer. Against the named vmap. */
 static jx_t f_dead_psum(const jx_t *a, void *u) {
   (void)u;
@@ -304,11 +305,11 @@ static void test_inplace_collectives(void) {
   if (jx_exec_run_counts().compiled > 0) CHECK(jx_exec_inplace_calls() - before == 1);
   for (int ndev = 1; ndev <= 3; ndev++) {
     CHECK(jx_set_cpu_devices(ndev) == NULL);
-    const jx_body bodies[4] = {f_dead_psum, f_live_psum, f_arg_psum, f_dead_out};
-    const int64_t expect[4] = {3, 0, 0, 1}; /* in place, per device */
-    for (int b = 0; b < 4; b++) {
+    const jx_body bodies[5] = {f_dead_psum, f_live_psum, f_arg_psum, f_dead_out, f_dead_psum};
+    const int64_t expect[5] = {3, 0, 0, 1, 3}; /* in place, per device */
+    for (int b = 0; b < 5; b++) {              /* body 4: body 0 over several of reduce_chunk's blocks */
       jx_pool_push();
-      jx_t X = ARANGE(ndev, 5);
+      jx_t X = ARANGE(ndev, b < 4 ? 5 : 20011);
       jx_fn *f = jx_fn_new(bodies[b], 1, NULL);
       jx_t want = JX_CALL(jx_vmap_named(f, NULL, 0, "i"), X);
       const int64_t before = jx_exec_inplace_calls();

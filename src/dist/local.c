@@ -380,10 +380,13 @@ static void alltoall_into(const jx_params *pa, const slot *s, int n, int rank, c
 
 /* psum/pmax/pmin: member `rank` reduces chunk `rank` of the inputs and
  * writes it into every member's output (each input is read once in all,
- * and the work is split over the members), a block at a time: the block
- * reduced into this member's output is still in L1 when it is copied to
- * the others' (reducing the whole chunk first, then copying it, read it
- * back from memory: the MLP's 2.65 MB weight gradient is larger than L2). */
+ * and the work is split over the members), a block at a time through a
+ * block in L1: the block's inputs are all read before any output of it is
+ * written. So an output may be its member's own input (lower.inplace):
+ * only member `rank` reads or writes chunk `rank` of any buffer, and the
+ * first meet has made every input final. (Reducing the whole chunk first,
+ * then copying it, read it back from memory: the MLP's 2.65 MB weight
+ * gradient is larger than L2.) */
 enum { REDUCE_BLOCK = 16384 };
 
 static void reduce_chunk(jx_prim p, const slot *s, int n, int rank) {
@@ -392,12 +395,11 @@ static void reduce_chunk(jx_prim p, const slot *s, int n, int rank) {
   int64_t hi = lo >= size ? lo : size - lo < chunk ? size : lo + chunk;
   size_t es = jx_dtype_size(a->dtype);
   int64_t step = REDUCE_BLOCK / (int64_t)es;
+  _Alignas(64) char blk[REDUCE_BLOCK];
   for (int64_t b = lo; b < hi; b += step) {
     int64_t len = hi - b < step ? hi - b : step;
-    char *mine = (char *)s[rank].out + (size_t)b * es;
-    reduce_into(p, a->dtype, mine, s, n, b, len);
-    for (int j = 0; j < n; j++)
-      if (j != rank) memcpy((char *)s[j].out + (size_t)b * es, mine, (size_t)len * es);
+    reduce_into(p, a->dtype, blk, s, n, b, len);
+    for (int j = 0; j < n; j++) memcpy((char *)s[j].out + (size_t)b * es, blk, (size_t)len * es);
   }
 }
 
@@ -624,8 +626,11 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   if (n == 1 && (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)) /* one device per process */
     return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, fold_op[p],
                                   what);
+  /* the reductions read all of a block before writing it (reduce_chunk);
+   * the exchanges read the inputs as they write: an aliased input is copied */
+  const bool reduces = p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin;
   jx_buffer *stash = NULL;
-  const bool stashed = !in_place || stash_input(&self.in, &self.aval, &stash);
+  const bool stashed = !in_place || reduces || stash_input(&self.in, &self.aval, &stash);
   pthread_mutex_lock(&r->mu);
   group *gs = stashed ? groups_for(r, mask) : NULL;
   pthread_mutex_unlock(&r->mu);
@@ -640,10 +645,10 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   if (rank == 0 && g->shared_err) jx_release(g->shared_err), g->shared_err = NULL;
   err = meet(r, g, what);
   if (!err) err = check_same(p, pa, g->slots, n, what);
-  bool exchange = cross && p != JX_P_psum && p != JX_P_pmax && p != JX_P_pmin && p != JX_P_axis_index;
+  bool exchange = cross && !reduces && p != JX_P_axis_index;
   if (!err && !exchange) compute(p, pa, g->slots, n, rank, base, out);
   if (!err && cross && p != JX_P_axis_index) {
-    if (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)
+    if (reduces)
       err = reduce_across(r, g, p, rank, out, what);
     else
       err = exchange_across(r, g, p, pa, rank, n, out, what);
