@@ -251,9 +251,11 @@ static void test_gather_scatter(void) {
  * element must still see its updates in order (set: the last wins) */
 static void test_large_scatter(void) {
   jx_pool_push();
-  enum { NX = 1000, NU = 200000 };
+  enum { NX = 1001, NU = 200003 }; /* ranges and blocks of uneven sizes */
   int32_t *idx = malloc(sizeof(int32_t) * NU);
-  float *u = malloc(sizeof(float) * NU), want_add[NX] = {0}, want_set[NX] = {0};
+  float *u = malloc(sizeof(float) * NU), x0[NX], want_add[NX], want_set[NX];
+  for (int i = 0; i < NX; i++)
+    x0[i] = want_add[i] = want_set[i] = 0.5f * (float)i; /* each part copies its range */
   uint32_t s = 12345;
   for (int i = 0; i < NU; i++) {
     s = s * 1664525u + 1013904223u;
@@ -262,7 +264,7 @@ static void test_large_scatter(void) {
     int k = idx[i] < 0 ? idx[i] + NX : idx[i];
     if (k >= 0 && k < NX) want_add[k] += u[i], want_set[k] = u[i];
   }
-  jx_t x = jx_zeros(JX_F32, JX_SHAPE(NX)), ix = jx_array(JX_I32, JX_SHAPE(NU), idx);
+  jx_t x = jx_array(JX_F32, JX_SHAPE(NX), x0), ix = jx_array(JX_I32, JX_SHAPE(NU), idx);
   jx_t uv = jx_array(JX_F32, JX_SHAPE(NU), u);
   double got[NX];
   jx_t a = jx_at_add(x, ix, uv, 0), st = jx_at_set(x, ix, uv, 0);

@@ -1,6 +1,7 @@
 /* The CPU kernels against plain scalar references written here: every
  * kernel and dtype, broadcasting and reduction patterns, integer and
  * conversion edge cases, the accuracy of long f32 sums, and the pool. */
+#include "backend/cpu/gather.h"
 #include "backend/cpu/kernels.h"
 #include "check.h"
 
@@ -448,6 +449,34 @@ static int64_t ref_f2i(double v, jx_dtype to) {
   if (t > (double)imax(to)) return imax(to);
   if (t < (double)imin(to)) return imin(to);
   return (int64_t)t;
+}
+
+/* the scatter's owned-position selection: the AVX-512 compress (where the
+ * CPU has it) against the scalar loop, at every length's tail, offsets
+ * dropped (-1), at the range's edges and outside it */
+static void test_select_owned(void) {
+  enum { NMAX = 67 };
+  int64_t xoff[NMAX];
+  int32_t a[NMAX], b[NMAX];
+  uint32_t s = 7;
+  int bad = 0;
+  for (int n = 0; n <= NMAX; n++)
+    for (int r = 0; r < 8; r++) {
+      for (int i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        xoff[i] = (int64_t)(s >> 20) % 120 - 10; /* -10..109: some dropped, some outside */
+      }
+      const int64_t lo = r * 13;
+      const uint64_t span = (uint64_t)(r + 1) * 9;
+      int ma = jx_cpu_select_owned(xoff, n, lo, span, a, true),
+          mb = jx_cpu_select_owned(xoff, n, lo, span, b, false);
+      int want = 0;
+      for (int i = 0; i < n; i++) want += xoff[i] >= lo && (uint64_t)(xoff[i] - lo) < span;
+      bad += ma != mb || mb != want || memcmp(a, b, sizeof(int32_t) * (size_t)(ma < mb ? ma : mb)) != 0;
+      for (int k = 0; k < mb; k++)
+        bad += xoff[b[k]] < lo || (uint64_t)(xoff[b[k]] - lo) >= span || (k && b[k] <= b[k - 1]);
+    }
+  CHECKF(bad == 0, "owned-position selection: %d mismatches (vector vs scalar vs the definition)", bad);
 }
 
 static void test_convert_fill(void) {
@@ -1037,6 +1066,7 @@ int main(void) {
   test_binary();
   test_unary();
   test_select();
+  test_select_owned();
   test_convert_fill();
   test_reduce();
   test_argreduce();

@@ -286,15 +286,25 @@ typedef struct {
   jx_cpu_sc_kind kind;
   void *x;
   const void *y;
+  const void *x_in; /* the operand, when the output is not its buffer */
   int64_t n;
   int parts;
 } scatter_job;
 
 /* parts [lo, hi) own one contiguous range of the operand: one pass (a
- * nested or busy pool runs every part in one call, resolving once) */
+ * nested or busy pool runs every part in one call, resolving once). Each
+ * part first copies its range of the operand into the output, when that is
+ * another buffer: the copy is spread over the threads and leaves the
+ * range in cache for the updates. */
 static void scatter_part(void *ctx, int64_t lo, int64_t hi) {
   scatter_job *j = ctx;
   int64_t xoff[CHUNK], from = j->n * lo / j->parts, to = hi == j->parts ? INT64_MAX : j->n * hi / j->parts;
+  if (j->x_in) {
+    const size_t es = jx_dtype_size(j->dt);
+    const int64_t end = to < j->n ? to : j->n;
+    memcpy((char *)j->x + (size_t)from * es, (const char *)j->x_in + (size_t)from * es,
+           (size_t)(end - from) * es);
+  }
   for (int64_t b0 = 0; b0 < j->pl->nb; b0 += CHUNK) { /* in order: duplicates combine as documented */
     int64_t n = j->pl->nb - b0 < CHUNK ? j->pl->nb - b0 : CHUNK;
     resolve(j->r, b0, n, xoff);
@@ -316,8 +326,11 @@ static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
   /* the output in the operand's own buffer (lower.inplace: a dead
    * temporary under jit, or a loop's carry updated in place): only the
    * updated elements change */
-  if (nbytes && jx_data(out[0]) != jx_data(in[0])) memcpy(jx_data(out[0]), jx_data(in[0]), nbytes);
-  if (!nbytes || jx_aval_size(u) == 0) return NULL;
+  const bool copy = nbytes && jx_data(out[0]) != jx_data(in[0]);
+  if (!nbytes || jx_aval_size(u) == 0) {
+    if (copy) memcpy(jx_data(out[0]), jx_data(in[0]), nbytes);
+    return NULL;
+  }
   int64_t win[JX_MAX_RANK];
   scatter_window(x, u, d, win);
   jx_cpu_gs_plan pl;
@@ -329,6 +342,7 @@ static jx_t scatter_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa
                    .kind = sc_kind[p],
                    .x = jx_data(out[0]),
                    .y = jx_data(in[2]),
+                   .x_in = copy ? jx_data(in[0]) : NULL,
                    .n = jx_aval_size(x)};
   /* one element per index: threads own ranges of the operand (each reads
    * every index), so each element still sees its updates in order */

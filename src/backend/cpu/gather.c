@@ -6,6 +6,10 @@
 
 #include "backend/cpu/scalar_ops.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 /* y's offset of index position b (row-major over bshape) */
 static int64_t y_base(const jx_cpu_gs_plan *p, int64_t b) {
   int64_t off = 0;
@@ -106,13 +110,63 @@ typedef struct {
 } sctx;
 
 /* A thread owning [lo, hi) of the operand (large point scatters split it
- * between threads) first gathers, branch-free, the offsets and values of
- * its updates per block of PTS_BLOCK, in order, then combines them: a
- * branch per update would be mispredicted half the time. The whole range
- * (one thread) combines directly, skipping dropped updates (-1). Measured
- * on 1M f32 adds into 1M elements (Xeon model 207): the branch 6.7 ms a
- * half, the gathered pairs 1.9 ms. */
+ * between threads) first selects, in order and without a branch per
+ * update, the positions of a block of PTS_BLOCK whose offsets it owns,
+ * then combines those: a branch per update would be mispredicted half the
+ * time. The whole range (one thread) combines directly, skipping dropped
+ * updates (-1). Measured on 1M f32 adds into 1M elements, one thread's
+ * share: the branch 6.7 ms a half (Xeon model 207); the selection, scalar
+ * ~3 cycles an update, 3.3 ms for the whole pass, compressed 8 at a time
+ * with AVX-512, 1.9 ms (Zen 5). */
 enum { PTS_BLOCK = 1024 };
+
+static int select_scalar(const int64_t *xoff, int n, int64_t lo, uint64_t span, int32_t *sel) {
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    sel[m] = i;
+    m += (uint64_t)(xoff[i] - lo) < span;
+  }
+  return m;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512vl"))) static int select_avx512(const int64_t *xoff, int n, int64_t lo,
+                                                                     uint64_t span, int32_t *sel) {
+  const __m512i vlo = _mm512_set1_epi64(lo), vspan = _mm512_set1_epi64((int64_t)span);
+  const __m256i eight = _mm256_set1_epi32(8);
+  __m256i pos = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  int m = 0, i = 0;
+  for (; i + 8 <= n; i += 8, pos = _mm256_add_epi32(pos, eight)) {
+    __mmask8 k = _mm512_cmplt_epu64_mask(_mm512_sub_epi64(_mm512_loadu_si512(xoff + i), vlo), vspan);
+    _mm256_mask_compressstoreu_epi32(sel + m, k, pos);
+    m += __builtin_popcount(k);
+  }
+  for (; i < n; i++) { /* the tail */
+    sel[m] = i;
+    m += (uint64_t)(xoff[i] - lo) < span;
+  }
+  return m;
+}
+static bool has_avx512vl(void) {
+  static int known = -1; /* racing first calls agree */
+  int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+  }
+  return v;
+}
+#endif
+
+int jx_cpu_select_owned(const int64_t *xoff, int n, int64_t lo, uint64_t span, int32_t *sel, bool vector) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (vector && has_avx512vl()) return select_avx512(xoff, n, lo, span, sel);
+#endif
+  (void)vector;
+  return select_scalar(xoff, n, lo, span, sel);
+}
+
 #define DEF_SC(K, S, T, OP)                                                                                  \
   static void pts_##K##_##S(int64_t b0, int64_t n, const int64_t *xoff, int64_t lo, int64_t hi, void *x_,    \
                             const void *y_) {                                                                \
@@ -126,19 +180,16 @@ enum { PTS_BLOCK = 1024 };
       }                                                                                                      \
       return;                                                                                                \
     }                                                                                                        \
-    const uint64_t span = (uint64_t)(hi - lo);                                                               \
-    int64_t ko[PTS_BLOCK];                                                                                   \
-    T kv[PTS_BLOCK];                                                                                         \
+    int32_t sel[PTS_BLOCK];                                                                                  \
     for (int64_t i0 = 0; i0 < n; i0 += PTS_BLOCK) {                                                          \
-      const int64_t len = n - i0 < PTS_BLOCK ? n - i0 : PTS_BLOCK;                                           \
-      int m = 0;                                                                                             \
-      for (int64_t i = i0; i < i0 + len; i++) {                                                              \
-        ko[m] = xoff[i], kv[m] = y[i];                                                                       \
-        m += (uint64_t)(xoff[i] - lo) < span;                                                                \
-      }                                                                                                      \
+      const int len = (int)(n - i0 < PTS_BLOCK ? n - i0 : PTS_BLOCK);                                        \
+      const int64_t *xo = xoff + i0;                                                                         \
+      const T *yv = y + i0;                                                                                  \
+      const int m = jx_cpu_select_owned(xo, len, lo, (uint64_t)(hi - lo), sel, true);                        \
       for (int k = 0; k < m; k++) {                                                                          \
-        T a = x[ko[k]], b = kv[k];                                                                           \
-        x[ko[k]] = (T)(OP);                                                                                  \
+        const int64_t o = xo[sel[k]];                                                                        \
+        T a = x[o], b = yv[sel[k]];                                                                          \
+        x[o] = (T)(OP);                                                                                      \
       }                                                                                                      \
     }                                                                                                        \
   }                                                                                                          \

@@ -35,4 +35,9 @@ void jx_cpu_gs_gather(const jx_cpu_gs_plan *p, int64_t b0, int64_t b1, const int
 bool jx_cpu_gs_scatter(const jx_cpu_gs_plan *p, jx_dtype dt, jx_cpu_sc_kind kind, int64_t b0, int64_t b1,
                        const int64_t *xoff, int64_t lo, int64_t hi, void *x, const void *y);
 
+/* The positions i < n whose offset xoff[i] lies in [lo, lo + span), in
+ * order, into sel; their count. `vector`: with AVX-512 where the CPU has
+ * it (the scatter's choice), else the scalar loop (tests compare them). */
+int jx_cpu_select_owned(const int64_t *xoff, int n, int64_t lo, uint64_t span, int32_t *sel, bool vector);
+
 #endif
