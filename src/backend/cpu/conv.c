@@ -165,15 +165,16 @@ static out_mode classify(const jx_cpu_conv_desc *d, int64_t P, int64_t *row) {
 }
 
 /* rhs [O, I, K] as [O, K, I] (patch rows order); rhs itself when that is the same */
-static const void *rows_kernel(const jx_cpu_conv_desc *d, const void *rhs, int64_t K, void **tmp) {
+static const void *rows_kernel(const jx_cpu_conv_desc *d, const void *rhs, int64_t K,
+                               struct jx_buffer **tmp) {
   *tmp = NULL;
   if (d->I == 1 || K == 1) return rhs;
   size_t es = jx_dtype_size(d->dt);
-  *tmp = jx_malloc_aligned64((size_t)(d->O * K * d->I) * es);
-  if (!*tmp) return NULL;
+  void *t = jx_cpu_scratch((size_t)(d->O * K * d->I) * es, tmp);
+  if (!t) return NULL;
   int64_t shape[3] = {d->O, K, d->I}, st[3] = {d->I * K, 1, K};
-  jx_cpu_strided_copy(es, 3, shape, rhs, 0, st, *tmp);
-  return *tmp;
+  jx_cpu_strided_copy(es, 3, shape, rhs, 0, st, t);
+  return t;
 }
 
 static int conv_into(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, char *out, out_mode mode,
@@ -197,13 +198,13 @@ static int conv_into(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs
   if (nb < want) nb = want < 4 * COL_TARGET_BYTES / (int64_t)es / (IK * P) ? want : nb;
   nb = nb < 1 ? 1 : nb > Nb ? Nb : nb;
   col_job j = {.d = d, .lhs = lhs, .K = K, .P = P};
-  void *wtmp = NULL;
+  struct jx_buffer *wtmp = NULL, *hcol = NULL;
   const char *W = mode == OUT_ROWS ? rows_kernel(d, rhs, K, &wtmp) : rhs;
   int64_t *tab = make_tables(d, j.taboff);
   j.tab = tab;
-  j.col = jx_malloc_aligned64((size_t)(IK * nb * P) * es);
+  j.col = jx_cpu_scratch((size_t)(IK * nb * P) * es, &hcol);
   if (!tab || !j.col || !W) {
-    jx_free(tab), jx_free_aligned64(j.col), jx_free_aligned64(wtmp);
+    jx_free(tab), jx_cpu_scratch_free(hcol), jx_cpu_scratch_free(wtmp);
     return -1;
   }
   for (int64_t g = 0; g < G; g++) {
@@ -225,7 +226,7 @@ static int conv_into(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs
       }
     }
   }
-  jx_free(tab), jx_free_aligned64(j.col), jx_free_aligned64(wtmp);
+  jx_free(tab), jx_cpu_scratch_free(hcol), jx_cpu_scratch_free(wtmp);
   return 0;
 }
 
@@ -242,7 +243,8 @@ int jx_cpu_conv(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, voi
   if (mode == OUT_ROWS && d->ost[0] == P * row) return conv_into(d, lhs, rhs, out, rows_mode, P, row);
   /* into a contiguous [N, positions, O] temporary, then scattered into place */
   const size_t es = jx_dtype_size(d->dt);
-  char *tmp = jx_malloc((size_t)(Nb * d->O * P) * es);
+  struct jx_buffer *htmp;
+  char *tmp = jx_cpu_scratch((size_t)(Nb * d->O * P) * es, &htmp);
   if (!tmp) return -1;
   jx_cpu_conv_desc t = *d;
   t.ost[0] = P * d->O, t.ost[1] = 1;
@@ -256,6 +258,6 @@ int jx_cpu_conv(const jx_cpu_conv_desc *d, const void *lhs, const void *rhs, voi
     shape[d->nsp + 1] = d->O, st[d->nsp + 1] = d->ost[1];
     jx_cpu_strided_scatter(es, d->nsp + 2, shape, tmp, out, 0, st);
   }
-  jx_free(tmp);
+  jx_cpu_scratch_free(htmp);
   return rc;
 }

@@ -248,8 +248,9 @@ AMX_FN static void amx_release(void) { _tile_release(); }
 static void tile_amx(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
   const int64_t mcb = min64(j->mcb, cdiv(M, AR) * AR), ncb = min64(j->ncb, cdiv(N, TC) * TC);
   const int64_t kqb = cdiv(j->kcb, KQ);
-  uint16_t *ap = jx_malloc_aligned64(sizeof(uint16_t) * (size_t)(mcb * kqb * KQ));
-  uint32_t *bp = jx_malloc_aligned64(sizeof(uint32_t) * (size_t)(ncb * kqb * KQ / 2));
+  jx_buffer *ha, *hb; /* packing from the buffer cache (gemm.c says why) */
+  uint16_t *ap = jx_cpu_scratch(sizeof(uint16_t) * (size_t)(mcb * kqb * KQ), &ha);
+  uint32_t *bp = jx_cpu_scratch(sizeof(uint32_t) * (size_t)(ncb * kqb * KQ / 2), &hb);
   if (!ap || !bp) {
     atomic_store(&j->failed, true);
   } else {
@@ -272,16 +273,16 @@ static void tile_amx(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
     }
     amx_release();
   }
-  jx_free_aligned64(ap);
-  jx_free_aligned64(bp);
+  jx_cpu_scratch_free(ha), jx_cpu_scratch_free(hb);
 }
 
 /* rows [m0, m0 + M) and columns [n0, n0 + N) of C, serially */
 static void tile(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
   const int64_t mcb = min64(j->mcb, cdiv(M, TR) * TR), ncb = min64(j->ncb, cdiv(N, TC) * TC);
   const int64_t kpb = cdiv(j->kcb, 2);
-  uint32_t *ap = jx_malloc_aligned64(sizeof(uint32_t) * (size_t)(mcb * kpb));
-  uint32_t *bp = jx_malloc_aligned64(sizeof(uint32_t) * (size_t)(ncb * kpb));
+  jx_buffer *ha, *hb; /* packing from the buffer cache (gemm.c says why) */
+  uint32_t *ap = jx_cpu_scratch(sizeof(uint32_t) * (size_t)(mcb * kpb), &ha);
+  uint32_t *bp = jx_cpu_scratch(sizeof(uint32_t) * (size_t)(ncb * kpb), &hb);
   if (!ap || !bp) {
     atomic_store(&j->failed, true);
   } else {
@@ -302,8 +303,7 @@ static void tile(job *j, int64_t m0, int64_t M, int64_t n0, int64_t N) {
       }
     }
   }
-  jx_free_aligned64(ap);
-  jx_free_aligned64(bp);
+  jx_cpu_scratch_free(ha), jx_cpu_scratch_free(hb);
 }
 
 static void tile_task(void *ctx, int64_t lo, int64_t hi) {

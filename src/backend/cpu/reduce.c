@@ -332,12 +332,13 @@ static void reduce_cols(const red_vt *vt, const char *x, int64_t K1, int64_t R, 
     if (nrc > R) nrc = R;
     c.rl = (R + nrc - 1) / nrc;
     c.nrc = (R + c.rl - 1) / c.rl;
-    c.part = jx_malloc((size_t)(K1 * c.nrc * K2 * es));
+    struct jx_buffer *hpart;
+    c.part = jx_cpu_scratch((size_t)(K1 * c.nrc * K2 * es), &hpart);
     if (c.part) { /* on failure: the unchunked path below (same sums up to rounding) */
       jx_cpu_parallel_for(K1 * c.nrc * c.nt, 1, colchunk_task, &c);
       for (int64_t k1 = 0; k1 < K1; k1++)
         vt->cols(c.part + k1 * c.nrc * K2 * es, c.nrc, K2, K2, y + k1 * K2 * es);
-      jx_free(c.part);
+      jx_cpu_scratch_free(hpart);
       return;
     }
   }
