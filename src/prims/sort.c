@@ -61,14 +61,17 @@ static jx_t sort_impl(jx_prim p, const jx_t *in, int nin, const jx_params *pa, j
   split3(&in[0]->aval, pa->sort.axis, &outer, &n, &inner);
   if (size == 0) return NULL;
   size_t bytes = sizeof(int64_t) * (size_t)size;
-  int64_t *perm = jx_malloc(bytes), *p2 = jx_malloc(bytes), *keys = jx_malloc(bytes);
+  /* the temporaries from the buffer cache: per call from malloc, large
+   * ones were trimmed off the heap and faulted in again each time */
+  jx_buffer *h[3] = {jx_buffer_new(bytes), jx_buffer_new(bytes), jx_buffer_new(bytes)};
+  int64_t *perm = h[0] ? h[0]->data : NULL, *p2 = h[1] ? h[1]->data : NULL, *keys = h[2] ? h[2]->data : NULL;
   jx_t err = NULL;
   if (!perm || !p2 || !keys || sort_perm(in, pa->sort.num_keys, pa->sort.axis, perm, p2, keys))
     err = jx_error_new("sort: out of memory");
   for (int i = 0; i < nin && !err; i++)
     jx_cpu_take_along(jx_dtype_size(in[i]->aval.dtype), outer, n, inner, jx_data(in[i]), perm,
                       jx_data(out[i]));
-  jx_free(perm), jx_free(p2), jx_free(keys);
+  for (int i = 0; i < 3; i++) jx_buffer_release(h[i]);
   return err;
 }
 

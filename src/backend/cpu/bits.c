@@ -255,7 +255,8 @@ static void sort_range(void *ctx, int64_t lo, int64_t hi) {
   bool narrow = c->dt != JX_I64 && c->dt != JX_U64 && c->dt != JX_F64; /* 32-bit keys */
   narrow &= c->n <= INT32_MAX;
   size_t n = (size_t)(c->n ? c->n : 1), ks = narrow ? 4 : 8;
-  void *k = jx_malloc(n * 2 * ks), *ix = jx_malloc(n * 2 * ks);
+  struct jx_buffer *hk, *hix; /* from the buffer cache (kernels.h: jx_cpu_scratch) */
+  void *k = jx_cpu_scratch(n * 2 * ks, &hk), *ix = jx_cpu_scratch(n * 2 * ks, &hix);
   if (!k || !ix) {
     atomic_store(&c->failed, 1);
     lo = hi;
@@ -282,8 +283,7 @@ static void sort_range(void *ctx, int64_t lo, int64_t hi) {
       }
     }
   }
-  jx_free(k);
-  jx_free(ix);
+  jx_cpu_scratch_free(hk), jx_cpu_scratch_free(hix);
 }
 
 int jx_cpu_argsort(jx_dtype dt, int64_t outer, int64_t n, int64_t inner, const void *x, jx_dtype idx_dt,
