@@ -500,6 +500,26 @@ static void test_sort_scan(void) {
   jx_pool_pop();
 }
 
+/* --------------------------------------------------------------- linalg */
+static jx_t svds(const jx_t *a, void *u) { /* a tall f32 batch, a wide f64 matrix */
+  (void)u;
+  jx_t t = jx_svd(a[0], true), w = jx_svd(a[1], true);
+  return JX_TUPLE(jx_at(t, 0), jx_at(t, 1), jx_at(t, 2), jx_at(w, 0), jx_at(w, 1), jx_at(w, 2),
+                  jx_svd(a[0], false), jx_norm(a[1], "2", 0, NULL, false));
+}
+
+/* svd's kernel, scalar_ops.h's jx_svd_f64, is the eager one: the same
+ * operations in the same order (no contraction in either build) */
+static void test_linalg(void) {
+  uint64_t s = 71;
+  jx_pool_push();
+  jx_fn *f;
+  jx_t x = export_rand(&s, JX_F32, 3, I64(2, 5, 3)),
+       y = jx_astype(export_rand(&s, JX_F32, 2, I64(4, 6)), JX_F64);
+  check_case("svds", f = jx_fn_new(svds, 2, NULL), (jx_t[]){x, y}, true);
+  jx_pool_pop();
+}
+
 /* ----------------------------------------------------------------- math */
 static jx_t maths(const jx_t *a, void *u) { /* x f32[24] in (-2, 2), i i32[6] */
   (void)u;
@@ -756,6 +776,7 @@ int main(int argc, char **argv) {
   test_train_step();
   test_index();
   test_sort_scan();
+  test_linalg();
   test_math();
   test_custom();
   test_errors();

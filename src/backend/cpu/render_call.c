@@ -532,12 +532,14 @@ static const struct {
     {JX_P_cumlogsumexp, jx_cpu_render_cumulative},
     {JX_P_reduce_prod, jx_cpu_render_reduce_prod},
     {JX_P_debug_print, jx_cpu_render_print},
+    {JX_P_svd, jx_cpu_render_svd},
 };
 
 int64_t jx_cpu_call_scratch(const jx_program *p, const jx_kernel *k) {
   if (k->kind != JX_LK_CALL) return 0;
   if (k->call.prim == JX_P_select_and_scatter_add && jx_dtype_is_half(bav(p, k->ins[1])->dtype))
     return 4 * jx_aval_size(bav(p, k->ins[1])); /* its f32 sums (render_window.c) */
+  if (k->call.prim == JX_P_svd) return jx_cpu_svd_scratch(p, k);
   return k->call.prim == JX_P_sort || k->call.prim == JX_P_argsort ? jx_cpu_sort_scratch(p, k) : 0;
 }
 

@@ -58,6 +58,9 @@ void jx_cpu_render_sort(sb *b, const jx_program *p, const jx_kernel *k, int id);
 int64_t jx_cpu_sort_scratch(const jx_program *p, const jx_kernel *k);
 void jx_cpu_render_cumulative(sb *b, const jx_program *p, const jx_kernel *k, int id);
 void jx_cpu_render_reduce_prod(sb *b, const jx_program *p, const jx_kernel *k, int id);
+/* render_linalg.c: svd */
+void jx_cpu_render_svd(sb *b, const jx_program *p, const jx_kernel *k, int id);
+int64_t jx_cpu_svd_scratch(const jx_program *p, const jx_kernel *k);
 /* render_print.c: debug_print, as a call to the JX_EXPORT_DEBUG_PRINT hook */
 void jx_cpu_render_print(sb *b, const jx_program *p, const jx_kernel *k, int id);
 

@@ -737,6 +737,84 @@ static inline void jx_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32
   *y1 = x1;
 }
 
+/*@jx-part svd: jx_svd_f64*/
+/* The thin SVD of one matrix by one-sided Jacobi (Hestenes), in f64: the
+ * eager kernel's (backend/cpu/svd.c) and exported programs' one
+ * definition. w: q columns of length p (p >= q), column-major, the matrix
+ * or its transpose; v: q x q. On return sv[0..q) are the singular values,
+ * order[] the columns by descending value, v the accumulated rotations
+ * and, with `vectors`, w's columns normalized (a zero column replaced by
+ * a unit vector orthogonal to the columns before it in `order`). Columns
+ * are rotated pairwise until every pair is orthogonal relative to their
+ * norms (|w_j . w_l| <= eps sqrt(p) |w_j| |w_l|), at most 80 sweeps. */
+static inline double jx_svd_dot(const double *x, const double *y, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) s += x[i] * y[i];
+  return s;
+}
+static inline void jx_svd_rotate(double *x, double *y, int64_t n, double c, double s) {
+  for (int64_t i = 0; i < n; i++) {
+    double t = x[i];
+    x[i] = c * t - s * y[i];
+    y[i] = s * t + c * y[i];
+  }
+}
+static inline void jx_svd_jacobi(double *w, double *v, int64_t p, int64_t q) {
+  const double tol = 2.220446049250313e-16 * sqrt((double)p); /* DBL_EPSILON */
+  for (int sweep = 0; sweep < 80; sweep++) {
+    int rotated = 0;
+    for (int64_t j = 0; j < q - 1; j++)
+      for (int64_t l = j + 1; l < q; l++) {
+        double *x = w + j * p, *y = w + l * p;
+        double alpha = jx_svd_dot(x, x, p), beta = jx_svd_dot(y, y, p), gamma = jx_svd_dot(x, y, p);
+        if (gamma == 0 || fabs(gamma) <= tol * sqrt(alpha) * sqrt(beta)) continue;
+        double zeta = (beta - alpha) / (2 * gamma);
+        double t = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1 + zeta * zeta));
+        double c = 1 / sqrt(1 + t * t), s = c * t;
+        jx_svd_rotate(x, y, p, c, s);
+        jx_svd_rotate(v + j * q, v + l * q, q, c, s);
+        rotated = 1;
+      }
+    if (!rotated) return;
+  }
+}
+static inline void jx_svd_normalize(double *w, const double *sv, const int64_t *order, int64_t p, int64_t q) {
+  for (int64_t r = 0; r < q; r++) {
+    double *x = w + order[r] * p;
+    if (sv[order[r]] > 0) {
+      for (int64_t i = 0; i < p; i++) x[i] /= sv[order[r]];
+      continue;
+    }
+    for (int64_t e = 0; e < p; e++) {
+      memset(x, 0, sizeof(double) * (size_t)p);
+      x[e] = 1;
+      for (int pass = 0; pass < 2; pass++) /* Gram-Schmidt, twice for accuracy */
+        for (int64_t o = 0; o < r; o++) {
+          const double *y = w + order[o] * p;
+          double d = jx_svd_dot(x, y, p);
+          for (int64_t i = 0; i < p; i++) x[i] -= d * y[i];
+        }
+      double nrm = sqrt(jx_svd_dot(x, x, p));
+      if (nrm > 0.5) {
+        for (int64_t i = 0; i < p; i++) x[i] /= nrm;
+        break;
+      }
+    }
+  }
+}
+static inline void jx_svd_f64(double *w, double *v, double *sv, int64_t *order, int64_t p, int64_t q,
+                              int vectors) {
+  for (int64_t i = 0; i < q * q; i++) v[i] = i % (q + 1) == 0;
+  jx_svd_jacobi(w, v, p, q);
+  for (int64_t j = 0; j < q; j++) sv[j] = sqrt(jx_svd_dot(w + j * p, w + j * p, p)), order[j] = j;
+  for (int64_t j = 1; j < q; j++) /* descending (insertion sort: q is small next to the work above) */
+    for (int64_t l = j; l > 0 && sv[order[l]] > sv[order[l - 1]]; l--) {
+      int64_t t = order[l];
+      order[l] = order[l - 1], order[l - 1] = t;
+    }
+  if (vectors) jx_svd_normalize(w, sv, order, p, q);
+}
+
 /*@jx-part stream: jx_stream jx_stream_fence*/
 /* A non-temporal copy of a computed tile to its place in a large output
  * (one that outgrows the caches before it is read again): the stores skip
