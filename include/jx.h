@@ -581,7 +581,10 @@ jx_t jx_ppermute(jx_t x, const char *axis_name, int npairs, const int (*pairs)[2
 jx_t jx_axis_index(const char *axis_name); /* i32 scalar */
 jx_t jx_axis_size(const char *axis_name);  /* i32 scalar, concrete (a static size) */
 /* Meshes: the local devices arranged with named axes (product of the shape
- * = jx_local_device_count()). Owned by the caller: jx_mesh_free. */
+ * = jx_local_device_count()), or, after jx_distributed_init, every
+ * process's (= jx_device_count(), the first axis a multiple of the process
+ * count: it spans the processes, docs/API.md). Owned by the caller:
+ * jx_mesh_free. */
 typedef struct jx_mesh jx_mesh;
 jx_mesh *jx_mesh_new(int ndim, const int *shape, const char *const *axis_names);
 void jx_mesh_free(jx_mesh *mesh);

@@ -230,6 +230,74 @@ static void check_faults(void) {
   jx_pool_pop();
 }
 
+/* ---- shard_map over a mesh whose first axis ("data") spans the processes:
+ * the data-parallel x tensor-parallel MLP of docs/API.md, with a psum over
+ * "model" (in process), a pmean over "data" (across processes; with
+ * several model groups per process they take turns on the communicator)
+ * and an all_gather over "data". Against the unsharded arithmetic. */
+static jx_t tp_out(const jx_t *a) {
+  return jx_psum(jx_matmul(jx_tanh(jx_matmul(a[0], a[1])), a[2]), "model");
+}
+static jx_t f_tp(const jx_t *a, void *u) {
+  (void)u;
+  return tp_out(a);
+}
+static jx_t f_tp_loss(const jx_t *a, void *u) {
+  (void)u;
+  jx_t y = tp_out(a);
+  return jx_pmean(jx_sum(jx_mul(y, y)), "data");
+}
+static jx_t f_tp_gather(const jx_t *a, void *u) {
+  (void)u;
+  return jx_all_gather(tp_out(a), "data", 0, true);
+}
+
+static void check_shard_mesh(int data, int model) {
+  jx_pool_push();
+  const int shape[2] = {data, model};
+  jx_mesh *mesh = jx_mesh_new(2, shape, (const char *const[]){"data", "model"});
+  const int64_t rows = 2, in = 6, hid = 4 * model, out = 3, per = (int64_t)data / N * rows;
+  jx_t key = jx_random_key(11);
+  jx_t X = jx_random_normal(jx_random_fold_in(key, 0), JX_F32, JX_SHAPE(data * rows, in));
+  jx_t W1 = jx_random_normal(jx_random_fold_in(key, 1), JX_F32, JX_SHAPE(in, hid));
+  jx_t W2 = jx_random_normal(jx_random_fold_in(key, 2), JX_F32, JX_SHAPE(hid, out));
+  jx_t Y = jx_matmul(jx_tanh(jx_matmul(X, W1)), W2);
+  int64_t lo[2] = {R * per, 0}, hi[2] = {(R + 1) * per, in}, st[2] = {1, 1};
+  jx_t x = jx_slice(X, lo, hi, st); /* this process's rows */
+  const char *const specs[3] = {"data,", ",model", "model,"};
+  jx_t y = JX_CALL(jx_shard_map(jx_fn_new(f_tp, 3, NULL), mesh, specs, "data,"), x, W1, W2);
+  int64_t ylo[2] = {R * per, 0}, yhi[2] = {(R + 1) * per, out};
+  CHECKF(maxdiff(y, jx_slice(Y, ylo, yhi, st)) <= 1e-5, "shard_map across processes, mesh %dx%d: %s", data,
+         model, jx_ok(y) ? "differs" : jx_error(y));
+  /* the loss: the mean over the data blocks of each block's sum of squares */
+  jx_t blocks = jx_reshape(jx_mul(Y, Y), JX_SHAPE(data, -1));
+  jx_t want = jx_mean(jx_sum_axes(blocks, 1, (int[]){1}, false));
+  jx_t l = JX_CALL(jx_shard_map(jx_fn_new(f_tp_loss, 3, NULL), mesh, specs, NULL), x, W1, W2);
+  CHECKF(maxdiff(l, want) <= 1e-4, "shard_map pmean over 'data' across processes, mesh %dx%d: %s", data,
+         model, jx_ok(l) ? "differs" : jx_error(l));
+  jx_t g = JX_CALL(jx_shard_map(jx_fn_new(f_tp_gather, 3, NULL), mesh, specs, NULL), x, W1, W2);
+  CHECKF(maxdiff(g, Y) <= 1e-5, "shard_map all_gather over 'data' across processes, mesh %dx%d: %s", data,
+         model, jx_ok(g) ? "differs" : jx_error(g));
+  jx_mesh_free(mesh);
+  jx_pool_pop();
+}
+
+static void check_shard_map(void) {
+  check_shard_mesh(N, L);     /* one data coordinate per process, L model groups */
+  check_shard_mesh(N * L, 1); /* L data coordinates per process */
+  if (N > 1) {                /* a mesh the processes' devices do not make */
+    jx_pool_push();
+    jx_mesh *mesh = jx_mesh_new(1, (const int[]){G + 1}, (const char *const[]){"data"});
+    jx_t e = JX_CALL(
+        jx_shard_map(jx_fn_new(f_tp, 3, NULL), mesh, (const char *const[]){"data,", NULL, NULL}, "data,"),
+        jx_zeros(JX_F32, JX_SHAPE(G + 1, 6)), jx_zeros(JX_F32, JX_SHAPE(6, 4)),
+        jx_zeros(JX_F32, JX_SHAPE(4, 3)));
+    EXPECT_ERROR(e, "devices");
+    jx_mesh_free(mesh);
+    jx_pool_pop();
+  }
+}
+
 int main(void) {
   check_verbose = getenv("JX_TEST_VERBOSE") != NULL;
   if (check_private_cache("pmap-mpi")) return 1;
@@ -245,6 +313,7 @@ int main(void) {
   check_collectives();
   check_new_dtypes();
   check_faults();
+  check_shard_map();
   char name[64];
   snprintf(name, sizeof name, "test_pmap_mpi rank %d of %d (%d devices)", R, N, L);
   int rc = check_report(name);

@@ -448,23 +448,26 @@ static jx_t assemble(const jx_t *blocks, void *u) {
   return r;
 }
 
-static jx_t shard_run(shard_closure *c, const jx_t *args, int nargs, int64_t ndev) {
+/* mesh m's devices in this process: m itself, or with the first axis cut
+ * by the processes when it spans them */
+static jx_t shard_run(shard_closure *c, const jx_mesh *m, bool spans, const jx_t *args, int nargs,
+                      int64_t ndev) {
   jx_t *flat = jx_calloc((size_t)ndev * (size_t)(nargs + 1), sizeof(jx_t));
   jx_t **dargs = jx_calloc((size_t)ndev, sizeof(jx_t *));
   jx_t *outs = jx_calloc((size_t)ndev, sizeof(jx_t));
   jx_t err = flat && dargs && outs ? NULL : jx_error_new("shard_map: out of memory");
   for (int64_t d = 0; !err && d < ndev; d++) {
     int64_t coord[JX_MESH_MAX_DIMS], rest = d;
-    for (int a = c->mesh.ndim; a-- > 0;) coord[a] = rest % c->mesh.shape[a], rest /= c->mesh.shape[a];
+    for (int a = m->ndim; a-- > 0;) coord[a] = rest % m->shape[a], rest /= m->shape[a];
     dargs[d] = flat + (size_t)d * (size_t)(nargs + 1);
     for (int i = 0; !err && i < nargs; i++) {
-      block_ctx b = {&c->mesh, &c->in[i], i, coord, NULL, false};
+      block_ctx b = {m, &c->in[i], i, coord, NULL, false};
       dargs[d][i] = jx_tree_map(block_leaf, args[i], &b);
       if (!jx_ok(dargs[d][i])) err = dargs[d][i];
     }
   }
-  if (!err) err = launch(&c->cf, c->mesh.ndim, c->mesh.shape, c->mesh.names, false, dargs, outs);
-  assemble_ctx ac = {&c->mesh, &c->out};
+  if (!err) err = launch(&c->cf, m->ndim, m->shape, m->names, spans, dargs, outs);
+  assemble_ctx ac = {m, &c->out};
   jx_t r = err ? err : jx_tree_map_n(assemble, (int)ndev, outs, &ac);
   jx_free(flat), jx_free(dargs), jx_free(outs);
   return r;
@@ -569,24 +572,40 @@ static jx_t shard_traced(shard_closure *c, const jx_t *args, int nargs) {
   return r;
 }
 
+/* A mesh of all processes' devices (jx_device_count) whose first axis is
+ * a multiple of the process count spans the processes, as pmap's axis
+ * does: process R holds the first axis's coordinates [R L0, (R+1) L0)
+ * (L0 = its size / processes), passes its part of every argument split
+ * over it, and gets its part of an output split over it; collectives over
+ * that axis cross processes. */
 static jx_t shard_body(const jx_t *args, void *u) {
   shard_closure *c = u;
   int nargs = c->cf.f->nargs;
   int64_t ndev = 1;
   for (int a = 0; a < c->mesh.ndim; a++) ndev *= c->mesh.shape[a];
-  if (ndev != jx_local_device_count())
+  const int procs = jx_dist_active() ? jx_process_count() : 1, local = jx_local_device_count();
+  const bool spans = procs > 1 && ndev == (int64_t)local * procs && c->mesh.shape[0] % procs == 0;
+  if (ndev != local && !spans)
     return jx_error_new("shard_map: the mesh has %lld devices, but there are %d local devices "
-                        "(jx_local_device_count: JX_CPU_DEVICES or jx_set_cpu_devices)",
-                        (long long)ndev, jx_local_device_count());
+                        "(jx_local_device_count: JX_CPU_DEVICES or jx_set_cpu_devices)%s",
+                        (long long)ndev, local,
+                        procs > 1 ? " and the processes' devices do not make it with its first axis split "
+                                    "evenly over the processes"
+                                  : "");
+  jx_mesh m = c->mesh;
+  if (spans) m.shape[0] /= procs, ndev = local;
   bool traced = jx_dynamic_trace() != NULL;
   for (int i = 0; i < nargs; i++) { /* the checks, before any device starts */
-    block_ctx b = {&c->mesh, &c->in[i], i, NULL, NULL, false};
+    block_ctx b = {&m, &c->in[i], i, NULL, NULL, false};
     jx_tree_map(block_leaf, args[i], &b);
     if (b.err) return b.err;
     traced |= b.traced;
   }
+  if (traced && spans)
+    return jx_error_new("shard_map: a mesh across processes runs outside grad, vmap and jit (call jit, grad "
+                        "or vmap inside the mapped function)");
   /* under grad, vmap, jit: the nested named vmaps it equals */
-  return traced ? shard_traced(c, args, nargs) : shard_run(c, args, nargs, ndev);
+  return traced ? shard_traced(c, args, nargs) : shard_run(c, &m, spans, args, nargs, ndev);
 }
 
 jx_fn *jx_shard_map(jx_fn *f, jx_mesh *mesh, const char *const *in_specs, const char *out_spec) {

@@ -124,6 +124,7 @@ typedef struct {
 
 typedef struct { /* one rendezvous: a group's members */
   int n, arrived;
+  int index, ngroups;   /* this group's index among its mask's groups, and their count */
   _Atomic uint64_t gen; /* bumped under the run's mutex; spinners read it without */
   int *members;         /* device ids, by rank */
   slot *slots;          /* by rank */
@@ -141,6 +142,7 @@ struct jx_run {
   jx_t first_err;                       /* retained; set once: the run is aborted */
   bool *finished;                       /* per device */
   group *groups[1 << JX_MESH_MAX_DIMS]; /* per axis mask, lazily */
+  int turn[1 << JX_MESH_MAX_DIMS];      /* per mask: the group whose process-layer call is next */
 };
 
 typedef struct {
@@ -204,7 +206,7 @@ static group *groups_for(jx_run *r, unsigned m) {
   group *g = jx_calloc((size_t)ng, sizeof *g);
   bool ok = g != NULL;
   for (int i = 0; ok && i < ng; i++) {
-    g[i].n = n;
+    g[i].n = n, g[i].index = i, g[i].ngroups = ng;
     g[i].members = jx_malloc(sizeof(int) * (size_t)n);
     g[i].slots = jx_calloc((size_t)n, sizeof(slot));
     ok = g[i].members && g[i].slots;
@@ -479,11 +481,33 @@ static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, con
  * processes' results in its output (fold_op's reduction), the others copy
  * it. */
 
-static jx_t reduce_across(jx_run *r, group *g, jx_prim p, int rank, jx_t out, const char *what) {
+/* A mesh whose first axis spans processes has, for a collective over that
+ * axis and not all the others, several groups in each process, each
+ * making its own MPI call on one communicator from its first member's
+ * thread. MPI needs every process to call the collectives on a
+ * communicator in the same order, so the groups of a mask take turns in
+ * group order (the same everywhere). false: the run was aborted. */
+static bool cross_turn_begin(jx_run *r, unsigned mask, const group *g) {
+  pthread_mutex_lock(&r->mu);
+  while (r->turn[mask] != g->index && !r->first_err) pthread_cond_wait(&r->cv, &r->mu);
+  bool go = !r->first_err;
+  pthread_mutex_unlock(&r->mu);
+  return go;
+}
+static void cross_turn_end(jx_run *r, unsigned mask, const group *g) {
+  pthread_mutex_lock(&r->mu);
+  r->turn[mask] = (g->index + 1) % g->ngroups;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+static jx_t reduce_across(jx_run *r, group *g, unsigned mask, jx_prim p, int rank, jx_t out,
+                          const char *what) {
   jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
   if (err) return err;
-  if (rank == 0) {
+  if (rank == 0 && cross_turn_begin(r, mask, g)) {
     jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, fold_op[p], what);
+    cross_turn_end(r, mask, g);
     if (e) g->shared_err = jx_retain(e);
   }
   err = meet(r, g, what);
@@ -517,14 +541,20 @@ static jx_t gather_inputs(group *g, int n, size_t bytes, const char *what) {
  * as in one process (global rank = process * n + local rank). One MPI call
  * per collective; psum_scatter, all_to_all and ppermute move more bytes
  * than they need (every input reaches every process). */
-static jx_t exchange_across(jx_run *r, group *g, jx_prim p, const jx_params *pa, int rank, int n, jx_t out,
-                            const char *what) {
+static jx_t exchange_across(jx_run *r, group *g, unsigned mask, jx_prim p, const jx_params *pa, int rank,
+                            int n, jx_t out, const char *what) {
   const jx_aval *a = &g->slots[rank].aval;
   size_t bytes = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
   int total = n * jx_process_count();
   if (rank == 0) {
     jx_free(g->xbuf), g->xbuf = NULL; /* the last one's readers all met after it */
-    jx_t e = gather_inputs(g, n, bytes, what);
+    jx_t e = NULL;
+    if (cross_turn_begin(r, mask, g)) {
+      e = gather_inputs(g, n, bytes, what);
+      cross_turn_end(r, mask, g);
+    } else {
+      e = jx_error_new("%s: the run was aborted", what);
+    }
     if (e) g->shared_err = jx_retain(e);
   }
   jx_t err = meet(r, g, what);
@@ -597,6 +627,27 @@ static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out,
   return NULL;
 }
 
+/* A group of one member in this process (one device per process, or a
+ * mesh whose other axes give several such groups: they take turns) */
+static jx_t reduce_alone(jx_run *r, unsigned mask, int64_t gi, const slot *self, jx_prim p,
+                         const char *what) {
+  const int64_t count = jx_aval_size(&self->aval);
+  if (r->ndev == 1)
+    return jx_dist_allreduce_into(self->in, self->out, count, self->aval.dtype, fold_op[p], what);
+  pthread_mutex_lock(&r->mu);
+  group *gs = groups_for(r, mask);
+  pthread_mutex_unlock(&r->mu);
+  if (!gs) {
+    jx_t err = jx_error_new("%s: out of memory", what);
+    run_abort(r, err);
+    return err;
+  }
+  if (!cross_turn_begin(r, mask, &gs[gi])) return jx_error_new("%s: the run was aborted", what);
+  jx_t err = jx_dist_allreduce_into(self->in, self->out, count, self->aval.dtype, fold_op[p], what);
+  cross_turn_end(r, mask, &gs[gi]);
+  return err;
+}
+
 jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   char what[96];
   what_of(p, pa, what, sizeof what);
@@ -623,12 +674,11 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
     if (!in_place) compute(p, pa, &self, 1, 0, base, out);
     return NULL;
   }
-  if (n == 1 && (p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin)) /* one device per process */
-    return jx_dist_allreduce_into(self.in, self.out, jx_aval_size(&self.aval), self.aval.dtype, fold_op[p],
-                                  what);
   /* the reductions read all of a block before writing it (reduce_chunk);
    * the exchanges read the inputs as they write: an aliased input is copied */
   const bool reduces = p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin;
+  if (n == 1 && reduces) /* one member of the group per process: straight to MPI */
+    return reduce_alone(r, mask, gi, &self, p, what);
   jx_buffer *stash = NULL;
   const bool stashed = !in_place || reduces || stash_input(&self.in, &self.aval, &stash);
   pthread_mutex_lock(&r->mu);
@@ -649,9 +699,9 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
   if (!err && !exchange) compute(p, pa, g->slots, n, rank, base, out);
   if (!err && cross && p != JX_P_axis_index) {
     if (reduces)
-      err = reduce_across(r, g, p, rank, out, what);
+      err = reduce_across(r, g, mask, p, rank, out, what);
     else
-      err = exchange_across(r, g, p, pa, rank, n, out, what);
+      err = exchange_across(r, g, mask, p, pa, rank, n, out, what);
   }
   jx_t err2 = meet(r, g, what); /* the inputs stay alive until all have read them */
   jx_buffer_release(stash);

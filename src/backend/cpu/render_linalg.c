@@ -37,8 +37,8 @@ void jx_cpu_render_svd(sb *b, const jx_program *p, const jx_kernel *k, int id) {
     put(b, "  char *mem = 0;\n  void *const h = rt->alloc(rt, %lldLL, &mem);\n",
         (long long)jx_cpu_svd_scratch(p, k));
     put(b, "  if (!h) return 1;\n");
-    put(b, "  double *const w = (double *)(void *)mem, *const v = w + %lldLL, *const sv = v + %lldLL;\n", P * q,
-        q * q);
+    put(b, "  double *const w = (double *)(void *)mem, *const v = w + %lldLL, *const sv = v + %lldLL;\n",
+        P * q, q * q);
     put(b, "  int64_t *const order = (int64_t *)(void *)(sv + %lldLL);\n", q);
     put(b, "  for (int64_t bi = 0; bi < %lldLL; bi++) {\n", (long long)batch);
     put(b, "    const %s *const x = i0 + bi * %lldLL;\n", T, M * N);
@@ -56,10 +56,10 @@ void jx_cpu_render_svd(sb *b, const jx_program *p, const jx_kernel *k, int id) {
       put(b, "    for (int64_t r = 0; r < %lldLL; r++) {\n", q);
       put(b, "      const double *const uc = %s + order[r] * %lldLL, *const vc = %s + order[r] * %lldLL;\n",
           tall ? "w" : "v", M, tall ? "v" : "w", N);
-      put(b, "      for (int64_t i = 0; i < %lldLL; i++) o1[bi * %lldLL + i * %lldLL + r] = (%s)uc[i];\n", M, M * q,
-          q, T);
-      put(b, "      for (int64_t j = 0; j < %lldLL; j++) o2[bi * %lldLL + r * %lldLL + j] = (%s)vc[j];\n", N, q * N,
-          N, T);
+      put(b, "      for (int64_t i = 0; i < %lldLL; i++) o1[bi * %lldLL + i * %lldLL + r] = (%s)uc[i];\n", M,
+          M * q, q, T);
+      put(b, "      for (int64_t j = 0; j < %lldLL; j++) o2[bi * %lldLL + r * %lldLL + j] = (%s)vc[j];\n", N,
+          q * N, N, T);
       put(b, "    }\n");
     }
     put(b, "  }\n  rt->release(h);\n");
