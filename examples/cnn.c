@@ -14,7 +14,7 @@
  *
  *   build/examples/cnn [--data DIR] [--letters [DIR]] [--epochs N] [--batch N] [--lr X]
  *                      [--channels 16,32] [--hidden 128] [--shift N] [--wd X] [--smooth EPS]
- *                      [--dropout P] [--ema D] [--seed N]
+ *                      [--ema D] [--cutout N] [--dropout P] [--seed N]
  *                      [--max-steps N] [--time-limit S] [--out DIR] [--export DIR]
  *
  * With no arguments it trains on Debian's dataset-fashion-mnist and ends
@@ -41,7 +41,7 @@
 typedef struct {
   const char *data, *out, *export_dir;
   bool letters;
-  int epochs, batch, c1, c2, hidden, shift;
+  int epochs, batch, c1, c2, hidden, shift, cutout;
   unsigned seed;
   double lr, wd, smooth, dropout, ema, time_limit;
   int64_t max_steps;
@@ -140,6 +140,13 @@ static jx_t ema_params(jx_t avg, double decay, int64_t t) {
   return jx_tree_map(scale_leaf, avg, &k);
 }
 
+/* the n x n square centred at (r0, c0), clipped to the image, set to bg */
+static void cutout(float *img, int R, int C, int r0, int c0, int n, float bg) {
+  for (int r = r0 - n / 2; r < r0 - n / 2 + n; r++)
+    for (int c = c0 - n / 2; c < c0 - n / 2 + n; c++)
+      if (r >= 0 && r < R && c >= 0 && c < C) img[r * C + c] = bg;
+}
+
 enum { EVAL_CHUNK = 500 };
 static double evaluate(jx_fn *fwd, jx_t params, const lt_data *d, float mean, float stdv) {
   int64_t D = (int64_t)d->rows * d->cols, correct = 0;
@@ -193,7 +200,8 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
   int32_t *y = (int32_t *)malloc(sizeof(int32_t) * (size_t)B),
           *perm = (int32_t *)malloc(sizeof(int32_t) * (size_t)tr->n);
   int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * (size_t)B), step_no = 0;
-  int32_t *shifts = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)B);
+  int32_t *shifts = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)B),
+          *centres = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)B);
   int rc = 0;
   double t_start = lt_now();
   bool tty = isatty(STDOUT_FILENO), out_of_time = false;
@@ -216,6 +224,14 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
         lt_to_input_shifted(tr, idx, B, r->mean, r->stdv, shifts, x);
       } else {
         lt_to_input(tr, idx, B, r->mean, r->stdv, x);
+      }
+      if (o->cutout > 0) { /* cutout: an N x N square at a random centre set to background */
+        jx_t c = jx_random_randint(jx_random_fold_in(key, (uint32_t)(2000003 + step_no)), JX_I32,
+                                   JX_SHAPE(B, 2), 0, tr->rows > tr->cols ? tr->rows : tr->cols);
+        if (jx_read(c, JX_I32, centres, sizeof(int32_t) * 2 * (size_t)B) == 0)
+          for (int i = 0; i < B; i++)
+            cutout(x + i * D, tr->rows, tr->cols, centres[2 * i], centres[2 * i + 1], o->cutout,
+                   -r->mean / r->stdv);
       }
       jx_t X = jx_array(JX_F32, JX_SHAPE(B, tr->rows, tr->cols, 1), x), Y = jx_array(JX_I32, JX_SHAPE(B), y),
            K = jx_random_fold_in(key, (uint32_t)(3000003 + step_no));
@@ -271,7 +287,7 @@ static int train(const opts *o, const lt_data *tr, const lt_data *te, lt_result 
   }
   r->params = params;
   jx_release(state), jx_release(key);
-  free(x), free(y), free(perm), free(idx), free(shifts);
+  free(x), free(y), free(perm), free(idx), free(shifts), free(centres);
   jx_fn_free(fwd), jx_fn_free(pb), jx_fn_free(step), jx_fn_free(sb), jx_fn_free(jvg), jx_fn_free(vg),
       jx_fn_free(lf);
   jx_optim_free(opt);
@@ -383,12 +399,13 @@ static int load_letters(const char *dir, lt_data *tr, lt_data *te, lt_err *e) {
 
 /* The letters' test set is a font family the training set lacks (Lato's
  * two-story g, its straight-tailed y: docs/PERFORMANCE.md), so their
- * defaults regularize: shifts, AdamW's decay, smoothed labels and the
- * weights' moving average. Fashion-MNIST keeps plain Adam. An option
+ * defaults regularize: shifts, cutout, AdamW's decay, smoothed labels and
+ * the weights' moving average. Fashion-MNIST keeps plain Adam. An option
  * given on the command line wins. */
 static void letter_defaults(opts *o) {
   bool l = o->letters;
   if (o->shift < 0) o->shift = l ? 2 : 0;
+  if (o->cutout < 0) o->cutout = l ? 12 : 0;
   if (isnan(o->wd)) o->wd = l ? 0.3 : 0;
   if (isnan(o->smooth)) o->smooth = l ? 0.1 : 0;
   if (isnan(o->ema)) o->ema = l ? 0.998 : 0;
@@ -402,7 +419,8 @@ static int parse(int argc, char **argv, opts *o) {
               .c2 = 32,
               .hidden = 128,
               .shift = -1, /* 2 for the letters, 0 for Fashion-MNIST */
-              .wd = NAN,   /* NAN: the letters' value, else 0 (see letter_defaults) */
+              .cutout = -1,
+              .wd = NAN, /* NAN: the letters' value, else 0 (see letter_defaults) */
               .smooth = NAN,
               .ema = NAN,
               .lr = 2e-3};
@@ -413,7 +431,8 @@ static int parse(int argc, char **argv, opts *o) {
           "usage: cnn [--data DIR] [--letters [DIR]] [--epochs N (10)] [--batch N (128)] [--lr X (2e-3)]\n"
           "           [--channels C1,C2 (16,32)] [--hidden N (128)] [--shift N (letters 2, else 0)]\n"
           "           [--wd X (letters 0.3, else 0: adam; > 0: adamw)] [--smooth EPS (letters 0.1, else 0)]\n"
-          "           [--ema D (letters 0.998, else 0: none)] [--dropout P (0)] [--seed N (0)]\n"
+          "           [--ema D (letters 0.998, else 0: none)] [--cutout N (letters 12, else 0)]\n"
+          "           [--dropout P (0)] [--seed N (0)]\n"
           "           [--max-steps N] [--time-limit S]\n"
           "           [--out DIR (params.npz is not written; curve.svg is)] [--export DIR]\n");
       return -1;
@@ -441,6 +460,8 @@ static int parse(int argc, char **argv, opts *o) {
       o->wd = atof(v);
     else if (!strcmp(a, "--smooth"))
       o->smooth = atof(v);
+    else if (!strcmp(a, "--cutout"))
+      o->cutout = atoi(v);
     else if (!strcmp(a, "--ema"))
       o->ema = atof(v);
     else if (!strcmp(a, "--dropout"))
@@ -467,6 +488,7 @@ static int parse(int argc, char **argv, opts *o) {
     return fprintf(stderr,
                    "cnn: bad --epochs/--batch/--channels/--hidden/--lr/--wd/--smooth/--dropout/--ema\n"),
            2;
+  if (o->cutout > 64) return fprintf(stderr, "cnn: bad --cutout (0 to 64 pixels)\n"), 2;
   if (o->shift > 8) return fprintf(stderr, "cnn: bad --shift (0 to 8 pixels)\n"), 2;
   return 0;
 }
@@ -491,10 +513,12 @@ int main(int argc, char **argv) {
          (long long)tr.n, (long long)te.n, tr.rows, tr.cols);
   printf(
       "model: conv5x5-%d relu maxpool2, conv5x5-%d relu maxpool2, dense %d relu, dense; %s lr %g (cosine), "
-      "batch %d, %d epochs, random shifts up to %d px, weight decay %g, label smoothing %g, dropout %g, "
+      "batch %d, %d epochs, random shifts up to %d px, cutout %d px, weight decay %g, label smoothing %g, "
+      "dropout %g, "
       "weight average %g, seed %u, %d threads, conv kernel: %s\n",
-      o.c1, o.c2, o.hidden, o.wd > 0 ? "adamw" : "adam", o.lr, o.batch, o.epochs, o.shift, o.wd, o.smooth,
-      o.dropout, o.ema, o.seed, jx_num_threads(), getenv("JX_CONV") ? getenv("JX_CONV") : "default");
+      o.c1, o.c2, o.hidden, o.wd > 0 ? "adamw" : "adam", o.lr, o.batch, o.epochs, o.shift, o.cutout, o.wd,
+      o.smooth, o.dropout, o.ema, o.seed, jx_num_threads(),
+      getenv("JX_CONV") ? getenv("JX_CONV") : "default");
   fflush(stdout);
   lt_result r;
   memset(&r, 0, sizeof r);
