@@ -486,11 +486,16 @@ static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, con
  * making its own MPI call on one communicator from its first member's
  * thread. MPI needs every process to call the collectives on a
  * communicator in the same order, so the groups of a mask take turns in
- * group order (the same everywhere). false: the run was aborted. */
+ * group order (the same everywhere). false: the run was aborted, or the
+ * group before never comes. */
 static bool cross_turn_begin(jx_run *r, unsigned mask, const group *g) {
   pthread_mutex_lock(&r->mu);
-  while (r->turn[mask] != g->index && !r->first_err) pthread_cond_wait(&r->cv, &r->mu);
-  bool go = !r->first_err;
+  const group *gs = r->groups[mask];
+  /* (a group whose first member finished its program will not take its
+   * turn: the devices ran different programs, an error like meet's) */
+  while (r->turn[mask] != g->index && !r->first_err && !r->finished[gs[r->turn[mask]].members[0]])
+    pthread_cond_wait(&r->cv, &r->mu);
+  bool go = r->turn[mask] == g->index && !r->first_err;
   pthread_mutex_unlock(&r->mu);
   return go;
 }
@@ -553,7 +558,9 @@ static jx_t exchange_across(jx_run *r, group *g, unsigned mask, jx_prim p, const
       e = gather_inputs(g, n, bytes, what);
       cross_turn_end(r, mask, g);
     } else {
-      e = jx_error_new("%s: the run was aborted", what);
+      e = jx_error_new("%s: the run was aborted, or a device finished its program without reaching this "
+                       "collective (the devices ran different programs)",
+                       what);
     }
     if (e) g->shared_err = jx_retain(e);
   }
@@ -642,7 +649,10 @@ static jx_t reduce_alone(jx_run *r, unsigned mask, int64_t gi, const slot *self,
     run_abort(r, err);
     return err;
   }
-  if (!cross_turn_begin(r, mask, &gs[gi])) return jx_error_new("%s: the run was aborted", what);
+  if (!cross_turn_begin(r, mask, &gs[gi]))
+    return jx_error_new("%s: the run was aborted, or a device finished its program without reaching this "
+                        "collective (the devices ran different programs)",
+                        what);
   jx_t err = jx_dist_allreduce_into(self->in, self->out, count, self->aval.dtype, fold_op[p], what);
   cross_turn_end(r, mask, &gs[gi]);
   return err;
