@@ -424,10 +424,10 @@ static int parse(int argc, char **argv, opts *o) {
               .hidden = 128,
               .shift = -1, /* 2 for the letters, 0 for Fashion-MNIST */
               .cutout = -1,
+              .lr = 2e-3,
               .wd = NAN, /* NAN: the letters' value, else 0 (see letter_defaults) */
               .smooth = NAN,
-              .ema = NAN,
-              .lr = 2e-3};
+              .ema = NAN}; /* (in declaration order: C++ compiles this file too) */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
