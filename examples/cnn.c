@@ -36,6 +36,7 @@
 #include "letters.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +416,48 @@ static void letter_defaults(opts *o) {
   if (isnan(o->ema)) o->ema = l ? 0.998 : 0;
 }
 
+/* the options that take a value, by the field it sets */
+typedef enum { O_STR, O_INT, O_DBL, O_U32, O_I64 } opt_kind;
+static const struct {
+  const char *name;
+  opt_kind kind;
+  size_t off;
+} OPTIONS[] = {
+    {"--data", O_STR, offsetof(opts, data)},
+    {"--out", O_STR, offsetof(opts, out)},
+    {"--export", O_STR, offsetof(opts, export_dir)},
+    {"--epochs", O_INT, offsetof(opts, epochs)},
+    {"--batch", O_INT, offsetof(opts, batch)},
+    {"--hidden", O_INT, offsetof(opts, hidden)},
+    {"--shift", O_INT, offsetof(opts, shift)},
+    {"--cutout", O_INT, offsetof(opts, cutout)},
+    {"--lr", O_DBL, offsetof(opts, lr)},
+    {"--wd", O_DBL, offsetof(opts, wd)},
+    {"--smooth", O_DBL, offsetof(opts, smooth)},
+    {"--ema", O_DBL, offsetof(opts, ema)},
+    {"--dropout", O_DBL, offsetof(opts, dropout)},
+    {"--time-limit", O_DBL, offsetof(opts, time_limit)},
+    {"--seed", O_U32, offsetof(opts, seed)},
+    {"--max-steps", O_I64, offsetof(opts, max_steps)},
+};
+
+/* option a's value v into o; false: no such option */
+static bool set_option(opts *o, const char *a, const char *v) {
+  for (size_t k = 0; k < sizeof OPTIONS / sizeof *OPTIONS; k++) {
+    if (strcmp(a, OPTIONS[k].name)) continue;
+    char *f = (char *)o + OPTIONS[k].off;
+    switch (OPTIONS[k].kind) {
+      case O_STR: *(const char **)(void *)f = v; break;
+      case O_INT: *(int *)(void *)f = atoi(v); break;
+      case O_DBL: *(double *)(void *)f = atof(v); break;
+      case O_U32: *(unsigned *)(void *)f = (unsigned)strtoul(v, NULL, 10); break;
+      case O_I64: *(int64_t *)(void *)f = atoll(v); break;
+    }
+    return true;
+  }
+  return false;
+}
+
 static int parse(int argc, char **argv, opts *o) {
   *o = (opts){.data = "/usr/share/datasets/fashion-mnist",
               .epochs = 10,
@@ -448,42 +491,11 @@ static int parse(int argc, char **argv, opts *o) {
     }
     if (!v) return fprintf(stderr, "cnn: %s needs a value\n", a), 2;
     i++;
-    if (!strcmp(a, "--data"))
-      o->data = v;
-    else if (!strcmp(a, "--out"))
-      o->out = v;
-    else if (!strcmp(a, "--export"))
-      o->export_dir = v;
-    else if (!strcmp(a, "--epochs"))
-      o->epochs = atoi(v);
-    else if (!strcmp(a, "--batch"))
-      o->batch = atoi(v);
-    else if (!strcmp(a, "--lr"))
-      o->lr = atof(v);
-    else if (!strcmp(a, "--wd"))
-      o->wd = atof(v);
-    else if (!strcmp(a, "--smooth"))
-      o->smooth = atof(v);
-    else if (!strcmp(a, "--cutout"))
-      o->cutout = atoi(v);
-    else if (!strcmp(a, "--ema"))
-      o->ema = atof(v);
-    else if (!strcmp(a, "--dropout"))
-      o->dropout = atof(v);
-    else if (!strcmp(a, "--seed"))
-      o->seed = (unsigned)strtoul(v, NULL, 10);
-    else if (!strcmp(a, "--shift"))
-      o->shift = atoi(v);
-    else if (!strcmp(a, "--hidden"))
-      o->hidden = atoi(v);
-    else if (!strcmp(a, "--max-steps"))
-      o->max_steps = atoll(v);
-    else if (!strcmp(a, "--time-limit"))
-      o->time_limit = atof(v);
-    else if (!strcmp(a, "--channels")) {
+    if (!strcmp(a, "--channels")) {
       if (sscanf(v, "%d,%d", &o->c1, &o->c2) != 2) o->c1 = 0;
-    } else
+    } else if (!set_option(o, a, v)) {
       return fprintf(stderr, "cnn: unknown option %s (see --help)\n", a), 2;
+    }
   }
   letter_defaults(o);
   if (o->epochs < 1 || o->epochs > 256 || o->batch < 1 || o->c1 < 1 || o->c2 < 1 || o->hidden < 1 ||
