@@ -486,9 +486,9 @@ static jx_t check_same(jx_prim p, const jx_params *pa, const slot *s, int n, con
  * making its own MPI call on one communicator from its first member's
  * thread. MPI needs every process to call the collectives on a
  * communicator in the same order, so the groups of a mask take turns in
- * group order (the same everywhere). false: the run was aborted, or the
- * group before never comes. */
-static bool cross_turn_begin(jx_run *r, unsigned mask, const group *g) {
+ * group order (the same everywhere). An error value: the run was aborted,
+ * or the group before never comes. */
+static jx_t cross_turn_begin(jx_run *r, unsigned mask, const group *g, const char *what) {
   pthread_mutex_lock(&r->mu);
   const group *gs = r->groups[mask];
   /* (a group whose first member finished its program will not take its
@@ -497,7 +497,10 @@ static bool cross_turn_begin(jx_run *r, unsigned mask, const group *g) {
     pthread_cond_wait(&r->cv, &r->mu);
   bool go = r->turn[mask] == g->index && !r->first_err;
   pthread_mutex_unlock(&r->mu);
-  return go;
+  return go ? NULL
+            : jx_error_new("%s: the run was aborted, or a device finished its program without reaching this "
+                           "collective (the devices ran different programs)",
+                           what);
 }
 static void cross_turn_end(jx_run *r, unsigned mask, const group *g) {
   pthread_mutex_lock(&r->mu);
@@ -510,9 +513,12 @@ static jx_t reduce_across(jx_run *r, group *g, unsigned mask, jx_prim p, int ran
                           const char *what) {
   jx_t err = meet(r, g, what); /* every member's chunk is in rank 0's output */
   if (err) return err;
-  if (rank == 0 && cross_turn_begin(r, mask, g)) {
-    jx_t e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, fold_op[p], what);
-    cross_turn_end(r, mask, g);
+  if (rank == 0) {
+    jx_t e = cross_turn_begin(r, mask, g, what);
+    if (!e) {
+      e = jx_dist_allreduce(jx_data(out), jx_aval_size(&out->aval), out->aval.dtype, fold_op[p], what);
+      cross_turn_end(r, mask, g);
+    }
     if (e) g->shared_err = jx_retain(e);
   }
   err = meet(r, g, what);
@@ -553,14 +559,10 @@ static jx_t exchange_across(jx_run *r, group *g, unsigned mask, jx_prim p, const
   int total = n * jx_process_count();
   if (rank == 0) {
     jx_free(g->xbuf), g->xbuf = NULL; /* the last one's readers all met after it */
-    jx_t e = NULL;
-    if (cross_turn_begin(r, mask, g)) {
+    jx_t e = cross_turn_begin(r, mask, g, what);
+    if (!e) {
       e = gather_inputs(g, n, bytes, what);
       cross_turn_end(r, mask, g);
-    } else {
-      e = jx_error_new("%s: the run was aborted, or a device finished its program without reaching this "
-                       "collective (the devices ran different programs)",
-                       what);
     }
     if (e) g->shared_err = jx_retain(e);
   }
@@ -576,15 +578,10 @@ static jx_t exchange_across(jx_run *r, group *g, unsigned mask, jx_prim p, const
   return err;
 }
 
-/* Outside any device group, under a named vmap over the axis: the value
- * reached the impl without passing the vmap (a jitted or control-flow body
- * all of whose operands it does not map), so every member holds the same
- * x: psum is n times it, all_gather n copies. What would differ per member
- * is an error. */
 /* Under jit a psum/pmax/pmin may get its dead input's buffer as its output
- * (lower.inplace), while members read the input as they write outputs:
- * *in then points at a copy, in *stash (release it after). false: out of
- * memory. */
+ * (lower.inplace). A replicated reduction reads the input n times as it
+ * writes: *in then points at a copy, in *stash (release it after). false:
+ * out of memory. */
 static bool stash_input(const void **in, const jx_aval *a, jx_buffer **stash) {
   const size_t bytes = (size_t)jx_aval_size(a) * jx_dtype_size(a->dtype);
   if (!(*stash = jx_buffer_new(bytes ? bytes : 1))) return false;
@@ -592,6 +589,11 @@ static bool stash_input(const void **in, const jx_aval *a, jx_buffer **stash) {
   return true;
 }
 
+/* Outside any device group, under a named vmap over the axis: the value
+ * reached the impl without passing the vmap (a jitted or control-flow body
+ * all of whose operands it does not map), so every member holds the same
+ * x: psum is n times it, all_gather n copies. What would differ per member
+ * is an error. */
 static jx_t replicated(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out, const char *what) {
   int64_t n = 1;
   for (int k = 0; k < pa->coll.nnames; k++) {
@@ -649,11 +651,9 @@ static jx_t reduce_alone(jx_run *r, unsigned mask, int64_t gi, const slot *self,
     run_abort(r, err);
     return err;
   }
-  if (!cross_turn_begin(r, mask, &gs[gi]))
-    return jx_error_new("%s: the run was aborted, or a device finished its program without reaching this "
-                        "collective (the devices ran different programs)",
-                        what);
-  jx_t err = jx_dist_allreduce_into(self->in, self->out, count, self->aval.dtype, fold_op[p], what);
+  jx_t err = cross_turn_begin(r, mask, &gs[gi], what);
+  if (err) return err;
+  err = jx_dist_allreduce_into(self->in, self->out, count, self->aval.dtype, fold_op[p], what);
   cross_turn_end(r, mask, &gs[gi]);
   return err;
 }
@@ -684,20 +684,17 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
     if (!in_place) compute(p, pa, &self, 1, 0, base, out);
     return NULL;
   }
-  /* the reductions read all of a block before writing it (reduce_chunk);
-   * the exchanges read the inputs as they write: an aliased input is copied */
+  /* only the reductions run in place (their lowering's inplace), and they
+   * read all of a block before writing it (reduce_chunk): no copy */
   const bool reduces = p == JX_P_psum || p == JX_P_pmax || p == JX_P_pmin;
   if (n == 1 && reduces) /* one member of the group per process: straight to MPI */
     return reduce_alone(r, mask, gi, &self, p, what);
-  jx_buffer *stash = NULL;
-  const bool stashed = !in_place || reduces || stash_input(&self.in, &self.aval, &stash);
   pthread_mutex_lock(&r->mu);
-  group *gs = stashed ? groups_for(r, mask) : NULL;
+  group *gs = groups_for(r, mask);
   pthread_mutex_unlock(&r->mu);
   if (!gs) {
     err = jx_error_new("%s: out of memory", what);
     run_abort(r, err); /* the others would wait for this member */
-    jx_buffer_release(stash);
     return err;
   }
   group *g = &gs[gi];
@@ -714,7 +711,6 @@ jx_t jx_coll_run(jx_prim p, const jx_params *pa, const jx_t *in, jx_t out) {
       err = exchange_across(r, g, mask, p, pa, rank, n, out, what);
   }
   jx_t err2 = meet(r, g, what); /* the inputs stay alive until all have read them */
-  jx_buffer_release(stash);
   return err ? err : err2;
 }
 

@@ -85,10 +85,12 @@ typedef struct {
   int n;
 } opt_flags;
 
-static opt_flags opt_for(const char *src) {
-  const char *head = strstr(src, JX_O3_MARK);
-  if (head && head - src < 256) return (opt_flags){opt_loops, 1};
-  return (opt_flags){opt_plain, 3};
+static opt_flags opt_for(const char *src) { /* the mark ends the first line (render_c.c) */
+  const char *nl = strchr(src, '\n');
+  const size_t k = sizeof JX_O3_MARK - 1;
+  if (nl && (size_t)(nl - src) >= k && !memcmp(nl - k, JX_O3_MARK, k))
+    return (opt_flags){opt_loops, sizeof opt_loops / sizeof *opt_loops};
+  return (opt_flags){opt_plain, sizeof opt_plain / sizeof *opt_plain};
 }
 /* LINK_STRIP: objects are linked with -s (no .symtab; dlsym reads
  * .dynsym). The symbol table names the temporary source file, which is

@@ -120,9 +120,10 @@ typedef struct {
  * with AVX-512, 1.9 ms (Zen 5). */
 enum { PTS_BLOCK = 1024 };
 
-static int select_scalar(const int64_t *xoff, int n, int64_t lo, uint64_t span, int32_t *sel) {
+/* positions [from, n) (their selected ones appended at sel) */
+static int select_scalar(const int64_t *xoff, int from, int n, int64_t lo, uint64_t span, int32_t *sel) {
   int m = 0;
-  for (int i = 0; i < n; i++) {
+  for (int i = from; i < n; i++) {
     sel[m] = i;
     m += (uint64_t)(xoff[i] - lo) < span;
   }
@@ -141,11 +142,7 @@ __attribute__((target("avx512f,avx512vl"))) static int select_avx512(const int64
     _mm256_mask_compressstoreu_epi32(sel + m, k, pos);
     m += __builtin_popcount(k);
   }
-  for (; i < n; i++) { /* the tail */
-    sel[m] = i;
-    m += (uint64_t)(xoff[i] - lo) < span;
-  }
-  return m;
+  return m + select_scalar(xoff, i, n, lo, span, sel + m); /* the tail */
 }
 static bool has_avx512vl(void) {
   static int known = -1; /* racing first calls agree */
@@ -164,7 +161,7 @@ int jx_cpu_select_owned(const int64_t *xoff, int n, int64_t lo, uint64_t span, i
   if (vector && has_avx512vl()) return select_avx512(xoff, n, lo, span, sel);
 #endif
   (void)vector;
-  return select_scalar(xoff, n, lo, span, sel);
+  return select_scalar(xoff, 0, n, lo, span, sel);
 }
 
 #define DEF_SC(K, S, T, OP)                                                                                  \

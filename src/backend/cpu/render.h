@@ -108,7 +108,7 @@ static inline const char *linkage(const jx_program *p) { return p->id == 0 ? "JX
  * before each root kernel, and before the prototypes and tables. */
 #define JX_SPLIT_MARK  "/*@jx-split*/\n"
 #define JX_TABLES_MARK "/*@jx-tables*/\n"
-/* in a source's first line: it has compiled loops (cc.c builds it at -O3) */
+/* the end of a source's first line: it has compiled loops (cc.c builds it at -O3) */
 #define JX_O3_MARK     "/*@jx-O3*/"
 
 /* A program's kernels (bodies first) and its p<id>_run, which runs them

@@ -54,14 +54,15 @@ static void svd_one(const svd_job *jb, int64_t b, double *w, double *v, double *
 static void svd_range(void *ctx, int64_t lo, int64_t hi) {
   svd_job *jb = ctx;
   int64_t p = jb->m >= jb->n ? jb->m : jb->n, q = jb->m >= jb->n ? jb->n : jb->m;
-  double *w = jx_malloc(sizeof(double) * (size_t)(p * q + q * q + q));
-  int64_t *order = jx_malloc(sizeof(int64_t) * (size_t)(q ? q : 1));
+  struct jx_buffer *hw, *ho; /* scratch from the buffer cache, as the other kernels' */
+  double *w = jx_cpu_scratch(sizeof(double) * (size_t)(p * q + q * q + q), &hw);
+  int64_t *order = jx_cpu_scratch(sizeof(int64_t) * (size_t)(q ? q : 1), &ho);
   if (!w || !order) {
     jb->failed = 1;
   } else {
     for (int64_t b = lo; b < hi; b++) svd_one(jb, b, w, w + p * q, w + p * q + q * q, order);
   }
-  jx_free(w), jx_free(order);
+  jx_cpu_scratch_free(hw), jx_cpu_scratch_free(ho);
 }
 
 int jx_cpu_svd(jx_dtype dt, int64_t batch, int64_t m, int64_t n, const void *a, void *u, void *s, void *vt) {
